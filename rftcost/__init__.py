@@ -1,0 +1,83 @@
+"""rftcost: what reinforcement fine-tuning costs.
+
+Bills from job event logs (R1-R15 of the OpenAI RFT billing rules), invoice
+audits, estimates before launch, and spend per team. The public API is this
+module's ``__all__``; names load lazily so that ``rftcost --help`` stays instant.
+
+    >>> import rftcost
+    >>> bill = rftcost.bill("sample_logs/")          # doctest: +SKIP
+    >>> bill.totals().total_amount                    # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    "Bill": "rftcost.billing",
+    "BillTotals": "rftcost.billing",
+    "CalibrationError": "rftcost.errors",
+    "Charge": "rftcost.billing",
+    "EventLog": "rftcost.events.readers",
+    "ExportError": "rftcost.errors",
+    "GraderLine": "rftcost.billing",
+    "InputError": "rftcost.errors",
+    "InvoiceError": "rftcost.errors",
+    "JobBill": "rftcost.billing",
+    "PlanError": "rftcost.errors",
+    "Policy": "rftcost.policy",
+    "PolicyError": "rftcost.errors",
+    "PriceNotFoundError": "rftcost.errors",
+    "PriceTable": "rftcost.prices",
+    "RftcostError": "rftcost.errors",
+    "RoundingMode": "rftcost.money",
+    "Timeline": "rftcost.timeline",
+    "UnreadableFileError": "rftcost.errors",
+    "bill": "rftcost.billing",
+    "bill_events": "rftcost.billing",
+    "build_timeline": "rftcost.timeline",
+    "explain": "rftcost.explain",
+    "list_policies": "rftcost.policy",
+    "load_policy": "rftcost.policy",
+    "load_price_table": "rftcost.prices",
+    "read_events": "rftcost.events.readers",
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'rftcost' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:
+    from rftcost.billing import Bill, BillTotals, Charge, GraderLine, JobBill, bill, bill_events
+    from rftcost.errors import (
+        CalibrationError,
+        ExportError,
+        InputError,
+        InvoiceError,
+        PlanError,
+        PolicyError,
+        PriceNotFoundError,
+        RftcostError,
+        UnreadableFileError,
+    )
+    from rftcost.events.readers import EventLog, read_events
+    from rftcost.explain import explain
+    from rftcost.money import RoundingMode
+    from rftcost.policy import Policy, list_policies, load_policy
+    from rftcost.prices import PriceTable, load_price_table
+    from rftcost.timeline import Timeline, build_timeline

@@ -1,0 +1,832 @@
+"""Time × policy → charges, lines and bills (R9-R15).
+
+The money half of the billing kernel. Like ``timeline`` it works on every job at
+once: amounts are integer cents (token amounts integer pico-dollars, summed
+exactly as Python integers where a product could exceed 64 bits) and every
+rounding goes through ``money.divide_round`` with the policy's named mode. The
+``Bill`` keeps the frames; ``Bill.job`` and ``Bill.to_dict`` turn them into
+``Decimal`` values and the ``rftcost.bill/v1`` document at the edge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+
+from rftcost.events.readers import EventLog, ProgressCallback, read_events
+from rftcost.money import cents_to_decimal, divide_round, format_cents
+from rftcost.policy import Policy, RoundingScope, load_policy
+from rftcost.prices import PICO_PER_DOLLAR, resolve_model_family
+from rftcost.timeline import Timeline, build_timeline
+
+__all__ = [
+    "BILL_SCHEMA",
+    "Bill",
+    "BillTotals",
+    "Charge",
+    "GraderLine",
+    "JobBill",
+    "bill",
+    "bill_events",
+]
+
+BILL_SCHEMA = "rftcost.bill/v1"
+_NS_PER_SECOND = 1_000_000_000
+_PICO_PER_CENT = PICO_PER_DOLLAR // 100
+_MICRO = 1_000_000
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+class GraderLine(BaseModel):
+    """Tokens of one grader model in one charge, and their amount (R9, R13)."""
+
+    model_config = _FROZEN
+
+    grader_model: str
+    """The grader model as the log names it."""
+    input_tokens: int
+    """Charged input tokens, cached included."""
+    cached_input_tokens: int
+    """Charged cached input tokens."""
+    output_tokens: int
+    """Charged output tokens."""
+    lost_input_tokens: int = 0
+    """Input tokens used in lost work, not charged."""
+    lost_output_tokens: int = 0
+    """Output tokens used in lost work, not charged."""
+    amount: Decimal
+    """Amount of the charged tokens, rounded once to the cent."""
+
+
+class Charge(BaseModel):
+    """One charge: the work of one segment, issued at a billing event (R4)."""
+
+    model_config = _FROZEN
+
+    at: str
+    """Time of the billing event, ISO 8601 UTC."""
+    event: str
+    """The billing event: succeeded, paused, cancelled or failed."""
+    billable_seconds: float
+    """Exact billable seconds of the segment (not rounded)."""
+    lost_seconds: float
+    """Billable-phase seconds lost to failures and rollbacks (R5, R6)."""
+    billed_hours: Decimal
+    """Hours charged, rounded as the policy says (R11)."""
+    compute_amount: Decimal
+    """Hours × hourly rate."""
+    discount_amount: Decimal
+    """Data-sharing discount, positive, subtracted (R12)."""
+    grader_amount: Decimal
+    """Sum of the grader lines."""
+    amount: Decimal
+    """compute − discount + grader."""
+    capped: bool = False
+    """True when the policy's per-job cap reduced the compute amount."""
+    grader_lines: tuple[GraderLine, ...] = ()
+    """One line per grader model."""
+
+
+class JobBill(BaseModel):
+    """The bill of one job: its time, its charges and its totals."""
+
+    model_config = _FROZEN
+
+    job_id: str
+    """The job."""
+    team: str | None
+    """Who pays (``None``: unallocated)."""
+    project: str | None
+    """The job's project."""
+    model: str
+    """Base model billed."""
+    status: str
+    """succeeded, failed, cancelled, paused, running or invalid."""
+    data_sharing: bool
+    """Created with data sharing."""
+    wall_seconds: float
+    """First to last event."""
+    billable_seconds: float | None
+    """Charged billable seconds (exact)."""
+    lost_seconds: float | None
+    """Billable-phase seconds lost and not charged."""
+    unbilled_seconds: float | None
+    """Billable seconds after the last billing event (R8)."""
+    excluded_seconds: dict[str, float]
+    """Per non-billable phase, its measured time (R2)."""
+    billed_hours: Decimal | None
+    """Sum of the charges' hours."""
+    compute_amount: Decimal | None
+    """Sum of compute amounts (``None`` when the job is invalid)."""
+    discount_amount: Decimal | None
+    """Sum of discounts."""
+    grader_amount: Decimal | None
+    """Sum of grader amounts."""
+    total_amount: Decimal | None
+    """compute − discount + grader."""
+    accrued_amount: Decimal | None
+    """Provisional amount of unbilled work (R8), not in the total."""
+    charges: tuple[Charge, ...]
+    """The charges, in time order."""
+    problems: tuple[str, ...]
+    """Why the job is invalid, if it is."""
+
+
+class BillTotals(BaseModel):
+    """Totals over the valid jobs of a bill (R14: the sum of the jobs, to the cent)."""
+
+    model_config = _FROZEN
+
+    jobs: int
+    """Jobs in the bill."""
+    invalid_jobs: int
+    """Jobs whose amount is unknown."""
+    invalid_wall_seconds: float
+    """Wall-clock time of the invalid jobs."""
+    billed_hours: Decimal
+    """Hours charged."""
+    compute_amount: Decimal
+    """Compute charged."""
+    discount_amount: Decimal
+    """Discounts granted."""
+    grader_amount: Decimal
+    """Grader tokens charged."""
+    total_amount: Decimal
+    """What the valid jobs cost."""
+    accrued_amount: Decimal
+    """Provisional, not charged yet."""
+
+
+class Bill(BaseModel):
+    """Charges of every job in a log, as frames (amounts in integer cents).
+
+    ``jobs``, ``charges`` and ``grader_lines`` are the whole result; ``job()``,
+    ``totals()`` and ``to_dict()`` present it with ``Decimal`` amounts.
+    """
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True, extra="forbid")
+
+    policy: Policy
+    """The policy in force."""
+    jobs: pd.DataFrame
+    """One row per job; amounts ``*_cents`` (nullable: NA for invalid jobs)."""
+    charges: pd.DataFrame
+    """One row per charge of a valid job."""
+    grader_lines: pd.DataFrame
+    """One row per charge and grader model (``charge`` = -1 for accrued usage)."""
+    excluded: pd.DataFrame
+    """job_id, phase, seconds."""
+    problems: pd.DataFrame
+    """job_id, problem."""
+    timeline: Timeline
+    """The time behind the money (for explain, audit and charts)."""
+    log: EventLog | None = None
+    """What was read, when the bill was made from files."""
+
+    def job_ids(self) -> list[str]:
+        """Job ids in the bill, sorted."""
+        return [str(j) for j in self.jobs["job_id"]]
+
+    def job(self, job_id: str) -> JobBill:
+        """One job's bill with Decimal amounts; ``KeyError`` if the job is not in the log."""
+        rows = self.jobs[self.jobs["job_id"] == job_id]
+        if rows.empty:
+            raise KeyError(job_id)
+        return _job_bill(
+            rows.iloc[0],
+            self.charges[self.charges["job_id"] == job_id],
+            self.grader_lines[self.grader_lines["job_id"] == job_id],
+            self.excluded[self.excluded["job_id"] == job_id],
+            self.problems[self.problems["job_id"] == job_id],
+            self.policy,
+        )
+
+    def totals(self) -> BillTotals:
+        """Sums over the valid jobs."""
+        valid = self.jobs[self.jobs["status"] != "invalid"]
+        invalid = self.jobs[self.jobs["status"] == "invalid"]
+        places = self.policy.rounding.hours_decimals
+        return BillTotals(
+            jobs=len(self.jobs),
+            invalid_jobs=len(invalid),
+            invalid_wall_seconds=float(invalid["wall_ns"].sum()) / _NS_PER_SECOND,
+            billed_hours=Decimal(int(valid["hour_units"].sum())).scaleb(-places),
+            compute_amount=cents_to_decimal(int(valid["compute_cents"].sum())),
+            discount_amount=cents_to_decimal(int(valid["discount_cents"].sum())),
+            grader_amount=cents_to_decimal(int(valid["grader_cents"].sum())),
+            total_amount=cents_to_decimal(int(valid["total_cents"].sum())),
+            accrued_amount=cents_to_decimal(int(valid["accrued_cents"].sum())),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``rftcost.bill/v1`` document (built in one pass over the frames)."""
+        totals = self.totals()
+        return {
+            "schema": BILL_SCHEMA,
+            "policy": self.policy.name,
+            "currency": self.policy.currency,
+            "jobs": _jobs_json(self),
+            "totals": {
+                "jobs": totals.jobs,
+                "invalid_jobs": totals.invalid_jobs,
+                "invalid_wall_seconds": totals.invalid_wall_seconds,
+                "billed_hours": _fmt_hours(totals.billed_hours),
+                "compute_amount": _fmt(totals.compute_amount),
+                "discount_amount": _fmt(totals.discount_amount),
+                "grader_amount": _fmt(totals.grader_amount),
+                "total_amount": _fmt(totals.total_amount),
+                "accrued_amount": _fmt(totals.accrued_amount),
+            },
+        }
+
+    def jobs_table(self) -> pd.DataFrame:
+        """One row per job with amounts as two-decimal strings (CSV, tables)."""
+        jobs = self.jobs
+        places = self.policy.rounding.hours_decimals
+        table = pd.DataFrame(
+            {
+                "job_id": jobs["job_id"],
+                "team": jobs["team"],
+                "project": jobs["project"],
+                "model": jobs["model"],
+                "status": jobs["status"],
+                "data_sharing": jobs["data_sharing"],
+                "wall_seconds": jobs["wall_ns"] / _NS_PER_SECOND,
+                "billable_seconds": jobs["billable_ns"] / _NS_PER_SECOND,
+                "lost_seconds": jobs["lost_ns"] / _NS_PER_SECOND,
+                "unbilled_seconds": jobs["unbilled_ns"] / _NS_PER_SECOND,
+                "billed_hours": _format_units(jobs["hour_units"], places),
+                "compute_amount": _format_units(jobs["compute_cents"], 2),
+                "discount_amount": _format_units(jobs["discount_cents"], 2),
+                "grader_amount": _format_units(jobs["grader_cents"], 2),
+                "total_amount": _format_units(jobs["total_cents"], 2),
+                "accrued_amount": _format_units(jobs["accrued_cents"], 2),
+                "charges": jobs["n_charges"],
+            }
+        )
+        return table.reset_index(drop=True)
+
+
+def bill(
+    source: str | Path | Sequence[str | Path] | EventLog | pd.DataFrame,
+    *,
+    policy: Policy | str | Path | None = None,
+    assume_tz: str | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> Bill:
+    """Bill event logs: paths (files or folders), an ``EventLog``, or a frame of events.
+
+    A frame holds canonical columns (``ts`` as timestamps, ISO strings or epoch
+    seconds); it goes through the same validation as a file.
+    """
+    resolved = load_policy(policy)
+    if isinstance(source, EventLog):
+        log = source
+    elif isinstance(source, pd.DataFrame):
+        log = _log_from_frame(source, resolved, assume_tz)
+    else:
+        log = read_events(source, assume_tz=assume_tz, policy=resolved, on_progress=on_progress)
+    result = bill_events(log.events, resolved, reader_problems=log.problems, log=log)
+    if on_progress:
+        on_progress("bill", 1, 1)
+    return result
+
+
+def _log_from_frame(frame: pd.DataFrame, policy: Policy, assume_tz: str | None) -> EventLog:
+    from rftcost.events.readers import _deduplicate, _problems_from_rejections, normalize_records
+
+    raw = frame if "line" in frame else frame.assign(line=np.arange(1, len(frame) + 1))
+    events, rejected = normalize_records(raw, source="<frame>", assume_tz=assume_tz, policy=policy)
+    events, duplicates, conflicts = _deduplicate(events)
+    rejected = pd.concat([rejected, conflicts], ignore_index=True)
+    return EventLog(
+        events=events,
+        rejected=rejected,
+        duplicates=duplicates,
+        problems=_problems_from_rejections(rejected),
+        files=("<frame>",),
+    )
+
+
+def bill_events(
+    events: pd.DataFrame,
+    policy: Policy,
+    *,
+    reader_problems: pd.DataFrame | None = None,
+    log: EventLog | None = None,
+) -> Bill:
+    """The billing kernel: canonical events of any number of complete jobs → a ``Bill``."""
+    timeline = build_timeline(events, policy, reader_problems)
+    jobs = _job_frame(timeline, policy)
+    rate_problems = _rate_problems(jobs, policy)
+    usage, price_problems = _priced_usage(timeline.usage, policy)
+    problems = pd.concat(
+        [timeline.problems, rate_problems, price_problems], ignore_index=True
+    ).drop_duplicates()
+    invalid = jobs.index.isin(problems["job"])
+    jobs = jobs.assign(status=jobs["status"].where(~invalid, "invalid"))
+
+    lines = _mark_accrued(_grader_lines(usage, policy), timeline.charges)
+    charges = _charge_amounts(timeline.charges, jobs, lines, policy)
+    accrued = _accrued_amounts(timeline.accrued, jobs, lines, policy)
+    jobs = _job_totals(jobs, charges, accrued, timeline)
+
+    valid_job = ~jobs["status"].eq("invalid")
+    keep = valid_job.reindex(charges["job"]).to_numpy()
+    job_ids = jobs["job_id"]
+    charges = charges[keep].assign(job_id=job_ids.reindex(charges["job"][keep]).to_numpy())
+    lines = lines[valid_job.reindex(lines["job"]).to_numpy()]
+    lines = lines.assign(job_id=job_ids.reindex(lines["job"]).to_numpy())
+    excluded = timeline.excluded.assign(
+        job_id=job_ids.reindex(timeline.excluded["job"]).to_numpy(),
+        seconds=timeline.excluded["ns"] / _NS_PER_SECOND,
+    )
+    problem_frame = pd.DataFrame(
+        {"job_id": job_ids.reindex(problems["job"]).to_numpy(), "problem": problems["problem"].to_numpy()}
+    )
+    return Bill(
+        policy=policy,
+        jobs=jobs.reset_index(drop=True),
+        charges=charges.reset_index(drop=True),
+        grader_lines=lines.reset_index(drop=True),
+        excluded=excluded[["job_id", "phase", "seconds"]].reset_index(drop=True),
+        problems=problem_frame,
+        timeline=timeline,
+        log=log,
+    )
+
+
+# --- jobs and rates -------------------------------------------------------------------
+
+
+def _job_frame(timeline: Timeline, policy: Policy) -> pd.DataFrame:
+    jobs = timeline.jobs
+    return pd.DataFrame(
+        {
+            "job": jobs.index,
+            "job_id": jobs["job_id"].astype("string"),
+            "team": jobs["team"].astype("string"),
+            "project": jobs["project"].astype("string"),
+            "model": jobs["model"].astype("string").fillna(policy.default_model),
+            "status": jobs["status"].astype("string"),
+            "data_sharing": jobs["data_sharing"].astype("boolean").fillna(False).astype(bool),
+            "wall_ns": (jobs["last_ns"] - jobs["first_ns"]).astype("int64"),
+        },
+        index=jobs.index,
+    )
+
+
+def _rate_problems(jobs: pd.DataFrame, policy: Policy) -> pd.DataFrame:
+    models = jobs["model"].unique()
+    unknown = [str(m) for m in models if policy.hourly_rate(str(m)) is None]
+    missing = jobs[jobs["model"].isin(unknown)]
+    return pd.DataFrame(
+        {
+            "job": missing["job"].to_numpy(),
+            "problem": (
+                "no hourly training rate for base model '"
+                + missing["model"].astype(str).to_numpy()
+                + f"' in policy {policy.name}"
+            ),
+        }
+    )
+
+
+def _rate_micro(models: pd.Series, policy: Policy) -> pd.Series:
+    """Hourly rate per job in micro-units of the currency (0 where unknown: such jobs are invalid)."""
+    rates = {
+        m: int((policy.hourly_rate(str(m)) or Decimal(0)) * _MICRO) for m in models.unique()
+    }
+    return models.map(rates).astype("int64")
+
+
+# --- grader tokens (R9, R10, R13) -------------------------------------------------------
+
+
+def _priced_usage(usage: pd.DataFrame, policy: Policy) -> tuple[pd.DataFrame, pd.DataFrame]:
+    prices = policy.price_table.to_frame().sort_values("effective_ns")
+    usage = usage.assign(grader_family=usage["grader_model"].map(_family_map(usage["grader_model"])))
+    usage = usage.astype({"grader_family": "string"}).sort_values("ts")
+    priced = pd.merge_asof(
+        usage,
+        prices,
+        left_on="ts",
+        right_on="effective_ns",
+        by="grader_family",
+        direction="backward",
+    )
+    missing = priced[priced["price_index"].isna()].drop_duplicates(["job", "grader_model"])
+    from rftcost.timeline import _iso
+
+    problems = pd.DataFrame(
+        {
+            "job": missing["job"].to_numpy(),
+            "problem": (
+                "no token price for grader model '"
+                + missing["grader_model"].astype(str).to_numpy()
+                + "' at "
+                + _iso(missing["ts"]).to_numpy()
+                + f" in price table {policy.price_table.name} (R10)"
+            ),
+        }
+    )
+    return priced[priced["price_index"].notna()], problems
+
+
+def _family_map(models: pd.Series) -> dict[str, str]:
+    return {str(m): resolve_model_family(str(m)) for m in models.dropna().unique()}
+
+
+def _grader_lines(usage: pd.DataFrame, policy: Policy) -> pd.DataFrame:
+    """One line per job, segment and grader model; tokens in lost work are not charged."""
+    columns = [
+        "job", "charge", "grader_model", "input_tokens", "cached_input_tokens", "output_tokens",
+        "lost_input_tokens", "lost_output_tokens", "amount_cents",
+    ]
+    if usage.empty:
+        return pd.DataFrame({c: pd.Series([], dtype="int64" if c != "grader_model" else "string") for c in columns})
+    tokens = usage.assign(
+        charged=~usage["lost"],
+        input_tokens=usage["input_tokens"].astype("int64"),
+        cached_input_tokens=usage["cached_input_tokens"].fillna(0).astype("int64"),
+        output_tokens=usage["output_tokens"].astype("int64"),
+    )
+    keys = ["job", "segment", "grader_model"]
+    charged = tokens[tokens["charged"]]
+    by_price = charged.groupby([*keys, "price_index"], as_index=False).agg(
+        input_tokens=("input_tokens", "sum"),
+        cached_input_tokens=("cached_input_tokens", "sum"),
+        output_tokens=("output_tokens", "sum"),
+        input_pico=("input_pico", "first"),
+        cached_pico=("cached_pico", "first"),
+        output_pico=("output_pico", "first"),
+    )
+    # Exact pico-dollars as Python integers: token sums × rates can exceed 64 bits.
+    uncached = (by_price["input_tokens"] - by_price["cached_input_tokens"]).astype(object)
+    pico = (
+        uncached * by_price["input_pico"].astype(object)
+        + by_price["cached_input_tokens"].astype(object) * by_price["cached_pico"].astype(object)
+        + by_price["output_tokens"].astype(object) * by_price["output_pico"].astype(object)
+    )
+    by_price = by_price.assign(pico=pico)
+    sums = by_price.groupby(keys).agg(
+        input_tokens=("input_tokens", "sum"),
+        cached_input_tokens=("cached_input_tokens", "sum"),
+        output_tokens=("output_tokens", "sum"),
+    )
+    pico_sum = by_price.groupby(keys)["pico"].agg(lambda values: sum(values))
+    lost = tokens[~tokens["charged"]].groupby(keys).agg(
+        lost_input_tokens=("input_tokens", "sum"), lost_output_tokens=("output_tokens", "sum")
+    )
+    lines = sums.join(lost, how="outer").fillna(0).astype("int64")
+    pico_all = pico_sum.reindex(lines.index).fillna(0).to_numpy(dtype=object)
+    amount = divide_round(pico_all, _PICO_PER_CENT, policy.rounding.money_mode)
+    lines = lines.assign(amount_cents=np.asarray(amount, dtype="int64")).reset_index()
+    lines = lines.rename(columns={"segment": "charge"})
+    return lines[columns]
+
+
+def _mark_accrued(lines: pd.DataFrame, charges: pd.DataFrame) -> pd.DataFrame:
+    """Lines of the segment after a job's last billing event get ``charge = -1`` (R8)."""
+    n_charges = charges.groupby("job").size()
+    after_last = lines["charge"].to_numpy() >= n_charges.reindex(lines["job"], fill_value=0).to_numpy()
+    return lines.assign(charge=np.where(after_last, -1, lines["charge"]))
+
+
+# --- compute, discount, cap (R11, R12) ---------------------------------------------------
+
+
+def _hour_units(ns: pd.Series, policy: Policy) -> pd.Series:
+    """Exact nanoseconds → whole seconds → hours in units of 10^-decimals (R11)."""
+    rounding = policy.rounding
+    seconds = divide_round(ns.to_numpy(dtype="int64"), _NS_PER_SECOND, rounding.seconds_mode)
+    units = divide_round(seconds * 10**rounding.hours_decimals, 3600, rounding.hours_mode)
+    return pd.Series(units, index=ns.index, dtype="int64")
+
+
+def _compute_cents(hour_units: pd.Series, rate_micro: pd.Series, policy: Policy) -> pd.Series:
+    # cents = hours × rate × 100 = units / 10^d × micro / 10^6 × 100
+    denominator = 10**policy.rounding.hours_decimals * 10_000
+    exact = hour_units.to_numpy(dtype="int64") * rate_micro.to_numpy(dtype="int64")
+    return pd.Series(
+        divide_round(exact, denominator, policy.rounding.money_mode), index=hour_units.index
+    )
+
+
+def _discount_cents(
+    compute: pd.Series, grader: pd.Series, sharing: pd.Series, policy: Policy
+) -> pd.Series:
+    settings = policy.data_sharing_discount
+    base = compute * 0
+    if "compute" in settings.scope:
+        base = base + compute
+    if "grader" in settings.scope:
+        base = base + grader
+    numerator, denominator = settings.rate.as_integer_ratio()
+    discount = divide_round(base.to_numpy(dtype="int64") * numerator, denominator, policy.rounding.money_mode)
+    return pd.Series(np.where(sharing.to_numpy(dtype=bool), discount, 0), index=compute.index)
+
+
+def _charge_amounts(
+    charges: pd.DataFrame, jobs: pd.DataFrame, lines: pd.DataFrame, policy: Policy
+) -> pd.DataFrame:
+    charges = charges.copy()
+    if policy.rounding.scope is RoundingScope.JOB:
+        # R11, scope "job": exact seconds summed per job, rounded once on the last charge.
+        job_ns = charges.groupby("job")["billable_ns"].transform("sum")
+        is_last = charges["charge"] == charges.groupby("job")["charge"].transform("max")
+        rounded_ns = job_ns.where(is_last, 0)
+    else:
+        rounded_ns = charges["billable_ns"]
+    hour_units = _hour_units(rounded_ns.astype("int64"), policy)
+    rate = _rate_micro(jobs["model"].reindex(charges["job"]).reset_index(drop=True), policy)
+    rate.index = charges.index
+    compute = _compute_cents(hour_units, rate, policy)
+    capped = pd.Series(False, index=charges.index)
+    if policy.cap.per_job_amount is not None:
+        cap = int(policy.cap.per_job_amount * 100)
+        running = compute.groupby(charges["job"]).cumsum()
+        limited = running.clip(upper=cap)
+        new_compute = limited - limited.groupby(charges["job"]).shift(1).fillna(0).astype("int64")
+        capped = new_compute < compute
+        compute = new_compute
+    grader = (
+        lines[lines["charge"] >= 0]
+        .groupby(["job", "charge"])["amount_cents"]
+        .sum()
+        .reindex(pd.MultiIndex.from_arrays([charges["job"], charges["charge"]]), fill_value=0)
+    )
+    grader = pd.Series(grader.to_numpy(dtype="int64"), index=charges.index)
+    sharing = jobs["data_sharing"].reindex(charges["job"]).to_numpy(dtype=bool)
+    discount = _discount_cents(compute, grader, pd.Series(sharing, index=charges.index), policy)
+    return charges.assign(
+        hour_units=hour_units,
+        compute_cents=compute.astype("int64"),
+        discount_cents=discount.astype("int64"),
+        grader_cents=grader,
+        amount_cents=(compute - discount + grader).astype("int64"),
+        capped=capped.astype(bool),
+    )
+
+
+def _accrued_amounts(
+    accrued: pd.DataFrame, jobs: pd.DataFrame, lines: pd.DataFrame, policy: Policy
+) -> pd.DataFrame:
+    """Provisional amounts of the work after the last billing event (R8)."""
+    hour_units = _hour_units(accrued["billable_ns"].astype("int64"), policy)
+    rate = _rate_micro(jobs["model"].reindex(accrued["job"]).reset_index(drop=True), policy)
+    rate.index = accrued.index
+    compute = _compute_cents(hour_units, rate, policy).astype("int64")
+    grader_by_job = lines[lines["charge"] < 0].groupby("job")["amount_cents"].sum()
+    grader = pd.Series(
+        grader_by_job.reindex(accrued["job"], fill_value=0).to_numpy(dtype="int64"),
+        index=accrued.index,
+    )
+    sharing = pd.Series(
+        jobs["data_sharing"].reindex(accrued["job"]).to_numpy(dtype=bool), index=accrued.index
+    )
+    discount = _discount_cents(compute, grader, sharing, policy)
+    return accrued.assign(accrued_cents=(compute - discount + grader).astype("int64"))
+
+
+def _job_totals(
+    jobs: pd.DataFrame, charges: pd.DataFrame, accrued: pd.DataFrame, timeline: Timeline
+) -> pd.DataFrame:
+    sums = charges.groupby("job").agg(
+        billable_ns=("billable_ns", "sum"),
+        charged_lost_ns=("lost_ns", "sum"),
+        hour_units=("hour_units", "sum"),
+        compute_cents=("compute_cents", "sum"),
+        discount_cents=("discount_cents", "sum"),
+        grader_cents=("grader_cents", "sum"),
+        total_cents=("amount_cents", "sum"),
+        n_charges=("charge", "size"),
+    )
+    sums = sums.reindex(jobs.index, fill_value=0)
+    accrued = accrued.set_index("job").reindex(jobs.index, fill_value=0)
+    jobs = jobs.assign(
+        billable_ns=sums["billable_ns"],
+        lost_ns=sums["charged_lost_ns"] + accrued["lost_ns"],
+        unbilled_ns=accrued["billable_ns"],
+        hour_units=sums["hour_units"],
+        compute_cents=sums["compute_cents"],
+        discount_cents=sums["discount_cents"],
+        grader_cents=sums["grader_cents"],
+        total_cents=sums["total_cents"],
+        accrued_cents=accrued["accrued_cents"],
+        n_charges=sums["n_charges"],
+    )
+    invalid = jobs["status"] == "invalid"
+    for column in (
+        "billable_ns", "lost_ns", "unbilled_ns", "hour_units", "compute_cents",
+        "discount_cents", "grader_cents", "total_cents", "accrued_cents",
+    ):
+        jobs[column] = jobs[column].astype("Int64").mask(invalid)
+    jobs["n_charges"] = jobs["n_charges"].where(~invalid, 0).astype("int64")
+    return jobs
+
+
+# --- presenting: Decimal values and the JSON document ---------------------------------
+
+
+def _fmt(amount: Decimal | None) -> str | None:
+    return None if amount is None else f"{amount:.2f}"
+
+
+def _fmt_hours(hours: Decimal | None) -> str | None:
+    return None if hours is None else str(hours)
+
+
+def _format_units(values: pd.Series, places: int) -> pd.Series:
+    """Integer units of 10^-places → strings with exactly ``places`` decimals (NA stays NA)."""
+    ints = values.astype("Int64")
+    negative = ints < 0
+    magnitude = ints.abs()
+    scale = 10**places
+    whole = (magnitude // scale).astype("string")
+    if places:
+        part = (magnitude % scale).astype("string").str.zfill(places)
+        text = whole + "." + part
+    else:
+        text = whole
+    return text.mask(negative.fillna(False), "-" + text)
+
+
+def _dec(value: Any, places: int = 2) -> Decimal | None:
+    if value is pd.NA or value is None:
+        return None
+    return Decimal(int(value)).scaleb(-places)
+
+
+def _seconds(value: Any) -> float | None:
+    if value is pd.NA or value is None:
+        return None
+    return int(value) / _NS_PER_SECOND
+
+
+def _job_bill(
+    row: pd.Series,
+    charges: pd.DataFrame,
+    lines: pd.DataFrame,
+    excluded: pd.DataFrame,
+    problems: pd.DataFrame,
+    policy: Policy,
+) -> JobBill:
+    from rftcost.timeline import _iso
+
+    places = policy.rounding.hours_decimals
+    at = _iso(charges["at"]).tolist() if len(charges) else []
+    charge_models = []
+    for position, charge in enumerate(charges.itertuples(index=False)):
+        charge_lines = lines[lines["charge"] == charge.charge]
+        charge_models.append(
+            Charge(
+                at=at[position],
+                event=str(charge.event),
+                billable_seconds=charge.billable_ns / _NS_PER_SECOND,
+                lost_seconds=charge.lost_ns / _NS_PER_SECOND,
+                billed_hours=Decimal(int(charge.hour_units)).scaleb(-places),
+                compute_amount=cents_to_decimal(charge.compute_cents),
+                discount_amount=cents_to_decimal(charge.discount_cents),
+                grader_amount=cents_to_decimal(charge.grader_cents),
+                amount=cents_to_decimal(charge.amount_cents),
+                capped=bool(charge.capped),
+                grader_lines=tuple(
+                    GraderLine(
+                        grader_model=str(line.grader_model),
+                        input_tokens=int(line.input_tokens),
+                        cached_input_tokens=int(line.cached_input_tokens),
+                        output_tokens=int(line.output_tokens),
+                        lost_input_tokens=int(line.lost_input_tokens),
+                        lost_output_tokens=int(line.lost_output_tokens),
+                        amount=cents_to_decimal(line.amount_cents),
+                    )
+                    for line in charge_lines.itertuples(index=False)
+                ),
+            )
+        )
+    return JobBill(
+        job_id=str(row["job_id"]),
+        team=None if pd.isna(row["team"]) else str(row["team"]),
+        project=None if pd.isna(row["project"]) else str(row["project"]),
+        model=str(row["model"]),
+        status=str(row["status"]),
+        data_sharing=bool(row["data_sharing"]),
+        wall_seconds=int(row["wall_ns"]) / _NS_PER_SECOND,
+        billable_seconds=_seconds(row["billable_ns"]),
+        lost_seconds=_seconds(row["lost_ns"]),
+        unbilled_seconds=_seconds(row["unbilled_ns"]),
+        excluded_seconds={
+            str(phase): float(seconds)
+            for phase, seconds in zip(excluded["phase"], excluded["seconds"], strict=True)
+        },
+        billed_hours=_dec(row["hour_units"], places),
+        compute_amount=_dec(row["compute_cents"]),
+        discount_amount=_dec(row["discount_cents"]),
+        grader_amount=_dec(row["grader_cents"]),
+        total_amount=_dec(row["total_cents"]),
+        accrued_amount=_dec(row["accrued_cents"]),
+        charges=tuple(charge_models),
+        problems=tuple(str(p) for p in problems["problem"]),
+    )
+
+
+def _none_if_na(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: (None if v is pd.NA else v) for k, v in r.items()} for r in records]
+
+
+def _jobs_json(bill: Bill) -> list[dict[str, Any]]:
+    """Every job as its ``rftcost.bill/v1`` object: one linear pass per frame, no per-job filter."""
+    from rftcost.timeline import _iso
+
+    places = bill.policy.rounding.hours_decimals
+    lines = bill.grader_lines[bill.grader_lines["charge"] >= 0]
+    line_records = _none_if_na(
+        pd.DataFrame(
+            {
+                "grader_model": lines["grader_model"].astype(str),
+                "input_tokens": lines["input_tokens"].astype("int64"),
+                "cached_input_tokens": lines["cached_input_tokens"].astype("int64"),
+                "output_tokens": lines["output_tokens"].astype("int64"),
+                "amount": _format_units(lines["amount_cents"], 2),
+            }
+        ).to_dict("records")
+    )
+    lines_of: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for key, record in zip(
+        zip(lines["job_id"].astype(str), lines["charge"].astype(int), strict=True),
+        line_records,
+        strict=True,
+    ):
+        lines_of.setdefault(key, []).append(record)
+
+    charges = bill.charges
+    charge_records = _none_if_na(
+        pd.DataFrame(
+            {
+                "at": _iso(charges["at"]) if len(charges) else pd.Series([], dtype=str),
+                "event": charges["event"].astype(str),
+                "billable_seconds": charges["billable_ns"] / _NS_PER_SECOND,
+                "lost_seconds": charges["lost_ns"] / _NS_PER_SECOND,
+                "billed_hours": _format_units(charges["hour_units"], places),
+                "compute_amount": _format_units(charges["compute_cents"], 2),
+                "discount_amount": _format_units(charges["discount_cents"], 2),
+                "grader_amount": _format_units(charges["grader_cents"], 2),
+                "amount": _format_units(charges["amount_cents"], 2),
+                "capped": charges["capped"].astype(bool),
+            }
+        ).to_dict("records")
+    )
+    charges_of: dict[str, list[dict[str, Any]]] = {}
+    for job_id, charge, record in zip(
+        charges["job_id"].astype(str), charges["charge"].astype(int), charge_records, strict=True
+    ):
+        record["grader_lines"] = lines_of.get((job_id, charge), [])
+        charges_of.setdefault(job_id, []).append(record)
+
+    excluded_of: dict[str, dict[str, float]] = {}
+    for job_id, phase, seconds in zip(
+        bill.excluded["job_id"].astype(str),
+        bill.excluded["phase"].astype(str),
+        bill.excluded["seconds"].astype(float),
+        strict=True,
+    ):
+        excluded_of.setdefault(job_id, {})[phase] = seconds
+    problems_of: dict[str, list[str]] = {}
+    for job_id, problem in zip(
+        bill.problems["job_id"].astype(str), bill.problems["problem"].astype(str), strict=True
+    ):
+        problems_of.setdefault(job_id, []).append(problem)
+
+    table = bill.jobs_table()
+    records = _none_if_na(
+        table.drop(columns=["charges"]).astype({"data_sharing": bool}).to_dict("records")
+    )
+    for record in records:
+        job_id = record["job_id"]
+        record["excluded_seconds"] = excluded_of.get(job_id, {})
+        record["charges"] = charges_of.get(job_id, [])
+        record["problems"] = problems_of.get(job_id, [])
+        if record["status"] == "invalid":
+            for key in ("billable_seconds", "lost_seconds", "unbilled_seconds"):
+                record[key] = None
+    return [_ordered_job(r) for r in records]
+
+
+_JOB_KEYS = (
+    "job_id", "team", "project", "model", "status", "data_sharing", "wall_seconds",
+    "billable_seconds", "lost_seconds", "unbilled_seconds", "excluded_seconds", "billed_hours",
+    "compute_amount", "discount_amount", "grader_amount", "total_amount", "accrued_amount",
+    "charges", "problems",
+)
+
+
+def _ordered_job(record: dict[str, Any]) -> dict[str, Any]:
+    return {key: record[key] for key in _JOB_KEYS}

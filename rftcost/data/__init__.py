@@ -1,0 +1,1 @@
+"""Packaged presets and price tables (TOML), with their sources."""

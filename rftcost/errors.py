@@ -1,0 +1,117 @@
+"""Errors raised by rftcost.
+
+Every error carries the data a person needs to act on it (file, line, value,
+what to do), and its ``str()`` is one line that the CLI prints as it is.
+
+Hierarchy::
+
+    RftcostError                 base of everything rftcost raises on purpose
+    ├── InputError               a file or record cannot be used (file, line, column, value)
+    │   ├── UnreadableFileError  the file cannot be opened or parsed at all
+    │   └── InvoiceError         an invoice file or line cannot be used
+    ├── PolicyError              a policy or price table is invalid or unknown
+    ├── PriceNotFoundError       no token price for a model at a time (R10)
+    ├── PlanError                an estimate plan is invalid
+    ├── CalibrationError         a calibration cannot be fitted or loaded
+    └── ExportError              an OpenAI export or API call cannot be used
+
+The CLI maps ``RftcostError`` to one line on stderr and exit code 2; library code
+never prints or exits.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = [
+    "CalibrationError",
+    "ExportError",
+    "InputError",
+    "InvoiceError",
+    "PlanError",
+    "PolicyError",
+    "PriceNotFoundError",
+    "RftcostError",
+    "UnreadableFileError",
+]
+
+
+class RftcostError(Exception):
+    """Base class of every error rftcost raises on purpose."""
+
+
+class InputError(RftcostError):
+    """A file or one of its records cannot be used.
+
+    Attributes name where the problem is, so that a caller can point at it.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        path: str | Path | None = None,
+        line: int | None = None,
+        column: str | None = None,
+        value: object = None,
+        hint: str | None = None,
+    ) -> None:
+        self.reason = reason
+        self.path = str(path) if path is not None else None
+        self.line = line
+        self.column = column
+        self.value = value
+        self.hint = hint
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        where = self.path or "<input>"
+        if self.line is not None:
+            where += f":{self.line}"
+        text = f"{where}: {self.reason}"
+        if self.column is not None:
+            text += f" (column {self.column!r}"
+            text += f", value {self.value!r})" if self.value is not None else ")"
+        elif self.value is not None:
+            text += f" (value {self.value!r})"
+        if self.hint:
+            text += f"; {self.hint}"
+        return text
+
+
+class UnreadableFileError(InputError):
+    """A file cannot be opened or parsed at all."""
+
+
+class InvoiceError(InputError):
+    """An invoice file or one of its lines cannot be used."""
+
+
+class PolicyError(RftcostError):
+    """A policy or price table is unknown or invalid."""
+
+    def __init__(self, reason: str, *, source: str | None = None) -> None:
+        self.reason = reason
+        self.source = source
+        super().__init__(f"{source}: {reason}" if source else reason)
+
+
+class PriceNotFoundError(RftcostError):
+    """No token price is in force for a model at a time (R10): never a silent $0."""
+
+    def __init__(self, model: str, at: str) -> None:
+        self.model = model
+        self.at = at
+        super().__init__(f"no token price for grader model {model!r} at {at}")
+
+
+class PlanError(RftcostError):
+    """An estimate plan is invalid (unknown grader, out-of-range setting, bad data file)."""
+
+
+class CalibrationError(RftcostError):
+    """A calibration cannot be fitted (history too thin) or loaded."""
+
+
+class ExportError(RftcostError):
+    """An OpenAI export or an API call cannot be used (missing key, 401, 404, rate limit)."""

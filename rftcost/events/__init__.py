@@ -1,0 +1,1 @@
+"""Event logs: the canonical schema, its readers, and the OpenAI export importer."""

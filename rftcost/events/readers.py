@@ -1,0 +1,627 @@
+"""Reading canonical event logs: JSON Lines, CSV and Parquet, plain or gzip, files or folders.
+
+The reader's guarantees (event-log.md, "What the reader guarantees"):
+
+- every record ends up accepted, a duplicate, or rejected with its file, line,
+  reason and raw value, and ``records_read = accepted + duplicates + rejected``;
+- records with the same ``event_id`` and content are one event; the same
+  ``event_id`` with other content is a conflict that makes the job invalid;
+  records without ``event_id`` are de-duplicated on their full content;
+- the result does not depend on the order of records or their split into files.
+
+Validation and coercion work on whole columns; a per-line Python parse is used
+only to locate the bad lines of a JSON Lines file that does not parse as a whole.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+
+from rftcost.errors import InputError, UnreadableFileError
+from rftcost.events.schema import (
+    BOOL_COLUMNS,
+    CONTENT_COLUMNS,
+    EVENT_COLUMNS,
+    EVENTS,
+    FLOAT_COLUMNS,
+    INT_COLUMNS,
+    STRING_COLUMNS,
+)
+from rftcost.policy import Policy, load_policy
+
+__all__ = [
+    "LOG_SUFFIXES",
+    "EventLog",
+    "ProgressCallback",
+    "expand_paths",
+    "read_events",
+]
+
+LOG_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".csv", ".csv.gz", ".parquet")
+"""File names a folder is searched for (OpenAI exports, ``.json``, are recognised too)."""
+
+ProgressCallback = Callable[[str, int, int], None]
+"""``(stage, done, total)``: called as files are read and stages complete."""
+
+PROVENANCE_COLUMNS = ("source", "line")
+_MAX_EPOCH_SECONDS = 10**11  # year 5138: larger numbers are milliseconds or nonsense
+_OFFSET_PATTERN = r"(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
+_EPOCH_PATTERN = r"-?\d+(?:\.\d+)?"
+_TRUE = {"true", "1", "yes", "t", "y"}
+_FALSE = {"false", "0", "no", "f", "n"}
+
+_REQUIRED_BY_EVENT: dict[str, tuple[str, ...]] = {
+    "phase_start": ("phase",),
+    "phase_end": ("phase",),
+    "step_completed": ("step",),
+    "checkpoint_saved": ("step",),
+    "grader_usage": ("grader_model", "input_tokens", "output_tokens"),
+}
+
+
+class EventLog(BaseModel):
+    """What reading logs produced: accepted events, and every other record accounted for."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True, extra="forbid")
+
+    events: pd.DataFrame
+    """Accepted events: ``EVENT_COLUMNS`` (``ts`` as int64 UTC nanoseconds) + source, line."""
+    rejected: pd.DataFrame
+    """Records not used: source, line, job_id, column, value, reason."""
+    duplicates: pd.DataFrame
+    """Records identical to an accepted one: source, line, job_id, event_id."""
+    problems: pd.DataFrame
+    """Per-job reasons the job cannot be reconstructed from its records: job_id, problem."""
+    files: tuple[str, ...]
+    """Files read, in order."""
+
+    @property
+    def records_read(self) -> int:
+        """Records found in the files."""
+        return len(self.events) + len(self.duplicates) + len(self.rejected)
+
+    def counts(self) -> dict[str, int]:
+        """``records_read``, ``accepted``, ``duplicates``, ``rejected`` (they reconcile)."""
+        return {
+            "records_read": self.records_read,
+            "accepted": len(self.events),
+            "duplicates": len(self.duplicates),
+            "rejected": len(self.rejected),
+        }
+
+
+def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
+    """Files named, and supported files below folders named, in sorted order."""
+    files: list[Path] = []
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            below = sorted(p for p in path.rglob("*") if p.is_file() and _is_log_file(p))
+            files.extend(below)
+        elif path.exists():
+            files.append(path)
+        else:
+            raise UnreadableFileError("no such file or folder", path=path)
+    return files
+
+
+def _is_log_file(path: Path) -> bool:
+    name = path.name.lower()
+    return name.endswith(LOG_SUFFIXES) or name.endswith(".json")
+
+
+def read_events(
+    paths: str | Path | Sequence[str | Path],
+    *,
+    assume_tz: str | None = None,
+    policy: Policy | str | Path | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> EventLog:
+    """Read, validate and de-duplicate canonical event logs (and OpenAI exports).
+
+    ``assume_tz`` names the zone of timestamps written without an offset (else they
+    are rejected). ``policy`` supplies phase aliases (R3). Raises
+    ``UnreadableFileError`` for a file that cannot be read at all.
+    """
+    resolved_policy = load_policy(policy)
+    if isinstance(paths, str | Path):
+        paths = [paths]
+    files = expand_paths(paths)
+    accepted: list[pd.DataFrame] = []
+    rejected: list[pd.DataFrame] = []
+    for done, file in enumerate(files):
+        frame, bad = _read_file(file, assume_tz=assume_tz, policy=resolved_policy)
+        accepted.append(frame)
+        rejected.append(bad)
+        if on_progress:
+            on_progress("read", done + 1, len(files))
+    events = pd.concat(accepted, ignore_index=True) if accepted else _empty_events()
+    rejected_frame = (
+        pd.concat(rejected, ignore_index=True) if rejected else _empty_rejected()
+    )
+    events, duplicates, conflicts = _deduplicate(events)
+    rejected_frame = pd.concat([rejected_frame, conflicts], ignore_index=True)
+    problems = _problems_from_rejections(rejected_frame)
+    if on_progress:
+        on_progress("validate", 1, 1)
+    return EventLog(
+        events=events,
+        rejected=rejected_frame,
+        duplicates=duplicates,
+        problems=problems,
+        files=tuple(str(f) for f in files),
+    )
+
+
+# --- reading one file ------------------------------------------------------------------
+
+
+def _read_file(
+    path: Path, *, assume_tz: str | None, policy: Policy
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    name = path.name.lower()
+    if name.endswith(".json"):
+        return _read_openai_export(path, assume_tz=assume_tz, policy=policy)
+    try:
+        if name.endswith(".parquet"):
+            raw, bad = _read_parquet(path), _empty_rejected()
+        elif name.endswith((".csv", ".csv.gz")):
+            raw, bad = _read_csv(path), _empty_rejected()
+        elif name.endswith(LOG_SUFFIXES):
+            raw, bad = _read_jsonl(path)
+        else:
+            raise UnreadableFileError(
+                "unsupported file type",
+                path=path,
+                hint="use .jsonl, .csv or .parquet (optionally .gz), or an OpenAI export .json",
+            )
+    except InputError:
+        raise
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise UnreadableFileError(f"cannot read file: {exc}", path=path) from exc
+    except Exception as exc:  # pyarrow / pandas parser errors have no common base
+        raise UnreadableFileError(f"cannot parse file: {exc}", path=path) from exc
+    frame, invalid = normalize_records(raw, source=str(path), assume_tz=assume_tz, policy=policy)
+    return frame, pd.concat([bad, invalid], ignore_index=True)
+
+
+def _read_openai_export(
+    path: Path, *, assume_tz: str | None, policy: Policy
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    from rftcost.events import openai as openai_export
+
+    if not openai_export.looks_like_openai_export(path):
+        raise UnreadableFileError(
+            "a .json file that is not an OpenAI fine-tuning export",
+            path=path,
+            hint="canonical logs are .jsonl, .csv or .parquet",
+        )
+    imported = openai_export.import_openai([path])
+    raw = imported.events.assign(line=np.arange(1, len(imported.events) + 1))
+    return normalize_records(raw, source=str(path), assume_tz=assume_tz, policy=policy)
+
+
+def _open_text(path: Path) -> str:
+    data = path.read_bytes()
+    if path.name.lower().endswith(".gz"):
+        data = gzip.decompress(data)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UnreadableFileError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", path=path)
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    frame = table.to_pandas()
+    return frame.assign(line=np.arange(1, len(frame) + 1))
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    frame = pd.read_csv(
+        path,
+        dtype=str,
+        keep_default_na=False,
+        na_values=[""],
+        compression="gzip" if path.name.lower().endswith(".gz") else None,
+    )
+    return frame.assign(line=np.arange(2, len(frame) + 2))  # line 1 is the header
+
+
+def _read_jsonl(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    lines = _open_text(path).splitlines()
+    numbers = [i + 1 for i, text in enumerate(lines) if text.strip()]
+    body = "\n".join(lines[i - 1] for i in numbers)
+    if not numbers:
+        return pd.DataFrame({"line": pd.Series([], dtype="int64")}), _empty_rejected()
+    try:
+        frame = pd.read_json(io.StringIO(body), lines=True, dtype=False, convert_dates=False)
+        if len(frame) == len(numbers):
+            return frame.assign(line=numbers), _empty_rejected()
+    except ValueError:
+        pass
+    return _read_jsonl_by_line(path, lines, numbers)
+
+
+def _read_jsonl_by_line(
+    path: Path, lines: list[str], numbers: list[int]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Slow path, only for a file that does not parse as a whole: find the bad lines."""
+    records: list[dict[str, Any]] = []
+    good: list[int] = []
+    bad: list[dict[str, Any]] = []
+    for number in numbers:
+        text = lines[number - 1]
+        try:
+            record = json.loads(text)
+        except json.JSONDecodeError as exc:
+            bad.append(_rejection(path, number, None, None, text[:80], f"not JSON: {exc.msg}"))
+            continue
+        if not isinstance(record, dict):
+            bad.append(_rejection(path, number, None, None, text[:80], "not a JSON object"))
+            continue
+        records.append(record)
+        good.append(number)
+    frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
+    return frame.assign(line=good), pd.DataFrame(bad, columns=list(_REJECTED_COLUMNS))
+
+
+# --- validation and coercion ----------------------------------------------------------
+
+_REJECTED_COLUMNS = ("source", "line", "job_id", "column", "value", "reason")
+
+
+def _rejection(
+    path: Path | str, line: int, job_id: str | None, column: str | None, value: Any, reason: str
+) -> dict[str, Any]:
+    return {
+        "source": str(path),
+        "line": line,
+        "job_id": job_id,
+        "column": column,
+        "value": None if value is None else str(value),
+        "reason": reason,
+    }
+
+
+def normalize_records(
+    raw: pd.DataFrame, *, source: str, assume_tz: str | None, policy: Policy
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Coerce raw records to the canonical dtypes; split off the records that fail.
+
+    ``raw`` holds any subset of the canonical columns (extra columns are ignored)
+    and ``line``. Returns ``(events, rejected)``.
+    """
+    n = len(raw)
+    checks = _Checks(raw, n)
+    text = {col: _as_text(raw[col]) if col in raw else _na_strings(n) for col in STRING_COLUMNS}
+
+    job_id = text["job_id"]
+    checks.fail(job_id.isna(), "job_id", None, "missing job_id")
+
+    event = text["event"]
+    checks.fail(event.isna(), "event", None, "missing event")
+    checks.fail(
+        event.notna() & ~event.isin(EVENTS),
+        "event",
+        event,
+        f"unknown event (known: {', '.join(EVENTS)})",
+    )
+
+    ts, ts_reason = _parse_timestamps(raw["ts"] if "ts" in raw else _na_strings(n), assume_tz)
+    checks.fail_each(ts_reason, "ts", raw.get("ts"))
+
+    aliases = policy.phases.aliases
+    phase = text["phase"].replace(aliases).astype("string") if aliases else text["phase"]
+    needs_phase = event.isin(["phase_start", "phase_end"])
+    checks.fail(
+        needs_phase & phase.notna() & ~phase.isin(policy.phases.known),
+        "phase",
+        text["phase"],
+        f"unknown phase (known: {', '.join(policy.phases.known)}; "
+        "map other names with [phases.aliases] in a policy)",
+    )
+    text["phase"] = phase
+
+    numbers: dict[str, pd.Series] = {}
+    for col in INT_COLUMNS:
+        numbers[col] = _parse_integers(raw.get(col), n, checks, col)
+    for col in FLOAT_COLUMNS:
+        numbers[col] = _parse_floats(raw.get(col), n, checks, col)
+    flags = {col: _parse_bools(raw.get(col), n, checks, col) for col in BOOL_COLUMNS}
+
+    for name, required in _REQUIRED_BY_EVENT.items():
+        for col in required:
+            value = text[col] if col in text else numbers[col]
+            checks.fail((event == name) & value.isna(), col, None, f"{name} needs {col}")
+
+    inputs, cached = numbers["input_tokens"], numbers["cached_input_tokens"]
+    usage = event == "grader_usage"
+    numbers["cached_input_tokens"] = cached.mask(usage & cached.isna(), 0)
+    checks.fail(
+        (cached > inputs).fillna(False),
+        "cached_input_tokens",
+        cached,
+        "cached_input_tokens exceeds input_tokens (input includes cached, R9)",
+    )
+
+    events = pd.DataFrame(
+        {
+            **{col: text[col] for col in STRING_COLUMNS},
+            "ts": ts,
+            **numbers,
+            **flags,
+            "source": pd.Series(source, index=raw.index, dtype="string"),
+            "line": raw["line"].astype("int64") if "line" in raw else np.arange(1, n + 1),
+        }
+    )
+    events = events[[*EVENT_COLUMNS, *PROVENANCE_COLUMNS]]
+    bad = checks.reason.notna()
+    rejected = pd.DataFrame(
+        {
+            "source": source,
+            "line": events["line"][bad],
+            "job_id": job_id[bad],
+            "column": checks.column[bad],
+            "value": checks.value[bad],
+            "reason": checks.reason[bad],
+        }
+    )
+    good = events[~bad].astype({"ts": "int64"})
+    return good.reset_index(drop=True), rejected.reset_index(drop=True)
+
+
+class _Checks:
+    """The first failing check of each record: its column, raw value and reason."""
+
+    def __init__(self, raw: pd.DataFrame, n: int) -> None:
+        self.raw = raw
+        self.reason = _na_strings(n, raw.index)
+        self.column = _na_strings(n, raw.index)
+        self.value = _na_strings(n, raw.index)
+
+    def fail(self, mask: pd.Series, column: str, value: pd.Series | None, reason: str) -> None:
+        self.fail_each(pd.Series(reason, index=mask.index).where(mask.fillna(False)), column, value)
+
+    def fail_each(self, reasons: pd.Series, column: str, value: pd.Series | None) -> None:
+        new = reasons.notna() & self.reason.isna()
+        if not new.any():
+            return
+        self.reason = self.reason.mask(new, reasons)
+        self.column = self.column.mask(new, column)
+        if value is None:
+            value = self.raw[column] if column in self.raw else None
+        if value is not None:
+            self.value = self.value.mask(new, _as_text(value))
+
+
+def _na_strings(n: int, index: pd.Index | None = None) -> pd.Series:
+    return pd.Series(pd.NA, index=index if index is not None else pd.RangeIndex(n), dtype="string")
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    """Any column → strings with NA for missing and blank cells."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype) or values.dtype.kind == "M":
+        text = values.astype("string")
+    elif values.dtype == object:
+        text = values.map(_cell_text, na_action="ignore").astype("string")
+    else:
+        text = values.astype("string")
+    text = text.str.strip()
+    return text.mask(text == "")
+
+
+def _cell_text(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return value if isinstance(value, str) else str(value)
+
+
+def _parse_timestamps(raw: pd.Series, assume_tz: str | None) -> tuple[pd.Series, pd.Series]:
+    """Timestamps → int64 UTC nanoseconds (as Float64 where invalid) and a reason per bad one."""
+    n = len(raw)
+    index = raw.index
+    reasons = _na_strings(n, index)
+    if isinstance(raw.dtype, pd.DatetimeTZDtype):
+        ns = raw.dt.tz_convert("UTC").astype("int64").astype("Int64")
+        return ns.mask(raw.isna()), reasons.mask(raw.isna(), "missing timestamp")
+    if raw.dtype.kind == "M":
+        if assume_tz is None:
+            return pd.Series(pd.NA, index=index, dtype="Int64"), reasons.mask(
+                raw.notna(), "timestamp without an offset; name its zone with --assume-tz"
+            ).mask(raw.isna(), "missing timestamp")
+        local = raw.dt.tz_localize(assume_tz, ambiguous="NaT", nonexistent="NaT")
+        ns = local.dt.tz_convert("UTC").astype("int64").astype("Int64").mask(local.isna())
+        return ns, reasons.mask(local.isna(), f"not a valid time in {assume_tz}")
+
+    result = pd.Series(pd.NA, index=index, dtype="Int64")
+    if raw.dtype.kind in "iuf":
+        return _epoch_numbers(raw, result, reasons)
+    text = _as_text(raw)
+    reasons = reasons.mask(text.isna(), "missing timestamp")
+    is_epoch = text.str.fullmatch(_EPOCH_PATTERN).fillna(False)
+    if is_epoch.any():
+        result, reasons = _epoch_strings(text, is_epoch, result, reasons)
+    iso = text.notna() & ~is_epoch
+    has_offset = text.str.contains(_OFFSET_PATTERN, regex=True).fillna(False)
+    aware = iso & has_offset
+    if aware.any():
+        parsed = pd.to_datetime(text[aware], utc=True, format="ISO8601", errors="coerce")
+        result = result.mask(aware, _datetime_ns(parsed))
+        reasons = reasons.mask(aware & result.isna(), "not an ISO 8601 timestamp")
+    naive = iso & ~has_offset
+    if naive.any():
+        if assume_tz is None:
+            reasons = reasons.mask(
+                naive, "timestamp without an offset; name its zone with --assume-tz"
+            )
+        else:
+            parsed = pd.to_datetime(text[naive], format="ISO8601", errors="coerce")
+            local = parsed.dt.tz_localize(assume_tz, ambiguous="NaT", nonexistent="NaT")
+            result = result.mask(naive, _datetime_ns(local))
+            reasons = reasons.mask(
+                naive & result.isna(), f"not an ISO 8601 timestamp valid in {assume_tz}"
+            )
+    return result, reasons
+
+
+def _datetime_ns(values: pd.Series) -> pd.Series:
+    utc = values.dt.tz_convert("UTC")
+    return utc.dt.as_unit("ns").astype("int64").astype("Int64").mask(utc.isna())
+
+
+def _epoch_numbers(raw: pd.Series, result: pd.Series, reasons: pd.Series) -> tuple[pd.Series, pd.Series]:
+    values = raw.astype("float64")
+    in_range = values.abs() < _MAX_EPOCH_SECONDS
+    # Epoch seconds as binary floats: keep microseconds, the resolution they can carry.
+    micros = (values.where(in_range) * 1_000_000).round()
+    result = (micros * 1000).astype("Int64")
+    reasons = reasons.mask(values.isna(), "missing timestamp")
+    reasons = reasons.mask(values.notna() & ~in_range, "epoch seconds out of range (milliseconds?)")
+    return result, reasons
+
+
+def _epoch_strings(
+    text: pd.Series, is_epoch: pd.Series, result: pd.Series, reasons: pd.Series
+) -> tuple[pd.Series, pd.Series]:
+    """Epoch seconds written as text, converted exactly (no binary float)."""
+    epoch = text[is_epoch]
+    parts = epoch.str.split(".", n=1, expand=True, regex=False)
+    whole = parts[0].astype("int64")
+    fraction = parts[1] if parts.shape[1] > 1 else pd.Series(pd.NA, index=epoch.index)
+    nanos = fraction.fillna("0").astype("string").str.slice(0, 9).str.ljust(9, "0").astype("int64")
+    negative = epoch.str.startswith("-")
+    ns = whole * 1_000_000_000 + nanos.where(~negative, -nanos)
+    in_range = whole.abs() < _MAX_EPOCH_SECONDS
+    result = result.mask(is_epoch, ns.where(in_range).astype("Int64"))
+    reasons = reasons.mask(
+        is_epoch & ~in_range.reindex(text.index, fill_value=True),
+        "epoch seconds out of range (milliseconds?)",
+    )
+    return result, reasons
+
+
+def _parse_integers(raw: pd.Series | None, n: int, checks: _Checks, column: str) -> pd.Series:
+    if raw is None:
+        return pd.Series(pd.NA, index=checks.raw.index, dtype="Int64")
+    if raw.dtype.kind in "iu" or str(raw.dtype) in {"Int64", "Int32", "int64[pyarrow]"}:
+        values = raw.astype("Int64")
+    else:
+        numeric = pd.to_numeric(_as_text(raw), errors="coerce")
+        numeric = pd.Series(numeric, index=raw.index).astype("Float64")
+        integral = numeric.isna() | (numeric == numeric.round())
+        checks.fail(
+            (_as_text(raw).notna() & (numeric.isna() | ~integral)).fillna(True),
+            column,
+            raw,
+            f"{column} is not an integer",
+        )
+        values = numeric.where(integral).round().astype("Int64")
+    checks.fail((values < 0).fillna(False), column, raw, f"{column} is negative")
+    return values
+
+
+def _parse_floats(raw: pd.Series | None, n: int, checks: _Checks, column: str) -> pd.Series:
+    if raw is None:
+        return pd.Series(pd.NA, index=checks.raw.index, dtype="Float64")
+    numeric = pd.Series(pd.to_numeric(_as_text(raw), errors="coerce"), index=raw.index)
+    numeric = numeric.astype("Float64")
+    checks.fail(_as_text(raw).notna() & numeric.isna(), column, raw, f"{column} is not a number")
+    checks.fail((numeric < 0).fillna(False), column, raw, f"{column} is negative")
+    return numeric
+
+
+def _parse_bools(raw: pd.Series | None, n: int, checks: _Checks, column: str) -> pd.Series:
+    if raw is None:
+        return pd.Series(pd.NA, index=checks.raw.index, dtype="boolean")
+    if raw.dtype.kind == "b" or str(raw.dtype) == "boolean":
+        return raw.astype("boolean")
+    text = _as_text(raw).str.lower()
+    values = pd.Series(pd.NA, index=raw.index, dtype="boolean")
+    values = values.mask(text.isin(_TRUE).fillna(False), True)
+    values = values.mask(text.isin(_FALSE).fillna(False), False)
+    checks.fail(text.notna() & values.isna(), column, raw, f"{column} is not true or false")
+    return values
+
+
+# --- de-duplication --------------------------------------------------------------------
+
+
+def _deduplicate(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Split events into (kept, duplicates, conflicts)."""
+    events = events.sort_values(["source", "line"], kind="stable").reset_index(drop=True)
+    has_id = events["event_id"].notna()
+    same_id = has_id & events.duplicated(["job_id", "event_id"], keep=False)
+    same_content = pd.Series(False, index=events.index)
+    # Full-content comparison only where it can matter: repeated ids, and records without id.
+    candidates = same_id | ~has_id
+    if candidates.any():
+        subset = events[candidates]
+        keys = ["job_id", "event_id", *CONTENT_COLUMNS]
+        same_content[candidates] = subset.duplicated(keys, keep="first")
+    duplicates = events[same_content]
+    kept = events[~same_content]
+    conflict = kept["event_id"].notna() & kept.duplicated(["job_id", "event_id"], keep="first")
+    first = kept[~conflict].set_index(["job_id", "event_id"])
+    conflicting = kept[conflict]
+    firsts = first.loc[
+        list(zip(conflicting["job_id"], conflicting["event_id"], strict=True)), ["source", "line"]
+    ] if len(conflicting) else pd.DataFrame(columns=["source", "line"])
+    conflicts = pd.DataFrame(
+        {
+            "source": conflicting["source"].to_numpy(),
+            "line": conflicting["line"].to_numpy(),
+            "job_id": conflicting["job_id"].to_numpy(),
+            "column": "event_id",
+            "value": conflicting["event_id"].to_numpy(),
+            "reason": (
+                "conflicting duplicate: event_id also used at "
+                + firsts["source"].astype(str).to_numpy()
+                + ":"
+                + firsts["line"].astype(str).to_numpy()
+                + " with other content"
+            ),
+        }
+    )
+    dup_frame = duplicates[["source", "line", "job_id", "event_id"]].reset_index(drop=True)
+    return kept[~conflict].reset_index(drop=True), dup_frame, conflicts
+
+
+def _problems_from_rejections(rejected: pd.DataFrame) -> pd.DataFrame:
+    """A job with a rejected record cannot be billed from what is left of it."""
+    tied = rejected[rejected["job_id"].notna()]
+    problem = (
+        "record rejected at "
+        + tied["source"].astype(str)
+        + ":"
+        + tied["line"].astype(str)
+        + ": "
+        + tied["reason"].astype(str)
+    )
+    return pd.DataFrame({"job_id": tied["job_id"].astype("string"), "problem": problem.astype("string")})
+
+
+def _empty_events() -> pd.DataFrame:
+    policy = load_policy(None)
+    frame, _ = normalize_records(
+        pd.DataFrame({"line": pd.Series([], dtype="int64")}),
+        source="",
+        assume_tz=None,
+        policy=policy,
+    )
+    return frame
+
+
+def _empty_rejected() -> pd.DataFrame:
+    return pd.DataFrame({col: pd.Series([], dtype="object") for col in _REJECTED_COLUMNS})

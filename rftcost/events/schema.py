@@ -1,0 +1,145 @@
+"""The canonical event log, version 1: its columns, event names and phase names.
+
+This module is the one column contract of the project (event-log.md). Readers
+produce frames with exactly these columns; everything downstream relies on them.
+
+An *event frame* (after reading) has one row per accepted event and the columns of
+``EVENT_COLUMNS`` with these dtypes:
+
+- ``job_id``, ``event``, ``event_id``, ``phase``, ``team``, ``project``, ``model``,
+  ``grader_model``, ``grader_type``, ``reasoning_effort``, ``message``: strings
+  (missing = NA);
+- ``ts``: int64 nanoseconds since the Unix epoch, UTC;
+- ``step``, token counts and integer settings: nullable ``Int64``;
+- ``data_sharing``: nullable ``boolean``;
+- ``compute_multiplier``: ``Float64`` (a setting, never money);
+- ``source``, ``line``: where the record came from (file path, 1-based line or row).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = [
+    "BILLING_EVENTS",
+    "CONTENT_COLUMNS",
+    "DEFAULT_BILLABLE_PHASES",
+    "DEFAULT_EXCLUDED_PHASES",
+    "EVENTS",
+    "EVENT_COLUMNS",
+    "FINAL_EVENTS",
+    "FLOAT_COLUMNS",
+    "INT_COLUMNS",
+    "JOB_SETTING_COLUMNS",
+    "STRING_COLUMNS",
+]
+
+EVENTS: Final = (
+    "job_created",
+    "phase_start",
+    "phase_end",
+    "step_completed",
+    "checkpoint_saved",
+    "paused",
+    "resumed",
+    "succeeded",
+    "cancelled",
+    "failed",
+    "rollback",
+    "grader_usage",
+)
+"""Every event name of the canonical log."""
+
+BILLING_EVENTS: Final = ("paused", "succeeded", "cancelled", "failed")
+"""Events at which a charge is issued (R4)."""
+
+FINAL_EVENTS: Final = ("succeeded", "cancelled", "failed")
+"""Billing events after which no further billing event may follow."""
+
+DEFAULT_BILLABLE_PHASES: Final = ("rollout", "grading", "update", "validation")
+DEFAULT_EXCLUDED_PHASES: Final = (
+    "validating_files",
+    "safety_check",
+    "queued",
+    "setup",
+    "safety_eval",
+    "paused",
+    "idle",
+)
+
+STRING_COLUMNS: Final = (
+    "job_id",
+    "event",
+    "event_id",
+    "phase",
+    "team",
+    "project",
+    "model",
+    "grader_model",
+    "grader_type",
+    "reasoning_effort",
+    "message",
+)
+INT_COLUMNS: Final = (
+    "step",
+    "input_tokens",
+    "cached_input_tokens",
+    "output_tokens",
+    "n_train_examples",
+    "n_valid_examples",
+    "batch_size",
+    "n_epochs",
+    "eval_interval",
+    "eval_samples",
+)
+FLOAT_COLUMNS: Final = ("compute_multiplier",)
+BOOL_COLUMNS: Final = ("data_sharing",)
+
+EVENT_COLUMNS: Final = (
+    "job_id",
+    "ts",
+    "event",
+    "event_id",
+    "phase",
+    "step",
+    "team",
+    "project",
+    "model",
+    "data_sharing",
+    "grader_model",
+    "grader_type",
+    "input_tokens",
+    "cached_input_tokens",
+    "output_tokens",
+    "n_train_examples",
+    "n_valid_examples",
+    "batch_size",
+    "n_epochs",
+    "compute_multiplier",
+    "eval_interval",
+    "eval_samples",
+    "reasoning_effort",
+    "message",
+)
+"""The canonical columns, in output order."""
+
+CONTENT_COLUMNS: Final = tuple(c for c in EVENT_COLUMNS if c != "event_id")
+"""Columns compared to decide whether two records are the same event."""
+
+JOB_SETTING_COLUMNS: Final = (
+    "team",
+    "project",
+    "model",
+    "data_sharing",
+    "grader_model",
+    "grader_type",
+    "n_train_examples",
+    "n_valid_examples",
+    "batch_size",
+    "n_epochs",
+    "compute_multiplier",
+    "eval_interval",
+    "eval_samples",
+    "reasoning_effort",
+)
+"""Columns read from a job's ``job_created`` event."""

@@ -1,0 +1,124 @@
+"""The one place that rounds: seconds, hours and money (R11, R13, R14).
+
+Two forms of the same arithmetic live here:
+
+- ``round_decimal`` rounds one ``Decimal`` with a named mode, for code that holds
+  a few amounts (an estimate, an audit line);
+- ``divide_round`` divides whole arrays of non-negative integers and rounds the
+  quotient with a named mode, for the vectorized billing kernel, which keeps
+  time in integer nanoseconds and money in integer minor units (cents, or
+  pico-dollars for token prices) and never touches a binary float.
+
+Neither relies on the decimal context's default rounding: the mode is always named.
+"""
+
+from __future__ import annotations
+
+import decimal
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "CENT",
+    "RoundingMode",
+    "cents_to_decimal",
+    "divide_round",
+    "format_amount",
+    "format_cents",
+    "parse_amount",
+    "round_decimal",
+    "to_decimal",
+]
+
+CENT = Decimal("0.01")
+
+IntArray = npt.NDArray[np.int64]
+
+
+class RoundingMode(StrEnum):
+    """How a quotient is rounded to its unit."""
+
+    HALF_UP = "half_up"
+    """Halves away from zero (0.005 → 0.01): what invoices show."""
+    HALF_EVEN = "half_even"
+    """Banker's rounding (0.005 → 0.00, 0.015 → 0.02)."""
+    UP = "up"
+    """Any remainder rounds up (ceiling for non-negative amounts)."""
+    DOWN = "down"
+    """Any remainder is dropped (floor for non-negative amounts)."""
+
+
+_DECIMAL_MODES = {
+    RoundingMode.HALF_UP: decimal.ROUND_HALF_UP,
+    RoundingMode.HALF_EVEN: decimal.ROUND_HALF_EVEN,
+    RoundingMode.UP: decimal.ROUND_UP,
+    RoundingMode.DOWN: decimal.ROUND_DOWN,
+}
+
+
+def to_decimal(value: Decimal | int | str) -> Decimal:
+    """Return ``value`` as a Decimal; a float is refused (it may already be inexact)."""
+    if isinstance(value, bool) or isinstance(value, float):
+        raise TypeError(f"refusing {value!r}: money and rates are Decimal, int or str")
+    if isinstance(value, Decimal):
+        return value
+    return Decimal(value)
+
+
+def round_decimal(value: Decimal, places: int, mode: RoundingMode) -> Decimal:
+    """Round ``value`` to ``places`` decimals with ``mode``."""
+    quantum = Decimal(1).scaleb(-places)
+    return value.quantize(quantum, rounding=_DECIMAL_MODES[mode])
+
+
+def divide_round(numerator: Any, denominator: int, mode: RoundingMode) -> Any:
+    """Divide non-negative integers by a positive integer and round with ``mode``.
+
+    ``numerator`` is an int, an int64 array or an object array of Python ints
+    (used where a product could overflow 64 bits); the result has the same kind.
+    """
+    if denominator <= 0:
+        raise ValueError("denominator must be positive")
+    quotient = numerator // denominator
+    remainder = numerator - quotient * denominator
+    twice = remainder * 2
+    if mode is RoundingMode.DOWN:
+        bump = remainder * 0
+    elif mode is RoundingMode.UP:
+        bump = remainder > 0
+    elif mode is RoundingMode.HALF_UP:
+        bump = twice >= denominator
+    else:
+        bump = (twice > denominator) | ((twice == denominator) & (quotient % 2 == 1))
+    if isinstance(bump, np.ndarray):
+        return quotient + bump.astype(quotient.dtype if quotient.dtype != bool else np.int64)
+    return quotient + int(bump)
+
+
+def cents_to_decimal(cents: int) -> Decimal:
+    """Integer cents → a Decimal amount with two decimals."""
+    return Decimal(int(cents)).scaleb(-2)
+
+
+def format_cents(cents: int) -> str:
+    """Integer cents → ``"-1234.50"`` (exactly two decimals, R15)."""
+    sign = "-" if cents < 0 else ""
+    whole, part = divmod(abs(int(cents)), 100)
+    return f"{sign}{whole}.{part:02d}"
+
+
+def format_amount(amount: Decimal) -> str:
+    """A Decimal amount → a string with exactly two decimals (R15), half up."""
+    return f"{round_decimal(amount, 2, RoundingMode.HALF_UP):.2f}"
+
+
+def parse_amount(text: str) -> Decimal:
+    """Parse ``"12.30"`` into a Decimal; raises ``decimal.InvalidOperation`` if not a number."""
+    value = Decimal(text.strip())
+    if not value.is_finite():
+        raise decimal.InvalidOperation(text)
+    return value

@@ -1,0 +1,300 @@
+"""Billing policies: every setting the rules leave open, as data (billing-rules.md "Policy").
+
+A policy is a small TOML file. Presets ship in ``rftcost/data/policies``; a user's
+file may start with ``extends = "openai-rft"`` and set only what differs. A policy
+is validated on load: an unknown key, a negative rate or an unknown rounding mode
+is a ``PolicyError`` naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from decimal import Decimal
+from enum import StrEnum
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from rftcost.errors import PolicyError
+from rftcost.events.schema import DEFAULT_BILLABLE_PHASES, DEFAULT_EXCLUDED_PHASES
+from rftcost.money import RoundingMode
+from rftcost.prices import PriceTable, load_price_table, resolve_model_family
+
+__all__ = [
+    "DEFAULT_POLICY",
+    "CapSettings",
+    "DiscountSettings",
+    "PhaseSettings",
+    "Policy",
+    "RoundingScope",
+    "RoundingSettings",
+    "list_policies",
+    "load_policy",
+]
+
+DEFAULT_POLICY = "openai-rft"
+"""The policy used when none is named."""
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+def _exact_decimal(value: Any) -> Decimal:
+    if isinstance(value, float):
+        raise ValueError("write amounts and rates as strings (\"100.00\"), not floats")
+    result = Decimal(str(value))
+    if not result.is_finite() or result < 0:
+        raise ValueError(f"must be a non-negative number, got {value!r}")
+    return result
+
+
+class RoundingScope(StrEnum):
+    """Where billable time is rounded (R11)."""
+
+    CHARGE = "charge"
+    """Each charge's seconds are rounded on their own."""
+    JOB = "job"
+    """A job's exact seconds are summed and rounded once, all on its last charge."""
+
+
+class PhaseSettings(BaseModel):
+    """Which phase names are billed (R1, R2, R3)."""
+
+    model_config = _FROZEN
+
+    billable: tuple[str, ...] = DEFAULT_BILLABLE_PHASES
+    """Phases whose wall-clock union is billed."""
+    excluded: tuple[str, ...] = DEFAULT_EXCLUDED_PHASES
+    """Phases measured and reported but never billed."""
+    aliases: dict[str, str] = Field(default_factory=dict)
+    """Extra names a log may use → one of the phases above."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PhaseSettings:
+        both = set(self.billable) & set(self.excluded)
+        if both:
+            raise ValueError(f"phases both billable and excluded: {sorted(both)}")
+        known = set(self.billable) | set(self.excluded)
+        unknown = {alias: target for alias, target in self.aliases.items() if target not in known}
+        if unknown:
+            raise ValueError(f"aliases to unknown phases: {unknown}")
+        return self
+
+    @property
+    def known(self) -> tuple[str, ...]:
+        """Every accepted phase name, aliases included."""
+        return (*self.billable, *self.excluded, *self.aliases)
+
+    def canonical(self, name: str) -> str:
+        """The phase a (possibly aliased) name stands for."""
+        return self.aliases.get(name, name)
+
+
+class RoundingSettings(BaseModel):
+    """How seconds, hours and money are rounded (R11, R13)."""
+
+    model_config = _FROZEN
+
+    seconds_mode: RoundingMode = RoundingMode.HALF_UP
+    """Exact billable time → whole seconds."""
+    hours_decimals: int = Field(default=2, ge=0, le=6)
+    """Decimals of billed hours (2: "2.55 hours", a step of 36 s)."""
+    hours_mode: RoundingMode = RoundingMode.HALF_UP
+    """Seconds / 3600 → hours with ``hours_decimals``."""
+    money_mode: RoundingMode = RoundingMode.HALF_UP
+    """Exact amounts → cents."""
+    scope: RoundingScope = RoundingScope.CHARGE
+    """Round per charge or once per job."""
+
+
+class DiscountSettings(BaseModel):
+    """The data-sharing discount (R12)."""
+
+    model_config = _FROZEN
+
+    rate: Decimal = Decimal("0.50")
+    """Fraction taken off (0.50 = 50%)."""
+    scope: tuple[Literal["compute", "grader"], ...] = ("compute",)
+    """Amounts the discount applies to; empty for no training discount."""
+
+    @field_validator("rate", mode="before")
+    @classmethod
+    def _rate(cls, value: Any) -> Decimal:
+        rate = _exact_decimal(value)
+        if rate > 1:
+            raise ValueError(f"a discount rate is a fraction between 0 and 1, got {value!r}")
+        return rate
+
+
+class CapSettings(BaseModel):
+    """An optional cap on a job's compute amount (Azure pauses a job at $5,000)."""
+
+    model_config = _FROZEN
+
+    per_job_amount: Decimal | None = None
+    """Most a job's compute can cost; ``None`` for no cap."""
+
+    @field_validator("per_job_amount", mode="before")
+    @classmethod
+    def _amount(cls, value: Any) -> Decimal | None:
+        return None if value is None else _exact_decimal(value)
+
+
+class CapturedProgress(BaseModel):
+    """Whether work lost to failures and rollbacks is free (R5, R6)."""
+
+    model_config = _FROZEN
+
+    enabled: bool = True
+    """``True``: only captured forward progress is billed."""
+
+
+class PriceSettings(BaseModel):
+    """Which token price table the grader lines use (R9, R10)."""
+
+    model_config = _FROZEN
+
+    table: str = "openai-standard"
+    """A packaged table name or a path to a TOML table (relative to the policy file)."""
+
+
+class Policy(BaseModel):
+    """A billing policy: rates, phases, rounding, discount, cap and token prices."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    name: str
+    """The name every output shows."""
+    description: str = ""
+    """One line on what the policy is."""
+    extends: str | None = None
+    """The policy this one was built on, if any."""
+    currency: str = "USD"
+    """Currency of every amount (R15)."""
+    default_model: str = "o4-mini-2025-04-16"
+    """Base model of a job whose ``job_created`` names none."""
+    sources: tuple[str, ...] = ()
+    """Where the rules and rates come from."""
+    hourly_rates: dict[str, Decimal]
+    """USD (``currency``) per billable hour, by base model family (R11)."""
+    phases: PhaseSettings = PhaseSettings()
+    """Billable, excluded and aliased phase names."""
+    rounding: RoundingSettings = RoundingSettings()
+    """Rounding of seconds, hours and money."""
+    captured_progress: CapturedProgress = CapturedProgress()
+    """Whether lost work is free."""
+    data_sharing_discount: DiscountSettings = DiscountSettings()
+    """The data-sharing discount."""
+    cap: CapSettings = CapSettings()
+    """An optional per-job compute cap."""
+    prices: PriceSettings = PriceSettings()
+    """The token price table."""
+    base_dir: str | None = Field(default=None, exclude=True)
+    """Folder of the policy file, for a price table path relative to it."""
+
+    @field_validator("hourly_rates", mode="before")
+    @classmethod
+    def _rates(cls, value: Any) -> dict[str, Decimal]:
+        if not isinstance(value, dict) or not value:
+            raise ValueError("needs at least one base model and its hourly rate")
+        return {str(model): _exact_decimal(rate) for model, rate in value.items()}
+
+    def hourly_rate(self, model: str) -> Decimal | None:
+        """The training rate for a base model (exact name first, then its family)."""
+        if model in self.hourly_rates:
+            return self.hourly_rates[model]
+        return self.hourly_rates.get(resolve_model_family(model))
+
+    @cached_property
+    def price_table(self) -> PriceTable:
+        """The token price table this policy names."""
+        table = self.prices.table
+        if self.base_dir and (table.endswith(".toml") or "/" in table):
+            table = str(Path(self.base_dir) / table)
+        return load_price_table(table)
+
+
+def _packaged_policy_folder() -> Any:
+    return resources.files("rftcost.data").joinpath("policies")
+
+
+def list_policies() -> list[str]:
+    """Names of the presets that ship inside the package."""
+    return sorted(
+        p.name.removesuffix(".toml")
+        for p in _packaged_policy_folder().iterdir()
+        if p.name.endswith(".toml")
+    )
+
+
+def load_policy(policy: str | Path | Policy | None = None) -> Policy:
+    """A policy by preset name or TOML path (``None``: the default); raises ``PolicyError``."""
+    if isinstance(policy, Policy):
+        return policy
+    raw, source, base_dir = _load_raw(policy or DEFAULT_POLICY, seen=())
+    try:
+        loaded = Policy.model_validate({**raw, "base_dir": base_dir})
+    except ValidationError as exc:
+        raise PolicyError(_describe(exc), source=source) from exc
+    # A missing or broken price table is a policy error, found now rather than mid-bill.
+    loaded.price_table  # noqa: B018
+    return loaded
+
+
+def _load_raw(
+    name_or_path: str | Path, *, seen: tuple[str, ...]
+) -> tuple[dict[str, Any], str, str | None]:
+    text, source, base_dir = _policy_text(name_or_path)
+    if source in seen:
+        raise PolicyError(f"policy extends itself: {' → '.join((*seen, source))}", source=source)
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(f"not valid TOML: {exc}", source=source) from exc
+    parent = raw.get("extends")
+    if parent is None:
+        return raw, source, base_dir
+    if not isinstance(parent, str):
+        raise PolicyError("extends must name a policy", source=source)
+    parent_raw, _, parent_dir = _load_raw(parent, seen=(*seen, source))
+    merged = _deep_merge(parent_raw, raw)
+    if "sources" not in raw and "sources" in parent_raw:
+        merged["sources"] = parent_raw["sources"]
+    return merged, source, base_dir or parent_dir
+
+
+def _policy_text(name_or_path: str | Path) -> tuple[str, str, str | None]:
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        try:
+            return path.read_text(encoding="utf-8"), str(path), str(path.parent)
+        except OSError as exc:
+            raise PolicyError(f"cannot read policy file: {exc.strerror}", source=str(path)) from exc
+    name = str(name_or_path)
+    if name not in list_policies():
+        raise PolicyError(
+            f"unknown policy {name!r}; presets: {', '.join(list_policies())}, or give a .toml path"
+        )
+    text = _packaged_policy_folder().joinpath(f"{name}.toml").read_text(encoding="utf-8")
+    return text, name, None
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:3]:
+        where = ".".join(str(p) for p in err["loc"]) or "<policy>"
+        message = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        parts.append(f"{where}: {message}")
+    return "; ".join(parts)

@@ -1,0 +1,608 @@
+"""Events → time: phase intervals, segments between billing events, lost work (R1-R8).
+
+This is the time half of the billing kernel. It takes a frame holding any number
+of complete jobs and works on all of them at once with sorts, group-bys,
+cumulative sums and ``merge_asof``: there is no Python loop per job or per event,
+so the same function can run over a whole log, over a hash bucket of jobs, or
+inside a cluster engine's ``applyInPandas``.
+
+Time stays in integer nanoseconds (UTC) here; ``billing`` turns it into money.
+
+The result, ``Timeline``, holds frames keyed by ``job`` (an integer code; ``jobs``
+maps it to ``job_id``):
+
+- ``jobs``: one row per job: first/last event, settings from ``job_created``,
+  billing-event count, status;
+- ``intervals``: every phase interval ``[start, end)`` with its phase, whether it
+  is billable and how it was closed (``end``, ``billing_event``, ``open``);
+- ``charges``: one row per billing event (R4) with its segment's billable and lost
+  nanoseconds;
+- ``accrued``: billable and lost nanoseconds after a job's last billing event (R8);
+- ``losses``: lost intervals ``(start, end]`` with their cause and evidence (R5, R6);
+- ``pieces``: the elementary pieces of each job's time line (for explain, charts);
+- ``excluded``: per job and non-billable phase, the union of its intervals (R2);
+- ``usage``: grader usage events with their segment and whether they were lost (R9);
+- ``problems``: reasons a job cannot be reconstructed (it is then ``invalid``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+
+from rftcost.events.schema import BILLING_EVENTS, FINAL_EVENTS, JOB_SETTING_COLUMNS
+from rftcost.policy import Policy
+
+__all__ = ["Timeline", "build_timeline"]
+
+# Order of events that share a timestamp (event-log.md, "Pairing" and "Boundaries"):
+# an end closes an interval before a billing event, and a billing event closes a
+# segment before anything that starts at the same moment belongs to the next one.
+_PRIORITY = {
+    "phase_end": 0,
+    "job_created": 1,
+    "step_completed": 2,
+    "checkpoint_saved": 2,
+    "grader_usage": 2,
+    "rollback": 3,
+    "paused": 4,
+    "succeeded": 4,
+    "cancelled": 4,
+    "failed": 4,
+    "resumed": 5,
+    "phase_start": 5,
+}
+
+
+class Timeline(BaseModel):
+    """The time of every job: intervals, segments, lost work and problems."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True, extra="forbid")
+
+    jobs: pd.DataFrame
+    """One row per job (index ``job``): job_id, first_ns, last_ns, settings, status."""
+    intervals: pd.DataFrame
+    """Phase intervals: job, phase, start, end, billable, closed_by."""
+    charges: pd.DataFrame
+    """One row per billing event: job, charge (0-based), at, event, billable_ns, lost_ns."""
+    accrued: pd.DataFrame
+    """Per job, work after the last billing event: job, billable_ns, lost_ns."""
+    losses: pd.DataFrame
+    """Lost intervals (start, end]: job, start, end, cause, at, checkpoint_step, checkpoint_ts."""
+    pieces: pd.DataFrame
+    """Elementary pieces: job, start, end, segment, billable, lost."""
+    excluded: pd.DataFrame
+    """Per job and non-billable phase: job, phase, ns (union of that phase's intervals)."""
+    usage: pd.DataFrame
+    """Grader usage: job, ts, segment, lost, grader_model, token counts."""
+    checkpoints: pd.DataFrame
+    """Checkpoints: job, ts, step."""
+    problems: pd.DataFrame
+    """Reasons jobs cannot be reconstructed: job, problem."""
+
+
+def build_timeline(
+    events: pd.DataFrame, policy: Policy, reader_problems: pd.DataFrame | None = None
+) -> Timeline:
+    """Compute the timeline of every job in ``events`` (an ``EventLog.events`` frame).
+
+    ``reader_problems`` (job_id, problem) are reader findings (rejected records,
+    conflicts) that make a job invalid too.
+    """
+    ordered = _order(events)
+    jobs = _job_facts(ordered)
+    problems: list[pd.DataFrame] = []
+    if reader_problems is not None and len(reader_problems):
+        codes = pd.Series(jobs.index, index=jobs["job_id"].to_numpy())
+        known = reader_problems[reader_problems["job_id"].isin(codes.index)]
+        problems.append(
+            pd.DataFrame(
+                {"job": codes.loc[known["job_id"]].to_numpy(), "problem": known["problem"].to_numpy()}
+            )
+        )
+    billing, billing_problems = _billing_events(ordered, jobs)
+    problems.append(billing_problems)
+    ordered = ordered.assign(segment=_segments(ordered))
+    intervals, pairing_problems = _intervals(ordered, billing, jobs, policy)
+    problems.append(pairing_problems)
+    problems.append(_backward_steps(ordered))
+    checkpoints = ordered.loc[ordered["event"] == "checkpoint_saved", ["job", "ts", "step", "segment"]]
+    losses, loss_problems = _losses(ordered, billing, checkpoints, jobs, policy)
+    problems.append(loss_problems)
+    billable = _union(intervals[intervals["billable"]], ["job"])
+    loss_islands = _union(
+        losses.rename(columns={"start": "start", "end": "end"})[["job", "start", "end"]], ["job"]
+    )
+    pieces = _pieces(billable, loss_islands, billing)
+    charges, accrued = _segment_totals(pieces, billing, jobs)
+    excluded_union = _union(intervals[~intervals["billable"]], ["job", "phase"])
+    excluded = (
+        excluded_union.assign(ns=excluded_union["end"] - excluded_union["start"])
+        .groupby(["job", "phase"], as_index=False, observed=True)["ns"]
+        .sum()
+    )
+    usage = _usage(ordered, loss_islands)
+    problem_frame = (
+        pd.concat(problems, ignore_index=True)
+        if problems
+        else pd.DataFrame({"job": pd.Series([], dtype="int64"), "problem": pd.Series([], dtype="string")})
+    )
+    jobs = jobs.assign(
+        status=_status(jobs, billing, ordered, problem_frame),
+    )
+    return Timeline(
+        jobs=jobs,
+        intervals=intervals,
+        charges=charges,
+        accrued=accrued,
+        losses=losses,
+        pieces=pieces,
+        excluded=excluded,
+        usage=usage,
+        checkpoints=checkpoints[["job", "ts", "step"]].reset_index(drop=True),
+        problems=problem_frame,
+    )
+
+
+# --- ordering and job facts ----------------------------------------------------------
+
+
+def _order(events: pd.DataFrame) -> pd.DataFrame:
+    """Events with an integer ``job`` code, sorted by job, time and same-time priority."""
+    codes, _ = pd.factorize(events["job_id"], sort=True)
+    priority = events["event"].map(_PRIORITY).astype("int64").to_numpy()
+    ts = events["ts"].to_numpy(dtype="int64")
+    order = np.lexsort((priority, ts, codes))
+    return events.iloc[order].assign(job=codes[order], priority=priority[order]).reset_index(
+        drop=True
+    )
+
+
+def _job_facts(ordered: pd.DataFrame) -> pd.DataFrame:
+    grouped = ordered.groupby("job", sort=True)
+    facts = pd.DataFrame(
+        {
+            "job_id": grouped["job_id"].first(),
+            "first_ns": grouped["ts"].min(),
+            "last_ns": grouped["ts"].max(),
+        }
+    )
+    created = ordered[ordered["event"] == "job_created"].drop_duplicates("job", keep="first")
+    settings = created.set_index("job")[list(JOB_SETTING_COLUMNS)]
+    return facts.join(settings, how="left")
+
+
+# --- billing events and segments (R4) ------------------------------------------------
+
+
+def _billing_events(ordered: pd.DataFrame, jobs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Billing events with their charge index and segment start; problems after a final one."""
+    billing = ordered.loc[ordered["event"].isin(BILLING_EVENTS), ["job", "ts", "event", "source", "line"]]
+    billing = billing.assign(charge=billing.groupby("job").cumcount())
+    previous = billing.groupby("job")["ts"].shift(1)
+    first = jobs["first_ns"].reindex(billing["job"]).to_numpy()
+    billing = billing.assign(segment_start=previous.fillna(pd.Series(first, index=billing.index)))
+    billing = billing.astype({"segment_start": "int64"}).reset_index(drop=True)
+
+    is_final = billing["event"].isin(FINAL_EVENTS)
+    finals_before = is_final.groupby(billing["job"]).cumsum() - is_final
+    after_final = billing[finals_before > 0]
+    first_final = billing[is_final].drop_duplicates("job").set_index("job")
+    final_of = first_final.reindex(after_final["job"])
+    problems = pd.DataFrame(
+        {
+            "job": after_final["job"].to_numpy(),
+            "problem": (
+                "billing event '"
+                + after_final["event"].astype(str).to_numpy()
+                + "' at "
+                + _iso(after_final["ts"]).to_numpy()
+                + " after the job's final event '"
+                + final_of["event"].astype(str).to_numpy()
+                + "' at "
+                + _iso(final_of["ts"]).to_numpy()
+            ),
+        }
+    )
+    return billing, problems
+
+
+def _segments(ordered: pd.DataFrame) -> pd.Series:
+    """Charge index of each event's segment: billing events strictly before it (R4 boundaries)."""
+    is_billing = ordered["event"].isin(BILLING_EVENTS).astype("int64")
+    return is_billing.groupby(ordered["job"]).cumsum() - is_billing
+
+
+# --- phase intervals (R1, R2, pairing, open phases) ------------------------------------
+
+
+def _intervals(
+    ordered: pd.DataFrame, billing: pd.DataFrame, jobs: pd.DataFrame, policy: Policy
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    marks = ordered.loc[
+        ordered["event"].isin(["phase_start", "phase_end"]),
+        ["job", "ts", "priority", "event", "phase", "source", "line"],
+    ]
+    marks = marks.sort_values(["job", "phase", "ts", "priority"], kind="stable")
+    is_start = marks["event"] == "phase_start"
+    keys = [marks["job"], marks["phase"]]
+    depth = is_start.astype("int64").mul(2).sub(1).groupby(keys).cumsum()
+    unmatched_end = marks[(~is_start) & (depth < 0)]
+    unmatched_end = unmatched_end.drop_duplicates(["job", "phase"])
+    problems = pd.DataFrame(
+        {
+            "job": unmatched_end["job"].to_numpy(),
+            "problem": (
+                "phase_end of '"
+                + unmatched_end["phase"].astype(str).to_numpy()
+                + "' at "
+                + _iso(unmatched_end["ts"]).to_numpy()
+                + " ("
+                + unmatched_end["source"].astype(str).to_numpy()
+                + ":"
+                + unmatched_end["line"].astype(str).to_numpy()
+                + ") with no open phase"
+            ),
+        }
+    )
+
+    # Starts and ends pair in time order within a job and phase.
+    starts = marks[is_start].assign(rank=lambda f: f.groupby(["job", "phase"]).cumcount())
+    ends = marks[~is_start].assign(rank=lambda f: f.groupby(["job", "phase"]).cumcount())
+    paired = starts[["job", "phase", "rank", "ts"]].merge(
+        ends[["job", "phase", "rank", "ts"]].rename(columns={"ts": "end"}),
+        on=["job", "phase", "rank"],
+        how="left",
+    )
+    paired = paired.rename(columns={"ts": "start"})
+    closed = paired[paired["end"].notna()].assign(closed_by="end")
+    open_ = paired[paired["end"].isna()].drop(columns="end")
+    # An open phase is closed by the job's next billing event strictly after its start,
+    # else it runs to the job's last event (accrued work, R8).
+    open_ = open_.sort_values("start")
+    closers = billing[["job", "ts"]].rename(columns={"ts": "closer"}).sort_values("closer")
+    open_ = pd.merge_asof(
+        open_,
+        closers,
+        left_on="start",
+        right_on="closer",
+        by="job",
+        direction="forward",
+        allow_exact_matches=False,
+    )
+    last = jobs["last_ns"].reindex(open_["job"]).to_numpy()
+    open_ = open_.assign(
+        end=open_["closer"].fillna(pd.Series(last, index=open_.index)),
+        closed_by=np.where(open_["closer"].notna(), "billing_event", "open"),
+    ).drop(columns="closer")
+
+    intervals = pd.concat([closed, open_, _pause_intervals(ordered, jobs)], ignore_index=True)
+    intervals = intervals.astype({"start": "int64", "end": "int64"})
+    billable_names = set(policy.phases.billable)
+    intervals = intervals.assign(
+        billable=intervals["phase"].isin(billable_names),
+    )
+    columns = ["job", "phase", "start", "end", "billable", "closed_by"]
+    return intervals.sort_values(["job", "start", "phase"])[columns].reset_index(drop=True), problems
+
+
+def _pause_intervals(ordered: pd.DataFrame, jobs: pd.DataFrame) -> pd.DataFrame:
+    """Time between ``paused`` and the next ``resumed`` is the ``paused`` phase (R2, R7)."""
+    pauses = ordered.loc[ordered["event"] == "paused", ["job", "ts"]].rename(columns={"ts": "start"})
+    resumes = ordered.loc[ordered["event"] == "resumed", ["job", "ts"]].rename(columns={"ts": "end"})
+    matched = pd.merge_asof(
+        pauses.sort_values("start"),
+        resumes.sort_values("end"),
+        left_on="start",
+        right_on="end",
+        by="job",
+        direction="forward",
+    )
+    last = jobs["last_ns"].reindex(matched["job"]).to_numpy()
+    matched = matched.assign(
+        end=matched["end"].fillna(pd.Series(last, index=matched.index)),
+        phase="paused",
+        closed_by=np.where(matched["end"].notna(), "resumed", "open"),
+    )
+    return matched[matched["end"] > matched["start"]]
+
+
+def _backward_steps(ordered: pd.DataFrame) -> pd.DataFrame:
+    """A step or checkpoint number that goes backwards without a rollback is a problem."""
+    epoch = (ordered["event"] == "rollback").astype("int64").groupby(ordered["job"]).cumsum()
+    found = []
+    for event in ("step_completed", "checkpoint_saved"):
+        rows = ordered[ordered["event"] == event].assign(epoch=epoch)
+        previous = rows.groupby(["job", "epoch"])["step"].shift(1)
+        back = rows[(rows["step"] < previous).fillna(False)].drop_duplicates("job")
+        found.append(
+            pd.DataFrame(
+                {
+                    "job": back["job"].to_numpy(),
+                    "problem": (
+                        f"{event} step "
+                        + back["step"].astype(str).to_numpy()
+                        + " at "
+                        + _iso(back["ts"]).to_numpy()
+                        + " goes backwards (previous "
+                        + previous[back.index].astype(str).to_numpy()
+                        + ") without a rollback"
+                    ),
+                }
+            )
+        )
+    return pd.concat(found, ignore_index=True)
+
+
+# --- lost work (R5, R6) ----------------------------------------------------------------
+
+
+def _losses(
+    ordered: pd.DataFrame,
+    billing: pd.DataFrame,
+    checkpoints: pd.DataFrame,
+    jobs: pd.DataFrame,
+    policy: Policy,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    columns = ["job", "start", "end", "cause", "at", "segment", "checkpoint_step", "checkpoint_ts"]
+    empty_problems = pd.DataFrame({"job": pd.Series([], dtype="int64"), "problem": pd.Series([], dtype="string")})
+    if not policy.captured_progress.enabled:
+        return _empty(columns), empty_problems
+    ckpts = checkpoints.rename(columns={"ts": "checkpoint_ts", "step": "checkpoint_step"})
+    ckpts = ckpts.rename(columns={"segment": "checkpoint_segment"}).sort_values("checkpoint_ts")
+
+    # R5: a failure loses the billable time after the latest checkpoint of its segment.
+    failures = billing.loc[billing["event"] == "failed", ["job", "ts", "charge", "segment_start"]]
+    failures = pd.merge_asof(
+        failures.sort_values("ts"),
+        ckpts[["job", "checkpoint_ts", "checkpoint_step", "checkpoint_segment"]],
+        left_on="ts",
+        right_on="checkpoint_ts",
+        by="job",
+        direction="backward",
+    )
+    retained = failures["checkpoint_segment"].eq(failures["charge"]).fillna(False)
+    failure_losses = pd.DataFrame(
+        {
+            "job": failures["job"],
+            "start": failures["checkpoint_ts"].where(retained, failures["segment_start"]),
+            "end": failures["ts"],
+            "cause": "failure",
+            "at": failures["ts"],
+            "segment": failures["charge"],
+            "checkpoint_step": failures["checkpoint_step"].where(retained),
+            "checkpoint_ts": failures["checkpoint_ts"].where(retained),
+        }
+    )
+
+    # R6: a rollback loses the time back to the checkpoint it returned to, never
+    # before the start of the current segment.
+    rollbacks = ordered.loc[ordered["event"] == "rollback", ["job", "ts", "step", "segment", "source", "line"]]
+    starts = _segment_starts(billing, jobs)
+    rollbacks = rollbacks.assign(
+        segment_start=starts.reindex(
+            pd.MultiIndex.from_arrays([rollbacks["job"], rollbacks["segment"]])
+        ).to_numpy()
+    ).sort_values("ts")
+    with_step = rollbacks[rollbacks["step"].notna()].astype({"step": "int64"})
+    by_step = pd.merge_asof(
+        with_step,
+        ckpts[["job", "checkpoint_ts", "checkpoint_step"]]
+        .dropna()
+        .astype({"checkpoint_step": "int64"})
+        .rename(columns={"checkpoint_step": "step"}),
+        left_on="ts",
+        right_on="checkpoint_ts",
+        by=["job", "step"],
+        direction="backward",
+    ).assign(checkpoint_step=lambda f: f["step"].where(f["checkpoint_ts"].notna()))
+    missing = by_step[by_step["checkpoint_ts"].isna()]
+    problems = pd.DataFrame(
+        {
+            "job": missing["job"].to_numpy(),
+            "problem": (
+                "rollback at "
+                + _iso(missing["ts"]).to_numpy()
+                + " to step "
+                + missing["step"].astype(str).to_numpy()
+                + ": no checkpoint of that step before it"
+            ),
+        }
+    )
+    latest = pd.merge_asof(
+        rollbacks[rollbacks["step"].isna()].drop(columns="step"),
+        ckpts[["job", "checkpoint_ts", "checkpoint_step"]],
+        left_on="ts",
+        right_on="checkpoint_ts",
+        by="job",
+        direction="backward",
+    )
+    found = pd.concat([by_step[by_step["checkpoint_ts"].notna()], latest], ignore_index=True)
+    segment_start = found["segment_start"].astype("int64")
+    returned_to = found["checkpoint_ts"].astype("Int64").fillna(segment_start).astype("int64")
+    rollback_losses = pd.DataFrame(
+        {
+            "job": found["job"],
+            "start": np.maximum(returned_to, segment_start),
+            "end": found["ts"],
+            "cause": "rollback",
+            "at": found["ts"],
+            "segment": found["segment"],
+            "checkpoint_step": found["checkpoint_step"],
+            "checkpoint_ts": found["checkpoint_ts"],
+        }
+    )
+    losses = pd.concat([failure_losses, rollback_losses], ignore_index=True)
+    losses = losses.astype(
+        {"start": "int64", "end": "int64", "at": "int64", "segment": "int64",
+         "checkpoint_step": "Int64", "checkpoint_ts": "Int64"}
+    )
+    return losses[columns].sort_values(["job", "start"]).reset_index(drop=True), problems
+
+
+def _segment_starts(billing: pd.DataFrame, jobs: pd.DataFrame) -> pd.Series:
+    """(job, segment) → the segment's start, including the segment after the last billing event."""
+    after_last = billing.groupby("job").agg(segment=("charge", "max"), start=("ts", "last"))
+    after_last["segment"] += 1
+    without_billing = jobs.index.difference(after_last.index)
+    frames = [
+        pd.DataFrame({"job": billing["job"], "segment": billing["charge"], "start": billing["segment_start"]}),
+        after_last.reset_index()[["job", "segment", "start"]],
+        pd.DataFrame(
+            {"job": without_billing, "segment": 0, "start": jobs.loc[without_billing, "first_ns"].to_numpy()}
+        ),
+    ]
+    starts = pd.concat(frames, ignore_index=True)
+    return starts.set_index(["job", "segment"])["start"]
+
+
+# --- unions and the sweep --------------------------------------------------------------
+
+
+def _union(intervals: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Merge overlapping or touching intervals within each key group (R1 wall-clock union)."""
+    frame = intervals.loc[intervals["end"] > intervals["start"], [*keys, "start", "end"]]
+    frame = frame.sort_values([*keys, "start"], kind="stable").reset_index(drop=True)
+    if frame.empty:
+        return frame
+    group = frame.groupby(keys, sort=False, observed=True)
+    reach = group["end"].cummax()
+    previous_reach = reach.groupby([frame[k] for k in keys], sort=False, observed=True).shift(1)
+    new_island = previous_reach.isna() | (frame["start"] > previous_reach)
+    island = new_island.cumsum()
+    merged = frame.groupby(island, sort=False).agg(
+        **{k: (k, "first") for k in keys}, start=("start", "min"), end=("end", "max")
+    )
+    return merged.reset_index(drop=True)
+
+
+def _pieces(billable: pd.DataFrame, losses: pd.DataFrame, billing: pd.DataFrame) -> pd.DataFrame:
+    """Cut each job's time line at every boundary; classify each piece.
+
+    A piece ``[t_i, t_i+1)`` is billable when a billable island covers it, lost when
+    a loss island covers it too, and belongs to segment = billing events at or
+    before ``t_i``.
+    """
+    points = pd.concat(
+        [
+            pd.DataFrame({"job": billable["job"], "t": billable["start"], "b": 1, "l": 0, "s": 0}),
+            pd.DataFrame({"job": billable["job"], "t": billable["end"], "b": -1, "l": 0, "s": 0}),
+            pd.DataFrame({"job": losses["job"], "t": losses["start"], "b": 0, "l": 1, "s": 0}),
+            pd.DataFrame({"job": losses["job"], "t": losses["end"], "b": 0, "l": -1, "s": 0}),
+            pd.DataFrame({"job": billing["job"], "t": billing["ts"], "b": 0, "l": 0, "s": 1}),
+        ],
+        ignore_index=True,
+    ).astype({"job": "int64", "t": "int64", "b": "int64", "l": "int64", "s": "int64"})
+    points = points.groupby(["job", "t"], as_index=False, sort=True)[["b", "l", "s"]].sum()
+    running = points.groupby("job")[["b", "l", "s"]].cumsum()
+    end = points.groupby("job")["t"].shift(-1)
+    pieces = pd.DataFrame(
+        {
+            "job": points["job"],
+            "start": points["t"],
+            "end": end,
+            "segment": running["s"],
+            "billable": running["b"] > 0,
+            "lost": (running["b"] > 0) & (running["l"] > 0),
+        }
+    )
+    pieces = pieces[pieces["end"].notna() & (pieces["end"] > pieces["start"])]
+    return pieces.astype({"end": "int64"}).reset_index(drop=True)
+
+
+def _segment_totals(
+    pieces: pd.DataFrame, billing: pd.DataFrame, jobs: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    length = pieces["end"] - pieces["start"]
+    per_segment = (
+        pd.DataFrame(
+            {
+                "job": pieces["job"],
+                "segment": pieces["segment"],
+                "billable_ns": length.where(pieces["billable"] & ~pieces["lost"], 0),
+                "lost_ns": length.where(pieces["lost"], 0),
+            }
+        )
+        .groupby(["job", "segment"])[["billable_ns", "lost_ns"]]
+        .sum()
+    )
+    charges = billing[["job", "charge", "ts", "event", "segment_start"]].rename(columns={"ts": "at"})
+    index = pd.MultiIndex.from_arrays([charges["job"], charges["charge"]])
+    totals = per_segment.reindex(index, fill_value=0)
+    charges = charges.assign(
+        billable_ns=totals["billable_ns"].to_numpy(), lost_ns=totals["lost_ns"].to_numpy()
+    ).reset_index(drop=True)
+
+    n_billing = billing.groupby("job").size().reindex(jobs.index, fill_value=0)
+    accrued_index = pd.MultiIndex.from_arrays([jobs.index, n_billing.to_numpy()])
+    accrued_totals = per_segment.reindex(accrued_index, fill_value=0)
+    accrued = pd.DataFrame(
+        {
+            "job": jobs.index,
+            "billable_ns": accrued_totals["billable_ns"].to_numpy(),
+            "lost_ns": accrued_totals["lost_ns"].to_numpy(),
+        }
+    )
+    return charges, accrued
+
+
+def _usage(ordered: pd.DataFrame, loss_islands: pd.DataFrame) -> pd.DataFrame:
+    """Grader usage with its segment and whether it fell inside lost work (R9)."""
+    usage = ordered.loc[
+        ordered["event"] == "grader_usage",
+        ["job", "ts", "segment", "grader_model", "input_tokens", "cached_input_tokens", "output_tokens"],
+    ].sort_values("ts")
+    islands = loss_islands.rename(columns={"start": "loss_start", "end": "loss_end"}).sort_values(
+        "loss_start"
+    )
+    # A lost interval is (start, end]: usage at the retained checkpoint's time is kept,
+    # usage at the failure's own time is lost.
+    matched = pd.merge_asof(
+        usage,
+        islands,
+        left_on="ts",
+        right_on="loss_start",
+        by="job",
+        direction="backward",
+        allow_exact_matches=False,
+    )
+    lost = (matched["ts"] <= matched["loss_end"]).fillna(False).astype(bool)
+    return (
+        matched.drop(columns=["loss_start", "loss_end"])
+        .assign(lost=lost.to_numpy())
+        .sort_values(["job", "ts"], kind="stable")
+        .reset_index(drop=True)
+    )
+
+
+# --- status ----------------------------------------------------------------------------
+
+
+def _status(
+    jobs: pd.DataFrame, billing: pd.DataFrame, ordered: pd.DataFrame, problems: pd.DataFrame
+) -> pd.Series:
+    last_billing = billing.groupby("job").last()
+    last_event = last_billing["event"].reindex(jobs.index)
+    last_resume = ordered[ordered["event"] == "resumed"].groupby("job")["ts"].max().reindex(jobs.index)
+    resumed_after = (last_resume > last_billing["ts"].reindex(jobs.index)).fillna(False)
+    status = last_event.astype("object").where(last_event.notna(), "running")
+    status = status.where(~((last_event == "paused") & resumed_after).fillna(False), "running")
+    status = status.where(~jobs.index.isin(problems["job"]), "invalid")
+    return status.astype("string")
+
+
+def _iso(ns: pd.Series) -> pd.Series:
+    """Nanoseconds → ``2025-06-01T10:00:00Z`` strings."""
+    stamps = pd.to_datetime(ns.astype("int64"), unit="ns", utc=True)
+    return stamps.dt.strftime("%Y-%m-%dT%H:%M:%S").astype(str) + _fraction(ns) + "Z"
+
+
+def _fraction(ns: pd.Series) -> pd.Series:
+    rest = ns.astype("int64") % 1_000_000_000
+    text = rest.map(lambda r: "" if r == 0 else f".{r:09d}".rstrip("0"))
+    return text.astype(str)
+
+
+def _empty(columns: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series([], dtype="int64") for c in columns})

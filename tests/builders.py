@@ -1,0 +1,56 @@
+"""Small builders for hand-made event logs in tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pandas as pd
+
+T0 = datetime(2025, 6, 1, 8, 0, 0, tzinfo=timezone.utc)
+
+
+@dataclass
+class JobLog:
+    """Appends events of one job at a moving clock."""
+
+    job_id: str = "ftjob-test"
+    clock: datetime = T0
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def at(self, **delta: float) -> JobLog:
+        self.clock = self.clock + timedelta(**delta)
+        return self
+
+    def add(self, event: str, **fields: Any) -> JobLog:
+        ts = fields.pop("ts", self.clock)
+        self.events.append(
+            {"job_id": self.job_id, "ts": ts.isoformat().replace("+00:00", "Z"), "event": event, **fields}
+        )
+        return self
+
+    def created(self, **fields: Any) -> JobLog:
+        return self.add("job_created", **fields)
+
+    def phase(self, name: str, **duration: float) -> JobLog:
+        self.add("phase_start", phase=name)
+        self.at(**duration)
+        return self.add("phase_end", phase=name)
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.events)
+
+
+def frame_of(*logs: JobLog) -> pd.DataFrame:
+    return pd.concat([log.frame() for log in logs], ignore_index=True)
+
+
+def guide_prelude(log: JobLog) -> JobLog:
+    """Billing guide: 10 min validating files, 20 min safety check, 30 min queued, 30 min setup."""
+    return (
+        log.phase("validating_files", minutes=10)
+        .phase("safety_check", minutes=20)
+        .phase("queued", minutes=30)
+        .phase("setup", minutes=30)
+    )
