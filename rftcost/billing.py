@@ -538,7 +538,7 @@ def _charge_amounts(
     charges: pd.DataFrame, jobs: pd.DataFrame, lines: pd.DataFrame, policy: Policy
 ) -> pd.DataFrame:
     charges = charges.copy()
-    if policy.rounding.scope is RoundingScope.JOB:
+    if policy.rounding.scope == RoundingScope.JOB:
         # R11, scope "job": exact seconds summed per job, rounded once on the last charge.
         job_ns = charges.groupby("job")["billable_ns"].transform("sum")
         is_last = charges["charge"] == charges.groupby("job")["charge"].transform("max")

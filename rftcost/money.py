@@ -86,11 +86,11 @@ def divide_round(numerator: Any, denominator: int, mode: RoundingMode) -> Any:
     quotient = numerator // denominator
     remainder = numerator - quotient * denominator
     twice = remainder * 2
-    if mode is RoundingMode.DOWN:
+    if mode == RoundingMode.DOWN:
         bump = remainder * 0
-    elif mode is RoundingMode.UP:
+    elif mode == RoundingMode.UP:
         bump = remainder > 0
-    elif mode is RoundingMode.HALF_UP:
+    elif mode == RoundingMode.HALF_UP:
         bump = twice >= denominator
     else:
         bump = (twice > denominator) | ((twice == denominator) & (quotient % 2 == 1))

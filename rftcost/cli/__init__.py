@@ -1,0 +1,49 @@
+"""The ``rftcost`` command line: parse, call the library, render, exit.
+
+Each command lives in its own module and registers itself on ``app``; heavy
+modules (pandas, matplotlib) are imported inside the commands so that
+``rftcost --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from rftcost.cli import bill as _bill  # noqa: F401  (registers commands)
+from rftcost.cli import explain as _explain  # noqa: F401
+from rftcost.cli import policy as _policy  # noqa: F401
+from rftcost.cli.app import app
+from rftcost.cli.common import EXIT_USAGE
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    """Entry point: run the app; an ``RftcostError`` becomes one line on stderr and exit 2."""
+    from rftcost.errors import RftcostError
+
+    debug = "--debug" in sys.argv
+    if debug:
+        sys.argv.remove("--debug")
+    try:
+        code = app(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
+    except typer.Exit as done:
+        sys.exit(done.exit_code)
+    except RftcostError as error:
+        if debug:
+            raise
+        typer.echo(f"error: {error}", err=True)
+        sys.exit(EXIT_USAGE)
+    except Exception as error:  # usage errors of the (vendored) click parser, and the unexpected
+        if hasattr(error, "show") and hasattr(error, "exit_code"):
+            error.show()
+            sys.exit(EXIT_USAGE)
+        if type(error).__name__ == "Abort":
+            sys.exit(EXIT_USAGE)
+        if debug:
+            raise
+        typer.echo(f"error: {type(error).__name__}: {error} (run with --debug for details)", err=True)
+        sys.exit(EXIT_USAGE)

@@ -1,0 +1,232 @@
+"""``rftcost bill`` and ``rftcost validate``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from rftcost.cli.app import app
+from rftcost.cli.common import (
+    EXIT_FOUND,
+    EXIT_OK,
+    AssumeTzOption,
+    FormatOption,
+    LogsArgument,
+    OutputFormat,
+    OutputOption,
+    PolicyOption,
+    StrictOption,
+    csv_text,
+    emit,
+    json_text,
+    markdown_table,
+    progress,
+)
+
+_TABLE_ROWS_LIMIT = 2000
+
+
+@app.command("bill")
+def bill_command(
+    logs: LogsArgument,
+    policy: PolicyOption = None,
+    output_format: FormatOption = OutputFormat.table,
+    output: OutputOption = None,
+    assume_tz: AssumeTzOption = None,
+    strict: StrictOption = False,
+) -> None:
+    """Event logs → charges per job and billing event, with totals."""
+    from rftcost.billing import bill
+
+    with progress(logs) as report:
+        result = bill(logs, policy=policy, assume_tz=assume_tz, on_progress=report)
+    if output_format is OutputFormat.json:
+        document = result.to_dict()
+        if result.log is not None:
+            document["records"] = result.log.counts()
+        emit(json_text(document), output)
+    elif output_format is OutputFormat.csv:
+        table = result.jobs_table().assign(policy=result.policy.name, currency=result.policy.currency)
+        emit(table.to_csv(index=False), output)
+    elif output_format is OutputFormat.markdown:
+        emit(_bill_markdown(result), output)
+    else:
+        emit(_bill_table(result), output)
+    totals = result.totals()
+    rejected = len(result.log.rejected) if result.log is not None else 0
+    if strict and (totals.invalid_jobs or rejected):
+        raise typer.Exit(EXIT_FOUND)
+    raise typer.Exit(EXIT_OK)
+
+
+def _job_rows(result: Any) -> list[list[Any]]:
+    table = result.jobs_table()
+    return [
+        [
+            row.job_id,
+            row.team if isinstance(row.team, str) else "unallocated",
+            row.status,
+            _hours(row.billable_seconds),
+            row.billed_hours,
+            row.compute_amount,
+            row.discount_amount,
+            row.grader_amount,
+            row.total_amount,
+            row.accrued_amount,
+        ]
+        for row in table.fillna({"billed_hours": "unknown"}).itertuples(index=False)
+    ]
+
+
+def _hours(seconds: Any) -> str:
+    try:
+        return f"{float(seconds) / 3600:.2f}"
+    except (TypeError, ValueError):
+        return "unknown"
+
+
+_HEADERS = [
+    "job", "team", "status", "billable h", "billed h", "compute", "discount", "grader", "total",
+    "accrued",
+]
+
+
+def _money(value: Any) -> str:
+    return "unknown" if value is None or not isinstance(value, str) else value
+
+
+def _bill_table(result: Any) -> str:
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    totals = result.totals()
+    policy = result.policy
+    console = Console(record=True, width=140, file=_Null())
+    console.print(f"[bold]Bill[/bold]  policy {policy.name} ({policy.currency})")
+    rows = _job_rows(result)
+    if len(rows) > _TABLE_ROWS_LIMIT:
+        console.print(
+            f"{len(rows)} jobs: the table shows totals only; use --format csv or json for every job."
+        )
+    else:
+        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+        for header in _HEADERS:
+            table.add_column(header, justify="left" if header in {"job", "team", "status"} else "right")
+        for row in rows:
+            table.add_row(*[_money(v) if i >= 4 else str(v) for i, v in enumerate(row)])
+        console.print(table)
+    console.print(_totals_line(totals, policy.currency))
+    for line in _notes(result):
+        console.print(line, markup=False)
+    return console.export_text()
+
+
+class _Null:
+    def write(self, _: str) -> int:
+        return 0
+
+    def flush(self) -> None:
+        return None
+
+
+def _totals_line(totals: Any, currency: str) -> str:
+    return (
+        f"Total {currency} {totals.total_amount:.2f} = compute {totals.compute_amount:.2f}"
+        f" − discount {totals.discount_amount:.2f} + grader {totals.grader_amount:.2f}"
+        f"  ({totals.jobs} jobs, {totals.billed_hours} h billed; accrued, not charged:"
+        f" {totals.accrued_amount:.2f})"
+    )
+
+
+def _notes(result: Any) -> list[str]:
+    notes = []
+    totals = result.totals()
+    if totals.invalid_jobs:
+        notes.append(
+            f"{totals.invalid_jobs} invalid job(s), amount unknown, "
+            f"{totals.invalid_wall_seconds / 3600:.2f} h of wall clock affected:"
+        )
+        for job_id, problem in zip(result.problems["job_id"], result.problems["problem"], strict=True):
+            notes.append(f"  {job_id}: {problem}")
+    if result.log is not None:
+        counts = result.log.counts()
+        notes.append(
+            f"Records: {counts['records_read']} read = {counts['accepted']} used"
+            f" + {counts['duplicates']} duplicates + {counts['rejected']} rejected"
+            + (" (see rftcost validate)" if counts["rejected"] else "")
+        )
+    return notes
+
+
+def _bill_markdown(result: Any) -> str:
+    policy = result.policy
+    totals = result.totals()
+    text = f"## RFT bill\n\nPolicy `{policy.name}`, amounts in {policy.currency}.\n\n"
+    rows = [[_money(v) if i >= 4 else v for i, v in enumerate(row)] for row in _job_rows(result)]
+    text += markdown_table(_HEADERS, rows)
+    text += "\n**" + _totals_line(totals, policy.currency) + "**\n"
+    notes = _notes(result)
+    if notes:
+        text += "\n" + "\n".join(f"- {n.strip()}" for n in notes) + "\n"
+    return text
+
+
+@app.command("validate")
+def validate_command(
+    logs: LogsArgument,
+    policy: PolicyOption = None,
+    output_format: FormatOption = OutputFormat.table,
+    output: OutputOption = None,
+    assume_tz: AssumeTzOption = None,
+) -> None:
+    """Read and check logs only: counts, rejected records, invalid jobs (exit 1 if any)."""
+    from rftcost.billing import bill
+
+    with progress(logs) as report:
+        result = bill(logs, policy=policy, assume_tz=assume_tz, on_progress=report)
+    assert result.log is not None
+    log = result.log
+    counts = log.counts()
+    invalid = result.problems
+    rejected = log.rejected.fillna("")
+    if output_format is OutputFormat.json:
+        document = {
+            "schema": "rftcost.validate/v1",
+            "policy": result.policy.name,
+            "files": list(log.files),
+            "records": counts,
+            "jobs": len(result.jobs),
+            "invalid_jobs": int((result.jobs["status"] == "invalid").sum()),
+            "rejected": rejected.to_dict("records"),
+            "problems": invalid.to_dict("records"),
+        }
+        emit(json_text(document), output)
+    elif output_format is OutputFormat.csv:
+        emit(csv_text(rejected.to_dict("records"), list(rejected.columns)), output)
+    else:
+        lines = [
+            f"Files: {len(log.files)}",
+            f"Records: {counts['records_read']} read = {counts['accepted']} used"
+            f" + {counts['duplicates']} duplicates + {counts['rejected']} rejected",
+            f"Jobs: {len(result.jobs)}, invalid: {int((result.jobs['status'] == 'invalid').sum())}",
+        ]
+        bullet = "- " if output_format is OutputFormat.markdown else "  "
+        if len(rejected):
+            lines.append("Rejected records:")
+            lines += [
+                f"{bullet}{r.source}:{r.line}: {r.reason}"
+                + (f" (value {r.value!r})" if r.value != "" else "")
+                for r in rejected.itertuples(index=False)
+            ]
+        if len(invalid):
+            lines.append("Invalid jobs:")
+            lines += [f"{bullet}{j}: {p}" for j, p in zip(invalid["job_id"], invalid["problem"], strict=True)]
+        if not len(rejected) and not len(invalid):
+            lines.append("OK: every record used or a duplicate, every job can be billed.")
+        emit("\n".join(lines), output)
+    if len(rejected) or len(invalid):
+        raise typer.Exit(EXIT_FOUND)
+    raise typer.Exit(EXIT_OK)
+

@@ -1,0 +1,161 @@
+"""``rftcost explain --job ID``: one job's time line, every stretch billed, excluded or lost."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from rftcost.cli.app import app
+from rftcost.cli.common import (
+    EXIT_USAGE,
+    AssumeTzOption,
+    FormatOption,
+    LogsArgument,
+    OutputFormat,
+    OutputOption,
+    PolicyOption,
+    emit,
+    json_text,
+    markdown_table,
+)
+
+
+@app.command("explain")
+def explain_command(
+    logs: LogsArgument,
+    job: Annotated[str, typer.Option("--job", "-j", help="The job to explain.")],
+    policy: PolicyOption = None,
+    output_format: FormatOption = OutputFormat.table,
+    output: OutputOption = None,
+    assume_tz: AssumeTzOption = None,
+    chart: Annotated[
+        Path | None, typer.Option("--chart", help="Also draw the job's timeline (PNG or SVG).")
+    ] = None,
+) -> None:
+    """One job's time line: every stretch billed, excluded or lost, and its charges."""
+    from rftcost.billing import bill
+    from rftcost.explain import explain
+
+    result = bill(logs, policy=policy, assume_tz=assume_tz)
+    if job not in set(result.job_ids()):
+        typer.echo(
+            f"error: job {job!r} is not in the logs ({len(result.jobs)} jobs read); "
+            "see rftcost bill for the job ids",
+            err=True,
+        )
+        raise typer.Exit(EXIT_USAGE)
+    explanation = explain(result, job)
+    if chart is not None:
+        from rftcost.charts import save_figure, timeline_figure
+
+        save_figure(timeline_figure(explanation), chart)
+    if output_format is OutputFormat.json:
+        emit(json_text(explanation.model_dump(mode="json")), output)
+    else:
+        emit(render_explanation(explanation, markdown=output_format is OutputFormat.markdown), output)
+
+
+def _clock(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S") + "Z"
+
+
+def _duration(seconds: float) -> str:
+    whole = int(round(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
+
+
+def render_explanation(explanation: Any, *, markdown: bool = False) -> str:
+    """The explanation as text (or Markdown) a person reads top to bottom."""
+    job = explanation.job
+    lines = [
+        f"Job {job.job_id}  team {job.team or 'unallocated'}  project {job.project or '-'}"
+        f"  model {job.model}  status {job.status}",
+        f"Policy {explanation.policy}",
+        "",
+    ]
+    rows = [
+        [
+            _clock(s.start),
+            _clock(s.end),
+            _duration(s.seconds),
+            s.status.upper(),
+            ", ".join(s.phases) or "-",
+            s.charge or "",
+            s.reason,
+        ]
+        for s in explanation.stretches
+    ]
+    headers = ["from", "to", "duration", "status", "phases", "charge", "why"]
+    lines.append(markdown_table(headers, rows) if markdown else _text_table(headers, rows))
+    if explanation.losses:
+        lines.append("Lost work (captured forward progress, R5/R6):")
+        for loss in explanation.losses:
+            kept = (
+                f"checkpoint step {loss.checkpoint_step} saved {_clock(loss.checkpoint_at)} retained"
+                if loss.checkpoint_at is not None
+                else "no checkpoint retained in the segment"
+            )
+            lines.append(
+                f"  {loss.cause} at {_clock(loss.end)}: {kept}; billable time after"
+                f" {_clock(loss.start)} is lost"
+            )
+        lines.append("")
+    totals = {
+        "wall clock": job.wall_seconds,
+        "billable, charged": job.billable_seconds,
+        "lost": job.lost_seconds,
+        "accrued (not charged yet)": job.unbilled_seconds,
+    }
+    lines.append("Time: " + "; ".join(
+        f"{name} {_duration(value)}" for name, value in totals.items() if value is not None
+    ))
+    if job.excluded_seconds:
+        lines.append(
+            "Excluded phases: "
+            + ", ".join(f"{p} {_duration(s)}" for p, s in sorted(job.excluded_seconds.items()))
+        )
+    lines.append("")
+    if job.status == "invalid":
+        lines.append("INVALID: amount unknown, not $0. Problems:")
+        lines += [f"  - {p}" for p in job.problems]
+        return "\n".join(lines) + "\n"
+    lines.append("Charges:")
+    for number, charge in enumerate(job.charges, start=1):
+        lines.append(
+            f"  {number}. {charge.event} at {charge.at}: {charge.billable_seconds:.0f} s billable"
+            f" → {charge.billed_hours} h = {charge.compute_amount:.2f}"
+            + (f" − discount {charge.discount_amount:.2f}" if charge.discount_amount else "")
+            + (f" + grader {charge.grader_amount:.2f}" if charge.grader_amount else "")
+            + f" = {charge.amount:.2f}"
+            + (" (capped)" if charge.capped else "")
+        )
+        for line in charge.grader_lines:
+            lines.append(
+                f"       grader {line.grader_model}: {line.input_tokens} input"
+                f" ({line.cached_input_tokens} cached), {line.output_tokens} output → {line.amount:.2f}"
+                + (
+                    f"; lost, not charged: {line.lost_input_tokens} input,"
+                    f" {line.lost_output_tokens} output"
+                    if line.lost_input_tokens or line.lost_output_tokens
+                    else ""
+                )
+            )
+    lines.append(
+        f"Total {job.total_amount:.2f}"
+        + (f"; accrued, not charged: {job.accrued_amount:.2f}" if job.accrued_amount else "")
+    )
+    return "\n".join(lines) + "\n"
+
+
+def _text_table(headers: list[str], rows: list[list[Any]]) -> str:
+    cells = [headers, *[[str(v) for v in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    out = []
+    for row in cells:
+        out.append("  ".join(value.ljust(widths[i]) for i, value in enumerate(row)).rstrip())
+    return "\n".join(out) + "\n"

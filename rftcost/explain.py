@@ -1,0 +1,187 @@
+"""One job's time line, second by second: why each stretch is billed, excluded or lost.
+
+``explain(bill, job_id)`` cuts the job's wall clock at every phase boundary,
+billing event and lost interval, and classifies each stretch:
+
+- ``billed``: inside a billable phase (R1), charged in the segment's charge (R4);
+- ``lost``: billable work after the retained checkpoint of a failure (R5) or
+  before a rollback (R6), not charged;
+- ``accrued``: billable work after the last billing event (R8), not charged yet;
+- ``excluded``: only non-billable phases (R2);
+- ``idle``: no phase at all.
+
+This is per job (one job's events), so plain Python over its few hundred
+boundaries is the readable choice; nothing here runs per job over a whole log.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+
+from rftcost.billing import Bill, JobBill
+
+__all__ = ["Explanation", "LossEvidence", "Stretch", "explain"]
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+class Stretch(BaseModel):
+    """A stretch of a job's wall clock with one classification."""
+
+    model_config = _FROZEN
+
+    start: datetime
+    """Start (inclusive), UTC."""
+    end: datetime
+    """End (exclusive), UTC."""
+    status: str
+    """billed, lost, accrued, excluded or idle."""
+    phases: tuple[str, ...]
+    """Phases open during the stretch."""
+    charge: int | None
+    """1-based charge number for billed and lost stretches."""
+    reason: str
+    """Why it has this status, citing the rule."""
+
+    @property
+    def seconds(self) -> float:
+        """Length in seconds."""
+        return (self.end - self.start).total_seconds()
+
+
+class LossEvidence(BaseModel):
+    """A lost interval and what caused it (R5, R6)."""
+
+    model_config = _FROZEN
+
+    start: datetime
+    """Start of the loss (the retained checkpoint, or the segment start)."""
+    end: datetime
+    """The failure or rollback."""
+    cause: str
+    """failure or rollback."""
+    checkpoint_step: int | None
+    """The checkpoint returned to, if any."""
+    checkpoint_at: datetime | None
+    """When that checkpoint was saved."""
+
+
+class Explanation(BaseModel):
+    """Everything about one job's bill: stretches, losses, checkpoints and charges."""
+
+    model_config = _FROZEN
+
+    job: JobBill
+    """The job's bill."""
+    policy: str
+    """Policy in force."""
+    stretches: tuple[Stretch, ...]
+    """The wall clock, cut and classified."""
+    losses: tuple[LossEvidence, ...]
+    """Lost intervals with their evidence."""
+    checkpoints: tuple[tuple[datetime, int], ...]
+    """(saved at, step) of every checkpoint."""
+    billing_events: tuple[tuple[datetime, str], ...]
+    """(at, event) of every billing event."""
+    phase_intervals: tuple[tuple[str, datetime, datetime, bool], ...]
+    """(phase, start, end, billable) of every phase interval."""
+
+
+def _at(ns: int) -> datetime:
+    seconds, rest = divmod(int(ns), 1_000_000_000)
+    return datetime.fromtimestamp(seconds, tz=timezone.utc).replace(microsecond=rest // 1000)
+
+
+def explain(bill: Bill, job_id: str) -> Explanation:
+    """Explain one job of ``bill``; ``KeyError`` if the job is not in it."""
+    job = bill.job(job_id)
+    timeline = bill.timeline
+    code = int(timeline.jobs.index[timeline.jobs["job_id"] == job_id][0])
+    intervals = timeline.intervals[timeline.intervals["job"] == code]
+    losses = timeline.losses[timeline.losses["job"] == code]
+    billing = timeline.charges[timeline.charges["job"] == code]
+    first_ns = int(timeline.jobs.loc[code, "first_ns"])
+    last_ns = int(timeline.jobs.loc[code, "last_ns"])
+
+    spans = [
+        (str(r.phase), int(r.start), int(r.end), bool(r.billable))
+        for r in intervals.itertuples(index=False)
+    ]
+    loss_spans = [(int(r.start), int(r.end), str(r.cause)) for r in losses.itertuples(index=False)]
+    billing_ts = sorted(int(t) for t in billing["at"])
+    cuts = sorted(
+        {first_ns, last_ns, *billing_ts}
+        | {t for _, s, e, _ in spans for t in (s, e)}
+        | {t for s, e, _ in loss_spans for t in (s, e)}
+    )
+    stretches: list[Stretch] = []
+    for start, end in zip(cuts, cuts[1:], strict=False):
+        active = tuple(sorted({p for p, s, e, _ in spans if s <= start and end <= e}))
+        billable = any(b for _, s, e, b in spans if b and s <= start and end <= e)
+        segment = sum(1 for t in billing_ts if t <= start)
+        lost_by = [c for s, e, c in loss_spans if s <= start and end <= e]
+        status, charge, reason = _classify(
+            billable, active, lost_by, segment, len(billing_ts), job.status
+        )
+        stretch = Stretch(
+            start=_at(start),
+            end=_at(end),
+            status=status,
+            phases=active,
+            charge=charge,
+            reason=reason,
+        )
+        previous = stretches[-1] if stretches else None
+        if previous and (previous.status, previous.phases, previous.charge) == (
+            status,
+            active,
+            charge,
+        ):
+            stretches[-1] = previous.model_copy(update={"end": stretch.end})
+        else:
+            stretches.append(stretch)
+
+    checkpoints = timeline.checkpoints[timeline.checkpoints["job"] == code]
+    return Explanation(
+        job=job,
+        policy=bill.policy.name,
+        stretches=tuple(stretches),
+        losses=tuple(
+            LossEvidence(
+                start=_at(r.start),
+                end=_at(r.end),
+                cause=str(r.cause),
+                checkpoint_step=None if pd.isna(r.checkpoint_step) else int(r.checkpoint_step),
+                checkpoint_at=None if pd.isna(r.checkpoint_ts) else _at(int(r.checkpoint_ts)),
+            )
+            for r in losses.itertuples(index=False)
+        ),
+        checkpoints=tuple((_at(t), int(s)) for t, s in zip(checkpoints["ts"], checkpoints["step"], strict=True)),
+        billing_events=tuple((_at(t), str(e)) for t, e in zip(billing["at"], billing["event"], strict=True)),
+        phase_intervals=tuple((p, _at(s), _at(e), b) for p, s, e, b in spans),
+    )
+
+
+def _classify(
+    billable: bool,
+    active: tuple[str, ...],
+    lost_by: list[str],
+    segment: int,
+    n_charges: int,
+    status: str,
+) -> tuple[str, int | None, str]:
+    charge = segment + 1 if segment < n_charges else None
+    if billable and lost_by:
+        cause = " and ".join(sorted(set(lost_by)))
+        rule = "R5" if "failure" in lost_by else "R6"
+        return "lost", charge, f"billable work lost to a {cause}, not charged ({rule})"
+    if billable and charge is not None:
+        return "billed", charge, f"billable phase, charged in charge {charge} (R1, R4)"
+    if billable:
+        return "accrued", None, "billable work after the last billing event, not charged yet (R8)"
+    if active:
+        return "excluded", None, "only non-billable phases (R2)"
+    return "idle", None, "no phase open; not billed"
