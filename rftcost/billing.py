@@ -338,6 +338,7 @@ def bill_events(
     accrued = _accrued_amounts(timeline.accrued, jobs, lines, policy)
     jobs = _job_totals(jobs, charges, accrued, timeline)
 
+    jobs = _with_unseen_jobs(jobs, reader_problems)
     valid_job = ~jobs["status"].eq("invalid")
     keep = valid_job.reindex(charges["job"]).to_numpy()
     job_ids = jobs["job_id"]
@@ -351,6 +352,11 @@ def bill_events(
     problem_frame = pd.DataFrame(
         {"job_id": job_ids.reindex(problems["job"]).to_numpy(), "problem": problems["problem"].to_numpy()}
     )
+    unseen = ~pd.Series(reader_problems["job_id"] if reader_problems is not None else [], dtype="string").isin(
+        problem_frame["job_id"]
+    )
+    if reader_problems is not None and unseen.any():
+        problem_frame = pd.concat([problem_frame, reader_problems[unseen.to_numpy()]], ignore_index=True)
     return Bill(
         policy=policy,
         jobs=jobs.reset_index(drop=True),
@@ -361,6 +367,28 @@ def bill_events(
         timeline=timeline,
         log=log,
     )
+
+
+def _with_unseen_jobs(jobs: pd.DataFrame, reader_problems: pd.DataFrame | None) -> pd.DataFrame:
+    """Jobs whose every record was rejected are still reported, as invalid (never dropped)."""
+    if reader_problems is None or reader_problems.empty:
+        return jobs
+    unseen = pd.Index(reader_problems["job_id"].dropna().unique()).difference(jobs["job_id"])
+    if unseen.empty:
+        return jobs
+    codes = -1 - np.arange(len(unseen))
+    ghosts = pd.DataFrame(
+        {
+            "job": codes,
+            "job_id": pd.array(list(unseen), dtype="string"),
+            "status": "invalid",
+            "data_sharing": False,
+            "wall_ns": 0,
+            "n_charges": 0,
+        },
+        index=codes,
+    )
+    return pd.concat([jobs, ghosts]).sort_values("job_id")
 
 
 # --- jobs and rates -------------------------------------------------------------------

@@ -246,7 +246,7 @@ def _read_jsonl(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     if not numbers:
         return pd.DataFrame({"line": pd.Series([], dtype="int64")}), _empty_rejected()
     try:
-        frame = pd.read_json(io.StringIO(body), lines=True, dtype=False, convert_dates=False)
+        frame = pd.read_json(io.StringIO(body), lines=True, dtype=False)
         if len(frame) == len(numbers):
             return frame.assign(line=numbers), _empty_rejected()
     except ValueError:
@@ -434,16 +434,14 @@ def _parse_timestamps(raw: pd.Series, assume_tz: str | None) -> tuple[pd.Series,
     index = raw.index
     reasons = _na_strings(n, index)
     if isinstance(raw.dtype, pd.DatetimeTZDtype):
-        ns = raw.dt.tz_convert("UTC").astype("int64").astype("Int64")
-        return ns.mask(raw.isna()), reasons.mask(raw.isna(), "missing timestamp")
+        return _datetime_ns(raw), reasons.mask(raw.isna(), "missing timestamp")
     if raw.dtype.kind == "M":
         if assume_tz is None:
             return pd.Series(pd.NA, index=index, dtype="Int64"), reasons.mask(
                 raw.notna(), "timestamp without an offset; name its zone with --assume-tz"
             ).mask(raw.isna(), "missing timestamp")
         local = raw.dt.tz_localize(assume_tz, ambiguous="NaT", nonexistent="NaT")
-        ns = local.dt.tz_convert("UTC").astype("int64").astype("Int64").mask(local.isna())
-        return ns, reasons.mask(local.isna(), f"not a valid time in {assume_tz}")
+        return _datetime_ns(local), reasons.mask(local.isna(), f"not a valid time in {assume_tz}")
 
     result = pd.Series(pd.NA, index=index, dtype="Int64")
     if raw.dtype.kind in "iuf":
@@ -462,16 +460,18 @@ def _parse_timestamps(raw: pd.Series, assume_tz: str | None) -> tuple[pd.Series,
         reasons = reasons.mask(aware & result.isna(), "not an ISO 8601 timestamp")
     naive = iso & ~has_offset
     if naive.any():
+        parsed = pd.to_datetime(text[naive], format="ISO8601", errors="coerce")
+        unparsed = naive & parsed.reindex(text.index).isna()
+        reasons = reasons.mask(unparsed, "not an ISO 8601 timestamp")
         if assume_tz is None:
             reasons = reasons.mask(
-                naive, "timestamp without an offset; name its zone with --assume-tz"
+                naive & ~unparsed, "timestamp without an offset; name its zone with --assume-tz"
             )
         else:
-            parsed = pd.to_datetime(text[naive], format="ISO8601", errors="coerce")
             local = parsed.dt.tz_localize(assume_tz, ambiguous="NaT", nonexistent="NaT")
             result = result.mask(naive, _datetime_ns(local))
             reasons = reasons.mask(
-                naive & result.isna(), f"not an ISO 8601 timestamp valid in {assume_tz}"
+                naive & ~unparsed & result.isna(), f"not a valid local time in {assume_tz}"
             )
     return result, reasons
 

@@ -1,0 +1,237 @@
+"""The reader's guarantees (event-log.md): formats, timestamps, accounting, bad input."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import rftcost
+from builders import JobLog
+from rftcost.errors import UnreadableFileError
+
+
+def simple_job(job_id: str = "ftjob-a") -> JobLog:
+    log = JobLog(job_id).created(team="search", project="ranker")
+    return log.phase("rollout", hours=1).add("succeeded")
+
+
+def write_jsonl(path: Path, records: list[dict[str, object]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.gz", ".csv", ".csv.gz", ".parquet"])
+def test_every_container_bills_the_same(tmp_path: Path, suffix: str) -> None:
+    frame = simple_job().frame()
+    path = tmp_path / f"log{suffix}"
+    if suffix.startswith(".jsonl"):
+        text = frame.to_json(orient="records", lines=True)
+        data = text.encode()
+        path.write_bytes(gzip.compress(data) if suffix.endswith(".gz") else data)
+    elif suffix.startswith(".csv"):
+        frame.to_csv(path, index=False, compression="gzip" if suffix.endswith(".gz") else None)
+    else:
+        frame.assign(ts=pd.to_datetime(frame["ts"], utc=True)).to_parquet(path)
+    bill = rftcost.bill(path)
+    assert bill.job("ftjob-a").total_amount == Decimal("100.00")
+    assert bill.log is not None and bill.log.counts()["rejected"] == 0
+
+
+def test_folder_reads_every_supported_file_in_sorted_order(tmp_path: Path) -> None:
+    events = simple_job().events
+    write_jsonl(tmp_path / "b.jsonl", events[2:])
+    (tmp_path / "sub").mkdir()
+    write_jsonl(tmp_path / "sub" / "a.jsonl", events[:2])
+    (tmp_path / "notes.txt").write_text("ignored")
+    log = rftcost.read_events(tmp_path)
+    assert [Path(f).name for f in log.files] == ["b.jsonl", "a.jsonl"]
+    assert rftcost.bill(log).job("ftjob-a").total_amount == Decimal("100.00")
+
+
+def test_epoch_seconds_and_offsets_are_the_same_instant(tmp_path: Path) -> None:
+    records = [
+        {"job_id": "j", "ts": "2025-06-01T10:00:00+02:00", "event": "job_created"},
+        {"job_id": "j", "ts": 1748764800, "event": "phase_start", "phase": "rollout"},
+        {"job_id": "j", "ts": "1748768400.000", "event": "phase_end", "phase": "rollout"},
+        {"job_id": "j", "ts": "2025-06-01T09:00:00Z", "event": "succeeded"},
+    ]
+    log = rftcost.read_events(write_jsonl(tmp_path / "l.jsonl", records))
+    assert log.events["ts"].iloc[0] == log.events["ts"].iloc[1]
+    assert rftcost.bill(log).job("j").billed_hours == Decimal("1.00")
+
+
+def test_naive_timestamp_is_rejected_unless_a_zone_is_named(tmp_path: Path) -> None:
+    records = [
+        {"job_id": "j", "ts": "2025-06-01T10:00:00", "event": "phase_start", "phase": "rollout"},
+        {"job_id": "j", "ts": "2025-06-01T11:00:00", "event": "succeeded"},
+    ]
+    path = write_jsonl(tmp_path / "naive.jsonl", records)
+    log = rftcost.read_events(path)
+    assert len(log.rejected) == 2
+    first = log.rejected.iloc[0]
+    assert (first["line"], first["column"], first["value"]) == (1, "ts", "2025-06-01T10:00:00")
+    assert "--assume-tz" in first["reason"]
+    bill = rftcost.bill(path)
+    assert bill.job("j").status == "invalid"
+    assert bill.job("j").total_amount is None
+    zoned = rftcost.read_events(path, assume_tz="Europe/Paris")
+    assert len(zoned.rejected) == 0
+    assert zoned.events["ts"].iloc[0] == pd.Timestamp("2025-06-01T08:00:00Z").value
+
+
+@pytest.mark.parametrize(
+    ("record", "column", "reason"),
+    [
+        ({"event": "exploded"}, "event", "unknown event"),
+        ({"event": "phase_start", "phase": "warmup"}, "phase", "unknown phase"),
+        ({"event": "checkpoint_saved", "step": -1}, "step", "negative"),
+        ({"event": "checkpoint_saved", "step": "x"}, "step", "not an integer"),
+        ({"event": "checkpoint_saved"}, "step", "needs step"),
+        (
+            {"event": "grader_usage", "grader_model": "gpt-4.1", "input_tokens": -5,
+             "output_tokens": 1},
+            "input_tokens",
+            "negative",
+        ),
+        (
+            {"event": "grader_usage", "grader_model": "gpt-4.1", "input_tokens": 5,
+             "cached_input_tokens": 6, "output_tokens": 1},
+            "cached_input_tokens",
+            "exceeds",
+        ),
+        ({"event": "job_created", "data_sharing": "maybe"}, "data_sharing", "true or false"),
+        ({"event": "succeeded", "ts": "yesterday"}, "ts", "ISO 8601"),
+        ({"event": "succeeded", "ts": 1748764800000}, "ts", "milliseconds"),
+        ({"event": "succeeded", "job_id": ""}, "job_id", "missing job_id"),
+    ],
+)
+def test_bad_records_are_rejected_with_file_line_and_reason(
+    tmp_path: Path, record: dict[str, object], column: str, reason: str
+) -> None:
+    good = {"job_id": "j", "ts": "2025-06-01T10:00:00Z", "event": "job_created"}
+    bad = {"job_id": "j", "ts": "2025-06-01T10:30:00Z", **record}
+    path = write_jsonl(tmp_path / "bad.jsonl", [good, bad])
+    log = rftcost.read_events(path)
+    assert log.counts() == {"records_read": 2, "accepted": 1, "duplicates": 0, "rejected": 1}
+    rejected = log.rejected.iloc[0]
+    assert rejected["source"] == str(path)
+    assert rejected["line"] == 2
+    assert rejected["column"] == column
+    assert reason in rejected["reason"]
+    if bad["job_id"]:
+        assert rftcost.bill(path).job("j").status == "invalid"
+
+
+def test_unknown_phase_mapped_by_a_policy_alias(tmp_path: Path) -> None:
+    policy_file = tmp_path / "p.toml"
+    policy_file.write_text('extends = "openai-rft"\nname = "mine"\n[phases.aliases]\nsampling = "rollout"\n')
+    log = JobLog("j").created().phase("sampling", hours=1).add("succeeded")
+    bill = rftcost.bill(log.frame(), policy=policy_file)
+    assert bill.policy.name == "mine"
+    assert bill.job("j").total_amount == Decimal("100.00")
+
+
+def test_unmatched_phase_end_makes_the_job_invalid() -> None:
+    log = JobLog("j").created().add("phase_end", phase="rollout").at(hours=1).add("succeeded")
+    job = rftcost.bill(log.frame()).job("j")
+    assert job.status == "invalid"
+    assert job.total_amount is None
+    assert any("no open phase" in p for p in job.problems)
+
+
+def test_step_going_backwards_without_rollback_is_invalid() -> None:
+    log = JobLog("j").created().add("phase_start", phase="rollout")
+    log.at(minutes=1).add("step_completed", step=2).at(minutes=1).add("step_completed", step=1)
+    log.at(minutes=1).add("succeeded")
+    job = rftcost.bill(log.frame()).job("j")
+    assert job.status == "invalid"
+    assert any("goes backwards" in p for p in job.problems)
+
+
+def test_step_may_go_back_after_a_rollback() -> None:
+    log = JobLog("j").created().add("phase_start", phase="rollout")
+    log.at(minutes=1).add("checkpoint_saved", step=1).at(minutes=1).add("step_completed", step=2)
+    log.at(minutes=1).add("rollback", step=1).add("step_completed", step=2)
+    log.at(minutes=1).add("succeeded")
+    assert rftcost.bill(log.frame()).job("j").status == "succeeded"
+
+
+def test_billing_event_after_the_final_one_is_invalid() -> None:
+    log = simple_job("j").at(minutes=5).add("cancelled")
+    job = rftcost.bill(log.frame()).job("j")
+    assert job.status == "invalid"
+    assert any("after the job's final event" in p for p in job.problems)
+
+
+def test_rollback_to_a_step_without_checkpoint_is_invalid() -> None:
+    log = JobLog("j").created().add("phase_start", phase="rollout").at(hours=1)
+    log.add("rollback", step=7).at(hours=1).add("succeeded")
+    job = rftcost.bill(log.frame()).job("j")
+    assert job.status == "invalid"
+
+
+def test_duplicates_by_event_id_and_by_content(tmp_path: Path) -> None:
+    events = simple_job().events
+    with_ids = [{**e, "event_id": f"e{i}"} for i, e in enumerate(events)]
+    write_jsonl(tmp_path / "a.jsonl", with_ids)
+    write_jsonl(tmp_path / "b.jsonl", with_ids[1:])  # an overlapping export
+    write_jsonl(tmp_path / "c.jsonl", [events[0], events[0]])  # no ids: full content
+    log = rftcost.read_events(tmp_path)
+    counts = log.counts()
+    assert counts["duplicates"] == len(events) - 1 + 1
+    assert counts["records_read"] == counts["accepted"] + counts["duplicates"] + counts["rejected"]
+    assert rftcost.bill(log).job("ftjob-a").total_amount == Decimal("100.00")
+
+
+def test_conflicting_duplicate_makes_the_job_invalid(tmp_path: Path) -> None:
+    events = [{**e, "event_id": f"e{i}"} for i, e in enumerate(simple_job().events)]
+    changed = {**events[-1], "ts": "2025-06-01T12:00:00Z"}
+    path = write_jsonl(tmp_path / "a.jsonl", [*events, changed])
+    bill = rftcost.bill(path)
+    job = bill.job("ftjob-a")
+    assert job.status == "invalid"
+    assert any("conflicting duplicate" in p for p in job.problems)
+    assert bill.log is not None and bill.log.counts()["rejected"] == 1
+
+
+def test_malformed_json_line_is_rejected_and_the_rest_read(tmp_path: Path) -> None:
+    path = tmp_path / "broken.jsonl"
+    lines = [json.dumps(e) for e in simple_job().events]
+    lines.insert(1, '{"job_id": "ftjob-a", "ts": ')
+    path.write_text("\n".join(lines) + "\n")
+    log = rftcost.read_events(path)
+    assert log.rejected.iloc[0]["line"] == 2
+    assert "not JSON" in log.rejected.iloc[0]["reason"]
+    assert len(log.events) == len(lines) - 1
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [("gone.jsonl", None), ("bad.parquet", b"not parquet"), ("bad.jsonl.gz", b"not gzip")],
+)
+def test_unreadable_files_raise_with_the_path(
+    tmp_path: Path, name: str, content: bytes | None
+) -> None:
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(UnreadableFileError) as caught:
+        rftcost.read_events(path)
+    assert str(path) in str(caught.value)
+
+
+def test_a_job_known_only_from_rejected_records_is_still_reported() -> None:
+    frame = pd.DataFrame(
+        [
+            {"job_id": "ok", "ts": "2025-06-01T10:00:00Z", "event": "job_created"},
+            {"job_id": "ghost", "ts": "not a time", "event": "succeeded"},
+        ]
+    )
+    bill = rftcost.bill(frame)
+    assert bill.log is not None
+    assert bill.log.problems["job_id"].tolist() == ["ghost"]
