@@ -472,6 +472,25 @@ def _family_map(models: pd.Series) -> dict[str, str]:
     return {str(m): resolve_model_family(str(m)) for m in models.dropna().unique()}
 
 
+def _exact_pico(by_price: pd.DataFrame) -> pd.Series:
+    """Exact pico-dollars of each token group: int64 when it cannot overflow, else Python ints."""
+    uncached = by_price["input_tokens"] - by_price["cached_input_tokens"]
+    parts = [
+        (uncached, by_price["input_pico"]),
+        (by_price["cached_input_tokens"], by_price["cached_pico"]),
+        (by_price["output_tokens"], by_price["output_pico"]),
+    ]
+    bound = sum(int(tokens.max() or 0) * int(price.max() or 0) for tokens, price in parts)
+    if bound * max(len(by_price), 1) < 2**62:
+        return sum((tokens * price for tokens, price in parts), start=uncached * 0)
+    # Token sums × rates can exceed 64 bits: exact Python integers (rare, slower).
+    return pd.Series(
+        sum((tokens.astype(object) * price.astype(object) for tokens, price in parts), start=0),
+        index=by_price.index,
+        dtype=object,
+    )
+
+
 def _grader_lines(usage: pd.DataFrame, policy: Policy) -> pd.DataFrame:
     """One line per job, segment and grader model; tokens in lost work are not charged."""
     columns = [
@@ -496,25 +515,20 @@ def _grader_lines(usage: pd.DataFrame, policy: Policy) -> pd.DataFrame:
         cached_pico=("cached_pico", "first"),
         output_pico=("output_pico", "first"),
     )
-    # Exact pico-dollars as Python integers: token sums × rates can exceed 64 bits.
-    uncached = (by_price["input_tokens"] - by_price["cached_input_tokens"]).astype(object)
-    pico = (
-        uncached * by_price["input_pico"].astype(object)
-        + by_price["cached_input_tokens"].astype(object) * by_price["cached_pico"].astype(object)
-        + by_price["output_tokens"].astype(object) * by_price["output_pico"].astype(object)
-    )
+    pico = _exact_pico(by_price)
     by_price = by_price.assign(pico=pico)
     sums = by_price.groupby(keys).agg(
         input_tokens=("input_tokens", "sum"),
         cached_input_tokens=("cached_input_tokens", "sum"),
         output_tokens=("output_tokens", "sum"),
     )
-    pico_sum = by_price.groupby(keys)["pico"].agg(lambda values: sum(values))
+    pico_sum = by_price.groupby(keys)["pico"].sum()
     lost = tokens[~tokens["charged"]].groupby(keys).agg(
         lost_input_tokens=("input_tokens", "sum"), lost_output_tokens=("output_tokens", "sum")
     )
     lines = sums.join(lost, how="outer").fillna(0).astype("int64")
-    pico_all = pico_sum.reindex(lines.index).fillna(0).to_numpy(dtype=object)
+    pico_all = pico_sum.reindex(lines.index).fillna(0)
+    pico_all = pico_all.to_numpy(dtype=object if pico_sum.dtype == object else "int64")
     amount = divide_round(pico_all, _PICO_PER_CENT, policy.rounding.money_mode)
     lines = lines.assign(amount_cents=np.asarray(amount, dtype="int64")).reset_index()
     lines = lines.rename(columns={"segment": "charge"})

@@ -90,8 +90,8 @@ def build_timeline(
     ``reader_problems`` (job_id, problem) are reader findings (rejected records,
     conflicts) that make a job invalid too.
     """
-    ordered = _order(events)
-    jobs = _job_facts(ordered)
+    ordered, job_ids = _order(events)
+    jobs = _job_facts(events, ordered, job_ids)
     problems: list[pd.DataFrame] = []
     if reader_problems is not None and len(reader_problems):
         codes = pd.Series(jobs.index, index=jobs["job_id"].to_numpy())
@@ -148,28 +148,41 @@ def build_timeline(
 # --- ordering and job facts ----------------------------------------------------------
 
 
-def _order(events: pd.DataFrame) -> pd.DataFrame:
-    """Events with an integer ``job`` code, sorted by job, time and same-time priority."""
-    codes, _ = pd.factorize(events["job_id"], sort=True)
-    priority = events["event"].map(_PRIORITY).astype("int64").to_numpy()
+_KERNEL_COLUMNS = [
+    "ts", "event", "phase", "step", "grader_model", "input_tokens", "cached_input_tokens",
+    "output_tokens", "source", "line",
+]
+
+
+def _order(events: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """The columns the kernel needs, with an integer ``job`` code, sorted by job, time and
+    same-time priority; and the job ids by code."""
+    codes, job_ids = pd.factorize(events["job_id"].astype(str), sort=True)
+    event = events["event"].astype("category")
+    by_category = np.array([_PRIORITY[name] for name in event.cat.categories] + [0], dtype="int64")
+    priority = by_category[event.cat.codes.to_numpy()]
     ts = events["ts"].to_numpy(dtype="int64")
     order = np.lexsort((priority, ts, codes))
-    return events.iloc[order].assign(job=codes[order], priority=priority[order]).reset_index(
-        drop=True
-    )
+    ordered = events[_KERNEL_COLUMNS].iloc[order].reset_index(drop=True)
+    ordered["job"] = codes[order]
+    ordered["priority"] = priority[order]
+    return ordered, np.asarray(job_ids, dtype=object)
 
 
-def _job_facts(ordered: pd.DataFrame) -> pd.DataFrame:
-    grouped = ordered.groupby("job", sort=True)
+def _job_facts(events: pd.DataFrame, ordered: pd.DataFrame, job_ids: np.ndarray) -> pd.DataFrame:
+    grouped = ordered.groupby("job", sort=True)["ts"]
     facts = pd.DataFrame(
-        {
-            "job_id": grouped["job_id"].first(),
-            "first_ns": grouped["ts"].min(),
-            "last_ns": grouped["ts"].max(),
-        }
+        {"job_id": job_ids, "first_ns": grouped.min(), "last_ns": grouped.max()},
+        index=pd.RangeIndex(len(job_ids), name="job"),
     )
-    created = ordered[ordered["event"] == "job_created"].drop_duplicates("job", keep="first")
-    settings = created.set_index("job")[list(JOB_SETTING_COLUMNS)]
+    created = events.loc[events["event"] == "job_created", ["job_id", "ts", *JOB_SETTING_COLUMNS]]
+    created = created.sort_values("ts", kind="stable").drop_duplicates("job_id", keep="first")
+    code_of = pd.Series(np.arange(len(job_ids)), index=job_ids)
+    settings = created.assign(job=code_of.reindex(created["job_id"].astype(str)).to_numpy())
+    settings = settings.set_index("job")[list(JOB_SETTING_COLUMNS)]
+    for column in settings.columns:
+        if isinstance(settings[column].dtype, pd.CategoricalDtype):
+            settings[column] = settings[column].astype("string")
     return facts.join(settings, how="left")
 
 

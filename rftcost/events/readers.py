@@ -53,6 +53,11 @@ ProgressCallback = Callable[[str, int, int], None]
 """``(stage, done, total)``: called as files are read and stages complete."""
 
 PROVENANCE_COLUMNS = ("source", "line")
+CATEGORY_COLUMNS = (
+    "job_id", "event", "phase", "team", "project", "model", "grader_model", "grader_type",
+    "reasoning_effort", "source",
+)
+"""Columns with few distinct values, held as categoricals (memory, fast group-bys)."""
 _MAX_EPOCH_SECONDS = 10**11  # year 5138: larger numbers are milliseconds or nonsense
 _OFFSET_PATTERN = r"(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
 _EPOCH_PATTERN = r"-?\d+(?:\.\d+)?"
@@ -144,7 +149,7 @@ def read_events(
         rejected.append(bad)
         if on_progress:
             on_progress("read", done + 1, len(files))
-    events = pd.concat(accepted, ignore_index=True) if accepted else _empty_events()
+    events = concat_events(accepted) if accepted else _empty_events()
     rejected_frame = (
         pd.concat(rejected, ignore_index=True) if rejected else _empty_rejected()
     )
@@ -160,6 +165,23 @@ def read_events(
         problems=problems,
         files=tuple(str(f) for f in files),
     )
+
+
+def concat_events(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """Concatenate event frames, keeping categorical columns categorical (union of categories)."""
+    frames = [f for f in frames if len(f)] or list(frames[:1])
+    if len(frames) == 1:
+        return frames[0]
+    unified = []
+    for column in CATEGORY_COLUMNS:
+        categories = pd.api.types.union_categoricals(
+            [f[column].cat.remove_unused_categories() for f in frames]
+        ).categories
+        unified.append((column, categories))
+    aligned = [
+        f.assign(**{c: f[c].cat.set_categories(cats) for c, cats in unified}) for f in frames
+    ]
+    return pd.concat(aligned, ignore_index=True)
 
 
 # --- reading one file ------------------------------------------------------------------
@@ -378,7 +400,7 @@ def normalize_records(
             "reason": checks.reason[bad],
         }
     )
-    good = events[~bad].astype({"ts": "int64"})
+    good = events[~bad].astype({"ts": "int64", **{c: "category" for c in CATEGORY_COLUMNS}})
     return good.reset_index(drop=True), rejected.reset_index(drop=True)
 
 
@@ -392,18 +414,26 @@ class _Checks:
         self.value = _na_strings(n, raw.index)
 
     def fail(self, mask: pd.Series, column: str, value: pd.Series | None, reason: str) -> None:
-        self.fail_each(pd.Series(reason, index=mask.index).where(mask.fillna(False)), column, value)
+        """Record ``reason`` for the rows of ``mask`` that have no reason yet."""
+        mask = mask.fillna(False).astype(bool)
+        if not mask.any():
+            return
+        self.fail_each(pd.Series(reason, index=mask.index[mask], dtype="string"), column, value)
 
     def fail_each(self, reasons: pd.Series, column: str, value: pd.Series | None) -> None:
-        new = reasons.notna() & self.reason.isna()
-        if not new.any():
+        """Record per-row reasons (NA = no failure) where no reason is recorded yet."""
+        reasons = reasons.dropna()
+        if reasons.empty:
             return
-        self.reason = self.reason.mask(new, reasons)
-        self.column = self.column.mask(new, column)
+        new = reasons.index[self.reason.loc[reasons.index].isna().to_numpy()]
+        if new.empty:
+            return
+        self.reason.loc[new] = reasons.loc[new]
+        self.column.loc[new] = column
         if value is None:
             value = self.raw[column] if column in self.raw else None
         if value is not None:
-            self.value = self.value.mask(new, _as_text(value))
+            self.value.loc[new] = _as_text(value.loc[new])
 
 
 def _na_strings(n: int, index: pd.Index | None = None) -> pd.Series:
@@ -412,13 +442,13 @@ def _na_strings(n: int, index: pd.Index | None = None) -> pd.Series:
 
 def _as_text(values: pd.Series) -> pd.Series:
     """Any column → strings with NA for missing and blank cells."""
-    if isinstance(values.dtype, pd.DatetimeTZDtype) or values.dtype.kind == "M":
-        text = values.astype("string")
-    elif values.dtype == object:
-        text = values.map(_cell_text, na_action="ignore").astype("string")
-    else:
-        text = values.astype("string")
-    text = text.str.strip()
+    if values.dtype == object:
+        kind = pd.api.types.infer_dtype(values, skipna=True)
+        if kind == "empty":
+            return pd.Series(pd.NA, index=values.index, dtype="string")
+        if kind != "string":  # numbers or mixed cells from JSON: 5.0 → "5"
+            values = values.map(_cell_text, na_action="ignore")
+    text = values.astype("string").str.strip()
     return text.mask(text == "")
 
 
@@ -559,32 +589,38 @@ def _parse_bools(raw: pd.Series | None, n: int, checks: _Checks, column: str) ->
 
 
 def _deduplicate(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Split events into (kept, duplicates, conflicts)."""
-    events = events.sort_values(["source", "line"], kind="stable").reset_index(drop=True)
-    has_id = events["event_id"].notna()
-    same_id = has_id & events.duplicated(["job_id", "event_id"], keep=False)
-    same_content = pd.Series(False, index=events.index)
-    # Full-content comparison only where it can matter: repeated ids, and records without id.
+    """Split events (in file and line order) into (kept, duplicates, conflicts)."""
+    n = len(events)
+    has_id = events["event_id"].notna().to_numpy()
+    # Hashes find the few repeated (job_id, event_id) keys fast; every decision below
+    # is then made on the exact values, so a hash collision changes nothing.
+    key_hash = pd.util.hash_pandas_object(events[["job_id", "event_id"]], index=False)
+    same_id = has_id & key_hash.duplicated(keep=False).to_numpy()
+    same_content = np.zeros(n, dtype=bool)
     candidates = same_id | ~has_id
     if candidates.any():
         subset = events[candidates]
         keys = ["job_id", "event_id", *CONTENT_COLUMNS]
-        same_content[candidates] = subset.duplicated(keys, keep="first")
+        same_content[candidates] = subset.duplicated(keys, keep="first").to_numpy()
     duplicates = events[same_content]
     kept = events[~same_content]
-    conflict = kept["event_id"].notna() & kept.duplicated(["job_id", "event_id"], keep="first")
-    first = kept[~conflict].set_index(["job_id", "event_id"])
-    conflicting = kept[conflict]
-    firsts = first.loc[
-        list(zip(conflicting["job_id"], conflicting["event_id"], strict=True)), ["source", "line"]
-    ] if len(conflicting) else pd.DataFrame(columns=["source", "line"])
+    repeated = kept[same_id[~same_content]]
+    conflict_in_repeated = repeated.duplicated(["job_id", "event_id"], keep="first")
+    conflicting = repeated[conflict_in_repeated.to_numpy()]
+    firsts = (
+        repeated[~conflict_in_repeated.to_numpy()]
+        .set_index(["job_id", "event_id"])
+        .loc[list(zip(conflicting["job_id"], conflicting["event_id"], strict=True)), ["source", "line"]]
+        if len(conflicting)
+        else pd.DataFrame({"source": [], "line": []})
+    )
     conflicts = pd.DataFrame(
         {
-            "source": conflicting["source"].to_numpy(),
+            "source": conflicting["source"].astype(str).to_numpy(),
             "line": conflicting["line"].to_numpy(),
-            "job_id": conflicting["job_id"].to_numpy(),
+            "job_id": conflicting["job_id"].astype(str).to_numpy(),
             "column": "event_id",
-            "value": conflicting["event_id"].to_numpy(),
+            "value": conflicting["event_id"].astype(str).to_numpy(),
             "reason": (
                 "conflicting duplicate: event_id also used at "
                 + firsts["source"].astype(str).to_numpy()
@@ -595,7 +631,9 @@ def _deduplicate(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.D
         }
     )
     dup_frame = duplicates[["source", "line", "job_id", "event_id"]].reset_index(drop=True)
-    return kept[~conflict].reset_index(drop=True), dup_frame, conflicts
+    drop = np.zeros(len(kept), dtype=bool)
+    drop[np.flatnonzero(same_id[~same_content])[conflict_in_repeated.to_numpy()]] = True
+    return kept[~drop].reset_index(drop=True), dup_frame, conflicts
 
 
 def _problems_from_rejections(rejected: pd.DataFrame) -> pd.DataFrame:

@@ -1,0 +1,100 @@
+"""Hypothesis strategies: random but valid RFT job logs."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from hypothesis import strategies as st
+
+BASE = datetime(2025, 6, 8, tzinfo=timezone.utc)
+BILLABLE = ("rollout", "grading", "update", "validation")
+EXCLUDED = ("validating_files", "safety_check", "queued", "setup", "safety_eval", "idle")
+GRADERS = ("gpt-4.1", "gpt-4.1-nano", "o3", "o4-mini-2025-04-16")
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+@st.composite
+def job_events(draw: st.DrawFn, job_id: str) -> list[dict[str, Any]]:
+    """One job: phases (some overlapping), checkpoints, usage, pauses, rollbacks, an ending."""
+    clock = BASE + timedelta(seconds=draw(st.integers(0, 5 * 86400)))
+    events: list[dict[str, Any]] = []
+
+    def add(event: str, at: datetime, **fields: Any) -> None:
+        events.append({"job_id": job_id, "ts": _iso(at), "event": event, **fields})
+
+    add(
+        "job_created",
+        clock,
+        team=draw(st.sampled_from(["search", "ads", None])),
+        data_sharing=draw(st.booleans()),
+    )
+    step = 0
+    checkpoints: list[int] = []
+    for _ in range(draw(st.integers(1, 6))):
+        kind = draw(st.sampled_from(["excluded", "billable", "overlap", "pause", "rollback"]))
+        length = timedelta(seconds=draw(st.integers(1, 7200)), milliseconds=draw(st.integers(0, 999)))
+        if kind == "excluded":
+            phase = draw(st.sampled_from(EXCLUDED))
+            add("phase_start", clock, phase=phase)
+            clock += length
+            add("phase_end", clock, phase=phase)
+        elif kind in ("billable", "overlap"):
+            phase = draw(st.sampled_from(BILLABLE))
+            add("phase_start", clock, phase=phase)
+            if kind == "overlap":
+                other = draw(st.sampled_from([p for p in BILLABLE if p != phase]))
+                add("phase_start", clock + length / 2, phase=other)
+                add("phase_end", clock + length * 1.5, phase=other)
+            if draw(st.booleans()):
+                add(
+                    "grader_usage",
+                    clock + length / 3,
+                    grader_model=draw(st.sampled_from(GRADERS)),
+                    input_tokens=(tokens := draw(st.integers(0, 3_000_000))),
+                    cached_input_tokens=draw(st.integers(0, tokens)),
+                    output_tokens=draw(st.integers(0, 500_000)),
+                )
+            clock += length
+            step += draw(st.integers(1, 20))
+            add("step_completed", clock, step=step)
+            if draw(st.booleans()):
+                add("checkpoint_saved", clock, step=step)
+                checkpoints.append(step)
+            add("phase_end", clock, phase=phase)
+            if kind == "overlap":
+                clock += length / 2
+        elif kind == "pause":
+            add("paused", clock)
+            clock += length
+            add("resumed", clock)
+        elif kind == "rollback":
+            add("phase_start", clock, phase="rollout")
+            clock += length
+            target = draw(st.sampled_from(checkpoints)) if checkpoints and draw(st.booleans()) else None
+            if target is None:
+                add("rollback", clock)
+            else:
+                add("rollback", clock, step=target)
+            add("phase_end", clock, phase="rollout")
+    ending = draw(st.sampled_from(["succeeded", "failed", "cancelled", None]))
+    clock += timedelta(seconds=draw(st.integers(0, 600)))
+    if ending == "failed" and draw(st.booleans()):
+        # Work in flight at the failure: a phase left open, closed by the failure.
+        add("phase_start", clock, phase="rollout")
+        clock += timedelta(seconds=draw(st.integers(1, 3600)))
+    if ending is not None:
+        add(ending, clock)
+    return events
+
+
+@st.composite
+def logs(draw: st.DrawFn, max_jobs: int = 4) -> list[dict[str, Any]]:
+    """Several jobs' events, each with a unique event_id."""
+    records: list[dict[str, Any]] = []
+    for index in range(draw(st.integers(1, max_jobs))):
+        records.extend(draw(job_events(f"ftjob-{index}")))
+    return [{**record, "event_id": f"ev-{i}"} for i, record in enumerate(records)]

@@ -1,0 +1,131 @@
+"""Properties of billing: what must never change a bill, and what must always add up (R1, R14)."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import rftcost
+from strategies import EXCLUDED, logs
+
+SETTINGS = settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+
+
+def bill_of(records: list[dict[str, Any]]) -> dict[str, Any]:
+    return rftcost.bill(pd.DataFrame(records)).to_dict()
+
+
+def amounts(document: dict[str, Any]) -> dict[str, Any]:
+    """Every amount of every job and charge, without the time bookkeeping."""
+    keys = ("status", "billed_hours", "compute_amount", "discount_amount", "grader_amount",
+            "total_amount", "accrued_amount")
+    return {
+        job["job_id"]: (
+            {k: job[k] for k in keys},
+            [(c["at"], c["amount"], c["billed_hours"]) for c in job["charges"]],
+        )
+        for job in document["jobs"]
+    }
+
+
+@SETTINGS
+@given(records=logs(), seed=st.randoms(use_true_random=False))
+def test_record_order_never_changes_a_bill(records: list[dict[str, Any]], seed: Any) -> None:
+    shuffled = list(records)
+    seed.shuffle(shuffled)
+    assert bill_of(shuffled) == bill_of(records)
+
+
+@SETTINGS
+@given(records=logs(), cuts=st.lists(st.integers(0, 10_000), max_size=3), data=st.data())
+def test_file_split_never_changes_a_bill(
+    tmp_path_factory: Any, records: list[dict[str, Any]], cuts: list[int], data: st.DataObject
+) -> None:
+    folder: Path = tmp_path_factory.mktemp("split")
+    bounds = sorted({0, len(records), *(c % (len(records) + 1) for c in cuts)})
+    for number, (start, end) in enumerate(zip(bounds, bounds[1:], strict=False)):
+        part = records[start:end]
+        kind = data.draw(st.sampled_from(["jsonl", "csv", "parquet"]))
+        path = folder / f"part-{number}.{kind}"
+        frame = pd.DataFrame(part)
+        if kind == "jsonl":
+            path.write_text("".join(json.dumps(r) + "\n" for r in part))
+        elif kind == "csv":
+            frame.to_csv(path, index=False)
+        else:
+            frame.astype({c: "string" for c in frame.columns if frame[c].dtype == object}).to_parquet(
+                path
+            )
+    assert rftcost.bill(folder).to_dict()["jobs"] == bill_of(records)["jobs"]
+
+
+@SETTINGS
+@given(records=logs(), data=st.data())
+def test_duplicates_never_change_a_bill(records: list[dict[str, Any]], data: st.DataObject) -> None:
+    repeated = data.draw(st.lists(st.sampled_from(records), max_size=len(records)))
+    without_ids = data.draw(st.booleans())
+    base = [{k: v for k, v in r.items() if k != "event_id"} for r in records] if without_ids else records
+    extra = [{k: v for k, v in r.items() if k != "event_id"} for r in repeated] if without_ids else repeated
+    document = rftcost.bill(pd.DataFrame(base + extra))
+    assert document.to_dict() == bill_of(base)
+    assert document.log is not None
+    assert document.log.counts()["duplicates"] == len(extra)
+
+
+@SETTINGS
+@given(records=logs(), data=st.data())
+def test_non_billable_phases_never_change_the_amounts(
+    records: list[dict[str, Any]], data: st.DataObject
+) -> None:
+    frame = pd.DataFrame(records)
+    stamps = pd.to_datetime(frame["ts"], utc=True, format="ISO8601")
+    added: list[dict[str, Any]] = []
+    for job_id, times in stamps.groupby(frame["job_id"]):
+        first, last = times.min(), times.max()
+        span = int((last - first).total_seconds())
+        for _ in range(data.draw(st.integers(0, 3))):
+            start = data.draw(st.integers(0, span))
+            end = data.draw(st.integers(start, span))
+            phase = data.draw(st.sampled_from(EXCLUDED))
+            for event, offset in (("phase_start", start), ("phase_end", end)):
+                moment = first + pd.Timedelta(seconds=offset)
+                added.append(
+                    {"job_id": job_id, "ts": moment.isoformat().replace("+00:00", "Z"),
+                     "event": event, "phase": phase}
+                )
+    assert amounts(bill_of(records + added)) == amounts(bill_of(records))
+
+
+@SETTINGS
+@given(records=logs(max_jobs=5))
+def test_time_and_money_add_up(records: list[dict[str, Any]]) -> None:
+    bill = rftcost.bill(pd.DataFrame(records))
+    totals = bill.totals()
+    job_sum = Decimal(0)
+    for job_id in bill.job_ids():
+        job = bill.job(job_id)
+        if job.status == "invalid":
+            assert job.total_amount is None
+            continue
+        assert job.billable_seconds is not None and job.lost_seconds is not None
+        assert job.unbilled_seconds is not None and job.total_amount is not None
+        # R1: billable time never exceeds the wall clock.
+        assert job.billable_seconds + job.lost_seconds + job.unbilled_seconds <= job.wall_seconds + 1e-6
+        # R14: lines sum to charges, charges to the job.
+        for charge in job.charges:
+            assert charge.amount == charge.compute_amount - charge.discount_amount + charge.grader_amount
+            assert charge.grader_amount == sum((g.amount for g in charge.grader_lines), Decimal(0))
+        assert job.total_amount == sum((c.amount for c in job.charges), Decimal(0))
+        assert job.total_amount == job.compute_amount - job.discount_amount + job.grader_amount  # type: ignore[operator]
+        job_sum += job.total_amount
+    assert totals.total_amount == job_sum
