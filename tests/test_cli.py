@@ -1,0 +1,194 @@
+"""The command line: every billing command, format and exit code."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from builders import JobLog, guide_prelude
+from rftcost.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def logs(tmp_path: Path) -> Path:
+    """Two valid jobs and one invalid one, in a folder."""
+    good = guide_prelude(JobLog("ftjob-good").created(team="search", project="ranker"))
+    good.phase("rollout", hours=4).add("succeeded")
+    shared = JobLog("ftjob-shared").created(data_sharing=True).phase("rollout", hours=1)
+    shared.add("succeeded")
+    broken = JobLog("ftjob-broken").created().add("phase_end", phase="rollout").add("succeeded")
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    for log in (good, shared, broken):
+        log.frame().to_json(folder / f"{log.job_id}.jsonl", orient="records", lines=True)
+    return folder
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run the real entry point (exit codes and stderr mapping included)."""
+    return subprocess.run(
+        [sys.executable, "-m", "rftcost", *args], capture_output=True, text=True, check=False
+    )
+
+
+def test_bill_table_names_policy_totals_and_invalid_jobs(logs: Path) -> None:
+    result = runner.invoke(app, ["bill", str(logs)])
+    assert result.exit_code == 0, result.output
+    assert "policy openai-rft (USD)" in result.output
+    assert "ftjob-good" in result.output and "400.00" in result.output
+    assert "Total USD 450.00" in result.output
+    assert "1 invalid job(s), amount unknown" in result.output
+    assert "ftjob-broken: phase_end of 'rollout'" in result.output
+
+
+def test_bill_json_follows_the_schema(logs: Path) -> None:
+    result = runner.invoke(app, ["bill", str(logs), "--format", "json"])
+    assert result.exit_code == 0
+    document = json.loads(result.output)
+    assert document["schema"] == "rftcost.bill/v1"
+    assert document["policy"] == "openai-rft" and document["currency"] == "USD"
+    jobs = {job["job_id"]: job for job in document["jobs"]}
+    good = jobs["ftjob-good"]
+    assert list(good) == [
+        "job_id", "team", "project", "model", "status", "data_sharing", "wall_seconds",
+        "billable_seconds", "lost_seconds", "unbilled_seconds", "excluded_seconds",
+        "billed_hours", "compute_amount", "discount_amount", "grader_amount", "total_amount",
+        "accrued_amount", "charges", "problems",
+    ]
+    assert good["billed_hours"] == "4.00" and good["total_amount"] == "400.00"
+    assert good["excluded_seconds"]["queued"] == 1800.0
+    charge = good["charges"][0]
+    assert charge["at"] == "2025-06-01T13:30:00Z" and charge["amount"] == "400.00"
+    assert jobs["ftjob-shared"]["discount_amount"] == "50.00"
+    broken = jobs["ftjob-broken"]
+    assert broken["status"] == "invalid" and broken["total_amount"] is None
+    assert broken["problems"]
+    assert document["totals"] == {
+        "jobs": 3, "invalid_jobs": 1, "invalid_wall_seconds": 0.0, "billed_hours": "5.00",
+        "compute_amount": "500.00", "discount_amount": "50.00", "grader_amount": "0.00",
+        "total_amount": "450.00", "accrued_amount": "0.00",
+    }
+    assert document["records"]["records_read"] == sum(
+        len(p.read_text().splitlines()) for p in logs.iterdir()
+    )
+
+
+def test_bill_csv_and_markdown(logs: Path, tmp_path: Path) -> None:
+    out = tmp_path / "bill.csv"
+    assert runner.invoke(app, ["bill", str(logs), "-f", "csv", "-o", str(out)]).exit_code == 0
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert {r["job_id"]: r["total_amount"] for r in rows} == {
+        "ftjob-broken": "", "ftjob-good": "400.00", "ftjob-shared": "50.00",
+    }
+    assert all(r["policy"] == "openai-rft" for r in rows)
+    markdown = runner.invoke(app, ["bill", str(logs), "-f", "markdown"]).output
+    assert markdown.startswith("## RFT bill")
+    assert "| ftjob-good | search | succeeded |" in markdown
+
+
+def test_strict_exits_1_on_invalid_jobs(logs: Path) -> None:
+    assert run("bill", str(logs), "--strict").returncode == 1
+    (logs / "ftjob-broken.jsonl").unlink()
+    assert run("bill", str(logs), "--strict").returncode == 0
+
+
+def test_unreadable_input_exits_2_with_one_line(tmp_path: Path) -> None:
+    result = run("bill", str(tmp_path / "missing.jsonl"))
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "missing.jsonl: no such file or folder" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_invalid_policy_exits_2(logs: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "x"\nextends = "openai-rft"\n[rounding]\nhours_mode = "sideways"\n')
+    result = run("bill", str(logs), "--policy", str(bad))
+    assert result.returncode == 2
+    assert "rounding.hours_mode" in result.stderr
+    unknown_key = tmp_path / "typo.toml"
+    unknown_key.write_text('name = "x"\nextends = "openai-rft"\nhourly_rate = 3\n')
+    assert "unknown key" in run("bill", str(logs), "--policy", str(unknown_key)).stderr
+    assert run("bill", str(logs), "--policy", "no-such-policy").returncode == 2
+
+
+def test_bad_arguments_exit_2(logs: Path) -> None:
+    assert run("bill").returncode == 2
+    assert run("bill", str(logs), "--format", "yaml").returncode == 2
+
+
+def test_validate_reports_and_exits_1_on_problems(logs: Path) -> None:
+    result = runner.invoke(app, ["validate", str(logs)])
+    assert result.exit_code == 1
+    assert "Jobs: 3, invalid: 1" in result.output
+    document = json.loads(runner.invoke(app, ["validate", str(logs), "-f", "json"]).output)
+    assert document["schema"] == "rftcost.validate/v1"
+    assert document["invalid_jobs"] == 1
+    (logs / "ftjob-broken.jsonl").unlink()
+    clean = runner.invoke(app, ["validate", str(logs)])
+    assert clean.exit_code == 0 and "OK" in clean.output
+
+
+def test_validate_lists_rejected_records_with_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "log.jsonl"
+    path.write_text(
+        '{"job_id": "j", "ts": "2025-06-01T10:00:00Z", "event": "job_created"}\n'
+        '{"job_id": "j", "ts": "2025-06-01T10:00:00", "event": "succeeded"}\n'
+    )
+    result = runner.invoke(app, ["validate", str(path), "-f", "csv"])
+    assert result.exit_code == 1
+    row = next(csv.DictReader(io.StringIO(result.output)))
+    assert (row["source"], row["line"], row["column"]) == (str(path), "2", "ts")
+    assert runner.invoke(app, ["validate", str(path), "--assume-tz", "UTC"]).exit_code == 0
+
+
+def test_explain_marks_billed_excluded_and_lost(tmp_path: Path) -> None:
+    log = guide_prelude(JobLog("ftjob-f").created())
+    log.add("phase_start", phase="rollout").at(hours=2).add("checkpoint_saved", step=5)
+    log.at(hours=1).add("failed")
+    path = tmp_path / "f.jsonl"
+    log.frame().to_json(path, orient="records", lines=True)
+    result = runner.invoke(app, ["explain", str(path), "--job", "ftjob-f"])
+    assert result.exit_code == 0, result.output
+    text = result.output
+    assert "EXCLUDED  queued" in text
+    assert "2:00:00   BILLED" in text
+    assert "1:00:00   LOST" in text
+    assert "checkpoint step 5" in text
+    assert "Total 200.00" in text
+    document = json.loads(runner.invoke(app, ["explain", str(path), "-j", "ftjob-f", "-f", "json"]).output)
+    assert [s["status"] for s in document["stretches"]] == ["excluded"] * 4 + ["billed", "lost"]
+    assert run("explain", str(path), "--job", "nope").returncode == 2
+
+
+def test_explain_an_invalid_job_says_unknown_not_zero(logs: Path) -> None:
+    result = runner.invoke(app, ["explain", str(logs), "--job", "ftjob-broken"])
+    assert "INVALID: amount unknown, not $0" in result.output
+
+
+def test_policy_list_and_show() -> None:
+    listed = runner.invoke(app, ["policy", "list"])
+    assert listed.exit_code == 0
+    assert "openai-rft (default)" in listed.output and "azure-rft" in listed.output
+    shown = runner.invoke(app, ["policy", "show", "azure-rft"])
+    assert "Cap per job: 5000.00" in shown.output
+    assert "o3" in shown.output and "2025-06-10" in shown.output
+    document = json.loads(runner.invoke(app, ["policy", "show", "-f", "json"]).output)
+    assert document["name"] == "openai-rft"
+    assert document["price_table"]["models"]["gpt-4.1"][0]["input"] == "2.00"
+
+
+def test_help_is_instant_and_lists_commands() -> None:
+    result = run("--help")
+    assert result.returncode == 0
+    for command in ("bill", "validate", "explain", "policy"):
+        assert command in result.stdout
