@@ -20,7 +20,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from rftcost.events.readers import EventLog, ProgressCallback, read_events
-from rftcost.money import cents_to_decimal, divide_round, format_cents
+from rftcost.money import cents_to_decimal, divide_round
 from rftcost.policy import Policy, RoundingScope, load_policy
 from rftcost.prices import PICO_PER_DOLLAR, resolve_model_family
 from rftcost.timeline import Timeline, build_timeline
@@ -350,13 +350,18 @@ def bill_events(
         seconds=timeline.excluded["ns"] / _NS_PER_SECOND,
     )
     problem_frame = pd.DataFrame(
-        {"job_id": job_ids.reindex(problems["job"]).to_numpy(), "problem": problems["problem"].to_numpy()}
+        {
+            "job_id": job_ids.reindex(problems["job"]).to_numpy(),
+            "problem": problems["problem"].to_numpy(),
+        }
     )
-    unseen = ~pd.Series(reader_problems["job_id"] if reader_problems is not None else [], dtype="string").isin(
-        problem_frame["job_id"]
-    )
+    unseen = ~pd.Series(
+        reader_problems["job_id"] if reader_problems is not None else [], dtype="string"
+    ).isin(problem_frame["job_id"])
     if reader_problems is not None and unseen.any():
-        problem_frame = pd.concat([problem_frame, reader_problems[unseen.to_numpy()]], ignore_index=True)
+        problem_frame = pd.concat(
+            [problem_frame, reader_problems[unseen.to_numpy()]], ignore_index=True
+        )
     return Bill(
         policy=policy,
         jobs=jobs.reset_index(drop=True),
@@ -428,10 +433,8 @@ def _rate_problems(jobs: pd.DataFrame, policy: Policy) -> pd.DataFrame:
 
 
 def _rate_micro(models: pd.Series, policy: Policy) -> pd.Series:
-    """Hourly rate per job in micro-units of the currency (0 where unknown: such jobs are invalid)."""
-    rates = {
-        m: int((policy.hourly_rate(str(m)) or Decimal(0)) * _MICRO) for m in models.unique()
-    }
+    """Hourly rate per job in micro-units of the currency (0 where unknown: invalid jobs)."""
+    rates = {m: int((policy.hourly_rate(str(m)) or Decimal(0)) * _MICRO) for m in models.unique()}
     return models.map(rates).astype("int64")
 
 
@@ -440,7 +443,9 @@ def _rate_micro(models: pd.Series, policy: Policy) -> pd.Series:
 
 def _priced_usage(usage: pd.DataFrame, policy: Policy) -> tuple[pd.DataFrame, pd.DataFrame]:
     prices = policy.price_table.to_frame().sort_values("effective_ns")
-    usage = usage.assign(grader_family=usage["grader_model"].map(_family_map(usage["grader_model"])))
+    usage = usage.assign(
+        grader_family=usage["grader_model"].map(_family_map(usage["grader_model"]))
+    )
     usage = usage.astype({"grader_family": "string"}).sort_values("ts")
     priced = pd.merge_asof(
         usage,
@@ -494,11 +499,20 @@ def _exact_pico(by_price: pd.DataFrame) -> pd.Series:
 def _grader_lines(usage: pd.DataFrame, policy: Policy) -> pd.DataFrame:
     """One line per job, segment and grader model; tokens in lost work are not charged."""
     columns = [
-        "job", "charge", "grader_model", "input_tokens", "cached_input_tokens", "output_tokens",
-        "lost_input_tokens", "lost_output_tokens", "amount_cents",
+        "job",
+        "charge",
+        "grader_model",
+        "input_tokens",
+        "cached_input_tokens",
+        "output_tokens",
+        "lost_input_tokens",
+        "lost_output_tokens",
+        "amount_cents",
     ]
     if usage.empty:
-        return pd.DataFrame({c: pd.Series([], dtype="int64" if c != "grader_model" else "string") for c in columns})
+        return pd.DataFrame(
+            {c: pd.Series([], dtype="int64" if c != "grader_model" else "string") for c in columns}
+        )
     tokens = usage.assign(
         charged=~usage["lost"],
         input_tokens=usage["input_tokens"].astype("int64"),
@@ -523,8 +537,10 @@ def _grader_lines(usage: pd.DataFrame, policy: Policy) -> pd.DataFrame:
         output_tokens=("output_tokens", "sum"),
     )
     pico_sum = by_price.groupby(keys)["pico"].sum()
-    lost = tokens[~tokens["charged"]].groupby(keys).agg(
-        lost_input_tokens=("input_tokens", "sum"), lost_output_tokens=("output_tokens", "sum")
+    lost = (
+        tokens[~tokens["charged"]]
+        .groupby(keys)
+        .agg(lost_input_tokens=("input_tokens", "sum"), lost_output_tokens=("output_tokens", "sum"))
     )
     lines = sums.join(lost, how="outer").fillna(0).astype("int64")
     pico_all = pico_sum.reindex(lines.index).fillna(0)
@@ -538,7 +554,9 @@ def _grader_lines(usage: pd.DataFrame, policy: Policy) -> pd.DataFrame:
 def _mark_accrued(lines: pd.DataFrame, charges: pd.DataFrame) -> pd.DataFrame:
     """Lines of the segment after a job's last billing event get ``charge = -1`` (R8)."""
     n_charges = charges.groupby("job").size()
-    after_last = lines["charge"].to_numpy() >= n_charges.reindex(lines["job"], fill_value=0).to_numpy()
+    after_last = (
+        lines["charge"].to_numpy() >= n_charges.reindex(lines["job"], fill_value=0).to_numpy()
+    )
     return lines.assign(charge=np.where(after_last, -1, lines["charge"]))
 
 
@@ -572,7 +590,9 @@ def _discount_cents(
     if "grader" in settings.scope:
         base = base + grader
     numerator, denominator = settings.rate.as_integer_ratio()
-    discount = divide_round(base.to_numpy(dtype="int64") * numerator, denominator, policy.rounding.money_mode)
+    discount = divide_round(
+        base.to_numpy(dtype="int64") * numerator, denominator, policy.rounding.money_mode
+    )
     return pd.Series(np.where(sharing.to_numpy(dtype=bool), discount, 0), index=compute.index)
 
 
@@ -667,8 +687,15 @@ def _job_totals(
     )
     invalid = jobs["status"] == "invalid"
     for column in (
-        "billable_ns", "lost_ns", "unbilled_ns", "hour_units", "compute_cents",
-        "discount_cents", "grader_cents", "total_cents", "accrued_cents",
+        "billable_ns",
+        "lost_ns",
+        "unbilled_ns",
+        "hour_units",
+        "compute_cents",
+        "discount_cents",
+        "grader_cents",
+        "total_cents",
+        "accrued_cents",
     ):
         jobs[column] = jobs[column].astype("Int64").mask(invalid)
     jobs["n_charges"] = jobs["n_charges"].where(~invalid, 0).astype("int64")
@@ -863,10 +890,25 @@ def _jobs_json(bill: Bill) -> list[dict[str, Any]]:
 
 
 _JOB_KEYS = (
-    "job_id", "team", "project", "model", "status", "data_sharing", "wall_seconds",
-    "billable_seconds", "lost_seconds", "unbilled_seconds", "excluded_seconds", "billed_hours",
-    "compute_amount", "discount_amount", "grader_amount", "total_amount", "accrued_amount",
-    "charges", "problems",
+    "job_id",
+    "team",
+    "project",
+    "model",
+    "status",
+    "data_sharing",
+    "wall_seconds",
+    "billable_seconds",
+    "lost_seconds",
+    "unbilled_seconds",
+    "excluded_seconds",
+    "billed_hours",
+    "compute_amount",
+    "discount_amount",
+    "grader_amount",
+    "total_amount",
+    "accrued_amount",
+    "charges",
+    "problems",
 )
 
 

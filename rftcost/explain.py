@@ -16,7 +16,8 @@ boundaries is the readable choice; nothing here runs per job over a whole log.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import itertools
+from datetime import UTC, datetime
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
@@ -92,7 +93,7 @@ class Explanation(BaseModel):
 
 def _at(ns: int) -> datetime:
     seconds, rest = divmod(int(ns), 1_000_000_000)
-    return datetime.fromtimestamp(seconds, tz=timezone.utc).replace(microsecond=rest // 1000)
+    return datetime.fromtimestamp(seconds, tz=UTC).replace(microsecond=rest // 1000)
 
 
 def explain(bill: Bill, job_id: str) -> Explanation:
@@ -118,7 +119,7 @@ def explain(bill: Bill, job_id: str) -> Explanation:
         | {t for s, e, _ in loss_spans for t in (s, e)}
     )
     stretches: list[Stretch] = []
-    for start, end in zip(cuts, cuts[1:], strict=False):
+    for start, end in itertools.pairwise(cuts):
         active = tuple(sorted({p for p, s, e, _ in spans if s <= start and end <= e}))
         billable = any(b for _, s, e, b in spans if b and s <= start and end <= e)
         segment = sum(1 for t in billing_ts if t <= start)
@@ -159,8 +160,12 @@ def explain(bill: Bill, job_id: str) -> Explanation:
             )
             for r in losses.itertuples(index=False)
         ),
-        checkpoints=tuple((_at(t), int(s)) for t, s in zip(checkpoints["ts"], checkpoints["step"], strict=True)),
-        billing_events=tuple((_at(t), str(e)) for t, e in zip(billing["at"], billing["event"], strict=True)),
+        checkpoints=tuple(
+            (_at(t), int(s)) for t, s in zip(checkpoints["ts"], checkpoints["step"], strict=True)
+        ),
+        billing_events=tuple(
+            (_at(t), str(e)) for t, e in zip(billing["at"], billing["event"], strict=True)
+        ),
         phase_intervals=tuple((p, _at(s), _at(e), b) for p, s, e, b in spans),
     )
 

@@ -62,7 +62,7 @@ _DECIMAL_MODES = {
 
 def to_decimal(value: Decimal | int | str) -> Decimal:
     """Return ``value`` as a Decimal; a float is refused (it may already be inexact)."""
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, (bool, float)):
         raise TypeError(f"refusing {value!r}: money and rates are Decimal, int or str")
     if isinstance(value, Decimal):
         return value

@@ -43,7 +43,7 @@ _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
 def _exact_decimal(value: Any) -> Decimal:
     if isinstance(value, float):
-        raise ValueError("write amounts and rates as strings (\"100.00\"), not floats")
+        raise ValueError('write amounts and rates as strings ("100.00"), not floats')
     result = Decimal(str(value))
     if not result.is_finite() or result < 0:
         raise ValueError(f"must be a non-negative number, got {value!r}")

@@ -44,7 +44,7 @@ def resolve_model_family(model: str) -> str:
 
 def _decimal_rate(value: Any) -> Decimal:
     if isinstance(value, float):
-        raise ValueError("write rates as strings (\"2.00\"), not floats, so they stay exact")
+        raise ValueError('write rates as strings ("2.00"), not floats, so they stay exact')
     rate = Decimal(str(value))
     if not rate.is_finite() or rate < 0:
         raise ValueError(f"a rate must be a non-negative number, got {value!r}")
@@ -98,9 +98,7 @@ class PriceTable(BaseModel):
 
     @field_validator("models")
     @classmethod
-    def _sorted(
-        cls, value: dict[str, tuple[PriceEntry, ...]]
-    ) -> dict[str, tuple[PriceEntry, ...]]:
+    def _sorted(cls, value: dict[str, tuple[PriceEntry, ...]]) -> dict[str, tuple[PriceEntry, ...]]:
         return {
             model: tuple(sorted(entries, key=lambda e: e.effective_from))
             for model, entries in value.items()
@@ -158,7 +156,9 @@ class PriceTable(BaseModel):
 def packaged_price_tables() -> list[str]:
     """Names of the price tables that ship inside the package."""
     folder = resources.files("rftcost.data").joinpath("prices")
-    return sorted(p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml"))
+    return sorted(
+        p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml")
+    )
 
 
 def load_price_table(name_or_path: str | Path) -> PriceTable:

@@ -98,7 +98,10 @@ def build_timeline(
         known = reader_problems[reader_problems["job_id"].isin(codes.index)]
         problems.append(
             pd.DataFrame(
-                {"job": codes.loc[known["job_id"]].to_numpy(), "problem": known["problem"].to_numpy()}
+                {
+                    "job": codes.loc[known["job_id"]].to_numpy(),
+                    "problem": known["problem"].to_numpy(),
+                }
             )
         )
     billing, billing_problems = _billing_events(ordered, jobs)
@@ -107,7 +110,9 @@ def build_timeline(
     intervals, pairing_problems = _intervals(ordered, billing, jobs, policy)
     problems.append(pairing_problems)
     problems.append(_backward_steps(ordered))
-    checkpoints = ordered.loc[ordered["event"] == "checkpoint_saved", ["job", "ts", "step", "segment"]]
+    checkpoints = ordered.loc[
+        ordered["event"] == "checkpoint_saved", ["job", "ts", "step", "segment"]
+    ]
     losses, loss_problems = _losses(ordered, billing, checkpoints, jobs, policy)
     problems.append(loss_problems)
     billable = _union(intervals[intervals["billable"]], ["job"])
@@ -126,7 +131,9 @@ def build_timeline(
     problem_frame = (
         pd.concat(problems, ignore_index=True)
         if problems
-        else pd.DataFrame({"job": pd.Series([], dtype="int64"), "problem": pd.Series([], dtype="string")})
+        else pd.DataFrame(
+            {"job": pd.Series([], dtype="int64"), "problem": pd.Series([], dtype="string")}
+        )
     )
     jobs = jobs.assign(
         status=_status(jobs, billing, ordered, problem_frame),
@@ -149,8 +156,16 @@ def build_timeline(
 
 
 _KERNEL_COLUMNS = [
-    "ts", "event", "phase", "step", "grader_model", "input_tokens", "cached_input_tokens",
-    "output_tokens", "source", "line",
+    "ts",
+    "event",
+    "phase",
+    "step",
+    "grader_model",
+    "input_tokens",
+    "cached_input_tokens",
+    "output_tokens",
+    "source",
+    "line",
 ]
 
 
@@ -191,7 +206,9 @@ def _job_facts(events: pd.DataFrame, ordered: pd.DataFrame, job_ids: np.ndarray)
 
 def _billing_events(ordered: pd.DataFrame, jobs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Billing events with their charge index and segment start; problems after a final one."""
-    billing = ordered.loc[ordered["event"].isin(BILLING_EVENTS), ["job", "ts", "event", "source", "line"]]
+    billing = ordered.loc[
+        ordered["event"].isin(BILLING_EVENTS), ["job", "ts", "event", "source", "line"]
+    ]
     billing = billing.assign(charge=billing.groupby("job").cumcount())
     previous = billing.groupby("job")["ts"].shift(1)
     first = jobs["first_ns"].reindex(billing["job"]).to_numpy()
@@ -297,13 +314,19 @@ def _intervals(
         billable=intervals["phase"].isin(billable_names),
     )
     columns = ["job", "phase", "start", "end", "billable", "closed_by"]
-    return intervals.sort_values(["job", "start", "phase"])[columns].reset_index(drop=True), problems
+    return intervals.sort_values(["job", "start", "phase"])[columns].reset_index(
+        drop=True
+    ), problems
 
 
 def _pause_intervals(ordered: pd.DataFrame, jobs: pd.DataFrame) -> pd.DataFrame:
     """Time between ``paused`` and the next ``resumed`` is the ``paused`` phase (R2, R7)."""
-    pauses = ordered.loc[ordered["event"] == "paused", ["job", "ts"]].rename(columns={"ts": "start"})
-    resumes = ordered.loc[ordered["event"] == "resumed", ["job", "ts"]].rename(columns={"ts": "end"})
+    pauses = ordered.loc[ordered["event"] == "paused", ["job", "ts"]].rename(
+        columns={"ts": "start"}
+    )
+    resumes = ordered.loc[ordered["event"] == "resumed", ["job", "ts"]].rename(
+        columns={"ts": "end"}
+    )
     matched = pd.merge_asof(
         pauses.sort_values("start"),
         resumes.sort_values("end"),
@@ -359,7 +382,9 @@ def _losses(
     policy: Policy,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     columns = ["job", "start", "end", "cause", "at", "segment", "checkpoint_step", "checkpoint_ts"]
-    empty_problems = pd.DataFrame({"job": pd.Series([], dtype="int64"), "problem": pd.Series([], dtype="string")})
+    empty_problems = pd.DataFrame(
+        {"job": pd.Series([], dtype="int64"), "problem": pd.Series([], dtype="string")}
+    )
     if not policy.captured_progress.enabled:
         return _empty(columns), empty_problems
     ckpts = checkpoints.rename(columns={"ts": "checkpoint_ts", "step": "checkpoint_step"})
@@ -391,7 +416,9 @@ def _losses(
 
     # R6: a rollback loses the time back to the checkpoint it returned to, never
     # before the start of the current segment.
-    rollbacks = ordered.loc[ordered["event"] == "rollback", ["job", "ts", "step", "segment", "source", "line"]]
+    rollbacks = ordered.loc[
+        ordered["event"] == "rollback", ["job", "ts", "step", "segment", "source", "line"]
+    ]
     starts = _segment_starts(billing, jobs)
     rollbacks = rollbacks.assign(
         segment_start=starts.reindex(
@@ -448,8 +475,14 @@ def _losses(
     )
     losses = pd.concat([failure_losses, rollback_losses], ignore_index=True)
     losses = losses.astype(
-        {"start": "int64", "end": "int64", "at": "int64", "segment": "int64",
-         "checkpoint_step": "Int64", "checkpoint_ts": "Int64"}
+        {
+            "start": "int64",
+            "end": "int64",
+            "at": "int64",
+            "segment": "int64",
+            "checkpoint_step": "Int64",
+            "checkpoint_ts": "Int64",
+        }
     )
     return losses[columns].sort_values(["job", "start"]).reset_index(drop=True), problems
 
@@ -460,10 +493,16 @@ def _segment_starts(billing: pd.DataFrame, jobs: pd.DataFrame) -> pd.Series:
     after_last["segment"] += 1
     without_billing = jobs.index.difference(after_last.index)
     frames = [
-        pd.DataFrame({"job": billing["job"], "segment": billing["charge"], "start": billing["segment_start"]}),
+        pd.DataFrame(
+            {"job": billing["job"], "segment": billing["charge"], "start": billing["segment_start"]}
+        ),
         after_last.reset_index()[["job", "segment", "start"]],
         pd.DataFrame(
-            {"job": without_billing, "segment": 0, "start": jobs.loc[without_billing, "first_ns"].to_numpy()}
+            {
+                "job": without_billing,
+                "segment": 0,
+                "start": jobs.loc[without_billing, "first_ns"].to_numpy(),
+            }
         ),
     ]
     starts = pd.concat(frames, ignore_index=True)
@@ -540,7 +579,9 @@ def _segment_totals(
         .groupby(["job", "segment"])[["billable_ns", "lost_ns"]]
         .sum()
     )
-    charges = billing[["job", "charge", "ts", "event", "segment_start"]].rename(columns={"ts": "at"})
+    charges = billing[["job", "charge", "ts", "event", "segment_start"]].rename(
+        columns={"ts": "at"}
+    )
     index = pd.MultiIndex.from_arrays([charges["job"], charges["charge"]])
     totals = per_segment.reindex(index, fill_value=0)
     charges = charges.assign(
@@ -564,7 +605,15 @@ def _usage(ordered: pd.DataFrame, loss_islands: pd.DataFrame) -> pd.DataFrame:
     """Grader usage with its segment and whether it fell inside lost work (R9)."""
     usage = ordered.loc[
         ordered["event"] == "grader_usage",
-        ["job", "ts", "segment", "grader_model", "input_tokens", "cached_input_tokens", "output_tokens"],
+        [
+            "job",
+            "ts",
+            "segment",
+            "grader_model",
+            "input_tokens",
+            "cached_input_tokens",
+            "output_tokens",
+        ],
     ].sort_values("ts")
     islands = loss_islands.rename(columns={"start": "loss_start", "end": "loss_end"}).sort_values(
         "loss_start"
@@ -597,7 +646,9 @@ def _status(
 ) -> pd.Series:
     last_billing = billing.groupby("job").last()
     last_event = last_billing["event"].reindex(jobs.index)
-    last_resume = ordered[ordered["event"] == "resumed"].groupby("job")["ts"].max().reindex(jobs.index)
+    last_resume = (
+        ordered[ordered["event"] == "resumed"].groupby("job")["ts"].max().reindex(jobs.index)
+    )
     resumed_after = (last_resume > last_billing["ts"].reindex(jobs.index)).fillna(False)
     status = last_event.astype("object").where(last_event.notna(), "running")
     status = status.where(~((last_event == "paused") & resumed_after).fillna(False), "running")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
 
-T0 = datetime(2025, 6, 1, 8, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2025, 6, 1, 8, 0, 0, tzinfo=UTC)
 
 
 @dataclass
@@ -26,7 +26,12 @@ class JobLog:
     def add(self, event: str, **fields: Any) -> JobLog:
         ts = fields.pop("ts", self.clock)
         self.events.append(
-            {"job_id": self.job_id, "ts": ts.isoformat().replace("+00:00", "Z"), "event": event, **fields}
+            {
+                "job_id": self.job_id,
+                "ts": ts.isoformat().replace("+00:00", "Z"),
+                "event": event,
+                **fields,
+            }
         )
         return self
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hypothesis import strategies as st
 
-BASE = datetime(2025, 6, 8, tzinfo=timezone.utc)
+BASE = datetime(2025, 6, 8, tzinfo=UTC)
 BILLABLE = ("rollout", "grading", "update", "validation")
 EXCLUDED = ("validating_files", "safety_check", "queued", "setup", "safety_eval", "idle")
 GRADERS = ("gpt-4.1", "gpt-4.1-nano", "o3", "o4-mini-2025-04-16")
@@ -36,7 +36,9 @@ def job_events(draw: st.DrawFn, job_id: str) -> list[dict[str, Any]]:
     checkpoints: list[int] = []
     for _ in range(draw(st.integers(1, 6))):
         kind = draw(st.sampled_from(["excluded", "billable", "overlap", "pause", "rollback"]))
-        length = timedelta(seconds=draw(st.integers(1, 7200)), milliseconds=draw(st.integers(0, 999)))
+        length = timedelta(
+            seconds=draw(st.integers(1, 7200)), milliseconds=draw(st.integers(0, 999))
+        )
         if kind == "excluded":
             phase = draw(st.sampled_from(EXCLUDED))
             add("phase_start", clock, phase=phase)
@@ -74,7 +76,9 @@ def job_events(draw: st.DrawFn, job_id: str) -> list[dict[str, Any]]:
         elif kind == "rollback":
             add("phase_start", clock, phase="rollout")
             clock += length
-            target = draw(st.sampled_from(checkpoints)) if checkpoints and draw(st.booleans()) else None
+            target = (
+                draw(st.sampled_from(checkpoints)) if checkpoints and draw(st.booleans()) else None
+            )
             if target is None:
                 add("rollback", clock)
             else:

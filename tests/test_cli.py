@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from builders import JobLog, guide_prelude
 from typer.testing import CliRunner
 
-from builders import JobLog, guide_prelude
 from rftcost.cli import app
 
 runner = CliRunner()
@@ -59,10 +59,25 @@ def test_bill_json_follows_the_schema(logs: Path) -> None:
     jobs = {job["job_id"]: job for job in document["jobs"]}
     good = jobs["ftjob-good"]
     assert list(good) == [
-        "job_id", "team", "project", "model", "status", "data_sharing", "wall_seconds",
-        "billable_seconds", "lost_seconds", "unbilled_seconds", "excluded_seconds",
-        "billed_hours", "compute_amount", "discount_amount", "grader_amount", "total_amount",
-        "accrued_amount", "charges", "problems",
+        "job_id",
+        "team",
+        "project",
+        "model",
+        "status",
+        "data_sharing",
+        "wall_seconds",
+        "billable_seconds",
+        "lost_seconds",
+        "unbilled_seconds",
+        "excluded_seconds",
+        "billed_hours",
+        "compute_amount",
+        "discount_amount",
+        "grader_amount",
+        "total_amount",
+        "accrued_amount",
+        "charges",
+        "problems",
     ]
     assert good["billed_hours"] == "4.00" and good["total_amount"] == "400.00"
     assert good["excluded_seconds"]["queued"] == 1800.0
@@ -73,9 +88,15 @@ def test_bill_json_follows_the_schema(logs: Path) -> None:
     assert broken["status"] == "invalid" and broken["total_amount"] is None
     assert broken["problems"]
     assert document["totals"] == {
-        "jobs": 3, "invalid_jobs": 1, "invalid_wall_seconds": 0.0, "billed_hours": "5.00",
-        "compute_amount": "500.00", "discount_amount": "50.00", "grader_amount": "0.00",
-        "total_amount": "450.00", "accrued_amount": "0.00",
+        "jobs": 3,
+        "invalid_jobs": 1,
+        "invalid_wall_seconds": 0.0,
+        "billed_hours": "5.00",
+        "compute_amount": "500.00",
+        "discount_amount": "50.00",
+        "grader_amount": "0.00",
+        "total_amount": "450.00",
+        "accrued_amount": "0.00",
     }
     assert document["records"]["records_read"] == sum(
         len(p.read_text().splitlines()) for p in logs.iterdir()
@@ -87,7 +108,9 @@ def test_bill_csv_and_markdown(logs: Path, tmp_path: Path) -> None:
     assert runner.invoke(app, ["bill", str(logs), "-f", "csv", "-o", str(out)]).exit_code == 0
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
     assert {r["job_id"]: r["total_amount"] for r in rows} == {
-        "ftjob-broken": "", "ftjob-good": "400.00", "ftjob-shared": "50.00",
+        "ftjob-broken": "",
+        "ftjob-good": "400.00",
+        "ftjob-shared": "50.00",
     }
     assert all(r["policy"] == "openai-rft" for r in rows)
     markdown = runner.invoke(app, ["bill", str(logs), "-f", "markdown"]).output
@@ -165,7 +188,9 @@ def test_explain_marks_billed_excluded_and_lost(tmp_path: Path) -> None:
     assert "1:00:00   LOST" in text
     assert "checkpoint step 5" in text
     assert "Total 200.00" in text
-    document = json.loads(runner.invoke(app, ["explain", str(path), "-j", "ftjob-f", "-f", "json"]).output)
+    document = json.loads(
+        runner.invoke(app, ["explain", str(path), "-j", "ftjob-f", "-f", "json"]).output
+    )
     assert [s["status"] for s in document["stretches"]] == ["excluded"] * 4 + ["billed", "lost"]
     assert run("explain", str(path), "--job", "nope").returncode == 2
 

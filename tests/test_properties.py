@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -10,9 +11,9 @@ from typing import Any
 import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import EXCLUDED, logs
 
 import rftcost
-from strategies import EXCLUDED, logs
 
 SETTINGS = settings(
     max_examples=30,
@@ -27,8 +28,15 @@ def bill_of(records: list[dict[str, Any]]) -> dict[str, Any]:
 
 def amounts(document: dict[str, Any]) -> dict[str, Any]:
     """Every amount of every job and charge, without the time bookkeeping."""
-    keys = ("status", "billed_hours", "compute_amount", "discount_amount", "grader_amount",
-            "total_amount", "accrued_amount")
+    keys = (
+        "status",
+        "billed_hours",
+        "compute_amount",
+        "discount_amount",
+        "grader_amount",
+        "total_amount",
+        "accrued_amount",
+    )
     return {
         job["job_id"]: (
             {k: job[k] for k in keys},
@@ -53,7 +61,7 @@ def test_file_split_never_changes_a_bill(
 ) -> None:
     folder: Path = tmp_path_factory.mktemp("split")
     bounds = sorted({0, len(records), *(c % (len(records) + 1) for c in cuts)})
-    for number, (start, end) in enumerate(zip(bounds, bounds[1:], strict=False)):
+    for number, (start, end) in enumerate(itertools.pairwise(bounds)):
         part = records[start:end]
         kind = data.draw(st.sampled_from(["jsonl", "csv", "parquet"]))
         path = folder / f"part-{number}.{kind}"
@@ -63,9 +71,9 @@ def test_file_split_never_changes_a_bill(
         elif kind == "csv":
             frame.to_csv(path, index=False)
         else:
-            frame.astype({c: "string" for c in frame.columns if frame[c].dtype == object}).to_parquet(
-                path
-            )
+            frame.astype(
+                {c: "string" for c in frame.columns if frame[c].dtype == object}
+            ).to_parquet(path)
     assert rftcost.bill(folder).to_dict()["jobs"] == bill_of(records)["jobs"]
 
 
@@ -74,8 +82,16 @@ def test_file_split_never_changes_a_bill(
 def test_duplicates_never_change_a_bill(records: list[dict[str, Any]], data: st.DataObject) -> None:
     repeated = data.draw(st.lists(st.sampled_from(records), max_size=len(records)))
     without_ids = data.draw(st.booleans())
-    base = [{k: v for k, v in r.items() if k != "event_id"} for r in records] if without_ids else records
-    extra = [{k: v for k, v in r.items() if k != "event_id"} for r in repeated] if without_ids else repeated
+    base = (
+        [{k: v for k, v in r.items() if k != "event_id"} for r in records]
+        if without_ids
+        else records
+    )
+    extra = (
+        [{k: v for k, v in r.items() if k != "event_id"} for r in repeated]
+        if without_ids
+        else repeated
+    )
     document = rftcost.bill(pd.DataFrame(base + extra))
     assert document.to_dict() == bill_of(base)
     assert document.log is not None
@@ -100,8 +116,12 @@ def test_non_billable_phases_never_change_the_amounts(
             for event, offset in (("phase_start", start), ("phase_end", end)):
                 moment = first + pd.Timedelta(seconds=offset)
                 added.append(
-                    {"job_id": job_id, "ts": moment.isoformat().replace("+00:00", "Z"),
-                     "event": event, "phase": phase}
+                    {
+                        "job_id": job_id,
+                        "ts": moment.isoformat().replace("+00:00", "Z"),
+                        "event": event,
+                        "phase": phase,
+                    }
                 )
     assert amounts(bill_of(records + added)) == amounts(bill_of(records))
 
@@ -120,10 +140,16 @@ def test_time_and_money_add_up(records: list[dict[str, Any]]) -> None:
         assert job.billable_seconds is not None and job.lost_seconds is not None
         assert job.unbilled_seconds is not None and job.total_amount is not None
         # R1: billable time never exceeds the wall clock.
-        assert job.billable_seconds + job.lost_seconds + job.unbilled_seconds <= job.wall_seconds + 1e-6
+        assert (
+            job.billable_seconds + job.lost_seconds + job.unbilled_seconds
+            <= job.wall_seconds + 1e-6
+        )
         # R14: lines sum to charges, charges to the job.
         for charge in job.charges:
-            assert charge.amount == charge.compute_amount - charge.discount_amount + charge.grader_amount
+            assert (
+                charge.amount
+                == charge.compute_amount - charge.discount_amount + charge.grader_amount
+            )
             assert charge.grader_amount == sum((g.amount for g in charge.grader_lines), Decimal(0))
         assert job.total_amount == sum((c.amount for c in job.charges), Decimal(0))
         assert job.total_amount == job.compute_amount - job.discount_amount + job.grader_amount  # type: ignore[operator]

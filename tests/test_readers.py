@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from builders import JobLog
 
 import rftcost
-from builders import JobLog
 from rftcost.errors import UnreadableFileError
 
 
@@ -93,14 +93,23 @@ def test_naive_timestamp_is_rejected_unless_a_zone_is_named(tmp_path: Path) -> N
         ({"event": "checkpoint_saved", "step": "x"}, "step", "not an integer"),
         ({"event": "checkpoint_saved"}, "step", "needs step"),
         (
-            {"event": "grader_usage", "grader_model": "gpt-4.1", "input_tokens": -5,
-             "output_tokens": 1},
+            {
+                "event": "grader_usage",
+                "grader_model": "gpt-4.1",
+                "input_tokens": -5,
+                "output_tokens": 1,
+            },
             "input_tokens",
             "negative",
         ),
         (
-            {"event": "grader_usage", "grader_model": "gpt-4.1", "input_tokens": 5,
-             "cached_input_tokens": 6, "output_tokens": 1},
+            {
+                "event": "grader_usage",
+                "grader_model": "gpt-4.1",
+                "input_tokens": 5,
+                "cached_input_tokens": 6,
+                "output_tokens": 1,
+            },
             "cached_input_tokens",
             "exceeds",
         ),
@@ -129,7 +138,9 @@ def test_bad_records_are_rejected_with_file_line_and_reason(
 
 def test_unknown_phase_mapped_by_a_policy_alias(tmp_path: Path) -> None:
     policy_file = tmp_path / "p.toml"
-    policy_file.write_text('extends = "openai-rft"\nname = "mine"\n[phases.aliases]\nsampling = "rollout"\n')
+    policy_file.write_text(
+        'extends = "openai-rft"\nname = "mine"\n[phases.aliases]\nsampling = "rollout"\n'
+    )
     log = JobLog("j").created().phase("sampling", hours=1).add("succeeded")
     bill = rftcost.bill(log.frame(), policy=policy_file)
     assert bill.policy.name == "mine"

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from builders import JobLog, frame_of, guide_prelude
 
 import rftcost
-from builders import JobLog, frame_of, guide_prelude
 
 
 def bill_one(log: JobLog, policy: str | rftcost.Policy = "openai-rft") -> rftcost.JobBill:
@@ -160,7 +160,7 @@ def test_example_10_grader_tokens() -> None:
     [(9, Decimal("14.50")), (11, Decimal("2.90"))],
 )
 def test_example_11_price_in_force_at_the_usage_time(day: int, expected: Decimal) -> None:
-    log = JobLog(f"ex11-{day}", clock=datetime(2025, 6, day, 8, tzinfo=timezone.utc))
+    log = JobLog(f"ex11-{day}", clock=datetime(2025, 6, day, 8, tzinfo=UTC))
     log.created(grader_model="o3").add("phase_start", phase="rollout").at(minutes=30)
     log.add(
         "grader_usage",
@@ -176,7 +176,7 @@ def test_example_11_price_in_force_at_the_usage_time(day: int, expected: Decimal
 def test_example_11_costs_five_times_less_after_the_change() -> None:
     amounts = []
     for day in (9, 11):
-        log = JobLog(f"o3-{day}", clock=datetime(2025, 6, day, 8, tzinfo=timezone.utc))
+        log = JobLog(f"o3-{day}", clock=datetime(2025, 6, day, 8, tzinfo=UTC))
         log.created().add("phase_start", phase="rollout").at(minutes=30)
         log.add("grader_usage", grader_model="o3", input_tokens=1_000_000, output_tokens=100_000)
         log.at(minutes=30).add("succeeded")

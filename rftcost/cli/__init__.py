@@ -45,5 +45,7 @@ def main() -> None:
             sys.exit(EXIT_USAGE)
         if debug:
             raise
-        typer.echo(f"error: {type(error).__name__}: {error} (run with --debug for details)", err=True)
+        typer.echo(
+            f"error: {type(error).__name__}: {error} (run with --debug for details)", err=True
+        )
         sys.exit(EXIT_USAGE)

@@ -8,7 +8,7 @@ __all__ = ["app"]
 
 app = typer.Typer(
     name="rftcost",
-    help="What reinforcement fine-tuning costs: bills, audits, estimates and spend from RFT job logs.",
+    help="What reinforcement fine-tuning costs: bills, audits, estimates and spend.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

@@ -47,7 +47,9 @@ def bill_command(
             document["records"] = result.log.counts()
         emit(json_text(document), output)
     elif output_format is OutputFormat.csv:
-        table = result.jobs_table().assign(policy=result.policy.name, currency=result.policy.currency)
+        table = result.jobs_table().assign(
+            policy=result.policy.name, currency=result.policy.currency
+        )
         emit(table.to_csv(index=False), output)
     elif output_format is OutputFormat.markdown:
         emit(_bill_markdown(result), output)
@@ -87,7 +89,15 @@ def _hours(seconds: Any) -> str:
 
 
 _HEADERS = [
-    "job", "team", "status", "billable h", "billed h", "compute", "discount", "grader", "total",
+    "job",
+    "team",
+    "status",
+    "billable h",
+    "billed h",
+    "compute",
+    "discount",
+    "grader",
+    "total",
     "accrued",
 ]
 
@@ -108,12 +118,15 @@ def _bill_table(result: Any) -> str:
     rows = _job_rows(result)
     if len(rows) > _TABLE_ROWS_LIMIT:
         console.print(
-            f"{len(rows)} jobs: the table shows totals only; use --format csv or json for every job."
+            f"{len(rows)} jobs: the table shows totals only;"
+            " use --format csv or json for every job."
         )
     else:
         table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
         for header in _HEADERS:
-            table.add_column(header, justify="left" if header in {"job", "team", "status"} else "right")
+            table.add_column(
+                header, justify="left" if header in {"job", "team", "status"} else "right"
+            )
         for row in rows:
             table.add_row(*[_money(v) if i >= 4 else str(v) for i, v in enumerate(row)])
         console.print(table)
@@ -148,7 +161,9 @@ def _notes(result: Any) -> list[str]:
             f"{totals.invalid_jobs} invalid job(s), amount unknown, "
             f"{totals.invalid_wall_seconds / 3600:.2f} h of wall clock affected:"
         )
-        for job_id, problem in zip(result.problems["job_id"], result.problems["problem"], strict=True):
+        for job_id, problem in zip(
+            result.problems["job_id"], result.problems["problem"], strict=True
+        ):
             notes.append(f"  {job_id}: {problem}")
     if result.log is not None:
         counts = result.log.counts()
@@ -222,11 +237,13 @@ def validate_command(
             ]
         if len(invalid):
             lines.append("Invalid jobs:")
-            lines += [f"{bullet}{j}: {p}" for j, p in zip(invalid["job_id"], invalid["problem"], strict=True)]
+            lines += [
+                f"{bullet}{j}: {p}"
+                for j, p in zip(invalid["job_id"], invalid["problem"], strict=True)
+            ]
         if not len(rejected) and not len(invalid):
             lines.append("OK: every record used or a duplicate, every job can be billed.")
         emit("\n".join(lines), output)
     if len(rejected) or len(invalid):
         raise typer.Exit(EXIT_FOUND)
     raise typer.Exit(EXIT_OK)
-

@@ -55,7 +55,9 @@ def explain_command(
     if output_format is OutputFormat.json:
         emit(json_text(explanation.model_dump(mode="json")), output)
     else:
-        emit(render_explanation(explanation, markdown=output_format is OutputFormat.markdown), output)
+        emit(
+            render_explanation(explanation, markdown=output_format is OutputFormat.markdown), output
+        )
 
 
 def _clock(moment: datetime) -> str:
@@ -63,7 +65,7 @@ def _clock(moment: datetime) -> str:
 
 
 def _duration(seconds: float) -> str:
-    whole = int(round(seconds))
+    whole = round(seconds)
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}"
@@ -96,7 +98,8 @@ def render_explanation(explanation: Any, *, markdown: bool = False) -> str:
         lines.append("Lost work (captured forward progress, R5/R6):")
         for loss in explanation.losses:
             kept = (
-                f"checkpoint step {loss.checkpoint_step} saved {_clock(loss.checkpoint_at)} retained"
+                f"checkpoint step {loss.checkpoint_step} saved"
+                f" {_clock(loss.checkpoint_at)} retained"
                 if loss.checkpoint_at is not None
                 else "no checkpoint retained in the segment"
             )
@@ -111,9 +114,12 @@ def render_explanation(explanation: Any, *, markdown: bool = False) -> str:
         "lost": job.lost_seconds,
         "accrued (not charged yet)": job.unbilled_seconds,
     }
-    lines.append("Time: " + "; ".join(
-        f"{name} {_duration(value)}" for name, value in totals.items() if value is not None
-    ))
+    lines.append(
+        "Time: "
+        + "; ".join(
+            f"{name} {_duration(value)}" for name, value in totals.items() if value is not None
+        )
+    )
     if job.excluded_seconds:
         lines.append(
             "Excluded phases: "
@@ -137,7 +143,8 @@ def render_explanation(explanation: Any, *, markdown: bool = False) -> str:
         for line in charge.grader_lines:
             lines.append(
                 f"       grader {line.grader_model}: {line.input_tokens} input"
-                f" ({line.cached_input_tokens} cached), {line.output_tokens} output → {line.amount:.2f}"
+                f" ({line.cached_input_tokens} cached), {line.output_tokens} output"
+                f" → {line.amount:.2f}"
                 + (
                     f"; lost, not charged: {line.lost_input_tokens} input,"
                     f" {line.lost_output_tokens} output"

@@ -22,13 +22,22 @@ def policy_list(output_format: FormatOption = OutputFormat.table) -> None:
     if output_format is OutputFormat.json:
         emit(
             json_text(
-                [{"name": p.name, "description": p.description, "default": p.name == DEFAULT_POLICY}
-                 for p in policies]
+                [
+                    {
+                        "name": p.name,
+                        "description": p.description,
+                        "default": p.name == DEFAULT_POLICY,
+                    }
+                    for p in policies
+                ]
             ),
             None,
         )
         return
-    rows = [[p.name + (" (default)" if p.name == DEFAULT_POLICY else ""), p.description] for p in policies]
+    rows = [
+        [p.name + (" (default)" if p.name == DEFAULT_POLICY else ""), p.description]
+        for p in policies
+    ]
     if output_format is OutputFormat.markdown:
         emit(markdown_table(["policy", "description"], rows), None)
     else:
@@ -66,7 +75,8 @@ def policy_show(
         + (", ".join(f"{a} → {t}" for a, t in policy.phases.aliases.items()) or "none"),
         f"Rounding: seconds {rounding.seconds_mode}; hours to {rounding.hours_decimals} decimals"
         f" {rounding.hours_mode}; money {rounding.money_mode}; scope {rounding.scope}",
-        "Captured forward progress (R5, R6): " + ("on" if policy.captured_progress.enabled else "off"),
+        "Captured forward progress (R5, R6): "
+        + ("on" if policy.captured_progress.enabled else "off"),
         f"Data-sharing discount: {discount.rate} on "
         + (", ".join(discount.scope) if discount.scope else "nothing (no training discount)"),
         "Cap per job: "
@@ -77,7 +87,14 @@ def policy_show(
         f"Token prices ({table.name}, {table.currency} per {table.unit_tokens:,} tokens):",
     ]
     rows = [
-        [model, e.effective_from.date().isoformat(), str(e.input), str(e.cached_input), str(e.output), e.source]
+        [
+            model,
+            e.effective_from.date().isoformat(),
+            str(e.input),
+            str(e.cached_input),
+            str(e.output),
+            e.source,
+        ]
         for model, entries in table.models.items()
         for e in entries
     ]

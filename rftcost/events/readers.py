@@ -54,8 +54,16 @@ ProgressCallback = Callable[[str, int, int], None]
 
 PROVENANCE_COLUMNS = ("source", "line")
 CATEGORY_COLUMNS = (
-    "job_id", "event", "phase", "team", "project", "model", "grader_model", "grader_type",
-    "reasoning_effort", "source",
+    "job_id",
+    "event",
+    "phase",
+    "team",
+    "project",
+    "model",
+    "grader_model",
+    "grader_type",
+    "reasoning_effort",
+    "source",
 )
 """Columns with few distinct values, held as categoricals (memory, fast group-bys)."""
 _MAX_EPOCH_SECONDS = 10**11  # year 5138: larger numbers are milliseconds or nonsense
@@ -150,9 +158,7 @@ def read_events(
         if on_progress:
             on_progress("read", done + 1, len(files))
     events = concat_events(accepted) if accepted else _empty_events()
-    rejected_frame = (
-        pd.concat(rejected, ignore_index=True) if rejected else _empty_rejected()
-    )
+    rejected_frame = pd.concat(rejected, ignore_index=True) if rejected else _empty_rejected()
     events, duplicates, conflicts = _deduplicate(events)
     rejected_frame = pd.concat([rejected_frame, conflicts], ignore_index=True)
     problems = _problems_from_rejections(rejected_frame)
@@ -239,7 +245,8 @@ def _open_text(path: Path) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise UnreadableFileError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", path=path)
+        reason = f"not UTF-8 text ({exc.reason} at byte {exc.start})"
+        raise UnreadableFileError(reason, path=path) from exc
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
@@ -400,7 +407,7 @@ def normalize_records(
             "reason": checks.reason[bad],
         }
     )
-    good = events[~bad].astype({"ts": "int64", **{c: "category" for c in CATEGORY_COLUMNS}})
+    good = events[~bad].astype({"ts": "int64", **dict.fromkeys(CATEGORY_COLUMNS, "category")})
     return good.reset_index(drop=True), rejected.reset_index(drop=True)
 
 
@@ -431,7 +438,7 @@ class _Checks:
         self.reason.loc[new] = reasons.loc[new]
         self.column.loc[new] = column
         if value is None:
-            value = self.raw[column] if column in self.raw else None
+            value = self.raw.get(column, None)
         if value is not None:
             self.value.loc[new] = _as_text(value.loc[new])
 
@@ -511,7 +518,9 @@ def _datetime_ns(values: pd.Series) -> pd.Series:
     return utc.dt.as_unit("ns").astype("int64").astype("Int64").mask(utc.isna())
 
 
-def _epoch_numbers(raw: pd.Series, result: pd.Series, reasons: pd.Series) -> tuple[pd.Series, pd.Series]:
+def _epoch_numbers(
+    raw: pd.Series, result: pd.Series, reasons: pd.Series
+) -> tuple[pd.Series, pd.Series]:
     values = raw.astype("float64")
     in_range = values.abs() < _MAX_EPOCH_SECONDS
     # Epoch seconds as binary floats: keep microseconds, the resolution they can carry.
@@ -610,7 +619,10 @@ def _deduplicate(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.D
     firsts = (
         repeated[~conflict_in_repeated.to_numpy()]
         .set_index(["job_id", "event_id"])
-        .loc[list(zip(conflicting["job_id"], conflicting["event_id"], strict=True)), ["source", "line"]]
+        .loc[
+            list(zip(conflicting["job_id"], conflicting["event_id"], strict=True)),
+            ["source", "line"],
+        ]
         if len(conflicting)
         else pd.DataFrame({"source": [], "line": []})
     )
@@ -647,7 +659,9 @@ def _problems_from_rejections(rejected: pd.DataFrame) -> pd.DataFrame:
         + ": "
         + tied["reason"].astype(str)
     )
-    return pd.DataFrame({"job_id": tied["job_id"].astype("string"), "problem": problem.astype("string")})
+    return pd.DataFrame(
+        {"job_id": tied["job_id"].astype("string"), "problem": problem.astype("string")}
+    )
 
 
 def _empty_events() -> pd.DataFrame:
