@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -280,11 +280,19 @@ def bill(
     policy: Policy | str | Path | None = None,
     assume_tz: str | None = None,
     on_progress: ProgressCallback | None = None,
+    buckets: int | Literal["auto"] | None = "auto",
+    engine: Literal["pandas", "spark"] = "pandas",
+    workdir: str | Path | None = None,
 ) -> Bill:
     """Bill event logs: paths (files or folders), an ``EventLog``, or a frame of events.
 
     A frame holds canonical columns (``ts`` as timestamps, ISO strings or epoch
     seconds); it goes through the same validation as a file.
+
+    Paths larger than memory are billed in ``buckets`` hash buckets of jobs on disk
+    (``"auto"``: above ``buckets.AUTO_BUCKET_BYTES``; ``None`` or 1: in memory), with
+    ``workdir`` for the bucket files. ``engine="spark"`` runs the same kernel on a
+    Spark cluster (the ``rftcost[spark]`` extra). Every path gives the same cents.
     """
     resolved = load_policy(policy)
     if isinstance(source, EventLog):
@@ -292,7 +300,27 @@ def bill(
     elif isinstance(source, pd.DataFrame):
         log = _log_from_frame(source, resolved, assume_tz)
     else:
-        log = read_events(source, assume_tz=assume_tz, policy=resolved, on_progress=on_progress)
+        paths = [source] if isinstance(source, str | Path) else list(source)
+        if engine == "spark":
+            from rftcost.engines.spark import bill_with_spark
+
+            return bill_with_spark(paths, resolved, assume_tz=assume_tz, buckets=buckets)
+        if buckets == "auto":
+            from rftcost.buckets import auto_buckets
+
+            buckets = auto_buckets(paths)
+        if buckets is not None and buckets > 1:
+            from rftcost.buckets import bill_in_buckets
+
+            return bill_in_buckets(
+                paths,
+                resolved,
+                buckets,
+                assume_tz=assume_tz,
+                workdir=workdir,
+                on_progress=on_progress,
+            )
+        log = read_events(paths, assume_tz=assume_tz, policy=resolved, on_progress=on_progress)
     result = bill_events(log.events, resolved, reader_problems=log.problems, log=log)
     if on_progress:
         on_progress("bill", 1, 1)

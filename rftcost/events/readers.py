@@ -18,7 +18,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +42,10 @@ __all__ = [
     "LOG_SUFFIXES",
     "EventLog",
     "ProgressCallback",
+    "concat_events",
     "expand_paths",
     "read_events",
+    "read_file_chunks",
 ]
 
 LOG_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".csv", ".csv.gz", ".parquet")
@@ -96,17 +98,24 @@ class EventLog(BaseModel):
     """Per-job reasons the job cannot be reconstructed from its records: job_id, problem."""
     files: tuple[str, ...]
     """Files read, in order."""
+    accepted_count: int | None = None
+    """Accepted events, when ``events`` is not kept (bucketed billing keeps it on disk)."""
+
+    @property
+    def accepted(self) -> int:
+        """Accepted events."""
+        return len(self.events) if self.accepted_count is None else self.accepted_count
 
     @property
     def records_read(self) -> int:
         """Records found in the files."""
-        return len(self.events) + len(self.duplicates) + len(self.rejected)
+        return self.accepted + len(self.duplicates) + len(self.rejected)
 
     def counts(self) -> dict[str, int]:
         """``records_read``, ``accepted``, ``duplicates``, ``rejected`` (they reconcile)."""
         return {
             "records_read": self.records_read,
-            "accepted": len(self.events),
+            "accepted": self.accepted,
             "duplicates": len(self.duplicates),
             "rejected": len(self.rejected),
         }
@@ -196,30 +205,57 @@ def concat_events(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
 def _read_file(
     path: Path, *, assume_tz: str | None, policy: Policy
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    chunks = list(read_file_chunks(path, assume_tz=assume_tz, policy=policy))
+    frames = [frame for frame, _ in chunks]
+    return concat_events(frames), pd.concat([bad for _, bad in chunks], ignore_index=True)
+
+
+def read_file_chunks(
+    path: Path, *, assume_tz: str | None, policy: Policy, chunk_rows: int | None = None
+) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+    """Yield ``(accepted, rejected)`` for one file, ``chunk_rows`` records at a time.
+
+    Parquet and CSV files are read in chunks when ``chunk_rows`` is given (bounded
+    memory); JSON Lines files and OpenAI exports are read whole.
+    """
     name = path.name.lower()
     if name.endswith(".json"):
-        return _read_openai_export(path, assume_tz=assume_tz, policy=policy)
-    try:
-        if name.endswith(".parquet"):
-            raw, bad = _read_parquet(path), _empty_rejected()
-        elif name.endswith((".csv", ".csv.gz")):
-            raw, bad = _read_csv(path), _empty_rejected()
-        elif name.endswith(LOG_SUFFIXES):
-            raw, bad = _read_jsonl(path)
-        else:
-            raise UnreadableFileError(
-                "unsupported file type",
-                path=path,
-                hint="use .jsonl, .csv or .parquet (optionally .gz), or an OpenAI export .json",
-            )
-    except InputError:
-        raise
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise UnreadableFileError(f"cannot read file: {exc}", path=path) from exc
-    except Exception as exc:  # pyarrow / pandas parser errors have no common base
-        raise UnreadableFileError(f"cannot parse file: {exc}", path=path) from exc
-    frame, invalid = normalize_records(raw, source=str(path), assume_tz=assume_tz, policy=policy)
-    return frame, pd.concat([bad, invalid], ignore_index=True)
+        yield _read_openai_export(path, assume_tz=assume_tz, policy=policy)
+        return
+    if not name.endswith(LOG_SUFFIXES):
+        raise UnreadableFileError(
+            "unsupported file type",
+            path=path,
+            hint="use .jsonl, .csv or .parquet (optionally .gz), or an OpenAI export .json",
+        )
+    raw_chunks = _raw_chunks(path, chunk_rows)
+    while True:
+        try:
+            raw, bad = next(raw_chunks)
+        except StopIteration:
+            return
+        except InputError:
+            raise
+        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+            raise UnreadableFileError(f"cannot read file: {exc}", path=path) from exc
+        except Exception as exc:  # pyarrow / pandas parser errors have no common base
+            raise UnreadableFileError(f"cannot parse file: {exc}", path=path) from exc
+        frame, invalid = normalize_records(
+            raw, source=str(path), assume_tz=assume_tz, policy=policy
+        )
+        yield frame, pd.concat([bad, invalid], ignore_index=True)
+
+
+def _raw_chunks(path: Path, chunk_rows: int | None) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+    name = path.name.lower()
+    if name.endswith(".parquet"):
+        for frame in _read_parquet(path, chunk_rows):
+            yield frame, _empty_rejected()
+    elif name.endswith((".csv", ".csv.gz")):
+        for frame in _read_csv(path, chunk_rows):
+            yield frame, _empty_rejected()
+    else:
+        yield _read_jsonl(path)
 
 
 def _read_openai_export(
@@ -249,23 +285,36 @@ def _open_text(path: Path) -> str:
         raise UnreadableFileError(reason, path=path) from exc
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
+def _read_parquet(path: Path, chunk_rows: int | None) -> Iterator[pd.DataFrame]:
     import pyarrow.parquet as pq
 
-    table = pq.read_table(path)
-    frame = table.to_pandas()
-    return frame.assign(line=np.arange(1, len(frame) + 1))
+    if chunk_rows is None:
+        frame = pq.read_table(path).to_pandas()
+        yield frame.assign(line=np.arange(1, len(frame) + 1))
+        return
+    first_row = 1
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
+        frame = batch.to_pandas()
+        yield frame.assign(line=np.arange(first_row, first_row + len(frame)))
+        first_row += len(frame)
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
-    frame = pd.read_csv(
-        path,
-        dtype=str,
-        keep_default_na=False,
-        na_values=[""],
-        compression="gzip" if path.name.lower().endswith(".gz") else None,
-    )
-    return frame.assign(line=np.arange(2, len(frame) + 2))  # line 1 is the header
+def _read_csv(path: Path, chunk_rows: int | None) -> Iterator[pd.DataFrame]:
+    options: dict[str, Any] = {
+        "dtype": str,
+        "keep_default_na": False,
+        "na_values": [""],
+        "compression": "gzip" if path.name.lower().endswith(".gz") else None,
+    }
+    if chunk_rows is None:
+        frame = pd.read_csv(path, **options)
+        yield frame.assign(line=np.arange(2, len(frame) + 2))  # line 1 is the header
+        return
+    first_line = 2
+    with pd.read_csv(path, chunksize=chunk_rows, **options) as reader:
+        for frame in reader:
+            yield frame.assign(line=np.arange(first_line, first_line + len(frame)))
+            first_line += len(frame)
 
 
 def _read_jsonl(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
