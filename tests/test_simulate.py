@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -367,3 +369,59 @@ def test_strings_are_escaped_in_jsonl(tmp_path: Path) -> None:
     path = write_events(frame, tmp_path / "odd.jsonl")
     messages = [json.loads(line)["message"] for line in path.read_text().splitlines()]
     assert messages == ['say "hi"\\\n', "tab\there\x01"]
+
+
+# --- the sample logs ------------------------------------------------------------------------
+
+SAMPLE_LOGS = Path(__file__).resolve().parent.parent / "sample_logs"
+
+
+def test_sample_logs_are_reproduced_by_their_generator(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = importlib.util.spec_from_file_location("generate", SAMPLE_LOGS / "generate.py")
+    assert spec is not None and spec.loader is not None
+    generate = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "generate", generate)  # dataclasses look their module up
+    spec.loader.exec_module(generate)
+    written = generate.main(tmp_path)
+    assert len(written) == 4
+    for path in written:
+        assert path.read_bytes() == (SAMPLE_LOGS / path.name).read_bytes(), path.name
+
+
+def test_sample_worked_examples_bill_as_the_spec_says() -> None:
+    bill = rftcost.bill(SAMPLE_LOGS / "worked_examples.jsonl")
+    totals = {f"ftjob-example-{i:02d}": bill.job(f"ftjob-example-{i:02d}") for i in range(1, 13)}
+    assert {job_id: str(job.total_amount) for job_id, job in totals.items()} == {
+        "ftjob-example-01": "400.00",
+        "ftjob-example-02": "200.00",
+        "ftjob-example-03": "101.00",
+        "ftjob-example-04": "100.00",
+        "ftjob-example-05": "200.00",
+        "ftjob-example-06": "200.00",
+        "ftjob-example-07": "300.00",
+        "ftjob-example-08": "100.00",
+        "ftjob-example-09": "200.00",
+        "ftjob-example-10": "102.50",
+        "ftjob-example-11": "217.40",
+        "ftjob-example-12": "200.00",
+    }
+    grader = [line.amount for c in totals["ftjob-example-11"].charges for line in c.grader_lines]
+    assert [str(amount) for amount in grader] == ["14.50", "2.90"]
+
+
+def test_sample_logs_cover_every_situation() -> None:
+    bill = rftcost.bill(SAMPLE_LOGS)
+    assert bill.totals().invalid_jobs == 0
+    statuses = bill.jobs.set_index("job_id")["status"]
+    assert set(statuses) == {"succeeded", "failed", "cancelled", "running"}
+    assert bill.log is not None
+    events = bill.log.events
+    sources = events.groupby("job_id")["source"].nunique()
+    assert sources["ftjob-demo-month-end"] == 2
+    teams = events.loc[events["event"] == "job_created", "team"]
+    assert teams.nunique() == 4 and teams.isna().any()
+    o3 = events[(events["event"] == "grader_usage") & events["grader_model"].str.startswith("o3")]
+    june_10 = pd.Timestamp("2025-06-10T00:00:00Z").value
+    assert (o3["ts"] < june_10).any() and (o3["ts"] >= june_10).any()
