@@ -1,0 +1,518 @@
+"""FinOps FOCUS (1.x) cost and usage rows, so RFT spend flows into FinOps tools.
+
+``focus_rows(bill)`` turns every charge line of a bill into a FOCUS row:
+
+- **compute** (``ChargeCategory`` ``Usage``): one row per charge; priced in
+  ``Hours`` (the billed, rounded hours) at the hourly training rate, consumed in
+  ``Seconds`` (the exact billable time);
+- **data-sharing discount** (``Credit``): one row per charge that has one, with a
+  negative ``BilledCost``; its ``ListCost`` is 0 (at list prices there is no
+  discount), so ``ListCost − EffectiveCost`` over a dataset is the saving;
+- **grader tokens** (``Usage``): one row per charge, grader model, price entry in
+  force (R10) and token type (uncached input, cached input, output), priced per
+  ``1000000 Tokens``. A grader line of the bill is rounded once to the cent
+  (R13); its cents are shared among its rows by largest remainder, so the rows
+  of a line add up to the line exactly.
+
+On every row ``PricingQuantity × ListUnitPrice = ListCost`` exactly (money is
+kept in integer units: cents, micro-units of prices, pico-units of list costs).
+``BilledCost`` sums to the bill's total to the cent. A charge's period lies in
+the billing period (calendar month, UTC) of its billing event, the same rule as
+``rftcost spend``: it runs from the start of the charge's segment (clipped to the
+billing period) to its billing event. Invalid jobs (amount unknown) and accrued
+work (not charged yet) have no rows.
+
+Money columns are ``decimal128`` (pyarrow-backed) in the frame and in Parquet,
+and exact decimal strings in CSV.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rftcost.billing import Bill
+from rftcost.errors import InputError
+from rftcost.prices import resolve_model_family
+
+__all__ = [
+    "FOCUS_COLUMNS",
+    "FOCUS_VERSION",
+    "focus_rows",
+    "write_focus",
+]
+
+FOCUS_VERSION = "1.2"
+"""The FOCUS version whose columns are written."""
+
+_NS = 1_000_000_000
+_PRICE_SCALE = 6  # micro-units: hourly rates and prices per 1M tokens
+_LIST_SCALE = 12  # pico-units: quantity (micro) × price (micro)
+
+# Column → (kind, scale). Kinds: decimal, string, datetime.
+_SCHEMA: dict[str, tuple[str, int]] = {
+    "BilledCost": ("decimal", 2),
+    "EffectiveCost": ("decimal", 2),
+    "ListCost": ("decimal", _LIST_SCALE),
+    "ContractedCost": ("decimal", _LIST_SCALE),
+    "BillingCurrency": ("string", 0),
+    "ChargeCategory": ("string", 0),
+    "ChargeClass": ("string", 0),
+    "ChargeDescription": ("string", 0),
+    "ChargeFrequency": ("string", 0),
+    "ChargePeriodStart": ("datetime", 0),
+    "ChargePeriodEnd": ("datetime", 0),
+    "BillingPeriodStart": ("datetime", 0),
+    "BillingPeriodEnd": ("datetime", 0),
+    "ConsumedQuantity": ("decimal", 9),
+    "ConsumedUnit": ("string", 0),
+    "PricingQuantity": ("decimal", _PRICE_SCALE),
+    "PricingUnit": ("string", 0),
+    "PricingCategory": ("string", 0),
+    "ListUnitPrice": ("decimal", _PRICE_SCALE),
+    "ProviderName": ("string", 0),
+    "PublisherName": ("string", 0),
+    "InvoiceIssuerName": ("string", 0),
+    "ServiceName": ("string", 0),
+    "ServiceCategory": ("string", 0),
+    "ResourceId": ("string", 0),
+    "ResourceName": ("string", 0),
+    "ResourceType": ("string", 0),
+    "SkuId": ("string", 0),
+    "Tags": ("string", 0),
+    "x_BillableSeconds": ("decimal", 9),
+    "x_LostSeconds": ("decimal", 9),
+    "x_GraderModel": ("string", 0),
+    "x_JobStatus": ("string", 0),
+    "x_ChargeNumber": ("integer", 0),
+    "x_BillingEvent": ("string", 0),
+    "x_BillingEventAt": ("datetime", 0),
+    "x_SegmentStart": ("datetime", 0),
+    "x_TokenType": ("string", 0),
+    "x_Policy": ("string", 0),
+}
+
+FOCUS_COLUMNS: tuple[str, ...] = tuple(_SCHEMA)
+"""Columns of ``focus_rows``, in order (FOCUS columns, then ``x_`` custom columns)."""
+
+_COST_COLUMNS = ("BilledCost", "EffectiveCost", "ListCost", "ContractedCost")
+
+_TOKEN_TYPES = (
+    ("input", "uncached input", "input_pico"),
+    ("cached_input", "cached input", "cached_pico"),
+    ("output", "output", "output_pico"),
+)
+
+
+def focus_rows(
+    bill: Bill,
+    *,
+    provider: str | None = None,
+    service: str | None = None,
+) -> pd.DataFrame:
+    """FOCUS rows of ``bill``: one per charge line (compute, discount credit, grader tokens).
+
+    ``provider`` (also used as publisher and invoice issuer) and ``service``
+    default from the policy: ``Microsoft`` / ``Azure OpenAI`` for an ``azure``
+    policy, else ``OpenAI`` / ``OpenAI Reinforcement Fine-Tuning``.
+    """
+    policy = bill.policy
+    azure = policy.name.lower().startswith("azure")
+    provider = provider or ("Microsoft" if azure else "OpenAI")
+    service = service or ("Azure OpenAI" if azure else "OpenAI Reinforcement Fine-Tuning")
+
+    charges = _charges(bill)
+    compute = _compute_rows(charges, bill)
+    discount = _discount_rows(charges, bill)
+    grader = _grader_rows(charges, bill)
+    units = pd.concat([compute, discount, grader], ignore_index=True)
+    units = units.sort_values(["_at", "ResourceId", "x_ChargeNumber", "_order"], kind="stable")
+    units = units.reset_index(drop=True)
+    constants: dict[str, Any] = {
+        "BillingCurrency": policy.currency,
+        "ChargeFrequency": "Usage-Based",
+        "ProviderName": provider,
+        "PublisherName": provider,
+        "InvoiceIssuerName": provider,
+        "ServiceName": service,
+        "ServiceCategory": "AI and Machine Learning",
+        "ResourceName": units["ResourceId"],
+        "ResourceType": "Fine-tuning job",
+        "x_Policy": policy.name,
+    }
+    return _typed(units.assign(**constants))
+
+
+# --- the charges and their context ---------------------------------------------------------
+
+
+def _charges(bill: Bill) -> pd.DataFrame:
+    """Charges with job facts, the billing period of their event and their charge period."""
+    jobs = bill.jobs.set_index("job")
+    charges = bill.charges
+    at = charges["at"].astype("int64")
+    stamps = pd.to_datetime(at, unit="ns", utc=True).dt.tz_convert(None)
+    month = stamps.dt.to_period("M")
+    billing_start = month.dt.start_time.astype("datetime64[ns]").astype("int64")
+    billing_end = (
+        (month.dt.start_time + pd.DateOffset(months=1)).astype("datetime64[ns]").astype("int64")
+    )
+    start = _floor_seconds(charges["segment_start"].astype("int64")).clip(lower=billing_start)
+    end = _ceil_seconds(at).clip(lower=start + _NS)  # a period is never empty
+    team = jobs["team"].reindex(charges["job"]).to_numpy()
+    project = jobs["project"].reindex(charges["job"]).to_numpy()
+    return pd.DataFrame(
+        {
+            "job": charges["job"].to_numpy(dtype="int64"),
+            "charge": charges["charge"].to_numpy(dtype="int64"),
+            "ResourceId": charges["job_id"].astype(str).to_numpy(),
+            "model": jobs["model"].reindex(charges["job"]).astype(str).to_numpy(),
+            "x_JobStatus": jobs["status"].reindex(charges["job"]).astype(str).to_numpy(),
+            "Tags": _tags(team, project),
+            "_at": at.to_numpy(),
+            "ChargePeriodStart": start.to_numpy(),
+            "ChargePeriodEnd": end.to_numpy(),
+            "BillingPeriodStart": billing_start.to_numpy(),
+            "BillingPeriodEnd": billing_end.to_numpy(),
+            "x_BillingEventAt": at.to_numpy(),
+            "x_SegmentStart": charges["segment_start"].astype("int64").to_numpy(),
+            "x_BillingEvent": charges["event"].astype(str).to_numpy(),
+            "x_ChargeNumber": charges["charge"].to_numpy(dtype="int64") + 1,
+            "hour_units": charges["hour_units"].to_numpy(dtype="int64"),
+            "billable_ns": charges["billable_ns"].to_numpy(dtype="int64"),
+            "lost_ns": charges["lost_ns"].to_numpy(dtype="int64"),
+            "compute_cents": charges["compute_cents"].to_numpy(dtype="int64"),
+            "discount_cents": charges["discount_cents"].to_numpy(dtype="int64"),
+        }
+    )
+
+
+def _floor_seconds(ns: pd.Series) -> pd.Series:
+    return ns - ns % _NS
+
+
+def _ceil_seconds(ns: pd.Series) -> pd.Series:
+    return ns + (-ns) % _NS
+
+
+def _tags(team: Any, project: Any) -> np.ndarray[Any, Any]:
+    """FOCUS key-value JSON per row: team and project where the job has them."""
+    pairs = pd.DataFrame({"team": team, "project": project}).astype("string")
+    unique = pairs.drop_duplicates()
+    text = {
+        (t, p): json.dumps(
+            {k: v for k, v in (("team", t), ("project", p)) if v is not None},
+            ensure_ascii=False,
+            sort_keys=True,
+        )
+        for t, p in zip(
+            unique["team"].astype(object).where(unique["team"].notna(), None),
+            unique["project"].astype(object).where(unique["project"].notna(), None),
+            strict=True,
+        )
+    }
+    keys = zip(
+        pairs["team"].astype(object).where(pairs["team"].notna(), None),
+        pairs["project"].astype(object).where(pairs["project"].notna(), None),
+        strict=True,
+    )
+    return np.asarray([text[k] for k in keys], dtype=object)
+
+
+_CONTEXT = [
+    "ResourceId", "x_JobStatus", "Tags", "_at", "ChargePeriodStart", "ChargePeriodEnd",
+    "BillingPeriodStart", "BillingPeriodEnd", "x_BillingEventAt", "x_SegmentStart",
+    "x_BillingEvent", "x_ChargeNumber",
+]  # fmt: skip
+
+
+# --- compute and discount -------------------------------------------------------------------
+
+
+def _rate_micro(models: pd.Series, bill: Bill) -> pd.Series:
+    rates = {
+        m: int((bill.policy.hourly_rate(str(m)) or Decimal(0)) * 10**_PRICE_SCALE)
+        for m in models.unique()
+    }
+    return models.map(rates).astype("int64")
+
+
+def _compute_rows(charges: pd.DataFrame, bill: Bill) -> pd.DataFrame:
+    places = bill.policy.rounding.hours_decimals
+    if places > _PRICE_SCALE:
+        raise InputError(f"FOCUS export supports hours with at most {_PRICE_SCALE} decimals")
+    quantity = charges["hour_units"] * 10 ** (_PRICE_SCALE - places)  # hours in micro-units
+    rate = _rate_micro(charges["model"], bill)
+    list_pico = quantity.astype(object) * rate.astype(object)
+    hours_text = _units_text(charges["hour_units"], places)
+    rate_text = _units_text(rate, _PRICE_SCALE, min_places=2)
+    description = (
+        "RFT training compute, " + charges["model"] + ": " + hours_text + " h at "
+        + rate_text + " " + bill.policy.currency + "/h (" + charges["x_BillingEvent"] + ")"
+    )  # fmt: skip
+    return charges[_CONTEXT].assign(
+        _order=0,
+        ChargeCategory="Usage",
+        ChargeDescription=description,
+        PricingCategory="Standard",
+        SkuId="rft-training-" + charges["model"],
+        BilledCost=charges["compute_cents"].astype(object),
+        EffectiveCost=charges["compute_cents"].astype(object),
+        ListCost=list_pico,
+        ContractedCost=list_pico,
+        ConsumedQuantity=charges["billable_ns"].astype(object),
+        ConsumedUnit="Seconds",
+        PricingQuantity=quantity.astype(object),
+        PricingUnit="Hours",
+        ListUnitPrice=rate.astype(object),
+        x_BillableSeconds=charges["billable_ns"].astype(object),
+        x_LostSeconds=charges["lost_ns"].astype(object),
+        x_GraderModel=None,
+        x_TokenType=None,
+    )
+
+
+def _discount_rows(charges: pd.DataFrame, bill: Bill) -> pd.DataFrame:
+    discounted = charges[charges["discount_cents"] != 0]
+    settings = bill.policy.data_sharing_discount
+    rate = f"{settings.rate * 100:f}".rstrip("0").rstrip(".")
+    scope = " and ".join(settings.scope) or "nothing"
+    negative = (-discounted["discount_cents"]).astype(object)
+    return discounted[_CONTEXT].assign(
+        _order=1,
+        ChargeCategory="Credit",
+        ChargeDescription=f"Data-sharing discount (R12): {rate}% of {scope}",
+        PricingCategory="Standard",
+        SkuId="rft-data-sharing-discount",
+        BilledCost=negative,
+        EffectiveCost=negative,
+        ListCost=0,
+        ContractedCost=(negative * 10 ** (_LIST_SCALE - 2)).astype(object),
+        ConsumedQuantity=None,
+        ConsumedUnit=None,
+        PricingQuantity=10**_PRICE_SCALE,  # one discount
+        PricingUnit="Discount",
+        ListUnitPrice=0,
+        x_BillableSeconds=None,
+        x_LostSeconds=None,
+        x_GraderModel=None,
+        x_TokenType=None,
+    )
+
+
+# --- grader tokens --------------------------------------------------------------------------
+
+
+def _grader_rows(charges: pd.DataFrame, bill: Bill) -> pd.DataFrame:
+    """One row per charge, grader model, price entry and token type; cents by largest remainder."""
+    tokens = _charged_usage(bill)
+    if tokens.empty:
+        return pd.DataFrame(columns=[*_CONTEXT, "_order"])
+    keys = ["job", "segment", "grader_model", "price_index"]
+    sums = tokens.groupby(keys, as_index=False).agg(
+        uncached=("uncached", "sum"),
+        cached=("cached_input_tokens", "sum"),
+        output=("output_tokens", "sum"),
+        input_pico=("input_pico", "first"),
+        cached_pico=("cached_pico", "first"),
+        output_pico=("output_pico", "first"),
+    )
+    parts = []
+    for token_type, _label, price_column in _TOKEN_TYPES:
+        count = {"input": "uncached", "cached_input": "cached", "output": "output"}[token_type]
+        parts.append(
+            sums[[*keys, count, price_column]]
+            .rename(columns={count: "tokens", price_column: "pico"})
+            .assign(x_TokenType=token_type)
+        )
+    rows = pd.concat(parts, ignore_index=True)
+    rows = rows[rows["tokens"] > 0].rename(columns={"segment": "charge"})
+    rows = rows.assign(
+        list_pico=rows["tokens"].astype(object) * rows["pico"].astype(object),
+    )
+    rows = _allocate_cents(rows, bill)
+    context = charges.set_index(["job", "charge"])[[*_CONTEXT, "model"]]
+    joined = rows.join(context, on=["job", "charge"], how="inner")
+    price_per_million = joined["pico"].astype("int64")  # pico per token = micro per 1M tokens
+    label = joined["x_TokenType"].map({t: lab for t, lab, _ in _TOKEN_TYPES})
+    description = (
+        "Grader tokens, " + joined["grader_model"].astype(str) + ", " + label + " at "
+        + _units_text(price_per_million, _PRICE_SCALE, min_places=2) + " "
+        + bill.policy.currency + " per 1M tokens"
+    )  # fmt: skip
+    family = (
+        joined["grader_model"]
+        .astype(str)
+        .map({m: resolve_model_family(m) for m in joined["grader_model"].astype(str).unique()})
+    )
+    return joined[_CONTEXT].assign(
+        _order=2,
+        ChargeCategory="Usage",
+        ChargeDescription=description,
+        PricingCategory="Standard",
+        SkuId="rft-grader-" + family + "-" + joined["x_TokenType"],
+        BilledCost=joined["cents"].astype(object),
+        EffectiveCost=joined["cents"].astype(object),
+        ListCost=joined["list_pico"],
+        ContractedCost=joined["list_pico"],
+        ConsumedQuantity=(joined["tokens"].astype("int64") * _NS).astype(object),
+        ConsumedUnit="Tokens",
+        PricingQuantity=joined["tokens"].astype(object),  # tokens = micro-units of 1M tokens
+        PricingUnit="1000000 Tokens",
+        ListUnitPrice=price_per_million.astype(object),
+        x_BillableSeconds=None,
+        x_LostSeconds=None,
+        x_GraderModel=joined["grader_model"].astype(str),
+        x_TokenType=joined["x_TokenType"],
+    )
+
+
+def _charged_usage(bill: Bill) -> pd.DataFrame:
+    """Grader usage a charge of a valid job pays for, priced as the billing kernel does (R10)."""
+    usage = bill.timeline.usage
+    n_charges = bill.charges.groupby("job").size()
+    charged = (~usage["lost"].astype(bool)) & (
+        usage["segment"].to_numpy() < n_charges.reindex(usage["job"], fill_value=0).to_numpy()
+    )
+    usage = usage[charged.to_numpy()]
+    if usage.empty:
+        return usage
+    families = {m: resolve_model_family(str(m)) for m in usage["grader_model"].dropna().unique()}
+    usage = usage.assign(
+        grader_family=usage["grader_model"].map(families).astype("string"),
+        uncached=usage["input_tokens"].astype("int64")
+        - usage["cached_input_tokens"].fillna(0).astype("int64"),
+        cached_input_tokens=usage["cached_input_tokens"].fillna(0).astype("int64"),
+        output_tokens=usage["output_tokens"].astype("int64"),
+    ).sort_values("ts")
+    prices = bill.policy.price_table.to_frame().sort_values("effective_ns")
+    priced = pd.merge_asof(
+        usage,
+        prices,
+        left_on="ts",
+        right_on="effective_ns",
+        by="grader_family",
+        direction="backward",
+    )
+    return priced[priced["price_index"].notna()].astype({"price_index": "int64"})
+
+
+def _allocate_cents(rows: pd.DataFrame, bill: Bill) -> pd.DataFrame:
+    """Share each grader line's cents among its rows by largest remainder (exact per line)."""
+    line_keys = ["job", "charge", "grader_model"]
+    lines = bill.grader_lines[bill.grader_lines["charge"] >= 0].set_index(line_keys)["amount_cents"]
+    per_cent = 10**_LIST_SCALE // 100
+    floor = rows["list_pico"] // per_cent
+    remainder = (rows["list_pico"] - floor * per_cent).astype("int64")
+    rows = rows.assign(_floor=floor.astype("int64"), _remainder=remainder)
+    target = lines.reindex(pd.MultiIndex.from_frame(rows[line_keys]), fill_value=0).to_numpy()
+    missing = target - rows.groupby(line_keys)["_floor"].transform("sum").to_numpy()
+    rank = (
+        rows.assign(_position=np.arange(len(rows)))
+        .sort_values(["_remainder", "_position"], ascending=[False, True])
+        .groupby(line_keys)
+        .cumcount()
+        .reindex(rows.index)
+        .to_numpy()
+    )
+    cents = rows["_floor"].to_numpy() + (rank < missing).astype("int64")
+    return rows.assign(cents=cents).drop(columns=["_floor", "_remainder"])
+
+
+# --- types and text -------------------------------------------------------------------------
+
+
+def _units_text(units: pd.Series, scale: int, *, min_places: int = 0) -> pd.Series:
+    """Integer units of 10^-scale → exact decimal strings, zeros trimmed to ``min_places``."""
+    values = pd.Series(units).astype(object)
+    negative = values.map(lambda v: v < 0)
+    magnitude = values.map(abs)
+    whole = (magnitude // 10**scale).astype(str)
+    if scale == 0:
+        text = whole
+    else:
+        fraction = (magnitude % 10**scale).astype(str).str.zfill(scale).str.rstrip("0")
+        fraction = fraction.str.pad(min_places, side="right", fillchar="0")
+        text = whole.where(fraction == "", whole + "." + fraction)
+    return pd.Series(text.where(~negative, "-" + text), dtype=object)
+
+
+def _typed(units: pd.DataFrame) -> pd.DataFrame:
+    """Integer units → decimal128, nanoseconds → UTC datetimes (seconds), text → strings."""
+    import pyarrow as pa
+
+    columns: dict[str, Any] = {}
+    for name, (kind, scale) in _SCHEMA.items():
+        values = units[name] if name in units else pd.Series(None, index=units.index, dtype=object)
+        if kind == "decimal":
+            source_scale = {"ConsumedQuantity": 9, "x_BillableSeconds": 9, "x_LostSeconds": 9}.get(
+                name, scale
+            )
+            missing = values.isna().to_numpy(dtype=bool)
+            text = _units_text(values.where(~missing, 0), source_scale).to_numpy(dtype=object)
+            array = pa.array(text, type=pa.string(), mask=missing).cast(pa.decimal128(38, scale))
+            columns[name] = pd.Series(
+                array, dtype=pd.ArrowDtype(pa.decimal128(38, scale)), index=units.index
+            )
+        elif kind == "datetime":
+            columns[name] = pd.to_datetime(values.astype("int64"), unit="ns", utc=True).astype(
+                "datetime64[s, UTC]"
+            )
+        elif kind == "integer":
+            columns[name] = values.astype("int64")
+        else:
+            columns[name] = values.astype("string")
+    return pd.DataFrame(columns, index=units.index)
+
+
+def write_focus(rows: pd.DataFrame, path: str | Path) -> Path:
+    """Write FOCUS rows as ``.csv`` (exact decimals, ISO 8601 UTC) or ``.parquet`` (decimal128)."""
+    target = Path(path)
+    suffix = target.suffix.lower()
+    if suffix == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(rows, preserve_index=False)
+        metadata = dict(table.schema.metadata or {})
+        metadata[b"focus_version"] = FOCUS_VERSION.encode()
+        pq.write_table(table.replace_schema_metadata(metadata), target)
+        return target
+    if suffix != ".csv":
+        raise InputError(
+            "a FOCUS export is written as .csv or .parquet",
+            path=target,
+            hint="name the file costs.csv or costs.parquet",
+        )
+    text = pd.DataFrame(index=rows.index)
+    for name in rows.columns:
+        column = rows[name]
+        kind, _ = _SCHEMA.get(name, ("string", 0))
+        if kind == "decimal":
+            text[name] = _decimal_text(column, min_places=2 if name in _COST_COLUMNS else 0)
+        elif kind == "datetime":
+            text[name] = column.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+        else:
+            text[name] = column
+    text.to_csv(target, index=False, na_rep="")
+    return target
+
+
+def _decimal_text(column: pd.Series, *, min_places: int) -> pd.Series:
+    """decimal128 values → plain exact strings, zeros trimmed to ``min_places`` decimals."""
+
+    def text(value: Any) -> str | None:
+        if value is None or value is pd.NA:
+            return None
+        plain = format(Decimal(value).normalize(), "f")
+        places = len(plain.partition(".")[2])
+        if places >= min_places:
+            return plain
+        return (plain if "." in plain else plain + ".") + "0" * (min_places - places)
+
+    return pd.Series([text(v) for v in column.array], index=column.index, dtype="string")

@@ -1,0 +1,769 @@
+"""Spend per team, project, model or job, per day, week or month, against budgets.
+
+``spend(bill, by="team", period="month")`` sums the bill's charges into one row
+per period and group. A charge belongs to the period of its billing event
+(``bill.charges.at``, UTC), never to the time its work was done: that is when
+the money was charged (R4). Jobs without a team appear under ``unallocated``.
+
+Everything is a group-by over ``bill.charges`` in integer cents; ``Decimal``
+values and two-decimal strings appear only when the report is presented.
+Invalid jobs have no charges (their amount is unknown, not $0): the report
+lists them so that a reader knows spend may be missing.
+
+Period labels: a day is ``2025-06-01``, a week its ISO week ``2025-W23``
+(Monday to Monday, UTC), a month ``2025-06``. Budgets (``team,period,amount``)
+use the same labels; a budget is checked against the charges of its own period
+whatever granularity the report shows.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+
+from rftcost.billing import Bill
+from rftcost.errors import InputError
+from rftcost.money import RoundingMode, cents_to_decimal, divide_round, format_cents
+
+__all__ = [
+    "SPEND_SCHEMA",
+    "UNALLOCATED",
+    "Budget",
+    "BudgetStatus",
+    "Budgets",
+    "PeriodKind",
+    "SpendGroup",
+    "SpendReport",
+    "SpendTotals",
+    "Window",
+    "load_budgets",
+    "period_bounds",
+    "spend",
+]
+
+SPEND_SCHEMA = "rftcost.spend/v1"
+UNALLOCATED = "unallocated"
+"""Group label of charges whose job has no team (or project)."""
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+class SpendGroup(StrEnum):
+    """What spend is grouped by."""
+
+    team = "team"
+    project = "project"
+    model = "model"
+    job = "job"
+
+
+class PeriodKind(StrEnum):
+    """Calendar periods in UTC."""
+
+    day = "day"
+    week = "week"
+    month = "month"
+
+
+# --- periods and windows ----------------------------------------------------------------
+
+_LABEL_PATTERNS = {
+    PeriodKind.day: re.compile(r"^(\d{4})-(\d{2})-(\d{2})$"),
+    PeriodKind.week: re.compile(r"^(\d{4})-W(\d{2})$"),
+    PeriodKind.month: re.compile(r"^(\d{4})-(\d{2})$"),
+}
+
+
+def period_bounds(label: str) -> tuple[PeriodKind, datetime, datetime]:
+    """``"2025-06"`` → (month, 2025-06-01T00:00Z, 2025-07-01T00:00Z); else ``ValueError``."""
+    text = label.strip()
+    for kind, pattern in _LABEL_PATTERNS.items():
+        match = pattern.match(text)
+        if not match:
+            continue
+        numbers = [int(g) for g in match.groups()]
+        if kind is PeriodKind.day:
+            start = date(numbers[0], numbers[1], numbers[2])
+            end = start + timedelta(days=1)
+        elif kind is PeriodKind.week:
+            start = date.fromisocalendar(numbers[0], numbers[1], 1)
+            end = start + timedelta(days=7)
+        else:
+            start = date(numbers[0], numbers[1], 1)
+            end = date(start.year + start.month // 12, start.month % 12 + 1, 1)
+        return kind, _midnight(start), _midnight(end)
+    raise ValueError(
+        f"{label!r} is not a period: use a day (2025-06-01), an ISO week (2025-W23)"
+        " or a month (2025-06)"
+    )
+
+
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def _period_starts(at_ns: pd.Series, kind: PeriodKind) -> pd.Series:
+    """Start (ns, UTC) of the period each instant falls in; vectorized."""
+    stamps = pd.to_datetime(at_ns.astype("int64"), unit="ns", utc=True).dt.tz_convert(None)
+    days = stamps.dt.floor("D")
+    if kind is PeriodKind.day:
+        starts = days
+    elif kind is PeriodKind.week:
+        starts = days - pd.to_timedelta(stamps.dt.weekday, unit="D")
+    else:
+        starts = days - pd.to_timedelta(stamps.dt.day - 1, unit="D")
+    return starts.astype("datetime64[ns]").astype("int64")
+
+
+def _label_of(start_ns: int, kind: PeriodKind) -> str:
+    start = datetime.fromtimestamp(start_ns // 1_000_000_000, tz=UTC)
+    if kind is PeriodKind.day:
+        return start.strftime("%Y-%m-%d")
+    if kind is PeriodKind.week:
+        year, week, _ = start.isocalendar()
+        return f"{year}-W{week:02d}"
+    return start.strftime("%Y-%m")
+
+
+def _ns(moment: datetime) -> int:
+    return int(pd.Timestamp(moment).value)
+
+
+class Window(BaseModel):
+    """A half-open time window ``[start, end)`` in UTC; either bound may be open."""
+
+    model_config = _FROZEN
+
+    start: datetime | None = None
+    """Inclusive start (UTC), or None for no lower bound."""
+    end: datetime | None = None
+    """Exclusive end (UTC), or None for no upper bound."""
+
+    @classmethod
+    def parse(cls, text: str) -> Window:
+        """``"2025-06-01..2025-07-01"`` (dates or ISO datetimes; a side may be empty)."""
+        if ".." not in text:
+            raise InputError(
+                "a window is START..END",
+                value=text,
+                hint="for example 2025-06-01..2025-07-01 (either side may be empty)",
+            )
+        left, right = text.split("..", 1)
+        start = _parse_moment(left, text) if left.strip() else None
+        end = _parse_moment(right, text) if right.strip() else None
+        if start is not None and end is not None and start >= end:
+            raise InputError("the window's start must be before its end", value=text)
+        return cls(start=start, end=end)
+
+    def bounds_ns(self) -> tuple[int | None, int | None]:
+        """The bounds in nanoseconds since the epoch."""
+        return (
+            None if self.start is None else _ns(self.start),
+            None if self.end is None else _ns(self.end),
+        )
+
+    def mask(self, at_ns: pd.Series) -> pd.Series:
+        """Which instants fall inside the window."""
+        start, end = self.bounds_ns()
+        inside = pd.Series(True, index=at_ns.index)
+        if start is not None:
+            inside &= at_ns >= start
+        if end is not None:
+            inside &= at_ns < end
+        return inside
+
+    def overlaps(self, start: datetime, end: datetime) -> bool:
+        """Whether ``[start, end)`` meets the window."""
+        return (self.end is None or start < self.end) and (self.start is None or end > self.start)
+
+    def label(self) -> str:
+        """``2025-06-01T00:00:00Z..2025-07-01T00:00:00Z`` (open sides empty)."""
+        return f"{_iso(self.start) or ''}..{_iso(self.end) or ''}"
+
+
+def _parse_moment(text: str, whole: str) -> datetime:
+    value = text.strip()
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(
+            f"cannot read {value!r} as a date or an ISO 8601 time",
+            value=whole,
+            hint="for example 2025-06-01..2025-07-01",
+        ) from None
+    if moment.tzinfo is None:  # a date or a time without offset: UTC, as every period
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --- budgets ----------------------------------------------------------------------------
+
+
+class Budget(BaseModel):
+    """One budget: what a team may spend in a period."""
+
+    model_config = _FROZEN
+
+    team: str
+    """The team (``unallocated`` for jobs without a team)."""
+    period: str
+    """A day, ISO week or month label (``2025-06``)."""
+    amount: Decimal
+    """The budget, in the policy's currency (whole cents)."""
+    line: int | None = None
+    """Line of the budgets file it came from."""
+
+
+class Budgets(BaseModel):
+    """Budgets read from a file (or built in code)."""
+
+    model_config = _FROZEN
+
+    items: tuple[Budget, ...]
+    """The budgets, in file order."""
+    source: str | None = None
+    """The file they came from."""
+
+    def frame(self) -> pd.DataFrame:
+        """team, period, kind, start_ns, end_ns, budget_cents."""
+        rows = []
+        for item in self.items:
+            kind, start, end = period_bounds(item.period)
+            rows.append(
+                {
+                    "team": item.team,
+                    "period": item.period,
+                    "kind": kind.value,
+                    "start_ns": _ns(start),
+                    "end_ns": _ns(end),
+                    "budget_cents": int(item.amount * 100),
+                }
+            )
+        columns = ["team", "period", "kind", "start_ns", "end_ns", "budget_cents"]
+        return pd.DataFrame(rows, columns=columns).astype(
+            {"start_ns": "int64", "end_ns": "int64", "budget_cents": "int64"}
+        )
+
+
+def load_budgets(path: str | Path) -> Budgets:
+    """Read a budgets CSV (``team,period,amount``); every problem names its line.
+
+    ``period`` is a day (``2025-06-01``), ISO week (``2025-W23``) or month
+    (``2025-06``); ``amount`` a non-negative decimal with at most two decimals.
+    Comment lines start with ``#``.
+    """
+    source = Path(path)
+    try:
+        text = source.read_text(encoding="utf-8-sig")
+    except OSError as error:
+        raise InputError(
+            f"cannot read the budgets file: {error.strerror or error}", path=source
+        ) from None
+    lines = [
+        (n, raw)
+        for n, raw in enumerate(text.splitlines(), start=1)
+        if not raw.lstrip().startswith("#")
+    ]
+    reader = csv.reader([raw for _, raw in lines])
+    rows = list(reader)
+    if not rows:
+        raise InputError(
+            "the budgets file is empty", path=source, hint="expected a header team,period,amount"
+        )
+    header = [h.strip().lower() for h in rows[0]]
+    required = ["team", "period", "amount"]
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise InputError(
+            f"the budgets file lacks column(s) {', '.join(missing)}",
+            path=source,
+            line=lines[0][0],
+            hint="expected a header team,period,amount",
+        )
+    position = {name: header.index(name) for name in required}
+    items: list[Budget] = []
+    seen: dict[tuple[str, str], int] = {}
+    for (number, _), row in zip(lines[1:], rows[1:], strict=True):
+        if not any(cell.strip() for cell in row):
+            continue
+        cells = {name: (row[i].strip() if i < len(row) else "") for name, i in position.items()}
+        items.append(_budget(cells, source, number))
+        key = (items[-1].team, items[-1].period)
+        if key in seen:
+            raise InputError(
+                f"a second budget for team {key[0]!r} and period {key[1]!r}"
+                f" (first on line {seen[key]})",
+                path=source,
+                line=number,
+            )
+        seen[key] = number
+    return Budgets(items=tuple(items), source=str(source))
+
+
+def _budget(cells: dict[str, str], source: Path, line: int) -> Budget:
+    if not cells["team"]:
+        raise InputError("empty team", path=source, line=line, column="team", value="")
+    try:
+        period_bounds(cells["period"])
+    except ValueError as error:
+        raise InputError(
+            str(error), path=source, line=line, column="period", value=cells["period"]
+        ) from None
+    try:
+        amount = Decimal(cells["amount"])
+    except InvalidOperation:
+        amount = Decimal("NaN")
+    if not amount.is_finite() or amount < 0 or amount != amount.quantize(Decimal("0.01")):
+        raise InputError(
+            "a budget is a non-negative amount with at most two decimals",
+            path=source,
+            line=line,
+            column="amount",
+            value=cells["amount"],
+        )
+    return Budget(team=cells["team"], period=cells["period"], amount=amount, line=line)
+
+
+class BudgetStatus(BaseModel):
+    """A budget against what its team spent in its period."""
+
+    model_config = _FROZEN
+
+    team: str
+    """The team."""
+    period: str
+    """The budget's period label."""
+    start: datetime
+    """Period start (UTC, inclusive)."""
+    end: datetime
+    """Period end (UTC, exclusive)."""
+    amount: Decimal
+    """The budget."""
+    spent: Decimal
+    """Charges of the team in the period (inside the report's window, if any)."""
+    remaining: Decimal
+    """amount − spent (negative when over)."""
+    used_percent: Decimal | None
+    """spent / amount in percent, two decimals, half up (None for a zero budget)."""
+    over: bool
+    """spent > amount."""
+
+
+# --- the report -------------------------------------------------------------------------
+
+
+class SpendTotals(BaseModel):
+    """Sums over every row of a spend report (equal to the bill's totals without a window)."""
+
+    model_config = _FROZEN
+
+    charges: int
+    """Charges counted."""
+    jobs: int
+    """Distinct jobs with a charge."""
+    billed_hours: Decimal
+    """Hours charged."""
+    compute_amount: Decimal
+    """Compute charged."""
+    discount_amount: Decimal
+    """Discounts granted (positive, subtracted)."""
+    grader_amount: Decimal
+    """Grader tokens charged."""
+    total_amount: Decimal
+    """compute − discount + grader."""
+
+
+_AMOUNTS = ("compute_cents", "discount_cents", "grader_cents", "total_cents")
+
+
+class SpendReport(BaseModel):
+    """Spend per period and group, with budgets; amounts in integer cents in ``table``.
+
+    ``table`` has one row per (period, group): ``period`` (label), ``period_start``
+    and ``period_end`` (ns, UTC), ``group``, ``compute_cents``, ``discount_cents``,
+    ``grader_cents``, ``total_cents``, ``hour_units``, ``jobs``, ``charges`` and
+    ``budget_cents`` (nullable: only where a budget of the same period applies).
+    """
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True, extra="forbid")
+
+    by: SpendGroup
+    """What rows are grouped by."""
+    period: PeriodKind
+    """The rows' period."""
+    window: Window | None
+    """The window charges were restricted to."""
+    policy: str
+    """Policy of the bill."""
+    currency: str
+    """Currency of every amount."""
+    hours_decimals: int
+    """Decimals of billed hours (policy rounding)."""
+    table: pd.DataFrame
+    """The rows, amounts in integer cents."""
+    budgets: tuple[BudgetStatus, ...] = ()
+    """Every budget given (inside the window), against its team's spend."""
+    totals: SpendTotals
+    """Sums over the rows."""
+    invalid_jobs: tuple[str, ...] = ()
+    """Jobs whose amount is unknown: not in any row."""
+
+    @property
+    def over_budget(self) -> tuple[BudgetStatus, ...]:
+        """Budgets whose team spent more than the budget."""
+        return tuple(b for b in self.budgets if b.over)
+
+    def groups(self) -> list[str]:
+        """Group labels in row order (``unallocated`` last)."""
+        return _ordered_groups(self.table["group"])
+
+    def periods(self) -> list[str]:
+        """Period labels in time order."""
+        table = self.table.drop_duplicates("period").sort_values("period_start")
+        return [str(p) for p in table["period"]]
+
+    def period_range(self) -> list[str]:
+        """Every period label from the first row's to the last row's, gaps included."""
+        labels = self.periods()
+        if not labels:
+            return []
+        last = period_bounds(labels[-1])[1]
+        current, filled = labels[0], []
+        while True:
+            filled.append(current)
+            _, start, end = period_bounds(current)
+            if start >= last or len(filled) > 10_000:
+                return filled
+            current = _label_of(_ns(end), self.period)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Rows of the ``rftcost.spend/v1`` document (amounts as two-decimal strings)."""
+        key = self.by.value
+        records = []
+        for row in _tuples(self.table):
+            budget = None if pd.isna(row.budget_cents) else int(row.budget_cents)
+            records.append(
+                {
+                    "period": str(row.period),
+                    key: str(row.group),
+                    "period_start": _iso_ns(int(row.period_start)),
+                    "period_end": _iso_ns(int(row.period_end)),
+                    "compute_amount": format_cents(int(row.compute_cents)),
+                    "discount_amount": format_cents(int(row.discount_cents)),
+                    "grader_amount": format_cents(int(row.grader_cents)),
+                    "total_amount": format_cents(int(row.total_cents)),
+                    "jobs": int(row.jobs),
+                    "billed_hours": _hours_text(int(row.hour_units), self.hours_decimals),
+                    "budget": None if budget is None else format_cents(budget),
+                    "budget_used": None
+                    if budget is None
+                    else _percent_text(int(row.total_cents), budget),
+                    "over_budget": None if budget is None else int(row.total_cents) > budget,
+                }
+            )
+        return records
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``rftcost.spend/v1`` document."""
+        totals = self.totals
+        return {
+            "schema": SPEND_SCHEMA,
+            "policy": self.policy,
+            "currency": self.currency,
+            "by": self.by.value,
+            "period": self.period.value,
+            "window": None
+            if self.window is None
+            else {"start": _iso(self.window.start), "end": _iso(self.window.end)},
+            "budget_used_unit": "percent",
+            "rows": self.rows(),
+            "budgets": [
+                {
+                    "team": b.team,
+                    "period": b.period,
+                    "budget": f"{b.amount:.2f}",
+                    "spent": f"{b.spent:.2f}",
+                    "remaining": f"{b.remaining:.2f}",
+                    "budget_used": None if b.used_percent is None else f"{b.used_percent:.2f}",
+                    "over_budget": b.over,
+                }
+                for b in self.budgets
+            ],
+            "totals": {
+                "charges": totals.charges,
+                "jobs": totals.jobs,
+                "billed_hours": f"{totals.billed_hours:.{self.hours_decimals}f}",
+                "compute_amount": f"{totals.compute_amount:.2f}",
+                "discount_amount": f"{totals.discount_amount:.2f}",
+                "grader_amount": f"{totals.grader_amount:.2f}",
+                "total_amount": f"{totals.total_amount:.2f}",
+            },
+            "invalid_jobs": list(self.invalid_jobs),
+        }
+
+
+def _iso_ns(ns: int) -> str:
+    return datetime.fromtimestamp(ns // 1_000_000_000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _hours_text(units: int, places: int) -> str:
+    return f"{Decimal(units).scaleb(-places):.{places}f}"
+
+
+def _percent(spent_cents: int, budget_cents: int) -> Decimal | None:
+    if budget_cents <= 0:
+        return None
+    sign = -1 if spent_cents < 0 else 1
+    hundredths = divide_round(abs(spent_cents) * 10_000, budget_cents, RoundingMode.HALF_UP)
+    return Decimal(sign * int(hundredths)).scaleb(-2)
+
+
+def _percent_text(spent_cents: int, budget_cents: int) -> str | None:
+    value = _percent(spent_cents, budget_cents)
+    return None if value is None else f"{value:.2f}"
+
+
+def _tuples(frame: pd.DataFrame) -> Iterator[Any]:
+    """Rows as named tuples, typed loosely (their fields are the frame's columns)."""
+    return iter(frame.itertuples(index=False))
+
+
+def _ordered_groups(groups: Iterable[Any]) -> list[str]:
+    names = sorted({str(g) for g in groups})
+    return [n for n in names if n != UNALLOCATED] + ([UNALLOCATED] if UNALLOCATED in names else [])
+
+
+# --- computing it -------------------------------------------------------------------------
+
+
+def spend(
+    bill: Bill,
+    *,
+    by: SpendGroup | str = SpendGroup.team,
+    period: PeriodKind | str = PeriodKind.month,
+    window: Window | str | None = None,
+    budgets: Budgets | str | Path | Sequence[Budget] | None = None,
+) -> SpendReport:
+    """Sum ``bill``'s charges per period (of the billing event, UTC) and group.
+
+    ``window`` restricts charges to ``[start, end)`` (a ``Window`` or
+    ``"2025-06-01..2025-07-01"``); ``budgets`` (a ``Budgets``, a CSV path or a
+    list of ``Budget``) adds each budget's status and, when grouping by team,
+    the budget of each row whose period is the budget's period.
+    """
+    group_by = SpendGroup(by)
+    kind = PeriodKind(period)
+    win = Window.parse(window) if isinstance(window, str) else window
+    plan = _as_budgets(budgets)
+
+    charges = _labelled_charges(bill, group_by)
+    if win is not None:
+        charges = charges[win.mask(charges["at"]).to_numpy()]
+    charges = charges.assign(period_start=_period_starts(charges["at"], kind))
+
+    table = _rows(charges, kind)
+    statuses: tuple[BudgetStatus, ...] = ()
+    if plan is not None:
+        frame = plan.frame()
+        if win is not None:
+            inside = [win.overlaps(*period_bounds(p)[1:]) for p in frame["period"]]
+            frame = frame[np.asarray(inside, dtype=bool)]
+        statuses = _budget_statuses(frame, bill, win)
+        if group_by is SpendGroup.team:
+            table = _with_row_budgets(table, frame[frame["kind"] == kind.value], kind)
+    table = _sorted(table)
+    return SpendReport(
+        by=group_by,
+        period=kind,
+        window=win,
+        policy=bill.policy.name,
+        currency=bill.policy.currency,
+        hours_decimals=bill.policy.rounding.hours_decimals,
+        table=table.reset_index(drop=True),
+        budgets=statuses,
+        totals=_totals(charges, bill.policy.rounding.hours_decimals),
+        invalid_jobs=tuple(
+            str(j) for j in bill.jobs.loc[bill.jobs["status"] == "invalid", "job_id"]
+        ),
+    )
+
+
+def _as_budgets(budgets: Budgets | str | Path | Sequence[Budget] | None) -> Budgets | None:
+    if budgets is None or isinstance(budgets, Budgets):
+        return budgets
+    if isinstance(budgets, str | Path):
+        return load_budgets(budgets)
+    return Budgets(items=tuple(budgets))
+
+
+def _labelled_charges(bill: Bill, by: SpendGroup) -> pd.DataFrame:
+    """The bill's charges with their group label (``unallocated`` where missing)."""
+    charges = bill.charges
+    if by is SpendGroup.job:
+        labels = charges["job_id"].astype(str)
+    else:
+        column = bill.jobs.set_index("job")[by.value]
+        labels = column.reindex(charges["job"]).astype("string").fillna(UNALLOCATED).astype(str)
+    return pd.DataFrame(
+        {
+            "job": charges["job"].to_numpy(dtype="int64"),
+            "at": charges["at"].to_numpy(dtype="int64"),
+            "group": labels.to_numpy(),
+            "hour_units": charges["hour_units"].to_numpy(dtype="int64"),
+            "compute_cents": charges["compute_cents"].to_numpy(dtype="int64"),
+            "discount_cents": charges["discount_cents"].to_numpy(dtype="int64"),
+            "grader_cents": charges["grader_cents"].to_numpy(dtype="int64"),
+            "total_cents": charges["amount_cents"].to_numpy(dtype="int64"),
+        }
+    )
+
+
+_ROW_COLUMNS = [
+    "period",
+    "period_start",
+    "period_end",
+    "group",
+    "compute_cents",
+    "discount_cents",
+    "grader_cents",
+    "total_cents",
+    "hour_units",
+    "jobs",
+    "charges",
+    "budget_cents",
+]
+
+
+def _rows(charges: pd.DataFrame, kind: PeriodKind) -> pd.DataFrame:
+    if charges.empty:
+        return _empty_rows()
+    sums = (
+        charges.groupby(["period_start", "group"], sort=True)
+        .agg(
+            compute_cents=("compute_cents", "sum"),
+            discount_cents=("discount_cents", "sum"),
+            grader_cents=("grader_cents", "sum"),
+            total_cents=("total_cents", "sum"),
+            hour_units=("hour_units", "sum"),
+            jobs=("job", "nunique"),
+            charges=("job", "size"),
+        )
+        .reset_index()
+    )
+    return _with_period_labels(sums, kind).assign(
+        budget_cents=pd.array([pd.NA] * len(sums), dtype="Int64")
+    )[_ROW_COLUMNS]
+
+
+def _with_period_labels(frame: pd.DataFrame, kind: PeriodKind) -> pd.DataFrame:
+    starts = frame["period_start"].astype("int64")
+    labels = {int(s): _label_of(int(s), kind) for s in starts.unique()}
+    ends = {int(s): _ns(period_bounds(label)[2]) for s, label in labels.items()}
+    return frame.assign(
+        period=starts.map(labels).astype(str),
+        period_end=starts.map(ends).astype("int64"),
+    )
+
+
+def _empty_rows() -> pd.DataFrame:
+    frame = pd.DataFrame({c: pd.Series([], dtype="int64") for c in _ROW_COLUMNS})
+    return frame.astype({"period": str, "group": str, "budget_cents": "Int64"})
+
+
+def _with_row_budgets(table: pd.DataFrame, budgets: pd.DataFrame, kind: PeriodKind) -> pd.DataFrame:
+    """Budgets of the rows' own period kind: attached to their row, or a zero row added."""
+    if budgets.empty:
+        return table
+    keyed = budgets.rename(columns={"team": "group", "start_ns": "period_start"})[
+        ["period_start", "group", "budget_cents"]
+    ]
+    merged = table.drop(columns=["budget_cents"]).merge(
+        keyed, on=["period_start", "group"], how="outer"
+    )
+    zero = [
+        "compute_cents",
+        "discount_cents",
+        "grader_cents",
+        "total_cents",
+        "hour_units",
+        "jobs",
+        "charges",
+    ]
+    merged[zero] = merged[zero].fillna(0).astype("int64")
+    merged = merged.drop(columns=["period", "period_end"])
+    merged = _with_period_labels(merged, kind)
+    return merged.astype({"budget_cents": "Int64"})[_ROW_COLUMNS]
+
+
+def _sorted(table: pd.DataFrame) -> pd.DataFrame:
+    return (
+        table.assign(_last=table["group"] == UNALLOCATED)
+        .sort_values(["period_start", "_last", "group"], kind="stable")
+        .drop(columns=["_last"])
+    )
+
+
+def _budget_statuses(
+    budgets: pd.DataFrame, bill: Bill, window: Window | None
+) -> tuple[BudgetStatus, ...]:
+    """Each budget against its team's charges in the budget's own period (and the window)."""
+    if budgets.empty:
+        return ()
+    charges = _labelled_charges(bill, SpendGroup.team)
+    if window is not None:
+        charges = charges[window.mask(charges["at"]).to_numpy()]
+    spent = pd.Series(0, index=budgets.index, dtype="int64")
+    for kind in budgets["kind"].unique():
+        mine = budgets["kind"] == kind
+        sums = (
+            charges.assign(period_start=_period_starts(charges["at"], PeriodKind(kind)))
+            .groupby(["group", "period_start"])["total_cents"]
+            .sum()
+        )
+        keys = pd.MultiIndex.from_arrays([budgets.loc[mine, "team"], budgets.loc[mine, "start_ns"]])
+        spent[mine] = sums.reindex(keys, fill_value=0).to_numpy(dtype="int64")
+    statuses = []
+    for row, spent_cents in zip(_tuples(budgets), spent, strict=True):
+        amount = int(row.budget_cents)
+        statuses.append(
+            BudgetStatus(
+                team=str(row.team),
+                period=str(row.period),
+                start=datetime.fromtimestamp(int(row.start_ns) // 1_000_000_000, tz=UTC),
+                end=datetime.fromtimestamp(int(row.end_ns) // 1_000_000_000, tz=UTC),
+                amount=cents_to_decimal(amount),
+                spent=cents_to_decimal(int(spent_cents)),
+                remaining=cents_to_decimal(amount - int(spent_cents)),
+                used_percent=_percent(int(spent_cents), amount),
+                over=int(spent_cents) > amount,
+            )
+        )
+    return tuple(statuses)
+
+
+def _totals(charges: pd.DataFrame, places: int) -> SpendTotals:
+    return SpendTotals(
+        charges=len(charges),
+        jobs=int(charges["job"].nunique()),
+        billed_hours=Decimal(int(charges["hour_units"].sum())).scaleb(-places),
+        compute_amount=cents_to_decimal(int(charges["compute_cents"].sum())),
+        discount_amount=cents_to_decimal(int(charges["discount_cents"].sum())),
+        grader_amount=cents_to_decimal(int(charges["grader_cents"].sum())),
+        total_amount=cents_to_decimal(int(charges["total_cents"].sum())),
+    )
