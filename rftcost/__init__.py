@@ -17,12 +17,14 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
+    "AuditReport": "rftcost.audit",
     "Bill": "rftcost.billing",
     "BillTotals": "rftcost.billing",
     "CalibrationError": "rftcost.errors",
     "Charge": "rftcost.billing",
     "EventLog": "rftcost.events.readers",
     "ExportError": "rftcost.errors",
+    "Finding": "rftcost.audit",
     "GraderLine": "rftcost.billing",
     "InputError": "rftcost.errors",
     "InvoiceError": "rftcost.errors",
@@ -36,6 +38,7 @@ _EXPORTS: dict[str, str] = {
     "RoundingMode": "rftcost.money",
     "Timeline": "rftcost.timeline",
     "UnreadableFileError": "rftcost.errors",
+    "audit_invoice": "rftcost.audit",
     "bill": "rftcost.billing",
     "bill_events": "rftcost.billing",
     "build_timeline": "rftcost.timeline",
@@ -44,6 +47,7 @@ _EXPORTS: dict[str, str] = {
     "load_policy": "rftcost.policy",
     "load_price_table": "rftcost.prices",
     "read_events": "rftcost.events.readers",
+    "read_invoice": "rftcost.invoice",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
@@ -63,6 +67,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from rftcost.audit import AuditReport, Finding, audit_invoice
     from rftcost.billing import Bill, BillTotals, Charge, GraderLine, JobBill, bill, bill_events
     from rftcost.errors import (
         CalibrationError,
@@ -77,6 +82,7 @@ if TYPE_CHECKING:
     )
     from rftcost.events.readers import EventLog, read_events
     from rftcost.explain import explain
+    from rftcost.invoice import read_invoice
     from rftcost.money import RoundingMode
     from rftcost.policy import Policy, list_policies, load_policy
     from rftcost.prices import PriceTable, load_price_table

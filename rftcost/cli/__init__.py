@@ -11,6 +11,7 @@ import sys
 
 import typer
 
+from rftcost.cli import audit as _audit  # noqa: F401
 from rftcost.cli import bill as _bill  # noqa: F401  (registers commands)
 from rftcost.cli import explain as _explain  # noqa: F401
 from rftcost.cli import policy as _policy  # noqa: F401

@@ -1,0 +1,243 @@
+"""``rftcost audit --invoice FILE LOGS...``: reconcile an invoice against the event logs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from rftcost.cli.app import app
+from rftcost.cli.common import (
+    EXIT_FOUND,
+    EXIT_OK,
+    EXIT_USAGE,
+    AssumeTzOption,
+    FormatOption,
+    LogsArgument,
+    OutputFormat,
+    OutputOption,
+    PolicyOption,
+    csv_text,
+    emit,
+    json_text,
+    markdown_table,
+    progress,
+)
+
+_TABLE_ROWS_LIMIT = 500
+_CSV_COLUMNS = (
+    "severity",
+    "kind",
+    "job_id",
+    "invoice_line",
+    "invoice_lines",
+    "line_type",
+    "charge_at",
+    "grader_model",
+    "token_type",
+    "project",
+    "day",
+    "expected",
+    "billed",
+    "difference",
+    "also",
+    "explanation",
+    "evidence",
+)
+
+
+@app.command("audit")
+def audit_command(
+    logs: LogsArgument,
+    invoice: Annotated[
+        Path,
+        typer.Option(
+            "--invoice",
+            "-i",
+            help="The invoice: canonical CSV / JSON Lines, or an OpenAI Costs API export (.json).",
+        ),
+    ],
+    policy: PolicyOption = None,
+    output_format: FormatOption = OutputFormat.table,
+    output: OutputOption = None,
+    assume_tz: AssumeTzOption = None,
+    tolerance: Annotated[
+        str,
+        typer.Option(
+            "--tolerance",
+            help="Differences up to this amount (e.g. 0.05) are reported as info, not errors.",
+        ),
+    ] = "0.00",
+    dispute: Annotated[
+        Path | None,
+        typer.Option(
+            "--dispute",
+            help="Also write the findings worth raising with the vendor (errors, warnings) as CSV.",
+        ),
+    ] = None,
+) -> None:
+    """Reconcile an invoice against the logs: every difference explained in money.
+
+    Exit code 1 when a finding of severity error remains, 0 otherwise, 2 when the
+    input cannot be used.
+    """
+    from decimal import Decimal, InvalidOperation
+
+    from rftcost.audit import DISPUTE_COLUMNS, audit_invoice
+    from rftcost.billing import bill
+
+    try:
+        allowed = Decimal(tolerance.strip())
+        if not allowed.is_finite() or allowed < 0:
+            raise InvalidOperation
+    except InvalidOperation:
+        typer.echo(f"error: --tolerance {tolerance!r} is not a non-negative amount (e.g. 0.05)", err=True)
+        raise typer.Exit(EXIT_USAGE) from None
+    with progress(logs) as report:
+        billed = bill(logs, policy=policy, assume_tz=assume_tz, on_progress=report)
+    result = audit_invoice(invoice, billed, tolerance=allowed, assume_tz=assume_tz)
+    if output_format is OutputFormat.json:
+        emit(json_text(result.to_dict()), output)
+    elif output_format is OutputFormat.csv:
+        emit(csv_text(_finding_rows(result), _CSV_COLUMNS), output)
+    elif output_format is OutputFormat.markdown:
+        emit(render_markdown(result), output)
+    else:
+        emit(render_table(result), output)
+    if dispute is not None:
+        dispute.write_text(csv_text(result.dispute_rows(), DISPUTE_COLUMNS), encoding="utf-8")
+    raise typer.Exit(EXIT_FOUND if result.has_errors else EXIT_OK)
+
+
+def _finding_rows(result: Any) -> list[dict[str, Any]]:
+    rows = []
+    for finding in result.findings:
+        record = finding.to_dict()
+        record["invoice_lines"] = ";".join(str(n) for n in record["invoice_lines"])
+        record["also"] = ";".join(record["also"])
+        record["evidence"] = "; ".join(e["description"] for e in record["evidence"])
+        rows.append(record)
+    return rows
+
+
+def _summary_lines(result: Any) -> list[str]:
+    s = result.summary
+    c = result.currency
+    lines = [
+        f"Invoice {result.invoice or '(no id)'} ({result.source}), policy {result.policy}, amounts in {c}",
+        f"Compared {result.comparison}.",
+        "",
+        f"Expected   {s.expected_total:>14.2f}",
+        f"Billed     {s.billed_total:>14.2f}",
+        f"Difference {s.difference:>14.2f}   overbilled {s.overbilled:.2f}, underbilled {s.underbilled:.2f}",
+    ]
+    if s.unchecked_total:
+        lines.append(
+            f"Unchecked  {s.unchecked_total:>14.2f}   (credits, adjustments, tax, other costs, invalid jobs;"
+            f" invoice total {s.invoice_total:.2f})"
+        )
+    lines.append(
+        f"Findings: {s.findings} ({s.errors} error, {s.warnings} warning, {s.infos} info)"
+        + (f"; tolerance {result.tolerance:.2f}" if result.tolerance else "")
+    )
+    return lines
+
+
+def _where(finding: Any) -> str:
+    if finding.job_id:
+        return str(finding.job_id)
+    if finding.day:
+        return f"{finding.project or '(all)'} {finding.day}"
+    return "-"
+
+
+def _line(finding: Any) -> str:
+    if finding.invoice_lines:
+        numbers = [str(n) for n in finding.invoice_lines]
+        return ",".join(numbers[:3]) + ("…" if len(numbers) > 3 else "")
+    return "-" if finding.invoice_line is None else str(finding.invoice_line)
+
+
+def _amount(value: Any) -> str:
+    return "unknown" if value is None else f"{value:.2f}"
+
+
+_HEADERS = ["severity", "kind", "job", "line", "type", "expected", "billed", "difference"]
+
+
+def _rows(result: Any) -> list[list[str]]:
+    return [
+        [
+            f.severity,
+            f.kind,
+            _where(f),
+            _line(f),
+            f.line_type or "-",
+            _amount(f.expected),
+            _amount(f.billed),
+            _amount(f.difference),
+        ]
+        for f in result.findings
+    ]
+
+
+def render_table(result: Any) -> str:
+    """The audit for a person: the summary first, then findings by severity and money."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(record=True, width=160, file=_Null())
+    for text in _summary_lines(result):
+        console.print(text, markup=False, soft_wrap=True)
+    findings = list(result.findings)
+    if not findings:
+        console.print("\nNo differences: the invoice matches the logs.", markup=False)
+        return console.export_text()
+    shown = findings[:_TABLE_ROWS_LIMIT]
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for header in _HEADERS:
+        table.add_column(header, justify="right" if header in {"expected", "billed", "difference"} else "left")
+    for row in _rows(result)[: len(shown)]:
+        table.add_row(*row)
+    console.print()
+    console.print(table)
+    console.print("Why:", markup=False)
+    for number, finding in enumerate(shown, start=1):
+        console.print(f"{number:>3}. [{finding.severity}] {finding.explanation}", markup=False)
+    if len(findings) > len(shown):
+        console.print(
+            f"… and {len(findings) - len(shown)} more findings: use --format csv or json for all.",
+            markup=False,
+        )
+    return console.export_text()
+
+
+def render_markdown(result: Any) -> str:
+    """The audit as Markdown (a CI step summary)."""
+    s = result.summary
+    text = f"## Invoice audit: {result.invoice or result.source}\n\n"
+    text += f"Policy `{result.policy}`, amounts in {result.currency}; compared {result.comparison}.\n\n"
+    text += markdown_table(
+        ["expected", "billed", "difference", "overbilled", "underbilled", "findings"],
+        [[f"{s.expected_total:.2f}", f"{s.billed_total:.2f}", f"{s.difference:.2f}",
+          f"{s.overbilled:.2f}", f"{s.underbilled:.2f}",
+          f"{s.findings} ({s.errors} error, {s.warnings} warning, {s.infos} info)"]],
+    )
+    if s.unchecked_total:
+        text += f"\nUnchecked (credits, adjustments, tax, other costs, invalid jobs): {s.unchecked_total:.2f}\n"
+    if result.findings:
+        rows = [[*row, f.explanation] for row, f in zip(_rows(result), result.findings, strict=True)]
+        text += "\n" + markdown_table([*_HEADERS, "explanation"], rows)
+    else:
+        text += "\nNo differences: the invoice matches the logs.\n"
+    return text
+
+
+class _Null:
+    def write(self, _: str) -> int:
+        return 0
+
+    def flush(self) -> None:
+        return None

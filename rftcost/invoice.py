@@ -1,0 +1,921 @@
+"""Invoices: reading what a vendor billed, and writing invoices from a bill (invoice-audit.md).
+
+Two inputs, one ``Invoice`` value:
+
+- the **canonical invoice** (``.csv``, optionally ``.gz``, or JSON Lines ``.jsonl`` /
+  ``.ndjson``): one line per charge line, with the columns of ``INVOICE_COLUMNS``.
+  Lines are tied to jobs (``basis = "job"``);
+- an **OpenAI Costs API export** (``.json``: a ``page`` object, a list of pages, or
+  JSON Lines of pages from ``GET /v1/organization/costs``). Costs carry no job id,
+  so its lines are tied to a project and a UTC day (``basis = "project_day"``).
+
+Nothing is skipped silently and nothing goes through a binary float: every
+number is parsed from its text (JSON numbers are read as text or ``Decimal``)
+into integers of fixed scale, whole columns at once:
+
+- ``amount_micro``: the amount in millionths of the currency (a discount or a
+  credit is negative);
+- ``quantity_micro``: hours or tokens, in millionths;
+- ``unit_price_micro``: per hour, or per 1M tokens, in millionths.
+
+A value that cannot be used (not a number, more than six decimals, an unknown
+line type, a compute line without hours, ...) raises ``InvoiceError`` naming the
+file, the line, the column and the value, with the count of further bad lines.
+
+The writers (``invoice_from_bill``, ``write_invoice``, ``costs_export_from_bill``)
+turn a ``Bill`` into an invoice, line for line: what an honest vendor would send.
+They are the fixtures of the audit's tests, benchmark and sample invoices.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+
+from rftcost.errors import InvoiceError
+from rftcost.prices import resolve_model_family
+
+if TYPE_CHECKING:
+    from rftcost.billing import Bill
+
+__all__ = [
+    "COSTS_CATEGORIES",
+    "INVOICE_COLUMNS",
+    "LINE_TYPES",
+    "TOKEN_TYPES",
+    "Invoice",
+    "costs_export_from_bill",
+    "invoice_from_bill",
+    "read_invoice",
+    "write_invoice",
+]
+
+INVOICE_COLUMNS = (
+    "invoice_id",
+    "line",
+    "job_id",
+    "line_type",
+    "charge_at",
+    "description",
+    "grader_model",
+    "token_type",
+    "quantity",
+    "unit",
+    "unit_price",
+    "amount",
+    "currency",
+)
+"""Columns of the canonical invoice, in output order (invoice-audit.md)."""
+
+LINE_TYPES = (
+    "compute",
+    "data_sharing_discount",
+    "grader_tokens",
+    "credit",
+    "adjustment",
+    "tax",
+    "total",
+)
+"""Line types of the canonical invoice. ``total`` (an addition to the spec) states the
+invoice's total; it is not a charge, and the other lines must add up to it."""
+
+CHECKED_LINE_TYPES = ("compute", "data_sharing_discount", "grader_tokens")
+"""Line types the event logs can check; the others are taken as billed."""
+
+TOKEN_TYPES = ("input", "cached_input", "output")
+"""Token types of ``grader_tokens`` lines: uncached input, cached input, output."""
+
+COSTS_CATEGORIES = {
+    "data_sharing_discount": ("discount", "data sharing", "data_sharing"),
+    "grader_tokens": ("grader",),
+    "compute": ("training", "fine-tun", "fine_tun", "finetun", "rft", "reinforcement"),
+}
+"""How a Costs API ``line_item`` is recognised (first match, lower case); others are ``other``."""
+
+_SCALE = 10**6
+_MAX_WHOLE_DIGITS = 12
+_UNITS = {
+    "compute": {"hours", "hour", "h", "hrs"},
+    "grader_tokens": {"tokens", "token"},
+}
+_NUMBER = r"^\s*([+-]?)(\d*)(?:\.(\d*))?\s*$"
+_OFFSET = r"(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
+
+
+class Invoice(BaseModel):
+    """An invoice, read and checked: one row per line, amounts as integers of fixed scale."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True, extra="forbid")
+
+    source: str
+    """The file it was read from (``<frame>`` for a frame)."""
+    invoice_id: str | None
+    """The invoice's id (several ids joined with ", "), if the file names one."""
+    basis: Literal["job", "project_day"]
+    """``job``: lines name jobs; ``project_day``: lines name a project and a UTC day."""
+    currency: str | None
+    """Currency of the lines (upper case), if any line says."""
+    lines: pd.DataFrame
+    """source_line, line, invoice_id, job_id, project, day, line_type, charge_at (ns UTC),
+    description, grader_model, grader_family, token_type ("" for none), quantity_micro,
+    unit, unit_price_micro, amount_micro, currency."""
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def total(self) -> Decimal:
+        """Sum of every line except ``total`` lines."""
+        charges = self.lines[self.lines["line_type"] != "total"]
+        return Decimal(int(charges["amount_micro"].sum())).scaleb(-6)
+
+
+# --- reading ---------------------------------------------------------------------------
+
+
+def read_invoice(
+    source: str | Path | pd.DataFrame,
+    *,
+    assume_tz: str | None = None,
+) -> Invoice:
+    """Read a canonical invoice (CSV, JSON Lines, or a frame) or an OpenAI Costs API export.
+
+    ``assume_tz`` names the zone of ``charge_at`` times written without an offset.
+    Raises ``InvoiceError`` for anything that cannot be used.
+    """
+    if isinstance(source, pd.DataFrame):
+        raw = source.astype(object).where(source.notna(), None)
+        raw = raw.map(lambda v: None if v is None else str(v))
+        raw = raw.assign(source_line=np.arange(1, len(raw) + 1))
+        return _canonical(raw, "<frame>", assume_tz)
+    path = Path(source)
+    if not path.exists():
+        raise InvoiceError("no such invoice file", path=path)
+    name = path.name.lower()
+    if name.endswith((".csv", ".csv.gz")):
+        return _canonical(_read_csv(path), str(path), assume_tz)
+    if name.endswith((".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")):
+        return _canonical(_read_jsonl(path), str(path), assume_tz)
+    if name.endswith((".json", ".json.gz")):
+        return _read_json(path, assume_tz)
+    raise InvoiceError(
+        "unsupported invoice file type",
+        path=path,
+        hint="use .csv or .jsonl (canonical invoice) or .json (OpenAI Costs API export)",
+    )
+
+
+def _text(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+        if path.name.lower().endswith(".gz"):
+            data = gzip.decompress(data)
+        return data.decode("utf-8-sig")
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise InvoiceError(f"cannot read invoice: {exc}", path=path) from exc
+    except UnicodeDecodeError as exc:
+        raise InvoiceError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", path=path) from exc
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    text = _text(path)
+    try:
+        raw = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""])
+    except pd.errors.EmptyDataError as exc:
+        raise InvoiceError("empty invoice file (no header)", path=path) from exc
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise InvoiceError(f"cannot parse CSV: {exc}", path=path) from exc
+    raw.columns = [str(c).strip() for c in raw.columns]
+    return raw.assign(source_line=np.arange(2, len(raw) + 2))  # line 1 is the header
+
+
+def _read_jsonl(path: Path) -> pd.DataFrame:
+    lines = _text(path).splitlines()
+    numbers = [i + 1 for i, text in enumerate(lines) if text.strip()]
+    body = "[" + ",".join(lines[i - 1] for i in numbers) + "]"
+    try:
+        records = json.loads(body, parse_float=str, parse_int=str)
+    except json.JSONDecodeError:
+        records = None
+    if records is None or len(records) != len(numbers):
+        # Find the first bad line to name it.
+        for number in numbers:
+            try:
+                json.loads(lines[number - 1])
+            except json.JSONDecodeError as exc:
+                raise InvoiceError(f"not JSON: {exc.msg}", path=path, line=number) from exc
+        raise InvoiceError("not JSON Lines", path=path)
+    for number, record in zip(numbers, records, strict=True):
+        if not isinstance(record, dict):
+            raise InvoiceError("not a JSON object", path=path, line=number)
+        for key, value in record.items():
+            if isinstance(value, dict | list):
+                raise InvoiceError(
+                    "a value must be a string or a number",
+                    path=path,
+                    line=number,
+                    column=key,
+                    value=json.dumps(value)[:60],
+                )
+    raw = pd.DataFrame.from_records(records) if records else pd.DataFrame()
+    raw = raw.astype(object).where(raw.notna(), None)
+    raw = raw.map(
+        lambda v: None if v is None else (str(v).lower() if isinstance(v, bool) else str(v))
+    )
+    return raw.assign(source_line=np.asarray(numbers, dtype="int64"))
+
+
+class _Problems:
+    """Bad cells found column by column; raised as one ``InvoiceError`` (the first bad line)."""
+
+    def __init__(self, raw: pd.DataFrame, source: str) -> None:
+        self.raw = raw
+        self.source = source
+        self.found: list[pd.DataFrame] = []
+
+    def add(self, mask: pd.Series, column: str, reason: str | pd.Series) -> None:
+        mask = mask.fillna(False).astype(bool)
+        if not mask.any():
+            return
+        values = self.raw[column] if column in self.raw else pd.Series(None, index=self.raw.index)
+        self.found.append(
+            pd.DataFrame(
+                {
+                    "source_line": self.raw.loc[mask, "source_line"],
+                    "column": column,
+                    "value": values[mask],
+                    "reason": reason[mask] if isinstance(reason, pd.Series) else reason,
+                }
+            )
+        )
+
+    def raise_first(self) -> None:
+        if not self.found:
+            return
+        bad = pd.concat(self.found).sort_values("source_line", kind="stable")
+        first = bad.iloc[0]
+        others = bad["source_line"].nunique() - 1
+        hint = f"{others} more line(s) with problems" if others else None
+        value = first["value"]
+        raise InvoiceError(
+            str(first["reason"]),
+            path=self.source,
+            line=int(first["source_line"]),
+            column=str(first["column"]),
+            value=None if value is None or value is pd.NA or value != value else value,
+            hint=hint,
+        )
+
+
+def _column(raw: pd.DataFrame, name: str) -> pd.Series:
+    if name not in raw:
+        return pd.Series(pd.NA, index=raw.index, dtype="string")
+    values = raw[name].astype("string").str.strip()
+    return values.mask(values == "")
+
+
+def parse_scaled(text: pd.Series, places: int = 6) -> tuple[pd.Series, pd.Series]:
+    """Decimal numbers written as text → Int64 of ``10**-places`` units, and a reason per bad one.
+
+    Exact: the digits are cut and joined as integers, never through a float.
+    Missing values stay NA without a reason.
+    """
+    parts = text.astype("string").str.extract(_NUMBER)
+    sign, whole, fraction = parts[0], parts[1], parts[2].fillna("")
+    present = text.notna()
+    shaped = parts[1].notna() & ((whole.str.len() > 0) | (fraction.str.len() > 0))
+    reasons = pd.Series(pd.NA, index=text.index, dtype="string")
+    reasons = reasons.mask(present & ~shaped, "not a number (write digits and a '.', e.g. 12.50)")
+    whole = whole.where(whole.str.len() > 0, "0").fillna("0").str.lstrip("0")
+    precise = fraction.str.slice(places).str.strip("0").fillna("") != ""
+    reasons = reasons.mask(present & shaped & precise, f"more than {places} decimals")
+    big = whole.str.len().fillna(0) > _MAX_WHOLE_DIGITS
+    reasons = reasons.mask(present & shaped & big, "number too large")
+    good = present & shaped & ~precise & ~big
+    whole_int = whole.where(good & (whole.str.len() > 0), "0").astype("int64")
+    part = fraction.str.slice(0, places).str.ljust(places, "0").where(good, "0")
+    part_int = (
+        part.where(part.str.len() > 0, "0").astype("int64") if places else part.map(lambda _: 0)
+    )
+    value = whole_int * 10**places + part_int
+    value = value.where(sign.fillna("") != "-", -value)
+    return value.astype("Int64").where(good), reasons
+
+
+def parse_times(text: pd.Series, assume_tz: str | None) -> tuple[pd.Series, pd.Series]:
+    """ISO 8601 times (or epoch seconds) → Int64 UTC nanoseconds, and a reason per bad one."""
+    reasons = pd.Series(pd.NA, index=text.index, dtype="string")
+    result = pd.Series(pd.NA, index=text.index, dtype="Int64")
+    present = text.notna()
+    epoch = present & text.str.fullmatch(r"\d+(?:\.\d+)?").fillna(False)
+    if epoch.any():
+        ns, bad = parse_scaled(text[epoch], 9)
+        result = result.mask(epoch, ns)
+        reasons = reasons.mask(epoch, bad)
+    iso = present & ~epoch
+    aware = iso & text.str.contains(_OFFSET, regex=True).fillna(False)
+    if aware.any():
+        parsed = pd.to_datetime(text[aware], utc=True, format="ISO8601", errors="coerce")
+        result = result.mask(aware, _ns(parsed))
+    naive = iso & ~aware
+    if naive.any():
+        if assume_tz is None:
+            reasons = reasons.mask(naive, "time without an offset; name its zone with --assume-tz")
+        else:
+            parsed = pd.to_datetime(text[naive], format="ISO8601", errors="coerce")
+            local = parsed.dt.tz_localize(assume_tz, ambiguous="NaT", nonexistent="NaT")
+            result = result.mask(naive, _ns(local))
+    reasons = reasons.mask(iso & result.isna() & reasons.isna(), "not an ISO 8601 time")
+    return result, reasons
+
+
+def _ns(stamps: pd.Series) -> pd.Series:
+    utc = stamps.dt.tz_convert("UTC")
+    return utc.dt.as_unit("ns").astype("int64").astype("Int64").mask(utc.isna())
+
+
+def _canonical(raw: pd.DataFrame, source: str, assume_tz: str | None) -> Invoice:
+    """Check and normalise canonical invoice records (strings) into an ``Invoice``."""
+    problems = _Problems(raw, source)
+    for required in ("line_type", "amount", "job_id"):
+        if required not in raw:
+            raise InvoiceError(
+                f"missing column {required!r}",
+                path=source,
+                line=1,
+                hint=f"the canonical invoice has columns {', '.join(INVOICE_COLUMNS)}",
+            )
+    line_type = _column(raw, "line_type").str.lower()
+    problems.add(line_type.isna(), "line_type", "missing line type")
+    problems.add(
+        line_type.notna() & ~line_type.isin(LINE_TYPES),
+        "line_type",
+        f"unknown line type; known: {', '.join(LINE_TYPES)}",
+    )
+    job_id = _column(raw, "job_id")
+    checked = line_type.isin(CHECKED_LINE_TYPES)
+    problems.add(
+        checked & job_id.isna(), "job_id", "a compute, discount or grader line needs a job_id"
+    )
+
+    amount, bad = parse_scaled(_column(raw, "amount"))
+    problems.add(bad.notna(), "amount", bad)
+    problems.add(amount.isna() & bad.isna(), "amount", "missing amount")
+    quantity, bad = parse_scaled(_column(raw, "quantity"))
+    problems.add(bad.notna(), "quantity", bad)
+    unit_price, bad = parse_scaled(_column(raw, "unit_price"))
+    problems.add(bad.notna(), "unit_price", bad)
+
+    token_type = _column(raw, "token_type").str.lower()
+    grader_model = _column(raw, "grader_model")
+    is_compute = line_type == "compute"
+    is_tokens = line_type == "grader_tokens"
+    problems.add(is_compute & quantity.isna(), "quantity", "a compute line needs its hours")
+    problems.add(
+        is_compute & unit_price.isna(), "unit_price", "a compute line needs its hourly price"
+    )
+    problems.add(
+        is_tokens & grader_model.isna(),
+        "grader_model",
+        "a grader_tokens line needs its grader model",
+    )
+    problems.add(
+        token_type.notna() & ~token_type.isin(TOKEN_TYPES),
+        "token_type",
+        f"unknown token type; known: {', '.join(TOKEN_TYPES)} (or empty)",
+    )
+    problems.add(
+        token_type.notna() & ~is_tokens, "token_type", "token_type is for grader_tokens lines only"
+    )
+    typed = is_tokens & token_type.notna()
+    problems.add(
+        typed & quantity.isna(), "quantity", "a grader line with a token type needs its tokens"
+    )
+    problems.add(
+        typed & unit_price.isna(), "unit_price", "a grader line with a token type needs its price"
+    )
+    problems.add(
+        is_tokens & quantity.notna() & (quantity % _SCALE != 0),
+        "quantity",
+        "tokens are whole numbers",
+    )
+    problems.add(
+        (is_compute | is_tokens) & quantity.notna() & (quantity < 0),
+        "quantity",
+        "a negative quantity",
+    )
+    unit = _column(raw, "unit").str.lower()
+    for kind, names in _UNITS.items():
+        wrong = (line_type == kind) & unit.notna() & ~unit.isin(sorted(names))
+        problems.add(wrong, "unit", f"a {kind} line is in {sorted(names)[-1]}")
+
+    charge_at, bad = parse_times(_column(raw, "charge_at"), assume_tz)
+    problems.add(bad.notna(), "charge_at", bad)
+
+    given_line, bad = parse_scaled(_column(raw, "line"), 0)
+    problems.add(bad.notna(), "line", bad)
+    currency = _column(raw, "currency").str.upper()
+    problems.raise_first()
+
+    currencies = sorted(currency.dropna().unique())
+    if len(currencies) > 1:
+        first_other = currency[currency.notna() & (currency != currencies[0])].index[0]
+        raise InvoiceError(
+            f"lines in several currencies ({', '.join(currencies)})",
+            path=source,
+            line=int(raw.loc[first_other, "source_line"]),
+            column="currency",
+            value=str(currency[first_other]),
+        )
+    row_number = pd.Series(np.arange(1, len(raw) + 1), index=raw.index, dtype="Int64")
+    invoice_id = _column(raw, "invoice_id")
+    ids = [str(i) for i in invoice_id.dropna().unique()]
+    lines = pd.DataFrame(
+        {
+            "source_line": raw["source_line"].astype("int64"),
+            "line": given_line.fillna(row_number).astype("int64"),
+            "invoice_id": invoice_id,
+            "job_id": job_id,
+            "project": pd.Series(pd.NA, index=raw.index, dtype="string"),
+            "day": pd.Series(pd.NA, index=raw.index, dtype="string"),
+            "line_type": line_type.astype("string"),
+            "charge_at": charge_at.astype("Int64"),
+            "description": _column(raw, "description"),
+            "grader_model": grader_model,
+            "grader_family": _families(grader_model),
+            "token_type": token_type.fillna("").astype("string"),
+            "quantity_micro": quantity.astype("Int64"),
+            "unit": unit,
+            "unit_price_micro": unit_price.astype("Int64"),
+            "amount_micro": amount.astype("int64"),
+            "currency": currency,
+        }
+    ).reset_index(drop=True)
+    return Invoice(
+        source=source,
+        invoice_id=", ".join(ids) if ids else None,
+        basis="job",
+        currency=currencies[0] if currencies else None,
+        lines=lines,
+    )
+
+
+def _families(models: pd.Series) -> pd.Series:
+    mapping = {m: resolve_model_family(str(m)) for m in models.dropna().unique()}
+    return models.map(mapping).astype("string")
+
+
+# --- OpenAI Costs API exports -----------------------------------------------------------
+
+
+def _read_json(path: Path, assume_tz: str | None) -> Invoice:
+    text = _text(path)
+    try:
+        document: Any = json.loads(text, parse_float=Decimal)
+    except json.JSONDecodeError:
+        # JSON Lines of pages, or lines of a canonical invoice in a .json file.
+        try:
+            document = [json.loads(t, parse_float=Decimal) for t in text.splitlines() if t.strip()]
+        except json.JSONDecodeError as exc:
+            raise InvoiceError(f"not JSON: {exc.msg}", path=path, line=exc.lineno) from exc
+    pages = document if isinstance(document, list) else [document]
+    if pages and all(isinstance(p, dict) and "line_type" in p for p in pages):
+        raw = pd.DataFrame.from_records(pages).astype(object)
+        raw = raw.where(raw.notna(), None).map(lambda v: None if v is None else str(v))
+        return _canonical(raw.assign(source_line=np.arange(1, len(raw) + 1)), str(path), assume_tz)
+    return _costs_pages(pages, str(path))
+
+
+def _costs_pages(pages: list[Any], source: str) -> Invoice:
+    rows: list[dict[str, Any]] = []
+
+    def fail(reason: str, where: str, value: Any = None) -> InvoiceError:
+        return InvoiceError(
+            reason,
+            path=source,
+            column=where,
+            value=None if value is None else str(value)[:60],
+            hint="expected pages of the OpenAI Costs API (GET /v1/organization/costs)",
+        )
+
+    for p, page in enumerate(pages):
+        if (
+            not isinstance(page, dict)
+            or page.get("object") != "page"
+            or not isinstance(page.get("data"), list)
+        ):
+            raise fail("not a Costs API page (object 'page' with a 'data' list)", f"[{p}]")
+        for b, bucket in enumerate(page["data"]):
+            where = f"[{p}].data[{b}]"
+            if not isinstance(bucket, dict) or not isinstance(bucket.get("results"), list):
+                raise fail("not a bucket with 'results'", where)
+            start, end = bucket.get("start_time"), bucket.get("end_time")
+            if not isinstance(start, int) or not isinstance(end, int) or end <= start:
+                raise fail(
+                    "bucket start_time/end_time are not epoch seconds", where + ".start_time", start
+                )
+            day_start = start - start % 86400
+            if end > day_start + 86400:
+                raise fail(
+                    "bucket spans more than one UTC day (use bucket_width=1d)",
+                    where + ".end_time",
+                    end,
+                )
+            day = datetime.fromtimestamp(day_start, tz=timezone.utc).strftime("%Y-%m-%d")
+            for r, result in enumerate(bucket["results"]):
+                at = f"{where}.results[{r}]"
+                if not isinstance(result, dict):
+                    raise fail("not a result object", at)
+                amount = result.get("amount")
+                if not isinstance(amount, dict) or "value" not in amount:
+                    raise fail("result without amount.value", at + ".amount")
+                value = amount["value"]
+                if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
+                    raise fail("amount.value is not a number", at + ".amount.value", value)
+                try:
+                    exact = Decimal(str(value))
+                except InvalidOperation as exc:
+                    raise fail("amount.value is not a number", at + ".amount.value", value) from exc
+                if not exact.is_finite():
+                    raise fail("amount.value is not a number", at + ".amount.value", value)
+                item = result.get("line_item")
+                rows.append(
+                    {
+                        "line": len(rows) + 1,
+                        "project": result.get("project_id") or result.get("project_name"),
+                        "project_name": result.get("project_name"),
+                        "day": day,
+                        "line_item": None if item is None else str(item),
+                        # Costs are summed to the millionth (half up); finer digits are noise.
+                        "amount_micro": int(
+                            exact.scaleb(6).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+                        ),
+                        "currency": str(amount.get("currency") or "").upper() or None,
+                        "quantity": result.get("quantity"),
+                        "unit": result.get("quantity_unit"),
+                    }
+                )
+    frame = pd.DataFrame(
+        rows,
+        columns=[
+            "line",
+            "project",
+            "project_name",
+            "day",
+            "line_item",
+            "amount_micro",
+            "currency",
+            "quantity",
+            "unit",
+        ],
+    )
+    currencies = sorted(frame["currency"].dropna().unique())
+    if len(currencies) > 1:
+        raise InvoiceError(f"costs in several currencies ({', '.join(currencies)})", path=source)
+    n = len(frame)
+    lines = pd.DataFrame(
+        {
+            "source_line": frame["line"].astype("int64"),
+            "line": frame["line"].astype("int64"),
+            "invoice_id": pd.Series(pd.NA, index=frame.index, dtype="string"),
+            "job_id": pd.Series(pd.NA, index=frame.index, dtype="string"),
+            "project": frame["project"].astype("string"),
+            "day": frame["day"].astype("string"),
+            "line_type": _costs_category(frame["line_item"], frame["unit"]),
+            "charge_at": pd.Series(pd.NA, index=frame.index, dtype="Int64"),
+            "description": frame["line_item"].astype("string"),
+            "grader_model": pd.Series(pd.NA, index=frame.index, dtype="string"),
+            "grader_family": pd.Series(pd.NA, index=frame.index, dtype="string"),
+            "token_type": pd.Series([""] * n, index=frame.index, dtype="string"),
+            "quantity_micro": pd.Series(pd.NA, index=frame.index, dtype="Int64"),
+            "unit": frame["unit"].astype("string"),
+            "unit_price_micro": pd.Series(pd.NA, index=frame.index, dtype="Int64"),
+            "amount_micro": frame["amount_micro"].astype("int64"),
+            "currency": frame["currency"].astype("string"),
+        }
+    )
+    return Invoice(
+        source=source,
+        invoice_id=None,
+        basis="project_day",
+        currency=currencies[0] if currencies else None,
+        lines=lines,
+    )
+
+
+def _costs_category(items: pd.Series, units: pd.Series) -> pd.Series:
+    text = items.fillna("").astype(str).str.lower()
+    category = pd.Series("other", index=items.index, dtype="string")
+    decided = pd.Series(False, index=items.index)
+    for name, words in COSTS_CATEGORIES.items():
+        hit = pd.Series(False, index=items.index)
+        for word in words:
+            hit = hit | text.str.contains(word, regex=False)
+        if name == "compute":
+            hit = hit | units.fillna("").astype(str).str.lower().isin(["hours", "hour"])
+        category = category.mask(hit & ~decided, name)
+        decided = decided | hit
+    return category
+
+
+# --- writing invoices from a bill --------------------------------------------------------
+
+
+def _iso_ns(ns: pd.Series) -> pd.Series:
+    stamps = pd.to_datetime(ns.astype("int64"), unit="ns", utc=True)
+    rest = ns.astype("int64") % 1_000_000_000
+    text = stamps.dt.strftime("%Y-%m-%dT%H:%M:%S").astype(str)
+    return text.where(rest == 0, text + "." + rest.astype(str).str.zfill(9).str.rstrip("0")) + "Z"
+
+
+def _units_text(values: pd.Series | np.ndarray[Any, Any], places: int) -> pd.Series:
+    """Integers of ``10**-places`` units → decimal strings (exact)."""
+    ints = pd.Series(np.asarray(values, dtype="int64"))
+    magnitude = ints.abs()
+    whole = (magnitude // 10**places).astype(str)
+    text = whole + "." + (magnitude % 10**places).astype(str).str.zfill(places) if places else whole
+    return text.where(ints >= 0, "-" + text)
+
+
+def _price_text(decimals: pd.Series) -> pd.Series:
+    """Per-unit prices as given (``Decimal``) → plain strings with at least two decimals."""
+    return decimals.map(
+        lambda d: f"{d:.2f}" if d == d.quantize(Decimal("0.01")) else f"{d.normalize():f}"
+    )
+
+
+def invoice_from_bill(
+    bill: Bill,
+    *,
+    invoice_id: str = "INV-0001",
+    charge_at: bool = True,
+    token_types: bool = False,
+) -> pd.DataFrame:
+    """The canonical invoice an honest vendor would send for ``bill`` (strings, one row a line).
+
+    One ``compute`` line per charge (hours and the policy's rate), one
+    ``data_sharing_discount`` line per discounted charge, and per charge and grader
+    model either one ``grader_tokens`` line with the amount (``token_types=False``:
+    the audit then compares amounts only) or one line per token type and price in
+    force (each rounded on its own, as a vendor would; the audit reports the cent
+    this may differ from the once-rounded bill as ``rounding``). Charges of $0.00
+    get no line. ``charge_at=False`` leaves out the billing event times, so that the
+    audit compares each job's lines to its totals.
+    """
+    from rftcost.money import divide_round
+
+    policy = bill.policy
+    places = policy.rounding.hours_decimals
+    charges = bill.charges
+    jobs = bill.jobs.set_index("job_id")
+    models = jobs["model"].reindex(charges["job_id"]).to_numpy()
+    rates = {m: policy.hourly_rate(str(m)) for m in pd.unique(models)}
+    rate = pd.Series([rates[m] for m in models], index=charges.index, dtype=object)
+    at = _iso_ns(charges["at"]) if len(charges) else pd.Series([], dtype=str)
+    base = pd.DataFrame(
+        {
+            "invoice_id": invoice_id,
+            "job_id": charges["job_id"].astype(str),
+            "charge_at": at if charge_at else "",
+            "_at": charges["at"].astype("int64"),
+            "_charge": charges["charge"].astype("int64"),
+        }
+    )
+    compute = base.assign(
+        line_type="compute",
+        description="RFT training " + models.astype(str),
+        grader_model="",
+        token_type="",
+        quantity=_units_text(charges["hour_units"], places),
+        unit="hours",
+        unit_price=_price_text(rate),
+        amount=_units_text(charges["compute_cents"], 2),
+        _order=0,
+        _keep=(charges["compute_cents"] != 0) | (charges["hour_units"] != 0),
+    )
+    discount = base.assign(
+        line_type="data_sharing_discount",
+        description="Data sharing discount",
+        grader_model="",
+        token_type="",
+        quantity="",
+        unit="",
+        unit_price="",
+        amount=_units_text(-charges["discount_cents"], 2),
+        _order=1,
+        _keep=charges["discount_cents"] != 0,
+    )
+    frames = [compute, discount]
+    grader = bill.grader_lines[bill.grader_lines["charge"] >= 0]
+    key = pd.MultiIndex.from_arrays([charges["job_id"].astype(str), charges["charge"]])
+    at_of = pd.Series(base["charge_at"].to_numpy(), index=key)
+    ns_of = pd.Series(base["_at"].to_numpy(), index=key)
+    grader_key = pd.MultiIndex.from_arrays([grader["job_id"].astype(str), grader["charge"]])
+    if not token_types:
+        tokens = grader["input_tokens"] + grader["output_tokens"]
+        frames.append(
+            pd.DataFrame(
+                {
+                    "invoice_id": invoice_id,
+                    "job_id": grader["job_id"].astype(str),
+                    "charge_at": at_of.reindex(grader_key).to_numpy(),
+                    "_at": ns_of.reindex(grader_key).to_numpy(),
+                    "_charge": grader["charge"].astype("int64"),
+                    "line_type": "grader_tokens",
+                    "description": "Grader tokens "
+                    + grader["grader_model"].astype(str)
+                    + " ("
+                    + tokens.astype(str)
+                    + " tokens)",
+                    "grader_model": grader["grader_model"].astype(str),
+                    "token_type": "",
+                    "quantity": "",
+                    "unit": "",
+                    "unit_price": "",
+                    "amount": _units_text(grader["amount_cents"], 2).to_numpy(),
+                    "_order": 2,
+                    "_keep": (grader["amount_cents"] != 0).to_numpy(),
+                }
+            )
+        )
+    else:
+        from rftcost.audit import priced_tokens
+
+        typed = priced_tokens(bill, grader)
+        cents = divide_round(
+            typed["pico"].to_numpy(dtype=object), 10**10, policy.rounding.money_mode
+        )
+        typed_key = pd.MultiIndex.from_arrays([typed["job_id"].astype(str), typed["charge"]])
+        frames.append(
+            pd.DataFrame(
+                {
+                    "invoice_id": invoice_id,
+                    "job_id": typed["job_id"].astype(str),
+                    "charge_at": at_of.reindex(typed_key).to_numpy(),
+                    "_at": ns_of.reindex(typed_key).to_numpy(),
+                    "_charge": typed["charge"].astype("int64"),
+                    "line_type": "grader_tokens",
+                    "description": "Grader tokens "
+                    + typed["grader_model"].astype(str)
+                    + " "
+                    + typed["token_type"].astype(str),
+                    "grader_model": typed["grader_model"].astype(str),
+                    "token_type": typed["token_type"].astype(str),
+                    "quantity": typed["tokens"].astype("int64").astype(str),
+                    "unit": "tokens",
+                    "unit_price": _units_text(typed["price_micro"], 6)
+                    .str.rstrip("0")
+                    .str.replace(r"\.$", ".00", regex=True)
+                    .str.replace(r"\.(\d)$", r".\g<1>0", regex=True),
+                    "amount": _units_text(np.asarray(cents, dtype="int64"), 2).to_numpy(),
+                    "_order": 2 + typed["token_order"].to_numpy(),
+                    "_keep": (typed["tokens"] != 0).to_numpy(),
+                }
+            )
+        )
+    lines = pd.concat(frames, ignore_index=True)
+    lines = lines[lines["_keep"].astype(bool)]
+    lines = lines.sort_values(["job_id", "_at", "_order"], kind="stable").reset_index(drop=True)
+    lines = lines.assign(line=np.arange(1, len(lines) + 1), currency=policy.currency)
+    return lines[list(INVOICE_COLUMNS)]
+
+
+def write_invoice(lines: pd.DataFrame, path: str | Path) -> Path:
+    """Write canonical invoice lines as CSV (``.csv``) or JSON Lines (``.jsonl``)."""
+    target = Path(path)
+    frame = lines[[c for c in INVOICE_COLUMNS if c in lines]].astype(str)
+    frame = frame.replace({"<NA>": "", "nan": "", "None": ""})
+    if target.name.endswith((".jsonl", ".ndjson")):
+        records = frame.to_dict("records")
+        text = "".join(
+            json.dumps({k: v for k, v in r.items() if v != ""}, ensure_ascii=False) + "\n"
+            for r in records
+        )
+        target.write_text(text, encoding="utf-8")
+    else:
+        frame.to_csv(target, index=False, lineterminator="\n")
+    return target
+
+
+def costs_export_from_bill(
+    bill: Bill, *, project_ids: dict[str, str] | None = None, page_size: int = 31
+) -> list[dict[str, Any]]:
+    """Costs API pages (``bucket_width=1d``, grouped by project and line item) for ``bill``.
+
+    Each charge is placed on its billing event's UTC day, under its job's project
+    (``project_ids`` maps project names to ids; default: the name itself). Line
+    items: ``fine-tuning training <model>``, ``fine-tuning data sharing discount``,
+    ``fine-tuning grader <grader model>``. Amounts are JSON numbers with two decimals.
+    """
+    charges = bill.charges
+    jobs = bill.jobs.set_index("job_id")
+    project = jobs["project"].reindex(charges["job_id"]).astype("string").fillna("")
+    mapping = project_ids or {}
+    project = project.map(lambda p: mapping.get(p, p)).to_numpy()
+    day = (charges["at"].astype("int64") // (86400 * 10**9)).to_numpy()
+    model = jobs["model"].reindex(charges["job_id"]).astype(str).to_numpy()
+    frames = [
+        pd.DataFrame(
+            {
+                "day": day,
+                "project": project,
+                "item": "fine-tuning training " + model,
+                "cents": charges["compute_cents"].to_numpy(),
+                "quantity": charges["hour_units"].to_numpy(),
+                "unit": "hours",
+            }
+        ),
+        pd.DataFrame(
+            {
+                "day": day,
+                "project": project,
+                "item": "fine-tuning data sharing discount",
+                "cents": -charges["discount_cents"].to_numpy(),
+                "quantity": 0,
+                "unit": "",
+            }
+        ),
+    ]
+    grader = bill.grader_lines[bill.grader_lines["charge"] >= 0]
+    key = pd.MultiIndex.from_arrays([charges["job_id"].astype(str), charges["charge"]])
+    grader_key = pd.MultiIndex.from_arrays([grader["job_id"].astype(str), grader["charge"]])
+    frames.append(
+        pd.DataFrame(
+            {
+                "day": pd.Series(day, index=key).reindex(grader_key).to_numpy(),
+                "project": pd.Series(project, index=key).reindex(grader_key).to_numpy(),
+                "item": "fine-tuning grader "
+                + grader["grader_model"].astype(str).map(resolve_model_family).to_numpy(),
+                "cents": grader["amount_cents"].to_numpy(),
+                "quantity": (grader["input_tokens"] + grader["output_tokens"]).to_numpy(),
+                "unit": "tokens",
+            }
+        )
+    )
+    costs = pd.concat(frames, ignore_index=True)
+    costs = costs[costs["cents"] != 0]
+    sums = costs.groupby(["day", "project", "item", "unit"], as_index=False)[
+        ["cents", "quantity"]
+    ].sum()
+    sums = sums.sort_values(["day", "project", "item"])
+    hours_places = bill.policy.rounding.hours_decimals
+    buckets: list[dict[str, Any]] = []
+    for day_number, group in sums.groupby("day", sort=True):
+        start = int(day_number) * 86400
+        results = [
+            {
+                "object": "organization.costs.result",
+                "amount": {
+                    "value": _json_decimal(int(row.cents), 2),
+                    "currency": bill.policy.currency.lower(),
+                },
+                "line_item": row.item,
+                "project_id": row.project or None,
+                "quantity": (
+                    _json_decimal(int(row.quantity), hours_places)
+                    if row.unit == "hours"
+                    else (int(row.quantity) if row.unit == "tokens" else None)
+                ),
+                "quantity_unit": row.unit or None,
+            }
+            for row in group.itertuples(index=False)
+        ]
+        buckets.append(
+            {"object": "bucket", "start_time": start, "end_time": start + 86400, "results": results}
+        )
+    pages = []
+    for first in range(0, max(len(buckets), 1), page_size):
+        chunk = buckets[first : first + page_size]
+        more = first + page_size < len(buckets)
+        pages.append(
+            {
+                "object": "page",
+                "data": chunk,
+                "has_more": more,
+                "next_page": f"page_{first // page_size + 2}" if more else None,
+            }
+        )
+    return pages
+
+
+def _json_decimal(units: int, places: int) -> Any:
+    """Integer units → a JSON number with exactly ``places`` decimals (see ``dump_costs_export``)."""
+    return _units_text(pd.Series([units]), places).iloc[0]
+
+
+def dump_costs_export(pages: Sequence[dict[str, Any]]) -> str:
+    """Costs API pages → JSON text with amounts written as numbers with their exact digits."""
+    text = json.dumps(list(pages), indent=1)
+    # Amounts and hours were kept as decimal strings; write them as JSON numbers.
+    import re
+
+    return re.sub(r'"(value|quantity)": "(-?\d+\.\d+)"', r'"\1": \2', text) + "\n"
