@@ -20,8 +20,10 @@ _EXPORTS: dict[str, str] = {
     "AuditReport": "rftcost.audit",
     "Bill": "rftcost.billing",
     "BillTotals": "rftcost.billing",
+    "Calibration": "rftcost.calibration",
     "CalibrationError": "rftcost.errors",
     "Charge": "rftcost.billing",
+    "Estimate": "rftcost.estimate",
     "EventLog": "rftcost.events.readers",
     "ExportError": "rftcost.errors",
     "Finding": "rftcost.audit",
@@ -29,6 +31,7 @@ _EXPORTS: dict[str, str] = {
     "InputError": "rftcost.errors",
     "InvoiceError": "rftcost.errors",
     "JobBill": "rftcost.billing",
+    "Plan": "rftcost.plan",
     "PlanError": "rftcost.errors",
     "Policy": "rftcost.policy",
     "PolicyError": "rftcost.errors",
@@ -42,12 +45,18 @@ _EXPORTS: dict[str, str] = {
     "bill": "rftcost.billing",
     "bill_events": "rftcost.billing",
     "build_timeline": "rftcost.timeline",
+    "calibrate": "rftcost.calibration",
+    "check_budget": "rftcost.estimate",
+    "estimate": "rftcost.estimate",
     "explain": "rftcost.explain",
     "list_policies": "rftcost.policy",
+    "load_plan": "rftcost.plan",
     "load_policy": "rftcost.policy",
     "load_price_table": "rftcost.prices",
+    "project_running": "rftcost.estimate",
     "read_events": "rftcost.events.readers",
     "read_invoice": "rftcost.invoice",
+    "what_if": "rftcost.estimate",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
@@ -69,6 +78,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:
     from rftcost.audit import AuditReport, Finding, audit_invoice
     from rftcost.billing import Bill, BillTotals, Charge, GraderLine, JobBill, bill, bill_events
+    from rftcost.calibration import Calibration, calibrate
     from rftcost.errors import (
         CalibrationError,
         ExportError,
@@ -80,10 +90,12 @@ if TYPE_CHECKING:
         RftcostError,
         UnreadableFileError,
     )
+    from rftcost.estimate import Estimate, check_budget, estimate, project_running, what_if
     from rftcost.events.readers import EventLog, read_events
     from rftcost.explain import explain
     from rftcost.invoice import read_invoice
     from rftcost.money import RoundingMode
+    from rftcost.plan import Plan, load_plan
     from rftcost.policy import Policy, list_policies, load_policy
     from rftcost.prices import PriceTable, load_price_table
     from rftcost.timeline import Timeline, build_timeline

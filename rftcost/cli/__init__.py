@@ -14,6 +14,7 @@ import typer
 from rftcost.cli import audit as _audit  # noqa: F401
 from rftcost.cli import bill as _bill  # noqa: F401  (registers commands)
 from rftcost.cli import explain as _explain  # noqa: F401
+from rftcost.cli import estimate as _estimate  # noqa: F401
 from rftcost.cli import policy as _policy  # noqa: F401
 from rftcost.cli.app import app
 from rftcost.cli.common import EXIT_USAGE

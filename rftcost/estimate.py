@@ -1,0 +1,1012 @@
+"""Estimates: what a run will cost before launch, as P10 / P50 / P90 (estimator.md).
+
+``estimate(plan, calibration)`` draws many possible runs of the plan (Monte
+Carlo) from the calibration's fitted model (``rftcost.calibration``):
+
+1. counts: steps = ceil(n_train / batch_size) × n_epochs, validation runs =
+   steps // eval_interval (none without validation data);
+2. per draw, a job-level residual vector is resampled from the history (so a run
+   that reasons longer is slower *and* uses more grader tokens), and each fit's
+   coefficients are drawn from their uncertainty; seconds per step and per
+   validation run, grader tokens per step and per run follow;
+3. each draw is **billed with the policy's own arithmetic**: its billable time in
+   integer nanoseconds → whole seconds → hours with the policy's decimals and
+   modes → cents at the model's hourly rate (cap, data-sharing discount), grader
+   tokens × the price table's rates in force at ``at`` → cents. Amounts are
+   integer cents throughout (``rftcost.money.divide_round``), never floats;
+4. P10 / P50 / P90 are order statistics of those integer amounts (each is the
+   amount of an actual draw), shown as ``Decimal``. Each quantile's hours are the
+   policy's rounded hours of the draw at that quantile, so the P50 compute amount
+   is exactly the P50 hours × the hourly rate.
+
+The same random numbers are used for every variant of a plan (what-if tables,
+budget advice), so that a change in a setting, not noise, moves the figures.
+
+``project_running`` does the same for a job in progress: what it has been
+charged, plus its unbilled work, plus the steps and validation runs left, with
+the job's own pace so far pulling the per-step time towards what it has shown.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import sys
+import types
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict
+
+from rftcost.calibration import PRIOR, TRAIN_PHASES, Calibration, grader_key
+from rftcost.errors import PlanError
+from rftcost.money import cents_to_decimal, divide_round, format_cents
+from rftcost.plan import GRADER_TYPES, Plan, plan_from_settings
+from rftcost.policy import Policy, load_policy
+from rftcost.prices import PICO_PER_DOLLAR
+
+__all__ = [
+    "ESTIMATE_SCHEMA",
+    "VARY_NAMES",
+    "BudgetCheck",
+    "Estimate",
+    "Progress",
+    "Quantiles",
+    "WhatIfRow",
+    "check_budget",
+    "estimate",
+    "parse_vary",
+    "project_running",
+    "what_if",
+]
+
+ESTIMATE_SCHEMA = "rftcost.estimate/v1"
+DEFAULT_DRAWS = 4000
+_NS = 1_000_000_000
+_PICO_PER_CENT = PICO_PER_DOLLAR // 100
+_MAX_FEATURES = 32
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+
+SAMPLES_PER_EXAMPLE = 4
+"""Prior guess of rollouts sampled per training example at compute_multiplier 1 (graded samples)."""
+
+
+class Quantiles(BaseModel):
+    """P10 / P50 / P90 of one figure."""
+
+    model_config = _FROZEN
+
+    p10: Decimal
+    """10th percentile."""
+    p50: Decimal
+    """Median."""
+    p90: Decimal
+    """90th percentile."""
+
+    def strings(self, places: int = 2) -> dict[str, str]:
+        """``{"p10": "3.10", ...}`` with exactly ``places`` decimals."""
+        return {
+            "p10": f"{self.p10:.{places}f}",
+            "p50": f"{self.p50:.{places}f}",
+            "p90": f"{self.p90:.{places}f}",
+        }
+
+
+class Progress(BaseModel):
+    """What a job in progress has done so far (``project_running``)."""
+
+    model_config = _FROZEN
+
+    job_id: str
+    """The job."""
+    status: str
+    """Its status in the logs (running or paused)."""
+    steps_done: int
+    """Highest step completed."""
+    validation_runs_done: int
+    """Validation runs so far."""
+    charged_amount: Decimal
+    """Charged so far (its billing events: pauses)."""
+    unbilled_hours: Decimal
+    """Billable hours since the last billing event (accrued, R8)."""
+    observed_seconds_per_step: float | None
+    """The job's own training pace so far."""
+
+
+class Estimate(BaseModel):
+    """A cost estimate: counts, amounts as P10 / P50 / P90, breakdown and assumptions."""
+
+    model_config = _FROZEN
+
+    policy: str
+    """Policy in force."""
+    currency: str
+    """Currency of the amounts."""
+    calibrated: bool
+    """``False`` when built-in priors were used (the range is then wide)."""
+    plan: Plan
+    """The plan estimated (every "auto" resolved)."""
+    steps: int
+    """Training steps."""
+    validation_runs: int
+    """Validation runs."""
+    graded_samples: int
+    """Samples the grader scores (training rollouts + validation samples)."""
+    billable_hours: Quantiles
+    """Billed hours (rounded as the policy rounds)."""
+    compute_amount: Quantiles
+    """Hours × hourly rate (cap applied)."""
+    discount_amount: Quantiles
+    """Data-sharing discount (positive, subtracted)."""
+    grader_amount: Quantiles
+    """Grader tokens at the price table's rates."""
+    total_amount: Quantiles
+    """compute − discount + grader."""
+    breakdown: dict[str, Quantiles]
+    """Billable hours per phase (rollout, grading, update, validation)."""
+    grader_tokens: dict[str, Quantiles]
+    """Grader input / cached / output tokens."""
+    assumptions: tuple[str, ...]
+    """Each "auto" resolved, each prior used, each count taken from an option."""
+    calibration: tuple[str, ...]
+    """Fit quality of the calibration used (or that priors were used)."""
+    draws: int
+    """Monte Carlo draws."""
+    priced_at: str
+    """Time whose token prices were used (ISO 8601 UTC)."""
+    progress: Progress | None = None
+    """For a job in progress: what it has done so far."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``rftcost.estimate/v1`` document (cli-and-outputs.md), with extra fields."""
+        document: dict[str, Any] = {
+            "schema": ESTIMATE_SCHEMA,
+            "policy": self.policy,
+            "currency": self.currency,
+            "calibrated": self.calibrated,
+            "steps": self.steps,
+            "validation_runs": self.validation_runs,
+            "graded_samples": self.graded_samples,
+            "billable_hours": self.billable_hours.strings(),
+            "compute_amount": self.compute_amount.strings(),
+            "discount_amount": self.discount_amount.strings(),
+            "grader_amount": self.grader_amount.strings(),
+            "total_amount": self.total_amount.strings(),
+            "breakdown": {phase: q.strings()["p50"] for phase, q in self.breakdown.items()},
+            "breakdown_hours": {phase: q.strings() for phase, q in self.breakdown.items()},
+            "grader_tokens": {k: q.strings(0) for k, q in self.grader_tokens.items()},
+            "settings": self.plan.settings(),
+            "assumptions": list(self.assumptions),
+            "calibration": list(self.calibration),
+            "draws": self.draws,
+            "priced_at": self.priced_at,
+        }
+        if self.progress is not None:
+            document["progress"] = self.progress.model_dump(mode="json")
+            for key in ("charged_amount", "unbilled_hours"):
+                document["progress"][key] = f"{getattr(self.progress, key):.2f}"
+        return document
+
+
+# --- the Monte Carlo core ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Draws:
+    """Per-draw results (time as floats, amounts as integer cents)."""
+
+    train_seconds: FloatArray
+    valid_seconds: FloatArray
+    hour_units: IntArray
+    compute_cents: IntArray
+    discount_cents: IntArray
+    grader_cents: IntArray
+    total_cents: IntArray
+    input_tokens: IntArray
+    cached_tokens: IntArray
+    output_tokens: IntArray
+    notes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Already:
+    """A job in progress: what is charged, and the unbilled work its last charge will include."""
+
+    charged_hour_units: int = 0
+    charged_compute_cents: int = 0
+    charged_discount_cents: int = 0
+    charged_grader_cents: int = 0
+    unbilled_ns: int = 0
+    unbilled_input: int = 0
+    unbilled_cached: int = 0
+    unbilled_output: int = 0
+    shift: tuple[tuple[str, float], ...] = ()
+    """Per component, a log shift from the job's own pace."""
+    spread: float = 1.0
+    """Scale of the residual spread left once the job's pace is known."""
+
+
+def _values(plan: Plan) -> dict[str, Any]:
+    return {
+        "batch_size": plan.batch_size,
+        "compute_multiplier": plan.compute_multiplier,
+        "n_valid_examples": max(plan.n_valid_examples, 1),
+        "eval_samples": plan.eval_samples,
+        "reasoning_effort": plan.reasoning_effort,
+        "grader": grader_key(plan.grader_type, plan.grader_model),
+    }
+
+
+def _residual_draws(
+    calibration: Calibration, rng: np.random.Generator, draws: int
+) -> dict[str, FloatArray]:
+    """Job-level residuals, resampled jointly from the history (or normal for priors)."""
+    names = list(calibration.components)
+    shared = rng.standard_normal(draws)
+    own = rng.standard_normal((draws, len(names)))
+    picks = rng.integers(0, max(len(calibration.residuals), 1), size=draws)
+    fill = rng.random((draws, len(names)))
+    result: dict[str, FloatArray] = {}
+    matrix = (
+        np.array(
+            [[np.nan if v is None else v for v in row] for row in calibration.residuals],
+            dtype="float64",
+        )
+        if calibration.residuals
+        else np.zeros((0, 0))
+    )
+    for position, name in enumerate(names):
+        fit = calibration.components[name]
+        if name in calibration.residual_columns and matrix.size:
+            column = matrix[:, calibration.residual_columns.index(name)]
+            present = column[~np.isnan(column)]
+            values = column[picks]
+            missing = np.isnan(values)
+            if missing.any():
+                chosen = (fill[:, position] * len(present)).astype(int).clip(0, len(present) - 1)
+                values = np.where(missing, present[chosen], values)
+            result[name] = values
+        else:
+            result[name] = fit.residual_sd * (
+                math.sqrt(0.5) * shared + math.sqrt(0.5) * own[:, position]
+            )
+    return result
+
+
+def _simulate(
+    plan: Plan,
+    calibration: Calibration,
+    policy: Policy,
+    *,
+    draws: int,
+    seed: int,
+    at: datetime,
+    steps: int,
+    runs: int,
+    already: _Already | None = None,
+) -> _Draws:
+    rng = np.random.default_rng(seed)
+    residuals = _residual_draws(calibration, rng, draws)
+    normals = {
+        name: rng.standard_normal((draws, _MAX_FEATURES + 1)) for name in calibration.components
+    }
+    values = _values(plan)
+    already = already or _Already()
+    shift = dict(already.shift)
+    notes: list[str] = []
+
+    def per_unit(name: str) -> FloatArray:
+        fit = calibration.components[name]
+        x, offset, extra, component_notes = fit.design(values)
+        notes.extend(component_notes)
+        z = normals[name]
+        coefficients = fit.coefficient_draws(z[:, : len(x)])
+        log_y = (
+            coefficients @ x
+            + offset
+            + already.spread * residuals[name]
+            + shift.get(name, 0.0)
+            + math.sqrt(extra) * z[:, -1]
+        )
+        return np.exp(log_y)
+
+    train_seconds = steps * per_unit("train_seconds_per_step")
+    valid_seconds = runs * per_unit("valid_seconds_per_run") if runs else np.zeros(draws)
+    key = grader_key(plan.grader_type, plan.grader_model)
+    if plan.grader_model is not None:
+        input_tokens = steps * per_unit("train_input_tokens_per_step")
+        output_tokens = steps * per_unit("train_output_tokens_per_step")
+        if runs:
+            input_tokens = input_tokens + runs * per_unit("valid_input_tokens_per_run")
+            output_tokens = output_tokens + runs * per_unit("valid_output_tokens_per_run")
+        share = calibration.cached_share.get(key, calibration.cached_share.get("*", 0.0))
+        inputs = np.rint(input_tokens).astype("int64") + already.unbilled_input
+        cached = np.rint(input_tokens * share).astype("int64") + already.unbilled_cached
+        outputs = np.rint(output_tokens).astype("int64") + already.unbilled_output
+    else:
+        inputs = np.full(draws, already.unbilled_input, dtype="int64")
+        cached = np.full(draws, already.unbilled_cached, dtype="int64")
+        outputs = np.full(draws, already.unbilled_output, dtype="int64")
+    ns = np.rint((train_seconds + valid_seconds) * _NS).astype("int64") + already.unbilled_ns
+    hour_units, compute, discount, grader = _bill_draws(
+        plan, policy, ns, inputs, cached, outputs, at, already
+    )
+    return _Draws(
+        train_seconds=train_seconds,
+        valid_seconds=valid_seconds,
+        hour_units=hour_units + already.charged_hour_units,
+        compute_cents=compute + already.charged_compute_cents,
+        discount_cents=discount + already.charged_discount_cents,
+        grader_cents=grader + already.charged_grader_cents,
+        total_cents=(compute - discount + grader)
+        + (
+            already.charged_compute_cents
+            - already.charged_discount_cents
+            + already.charged_grader_cents
+        ),
+        input_tokens=inputs,
+        cached_tokens=cached,
+        output_tokens=outputs,
+        notes=tuple(dict.fromkeys(notes)),
+    )
+
+
+def _bill_draws(
+    plan: Plan,
+    policy: Policy,
+    ns: IntArray,
+    inputs: IntArray,
+    cached: IntArray,
+    outputs: IntArray,
+    at: datetime,
+    already: _Already,
+) -> tuple[IntArray, IntArray, IntArray, IntArray]:
+    """One charge per draw, with the billing kernel's arithmetic (R11-R13): integer units only."""
+    rounding = policy.rounding
+    rate = policy.hourly_rate(plan.model)
+    if rate is None:
+        raise PlanError(
+            f"no hourly training rate for base model {plan.model!r} in policy {policy.name}; "
+            f"known: {', '.join(sorted(policy.hourly_rates))}"
+        )
+    seconds = divide_round(ns, _NS, rounding.seconds_mode)
+    units = divide_round(seconds * 10**rounding.hours_decimals, 3600, rounding.hours_mode)
+    rate_micro = int(rate * 1_000_000)
+    compute = divide_round(
+        units.astype(object) * rate_micro, 10**rounding.hours_decimals * 10_000, rounding.money_mode
+    )
+    compute = np.asarray(compute, dtype="int64")
+    if policy.cap.per_job_amount is not None:
+        room = max(int(policy.cap.per_job_amount * 100) - already.charged_compute_cents, 0)
+        compute = np.minimum(compute, room)
+    grader = np.zeros(len(ns), dtype="int64")
+    if plan.grader_model is not None or already.unbilled_input or already.unbilled_output:
+        model = plan.grader_model or ""
+        entry = policy.price_table.lookup(model, at)
+        scale = Decimal(PICO_PER_DOLLAR) / policy.price_table.unit_tokens
+        input_pico = int(entry.input * scale)
+        cached_pico = int(entry.cached_input * scale)
+        output_pico = int(entry.output * scale)
+        pico = (
+            (inputs - cached).astype(object) * input_pico
+            + cached.astype(object) * cached_pico
+            + outputs.astype(object) * output_pico
+        )
+        grader = np.asarray(divide_round(pico, _PICO_PER_CENT, rounding.money_mode), dtype="int64")
+    discount = np.zeros(len(ns), dtype="int64")
+    settings = policy.data_sharing_discount
+    if plan.data_sharing and settings.scope:
+        base = np.zeros(len(ns), dtype="int64")
+        if "compute" in settings.scope:
+            base = base + compute
+        if "grader" in settings.scope:
+            base = base + grader
+        numerator, denominator = settings.rate.as_integer_ratio()
+        discount = np.asarray(
+            divide_round(base.astype(object) * numerator, denominator, rounding.money_mode),
+            dtype="int64",
+        )
+    return units.astype("int64"), compute, discount, grader
+
+
+def _quantile_ints(values: IntArray) -> tuple[int, int, int]:
+    picked = np.quantile(values, [0.1, 0.5, 0.9], method="inverted_cdf")
+    return int(picked[0]), int(picked[1]), int(picked[2])
+
+
+def _money(values: IntArray) -> Quantiles:
+    p10, p50, p90 = _quantile_ints(values)
+    return Quantiles(
+        p10=cents_to_decimal(p10), p50=cents_to_decimal(p50), p90=cents_to_decimal(p90)
+    )
+
+
+def _hours(units: IntArray, places: int) -> Quantiles:
+    p10, p50, p90 = _quantile_ints(units)
+    return Quantiles(
+        p10=Decimal(p10).scaleb(-places),
+        p50=Decimal(p50).scaleb(-places),
+        p90=Decimal(p90).scaleb(-places),
+    )
+
+
+def _seconds_to_hours(seconds: FloatArray, policy: Policy) -> Quantiles:
+    ns = np.rint(seconds * _NS).astype("int64")
+    whole = divide_round(ns, _NS, policy.rounding.seconds_mode)
+    units = divide_round(
+        whole * 10**policy.rounding.hours_decimals, 3600, policy.rounding.hours_mode
+    )
+    return _hours(np.asarray(units, dtype="int64"), policy.rounding.hours_decimals)
+
+
+def _tokens(values: IntArray) -> Quantiles:
+    p10, p50, p90 = _quantile_ints(values)
+    return Quantiles(p10=Decimal(p10), p50=Decimal(p50), p90=Decimal(p90))
+
+
+def graded_samples(plan: Plan, steps: int | None = None, runs: int | None = None) -> int:
+    """Samples the grader scores: rollouts of training examples plus validation samples.
+
+    Training: ``steps × batch_size × SAMPLES_PER_EXAMPLE × compute_multiplier`` (rollouts
+    per example grow with the exploration compute); validation: ``runs × n_valid ×
+    eval_samples``. The count is informative; amounts come from the fitted tokens.
+    """
+    steps = plan.steps if steps is None else steps
+    runs = plan.validation_runs if runs is None else runs
+    train = steps * plan.batch_size * max(1, round(SAMPLES_PER_EXAMPLE * plan.compute_multiplier))
+    return int(train + runs * plan.n_valid_examples * plan.eval_samples)
+
+
+def _resolve(
+    calibration: Calibration | str | Path | None, policy: Policy | str | Path | None
+) -> tuple[Calibration, Policy]:
+    if calibration is None:
+        resolved = PRIOR
+    elif isinstance(calibration, Calibration):
+        resolved = calibration
+    else:
+        resolved = Calibration.load(calibration)
+    return resolved, load_policy(policy)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _assumptions(
+    plan: Plan, calibration: Calibration, draws: _Draws, policy: Policy
+) -> tuple[str, ...]:
+    lines = list(plan.assumptions)
+    if not calibration.calibrated:
+        lines.append(
+            "no calibration: built-in priors (not fitted on your jobs), so the range is wide;"
+            " run `rftcost calibrate LOGS -o calibration.json` and pass --calibration"
+        )
+        lines.extend(calibration.notes)
+    else:
+        lines.extend(_outside_history(plan, calibration))
+    lines.extend(draws.notes)
+    if plan.grader_model is None:
+        lines.append(f"{plan.grader_type} grader: no grader tokens, only the time it adds")
+    elif len(plan.grader.models) > 1:
+        lines.append(
+            f"multi grader with models {', '.join(plan.grader.models)}: all grader tokens priced"
+            f" at {plan.grader_model}'s rates"
+        )
+    if plan.data_sharing:
+        scope = policy.data_sharing_discount.scope
+        lines.append(
+            f"data sharing: discount {policy.data_sharing_discount.rate * 100:.0f}% on"
+            f" {', '.join(scope)} (policy {policy.name})"
+            if scope
+            else f"data sharing: no training discount under policy {policy.name}"
+        )
+    lines.append("one charge at the end (no pause, failure or rollback)")
+    return tuple(dict.fromkeys(lines))
+
+
+def _outside_history(plan: Plan, calibration: Calibration) -> list[str]:
+    notes = []
+    values = _values(plan)
+    for setting in ("batch_size", "compute_multiplier", "eval_samples", "n_valid_examples"):
+        seen = calibration.seen.get(setting)
+        if not seen or (setting == "n_valid_examples" and plan.n_valid_examples == 0):
+            continue
+        value = float(values[setting])
+        low, high = float(seen[0]), float(seen[1])
+        if value < low or value > high:
+            notes.append(
+                f"{setting} {value:g} is outside the calibration history ({low:g}-{high:g}):"
+                " extrapolated"
+            )
+    return notes
+
+
+# --- public API -------------------------------------------------------------------------------
+
+
+def estimate(
+    plan: Plan,
+    calibration: Calibration | str | Path | None = None,
+    *,
+    policy: Policy | str | Path | None = None,
+    draws: int = DEFAULT_DRAWS,
+    seed: int = 0,
+    at: datetime | None = None,
+) -> Estimate:
+    """Estimate a plan's cost as P10 / P50 / P90 (without a calibration: built-in priors)."""
+    resolved, policy_ = _resolve(calibration, policy)
+    at = at or _now()
+    result = _simulate(
+        plan,
+        resolved,
+        policy_,
+        draws=draws,
+        seed=seed,
+        at=at,
+        steps=plan.steps,
+        runs=plan.validation_runs,
+    )
+    return _estimate_of(plan, resolved, policy_, result, draws=draws, at=at)
+
+
+def _estimate_of(
+    plan: Plan,
+    calibration: Calibration,
+    policy: Policy,
+    result: _Draws,
+    *,
+    draws: int,
+    at: datetime,
+    progress: Progress | None = None,
+    steps: int | None = None,
+    runs: int | None = None,
+) -> Estimate:
+    shares = calibration.phase_shares or PRIOR.phase_shares
+    breakdown = {
+        phase: _seconds_to_hours(result.train_seconds * shares.get(phase, 0.0), policy)
+        for phase in TRAIN_PHASES
+    }
+    breakdown["validation"] = _seconds_to_hours(result.valid_seconds, policy)
+    return Estimate(
+        policy=policy.name,
+        currency=policy.currency,
+        calibrated=calibration.calibrated,
+        plan=plan,
+        steps=plan.steps,
+        validation_runs=plan.validation_runs,
+        graded_samples=graded_samples(plan),
+        billable_hours=_hours(result.hour_units, policy.rounding.hours_decimals),
+        compute_amount=_money(result.compute_cents),
+        discount_amount=_money(result.discount_cents),
+        grader_amount=_money(result.grader_cents),
+        total_amount=_money(result.total_cents),
+        breakdown=breakdown,
+        grader_tokens={
+            "input_tokens": _tokens(result.input_tokens),
+            "cached_input_tokens": _tokens(result.cached_tokens),
+            "output_tokens": _tokens(result.output_tokens),
+        },
+        assumptions=_assumptions(plan, calibration, result, policy),
+        calibration=tuple(calibration.summary_lines()),
+        draws=draws,
+        priced_at=at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        progress=progress,
+    )
+
+
+# --- what-if tables ---------------------------------------------------------------------------
+
+VARY_NAMES: dict[str, str] = {
+    "batch_size": "batch_size",
+    "n_epochs": "n_epochs",
+    "compute_multiplier": "compute_multiplier",
+    "eval_interval": "eval_interval",
+    "eval_samples": "eval_samples",
+    "reasoning_effort": "reasoning_effort",
+    "grader": "grader",
+    "grader_model": "grader_model",
+    "grader_type": "grader_type",
+    "n_train": "n_train_examples",
+    "n_train_examples": "n_train_examples",
+    "n_valid": "n_valid_examples",
+    "n_valid_examples": "n_valid_examples",
+    "data_sharing": "data_sharing",
+    "model": "model",
+}
+"""Names ``--vary`` accepts → the plan setting they change."""
+
+_INT_SETTINGS = (
+    "batch_size",
+    "n_epochs",
+    "eval_interval",
+    "eval_samples",
+    "n_train_examples",
+    "n_valid_examples",
+)
+
+
+class WhatIfRow(BaseModel):
+    """One combination of a what-if table."""
+
+    model_config = _FROZEN
+
+    changes: dict[str, str]
+    """Setting → value of this row."""
+    steps: int
+    """Training steps."""
+    validation_runs: int
+    """Validation runs."""
+    billable_hours: Quantiles
+    """Billed hours."""
+    total_amount: Quantiles
+    """Total amount."""
+
+
+def parse_vary(specs: Iterable[str]) -> dict[str, list[str]]:
+    """``["eval_interval=5,10", "grader=gpt-4.1-nano,gpt-4.1"]`` → {name: values}.
+
+    Raises ``PlanError`` for an unknown name or a malformed spec.
+    """
+    result: dict[str, list[str]] = {}
+    for spec in specs:
+        name, sep, raw = spec.partition("=")
+        name = name.strip()
+        if not sep or not raw.strip():
+            raise PlanError(f"--vary {spec!r}: write NAME=V1,V2 (e.g. eval_interval=5,10,20)")
+        if name not in VARY_NAMES:
+            raise PlanError(
+                f"--vary {spec!r}: unknown setting {name!r}; known: {', '.join(VARY_NAMES)}"
+            )
+        values = [v.strip() for v in raw.split(",") if v.strip()]
+        result.setdefault(name, []).extend(values)
+    return result
+
+
+def _change(plan: Plan, changes: Mapping[str, str]) -> Plan:
+    typed: dict[str, Any] = {}
+    for name, raw in changes.items():
+        field = VARY_NAMES[name]
+        try:
+            if field in _INT_SETTINGS:
+                typed[field] = int(raw)
+            elif field == "compute_multiplier":
+                typed[field] = float(raw)
+            elif field == "data_sharing":
+                if raw.lower() not in ("true", "false", "yes", "no", "1", "0"):
+                    raise ValueError(raw)
+                typed[field] = raw.lower() in ("true", "yes", "1")
+            elif field == "grader":
+                typed["grader_type" if raw in GRADER_TYPES else "grader_model"] = raw
+            else:
+                typed[field] = raw
+        except ValueError as exc:
+            raise PlanError(f"--vary {name}={raw}: not a valid value for {field}") from exc
+    return plan.with_changes(**typed)
+
+
+def what_if(
+    plan: Plan,
+    vary: Mapping[str, Sequence[str]],
+    calibration: Calibration | str | Path | None = None,
+    *,
+    policy: Policy | str | Path | None = None,
+    draws: int = DEFAULT_DRAWS,
+    seed: int = 0,
+    at: datetime | None = None,
+) -> list[WhatIfRow]:
+    """One row per combination of the varied settings (same random numbers for every row)."""
+    resolved, policy_ = _resolve(calibration, policy)
+    at = at or _now()
+    names = list(vary)
+    rows = []
+    for combination in itertools.product(*(vary[n] for n in names)):
+        changes = dict(zip(names, combination, strict=True))
+        variant = _change(plan, changes)
+        result = _simulate(
+            variant,
+            resolved,
+            policy_,
+            draws=draws,
+            seed=seed,
+            at=at,
+            steps=variant.steps,
+            runs=variant.validation_runs,
+        )
+        rows.append(
+            WhatIfRow(
+                changes=changes,
+                steps=variant.steps,
+                validation_runs=variant.validation_runs,
+                billable_hours=_hours(result.hour_units, policy_.rounding.hours_decimals),
+                total_amount=_money(result.total_cents),
+            )
+        )
+    return rows
+
+
+# --- budget -----------------------------------------------------------------------------------
+
+
+class BudgetCheck(BaseModel):
+    """Whether the P90 total fits a budget, and the single change that makes it fit."""
+
+    model_config = _FROZEN
+
+    budget: Decimal
+    """The budget."""
+    p90: Decimal
+    """P90 total of the plan."""
+    over: bool
+    """P90 exceeds the budget."""
+    suggestion: str | None
+    """The mildest single change whose P90 is within the budget (``None`` if none, or not over)."""
+    suggestion_p90: Decimal | None = None
+    """P90 total with that change."""
+    candidates: tuple[tuple[str, Decimal], ...] = ()
+    """Every single change tried, with its P90 total, cheapest first."""
+
+
+def _candidate_changes(plan: Plan, policy: Policy) -> list[tuple[str, dict[str, Any]]]:
+    candidates: list[tuple[str, dict[str, Any]]] = []
+    if plan.validation_runs:
+        for factor in (2, 4):
+            interval = plan.eval_interval * factor
+            if plan.steps // interval < plan.validation_runs:
+                candidates.append(
+                    (
+                        f"eval_interval {plan.eval_interval} → {interval}",
+                        {"eval_interval": interval},
+                    )
+                )
+        if plan.eval_samples > 1:
+            candidates.append(
+                (
+                    f"eval_samples {plan.eval_samples} → {max(1, plan.eval_samples // 2)}",
+                    {"eval_samples": max(1, plan.eval_samples // 2)},
+                )
+            )
+        if plan.n_valid_examples > 1:
+            half = max(1, plan.n_valid_examples // 2)
+            candidates.append(
+                (
+                    f"validation set {plan.n_valid_examples} → {half} examples",
+                    {"n_valid_examples": half},
+                )
+            )
+        candidates.append(("no validation file", {"n_valid_examples": 0}))
+    if plan.compute_multiplier > 0.25:
+        lower = round(plan.compute_multiplier / 2, 6)
+        candidates.append(
+            (
+                f"compute_multiplier {plan.compute_multiplier:g} → {lower:g}",
+                {"compute_multiplier": lower},
+            )
+        )
+    efforts = ("low", "medium", "high")
+    position = efforts.index(plan.reasoning_effort)
+    if position > 0:
+        candidates.append(
+            (
+                f"reasoning_effort {plan.reasoning_effort} → {efforts[position - 1]}",
+                {"reasoning_effort": efforts[position - 1]},
+            )
+        )
+    if plan.grader_model is not None:
+        for model in ("gpt-4.1-mini", "gpt-4.1-nano"):
+            if model != plan.grader_model and policy.price_table.models.get(model):
+                candidates.append(
+                    (f"grader model {plan.grader_model} → {model}", {"grader_model": model})
+                )
+    if plan.n_epochs > 1:
+        fewer = max(1, plan.n_epochs // 2) if plan.n_epochs > 2 else 1
+        candidates.append((f"n_epochs {plan.n_epochs} → {fewer}", {"n_epochs": fewer}))
+    if not plan.data_sharing and policy.data_sharing_discount.scope:
+        candidates.append(
+            ("share training data with OpenAI (data-sharing discount)", {"data_sharing": True})
+        )
+    return candidates
+
+
+def check_budget(
+    plan: Plan,
+    budget: Decimal | str | int,
+    calibration: Calibration | str | Path | None = None,
+    *,
+    policy: Policy | str | Path | None = None,
+    draws: int = DEFAULT_DRAWS,
+    seed: int = 0,
+    at: datetime | None = None,
+) -> BudgetCheck:
+    """Compare the P90 total with ``budget``; when over, find the mildest single change that fits.
+
+    "Mildest" is the change whose P90 stays highest while within the budget (it
+    gives up the least); every candidate and its P90 are listed.
+    """
+    from rftcost.money import to_decimal
+
+    limit = to_decimal(budget)
+    resolved, policy_ = _resolve(calibration, policy)
+    at = at or _now()
+
+    def p90_of(variant: Plan) -> int:
+        result = _simulate(
+            variant,
+            resolved,
+            policy_,
+            draws=draws,
+            seed=seed,
+            at=at,
+            steps=variant.steps,
+            runs=variant.validation_runs,
+        )
+        return _quantile_ints(result.total_cents)[2]
+
+    p90 = cents_to_decimal(p90_of(plan))
+    if p90 <= limit:
+        return BudgetCheck(budget=limit, p90=p90, over=False, suggestion=None)
+    tried: list[tuple[str, Decimal]] = []
+    for label, changes in _candidate_changes(plan, policy_):
+        try:
+            variant = plan.with_changes(**changes)
+        except PlanError:
+            continue
+        tried.append((label, cents_to_decimal(p90_of(variant))))
+    tried.sort(key=lambda item: item[1])
+    fitting = [item for item in tried if item[1] <= limit]
+    best = max(fitting, key=lambda item: item[1]) if fitting else None
+    return BudgetCheck(
+        budget=limit,
+        p90=p90,
+        over=True,
+        suggestion=best[0] if best else None,
+        suggestion_p90=best[1] if best else None,
+        candidates=tuple(tried),
+    )
+
+
+# --- a job in progress ------------------------------------------------------------------------
+
+_PACE_WEIGHT_STEPS = 5.0
+"""Steps after which a job's own pace counts as much as the calibration's prediction."""
+
+
+def project_running(
+    source: Any,
+    job_id: str,
+    calibration: Calibration | str | Path | None = None,
+    *,
+    plan: Plan | None = None,
+    policy: Policy | str | Path | None = None,
+    draws: int = DEFAULT_DRAWS,
+    seed: int = 0,
+    at: datetime | None = None,
+) -> Estimate:
+    """Project a job in progress to its final cost: charged so far + unbilled + what is left.
+
+    ``source`` is a ``Bill`` or logs. The job's settings come from its
+    ``job_created`` event (or ``plan``). Its own pace so far shifts the per-step
+    prediction with weight ``k / (k + 5)`` after ``k`` steps, and the spread left
+    shrinks by the same measure.
+    """
+    from rftcost.billing import Bill, bill
+    from rftcost.calibration import measure_jobs
+
+    resolved, policy_ = _resolve(calibration, policy)
+    at = at or _now()
+    result = source if isinstance(source, Bill) else bill(source, policy=policy_)
+    rows = result.jobs[result.jobs["job_id"] == job_id]
+    if rows.empty:
+        known = ", ".join(result.job_ids()[:5])
+        raise PlanError(
+            f"job {job_id!r} is not in the logs"
+            f" (jobs: {known}{', ...' if len(result.jobs) > 5 else ''})"
+        )
+    row = rows.iloc[0]
+    status = str(row["status"])
+    if status == "invalid":
+        problems = "; ".join(
+            result.problems.loc[result.problems["job_id"] == job_id, "problem"].astype(str)
+        )
+        raise PlanError(f"job {job_id} is invalid, its cost cannot be projected: {problems}")
+    if status not in ("running", "paused"):
+        raise PlanError(
+            f"job {job_id} has finished ({status}): its bill is final, see `rftcost bill`"
+        )
+    code = int(row["job"])
+    settings = {str(k): v for k, v in result.timeline.jobs.loc[code].to_dict().items()}
+    job_plan = plan or plan_from_settings(settings, source=f"job {job_id}")
+    measured = measure_jobs(result, [code]).iloc[0]
+    steps_done = int(measured["max_step"])
+    runs_done = int(measured["valid_runs"])
+    steps_left = max(job_plan.steps - steps_done, 0)
+    runs_left = max(job_plan.validation_runs - runs_done, 0)
+
+    shift: list[tuple[str, float]] = []
+    spread = 1.0
+    observed: float | None = None
+    if measured["steps"] > 0 and measured["train_seconds"] > 0:
+        observed = float(measured["train_seconds"] / measured["steps"])
+        fit = resolved.components["train_seconds_per_step"]
+        predicted = fit.predict(_values(job_plan))
+        weight = measured["steps"] / (measured["steps"] + _PACE_WEIGHT_STEPS)
+        gap = math.log(observed) - predicted
+        shift = [(name, weight * gap) for name in resolved.components]
+        spread = math.sqrt(1.0 - weight)
+
+    charges = result.charges[result.charges["job_id"] == job_id]
+    lines = result.grader_lines[
+        (result.grader_lines["job_id"] == job_id) & (result.grader_lines["charge"] < 0)
+    ]
+    already = _Already(
+        charged_hour_units=int(charges["hour_units"].sum()),
+        charged_compute_cents=int(charges["compute_cents"].sum()),
+        charged_discount_cents=int(charges["discount_cents"].sum()),
+        charged_grader_cents=int(charges["grader_cents"].sum()),
+        unbilled_ns=int(row["unbilled_ns"]) if row["unbilled_ns"] is not None else 0,
+        unbilled_input=int(lines["input_tokens"].sum()),
+        unbilled_cached=int(lines["cached_input_tokens"].sum()),
+        unbilled_output=int(lines["output_tokens"].sum()),
+        shift=tuple(shift),
+        spread=spread,
+    )
+    simulated = _simulate(
+        job_plan,
+        resolved,
+        policy_,
+        draws=draws,
+        seed=seed,
+        at=at,
+        steps=steps_left,
+        runs=runs_left,
+        already=already,
+    )
+    places = policy_.rounding.hours_decimals
+    unbilled_units = divide_round(
+        divide_round(already.unbilled_ns, _NS, policy_.rounding.seconds_mode) * 10**places,
+        3600,
+        policy_.rounding.hours_mode,
+    )
+    progress = Progress(
+        job_id=job_id,
+        status=status,
+        steps_done=steps_done,
+        validation_runs_done=runs_done,
+        charged_amount=cents_to_decimal(
+            already.charged_compute_cents
+            - already.charged_discount_cents
+            + already.charged_grader_cents
+        ),
+        unbilled_hours=Decimal(int(unbilled_units)).scaleb(-places),
+        observed_seconds_per_step=observed,
+    )
+    estimate_ = _estimate_of(
+        job_plan, resolved, policy_, simulated, draws=draws, at=at, progress=progress
+    )
+    extra = (
+        f"job in progress: {steps_done} of {job_plan.steps} steps and {runs_done} of "
+        f"{job_plan.validation_runs} validation runs done; charged so far "
+        f"{format_cents(int(progress.charged_amount * 100))}; the last charge covers the unbilled "
+        f"{progress.unbilled_hours} h and the work left",
+    )
+    return estimate_.model_copy(update={"assumptions": (*extra, *estimate_.assumptions)})
+
+
+# ``rftcost.estimate`` is both this module and the public function ``estimate`` (``rftcost``
+# re-exports it). Once the module has been imported, Python binds the package attribute
+# ``rftcost.estimate`` to the module, so the module itself is made callable: ``rftcost.estimate(
+# plan)`` means ``rftcost.estimate.estimate(plan)`` whichever import came first.
+class _CallableModule(types.ModuleType):
+    def __call__(self, *args: Any, **kwargs: Any) -> Estimate:
+        return estimate(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
