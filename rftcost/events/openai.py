@@ -424,7 +424,7 @@ class _Reader:
 
 def _label(item: dict[str, Any]) -> str:
     value = item.get("id")
-    return repr(value) if isinstance(value, str) else "without an id"
+    return repr(value) if isinstance(value, str) and value.strip() else "without an id"
 
 
 def _id(item: dict[str, Any]) -> str:
@@ -958,7 +958,7 @@ def _classify(events: pd.DataFrame) -> pd.DataFrame:
             & events["message"].str.match(row.pattern, flags=re.IGNORECASE)
         )
         rule = rule.mask(hit.fillna(False).astype(bool), index)
-    rules = _RULES.reindex(rule.where(rule >= 0).astype("Int64"))
+    rules = _RULES.reindex(rule.to_numpy())  # -1 (unknown), -2 (metrics): empty rows
     return events.assign(
         rule=rule.where(is_message, -2),
         rule_event=pd.Series(rules["event"].to_numpy(), index=events.index, dtype="string"),
@@ -975,8 +975,9 @@ def _classify(events: pd.DataFrame) -> pd.DataFrame:
 def _steps(events: pd.DataFrame) -> pd.DataFrame:
     """Metrics events with the start of their billable interval (timing, else previous anchor)."""
     anchors = events[(events["type"] == "metrics") | events["training_starts"]]
-    previous = anchors.groupby("job_id", sort=False)["ts"].shift(1)
-    metrics = events[events["type"] == "metrics"].assign(previous=previous)
+    metrics = events[events["type"] == "metrics"]
+    previous = anchors.groupby("job_id", sort=False)["ts"].shift(1).reindex(metrics.index)
+    metrics = metrics.assign(previous=previous)
     micros = (metrics["full_iteration"] * 1_000_000).round().astype("Int64")
     duration = pd.to_timedelta(micros.astype("float64"), unit="us")
     timed = micros.notna()

@@ -1,0 +1,83 @@
+"""``rftcost import-openai``: OpenAI fine-tuning exports → canonical JSON Lines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from rftcost.cli.app import app
+from rftcost.cli.common import EXIT_FOUND, EXIT_OK, emit
+
+if TYPE_CHECKING:
+    from rftcost.events.openai import OpenAIImport
+
+_LISTED = 20
+"""Unknown messages or problems listed in the report before '… and N more'."""
+
+
+@app.command("import-openai")
+def import_openai_command(
+    exports: Annotated[
+        list[Path],
+        typer.Argument(
+            help="OpenAI exports: job, event and checkpoint JSON (or JSON Lines) files, "
+            "or folders such as those 'rftcost fetch' writes.",
+            metavar="EXPORT...",
+            show_default=False,
+        ),
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Canonical JSON Lines file to write (default: stdout)."
+        ),
+    ] = None,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict", help="Exit 1 when any message is unknown or any object malformed."
+        ),
+    ] = False,
+) -> None:
+    """OpenAI fine-tuning exports → canonical events (JSON Lines); a report on stderr."""
+    from rftcost.events.openai import events_to_jsonl, import_openai
+
+    result = import_openai(exports)
+    emit(events_to_jsonl(result.events), output)
+    typer.echo(_report(result, output), err=True, nl=False)
+    if strict and (result.unknown_messages or result.problems):
+        raise typer.Exit(EXIT_FOUND)
+    raise typer.Exit(EXIT_OK)
+
+
+def _report(result: OpenAIImport, output: Path | None) -> str:
+    counts = result.counts()
+    target = str(output) if output is not None else "stdout"
+    lines = [
+        f"Imported {counts['jobs']} job(s), {counts['events']} canonical event(s) from "
+        f"{counts['files']} file(s) ({counts['objects_read']} OpenAI objects, "
+        f"{counts['duplicates']} duplicate(s)) → {target}",
+        f"Unknown messages: {counts['unknown_messages']}; problems: {counts['problems']}",
+    ]
+    if result.unknown_messages:
+        lines.append("Unknown messages (nothing was emitted for them):")
+        lines += [
+            f"  {m.job_id} {m.event_id} {m.created_at:%Y-%m-%dT%H:%M:%SZ} "
+            f"[{m.level or '-'}] {m.message!r}"
+            for m in result.unknown_messages[:_LISTED]
+        ]
+        lines += _more(len(result.unknown_messages))
+    if result.problems:
+        lines.append("Problems (these objects were not used):")
+        lines += [f"  {p}" for p in result.problems[:_LISTED]]
+        lines += _more(len(result.problems))
+    if result.notes:
+        lines.append("Notes:")
+        lines += [f"  {note}" for note in result.notes]
+    return "\n".join(lines) + "\n"
+
+
+def _more(count: int) -> list[str]:
+    return [f"  … and {count - _LISTED} more"] if count > _LISTED else []

@@ -1,0 +1,258 @@
+"""Download OpenAI fine-tuning jobs as files that ``import_openai`` reads.
+
+For each job id, ``fetch_jobs`` retrieves the job object, every page of its events
+and every page of its checkpoints, and writes them under ``DIR/JOB_ID/``:
+
+- ``job.json``: the ``fine_tuning.job`` object, as the API returns it;
+- ``events.json``: one list page ``{"object": "list", "data": [...], "has_more": false}``
+  holding all the job's events, newest first (the API's order);
+- ``checkpoints.json``: the same for the job's checkpoints.
+
+The files of a job are written only once all of them are downloaded, so a failed
+fetch never leaves half a job behind.
+
+It needs the official OpenAI SDK, an optional extra: ``pip install 'rftcost[fetch]'``.
+The key comes from ``api_key`` or ``OPENAI_API_KEY``; the base URL from ``base_url``
+or ``OPENAI_BASE_URL`` (the SDK reads it), else OpenAI's. Rate limits (429),
+timeouts and server errors are retried by the SDK with exponential backoff,
+honouring ``Retry-After``, up to ``max_retries`` times. Every failure is a
+``FetchError`` whose message is one line saying what to do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from rftcost.errors import ExportError
+
+__all__ = [
+    "DEFAULT_MAX_RETRIES",
+    "DEFAULT_PAGE_SIZE",
+    "FetchError",
+    "FetchResult",
+    "FetchedJob",
+    "fetch_jobs",
+]
+
+DEFAULT_MAX_RETRIES = 5
+"""Retries of a request that hit a rate limit, a timeout or a server error."""
+DEFAULT_PAGE_SIZE = 100
+"""Events or checkpoints per page requested (the API's maximum is 100)."""
+
+_INSTALL_HINT = "pip install 'rftcost[fetch]'"
+_SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]*")
+
+
+class FetchError(ExportError):
+    """Fetching from the OpenAI API failed: which job, the HTTP status, and what to do."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        job_id: str | None = None,
+        status_code: int | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.reason = reason
+        self.job_id = job_id
+        self.status_code = status_code
+        self.hint = hint
+        text = f"{job_id}: {reason}" if job_id else reason
+        super().__init__(f"{text}; {hint}" if hint else text)
+
+
+class FetchedJob(BaseModel):
+    """One job written to disk."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    job_id: str
+    """The job id."""
+    folder: str
+    """The folder its files were written to (``DIR/JOB_ID``)."""
+    status: str | None
+    """The job's status when fetched."""
+    method: str | None
+    """The job's fine-tuning method (``reinforcement`` for RFT)."""
+    events: int
+    """Events downloaded."""
+    checkpoints: int
+    """Checkpoints downloaded."""
+
+
+class FetchResult(BaseModel):
+    """What ``fetch_jobs`` wrote."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    jobs: tuple[FetchedJob, ...]
+    """The jobs, in the order asked."""
+    out_dir: str
+    """The folder holding one folder per job."""
+    base_url: str
+    """The API the data came from."""
+
+
+ProgressCallback = Callable[[str, int, int], None]
+
+
+def fetch_jobs(
+    job_ids: Sequence[str],
+    out_dir: str | Path,
+    *,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    max_retries: int = DEFAULT_MAX_RETRIES,
+    timeout: float = 60.0,
+    page_size: int = DEFAULT_PAGE_SIZE,
+    on_progress: ProgressCallback | None = None,
+) -> FetchResult:
+    """Download each job, all pages of its events and its checkpoints into ``out_dir/JOB_ID/``.
+
+    Raises ``FetchError`` for a missing SDK or key, a rejected key (401), a job that
+    does not exist (404), a rate limit that outlasts the retries (429), and any other
+    API or network failure. Jobs fetched before a failure stay written.
+    """
+    for job_id in job_ids:
+        if not _SAFE_ID.fullmatch(job_id):
+            raise FetchError(
+                f"{job_id!r} is not a fine-tuning job id", hint="ids look like ftjob-abc123"
+            )
+    try:
+        import openai
+    except ImportError as exc:
+        raise FetchError("the OpenAI SDK is not installed", hint=_INSTALL_HINT) from exc
+    key = api_key or os.environ.get("OPENAI_API_KEY")
+    if not key:
+        raise FetchError(
+            "OPENAI_API_KEY is not set",
+            hint="export a key of the organization and project that ran the jobs",
+        )
+    root = Path(out_dir)
+    fetched: list[FetchedJob] = []
+    with openai.OpenAI(
+        api_key=key, base_url=base_url, max_retries=max_retries, timeout=timeout
+    ) as client:
+        url = str(client.base_url)
+        for done, job_id in enumerate(job_ids):
+            try:
+                job, events, checkpoints = _download(client, job_id, page_size)
+            except openai.OpenAIError as exc:
+                raise _explain(openai, exc, job_id, url, max_retries) from exc
+            fetched.append(_write(root, job_id, job, events, checkpoints))
+            if on_progress:
+                on_progress("fetch", done + 1, len(job_ids))
+    return FetchResult(jobs=tuple(fetched), out_dir=str(root), base_url=url)
+
+
+def _download(
+    client: Any, job_id: str, page_size: int
+) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+    """The job and all its events and checkpoints (iterating a page follows ``has_more``)."""
+    jobs = client.fine_tuning.jobs
+    job = jobs.retrieve(job_id).to_dict(mode="json")
+    events = [e.to_dict(mode="json") for e in jobs.list_events(job_id, limit=page_size)]
+    checkpoints = [c.to_dict(mode="json") for c in jobs.checkpoints.list(job_id, limit=page_size)]
+    return job, events, checkpoints
+
+
+def _write(
+    root: Path,
+    job_id: str,
+    job: dict[str, Any],
+    events: list[dict[str, Any]],
+    checkpoints: list[dict[str, Any]],
+) -> FetchedJob:
+    folder = root / job_id
+    folder.mkdir(parents=True, exist_ok=True)
+    documents = {
+        "job.json": job,
+        "events.json": _page(events),
+        "checkpoints.json": _page(checkpoints),
+    }
+    for name, document in documents.items():
+        temporary = folder / f".{name}.partial"
+        temporary.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", "utf-8")
+        temporary.replace(folder / name)
+    method = job.get("method")
+    return FetchedJob(
+        job_id=job_id,
+        folder=str(folder),
+        status=job.get("status") if isinstance(job.get("status"), str) else None,
+        method=method.get("type") if isinstance(method, dict) else None,
+        events=len(events),
+        checkpoints=len(checkpoints),
+    )
+
+
+def _page(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """A list page as the API returns one, holding every item."""
+    return {
+        "object": "list",
+        "data": items,
+        "has_more": False,
+        "first_id": items[0].get("id") if items else None,
+        "last_id": items[-1].get("id") if items else None,
+    }
+
+
+def _explain(
+    openai: Any, exc: Exception, job_id: str, base_url: str, max_retries: int
+) -> FetchError:
+    """An SDK exception → one line that says what happened and what to do."""
+    status = getattr(exc, "status_code", None)
+    detail = _api_message(exc)
+    if isinstance(exc, openai.AuthenticationError):
+        return FetchError(
+            f"the OpenAI API rejected the key (401 Unauthorized{detail})",
+            job_id=job_id,
+            status_code=status,
+            hint="check OPENAI_API_KEY",
+        )
+    if isinstance(exc, openai.PermissionDeniedError):
+        return FetchError(
+            f"the key may not read this job (403 Forbidden{detail})",
+            job_id=job_id,
+            status_code=status,
+            hint="use a key of the organization and project that ran it",
+        )
+    if isinstance(exc, openai.NotFoundError):
+        return FetchError(
+            f"no such fine-tuning job (404 Not Found{detail})",
+            job_id=job_id,
+            status_code=status,
+            hint="check the id, and that the key belongs to the project that ran the job",
+        )
+    if isinstance(exc, openai.RateLimitError):
+        return FetchError(
+            f"still rate limited (429{detail}) after {max_retries} retries with backoff",
+            job_id=job_id,
+            status_code=status,
+            hint="wait a minute and run again, or raise --max-retries",
+        )
+    if isinstance(exc, openai.APIConnectionError):
+        return FetchError(
+            f"cannot reach the OpenAI API at {base_url} ({exc})",
+            job_id=job_id,
+            hint="check the network, or OPENAI_BASE_URL",
+        )
+    if isinstance(exc, openai.APIStatusError):
+        return FetchError(
+            f"the OpenAI API answered {status}{detail}", job_id=job_id, status_code=status
+        )
+    return FetchError(f"the OpenAI SDK failed: {exc}", job_id=job_id)
+
+
+def _api_message(exc: Exception) -> str:
+    """``": <the API's error message>"`` when the response carried one."""
+    body = getattr(exc, "body", None)
+    message = body.get("message") if isinstance(body, dict) else None
+    return f": {message}" if isinstance(message, str) and message else ""
