@@ -20,6 +20,9 @@ _EXPORTS: dict[str, str] = {
     "AuditReport": "rftcost.audit",
     "Bill": "rftcost.billing",
     "BillTotals": "rftcost.billing",
+    "Budget": "rftcost.spend",
+    "BudgetStatus": "rftcost.spend",
+    "Budgets": "rftcost.spend",
     "Calibration": "rftcost.calibration",
     "CalibrationError": "rftcost.errors",
     "Charge": "rftcost.billing",
@@ -39,6 +42,7 @@ _EXPORTS: dict[str, str] = {
     "PriceTable": "rftcost.prices",
     "RftcostError": "rftcost.errors",
     "RoundingMode": "rftcost.money",
+    "SpendReport": "rftcost.spend",
     "Timeline": "rftcost.timeline",
     "UnreadableFileError": "rftcost.errors",
     "audit_invoice": "rftcost.audit",
@@ -47,16 +51,26 @@ _EXPORTS: dict[str, str] = {
     "build_timeline": "rftcost.timeline",
     "calibrate": "rftcost.calibration",
     "check_budget": "rftcost.estimate",
+    "cumulative_figure": "rftcost.charts",
     "estimate": "rftcost.estimate",
     "explain": "rftcost.explain",
+    "focus_rows": "rftcost.focus",
+    "html_report": "rftcost.report",
     "list_policies": "rftcost.policy",
+    "load_budgets": "rftcost.spend",
     "load_plan": "rftcost.plan",
     "load_policy": "rftcost.policy",
     "load_price_table": "rftcost.prices",
     "project_running": "rftcost.estimate",
     "read_events": "rftcost.events.readers",
     "read_invoice": "rftcost.invoice",
+    "save_figure": "rftcost.charts",
+    "spend": "rftcost.spend",
+    "spend_figure": "rftcost.charts",
+    "timeline_figure": "rftcost.charts",
+    "waterfall_figure": "rftcost.charts",
     "what_if": "rftcost.estimate",
+    "write_focus": "rftcost.focus",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
@@ -79,6 +93,13 @@ if TYPE_CHECKING:
     from rftcost.audit import AuditReport, Finding, audit_invoice
     from rftcost.billing import Bill, BillTotals, Charge, GraderLine, JobBill, bill, bill_events
     from rftcost.calibration import Calibration, calibrate
+    from rftcost.charts import (
+        cumulative_figure,
+        save_figure,
+        spend_figure,
+        timeline_figure,
+        waterfall_figure,
+    )
     from rftcost.errors import (
         CalibrationError,
         ExportError,
@@ -93,9 +114,12 @@ if TYPE_CHECKING:
     from rftcost.estimate import Estimate, check_budget, estimate, project_running, what_if
     from rftcost.events.readers import EventLog, read_events
     from rftcost.explain import explain
+    from rftcost.focus import focus_rows, write_focus
     from rftcost.invoice import read_invoice
     from rftcost.money import RoundingMode
     from rftcost.plan import Plan, load_plan
     from rftcost.policy import Policy, list_policies, load_policy
     from rftcost.prices import PriceTable, load_price_table
+    from rftcost.report import html_report
+    from rftcost.spend import Budget, Budgets, BudgetStatus, SpendReport, load_budgets, spend
     from rftcost.timeline import Timeline, build_timeline

@@ -432,8 +432,9 @@ def cumulative_figure(
                     ax.annotate(
                         f"{group} over budget on {days[first]:%d %b}",
                         (_num(edges[first]), cumulative[first] / 100),
-                        xytext=(6, -12),
+                        xytext=(-8, 6) if first >= len(days) // 2 else (8, 6),
                         textcoords="offset points",
+                        ha="right" if first >= len(days) // 2 else "left",
                         fontsize=8,
                     )
         ax.set_xlim(_num(edges[0]), _num(edges[-1]))
@@ -810,7 +811,7 @@ def waterfall_figure(bill: Bill, job_id: str | None = None) -> Figure:
                 edgecolor="white",
                 label=step.name,
             )
-            sign = "+" if step.kind == "increase" else ""
+            sign = "+" if step.amount > 0 and step.kind == "increase" else ""
             text = sign + format_money(step.amount, currency)
             if step.seconds is not None:
                 text += f"\n{_hours(abs(step.seconds))}"

@@ -13,9 +13,13 @@ import typer
 
 from rftcost.cli import audit as _audit  # noqa: F401
 from rftcost.cli import bill as _bill  # noqa: F401  (registers commands)
+from rftcost.cli import chart as _chart  # noqa: F401
 from rftcost.cli import explain as _explain  # noqa: F401
 from rftcost.cli import estimate as _estimate  # noqa: F401
+from rftcost.cli import export as _export  # noqa: F401
 from rftcost.cli import policy as _policy  # noqa: F401
+from rftcost.cli import report as _report  # noqa: F401
+from rftcost.cli import spend as _spend  # noqa: F401
 from rftcost.cli.app import app
 from rftcost.cli.common import EXIT_USAGE
 

@@ -1,0 +1,235 @@
+"""``rftcost spend``: spend per team, project, model or job, per day, week or month; budgets."""
+
+from __future__ import annotations
+
+import io
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from rftcost.cli.app import app
+from rftcost.cli.common import (
+    EXIT_FOUND,
+    EXIT_OK,
+    EXIT_USAGE,
+    AssumeTzOption,
+    FormatOption,
+    LogsArgument,
+    OutputFormat,
+    OutputOption,
+    PolicyOption,
+    csv_text,
+    emit,
+    json_text,
+    markdown_table,
+    progress,
+)
+
+__all__ = ["BudgetsOption", "ByOption", "PeriodOption", "WindowOption", "spend_command"]
+
+
+class By(StrEnum):
+    """What spend is grouped by (mirrors ``rftcost.spend.SpendGroup``)."""
+
+    team = "team"
+    project = "project"
+    model = "model"
+    job = "job"
+
+
+class Period(StrEnum):
+    """Calendar periods in UTC (mirrors ``rftcost.spend.PeriodKind``)."""
+
+    day = "day"
+    week = "week"
+    month = "month"
+
+
+ByOption = Annotated[By, typer.Option("--by", help="Group rows by.", case_sensitive=False)]
+PeriodOption = Annotated[
+    Period,
+    typer.Option(
+        "--period",
+        help="Period of each row: the UTC day, ISO week or month of each charge's billing event.",
+        case_sensitive=False,
+    ),
+]
+WindowOption = Annotated[
+    str | None,
+    typer.Option(
+        "--window",
+        help="Only charges in START..END (UTC, end exclusive), e.g. 2025-06-01..2025-07-01.",
+        metavar="START..END",
+    ),
+]
+BudgetsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--budgets",
+        help="Budgets CSV: team,period,amount (period 2025-06, 2025-W23 or 2025-06-01).",
+        metavar="FILE",
+    ),
+]
+
+
+@app.command("spend")
+def spend_command(
+    logs: LogsArgument,
+    by: ByOption = By.team,
+    period: PeriodOption = Period.month,
+    window: WindowOption = None,
+    budgets: BudgetsOption = None,
+    fail_over_budget: Annotated[
+        bool,
+        typer.Option("--fail-over-budget", help="Exit 1 when a team spent more than its budget."),
+    ] = False,
+    policy: PolicyOption = None,
+    output_format: FormatOption = OutputFormat.table,
+    output: OutputOption = None,
+    assume_tz: AssumeTzOption = None,
+) -> None:
+    """Spend per team (project, model, job) and day, week or month, against budgets."""
+    if fail_over_budget and budgets is None:
+        typer.echo("error: --fail-over-budget needs --budgets FILE", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    from rftcost.billing import bill
+    from rftcost.spend import spend
+
+    with progress(logs) as report:
+        result = bill(logs, policy=policy, assume_tz=assume_tz, on_progress=report)
+    spent = spend(result, by=by.value, period=period.value, window=window, budgets=budgets)
+    if output_format is OutputFormat.json:
+        emit(json_text(spent.to_dict()), output)
+    elif output_format is OutputFormat.csv:
+        rows = [{**row, "policy": spent.policy, "currency": spent.currency} for row in spent.rows()]
+        emit(csv_text(rows, [*_row_keys(spent.by.value), "policy", "currency"]), output)
+    elif output_format is OutputFormat.markdown:
+        emit(_markdown(spent), output)
+    else:
+        emit(_table(spent), output)
+    if fail_over_budget and spent.over_budget:
+        raise typer.Exit(EXIT_FOUND)
+    raise typer.Exit(EXIT_OK)
+
+
+def _row_keys(group: str) -> list[str]:
+    return [
+        "period", group, "period_start", "period_end", "compute_amount", "discount_amount",
+        "grader_amount", "total_amount", "jobs", "billed_hours", "budget", "budget_used",
+        "over_budget",
+    ]  # fmt: skip
+
+
+_HEADERS = ["period", "{group}", "jobs", "billed h", "compute", "discount", "grader", "total",
+            "budget", "used"]  # fmt: skip
+
+
+def _row_cells(row: dict[str, Any], group: str) -> list[str]:
+    used = row["budget_used"]
+    return [
+        row["period"],
+        row[group],
+        str(row["jobs"]),
+        row["billed_hours"],
+        row["compute_amount"],
+        row["discount_amount"],
+        row["grader_amount"],
+        row["total_amount"],
+        row["budget"] or "",
+        "" if used is None else f"{used}%" + (" OVER" if row["over_budget"] else ""),
+    ]
+
+
+def _budget_cells(spent: Any) -> list[list[str]]:
+    return [
+        [
+            b.team,
+            b.period,
+            f"{b.amount:.2f}",
+            f"{b.spent:.2f}",
+            f"{b.remaining:.2f}",
+            "" if b.used_percent is None else f"{b.used_percent:.2f}%",
+            "OVER" if b.over else "ok",
+        ]
+        for b in spent.budgets
+    ]
+
+
+_BUDGET_HEADERS = ["team", "period", "budget", "spent", "remaining", "used", "status"]
+
+
+def _totals_line(spent: Any) -> str:
+    t = spent.totals
+    window = f" in {spent.window.label()}" if spent.window is not None else ""
+    return (
+        f"Total {spent.currency} {t.total_amount:.2f} = compute {t.compute_amount:.2f}"
+        f" − discount {t.discount_amount:.2f} + grader {t.grader_amount:.2f}"
+        f"  ({t.jobs} jobs, {t.charges} charges, {t.billed_hours} h billed{window})"
+    )
+
+
+def _notes(spent: Any) -> list[str]:
+    notes = []
+    if spent.invalid_jobs:
+        shown = ", ".join(spent.invalid_jobs[:5]) + (" …" if len(spent.invalid_jobs) > 5 else "")
+        notes.append(
+            f"{len(spent.invalid_jobs)} invalid job(s) not included"
+            f" (amount unknown, not $0): {shown}"
+        )
+    over = spent.over_budget
+    if over:
+        notes.append(
+            "Over budget: "
+            + "; ".join(f"{b.team} {b.period} spent {b.spent:.2f} of {b.amount:.2f}" for b in over)
+        )
+    notes.append("A charge counts in the period of its billing event (UTC); accrued work is not.")
+    return notes
+
+
+def _table(spent: Any) -> str:
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    group = spent.by.value
+    console = Console(record=True, width=140, file=io.StringIO())
+    console.print(
+        f"[bold]Spend per {group} and {spent.period.value}[/bold]  policy {spent.policy}"
+        f" ({spent.currency})",
+    )
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for header in _HEADERS:
+        name = header.format(group=group)
+        table.add_column(name, justify="left" if name in {"period", group} else "right")
+    for row in spent.rows():
+        table.add_row(*_row_cells(row, group))
+    console.print(table)
+    if spent.budgets:
+        console.print("[bold]Budgets[/bold]")
+        budgets = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+        for header in _BUDGET_HEADERS:
+            budgets.add_column(header, justify="left" if header in {"team", "period"} else "right")
+        for cells in _budget_cells(spent):
+            budgets.add_row(*cells, style="bold red" if cells[-1] == "OVER" else None)
+        console.print(budgets)
+    console.print(_totals_line(spent), markup=False)
+    for note in _notes(spent):
+        console.print(note, markup=False)
+    return console.export_text()
+
+
+def _markdown(spent: Any) -> str:
+    group = spent.by.value
+    text = (
+        f"## RFT spend per {group} and {spent.period.value}\n\n"
+        f"Policy `{spent.policy}`, amounts in {spent.currency}.\n\n"
+    )
+    headers = [h.format(group=group) for h in _HEADERS]
+    text += markdown_table(headers, [_row_cells(row, group) for row in spent.rows()])
+    if spent.budgets:
+        text += "\n### Budgets\n\n" + markdown_table(_BUDGET_HEADERS, _budget_cells(spent))
+    text += "\n**" + _totals_line(spent) + "**\n\n"
+    text += "\n".join(f"- {note}" for note in _notes(spent)) + "\n"
+    return text
