@@ -610,12 +610,12 @@ def _price_index_at(
         {
             "pos": np.arange(len(ns)),
             "t": ns.to_numpy(dtype="int64"),
-            "grader_family": families.astype(str).to_numpy(),
+            "grader_family": pd.Series(families.astype(str).to_numpy(), dtype=object),
         }
     ).sort_values("t", kind="stable")
     right = (
         prices[["grader_family", "effective_ns", "price_index"]]
-        .astype({"grader_family": str})
+        .astype({"grader_family": object})
         .sort_values("effective_ns")
     )
     merged = pd.merge_asof(
@@ -654,8 +654,8 @@ def priced_tokens(bill: Any, grader_lines: pd.DataFrame | None = None) -> pd.Dat
     ]
     if lines.empty:
         return pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
-    charges = bill.charges[["job_id", "charge", "segment_start", "at"]].astype({"job_id": str})
-    lines = lines.astype({"job_id": str}).merge(charges, on=["job_id", "charge"], how="left")
+    charges = bill.charges[["job_id", "charge", "segment_start", "at"]].astype({"job_id": object})
+    lines = lines.astype({"job_id": object}).merge(charges, on=["job_id", "charge"], how="left")
     family = (
         lines["grader_model"]
         .astype(str)
@@ -669,7 +669,7 @@ def priced_tokens(bill: Any, grader_lines: pd.DataFrame | None = None) -> pd.Dat
         price_index=at_end[single],
         uncached=lines["input_tokens"] - lines["cached_input_tokens"],
     )
-    keyed_prices = prices.astype({"grader_family": str})
+    keyed_prices = prices.astype({"grader_family": object})
     simple = simple.merge(keyed_prices, on=["grader_family", "price_index"], how="left")
     parts = [simple]
     if not single.all():
@@ -696,7 +696,9 @@ def priced_tokens(bill: Any, grader_lines: pd.DataFrame | None = None) -> pd.Dat
             )
         )
     typed = pd.concat(frames, ignore_index=True)
-    typed = typed[typed["tokens"] != 0]
+    typed = typed[typed["tokens"] != 0].astype(
+        {"job_id": object, "grader_model": object, "grader_family": object, "token_type": object}
+    )
     return typed.sort_values(
         ["job_id", "charge", "grader_model", "token_order", "price_index"]
     ).reset_index(drop=True)[columns]
@@ -708,8 +710,8 @@ def _straddling(bill: Any, lines: pd.DataFrame, prices: pd.DataFrame) -> pd.Data
     job_ids = timeline.jobs["job_id"].astype(str)
     usage = timeline.usage[~timeline.usage["lost"]]
     usage = usage.assign(job_id=job_ids.reindex(usage["job"]).to_numpy(), charge=usage["segment"])
-    wanted = lines[["job_id", "charge", "grader_model"]].astype({"grader_model": str})
-    usage = usage.astype({"grader_model": str}).merge(
+    wanted = lines[["job_id", "charge", "grader_model"]].astype({"grader_model": object})
+    usage = usage.astype({"grader_model": object}).merge(
         wanted, on=["job_id", "charge", "grader_model"]
     )
     family = usage["grader_model"].map(
@@ -804,7 +806,9 @@ class _JobAudit(_Base):
 
         valid = jobs[jobs["status"] != "invalid"]
         self._expected_micro = int(valid["total_cents"].astype("int64").sum()) * _MICRO_PER_CENT
-        g = lines[good].astype({"job_id": str})
+        g = lines[good].astype(
+            {"job_id": object, "grader_family": object, "token_type": object, "line_type": object}
+        )
         g = self._match_charges(g)
         self._unbilled_jobs(valid, set(g["job_id"]))
         if g.empty:
@@ -891,7 +895,7 @@ class _JobAudit(_Base):
     def _invalid_jobs(self, lines: pd.DataFrame) -> None:
         if lines.empty:
             return
-        problems = self.bill.problems.astype({"job_id": str})
+        problems = self.bill.problems.astype({"job_id": object})
         for job_id, group in lines.groupby("job_id", sort=True):
             reasons = [str(p) for p in problems.loc[problems["job_id"] == job_id, "problem"]]
             amount = int(group["amount_micro"].sum())
@@ -954,7 +958,7 @@ class _JobAudit(_Base):
     # --- matching ---------------------------------------------------------------------------
 
     def _match_charges(self, g: pd.DataFrame) -> pd.DataFrame:
-        charges = self.bill.charges[["job_id", "charge", "at"]].astype({"job_id": str})
+        charges = self.bill.charges[["job_id", "charge", "at"]].astype({"job_id": object})
         with_at = g[g["charge_at"].notna()]
         matched = pd.Series(np.nan, index=g.index)
         matched_at = pd.Series(np.nan, index=g.index)
@@ -962,7 +966,7 @@ class _JobAudit(_Base):
             left = pd.DataFrame(
                 {
                     "pos": with_at.index,
-                    "job_id": with_at["job_id"].astype(str).to_numpy(),
+                    "job_id": pd.Series(with_at["job_id"].astype(str).to_numpy(), dtype=object),
                     "t": with_at["charge_at"].astype("int64").to_numpy(),
                 }
             ).sort_values("t", kind="stable")
@@ -999,7 +1003,7 @@ class _JobAudit(_Base):
         bill = self.bill
         per_charge_jobs = set(g.loc[g["charge"] >= 0, "job_id"])
         wanted = list(job_ids)
-        charges = bill.charges.astype({"job_id": str})
+        charges = bill.charges.astype({"job_id": object})
         charges = charges[charges["job_id"].isin(wanted)]
         floor = divide_round(
             charges["billable_ns"].to_numpy(dtype="int64"), self.unit_ns, _mode("down")
@@ -1055,14 +1059,15 @@ class _JobAudit(_Base):
         whole = ~by_job["job_id"].isin(per_charge_jobs)
         money = pd.concat(
             [charges.loc[per, columns], by_job.loc[whole, columns]], ignore_index=True
-        )
+        ).astype({"job_id": object})
 
-        lines = bill.grader_lines[bill.grader_lines["charge"] >= 0].astype({"job_id": str})
+        lines = bill.grader_lines[bill.grader_lines["charge"] >= 0].astype({"job_id": object})
         lines = lines[lines["job_id"].isin(wanted)]
         lines = lines.assign(
             grader_family=lines["grader_model"]
             .astype(str)
-            .map({m: resolve_model_family(m) for m in lines["grader_model"].astype(str).unique()}),
+            .map({m: resolve_model_family(m) for m in lines["grader_model"].astype(str).unique()})
+            .astype(object),
             charge=lines["charge"].where(lines["job_id"].isin(per_charge_jobs), -1),
             n=1,
         )
@@ -1229,7 +1234,7 @@ class _JobAudit(_Base):
                 ~groups["capped"], groups["amount"] - groups["rate_part"] - groups["expected_micro"]
             )
         )
-        self._hours_findings(groups[groups["hours_part"] != 0])
+        self._hours_findings(groups)
 
     def _line_findings(self, lines: pd.DataFrame) -> None:
         for row in lines[(lines["arithmetic"] != 0) | (lines["rate_part"] != 0)].itertuples(
@@ -1315,37 +1320,46 @@ class _JobAudit(_Base):
         )
 
     def _hours_findings(self, groups: pd.DataFrame) -> None:
-        if groups.empty:
+        """Hours per charge or job: a job whose total only rounding explains gets one finding."""
+        if not (groups["hours_part"] != 0).any():
             return
-        time = _TimeIndex(self.bill, set(groups["job_id"]), self.code_of)
-        made: list[tuple[str, int, str, Finding]] = []  # (job, charge, class, finding)
-        for row in groups.itertuples(index=False):
-            made.append(self._hours_finding(row, time))
-        # A job compared charge by charge whose every difference is rounding: one finding.
-        by_job: dict[str, list[tuple[str, int, str, Finding]]] = {}
-        for item in made:
-            by_job.setdefault(item[0], []).append(item)
-        for job_id, items in by_job.items():
-            charge_level = [i for i in items if i[1] >= 0]
-            if len(charge_level) > 1 and all(i[2] == "rounding" for i in charge_level):
-                total = sum(
-                    int(i[3].difference.scaleb(6))
-                    for i in charge_level
-                    if i[3].difference is not None
-                )
-                if total != 0:
-                    finding = self._job_rounding(job_id, charge_level, total)
-                    self.findings.append(finding)
-                    for item in charge_level:
-                        self._cause(job_id, item[1], finding)
-                continue
-            for item in items:
-                self.findings.append(item[3])
-                self._cause(job_id, item[1], item[3])
+        unit = self.unit_micro_hours
+        totals = groups.groupby("job_id").agg(
+            quantity=("quantity", "sum"),
+            low=("floor_units", "sum"),
+            high=("ceil_units", "sum"),
+            hours_part=("hours_part", "sum"),
+            expected=("expected_micro", "sum"),
+            differing=("hours_part", lambda h: int((h != 0).sum())),
+            capped=("capped", "any"),
+            billable_ns=("billable_ns", "sum"),
+            lines=("lines", lambda v: sorted(n for x in v if isinstance(x, list) for n in x)),
+        )
+        rounding = (
+            (totals["differing"] > 0)
+            & ~totals["capped"]
+            & (totals["low"] * unit <= totals["quantity"])
+            & (totals["quantity"] <= totals["high"] * unit)
+        )
+        for job_id, row in totals[rounding].iterrows():
+            if int(row["hours_part"]) != 0:
+                finding = self._job_rounding(str(job_id), row)
+                self.findings.append(finding)
+                for charge in groups.loc[groups["job_id"] == job_id, "charge"]:
+                    self._cause(str(job_id), int(charge), finding)
+        rest = groups[~groups["job_id"].isin(totals.index[rounding]) & (groups["hours_part"] != 0)]
+        if rest.empty:
+            return
+        time = _TimeIndex(self.bill, set(rest["job_id"]), self.code_of)
+        for row in rest.itertuples(index=False):
+            finding = self._hours_finding(row, time)
+            self.findings.append(finding)
+            self._cause(str(row.job_id), int(row.charge), finding)
 
-    def _job_rounding(self, job_id: str, items: list[Any], total: int) -> Finding:
-        expected = sum(int(i[3].expected.scaleb(6)) for i in items if i[3].expected is not None)
-        lines = tuple(sorted({n for i in items for n in i[3].invoice_lines}))
+    def _job_rounding(self, job_id: str, row: pd.Series) -> Finding:
+        total, expected = int(row["hours_part"]), int(row["expected"])
+        lines = tuple(int(n) for n in row["lines"])
+        rounding = self.bill.policy.rounding
         return Finding(
             kind="rounding",
             severity="info",
@@ -1357,14 +1371,27 @@ class _JobAudit(_Base):
             billed=_dec(expected + total),
             difference=_dec(total),
             explanation=(
-                f"Job {job_id}: the hours of its {len(items)} charges are rounded differently from "
-                f"policy {self.bill.policy.name} (rounding scope {self.bill.policy.rounding.scope}); "
-                f"the job differs by {_money(total, self.currency)} in all, which only rounding explains."
+                f"Job {job_id}: {_micro_hours_text(int(row['quantity']))} billed for "
+                f"{_hours_text(int(row['billable_ns']))} of exact billable time, which lies between "
+                "the exact time of each charge rounded down and up; policy "
+                f"{self.bill.policy.name} rounds to {self.places} decimals "
+                f"({rounding.hours_mode}, scope {rounding.scope}): "
+                f"{_money(total, self.currency)}, which only rounding explains."
             ),
-            evidence=tuple(e for i in items for e in i[3].evidence),
+            evidence=(
+                Evidence(
+                    type="rounding",
+                    description=(
+                        f"exact billable time {_hours_text(int(row['billable_ns']))}; rounded per "
+                        f"charge: {_micro_hours_text(int(row['low']) * self.unit_micro_hours)} down "
+                        f"to {_micro_hours_text(int(row['high']) * self.unit_micro_hours)} up"
+                    ),
+                    seconds=int(row["billable_ns"]) / 1e9,
+                ),
+            ),
         )
 
-    def _hours_finding(self, row: Any, time: _TimeIndex) -> tuple[str, int, str, Finding]:
+    def _hours_finding(self, row: Any, time: _TimeIndex) -> Finding:
         job_id, charge = str(row.job_id), int(row.charge)
         lines = tuple(int(n) for n in row.lines) if isinstance(row.lines, list) else ()
         hours_part = int(row.hours_part)
@@ -1374,7 +1401,6 @@ class _JobAudit(_Base):
         expected_hours = int(row.hour_units) * unit
         delta = int(row.delta)
         window = (int(row.segment_start), int(row.at))
-        at = _at(int(row.at)) if charge >= 0 else None
         scope = f"charge at {_clock(int(row.at))} UTC" if charge >= 0 else "job"
         base: dict[str, Any] = {
             "job_id": job_id,
@@ -1384,133 +1410,109 @@ class _JobAudit(_Base):
             "expected": _dec(expected),
             "billed": _dec(expected + hours_part),
             "difference": _dec(hours_part),
-            "charge_at": at,
+            "charge_at": _at(int(row.at)) if charge >= 0 else None,
         }
-        rounding_text = (
-            f"{_micro_hours_text(billed_hours)} billed for {job_id} ({scope}) where the logs give "
-            f"{_micro_hours_text(expected_hours)} of {_hours_text(int(row.billable_ns))} exact billable time"
-        )
+        policy = self.bill.policy
         if bool(row.capped):
-            cap = self.bill.policy.cap.per_job_amount
+            cap = policy.cap.per_job_amount
             kind: FindingKind = "overbilled_time" if hours_part > 0 else "underbilled_time"
-            text = (
-                f"Job {job_id} reaches policy {self.bill.policy.name}'s cap of "
-                f"{format_amount(cap) if cap is not None else '?'} {self.currency}; the invoice bills "
-                f"{_money(hours_part, self.currency)} {'beyond' if hours_part > 0 else 'short of'} it."
-            )
-            evidence = (
-                Evidence(type="cap", description=f"compute capped at {cap} per job", price=cap),
-            )
-            return (
-                job_id,
-                charge,
-                kind,
-                Finding(
-                    kind=kind,
-                    severity=_severity(hours_part),
-                    explanation=text,
-                    evidence=evidence,
-                    **base,
+            return Finding(
+                kind=kind,
+                severity=_severity(hours_part),
+                explanation=(
+                    f"Job {job_id} reaches policy {policy.name}'s cap of "
+                    f"{format_amount(cap) if cap is not None else '?'} {self.currency} per job; "
+                    f"the invoice bills {_money(hours_part, self.currency)} "
+                    f"{'beyond' if hours_part > 0 else 'short of'} it."
                 ),
+                evidence=(
+                    Evidence(type="cap", description=f"compute capped at {cap} per job", price=cap),
+                ),
+                **base,
             )
-        low = int(row.floor_units) * unit
-        high = int(row.ceil_units) * unit
-        if delta == 0 or low <= billed_hours <= high:
+        # Under rounding scope "charge", one charge's hours may lie between its exact time
+        # rounded down and up; under scope "job" only the job's total can (checked before).
+        low, high = int(row.floor_units) * unit, int(row.ceil_units) * unit
+        per_charge_rounding = policy.rounding.scope == "charge" and low <= billed_hours <= high
+        if delta == 0 or per_charge_rounding:
             why = (
                 "the hours agree; the amount differs by the rounding of each line"
                 if delta == 0
-                else f"{_micro_hours_text(billed_hours)} lies between the exact time rounded down and up"
+                else "it lies between the exact time rounded down and up"
             )
-            return (
-                job_id,
-                charge,
-                "rounding",
-                Finding(
-                    kind="rounding",
-                    severity="info",
-                    explanation=f"{rounding_text}: {why} ({_money(hours_part, self.currency)}).",
-                    evidence=(
-                        Evidence(
-                            type="rounding",
-                            description=(
-                                f"exact billable time {_hours_text(int(row.billable_ns))}, billed "
-                                f"{_micro_hours_text(billed_hours)}, policy rounds to {self.places} decimals "
-                                f"({self.bill.policy.rounding.hours_mode}, scope {self.bill.policy.rounding.scope})"
-                            ),
-                            seconds=int(row.billable_ns) / 1e9,
-                        ),
-                    ),
-                    **base,
+            return Finding(
+                kind="rounding",
+                severity="info",
+                explanation=(
+                    f"{_micro_hours_text(billed_hours)} billed for {job_id} ({scope}) where the logs "
+                    f"give {_micro_hours_text(expected_hours)} for "
+                    f"{_hours_text(int(row.billable_ns))} of exact billable time: {why} "
+                    f"({_money(hours_part, self.currency)})."
                 ),
+                evidence=(
+                    Evidence(
+                        type="rounding",
+                        description=(
+                            f"exact billable time {_hours_text(int(row.billable_ns))}, billed "
+                            f"{_micro_hours_text(billed_hours)}; policy {policy.name} rounds to "
+                            f"{self.places} decimals ({policy.rounding.hours_mode}, scope "
+                            f"{policy.rounding.scope})"
+                        ),
+                        seconds=int(row.billable_ns) / 1e9,
+                    ),
+                ),
+                **base,
             )
-        steps = int(row.n) if self.bill.policy.rounding.scope == "charge" else 1
+        steps = int(row.n) if policy.rounding.scope == "charge" else 1
         tolerance_ns = max(steps, 1) * self.unit_ns
         delta_ns = delta * _NS_PER_MICRO_HOUR
         code = int(self.code_of[job_id])
         if delta > 0:
-            candidates = time.over_candidates(code, charge, window, self.bill)
+            candidates = time.over_candidates(code, charge, window)
             matches = sorted(
                 (c for c in candidates if abs(delta_ns - c.ns) < tolerance_ns),
                 key=lambda c: (abs(delta_ns - c.ns), c.specificity),
             )
             if matches:
-                return (
-                    job_id,
-                    charge,
-                    matches[0].kind,
-                    self._explained(matches, delta, hours_part, job_id, scope, base),
-                )
-            return (
-                job_id,
-                charge,
-                "overbilled_time",
-                Finding(
-                    kind="overbilled_time",
-                    severity=_severity(hours_part),
-                    explanation=(
-                        f"{_micro_hours_text(delta)} billed beyond the {_micro_hours_text(expected_hours)} "
-                        f"of billable time in the logs for {job_id} ({scope}, {_span(*window)}): "
-                        f"{_money(hours_part, self.currency)}; no excluded or lost interval of the job "
-                        "explains it."
-                    ),
-                    evidence=(
-                        Evidence(
-                            type="billable_time",
-                            description=(
-                                f"{_hours_text(int(row.billable_ns))} billable {_span(*window)}"
-                            ),
-                            start=_at(window[0]),
-                            end=_at(window[1]),
-                            seconds=int(row.billable_ns) / 1e9,
-                        ),
-                    ),
-                    **base,
+                return self._explained(matches, hours_part, job_id, scope, base)
+            return Finding(
+                kind="overbilled_time",
+                severity=_severity(hours_part),
+                explanation=(
+                    f"{_micro_hours_text(delta)} billed beyond the "
+                    f"{_micro_hours_text(expected_hours)} of billable time in the logs for "
+                    f"{job_id} ({scope}, {_span(*window)}): {_money(hours_part, self.currency)}; "
+                    "no excluded or lost interval of the job explains it."
                 ),
+                evidence=(
+                    Evidence(
+                        type="billable_time",
+                        description=f"{_hours_text(int(row.billable_ns))} billable {_span(*window)}",
+                        start=_at(window[0]),
+                        end=_at(window[1]),
+                        seconds=int(row.billable_ns) / 1e9,
+                    ),
+                ),
+                **base,
             )
         phases = time.billable_phases(code, window)
         fits = [c for c in phases if abs(-delta_ns - c.ns) < tolerance_ns]
-        hint = f"; it matches the {fits[0].text}" if fits else ""
-        return (
-            job_id,
-            charge,
-            "underbilled_time",
-            Finding(
-                kind="underbilled_time",
-                severity=_severity(hours_part),
-                explanation=(
-                    f"{_micro_hours_text(-delta)} less than the {_micro_hours_text(expected_hours)} of "
-                    f"billable time in the logs is billed for {job_id} ({scope}): "
-                    f"{_money(-hours_part, self.currency)} in your favour{hint}."
-                ),
-                evidence=tuple(e for c in (fits or phases[:0]) for e in c.evidence),
-                **base,
+        hint = f"; it matches the {fits[0].text}, as if that phase were not billed" if fits else ""
+        return Finding(
+            kind="underbilled_time",
+            severity=_severity(hours_part),
+            explanation=(
+                f"{_micro_hours_text(-delta)} less than the {_micro_hours_text(expected_hours)} of "
+                f"billable time in the logs is billed for {job_id} ({scope}): "
+                f"{_money(-hours_part, self.currency)} in your favour{hint}."
             ),
+            evidence=tuple(e for c in fits for e in c.evidence),
+            **base,
         )
 
     def _explained(
         self,
         matches: list[_Candidate],
-        delta: int,
         hours_part: int,
         job_id: str,
         scope: str,
@@ -2121,9 +2123,7 @@ class _TimeIndex:
             return []
         return _merge([(int(s), int(e)) for s, e in zip(rows["start"], rows["end"], strict=True)])
 
-    def over_candidates(
-        self, code: int, charge: int, window: tuple[int, int], bill: Any
-    ) -> list[_Candidate]:
+    def over_candidates(self, code: int, charge: int, window: tuple[int, int]) -> list[_Candidate]:
         """Excluded intervals and lost work inside ``window`` whose billing would add hours."""
         w0, w1 = window
         candidates: list[_Candidate] = []
@@ -2551,7 +2551,7 @@ class _ProjectDayAudit(_Base):
         self._billed_micro = int(lines["amount_micro"].sum())
         by_project = lines["project"].notna().any()
         bill = self.bill
-        charges = bill.charges.astype({"job_id": str})
+        charges = bill.charges.astype({"job_id": object})
         jobs = bill.jobs.assign(job_id=bill.jobs["job_id"].astype(str)).set_index("job_id")
         project = jobs["project"].reindex(charges["job_id"]).astype("string").fillna("").to_numpy()
         day = (

@@ -92,7 +92,9 @@ def audit_command(
         if not allowed.is_finite() or allowed < 0:
             raise InvalidOperation
     except InvalidOperation:
-        typer.echo(f"error: --tolerance {tolerance!r} is not a non-negative amount (e.g. 0.05)", err=True)
+        typer.echo(
+            f"error: --tolerance {tolerance!r} is not a non-negative amount (e.g. 0.05)", err=True
+        )
         raise typer.Exit(EXIT_USAGE) from None
     with progress(logs) as report:
         billed = bill(logs, policy=policy, assume_tz=assume_tz, on_progress=report)
@@ -198,7 +200,9 @@ def render_table(result: Any) -> str:
     shown = findings[:_TABLE_ROWS_LIMIT]
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     for header in _HEADERS:
-        table.add_column(header, justify="right" if header in {"expected", "billed", "difference"} else "left")
+        table.add_column(
+            header, justify="right" if header in {"expected", "billed", "difference"} else "left"
+        )
     for row in _rows(result)[: len(shown)]:
         table.add_row(*row)
     console.print()
@@ -218,17 +222,28 @@ def render_markdown(result: Any) -> str:
     """The audit as Markdown (a CI step summary)."""
     s = result.summary
     text = f"## Invoice audit: {result.invoice or result.source}\n\n"
-    text += f"Policy `{result.policy}`, amounts in {result.currency}; compared {result.comparison}.\n\n"
+    text += (
+        f"Policy `{result.policy}`, amounts in {result.currency}; compared {result.comparison}.\n\n"
+    )
     text += markdown_table(
         ["expected", "billed", "difference", "overbilled", "underbilled", "findings"],
-        [[f"{s.expected_total:.2f}", f"{s.billed_total:.2f}", f"{s.difference:.2f}",
-          f"{s.overbilled:.2f}", f"{s.underbilled:.2f}",
-          f"{s.findings} ({s.errors} error, {s.warnings} warning, {s.infos} info)"]],
+        [
+            [
+                f"{s.expected_total:.2f}",
+                f"{s.billed_total:.2f}",
+                f"{s.difference:.2f}",
+                f"{s.overbilled:.2f}",
+                f"{s.underbilled:.2f}",
+                f"{s.findings} ({s.errors} error, {s.warnings} warning, {s.infos} info)",
+            ]
+        ],
     )
     if s.unchecked_total:
         text += f"\nUnchecked (credits, adjustments, tax, other costs, invalid jobs): {s.unchecked_total:.2f}\n"
     if result.findings:
-        rows = [[*row, f.explanation] for row, f in zip(_rows(result), result.findings, strict=True)]
+        rows = [
+            [*row, f.explanation] for row, f in zip(_rows(result), result.findings, strict=True)
+        ]
         text += "\n" + markdown_table([*_HEADERS, "explanation"], rows)
     else:
         text += "\nNo differences: the invoice matches the logs.\n"

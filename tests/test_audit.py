@@ -1,0 +1,776 @@
+"""Invoice audit: one constructed case per finding kind, the readers, and the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import rftcost
+from builders import JobLog, frame_of
+from rftcost.audit import FINDING_KINDS, AuditReport, Finding, audit_invoice
+from rftcost.cli import app
+from rftcost.errors import InvoiceError
+from rftcost.invoice import (
+    costs_export_from_bill,
+    dump_costs_export,
+    invoice_from_bill,
+    read_invoice,
+    write_invoice,
+)
+
+D = Decimal
+
+
+# --- the constructed logs: one job per situation ------------------------------------------------
+
+
+def _queue_job() -> JobLog:
+    """45 min queued, 20 min setup, 4 h of training, succeeded."""
+    log = JobLog("ftjob-queue").created(team="search", project="ranker")
+    log.phase("queued", minutes=45).phase("setup", minutes=20)
+    return log.phase("rollout", hours=4).add("succeeded")
+
+
+def _lost_job() -> JobLog:
+    """2 h training, checkpoint step 5, 1 h more with gpt-4.1 grader usage, failed (R5)."""
+    log = JobLog("ftjob-lost").created(team="search", project="ranker", grader_model="gpt-4.1")
+    log.add("phase_start", phase="rollout").at(hours=1)
+    log.add(
+        "grader_usage",
+        grader_model="gpt-4.1",
+        input_tokens=1_000_000,
+        cached_input_tokens=200_000,
+        output_tokens=100_000,
+    )
+    log.at(hours=1).add("checkpoint_saved", step=5).at(minutes=30)
+    log.add(
+        "grader_usage",
+        grader_model="gpt-4.1",
+        input_tokens=500_000,
+        cached_input_tokens=0,
+        output_tokens=50_000,
+    )
+    return log.at(minutes=30).add("failed")
+
+
+def _plain_job(job_id: str, hours: float = 2, **created: Any) -> JobLog:
+    log = JobLog(job_id).created(team="support", project="triage", **created)
+    return log.phase("rollout", hours=hours).add("succeeded")
+
+
+def _o3_job() -> JobLog:
+    """o3 grader usage on 2025-06-12, after o3's price fell (R10)."""
+    log = JobLog("ftjob-o3", clock=pd.Timestamp("2025-06-12T08:00:00Z").to_pydatetime())
+    log.created(team="research", project="agents", grader_model="o3")
+    log.add("phase_start", phase="rollout").at(minutes=30)
+    log.add(
+        "grader_usage",
+        grader_model="o3-2025-04-16",
+        input_tokens=1_000_000,
+        cached_input_tokens=200_000,
+        output_tokens=150_000,
+    )
+    return log.at(minutes=30).add("phase_end", phase="rollout").add("succeeded")
+
+
+def _pause_job() -> JobLog:
+    """Worked example 5: two charges of 1 h 0 min 17 s."""
+    log = JobLog("ftjob-pause").created(team="search", project="ranker")
+    log.phase("rollout", hours=1, seconds=17).add("paused").at(hours=3).add("resumed")
+    return log.phase("rollout", hours=1, seconds=17).add("succeeded")
+
+
+def _invalid_job() -> JobLog:
+    """A phase_end with no open phase: the job cannot be reconstructed."""
+    log = JobLog("ftjob-invalid").created(team="legal", project="contracts")
+    log.add("phase_end", phase="rollout").at(hours=1).add("succeeded")
+    return log
+
+
+def _logs() -> pd.DataFrame:
+    return frame_of(
+        _queue_job(),
+        _lost_job(),
+        _plain_job("ftjob-plain"),
+        _plain_job("ftjob-shared", data_sharing=True),
+        _o3_job(),
+        _pause_job(),
+        _invalid_job(),
+    )
+
+
+@pytest.fixture(scope="module")
+def bill() -> rftcost.Bill:
+    return rftcost.bill(_logs())
+
+
+@pytest.fixture(scope="module")
+def clean(bill: rftcost.Bill) -> pd.DataFrame:
+    """The honest invoice: grader lines by token type, every line with its charge_at."""
+    return invoice_from_bill(bill, invoice_id="INV-TEST", token_types=True)
+
+
+def _audit(lines: pd.DataFrame, bill: rftcost.Bill, tmp_path: Path, **options: Any) -> AuditReport:
+    path = write_invoice(lines, tmp_path / "invoice.csv")
+    return audit_invoice(path, bill, **options)
+
+
+def _only(report: AuditReport, kind: str | None = None) -> Finding:
+    findings = [f for f in report.findings if f.severity != "info" or f.kind == kind]
+    assert len(findings) == 1, [(f.kind, f.explanation) for f in report.findings]
+    if kind is not None:
+        assert findings[0].kind == kind
+    return findings[0]
+
+
+def _row(lines: pd.DataFrame, job_id: str, line_type: str, token_type: str = "") -> int:
+    mask = (lines["job_id"] == job_id) & (lines["line_type"] == line_type)
+    if token_type:
+        mask &= lines["token_type"] == token_type
+    index = lines.index[mask]
+    assert len(index) >= 1
+    return int(index[0])
+
+
+def _sums_up(report: AuditReport) -> None:
+    total = sum((f.difference for f in report.findings if f.difference is not None), D(0))
+    assert total == report.summary.difference
+    assert report.summary.overbilled - report.summary.underbilled == report.summary.difference
+
+
+# --- the clean invoice ------------------------------------------------------------------------
+
+
+def test_the_honest_invoice_audits_clean_except_invalid_jobs(
+    bill: rftcost.Bill, clean: pd.DataFrame, tmp_path: Path
+) -> None:
+    report = _audit(clean, bill, tmp_path)
+    assert [f.kind for f in report.findings] == []
+    assert report.summary.difference == D("0.00")
+    assert (
+        report.summary.expected_total == report.summary.billed_total == bill.totals().total_amount
+    )
+    assert report.policy == "openai-rft" and report.basis == "job"
+
+
+def test_every_finding_kind_is_covered_below() -> None:
+    covered = {
+        "queue_time_billed", "lost_work_billed", "overbilled_time", "underbilled_time",
+        "missing_discount", "rate_mismatch", "grader_tokens_mismatch", "grader_price_mismatch",
+        "arithmetic_error", "duplicate_line", "unknown_job", "unbilled_job", "rounding",
+        "invalid_job",
+    }  # fmt: skip
+    assert covered == set(FINDING_KINDS)
+
+
+# --- one test per finding kind ------------------------------------------------------------------
+
+
+def test_queue_time_billed_names_the_queue_interval(
+    bill: rftcost.Bill, clean: pd.DataFrame, tmp_path: Path
+) -> None:
+    lines = clean.copy()
+    i = _row(lines, "ftjob-queue", "compute")
+    lines.loc[i, ["quantity", "amount"]] = ["4.75", "475.00"]
+    report = _audit(lines, bill, tmp_path)
+    finding = _only(report, "queue_time_billed")
+    assert (finding.job_id, finding.line_type) == ("ftjob-queue", "compute")
+    assert (finding.expected, finding.billed, finding.difference) == (
+        D("400.00"),
+        D("475.00"),
+        D("75.00"),
+    )
+    assert finding.severity == "error" and finding.invoice_line == int(lines.loc[i, "line"])
+    interval = finding.evidence[0]
+    assert interval.type == "excluded_interval" and interval.phase == "queued"
+    assert interval.seconds == 2700.0
+    assert interval.start is not None and interval.start.isoformat() == "2025-06-01T08:00:00+00:00"
+    assert "0.75 h of queue time between 2025-06-01 08:00 and 08:45 UTC" in finding.explanation
+    assert "appears to be billed" in finding.explanation
+    _sums_up(report)
+
+
+def test_lost_work_billed_names_the_loss_and_its_checkpoint(
+    bill: rftcost.Bill, clean: pd.DataFrame, tmp_path: Path
+) -> None:
+    lines = clean.copy()
+    i = _row(lines, "ftjob-lost", "compute")
+    lines.loc[i, ["quantity", "amount"]] = ["3.00", "300.00"]
+    finding = _only(_audit(lines, bill, tmp_path), "lost_work_billed")
+    assert (finding.job_id, finding.expected, finding.billed) == (
+        "ftjob-lost",
+        D("200.00"),
+        D("300.00"),
+    )
+    assert finding.difference == D("100.00")
+    loss, checkpoint = finding.evidence[:2]
+    assert loss.type == "lost_interval" and loss.cause == "failure" and loss.seconds == 3600.0
+    assert checkpoint.type == "checkpoint" and checkpoint.checkpoint_step == 5
+    assert "after checkpoint step 5" in finding.explanation
+
+
+def test_two_causes_of_the_same_difference_are_both_named(
+    bill: rftcost.Bill, tmp_path: Path
+) -> None:
+    # ftjob-example-like job: 30 min queued, 2 h training, checkpoint, 30 min lost: a bill of
+    # 0.50 h more is queue time or lost work.
+    log = JobLog("ftjob-both").created().phase("queued", minutes=30)
+    log.add("phase_start", phase="rollout").at(hours=2).add("checkpoint_saved", step=3)
+    log.at(minutes=30).add("failed")
+    both = rftcost.bill(log.frame())
+    lines = invoice_from_bill(both)
+    lines.loc[0, ["quantity", "amount"]] = ["2.50", "250.00"]
+    finding = _only(_audit(lines, both, tmp_path))
+    assert {finding.kind, *finding.also} == {"queue_time_billed", "lost_work_billed"}
+    assert {e.type for e in finding.evidence} >= {"excluded_interval", "lost_interval"}
+    assert "also explained by" in finding.explanation
+
+
+def test_overbilled_time_without_a_cause(
+    bill: rftcost.Bill, clean: pd.DataFrame, tmp_path: Path
+) -> None:
+    lines = clean.copy()
+    i = _row(lines, "ftjob-plain", "compute")
+    lines.loc[i, ["quantity", "amount"]] = ["2.37", "237.00"]
+    finding = _only(_audit(lines, bill, tmp_path), "overbilled_time")
+    assert (finding.job_id, finding.difference, finding.severity) == (
+        "ftjob-plain",
+        D("37.00"),
+        "error",
+    )
+    assert "0.37 h billed beyond the 2.00 h" in finding.explanation
+
+
+def test_underbilled_time_is_a_warning(
+    bill: rftcost.Bill, clean: pd.DataFrame, tmp_path: Path
+) -> None:
+    lines = clean.copy()
+    i = _row(lines, "ftjob-plain", "compute")
+    lines.loc[i, ["quantity", "amount"]] = ["1.50", "150.00"]
+    report = _audit(lines, bill, tmp_path)
+    finding = _only(report, "underbilled_time")
+    assert (finding.difference, finding.severity) == (D("-50.00"), "warning")
+    assert report.summary.underbilled == D("50.00") and not report.has_errors
+
+
+def test_missing_discount_of_a_data_sharing_job(
+    bill: rftcost.Bill, clean: pd.DataFrame, tmp_path: Path
+) -> None:
+    lines = clean.drop(index=_row(clean, "ftjob-shared", "data_sharing_discount"))
+    finding = _only(_audit(lines, bill, tmp_path), "missing_discount")
+    assert finding.job_id == "ftjob-shared" and finding.line_type == "data_sharing_discount"
+    assert (finding.expected, finding.billed, finding.difference) == (
+        D("-100.00"),
+        D("0.00"),
+        D("100.00"),
+    )
+    assert (
+        finding.evidence[0].type == "discount"
+        and "data_sharing=true" in finding.evidence[0].description
+    )
+
+
+def test_a_wrong_discount_is_a_missing_discount_finding(
+    bill: rftcost.Bill, clean: pd.DataFrame, tmp_path: Path
+) -> None:
+    lines = clean.copy()
+    lines.loc[_row(lines, "ftjob-shared", "data_sharing_discount"), "amount"] = "-60.00"
+    finding = _only(_audit(lines, bill, tmp_path), "missing_discount")
+    assert finding.difference == D("40.00") and "-60.00" not in finding.explanation
+
+
+def test_discount_under_the_no_training_discount_policy(
+    bill: rftcost.Bill, clean: pd.DataFrame, tmp_path: Path
+) -> None:
+    path = write_invoice(clean, tmp_path / "invoice.csv")
+    report = audit_invoice(path, _logs(), policy="openai-rft-no-training-discount")
+    assert report.policy == "openai-rft-no-training-discount"
+    finding = _only(report, "missing_discount")
+    assert finding.difference == D("-100.00") and finding.severity == "warning"
+    assert "no training discount" in finding.explanation
+
+
+def test_rate_mismatch_names_the_policy_rate(
+    bill: rftcost.Bill, clean: pd.DataFrame, tmp_path: Path
+) -> None:
+    lines = clean.copy()
+    i = _row(lines, "ftjob-plain", "compute")
+    lines.loc[i, ["unit_price", "amount"]] = ["110.00", "220.00"]
+    finding = _only(_audit(lines, bill, tmp_path), "rate_mismatch")
+    assert (finding.expected, finding.billed, finding.difference) == (
+        D("200.00"),
+        D("220.00"),
+        D("20.00"),
+    )
+    rate = finding.evidence[0]
+    assert (
+        rate.type == "rate"
+        and rate.price == D("100.00")
+        and "help.openai.com" in (rate.source or "")
+    )
+
+
+def test_grader_tokens_mismatch_when_lost_tokens_are_billed(
+    bill: rftcost.Bill, clean: pd.DataFrame, tmp_path: Path
+) -> None:
+    lines = clean.copy()
+    i = _row(lines, "ftjob-lost", "grader_tokens", "output")
+    assert lines.loc[i, "quantity"] == "100000"
+    lines.loc[i, ["quantity", "amount"]] = ["150000", "1.20"]
+    finding = _only(_audit(lines, bill, tmp_path), "grader_tokens_mismatch")
+    assert (finding.job_id, finding.token_type, finding.grader_model) == (
+        "ftjob-lost",
+        "output",
+        "gpt-4.1",
+    )
+    assert (finding.expected, finding.billed, finding.difference) == (
+        D("0.80"),
+        D("1.20"),
+        D("0.40"),
+    )
+    lost = [e for e in finding.evidence if "lost work" in e.description]
+    assert lost and lost[0].tokens == 50_000
+
+
+def test_grader_price_mismatch_names_both_price_entries(
+    bill: rftcost.Bill, clean: pd.DataFrame, tmp_path: Path
+) -> None:
+    lines = clean.copy()
+    i = _row(lines, "ftjob-o3", "grader_tokens", "output")
+    # o3 output at the price before 2025-06-10 ($40 / 1M) instead of $8.
+    lines.loc[i, ["unit_price", "amount"]] = ["40.00", "6.00"]
+    finding = _only(_audit(lines, bill, tmp_path), "grader_price_mismatch")
+    assert (finding.expected, finding.billed, finding.difference) == (
+        D("1.20"),
+        D("6.00"),
+        D("4.80"),
+    )
+    in_force, old = finding.evidence
+    assert in_force.price == D("8.00") and str(in_force.effective_from)[:10] == "2025-06-10"
+    assert old.price == D("40.00") and str(old.effective_from)[:10] == "2025-04-16"
+    assert in_force.source and old.source
+    assert "replaced on 2025-06-10" in finding.explanation
+
+
+def test_arithmetic_error_on_a_line(
+    bill: rftcost.Bill, clean: pd.DataFrame, tmp_path: Path
+) -> None:
+    lines = clean.copy()
+    i = _row(lines, "ftjob-plain", "compute")
+    lines.loc[i, "amount"] = "210.00"
+    finding = _only(_audit(lines, bill, tmp_path), "arithmetic_error")
+    assert (finding.expected, finding.billed, finding.difference) == (
+        D("200.00"),
+        D("210.00"),
+        D("10.00"),
+    )
+    assert "2.00 h × 100.00 USD/h = 200.00 USD" in finding.explanation
+
+
+def test_arithmetic_error_when_lines_do_not_add_up_to_the_total(
+    bill: rftcost.Bill, clean: pd.DataFrame, tmp_path: Path
+) -> None:
+    total = sum(D(a) for a in clean["amount"])
+    stated = pd.DataFrame(
+        [{"invoice_id": "INV-TEST", "line": "999", "line_type": "total", "amount": f"{total + 5}"}]
+    )
+    report = _audit(pd.concat([clean, stated], ignore_index=True).fillna(""), bill, tmp_path)
+    finding = _only(report, "arithmetic_error")
+    assert (finding.line_type, finding.invoice_line, finding.difference) == (
+        "total",
+        999,
+        D("5.00"),
+    )
+    assert report.summary.invoice_total == total + 5
+    _sums_up(report)
+
+
+def test_duplicate_line(bill: rftcost.Bill, clean: pd.DataFrame, tmp_path: Path) -> None:
+    i = _row(clean, "ftjob-queue", "compute")
+    copy = clean.loc[[i]].assign(line=str(len(clean) + 1))
+    report = _audit(pd.concat([clean, copy], ignore_index=True), bill, tmp_path)
+    finding = _only(report, "duplicate_line")
+    assert (finding.job_id, finding.difference, finding.invoice_line) == (
+        "ftjob-queue",
+        D("400.00"),
+        len(clean) + 1,
+    )
+    assert finding.invoice_lines == (len(clean) + 1, int(clean.loc[i, "line"]))
+
+
+def test_identical_charges_of_a_paused_job_are_not_duplicates(
+    bill: rftcost.Bill, tmp_path: Path
+) -> None:
+    # Without charge_at, ftjob-pause's two charges are two identical lines of 1.00 h.
+    lines = invoice_from_bill(bill, charge_at=False)
+    pause = lines[(lines["job_id"] == "ftjob-pause")]
+    assert len(pause) == 2 and pause.drop(columns="line").duplicated().iloc[1]
+    report = _audit(lines, bill, tmp_path)
+    assert report.findings == ()
+
+
+def test_unknown_job(bill: rftcost.Bill, clean: pd.DataFrame, tmp_path: Path) -> None:
+    ghost = clean.loc[[_row(clean, "ftjob-plain", "compute")]].assign(
+        job_id="ftjob-ghost", line="77"
+    )
+    finding = _only(
+        _audit(pd.concat([clean, ghost], ignore_index=True), bill, tmp_path), "unknown_job"
+    )
+    assert (finding.job_id, finding.invoice_line, finding.difference) == (
+        "ftjob-ghost",
+        77,
+        D("200.00"),
+    )
+    assert "no events in the logs" in finding.explanation
+
+
+def test_unbilled_job(bill: rftcost.Bill, clean: pd.DataFrame, tmp_path: Path) -> None:
+    report = _audit(clean[clean["job_id"] != "ftjob-queue"], bill, tmp_path)
+    finding = _only(report, "unbilled_job")
+    assert (finding.job_id, finding.expected, finding.billed) == (
+        "ftjob-queue",
+        D("400.00"),
+        D("0.00"),
+    )
+    assert finding.difference == D("-400.00") and finding.severity == "warning"
+
+
+def test_rounding_a_vendor_that_rounds_up(
+    bill: rftcost.Bill, clean: pd.DataFrame, tmp_path: Path
+) -> None:
+    # 1 h 0 min 17 s is 1.00 h half up; a vendor rounding up bills 1.01 h on each charge.
+    lines = clean.copy()
+    for i in lines.index[(lines["job_id"] == "ftjob-pause") & (lines["line_type"] == "compute")]:
+        lines.loc[i, ["quantity", "amount"]] = ["1.01", "101.00"]
+    report = _audit(lines, bill, tmp_path)
+    assert [(f.kind, f.severity, f.job_id, f.difference) for f in report.findings] == [
+        ("rounding", "info", "ftjob-pause", D("2.00"))
+    ]
+    assert not report.has_errors
+    _sums_up(report)
+
+
+def test_rounding_a_different_rounding_scope(
+    bill: rftcost.Bill, clean: pd.DataFrame, tmp_path: Path
+) -> None:
+    # The invoice rounds each charge (2 × 1.00 h); under rounding scope "job" the logs give 2.01 h.
+    policy = rftcost.load_policy()
+    job_scope = policy.model_copy(
+        update={"rounding": policy.rounding.model_copy(update={"scope": "job"})}
+    )
+    path = write_invoice(clean, tmp_path / "invoice.csv")
+    report = audit_invoice(path, _logs(), policy=job_scope)
+    finding = _only(report, "rounding")
+    assert (finding.job_id, finding.difference, finding.severity) == (
+        "ftjob-pause",
+        D("-1.00"),
+        "info",
+    )
+    assert "scope job" in finding.explanation
+
+
+def test_invalid_job_is_never_guessed(
+    bill: rftcost.Bill, clean: pd.DataFrame, tmp_path: Path
+) -> None:
+    line = pd.DataFrame(
+        [{"invoice_id": "INV-TEST", "line": "50", "job_id": "ftjob-invalid", "line_type": "compute",
+          "quantity": "1.00", "unit": "hours", "unit_price": "100.00", "amount": "100.00"}]
+    )  # fmt: skip
+    report = _audit(pd.concat([clean, line], ignore_index=True).fillna(""), bill, tmp_path)
+    finding = _only(report, "invalid_job")
+    assert (finding.job_id, finding.expected, finding.difference) == ("ftjob-invalid", None, None)
+    assert finding.billed == D("100.00") and finding.evidence[0].type == "problem"
+    assert "phase_end" in finding.explanation
+    assert report.summary.unchecked_total == D("100.00") and report.summary.difference == D("0.00")
+    assert report.dispute_rows() == []
+
+
+def test_tolerance_turns_small_differences_into_info(
+    bill: rftcost.Bill, clean: pd.DataFrame, tmp_path: Path
+) -> None:
+    lines = clean.copy()
+    lines.loc[_row(lines, "ftjob-plain", "compute"), "amount"] = "200.03"
+    strict = _audit(lines, bill, tmp_path)
+    assert strict.has_errors
+    lenient = _audit(lines, bill, tmp_path, tolerance=D("0.05"))
+    assert not lenient.has_errors and lenient.findings[0].severity == "info"
+    assert "tolerance" in lenient.findings[0].explanation
+
+
+# --- the JSON document --------------------------------------------------------------------------
+
+
+def test_to_dict_keeps_the_audit_v1_contract(
+    bill: rftcost.Bill, clean: pd.DataFrame, tmp_path: Path
+) -> None:
+    lines = clean.copy()
+    lines.loc[_row(lines, "ftjob-queue", "compute"), ["quantity", "amount"]] = ["4.75", "475.00"]
+    document = _audit(lines, bill, tmp_path).to_dict()
+    assert document["schema"] == "rftcost.audit/v1"
+    assert document["invoice"] == "INV-TEST" and document["currency"] == "USD"
+    assert document["policy"] == "openai-rft"
+    summary = document["summary"]
+    for key in (
+        "expected_total",
+        "billed_total",
+        "difference",
+        "findings",
+        "overbilled",
+        "underbilled",
+    ):
+        assert key in summary
+    assert summary["difference"] == "75.00" and summary["findings"] == 1
+    finding = document["findings"][0]
+    for key in (
+        "kind", "severity", "job_id", "line_type", "expected", "billed", "difference",
+        "explanation", "invoice_line",
+    ):  # fmt: skip
+        assert key in finding
+    assert (finding["expected"], finding["billed"], finding["difference"]) == (
+        "400.00",
+        "475.00",
+        "75.00",
+    )
+    assert isinstance(finding["invoice_line"], int)
+    assert finding["evidence"][0]["start"] == "2025-06-01T08:00:00Z"
+    json.dumps(document)
+
+
+def test_findings_are_sorted_by_severity_then_money(
+    bill: rftcost.Bill, clean: pd.DataFrame, tmp_path: Path
+) -> None:
+    lines = clean.copy()
+    lines.loc[_row(lines, "ftjob-plain", "compute"), ["quantity", "amount"]] = ["1.50", "150.00"]
+    lines.loc[_row(lines, "ftjob-queue", "compute"), ["quantity", "amount"]] = ["4.75", "475.00"]
+    lines.loc[_row(lines, "ftjob-shared", "compute"), "amount"] = "201.00"
+    report = _audit(lines, bill, tmp_path)
+    assert [(f.severity, f.difference) for f in report.findings] == [
+        ("error", D("75.00")), ("error", D("1.00")), ("warning", D("-50.00"))
+    ]  # fmt: skip
+
+
+# --- readers ------------------------------------------------------------------------------------
+
+
+def test_json_lines_invoice_reads_like_the_csv(
+    bill: rftcost.Bill, clean: pd.DataFrame, tmp_path: Path
+) -> None:
+    from_csv = read_invoice(write_invoice(clean, tmp_path / "i.csv"))
+    from_jsonl = read_invoice(write_invoice(clean, tmp_path / "i.jsonl"))
+    columns = [c for c in from_csv.lines.columns if c != "source_line"]
+    pd.testing.assert_frame_equal(from_csv.lines[columns], from_jsonl.lines[columns])
+    assert audit_invoice(tmp_path / "i.jsonl", bill).findings == ()
+
+
+def test_json_numbers_are_read_exactly(tmp_path: Path) -> None:
+    path = tmp_path / "i.jsonl"
+    path.write_text(
+        '{"invoice_id": "X", "job_id": "j", "line_type": "compute", "quantity": 0.1, '
+        '"unit_price": 100, "amount": 10.000001}\n'
+    )
+    invoice = read_invoice(path)
+    assert invoice.lines.loc[0, "amount_micro"] == 10_000_001
+    assert invoice.lines.loc[0, "quantity_micro"] == 100_000
+    assert invoice.total() == D("10.000001")
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "reason"),
+    [
+        ("amount", "12,50", "not a number"),
+        ("amount", "1.0000001", "more than 6 decimals"),
+        ("line_type", "fee", "unknown line type"),
+        ("token_type", "cached", "unknown token type"),
+        ("quantity", "", "a compute line needs its hours"),
+        ("charge_at", "2025-06-01T10:00:00", "without an offset"),
+        ("job_id", "", "needs a job_id"),
+    ],
+)
+def test_bad_invoice_lines_name_file_line_column_and_value(
+    clean: pd.DataFrame, tmp_path: Path, column: str, value: str, reason: str
+) -> None:
+    lines = clean.copy()
+    i = _row(lines, "ftjob-plain", "compute")
+    lines.loc[i, column] = value
+    path = write_invoice(lines, tmp_path / "bad.csv")
+    with pytest.raises(InvoiceError) as caught:
+        read_invoice(path)
+    error = caught.value
+    assert error.path == str(path) and error.line == i + 2  # the header is line 1
+    assert reason in str(error)
+    assert error.column == ("quantity" if column == "quantity" else column)
+
+
+def test_naive_charge_at_with_assume_tz(
+    bill: rftcost.Bill, clean: pd.DataFrame, tmp_path: Path
+) -> None:
+    lines = clean.assign(charge_at=clean["charge_at"].str.replace("Z", "", regex=False))
+    path = write_invoice(lines, tmp_path / "naive.csv")
+    assert audit_invoice(path, bill, assume_tz="UTC").findings == ()
+
+
+def test_currency_mismatch_is_an_invoice_error(
+    bill: rftcost.Bill, clean: pd.DataFrame, tmp_path: Path
+) -> None:
+    path = write_invoice(clean.assign(currency="EUR"), tmp_path / "eur.csv")
+    with pytest.raises(InvoiceError, match="EUR"):
+        audit_invoice(path, bill)
+
+
+# --- Costs API exports ----------------------------------------------------------------------------
+
+
+def test_costs_api_export_audits_clean_per_project_and_day(
+    bill: rftcost.Bill, tmp_path: Path
+) -> None:
+    path = tmp_path / "costs.json"
+    path.write_text(dump_costs_export(costs_export_from_bill(bill, page_size=1)))
+    report = audit_invoice(path, bill)
+    assert report.basis == "project_day" and "per project and UTC day" in report.comparison
+    assert report.findings == ()
+    assert report.summary.billed_total == bill.totals().total_amount
+
+
+def test_costs_api_export_difference_names_project_and_day(
+    bill: rftcost.Bill, tmp_path: Path
+) -> None:
+    pages = costs_export_from_bill(bill)
+    result = next(
+        r for page in pages for b in page["data"] for r in b["results"]
+        if r["project_id"] == "ranker" and "training" in r["line_item"]
+    )  # fmt: skip
+    result["amount"]["value"] = f"{D(result['amount']['value']) + 50:.2f}"
+    path = tmp_path / "costs.json"
+    path.write_text(dump_costs_export(pages))
+    finding = _only(audit_invoice(path, bill), "overbilled_time")
+    assert (finding.project, finding.day, finding.difference) == (
+        "ranker",
+        "2025-06-01",
+        D("50.00"),
+    )
+    assert finding.job_id is None and "names no job" in finding.explanation
+    assert {e.job_id for e in finding.evidence} >= {"ftjob-queue"}
+
+
+def test_costs_api_export_that_is_not_one(tmp_path: Path) -> None:
+    path = tmp_path / "costs.json"
+    path.write_text('{"object": "list", "data": []}')
+    with pytest.raises(InvoiceError, match="Costs API page"):
+        read_invoice(path)
+
+
+# --- the CLI ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("audit-cli")
+    logs = folder / "logs.jsonl"
+    logs.write_text("".join(json.dumps(r) + "\n" for r in _logs().to_dict("records")))
+    bill = rftcost.bill(logs)
+    clean = invoice_from_bill(bill, invoice_id="INV-CLI")
+    planted = clean.copy()
+    i = _row(planted, "ftjob-queue", "compute")
+    planted.loc[i, ["quantity", "amount"]] = ["4.75", "475.00"]
+    small = clean.copy()
+    small.loc[_row(small, "ftjob-plain", "compute"), ["quantity", "amount"]] = ["1.50", "150.00"]
+    return {
+        "logs": logs,
+        "clean": write_invoice(clean, folder / "clean.csv"),
+        "planted": write_invoice(planted, folder / "planted.csv"),
+        "under": write_invoice(small, folder / "under.csv"),
+        "folder": folder,
+    }
+
+
+def _cli(*args: str) -> Any:
+    return CliRunner().invoke(app, ["audit", *args])
+
+
+def test_cli_clean_invoice_exits_0(files: dict[str, Path]) -> None:
+    result = _cli("--invoice", str(files["clean"]), str(files["logs"]))
+    assert result.exit_code == 0, result.output
+    assert "No differences" in result.output and "policy openai-rft" in result.output
+    assert "per job" in result.output
+
+
+def test_cli_error_finding_exits_1_and_table_leads_with_the_summary(files: dict[str, Path]) -> None:
+    result = _cli("--invoice", str(files["planted"]), str(files["logs"]))
+    assert result.exit_code == 1, result.output
+    text = result.output
+    assert (
+        text.index("Expected")
+        < text.index("Billed")
+        < text.index("Difference")
+        < text.index("queue_time_billed")
+    )
+    assert "overbilled 75.00" in text and "0.75 h of queue time" in text
+
+
+def test_cli_warnings_only_exit_0(files: dict[str, Path]) -> None:
+    result = _cli("--invoice", str(files["under"]), str(files["logs"]))
+    assert result.exit_code == 0 and "underbilled_time" in result.output
+
+
+def test_cli_json_is_the_audit_document(files: dict[str, Path]) -> None:
+    result = _cli("--invoice", str(files["planted"]), str(files["logs"]), "--format", "json")
+    document = json.loads(result.stdout)
+    assert document["schema"] == "rftcost.audit/v1" and document["summary"]["overbilled"] == "75.00"
+    assert document["findings"][0]["kind"] == "queue_time_billed"
+
+
+def test_cli_csv_and_markdown(files: dict[str, Path]) -> None:
+    csv = _cli("--invoice", str(files["planted"]), str(files["logs"]), "-f", "csv")
+    rows = pd.read_csv(__import__("io").StringIO(csv.stdout), dtype=str)
+    assert list(rows["kind"]) == ["queue_time_billed"] and rows.loc[0, "difference"] == "75.00"
+    markdown = _cli("--invoice", str(files["planted"]), str(files["logs"]), "-f", "markdown")
+    assert (
+        markdown.stdout.startswith("## Invoice audit")
+        and "| error | queue_time_billed |" in markdown.stdout
+    )
+
+
+def test_cli_dispute_csv(files: dict[str, Path], tmp_path: Path) -> None:
+    dispute = tmp_path / "dispute.csv"
+    result = _cli("--invoice", str(files["planted"]), str(files["logs"]), "--dispute", str(dispute))
+    assert result.exit_code == 1
+    rows = pd.read_csv(dispute, dtype=str)
+    assert list(rows.columns[:6]) == [
+        "invoice",
+        "invoice_line",
+        "job_id",
+        "line_type",
+        "kind",
+        "severity",
+    ]
+    assert rows.loc[0, "kind"] == "queue_time_billed" and rows.loc[0, "difference"] == "75.00"
+    assert "queued between" in rows.loc[0, "evidence"]
+
+
+def test_cli_tolerance_and_bad_tolerance(files: dict[str, Path]) -> None:
+    lenient = _cli("--invoice", str(files["planted"]), str(files["logs"]), "--tolerance", "100")
+    assert lenient.exit_code == 0
+    bad = _cli("--invoice", str(files["planted"]), str(files["logs"]), "--tolerance", "lots")
+    assert bad.exit_code == 2
+
+
+def test_cli_unusable_invoice_exits_2_with_one_line(files: dict[str, Path]) -> None:
+    lines = pd.read_csv(files["clean"], dtype=str, keep_default_na=False)
+    lines.loc[1, "line_type"] = "fee"
+    bad = write_invoice(lines, files["folder"] / "bad.csv")
+    done = subprocess.run(
+        [sys.executable, "-m", "rftcost", "audit", "--invoice", str(bad), str(files["logs"])],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and f"{bad}:3" in done.stderr and "'fee'" in done.stderr
