@@ -1,0 +1,354 @@
+"""How fast does ``rftcost bill`` run, and how much memory does it take?
+
+    python benchmarks/bench_bill.py                        # 1M events
+    python benchmarks/bench_bill.py --events 1000000 10000000
+
+For each size, on the same Parquet file of simulated events (``rftcost.simulate``,
+cached in ``benchmarks/.cache/`` by size and seed, so a second run reuses it):
+
+(a) ``pandas``: read the Parquet file into a DataFrame: the floor of any pandas tool;
+(b) ``duckdb``: one SQL query that computes only the per-job wall-clock union of the
+    billable phases (pair starts and ends per job and phase in time order, merge
+    overlapping intervals per job with gaps-and-islands, sum): the core of R1 in a
+    columnar engine, without lost work, segments, prices or money;
+(c) ``rftcost``: ``rftcost bill FILE --format csv --output /dev/null``, end to end.
+
+Each measurement runs in its own process; its wall time is measured around the process
+and its peak memory is that process's maximum resident set size (``os.wait4``). The
+printout gives events per second, the ratios rftcost/duckdb and rftcost/pandas-read,
+and the targets: 10M events in < 20 s and < 4 GiB peak, rftcost within 2× of DuckDB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_CACHE = HERE / ".cache"
+
+TARGET_EVENTS = 10_000_000
+TARGET_SECONDS = 20.0
+TARGET_PEAK_BYTES = 4 * 2**30
+TARGET_DUCKDB_RATIO = 2.0
+
+BILLABLE_PHASES = ("rollout", "grading", "update", "validation")
+CHUNK_EVENTS = 2_000_000  # events generated per simulate_jobs call: bounds generation memory
+
+# Per job: pair the k-th start with the k-th end of each billable phase, then merge the
+# intervals that overlap (an interval starts a new island when it begins after the
+# furthest end seen so far) and add up the islands. Unclosed phases are left out.
+UNION_SQL = """
+WITH marks AS (
+    SELECT job_id, phase, event, ts,
+           row_number() OVER (PARTITION BY job_id, phase, event ORDER BY ts) AS k
+    FROM read_parquet(?)
+    WHERE event IN ('phase_start', 'phase_end') AND phase IN ({phases})
+),
+intervals AS (
+    SELECT s.job_id, s.ts AS start_ts, e.ts AS end_ts
+    FROM marks s
+    JOIN marks e ON e.job_id = s.job_id AND e.phase = s.phase AND e.k = s.k
+    WHERE s.event = 'phase_start' AND e.event = 'phase_end'
+),
+reach AS (
+    SELECT job_id, start_ts, end_ts,
+           max(end_ts) OVER (
+               PARTITION BY job_id ORDER BY start_ts, end_ts
+               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+           ) AS furthest
+    FROM intervals
+),
+islands AS (
+    SELECT job_id, start_ts, end_ts,
+           sum(CASE WHEN furthest IS NULL OR start_ts > furthest THEN 1 ELSE 0 END) OVER (
+               PARTITION BY job_id ORDER BY start_ts, end_ts ROWS UNBOUNDED PRECEDING
+           ) AS island
+    FROM reach
+),
+merged AS (
+    SELECT job_id, island, min(start_ts) AS island_start, max(end_ts) AS island_end
+    FROM islands
+    GROUP BY job_id, island
+)
+SELECT job_id, sum(epoch_us(island_end) - epoch_us(island_start)) / 1e6 AS billable_seconds
+FROM merged
+GROUP BY job_id
+""".format(phases=", ".join(f"'{p}'" for p in BILLABLE_PHASES))
+
+
+# --- the measured work (each runs in a child process) ------------------------------------------
+
+
+def _measure_pandas(path: Path) -> dict[str, Any]:
+    import pandas as pd
+
+    started = time.perf_counter()
+    frame = pd.read_parquet(path)
+    return {"work_seconds": time.perf_counter() - started, "rows": len(frame)}
+
+
+def _measure_duckdb(path: Path, threads: int | None) -> dict[str, Any]:
+    import duckdb
+
+    started = time.perf_counter()
+    con = duckdb.connect()
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    rows = con.execute(UNION_SQL, [str(path)]).fetchall()
+    seconds = time.perf_counter() - started
+    setting = con.execute("SELECT current_setting('threads')").fetchone()
+    return {
+        "work_seconds": seconds,
+        "jobs": len(rows),
+        "billable_hours": sum(r[1] for r in rows) / 3600,
+        "threads": setting[0] if setting else None,
+    }
+
+
+def _generate(n_events: int, seed: int, path: Path) -> dict[str, Any]:
+    """Simulated events, about ``n_events`` of them, written in chunks of whole jobs."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from rftcost.simulate import simulate_jobs
+
+    started = time.perf_counter()
+    per_job = len(simulate_jobs(n_jobs=2_000, seed=seed)) / 2_000
+    n_jobs = max(1, round(n_events / per_job))
+    chunk_jobs = max(1, int(CHUNK_EVENTS / per_job))
+    written = 0
+    tmp = path.with_suffix(".tmp")
+    writer: pq.ParquetWriter | None = None
+    try:
+        for index, first in enumerate(range(0, n_jobs, chunk_jobs)):
+            frame = simulate_jobs(
+                n_jobs=min(chunk_jobs, n_jobs - first),
+                seed=seed * 1_000_003 + index,
+                start="2025-01-01T00:00:00Z",
+                end="2026-01-01T00:00:00Z",
+            )
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            # As write_events stores it: timestamp[us, UTC].
+            ts = table.schema.get_field_index("ts")
+            table = table.set_column(ts, "ts", table["ts"].cast(pa.timestamp("us", tz="UTC")))
+            if writer is None:
+                writer = pq.ParquetWriter(tmp, table.schema)
+            writer.write_table(table)
+            written += len(frame)
+            del frame, table
+    finally:
+        if writer is not None:
+            writer.close()
+    tmp.replace(path)
+    return {"work_seconds": time.perf_counter() - started, "events": written, "jobs": n_jobs}
+
+
+def _child(argv: list[str]) -> None:
+    """Entry point of a measuring child: run one measurement, print its JSON."""
+    kind, path = argv[0], Path(argv[1])
+    if kind == "pandas":
+        result = _measure_pandas(path)
+    elif kind == "duckdb":
+        result = _measure_duckdb(path, int(argv[2]) if len(argv) > 2 else None)
+    elif kind == "generate":
+        result = _generate(int(argv[2]), int(argv[3]), path)
+    else:
+        raise SystemExit(f"unknown measurement {kind!r}")
+    print(json.dumps(result))
+
+
+# --- running children --------------------------------------------------------------------------
+
+
+@dataclass
+class Measurement:
+    """One measured process."""
+
+    name: str
+    wall_seconds: float
+    peak_bytes: int
+    ok: bool
+    detail: dict[str, Any]
+    error: str = ""
+
+
+def run_measured(name: str, command: list[str]) -> Measurement:
+    """Run ``command``; its wall time and its own peak RSS (``os.wait4`` rusage)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, stdout=out, stderr=err)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
+    peak = usage.ru_maxrss * (1 if sys.platform == "darwin" else 1024)  # Linux: KiB
+    if process.returncode != 0:
+        lines = [line for line in stderr.strip().splitlines() if line.strip()]
+        error = f"exit {process.returncode}: " + (" | ".join(lines[-3:]) or "(no stderr)")
+        return Measurement(name, wall, peak, ok=False, detail={}, error=error)
+    detail: dict[str, Any] = {}
+    last = stdout.strip().splitlines()[-1:] if stdout.strip() else []
+    if last and last[0].startswith("{"):
+        detail = json.loads(last[0])
+    return Measurement(name, wall, peak, ok=True, detail=detail)
+
+
+def _self(*args: str) -> list[str]:
+    return [sys.executable, str(Path(__file__).resolve()), "--child", *args]
+
+
+def _rftcost_command(path: Path) -> list[str]:
+    script = Path(sys.executable).with_name("rftcost")
+    entry = [str(script)] if script.exists() else [sys.executable, "-m", "rftcost"]
+    return [*entry, "bill", str(path), "--format", "csv", "--output", os.devnull]
+
+
+def cached_events(n_events: int, seed: int, cache: Path) -> tuple[Path, Measurement | None]:
+    """The Parquet file for this size and seed; generated (and measured) when missing."""
+    cache.mkdir(parents=True, exist_ok=True)
+    path = cache / f"events-{n_events}-seed{seed}.parquet"
+    if path.exists():
+        return path, None
+    generation = run_measured("generate", _self("generate", str(path), str(n_events), str(seed)))
+    if not generation.ok:
+        raise SystemExit(f"generating {path.name} failed: {generation.error}")
+    return path, generation
+
+
+# --- reporting ---------------------------------------------------------------------------------
+
+
+def _mib(n_bytes: int) -> str:
+    return f"{n_bytes / 2**20:,.0f} MiB"
+
+
+def _rate(events: int, seconds: float) -> str:
+    return f"{events / seconds / 1e6:,.2f} M/s" if seconds > 0 else "-"
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+def report(
+    n_events: int, path: Path, generation: Measurement | None, runs: list[Measurement]
+) -> None:
+    import pyarrow.parquet as pq
+
+    meta = pq.read_metadata(path)
+    events = meta.num_rows
+    print(f"\n== {events:,} events ({path.stat().st_size / 2**20:,.1f} MiB Parquet: {path})")
+    if generation is not None:
+        g = generation
+        print(
+            f"   generated {g.detail.get('jobs', '?'):,} jobs in {g.wall_seconds:.1f} s, "
+            f"peak {_mib(g.peak_bytes)} (chunks of ~{CHUNK_EVENTS:,} events)"
+        )
+    print(f"   {'measurement':<16}{'wall':>10}{'work':>10}{'peak memory':>14}{'events/s':>12}")
+    for m in runs:
+        if not m.ok:
+            print(f"   {m.name:<16}FAILED  {m.error}")
+            continue
+        work = m.detail.get("work_seconds")
+        work_text = f"{work:.2f} s" if work is not None else "-"
+        print(
+            f"   {m.name:<16}{m.wall_seconds:>8.2f} s{work_text:>10}{_mib(m.peak_bytes):>14}"
+            f"{_rate(events, m.wall_seconds):>12}"
+        )
+    by_name = {m.name: m for m in runs}
+    duck, floor, ours = (
+        by_name.get("duckdb"),
+        by_name.get("pandas read"),
+        by_name.get("rftcost bill"),
+    )
+    if duck and duck.ok:
+        print(
+            f"   duckdb: {duck.detail['jobs']:,} jobs, {duck.detail['billable_hours']:,.1f} h "
+            f"of billable-phase union, {duck.detail['threads']} threads"
+        )
+    if ours is None or not ours.ok:
+        print("   ratios: n/a (rftcost bill did not complete)")
+        return
+    if duck and duck.ok:
+        ratio = ours.wall_seconds / duck.wall_seconds
+        print(
+            f"   rftcost/duckdb     = {ratio:5.2f}x   target <= {TARGET_DUCKDB_RATIO:g}x: "
+            f"{_verdict(ratio <= TARGET_DUCKDB_RATIO)}"
+        )
+    if floor and floor.ok:
+        print(f"   rftcost/pandas-read = {ours.wall_seconds / floor.wall_seconds:5.2f}x")
+    scale = events / TARGET_EVENTS
+    seconds_target = TARGET_SECONDS * scale
+    print(
+        f"   time:   {ours.wall_seconds:.1f} s, target < {seconds_target:.1f} s "
+        f"({TARGET_SECONDS:g} s per {TARGET_EVENTS / 1e6:g}M events, pro rata): "
+        f"{_verdict(ours.wall_seconds < seconds_target)}"
+    )
+    memory_text = f"   memory: {_mib(ours.peak_bytes)} peak, target < {_mib(TARGET_PEAK_BYTES)}"
+    if n_events >= TARGET_EVENTS:  # the size asked for (the file holds whole jobs, about as many)
+        verdict = _verdict(ours.peak_bytes < TARGET_PEAK_BYTES)
+        print(f"{memory_text} at {TARGET_EVENTS / 1e6:g}M events: {verdict}")
+    else:
+        print(f"{memory_text} at {TARGET_EVENTS / 1e6:g}M events (not checked at this size)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--child"]:
+        _child(argv[1:])
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--events", type=int, nargs="+", default=[1_000_000], help="sizes (default: 1000000)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="simulation seed (default: 0)")
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="where logs are cached")
+    parser.add_argument("--duckdb-threads", type=int, default=None, help="default: all cores")
+    parser.add_argument(
+        "--only", nargs="+", choices=["pandas", "duckdb", "rftcost"], help="run only these"
+    )
+    parser.add_argument("--json", type=Path, help="also write the results to this file")
+    args = parser.parse_args(argv)
+
+    command = " ".join(_rftcost_command(Path("FILE")))
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; rftcost runs as: {command}")
+    selected = set(args.only or ["pandas", "duckdb", "rftcost"])
+    results: list[dict[str, Any]] = []
+    for n_events in args.events:
+        path, generation = cached_events(n_events, args.seed, args.cache)
+        runs = []
+        if "pandas" in selected:
+            runs.append(run_measured("pandas read", _self("pandas", str(path))))
+        if "duckdb" in selected:
+            threads = [str(args.duckdb_threads)] if args.duckdb_threads else []
+            runs.append(run_measured("duckdb", _self("duckdb", str(path), *threads)))
+        if "rftcost" in selected:
+            runs.append(run_measured("rftcost bill", _rftcost_command(path)))
+        report(n_events, path, generation, runs)
+        results.append(
+            {
+                "events": n_events,
+                "file": str(path),
+                "generation": asdict(generation) if generation else None,
+                "runs": [asdict(m) for m in runs],
+            }
+        )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    failed = [m for r in results for m in r["runs"] if not m["ok"]]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
