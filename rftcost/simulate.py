@@ -68,6 +68,8 @@ __all__ = [
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
+Int32Array = npt.NDArray[np.int32]
+CodeArray = npt.NDArray[np.int8]
 
 Outcome = Literal["succeeded", "failed", "cancelled", "running"]
 ReasoningEffort = Literal["low", "medium", "high"]
@@ -913,18 +915,22 @@ def _first_full_unit_at(units: _Units, after: IntArray) -> BoolArray:
 
 @dataclass(frozen=True)
 class _Placed:
-    """Events in output order, as numpy columns (``-1``: missing)."""
+    """Events in output order, as numpy columns (``-1``: missing).
 
-    job: IntArray
-    ts_ms: IntArray  # from the job's creation
-    event: IntArray
-    phase: IntArray
+    The int64 columns become the output's buffers (``_frame`` takes them over), so
+    they are allocated once at their final size; codes are small integers.
+    """
+
+    job: Int32Array
+    ts: IntArray  # milliseconds from the job's creation
+    event: CodeArray
+    phase: CodeArray
     step: IntArray
     input_tokens: IntArray
     cached_input_tokens: IntArray
     output_tokens: IntArray
-    message: IntArray
-    seq: IntArray  # 0, 1, … within each job
+    message: CodeArray
+    seq: Int32Array  # 0, 1, … within each job
 
 
 def _place(units: _Units, slots: Sequence[_Slot], start: IntArray) -> _Placed:
@@ -935,11 +941,13 @@ def _place(units: _Units, slots: Sequence[_Slot], start: IntArray) -> _Placed:
     unit_first = np.cumsum(per_unit) - per_unit
     total = int(per_unit.sum())
 
-    def column() -> IntArray:
-        return np.full(total, -1, dtype=np.int64)
+    def column(dtype: type[np.integer[Any]]) -> Any:
+        return np.full(total, -1, dtype=dtype)
 
-    job, ts, event, phase, step, message = (column() for _ in range(6))
-    tokens = [column() for _ in range(3)]
+    job: Int32Array = column(np.int32)
+    ts, step = column(np.int64), column(np.int64)
+    event, phase, message = column(np.int8), column(np.int8), column(np.int8)
+    tokens: list[IntArray] = [column(np.int64) for _ in range(3)]
     rank = np.zeros(len(units.job), dtype=np.int64)
     messages = list(_MESSAGES.values())
     for slot in slots:
@@ -959,10 +967,10 @@ def _place(units: _Units, slots: Sequence[_Slot], start: IntArray) -> _Placed:
         if slot.message is not None:
             message[rows] = messages.index(slot.message)
     job_first_event = unit_first[units.job_first]
-    seq = np.arange(total, dtype=np.int64) - job_first_event[job]
+    seq = (np.arange(total, dtype=np.int64) - job_first_event[job]).astype(np.int32)
     return _Placed(
         job=job,
-        ts_ms=ts,
+        ts=ts,
         event=event,
         phase=phase,
         step=step,
@@ -991,7 +999,9 @@ def _strings(values: pa.Array) -> pd.Series:
     return pd.Series(pd.arrays.ArrowStringArray(values), copy=False)
 
 
-def _take(vocabulary: Sequence[str | None] | pa.Array, codes: IntArray) -> pd.Series:
+def _take(
+    vocabulary: Sequence[str | None] | pa.Array, codes: npt.NDArray[np.signedinteger[Any]]
+) -> pd.Series:
     """Strings ``vocabulary[code]``, missing where ``code < 0``."""
     if not isinstance(vocabulary, pa.Array):
         vocabulary = pa.array(vocabulary, pa.large_string())
@@ -999,9 +1009,10 @@ def _take(vocabulary: Sequence[str | None] | pa.Array, codes: IntArray) -> pd.Se
 
 
 def _ints(values: IntArray) -> pd.Series:
-    """A nullable ``Int64`` column; ``-1`` marks a missing value."""
+    """A nullable ``Int64`` column over ``values`` (taken over, not copied); ``-1`` is missing."""
     missing = values < 0
-    return pd.Series(pd.arrays.IntegerArray(np.where(missing, 0, values), missing), copy=False)
+    values[missing] = 0
+    return pd.Series(pd.arrays.IntegerArray(values, missing), copy=False)
 
 
 def _sparse(values: npt.NDArray[Any], rows: IntArray, total: int) -> pd.Series:
@@ -1021,12 +1032,12 @@ def _frame(placed: _Placed, jobs: _Jobs, job_ids: pa.Array, t0_ns: IntArray) -> 
     """The canonical event frame (schema.py's columns and dtypes).
 
     Job settings appear on ``job_created`` only (event-log.md), and the grader model
-    also on ``grader_usage``.
+    also on ``grader_usage``. The int64 columns of ``placed`` are reused, not copied.
     """
     job = placed.job
     total = len(job)
     created = np.flatnonzero(placed.event == EVENTS.index("job_created"))  # one per job, in order
-    on_created = np.full(total, -1, dtype=np.int64)
+    on_created = np.full(total, -1, dtype=np.int32)
     on_created[created] = np.arange(len(created))
     on_usage = np.where(placed.event == EVENTS.index("grader_usage"), job, on_created)
     job_ids = pc.cast(job_ids, pa.large_string())
@@ -1036,13 +1047,16 @@ def _frame(placed: _Placed, jobs: _Jobs, job_ids: pa.Array, t0_ns: IntArray) -> 
         pa.scalar("-", pa.large_string()),
     )
 
-    def job_strings(values: npt.NDArray[np.object_], rows: IntArray) -> pd.Series:
+    def job_strings(values: npt.NDArray[np.object_], rows: Int32Array) -> pd.Series:
         return _take(pa.array(values, pa.large_string()), rows)
 
-    ts = pd.Series((t0_ns[job] + placed.ts_ms * _MS).view("datetime64[ns]"), copy=False)
+    ts = placed.ts  # taken over: milliseconds from creation → UTC nanoseconds, in place
+    ts *= _MS
+    ts += t0_ns[job]
+    utc = pd.Series(ts.view("datetime64[ns]"), copy=False).dt.tz_localize("UTC")
     columns: dict[str, pd.Series] = {
         "job_id": _take(job_ids, job),
-        "ts": ts.dt.tz_localize("UTC"),
+        "ts": utc,
         "event": _take(EVENTS, placed.event),
         "event_id": _strings(event_ids),
         "phase": _take(_PHASES, placed.phase),
@@ -1138,6 +1152,7 @@ def simulate_jobs(
     units, _ = _plan_units(steps, scen)
     slots, unit_start = _lay_out(rng, jobs, scen, units, model)
     placed = _place(units, slots, unit_start)
+    del units, slots, unit_start  # per-unit arrays: free them before the frame is built
     return _frame(placed, jobs, pa.array(ids, pa.string()), t0.astype(np.int64))
 
 
