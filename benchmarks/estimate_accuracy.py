@@ -1,6 +1,6 @@
 """How right are estimates? Calibrate on simulated history, estimate unseen runs, compare.
 
-    python benchmarks/estimate_accuracy.py [--history 200] [--plans 60] [--seed 1]
+    python benchmarks/estimate_accuracy.py [--history 300] [--plans 100] [--seed 1]
 
 1. Simulate a history of jobs with varied settings and the realistic mix of
    outcomes (``rftcost.simulate``: failures, cancellations, pauses, crashes), bill
@@ -51,6 +51,15 @@ class Accuracy:
     calibration: Calibration
 
     def lines(self) -> list[str]:
+        prior = (
+            []
+            if math.isnan(self.prior_median_abs_error)
+            else [
+                "without calibration (priors):   median error"
+                f" {100 * self.prior_median_abs_error:.1f}%,"
+                f" inside [P10, P90] {100 * self.prior_coverage:.1f}%"
+            ]
+        )
         return [
             f"history: {self.n_history} simulated jobs,"
             f" {self.n_calibrated_jobs} used by the calibration",
@@ -60,9 +69,7 @@ class Accuracy:
             f"mean (P50 - actual) / actual:   {100 * self.mean_error:+.1f}%",
             f"actual inside [P10, P90]:       {100 * self.coverage:.1f}%  (target 70-90%;"
             f" below P10 {100 * self.below_p10:.1f}%, above P90 {100 * self.above_p90:.1f}%)",
-            "without calibration (priors):   median error"
-            f" {100 * self.prior_median_abs_error:.1f}%,"
-            f" inside [P10, P90] {100 * self.prior_coverage:.1f}%",
+            *prior,
             f"time: {self.seconds:.1f} s",
         ]
 
@@ -89,7 +96,12 @@ def _held_out(n_plans: int, seed: int) -> tuple[list[Any], Any]:
 
 
 def measure_accuracy(
-    n_history: int = 200, n_plans: int = 60, seed: int = 1, draws: int = 2000
+    n_history: int = 300,
+    n_plans: int = 100,
+    seed: int = 1,
+    draws: int = 2000,
+    *,
+    with_prior: bool = True,
 ) -> Accuracy:
     """Calibrate on ``n_history`` simulated jobs; estimate ``n_plans`` unseen successful runs."""
     started = time.perf_counter()
@@ -106,7 +118,10 @@ def measure_accuracy(
         plan = plan_from_settings(settings.model_dump(), source=job_id)
         actual = actual_bill.job(job_id).total_amount
         assert actual is not None
-        for target, cal in ((errors, calibration), (prior_errors, None)):
+        runs: list[tuple[list[float], Calibration | None]] = [(errors, calibration)]
+        if with_prior:
+            runs.append((prior_errors, None))
+        for target, cal in runs:
             result: Estimate = estimate(
                 plan, cal, draws=draws, seed=seed, at=_priced_at(actual_bill, job_id)
             )
@@ -128,8 +143,8 @@ def measure_accuracy(
         coverage=float(np.mean(inside)),
         below_p10=float(np.mean(below)),
         above_p90=float(np.mean(above)),
-        prior_median_abs_error=float(np.median(np.abs(prior_errors))),
-        prior_coverage=float(np.mean(prior_inside)),
+        prior_median_abs_error=float(np.median(np.abs(prior_errors))) if with_prior else math.nan,
+        prior_coverage=float(np.mean(prior_inside)) if with_prior else math.nan,
         seconds=time.perf_counter() - started,
         calibration=calibration,
     )
@@ -145,8 +160,8 @@ def _priced_at(result: Any, job_id: str) -> Any:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--history", type=int, default=200, help="simulated jobs to calibrate on")
-    parser.add_argument("--plans", type=int, default=60, help="unseen runs to estimate")
+    parser.add_argument("--history", type=int, default=300, help="simulated jobs to calibrate on")
+    parser.add_argument("--plans", type=int, default=100, help="unseen runs to estimate")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--draws", type=int, default=2000, help="Monte Carlo draws per estimate")
     args = parser.parse_args()

@@ -250,7 +250,7 @@ class ComponentFit(BaseModel):
 class Calibration(BaseModel):
     """Fitted time and token model (or the built-in prior), with its quality figures."""
 
-    model_config = _FROZEN
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
     schema_: str = Field(default=CALIBRATION_SCHEMA, alias="schema")
     """``rftcost.calibration/v1``."""
@@ -282,8 +282,6 @@ class Calibration(BaseModel):
     """Fit quality: per component R², residual spread, jobs; job-level time fit."""
     notes: tuple[str, ...] = ()
     """What the fit assumed (constant settings, missing components)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
     def to_dict(self) -> dict[str, Any]:
         """The ``rftcost.calibration/v1`` document."""

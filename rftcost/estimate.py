@@ -509,7 +509,6 @@ def _assumptions(
             if scope
             else f"data sharing: no training discount under policy {policy.name}"
         )
-    lines.append("one charge at the end (no pause, failure or rollback)")
     return tuple(dict.fromkeys(lines))
 
 
@@ -555,7 +554,15 @@ def estimate(
         steps=plan.steps,
         runs=plan.validation_runs,
     )
-    return _estimate_of(plan, resolved, policy_, result, draws=draws, at=at)
+    estimated = _estimate_of(plan, resolved, policy_, result, draws=draws, at=at)
+    return estimated.model_copy(
+        update={
+            "assumptions": (
+                *estimated.assumptions,
+                "the run completes in one charge (no pause, failure or rollback)",
+            )
+        }
+    )
 
 
 def _estimate_of(
@@ -755,63 +762,89 @@ class BudgetCheck(BaseModel):
     """Every single change tried, with its P90 total, cheapest first."""
 
 
-def _candidate_changes(plan: Plan, policy: Policy) -> list[tuple[str, dict[str, Any]]]:
-    candidates: list[tuple[str, dict[str, Any]]] = []
+_TIERS = ("validation", "grader", "training", "data sharing")
+"""Kinds of single changes, most harmless first: validation settings do not change the model
+trained; a cheaper grader changes only the reward's judge; training settings change the
+training; data sharing is an organisation's decision."""
+
+
+def _candidate_changes(plan: Plan, policy: Policy) -> list[tuple[str, str, dict[str, Any]]]:
+    """(tier, label, changes) of every single change worth trying."""
+    from rftcost.prices import resolve_model_family
+
+    candidates: list[tuple[str, str, dict[str, Any]]] = []
     if plan.validation_runs:
         for factor in (2, 4):
             interval = plan.eval_interval * factor
-            if plan.steps // interval < plan.validation_runs:
+            if -(-plan.steps // interval) < plan.validation_runs:
                 candidates.append(
                     (
+                        "validation",
                         f"eval_interval {plan.eval_interval} → {interval}",
                         {"eval_interval": interval},
                     )
                 )
         if plan.eval_samples > 1:
+            fewer = max(1, plan.eval_samples // 2)
             candidates.append(
                 (
-                    f"eval_samples {plan.eval_samples} → {max(1, plan.eval_samples // 2)}",
-                    {"eval_samples": max(1, plan.eval_samples // 2)},
+                    "validation",
+                    f"eval_samples {plan.eval_samples} → {fewer}",
+                    {"eval_samples": fewer},
                 )
             )
         if plan.n_valid_examples > 1:
             half = max(1, plan.n_valid_examples // 2)
             candidates.append(
                 (
+                    "validation",
                     f"validation set {plan.n_valid_examples} → {half} examples",
                     {"n_valid_examples": half},
                 )
             )
-        candidates.append(("no validation file", {"n_valid_examples": 0}))
-    if plan.compute_multiplier > 0.25:
-        lower = round(plan.compute_multiplier / 2, 6)
-        candidates.append(
-            (
-                f"compute_multiplier {plan.compute_multiplier:g} → {lower:g}",
-                {"compute_multiplier": lower},
-            )
-        )
+        candidates.append(("validation", "no validation file", {"n_valid_examples": 0}))
+    if plan.grader_model is not None:
+        current = resolve_model_family(plan.grader_model)
+        for model in ("gpt-4.1-mini", "gpt-4.1-nano"):
+            if model != current and policy.price_table.models.get(model):
+                candidates.append(
+                    (
+                        "grader",
+                        f"grader model {plan.grader_model} → {model}",
+                        {"grader_model": model},
+                    )
+                )
     efforts = ("low", "medium", "high")
     position = efforts.index(plan.reasoning_effort)
     if position > 0:
         candidates.append(
             (
+                "training",
                 f"reasoning_effort {plan.reasoning_effort} → {efforts[position - 1]}",
                 {"reasoning_effort": efforts[position - 1]},
             )
         )
-    if plan.grader_model is not None:
-        for model in ("gpt-4.1-mini", "gpt-4.1-nano"):
-            if model != plan.grader_model and policy.price_table.models.get(model):
-                candidates.append(
-                    (f"grader model {plan.grader_model} → {model}", {"grader_model": model})
-                )
+    if plan.compute_multiplier > 0.25:
+        lower = round(plan.compute_multiplier / 2, 6)
+        candidates.append(
+            (
+                "training",
+                f"compute_multiplier {plan.compute_multiplier:g} → {lower:g}",
+                {"compute_multiplier": lower},
+            )
+        )
     if plan.n_epochs > 1:
-        fewer = max(1, plan.n_epochs // 2) if plan.n_epochs > 2 else 1
-        candidates.append((f"n_epochs {plan.n_epochs} → {fewer}", {"n_epochs": fewer}))
+        fewer_epochs = max(1, plan.n_epochs // 2) if plan.n_epochs > 2 else 1
+        candidates.append(
+            ("training", f"n_epochs {plan.n_epochs} → {fewer_epochs}", {"n_epochs": fewer_epochs})
+        )
     if not plan.data_sharing and policy.data_sharing_discount.scope:
         candidates.append(
-            ("share training data with OpenAI (data-sharing discount)", {"data_sharing": True})
+            (
+                "data sharing",
+                "share training data with OpenAI (data-sharing discount)",
+                {"data_sharing": True},
+            )
         )
     return candidates
 
@@ -828,8 +861,10 @@ def check_budget(
 ) -> BudgetCheck:
     """Compare the P90 total with ``budget``; when over, find the mildest single change that fits.
 
-    "Mildest" is the change whose P90 stays highest while within the budget (it
-    gives up the least); every candidate and its P90 are listed.
+    Changes are tried by kind, most harmless first (``_TIERS``: validation settings,
+    a cheaper grader model, training settings, data sharing); within the first kind
+    that has a change within the budget, the one whose P90 stays highest (it gives
+    up the least) is suggested. Every candidate and its P90 are listed.
     """
     from rftcost.money import to_decimal
 
@@ -853,23 +888,26 @@ def check_budget(
     p90 = cents_to_decimal(p90_of(plan))
     if p90 <= limit:
         return BudgetCheck(budget=limit, p90=p90, over=False, suggestion=None)
-    tried: list[tuple[str, Decimal]] = []
-    for label, changes in _candidate_changes(plan, policy_):
+    tried: list[tuple[str, str, Decimal]] = []
+    for tier, label, changes in _candidate_changes(plan, policy_):
         try:
             variant = plan.with_changes(**changes)
         except PlanError:
             continue
-        tried.append((label, cents_to_decimal(p90_of(variant))))
-    tried.sort(key=lambda item: item[1])
-    fitting = [item for item in tried if item[1] <= limit]
-    best = max(fitting, key=lambda item: item[1]) if fitting else None
+        tried.append((tier, label, cents_to_decimal(p90_of(variant))))
+    best: tuple[str, Decimal] | None = None
+    for tier in _TIERS:
+        fitting = [(label, p90) for t, label, p90 in tried if t == tier and p90 <= limit]
+        if fitting:
+            best = max(fitting, key=lambda item: item[1])
+            break
     return BudgetCheck(
         budget=limit,
         p90=p90,
         over=True,
         suggestion=best[0] if best else None,
         suggestion_p90=best[1] if best else None,
-        candidates=tuple(tried),
+        candidates=tuple(sorted(((label, p90) for _, label, p90 in tried), key=lambda c: c[1])),
     )
 
 
@@ -988,7 +1026,7 @@ def project_running(
         unbilled_hours=Decimal(int(unbilled_units)).scaleb(-places),
         observed_seconds_per_step=observed,
     )
-    estimate_ = _estimate_of(
+    result_ = _estimate_of(
         job_plan, resolved, policy_, simulated, draws=draws, at=at, progress=progress
     )
     extra = (
@@ -997,7 +1035,7 @@ def project_running(
         f"{format_cents(int(progress.charged_amount * 100))}; the last charge covers the unbilled "
         f"{progress.unbilled_hours} h and the work left",
     )
-    return estimate_.model_copy(update={"assumptions": (*extra, *estimate_.assumptions)})
+    return result_.model_copy(update={"assumptions": (*extra, *result_.assumptions)})
 
 
 # ``rftcost.estimate`` is both this module and the public function ``estimate`` (``rftcost``

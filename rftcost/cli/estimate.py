@@ -229,7 +229,7 @@ def _counts(result: Any) -> str:
     return (
         f"{result.steps} steps ({plan.n_train_examples} examples × {plan.n_epochs} epochs"
         f" / batch {plan.batch_size}), {result.validation_runs} validation runs"
-        f" ({plan.n_valid_examples} examples × {plan.eval_samples} samples every"
+        f" ({plan.n_valid_examples} examples × {plan.eval_samples} sample(s) every"
         f" {plan.eval_interval} steps), {result.graded_samples:,} graded samples"
     )
 
@@ -303,7 +303,7 @@ def _table(result: Any, rows: list[Any], check: Any) -> str:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(record=True, width=120, file=_null())
+    console = Console(record=True, width=120, file=_null(), soft_wrap=True)
     console.print(_headline(result), markup=False)
     console.print(_counts(result), markup=False)
     for line in _progress_lines(result):

@@ -1,0 +1,162 @@
+"""Calibration: fitting time and tokens on past jobs' bills (rftcost.calibration)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rftcost.billing import Bill, bill
+from rftcost.calibration import PRIOR, Calibration, calibrate, grader_key, job_measurements
+from rftcost.errors import CalibrationError
+from rftcost.simulate import RunSettings, Scenario, random_settings, simulate_jobs
+
+SAMPLE_LOGS = Path(__file__).resolve().parents[1] / "sample_logs"
+
+
+@pytest.fixture(scope="module")
+def history() -> Bill:
+    return bill(simulate_jobs(n_jobs=200, seed=11))
+
+
+@pytest.fixture(scope="module")
+def fitted(history: Bill) -> Calibration:
+    return calibrate(history)
+
+
+def test_measures_steps_runs_time_and_tokens_of_successful_jobs(history: Bill) -> None:
+    frame, skipped = job_measurements(history)
+    succeeded = int((history.jobs["status"] == "succeeded").sum())
+    assert len(frame) == succeeded
+    assert skipped["not succeeded"] == len(history.jobs) - succeeded
+    assert (frame["steps"] > 0).all()
+    # every simulated job validates at least at its last step
+    assert (frame["valid_runs"] >= 1).all()
+    assert (frame["train_seconds"] > 0).all() and (frame["valid_seconds"] > 0).all()
+    # training + validation time is the job's billable union (R1), lost work included
+    billable = (
+        history.jobs.set_index("job_id")["billable_ns"]
+        + history.jobs.set_index("job_id")["lost_ns"]
+    )
+    measured = frame.set_index("job_id")
+    expected = billable.reindex(measured.index).astype("float64") / 1e9
+    assert np.allclose(measured["train_seconds"] + measured["valid_seconds"], expected, rtol=1e-9)
+    model_graded = frame["grader"].str.contains(":")
+    assert (frame.loc[model_graded, "train_input_tokens"] > 0).all()
+    assert (frame.loc[~model_graded, "train_input_tokens"] == 0).all()
+
+
+def test_grader_keys_pool_score_and_label_graders_of_one_model() -> None:
+    assert grader_key("score_model", "gpt-4.1-2025-04-14") == "model:gpt-4.1"
+    assert grader_key("label_model", "gpt-4.1") == "model:gpt-4.1"
+    assert grader_key("multi", "o3-2025-04-16") == "multi:o3"
+    assert grader_key("python", None) == "python"
+
+
+def test_fit_reports_its_quality(fitted: Calibration) -> None:
+    assert fitted.calibrated
+    assert fitted.n_jobs > 150
+    train = fitted.components["train_seconds_per_step"]
+    assert train.r2 is not None and train.r2 > 0.9
+    assert 0.03 < train.residual_sd < 0.3
+    assert fitted.quality["job_billable_seconds"]["median_abs_rel_error"] < 0.15
+    assert set(fitted.residual_columns) == set(fitted.components)
+    assert len(fitted.residuals) == fitted.n_jobs
+    lines = fitted.summary_lines()
+    assert any("R²" in line for line in lines)
+    assert abs(sum(fitted.phase_shares.values()) - 1) < 1e-9
+    # the simulator caches 20-60% of grader input tokens
+    assert 0.2 < fitted.cached_share["*"] < 0.6
+
+
+def test_fitted_slopes_are_physical(fitted: Calibration) -> None:
+    train = dict(
+        zip(
+            fitted.components["train_seconds_per_step"].features,
+            fitted.components["train_seconds_per_step"].coefficients,
+            strict=True,
+        )
+    )
+    valid = dict(
+        zip(
+            fitted.components["valid_seconds_per_run"].features,
+            fitted.components["valid_seconds_per_run"].coefficients,
+            strict=True,
+        )
+    )
+    tokens = dict(
+        zip(
+            fitted.components["train_input_tokens_per_step"].features,
+            fitted.components["train_input_tokens_per_step"].coefficients,
+            strict=True,
+        )
+    )
+    assert 0.5 < train["log_batch_size"] < 1.1
+    assert train["reasoning_effort=high"] > 0 > train["reasoning_effort=low"]
+    assert 0.4 < valid["log_eval_samples"] < 1.1
+    assert valid["grader=model:o3"] > valid.get("grader=model:gpt-4.1-nano", 0.0)
+    # grader tokens are proportional to the samples graded
+    assert abs(tokens["log_batch_size"] - 1) < 0.05
+    assert abs(tokens["log_compute_multiplier"] - 1) < 0.05
+
+
+def test_save_and_load_round_trip(fitted: Calibration, tmp_path: Path) -> None:
+    path = tmp_path / "calibration.json"
+    fitted.save(path)
+    document = json.loads(path.read_text())
+    assert document["schema"] == "rftcost.calibration/v1"
+    assert Calibration.load(path) == fitted
+
+
+def test_loading_something_else_is_a_calibration_error(tmp_path: Path) -> None:
+    other = tmp_path / "bill.json"
+    other.write_text(json.dumps({"schema": "rftcost.bill/v1"}))
+    with pytest.raises(CalibrationError, match=r"not a calibration file.*rftcost calibrate"):
+        Calibration.load(other)
+    broken = tmp_path / "broken.json"
+    broken.write_text("{")
+    with pytest.raises(CalibrationError, match=r"broken.json:1: not JSON"):
+        Calibration.load(broken)
+    with pytest.raises(CalibrationError, match="cannot read"):
+        Calibration.load(tmp_path / "missing.json")
+    damaged = PRIOR.to_dict()
+    damaged["n_jobs"] = "many"
+    with pytest.raises(CalibrationError, match="invalid calibration at n_jobs"):
+        Calibration.from_dict(damaged)
+
+
+def test_refuses_a_thin_history() -> None:
+    events = simulate_jobs(n_jobs=12, seed=3)
+    with pytest.raises(
+        CalibrationError, match=r"too little history: \d+ successful job\(s\).*at least 20"
+    ):
+        calibrate(events)
+
+
+def test_refuses_when_a_needed_setting_never_varies() -> None:
+    rng = np.random.default_rng(5)
+    settings = [s.model_copy(update={"batch_size": 16}) for s in random_settings(rng, 60)]
+    events = simulate_jobs(settings, seed=5, scenarios=Scenario())
+    with pytest.raises(CalibrationError, match=r"no variation in batch_size.*--allow-constant"):
+        calibrate(events)
+    relaxed = calibrate(events, allow_constant=True)
+    train = relaxed.components["train_seconds_per_step"]
+    assert "log_batch_size" in train.fixed
+    assert any("batch_size constant" in note for note in relaxed.notes)
+
+
+def test_jobs_without_settings_are_skipped_not_guessed() -> None:
+    events = simulate_jobs([RunSettings()] * 3, seed=1, scenarios=Scenario())
+    events.loc[events["event"] == "job_created", "batch_size"] = None
+    frame, skipped = job_measurements(bill(events))
+    assert frame.empty
+    assert skipped["settings not recorded"] == 3
+
+
+def test_calibrates_from_the_sample_logs() -> None:
+    result = calibrate(SAMPLE_LOGS)
+    assert result.n_jobs >= 30
+    assert result.sources
+    assert result.n_skipped.get("settings not recorded", 0) > 0  # the hand-built worked examples
