@@ -581,7 +581,7 @@ def random_scenario(rng: np.random.Generator, steps: int) -> Scenario:
 
 # A job is a sequence of units: its prelude, one unit per attempted step, its epilogue.
 _PRELUDE, _FULL, _CUT, _EPILOGUE = 0, 1, 2, 3
-# How a cut (unfinished) step ends.
+# How a cut (unfinished) step ends; _FAIL.. equal the outcome codes (_OUTCOMES).
 _CRASH, _FAIL, _CANCEL, _RUNNING = 0, 1, 2, 3
 
 
@@ -605,67 +605,81 @@ def _within(counts: IntArray) -> IntArray:
     return np.arange(total, dtype=np.int64) - np.repeat(starts, counts)
 
 
-def _plan_units(steps: IntArray, scen: _Scenarios) -> tuple[_Units, IntArray]:
-    """Which steps each job attempts, in order, given its outcome and crashes.
+@dataclass(frozen=True)
+class _Ranges:
+    """Runs of consecutive training steps, in job order: each job's first run from
+    step 1, then one more after each crash, from the checkpoint it returned to."""
 
-    Training runs in *ranges* of steps: the first from step 1; after each crash a new
-    range starts after the checkpoint it returned to. A crash or a stop happens during
-    the step after a range's last one (a *cut* unit). Returns the units and the
-    number of steps each job completes before stopping (``last``).
-    """
+    job: IntArray
+    start: IntArray  # first step of the run
+    n_full: IntArray  # steps completed in the run (the last is start + n_full - 1)
+    cut: IntArray  # how the step after the run ends: _CRASH, _FAIL, ... or -1 (it does not)
+    crash_to: IntArray  # after a crash: the checkpoint step returned to, else -1
+
+
+def _ranges(steps: IntArray, scen: _Scenarios) -> _Ranges:
+    """The runs of steps of every job, given its outcome, stop and crashes (Scenario)."""
     n = len(steps)
     succeeded = scen.outcome == 0
     interval = np.maximum(scen.checkpoint_interval, 1)
     stop = np.where(scen.stop_after < 0, steps // 2, scen.stop_after)
-    stop = np.clip(stop, 0, np.maximum(steps - 1, 0))
-    last = np.where(succeeded, steps, stop)
+    last = np.where(succeeded, steps, np.clip(stop, 0, np.maximum(steps - 1, 0)))
 
-    rb_job, rb_after = scen.rollback_job, scen.rollback_after
-    keep = (rb_after >= interval[rb_job]) & (rb_after < last[rb_job])
-    rb_job, rb_after = rb_job[keep], rb_after[keep]
-    rb_target = rb_after // interval[rb_job] * interval[rb_job]
-    rb_rank = _within(np.bincount(rb_job, minlength=n).astype(np.int64))
+    # A crash needs a checkpoint to return to and happens before the job's last step.
+    keep = (scen.rollback_after >= interval[scen.rollback_job]) & (
+        scen.rollback_after < last[scen.rollback_job]
+    )
+    crash_job, crash_after = scen.rollback_job[keep], scen.rollback_after[keep]
+    crash_to = crash_after // interval[crash_job] * interval[crash_job]
+    crashes = np.bincount(crash_job, minlength=n).astype(np.int64)
 
-    n_ranges = np.bincount(rb_job, minlength=n).astype(np.int64) + 1
-    range_job = np.repeat(np.arange(n, dtype=np.int64), n_ranges)
-    range_first = np.cumsum(n_ranges) - n_ranges
-    range_start = np.ones(len(range_job), dtype=np.int64)
-    range_start[range_first[rb_job] + rb_rank + 1] = rb_target + 1
-    range_end = last[range_job].copy()
-    range_end[range_first[rb_job] + rb_rank] = rb_after
-    range_crash_to = np.full(len(range_job), -1, dtype=np.int64)
-    range_crash_to[range_first[rb_job] + rb_rank] = rb_target
-    is_last_range = _within(n_ranges) == n_ranges[range_job] - 1
-    has_cut = (range_crash_to >= 0) | (is_last_range & ~succeeded[range_job])
-    n_full = np.maximum(range_end - range_start + 1, 0)
-    range_units = n_full + has_cut
+    runs = crashes + 1
+    job = np.repeat(np.arange(n, dtype=np.int64), runs)
+    ends_in_crash = (np.cumsum(runs) - runs)[crash_job] + _within(crashes)  # run before a crash
+    start = np.ones(len(job), dtype=np.int64)
+    start[ends_in_crash + 1] = crash_to + 1
+    end = last[job]
+    end[ends_in_crash] = crash_after
+    cut = np.where(succeeded[job], -1, scen.outcome[job])  # the last run: stops, or does not
+    cut[ends_in_crash] = _CRASH
+    run_crash_to = np.full(len(job), -1, dtype=np.int64)
+    run_crash_to[ends_in_crash] = crash_to
+    return _Ranges(job, start, np.maximum(end - start + 1, 0), cut, run_crash_to)
 
-    job_count = 1 + np.bincount(range_job, weights=range_units, minlength=n).astype(np.int64)
-    job_count += succeeded
+
+def _plan_units(ranges: _Ranges, succeeded: BoolArray) -> _Units:
+    """Each job's units in order: prelude, the attempted steps of its runs, epilogue."""
+    n = len(succeeded)
+    has_cut = ranges.cut >= 0
+    run_units = ranges.n_full + has_cut
+    job_count = 1 + np.bincount(ranges.job, weights=run_units, minlength=n).astype(np.int64)
+    job_count += succeeded  # the epilogue
     job_first = np.cumsum(job_count) - job_count
-    before_in_job = np.cumsum(range_units) - range_units
-    before_in_job -= before_in_job[range_first][range_job]
-    range_unit_first = job_first[range_job] + 1 + before_in_job
+
+    units_before = np.cumsum(run_units) - run_units  # over all jobs
+    first_run = np.cumsum(np.bincount(ranges.job, minlength=n)) - np.bincount(
+        ranges.job, minlength=n
+    )
+    units_before -= units_before[first_run][ranges.job]  # within the job
+    run_first_unit = job_first[ranges.job] + 1 + units_before
 
     total = int(job_count.sum())
     kind = np.full(total, _PRELUDE, dtype=np.int64)
     step = np.zeros(total, dtype=np.int64)
     cut = np.full(total, -1, dtype=np.int64)
     rollback_to = np.full(total, -1, dtype=np.int64)
-    offset = _within(range_units)
-    at = np.repeat(range_unit_first, range_units) + offset
-    is_cut = offset == n_full[np.repeat(np.arange(len(range_job)), range_units)]
-    kind[at] = np.where(is_cut, _CUT, _FULL)
-    step[at] = np.repeat(range_start, range_units) + offset
-    cut_range = np.flatnonzero(has_cut)
-    cut_at = range_unit_first[cut_range] + n_full[cut_range]
-    crash = range_crash_to[cut_range] >= 0
-    cut[cut_at] = np.where(crash, _CRASH, scen.outcome[range_job[cut_range]])
-    rollback_to[cut_at] = range_crash_to[cut_range]
+    offset = _within(run_units)
+    run = np.repeat(np.arange(len(ranges.job)), run_units)
+    at = run_first_unit[run] + offset
+    kind[at] = np.where(offset == ranges.n_full[run], _CUT, _FULL)
+    step[at] = ranges.start[run] + offset
+    cut_runs = np.flatnonzero(has_cut)
+    cut_unit = run_first_unit[cut_runs] + ranges.n_full[cut_runs]
+    cut[cut_unit] = ranges.cut[cut_runs]
+    rollback_to[cut_unit] = ranges.crash_to[cut_runs]
     kind[(job_first + job_count - 1)[succeeded]] = _EPILOGUE
     job = np.repeat(np.arange(n, dtype=np.int64), job_count)
-    units = _Units(job, kind, step, cut, rollback_to, job_first, job_count)
-    return units, last
+    return _Units(job, kind, step, cut, rollback_to, job_first, job_count)
 
 
 # --- times --------------------------------------------------------------------------------
@@ -711,25 +725,77 @@ def _ms(seconds: FloatArray) -> IntArray:
     return np.maximum(np.round(seconds * 1000.0), 1).astype(np.int64)
 
 
-def _lay_out(
-    rng: np.random.Generator,
-    jobs: _Jobs,
-    scen: _Scenarios,
-    units: _Units,
-    model: TimeModel,
-) -> tuple[list[_Slot], IntArray]:
-    """Every event kind as a slot over units, and the start of each unit (ms from job start)."""
+@dataclass(frozen=True)
+class _Prelude:
+    """Offsets (ms from job creation) of the phases before training; one entry per unit."""
+
+    validating_files: tuple[IntArray, IntArray]
+    safety_check: tuple[IntArray, IntArray]
+    queued: tuple[IntArray, IntArray]
+    setup: tuple[IntArray, IntArray]
+    span: IntArray  # job creation → first step
+
+
+def _prelude(rng: np.random.Generator, jobs: _Jobs, units: _Units, model: TimeModel) -> _Prelude:
+    """File validation, safety check, queue, setup: back to back, a few seconds apart."""
     n_units = len(units.job)
-    job = units.job
-    kind, step = units.kind, units.step
-    full, cut = kind == _FULL, kind == _CUT
-    steps = jobs.steps[job]
+    n_train = jobs.n_train_examples.astype(np.float64)[units.job]
+    gaps = _ms(rng.uniform(1.0, 5.0, size=(4, n_units)))
+    noise = rng.lognormal(0.0, 0.3, size=(2, n_units))
+    validating = _ms((model.validating_files[0] + model.validating_files[1] * n_train) * noise[0])
+    checking = _ms((model.safety_check[0] + model.safety_check[1] * n_train) * noise[1])
+    queued = _ms(model.queued[0] * rng.lognormal(0.0, model.queued[1], size=n_units))
+    setup = _ms(model.setup * rng.lognormal(0.0, 0.2, size=n_units))
+
+    vf_start = gaps[0]
+    vf_end = vf_start + validating
+    sc_start = vf_end + gaps[1]
+    sc_end = sc_start + checking
+    q_start = sc_end + gaps[2]
+    q_end = q_start + queued  # setup starts as soon as compute is assigned
+    setup_end = q_end + setup
+    return _Prelude(
+        validating_files=(vf_start, vf_end),
+        safety_check=(sc_start, sc_end),
+        queued=(q_start, q_end),
+        setup=(q_end, setup_end),
+        span=setup_end + gaps[3],
+    )
+
+
+@dataclass(frozen=True)
+class _Steps:
+    """Offsets (ms from the unit's start) of one attempted step's events; per unit."""
+
+    rollout_end: IntArray
+    grading_start: IntArray
+    grading_end: IntArray  # also the update's start
+    update_end: IntArray  # also step_completed
+    checkpoint: BoolArray
+    saved: IntArray
+    evaluates: BoolArray
+    validation: tuple[IntArray, IntArray]
+    pause: BoolArray
+    paused: IntArray
+    resumed: IntArray
+    cut_at: IntArray  # when a cut unit stops (during its rollout)
+    grading_started: BoolArray  # a cut unit's grading had begun
+    span: IntArray  # unit start → next unit start
+    samples: FloatArray  # samples graded per step
+
+
+def _steps(
+    rng: np.random.Generator, jobs: _Jobs, scen: _Scenarios, units: _Units, model: TimeModel
+) -> _Steps:
+    """The time model (``TimeModel``) applied to every attempted step of every job."""
+    n_units = len(units.job)
+    job, step = units.job, units.step
+    full, cut = units.kind == _FULL, units.kind == _CUT
+    last_step = jobs.steps[job]
 
     def noise(sigma: float) -> FloatArray:
         return rng.lognormal(0.0, sigma, size=n_units)
 
-    grader_s, reasoning_grader, model_grader = _grader_profile(jobs, model)
-    speed = rng.lognormal(0.0, model.job_noise, size=len(jobs))[job]
     medians = _phase_medians(
         model,
         batch_size=jobs.batch_size.astype(np.float64)[job],
@@ -737,124 +803,138 @@ def _lay_out(
         effort=np.array([model.effort_factor[e] for e in _EFFORTS])[
             _codes(jobs.reasoning_effort, _EFFORTS)
         ][job],
-        grader=grader_s[job],
+        grader=_grader_profile(jobs, model)[0][job],
         validation_samples=(jobs.eval_samples * jobs.n_valid_examples).astype(np.float64)[job],
     )
+    speed = rng.lognormal(0.0, model.job_noise, size=len(jobs))[job]
     rollout = np.maximum(_ms(medians["rollout"] * speed * noise(model.step_noise)), 2)
     grading = _ms(medians["grading"] * speed * noise(model.step_noise))
     update = _ms(medians["update"] * speed * noise(model.step_noise))
     validation = _ms(medians["validation"] * speed * noise(model.step_noise))
 
-    # Grading starts while the rollout runs (R1: the overlap counts once).
+    # Grading starts while the rollout still runs (R1: the overlap counts once) and
+    # trails it by what is left to grade.
     low, high = model.grading_start
-    grading_start = np.clip(
-        np.round(rollout * rng.uniform(low, high, size=n_units)).astype(np.int64), 1, rollout - 1
-    )
-    tail = np.maximum(
-        grading - (rollout - grading_start), np.round(model.grading_tail * grading)
-    ).astype(np.int64)
-    grading_end = rollout + np.maximum(tail, 1)
+    grading_start = _part(rollout, rng.uniform(low, high, size=n_units))
+    tail = np.maximum(grading - (rollout - grading_start), np.round(model.grading_tail * grading))
+    grading_end = rollout + np.maximum(tail.astype(np.int64), 1)
     update_end = grading_end + update
-    checkpoint = full & ((step % scen.checkpoint_interval[job] == 0) | (step == steps))
-    saved = update_end + checkpoint * _ms(np.full(n_units, model.checkpoint) * noise(0.3))
-    evaluates = full & ((step % jobs.eval_interval[job] == 0) | (step == steps))
+
+    checkpoint = full & ((step % scen.checkpoint_interval[job] == 0) | (step == last_step))
+    saved = update_end + checkpoint * _ms(model.checkpoint * noise(0.3))
+    evaluates = full & ((step % jobs.eval_interval[job] == 0) | (step == last_step))
     validation_start = saved + evaluates * 1000
     validation_end = validation_start + evaluates * validation
 
     # A pause after the last step would pause nothing (Scenario's docstring): dropped.
     pause_after = np.where(scen.pause_after < jobs.steps, scen.pause_after, -1)
-    pause_unit = _first_full_unit_at(units, pause_after)
-    paused = validation_end + pause_unit * _ms(rng.uniform(5.0, 60.0, size=n_units))
-    resumed = paused + pause_unit * _ms(scen.pause_seconds[job])
-    restarted = resumed + pause_unit * _ms(np.full(n_units, model.resume) * noise(0.3))
+    pause = _first_full_unit_at(units, pause_after)
+    paused = validation_end + pause * _ms(rng.uniform(5.0, 60.0, size=n_units))
+    resumed = paused + pause * _ms(scen.pause_seconds[job])
+    restarted = resumed + pause * _ms(model.resume * noise(0.3))
 
     # A cut unit stops during its rollout: a crash, a failure, a cancel or the log's end.
-    cut_at = np.clip(
-        np.round(rollout * rng.uniform(0.1, 0.95, size=n_units)).astype(np.int64), 1, rollout - 1
-    )
-    grading_started = cut & (grading_start < cut_at)
-    ends_phases = cut & ((units.cut == _CRASH) | (units.cut == _CANCEL))
-    recovery = _ms(np.full(n_units, model.recovery) * noise(0.5))
-
-    prelude = kind == _PRELUDE
-    n_train = jobs.n_train_examples.astype(np.float64)[job]
-    gap = _ms(rng.uniform(1.0, 5.0, size=n_units))
-    vf_start = gap
-    vf_end = vf_start + _ms(
-        (model.validating_files[0] + model.validating_files[1] * n_train) * noise(0.3)
-    )
-    sc_start = vf_end + gap
-    sc_end = sc_start + _ms((model.safety_check[0] + model.safety_check[1] * n_train) * noise(0.3))
-    q_start = sc_end + gap
-    q_end = q_start + _ms(np.full(n_units, model.queued[0]) * noise(model.queued[1]))
-    setup_end = q_end + _ms(np.full(n_units, model.setup) * noise(0.2))
-    se_end = gap + _ms(np.full(n_units, model.safety_eval) * noise(0.2))
-    done = se_end + gap
-
+    cut_at = _part(rollout, rng.uniform(0.1, 0.95, size=n_units))
+    recovery = _ms(model.recovery * noise(0.5))
     span = np.select(
-        [prelude, full, cut & (units.cut == _CRASH)],
-        [
-            setup_end + gap,
-            restarted + _ms(np.full(n_units, model.step_gap) * noise(0.5)),
-            cut_at + recovery,
-        ],
+        [full, cut & (units.cut == _CRASH)],
+        [restarted + _ms(model.step_gap * noise(0.5)), cut_at + recovery],
         default=0,
     )
-    first = units.job_first[job]
-    before = np.cumsum(span) - span
-    start = before - before[first]
+    return _Steps(
+        rollout_end=rollout,
+        grading_start=grading_start,
+        grading_end=grading_end,
+        update_end=update_end,
+        checkpoint=checkpoint,
+        saved=saved,
+        evaluates=evaluates,
+        validation=(validation_start, validation_end),
+        pause=pause,
+        paused=paused,
+        resumed=resumed,
+        cut_at=cut_at,
+        grading_started=cut & (grading_start < cut_at),
+        span=span,
+        samples=medians["samples_per_step"],
+    )
 
-    usage_rows = full & model_grader[job]
-    train_tokens = _grader_tokens(
-        rng, medians["samples_per_step"], reasoning_grader[job], usage_rows
-    )
-    valid_tokens = _grader_tokens(
-        rng,
-        (jobs.eval_samples * jobs.n_valid_examples).astype(np.float64)[job],
-        reasoning_grader[job],
-        evaluates & model_grader[job],
-    )
+
+def _part(duration: IntArray, fraction: FloatArray) -> IntArray:
+    """A fraction of a duration (ms), at least 1 ms from either end."""
+    return np.clip(np.round(duration * fraction).astype(np.int64), 1, duration - 1)
+
+
+def _lay_out(
+    rng: np.random.Generator,
+    jobs: _Jobs,
+    scen: _Scenarios,
+    units: _Units,
+    model: TimeModel,
+) -> tuple[list[_Slot], IntArray]:
+    """Every event kind as a slot over units, and each unit's start (ms from job creation)."""
+    kind, job = units.kind, units.job
+    prelude, full, cut, epilogue = (kind == k for k in (_PRELUDE, _FULL, _CUT, _EPILOGUE))
+    before = _prelude(rng, jobs, units, model)
+    steps = _steps(rng, jobs, scen, units, model)
+    safety_start = _ms(rng.uniform(1.0, 5.0, size=len(job)))
+    safety_end = safety_start + _ms(model.safety_eval * rng.lognormal(0.0, 0.2, size=len(job)))
+    done = safety_end + _ms(rng.uniform(1.0, 5.0, size=len(job)))
+
+    span = np.where(prelude, before.span, steps.span)
+    passed = np.cumsum(span) - span
+    start = passed - passed[units.job_first[job]]
+
+    _, reasoning, model_grader = _grader_profile(jobs, model)
+    uses_model = model_grader[job]
+    valid_samples = (jobs.eval_samples * jobs.n_valid_examples).astype(np.float64)[job]
+    train_tokens = _grader_tokens(rng, steps.samples, reasoning[job], full & uses_model)
+    evaluates = steps.evaluates
+    valid_tokens = _grader_tokens(rng, valid_samples, reasoning[job], evaluates & uses_model)
 
     is_cut = {code: cut & (units.cut == code) for code in (_CRASH, _FAIL, _CANCEL)}
-    zero = np.zeros(n_units, dtype=np.int64)
+    ends_phases = is_cut[_CRASH] | is_cut[_CANCEL]  # a failure leaves them open (event-log.md)
+    zero = np.zeros(len(job), dtype=np.int64)
+    val_start, val_end = steps.validation
+
+    def phase(name: str, mask: BoolArray, begin: IntArray, end: IntArray) -> list[_Slot]:
+        return [
+            _Slot("phase_start", mask, begin, phase=name),
+            _Slot("phase_end", mask, end, phase=name),
+        ]
+
     slots = [
         _Slot("job_created", prelude, zero, message=_MESSAGES["job_created"]),
-        _Slot("phase_start", prelude, vf_start, phase="validating_files"),
-        _Slot("phase_end", prelude, vf_end, phase="validating_files"),
-        _Slot("phase_start", prelude, sc_start, phase="safety_check"),
-        _Slot("phase_end", prelude, sc_end, phase="safety_check"),
-        _Slot("phase_start", prelude, q_start, phase="queued"),
-        _Slot("phase_end", prelude, q_end, phase="queued"),
-        _Slot("phase_start", prelude, q_end, phase="setup"),
-        _Slot("phase_end", prelude, setup_end, phase="setup"),
+        *phase("validating_files", prelude, *before.validating_files),
+        *phase("safety_check", prelude, *before.safety_check),
+        *phase("queued", prelude, *before.queued),
+        *phase("setup", prelude, *before.setup),
         _Slot("phase_start", full | cut, zero, phase="rollout"),
-        _Slot("phase_start", full | grading_started, grading_start, phase="grading"),
-        _Slot("phase_end", full, rollout, phase="rollout"),
-        _Slot("phase_end", ends_phases, cut_at, phase="rollout"),
-        _Slot("phase_end", ends_phases & grading_started, cut_at, phase="grading"),
-        _Slot("grader_usage", usage_rows, grading_end, tokens=train_tokens),
-        _Slot("phase_end", full, grading_end, phase="grading"),
-        _Slot("phase_start", full, grading_end, phase="update"),
-        _Slot("phase_end", full, update_end, phase="update"),
-        _Slot("step_completed", full, update_end, step=step),
-        _Slot("checkpoint_saved", checkpoint, saved, step=step),
-        _Slot("phase_start", evaluates, validation_start, phase="validation"),
-        _Slot("grader_usage", evaluates & model_grader[job], validation_end, tokens=valid_tokens),
-        _Slot("phase_end", evaluates, validation_end, phase="validation"),
-        _Slot("paused", pause_unit, paused, message=_MESSAGES["paused"]),
-        _Slot("resumed", pause_unit, resumed, message=_MESSAGES["resumed"]),
+        _Slot("phase_start", full | steps.grading_started, steps.grading_start, phase="grading"),
+        _Slot("phase_end", full, steps.rollout_end, phase="rollout"),
+        _Slot("phase_end", ends_phases, steps.cut_at, phase="rollout"),
+        _Slot("phase_end", ends_phases & steps.grading_started, steps.cut_at, phase="grading"),
+        _Slot("grader_usage", full & uses_model, steps.grading_end, tokens=train_tokens),
+        _Slot("phase_end", full, steps.grading_end, phase="grading"),
+        *phase("update", full, steps.grading_end, steps.update_end),
+        _Slot("step_completed", full, steps.update_end, step=units.step),
+        _Slot("checkpoint_saved", steps.checkpoint, steps.saved, step=units.step),
+        _Slot("phase_start", evaluates, val_start, phase="validation"),
+        _Slot("grader_usage", evaluates & uses_model, val_end, tokens=valid_tokens),
+        _Slot("phase_end", evaluates, val_end, phase="validation"),
+        _Slot("paused", steps.pause, steps.paused, message=_MESSAGES["paused"]),
+        _Slot("resumed", steps.pause, steps.resumed, message=_MESSAGES["resumed"]),
         _Slot(
             "rollback",
             is_cut[_CRASH],
-            cut_at,
+            steps.cut_at,
             step=units.rollback_to,
             message=_MESSAGES["rollback"],
         ),
-        _Slot("failed", is_cut[_FAIL], cut_at, message=_MESSAGES["failed"]),
-        _Slot("cancelled", is_cut[_CANCEL], cut_at, message=_MESSAGES["cancelled"]),
-        _Slot("phase_start", kind == _EPILOGUE, gap, phase="safety_eval"),
-        _Slot("phase_end", kind == _EPILOGUE, se_end, phase="safety_eval"),
-        _Slot("succeeded", kind == _EPILOGUE, done, message=_MESSAGES["succeeded"]),
+        _Slot("failed", is_cut[_FAIL], steps.cut_at, message=_MESSAGES["failed"]),
+        _Slot("cancelled", is_cut[_CANCEL], steps.cut_at, message=_MESSAGES["cancelled"]),
+        *phase("safety_eval", epilogue, safety_start, safety_end),
+        _Slot("succeeded", epilogue, done, message=_MESSAGES["succeeded"]),
     ]
     return slots, start
 
@@ -1149,7 +1229,7 @@ def simulate_jobs(
     if len(ids) != n or len(np.unique(ids)) != n:
         raise ValueError("job_ids: give one distinct id per job")
 
-    units, _ = _plan_units(steps, scen)
+    units = _plan_units(_ranges(steps, scen), scen.outcome == 0)
     slots, unit_start = _lay_out(rng, jobs, scen, units, model)
     placed = _place(units, slots, unit_start)
     del units, slots, unit_start  # per-unit arrays: free them before the frame is built
