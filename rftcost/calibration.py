@@ -107,6 +107,8 @@ _CATEGORICAL = ("reasoning_effort", "grader")
 WORK_SETTINGS = ("batch_size", "compute_multiplier", "n_valid_examples", "eval_samples")
 """Settings that only add work: their slopes are never negative."""
 _MIN_CATEGORY_JOBS = 3
+MAX_RESIDUAL_ROWS = 5000
+"""Most residual vectors a calibration keeps (a random sample of a larger history)."""
 
 
 def grader_key(grader_type: Any, grader_model: Any) -> str:
@@ -658,9 +660,10 @@ def calibrate(
     fits: dict[str, ComponentFit] = {}
     residual_columns: list[str] = []
     residual_values: list[FloatArray] = []
+    fitted: dict[str, FloatArray] = {}
     for name, (_unit, numeric) in COMPONENTS.items():
         target, rows = _target(frame, name)
-        fit, residuals, note = _fit_component(
+        fit, residuals, note, fitted_log = _fit_component(
             name, frame, target, rows, numeric, allow_constant=allow_constant
         )
         if note:
@@ -668,6 +671,7 @@ def calibrate(
         if fit is None:
             continue
         fits[name] = fit
+        fitted[name] = fitted_log
         residual_columns.append(name)
         residual_values.append(residuals)
     if "train_seconds_per_step" not in fits:
@@ -679,6 +683,13 @@ def calibrate(
     residual_matrix = (
         np.column_stack(residual_values) if residual_values else np.zeros((len(frame), 0))
     )
+    residual_matrix = residual_matrix[~np.isnan(residual_matrix).all(axis=1)]
+    if len(residual_matrix) > MAX_RESIDUAL_ROWS:
+        # A large history keeps a fixed random sample of its jobs' residual vectors.
+        picked = np.random.default_rng(0).choice(
+            len(residual_matrix), MAX_RESIDUAL_ROWS, replace=False
+        )
+        residual_matrix = residual_matrix[np.sort(picked)]
     kept = tuple(
         tuple(None if math.isnan(v) else round(float(v), 5) for v in row) for row in residual_matrix
     )
@@ -687,7 +698,7 @@ def calibrate(
         for name, fit in fits.items()
         if fit.r2 is not None
     }
-    quality["job_billable_seconds"] = _job_level_quality(frame, fits)
+    quality["job_billable_seconds"] = _job_level_quality(frame, fitted)
     return Calibration(
         calibrated=True,
         created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -733,10 +744,11 @@ def _fit_component(
     numeric: Sequence[str],
     *,
     allow_constant: bool,
-) -> tuple[ComponentFit | None, FloatArray, list[str]]:
+) -> tuple[ComponentFit | None, FloatArray, list[str], FloatArray]:
     """Least squares of log(target) on the settings; residuals aligned with ``frame``."""
     notes: list[str] = []
     residuals = np.full(len(frame), np.nan)
+    fitted = np.full(len(frame), np.nan)
     rows = np.asarray(rows, dtype=bool).copy()
     # Levels seen in fewer than _MIN_CATEGORY_JOBS jobs cannot be fitted: leave those jobs out.
     for category in _CATEGORICAL:
@@ -752,7 +764,7 @@ def _fit_component(
     used = frame[rows]
     n = len(used)
     if n < 5:
-        return None, residuals, notes
+        return None, residuals, notes, fitted
     prior = PRIOR.components[name]
     prior_slopes = dict(zip(prior.features, prior.coefficients, strict=True))
     columns: list[FloatArray] = [np.ones(n)]
@@ -814,7 +826,7 @@ def _fit_component(
     y = np.log(target[rows])
     if n <= x.shape[1] + 2:
         notes.append(f"{name}: too few jobs ({n}) for {x.shape[1]} parameters, prior used")
-        return None, residuals, notes
+        return None, residuals, notes, fitted
     z = y - offset
     beta, *_ = np.linalg.lstsq(x, z, rcond=None)
     # A work setting never makes a run cheaper: a negative slope (noise) is fixed at 0, refitted.
@@ -841,6 +853,7 @@ def _fit_component(
     # Kept for resampling: residuals / sqrt(1 - leverage), which have the spread of a new
     # job's error (a fitted residual is smaller: the fit leaned towards its own job).
     leverage = np.clip(np.einsum("ij,jk,ik->i", x, inverse, x), 0.0, 0.99)
+    fitted[np.flatnonzero(rows)] = y - resid
     modified = resid / np.sqrt(1.0 - leverage)
     residuals[np.flatnonzero(rows)] = modified - modified.mean()
     fit = ComponentFit(
@@ -858,37 +871,28 @@ def _fit_component(
         r2=r2,
         n_jobs=n,
     )
-    return fit, residuals, notes
+    return fit, residuals, notes, fitted
 
 
-def _settings_of(row: Any) -> dict[str, Any]:
-    return {
-        "batch_size": row["batch_size"],
-        "compute_multiplier": row["compute_multiplier"],
-        "n_valid_examples": max(float(row["n_valid_examples"]), 1.0),
-        "eval_samples": row["eval_samples"],
-        "reasoning_effort": row["reasoning_effort"],
-        "grader": row["grader"],
-    }
+def _job_level_quality(frame: Any, fitted: Mapping[str, FloatArray]) -> dict[str, float]:
+    """In-sample fit of each job's billable seconds (steps × per step + runs × per run).
 
-
-def _job_level_quality(frame: Any, fits: Mapping[str, ComponentFit]) -> dict[str, float]:
-    """In-sample fit of each job's billable seconds (steps × per step + runs × per run)."""
-    predicted = []
-    for _, row in frame.iterrows():
-        values = _settings_of(row)
-        train = fits["train_seconds_per_step"].predict(values)
-        seconds = row["steps"] * math.exp(train)
-        if row["valid_runs"] > 0 and "valid_seconds_per_run" in fits:
-            valid = fits["valid_seconds_per_run"].predict(values)
-            seconds += row["valid_runs"] * math.exp(valid)
-        predicted.append(seconds)
+    Jobs that a time fit left out (a rare grader or effort) are not counted.
+    """
+    runs = frame["valid_runs"].to_numpy(dtype="float64")
+    train = fitted["train_seconds_per_step"]
+    valid = fitted.get("valid_seconds_per_run", np.full(len(frame), np.nan))
+    usable = np.isfinite(train) & ((runs == 0) | np.isfinite(valid))
+    if not usable.any():
+        return {"r2": math.nan, "median_abs_rel_error": math.nan, "n_jobs": 0}
+    guess = frame["steps"].to_numpy(dtype="float64") * np.exp(train)
+    guess = guess + np.where(runs > 0, runs * np.exp(np.nan_to_num(valid)), 0.0)
     actual = (frame["train_seconds"] + frame["valid_seconds"]).to_numpy(dtype="float64")
-    guess = np.asarray(predicted)
+    actual, guess = actual[usable], guess[usable]
     total = float(((actual - actual.mean()) ** 2).sum())
     r2 = 1.0 - float(((actual - guess) ** 2).sum()) / total if total > 0 else 1.0
     relative = np.abs(guess - actual) / np.where(actual > 0, actual, 1.0)
-    return {"r2": r2, "median_abs_rel_error": float(np.median(relative)), "n_jobs": len(frame)}
+    return {"r2": r2, "median_abs_rel_error": float(np.median(relative)), "n_jobs": len(actual)}
 
 
 def _cached_shares(frame: Any) -> dict[str, float]:

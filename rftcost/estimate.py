@@ -913,6 +913,43 @@ def check_budget(
 
 # --- a job in progress ------------------------------------------------------------------------
 
+
+def _charged_so_far(charges: Any, plan: Plan, policy: Policy) -> dict[str, int]:
+    """What the job's charges so far will stay at once it ends, and time its last charge carries.
+
+    With ``rounding_scope = "charge"`` each charge is final. With ``"job"`` (R11) the
+    job's exact seconds are rounded once on its last charge: the time charged so far
+    moves to the final charge (``carried_ns``) and earlier charges keep only their
+    grader amounts (and any discount on them).
+    """
+    from rftcost.policy import RoundingScope
+
+    grader = int(charges["grader_cents"].sum())
+    if policy.rounding.scope != RoundingScope.JOB:
+        return {
+            "hour_units": int(charges["hour_units"].sum()),
+            "compute_cents": int(charges["compute_cents"].sum()),
+            "discount_cents": int(charges["discount_cents"].sum()),
+            "grader_cents": grader,
+            "carried_ns": 0,
+        }
+    settings = policy.data_sharing_discount
+    discount = 0
+    if plan.data_sharing and "grader" in settings.scope:
+        numerator, denominator = settings.rate.as_integer_ratio()
+        discount = sum(
+            int(divide_round(int(g) * numerator, denominator, policy.rounding.money_mode))
+            for g in charges["grader_cents"]
+        )
+    return {
+        "hour_units": 0,
+        "compute_cents": 0,
+        "discount_cents": discount,
+        "grader_cents": grader,
+        "carried_ns": int(charges["billable_ns"].sum()),
+    }
+
+
 _PACE_WEIGHT_STEPS = 5.0
 """Steps after which a job's own pace counts as much as the calibration's prediction."""
 
@@ -981,15 +1018,17 @@ def project_running(
         spread = math.sqrt(1.0 - weight)
 
     charges = result.charges[result.charges["job_id"] == job_id]
+    charged = _charged_so_far(charges, job_plan, policy_)
     lines = result.grader_lines[
         (result.grader_lines["job_id"] == job_id) & (result.grader_lines["charge"] < 0)
     ]
     already = _Already(
-        charged_hour_units=int(charges["hour_units"].sum()),
-        charged_compute_cents=int(charges["compute_cents"].sum()),
-        charged_discount_cents=int(charges["discount_cents"].sum()),
-        charged_grader_cents=int(charges["grader_cents"].sum()),
-        unbilled_ns=int(row["unbilled_ns"]) if row["unbilled_ns"] is not None else 0,
+        charged_hour_units=charged["hour_units"],
+        charged_compute_cents=charged["compute_cents"],
+        charged_discount_cents=charged["discount_cents"],
+        charged_grader_cents=charged["grader_cents"],
+        unbilled_ns=charged["carried_ns"]
+        + (int(row["unbilled_ns"]) if row["unbilled_ns"] is not None else 0),
         unbilled_input=int(lines["input_tokens"].sum()),
         unbilled_cached=int(lines["cached_input_tokens"].sum()),
         unbilled_output=int(lines["output_tokens"].sum()),
@@ -1009,7 +1048,12 @@ def project_running(
     )
     places = policy_.rounding.hours_decimals
     unbilled_units = divide_round(
-        divide_round(already.unbilled_ns, _NS, policy_.rounding.seconds_mode) * 10**places,
+        divide_round(
+            int(row["unbilled_ns"]) if row["unbilled_ns"] is not None else 0,
+            _NS,
+            policy_.rounding.seconds_mode,
+        )
+        * 10**places,
         3600,
         policy_.rounding.hours_mode,
     )
@@ -1018,11 +1062,7 @@ def project_running(
         status=status,
         steps_done=steps_done,
         validation_runs_done=runs_done,
-        charged_amount=cents_to_decimal(
-            already.charged_compute_cents
-            - already.charged_discount_cents
-            + already.charged_grader_cents
-        ),
+        charged_amount=cents_to_decimal(int(charges["amount_cents"].sum())),
         unbilled_hours=Decimal(int(unbilled_units)).scaleb(-places),
         observed_seconds_per_step=observed,
     )
