@@ -166,7 +166,13 @@ class Estimate(BaseModel):
     """For a job in progress: what it has done so far."""
 
     def to_dict(self) -> dict[str, Any]:
-        """The ``rftcost.estimate/v1`` document (cli-and-outputs.md), with extra fields."""
+        """The ``rftcost.estimate/v1`` document (cli-and-outputs.md), with extra fields.
+
+        ``breakdown`` maps each phase to its P50 billable hours (a string, like every
+        figure); ``breakdown_hours`` has its P10 / P50 / P90. Training phases share the
+        training time in proportion to their own lengths in the history (rollout and
+        grading overlap, R1), so the phases add up to the billable time.
+        """
         document: dict[str, Any] = {
             "schema": ESTIMATE_SCHEMA,
             "policy": self.policy,
