@@ -232,6 +232,16 @@ def test_job_ids_that_are_not_ids_are_refused(tmp_path: Path) -> None:
 # --- the command ------------------------------------------------------------------------------
 
 
+def test_cli_defaults_are_the_library_defaults() -> None:
+    import rftcost.cli.fetch as cli
+    import rftcost.fetch as library
+
+    assert (cli.DEFAULT_MAX_RETRIES, cli.DEFAULT_PAGE_SIZE) == (
+        library.DEFAULT_MAX_RETRIES,
+        library.DEFAULT_PAGE_SIZE,
+    )
+
+
 def run_cli(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
     import rftcost.cli.fetch  # noqa: F401  (registers the command)
     from rftcost.cli import main

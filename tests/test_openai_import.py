@@ -421,14 +421,16 @@ def test_conflicting_duplicates_are_reported_and_the_first_kept(tmp_path: Path) 
     assert list(result.events["ts"]) == [pd.Timestamp(START, unit="s", tz="UTC")]
 
 
-def test_jobs_of_other_methods_are_skipped(tmp_path: Path) -> None:
+@pytest.mark.parametrize("method", [{"type": "supervised", "supervised": {}}, None])
+def test_jobs_of_other_methods_are_skipped(tmp_path: Path, method: dict[str, Any] | None) -> None:
     job = json.loads((FIXTURES / "ftjob-failed1" / "job.json").read_text())
     folder = tmp_path / "ftjob-failed1"
     shutil.copytree(FIXTURES / "ftjob-failed1", folder)
-    write(folder / "job.json", {**job, "method": {"type": "supervised", "supervised": {}}})
+    write(folder / "job.json", {**job, "method": method})
     result = import_openai([folder])
     assert result.events.empty and result.jobs == ()
-    assert any("not reinforcement fine-tuning: skipped" in note for note in result.notes)
+    name = method["type"] if method else "unknown"
+    assert f"method {name}, not reinforcement fine-tuning: skipped" in " ".join(result.notes)
 
 
 def test_nothing_importable_is_an_error(tmp_path: Path) -> None:

@@ -9,7 +9,11 @@ import typer
 
 from rftcost.cli.app import app
 from rftcost.cli.common import EXIT_OK
-from rftcost.fetch import DEFAULT_MAX_RETRIES, DEFAULT_PAGE_SIZE
+
+# rftcost.fetch.DEFAULT_MAX_RETRIES and DEFAULT_PAGE_SIZE, repeated here so that
+# `rftcost --help` does not import the library (tests check they agree).
+DEFAULT_MAX_RETRIES = 5
+DEFAULT_PAGE_SIZE = 100
 
 
 @app.command("fetch")

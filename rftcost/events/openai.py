@@ -76,6 +76,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Sequence
 from datetime import datetime
@@ -346,7 +347,7 @@ class _Reader:
         """Read one file; False when it holds no OpenAI object or list page at all."""
         found = self.seq + self.pages
         try:
-            text = path.read_bytes().decode("utf-8")
+            text = path.read_bytes().decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             self._problem(path, "file", f"not UTF-8 text ({exc.reason} at byte {exc.start})")
             return True
@@ -448,7 +449,7 @@ def _epoch(item: dict[str, Any], key: str, *, required: bool = True) -> int | No
 def _count(value: Any, what: str) -> int:
     if value is None:
         return 0
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise _Invalid(f"{what} is not a number (value {value!r})")
     if value < 0 or value != int(value):
         raise _Invalid(f"{what} is not a whole number ≥ 0 (value {value!r})")
@@ -659,7 +660,7 @@ def import_openai(paths: Sequence[str | Path] | str | Path) -> OpenAIImport:
 
     skipped = jobs[jobs["method"].fillna("") != "reinforcement"]
     notes += [
-        f"job {row.job_id}: method {row.method or 'unknown'!s}, not reinforcement "
+        f"job {row.job_id}: method {_optional_text(row.method) or 'unknown'}, not reinforcement "
         "fine-tuning: skipped with its events"
         for row in skipped.itertuples()
     ]
@@ -671,17 +672,18 @@ def import_openai(paths: Sequence[str | Path] | str | Path) -> OpenAIImport:
     events = _chronological(events)
     events = _classify(events)
     steps = _steps(events)
+    usage = _usage_table(events)
     canonical = _canonical(
         [
             _job_created_rows(jobs),
             _message_event_rows(events),
             _state_rows(events, steps),
             _step_rows(steps),
-            _usage_rows(events),
+            _usage_rows(usage),
             _checkpoint_rows(checkpoints),
         ]
     )
-    problems += _usage_problems(events)
+    problems += _usage_problems(usage)
     notes += _notes(jobs, events, steps, checkpoints, canonical)
     return OpenAIImport(
         events=canonical,
@@ -940,15 +942,11 @@ def _chronological(events: pd.DataFrame) -> pd.DataFrame:
         ["job_id", "created_at", "_neg_seq"], kind="stable"
     )
     ts = pd.to_datetime(ordered["created_at"], unit="s", utc=True).astype("datetime64[ns, UTC]")
-    return (
-        ordered.drop(columns="_neg_seq")
-        .assign(ts=ts, order=np.arange(len(ordered)))
-        .reset_index(drop=True)
-    )
+    return ordered.drop(columns="_neg_seq").assign(ts=ts).reset_index(drop=True)
 
 
 def _classify(events: pd.DataFrame) -> pd.DataFrame:
-    """The index of the first rule matching each message event (-1: none; metrics: NA)."""
+    """The first rule matching each message (-1: none, -2: a metrics event) and its effects."""
     is_message = events["type"] == "message"
     rule = pd.Series(-1, index=events.index, dtype="int64")
     for index, row in enumerate(MESSAGE_RULES):
@@ -978,9 +976,9 @@ def _steps(events: pd.DataFrame) -> pd.DataFrame:
     metrics = events[events["type"] == "metrics"]
     previous = anchors.groupby("job_id", sort=False)["ts"].shift(1).reindex(metrics.index)
     metrics = metrics.assign(previous=previous)
-    micros = (metrics["full_iteration"] * 1_000_000).round().astype("Int64")
-    duration = pd.to_timedelta(micros.astype("float64"), unit="us")
-    timed = micros.notna()
+    micros = (metrics["full_iteration"] * 1_000_000).round().astype("float64")
+    duration = pd.to_timedelta(micros, unit="us")  # NaN (no timing) → NaT
+    timed = metrics["full_iteration"].notna()
     start = (metrics["ts"] - duration).where(timed, metrics["previous"])
     return metrics.assign(start=start, timed=timed)
 
@@ -1107,29 +1105,30 @@ def _step_rows(steps: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([done, starts, ends], ignore_index=True)
 
 
-def _usage_rows(events: pd.DataFrame) -> pd.DataFrame:
-    metrics = events.loc[events["type"] == "metrics", ["job_id", "id", "ts", "usage"]]
-    exploded = metrics.explode("usage")
-    exploded = exploded[exploded["usage"].notna()].reset_index(drop=True)
-    if exploded.empty:
-        return pd.DataFrame()
-    tokens = pd.DataFrame(exploded["usage"].tolist(), index=exploded.index)
-    used = (tokens[["input_tokens", "cached_input_tokens", "output_tokens"]] > 0).any(axis=1)
-    rows = exploded.drop(columns="usage").join(tokens)[used]
-    return rows.assign(
+def _usage_table(events: pd.DataFrame) -> pd.DataFrame:
+    """One row per metrics event and grader model, with its token counts."""
+    columns = ["job_id", "id", "ts", "file", "position"]
+    metrics = events.loc[events["type"] == "metrics", [*columns, "usage"]].explode("usage")
+    metrics = metrics[metrics["usage"].notna()].reset_index(drop=True)
+    tokens = pd.DataFrame(
+        metrics["usage"].tolist(),
+        index=metrics.index,
+        columns=["grader_model", "input_tokens", "cached_input_tokens", "output_tokens"],
+    )
+    return metrics[columns].join(tokens)
+
+
+def _usage_rows(usage: pd.DataFrame) -> pd.DataFrame:
+    used = usage[["input_tokens", "cached_input_tokens", "output_tokens"]].gt(0).any(axis=1)
+    rows = usage[used]
+    return rows.drop(columns=["id", "file", "position"]).assign(
         event="grader_usage",
         event_id="openai:" + rows["id"] + ":grader_usage:" + rows["grader_model"],
-    ).drop(columns="id")
+    )
 
 
-def _usage_problems(events: pd.DataFrame) -> list[ImportProblem]:
-    metrics = events.loc[events["type"] == "metrics"].explode("usage")
-    metrics = metrics[metrics["usage"].notna()].reset_index(drop=True)
-    if metrics.empty:
-        return []
-    tokens = pd.DataFrame(metrics["usage"].tolist(), index=metrics.index)
-    bad = metrics[["file", "position", "job_id", "id"]].join(tokens)
-    bad = bad[bad["cached_input_tokens"] > bad["input_tokens"]]
+def _usage_problems(usage: pd.DataFrame) -> list[ImportProblem]:
+    bad = usage[usage["cached_input_tokens"] > usage["input_tokens"]]
     reason = (
         "event "
         + bad["id"]
@@ -1178,14 +1177,11 @@ _EVENT_RANK = {
 
 def _canonical(parts: list[pd.DataFrame]) -> pd.DataFrame:
     """Concatenate event rows into the canonical columns and dtypes, in time order."""
-    frame = (
-        pd.concat([p for p in parts if not p.empty], ignore_index=True)
-        if any(not p.empty for p in parts)
-        else pd.DataFrame({"ts": pd.Series([], dtype="datetime64[ns, UTC]")})
-    )
+    filled = [part for part in parts if not part.empty]
+    frame = pd.concat(filled, ignore_index=True) if filled else pd.DataFrame(index=pd.RangeIndex(0))
     columns: dict[str, pd.Series] = {}
     for column in EVENT_COLUMNS:
-        values = frame[column] if column in frame else pd.Series(pd.NA, index=frame.index)
+        values = frame.get(column, pd.Series(pd.NA, index=frame.index, dtype="object"))
         if column == "ts":
             columns[column] = pd.to_datetime(values, utc=True).astype("datetime64[ns, UTC]")
         elif column in STRING_COLUMNS:
