@@ -498,7 +498,9 @@ def _priced_usage(usage: pd.DataFrame, policy: Policy) -> tuple[pd.DataFrame, pd
             ),
         }
     )
-    return priced[priced["price_index"].notna()], problems
+    found = priced[priced["price_index"].notna()]
+    exact = {c: "int64" for c in ("price_index", "input_pico", "cached_pico", "output_pico")}
+    return found.astype(exact), problems
 
 
 def _family_map(models: pd.Series) -> dict[str, str]:
@@ -513,7 +515,9 @@ def _exact_pico(by_price: pd.DataFrame) -> pd.Series:
         (by_price["cached_input_tokens"], by_price["cached_pico"]),
         (by_price["output_tokens"], by_price["output_pico"]),
     ]
-    bound = sum(int(tokens.max() or 0) * int(price.max() or 0) for tokens, price in parts)
+    if by_price.empty:
+        return uncached * 0
+    bound = sum(int(tokens.max()) * int(price.max()) for tokens, price in parts)
     if bound * max(len(by_price), 1) < 2**62:
         return sum((tokens * price for tokens, price in parts), start=uncached * 0)
     # Token sums × rates can exceed 64 bits: exact Python integers (rare, slower).

@@ -210,7 +210,7 @@ def _billing_events(ordered: pd.DataFrame, jobs: pd.DataFrame) -> tuple[pd.DataF
         ordered["event"].isin(BILLING_EVENTS), ["job", "ts", "event", "source", "line"]
     ]
     billing = billing.assign(charge=billing.groupby("job").cumcount())
-    previous = billing.groupby("job")["ts"].shift(1)
+    previous = billing["ts"].astype("Int64").groupby(billing["job"]).shift(1)
     first = jobs["first_ns"].reindex(billing["job"]).to_numpy()
     billing = billing.assign(segment_start=previous.fillna(pd.Series(first, index=billing.index)))
     billing = billing.astype({"segment_start": "int64"}).reset_index(drop=True)
@@ -281,7 +281,7 @@ def _intervals(
     starts = marks[is_start].assign(rank=lambda f: f.groupby(["job", "phase"]).cumcount())
     ends = marks[~is_start].assign(rank=lambda f: f.groupby(["job", "phase"]).cumcount())
     paired = starts[["job", "phase", "rank", "ts"]].merge(
-        ends[["job", "phase", "rank", "ts"]].rename(columns={"ts": "end"}),
+        ends[["job", "phase", "rank", "ts"]].rename(columns={"ts": "end"}).astype({"end": "Int64"}),
         on=["job", "phase", "rank"],
         how="left",
     )
@@ -290,9 +290,8 @@ def _intervals(
     open_ = paired[paired["end"].isna()].drop(columns="end")
     # An open phase is closed by the job's next billing event strictly after its start,
     # else it runs to the job's last event (accrued work, R8).
-    open_ = open_.sort_values("start")
-    closers = billing[["job", "ts"]].rename(columns={"ts": "closer"}).sort_values("closer")
-    open_ = pd.merge_asof(
+    closers = billing[["job", "ts"]].rename(columns={"ts": "closer"})
+    open_ = _asof(
         open_,
         closers,
         left_on="start",
@@ -327,13 +326,8 @@ def _pause_intervals(ordered: pd.DataFrame, jobs: pd.DataFrame) -> pd.DataFrame:
     resumes = ordered.loc[ordered["event"] == "resumed", ["job", "ts"]].rename(
         columns={"ts": "end"}
     )
-    matched = pd.merge_asof(
-        pauses.sort_values("start"),
-        resumes.sort_values("end"),
-        left_on="start",
-        right_on="end",
-        by="job",
-        direction="forward",
+    matched = _asof(
+        pauses, resumes, left_on="start", right_on="end", by="job", direction="forward"
     )
     last = jobs["last_ns"].reindex(matched["job"]).to_numpy()
     matched = matched.assign(
@@ -392,13 +386,12 @@ def _losses(
 
     # R5: a failure loses the billable time after the latest checkpoint of its segment.
     failures = billing.loc[billing["event"] == "failed", ["job", "ts", "charge", "segment_start"]]
-    failures = pd.merge_asof(
-        failures.sort_values("ts"),
+    failures = _asof(
+        failures,
         ckpts[["job", "checkpoint_ts", "checkpoint_step", "checkpoint_segment"]],
         left_on="ts",
         right_on="checkpoint_ts",
         by="job",
-        direction="backward",
     )
     retained = failures["checkpoint_segment"].eq(failures["charge"]).fillna(False)
     failure_losses = pd.DataFrame(
@@ -426,7 +419,7 @@ def _losses(
         ).to_numpy()
     ).sort_values("ts")
     with_step = rollbacks[rollbacks["step"].notna()].astype({"step": "int64"})
-    by_step = pd.merge_asof(
+    by_step = _asof(
         with_step,
         ckpts[["job", "checkpoint_ts", "checkpoint_step"]]
         .dropna()
@@ -435,7 +428,6 @@ def _losses(
         left_on="ts",
         right_on="checkpoint_ts",
         by=["job", "step"],
-        direction="backward",
     ).assign(checkpoint_step=lambda f: f["step"].where(f["checkpoint_ts"].notna()))
     missing = by_step[by_step["checkpoint_ts"].isna()]
     problems = pd.DataFrame(
@@ -450,13 +442,12 @@ def _losses(
             ),
         }
     )
-    latest = pd.merge_asof(
+    latest = _asof(
         rollbacks[rollbacks["step"].isna()].drop(columns="step"),
         ckpts[["job", "checkpoint_ts", "checkpoint_step"]],
         left_on="ts",
         right_on="checkpoint_ts",
         by="job",
-        direction="backward",
     )
     found = pd.concat([by_step[by_step["checkpoint_ts"].notna()], latest], ignore_index=True)
     segment_start = found["segment_start"].astype("int64")
@@ -520,7 +511,9 @@ def _union(intervals: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
         return frame
     group = frame.groupby(keys, sort=False, observed=True)
     reach = group["end"].cummax()
-    previous_reach = reach.groupby([frame[k] for k in keys], sort=False, observed=True).shift(1)
+    previous_reach = (
+        reach.astype("Int64").groupby([frame[k] for k in keys], sort=False, observed=True).shift(1)
+    )
     new_island = previous_reach.isna() | (frame["start"] > previous_reach)
     island = new_island.cumsum()
     merged = frame.groupby(island, sort=False).agg(
@@ -614,20 +607,12 @@ def _usage(ordered: pd.DataFrame, loss_islands: pd.DataFrame) -> pd.DataFrame:
             "cached_input_tokens",
             "output_tokens",
         ],
-    ].sort_values("ts")
-    islands = loss_islands.rename(columns={"start": "loss_start", "end": "loss_end"}).sort_values(
-        "loss_start"
-    )
+    ]
+    islands = loss_islands.rename(columns={"start": "loss_start", "end": "loss_end"})
     # A lost interval is (start, end]: usage at the retained checkpoint's time is kept,
     # usage at the failure's own time is lost.
-    matched = pd.merge_asof(
-        usage,
-        islands,
-        left_on="ts",
-        right_on="loss_start",
-        by="job",
-        direction="backward",
-        allow_exact_matches=False,
+    matched = _asof(
+        usage, islands, left_on="ts", right_on="loss_start", by="job", allow_exact_matches=False
     )
     lost = (matched["ts"] <= matched["loss_end"]).fillna(False).astype(bool)
     return (
@@ -636,6 +621,44 @@ def _usage(ordered: pd.DataFrame, loss_islands: pd.DataFrame) -> pd.DataFrame:
         .sort_values(["job", "ts"], kind="stable")
         .reset_index(drop=True)
     )
+
+
+# --- exact joins ---------------------------------------------------------------------
+
+
+def _asof(
+    left: pd.DataFrame,
+    right: pd.DataFrame,
+    *,
+    left_on: str,
+    right_on: str,
+    by: str | list[str],
+    direction: str = "backward",
+    allow_exact_matches: bool = True,
+) -> pd.DataFrame:
+    """``merge_asof`` that keeps the right side's integers exact.
+
+    A plain ``merge_asof`` turns an int64 column into float64 where a row finds no
+    match, and float64 cannot hold nanosecond timestamps exactly (it steps by 256 ns
+    around 2025). Integer payload columns are made nullable ``Int64`` first.
+    """
+    keys = [by] if isinstance(by, str) else by
+    right = right.assign(_asof_key=right[right_on].astype("int64"))
+    exact = {
+        column: "Int64"
+        for column in right.columns
+        if column not in (*keys, "_asof_key") and right[column].dtype.kind in "iu"
+    }
+    merged = pd.merge_asof(
+        left.sort_values(left_on, kind="stable"),
+        right.astype(exact).sort_values("_asof_key", kind="stable"),
+        left_on=left_on,
+        right_on="_asof_key",
+        by=by,
+        direction=direction,  # type: ignore[arg-type]
+        allow_exact_matches=allow_exact_matches,
+    )
+    return merged.drop(columns="_asof_key")
 
 
 # --- status ----------------------------------------------------------------------------

@@ -187,16 +187,28 @@ def concat_events(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
     frames = [f for f in frames if len(f)] or list(frames[:1])
     if len(frames) == 1:
         return frames[0]
-    unified = []
-    for column in CATEGORY_COLUMNS:
-        categories = pd.api.types.union_categoricals(
-            [f[column].cat.remove_unused_categories() for f in frames]
-        ).categories
-        unified.append((column, categories))
+    unified = {
+        column: pd.Index(
+            sorted({str(c) for f in frames for c in f[column].cat.categories}), dtype=object
+        )
+        for column in CATEGORY_COLUMNS
+    }
     aligned = [
-        f.assign(**{c: f[c].cat.set_categories(cats) for c, cats in unified}) for f in frames
+        f.assign(**{c: _recode(f[c], categories) for c, categories in unified.items()})
+        for f in frames
     ]
     return pd.concat(aligned, ignore_index=True)
+
+
+def _recode(values: pd.Series, categories: pd.Index) -> pd.Series:
+    """The same values as a categorical over ``categories`` (text categories, any dtype in)."""
+    own = pd.Index(values.cat.categories.astype(str), dtype=object)
+    mapping = categories.get_indexer(own)
+    codes = values.cat.codes.to_numpy()
+    recoded = np.where(codes >= 0, mapping[codes], -1) if len(own) else codes
+    return pd.Series(
+        pd.Categorical.from_codes(recoded, categories=categories), index=values.index
+    )
 
 
 # --- reading one file ------------------------------------------------------------------
@@ -379,10 +391,17 @@ def normalize_records(
     """Coerce raw records to the canonical dtypes; split off the records that fail.
 
     ``raw`` holds any subset of the canonical columns (extra columns are ignored)
-    and ``line``. Returns ``(events, rejected)``.
+    and ``line`` (and ``source``, else ``source`` names them all). Returns
+    ``(events, rejected)``.
     """
     n = len(raw)
     checks = _Checks(raw, n)
+    # A "source" column (records gathered from several files by an engine) wins.
+    sources = (
+        raw["source"].astype("string")
+        if "source" in raw
+        else pd.Series(source, index=raw.index, dtype="string")
+    )
     text = {col: _as_text(raw[col]) if col in raw else _na_strings(n) for col in STRING_COLUMNS}
 
     job_id = text["job_id"]
@@ -440,7 +459,7 @@ def normalize_records(
             "ts": ts,
             **numbers,
             **flags,
-            "source": pd.Series(source, index=raw.index, dtype="string"),
+            "source": sources,
             "line": raw["line"].astype("int64") if "line" in raw else np.arange(1, n + 1),
         }
     )
@@ -448,7 +467,7 @@ def normalize_records(
     bad = checks.reason.notna()
     rejected = pd.DataFrame(
         {
-            "source": source,
+            "source": sources[bad],
             "line": events["line"][bad],
             "job_id": job_id[bad],
             "column": checks.column[bad],

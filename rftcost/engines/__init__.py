@@ -1,0 +1,1 @@
+"""Execution engines beyond in-memory pandas, imported lazily (optional extras)."""
