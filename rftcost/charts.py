@@ -577,7 +577,7 @@ def timeline_figure(explanation: Explanation, *, currency: str | None = None) ->
         ax.set_yticks(range(len(rows)), rows)
         ax.set_ylim(len(rows) - 0.5, -0.5)
         ax.xaxis_date(tz=UTC)
-        locator = mdates.AutoDateLocator(tz=UTC, maxticks=10)  # type: ignore[no-untyped-call]
+        locator = mdates.AutoDateLocator(tz=UTC)  # type: ignore[no-untyped-call]
         ax.xaxis.set_major_locator(locator)
         ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=UTC))  # type: ignore[no-untyped-call]
         if first is not None and last is not None:
@@ -891,10 +891,20 @@ def save_figure(fig: Figure, path: str | Path) -> Path:
     return target
 
 
-def figure_svg(fig: Figure) -> str:
-    """``fig`` as an inline ``<svg>`` element (no XML prolog), text kept as text."""
+def figure_svg(fig: Figure, *, id_prefix: str = "rftcost") -> str:
+    """``fig`` as an inline ``<svg>`` element (no XML prolog), text kept as text.
+
+    Every id in the SVG (and every reference to one) is prefixed with
+    ``id_prefix``, so that several figures inlined in one HTML page never share an
+    id and each clip path stays its own figure's.
+    """
+    import re
+
     buffer = io.StringIO()
     with _style():
         fig.savefig(buffer, format="svg", metadata={"Date": None})
     text = buffer.getvalue()
-    return text[text.index("<svg") :]
+    text = text[text.index("<svg") :]
+    text = re.sub(r'\bid="([^"]+)"', rf'id="{id_prefix}-\1"', text)
+    text = re.sub(r"url\(#([^)]+)\)", rf"url(#{id_prefix}-\1)", text)
+    return re.sub(r'href="#([^"]+)"', rf'href="#{id_prefix}-\1"', text)

@@ -12,6 +12,7 @@ exact values (``Decimal`` or integer cents).
 
 from __future__ import annotations
 
+import hashlib
 import html
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -322,7 +323,7 @@ def _audit_section(bill: Bill, document: dict[str, Any], currency: str) -> str:
             [
                 f'<span class="badge {_e(severity)}">{_e(severity)}</span>',
                 _e(finding.get("kind", "")),
-                _e(finding.get("job_id") or ""),
+                _e(_finding_subject(finding)),
                 _e(
                     finding.get("invoice_line", "")
                     if finding.get("invoice_line") is not None
@@ -353,6 +354,14 @@ def _audit_section(bill: Bill, document: dict[str, Any], currency: str) -> str:
         table += f'<p class="note">{len(findings) - _MAX_FINDINGS} more findings not shown.</p>'
     timelines = _finding_timelines(bill, findings)
     return head + f'<div class="cards">{html_cards}</div>\n' + table + timelines
+
+
+def _finding_subject(finding: dict[str, Any]) -> str:
+    """The job of a finding; for a Costs API audit, its project and UTC day."""
+    if finding.get("job_id"):
+        return str(finding["job_id"])
+    parts = [str(finding[k]) for k in ("project", "day") if finding.get(k)]
+    return " ".join(parts)
 
 
 def _finding_timelines(bill: Bill, findings: Sequence[dict[str, Any]]) -> str:
@@ -496,7 +505,9 @@ def _price_rows(policy: Any) -> list[list[str]]:
 
 
 def _figure_html(fig: Any, caption: str) -> str:
-    svg = figure_svg(fig)
+    # Each figure's SVG ids get a prefix of its own (its caption's digest): unique in the page.
+    digest = hashlib.sha1(caption.encode("utf-8"), usedforsecurity=False).hexdigest()[:10]
+    svg = figure_svg(fig, id_prefix=f"fig-{digest}")
     return f"<figure>{svg}<figcaption>{_e(caption)}</figcaption></figure>\n"
 
 

@@ -119,7 +119,7 @@ def _period_starts(at_ns: pd.Series, kind: PeriodKind) -> pd.Series:
     if kind is PeriodKind.day:
         starts = days
     elif kind is PeriodKind.week:
-        starts = days - pd.to_timedelta(stamps.dt.weekday, unit="D")
+        starts = days - pd.to_timedelta(stamps.dt.day_of_week, unit="D")
     else:
         starts = days - pd.to_timedelta(stamps.dt.day - 1, unit="D")
     return starts.astype("datetime64[ns]").astype("int64")

@@ -1,0 +1,480 @@
+"""Charts rendered and inspected: their bars, lines, labels and colours, not only their files."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pytest
+from builders import JobLog
+from matplotlib import dates as mdates
+from matplotlib.collections import LineCollection
+from matplotlib.container import BarContainer
+from matplotlib.image import imread
+from test_spend import at, mixed_logs
+from typer.testing import CliRunner
+
+import rftcost
+from rftcost.charts import (
+    OKABE_ITO,
+    STATUS_COLOURS,
+    cumulative_figure,
+    figure_svg,
+    format_money,
+    save_figure,
+    spend_figure,
+    team_colours,
+    timeline_figure,
+    waterfall_figure,
+    waterfall_steps,
+)
+from rftcost.cli import app
+from rftcost.errors import InputError
+from rftcost.explain import explain
+from rftcost.spend import Budget, Budgets, spend
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def bill() -> rftcost.Bill:
+    return rftcost.bill(mixed_logs())
+
+
+@pytest.fixture(scope="module")
+def budgets() -> Budgets:
+    return Budgets(
+        items=(
+            Budget(team="search", period="2025-06", amount=Decimal("300")),
+            Budget(team="ads", period="2025-06", amount=Decimal("1000")),
+            Budget(team="search", period="2025-07", amount=Decimal("500")),
+        )
+    )
+
+
+def artifact(name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS / name
+
+
+def rendered(fig: object) -> None:
+    fig.canvas.draw()  # type: ignore[attr-defined]
+
+
+def tick_texts(labels: list[object]) -> list[str]:
+    return [label.get_text() for label in labels]  # type: ignore[attr-defined]
+
+
+# --- palette and formatting -------------------------------------------------------------------
+
+
+def test_team_colours_are_okabe_ito_distinct_and_unallocated_is_grey() -> None:
+    teams = [f"team-{i}" for i in range(9)] + ["unallocated"]
+    colours = team_colours(teams)
+    okabe = set(OKABE_ITO.values())
+    first_seven = [colours[t][0] for t in teams[:7]]
+    assert len(set(first_seven)) == 7 and set(first_seven) <= okabe
+    assert len(set(colours.values())) == len(teams)  # colour + hatch pairs never repeat
+    assert colours["unallocated"][0] not in okabe
+    assert len(set(STATUS_COLOURS.values())) == len(STATUS_COLOURS)
+
+
+def test_money_format() -> None:
+    assert format_money(Decimal("1234.5"), "USD") == "$1,234.50"
+    assert format_money(Decimal("-0.05"), "USD") == "−$0.05"
+    assert format_money(Decimal("10"), "CHF", places=0) == "10 CHF"
+
+
+# --- spend --------------------------------------------------------------------------------------
+
+
+def test_spend_chart_bars_per_team_budget_lines_and_labels(
+    bill: rftcost.Bill, budgets: Budgets
+) -> None:
+    report = spend(bill, by="team", period="month", budgets=budgets)
+    fig = spend_figure(report)
+    rendered(fig)
+    ax = fig.axes[0]
+    periods = report.period_range()
+    assert periods == ["2025-06", "2025-07"]
+    assert tick_texts(ax.get_xticklabels()) == periods
+    assert ax.get_title(loc="left") == "RFT spend per team and month"
+    assert ax.get_xlabel() == "month of the billing event (UTC)"
+    assert ax.get_ylabel() == "spend (USD)"
+    assert all(t.startswith("$") for t in tick_texts(ax.get_yticklabels()) if t)
+
+    containers = {c.get_label(): c for c in ax.containers if isinstance(c, BarContainer)}
+    teams = report.groups()
+    assert teams == ["ads", "search", "vision", "unallocated"]
+    assert set(containers) == {
+        f"{t}: {part}" for t in teams for part in ("compute after discount", "grader tokens")
+    }
+    table = report.table
+    for team in teams:
+        net = containers[f"{team}: compute after discount"]
+        grader = containers[f"{team}: grader tokens"]
+        rows = table[table["group"] == team]
+        assert len(net.patches) == len(rows)
+        expected_net = sorted(((rows["compute_cents"] - rows["discount_cents"]) / 100).tolist())
+        assert sorted(p.get_height() for p in net.patches) == pytest.approx(expected_net)
+        assert sorted(p.get_height() for p in grader.patches) == pytest.approx(
+            sorted((rows["grader_cents"] / 100).tolist())
+        )
+        # Grader tokens sit on top of compute.
+        for low, high in zip(net.patches, grader.patches, strict=True):
+            assert high.get_y() == pytest.approx(low.get_height())
+        # One colour per team, the same for both parts.
+        assert len({tuple(p.get_facecolor()[:3]) for p in net.patches}) == 1
+    face = {
+        team: containers[f"{team}: compute after discount"].patches[0].get_facecolor()[:3]
+        for team in teams
+    }
+    assert len(set(face.values())) == len(teams)
+
+    lines = [
+        c
+        for c in ax.collections
+        if isinstance(c, LineCollection) and c.get_label().endswith("budget")
+    ]
+    levels = sorted(seg[0][1] for line in lines for seg in line.get_segments())
+    assert levels == [300.0, 500.0, 1000.0]
+    search_budget = next(line for line in lines if line.get_label() == "search: budget")
+    for seg in search_budget.get_segments():
+        # The budget line spans its bar and stays inside it.
+        patches = containers["search: compute after discount"].patches
+        bars = [
+            p
+            for p in patches
+            if p.get_x() <= seg[0][0] + 1e-9 and seg[1][0] <= p.get_x() + p.get_width() + 1e-9
+        ]
+        assert len(bars) == 1
+
+    # Totals written on the bars, formatted from cents.
+    texts = {t.get_text() for t in ax.texts}
+    assert (
+        format_money(Decimal(int(table["total_cents"].max())).scaleb(-2), "USD", places=0) in texts
+    )
+
+    legend = ax.get_legend()
+    assert legend is not None
+    labels = [t.get_text() for t in legend.get_texts()]
+    assert labels[: len(teams)] == teams and "budget" in labels
+    # The legend sits right of the plot: it covers no data.
+    renderer = fig.canvas.get_renderer()
+    assert legend.get_window_extent(renderer).x0 >= ax.get_window_extent(renderer).x1
+    save_figure(fig, artifact("spend.png"))
+
+
+def test_spend_chart_without_charges() -> None:
+    log = JobLog("ftjob-running").created(team="a").add("phase_start", phase="rollout").at(hours=1)
+    log.add("step_completed", step=1)
+    fig = spend_figure(spend(rftcost.bill(log.frame())))
+    rendered(fig)
+    assert "no charges" in " ".join(t.get_text() for t in fig.axes[0].texts)
+
+
+# --- cumulative ----------------------------------------------------------------------------------
+
+
+def test_cumulative_chart_lines_end_at_each_teams_spend(
+    bill: rftcost.Bill, budgets: Budgets
+) -> None:
+    fig = cumulative_figure(bill, month="2025-06", budgets=budgets)
+    rendered(fig)
+    ax = fig.axes[0]
+    assert ax.get_title(loc="left") == "Cumulative RFT spend per team, June 2025"
+    assert ax.get_ylabel() == "cumulative spend (USD)"
+    assert ax.get_xlabel() == "day of the billing event (UTC)"
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    june = spend(bill, by="team", period="month", window="2025-06-01..2025-07-01").table
+    for row in june.itertuples():
+        line = lines[row.group]
+        assert line.get_ydata()[-1] == pytest.approx(row.total_cents / 100)
+        assert np.all(np.diff(line.get_ydata()) >= 0)  # cumulative never falls
+        x = line.get_xdata()
+        assert x[0] == pytest.approx(mdates.date2num(at("2025-06-01T00:00:00Z")))
+        assert x[-1] == pytest.approx(mdates.date2num(at("2025-07-01T00:00:00Z")))
+    assert lines["search budget"].get_ydata().tolist() == [300.0, 300.0]
+    assert lines["ads budget"].get_ydata().tolist() == [1000.0, 1000.0]
+    assert "search over budget" in lines  # 403.00 > 300.00
+    assert "ads over budget" not in lines
+    # search crosses on 30 June (the pause charge of search-2).
+    marker = lines["search over budget"]
+    assert marker.get_xdata()[0] == pytest.approx(mdates.date2num(at("2025-06-30T00:00:00Z")))
+    assert any("search over budget on 30 Jun" in t.get_text() for t in ax.texts)
+    # Same colour for a team's line and its budget.
+    assert lines["search"].get_color() == lines["search budget"].get_color()
+    save_figure(fig, artifact("cumulative.png"))
+
+
+def test_cumulative_chart_needs_a_month(bill: rftcost.Bill) -> None:
+    with pytest.raises(InputError, match="per month"):
+        cumulative_figure(bill, month="2025-W23")
+    fig = cumulative_figure(bill)  # the latest charge's month
+    assert "July 2025" in fig.axes[0].get_title(loc="left")
+
+
+# --- timeline -----------------------------------------------------------------------------------
+
+
+def timeline_job() -> rftcost.Bill:
+    log = JobLog("ftjob-gantt", clock=at("2025-06-02T08:00:00Z")).created(team="search")
+    log.phase("queued", minutes=30)
+    log.add("phase_start", phase="rollout").at(minutes=30).add("phase_start", phase="grading")
+    log.at(minutes=30).add("checkpoint_saved", step=5).add("phase_end", phase="grading")
+    log.at(minutes=20).add("rollback", step=5).at(minutes=40).add("paused")
+    log.at(hours=1).add("resumed").add("phase_start", phase="rollout").at(minutes=45)
+    log.add("checkpoint_saved", step=9).at(minutes=15).add("failed")
+    return rftcost.bill(log.frame())
+
+
+def bars_of(ax: object, status: str) -> list[tuple[float, float, float]]:
+    for container in ax.containers:  # type: ignore[attr-defined]
+        if container.get_label() == status:
+            return [
+                (round(p.get_y() + p.get_height() / 2), p.get_x(), p.get_x() + p.get_width())
+                for p in container.patches
+            ]
+    return []
+
+
+def test_timeline_segments_match_the_jobs_intervals() -> None:
+    bill = timeline_job()
+    explanation = explain(bill, "ftjob-gantt")
+    fig = timeline_figure(explanation)
+    rendered(fig)
+    ax = fig.axes[0]
+    rows = tick_texts(ax.get_yticklabels())
+    assert rows == ["all time", "queued", "rollout", "grading", "paused", "checkpoints"]
+    assert ax.get_xlabel() == "time (UTC)"
+
+    def num(moment: object) -> float:
+        return float(mdates.date2num(moment))
+
+    # Top row: the wall clock, stretch by stretch (consecutive equal statuses merged).
+    expected = []
+    for s in explanation.stretches:
+        if expected and expected[-1][0] == s.status and expected[-1][2] == num(s.start):
+            expected[-1] = (s.status, expected[-1][1], num(s.end))
+        else:
+            expected.append((s.status, num(s.start), num(s.end)))
+    drawn = sorted(
+        (status, x0, x1) for status in STATUS_COLOURS for y, x0, x1 in bars_of(ax, status) if y == 0
+    )
+    assert [d[0] for d in sorted(drawn, key=lambda d: d[1])] == [e[0] for e in expected]
+    for (status, x0, x1), (want, w0, w1) in zip(
+        sorted(drawn, key=lambda d: d[1]), expected, strict=True
+    ):
+        assert (
+            status == want
+            and x0 == pytest.approx(w0, abs=1e-9)
+            and x1 == pytest.approx(w1, abs=1e-9)
+        )
+
+    # Phase rows: every phase interval covered exactly by its bars.
+    for phase, start, end, billable in explanation.phase_intervals:
+        y = rows.index(phase)
+        pieces = sorted(
+            (x0, x1, status) for status in STATUS_COLOURS for row, x0, x1 in bars_of(ax, status)
+            if row == y and x0 >= num(start) - 1e-9 and x1 <= num(end) + 1e-9
+        )  # fmt: skip
+        assert pieces[0][0] == pytest.approx(num(start), abs=1e-9)
+        assert pieces[-1][1] == pytest.approx(num(end), abs=1e-9)
+        assert sum(x1 - x0 for x0, x1, _ in pieces) == pytest.approx(
+            num(end) - num(start), abs=1e-9
+        )
+        if not billable:
+            assert {status for _, _, status in pieces} == {"excluded"}
+
+    # Lost time: the rollback (20 min after checkpoint 5) and the failure (15 min after step 9).
+    lost = sorted((x0, x1) for y, x0, x1 in bars_of(ax, "lost") if y == 0)
+    assert [(round((x1 - x0) * 24 * 60)) for x0, x1 in lost] == [20, 15]
+    assert lost[0][0] == pytest.approx(num(explanation.losses[0].start), abs=1e-9)
+    lost_seconds = sum(x1 - x0 for x0, x1 in lost) * 86400
+    assert lost_seconds == pytest.approx(explanation.job.lost_seconds, abs=1e-3)
+    billed = sum(x1 - x0 for y, x0, x1 in bars_of(ax, "billed") if y == 0) * 86400
+    assert billed == pytest.approx(explanation.job.billable_seconds, abs=1e-3)
+    # Colours: billed blue, lost vermillion (and hatched), excluded grey.
+    containers = {c.get_label(): c for c in ax.containers}
+    assert containers["lost"].patches[0].get_hatch() == "///"
+    from matplotlib.colors import to_hex
+
+    assert (
+        to_hex(containers["billed"].patches[0].get_facecolor()) == STATUS_COLOURS["billed"].lower()
+    )
+    assert to_hex(containers["lost"].patches[0].get_facecolor()) == STATUS_COLOURS["lost"].lower()
+
+    # Billing events as vertical lines with their charge written on; checkpoints as markers.
+    events = [line for line in ax.get_lines() if line.get_label() == "billing event"]
+    assert [line.get_xdata()[0] for line in events] == pytest.approx(
+        [num(a) for a, _ in explanation.billing_events]
+    )
+    texts = [t.get_text() for t in ax.texts]
+    charges = explanation.job.charges
+    assert (
+        f"1. paused\n{charges[0].billed_hours} h · {format_money(charges[0].amount, 'USD')}"
+        in texts
+    )
+    assert (
+        f"2. failed\n{charges[1].billed_hours} h · {format_money(charges[1].amount, 'USD')}"
+        in texts
+    )
+    marks = next(line for line in ax.get_lines() if line.get_label() == "checkpoint")
+    assert marks.get_xdata().tolist() == pytest.approx([num(a) for a, _ in explanation.checkpoints])
+    assert {"5", "9"} <= set(texts)
+    title = ax.get_title(loc="left")
+    assert (
+        "ftjob-gantt" in title
+        and "search" in title
+        and format_money(explanation.job.total_amount, "USD") in title
+    )
+    legend = fig.legends[0]
+    assert "lost work (not charged, R5/R6)" in [t.get_text() for t in legend.get_texts()]
+    save_figure(fig, artifact("timeline.png"))
+    save_figure(fig, artifact("timeline.svg"))
+
+
+def test_timeline_of_an_invalid_job_says_amount_unknown(bill: rftcost.Bill) -> None:
+    fig = timeline_figure(explain(bill, "ftjob-broken"))
+    rendered(fig)
+    assert "INVALID: amount unknown" in fig.axes[0].get_title(loc="left")
+
+
+# --- waterfall ---------------------------------------------------------------------------
+
+
+def test_waterfall_steps_add_up_for_every_job_and_the_bill(bill: rftcost.Bill) -> None:
+    for job_id in [j for j in bill.job_ids() if j != "ftjob-broken"]:
+        steps = waterfall_steps(bill, job_id)
+        job = bill.job(job_id)
+        assert steps[0].name == "wall clock"
+        level = Decimal(0)
+        for step in steps:
+            if step.kind == "total":
+                assert level == step.amount or step.name == "wall clock", (job_id, step)
+                level = step.amount
+            else:
+                level += step.amount
+        levels = {s.name: s.amount for s in steps if s.kind == "total"}
+        assert levels["compute"] == job.compute_amount
+        assert levels["total"] == job.total_amount
+        changes = {s.name: s.amount for s in steps if s.kind != "total"}
+        assert changes["data-sharing discount (R12)"] == -job.discount_amount
+        assert changes["grader tokens (R9)"] == job.grader_amount
+        assert steps[0].seconds == job.wall_seconds
+    whole = waterfall_steps(bill)
+    assert whole[-1].amount == bill.totals().total_amount
+    assert [s.name for s in whole] == [
+        "wall clock", "excluded phases and idle time", "lost work (R5, R6)", "billable time",
+        "hour rounding (R11)", "compute", "data-sharing discount (R12)", "grader tokens (R9)",
+        "total",
+    ]  # fmt: skip
+
+
+def test_waterfall_of_a_failed_job_shows_its_lost_work() -> None:
+    bill = timeline_job()
+    steps = {s.name: s for s in waterfall_steps(bill, "ftjob-gantt")}
+    lost = steps["lost work (R5, R6)"]
+    assert lost.seconds == 35 * 60 and lost.amount == Decimal("-58.33")  # 35 min at $100/h
+    assert steps["excluded phases and idle time"].seconds == 90 * 60  # queued 30 min + paused 1 h
+    with pytest.raises(KeyError):
+        waterfall_steps(bill, "ftjob-nope")
+
+
+def test_waterfall_shows_a_cap_when_the_policy_caps_jobs() -> None:
+    log = JobLog("ftjob-long").created(team="a").phase("rollout", hours=51).add("succeeded")
+    bill = rftcost.bill(log.frame(), policy="azure-rft")
+    steps = {s.name: s for s in waterfall_steps(bill)}
+    assert steps["per-job cap"].amount == Decimal("-100.00")
+    assert steps["total"].amount == Decimal("5000.00")
+
+
+def test_waterfall_chart_bars_and_labels(bill: rftcost.Bill) -> None:
+    steps = waterfall_steps(bill)
+    fig = waterfall_figure(bill)
+    rendered(fig)
+    ax = fig.axes[0]
+    bars = [c for c in ax.containers if isinstance(c, BarContainer)]
+    assert [c.get_label() for c in bars] == [s.name for s in steps]
+    for container, step in zip(bars, steps, strict=True):
+        patch = container.patches[0]
+        assert patch.get_height() == pytest.approx(float(step.amount))
+        if step.kind == "total":
+            assert patch.get_y() == 0
+    texts = [t.get_text() for t in ax.texts]
+    assert any(t.startswith(format_money(bill.totals().total_amount, "USD")) for t in texts)
+    assert ax.get_ylabel().startswith("amount (USD)")
+    assert "All 5 valid jobs (1 invalid" in ax.get_title(loc="left")
+    assert tick_texts(ax.get_xticklabels())[0] == "wall clock"
+    save_figure(fig, artifact("waterfall.png"))
+
+
+# --- files ---------------------------------------------------------------------------------------
+
+
+def test_save_png_and_svg(tmp_path: Path, bill: rftcost.Bill) -> None:
+    fig = waterfall_figure(bill, "ftjob-search-1")
+    png = save_figure(fig, tmp_path / "w.png")
+    pixels = imread(png)
+    assert pixels.shape[0] > 300 and pixels.shape[1] > 600
+    assert len(np.unique(pixels.reshape(-1, pixels.shape[-1]), axis=0)) > 20  # not blank
+    svg = save_figure(fig, tmp_path / "w.SVG").read_text()
+    assert svg.lstrip().startswith("<?xml") and "<svg" in svg
+    assert "wall clock" in svg  # text kept as text
+    inline = figure_svg(fig)
+    assert inline.startswith("<svg") and "<?xml" not in inline
+    with pytest.raises(InputError, match=r"\.png or \.svg"):
+        save_figure(fig, tmp_path / "w.pdf")
+
+
+# --- command line ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def log_file(tmp_path: Path) -> Path:
+    path = tmp_path / "events.jsonl"
+    mixed_logs().to_json(path, orient="records", lines=True)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("args", "name"),
+    [
+        (["spend", "--by", "project", "--period", "week"], "spend.svg"),
+        (["cumulative", "--month", "2025-06"], "cumulative.png"),
+        (["timeline", "--job", "ftjob-vision"], "timeline.png"),
+        (["waterfall"], "waterfall.svg"),
+        (["waterfall", "--job", "ftjob-ads"], "waterfall.png"),
+    ],
+)
+def test_cli_chart_commands(log_file: Path, tmp_path: Path, args: list[str], name: str) -> None:
+    out = tmp_path / name
+    result = runner.invoke(app, ["chart", args[0], str(log_file), "-o", str(out), *args[1:]])
+    assert result.exit_code == 0, result.output
+    if name.endswith(".png"):
+        assert imread(out).shape[-1] in (3, 4)
+    else:
+        assert "<svg" in out.read_text()
+
+
+def test_cli_chart_errors(log_file: Path, tmp_path: Path) -> None:
+    unknown = runner.invoke(
+        app, ["chart", "timeline", str(log_file), "--job", "nope", "-o", str(tmp_path / "t.png")]
+    )
+    assert unknown.exit_code == 2 and "not in the logs" in unknown.output
+    suffix = runner.invoke(
+        app, ["chart", "waterfall", str(log_file), "-o", str(tmp_path / "w.jpg")]
+    )
+    assert suffix.exit_code == 2 and ".png or .svg" in suffix.output
+    assert not (tmp_path / "t.png").exists()
+
+
+def test_explain_chart_option_draws_the_timeline(log_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "explain.png"
+    result = runner.invoke(
+        app, ["explain", str(log_file), "--job", "ftjob-search-2", "--chart", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert imread(out).shape[0] > 300

@@ -1,0 +1,525 @@
+"""Spend per team, project, model and job; periods of the billing event (UTC); budgets."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from builders import JobLog, frame_of, guide_prelude
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from strategies import job_events
+from typer.testing import CliRunner
+
+import rftcost
+from rftcost.cli import app
+from rftcost.errors import InputError
+from rftcost.spend import (
+    SPEND_SCHEMA,
+    UNALLOCATED,
+    Budget,
+    Budgets,
+    PeriodKind,
+    SpendGroup,
+    Window,
+    load_budgets,
+    period_bounds,
+    spend,
+)
+
+runner = CliRunner()
+SAMPLE_LOGS = Path(__file__).resolve().parent.parent / "sample_logs"
+MONTHLY = [
+    SAMPLE_LOGS / "2025-05.jsonl",
+    SAMPLE_LOGS / "2025-06.csv.gz",
+    SAMPLE_LOGS / "2025-07.parquet",
+]
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def mixed_logs() -> pd.DataFrame:
+    """Jobs of three teams and none, across days, an ISO week and a month boundary.
+
+    - ``ftjob-search-1``: search/ranker, data sharing, gpt-4.1 grader, 1 June.
+    - ``ftjob-search-2``: search, paused on 30 June (charge in June), resumed and done on
+      1 July (charge in July).
+    - ``ftjob-ads``: ads/ctr, o3 grader used before and after the 10 June price change,
+      ends 2025-06-10.
+    - ``ftjob-vision``: vision, fails after a checkpoint on 15 June.
+    - ``ftjob-orphan``: no team, 20 June.
+    - ``ftjob-broken``: search, invalid (a phase_end with no open phase).
+    """
+    search_1 = guide_prelude(
+        JobLog("ftjob-search-1", clock=at("2025-06-01T08:00:00Z")).created(
+            team="search", project="ranker", data_sharing=True, grader_model="gpt-4.1"
+        )
+    )
+    search_1.add("phase_start", phase="rollout").at(hours=2).add(
+        "grader_usage",
+        grader_model="gpt-4.1",
+        input_tokens=1_000_000,
+        cached_input_tokens=200_000,
+        output_tokens=100_000,
+    )
+    search_1.at(hours=1, seconds=18).add("succeeded")
+
+    search_2 = JobLog("ftjob-search-2", clock=at("2025-06-30T21:00:00Z")).created(team="search")
+    search_2.phase("rollout", hours=2, minutes=30).add("paused").at(hours=1).add("resumed")
+    search_2.phase("rollout", hours=1).add("succeeded")
+
+    ads = JobLog("ftjob-ads", clock=at("2025-06-09T20:00:00Z")).created(team="ads", project="ctr")
+    ads.add("phase_start", phase="rollout").at(hours=1).add(
+        "grader_usage", grader_model="o3", input_tokens=123_457, output_tokens=9_877
+    )
+    ads.at(hours=3).add(
+        "grader_usage",
+        grader_model="o3",
+        input_tokens=500_001,
+        cached_input_tokens=1_234,
+        output_tokens=33_333,
+    )
+    ads.at(minutes=17, seconds=41).add("succeeded")
+
+    vision = JobLog("ftjob-vision", clock=at("2025-06-15T10:00:00Z")).created(team="vision")
+    vision.add("phase_start", phase="rollout").at(hours=1, minutes=12).add(
+        "checkpoint_saved", step=3
+    )
+    vision.at(minutes=40).add("failed")
+
+    orphan = JobLog("ftjob-orphan", clock=at("2025-06-20T12:00:00Z")).created()
+    orphan.phase("rollout", hours=3).add("cancelled")
+
+    broken = JobLog("ftjob-broken", clock=at("2025-06-21T12:00:00Z")).created(team="search")
+    broken.add("phase_end", phase="rollout").at(hours=1).add("succeeded")
+    return frame_of(search_1, search_2, ads, vision, orphan, broken)
+
+
+@pytest.fixture(scope="module")
+def bill() -> rftcost.Bill:
+    return rftcost.bill(mixed_logs())
+
+
+# --- totals ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("by", list(SpendGroup))
+@pytest.mark.parametrize("period", list(PeriodKind))
+def test_spend_totals_equal_the_bill_to_the_cent(
+    bill: rftcost.Bill, by: SpendGroup, period: PeriodKind
+) -> None:
+    report = spend(bill, by=by, period=period)
+    totals = bill.totals()
+    table = report.table
+    assert Decimal(int(table["total_cents"].sum())).scaleb(-2) == totals.total_amount
+    assert Decimal(int(table["compute_cents"].sum())).scaleb(-2) == totals.compute_amount
+    assert Decimal(int(table["discount_cents"].sum())).scaleb(-2) == totals.discount_amount
+    assert Decimal(int(table["grader_cents"].sum())).scaleb(-2) == totals.grader_amount
+    assert Decimal(int(table["hour_units"].sum())).scaleb(-2) == totals.billed_hours
+    assert report.totals.total_amount == totals.total_amount
+    assert report.totals.compute_amount == totals.compute_amount
+    assert report.totals.billed_hours == totals.billed_hours
+    # The rows as strings add up too.
+    rows = report.rows()
+    assert sum(Decimal(r["total_amount"]) for r in rows) == totals.total_amount
+    assert all(
+        r["total_amount"].count(".") == 1 and len(r["total_amount"].split(".")[1]) == 2
+        for r in rows
+    )
+    # Every row: total = compute − discount + grader.
+    assert (
+        table["compute_cents"] - table["discount_cents"] + table["grader_cents"]
+        == table["total_cents"]
+    ).all()
+
+
+def test_each_job_in_its_own_row_when_grouped_by_job(bill: rftcost.Bill) -> None:
+    report = spend(bill, by="job", period="month")
+    per_job = report.table.groupby("group")["total_cents"].sum()
+    jobs = bill.jobs.set_index("job_id")
+    for job_id, cents in per_job.items():
+        assert int(jobs.loc[job_id, "total_cents"]) == int(cents)
+    assert "ftjob-broken" not in per_job.index
+    assert report.invalid_jobs == ("ftjob-broken",)
+
+
+def test_jobs_without_a_team_are_unallocated(bill: rftcost.Bill) -> None:
+    report = spend(bill, by="team", period="month")
+    assert report.groups()[-1] == UNALLOCATED
+    row = report.table[report.table["group"] == UNALLOCATED].iloc[0]
+    assert int(row["total_cents"]) == 30_000  # 3 h cancelled: all charged (R7)
+    by_project = spend(bill, by="project", period="month")
+    assert set(by_project.groups()) == {"ranker", "ctr", UNALLOCATED}
+
+
+# --- periods ----------------------------------------------------------------------------------
+
+
+def test_a_charge_belongs_to_the_period_of_its_billing_event(bill: rftcost.Bill) -> None:
+    """ftjob-search-2 works 30 June 21:00-23:30 (paused: June) and 1 July 00:30-01:30 (July)."""
+    report = spend(bill, by="job", period="month")
+    rows = report.table[report.table["group"] == "ftjob-search-2"].set_index("period")
+    assert rows["total_cents"].to_dict() == {"2025-06": 25_000, "2025-07": 10_000}
+    daily = spend(bill, by="job", period="day").table
+    days = daily[daily["group"] == "ftjob-search-2"].set_index("period")["total_cents"].to_dict()
+    assert days == {"2025-06-30": 25_000, "2025-07-01": 10_000}
+    weekly = spend(bill, by="job", period="week").table
+    weeks = weekly[weekly["group"] == "ftjob-search-2"].set_index("period")["total_cents"]
+    assert weeks.to_dict() == {"2025-W27": 35_000}  # Monday 30 June - Sunday 6 July
+
+
+def test_periods_are_utc_whatever_the_log_offset() -> None:
+    """A billing event at 2025-07-01 01:30+02:00 is 30 June 23:30 UTC: June, not July."""
+    log = JobLog("ftjob-offset").created(team="search", ts=at("2025-06-30T21:00:00Z"))
+    events = log.frame()
+    extra = pd.DataFrame(
+        [
+            {"job_id": "ftjob-offset", "ts": "2025-06-30T23:00:00+02:00", "event": "phase_start",
+             "phase": "rollout"},
+            {"job_id": "ftjob-offset", "ts": "2025-07-01T01:30:00+02:00", "event": "phase_end",
+             "phase": "rollout"},
+            {"job_id": "ftjob-offset", "ts": "2025-07-01T01:30:00+02:00", "event": "succeeded"},
+        ]
+    )  # fmt: skip
+    result = rftcost.bill(pd.concat([events, extra], ignore_index=True))
+    report = spend(result, by="team", period="day")
+    assert report.periods() == ["2025-06-30"]
+    assert report.rows()[0]["period_start"] == "2025-06-30T00:00:00Z"
+
+
+def test_a_billing_event_at_midnight_opens_the_new_period() -> None:
+    log = JobLog("ftjob-midnight", clock=at("2025-06-30T22:00:00Z")).created(team="a")
+    log.phase("rollout", hours=2).add("succeeded")  # at 2025-07-01T00:00:00Z
+    report = spend(rftcost.bill(log.frame()), by="team", period="month")
+    assert report.periods() == ["2025-07"]
+
+
+def test_period_labels_and_bounds() -> None:
+    assert period_bounds("2025-06") == (
+        PeriodKind.month,
+        at("2025-06-01T00:00:00Z"),
+        at("2025-07-01T00:00:00Z"),
+    )
+    assert period_bounds("2025-12")[2] == at("2026-01-01T00:00:00Z")
+    assert period_bounds("2025-W27")[1:] == (at("2025-06-30T00:00:00Z"), at("2025-07-07T00:00:00Z"))
+    assert period_bounds("2025-06-30")[1:] == (
+        at("2025-06-30T00:00:00Z"),
+        at("2025-07-01T00:00:00Z"),
+    )
+    with pytest.raises(ValueError, match="not a period"):
+        period_bounds("June")
+
+
+def test_period_range_fills_gaps(bill: rftcost.Bill) -> None:
+    report = spend(bill, by="team", period="week")
+    assert report.period_range() == [
+        "2025-W22",
+        "2025-W23",
+        "2025-W24",
+        "2025-W25",
+        "2025-W26",
+        "2025-W27",
+    ]
+
+
+# --- windows -----------------------------------------------------------------------------------
+
+
+def test_window_is_half_open_in_utc(bill: rftcost.Bill) -> None:
+    june = spend(bill, by="team", period="month", window="2025-06-01..2025-07-01")
+    july = spend(bill, by="team", period="month", window="2025-07-01..")
+    everything = spend(bill, by="team", period="month")
+    assert june.periods() == ["2025-06"] and july.periods() == ["2025-07"]
+    assert june.totals.total_amount + july.totals.total_amount == everything.totals.total_amount
+    assert june.to_dict()["window"] == {
+        "start": "2025-06-01T00:00:00Z",
+        "end": "2025-07-01T00:00:00Z",
+    }
+    # The search-2 pause charge at 23:30 UTC on 30 June is inside; the 01:30 one is not.
+    exact = spend(bill, by="job", period="day", window="2025-06-30T23:30:00Z..2025-07-01T01:30:00Z")
+    assert exact.table["total_cents"].tolist() == [25_000]
+
+
+def test_window_parsing_errors() -> None:
+    with pytest.raises(InputError, match=r"START\.\.END"):
+        Window.parse("2025-06-01")
+    with pytest.raises(InputError, match="before its end"):
+        Window.parse("2025-07-01..2025-06-01")
+    with pytest.raises(InputError, match="cannot read"):
+        Window.parse("yesterday..today")
+    window = Window.parse("2025-06-01T02:00:00+02:00..")
+    assert window.start == at("2025-06-01T00:00:00Z") and window.end is None
+
+
+# --- budgets -----------------------------------------------------------------------------------
+
+
+def test_budgets_from_csv(tmp_path: Path, bill: rftcost.Bill) -> None:
+    path = tmp_path / "budgets.csv"
+    path.write_text(
+        "team,period,amount\n"
+        "search,2025-06,300.00\n"  # spent 200.00 (search-1 after discount) + 250.00: over
+        "search,2025-07,100\n"  # spent exactly 100.00: not over
+        "ads,2025-06,1000.5\n"
+        "vision,2025-W24,10\n"  # a weekly budget, checked against that week
+        "legal,2025-06,50\n",  # no spend at all
+        encoding="utf-8",
+    )
+    budgets = load_budgets(path)
+    assert [b.amount for b in budgets.items] == [
+        Decimal("300.00"), Decimal("100"), Decimal("1000.5"), Decimal("10"), Decimal("50")
+    ]  # fmt: skip
+    report = spend(bill, by="team", period="month", budgets=budgets)
+    status = {(b.team, b.period): b for b in report.budgets}
+    search = bill.jobs.set_index("job_id").loc["ftjob-search-1", "total_cents"]
+    assert status["search", "2025-06"].spent == Decimal(int(search) + 25_000).scaleb(-2)
+    assert status["search", "2025-06"].over
+    assert status["search", "2025-07"].spent == Decimal("100.00")
+    assert not status["search", "2025-07"].over
+    assert status["search", "2025-07"].used_percent == Decimal("100.00")
+    assert status["vision", "2025-W24"].period == "2025-W24" and status["vision", "2025-W24"].over
+    assert status["legal", "2025-06"].spent == Decimal("0.00")
+    assert {(b.team, b.period) for b in report.over_budget} == {
+        ("search", "2025-06"),
+        ("vision", "2025-W24"),
+    }
+    # Rows of the same period carry their budget; a budgeted team without spend gets a zero row.
+    rows = {(r["period"], r["team"]): r for r in report.rows()}
+    assert rows["2025-06", "search"]["budget"] == "300.00"
+    assert rows["2025-06", "search"]["over_budget"] is True
+    assert rows["2025-06", "legal"]["total_amount"] == "0.00"
+    assert rows["2025-06", "legal"]["budget_used"] == "0.00"
+    assert rows["2025-06", "vision"]["budget"] is None  # its budget is weekly
+    assert report.totals.total_amount == bill.totals().total_amount
+
+
+def test_budget_used_percent_rounds_half_up() -> None:
+    log = JobLog("ftjob-x").created(team="t").phase("rollout", hours=1).add("succeeded")
+    report = spend(
+        rftcost.bill(log.frame()),
+        budgets=[Budget(team="t", period="2025-06", amount=Decimal("800.00"))],
+    )
+    assert report.budgets[0].used_percent == Decimal("12.50")
+    odd = spend(
+        rftcost.bill(log.frame()),
+        budgets=[Budget(team="t", period="2025-06", amount=Decimal("300.00"))],
+    )
+    assert odd.budgets[0].used_percent == Decimal("33.33")
+    assert odd.to_dict()["budgets"][0]["budget_used"] == "33.33"
+
+
+def test_budgets_in_a_window_only_count_inside_it(bill: rftcost.Bill) -> None:
+    budgets = Budgets(
+        items=(
+            Budget(team="search", period="2025-06", amount=Decimal(1000)),
+            Budget(team="search", period="2025-05", amount=Decimal(1)),
+        )
+    )
+    report = spend(bill, window="2025-06-15..2025-07-15", budgets=budgets)
+    assert [b.period for b in report.budgets] == ["2025-06"]
+    assert report.budgets[0].spent == Decimal("250.00")  # search-1 on 1 June is outside
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "line"),
+    [
+        ("team,amount\nsearch,1\n", "lacks column", 1),
+        ("team,period,amount\nsearch,June,1\n", "not a period", 2),
+        ("team,period,amount\nsearch,2025-06,-1\n", "non-negative", 2),
+        ("team,period,amount\nsearch,2025-06,1.005\n", "two decimals", 2),
+        ("team,period,amount\nsearch,2025-06,ten\n", "non-negative", 2),
+        ("team,period,amount\n,2025-06,1\n", "empty team", 2),
+        ("team,period,amount\nsearch,2025-06,1\nsearch,2025-06,2\n", "second budget", 3),
+        ("", "empty", None),
+    ],
+)
+def test_bad_budget_files_name_the_line(
+    tmp_path: Path, text: str, message: str, line: int | None
+) -> None:
+    path = tmp_path / "budgets.csv"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InputError, match=message) as raised:
+        load_budgets(path)
+    assert raised.value.line == line
+    assert raised.value.path == str(path)
+
+
+def test_sample_budgets_flag_the_over_spending_teams() -> None:
+    if not all(p.exists() for p in MONTHLY):
+        pytest.skip("sample_logs/ not generated")
+    result = rftcost.bill(MONTHLY)
+    report = spend(result, budgets=SAMPLE_LOGS / "budgets.csv")
+    assert report.totals.total_amount == result.totals().total_amount
+    assert {b.team for b in report.budgets} == {"search", "support", "legal", "research"}
+    # Spent per team and month, summed here straight from the charges.
+    charges = result.charges.assign(
+        team=result.jobs.set_index("job")["team"].reindex(result.charges["job"]).to_numpy(),
+        month=pd.to_datetime(result.charges["at"], unit="ns", utc=True).dt.strftime("%Y-%m"),
+    )
+    spent = charges.groupby(["team", "month"])["amount_cents"].sum()
+    for status in report.budgets:
+        cents = int(spent.get((status.team, status.period), 0))
+        assert status.spent == Decimal(cents).scaleb(-2)
+        assert status.over == (cents > int(status.amount * 100))
+    # The sample budgets show both cases.
+    assert report.over_budget and len(report.over_budget) < len(report.budgets)
+
+
+# --- the document ------------------------------------------------------------------------------
+
+
+def test_spend_json_document(bill: rftcost.Bill) -> None:
+    document = spend(bill, by="team", period="month").to_dict()
+    assert document["schema"] == SPEND_SCHEMA == "rftcost.spend/v1"
+    assert document["policy"] == "openai-rft" and document["currency"] == "USD"
+    row = document["rows"][0]
+    for key in ("period", "team", "compute_amount", "discount_amount", "grader_amount",
+                "total_amount", "jobs", "billed_hours", "budget", "budget_used"):  # fmt: skip
+        assert key in row
+    assert isinstance(row["jobs"], int)
+    assert document["invalid_jobs"] == ["ftjob-broken"]
+    assert document["totals"]["total_amount"] == f"{bill.totals().total_amount:.2f}"
+    json.dumps(document)  # plain JSON
+
+
+def test_empty_window_gives_an_empty_report(bill: rftcost.Bill) -> None:
+    report = spend(bill, window="2024-01-01..2024-02-01")
+    assert report.rows() == [] and report.totals.total_amount == Decimal("0.00")
+
+
+# --- a property: whatever the jobs, spend adds up to the bill -----------------------------------
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    jobs=st.lists(st.integers(0, 10_000), min_size=1, max_size=5, unique=True).flatmap(
+        lambda ids: st.tuples(*[job_events(f"ftjob-{i}") for i in ids])
+    ),
+    by=st.sampled_from(list(SpendGroup)),
+    period=st.sampled_from(list(PeriodKind)),
+)
+def test_spend_always_adds_up_to_the_bill(
+    jobs: tuple[list[dict[str, object]], ...], by: SpendGroup, period: PeriodKind
+) -> None:
+    events = pd.DataFrame([event for job in jobs for event in job])
+    result = rftcost.bill(events)
+    report = spend(result, by=by, period=period)
+    assert report.totals.total_amount == result.totals().total_amount
+    assert int(report.table["total_cents"].sum()) == int(result.charges["amount_cents"].sum())
+    starts = report.table["period_start"].to_numpy()
+    ends = report.table["period_end"].to_numpy()
+    assert (starts < ends).all()
+
+
+# --- command line ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def log_file(tmp_path: Path) -> Path:
+    path = tmp_path / "events.jsonl"
+    mixed_logs().to_json(path, orient="records", lines=True)
+    return path
+
+
+@pytest.fixture
+def budgets_file(tmp_path: Path) -> Path:
+    path = tmp_path / "budgets.csv"
+    path.write_text("team,period,amount\nsearch,2025-06,300\nads,2025-06,10000\n", encoding="utf-8")
+    return path
+
+
+def test_cli_spend_table(log_file: Path, budgets_file: Path) -> None:
+    result = runner.invoke(app, ["spend", str(log_file), "--budgets", str(budgets_file)])
+    assert result.exit_code == 0, result.output
+    assert "Spend per team and month" in result.output
+    assert "unallocated" in result.output
+    assert "OVER" in result.output
+    assert f"Total USD {rftcost.bill(log_file).totals().total_amount:.2f}" in result.output
+    assert "1 invalid job(s) not included" in result.output
+
+
+def test_cli_spend_json_csv_markdown(log_file: Path) -> None:
+    as_json = runner.invoke(
+        app, ["spend", str(log_file), "--by", "model", "--period", "week", "-f", "json"]
+    )
+    document = json.loads(as_json.stdout)
+    assert document["schema"] == "rftcost.spend/v1" and document["by"] == "model"
+    assert all("model" in row for row in document["rows"])
+    as_csv = runner.invoke(app, ["spend", str(log_file), "--by", "project", "-f", "csv"])
+    header = as_csv.stdout.splitlines()[0].split(",")
+    assert header[:2] == ["period", "project"] and header[-2:] == ["policy", "currency"]
+    as_md = runner.invoke(app, ["spend", str(log_file), "-f", "markdown"])
+    assert as_md.stdout.startswith("## RFT spend per team and month")
+    assert "| period | team |" in as_md.stdout
+
+
+def test_cli_spend_window_and_output(log_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "spend.json"
+    result = runner.invoke(
+        app,
+        [
+            "spend",
+            str(log_file),
+            "--window",
+            "2025-07-01..2025-08-01",
+            "-f",
+            "json",
+            "-o",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0
+    document = json.loads(out.read_text())
+    assert [r["period"] for r in document["rows"]] == ["2025-07"]
+    assert document["totals"]["total_amount"] == "100.00"
+
+
+def rftcost_main(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "rftcost", *args], capture_output=True, text=True, check=False
+    )
+
+
+def test_cli_fail_over_budget_exit_codes(
+    log_file: Path, budgets_file: Path, tmp_path: Path
+) -> None:
+    over = rftcost_main(
+        "spend", str(log_file), "--budgets", str(budgets_file), "--fail-over-budget"
+    )
+    assert over.returncode == 1
+    within = tmp_path / "within.csv"
+    within.write_text("team,period,amount\nsearch,2025-06,100000\n", encoding="utf-8")
+    ok = rftcost_main("spend", str(log_file), "--budgets", str(within), "--fail-over-budget")
+    assert ok.returncode == 0, ok.stderr
+    # Over budget without the flag is still exit 0: the table says so.
+    assert rftcost_main("spend", str(log_file), "--budgets", str(budgets_file)).returncode == 0
+
+
+def test_cli_usage_errors(log_file: Path, tmp_path: Path) -> None:
+    no_budgets = rftcost_main("spend", str(log_file), "--fail-over-budget")
+    assert no_budgets.returncode == 2 and "needs --budgets" in no_budgets.stderr
+    window = rftcost_main("spend", str(log_file), "--window", "2025-07-01..2025-06-01")
+    assert window.returncode == 2 and "before its end" in window.stderr
+    bad = tmp_path / "bad.csv"
+    bad.write_text("team,period,amount\nsearch,2025-06,-5\n", encoding="utf-8")
+    budgets = rftcost_main("spend", str(log_file), "--budgets", str(bad))
+    assert budgets.returncode == 2
+    assert f"{bad}:2" in budgets.stderr and "non-negative" in budgets.stderr
+    assert len(budgets.stderr.strip().splitlines()) == 1
+
+
+def test_build_window_from_datetimes(bill: rftcost.Bill) -> None:
+    window = Window(
+        start=datetime(2025, 6, 30, tzinfo=UTC),
+        end=datetime(2025, 6, 30, tzinfo=UTC) + timedelta(days=1),
+    )
+    report = spend(bill, by="team", period="day", window=window)
+    assert report.periods() == ["2025-06-30"]
