@@ -17,6 +17,8 @@ from rftcost.cli import chart as _chart  # noqa: F401
 from rftcost.cli import explain as _explain  # noqa: F401
 from rftcost.cli import estimate as _estimate  # noqa: F401
 from rftcost.cli import export as _export  # noqa: F401
+from rftcost.cli import fetch as _fetch  # noqa: F401
+from rftcost.cli import import_openai as _import_openai  # noqa: F401
 from rftcost.cli import policy as _policy  # noqa: F401
 from rftcost.cli import report as _report  # noqa: F401
 from rftcost.cli import spend as _spend  # noqa: F401

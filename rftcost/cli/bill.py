@@ -165,6 +165,9 @@ def _notes(result: Any) -> list[str]:
             result.problems["job_id"], result.problems["problem"], strict=True
         ):
             notes.append(f"  {job_id}: {problem}")
+    if result.log is not None and result.log.notes:
+        notes.append(f"OpenAI import: {len(result.log.notes)} note(s):")
+        notes += [f"  {note}" for note in result.log.notes]
     if result.log is not None:
         counts = result.log.counts()
         notes.append(

@@ -100,6 +100,8 @@ class EventLog(BaseModel):
     """Files read, in order."""
     accepted_count: int | None = None
     """Accepted events, when ``events`` is not kept (bucketed billing keeps it on disk)."""
+    notes: tuple[str, ...] = ()
+    """What an OpenAI import could not map (unknown messages) or chose, for the reader."""
 
     @property
     def accepted(self) -> int:
@@ -158,14 +160,22 @@ def read_events(
     if isinstance(paths, str | Path):
         paths = [paths]
     files = expand_paths(paths)
+    exports = [f for f in files if _is_openai_export(f)]
     accepted: list[pd.DataFrame] = []
     rejected: list[pd.DataFrame] = []
-    for done, file in enumerate(files):
+    notes: tuple[str, ...] = ()
+    if exports:
+        # One import for all export files: a job's pages may be spread over several.
+        frame, bad, notes = _read_openai_exports(exports, assume_tz=assume_tz, policy=resolved_policy)
+        accepted.append(frame)
+        rejected.append(bad)
+    canonical = [f for f in files if f not in set(exports)]
+    for done, file in enumerate(canonical):
         frame, bad = _read_file(file, assume_tz=assume_tz, policy=resolved_policy)
         accepted.append(frame)
         rejected.append(bad)
         if on_progress:
-            on_progress("read", done + 1, len(files))
+            on_progress("read", done + 1, len(canonical))
     events = concat_events(accepted) if accepted else _empty_events()
     rejected_frame = pd.concat(rejected, ignore_index=True) if rejected else _empty_rejected()
     events, duplicates, conflicts = _deduplicate(events)
@@ -179,6 +189,7 @@ def read_events(
         duplicates=duplicates,
         problems=problems,
         files=tuple(str(f) for f in files),
+        notes=notes,
     )
 
 
@@ -270,20 +281,50 @@ def _raw_chunks(path: Path, chunk_rows: int | None) -> Iterator[tuple[pd.DataFra
         yield _read_jsonl(path)
 
 
+def _is_openai_export(path: Path) -> bool:
+    name = path.name.lower()
+    if not name.endswith((".json", ".jsonl", ".ndjson")):
+        return False
+    from rftcost.events.openai import looks_like_openai_export
+
+    return looks_like_openai_export(path)
+
+
+def _read_openai_exports(
+    paths: Sequence[Path], *, assume_tz: str | None, policy: Policy
+) -> tuple[pd.DataFrame, pd.DataFrame, tuple[str, ...]]:
+    """OpenAI exports → canonical events through the importer, with its report kept."""
+    from rftcost.events.openai import import_openai
+
+    imported = import_openai(list(paths))
+    source = str(paths[0]) if len(paths) == 1 else f"OpenAI export ({len(paths)} files)"
+    raw = imported.events.assign(line=np.arange(1, len(imported.events) + 1))
+    frame, bad = normalize_records(raw, source=source, assume_tz=assume_tz, policy=policy)
+    problems = pd.DataFrame(
+        [
+            _rejection(p.file, 0, p.job_id, "openai", p.position, f"OpenAI export: {p.reason}")
+            for p in imported.problems
+        ],
+        columns=list(_REJECTED_COLUMNS),
+    )
+    notes = tuple(
+        f"{m.file}: job {m.job_id}: unknown message at {m.created_at.isoformat()}: {m.message!r}"
+        for m in imported.unknown_messages
+    ) + tuple(imported.notes)
+    return frame, pd.concat([bad, problems], ignore_index=True), notes
+
+
 def _read_openai_export(
     path: Path, *, assume_tz: str | None, policy: Policy
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    from rftcost.events import openai as openai_export
-
-    if not openai_export.looks_like_openai_export(path):
+    if not _is_openai_export(path):
         raise UnreadableFileError(
             "a .json file that is not an OpenAI fine-tuning export",
             path=path,
             hint="canonical logs are .jsonl, .csv or .parquet",
         )
-    imported = openai_export.import_openai([path])
-    raw = imported.events.assign(line=np.arange(1, len(imported.events) + 1))
-    return normalize_records(raw, source=str(path), assume_tz=assume_tz, policy=policy)
+    frame, bad, _ = _read_openai_exports([path], assume_tz=assume_tz, policy=policy)
+    return frame, bad
 
 
 def _open_text(path: Path) -> str:
