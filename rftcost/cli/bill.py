@@ -166,7 +166,7 @@ def _notes(result: Any) -> list[str]:
         ):
             notes.append(f"  {job_id}: {problem}")
     if result.log is not None and result.log.notes:
-        notes.append(f"OpenAI import: {len(result.log.notes)} note(s):")
+        notes.append(f"Notes on reading ({len(result.log.notes)}):")
         notes += [f"  {note}" for note in result.log.notes]
     if result.log is not None:
         counts = result.log.counts()
@@ -219,6 +219,7 @@ def validate_command(
             "invalid_jobs": int((result.jobs["status"] == "invalid").sum()),
             "rejected": rejected.to_dict("records"),
             "problems": invalid.to_dict("records"),
+            "notes": list(log.notes),
         }
         emit(json_text(document), output)
     elif output_format is OutputFormat.csv:
@@ -244,6 +245,9 @@ def validate_command(
                 f"{bullet}{j}: {p}"
                 for j, p in zip(invalid["job_id"], invalid["problem"], strict=True)
             ]
+        if log.notes:
+            lines.append("Notes:")
+            lines += [f"{bullet}{note}" for note in log.notes]
         if not len(rejected) and not len(invalid):
             lines.append("OK: every record used or a duplicate, every job can be billed.")
         emit("\n".join(lines), output)

@@ -123,19 +123,52 @@ class EventLog(BaseModel):
         }
 
 
-def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
-    """Files named, and supported files below folders named, in sorted order."""
+def expand_paths(paths: Iterable[str | Path], skipped: list[Path] | None = None) -> list[Path]:
+    """Files named, and event-log files below folders named, in sorted order.
+
+    Inside a folder, a file that is plainly not an event log (a CSV or JSON file
+    without the ``job_id``, ``ts`` and ``event`` columns, such as an invoice or a
+    budget kept beside the logs) is left out and added to ``skipped``; a file named
+    on its own is always read.
+    """
     files: list[Path] = []
     for given in paths:
         path = Path(given)
         if path.is_dir():
             below = sorted(p for p in path.rglob("*") if p.is_file() and _is_log_file(p))
-            files.extend(below)
+            logs = [p for p in below if _looks_like_event_log(p)]
+            if skipped is not None:
+                skipped.extend(p for p in below if p not in set(logs))
+            files.extend(logs)
         elif path.exists():
             files.append(path)
         else:
             raise UnreadableFileError("no such file or folder", path=path)
     return files
+
+
+_REQUIRED_COLUMNS = {"job_id", "ts", "event"}
+
+
+def _looks_like_event_log(path: Path) -> bool:
+    """A cheap look at a file's columns (header, first record or schema), no full read."""
+    name = path.name.lower()
+    try:
+        if name.endswith(".parquet"):
+            import pyarrow.parquet as pq
+
+            return _REQUIRED_COLUMNS <= set(pq.read_schema(path).names)
+        if name.endswith((".json", ".jsonl", ".ndjson")) and _is_openai_export(path):
+            return True
+        opener = gzip.open if name.endswith(".gz") else open
+        with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
+            first = next((line for line in handle if line.strip()), "")
+        if name.endswith((".csv", ".csv.gz")):
+            return _REQUIRED_COLUMNS <= {c.strip().strip('"') for c in first.split(",")}
+        record = json.loads(first)
+        return isinstance(record, dict) and _REQUIRED_COLUMNS <= set(record)
+    except (OSError, ValueError, EOFError):
+        return True  # let the reader say what is wrong with it
 
 
 def _is_log_file(path: Path) -> bool:
@@ -159,7 +192,8 @@ def read_events(
     resolved_policy = load_policy(policy)
     if isinstance(paths, str | Path):
         paths = [paths]
-    files = expand_paths(paths)
+    skipped: list[Path] = []
+    files = expand_paths(paths, skipped)
     exports = [f for f in files if _is_openai_export(f)]
     accepted: list[pd.DataFrame] = []
     rejected: list[pd.DataFrame] = []
@@ -189,7 +223,7 @@ def read_events(
         duplicates=duplicates,
         problems=problems,
         files=tuple(str(f) for f in files),
-        notes=notes,
+        notes=notes + tuple(f"{p}: not an event log (no job_id, ts, event), skipped" for p in skipped),
     )
 
 
