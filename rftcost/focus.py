@@ -201,11 +201,14 @@ def _ceil_seconds(ns: pd.Series) -> pd.Series:
 
 
 def _tags(team: Any, project: Any) -> np.ndarray[Any, Any]:
-    """FOCUS key-value JSON per row: team and project where the job has them."""
+    """FOCUS key-value JSON per row: team and project where the job has them.
+
+    The JSON is written once per distinct (team, project) and joined back.
+    """
     pairs = pd.DataFrame({"team": team, "project": project}).astype("string")
-    unique = pairs.drop_duplicates()
-    text = {
-        (t, p): json.dumps(
+    unique = pairs.drop_duplicates().reset_index(drop=True)
+    unique["Tags"] = [
+        json.dumps(
             {k: v for k, v in (("team", t), ("project", p)) if v is not None},
             ensure_ascii=False,
             sort_keys=True,
@@ -215,13 +218,9 @@ def _tags(team: Any, project: Any) -> np.ndarray[Any, Any]:
             unique["project"].astype(object).where(unique["project"].notna(), None),
             strict=True,
         )
-    }
-    keys = zip(
-        pairs["team"].astype(object).where(pairs["team"].notna(), None),
-        pairs["project"].astype(object).where(pairs["project"].notna(), None),
-        strict=True,
-    )
-    return np.asarray([text[k] for k in keys], dtype=object)
+    ]
+    joined = pairs.merge(unique, on=["team", "project"], how="left", sort=False)
+    return joined["Tags"].to_numpy(dtype=object)
 
 
 _CONTEXT = [
@@ -429,17 +428,38 @@ def _allocate_cents(rows: pd.DataFrame, bill: Bill) -> pd.DataFrame:
 
 def _units_text(units: pd.Series, scale: int, *, min_places: int = 0) -> pd.Series:
     """Integer units of 10^-scale → exact decimal strings, zeros trimmed to ``min_places``."""
-    values = pd.Series(units).astype(object)
-    negative = values.map(lambda v: v < 0)
-    magnitude = values.map(abs)
-    whole = (magnitude // 10**scale).astype(str)
-    if scale == 0:
-        text = whole
-    else:
-        fraction = (magnitude % 10**scale).astype(str).str.zfill(scale).str.rstrip("0")
-        fraction = fraction.str.pad(min_places, side="right", fillchar="0")
-        text = whole.where(fraction == "", whole + "." + fraction)
-    return pd.Series(text.where(~negative, "-" + text), dtype=object)
+    values = pd.Series(units)
+    try:
+        small = values.to_numpy(dtype="int64")
+    except (OverflowError, TypeError, ValueError):  # beyond 64 bits: Python integers
+        big = values.astype(object)
+        text = [_int_text(int(v), scale, min_places) for v in big]
+        return pd.Series(text, index=values.index, dtype=object)
+    return pd.Series(_int64_text(small, scale, min_places), index=values.index, dtype=object)
+
+
+def _int64_text(units: np.ndarray[Any, Any], scale: int, min_places: int) -> np.ndarray[Any, Any]:
+    """The vectorized form of ``_int_text`` (numpy string ufuncs, no Python loop)."""
+    if units.size == 0:
+        return np.empty(0, dtype=object)
+    negative = units < 0
+    magnitude = np.abs(units)  # -2**63 never occurs: amounts are far smaller
+    factor = 10**scale
+    whole = (magnitude // factor).astype(str)
+    if scale:
+        fraction = np.strings.rstrip(np.strings.zfill((magnitude % factor).astype(str), scale), "0")
+        fraction = np.strings.ljust(fraction, min_places, "0")
+        with_point = np.strings.add(np.strings.add(whole, "."), fraction)
+        whole = np.where(np.strings.str_len(fraction) == 0, whole, with_point)
+    signed = np.where(negative, np.strings.add("-", whole), whole)
+    return signed.astype(object)
+
+
+def _int_text(value: int, scale: int, min_places: int) -> str:
+    sign = "-" if value < 0 else ""
+    whole, fraction = divmod(abs(value), 10**scale)
+    digits = f"{fraction:0{scale}d}".rstrip("0").ljust(min_places, "0") if scale else ""
+    return f"{sign}{whole}" + (f".{digits}" if digits else "")
 
 
 def _typed(units: pd.DataFrame) -> pd.DataFrame:
@@ -504,15 +524,30 @@ def write_focus(rows: pd.DataFrame, path: str | Path) -> Path:
 
 
 def _decimal_text(column: pd.Series, *, min_places: int) -> pd.Series:
-    """decimal128 values → plain exact strings, zeros trimmed to ``min_places`` decimals."""
+    """decimal128 values → plain exact strings, zeros trimmed to ``min_places`` decimals.
 
-    def text(value: Any) -> str | None:
-        if value is None or value is pd.NA:
-            return None
-        plain = format(Decimal(value).normalize(), "f")
-        places = len(plain.partition(".")[2])
-        if places >= min_places:
-            return plain
-        return (plain if "." in plain else plain + ".") + "0" * (min_places - places)
+    Reads the unscaled 128-bit integers straight from the Arrow buffer; values
+    that fit 64 bits (every amount below ~9 million at pico scale) are formatted
+    by numpy string ufuncs, the others one by one through ``Decimal``.
+    """
+    import pyarrow as pa
 
-    return pd.Series([text(v) for v in column.array], index=column.index, dtype="string")
+    array = pa.array(column)
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    scale = array.type.scale
+    words = np.frombuffer(array.buffers()[1], dtype="<i8").reshape(-1, 2)
+    words = words[array.offset : array.offset + len(array)]
+    low, high = words[:, 0], words[:, 1]
+    missing = array.is_null().to_numpy(zero_copy_only=False)
+    if (high == (low >> 63)).all():
+        text = _int64_text(low, scale, min_places)
+    else:
+        text = np.asarray(
+            [
+                _int_text(int(Decimal(v).scaleb(scale)), scale, min_places) if v is not None else ""
+                for v in array.to_pylist()
+            ],
+            dtype=object,
+        )
+    return pd.Series(np.where(missing, None, text), index=column.index, dtype="string")
