@@ -550,4 +550,4 @@ def _decimal_text(column: pd.Series, *, min_places: int) -> pd.Series:
             ],
             dtype=object,
         )
-    return pd.Series(np.where(missing, None, text), index=column.index, dtype="string")
+    return pd.Series(text, index=column.index, dtype="string").mask(missing)
