@@ -298,6 +298,13 @@ def spend_figure(report: SpendReport, *, title: str | None = None) -> Figure:
                         ha="center",
                         va="bottom",
                         fontsize=8,
+                        zorder=5,  # above a budget line crossing it, on a white ground
+                        bbox={
+                            "boxstyle": "square,pad=0.1",
+                            "fc": "white",
+                            "ec": "none",
+                            "alpha": 0.85,
+                        },
                     )
         handles.append(Patch(facecolor="white", edgecolor=_GREY, hatch="//", alpha=0.8))
         labels.append("lighter, hatched: grader tokens")
