@@ -598,7 +598,13 @@ def _as_text(values: pd.Series) -> pd.Series:
             return pd.Series(pd.NA, index=values.index, dtype="string")
         if kind != "string":  # numbers or mixed cells from JSON: 5.0 → "5"
             values = values.map(_cell_text, na_action="ignore")
-    text = values.astype("string").str.strip()
+        values = values.astype("string")
+    elif isinstance(values.dtype, pd.CategoricalDtype):
+        values = values.astype("string")
+    elif not pd.api.types.is_string_dtype(values.dtype):
+        values = values.astype("string")
+    # Already text (pandas' own string dtypes): strip it where it is, no conversion.
+    text = values.str.strip()
     return text.mask(text == "")
 
 
@@ -717,6 +723,10 @@ def _parse_integers(raw: pd.Series | None, n: int, checks: _Checks, column: str)
 def _parse_floats(raw: pd.Series | None, n: int, checks: _Checks, column: str) -> pd.Series:
     if raw is None:
         return pd.Series(pd.NA, index=checks.raw.index, dtype="Float64")
+    if raw.dtype.kind in "iuf" or str(raw.dtype) in {"Float64", "Int64"}:
+        numeric = raw.astype("Float64")
+        checks.fail((numeric < 0).fillna(False), column, raw, f"{column} is negative")
+        return numeric
     numeric = pd.Series(pd.to_numeric(_as_text(raw), errors="coerce"), index=raw.index)
     numeric = numeric.astype("Float64")
     checks.fail(_as_text(raw).notna() & numeric.isna(), column, raw, f"{column} is not a number")
@@ -744,10 +754,13 @@ def _deduplicate(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.D
     """Split events (in file and line order) into (kept, duplicates, conflicts)."""
     n = len(events)
     has_id = events["event_id"].notna().to_numpy()
-    # Hashes find the few repeated (job_id, event_id) keys fast; every decision below
-    # is then made on the exact values, so a hash collision changes nothing.
-    key_hash = pd.util.hash_pandas_object(events[["job_id", "event_id"]], index=False)
-    same_id = has_id & key_hash.duplicated(keep=False).to_numpy()
+    # A repeated (job_id, event_id) needs a repeated event_id: look for those first
+    # (cheap), then compare the exact keys of only those rows.
+    repeated_id = has_id & events["event_id"].duplicated(keep=False).to_numpy()
+    same_id = np.zeros(n, dtype=bool)
+    if repeated_id.any():
+        keys = events.loc[repeated_id, ["job_id", "event_id"]]
+        same_id[repeated_id] = keys.duplicated(keep=False).to_numpy()
     same_content = np.zeros(n, dtype=bool)
     candidates = same_id | ~has_id
     if candidates.any():
