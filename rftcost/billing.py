@@ -34,6 +34,7 @@ __all__ = [
     "JobBill",
     "bill",
     "bill_events",
+    "sum_totals",
 ]
 
 BILL_SCHEMA = "rftcost.bill/v1"
@@ -272,6 +273,12 @@ class Bill(BaseModel):
             }
         )
         return table.reset_index(drop=True)
+
+
+def sum_totals(parts: Sequence[BillTotals]) -> BillTotals:
+    """Totals of several bills of disjoint jobs (bucket by bucket), to the cent."""
+    fields = BillTotals.model_fields
+    return BillTotals(**{name: sum(getattr(p, name) for p in parts) for name in fields})
 
 
 def bill(

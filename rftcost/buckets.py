@@ -16,6 +16,7 @@ import math
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +43,9 @@ __all__ = [
     "auto_buckets",
     "bill_in_buckets",
     "bucket_of",
+    "bucketed",
     "combine_bills",
+    "combined_log",
     "iter_bucket_bills",
     "partition_events",
 ]
@@ -243,22 +246,49 @@ def bill_in_buckets(
     on_progress: ProgressCallback | None = None,
 ) -> Bill:
     """Bill ``paths`` bucket by bucket and combine the results into one slim ``Bill``."""
+    with bucketed(
+        paths,
+        policy,
+        buckets,
+        assume_tz=assume_tz,
+        workdir=workdir,
+        keep_intervals=keep_intervals,
+        on_progress=on_progress,
+    ) as (partition, stream):
+        bills = list(stream)
+        return combine_bills(bills or [_empty_bill(policy)], log=combined_log(partition, bills))
+
+
+@contextmanager
+def bucketed(
+    paths: Sequence[str | Path],
+    policy: Policy,
+    buckets: int,
+    *,
+    assume_tz: str | None = None,
+    workdir: str | Path | None = None,
+    keep_intervals: bool = False,
+    on_progress: ProgressCallback | None = None,
+) -> Iterator[tuple[Partition, Iterator[Bill]]]:
+    """Partition ``paths`` into a temporary folder and stream one ``Bill`` per bucket.
+
+    The folder is removed on exit; a caller writes each bucket's results out as it
+    comes, so that only one bucket is in memory at a time.
+    """
     folder = Path(tempfile.mkdtemp(prefix="rftcost-buckets-", dir=workdir))
     try:
         partition = partition_events(
             paths, folder, buckets, policy=policy, assume_tz=assume_tz, on_progress=on_progress
         )
-        bills = list(
-            iter_bucket_bills(
-                partition, policy, keep_intervals=keep_intervals, on_progress=on_progress
-            )
+        yield partition, iter_bucket_bills(
+            partition, policy, keep_intervals=keep_intervals, on_progress=on_progress
         )
-        return combine_bills(bills or [_empty_bill(policy)], log=_combined_log(partition, bills))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _combined_log(partition: Partition, bills: Sequence[Bill]) -> EventLog:
+def combined_log(partition: Partition, bills: Sequence[Bill]) -> EventLog:
+    """What was read, over a partition and the bills of its buckets."""
     logs = [b.log for b in bills if b.log is not None]
     rejected = pd.concat([partition.rejected, *(log.rejected for log in logs)], ignore_index=True)
     return EventLog(

@@ -106,3 +106,24 @@ def test_missing_pyspark_says_how_to_install(monkeypatch: pytest.MonkeyPatch) ->
 
     with pytest.raises(rftcost.RftcostError, match=r"pip install 'rftcost\[spark\]'"):
         spark_session()
+
+
+def test_cli_streams_buckets_with_the_same_results(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from rftcost.cli import app
+
+    runner = CliRunner()
+    sample = Path(__file__).parent.parent / "sample_logs"
+    whole = json.loads(runner.invoke(app, ["bill", str(sample), "-f", "json"]).output)
+    streamed = json.loads(
+        runner.invoke(app, ["bill", str(sample), "-f", "json", "--buckets", "3"]).output
+    )
+    assert streamed["totals"] == whole["totals"]
+    assert streamed["records"] == whole["records"]
+    assert sorted(streamed["jobs"], key=lambda j: j["job_id"]) == whole["jobs"]
+    whole_csv = runner.invoke(app, ["bill", str(sample), "-f", "csv"]).output.splitlines()
+    bucket_csv = runner.invoke(app, ["bill", str(sample), "-f", "csv", "--buckets", "4"]).output
+    lines = bucket_csv.splitlines()
+    assert lines[0] == whole_csv[0]
+    assert sorted(lines[1:]) == sorted(whole_csv[1:])

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
@@ -27,6 +30,13 @@ from rftcost.cli.common import (
 _TABLE_ROWS_LIMIT = 2000
 
 
+class Engine(StrEnum):
+    """Where the billing kernel runs."""
+
+    pandas = "pandas"
+    spark = "spark"
+
+
 @app.command("bill")
 def bill_command(
     logs: LogsArgument,
@@ -35,12 +45,50 @@ def bill_command(
     output: OutputOption = None,
     assume_tz: AssumeTzOption = None,
     strict: StrictOption = False,
+    buckets: Annotated[
+        int | None,
+        typer.Option(
+            "--buckets",
+            min=1,
+            help="Bill in N hash buckets of jobs on disk (bounded memory); "
+            "default: automatic above 512 MiB of input.",
+        ),
+    ] = None,
+    engine: Annotated[
+        Engine, typer.Option("--engine", help="Where the kernel runs (spark: rftcost[spark]).")
+    ] = Engine.pandas,
+    workdir: Annotated[
+        Path | None, typer.Option("--workdir", help="Folder for bucket files (default: temp).")
+    ] = None,
 ) -> None:
     """Event logs → charges per job and billing event, with totals."""
     from rftcost.billing import bill
+    from rftcost.buckets import auto_buckets
+    from rftcost.policy import load_policy
 
-    with progress(logs) as report:
-        result = bill(logs, policy=policy, assume_tz=assume_tz, on_progress=report)
+    resolved = load_policy(policy)
+    count = buckets if buckets is not None else auto_buckets(logs)
+    streamable = output_format in (OutputFormat.csv, OutputFormat.json)
+    if engine is Engine.pandas and count is not None and count > 1 and streamable:
+        found = _stream_buckets(logs, resolved, count, output_format, output, assume_tz, workdir)
+    else:
+        with progress(logs) as report:
+            result = bill(
+                logs,
+                policy=resolved,
+                assume_tz=assume_tz,
+                on_progress=report,
+                buckets=count,
+                engine=engine.value,
+                workdir=workdir,
+            )
+        _emit_bill(result, output_format, output)
+        rejected = len(result.log.rejected) if result.log is not None else 0
+        found = bool(result.totals().invalid_jobs or rejected)
+    raise typer.Exit(EXIT_FOUND if strict and found else EXIT_OK)
+
+
+def _emit_bill(result: Any, output_format: OutputFormat, output: Path | None) -> None:
     if output_format is OutputFormat.json:
         document = result.to_dict()
         if result.log is not None:
@@ -55,11 +103,65 @@ def bill_command(
         emit(_bill_markdown(result), output)
     else:
         emit(_bill_table(result), output)
-    totals = result.totals()
-    rejected = len(result.log.rejected) if result.log is not None else 0
-    if strict and (totals.invalid_jobs or rejected):
-        raise typer.Exit(EXIT_FOUND)
-    raise typer.Exit(EXIT_OK)
+
+
+def _stream_buckets(
+    logs: list[Path],
+    policy: Any,
+    count: int,
+    output_format: OutputFormat,
+    output: Path | None,
+    assume_tz: str | None,
+    workdir: Path | None,
+) -> bool:
+    """Write each bucket's jobs as soon as it is billed; only one bucket is in memory."""
+    import json
+
+    from rftcost.billing import BILL_SCHEMA, sum_totals
+    from rftcost.buckets import bucketed, combined_log
+
+    handle = output.open("w", encoding="utf-8") if output else sys.stdout
+    totals, parts = [], []
+    try:
+        with progress(logs, threshold_bytes=0) as report, bucketed(
+            logs, policy, count, assume_tz=assume_tz, workdir=workdir, on_progress=report
+        ) as (partition, stream):
+            if output_format is OutputFormat.json:
+                handle.write(
+                    f'{{"schema": "{BILL_SCHEMA}", "policy": {json.dumps(policy.name)}, '
+                    f'"currency": {json.dumps(policy.currency)}, "jobs": ['
+                )
+            first = True
+            for part in stream:
+                totals.append(part.totals())
+                parts.append(part.model_copy(update={"jobs": part.jobs.iloc[0:0]}))
+                if output_format is OutputFormat.csv:
+                    table = part.jobs_table().assign(policy=policy.name, currency=policy.currency)
+                    handle.write(table.to_csv(index=False, header=first))
+                else:
+                    for job in part.to_dict()["jobs"]:
+                        handle.write(("\n" if first else ",\n") + json.dumps(job))
+                        first = False
+                first = False
+            log = combined_log(partition, parts)
+        total = sum_totals(totals) if totals else None
+        if output_format is OutputFormat.json:
+            summary = total.model_dump(mode="json") if total else {}
+            for key in (
+                "billed_hours", "compute_amount", "discount_amount", "grader_amount",
+                "total_amount", "accrued_amount",
+            ):
+                if key in summary:
+                    summary[key] = f"{getattr(total, key):.2f}"
+            handle.write(
+                f"\n], \"totals\": {json.dumps(summary)}, "
+                f"\"records\": {json.dumps(log.counts())}}}\n"
+            )
+    finally:
+        if output:
+            handle.close()
+    invalid = sum(t.invalid_jobs for t in totals)
+    return bool(invalid or len(log.rejected))
 
 
 def _job_rows(result: Any) -> list[list[Any]]:
