@@ -29,11 +29,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from rftcost.billing import Bill
 from rftcost.errors import InputError
-from rftcost.money import RoundingMode, cents_to_decimal, divide_round, format_cents
+from rftcost.money import RoundingMode, cents_to_decimal, divide_round, format_cents, to_decimal
 
 __all__ = [
     "SPEND_SCHEMA",
@@ -228,6 +228,17 @@ class Budget(BaseModel):
     """The budget, in the policy's currency (whole cents)."""
     line: int | None = None
     """Line of the budgets file it came from."""
+
+    @field_validator("amount", mode="before")
+    @classmethod
+    def _exact(cls, value: Any) -> Decimal:
+        try:
+            amount = to_decimal(value)  # a float is refused: it may already be inexact
+        except TypeError as error:
+            raise ValueError(str(error)) from None
+        if not amount.is_finite() or amount < 0 or amount != amount.quantize(Decimal("0.01")):
+            raise ValueError("a budget is a non-negative amount with at most two decimals")
+        return amount
 
 
 class Budgets(BaseModel):

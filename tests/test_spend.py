@@ -316,6 +316,17 @@ def test_budget_used_percent_rounds_half_up() -> None:
     assert odd.to_dict()["budgets"][0]["budget_used"] == "33.33"
 
 
+def test_a_budget_is_exact_money() -> None:
+    from pydantic import ValidationError
+
+    assert Budget(team="a", period="2025-06", amount="10.50").amount == Decimal("10.50")
+    assert Budget(team="a", period="2025-06", amount=3).amount == Decimal(3)
+    with pytest.raises(ValidationError, match=r"refusing 10\.5"):
+        Budget(team="a", period="2025-06", amount=10.5)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="two decimals"):
+        Budget(team="a", period="2025-06", amount="0.001")
+
+
 def test_budgets_in_a_window_only_count_inside_it(bill: rftcost.Bill) -> None:
     budgets = Budgets(
         items=(
