@@ -22,6 +22,7 @@ and the targets: 10M events in < 20 s and < 4 GiB peak, rftcost within 2× of Du
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import subprocess
@@ -214,10 +215,18 @@ def _rftcost_command(path: Path) -> list[str]:
     return [*entry, "bill", str(path), "--format", "csv", "--output", os.devnull]
 
 
+def _simulator_version() -> str:
+    """A fingerprint of the simulator's source, so that a changed simulator regenerates."""
+    import rftcost.simulate
+
+    source = Path(rftcost.simulate.__file__).read_bytes()
+    return hashlib.sha256(source).hexdigest()[:8]
+
+
 def cached_events(n_events: int, seed: int, cache: Path) -> tuple[Path, Measurement | None]:
     """The Parquet file for this size and seed; generated (and measured) when missing."""
     cache.mkdir(parents=True, exist_ok=True)
-    path = cache / f"events-{n_events}-seed{seed}.parquet"
+    path = cache / f"events-{n_events}-seed{seed}-{_simulator_version()}.parquet"
     if path.exists():
         return path, None
     generation = run_measured("generate", _self("generate", str(path), str(n_events), str(seed)))
@@ -277,7 +286,10 @@ def report(
             f"   duckdb: {duck.detail['jobs']:,} jobs, {duck.detail['billable_hours']:,.1f} h "
             f"of billable-phase union, {duck.detail['threads']} threads"
         )
-    if ours is None or not ours.ok:
+    if ours is None:
+        print("   ratios: n/a (rftcost bill not run)")
+        return
+    if not ours.ok:
         print("   ratios: n/a (rftcost bill did not complete)")
         return
     if duck and duck.ok:
