@@ -254,7 +254,7 @@ def _intervals(
         ordered["event"].isin(["phase_start", "phase_end"]),
         ["job", "ts", "priority", "event", "phase", "source", "line"],
     ]
-    marks = marks.sort_values(["job", "phase", "ts", "priority"], kind="stable")
+    marks = _end_before_start(marks)
     is_start = marks["event"] == "phase_start"
     keys = [marks["job"], marks["phase"]]
     depth = is_start.astype("int64").mul(2).sub(1).groupby(keys).cumsum()
@@ -318,6 +318,36 @@ def _intervals(
     ), problems
 
 
+def _end_before_start(marks: pd.DataFrame) -> pd.DataFrame:
+    """Phase marks in pairing order (event-log.md, "Pairing").
+
+    By job, phase and time; at one moment, ends that close an interval opened
+    earlier come first, then starts, then any end left over, which closes a start
+    of that same moment (a zero-length phase) rather than being unmatched.
+    """
+    if marks.empty:
+        return marks
+    job = marks["job"].to_numpy(dtype="int64")
+    phase = marks["phase"].astype("category").cat.codes.to_numpy().astype("int64")
+    ts = marks["ts"].to_numpy(dtype="int64")
+    is_end = (marks["event"] == "phase_end").to_numpy()
+    order = np.lexsort((~is_end, ts, phase, job))
+    job, phase, ts, is_end = job[order], phase[order], ts[order], is_end[order]
+
+    new_moment = np.r_[
+        True, (job[1:] != job[:-1]) | (phase[1:] != phase[:-1]) | (ts[1:] != ts[:-1])
+    ]
+    moment = np.cumsum(new_moment) - 1
+    change = pd.Series(np.where(is_end, -1, 1)).groupby(moment).sum()
+    series = (job * (int(phase.max(initial=0)) + 1) + phase)[new_moment]
+    open_after = change.groupby(series).cumsum()
+    open_before = np.maximum((open_after - change).to_numpy(), 0)[moment]
+    end_rank = pd.Series(is_end.astype("int64")).groupby(moment).cumsum().to_numpy() - 1
+    rank = np.where(is_end & (end_rank >= open_before), 2, np.where(is_end, 0, 1))
+    reorder = np.lexsort((rank, ts, phase, job))
+    return marks.iloc[order[reorder]]
+
+
 def _pause_intervals(ordered: pd.DataFrame, jobs: pd.DataFrame) -> pd.DataFrame:
     """Time between ``paused`` and the next ``resumed`` is the ``paused`` phase (R2, R7)."""
     pauses = ordered.loc[ordered["event"] == "paused", ["job", "ts"]].rename(
@@ -326,9 +356,7 @@ def _pause_intervals(ordered: pd.DataFrame, jobs: pd.DataFrame) -> pd.DataFrame:
     resumes = ordered.loc[ordered["event"] == "resumed", ["job", "ts"]].rename(
         columns={"ts": "end"}
     )
-    matched = _asof(
-        pauses, resumes, left_on="start", right_on="end", by="job", direction="forward"
-    )
+    matched = _asof(pauses, resumes, left_on="start", right_on="end", by="job", direction="forward")
     last = jobs["last_ns"].reindex(matched["job"]).to_numpy()
     matched = matched.assign(
         end=matched["end"].fillna(pd.Series(last, index=matched.index)),

@@ -202,3 +202,15 @@ def test_all_examples_in_one_frame_bill_as_they_do_alone() -> None:
     assert together.job("a").total_amount == Decimal("400.00")
     assert together.job("ex5").total_amount == Decimal("200.00")
     assert together.totals().total_amount == Decimal("600.00")
+
+
+def test_zero_length_phase_pairs_with_its_own_start() -> None:
+    # event-log.md "Pairing": at one moment an end closes an interval opened earlier;
+    # with none open, it closes the start of that same moment (a zero-length phase).
+    log = JobLog("zero").created().add("phase_start", phase="rollout").at(hours=1)
+    log.add("phase_end", phase="rollout").add("phase_start", phase="rollout")
+    log.add("phase_start", phase="queued").add("phase_end", phase="queued")
+    log.at(hours=1).add("phase_end", phase="rollout").add("succeeded")
+    job = bill_one(log)
+    assert job.status == "succeeded"
+    assert job.total_amount == Decimal("200.00")
