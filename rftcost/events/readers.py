@@ -375,12 +375,17 @@ def _open_text(path: Path) -> str:
 def _read_parquet(path: Path, chunk_rows: int | None) -> Iterator[pd.DataFrame]:
     import pyarrow.parquet as pq
 
+    # Columns with few distinct values come out of Arrow as categoricals directly,
+    # without a Python string per row.
+    names = set(pq.read_schema(path).names)
+    dictionary = [c for c in CATEGORY_COLUMNS if c in names]
     if chunk_rows is None:
-        frame = pq.read_table(path).to_pandas()
+        frame = pq.read_table(path, read_dictionary=dictionary).to_pandas()
         yield frame.assign(line=np.arange(1, len(frame) + 1))
         return
     first_row = 1
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
+    parquet = pq.ParquetFile(path, read_dictionary=dictionary)
+    for batch in parquet.iter_batches(batch_size=chunk_rows):
         frame = batch.to_pandas()
         yield frame.assign(line=np.arange(first_row, first_row + len(frame)))
         first_row += len(frame)
@@ -495,7 +500,7 @@ def normalize_records(
     checks.fail_each(ts_reason, "ts", raw.get("ts"))
 
     aliases = policy.phases.aliases
-    phase = text["phase"].replace(aliases).astype("string") if aliases else text["phase"]
+    phase = text["phase"].astype("string").replace(aliases) if aliases else text["phase"]
     needs_phase = event.isin(["phase_start", "phase_end"])
     checks.fail(
         needs_phase & phase.notna() & ~phase.isin(policy.phases.known),
@@ -600,6 +605,11 @@ def _as_text(values: pd.Series) -> pd.Series:
             values = values.map(_cell_text, na_action="ignore")
         values = values.astype("string")
     elif isinstance(values.dtype, pd.CategoricalDtype):
+        categories = pd.Index(values.cat.categories.astype(str), dtype=object)
+        stripped = categories.str.strip()
+        if stripped.is_unique and not (stripped == "").any():
+            # Strip the few categories, not every row.
+            return values.cat.rename_categories(stripped)
         values = values.astype("string")
     elif not pd.api.types.is_string_dtype(values.dtype):
         values = values.astype("string")
