@@ -1175,6 +1175,21 @@ class _JobAudit(_Base):
 
     # --- compute ----------------------------------------------------------------------------
 
+    @staticmethod
+    def _lines_for(
+        lines: pd.DataFrame, keys: list[str], wanted: pd.DataFrame
+    ) -> dict[tuple[Any, ...], tuple[int, ...]]:
+        """Invoice line numbers of the ``wanted`` groups only (the few with findings)."""
+        if wanted.empty or lines.empty:
+            return {}
+        chosen = lines[[*keys, "line"]].merge(wanted[keys].drop_duplicates(), on=keys)
+        found: dict[tuple[Any, ...], tuple[int, ...]] = {}
+        for key, numbers in chosen.groupby(keys, sort=False)["line"]:
+            found[key if isinstance(key, tuple) else (key,)] = tuple(
+                sorted(int(n) for n in numbers)
+            )
+        return found
+
     def _cause(self, job_id: str, charge: int, finding: Finding) -> None:
         """Remember the largest compute finding of a job or charge (a discount may follow it)."""
         known = self.causes.get((job_id, charge))
@@ -1209,8 +1224,6 @@ class _JobAudit(_Base):
             at_rate=("at_rate", "sum"),
             amount=("amount_micro", "sum"),
             rate_part=("rate_part", "sum"),
-            lines=("line", list),
-            event_at=("event_at", "first"),
         )
         jobs_with_lines = set(g["job_id"])
         wanted = money[money["job_id"].isin(jobs_with_lines)]
@@ -1234,7 +1247,7 @@ class _JobAudit(_Base):
                 ~groups["capped"], groups["amount"] - groups["rate_part"] - groups["expected_micro"]
             )
         )
-        self._hours_findings(groups)
+        self._hours_findings(groups, per_line[["job_id", "charge", "line"]])
 
     def _line_findings(self, lines: pd.DataFrame) -> None:
         for row in lines[(lines["arithmetic"] != 0) | (lines["rate_part"] != 0)].itertuples(
@@ -1319,21 +1332,21 @@ class _JobAudit(_Base):
             **extra,
         )
 
-    def _hours_findings(self, groups: pd.DataFrame) -> None:
+    def _hours_findings(self, groups: pd.DataFrame, lines: pd.DataFrame) -> None:
         """Hours per charge or job: a job whose total only rounding explains gets one finding."""
         if not (groups["hours_part"] != 0).any():
             return
         unit = self.unit_micro_hours
+        groups = groups.assign(differing=(groups["hours_part"] != 0).astype("int64"))
         totals = groups.groupby("job_id").agg(
             quantity=("quantity", "sum"),
             low=("floor_units", "sum"),
             high=("ceil_units", "sum"),
             hours_part=("hours_part", "sum"),
             expected=("expected_micro", "sum"),
-            differing=("hours_part", lambda h: int((h != 0).sum())),
+            differing=("differing", "sum"),
             capped=("capped", "any"),
             billable_ns=("billable_ns", "sum"),
-            lines=("lines", lambda v: sorted(n for x in v if isinstance(x, list) for n in x)),
         )
         rounding = (
             (totals["differing"] > 0)
@@ -1341,9 +1354,11 @@ class _JobAudit(_Base):
             & (totals["low"] * unit <= totals["quantity"])
             & (totals["quantity"] <= totals["high"] * unit)
         )
-        for job_id, row in totals[rounding].iterrows():
+        rounded = totals[rounding & (totals["hours_part"] != 0)]
+        job_lines = self._lines_for(lines, ["job_id"], rounded.reset_index())
+        for job_id, row in rounded.iterrows():
             if int(row["hours_part"]) != 0:
-                finding = self._job_rounding(str(job_id), row)
+                finding = self._job_rounding(str(job_id), row, job_lines.get((job_id,), ()))
                 self.findings.append(finding)
                 for charge in groups.loc[groups["job_id"] == job_id, "charge"]:
                     self._cause(str(job_id), int(charge), finding)
@@ -1351,14 +1366,15 @@ class _JobAudit(_Base):
         if rest.empty:
             return
         time = _TimeIndex(self.bill, set(rest["job_id"]), self.code_of)
+        charge_lines = self._lines_for(lines, ["job_id", "charge"], rest)
         for row in rest.itertuples(index=False):
-            finding = self._hours_finding(row, time)
+            numbers = charge_lines.get((row.job_id, row.charge), ())
+            finding = self._hours_finding(row, time, numbers)
             self.findings.append(finding)
             self._cause(str(row.job_id), int(row.charge), finding)
 
-    def _job_rounding(self, job_id: str, row: pd.Series) -> Finding:
+    def _job_rounding(self, job_id: str, row: pd.Series, lines: tuple[int, ...]) -> Finding:
         total, expected = int(row["hours_part"]), int(row["expected"])
-        lines = tuple(int(n) for n in row["lines"])
         rounding = self.bill.policy.rounding
         return Finding(
             kind="rounding",
@@ -1391,9 +1407,8 @@ class _JobAudit(_Base):
             ),
         )
 
-    def _hours_finding(self, row: Any, time: _TimeIndex) -> Finding:
+    def _hours_finding(self, row: Any, time: _TimeIndex, lines: tuple[int, ...]) -> Finding:
         job_id, charge = str(row.job_id), int(row.charge)
-        lines = tuple(int(n) for n in row.lines) if isinstance(row.lines, list) else ()
         hours_part = int(row.hours_part)
         expected = int(row.expected_micro)
         unit = self.unit_micro_hours
@@ -1558,7 +1573,7 @@ class _JobAudit(_Base):
         numerator, denominator = _ratio(settings.rate)
         lines = g[g["line_type"] == "data_sharing_discount"]
         billed = lines.groupby(["job_id", "charge"], as_index=False).agg(
-            billed=("amount_micro", "sum"), lines=("line", list), n_lines=("line", "size")
+            billed=("amount_micro", "sum"), n_lines=("line", "size")
         )
         compute_billed = (
             g[g["line_type"] == "compute"].groupby(["job_id", "charge"])["amount_micro"].sum()
@@ -1575,6 +1590,7 @@ class _JobAudit(_Base):
         groups = groups[groups["billed"] != groups["expected"]]
         if groups.empty:
             return
+        numbers = self._lines_for(lines, ["job_id", "charge"], groups)
         for row in groups.itertuples(index=False):
             job_id, charge = str(row.job_id), int(row.charge)
             sharing = bool(self.jobs.loc[job_id, "data_sharing"])
@@ -1590,13 +1606,13 @@ class _JobAudit(_Base):
                 else 0
             )
             diff = int(row.billed) - int(row.expected)
-            lines = tuple(int(n) for n in row.lines) if isinstance(row.lines, list) else ()
-            n = max(int(row.n) if not pd.isna(row.n) else 1, len(lines), 1)
+            found = numbers.get((row.job_id, row.charge), ())
+            n = max(int(row.n) if not pd.isna(row.n) else 1, len(found), 1)
             at = _at(int(row.at)) if charge >= 0 and not pd.isna(row.at) else None
             common: dict[str, Any] = {
                 "job_id": job_id,
-                "invoice_line": lines[0] if lines else None,
-                "invoice_lines": lines,
+                "invoice_line": found[0] if found else None,
+                "invoice_lines": found,
                 "line_type": "data_sharing_discount",
                 "expected": _dec(int(row.expected)),
                 "billed": _dec(int(row.billed)),
@@ -1685,7 +1701,7 @@ class _JobAudit(_Base):
         typed_keys = typed[["job_id", "charge", "grader_family"]].drop_duplicates()
         # Untyped (and expected families with no line): amounts only.
         billed = untyped.groupby(["job_id", "charge", "grader_family"], as_index=False).agg(
-            billed=("amount_micro", "sum"), lines=("line", list), event_at=("event_at", "first")
+            billed=("amount_micro", "sum")
         )
         wanted = family[family["job_id"].isin(set(g["job_id"]))]
         wanted = wanted.merge(
@@ -1701,8 +1717,11 @@ class _JobAudit(_Base):
         differing = groups[groups["billed"] != groups["expected"]]
         if not differing.empty:
             usage = _UsageIndex(self.bill, set(differing["job_id"]), self.code_of)
+            keys = ["job_id", "charge", "grader_family"]
+            numbers = self._lines_for(untyped, keys, differing)
             for row in differing.itertuples(index=False):
-                self._untyped_finding(row, usage)
+                found = numbers.get((row.job_id, row.charge, row.grader_family), ())
+                self._untyped_finding(row, usage, found)
         if not typed.empty:
             self._typed(typed, expected)
 
@@ -1715,10 +1734,9 @@ class _JobAudit(_Base):
         first = int(self.bill.timeline.jobs.loc[int(self.code_of[job_id]), "first_ns"])
         return first, int(rows["at"].max()) if len(rows) else first, None
 
-    def _untyped_finding(self, row: Any, usage: _UsageIndex) -> None:
+    def _untyped_finding(self, row: Any, usage: _UsageIndex, lines: tuple[int, ...]) -> None:
         job_id, charge, fam = str(row.job_id), int(row.charge), str(row.grader_family)
         diff = int(row.billed) - int(row.expected)
-        lines = tuple(int(n) for n in row.lines) if isinstance(row.lines, list) else ()
         start, end, at = self._charge_window(job_id, charge)
         scope = f"charge at {_clock(end)} UTC" if charge >= 0 else "job"
         common: dict[str, Any] = {
@@ -1822,64 +1840,72 @@ class _JobAudit(_Base):
 
     def _typed(self, lines: pd.DataFrame, expected: dict[str, pd.DataFrame]) -> None:
         """Grader lines by token type: per line (arithmetic, price), per type (tokens), rest rounding."""
-        tokens = expected["tokens"]
         keys = ["job_id", "charge", "grader_family", "token_type"]
-        table = self.bill.policy.price_table
+        family_keys = ["job_id", "charge", "grader_family"]
+        tokens = expected["tokens"]
         if tokens.empty:
             tokens = pd.DataFrame(
                 {
-                    "job_id": pd.Series([], dtype=str),
+                    "job_id": pd.Series([], dtype=object),
                     "charge": pd.Series([], dtype="int64"),
-                    "grader_family": pd.Series([], dtype=str),
-                    "token_type": pd.Series([], dtype=str),
+                    "grader_family": pd.Series([], dtype=object),
+                    "token_type": pd.Series([], dtype=object),
                     "price_index": pd.Series([], dtype="int64"),
                     "price_micro": pd.Series([], dtype="int64"),
                     "tokens": pd.Series([], dtype="int64"),
                     "pico": pd.Series([], dtype=object),
                 }
             )
-        family_keys = lines[["job_id", "charge", "grader_family"]].drop_duplicates()
-        tokens = tokens.merge(family_keys, on=["job_id", "charge", "grader_family"])
-        per_type = tokens.groupby(keys, as_index=False).agg(
-            expected_tokens=("tokens", "sum"),
-            pico=("pico", lambda values: sum(int(v) for v in values)),
-            prices=("price_micro", lambda values: tuple(sorted(set(int(v) for v in values)))),
-            entries=("price_index", lambda values: tuple(sorted(set(int(v) for v in values)))),
+        tokens = tokens.merge(lines[family_keys].drop_duplicates(), on=family_keys)
+        self._tokens = tokens
+        per_type = tokens.groupby(keys, as_index=False)["tokens"].sum()
+        per_type = per_type.rename(columns={"tokens": "expected_tokens"}).merge(
+            _exact_sums(tokens, keys, "pico"), on=keys
         )
         q = lines["quantity_micro"].astype("int64").to_numpy() // _MICRO
         p = lines["unit_price_micro"].astype("int64").to_numpy()
         computed = _cents_of_pico(q.astype(object) * p.astype(object), self.mode)
-        lines = lines.assign(tokens=q, computed=computed)
-        lines = lines.merge(per_type, on=keys, how="left")
+        # A line's price is in force when usage of its type was priced at it (R10).
+        prices = tokens[[*keys, "price_micro"]].drop_duplicates().assign(in_force=True)
+        lines = (
+            lines.assign(tokens=q, computed=computed)
+            .merge(per_type, on=keys, how="left")
+            .merge(
+                prices,
+                left_on=[*keys, "unit_price_micro"],
+                right_on=[*keys, "price_micro"],
+                how="left",
+            )
+        )
         amount = lines["amount_micro"].to_numpy(dtype="int64")
-        lines = lines.assign(arithmetic=amount - computed * _MICRO_PER_CENT)
-        # Price in force for each line: its own price when it is one in force, else the blend.
-        in_force = [
-            isinstance(prices, tuple) and int(price) in prices
-            for prices, price in zip(lines["prices"], p, strict=True)
-        ]
-        at_force = []
-        for has, exp_tokens, pico, count, own in zip(
-            in_force, lines["expected_tokens"], lines["pico"], q, computed, strict=True
-        ):
-            if has or pd.isna(exp_tokens) or int(exp_tokens) == 0:
-                at_force.append(int(own))
-            else:
-                at_force.append(
-                    int(
-                        divide_round(
-                            int(count) * int(pico), int(exp_tokens) * _PICO_PER_CENT, self.mode
-                        )
-                    )
+        expected_tokens = lines["expected_tokens"].fillna(0).astype("int64")
+        own = lines["in_force"].fillna(False).astype(bool) | (expected_tokens == 0)
+        # Otherwise the line's tokens at the price in force (blended if it changed in the charge).
+        blend = lines.index[~own]
+        at_force = pd.Series(computed, index=lines.index, dtype="int64")
+        for i in blend:  # only lines priced wrongly: findings
+            at_force[i] = int(
+                divide_round(
+                    int(q[i]) * int(lines.at[i, "pico"]),
+                    int(expected_tokens[i]) * _PICO_PER_CENT,
+                    self.mode,
                 )
-        lines = lines.assign(at_force=at_force)
-        lines = lines.assign(price_part=(lines["computed"] - lines["at_force"]) * _MICRO_PER_CENT)
+            )
+        lines = lines.assign(
+            arithmetic=amount - computed * _MICRO_PER_CENT,
+            at_force=at_force,
+            price_part=(computed - at_force.to_numpy()) * _MICRO_PER_CENT,
+        )
+        table = self.bill.policy.price_table
         for row in lines[(lines["arithmetic"] != 0) | (lines["price_part"] != 0)].itertuples(
             index=False
         ):
             at = None if pd.isna(row.event_at) else _at(int(row.event_at))
             price = Decimal(int(row.unit_price_micro)).scaleb(-6)
-            product = f"{int(row.tokens):,} {row.grader_family} {row.token_type} tokens × {price.normalize():f} per 1M"
+            product = (
+                f"{int(row.tokens):,} {row.grader_family} {row.token_type} tokens × "
+                f"{price.normalize():f} per 1M"
+            )
             extra = {"grader_model": str(row.grader_family), "token_type": str(row.token_type)}
             if row.price_part != 0:
                 self._price_finding(row, price, at, table, extra)
@@ -1890,57 +1916,50 @@ class _JobAudit(_Base):
         billed = lines.groupby(keys, as_index=False).agg(
             billed_tokens=("tokens", "sum"),
             at_force=("at_force", "sum"),
-            amount=("amount_micro", "sum"),
             arithmetic=("arithmetic", "sum"),
             price_part=("price_part", "sum"),
-            lines=("line", list),
-            event_at=("event_at", "first"),
         )
         groups = per_type.merge(billed, on=keys, how="outer")
+        pico = groups["pico"].where(groups["pico"].notna(), 0).to_numpy(dtype=object)
         groups = groups.assign(
             expected_tokens=groups["expected_tokens"].fillna(0).astype("int64"),
             billed_tokens=groups["billed_tokens"].fillna(0).astype("int64"),
             at_force=groups["at_force"].fillna(0).astype("int64"),
-            expected_cents=[
-                0 if pd.isna(pico) else int(divide_round(int(pico), _PICO_PER_CENT, self.mode))
-                for pico in groups["pico"]
-            ],
+            expected_cents=_cents_of_pico(pico, self.mode),
         )
         groups = groups.assign(
             token_part=(groups["at_force"] - groups["expected_cents"]) * _MICRO_PER_CENT
         )
-        token_groups = groups[
-            (groups["billed_tokens"] != groups["expected_tokens"]) & (groups["token_part"] != 0)
-        ]
-        usage = _UsageIndex(self.bill, set(token_groups["job_id"]), self.code_of)
-        explained = pd.Series(0, index=groups.index, dtype="int64")
-        for index, row in token_groups.iterrows():
-            self._token_finding(row, usage)
-            explained[index] = int(row["token_part"])
+        findings = (groups["billed_tokens"] != groups["expected_tokens"]) & (
+            groups["token_part"] != 0
+        )
+        token_groups = groups[findings]
+        if not token_groups.empty:
+            usage = _UsageIndex(self.bill, set(token_groups["job_id"]), self.code_of)
+            numbers = self._lines_for(lines, keys, token_groups)
+            for _, row in token_groups.iterrows():
+                found = numbers.get(tuple(row[k] for k in keys), ())
+                self._token_finding(row, usage, found)
         groups = groups.assign(
-            explained=explained
+            explained=groups["token_part"].where(findings, 0)
             + groups["price_part"].fillna(0).astype("int64")
             + groups["arithmetic"].fillna(0).astype("int64")
         )
-        family_keys3 = ["job_id", "charge", "grader_family"]
         fam = (
-            lines.groupby(family_keys3)
-            .agg(amount=("amount_micro", "sum"), lines=("line", list))
-            .join(groups.groupby(family_keys3)["explained"].sum())
+            lines.groupby(family_keys)[["amount_micro"]]
+            .sum()
+            .join(groups.groupby(family_keys)["explained"].sum())
             .reset_index()
-        )
-        fam = fam.merge(
-            expected["family"][[*family_keys3, "amount_cents"]], how="left", on=family_keys3
+            .merge(expected["family"][[*family_keys, "amount_cents"]], how="left", on=family_keys)
         )
         fam = fam.assign(
-            amount=fam["amount"].fillna(0).astype("int64"),
             expected=fam["amount_cents"].fillna(0).astype("int64") * _MICRO_PER_CENT,
         )
-        fam = fam.assign(rest=fam["amount"] - fam["expected"] - fam["explained"])
-        for row in fam[fam["rest"] != 0].itertuples(index=False):
-            lines_of = (
-                tuple(sorted(int(n) for n in row.lines)) if isinstance(row.lines, list) else ()
-            )
+        fam = fam.assign(rest=fam["amount_micro"] - fam["expected"] - fam["explained"])
+        rests = fam[fam["rest"] != 0]
+        numbers = self._lines_for(lines, family_keys, rests)
+        for row in rests.itertuples(index=False):
+            lines_of = numbers.get((row.job_id, row.charge, row.grader_family), ())
             job_id, charge = str(row.job_id), int(row.charge)
             _, end, at = self._charge_window(job_id, charge)
             rest = int(row.rest)
@@ -1957,8 +1976,9 @@ class _JobAudit(_Base):
                 charge_at=at,
                 grader_model=str(row.grader_family),
                 explanation=(
-                    f"The {row.grader_family} token lines of {job_id} are rounded one by one; the bill "
-                    f"rounds their sum once (R13): {_money(rest, self.currency)}, which only rounding explains."
+                    f"The {row.grader_family} token lines of {job_id} are rounded one by one; "
+                    f"the bill rounds their sum once (R13): {_money(rest, self.currency)}, which "
+                    "only rounding explains."
                 ),
             )
 
@@ -1968,11 +1988,14 @@ class _JobAudit(_Base):
         line = int(row.line)
         family = str(row.grader_family)
         entries = table.models.get(family, ())
-        in_force = [
-            entries[i]
-            for i in (row.entries if isinstance(row.entries, tuple) else ())
-            if i < len(entries)
+        tokens = self._tokens
+        used = tokens[
+            (tokens["job_id"] == row.job_id)
+            & (tokens["charge"] == row.charge)
+            & (tokens["grader_family"] == row.grader_family)
+            & (tokens["token_type"] == row.token_type)
         ]
+        in_force = [entries[i] for i in sorted(set(used["price_index"])) if 0 <= i < len(entries)]
         field_name = {"input": "input", "cached_input": "cached_input", "output": "output"}[
             str(row.token_type)
         ]
@@ -2032,14 +2055,13 @@ class _JobAudit(_Base):
             **extra,
         )
 
-    def _token_finding(self, row: pd.Series, usage: _UsageIndex) -> None:
+    def _token_finding(self, row: pd.Series, usage: _UsageIndex, lines: tuple[int, ...]) -> None:
         job_id, charge, family, token_type = (
             str(row["job_id"]),
             int(row["charge"]),
             str(row["grader_family"]),
             str(row["token_type"]),
         )
-        lines = tuple(int(n) for n in row["lines"]) if isinstance(row["lines"], list) else ()
         _, end, at = self._charge_window(job_id, charge)
         scope = f"charge at {_clock(end)} UTC" if charge >= 0 else "job"
         billed_tokens, expected_tokens = int(row["billed_tokens"]), int(row["expected_tokens"])
@@ -2087,6 +2109,22 @@ class _JobAudit(_Base):
             ),
             evidence=tuple(evidence),
         )
+
+
+def _exact_sums(frame: pd.DataFrame, keys: list[str], column: str) -> pd.DataFrame:
+    """Exact group sums of a column of Python ints: int64 when no sum can overflow."""
+    values = frame[column]
+    if values.empty:
+        return frame[keys].drop_duplicates().assign(**{column: pd.Series([], dtype=object)})
+    largest = max(abs(int(v)) for v in (values.max(), values.min()))
+    if largest * len(values) < 2**62:
+        sums = (
+            frame.assign(**{column: values.astype("int64")})
+            .groupby(keys, as_index=False)[column]
+            .sum()
+        )
+        return sums.assign(**{column: sums[column].astype(object)})
+    return frame.groupby(keys, as_index=False)[column].agg(lambda v: sum(int(x) for x in v))
 
 
 def _mode(name: str) -> Any:

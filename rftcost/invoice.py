@@ -303,9 +303,10 @@ def parse_scaled(text: pd.Series, places: int = 6) -> tuple[pd.Series, pd.Series
     good = present & shaped & ~precise & ~big
     whole_int = whole.where(good & (whole.str.len() > 0), "0").astype("int64")
     part = fraction.str.slice(0, places).str.ljust(places, "0").where(good, "0")
-    part_int = (
-        part.where(part.str.len() > 0, "0").astype("int64") if places else part.map(lambda _: 0)
-    )
+    if places:
+        part_int = part.where(part.str.len() > 0, "0").astype("int64")
+    else:
+        part_int = pd.Series(0, index=text.index, dtype="int64")
     value = whole_int * 10**places + part_int
     value = value.where(sign.fillna("") != "-", -value)
     return value.astype("Int64").where(good), reasons
