@@ -107,13 +107,14 @@ def build_timeline(
     billing, billing_problems = _billing_events(ordered, jobs)
     problems.append(billing_problems)
     ordered = ordered.assign(segment=_segments(ordered))
-    intervals, pairing_problems = _intervals(ordered, billing, jobs, policy)
+    points = _points(ordered, events)
+    intervals, pairing_problems = _intervals(ordered, events, billing, jobs, policy)
     problems.append(pairing_problems)
-    problems.append(_backward_steps(ordered))
-    checkpoints = ordered.loc[
-        ordered["event"] == "checkpoint_saved", ["job", "ts", "step", "segment"]
+    problems.append(_backward_steps(points))
+    checkpoints = points.loc[
+        points["event"] == "checkpoint_saved", ["job", "ts", "step", "segment"]
     ]
-    losses, loss_problems = _losses(ordered, billing, checkpoints, jobs, policy)
+    losses, loss_problems = _losses(points, billing, checkpoints, jobs, policy)
     problems.append(loss_problems)
     billable = _union(intervals[intervals["billable"]], ["job"])
     loss_islands = _union(
@@ -127,7 +128,7 @@ def build_timeline(
         .groupby(["job", "phase"], as_index=False, observed=True)["ns"]
         .sum()
     )
-    usage = _usage(ordered, loss_islands)
+    usage = _usage(points, loss_islands)
     problem_frame = (
         pd.concat(problems, ignore_index=True)
         if problems
@@ -155,33 +156,39 @@ def build_timeline(
 # --- ordering and job facts ----------------------------------------------------------
 
 
-_KERNEL_COLUMNS = [
-    "ts",
-    "event",
-    "phase",
-    "step",
-    "grader_model",
-    "input_tokens",
-    "cached_input_tokens",
-    "output_tokens",
-    "source",
-    "line",
-]
+_POINT_EVENTS = ("step_completed", "checkpoint_saved", "rollback", "grader_usage")
+_POINT_COLUMNS = ("step", "grader_model", "input_tokens", "cached_input_tokens", "output_tokens")
 
 
 def _order(events: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
-    """The columns the kernel needs, with an integer ``job`` code, sorted by job, time and
-    same-time priority; and the job ids by code."""
+    """The narrow frame the kernel sorts: job code, time, event, priority, phase and the
+    event's ``row`` in ``events``, sorted by job, time and same-time priority; and the
+    job ids by code. Other columns are fetched by ``row`` for the few events needing them."""
     codes, job_ids = pd.factorize(events["job_id"].astype(str), sort=True)
     event = events["event"].astype("category")
     by_category = np.array([_PRIORITY[name] for name in event.cat.categories] + [0], dtype="int64")
     priority = by_category[event.cat.codes.to_numpy()]
     ts = events["ts"].to_numpy(dtype="int64")
     order = np.lexsort((priority, ts, codes))
-    ordered = events[_KERNEL_COLUMNS].iloc[order].reset_index(drop=True)
-    ordered["job"] = codes[order]
-    ordered["priority"] = priority[order]
+    ordered = pd.DataFrame(
+        {
+            "job": codes[order],
+            "ts": ts[order],
+            "event": event.take(order).array,
+            "priority": priority[order],
+            "phase": events["phase"].take(order).array,
+            "row": order,
+        }
+    )
     return ordered, np.asarray(job_ids, dtype=object)
+
+
+def _points(ordered: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
+    """Steps, checkpoints, rollbacks and grader usage, in order, with their own columns."""
+    points = ordered[ordered["event"].isin(_POINT_EVENTS)]
+    rows = points["row"].to_numpy()
+    extra = {c: events[c].take(rows).set_axis(points.index) for c in _POINT_COLUMNS}
+    return points.assign(**extra)
 
 
 def _job_facts(events: pd.DataFrame, ordered: pd.DataFrame, job_ids: np.ndarray) -> pd.DataFrame:
@@ -206,9 +213,7 @@ def _job_facts(events: pd.DataFrame, ordered: pd.DataFrame, job_ids: np.ndarray)
 
 def _billing_events(ordered: pd.DataFrame, jobs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Billing events with their charge index and segment start; problems after a final one."""
-    billing = ordered.loc[
-        ordered["event"].isin(BILLING_EVENTS), ["job", "ts", "event", "source", "line"]
-    ]
+    billing = ordered.loc[ordered["event"].isin(BILLING_EVENTS), ["job", "ts", "event"]]
     billing = billing.assign(charge=billing.groupby("job").cumcount())
     previous = billing["ts"].astype("Int64").groupby(billing["job"]).shift(1)
     first = jobs["first_ns"].reindex(billing["job"]).to_numpy()
@@ -248,11 +253,15 @@ def _segments(ordered: pd.DataFrame) -> pd.Series:
 
 
 def _intervals(
-    ordered: pd.DataFrame, billing: pd.DataFrame, jobs: pd.DataFrame, policy: Policy
+    ordered: pd.DataFrame,
+    events: pd.DataFrame,
+    billing: pd.DataFrame,
+    jobs: pd.DataFrame,
+    policy: Policy,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     marks = ordered.loc[
         ordered["event"].isin(["phase_start", "phase_end"]),
-        ["job", "ts", "priority", "event", "phase", "source", "line"],
+        ["job", "ts", "priority", "event", "phase", "row"],
     ]
     marks = _end_before_start(marks)
     is_start = marks["event"] == "phase_start"
@@ -260,6 +269,7 @@ def _intervals(
     depth = is_start.astype("int64").mul(2).sub(1).groupby(keys).cumsum()
     unmatched_end = marks[(~is_start) & (depth < 0)]
     unmatched_end = unmatched_end.drop_duplicates(["job", "phase"])
+    where = events[["source", "line"]].take(unmatched_end["row"].to_numpy())
     problems = pd.DataFrame(
         {
             "job": unmatched_end["job"].to_numpy(),
@@ -269,9 +279,9 @@ def _intervals(
                 + "' at "
                 + _iso(unmatched_end["ts"]).to_numpy()
                 + " ("
-                + unmatched_end["source"].astype(str).to_numpy()
+                + where["source"].astype(str).to_numpy()
                 + ":"
-                + unmatched_end["line"].astype(str).to_numpy()
+                + where["line"].astype(str).to_numpy()
                 + ") with no open phase"
             ),
         }
@@ -327,24 +337,23 @@ def _end_before_start(marks: pd.DataFrame) -> pd.DataFrame:
     """
     if marks.empty:
         return marks
+    # ``ordered`` is sorted by job, time and priority (ends first): a stable sort on the
+    # (job, phase) key alone keeps that order within each job and phase.
     job = marks["job"].to_numpy(dtype="int64")
     phase = marks["phase"].astype("category").cat.codes.to_numpy().astype("int64")
-    ts = marks["ts"].to_numpy(dtype="int64")
-    is_end = (marks["event"] == "phase_end").to_numpy()
-    order = np.lexsort((~is_end, ts, phase, job))
-    job, phase, ts, is_end = job[order], phase[order], ts[order], is_end[order]
+    series = job * (int(phase.max(initial=0)) + 1) + phase
+    order = np.argsort(series, kind="stable")
+    series, ts = series[order], marks["ts"].to_numpy(dtype="int64")[order]
+    is_end = (marks["event"] == "phase_end").to_numpy()[order]
 
-    new_moment = np.r_[
-        True, (job[1:] != job[:-1]) | (phase[1:] != phase[:-1]) | (ts[1:] != ts[:-1])
-    ]
+    new_moment = np.r_[True, (series[1:] != series[:-1]) | (ts[1:] != ts[:-1])]
     moment = np.cumsum(new_moment) - 1
     change = pd.Series(np.where(is_end, -1, 1)).groupby(moment).sum()
-    series = (job * (int(phase.max(initial=0)) + 1) + phase)[new_moment]
-    open_after = change.groupby(series).cumsum()
+    open_after = change.groupby(series[new_moment]).cumsum()
     open_before = np.maximum((open_after - change).to_numpy(), 0)[moment]
     end_rank = pd.Series(is_end.astype("int64")).groupby(moment).cumsum().to_numpy() - 1
     rank = np.where(is_end & (end_rank >= open_before), 2, np.where(is_end, 0, 1))
-    reorder = np.lexsort((rank, ts, phase, job))
+    reorder = np.argsort(moment * 3 + rank, kind="stable")
     return marks.iloc[order[reorder]]
 
 
@@ -366,12 +375,12 @@ def _pause_intervals(ordered: pd.DataFrame, jobs: pd.DataFrame) -> pd.DataFrame:
     return matched[matched["end"] > matched["start"]]
 
 
-def _backward_steps(ordered: pd.DataFrame) -> pd.DataFrame:
+def _backward_steps(points: pd.DataFrame) -> pd.DataFrame:
     """A step or checkpoint number that goes backwards without a rollback is a problem."""
-    epoch = (ordered["event"] == "rollback").astype("int64").groupby(ordered["job"]).cumsum()
+    epoch = (points["event"] == "rollback").astype("int64").groupby(points["job"]).cumsum()
     found = []
     for event in ("step_completed", "checkpoint_saved"):
-        rows = ordered[ordered["event"] == event].assign(epoch=epoch)
+        rows = points[points["event"] == event].assign(epoch=epoch)
         previous = rows.groupby(["job", "epoch"])["step"].shift(1)
         back = rows[(rows["step"] < previous).fillna(False)].drop_duplicates("job")
         found.append(
@@ -397,7 +406,7 @@ def _backward_steps(ordered: pd.DataFrame) -> pd.DataFrame:
 
 
 def _losses(
-    ordered: pd.DataFrame,
+    points: pd.DataFrame,
     billing: pd.DataFrame,
     checkpoints: pd.DataFrame,
     jobs: pd.DataFrame,
@@ -437,9 +446,7 @@ def _losses(
 
     # R6: a rollback loses the time back to the checkpoint it returned to, never
     # before the start of the current segment.
-    rollbacks = ordered.loc[
-        ordered["event"] == "rollback", ["job", "ts", "step", "segment", "source", "line"]
-    ]
+    rollbacks = points.loc[points["event"] == "rollback", ["job", "ts", "step", "segment"]]
     starts = _segment_starts(billing, jobs)
     rollbacks = rollbacks.assign(
         segment_start=starts.reindex(
@@ -622,10 +629,10 @@ def _segment_totals(
     return charges, accrued
 
 
-def _usage(ordered: pd.DataFrame, loss_islands: pd.DataFrame) -> pd.DataFrame:
+def _usage(points: pd.DataFrame, loss_islands: pd.DataFrame) -> pd.DataFrame:
     """Grader usage with its segment and whether it fell inside lost work (R9)."""
-    usage = ordered.loc[
-        ordered["event"] == "grader_usage",
+    usage = points.loc[
+        points["event"] == "grader_usage",
         [
             "job",
             "ts",
