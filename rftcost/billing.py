@@ -297,7 +297,7 @@ def bill(
     seconds); it goes through the same validation as a file.
 
     Paths larger than memory are billed in ``buckets`` hash buckets of jobs on disk
-    (``"auto"``: above ``buckets.AUTO_BUCKET_BYTES``; ``None`` or 1: in memory), with
+    (``"auto"``: above ``buckets.AUTO_BUCKET_EVENTS``; ``None`` or 1: in memory), with
     ``workdir`` for the bucket files. ``engine="spark"`` runs the same kernel on a
     Spark cluster (the ``rftcost[spark]`` extra). Every path gives the same cents.
     """

@@ -38,7 +38,7 @@ from rftcost.policy import Policy
 from rftcost.timeline import Timeline
 
 __all__ = [
-    "AUTO_BUCKET_BYTES",
+    "AUTO_BUCKET_EVENTS",
     "Partition",
     "auto_buckets",
     "bill_in_buckets",
@@ -46,14 +46,18 @@ __all__ = [
     "bucketed",
     "combine_bills",
     "combined_log",
+    "estimated_events",
     "iter_bucket_bills",
     "partition_events",
 ]
 
-AUTO_BUCKET_BYTES = 512 * 2**20
-"""Inputs larger than this on disk are billed in buckets unless told otherwise."""
-_BYTES_PER_BUCKET = 64 * 2**20
+AUTO_BUCKET_EVENTS = 2_000_000
+"""Inputs with more events than this (counted or estimated) are billed in buckets."""
+_EVENTS_PER_BUCKET = 1_250_000
 _CHUNK_ROWS = 1_000_000
+# Bytes per event of a text log, to estimate a count without reading (gzip ~8x smaller).
+_TEXT_BYTES_PER_EVENT = 150
+_GZIP_BYTES_PER_EVENT = 20
 
 
 class Partition(BaseModel):
@@ -82,12 +86,32 @@ def bucket_of(job_ids: pd.Series, buckets: int) -> np.ndarray:
     return by_name.astype("int64")[codes]
 
 
+def estimated_events(paths: Sequence[str | Path]) -> int:
+    """Events in ``paths``: counted from Parquet metadata, estimated from text file sizes."""
+    import pyarrow.parquet as pq
+
+    total = 0
+    for path in expand_paths(paths):
+        name = path.name.lower()
+        if name.endswith(".parquet"):
+            total += pq.ParquetFile(path).metadata.num_rows
+        else:
+            per_event = _GZIP_BYTES_PER_EVENT if name.endswith(".gz") else _TEXT_BYTES_PER_EVENT
+            total += path.stat().st_size // per_event
+    return total
+
+
 def auto_buckets(paths: Sequence[str | Path]) -> int | None:
-    """How many buckets an input needs (``None`` when it fits in memory)."""
-    size = sum(p.stat().st_size for p in expand_paths(paths))
-    if size <= AUTO_BUCKET_BYTES:
+    """How many buckets an input needs (``None``: bill it in memory at once).
+
+    Billing bucket by bucket is faster as well as lighter beyond a few million
+    events (smaller sorts, a working set that fits the caches), so large inputs
+    are bucketed, about 1.25M events a bucket.
+    """
+    events = estimated_events(paths)
+    if events <= AUTO_BUCKET_EVENTS:
         return None
-    return max(2, math.ceil(size / _BYTES_PER_BUCKET))
+    return max(2, math.ceil(events / _EVENTS_PER_BUCKET))
 
 
 def partition_events(

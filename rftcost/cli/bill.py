@@ -51,7 +51,7 @@ def bill_command(
             "--buckets",
             min=1,
             help="Bill in N hash buckets of jobs on disk (bounded memory); "
-            "default: automatic above 512 MiB of input.",
+            "default: automatic above 2 million events.",
         ),
     ] = None,
     engine: Annotated[
