@@ -474,6 +474,11 @@ def _micro_hours_text(micro: int) -> str:
     return f"{text} h"
 
 
+def _price(value: Decimal) -> str:
+    """A rate for reading: two decimals, more only when it has them (0.275)."""
+    return f"{value:.2f}" if value == value.quantize(Decimal("0.01")) else f"{value.normalize():f}"
+
+
 def _money(micro: int, currency: str) -> str:
     return f"{format_amount(_dec(micro))} {currency}"
 
@@ -1904,7 +1909,7 @@ class _JobAudit(_Base):
             price = Decimal(int(row.unit_price_micro)).scaleb(-6)
             product = (
                 f"{int(row.tokens):,} {row.grader_family} {row.token_type} tokens × "
-                f"{price.normalize():f} per 1M"
+                f"{_price(price)} per 1M"
             )
             extra = {"grader_model": str(row.grader_family), "token_type": str(row.token_type)}
             if row.price_part != 0:
@@ -2004,7 +2009,7 @@ class _JobAudit(_Base):
             Evidence(
                 type="price_entry",
                 description=(
-                    f"{family} {row.token_type} {getattr(e, field_name).normalize():f} per 1M from "
+                    f"{family} {row.token_type} {_price(getattr(e, field_name))} per 1M from "
                     f"{e.effective_from.date()} (in force for this usage)"
                 ),
                 price=getattr(e, field_name),
@@ -2019,11 +2024,11 @@ class _JobAudit(_Base):
         for e in matching:
             later = [x for x in entries if x.effective_from > e.effective_from]
             until = f", replaced on {later[0].effective_from.date()}" if later else ""
-            old = f"; {price.normalize():f} is the entry from {e.effective_from.date()}{until}"
+            old = f"; {_price(price)} is the entry from {e.effective_from.date()}{until}"
             evidence.append(
                 Evidence(
                     type="price_entry",
-                    description=f"{family} {row.token_type} {price.normalize():f} per 1M from {e.effective_from.date()}{until}",
+                    description=f"{family} {row.token_type} {_price(price)} per 1M from {e.effective_from.date()}{until}",
                     price=price,
                     effective_from=e.effective_from,
                     source=e.source,
@@ -2031,9 +2036,7 @@ class _JobAudit(_Base):
                     token_type=str(row.token_type),
                 )
             )
-        in_force_text = (
-            " / ".join(f"{getattr(e, field_name).normalize():f}" for e in in_force) or "?"
-        )
+        in_force_text = " / ".join(f"{_price(getattr(e, field_name))}" for e in in_force) or "?"
         diff = int(row.price_part)
         self.add(
             kind="grader_price_mismatch",
@@ -2048,7 +2051,7 @@ class _JobAudit(_Base):
             charge_at=at,
             explanation=(
                 f"Line {line} prices {int(row.tokens):,} {family} {row.token_type} tokens at "
-                f"{price.normalize():f} {self.currency} per 1M; the price in force on their usage date is "
+                f"{_price(price)} {self.currency} per 1M; the price in force on their usage date is "
                 f"{in_force_text} (R10){old}: {_money(diff, self.currency)}."
             ),
             evidence=tuple(evidence),
@@ -2515,7 +2518,10 @@ class _UsageIndex:
         return count, [
             Evidence(
                 type="tokens",
-                description=f"{count:,} {family} {token_type} tokens used in lost work {_span(first, last)}",
+                description=(
+                    f"{count:,} {family} {token_type} tokens used in lost work "
+                    + (f"at {_clock(first)} UTC" if first == last else _span(first, last))
+                ),
                 grader_model=family,
                 token_type=token_type,
                 tokens=count,
@@ -2544,10 +2550,10 @@ class _UsageIndex:
                 Evidence(
                     type="price_entry",
                     description=(
-                        f"{family} from {new.effective_from.date()}: {new.input.normalize():f} / "
-                        f"{new.cached_input.normalize():f} / {new.output.normalize():f} per 1M (in force); "
-                        f"before: {old.input.normalize():f} / {old.cached_input.normalize():f} / "
-                        f"{old.output.normalize():f}"
+                        f"{family} from {new.effective_from.date()}: {_price(new.input)} / "
+                        f"{_price(new.cached_input)} / {_price(new.output)} per 1M (in force); "
+                        f"before: {_price(old.input)} / {_price(old.cached_input)} / "
+                        f"{_price(old.output)}"
                     ),
                     effective_from=new.effective_from,
                     source=new.source,

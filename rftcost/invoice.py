@@ -32,6 +32,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import re
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -914,9 +915,11 @@ def _json_decimal(units: int, places: int) -> Any:
 
 
 def dump_costs_export(pages: Sequence[dict[str, Any]]) -> str:
-    """Costs API pages → JSON text with amounts written as numbers with their exact digits."""
-    text = json.dumps(list(pages), indent=1)
-    # Amounts and hours were kept as decimal strings; write them as JSON numbers.
-    import re
+    """Costs API pages → JSON text on one line, amounts as numbers with their exact digits.
 
+    One line: a folder read of event logs (``rftcost.bill(folder)``) sniffs a file's first
+    line and skips this one, which holds no events.
+    """
+    text = json.dumps(list(pages), separators=(", ", ": "))
+    # Amounts and hours were kept as decimal strings; write them as JSON numbers.
     return re.sub(r'"(value|quantity)": "(-?\d+\.\d+)"', r'"\1": \2', text) + "\n"

@@ -1,0 +1,61 @@
+"""The sample invoices: reproduced by their script, and audited as sample_logs/README.md says."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+import rftcost
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_LOGS = ROOT / "sample_logs"
+BROKEN = ROOT / "examples" / "audit" / "broken-job.jsonl"
+
+pytestmark = pytest.mark.skipif(
+    not (SAMPLE_LOGS / "invoice-planted.csv").exists(), reason="sample invoices not written"
+)
+
+
+def _script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("make_invoices", SAMPLE_LOGS / "make_invoices.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_sample_invoices_are_reproduced_by_their_script(tmp_path: Path) -> None:
+    written = _script().main(tmp_path, tmp_path / "broken-job.jsonl")
+    assert [p.name for p in written] == [
+        "invoice-clean.csv", "invoice-planted.csv", "costs-api-export.json", "broken-job.jsonl"
+    ]  # fmt: skip
+    for path in written[:3]:
+        assert path.read_bytes() == (SAMPLE_LOGS / path.name).read_bytes(), path.name
+    assert written[3].read_bytes() == BROKEN.read_bytes()
+
+
+def test_the_planted_invoice_shows_every_finding_kind_once() -> None:
+    from rftcost.audit import FINDING_KINDS
+
+    report = rftcost.audit_invoice(SAMPLE_LOGS / "invoice-planted.csv", [SAMPLE_LOGS, BROKEN])
+    kinds = [f.kind for f in report.findings]
+    assert sorted(kinds) == sorted(FINDING_KINDS)
+    assert report.has_errors and report.invoice == "INV-2025-0731"
+    total = sum(f.difference for f in report.findings if f.difference is not None)
+    assert total == report.summary.difference
+
+
+def test_clean_and_costs_api_samples_audit_clean() -> None:
+    bill = rftcost.bill(SAMPLE_LOGS)
+    assert rftcost.audit_invoice(SAMPLE_LOGS / "invoice-clean.csv", bill).findings == ()
+    costs = rftcost.audit_invoice(SAMPLE_LOGS / "costs-api-export.json", bill)
+    assert costs.findings == () and costs.basis == "project_day"
+
+
+def test_a_folder_read_of_the_sample_logs_skips_the_invoices() -> None:
+    bill = rftcost.bill(SAMPLE_LOGS)
+    assert bill.log is not None
+    assert not any("invoice" in f or "costs-api" in f for f in bill.log.files)
