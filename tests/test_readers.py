@@ -246,3 +246,15 @@ def test_a_job_known_only_from_rejected_records_is_still_reported() -> None:
     bill = rftcost.bill(frame)
     assert bill.log is not None
     assert bill.log.problems["job_id"].tolist() == ["ghost"]
+
+
+def test_a_file_without_the_event_columns_is_not_an_event_log(tmp_path: Path) -> None:
+    path = tmp_path / "budgets.csv"
+    path.write_text("# a comment\nteam,period,amount\nsearch,2025-06,100\n")
+    with pytest.raises(UnreadableFileError, match="not an event log: no event, job_id, ts"):
+        rftcost.read_events(path)
+    # Beside logs in a folder, such a file is skipped, and the skip is said.
+    simple_job().frame().to_json(tmp_path / "log.jsonl", orient="records", lines=True)
+    log = rftcost.read_events(tmp_path)
+    assert log.counts()["rejected"] == 0
+    assert any("budgets.csv: not an event log" in note for note in log.notes)

@@ -297,6 +297,13 @@ def read_file_chunks(
             raise UnreadableFileError(f"cannot read file: {exc}", path=path) from exc
         except Exception as exc:  # pyarrow / pandas parser errors have no common base
             raise UnreadableFileError(f"cannot parse file: {exc}", path=path) from exc
+        missing = sorted(_REQUIRED_COLUMNS - set(raw.columns)) if len(raw) else []
+        if missing:
+            raise UnreadableFileError(
+                f"not an event log: no {', '.join(missing)} column",
+                path=path,
+                hint="every record needs job_id, ts and event (see the event log format)",
+            )
         frame, invalid = normalize_records(
             raw, source=str(path), assume_tz=assume_tz, policy=policy
         )
@@ -474,6 +481,7 @@ def normalize_records(
     and ``line`` (and ``source``, else ``source`` names them all). Returns
     ``(events, rejected)``.
     """
+    raw = raw.reset_index(drop=True)  # a CSV with a short first row has another index
     n = len(raw)
     checks = _Checks(raw, n)
     # A "source" column (records gathered from several files by an engine) wins.
