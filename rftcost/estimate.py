@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import sys
-import types
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -44,6 +42,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict
 
+from rftcost._callable import make_module_callable
 from rftcost.calibration import PRIOR, TRAIN_PHASES, Calibration, grader_key
 from rftcost.errors import PlanError
 from rftcost.money import cents_to_decimal, divide_round, format_cents
@@ -1084,13 +1083,5 @@ def project_running(
     return result_.model_copy(update={"assumptions": (*extra, *result_.assumptions)})
 
 
-# ``rftcost.estimate`` is both this module and the public function ``estimate`` (``rftcost``
-# re-exports it). Once the module has been imported, Python binds the package attribute
-# ``rftcost.estimate`` to the module, so the module itself is made callable: ``rftcost.estimate(
-# plan)`` means ``rftcost.estimate.estimate(plan)`` whichever import came first.
-class _CallableModule(types.ModuleType):
-    def __call__(self, *args: Any, **kwargs: Any) -> Estimate:
-        return estimate(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+# ``rftcost.estimate`` is both this module and the function (see ``rftcost._callable``).
+make_module_callable(__name__, estimate)

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
+from rftcost._callable import make_module_callable
 from rftcost.billing import Bill, JobBill
 
 __all__ = ["Explanation", "LossEvidence", "Stretch", "explain"]
@@ -190,3 +191,7 @@ def _classify(
     if active:
         return "excluded", None, "only non-billable phases (R2)"
     return "idle", None, "no phase open; not billed"
+
+
+# ``rftcost.explain`` is both this module and the function (see ``rftcost._callable``).
+make_module_callable(__name__, explain)

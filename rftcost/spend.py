@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from rftcost._callable import make_module_callable
 from rftcost.billing import Bill
 from rftcost.errors import InputError
 from rftcost.money import RoundingMode, cents_to_decimal, divide_round, format_cents, to_decimal
@@ -778,3 +779,7 @@ def _totals(charges: pd.DataFrame, places: int) -> SpendTotals:
         grader_amount=cents_to_decimal(int(charges["grader_cents"].sum())),
         total_amount=cents_to_decimal(int(charges["total_cents"].sum())),
     )
+
+
+# ``rftcost.spend`` is both this module and the function (see ``rftcost._callable``).
+make_module_callable(__name__, spend)
