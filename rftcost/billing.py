@@ -506,7 +506,7 @@ def _priced_usage(usage: pd.DataFrame, policy: Policy) -> tuple[pd.DataFrame, pd
         }
     )
     found = priced[priced["price_index"].notna()]
-    exact = {c: "int64" for c in ("price_index", "input_pico", "cached_pico", "output_pico")}
+    exact = dict.fromkeys(("price_index", "input_pico", "cached_pico", "output_pico"), "int64")
     return found.astype(exact), problems
 
 

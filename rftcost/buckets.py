@@ -232,14 +232,23 @@ def combine_bills(bills: Sequence[Bill], *, log: EventLog | None = None) -> Bill
         return pd.concat(moved, ignore_index=True)
 
     timelines = [b.timeline for b in bills]
-    jobs_index = [t.jobs.set_axis(t.jobs.index + o) for t, o in zip(timelines, offsets, strict=True)]
+    jobs_index = [
+        t.jobs.set_axis(t.jobs.index + o) for t, o in zip(timelines, offsets, strict=True)
+    ]
     timeline = Timeline(
         jobs=pd.concat(jobs_index),
         **{
             name: shifted([getattr(t, name) for t in timelines])
             for name in (
-                "intervals", "charges", "accrued", "losses", "pieces", "excluded", "usage",
-                "checkpoints", "problems",
+                "intervals",
+                "charges",
+                "accrued",
+                "losses",
+                "pieces",
+                "excluded",
+                "usage",
+                "checkpoints",
+                "problems",
             )
         },
     )
@@ -304,8 +313,11 @@ def bucketed(
         partition = partition_events(
             paths, folder, buckets, policy=policy, assume_tz=assume_tz, on_progress=on_progress
         )
-        yield partition, iter_bucket_bills(
-            partition, policy, keep_intervals=keep_intervals, on_progress=on_progress
+        yield (
+            partition,
+            iter_bucket_bills(
+                partition, policy, keep_intervals=keep_intervals, on_progress=on_progress
+            ),
         )
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -10,11 +10,11 @@ from typing import Any
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
+from strategies import logs
 
 import rftcost
 from rftcost.buckets import bucket_of, partition_events
 from rftcost.policy import load_policy
-from strategies import logs
 
 
 def write_log(folder: Path, records: list[dict[str, Any]]) -> Path:
@@ -33,7 +33,9 @@ def write_log(folder: Path, records: list[dict[str, Any]]) -> Path:
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 @given(records=logs(max_jobs=6))
-def test_bucketed_bill_equals_the_in_memory_bill(tmp_path: Path, records: list[dict[str, Any]]) -> None:
+def test_bucketed_bill_equals_the_in_memory_bill(
+    tmp_path: Path, records: list[dict[str, Any]]
+) -> None:
     folder = write_log(tmp_path / "logs", records)
     expected = rftcost.bill(folder, buckets=None).to_dict()
     for buckets in (2, 3, 7):
@@ -75,12 +77,17 @@ def spark() -> Any:
 
 
 def test_spark_bill_equals_the_in_memory_bill(spark: Any, tmp_path: Path) -> None:
-    from hypothesis import find, strategies as st
+    from hypothesis import find
+    from hypothesis import strategies as st
 
     # A handful of random logs in one Spark session keeps Spark time well under a minute.
     samples = [find(logs(max_jobs=6), lambda r, n=n: len(r) > 10 * n) for n in range(1, 4)]
     records = [
-        {**record, "job_id": f"{record['job_id']}-{index}", "event_id": f"{index}-{record['event_id']}"}
+        {
+            **record,
+            "job_id": f"{record['job_id']}-{index}",
+            "event_id": f"{index}-{record['event_id']}",
+        }
         for index, sample in enumerate(samples)
         for record in sample
     ]

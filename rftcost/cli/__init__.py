@@ -14,8 +14,8 @@ import typer
 from rftcost.cli import audit as _audit  # noqa: F401
 from rftcost.cli import bill as _bill  # noqa: F401  (registers commands)
 from rftcost.cli import chart as _chart  # noqa: F401
-from rftcost.cli import explain as _explain  # noqa: F401
 from rftcost.cli import estimate as _estimate  # noqa: F401
+from rftcost.cli import explain as _explain  # noqa: F401
 from rftcost.cli import export as _export  # noqa: F401
 from rftcost.cli import fetch as _fetch  # noqa: F401
 from rftcost.cli import import_openai as _import_openai  # noqa: F401

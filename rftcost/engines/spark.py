@@ -40,9 +40,7 @@ def _require_pyspark() -> Any:
         import pyspark  # noqa: F401
         from pyspark.sql import SparkSession
     except ImportError as exc:
-        raise RftcostError(
-            "the Spark engine needs pyspark: pip install 'rftcost[spark]'"
-        ) from exc
+        raise RftcostError("the Spark engine needs pyspark: pip install 'rftcost[spark]'") from exc
     return SparkSession
 
 
@@ -83,8 +81,8 @@ def bill_with_spark(
 def bill_spark_frame(
     frame: Any, policy: Policy, *, assume_tz: str | None = None, buckets: int = _DEFAULT_BUCKETS
 ) -> Bill:
-    """Bill a Spark DataFrame of canonical events (with ``source`` and ``line`` columns if known)."""
-    from pyspark.sql import functions as F  # noqa: N812
+    """Bill a Spark DataFrame of canonical events (``source`` and ``line`` columns if known)."""
+    from pyspark.sql import functions as F
 
     from rftcost.buckets import combine_bills
 
@@ -97,7 +95,7 @@ def bill_spark_frame(
     kernel = _bucket_kernel(policy, assume_tz)
     results = keyed.groupBy("__bucket").applyInPandas(kernel, schema="bucket long, payload binary")
     rows = results.toPandas().sort_values("bucket")
-    bills = [pickle.loads(payload) for payload in rows["payload"]]  # noqa: S301 (our own workers)
+    bills = [pickle.loads(payload) for payload in rows["payload"]]
     if not bills:
         from rftcost.billing import bill_events
         from rftcost.events.readers import _empty_events
@@ -107,7 +105,7 @@ def bill_spark_frame(
 
 
 def _read(spark: Any, paths: list[str]) -> Any:
-    from pyspark.sql import functions as F  # noqa: N812
+    from pyspark.sql import functions as F
 
     from rftcost.events.readers import expand_paths
 
@@ -152,7 +150,7 @@ def _format_of(name: str) -> str:
 def _with_lines(frame: Any, *, header: bool) -> Any:
     """Number records within their file in reading order (CSV: +1 for the header)."""
     from pyspark.sql import Window
-    from pyspark.sql import functions as F  # noqa: N812
+    from pyspark.sql import functions as F
 
     order = Window.partitionBy("source").orderBy(F.monotonically_increasing_id())
     return frame.withColumn("line", F.row_number().over(order) + (1 if header else 0))
@@ -160,7 +158,7 @@ def _with_lines(frame: Any, *, header: bool) -> Any:
 
 def _as_text(frame: Any) -> Any:
     """Every column as text, timestamps as ISO 8601 with their UTC offset."""
-    from pyspark.sql import functions as F  # noqa: N812
+    from pyspark.sql import functions as F
     from pyspark.sql.types import TimestampNTZType, TimestampType
 
     columns = []

@@ -157,16 +157,16 @@ def _looks_like_event_log(path: Path) -> bool:
         if name.endswith(".parquet"):
             import pyarrow.parquet as pq
 
-            return _REQUIRED_COLUMNS <= set(pq.read_schema(path).names)
+            return set(pq.read_schema(path).names) >= _REQUIRED_COLUMNS
         if name.endswith((".json", ".jsonl", ".ndjson")) and _is_openai_export(path):
             return True
         opener = gzip.open if name.endswith(".gz") else open
         with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
             first = next((line for line in handle if line.strip()), "")
         if name.endswith((".csv", ".csv.gz")):
-            return _REQUIRED_COLUMNS <= {c.strip().strip('"') for c in first.split(",")}
+            return {c.strip().strip('"') for c in first.split(",")} >= _REQUIRED_COLUMNS
         record = json.loads(first)
-        return isinstance(record, dict) and _REQUIRED_COLUMNS <= set(record)
+        return isinstance(record, dict) and set(record) >= _REQUIRED_COLUMNS
     except (OSError, ValueError, EOFError):
         return True  # let the reader say what is wrong with it
 
@@ -200,7 +200,9 @@ def read_events(
     notes: tuple[str, ...] = ()
     if exports:
         # One import for all export files: a job's pages may be spread over several.
-        frame, bad, notes = _read_openai_exports(exports, assume_tz=assume_tz, policy=resolved_policy)
+        frame, bad, notes = _read_openai_exports(
+            exports, assume_tz=assume_tz, policy=resolved_policy
+        )
         accepted.append(frame)
         rejected.append(bad)
     canonical = [f for f in files if f not in set(exports)]
@@ -223,7 +225,8 @@ def read_events(
         duplicates=duplicates,
         problems=problems,
         files=tuple(str(f) for f in files),
-        notes=notes + tuple(f"{p}: not an event log (no job_id, ts, event), skipped" for p in skipped),
+        notes=notes
+        + tuple(f"{p}: not an event log (no job_id, ts, event), skipped" for p in skipped),
     )
 
 
@@ -251,9 +254,7 @@ def _recode(values: pd.Series, categories: pd.Index) -> pd.Series:
     mapping = categories.get_indexer(own)
     codes = values.cat.codes.to_numpy()
     recoded = np.where(codes >= 0, mapping[codes], -1) if len(own) else codes
-    return pd.Series(
-        pd.Categorical.from_codes(recoded, categories=categories), index=values.index
-    )
+    return pd.Series(pd.Categorical.from_codes(recoded, categories=categories), index=values.index)
 
 
 # --- reading one file ------------------------------------------------------------------
