@@ -39,9 +39,9 @@ Python loops run only over findings, whose count is what an auditor reads.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from itertools import combinations
 from pathlib import Path
@@ -411,6 +411,16 @@ def audit_invoice(
 # --- shared machinery -------------------------------------------------------------------------
 
 
+def _n(value: Any) -> int:
+    """A frame cell known to hold an integer, as a Python int."""
+    return int(value)
+
+
+def _rows(frame: pd.DataFrame) -> Iterator[Any]:
+    """A frame's rows as named tuples (the few rows of findings, never every line)."""
+    return iter(frame.itertuples(index=False))
+
+
 def _dec(micro: int) -> Decimal:
     """Millionths → Decimal (two decimals when the amount is whole cents)."""
     micro = int(micro)
@@ -426,7 +436,7 @@ def _fmt(amount: Decimal | None) -> str | None:
 def _iso(moment: datetime | None) -> str | None:
     if moment is None:
         return None
-    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _evidence_dict(evidence: Evidence) -> dict[str, Any]:
@@ -444,7 +454,7 @@ def _evidence_dict(evidence: Evidence) -> dict[str, Any]:
 
 def _at(ns: int) -> datetime:
     seconds, rest = divmod(int(ns), 10**9)
-    return datetime.fromtimestamp(seconds, tz=timezone.utc).replace(microsecond=rest // 1000)
+    return datetime.fromtimestamp(seconds, tz=UTC).replace(microsecond=rest // 1000)
 
 
 def _clock(ns: int) -> str:
@@ -554,7 +564,8 @@ class _Base:
                     update={
                         "severity": "info",
                         "explanation": f.explanation
-                        + f" (within the tolerance of {format_amount(self.tolerance)} {self.currency})",
+                        + f" (within the tolerance of {format_amount(self.tolerance)} "
+                        f"{self.currency})",
                     }
                 )
             findings.append(f)
@@ -733,7 +744,8 @@ def _straddling(bill: Any, lines: pd.DataFrame, prices: pd.DataFrame) -> pd.Data
         ["job_id", "charge", "grader_model", "grader_family", "price_index"], as_index=False
     )[["input_tokens", "cached_input_tokens", "output_tokens"]].sum()
     sums = sums.assign(uncached=sums["input_tokens"] - sums["cached_input_tokens"])
-    return sums.merge(prices, on=["grader_family", "price_index"], how="left")
+    priced: pd.DataFrame = sums.merge(prices, on=["grader_family", "price_index"], how="left")
+    return priced
 
 
 # --- the job-basis audit -----------------------------------------------------------------------
@@ -789,7 +801,7 @@ class _JobAudit(_Base):
             .map({m: int(r * _MICRO) if r is not None else 0 for m, r in rates.items()})
             .astype("int64")
         )
-        self.rate_of = {m: r for m, r in rates.items()}
+        self.rate_of = dict(rates.items())
         code = pd.Series(
             self.bill.timeline.jobs.index, index=self.bill.timeline.jobs["job_id"].astype(str)
         )
@@ -857,9 +869,11 @@ class _JobAudit(_Base):
                     billed=_dec(said),
                     difference=_dec(said - added),
                     explanation=(
-                        f"The invoice states a total of {_money(said, self.currency)} but its lines "
+                        f"The invoice states a total of {_money(said, self.currency)} but its "
+                        "lines "
                         f"add up to {_money(added, self.currency)}: "
-                        f"{_money(said - added, self.currency)} {'more' if said > added else 'less'}."
+                        f"{_money(said - added, self.currency)} "
+                        f"{'more' if said > added else 'less'}."
                     ),
                     evidence=(
                         Evidence(type="invoice_line", description=f"total line {n}", invoice_line=n)
@@ -872,7 +886,7 @@ class _JobAudit(_Base):
 
     def _unknown_jobs(self, lines: pd.DataFrame) -> None:
         n_jobs = len(self.jobs)
-        for row in lines.itertuples(index=False):
+        for row in lines.pipe(_rows):
             amount = int(row.amount_micro)
             self.add(
                 kind="unknown_job",
@@ -891,7 +905,10 @@ class _JobAudit(_Base):
                 evidence=(
                     Evidence(
                         type="invoice_line",
-                        description=f"line {int(row.line)}: {row.description if isinstance(row.description, str) else row.line_type}",
+                        description=(
+                            f"line {int(row.line)}: "
+                            f"{row.description if isinstance(row.description, str) else row.line_type}"  # noqa: E501
+                        ),
                         invoice_line=int(row.line),
                     ),
                 ),
@@ -916,9 +933,12 @@ class _JobAudit(_Base):
                 billed=_dec(amount),
                 difference=None,
                 explanation=(
-                    f"The logs of job {job_id} cannot be reconstructed ({reasons[0] if reasons else 'invalid'}"
-                    f"{f'; {len(reasons) - 1} more problem(s)' if len(reasons) > 1 else ''}), so its "
-                    f"{len(numbers)} line(s) totalling {_money(amount, self.currency)} cannot be checked."
+                    f"The logs of job {job_id} cannot be reconstructed "
+                    f"({reasons[0] if reasons else 'invalid'}"
+                    f"{f'; {len(reasons) - 1} more problem(s)' if len(reasons) > 1 else ''}), "
+                    "so its "
+                    f"{len(numbers)} line(s) totalling {_money(amount, self.currency)} cannot "
+                    "be checked."
                 ),
                 evidence=tuple(Evidence(type="problem", description=r) for r in reasons),
             )
@@ -1100,7 +1120,7 @@ class _JobAudit(_Base):
         group_keys = ["job_id", "charge", "line_type", "grader_family", "token_type"]
         keyed = g.assign(grader_family=g["grader_family"].fillna(""), copy=copies)
         with_copies = keyed[copies][group_keys].drop_duplicates()
-        for key in with_copies.itertuples(index=False):
+        for key in with_copies.pipe(_rows):
             members = keyed[
                 (keyed["job_id"] == key.job_id)
                 & (keyed["charge"] == key.charge)
@@ -1133,7 +1153,8 @@ class _JobAudit(_Base):
                 difference=_dec(amount),
                 charge_at=None if pd.isna(row["event_at"]) else _at(int(row["event_at"])),
                 explanation=(
-                    f"Line {line} repeats line {first} ({row['line_type']}, {_money(amount, self.currency)}) "
+                    f"Line {line} repeats line {first} ({row['line_type']}, "
+                    f"{_money(amount, self.currency)}) "
                     f"for job {row['job_id']}: the same charge appears to be billed twice."
                 ),
                 evidence=(
@@ -1198,11 +1219,12 @@ class _JobAudit(_Base):
     def _cause(self, job_id: str, charge: int, finding: Finding) -> None:
         """Remember the largest compute finding of a job or charge (a discount may follow it)."""
         known = self.causes.get((job_id, charge))
-        if known is None or abs(finding.difference or 0) > abs(known.difference or 0):
+        size = abs(finding.difference or Decimal(0))
+        if known is None or size > abs(known.difference or Decimal(0)):
             self.causes[(job_id, charge)] = finding
 
     def _compute(self, g: pd.DataFrame, expected: dict[str, pd.DataFrame]) -> None:
-        """Per line (arithmetic, rate), then per charge or job (hours); returns the hours findings."""
+        """Per line (arithmetic, rate), then per charge or job (hours)."""
         money = expected["money"]
         capped_jobs = set(money.loc[money["capped"].astype(bool), "job_id"])
         lines = g[g["line_type"] == "compute"]
@@ -1255,9 +1277,7 @@ class _JobAudit(_Base):
         self._hours_findings(groups, per_line[["job_id", "charge", "line"]])
 
     def _line_findings(self, lines: pd.DataFrame) -> None:
-        for row in lines[(lines["arithmetic"] != 0) | (lines["rate_part"] != 0)].itertuples(
-            index=False
-        ):
+        for row in lines[(lines["arithmetic"] != 0) | (lines["rate_part"] != 0)].pipe(_rows):
             line = int(row.line)
             at = None if pd.isna(row.event_at) else _at(int(row.event_at))
             hours = _micro_hours_text(int(row.quantity_micro))
@@ -1372,7 +1392,7 @@ class _JobAudit(_Base):
             return
         time = _TimeIndex(self.bill, set(rest["job_id"]), self.code_of)
         charge_lines = self._lines_for(lines, ["job_id", "charge"], rest)
-        for row in rest.itertuples(index=False):
+        for row in rest.pipe(_rows):
             numbers = charge_lines.get((row.job_id, row.charge), ())
             finding = self._hours_finding(row, time, numbers)
             self.findings.append(finding)
@@ -1393,7 +1413,8 @@ class _JobAudit(_Base):
             difference=_dec(total),
             explanation=(
                 f"Job {job_id}: {_micro_hours_text(int(row['quantity']))} billed for "
-                f"{_hours_text(int(row['billable_ns']))} of exact billable time, which lies between "
+                f"{_hours_text(int(row['billable_ns']))} of exact billable time, which lies "
+                "between "
                 "the exact time of each charge rounded down and up; policy "
                 f"{self.bill.policy.name} rounds to {self.places} decimals "
                 f"({rounding.hours_mode}, scope {rounding.scope}): "
@@ -1404,7 +1425,8 @@ class _JobAudit(_Base):
                     type="rounding",
                     description=(
                         f"exact billable time {_hours_text(int(row['billable_ns']))}; rounded per "
-                        f"charge: {_micro_hours_text(int(row['low']) * self.unit_micro_hours)} down "
+                        f"charge: {_micro_hours_text(int(row['low']) * self.unit_micro_hours)} "
+                        "down "
                         f"to {_micro_hours_text(int(row['high']) * self.unit_micro_hours)} up"
                     ),
                     seconds=int(row["billable_ns"]) / 1e9,
@@ -1464,7 +1486,8 @@ class _JobAudit(_Base):
                 kind="rounding",
                 severity="info",
                 explanation=(
-                    f"{_micro_hours_text(billed_hours)} billed for {job_id} ({scope}) where the logs "
+                    f"{_micro_hours_text(billed_hours)} billed for {job_id} ({scope}) where the "
+                    "logs "
                     f"give {_micro_hours_text(expected_hours)} for "
                     f"{_hours_text(int(row.billable_ns))} of exact billable time: {why} "
                     f"({_money(hours_part, self.currency)})."
@@ -1507,7 +1530,9 @@ class _JobAudit(_Base):
                 evidence=(
                     Evidence(
                         type="billable_time",
-                        description=f"{_hours_text(int(row.billable_ns))} billable {_span(*window)}",
+                        description=(
+                            f"{_hours_text(int(row.billable_ns))} billable {_span(*window)}"
+                        ),
                         start=_at(window[0]),
                         end=_at(window[1]),
                         seconds=int(row.billable_ns) / 1e9,
@@ -1546,7 +1571,10 @@ class _JobAudit(_Base):
                 kinds.append(candidate.kind)
                 others.append(candidate)
         same = [c for c in matches[1:] if c.kind == primary.kind][:2]
-        text = f"{primary.text} appears to be billed for {job_id} ({scope}): {_money(hours_part, self.currency)}"
+        text = (
+            f"{primary.text} appears to be billed for {job_id} ({scope}): "
+            f"{_money(hours_part, self.currency)}"
+        )
         if primary.kind == "lost_work_billed":
             text += " (R5/R6: only captured forward progress is billed)"
         if primary.kind == "queue_time_billed":
@@ -1596,7 +1624,7 @@ class _JobAudit(_Base):
         if groups.empty:
             return
         numbers = self._lines_for(lines, ["job_id", "charge"], groups)
-        for row in groups.itertuples(index=False):
+        for row in groups.pipe(_rows):
             job_id, charge = str(row.job_id), int(row.charge)
             sharing = bool(self.jobs.loc[job_id, "data_sharing"])
             base_micro = 0
@@ -1647,7 +1675,8 @@ class _JobAudit(_Base):
                     severity=cause.severity,
                     explanation=(
                         f"The discount follows the compute billed for {job_id}: {rate_text} of the "
-                        f"{cause.kind.replace('_', ' ')} above is {_money(-diff, self.currency)} of "
+                        f"{cause.kind.replace('_', ' ')} above is "
+                        f"{_money(-diff, self.currency)} of "
                         "extra discount, which offsets part of that finding."
                     ),
                     evidence=(policy_evidence,),
@@ -1659,7 +1688,8 @@ class _JobAudit(_Base):
                     kind="rounding",
                     severity="info",
                     explanation=(
-                        f"The data-sharing discount of {job_id} differs from {rate_text} of its compute by "
+                        f"The data-sharing discount of {job_id} differs from {rate_text} of its "
+                        "compute by "
                         f"{_money(diff, self.currency)}, which only rounding explains."
                     ),
                     evidence=(policy_evidence,),
@@ -1668,23 +1698,27 @@ class _JobAudit(_Base):
             else:
                 if int(row.expected) != 0 and int(row.billed) == 0:
                     text = (
-                        f"Job {job_id} was created with data sharing, but no data-sharing discount is "
+                        f"Job {job_id} was created with data sharing, but no data-sharing "
+                        "discount is "
                         f"billed: policy {policy.name} gives {rate_text} off {scope_text}, "
                         f"{_money(-int(row.expected), self.currency)}."
                     )
                 elif int(row.expected) == 0:
                     text = (
-                        f"A discount of {_money(-int(row.billed), self.currency)} is billed for {job_id}, "
+                        f"A discount of {_money(-int(row.billed), self.currency)} is billed for "
+                        f"{job_id}, "
                         f"but policy {policy.name} gives "
                         + (
-                            "no training discount (audit under openai-rft if your contract grants one)."
+                            "no training discount (audit under openai-rft if your contract "
+                            "grants one)."
                             if sharing
                             else "no discount to a job created without data sharing."
                         )
                     )
                 else:
                     text = (
-                        f"The data-sharing discount of {job_id} is {_money(-int(row.billed), self.currency)}; "
+                        f"The data-sharing discount of {job_id} is "
+                        f"{_money(-int(row.billed), self.currency)}; "
                         f"policy {policy.name} gives {rate_text} off {scope_text}, "
                         f"{_money(-int(row.expected), self.currency)}."
                     )
@@ -1724,7 +1758,7 @@ class _JobAudit(_Base):
             usage = _UsageIndex(self.bill, set(differing["job_id"]), self.code_of)
             keys = ["job_id", "charge", "grader_family"]
             numbers = self._lines_for(untyped, keys, differing)
-            for row in differing.itertuples(index=False):
+            for row in differing.pipe(_rows):
                 found = numbers.get((row.job_id, row.charge, row.grader_family), ())
                 self._untyped_finding(row, usage, found)
         if not typed.empty:
@@ -1742,7 +1776,7 @@ class _JobAudit(_Base):
     def _untyped_finding(self, row: Any, usage: _UsageIndex, lines: tuple[int, ...]) -> None:
         job_id, charge, fam = str(row.job_id), int(row.charge), str(row.grader_family)
         diff = int(row.billed) - int(row.expected)
-        start, end, at = self._charge_window(job_id, charge)
+        _start, end, at = self._charge_window(job_id, charge)
         scope = f"charge at {_clock(end)} UTC" if charge >= 0 else "job"
         common: dict[str, Any] = {
             "job_id": job_id,
@@ -1761,7 +1795,8 @@ class _JobAudit(_Base):
                 kind="rounding",
                 severity="info",
                 explanation=(
-                    f"The {fam} grader amount of {job_id} ({scope}) differs by {_money(diff, self.currency)}, "
+                    f"The {fam} grader amount of {job_id} ({scope}) differs by "
+                    f"{_money(diff, self.currency)}, "
                     "which only rounding explains."
                 ),
                 **common,
@@ -1776,7 +1811,8 @@ class _JobAudit(_Base):
             causes.append(
                 (
                     "grader_tokens_mismatch",
-                    f"the {_money(lost_cost, self.currency)} of {fam} tokens used in lost work (R9: not "
+                    f"the {_money(lost_cost, self.currency)} of {fam} tokens used in lost work "
+                    "(R9: not "
                     "charged) appear to be billed",
                     lost_evidence,
                 )
@@ -1793,7 +1829,8 @@ class _JobAudit(_Base):
             causes.append(
                 (
                     "grader_price_mismatch",
-                    f"the {fam} tokens appear to be priced at a rate no longer in force on their usage "
+                    f"the {fam} tokens appear to be priced at a rate no longer in force on "
+                    "their usage "
                     f"date ({_money(old_cost, self.currency)} at the earlier price)",
                     old_evidence,
                 )
@@ -1809,7 +1846,8 @@ class _JobAudit(_Base):
             return
         if int(row.expected) == 0 and not causes:
             text = (
-                f"{_money(int(row.billed), self.currency)} of {fam} grader tokens billed for {job_id} "
+                f"{_money(int(row.billed), self.currency)} of {fam} grader tokens billed for "
+                f"{job_id} "
                 f"({scope}), where the logs show no charged {fam} usage."
             )
             self.add(
@@ -1836,15 +1874,18 @@ class _JobAudit(_Base):
             kind="grader_tokens_mismatch",
             severity=_severity(diff),
             explanation=(
-                f"The {fam} grader amount of {job_id} ({scope}) is {_money(int(row.billed), self.currency)}; "
-                f"the logs give {_money(int(row.expected), self.currency)}. The invoice gives no token "
+                f"The {fam} grader amount of {job_id} ({scope}) is "
+                f"{_money(int(row.billed), self.currency)}; "
+                f"the logs give {_money(int(row.expected), self.currency)}. The invoice gives "
+                "no token "
                 "breakdown, so the token count and the price cannot be told apart."
             ),
             **common,
         )
 
     def _typed(self, lines: pd.DataFrame, expected: dict[str, pd.DataFrame]) -> None:
-        """Grader lines by token type: per line (arithmetic, price), per type (tokens), rest rounding."""
+        """Grader lines by token type: per line (arithmetic, price), per type (tokens); the
+        rest is rounding."""
         keys = ["job_id", "charge", "grader_family", "token_type"]
         family_keys = ["job_id", "charge", "grader_family"]
         tokens = expected["tokens"]
@@ -1864,7 +1905,7 @@ class _JobAudit(_Base):
         tokens = tokens.merge(lines[family_keys].drop_duplicates(), on=family_keys)
         self._tokens = tokens
         per_type = tokens.groupby(keys, as_index=False)["tokens"].sum()
-        per_type = per_type.rename(columns={"tokens": "expected_tokens"}).merge(
+        per_type = per_type.set_axis([*keys, "expected_tokens"], axis="columns").merge(
             _exact_sums(tokens, keys, "pico"), on=keys
         )
         q = lines["quantity_micro"].astype("int64").to_numpy() // _MICRO
@@ -1891,7 +1932,7 @@ class _JobAudit(_Base):
         for i in blend:  # only lines priced wrongly: findings
             at_force[i] = int(
                 divide_round(
-                    int(q[i]) * int(lines.at[i, "pico"]),
+                    int(q[i]) * _n(lines.at[i, "pico"]),
                     int(expected_tokens[i]) * _PICO_PER_CENT,
                     self.mode,
                 )
@@ -1902,9 +1943,7 @@ class _JobAudit(_Base):
             price_part=(computed - at_force.to_numpy()) * _MICRO_PER_CENT,
         )
         table = self.bill.policy.price_table
-        for row in lines[(lines["arithmetic"] != 0) | (lines["price_part"] != 0)].itertuples(
-            index=False
-        ):
+        for row in lines[(lines["arithmetic"] != 0) | (lines["price_part"] != 0)].pipe(_rows):
             at = None if pd.isna(row.event_at) else _at(int(row.event_at))
             price = Decimal(int(row.unit_price_micro)).scaleb(-6)
             product = (
@@ -1963,10 +2002,10 @@ class _JobAudit(_Base):
         fam = fam.assign(rest=fam["amount_micro"] - fam["expected"] - fam["explained"])
         rests = fam[fam["rest"] != 0]
         numbers = self._lines_for(lines, family_keys, rests)
-        for row in rests.itertuples(index=False):
+        for row in rests.pipe(_rows):
             lines_of = numbers.get((row.job_id, row.charge, row.grader_family), ())
             job_id, charge = str(row.job_id), int(row.charge)
-            _, end, at = self._charge_window(job_id, charge)
+            _, _end, at = self._charge_window(job_id, charge)
             rest = int(row.rest)
             self.add(
                 kind="rounding",
@@ -2028,7 +2067,10 @@ class _JobAudit(_Base):
             evidence.append(
                 Evidence(
                     type="price_entry",
-                    description=f"{family} {row.token_type} {_price(price)} per 1M from {e.effective_from.date()}{until}",
+                    description=(
+                        f"{family} {row.token_type} {_price(price)} per 1M from "
+                        f"{e.effective_from.date()}{until}"
+                    ),
                     price=price,
                     effective_from=e.effective_from,
                     source=e.source,
@@ -2051,7 +2093,8 @@ class _JobAudit(_Base):
             charge_at=at,
             explanation=(
                 f"Line {line} prices {int(row.tokens):,} {family} {row.token_type} tokens at "
-                f"{_price(price)} {self.currency} per 1M; the price in force on their usage date is "
+                f"{_price(price)} {self.currency} per 1M; the price in force on their usage "
+                "date is "
                 f"{in_force_text} (R10){old}: {_money(diff, self.currency)}."
             ),
             evidence=tuple(evidence),
@@ -2077,7 +2120,9 @@ class _JobAudit(_Base):
         evidence: list[Evidence] = [
             Evidence(
                 type="tokens",
-                description=f"logs: {expected_tokens:,} charged {family} {token_type} tokens ({scope})",
+                description=(
+                    f"logs: {expected_tokens:,} charged {family} {token_type} tokens ({scope})"
+                ),
                 grader_model=family,
                 token_type=token_type,
                 tokens=expected_tokens,
@@ -2107,8 +2152,10 @@ class _JobAudit(_Base):
             grader_model=family,
             token_type=token_type,
             explanation=(
-                f"{billed_tokens:,} {family} {token_type} tokens billed for {job_id} ({scope}) where the "
-                f"logs give {expected_tokens:,}: {delta:+,} tokens, {_money(diff, self.currency)}{because}."
+                f"{billed_tokens:,} {family} {token_type} tokens billed for {job_id} ({scope}) "
+                "where the "
+                f"logs give {expected_tokens:,}: {delta:+,} tokens, "
+                f"{_money(diff, self.currency)}{because}."
             ),
             evidence=tuple(evidence),
         )
@@ -2126,8 +2173,12 @@ def _exact_sums(frame: pd.DataFrame, keys: list[str], column: str) -> pd.DataFra
             .groupby(keys, as_index=False)[column]
             .sum()
         )
-        return sums.assign(**{column: sums[column].astype(object)})
-    return frame.groupby(keys, as_index=False)[column].agg(lambda v: sum(int(x) for x in v))
+        exact: pd.DataFrame = sums.assign(**{column: sums[column].astype(object)})
+        return exact
+    big: pd.DataFrame = frame.groupby(keys, as_index=False).agg(
+        **{column: (column, lambda v: sum(int(x) for x in v))}
+    )
+    return big
 
 
 def _mode(name: str) -> Any:
@@ -2151,7 +2202,7 @@ class _TimeIndex:
 
     def __init__(self, bill: Any, job_ids: set[str], code_of: pd.Series) -> None:
         timeline = bill.timeline
-        codes = set(int(c) for c in code_of.reindex(list(job_ids)).dropna())
+        codes = {int(c) for c in code_of.reindex(list(job_ids)).dropna()}
         self.intervals = _split(timeline.intervals, codes)
         self.losses = _split(timeline.losses, codes)
         pieces = timeline.pieces
@@ -2214,15 +2265,16 @@ class _TimeIndex:
                     _Candidate(
                         "queue_time_billed",
                         total,
-                        f"{_hours_text(total)} of {_phase_name(phase)} time ({len(spans)} intervals)",
+                        f"{_hours_text(total)} of {_phase_name(phase)} time ({len(spans)} "
+                        "intervals)",
                         evidence,
                         1,
                     )
                 )
         phases = sorted(by_phase)
         for a, b in combinations(phases, 2):
-            spans = [(s, e) for p in (a, b) for s, e, _ in by_phase[p]]
-            total = _union_length(spans, billable)
+            pair = [(s, e) for p in (a, b) for s, e, _ in by_phase[p]]
+            total = _union_length(pair, billable)
             candidates.append(
                 _Candidate(
                     "queue_time_billed",
@@ -2234,13 +2286,14 @@ class _TimeIndex:
             )
         all_excluded = 0
         if len(phases) > 2:
-            spans = [(s, e) for p in phases for s, e, _ in by_phase[p]]
-            all_excluded = _union_length(spans, billable)
+            every = [(s, e) for p in phases for s, e, _ in by_phase[p]]
+            all_excluded = _union_length(every, billable)
             candidates.append(
                 _Candidate(
                     "queue_time_billed",
                     all_excluded,
-                    f"{_hours_text(all_excluded)} of excluded time ({', '.join(_phase_name(p) for p in phases)})",
+                    f"{_hours_text(all_excluded)} of excluded time "
+                    f"({', '.join(_phase_name(p) for p in phases)})",
                     [e for p in phases for e in interval_evidence[p]],
                     3,
                 )
@@ -2266,7 +2319,7 @@ class _TimeIndex:
                 if lost is not None
                 else []
             )
-            for loss in losses.itertuples(index=False):
+            for loss in losses.pipe(_rows):
                 if charge >= 0 and int(loss.segment) != charge:
                     continue
                 if not (w0 <= int(loss.end) <= w1 or w0 <= int(loss.start) < w1):
@@ -2282,7 +2335,10 @@ class _TimeIndex:
                     if step is not None and ck_at is not None
                     else " (no checkpoint in the segment)"
                 )
-                text = f"{_hours_text(ns)} of work lost to the {loss.cause} at {_clock(int(loss.at))} UTC{after}"
+                text = (
+                    f"{_hours_text(ns)} of work lost to the {loss.cause} at "
+                    f"{_clock(int(loss.at))} UTC{after}"
+                )
                 evidence = [
                     Evidence(
                         type="lost_interval",
@@ -2311,7 +2367,8 @@ class _TimeIndex:
                 _Candidate(
                     "lost_work_billed",
                     lost_total,
-                    f"{_hours_text(lost_total)} of work lost to {len(loss_candidates)} failures or rollbacks",
+                    f"{_hours_text(lost_total)} of work lost to {len(loss_candidates)} failures "
+                    "or rollbacks",
                     [e for c in loss_candidates for e in c.evidence],
                     1,
                 )
@@ -2321,7 +2378,8 @@ class _TimeIndex:
                 _Candidate(
                     "queue_time_billed",
                     lost_total + all_excluded,
-                    f"{_hours_text(all_excluded)} of excluded time and {_hours_text(lost_total)} of lost work",
+                    f"{_hours_text(all_excluded)} of excluded time and "
+                    f"{_hours_text(lost_total)} of lost work",
                     [e for p in phases for e in interval_evidence[p]]
                     + [e for c in loss_candidates for e in c.evidence],
                     4,
@@ -2334,7 +2392,8 @@ class _TimeIndex:
                 _Candidate(
                     "queue_time_billed",
                     wall,
-                    f"the wall clock {_span(w0, w1)} ({_hours_text(wall)} beyond the billable time, "
+                    f"the wall clock {_span(w0, w1)} ({_hours_text(wall)} beyond the billable "
+                    "time, "
                     f"{_hours_text(idle)} of it with no phase at all)",
                     [e for p in phases for e in interval_evidence[p]],
                     5,
@@ -2396,7 +2455,7 @@ def _phase_name(phase: str) -> str:
 
 def _split(frame: pd.DataFrame, codes: set[int]) -> dict[int, pd.DataFrame]:
     chosen = frame[frame["job"].isin(list(codes))]
-    return {int(code): group for code, group in chosen.groupby("job", sort=False)}
+    return {_n(code): group for code, group in chosen.groupby("job", sort=False)}
 
 
 def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -2428,7 +2487,7 @@ class _UsageIndex:
     """Grader usage of a few jobs, priced, for explaining grader differences."""
 
     def __init__(self, bill: Any, job_ids: set[str], code_of: pd.Series) -> None:
-        codes = set(int(c) for c in code_of.reindex(list(job_ids)).dropna())
+        codes = {int(c) for c in code_of.reindex(list(job_ids)).dropna()}
         usage = bill.timeline.usage
         usage = usage[usage["job"].isin(list(codes))]
         if usage.empty:
@@ -2455,14 +2514,16 @@ class _UsageIndex:
         u = self.usage
         rows = u[(u["job"] == code) & (u["grader_family"] == family)]
         if charge >= 0:
-            return rows[rows["segment"] == charge]
-        return rows[rows["segment"] < self.n_charges.get(code, 0)]
+            chosen: pd.DataFrame = rows[rows["segment"] == charge]
+            return chosen
+        earlier: pd.DataFrame = rows[rows["segment"] < self.n_charges.get(code, 0)]
+        return earlier
 
     @staticmethod
     def _pico(rows: pd.DataFrame, table: Any, family: str, offset: int = 0) -> int | None:
         entries = table.models.get(family, ())
         total = 0
-        for row in rows.itertuples(index=False):
+        for row in rows.pipe(_rows):
             index = int(row.price_index) - offset
             if index < 0 or index >= len(entries):
                 return None
@@ -2492,7 +2553,8 @@ class _UsageIndex:
             Evidence(
                 type="tokens",
                 description=(
-                    f"{int(lost['input_tokens'].sum()):,} input and {int(lost['output_tokens'].sum()):,} "
+                    f"{int(lost['input_tokens'].sum()):,} input and "
+                    f"{int(lost['output_tokens'].sum()):,} "
                     f"output {family} tokens used in lost work"
                 ),
                 grader_model=family,
@@ -2542,7 +2604,7 @@ class _UsageIndex:
         if pico is None:
             return None, []
         entries = table.models.get(family, ())
-        used = sorted(set(int(i) for i in rows["price_index"]))
+        used = sorted({int(i) for i in rows["price_index"]})
         evidence = []
         for i in used:
             old, new = entries[i - 1], entries[i]
@@ -2642,16 +2704,16 @@ class _ProjectDayAudit(_Base):
         got = billed_lines.groupby(keys, as_index=False).agg(
             billed=("amount_micro", "sum"),
             lines=("line", list),
-            descriptions=("description", lambda d: tuple(sorted(set(str(x) for x in d)))),
+            descriptions=("description", lambda d: tuple(sorted({str(x) for x in d}))),
         )
         cells = exp.merge(got, on=keys, how="outer")
         cells = cells.assign(
             expected=cells["expected"].fillna(0).astype("int64"),
             billed=cells["billed"].fillna(0).astype("int64"),
         )
-        known = set(str(p) for p in project)
+        known = {str(p) for p in project}
         per_job = expected.groupby(["project", "day", "line_type", "job_id"])["micro"].sum()
-        for row in cells[cells["expected"] != cells["billed"]].itertuples(index=False):
+        for row in cells[cells["expected"] != cells["billed"]].pipe(_rows):
             self._cell_finding(row, known, per_job)
 
     def _cell_finding(self, row: Any, known: set[str], per_job: pd.Series) -> None:
@@ -2662,8 +2724,10 @@ class _ProjectDayAudit(_Base):
         evidence = [
             Evidence(
                 type="project_day",
-                description=f"{job}: {_money(int(per_job.get((row.project, row.day, row.line_type, job), 0)), self.currency)} "
-                f"of {row.line_type} charged on {row.day}",
+                description=(
+                    f"{job}: {_money(int(per_job.get((row.project, row.day, row.line_type, job), 0)), self.currency)}"  # noqa: E501
+                    f" of {row.line_type} charged on {row.day}"
+                ),
                 job_id=str(job),
             )
             for job in jobs[:20]
@@ -2692,21 +2756,27 @@ class _ProjectDayAudit(_Base):
             kind = "unbilled_job"
             text = (
                 f"No {row.line_type} cost is reported for {where}, where the logs charge "
-                f"{_money(int(row.expected), self.currency)} ({len(jobs)} job(s): {', '.join(jobs[:5])})."
+                f"{_money(int(row.expected), self.currency)} ({len(jobs)} job(s): "
+                f"{', '.join(jobs[:5])})."
             )
         elif abs(diff) <= n * _MICRO_PER_CENT and int(row.expected) != 0:
             kind = "rounding"
-            text = f"The {row.line_type} costs of {where} differ by {_money(diff, self.currency)}, which only rounding explains."
+            text = (
+                f"The {row.line_type} costs of {where} differ by "
+                f"{_money(diff, self.currency)}, which only rounding explains."
+            )
         else:
             kind = {
                 "compute": "overbilled_time" if diff > 0 else "underbilled_time",
                 "data_sharing_discount": "missing_discount",
                 "grader_tokens": "grader_tokens_mismatch",
-            }[str(row.line_type)]  # type: ignore[assignment]
+            }[str(row.line_type)]
             text = (
-                f"{_money(int(row.billed), self.currency)} of {row.line_type} is billed for {where}; the "
+                f"{_money(int(row.billed), self.currency)} of {row.line_type} is billed for "
+                f"{where}; the "
                 f"logs charge {_money(int(row.expected), self.currency)} that day "
-                f"({len(jobs)} job(s){': ' + ', '.join(jobs[:5]) if jobs else ''}). The export names no "
+                f"({len(jobs)} job(s){': ' + ', '.join(jobs[:5]) if jobs else ''}). The export "
+                "names no "
                 "job, so the difference cannot be traced to one."
             )
         severity: Severity = (

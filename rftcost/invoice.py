@@ -34,7 +34,7 @@ import io
 import json
 import re
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -342,7 +342,8 @@ def parse_times(text: pd.Series, assume_tz: str | None) -> tuple[pd.Series, pd.S
 
 def _ns(stamps: pd.Series) -> pd.Series:
     utc = stamps.dt.tz_convert("UTC")
-    return utc.dt.as_unit("ns").astype("int64").astype("Int64").mask(utc.isna())
+    ns: pd.Series = utc.dt.as_unit("ns").astype("int64").astype("Int64").mask(utc.isna())
+    return ns
 
 
 def _canonical(raw: pd.DataFrame, source: str, assume_tz: str | None) -> Invoice:
@@ -532,7 +533,7 @@ def _costs_pages(pages: list[Any], source: str) -> Invoice:
                     where + ".end_time",
                     end,
                 )
-            day = datetime.fromtimestamp(day_start, tz=timezone.utc).strftime("%Y-%m-%d")
+            day = datetime.fromtimestamp(day_start, tz=UTC).strftime("%Y-%m-%d")
             for r, result in enumerate(bucket["results"]):
                 at = f"{where}.results[{r}]"
                 if not isinstance(result, dict):
@@ -645,7 +646,8 @@ def _units_text(values: pd.Series | np.ndarray[Any, Any], places: int) -> pd.Ser
     magnitude = ints.abs()
     whole = (magnitude // 10**places).astype(str)
     text = whole + "." + (magnitude % 10**places).astype(str).str.zfill(places) if places else whole
-    return text.where(ints >= 0, "-" + text)
+    signed: pd.Series = text.where(ints >= 0, "-" + text)
+    return signed
 
 
 def _price_text(decimals: pd.Series) -> pd.Series:
@@ -822,14 +824,14 @@ def costs_export_from_bill(
     jobs = bill.jobs.set_index("job_id")
     project = jobs["project"].reindex(charges["job_id"]).astype("string").fillna("")
     mapping = project_ids or {}
-    project = project.map(lambda p: mapping.get(p, p)).to_numpy()
+    projects = project.map(lambda p: mapping.get(p, p)).to_numpy()
     day = (charges["at"].astype("int64") // (86400 * 10**9)).to_numpy()
     model = jobs["model"].reindex(charges["job_id"]).astype(str).to_numpy()
     frames = [
         pd.DataFrame(
             {
                 "day": day,
-                "project": project,
+                "project": projects,
                 "item": "fine-tuning training " + model,
                 "cents": charges["compute_cents"].to_numpy(),
                 "quantity": charges["hour_units"].to_numpy(),
@@ -839,7 +841,7 @@ def costs_export_from_bill(
         pd.DataFrame(
             {
                 "day": day,
-                "project": project,
+                "project": projects,
                 "item": "fine-tuning data sharing discount",
                 "cents": -charges["discount_cents"].to_numpy(),
                 "quantity": 0,
@@ -854,7 +856,7 @@ def costs_export_from_bill(
         pd.DataFrame(
             {
                 "day": pd.Series(day, index=key).reindex(grader_key).to_numpy(),
-                "project": pd.Series(project, index=key).reindex(grader_key).to_numpy(),
+                "project": pd.Series(projects, index=key).reindex(grader_key).to_numpy(),
                 "item": "fine-tuning grader "
                 + grader["grader_model"].astype(str).map(resolve_model_family).to_numpy(),
                 "cents": grader["amount_cents"].to_numpy(),
@@ -872,7 +874,7 @@ def costs_export_from_bill(
     hours_places = bill.policy.rounding.hours_decimals
     buckets: list[dict[str, Any]] = []
     for day_number, group in sums.groupby("day", sort=True):
-        start = int(day_number) * 86400
+        start = _whole(day_number) * 86400
         results = [
             {
                 "object": "organization.costs.result",
@@ -889,7 +891,7 @@ def costs_export_from_bill(
                 ),
                 "quantity_unit": row.unit or None,
             }
-            for row in group.itertuples(index=False)
+            for row in _records(group)
         ]
         buckets.append(
             {"object": "bucket", "start_time": start, "end_time": start + 86400, "results": results}
@@ -909,8 +911,17 @@ def costs_export_from_bill(
     return pages
 
 
+def _whole(value: Any) -> int:
+    return int(value)
+
+
+def _records(frame: pd.DataFrame) -> Any:
+    return frame.itertuples(index=False)
+
+
 def _json_decimal(units: int, places: int) -> Any:
-    """Integer units → a JSON number with exactly ``places`` decimals (see ``dump_costs_export``)."""
+    """Integer units → decimal text with ``places`` decimals (``dump_costs_export`` writes
+    it as a JSON number)."""
     return _units_text(pd.Series([units]), places).iloc[0]
 
 

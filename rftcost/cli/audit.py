@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -127,16 +128,19 @@ def _summary_lines(result: Any) -> list[str]:
     s = result.summary
     c = result.currency
     lines = [
-        f"Invoice {result.invoice or '(no id)'} ({result.source}), policy {result.policy}, amounts in {c}",
+        f"Invoice {result.invoice or '(no id)'} ({result.source}), policy {result.policy}, "
+        f"amounts in {c}",
         f"Compared {result.comparison}.",
         "",
         f"Expected   {s.expected_total:>14.2f}",
         f"Billed     {s.billed_total:>14.2f}",
-        f"Difference {s.difference:>14.2f}   overbilled {s.overbilled:.2f}, underbilled {s.underbilled:.2f}",
+        f"Difference {s.difference:>14.2f}   overbilled {s.overbilled:.2f}, underbilled "
+        f"{s.underbilled:.2f}",
     ]
     if s.unchecked_total:
         lines.append(
-            f"Unchecked  {s.unchecked_total:>14.2f}   (credits, adjustments, tax, other costs, invalid jobs;"
+            f"Unchecked  {s.unchecked_total:>14.2f}   (credits, adjustments, tax, other costs, "
+            "invalid jobs;"
             f" invoice total {s.invoice_total:.2f})"
         )
     lines.append(
@@ -190,7 +194,7 @@ def render_table(result: Any) -> str:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(record=True, width=160, file=_Null())
+    console = Console(record=True, width=160, file=io.StringIO())
     for text in _summary_lines(result):
         console.print(text, markup=False, soft_wrap=True)
     findings = list(result.findings)
@@ -239,7 +243,10 @@ def render_markdown(result: Any) -> str:
         ],
     )
     if s.unchecked_total:
-        text += f"\nUnchecked (credits, adjustments, tax, other costs, invalid jobs): {s.unchecked_total:.2f}\n"
+        text += (
+            "\nUnchecked (credits, adjustments, tax, other costs, invalid jobs): "
+            f"{s.unchecked_total:.2f}\n"
+        )
     if result.findings:
         rows = [
             [*row, f.explanation] for row, f in zip(_rows(result), result.findings, strict=True)
@@ -248,11 +255,3 @@ def render_markdown(result: Any) -> str:
     else:
         text += "\nNo differences: the invoice matches the logs.\n"
     return text
-
-
-class _Null:
-    def write(self, _: str) -> int:
-        return 0
-
-    def flush(self) -> None:
-        return None
