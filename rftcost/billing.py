@@ -10,7 +10,7 @@ rounding goes through ``money.divide_round`` with the policy's named mode. The
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -583,8 +583,8 @@ def _grader_lines(usage: pd.DataFrame, policy: Policy) -> pd.DataFrame:
     )
     lines = sums.join(lost, how="outer").fillna(0).astype("int64")
     pico_all = pico_sum.reindex(lines.index).fillna(0)
-    pico_all = pico_all.to_numpy(dtype=object if pico_sum.dtype == object else "int64")
-    amount = divide_round(pico_all, _PICO_PER_CENT, policy.rounding.money_mode)
+    pico_values = pico_all.to_numpy(dtype=object if pico_sum.dtype == object else "int64")
+    amount = divide_round(pico_values, _PICO_PER_CENT, policy.rounding.money_mode)
     lines = lines.assign(amount_cents=np.asarray(amount, dtype="int64")).reset_index()
     lines = lines.rename(columns={"segment": "charge"})
     return lines[columns]
@@ -764,7 +764,8 @@ def _format_units(values: pd.Series, places: int) -> pd.Series:
         text = whole + "." + part
     else:
         text = whole
-    return text.mask(negative.fillna(False), "-" + text)
+    signed: pd.Series = text.mask(negative.fillna(False), "-" + text)
+    return signed
 
 
 def _dec(value: Any, places: int = 2) -> Decimal | None:
@@ -777,6 +778,15 @@ def _seconds(value: Any) -> float | None:
     if value is pd.NA or value is None:
         return None
     return int(value) / _NS_PER_SECOND
+
+
+def _rows(frame: pd.DataFrame) -> Iterator[Any]:
+    """A frame's rows as named tuples (one job's charges and lines, never a whole log).
+
+    Typed ``Any``: each field's type follows its column's dtype, which the stubs
+    cannot know.
+    """
+    return frame.itertuples(index=False)
 
 
 def _job_bill(
@@ -792,7 +802,7 @@ def _job_bill(
     places = policy.rounding.hours_decimals
     at = _iso(charges["at"]).tolist() if len(charges) else []
     charge_models = []
-    for position, charge in enumerate(charges.itertuples(index=False)):
+    for position, charge in enumerate(_rows(charges)):
         charge_lines = lines[lines["charge"] == charge.charge]
         charge_models.append(
             Charge(
@@ -816,7 +826,7 @@ def _job_bill(
                         lost_output_tokens=int(line.lost_output_tokens),
                         amount=cents_to_decimal(line.amount_cents),
                     )
-                    for line in charge_lines.itertuples(index=False)
+                    for line in _rows(charge_lines)
                 ),
             )
         )
@@ -846,8 +856,9 @@ def _job_bill(
     )
 
 
-def _none_if_na(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{k: (None if v is pd.NA else v) for k, v in r.items()} for r in records]
+def _none_if_na(records: list[dict[Hashable, Any]]) -> list[dict[str, Any]]:
+    """Records (keyed by their frame's column names, all strings) with NA as ``None``."""
+    return [{str(k): (None if v is pd.NA else v) for k, v in r.items()} for r in records]
 
 
 def _jobs_json(bill: Bill) -> list[dict[str, Any]]:
@@ -923,8 +934,8 @@ def _jobs_json(bill: Bill) -> list[dict[str, Any]]:
         record["charges"] = charges_of.get(job_id, [])
         record["problems"] = problems_of.get(job_id, [])
         if record["status"] == "invalid":
-            for key in ("billable_seconds", "lost_seconds", "unbilled_seconds"):
-                record[key] = None
+            for column in ("billable_seconds", "lost_seconds", "unbilled_seconds"):
+                record[column] = None
     return [_ordered_job(r) for r in records]
 
 

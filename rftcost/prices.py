@@ -48,7 +48,8 @@ def _decimal_rate(value: Any) -> Decimal:
     rate = Decimal(str(value))
     if not rate.is_finite() or rate < 0:
         raise ValueError(f"a rate must be a non-negative number, got {value!r}")
-    if rate.as_tuple().exponent < -6:  # type: ignore[operator]
+    exponent = rate.as_tuple().exponent  # an int: the rate is finite
+    if isinstance(exponent, int) and exponent < -6:
         raise ValueError(f"a rate per 1M tokens has at most 6 decimals, got {value!r}")
     return rate
 

@@ -27,6 +27,8 @@ maps it to ``job_id``):
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
@@ -221,7 +223,7 @@ def _billing_events(ordered: pd.DataFrame, jobs: pd.DataFrame) -> tuple[pd.DataF
     billing = billing.astype({"segment_start": "int64"}).reset_index(drop=True)
 
     is_final = billing["event"].isin(FINAL_EVENTS)
-    finals_before = is_final.groupby(billing["job"]).cumsum() - is_final
+    finals_before = is_final.groupby(billing["job"]).cumsum() - is_final.astype("int64")
     after_final = billing[finals_before > 0]
     first_final = billing[is_final].drop_duplicates("job").set_index("job")
     final_of = first_final.reindex(after_final["job"])
@@ -668,7 +670,7 @@ def _asof(
     left_on: str,
     right_on: str,
     by: str | list[str],
-    direction: str = "backward",
+    direction: Literal["backward", "forward", "nearest"] = "backward",
     allow_exact_matches: bool = True,
 ) -> pd.DataFrame:
     """``merge_asof`` that keeps the right side's integers exact.
@@ -690,7 +692,7 @@ def _asof(
         left_on=left_on,
         right_on="_asof_key",
         by=by,
-        direction=direction,  # type: ignore[arg-type]
+        direction=direction,
         allow_exact_matches=allow_exact_matches,
     )
     return merged.drop(columns="_asof_key")
