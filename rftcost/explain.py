@@ -17,7 +17,9 @@ boundaries is the readable choice; nothing here runs per job over a whole log.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
@@ -97,6 +99,12 @@ def _at(ns: int) -> datetime:
     return datetime.fromtimestamp(seconds, tz=UTC).replace(microsecond=rest // 1000)
 
 
+def _rows(frame: pd.DataFrame) -> Iterator[Any]:
+    """A frame's rows as named tuples, typed ``Any``: each field's type follows its
+    column's dtype, which the stubs cannot know."""
+    return frame.itertuples(index=False)
+
+
 def explain(bill: Bill, job_id: str) -> Explanation:
     """Explain one job of ``bill``; ``KeyError`` if the job is not in it."""
     job = bill.job(job_id)
@@ -105,14 +113,11 @@ def explain(bill: Bill, job_id: str) -> Explanation:
     intervals = timeline.intervals[timeline.intervals["job"] == code]
     losses = timeline.losses[timeline.losses["job"] == code]
     billing = timeline.charges[timeline.charges["job"] == code]
-    first_ns = int(timeline.jobs.loc[code, "first_ns"])
-    last_ns = int(timeline.jobs.loc[code, "last_ns"])
+    first_ns = int(timeline.jobs["first_ns"].loc[code])
+    last_ns = int(timeline.jobs["last_ns"].loc[code])
 
-    spans = [
-        (str(r.phase), int(r.start), int(r.end), bool(r.billable))
-        for r in intervals.itertuples(index=False)
-    ]
-    loss_spans = [(int(r.start), int(r.end), str(r.cause)) for r in losses.itertuples(index=False)]
+    spans = [(str(r.phase), int(r.start), int(r.end), bool(r.billable)) for r in _rows(intervals)]
+    loss_spans = [(int(r.start), int(r.end), str(r.cause)) for r in _rows(losses)]
     billing_ts = sorted(int(t) for t in billing["at"])
     cuts = sorted(
         {first_ns, last_ns, *billing_ts}
@@ -159,7 +164,7 @@ def explain(bill: Bill, job_id: str) -> Explanation:
                 checkpoint_step=None if pd.isna(r.checkpoint_step) else int(r.checkpoint_step),
                 checkpoint_at=None if pd.isna(r.checkpoint_ts) else _at(int(r.checkpoint_ts)),
             )
-            for r in losses.itertuples(index=False)
+            for r in _rows(losses)
         ),
         checkpoints=tuple(
             (_at(t), int(s)) for t, s in zip(checkpoints["ts"], checkpoints["step"], strict=True)

@@ -682,8 +682,9 @@ def _parse_timestamps(raw: pd.Series, assume_tz: str | None) -> tuple[pd.Series,
 
 
 def _datetime_ns(values: pd.Series) -> pd.Series:
-    utc = values.dt.tz_convert("UTC")
-    return utc.dt.as_unit("ns").astype("int64").astype("Int64").mask(utc.isna())
+    utc: pd.Series = values.dt.tz_convert("UTC")
+    ns: pd.Series = utc.dt.as_unit("ns").astype("int64").astype("Int64").mask(utc.isna())
+    return ns
 
 
 def _epoch_numbers(
@@ -784,8 +785,8 @@ def _deduplicate(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.D
     candidates = same_id | ~has_id
     if candidates.any():
         subset = events[candidates]
-        keys = ["job_id", "event_id", *CONTENT_COLUMNS]
-        same_content[candidates] = subset.duplicated(keys, keep="first").to_numpy()
+        columns = ["job_id", "event_id", *CONTENT_COLUMNS]
+        same_content[candidates] = subset.duplicated(columns, keep="first").to_numpy()
     duplicates = events[same_content]
     kept = events[~same_content]
     repeated = kept[same_id[~same_content]]
@@ -795,7 +796,9 @@ def _deduplicate(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.D
         repeated[~conflict_in_repeated.to_numpy()]
         .set_index(["job_id", "event_id"])
         .loc[
-            list(zip(conflicting["job_id"], conflicting["event_id"], strict=True)),
+            pd.MultiIndex.from_tuples(
+                list(zip(conflicting["job_id"], conflicting["event_id"], strict=True))
+            ),
             ["source", "line"],
         ]
         if len(conflicting)
