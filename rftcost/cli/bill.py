@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -123,9 +124,12 @@ def _stream_buckets(
     handle = output.open("w", encoding="utf-8") if output else sys.stdout
     totals, parts = [], []
     try:
-        with progress(logs, threshold_bytes=0) as report, bucketed(
-            logs, policy, count, assume_tz=assume_tz, workdir=workdir, on_progress=report
-        ) as (partition, stream):
+        with (
+            progress(logs, threshold_bytes=0) as report,
+            bucketed(
+                logs, policy, count, assume_tz=assume_tz, workdir=workdir, on_progress=report
+            ) as (partition, stream),
+        ):
             if output_format is OutputFormat.json:
                 handle.write(
                     f'{{"schema": "{BILL_SCHEMA}", "policy": {json.dumps(policy.name)}, '
@@ -148,14 +152,17 @@ def _stream_buckets(
         if output_format is OutputFormat.json:
             summary = total.model_dump(mode="json") if total else {}
             for key in (
-                "billed_hours", "compute_amount", "discount_amount", "grader_amount",
-                "total_amount", "accrued_amount",
+                "billed_hours",
+                "compute_amount",
+                "discount_amount",
+                "grader_amount",
+                "total_amount",
+                "accrued_amount",
             ):
                 if key in summary:
                     summary[key] = f"{getattr(total, key):.2f}"
             handle.write(
-                f"\n], \"totals\": {json.dumps(summary)}, "
-                f"\"records\": {json.dumps(log.counts())}}}\n"
+                f'\n], "totals": {json.dumps(summary)}, "records": {json.dumps(log.counts())}}}\n'
             )
     finally:
         if output:
@@ -238,7 +245,9 @@ def _bill_table(result: Any) -> str:
     return console.export_text()
 
 
-class _Null:
+class _Null(io.StringIO):
+    """A console file that keeps nothing: the text is taken from the console's record."""
+
     def write(self, _: str) -> int:
         return 0
 
