@@ -28,6 +28,7 @@ import os
 import subprocess
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -90,8 +91,9 @@ def _invoices(cache: Path, events: Path, perturb: float) -> tuple[Path, Path | N
             compute = lines.index[lines["line_type"] == "compute"]
             chosen = rng.choice(compute, size=max(1, int(len(compute) * perturb)), replace=False)
             changed = lines.copy()
-            hours = changed.loc[chosen, "quantity"].map(lambda q: f"{float(q) + 0.25:.2f}")
-            changed.loc[chosen, "quantity"] = hours
+            changed.loc[chosen, "quantity"] = changed.loc[chosen, "quantity"].map(
+                lambda q: f"{Decimal(q) + Decimal('0.25'):.2f}"
+            )
             # $100/h: 0.25 h more is 25.00 more (amounts stay decimal strings).
             changed.loc[chosen, "amount"] = changed.loc[chosen, "amount"].map(
                 lambda a: _plus(a, 25)
@@ -103,24 +105,32 @@ def _invoices(cache: Path, events: Path, perturb: float) -> tuple[Path, Path | N
 
 
 def _plus(amount: str, whole: int) -> str:
-    from decimal import Decimal
-
     return f"{Decimal(amount) + whole:.2f}"
 
 
 _CHILD = """
-import json, sys, time
+import json, resource, sys, time
 import rftcost
+
+def rss():
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * resource.getpagesize()
+
+def peak():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
 events, invoice = sys.argv[1], sys.argv[2]
 started = time.perf_counter()
 bill = rftcost.bill(events)
 billed = time.perf_counter() - started
+counts = bill.log.counts() if bill.log is not None else {}
 result = {"bill_seconds": billed, "jobs": len(bill.jobs), "charges": len(bill.charges),
-          "events": int(len(bill.log.events)) if bill.log is not None else None}
+          "events": counts.get("accepted"), "peak_after_bill": peak(), "rss_after_bill": rss()}
 if invoice != "-":
     started = time.perf_counter()
     report = rftcost.audit_invoice(invoice, bill)
     result["audit_seconds"] = time.perf_counter() - started
+    result["rss_after_audit"] = rss()
     result["findings"] = report.summary.findings
     result["difference"] = str(report.summary.difference)
 print(json.dumps(result))
@@ -168,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
         if perturbed is not None:
             audits[f"perturbed {args.perturb:.0%}"] = _run(events, perturbed)
         print(
-            f"\n{jobs:,} jobs, {bill_only['events']:,} events, {bill_only['charges']:,} charges; "
+            f"\n{jobs:,} jobs, {bill_only['events'] or 0:,} events, "
+            f"{bill_only['charges']:,} charges; "
             f"invoice of {n_lines:,} lines"
         )
         print(f"{'':24} {'seconds':>9} {'peak MiB':>9}  notes")
@@ -180,10 +191,14 @@ def main(argv: list[str] | None = None) -> int:
             ratio = run["audit_seconds"] / run["bill_seconds"]
             ok = run["audit_seconds"] < run["bill_seconds"]
             status |= 0 if ok else 1
+            # Memory the audit adds: the process peak beyond billing's, and resident growth.
+            added_peak = (run["peak_bytes"] - run["peak_after_bill"]) / 2**20
+            grown = (run["rss_after_audit"] - run["rss_after_bill"]) / 2**20
             print(
                 f"{'audit ' + name:24} {run['audit_seconds']:9.2f} {run['peak_bytes'] / 2**20:9.0f}"
                 f"  audit/bill {ratio:.2f} ({'<' if ok else '≥'} 1); {run['findings']} findings,"
-                f" difference {run['difference']}; peak includes the bill"
+                f" difference {run['difference']}; peak beyond billing's +{added_peak:.0f} MiB,"
+                f" resident {grown:+.0f} MiB"
             )
         records.append(
             {"jobs": jobs, "invoice_lines": n_lines, "bill": bill_only, "audits": audits}
