@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict
 
 from rftcost.billing import Bill, bill_events
 from rftcost.events.readers import (
+    CATEGORY_COLUMNS,
     EventLog,
     ProgressCallback,
     _deduplicate,
@@ -184,8 +185,7 @@ def iter_bucket_bills(
         problems = reader_problems[problem_bucket == number]
         if not parts and problems.empty:
             continue
-        frames = [pq.read_table(part).to_pandas() for part in parts]
-        events = concat_events(frames) if frames else _no_events()
+        events = _read_bucket(parts) if parts else _no_events()
         events, duplicates, conflicts = _deduplicate(events)
         conflict_problems = _problems_from_rejections(conflicts)
         log = EventLog(
@@ -201,6 +201,25 @@ def iter_bucket_bills(
         yield _slim(bill, keep_intervals=keep_intervals)
         if on_progress:
             on_progress("bill", number + 1, partition.buckets)
+
+
+def _read_bucket(parts: list[Path]) -> pd.DataFrame:
+    """A bucket's parts as one frame: concatenated and dictionary-unified in Arrow, so the
+    category columns arrive as categoricals without a per-part recode in pandas."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    text = pa.dictionary(pa.int32(), pa.string())
+    tables = []
+    for part in parts:
+        table = pq.read_table(part)
+        for name in CATEGORY_COLUMNS:
+            index = table.schema.get_field_index(name)
+            if index >= 0 and table.schema.field(index).type != text:
+                table = table.set_column(index, name, table.column(name).cast(text))
+        tables.append(table)
+    table = pa.concat_tables(tables, promote_options="default").unify_dictionaries()
+    return concat_events([table.to_pandas()])
 
 
 def _no_events() -> pd.DataFrame:
