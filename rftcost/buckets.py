@@ -176,8 +176,6 @@ def iter_bucket_bills(
     the per-piece time line (``pieces``, ``usage``); ``keep_intervals`` keeps phase
     intervals too (for explain and audit evidence).
     """
-    import pyarrow.parquet as pq
-
     reader_problems = _problems_from_rejections(partition.rejected)
     problem_bucket = bucket_of(reader_problems["job_id"], partition.buckets)
     for number in range(partition.buckets):
