@@ -411,6 +411,12 @@ def audit_invoice(
 # --- shared machinery -------------------------------------------------------------------------
 
 
+def _among(values: Any, members: Any) -> np.ndarray[Any, Any]:
+    """``values.isin(members)`` through object hash tables (Arrow strings' isin is slow)."""
+    keys = pd.Index(np.asarray(values, dtype=object), dtype=object)
+    return np.asarray(keys.isin(pd.Index(list(members), dtype=object)), dtype=bool)
+
+
 def _n(value: Any) -> int:
     """A frame cell known to hold an integer, as a Python int."""
     return int(value)
@@ -810,7 +816,13 @@ class _JobAudit(_Base):
         lines = self.invoice.lines.assign(job_id=self.invoice.lines["job_id"].astype("string"))
         self._check_total_lines(lines)
         lines = lines[lines["line_type"] != "total"]
-        status = lines["job_id"].map(jobs["status"].astype(str).to_dict())
+        found = pd.Index(np.asarray(jobs.index, dtype=object), dtype=object).get_indexer(
+            np.asarray(lines["job_id"], dtype=object)
+        )
+        statuses = jobs["status"].to_numpy(dtype=object)
+        status = pd.Series(
+            np.where(found >= 0, statuses[found], None), index=lines.index, dtype=object
+        )
         checked = lines["line_type"].isin(CHECKED_LINE_TYPES)
         unchecked = ~checked
         unknown = checked & status.isna()
@@ -945,7 +957,7 @@ class _JobAudit(_Base):
 
     def _unbilled_jobs(self, valid: pd.DataFrame, billed_jobs: set[str]) -> None:
         missing = valid[
-            ~valid.index.isin(list(billed_jobs)) & (valid["total_cents"].astype("int64") != 0)
+            ~_among(valid.index, list(billed_jobs)) & (valid["total_cents"].astype("int64") != 0)
         ]
         for job_id, row in missing.iterrows():
             total = int(row["total_cents"]) * _MICRO_PER_CENT
@@ -1029,7 +1041,7 @@ class _JobAudit(_Base):
         per_charge_jobs = set(g.loc[g["charge"] >= 0, "job_id"])
         wanted = list(job_ids)
         charges = bill.charges.astype({"job_id": object})
-        charges = charges[charges["job_id"].isin(wanted)]
+        charges = charges[_among(charges["job_id"], wanted)]
         floor = divide_round(
             charges["billable_ns"].to_numpy(dtype="int64"), self.unit_ns, _mode("down")
         )
@@ -1080,20 +1092,20 @@ class _JobAudit(_Base):
             "at",
             "n",
         ]
-        per = charges["job_id"].isin(per_charge_jobs)
-        whole = ~by_job["job_id"].isin(per_charge_jobs)
+        per = _among(charges["job_id"], per_charge_jobs)
+        whole = ~_among(by_job["job_id"], per_charge_jobs)
         money = pd.concat(
             [charges.loc[per, columns], by_job.loc[whole, columns]], ignore_index=True
         ).astype({"job_id": object})
 
         lines = bill.grader_lines[bill.grader_lines["charge"] >= 0].astype({"job_id": object})
-        lines = lines[lines["job_id"].isin(wanted)]
+        lines = lines[_among(lines["job_id"], wanted)]
         lines = lines.assign(
             grader_family=lines["grader_model"]
             .astype(str)
             .map({m: resolve_model_family(m) for m in lines["grader_model"].astype(str).unique()})
             .astype(object),
-            charge=lines["charge"].where(lines["job_id"].isin(per_charge_jobs), -1),
+            charge=lines["charge"].where(_among(lines["job_id"], per_charge_jobs), -1),
             n=1,
         )
         family = lines.groupby(["job_id", "charge", "grader_family"], as_index=False).agg(
@@ -1102,11 +1114,11 @@ class _JobAudit(_Base):
         typed_keys = g.loc[g["typed"], ["job_id", "grader_family"]].drop_duplicates()
         typed_jobs = set(typed_keys["job_id"])
         tokens = priced_tokens(
-            bill, bill.grader_lines[bill.grader_lines["job_id"].astype(str).isin(typed_jobs)]
+            bill, bill.grader_lines[_among(bill.grader_lines["job_id"], typed_jobs)]
         )
         if not tokens.empty:
             tokens = tokens.assign(
-                charge=tokens["charge"].where(tokens["job_id"].isin(per_charge_jobs), -1)
+                charge=tokens["charge"].where(_among(tokens["job_id"], per_charge_jobs), -1)
             )
         return {"money": money, "family": family, "tokens": tokens}
 
@@ -1234,7 +1246,7 @@ class _JobAudit(_Base):
         computed = _cents_of_pico(q * p, self.mode)
         at_rate = _cents_of_pico(q * rate.astype(object), self.mode)
         amount = lines["amount_micro"].to_numpy(dtype="int64")
-        capped = lines["job_id"].isin(capped_jobs).to_numpy()
+        capped = _among(lines["job_id"], capped_jobs)
         arithmetic = np.where(capped, 0, amount - computed * _MICRO_PER_CENT)
         rate_part = (computed - at_rate) * _MICRO_PER_CENT
         per_line = lines.assign(
@@ -1253,7 +1265,7 @@ class _JobAudit(_Base):
             rate_part=("rate_part", "sum"),
         )
         jobs_with_lines = set(g["job_id"])
-        wanted = money[money["job_id"].isin(jobs_with_lines)]
+        wanted = money[_among(money["job_id"], jobs_with_lines)]
         groups = wanted.merge(groups, on=["job_id", "charge"], how="outer")
         groups = groups.assign(
             quantity=groups["quantity"].fillna(0).astype("int64"),
@@ -1267,7 +1279,7 @@ class _JobAudit(_Base):
             hours_part=(groups["at_rate"] - groups["compute_cents"].astype("int64"))
             * _MICRO_PER_CENT,
             delta=groups["quantity"] - groups["hour_units"].astype("int64") * self.unit_micro_hours,
-            capped=groups["capped"].astype(bool) | groups["job_id"].isin(capped_jobs),
+            capped=groups["capped"].astype(bool) | _among(groups["job_id"], capped_jobs),
         )
         groups = groups.assign(
             hours_part=groups["hours_part"].where(
@@ -1387,7 +1399,9 @@ class _JobAudit(_Base):
                 self.findings.append(finding)
                 for charge in groups.loc[groups["job_id"] == job_id, "charge"]:
                     self._cause(str(job_id), int(charge), finding)
-        rest = groups[~groups["job_id"].isin(totals.index[rounding]) & (groups["hours_part"] != 0)]
+        rest = groups[
+            ~_among(groups["job_id"], totals.index[rounding]) & (groups["hours_part"] != 0)
+        ]
         if rest.empty:
             return
         time = _TimeIndex(self.bill, set(rest["job_id"]), self.code_of)
@@ -1614,7 +1628,7 @@ class _JobAudit(_Base):
         grader_billed = (
             g[g["line_type"] == "grader_tokens"].groupby(["job_id", "charge"])["amount_micro"].sum()
         )
-        wanted = money[money["job_id"].isin(set(g["job_id"]))]
+        wanted = money[_among(money["job_id"], set(g["job_id"]))]
         groups = wanted.merge(billed, on=["job_id", "charge"], how="outer")
         groups = groups.assign(
             billed=groups["billed"].fillna(0).astype("int64"),
@@ -1742,7 +1756,7 @@ class _JobAudit(_Base):
         billed = untyped.groupby(["job_id", "charge", "grader_family"], as_index=False).agg(
             billed=("amount_micro", "sum")
         )
-        wanted = family[family["job_id"].isin(set(g["job_id"]))]
+        wanted = family[_among(family["job_id"], set(g["job_id"]))]
         wanted = wanted.merge(
             typed_keys.assign(_typed=True), on=["job_id", "charge", "grader_family"], how="left"
         )
@@ -2454,7 +2468,7 @@ def _phase_name(phase: str) -> str:
 
 
 def _split(frame: pd.DataFrame, codes: set[int]) -> dict[int, pd.DataFrame]:
-    chosen = frame[frame["job"].isin(list(codes))]
+    chosen = frame[_among(frame["job"], list(codes))]
     return {_n(code): group for code, group in chosen.groupby("job", sort=False)}
 
 
@@ -2489,7 +2503,7 @@ class _UsageIndex:
     def __init__(self, bill: Any, job_ids: set[str], code_of: pd.Series) -> None:
         codes = {int(c) for c in code_of.reindex(list(job_ids)).dropna()}
         usage = bill.timeline.usage
-        usage = usage[usage["job"].isin(list(codes))]
+        usage = usage[_among(usage["job"], list(codes))]
         if usage.empty:
             self.usage = usage.assign(
                 grader_family=pd.Series([], dtype=str), price_index=pd.Series([], dtype="int64")
