@@ -586,8 +586,9 @@ def _grader_lines(usage: pd.DataFrame, policy: Policy) -> pd.DataFrame:
     pico_values = pico_all.to_numpy(dtype=object if pico_sum.dtype == object else "int64")
     amount = divide_round(pico_values, _PICO_PER_CENT, policy.rounding.money_mode)
     lines = lines.assign(amount_cents=np.asarray(amount, dtype="int64")).reset_index()
-    lines = lines.rename(columns={"segment": "charge"})
-    return lines[columns]
+    lines = lines.rename(columns={"segment": "charge"}).astype({"grader_model": "string"})
+    # Lines in name order: the same whatever order the categories arrived in.
+    return lines.sort_values(["job", "charge", "grader_model"], ignore_index=True)[columns]
 
 
 def _mark_accrued(lines: pd.DataFrame, charges: pd.DataFrame) -> pd.DataFrame:
