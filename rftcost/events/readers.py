@@ -233,6 +233,17 @@ def read_events(
 def concat_events(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
     """Concatenate event frames, keeping categorical columns categorical (union of categories)."""
     frames = [f for f in frames if len(f)] or list(frames[:1])
+    # A column with no value at all comes back from Parquet untyped: categorical again.
+    frames = [
+        f.assign(
+            **{
+                c: f[c].astype("string").astype("category")
+                for c in CATEGORY_COLUMNS
+                if not isinstance(f[c].dtype, pd.CategoricalDtype)
+            }
+        )
+        for f in frames
+    ]
     if len(frames) == 1:
         return frames[0]
     unified = {
