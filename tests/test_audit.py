@@ -11,10 +11,10 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from builders import JobLog, frame_of
 from typer.testing import CliRunner
 
 import rftcost
-from builders import JobLog, frame_of
 from rftcost.audit import FINDING_KINDS, AuditReport, Finding, audit_invoice
 from rftcost.cli import app
 from rftcost.errors import InvoiceError

@@ -19,11 +19,11 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
+from strategies import logs
 
 import rftcost
 from rftcost.audit import AuditReport, audit_invoice
 from rftcost.invoice import invoice_from_bill, write_invoice
-from strategies import logs
 
 D = Decimal
 SETTINGS = settings(
