@@ -187,7 +187,7 @@ def iter_bucket_bills(
         events, duplicates, conflicts = _deduplicate(events)
         conflict_problems = _problems_from_rejections(conflicts)
         log = EventLog(
-            events=events.iloc[0:0],
+            events=events.iloc[0:0].copy(),
             rejected=conflicts,
             duplicates=duplicates,
             problems=pd.concat([problems, conflict_problems], ignore_index=True),
@@ -227,12 +227,13 @@ def _no_events() -> pd.DataFrame:
 
 
 def _slim(bill: Bill, *, keep_intervals: bool) -> Bill:
+    # ``.copy()`` matters: an empty slice is a view that keeps the whole frame alive.
     timeline = bill.timeline
     slim = timeline.model_copy(
         update={
-            "pieces": timeline.pieces.iloc[0:0],
-            "usage": timeline.usage.iloc[0:0],
-            **({} if keep_intervals else {"intervals": timeline.intervals.iloc[0:0]}),
+            "pieces": timeline.pieces.iloc[0:0].copy(),
+            "usage": timeline.usage.iloc[0:0].copy(),
+            **({} if keep_intervals else {"intervals": timeline.intervals.iloc[0:0].copy()}),
         }
     )
     return bill.model_copy(update={"timeline": slim})

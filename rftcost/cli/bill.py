@@ -138,7 +138,7 @@ def _stream_buckets(
             first = True
             for part in stream:
                 totals.append(part.totals())
-                parts.append(part.model_copy(update={"jobs": part.jobs.iloc[0:0]}))
+                parts.append(part.model_copy(update={"jobs": part.jobs.iloc[0:0].copy()}))
                 if output_format is OutputFormat.csv:
                     table = part.jobs_table().assign(policy=policy.name, currency=policy.currency)
                     handle.write(table.to_csv(index=False, header=first))

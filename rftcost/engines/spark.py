@@ -197,7 +197,7 @@ def _bucket_kernel(policy: Policy, assume_tz: str | None) -> Callable[[pd.DataFr
         events, duplicates, conflicts = _deduplicate(events)
         rejected = pd.concat([rejected, conflicts], ignore_index=True)
         log = EventLog(
-            events=events.iloc[0:0],
+            events=events.iloc[0:0].copy(),
             rejected=rejected,
             duplicates=duplicates,
             problems=_problems_from_rejections(rejected),
