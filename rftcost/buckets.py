@@ -46,6 +46,7 @@ __all__ = [
     "bucket_of",
     "bucketed",
     "combine_bills",
+    "combine_logs",
     "combined_log",
     "estimated_events",
     "iter_bucket_bills",
@@ -343,7 +344,11 @@ def bucketed(
 
 def combined_log(partition: Partition, bills: Sequence[Bill]) -> EventLog:
     """What was read, over a partition and the bills of its buckets."""
-    logs = [b.log for b in bills if b.log is not None]
+    return combine_logs(partition, [b.log for b in bills if b.log is not None])
+
+
+def combine_logs(partition: Partition, logs: Sequence[EventLog]) -> EventLog:
+    """What was read, over a partition and the logs of its buckets' bills."""
     rejected = pd.concat([partition.rejected, *(log.rejected for log in logs)], ignore_index=True)
     return EventLog(
         events=_no_events(),

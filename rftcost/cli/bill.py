@@ -119,10 +119,10 @@ def _stream_buckets(
     import json
 
     from rftcost.billing import BILL_SCHEMA, sum_totals
-    from rftcost.buckets import bucketed, combined_log
+    from rftcost.buckets import bucketed, combine_logs
 
     handle = output.open("w", encoding="utf-8") if output else sys.stdout
-    totals, parts = [], []
+    totals, bucket_logs = [], []
     try:
         with (
             progress(logs, threshold_bytes=0) as report,
@@ -138,7 +138,8 @@ def _stream_buckets(
             first = True
             for part in stream:
                 totals.append(part.totals())
-                parts.append(part.model_copy(update={"jobs": part.jobs.iloc[0:0].copy()}))
+                if part.log is not None:
+                    bucket_logs.append(part.log)  # counts only: a bucket's frames are freed
                 if output_format is OutputFormat.csv:
                     table = part.jobs_table().assign(policy=policy.name, currency=policy.currency)
                     handle.write(table.to_csv(index=False, header=first))
@@ -147,7 +148,7 @@ def _stream_buckets(
                         handle.write(("\n" if first else ",\n") + json.dumps(job))
                         first = False
                 first = False
-            log = combined_log(partition, parts)
+            log = combine_logs(partition, bucket_logs)
         total = sum_totals(totals) if totals else None
         if output_format is OutputFormat.json:
             summary = total.model_dump(mode="json") if total else {}
