@@ -47,7 +47,6 @@ __all__ = [
     "bucketed",
     "combine_bills",
     "combine_logs",
-    "combined_log",
     "estimated_events",
     "iter_bucket_bills",
     "partition_events",
@@ -308,7 +307,9 @@ def bill_in_buckets(
         on_progress=on_progress,
     ) as (partition, stream):
         bills = list(stream)
-        return combine_bills(bills or [_empty_bill(policy)], log=combined_log(partition, bills))
+        logs = [b.log for b in bills if b.log is not None]
+        log = combine_logs(logs, read_rejected=partition.rejected, files=partition.files)
+        return combine_bills(bills or [_empty_bill(policy)], log=log)
 
 
 @contextmanager
@@ -342,14 +343,21 @@ def bucketed(
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def combined_log(partition: Partition, bills: Sequence[Bill]) -> EventLog:
-    """What was read, over a partition and the bills of its buckets."""
-    return combine_logs(partition, [b.log for b in bills if b.log is not None])
-
-
-def combine_logs(partition: Partition, logs: Sequence[EventLog]) -> EventLog:
-    """What was read, over a partition and the logs of its buckets' bills."""
-    rejected = pd.concat([partition.rejected, *(log.rejected for log in logs)], ignore_index=True)
+def combine_logs(
+    logs: Sequence[EventLog],
+    *,
+    read_rejected: pd.DataFrame | None = None,
+    files: tuple[str, ...] = (),
+) -> EventLog:
+    """What was read, over the logs of several buckets' bills (and records rejected while
+    partitioning, ``read_rejected``)."""
+    rejected = pd.concat(
+        [
+            read_rejected if read_rejected is not None else _empty_rejected(),
+            *(log.rejected for log in logs),
+        ],
+        ignore_index=True,
+    )
     return EventLog(
         events=_no_events(),
         rejected=rejected,
@@ -357,7 +365,7 @@ def combine_logs(partition: Partition, logs: Sequence[EventLog]) -> EventLog:
             [log.duplicates for log in logs] or [pd.DataFrame()], ignore_index=True
         ),
         problems=_problems_from_rejections(rejected),
-        files=partition.files,
+        files=files,
         accepted_count=sum(log.accepted for log in logs),
     )
 

@@ -148,7 +148,7 @@ def _stream_buckets(
                         handle.write(("\n" if first else ",\n") + json.dumps(job))
                         first = False
                 first = False
-            log = combine_logs(partition, bucket_logs)
+            log = combine_logs(bucket_logs, read_rejected=partition.rejected, files=partition.files)
         total = sum_totals(totals) if totals else None
         if output_format is OutputFormat.json:
             summary = total.model_dump(mode="json") if total else {}

@@ -84,7 +84,7 @@ def bill_spark_frame(
     """Bill a Spark DataFrame of canonical events (``source`` and ``line`` columns if known)."""
     from pyspark.sql import functions as F
 
-    from rftcost.buckets import combine_bills
+    from rftcost.buckets import combine_bills, combine_logs
 
     text = _as_text(frame)
     if "source" not in text.columns:
@@ -101,7 +101,7 @@ def bill_spark_frame(
         from rftcost.events.readers import _empty_events
 
         return bill_events(_empty_events(), policy)
-    return combine_bills(bills, log=_combined_log(bills))
+    return combine_bills(bills, log=combine_logs([b.log for b in bills if b.log is not None]))
 
 
 def _read(spark: Any, paths: list[str]) -> Any:
@@ -209,18 +209,3 @@ def _bucket_kernel(policy: Policy, assume_tz: str | None) -> Callable[[pd.DataFr
         return pd.DataFrame({"bucket": [bucket], "payload": [payload]})
 
     return run
-
-
-def _combined_log(bills: Sequence[Bill]) -> Any:
-    from rftcost.events.readers import EventLog, _empty_events, _problems_from_rejections
-
-    logs = [b.log for b in bills if b.log is not None]
-    rejected = pd.concat([log.rejected for log in logs], ignore_index=True)
-    return EventLog(
-        events=_empty_events(),
-        rejected=rejected,
-        duplicates=pd.concat([log.duplicates for log in logs], ignore_index=True),
-        problems=_problems_from_rejections(rejected),
-        files=(),
-        accepted_count=sum(log.accepted for log in logs),
-    )
