@@ -290,6 +290,7 @@ def bill(
     buckets: int | Literal["auto"] | None = "auto",
     engine: Literal["pandas", "spark"] = "pandas",
     workdir: str | Path | None = None,
+    workers: int | Literal["auto"] = 1,
 ) -> Bill:
     """Bill event logs: paths (files or folders), an ``EventLog``, or a frame of events.
 
@@ -298,8 +299,11 @@ def bill(
 
     Paths larger than memory are billed in ``buckets`` hash buckets of jobs on disk
     (``"auto"``: above ``buckets.AUTO_BUCKET_EVENTS``; ``None`` or 1: in memory), with
-    ``workdir`` for the bucket files. ``engine="spark"`` runs the same kernel on a
-    Spark cluster (the ``rftcost[spark]`` extra). Every path gives the same cents.
+    ``workdir`` for the bucket files, by ``workers`` processes (``"auto"``: one per
+    CPU, at most 4; a script that uses more than one must guard its entry point with
+    ``if __name__ == "__main__":``, as worker processes are spawned). ``engine="spark"``
+    runs the same kernel on a Spark cluster (the ``rftcost[spark]`` extra). Every path
+    gives the same cents.
     """
     resolved = load_policy(policy)
     if isinstance(source, EventLog):
@@ -312,10 +316,13 @@ def bill(
             from rftcost.engines.spark import bill_with_spark
 
             return bill_with_spark(paths, resolved, assume_tz=assume_tz, buckets=buckets)
+        from rftcost.buckets import available_workers
+
+        processes = available_workers() if workers == "auto" else workers
         if buckets == "auto":
             from rftcost.buckets import auto_buckets
 
-            buckets = auto_buckets(paths)
+            buckets = auto_buckets(paths, workers=processes)
         if buckets is not None and buckets > 1:
             from rftcost.buckets import bill_in_buckets
 
@@ -325,6 +332,7 @@ def bill(
                 buckets,
                 assume_tz=assume_tz,
                 workdir=workdir,
+                workers=processes,
                 on_progress=on_progress,
             )
         log = read_events(paths, assume_tz=assume_tz, policy=resolved, on_progress=on_progress)

@@ -13,17 +13,21 @@ together, and the kernel is the same one every other path uses.
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from rftcost.billing import Bill, bill_events
+from rftcost.errors import InputError
 from rftcost.events.readers import (
     CATEGORY_COLUMNS,
     EventLog,
@@ -38,10 +42,15 @@ from rftcost.events.readers import (
 from rftcost.policy import Policy
 from rftcost.timeline import Timeline
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
 __all__ = [
     "AUTO_BUCKET_EVENTS",
     "Partition",
     "auto_buckets",
+    "available_workers",
     "bill_in_buckets",
     "bucket_of",
     "bucketed",
@@ -55,7 +64,12 @@ __all__ = [
 AUTO_BUCKET_EVENTS = 2_000_000
 """Inputs with more events than this (counted or estimated) are billed in buckets."""
 _EVENTS_PER_BUCKET = 1_250_000
-_CHUNK_ROWS = 1_000_000
+_CHUNK_ROWS = 250_000
+_GROUP_ROWS = 1_000_000  # rows read before each bucket's next row group is written
+_UNIT_ROWS = 4_000_000  # rows of a Parquet file one partitioning worker reads at a time
+_MAX_DEFAULT_WORKERS = 4
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 # Bytes per event of a text log, to estimate a count without reading (gzip ~8x smaller).
 _TEXT_BYTES_PER_EVENT = 150
 _GZIP_BYTES_PER_EVENT = 20
@@ -102,17 +116,69 @@ def estimated_events(paths: Sequence[str | Path]) -> int:
     return total
 
 
-def auto_buckets(paths: Sequence[str | Path]) -> int | None:
+def auto_buckets(paths: Sequence[str | Path], *, workers: int = 1) -> int | None:
     """How many buckets an input needs (``None``: bill it in memory at once).
 
     Billing bucket by bucket is faster as well as lighter beyond a few million
     events (smaller sorts, a working set that fits the caches), so large inputs
-    are bucketed, about 1.25M events a bucket.
+    are bucketed: about 1.25M events a bucket for one process, and as many times
+    smaller as there are ``workers`` (each holds a bucket), so that peak memory
+    stays about the same.
     """
     events = estimated_events(paths)
     if events <= AUTO_BUCKET_EVENTS:
         return None
-    return max(2, math.ceil(events / _EVENTS_PER_BUCKET))
+    return max(2, math.ceil(events * max(1, workers) / _EVENTS_PER_BUCKET))
+
+
+def available_workers() -> int:
+    """Processes bucketed billing uses for ``workers="auto"``: ``RFTCOST_WORKERS`` if set,
+    else the CPUs this process may run on, at most 4."""
+    setting = os.environ.get("RFTCOST_WORKERS", "").strip()
+    if setting:
+        try:
+            return max(1, int(setting))
+        except ValueError:
+            raise InputError(
+                "not a whole number of processes", path="RFTCOST_WORKERS", value=setting
+            ) from None
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, _MAX_DEFAULT_WORKERS))
+
+
+class _Unit(NamedTuple):
+    """A piece of input read by one worker: a file, or a run of a Parquet file's row groups."""
+
+    file_number: int
+    number: int
+    path: Path
+    row_groups: tuple[int, ...] | None
+
+
+def _units(files: Sequence[Path], rows_per_unit: int) -> list[_Unit]:
+    """Cut the input into units: a text file whole, a Parquet file by runs of row groups."""
+    import pyarrow.parquet as pq
+
+    units: list[_Unit] = []
+    for file_number, path in enumerate(files):
+        if not path.name.lower().endswith(".parquet"):
+            units.append(_Unit(file_number, len(units), path, None))
+            continue
+        metadata = pq.ParquetFile(path).metadata
+        run: list[int] = []
+        rows = 0
+        for group in range(metadata.num_row_groups):
+            run.append(group)
+            rows += metadata.row_group(group).num_rows
+            if rows >= rows_per_unit:
+                units.append(_Unit(file_number, len(units), path, tuple(run)))
+                run, rows = [], 0
+        if run or metadata.num_row_groups == 0:
+            units.append(_Unit(file_number, len(units), path, tuple(run) or None))
+    return units
 
 
 def partition_events(
@@ -123,37 +189,36 @@ def partition_events(
     policy: Policy,
     assume_tz: str | None = None,
     chunk_rows: int = _CHUNK_ROWS,
+    workers: int = 1,
     on_progress: ProgressCallback | None = None,
 ) -> Partition:
-    """Read, validate and write events to ``buckets`` hash buckets of Parquet files."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    """Read, validate and write events to ``buckets`` hash buckets of Parquet files.
 
+    With ``workers`` > 1 the input is cut into units (a text file, or a run of a
+    Parquet file's row groups) read by that many processes; each unit writes its
+    own file per bucket, named in reading order, so a bucket reads back in file and
+    line order whatever the number of workers.
+    """
     if buckets < 1:
         raise ValueError("buckets must be at least 1")
     files = expand_paths(paths)
+    units = _units(files, _UNIT_ROWS)
+    task = partial(
+        _partition_unit,
+        folder=folder,
+        buckets=buckets,
+        policy=policy,
+        assume_tz=assume_tz,
+        chunk_rows=chunk_rows,
+    )
     rejected: list[pd.DataFrame] = [_empty_rejected()]
     accepted = 0
-    for file_number, file in enumerate(files):
-        chunks = read_file_chunks(file, assume_tz=assume_tz, policy=policy, chunk_rows=chunk_rows)
-        for chunk_number, (frame, bad) in enumerate(chunks):
+    for done, (bad, count) in enumerate(_mapped(task, units, workers), start=1):
+        if len(bad):
             rejected.append(bad)
-            accepted += len(frame)
-            if frame.empty:
-                continue
-            bucket = bucket_of(frame["job_id"], buckets)
-            order = np.argsort(bucket, kind="stable")
-            bucket = bucket[order]
-            table = pa.Table.from_pandas(frame.iloc[order], preserve_index=False)
-            bounds = np.searchsorted(bucket, np.arange(buckets + 1))
-            for number in np.flatnonzero(np.diff(bounds)):
-                start, end = int(bounds[number]), int(bounds[number + 1])
-                target = folder / f"{number:05d}"
-                target.mkdir(parents=True, exist_ok=True)
-                part = target / f"part-{file_number:05d}-{chunk_number:05d}.parquet"
-                pq.write_table(table.slice(start, end - start), part)
-            if on_progress:
-                on_progress("bucket", file_number + 1, len(files))
+        accepted += count
+        if on_progress:
+            on_progress("bucket", done, len(units))
     return Partition(
         folder=folder,
         buckets=buckets,
@@ -163,61 +228,223 @@ def partition_events(
     )
 
 
+def _partition_unit(
+    unit: _Unit,
+    *,
+    folder: Path,
+    buckets: int,
+    policy: Policy,
+    assume_tz: str | None,
+    chunk_rows: int,
+) -> tuple[pd.DataFrame, int]:
+    """Read one unit and append its events to one file per bucket; (rejected, accepted)."""
+    import pyarrow as pa
+
+    rejected: list[pd.DataFrame] = [_empty_rejected()]
+    accepted = 0
+    writers: dict[int, pq.ParquetWriter] = {}
+    schema: pa.Schema | None = None
+    # Chunks sorted by bucket, with each bucket's bounds, until _GROUP_ROWS are held:
+    # then one row group per bucket. Writing each chunk's slices at once would give
+    # row groups of a few thousand rows with many buckets, slow to write and to read.
+    pending: list[tuple[pa.Table, list[int]]] = []
+    pending_rows = 0
+
+    def flush() -> None:
+        for number in range(buckets):
+            pieces = [
+                table.slice(bounds[number], bounds[number + 1] - bounds[number])
+                for table, bounds in pending
+                if bounds[number + 1] > bounds[number]
+            ]
+            if not pieces:
+                continue
+            if number not in writers:
+                name = f"part-{unit.file_number:05d}-{unit.number:05d}.parquet"
+                writers[number] = _part_writer(folder / f"{number:05d}" / name, pieces[0].schema)
+            writers[number].write_table(pa.concat_tables(pieces))
+        pending.clear()
+
+    chunks = read_file_chunks(
+        unit.path,
+        assume_tz=assume_tz,
+        policy=policy,
+        chunk_rows=chunk_rows,
+        row_groups=unit.row_groups,
+    )
+    try:
+        for frame, bad in chunks:
+            if len(bad):
+                rejected.append(bad)
+            accepted += len(frame)
+            if frame.empty:
+                continue
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            schema = schema or _part_schema(table.schema)
+            bucket = bucket_of(frame["job_id"], buckets)
+            del frame
+            order = np.argsort(bucket, kind="stable")
+            bounds = np.searchsorted(bucket[order], np.arange(buckets + 1)).tolist()
+            pending.append((table.take(order).cast(schema), bounds))
+            pending_rows += len(order)
+            if pending_rows >= _GROUP_ROWS:
+                flush()
+                pending_rows = 0
+        flush()
+    finally:
+        for writer in writers.values():
+            writer.close()
+    return pd.concat(rejected, ignore_index=True), accepted
+
+
+def _mapped(function: Callable[[_T], _R], items: Sequence[_T], workers: int) -> Iterator[_R]:
+    """``map(function, items)``, in order; in ``workers`` processes when more than one.
+
+    Processes are spawned (not forked: the parent may hold Arrow's threads), so a
+    worker starts from a clean interpreter; the pool is shut down when the caller
+    stops early.
+    """
+    if workers <= 1 or len(items) <= 1:
+        yield from map(function, items)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    executor = ProcessPoolExecutor(
+        max_workers=min(workers, len(items)), mp_context=multiprocessing.get_context("spawn")
+    )
+    try:
+        yield from executor.map(function, items)
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _part_schema(schema: pa.Schema) -> pa.Schema:
+    """The schema of bucket files: ``job_id`` as plain text, other dictionaries widened.
+
+    A slice of an Arrow dictionary column keeps the whole dictionary: every job id
+    of the chunk, and unifying those over a bucket's row groups would give each
+    bucket every job id of the log. Written as text, Parquet dictionary-encodes the
+    ids present, and reading asks for a dictionary again. The other text columns
+    have a few values; their indices are widened so that every chunk has one schema.
+    """
+    import pyarrow as pa
+
+    def part_type(field: pa.Field) -> pa.DataType:
+        if field.name == "job_id":
+            return pa.large_string()
+        if pa.types.is_dictionary(field.type):
+            return pa.dictionary(pa.int32(), pa.large_string())
+        return field.type
+
+    fields = [field.with_type(part_type(field)) for field in schema]
+    return pa.schema(fields, metadata=schema.metadata)
+
+
+def _part_writer(path: Path, schema: pa.Schema) -> pq.ParquetWriter:
+    """A unit's file of one bucket, a row group per chunk read."""
+    import pyarrow.parquet as pq
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Temporary files read once: no compression or statistics, text columns of few
+    # values dictionary-encoded.
+    return pq.ParquetWriter(
+        path,
+        schema,
+        compression="none",
+        write_statistics=False,
+        use_dictionary=[c for c in CATEGORY_COLUMNS if c in schema.names],
+    )
+
+
 def iter_bucket_bills(
     partition: Partition,
     policy: Policy,
     *,
     keep_intervals: bool = False,
+    workers: int = 1,
+    jobs: Sequence[str] | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> Iterator[Bill]:
     """Bill each bucket with the kernel; yield one slim ``Bill`` per non-empty bucket.
 
     A slim bill keeps every amount and the per-job time, but not the event frame nor
     the per-piece time line (``pieces``, ``usage``); ``keep_intervals`` keeps phase
-    intervals too (for explain and audit evidence).
+    intervals too (for explain and audit evidence). With ``workers`` > 1, buckets
+    are billed in that many processes and yielded in bucket order. ``jobs`` bills
+    only the buckets that hold those jobs (their other jobs come along).
     """
     reader_problems = _problems_from_rejections(partition.rejected)
     problem_bucket = bucket_of(reader_problems["job_id"], partition.buckets)
-    for number in range(partition.buckets):
-        parts = sorted((partition.folder / f"{number:05d}").glob("*.parquet"))
-        problems = reader_problems[problem_bucket == number]
-        if not parts and problems.empty:
-            continue
-        events = _read_bucket(parts) if parts else _no_events()
-        events, duplicates, conflicts = _deduplicate(events)
-        conflict_problems = _problems_from_rejections(conflicts)
-        log = EventLog(
-            events=events.iloc[0:0].copy(),
-            rejected=conflicts,
-            duplicates=duplicates,
-            problems=pd.concat([problems, conflict_problems], ignore_index=True),
-            files=partition.files,
-            accepted_count=len(events),
-        )
-        bill = bill_events(events, policy, reader_problems=log.problems, log=log)
-        del events
-        yield _slim(bill, keep_intervals=keep_intervals)
+    wanted = (
+        range(partition.buckets)
+        if jobs is None
+        else sorted(set(bucket_of(pd.Series(list(jobs), dtype="string"), partition.buckets)))
+    )
+    tasks: list[tuple[int, pd.DataFrame]] = []
+    for number in wanted:
+        problems = reader_problems[problem_bucket == number].reset_index(drop=True)
+        if (partition.folder / f"{number:05d}").is_dir() or not problems.empty:
+            tasks.append((number, problems))
+    task = partial(
+        _bill_bucket,
+        folder=partition.folder,
+        files=partition.files,
+        policy=policy,
+        keep_intervals=keep_intervals,
+    )
+    for (number, _), bill in zip(tasks, _mapped(task, tasks, workers), strict=True):
+        yield bill
         if on_progress:
             on_progress("bill", number + 1, partition.buckets)
 
 
+def _bill_bucket(
+    task: tuple[int, pd.DataFrame],
+    *,
+    folder: Path,
+    files: tuple[str, ...],
+    policy: Policy,
+    keep_intervals: bool,
+) -> Bill:
+    """One bucket read, de-duplicated and billed by the kernel: its slim ``Bill``."""
+    number, problems = task
+    parts = sorted((folder / f"{number:05d}").glob("*.parquet"))
+    events = _read_bucket(parts) if parts else _no_events()
+    events, duplicates, conflicts = _deduplicate(events)
+    log = EventLog(
+        events=events.iloc[0:0].copy(),
+        rejected=conflicts,
+        duplicates=duplicates,
+        problems=pd.concat([problems, _problems_from_rejections(conflicts)], ignore_index=True),
+        files=files,
+        accepted_count=len(events),
+    )
+    bill = bill_events(events, policy, reader_problems=log.problems, log=log)
+    del events
+    return _slim(bill, keep_intervals=keep_intervals)
+
+
 def _read_bucket(parts: list[Path]) -> pd.DataFrame:
-    """A bucket's parts as one frame: concatenated and dictionary-unified in Arrow, so the
-    category columns arrive as categoricals without a per-part recode in pandas."""
+    """A bucket's files as one frame: text columns read as Arrow dictionaries of the
+    values present, unified in Arrow, so they arrive as categoricals without a
+    per-part recode in pandas."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     text = pa.dictionary(pa.int32(), pa.string())
     tables = []
     for part in parts:
-        table = pq.read_table(part)
+        table = pq.read_table(part, read_dictionary=list(CATEGORY_COLUMNS))
         for name in CATEGORY_COLUMNS:
             index = table.schema.get_field_index(name)
             if index >= 0 and table.schema.field(index).type != text:
                 table = table.set_column(index, name, table.column(name).cast(text))
         tables.append(table)
     table = pa.concat_tables(tables, promote_options="default").unify_dictionaries()
-    return concat_events([table.to_pandas()])
+    del tables
+    # Arrow's buffers are released column by column as pandas takes them over.
+    return concat_events([table.to_pandas(self_destruct=True, split_blocks=True)])
 
 
 def _no_events() -> pd.DataFrame:
@@ -294,9 +521,12 @@ def bill_in_buckets(
     assume_tz: str | None = None,
     workdir: str | Path | None = None,
     keep_intervals: bool = False,
+    workers: int = 1,
+    jobs: Sequence[str] | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> Bill:
-    """Bill ``paths`` bucket by bucket and combine the results into one slim ``Bill``."""
+    """Bill ``paths`` bucket by bucket and combine the results into one slim ``Bill``
+    (only the buckets holding ``jobs``, when given)."""
     with bucketed(
         paths,
         policy,
@@ -304,6 +534,8 @@ def bill_in_buckets(
         assume_tz=assume_tz,
         workdir=workdir,
         keep_intervals=keep_intervals,
+        workers=workers,
+        jobs=jobs,
         on_progress=on_progress,
     ) as (partition, stream):
         bills = list(stream)
@@ -321,22 +553,35 @@ def bucketed(
     assume_tz: str | None = None,
     workdir: str | Path | None = None,
     keep_intervals: bool = False,
+    workers: int = 1,
+    jobs: Sequence[str] | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> Iterator[tuple[Partition, Iterator[Bill]]]:
     """Partition ``paths`` into a temporary folder and stream one ``Bill`` per bucket.
 
     The folder is removed on exit; a caller writes each bucket's results out as it
-    comes, so that only one bucket is in memory at a time.
+    comes, so that only ``workers`` buckets are in memory at a time.
     """
     folder = Path(tempfile.mkdtemp(prefix="rftcost-buckets-", dir=workdir))
     try:
         partition = partition_events(
-            paths, folder, buckets, policy=policy, assume_tz=assume_tz, on_progress=on_progress
+            paths,
+            folder,
+            buckets,
+            policy=policy,
+            assume_tz=assume_tz,
+            workers=workers,
+            on_progress=on_progress,
         )
         yield (
             partition,
             iter_bucket_bills(
-                partition, policy, keep_intervals=keep_intervals, on_progress=on_progress
+                partition,
+                policy,
+                keep_intervals=keep_intervals,
+                workers=workers,
+                jobs=jobs,
+                on_progress=on_progress,
             ),
         )
     finally:

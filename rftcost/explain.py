@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict
 
 from rftcost._callable import make_module_callable
 from rftcost.billing import Bill, JobBill
+from rftcost.errors import RftcostError
 
 __all__ = ["Explanation", "LossEvidence", "Stretch", "explain"]
 
@@ -111,6 +112,11 @@ def explain(bill: Bill, job_id: str) -> Explanation:
     timeline = bill.timeline
     code = int(timeline.jobs.index[timeline.jobs["job_id"] == job_id][0])
     intervals = timeline.intervals[timeline.intervals["job"] == code]
+    if intervals.empty and (job.billable_seconds or job.excluded_seconds or job.lost_seconds):
+        raise RftcostError(
+            f"the bill of job {job_id} has no phase intervals (billed in buckets without "
+            "them); bill with rftcost.buckets.bill_in_buckets(..., keep_intervals=True)"
+        )
     losses = timeline.losses[timeline.losses["job"] == code]
     billing = timeline.charges[timeline.charges["job"] == code]
     first_ns = int(timeline.jobs["first_ns"].loc[code])

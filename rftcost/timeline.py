@@ -166,7 +166,7 @@ def _order(events: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     """The narrow frame the kernel sorts: job code, time, event, priority, phase and the
     event's ``row`` in ``events``, sorted by job, time and same-time priority; and the
     job ids by code. Other columns are fetched by ``row`` for the few events needing them."""
-    codes, job_ids = pd.factorize(events["job_id"].astype(str), sort=True)
+    codes, job_ids = _job_codes(events["job_id"])
     event = events["event"].astype("category")
     by_category = np.array([_PRIORITY[name] for name in event.cat.categories] + [0], dtype="int64")
     priority = by_category[event.cat.codes.to_numpy()]
@@ -183,6 +183,20 @@ def _order(events: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
         }
     )
     return ordered, np.asarray(job_ids, dtype=object)
+
+
+def _job_codes(job_id: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Each event's job code, and the job ids by code, in sorted order of the ids."""
+    if not isinstance(job_id.dtype, pd.CategoricalDtype):
+        codes, uniques = pd.factorize(job_id.astype(str), sort=True)
+        return codes, np.asarray(uniques, dtype=object)
+    # A categorical is coded already: sort its few categories, not every row's text.
+    present = job_id.cat.remove_unused_categories()
+    names = present.cat.categories.astype(str).to_numpy(dtype=object)
+    by_name = np.argsort(names, kind="stable")
+    code_of = np.empty(len(names), dtype="int64")
+    code_of[by_name] = np.arange(len(names))
+    return code_of[present.cat.codes.to_numpy()], names[by_name]
 
 
 def _points(ordered: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:

@@ -67,6 +67,80 @@ def test_partition_accounts_for_every_record(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
+def parquet_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Simulated jobs in a Parquet file of many row groups, with a duplicate and a bad
+    record far from the start (their lines must survive being read in pieces)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from rftcost.simulate import simulate_jobs
+
+    events = simulate_jobs(n_jobs=60, seed=8)
+    events = pd.concat([events, events.iloc[[5]]], ignore_index=True)  # a duplicate
+    events["event"] = events["event"].astype("string")
+    events.loc[len(events) - 40, "event"] = "no_such_event"
+    path = tmp_path_factory.mktemp("parquet") / "events.parquet"
+    pq.write_table(pa.Table.from_pandas(events, preserve_index=False), path, row_group_size=700)
+    return path
+
+
+def test_worker_processes_and_row_group_units_give_the_same_bill(
+    parquet_log: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rftcost.buckets
+
+    def outcome(bill: rftcost.Bill) -> tuple[Any, ...]:
+        assert bill.log is not None
+        rejected = bill.log.rejected[["line", "reason"]].to_dict("records")
+        duplicates = bill.log.duplicates["line"].tolist()
+        return bill.to_dict(), bill.log.counts(), rejected, duplicates
+
+    expected = outcome(rftcost.bill(parquet_log, buckets=None))
+    assert expected[1]["rejected"] == 1
+    assert expected[1]["duplicates"] == 1
+    assert expected[2][0]["line"] > 700  # not in the first row group
+    # Units of a few row groups, and few rows per row group written: many pieces.
+    monkeypatch.setattr(rftcost.buckets, "_UNIT_ROWS", 2000)
+    monkeypatch.setattr(rftcost.buckets, "_GROUP_ROWS", 1500)
+    assert len(rftcost.buckets._units([parquet_log], 2000)) > 3
+    assert outcome(rftcost.bill(parquet_log, buckets=3)) == expected
+    assert outcome(rftcost.bill(parquet_log, buckets=5, workers=2)) == expected
+
+
+def test_a_bucket_holds_only_its_own_job_ids(parquet_log: Path, tmp_path: Path) -> None:
+    from rftcost.buckets import _read_bucket
+
+    partition = partition_events([parquet_log], tmp_path / "b", 4, policy=load_policy())
+    for number in range(4):
+        events = _read_bucket(sorted((tmp_path / "b" / f"{number:05d}").glob("*.parquet")))
+        ids = events["job_id"]
+        # Every job id of a chunk in every bucket's dictionary made each bucket as large
+        # as the whole log's set of jobs.
+        assert set(ids.cat.categories) == set(ids.astype(str))
+        assert (bucket_of(ids, 4) == number).all()
+    assert partition.accepted == pq_rows(parquet_log) - 1
+
+
+def pq_rows(path: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return int(pq.ParquetFile(path).metadata.num_rows)
+
+
+def test_workers_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rftcost.buckets import auto_buckets, available_workers
+
+    monkeypatch.setenv("RFTCOST_WORKERS", "3")
+    assert available_workers() == 3
+    monkeypatch.setenv("RFTCOST_WORKERS", "many")
+    with pytest.raises(rftcost.RftcostError, match="RFTCOST_WORKERS"):
+        available_workers()
+    monkeypatch.delenv("RFTCOST_WORKERS")
+    assert 1 <= available_workers() <= 4
+    assert auto_buckets(["sample_logs"]) is None  # small: in memory
+
+
+@pytest.fixture(scope="module")
 def spark() -> Any:
     pytest.importorskip("pyspark", reason="the Spark engine needs pyspark (rftcost[spark])")
     from rftcost.engines.spark import spark_session
@@ -134,3 +208,28 @@ def test_cli_streams_buckets_with_the_same_results(tmp_path: Path) -> None:
     lines = bucket_csv.splitlines()
     assert lines[0] == whole_csv[0]
     assert sorted(lines[1:]) == sorted(whole_csv[1:])
+
+
+def test_explain_on_a_log_billed_in_buckets(monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    import rftcost.buckets
+    from rftcost.cli import app
+
+    runner = CliRunner()
+    sample = str(Path(__file__).parent.parent / "sample_logs")
+    job = "ftjob-example-05"
+    whole = runner.invoke(app, ["explain", sample, "--job", job, "-f", "json"])
+    assert whole.exit_code == 0, whole.output
+    # As if the log were large: only the job's bucket is billed, with its intervals.
+    monkeypatch.setattr(rftcost.buckets, "AUTO_BUCKET_EVENTS", 10)
+    monkeypatch.setenv("RFTCOST_WORKERS", "1")
+    bucketed = runner.invoke(app, ["explain", sample, "--job", job, "-f", "json"])
+    assert bucketed.exit_code == 0, bucketed.output
+    assert json.loads(bucketed.output) == json.loads(whole.output)
+    missing = runner.invoke(app, ["explain", sample, "--job", "ftjob-nope"])
+    assert missing.exit_code == 2
+    # A slim bill has no intervals: explain says so instead of showing idle time.
+    slim = rftcost.bill(sample, buckets=3)
+    with pytest.raises(rftcost.RftcostError, match="keep_intervals"):
+        rftcost.explain(slim, job)

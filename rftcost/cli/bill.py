@@ -61,17 +61,29 @@ def bill_command(
     workdir: Annotated[
         Path | None, typer.Option("--workdir", help="Folder for bucket files (default: temp).")
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Processes that read and bill buckets "
+            "(default: RFTCOST_WORKERS, else one per CPU, at most 4).",
+        ),
+    ] = None,
 ) -> None:
     """Event logs → charges per job and billing event, with totals."""
     from rftcost.billing import bill
-    from rftcost.buckets import auto_buckets
+    from rftcost.buckets import auto_buckets, available_workers
     from rftcost.policy import load_policy
 
     resolved = load_policy(policy)
-    count = buckets if buckets is not None else auto_buckets(logs)
+    processes = workers if workers is not None else available_workers()
+    count = buckets if buckets is not None else auto_buckets(logs, workers=processes)
     streamable = output_format in (OutputFormat.csv, OutputFormat.json)
     if engine is Engine.pandas and count is not None and count > 1 and streamable:
-        found = _stream_buckets(logs, resolved, count, output_format, output, assume_tz, workdir)
+        found = _stream_buckets(
+            logs, resolved, count, output_format, output, assume_tz, workdir, processes
+        )
     else:
         with progress(logs) as report:
             result = bill(
@@ -82,6 +94,7 @@ def bill_command(
                 buckets=count,
                 engine=engine.value,
                 workdir=workdir,
+                workers=processes,
             )
         _emit_bill(result, output_format, output)
         rejected = len(result.log.rejected) if result.log is not None else 0
@@ -114,8 +127,10 @@ def _stream_buckets(
     output: Path | None,
     assume_tz: str | None,
     workdir: Path | None,
+    workers: int,
 ) -> bool:
-    """Write each bucket's jobs as soon as it is billed; only one bucket is in memory."""
+    """Write each bucket's jobs as soon as it is billed; only ``workers`` buckets are in
+    memory at a time."""
     import json
 
     from rftcost.billing import BILL_SCHEMA, sum_totals
@@ -127,7 +142,13 @@ def _stream_buckets(
         with (
             progress(logs, threshold_bytes=0) as report,
             bucketed(
-                logs, policy, count, assume_tz=assume_tz, workdir=workdir, on_progress=report
+                logs,
+                policy,
+                count,
+                assume_tz=assume_tz,
+                workdir=workdir,
+                workers=workers,
+                on_progress=report,
             ) as (partition, stream),
         ):
             if output_format is OutputFormat.json:
@@ -315,7 +336,7 @@ def validate_command(
     from rftcost.billing import bill
 
     with progress(logs) as report:
-        result = bill(logs, policy=policy, assume_tz=assume_tz, on_progress=report)
+        result = bill(logs, policy=policy, assume_tz=assume_tz, on_progress=report, workers="auto")
     assert result.log is not None
     log = result.log
     counts = log.counts()

@@ -39,7 +39,7 @@ def _bill(logs: list[Path], policy: str | None, assume_tz: str | None) -> Any:
     from rftcost.billing import bill
 
     with progress(logs) as report:
-        return bill(logs, policy=policy, assume_tz=assume_tz, on_progress=report)
+        return bill(logs, policy=policy, assume_tz=assume_tz, on_progress=report, workers="auto")
 
 
 def _check_suffix(output: Path) -> None:

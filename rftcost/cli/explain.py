@@ -37,13 +37,30 @@ def explain_command(
 ) -> None:
     """One job's time line: every stretch billed, excluded or lost, and its charges."""
     from rftcost.billing import bill
+    from rftcost.buckets import auto_buckets, available_workers, bill_in_buckets
     from rftcost.explain import explain
+    from rftcost.policy import load_policy
 
-    result = bill(logs, policy=policy, assume_tz=assume_tz)
+    resolved = load_policy(policy)
+    workers = available_workers()
+    count = auto_buckets(logs, workers=workers)
+    if count is None:
+        result = bill(logs, policy=resolved, assume_tz=assume_tz)
+    else:  # a large log: only the job's bucket is billed, with its phase intervals
+        result = bill_in_buckets(
+            logs,
+            resolved,
+            count,
+            assume_tz=assume_tz,
+            keep_intervals=True,
+            workers=workers,
+            jobs=[job],
+        )
     if job not in set(result.job_ids()):
         typer.echo(
-            f"error: job {job!r} is not in the logs ({len(result.jobs)} jobs read); "
-            "see rftcost bill for the job ids",
+            f"error: job {job!r} is not in the logs"
+            + (f" ({len(result.jobs)} jobs read); " if count is None else "; ")
+            + "see rftcost bill for the job ids",
             err=True,
         )
         raise typer.Exit(EXIT_USAGE)

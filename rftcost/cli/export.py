@@ -51,7 +51,7 @@ def export_focus(
     from rftcost.focus import focus_rows, write_focus
 
     with progress(logs) as report:
-        result = bill(logs, policy=policy, assume_tz=assume_tz, on_progress=report)
+        result = bill(logs, policy=policy, assume_tz=assume_tz, on_progress=report, workers="auto")
     rows = focus_rows(result, provider=provider, service=service)
     write_focus(rows, output)
     totals = result.totals()

@@ -40,7 +40,7 @@ def report_command(
     from rftcost.report import html_report, write_report
 
     with progress(logs) as report:
-        result = bill(logs, policy=policy, assume_tz=assume_tz, on_progress=report)
+        result = bill(logs, policy=policy, assume_tz=assume_tz, on_progress=report, workers="auto")
     audit = _audit(invoice, result, assume_tz) if invoice is not None else None
     document = html_report(result, budgets=budgets, audit=audit, window=window, title=title)
     write_report(document, output)

@@ -98,7 +98,7 @@ def spend_command(
     from rftcost.spend import spend
 
     with progress(logs) as report:
-        result = bill(logs, policy=policy, assume_tz=assume_tz, on_progress=report)
+        result = bill(logs, policy=policy, assume_tz=assume_tz, on_progress=report, workers="auto")
     spent = spend(result, by=by.value, period=period.value, window=window, budgets=budgets)
     if output_format is OutputFormat.json:
         emit(json_text(spent.to_dict()), output)

@@ -280,12 +280,18 @@ def _read_file(
 
 
 def read_file_chunks(
-    path: Path, *, assume_tz: str | None, policy: Policy, chunk_rows: int | None = None
+    path: Path,
+    *,
+    assume_tz: str | None,
+    policy: Policy,
+    chunk_rows: int | None = None,
+    row_groups: Sequence[int] | None = None,
 ) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
     """Yield ``(accepted, rejected)`` for one file, ``chunk_rows`` records at a time.
 
     Parquet and CSV files are read in chunks when ``chunk_rows`` is given (bounded
-    memory); JSON Lines files and OpenAI exports are read whole.
+    memory); JSON Lines files and OpenAI exports are read whole. ``row_groups``
+    reads only those row groups of a Parquet file (lines still count from its start).
     """
     name = path.name.lower()
     if name.endswith(".json"):
@@ -297,7 +303,7 @@ def read_file_chunks(
             path=path,
             hint="use .jsonl, .csv or .parquet (optionally .gz), or an OpenAI export .json",
         )
-    raw_chunks = _raw_chunks(path, chunk_rows)
+    raw_chunks = _raw_chunks(path, chunk_rows, row_groups)
     while True:
         try:
             raw, bad = next(raw_chunks)
@@ -322,10 +328,12 @@ def read_file_chunks(
         yield frame, pd.concat([bad, invalid], ignore_index=True)
 
 
-def _raw_chunks(path: Path, chunk_rows: int | None) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+def _raw_chunks(
+    path: Path, chunk_rows: int | None, row_groups: Sequence[int] | None
+) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
     name = path.name.lower()
     if name.endswith(".parquet"):
-        for frame in _read_parquet(path, chunk_rows):
+        for frame in _read_parquet(path, chunk_rows, row_groups):
             yield frame, _empty_rejected()
     elif name.endswith((".csv", ".csv.gz")):
         for frame in _read_csv(path, chunk_rows):
@@ -391,20 +399,28 @@ def _open_text(path: Path) -> str:
         raise UnreadableFileError(reason, path=path) from exc
 
 
-def _read_parquet(path: Path, chunk_rows: int | None) -> Iterator[pd.DataFrame]:
+def _read_parquet(
+    path: Path, chunk_rows: int | None, row_groups: Sequence[int] | None = None
+) -> Iterator[pd.DataFrame]:
     import pyarrow.parquet as pq
 
     # Columns with few distinct values come out of Arrow as categoricals directly,
     # without a Python string per row.
     names = set(pq.read_schema(path).names)
     dictionary = [c for c in CATEGORY_COLUMNS if c in names]
-    if chunk_rows is None:
+    if chunk_rows is None and row_groups is None:
         frame = pq.read_table(path, read_dictionary=dictionary).to_pandas()
         yield frame.assign(line=np.arange(1, len(frame) + 1))
         return
-    first_row = 1
     parquet = pq.ParquetFile(path, read_dictionary=dictionary)
-    for batch in parquet.iter_batches(batch_size=chunk_rows):
+    metadata = parquet.metadata
+    groups = list(range(metadata.num_row_groups) if row_groups is None else row_groups)
+    if not groups:
+        return
+    # Lines are numbered from the start of the file, whichever row groups are read.
+    first_row = 1 + sum(metadata.row_group(g).num_rows for g in range(groups[0]))
+    batches = parquet.iter_batches(batch_size=chunk_rows or 1_000_000, row_groups=groups)
+    for batch in batches:
         frame = batch.to_pandas()
         yield frame.assign(line=np.arange(first_row, first_row + len(frame)))
         first_row += len(frame)
@@ -575,7 +591,12 @@ def normalize_records(
             "reason": checks.reason[bad],
         }
     )
-    good = events[~bad].astype({"ts": "int64", **dict.fromkeys(CATEGORY_COLUMNS, "category")})
+    # Most chunks have no bad record: no filtering copy then.
+    good = events[~bad] if bad.any() else events
+    good = good.astype({"ts": "int64", **dict.fromkeys(CATEGORY_COLUMNS, "category")})
+    if bad.any():
+        # A rejected record's unknown event or phase must not stay on as a category.
+        good = good.assign(**{c: good[c].cat.remove_unused_categories() for c in CATEGORY_COLUMNS})
     return good.reset_index(drop=True), rejected.reset_index(drop=True)
 
 
@@ -787,7 +808,7 @@ def _deduplicate(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.D
     has_id = events["event_id"].notna().to_numpy()
     # A repeated (job_id, event_id) needs a repeated event_id: look for those first
     # (cheap), then compare the exact keys of only those rows.
-    repeated_id = has_id & events["event_id"].duplicated(keep=False).to_numpy()
+    repeated_id = has_id & _repeated(events["event_id"])
     same_id = np.zeros(n, dtype=bool)
     if repeated_id.any():
         keys = events.loc[repeated_id, ["job_id", "event_id"]]
@@ -798,6 +819,9 @@ def _deduplicate(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.D
         subset = events[candidates]
         columns = ["job_id", "event_id", *CONTENT_COLUMNS]
         same_content[candidates] = subset.duplicated(columns, keep="first").to_numpy()
+    if not same_id.any() and not same_content.any():
+        # The usual case: nothing repeated, nothing to copy.
+        return events.reset_index(drop=True), _empty_duplicates(events), _empty_rejected()
     duplicates = events[same_content]
     kept = events[~same_content]
     repeated = kept[same_id[~same_content]]
@@ -835,6 +859,31 @@ def _deduplicate(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.D
     drop = np.zeros(len(kept), dtype=bool)
     drop[np.flatnonzero(same_id[~same_content])[conflict_in_repeated.to_numpy()]] = True
     return kept[~drop].reset_index(drop=True), dup_frame, conflicts
+
+
+def _empty_duplicates(events: pd.DataFrame) -> pd.DataFrame:
+    # A copy: an empty slice would keep the whole frame alive.
+    return events.iloc[0:0][["source", "line", "job_id", "event_id"]].copy()
+
+
+def _repeated(values: pd.Series) -> np.ndarray:
+    """Whether each value occurs more than once.
+
+    Counted in Arrow: a count of the distinct values settles the common case (no
+    value repeated) at half the cost of pandas' ``duplicated`` on Arrow strings.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return np.asarray(values.duplicated(keep=False), dtype=bool)
+    array = pa.array(values.array, from_pandas=True)
+    counts = pc.value_counts(array)
+    repeated_values = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
+    if len(repeated_values) == 0:
+        return np.zeros(len(values), dtype=bool)
+    found = pc.is_in(array, value_set=repeated_values)
+    return np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _problems_from_rejections(rejected: pd.DataFrame) -> pd.DataFrame:
