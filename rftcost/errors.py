@@ -22,6 +22,7 @@ never prints or exits.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "CalibrationError",
@@ -38,6 +39,18 @@ __all__ = [
 
 class RftcostError(Exception):
     """Base class of every error rftcost raises on purpose."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Errors cross process boundaries (bucket workers, Spark): rebuild them from
+        # their message and attributes, not by calling ``__init__`` with the message.
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
+
+
+def _rebuild(cls: type[RftcostError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class InputError(RftcostError):

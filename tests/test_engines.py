@@ -233,3 +233,33 @@ def test_explain_on_a_log_billed_in_buckets(monkeypatch: pytest.MonkeyPatch) -> 
     slim = rftcost.bill(sample, buckets=3)
     with pytest.raises(rftcost.RftcostError, match="keep_intervals"):
         rftcost.explain(slim, job)
+
+
+def test_an_error_in_a_worker_reaches_the_caller_intact(parquet_log: Path, tmp_path: Path) -> None:
+    from rftcost.errors import UnreadableFileError
+
+    bad = tmp_path / "budget.csv"
+    bad.write_text("team,amount\nsearch,100\n")
+    with pytest.raises(UnreadableFileError) as caught:
+        rftcost.bill([parquet_log, bad], buckets=2, workers=2)
+    assert caught.value.path == str(bad)
+    assert str(caught.value).startswith(f"{bad}: not an event log")
+
+
+def test_errors_survive_pickling() -> None:
+    import pickle
+
+    from rftcost import errors
+
+    samples = [
+        errors.UnreadableFileError("cannot parse file", path="a.csv", line=4, value="x"),
+        errors.InvoiceError("bad amount", path="inv.csv", line=2, column="amount", value="1,0"),
+        errors.PolicyError("unknown key", source="p.toml"),
+        errors.PriceNotFoundError("gpt-4o", "2025-01-01T00:00:00Z"),
+        errors.PlanError("bad plan"),
+    ]
+    for error in samples:
+        copy = pickle.loads(pickle.dumps(error))
+        assert type(copy) is type(error)
+        assert str(copy) == str(error)
+        assert copy.__dict__ == error.__dict__
