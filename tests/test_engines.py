@@ -80,7 +80,9 @@ def parquet_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
     events["event"] = events["event"].astype("string")
     events.loc[len(events) - 40, "event"] = "no_such_event"
     path = tmp_path_factory.mktemp("parquet") / "events.parquet"
-    pq.write_table(pa.Table.from_pandas(events, preserve_index=False), path, row_group_size=700)
+    table = pa.Table.from_pandas(events, preserve_index=False)
+    # Microsecond timestamps: Spark does not read Parquet's nanosecond ones.
+    pq.write_table(table, path, row_group_size=700, coerce_timestamps="us")
     return path
 
 
@@ -263,3 +265,16 @@ def test_errors_survive_pickling() -> None:
         assert type(copy) is type(error)
         assert str(copy) == str(error)
         assert copy.__dict__ == error.__dict__
+
+
+def test_spark_reads_parquet_with_the_same_lines(spark: Any, parquet_log: Path) -> None:
+    local = rftcost.bill(parquet_log, buckets=None)
+    remote = rftcost.bill(parquet_log, engine="spark", buckets=3)
+    assert remote.to_dict() == local.to_dict()
+    assert local.log is not None and remote.log is not None
+    assert remote.log.counts() == local.log.counts()
+    columns = ["source", "line", "reason"]
+    assert (
+        remote.log.rejected[columns].values.tolist() == local.log.rejected[columns].values.tolist()
+    )
+    assert remote.log.duplicates["line"].tolist() == local.log.duplicates["line"].tolist()

@@ -126,7 +126,14 @@ def _read(spark: Any, paths: list[str]) -> Any:
         elif kind == "json":
             frame = spark.read.json(names, primitivesAsString=True)
         else:
-            frame = spark.read.parquet(*names)
+            # Parquet knows each row's place in its file: no window over the whole file.
+            frame = spark.read.parquet(*names).select(
+                "*",
+                F.regexp_replace(F.col("_metadata.file_path"), "^file:(//)?", "").alias("source"),
+                (F.col("_metadata.row_index") + 1).alias("line"),
+            )
+            frames.append(frame)
+            continue
         source = F.regexp_replace(F.input_file_name(), "^file:(//)?", "")
         frame = _with_lines(frame.withColumn("source", source), header=kind == "csv")
         frames.append(frame)
