@@ -202,7 +202,9 @@ def partition_events(
     if buckets < 1:
         raise ValueError("buckets must be at least 1")
     files = expand_paths(paths)
-    units = _units(files, _UNIT_ROWS)
+    # Units small enough that every worker gets some (two each, for balance).
+    rows = estimated_events(files)
+    units = _units(files, max(1, min(_UNIT_ROWS, math.ceil(rows / (2 * max(1, workers))))))
     task = partial(
         _partition_unit,
         folder=folder,
