@@ -391,7 +391,8 @@ def audit_invoice(
                     )
                 billed = bill(source.log, policy=wanted)
     else:
-        billed = bill(source, policy=policy, assume_tz=assume_tz)
+        # The findings' kinds and evidence come from the time line: keep it whole.
+        billed = bill(source, policy=policy, assume_tz=assume_tz, keep_timeline=True)
     if read.currency is not None and read.currency != billed.policy.currency.upper():
         raise InvoiceError(
             f"invoice in {read.currency} but policy {billed.policy.name!r} bills in "

@@ -291,6 +291,7 @@ def bill(
     engine: Literal["pandas", "spark"] = "pandas",
     workdir: str | Path | None = None,
     workers: int | Literal["auto"] = 1,
+    keep_timeline: bool = False,
 ) -> Bill:
     """Bill event logs: paths (files or folders), an ``EventLog``, or a frame of events.
 
@@ -303,7 +304,9 @@ def bill(
     CPU, at most 4; a script that uses more than one must guard its entry point with
     ``if __name__ == "__main__":``, as worker processes are spawned). ``engine="spark"``
     runs the same kernel on a Spark cluster (the ``rftcost[spark]`` extra). Every path
-    gives the same cents.
+    gives the same cents. A bill made in buckets keeps amounts and per-job time but not
+    the time line's pieces and intervals, unless ``keep_timeline`` (an audit's evidence
+    needs them; memory then grows with the log).
     """
     resolved = load_policy(policy)
     if isinstance(source, EventLog):
@@ -333,6 +336,7 @@ def bill(
                 assume_tz=assume_tz,
                 workdir=workdir,
                 workers=processes,
+                keep_timeline=keep_timeline,
                 on_progress=on_progress,
             )
         log = read_events(paths, assume_tz=assume_tz, policy=resolved, on_progress=on_progress)

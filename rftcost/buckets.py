@@ -364,6 +364,7 @@ def iter_bucket_bills(
     policy: Policy,
     *,
     keep_intervals: bool = False,
+    keep_timeline: bool = False,
     workers: int = 1,
     jobs: Sequence[str] | None = None,
     on_progress: ProgressCallback | None = None,
@@ -372,7 +373,8 @@ def iter_bucket_bills(
 
     A slim bill keeps every amount and the per-job time, but not the event frame nor
     the per-piece time line (``pieces``, ``usage``); ``keep_intervals`` keeps phase
-    intervals too (for explain and audit evidence). With ``workers`` > 1, buckets
+    intervals too (for explain), ``keep_timeline`` the whole time line (for audit
+    evidence: more memory). With ``workers`` > 1, buckets
     are billed in that many processes and yielded in bucket order. ``jobs`` bills
     only the buckets that hold those jobs (their other jobs come along).
     """
@@ -394,6 +396,7 @@ def iter_bucket_bills(
         files=partition.files,
         policy=policy,
         keep_intervals=keep_intervals,
+        keep_timeline=keep_timeline,
     )
     for (number, _), bill in zip(tasks, _mapped(task, tasks, workers), strict=True):
         yield bill
@@ -408,6 +411,7 @@ def _bill_bucket(
     files: tuple[str, ...],
     policy: Policy,
     keep_intervals: bool,
+    keep_timeline: bool,
 ) -> Bill:
     """One bucket read, de-duplicated and billed by the kernel: its slim ``Bill``."""
     number, problems = task
@@ -424,7 +428,7 @@ def _bill_bucket(
     )
     bill = bill_events(events, policy, reader_problems=log.problems, log=log)
     del events
-    return _slim(bill, keep_intervals=keep_intervals)
+    return bill if keep_timeline else _slim(bill, keep_intervals=keep_intervals)
 
 
 def _read_bucket(parts: list[Path]) -> pd.DataFrame:
@@ -523,6 +527,7 @@ def bill_in_buckets(
     assume_tz: str | None = None,
     workdir: str | Path | None = None,
     keep_intervals: bool = False,
+    keep_timeline: bool = False,
     workers: int = 1,
     jobs: Sequence[str] | None = None,
     on_progress: ProgressCallback | None = None,
@@ -536,6 +541,7 @@ def bill_in_buckets(
         assume_tz=assume_tz,
         workdir=workdir,
         keep_intervals=keep_intervals,
+        keep_timeline=keep_timeline,
         workers=workers,
         jobs=jobs,
         on_progress=on_progress,
@@ -555,6 +561,7 @@ def bucketed(
     assume_tz: str | None = None,
     workdir: str | Path | None = None,
     keep_intervals: bool = False,
+    keep_timeline: bool = False,
     workers: int = 1,
     jobs: Sequence[str] | None = None,
     on_progress: ProgressCallback | None = None,
@@ -581,6 +588,7 @@ def bucketed(
                 partition,
                 policy,
                 keep_intervals=keep_intervals,
+                keep_timeline=keep_timeline,
                 workers=workers,
                 jobs=jobs,
                 on_progress=on_progress,

@@ -278,3 +278,23 @@ def test_spark_reads_parquet_with_the_same_lines(spark: Any, parquet_log: Path) 
         remote.log.rejected[columns].values.tolist() == local.log.rejected[columns].values.tolist()
     )
     assert remote.log.duplicates["line"].tolist() == local.log.duplicates["line"].tolist()
+
+
+def test_an_audit_of_a_log_billed_in_buckets_finds_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import rftcost.buckets
+    from rftcost.audit import audit_invoice
+
+    root = Path(__file__).parent.parent
+    logs = [root / "sample_logs", root / "examples/audit/broken-job.jsonl"]
+    invoice = root / "sample_logs/invoice-planted.csv"
+
+    def findings(report: Any) -> list[tuple[str, str, str]]:
+        return sorted((f.kind, f.job_id or "", str(f.difference)) for f in report.findings)
+
+    expected = findings(audit_invoice(invoice, rftcost.bill(logs, buckets=None)))
+    assert {kind for kind, _, _ in expected} >= {"queue_time_billed", "lost_work_billed"}
+    # As if the logs were large: audit_invoice bills them in buckets, keeping the time line.
+    monkeypatch.setattr(rftcost.buckets, "AUTO_BUCKET_EVENTS", 10)
+    assert findings(audit_invoice(invoice, logs)) == expected

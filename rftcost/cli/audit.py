@@ -98,7 +98,14 @@ def audit_command(
         )
         raise typer.Exit(EXIT_USAGE) from None
     with progress(logs) as report:
-        billed = bill(logs, policy=policy, assume_tz=assume_tz, on_progress=report, workers="auto")
+        billed = bill(
+            logs,
+            policy=policy,
+            assume_tz=assume_tz,
+            on_progress=report,
+            workers="auto",
+            keep_timeline=True,  # the findings' kinds and evidence come from it
+        )
     result = audit_invoice(invoice, billed, tolerance=allowed, assume_tz=assume_tz)
     if output_format is OutputFormat.json:
         emit(json_text(result.to_dict()), output)
