@@ -532,8 +532,8 @@ def bill_in_buckets(
     jobs: Sequence[str] | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> Bill:
-    """Bill ``paths`` bucket by bucket and combine the results into one slim ``Bill``
-    (only the buckets holding ``jobs``, when given)."""
+    """Bill ``paths`` bucket by bucket and combine the results into one ``Bill``, slim
+    unless ``keep_timeline`` (only the buckets holding ``jobs``, when given)."""
     with bucketed(
         paths,
         policy,
