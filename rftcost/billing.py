@@ -20,7 +20,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from rftcost.events.readers import EventLog, ProgressCallback, read_events
-from rftcost.money import cents_to_decimal, divide_round
+from rftcost.money import cents_to_decimal, divide_round, to_minor_units
 from rftcost.policy import Policy, RoundingScope, load_policy
 from rftcost.prices import PICO_PER_DOLLAR, resolve_model_family
 from rftcost.timeline import Timeline, build_timeline
@@ -232,6 +232,8 @@ class Bill(BaseModel):
         return {
             "schema": BILL_SCHEMA,
             "policy": self.policy.name,
+            # Additive to bill/v1: the token prices' layers and versions (kind 14).
+            "price_source": self.policy.price_table.price_source,
             "currency": self.policy.currency,
             "jobs": _jobs_json(self),
             "totals": {
@@ -648,6 +650,33 @@ def _discount_cents(
     return pd.Series(np.where(sharing.to_numpy(dtype=bool), discount, 0), index=compute.index)
 
 
+def _apply_cap(
+    compute: pd.Series, grader: pd.Series, job: pd.Series, policy: Policy
+) -> tuple[pd.Series, pd.Series]:
+    """The policy's per-job cap (Azure: $5,000): charges up to the one that reaches it.
+
+    Azure counts training plus grading towards the cap and pauses the job when it is
+    reached; "if you resume, billing continues with no further price limits". So the
+    cap limits the charges that start below it; the charge that reaches it is cut to
+    the room left (its compute first: grader tokens are what they are), and every later
+    charge of the job bills in full. The cap is rounded to cents by the policy's money
+    mode, once (R13), never truncated.
+    """
+    capped = pd.Series(False, index=compute.index)
+    if policy.cap.per_job_amount is None:
+        return compute, capped
+    cap = to_minor_units(policy.cap.per_job_amount, policy.rounding.money_mode)
+    gross = compute + grader
+    # Before the cap is reached no charge was cut, so the uncapped running sum is exact.
+    before = gross.groupby(job).cumsum() - gross
+    in_force = before < cap
+    room = (cap - before).clip(lower=0)
+    limited = np.maximum(room - grader, 0)
+    cut = in_force & (gross > room)
+    new_compute = compute.where(~cut, np.minimum(compute, limited)).astype("int64")
+    return new_compute, new_compute < compute
+
+
 def _charge_amounts(
     charges: pd.DataFrame, jobs: pd.DataFrame, lines: pd.DataFrame, policy: Policy
 ) -> pd.DataFrame:
@@ -663,14 +692,6 @@ def _charge_amounts(
     rate = _rate_micro(jobs["model"].reindex(charges["job"]).reset_index(drop=True), policy)
     rate.index = charges.index
     compute = _compute_cents(hour_units, rate, policy)
-    capped = pd.Series(False, index=charges.index)
-    if policy.cap.per_job_amount is not None:
-        cap = int(policy.cap.per_job_amount * 100)
-        running = compute.groupby(charges["job"]).cumsum()
-        limited = running.clip(upper=cap)
-        new_compute = limited - limited.groupby(charges["job"]).shift(1).fillna(0).astype("int64")
-        capped = new_compute < compute
-        compute = new_compute
     grader = (
         lines[lines["charge"] >= 0]
         .groupby(["job", "charge"])["amount_cents"]
@@ -678,6 +699,7 @@ def _charge_amounts(
         .reindex(pd.MultiIndex.from_arrays([charges["job"], charges["charge"]]), fill_value=0)
     )
     grader = pd.Series(grader.to_numpy(dtype="int64"), index=charges.index)
+    compute, capped = _apply_cap(compute.astype("int64"), grader, charges["job"], policy)
     sharing = jobs["data_sharing"].reindex(charges["job"]).to_numpy(dtype=bool)
     discount = _discount_cents(compute, grader, pd.Series(sharing, index=charges.index), policy)
     return charges.assign(

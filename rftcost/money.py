@@ -32,6 +32,7 @@ __all__ = [
     "parse_amount",
     "round_decimal",
     "to_decimal",
+    "to_minor_units",
 ]
 
 CENT = Decimal("0.01")
@@ -122,3 +123,16 @@ def parse_amount(text: str) -> Decimal:
     if not value.is_finite():
         raise decimal.InvalidOperation(text)
     return value
+
+
+def to_minor_units(amount: Decimal, mode: RoundingMode, places: int = 2) -> int:
+    """A Decimal amount → integer minor units (cents for ``places=2``), rounded with ``mode``.
+
+    For a configured limit such as a per-job cap: ``int(cap * 100)`` would truncate
+    (and lose digits past the context's precision), this rounds exactly once.
+    """
+    scaled = to_decimal(amount).scaleb(places)
+    # Enough digits for the whole quotient: the default 28-digit context would round first.
+    with decimal.localcontext() as context:
+        context.prec = max(28, scaled.adjusted() + 2)
+        return int(scaled.quantize(Decimal(1), rounding=_DECIMAL_MODES[mode]))

@@ -21,7 +21,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from rftcost.errors import PolicyError
 from rftcost.events.schema import DEFAULT_BILLABLE_PHASES, DEFAULT_EXCLUDED_PHASES
 from rftcost.money import RoundingMode
-from rftcost.prices import PriceTable, load_price_table, resolve_model_family
+from rftcost.prices import (
+    PriceTable,
+    genai_price_table,
+    layer_price_tables,
+    load_price_table,
+    resolve_model_family,
+)
 
 __all__ = [
     "DEFAULT_POLICY",
@@ -158,6 +164,9 @@ class PriceSettings(BaseModel):
 
     table: str = "openai-standard"
     """A packaged table name or a path to a TOML table (relative to the policy file)."""
+    base: Literal["genai-prices", "none"] = "genai-prices"
+    """The layer under ``table`` for models it does not name: ``genai-prices`` (the
+    package's bundled, effective-dated data; no network) or ``none`` (``table`` alone)."""
 
 
 class Policy(BaseModel):
@@ -213,7 +222,11 @@ class Policy(BaseModel):
         table = self.prices.table
         if self.base_dir and (table.endswith(".toml") or "/" in table):
             table = str(Path(self.base_dir) / table)
-        return load_price_table(table)
+        loaded = load_price_table(table)
+        if self.prices.base == "none":
+            return loaded
+        # Kind 14: every model a grader can run has a price; the table overrides genai-prices.
+        return layer_price_tables(loaded, genai_price_table())
 
 
 def _packaged_policy_folder() -> Any:

@@ -5,13 +5,24 @@ entries; the latest entry whose ``effective_from`` is at or before the usage
 time is in force. Dated model names (``gpt-4.1-2025-04-14``) resolve to their
 family. There is no global mutable price state: tables are values, loaded from
 the TOML files packaged in ``rftcost/data/prices`` or from a user's file.
+
+Two layers (issue 12, kind 14). The base layer is the OpenAI provider of the
+``genai-prices`` package (pydantic's maintained, effective-dated price data, read
+from the snapshot shipped inside the package: rftcost never starts its updater, so
+nothing is fetched at run time). It prices every model a grader can run, the
+gpt-5 family included. The packaged (or the user's) table is an override layer:
+a model family it names is priced by its entries alone, with their sources.
+``price_differences`` lists every entry where the two layers disagree, with both
+sources, and ``PriceTable.provenance`` names the layers and the package version,
+which a bill shows so that a library update never changes an old bill silently.
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import cache
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
@@ -23,13 +34,21 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from rftcost.errors import PolicyError, PriceNotFoundError
 
 __all__ = [
+    "GENAI_PRICES",
     "PICO_PER_DOLLAR",
+    "PriceDifference",
     "PriceEntry",
     "PriceTable",
+    "genai_price_table",
+    "layer_price_tables",
     "load_price_table",
     "packaged_price_tables",
+    "price_differences",
     "resolve_model_family",
 ]
+
+GENAI_PRICES = "genai-prices"
+"""Name of the base price layer (the ``genai-prices`` package's bundled data)."""
 
 PICO_PER_DOLLAR = 10**12
 """Token amounts are summed exactly in pico-dollars (1e-12 USD) before rounding to cents."""
@@ -96,6 +115,22 @@ class PriceTable(BaseModel):
     """How many tokens a rate is for (1M on OpenAI's pricing page)."""
     models: dict[str, tuple[PriceEntry, ...]]
     """Model family → entries sorted by ``effective_from``."""
+    provenance: str = ""
+    """Which layers and versions the rates come from (a bill shows it); empty: ``name``."""
+    overrides: tuple[str, ...] = ()
+    """Model families priced by the override layer (empty for a single-layer table)."""
+
+    def override_layer(self) -> PriceTable:
+        """The override layer alone: the families it names, with its entries."""
+        if not self.overrides:
+            return self
+        models = {family: self.models[family] for family in self.overrides}
+        return self.model_copy(update={"models": models, "provenance": "", "overrides": ()})
+
+    @property
+    def price_source(self) -> str:
+        """``openai-standard over genai-prices 0.2.3``: what a bill names as its price source."""
+        return self.provenance or self.name
 
     @field_validator("models")
     @classmethod
@@ -199,3 +234,164 @@ def _first_error(exc: ValidationError) -> str:
     ]
     more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
     return "; ".join(parts) + more
+
+
+# --- the genai-prices base layer (kind 14) ---------------------------------------------------
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+"""``effective_from`` of a genai-prices price without a start date (in force from the start)."""
+
+
+class PriceDifference(BaseModel):
+    """One rate on which the override layer and genai-prices disagree."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: str
+    """Model family."""
+    effective_from: datetime
+    """From when the two entries in force disagree."""
+    rate: str
+    """input, cached_input or output."""
+    override: Decimal
+    """The override layer's rate (the one used)."""
+    override_source: str
+    """Its source."""
+    base: Decimal | None
+    """genai-prices' rate (``None``: genai-prices has no price then)."""
+    base_source: str
+    """Its source."""
+
+
+def _genai_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("genai-prices")
+    except PackageNotFoundError:  # pragma: no cover - a declared dependency
+        return "unknown"
+
+
+def _plain_rate(value: Any) -> Decimal | None:
+    """A genai-prices rate: a Decimal, a tiered price (its base tier) or absent."""
+    if value is None:
+        return None
+    base = getattr(value, "base", value)
+    return base if isinstance(base, Decimal) else None
+
+
+@cache
+def genai_price_table() -> PriceTable:
+    """OpenAI's token prices from the ``genai-prices`` package's bundled snapshot.
+
+    Only the package's data module is read: its updater (the one part that goes to the
+    network) is never started. A price without a start date is in force from 1970; a
+    time-of-day price (none for OpenAI) is skipped; a model without both an input and an
+    output rate (embeddings, images) is not a grader model and is left out.
+    """
+    from genai_prices import data
+
+    version = _genai_version()
+    provider = next(p for p in data.providers if p.id == "openai")
+    urls = provider.pricing_urls or ["provider openai"]
+    source_of = f"genai-prices {version} ({urls[0]})"
+    models: dict[str, tuple[PriceEntry, ...]] = {}
+    for info in provider.models:
+        priced = (
+            [(None, info.prices)]
+            if not isinstance(info.prices, list)
+            else [(c.constraint, c.prices) for c in info.prices]
+        )
+        entries = []
+        for constraint, price in priced:
+            start = getattr(constraint, "start_date", None)
+            if constraint is not None and start is None:
+                continue  # a time-of-day price: not an effective date
+            rates = (
+                _plain_rate(getattr(price, "input_mtok", None)),
+                _plain_rate(getattr(price, "cache_read_mtok", None)),
+                _plain_rate(getattr(price, "output_mtok", None)),
+            )
+            if rates[0] is None or rates[2] is None:
+                continue
+            effective = (
+                _EPOCH
+                if start is None
+                else datetime(start.year, start.month, start.day, tzinfo=UTC)
+            )
+            try:
+                entries.append(
+                    PriceEntry(
+                        effective_from=effective,
+                        input=rates[0],
+                        cached_input=rates[1] if rates[1] is not None else rates[0],
+                        output=rates[2],
+                        source=source_of,
+                    )
+                )
+            except ValidationError:
+                continue  # a rate rftcost cannot hold exactly (> 6 decimals): not priced
+        if entries:
+            models[info.id] = tuple(entries)
+    return PriceTable(
+        name=GENAI_PRICES,
+        models=models,
+        provenance=f"genai-prices {version} (bundled data, provider openai)",
+    )
+
+
+def layer_price_tables(override: PriceTable, base: PriceTable) -> PriceTable:
+    """``override`` over ``base``: a family the override names is priced by it alone."""
+    if override.currency != base.currency or override.unit_tokens != base.unit_tokens:
+        # Rates per another unit or currency cannot be mixed: the override stands alone.
+        return override
+    return PriceTable(
+        name=override.name,
+        currency=override.currency,
+        unit_tokens=override.unit_tokens,
+        models={**base.models, **override.models},
+        provenance=f"{override.name} over {base.provenance or base.name}",
+        overrides=tuple(sorted(override.models)),
+    )
+
+
+def price_differences(override: PriceTable, base: PriceTable) -> list[PriceDifference]:
+    """Every rate where ``override`` and ``base`` disagree, from each date either changes."""
+    differences: list[PriceDifference] = []
+    for family, entries in sorted(override.models.items()):
+        base_entries = base.models.get(family, ())
+        dates = sorted(
+            {e.effective_from for e in entries}
+            | {
+                e.effective_from
+                for e in base_entries
+                if e.effective_from > entries[0].effective_from
+            }
+        )
+        previous: dict[str, tuple[Decimal, Decimal | None]] = {}
+        for at in dates:
+            mine = [e for e in entries if e.effective_from <= at][-1]
+            theirs = [e for e in base_entries if e.effective_from <= at]
+            other = theirs[-1] if theirs else None
+            for rate in ("input", "cached_input", "output"):
+                value: Decimal = getattr(mine, rate)
+                base_value: Decimal | None = getattr(other, rate) if other is not None else None
+                pair = (value, base_value)
+                if base_value == value or previous.get(rate) == pair:
+                    previous[rate] = pair
+                    continue
+                previous[rate] = pair
+                differences.append(
+                    PriceDifference(
+                        model=family,
+                        effective_from=at,
+                        rate=rate,
+                        override=value,
+                        override_source=mine.source,
+                        base=base_value,
+                        base_source=(
+                            other.source if other is not None else f"{base.name}: no price"
+                        ),
+                    )
+                )
+    return differences

@@ -246,6 +246,8 @@ def _bill_table(result: Any) -> str:
     policy = result.policy
     console = Console(record=True, width=140, file=_Null())
     console.print(f"[bold]Bill[/bold]  policy {policy.name} ({policy.currency})")
+    # Kind 14: the token prices' layers and versions, so an old bill can be reproduced.
+    console.print(f"Token prices: {policy.price_table.price_source}", markup=False)
     rows = _job_rows(result)
     if len(rows) > _TABLE_ROWS_LIMIT:
         console.print(

@@ -54,12 +54,19 @@ def policy_show(
 ) -> None:
     """Every setting of a policy, and its token price table with sources."""
     from rftcost.policy import load_policy
+    from rftcost.prices import genai_price_table, price_differences
 
     policy = load_policy(name)
     table = policy.price_table
+    # Kind 14: every rate where the override table and genai-prices disagree, both sources.
+    differences = (
+        price_differences(table.override_layer(), genai_price_table()) if table.overrides else []
+    )
     if output_format is OutputFormat.json:
         document = policy.model_dump(mode="json")
         document["price_table"] = table.model_dump(mode="json")
+        document["price_source"] = table.price_source
+        document["price_differences"] = [d.model_dump(mode="json") for d in differences]
         emit(json_text(document), None)
         return
     rounding = policy.rounding
@@ -84,8 +91,22 @@ def policy_show(
         "Sources:",
         *[f"  - {s}" for s in policy.sources],
         "",
-        f"Token prices ({table.name}, {table.currency} per {table.unit_tokens:,} tokens):",
+        f"Token prices ({table.price_source}; {table.currency} per {table.unit_tokens:,} tokens):",
     ]
+    difference_lines = (
+        []
+        if not table.overrides
+        else [
+            "",
+            f"Where {table.name} and genai-prices differ ({len(differences)}; {table.name} is used):",
+            *[
+                f"  {d.model} from {d.effective_from.date().isoformat()} {d.rate}: {d.override}"
+                f" ({d.override_source}) vs {d.base if d.base is not None else 'none'}"
+                f" ({d.base_source})"
+                for d in differences
+            ],
+        ]
+    )
     rows = [
         [
             model,
@@ -100,11 +121,14 @@ def policy_show(
     ]
     headers = ["model", "from", "input", "cached", "output", "source"]
     if output_format is OutputFormat.markdown:
-        emit("\n".join(lines) + "\n\n" + markdown_table(headers, rows), None)
+        emit(
+            "\n".join([*lines, "", markdown_table(headers, rows), *difference_lines]),
+            None,
+        )
         return
     widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(5)]
     lines += [
         "  " + "  ".join(str(v).ljust(widths[i]) for i, v in enumerate(r[:5])) + "  " + r[5]
         for r in [headers, *rows]
     ]
-    emit("\n".join(lines), None)
+    emit("\n".join([*lines, *difference_lines]), None)
