@@ -43,9 +43,15 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict
 
 from rftcost._callable import make_module_callable
-from rftcost.calibration import PRIOR, TRAIN_PHASES, Calibration, grader_key
+from rftcost.calibration import (
+    PRIOR,
+    TRAIN_PHASES,
+    Calibration,
+    grader_key,
+    is_reasoning_grader,
+)
 from rftcost.errors import PlanError
-from rftcost.money import cents_to_decimal, divide_round, format_cents
+from rftcost.money import cents_to_decimal, divide_round, format_cents, to_minor_units
 from rftcost.plan import GRADER_TYPES, Plan, plan_from_settings
 from rftcost.policy import Policy, load_policy
 from rftcost.prices import PICO_PER_DOLLAR
@@ -153,6 +159,9 @@ class Estimate(BaseModel):
     """Billable hours per phase (rollout, grading, update, validation)."""
     grader_tokens: dict[str, Quantiles]
     """Grader input / cached / output tokens."""
+    grader_amount_by_model: dict[str, Quantiles] = {}
+    """Per grader model, its amount at its own model's rates (a multi grader runs each
+    of its model graders on every sample); a model twice is summed."""
     assumptions: tuple[str, ...]
     """Each "auto" resolved, each prior used, each count taken from an option."""
     calibration: tuple[str, ...]
@@ -188,6 +197,10 @@ class Estimate(BaseModel):
             "breakdown": {phase: q.strings()["p50"] for phase, q in self.breakdown.items()},
             "breakdown_hours": {phase: q.strings() for phase, q in self.breakdown.items()},
             "grader_tokens": {k: q.strings(0) for k, q in self.grader_tokens.items()},
+            # Additive to estimate/v1 (kind 13).
+            "grader_amount_by_model": {
+                model: q.strings() for model, q in self.grader_amount_by_model.items()
+            },
             "settings": self.plan.settings(),
             "assumptions": list(self.assumptions),
             "calibration": list(self.calibration),
@@ -215,6 +228,7 @@ class _Draws:
     discount_cents: IntArray
     grader_cents: IntArray
     total_cents: IntArray
+    grader_cents_by_model: tuple[tuple[str, IntArray], ...]
     input_tokens: IntArray
     cached_tokens: IntArray
     output_tokens: IntArray
@@ -308,9 +322,9 @@ def _simulate(
     shift = dict(already.shift)
     notes: list[str] = []
 
-    def per_unit(name: str) -> FloatArray:
+    def per_unit(name: str, settings: Mapping[str, Any] = values) -> FloatArray:
         fit = calibration.components[name]
-        x, offset, extra, component_notes = fit.design(values)
+        x, offset, extra, component_notes = fit.design(settings)
         notes.extend(component_notes)
         z = normals[name]
         coefficients = fit.coefficient_draws(z[:, : len(x)])
@@ -325,24 +339,49 @@ def _simulate(
 
     train_seconds = steps * per_unit("train_seconds_per_step")
     valid_seconds = runs * per_unit("valid_seconds_per_run") if runs else np.zeros(draws)
-    key = grader_key(plan.grader_type, plan.grader_model)
-    if plan.grader_model is not None:
-        input_tokens = steps * per_unit("train_input_tokens_per_step")
-        output_tokens = steps * per_unit("train_output_tokens_per_step")
+    # Kind 13: every model grader of a multi grader runs on every sample, so each one's
+    # tokens are those of a grader of its own model, priced at its own model's rates.
+    tokens: list[tuple[str, IntArray, IntArray, IntArray]] = []
+    for index, (model, effort) in enumerate(_model_graders(plan)):
+        settings = (
+            values
+            if len(plan.grader.models) == 1
+            else {**values, "grader": grader_key("score_model", model)}
+        )
+        input_tokens = steps * per_unit("train_input_tokens_per_step", settings)
+        output_tokens = steps * per_unit("train_output_tokens_per_step", settings)
         if runs:
-            input_tokens = input_tokens + runs * per_unit("valid_input_tokens_per_run")
-            output_tokens = output_tokens + runs * per_unit("valid_output_tokens_per_run")
+            input_tokens = input_tokens + runs * per_unit("valid_input_tokens_per_run", settings)
+            output_tokens = output_tokens + runs * per_unit("valid_output_tokens_per_run", settings)
+        output_tokens = output_tokens * _effort_factor(str(settings["grader"]), effort)
+        key = str(settings["grader"])
         share = calibration.cached_share.get(key, calibration.cached_share.get("*", 0.0))
-        inputs = np.rint(input_tokens).astype("int64") + already.unbilled_input
-        cached = np.rint(input_tokens * share).astype("int64") + already.unbilled_cached
-        outputs = np.rint(output_tokens).astype("int64") + already.unbilled_output
-    else:
-        inputs = np.full(draws, already.unbilled_input, dtype="int64")
-        cached = np.full(draws, already.unbilled_cached, dtype="int64")
-        outputs = np.full(draws, already.unbilled_output, dtype="int64")
-    ns = np.rint((train_seconds + valid_seconds) * _NS).astype("int64") + already.unbilled_ns
-    hour_units, compute, discount, grader = _bill_draws(
-        plan, policy, ns, inputs, cached, outputs, at, already
+        # A job in progress: its unbilled tokens join its (first) grader's line.
+        first = index == 0
+        tokens.append(
+            (
+                model,
+                _int_tokens(input_tokens) + (already.unbilled_input if first else 0),
+                _int_tokens(input_tokens * share) + (already.unbilled_cached if first else 0),
+                _int_tokens(output_tokens) + (already.unbilled_output if first else 0),
+            )
+        )
+    if not tokens and (already.unbilled_input or already.unbilled_output):
+        tokens.append(
+            (
+                "",
+                np.full(draws, already.unbilled_input, dtype="int64"),
+                np.full(draws, already.unbilled_cached, dtype="int64"),
+                np.full(draws, already.unbilled_output, dtype="int64"),
+            )
+        )
+    zeros = np.zeros(draws, dtype="int64")
+    inputs = sum((t[1] for t in tokens), start=zeros)
+    cached = sum((t[2] for t in tokens), start=zeros)
+    outputs = sum((t[3] for t in tokens), start=zeros)
+    ns = _int_tokens((train_seconds + valid_seconds) * _NS) + already.unbilled_ns
+    hour_units, compute, discount, grader, by_model = _bill_draws(
+        plan, policy, ns, tokens, at, already
     )
     return _Draws(
         train_seconds=train_seconds,
@@ -351,6 +390,7 @@ def _simulate(
         compute_cents=compute + already.charged_compute_cents,
         discount_cents=discount + already.charged_discount_cents,
         grader_cents=grader + already.charged_grader_cents,
+        grader_cents_by_model=by_model,
         total_cents=(compute - discount + grader)
         + (
             already.charged_compute_cents
@@ -368,13 +408,15 @@ def _bill_draws(
     plan: Plan,
     policy: Policy,
     ns: IntArray,
-    inputs: IntArray,
-    cached: IntArray,
-    outputs: IntArray,
+    tokens: Sequence[tuple[str, IntArray, IntArray, IntArray]],
     at: datetime,
     already: _Already,
-) -> tuple[IntArray, IntArray, IntArray, IntArray]:
-    """One charge per draw, with the billing kernel's arithmetic (R11-R13): integer units only."""
+) -> tuple[IntArray, IntArray, IntArray, IntArray, tuple[tuple[str, IntArray], ...]]:
+    """One charge per draw, with the billing kernel's arithmetic (R11-R13): integer units only.
+
+    ``tokens`` holds, per grader model, its input, cached input and output tokens; each
+    model's amount is rounded to the cent on its own, as a bill's grader line is (R13).
+    """
     rounding = policy.rounding
     rate = policy.hourly_rate(plan.model)
     if rate is None:
@@ -388,24 +430,23 @@ def _bill_draws(
     compute = divide_round(
         units.astype(object) * rate_micro, 10**rounding.hours_decimals * 10_000, rounding.money_mode
     )
-    compute = np.asarray(compute, dtype="int64")
-    if policy.cap.per_job_amount is not None:
-        room = max(int(policy.cap.per_job_amount * 100) - already.charged_compute_cents, 0)
-        compute = np.minimum(compute, room)
+    compute = _checked_int64(compute)
     grader = np.zeros(len(ns), dtype="int64")
-    if plan.grader_model is not None or already.unbilled_input or already.unbilled_output:
-        model = plan.grader_model or ""
-        entry = policy.price_table.lookup(model, at)
-        scale = Decimal(PICO_PER_DOLLAR) / policy.price_table.unit_tokens
-        input_pico = int(entry.input * scale)
-        cached_pico = int(entry.cached_input * scale)
-        output_pico = int(entry.output * scale)
+    by_model: list[tuple[str, IntArray]] = []
+    table = policy.price_table
+    scale = Decimal(PICO_PER_DOLLAR) / table.unit_tokens
+    for model, inputs, cached, outputs in tokens:
+        entry = table.lookup(model or plan.grader_model or "", at)
         pico = (
-            (inputs - cached).astype(object) * input_pico
-            + cached.astype(object) * cached_pico
-            + outputs.astype(object) * output_pico
+            (inputs - cached).astype(object) * int(entry.input * scale)
+            + cached.astype(object) * int(entry.cached_input * scale)
+            + outputs.astype(object) * int(entry.output * scale)
         )
-        grader = np.asarray(divide_round(pico, _PICO_PER_CENT, rounding.money_mode), dtype="int64")
+        cents = _checked_int64(divide_round(pico, _PICO_PER_CENT, rounding.money_mode))
+        by_model.append((model, cents))
+        grader = grader + cents
+    if policy.cap.per_job_amount is not None:
+        compute = _capped(compute, grader, policy, already)
     discount = np.zeros(len(ns), dtype="int64")
     settings = policy.data_sharing_discount
     if plan.data_sharing and settings.scope:
@@ -419,7 +460,78 @@ def _bill_draws(
             divide_round(base.astype(object) * numerator, denominator, rounding.money_mode),
             dtype="int64",
         )
-    return units.astype("int64"), compute, discount, grader
+    return units.astype("int64"), compute, discount, grader, tuple(by_model)
+
+
+def _capped(compute: IntArray, grader: IntArray, policy: Policy, already: _Already) -> IntArray:
+    """The per-job cap as the bill applies it (billing._apply_cap): training plus grading
+    up to the cap; once a job has reached it (Azure pauses it), a resumed job bills in full."""
+    assert policy.cap.per_job_amount is not None
+    cap = to_minor_units(policy.cap.per_job_amount, policy.rounding.money_mode)
+    before = already.charged_compute_cents + already.charged_grader_cents
+    if before >= cap:
+        return compute
+    room = cap - before
+    limited = np.minimum(compute, np.maximum(room - grader, 0))
+    return np.asarray(np.where(compute + grader > room, limited, compute), dtype="int64")
+
+
+_INT64_MAX = np.iinfo(np.int64).max
+
+
+def _int_tokens(values: FloatArray) -> IntArray:
+    """Floats (tokens, nanoseconds) → int64, refusing what int64 cannot hold (never a wrap)."""
+    rounded = np.rint(values)
+    if not np.all(np.isfinite(rounded)) or np.any(np.abs(rounded) >= 2.0**63):
+        raise PlanError(
+            "the plan's settings give amounts too large to compute (beyond 2^63 tokens or"
+            " nanoseconds); check the hyperparameters and the data counts"
+        )
+    return rounded.astype("int64")
+
+
+def _checked_int64(values: Any) -> IntArray:
+    """Exact integer amounts → int64; an amount beyond int64 is refused, never wrapped."""
+    array = np.asarray(values)
+    if array.dtype == object and len(array) and max(abs(int(v)) for v in array) > _INT64_MAX:
+        raise PlanError(
+            "the plan's settings give an amount too large to compute; check the hyperparameters"
+        )
+    return array.astype("int64")
+
+
+_EFFORT_OUTPUT = {
+    "none": 1 / 14,
+    "minimal": 0.25,
+    "low": 0.5,
+    "medium": 1.0,
+    "high": 2.0,
+    "xhigh": 3.0,
+    "max": 4.0,
+}
+"""Kind 9: a reasoning grader's output tokens at its ``sampling_params.reasoning_effort``,
+relative to medium (the effort the priors and a calibration without it assume). rftcost's
+documented guesses: ``none`` reasons not at all (a non-reasoning model's output)."""
+
+
+def _effort_factor(key: str, effort: str | None) -> float:
+    if effort is None or not is_reasoning_grader(key):
+        return 1.0
+    return _EFFORT_OUTPUT.get(effort, 1.0)
+
+
+def _model_graders(plan: Plan) -> list[tuple[str, str | None]]:
+    """Each model grader's model and its ``sampling_params.reasoning_effort``."""
+    return list(zip(plan.grader.models, plan.grader.efforts_per_model(), strict=False))
+
+
+def _by_model(
+    amounts: Sequence[tuple[str, IntArray]],
+) -> list[tuple[str, IntArray]]:
+    summed: dict[str, IntArray] = {}
+    for model, cents in amounts:
+        summed[model] = summed[model] + cents if model in summed else cents
+    return list(summed.items())
 
 
 def _quantile_ints(values: IntArray) -> tuple[int, int, int]:
@@ -503,8 +615,20 @@ def _assumptions(
         lines.append(f"{plan.grader_type} grader: no grader tokens, only the time it adds")
     elif len(plan.grader.models) > 1:
         lines.append(
-            f"multi grader with models {', '.join(plan.grader.models)}: all grader tokens priced"
-            f" at {plan.grader_model}'s rates"
+            f"multi grader with models {', '.join(plan.grader.models)}: each model grader runs"
+            " on every graded sample, its tokens priced at its own model's rates"
+        )
+    efforts = [
+        f"{model} {effort}"
+        for model, effort in _model_graders(plan)
+        if effort is not None and is_reasoning_grader(grader_key("score_model", model))
+    ]
+    if efforts:
+        lines.append(
+            "grader sampling_params.reasoning_effort "
+            + ", ".join(efforts)
+            + ": output tokens scaled from medium (none ×1/14, minimal ×0.25, low ×0.5,"
+            " high ×2, xhigh ×3, max ×4; rftcost's guesses)"
         )
     if plan.data_sharing:
         scope = policy.data_sharing_discount.scope
@@ -602,6 +726,9 @@ def _estimate_of(
         grader_amount=_money(result.grader_cents),
         total_amount=_money(result.total_cents),
         breakdown=breakdown,
+        grader_amount_by_model={
+            model: _money(cents) for model, cents in _by_model(result.grader_cents_by_model)
+        },
         grader_tokens={
             "input_tokens": _tokens(result.input_tokens),
             "cached_input_tokens": _tokens(result.cached_tokens),

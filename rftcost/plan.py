@@ -122,6 +122,13 @@ class GraderSpec(BaseModel):
     """Approximate tokens of the model graders' own prompt templates."""
     reasoning_effort: str | None = None
     """``sampling_params.reasoning_effort`` of a model grader, when set."""
+    model_efforts: tuple[str | None, ...] = ()
+    """Per model in ``models``, its grader's ``sampling_params.reasoning_effort`` (a multi
+    grader's graders each have their own); empty: ``reasoning_effort`` for all."""
+
+    def efforts_per_model(self) -> tuple[str | None, ...]:
+        """``sampling_params.reasoning_effort`` of the grader running each of ``models``."""
+        return self.model_efforts or (self.reasoning_effort,) * len(self.models)
 
     @property
     def model(self) -> str | None:
@@ -551,6 +558,7 @@ def parse_grader(grader: Any, *, where: str, inner: bool = False) -> GraderSpec:
             inner_types=tuple(s.type for s in specs),
             prompt_tokens=sum(s.prompt_tokens for s in specs),
             reasoning_effort=efforts[0] if efforts else None,
+            model_efforts=tuple(e for spec in specs for e in spec.efforts_per_model()),
         )
     if kind == "python" and not isinstance(grader.get("source"), str):
         raise PlanError(f"{where}: a python grader needs its 'source'")

@@ -22,8 +22,8 @@ from __future__ import annotations
 import re
 import tomllib
 from datetime import UTC, datetime
-from functools import cache
 from decimal import Decimal
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any

@@ -243,6 +243,12 @@ def _figure_rows(result: Any) -> list[list[str]]:
         ("total", result.total_amount),
     ):
         rows.append([label, *q.strings().values()])
+        if label == "grader" and len(result.grader_amount_by_model) > 1:
+            # Kind 13: each model grader of a multi grader at its own model's rates.
+            rows.extend(
+                [f"  {model}", *amount.strings().values()]
+                for model, amount in result.grader_amount_by_model.items()
+            )
     return rows
 
 

@@ -98,7 +98,8 @@ def policy_show(
         if not table.overrides
         else [
             "",
-            f"Where {table.name} and genai-prices differ ({len(differences)}; {table.name} is used):",
+            f"Where {table.name} and genai-prices differ ({len(differences)};"
+            f" {table.name} is used):",
             *[
                 f"  {d.model} from {d.effective_from.date().isoformat()} {d.rate}: {d.override}"
                 f" ({d.override_source}) vs {d.base if d.base is not None else 'none'}"
