@@ -500,11 +500,22 @@ def job_measurements(bill: Any) -> tuple[Any, dict[str, int]]:
     skipped: dict[str, int] = {}
     succeeded = status == "succeeded"
     skipped["not succeeded"] = int((~succeeded).sum())
-    needed = ["batch_size", "n_epochs", "compute_multiplier", "n_train_examples"]
+    # An OpenAI export records batch_size and n_epochs (the job object's
+    # method.reinforcement.hyperparameters) but no example count: a finished job's steps
+    # (its metrics events) stand for it, n_train ≈ steps × batch_size / n_epochs.
+    needed = ["batch_size", "n_epochs"]
     has_settings = jobs[needed].notna().all(axis=1)
     skipped["settings not recorded"] = int((succeeded & ~has_settings).sum())
     keep = (succeeded & has_settings).to_numpy(dtype=bool)
     frame = measure_jobs(bill, list(jobs.index[keep]))
+    derived = frame["n_train_examples"].isna()
+    frame.loc[derived, "n_train_examples"] = (
+        frame.loc[derived, "max_step"]
+        * frame.loc[derived, "batch_size"]
+        / frame.loc[derived, "n_epochs"].clip(lower=1)
+    ).round()
+    # compute_multiplier "auto" in the job object: the documented default (plan.AUTO_DEFAULTS).
+    frame["compute_multiplier"] = frame["compute_multiplier"].fillna(1.0)
     no_steps = frame["steps"] <= 0
     skipped["no step_completed events"] = int(no_steps.sum())
     return frame[~no_steps].reset_index(drop=True), skipped

@@ -22,8 +22,22 @@ Ranges (OpenAI OpenAPI ``FineTuneReinforcementHyperparameters``): ``batch_size``
 integer 1-256, ``n_epochs`` integer 1-50, ``learning_rate_multiplier`` > 0,
 ``compute_multiplier`` in (0.00001, 10], ``eval_interval`` and ``eval_samples``
 integers ≥ 1, ``reasoning_effort`` one of default, low, medium, high. The
-reinforcement method's grader is one of string_check, text_similarity, python,
-score_model or multi (label_model only inside a multi grader).
+description gives ``eval_interval`` and ``eval_samples`` no maximum; rftcost bounds
+them (and every integer of the body) at 2,147,483,647, the largest integer the API
+documents for this request (``seed``'s maximum), so that an ``eval_samples`` of 1e30
+is refused instead of estimated. The request's top-level keys are those of
+``CreateFineTuningJobRequest`` (model, training_file, validation_file, suffix ≤ 64
+characters, seed 0-2,147,483,647, integrations, metadata ≤ 16 string pairs, method,
+and the deprecated top-level hyperparameters); any other key, and any unknown key of
+``method``, ``method.reinforcement`` or its hyperparameters, is refused by name, as
+the API refuses it. The reinforcement method's grader is one of string_check,
+text_similarity, python, score_model or multi (label_model only inside a multi
+grader); a model grader's ``sampling_params.reasoning_effort`` is one of the API's
+``ReasoningEffort`` values and feeds the grader token prior.
+
+Reading is bounded (issue 13): a plan file over ``MAX_PLAN_BYTES``, a data file that is
+not a regular file (``/dev/zero``, a pipe), a line over ``MAX_LINE_BYTES``, bytes that are
+not UTF-8 text and JSON nested too deep are each one ``PlanError`` naming the file.
 """
 
 from __future__ import annotations
@@ -94,12 +108,42 @@ HYPERPARAMETERS: tuple[str, ...] = (
 )
 """Hyperparameters of the reinforcement method."""
 
+API_INT_MAX = 2_147_483_647
+"""Largest integer the create-job request documents (``seed``); bounds the open ranges."""
 _INT_RANGES: dict[str, tuple[int, int | None]] = {
     "batch_size": (1, 256),
     "n_epochs": (1, 50),
-    "eval_interval": (1, None),
-    "eval_samples": (1, None),
+    "eval_interval": (1, API_INT_MAX),
+    "eval_samples": (1, API_INT_MAX),
 }
+TOP_LEVEL_KEYS: tuple[str, ...] = (
+    "model",
+    "training_file",
+    "validation_file",
+    "suffix",
+    "seed",
+    "integrations",
+    "metadata",
+    "method",
+    "hyperparameters",
+)
+"""Keys of OpenAI's ``CreateFineTuningJobRequest`` (``hyperparameters`` is deprecated)."""
+_METHOD_KEYS = ("type", "supervised", "dpo", "reinforcement")
+_REINFORCEMENT_KEYS = ("grader", "hyperparameters")
+GRADER_REASONING_EFFORTS: tuple[str, ...] = (
+    "none",
+    "minimal",
+    "low",
+    "medium",
+    "high",
+    "xhigh",
+    "max",
+)
+"""The API's ``ReasoningEffort`` values, for a model grader's ``sampling_params``."""
+MAX_PLAN_BYTES = 10 * 1024 * 1024
+"""A create-job body is small; a larger plan file is refused before it is parsed."""
+MAX_LINE_BYTES = 16 * 1024 * 1024
+"""Longest data line read (a line with no end, e.g. ``/dev/zero``, is refused)."""
 _COMPUTE_MULTIPLIER_RANGE = (0.00001, 10.0)
 _MESSAGE_ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 _CHARS_PER_TOKEN = 4
@@ -285,21 +329,13 @@ def load_plan(
     else:
         path = Path(source)
         where = str(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise PlanError(f"{where}: cannot read the plan: {exc.strerror or exc}") from exc
-        try:
-            body = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise PlanError(
-                f"{where}:{exc.lineno}: not valid JSON ({exc.msg}); a plan is the JSON body of "
-                "POST /v1/fine_tuning/jobs"
-            ) from exc
+        text = _read_plan_text(path)
+        body = _parse_json(text, where, what="a plan is the JSON body of POST /v1/fine_tuning/jobs")
         folder = Path(base_dir) if base_dir is not None else path.parent
     if not isinstance(body, dict):
         raise PlanError(f"{where}: a plan is a JSON object (the create-job request body)")
-    assumptions: list[str] = []
+    _refuse_unknown(body, TOP_LEVEL_KEYS, where, "key")
+    assumptions: list[str] = _check_request_fields(body, where)
 
     model = body.get("model")
     if not isinstance(model, str) or not model.strip():
@@ -315,9 +351,11 @@ def load_plan(
             f"{where}: method.type is {method.get('type')!r}; rftcost estimates reinforcement "
             'fine-tuning jobs (method.type = "reinforcement")'
         )
+    _refuse_unknown(method, _METHOD_KEYS, where, "key of method")
     reinforcement = method.get("reinforcement")
     if not isinstance(reinforcement, dict):
         raise PlanError(f"{where}: method.reinforcement is required (with its grader)")
+    _refuse_unknown(reinforcement, _REINFORCEMENT_KEYS, where, "key of method.reinforcement")
     if "grader" not in reinforcement:
         raise PlanError(f"{where}: method.reinforcement.grader is required")
     grader = parse_grader(reinforcement["grader"], where=f"{where}: method.reinforcement.grader")
@@ -348,7 +386,9 @@ def load_plan(
     else:
         settings["reasoning_effort"] = effort
     lr = hyper.get("learning_rate_multiplier", "auto")
-    if lr != "auto" and (isinstance(lr, bool) or not isinstance(lr, int | float) or not lr > 0):
+    if lr not in ("auto", None) and (
+        isinstance(lr, bool) or not isinstance(lr, int | float) or not 0 < lr < math.inf
+    ):
         raise PlanError(
             f'{where}: hyperparameter learning_rate_multiplier must be "auto" or a number > 0,'
             f" got {lr!r}"
@@ -390,6 +430,80 @@ def load_plan(
     return Plan.model_validate(_check_settings(settings, where=where))
 
 
+def _read_plan_text(path: Path) -> str:
+    """The plan file's text, read with a bound (a device or a huge file is refused)."""
+    where = str(path)
+    try:
+        if path.exists() and not path.is_file():
+            raise PlanError(f"{where}: not a regular file; a plan is a JSON file")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_PLAN_BYTES + 1)
+    except OSError as exc:
+        raise PlanError(f"{where}: cannot read the plan: {exc.strerror or exc}") from exc
+    if len(data) > MAX_PLAN_BYTES:
+        raise PlanError(
+            f"{where}: larger than {MAX_PLAN_BYTES // (1024 * 1024)} MiB; a plan is the small"
+            " JSON body of POST /v1/fine_tuning/jobs"
+        )
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise PlanError(
+            f"{where}: not UTF-8 text (byte {exc.start}); a plan is a JSON file"
+        ) from exc
+
+
+def _parse_json(text: str, where: str, *, what: str) -> Any:
+    """``json.loads`` with its failures as one ``PlanError`` (nesting too deep included)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PlanError(f"{where}:{exc.lineno}: not valid JSON ({exc.msg}); {what}") from exc
+    except RecursionError as exc:
+        raise PlanError(f"{where}: JSON nested too deeply to read; {what}") from exc
+
+
+def _refuse_unknown(body: Mapping[str, Any], known: tuple[str, ...], where: str, what: str) -> None:
+    unknown = sorted(str(k) for k in body if k not in known)
+    if unknown:
+        raise PlanError(
+            f"{where}: unknown {what} {unknown[0][:64]!r} (the API refuses it); known:"
+            f" {', '.join(known)}"
+        )
+
+
+def _check_request_fields(body: Mapping[str, Any], where: str) -> list[str]:
+    """The request's fields that do not feed the estimate, checked as the API checks them."""
+    notes: list[str] = []
+    suffix = body.get("suffix")
+    if suffix is not None and (not isinstance(suffix, str) or len(suffix) > 64):
+        raise PlanError(f"{where}: suffix must be a string of at most 64 characters")
+    seed = body.get("seed")
+    if seed is not None and (
+        isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= API_INT_MAX
+    ):
+        raise PlanError(f"{where}: seed must be an integer between 0 and {API_INT_MAX}")
+    integrations = body.get("integrations")
+    if integrations is not None and not isinstance(integrations, list):
+        raise PlanError(f"{where}: integrations must be a list")
+    metadata = body.get("metadata")
+    if metadata is not None:
+        if not isinstance(metadata, dict) or len(metadata) > 16:
+            raise PlanError(f"{where}: metadata must be an object of at most 16 string pairs")
+        for key, value in metadata.items():
+            if len(str(key)) > 64 or not isinstance(value, str) or len(value) > 512:
+                raise PlanError(
+                    f"{where}: metadata {str(key)[:64]!r}: keys are at most 64 characters and"
+                    " values strings of at most 512"
+                )
+    if body.get("hyperparameters") is not None:
+        notes.append(
+            "top-level hyperparameters (deprecated) not read: reinforcement fine-tuning reads"
+            " method.reinforcement.hyperparameters"
+        )
+    return notes
+
+
 def plan_from_settings(settings: Mapping[str, Any], *, source: str | None = None) -> Plan:
     """A plan from ``job_created``-style settings (a job in progress, a simulated run).
 
@@ -424,6 +538,15 @@ def plan_from_settings(settings: Mapping[str, Any], *, source: str | None = None
                 else (str(raw) if name == "reasoning_effort" else int(raw))
             )
     n_train = value("n_train_examples")
+    total_steps = value("total_steps")
+    if n_train is None and total_steps is not None:
+        # An OpenAI export: metrics events give total_steps, the job object batch_size and
+        # n_epochs; the example count is what makes that many steps.
+        n_train = int(total_steps) * data["batch_size"] // max(int(data["n_epochs"]), 1)
+        assumptions.append(
+            f"n_train_examples not recorded → {n_train} (total_steps {int(total_steps)}"
+            f" × batch_size {data['batch_size']} / n_epochs {data['n_epochs']})"
+        )
     if n_train is None:
         raise PlanError(
             f"{source or 'settings'}: n_train_examples is not recorded; give a plan or --n-train"
@@ -471,7 +594,7 @@ def _check_settings(data: dict[str, Any], *, where: str) -> dict[str, Any]:
     """Types and ranges of the hyperparameters (OpenAI's OpenAPI description); PlanError if not."""
     for name, (low, high) in _INT_RANGES.items():
         value = data.get(name)
-        if isinstance(value, float) and value.is_integer():
+        if isinstance(value, float) and value.is_integer() and abs(value) <= API_INT_MAX:
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             raise PlanError(
@@ -479,7 +602,8 @@ def _check_settings(data: dict[str, Any], *, where: str) -> dict[str, Any]:
             )
         if value < low or (high is not None and value > high):
             bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
-            raise PlanError(f"{where}: hyperparameter {name} must be {bounds}, got {value}")
+            shown = str(value) if len(str(value)) <= 24 else f"{value:.3e}"
+            raise PlanError(f"{where}: hyperparameter {name} must be {bounds}, got {shown}")
         data[name] = value
     multiplier = data.get("compute_multiplier")
     if isinstance(multiplier, bool) or not isinstance(multiplier, int | float):
@@ -488,7 +612,7 @@ def _check_settings(data: dict[str, Any], *, where: str) -> dict[str, Any]:
             f" got {multiplier!r}"
         )
     cm_low, cm_high = _COMPUTE_MULTIPLIER_RANGE
-    if not (cm_low < multiplier <= cm_high):
+    if not (cm_low < float(multiplier) <= cm_high):
         raise PlanError(
             f"{where}: hyperparameter compute_multiplier must be greater than {cm_low} and at"
             f" most {cm_high:g}, got {multiplier}"
@@ -528,7 +652,14 @@ def parse_grader(grader: Any, *, where: str, inner: bool = False) -> GraderSpec:
         if not isinstance(model, str) or not model.strip():
             raise PlanError(f"{where}: a {kind} grader needs a 'model' (e.g. \"gpt-4.1-mini\")")
         sampling = grader.get("sampling_params") or {}
-        effort = sampling.get("reasoning_effort") if isinstance(sampling, dict) else None
+        if not isinstance(sampling, dict):
+            raise PlanError(f"{where}: sampling_params must be an object")
+        effort = sampling.get("reasoning_effort")
+        if effort is not None and effort not in GRADER_REASONING_EFFORTS:
+            raise PlanError(
+                f"{where}: sampling_params.reasoning_effort must be one of"
+                f" {', '.join(GRADER_REASONING_EFFORTS)}; got {str(effort)[:32]!r}"
+            )
         return GraderSpec(
             type=str(kind),
             models=(model.strip(),),
@@ -590,13 +721,18 @@ def _approx_tokens(value: Any) -> int:
 
 
 def _chars(value: Any) -> int:
-    if isinstance(value, str):
-        return len(value)
-    if isinstance(value, dict):
-        return sum(_chars(v) for v in value.values())
-    if isinstance(value, list):
-        return sum(_chars(v) for v in value)
-    return 0
+    """Characters of every string inside ``value`` (iterative: any depth is safe)."""
+    total = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            total += len(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return total
 
 
 # --- data files -----------------------------------------------------------------------------
@@ -652,11 +788,27 @@ def scan_data_file(path: str | Path) -> DataFileSummary:
     examples = 0
     tokens = 0
     try:
-        handle = file.open(encoding="utf-8")
+        if not file.is_file():
+            # A device (/dev/zero) or a pipe has no end: refused, never read.
+            raise PlanError(f"{file}: not a regular file; RFT data is a JSONL file")
+        handle = file.open("rb")
     except OSError as exc:
         raise PlanError(f"{file}: cannot read: {exc.strerror or exc}") from exc
     with handle:
-        for number, line in enumerate(handle, start=1):
+        number = 0
+        while raw := handle.readline(MAX_LINE_BYTES + 1):
+            number += 1
+            if len(raw) > MAX_LINE_BYTES:
+                raise PlanError(
+                    f"{file}:{number}: a line longer than {MAX_LINE_BYTES // (1024 * 1024)} MiB;"
+                    " RFT data has one JSON object per line"
+                )
+            try:
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                raise PlanError(
+                    f"{file}:{number}: not UTF-8 text (byte {exc.start}); RFT data is JSON Lines"
+                ) from exc
             if not line.strip():
                 continue
             try:
@@ -666,6 +818,8 @@ def scan_data_file(path: str | Path) -> DataFileSummary:
                     f"{file}:{number}: not JSON Lines ({exc.msg});"
                     " RFT data has one JSON object per line"
                 ) from exc
+            except RecursionError as exc:
+                raise PlanError(f"{file}:{number}: JSON nested too deeply to read") from exc
             tokens += _check_example(record, file, number)
             examples += 1
     if examples == 0:
