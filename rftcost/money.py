@@ -131,8 +131,10 @@ def to_minor_units(amount: Decimal, mode: RoundingMode, places: int = 2) -> int:
     For a configured limit such as a per-job cap: ``int(cap * 100)`` would truncate
     (and lose digits past the context's precision), this rounds exactly once.
     """
-    scaled = to_decimal(amount).scaleb(places)
-    # Enough digits for the whole quotient: the default 28-digit context would round first.
+    value = to_decimal(amount)
+    # Enough digits for every digit of the amount: the default 28-digit context would
+    # round first (scaleb and quantize both round to the context's precision).
     with decimal.localcontext() as context:
-        context.prec = max(28, scaled.adjusted() + 2)
+        context.prec = max(28, len(value.as_tuple().digits), value.adjusted() + 1) + places + 2
+        scaled = value.scaleb(places)
         return int(scaled.quantize(Decimal(1), rounding=_DECIMAL_MODES[mode]))

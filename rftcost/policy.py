@@ -135,17 +135,33 @@ class DiscountSettings(BaseModel):
 
 
 class CapSettings(BaseModel):
-    """An optional cap on a job's compute amount (Azure pauses a job at $5,000)."""
+    """An optional cap per job (Azure pauses a job at $5,000).
+
+    The cap counts training plus grading; the charge that reaches it is cut to it and the
+    job pauses; a resumed job bills with no further limit (billing._apply_cap). The amount
+    is rounded to cents by the policy's money mode (never truncated)."""
 
     model_config = _FROZEN
 
     per_job_amount: Decimal | None = None
-    """Most a job's compute can cost; ``None`` for no cap."""
+    """Most a job can cost until it first reaches the cap; ``None`` for no cap."""
 
     @field_validator("per_job_amount", mode="before")
     @classmethod
     def _amount(cls, value: Any) -> Decimal | None:
         return None if value is None else _exact_decimal(value)
+
+
+class SafetyEvaluationSettings(BaseModel):
+    """What a model blocked by its post-training safety evaluation is charged (kind 13)."""
+
+    model_config = _FROZEN
+
+    blocked_model_charged: bool = True
+    """``False`` (Azure): "a model blocked by the safety evaluation is not charged for the
+    training run". Not applied yet: the canonical event log (event-log.md) has no event
+    that says a model was blocked (``safety_eval`` is only a phase), so no bill can tell
+    such a job apart; the setting records the vendor's rule for when it can."""
 
 
 class CapturedProgress(BaseModel):
@@ -197,7 +213,9 @@ class Policy(BaseModel):
     data_sharing_discount: DiscountSettings = DiscountSettings()
     """The data-sharing discount."""
     cap: CapSettings = CapSettings()
-    """An optional per-job compute cap."""
+    """An optional per-job cap (training plus grading, until the job first reaches it)."""
+    safety_evaluation: SafetyEvaluationSettings = SafetyEvaluationSettings()
+    """Whether a model blocked by its post-training safety evaluation is charged."""
     prices: PriceSettings = PriceSettings()
     """The token price table."""
     base_dir: str | None = Field(default=None, exclude=True)

@@ -87,7 +87,19 @@ def policy_show(
         f"Data-sharing discount: {discount.rate} on "
         + (", ".join(discount.scope) if discount.scope else "nothing (no training discount)"),
         "Cap per job: "
-        + (f"{policy.cap.per_job_amount}" if policy.cap.per_job_amount is not None else "none"),
+        + (
+            f"{policy.cap.per_job_amount} (training plus grading until reached; no limit after"
+            " a resume)"
+            if policy.cap.per_job_amount is not None
+            else "none"
+        ),
+        "Model blocked by its safety evaluation: "
+        + (
+            "charged"
+            if policy.safety_evaluation.blocked_model_charged
+            else "not charged for the training run (recorded; the event log cannot say yet"
+            " that a model was blocked)"
+        ),
         "Sources:",
         *[f"  - {s}" for s in policy.sources],
         "",
