@@ -1082,6 +1082,30 @@ def _charged_so_far(charges: Any, plan: Plan, policy: Policy) -> dict[str, int]:
     }
 
 
+_STEP_OF_TOTAL = r"^\s*Step\s+\d+\s*/\s*(\d+)"
+"""An OpenAI metrics message, ``Step 2/4 , train mean reward=0.50``: its total steps."""
+
+
+def _missing(value: Any) -> bool:
+    import pandas as pd
+
+    return value is None or bool(pd.isna(value))
+
+
+def _total_steps(result: Any, job_id: str) -> int | None:
+    """An export's total steps (its metrics messages ``Step N/M``); ``None`` if none say."""
+    log = result.log
+    if log is None:
+        return None
+    events = log.events
+    mine = events.loc[
+        (events["job_id"].astype(str) == job_id) & (events["event"] == "step_completed"),
+        "message",
+    ]
+    totals = mine.dropna().astype(str).str.extract(_STEP_OF_TOTAL)[0].dropna()
+    return int(totals.astype("int64").max()) if len(totals) else None
+
+
 _PACE_WEIGHT_STEPS = 5.0
 """Steps after which a job's own pace counts as much as the calibration's prediction."""
 
@@ -1130,6 +1154,8 @@ def project_running(
         )
     code = int(row["job"])
     settings = {str(k): v for k, v in result.timeline.jobs.loc[code].to_dict().items()}
+    if plan is None and _missing(settings.get("n_train_examples")):
+        settings["total_steps"] = _total_steps(result, job_id)
     job_plan = plan or plan_from_settings(settings, source=f"job {job_id}")
     measured = measure_jobs(result, [code]).iloc[0]
     steps_done = int(measured["max_step"])

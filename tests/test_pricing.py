@@ -447,3 +447,30 @@ def test_running_settings_from_an_export_derive_the_example_count() -> None:
     )
     assert plan.n_train_examples == 20 and plan.steps == 10
     assert any("total_steps 10" in line for line in plan.assumptions)
+
+
+def test_estimate_running_works_from_an_export(
+    tmp_path: Path, cli: Callable[[list[str]], tuple[int, str, str]]
+) -> None:
+    """A paused export (events up to the pause): settings from the job object's
+    method.reinforcement.hyperparameters, steps from its metrics events (Step N/M)."""
+    source = OPENAI / "paused"
+    folder = tmp_path / "paused"
+    folder.mkdir()
+    events = (source / "events.jsonl").read_text(encoding="utf-8").splitlines()
+    kept = [line for line in events if json.loads(line)["id"] <= "ftevent-c07"]
+    (folder / "events.jsonl").write_text("\n".join(kept) + "\n", encoding="utf-8")
+    job = json.loads((source / "job.json").read_text(encoding="utf-8"))
+    job.update(status="paused", finished_at=None, fine_tuned_model=None)
+    (folder / "job.json").write_text(json.dumps(job), encoding="utf-8")
+    code, out, err = cli(
+        ["estimate", "--running", str(folder), "--job", "ftjob-paused1", "-f", "json",
+         "--draws", "200", "--at", "2025-07-01T00:00:00Z"]
+    )  # fmt: skip
+    assert code == 0, err
+    document = json.loads(out)
+    assert document["steps"] == 4
+    assert document["settings"]["batch_size"] == 2 and document["settings"]["n_epochs"] == 2
+    assert document["progress"]["steps_done"] == 2
+    assert document["progress"]["charged_amount"] == "100.00"
+    assert D(document["total_amount"]["p10"]) >= D("100.00")
