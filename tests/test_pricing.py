@@ -474,3 +474,14 @@ def test_estimate_running_works_from_an_export(
     assert document["progress"]["steps_done"] == 2
     assert document["progress"]["charged_amount"] == "100.00"
     assert D(document["total_amount"]["p10"]) >= D("100.00")
+
+
+def test_multi_grader_bill_prices_each_model_realworld_26() -> None:
+    result = rftcost.bill(FIXTURES / "multi-grader-export")
+    (job_id,) = result.job_ids()
+    job = result.job(job_id)
+    lines = {line.grader_model: line.amount for c in job.charges for line in c.grader_lines}
+    # gpt-4o-mini 1M in × $0.15 + 0.1M out × $0.60 = $0.21;
+    # o3-mini 0.2M in × $1.10 + 0.05M out × $4.40 = $0.44.
+    assert lines == {"gpt-4o-mini-2024-07-18": D("0.21"), "o3-mini-2025-01-31": D("0.44")}
+    assert (job.compute_amount, job.total_amount) == (D("50.00"), D("50.65"))
