@@ -170,6 +170,8 @@ class Estimate(BaseModel):
     """Monte Carlo draws."""
     priced_at: str
     """Time whose token prices were used (ISO 8601 UTC)."""
+    price_source: str = ""
+    """The token prices' layers and versions (kind 14)."""
     progress: Progress | None = None
     """For a job in progress: what it has done so far."""
 
@@ -206,6 +208,7 @@ class Estimate(BaseModel):
             "calibration": list(self.calibration),
             "draws": self.draws,
             "priced_at": self.priced_at,
+            "price_source": self.price_source,
         }
         if self.progress is not None:
             document["progress"] = self.progress.model_dump(mode="json")
@@ -738,6 +741,7 @@ def _estimate_of(
         calibration=tuple(calibration.summary_lines()),
         draws=draws,
         priced_at=at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        price_source=policy.price_table.price_source,
         progress=progress,
     )
 

@@ -465,7 +465,7 @@ def _policy_section(bill: Bill) -> str:
             else format_money(policy.cap.per_job_amount, policy.currency),
         ],
         ["captured forward progress (R5)", "yes" if policy.captured_progress.enabled else "no"],
-        ["token price table", policy.price_table.name],
+        ["token price table", policy.price_table.price_source],
     ]
     if policy.sources:
         rows.append(["sources", "; ".join(policy.sources)])
@@ -484,7 +484,9 @@ def _policy_section(bill: Bill) -> str:
 
 
 def _price_rows(policy: Any) -> list[list[str]]:
-    table = policy.price_table
+    # The policy's own table (with its sources); models it does not name are priced by
+    # genai-prices, which the "token price table" row names with its version (kind 14).
+    table = policy.price_table.override_layer()
     rows = []
     for family, entries in sorted(table.models.items()):
         for entry in entries:

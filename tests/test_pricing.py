@@ -281,6 +281,7 @@ def test_multi_grader_estimate_through_the_cli_realworld_26(
         "gpt-4o-mini-2024-07-18",
         "o3-mini-2025-01-31",
     ]
+    assert document["price_source"].startswith("openai-standard over genai-prices 0.")
     # Not ≈ $1.7 (every token once at the cheaper model): the centre is $25.66.
     assert D("15") < D(document["grader_amount"]["p50"]) < D("45")
 
