@@ -279,7 +279,7 @@ class Plan(BaseModel):
         data["grader"] = grader
         for key, value in changes.items():
             if key not in data:
-                raise PlanError(f"unknown setting {key!r}")
+                raise PlanError(f"unknown setting {_excerpt(key)}")
             data[key] = value
         checked = _check_settings(data, where="what-if")
         return Plan.model_validate(checked)
@@ -348,7 +348,8 @@ def load_plan(
         )
     if method.get("type") != "reinforcement":
         raise PlanError(
-            f"{where}: method.type is {method.get('type')!r}; rftcost estimates reinforcement "
+            f"{where}: method.type is {_excerpt(method.get('type'))}; rftcost estimates"
+            " reinforcement "
             'fine-tuning jobs (method.type = "reinforcement")'
         )
     _refuse_unknown(method, _METHOD_KEYS, where, "key of method")
@@ -365,7 +366,8 @@ def load_plan(
     unknown = sorted(set(hyper) - set(HYPERPARAMETERS))
     if unknown:
         raise PlanError(
-            f"{where}: unknown hyperparameter {unknown[0]!r}; known: {', '.join(HYPERPARAMETERS)}"
+            f"{where}: unknown hyperparameter {_excerpt(unknown[0])}; known:"
+            f" {', '.join(HYPERPARAMETERS)}"
         )
 
     settings: dict[str, Any] = {"model": model.strip(), "grader": grader}
@@ -391,7 +393,7 @@ def load_plan(
     ):
         raise PlanError(
             f'{where}: hyperparameter learning_rate_multiplier must be "auto" or a number > 0,'
-            f" got {lr!r}"
+            f" got {_excerpt(lr)}"
         )
 
     train_summary, n_train_value = _examples(
@@ -428,6 +430,12 @@ def load_plan(
     settings["source"] = None if isinstance(source, Mapping) else str(source)
     settings["assumptions"] = tuple(assumptions)
     return Plan.model_validate(_check_settings(settings, where=where))
+
+
+def _excerpt(value: Any, limit: int = 40) -> str:
+    """``repr`` of a rejected value, cut short: a hostile value never floods the screen."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _read_plan_text(path: Path) -> str:
@@ -467,7 +475,7 @@ def _refuse_unknown(body: Mapping[str, Any], known: tuple[str, ...], where: str,
     unknown = sorted(str(k) for k in body if k not in known)
     if unknown:
         raise PlanError(
-            f"{where}: unknown {what} {unknown[0][:64]!r} (the API refuses it); known:"
+            f"{where}: unknown {what} {_excerpt(unknown[0])} (the API refuses it); known:"
             f" {', '.join(known)}"
         )
 
@@ -493,7 +501,7 @@ def _check_request_fields(body: Mapping[str, Any], where: str) -> list[str]:
         for key, value in metadata.items():
             if len(str(key)) > 64 or not isinstance(value, str) or len(value) > 512:
                 raise PlanError(
-                    f"{where}: metadata {str(key)[:64]!r}: keys are at most 64 characters and"
+                    f"{where}: metadata {_excerpt(str(key))}: keys are at most 64 characters and"
                     " values strings of at most 512"
                 )
     if body.get("hyperparameters") is not None:
@@ -598,7 +606,8 @@ def _check_settings(data: dict[str, Any], *, where: str) -> dict[str, Any]:
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             raise PlanError(
-                f'{where}: hyperparameter {name} must be "auto" or an integer, got {value!r}'
+                f'{where}: hyperparameter {name} must be "auto" or an integer,'
+                f" got {_excerpt(value)}"
             )
         if value < low or (high is not None and value > high):
             bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
@@ -609,7 +618,7 @@ def _check_settings(data: dict[str, Any], *, where: str) -> dict[str, Any]:
     if isinstance(multiplier, bool) or not isinstance(multiplier, int | float):
         raise PlanError(
             f'{where}: hyperparameter compute_multiplier must be "auto" or a number,'
-            f" got {multiplier!r}"
+            f" got {_excerpt(multiplier)}"
         )
     cm_low, cm_high = _COMPUTE_MULTIPLIER_RANGE
     if not (cm_low < float(multiplier) <= cm_high):
@@ -622,12 +631,14 @@ def _check_settings(data: dict[str, Any], *, where: str) -> dict[str, Any]:
     if effort not in REASONING_EFFORTS:
         raise PlanError(
             f"{where}: hyperparameter reasoning_effort must be one of default, low, medium, high;"
-            f" got {effort!r}"
+            f" got {_excerpt(effort)}"
         )
     for name in ("n_train_examples", "n_valid_examples"):
         value = data.get(name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise PlanError(f"{where}: {name} must be a non-negative integer, got {value!r}")
+            raise PlanError(
+                f"{where}: {name} must be a non-negative integer, got {_excerpt(value)}"
+            )
     if data["n_train_examples"] < 1:
         raise PlanError(f"{where}: the training set has no examples")
     return data
@@ -646,7 +657,9 @@ def parse_grader(grader: Any, *, where: str, inner: bool = False) -> GraderSpec:
         hint = ""
         if kind == "label_model":
             hint = " (label_model is accepted only inside a multi grader)"
-        raise PlanError(f"{where}: unknown grader type {kind!r}{hint}; known: {', '.join(allowed)}")
+        raise PlanError(
+            f"{where}: unknown grader type {_excerpt(kind)}{hint}; known: {', '.join(allowed)}"
+        )
     if kind in _MODEL_GRADER_TYPES:
         model = grader.get("model")
         if not isinstance(model, str) or not model.strip():
@@ -658,7 +671,7 @@ def parse_grader(grader: Any, *, where: str, inner: bool = False) -> GraderSpec:
         if effort is not None and effort not in GRADER_REASONING_EFFORTS:
             raise PlanError(
                 f"{where}: sampling_params.reasoning_effort must be one of"
-                f" {', '.join(GRADER_REASONING_EFFORTS)}; got {str(effort)[:32]!r}"
+                f" {', '.join(GRADER_REASONING_EFFORTS)}; got {_excerpt(effort)}"
             )
         return GraderSpec(
             type=str(kind),
@@ -698,7 +711,7 @@ def parse_grader(grader: Any, *, where: str, inner: bool = False) -> GraderSpec:
 
 def _grader_of_type(kind: str, current: GraderSpec) -> GraderSpec:
     if kind not in GRADER_TYPES:
-        raise PlanError(f"unknown grader type {kind!r}; known: {', '.join(GRADER_TYPES)}")
+        raise PlanError(f"unknown grader type {_excerpt(kind)}; known: {', '.join(GRADER_TYPES)}")
     if kind in _MODEL_GRADER_TYPES:
         model = current.model or "gpt-4.1-mini"
         return GraderSpec(type=kind, models=(model,), prompt_tokens=current.prompt_tokens)
@@ -761,17 +774,21 @@ def _examples(
             )
         return None, 0
     if not isinstance(reference, str) or not reference.strip():
-        raise PlanError(f"{where}: '{field}' must be a file path or file id, got {reference!r}")
+        raise PlanError(
+            f"{where}: '{field}' must be a file path or file id, got {_excerpt(reference)}"
+        )
     path = Path(reference)
     if not path.is_absolute():
         path = folder / path
     if not path.exists():
         if reference.startswith("file-"):
             raise PlanError(
-                f"{where}: {field} {reference!r} is an uploaded file id, not a local file; "
+                f"{where}: {field} {_excerpt(reference)} is an uploaded file id, not a local file; "
                 f"put the local JSONL path in the plan or give {option}"
             )
-        raise PlanError(f"{where}: {field} {reference!r}: no such file ({path}); or give {option}")
+        raise PlanError(
+            f"{where}: {field} {_excerpt(reference)}: no such file ({path}); or give {option}"
+        )
     summary = scan_data_file(path)
     return summary, summary.examples
 
@@ -864,6 +881,6 @@ def _check_example(record: Any, file: Path, number: int) -> int:
         )
         raise PlanError(
             f"{where}: not RFT training data: the last message must be from the user, "
-            f"not {last!r}{hint}"
+            f"not {_excerpt(last)}{hint}"
         )
     return _approx_tokens([m.get("content") for m in messages])

@@ -486,3 +486,11 @@ def test_multi_grader_bill_prices_each_model_realworld_26() -> None:
     # o3-mini 0.2M in × $1.10 + 0.05M out × $4.40 = $0.44.
     assert lines == {"gpt-4o-mini-2024-07-18": D("0.21"), "o3-mini-2025-01-31": D("0.44")}
     assert (job.compute_amount, job.total_amount) == (D("50.00"), D("50.65"))
+
+
+def test_a_rejected_plan_value_is_shown_as_a_short_excerpt() -> None:
+    body = _body()
+    body["method"]["reinforcement"]["hyperparameters"]["batch_size"] = "x" * 100_000  # type: ignore[index]
+    with pytest.raises(PlanError) as caught:
+        load_plan(body, n_train=100, n_valid=10)
+    assert len(str(caught.value)) < 200 and "…" in str(caught.value)
