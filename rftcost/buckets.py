@@ -90,6 +90,9 @@ class Partition(BaseModel):
     """Records rejected while reading (source, line, job_id, column, value, reason)."""
     accepted: int
     """Records written to buckets (before de-duplication)."""
+    notes: tuple[str, ...] = ()
+    """Files below a folder left out as not event logs (budgets, invoices), as the
+    in-memory reader notes them."""
 
 
 def bucket_of(job_ids: pd.Series, buckets: int) -> np.ndarray:
@@ -201,7 +204,8 @@ def partition_events(
     """
     if buckets < 1:
         raise ValueError("buckets must be at least 1")
-    files = expand_paths(paths)
+    skipped: list[Path] = []
+    files = expand_paths(paths, skipped)
     # Units small enough that every worker gets some (two each, for balance).
     rows = estimated_events(files)
     units = _units(files, max(1, min(_UNIT_ROWS, math.ceil(rows / (2 * max(1, workers))))))
@@ -227,7 +231,14 @@ def partition_events(
         files=tuple(str(f) for f in files),
         rejected=pd.concat(rejected, ignore_index=True),
         accepted=accepted,
+        notes=skipped_notes(skipped),
     )
+
+
+def skipped_notes(skipped: Sequence[Path]) -> tuple[str, ...]:
+    """The reading notes for files a folder scan left out (the same words as
+    ``read_events``), so that every path that bills says what it did not read."""
+    return tuple(f"{p}: not an event log (no job_id, ts, event), skipped" for p in skipped)
 
 
 def _partition_unit(
@@ -548,7 +559,9 @@ def bill_in_buckets(
     ) as (partition, stream):
         bills = list(stream)
         logs = [b.log for b in bills if b.log is not None]
-        log = combine_logs(logs, read_rejected=partition.rejected, files=partition.files)
+        log = combine_logs(
+            logs, read_rejected=partition.rejected, files=partition.files, notes=partition.notes
+        )
         return combine_bills(bills or [_empty_bill(policy)], log=log)
 
 
@@ -603,9 +616,10 @@ def combine_logs(
     *,
     read_rejected: pd.DataFrame | None = None,
     files: tuple[str, ...] = (),
+    notes: tuple[str, ...] = (),
 ) -> EventLog:
     """What was read, over the logs of several buckets' bills (and records rejected while
-    partitioning, ``read_rejected``)."""
+    partitioning, ``read_rejected``; ``notes`` on reading, such as files skipped)."""
     rejected = pd.concat(
         [
             read_rejected if read_rejected is not None else _empty_rejected(),
@@ -622,6 +636,7 @@ def combine_logs(
         problems=_problems_from_rejections(rejected),
         files=files,
         accepted_count=sum(log.accepted for log in logs),
+        notes=notes + tuple(note for log in logs for note in log.notes),
     )
 
 

@@ -98,8 +98,13 @@ STATUS_COLOURS = {
     "accrued": OKABE_ITO["orange"],
     "excluded": "#BBBBBB",
     "idle": "#EEEEEE",
+    "unknown": OKABE_ITO["reddish_purple"],
 }
 """Colour of each kind of time on a job's timeline."""
+
+_STATUS_HATCHES = {"lost": "///", "unknown": "xx"}
+"""Time that is not charged as drawn (lost, or unknown for an invalid job) is hatched too,
+so that it reads without colour."""
 
 _STATUS_LABELS = {
     "billed": "billed (charged)",
@@ -107,6 +112,7 @@ _STATUS_LABELS = {
     "accrued": "accrued (after last billing event, not charged yet)",
     "excluded": "excluded phase (not billed, R2)",
     "idle": "no phase open",
+    "unknown": "billable, amount unknown (invalid job, not charged)",
 }
 
 _CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
@@ -362,7 +368,12 @@ def cumulative_figure(
 
     if month is None:
         month = _latest_month(bill)
-    kind, start, end = period_bounds(month)
+    try:
+        kind, start, end = period_bounds(month)
+    except ValueError as error:  # 2025-13: a bad month is the caller's input, said in one line
+        raise InputError(
+            "not a month", path="--month", value=month, hint="for example 2025-06"
+        ) from error
     if kind is not PeriodKind.month:
         raise InputError("cumulative charts are per month", value=month, hint="for example 2025-06")
     report = spend(
@@ -514,7 +525,7 @@ def timeline_figure(explanation: Explanation, *, currency: str | None = None) ->
             if lo < hi and phase in stretch.phases:
                 status = (
                     stretch.status
-                    if stretch.status in ("billed", "lost", "accrued")
+                    if stretch.status in ("billed", "lost", "accrued", "unknown")
                     else "excluded"
                 )
                 bars[status].append(_bar(y, lo, hi))
@@ -534,9 +545,9 @@ def timeline_figure(explanation: Explanation, *, currency: str | None = None) ->
                 left=list(lefts),
                 height=0.62,
                 color=STATUS_COLOURS[status],
-                edgecolor="white" if status != "lost" else "black",
+                edgecolor="black" if status in _STATUS_HATCHES else "white",
                 linewidth=0.5,
-                hatch="///" if status == "lost" else None,
+                hatch=_STATUS_HATCHES.get(status),
                 label=status,
             )
         if has_checkpoints:
@@ -601,8 +612,8 @@ def timeline_figure(explanation: Explanation, *, currency: str | None = None) ->
         handles: list[Any] = [
             Patch(
                 facecolor=STATUS_COLOURS[s],
-                edgecolor="black" if s == "lost" else _GREY,
-                hatch="///" if s == "lost" else None,
+                edgecolor="black" if s in _STATUS_HATCHES else _GREY,
+                hatch=_STATUS_HATCHES.get(s),
                 linewidth=0.5,
             )
             for s in STATUS_COLOURS
@@ -667,7 +678,19 @@ def _timeline_title(explanation: Explanation, currency: str) -> str:
     job = explanation.job
     head = f"Job {job.job_id} · team {job.team or UNALLOCATED} · {job.model} · {job.status}"
     if job.status == "invalid":
-        return head + "\nINVALID: amount unknown (not $0): " + "; ".join(job.problems)[:160]
+        # Every problem, wrapped to the figure's width (a long path or message is
+        # never cut off at the edge); past three lines, a count of the rest.
+        import textwrap
+
+        lines = textwrap.wrap(
+            "INVALID: amount unknown (not $0): " + "; ".join(job.problems),
+            width=95,
+            break_long_words=True,
+            break_on_hyphens=False,
+        )
+        if len(lines) > 3:
+            lines = [*lines[:2], lines[2][:60] + " … (see rftcost explain for the rest)"]
+        return head + "\n" + "\n".join(lines)
     billed = job.billable_seconds or 0.0
     parts = [
         f"{_hours(billed)} billable of {_hours(job.wall_seconds)} wall clock"
@@ -698,6 +721,8 @@ class WaterfallStep(BaseModel):
     """The level, or the signed change, in the policy's currency."""
     seconds: float | None = None
     """The time behind a time step (valued at the hourly rate)."""
+    note: str | None = None
+    """Why this step differs from the bill's figure of the same name, if it does."""
 
 
 def waterfall_steps(bill: Bill, job_id: str | None = None) -> tuple[WaterfallStep, ...]:
@@ -761,9 +786,21 @@ def waterfall_steps(bill: Bill, job_id: str | None = None) -> tuple[WaterfallSte
         _change("lost work (R5, R6)", kept_c - worked_c, seconds(lost)),
     ]
     if billable_c != kept_c:
-        steps.append(
-            _change("accrued, not charged yet (R8)", billable_c - kept_c, seconds(unbilled))
-        )
+        accrued = _change("accrued, not charged yet (R8)", billable_c - kept_c, seconds(unbilled))
+        # The step is the accrued time valued exactly at the rate, so that the levels add up
+        # from wall clock to billable time; the bill's accrued amount rounds that time's
+        # hours (R11) and adds its grader tokens. Say so when the two differ.
+        bill_accrued_c = int(jobs["accrued_cents"].fillna(0).astype("int64").sum())
+        if bill_accrued_c != kept_c - billable_c:
+            accrued = accrued.model_copy(
+                update={
+                    "note": f"accrued: the bill's accrued amount is"
+                    f" {format_money(cents_to_decimal(bill_accrued_c), policy.currency)}"
+                    " (its hours rounded, R11, plus its grader tokens); this step values"
+                    " the accrued time exactly at the hourly rate"
+                }
+            )
+        steps.append(accrued)
     steps += [
         _total("billable time", billable_c, seconds(billable)),
         _change("hour rounding (R11)", uncapped_c - billable_c, None),
@@ -819,7 +856,7 @@ def waterfall_figure(bill: Bill, job_id: str | None = None) -> Figure:
                 label=step.name,
             )
             sign = "+" if step.amount > 0 and step.kind == "increase" else ""
-            text = sign + format_money(step.amount, currency)
+            text = sign + format_money(step.amount, currency) + (" *" if step.note else "")
             if step.seconds is not None:
                 text += f"\n{_hours(abs(step.seconds))}"
             top = float(max(bottom, bottom + height))
@@ -841,7 +878,8 @@ def waterfall_figure(bill: Bill, job_id: str | None = None) -> Figure:
         ax.set_ylim(min(0.0, *levels), max(1.0, *levels) * 1.2)
         ax.grid(axis="y", color=_LIGHT_GREY, linewidth=0.8)
         ax.set_ylabel(f"amount ({currency}); time valued at the hourly rate")
-        ax.set_xlabel("from wall clock to what is charged")
+        notes = [f"* {s.note}" for s in steps if s.note]
+        ax.set_xlabel("\n".join(["from wall clock to what is charged", *notes]))
         if job_id is None:
             n_invalid = int((bill.jobs["status"] == "invalid").sum())
             subject = f"All {len(bill.jobs) - n_invalid} valid jobs"

@@ -8,7 +8,9 @@ billing event and lost interval, and classifies each stretch:
   before a rollback (R6), not charged;
 - ``accrued``: billable work after the last billing event (R8), not charged yet;
 - ``excluded``: only non-billable phases (R2);
-- ``idle``: no phase at all.
+- ``idle``: no phase at all;
+- ``unknown``: billable work of an invalid job, whose amount cannot be established
+  (never shown as billed, nor as $0).
 
 This is per job (one job's events), so plain Python over its few hundred
 boundaries is the readable choice; nothing here runs per job over a whole log.
@@ -43,7 +45,7 @@ class Stretch(BaseModel):
     end: datetime
     """End (exclusive), UTC."""
     status: str
-    """billed, lost, accrued, excluded or idle."""
+    """billed, lost, accrued, excluded, idle, or unknown (billable work of an invalid job)."""
     phases: tuple[str, ...]
     """Phases open during the stretch."""
     charge: int | None
@@ -190,6 +192,10 @@ def _classify(
     n_charges: int,
     status: str,
 ) -> tuple[str, int | None, str]:
+    if billable and status == "invalid":
+        # An invalid job has no charges to put this time in: it is neither billed nor
+        # free, its amount is unknown (never shown as charged, never as $0).
+        return "unknown", None, "billable phase of an invalid job: amount unknown, not charged"
     charge = segment + 1 if segment < n_charges else None
     if billable and lost_by:
         cause = " and ".join(sorted(set(lost_by)))

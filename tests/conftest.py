@@ -1,8 +1,42 @@
-"""Test configuration: make the builders importable."""
+"""Test configuration: make the builders importable; hypothesis profiles.
+
+Profiles (``HYPOTHESIS_PROFILE`` picks one; ``CI`` set picks ``ci``):
+
+- ``ci``: derandomized (the same examples on every run, so a submission never fails by
+  chance) and fewer examples, so that the whole suite stays within its time budget;
+- ``dev`` (the default on a workstation): random examples, the counts the tests ask for;
+- ``thorough``: many more examples, for a hunt before a release.
+
+A test's own ``max_examples`` goes through ``strategies.examples(n)``, which scales it by
+the profile's factor, so a profile changes every property at once.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
+import pytest
+from hypothesis import HealthCheck, settings
+
 sys.path.insert(0, str(Path(__file__).parent))
+
+_COMMON = {
+    "deadline": None,
+    "suppress_health_check": [HealthCheck.too_slow],
+    "print_blob": True,
+}
+settings.register_profile("ci", derandomize=True, max_examples=20, **_COMMON)  # type: ignore[arg-type]
+settings.register_profile("dev", max_examples=50, **_COMMON)  # type: ignore[arg-type]
+settings.register_profile("thorough", max_examples=500, **_COMMON)  # type: ignore[arg-type]
+settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The ``slow`` marker: properties that run fewer examples under the ``ci`` profile."""
+    config.addinivalue_line(
+        "markers", "slow: a slow property or end-to-end test (fewer examples in CI)"
+    )

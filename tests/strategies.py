@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pandas as pd
 from hypothesis import strategies as st
 
 BASE = datetime(2025, 6, 8, tzinfo=UTC)
@@ -102,3 +103,36 @@ def logs(draw: st.DrawFn, max_jobs: int = 4) -> list[dict[str, Any]]:
     for index in range(draw(st.integers(1, max_jobs))):
         records.extend(draw(job_events(f"ftjob-{index}")))
     return [{**record, "event_id": f"ev-{i}"} for i, record in enumerate(records)]
+
+
+@st.composite
+def excluded_phases(draw: st.DrawFn, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Up to three intervals of excluded phases per job of ``records``, inside its wall clock.
+
+    Every added record has its own ``event_id``: two intervals of the same phase that start
+    (or end) at the same second are two events, not one record repeated. Without ids they
+    were de-duplicated on content into one start and two ends, which is an unmatched
+    ``phase_end`` (an invalid job), not the property under test.
+    """
+    frame = pd.DataFrame(records)
+    stamps = pd.to_datetime(frame["ts"], utc=True, format="ISO8601")
+    added: list[dict[str, Any]] = []
+    for job_id, times in stamps.groupby(frame["job_id"]):
+        first, last = times.min(), times.max()
+        span = int((last - first).total_seconds())
+        for _ in range(draw(st.integers(0, 3))):
+            start = draw(st.integers(0, span))
+            end = draw(st.integers(start, span))
+            phase = draw(st.sampled_from(EXCLUDED))
+            for event, offset in (("phase_start", start), ("phase_end", end)):
+                moment = first + pd.Timedelta(seconds=offset)
+                added.append(
+                    {
+                        "job_id": job_id,
+                        "ts": moment.isoformat().replace("+00:00", "Z"),
+                        "event": event,
+                        "phase": phase,
+                        "event_id": f"excluded-{len(added)}",
+                    }
+                )
+    return added

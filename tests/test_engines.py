@@ -145,7 +145,10 @@ def test_workers_setting(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="module")
 def spark() -> Any:
     pytest.importorskip("pyspark", reason="the Spark engine needs pyspark (rftcost[spark])")
-    from rftcost.engines.spark import spark_session
+    from rftcost.engines.spark import java_found, spark_session
+
+    if not java_found():
+        pytest.skip("the Spark engine needs Java 17: no java on PATH and no JAVA_HOME")
 
     session = spark_session("local[2]")
     yield session
@@ -220,7 +223,7 @@ def test_explain_on_a_log_billed_in_buckets(monkeypatch: pytest.MonkeyPatch) -> 
 
     runner = CliRunner()
     sample = str(Path(__file__).parent.parent / "sample_logs")
-    job = "ftjob-example-05"
+    job = "ftjob-demo-pause-resume"
     whole = runner.invoke(app, ["explain", sample, "--job", job, "-f", "json"])
     assert whole.exit_code == 0, whole.output
     # As if the log were large: only the job's bucket is billed, with its intervals.

@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from strategies import EXCLUDED, logs
+from strategies import excluded_phases, logs
 
 import rftcost
 
@@ -103,26 +103,7 @@ def test_duplicates_never_change_a_bill(records: list[dict[str, Any]], data: st.
 def test_non_billable_phases_never_change_the_amounts(
     records: list[dict[str, Any]], data: st.DataObject
 ) -> None:
-    frame = pd.DataFrame(records)
-    stamps = pd.to_datetime(frame["ts"], utc=True, format="ISO8601")
-    added: list[dict[str, Any]] = []
-    for job_id, times in stamps.groupby(frame["job_id"]):
-        first, last = times.min(), times.max()
-        span = int((last - first).total_seconds())
-        for _ in range(data.draw(st.integers(0, 3))):
-            start = data.draw(st.integers(0, span))
-            end = data.draw(st.integers(start, span))
-            phase = data.draw(st.sampled_from(EXCLUDED))
-            for event, offset in (("phase_start", start), ("phase_end", end)):
-                moment = first + pd.Timedelta(seconds=offset)
-                added.append(
-                    {
-                        "job_id": job_id,
-                        "ts": moment.isoformat().replace("+00:00", "Z"),
-                        "event": event,
-                        "phase": phase,
-                    }
-                )
+    added = data.draw(excluded_phases(records))
     assert amounts(bill_of(records + added)) == amounts(bill_of(records))
 
 

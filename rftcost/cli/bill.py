@@ -169,7 +169,12 @@ def _stream_buckets(
                         handle.write(("\n" if first else ",\n") + json.dumps(job))
                         first = False
                 first = False
-            log = combine_logs(bucket_logs, read_rejected=partition.rejected, files=partition.files)
+            log = combine_logs(
+                bucket_logs,
+                read_rejected=partition.rejected,
+                files=partition.files,
+                notes=partition.notes,
+            )
         total = sum_totals(totals) if totals else None
         if output_format is OutputFormat.json:
             summary = total.model_dump(mode="json") if total else {}
@@ -280,12 +285,27 @@ class _Null(io.StringIO):
 
 
 def _totals_line(totals: Any, currency: str) -> str:
+    """The headline. Totals sum the valid jobs only: with an invalid job the total is
+    unknown, and the headline says so rather than show the valid jobs' sum (or 0.00) as
+    the whole bill."""
+    invalid = totals.invalid_jobs
+    if invalid and invalid == totals.jobs:
+        return (
+            f"Total {currency} unknown ({_jobs(invalid, 'invalid job')}: amount unknown, not 0.00)"
+        )
+    head = f"Total {currency} {totals.total_amount:.2f}"
+    if invalid:
+        head += f" + unknown ({_jobs(invalid, 'invalid job')})"
     return (
-        f"Total {currency} {totals.total_amount:.2f} = compute {totals.compute_amount:.2f}"
+        f"{head} = compute {totals.compute_amount:.2f}"
         f" − discount {totals.discount_amount:.2f} + grader {totals.grader_amount:.2f}"
         f"  ({totals.jobs} jobs, {totals.billed_hours} h billed; accrued, not charged:"
         f" {totals.accrued_amount:.2f})"
     )
+
+
+def _jobs(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
 def _notes(result: Any) -> list[str]:

@@ -67,11 +67,36 @@ FormatOption = Annotated[
 OutputOption = Annotated[
     Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")
 ]
+
+
+def _known_zone(zone: str | None) -> str | None:
+    """Refuse an unknown ``--assume-tz`` zone up front, in one line (exit 2), whether or
+    not the logs turn out to hold a timestamp without an offset."""
+    if zone is None:
+        return None
+    import pandas as pd
+
+    from rftcost.errors import InputError
+
+    try:
+        pd.Timestamp("2025-01-01T00:00:00").tz_localize(zone)
+    except Exception as error:  # pytz, zoneinfo and dateutil each raise their own kind
+        raise InputError(
+            "not a known time zone",
+            path="--assume-tz",
+            value=zone[:80],
+            hint="name one such as UTC, Europe/Paris or America/New_York",
+        ) from error
+    return zone
+
+
 AssumeTzOption = Annotated[
     str | None,
     typer.Option(
         "--assume-tz",
         help="Zone of timestamps written without an offset (e.g. UTC, Europe/Paris).",
+        metavar="ZONE",
+        callback=_known_zone,
     ),
 ]
 StrictOption = Annotated[

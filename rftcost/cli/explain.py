@@ -81,6 +81,15 @@ def _clock(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S") + "Z"
 
 
+def _shown_seconds(start: datetime, end: datetime) -> int:
+    """Whole seconds between the clocks as shown (``_clock`` drops fractions of a second),
+    so that a row's duration is always its ``to`` minus its ``from``, and the rows add up
+    to the wall clock shown."""
+    return int(end.replace(microsecond=0).timestamp()) - int(
+        start.replace(microsecond=0).timestamp()
+    )
+
+
 def _duration(seconds: float) -> str:
     whole = round(seconds)
     hours, rest = divmod(whole, 3600)
@@ -101,7 +110,7 @@ def render_explanation(explanation: Any, *, markdown: bool = False) -> str:
         [
             _clock(s.start),
             _clock(s.end),
-            _duration(s.seconds),
+            _duration(_shown_seconds(s.start, s.end)),
             s.status.upper(),
             ", ".join(s.phases) or "-",
             s.charge or "",

@@ -163,8 +163,15 @@ _BUDGET_HEADERS = ["team", "period", "budget", "spent", "remaining", "used", "st
 def _totals_line(spent: Any) -> str:
     t = spent.totals
     window = f" in {spent.window.label()}" if spent.window is not None else ""
+    # Invalid jobs are not in the rows: their amount is unknown, and so is the total's.
+    invalid = len(spent.invalid_jobs)
+    unknown = f"{invalid} invalid job" + ("" if invalid == 1 else "s")
+    if invalid and not t.jobs:
+        return f"Total {spent.currency} unknown ({unknown}: amount unknown, not 0.00{window})"
     return (
-        f"Total {spent.currency} {t.total_amount:.2f} = compute {t.compute_amount:.2f}"
+        f"Total {spent.currency} {t.total_amount:.2f}"
+        + (f" + unknown ({unknown})" if invalid else "")
+        + f" = compute {t.compute_amount:.2f}"
         f" − discount {t.discount_amount:.2f} + grader {t.grader_amount:.2f}"
         f"  ({t.jobs} jobs, {t.charges} charges, {t.billed_hours} h billed{window})"
     )

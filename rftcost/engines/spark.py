@@ -29,7 +29,7 @@ from rftcost.billing import Bill
 from rftcost.errors import RftcostError
 from rftcost.policy import Policy
 
-__all__ = ["bill_spark_frame", "bill_with_spark", "spark_session"]
+__all__ = ["bill_spark_frame", "bill_with_spark", "java_found", "spark_session"]
 
 _DEFAULT_BUCKETS = 16
 _TEXT_TIMESTAMP = "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX"
@@ -44,6 +44,16 @@ def _require_pyspark() -> Any:
     return SparkSession
 
 
+def java_found() -> bool:
+    """Whether a Java runtime is there for pyspark to start (``JAVA_HOME`` or ``java``)."""
+    import shutil
+
+    home = os.environ.get("JAVA_HOME")
+    if home:
+        return (Path(home) / "bin" / "java").exists()
+    return shutil.which("java") is not None
+
+
 def spark_session(master: str | None = None) -> Any:
     """The active Spark session, or a new one (``RFTCOST_SPARK_MASTER``, default ``local[2]``)."""
     session_class = _require_pyspark()
@@ -52,6 +62,12 @@ def spark_session(master: str | None = None) -> Any:
     active = session_class.getActiveSession()
     if active is not None and master is None:
         return active
+    if not java_found():
+        # Without this, pyspark fails deep in its gateway launcher with a Java error.
+        raise RftcostError(
+            "the Spark engine needs Java 17 (a JRE): no java on PATH and JAVA_HOME is not set;"
+            " install one (e.g. apt-get install openjdk-17-jre-headless) or use --engine pandas"
+        )
     return (
         session_class.builder.master(master or os.environ.get("RFTCOST_SPARK_MASTER", "local[2]"))
         .appName("rftcost")
@@ -72,10 +88,18 @@ def bill_with_spark(
     session: Any = None,
 ) -> Bill:
     """Read ``paths`` with Spark (files, folders, or ``table:NAME``) and bill them."""
+    from rftcost.buckets import skipped_notes
+
     spark = session or spark_session()
-    frame = _read(spark, [str(p) for p in paths])
+    skipped: list[Path] = []
+    frame = _read(spark, [str(p) for p in paths], skipped)
     count = buckets if isinstance(buckets, int) and buckets > 0 else _DEFAULT_BUCKETS
-    return bill_spark_frame(frame, policy, assume_tz=assume_tz, buckets=count)
+    result = bill_spark_frame(frame, policy, assume_tz=assume_tz, buckets=count)
+    if not skipped or result.log is None:
+        return result
+    # The files a folder scan left out are noted as on the other paths.
+    log = result.log.model_copy(update={"notes": skipped_notes(skipped) + result.log.notes})
+    return result.model_copy(update={"log": log})
 
 
 def bill_spark_frame(
@@ -104,7 +128,7 @@ def bill_spark_frame(
     return combine_bills(bills, log=combine_logs([b.log for b in bills if b.log is not None]))
 
 
-def _read(spark: Any, paths: list[str]) -> Any:
+def _read(spark: Any, paths: list[str], skipped: list[Path] | None = None) -> Any:
     from pyspark.sql import functions as F
 
     from rftcost.events.readers import expand_paths
@@ -117,7 +141,7 @@ def _read(spark: Any, paths: list[str]) -> Any:
             continue
         # Local files and folders are listed as the local reader lists them; other
         # locations (s3://, abfss://, hdfs://) are read by Spark as they are.
-        local = [str(p) for p in expand_paths([path])] if Path(path).exists() else [path]
+        local = [str(p) for p in expand_paths([path], skipped)] if Path(path).exists() else [path]
         for name in local:
             by_format.setdefault(_format_of(name), []).append(name)
     for kind, names in by_format.items():

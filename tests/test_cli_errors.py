@@ -1,0 +1,277 @@
+"""Every way a command can be refused: one line on stderr, exit 2, never a raw exception.
+
+Each case runs the real entry point (``rftcost.cli.main``, which maps an ``RftcostError``
+to one line and exit 2) in this process, so that the walk stays fast. The line must say
+what is wrong in words: no Python exception class name, no traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from rftcost.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+GOOD_LOG = ROOT / "examples" / "audit" / "broken-job.jsonl"  # small, readable
+PLAN = ROOT / "examples" / "plan.json"
+
+# A Python exception class name at the start of a line or after "error: ", or a traceback.
+_RAW = re.compile(
+    r"Traceback|(?:^|error: )[A-Z][A-Za-z]*(?:Error|Exception|Warning)\b|"
+    r"\b(?:KeyError|ValueError|TypeError|OverflowError|OutOfBoundsDatetime|ParserError|"
+    r"ArrowInvalid|ArrowTypeError|JSONDecodeError|UnicodeDecodeError|ZoneInfoNotFoundError|"
+    r"InvalidOperation|RecursionError|AttributeError|IndexError)\b"
+)
+
+
+def _files(tmp: Path) -> dict[str, Path]:
+    """The bad inputs, written once per test into its temporary folder."""
+    files = {
+        "not_json": ("plan.json", "this is not JSON {"),
+        "plan_list": ("plan-list.json", "[1, 2, 3]"),
+        "policy_unknown_key": ("policy.toml", 'name = "x"\nextends = "openai-rft"\nfoo = 1\n'),
+        "policy_not_toml": ("broken.toml", "name = = =\n"),
+        "policy_bad_rate": (
+            "rate.toml",
+            'name = "x"\nextends = "openai-rft"\n[training]\nhourly_rate = "abc"\n',
+        ),
+        "invoice_bad_amount": (
+            "invoice.csv",
+            "invoice_id,line,job_id,line_type,charge_at,description,quantity,unit,unit_price,"
+            "amount,currency\nINV-1,1,ftjob-demo-broken-log,compute,2025-06-20T10:05:00Z,"
+            "RFT,1.00,hours,100.00,abc,USD\n",
+        ),
+        "invoice_not_an_invoice": ("notes.csv", "a,b\n1,2\n"),
+        "budgets_bad_amount": ("budgets.csv", "team,period,amount\nsearch,2025-06,lots\n"),
+        "budgets_bad_period": ("budgets-period.csv", "team,period,amount\nsearch,2025-13,10\n"),
+        "budgets_no_header": ("budgets-header.csv", "search;2025-06;10\n"),
+        "calibration_not_json": ("calibration.json", "{not json"),
+        "calibration_wrong": ("calibration-wrong.json", json.dumps({"schema": "nope"})),
+        "export_not_json": ("export.json", '{"object": "fine_tuning.job", "id": '),
+        "binary": ("binary.jsonl", "\x00\x01\x02 not text"),
+    }
+    paths = {}
+    for key, (name, text) in files.items():
+        path = tmp / name
+        path.write_text(text, encoding="utf-8")
+        paths[key] = path
+    return paths
+
+
+# (id, arguments: (files, tmp) -> argv, expected words in the line (a regex)).
+Case = tuple[str, Callable[[dict[str, Path], Path], list[str]], str]
+LOG = str(GOOD_LOG)
+
+CASES: list[Case] = [
+    # bill / validate / explain: files, policies, zones
+    ("bill-missing-file", lambda f, t: ["bill", str(t / "nope.jsonl")], "no such file"),
+    ("bill-unknown-policy", lambda f, t: ["bill", LOG, "--policy", "nope"], "nope"),
+    (
+        "bill-policy-unknown-key",
+        lambda f, t: ["bill", LOG, "--policy", str(f["policy_unknown_key"])],
+        "foo",
+    ),
+    ("bill-policy-not-toml", lambda f, t: ["bill", LOG, "--policy", str(f["policy_not_toml"])], ""),
+    (
+        "bill-policy-rate-not-decimal",
+        lambda f, t: ["bill", LOG, "--policy", str(f["policy_bad_rate"])],
+        "abc|rate",
+    ),
+    (
+        "bill-unknown-zone",
+        lambda f, t: ["bill", LOG, "--assume-tz", "Mars/Olympus_Mons"],
+        "Mars/Olympus_Mons",
+    ),
+    ("validate-missing-file", lambda f, t: ["validate", str(t / "nope")], "no such file"),
+    (
+        "explain-unknown-zone",
+        lambda f, t: ["explain", LOG, "--job", "x", "--assume-tz", "Nowhere/City"],
+        "Nowhere/City",
+    ),
+    ("explain-unknown-job", lambda f, t: ["explain", LOG, "--job", "ftjob-nope"], "ftjob-nope"),
+    (
+        "explain-chart-bad-suffix",
+        lambda f, t: [
+            "explain",
+            LOG,
+            "--job",
+            "ftjob-demo-broken-log",
+            "--chart",
+            str(t / "c.jpg"),
+        ],
+        "png|svg",
+    ),
+    # audit: invoices and tolerances
+    (
+        "audit-missing-invoice",
+        lambda f, t: ["audit", "--invoice", str(t / "nope.csv"), LOG],
+        "nope.csv",
+    ),
+    (
+        "audit-invoice-bad-amount",
+        lambda f, t: ["audit", "--invoice", str(f["invoice_bad_amount"]), LOG],
+        "abc|amount",
+    ),
+    (
+        "audit-not-an-invoice",
+        lambda f, t: ["audit", "--invoice", str(f["invoice_not_an_invoice"]), LOG],
+        "",
+    ),
+    (
+        "audit-bad-tolerance",
+        lambda f, t: ["audit", "--invoice", str(f["invoice_bad_amount"]), LOG, "--tolerance", "x"],
+        "",
+    ),
+    # estimate / calibrate: plans, calibrations, amounts
+    ("estimate-missing-plan", lambda f, t: ["estimate", str(t / "nope.json")], "nope.json"),
+    ("estimate-plan-not-json", lambda f, t: ["estimate", str(f["not_json"])], "JSON"),
+    ("estimate-plan-not-an-object", lambda f, t: ["estimate", str(f["plan_list"])], ""),
+    (
+        "estimate-calibration-not-json",
+        lambda f, t: ["estimate", str(PLAN), "-c", str(f["calibration_not_json"])],
+        "",
+    ),
+    (
+        "estimate-calibration-wrong-schema",
+        lambda f, t: ["estimate", str(PLAN), "-c", str(f["calibration_wrong"])],
+        "",
+    ),
+    ("estimate-bad-budget", lambda f, t: ["estimate", str(PLAN), "--budget", "lots"], "lots"),
+    ("estimate-bad-vary", lambda f, t: ["estimate", str(PLAN), "--vary", "nonsense"], "nonsense"),
+    ("estimate-bad-at", lambda f, t: ["estimate", str(PLAN), "--at", "yesterday"], "yesterday"),
+    ("calibrate-missing-file", lambda f, t: ["calibrate", str(t / "nope")], "no such file"),
+    # spend / chart / report / export: budgets, windows, months, output suffixes
+    (
+        "spend-budgets-bad-amount",
+        lambda f, t: ["spend", LOG, "--budgets", str(f["budgets_bad_amount"])],
+        "lots",
+    ),
+    (
+        "spend-budgets-bad-period",
+        lambda f, t: ["spend", LOG, "--budgets", str(f["budgets_bad_period"])],
+        "2025-13",
+    ),
+    (
+        "spend-budgets-no-header",
+        lambda f, t: ["spend", LOG, "--budgets", str(f["budgets_no_header"])],
+        "",
+    ),
+    ("spend-budgets-missing", lambda f, t: ["spend", LOG, "--budgets", str(t / "b.csv")], ""),
+    (
+        "spend-window-month-13",
+        lambda f, t: ["spend", LOG, "--window", "2025-13-01..2025-14-01"],
+        "2025-13",
+    ),
+    (
+        "chart-cumulative-month-13",
+        lambda f, t: ["chart", "cumulative", LOG, "--month", "2025-13", "-o", str(t / "c.png")],
+        "2025-13",
+    ),
+    ("chart-spend-bad-suffix", lambda f, t: ["chart", "spend", LOG, "-o", str(t / "c.jpg")], ""),
+    (
+        "chart-timeline-unknown-job",
+        lambda f, t: ["chart", "timeline", LOG, "--job", "ftjob-nope", "-o", str(t / "t.png")],
+        "ftjob-nope",
+    ),
+    (
+        "report-bad-budgets",
+        lambda f, t: [
+            "report",
+            LOG,
+            "-o",
+            str(t / "r.html"),
+            "--budgets",
+            str(f["budgets_bad_amount"]),
+        ],
+        "lots",
+    ),
+    ("export-bad-suffix", lambda f, t: ["export", "focus", LOG, "-o", str(t / "costs.txt")], ""),
+    # OpenAI exports, policies
+    ("import-openai-not-json", lambda f, t: ["import-openai", str(f["export_not_json"])], ""),
+    ("import-openai-missing", lambda f, t: ["import-openai", str(t / "nope.json")], "nope.json"),
+    ("policy-show-unknown", lambda f, t: ["policy", "show", "nope"], "nope"),
+    ("policy-show-not-toml", lambda f, t: ["policy", "show", str(f["policy_not_toml"])], ""),
+    # outputs
+    (
+        "bill-output-folder-missing",
+        lambda f, t: ["bill", LOG, "-o", str(t / "no" / "such" / "bill.csv")],
+        "",
+    ),
+]
+
+# Cases that still crash or say it in more than one line, in readers owned elsewhere:
+# kept in the walk (they pass as soon as they are fixed), marked until then.
+XFAIL: dict[str, str] = {
+    "bill-output-folder-missing": "outputs: -o into a missing folder is checked before the work"
+    " (cli/common.py, owned by the outputs change)",
+}
+
+
+def _params() -> list[object]:
+    return [
+        pytest.param(
+            argv,
+            words,
+            id=name,
+            marks=[pytest.mark.xfail(reason=XFAIL[name], strict=False)] if name in XFAIL else [],
+        )
+        for name, argv, words in CASES
+    ]
+
+
+def run_main(
+    argv: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "argv", ["rftcost", *argv])
+    with pytest.raises(SystemExit) as done:
+        main()
+    captured = capsys.readouterr()
+    code = done.value.code
+    return (code if isinstance(code, int) else 1), captured.out, captured.err
+
+
+@pytest.mark.parametrize(("argv", "words"), _params())
+def test_every_refusal_is_one_line_and_exit_2(
+    argv: Callable[[dict[str, Path], Path], list[str]],
+    words: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    arguments = argv(_files(tmp_path), tmp_path)
+    code, out, err = run_main(arguments, capsys, monkeypatch)
+    lines = err.splitlines()
+    assert code == 2, (code, out, err)
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: "), err
+    assert not _RAW.search(err + out), err
+    if words:
+        assert re.search(words, lines[0], re.IGNORECASE), lines[0]
+
+
+def test_debug_shows_the_traceback_instead(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rftcost.errors import RftcostError
+
+    monkeypatch.setattr(sys, "argv", ["rftcost", "bill", str(tmp_path / "nope"), "--debug"])
+    with pytest.raises(RftcostError):
+        main()
+
+
+def test_spark_without_java_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("pyspark", reason="the Spark engine needs pyspark (rftcost[spark])")
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no java on it
+    code, _, err = run_main(["bill", LOG, "--engine", "spark"], capsys, monkeypatch)
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert "Java 17" in err and not _RAW.search(err)
