@@ -6,8 +6,10 @@
   four teams (events split by the month of their timestamp, so a job running over a
   month's end is split across two files), made by ``rftcost.simulate``: featured jobs
   showing each billing situation, plus a background of random jobs.
-- ``worked_examples.jsonl``: the twelve worked examples of billing-rules.md, built by
-  hand with exact timestamps (``ftjob-example-01`` … ``ftjob-example-12``).
+- ``../examples/worked_examples.jsonl``: the twelve worked examples of billing-rules.md,
+  built by hand with exact timestamps (``ftjob-example-01`` … ``ftjob-example-12``). They
+  live outside this folder: a folder is read whole, and the examples (no team, June
+  2025) are not part of the realistic log a new user bills, charts and audits first.
 
 README.md (next to this file) says which job shows what.
 """
@@ -34,6 +36,7 @@ from rftcost.simulate import (
 )
 
 HERE = Path(__file__).resolve().parent
+EXAMPLES = HERE.parent / "examples"
 SEED = 20250610
 MONTH_FILES = {
     "2025-05": "2025-05.jsonl",
@@ -349,10 +352,12 @@ def worked_examples_log(out: Path) -> Path:
     return write_events(frame, out / "worked_examples.jsonl")
 
 
-def main(out: Path = HERE) -> list[Path]:
-    """Write every sample log into ``out``; returns the paths written."""
+def main(out: Path = HERE, examples: Path = EXAMPLES) -> list[Path]:
+    """Write the monthly logs into ``out`` and the worked examples into ``examples``;
+    returns the paths written."""
     out.mkdir(parents=True, exist_ok=True)
-    return [*monthly_logs(out), worked_examples_log(out)]
+    examples.mkdir(parents=True, exist_ok=True)
+    return [*monthly_logs(out), worked_examples_log(examples)]
 
 
 if __name__ == "__main__":

@@ -36,6 +36,8 @@ from rftcost.invoice import (
 
 HERE = Path(__file__).resolve().parent
 BROKEN = HERE.parent / "examples" / "audit" / "broken-job.jsonl"
+# Each invoice its own number, as a vendor's are (the notebook's invoice is INV-2025-0732).
+CLEAN_ID = "INV-2025-0730"
 INVOICE_ID = "INV-2025-0731"
 CENT = Decimal("0.01")
 NS_PER_HOUR = 3600 * 10**9
@@ -187,11 +189,10 @@ def _plant(lines: _Lines, bill: rftcost.Bill) -> pd.DataFrame:
     lines.frame.loc[i, "amount"] = _money(Decimal(lines.frame.at[i, "amount"]) + 10)
     PLANTED.append(("arithmetic_error", job, "the amount is 10.00 more than hours × rate"))
 
-    # rounding: worked example 5 (two charges of 1 h 0 min 17 s) rounded up, 1.01 h each.
-    job = "ftjob-example-05"
-    for nth in (0, 1):
-        lines.set_hours(lines.index(job, "compute", nth=nth), 101)
-    PLANTED.append(("rounding", job, "both charges rounded up to 1.01 h (half up gives 1.00 h)"))
+    # rounding: 46 min 15 s (0.7708 h) rounded up to 0.78 h; half up gives 0.77 h (R11).
+    job = "ftjob-demo-o3-before"
+    lines.set_hours(lines.index(job, "compute"), int(_charge(bill, job)["hour_units"]) + 1)
+    PLANTED.append(("rounding", job, "0.7708 h rounded up to 0.78 h (half up gives 0.77 h)"))
 
     # unbilled_job: the job without a team has no line.
     job = "ftjob-demo-no-team"
@@ -199,8 +200,8 @@ def _plant(lines: _Lines, bill: rftcost.Bill) -> pd.DataFrame:
     PLANTED.append(("unbilled_job", job, "no line at all"))
 
     frame = lines.frame
-    # duplicate_line: the compute line of worked example 7 twice.
-    job = "ftjob-example-07"
+    # duplicate_line: the compute line of the o3 job after the price change twice.
+    job = "ftjob-demo-o3-after"
     copy = frame[(frame["job_id"] == job) & (frame["line_type"] == "compute")]
     # unknown_job: a line for a job with no events.
     ghost = copy.assign(job_id="ftjob-not-in-the-logs", description="RFT training o4-mini")
@@ -226,7 +227,7 @@ def main(folder: Path = HERE, broken: Path = BROKEN) -> list[Path]:
     broken.write_text("".join(json.dumps(r) + "\n" for r in _broken_job()), encoding="utf-8")
     bill = rftcost.bill(HERE)
     clean = write_invoice(
-        invoice_from_bill(bill, invoice_id=INVOICE_ID), folder / "invoice-clean.csv"
+        invoice_from_bill(bill, invoice_id=CLEAN_ID), folder / "invoice-clean.csv"
     )
     PLANTED.clear()
     planted = write_invoice(_plant(_Lines(bill), bill), folder / "invoice-planted.csv")

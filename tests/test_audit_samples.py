@@ -50,7 +50,9 @@ def test_the_planted_invoice_shows_every_finding_kind_once() -> None:
 
 def test_clean_and_costs_api_samples_audit_clean() -> None:
     bill = rftcost.bill(SAMPLE_LOGS)
-    assert rftcost.audit_invoice(SAMPLE_LOGS / "invoice-clean.csv", bill).findings == ()
+    clean = rftcost.audit_invoice(SAMPLE_LOGS / "invoice-clean.csv", bill)
+    assert clean.findings == ()
+    assert clean.invoice == "INV-2025-0730"  # each sample invoice has its own number
     costs = rftcost.audit_invoice(SAMPLE_LOGS / "costs-api-export.json", bill)
     assert costs.findings == () and costs.basis == "project_day"
 

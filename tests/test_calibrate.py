@@ -156,7 +156,7 @@ def test_jobs_without_settings_are_skipped_not_guessed() -> None:
 
 
 def test_calibrates_from_the_sample_logs() -> None:
-    result = calibrate(SAMPLE_LOGS)
+    result = calibrate([SAMPLE_LOGS, SAMPLE_LOGS.parent / "examples" / "worked_examples.jsonl"])
     assert result.n_jobs >= 30
     assert result.sources
     assert result.n_skipped.get("settings not recorded", 0) > 0  # the hand-built worked examples

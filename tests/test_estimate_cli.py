@@ -127,7 +127,7 @@ def test_running_job(tmp_path: Path) -> None:
         (["estimate", str(PLAN), "--vary", "colour=red"], "unknown setting 'colour'"),
         (["estimate", str(PLAN), "--budget", "lots"], "not an amount"),
         (["estimate", str(PLAN), "-c", str(PLAN)], "not a calibration file"),
-        (["calibrate", str(ROOT / "sample_logs" / "worked_examples.jsonl")], "too little history"),
+        (["calibrate", str(ROOT / "examples" / "worked_examples.jsonl")], "too little history"),
     ],
 )
 def test_errors_are_one_line_and_exit_2(

@@ -374,6 +374,7 @@ def test_strings_are_escaped_in_jsonl(tmp_path: Path) -> None:
 # --- the sample logs ------------------------------------------------------------------------
 
 SAMPLE_LOGS = Path(__file__).resolve().parent.parent / "sample_logs"
+WORKED_EXAMPLES = SAMPLE_LOGS.parent / "examples" / "worked_examples.jsonl"
 
 
 def test_sample_logs_are_reproduced_by_their_generator(
@@ -384,14 +385,19 @@ def test_sample_logs_are_reproduced_by_their_generator(
     generate = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, "generate", generate)  # dataclasses look their module up
     spec.loader.exec_module(generate)
-    written = generate.main(tmp_path)
-    assert len(written) == 4
-    for path in written:
+    written = generate.main(tmp_path, tmp_path / "examples")
+    assert [p.name for p in written] == [
+        "2025-05.jsonl", "2025-06.csv.gz", "2025-07.parquet", "worked_examples.jsonl"
+    ]  # fmt: skip
+    for path in written[:3]:
         assert path.read_bytes() == (SAMPLE_LOGS / path.name).read_bytes(), path.name
+    assert written[3].read_bytes() == WORKED_EXAMPLES.read_bytes()
+    # The folder a new user bills first holds the realistic log only (no worked examples).
+    assert not (SAMPLE_LOGS / "worked_examples.jsonl").exists()
 
 
 def test_sample_worked_examples_bill_as_the_spec_says() -> None:
-    bill = rftcost.bill(SAMPLE_LOGS / "worked_examples.jsonl")
+    bill = rftcost.bill(WORKED_EXAMPLES)
     totals = {f"ftjob-example-{i:02d}": bill.job(f"ftjob-example-{i:02d}") for i in range(1, 13)}
     assert {job_id: str(job.total_amount) for job_id, job in totals.items()} == {
         "ftjob-example-01": "400.00",
