@@ -8,12 +8,13 @@ Profiles (``HYPOTHESIS_PROFILE`` picks one; ``CI`` set picks ``ci``):
 - ``thorough``: many more examples, for a hunt before a release.
 
 A test's own ``max_examples`` goes through ``strategies.examples(n)``, which scales it by
-the profile's factor, so a profile changes every property at once.
+the profile's factor, so a profile changes every property at once; a property that bills
+several times per example is marked ``slow`` and runs fewer still in CI (``-m "not slow"``
+leaves them out).
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -28,11 +29,11 @@ _COMMON = {
     "print_blob": True,
 }
 settings.register_profile("ci", derandomize=True, max_examples=20, **_COMMON)  # type: ignore[arg-type]
-settings.register_profile("dev", max_examples=50, **_COMMON)  # type: ignore[arg-type]
+settings.register_profile("dev", max_examples=100, **_COMMON)  # type: ignore[arg-type]
 settings.register_profile("thorough", max_examples=500, **_COMMON)  # type: ignore[arg-type]
-settings.load_profile(
-    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
-)
+from strategies import PROFILE  # noqa: E402  (importable once the folder is on the path)
+
+settings.load_profile(PROFILE)
 
 
 def pytest_configure(config: pytest.Config) -> None:

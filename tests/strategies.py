@@ -2,11 +2,32 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
 from hypothesis import strategies as st
+
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+"""The hypothesis profile in force (tests/conftest.py loads it): ``ci`` when ``CI`` is set."""
+
+_SCALE = {"ci": 0.5, "dev": 1.0, "thorough": 10.0}
+_SLOW_CI_SCALE = 0.25
+
+
+def examples(count: int, *, slow: bool = False) -> int:
+    """``max_examples`` for a property that asks for ``count`` on a workstation.
+
+    The ``ci`` profile runs half as many (a quarter for a ``slow`` property, one that
+    bills several times per example), never fewer than 5; ``thorough`` ten times as many.
+    The examples stay derandomized in CI, so a smaller count never makes a run flaky.
+    """
+    scale = _SCALE.get(PROFILE, 1.0)
+    if slow and PROFILE == "ci":
+        scale = _SLOW_CI_SCALE
+    return max(5, round(count * scale))
+
 
 BASE = datetime(2025, 6, 8, tzinfo=UTC)
 BILLABLE = ("rollout", "grading", "update", "validation")

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
-from strategies import logs
+from strategies import examples, logs
 
 import rftcost
 from rftcost.audit import AuditReport, audit_invoice
@@ -27,7 +27,7 @@ from rftcost.invoice import invoice_from_bill, write_invoice
 
 D = Decimal
 SETTINGS = settings(
-    max_examples=int(os.environ.get("RFTCOST_AUDIT_EXAMPLES", "40")),
+    max_examples=int(os.environ.get("RFTCOST_AUDIT_EXAMPLES", "0")) or examples(40, slow=True),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     # RFTCOST_AUDIT_EXAMPLES=500 RFTCOST_AUDIT_NO_SHRINK=1: a quick hunt for counterexamples.
@@ -57,6 +57,7 @@ def _adds_up(report: AuditReport) -> None:
     assert report.summary.billed_total - report.summary.expected_total == report.summary.difference
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(
     records=logs(max_jobs=3),
@@ -104,6 +105,7 @@ def _unique_token_lines(lines: pd.DataFrame) -> pd.Index:
 PERTURBATIONS = ("hours", "rate", "discount", "tokens", "duplicate", "drop")
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(
     records=logs(max_jobs=3),

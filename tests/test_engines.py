@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
-from strategies import logs
+from strategies import examples, logs
 
 import rftcost
 from rftcost.buckets import bucket_of, partition_events
@@ -27,8 +27,9 @@ def write_log(folder: Path, records: list[dict[str, Any]]) -> Path:
     return folder
 
 
+@pytest.mark.slow
 @settings(
-    max_examples=15,
+    max_examples=examples(15, slow=True),  # each example is billed four times
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )

@@ -14,7 +14,7 @@ import pytest
 from builders import JobLog, frame_of, guide_prelude
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from strategies import job_events
+from strategies import examples, job_events
 from typer.testing import CliRunner
 
 import rftcost
@@ -409,7 +409,7 @@ def test_empty_window_gives_an_empty_report(bill: rftcost.Bill) -> None:
 # --- a property: whatever the jobs, spend adds up to the bill -----------------------------------
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(30), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     jobs=st.lists(st.integers(0, 10_000), min_size=1, max_size=5, unique=True).flatmap(
         lambda ids: st.tuples(*[job_events(f"ftjob-{i}") for i in ids])
