@@ -173,9 +173,15 @@ def test_spark_bill_equals_the_in_memory_bill(spark: Any, tmp_path: Path) -> Non
     ]
     del st
     folder = write_log(tmp_path / "logs", records)
-    expected = rftcost.bill(folder, buckets=None).to_dict()
+    (folder / "budgets.csv").write_text("team,period,amount\nsearch,2025-06,10\n")
+    local = rftcost.bill(folder, buckets=None)
+    expected = local.to_dict()
     for buckets in (1, 4):
-        assert rftcost.bill(folder, engine="spark", buckets=buckets).to_dict() == expected
+        remote = rftcost.bill(folder, engine="spark", buckets=buckets)
+        assert remote.to_dict() == expected
+        # The file a folder scan skips is noted on every path.
+        assert remote.log is not None and local.log is not None
+        assert remote.log.notes == local.log.notes and len(local.log.notes) == 1
 
 
 def test_missing_pyspark_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
