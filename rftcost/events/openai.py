@@ -80,6 +80,7 @@ import math
 import re
 from collections.abc import Sequence
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final, NamedTuple, cast
 
@@ -138,7 +139,7 @@ class MessageRule(NamedTuple):
     """Training (re)starts here: the start of a first step that carries no timing."""
 
 
-_JOB = r"(?:the )?(?:fine-tuning )?job "
+_JOB = r"(?:the )?(?:fine[- ]?tuning )?job "
 
 # One row per known message. Rows without an event or a phase only mark a message
 # as known: "Created fine-tuning job" (job_created comes from the job object),
@@ -156,10 +157,18 @@ MESSAGE_RULES: Final[tuple[MessageRule, ...]] = (
     MessageRule(r"Evaluating model against our usage",    None,    "safety_eval"),
     MessageRule(r"Usage policy evaluations completed\b",  ends_phase=True),
     MessageRule(r"The job has successfully completed\b",  "succeeded"),
+    # The API reference's wording, and Azure's ("Job succeeded.").
+    MessageRule(_JOB + r"(?:has )?(?:successfully completed|completed successfully|succeeded)\b",
+                "succeeded"),
     MessageRule(_JOB + r"(?:has )?failed\b",              "failed"),
     MessageRule(_JOB + r"(?:was |has been )?cancell?ed\b", "cancelled"),
     MessageRule(_JOB + r"(?:was |has been )?paused\b",    "paused",  "paused"),
     MessageRule(_JOB + r"(?:was |has been )?resumed\b",   "resumed", "setup", training_starts=True),
+    # Azure's tail after success: notes. "Training hours billed: X" is the vendor's own
+    # figure, kept as a cross-check (ImportedJob.vendor_billed_hours), never billed from.
+    MessageRule(r"Postprocessing started\b"),
+    MessageRule(r"Completed results file\b"),
+    MessageRule(r"Training hours billed:"),
 )
 # fmt: on
 """The message → event table. The first matching row decides; no match is reported."""
@@ -180,7 +189,9 @@ class ImportProblem(BaseModel):
     reason: str
     """What is wrong, in one line."""
     job_id: str | None = None
-    """The job it belongs to, when known."""
+    """The job it belongs to, when known (a problem of a job's record makes it invalid)."""
+    line: int | None = None
+    """The line of the file where the object is, when it can be found."""
 
     def __str__(self) -> str:
         job = f" (job {self.job_id})" if self.job_id else ""
@@ -232,7 +243,9 @@ class ImportedJob(BaseModel):
     grader_model: str | None
     """Model of the grader, when it uses one model."""
     file: str
-    """The file the job object was read from."""
+    """The file the job object was read from (the latest of its snapshots)."""
+    vendor_billed_hours: Decimal | None = None
+    """Azure's "Training hours billed: X" message: the vendor's own figure, a cross-check."""
 
 
 class OpenAIImport(BaseModel):
@@ -247,7 +260,10 @@ class OpenAIImport(BaseModel):
     unknown_messages: tuple[UnknownMessage, ...]
     """Messages no rule matches, in time order."""
     problems: tuple[ImportProblem, ...]
-    """Objects or files that could not be used."""
+    """Objects or files that could not be used (each makes its job, when known, invalid)."""
+    job_problems: tuple[ImportProblem, ...] = ()
+    """Jobs whose amount cannot be established from the export (incomplete time, grader
+    usage that cannot be read, …): a bill shows them invalid, amount unknown, never $0."""
     notes: tuple[str, ...]
     """Things worth knowing that are not errors (skipped files, missing pieces)."""
     files: tuple[str, ...]
@@ -267,13 +283,17 @@ class OpenAIImport(BaseModel):
             "events": len(self.events),
             "unknown_messages": len(self.unknown_messages),
             "problems": len(self.problems),
+            "job_problems": len(self.job_problems),
         }
 
 
 # --- sniffing -------------------------------------------------------------------------
 
 _SNIFF_BYTES = 65_536
-_OBJECT_PATTERN = re.compile(r'"object"\s*:\s*"fine_tuning\.job(?:\.event|\.checkpoint)?"')
+_OBJECT_PATTERN = re.compile(
+    r'"object"\s*:\s*"fine_tuning\.job(?:\.event|\.checkpoint)?"'
+    r'|"type"\s*:\s*"fine_tuning\.job\.(?:succeeded|failed|cancelled)"'  # webhook payloads
+)
 _LIST_PATTERN = re.compile(r'^\s*\{\s*"object"\s*:\s*"list"')
 _FETCH_FILES = ("job.json", "events.json", "checkpoints.json")
 
@@ -317,6 +337,7 @@ _JOB_ID_IN_NAME = re.compile(r"ftjob-[A-Za-z0-9_-]+")
 _CREATED_MESSAGE = re.compile(r"Created fine-tuning job:\s*(ftjob-[A-Za-z0-9_-]+)")
 _MAX_EPOCH_SECONDS = 10**11
 _STATUS_RANK = {"validating_files": 0, "queued": 1, "running": 2, "paused": 3}
+_FINAL = ("succeeded", "failed", "cancelled")
 _TOKEN_FIELDS = (
     "train_prompt_tokens",
     "train_completion_tokens",
@@ -339,9 +360,11 @@ class _Reader:
         self.jobs: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
         self.checkpoints: list[dict[str, Any]] = []
+        self.webhooks: list[dict[str, Any]] = []
         self.problems: list[ImportProblem] = []
         self.seq = 0
         self.pages = 0
+        self._text = ""
 
     def read_file(self, path: Path) -> bool:
         """Read one file; False when it holds no OpenAI object or list page at all."""
@@ -353,47 +376,70 @@ class _Reader:
             return True
         except OSError as exc:
             raise UnreadableFileError(f"cannot read file: {exc}", path=path) from exc
+        self._text = text
         if path.name.lower().endswith((".jsonl", ".ndjson")):
             for number, line in enumerate(text.splitlines(), start=1):
                 if line.strip():
-                    self._read_json(path, line, f"line {number}", f"line {number}, ")
+                    self._read_json(path, line, f"line {number}", f"line {number}, ", number)
         else:
             self._read_json(path, text, "file", "")
         return self.seq + self.pages > found
 
-    def _read_json(self, path: Path, text: str, where: str, prefix: str) -> None:
+    def _read_json(
+        self, path: Path, text: str, where: str, prefix: str, line: int | None = None
+    ) -> None:
         try:
             value = json.loads(text)
         except json.JSONDecodeError as exc:
             self._problem(
-                path, where, f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+                path,
+                where,
+                f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+                line=line or exc.lineno,
             )
             return
         if isinstance(value, dict) and value.get("object") == "list":
             data = value.get("data")
             if not isinstance(data, list):
-                self._problem(path, where, "a list page without a 'data' array")
+                self._problem(path, where, "a list page without a 'data' array", line=line)
                 return
             self.pages += 1
+            # A saved page that says more pages follow (has_more) while no page of the
+            # job says it is the last one means older events are missing (kind 10).
+            has_more = value.get("has_more")
+            more = has_more if isinstance(has_more, bool) else None
             for index, item in enumerate(data):
-                self._read_object(path, item, f"{prefix}data[{index}]")
+                self._read_object(path, item, f"{prefix}data[{index}]", line, more)
         elif isinstance(value, list):
             for index, item in enumerate(value):
-                self._read_object(path, item, f"{prefix}[{index}]")
+                self._read_object(path, item, f"{prefix}[{index}]", line)
         else:
-            self._read_object(path, value, where)
+            self._read_object(path, value, where, line)
 
-    def _read_object(self, path: Path, item: Any, position: str) -> None:
+    def _read_object(
+        self,
+        path: Path,
+        item: Any,
+        position: str,
+        line: int | None = None,
+        has_more: bool | None = None,
+    ) -> None:
         kind = item.get("object") if isinstance(item, dict) else None
+        if kind == "event" and str(item.get("type", "")).startswith("fine_tuning.job."):
+            kind = "webhook"  # a webhook payload: state evidence like the job object
         readers = {
             "fine_tuning.job": (_job_record, self.jobs),
             "fine_tuning.job.event": (_event_record, self.events),
             "fine_tuning.job.checkpoint": (_checkpoint_record, self.checkpoints),
+            "webhook": (_webhook_record, self.webhooks),
         }
         if kind not in readers:
             what = "not a JSON object" if not isinstance(item, dict) else f"unknown object {kind!r}"
             self._problem(
-                path, position, f"{what} (expected fine-tuning jobs, events or checkpoints)"
+                path,
+                position,
+                f"{what} (expected fine-tuning jobs, events or checkpoints)",
+                line=line,
             )
             return
         validate, into = readers[kind]
@@ -402,7 +448,15 @@ class _Reader:
             record = validate(item)
         except _Invalid as exc:
             job = item.get("fine_tuning_job_id") if kind.endswith("checkpoint") else None
-            self._problem(path, position, f"{kind} {_label(item)}: {exc}", job)
+            if kind == "fine_tuning.job":
+                job = item.get("id")
+            self._problem(
+                path,
+                position,
+                f"{kind} {_label(item)}: {exc}",
+                job,
+                line=line or _line_of(self._text, item.get("id")),
+            )
             return
         fingerprint = hashlib.sha256(json.dumps(item, sort_keys=True).encode()).hexdigest()
         into.append(
@@ -413,14 +467,31 @@ class _Reader:
                 "position": position,
                 "seq": self.seq,
                 "fingerprint": fingerprint,
+                "has_more": has_more,
             }
         )
 
-    def _problem(self, path: Path, position: str, reason: str, job_id: Any = None) -> None:
+    def _problem(
+        self,
+        path: Path,
+        position: str,
+        reason: str,
+        job_id: Any = None,
+        *,
+        line: int | None = None,
+    ) -> None:
         job = job_id if isinstance(job_id, str) else None
         self.problems.append(
-            ImportProblem(file=str(path), position=position, reason=reason, job_id=job)
+            ImportProblem(file=str(path), position=position, reason=reason, job_id=job, line=line)
         )
+
+
+def _line_of(text: str, object_id: Any) -> int | None:
+    """The line of ``text`` where the object with this id is (a problem names a real line)."""
+    if not isinstance(object_id, str) or not object_id:
+        return None
+    at = text.find(json.dumps(object_id))
+    return None if at < 0 else text.count("\n", 0, at) + 1
 
 
 def _label(item: dict[str, Any]) -> str:
@@ -485,6 +556,7 @@ def _job_record(item: dict[str, Any]) -> dict[str, Any]:
             f"hyperparameter 'compute_multiplier' is not a number (value {multiplier!r})"
         )
     effort = hyper.get("reasoning_effort")
+    error = _obj(item.get("error"))
     return {
         "job_id": job_id,
         "created_at": created,
@@ -497,8 +569,10 @@ def _job_record(item: dict[str, Any]) -> dict[str, Any]:
         "data_sharing": sharing if isinstance(sharing, bool) else None,
         "grader_type": _text(grader.get("type")),
         "grader_model": _grader_model(grader),
+        "model_grader": _runs_a_model(grader) if grader else None,
         **settings,
         "reasoning_effort": None if effort in (None, "auto") else _text(effort),
+        "error_message": _text(error.get("message")) or _text(error.get("code")),
     }
 
 
@@ -535,15 +609,29 @@ def _grader_model(grader: dict[str, Any]) -> str | None:
     return models.pop() if len(models) == 1 else None
 
 
+def _runs_a_model(grader: dict[str, Any]) -> bool:
+    """Whether the grader, or a sub-grader of a ``multi`` grader, runs a model (R9)."""
+    text = json.dumps(grader)
+    return '"score_model"' in text or '"label_model"' in text
+
+
+NOTE_EVENT_TYPES: Final = ("moderation_checks",)
+"""Documented event types that are not billing data (the RFT guide's safety checks): notes."""
+
+
 def _event_record(item: dict[str, Any]) -> dict[str, Any]:
     event_id = _id(item)
     created = _epoch(item, "created_at")
     message = item.get("message")
+    if message is None and item.get("type") in NOTE_EVENT_TYPES:
+        message = ""
     if not isinstance(message, str):
         raise _Invalid(f"'message' is not text (value {message!r})")
     kind = item.get("type") or "message"
-    if kind not in ("message", "metrics"):
-        raise _Invalid(f"unknown event type {kind!r} (known: message, metrics)")
+    if kind not in ("message", "metrics", *NOTE_EVENT_TYPES):
+        raise _Invalid(
+            f"unknown event type {kind!r} (known: message, metrics, {', '.join(NOTE_EVENT_TYPES)})"
+        )
     record: dict[str, Any] = {
         "id": event_id,
         "created_at": created,
@@ -551,12 +639,28 @@ def _event_record(item: dict[str, Any]) -> dict[str, Any]:
         "message": message.strip(),
         "type": kind,
         "step": None,
+        "total_steps": None,
         "full_iteration": None,
         "usage": [],
+        "rft_metrics": False,
+        "usage_conflict": None,
     }
     if kind == "metrics":
         record.update(_metrics(item.get("data")))
     return record
+
+
+def _webhook_record(item: dict[str, Any]) -> dict[str, Any]:
+    """A webhook payload ``{"object": "event", "type": "fine_tuning.job.succeeded", …}``."""
+    event_id = _id(item)
+    created = _epoch(item, "created_at")
+    status = str(item["type"]).removeprefix("fine_tuning.job.")
+    if status not in ("succeeded", "failed", "cancelled"):
+        raise _Invalid(f"unknown webhook type {item['type']!r}")
+    job_id = _text(_obj(item.get("data")).get("id"))
+    if job_id is None:
+        raise _Invalid("a webhook payload without 'data.id' (the job)")
+    return {"id": event_id, "created_at": created, "status": status, "job_id": job_id}
 
 
 def _metrics(data: Any) -> dict[str, Any]:
@@ -565,6 +669,8 @@ def _metrics(data: Any) -> dict[str, Any]:
     if data.get("step") is None:
         raise _Invalid("a metrics event without 'data.step'")
     step = _count(data.get("step"), "'data.step'")
+    total = data.get("total_steps")
+    total_steps = None if total is None else _count(total, "'data.total_steps'")
     full = _obj(_obj(data.get("timing")).get("step")).get("full_iteration")
     if full is not None and (
         isinstance(full, bool) or not isinstance(full, int | float) or not 0 <= full < 10**9
@@ -580,15 +686,84 @@ def _metrics(data: Any) -> dict[str, Any]:
             raise _Invalid(f"{where} is not an object of token counts")
         counts = {key: _count(tokens.get(key), f"{where}.{key}") for key in _TOKEN_FIELDS}
         usage.append(
-            {
-                "grader_model": grader_model,
-                "input_tokens": counts["train_prompt_tokens"] + counts["eval_prompt_tokens"],
-                "cached_input_tokens": counts["train_cached_tokens"] + counts["eval_cached_tokens"],
-                "output_tokens": counts["train_completion_tokens"]
-                + counts["eval_completion_tokens"],
-            }
+            (
+                grader_model,
+                counts["train_prompt_tokens"] + counts["eval_prompt_tokens"],
+                counts["train_cached_tokens"] + counts["eval_cached_tokens"],
+                counts["train_completion_tokens"] + counts["eval_completion_tokens"],
+            )
         )
-    return {"step": step, "full_iteration": None if full is None else float(full), "usage": usage}
+    # The RFT guide's per-grader usage (data.usage.graders[]): the same tokens as
+    # model_graders_token_usage when both are present, so a model counted there is not
+    # counted again (kind 3); a model only here is added.
+    by_model = {model: rest for model, *rest in usage}
+    conflicts = []
+    for model, counts in _usage_graders(data).items():
+        if model not in by_model:
+            by_model[model] = list(counts)
+        elif list(counts) != list(by_model[model]):
+            conflicts.append(
+                f"grader {model}: data.model_graders_token_usage {tuple(by_model[model])} and "
+                f"data.usage.graders {counts} (input, cached, output) differ; the first is used"
+            )
+    rows = [
+        {
+            "grader_model": model,
+            "input_tokens": inp,
+            "cached_input_tokens": cached,
+            "output_tokens": out,
+        }
+        for model, (inp, cached, out) in sorted(by_model.items())
+    ]
+    timing = _obj(data.get("timing"))
+    rft = (
+        full is not None
+        or bool(rows)
+        or "graders" in timing
+        or any("reward" in str(key) for key in data)
+    )
+    return {
+        "step": step,
+        "total_steps": total_steps,
+        "full_iteration": None if full is None else float(full),
+        "usage": rows,
+        "rft_metrics": rft,
+        "usage_conflict": "; ".join(conflicts) or None,
+    }
+
+
+_GRADER_COUNTS = (
+    ("train_prompt_tokens_count", "valid_prompt_tokens_count"),
+    ("train_cached_tokens_count", "valid_cached_tokens_count"),
+    ("train_completion_tokens_count", "valid_completion_tokens_count"),
+)
+
+
+def _usage_graders(data: dict[str, Any]) -> dict[str, tuple[int, int, int]]:
+    """``data.usage.graders[]`` → (input, cached, output) tokens per grader model."""
+    graders = _obj(data.get("usage")).get("graders")
+    if graders is None:
+        return {}
+    if not isinstance(graders, list):
+        raise _Invalid("'data.usage.graders' is not a list")
+    found: dict[str, tuple[int, int, int]] = {}
+    for index, grader in enumerate(graders):
+        where = f"'data.usage.graders[{index}]'"
+        if not isinstance(grader, dict):
+            raise _Invalid(f"{where} is not an object")
+        counts = tuple(
+            sum(_count(grader.get(key), f"{where}.{key}") for key in keys)
+            for keys in _GRADER_COUNTS
+        )
+        model = _text(grader.get("model"))
+        if model is None:
+            if any(counts):
+                raise _Invalid(f"{where} has token counts but no 'model' to price them by")
+            continue
+        before = found.get(model, (0, 0, 0))
+        # Two sub-graders of one model (a multi grader) both run: their tokens add up.
+        found[model] = (before[0] + counts[0], before[1] + counts[1], before[2] + counts[2])
+    return found
 
 
 def _checkpoint_record(item: dict[str, Any]) -> dict[str, Any]:
@@ -642,54 +817,69 @@ def import_openai(paths: Sequence[str | Path] | str | Path) -> OpenAIImport:
     jobs = _jobs_frame(reader.jobs)
     events = _events_frame(reader.events)
     checkpoints = _checkpoints_frame(reader.checkpoints)
+    webhooks = _webhooks_frame(reader.webhooks)
 
-    events, resolve_problems = _resolve_event_jobs(events, jobs)
+    events, resolve_problems, file_jobs = _resolve_event_jobs(events, jobs)
     checkpoints = _resolve_checkpoint_jobs(checkpoints, events, jobs)
     problems += resolve_problems + _unresolved(checkpoints, "checkpoint")
     checkpoints = checkpoints[checkpoints["job_id"].notna()]
+    # A record that cannot be read makes its own job invalid: tie it to its job.
+    problems = _tie_to_jobs(problems, file_jobs, jobs)
 
     duplicates = 0
-    jobs, dropped = _latest_snapshot(jobs)
+    jobs, dropped, snapshot_notes = _merge_snapshots(jobs)
     duplicates += dropped
+    notes += snapshot_notes
     events, dropped, conflicts = _dedupe(events)
     duplicates += dropped
     problems += conflicts
     checkpoints, dropped, conflicts = _dedupe(checkpoints)
     duplicates += dropped
     problems += conflicts
+    webhooks, dropped, conflicts = _dedupe(webhooks)
+    duplicates += dropped
+    problems += conflicts
 
-    skipped = jobs[jobs["method"].fillna("") != "reinforcement"]
-    notes += [
-        f"job {row.job_id}: method {_optional_text(row.method) or 'unknown'}, not reinforcement "
-        "fine-tuning: skipped with its events"
-        for row in skipped.itertuples()
-    ]
-    skipped_ids = set(skipped["job_id"])
+    jobs, method_notes, job_problems = _methods(jobs, events)
+    notes += method_notes
+    skipped_ids = set(jobs.loc[jobs["method"].fillna("") != "reinforcement", "job_id"]) - {
+        p.job_id for p in job_problems
+    }
     jobs = jobs[~jobs["job_id"].isin(skipped_ids)]
     events = events[~events["job_id"].isin(skipped_ids)]
     checkpoints = checkpoints[~checkpoints["job_id"].isin(skipped_ids)]
+    webhooks = webhooks[~webhooks["job_id"].isin(skipped_ids)]
 
     events = _chronological(events)
     events = _classify(events)
     steps = _steps(events)
     usage = _usage_table(events)
+    announced, announced_notes = _announced_checkpoints(events, checkpoints)
+    status, status_notes = _status_rows(jobs, events, webhooks)
     canonical = _canonical(
         [
             _job_created_rows(jobs),
             _message_event_rows(events),
+            status,
             _state_rows(events, steps),
             _step_rows(steps),
             _usage_rows(usage),
             _checkpoint_rows(checkpoints),
+            announced,
         ]
     )
     problems += _usage_problems(usage)
-    notes += _notes(jobs, events, steps, checkpoints, canonical)
+    job_problems += _incomplete(jobs, events, steps, checkpoints, canonical)
+    job_problems += _unknown_grader(jobs, steps, usage)
+    vendor = _vendor_hours(events)
+    notes += status_notes + announced_notes
+    notes += _notes(jobs, events, steps, checkpoints, usage, vendor)
     return OpenAIImport(
         events=canonical,
-        jobs=_imported_jobs(jobs),
+        jobs=_imported_jobs(jobs, vendor),
         unknown_messages=_unknown(events),
         problems=tuple(problems),
+        job_problems=tuple(job_problems),
         notes=tuple(notes),
         files=tuple(str(f) for f in files),
         objects_read=reader.seq,
@@ -729,6 +919,7 @@ _PROVENANCE = {
     "position": "string",
     "seq": "int64",
     "fingerprint": "string",
+    "has_more": "boolean",
 }
 
 
@@ -753,9 +944,11 @@ def _jobs_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
         "data_sharing": "boolean",
         "grader_type": "string",
         "grader_model": "string",
+        "model_grader": "boolean",
         **dict.fromkeys(_SETTINGS, "Int64"),
         "compute_multiplier": "Float64",
         "reasoning_effort": "string",
+        "error_message": "string",
     }
     return _frame(records, columns)
 
@@ -768,8 +961,11 @@ def _events_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
         "message": "string",
         "type": "string",
         "step": "Int64",
+        "total_steps": "Int64",
         "full_iteration": "Float64",
         "usage": "object",
+        "rft_metrics": "bool",
+        "usage_conflict": "string",
     }
     frame = _frame(records, columns)
     return frame.assign(job_id=pd.Series(pd.NA, index=frame.index, dtype="string"))
@@ -780,14 +976,24 @@ def _checkpoints_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     return _frame(records, columns)
 
 
+def _webhooks_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    columns = {"id": "string", "created_at": "int64", "status": "string", "job_id": "string"}
+    return _frame(records, columns)
+
+
 # --- which job ---------------------------------------------------------------------------
 
 
 def _resolve_event_jobs(
     events: pd.DataFrame, jobs: pd.DataFrame
-) -> tuple[pd.DataFrame, list[ImportProblem]]:
-    """Give every event its job (see the module docstring); report files that cannot be told."""
+) -> tuple[pd.DataFrame, list[ImportProblem], dict[str, str]]:
+    """Give every event its job (see the module docstring); report files that cannot be told.
+
+    Also returns the job of each events file, so that a record of the file that could
+    not be read is tied to its job.
+    """
     problems: list[ImportProblem] = []
+    file_jobs: dict[str, str] = {}
     named = events["message"].str.extract(_CREATED_MESSAGE, expand=False)
     resolved = pd.Series(pd.NA, index=events.index, dtype="string")
     for file, group in events.groupby("file", sort=False):
@@ -800,6 +1006,7 @@ def _resolve_event_jobs(
         ]
         choice = next((c for c in candidates if c), set())
         if len(choice) == 1:
+            file_jobs[str(file)] = next(iter(choice))
             resolved[group.index] = choice.pop()
             continue
         reason = (
@@ -814,7 +1021,33 @@ def _resolve_event_jobs(
             )
         )
     events = events.assign(job_id=resolved)
-    return events[events["job_id"].notna()], problems
+    return events[events["job_id"].notna()], problems, file_jobs
+
+
+def _tie_to_jobs(
+    problems: list[ImportProblem], file_jobs: dict[str, str], jobs: pd.DataFrame
+) -> list[ImportProblem]:
+    """Give each problem of a record its job, told from its file as events are (R-invalid).
+
+    A problem whose job cannot be told (several candidates) stays without one.
+    """
+    tied = []
+    for problem in problems:
+        if problem.job_id is None:
+            file = Path(problem.file)
+            candidates = [
+                {file_jobs[problem.file]} if problem.file in file_jobs else set(),
+                _ids_in_path(file),
+                {j for f, j in file_jobs.items() if Path(f).parent == file.parent},
+                set(jobs.loc[jobs["folder"] == str(file.parent), "job_id"]),
+                _sibling_job(file),
+                set(jobs["job_id"]),
+            ]
+            choice = next((c for c in candidates if c), set())
+            if len(choice) == 1:
+                problem = problem.model_copy(update={"job_id": choice.pop()})
+        tied.append(problem)
+    return tied
 
 
 def _ids_in_path(file: Path) -> set[str]:
@@ -883,14 +1116,89 @@ def _unresolved(frame: pd.DataFrame, what: str) -> list[ImportProblem]:
 # --- duplicates ---------------------------------------------------------------------------
 
 
-def _latest_snapshot(jobs: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """One object per job: the most advanced snapshot (a finished job over a running one)."""
-    rank = jobs["status"].map(_STATUS_RANK).astype("float64").fillna(len(_STATUS_RANK))
+def _merge_snapshots(jobs: pd.DataFrame) -> tuple[pd.DataFrame, int, list[str]]:
+    """One row per job: its snapshots merged field by field (kind 2).
+
+    The create, pause, resume and cancel responses and later retrieves of one job are
+    snapshots. The most advanced status wins (a finished job over a paused one over a
+    running one; at equal rank the one read last); every other field takes the value
+    of the most advanced snapshot that has one, so an absent field never overrides a
+    present one. Snapshots that disagree on data sharing or on how the job ended are
+    reported with the value used.
+    """
+    rank = jobs["status"].map(_STATUS_RANK).astype("float64")
+    rank = rank.fillna(len(_STATUS_RANK)).where(jobs["status"].notna(), -1.0)
     ordered = jobs.assign(_rank=rank).sort_values(
-        ["job_id", "_rank", "seq"], ascending=[True, False, True]
+        ["job_id", "_rank", "seq"], ascending=[True, False, False], kind="stable"
     )
-    latest = ordered.drop_duplicates("job_id", keep="first").drop(columns="_rank")
-    return latest.sort_values("seq").reset_index(drop=True), len(jobs) - len(latest)
+    merged = (
+        ordered.drop(columns="_rank")
+        .groupby("job_id", sort=False, as_index=False)
+        .first()
+        .astype(jobs.dtypes.to_dict())
+    )
+    notes: list[str] = []
+    sharing = ordered.groupby("job_id", sort=False)["data_sharing"].nunique()
+    for job_id in sharing[sharing > 1].index:
+        row = merged[merged["job_id"] == job_id].iloc[0]
+        seen = ordered.loc[ordered["job_id"] == job_id, ["data_sharing", "file"]].dropna()
+        said = "; ".join(
+            f"{f}: {bool(v)}" for v, f in zip(seen["data_sharing"], seen["file"], strict=True)
+        )
+        notes.append(
+            f"job {job_id}: snapshots disagree on data sharing (shared_with_openai {said}); "
+            f"used {bool(row['data_sharing'])}, from the latest snapshot ({row['file']})"
+        )
+    final = ordered[ordered["status"].isin(_FINAL)]
+    ends = final.groupby("job_id", sort=False)["status"].nunique()
+    for job_id in ends[ends > 1].index:
+        said = sorted(set(final.loc[final["job_id"] == job_id, "status"]))
+        used = merged.loc[merged["job_id"] == job_id, "status"].iloc[0]
+        notes.append(
+            f"job {job_id}: snapshots disagree on how the job ended ({', '.join(said)}); "
+            f"the snapshot read last says {used!r} and is used"
+        )
+    merged = merged.sort_values("seq").reset_index(drop=True)
+    return merged, len(jobs) - len(merged), notes
+
+
+def _methods(
+    jobs: pd.DataFrame, events: pd.DataFrame
+) -> tuple[pd.DataFrame, list[str], list[ImportProblem]]:
+    """RFT jobs: named so by a snapshot, or (no snapshot names a method) by RFT metrics.
+
+    The pause / resume / cancel responses carry no ``method``: a job whose metrics
+    events are RFT's (step timing, grader usage, rewards) is an RFT job. A job whose
+    method no snapshot names and no RFT metrics show cannot be billed: it is invalid,
+    never dropped. Another method (supervised, dpo) is skipped with a note.
+    """
+    rft_jobs = set(events.loc[events["rft_metrics"], "job_id"])
+    unnamed = jobs["method"].isna()
+    inferred = unnamed & jobs["job_id"].isin(rft_jobs)
+    notes = [
+        f"job {job_id}: no snapshot names its method; its metrics events are RFT's "
+        "(step timing, grader usage or rewards): imported as reinforcement fine-tuning"
+        for job_id in jobs.loc[inferred, "job_id"]
+    ]
+    problems = [
+        ImportProblem(
+            file=str(row.file),
+            position="job",
+            reason="no snapshot names the job's method and no metrics event shows RFT "
+            "(step timing, grader usage): it cannot be billed as reinforcement fine-tuning; "
+            "export the job object (GET /v1/fine_tuning/jobs/{id}) with its method",
+            job_id=str(row.job_id),
+        )
+        for row in jobs[unnamed & ~inferred].itertuples()
+    ]
+    method = jobs["method"].mask(inferred, "reinforcement")
+    skipped = jobs[method.notna() & (method != "reinforcement")]
+    notes += [
+        f"job {row.job_id}: method {row.method}, not reinforcement fine-tuning: skipped "
+        "with its events"
+        for row in skipped.itertuples()
+    ]
+    return jobs.assign(method=method), notes, problems
 
 
 def _dedupe(frame: pd.DataFrame) -> tuple[pd.DataFrame, int, list[ImportProblem]]:
@@ -1202,6 +1510,334 @@ def _canonical(parts: list[pd.DataFrame]) -> pd.DataFrame:
     )
 
 
+def _status_rows(
+    jobs: pd.DataFrame, events: pd.DataFrame, webhooks: pd.DataFrame
+) -> tuple[pd.DataFrame, list[str]]:
+    """How a job ended when no message of its events says so, from other evidence (R4).
+
+    The message wording varies (API reference, logs, Azure), so a job's state comes
+    from every saved shape of it, in this order: a message the table knows; a webhook
+    payload (``fine_tuning.job.succeeded`` / ``.failed`` / ``.cancelled``) at its time;
+    an error-level event of a job whose object says ``failed`` (or says nothing), at its
+    time; the job object's ``status`` at ``finished_at`` (else the job's last event).
+    Each inferred event is reported with its evidence; evidence that contradicts the
+    messages is reported too, and the messages (time-stamped) are used.
+    """
+    said = events[events["rule_event"].isin(_FINAL)]
+    said_by_job = said.groupby("job_id", sort=False)["rule_event"].last()
+    status = jobs.set_index("job_id")["status"]
+    last_ts = events.groupby("job_id", sort=False)["ts"].max()
+    notes: list[str] = []
+    parts: list[pd.DataFrame] = []
+    known = set(said_by_job.index)
+
+    hooks = webhooks.sort_values(["created_at", "seq"]).drop_duplicates("job_id", keep="last")
+    for row in hooks[hooks["job_id"].isin(known)].itertuples():
+        if said_by_job[row.job_id] != row.status:
+            notes.append(
+                f"job {row.job_id}: webhook {row.id} says {row.status!r} but its events say "
+                f"{said_by_job[row.job_id]!r}: the events are used"
+            )
+    hooks = hooks[~hooks["job_id"].isin(known)]
+    hook_ts = pd.to_datetime(hooks["created_at"], unit="s", utc=True)
+    parts.append(
+        pd.DataFrame(
+            {
+                "job_id": hooks["job_id"],
+                "ts": hook_ts,
+                "event": hooks["status"],
+                "event_id": "openai:" + hooks["id"] + ":" + hooks["status"],
+                "message": "webhook fine_tuning.job." + hooks["status"],
+            }
+        )
+    )
+    notes += [
+        f"job {row.job_id}: {row.status} at {ts.isoformat()} from webhook {row.id} "
+        "(no message of its events says so)"
+        for row, ts in zip(hooks.itertuples(), hook_ts, strict=True)
+    ]
+    known |= set(hooks["job_id"])
+
+    job_status = events["job_id"].map(status)
+    errors = events[
+        (events["rule"] == -1)
+        & events["level"].str.lower().eq("error").fillna(False).astype(bool)
+        & ~events["job_id"].isin(known)
+        & (job_status.isna() | job_status.eq("failed").fillna(False).astype(bool))
+    ].drop_duplicates("job_id", keep="last")
+    parts.append(
+        pd.DataFrame(
+            {
+                "job_id": errors["job_id"],
+                "ts": errors["ts"],
+                "event": "failed",
+                "event_id": "openai:" + errors["id"] + ":failed",
+                "message": errors["message"],
+            }
+        )
+    )
+    notes += [
+        f"job {row.job_id}: failed at {pd.Timestamp(cast(Any, row.ts)).isoformat()} from its "
+        f"error-level event {row.id} ({row.message!r})"
+        + (f"; the job object says {status[row.job_id]!r}" if row.job_id in status else "")
+        for row in errors.itertuples()
+    ]
+    known |= set(errors["job_id"])
+
+    ended = jobs[jobs["status"].isin(_FINAL)]
+    for row in ended[ended["job_id"].isin(said_by_job.index)].itertuples():
+        if said_by_job[row.job_id] != row.status:
+            notes.append(
+                f"job {row.job_id}: the job object says {row.status!r} but its events say "
+                f"{said_by_job[row.job_id]!r}: the events (time-stamped) are used"
+            )
+    ended = ended[~ended["job_id"].isin(known)]
+    finished = pd.to_datetime(ended["finished_at"].astype("float64"), unit="s", utc=True)
+    fallback = ended["job_id"].map(last_ts)
+    at = finished.fillna(fallback)
+    ended, finished, at = ended[at.notna()], finished[at.notna()], at[at.notna()]
+    parts.append(
+        pd.DataFrame(
+            {
+                "job_id": ended["job_id"],
+                "ts": at,
+                "event": ended["status"],
+                "event_id": "openai:" + ended["job_id"] + ":status:" + ended["status"],
+                "message": "job object status " + ended["status"],
+            }
+        )
+    )
+    notes += [
+        f"job {row.job_id}: {row.status} at {when.isoformat()} from the job object "
+        + (
+            "(status and finished_at)"
+            if pd.notna(fin)
+            else "(status; no finished_at: at its last event)"
+        )
+        + " as no message of its events says so"
+        + (f"; its error: {row.error_message}" if pd.notna(row.error_message) else "")
+        for row, when, fin in zip(ended.itertuples(), at, finished, strict=True)
+    ]
+
+    # A paused job (the pause response) whose events do not end paused: paused at its
+    # last event, the last time known (R4: a pause issues a charge).
+    toggles = events[events["rule_event"].isin(["paused", "resumed"])]
+    last_toggle = toggles.groupby("job_id", sort=False)["rule_event"].last()
+    paused = jobs[jobs["status"].eq("paused").fillna(False).astype(bool)]
+    paused = paused[
+        paused["job_id"].map(last_toggle).ne("paused").fillna(True).astype(bool)
+        & paused["job_id"].isin(last_ts.index)
+    ]
+    parts.append(
+        pd.DataFrame(
+            {
+                "job_id": paused["job_id"],
+                "ts": paused["job_id"].map(last_ts),
+                "event": "paused",
+                "event_id": "openai:" + paused["job_id"] + ":status:paused",
+                "message": "job object status paused",
+            }
+        )
+    )
+    notes += [
+        f"job {job_id}: paused at its last event, from the job object (status 'paused'); "
+        "no message of its events says so"
+        for job_id in paused["job_id"]
+    ]
+    return pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True), notes
+
+
+_ANNOUNCED = re.compile(r"Checkpoint created at step (\d+)", re.IGNORECASE)
+
+
+def _announced_checkpoints(
+    events: pd.DataFrame, checkpoints: pd.DataFrame
+) -> tuple[pd.DataFrame, list[str]]:
+    """Checkpoints a message announces that the checkpoint list lacks (kind 8).
+
+    The API keeps only the best three checkpoints of a job, so a checkpoint may be
+    announced and absent from the list. Its message comes when the job ends, so it is
+    taken as saved at the time of its step's metrics event (else at the message), and
+    reported: work before it is not lost (R5).
+    """
+    step = events["message"].str.extract(_ANNOUNCED, expand=False)
+    announced = events[step.notna()].assign(step=step[step.notna()].astype("int64"))
+    listed = checkpoints[["job_id", "step"]].astype({"step": "int64"}).assign(_listed=True)
+    flagged = announced.merge(listed.drop_duplicates(), on=["job_id", "step"], how="left")
+    missing = announced[flagged["_listed"].isna().to_numpy()].drop_duplicates(["job_id", "step"])
+    metrics = (
+        events[events["type"] == "metrics"]
+        .drop_duplicates(["job_id", "step"], keep="last")
+        .set_index(["job_id", "step"])["ts"]
+    )
+    keys = pd.MultiIndex.from_arrays([missing["job_id"], missing["step"].astype("Int64")])
+    at = pd.Series(metrics.reindex(keys).to_numpy(), index=missing.index).fillna(missing["ts"])
+    rows = pd.DataFrame(
+        {
+            "job_id": missing["job_id"],
+            "ts": at,
+            "event": "checkpoint_saved",
+            "event_id": "openai:" + missing["id"] + ":checkpoint_saved",
+            "step": missing["step"],
+        }
+    )
+    has_list = set(checkpoints["job_id"])
+    notes = [
+        f"job {row.job_id}: checkpoint at step {row.step} announced by event {row.id} but "
+        + (
+            "absent from the checkpoint list (the API keeps only the best three)"
+            if row.job_id in has_list
+            else "no checkpoint list was exported"
+        )
+        + f": taken as saved at {pd.Timestamp(cast(Any, when)).isoformat()} "
+        + "(its step's metrics event)"
+        for row, when in zip(missing.itertuples(), at, strict=True)
+    ]
+    return rows, notes
+
+
+def _incomplete(
+    jobs: pd.DataFrame,
+    events: pd.DataFrame,
+    steps: pd.DataFrame,
+    checkpoints: pd.DataFrame,
+    canonical: pd.DataFrame,
+) -> list[ImportProblem]:
+    """Jobs whose time the export does not hold in full: amount unknown, not smaller (kind 10)."""
+    found: dict[str, list[str]] = {}
+
+    def add(job_ids: Any, reason: Any) -> None:
+        for job_id, text in zip(job_ids, reason, strict=True):
+            found.setdefault(str(job_id), []).append(str(text))
+
+    pages = events[events["has_more"].notna()]
+    more = pages.groupby("job_id", sort=False)["has_more"].agg(["any", "all"])
+    cut = more[more["all"]].index
+    add(
+        cut,
+        [
+            "its events page says has_more: true and no later page was exported: older "
+            "events are missing (export every page, e.g. with 'rftcost fetch')"
+        ]
+        * len(cut),
+    )
+
+    numbered = steps[steps["step"] >= 1]
+    per_job = numbered.groupby("job_id", sort=False)["step"].agg(["max", "nunique", "min"])
+    per_job = per_job.join(steps.groupby("job_id", sort=False)["total_steps"].max())
+    gaps = per_job[per_job["nunique"] < per_job["max"]]
+    add(
+        gaps.index,
+        [
+            f"metrics events for {row.nunique} of steps 1–{row.max} (the first is step "
+            f"{row.min}): the time of the missing steps is not in the export"
+            for row in gaps.itertuples()
+        ],
+    )
+    finals = canonical[canonical["event"].isin(_FINAL)].groupby("job_id", sort=False)["event"]
+    succeeded = finals.last()
+    short = per_job[
+        per_job.index.isin(succeeded[succeeded == "succeeded"].index)
+        & per_job["total_steps"].notna()
+        & (per_job["max"] < per_job["total_steps"].fillna(0))
+    ]
+    add(
+        short.index,
+        [
+            f"succeeded, but its metrics events end at step {row.max} of {row.total_steps}: "
+            "the last steps are not in the export"
+            for row in short.itertuples()
+        ],
+    )
+    last_step = per_job["max"]
+    beyond = checkpoints.assign(last=checkpoints["job_id"].map(last_step))
+    beyond = beyond[beyond["last"].isna() | (beyond["step"] > beyond["last"].fillna(0))]
+    beyond = beyond.drop_duplicates("job_id", keep="last")
+    add(
+        beyond["job_id"],
+        [
+            f"a checkpoint at step {row.step} but "
+            + (
+                "no metrics event"
+                if pd.isna(row.last)
+                else f"metrics events only up to step {int(row.last)}"
+            )
+            + ": the events around it are not in the export"
+            for row in beyond.itertuples()
+        ],
+    )
+    untimed = steps[steps["start"].isna()].drop_duplicates("job_id")
+    add(
+        untimed["job_id"],
+        [
+            f"step {row.step} has no timing (data.timing.step.full_iteration) and no earlier "
+            "step or start message: its time is not in the export"
+            for row in untimed.itertuples()
+        ],
+    )
+    quiet = jobs[
+        ~jobs["job_id"].isin(set(events["job_id"]))
+        & ~jobs["status"].isin(["validating_files", "queued"])
+    ]
+    add(
+        quiet["job_id"],
+        [
+            f"no events in the export (status {row.status or 'unknown'}): its time is unknown; "
+            "export its events too"
+            for row in quiet.itertuples()
+        ],
+    )
+    file_of = dict(zip(jobs["job_id"], jobs["file"], strict=True))
+    file_of.update(
+        {j: f for j, f in zip(events["job_id"], events["file"], strict=True) if j not in file_of}
+    )
+    return [
+        ImportProblem(
+            file=file_of.get(job_id, ""),
+            position="job",
+            reason="time incomplete, amount unknown: " + "; ".join(reasons),
+            job_id=job_id,
+        )
+        for job_id, reasons in sorted(found.items())
+    ]
+
+
+def _unknown_grader(
+    jobs: pd.DataFrame, steps: pd.DataFrame, usage: pd.DataFrame
+) -> list[ImportProblem]:
+    """A model-grader job with steps and no token usage to read: grader amount unknown (R9)."""
+    used = usage[usage[["input_tokens", "output_tokens"]].gt(0).any(axis=1)]
+    graded = jobs[
+        jobs["model_grader"].fillna(False).astype(bool)
+        & jobs["job_id"].isin(set(steps["job_id"]))
+        & ~jobs["job_id"].isin(set(used["job_id"]))
+    ]
+    return [
+        ImportProblem(
+            file=str(row.file),
+            position="job",
+            reason=(
+                "grader amount unknown: its grader runs a model ("
+                + (_optional_text(row.grader_model) or "see method.reinforcement.grader")
+                + ") but no metrics event has token usage to read "
+                "(data.usage.graders[] or data.model_graders_token_usage)"
+            ),
+            job_id=str(row.job_id),
+        )
+        for row in graded.itertuples()
+    ]
+
+
+_VENDOR_HOURS = re.compile(r"^Training hours billed:\s*([0-9]+(?:\.[0-9]+)?)", re.IGNORECASE)
+
+
+def _vendor_hours(events: pd.DataFrame) -> pd.Series:
+    """Azure's "Training hours billed: X" per job (the last one): text of a decimal."""
+    hours = events["message"].str.extract(_VENDOR_HOURS, expand=False)
+    said = events.assign(hours=hours)[hours.notna()]
+    return said.groupby("job_id", sort=False)["hours"].last()
+
+
 # --- the report ---------------------------------------------------------------------------
 
 
@@ -1220,7 +1856,7 @@ def _unknown(events: pd.DataFrame) -> tuple[UnknownMessage, ...]:
     )
 
 
-def _imported_jobs(jobs: pd.DataFrame) -> tuple[ImportedJob, ...]:
+def _imported_jobs(jobs: pd.DataFrame, vendor: pd.Series) -> tuple[ImportedJob, ...]:
     def when(epoch: Any) -> datetime | None:
         if _missing(epoch):
             return None
@@ -1239,6 +1875,9 @@ def _imported_jobs(jobs: pd.DataFrame) -> tuple[ImportedJob, ...]:
             grader_type=_optional_text(row.grader_type),
             grader_model=_optional_text(row.grader_model),
             file=str(row.file),
+            vendor_billed_hours=Decimal(str(vendor[row.job_id]))
+            if row.job_id in vendor.index
+            else None,
         )
         for row in jobs.sort_values("job_id").itertuples()
     )
@@ -1257,43 +1896,46 @@ def _notes(
     events: pd.DataFrame,
     steps: pd.DataFrame,
     checkpoints: pd.DataFrame,
-    canonical: pd.DataFrame,
+    usage: pd.DataFrame,
+    vendor: pd.Series,
 ) -> list[str]:
     notes: list[str] = []
-    untimed = steps[steps["start"].isna()]
-    notes += [
-        f"job {row.job_id}: step {row.step} has no timing and no earlier step or start "
-        "message: its time is not counted"
-        for row in untimed.itertuples()
-    ]
-    by_time = steps[~steps["timed"]]
+    by_time = steps[~steps["timed"] & steps["start"].notna()]
     if len(by_time):
         notes.append(
             f"{len(by_time)} step(s) without data.timing.step.full_iteration: timed from the "
             "previous step or start message"
         )
-    with_events = set(events["job_id"])
-    emitted = canonical.groupby("job_id")["event"].agg(set)
-    for row in jobs.itertuples():
-        if row.job_id not in with_events:
-            notes.append(f"job {row.job_id}: no events in the export, only its creation is known")
-            continue
-        status = _optional_text(row.status)
-        if status in ("succeeded", "failed", "cancelled", "paused") and status not in emitted.get(
-            row.job_id, set()
-        ):
-            notes.append(
-                f"job {row.job_id}: status is {status!r} but no message of its events says so; "
-                "see the unknown messages (MESSAGE_RULES in rftcost/events/openai.py maps them)"
-            )
+    aside = events[events["type"].isin(NOTE_EVENT_TYPES)]
+    notes += [
+        f"job {row.job_id}: event {row.id} of type {row.type!r} (safety checks): not billing "
+        "data, noted"
+        for row in aside.itertuples()
+    ]
+    conflicts = events[events["usage_conflict"].notna()]
+    notes += [
+        f"job {row.job_id}: event {row.id}: {row.usage_conflict}" for row in conflicts.itertuples()
+    ]
+    # The vendor's own figure is a cross-check: compared with the time measured from
+    # the steps (before any R5 loss or R11 rounding), never billed from.
+    timed = steps[steps["start"].notna()]
+    measured = (timed["ts"] - timed["start"]).dt.total_seconds().groupby(timed["job_id"]).sum()
+    for job_id, text in vendor.items():
+        ours = Decimal(str(float(measured.get(job_id, 0.0)))) / 3600
+        theirs = Decimal(str(text))
+        agrees = abs(ours - theirs) < Decimal("0.0005")
+        notes.append(
+            f"job {job_id}: the vendor's event says 'Training hours billed: {theirs}'; the "
+            f"steps measure {ours:.3f} h: "
+            + ("they agree" if agrees else "they DIFFER, check the invoice for this job")
+        )
     announced = events.loc[
         events["message"].str.match(r"Checkpoint created at step", na=False), "job_id"
     ]
     for job_id in sorted(set(announced) - set(checkpoints["job_id"])):
         notes.append(
             f"job {job_id}: checkpoint messages but no checkpoint list: export the checkpoints "
-            "too (rftcost fetch does), or work after the last checkpoint of a failed job is "
-            "not known to be retained"
+            "too (rftcost fetch does); the messages are used meanwhile"
         )
     return notes
 

@@ -160,6 +160,8 @@ def _looks_like_event_log(path: Path) -> bool:
             return set(pq.read_schema(path).names) >= _REQUIRED_COLUMNS
         if name.endswith((".json", ".jsonl", ".ndjson")) and _is_openai_export(path):
             return True
+        if name.endswith(".json"):
+            return False  # a .json file in a folder is an OpenAI export or not a log at all
         opener = gzip.open if name.endswith(".gz") else open
         with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
             first = next((line for line in handle if line.strip()), "")
@@ -198,9 +200,10 @@ def read_events(
     accepted: list[pd.DataFrame] = []
     rejected: list[pd.DataFrame] = []
     notes: tuple[str, ...] = ()
+    export_problems = pd.DataFrame({"job_id": [], "problem": []}, dtype="string")
     if exports:
         # One import for all export files: a job's pages may be spread over several.
-        frame, bad, notes = _read_openai_exports(
+        frame, bad, notes, export_problems = _read_openai_exports(
             exports, assume_tz=assume_tz, policy=resolved_policy
         )
         accepted.append(frame)
@@ -216,7 +219,9 @@ def read_events(
     rejected_frame = pd.concat(rejected, ignore_index=True) if rejected else _empty_rejected()
     events, duplicates, conflicts = _deduplicate(events)
     rejected_frame = pd.concat([rejected_frame, conflicts], ignore_index=True)
-    problems = _problems_from_rejections(rejected_frame)
+    problems = pd.concat(
+        [_problems_from_rejections(rejected_frame), export_problems], ignore_index=True
+    )
     if on_progress:
         on_progress("validate", 1, 1)
     return EventLog(
@@ -226,7 +231,12 @@ def read_events(
         problems=problems,
         files=tuple(str(f) for f in files),
         notes=notes
-        + tuple(f"{p}: not an event log (no job_id, ts, event), skipped" for p in skipped),
+        + tuple(
+            f"{p}: not an OpenAI export, skipped"
+            if p.name.lower().endswith(".json")
+            else f"{p}: not an event log (no job_id, ts, event), skipped"
+            for p in skipped
+        ),
     )
 
 
@@ -353,8 +363,13 @@ def _is_openai_export(path: Path) -> bool:
 
 def _read_openai_exports(
     paths: Sequence[Path], *, assume_tz: str | None, policy: Policy
-) -> tuple[pd.DataFrame, pd.DataFrame, tuple[str, ...]]:
-    """OpenAI exports → canonical events through the importer, with its report kept."""
+) -> tuple[pd.DataFrame, pd.DataFrame, tuple[str, ...], pd.DataFrame]:
+    """OpenAI exports → canonical events through the importer, with its report kept.
+
+    Returns events, rejected records (an export object that cannot be read, with its
+    file, line, event id and job: its job is invalid), notes, and the jobs the export
+    cannot bill (job_id, problem: incomplete time, unknown grader usage).
+    """
     from rftcost.events.openai import import_openai
 
     imported = import_openai(list(paths))
@@ -363,16 +378,25 @@ def _read_openai_exports(
     frame, bad = normalize_records(raw, source=source, assume_tz=assume_tz, policy=policy)
     problems = pd.DataFrame(
         [
-            _rejection(p.file, 0, p.job_id, "openai", p.position, f"OpenAI export: {p.reason}")
+            _rejection(
+                p.file, p.line or 0, p.job_id, "openai", p.position, f"OpenAI export: {p.reason}"
+            )
             for p in imported.problems
         ],
         columns=list(_REJECTED_COLUMNS),
+    )
+    job_problems = pd.DataFrame(
+        {
+            "job_id": [p.job_id for p in imported.job_problems],
+            "problem": [f"OpenAI export: {p.reason}" for p in imported.job_problems],
+        },
+        dtype="string",
     )
     notes = tuple(
         f"{m.file}: job {m.job_id}: unknown message at {m.created_at.isoformat()}: {m.message!r}"
         for m in imported.unknown_messages
     ) + tuple(imported.notes)
-    return frame, pd.concat([bad, problems], ignore_index=True), notes
+    return frame, pd.concat([bad, problems], ignore_index=True), notes, job_problems
 
 
 def _read_openai_export(
@@ -384,7 +408,7 @@ def _read_openai_export(
             path=path,
             hint="canonical logs are .jsonl, .csv or .parquet",
         )
-    frame, bad, _ = _read_openai_exports([path], assume_tz=assume_tz, policy=policy)
+    frame, bad, _, _ = _read_openai_exports([path], assume_tz=assume_tz, policy=policy)
     return frame, bad
 
 
