@@ -37,7 +37,9 @@ def import_openai_command(
     strict: Annotated[
         bool,
         typer.Option(
-            "--strict", help="Exit 1 when any message is unknown or any object malformed."
+            "--strict",
+            help="Exit 1 when any message is unknown, any object malformed or any job "
+            "cannot be billed from the export.",
         ),
     ] = False,
 ) -> None:
@@ -47,7 +49,7 @@ def import_openai_command(
     result = import_openai(exports)
     emit(events_to_jsonl(result.events), output)
     typer.echo(_report(result, output), err=True, nl=False)
-    if strict and (result.unknown_messages or result.problems):
+    if strict and (result.unknown_messages or result.problems or result.job_problems):
         raise typer.Exit(EXIT_FOUND)
     raise typer.Exit(EXIT_OK)
 
@@ -59,7 +61,12 @@ def _report(result: OpenAIImport, output: Path | None) -> str:
         f"Imported {counts['jobs']} job(s), {counts['events']} canonical event(s) from "
         f"{counts['files']} file(s) ({counts['objects_read']} OpenAI objects, "
         f"{counts['duplicates']} duplicate(s)) → {target}",
-        f"Unknown messages: {counts['unknown_messages']}; problems: {counts['problems']}",
+        f"Unknown messages: {counts['unknown_messages']}; problems: {counts['problems']}"
+        + (
+            f"; jobs that cannot be billed: {len(result.job_problems)}"
+            if result.job_problems
+            else ""
+        ),
     ]
     if result.unknown_messages:
         lines.append("Unknown messages (nothing was emitted for them):")
@@ -73,6 +80,15 @@ def _report(result: OpenAIImport, output: Path | None) -> str:
         lines.append("Problems (these objects were not used):")
         lines += [f"  {p}" for p in result.problems[:_LISTED]]
         lines += _more(len(result.problems))
+    if result.job_problems:
+        # The canonical events cannot say "amount unknown": bill the export itself, or
+        # keep this list with the written events.
+        lines.append(
+            "Jobs that cannot be billed from this export (amount unknown; the events written "
+            "do not carry this, so bill the export itself):"
+        )
+        lines += [f"  {p.job_id}: {p.reason}" for p in result.job_problems[:_LISTED]]
+        lines += _more(len(result.job_problems))
     if result.notes:
         lines.append("Notes:")
         lines += [f"  {note}" for note in result.notes]

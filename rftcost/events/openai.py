@@ -696,15 +696,16 @@ def _metrics(data: Any) -> dict[str, Any]:
     # The RFT guide's per-grader usage (data.usage.graders[]): the same tokens as
     # model_graders_token_usage when both are present, so a model counted there is not
     # counted again (kind 3); a model only here is added.
-    by_model = {model: rest for model, *rest in usage}
+    by_model = {model: (inp, cached, out) for model, inp, cached, out in usage}
     conflicts = []
-    for model, counts in _usage_graders(data).items():
+    for model, documented in _usage_graders(data).items():
         if model not in by_model:
-            by_model[model] = list(counts)
-        elif list(counts) != list(by_model[model]):
+            by_model[model] = documented
+        elif documented != by_model[model]:
             conflicts.append(
-                f"grader {model}: data.model_graders_token_usage {tuple(by_model[model])} and "
-                f"data.usage.graders {counts} (input, cached, output) differ; the first is used"
+                f"grader {model}: data.model_graders_token_usage {by_model[model]} and "
+                f"data.usage.graders {documented} (input, cached, output) differ; the first is "
+                "used"
             )
     rows = [
         {
@@ -1152,10 +1153,10 @@ def _merge_snapshots(jobs: pd.DataFrame) -> tuple[pd.DataFrame, int, list[str]]:
     final = ordered[ordered["status"].isin(_FINAL)]
     ends = final.groupby("job_id", sort=False)["status"].nunique()
     for job_id in ends[ends > 1].index:
-        said = sorted(set(final.loc[final["job_id"] == job_id, "status"]))
+        endings = sorted(set(final.loc[final["job_id"] == job_id, "status"]))
         used = merged.loc[merged["job_id"] == job_id, "status"].iloc[0]
         notes.append(
-            f"job {job_id}: snapshots disagree on how the job ended ({', '.join(said)}); "
+            f"job {job_id}: snapshots disagree on how the job ended ({', '.join(endings)}); "
             f"the snapshot read last says {used!r} and is used"
         )
     merged = merged.sort_values("seq").reset_index(drop=True)
@@ -1524,19 +1525,22 @@ def _status_rows(
     messages is reported too, and the messages (time-stamped) are used.
     """
     said = events[events["rule_event"].isin(_FINAL)]
-    said_by_job = said.groupby("job_id", sort=False)["rule_event"].last()
+    said_by_job = {
+        str(k): str(v) for k, v in said.groupby("job_id", sort=False)["rule_event"].last().items()
+    }
     status = jobs.set_index("job_id")["status"]
+    status_text = {str(k): _optional_text(v) for k, v in status.items()}
     last_ts = events.groupby("job_id", sort=False)["ts"].max()
     notes: list[str] = []
     parts: list[pd.DataFrame] = []
-    known = set(said_by_job.index)
+    known = set(said_by_job)
 
     hooks = webhooks.sort_values(["created_at", "seq"]).drop_duplicates("job_id", keep="last")
     for row in hooks[hooks["job_id"].isin(known)].itertuples():
-        if said_by_job[row.job_id] != row.status:
+        if said_by_job[str(row.job_id)] != row.status:
             notes.append(
                 f"job {row.job_id}: webhook {row.id} says {row.status!r} but its events say "
-                f"{said_by_job[row.job_id]!r}: the events are used"
+                f"{said_by_job[str(row.job_id)]!r}: the events are used"
             )
     hooks = hooks[~hooks["job_id"].isin(known)]
     hook_ts = pd.to_datetime(hooks["created_at"], unit="s", utc=True)
@@ -1558,7 +1562,7 @@ def _status_rows(
     ]
     known |= set(hooks["job_id"])
 
-    job_status = events["job_id"].map(status)
+    job_status = _lookup(events["job_id"], status)
     errors = events[
         (events["rule"] == -1)
         & events["level"].str.lower().eq("error").fillna(False).astype(bool)
@@ -1579,21 +1583,25 @@ def _status_rows(
     notes += [
         f"job {row.job_id}: failed at {pd.Timestamp(cast(Any, row.ts)).isoformat()} from its "
         f"error-level event {row.id} ({row.message!r})"
-        + (f"; the job object says {status[row.job_id]!r}" if row.job_id in status else "")
+        + (
+            f"; the job object says {status_text[str(row.job_id)]!r}"
+            if str(row.job_id) in status_text
+            else ""
+        )
         for row in errors.itertuples()
     ]
     known |= set(errors["job_id"])
 
     ended = jobs[jobs["status"].isin(_FINAL)]
-    for row in ended[ended["job_id"].isin(said_by_job.index)].itertuples():
-        if said_by_job[row.job_id] != row.status:
+    for row in ended[ended["job_id"].isin(known)].itertuples():
+        if said_by_job.get(str(row.job_id), str(row.status)) != str(row.status):
             notes.append(
                 f"job {row.job_id}: the job object says {row.status!r} but its events say "
-                f"{said_by_job[row.job_id]!r}: the events (time-stamped) are used"
+                f"{said_by_job[str(row.job_id)]!r}: the events (time-stamped) are used"
             )
     ended = ended[~ended["job_id"].isin(known)]
     finished = pd.to_datetime(ended["finished_at"].astype("float64"), unit="s", utc=True)
-    fallback = ended["job_id"].map(last_ts)
+    fallback = _lookup(ended["job_id"], last_ts)
     at = finished.fillna(fallback)
     ended, finished, at = ended[at.notna()], finished[at.notna()], at[at.notna()]
     parts.append(
@@ -1611,11 +1619,15 @@ def _status_rows(
         f"job {row.job_id}: {row.status} at {when.isoformat()} from the job object "
         + (
             "(status and finished_at)"
-            if pd.notna(fin)
+            if not _missing(fin)
             else "(status; no finished_at: at its last event)"
         )
         + " as no message of its events says so"
-        + (f"; its error: {row.error_message}" if pd.notna(row.error_message) else "")
+        + (
+            f"; its error: {_optional_text(row.error_message)}"
+            if not _missing(row.error_message)
+            else ""
+        )
         for row, when, fin in zip(ended.itertuples(), at, finished, strict=True)
     ]
 
@@ -1625,14 +1637,14 @@ def _status_rows(
     last_toggle = toggles.groupby("job_id", sort=False)["rule_event"].last()
     paused = jobs[jobs["status"].eq("paused").fillna(False).astype(bool)]
     paused = paused[
-        paused["job_id"].map(last_toggle).ne("paused").fillna(True).astype(bool)
+        _lookup(paused["job_id"], last_toggle).ne("paused").fillna(True).astype(bool)
         & paused["job_id"].isin(last_ts.index)
     ]
     parts.append(
         pd.DataFrame(
             {
                 "job_id": paused["job_id"],
-                "ts": paused["job_id"].map(last_ts),
+                "ts": _lookup(paused["job_id"], last_ts),
                 "event": "paused",
                 "event_id": "openai:" + paused["job_id"] + ":status:paused",
                 "message": "job object status paused",
@@ -1645,6 +1657,12 @@ def _status_rows(
         for job_id in paused["job_id"]
     ]
     return pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True), notes
+
+
+def _lookup(keys: pd.Series, table: pd.Series) -> pd.Series:
+    """``table[key]`` for each key (missing: NA), keeping the table's dtype."""
+    table = table[~table.index.duplicated(keep="last")]
+    return pd.Series(table.reindex(keys.to_numpy()).to_numpy(), index=keys.index, dtype=table.dtype)
 
 
 _ANNOUNCED = re.compile(r"Checkpoint created at step (\d+)", re.IGNORECASE)
@@ -1734,8 +1752,8 @@ def _incomplete(
             for row in gaps.itertuples()
         ],
     )
-    finals = canonical[canonical["event"].isin(_FINAL)].groupby("job_id", sort=False)["event"]
-    succeeded = finals.last()
+    final_groups = canonical[canonical["event"].isin(_FINAL)].groupby("job_id", sort=False)
+    succeeded = final_groups["event"].last()
     short = per_job[
         per_job.index.isin(succeeded[succeeded == "succeeded"].index)
         & per_job["total_steps"].notna()
@@ -1749,8 +1767,67 @@ def _incomplete(
             for row in short.itertuples()
         ],
     )
+    # Steps run back to back: a cancel or pause that comes longer than any step after
+    # the last step's end leaves work that no metrics event of the export accounts for.
+    timed = steps[steps["start"].notna()]
+    span = timed.assign(length=timed["ts"] - timed["start"]).groupby("job_id", sort=False)
+    spans = span.agg(last_end=("ts", "max"), longest=("length", "max"))
+    stopping = canonical[canonical["event"].isin(["cancelled", "paused"])]
+    stops = stopping.groupby("job_id", sort=False)["ts"].max().rename("stop")
+    gap = spans.join(stops, how="inner")
+    gap = gap[(gap["stop"] - gap["last_end"]) > gap["longest"]]
+    gap = gap.assign(
+        idle=(gap["stop"] - gap["last_end"]).dt.total_seconds(),
+        step_s=gap["longest"].dt.total_seconds(),
+    )
+    add(
+        gap.index,
+        [
+            f"its last step ends {row.idle:.0f} s before it "
+            f"stops, longer than any of its steps ({row.step_s:.0f} s): a "
+            "metrics event is missing from the export"
+            for row in gap.itertuples()
+        ],
+    )
+    # How and when it ended must be known: a stop time guessed from the last event could
+    # leave out steps the export lacks.
+    finals = canonical[canonical["event"].isin(_FINAL)]
+    guessed = canonical[canonical["event_id"].str.contains(":status:", regex=False, na=False)]
+    untimed_stop = jobs[
+        jobs["job_id"].isin(set(guessed["job_id"]))
+        & (jobs["finished_at"].isna() | jobs["status"].eq("paused").fillna(False).astype(bool))
+    ]
+    add(
+        untimed_stop["job_id"],
+        [
+            f"the job object says {row.status!r} but has no finished_at and no event says when: "
+            "work after its last event may be missing"
+            for row in untimed_stop.itertuples()
+        ],
+    )
+    open_end = jobs[jobs["finished_at"].notna() & ~jobs["job_id"].isin(set(finals["job_id"]))]
+    open_end = open_end[~open_end["status"].isin(["paused"]).fillna(False).astype(bool)]
+    add(
+        open_end["job_id"],
+        [
+            "the job object has finished_at but nothing in the export says how it ended "
+            "(no status, message or webhook)"
+        ]
+        * len(open_end),
+    )
+    started = set(events.loc[events["training_starts"], "job_id"])
+    stopped = canonical[canonical["event"].isin(["succeeded", "cancelled", "paused"])]
+    blank = sorted((started & set(stopped["job_id"])) - set(steps["job_id"]))
+    add(
+        blank,
+        [
+            "training started and the job stopped, but no metrics event is in the export: "
+            "its steps' time is unknown"
+        ]
+        * len(blank),
+    )
     last_step = per_job["max"]
-    beyond = checkpoints.assign(last=checkpoints["job_id"].map(last_step))
+    beyond = checkpoints.assign(last=_lookup(checkpoints["job_id"], last_step))
     beyond = beyond[beyond["last"].isna() | (beyond["step"] > beyond["last"].fillna(0))]
     beyond = beyond.drop_duplicates("job_id", keep="last")
     add(
@@ -1759,8 +1836,8 @@ def _incomplete(
             f"a checkpoint at step {row.step} but "
             + (
                 "no metrics event"
-                if pd.isna(row.last)
-                else f"metrics events only up to step {int(row.last)}"
+                if _missing(row.last)
+                else f"metrics events only up to step {int(cast(Any, row.last))}"
             )
             + ": the events around it are not in the export"
             for row in beyond.itertuples()
@@ -1782,7 +1859,8 @@ def _incomplete(
     add(
         quiet["job_id"],
         [
-            f"no events in the export (status {row.status or 'unknown'}): its time is unknown; "
+            f"no events in the export (status {_optional_text(row.status) or 'unknown'}): its "
+            "time is unknown; "
             "export its events too"
             for row in quiet.itertuples()
         ],
@@ -1857,6 +1935,8 @@ def _unknown(events: pd.DataFrame) -> tuple[UnknownMessage, ...]:
 
 
 def _imported_jobs(jobs: pd.DataFrame, vendor: pd.Series) -> tuple[ImportedJob, ...]:
+    hours = {str(k): str(v) for k, v in vendor.items()}
+
     def when(epoch: Any) -> datetime | None:
         if _missing(epoch):
             return None
@@ -1875,8 +1955,8 @@ def _imported_jobs(jobs: pd.DataFrame, vendor: pd.Series) -> tuple[ImportedJob, 
             grader_type=_optional_text(row.grader_type),
             grader_model=_optional_text(row.grader_model),
             file=str(row.file),
-            vendor_billed_hours=Decimal(str(vendor[row.job_id]))
-            if row.job_id in vendor.index
+            vendor_billed_hours=Decimal(hours[str(row.job_id)])
+            if str(row.job_id) in hours
             else None,
         )
         for row in jobs.sort_values("job_id").itertuples()

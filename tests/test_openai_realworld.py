@@ -1,0 +1,674 @@
+"""Real OpenAI and Azure exports bill right, or say exactly why they cannot (issue 12).
+
+The first part runs the shared cases (``../shared/cases/realworld`` and the hostile
+``openai-bad-metric``) through the CLI and asserts their ``expect.md`` result. The
+rest tests each kind of fault in general, on exports built here: job state from the
+job object, webhooks and error events (kinds 1, 11); snapshots merged (2); grader
+usage wherever the API documents it (3, 15); documented non-billing events and
+rejected records (4); the vendor's figures as cross-checks (5); conflicting evidence
+(8); incomplete exports (10); folders with other ``.json`` files (11); and a property:
+an export cut short bills the same as the whole or marks the job unknown.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rftcost.billing import bill
+from rftcost.events.openai import import_openai
+
+CASES = Path(__file__).parents[2] / "shared" / "cases"
+FIXTURES = Path(__file__).parent / "fixtures" / "openai"
+START = 1_750_000_000
+
+needs_cases = pytest.mark.skipif(
+    not CASES.is_dir(), reason=f"the shared cases folder {CASES} is not present"
+)
+
+
+def run_cli(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
+) -> tuple[int, str, str]:
+    from rftcost.cli import main
+
+    capsys.readouterr()
+    monkeypatch.setattr(sys, "argv", ["rftcost", *args])
+    with pytest.raises(SystemExit) as done:
+        main()
+    captured = capsys.readouterr()
+    return int(done.value.code or 0), captured.out, captured.err
+
+
+def bill_json(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
+) -> tuple[int, dict[str, Any]]:
+    code, out, _ = run_cli(monkeypatch, capsys, "bill", "--format", "json", *args)
+    return code, json.loads(out)
+
+
+# --- the shared cases, through the CLI ------------------------------------------------------
+
+
+@needs_cases
+def test_case_02_api_reference_success_wording(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Kind 1: "Fine tuning job successfully completed" closes the job: $100.00 charged."""
+    code, doc = bill_json(monkeypatch, capsys, str(CASES / "realworld/02-apiref-success-wording"))
+    (job,) = doc["jobs"]
+    assert code == 0
+    assert (job["status"], job["total_amount"], job["accrued_amount"]) == (
+        "succeeded",
+        "100.00",
+        "0.00",
+    )
+    assert doc["totals"]["total_amount"] == "100.00"
+
+
+@needs_cases
+@pytest.mark.parametrize("variant", ["a-both-usage-fields", "b-usage-graders-only"])
+def test_case_04_guide_metrics_event(
+    variant: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Kind 3: usage.graders[] is read, and never counted twice with the other field."""
+    folder = CASES / "realworld/04-guide-metrics-event" / variant
+    code, doc = bill_json(monkeypatch, capsys, "--strict", str(folder))
+    (job,) = doc["jobs"]
+    assert code == 0
+    assert (job["compute_amount"], job["grader_amount"], job["total_amount"]) == (
+        "20.00",
+        "1.04",
+        "21.04",
+    )
+    (line,) = job["charges"][0]["grader_lines"]
+    assert (line["input_tokens"], line["output_tokens"]) == (125_561, 72_212)
+
+
+@needs_cases
+def test_case_05_moderation_checks_event_is_a_note(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Kind 4: a moderation_checks event is a note: $50.00, validate exit 0."""
+    folder = str(CASES / "realworld/05-moderation-checks-event")
+    code, doc = bill_json(monkeypatch, capsys, "--strict", folder)
+    assert code == 0 and doc["jobs"][0]["total_amount"] == "50.00"
+    code, out, _ = run_cli(monkeypatch, capsys, "validate", folder)
+    assert code == 0
+    assert "0 rejected" in out and "moderation_checks" in out
+
+
+@needs_cases
+def test_case_06_azure_event_stream(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Kinds 1, 5: Azure's wording; "Training hours billed" is compared, not billed from."""
+    folder = str(CASES / "realworld/06-azure-event-stream")
+    for policy in ("openai-rft", "azure-rft"):
+        code, doc = bill_json(monkeypatch, capsys, "--strict", "--policy", policy, folder)
+        (job,) = doc["jobs"]
+        assert code == 0
+        assert (job["status"], job["billed_hours"], job["total_amount"]) == (
+            "succeeded",
+            "0.50",
+            "50.00",
+        )
+    code, out, _ = run_cli(monkeypatch, capsys, "validate", folder)
+    assert code == 0
+    assert "'Training hours billed: 0.500'; the steps measure 0.500 h: they agree" in out
+    (imported,) = import_openai([Path(folder)]).jobs
+    assert imported.vendor_billed_hours == Decimal("0.500")
+
+
+@needs_cases
+def test_hostile_bad_metric_makes_its_own_job_invalid(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Kind 4: the rejected record names file and event id, and its job's amount is unknown."""
+    folder = str(CASES / "hostile/openai-bad-metric")
+    code, doc = bill_json(monkeypatch, capsys, folder)
+    (job,) = doc["jobs"]
+    assert job["status"] == "invalid" and job["total_amount"] is None
+    assert any("events.json:" in p and "ftevent-a07" in p for p in job["problems"])
+    assert not any("events.json:0:" in p for p in job["problems"])
+    assert doc["totals"]["invalid_jobs"] == 1
+    code, _ = bill_json(monkeypatch, capsys, "--strict", folder)
+    assert code == 1
+    code, out, _ = run_cli(monkeypatch, capsys, "validate", "--format", "json", folder)
+    report = json.loads(out)
+    assert code == 1 and report["invalid_jobs"] == 1
+    (rejected,) = report["rejected"]
+    assert rejected["job_id"] == "ftjob-succeeded1" and rejected["line"] >= 1
+    assert "ftevent-a07" in rejected["reason"]
+
+
+# --- building exports ------------------------------------------------------------------------
+
+
+def event(event_id: str, at: int, message: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "object": "fine_tuning.job.event",
+        "id": event_id,
+        "created_at": at,
+        "level": fields.pop("level", "info"),
+        "message": message,
+        "type": fields.pop("type", "message"),
+        "data": fields.pop("data", {}),
+    }
+
+
+def metrics(event_id: str, at: int, step: int, total: int, **data: Any) -> dict[str, Any]:
+    body = {"step": step, "total_steps": total, "train_mean_reward": 0.5, **data}
+    return event(event_id, at, f"Step {step}/{total}", type="metrics", data=body)
+
+
+def timing(seconds: float) -> dict[str, Any]:
+    return {"step": {"full_iteration": seconds}}
+
+
+def job_object(job_id: str, **fields: Any) -> dict[str, Any]:
+    job: dict[str, Any] = {
+        "object": "fine_tuning.job",
+        "id": job_id,
+        "model": "o4-mini-2025-04-16",
+        "created_at": START,
+        "finished_at": None,
+        "status": "running",
+        "method": {
+            "type": "reinforcement",
+            "reinforcement": {
+                "hyperparameters": {"reasoning_effort": "medium"},
+                "grader": {"type": "string_check", "name": "s"},
+            },
+        },
+        "metadata": {"team": "search", "project": "ranker"},
+        "shared_with_openai": False,
+    }
+    job.update(fields)
+    return job
+
+
+def page(*items: Any, has_more: bool = False) -> dict[str, Any]:
+    return {"object": "list", "data": list(reversed(items)), "has_more": has_more}
+
+
+def write(path: Path, value: Any) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(value, indent=1))
+    return path
+
+
+def two_step_events(job_id: str, tail: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Created, started, two timed 1800 s steps (1.00 h: $100.00), then ``tail``."""
+    return [
+        event("ev-1", START, f"Created fine-tuning job: {job_id}"),
+        event("ev-2", START + 100, "Fine-tuning job started"),
+        metrics("ev-3", START + 1900, 1, 2, timing=timing(1800.0)),
+        metrics("ev-4", START + 3700, 2, 2, timing=timing(1800.0)),
+        *(tail or []),
+    ]
+
+
+def export(folder: Path, job: dict[str, Any] | None, events: list[dict[str, Any]]) -> Path:
+    if job is not None:
+        write(folder / "job.json", job)
+    write(folder / "events.json", page(*events))
+    return folder
+
+
+def only_job(folder: Path) -> Any:
+    result = bill(folder)
+    (job_id,) = result.job_ids()
+    return result, result.job(job_id)
+
+
+# --- kinds 1 and 11: state from every saved shape of the job --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [
+        ("succeeded", "Something new: the run is over"),
+        ("failed", "Something new went wrong"),
+        ("cancelled", "Something new: stopped"),
+    ],
+)
+def test_job_object_status_closes_the_job_whatever_the_wording(
+    tmp_path: Path, status: str, message: str
+) -> None:
+    job = job_object("ftjob-k1", status=status, finished_at=START + 3800)
+    tail = [event("ev-5", START + 3800, message)]
+    folder = export(tmp_path / "ftjob-k1", job, two_step_events("ftjob-k1", tail))
+    result, billed = only_job(folder)
+    assert billed.status == status
+    assert billed.charges[0].at == "2025-06-15T16:10:00Z"  # finished_at
+    assert billed.accrued_amount == Decimal("0.00")
+    notes = " ".join(result.log.notes if result.log else ())
+    assert f"{status} at 2025-06-15T16:10:00+00:00 from the job object" in notes
+
+
+def test_azure_wording_is_known(tmp_path: Path) -> None:
+    tail = [
+        event("ev-5", START + 3750, "Job succeeded."),
+        event("ev-6", START + 3760, "Postprocessing started."),
+        event("ev-7", START + 3770, "Completed results file: file-r"),
+    ]
+    job = job_object("ftjob-az", status="succeeded", finished_at=START + 3800)
+    folder = export(tmp_path / "ftjob-az", job, two_step_events("ftjob-az", tail))
+    imported = import_openai([folder])
+    assert imported.unknown_messages == ()
+    _, billed = only_job(folder)
+    assert (billed.status, billed.total_amount) == ("succeeded", Decimal("100.00"))
+
+
+def test_paused_job_object_without_a_time_is_unknown(tmp_path: Path) -> None:
+    """The pause response says paused, not when: a stop guessed at the last event could
+    leave out steps the export lacks, so the amount is unknown, with the reason."""
+    job = job_object("ftjob-p", status="paused")
+    folder = export(tmp_path / "ftjob-p", job, two_step_events("ftjob-p"))
+    _, billed = only_job(folder)
+    assert billed.status == "invalid" and billed.total_amount is None
+    assert "says 'paused' but has no finished_at and no event says when" in billed.problems[0]
+    tail = [event("ev-5", START + 3800, "Fine-tuning job paused")]
+    export(folder, job, two_step_events("ftjob-p", tail))
+    _, billed = only_job(folder)
+    assert billed.status == "paused" and billed.total_amount == Decimal("100.00")
+
+
+@pytest.mark.parametrize("status", ["succeeded", "failed", "cancelled"])
+def test_webhook_payload_is_state_evidence(tmp_path: Path, status: str) -> None:
+    folder = export(tmp_path / "ftjob-wh", None, two_step_events("ftjob-wh"))
+    write(folder / "job.json", job_object("ftjob-wh"))  # an older retrieve: running
+    write(
+        folder / "webhook.json",
+        {
+            "id": "evt_1",
+            "object": "event",
+            "created_at": START + 3800,
+            "type": f"fine_tuning.job.{status}",
+            "data": {"id": "ftjob-wh"},
+        },
+    )
+    result, billed = only_job(folder)
+    assert billed.status == status
+    assert billed.charges[0].at == "2025-06-15T16:10:00Z"
+    assert "from webhook evt_1" in " ".join(result.log.notes if result.log else ())
+
+
+def test_error_level_event_fails_the_job_whatever_its_wording(tmp_path: Path) -> None:
+    tail = [event("ev-5", START + 3800, "Unexpected grader sandbox crash", level="error")]
+    job = job_object("ftjob-e", status="failed", error={"code": "x", "message": "crash"})
+    folder = export(tmp_path / "ftjob-e", job, two_step_events("ftjob-e", tail))
+    _, billed = only_job(folder)
+    assert billed.status == "failed"
+    assert billed.charges[0].event == "failed"
+
+
+# --- kind 2: snapshots merge field by field ----------------------------------------------------
+
+
+def test_snapshots_merge_field_by_field(tmp_path: Path) -> None:
+    folder = tmp_path / "ftjob-m"
+    create = job_object("ftjob-m", status="validating_files")
+    # The cancel response of the API reference: no method, no metadata.
+    cancel = {"object": "fine_tuning.job", "id": "ftjob-m", "created_at": START}
+    cancel |= {"status": "cancelled", "finished_at": START + 3800, "model": "o4-mini-2025-04-16"}
+    write(folder / "create.json", create)
+    write(folder / "cancel.json", cancel)
+    write(folder / "events.json", page(*two_step_events("ftjob-m")))
+    imported = import_openai([folder])
+    (job,) = imported.jobs
+    assert (job.status, job.team, job.project, job.grader_type) == (
+        "cancelled",
+        "search",
+        "ranker",
+        "string_check",
+    )
+    assert imported.duplicates == 1
+    _, billed = only_job(folder)
+    assert (billed.status, billed.team, billed.total_amount) == (
+        "cancelled",
+        "search",
+        Decimal("100.00"),
+    )
+
+
+def test_rft_metrics_make_an_rft_job_without_method(tmp_path: Path) -> None:
+    job = job_object("ftjob-nm", status="succeeded", finished_at=START + 3800)
+    del job["method"]
+    folder = export(tmp_path / "ftjob-nm", job, two_step_events("ftjob-nm"))
+    result, billed = only_job(folder)
+    assert billed.total_amount == Decimal("100.00")
+    assert "imported as reinforcement" in " ".join(result.log.notes if result.log else ())
+
+
+def test_a_job_that_cannot_be_told_rft_is_invalid_not_dropped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    job = job_object("ftjob-q", status="succeeded", finished_at=START + 100)
+    del job["method"]
+    folder = export(tmp_path / "ftjob-q", job, [event("ev-1", START, "Created fine-tuning job")])
+    code, doc = bill_json(monkeypatch, capsys, "--strict", str(folder))
+    (billed,) = doc["jobs"]
+    assert code == 1 and billed["status"] == "invalid" and billed["total_amount"] is None
+    assert "names the job's method" in " ".join(billed["problems"])
+
+
+# --- kinds 3 and 15: grader usage wherever documented; unknown, never $0 ----------------------
+
+
+def usage_graders(model: str, prompt: int, completion: int) -> dict[str, Any]:
+    entry = {"name": "g", "type": "score_model", "model": model}
+    entry |= {"train_prompt_tokens_count": prompt, "valid_prompt_tokens_count": 0}
+    entry |= {"train_completion_tokens_count": completion, "valid_completion_tokens_count": 0}
+    return {"graders": [entry]}
+
+
+def graded_job(job_id: str) -> dict[str, Any]:
+    grader = {"type": "score_model", "name": "g", "model": "gpt-4o-2024-08-06", "input": []}
+    method = {"type": "reinforcement", "reinforcement": {"grader": grader}}
+    return job_object(job_id, status="succeeded", finished_at=START + 3800, method=method)
+
+
+def graded_events(job_id: str, data: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        event("ev-1", START, f"Created fine-tuning job: {job_id}"),
+        event("ev-2", START + 100, "Fine-tuning job started"),
+        metrics("ev-3", START + 1900, 1, 1, timing=timing(1800.0), **data),
+        event("ev-4", START + 2000, "The job has successfully completed"),
+    ]
+
+
+def test_both_usage_fields_count_once_and_a_disagreement_is_noted(tmp_path: Path) -> None:
+    same = {
+        "usage": usage_graders("gpt-4o-2024-08-06", 1_000_000, 100_000),
+        "model_graders_token_usage": {
+            "gpt-4o-2024-08-06": {"train_prompt_tokens": 1_000_000, "train_completion_tokens": 1}
+        },
+    }
+    folder = export(tmp_path / "ftjob-g", graded_job("ftjob-g"), graded_events("ftjob-g", same))
+    result, billed = only_job(folder)
+    (line,) = billed.charges[0].grader_lines
+    # model_graders_token_usage is used (it has cached counts); not added to usage.graders.
+    assert (line.input_tokens, line.output_tokens) == (1_000_000, 1)
+    assert "data.usage.graders (1000000, 0, 100000)" in " ".join(
+        result.log.notes if result.log else ()
+    )
+
+
+def test_model_grader_without_readable_usage_is_unknown_not_zero(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = export(tmp_path / "ftjob-u", graded_job("ftjob-u"), graded_events("ftjob-u", {}))
+    code, doc = bill_json(monkeypatch, capsys, "--strict", str(folder))
+    (job,) = doc["jobs"]
+    assert code == 1
+    assert job["status"] == "invalid"
+    assert job["grader_amount"] is None and job["total_amount"] is None
+    assert "grader amount unknown" in " ".join(job["problems"])
+    assert doc["totals"]["invalid_jobs"] == 1 and doc["totals"]["invalid_wall_seconds"] > 0
+    code, out, _ = run_cli(monkeypatch, capsys, "validate", str(folder))
+    assert code == 1 and "grader amount unknown" in out
+
+
+# --- kind 4: documented non-billing events; a rejected record's job ---------------------------
+
+
+def test_a_rejected_record_makes_its_own_job_invalid_and_names_its_event(tmp_path: Path) -> None:
+    events = two_step_events("ftjob-r")
+    events[2]["data"]["step"] = "one"
+    job = job_object("ftjob-r", status="succeeded", finished_at=START + 3800)
+    folder = export(tmp_path / "ftjob-r", job, events)
+    other = export(tmp_path / "ftjob-ok", None, two_step_events("ftjob-ok"))
+    write(other / "job.json", job_object("ftjob-ok", status="succeeded", finished_at=START + 3800))
+    result = bill(tmp_path)
+    assert result.job("ftjob-r").status == "invalid"
+    assert result.job("ftjob-ok").total_amount == Decimal("100.00")
+    problem = result.job("ftjob-r").problems[0]
+    assert "'ev-3'" in problem and f"{folder / 'events.json'}:" in problem
+    assert ":0:" not in problem
+
+
+# --- kind 8: conflicting evidence is reported ------------------------------------------------
+
+
+def test_announced_checkpoint_absent_from_the_list_is_used_and_reported(tmp_path: Path) -> None:
+    job = job_object("ftjob-c", status="failed", finished_at=START + 3900)
+    tail = [
+        event("ev-5", START + 3800, "Checkpoint created at step 2"),
+        event("ev-6", START + 3900, "The job failed"),
+    ]
+    folder = export(tmp_path / "ftjob-c", job, two_step_events("ftjob-c", tail))
+    checkpoint = {
+        "object": "fine_tuning.job.checkpoint",
+        "id": "ftckpt-1",
+        "created_at": START + 1900,
+        "fine_tuning_job_id": "ftjob-c",
+        "step_number": 1,
+    }
+    write(folder / "checkpoints.json", page(checkpoint))
+    imported = import_openai([folder])
+    saved = imported.events[imported.events["event"] == "checkpoint_saved"]
+    assert list(saved["step"]) == [1, 2]
+    assert str(saved["ts"].iloc[1]) == "2025-06-15 16:08:20+00:00"  # step 2's metrics event
+    assert any("absent from the checkpoint list" in note for note in imported.notes)
+    _, billed = only_job(folder)
+    assert billed.total_amount == Decimal("100.00")  # step 2 is not lost work (R5)
+
+
+def test_snapshots_disagreeing_on_data_sharing_are_reported(tmp_path: Path) -> None:
+    folder = export(tmp_path / "ftjob-d", None, two_step_events("ftjob-d"))
+    write(folder / "a.json", job_object("ftjob-d", status="running", shared_with_openai=True))
+    done = job_object("ftjob-d", status="succeeded", finished_at=START + 3800)
+    write(folder / "b.json", done | {"shared_with_openai": False})
+    notes = " ".join(import_openai([folder]).notes)
+    assert "snapshots disagree on data sharing" in notes and "used False" in notes
+
+
+def test_status_contradicted_by_events_is_reported(tmp_path: Path) -> None:
+    tail = [event("ev-5", START + 3800, "The job failed")]
+    job = job_object("ftjob-x", status="succeeded", finished_at=START + 3800)
+    folder = export(tmp_path / "ftjob-x", job, two_step_events("ftjob-x", tail))
+    notes = " ".join(import_openai([folder]).notes)
+    assert "the job object says 'succeeded' but its events say 'failed'" in notes
+
+
+# --- kind 10: an incomplete export says so ------------------------------------------------------
+
+
+def test_events_page_with_has_more_is_incomplete(tmp_path: Path) -> None:
+    job = job_object("ftjob-h", status="succeeded", finished_at=START + 3800)
+    folder = tmp_path / "ftjob-h"
+    write(folder / "job.json", job)
+    tail = [event("ev-5", START + 3800, "The job has successfully completed")]
+    write(folder / "events.json", page(*two_step_events("ftjob-h", tail)[2:], has_more=True))
+    _, billed = only_job(folder)
+    assert billed.status == "invalid" and billed.total_amount is None
+    assert "has_more: true" in billed.problems[0]
+
+
+def test_metrics_from_step_3_of_8_are_incomplete(tmp_path: Path) -> None:
+    events = [
+        metrics(f"ev-{step}", START + 1800 * step, step, 8, timing=timing(1800.0))
+        for step in range(3, 9)
+    ] + [event("ev-9", START + 1800 * 8 + 10, "The job has successfully completed")]
+    job = job_object("ftjob-s", status="succeeded", finished_at=START + 1800 * 8 + 10)
+    folder = export(tmp_path / "ftjob-s", job, events)
+    _, billed = only_job(folder)
+    assert billed.status == "invalid" and "6 of steps 1–8" in billed.problems[0]
+
+
+def test_checkpoints_without_events_are_incomplete(tmp_path: Path) -> None:
+    folder = tmp_path / "ftjob-k"
+    write(folder / "job.json", job_object("ftjob-k", status="succeeded", finished_at=START + 10))
+    checkpoint = {
+        "object": "fine_tuning.job.checkpoint",
+        "id": "ftckpt-9",
+        "created_at": START + 5,
+        "fine_tuning_job_id": "ftjob-k",
+        "step_number": 4,
+    }
+    write(folder / "checkpoints.json", page(checkpoint))
+    _, billed = only_job(folder)
+    assert billed.status == "invalid" and billed.total_amount is None
+    assert "no events in the export" in billed.problems[0]
+
+
+def test_a_step_without_timing_or_anchor_is_incomplete(tmp_path: Path) -> None:
+    events = [metrics("ev-1", START + 1800, 1, 1)]
+    job = job_object("ftjob-t", status="succeeded", finished_at=START + 1900)
+    folder = export(tmp_path / "ftjob-t", job, events)
+    _, billed = only_job(folder)
+    assert billed.status == "invalid" and "no timing" in billed.problems[0]
+
+
+# --- kind 11: a folder's other .json files are skipped alike ------------------------------------
+
+
+def test_non_export_json_in_a_folder_is_skipped_by_bill_validate_and_import(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "exports"
+    shutil.copytree(FIXTURES / "ftjob-failed1", folder / "ftjob-failed1")
+    write(folder / "settings.json", {"theme": "dark"})
+    code, doc = bill_json(monkeypatch, capsys, "--strict", str(folder))
+    assert code == 0 and doc["jobs"][0]["total_amount"] == "102.65"
+    code, out, _ = run_cli(monkeypatch, capsys, "validate", str(folder))
+    assert code == 0 and "settings.json: not an OpenAI export, skipped" in out
+    code, _, err = run_cli(monkeypatch, capsys, "import-openai", str(folder))
+    assert code == 0 and "settings.json: skipped, not an OpenAI fine-tuning export" in err
+
+
+def test_import_openai_reports_jobs_it_cannot_bill_and_strict_exits_1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = export(tmp_path / "ftjob-u", graded_job("ftjob-u"), graded_events("ftjob-u", {}))
+    code, _, err = run_cli(monkeypatch, capsys, "import-openai", str(folder))
+    assert code == 0 and "jobs that cannot be billed: 1" in err
+    code, _, _ = run_cli(monkeypatch, capsys, "import-openai", "--strict", str(folder))
+    assert code == 1
+
+
+# --- the fixtures still bill as before ------------------------------------------------------------
+
+
+def test_fixtures_bill_as_before() -> None:
+    result = bill(FIXTURES)
+    amounts = {j: str(result.job(j).total_amount) for j in result.job_ids()}
+    assert amounts == {
+        "ftjob-cancelled1": "75.65",
+        "ftjob-failed1": "102.65",
+        "ftjob-paused1": "201.00",
+        "ftjob-succeeded1": "103.50",
+    }
+    assert result.problems.empty
+
+
+# --- the property: an export cut short never bills less as final ----------------------------------
+
+
+def _events_of(folder: Path) -> tuple[list[Path], list[list[dict[str, Any]]]]:
+    files = sorted(p for p in folder.iterdir() if p.name.startswith("events"))
+    pages = []
+    for file in files:
+        if file.suffix == ".jsonl":
+            pages.append([json.loads(line) for line in file.read_text().splitlines() if line])
+        else:
+            value = json.loads(file.read_text())
+            pages.append(value["data"] if isinstance(value, dict) else value)
+    return files, pages
+
+
+def _write_events(file: Path, items: list[dict[str, Any]], original: Path) -> None:
+    if file.suffix == ".jsonl":
+        file.write_text("".join(json.dumps(i) + "\n" for i in items))
+        return
+    value = json.loads(original.read_text())
+    if isinstance(value, dict):
+        value["data"] = items
+    else:
+        value = items
+    file.write_text(json.dumps(value))
+
+
+_WHOLE = {  # job: (total, discount) of the whole export (test_fixtures_bill_as_before)
+    "ftjob-succeeded1": (Decimal("103.50"), Decimal("0.00")),
+    "ftjob-failed1": (Decimal("102.65"), Decimal("0.00")),
+    "ftjob-paused1": (Decimal("201.00"), Decimal("0.00")),
+    "ftjob-cancelled1": (Decimal("75.65"), Decimal("75.00")),
+}
+_FOLDERS = {
+    "ftjob-succeeded1": "succeeded",
+    "ftjob-failed1": "ftjob-failed1",
+    "ftjob-paused1": "paused",
+    "ftjob-cancelled1": "cancelled",
+}
+_JOB_FIELDS = ("status", "finished_at", "method", "metadata", "shared_with_openai", "model")
+
+
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    job_id=st.sampled_from(sorted(_FOLDERS)),
+    oldest=st.integers(min_value=0, max_value=8),
+    newest=st.integers(min_value=0, max_value=3),
+    dropped=st.sets(st.sampled_from(_JOB_FIELDS), max_size=3),
+)
+def test_an_export_cut_short_bills_the_same_or_unknown(
+    tmp_path_factory: pytest.TempPathFactory,
+    job_id: str,
+    oldest: int,
+    newest: int,
+    dropped: set[str],
+) -> None:
+    """Events dropped from the end of the saved list (oldest, as the API lists newest first)
+    or from the newest end, and fields missing from the snapshot: the job bills the same as
+    the whole export, or is invalid (amount unknown), never a smaller amount as final."""
+    folder = tmp_path_factory.mktemp("cut") / job_id
+    shutil.copytree(FIXTURES / _FOLDERS[job_id], folder)
+    files, pages = _events_of(folder)
+    everything = sorted(
+        (
+            (item["created_at"], n, i)
+            for n, items in enumerate(pages)
+            for i, item in enumerate(items)
+        ),
+    )
+    cut = set(everything[:oldest]) | set(everything[len(everything) - newest :])
+    for n, (file, items) in enumerate(zip(files, pages, strict=True)):
+        kept = [item for i, item in enumerate(items) if (item["created_at"], n, i) not in cut]
+        _write_events(file, kept, file)
+    job = json.loads((folder / "job.json").read_text())
+    (folder / "job.json").write_text(json.dumps({k: v for k, v in job.items() if k not in dropped}))
+
+    whole, discount = _WHOLE[job_id]
+    try:
+        result = bill(folder)
+    except Exception as exc:
+        pytest.fail(f"billing a cut export raised {exc!r}")
+    if job_id not in result.job_ids():
+        pytest.fail(f"job {job_id} dropped from the bill")
+    cut_bill = result.job(job_id)
+    if cut_bill.status == "invalid":
+        assert cut_bill.total_amount is None and cut_bill.problems
+        return
+    assert cut_bill.total_amount is not None and cut_bill.accrued_amount is not None
+    if cut_bill.status == "running":
+        # Not final (R8): what is charged plus what is accrued covers the whole.
+        assert cut_bill.total_amount + cut_bill.accrued_amount >= whole
+        return
+    # A missing shared_with_openai drops the discount (an upper bound); nothing else may
+    # change the amount.
+    if "shared_with_openai" in dropped and discount:
+        assert cut_bill.total_amount >= whole
+    else:
+        assert cut_bill.total_amount == whole, cut_bill
