@@ -672,3 +672,35 @@ def test_an_export_cut_short_bills_the_same_or_unknown(
         assert cut_bill.total_amount >= whole
     else:
         assert cut_bill.total_amount == whole, cut_bill
+
+
+# --- calibrate and estimate --running from exports -----------------------------------------------
+
+
+def test_exports_feed_calibrate_and_estimate_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Settings from method.reinforcement.hyperparameters, steps and time from metrics
+    events; n_train_examples from total_steps × batch_size / n_epochs (noted)."""
+    from rftcost.calibration import job_measurements
+
+    measured, _ = job_measurements(bill(FIXTURES))
+    assert sorted(measured["job_id"]) == ["ftjob-paused1", "ftjob-succeeded1"]
+    assert list(measured.sort_values("job_id")["steps"]) == [4, 3]
+
+    job = json.loads((FIXTURES / "paused" / "job.json").read_text())
+    job |= {"id": "ftjob-run1", "status": "running", "finished_at": None}
+    lines = (FIXTURES / "paused" / "events.jsonl").read_text().splitlines()
+    events = [json.loads(line) for line in lines if line]
+    first = min(e["created_at"] for e in events)
+    events = [e for e in events if e["created_at"] - first < 4900]  # up to step 2 of 4
+    for item in events:
+        item["message"] = item["message"].replace("ftjob-paused1", "ftjob-run1")
+    folder = tmp_path / "ftjob-run1"
+    write(folder / "job.json", job)
+    write(folder / "events.json", page(*events))
+    assert any("n_train_examples taken as 4" in n for n in import_openai([folder]).notes)
+    code, out, _ = run_cli(
+        monkeypatch, capsys, "estimate", "--running", str(folder), "--job", "ftjob-run1"
+    )
+    assert code == 0 and "2 of 4 steps" in out
