@@ -6,6 +6,8 @@ A path is a file or a folder (every ``.json``, ``.jsonl`` and ``.ndjson`` file b
 it that holds OpenAI objects, in sorted order). A file holds, as the API returns them:
 
 - a ``fine_tuning.job`` object (``GET /v1/fine_tuning/jobs/{id}``);
+- a webhook payload ``{"object": "event", "type": "fine_tuning.job.succeeded", …}``
+  (``.failed``, ``.cancelled``), naming its job in ``data.id``;
 - a list page ``{"object": "list", "data": [...], "has_more": ...}`` of
   ``fine_tuning.job.event``, ``fine_tuning.job.checkpoint`` or ``fine_tuning.job``
   objects (a job's events may be spread over several pages and files), or a bare
@@ -31,8 +33,17 @@ What becomes what
   ``metadata.team``, project from ``metadata.project``, ``model``, data sharing
   from ``shared_with_openai``, the grader's type and model (``method.reinforcement
   .grader``; a ``multi`` grader names a model when all its model graders use one),
-  and the hyperparameters that are not ``"auto"``. Only reinforcement jobs are
-  imported; another method is reported and skipped.
+  and the hyperparameters that are not ``"auto"``. Several snapshots of one job
+  (create, pause, resume, cancel responses, retrieves) merge field by field: an
+  absent field never overrides a present one, the most advanced status wins, and
+  disagreements (data sharing, how it ended) are noted with the value used. A job no
+  snapshot names the method of is RFT when its metrics events are RFT's, else
+  invalid; another method (supervised, dpo) is reported and skipped.
+- How a job ended comes from every saved shape of it (``_status_rows``): a message
+  of the table; else a webhook payload; else an error-level event (a failure,
+  whatever its wording) of a job whose object says ``failed`` or nothing; else the
+  job object's ``status`` at ``finished_at``. Each inference is noted with its
+  evidence, and evidence that contradicts the messages is noted too.
 - A message event goes through ``MESSAGE_RULES``, one table of
   ``(regex, event, phase, …)`` rows: the first row whose regex matches the start of
   the message (case-insensitive) decides. A row may emit a canonical event at the
@@ -48,6 +59,9 @@ What becomes what
   ``data.timing.step.full_iteration`` seconds (kept to the microsecond). Without
   that timing the interval runs from the previous metrics event, or the later
   "job started" / "resumed" message, to this event.
+- ``data.usage.graders[]`` (the RFT guide's per-grader usage: ``…_tokens_count``)
+  adds the models ``data.model_graders_token_usage`` lacks; a model in both is
+  counted once (the latter's figures, a difference noted).
 - ``data.model_graders_token_usage`` becomes one ``grader_usage`` per grader model
   and step at the metrics event's time: ``input_tokens`` = train + eval prompt
   tokens, ``cached_input_tokens`` = train + eval cached tokens, ``output_tokens`` =
@@ -57,8 +71,24 @@ What becomes what
 - A checkpoint object becomes ``checkpoint_saved`` (``step_number``) at its
   ``created_at``. "Checkpoint created at step N" messages are informational: the
   API posts them when the job ends, later than the checkpoint itself, so the
-  checkpoint list is the source of truth (an import with such messages and no
-  checkpoint list says so in its notes).
+  checkpoint list is the source of truth. A checkpoint a message announces and the
+  list lacks (the API keeps only the best three) is taken as saved at its step's
+  metrics event, and noted (R5: work before it is not lost).
+- Events of type ``moderation_checks`` and Azure's tail ("Postprocessing started.",
+  "Completed results file") are notes; Azure's "Training hours billed: X" is the
+  vendor's figure, compared with the steps' hours in a note, never billed from.
+
+Jobs that cannot be billed
+--------------------------
+``OpenAIImport.job_problems`` lists the jobs whose money the export cannot establish,
+which a bill shows invalid (amount unknown, never a smaller amount as final): an
+events page with ``has_more: true`` and no last page; metrics that skip steps or do
+not start at step 1; a succeeded job whose steps end before ``total_steps``; a
+checkpoint past the last metrics step; a step with no timing and no anchor; a job
+with no events; a stop (``paused``, or a status without ``finished_at``) whose time
+no event gives; a cancel or pause longer than any step after the last step; a model
+grader with no token usage to read. A malformed object is a problem tied to its job
+(told from its file like events), which the bill also shows invalid.
 
 Every canonical event carries an ``event_id`` built from the OpenAI ids
 (``openai:<ftevent id>:<role>``, ``openai:<ftckpt id>:checkpoint_saved``,
