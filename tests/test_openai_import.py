@@ -65,10 +65,7 @@ def test_succeeded_job_becomes_phases_steps_usage_and_checkpoints() -> None:
     result = import_openai([FIXTURES / "succeeded"])
     events = result.events
     assert result.problems == () and result.unknown_messages == ()
-    assert result.notes == (
-        "job ftjob-succeeded1: n_train_examples taken as 12 (total_steps 3 × batch_size 4 / "
-        "n_epochs 1), for the estimator; the export does not report it",
-    )
+    assert result.notes == ()
     assert set(events["job_id"]) == {"ftjob-succeeded1"}
 
     created = of(events, "job_created").iloc[0]

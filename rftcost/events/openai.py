@@ -887,8 +887,6 @@ def import_openai(paths: Sequence[str | Path] | str | Path) -> OpenAIImport:
     usage = _usage_table(events)
     announced, announced_notes = _announced_checkpoints(events, checkpoints)
     status, status_notes = _status_rows(jobs, events, webhooks)
-    jobs, size_notes = _training_examples(jobs, steps)
-    notes += size_notes
     canonical = _canonical(
         [
             _job_created_rows(jobs),
@@ -1387,8 +1385,6 @@ def _job_created_rows(jobs: pd.DataFrame) -> pd.DataFrame:
         "compute_multiplier",
         "reasoning_effort",
     ]
-    if "n_train_examples" in jobs:
-        settings.append("n_train_examples")
     content = jobs[settings].astype("object").where(jobs[settings].notna(), None)
     digest = [
         hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()[:12]
@@ -1543,34 +1539,6 @@ def _canonical(parts: list[pd.DataFrame]) -> pd.DataFrame:
         .drop(columns="_rank")
         .reset_index(drop=True)
     )
-
-
-def _training_examples(jobs: pd.DataFrame, steps: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    """``n_train_examples`` for the estimator (calibrate, ``estimate --running``).
-
-    The API does not report the training set's size; its metrics events report
-    ``total_steps`` = ceil(n_train_examples / batch_size) × n_epochs, so with the
-    job's batch_size and n_epochs the size is taken as total_steps × batch_size /
-    n_epochs (rounded down), and noted. Without them it stays unknown.
-    """
-    total = steps.groupby("job_id", sort=False)["total_steps"].max()
-    known = _lookup(jobs["job_id"], total).astype("Float64")
-    batch = jobs["batch_size"].astype("Float64")
-    epochs = jobs["n_epochs"].astype("Float64")
-    size = (
-        (known * batch / epochs)
-        .where(epochs > 0)
-        .apply(lambda v: None if pd.isna(v) else math.floor(v))
-    )
-    size = size.astype("Int64")
-    inferred = jobs.assign(n_train_examples=size)
-    notes = [
-        f"job {job_id}: n_train_examples taken as {int(n)} (total_steps {int(t)} × batch_size "
-        f"{int(b)} / n_epochs {int(e)}), for the estimator; the export does not report it"
-        for job_id, n, t, b, e in zip(jobs["job_id"], size, known, batch, epochs, strict=True)
-        if not _missing(n)
-    ]
-    return inferred, notes
 
 
 def _status_rows(
