@@ -236,6 +236,9 @@ class Bill(BaseModel):
             "price_source": self.policy.price_table.price_source,
             "currency": self.policy.currency,
             "jobs": _jobs_json(self),
+            # What reading chose or could not map (an OpenAI export's evidence used for a
+            # job's state, conflicts): added to rftcost.bill/v1, which allows new fields.
+            "notes": list(self.log.notes) if self.log is not None else [],
             "totals": {
                 "jobs": totals.jobs,
                 "invalid_jobs": totals.invalid_jobs,

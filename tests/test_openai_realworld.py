@@ -121,6 +121,7 @@ def test_case_06_azure_event_stream(
             "0.50",
             "50.00",
         )
+        assert any("'Training hours billed: 0.500'" in note for note in doc["notes"])
     code, out, _ = run_cli(monkeypatch, capsys, "validate", folder)
     assert code == 0
     assert "'Training hours billed: 0.500'; the steps measure 0.500 h: they agree" in out

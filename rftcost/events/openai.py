@@ -880,6 +880,10 @@ def import_openai(paths: Sequence[str | Path] | str | Path) -> OpenAIImport:
     events = events[~events["job_id"].isin(skipped_ids)]
     checkpoints = checkpoints[~checkpoints["job_id"].isin(skipped_ids)]
     webhooks = webhooks[~webhooks["job_id"].isin(skipped_ids)]
+    # A skipped job is not billed: its unreadable records are still listed, untied.
+    problems = [
+        p.model_copy(update={"job_id": None}) if p.job_id in skipped_ids else p for p in problems
+    ]
 
     events = _chronological(events)
     events = _classify(events)
