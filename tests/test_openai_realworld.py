@@ -616,7 +616,7 @@ _JOB_FIELDS = ("status", "finished_at", "method", "metadata", "shared_with_opena
 
 
 @settings(
-    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
     job_id=st.sampled_from(sorted(_FOLDERS)),
@@ -704,3 +704,19 @@ def test_exports_feed_calibrate_and_estimate_running(
         monkeypatch, capsys, "estimate", "--running", str(folder), "--job", "ftjob-run1"
     )
     assert code == 0 and "2 of 4 steps" in out
+
+
+def test_vendor_hours_that_differ_are_reported_with_both_figures(tmp_path: Path) -> None:
+    """Kind 5: Azure's "Training hours billed" is compared with the steps' hours."""
+    tail = [
+        event("ev-5", START + 3750, "Job succeeded."),
+        event("ev-6", START + 3760, "Training hours billed: 1.250"),
+    ]
+    job = job_object("ftjob-v", status="succeeded", finished_at=START + 3800)
+    folder = export(tmp_path / "ftjob-v", job, two_step_events("ftjob-v", tail))
+    imported = import_openai([folder])
+    assert imported.jobs[0].vendor_billed_hours == Decimal("1.250")
+    assert any(
+        "'Training hours billed: 1.250'; the steps measure 1.000 h: they DIFFER" in note
+        for note in imported.notes
+    )
