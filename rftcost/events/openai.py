@@ -524,6 +524,14 @@ def _line_of(text: str, object_id: Any) -> int | None:
     return None if at < 0 else text.count("\n", 0, at) + 1
 
 
+def _line_in_file(file: str, object_id: str) -> int | None:
+    """The line of a file where an object is (read again: only for the rare conflicts)."""
+    try:
+        return _line_of(Path(file).read_text(encoding="utf-8-sig"), object_id)
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
 def _label(item: dict[str, Any]) -> str:
     value = item.get("id")
     return repr(value) if isinstance(value, str) and value.strip() else "without an id"
@@ -1259,6 +1267,7 @@ def _dedupe(frame: pd.DataFrame) -> tuple[pd.DataFrame, int, list[ImportProblem]
                 "with other content: the first is kept"
             ),
             job_id=str(job_id),
+            line=_line_in_file(str(file), str(object_id)),
         )
         for file, position, job_id, object_id in zip(
             conflicting["file"],
