@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import examples
 
 from rftcost.billing import bill
 from rftcost.events.openai import import_openai
@@ -615,8 +616,11 @@ _FOLDERS = {
 _JOB_FIELDS = ("status", "finished_at", "method", "metadata", "shared_with_openai", "model")
 
 
+@pytest.mark.slow
 @settings(
-    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(10, slow=True),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(
     job_id=st.sampled_from(sorted(_FOLDERS)),
