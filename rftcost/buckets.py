@@ -107,7 +107,6 @@ def bucket_of(job_ids: pd.Series, buckets: int) -> np.ndarray:
 
 def estimated_events(paths: Sequence[str | Path]) -> int:
     """Events in ``paths``: counted from Parquet metadata, estimated from text file sizes."""
-    import pyarrow.parquet as pq
 
     total = 0
     for path in expand_paths(paths):
@@ -164,7 +163,6 @@ class _Unit(NamedTuple):
 
 def _units(files: Sequence[Path], rows_per_unit: int) -> list[_Unit]:
     """Cut the input into units: a text file whole, a Parquet file by runs of row groups."""
-    import pyarrow.parquet as pq
 
     units: list[_Unit] = []
     for file_number, path in enumerate(files):

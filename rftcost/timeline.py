@@ -93,8 +93,8 @@ def build_timeline(
     conflicts) that make a job invalid too.
     """
     ordered, job_ids = _order(events)
-    jobs = _job_facts(events, ordered, job_ids)
-    problems: list[pd.DataFrame] = []
+    jobs, setting_problems = _job_facts(events, ordered, job_ids)
+    problems: list[pd.DataFrame] = [setting_problems]
     if reader_problems is not None and len(reader_problems):
         codes = pd.Series(jobs.index, index=jobs["job_id"].to_numpy())
         known = reader_problems[reader_problems["job_id"].isin(codes.index)]
@@ -207,21 +207,67 @@ def _points(ordered: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
     return points.assign(**extra)
 
 
-def _job_facts(events: pd.DataFrame, ordered: pd.DataFrame, job_ids: np.ndarray) -> pd.DataFrame:
+def _job_facts(
+    events: pd.DataFrame, ordered: pd.DataFrame, job_ids: np.ndarray
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One row per job with its settings from ``job_created``; and the jobs whose
+    ``job_created`` records disagree on a setting (invalid: which one is right is not
+    known, and taking the first would bill, say, without a discount silently)."""
     grouped = ordered.groupby("job", sort=True)["ts"]
     facts = pd.DataFrame(
         {"job_id": job_ids, "first_ns": grouped.min(), "last_ns": grouped.max()},
         index=pd.RangeIndex(len(job_ids), name="job"),
     )
     created = events.loc[events["event"] == "job_created", ["job_id", "ts", *JOB_SETTING_COLUMNS]]
-    created = created.sort_values("ts", kind="stable").drop_duplicates("job_id", keep="first")
+    created = created.sort_values("ts", kind="stable")
+    created = created.assign(job_id=created["job_id"].astype(str))
     code_of = pd.Series(np.arange(len(job_ids)), index=job_ids)
-    settings = created.assign(job=code_of.reindex(created["job_id"].astype(str)).to_numpy())
-    settings = settings.set_index("job")[list(JOB_SETTING_COLUMNS)]
+    repeated = created["job_id"].duplicated(keep=False).to_numpy()
+    problems = _setting_conflicts(created[repeated], code_of)
+    if repeated.any():
+        # Several records that agree (or each give some settings): the first value given.
+        settings = created.groupby("job_id", sort=False, observed=True).first()
+    else:
+        settings = created.set_index("job_id")
+    settings = settings.set_axis(code_of.reindex(settings.index).to_numpy()).rename_axis("job")
+    settings = settings[list(JOB_SETTING_COLUMNS)]
     for column in settings.columns:
         if isinstance(settings[column].dtype, pd.CategoricalDtype):
             settings[column] = settings[column].astype("string")
-    return facts.join(settings, how="left")
+    return facts.join(settings, how="left"), problems
+
+
+def _setting_conflicts(created: pd.DataFrame, code_of: pd.Series) -> pd.DataFrame:
+    """Problems of jobs whose several ``job_created`` give two values of one setting."""
+    found = []
+    for column in JOB_SETTING_COLUMNS:  # a loop over the few settings, not over jobs
+        distinct = created[["job_id", column]].dropna().drop_duplicates()
+        if distinct.empty:
+            continue
+        rank = distinct.groupby("job_id", sort=False).cumcount()
+        first = distinct[rank == 0].set_index("job_id")[column]
+        second = distinct[rank == 1].set_index("job_id")[column]
+        if second.empty:
+            continue
+        found.append(
+            pd.DataFrame(
+                {
+                    "job": code_of.reindex(second.index).to_numpy(),
+                    "problem": (
+                        f"job_created records disagree on {column}: '"
+                        + first.reindex(second.index).astype(str).to_numpy()
+                        + "' and '"
+                        + second.astype(str).to_numpy()
+                        + "'"
+                    ),
+                }
+            )
+        )
+    if not found:
+        return pd.DataFrame(
+            {"job": pd.Series([], dtype="int64"), "problem": pd.Series([], dtype="string")}
+        )
+    return pd.concat(found, ignore_index=True)
 
 
 # --- billing events and segments (R4) ------------------------------------------------
@@ -231,12 +277,21 @@ def _billing_events(ordered: pd.DataFrame, jobs: pd.DataFrame) -> tuple[pd.DataF
     """Billing events with their charge index and segment start; problems after a final one."""
     billing = ordered.loc[ordered["event"].isin(BILLING_EVENTS), ["job", "ts", "event"]]
     billing = billing.assign(charge=billing.groupby("job").cumcount())
+    # A job restarted after a failure (``failed``, then ``resumed``) goes on: the failure
+    # is not its final event, and each segment is charged on its own (R4, R5).
+    resumes = ordered[ordered["event"] == "resumed"]
+    resumed_segments = pd.MultiIndex.from_arrays(
+        [resumes["job"].to_numpy(), _segments(ordered)[resumes.index].to_numpy()]
+    )
+    restarted = pd.MultiIndex.from_arrays(
+        [billing["job"].to_numpy(), billing["charge"].to_numpy() + 1]
+    ).isin(resumed_segments)
     previous = billing["ts"].astype("Int64").groupby(billing["job"]).shift(1)
     first = jobs["first_ns"].reindex(billing["job"]).to_numpy()
     billing = billing.assign(segment_start=previous.fillna(pd.Series(first, index=billing.index)))
     billing = billing.astype({"segment_start": "int64"}).reset_index(drop=True)
 
-    is_final = billing["event"].isin(FINAL_EVENTS)
+    is_final = billing["event"].isin(FINAL_EVENTS) & ~((billing["event"] == "failed") & restarted)
     finals_before = is_final.groupby(billing["job"]).cumsum() - is_final.astype("int64")
     after_final = billing[finals_before > 0]
     first_final = billing[is_final].drop_duplicates("job").set_index("job")
@@ -725,7 +780,9 @@ def _status(
     )
     resumed_after = (last_resume > last_billing["ts"].reindex(jobs.index)).fillna(False)
     status = last_event.astype("object").where(last_event.notna(), "running")
-    status = status.where(~((last_event == "paused") & resumed_after).fillna(False), "running")
+    # Resumed after a pause, or restarted after a failure: running again.
+    again = last_event.isin(["paused", "failed"]) & resumed_after
+    status = status.where(~again.fillna(False), "running")
     status = status.where(~jobs.index.isin(problems["job"]), "invalid")
     return status.astype("string")
 

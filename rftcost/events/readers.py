@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
-from rftcost.errors import InputError, UnreadableFileError
+from rftcost.errors import EXCERPT, InputError, UnreadableFileError, excerpt
 from rftcost.events.schema import (
     BOOL_COLUMNS,
     CONTENT_COLUMNS,
@@ -47,9 +47,8 @@ __all__ = [
     "VALUE_EXCERPT",
     "EventLog",
     "ProgressCallback",
-    "concat_events",
     "check_zone",
-    "excerpt",
+    "concat_events",
     "expand_paths",
     "parquet_file",
     "read_events",
@@ -91,7 +90,7 @@ _EPOCH_PATTERN = r"-?\d+(?:\.\d+)?"
 MAX_COUNT = 2**53
 """Largest step or token count accepted: beyond it a count is not exact as a float, and
 sums of a job's counts could overflow 64 bits; no real job comes near it."""
-VALUE_EXCERPT = 80
+VALUE_EXCERPT = EXCERPT
 """A rejected value is kept (and shown) as at most this many characters."""
 _BOM = "\ufeff"
 _JOB_ID_IN_TEXT = re.compile(r'"job_id"\s*:\s*"((?:[^"\\]|\\.){1,200})"')
@@ -198,11 +197,6 @@ def check_zone(assume_tz: str | None) -> None:
             value=excerpt(assume_tz),
             hint="name an IANA zone such as Europe/Paris, or UTC",
         ) from exc
-
-
-def excerpt(text: str, limit: int = VALUE_EXCERPT) -> str:
-    """``text`` cut to ``limit`` characters with an ellipsis (a rejected value on screen)."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def parquet_file(path: Path) -> Any:
@@ -533,8 +527,9 @@ def _read_csv(path: Path, chunk_rows: int | None) -> Iterator[tuple[pd.DataFrame
                     frame = _strict_csv(lambda: next(reader))
                 except StopIteration:
                     return
-                yield frame.assign(line=np.arange(done + 2, done + 2 + len(frame))), (
-                    _empty_rejected()
+                yield (
+                    frame.assign(line=np.arange(done + 2, done + 2 + len(frame))),
+                    (_empty_rejected()),
                 )
                 done += len(frame)
     except (pd.errors.ParserError, pd.errors.ParserWarning):
@@ -872,8 +867,11 @@ def _not_a_name(values: pd.Series) -> pd.Series:
         # A Parquet dictionary column: judge its few categories, not every row.
         categories = pd.Series(values.cat.categories.to_numpy(dtype=object))
         by_category = _not_a_name(categories).to_numpy(dtype=object)
+        if not len(by_category):
+            return _na_strings(len(values), values.index)
         codes = values.cat.codes.to_numpy()
-        picked = np.where(codes >= 0, by_category[codes] if len(by_category) else None, None)
+        picked = by_category[np.maximum(codes, 0)]
+        picked[codes < 0] = None
         return pd.Series(picked, index=values.index, dtype="string")
     if values.dtype != object:
         return _na_strings(len(values), values.index)
@@ -1041,9 +1039,7 @@ def _epoch_strings(
     in_range = fits & (whole >= _MIN_EPOCH_SECONDS) & (whole < _MAX_EPOCH_SECONDS)
     ns = whole.where(in_range, 0) * 1_000_000_000 + nanos.where(~negative, -nanos)
     result = result.mask(is_epoch, ns.where(in_range).astype("Int64"))
-    reasons = reasons.mask(
-        is_epoch & ~in_range.reindex(text.index, fill_value=True), _EPOCH_RANGE
-    )
+    reasons = reasons.mask(is_epoch & ~in_range.reindex(text.index, fill_value=True), _EPOCH_RANGE)
     return result, reasons
 
 
