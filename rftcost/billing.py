@@ -672,7 +672,7 @@ def _discount_cents(
         base = base + grader
     numerator, denominator = settings.rate.as_integer_ratio()
     cents = base.to_numpy(dtype="int64")
-    if int(np.abs(cents).max(initial=0)) * numerator >= 2**62:
+    if max(int(np.abs(cents).max(initial=0)), 1) * numerator >= 2**62:
         # A rate written with many digits: exact Python integers, rounded once (R14).
         exact = divide_round(
             cents.astype(object) * numerator, denominator, policy.rounding.money_mode

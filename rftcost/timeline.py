@@ -276,7 +276,7 @@ def _setting_conflicts(created: pd.DataFrame, code_of: pd.Series) -> pd.DataFram
 def _billing_events(ordered: pd.DataFrame, jobs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Billing events with their charge index and segment start; problems after a final one."""
     billing = ordered.loc[ordered["event"].isin(BILLING_EVENTS), ["job", "ts", "event"]]
-    billing = billing.assign(charge=billing.groupby("job").cumcount())
+    billing = billing.assign(charge=billing.groupby("job").cumcount(), ordered_row=billing.index)
     # A job restarted after a failure (``failed``, then ``resumed``) goes on: the failure
     # is not its final event, and each segment is charged on its own (R4, R5).
     resumes = ordered[ordered["event"] == "resumed"]
@@ -291,7 +291,8 @@ def _billing_events(ordered: pd.DataFrame, jobs: pd.DataFrame) -> tuple[pd.DataF
     billing = billing.assign(segment_start=previous.fillna(pd.Series(first, index=billing.index)))
     billing = billing.astype({"segment_start": "int64"}).reset_index(drop=True)
 
-    is_final = billing["event"].isin(FINAL_EVENTS) & ~((billing["event"] == "failed") & restarted)
+    billing = billing.assign(restart=(billing["event"] == "failed").to_numpy() & restarted)
+    is_final = billing["event"].isin(FINAL_EVENTS) & ~billing["restart"]
     finals_before = is_final.groupby(billing["job"]).cumsum() - is_final.astype("int64")
     after_final = billing[finals_before > 0]
     first_final = billing[is_final].drop_duplicates("job").set_index("job")
@@ -334,12 +335,19 @@ def _intervals(
         ordered["event"].isin(["phase_start", "phase_end"]),
         ["job", "ts", "priority", "event", "phase", "row"],
     ]
+    # Phases pair within a run of the job: a failure that the job was restarted after
+    # ends every phase still open (closed by that failure, R5); a start before it never
+    # pairs with an end after it (the gap until the restart would be billed).
+    restarts = np.zeros(len(ordered), dtype="int64")
+    restarts[billing.loc[billing["restart"], "ordered_row"].to_numpy(dtype="int64")] = 1
+    run = pd.Series(restarts, index=ordered.index).groupby(ordered["job"]).cumsum() - restarts
+    marks = marks.assign(run=run.loc[marks.index].to_numpy())
     marks = _end_before_start(marks)
     is_start = marks["event"] == "phase_start"
-    keys = [marks["job"], marks["phase"]]
+    keys = [marks["job"], marks["run"], marks["phase"]]
     depth = is_start.astype("int64").mul(2).sub(1).groupby(keys).cumsum()
     unmatched_end = marks[(~is_start) & (depth < 0)]
-    unmatched_end = unmatched_end.drop_duplicates(["job", "phase"])
+    unmatched_end = unmatched_end.drop_duplicates(["job", "run", "phase"])
     where = events[["source", "line"]].take(unmatched_end["row"].to_numpy())
     problems = pd.DataFrame(
         {
@@ -359,14 +367,15 @@ def _intervals(
     )
 
     # Starts and ends pair in time order within a job and phase.
-    starts = marks[is_start].assign(rank=lambda f: f.groupby(["job", "phase"]).cumcount())
-    ends = marks[~is_start].assign(rank=lambda f: f.groupby(["job", "phase"]).cumcount())
-    paired = starts[["job", "phase", "rank", "ts"]].merge(
-        ends[["job", "phase", "rank", "ts"]].rename(columns={"ts": "end"}).astype({"end": "Int64"}),
-        on=["job", "phase", "rank"],
+    pair_keys = ["job", "run", "phase"]
+    starts = marks[is_start].assign(rank=lambda f: f.groupby(pair_keys).cumcount())
+    ends = marks[~is_start].assign(rank=lambda f: f.groupby(pair_keys).cumcount())
+    paired = starts[[*pair_keys, "rank", "ts"]].merge(
+        ends[[*pair_keys, "rank", "ts"]].rename(columns={"ts": "end"}).astype({"end": "Int64"}),
+        on=[*pair_keys, "rank"],
         how="left",
     )
-    paired = paired.rename(columns={"ts": "start"})
+    paired = paired.rename(columns={"ts": "start"}).drop(columns="run")
     closed = paired[paired["end"].notna()].assign(closed_by="end")
     open_ = paired[paired["end"].isna()].drop(columns="end")
     # An open phase is closed by the job's next billing event strictly after its start,
@@ -402,7 +411,7 @@ def _intervals(
 def _end_before_start(marks: pd.DataFrame) -> pd.DataFrame:
     """Phase marks in pairing order (event-log.md, "Pairing").
 
-    By job, phase and time; at one moment, ends that close an interval opened
+    By job, run (restarts after a failure), phase and time; at one moment, ends that close an interval opened
     earlier come first, then starts, then any end left over, which closes a start
     of that same moment (a zero-length phase) rather than being unmatched.
     """
@@ -411,8 +420,9 @@ def _end_before_start(marks: pd.DataFrame) -> pd.DataFrame:
     # ``ordered`` is sorted by job, time and priority (ends first): a stable sort on the
     # (job, phase) key alone keeps that order within each job and phase.
     job = marks["job"].to_numpy(dtype="int64")
+    run = marks["run"].to_numpy(dtype="int64") if "run" in marks else np.zeros_like(job)
     phase = marks["phase"].astype("category").cat.codes.to_numpy().astype("int64")
-    series = job * (int(phase.max(initial=0)) + 1) + phase
+    series = (job * (int(run.max(initial=0)) + 1) + run) * (int(phase.max(initial=0)) + 1) + phase
     order = np.argsort(series, kind="stable")
     series, ts = series[order], marks["ts"].to_numpy(dtype="int64")[order]
     is_end = (marks["event"] == "phase_end").to_numpy()[order]
