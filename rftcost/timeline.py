@@ -411,9 +411,10 @@ def _intervals(
 def _end_before_start(marks: pd.DataFrame) -> pd.DataFrame:
     """Phase marks in pairing order (event-log.md, "Pairing").
 
-    By job, run (restarts after a failure), phase and time; at one moment, ends that close an interval opened
-    earlier come first, then starts, then any end left over, which closes a start
-    of that same moment (a zero-length phase) rather than being unmatched.
+    By job, run (restarts after a failure), phase and time; at one moment, ends
+    that close an interval opened earlier come first, then starts, then any end
+    left over, which closes a start of that same moment (a zero-length phase)
+    rather than being unmatched.
     """
     if marks.empty:
         return marks

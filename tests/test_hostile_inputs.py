@@ -460,14 +460,14 @@ def test_every_packaged_policy_still_loads() -> None:
 
 def test_an_unknown_zone_is_one_input_error(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "l.jsonl", one_hour())
-    with pytest.raises(InputError, match="--assume-tz: unknown time zone.*Mars/Olympus"):
+    with pytest.raises(InputError, match=r"--assume-tz: unknown time zone.*Mars/Olympus"):
         rftcost.read_events(path, assume_tz="Mars/Olympus")
 
 
 def test_a_corrupt_parquet_file_names_itself(tmp_path: Path) -> None:
     path = tmp_path / "broken.parquet"
     path.write_bytes(b"PAR1 this is not parquet")
-    with pytest.raises(UnreadableFileError, match="broken.parquet"):
+    with pytest.raises(UnreadableFileError, match=r"broken\.parquet"):
         rftcost.read_events(path)
 
 
