@@ -79,24 +79,25 @@ def bill_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict
 # --- byte-order marks ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["log.jsonl", "log.jsonl.gz", "log.csv", "log.csv.gz"])
-def test_a_byte_order_mark_is_not_part_of_the_first_record(tmp_path: Path, name: str) -> None:
-    records = one_hour(team="support", data_sharing=True)
+def test_a_byte_order_mark_is_not_part_of_the_first_record(tmp_path: Path) -> None:
+    names = ["log.jsonl", "log.jsonl.gz", "log.csv", "log.csv.gz"]
     plain, marked = tmp_path / "plain", tmp_path / "marked"
-    plain.mkdir()
-    marked.mkdir()
     for folder, prefix in ((plain, ""), (marked, "\ufeff")):
-        if ".csv" in name:
-            text = prefix + pd.DataFrame(records).to_csv(index=False)
-            data = text.encode("utf-8")
-            (folder / name).write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
-        else:
-            write_jsonl(folder / name, records, prefix=prefix)
-    # Read through the folder scan too: a marked CSV header must still look like a log.
+        folder.mkdir()
+        for name in names:  # one job per container
+            records = one_hour(name, team="support", data_sharing=True)
+            if ".csv" in name:
+                data = (prefix + pd.DataFrame(records).to_csv(index=False)).encode("utf-8")
+                (folder / name).write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+            else:
+                write_jsonl(folder / name, records, prefix=prefix)
+    # Read through the folder scan: a marked CSV header must still look like a log.
     bills = [rftcost.bill(folder) for folder in (plain, marked)]
     assert [b.log.counts()["rejected"] for b in bills if b.log] == [0, 0]
-    assert [b.job("j").total_amount for b in bills] == [Decimal("50.00")] * 2
-    assert [b.job("j").team for b in bills] == ["support"] * 2
+    for bill in bills:
+        assert {(bill.job(n).team, bill.job(n).total_amount) for n in names} == {
+            ("support", Decimal("50.00"))
+        }
 
 
 # --- lines that cannot be read -------------------------------------------------------
@@ -178,9 +179,8 @@ def test_a_parquet_date32_column_is_a_date_without_time(tmp_path: Path) -> None:
     assert rftcost.bill(zoned).job("j").billed_hours == Decimal("24.00")
 
 
-@pytest.mark.parametrize(
-    "ts",
-    [
+def test_a_timestamp_beyond_nanoseconds_is_rejected_and_the_run_goes_on(tmp_path: Path) -> None:
+    stamps: list[object] = [
         "0001-06-02T08:00:00Z",
         "1677-01-01T00:00:00Z",
         "2263-01-01T00:00:00+02:00",
@@ -191,19 +191,19 @@ def test_a_parquet_date32_column_is_a_date_without_time(tmp_path: Path) -> None:
         1e20,
         "100000000000000000000",
         "99999999999",
-    ],
-)
-def test_a_timestamp_beyond_nanoseconds_is_rejected_and_the_run_goes_on(
-    tmp_path: Path, ts: object
-) -> None:
-    records = [*one_hour("ok"), {"job_id": "bad", "ts": ts, "event": "job_created"}]
-    records += one_hour("bad")
+    ]
+    records = one_hour("ok")
+    for number, ts in enumerate(stamps):
+        records += [{"job_id": f"bad-{number}", "ts": ts, "event": "job_created"}]
+        records += one_hour(f"bad-{number}")
     log = rftcost.read_events(write_jsonl(tmp_path / "t.jsonl", records))
-    assert [(r[0], r[1], r[2]) for r in rejected(log)] == [(5, "bad", "ts")]
-    assert "out of range" in rejected(log)[0][3]
+    assert [(r[0], r[1], r[2]) for r in rejected(log)] == [
+        (5 + 5 * n, f"bad-{n}", "ts") for n in range(len(stamps))
+    ]
+    assert all("out of range" in r[3] for r in rejected(log))
     bill = rftcost.bill(log)
     assert bill.job("ok").total_amount == Decimal("100.00")
-    assert bill.job("bad").status == "invalid"
+    assert {bill.job(f"bad-{n}").status for n in range(len(stamps))} == {"invalid"}
 
 
 def test_parquet_timestamps_beyond_nanoseconds_are_rejected(tmp_path: Path) -> None:
@@ -224,27 +224,22 @@ def test_parquet_timestamps_beyond_nanoseconds_are_rejected(tmp_path: Path) -> N
 # --- numbers -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("column", "value"),
-    [("input_tokens", 10**30), ("output_tokens", 2**64), ("step", 2**63), ("input_tokens", 1e30)],
-)
-def test_a_count_beyond_64_bits_is_too_large_not_negative(
-    tmp_path: Path, column: str, value: object
-) -> None:
+def test_a_count_beyond_64_bits_is_too_large_not_negative(tmp_path: Path) -> None:
+    cases = [("input_tokens", 10**30), ("output_tokens", 2**64), ("step", 2**63)]
+    cases += [("input_tokens", 1e30), ("cached_input_tokens", 2**53 + 1)]
     usage = {
         "job_id": "j",
         "ts": "2025-06-01T08:30:00Z",
-        "event": "grader_usage" if column != "step" else "step_completed",
+        "event": "grader_usage",
         "grader_model": "gpt-4.1",
         "input_tokens": 10,
         "output_tokens": 1,
         "step": 1,
     }
-    log = rftcost.read_events(
-        write_jsonl(tmp_path / "n.jsonl", [*one_hour(), {**usage, column: value}])
-    )
-    assert [(r[0], r[2]) for r in rejected(log)] == [(5, column)]
-    assert "too large" in rejected(log)[0][3]
+    records = [*one_hour()] + [{**usage, column: value} for column, value in cases]
+    log = rftcost.read_events(write_jsonl(tmp_path / "n.jsonl", records))
+    assert [(r[0], r[2]) for r in rejected(log)] == [(5 + n, c) for n, (c, _) in enumerate(cases)]
+    assert all("too large" in r[3] for r in rejected(log))
 
 
 def test_a_parquet_uint64_count_beyond_int64_is_too_large(tmp_path: Path) -> None:

@@ -87,7 +87,7 @@ _TS_RANGE = "timestamp out of range (years 1677-2262)"
 # An offset counts only after a time of day: in "2025-06-02" the "-02" is the day.
 _OFFSET_PATTERN = r"[T t]\d{2}(?::?\d{2}){0,2}(?:[.,]\d+)?\s*(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
 _EPOCH_PATTERN = r"-?\d+(?:\.\d+)?"
-MAX_COUNT = 2**53
+MAX_COUNT = 2**53 - 1
 """Largest step or token count accepted: beyond it a count is not exact as a float, and
 sums of a job's counts could overflow 64 bits; no real job comes near it."""
 VALUE_EXCERPT = EXCERPT
