@@ -237,6 +237,12 @@ def _job_facts(
     return facts.join(settings, how="left"), problems
 
 
+def _short(values: pd.Series, limit: int = 80) -> pd.Series:
+    """Values as text of at most ``limit`` characters (a name can be anything long)."""
+    text = values.astype(str)
+    return text.where(text.str.len() <= limit, text.str.slice(0, limit - 1) + "…")
+
+
 def _setting_conflicts(created: pd.DataFrame, code_of: pd.Series) -> pd.DataFrame:
     """Problems of jobs whose several ``job_created`` give two values of one setting."""
     found = []
@@ -255,9 +261,9 @@ def _setting_conflicts(created: pd.DataFrame, code_of: pd.Series) -> pd.DataFram
                     "job": code_of.reindex(second.index).to_numpy(),
                     "problem": (
                         f"job_created records disagree on {column}: '"
-                        + first.reindex(second.index).astype(str).to_numpy()
+                        + _short(first.reindex(second.index)).to_numpy()
                         + "' and '"
-                        + second.astype(str).to_numpy()
+                        + _short(second).to_numpy()
                         + "'"
                     ),
                 }

@@ -589,3 +589,31 @@ def test_cli_bad_policy_is_one_line_naming_file_key_and_value(
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and str(policy) in err and key in err and value in err
     assert "InvalidOperation" not in err and "Error" not in err.split(":")[0]
+
+
+@pytest.mark.parametrize("name", ["log.jsonl", "log.csv"])
+def test_a_line_that_is_not_utf8_is_rejected_with_its_job(tmp_path: Path, name: str) -> None:
+    records = one_hour("a") + one_hour("b")
+    if name.endswith(".csv"):
+        data = pd.DataFrame(records).to_csv(index=False).encode()
+    else:
+        data = "".join(json.dumps(r) + "\n" for r in records).encode()
+    lines = data.split(b"\n")
+    line = 6 if name.endswith(".jsonl") else 7  # job b's phase_start (CSV: after the header)
+    lines[line - 1] = lines[line - 1].replace(b"rollout", b"roll\xffout")
+    path = tmp_path / name
+    path.write_bytes(b"\n".join(lines))
+    log = rftcost.read_events(path)
+    assert [(r[0], r[1], r[3]) for r in rejected(log)] == [(line, "b", "not UTF-8 text")]
+    bill = rftcost.bill(log)
+    assert bill.job("a").total_amount == Decimal("100.00")
+    assert bill.job("b").status == "invalid"
+
+
+def test_a_json_string_with_a_unicode_line_separator_is_one_record(tmp_path: Path) -> None:
+    records = one_hour(team="line\u2028separated")
+    path = tmp_path / "l.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    bill = rftcost.bill(path)
+    assert bill.job("j").team == "line\u2028separated"
+    assert bill.job("j").total_amount == Decimal("100.00")

@@ -93,6 +93,8 @@ sums of a job's counts could overflow 64 bits; no real job comes near it."""
 VALUE_EXCERPT = EXCERPT
 """A rejected value is kept (and shown) as at most this many characters."""
 _BOM = "\ufeff"
+_UNDECODED = re.compile("[\udc80-\udcff]")
+"""Bytes that were not UTF-8, kept as surrogates by ``surrogateescape``."""
 _JOB_ID_IN_TEXT = re.compile(r'"job_id"\s*:\s*"((?:[^"\\]|\\.){1,200})"')
 _TRUE = {"true", "1", "yes", "t", "y"}
 _FALSE = {"false", "0", "no", "f", "n"}
@@ -458,17 +460,24 @@ def _read_openai_export(
     return frame, bad
 
 
-def _open_text(path: Path) -> str:
+def _open_text(path: Path) -> tuple[str, bool]:
+    """The file's text, and whether it is all UTF-8.
+
+    Bytes that are not UTF-8 are kept as surrogates (``surrogateescape``), so that
+    only the lines holding them are rejected, each with its line and job.
+    """
     data = path.read_bytes()
     if path.name.lower().endswith(".gz"):
         data = gzip.decompress(data)
     try:
-        text = data.decode("utf-8")
+        text, clean = data.decode("utf-8"), True
     except UnicodeDecodeError as exc:
-        reason = f"not UTF-8 text ({exc.reason} at byte {exc.start})"
-        raise UnreadableFileError(reason, path=path) from exc
+        text, clean = data.decode("utf-8", errors="surrogateescape"), False
+        if len(_UNDECODED.findall(text)) * 2 > len(text):  # a binary file, not a log
+            reason = f"not UTF-8 text ({exc.reason} at byte {exc.start})"
+            raise UnreadableFileError(reason, path=path) from exc
     # A byte-order mark (Windows editors write one) is not part of the first record.
-    return text.removeprefix(_BOM)
+    return text.removeprefix(_BOM), clean
 
 
 def _read_parquet(
@@ -532,8 +541,8 @@ def _read_csv(path: Path, chunk_rows: int | None) -> Iterator[tuple[pd.DataFrame
                     (_empty_rejected()),
                 )
                 done += len(frame)
-    except (pd.errors.ParserError, pd.errors.ParserWarning):
-        pass
+    except (pd.errors.ParserError, pd.errors.ParserWarning, UnicodeDecodeError):
+        pass  # a long row, or bytes that are not UTF-8: find those rows
     yield from _read_csv_by_row(path, chunk_rows, skip=done)
 
 
@@ -549,7 +558,7 @@ def _read_csv_by_row(
 ) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
     """Slow path, only for a CSV file with a row longer than its header (see ``_read_csv``)."""
     opener = gzip.open if path.name.lower().endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
+    with opener(path, "rt", encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
         reader = csv.reader(handle)
         header = next(reader, [])
         missing = sorted(_REQUIRED_COLUMNS - set(header))
@@ -560,7 +569,7 @@ def _read_csv_by_row(
                 hint="every record needs job_id, ts and event (see the event log format)",
             )
         width = len(header)
-        at_job = header.index("job_id") if "job_id" in header else None
+        at_job = header.index("job_id")
         rows: list[list[str | None]] = []
         lines: list[int] = []
         bad: list[dict[str, Any]] = []
@@ -571,9 +580,14 @@ def _read_csv_by_row(
             number += 1
             if number - 2 < skip:
                 continue
-            if len(row) > width:
-                job_id = row[at_job].strip() or None if at_job is not None else None
-                reason = f"{len(row)} fields, the header has {width}"
+            undecoded = any(_UNDECODED.search(cell) for cell in row)
+            if len(row) > width or undecoded:
+                if undecoded:
+                    row = [_replace_undecoded(cell) for cell in row]
+                job_id = row[at_job].strip() or None if at_job < len(row) else None
+                reason = (
+                    "not UTF-8 text" if undecoded else f"{len(row)} fields, the header has {width}"
+                )
                 bad.append(_rejection(path, number, job_id, None, ",".join(row), reason))
             else:
                 rows.append([c if c != "" else None for c in row] + [None] * (width - len(row)))
@@ -585,17 +599,25 @@ def _read_csv_by_row(
             yield _csv_frame(rows, header, lines), pd.DataFrame(bad, columns=_REJECTED)
 
 
+def _replace_undecoded(text: str) -> str:
+    return text.encode("utf-8", errors="surrogateescape").decode("utf-8", errors="replace")
+
+
 def _csv_frame(rows: list[list[str | None]], header: list[str], lines: list[int]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=header, dtype=object)
     return frame.assign(line=np.asarray(lines, dtype="int64"))
 
 
 def _read_jsonl(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    lines = _open_text(path).splitlines()
+    text, clean = _open_text(path)
+    # Records end at "\n" only: a U+2028 inside a JSON string is not a line break.
+    lines = [line.removesuffix("\r") for line in text.split("\n")]
     numbers = [i + 1 for i, text in enumerate(lines) if text.strip()]
-    body = "\n".join(lines[i - 1] for i in numbers)
     if not numbers:
         return pd.DataFrame({"line": pd.Series([], dtype="int64")}), _empty_rejected()
+    if not clean:
+        return _read_jsonl_by_line(path, lines, numbers)
+    body = "\n".join(lines[i - 1] for i in numbers)
     try:
         frame = pd.read_json(io.StringIO(body), lines=True, dtype=False)
         if len(frame) == len(numbers):
@@ -614,6 +636,11 @@ def _read_jsonl_by_line(
     bad: list[dict[str, Any]] = []
     for number in numbers:
         text = lines[number - 1]
+        if _UNDECODED.search(text):
+            shown = _replace_undecoded(text)
+            reason = "not UTF-8 text"
+            bad.append(_rejection(path, number, _job_id_in(shown), None, shown, reason))
+            continue
         try:
             record = json.loads(text)
         except json.JSONDecodeError as exc:
