@@ -704,6 +704,7 @@ def normalize_records(
     and ``line`` (and ``source``, else ``source`` names them all). Returns
     ``(events, rejected)``.
     """
+    check_zone(assume_tz)  # every entry (frames, engines) names a bad zone, not pandas
     raw = raw.reset_index(drop=True)  # a CSV with a short first row has another index
     n = len(raw)
     checks = _Checks(raw, n)
