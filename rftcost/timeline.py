@@ -106,9 +106,9 @@ def build_timeline(
                 }
             )
         )
+    ordered = ordered.assign(segment=_segments(ordered))
     billing, billing_problems = _billing_events(ordered, jobs)
     problems.append(billing_problems)
-    ordered = ordered.assign(segment=_segments(ordered))
     points = _points(ordered, events)
     intervals, pairing_problems = _intervals(ordered, events, billing, jobs, policy)
     problems.append(pairing_problems)
@@ -287,7 +287,7 @@ def _billing_events(ordered: pd.DataFrame, jobs: pd.DataFrame) -> tuple[pd.DataF
     # is not its final event, and each segment is charged on its own (R4, R5).
     resumes = ordered[ordered["event"] == "resumed"]
     resumed_segments = pd.MultiIndex.from_arrays(
-        [resumes["job"].to_numpy(), _segments(ordered)[resumes.index].to_numpy()]
+        [resumes["job"].to_numpy(), resumes["segment"].to_numpy()]
     )
     restarted = pd.MultiIndex.from_arrays(
         [billing["job"].to_numpy(), billing["charge"].to_numpy() + 1]
