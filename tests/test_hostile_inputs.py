@@ -515,6 +515,9 @@ def test_cli_long_csv_row_is_rejected_with_its_line(capsys: pytest.CaptureFixtur
     assert job["status"] == "invalid" and job["total_amount"] is None
     assert job["problems"] == [f"record rejected at {path}:2: 17 fields, the header has 15"]
     assert doc["records"] == {"records_read": 5, "accepted": 4, "duplicates": 0, "rejected": 1}
+    # Billed in buckets, the file is read in chunks: the same bill.
+    code, bucketed = bill_json(capsys, str(path), "--strict", "--buckets", "2")
+    assert code == 1 and bucketed["jobs"] == doc["jobs"]
     code, out, _ = cli(capsys, "validate", str(path))
     assert code == 1 and f"{path}:2" in out and "ftjob-a,2025-06-02T08:00:00Z" in out
 
