@@ -620,3 +620,17 @@ def test_a_json_string_with_a_unicode_line_separator_is_one_record(tmp_path: Pat
     bill = rftcost.bill(path)
     assert bill.job("j").team == "line\u2028separated"
     assert bill.job("j").total_amount == Decimal("100.00")
+
+
+@pytest.mark.parametrize("name", ["log.jsonl", "log.csv"])
+def test_a_utf16_file_is_one_error_naming_it(tmp_path: Path, name: str) -> None:
+    records = one_hour()
+    text = (
+        pd.DataFrame(records).to_csv(index=False)
+        if name.endswith(".csv")
+        else "".join(json.dumps(r) + "\n" for r in records)
+    )
+    path = tmp_path / name
+    path.write_bytes(text.encode("utf-16"))  # with its byte-order mark
+    with pytest.raises(UnreadableFileError, match=rf"{name}: UTF-16 or UTF-32 text"):
+        rftcost.read_events(path)

@@ -469,6 +469,7 @@ def _open_text(path: Path) -> tuple[str, bool]:
     data = path.read_bytes()
     if path.name.lower().endswith(".gz"):
         data = gzip.decompress(data)
+    _refuse_utf16(data[:4], path)
     try:
         text, clean = data.decode("utf-8"), True
     except UnicodeDecodeError as exc:
@@ -478,6 +479,14 @@ def _open_text(path: Path) -> tuple[str, bool]:
             raise UnreadableFileError(reason, path=path) from exc
     # A byte-order mark (Windows editors write one) is not part of the first record.
     return text.removeprefix(_BOM), clean
+
+
+def _refuse_utf16(start: bytes, path: Path) -> None:
+    """A UTF-16 or UTF-32 file (its byte-order mark says so) is one error, not N rejections."""
+    if start.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")):
+        raise UnreadableFileError(
+            "UTF-16 or UTF-32 text, not UTF-8", path=path, hint="save the file as UTF-8"
+        )
 
 
 def _read_parquet(
@@ -558,6 +567,8 @@ def _read_csv_by_row(
 ) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
     """Slow path, only for a CSV file with a row longer than its header (see ``_read_csv``)."""
     opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rb") as raw:
+        _refuse_utf16(raw.read(4), path)
     with opener(path, "rt", encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
         reader = csv.reader(handle)
         header = next(reader, [])
