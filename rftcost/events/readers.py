@@ -201,6 +201,13 @@ def check_zone(assume_tz: str | None) -> None:
         ) from exc
 
 
+def _one_line(exc: BaseException) -> str:
+    """A library's message as one short line (Arrow's run over several, with schemas)."""
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return excerpt(first, 200)
+
+
 def parquet_file(path: Path) -> Any:
     """``pyarrow.parquet.ParquetFile`` of ``path``; an unreadable file names itself."""
     import pyarrow.parquet as pq
@@ -208,9 +215,11 @@ def parquet_file(path: Path) -> Any:
     try:
         return pq.ParquetFile(path)
     except OSError as exc:
-        raise UnreadableFileError(f"cannot read file: {exc}", path=path) from exc
+        raise UnreadableFileError(f"cannot read file: {_one_line(exc)}", path=path) from exc
     except Exception as exc:  # ArrowInvalid and kin: a corrupt or truncated file
-        raise UnreadableFileError(f"not a readable Parquet file: {exc}", path=path) from exc
+        raise UnreadableFileError(
+            f"not a readable Parquet file: {_one_line(exc)}", path=path
+        ) from exc
 
 
 _REQUIRED_COLUMNS = {"job_id", "ts", "event"}
@@ -385,9 +394,9 @@ def read_file_chunks(
         except InputError:
             raise
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
-            raise UnreadableFileError(f"cannot read file: {exc}", path=path) from exc
+            raise UnreadableFileError(f"cannot read file: {_one_line(exc)}", path=path) from exc
         except Exception as exc:  # pyarrow / pandas parser errors have no common base
-            raise UnreadableFileError(f"cannot parse file: {exc}", path=path) from exc
+            raise UnreadableFileError(f"cannot parse file: {_one_line(exc)}", path=path) from exc
         missing = sorted(_REQUIRED_COLUMNS - set(raw.columns)) if len(raw) else []
         if missing:
             raise UnreadableFileError(
@@ -615,7 +624,15 @@ def _replace_undecoded(text: str) -> str:
 
 
 def _csv_frame(rows: list[list[str | None]], header: list[str], lines: list[int]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=header, dtype=object)
+    # A repeated name is renamed as pandas' own CSV parser does ("job_id.1"): the same
+    # columns whichever path read the file.
+    seen: dict[str, int] = {}
+    names = []
+    for name in header:
+        count = seen.get(name, 0)
+        seen[name] = count + 1
+        names.append(name if count == 0 else f"{name}.{count}")
+    frame = pd.DataFrame(rows, columns=names, dtype=object)
     return frame.assign(line=np.asarray(lines, dtype="int64"))
 
 
@@ -716,6 +733,11 @@ def normalize_records(
     ``(events, rejected)``.
     """
     check_zone(assume_tz)  # every entry (frames, engines) names a bad zone, not pandas
+    repeated = raw.columns[raw.columns.duplicated()]
+    if len(repeated):
+        raise UnreadableFileError(
+            "a column appears twice", path=source, value=excerpt(str(repeated[0]))
+        )
     raw = raw.reset_index(drop=True)  # a CSV with a short first row has another index
     n = len(raw)
     checks = _Checks(raw, n)
