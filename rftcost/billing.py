@@ -40,7 +40,6 @@ __all__ = [
 BILL_SCHEMA = "rftcost.bill/v1"
 _NS_PER_SECOND = 1_000_000_000
 _PICO_PER_CENT = PICO_PER_DOLLAR // 100
-_MICRO = 1_000_000
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
@@ -484,10 +483,29 @@ def _rate_problems(jobs: pd.DataFrame, policy: Policy) -> pd.DataFrame:
     )
 
 
+def _rate_decimals(policy: Policy) -> int:
+    """Decimals that hold every hourly rate of ``policy`` exactly (at least 6)."""
+    exponents = [int(r.as_tuple().exponent) for r in policy.hourly_rates.values()]
+    return max([6, *(-e for e in exponents)])
+
+
 def _rate_micro(models: pd.Series, policy: Policy) -> pd.Series:
-    """Hourly rate per job in micro-units of the currency (0 where unknown: invalid jobs)."""
-    rates = {m: int((policy.hourly_rate(str(m)) or Decimal(0)) * _MICRO) for m in models.unique()}
-    return models.map(rates).astype("int64")
+    """Hourly rate per job as an exact integer of 10^-``_rate_decimals`` units of the
+    currency (0 where unknown: invalid jobs).
+
+    A rate with many digits (100.00499…) stays exact: it is rounded once, with the
+    amount, by the policy's money mode (R11, R14), never first by a decimal context.
+    """
+    scale: int = 10 ** _rate_decimals(policy)
+
+    def units(model: object) -> int:
+        numerator, denominator = (policy.hourly_rate(str(model)) or Decimal(0)).as_integer_ratio()
+        return int(numerator * (scale // denominator))
+
+    rates = {m: units(m) for m in models.unique()}
+    values = models.map(rates)
+    big = max(rates.values(), default=0) >= 2**62
+    return values.astype(object) if big else values.astype("int64")
 
 
 # --- grader tokens (R9, R10, R13) -------------------------------------------------------
@@ -629,9 +647,18 @@ def _hour_units(ns: pd.Series, policy: Policy) -> pd.Series:
 
 
 def _compute_cents(hour_units: pd.Series, rate_micro: pd.Series, policy: Policy) -> pd.Series:
-    # cents = hours × rate × 100 = units / 10^d × micro / 10^6 × 100
-    denominator = 10**policy.rounding.hours_decimals * 10_000
-    exact = hour_units.to_numpy(dtype="int64") * rate_micro.to_numpy(dtype="int64")
+    # cents = hours × rate × 100 = units / 10^d × rate units / 10^k × 100, rounded once
+    decimals = _rate_decimals(policy)
+    denominator = 10 ** (policy.rounding.hours_decimals + decimals - 2)
+    hours = hour_units.to_numpy(dtype="int64")
+    rates = rate_micro.to_numpy()
+    largest = int(np.abs(hours).max(initial=0)) * int(np.abs(rates).max(initial=0))
+    if rates.dtype == object or largest >= 2**62:
+        # Exact Python integers when the product could pass 64 bits (a long rate).
+        exact = hours.astype(object) * rates.astype(object)
+        cents = divide_round(exact, denominator, policy.rounding.money_mode)
+        return pd.Series(np.asarray(cents, dtype="int64"), index=hour_units.index)
+    exact = hours * rates.astype("int64")
     return pd.Series(
         divide_round(exact, denominator, policy.rounding.money_mode), index=hour_units.index
     )
@@ -647,9 +674,15 @@ def _discount_cents(
     if "grader" in settings.scope:
         base = base + grader
     numerator, denominator = settings.rate.as_integer_ratio()
-    discount = divide_round(
-        base.to_numpy(dtype="int64") * numerator, denominator, policy.rounding.money_mode
-    )
+    cents = base.to_numpy(dtype="int64")
+    if max(int(np.abs(cents).max(initial=0)), 1) * numerator >= 2**62:
+        # A rate written with many digits: exact Python integers, rounded once (R14).
+        exact = divide_round(
+            cents.astype(object) * numerator, denominator, policy.rounding.money_mode
+        )
+        discount = np.asarray(exact, dtype="int64")
+    else:
+        discount = divide_round(cents * numerator, denominator, policy.rounding.money_mode)
     return pd.Series(np.where(sharing.to_numpy(dtype=bool), discount, 0), index=compute.index)
 
 

@@ -37,6 +37,7 @@ from rftcost.events.readers import (
     _problems_from_rejections,
     concat_events,
     expand_paths,
+    parquet_file,
     read_file_chunks,
 )
 from rftcost.policy import Policy
@@ -106,13 +107,12 @@ def bucket_of(job_ids: pd.Series, buckets: int) -> np.ndarray:
 
 def estimated_events(paths: Sequence[str | Path]) -> int:
     """Events in ``paths``: counted from Parquet metadata, estimated from text file sizes."""
-    import pyarrow.parquet as pq
 
     total = 0
     for path in expand_paths(paths):
         name = path.name.lower()
         if name.endswith(".parquet"):
-            total += pq.ParquetFile(path).metadata.num_rows
+            total += parquet_file(path).metadata.num_rows
         else:
             per_event = _GZIP_BYTES_PER_EVENT if name.endswith(".gz") else _TEXT_BYTES_PER_EVENT
             total += path.stat().st_size // per_event
@@ -163,14 +163,13 @@ class _Unit(NamedTuple):
 
 def _units(files: Sequence[Path], rows_per_unit: int) -> list[_Unit]:
     """Cut the input into units: a text file whole, a Parquet file by runs of row groups."""
-    import pyarrow.parquet as pq
 
     units: list[_Unit] = []
     for file_number, path in enumerate(files):
         if not path.name.lower().endswith(".parquet"):
             units.append(_Unit(file_number, len(units), path, None))
             continue
-        metadata = pq.ParquetFile(path).metadata
+        metadata = parquet_file(path).metadata
         run: list[int] = []
         rows = 0
         for group in range(metadata.num_row_groups):

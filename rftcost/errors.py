@@ -34,7 +34,16 @@ __all__ = [
     "PriceNotFoundError",
     "RftcostError",
     "UnreadableFileError",
+    "excerpt",
 ]
+
+EXCERPT = 80
+"""A value shown in a message is at most this many characters (a hostile value can be huge)."""
+
+
+def excerpt(text: str, limit: int = EXCERPT) -> str:
+    """``text`` cut to ``limit`` characters, with an ellipsis when it was longer."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class RftcostError(Exception):
@@ -84,9 +93,9 @@ class InputError(RftcostError):
         text = f"{where}: {self.reason}"
         if self.column is not None:
             text += f" (column {self.column!r}"
-            text += f", value {self.value!r})" if self.value is not None else ")"
+            text += f", value {excerpt(repr(self.value))})" if self.value is not None else ")"
         elif self.value is not None:
-            text += f" (value {self.value!r})"
+            text += f" (value {excerpt(repr(self.value))})"
         if self.hint:
             text += f"; {self.hint}"
         return text

@@ -27,6 +27,7 @@ __all__ = [
     "RoundingMode",
     "cents_to_decimal",
     "divide_round",
+    "exact_context",
     "format_amount",
     "format_cents",
     "parse_amount",
@@ -71,9 +72,31 @@ def to_decimal(value: Decimal | int | str) -> Decimal:
 
 
 def round_decimal(value: Decimal, places: int, mode: RoundingMode) -> Decimal:
-    """Round ``value`` to ``places`` decimals with ``mode``."""
-    quantum = Decimal(1).scaleb(-places)
-    return value.quantize(quantum, rounding=_DECIMAL_MODES[mode])
+    """Round ``value`` to ``places`` decimals with ``mode``, once, at any precision.
+
+    The default decimal context holds 28 digits: a quantize needing more raises, and
+    arithmetic before it would round first. A local context with as many digits as
+    the result needs rounds exactly once, by ``mode``.
+    """
+    quantum = Decimal((0, (1,), -places))
+    with decimal.localcontext() as context:
+        context.prec = max(context.prec, value.adjusted() + places + 2)
+        return value.quantize(quantum, rounding=_DECIMAL_MODES[mode])
+
+
+def exact_context(*values: Decimal) -> decimal.Context:
+    """A decimal context wide enough that ``+``, ``-`` and ``×`` of ``values`` are exact.
+
+    Use with ``decimal.localcontext(exact_context(a, b))`` before arithmetic whose
+    result is rounded by ``round_decimal``: never rely on the default 28 digits.
+    """
+    finite = [v for v in values if v.is_finite()]
+    digits = sum(len(v.as_tuple().digits) for v in finite)
+    top = max((v.adjusted() for v in finite), default=0)
+    bottom = min((int(v.as_tuple().exponent) for v in finite), default=0)
+    return decimal.Context(
+        prec=max(28, digits + top - bottom + 10), Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN
+    )
 
 
 def divide_round(numerator: Any, denominator: int, mode: RoundingMode) -> Any:

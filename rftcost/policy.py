@@ -8,6 +8,8 @@ is a ``PolicyError`` naming the file and the key.
 
 from __future__ import annotations
 
+import decimal
+import re
 import tomllib
 from decimal import Decimal
 from enum import StrEnum
@@ -18,7 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from rftcost.errors import PolicyError
+from rftcost.errors import PolicyError, excerpt
 from rftcost.events.schema import DEFAULT_BILLABLE_PHASES, DEFAULT_EXCLUDED_PHASES
 from rftcost.money import RoundingMode
 from rftcost.prices import (
@@ -47,12 +49,30 @@ DEFAULT_POLICY = "openai-rft"
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
 
+_MAX_AMOUNT = Decimal(10) ** 9
+"""Largest rate or amount a policy may give: beyond it a value is a typo (or "1e999")."""
+_MAX_DECIMALS = 50
+"""Most decimals a rate may carry (it is kept exact, rounded once with the amount)."""
+_CURRENCY = re.compile(r"[A-Z]{3}")
+
+
 def _exact_decimal(value: Any) -> Decimal:
-    if isinstance(value, float):
-        raise ValueError('write amounts and rates as strings ("100.00"), not floats')
-    result = Decimal(str(value))
+    shown = excerpt(repr(value))
+    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+        # float: may be inexact already; bool, table, list: not an amount at all.
+        raise ValueError(f'write amounts and rates as decimal strings ("100.00"), got {shown}')
+    try:
+        result = Decimal(value.strip() if isinstance(value, str) else value)
+    except decimal.InvalidOperation:
+        raise ValueError(
+            f'not a decimal number ("100.00", no thousands separators): {shown}'
+        ) from None
     if not result.is_finite() or result < 0:
-        raise ValueError(f"must be a non-negative number, got {value!r}")
+        raise ValueError(f"must be a non-negative number, got {shown}")
+    if result > _MAX_AMOUNT:
+        raise ValueError(f"more than {_MAX_AMOUNT:f}, got {shown}")
+    if -int(result.as_tuple().exponent) > _MAX_DECIMALS:
+        raise ValueError(f"more than {_MAX_DECIMALS} decimals, got {shown}")
     return result
 
 
@@ -226,7 +246,24 @@ class Policy(BaseModel):
     def _rates(cls, value: Any) -> dict[str, Decimal]:
         if not isinstance(value, dict) or not value:
             raise ValueError("needs at least one base model and its hourly rate")
-        return {str(model): _exact_decimal(rate) for model, rate in value.items()}
+        rates = {}
+        for model, rate in value.items():  # a few models: name the one that is wrong
+            try:
+                rates[str(model)] = _exact_decimal(rate)
+            except ValueError as exc:
+                raise ValueError(f"{excerpt(str(model))!r}: {exc}") from None
+        return rates
+
+    @field_validator("currency", mode="before")
+    @classmethod
+    def _currency(cls, value: Any) -> str:
+        # The currency reaches every output (HTML too): a code, never free text.
+        if not isinstance(value, str) or not _CURRENCY.fullmatch(value):
+            raise ValueError(
+                f"must be an ISO 4217 code, three capital letters (USD, EUR), got "
+                f"{excerpt(repr(value))}"
+            )
+        return value
 
     def hourly_rate(self, model: str) -> Decimal | None:
         """The training rate for a base model (exact name first, then its family)."""
@@ -303,6 +340,10 @@ def _policy_text(name_or_path: str | Path) -> tuple[str, str, str | None]:
             return path.read_text(encoding="utf-8"), str(path), str(path.parent)
         except OSError as exc:
             raise PolicyError(f"cannot read policy file: {exc.strerror}", source=str(path)) from exc
+        except UnicodeDecodeError as exc:
+            raise PolicyError(
+                f"not UTF-8 text ({exc.reason} at byte {exc.start})", source=str(path)
+            ) from exc
     name = str(name_or_path)
     if name not in list_policies():
         raise PolicyError(
@@ -327,5 +368,6 @@ def _describe(exc: ValidationError) -> str:
     for err in exc.errors()[:3]:
         where = ".".join(str(p) for p in err["loc"]) or "<policy>"
         message = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        message = message.removeprefix("Value error, ")
         parts.append(f"{where}: {message}")
     return "; ".join(parts)

@@ -93,8 +93,8 @@ def build_timeline(
     conflicts) that make a job invalid too.
     """
     ordered, job_ids = _order(events)
-    jobs = _job_facts(events, ordered, job_ids)
-    problems: list[pd.DataFrame] = []
+    jobs, setting_problems = _job_facts(events, ordered, job_ids)
+    problems: list[pd.DataFrame] = [setting_problems]
     if reader_problems is not None and len(reader_problems):
         codes = pd.Series(jobs.index, index=jobs["job_id"].to_numpy())
         known = reader_problems[reader_problems["job_id"].isin(codes.index)]
@@ -106,9 +106,9 @@ def build_timeline(
                 }
             )
         )
+    ordered = ordered.assign(segment=_segments(ordered))
     billing, billing_problems = _billing_events(ordered, jobs)
     problems.append(billing_problems)
-    ordered = ordered.assign(segment=_segments(ordered))
     points = _points(ordered, events)
     intervals, pairing_problems = _intervals(ordered, events, billing, jobs, policy)
     problems.append(pairing_problems)
@@ -207,21 +207,73 @@ def _points(ordered: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
     return points.assign(**extra)
 
 
-def _job_facts(events: pd.DataFrame, ordered: pd.DataFrame, job_ids: np.ndarray) -> pd.DataFrame:
+def _job_facts(
+    events: pd.DataFrame, ordered: pd.DataFrame, job_ids: np.ndarray
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One row per job with its settings from ``job_created``; and the jobs whose
+    ``job_created`` records disagree on a setting (invalid: which one is right is not
+    known, and taking the first would bill, say, without a discount silently)."""
     grouped = ordered.groupby("job", sort=True)["ts"]
     facts = pd.DataFrame(
         {"job_id": job_ids, "first_ns": grouped.min(), "last_ns": grouped.max()},
         index=pd.RangeIndex(len(job_ids), name="job"),
     )
     created = events.loc[events["event"] == "job_created", ["job_id", "ts", *JOB_SETTING_COLUMNS]]
-    created = created.sort_values("ts", kind="stable").drop_duplicates("job_id", keep="first")
+    created = created.sort_values("ts", kind="stable")
+    created = created.assign(job_id=created["job_id"].astype(str))
     code_of = pd.Series(np.arange(len(job_ids)), index=job_ids)
-    settings = created.assign(job=code_of.reindex(created["job_id"].astype(str)).to_numpy())
-    settings = settings.set_index("job")[list(JOB_SETTING_COLUMNS)]
+    repeated = created["job_id"].duplicated(keep=False).to_numpy()
+    problems = _setting_conflicts(created[repeated], code_of)
+    if repeated.any():
+        # Several records that agree (or each give some settings): the first value given.
+        settings = created.groupby("job_id", sort=False, observed=True).first()
+    else:
+        settings = created.set_index("job_id")
+    settings = settings.set_axis(code_of.reindex(settings.index).to_numpy()).rename_axis("job")
+    settings = settings[list(JOB_SETTING_COLUMNS)]
     for column in settings.columns:
         if isinstance(settings[column].dtype, pd.CategoricalDtype):
             settings[column] = settings[column].astype("string")
-    return facts.join(settings, how="left")
+    return facts.join(settings, how="left"), problems
+
+
+def _short(values: pd.Series, limit: int = 80) -> pd.Series:
+    """Values as text of at most ``limit`` characters (a name can be anything long)."""
+    text = values.astype(str)
+    return text.where(text.str.len() <= limit, text.str.slice(0, limit - 1) + "…")
+
+
+def _setting_conflicts(created: pd.DataFrame, code_of: pd.Series) -> pd.DataFrame:
+    """Problems of jobs whose several ``job_created`` give two values of one setting."""
+    found = []
+    for column in JOB_SETTING_COLUMNS:  # a loop over the few settings, not over jobs
+        distinct = created[["job_id", column]].dropna().drop_duplicates()
+        if distinct.empty:
+            continue
+        rank = distinct.groupby("job_id", sort=False).cumcount()
+        first = distinct[rank == 0].set_index("job_id")[column]
+        second = distinct[rank == 1].set_index("job_id")[column]
+        if second.empty:
+            continue
+        found.append(
+            pd.DataFrame(
+                {
+                    "job": code_of.reindex(second.index).to_numpy(),
+                    "problem": (
+                        f"job_created records disagree on {column}: '"
+                        + _short(first.reindex(second.index)).to_numpy()
+                        + "' and '"
+                        + _short(second).to_numpy()
+                        + "'"
+                    ),
+                }
+            )
+        )
+    if not found:
+        return pd.DataFrame(
+            {"job": pd.Series([], dtype="int64"), "problem": pd.Series([], dtype="string")}
+        )
+    return pd.concat(found, ignore_index=True)
 
 
 # --- billing events and segments (R4) ------------------------------------------------
@@ -230,13 +282,23 @@ def _job_facts(events: pd.DataFrame, ordered: pd.DataFrame, job_ids: np.ndarray)
 def _billing_events(ordered: pd.DataFrame, jobs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Billing events with their charge index and segment start; problems after a final one."""
     billing = ordered.loc[ordered["event"].isin(BILLING_EVENTS), ["job", "ts", "event"]]
-    billing = billing.assign(charge=billing.groupby("job").cumcount())
+    billing = billing.assign(charge=billing.groupby("job").cumcount(), ordered_row=billing.index)
+    # A job restarted after a failure (``failed``, then ``resumed``) goes on: the failure
+    # is not its final event, and each segment is charged on its own (R4, R5).
+    resumes = ordered[ordered["event"] == "resumed"]
+    resumed_segments = pd.MultiIndex.from_arrays(
+        [resumes["job"].to_numpy(), resumes["segment"].to_numpy()]
+    )
+    restarted = pd.MultiIndex.from_arrays(
+        [billing["job"].to_numpy(), billing["charge"].to_numpy() + 1]
+    ).isin(resumed_segments)
     previous = billing["ts"].astype("Int64").groupby(billing["job"]).shift(1)
     first = jobs["first_ns"].reindex(billing["job"]).to_numpy()
     billing = billing.assign(segment_start=previous.fillna(pd.Series(first, index=billing.index)))
     billing = billing.astype({"segment_start": "int64"}).reset_index(drop=True)
 
-    is_final = billing["event"].isin(FINAL_EVENTS)
+    billing = billing.assign(restart=(billing["event"] == "failed").to_numpy() & restarted)
+    is_final = billing["event"].isin(FINAL_EVENTS) & ~billing["restart"]
     finals_before = is_final.groupby(billing["job"]).cumsum() - is_final.astype("int64")
     after_final = billing[finals_before > 0]
     first_final = billing[is_final].drop_duplicates("job").set_index("job")
@@ -279,12 +341,19 @@ def _intervals(
         ordered["event"].isin(["phase_start", "phase_end"]),
         ["job", "ts", "priority", "event", "phase", "row"],
     ]
+    # Phases pair within a run of the job: a failure that the job was restarted after
+    # ends every phase still open (closed by that failure, R5); a start before it never
+    # pairs with an end after it (the gap until the restart would be billed).
+    restarts = np.zeros(len(ordered), dtype="int64")
+    restarts[billing.loc[billing["restart"], "ordered_row"].to_numpy(dtype="int64")] = 1
+    run = pd.Series(restarts, index=ordered.index).groupby(ordered["job"]).cumsum() - restarts
+    marks = marks.assign(run=run.loc[marks.index].to_numpy())
     marks = _end_before_start(marks)
     is_start = marks["event"] == "phase_start"
-    keys = [marks["job"], marks["phase"]]
+    keys = [marks["job"], marks["run"], marks["phase"]]
     depth = is_start.astype("int64").mul(2).sub(1).groupby(keys).cumsum()
     unmatched_end = marks[(~is_start) & (depth < 0)]
-    unmatched_end = unmatched_end.drop_duplicates(["job", "phase"])
+    unmatched_end = unmatched_end.drop_duplicates(["job", "run", "phase"])
     where = events[["source", "line"]].take(unmatched_end["row"].to_numpy())
     problems = pd.DataFrame(
         {
@@ -304,14 +373,15 @@ def _intervals(
     )
 
     # Starts and ends pair in time order within a job and phase.
-    starts = marks[is_start].assign(rank=lambda f: f.groupby(["job", "phase"]).cumcount())
-    ends = marks[~is_start].assign(rank=lambda f: f.groupby(["job", "phase"]).cumcount())
-    paired = starts[["job", "phase", "rank", "ts"]].merge(
-        ends[["job", "phase", "rank", "ts"]].rename(columns={"ts": "end"}).astype({"end": "Int64"}),
-        on=["job", "phase", "rank"],
+    pair_keys = ["job", "run", "phase"]
+    starts = marks[is_start].assign(rank=lambda f: f.groupby(pair_keys).cumcount())
+    ends = marks[~is_start].assign(rank=lambda f: f.groupby(pair_keys).cumcount())
+    paired = starts[[*pair_keys, "rank", "ts"]].merge(
+        ends[[*pair_keys, "rank", "ts"]].rename(columns={"ts": "end"}).astype({"end": "Int64"}),
+        on=[*pair_keys, "rank"],
         how="left",
     )
-    paired = paired.rename(columns={"ts": "start"})
+    paired = paired.rename(columns={"ts": "start"}).drop(columns="run")
     closed = paired[paired["end"].notna()].assign(closed_by="end")
     open_ = paired[paired["end"].isna()].drop(columns="end")
     # An open phase is closed by the job's next billing event strictly after its start,
@@ -347,17 +417,19 @@ def _intervals(
 def _end_before_start(marks: pd.DataFrame) -> pd.DataFrame:
     """Phase marks in pairing order (event-log.md, "Pairing").
 
-    By job, phase and time; at one moment, ends that close an interval opened
-    earlier come first, then starts, then any end left over, which closes a start
-    of that same moment (a zero-length phase) rather than being unmatched.
+    By job, run (restarts after a failure), phase and time; at one moment, ends
+    that close an interval opened earlier come first, then starts, then any end
+    left over, which closes a start of that same moment (a zero-length phase)
+    rather than being unmatched.
     """
     if marks.empty:
         return marks
     # ``ordered`` is sorted by job, time and priority (ends first): a stable sort on the
     # (job, phase) key alone keeps that order within each job and phase.
     job = marks["job"].to_numpy(dtype="int64")
+    run = marks["run"].to_numpy(dtype="int64") if "run" in marks else np.zeros_like(job)
     phase = marks["phase"].astype("category").cat.codes.to_numpy().astype("int64")
-    series = job * (int(phase.max(initial=0)) + 1) + phase
+    series = (job * (int(run.max(initial=0)) + 1) + run) * (int(phase.max(initial=0)) + 1) + phase
     order = np.argsort(series, kind="stable")
     series, ts = series[order], marks["ts"].to_numpy(dtype="int64")[order]
     is_end = (marks["event"] == "phase_end").to_numpy()[order]
@@ -725,7 +797,9 @@ def _status(
     )
     resumed_after = (last_resume > last_billing["ts"].reindex(jobs.index)).fillna(False)
     status = last_event.astype("object").where(last_event.notna(), "running")
-    status = status.where(~((last_event == "paused") & resumed_after).fillna(False), "running")
+    # Resumed after a pause, or restarted after a failure: running again.
+    again = last_event.isin(["paused", "failed"]) & resumed_after
+    status = status.where(~again.fillna(False), "running")
     status = status.where(~jobs.index.isin(problems["job"]), "invalid")
     return status.astype("string")
 

@@ -15,9 +15,12 @@ only to locate the bad lines of a JSON Lines file that does not parse as a whole
 
 from __future__ import annotations
 
+import csv
 import gzip
 import io
 import json
+import re
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,7 +29,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
-from rftcost.errors import InputError, UnreadableFileError
+from rftcost.errors import EXCERPT, InputError, UnreadableFileError, excerpt
 from rftcost.events.schema import (
     BOOL_COLUMNS,
     CONTENT_COLUMNS,
@@ -40,10 +43,14 @@ from rftcost.policy import Policy, load_policy
 
 __all__ = [
     "LOG_SUFFIXES",
+    "MAX_COUNT",
+    "VALUE_EXCERPT",
     "EventLog",
     "ProgressCallback",
+    "check_zone",
     "concat_events",
     "expand_paths",
+    "parquet_file",
     "read_events",
     "read_file_chunks",
 ]
@@ -68,9 +75,27 @@ CATEGORY_COLUMNS = (
     "source",
 )
 """Columns with few distinct values, held as categoricals (memory, fast group-bys)."""
-_MAX_EPOCH_SECONDS = 10**11  # year 5138: larger numbers are milliseconds or nonsense
-_OFFSET_PATTERN = r"(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
+# Timestamps are held as int64 nanoseconds: 1677-09-21 to 2262-04-11 is what they can
+# hold. Anything outside is rejected (a log of an RFT job from year 1 is a bad record,
+# and must not abort the run with an overflow).
+_MIN_NS = int(pd.Timestamp.min.value)
+_MAX_NS = int(pd.Timestamp.max.value)
+_MIN_EPOCH_SECONDS = _MIN_NS // 1_000_000_000 + 1
+_MAX_EPOCH_SECONDS = _MAX_NS // 1_000_000_000
+_EPOCH_RANGE = "epoch seconds out of range (years 1677-2262; milliseconds?)"
+_TS_RANGE = "timestamp out of range (years 1677-2262)"
+# An offset counts only after a time of day: in "2025-06-02" the "-02" is the day.
+_OFFSET_PATTERN = r"[T t]\d{2}(?::?\d{2}){0,2}(?:[.,]\d+)?\s*(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
 _EPOCH_PATTERN = r"-?\d+(?:\.\d+)?"
+MAX_COUNT = 2**53 - 1
+"""Largest step or token count accepted: beyond it a count is not exact as a float, and
+sums of a job's counts could overflow 64 bits; no real job comes near it."""
+VALUE_EXCERPT = EXCERPT
+"""A rejected value is kept (and shown) as at most this many characters."""
+_BOM = "\ufeff"
+_UNDECODED = re.compile("[\udc80-\udcff]")
+"""Bytes that were not UTF-8, kept as surrogates by ``surrogateescape``."""
+_JOB_ID_IN_TEXT = re.compile(r'"job_id"\s*:\s*"((?:[^"\\]|\\.){1,200})"')
 _TRUE = {"true", "1", "yes", "t", "y"}
 _FALSE = {"false", "0", "no", "f", "n"}
 
@@ -123,19 +148,33 @@ class EventLog(BaseModel):
         }
 
 
-def expand_paths(paths: Iterable[str | Path], skipped: list[Path] | None = None) -> list[Path]:
+def expand_paths(
+    paths: Iterable[str | Path],
+    skipped: list[Path] | None = None,
+    *,
+    follow_links: bool = False,
+    links: list[Path] | None = None,
+) -> list[Path]:
     """Files named, and event-log files below folders named, in sorted order.
 
     Inside a folder, a file that is plainly not an event log (a CSV or JSON file
     without the ``job_id``, ``ts`` and ``event`` columns, such as an invoice or a
     budget kept beside the logs) is left out and added to ``skipped``; a file named
-    on its own is always read.
+    on its own is always read. A link (symlink) inside a folder that leads out of
+    it is not followed unless ``follow_links``: it is added to ``links`` instead (a
+    folder of logs must not read whatever file a link points at).
     """
     files: list[Path] = []
     for given in paths:
         path = Path(given)
         if path.is_dir():
             below = sorted(p for p in path.rglob("*") if p.is_file() and _is_log_file(p))
+            if not follow_links:
+                root = path.resolve()
+                outside = [p for p in below if not p.resolve().is_relative_to(root)]
+                if links is not None:
+                    links.extend(outside)
+                below = [p for p in below if p not in set(outside)]
             logs = [p for p in below if _looks_like_event_log(p)]
             if skipped is not None:
                 skipped.extend(p for p in below if p not in set(logs))
@@ -145,6 +184,42 @@ def expand_paths(paths: Iterable[str | Path], skipped: list[Path] | None = None)
         else:
             raise UnreadableFileError("no such file or folder", path=path)
     return files
+
+
+def check_zone(assume_tz: str | None) -> None:
+    """Raise ``InputError`` naming ``--assume-tz`` when ``assume_tz`` is not a known zone."""
+    if assume_tz is None:
+        return
+    try:
+        pd.DatetimeIndex([]).tz_localize(assume_tz)
+    except Exception as exc:  # pytz / zoneinfo / dateutil each raise their own
+        raise InputError(
+            "unknown time zone",
+            path="--assume-tz",
+            value=excerpt(assume_tz),
+            hint="name an IANA zone such as Europe/Paris, or UTC",
+        ) from exc
+
+
+def _one_line(exc: BaseException) -> str:
+    """A library's message as one short line (Arrow's run over several, with schemas)."""
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return excerpt(first, 200)
+
+
+def parquet_file(path: Path) -> Any:
+    """``pyarrow.parquet.ParquetFile`` of ``path``; an unreadable file names itself."""
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.ParquetFile(path)
+    except OSError as exc:
+        raise UnreadableFileError(f"cannot read file: {_one_line(exc)}", path=path) from exc
+    except Exception as exc:  # ArrowInvalid and kin: a corrupt or truncated file
+        raise UnreadableFileError(
+            f"not a readable Parquet file: {_one_line(exc)}", path=path
+        ) from exc
 
 
 _REQUIRED_COLUMNS = {"job_id", "ts", "event"}
@@ -163,7 +238,8 @@ def _looks_like_event_log(path: Path) -> bool:
         if name.endswith(".json"):
             return False  # a .json file in a folder is an OpenAI export or not a log at all
         opener = gzip.open if name.endswith(".gz") else open
-        with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
+        # utf-8-sig: a byte-order mark must not hide the first column's name.
+        with opener(path, "rt", encoding="utf-8-sig", errors="replace") as handle:
             first = next((line for line in handle if line.strip()), "")
         if name.endswith((".csv", ".csv.gz")):
             return {c.strip().strip('"') for c in first.split(",")} >= _REQUIRED_COLUMNS
@@ -184,18 +260,22 @@ def read_events(
     assume_tz: str | None = None,
     policy: Policy | str | Path | None = None,
     on_progress: ProgressCallback | None = None,
+    follow_links: bool = False,
 ) -> EventLog:
     """Read, validate and de-duplicate canonical event logs (and OpenAI exports).
 
     ``assume_tz`` names the zone of timestamps written without an offset (else they
-    are rejected). ``policy`` supplies phase aliases (R3). Raises
-    ``UnreadableFileError`` for a file that cannot be read at all.
+    are rejected). ``policy`` supplies phase aliases (R3). ``follow_links`` reads
+    files that links inside a folder point at outside it (else they are noted and
+    left). Raises ``UnreadableFileError`` for a file that cannot be read at all.
     """
+    check_zone(assume_tz)
     resolved_policy = load_policy(policy)
     if isinstance(paths, str | Path):
         paths = [paths]
     skipped: list[Path] = []
-    files = expand_paths(paths, skipped)
+    links: list[Path] = []
+    files = expand_paths(paths, skipped, follow_links=follow_links, links=links)
     exports = [f for f in files if _is_openai_export(f)]
     accepted: list[pd.DataFrame] = []
     rejected: list[pd.DataFrame] = []
@@ -236,7 +316,8 @@ def read_events(
             if p.name.lower().endswith(".json")
             else f"{p}: not an event log (no job_id, ts, event), skipped"
             for p in skipped
-        ),
+        )
+        + tuple(f"{p}: a link out of the folder, not followed" for p in links),
     )
 
 
@@ -303,6 +384,7 @@ def read_file_chunks(
     memory); JSON Lines files and OpenAI exports are read whole. ``row_groups``
     reads only those row groups of a Parquet file (lines still count from its start).
     """
+    check_zone(assume_tz)
     name = path.name.lower()
     if name.endswith(".json"):
         yield _read_openai_export(path, assume_tz=assume_tz, policy=policy)
@@ -322,9 +404,9 @@ def read_file_chunks(
         except InputError:
             raise
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
-            raise UnreadableFileError(f"cannot read file: {exc}", path=path) from exc
+            raise UnreadableFileError(f"cannot read file: {_one_line(exc)}", path=path) from exc
         except Exception as exc:  # pyarrow / pandas parser errors have no common base
-            raise UnreadableFileError(f"cannot parse file: {exc}", path=path) from exc
+            raise UnreadableFileError(f"cannot parse file: {_one_line(exc)}", path=path) from exc
         missing = sorted(_REQUIRED_COLUMNS - set(raw.columns)) if len(raw) else []
         if missing:
             raise UnreadableFileError(
@@ -346,8 +428,7 @@ def _raw_chunks(
         for frame in _read_parquet(path, chunk_rows, row_groups):
             yield frame, _empty_rejected()
     elif name.endswith((".csv", ".csv.gz")):
-        for frame in _read_csv(path, chunk_rows):
-            yield frame, _empty_rejected()
+        yield from _read_csv(path, chunk_rows)
     else:
         yield _read_jsonl(path)
 
@@ -412,15 +493,33 @@ def _read_openai_export(
     return frame, bad
 
 
-def _open_text(path: Path) -> str:
+def _open_text(path: Path) -> tuple[str, bool]:
+    """The file's text, and whether it is all UTF-8.
+
+    Bytes that are not UTF-8 are kept as surrogates (``surrogateescape``), so that
+    only the lines holding them are rejected, each with its line and job.
+    """
     data = path.read_bytes()
     if path.name.lower().endswith(".gz"):
         data = gzip.decompress(data)
+    _refuse_utf16(data[:4], path)
     try:
-        return data.decode("utf-8")
+        text, clean = data.decode("utf-8"), True
     except UnicodeDecodeError as exc:
-        reason = f"not UTF-8 text ({exc.reason} at byte {exc.start})"
-        raise UnreadableFileError(reason, path=path) from exc
+        text, clean = data.decode("utf-8", errors="surrogateescape"), False
+        if len(_UNDECODED.findall(text)) * 2 > len(text):  # a binary file, not a log
+            reason = f"not UTF-8 text ({exc.reason} at byte {exc.start})"
+            raise UnreadableFileError(reason, path=path) from exc
+    # A byte-order mark (Windows editors write one) is not part of the first record.
+    return text.removeprefix(_BOM), clean
+
+
+def _refuse_utf16(start: bytes, path: Path) -> None:
+    """A UTF-16 or UTF-32 file (its byte-order mark says so) is one error, not N rejections."""
+    if start.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")):
+        raise UnreadableFileError(
+            "UTF-16 or UTF-32 text, not UTF-8", path=path, hint="save the file as UTF-8"
+        )
 
 
 def _read_parquet(
@@ -430,7 +529,7 @@ def _read_parquet(
 
     # Columns with few distinct values come out of Arrow as categoricals directly,
     # without a Python string per row.
-    names = set(pq.read_schema(path).names)
+    names = set(parquet_file(path).schema_arrow.names)
     dictionary = [c for c in CATEGORY_COLUMNS if c in names]
     if chunk_rows is None and row_groups is None:
         frame = pq.read_table(path, read_dictionary=dictionary).to_pandas()
@@ -450,30 +549,127 @@ def _read_parquet(
         first_row += len(frame)
 
 
-def _read_csv(path: Path, chunk_rows: int | None) -> Iterator[pd.DataFrame]:
+def _read_csv(path: Path, chunk_rows: int | None) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+    """CSV records with their line (1 is the header), and the rows that do not fit it.
+
+    The C parser reads the file; a row with more fields than the header stops it
+    (pandas would otherwise drop the extra fields of a first row, or take its first
+    fields as an index and shift every column). Then, only then, the rest of the
+    file is read row by row to reject those rows with their line.
+    """
     options: dict[str, Any] = {
         "dtype": str,
         "keep_default_na": False,
         "na_values": [""],
+        "index_col": False,
+        "encoding": "utf-8-sig",  # a byte-order mark is not part of the first name
         "compression": "gzip" if path.name.lower().endswith(".gz") else None,
     }
-    if chunk_rows is None:
-        frame = pd.read_csv(path, **options)
-        yield frame.assign(line=np.arange(2, len(frame) + 2))  # line 1 is the header
-        return
-    first_line = 2
-    with pd.read_csv(path, chunksize=chunk_rows, **options) as reader:
-        for frame in reader:
-            yield frame.assign(line=np.arange(first_line, first_line + len(frame)))
-            first_line += len(frame)
+    done = 0  # data rows yielded so far
+    try:
+        if chunk_rows is None:
+            frame = _strict_csv(lambda: pd.read_csv(path, **options))
+            yield frame.assign(line=np.arange(2, len(frame) + 2)), _empty_rejected()
+            return
+        reader = _strict_csv(lambda: pd.read_csv(path, chunksize=chunk_rows, **options))
+        with reader:
+            while True:
+                try:
+                    frame = _strict_csv(lambda: next(reader))
+                except StopIteration:
+                    return
+                yield (
+                    frame.assign(line=np.arange(done + 2, done + 2 + len(frame))),
+                    (_empty_rejected()),
+                )
+                done += len(frame)
+    except (pd.errors.ParserError, pd.errors.ParserWarning, UnicodeDecodeError):
+        pass  # a long row, or bytes that are not UTF-8: find those rows
+    yield from _read_csv_by_row(path, chunk_rows, skip=done)
+
+
+def _strict_csv(read: Callable[[], Any]) -> Any:
+    """``read()`` with pandas' "header and data lengths differ" warning raised as an error."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pd.errors.ParserWarning)
+        return read()
+
+
+def _read_csv_by_row(
+    path: Path, chunk_rows: int | None, *, skip: int
+) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+    """Slow path, only for a CSV file with a row longer than its header (see ``_read_csv``)."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rb") as raw:
+        _refuse_utf16(raw.read(4), path)
+    with opener(path, "rt", encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, [])
+        missing = sorted(_REQUIRED_COLUMNS - set(header))
+        if missing:  # rows longer than a header that is not one (a comment line)
+            raise UnreadableFileError(
+                f"not an event log: no {', '.join(missing)} column",
+                path=path,
+                hint="every record needs job_id, ts and event (see the event log format)",
+            )
+        width = len(header)
+        at_job = header.index("job_id")
+        rows: list[list[str | None]] = []
+        lines: list[int] = []
+        bad: list[dict[str, Any]] = []
+        number = 1
+        for row in reader:
+            if not row:  # pandas skips blank lines: the same numbering on both paths
+                continue
+            number += 1
+            if number - 2 < skip:
+                continue
+            undecoded = any(_UNDECODED.search(cell) for cell in row)
+            if len(row) > width or undecoded:
+                if undecoded:
+                    row = [_replace_undecoded(cell) for cell in row]
+                job_id = row[at_job].strip() or None if at_job < len(row) else None
+                reason = (
+                    "not UTF-8 text" if undecoded else f"{len(row)} fields, the header has {width}"
+                )
+                bad.append(_rejection(path, number, job_id, None, ",".join(row), reason))
+            else:
+                rows.append([c if c != "" else None for c in row] + [None] * (width - len(row)))
+                lines.append(number)
+            if chunk_rows is not None and len(rows) + len(bad) >= chunk_rows:
+                yield _csv_frame(rows, header, lines), pd.DataFrame(bad, columns=_REJECTED)
+                rows, lines, bad = [], [], []
+        if rows or bad or chunk_rows is None:
+            yield _csv_frame(rows, header, lines), pd.DataFrame(bad, columns=_REJECTED)
+
+
+def _replace_undecoded(text: str) -> str:
+    return text.encode("utf-8", errors="surrogateescape").decode("utf-8", errors="replace")
+
+
+def _csv_frame(rows: list[list[str | None]], header: list[str], lines: list[int]) -> pd.DataFrame:
+    # A repeated name is renamed as pandas' own CSV parser does ("job_id.1"): the same
+    # columns whichever path read the file.
+    seen: dict[str, int] = {}
+    names = []
+    for name in header:
+        count = seen.get(name, 0)
+        seen[name] = count + 1
+        names.append(name if count == 0 else f"{name}.{count}")
+    frame = pd.DataFrame(rows, columns=names, dtype=object)
+    return frame.assign(line=np.asarray(lines, dtype="int64"))
 
 
 def _read_jsonl(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    lines = _open_text(path).splitlines()
+    text, clean = _open_text(path)
+    # Records end at "\n" only: a U+2028 inside a JSON string is not a line break.
+    lines = [line.removesuffix("\r") for line in text.split("\n")]
     numbers = [i + 1 for i, text in enumerate(lines) if text.strip()]
-    body = "\n".join(lines[i - 1] for i in numbers)
     if not numbers:
         return pd.DataFrame({"line": pd.Series([], dtype="int64")}), _empty_rejected()
+    if not clean:
+        return _read_jsonl_by_line(path, lines, numbers)
+    body = "\n".join(lines[i - 1] for i in numbers)
     try:
         frame = pd.read_json(io.StringIO(body), lines=True, dtype=False)
         if len(frame) == len(numbers):
@@ -492,13 +688,23 @@ def _read_jsonl_by_line(
     bad: list[dict[str, Any]] = []
     for number in numbers:
         text = lines[number - 1]
+        if _UNDECODED.search(text):
+            shown = _replace_undecoded(text)
+            reason = "not UTF-8 text"
+            bad.append(_rejection(path, number, _job_id_in(shown), None, shown, reason))
+            continue
         try:
             record = json.loads(text)
         except json.JSONDecodeError as exc:
-            bad.append(_rejection(path, number, None, None, text[:80], f"not JSON: {exc.msg}"))
+            reason = f"not JSON: {exc.msg}"
+            bad.append(_rejection(path, number, _job_id_in(text), None, text, reason))
+            continue
+        except RecursionError:
+            reason = "not JSON: nested too deep"
+            bad.append(_rejection(path, number, _job_id_in(text), None, text, reason))
             continue
         if not isinstance(record, dict):
-            bad.append(_rejection(path, number, None, None, text[:80], "not a JSON object"))
+            bad.append(_rejection(path, number, None, None, text, "not a JSON object"))
             continue
         records.append(record)
         good.append(number)
@@ -506,9 +712,26 @@ def _read_jsonl_by_line(
     return frame.assign(line=good), pd.DataFrame(bad, columns=list(_REJECTED_COLUMNS))
 
 
+def _job_id_in(text: str) -> str | None:
+    """The job id of a line that does not parse, when its text still shows it.
+
+    A truncated record of a job must make that job invalid (its events are not all
+    known), not vanish as a record of no job.
+    """
+    found = _JOB_ID_IN_TEXT.search(text)
+    if found is None:
+        return None
+    try:
+        job_id = json.loads(f'"{found.group(1)}"')
+    except json.JSONDecodeError:
+        return None
+    return job_id.strip() or None if isinstance(job_id, str) else None
+
+
 # --- validation and coercion ----------------------------------------------------------
 
 _REJECTED_COLUMNS = ("source", "line", "job_id", "column", "value", "reason")
+_REJECTED = list(_REJECTED_COLUMNS)
 
 
 def _rejection(
@@ -519,7 +742,7 @@ def _rejection(
         "line": line,
         "job_id": job_id,
         "column": column,
-        "value": None if value is None else str(value),
+        "value": None if value is None else excerpt(str(value)),
         "reason": reason,
     }
 
@@ -533,6 +756,12 @@ def normalize_records(
     and ``line`` (and ``source``, else ``source`` names them all). Returns
     ``(events, rejected)``.
     """
+    check_zone(assume_tz)  # every entry (frames, engines) names a bad zone, not pandas
+    repeated = raw.columns[raw.columns.duplicated()]
+    if len(repeated):
+        raise UnreadableFileError(
+            "a column appears twice", path=source, value=excerpt(str(repeated[0]))
+        )
     raw = raw.reset_index(drop=True)  # a CSV with a short first row has another index
     n = len(raw)
     checks = _Checks(raw, n)
@@ -542,9 +771,16 @@ def normalize_records(
         if "source" in raw
         else pd.Series(source, index=raw.index, dtype="string")
     )
+    not_names = {col: _not_a_name(raw[col]) for col in STRING_COLUMNS if col in raw}
+    for col, problems in not_names.items():
+        checks.fail_each(problems, col, raw[col])
     text = {col: _as_text(raw[col]) if col in raw else _na_strings(n) for col in STRING_COLUMNS}
 
     job_id = text["job_id"]
+    if "job_id" in not_names:
+        # A job id that is not a name ties its record to no job ("{'a': 1}" is none).
+        job_id = job_id.mask(not_names["job_id"].notna())
+        text["job_id"] = job_id
     checks.fail(job_id.isna(), "job_id", None, "missing job_id")
 
     event = text["event"]
@@ -653,7 +889,13 @@ class _Checks:
         if value is None:
             value = self.raw.get(column, None)
         if value is not None:
-            self.value.loc[new] = _as_text(value.loc[new])
+            shown = _as_text(value.loc[new])
+            # A rejected value is kept as a short excerpt: it is shown on screen.
+            long = shown.str.len() > VALUE_EXCERPT
+            if long.any():
+                cut = shown.str.slice(0, VALUE_EXCERPT - 1) + "…"
+                shown = shown.mask(long.fillna(False), cut)
+            self.value.loc[new] = shown
 
 
 def _na_strings(n: int, index: pd.Index | None = None) -> pd.Series:
@@ -670,6 +912,12 @@ def _as_text(values: pd.Series) -> pd.Series:
             values = values.map(_cell_text, na_action="ignore")
         values = values.astype("string")
     elif isinstance(values.dtype, pd.CategoricalDtype):
+        raw_categories = values.cat.categories
+        if raw_categories.dtype == object and pd.api.types.infer_dtype(raw_categories) != "string":
+            # Binary (bytes) categories from Parquet: decoded, never str(b"...").
+            values = values.cat.rename_categories(
+                pd.Index([_cell_text(c) for c in raw_categories], dtype=object)
+            )
         categories = pd.Index(values.cat.categories.astype(str), dtype=object)
         stripped = categories.str.strip()
         if stripped.is_unique and not (stripped == "").any():
@@ -686,7 +934,51 @@ def _as_text(values: pd.Series) -> pd.Series:
 def _cell_text(value: Any) -> Any:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
     return value if isinstance(value, str) else str(value)
+
+
+def _not_a_name(values: pd.Series) -> pd.Series:
+    """Why each value cannot be a name (job id, team, model...): NA where it can.
+
+    A name is text (a number is read as its digits); a JSON object, array or boolean
+    is not one, and must not become the text "{'a': 1}" or "True"; bytes must be
+    UTF-8 (a Parquet binary column).
+    """
+    if values.dtype.kind == "b" or str(values.dtype) == "boolean":
+        return _na_strings(len(values), values.index).mask(values.notna(), "a boolean, not a name")
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        # A Parquet dictionary column: judge its few categories, not every row.
+        categories = pd.Series(values.cat.categories.to_numpy(dtype=object))
+        by_category = _not_a_name(categories).to_numpy(dtype=object)
+        if not len(by_category):
+            return _na_strings(len(values), values.index)
+        codes = values.cat.codes.to_numpy()
+        picked = by_category[np.maximum(codes, 0)]
+        picked[codes < 0] = None
+        return pd.Series(picked, index=values.index, dtype="string")
+    if values.dtype != object:
+        return _na_strings(len(values), values.index)
+    kind = pd.api.types.infer_dtype(values, skipna=True)
+    if kind in ("string", "empty", "integer", "floating", "mixed-integer-float", "decimal"):
+        return _na_strings(len(values), values.index)
+    return values.map(_name_problem, na_action="ignore").astype("string")
+
+
+def _name_problem(value: Any) -> str | None:
+    if isinstance(value, bool | np.bool_):
+        return "a boolean, not a name"
+    if isinstance(value, dict):
+        return "a JSON object, not a name"
+    if isinstance(value, list | tuple | np.ndarray):
+        return "a list, not a name"
+    if isinstance(value, bytes):
+        try:
+            value.decode("utf-8")
+        except UnicodeDecodeError:
+            return "bytes that are not UTF-8 text, not a name"
+    return None
 
 
 def _parse_timestamps(raw: pd.Series, assume_tz: str | None) -> tuple[pd.Series, pd.Series]:
@@ -695,14 +987,18 @@ def _parse_timestamps(raw: pd.Series, assume_tz: str | None) -> tuple[pd.Series,
     index = raw.index
     reasons = _na_strings(n, index)
     if isinstance(raw.dtype, pd.DatetimeTZDtype):
-        return _datetime_ns(raw), reasons.mask(raw.isna(), "missing timestamp")
+        ns, out = _datetime_ns(raw)
+        return ns, reasons.mask(raw.isna(), "missing timestamp").mask(out, _TS_RANGE)
     if raw.dtype.kind == "M":
         if assume_tz is None:
             return pd.Series(pd.NA, index=index, dtype="Int64"), reasons.mask(
                 raw.notna(), "timestamp without an offset; name its zone with --assume-tz"
             ).mask(raw.isna(), "missing timestamp")
         local = raw.dt.tz_localize(assume_tz, ambiguous="NaT", nonexistent="NaT")
-        return _datetime_ns(local), reasons.mask(local.isna(), f"not a valid time in {assume_tz}")
+        ns, out = _datetime_ns(local)
+        reasons = reasons.mask(raw.isna(), "missing timestamp")
+        reasons = reasons.mask(raw.notna() & local.isna(), f"not a valid time in {assume_tz}")
+        return ns, reasons.mask(out, _TS_RANGE)
 
     result = pd.Series(pd.NA, index=index, dtype="Int64")
     if raw.dtype.kind in "iuf":
@@ -713,46 +1009,103 @@ def _parse_timestamps(raw: pd.Series, assume_tz: str | None) -> tuple[pd.Series,
     if is_epoch.any():
         result, reasons = _epoch_strings(text, is_epoch, result, reasons)
     iso = text.notna() & ~is_epoch
+    # A date alone ("2025-06-02", a Parquet date32) has no time and no offset: it is
+    # naive, rejected unless --assume-tz names its zone (then it is that day's midnight).
     has_offset = text.str.contains(_OFFSET_PATTERN, regex=True).fillna(False)
     aware = iso & has_offset
     if aware.any():
-        parsed = pd.to_datetime(text[aware], utc=True, format="ISO8601", errors="coerce")
-        result = result.mask(aware, _datetime_ns(parsed))
-        reasons = reasons.mask(aware & result.isna(), "not an ISO 8601 timestamp")
+        parsed = _to_datetime(text[aware], utc=True)
+        ns, out = _datetime_ns(parsed)
+        result = result.mask(aware, ns)
+        reasons = reasons.mask(aware & parsed.reindex(index).isna(), "not an ISO 8601 timestamp")
+        reasons = reasons.mask(out.reindex(index, fill_value=False), _TS_RANGE)
+        reasons = reasons.mask(aware & result.isna() & _year_out_of_range(text), _TS_RANGE)
     naive = iso & ~has_offset
     if naive.any():
-        parsed = pd.to_datetime(text[naive], format="ISO8601", errors="coerce")
+        parsed = _to_datetime(text[naive], utc=False)
         unparsed = naive & parsed.reindex(text.index).isna()
         reasons = reasons.mask(unparsed, "not an ISO 8601 timestamp")
+        reasons = reasons.mask(unparsed & _year_out_of_range(text), _TS_RANGE)
         if assume_tz is None:
             reasons = reasons.mask(
                 naive & ~unparsed, "timestamp without an offset; name its zone with --assume-tz"
             )
         else:
             local = parsed.dt.tz_localize(assume_tz, ambiguous="NaT", nonexistent="NaT")
-            result = result.mask(naive, _datetime_ns(local))
+            ns, out = _datetime_ns(local)
+            result = result.mask(naive, ns)
             reasons = reasons.mask(
-                naive & ~unparsed & result.isna(), f"not a valid local time in {assume_tz}"
+                naive & ~unparsed & local.reindex(index).isna(),
+                f"not a valid local time in {assume_tz}",
             )
+            reasons = reasons.mask(out.reindex(index, fill_value=False), _TS_RANGE)
     return result, reasons
 
 
-def _datetime_ns(values: pd.Series) -> pd.Series:
-    utc: pd.Series = values.dt.tz_convert("UTC")
+def _year_out_of_range(text: pd.Series) -> pd.Series:
+    """Text that starts with a year nanoseconds cannot hold (a better reason than "not ISO")."""
+    year = pd.to_numeric(text.str.extract(r"^\+?(\d{4,})-", expand=False), errors="coerce")
+    return ((year < 1678) | (year > 2261)).fillna(False).astype(bool)
+
+
+def _to_datetime(text: pd.Series, *, utc: bool) -> pd.Series:
+    """ISO 8601 text → datetimes (NaT where not ISO 8601); years beyond pandas' bounds too.
+
+    pandas raises, even with ``errors="coerce"``, for a year it cannot hold at any
+    unit (0000, 10000): those records are rejected, not the run aborted.
+    """
+    try:
+        parsed: pd.Series = pd.to_datetime(text, utc=utc, format="ISO8601", errors="coerce")
+    except (OverflowError, ValueError, pd.errors.OutOfBoundsDatetime):
+        # Rare: parse one by one (only for a chunk holding such a value).
+        parts = [
+            pd.to_datetime(text.iloc[i : i + 1], utc=utc, format="ISO8601", errors="coerce")
+            if _parses(text.iloc[i : i + 1], utc)
+            else pd.Series(pd.NaT, index=text.index[i : i + 1], dtype="datetime64[us, UTC]")
+            for i in range(len(text))
+        ]
+        parsed = pd.concat(parts) if parts else text.astype("datetime64[us, UTC]")
+        if not utc and isinstance(parsed.dtype, pd.DatetimeTZDtype):
+            parsed = parsed.dt.tz_localize(None)
+    return parsed
+
+
+def _parses(one: pd.Series, utc: bool) -> bool:
+    try:
+        pd.to_datetime(one, utc=utc, format="ISO8601", errors="coerce")
+    except (OverflowError, ValueError, pd.errors.OutOfBoundsDatetime):
+        return False
+    return True
+
+
+def _datetime_ns(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """UTC nanoseconds (Int64, NA where missing or out of range) and the out-of-range mask.
+
+    pandas keeps a parsed timestamp at the unit it needs (year 1 or 9999 fits in
+    microseconds); int64 nanoseconds hold only 1677-09-21 to 2262-04-11.
+    """
+    utc = values.dt.tz_convert("UTC")
+    out = pd.Series(False, index=values.index)
+    if utc.dt.unit != "ns":
+        low = pd.Timestamp(_MIN_NS, unit="ns", tz="UTC")
+        high = pd.Timestamp(_MAX_NS, unit="ns", tz="UTC")
+        out = ((utc < low) | (utc > high)).fillna(False).astype(bool)
+        if out.any():
+            utc = utc.mask(out)
     ns: pd.Series = utc.dt.as_unit("ns").astype("int64").astype("Int64").mask(utc.isna())
-    return ns
+    return ns, out
 
 
 def _epoch_numbers(
     raw: pd.Series, result: pd.Series, reasons: pd.Series
 ) -> tuple[pd.Series, pd.Series]:
     values = raw.astype("float64")
-    in_range = values.abs() < _MAX_EPOCH_SECONDS
+    in_range = (values >= _MIN_EPOCH_SECONDS) & (values <= _MAX_EPOCH_SECONDS)
     # Epoch seconds as binary floats: keep microseconds, the resolution they can carry.
     micros = (values.where(in_range) * 1_000_000).round()
     result = (micros * 1000).astype("Int64")
     reasons = reasons.mask(values.isna(), "missing timestamp")
-    reasons = reasons.mask(values.notna() & ~in_range, "epoch seconds out of range (milliseconds?)")
+    reasons = reasons.mask(values.notna() & ~in_range, _EPOCH_RANGE)
     return result, reasons
 
 
@@ -762,36 +1115,43 @@ def _epoch_strings(
     """Epoch seconds written as text, converted exactly (no binary float)."""
     epoch = text[is_epoch]
     parts = epoch.str.split(".", n=1, expand=True, regex=False)
-    whole = parts[0].astype("int64")
+    # More than 11 digits cannot be a time in range, and may not fit 64 bits: not parsed.
+    fits = parts[0].str.lstrip("-").str.lstrip("0").str.len() <= 11
+    whole = parts[0].where(fits, "0").astype("int64")
     fraction = parts[1] if parts.shape[1] > 1 else pd.Series(pd.NA, index=epoch.index)
     nanos = fraction.fillna("0").astype("string").str.slice(0, 9).str.ljust(9, "0").astype("int64")
     negative = epoch.str.startswith("-")
-    ns = whole * 1_000_000_000 + nanos.where(~negative, -nanos)
-    in_range = whole.abs() < _MAX_EPOCH_SECONDS
+    in_range = fits & (whole >= _MIN_EPOCH_SECONDS) & (whole < _MAX_EPOCH_SECONDS)
+    ns = whole.where(in_range, 0) * 1_000_000_000 + nanos.where(~negative, -nanos)
     result = result.mask(is_epoch, ns.where(in_range).astype("Int64"))
-    reasons = reasons.mask(
-        is_epoch & ~in_range.reindex(text.index, fill_value=True),
-        "epoch seconds out of range (milliseconds?)",
-    )
+    reasons = reasons.mask(is_epoch & ~in_range.reindex(text.index, fill_value=True), _EPOCH_RANGE)
     return result, reasons
 
 
 def _parse_integers(raw: pd.Series | None, n: int, checks: _Checks, column: str) -> pd.Series:
     if raw is None:
         return pd.Series(pd.NA, index=checks.raw.index, dtype="Int64")
-    if raw.dtype.kind in "iu" or str(raw.dtype) in {"Int64", "Int32", "int64[pyarrow]"}:
-        values = raw.astype("Int64")
+    too_large = f"{column} is too large (more than {MAX_COUNT})"
+    if raw.dtype.kind in "iu" or str(raw.dtype) in {"Int64", "Int32", "UInt64", "int64[pyarrow]"}:
+        # Compared before the cast: a uint64 beyond int64 must not wrap to a negative.
+        large = (raw > MAX_COUNT).fillna(False).astype(bool)
+        checks.fail(large, column, raw, too_large)
+        values = raw.where(~large).astype("Int64") if large.any() else raw.astype("Int64")
     else:
-        numeric = pd.to_numeric(_as_text(raw), errors="coerce")
+        shown = _as_text(raw)
+        numeric = pd.to_numeric(shown, errors="coerce")
         numeric = pd.Series(numeric, index=raw.index).astype("Float64")
+        finite = numeric.isna() | numeric.abs().le(float(MAX_COUNT))
         integral = numeric.isna() | (numeric == numeric.round())
         checks.fail(
-            (_as_text(raw).notna() & (numeric.isna() | ~integral)).fillna(True),
+            (shown.notna() & (numeric.isna() | ~integral)).fillna(True),
             column,
             raw,
             f"{column} is not an integer",
         )
-        values = numeric.where(integral).round().astype("Int64")
+        # 1e30 tokens is not a count: rejected as such, not wrapped to a negative number.
+        checks.fail(~finite.fillna(True), column, raw, too_large)
+        values = numeric.where(integral & finite).round().astype("Int64")
     checks.fail((values < 0).fillna(False), column, raw, f"{column} is negative")
     return values
 
@@ -801,13 +1161,16 @@ def _parse_floats(raw: pd.Series | None, n: int, checks: _Checks, column: str) -
         return pd.Series(pd.NA, index=checks.raw.index, dtype="Float64")
     if raw.dtype.kind in "iuf" or str(raw.dtype) in {"Float64", "Int64"}:
         numeric = raw.astype("Float64")
-        checks.fail((numeric < 0).fillna(False), column, raw, f"{column} is negative")
-        return numeric
-    numeric = pd.Series(pd.to_numeric(_as_text(raw), errors="coerce"), index=raw.index)
-    numeric = numeric.astype("Float64")
-    checks.fail(_as_text(raw).notna() & numeric.isna(), column, raw, f"{column} is not a number")
+    else:
+        numeric = pd.Series(pd.to_numeric(_as_text(raw), errors="coerce"), index=raw.index)
+        numeric = numeric.astype("Float64")
+        checks.fail(
+            _as_text(raw).notna() & numeric.isna(), column, raw, f"{column} is not a number"
+        )
+    infinite = numeric.notna() & ~np.isfinite(numeric.astype("float64").fillna(0.0))
+    checks.fail(infinite, column, raw, f"{column} is not a finite number")
     checks.fail((numeric < 0).fillna(False), column, raw, f"{column} is negative")
-    return numeric
+    return numeric.mask(infinite)
 
 
 def _parse_bools(raw: pd.Series | None, n: int, checks: _Checks, column: str) -> pd.Series:
