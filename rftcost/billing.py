@@ -296,6 +296,7 @@ def bill(
     workdir: str | Path | None = None,
     workers: int | Literal["auto"] = 1,
     keep_timeline: bool = False,
+    follow_links: bool = False,
 ) -> Bill:
     """Bill event logs: paths (files or folders), an ``EventLog``, or a frame of events.
 
@@ -310,7 +311,8 @@ def bill(
     runs the same kernel on a Spark cluster (the ``rftcost[spark]`` extra). Every path
     gives the same cents. A bill made in buckets keeps amounts and per-job time but not
     the time line's pieces and intervals, unless ``keep_timeline`` (an audit's evidence
-    needs them; memory then grows with the log).
+    needs them; memory then grows with the log). ``follow_links`` reads the files that
+    links inside a folder point at outside it (else they are noted and left).
     """
     resolved = load_policy(policy)
     if isinstance(source, EventLog):
@@ -322,7 +324,9 @@ def bill(
         if engine == "spark":
             from rftcost.engines.spark import bill_with_spark
 
-            return bill_with_spark(paths, resolved, assume_tz=assume_tz, buckets=buckets)
+            return bill_with_spark(
+                paths, resolved, assume_tz=assume_tz, buckets=buckets, follow_links=follow_links
+            )
         from rftcost.buckets import available_workers
 
         processes = available_workers() if workers == "auto" else workers
@@ -342,8 +346,15 @@ def bill(
                 workers=processes,
                 keep_timeline=keep_timeline,
                 on_progress=on_progress,
+                follow_links=follow_links,
             )
-        log = read_events(paths, assume_tz=assume_tz, policy=resolved, on_progress=on_progress)
+        log = read_events(
+            paths,
+            assume_tz=assume_tz,
+            policy=resolved,
+            on_progress=on_progress,
+            follow_links=follow_links,
+        )
     result = bill_events(log.events, resolved, reader_problems=log.problems, log=log)
     if on_progress:
         on_progress("bill", 1, 1)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from rftcost.billing import Bill, bill_events
 from rftcost.errors import InputError
@@ -34,11 +34,15 @@ from rftcost.events.readers import (
     ProgressCallback,
     _deduplicate,
     _empty_rejected,
+    _is_openai_export,
     _problems_from_rejections,
+    _read_openai_exports,
+    check_zone,
     concat_events,
     expand_paths,
     parquet_file,
     read_file_chunks,
+    skip_notes,
 )
 from rftcost.policy import Policy
 from rftcost.timeline import Timeline
@@ -59,6 +63,7 @@ __all__ = [
     "combine_logs",
     "estimated_events",
     "iter_bucket_bills",
+    "no_problems",
     "partition_events",
 ]
 
@@ -92,8 +97,16 @@ class Partition(BaseModel):
     accepted: int
     """Records written to buckets (before de-duplication)."""
     notes: tuple[str, ...] = ()
-    """Files below a folder left out as not event logs (budgets, invoices), as the
-    in-memory reader notes them."""
+    """What reading noted, as the in-memory reader notes it: an OpenAI import's notes,
+    files below a folder left out (budgets, invoices), links not followed."""
+    problems: pd.DataFrame = Field(default_factory=lambda: no_problems())
+    """Jobs an OpenAI export cannot bill (job_id, problem): incomplete time, unreadable
+    grader usage. Their amount is unknown on every path (issue 12, kind 15)."""
+
+
+def no_problems() -> pd.DataFrame:
+    """An empty frame of per-job problems (job_id, problem)."""
+    return pd.DataFrame({"job_id": [], "problem": []}, dtype="string")
 
 
 def bucket_of(job_ids: pd.Series, buckets: int) -> np.ndarray:
@@ -193,6 +206,7 @@ def partition_events(
     chunk_rows: int = _CHUNK_ROWS,
     workers: int = 1,
     on_progress: ProgressCallback | None = None,
+    follow_links: bool = False,
 ) -> Partition:
     """Read, validate and write events to ``buckets`` hash buckets of Parquet files.
 
@@ -200,11 +214,33 @@ def partition_events(
     Parquet file's row groups) read by that many processes; each unit writes its
     own file per bucket, named in reading order, so a bucket reads back in file and
     line order whatever the number of workers.
+
+    OpenAI exports are imported together, here, before the units, as ``read_events``
+    imports them: a job's snapshots and pages may be spread over several files, and
+    the import's job-level problems (an incomplete export, unreadable grader usage)
+    must reach the job's bucket. Exports are small (one job's API responses).
     """
     if buckets < 1:
         raise ValueError("buckets must be at least 1")
+    check_zone(assume_tz)
     skipped: list[Path] = []
-    files = expand_paths(paths, skipped)
+    links: list[Path] = []
+    found = expand_paths(paths, skipped, follow_links=follow_links, links=links)
+    exports = [f for f in found if _is_openai_export(f)]
+    files = [f for f in found if f not in set(exports)]
+    rejected: list[pd.DataFrame] = [_empty_rejected()]
+    accepted = 0
+    notes: tuple[str, ...] = ()
+    problems = no_problems()
+    if exports:
+        events, bad, notes, problems = _read_openai_exports(
+            exports, assume_tz=assume_tz, policy=policy
+        )
+        # Named before every unit's part: an export's events come first, as in memory.
+        name = "part-00000-00000.parquet"
+        bad, count = _write_chunks(iter([(events, bad)]), folder, buckets, name)
+        rejected.append(bad)
+        accepted += count
     # Units small enough that every worker gets some (two each, for balance).
     rows = estimated_events(files)
     units = _units(files, max(1, min(_UNIT_ROWS, math.ceil(rows / (2 * max(1, workers))))))
@@ -216,8 +252,6 @@ def partition_events(
         assume_tz=assume_tz,
         chunk_rows=chunk_rows,
     )
-    rejected: list[pd.DataFrame] = [_empty_rejected()]
-    accepted = 0
     for done, (bad, count) in enumerate(_mapped(task, units, workers), start=1):
         if len(bad):
             rejected.append(bad)
@@ -227,17 +261,17 @@ def partition_events(
     return Partition(
         folder=folder,
         buckets=buckets,
-        files=tuple(str(f) for f in files),
+        files=tuple(str(f) for f in found),
         rejected=pd.concat(rejected, ignore_index=True),
         accepted=accepted,
-        notes=skipped_notes(skipped),
+        notes=notes + skip_notes(skipped, links),
+        problems=problems,
     )
 
 
 def skipped_notes(skipped: Sequence[Path]) -> tuple[str, ...]:
-    """The reading notes for files a folder scan left out (the same words as
-    ``read_events``), so that every path that bills says what it did not read."""
-    return tuple(f"{p}: not an event log (no job_id, ts, event), skipped" for p in skipped)
+    """The reading notes for files a folder scan left out (``readers.skip_notes``)."""
+    return skip_notes(skipped)
 
 
 def _partition_unit(
@@ -250,6 +284,22 @@ def _partition_unit(
     chunk_rows: int,
 ) -> tuple[pd.DataFrame, int]:
     """Read one unit and append its events to one file per bucket; (rejected, accepted)."""
+    chunks = read_file_chunks(
+        unit.path,
+        assume_tz=assume_tz,
+        policy=policy,
+        chunk_rows=chunk_rows,
+        row_groups=unit.row_groups,
+    )
+    # Unit parts are named after the exports' part (file number 0), in reading order.
+    name = f"part-{unit.file_number + 1:05d}-{unit.number:05d}.parquet"
+    return _write_chunks(chunks, folder, buckets, name)
+
+
+def _write_chunks(
+    chunks: Iterator[tuple[pd.DataFrame, pd.DataFrame]], folder: Path, buckets: int, name: str
+) -> tuple[pd.DataFrame, int]:
+    """Append validated chunks' events to a file ``name`` per bucket; (rejected, accepted)."""
     import pyarrow as pa
 
     rejected: list[pd.DataFrame] = [_empty_rejected()]
@@ -272,18 +322,10 @@ def _partition_unit(
             if not pieces:
                 continue
             if number not in writers:
-                name = f"part-{unit.file_number:05d}-{unit.number:05d}.parquet"
                 writers[number] = _part_writer(folder / f"{number:05d}" / name, pieces[0].schema)
             writers[number].write_table(pa.concat_tables(pieces))
         pending.clear()
 
-    chunks = read_file_chunks(
-        unit.path,
-        assume_tz=assume_tz,
-        policy=policy,
-        chunk_rows=chunk_rows,
-        row_groups=unit.row_groups,
-    )
     try:
         for frame, bad in chunks:
             if len(bad):
@@ -390,16 +432,22 @@ def iter_bucket_bills(
     """
     reader_problems = _problems_from_rejections(partition.rejected)
     problem_bucket = bucket_of(reader_problems["job_id"], partition.buckets)
+    export_bucket = bucket_of(partition.problems["job_id"], partition.buckets)
     wanted = (
         range(partition.buckets)
         if jobs is None
         else sorted(set(bucket_of(pd.Series(list(jobs), dtype="string"), partition.buckets)))
     )
-    tasks: list[tuple[int, pd.DataFrame]] = []
+    tasks: list[tuple[int, pd.DataFrame, pd.DataFrame]] = []
     for number in wanted:
         problems = reader_problems[problem_bucket == number].reset_index(drop=True)
-        if (partition.folder / f"{number:05d}").is_dir() or not problems.empty:
-            tasks.append((number, problems))
+        job_problems = partition.problems[export_bucket == number].reset_index(drop=True)
+        if (
+            (partition.folder / f"{number:05d}").is_dir()
+            or not problems.empty
+            or not job_problems.empty
+        ):
+            tasks.append((number, problems, job_problems))
     task = partial(
         _bill_bucket,
         folder=partition.folder,
@@ -408,14 +456,14 @@ def iter_bucket_bills(
         keep_intervals=keep_intervals,
         keep_timeline=keep_timeline,
     )
-    for (number, _), bill in zip(tasks, _mapped(task, tasks, workers), strict=True):
+    for (number, _, _), bill in zip(tasks, _mapped(task, tasks, workers), strict=True):
         yield bill
         if on_progress:
             on_progress("bill", number + 1, partition.buckets)
 
 
 def _bill_bucket(
-    task: tuple[int, pd.DataFrame],
+    task: tuple[int, pd.DataFrame, pd.DataFrame],
     *,
     folder: Path,
     files: tuple[str, ...],
@@ -424,7 +472,7 @@ def _bill_bucket(
     keep_timeline: bool,
 ) -> Bill:
     """One bucket read, de-duplicated and billed by the kernel: its slim ``Bill``."""
-    number, problems = task
+    number, problems, job_problems = task
     parts = sorted((folder / f"{number:05d}").glob("*.parquet"))
     events = _read_bucket(parts) if parts else _no_events()
     events, duplicates, conflicts = _deduplicate(events)
@@ -432,7 +480,11 @@ def _bill_bucket(
         events=events.iloc[0:0].copy(),
         rejected=conflicts,
         duplicates=duplicates,
-        problems=pd.concat([problems, _problems_from_rejections(conflicts)], ignore_index=True),
+        # In memory's order: rejected records (read, then conflicts), then the reasons
+        # an OpenAI export gives for the whole job.
+        problems=pd.concat(
+            [problems, _problems_from_rejections(conflicts), job_problems], ignore_index=True
+        ),
         files=files,
         accepted_count=len(events),
     )
@@ -541,6 +593,7 @@ def bill_in_buckets(
     workers: int = 1,
     jobs: Sequence[str] | None = None,
     on_progress: ProgressCallback | None = None,
+    follow_links: bool = False,
 ) -> Bill:
     """Bill ``paths`` bucket by bucket and combine the results into one ``Bill``, slim
     unless ``keep_timeline`` (only the buckets holding ``jobs``, when given)."""
@@ -555,11 +608,16 @@ def bill_in_buckets(
         workers=workers,
         jobs=jobs,
         on_progress=on_progress,
+        follow_links=follow_links,
     ) as (partition, stream):
         bills = list(stream)
         logs = [b.log for b in bills if b.log is not None]
         log = combine_logs(
-            logs, read_rejected=partition.rejected, files=partition.files, notes=partition.notes
+            logs,
+            read_rejected=partition.rejected,
+            files=partition.files,
+            notes=partition.notes,
+            problems=partition.problems,
         )
         return combine_bills(bills or [_empty_bill(policy)], log=log)
 
@@ -577,6 +635,7 @@ def bucketed(
     workers: int = 1,
     jobs: Sequence[str] | None = None,
     on_progress: ProgressCallback | None = None,
+    follow_links: bool = False,
 ) -> Iterator[tuple[Partition, Iterator[Bill]]]:
     """Partition ``paths`` into a temporary folder and stream one ``Bill`` per bucket.
 
@@ -593,6 +652,7 @@ def bucketed(
             assume_tz=assume_tz,
             workers=workers,
             on_progress=on_progress,
+            follow_links=follow_links,
         )
         yield (
             partition,
@@ -616,9 +676,11 @@ def combine_logs(
     read_rejected: pd.DataFrame | None = None,
     files: tuple[str, ...] = (),
     notes: tuple[str, ...] = (),
+    problems: pd.DataFrame | None = None,
 ) -> EventLog:
     """What was read, over the logs of several buckets' bills (and records rejected while
-    partitioning, ``read_rejected``; ``notes`` on reading, such as files skipped)."""
+    partitioning, ``read_rejected``; ``notes`` on reading, such as files skipped;
+    ``problems`` of jobs an OpenAI export cannot bill)."""
     rejected = pd.concat(
         [
             read_rejected if read_rejected is not None else _empty_rejected(),
@@ -632,7 +694,13 @@ def combine_logs(
         duplicates=pd.concat(
             [log.duplicates for log in logs] or [pd.DataFrame()], ignore_index=True
         ),
-        problems=_problems_from_rejections(rejected),
+        problems=pd.concat(
+            [
+                _problems_from_rejections(rejected),
+                problems if problems is not None else no_problems(),
+            ],
+            ignore_index=True,
+        ),
         files=files,
         accepted_count=sum(log.accepted for log in logs),
         notes=notes + tuple(note for log in logs for note in log.notes),

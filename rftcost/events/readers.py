@@ -53,6 +53,7 @@ __all__ = [
     "parquet_file",
     "read_events",
     "read_file_chunks",
+    "skip_notes",
 ]
 
 LOG_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".csv", ".csv.gz", ".parquet")
@@ -310,15 +311,19 @@ def read_events(
         duplicates=duplicates,
         problems=problems,
         files=tuple(str(f) for f in files),
-        notes=notes
-        + tuple(
-            f"{p}: not an OpenAI export, skipped"
-            if p.name.lower().endswith(".json")
-            else f"{p}: not an event log (no job_id, ts, event), skipped"
-            for p in skipped
-        )
-        + tuple(f"{p}: a link out of the folder, not followed" for p in links),
+        notes=notes + skip_notes(skipped, links),
     )
+
+
+def skip_notes(skipped: Sequence[Path], links: Sequence[Path] = ()) -> tuple[str, ...]:
+    """The reading notes for files a folder scan left out: every path that bills (in
+    memory, buckets, Spark) says in the same words what it did not read."""
+    return tuple(
+        f"{p}: not an OpenAI export, skipped"
+        if p.name.lower().endswith(".json")
+        else f"{p}: not an event log (no job_id, ts, event), skipped"
+        for p in skipped
+    ) + tuple(f"{p}: a link out of the folder, not followed" for p in links)
 
 
 def concat_events(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
