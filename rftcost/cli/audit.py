@@ -14,6 +14,7 @@ from rftcost.cli.common import (
     EXIT_OK,
     EXIT_USAGE,
     AssumeTzOption,
+    FollowLinksOption,
     FormatOption,
     LogsArgument,
     OutputFormat,
@@ -63,6 +64,7 @@ def audit_command(
     output_format: FormatOption = OutputFormat.table,
     output: OutputOption = None,
     assume_tz: AssumeTzOption = None,
+    follow_links: FollowLinksOption = False,
     tolerance: Annotated[
         str,
         typer.Option(
@@ -105,6 +107,7 @@ def audit_command(
             on_progress=report,
             workers="auto",
             keep_timeline=True,  # the findings' kinds and evidence come from it
+            follow_links=follow_links,
         )
     result = audit_invoice(invoice, billed, tolerance=allowed, assume_tz=assume_tz)
     if output_format is OutputFormat.json:

@@ -15,6 +15,7 @@ from rftcost.cli.common import (
     EXIT_FOUND,
     EXIT_OK,
     AssumeTzOption,
+    FollowLinksOption,
     FormatOption,
     LogsArgument,
     OutputFormat,
@@ -70,6 +71,7 @@ def bill_command(
             "(default: RFTCOST_WORKERS, else one per CPU, at most 4).",
         ),
     ] = None,
+    follow_links: FollowLinksOption = False,
 ) -> None:
     """Event logs → charges per job and billing event, with totals."""
     from rftcost.billing import bill
@@ -82,7 +84,15 @@ def bill_command(
     streamable = output_format in (OutputFormat.csv, OutputFormat.json)
     if engine is Engine.pandas and count is not None and count > 1 and streamable:
         found = _stream_buckets(
-            logs, resolved, count, output_format, output, assume_tz, workdir, processes
+            logs,
+            resolved,
+            count,
+            output_format,
+            output,
+            assume_tz,
+            workdir,
+            processes,
+            follow_links=follow_links,
         )
     else:
         with progress(logs) as report:
@@ -95,6 +105,7 @@ def bill_command(
                 engine=engine.value,
                 workdir=workdir,
                 workers=processes,
+                follow_links=follow_links,
             )
         _emit_bill(result, output_format, output)
         rejected = len(result.log.rejected) if result.log is not None else 0
@@ -128,6 +139,8 @@ def _stream_buckets(
     assume_tz: str | None,
     workdir: Path | None,
     workers: int,
+    *,
+    follow_links: bool = False,
 ) -> bool:
     """Write each bucket's jobs as soon as it is billed; only ``workers`` buckets are in
     memory at a time."""
@@ -149,11 +162,14 @@ def _stream_buckets(
                 workdir=workdir,
                 workers=workers,
                 on_progress=report,
+                follow_links=follow_links,
             ) as (partition, stream),
         ):
             if output_format is OutputFormat.json:
+                # The keys of Bill.to_dict, in its order: one document on every path.
                 handle.write(
                     f'{{"schema": "{BILL_SCHEMA}", "policy": {json.dumps(policy.name)}, '
+                    f'"price_source": {json.dumps(policy.price_table.price_source)}, '
                     f'"currency": {json.dumps(policy.currency)}, "jobs": ['
                 )
             first = True
@@ -174,6 +190,7 @@ def _stream_buckets(
                 read_rejected=partition.rejected,
                 files=partition.files,
                 notes=partition.notes,
+                problems=partition.problems,
             )
         total = sum_totals(totals) if totals else None
         if output_format is OutputFormat.json:
@@ -189,7 +206,8 @@ def _stream_buckets(
                 if key in summary:
                     summary[key] = f"{getattr(total, key):.2f}"
             handle.write(
-                f'\n], "totals": {json.dumps(summary)}, "records": {json.dumps(log.counts())}}}\n'
+                f'\n], "notes": {json.dumps(list(log.notes))}, "totals": {json.dumps(summary)}, '
+                f'"records": {json.dumps(log.counts())}}}\n'
             )
     finally:
         if output:
@@ -353,12 +371,20 @@ def validate_command(
     output_format: FormatOption = OutputFormat.table,
     output: OutputOption = None,
     assume_tz: AssumeTzOption = None,
+    follow_links: FollowLinksOption = False,
 ) -> None:
     """Read and check logs only: counts, rejected records, invalid jobs (exit 1 if any)."""
     from rftcost.billing import bill
 
     with progress(logs) as report:
-        result = bill(logs, policy=policy, assume_tz=assume_tz, on_progress=report, workers="auto")
+        result = bill(
+            logs,
+            policy=policy,
+            assume_tz=assume_tz,
+            on_progress=report,
+            workers="auto",
+            follow_links=follow_links,
+        )
     assert result.log is not None
     log = result.log
     counts = log.counts()

@@ -8,7 +8,14 @@ from typing import Annotated, Any
 import typer
 
 from rftcost.cli.app import app
-from rftcost.cli.common import EXIT_USAGE, AssumeTzOption, LogsArgument, PolicyOption, progress
+from rftcost.cli.common import (
+    EXIT_USAGE,
+    AssumeTzOption,
+    FollowLinksOption,
+    LogsArgument,
+    PolicyOption,
+    progress,
+)
 from rftcost.cli.spend import (
     BudgetsOption,
     By,
@@ -35,11 +42,20 @@ ChartFile = Annotated[
 JobOption = Annotated[str, typer.Option("--job", "-j", help="The job to draw.")]
 
 
-def _bill(logs: list[Path], policy: str | None, assume_tz: str | None) -> Any:
+def _bill(
+    logs: list[Path], policy: str | None, assume_tz: str | None, follow_links: bool = False
+) -> Any:
     from rftcost.billing import bill
 
     with progress(logs) as report:
-        return bill(logs, policy=policy, assume_tz=assume_tz, on_progress=report, workers="auto")
+        return bill(
+            logs,
+            policy=policy,
+            assume_tz=assume_tz,
+            on_progress=report,
+            workers="auto",
+            follow_links=follow_links,
+        )
 
 
 def _check_suffix(output: Path) -> None:
@@ -75,13 +91,14 @@ def chart_spend(
     budgets: BudgetsOption = None,
     policy: PolicyOption = None,
     assume_tz: AssumeTzOption = None,
+    follow_links: FollowLinksOption = False,
 ) -> None:
     """Stacked bars per period and team (compute after discount, grader), budgets as lines."""
     _check_suffix(output)
     from rftcost.charts import spend_figure
     from rftcost.spend import spend
 
-    result = _bill(logs, policy, assume_tz)
+    result = _bill(logs, policy, assume_tz, follow_links)
     report = spend(result, by=by.value, period=period.value, window=window, budgets=budgets)
     _saved(spend_figure(report), output)
 
@@ -97,12 +114,13 @@ def chart_cumulative(
     budgets: BudgetsOption = None,
     policy: PolicyOption = None,
     assume_tz: AssumeTzOption = None,
+    follow_links: FollowLinksOption = False,
 ) -> None:
     """Cumulative spend per team over one month against each team's budget."""
     _check_suffix(output)
     from rftcost.charts import cumulative_figure
 
-    result = _bill(logs, policy, assume_tz)
+    result = _bill(logs, policy, assume_tz, follow_links)
     _saved(cumulative_figure(result, month=month, budgets=budgets), output)
 
 
@@ -113,13 +131,14 @@ def chart_timeline(
     job: JobOption,
     policy: PolicyOption = None,
     assume_tz: AssumeTzOption = None,
+    follow_links: FollowLinksOption = False,
 ) -> None:
     """One job as a Gantt chart: billed, lost and excluded time, billing events, checkpoints."""
     _check_suffix(output)
     from rftcost.charts import timeline_figure
     from rftcost.explain import explain
 
-    result = _bill(logs, policy, assume_tz)
+    result = _bill(logs, policy, assume_tz, follow_links)
     _check_job(result, job)
     _saved(timeline_figure(explain(result, job), currency=result.policy.currency), output)
 
@@ -133,12 +152,13 @@ def chart_waterfall(
     ] = None,
     policy: PolicyOption = None,
     assume_tz: AssumeTzOption = None,
+    follow_links: FollowLinksOption = False,
 ) -> None:
     """Wall clock → excluded → lost work → billable → rounding → discount → grader → total."""
     _check_suffix(output)
     from rftcost.charts import waterfall_figure
 
-    result = _bill(logs, policy, assume_tz)
+    result = _bill(logs, policy, assume_tz, follow_links)
     if job is not None:
         _check_job(result, job)
     _saved(waterfall_figure(result, job), output)

@@ -19,6 +19,7 @@ __all__ = [
     "EXIT_OK",
     "EXIT_USAGE",
     "AssumeTzOption",
+    "FollowLinksOption",
     "FormatOption",
     "LogsArgument",
     "OutputFormat",
@@ -97,6 +98,14 @@ AssumeTzOption = Annotated[
         help="Zone of timestamps written without an offset (e.g. UTC, Europe/Paris).",
         metavar="ZONE",
         callback=_known_zone,
+    ),
+]
+FollowLinksOption = Annotated[
+    bool,
+    typer.Option(
+        "--follow-links",
+        help="Read the files that links (symlinks) inside a folder point at outside it "
+        "(default: such links are noted and not followed).",
     ),
 ]
 StrictOption = Annotated[

@@ -14,6 +14,7 @@ from rftcost.cli.common import (
     EXIT_FOUND,
     EXIT_OK,
     AssumeTzOption,
+    FollowLinksOption,
     LogsArgument,
     OutputOption,
     PolicyOption,
@@ -394,12 +395,20 @@ def calibrate_command(
         ),
     ] = False,
     assume_tz: AssumeTzOption = None,
+    follow_links: FollowLinksOption = False,
 ) -> None:
     """Fit the estimator's time and token model on past jobs (write it with -o FILE)."""
+    from rftcost.billing import bill
     from rftcost.calibration import calibrate
 
+    # Billed here so that --follow-links reaches the reader; calibrate takes the bill.
+    history = bill(logs, policy=policy, assume_tz=assume_tz, follow_links=follow_links)
     result = calibrate(
-        logs, policy=policy, min_jobs=min_jobs, allow_constant=allow_constant, assume_tz=assume_tz
+        history,
+        policy=policy,
+        min_jobs=min_jobs,
+        allow_constant=allow_constant,
+        assume_tz=assume_tz,
     )
     if output is None:
         emit(json_text(result.to_dict()), None)

@@ -12,6 +12,7 @@ from rftcost.cli.app import app
 from rftcost.cli.common import (
     EXIT_USAGE,
     AssumeTzOption,
+    FollowLinksOption,
     FormatOption,
     LogsArgument,
     OutputFormat,
@@ -31,6 +32,7 @@ def explain_command(
     output_format: FormatOption = OutputFormat.table,
     output: OutputOption = None,
     assume_tz: AssumeTzOption = None,
+    follow_links: FollowLinksOption = False,
     chart: Annotated[
         Path | None, typer.Option("--chart", help="Also draw the job's timeline (PNG or SVG).")
     ] = None,
@@ -45,7 +47,7 @@ def explain_command(
     workers = available_workers()
     count = auto_buckets(logs, workers=workers)
     if count is None:
-        result = bill(logs, policy=resolved, assume_tz=assume_tz)
+        result = bill(logs, policy=resolved, assume_tz=assume_tz, follow_links=follow_links)
     else:  # a large log: only the job's bucket is billed, with its phase intervals
         result = bill_in_buckets(
             logs,
@@ -55,6 +57,7 @@ def explain_command(
             keep_intervals=True,
             workers=workers,
             jobs=[job],
+            follow_links=follow_links,
         )
     if job not in set(result.job_ids()):
         typer.echo(

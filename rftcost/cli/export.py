@@ -12,6 +12,7 @@ from rftcost.cli.common import (
     EXIT_OK,
     EXIT_USAGE,
     AssumeTzOption,
+    FollowLinksOption,
     LogsArgument,
     PolicyOption,
     progress,
@@ -42,6 +43,7 @@ def export_focus(
     service: Annotated[str | None, typer.Option("--service", help="ServiceName.")] = None,
     policy: PolicyOption = None,
     assume_tz: AssumeTzOption = None,
+    follow_links: FollowLinksOption = False,
 ) -> None:
     """FinOps FOCUS 1.x rows: one per charge line (compute, discount credit, grader tokens)."""
     if output.suffix.lower() not in (".csv", ".parquet"):
@@ -51,7 +53,14 @@ def export_focus(
     from rftcost.focus import focus_rows, write_focus
 
     with progress(logs) as report:
-        result = bill(logs, policy=policy, assume_tz=assume_tz, on_progress=report, workers="auto")
+        result = bill(
+            logs,
+            policy=policy,
+            assume_tz=assume_tz,
+            on_progress=report,
+            workers="auto",
+            follow_links=follow_links,
+        )
     rows = focus_rows(result, provider=provider, service=service)
     write_focus(rows, output)
     totals = result.totals()

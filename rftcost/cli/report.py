@@ -8,7 +8,14 @@ from typing import Annotated, Any
 import typer
 
 from rftcost.cli.app import app
-from rftcost.cli.common import EXIT_OK, AssumeTzOption, LogsArgument, PolicyOption, progress
+from rftcost.cli.common import (
+    EXIT_OK,
+    AssumeTzOption,
+    FollowLinksOption,
+    LogsArgument,
+    PolicyOption,
+    progress,
+)
 from rftcost.cli.spend import BudgetsOption, WindowOption
 
 __all__ = ["report_command"]
@@ -34,13 +41,21 @@ def report_command(
     title: Annotated[str | None, typer.Option("--title", help="The page's title.")] = None,
     policy: PolicyOption = None,
     assume_tz: AssumeTzOption = None,
+    follow_links: FollowLinksOption = False,
 ) -> None:
     """A self-contained HTML page: totals, spend per team, budgets, audit findings, the policy."""
     from rftcost.billing import bill
     from rftcost.report import html_report, write_report
 
     with progress(logs) as report:
-        result = bill(logs, policy=policy, assume_tz=assume_tz, on_progress=report, workers="auto")
+        result = bill(
+            logs,
+            policy=policy,
+            assume_tz=assume_tz,
+            on_progress=report,
+            workers="auto",
+            follow_links=follow_links,
+        )
     audit = _audit(invoice, result, assume_tz) if invoice is not None else None
     document = html_report(result, budgets=budgets, audit=audit, window=window, title=title)
     write_report(document, output)

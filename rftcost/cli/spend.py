@@ -15,6 +15,7 @@ from rftcost.cli.common import (
     EXIT_OK,
     EXIT_USAGE,
     AssumeTzOption,
+    FollowLinksOption,
     FormatOption,
     LogsArgument,
     OutputFormat,
@@ -89,6 +90,7 @@ def spend_command(
     output_format: FormatOption = OutputFormat.table,
     output: OutputOption = None,
     assume_tz: AssumeTzOption = None,
+    follow_links: FollowLinksOption = False,
 ) -> None:
     """Spend per team (project, model, job) and day, week or month, against budgets."""
     if fail_over_budget and budgets is None:
@@ -98,7 +100,14 @@ def spend_command(
     from rftcost.spend import spend
 
     with progress(logs) as report:
-        result = bill(logs, policy=policy, assume_tz=assume_tz, on_progress=report, workers="auto")
+        result = bill(
+            logs,
+            policy=policy,
+            assume_tz=assume_tz,
+            on_progress=report,
+            workers="auto",
+            follow_links=follow_links,
+        )
     spent = spend(result, by=by.value, period=period.value, window=window, budgets=budgets)
     if output_format is OutputFormat.json:
         emit(json_text(spent.to_dict()), output)
