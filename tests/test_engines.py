@@ -308,3 +308,201 @@ def test_an_audit_of_a_log_billed_in_buckets_finds_the_same(
     # As if the logs were large: audit_invoice bills them in buckets, keeping the time line.
     monkeypatch.setattr(rftcost.buckets, "AUTO_BUCKET_EVENTS", 10)
     assert findings(audit_invoice(invoice, logs)) == expected
+
+
+# --- every path reads as in memory: OpenAI exports, hostile logs, reading notes ----------
+
+CASES = Path(__file__).parents[2] / "shared" / "cases"
+FIXTURES = Path(__file__).parent / "fixtures"
+needs_cases = pytest.mark.skipif(
+    not CASES.is_dir(), reason=f"the shared cases folder {CASES} is not present"
+)
+
+
+def export_folders() -> list[Path]:
+    """Folders of OpenAI exports: real-world cases (issue 12), fixtures, a hostile one."""
+    realworld = sorted(
+        p
+        for p in (CASES / "realworld").glob("*")
+        if p.is_dir() and any(f.suffix == ".json" for f in p.rglob("*.json"))
+    )
+    found = [
+        *realworld,
+        *sorted((FIXTURES / "openai").glob("*")),
+        CASES / "hostile/openai-bad-metric",
+    ]
+    return [p for p in found if p.is_dir()]
+
+
+def hostile_logs(folder: Path) -> list[Path]:
+    """The hostile canonical logs of cases/hostile (issue 13), and more of each kind
+    written here: a truncated JSON line, a line and a CSV row that are not UTF-8, names
+    that are not text, a CSV with a byte-order mark and a row longer than its header."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shared = sorted(
+        p
+        for kind in ("csv", "timestamps", "names", "injection")
+        for p in (CASES / "hostile" / kind).glob("*")
+        if p.suffix in (".jsonl", ".csv") and p.name != "invoice.csv"
+    )
+    base = [
+        {
+            "job_id": "j1",
+            "ts": "2025-06-02T08:00:00Z",
+            "event": "job_created",
+            "team": "a",
+            "model": "o4-mini-2025-04-16",
+        },
+        {"job_id": "j1", "ts": "2025-06-02T08:00:00Z", "event": "phase_start", "phase": "rollout"},
+        {"job_id": "j1", "ts": "2025-06-02T09:00:00Z", "event": "phase_end", "phase": "rollout"},
+        {"job_id": "j1", "ts": "2025-06-02T09:00:00Z", "event": "succeeded"},
+    ]
+    lines = [json.dumps(r).encode() for r in base]
+    for job in ("j2", "j3", "j4"):
+        lines += [json.dumps({**r, "job_id": job}).encode() for r in base]
+    lines.insert(5, b'{"job_id": "j2", "ts": "2025-06-02T08:30:00Z", "event": "phase_st')
+    lines.insert(9, b'{"job_id": "j3", "ts": "2025-06-02T08:30:00Z", "event": "caf\xe9"}')
+    lines.append(json.dumps({**base[0], "job_id": True}).encode())
+    lines.append(json.dumps({**base[0], "job_id": "j5", "team": {"a": 1}}).encode())
+    mixed = folder / "mixed.jsonl"
+    mixed.write_bytes(b"\xef\xbb\xbf" + b"\n".join(lines) + b"\n")
+    rows = pd.DataFrame([{**r, "job_id": job} for job in ("c1", "c2") for r in base])
+    text = rows.to_csv(index=False).encode().splitlines()
+    text.insert(3, text[2] + b",extra,fields")
+    text.insert(5, text[4].replace(b"c1", b"c\xe91"))
+    long_rows = folder / "long-rows.csv"
+    long_rows.write_bytes(b"\xef\xbb\xbf" + b"\n".join(text) + b"\n")
+    return [*shared, mixed, long_rows]
+
+
+def reading(bill: rftcost.Bill) -> tuple[Any, ...]:
+    """What a path made of a log: the bill document, the counts, the rejected records."""
+    assert bill.log is not None
+    columns = ["source", "line", "reason"]
+    rejected = sorted(map(tuple, bill.log.rejected[columns].astype(str).values.tolist()))
+    return bill.to_dict(), bill.log.counts(), rejected
+
+
+@pytest.mark.parametrize("folder", export_folders(), ids=lambda p: p.name)
+def test_openai_exports_bill_the_same_in_buckets(folder: Path) -> None:
+    # Exports are imported together in buckets too: a job's snapshots merge across
+    # files, and the import's reasons (incomplete export, unreadable grader usage) make
+    # the job's amount unknown on this path as well (issue 12, kind 15).
+    local = rftcost.bill(folder, buckets=None)
+    assert reading(rftcost.bill(folder, buckets=2)) == reading(local)
+
+
+@needs_cases
+def test_a_rejected_export_record_makes_its_job_unknown_in_buckets() -> None:
+    bill = rftcost.bill(CASES / "hostile/openai-bad-metric", buckets=3)
+    assert bill.log is not None and bill.log.counts()["rejected"] == 1
+    assert bill.totals().invalid_jobs == 1
+
+
+@needs_cases
+def test_hostile_logs_bill_the_same_in_buckets(tmp_path: Path) -> None:
+    for path in hostile_logs(tmp_path / "hostile"):
+        local = rftcost.bill(path, buckets=None)
+        assert reading(rftcost.bill(path, buckets=2)) == reading(local), path
+    paris = CASES / "hostile/timestamps/date-only.jsonl"
+    expected = reading(rftcost.bill(paris, buckets=None, assume_tz="Europe/Paris"))
+    assert reading(rftcost.bill(paris, buckets=2, assume_tz="Europe/Paris")) == expected
+
+
+def notes_folder(tmp_path: Path) -> Path:
+    """A folder with a log, a budget, a .json that is no export, and a link out of it."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "other.jsonl").write_text(
+        (CASES / "hostile/baseline.jsonl").read_text().replace("ftjob-", "ftjob-linked-")
+    )
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    shutil.copy(CASES / "hostile/baseline.jsonl", folder / "baseline.jsonl")
+    (folder / "budgets.csv").write_text("team,period,amount\nsearch,2025-06,10\n")
+    (folder / "settings.json").write_text('{"theme": "dark"}\n')
+    (folder / "link.jsonl").symlink_to(outside / "other.jsonl")
+    return folder
+
+
+@needs_cases
+def test_buckets_carry_the_same_reading_notes(tmp_path: Path) -> None:
+    folder = notes_folder(tmp_path)
+    local = rftcost.bill(folder, buckets=None)
+    assert local.log is not None
+    assert any("a link out of the folder, not followed" in n for n in local.log.notes)
+    assert any("not an OpenAI export, skipped" in n for n in local.log.notes)
+    assert reading(rftcost.bill(folder, buckets=2)) == reading(local)
+    followed = rftcost.bill(folder, buckets=None, follow_links=True)
+    assert len(followed.jobs) == 2 * len(local.jobs)
+    assert reading(rftcost.bill(folder, buckets=2, follow_links=True)) == reading(followed)
+
+
+@needs_cases
+def test_cli_streamed_buckets_give_the_same_document_for_exports(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from rftcost.cli import app
+
+    runner = CliRunner()
+    logs = [str(CASES / "realworld/04-guide-metrics-event"), str(CASES / "hostile/baseline.jsonl")]
+    whole = runner.invoke(app, ["bill", *logs, "-f", "json"])
+    streamed = runner.invoke(app, ["bill", *logs, "-f", "json", "--buckets", "2", "--workers", "2"])
+    assert whole.exit_code == streamed.exit_code == 0, streamed.output
+    expected, found = json.loads(whole.output), json.loads(streamed.output)
+    found["jobs"] = sorted(found["jobs"], key=lambda job: job["job_id"])
+    expected["jobs"] = sorted(expected["jobs"], key=lambda job: job["job_id"])
+    assert found == expected
+    assert expected["totals"]["invalid_jobs"] >= 1  # the export's job: amount unknown
+
+
+@needs_cases
+def test_follow_links_on_every_command_that_reads_logs(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from rftcost.cli import app
+
+    runner = CliRunner()
+    commands = [
+        ["bill"],
+        ["validate"],
+        ["explain"],
+        ["audit"],
+        ["spend"],
+        ["chart", "spend"],
+        ["report"],
+        ["export", "focus"],
+        ["calibrate"],
+    ]
+    for command in commands:
+        shown = runner.invoke(app, [*command, "--help"], terminal_width=200)
+        assert "--follow-links" in shown.output, command
+    folder = notes_folder(tmp_path)
+    left = json.loads(runner.invoke(app, ["bill", str(folder), "-f", "json"]).output)
+    followed = runner.invoke(app, ["bill", str(folder), "-f", "json", "--follow-links"])
+    assert followed.exit_code == 0, followed.output
+    document = json.loads(followed.output)
+    assert len(document["jobs"]) == 2 * len(left["jobs"])
+    assert any("a link out of the folder" in n for n in left["notes"])
+    assert not any("a link out of the folder" in n for n in document["notes"])
+    checked = runner.invoke(app, ["validate", str(folder), "--follow-links", "-f", "json"])
+    assert checked.exit_code == 0, checked.output
+    assert (
+        json.loads(checked.output)["records"]["records_read"] == 2 * left["records"]["records_read"]
+    )
+
+
+@needs_cases
+def test_spark_reads_exports_and_hostile_logs_as_in_memory(spark: Any, tmp_path: Path) -> None:
+    # One Spark session for every kind: exports (imported together on the driver),
+    # hostile JSON Lines and CSV (parsed by the local reader in Spark tasks), and a
+    # folder's reading notes.
+    exports = [CASES / "hostile/openai-bad-metric", CASES / "realworld/04-guide-metrics-event"]
+    exports += [FIXTURES / "openai/paused"]
+    for path in [*exports, *hostile_logs(tmp_path / "hostile"), notes_folder(tmp_path)]:
+        local = rftcost.bill(path, buckets=None)
+        assert reading(rftcost.bill(path, engine="spark", buckets=3)) == reading(local), path
+    paris = CASES / "hostile/timestamps/date-only.jsonl"
+    expected = reading(rftcost.bill(paris, buckets=None, assume_tz="Europe/Paris"))
+    found = rftcost.bill(paris, engine="spark", buckets=2, assume_tz="Europe/Paris")
+    assert reading(found) == expected
