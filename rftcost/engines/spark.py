@@ -49,9 +49,8 @@ _TEXT_TIMESTAMP = "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX"
 _PIECES = "bucket long, payload binary"
 _ERROR = -1
 """The bucket of a piece that carries an error (a file that cannot be read at all)."""
-_PIECE_ROWS = 500_000
-"""Validated events a reading task holds before it writes its pieces."""
 _CHUNK_ROWS = 250_000
+"""Records a reading task validates at a time (and splits into pieces)."""
 _LAST = 1 << 62
 """Reading rank of records whose file the driver did not list (tables, remote folders)."""
 
@@ -206,7 +205,8 @@ def _read(
             exports, assume_tz=assume_tz, policy=policy
         )
         local = _split(events, bad, problems, rank=0, buckets=buckets)
-        pieces.append(spark.createDataFrame(pd.DataFrame(local, columns=["bucket", "payload"])))
+        listing = pd.DataFrame(local, columns=["bucket", "payload"])
+        pieces.append(spark.createDataFrame(listing, schema=_PIECES))
     parquet = [str(f) for f in files if _is_parquet(str(f))]
     parquet += [p for p in remote if _is_parquet(p)]
     if parquet:
@@ -330,43 +330,49 @@ def _normalizer(
     validation (``normalize_records``), unchanged, then the pieces per bucket."""
 
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        from urllib.parse import unquote
-
-        from rftcost.events.readers import concat_events, normalize_records
-
-        held: list[tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray]] = []
+        # Arrow batches are small (10,000 rows): validated a chunk of them at a time,
+        # so that validation's fixed cost is paid per chunk, not per batch.
+        held: list[pd.DataFrame] = []
         rows = 0
         for raw in batches:
-            # Spark names a file by its URI: the local reader by the name it was given.
-            source = raw["source"].astype("category")
-            given = [
-                names.get(path, path)
-                for path in (
-                    unquote(str(c).removeprefix("file://").removeprefix("file:"))
-                    for c in source.cat.categories
-                )
-            ]
-            rank_of = np.asarray([ranks.get(n, _LAST) for n in given] + [_LAST], dtype="int64")
-            if len(set(given)) == len(given):
-                source = source.cat.rename_categories(given)
-            raw = raw.assign(source=source.astype(object))
-            events, rejected = normalize_records(
-                raw, source="<spark>", assume_tz=assume_tz, policy=policy
-            )
-            held.append(
-                (
-                    events,
-                    rejected,
-                    _ranks_of(events["source"], given, rank_of),
-                    _ranks_of(rejected["source"], given, rank_of),
-                )
-            )
+            held.append(raw)
             rows += len(raw)
-            if rows >= _PIECE_ROWS:
-                yield _flush(held, buckets, concat_events)
+            if rows >= _CHUNK_ROWS:
+                yield _normalized_pieces(pd.concat(held, ignore_index=True))
                 held, rows = [], 0
         if held:
-            yield _flush(held, buckets, concat_events)
+            yield _normalized_pieces(pd.concat(held, ignore_index=True))
+
+    def _normalized_pieces(raw: pd.DataFrame) -> pd.DataFrame:
+        from urllib.parse import unquote
+
+        from rftcost.events.readers import normalize_records
+
+        # Spark names a file by its URI: the local reader by the name it was given.
+        source = raw["source"].astype("category")
+        given = [
+            names.get(path, path)
+            for path in (
+                unquote(str(c).removeprefix("file://").removeprefix("file:"))
+                for c in source.cat.categories
+            )
+        ]
+        rank_of = np.asarray([ranks.get(n, _LAST) for n in given] + [_LAST], dtype="int64")
+        if len(set(given)) == len(given):
+            source = source.cat.rename_categories(given)
+        raw = raw.assign(source=source.astype(object))
+        events, rejected = normalize_records(
+            raw, source="<spark>", assume_tz=assume_tz, policy=policy
+        )
+        pieces = _split(
+            events,
+            rejected,
+            None,
+            rank=_ranks_of(events["source"], given, rank_of),
+            rejected_rank=_ranks_of(rejected["source"], given, rank_of),
+            buckets=buckets,
+        )
+        return pd.DataFrame(pieces, columns=["bucket", "payload"])
 
     return run
 
@@ -375,24 +381,6 @@ def _ranks_of(sources: pd.Series, given: list[str], rank_of: np.ndarray) -> np.n
     """Each record's reading rank from its source's (vectorized over the categories)."""
     codes = pd.Categorical(sources.astype(str), categories=pd.Index(given).unique()).codes
     return np.asarray(rank_of[codes], dtype="int64")
-
-
-def _flush(
-    held: list[tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray]],
-    buckets: int,
-    concat_events: Callable[[Sequence[pd.DataFrame]], pd.DataFrame],
-) -> pd.DataFrame:
-    events = concat_events([h[0] for h in held])
-    rejected = pd.concat([h[1] for h in held], ignore_index=True)
-    pieces = _split(
-        events,
-        rejected,
-        None,
-        rank=np.concatenate([h[2] for h in held]),
-        rejected_rank=np.concatenate([h[3] for h in held]),
-        buckets=buckets,
-    )
-    return pd.DataFrame(pieces, columns=["bucket", "payload"])
 
 
 def _text_pieces(frame: Any, policy: Policy, assume_tz: str | None, buckets: int) -> Any:
