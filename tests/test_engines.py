@@ -506,3 +506,13 @@ def test_spark_reads_exports_and_hostile_logs_as_in_memory(spark: Any, tmp_path:
     expected = reading(rftcost.bill(paris, buckets=None, assume_tz="Europe/Paris"))
     found = rftcost.bill(paris, engine="spark", buckets=2, assume_tz="Europe/Paris")
     assert reading(found) == expected
+    # A location Spark lists itself (s3://…; here file://) is read as bytes by the same
+    # reader, its records named by that location.
+    mixed = tmp_path / "hostile/mixed.jsonl"
+    local = rftcost.bill(mixed, buckets=None)
+    remote = rftcost.bill(mixed.as_uri(), engine="spark", buckets=2)
+    assert remote.log is not None and local.log is not None
+    assert (remote.totals(), remote.log.counts()) == (local.totals(), local.log.counts())
+    assert set(remote.log.rejected["line"]) == set(local.log.rejected["line"])
+    with pytest.raises(rftcost.RftcostError, match=r"nope\.jsonl: Spark cannot read it"):
+        rftcost.bill((tmp_path / "nope.jsonl").as_uri(), engine="spark")

@@ -211,7 +211,7 @@ def _read(
     parquet += [p for p in remote if _is_parquet(p)]
     if parquet:
         # Parquet knows each row's place in its file: no window over the whole file.
-        frame = spark.read.parquet(*parquet).select(
+        frame = _loaded(lambda: spark.read.parquet(*parquet), parquet).select(
             "*",
             F.col("_metadata.file_path").alias("source"),
             (F.col("_metadata.row_index") + 1).alias("line"),
@@ -227,11 +227,16 @@ def _read(
         pieces.append(_text_pieces(frame.repartition(len(text)), policy, assume_tz, buckets))
     remote_text = [p for p in remote if not _is_parquet(p)]
     if remote_text:
-        frame = (
-            spark.read.format("binaryFile")
-            .option("recursiveFileLookup", "true")
-            .load(remote_text)
-            .select(F.lit(_LAST).alias("rank"), F.col("path").alias("name"), "content")
+        files_read = _loaded(
+            lambda: (
+                spark.read.format("binaryFile")
+                .option("recursiveFileLookup", "true")
+                .load(remote_text)
+            ),
+            remote_text,
+        )
+        frame = files_read.select(
+            F.lit(_LAST).alias("rank"), F.col("path").alias("name"), "content"
         )
         pieces.append(_text_pieces(frame, policy, assume_tz, buckets))
     if not pieces:
@@ -244,6 +249,20 @@ def _read(
         files=tuple(str(f) for f in listed),
         notes=notes + skip_notes(skipped, links),
     )
+
+
+def _loaded(load: Callable[[], Any], names: list[str]) -> Any:
+    """``load()``; a location Spark cannot list or read is one error naming it, not a
+    Java stack trace."""
+    from rftcost.errors import UnreadableFileError
+    from rftcost.events.readers import _one_line
+
+    try:
+        return load()
+    except Exception as exc:  # pyspark's AnalysisException and kin (Py4J errors)
+        raise UnreadableFileError(
+            f"Spark cannot read it: {_one_line(exc)}", path=", ".join(names)
+        ) from exc
 
 
 def _is_parquet(name: str) -> bool:
