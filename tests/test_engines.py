@@ -376,11 +376,13 @@ def hostile_logs(folder: Path) -> list[Path]:
 
 
 def reading(bill: rftcost.Bill) -> tuple[Any, ...]:
-    """What a path made of a log: the bill document, the counts, the rejected records."""
+    """What a path made of a log: the bill document, the counts, the rejected records and
+    the jobs' reading problems."""
     assert bill.log is not None
     columns = ["source", "line", "reason"]
     rejected = sorted(map(tuple, bill.log.rejected[columns].astype(str).values.tolist()))
-    return bill.to_dict(), bill.log.counts(), rejected
+    problems = sorted(map(tuple, bill.log.problems.astype(str).values.tolist()))
+    return bill.to_dict(), bill.log.counts(), rejected, problems
 
 
 @pytest.mark.parametrize("folder", export_folders(), ids=lambda p: p.name)

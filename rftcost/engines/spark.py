@@ -117,7 +117,13 @@ def bill_with_spark(
     reading = _read(
         spark, [str(p) for p in paths], policy, assume_tz, count, follow_links=follow_links
     )
-    return _bill_pieces(reading.pieces, policy, files=reading.files, notes=reading.notes)
+    return _bill_pieces(
+        reading.pieces,
+        policy,
+        files=reading.files,
+        notes=reading.notes,
+        problems=reading.problems,
+    )
 
 
 def bill_spark_frame(
@@ -135,6 +141,8 @@ class _Reading(NamedTuple):
     """Spark DataFrame of (bucket, payload) pieces."""
     files: tuple[str, ...]
     notes: tuple[str, ...]
+    problems: pd.DataFrame | None
+    """Jobs an OpenAI export cannot bill (job_id, problem)."""
 
 
 def _bill_pieces(
@@ -143,6 +151,7 @@ def _bill_pieces(
     *,
     files: tuple[str, ...] = (),
     notes: tuple[str, ...] = (),
+    problems: pd.DataFrame | None = None,
 ) -> Bill:
     """Bill each bucket's pieces with the kernel; combine the buckets' bills."""
     from rftcost.buckets import combine_bills, combine_logs
@@ -160,7 +169,8 @@ def _bill_pieces(
         from rftcost.events.readers import _empty_events
 
         bills = [bill_events(_empty_events(), policy)]
-    return combine_bills(bills, log=combine_logs(logs, files=files, notes=notes))
+    log = combine_logs(logs, files=files, notes=notes, problems=problems)
+    return combine_bills(bills, log=log)
 
 
 def _read(
@@ -200,6 +210,7 @@ def _read(
     ranks = {str(f): rank for rank, f in enumerate(files, start=1)}
     pieces: list[Any] = []
     notes: tuple[str, ...] = ()
+    problems = None
     if exports:
         events, bad, notes, problems = _read_openai_exports(
             exports, assume_tz=assume_tz, policy=policy
@@ -248,6 +259,7 @@ def _read(
         pieces=result,
         files=tuple(str(f) for f in listed),
         notes=notes + skip_notes(skipped, links),
+        problems=problems,
     )
 
 
