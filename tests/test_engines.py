@@ -518,3 +518,6 @@ def test_spark_reads_exports_and_hostile_logs_as_in_memory(spark: Any, tmp_path:
     assert set(remote.log.rejected["line"]) == set(local.log.rejected["line"])
     with pytest.raises(rftcost.RftcostError, match=r"nope\.jsonl: Spark cannot read it"):
         rftcost.bill((tmp_path / "nope.jsonl").as_uri(), engine="spark")
+    corrupt = CASES / "hostile/csv/corrupt.parquet"
+    with pytest.raises(rftcost.RftcostError, match=r"corrupt\.parquet: not a readable Parquet"):
+        rftcost.bill(corrupt, engine="spark")

@@ -188,6 +188,7 @@ def _read(
         _is_openai_export,
         _read_openai_exports,
         expand_paths,
+        parquet_file,
         skip_notes,
     )
 
@@ -219,6 +220,8 @@ def _read(
         listing = pd.DataFrame(local, columns=["bucket", "payload"])
         pieces.append(spark.createDataFrame(listing, schema=_PIECES))
     parquet = [str(f) for f in files if _is_parquet(str(f))]
+    for name in parquet:
+        parquet_file(Path(name))  # a corrupt local file names itself (its footer only read)
     parquet += [p for p in remote if _is_parquet(p)]
     if parquet:
         # Parquet knows each row's place in its file: no window over the whole file.
