@@ -222,7 +222,8 @@ def _read(
     parquet = [str(f) for f in files if _is_parquet(str(f))]
     for name in parquet:
         parquet_file(Path(name))  # a corrupt local file names itself (its footer only read)
-    parquet += [p for p in remote if _is_parquet(p)]
+    # A remote location is Parquet unless it names a text file (a folder: Parquet parts).
+    parquet += [p for p in remote if not _is_text(p)]
     if parquet:
         # Parquet knows each row's place in its file: no window over the whole file.
         frame = _loaded(lambda: spark.read.parquet(*parquet), parquet).select(
@@ -239,16 +240,9 @@ def _read(
         listing = pd.DataFrame(text, columns=["rank", "name"]).assign(content=None)
         frame = spark.createDataFrame(listing, schema="rank long, name string, content binary")
         pieces.append(_text_pieces(frame.repartition(len(text)), policy, assume_tz, buckets))
-    remote_text = [p for p in remote if not _is_parquet(p)]
+    remote_text = [p for p in remote if _is_text(p)]
     if remote_text:
-        files_read = _loaded(
-            lambda: (
-                spark.read.format("binaryFile")
-                .option("recursiveFileLookup", "true")
-                .load(remote_text)
-            ),
-            remote_text,
-        )
+        files_read = _loaded(lambda: spark.read.format("binaryFile").load(remote_text), remote_text)
         frame = files_read.select(
             F.lit(_LAST).alias("rank"), F.col("path").alias("name"), "content"
         )
@@ -282,6 +276,14 @@ def _loaded(load: Callable[[], Any], names: list[str]) -> Any:
 
 def _is_parquet(name: str) -> bool:
     return name.lower().rstrip("/").endswith(".parquet")
+
+
+def _is_text(name: str) -> bool:
+    """A JSON Lines, CSV or OpenAI export file by its name."""
+    from rftcost.events.readers import LOG_SUFFIXES
+
+    lowered = name.lower().rstrip("/")
+    return lowered.endswith((*LOG_SUFFIXES, ".json")) and not _is_parquet(lowered)
 
 
 def _split(
