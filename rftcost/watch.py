@@ -274,7 +274,7 @@ def watch(
     max_failures: int = DEFAULT_MAX_FAILURES,
     page_size: int = DEFAULT_PAGE_SIZE,
     draws: int = DEFAULT_DRAWS,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
     clock: Callable[[], datetime] | None = None,
 ) -> Generator[WatchState, None, None]:
     """Poll jobs until every one has ended (or once), yielding a ``WatchState`` per poll.
@@ -328,7 +328,7 @@ def watch(
         max_failures=max_failures,
         page_size=page_size,
         save=save,
-        sleep=sleep,
+        sleep=sleep or _sleep,
         now=now,
     )
 
@@ -394,6 +394,10 @@ def _polls(
             if done:
                 return
             sleep(interval)
+
+
+def _sleep(seconds: float) -> None:
+    time.sleep(seconds)  # looked up at each call (tests and notebooks may replace it)
 
 
 class _Transient(Exception):
