@@ -808,20 +808,25 @@ def _last_step(tracker: _Tracker) -> int | None:
 
 
 class _RetryLog(logging.Handler):
-    """Collects the SDK's retry messages, so that a retry is said, not silent."""
+    """Collects the SDK's retry messages, so that a retry is said, not silent.
 
-    def __init__(self) -> None:
+    The SDK says why it retries at DEBUG level. While a poll runs, its logger is opened
+    to DEBUG for this handler alone: records below the level the user configured are
+    not propagated (the user's own logging sees what it saw before).
+    """
+
+    def __init__(self, passthrough: int, parent: logging.Logger | None) -> None:
         super().__init__(logging.DEBUG)
         self.lines: list[str] = []
         self._why: str | None = None
+        self._passthrough = passthrough
+        self._parent = parent
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
         if message.startswith("Retrying due to status code"):
             self._why = f"HTTP {message.rsplit(' ', 1)[-1]}"
-        elif message.startswith("Encountered exception") or message.startswith(
-            "Encountered a timeout"
-        ):
+        elif message.startswith(("Encountered exception", "Encountered a timeout")):
             self._why = message.split(": ", 1)[-1]
         elif message.startswith("Retrying request in"):
             self.lines.append(
@@ -829,21 +834,24 @@ class _RetryLog(logging.Handler):
                 f"({message.removeprefix('Retrying request ')})"
             )
             self._why = None
+        if record.levelno >= self._passthrough and self._parent is not None:
+            self._parent.handle(record)  # what propagation would have done
 
 
 @contextmanager
 def _retries_reported() -> Iterator[list[str]]:
     logger = logging.getLogger(_RETRY_LOGGER)
-    handler = _RetryLog()
-    level = logger.level
-    if logger.getEffectiveLevel() > logging.DEBUG:
-        logger.setLevel(logging.DEBUG)
+    level, propagate = logger.level, logger.propagate
+    handler = _RetryLog(logger.getEffectiveLevel(), logger.parent if propagate else None)
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
     logger.addHandler(handler)
     try:
         yield handler.lines
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)
+        logger.propagate = propagate
 
 
 def _post(url: str, text: str, state: JobWatch, at: datetime) -> str | None:

@@ -12,7 +12,9 @@ webhook. The SDK's base URL points at the stand-in: no request leaves the machin
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import sys
 import threading
 from collections.abc import Iterator
@@ -449,9 +451,20 @@ def test_gives_up_after_the_stated_number_of_failed_polls(api: tuple[str, StandI
     assert [s.failures for s in states] == [1, 2]
 
 
-def test_once_polls_once(api: tuple[str, StandIn]) -> None:
+def test_once_polls_once(api: tuple[str, StandIn], caplog: pytest.LogCaptureFixture) -> None:
+    from rich.console import Console
+
+    from rftcost.cli.watch import watch_table
+
     url, stand_in = api
-    states = run(url, JOB, budget="500", once=True)
+    with caplog.at_level(logging.WARNING):
+        states = run(url, JOB, budget="500", once=True)
+    # The SDK's debug lines, read for its retries, do not reach the user's logging.
+    assert not [r for r in caplog.records if r.name.startswith("openai")]
+    console = Console(width=140, record=True, file=io.StringIO())
+    console.print(watch_table(states[0]))
+    table = console.export_text()
+    assert "forecast P50" in table and "ftjob-guard1   search   running   1/10   17.00" in table
     assert len(states) == 1 and states[0].done and states[0].exit_code == 0
     job = states[0].jobs[0]
     assert (job.status, job.step, job.total_steps, job.ended) == ("running", 1, 10, False)
