@@ -421,7 +421,8 @@ class _Tracker:
     seen_checkpoints: set[str] = field(default_factory=set)
     total_steps: int | None = None
     ended: bool = False
-    paused: bool = False  # the guard has sent its one pause
+    pause_tried: bool = False  # the guard's one pause request was made (never twice)
+    paused: bool = False  # ... and the API accepted it
     end_polls: int = 0  # polls that saw the API's status ended while the bill still runs
     alerts_sent: set[str] = field(default_factory=set)
     billable_seconds: float | None = None  # charged + unbilled, for the time to budget
@@ -660,13 +661,17 @@ class _Guard:
         wants = (self.pause and state.over_budget) or (
             self.pause_on_forecast and state.forecast_over_budget
         )
-        if wants and not tracker.paused and not state.ended:
+        if wants and not tracker.pause_tried and not state.ended:
             if tracker.status == "running":
                 action = self._pause(client, tracker, state, warnings, notes)
             else:
                 notes.append(f"over budget but {tracker.status}, not running: not paused")
-        elif wants and tracker.paused and tracker.status == "running" and not state.ended:
-            notes.append("paused once already (and running again): not paused twice")
+        elif wants and tracker.status == "running" and not state.ended:
+            notes.append(
+                "paused once already (and running again): not paused twice"
+                if tracker.paused
+                else "the pause request failed: not sent twice"
+            )
         state = state.model_copy(
             update={"paused_by_watch": tracker.paused, "notes": tuple(notes), "action": action}
         )
@@ -694,18 +699,28 @@ class _Guard:
     ) -> Literal["paused"] | None:
         import openai
 
-        tracker.paused = True  # one attempt per job, whatever its outcome: never twice
+        # One request per job, whatever its outcome: a request that failed on the way back
+        # may still have paused the job, and a job is never paused twice.
+        tracker.pause_tried = True
         why = (
             f"spent {_money(state.spent)} reached"
             if state.over_budget
             else f"P50 forecast {_money(state.forecast.p50 if state.forecast else None)} exceeds"
         )
         try:
-            client.fine_tuning.jobs.pause(tracker.job_id)
-        except openai.OpenAIError as error:
-            problem = explain_error(error, tracker.job_id, str(client.base_url), client.max_retries)
-            warnings.append(f"pause failed, not retried: {problem}")
+            # One request, no SDK retry: a retry after a dropped connection could pause twice.
+            client.with_options(max_retries=0).fine_tuning.jobs.pause(tracker.job_id)
+        except openai.RateLimitError as error:
+            tracker.pause_tried = False  # refused before it was applied: asked again next poll
+            problem = explain_error(error, tracker.job_id, str(client.base_url), 0)
+            warnings.append(f"pause rate limited, sent again at the next poll: {problem}")
             return None
+        except openai.OpenAIError as error:
+            problem = explain_error(error, tracker.job_id, str(client.base_url), 0)
+            warnings.append(f"pause failed, not sent again: {problem}")
+            notes.append("the pause request failed (see the warnings)")
+            return None
+        tracker.paused = True
         notes.append(f"paused at step {state.step}: {why} the budget {_money(state.budget)}")
         return "paused"
 

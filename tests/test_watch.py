@@ -161,6 +161,7 @@ class StandIn:
         self.pauses: list[tuple[str, int]] = []  # (job, step when the pause arrived)
         self.faults: list[str] = []  # "429" or "drop", one per coming request
         self.down = False  # every request dropped
+        self.pause_answers: list[int] = []  # error statuses of the coming pauses
         self.lock = threading.Lock()
 
     def answer(self, method: str, path: str, query: dict[str, list[str]], key: str) -> Any:
@@ -191,6 +192,8 @@ class StandIn:
                 job.advance()
                 return 200, job.document()
             if parts[4:] == ["pause"] and method == "POST":
+                if self.pause_answers:
+                    return self.pause_answers.pop(0), _error("Cannot pause now.", "conflict")
                 self.pauses.append((job.job_id, job.step))
                 job.pause_requested = True
                 return 200, job.document()
@@ -349,6 +352,32 @@ def test_never_pauses_twice(api: tuple[str, StandIn]) -> None:
     assert states[-1].jobs[0].status == "succeeded"
     assert states[-1].jobs[0].spent == Decimal("67.00")
     assert states[-1].exit_code == 1
+
+
+def test_a_pause_that_fails_is_a_warning_and_is_not_sent_again(
+    api: tuple[str, StandIn],
+) -> None:
+    url, stand_in = api
+    stand_in.jobs[JOB].total = 3
+    stand_in.pause_answers = [409]
+    states = run(url, JOB, budget="17", pause=True)
+    assert len(pauses_sent(stand_in)) == 1 and len(states) == 3
+    first = states[0]
+    assert first.jobs[0].action is None and not first.jobs[0].paused_by_watch
+    assert any("pause failed, not sent again" in w and "409" in w for w in first.warnings)
+    assert "not sent twice" in " ".join(states[1].jobs[0].notes)
+    assert states[-1].exit_code == 1
+
+
+def test_a_rate_limited_pause_is_asked_again(api: tuple[str, StandIn]) -> None:
+    url, stand_in = api
+    stand_in.jobs[JOB].total = 3
+    stand_in.pause_answers = [429]
+    states = run(url, JOB, budget="17", pause=True, max_retries=3)
+    assert any("pause rate limited" in w for w in states[0].warnings)
+    assert stand_in.pauses == [(JOB, 2)]  # the 429 was not a pause; the next poll's was
+    assert [s.jobs[0].action for s in states[:2]] == [None, "paused"]
+    assert len(pauses_sent(stand_in)) == 2  # no SDK retry of a pause: one request a poll
 
 
 def test_pause_on_forecast_pauses_before_the_money_is_spent(api: tuple[str, StandIn]) -> None:
