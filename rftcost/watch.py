@@ -423,6 +423,7 @@ class _Tracker:
     ended: bool = False
     pause_tried: bool = False  # the guard's one pause request was made (never twice)
     paused: bool = False  # ... and the API accepted it
+    changed: bool = True  # the last refresh brought something new (the bill may differ)
     end_polls: int = 0  # polls that saw the API's status ended while the bill still runs
     alerts_sent: set[str] = field(default_factory=set)
     billable_seconds: float | None = None  # charged + unbilled, for the time to budget
@@ -491,9 +492,12 @@ class _Guard:
                     f"a {kind} fine-tuning job, not reinforcement fine-tuning: rftcost bills RFT",
                     job_id=tracker.job_id,
                 )
-        if active:
-            result = self._bill(active, save)
-            for tracker in active:
+        # A job with nothing new has the bill it had (its accrued work is measured from
+        # its events, not from the clock): only the others are billed again.
+        stale = [t for t in active if t.changed or t.measured is None or t.status not in _ACTIVE]
+        if stale:
+            result = self._bill(stale, save)
+            for tracker in stale:
                 tracker.measured = self._measure(tracker, result, at)
                 tracker.ended = tracker.measured.ended
         states = [self._act(client, state, at, warnings) for state in self._judge(at)]
@@ -789,6 +793,7 @@ def _refresh(client: Any, tracker: _Tracker, page_size: int) -> None:
         jobs.checkpoints.list(tracker.job_id, limit=page_size), tracker.seen_checkpoints
     )
     # Commit only once every request succeeded: a failed poll leaves the job as it was.
+    tracker.changed = bool(events or checkpoints) or job != tracker.job
     tracker.job = job
     tracker.events = events + tracker.events
     tracker.checkpoints = checkpoints + tracker.checkpoints

@@ -389,6 +389,25 @@ def test_pause_on_forecast_pauses_before_the_money_is_spent(api: tuple[str, Stan
     assert len(stand_in.pauses) == 1 and states[-1].exit_code == 1
 
 
+def test_a_poll_that_brings_nothing_new_bills_nothing_again(
+    api: tuple[str, StandIn], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rftcost.billing
+
+    url, stand_in = api
+    stand_in.jobs[JOB].status = "queued"  # no step comes
+    bills: list[object] = []
+    real = rftcost.billing.bill
+    monkeypatch.setattr(rftcost.billing, "bill", lambda *a, **k: bills.append(a) or real(*a, **k))
+    states = []
+    for state in watch([JOB], budget="5", api_key=KEY, base_url=url, sleep=lambda _: None):
+        states.append(state)
+        if state.poll == 3:
+            break
+    assert len(bills) == 1
+    assert states[2].jobs[0].spent == Decimal("0.00") and states[2].jobs[0].status == "queued"
+
+
 def test_a_job_that_is_not_running_is_reported_not_paused(api: tuple[str, StandIn]) -> None:
     url, stand_in = api
     stand_in.jobs[JOB].status = "queued"
