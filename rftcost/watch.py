@@ -241,7 +241,10 @@ class WatchState(BaseModel):
     @property
     def exit_code(self) -> int:
         """0: every job within its budget (or unguarded with a known spend); 1: a job
-        reached or is forecast over its budget, or its spend is unknown."""
+        reached or is forecast over its budget, or its spend is unknown; 2: no poll has
+        succeeded yet (nothing is known)."""
+        if self.failed and not self.jobs:
+            return 2
         return 0 if all(job.within_budget for job in self.jobs) else 1
 
     def lines(self) -> list[dict[str, Any]]:
@@ -371,6 +374,11 @@ def _polls(
                         ],
                     )
             warnings = [*retries, *warnings]
+            if failed and once:
+                raise FetchError(
+                    f"the poll failed ({warnings[-1]})",
+                    hint="check the network and OPENAI_BASE_URL, or run again",
+                )
             if failed and failures >= max_failures:
                 raise FetchError(
                     f"gave up after {failures} failed polls in a row ({warnings[-1]})",
@@ -467,7 +475,7 @@ class _Guard:
         import openai
 
         warnings: list[str] = []
-        job_id = "(list)"
+        job_id = "job list"
         try:
             if all_jobs:
                 for found in _running_rft_jobs(client, page_size):

@@ -343,14 +343,14 @@ def test_pauses_at_the_step_where_spend_reaches_the_budget_and_not_before(
 
 def test_never_pauses_twice(api: tuple[str, StandIn]) -> None:
     url, stand_in = api
-    stand_in.jobs[JOB].total = 4
+    stand_in.jobs[JOB].total = 3
     stand_in.jobs[JOB].ignores_pause = True  # still running after the pause
     states = run(url, JOB, budget="17", pause=True)
     assert len(pauses_sent(stand_in)) == 1
-    assert [s.jobs[0].action for s in states] == ["paused", None, None, None]
+    assert [s.jobs[0].action for s in states] == ["paused", None, None]
     assert "not paused twice" in " ".join(states[1].jobs[0].notes)
     assert states[-1].jobs[0].status == "succeeded"
-    assert states[-1].jobs[0].spent == Decimal("67.00")
+    assert states[-1].jobs[0].spent == Decimal("50.00")
     assert states[-1].exit_code == 1
 
 
@@ -497,18 +497,35 @@ def test_gives_up_after_the_stated_number_of_failed_polls(api: tuple[str, StandI
         ):  # fmt: skip
             states.append(state)
     assert [s.failures for s in states] == [1, 2]
+    assert states[0].exit_code == 2  # nothing known yet
+    with pytest.raises(FetchError, match="the poll failed"):
+        run(url, JOB, budget="50", once=True, max_retries=0)
 
 
-def test_once_polls_once(api: tuple[str, StandIn], caplog: pytest.LogCaptureFixture) -> None:
+def test_once_polls_once(api: tuple[str, StandIn]) -> None:
     from rich.console import Console
 
     from rftcost.cli.watch import watch_table
 
     url, stand_in = api
-    with caplog.at_level(logging.WARNING):
+    records: list[logging.LogRecord] = []
+
+    class UserHandler(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    user_handler = UserHandler()
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.WARNING)
+    root.addHandler(user_handler)
+    try:
         states = run(url, JOB, budget="500", once=True)
+    finally:
+        root.removeHandler(user_handler)
+        root.setLevel(level)
     # The SDK's debug lines, read for its retries, do not reach the user's logging.
-    assert not [r for r in caplog.records if r.name.startswith("openai")]
+    assert not [r for r in records if r.name.startswith("openai")]
     console = Console(width=140, record=True, file=io.StringIO())
     console.print(watch_table(states[0]))
     table = console.export_text()
