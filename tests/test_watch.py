@@ -646,6 +646,25 @@ def test_notify_posts_each_alert_once_and_a_failing_webhook_is_a_warning(
     assert any("alert not delivered" in w for s in states for w in s.warnings)
 
 
+def test_calibration_and_policy(api: tuple[str, StandIn], tmp_path: Path) -> None:
+    from rftcost.calibration import PRIOR
+    from rftcost.errors import CalibrationError, PolicyError
+
+    url, stand_in = api
+    saved = tmp_path / "calibration.json"
+    PRIOR.save(saved)
+    with_file = run(url, JOB, budget="500", once=True, calibration=saved)[0].jobs[0]
+    stand_in.jobs[JOB] = SimJob(JOB)
+    without = run(url, JOB, budget="500", once=True)[0].jobs[0]
+    assert with_file.forecast == without.forecast and with_file.forecast is not None
+    requests = len(stand_in.requests)
+    with pytest.raises(CalibrationError, match="not a calibration file"):
+        run(url, JOB, budget="500", calibration=SCHEMA_FILE)
+    with pytest.raises(PolicyError):
+        run(url, JOB, budget="500", policy="no-such-policy")
+    assert len(stand_in.requests) == requests  # refused before any request
+
+
 def test_arguments_are_checked_before_any_request(api: tuple[str, StandIn]) -> None:
     url, stand_in = api
     with pytest.raises(InputError, match="no job to watch"):
