@@ -206,38 +206,52 @@ def _live(states: Any) -> WatchState | None:
 
 
 def watch_table(state: WatchState) -> Any:
-    """The live table of one poll (rich)."""
+    """The live table of one poll (rich). On a narrow terminal the job id and the money
+    keep their width; team, status and action are shortened first."""
     from rich import box
     from rich.table import Table
 
+    title = f"rftcost watch · poll {state.poll} · {_at(state)} · {state.policy} ({state.currency})"
     table = Table(
-        title=f"rftcost watch · poll {state.poll} · {_at(state)} · {state.policy} "
-        f"({state.currency})" + (" · poll failed, last known figures" if state.failed else ""),
+        title=title + (" · poll failed: last known figures" if state.failed else ""),
         box=box.SIMPLE_HEAD,
         title_justify="left",
+        pad_edge=False,
+        collapse_padding=True,
     )
-    for header in ("job", "team", "status", "step", "spent", "forecast P50", "P90", "budget"):
-        table.add_column(
-            header, justify="right" if header not in ("job", "team", "status") else "left"
-        )
-    table.add_column("used", justify="right")
-    table.add_column("to budget", justify="right")
-    table.add_column("action")
-    for job in state.jobs:
-        table.add_row(
+    rows = [
+        [
             job.job_id,
             job.team or "unallocated",
             job.status,
             _step(job),
             _amount(job.spent),
-            _amount(job.forecast.p50 if job.forecast else None)
-            + (" (final)" if job.forecast and job.forecast.final else ""),
-            _amount(job.forecast.p90 if job.forecast else None),
+            _amount(job.forecast.p50 if job.forecast else None),
+            "final"
+            if job.forecast is not None and job.forecast.final
+            else _amount(job.forecast.p90 if job.forecast else None),
             _amount(job.budget),
             "—" if job.budget_used is None else f"{job.budget_used:.2f}%",
             _duration(job.seconds_to_budget),
             _action(job),
-        )
+        ]
+        for job in state.jobs
+    ]
+    headers = ["job", "team", "status", "step", "spent", "P50", "P90", "budget", "used"]
+    headers += ["budget in", "action"]
+    for i, header in enumerate(headers):
+        if header in ("team", "status", "action"):
+            table.add_column(header, overflow="ellipsis", no_wrap=True)
+        else:  # ids and figures are never cut
+            width = max([len(header), *(len(row[i]) for row in rows)])
+            table.add_column(
+                header,
+                justify="left" if header == "job" else "right",
+                no_wrap=True,
+                min_width=width,
+            )
+    for row in rows:
+        table.add_row(*row)
     return table
 
 
