@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from rftcost._callable import make_module_callable
-from rftcost.errors import InputError, PlanError
+from rftcost.errors import InputError, PlanError, RftcostError
 from rftcost.fetch import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_PAGE_SIZE,
@@ -301,9 +301,9 @@ def watch(
     per_job = _budget_amount(budget)
     resolved = load_policy(policy)
     team_budgets = _load_budgets(budgets)
-    history_spend = _history_spend(history, resolved) if history is not None else None
-    if history_spend is not None and team_budgets is None:
+    if history is not None and team_budgets is None:
         raise InputError("history logs count against team budgets", hint="give --budgets too")
+    history_spend = _history_spend(history, resolved) if history is not None else None
     calibration_ = _load_calibration(calibration)
     now = clock or (lambda: datetime.now(UTC))
     guard = _Guard(
@@ -618,7 +618,7 @@ class _Guard:
                 draws=self.draws,
                 at=at,
             )
-        except PlanError as error:
+        except RftcostError as error:  # a setting the plan refuses, a grader without a price
             return None, f"no forecast: {error}"
         total = estimate.total_amount
         return Forecast(p10=total.p10, p50=total.p50, p90=total.p90), None
