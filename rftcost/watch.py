@@ -505,6 +505,14 @@ class _Guard:
         stale = [t for t in active if t.changed or t.measured is None or t.status not in _ACTIVE]
         if stale:
             result = self._bill(stale, save)
+            rejected = result.log.rejected if result.log is not None else None
+            if rejected is not None and len(rejected):
+                # As `rftcost bill` counts them: records of the exports that were not used.
+                first = rejected.iloc[0]
+                warnings.append(
+                    f"{len(rejected)} record(s) of the exports not used "
+                    f"(first: {first['reason']}); `rftcost validate` on --save DIR lists them"
+                )
             for tracker in stale:
                 tracker.measured = self._measure(tracker, result, at)
                 tracker.ended = tracker.measured.ended

@@ -408,6 +408,27 @@ def test_a_poll_that_brings_nothing_new_bills_nothing_again(
     assert states[2].jobs[0].spent == Decimal("0.00") and states[2].jobs[0].status == "queued"
 
 
+def test_an_amount_that_cannot_be_established_is_unknown_never_zero(
+    api: tuple[str, StandIn],
+) -> None:
+    url, stand_in = api
+    # Step 5 before step 1: the step number goes backwards without a rollback.
+    data = {"step": 5, "total_steps": 10, "timing": {"step": {"full_iteration": 60.0}}}
+    broken = dict(stand_in.jobs[JOB].events[0], id="ftevent-broken", type="metrics", data=data)
+    stand_in.jobs[JOB].events.insert(0, broken)
+    state = run(url, JOB, budget="500", pause=True, once=True)[0]
+    job = state.jobs[0]
+    assert job.spent is None and job.bill_status == "invalid" and job.problems
+    assert job.forecast is None and job.action is None and stand_in.pauses == []
+    assert state.lines()[0]["spent"] is None and state.exit_code == 1
+    # A record that cannot be read at all is said, as `rftcost bill` counts it.
+    stand_in.jobs[JOB] = SimJob(JOB)
+    unreadable = dict(stand_in.jobs[JOB].events[0], id="ftevent-bad", type="metrics", data={})
+    stand_in.jobs[JOB].events.insert(0, unreadable)  # a metrics event without its step
+    state = run(url, JOB, budget="500", once=True)[0]
+    assert any("record(s) of the exports not used" in w for w in state.warnings)
+
+
 def test_a_job_that_is_not_running_is_reported_not_paused(api: tuple[str, StandIn]) -> None:
     url, stand_in = api
     stand_in.jobs[JOB].status = "queued"
