@@ -313,6 +313,11 @@ def run(url: str, *job_ids: str, **options: Any) -> list[WatchState]:
     return list(watch(job_ids, api_key=KEY, base_url=url, sleep=lambda _: None, **options))
 
 
+def _money(amount: Decimal | None) -> str:
+    assert amount is not None
+    return f"{amount:.2f}"
+
+
 def pauses_sent(stand_in: StandIn) -> list[str]:
     return [r for r in stand_in.requests if r.startswith("POST")]
 
@@ -461,6 +466,12 @@ def test_succeeds_within_budget_with_the_final_bill_of_rftcost_bill(
     assert job.forecast is not None and job.forecast.final and job.forecast.p50 == spent[-1]
     assert (job.status, job.ended, job.budget_used) == ("succeeded", True, Decimal("13.40"))
     assert last.done and last.exit_code == 0
+    from typer.testing import CliRunner
+
+    from rftcost.cli import app
+
+    printed = CliRunner().invoke(app, ["bill", str(save), "-f", "json"])
+    assert json.loads(printed.stdout)["jobs"][0]["total_amount"] == _money(job.spent)
     assert sorted(p.name for p in (save / JOB).iterdir()) == [
         "checkpoints.json",
         "events.json",
