@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from rftcost._callable import make_module_callable
-from rftcost.errors import InputError, PlanError, RftcostError
+from rftcost.errors import PlanError, RftcostError
 from rftcost.fetch import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_PAGE_SIZE,
@@ -76,6 +76,7 @@ __all__ = [
     "WATCH_SCHEMA",
     "Forecast",
     "JobWatch",
+    "WatchError",
     "WatchState",
     "watch",
 ]
@@ -96,6 +97,17 @@ _FINAL = frozenset({"succeeded", "failed", "cancelled"})
 """Bill statuses whose amount is final."""
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 _RETRY_LOGGER = "openai._base_client"
+
+
+class WatchError(RftcostError):
+    """The watch cannot start: what is wrong with the arguments, and what to do."""
+
+    def __init__(self, reason: str, *, option: str | None = None, hint: str | None = None) -> None:
+        self.reason = reason
+        self.option = option
+        self.hint = hint
+        text = f"{option}: {reason}" if option else reason
+        super().__init__(f"{text}; {hint}" if hint else text)
 
 
 class Forecast(BaseModel):
@@ -287,22 +299,24 @@ def watch(
     ``metadata.team``, ``unallocated`` without one; ``budget`` is the fallback), less
     the team's charges this month in ``history`` logs. Raises ``FetchError`` for a
     missing key, a rejected key, an unknown or non-RFT job, or ``max_failures``
-    failed polls in a row; ``InputError`` for bad arguments (at once, before any poll).
+    failed polls in a row; ``WatchError`` for bad arguments (at once, before any poll).
     """
     from rftcost.policy import load_policy
 
     ids = list(dict.fromkeys(job_ids))
     if not ids and not all_jobs:
-        raise InputError("no job to watch", hint="give job ids (ftjob-…) or --all")
+        raise WatchError("no job to watch", hint="give job ids (ftjob-…) or --all")
     if interval <= 0:
-        raise InputError("the interval between polls must be positive", value=interval)
+        raise WatchError(f"must be positive, not {interval}", option="--interval")
     if max_failures < 1:
-        raise InputError("max_failures must be at least 1", value=max_failures)
+        raise WatchError(f"must be at least 1, not {max_failures}", option="--max-failures")
     per_job = _budget_amount(budget)
     resolved = load_policy(policy)
     team_budgets = _load_budgets(budgets)
     if history is not None and team_budgets is None:
-        raise InputError("history logs count against team budgets", hint="give --budgets too")
+        raise WatchError(
+            "past jobs count against team budgets", option="--history", hint="give --budgets too"
+        )
     history_spend = _history_spend(history, resolved) if history is not None else None
     calibration_ = _load_calibration(calibration)
     now = clock or (lambda: datetime.now(UTC))
@@ -986,10 +1000,9 @@ def _budget_amount(budget: Decimal | int | str | None) -> Decimal | None:
     except (TypeError, ArithmeticError, ValueError):
         amount = Decimal("NaN")
     if not amount.is_finite() or amount < 0 or amount != amount.quantize(Decimal("0.01")):
-        raise InputError(
-            "a budget is a non-negative amount with at most two decimals",
-            column="--budget",
-            value=str(budget),
+        raise WatchError(
+            f"a budget is a non-negative amount with at most two decimals, not {budget!r}",
+            option="--budget",
         )
     return amount
 

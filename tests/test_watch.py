@@ -30,9 +30,8 @@ import pytest
 from builders import JobLog
 
 from rftcost.billing import bill
-from rftcost.errors import InputError
 from rftcost.fetch import FetchError
-from rftcost.watch import WATCH_SCHEMA, WatchState, watch
+from rftcost.watch import WATCH_SCHEMA, WatchError, WatchState, watch
 
 KEY = "sk-test-key"
 JOB = "ftjob-guard1"
@@ -700,11 +699,11 @@ def test_calibration_and_policy(api: tuple[str, StandIn], tmp_path: Path) -> Non
 
 def test_arguments_are_checked_before_any_request(api: tuple[str, StandIn]) -> None:
     url, stand_in = api
-    with pytest.raises(InputError, match="no job to watch"):
+    with pytest.raises(WatchError, match="no job to watch"):
         run(url)
-    with pytest.raises(InputError, match="at most two decimals"):
+    with pytest.raises(WatchError, match="at most two decimals"):
         run(url, JOB, budget="12.345")
-    with pytest.raises(InputError, match="interval"):
+    with pytest.raises(WatchError, match="--interval: must be positive"):
         run(url, JOB, budget="1", interval=0)
     assert stand_in.requests == []
 
