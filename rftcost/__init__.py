@@ -45,6 +45,8 @@ _EXPORTS: dict[str, str] = {
     "SpendReport": "rftcost.spend",
     "Timeline": "rftcost.timeline",
     "UnreadableFileError": "rftcost.errors",
+    "JobWatch": "rftcost.watch",
+    "WatchError": "rftcost.watch",
     "WatchState": "rftcost.watch",
     "audit_invoice": "rftcost.audit",
     "bill": "rftcost.billing",
@@ -125,4 +127,4 @@ if TYPE_CHECKING:
     from rftcost.report import html_report
     from rftcost.spend import Budget, Budgets, BudgetStatus, SpendReport, load_budgets, spend
     from rftcost.timeline import Timeline, build_timeline
-    from rftcost.watch import WatchState, watch
+    from rftcost.watch import JobWatch, WatchError, WatchState, watch
