@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from rftcost._callable import make_module_callable
-from rftcost.errors import PlanError, RftcostError
+from rftcost.errors import RftcostError
 from rftcost.fetch import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_PAGE_SIZE,
@@ -629,7 +629,8 @@ class _Guard:
             str(k): v for k, v in result.timeline.jobs.loc[int(rows.iloc[0]["job"])].items()
         }
         try:
-            settings["n_train_examples"] = _examples_for(settings, tracker.total_steps)
+            # The API gives the run's total steps (data.total_steps), not its example count.
+            settings["total_steps"] = tracker.total_steps
             plan = plan_from_settings(settings, source=f"job {tracker.job_id}")
             estimate = project_running(
                 result,
@@ -1005,28 +1006,6 @@ def _budget_amount(budget: Decimal | int | str | None) -> Decimal | None:
             option="--budget",
         )
     return amount
-
-
-def _examples_for(settings: dict[str, Any], total_steps: int) -> int:
-    """Training examples that make the plan's step count the job's own total steps
-    (steps = ceil(examples × epochs / batch)); the API reports the total, not the file."""
-    from rftcost.plan import AUTO_DEFAULTS
-
-    def setting(name: str) -> int:
-        value = settings.get(name)
-        try:
-            return int(value) if value is not None and int(value) > 0 else AUTO_DEFAULTS[name]
-        except (TypeError, ValueError):
-            return int(AUTO_DEFAULTS[name])
-
-    batch, epochs = setting("batch_size"), setting("n_epochs")
-    start = max((total_steps - 1) * batch // epochs, 1)
-    for examples in range(start, start + batch + epochs + 1):
-        if -(-(examples * epochs) // batch) == total_steps:
-            return examples
-    raise PlanError(
-        f"no training set size gives {total_steps} steps at batch size {batch} and {epochs} epochs"
-    )
 
 
 # --- small helpers -------------------------------------------------------------------------------
