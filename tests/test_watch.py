@@ -54,6 +54,7 @@ class SimJob:
     status: str = "running"
     step: int = 0
     ignores_pause: bool = False
+    steps_per_poll: int = 1
     pause_requested: bool = False
     finished_at: int | None = None
     events: list[dict[str, Any]] = field(default_factory=list)  # newest first
@@ -91,6 +92,10 @@ class SimJob:
         )
 
     def advance(self) -> None:
+        for _ in range(self.steps_per_poll):
+            self._step()
+
+    def _step(self) -> None:
         if self.status != "running":
             return
         self.step += 1
@@ -791,10 +796,12 @@ def test_done_when_budget_500_shows_the_final_bill_and_exits_0(
     api: tuple[str, StandIn], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     url, stand_in = api
+    stand_in.jobs[JOB].steps_per_poll = 3  # steps 3, 6, 9, 10: four polls, not ten
     code = cli(monkeypatch, url, JOB, "--budget", "500", "--interval", "0.5")
     out, err = capsys.readouterr()
     assert code == 0
     assert stand_in.pauses == []
+    assert len(out.splitlines()) == 4
     last = out.splitlines()[-1]
     assert "succeeded step 10/10 spent 167.00" in last and "final bill 167.00" in last
     assert f"{JOB}: succeeded, final bill 167.00 USD" in err and "within budget" in err
