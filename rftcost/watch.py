@@ -12,7 +12,9 @@ through ``rftcost.fetch``) and yields one ``WatchState`` per poll. Each poll:
    ``events.json``, ``checkpoints.json``) and bills those folders with ``bill``, which
    reads them through ``import_openai``: the amounts are exactly what ``rftcost bill``
    gives for the same exports. The folder is ``save`` when given, else a temporary
-   folder deleted at the end of the poll (nothing stays on disk);
+   folder deleted at the end of the poll (nothing stays on disk). A job with nothing
+   new since the last poll keeps the bill it had (accrued work is measured from the
+   events, not from the clock);
 4. per job: spent = charged + accrued (R4, R8: compute, discount and grader of the
    work so far); a forecast of the final cost (P10/P50/P90) by ``project_running``
    from the steps done, the total steps (``data.total_steps`` of the metrics events)
@@ -22,7 +24,9 @@ through ``rftcost.fetch``) and yields one ``WatchState`` per poll. Each poll:
    ``budgets``, minus what the team spent this month in ``history`` and what its
    other watched jobs have spent), pauses the job when asked (``pause``: spend
    reached the budget; ``pause_on_forecast``: the P50 forecast exceeds it), once per
-   job and only when the API shows it running, and posts alerts to ``notify``.
+   job and only when the API shows it running, with one request that the SDK does not
+   retry (a retry after a dropped connection could pause twice; a 429 is asked again
+   at the next poll), and posts alerts to ``notify``.
 
 Rate limits, timeouts, dropped connections and server errors are retried by the SDK
 with backoff (each retry is reported in the state's warnings); a poll that still
