@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import tempfile
 import time
 import urllib.error
@@ -479,6 +480,7 @@ class _Guard:
     calibration: Calibration | None
     policy: Policy
     trackers: dict[str, _Tracker] = field(default_factory=dict)
+    notes_said: set[str] = field(default_factory=set)  # import notes are said once
 
     def tracker(self, job_id: str) -> _Tracker:
         if job_id not in self.trackers:
@@ -522,7 +524,11 @@ class _Guard:
         # its events, not from the clock): only the others are billed again.
         stale = [t for t in active if t.changed or t.measured is None or t.status not in _ACTIVE]
         if stale:
-            result = self._bill(stale, save)
+            result, notes = self._bill(stale, save)
+            for note in notes:
+                if note not in self.notes_said:
+                    self.notes_said.add(note)
+                    warnings.append(f"import: {note}")
             rejected = result.log.rejected if result.log is not None else None
             if rejected is not None and len(rejected):
                 # As `rftcost bill` counts them: records of the exports that were not used.
@@ -537,16 +543,20 @@ class _Guard:
         states = [self._act(client, state, at, warnings) for state in self._judge(at)]
         return tuple(states), warnings
 
-    def _bill(self, active: list[_Tracker], save: str | Path | None) -> Bill:
-        """The bill of the jobs as ``rftcost bill`` makes it from the same exports."""
+    def _bill(self, active: list[_Tracker], save: str | Path | None) -> tuple[Bill, list[str]]:
+        """The bill of the jobs as ``rftcost bill`` makes it from the same exports, and the
+        import's notes (unknown messages…) with file names relative to the folder."""
         from rftcost.billing import bill
 
-        def write_and_bill(root: Path) -> Bill:
+        def write_and_bill(root: Path) -> tuple[Bill, list[str]]:
             for tracker in active:
                 write_job(
                     root, tracker.job_id, tracker.job or {}, tracker.events, tracker.checkpoints
                 )
-            return bill([root / t.job_id for t in active], policy=self.policy, buckets=None)
+            result = bill([root / t.job_id for t in active], policy=self.policy, buckets=None)
+            notes = result.log.notes if result.log is not None else ()
+            prefix = f"{root}{os.sep}"
+            return result, [note.replace(prefix, "") for note in notes]
 
         if save is not None:
             return write_and_bill(Path(save))

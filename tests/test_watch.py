@@ -438,6 +438,17 @@ def test_an_amount_that_cannot_be_established_is_unknown_never_zero(
     assert any("record(s) of the exports not used" in w for w in state.warnings)
 
 
+def test_an_unknown_message_is_said_once(api: tuple[str, StandIn]) -> None:
+    url, stand_in = api
+    stand_in.jobs[JOB].total = 2
+    unknown = dict(stand_in.jobs[JOB].events[0], id="ftevent-new", message="Warming up GPUs")
+    stand_in.jobs[JOB].events.insert(0, unknown)
+    states = run(url, JOB, budget="500")
+    said = [w for s in states for w in s.warnings if "Warming up GPUs" in w]
+    assert len(said) == 1 and said[0].startswith(f"import: {JOB}/events.json: job {JOB}")
+    assert "rftcost-watch-" not in said[0]  # no temporary path
+
+
 def test_a_job_that_is_not_running_is_reported_not_paused(api: tuple[str, StandIn]) -> None:
     url, stand_in = api
     stand_in.jobs[JOB].status = "queued"
