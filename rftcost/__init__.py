@@ -45,6 +45,9 @@ _EXPORTS: dict[str, str] = {
     "SpendReport": "rftcost.spend",
     "Timeline": "rftcost.timeline",
     "UnreadableFileError": "rftcost.errors",
+    "JobWatch": "rftcost.watch",
+    "WatchError": "rftcost.watch",
+    "WatchState": "rftcost.watch",
     "audit_invoice": "rftcost.audit",
     "bill": "rftcost.billing",
     "bill_events": "rftcost.billing",
@@ -68,6 +71,7 @@ _EXPORTS: dict[str, str] = {
     "spend": "rftcost.spend",
     "spend_figure": "rftcost.charts",
     "timeline_figure": "rftcost.charts",
+    "watch": "rftcost.watch",
     "waterfall_figure": "rftcost.charts",
     "what_if": "rftcost.estimate",
     "write_focus": "rftcost.focus",
@@ -123,3 +127,4 @@ if TYPE_CHECKING:
     from rftcost.report import html_report
     from rftcost.spend import Budget, Budgets, BudgetStatus, SpendReport, load_budgets, spend
     from rftcost.timeline import Timeline, build_timeline
+    from rftcost.watch import JobWatch, WatchError, WatchState, watch

@@ -38,7 +38,10 @@ __all__ = [
     "FetchError",
     "FetchResult",
     "FetchedJob",
+    "explain_error",
     "fetch_jobs",
+    "open_client",
+    "write_job",
 ]
 
 DEFAULT_MAX_RETRIES = 5
@@ -126,6 +129,36 @@ def fetch_jobs(
             raise FetchError(
                 f"{job_id!r} is not a fine-tuning job id", hint="ids look like ftjob-abc123"
             )
+    root = Path(out_dir)
+    fetched: list[FetchedJob] = []
+    with open_client(
+        api_key=api_key, base_url=base_url, max_retries=max_retries, timeout=timeout
+    ) as client:
+        import openai
+
+        url = str(client.base_url)
+        for done, job_id in enumerate(job_ids):
+            try:
+                job, events, checkpoints = _download(client, job_id, page_size)
+            except openai.OpenAIError as exc:
+                raise explain_error(exc, job_id, url, max_retries) from exc
+            fetched.append(write_job(root, job_id, job, events, checkpoints))
+            if on_progress:
+                on_progress("fetch", done + 1, len(job_ids))
+    return FetchResult(jobs=tuple(fetched), out_dir=str(root), base_url=url)
+
+
+def open_client(
+    *,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    max_retries: int = DEFAULT_MAX_RETRIES,
+    timeout: float = 60.0,
+) -> Any:
+    """An ``openai.OpenAI`` client (a context manager) with the key, base URL and retries.
+
+    Raises ``FetchError`` when the SDK is not installed or no key is given or set.
+    """
     try:
         import openai
     except ImportError as exc:
@@ -136,21 +169,7 @@ def fetch_jobs(
             "OPENAI_API_KEY is not set",
             hint="export a key of the organization and project that ran the jobs",
         )
-    root = Path(out_dir)
-    fetched: list[FetchedJob] = []
-    with openai.OpenAI(
-        api_key=key, base_url=base_url, max_retries=max_retries, timeout=timeout
-    ) as client:
-        url = str(client.base_url)
-        for done, job_id in enumerate(job_ids):
-            try:
-                job, events, checkpoints = _download(client, job_id, page_size)
-            except openai.OpenAIError as exc:
-                raise _explain(openai, exc, job_id, url, max_retries) from exc
-            fetched.append(_write(root, job_id, job, events, checkpoints))
-            if on_progress:
-                on_progress("fetch", done + 1, len(job_ids))
-    return FetchResult(jobs=tuple(fetched), out_dir=str(root), base_url=url)
+    return openai.OpenAI(api_key=key, base_url=base_url, max_retries=max_retries, timeout=timeout)
 
 
 def _download(
@@ -164,13 +183,15 @@ def _download(
     return job, events, checkpoints
 
 
-def _write(
+def write_job(
     root: Path,
     job_id: str,
     job: dict[str, Any],
     events: list[dict[str, Any]],
     checkpoints: list[dict[str, Any]],
 ) -> FetchedJob:
+    """Write one job's ``job.json``, ``events.json`` and ``checkpoints.json`` under
+    ``root/job_id/`` (each file replaced whole, never left half written)."""
     folder = root / job_id
     folder.mkdir(parents=True, exist_ok=True)
     documents = {
@@ -204,10 +225,10 @@ def _page(items: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _explain(
-    openai: Any, exc: Exception, job_id: str, base_url: str, max_retries: int
-) -> FetchError:
-    """An SDK exception → one line that says what happened and what to do."""
+def explain_error(exc: Exception, job_id: str, base_url: str, max_retries: int) -> FetchError:
+    """An SDK exception → a ``FetchError``: one line that says what happened and what to do."""
+    import openai
+
     status = getattr(exc, "status_code", None)
     detail = _api_message(exc)
     if isinstance(exc, openai.AuthenticationError):

@@ -22,6 +22,7 @@ from rftcost.cli import import_openai as _import_openai  # noqa: F401
 from rftcost.cli import policy as _policy  # noqa: F401
 from rftcost.cli import report as _report  # noqa: F401
 from rftcost.cli import spend as _spend  # noqa: F401
+from rftcost.cli import watch as _watch  # noqa: F401
 from rftcost.cli.app import app
 from rftcost.cli.common import EXIT_USAGE
 
