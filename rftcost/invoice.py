@@ -29,6 +29,7 @@ They are the fixtures of the audit's tests, benchmark and sample invoices.
 
 from __future__ import annotations
 
+import csv
 import gzip
 import io
 import json
@@ -57,6 +58,8 @@ __all__ = [
     "Invoice",
     "costs_export_from_bill",
     "invoice_from_bill",
+    "load_project_map",
+    "neutralise_csv_cell",
     "read_invoice",
     "write_invoice",
 ]
@@ -927,6 +930,98 @@ def _costs_category(items: pd.Series, units: pd.Series) -> pd.Series:
         category = category.mask(hit & ~decided, name)
         decided = decided | hit
     return category.mask(~decided & items.isna(), "unknown")
+
+
+# --- project ids of Costs API exports ------------------------------------------------------
+
+
+def load_project_map(values: Sequence[str | Path]) -> dict[str, str]:
+    """``--project-map`` values → {Costs API project id: the logs' project name}.
+
+    Each value is ``PROJ_ID=NAME`` (``PROJ_ID=`` maps to the jobs without a project) or a
+    file of such pairs: ``.json`` (an object ``{"proj_…": "name"}``) or ``.csv`` (columns
+    ``project_id,project``). One id mapped twice to different names is refused.
+    """
+    mapping: dict[str, str] = {}
+
+    def put(key: str, name: str, where: str | Path, line: int | None = None) -> None:
+        key, name = key.strip(), name.strip()
+        if not key:
+            raise InvoiceError(
+                "a project map entry without a project id",
+                path=where,
+                line=line,
+                value=f"{key}={name}",
+                hint="write PROJ_ID=NAME, e.g. --project-map proj_abc=ranker",
+            )
+        if key in mapping and mapping[key] != name:
+            raise InvoiceError(
+                f"project id {key!r} mapped to {mapping[key]!r} and to {name!r}",
+                path=where,
+                line=line,
+            )
+        mapping[key] = name
+
+    for value in values:
+        text = str(value)
+        path = Path(text)
+        if "=" in text and not path.is_file():
+            key, _, name = text.partition("=")
+            put(key, name, "--project-map")
+            continue
+        if not path.is_file():
+            raise InvoiceError(
+                "not PROJ_ID=NAME and no such file",
+                path="--project-map",
+                value=text[:60],
+                hint="write PROJ_ID=NAME (e.g. proj_abc=ranker) or name a .json / .csv file",
+            )
+        body = _text(path)
+        if path.name.lower().endswith(".json"):
+            try:
+                document = json.loads(body)
+            except (json.JSONDecodeError, RecursionError) as exc:
+                raise InvoiceError(f"not JSON: {exc}", path=path) from exc
+            if not isinstance(document, dict) or not all(
+                isinstance(v, str) for v in document.values()
+            ):
+                raise InvoiceError(
+                    'a project map is a JSON object {"proj_…": "project name"}', path=path
+                )
+            for key, name in document.items():
+                put(str(key), name, path)
+        else:
+            rows = list(csv.reader(io.StringIO(body)))
+            start = (
+                1 if rows and rows[0] and rows[0][0].strip().lower() in ("project_id", "id") else 0
+            )
+            for number, row in enumerate(rows[start:], start=start + 1):
+                if not any(cell.strip() for cell in row):
+                    continue
+                if len(row) != 2:
+                    raise InvoiceError(
+                        f"a project map row has two fields (project_id,project), not {len(row)}",
+                        path=path,
+                        line=number,
+                        value=",".join(row)[:60],
+                    )
+                put(row[0], row[1], path, number)
+    return mapping
+
+
+# --- CSV cells ----------------------------------------------------------------------------------
+
+_FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def neutralise_csv_cell(text: str) -> str:
+    """``text`` as a CSV cell no spreadsheet runs (OWASP CSV injection): prefixed with ``'``
+    when it starts with ``=``, ``+``, ``-``, ``@``, a tab or CR, unless it is wholly a number
+    (an amount keeps its sign). Idempotent: a neutralised cell starts with ``'``."""
+    if text and text[0] in _FORMULA_TRIGGERS and not _PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
 
 
 # --- writing invoices from a bill --------------------------------------------------------

@@ -77,6 +77,16 @@ def audit_command(
             help="Also write the findings worth raising with the vendor (errors, warnings) as CSV.",
         ),
     ] = None,
+    project_map: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--project-map",
+            help="Costs API exports: map a project id to the logs' project, PROJ_ID=NAME "
+            "(PROJ_ID= for jobs without a project), or a .json / .csv file of such pairs. "
+            "Repeatable.",
+            metavar="PROJ_ID=NAME|FILE",
+        ),
+    ] = None,
 ) -> None:
     """Reconcile an invoice against the logs: every difference explained in money.
 
@@ -97,6 +107,10 @@ def audit_command(
             f"error: --tolerance {tolerance!r} is not a non-negative amount (e.g. 0.05)", err=True
         )
         raise typer.Exit(EXIT_USAGE) from None
+    _refuse_overwrite(dispute, [invoice, *logs])
+    from rftcost.invoice import load_project_map
+
+    projects = load_project_map(project_map or [])
     with progress(logs) as report:
         billed = bill(
             logs,
@@ -106,7 +120,9 @@ def audit_command(
             workers="auto",
             keep_timeline=True,  # the findings' kinds and evidence come from it
         )
-    result = audit_invoice(invoice, billed, tolerance=allowed, assume_tz=assume_tz)
+    result = audit_invoice(
+        invoice, billed, tolerance=allowed, assume_tz=assume_tz, project_map=projects
+    )
     if output_format is OutputFormat.json:
         emit(json_text(result.to_dict()), output)
     elif output_format is OutputFormat.csv:
@@ -118,6 +134,24 @@ def audit_command(
     if dispute is not None:
         dispute.write_text(csv_text(result.dispute_rows(), DISPUTE_COLUMNS), encoding="utf-8")
     raise typer.Exit(EXIT_FOUND if result.has_errors else EXIT_OK)
+
+
+def _refuse_overwrite(dispute: Path | None, inputs: list[Path]) -> None:
+    """``--dispute`` never overwrites an input (the invoice, a log, a file in a log folder)."""
+    if dispute is None:
+        return
+    from rftcost.errors import InputError
+
+    target = dispute.resolve()
+    for given in inputs:
+        source = given.resolve()
+        if target == source or (source.is_dir() and target.is_relative_to(source)):
+            where = "is an input" if target == source else f"is inside the input folder {given}"
+            raise InputError(
+                f"the --dispute file {where}; rftcost never overwrites its input",
+                path=dispute,
+                hint="write the dispute CSV to another file",
+            )
 
 
 def _finding_rows(result: Any) -> list[dict[str, Any]]:
@@ -207,6 +241,7 @@ def render_table(result: Any) -> str:
     findings = list(result.findings)
     if not findings:
         console.print("\nNo differences: the invoice matches the logs.", markup=False)
+        _print_notes(console, result)
         return console.export_text()
     shown = findings[:_TABLE_ROWS_LIMIT]
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
@@ -220,13 +255,24 @@ def render_table(result: Any) -> str:
     console.print(table)
     console.print("Why:", markup=False)
     for number, finding in enumerate(shown, start=1):
-        console.print(f"{number:>3}. [{finding.severity}] {finding.explanation}", markup=False)
+        # soft_wrap: a sentence is never cut at the console's width (piped output).
+        console.print(
+            f"{number:>3}. [{finding.severity}] {finding.explanation}", markup=False, soft_wrap=True
+        )
     if len(findings) > len(shown):
         console.print(
             f"… and {len(findings) - len(shown)} more findings: use --format csv or json for all.",
             markup=False,
         )
+    _print_notes(console, result)
     return console.export_text()
+
+
+def _print_notes(console: Any, result: Any) -> None:
+    if result.notes:
+        console.print("\nNotes:", markup=False)
+        for note in result.notes:
+            console.print(f"  - {note}", markup=False, soft_wrap=True)
 
 
 def render_markdown(result: Any) -> str:
@@ -261,4 +307,8 @@ def render_markdown(result: Any) -> str:
         text += "\n" + markdown_table([*_HEADERS, "explanation"], rows)
     else:
         text += "\nNo differences: the invoice matches the logs.\n"
+    if result.notes:
+        text += "\nNotes:\n\n" + "".join(
+            "- " + " ".join(str(note).splitlines()) + "\n" for note in result.notes
+        )
     return text
