@@ -4,6 +4,7 @@ the vendor's own quantities, project ids, and hostile invoice and budget files."
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import shutil
@@ -281,6 +282,7 @@ def test_costs_bucket_times_out_of_range_are_named(tmp_path: Path, start: Any) -
 # --- the vendor's figures: grader tokens ---------------------------------------------------
 
 
+@functools.cache
 def _o3_bill() -> rftcost.Bill:
     log = JobLog("ftjob-o3", clock=datetime(2025, 6, 12, 8, tzinfo=UTC))
     log.created(team="search", project="ranker", grader_model="o3")

@@ -108,9 +108,11 @@ def audit_command(
         )
         raise typer.Exit(EXIT_USAGE) from None
     _refuse_overwrite(dispute, [invoice, *logs])
-    from rftcost.invoice import load_project_map
+    from rftcost.invoice import load_project_map, read_invoice
 
     projects = load_project_map(project_map or [])
+    # The invoice is read before the logs are billed: a bad invoice fails in a moment.
+    read = read_invoice(invoice, assume_tz=assume_tz)
     with progress(logs) as report:
         billed = bill(
             logs,
@@ -121,7 +123,7 @@ def audit_command(
             keep_timeline=True,  # the findings' kinds and evidence come from it
         )
     result = audit_invoice(
-        invoice, billed, tolerance=allowed, assume_tz=assume_tz, project_map=projects
+        read, billed, tolerance=allowed, assume_tz=assume_tz, project_map=projects
     )
     if output_format is OutputFormat.json:
         emit(json_text(result.to_dict()), output)
