@@ -567,6 +567,10 @@ def _money(micro: int, currency: str) -> str:
     return f"{format_amount(_dec(micro))} {currency}"
 
 
+def _currency(bill: Any) -> str:
+    return str(bill.policy.currency)
+
+
 def _ratio(rate: Decimal) -> tuple[int, int]:
     numerator, denominator = rate.as_integer_ratio()
     return numerator, denominator
@@ -1180,8 +1184,10 @@ class _JobAudit(_Base):
             charge=lines["charge"].where(_among(lines["job_id"], per_charge_jobs), -1),
             n=1,
         )
-        family = lines.groupby(["job_id", "charge", "grader_family"], as_index=False).agg(
-            amount_cents=("amount_cents", "sum"), n=("n", "sum")
+        family = (
+            lines.assign(tokens=lines["input_tokens"] + lines["output_tokens"])
+            .groupby(["job_id", "charge", "grader_family"], as_index=False)
+            .agg(amount_cents=("amount_cents", "sum"), n=("n", "sum"), tokens=("tokens", "sum"))
         )
         typed_keys = g.loc[g["typed"], ["job_id", "grader_family"]].drop_duplicates()
         typed_jobs = set(typed_keys["job_id"])
@@ -1825,8 +1831,18 @@ class _JobAudit(_Base):
         untyped = lines[~lines["typed"]]
         typed_keys = typed[["job_id", "charge", "grader_family"]].drop_duplicates()
         # Untyped (and expected families with no line): amounts only.
-        billed = untyped.groupby(["job_id", "charge", "grader_family"], as_index=False).agg(
-            billed=("amount_micro", "sum")
+        # The lines' own token count (quantity), when every line of the group gives one.
+        billed = (
+            untyped.assign(
+                _q=untyped["quantity_micro"].fillna(0).astype("int64") // _MICRO,
+                _q_missing=untyped["quantity_micro"].isna(),
+            )
+            .groupby(["job_id", "charge", "grader_family"], as_index=False)
+            .agg(
+                billed=("amount_micro", "sum"),
+                billed_q=("_q", "sum"),
+                q_missing=("_q_missing", "any"),
+            )
         )
         wanted = family[_among(family["job_id"], set(g["job_id"]))]
         wanted = wanted.merge(
@@ -1838,6 +1854,9 @@ class _JobAudit(_Base):
             billed=groups["billed"].fillna(0).astype("int64"),
             expected=groups["amount_cents"].fillna(0).astype("int64") * _MICRO_PER_CENT,
             n=groups["n"].fillna(1).astype("int64"),
+            tokens=groups["tokens"].fillna(0).astype("int64"),
+            billed_q=groups["billed_q"].fillna(0).astype("int64"),
+            q_missing=groups["q_missing"].astype("boolean").fillna(True).astype(bool),
         )
         differing = groups[groups["billed"] != groups["expected"]]
         if not differing.empty:
@@ -1921,6 +1940,35 @@ class _JobAudit(_Base):
                     old_evidence,
                 )
             )
+        counted = not bool(row.q_missing) and int(row.billed) != 0
+        if counted and int(row.billed_q) == int(row.tokens) and int(row.tokens) > 0:
+            # The invoice's token count is the logs': the difference is in the price.
+            causes = [c for c in causes if c[0] == "grader_price_mismatch"]
+            if not causes:
+                said, evidence = usage.price_entries(
+                    code, fam, charge, int(row.billed), self.bill, self.mode
+                )
+                causes.append(
+                    (
+                        "grader_price_mismatch",
+                        f"{int(row.billed_q):,} {fam} tokens are billed, the logs' count, at "
+                        f"{_money(int(row.billed), self.currency)} where the prices in force give "
+                        f"{_money(int(row.expected), self.currency)}: the difference is in the "
+                        f"price. {said}",
+                        evidence,
+                    )
+                )
+        elif counted and int(row.billed_q) != int(row.tokens):
+            causes = [c for c in causes if c[0] != "grader_price_mismatch"]
+            if not causes:
+                causes.append(
+                    (
+                        "grader_tokens_mismatch",
+                        f"{int(row.billed_q):,} {fam} tokens are billed where the logs count "
+                        f"{int(row.tokens):,} charged tokens",
+                        [],
+                    )
+                )
         if int(row.billed) == 0:
             text = (
                 f"No {fam} grader line is billed for {job_id} ({scope}); the logs give "
@@ -2677,6 +2725,52 @@ class _UsageIndex:
                 end=_at(last),
             )
         ]
+
+    def price_entries(
+        self, code: int, family: str, charge: int, billed: int, bill: Any, mode: Any
+    ) -> tuple[str, list[Evidence]]:
+        """The charged tokens priced at every entry of ``family``: which one gives ``billed``."""
+        rows = self._rows(code, family, charge)
+        rows = rows[~rows["lost"]]
+        table = bill.policy.price_table
+        entries = table.models.get(family, ())
+        evidence, match, current = [], None, None
+        in_force = {int(i) for i in rows["price_index"]}
+        for index, entry in enumerate(entries):
+            pico = self._pico(rows.assign(price_index=index), table, family)
+            if pico is None:
+                continue
+            micro = int(divide_round(pico, _PICO_PER_CENT, mode)) * _MICRO_PER_CENT
+            if index in in_force:
+                current = entry
+            elif abs(micro - billed) <= _MICRO_PER_CENT and match is None:
+                match = entry
+            evidence.append(
+                Evidence(
+                    type="price_entry",
+                    description=(
+                        f"{family} from {entry.effective_from.date()}: {_price(entry.input)} / "
+                        f"{_price(entry.cached_input)} / {_price(entry.output)} per 1M gives "
+                        f"{_money(micro, _currency(bill))}"
+                        + (" (in force)" if index in in_force else "")
+                    ),
+                    price=entry.input,
+                    effective_from=entry.effective_from,
+                    source=entry.source,
+                    grader_model=family,
+                )
+            )
+        if match is not None:
+            return (
+                f"The billed amount is what the {family} price entry from "
+                f"{match.effective_from.date()} gives ({_price(match.input)} / "
+                f"{_price(match.cached_input)} / {_price(match.output)} per 1M input / cached / "
+                "output), not the one in force"
+                + (f" (from {current.effective_from.date()})" if current else "")
+                + ".",
+                evidence,
+            )
+        return f"No {family} price entry gives the billed amount.", evidence
 
     def previous_price_cost(
         self, code: int, family: str, charge: int, bill: Any, mode: Any

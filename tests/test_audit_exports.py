@@ -27,9 +27,11 @@ from rftcost.errors import InputError, InvoiceError
 from rftcost.invoice import (
     costs_export_from_bill,
     dump_costs_export,
+    invoice_from_bill,
     load_project_map,
     neutralise_csv_cell,
     read_invoice,
+    write_invoice,
 )
 from rftcost.spend import load_budgets
 
@@ -533,3 +535,37 @@ def test_budget_periods_out_of_range_name_their_line(tmp_path: Path, period: str
     with pytest.raises(InputError) as error:
         load_budgets(path)
     assert (error.value.line, error.value.column) == (2, "period")
+
+
+def _untyped_grader_invoice(tmp_path: Path, quantity: str, amount: str) -> Path:
+    lines = invoice_from_bill(_o3_bill(), invoice_id="INV-O3")
+    grader = lines["line_type"] == "grader_tokens"
+    lines.loc[grader, ["quantity", "unit", "amount"]] = [quantity, "tokens", amount]
+    return write_invoice(lines, tmp_path / "invoice.csv")
+
+
+def test_invoice_grader_line_at_the_logs_count_names_the_price_entry(tmp_path: Path) -> None:
+    path = _untyped_grader_invoice(tmp_path, "1100000", "14.00")
+    (finding,) = audit_invoice(path, _o3_bill()).findings
+    assert finding.kind == "grader_price_mismatch" and finding.difference == D("11.20")
+    assert finding.job_id == "ftjob-o3" and "cannot be told apart" not in finding.explanation
+    assert "earlier price" in finding.explanation
+    assert any(e.type == "price_entry" and "(in force)" in e.description for e in finding.evidence)
+    # A price no entry gives: still the price (the count agrees), with every entry's amount.
+    path = _untyped_grader_invoice(tmp_path, "1100000", "9.99")
+    (finding,) = audit_invoice(path, _o3_bill()).findings
+    assert finding.kind == "grader_price_mismatch" and "the difference is in the" in (
+        finding.explanation
+    )
+    assert "No o3 price entry gives the billed amount" in finding.explanation
+    assert {e.description.split(" gives ")[1] for e in finding.evidence} == {
+        "14.00 USD",
+        "2.80 USD (in force)",
+    }
+
+
+def test_invoice_grader_line_with_another_count_is_a_tokens_mismatch(tmp_path: Path) -> None:
+    path = _untyped_grader_invoice(tmp_path, "1500000", "3.50")
+    (finding,) = audit_invoice(path, _o3_bill()).findings
+    assert finding.kind == "grader_tokens_mismatch"
+    assert "1,500,000" in finding.explanation and "1,100,000" in finding.explanation
