@@ -34,6 +34,7 @@ import gzip
 import io
 import json
 import re
+import warnings
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -165,6 +166,9 @@ def read_invoice(
     path = Path(source)
     if not path.exists():
         raise InvoiceError("no such invoice file", path=path)
+    if not path.is_file():
+        # A folder, or a device such as /dev/zero that never ends: not an invoice.
+        raise InvoiceError("not a regular file", path=path, hint="pass the invoice file")
     name = path.name.lower()
     if name.endswith((".csv", ".csv.gz")):
         raw = _read_csv(path)
@@ -215,13 +219,37 @@ def _has_lines(raw: pd.DataFrame, path: Path) -> pd.DataFrame:
 def _read_csv(path: Path) -> pd.DataFrame:
     text = _text(path)
     try:
-        raw = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""])
+        with warnings.catch_warnings():
+            # index_col=False: a row with more fields than the header never turns the first
+            # column into an index (every column shifted); pandas warns, and it is refused.
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            raw = pd.read_csv(
+                io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""], index_col=False
+            )
     except pd.errors.EmptyDataError as exc:
         raise InvoiceError("empty invoice file (no header)", path=path) from exc
-    except (pd.errors.ParserError, ValueError) as exc:
+    except (pd.errors.ParserError, pd.errors.ParserWarning) as exc:
+        raise _long_row(text, path) or InvoiceError(f"cannot parse CSV: {exc}", path=path) from exc
+    except ValueError as exc:
         raise InvoiceError(f"cannot parse CSV: {exc}", path=path) from exc
     raw.columns = [str(c).strip() for c in raw.columns]
     return raw.assign(source_line=np.arange(2, len(raw) + 2))  # line 1 is the header
+
+
+def _long_row(text: str, path: Path) -> InvoiceError | None:
+    """The first row with more fields than the header, named by its line (error path only)."""
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, [])
+    for row in reader:
+        if len(row) > len(header):
+            return InvoiceError(
+                f"a row with more fields ({len(row)}) than the header ({len(header)})",
+                path=path,
+                line=reader.line_num,
+                value=",".join(row)[:60],
+                hint="quote a field that holds a comma",
+            )
+    return None
 
 
 def _read_jsonl(path: Path) -> pd.DataFrame:
@@ -232,6 +260,8 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
         records = json.loads(body, parse_float=str, parse_int=str)
     except json.JSONDecodeError:
         records = None
+    except RecursionError as exc:
+        raise InvoiceError("JSON nested too deep", path=path) from exc
     if records is None or len(records) != len(numbers):
         # Find the first bad line to name it.
         for number in numbers:
@@ -244,7 +274,8 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
         if not isinstance(record, dict):
             raise InvoiceError("not a JSON object", path=path, line=number)
         for key, value in record.items():
-            if isinstance(value, dict | list):
+            if isinstance(value, dict | list | bool):
+                # Names are strings: never "{'a': 1}" or "True" as a job id.
                 raise InvoiceError(
                     "a value must be a string or a number",
                     path=path,
@@ -254,9 +285,7 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
                 )
     raw = pd.DataFrame.from_records(records) if records else pd.DataFrame()
     raw = raw.astype(object).where(raw.notna(), None)
-    raw = raw.map(
-        lambda v: None if v is None else (str(v).lower() if isinstance(v, bool) else str(v))
-    )
+    raw = raw.map(lambda v: None if v is None else str(v))
     return raw.assign(source_line=np.asarray(numbers, dtype="int64"))
 
 
@@ -568,6 +597,16 @@ def _read_json(path: Path, assume_tz: str | None) -> Invoice:
             hint=_COSTS_HINT,
         )
     if all(isinstance(p, dict) and "line_type" in p for p in pages):
+        for number, record in enumerate(pages, start=1):
+            for key, value in record.items():
+                if isinstance(value, dict | list | bool):
+                    raise InvoiceError(
+                        "a value must be a string or a number",
+                        path=path,
+                        line=number,
+                        column=key,
+                        value=json.dumps(value, default=str)[:60],
+                    )
         raw = pd.DataFrame.from_records(pages).astype(object)
         raw = raw.where(raw.notna(), None).map(lambda v: None if v is None else str(v))
         return _canonical(raw.assign(source_line=np.arange(1, len(raw) + 1)), str(path), assume_tz)
@@ -844,6 +883,13 @@ def _costs_invoice(costs: list[_Cost], source: str, notes: list[str], csv: bool)
                 raise fail("quantity is too large (12 digits at most)", cost, "quantity", quantity)
             if quantity_exact < 0:
                 raise fail("a negative quantity", cost, "quantity", quantity)
+        for name in ("line_item", "project_id", "project_name", "quantity_unit"):
+            named = result.get(name)
+            if named is not None and not isinstance(named, str):
+                # Names are strings: a nested object or a boolean is not a project or an item.
+                raise fail(f"{name} is not a string", cost, name, json.dumps(named, default=str))
+        if currency is not None and not isinstance(currency, str):
+            raise fail("amount.currency is not a string", cost, "amount.currency", currency)
         item = result.get("line_item")
         unit = result.get("quantity_unit")
         project = result.get("project_id") or result.get("project_name")

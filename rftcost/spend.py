@@ -281,11 +281,19 @@ def load_budgets(path: str | Path) -> Budgets:
     Comment lines start with ``#``.
     """
     source = Path(path)
+    if source.exists() and not source.is_dir() and not source.is_file():
+        # A device such as /dev/zero never ends.
+        raise InputError("the budgets file is not a regular file", path=source)
     try:
         text = source.read_text(encoding="utf-8-sig")
     except OSError as error:
         raise InputError(
             f"cannot read the budgets file: {error.strerror or error}", path=source
+        ) from None
+    except UnicodeDecodeError as error:
+        raise InputError(
+            f"the budgets file is not UTF-8 text ({error.reason} at byte {error.start})",
+            path=source,
         ) from None
     lines = [
         (n, raw)

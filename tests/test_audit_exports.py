@@ -569,3 +569,67 @@ def test_invoice_grader_line_with_another_count_is_a_tokens_mismatch(tmp_path: P
     (finding,) = audit_invoice(path, _o3_bill()).findings
     assert finding.kind == "grader_tokens_mismatch"
     assert "1,500,000" in finding.explanation and "1,100,000" in finding.explanation
+
+
+# --- the invoice readers' other hostile kinds ------------------------------------------------
+
+_HEADER = "invoice_id,job_id,line_type,quantity,unit,unit_price,amount,currency\n"
+_ROW = "INV,ftjob-{},compute,1.00,hours,100.00,100.00,USD\n"
+
+
+@pytest.mark.parametrize("long_first", [True, False])
+def test_invoice_row_with_extra_fields_is_refused_with_its_line(
+    tmp_path: Path, long_first: bool
+) -> None:
+    rows = [_ROW.format("a").replace("\n", ",extra\n"), _ROW.format("b")]
+    path = tmp_path / "invoice.csv"
+    path.write_text(_HEADER + "".join(rows if long_first else rows[::-1]))
+    with pytest.raises(InvoiceError, match="more fields") as error:
+        read_invoice(path)
+    assert error.value.line == (2 if long_first else 3)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [("job_id", True), ("job_id", {"a": 1}), ("grader_model", False)]
+)
+def test_invoice_names_are_strings(tmp_path: Path, key: str, value: Any) -> None:
+    record = {"invoice_id": "INV", "job_id": "ftjob-a", "line_type": "compute", "quantity": 1}
+    record |= {"unit_price": "100.00", "amount": "100.00", key: value}
+    for name in ("invoice.jsonl", "invoice.json"):
+        path = tmp_path / name
+        path.write_text(json.dumps(record) + "\n")
+        with pytest.raises(InvoiceError, match="string or a number") as error:
+            read_invoice(path)
+        assert (error.value.line, error.value.column) == (1, key)
+
+
+@pytest.mark.parametrize("key", ["project_id", "line_item", "quantity_unit"])
+def test_costs_names_are_strings(tmp_path: Path, key: str) -> None:
+    path = tmp_path / "costs.json"
+    path.write_text(json.dumps(_page({**_RESULT, key: {"a": 1}})))
+    with pytest.raises(InvoiceError, match="not a string") as error:
+        read_invoice(path)
+    assert error.value.column == f"[0].data[0].results[0].{key}"
+
+
+def test_invoice_files_that_are_not_invoices(tmp_path: Path) -> None:
+    with pytest.raises(InvoiceError, match="not a regular file"):
+        read_invoice("/dev/zero" if Path("/dev/zero").exists() else tmp_path)
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(InvoiceError):
+        read_invoice(deep)
+    binary = tmp_path / "binary.csv"
+    binary.write_bytes(b"\xff\xfe\x00junk")
+    with pytest.raises(InvoiceError, match="not UTF-8"):
+        read_invoice(binary)
+
+
+def test_budget_files_that_are_not_budgets(tmp_path: Path) -> None:
+    binary = tmp_path / "budgets.csv"
+    binary.write_bytes(b"team,period,amount\n\xff\xfe,2025-06,1.00\n")
+    with pytest.raises(InputError, match="not UTF-8"):
+        load_budgets(binary)
+    if Path("/dev/zero").exists():
+        with pytest.raises(InputError, match="not a regular file"):
+            load_budgets("/dev/zero")
