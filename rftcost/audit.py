@@ -2828,6 +2828,13 @@ def _quantity_text(micro: int, unit: str, places: int) -> str:
     return f"{value:f} h"
 
 
+def _billed_quantity_text(micro: int, unit: str) -> str:
+    """The vendor's quantity as it wrote it ("0.5 h", not "0.50 h")."""
+    if unit == "tokens":
+        return _quantity_text(micro, unit, 0)
+    return f"{Decimal(micro).scaleb(-6).normalize():f} h"
+
+
 @dataclass
 class _ProjectDayAudit(_Base):
     project_map: dict[str, str] = field(default_factory=dict)
@@ -3056,10 +3063,8 @@ class _ProjectDayAudit(_Base):
         unit = {"compute": "hours", "grader_tokens": "tokens"}.get(str(row.line_type))
         if unit is None or bool(row.q_missing) or not isinstance(row.lines, list):
             return
-        billed = _quantity_text(int(row.billed_q), unit, places if unit == "hours" else 0)
+        billed = _billed_quantity_text(int(row.billed_q), unit)
         logs = _quantity_text(int(row.expected_q), unit, places)
-        if unit == "hours":
-            billed = f"{Decimal(int(row.billed_q)).scaleb(-6).normalize():f} h"
         same = int(row.billed_q) == int(row.expected_q)
         self.notes.append(
             f"{self._where(row)}, {row.line_type}: billed "
@@ -3096,11 +3101,7 @@ class _ProjectDayAudit(_Base):
         quantities = ""
         if unit is not None and lines and not bool(row.q_missing):
             q_diff = int(row.billed_q) - int(row.expected_q)
-            billed_q = (
-                f"{Decimal(int(row.billed_q)).scaleb(-6).normalize():f} h"
-                if unit == "hours"
-                else _quantity_text(int(row.billed_q), unit, 0)
-            )
+            billed_q = _billed_quantity_text(int(row.billed_q), unit)
             expected_q = _quantity_text(int(row.expected_q), unit, places)
             quantities = f" The export's quantity is {billed_q}, the logs' {expected_q}" + (
                 f" ({_quantity_text(abs(q_diff), unit, places)} "
