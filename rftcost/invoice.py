@@ -174,9 +174,9 @@ def read_invoice(
         raw = _read_csv(path)
         if "line_type" not in raw and _DASHBOARD_COLUMNS & set(raw.columns):
             return _dashboard_csv(raw, str(path))
-        return _canonical(_has_lines(raw, path), str(path), assume_tz)
+        return _canonical(raw, str(path), assume_tz)
     if name.endswith((".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")):
-        return _canonical(_has_lines(_read_jsonl(path), path), str(path), assume_tz)
+        return _canonical(_read_jsonl(path), str(path), assume_tz)
     if name.endswith((".json", ".json.gz")):
         return _read_json(path, assume_tz)
     raise InvoiceError(
@@ -204,16 +204,6 @@ def _text(path: Path) -> str:
             hint="pass the invoice (canonical CSV / JSON Lines) or the Costs API export",
         )
     return text
-
-
-def _has_lines(raw: pd.DataFrame, path: Path) -> pd.DataFrame:
-    if len(raw) == 0:
-        raise InvoiceError(
-            "the invoice has no lines: an empty invoice is no invoice",
-            path=path,
-            hint="pass the invoice with its lines (a header alone bills nothing to check)",
-        )
-    return raw
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
