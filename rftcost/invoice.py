@@ -697,6 +697,13 @@ def _costs_pages(pages: list[Any], source: str) -> Invoice:
         if notes
         else []
     )
+    last = pages[-1]
+    if isinstance(last, dict) and last.get("has_more") is True:
+        # An export cut short: the days after its last bucket are missing, not $0.
+        said.append(
+            "the export's last page says has_more: true, so later buckets are missing: fetch "
+            f"the next page (page={last.get('next_page')}) and audit all pages together"
+        )
     return _costs_invoice(costs, source, said, csv=False)
 
 

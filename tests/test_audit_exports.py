@@ -633,3 +633,19 @@ def test_budget_files_that_are_not_budgets(tmp_path: Path) -> None:
     if Path("/dev/zero").exists():
         with pytest.raises(InputError, match="not a regular file"):
             load_budgets("/dev/zero")
+
+
+def test_costs_export_cut_short_says_so(tmp_path: Path) -> None:
+    page = _page(_RESULT)
+    page |= {"has_more": True, "next_page": "page_AAA"}
+    path = tmp_path / "costs.json"
+    path.write_text(json.dumps(page))
+    assert any("has_more: true" in n and "page_AAA" in n for n in read_invoice(path).notes)
+
+
+def test_findings_csv_has_no_cell_a_spreadsheet_runs(tmp_path: Path) -> None:
+    invoice = _case(HOSTILE / "injection" / "invoice.csv")
+    result = _cli("audit", "--invoice", str(invoice), str(_baseline(tmp_path)), "-f", "csv")
+    rows = list(csv.reader(io.StringIO(result.stdout)))
+    assert len(rows) > 5
+    assert all(not c or c[0] not in "=+-@\t\r" or _is_number(c) for row in rows for c in row)

@@ -157,13 +157,18 @@ def _refuse_overwrite(dispute: Path | None, inputs: list[Path]) -> None:
 
 
 def _finding_rows(result: Any) -> list[dict[str, Any]]:
+    from rftcost.invoice import neutralise_csv_cell
+
     rows = []
     for finding in result.findings:
         record = finding.to_dict()
         record["invoice_lines"] = ";".join(str(n) for n in record["invoice_lines"])
         record["also"] = ";".join(record["also"])
         record["evidence"] = "; ".join(e["description"] for e in record["evidence"])
-        rows.append(record)
+        # Names come from files a person did not write: no cell a spreadsheet runs.
+        rows.append(
+            {k: neutralise_csv_cell(v) if isinstance(v, str) else v for k, v in record.items()}
+        )
     return rows
 
 
