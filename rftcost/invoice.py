@@ -843,9 +843,16 @@ def _costs_invoice(costs: list[_Cost], source: str, notes: list[str], csv: bool)
         start, end = _epoch_seconds(cost.start), _epoch_seconds(cost.end)
         if start is None or end is None or end <= start:
             field = "start_time" if start is None else "end_time"
+            given = cost.start if start is None else cost.end
+            millis = _epoch_seconds(int(given) // 1000) if str(given).isdigit() else None
             raise fail(
                 "bucket start_time/end_time are not epoch seconds of 1970 to 2262 "
-                "(or end_time is not after start_time)",
+                "(or end_time is not after start_time)"
+                + (
+                    "; this looks like milliseconds, the Costs API gives seconds"
+                    if millis is not None and len(str(given)) == 13
+                    else ""
+                ),
                 cost,
                 field,
                 cost.start if start is None else cost.end,

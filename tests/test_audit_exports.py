@@ -272,6 +272,13 @@ def test_costs_numbers_that_do_not_fit_are_named(
     assert error.value.value is not None
 
 
+def test_costs_bucket_times_in_milliseconds_are_named(tmp_path: Path) -> None:
+    path = tmp_path / "costs.json"
+    path.write_text(json.dumps(_page(_RESULT, start_time=1748822400000)))
+    with pytest.raises(InvoiceError, match="looks like milliseconds"):
+        read_invoice(path)
+
+
 @pytest.mark.parametrize("start", [10**20, -5, 2**63, "9999-01-01T00:00:00Z"])
 def test_costs_bucket_times_out_of_range_are_named(tmp_path: Path, start: Any) -> None:
     path = tmp_path / "costs.json"
