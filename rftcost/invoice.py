@@ -316,9 +316,15 @@ class _Problems:
             path=self.source,
             line=int(first["source_line"]),
             column=str(first["column"]),
-            value=None if value is None or value is pd.NA or value != value else value,
+            value=None if value is None or value is pd.NA or value != value else _excerpt(value),
             hint=hint,
         )
+
+
+def _excerpt(value: Any, limit: int = 60) -> str:
+    """A rejected value as shown on screen: a short excerpt, never a whole cell."""
+    text = str(value)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _column(raw: pd.DataFrame, name: str) -> pd.Series:

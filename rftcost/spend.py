@@ -360,7 +360,7 @@ def _budget(cells: dict[str, str], source: Path, line: int) -> Budget:
         _, start, end = period_bounds(cells["period"])
     except ValueError as error:
         raise InputError(
-            str(error), path=source, line=line, column="period", value=cells["period"]
+            str(error), path=source, line=line, column="period", value=cells["period"][:60]
         ) from None
     if start < _FIRST_PERIOD or end > _LAST_PERIOD:
         raise InputError(
@@ -368,7 +368,7 @@ def _budget(cells: dict[str, str], source: Path, line: int) -> Budget:
             path=source,
             line=line,
             column="period",
-            value=cells["period"],
+            value=cells["period"][:60],
         )
     text = cells["amount"]
     if _THOUSANDS.fullmatch(text):
@@ -385,7 +385,7 @@ def _budget(cells: dict[str, str], source: Path, line: int) -> Budget:
             path=source,
             line=line,
             column="amount",
-            value=cells["amount"],
+            value=cells["amount"][:60],
         )
     return Budget(team=cells["team"], period=cells["period"], amount=amount, line=line)
 

@@ -656,3 +656,11 @@ def test_findings_csv_has_no_cell_a_spreadsheet_runs(tmp_path: Path) -> None:
     rows = list(csv.reader(io.StringIO(result.stdout)))
     assert len(rows) > 5
     assert all(not c or c[0] not in "=+-@\t\r" or _is_number(c) for row in rows for c in row)
+
+
+def test_a_rejected_value_is_shown_as_a_short_excerpt(tmp_path: Path) -> None:
+    path = tmp_path / "invoice.csv"
+    path.write_text(_HEADER + _ROW.format("a").replace("100.00,USD", "9" * 5000 + "x,USD"))
+    with pytest.raises(InvoiceError) as error:
+        read_invoice(path)
+    assert error.value.line == 2 and len(str(error.value)) < 300
