@@ -1032,7 +1032,14 @@ def load_project_map(values: Sequence[str | Path]) -> dict[str, str]:
                 value=text[:60],
                 hint="write PROJ_ID=NAME (e.g. proj_abc=ranker) or name a .json / .csv file",
             )
-        body = _text(path)
+        try:
+            body = path.read_bytes().decode("utf-8-sig")
+        except OSError as exc:
+            raise InvoiceError(f"cannot read the project map: {exc}", path=path) from exc
+        except UnicodeDecodeError as exc:
+            raise InvoiceError(
+                f"not UTF-8 text ({exc.reason} at byte {exc.start})", path=path
+            ) from exc
         if path.name.lower().endswith(".json"):
             try:
                 document = json.loads(body)
