@@ -2843,7 +2843,7 @@ class _ProjectDayAudit(_Base):
     _invoice_micro: int = 0
     _unchecked_micro: int = 0
     _known: set[str] = field(default_factory=set)
-    _unplaced: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    _unplaced: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
     _export_projects: tuple[str, ...] = ()
     _day_totals: bool = False
 
@@ -3011,9 +3011,13 @@ class _ProjectDayAudit(_Base):
             sorted({p for p in billed_lines["project"] if p and p not in self._known})
         )
         if by_project:
-            loose = expected[expected["project"] == ""]
+            # Jobs whose project (or lack of one) is none of the export's: a mapping may place
+            # them (--project-map).
+            exported = set(billed_lines["project"])
+            loose = expected[~_among(expected["project"], exported)]
             self._unplaced = {
-                str(d): tuple(sorted(set(g["job_id"]))) for d, g in loose.groupby("day")
+                str(d): tuple(sorted(set(zip(g["job_id"], g["project"], strict=True))))
+                for d, g in loose.groupby("day")
             }
         per_job = expected.groupby(["project", "day", "line_type", "job_id"])["micro"].sum()
         places = int(self.bill.policy.rounding.hours_decimals)
@@ -3139,12 +3143,14 @@ class _ProjectDayAudit(_Base):
             if unplaced:
                 # Not a charge for nothing: the logs' jobs of that day cannot be placed.
                 severity = "warning"
+                named = ", ".join(f"{j} ({p or 'no project'})" for j, p in unplaced[:5])
                 text += (
-                    f" The logs' jobs of that day without a project ({', '.join(unplaced[:5])}) "
-                    f"cannot be matched to the export's project ids. {self._fix(str(row.project))}"
+                    f" The logs' jobs of that day in none of the export's projects ({named}) "
+                    "cannot be matched to its project ids. "
+                    + self._fix(str(row.project), {p for _, p in unplaced})
                 )
             else:
-                text += " " + self._fix(str(row.project))
+                text += " " + self._fix(str(row.project), set())
         elif not lines:
             kind = "unbilled_job"
             text = (
@@ -3152,12 +3158,18 @@ class _ProjectDayAudit(_Base):
                 f"{_money(int(row.expected), self.currency)} ({len(jobs)} job(s): "
                 f"{', '.join(jobs[:5])})."
             )
-            if not row.project and self._export_projects:
+            if self._export_projects and any(
+                p == str(row.project) for _, p in self._unplaced.get(str(row.day), ())
+            ):
+                held = (
+                    "these jobs have no project in the logs (no metadata.project)"
+                    if not row.project
+                    else f"project {row.project} is none of its project ids"
+                )
                 text += (
-                    " The export is grouped by project and these jobs have no project in the "
-                    "logs (no metadata.project), so they cannot be placed in its projects ("
-                    f"{', '.join(self._export_projects[:5])}). "
-                    + self._fix(self._export_projects[0])
+                    f" The export is grouped by project and {held}, so they cannot be placed in "
+                    f"its projects ({', '.join(self._export_projects[:5])}). "
+                    + self._fix(self._export_projects[0], {str(row.project)})
                 )
         elif abs(diff) <= n * _MICRO_PER_CENT and int(row.expected) != 0:
             kind = "rounding"
@@ -3217,12 +3229,21 @@ class _ProjectDayAudit(_Base):
             )
         self.add(kind=kind, severity=severity, explanation=text, evidence=tuple(evidence), **common)
 
-    def _fix(self, project_id: str) -> str:
+    def _fix(self, project_id: str, projects: set[str]) -> str:
+        """How to place an export's project id: the mapping to write, and the job metadata."""
+        if len(projects) == 1:
+            (name,) = projects
+            target = f"--project-map {project_id}={name}" + (
+                " (jobs without a project)" if not name else f" (the logs' project {name})"
+            )
+        else:
+            target = (
+                f"--project-map {project_id}=NAME for the logs' project NAME, or "
+                f"--project-map {project_id}= for the jobs without a project"
+            )
         return (
-            f"If {project_id} is where these jobs ran, map it: --project-map {project_id}=NAME "
-            "for the logs' project NAME (project_map in Python), or "
-            f"--project-map {project_id}= for the jobs without a project; or give the jobs "
-            "their project (metadata.project when creating the job)."
+            f"If {project_id} is where these jobs ran, map it: {target} (project_map in "
+            "Python); or give the jobs their project (metadata.project when creating the job)."
         )
 
     def _price_explanation(self, row: Any, expected: pd.DataFrame) -> tuple[str, list[Evidence]]:
