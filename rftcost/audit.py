@@ -39,7 +39,7 @@ Python loops run only over findings, whose count is what an auditor reads.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -52,7 +52,14 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from rftcost.errors import InvoiceError, PolicyError
-from rftcost.invoice import CHECKED_LINE_TYPES, Invoice, read_invoice
+from rftcost.invoice import (
+    CHECKED_LINE_TYPES,
+    Invoice,
+    _hour_unit,
+    _token_unit,
+    neutralise_csv_cell,
+    read_invoice,
+)
 from rftcost.money import cents_to_decimal, divide_round, format_amount
 from rftcost.prices import resolve_model_family
 
@@ -62,6 +69,7 @@ __all__ = [
     "FINDING_KINDS",
     "AuditReport",
     "AuditSummary",
+    "Comparison",
     "Evidence",
     "Finding",
     "audit_invoice",
@@ -255,6 +263,51 @@ class AuditSummary(BaseModel):
     """Findings of severity info."""
 
 
+class Comparison(BaseModel):
+    """One project, day and category of a Costs API export, against the logs."""
+
+    model_config = _FROZEN
+
+    project: str | None
+    """The export's project (mapped to the logs' project name); ``None``: all projects."""
+    day: str
+    """UTC day."""
+    line_type: str | None
+    """compute, data_sharing_discount, grader_tokens, or ``None``: the day's total (the export
+    names no line item)."""
+    expected: Decimal
+    """What the logs charge."""
+    billed: Decimal
+    """What the export bills."""
+    expected_quantity: Decimal | None = None
+    """Hours (compute) or tokens (grader tokens) in the logs."""
+    billed_quantity: Decimal | None = None
+    """The export's ``quantity``, when every line of the cell gives one in a matching unit."""
+    quantity_unit: str | None = None
+    """``hours`` or ``tokens``."""
+    jobs: tuple[str, ...] = ()
+    """The jobs charged there."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Amounts as two-decimal strings, quantities as decimal strings."""
+        return {
+            "project": self.project,
+            "day": self.day,
+            "line_type": self.line_type,
+            "expected": _fmt(self.expected),
+            "billed": _fmt(self.billed),
+            "difference": _fmt(self.billed - self.expected),
+            "expected_quantity": None
+            if self.expected_quantity is None
+            else f"{self.expected_quantity:f}",
+            "billed_quantity": None
+            if self.billed_quantity is None
+            else f"{self.billed_quantity:f}",
+            "quantity_unit": self.quantity_unit,
+            "jobs": list(self.jobs),
+        }
+
+
 class AuditReport(BaseModel):
     """The result of ``audit_invoice``."""
 
@@ -282,6 +335,11 @@ class AuditReport(BaseModel):
     """Invoice lines read."""
     jobs: int
     """Jobs in the logs."""
+    notes: tuple[str, ...] = ()
+    """What the audit could not compare, or compared another way, and the vendor's own
+    figures that agree (an export without line items, its quantities, skipped rows)."""
+    comparisons: tuple[Comparison, ...] = ()
+    """Costs API exports: every project, day and category compared (agreeing or not)."""
 
     @property
     def has_errors(self) -> bool:
@@ -316,34 +374,38 @@ class AuditReport(BaseModel):
             "source": self.source,
             "lines": self.lines,
             "jobs": self.jobs,
+            "notes": list(self.notes),
+            "comparisons": [c.to_dict() for c in self.comparisons],
         }
 
     def dispute_rows(self) -> list[dict[str, str]]:
         """The findings worth raising with the vendor (errors and warnings about the invoice).
 
-        ``invalid_job`` findings are left out: they are about the user's own logs.
+        ``invalid_job`` findings are left out: they are about the user's own logs. Every
+        cell is neutralised against spreadsheet formulas (``neutralise_csv_cell``).
         """
         rows = []
         for f in self.findings:
             if f.severity == "info" or f.kind == "invalid_job":
                 continue
-            rows.append(
-                {
-                    "invoice": self.invoice or "",
-                    "invoice_line": ";".join(str(n) for n in f.invoice_lines)
-                    or ("" if f.invoice_line is None else str(f.invoice_line)),
-                    "job_id": f.job_id or (f"{f.project or '-'} {f.day}" if f.day else ""),
-                    "line_type": f.line_type or "",
-                    "kind": f.kind,
-                    "severity": f.severity,
-                    "currency": self.currency,
-                    "expected": _fmt(f.expected) or "",
-                    "billed": _fmt(f.billed) or "",
-                    "difference": _fmt(f.difference) or "",
-                    "explanation": f.explanation,
-                    "evidence": "; ".join(e.description for e in f.evidence),
-                }
-            )
+            row = {
+                "invoice": self.invoice or "",
+                "invoice_line": ";".join(str(n) for n in f.invoice_lines)
+                or ("" if f.invoice_line is None else str(f.invoice_line)),
+                "job_id": f.job_id or (f"{f.project or '-'} {f.day}" if f.day else ""),
+                "line_type": f.line_type or "",
+                "kind": f.kind,
+                "severity": f.severity,
+                "currency": self.currency,
+                "expected": _fmt(f.expected) or "",
+                "billed": _fmt(f.billed) or "",
+                "difference": _fmt(f.difference) or "",
+                "explanation": f.explanation,
+                "evidence": "; ".join(e.description for e in f.evidence),
+            }
+            # Job ids and descriptions come from files a person did not write: no cell of
+            # the dispute CSV may be run by a spreadsheet (amounts keep their sign).
+            rows.append({k: neutralise_csv_cell(v) for k, v in row.items()})
         return rows
 
 
@@ -358,6 +420,7 @@ def audit_invoice(
     tolerance: Decimal | str | int = Decimal("0.00"),
     assume_tz: str | None = None,
     match_window: timedelta = timedelta(hours=1),
+    project_map: Mapping[str, str] | None = None,
 ) -> AuditReport:
     """Audit an invoice against the event logs.
 
@@ -367,7 +430,9 @@ def audit_invoice(
     the bill's, else ``openai-rft``). ``tolerance``: findings whose difference is at
     most this amount get severity ``info``. ``assume_tz``: zone of times written
     without an offset, in the logs and the invoice. ``match_window``: how far a
-    line's ``charge_at`` may be from its billing event.
+    line's ``charge_at`` may be from its billing event. ``project_map``: a Costs API
+    export's project ids (``proj_…``) → the logs' project names (``""``: the jobs without a
+    project); ids not in it are compared as they are.
     """
     from rftcost.billing import Bill, bill
 
@@ -401,7 +466,9 @@ def audit_invoice(
             hint="audit under a policy in the invoice's currency",
         )
     if read.basis == "project_day":
-        auditor: _Base = _ProjectDayAudit(read, billed, tolerance)
+        auditor: _Base = _ProjectDayAudit(
+            read, billed, tolerance, project_map=dict(project_map or {})
+        )
     else:
         auditor = _JobAudit(
             read, billed, tolerance, window_ns=int(match_window.total_seconds() * 10**9)
@@ -500,6 +567,10 @@ def _money(micro: int, currency: str) -> str:
     return f"{format_amount(_dec(micro))} {currency}"
 
 
+def _currency(bill: Any) -> str:
+    return str(bill.policy.currency)
+
+
 def _ratio(rate: Decimal) -> tuple[int, int]:
     numerator, denominator = rate.as_integer_ratio()
     return numerator, denominator
@@ -534,6 +605,8 @@ class _Base:
     bill: Any
     tolerance: Decimal
     findings: list[Finding] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    comparisons: list[Comparison] = field(default_factory=list)
 
     @property
     def currency(self) -> str:
@@ -612,6 +685,8 @@ class _Base:
             findings=tuple(findings),
             lines=len(self.invoice.lines),
             jobs=len(self.bill.jobs),
+            notes=(*self.invoice.notes, *self.notes),
+            comparisons=tuple(self.comparisons),
         )
 
 
@@ -1109,8 +1184,10 @@ class _JobAudit(_Base):
             charge=lines["charge"].where(_among(lines["job_id"], per_charge_jobs), -1),
             n=1,
         )
-        family = lines.groupby(["job_id", "charge", "grader_family"], as_index=False).agg(
-            amount_cents=("amount_cents", "sum"), n=("n", "sum")
+        family = (
+            lines.assign(tokens=lines["input_tokens"] + lines["output_tokens"])
+            .groupby(["job_id", "charge", "grader_family"], as_index=False)
+            .agg(amount_cents=("amount_cents", "sum"), n=("n", "sum"), tokens=("tokens", "sum"))
         )
         typed_keys = g.loc[g["typed"], ["job_id", "grader_family"]].drop_duplicates()
         typed_jobs = set(typed_keys["job_id"])
@@ -1754,8 +1831,18 @@ class _JobAudit(_Base):
         untyped = lines[~lines["typed"]]
         typed_keys = typed[["job_id", "charge", "grader_family"]].drop_duplicates()
         # Untyped (and expected families with no line): amounts only.
-        billed = untyped.groupby(["job_id", "charge", "grader_family"], as_index=False).agg(
-            billed=("amount_micro", "sum")
+        # The lines' own token count (quantity), when every line of the group gives one.
+        billed = (
+            untyped.assign(
+                _q=untyped["quantity_micro"].fillna(0).astype("int64") // _MICRO,
+                _q_missing=untyped["quantity_micro"].isna(),
+            )
+            .groupby(["job_id", "charge", "grader_family"], as_index=False)
+            .agg(
+                billed=("amount_micro", "sum"),
+                billed_q=("_q", "sum"),
+                q_missing=("_q_missing", "any"),
+            )
         )
         wanted = family[_among(family["job_id"], set(g["job_id"]))]
         wanted = wanted.merge(
@@ -1767,6 +1854,9 @@ class _JobAudit(_Base):
             billed=groups["billed"].fillna(0).astype("int64"),
             expected=groups["amount_cents"].fillna(0).astype("int64") * _MICRO_PER_CENT,
             n=groups["n"].fillna(1).astype("int64"),
+            tokens=groups["tokens"].fillna(0).astype("int64"),
+            billed_q=groups["billed_q"].fillna(0).astype("int64"),
+            q_missing=groups["q_missing"].astype("boolean").fillna(True).astype(bool),
         )
         differing = groups[groups["billed"] != groups["expected"]]
         if not differing.empty:
@@ -1850,6 +1940,35 @@ class _JobAudit(_Base):
                     old_evidence,
                 )
             )
+        counted = not bool(row.q_missing) and int(row.billed) != 0
+        if counted and int(row.billed_q) == int(row.tokens) and int(row.tokens) > 0:
+            # The invoice's token count is the logs': the difference is in the price.
+            causes = [c for c in causes if c[0] == "grader_price_mismatch"]
+            if not causes:
+                said, evidence = usage.price_entries(
+                    code, fam, charge, int(row.billed), self.bill, self.mode
+                )
+                causes.append(
+                    (
+                        "grader_price_mismatch",
+                        f"{int(row.billed_q):,} {fam} tokens are billed, the logs' count, at "
+                        f"{_money(int(row.billed), self.currency)} where the prices in force give "
+                        f"{_money(int(row.expected), self.currency)}: the difference is in the "
+                        f"price. {said}",
+                        evidence,
+                    )
+                )
+        elif counted and int(row.billed_q) != int(row.tokens):
+            causes = [c for c in causes if c[0] != "grader_price_mismatch"]
+            if not causes:
+                causes.append(
+                    (
+                        "grader_tokens_mismatch",
+                        f"{int(row.billed_q):,} {fam} tokens are billed where the logs count "
+                        f"{int(row.tokens):,} charged tokens",
+                        [],
+                    )
+                )
         if int(row.billed) == 0:
             text = (
                 f"No {fam} grader line is billed for {job_id} ({scope}); the logs give "
@@ -2607,6 +2726,52 @@ class _UsageIndex:
             )
         ]
 
+    def price_entries(
+        self, code: int, family: str, charge: int, billed: int, bill: Any, mode: Any
+    ) -> tuple[str, list[Evidence]]:
+        """The charged tokens priced at every entry of ``family``: which one gives ``billed``."""
+        rows = self._rows(code, family, charge)
+        rows = rows[~rows["lost"]]
+        table = bill.policy.price_table
+        entries = table.models.get(family, ())
+        evidence, match, current = [], None, None
+        in_force = {int(i) for i in rows["price_index"]}
+        for index, entry in enumerate(entries):
+            pico = self._pico(rows.assign(price_index=index), table, family)
+            if pico is None:
+                continue
+            micro = int(divide_round(pico, _PICO_PER_CENT, mode)) * _MICRO_PER_CENT
+            if index in in_force:
+                current = entry
+            elif abs(micro - billed) <= _MICRO_PER_CENT and match is None:
+                match = entry
+            evidence.append(
+                Evidence(
+                    type="price_entry",
+                    description=(
+                        f"{family} from {entry.effective_from.date()}: {_price(entry.input)} / "
+                        f"{_price(entry.cached_input)} / {_price(entry.output)} per 1M gives "
+                        f"{_money(micro, _currency(bill))}"
+                        + (" (in force)" if index in in_force else "")
+                    ),
+                    price=entry.input,
+                    effective_from=entry.effective_from,
+                    source=entry.source,
+                    grader_model=family,
+                )
+            )
+        if match is not None:
+            return (
+                f"The billed amount is what the {family} price entry from "
+                f"{match.effective_from.date()} gives ({_price(match.input)} / "
+                f"{_price(match.cached_input)} / {_price(match.output)} per 1M input / cached / "
+                "output), not the one in force"
+                + (f" (from {current.effective_from.date()})" if current else "")
+                + ".",
+                evidence,
+            )
+        return f"No {family} price entry gives the billed amount.", evidence
+
     def previous_price_cost(
         self, code: int, family: str, charge: int, bill: Any, mode: Any
     ) -> tuple[int | None, list[Evidence]]:
@@ -2644,33 +2809,71 @@ class _UsageIndex:
 
 
 _CATEGORIES = ("compute", "data_sharing_discount", "grader_tokens")
+_DAY_TOTAL = "day_total"
+"""Cell of a project and day whose export lines name no line item: only the total compares."""
+_REEXPORT = (
+    "re-export with group_by=line_item,project_id (GET /v1/organization/costs?bucket_width=1d"
+    "&group_by=line_item&group_by=project_id) to compare compute, grader tokens and discounts "
+    "each on its own"
+)
+
+
+def _quantity_text(micro: int, unit: str, places: int) -> str:
+    """Micro-units → hours with at least ``places`` decimals ("0.50 h") or whole tokens."""
+    if unit == "tokens":
+        return f"{micro // _MICRO:,} tokens"
+    value = Decimal(micro).scaleb(-6).normalize()
+    if value.as_tuple().exponent > -places:  # type: ignore[operator]
+        value = value.quantize(Decimal(1).scaleb(-places))
+    return f"{value:f} h"
+
+
+def _billed_quantity_text(micro: int, unit: str) -> str:
+    """The vendor's quantity as it wrote it ("0.5 h", not "0.50 h")."""
+    if unit == "tokens":
+        return _quantity_text(micro, unit, 0)
+    return f"{Decimal(micro).scaleb(-6).normalize():f} h"
 
 
 @dataclass
 class _ProjectDayAudit(_Base):
+    project_map: dict[str, str] = field(default_factory=dict)
     _expected_micro: int = 0
     _billed_micro: int = 0
     _invoice_micro: int = 0
     _unchecked_micro: int = 0
+    _known: set[str] = field(default_factory=set)
+    _unplaced: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+    _export_projects: tuple[str, ...] = ()
+    _day_totals: bool = False
 
     def comparison(self) -> str:
         return (
             "per project and UTC day: the Costs API export names no jobs, so each charge is placed "
             "on its billing event's day (UTC) under its job's project and compared per category "
             "(compute, data-sharing discount, grader tokens)"
+            + (
+                "; where the export names no line item (no group_by=line_item), the day's total "
+                "is compared"
+                if self._day_totals
+                else ""
+            )
         )
 
     def totals(self) -> tuple[int, int, int, int]:
         return self._expected_micro, self._billed_micro, self._invoice_micro, self._unchecked_micro
 
-    def run(self) -> None:
+    def _lines(self) -> pd.DataFrame:
+        """The export's lines, with its project ids mapped to the logs' project names."""
         lines = self.invoice.lines
-        self._invoice_micro = int(lines["amount_micro"].sum())
-        checked = lines["line_type"].isin(_CATEGORIES)
-        self._unchecked_micro = int(lines.loc[~checked, "amount_micro"].sum())
-        lines = lines[checked]
-        self._billed_micro = int(lines["amount_micro"].sum())
-        by_project = lines["project"].notna().any()
+        if self.project_map:
+            project = lines["project"].astype(object)
+            mapped = project.map(lambda p: self.project_map.get(p, p) if isinstance(p, str) else p)
+            lines = lines.assign(project=mapped.astype("string"))
+        return lines
+
+    def _expected(self, by_project: bool) -> pd.DataFrame:
+        """Charges of the logs per project, day, category and job, with hours and tokens."""
         bill = self.bill
         charges = bill.charges.astype({"job_id": object})
         jobs = bill.jobs.assign(job_id=bill.jobs["job_id"].astype(str)).set_index("job_id")
@@ -2682,42 +2885,116 @@ class _ProjectDayAudit(_Base):
             .dt.strftime("%Y-%m-%d")
             .to_numpy()
         )
+        self._known = {str(p) for p in project}
         if not by_project:
             project = np.full(len(charges), "", dtype=object)
+        places = int(bill.policy.rounding.hours_decimals)
+        grader = bill.grader_lines[bill.grader_lines["charge"] >= 0].astype({"job_id": object})
+        tokens = (
+            grader.assign(tokens=grader["input_tokens"] + grader["output_tokens"])
+            .groupby(["job_id", "charge"])["tokens"]
+            .sum()
+        )
+        key = pd.MultiIndex.from_arrays([charges["job_id"], charges["charge"]])
+        charge_tokens = tokens.reindex(key).fillna(0).astype("int64").to_numpy()
+        base = {
+            "project": project,
+            "day": day,
+            "job_id": charges["job_id"].to_numpy(),
+            "charge": charges["charge"].astype("int64").to_numpy(),
+        }
         expected = pd.concat(
             [
                 pd.DataFrame(
                     {
-                        "project": project,
-                        "day": day,
+                        **base,
                         "line_type": category,
-                        "job_id": charges["job_id"].to_numpy(),
                         "micro": sign
                         * charges[column].astype("int64").to_numpy()
                         * _MICRO_PER_CENT,
+                        "quantity": quantity,
                     }
                 )
-                for category, column, sign in (
-                    ("compute", "compute_cents", 1),
-                    ("data_sharing_discount", "discount_cents", -1),
-                    ("grader_tokens", "grader_cents", 1),
+                for category, column, sign, quantity in (
+                    (
+                        "compute",
+                        "compute_cents",
+                        1,
+                        charges["hour_units"].astype("int64").to_numpy() * 10 ** (6 - places),
+                    ),
+                    ("data_sharing_discount", "discount_cents", -1, 0),
+                    ("grader_tokens", "grader_cents", 1, charge_tokens * _MICRO),
                 )
             ],
             ignore_index=True,
         )
-        expected = expected[expected["micro"] != 0]
+        expected = expected[(expected["micro"] != 0) | (expected["quantity"] != 0)]
+        return expected
+
+    def run(self) -> None:
+        lines = self._lines()
+        self._invoice_micro = int(lines["amount_micro"].sum())
+        checked = lines["line_type"].isin([*_CATEGORIES, "unknown"])
+        self._unchecked_micro = int(lines.loc[~checked, "amount_micro"].sum())
+        lines = lines[checked]
+        self._billed_micro = int(lines["amount_micro"].sum())
+        by_project = bool(lines["project"].notna().any())
+        expected = self._expected(by_project)
         self._expected_micro = int(expected["micro"].sum())
+        billed_lines = lines.assign(
+            project=lines["project"].fillna("").astype(str),
+            day=lines["day"].astype(str),
+            line_type=lines["line_type"].astype(str),
+        )
+        # An export without line items (no group_by=line_item) cannot tell compute, grader
+        # tokens and discounts apart: its project's day is compared as one total.
+        whole = billed_lines.loc[billed_lines["line_type"] == "unknown", ["project", "day"]]
+        whole_keys = set(zip(whole["project"], whole["day"], strict=True))
+        self._day_totals = bool(whole_keys)
+        if whole_keys:
+            fold = pd.Series(
+                [k in whole_keys for k in zip(expected["project"], expected["day"], strict=True)],
+                index=expected.index,
+                dtype=bool,
+            )
+            expected = expected.assign(
+                line_type=expected["line_type"].mask(fold, _DAY_TOTAL),
+                quantity=expected["quantity"].mask(fold, 0),
+            )
+            fold_lines = pd.Series(
+                [
+                    k in whole_keys
+                    for k in zip(billed_lines["project"], billed_lines["day"], strict=True)
+                ],
+                index=billed_lines.index,
+                dtype=bool,
+            )
+            billed_lines = billed_lines.assign(
+                line_type=billed_lines["line_type"].mask(fold_lines, _DAY_TOTAL)
+            )
+        hours = _hour_unit(billed_lines["unit"])
+        tokens = _token_unit(billed_lines["unit"])
+        # The vendor's own quantity (R-independent cross-check): hours for compute lines given
+        # in hours, tokens for grader lines given in tokens; unknown when a line lacks one.
+        fits = billed_lines["quantity_micro"].notna() & (
+            ((billed_lines["line_type"] == "compute") & hours)
+            | ((billed_lines["line_type"] == "grader_tokens") & tokens)
+        )
+        billed_lines = billed_lines.assign(
+            q=billed_lines["quantity_micro"].where(fits, 0).astype("int64"),
+            q_missing=~fits,
+        )
         keys = ["project", "day", "line_type"]
         exp = expected.groupby(keys, as_index=False).agg(
             expected=("micro", "sum"),
+            expected_q=("quantity", "sum"),
             jobs=("job_id", lambda j: tuple(sorted(set(j)))),
             n=("micro", "size"),
         )
-        billed_lines = lines.assign(
-            project=lines["project"].fillna("").astype(str), day=lines["day"].astype(str)
-        )
         got = billed_lines.groupby(keys, as_index=False).agg(
             billed=("amount_micro", "sum"),
+            billed_q=("q", "sum"),
+            q_missing=("q_missing", "any"),
             lines=("line", list),
             descriptions=("description", lambda d: tuple(sorted({str(x) for x in d}))),
         )
@@ -2725,81 +3002,316 @@ class _ProjectDayAudit(_Base):
         cells = cells.assign(
             expected=cells["expected"].fillna(0).astype("int64"),
             billed=cells["billed"].fillna(0).astype("int64"),
+            expected_q=cells["expected_q"].fillna(0).astype("int64"),
+            billed_q=cells["billed_q"].fillna(0).astype("int64"),
+            q_missing=cells["q_missing"].astype("boolean").fillna(True).astype(bool),
+        ).sort_values(keys)
+        # Jobs that a by-project export cannot place: the logs give them no project.
+        self._export_projects = tuple(
+            sorted({p for p in billed_lines["project"] if p and p not in self._known})
         )
-        known = {str(p) for p in project}
+        if by_project:
+            # Jobs whose project (or lack of one) is none of the export's: a mapping may place
+            # them (--project-map).
+            exported = set(billed_lines["project"])
+            loose = expected[~_among(expected["project"], exported)]
+            self._unplaced = {
+                str(d): tuple(sorted(set(zip(g["job_id"], g["project"], strict=True))))
+                for d, g in loose.groupby("day")
+            }
         per_job = expected.groupby(["project", "day", "line_type", "job_id"])["micro"].sum()
-        for row in cells[cells["expected"] != cells["billed"]].pipe(_rows):
-            self._cell_finding(row, known, per_job)
+        places = int(self.bill.policy.rounding.hours_decimals)
+        comparisons = []
+        for row in cells.pipe(_rows):
+            comparisons.append(self._comparison(row, places))
+            if int(row.expected) != int(row.billed):
+                self._cell_finding(row, per_job, places, expected)
+            elif str(row.line_type) == _DAY_TOTAL:
+                self.notes.append(
+                    f"{self._where(row)}: the export names no line item, so compute, grader "
+                    "tokens and discounts cannot be told apart; the day's total agrees: billed "
+                    f"{_money(int(row.billed), self.currency)}, the logs "
+                    f"{_money(int(row.expected), self.currency)}; " + _REEXPORT + "."
+                )
+            else:
+                self._quantity_note(row, places)
+        self.comparisons = comparisons
 
-    def _cell_finding(self, row: Any, known: set[str], per_job: pd.Series) -> None:
+    def _where(self, row: Any) -> str:
+        return f"project {row.project or '(all)'} on {row.day} (UTC)"
+
+    def _comparison(self, row: Any, places: int) -> Comparison:
+        unit = {"compute": "hours", "grader_tokens": "tokens"}.get(str(row.line_type))
+        expected_q = billed_q = None
+        if unit is not None:
+            expected_q = Decimal(int(row.expected_q)).scaleb(-6)
+            if unit == "hours":
+                expected_q = expected_q.quantize(Decimal(1).scaleb(-places))
+            if not bool(row.q_missing):
+                billed_q = Decimal(int(row.billed_q)).scaleb(-6).normalize()
+        jobs = row.jobs if isinstance(row.jobs, tuple) else ()
+        return Comparison(
+            project=str(row.project) or None,
+            day=str(row.day),
+            line_type=None if str(row.line_type) == _DAY_TOTAL else str(row.line_type),
+            expected=_dec(int(row.expected)),
+            billed=_dec(int(row.billed)),
+            expected_quantity=expected_q,
+            billed_quantity=billed_q,
+            quantity_unit=unit,
+            jobs=tuple(str(j) for j in jobs),
+        )
+
+    def _quantity_note(self, row: Any, places: int) -> None:
+        """Amounts agree: say whether the vendor's own quantity agrees too, with both figures."""
+        unit = {"compute": "hours", "grader_tokens": "tokens"}.get(str(row.line_type))
+        if unit is None or bool(row.q_missing) or not isinstance(row.lines, list):
+            return
+        billed = _billed_quantity_text(int(row.billed_q), unit)
+        logs = _quantity_text(int(row.expected_q), unit, places)
+        same = int(row.billed_q) == int(row.expected_q)
+        self.notes.append(
+            f"{self._where(row)}, {row.line_type}: billed "
+            f"{_money(int(row.billed), self.currency)} for {billed}, the logs "
+            f"{_money(int(row.expected), self.currency)} for {logs}: "
+            + (
+                "the vendor's quantity agrees."
+                if same
+                else "the amounts agree but the vendor's quantity differs."
+            )
+        )
+
+    def _cell_finding(
+        self, row: Any, per_job: pd.Series, places: int, expected: pd.DataFrame
+    ) -> None:
         diff = int(row.billed) - int(row.expected)
         lines = tuple(int(n) for n in row.lines) if isinstance(row.lines, list) else ()
         jobs = row.jobs if isinstance(row.jobs, tuple) else ()
-        where = f"project {row.project or '(all)'} on {row.day} (UTC)"
+        line_type = str(row.line_type)
+        category = "cost" if line_type == _DAY_TOTAL else line_type
+        where = self._where(row)
         evidence = [
             Evidence(
                 type="project_day",
                 description=(
-                    f"{job}: {_money(int(per_job.get((row.project, row.day, row.line_type, job), 0)), self.currency)}"  # noqa: E501
-                    f" of {row.line_type} charged on {row.day}"
+                    f"{job}: {_money(int(per_job.get((row.project, row.day, line_type, job), 0)), self.currency)}"  # noqa: E501
+                    f" of {category} charged on {row.day}"
                 ),
                 job_id=str(job),
             )
             for job in jobs[:20]
         ]
+        unit = {"compute": "hours", "grader_tokens": "tokens"}.get(line_type)
+        quantities = ""
+        if unit is not None and lines and not bool(row.q_missing):
+            q_diff = int(row.billed_q) - int(row.expected_q)
+            billed_q = _billed_quantity_text(int(row.billed_q), unit)
+            expected_q = _quantity_text(int(row.expected_q), unit, places)
+            quantities = f" The export's quantity is {billed_q}, the logs' {expected_q}" + (
+                f" ({_quantity_text(abs(q_diff), unit, places)} "
+                f"{'more' if q_diff > 0 else 'less'})."
+                if q_diff
+                else " (the same)."
+            )
+            evidence.append(
+                Evidence(
+                    type="quantity",
+                    description=f"billed {billed_q} against {expected_q} in the logs",
+                )
+            )
         common: dict[str, Any] = {
             "job_id": None,
             "invoice_line": lines[0] if lines else None,
             "invoice_lines": lines,
-            "line_type": str(row.line_type),
+            "line_type": None if line_type == _DAY_TOTAL else line_type,
             "expected": _dec(int(row.expected)),
             "billed": _dec(int(row.billed)),
             "difference": _dec(diff),
             "project": str(row.project) or None,
             "day": str(row.day),
-            "evidence": tuple(evidence),
         }
         n = max(int(row.n) if not pd.isna(row.n) else 1, 1)
         kind: FindingKind
-        if row.project and row.project not in known and int(row.expected) == 0:
+        severity: Severity | None = None
+        unplaced = self._unplaced.get(str(row.day), ())
+        if row.project and row.project not in self._known and int(row.expected) == 0:
             kind = "unknown_job"
             text = (
-                f"{_money(int(row.billed), self.currency)} of {row.line_type} is billed to project "
+                f"{_money(int(row.billed), self.currency)} of {category} is billed to project "
                 f"{row.project} on {row.day}, a project with no job in the logs."
             )
+            if unplaced:
+                # Not a charge for nothing: the logs' jobs of that day cannot be placed.
+                severity = "warning"
+                named = ", ".join(f"{j} ({p or 'no project'})" for j, p in unplaced[:5])
+                text += (
+                    f" The logs' jobs of that day in none of the export's projects ({named}) "
+                    "cannot be matched to its project ids. "
+                    + self._fix(str(row.project), {p for _, p in unplaced})
+                )
+            else:
+                text += " " + self._fix(str(row.project), set())
         elif not lines:
             kind = "unbilled_job"
             text = (
-                f"No {row.line_type} cost is reported for {where}, where the logs charge "
+                f"No {category} cost is reported for {where}, where the logs charge "
                 f"{_money(int(row.expected), self.currency)} ({len(jobs)} job(s): "
                 f"{', '.join(jobs[:5])})."
             )
+            if self._export_projects and any(
+                p == str(row.project) for _, p in self._unplaced.get(str(row.day), ())
+            ):
+                held = (
+                    "these jobs have no project in the logs (no metadata.project)"
+                    if not row.project
+                    else f"project {row.project} is none of its project ids"
+                )
+                text += (
+                    f" The export is grouped by project and {held}, so they cannot be placed in "
+                    f"its projects ({', '.join(self._export_projects[:5])}). "
+                    + self._fix(self._export_projects[0], {str(row.project)})
+                )
         elif abs(diff) <= n * _MICRO_PER_CENT and int(row.expected) != 0:
             kind = "rounding"
             text = (
-                f"The {row.line_type} costs of {where} differ by "
+                f"The {category} costs of {where} differ by "
                 f"{_money(diff, self.currency)}, which only rounding explains."
             )
+        elif line_type == _DAY_TOTAL:
+            kind = "overbilled_time" if diff > 0 else "underbilled_time"
+            # The day's total includes every cost of the project (other APIs too): a
+            # difference cannot be pinned on fine-tuning, so it is not an error.
+            severity = "warning"
+            text = (
+                f"{_money(int(row.billed), self.currency)} is billed in all for {where}; the logs "
+                f"charge {_money(int(row.expected), self.currency)} that day "
+                f"({len(jobs)} job(s){': ' + ', '.join(jobs[:5]) if jobs else ''}). The export "
+                "names no line item, so compute, grader tokens, discounts and any other cost "
+                f"of that day cannot be told apart; {_REEXPORT}."
+            )
+        elif (
+            line_type == "grader_tokens"
+            and not bool(row.q_missing)
+            and int(row.billed_q) == int(row.expected_q)
+            and int(row.expected_q) > 0
+        ):
+            kind = "grader_price_mismatch"
+            explained, price_evidence = self._price_explanation(row, expected)
+            evidence.extend(price_evidence)
+            text = (
+                f"{_money(int(row.billed), self.currency)} of grader tokens is billed for {where} "
+                f"for {_quantity_text(int(row.billed_q), 'tokens', 0)}, the logs' count; the "
+                f"logs charge {_money(int(row.expected), self.currency)} for them at the prices "
+                f"in force, so the difference is in the price. {explained}"
+            )
+            quantities = ""
         else:
             kind = {
                 "compute": "overbilled_time" if diff > 0 else "underbilled_time",
                 "data_sharing_discount": "missing_discount",
                 "grader_tokens": "grader_tokens_mismatch",
-            }[str(row.line_type)]
+            }[line_type]
             text = (
-                f"{_money(int(row.billed), self.currency)} of {row.line_type} is billed for "
+                f"{_money(int(row.billed), self.currency)} of {line_type} is billed for "
                 f"{where}; the "
                 f"logs charge {_money(int(row.expected), self.currency)} that day "
-                f"({len(jobs)} job(s){': ' + ', '.join(jobs[:5]) if jobs else ''}). The export "
-                "names no "
-                "job, so the difference cannot be traced to one."
+                f"({len(jobs)} job(s){': ' + ', '.join(jobs[:5]) if jobs else ''}): "
+                f"{_money(abs(diff), self.currency)} {'over' if diff > 0 else 'under'}billed. "
+                "The export names no job, so the difference cannot be traced to one."
             )
-        severity: Severity = (
-            "info"
-            if kind == "rounding"
-            else ("warning" if kind == "unbilled_job" else _severity(diff))
+        if kind not in ("unknown_job", "unbilled_job"):
+            text += quantities
+        if severity is None:
+            severity = (
+                "info"
+                if kind == "rounding"
+                else ("warning" if kind == "unbilled_job" else _severity(diff))
+            )
+        self.add(kind=kind, severity=severity, explanation=text, evidence=tuple(evidence), **common)
+
+    def _fix(self, project_id: str, projects: set[str]) -> str:
+        """How to place an export's project id: the mapping to write, and the job metadata."""
+        if len(projects) == 1:
+            (name,) = projects
+            target = f"--project-map {project_id}={name}" + (
+                " (jobs without a project)" if not name else f" (the logs' project {name})"
+            )
+        else:
+            target = (
+                f"--project-map {project_id}=NAME for the logs' project NAME, or "
+                f"--project-map {project_id}= for the jobs without a project"
+            )
+        return (
+            f"If {project_id} is where these jobs ran, map it: {target} (project_map in "
+            "Python); or give the jobs their project (metadata.project when creating the job)."
         )
-        self.add(kind=kind, severity=severity, explanation=text, **common)
+
+    def _price_explanation(self, row: Any, expected: pd.DataFrame) -> tuple[str, list[Evidence]]:
+        """Token counts agree and amounts differ: which price entry gives the billed amount."""
+        bill = self.bill
+        cell = expected[
+            (expected["project"] == row.project)
+            & (expected["day"] == row.day)
+            & (expected["line_type"] == "grader_tokens")
+        ]
+        grader = bill.grader_lines[bill.grader_lines["charge"] >= 0].astype({"job_id": object})
+        used = grader.merge(cell[["job_id", "charge"]].drop_duplicates(), on=["job_id", "charge"])
+        table = bill.policy.price_table
+        families = sorted({resolve_model_family(str(m)) for m in used["grader_model"]})
+        mode = _mode(bill.policy.rounding.money_mode)
+        if len(families) != 1:
+            return (
+                "Several grader models share the day, so the entry cannot be singled out.",
+                [],
+            )
+        family = families[0]
+        entries = table.models.get(family, ())
+        uncached = int((used["input_tokens"] - used["cached_input_tokens"]).sum())
+        cached = int(used["cached_input_tokens"].sum())
+        output = int(used["output_tokens"].sum())
+        day_start = datetime.fromisoformat(str(row.day)).replace(tzinfo=UTC)
+        in_force = [e for e in entries if e.effective_from <= day_start + timedelta(days=1)]
+        evidence = []
+        match = None
+        for entry in entries:
+            pico = int(
+                (entry.input * uncached + entry.cached_input * cached + entry.output * output)
+                * (Decimal(10**12) / table.unit_tokens)
+            )
+            cents = int(divide_round(pico, _PICO_PER_CENT, mode))
+            if abs(cents * _MICRO_PER_CENT - int(row.billed)) <= _MICRO_PER_CENT:
+                match = entry
+            evidence.append(
+                Evidence(
+                    type="price_entry",
+                    description=(
+                        f"{family} from {entry.effective_from.date()}: {_price(entry.input)} / "
+                        f"{_price(entry.cached_input)} / {_price(entry.output)} per 1M gives "
+                        f"{_money(cents * _MICRO_PER_CENT, self.currency)}"
+                        + (" (in force)" if in_force and entry is in_force[-1] else "")
+                    ),
+                    price=entry.input,
+                    effective_from=entry.effective_from,
+                    source=entry.source,
+                    grader_model=family,
+                )
+            )
+        current = in_force[-1] if in_force else None
+        if match is not None and match is not current:
+            return (
+                f"The billed amount is what the {family} price entry from "
+                f"{match.effective_from.date()} gives ({_price(match.input)} / "
+                f"{_price(match.cached_input)} / {_price(match.output)} per 1M input / cached / "
+                "output), not the one in force on "
+                f"{row.day}"
+                + (f" (from {current.effective_from.date()})" if current else "")
+                + ".",
+                evidence,
+            )
+        return (
+            f"No {family} price entry gives the billed amount for these tokens.",
+            evidence,
+        )
 
 
 def read_and_audit(

@@ -29,10 +29,12 @@ They are the fixtures of the audit's tests, benchmark and sample invoices.
 
 from __future__ import annotations
 
+import csv
 import gzip
 import io
 import json
 import re
+import warnings
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -57,6 +59,8 @@ __all__ = [
     "Invoice",
     "costs_export_from_bill",
     "invoice_from_bill",
+    "load_project_map",
+    "neutralise_csv_cell",
     "read_invoice",
     "write_invoice",
 ]
@@ -129,6 +133,8 @@ class Invoice(BaseModel):
     """source_line, line, invoice_id, job_id, project, day, line_type, charge_at (ns UTC),
     description, grader_model, grader_family, token_type ("" for none), quantity_micro,
     unit, unit_price_micro, amount_micro, currency."""
+    notes: tuple[str, ...] = ()
+    """What reading it accepted or skipped (an older page shape, rows without cost)."""
 
     def __len__(self) -> int:
         return len(self.lines)
@@ -160,9 +166,15 @@ def read_invoice(
     path = Path(source)
     if not path.exists():
         raise InvoiceError("no such invoice file", path=path)
+    if not path.is_file():
+        # A folder, or a device such as /dev/zero that never ends: not an invoice.
+        raise InvoiceError("not a regular file", path=path, hint="pass the invoice file")
     name = path.name.lower()
     if name.endswith((".csv", ".csv.gz")):
-        return _canonical(_read_csv(path), str(path), assume_tz)
+        raw = _read_csv(path)
+        if "line_type" not in raw and _DASHBOARD_COLUMNS & set(raw.columns):
+            return _dashboard_csv(raw, str(path))
+        return _canonical(raw, str(path), assume_tz)
     if name.endswith((".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")):
         return _canonical(_read_jsonl(path), str(path), assume_tz)
     if name.endswith((".json", ".json.gz")):
@@ -179,23 +191,55 @@ def _text(path: Path) -> str:
         data = path.read_bytes()
         if path.name.lower().endswith(".gz"):
             data = gzip.decompress(data)
-        return data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise InvoiceError(f"cannot read invoice: {exc}", path=path) from exc
     except UnicodeDecodeError as exc:
         raise InvoiceError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", path=path) from exc
+    if not text.strip():
+        # Never read as an empty Costs API export that audits clean.
+        raise InvoiceError(
+            "the invoice file is empty: an empty invoice is no invoice",
+            path=path,
+            hint="pass the invoice (canonical CSV / JSON Lines) or the Costs API export",
+        )
+    return text
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
     text = _text(path)
     try:
-        raw = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""])
+        with warnings.catch_warnings():
+            # index_col=False: a row with more fields than the header never turns the first
+            # column into an index (every column shifted); pandas warns, and it is refused.
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            raw = pd.read_csv(
+                io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""], index_col=False
+            )
     except pd.errors.EmptyDataError as exc:
         raise InvoiceError("empty invoice file (no header)", path=path) from exc
-    except (pd.errors.ParserError, ValueError) as exc:
+    except (pd.errors.ParserError, pd.errors.ParserWarning) as exc:
+        raise _long_row(text, path) or InvoiceError(f"cannot parse CSV: {exc}", path=path) from exc
+    except ValueError as exc:
         raise InvoiceError(f"cannot parse CSV: {exc}", path=path) from exc
     raw.columns = [str(c).strip() for c in raw.columns]
     return raw.assign(source_line=np.arange(2, len(raw) + 2))  # line 1 is the header
+
+
+def _long_row(text: str, path: Path) -> InvoiceError | None:
+    """The first row with more fields than the header, named by its line (error path only)."""
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, [])
+    for row in reader:
+        if len(row) > len(header):
+            return InvoiceError(
+                f"a row with more fields ({len(row)}) than the header ({len(header)})",
+                path=path,
+                line=reader.line_num,
+                value=",".join(row)[:60],
+                hint="quote a field that holds a comma",
+            )
+    return None
 
 
 def _read_jsonl(path: Path) -> pd.DataFrame:
@@ -206,6 +250,8 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
         records = json.loads(body, parse_float=str, parse_int=str)
     except json.JSONDecodeError:
         records = None
+    except RecursionError as exc:
+        raise InvoiceError("JSON nested too deep", path=path) from exc
     if records is None or len(records) != len(numbers):
         # Find the first bad line to name it.
         for number in numbers:
@@ -218,7 +264,8 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
         if not isinstance(record, dict):
             raise InvoiceError("not a JSON object", path=path, line=number)
         for key, value in record.items():
-            if isinstance(value, dict | list):
+            if isinstance(value, dict | list | bool):
+                # Names are strings: never "{'a': 1}" or "True" as a job id.
                 raise InvoiceError(
                     "a value must be a string or a number",
                     path=path,
@@ -228,9 +275,7 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
                 )
     raw = pd.DataFrame.from_records(records) if records else pd.DataFrame()
     raw = raw.astype(object).where(raw.notna(), None)
-    raw = raw.map(
-        lambda v: None if v is None else (str(v).lower() if isinstance(v, bool) else str(v))
-    )
+    raw = raw.map(lambda v: None if v is None else str(v))
     return raw.assign(source_line=np.asarray(numbers, dtype="int64"))
 
 
@@ -271,9 +316,15 @@ class _Problems:
             path=self.source,
             line=int(first["source_line"]),
             column=str(first["column"]),
-            value=None if value is None or value is pd.NA or value != value else value,
+            value=None if value is None or value is pd.NA or value != value else _excerpt(value),
             hint=hint,
         )
+
+
+def _excerpt(value: Any, limit: int = 60) -> str:
+    """A rejected value as shown on screen: a short excerpt, never a whole cell."""
+    text = str(value)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _column(raw: pd.DataFrame, name: str) -> pd.Series:
@@ -317,36 +368,73 @@ def parse_scaled(text: pd.Series, places: int = 6) -> tuple[pd.Series, pd.Series
 
 
 def parse_times(text: pd.Series, assume_tz: str | None) -> tuple[pd.Series, pd.Series]:
-    """ISO 8601 times (or epoch seconds) → Int64 UTC nanoseconds, and a reason per bad one."""
+    """ISO 8601 times (or epoch seconds) → Int64 UTC nanoseconds, and a reason per bad one.
+
+    A time outside what nanoseconds hold (before 1677-09-22 or after 2262-04-11: years
+    0001 or 9999, epochs of 1e20) is a bad value with its reason, never an overflow.
+    """
     reasons = pd.Series(pd.NA, index=text.index, dtype="string")
     result = pd.Series(pd.NA, index=text.index, dtype="Int64")
     present = text.notna()
     epoch = present & text.str.fullmatch(r"\d+(?:\.\d+)?").fillna(False)
     if epoch.any():
-        ns, bad = parse_scaled(text[epoch], 9)
-        result = result.mask(epoch, ns)
-        reasons = reasons.mask(epoch, bad)
+        # Whole seconds beyond int64 nanoseconds would wrap silently in the scaled integers.
+        whole = text[epoch].str.replace(r"\..*$", "", regex=True).str.lstrip("0")
+        huge = (whole.str.len() > 10) | (
+            (whole.str.len() == 10) & (whole > str(_MAX_EPOCH_SECONDS))
+        )
+        fits = epoch.copy()
+        fits[epoch] = ~huge
+        ns, bad = parse_scaled(text[fits], 9)
+        result = result.mask(fits, ns)
+        reasons = reasons.mask(fits, bad)
+        reasons = reasons.mask(epoch & ~fits, _OUT_OF_RANGE)
     iso = present & ~epoch
     aware = iso & text.str.contains(_OFFSET, regex=True).fillna(False)
     if aware.any():
         parsed = pd.to_datetime(text[aware], utc=True, format="ISO8601", errors="coerce")
-        result = result.mask(aware, _ns(parsed))
+        ns, outside = _ns(parsed)
+        result = result.mask(aware, ns)
+        reasons = reasons.mask(aware & outside.reindex(text.index, fill_value=False), _OUT_OF_RANGE)
     naive = iso & ~aware
     if naive.any():
         if assume_tz is None:
             reasons = reasons.mask(naive, "time without an offset; name its zone with --assume-tz")
         else:
             parsed = pd.to_datetime(text[naive], format="ISO8601", errors="coerce")
+            outside = ((parsed < _NS_MIN_NAIVE) | (parsed > _NS_MAX_NAIVE)).fillna(False)
+            parsed = parsed.mask(outside)
             local = parsed.dt.tz_localize(assume_tz, ambiguous="NaT", nonexistent="NaT")
-            result = result.mask(naive, _ns(local))
+            ns, _ = _ns(local)
+            result = result.mask(naive, ns)
+            reasons = reasons.mask(
+                naive & outside.reindex(text.index, fill_value=False), _OUT_OF_RANGE
+            )
     reasons = reasons.mask(iso & result.isna() & reasons.isna(), "not an ISO 8601 time")
     return result, reasons
 
 
-def _ns(stamps: pd.Series) -> pd.Series:
+_MAX_EPOCH_SECONDS = 9_223_372_035
+_OUT_OF_RANGE = "time out of range (readable times are 1677-09-22 to 2262-04-11)"
+_NS_MIN_NAIVE = pd.Timestamp.min.tz_localize(None) + pd.Timedelta(days=1)
+_NS_MAX_NAIVE = pd.Timestamp.max.tz_localize(None) - pd.Timedelta(days=1)
+
+
+def _ns(stamps: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """UTC nanoseconds (Int64), and where a time lies outside the nanosecond range (NA there).
+
+    pandas parses at microseconds, so year 9999 parses and only overflows when cast to
+    nanoseconds: a day's margin keeps every zone's offset inside the range.
+    """
     utc = stamps.dt.tz_convert("UTC")
-    ns: pd.Series = utc.dt.as_unit("ns").astype("int64").astype("Int64").mask(utc.isna())
-    return ns
+    low = pd.Timestamp.min.tz_localize("UTC") + pd.Timedelta(days=1)
+    high = pd.Timestamp.max.tz_localize("UTC") - pd.Timedelta(days=1)
+    outside = ((utc < low) | (utc > high)).fillna(False).astype(bool)
+    inside = utc[~outside & utc.notna()]
+    values = pd.Series(pd.NA, index=stamps.index, dtype="Int64")
+    if len(inside):
+        values[inside.index] = inside.dt.as_unit("ns").astype("int64").to_numpy()
+    return values, outside
 
 
 def _canonical(raw: pd.DataFrame, source: str, assume_tz: str | None) -> Invoice:
@@ -358,7 +446,9 @@ def _canonical(raw: pd.DataFrame, source: str, assume_tz: str | None) -> Invoice
                 f"missing column {required!r}",
                 path=source,
                 line=1,
-                hint=f"the canonical invoice has columns {', '.join(INVOICE_COLUMNS)}",
+                hint=f"the canonical invoice has columns {', '.join(INVOICE_COLUMNS)}; a Costs "
+                "export (dashboard CSV) has start_time, end_time, amount_value, amount_currency, "
+                "line_item, project_id",
             )
     line_type = _column(raw, "line_type").str.lower()
     problems.add(line_type.isna(), "line_type", "missing line type")
@@ -493,16 +583,70 @@ def _read_json(path: Path, assume_tz: str | None) -> Invoice:
             document = [json.loads(t, parse_float=Decimal) for t in text.splitlines() if t.strip()]
         except json.JSONDecodeError as exc:
             raise InvoiceError(f"not JSON: {exc.msg}", path=path, line=exc.lineno) from exc
+    except RecursionError as exc:
+        raise InvoiceError("JSON nested too deep", path=path) from exc
     pages = document if isinstance(document, list) else [document]
-    if pages and all(isinstance(p, dict) and "line_type" in p for p in pages):
+    if not pages:
+        raise InvoiceError(
+            "an empty invoice is no invoice: the file holds no Costs API page and no line",
+            path=path,
+            hint=_COSTS_HINT,
+        )
+    if all(isinstance(p, dict) and "line_type" in p for p in pages):
+        for number, record in enumerate(pages, start=1):
+            for key, value in record.items():
+                if isinstance(value, dict | list | bool):
+                    raise InvoiceError(
+                        "a value must be a string or a number",
+                        path=path,
+                        line=number,
+                        column=key,
+                        value=json.dumps(value, default=str)[:60],
+                    )
         raw = pd.DataFrame.from_records(pages).astype(object)
         raw = raw.where(raw.notna(), None).map(lambda v: None if v is None else str(v))
         return _canonical(raw.assign(source_line=np.arange(1, len(raw) + 1)), str(path), assume_tz)
     return _costs_pages(pages, str(path))
 
 
+_COSTS_HINT = (
+    "expected pages of the OpenAI Costs API (GET /v1/organization/costs?bucket_width=1d"
+    "&group_by=line_item,project_id)"
+)
+_HOUR_UNITS = frozenset({"hours", "hour", "h", "hrs", "duration_hours"})
+_MAX_AMOUNT = Decimal(10) ** _MAX_WHOLE_DIGITS
+
+
+def _hour_unit(unit: pd.Series) -> pd.Series:
+    """Units that are hours of compute: ``hours`` and the Costs API's ``duration_hours``."""
+    text = unit.fillna("").astype(str).str.strip().str.lower()
+    hit: pd.Series = text.isin(sorted(_HOUR_UNITS)) | text.str.endswith("_hours")
+    return hit
+
+
+def _token_unit(unit: pd.Series) -> pd.Series:
+    text = unit.fillna("").astype(str).str.strip().str.lower()
+    hit: pd.Series = text.str.contains("token", regex=False)
+    return hit
+
+
+class _Cost:
+    """One cost result, with where it was read (JSON path or CSV line) for its errors."""
+
+    __slots__ = ("end", "line", "result", "start", "where")
+
+    def __init__(
+        self, result: dict[str, Any], start: Any, end: Any, where: str, line: int | None
+    ) -> None:
+        self.result, self.start, self.end, self.where, self.line = result, start, end, where, line
+
+
 def _costs_pages(pages: list[Any], source: str) -> Invoice:
-    rows: list[dict[str, Any]] = []
+    """Costs API pages → costs. Older pages and generated clients differ in small ways that are
+    accepted (``result`` for ``results``, a page without ``object``, a bare list of buckets,
+    a bucket's times as ISO text); anything else is named exactly."""
+    notes: list[str] = []
+    costs: list[_Cost] = []
 
     def fail(reason: str, where: str, value: Any = None) -> InvoiceError:
         return InvoiceError(
@@ -510,77 +654,282 @@ def _costs_pages(pages: list[Any], source: str) -> Invoice:
             path=source,
             column=where,
             value=None if value is None else str(value)[:60],
-            hint="expected pages of the OpenAI Costs API (GET /v1/organization/costs)",
+            hint=_COSTS_HINT,
         )
 
+    buckets: list[tuple[str, Any]] = []
     for p, page in enumerate(pages):
-        if (
-            not isinstance(page, dict)
-            or page.get("object") != "page"
-            or not isinstance(page.get("data"), list)
-        ):
-            raise fail("not a Costs API page (object 'page' with a 'data' list)", f"[{p}]")
-        for b, bucket in enumerate(page["data"]):
-            where = f"[{p}].data[{b}]"
-            if not isinstance(bucket, dict) or not isinstance(bucket.get("results"), list):
-                raise fail("not a bucket with 'results'", where)
-            start, end = bucket.get("start_time"), bucket.get("end_time")
-            if not isinstance(start, int) or not isinstance(end, int) or end <= start:
+        if isinstance(page, dict) and isinstance(page.get("data"), list):
+            kind = page.get("object")
+            if kind not in (None, "page"):
                 raise fail(
-                    "bucket start_time/end_time are not epoch seconds", where + ".start_time", start
+                    f"not a Costs API page: its object is {kind!r}, a Costs API page has "
+                    "object 'page'",
+                    f"[{p}].object",
+                    kind,
                 )
-            day_start = start - start % 86400
-            if end > day_start + 86400:
-                raise fail(
-                    "bucket spans more than one UTC day (use bucket_width=1d)",
-                    where + ".end_time",
-                    end,
+            buckets.extend((f"[{p}].data[{b}]", bucket) for b, bucket in enumerate(page["data"]))
+        elif isinstance(page, dict) and ("results" in page or "result" in page):
+            buckets.append((f"[{p}]", page))  # a bucket saved on its own (page.data[i])
+        else:
+            raise fail(
+                "not a Costs API page (object 'page' with a 'data' list of buckets)",
+                f"[{p}]",
+                json.dumps(page, default=str)[:60] if not isinstance(page, str) else page,
+            )
+    for where, bucket in buckets:
+        if not isinstance(bucket, dict):
+            raise fail("not a bucket (an object with start_time, end_time, results)", where)
+        results = bucket.get("results", bucket.get("result"))
+        if "results" not in bucket and "result" in bucket and "result" not in notes:
+            # Older Costs pages and some generated clients write the singular.
+            notes.append("result")
+        if isinstance(results, dict):
+            results = [results]
+        if not isinstance(results, list):
+            raise fail("a bucket without a 'results' list", where + ".results", results)
+        for r, result in enumerate(results):
+            costs.append(
+                _Cost(
+                    result,
+                    bucket.get("start_time"),
+                    bucket.get("end_time"),
+                    f"{where}.results[{r}]",
+                    None,
                 )
-            day = datetime.fromtimestamp(day_start, tz=UTC).strftime("%Y-%m-%d")
-            for r, result in enumerate(bucket["results"]):
-                at = f"{where}.results[{r}]"
-                if not isinstance(result, dict):
-                    raise fail("not a result object", at)
-                amount = result.get("amount")
-                if not isinstance(amount, dict) or "value" not in amount:
-                    raise fail("result without amount.value", at + ".amount")
-                value = amount["value"]
-                if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
-                    raise fail("amount.value is not a number", at + ".amount.value", value)
-                try:
-                    exact = Decimal(str(value))
-                except InvalidOperation as exc:
-                    raise fail("amount.value is not a number", at + ".amount.value", value) from exc
-                if not exact.is_finite():
-                    raise fail("amount.value is not a number", at + ".amount.value", value)
-                item = result.get("line_item")
-                rows.append(
-                    {
-                        "line": len(rows) + 1,
-                        "project": result.get("project_id") or result.get("project_name"),
-                        "project_name": result.get("project_name"),
-                        "day": day,
-                        "line_item": None if item is None else str(item),
-                        # Costs are summed to the millionth (half up); finer digits are noise.
-                        "amount_micro": int(
-                            exact.scaleb(6).quantize(Decimal(1), rounding=ROUND_HALF_UP)
-                        ),
-                        "currency": str(amount.get("currency") or "").upper() or None,
-                        "quantity": result.get("quantity"),
-                        "unit": result.get("quantity_unit"),
-                    }
-                )
+            )
+    said = (
+        ["buckets with 'result' instead of 'results' (older Costs pages) were read as 'results'"]
+        if notes
+        else []
+    )
+    last = pages[-1]
+    if isinstance(last, dict) and last.get("has_more") is True:
+        # An export cut short: the days after its last bucket are missing, not $0.
+        said.append(
+            "the export's last page says has_more: true, so later buckets are missing: fetch "
+            f"the next page (page={last.get('next_page')}) and audit all pages together"
+        )
+    return _costs_invoice(costs, source, said, csv=False)
+
+
+_DASHBOARD_COLUMNS = frozenset({"amount_value", "amount.value"})
+"""Columns that make a CSV a Costs export (the dashboard's, or a client's flattened results)."""
+_CSV_FIELDS = {
+    "amount.value": "amount_value",
+    "amount": "amount_value",
+    "start_time": "start_time",
+    "end_time": "end_time",
+    "quantity": "quantity",
+    "": "amount_value",
+}
+
+
+def _dashboard_csv(raw: pd.DataFrame, source: str) -> Invoice:
+    """The Costs dashboard's CSV export: one row per bucket (and line item, project), the
+    Costs API result fields flattened (``start_time, end_time, start_time_iso, end_time_iso,
+    amount_value, amount_currency, line_item, project_id, organization_id, ...``).
+
+    Rows without an amount are the days without cost: skipped, and counted in the notes.
+    Amounts have 16 decimals ("0.5617712500000000"); they are summed to the millionth, as
+    the Costs API's JSON amounts are.
+    """
+
+    def column(*names: str) -> pd.Series:
+        for name in names:
+            if name in raw:
+                return _column(raw, name)
+        return pd.Series(pd.NA, index=raw.index, dtype="string")
+
+    amount = column("amount_value", "amount.value")
+    currency = column("amount_currency", "amount.currency")
+    start = column("start_time").fillna(column("start_time_iso"))
+    end = column("end_time").fillna(column("end_time_iso"))
+    if start.isna().all() and amount.notna().any():
+        raise InvoiceError(
+            "a Costs export without start_time or start_time_iso",
+            path=source,
+            line=1,
+            hint="the dashboard's cost export has columns start_time, end_time, "
+            "start_time_iso, end_time_iso, amount_value, amount_currency, line_item, "
+            "project_id",
+        )
+    item = column("line_item")
+    project = column("project_id", "project_name")
+    quantity = column("quantity")
+    unit = column("quantity_unit")
+    lines = raw["source_line"].astype("int64")
+    costs = [
+        _Cost(
+            {
+                "amount": {
+                    "value": amount[i],
+                    "currency": None if currency[i] is pd.NA else currency[i],
+                },
+                "line_item": None if item[i] is pd.NA else item[i],
+                "project_id": None if project[i] is pd.NA else project[i],
+                "quantity": None if quantity[i] is pd.NA else quantity[i],
+                "quantity_unit": None if unit[i] is pd.NA else unit[i],
+            },
+            None if start[i] is pd.NA else start[i],
+            None if end[i] is pd.NA else end[i],
+            "",
+            int(lines[i]),
+        )
+        for i in raw.index[amount.notna().to_numpy()]
+    ]
+    skipped = int(amount.isna().sum())
+    notes = [
+        "read as the Costs dashboard's CSV export (one row per day, project and line item), "
+        "compared like a Costs API export"
+    ]
+    if skipped:
+        notes.append(f"{skipped} row(s) without an amount (days without cost) skipped")
+    return _costs_invoice(costs, source, notes, csv=True)
+
+
+def _epoch_seconds(value: Any) -> int | None:
+    """Bucket times: epoch seconds (the API), or ISO 8601 text with an offset (some clients)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if 0 <= value <= _MAX_EPOCH_SECONDS else None
+    if isinstance(value, str):
+        text = value.strip()
+        if re.fullmatch(r"\d{1,10}", text):
+            number = int(text)
+            return number if number <= _MAX_EPOCH_SECONDS else None
+        if re.search(_OFFSET, text):
+            try:
+                moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+            except ValueError:
+                return None
+            seconds = int(moment.timestamp())
+            return seconds if 0 <= seconds <= _MAX_EPOCH_SECONDS else None
+    return None
+
+
+def _number(value: Any) -> Decimal | None:
+    """A JSON or CSV number, exactly (``Decimal``); ``None`` when it is not one."""
+    if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
+        return None
+    try:
+        exact = Decimal(str(value).strip())
+    except InvalidOperation:
+        return None
+    return exact if exact.is_finite() else None
+
+
+def _costs_invoice(costs: list[_Cost], source: str, notes: list[str], csv: bool) -> Invoice:
+    """Cost results (from Costs API pages or the dashboard's CSV) → an ``Invoice`` per project
+    and day. Every number is checked: out of range, too large for 64 bits, not a number."""
+
+    def fail(reason: str, cost: _Cost, field: str, value: Any = None) -> InvoiceError:
+        if csv:
+            line, column = cost.line, _CSV_FIELDS.get(field, field)
+        else:
+            line = None
+            column = cost.where if field == "" else f"{cost.where}.{field}"
+            if field in ("start_time", "end_time"):
+                column = cost.where.rsplit(".results", 1)[0] + "." + field
+        return InvoiceError(
+            reason,
+            path=source,
+            line=line,
+            column=column,
+            value=None if value is None else str(value)[:60],
+            hint=None if csv else _COSTS_HINT,
+        )
+
+    rows: list[dict[str, Any]] = []
+    for cost in costs:
+        result = cost.result
+        if not isinstance(result, dict):
+            raise fail("not a result object", cost, "")
+        start, end = _epoch_seconds(cost.start), _epoch_seconds(cost.end)
+        if start is None or end is None or end <= start:
+            field = "start_time" if start is None else "end_time"
+            given = cost.start if start is None else cost.end
+            millis = _epoch_seconds(int(given) // 1000) if str(given).isdigit() else None
+            raise fail(
+                "bucket start_time/end_time are not epoch seconds of 1970 to 2262 "
+                "(or end_time is not after start_time)"
+                + (
+                    "; this looks like milliseconds, the Costs API gives seconds"
+                    if millis is not None and len(str(given)) == 13
+                    else ""
+                ),
+                cost,
+                field,
+                cost.start if start is None else cost.end,
+            )
+        day_start = start - start % 86400
+        if end > day_start + 86400:
+            raise fail(
+                "bucket spans more than one UTC day (use bucket_width=1d)", cost, "end_time", end
+            )
+        day = datetime.fromtimestamp(day_start, tz=UTC).strftime("%Y-%m-%d")
+        amount = result.get("amount")
+        value: Any
+        currency: Any = None
+        if isinstance(amount, dict):
+            if "value" not in amount:
+                raise fail("result without amount.value", cost, "amount")
+            value, currency = amount["value"], amount.get("currency")
+        else:
+            value = amount  # a client that flattened {value, currency} into a number
+        exact = _number(value)
+        if exact is None:
+            raise fail("amount.value is not a number", cost, "amount.value", value)
+        if abs(exact) >= _MAX_AMOUNT:
+            raise fail("amount.value is too large (12 digits at most)", cost, "amount.value", value)
+        quantity = result.get("quantity")
+        quantity_exact = None
+        if quantity is not None and quantity != "":
+            quantity_exact = _number(quantity)
+            if quantity_exact is None:
+                raise fail("quantity is not a number", cost, "quantity", quantity)
+            if abs(quantity_exact) >= _MAX_AMOUNT:
+                raise fail("quantity is too large (12 digits at most)", cost, "quantity", quantity)
+            if quantity_exact < 0:
+                raise fail("a negative quantity", cost, "quantity", quantity)
+        for name in ("line_item", "project_id", "project_name", "quantity_unit"):
+            named = result.get(name)
+            if named is not None and not isinstance(named, str):
+                # Names are strings: a nested object or a boolean is not a project or an item.
+                raise fail(f"{name} is not a string", cost, name, json.dumps(named, default=str))
+        if currency is not None and not isinstance(currency, str):
+            raise fail("amount.currency is not a string", cost, "amount.currency", currency)
+        item = result.get("line_item")
+        unit = result.get("quantity_unit")
+        project = result.get("project_id") or result.get("project_name")
+        rows.append(
+            {
+                "line": len(rows) + 1,
+                "source_line": cost.line if cost.line is not None else len(rows) + 1,
+                "project": None if project is None else str(project),
+                "day": day,
+                "line_item": None if item is None or str(item).strip() == "" else str(item),
+                # Costs are summed to the millionth (half up); finer digits are noise.
+                "amount_micro": int(exact.scaleb(6).quantize(Decimal(1), rounding=ROUND_HALF_UP)),
+                "currency": str(currency or "").strip().upper() or None,
+                "quantity_micro": None
+                if quantity_exact is None
+                else int(quantity_exact.scaleb(6).quantize(Decimal(1), rounding=ROUND_HALF_UP)),
+                "unit": None if unit is None or str(unit).strip() == "" else str(unit).strip(),
+            }
+        )
     frame = pd.DataFrame(
         rows,
         columns=[
             "line",
+            "source_line",
             "project",
-            "project_name",
             "day",
             "line_item",
             "amount_micro",
             "currency",
-            "quantity",
+            "quantity_micro",
             "unit",
         ],
     )
@@ -590,7 +939,7 @@ def _costs_pages(pages: list[Any], source: str) -> Invoice:
     n = len(frame)
     lines = pd.DataFrame(
         {
-            "source_line": frame["line"].astype("int64"),
+            "source_line": frame["source_line"].astype("int64"),
             "line": frame["line"].astype("int64"),
             "invoice_id": pd.Series(pd.NA, index=frame.index, dtype="string"),
             "job_id": pd.Series(pd.NA, index=frame.index, dtype="string"),
@@ -602,7 +951,7 @@ def _costs_pages(pages: list[Any], source: str) -> Invoice:
             "grader_model": pd.Series(pd.NA, index=frame.index, dtype="string"),
             "grader_family": pd.Series(pd.NA, index=frame.index, dtype="string"),
             "token_type": pd.Series([""] * n, index=frame.index, dtype="string"),
-            "quantity_micro": pd.Series(pd.NA, index=frame.index, dtype="Int64"),
+            "quantity_micro": frame["quantity_micro"].astype("Int64"),
             "unit": frame["unit"].astype("string"),
             "unit_price_micro": pd.Series(pd.NA, index=frame.index, dtype="Int64"),
             "amount_micro": frame["amount_micro"].astype("int64"),
@@ -615,22 +964,127 @@ def _costs_pages(pages: list[Any], source: str) -> Invoice:
         basis="project_day",
         currency=currencies[0] if currencies else None,
         lines=lines,
+        notes=tuple(notes),
     )
 
 
 def _costs_category(items: pd.Series, units: pd.Series) -> pd.Series:
+    """compute, data_sharing_discount, grader_tokens or other, by the line item's words; a
+    line in hours (``duration_hours``) is compute whatever its text. A line without a line
+    item (an export without ``group_by=line_item``) is ``unknown``: only its day's total can
+    be compared."""
     text = items.fillna("").astype(str).str.lower()
     category = pd.Series("other", index=items.index, dtype="string")
     decided = pd.Series(False, index=items.index)
+    hours = _hour_unit(units)
     for name, words in COSTS_CATEGORIES.items():
         hit = pd.Series(False, index=items.index)
         for word in words:
             hit = hit | text.str.contains(word, regex=False)
         if name == "compute":
-            hit = hit | units.fillna("").astype(str).str.lower().isin(["hours", "hour"])
+            hit = hit | hours
         category = category.mask(hit & ~decided, name)
         decided = decided | hit
-    return category
+    return category.mask(~decided & items.isna(), "unknown")
+
+
+# --- project ids of Costs API exports ------------------------------------------------------
+
+
+def load_project_map(values: Sequence[str | Path]) -> dict[str, str]:
+    """``--project-map`` values → {Costs API project id: the logs' project name}.
+
+    Each value is ``PROJ_ID=NAME`` (``PROJ_ID=`` maps to the jobs without a project) or a
+    file of such pairs: ``.json`` (an object ``{"proj_…": "name"}``) or ``.csv`` (columns
+    ``project_id,project``). One id mapped twice to different names is refused.
+    """
+    mapping: dict[str, str] = {}
+
+    def put(key: str, name: str, where: str | Path, line: int | None = None) -> None:
+        key, name = key.strip(), name.strip()
+        if not key:
+            raise InvoiceError(
+                "a project map entry without a project id",
+                path=where,
+                line=line,
+                value=f"{key}={name}",
+                hint="write PROJ_ID=NAME, e.g. --project-map proj_abc=ranker",
+            )
+        if key in mapping and mapping[key] != name:
+            raise InvoiceError(
+                f"project id {key!r} mapped to {mapping[key]!r} and to {name!r}",
+                path=where,
+                line=line,
+            )
+        mapping[key] = name
+
+    for value in values:
+        text = str(value)
+        path = Path(text)
+        if "=" in text and not path.is_file():
+            key, _, name = text.partition("=")
+            put(key, name, "--project-map")
+            continue
+        if not path.is_file():
+            raise InvoiceError(
+                "not PROJ_ID=NAME and no such file",
+                path="--project-map",
+                value=text[:60],
+                hint="write PROJ_ID=NAME (e.g. proj_abc=ranker) or name a .json / .csv file",
+            )
+        try:
+            body = path.read_bytes().decode("utf-8-sig")
+        except OSError as exc:
+            raise InvoiceError(f"cannot read the project map: {exc}", path=path) from exc
+        except UnicodeDecodeError as exc:
+            raise InvoiceError(
+                f"not UTF-8 text ({exc.reason} at byte {exc.start})", path=path
+            ) from exc
+        if path.name.lower().endswith(".json"):
+            try:
+                document = json.loads(body)
+            except (json.JSONDecodeError, RecursionError) as exc:
+                raise InvoiceError(f"not JSON: {exc}", path=path) from exc
+            if not isinstance(document, dict) or not all(
+                isinstance(v, str) for v in document.values()
+            ):
+                raise InvoiceError(
+                    'a project map is a JSON object {"proj_…": "project name"}', path=path
+                )
+            for key, name in document.items():
+                put(str(key), name, path)
+        else:
+            rows = list(csv.reader(io.StringIO(body)))
+            start = (
+                1 if rows and rows[0] and rows[0][0].strip().lower() in ("project_id", "id") else 0
+            )
+            for number, row in enumerate(rows[start:], start=start + 1):
+                if not any(cell.strip() for cell in row):
+                    continue
+                if len(row) != 2:
+                    raise InvoiceError(
+                        f"a project map row has two fields (project_id,project), not {len(row)}",
+                        path=path,
+                        line=number,
+                        value=",".join(row)[:60],
+                    )
+                put(row[0], row[1], path, number)
+    return mapping
+
+
+# --- CSV cells ----------------------------------------------------------------------------------
+
+_FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def neutralise_csv_cell(text: str) -> str:
+    """``text`` as a CSV cell no spreadsheet runs (OWASP CSV injection): prefixed with ``'``
+    when it starts with ``=``, ``+``, ``-``, ``@``, a tab or CR, unless it is wholly a number
+    (an amount keeps its sign). Idempotent: a neutralised cell starts with ``'``."""
+    if text and text[0] in _FORMULA_TRIGGERS and not _PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
 
 
 # --- writing invoices from a bill --------------------------------------------------------

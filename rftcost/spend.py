@@ -281,11 +281,19 @@ def load_budgets(path: str | Path) -> Budgets:
     Comment lines start with ``#``.
     """
     source = Path(path)
+    if source.exists() and not source.is_dir() and not source.is_file():
+        # A device such as /dev/zero never ends.
+        raise InputError("the budgets file is not a regular file", path=source)
     try:
         text = source.read_text(encoding="utf-8-sig")
     except OSError as error:
         raise InputError(
             f"cannot read the budgets file: {error.strerror or error}", path=source
+        ) from None
+    except UnicodeDecodeError as error:
+        raise InputError(
+            f"the budgets file is not UTF-8 text ({error.reason} at byte {error.start})",
+            path=source,
         ) from None
     lines = [
         (n, raw)
@@ -314,6 +322,16 @@ def load_budgets(path: str | Path) -> Budgets:
     for (number, _), row in zip(lines[1:], rows[1:], strict=True):
         if not any(cell.strip() for cell in row):
             continue
+        if len(row) > len(header):
+            # Never shift or drop cells: an unquoted 1,000.00 is two fields, not 1.00.
+            raise InputError(
+                f"a row with more fields ({len(row)}) than the header ({len(header)})",
+                path=source,
+                line=number,
+                value=",".join(row)[:60],
+                hint='an amount with a thousands separator must be quoted ("1,000.00") '
+                "or written 1000.00",
+            )
         cells = {name: (row[i].strip() if i < len(row) else "") for name, i in position.items()}
         items.append(_budget(cells, source, number))
         key = (items[-1].team, items[-1].period)
@@ -328,26 +346,46 @@ def load_budgets(path: str | Path) -> Budgets:
     return Budgets(items=tuple(items), source=str(source))
 
 
+_THOUSANDS = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+_MAX_BUDGET = Decimal(10) ** 12
+# Periods whose bounds nanosecond timestamps hold (the charges' times are nanoseconds).
+_FIRST_PERIOD = datetime(1678, 1, 1, tzinfo=UTC)
+_LAST_PERIOD = datetime(2262, 1, 1, tzinfo=UTC)
+
+
 def _budget(cells: dict[str, str], source: Path, line: int) -> Budget:
     if not cells["team"]:
         raise InputError("empty team", path=source, line=line, column="team", value="")
     try:
-        period_bounds(cells["period"])
+        _, start, end = period_bounds(cells["period"])
     except ValueError as error:
         raise InputError(
-            str(error), path=source, line=line, column="period", value=cells["period"]
+            str(error), path=source, line=line, column="period", value=cells["period"][:60]
         ) from None
-    try:
-        amount = Decimal(cells["amount"])
-    except InvalidOperation:
-        amount = Decimal("NaN")
-    if not amount.is_finite() or amount < 0 or amount != amount.quantize(Decimal("0.01")):
+    if start < _FIRST_PERIOD or end > _LAST_PERIOD:
         raise InputError(
-            "a budget is a non-negative amount with at most two decimals",
+            "a period out of range (1678 to 2261)",
+            path=source,
+            line=line,
+            column="period",
+            value=cells["period"][:60],
+        )
+    text = cells["amount"]
+    if _THOUSANDS.fullmatch(text):
+        text = text.replace(",", "")  # a quoted "1,000.00": its separators are only grouping
+    try:
+        amount = Decimal(text)
+        exact = amount.is_finite() and amount == amount.quantize(Decimal("0.01"))
+    except InvalidOperation:  # not a number, or too many digits to quantize ("1e999")
+        exact = False
+    if not exact or amount < 0 or amount >= _MAX_BUDGET:
+        raise InputError(
+            "a budget is a non-negative amount with at most two decimals"
+            + (" (below 10^12)" if exact and amount >= _MAX_BUDGET else ""),
             path=source,
             line=line,
             column="amount",
-            value=cells["amount"],
+            value=cells["amount"][:60],
         )
     return Budget(team=cells["team"], period=cells["period"], amount=amount, line=line)
 

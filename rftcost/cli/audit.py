@@ -79,6 +79,16 @@ def audit_command(
             help="Also write the findings worth raising with the vendor (errors, warnings) as CSV.",
         ),
     ] = None,
+    project_map: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--project-map",
+            help="Costs API exports: map a project id to the logs' project, PROJ_ID=NAME "
+            "(PROJ_ID= for jobs without a project), or a .json / .csv file of such pairs. "
+            "Repeatable.",
+            metavar="PROJ_ID=NAME|FILE",
+        ),
+    ] = None,
 ) -> None:
     """Reconcile an invoice against the logs: every difference explained in money.
 
@@ -99,6 +109,12 @@ def audit_command(
             f"error: --tolerance {tolerance!r} is not a non-negative amount (e.g. 0.05)", err=True
         )
         raise typer.Exit(EXIT_USAGE) from None
+    _refuse_overwrite(dispute, [invoice, *logs])
+    from rftcost.invoice import load_project_map, read_invoice
+
+    projects = load_project_map(project_map or [])
+    # The invoice is read before the logs are billed: a bad invoice fails in a moment.
+    read = read_invoice(invoice, assume_tz=assume_tz)
     with progress(logs) as report:
         billed = bill(
             logs,
@@ -109,7 +125,9 @@ def audit_command(
             keep_timeline=True,  # the findings' kinds and evidence come from it
             follow_links=follow_links,
         )
-    result = audit_invoice(invoice, billed, tolerance=allowed, assume_tz=assume_tz)
+    result = audit_invoice(
+        read, billed, tolerance=allowed, assume_tz=assume_tz, project_map=projects
+    )
     if output_format is OutputFormat.json:
         emit(json_text(result.to_dict()), output)
     elif output_format is OutputFormat.csv:
@@ -123,14 +141,37 @@ def audit_command(
     raise typer.Exit(EXIT_FOUND if result.has_errors else EXIT_OK)
 
 
+def _refuse_overwrite(dispute: Path | None, inputs: list[Path]) -> None:
+    """``--dispute`` never overwrites an input (the invoice, a log, a file in a log folder)."""
+    if dispute is None:
+        return
+    from rftcost.errors import InputError
+
+    target = dispute.resolve()
+    for given in inputs:
+        source = given.resolve()
+        if target == source or (source.is_dir() and target.is_relative_to(source)):
+            where = "is an input" if target == source else f"is inside the input folder {given}"
+            raise InputError(
+                f"the --dispute file {where}; rftcost never overwrites its input",
+                path=dispute,
+                hint="write the dispute CSV to another file",
+            )
+
+
 def _finding_rows(result: Any) -> list[dict[str, Any]]:
+    from rftcost.invoice import neutralise_csv_cell
+
     rows = []
     for finding in result.findings:
         record = finding.to_dict()
         record["invoice_lines"] = ";".join(str(n) for n in record["invoice_lines"])
         record["also"] = ";".join(record["also"])
         record["evidence"] = "; ".join(e["description"] for e in record["evidence"])
-        rows.append(record)
+        # Names come from files a person did not write: no cell a spreadsheet runs.
+        rows.append(
+            {k: neutralise_csv_cell(v) if isinstance(v, str) else v for k, v in record.items()}
+        )
     return rows
 
 
@@ -210,6 +251,7 @@ def render_table(result: Any) -> str:
     findings = list(result.findings)
     if not findings:
         console.print("\nNo differences: the invoice matches the logs.", markup=False)
+        _print_notes(console, result)
         return console.export_text()
     shown = findings[:_TABLE_ROWS_LIMIT]
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
@@ -223,13 +265,24 @@ def render_table(result: Any) -> str:
     console.print(table)
     console.print("Why:", markup=False)
     for number, finding in enumerate(shown, start=1):
-        console.print(f"{number:>3}. [{finding.severity}] {finding.explanation}", markup=False)
+        # soft_wrap: a sentence is never cut at the console's width (piped output).
+        console.print(
+            f"{number:>3}. [{finding.severity}] {finding.explanation}", markup=False, soft_wrap=True
+        )
     if len(findings) > len(shown):
         console.print(
             f"… and {len(findings) - len(shown)} more findings: use --format csv or json for all.",
             markup=False,
         )
+    _print_notes(console, result)
     return console.export_text()
+
+
+def _print_notes(console: Any, result: Any) -> None:
+    if result.notes:
+        console.print("\nNotes:", markup=False)
+        for note in result.notes:
+            console.print(f"  - {note}", markup=False, soft_wrap=True)
 
 
 def render_markdown(result: Any) -> str:
@@ -264,4 +317,8 @@ def render_markdown(result: Any) -> str:
         text += "\n" + markdown_table([*_HEADERS, "explanation"], rows)
     else:
         text += "\nNo differences: the invoice matches the logs.\n"
+    if result.notes:
+        text += "\nNotes:\n\n" + "".join(
+            "- " + " ".join(str(note).splitlines()) + "\n" for note in result.notes
+        )
     return text
