@@ -129,6 +129,10 @@ _STYLE = {
     "legend.frameon": False,
     "svg.fonttype": "none",
     "svg.hashsalt": "rftcost",
+    # Every text is plain text: team, project and job names come from the logs, and a
+    # name like "$^$" must be drawn as it is, not parsed (and crashed on) as math text.
+    "text.parse_math": False,
+    "text.usetex": False,
 }
 
 

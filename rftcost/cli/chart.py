@@ -8,7 +8,15 @@ from typing import Annotated, Any
 import typer
 
 from rftcost.cli.app import app
-from rftcost.cli.common import EXIT_USAGE, AssumeTzOption, LogsArgument, PolicyOption, progress
+from rftcost.cli.common import (
+    EXIT_USAGE,
+    AssumeTzOption,
+    LogsArgument,
+    PolicyOption,
+    check_outputs,
+    policy_path,
+    progress,
+)
 from rftcost.cli.spend import (
     BudgetsOption,
     By,
@@ -78,6 +86,7 @@ def chart_spend(
 ) -> None:
     """Stacked bars per period and team (compute after discount, grader), budgets as lines."""
     _check_suffix(output)
+    check_outputs([output], [*logs, budgets, policy_path(policy)])
     from rftcost.charts import spend_figure
     from rftcost.spend import spend
 
@@ -100,6 +109,7 @@ def chart_cumulative(
 ) -> None:
     """Cumulative spend per team over one month against each team's budget."""
     _check_suffix(output)
+    check_outputs([output], [*logs, budgets, policy_path(policy)])
     from rftcost.charts import cumulative_figure
 
     result = _bill(logs, policy, assume_tz)
@@ -116,6 +126,7 @@ def chart_timeline(
 ) -> None:
     """One job as a Gantt chart: billed, lost and excluded time, billing events, checkpoints."""
     _check_suffix(output)
+    check_outputs([output], [*logs, policy_path(policy)])
     from rftcost.charts import timeline_figure
     from rftcost.explain import explain
 
@@ -136,6 +147,7 @@ def chart_waterfall(
 ) -> None:
     """Wall clock → excluded → lost work → billable → rounding → discount → grader → total."""
     _check_suffix(output)
+    check_outputs([output], [*logs, policy_path(policy)])
     from rftcost.charts import waterfall_figure
 
     result = _bill(logs, policy, assume_tz)

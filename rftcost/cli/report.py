@@ -8,7 +8,15 @@ from typing import Annotated, Any
 import typer
 
 from rftcost.cli.app import app
-from rftcost.cli.common import EXIT_OK, AssumeTzOption, LogsArgument, PolicyOption, progress
+from rftcost.cli.common import (
+    EXIT_OK,
+    AssumeTzOption,
+    LogsArgument,
+    PolicyOption,
+    check_outputs,
+    policy_path,
+    progress,
+)
 from rftcost.cli.spend import BudgetsOption, WindowOption
 
 __all__ = ["report_command"]
@@ -38,6 +46,8 @@ def report_command(
     """A self-contained HTML page: totals, spend per team, budgets, audit findings, the policy."""
     from rftcost.billing import bill
     from rftcost.report import html_report, write_report
+
+    check_outputs([output], [*logs, invoice, budgets, policy_path(policy)])
 
     with progress(logs) as report:
         result = bill(logs, policy=policy, assume_tz=assume_tz, on_progress=report, workers="auto")
