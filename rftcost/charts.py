@@ -214,11 +214,23 @@ def team_colours(groups: Sequence[str]) -> dict[str, tuple[str, str]]:
     return mapping
 
 
+_LABEL_CHARS = 48
+"""Longest legend entry drawn in full; a longer name (from a log) is cut with an ellipsis."""
+
+
+def _label(text: str, limit: int = _LABEL_CHARS) -> str:
+    """A name as one short line of plain text: line breaks and control characters become
+    spaces, and a name longer than ``limit`` is cut, so that a hostile or long team name
+    can neither break the layout (the legend would squeeze the axes to nothing) nor hide."""
+    flat = "".join(c if c.isprintable() else " " for c in str(text))
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
 def _legend_outside(fig: Figure, ax: Axes, handles: list[Any], labels: list[str]) -> None:
     """A legend to the right of the plot, never over the data."""
     ax.legend(
         handles,
-        labels,
+        [_label(label) for label in labels],
         loc="upper left",
         bbox_to_anchor=(1.01, 1.0),
         borderaxespad=0.0,
@@ -452,7 +464,7 @@ def cumulative_figure(
                         label=f"{group} over budget",
                     )
                     ax.annotate(
-                        f"{group} over budget on {days[first]:%d %b}",
+                        f"{_label(group)} over budget on {days[first]:%d %b}",
                         (_num(edges[first]), cumulative[first] / 100),
                         xytext=(-8, 6) if first >= len(days) // 2 else (8, 6),
                         textcoords="offset points",
@@ -890,8 +902,10 @@ def waterfall_figure(bill: Bill, job_id: str | None = None) -> Figure:
             if n_invalid:
                 subject += f" ({n_invalid} invalid, amount unknown, not included)"
         else:
-            subject = f"Job {job_id}"
-        ax.set_title(f"{subject}: from wall clock to total (policy {bill.policy.name})", loc="left")
+            subject = f"Job {_label(job_id)}"
+        ax.set_title(
+            f"{subject}: from wall clock to total (policy {_label(bill.policy.name)})", loc="left"
+        )
         from matplotlib.patches import Patch
 
         ax.legend(

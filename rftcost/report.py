@@ -325,9 +325,10 @@ def _audit_section(bill: Bill, document: dict[str, Any], currency: str) -> str:
     rows = []
     for finding in findings[:_MAX_FINDINGS]:
         severity = str(finding.get("severity", ""))
+        badge = severity if severity in _SEVERITY_ORDER else ""  # a class of ours, nothing else
         rows.append(
             [
-                _Html(f'<span class="badge {_e(severity)}">{_e(severity)}</span>'),
+                _Html(f'<span class="badge {badge}">{_e(severity)}</span>'),
                 _e(finding.get("kind", "")),
                 _e(_finding_subject(finding)),
                 _e(
