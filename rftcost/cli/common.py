@@ -26,6 +26,7 @@ __all__ = [
     "OutputFormat",
     "OutputOption",
     "PolicyOption",
+    "StdoutFormatOption",
     "StrictOption",
     "check_outputs",
     "csv_text",
@@ -78,6 +79,10 @@ FormatOption = Annotated[
         show_default=False,
     ),
 ]
+StdoutFormatOption = Annotated[
+    OutputFormat, typer.Option("--format", "-f", help="Output format.", case_sensitive=False)
+]
+"""``--format`` of a command that writes to stdout only (no ``--output`` to take it from)."""
 OutputOption = Annotated[
     Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")
 ]

@@ -414,7 +414,15 @@ def calibrate_command(
     logs: LogsArgument,
     output: OutputOption = None,
     policy: PolicyOption = None,
-    output_format: FormatOption = None,
+    output_format: Annotated[
+        EstimateFormat,
+        typer.Option(
+            "--format",
+            "-f",
+            help="Format of the summary on stdout (the calibration file is JSON).",
+            case_sensitive=False,
+        ),
+    ] = EstimateFormat.table,
     min_jobs: Annotated[
         int, typer.Option("--min-jobs", help="Fewest successful jobs to fit on.", min=5)
     ] = 20,
@@ -432,7 +440,6 @@ def calibrate_command(
     from rftcost.calibration import calibrate
 
     check_outputs([output], [*logs, policy_path(policy)])
-    output_format = output_format or EstimateFormat.table  # -o is the calibration (JSON) itself
     result = calibrate(
         logs, policy=policy, min_jobs=min_jobs, allow_constant=allow_constant, assume_tz=assume_tz
     )
