@@ -627,9 +627,7 @@ def test_cli_lists_unknown_messages_and_strict_exits_1(
         exports / "ftjob-u1" / "events.json",
         page(event("ftevent-9", START, "A brand new message")),
     )
-    assert (
-        run_cli(monkeypatch, "import-openai", str(exports), "-o", str(tmp_path / "o.jsonl")) == 0
-    )
+    assert run_cli(monkeypatch, "import-openai", str(exports), "-o", str(tmp_path / "o.jsonl")) == 0
     assert (
         "ftjob-u1 ftevent-9 2025-06-15T15:06:40Z [info] 'A brand new message'"
         in capsys.readouterr().err

@@ -550,3 +550,29 @@ def test_format_option_wins_over_the_suffix_and_other_commands_follow_it(
     estimate_out = tmp_path / "estimate.csv"
     assert main(monkeypatch, "estimate", str(plan), "-o", str(estimate_out)) == 2
     assert "does not write CSV" in capsys.readouterr().err and not estimate_out.exists()
+
+
+# --- text on a terminal ------------------------------------------------------------------------
+
+
+def test_table_output_shows_markup_and_control_characters_as_text(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    log = tmp_path / "log.jsonl"
+    job = JobLog("ftjob-\x1b[2J\x1b]0;pwned\x07\x9bx").created(team="[/bold][red]t")
+    job.phase("rollout", hours=1).add("succeeded").frame().to_json(
+        log, orient="records", lines=True
+    )
+    for args in (["bill", str(log)], ["spend", str(log)], ["validate", str(log)]):
+        assert main(monkeypatch, *args) == 0, args  # rich markup in a name is no error
+        out = capsys.readouterr().out
+        assert not re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]", out), (args, out)
+        if args[0] != "validate":
+            assert "[/bold][red]t" in out
+    assert main(monkeypatch, "bill", str(log), "-f", "json") == 0
+    document = json.loads(capsys.readouterr().out)  # JSON keeps the exact name
+    # (should a reader come to reject control characters in ids, there is no job to show)
+    assert [j["job_id"] for j in document["jobs"]] in (
+        ["ftjob-\x1b[2J\x1b]0;pwned\x07\x9bx"],
+        [],
+    )

@@ -38,6 +38,7 @@ __all__ = [
     "policy_path",
     "progress",
     "resolve_format",
+    "visible_controls",
 ]
 
 EXIT_OK = 0
@@ -221,8 +222,21 @@ def policy_path(policy: str | None) -> Path | None:
     return path if path.is_file() else None
 
 
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def visible_controls(text: str) -> str:
+    """Control characters (but tab, newline, CR) written as ``\\u001b``: a name from a log
+    cannot move the cursor, clear the screen or retitle the terminal (ESC, CSI, BEL…).
+
+    The form is JSON's own escape, so a JSON document stays exactly the same data.
+    """
+    return _CONTROLS.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def emit(text: str, output: Path | None) -> None:
     """Write ``text`` to ``output`` or stdout (JSON goes to stdout alone)."""
+    text = visible_controls(text)
     if not text.endswith("\n"):
         text += "\n"
     if output is None:
@@ -256,7 +270,7 @@ def frame_csv_text(frame: Any, *, header: bool = True) -> str:
     from rftcost.csvsafe import neutralise_csv_frame
 
     text: str = neutralise_csv_frame(frame).to_csv(index=False, header=header)
-    return text
+    return visible_controls(text)
 
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*\[\]<>|~]|(?<![^\W_])_|_(?![^\W_]))")
