@@ -438,7 +438,13 @@ def workspace(tmp_path: Path) -> dict[str, Path]:
     invoice.write_text(INVOICE.read_text(encoding="utf-8"), encoding="utf-8")
     policy = tmp_path / "policy.toml"
     policy.write_text('name = "p"\nextends = "openai-rft"\n', encoding="utf-8")
-    return {"folder": folder, "log": log, "budgets": budgets, "invoice": invoice, "policy": policy}
+    symlink, hardlink = tmp_path / "symlink.jsonl", tmp_path / "hardlink.jsonl"
+    symlink.symlink_to(log)
+    hardlink.hardlink_to(log)
+    return {
+        "folder": folder, "log": log, "budgets": budgets, "invoice": invoice, "policy": policy,
+        "symlink": symlink, "hardlink": hardlink,
+    }  # fmt: skip
 
 
 def refused_cases(w: dict[str, Path]) -> list[list[str]]:
@@ -459,6 +465,8 @@ def refused_cases(w: dict[str, Path]) -> list[list[str]]:
         ["calibrate", log, "-o", log],
         ["explain", log, "--job", "ftjob-ok", "--chart", "x.svg", "-o", "x.svg"],
         ["explain", log, "--job", "ftjob-ok", "-o", log],
+        ["bill", log, "-o", str(w["symlink"])],  # the same file through a symbolic link
+        ["bill", log, "-f", "csv", "-o", str(w["hardlink"])],  # or a hard link
     ]  # fmt: skip
 
 
@@ -576,3 +584,41 @@ def test_table_output_shows_markup_and_control_characters_as_text(
         ["ftjob-\x1b[2J\x1b]0;pwned\x07\x9bx"],
         [],
     )
+
+
+# Every interpolation into HTML in rftcost/report.py, vetted: markup the module built from
+# escaped parts, numbers, or constants. Anything else must go through _e (or _slug).
+VETTED_HTML_INTERPOLATIONS = {
+    "_CSP", "_CSS", "body", "moment", "counts['accepted']", "counts['duplicates']",
+    "counts['records_read']", "counts['rejected']", "cls", "html_cards", "UNALLOCATED",
+    "len(over)", "badge", "len(findings) - _MAX_FINDINGS", "len(jobs) - _MAX_TIMELINES",
+    "len(jobs)", "len(top)", "svg", "head", "cells",
+}  # fmt: skip
+
+
+def test_every_html_interpolation_in_the_report_is_escaped() -> None:
+    """Walks the report's templates (its f-strings that make HTML): each value is escaped."""
+    import ast
+
+    import rftcost.report
+
+    source = Path(rftcost.report.__file__).read_text(encoding="utf-8")
+    unvetted = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.JoinedStr):
+            continue
+        literal = "".join(v.value for v in node.values if isinstance(v, ast.Constant))
+        if not any(c in literal for c in '<>"'):
+            continue  # plain text, escaped where it is used
+        for part in node.values:
+            if not isinstance(part, ast.FormattedValue):
+                continue
+            value = part.value
+            escaped = (
+                isinstance(value, ast.Call)
+                and isinstance(value.func, ast.Name)
+                and value.func.id in ("_e", "_slug")
+            )
+            if not escaped and ast.unparse(value) not in VETTED_HTML_INTERPOLATIONS:
+                unvetted.append(f"report.py:{node.lineno}: {ast.unparse(value)}")
+    assert not unvetted, unvetted
