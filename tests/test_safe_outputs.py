@@ -622,3 +622,21 @@ def test_every_html_interpolation_in_the_report_is_escaped() -> None:
             if not escaped and ast.unparse(value) not in VETTED_HTML_INTERPOLATIONS:
                 unvetted.append(f"report.py:{node.lineno}: {ast.unparse(value)}")
     assert not unvetted, unvetted
+
+
+def test_report_with_the_currency_markup_policy(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """hostile/policy/currency-markup.toml: refused as a policy (a currency is an ISO 4217
+    code) or, if read, its currency is text on the page, never an element."""
+    out = tmp_path / "report.html"
+    policy = HOSTILE / "policy" / "currency-markup.toml"
+    code = main(monkeypatch, "report", str(INJECTION), "--policy", str(policy), "-o", str(out))
+    if code == 2:
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and "currency" in err
+        assert not out.exists()
+        return
+    assert code == 0
+    walker = assert_nothing_made_by_input(out.read_text(encoding="utf-8"))
+    assert "<img src=x onerror=\"document.title='PWNED'\">" in "".join(walker.text)
