@@ -6,7 +6,11 @@ whole bill's waterfall, the audit findings with each finding's job timeline when
 an audit is given, the largest jobs, invalid jobs, and the policy in force.
 
 The page needs nothing else: charts are inline SVG, styles are inline, there is
-no JavaScript and no network access. Every amount is formatted from the bill's
+no JavaScript and no network access (a Content-Security-Policy says so to the
+browser). Every text from the logs, the policy (name, description, currency,
+sources), the budgets, the audit and the title is escaped: a table cell is
+escaped unless it is markup this module built (``_Html``), and a test walks
+every interpolation of the templates below. Every amount is formatted from the bill's
 exact values (``Decimal`` or integer cents).
 """
 
