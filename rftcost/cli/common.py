@@ -273,7 +273,7 @@ def frame_csv_text(frame: Any, *, header: bool = True) -> str:
     return visible_controls(text)
 
 
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*\[\]<>|~]|(?<![^\W_])_|_(?![^\W_]))")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*\[\]<>|~&]|(?<![^\W_])_|_(?![^\W_]))")
 # An underscore inside a word (eval_interval, ftjob_abc) never makes emphasis in GitHub
 # Markdown and is left as it is; one at a word's edge (_x_) is escaped.
 _NEWLINES = re.compile(r"\r\n|[\r\n\u2028\u2029\x85\v\f]")
@@ -284,7 +284,7 @@ def markdown_text(value: Any) -> str:
 
     Newlines become spaces (a line break would end a table row or a list item),
     and the characters that make emphasis, code, links, HTML or a table cell
-    (backslash, backtick, ``* [ ] < > | ~``, ``_`` at a word's edge) are escaped, so a
+    (backslash, backtick, ``* [ ] < > | ~ &``, ``_`` at a word's edge) are escaped, so a
     team called ``a|b`` or ``<img src=x>`` never changes the page's structure.
     """
     if value is None:
