@@ -692,7 +692,10 @@ def _bar(y: int, start: datetime, end: datetime) -> tuple[float, float, float]:
 
 def _timeline_title(explanation: Explanation, currency: str) -> str:
     job = explanation.job
-    head = f"Job {job.job_id} · team {job.team or UNALLOCATED} · {job.model} · {job.status}"
+    head = (  # names cut to one short line: a long or multi-line id cannot squeeze the axes
+        f"Job {_label(job.job_id, 28)} · team {_label(job.team or UNALLOCATED, 28)}"
+        f" · {_label(job.model)} · {job.status}"
+    )
     if job.status == "invalid":
         # Every problem, wrapped to the figure's width (a long path or message is
         # never cut off at the edge); past three lines, a count of the rest.

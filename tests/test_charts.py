@@ -556,3 +556,29 @@ def test_cli_charts_and_report_of_dollar_names(tmp_path: Path) -> None:
         assert result.exit_code == 0, (args, result.output, result.exception)
     assert imread(tmp_path / "spend.png").shape[0] > 100
     assert "$^$" in (tmp_path / "report.html").read_text(encoding="utf-8")
+
+
+def test_long_and_multi_line_names_keep_every_chart_laid_out(tmp_path: Path) -> None:
+    """A 300-character or multi-line team or job id is cut to one short line in legends and
+    titles: the axes keep their size (matplotlib warns, an error here, when they collapse)."""
+    import warnings
+
+    job_id = "ftjob-" + "x" * 300
+    team = "line one\nline two " + "t" * 300
+    log = JobLog(job_id).created(team=team).phase("rollout", hours=1).add("succeeded")
+    result = rftcost.bill(log.frame())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        figures = [
+            spend_figure(spend(result, by="team", period="month")),
+            cumulative_figure(result),
+            timeline_figure(explain(result, job_id)),
+            waterfall_figure(result, job_id),
+        ]
+        for fig in figures:
+            fig.canvas.draw()
+    for fig in figures:
+        for text in _texts(fig):
+            if "t" * 40 in text.get_text() or "x" * 40 in text.get_text():
+                assert "…" in text.get_text() and "\n" not in text.get_text()
+                assert "x" * 60 not in text.get_text() and "t" * 60 not in text.get_text()
