@@ -640,3 +640,18 @@ def test_report_with_the_currency_markup_policy(
     assert code == 0
     walker = assert_nothing_made_by_input(out.read_text(encoding="utf-8"))
     assert "<img src=x onerror=\"document.title='PWNED'\">" in "".join(walker.text)
+
+
+def test_validate_shows_a_short_excerpt_of_a_long_rejected_value(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    log = tmp_path / "log.jsonl"
+    log.write_text(
+        json.dumps({"job_id": "j", "ts": "2025-06-02T08:00:00Z", "event": "A" * 5000}) + "\n",
+        encoding="utf-8",
+    )
+    assert main(monkeypatch, "validate", str(log)) == 1
+    out = capsys.readouterr().out
+    assert "A" * 70 in out and "A" * 100 not in out and "…" in out
+    assert main(monkeypatch, "validate", str(log), "-f", "json") == 1
+    assert json.loads(capsys.readouterr().out)["rejected"][0]["value"].startswith("A" * 50)

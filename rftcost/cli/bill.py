@@ -358,6 +358,16 @@ def _bill_markdown(result: Any) -> str:
     return text
 
 
+_EXCERPT_CHARS = 80
+"""Longest rejected value shown on screen; the CSV and JSON outputs keep it whole."""
+
+
+def _excerpt(value: Any) -> str:
+    """A rejected value as a short one-line excerpt (its repr, cut with an ellipsis)."""
+    text = repr(value)
+    return text if len(text) <= _EXCERPT_CHARS else text[: _EXCERPT_CHARS - 1] + "…"
+
+
 @app.command("validate")
 def validate_command(
     logs: LogsArgument,
@@ -406,7 +416,7 @@ def validate_command(
             lines.append("Rejected records:")
             lines += [
                 f"{bullet}{r.source}:{r.line}: {r.reason}"
-                + (f" (value {r.value!r})" if r.value != "" else "")
+                + (f" (value {_excerpt(r.value)})" if r.value != "" else "")
                 for r in rejected.itertuples(index=False)
             ]
         if len(invalid):
