@@ -655,3 +655,21 @@ def test_validate_shows_a_short_excerpt_of_a_long_rejected_value(
     assert "A" * 70 in out and "A" * 100 not in out and "…" in out
     assert main(monkeypatch, "validate", str(log), "-f", "json") == 1
     assert json.loads(capsys.readouterr().out)["rejected"][0]["value"].startswith("A" * 50)
+
+
+def test_estimate_never_overwrites_its_plan_or_the_plans_data(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import shutil
+
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    shutil.copytree(examples / "data", tmp_path / "data")
+    plan = shutil.copy(examples / "plan.json", tmp_path / "plan.json")
+    train = tmp_path / "data" / "train.jsonl"
+    before = train.read_bytes()
+    for target in (plan, train):
+        assert main(monkeypatch, "estimate", str(plan), "-f", "json", "-o", str(target)) == 2
+        err = capsys.readouterr().err
+        assert "never overwrites" in err and len(err.strip().splitlines()) == 1
+    assert train.read_bytes() == before
+    assert json.loads(Path(plan).read_text(encoding="utf-8"))["model"] == "o4-mini-2025-04-16"
