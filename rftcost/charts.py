@@ -129,6 +129,10 @@ _STYLE = {
     "legend.frameon": False,
     "svg.fonttype": "none",
     "svg.hashsalt": "rftcost",
+    # Every text is plain text: team, project and job names come from the logs, and a
+    # name like "$^$" must be drawn as it is, not parsed (and crashed on) as math text.
+    "text.parse_math": False,
+    "text.usetex": False,
 }
 
 
@@ -210,11 +214,23 @@ def team_colours(groups: Sequence[str]) -> dict[str, tuple[str, str]]:
     return mapping
 
 
+_LABEL_CHARS = 48
+"""Longest legend entry drawn in full; a longer name (from a log) is cut with an ellipsis."""
+
+
+def _label(text: str, limit: int = _LABEL_CHARS) -> str:
+    """A name as one short line of plain text: line breaks and control characters become
+    spaces, and a name longer than ``limit`` is cut, so that a hostile or long team name
+    can neither break the layout (the legend would squeeze the axes to nothing) nor hide."""
+    flat = "".join(c if c.isprintable() else " " for c in str(text))
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
 def _legend_outside(fig: Figure, ax: Axes, handles: list[Any], labels: list[str]) -> None:
     """A legend to the right of the plot, never over the data."""
     ax.legend(
         handles,
-        labels,
+        [_label(label) for label in labels],
         loc="upper left",
         bbox_to_anchor=(1.01, 1.0),
         borderaxespad=0.0,
@@ -448,7 +464,7 @@ def cumulative_figure(
                         label=f"{group} over budget",
                     )
                     ax.annotate(
-                        f"{group} over budget on {days[first]:%d %b}",
+                        f"{_label(group)} over budget on {days[first]:%d %b}",
                         (_num(edges[first]), cumulative[first] / 100),
                         xytext=(-8, 6) if first >= len(days) // 2 else (8, 6),
                         textcoords="offset points",
@@ -676,7 +692,10 @@ def _bar(y: int, start: datetime, end: datetime) -> tuple[float, float, float]:
 
 def _timeline_title(explanation: Explanation, currency: str) -> str:
     job = explanation.job
-    head = f"Job {job.job_id} · team {job.team or UNALLOCATED} · {job.model} · {job.status}"
+    head = (  # names cut to one short line: a long or multi-line id cannot squeeze the axes
+        f"Job {_label(job.job_id, 28)} · team {_label(job.team or UNALLOCATED, 28)}"
+        f" · {_label(job.model)} · {job.status}"
+    )
     if job.status == "invalid":
         # Every problem, wrapped to the figure's width (a long path or message is
         # never cut off at the edge); past three lines, a count of the rest.
@@ -886,8 +905,10 @@ def waterfall_figure(bill: Bill, job_id: str | None = None) -> Figure:
             if n_invalid:
                 subject += f" ({n_invalid} invalid, amount unknown, not included)"
         else:
-            subject = f"Job {job_id}"
-        ax.set_title(f"{subject}: from wall clock to total (policy {bill.policy.name})", loc="left")
+            subject = f"Job {_label(job_id)}"
+        ax.set_title(
+            f"{subject}: from wall clock to total (policy {_label(bill.policy.name)})", loc="left"
+        )
         from matplotlib.patches import Patch
 
         ax.legend(

@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from rftcost.billing import Bill
+from rftcost.csvsafe import neutralise_csv_column
 from rftcost.errors import InputError
 from rftcost.prices import resolve_model_family
 
@@ -491,7 +492,13 @@ def _typed(units: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_focus(rows: pd.DataFrame, path: str | Path) -> Path:
-    """Write FOCUS rows as ``.csv`` (exact decimals, ISO 8601 UTC) or ``.parquet`` (decimal128)."""
+    """Write FOCUS rows as ``.csv`` (exact decimals, ISO 8601 UTC) or ``.parquet`` (decimal128).
+
+    In CSV a text cell that a spreadsheet would run (``=…``, ``+…``, ``@…``) is
+    prefixed with ``'`` (``rftcost.csvsafe``). Parquet keeps every name as it is:
+    its columns are typed data that no tool evaluates as a formula, and a FinOps
+    pipeline joins on the exact ids.
+    """
     target = Path(path)
     suffix = target.suffix.lower()
     if suffix == ".parquet":
@@ -517,8 +524,8 @@ def write_focus(rows: pd.DataFrame, path: str | Path) -> Path:
             text[name] = _decimal_text(column, min_places=2 if name in _COST_COLUMNS else 0)
         elif kind == "datetime":
             text[name] = column.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-        else:
-            text[name] = column
+        else:  # names from the logs: no cell a spreadsheet would run as a formula
+            text[name] = neutralise_csv_column(column)
     text.to_csv(target, index=False, na_rep="")
     return target
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -478,3 +479,106 @@ def test_explain_chart_option_draws_the_timeline(log_file: Path, tmp_path: Path)
     )
     assert result.exit_code == 0, result.output
     assert imread(out).shape[0] > 300
+
+
+# --- names are plain text (hostile/names/dollar-signs.jsonl) ----------------------------------
+
+
+HOSTILE = Path(__file__).resolve().parent / "fixtures" / "hostile"  # copies of the shared cases
+
+
+def _dollar_team_log(tmp_path: Path) -> Path:
+    """A team named ``$^$`` (math text for matplotlib), a job ``$x$`` and a project ``\\$``."""
+    path = tmp_path / "dollar-signs.jsonl"
+    logs = [
+        JobLog("$x$").created(team="$^$", project=r"a\$b").phase("rollout", hours=1),
+        JobLog("ftjob-m").created(team="_hidden", project="$").phase("rollout", hours=2),
+    ]
+    frames = [log.add("succeeded").frame() for log in logs]
+    import pandas as pd
+
+    pd.concat(frames).to_json(path, orient="records", lines=True)
+    return path
+
+
+def _texts(fig: Any) -> list[Any]:
+    from matplotlib.text import Text
+
+    return [t for t in fig.findobj(Text) if t.get_visible() and t.get_text()]
+
+
+def test_names_are_drawn_as_plain_text_not_math(tmp_path: Path) -> None:
+    log = _dollar_team_log(tmp_path)
+    result = rftcost.bill(log)
+    figures = {
+        "spend": spend_figure(spend(result, by="team", period="month")),
+        "cumulative": cumulative_figure(result),
+        "timeline": timeline_figure(explain(result, "$x$")),
+        "waterfall": waterfall_figure(result, "$x$"),
+    }
+    for name, fig in figures.items():
+        target = save_figure(fig, artifact(f"dollar-names-{name}.png"))
+        image = imread(target)
+        assert image.shape[0] > 100 and image.shape[1] > 100, name
+        # Not a blank picture: many distinct colours (text, bars).
+        assert len(np.unique(image.reshape(-1, image.shape[-1]), axis=0)) > 20, name
+        svg = figure_svg(fig)
+        assert "<text" in svg  # text kept as text, escaped, in the report's SVG
+    # The legend of the spend chart writes the team's name, dollar signs and all, as
+    # three glyphs: math text would have raised (matplotlib's parser) or drawn one "^".
+    fig = figures["spend"]
+    fig.canvas.draw()
+    labels = {t.get_text(): t for t in _texts(fig)}
+    assert "$^$" in labels and "_hidden" in labels
+    for figure in figures.values():
+        assert not any(t.get_parse_math() for t in _texts(figure))
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    from matplotlib.text import Text
+
+    drawn = labels["$^$"].get_window_extent(renderer).width
+    plain = Text(0, 0, "$^$", figure=fig, parse_math=False, fontproperties=labels["$^$"]
+                 .get_fontproperties()).get_window_extent(renderer).width  # fmt: skip
+    caret = Text(0, 0, "^", figure=fig, parse_math=False, fontproperties=labels["$^$"]
+                 .get_fontproperties()).get_window_extent(renderer).width  # fmt: skip
+    assert drawn == plain and drawn > 2 * caret
+    assert "$x$" in " ".join(t.get_text() for t in _texts(figures["timeline"]))
+
+
+def test_cli_charts_and_report_of_dollar_names(tmp_path: Path) -> None:
+    log = HOSTILE / "names" / "dollar-signs.jsonl"
+    for args in (
+        ["chart", "spend", str(log), "-o", str(tmp_path / "spend.png")],
+        ["chart", "cumulative", str(log), "-o", str(tmp_path / "cumulative.png")],
+        ["chart", "waterfall", str(log), "-o", str(tmp_path / "waterfall.svg")],
+        ["report", str(log), "-o", str(tmp_path / "report.html")],
+    ):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, (args, result.output, result.exception)
+    assert imread(tmp_path / "spend.png").shape[0] > 100
+    assert "$^$" in (tmp_path / "report.html").read_text(encoding="utf-8")
+
+
+def test_long_and_multi_line_names_keep_every_chart_laid_out(tmp_path: Path) -> None:
+    """A 300-character or multi-line team or job id is cut to one short line in legends and
+    titles: the axes keep their size (matplotlib warns, an error here, when they collapse)."""
+    import warnings
+
+    job_id = "ftjob-" + "x" * 300
+    team = "line one\nline two " + "t" * 300
+    log = JobLog(job_id).created(team=team).phase("rollout", hours=1).add("succeeded")
+    result = rftcost.bill(log.frame())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        figures = [
+            spend_figure(spend(result, by="team", period="month")),
+            cumulative_figure(result),
+            timeline_figure(explain(result, job_id)),
+            waterfall_figure(result, job_id),
+        ]
+        for fig in figures:
+            fig.canvas.draw()
+    for fig in figures:
+        for text in _texts(fig):
+            if "t" * 40 in text.get_text() or "x" * 40 in text.get_text():
+                assert "…" in text.get_text() and "\n" not in text.get_text()
+                assert "x" * 60 not in text.get_text() and "t" * 60 not in text.get_text()

@@ -622,19 +622,18 @@ def test_cli_writes_canonical_json_lines_and_a_report(
 def test_cli_lists_unknown_messages_and_strict_exits_1(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    exports = tmp_path / "exports"  # the output is written beside it, never inside an input
     write(
-        tmp_path / "ftjob-u1" / "events.json",
+        exports / "ftjob-u1" / "events.json",
         page(event("ftevent-9", START, "A brand new message")),
     )
-    assert (
-        run_cli(monkeypatch, "import-openai", str(tmp_path), "-o", str(tmp_path / "o.jsonl")) == 0
-    )
+    assert run_cli(monkeypatch, "import-openai", str(exports), "-o", str(tmp_path / "o.jsonl")) == 0
     assert (
         "ftjob-u1 ftevent-9 2025-06-15T15:06:40Z [info] 'A brand new message'"
         in capsys.readouterr().err
     )
     code = run_cli(
-        monkeypatch, "import-openai", str(tmp_path), "--strict", "-o", str(tmp_path / "o.jsonl")
+        monkeypatch, "import-openai", str(exports), "--strict", "-o", str(tmp_path / "o.jsonl")
     )
     assert code == 1
 

@@ -20,11 +20,15 @@ from rftcost.cli.common import (
     OutputFormat,
     OutputOption,
     PolicyOption,
+    check_outputs,
     csv_text,
     emit,
     json_text,
     markdown_table,
+    markdown_text,
+    policy_path,
     progress,
+    resolve_format,
 )
 
 _TABLE_ROWS_LIMIT = 500
@@ -61,7 +65,7 @@ def audit_command(
         ),
     ],
     policy: PolicyOption = None,
-    output_format: FormatOption = OutputFormat.table,
+    output_format: FormatOption = None,
     output: OutputOption = None,
     assume_tz: AssumeTzOption = None,
     follow_links: FollowLinksOption = False,
@@ -100,6 +104,8 @@ def audit_command(
     from rftcost.audit import DISPUTE_COLUMNS, audit_invoice
     from rftcost.billing import bill
 
+    check_outputs([output, dispute], [*logs, invoice, policy_path(policy)])
+    output_format = resolve_format(output_format, output, OutputFormat.table)
     try:
         allowed = Decimal(tolerance.strip())
         if not allowed.is_finite() or allowed < 0:
@@ -244,6 +250,7 @@ def render_table(result: Any) -> str:
     from rich import box
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     console = Console(record=True, width=160, file=io.StringIO())
     for text in _summary_lines(result):
@@ -259,8 +266,8 @@ def render_table(result: Any) -> str:
         table.add_column(
             header, justify="right" if header in {"expected", "billed", "difference"} else "left"
         )
-    for row in _rows(result)[: len(shown)]:
-        table.add_row(*row)
+    for row in _rows(result)[: len(shown)]:  # plain Text cells: a job "[/b]" is not markup
+        table.add_row(*[Text(cell) for cell in row])
     console.print()
     console.print(table)
     console.print("Why:", markup=False)
@@ -288,9 +295,10 @@ def _print_notes(console: Any, result: Any) -> None:
 def render_markdown(result: Any) -> str:
     """The audit as Markdown (a CI step summary)."""
     s = result.summary
-    text = f"## Invoice audit: {result.invoice or result.source}\n\n"
+    text = f"## Invoice audit: {markdown_text(result.invoice or result.source)}\n\n"
     text += (
-        f"Policy `{result.policy}`, amounts in {result.currency}; compared {result.comparison}.\n\n"
+        f"Policy {markdown_text(result.policy)}, amounts in {markdown_text(result.currency)};"
+        f" compared {markdown_text(result.comparison)}.\n\n"
     )
     text += markdown_table(
         ["expected", "billed", "difference", "overbilled", "underbilled", "findings"],

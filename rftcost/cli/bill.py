@@ -22,11 +22,16 @@ from rftcost.cli.common import (
     OutputOption,
     PolicyOption,
     StrictOption,
+    check_outputs,
     csv_text,
     emit,
+    frame_csv_text,
     json_text,
     markdown_table,
+    markdown_text,
+    policy_path,
     progress,
+    resolve_format,
 )
 
 _TABLE_ROWS_LIMIT = 2000
@@ -43,7 +48,7 @@ class Engine(StrEnum):
 def bill_command(
     logs: LogsArgument,
     policy: PolicyOption = None,
-    output_format: FormatOption = OutputFormat.table,
+    output_format: FormatOption = None,
     output: OutputOption = None,
     assume_tz: AssumeTzOption = None,
     strict: StrictOption = False,
@@ -78,16 +83,18 @@ def bill_command(
     from rftcost.buckets import auto_buckets, available_workers
     from rftcost.policy import load_policy
 
+    check_outputs([output], [*logs, policy_path(policy)])
+    chosen = resolve_format(output_format, output, OutputFormat.table)
     resolved = load_policy(policy)
     processes = workers if workers is not None else available_workers()
     count = buckets if buckets is not None else auto_buckets(logs, workers=processes)
-    streamable = output_format in (OutputFormat.csv, OutputFormat.json)
+    streamable = chosen in (OutputFormat.csv, OutputFormat.json)
     if engine is Engine.pandas and count is not None and count > 1 and streamable:
         found = _stream_buckets(
             logs,
             resolved,
             count,
-            output_format,
+            chosen,
             output,
             assume_tz,
             workdir,
@@ -107,7 +114,7 @@ def bill_command(
                 workers=processes,
                 follow_links=follow_links,
             )
-        _emit_bill(result, output_format, output)
+        _emit_bill(result, chosen, output)
         rejected = len(result.log.rejected) if result.log is not None else 0
         found = bool(result.totals().invalid_jobs or rejected)
     raise typer.Exit(EXIT_FOUND if strict and found else EXIT_OK)
@@ -123,7 +130,7 @@ def _emit_bill(result: Any, output_format: OutputFormat, output: Path | None) ->
         table = result.jobs_table().assign(
             policy=result.policy.name, currency=result.policy.currency
         )
-        emit(table.to_csv(index=False), output)
+        emit(frame_csv_text(table), output)
     elif output_format is OutputFormat.markdown:
         emit(_bill_markdown(result), output)
     else:
@@ -179,7 +186,7 @@ def _stream_buckets(
                     bucket_logs.append(part.log)  # counts only: a bucket's frames are freed
                 if output_format is OutputFormat.csv:
                     table = part.jobs_table().assign(policy=policy.name, currency=policy.currency)
-                    handle.write(table.to_csv(index=False, header=first))
+                    handle.write(frame_csv_text(table, header=first))
                 else:
                     for job in part.to_dict()["jobs"]:
                         handle.write(("\n" if first else ",\n") + json.dumps(job))
@@ -264,11 +271,12 @@ def _bill_table(result: Any) -> str:
     from rich import box
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     totals = result.totals()
     policy = result.policy
     console = Console(record=True, width=140, file=_Null())
-    console.print(f"[bold]Bill[/bold]  policy {policy.name} ({policy.currency})")
+    console.print(Text.assemble(("Bill", "bold"), f"  policy {policy.name} ({policy.currency})"))
     # Kind 14: the token prices' layers and versions, so an old bill can be reproduced.
     console.print(f"Token prices: {policy.price_table.price_source}", markup=False)
     rows = _job_rows(result)
@@ -284,9 +292,10 @@ def _bill_table(result: Any) -> str:
                 header, justify="left" if header in {"job", "team", "status"} else "right"
             )
         for row in rows:
-            table.add_row(*[_money(v) if i >= 4 else str(v) for i, v in enumerate(row)])
+            # Cells are plain Text: a name like "[/bold]" is not rich markup.
+            table.add_row(*[Text(_money(v) if i >= 4 else str(v)) for i, v in enumerate(row)])
         console.print(table)
-    console.print(_totals_line(totals, policy.currency))
+    console.print(_totals_line(totals, policy.currency), markup=False)
     for line in _notes(result):
         console.print(line, markup=False)
     return console.export_text()
@@ -354,27 +363,43 @@ def _notes(result: Any) -> list[str]:
 def _bill_markdown(result: Any) -> str:
     policy = result.policy
     totals = result.totals()
-    text = f"## RFT bill\n\nPolicy `{policy.name}`, amounts in {policy.currency}.\n\n"
+    text = (
+        f"## RFT bill\n\nPolicy {markdown_text(policy.name)},"
+        f" amounts in {markdown_text(policy.currency)}.\n\n"
+    )
     rows = [[_money(v) if i >= 4 else v for i, v in enumerate(row)] for row in _job_rows(result)]
     text += markdown_table(_HEADERS, rows)
-    text += "\n**" + _totals_line(totals, policy.currency) + "**\n"
+    text += "\n**" + markdown_text(_totals_line(totals, policy.currency)) + "**\n"
     notes = _notes(result)
     if notes:
-        text += "\n" + "\n".join(f"- {n.strip()}" for n in notes) + "\n"
+        text += "\n" + "\n".join(f"- {markdown_text(n.strip())}" for n in notes) + "\n"
     return text
+
+
+_EXCERPT_CHARS = 80
+"""Longest rejected value shown on screen; the CSV and JSON outputs keep it whole."""
+
+
+def _excerpt(value: Any) -> str:
+    """A rejected value as a short one-line excerpt (its repr, cut with an ellipsis)."""
+    text = repr(value)
+    return text if len(text) <= _EXCERPT_CHARS else text[: _EXCERPT_CHARS - 1] + "…"
 
 
 @app.command("validate")
 def validate_command(
     logs: LogsArgument,
     policy: PolicyOption = None,
-    output_format: FormatOption = OutputFormat.table,
+    output_format: FormatOption = None,
     output: OutputOption = None,
     assume_tz: AssumeTzOption = None,
     follow_links: FollowLinksOption = False,
 ) -> None:
     """Read and check logs only: counts, rejected records, invalid jobs (exit 1 if any)."""
     from rftcost.billing import bill
+
+    check_outputs([output], [*logs, policy_path(policy)])
+    output_format = resolve_format(output_format, output, OutputFormat.table)
 
     with progress(logs) as report:
         result = bill(
@@ -417,7 +442,7 @@ def validate_command(
             lines.append("Rejected records:")
             lines += [
                 f"{bullet}{r.source}:{r.line}: {r.reason}"
-                + (f" (value {r.value!r})" if r.value != "" else "")
+                + (f" (value {_excerpt(r.value)})" if r.value != "" else "")
                 for r in rejected.itertuples(index=False)
             ]
         if len(invalid):
@@ -431,6 +456,13 @@ def validate_command(
             lines += [f"{bullet}{note}" for note in log.notes]
         if not len(rejected) and not len(invalid):
             lines.append("OK: every record used or a duplicate, every job can be billed.")
+        if output_format is OutputFormat.markdown:  # names and values are text, not Markdown
+            lines = [
+                bullet + markdown_text(line[len(bullet) :])
+                if line.startswith(bullet)
+                else markdown_text(line)
+                for line in lines
+            ]
         emit("\n".join(lines), output)
     if len(rejected) or len(invalid):
         raise typer.Exit(EXIT_FOUND)

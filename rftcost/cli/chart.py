@@ -14,6 +14,8 @@ from rftcost.cli.common import (
     FollowLinksOption,
     LogsArgument,
     PolicyOption,
+    check_outputs,
+    policy_path,
     progress,
 )
 from rftcost.cli.spend import (
@@ -95,6 +97,7 @@ def chart_spend(
 ) -> None:
     """Stacked bars per period and team (compute after discount, grader), budgets as lines."""
     _check_suffix(output)
+    check_outputs([output], [*logs, budgets, policy_path(policy)])
     from rftcost.charts import spend_figure
     from rftcost.spend import spend
 
@@ -118,6 +121,7 @@ def chart_cumulative(
 ) -> None:
     """Cumulative spend per team over one month against each team's budget."""
     _check_suffix(output)
+    check_outputs([output], [*logs, budgets, policy_path(policy)])
     from rftcost.charts import cumulative_figure
 
     result = _bill(logs, policy, assume_tz, follow_links)
@@ -135,6 +139,7 @@ def chart_timeline(
 ) -> None:
     """One job as a Gantt chart: billed, lost and excluded time, billing events, checkpoints."""
     _check_suffix(output)
+    check_outputs([output], [*logs, policy_path(policy)])
     from rftcost.charts import timeline_figure
     from rftcost.explain import explain
 
@@ -156,6 +161,7 @@ def chart_waterfall(
 ) -> None:
     """Wall clock → excluded → lost work → billable → rounding → discount → grader → total."""
     _check_suffix(output)
+    check_outputs([output], [*logs, policy_path(policy)])
     from rftcost.charts import waterfall_figure
 
     result = _bill(logs, policy, assume_tz, follow_links)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import re
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -25,12 +27,19 @@ __all__ = [
     "OutputFormat",
     "OutputOption",
     "PolicyOption",
+    "StdoutFormatOption",
     "StrictOption",
+    "check_outputs",
     "csv_text",
     "emit",
+    "frame_csv_text",
     "json_text",
     "markdown_table",
+    "markdown_text",
+    "policy_path",
     "progress",
+    "resolve_format",
+    "visible_controls",
 ]
 
 EXIT_OK = 0
@@ -63,8 +72,19 @@ PolicyOption = Annotated[
     typer.Option("--policy", help="Policy preset name or TOML file (default: openai-rft)."),
 ]
 FormatOption = Annotated[
+    OutputFormat | None,
+    typer.Option(
+        "--format",
+        "-f",
+        help="Output format (default: from the suffix of --output: .csv, .json, .md; else table).",
+        case_sensitive=False,
+        show_default=False,
+    ),
+]
+StdoutFormatOption = Annotated[
     OutputFormat, typer.Option("--format", "-f", help="Output format.", case_sensitive=False)
 ]
+"""``--format`` of a command that writes to stdout only (no ``--output`` to take it from)."""
 OutputOption = Annotated[
     Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")
 ]
@@ -114,8 +134,118 @@ StrictOption = Annotated[
 ]
 
 
+_SUFFIX_FORMATS = {".csv": "csv", ".json": "json", ".md": "markdown", ".markdown": "markdown"}
+"""The format an output file's suffix names, when ``--format`` does not say."""
+
+_Format = TypeVar("_Format", bound=StrEnum)
+
+
+def resolve_format(chosen: _Format | None, output: Path | None, default: _Format) -> _Format:
+    """The output format: ``--format`` when given, else the one ``-o``'s suffix names.
+
+    ``bill -o bill.csv`` writes CSV, ``-o bill.json`` JSON, ``-o bill.md`` Markdown;
+    another suffix (or stdout) gets ``default``. A suffix that names a format the
+    command cannot write (``estimate -o x.csv``) is refused rather than filled
+    with a text table.
+    """
+    if chosen is not None:
+        return chosen
+    name = _SUFFIX_FORMATS.get(output.suffix.lower()) if output is not None else None
+    if name is None:
+        return default
+    kind = type(default)
+    try:
+        return kind(name)
+    except ValueError:
+        from rftcost.errors import InputError
+
+        choices = ", ".join(f.value for f in kind)
+        raise InputError(
+            f"this command does not write {name.upper()}",
+            path=output,
+            hint=f"choose --format ({choices}) or another suffix",
+        ) from None
+
+
+def check_outputs(
+    outputs: Iterable[Path | None],
+    inputs: Iterable[Path | str | None],
+) -> None:
+    """Refuse, before any work, an output that would overwrite an input or cannot be written.
+
+    An output is refused (``InputError``, exit 2) when it is the same file as an
+    input (same path after links, or the same file by inode), lies inside an
+    input folder (a later run would read it as a log), is a folder, or is in a
+    folder that does not exist; two outputs of one command must differ too.
+    ``inputs`` may hold names that are not files (a policy preset): only paths
+    that exist are compared.
+    """
+    from rftcost.errors import InputError
+
+    existing = [Path(p) for p in inputs if p is not None and Path(p).exists()]
+    resolved_inputs = [(p, p.resolve()) for p in existing]
+    seen: dict[Path, Path] = {}
+    for output in outputs:
+        if output is None:
+            continue
+        target = output.resolve()
+        if target in seen:
+            raise InputError(
+                f"the same file is given for two outputs ({seen[target]} and {output})",
+                path=output,
+                hint="give each output its own file",
+            )
+        seen[target] = output
+        if output.is_dir():
+            raise InputError("is a folder, not a file to write", path=output)
+        if not target.parent.is_dir():
+            raise InputError(
+                f"the folder {output.parent} does not exist",
+                path=output,
+                hint="create it first or write elsewhere",
+            )
+        for given, source in resolved_inputs:
+            same = target == source or (output.exists() and _same_file(output, given))
+            inside = source.is_dir() and target.is_relative_to(source)
+            if same or inside:
+                where = "is an input" if same else f"is inside the input folder {given}"
+                raise InputError(
+                    f"the output {where}; rftcost never overwrites its input",
+                    path=output,
+                    hint="write the output to another file",
+                )
+
+
+def _same_file(first: Path, second: Path) -> bool:
+    try:
+        return os.path.samefile(first, second)
+    except OSError:
+        return False
+
+
+def policy_path(policy: str | None) -> Path | None:
+    """The file behind ``--policy`` when it names one (a preset name is no file)."""
+    if policy is None:
+        return None
+    path = Path(policy)
+    return path if path.is_file() else None
+
+
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def visible_controls(text: str) -> str:
+    """Control characters (but tab, newline, CR) written as ``\\u001b``: a name from a log
+    cannot move the cursor, clear the screen or retitle the terminal (ESC, CSI, BEL…).
+
+    The form is JSON's own escape, so a JSON document stays exactly the same data.
+    """
+    return _CONTROLS.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def emit(text: str, output: Path | None) -> None:
     """Write ``text`` to ``output`` or stdout (JSON goes to stdout alone)."""
+    text = visible_controls(text)
     if not text.endswith("\n"):
         text += "\n"
     if output is None:
@@ -130,22 +260,53 @@ def json_text(document: Any) -> str:
 
 
 def csv_text(rows: Sequence[Mapping[Any, Any]], columns: Sequence[str]) -> str:
-    """Rows (mappings keyed by column name, e.g. a frame's records) → CSV text with a header."""
+    """Rows (mappings keyed by column name, e.g. a frame's records) → CSV text with a header.
+
+    Every text cell that a spreadsheet would run as a formula is neutralised
+    (``rftcost.csvsafe``); numbers keep their sign.
+    """
+    from rftcost.csvsafe import neutralise_csv_row
+
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows(neutralise_csv_row(row) for row in rows)
     return buffer.getvalue()
 
 
+def frame_csv_text(frame: Any, *, header: bool = True) -> str:
+    """A frame → CSV text, its text columns neutralised column by column (``rftcost.csvsafe``)."""
+    from rftcost.csvsafe import neutralise_csv_frame
+
+    text: str = neutralise_csv_frame(frame).to_csv(index=False, header=header)
+    return visible_controls(text)
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*\[\]<>|~&]|(?<![^\W_])_|_(?![^\W_]))")
+# An underscore inside a word (eval_interval, ftjob_abc) never makes emphasis in GitHub
+# Markdown and is left as it is; one at a word's edge (_x_) is escaped.
+_NEWLINES = re.compile(r"\r\n|[\r\n\u2028\u2029\x85\v\f]")
+
+
+def markdown_text(value: Any) -> str:
+    """A name or message as inline Markdown text that renders as itself.
+
+    Newlines become spaces (a line break would end a table row or a list item),
+    and the characters that make emphasis, code, links, HTML or a table cell
+    (backslash, backtick, ``* [ ] < > | ~ &``, ``_`` at a word's edge) are escaped, so a
+    team called ``a|b`` or ``<img src=x>`` never changes the page's structure.
+    """
+    if value is None:
+        return ""
+    text = _NEWLINES.sub(" ", str(value))
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """A GitHub-flavoured Markdown table (fits a CI step summary)."""
-
-    def cell(value: Any) -> str:
-        return "" if value is None else str(value).replace("|", "\\|")
-
+    """A GitHub-flavoured Markdown table (fits a CI step summary); every cell is text."""
+    cell = markdown_text
     lines = [
-        "| " + " | ".join(headers) + " |",
+        "| " + " | ".join(cell(h) for h in headers) + " |",
         "|" + "|".join("---" for _ in headers) + "|",
     ]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]

@@ -18,9 +18,13 @@ from rftcost.cli.common import (
     LogsArgument,
     OutputOption,
     PolicyOption,
+    check_outputs,
     emit,
     json_text,
     markdown_table,
+    markdown_text,
+    policy_path,
+    resolve_format,
 )
 
 
@@ -33,7 +37,14 @@ class EstimateFormat(StrEnum):
 
 
 FormatOption = Annotated[
-    EstimateFormat, typer.Option("--format", "-f", help="Output format.", case_sensitive=False)
+    EstimateFormat | None,
+    typer.Option(
+        "--format",
+        "-f",
+        help="Output format (default: from the suffix of --output: .json, .md; else table).",
+        case_sensitive=False,
+        show_default=False,
+    ),
 ]
 
 
@@ -90,7 +101,7 @@ def estimate_command(
         str | None, typer.Option("--job", help="The job in progress (with --running).")
     ] = None,
     policy: PolicyOption = None,
-    output_format: FormatOption = EstimateFormat.table,
+    output_format: FormatOption = None,
     output: OutputOption = None,
     draws: Annotated[int, typer.Option("--draws", help="Monte Carlo draws.", min=200)] = 4000,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same figures).")] = 0,
@@ -111,6 +122,9 @@ def estimate_command(
         raise PlanError("--running LOGS and --job ID go together")
     if plan is None and running is None:
         raise PlanError("give a PLAN file (or --running LOGS --job ID for a job in progress)")
+    inputs = [plan, calibration, *(running or []), policy_path(policy)]
+    check_outputs([output], inputs)
+    output_format = resolve_format(output_format, output, EstimateFormat.table)
     when = _parse_at(at)
     resolved_policy = load_policy(policy)
     cal = Calibration.load(calibration) if calibration is not None else None
@@ -119,6 +133,8 @@ def estimate_command(
         if plan is not None
         else None
     )
+    if plan is not None:  # the plan's data files were read: never overwrite them either
+        check_outputs([output], _plan_data_files(plan))
     variations = parse_vary(vary or [])
     common: dict[str, Any] = {"policy": resolved_policy, "draws": draws, "seed": seed, "at": when}
     if running is not None and job is not None:
@@ -151,6 +167,20 @@ def estimate_command(
     else:
         emit(_table(result, rows, check), output)
     raise typer.Exit(EXIT_FOUND if check is not None and check.over else EXIT_OK)
+
+
+def _plan_data_files(plan: Path) -> list[Path]:
+    """The local data files a (loaded, valid) plan names, resolved as ``load_plan`` does."""
+    import json
+
+    try:
+        body = json.loads(plan.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return []
+    if not isinstance(body, dict):
+        return []
+    files = [body.get("training_file"), body.get("validation_file")]
+    return [plan.parent / name for name in files if isinstance(name, str) and name.strip()]
 
 
 def _parse_at(text: str | None) -> datetime | None:
@@ -350,9 +380,10 @@ def _table(result: Any, rows: list[Any], check: Any) -> str:
 
 
 def _markdown(result: Any, rows: list[Any], check: Any) -> str:
-    text = f"## RFT cost estimate\n\n{_headline(result)}.\n\n{_counts(result)}.\n\n"
+    md = markdown_text  # every sentence is text: a model or file name is not Markdown
+    text = f"## RFT cost estimate\n\n{md(_headline(result))}.\n\n{md(_counts(result))}.\n\n"
     for line in _progress_lines(result):
-        text += line + "\n\n"
+        text += md(line) + "\n\n"
     text += markdown_table(["", "P10", "P50", "P90"], _figure_rows(result))
     text += "\nBillable hours by phase:\n\n"
     text += markdown_table(["phase", "P10", "P50", "P90"], _breakdown_rows(result))
@@ -361,10 +392,12 @@ def _markdown(result: Any, rows: list[Any], check: Any) -> str:
         text += "\n### What if\n\n" + markdown_table(headers, body)
     if check is not None:
         text += (
-            "\n" + "\n".join(f"**{line}**" for line in _budget_lines(check, result.currency)) + "\n"
+            "\n"
+            + "\n".join(f"**{md(line)}**" for line in _budget_lines(check, result.currency))
+            + "\n"
         )
-    text += "\n### Assumptions\n\n" + "".join(f"- {line}\n" for line in result.assumptions)
-    text += "\n### Calibration\n\n" + "".join(f"- {line}\n" for line in result.calibration)
+    text += "\n### Assumptions\n\n" + "".join(f"- {md(line)}\n" for line in result.assumptions)
+    text += "\n### Calibration\n\n" + "".join(f"- {md(line)}\n" for line in result.calibration)
     return text
 
 
@@ -382,7 +415,15 @@ def calibrate_command(
     logs: LogsArgument,
     output: OutputOption = None,
     policy: PolicyOption = None,
-    output_format: FormatOption = EstimateFormat.table,
+    output_format: Annotated[
+        EstimateFormat,
+        typer.Option(
+            "--format",
+            "-f",
+            help="Format of the summary on stdout (the calibration file is JSON).",
+            case_sensitive=False,
+        ),
+    ] = EstimateFormat.table,
     min_jobs: Annotated[
         int, typer.Option("--min-jobs", help="Fewest successful jobs to fit on.", min=5)
     ] = 20,
@@ -401,6 +442,7 @@ def calibrate_command(
     from rftcost.billing import bill
     from rftcost.calibration import calibrate
 
+    check_outputs([output], [*logs, policy_path(policy)])
     # Billed here so that --follow-links reaches the reader; calibrate takes the bill.
     history = bill(logs, policy=policy, assume_tz=assume_tz, follow_links=follow_links)
     result = calibrate(

@@ -18,9 +18,14 @@ from rftcost.cli.common import (
     OutputFormat,
     OutputOption,
     PolicyOption,
+    check_outputs,
+    csv_text,
     emit,
     json_text,
     markdown_table,
+    markdown_text,
+    policy_path,
+    resolve_format,
 )
 
 
@@ -29,7 +34,7 @@ def explain_command(
     logs: LogsArgument,
     job: Annotated[str, typer.Option("--job", "-j", help="The job to explain.")],
     policy: PolicyOption = None,
-    output_format: FormatOption = OutputFormat.table,
+    output_format: FormatOption = None,
     output: OutputOption = None,
     assume_tz: AssumeTzOption = None,
     follow_links: FollowLinksOption = False,
@@ -43,6 +48,11 @@ def explain_command(
     from rftcost.explain import explain
     from rftcost.policy import load_policy
 
+    check_outputs([output, chart], [*logs, policy_path(policy)])
+    if chart is not None and chart.suffix.lower() not in (".png", ".svg"):
+        typer.echo(f"error: {chart}: a chart is written as .png or .svg", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    output_format = resolve_format(output_format, output, OutputFormat.table)
     resolved = load_policy(policy)
     workers = available_workers()
     count = auto_buckets(logs, workers=workers)
@@ -74,10 +84,31 @@ def explain_command(
         save_figure(timeline_figure(explanation), chart)
     if output_format is OutputFormat.json:
         emit(json_text(explanation.model_dump(mode="json")), output)
+    elif output_format is OutputFormat.csv:
+        emit(csv_text(_stretch_rows(explanation), _STRETCH_COLUMNS), output)
     else:
         emit(
             render_explanation(explanation, markdown=output_format is OutputFormat.markdown), output
         )
+
+
+_STRETCH_COLUMNS = ["from", "to", "seconds", "status", "phases", "charge", "why"]
+
+
+def _stretch_rows(explanation: Any) -> list[dict[str, Any]]:
+    """The job's stretches as CSV rows (``--format csv``): one per stretch of its time line."""
+    return [
+        {
+            "from": _clock(s.start),
+            "to": _clock(s.end),
+            "seconds": s.seconds,
+            "status": s.status,
+            "phases": ";".join(s.phases),
+            "charge": s.charge or "",
+            "why": s.reason,
+        }
+        for s in explanation.stretches
+    ]
 
 
 def _clock(moment: datetime) -> str:
@@ -122,6 +153,7 @@ def render_explanation(explanation: Any, *, markdown: bool = False) -> str:
         for s in explanation.stretches
     ]
     headers = ["from", "to", "duration", "status", "phases", "charge", "why"]
+    table_line = len(lines)
     lines.append(markdown_table(headers, rows) if markdown else _text_table(headers, rows))
     if explanation.losses:
         lines.append("Lost work (captured forward progress, R5/R6):")
@@ -158,7 +190,7 @@ def render_explanation(explanation: Any, *, markdown: bool = False) -> str:
     if job.status == "invalid":
         lines.append("INVALID: amount unknown, not $0. Problems:")
         lines += [f"  - {p}" for p in job.problems]
-        return "\n".join(lines) + "\n"
+        return _joined(lines, table_line, markdown)
     lines.append("Charges:")
     for number, charge in enumerate(job.charges, start=1):
         lines.append(
@@ -185,6 +217,13 @@ def render_explanation(explanation: Any, *, markdown: bool = False) -> str:
         f"Total {job.total_amount:.2f}"
         + (f"; accrued, not charged: {job.accrued_amount:.2f}" if job.accrued_amount else "")
     )
+    return _joined(lines, table_line, markdown)
+
+
+def _joined(lines: list[str], table_line: int, markdown: bool) -> str:
+    """The lines as one text; in Markdown every line but the (escaped) table is plain text."""
+    if markdown:
+        lines = [line if i == table_line else markdown_text(line) for i, line in enumerate(lines)]
     return "\n".join(lines) + "\n"
 
 

@@ -15,6 +15,8 @@ from rftcost.cli.common import (
     FollowLinksOption,
     LogsArgument,
     PolicyOption,
+    check_outputs,
+    policy_path,
     progress,
 )
 
@@ -49,6 +51,7 @@ def export_focus(
     if output.suffix.lower() not in (".csv", ".parquet"):
         typer.echo(f"error: {output}: a FOCUS export is written as .csv or .parquet", err=True)
         raise typer.Exit(EXIT_USAGE)
+    check_outputs([output], [*logs, policy_path(policy)])
     from rftcost.billing import bill
     from rftcost.focus import focus_rows, write_focus
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from rftcost.cli.app import app
-from rftcost.cli.common import EXIT_FOUND, EXIT_OK, emit
+from rftcost.cli.common import EXIT_FOUND, EXIT_OK, check_outputs, emit
 
 if TYPE_CHECKING:
     from rftcost.events.openai import OpenAIImport
@@ -45,6 +45,8 @@ def import_openai_command(
 ) -> None:
     """OpenAI fine-tuning exports → canonical events (JSON Lines); a report on stderr."""
     from rftcost.events.openai import events_to_jsonl, import_openai
+
+    check_outputs([output], exports)
 
     result = import_openai(exports)
     emit(events_to_jsonl(result.events), output)

@@ -7,7 +7,13 @@ from typing import Annotated
 import typer
 
 from rftcost.cli.app import app
-from rftcost.cli.common import FormatOption, OutputFormat, emit, json_text, markdown_table
+from rftcost.cli.common import (
+    OutputFormat,
+    emit,
+    json_text,
+    markdown_table,
+)
+from rftcost.cli.common import StdoutFormatOption as FormatOption
 
 policy_app = typer.Typer(help="The policies and price tables in force.", no_args_is_help=True)
 app.add_typer(policy_app, name="policy")

@@ -14,6 +14,8 @@ from rftcost.cli.common import (
     FollowLinksOption,
     LogsArgument,
     PolicyOption,
+    check_outputs,
+    policy_path,
     progress,
 )
 from rftcost.cli.spend import BudgetsOption, WindowOption
@@ -46,6 +48,8 @@ def report_command(
     """A self-contained HTML page: totals, spend per team, budgets, audit findings, the policy."""
     from rftcost.billing import bill
     from rftcost.report import html_report, write_report
+
+    check_outputs([output], [*logs, invoice, budgets, policy_path(policy)])
 
     with progress(logs) as report:
         result = bill(

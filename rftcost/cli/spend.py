@@ -21,11 +21,15 @@ from rftcost.cli.common import (
     OutputFormat,
     OutputOption,
     PolicyOption,
+    check_outputs,
     csv_text,
     emit,
     json_text,
     markdown_table,
+    markdown_text,
+    policy_path,
     progress,
+    resolve_format,
 )
 
 __all__ = ["BudgetsOption", "ByOption", "PeriodOption", "WindowOption", "spend_command"]
@@ -87,7 +91,7 @@ def spend_command(
         typer.Option("--fail-over-budget", help="Exit 1 when a team spent more than its budget."),
     ] = False,
     policy: PolicyOption = None,
-    output_format: FormatOption = OutputFormat.table,
+    output_format: FormatOption = None,
     output: OutputOption = None,
     assume_tz: AssumeTzOption = None,
     follow_links: FollowLinksOption = False,
@@ -96,6 +100,8 @@ def spend_command(
     if fail_over_budget and budgets is None:
         typer.echo("error: --fail-over-budget needs --budgets FILE", err=True)
         raise typer.Exit(EXIT_USAGE)
+    check_outputs([output], [*logs, budgets, policy_path(policy)])
+    output_format = resolve_format(output_format, output, OutputFormat.table)
     from rftcost.billing import bill
     from rftcost.spend import spend
 
@@ -208,19 +214,22 @@ def _table(spent: Any) -> str:
     from rich import box
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     group = spent.by.value
     console = Console(record=True, width=140, file=io.StringIO())
     console.print(
-        f"[bold]Spend per {group} and {spent.period.value}[/bold]  policy {spent.policy}"
-        f" ({spent.currency})",
+        Text.assemble(
+            (f"Spend per {group} and {spent.period.value}", "bold"),
+            f"  policy {spent.policy} ({spent.currency})",
+        )
     )
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     for header in _HEADERS:
         name = header.format(group=group)
         table.add_column(name, justify="left" if name in {"period", group} else "right")
-    for row in spent.rows():
-        table.add_row(*_row_cells(row, group))
+    for row in spent.rows():  # plain Text cells: a team "[/bold]" is not rich markup
+        table.add_row(*[Text(cell) for cell in _row_cells(row, group)])
     console.print(table)
     if spent.budgets:
         console.print("[bold]Budgets[/bold]")
@@ -228,7 +237,9 @@ def _table(spent: Any) -> str:
         for header in _BUDGET_HEADERS:
             budgets.add_column(header, justify="left" if header in {"team", "period"} else "right")
         for cells in _budget_cells(spent):
-            budgets.add_row(*cells, style="bold red" if cells[-1] == "OVER" else None)
+            budgets.add_row(
+                *[Text(cell) for cell in cells], style="bold red" if cells[-1] == "OVER" else None
+            )
         console.print(budgets)
     console.print(_totals_line(spent), markup=False)
     for note in _notes(spent):
@@ -240,12 +251,12 @@ def _markdown(spent: Any) -> str:
     group = spent.by.value
     text = (
         f"## RFT spend per {group} and {spent.period.value}\n\n"
-        f"Policy `{spent.policy}`, amounts in {spent.currency}.\n\n"
+        f"Policy {markdown_text(spent.policy)}, amounts in {markdown_text(spent.currency)}.\n\n"
     )
     headers = [h.format(group=group) for h in _HEADERS]
     text += markdown_table(headers, [_row_cells(row, group) for row in spent.rows()])
     if spent.budgets:
         text += "\n### Budgets\n\n" + markdown_table(_BUDGET_HEADERS, _budget_cells(spent))
-    text += "\n**" + _totals_line(spent) + "**\n\n"
-    text += "\n".join(f"- {note}" for note in _notes(spent)) + "\n"
+    text += "\n**" + markdown_text(_totals_line(spent)) + "**\n\n"
+    text += "\n".join(f"- {markdown_text(note)}" for note in _notes(spent)) + "\n"
     return text
