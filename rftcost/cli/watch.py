@@ -193,6 +193,7 @@ def _print_state(state: WatchState, output_format: WatchFormat) -> None:
 def _live(states: Any) -> WatchState | None:
     from rich.console import Console
     from rich.live import Live
+    from rich.text import Text
 
     last = None
     console = Console()
@@ -201,7 +202,8 @@ def _live(states: Any) -> WatchState | None:
             last = state
             live.update(watch_table(state), refresh=True)
             for warning in state.warnings:
-                live.console.print(f"[yellow]warning:[/yellow] {warning}", markup=True)
+                # Text, not markup: a warning may quote the API or a name with brackets.
+                live.console.print(Text.assemble(("warning: ", "yellow"), warning))
     return last
 
 
@@ -210,10 +212,11 @@ def watch_table(state: WatchState) -> Any:
     keep their width; team, status and action are shortened first."""
     from rich import box
     from rich.table import Table
+    from rich.text import Text
 
     title = f"rftcost watch · poll {state.poll} · {_at(state)} · {state.policy} ({state.currency})"
     table = Table(
-        title=title + (" · poll failed: last known figures" if state.failed else ""),
+        title=Text(title + (" · poll failed: last known figures" if state.failed else "")),
         box=box.SIMPLE_HEAD,
         title_justify="left",
         pad_edge=False,
@@ -251,7 +254,7 @@ def watch_table(state: WatchState) -> Any:
                 min_width=width,
             )
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(Text(cell) for cell in row))  # names are text, never markup
     return table
 
 
