@@ -51,13 +51,13 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
+from rftcost.csvsafe import neutralise_csv_cell
 from rftcost.errors import InvoiceError, PolicyError
 from rftcost.invoice import (
     CHECKED_LINE_TYPES,
     Invoice,
     _hour_unit,
     _token_unit,
-    neutralise_csv_cell,
     read_invoice,
 )
 from rftcost.money import cents_to_decimal, divide_round, format_amount

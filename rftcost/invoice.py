@@ -60,7 +60,6 @@ __all__ = [
     "costs_export_from_bill",
     "invoice_from_bill",
     "load_project_map",
-    "neutralise_csv_cell",
     "read_invoice",
     "write_invoice",
 ]
@@ -1070,21 +1069,6 @@ def load_project_map(values: Sequence[str | Path]) -> dict[str, str]:
                     )
                 put(row[0], row[1], path, number)
     return mapping
-
-
-# --- CSV cells ----------------------------------------------------------------------------------
-
-_FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
-_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
-
-
-def neutralise_csv_cell(text: str) -> str:
-    """``text`` as a CSV cell no spreadsheet runs (OWASP CSV injection): prefixed with ``'``
-    when it starts with ``=``, ``+``, ``-``, ``@``, a tab or CR, unless it is wholly a number
-    (an amount keeps its sign). Idempotent: a neutralised cell starts with ``'``."""
-    if text and text[0] in _FORMULA_TRIGGERS and not _PLAIN_NUMBER.fullmatch(text):
-        return "'" + text
-    return text
 
 
 # --- writing invoices from a bill --------------------------------------------------------

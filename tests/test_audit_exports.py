@@ -23,13 +23,13 @@ import rftcost
 from rftcost.audit import audit_invoice
 from rftcost.cli import app
 from rftcost.cli import main as cli_main
+from rftcost.csvsafe import neutralise_csv_cell
 from rftcost.errors import InputError, InvoiceError
 from rftcost.invoice import (
     costs_export_from_bill,
     dump_costs_export,
     invoice_from_bill,
     load_project_map,
-    neutralise_csv_cell,
     read_invoice,
     write_invoice,
 )

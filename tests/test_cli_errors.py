@@ -205,24 +205,9 @@ CASES: list[Case] = [
     ),
 ]
 
-# Cases that still crash or say it in more than one line, in readers owned elsewhere:
-# kept in the walk (they pass as soon as they are fixed), marked until then.
-XFAIL: dict[str, str] = {
-    "bill-output-folder-missing": "outputs: -o into a missing folder is checked before the work"
-    " (cli/common.py, owned by the outputs change)",
-}
-
 
 def _params() -> list[object]:
-    return [
-        pytest.param(
-            argv,
-            words,
-            id=name,
-            marks=[pytest.mark.xfail(reason=XFAIL[name], strict=False)] if name in XFAIL else [],
-        )
-        for name, argv, words in CASES
-    ]
+    return [pytest.param(argv, words, id=name) for name, argv, words in CASES]
 
 
 def run_main(

@@ -115,7 +115,6 @@ def audit_command(
             f"error: --tolerance {tolerance!r} is not a non-negative amount (e.g. 0.05)", err=True
         )
         raise typer.Exit(EXIT_USAGE) from None
-    _refuse_overwrite(dispute, [invoice, *logs])
     from rftcost.invoice import load_project_map, read_invoice
 
     projects = load_project_map(project_map or [])
@@ -147,26 +146,8 @@ def audit_command(
     raise typer.Exit(EXIT_FOUND if result.has_errors else EXIT_OK)
 
 
-def _refuse_overwrite(dispute: Path | None, inputs: list[Path]) -> None:
-    """``--dispute`` never overwrites an input (the invoice, a log, a file in a log folder)."""
-    if dispute is None:
-        return
-    from rftcost.errors import InputError
-
-    target = dispute.resolve()
-    for given in inputs:
-        source = given.resolve()
-        if target == source or (source.is_dir() and target.is_relative_to(source)):
-            where = "is an input" if target == source else f"is inside the input folder {given}"
-            raise InputError(
-                f"the --dispute file {where}; rftcost never overwrites its input",
-                path=dispute,
-                hint="write the dispute CSV to another file",
-            )
-
-
 def _finding_rows(result: Any) -> list[dict[str, Any]]:
-    from rftcost.invoice import neutralise_csv_cell
+    from rftcost.csvsafe import neutralise_csv_cell
 
     rows = []
     for finding in result.findings:
