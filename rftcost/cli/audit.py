@@ -308,6 +308,6 @@ def render_markdown(result: Any) -> str:
         text += "\nNo differences: the invoice matches the logs.\n"
     if result.notes:
         text += "\nNotes:\n\n" + "".join(
-            "- " + " ".join(str(note).splitlines()) + "\n" for note in result.notes
+            "- " + markdown_text(str(note)) + "\n" for note in result.notes
         )
     return text
