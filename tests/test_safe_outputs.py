@@ -673,3 +673,35 @@ def test_estimate_never_overwrites_its_plan_or_the_plans_data(
         assert "never overwrites" in err and len(err.strip().splitlines()) == 1
     assert train.read_bytes() == before
     assert json.loads(Path(plan).read_text(encoding="utf-8"))["model"] == "o4-mini-2025-04-16"
+
+
+def test_a_newline_in_a_name_never_splits_a_terminal_row(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    log = tmp_path / "log.jsonl"
+    job = JobLog("ftjob-a\nforged  | 1 | 2 |").created(team="t\r\nx")
+    job.phase("rollout", hours=1).add("succeeded").frame().to_json(
+        log, orient="records", lines=True
+    )
+    for args in (["bill", str(log)], ["spend", str(log), "--by", "job"]):
+        assert main(monkeypatch, *args) == 0, args
+        out = capsys.readouterr().out
+        assert not any(line.startswith("forged") for line in out.splitlines()), (args, out)
+        assert "\\n" in out, (args, out)
+
+
+def test_markdown_escapes_dollar_signs_so_github_draws_no_math() -> None:
+    assert markdown_text("$^$ and $\\sqrt{x}$") == "\\$^\\$ and \\$\\\\sqrt{x}\\$"
+
+
+def test_billable_hours_are_shown_as_r11_rounds_them(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # 6030 s = 1.675 h: a float shows 1.67; R11 rounds half up to 1.68, as the charge does.
+    log = tmp_path / "log.jsonl"
+    JobLog("ftjob-r11").created(team="t").phase("rollout", seconds=6030).add(
+        "succeeded"
+    ).frame().to_json(log, orient="records", lines=True)
+    assert main(monkeypatch, "bill", str(log)) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if "ftjob-r11" in line)
+    assert row.split()[3:5] == ["1.68", "1.68"], row

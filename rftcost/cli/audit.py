@@ -26,6 +26,7 @@ from rftcost.cli.common import (
     json_text,
     markdown_table,
     markdown_text,
+    one_line,
     policy_path,
     progress,
     resolve_format,
@@ -248,14 +249,16 @@ def render_table(result: Any) -> str:
             header, justify="right" if header in {"expected", "billed", "difference"} else "left"
         )
     for row in _rows(result)[: len(shown)]:  # plain Text cells: a job "[/b]" is not markup
-        table.add_row(*[Text(cell) for cell in row])
+        table.add_row(*[Text(one_line(cell)) for cell in row])
     console.print()
     console.print(table)
     console.print("Why:", markup=False)
     for number, finding in enumerate(shown, start=1):
         # soft_wrap: a sentence is never cut at the console's width (piped output).
         console.print(
-            f"{number:>3}. [{finding.severity}] {finding.explanation}", markup=False, soft_wrap=True
+            f"{number:>3}. [{finding.severity}] {one_line(finding.explanation)}",
+            markup=False,
+            soft_wrap=True,
         )
     if len(findings) > len(shown):
         console.print(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import sys
+from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -29,6 +30,7 @@ from rftcost.cli.common import (
     json_text,
     markdown_table,
     markdown_text,
+    one_line,
     policy_path,
     progress,
     resolve_format,
@@ -230,7 +232,7 @@ def _job_rows(result: Any) -> list[list[Any]]:
             row.job_id,
             row.team if isinstance(row.team, str) else "unallocated",
             row.status,
-            _hours(row.billable_seconds),
+            _hours(row.billable_seconds, result.policy.rounding),
             row.billed_hours,
             row.compute_amount,
             row.discount_amount,
@@ -242,11 +244,20 @@ def _job_rows(result: Any) -> list[list[Any]]:
     ]
 
 
-def _hours(seconds: Any) -> str:
+def _hours(seconds: Any, rounding: Any) -> str:
+    """Billable hours as R11 rounds them: whole seconds, then hours, each by the policy's
+    mode (a float would show 6030 s as 1.67 h where the bill charges 1.68 h)."""
+    from rftcost.money import round_decimal
+
     try:
-        return f"{float(seconds) / 3600:.2f}"
-    except (TypeError, ValueError):
+        exact = Decimal(str(seconds))
+    except (TypeError, ValueError, ArithmeticError):
         return "unknown"
+    if not exact.is_finite():
+        return "unknown"
+    whole = round_decimal(exact, 0, rounding.seconds_mode)
+    hours = round_decimal(whole / 3600, rounding.hours_decimals, rounding.hours_mode)
+    return f"{hours:.{rounding.hours_decimals}f}"
 
 
 _HEADERS = [
@@ -293,7 +304,7 @@ def _bill_table(result: Any) -> str:
             )
         for row in rows:
             # Cells are plain Text: a name like "[/bold]" is not rich markup.
-            table.add_row(*[Text(_money(v) if i >= 4 else str(v)) for i, v in enumerate(row)])
+            table.add_row(*[Text(_money(v) if i >= 4 else one_line(v)) for i, v in enumerate(row)])
         console.print(table)
     console.print(_totals_line(totals, policy.currency), markup=False)
     for line in _notes(result):

@@ -36,6 +36,7 @@ __all__ = [
     "json_text",
     "markdown_table",
     "markdown_text",
+    "one_line",
     "policy_path",
     "progress",
     "resolve_format",
@@ -243,6 +244,12 @@ def visible_controls(text: str) -> str:
     return _CONTROLS.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
+def one_line(value: Any) -> str:
+    """A name for one cell of a terminal table: line breaks written as ``\\n`` (and the
+    like), so a job id with a newline cannot split its row or forge another one."""
+    return _NEWLINES.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(value))
+
+
 def emit(text: str, output: Path | None) -> None:
     """Write ``text`` to ``output`` or stdout (JSON goes to stdout alone)."""
     text = visible_controls(text)
@@ -282,7 +289,7 @@ def frame_csv_text(frame: Any, *, header: bool = True) -> str:
     return visible_controls(text)
 
 
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*\[\]<>|~&]|(?<![^\W_])_|_(?![^\W_]))")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*\[\]<>|~&$]|(?<![^\W_])_|_(?![^\W_]))")
 # An underscore inside a word (eval_interval, ftjob_abc) never makes emphasis in GitHub
 # Markdown and is left as it is; one at a word's edge (_x_) is escaped.
 _NEWLINES = re.compile(r"\r\n|[\r\n\u2028\u2029\x85\v\f]")

@@ -27,6 +27,7 @@ from rftcost.cli.common import (
     json_text,
     markdown_table,
     markdown_text,
+    one_line,
     policy_path,
     progress,
     resolve_format,
@@ -229,7 +230,7 @@ def _table(spent: Any) -> str:
         name = header.format(group=group)
         table.add_column(name, justify="left" if name in {"period", group} else "right")
     for row in spent.rows():  # plain Text cells: a team "[/bold]" is not rich markup
-        table.add_row(*[Text(cell) for cell in _row_cells(row, group)])
+        table.add_row(*[Text(one_line(cell)) for cell in _row_cells(row, group)])
     console.print(table)
     if spent.budgets:
         console.print("[bold]Budgets[/bold]")
@@ -238,7 +239,8 @@ def _table(spent: Any) -> str:
             budgets.add_column(header, justify="left" if header in {"team", "period"} else "right")
         for cells in _budget_cells(spent):
             budgets.add_row(
-                *[Text(cell) for cell in cells], style="bold red" if cells[-1] == "OVER" else None
+                *[Text(one_line(cell)) for cell in cells],
+                style="bold red" if cells[-1] == "OVER" else None,
             )
         console.print(budgets)
     console.print(_totals_line(spent), markup=False)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from rftcost.cli.app import app
-from rftcost.cli.common import EXIT_USAGE, PolicyOption
+from rftcost.cli.common import EXIT_USAGE, PolicyOption, one_line
 
 if TYPE_CHECKING:
     from rftcost.watch import JobWatch, WatchState
@@ -254,7 +254,7 @@ def watch_table(state: WatchState) -> Any:
                 min_width=width,
             )
     for row in rows:
-        table.add_row(*(Text(cell) for cell in row))  # names are text, never markup
+        table.add_row(*(Text(one_line(cell)) for cell in row))  # names are text, never markup
     return table
 
 
