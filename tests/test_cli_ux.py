@@ -78,6 +78,21 @@ def test_a_total_with_invalid_jobs_says_plus_unknown(tmp_path: Path) -> None:
     assert "Total USD 100.00 + unknown (1 invalid job)" in spend
 
 
+def test_a_rejected_record_of_no_known_job_makes_the_total_unknown(tmp_path: Path) -> None:
+    path = tmp_path / "log.jsonl"
+    path.write_text(
+        write(tmp_path / "good.jsonl", good()).read_text()
+        + "garbage\n"
+        + '{"jobid": "x", "ts": "2025-06-01T01:00:00Z", "event": "succeeded"}\n'
+    )
+    table = runner.invoke(app, ["bill", str(path)]).output
+    assert "Total USD 100.00 + unknown (2 rejected records of no known job" in table
+    alone = tmp_path / "alone.jsonl"
+    alone.write_text("garbage\n")
+    markdown = runner.invoke(app, ["bill", str(alone), "-f", "markdown"]).output
+    assert "unknown (1 rejected record of no known job" in markdown and "0.00" in markdown
+
+
 # --- explain ------------------------------------------------------------------------------------
 
 

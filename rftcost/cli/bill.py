@@ -306,7 +306,7 @@ def _bill_table(result: Any) -> str:
             # Cells are plain Text: a name like "[/bold]" is not rich markup.
             table.add_row(*[Text(_money(v) if i >= 4 else one_line(v)) for i, v in enumerate(row)])
         console.print(table)
-    console.print(_totals_line(totals, policy.currency), markup=False)
+    console.print(_totals_line(totals, policy.currency, _orphans(result)), markup=False)
     for line in _notes(result):
         console.print(line, markup=False)
     return console.export_text()
@@ -322,24 +322,34 @@ class _Null(io.StringIO):
         return None
 
 
-def _totals_line(totals: Any, currency: str) -> str:
-    """The headline. Totals sum the valid jobs only: with an invalid job the total is
-    unknown, and the headline says so rather than show the valid jobs' sum (or 0.00) as
-    the whole bill."""
+def _totals_line(totals: Any, currency: str, orphans: int = 0) -> str:
+    """The headline. Totals sum the valid jobs only: with an invalid job, or a rejected
+    record that names no job it could belong to (``orphans``), the total is unknown, and
+    the headline says so rather than show the valid jobs' sum (or 0.00) as the whole bill."""
     invalid = totals.invalid_jobs
-    if invalid and invalid == totals.jobs:
-        return (
-            f"Total {currency} unknown ({_jobs(invalid, 'invalid job')}: amount unknown, not 0.00)"
-        )
+    unreadable = f"{_jobs(orphans, 'rejected record')} of no known job: see rftcost validate"
+    if (invalid and invalid == totals.jobs) or (orphans and not totals.jobs):
+        reasons = [_jobs(invalid, "invalid job")] if invalid else []
+        reasons += [unreadable] if orphans else []
+        return f"Total {currency} unknown ({'; '.join(reasons)}; amount unknown, not 0.00)"
     head = f"Total {currency} {totals.total_amount:.2f}"
     if invalid:
         head += f" + unknown ({_jobs(invalid, 'invalid job')})"
+    if orphans:
+        head += f" + unknown ({unreadable})"
     return (
         f"{head} = compute {totals.compute_amount:.2f}"
         f" − discount {totals.discount_amount:.2f} + grader {totals.grader_amount:.2f}"
         f"  ({totals.jobs} jobs, {totals.billed_hours} h billed; accrued, not charged:"
         f" {totals.accrued_amount:.2f})"
     )
+
+
+def _orphans(result: Any) -> int:
+    """Rejected records whose job could not be read: they may belong to any job, or none."""
+    if result.log is None or result.log.rejected.empty:
+        return 0
+    return int(result.log.rejected["job_id"].isna().sum())
 
 
 def _jobs(count: int, noun: str) -> str:
@@ -380,7 +390,7 @@ def _bill_markdown(result: Any) -> str:
     )
     rows = [[_money(v) if i >= 4 else v for i, v in enumerate(row)] for row in _job_rows(result)]
     text += markdown_table(_HEADERS, rows)
-    text += "\n**" + markdown_text(_totals_line(totals, policy.currency)) + "**\n"
+    text += "\n**" + markdown_text(_totals_line(totals, policy.currency, _orphans(result))) + "**\n"
     notes = _notes(result)
     if notes:
         text += "\n" + "\n".join(f"- {markdown_text(n.strip())}" for n in notes) + "\n"
