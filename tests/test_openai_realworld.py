@@ -554,7 +554,7 @@ def test_import_openai_reports_jobs_it_cannot_bill_and_strict_exits_1(
 ) -> None:
     folder = export(tmp_path / "ftjob-u", graded_job("ftjob-u"), graded_events("ftjob-u", {}))
     code, _, err = run_cli(monkeypatch, capsys, "import-openai", str(folder))
-    assert code == 0 and "jobs that cannot be billed: 1" in err
+    assert code == 1 and "jobs that cannot be billed: 1" in err
     code, _, _ = run_cli(monkeypatch, capsys, "import-openai", "--strict", str(folder))
     assert code == 1
 
@@ -724,3 +724,138 @@ def test_vendor_hours_that_differ_are_reported_with_both_figures(tmp_path: Path)
         "'Training hours billed: 1.250'; the steps measure 1.000 h: they DIFFER" in note
         for note in imported.notes
     )
+
+
+# --- fix-import: wrong money, crashes, silent $0, zero step time ----------------------------
+
+
+@pytest.mark.parametrize("value", ["true", 1, "yes", 0, [True]])
+def test_a_non_boolean_data_sharing_makes_its_job_invalid(tmp_path: Path, value: Any) -> None:
+    """Only a JSON boolean is read: ``"true"`` must not bill without the discount."""
+    job = job_object("ftjob-s", status="succeeded", finished_at=START + 3800)
+    job["shared_with_openai"] = value
+    folder = export(tmp_path / "ftjob-s", job, two_step_events("ftjob-s"))
+    _, billed = only_job(folder)
+    assert billed.status == "invalid" and billed.total_amount is None
+    problem = " ".join(billed.problems)
+    assert "shared_with_openai" in problem and repr(value) in problem
+    assert str(folder / "job.json") in problem
+
+
+@pytest.mark.parametrize("value", [None, True, False])
+def test_a_boolean_or_absent_data_sharing_still_bills(tmp_path: Path, value: Any) -> None:
+    job = job_object("ftjob-s", status="succeeded", finished_at=START + 3800)
+    job["shared_with_openai"] = value
+    folder = export(tmp_path / "ftjob-s", job, two_step_events("ftjob-s"))
+    _, billed = only_job(folder)
+    assert billed.status != "invalid" and billed.total_amount is not None
+
+
+HUGE = [2**63, 2**64 + 1, 1e30, 10**400 // 10**300, 1.5, -1, float("nan"), float("inf")]
+
+
+def _huge_usage(where: str, value: Any) -> dict[str, Any]:
+    if where == "model_graders_token_usage":
+        return {"model_graders_token_usage": {"gpt-4o": {"train_prompt_tokens": value}}}
+    return {"usage": {"graders": [{"model": "gpt-4o", "train_prompt_tokens_count": value}]}}
+
+
+@pytest.mark.parametrize("where", ["model_graders_token_usage", "usage.graders"])
+@pytest.mark.parametrize("value", HUGE)
+def test_huge_or_fractional_token_counts_make_their_job_invalid(
+    tmp_path: Path, where: str, value: Any
+) -> None:
+    events = graded_events("ftjob-h", _huge_usage(where, value))
+    folder = export(tmp_path / "ftjob-h", graded_job("ftjob-h"), events)
+    _, billed = only_job(folder)
+    assert billed.status == "invalid" and billed.total_amount is None
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("step", 2**63),
+        ("step", 1e30),
+        ("total_steps", 2**64),
+        ("total_steps", 1e300),
+        ("full_iteration", 1e300),
+        ("full_iteration", float("nan")),
+        ("full_iteration", -1.0),
+        ("full_iteration", 2**70),
+    ],
+)
+def test_huge_step_fields_make_their_job_invalid(tmp_path: Path, field: str, value: Any) -> None:
+    events = two_step_events("ftjob-x")
+    if field == "full_iteration":
+        events[2]["data"]["timing"] = timing(value)
+    else:
+        events[2]["data"][field] = value
+    job = job_object("ftjob-x", status="succeeded", finished_at=START + 3800)
+    folder = export(tmp_path / "ftjob-x", job, events)
+    _, billed = only_job(folder)
+    assert billed.status == "invalid" and billed.total_amount is None
+
+
+@pytest.mark.parametrize("field", ["created_at", "finished_at"])
+@pytest.mark.parametrize("value", [2**63, 1e30, 10**12, float("nan"), -5])
+def test_epochs_beyond_range_make_their_job_invalid(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    field: str,
+    value: Any,
+) -> None:
+    job = job_object("ftjob-e", status="succeeded", finished_at=START + 3800)
+    job[field] = value
+    folder = export(tmp_path / "ftjob-e", job, two_step_events("ftjob-e"))
+    result = bill(folder)
+    assert result.job("ftjob-e").status == "invalid"
+    code, _, err = run_cli(monkeypatch, capsys, "import-openai", str(folder))
+    assert code == 1 and "Traceback" not in err
+
+
+def test_huge_counts_through_the_cli_never_raise(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    events = graded_events("ftjob-h", _huge_usage("model_graders_token_usage", 2**63))
+    folder = export(tmp_path / "ftjob-h", graded_job("ftjob-h"), events)
+    code, doc = bill_json(monkeypatch, capsys, str(folder))
+    assert code == 0 and doc["jobs"][0]["total_amount"] is None  # exit 1 only under --strict
+    out = tmp_path / "out.jsonl"
+    code, _, err = run_cli(monkeypatch, capsys, "import-openai", str(folder), "-o", str(out))
+    assert code == 1 and "9007199254740991" in err
+
+
+def test_import_openai_exits_1_when_a_job_amount_is_unknown_and_still_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = export(tmp_path / "ftjob-u", graded_job("ftjob-u"), graded_events("ftjob-u", {}))
+    out = tmp_path / "out.jsonl"
+    code, _, err = run_cli(monkeypatch, capsys, "import-openai", str(folder), "-o", str(out))
+    assert code == 1 and out.read_text().strip()
+    (warning,) = [line for line in err.splitlines() if line.startswith("Warning:")]
+    assert "ftjob-u" in warning and "amount unknown" in warning
+
+
+@pytest.mark.parametrize("seconds", [0, 0.0, 1e-9, None, "same second"])
+def test_a_step_of_zero_or_missing_time_after_a_timed_one_is_incomplete(
+    tmp_path: Path, seconds: Any
+) -> None:
+    """``full_iteration: 0`` must not shorten the bill: the job's time is incomplete."""
+    events = two_step_events("ftjob-z")
+    if seconds is None:
+        # Timed from the previous metrics event (1800 s before): still billed.
+        del events[3]["data"]["timing"]
+    elif seconds == "same second":
+        del events[3]["data"]["timing"]
+        events[3]["created_at"] = events[2]["created_at"]
+    else:
+        events[3]["data"]["timing"] = timing(seconds)
+    job = job_object("ftjob-z", status="succeeded", finished_at=START + 3800)
+    folder = export(tmp_path / "ftjob-z", job, events)
+    _, billed = only_job(folder)
+    if seconds is None:
+        assert billed.total_amount == Decimal("100.00")
+    else:
+        assert billed.status == "invalid" and billed.total_amount is None
+        assert "step 2" in " ".join(billed.problems)

@@ -365,7 +365,10 @@ def _sniff_file(path: Path) -> bool:
 
 _JOB_ID_IN_NAME = re.compile(r"ftjob-[A-Za-z0-9_-]+")
 _CREATED_MESSAGE = re.compile(r"Created fine-tuning job:\s*(ftjob-[A-Za-z0-9_-]+)")
-_MAX_EPOCH_SECONDS = 10**11
+_MAX_EPOCH_SECONDS = 9_223_372_036
+"""The last second a ``datetime64[ns]`` holds (2262-04-11): a later epoch cannot be a time."""
+_MAX_COUNT = 2**53 - 1
+"""The largest count read, as the canonical reader (a JSON number above it is not exact)."""
 _STATUS_RANK = {"validating_files": 0, "queued": 1, "running": 2, "paused": 3}
 _FINAL = ("succeeded", "failed", "cancelled")
 _TOKEN_FIELDS = (
@@ -562,6 +565,9 @@ def _count(value: Any, what: str) -> int:
         raise _Invalid(f"{what} is not a number (value {value!r})")
     if value < 0 or value != int(value):
         raise _Invalid(f"{what} is not a whole number ≥ 0 (value {value!r})")
+    if value > _MAX_COUNT:
+        # An int64 column cannot hold it (OverflowError later): rejected here, tied to its job.
+        raise _Invalid(f"{what} is too large (more than {_MAX_COUNT}) (value {value!r})")
     return int(value)
 
 
@@ -576,6 +582,10 @@ def _job_record(item: dict[str, Any]) -> dict[str, Any]:
     grader = _obj(config.get("grader"))
     metadata = _obj(item.get("metadata"))
     sharing = item.get("shared_with_openai")
+    if sharing is not None and not isinstance(sharing, bool):
+        # "true", 1 or "yes" is not read as either: guessing it false bills without the
+        # data-sharing discount, guessing it true bills with it; neither is known.
+        raise _Invalid(f"'shared_with_openai' is not a JSON boolean true/false (value {sharing!r})")
     settings: dict[str, Any] = {}
     for key in _SETTINGS:
         value = hyper.get(key)
@@ -1906,6 +1916,23 @@ def _incomplete(
             f"step {row.step} has no timing (data.timing.step.full_iteration) and no earlier "
             "step or start message: its time is not in the export"
             for row in untimed.itertuples()
+        ],
+    )
+    # A step of no time (full_iteration 0, or no timing and its anchor at its own time)
+    # was still run: billing it as 0 s would shorten the bill (R1), so the time is unknown.
+    empty = steps[steps["start"].notna() & (steps["start"] >= steps["ts"])]
+    empty = empty.drop_duplicates("job_id")
+    add(
+        empty["job_id"],
+        [
+            f"step {row.step} takes no time ("
+            + (
+                f"data.timing.step.full_iteration is {row.full_iteration:g}"
+                if row.timed
+                else "no timing, and its metrics event is at the time of the one before"
+            )
+            + "): its time is not in the export"
+            for row in empty.itertuples()
         ],
     )
     quiet = jobs[
