@@ -84,7 +84,8 @@ Jobs that cannot be billed
 which a bill shows invalid (amount unknown, never a smaller amount as final): an
 events page with ``has_more: true`` and no last page; metrics that skip steps or do
 not start at step 1; a succeeded job whose steps end before ``total_steps``; a
-checkpoint past the last metrics step; a step with no timing and no anchor; a job
+checkpoint past the last metrics step; a step with no timing and no anchor, or of no
+time (``full_iteration: 0``, or an untimed step at its anchor's time); a job
 with no events; a stop (``paused``, or a status without ``finished_at``) whose time
 no event gives; a cancel or pause longer than any step after the last step; a model
 grader with no token usage to read. A malformed object is a problem tied to its job
@@ -96,7 +97,9 @@ Every canonical event carries an ``event_id`` built from the OpenAI ids
 overlapping exports, or the same export twice, de-duplicates.
 
 Malformed objects (a missing id, a timestamp that is not epoch seconds, a metrics
-event without a step, negative token counts, a file that is not JSON) are listed
+event without a step, negative, fractional or too large token counts (above
+2^53 - 1, as the canonical reader), a time beyond 2262, a ``shared_with_openai``
+that is not a JSON boolean, a file that is not JSON) are listed
 in ``OpenAIImport.problems`` with their file, position and reason; the rest of
 the file is still imported. Parsing touches each JSON object once, in Python (that
 is what parsing is); the mapping to canonical events works on whole columns.
