@@ -554,7 +554,7 @@ def test_import_openai_reports_jobs_it_cannot_bill_and_strict_exits_1(
 ) -> None:
     folder = export(tmp_path / "ftjob-u", graded_job("ftjob-u"), graded_events("ftjob-u", {}))
     code, _, err = run_cli(monkeypatch, capsys, "import-openai", str(folder))
-    assert code == 0 and "jobs that cannot be billed: 1" in err
+    assert code == 1 and "jobs that cannot be billed: 1" in err
     code, _, _ = run_cli(monkeypatch, capsys, "import-openai", "--strict", str(folder))
     assert code == 1
 
@@ -724,3 +724,130 @@ def test_vendor_hours_that_differ_are_reported_with_both_figures(tmp_path: Path)
         "'Training hours billed: 1.250'; the steps measure 1.000 h: they DIFFER" in note
         for note in imported.notes
     )
+
+
+# --- fix-import: wrong money, crashes, silent $0, zero step time ----------------------------
+
+
+def _bad_jobs(tmp_path: Path) -> dict[str, str]:
+    """One job per bad value, each in its folder, and a good one: job id → what it shows."""
+    built: dict[str, str] = {}
+
+    def add(text: str, job: dict[str, Any], events: list[dict[str, Any]]) -> None:
+        job_id = f"ftjob-b{len(built)}"
+        job["id"] = job_id
+        events[0]["message"] = f"Created fine-tuning job: {job_id}"
+        export(tmp_path / job_id, job, events)
+        built[job_id] = text
+
+    def timed() -> dict[str, Any]:
+        return job_object("", status="succeeded", finished_at=START + 3800)
+
+    for value in ("true", 1, "yes"):  # item 1: only a JSON boolean is read
+        add(
+            f"'shared_with_openai' is not a JSON boolean true/false (value {value!r})",
+            {**timed(), "shared_with_openai": value},
+            two_step_events(""),
+        )
+    counts = (2**63, 1e30, 2**53, 1.5, -1)
+    for value in counts:  # item 2: counts an int64 column cannot hold, or not counts
+        usage = {"gpt-4o": {"train_prompt_tokens": value}}
+        add(repr(value), graded_job(""), graded_events("", {"model_graders_token_usage": usage}))
+        graders = [{"model": "gpt-4o", "train_prompt_tokens_count": value}]
+        add(repr(value), graded_job(""), graded_events("", {"usage": {"graders": graders}}))
+    for field, value in [("step", 2**63), ("total_steps", 1e300), ("step", 2.5)]:
+        events = two_step_events("")
+        events[2]["data"][field] = value
+        add(repr(value), timed(), events)
+    for value in (1e300, float("nan"), -1.0, 2**70):
+        events = two_step_events("")
+        events[2]["data"]["timing"] = timing(value)
+        add("full_iteration", timed(), events)
+    for field, value in [
+        ("created_at", 2**63),
+        ("finished_at", 1e30),
+        ("created_at", 10**10),
+        ("finished_at", float("nan")),
+        ("created_at", -5),
+    ]:
+        add(field, {**timed(), field: value}, two_step_events(""))
+    return built
+
+
+def test_bad_values_make_their_own_job_invalid_never_a_crash(tmp_path: Path) -> None:
+    """Items 1, 2: a non-boolean data sharing, a huge or fractional count, step, timing or
+    epoch is a problem tied to its job (amount unknown, reason with file, field and value)."""
+    bad = _bad_jobs(tmp_path / "bad")
+    export(tmp_path / "bad" / "ftjob-ok", None, two_step_events("ftjob-ok"))
+    ok = job_object("ftjob-ok", status="succeeded", finished_at=START + 3800)
+    write(tmp_path / "bad" / "ftjob-ok" / "job.json", ok)
+    imported = import_openai(tmp_path / "bad")
+    reasons: dict[str, list[str]] = {}
+    for problem in (*imported.problems, *imported.job_problems):
+        reasons.setdefault(str(problem.job_id), []).append(str(problem))
+    for job_id, text in bad.items():
+        said = " ".join(reasons.get(job_id, []))
+        assert text in said and str(tmp_path / "bad" / job_id) in said, (job_id, said)
+    assert "too large (more than 9007199254740991)" in " ".join(reasons["ftjob-b3"])
+    result = bill(tmp_path / "bad")
+    for job_id in bad:
+        billed = result.job(job_id)
+        assert billed.status == "invalid" and billed.total_amount is None, job_id
+    assert result.job("ftjob-ok").total_amount == Decimal("100.00")
+
+
+def test_absent_or_null_data_sharing_keeps_todays_reading(tmp_path: Path) -> None:
+    job = job_object("ftjob-n", status="succeeded", finished_at=START + 3800)
+    job["shared_with_openai"] = None
+    folder = export(tmp_path / "ftjob-n", job, two_step_events("ftjob-n"))
+    imported = import_openai(folder)
+    assert not imported.problems and imported.jobs[0].data_sharing is None
+
+
+def test_huge_counts_through_the_cli_never_raise(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    events = graded_events(
+        "ftjob-h", {"model_graders_token_usage": {"gpt-4o": {"train_prompt_tokens": 2**63}}}
+    )
+    folder = export(tmp_path / "ftjob-h", graded_job("ftjob-h"), events)
+    code, doc = bill_json(monkeypatch, capsys, str(folder))
+    assert code == 0 and doc["jobs"][0]["total_amount"] is None  # exit 1 only under --strict
+    out = tmp_path / "out.jsonl"
+    code, _, err = run_cli(monkeypatch, capsys, "import-openai", str(folder), "-o", str(out))
+    assert code == 1 and "9007199254740991" in err and "Traceback" not in err
+
+
+def test_import_openai_exits_1_when_a_job_amount_is_unknown_and_still_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Item 3: the written events cannot say "amount unknown": the exit status does."""
+    folder = export(tmp_path / "ftjob-u", graded_job("ftjob-u"), graded_events("ftjob-u", {}))
+    out = tmp_path / "out.jsonl"
+    code, _, err = run_cli(monkeypatch, capsys, "import-openai", str(folder), "-o", str(out))
+    assert code == 1 and out.read_text().strip()
+    (warning,) = [line for line in err.splitlines() if line.startswith("Warning:")]
+    assert "ftjob-u" in warning and "amount unknown" in warning
+
+
+def test_a_step_of_zero_or_missing_time_is_incomplete(tmp_path: Path) -> None:
+    """Item 4: ``full_iteration: 0`` (or an untimed step at its anchor's time) must not
+    shorten the bill: the job's time is incomplete; an untimed step with an earlier
+    anchor is still timed from it."""
+    cases: dict[str, Any] = {"ftjob-z0": 0, "ftjob-z1": 1e-9, "ftjob-zs": "same", "ftjob-zn": None}
+    for job_id, seconds in cases.items():
+        events = two_step_events(job_id)
+        if seconds is None or seconds == "same":
+            del events[3]["data"]["timing"]
+            if seconds == "same":
+                events[3]["created_at"] = events[2]["created_at"]
+        else:
+            events[3]["data"]["timing"] = timing(seconds)
+        job = job_object(job_id, status="succeeded", finished_at=START + 3800)
+        export(tmp_path / job_id, job, events)
+    result = bill(tmp_path)
+    for job_id in ("ftjob-z0", "ftjob-z1", "ftjob-zs"):
+        billed = result.job(job_id)
+        assert billed.status == "invalid" and billed.total_amount is None, job_id
+        assert "step 2 takes no time" in " ".join(billed.problems)
+    assert result.job("ftjob-zn").total_amount == Decimal("100.00")

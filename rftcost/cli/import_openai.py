@@ -38,12 +38,18 @@ def import_openai_command(
         bool,
         typer.Option(
             "--strict",
-            help="Exit 1 when any message is unknown, any object malformed or any job "
-            "cannot be billed from the export.",
+            help="Exit 1 also when any message is unknown or any object malformed "
+            "(a job whose amount is unknown always exits 1).",
         ),
     ] = False,
 ) -> None:
-    """OpenAI fine-tuning exports → canonical events (JSON Lines); a report on stderr."""
+    """OpenAI fine-tuning exports → canonical events (JSON Lines); a report on stderr.
+
+    Exits 1 when the export cannot establish a job's amount (time incomplete, grader
+    usage or a record that cannot be read): the events are still written, but they
+    cannot carry "amount unknown", so a bill of them alone would understate that job.
+    Bill the export itself, or keep the report with the events.
+    """
     from rftcost.events.openai import events_to_jsonl, import_openai
 
     check_outputs([output], exports)
@@ -51,9 +57,25 @@ def import_openai_command(
     result = import_openai(exports)
     emit(events_to_jsonl(result.events), output)
     typer.echo(_report(result, output), err=True, nl=False)
+    unknown = _unknown_jobs(result)
+    if unknown:
+        # Events written without the problem would bill these jobs for less, never as
+        # unknown: the exit status says so (never a silent $0 later).
+        typer.echo(
+            f"Warning: amount unknown for {len(unknown)} job(s) ({', '.join(unknown)}); "
+            "the events written do not say so: bill the export itself",
+            err=True,
+        )
+        raise typer.Exit(EXIT_FOUND)
     if strict and (result.unknown_messages or result.problems or result.job_problems):
         raise typer.Exit(EXIT_FOUND)
     raise typer.Exit(EXIT_OK)
+
+
+def _unknown_jobs(result: OpenAIImport) -> list[str]:
+    """Jobs whose amount the export cannot establish: job problems and rejected records."""
+    problems = (*result.job_problems, *result.problems)
+    return sorted({p.job_id for p in problems if p.job_id is not None})
 
 
 def _report(result: OpenAIImport, output: Path | None) -> str:

@@ -84,7 +84,8 @@ Jobs that cannot be billed
 which a bill shows invalid (amount unknown, never a smaller amount as final): an
 events page with ``has_more: true`` and no last page; metrics that skip steps or do
 not start at step 1; a succeeded job whose steps end before ``total_steps``; a
-checkpoint past the last metrics step; a step with no timing and no anchor; a job
+checkpoint past the last metrics step; a step with no timing and no anchor, or of no
+time (``full_iteration: 0``, or an untimed step at its anchor's time); a job
 with no events; a stop (``paused``, or a status without ``finished_at``) whose time
 no event gives; a cancel or pause longer than any step after the last step; a model
 grader with no token usage to read. A malformed object is a problem tied to its job
@@ -96,7 +97,9 @@ Every canonical event carries an ``event_id`` built from the OpenAI ids
 overlapping exports, or the same export twice, de-duplicates.
 
 Malformed objects (a missing id, a timestamp that is not epoch seconds, a metrics
-event without a step, negative token counts, a file that is not JSON) are listed
+event without a step, negative, fractional or too large token counts (above
+2^53 - 1, as the canonical reader), a time beyond 2262, a ``shared_with_openai``
+that is not a JSON boolean, a file that is not JSON) are listed
 in ``OpenAIImport.problems`` with their file, position and reason; the rest of
 the file is still imported. Parsing touches each JSON object once, in Python (that
 is what parsing is); the mapping to canonical events works on whole columns.
@@ -365,7 +368,10 @@ def _sniff_file(path: Path) -> bool:
 
 _JOB_ID_IN_NAME = re.compile(r"ftjob-[A-Za-z0-9_-]+")
 _CREATED_MESSAGE = re.compile(r"Created fine-tuning job:\s*(ftjob-[A-Za-z0-9_-]+)")
-_MAX_EPOCH_SECONDS = 10**11
+_MAX_EPOCH_SECONDS = 9_223_372_036
+"""The last second a ``datetime64[ns]`` holds (2262-04-11): a later epoch cannot be a time."""
+_MAX_COUNT = 2**53 - 1
+"""The largest count read, as the canonical reader (a JSON number above it is not exact)."""
 _STATUS_RANK = {"validating_files": 0, "queued": 1, "running": 2, "paused": 3}
 _FINAL = ("succeeded", "failed", "cancelled")
 _TOKEN_FIELDS = (
@@ -562,6 +568,9 @@ def _count(value: Any, what: str) -> int:
         raise _Invalid(f"{what} is not a number (value {value!r})")
     if value < 0 or value != int(value):
         raise _Invalid(f"{what} is not a whole number ≥ 0 (value {value!r})")
+    if value > _MAX_COUNT:
+        # An int64 column cannot hold it (OverflowError later): rejected here, tied to its job.
+        raise _Invalid(f"{what} is too large (more than {_MAX_COUNT}) (value {value!r})")
     return int(value)
 
 
@@ -576,6 +585,10 @@ def _job_record(item: dict[str, Any]) -> dict[str, Any]:
     grader = _obj(config.get("grader"))
     metadata = _obj(item.get("metadata"))
     sharing = item.get("shared_with_openai")
+    if sharing is not None and not isinstance(sharing, bool):
+        # "true", 1 or "yes" is not read as either: guessing it false bills without the
+        # data-sharing discount, guessing it true bills with it; neither is known.
+        raise _Invalid(f"'shared_with_openai' is not a JSON boolean true/false (value {sharing!r})")
     settings: dict[str, Any] = {}
     for key in _SETTINGS:
         value = hyper.get(key)
@@ -1906,6 +1919,23 @@ def _incomplete(
             f"step {row.step} has no timing (data.timing.step.full_iteration) and no earlier "
             "step or start message: its time is not in the export"
             for row in untimed.itertuples()
+        ],
+    )
+    # A step of no time (full_iteration 0, or no timing and its anchor at its own time)
+    # was still run: billing it as 0 s would shorten the bill (R1), so the time is unknown.
+    empty = steps[steps["start"].notna() & (steps["start"] >= steps["ts"])]
+    empty = empty.drop_duplicates("job_id")
+    add(
+        empty["job_id"],
+        [
+            f"step {row.step} takes no time ("
+            + (
+                f"data.timing.step.full_iteration is {row.full_iteration:g}"
+                if row.timed
+                else "no timing, and its metrics event is at the time of the one before"
+            )
+            + "): its time is not in the export"
+            for row in empty.itertuples()
         ],
     )
     quiet = jobs[
