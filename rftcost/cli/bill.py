@@ -306,9 +306,12 @@ def _bill_table(result: Any) -> str:
             # Cells are plain Text: a name like "[/bold]" is not rich markup.
             table.add_row(*[Text(_money(v) if i >= 4 else one_line(v)) for i, v in enumerate(row)])
         console.print(table)
-    console.print(_totals_line(totals, policy.currency, _orphans(result)), markup=False)
+    # soft_wrap: a headline or a note (a long path) is never cut at the console's width.
+    console.print(
+        _totals_line(totals, policy.currency, _orphans(result)), markup=False, soft_wrap=True
+    )
     for line in _notes(result):
-        console.print(line, markup=False)
+        console.print(line, markup=False, soft_wrap=True)
     return console.export_text()
 
 
