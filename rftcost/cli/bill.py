@@ -397,6 +397,7 @@ def validate_command(
 ) -> None:
     """Read and check logs only: counts, rejected records, invalid jobs (exit 1 if any)."""
     from rftcost.billing import bill
+    from rftcost.events.readers import UNREADABLE_LINK_NOTE
 
     check_outputs([output], [*logs, policy_path(policy)])
     output_format = resolve_format(output_format, output, OutputFormat.table)
@@ -414,6 +415,8 @@ def validate_command(
     log = result.log
     counts = log.counts()
     invalid = result.problems
+    # A log in the folder that could not be read (a broken link) is a finding too.
+    unreadable = any(note.endswith(UNREADABLE_LINK_NOTE) for note in log.notes)
     rejected = log.rejected.fillna("")
     if output_format is OutputFormat.json:
         document = {
@@ -454,7 +457,7 @@ def validate_command(
         if log.notes:
             lines.append("Notes:")
             lines += [f"{bullet}{note}" for note in log.notes]
-        if not len(rejected) and not len(invalid):
+        if not len(rejected) and not len(invalid) and not unreadable:
             lines.append("OK: every record used or a duplicate, every job can be billed.")
         if output_format is OutputFormat.markdown:  # names and values are text, not Markdown
             lines = [
@@ -464,6 +467,6 @@ def validate_command(
                 for line in lines
             ]
         emit("\n".join(lines), output)
-    if len(rejected) or len(invalid):
+    if len(rejected) or len(invalid) or unreadable:
         raise typer.Exit(EXIT_FOUND)
     raise typer.Exit(EXIT_OK)
