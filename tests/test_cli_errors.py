@@ -117,6 +117,16 @@ CASES: list[Case] = [
         r"alias\.toml.*alias shadows the built-in phase 'rollout'",
     ),
     (
+        "bill-too-many-buckets",
+        lambda f, t: ["bill", LOG, "--buckets", "100000000"],
+        r"--buckets: at most 10,000.*100000000",
+    ),
+    (
+        "bill-too-many-workers",
+        lambda f, t: ["bill", LOG, "--buckets", "2", "--workers", "1000000"],
+        r"--workers: at most 64.*1000000",
+    ),
+    (
         "bill-workdir-missing",
         lambda f, t: ["bill", LOG, "--buckets", "2", "--workdir", str(t / "nope")],
         r"nope.*--workdir.*no such folder",

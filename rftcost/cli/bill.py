@@ -35,6 +35,8 @@ from rftcost.cli.common import (
 )
 
 _TABLE_ROWS_LIMIT = 2000
+MAX_BUCKETS = 10_000
+"""Most buckets ``--buckets`` takes: each is a folder of files written at once."""
 
 
 class Engine(StrEnum):
@@ -81,9 +83,15 @@ def bill_command(
     """Event logs → charges per job and billing event, with totals."""
     from rftcost.billing import bill
     from rftcost.buckets import auto_buckets, available_workers
+    from rftcost.errors import InputError
     from rftcost.policy import load_policy
 
     check_outputs([output], [*logs, policy_path(policy)])
+    # One file (and one open writer) per bucket, one process per worker: beyond these a
+    # typo hangs the machine instead of billing (auto_buckets stays far below).
+    for option, value, most in (("--buckets", buckets, MAX_BUCKETS), ("--workers", workers, 64)):
+        if value is not None and value > most:
+            raise InputError(f"at most {most:,}", path=option, value=value)
     chosen = resolve_format(output_format, output, OutputFormat.table)
     resolved = load_policy(policy)
     processes = workers if workers is not None else available_workers()
