@@ -622,6 +622,22 @@ def bill_in_buckets(
         return combine_bills(bills or [_empty_bill(policy)], log=log)
 
 
+def _bucket_folder(workdir: str | Path | None) -> Path:
+    """A fresh temporary folder for the bucket files, in ``workdir`` when given.
+
+    A missing workdir, or a file given as one, is refused in one line before any work
+    (never created: a typo would scatter bucket files in a new folder)."""
+    if workdir is not None and not Path(workdir).is_dir():
+        reason = "no such folder" if not Path(workdir).exists() else "not a folder"
+        raise InputError(f"--workdir: {reason}", path=workdir)
+    try:
+        return Path(tempfile.mkdtemp(prefix="rftcost-buckets-", dir=workdir))
+    except OSError as exc:
+        raise InputError(
+            f"--workdir: cannot create the bucket folder: {exc.strerror}", path=workdir
+        ) from exc
+
+
 @contextmanager
 def bucketed(
     paths: Sequence[str | Path],
@@ -642,7 +658,7 @@ def bucketed(
     The folder is removed on exit; a caller writes each bucket's results out as it
     comes, so that only ``workers`` buckets are in memory at a time.
     """
-    folder = Path(tempfile.mkdtemp(prefix="rftcost-buckets-", dir=workdir))
+    folder = _bucket_folder(workdir)
     try:
         partition = partition_events(
             paths,

@@ -388,7 +388,7 @@ def cumulative_figure(
         kind, start, end = period_bounds(month)
     except ValueError as error:  # 2025-13: a bad month is the caller's input, said in one line
         raise InputError(
-            "not a month", path="--month", value=month, hint="for example 2025-06"
+            f"not a month ({error})", path="--month", value=month, hint="for example 2025-06"
         ) from error
     if kind is not PeriodKind.month:
         raise InputError("cumulative charts are per month", value=month, hint="for example 2025-06")

@@ -53,6 +53,8 @@ _MAX_AMOUNT = Decimal(10) ** 9
 """Largest rate or amount a policy may give: beyond it a value is a typo (or "1e999")."""
 _MAX_DECIMALS = 50
 """Most decimals a rate may carry (it is kept exact, rounded once with the amount)."""
+_MIN_CAP = Decimal("0.01")
+"""Smallest cap: anything less rounds to 0.00 in a two-decimal currency (R15)."""
 _CURRENCY = re.compile(r"[A-Z]{3}")
 
 
@@ -103,6 +105,12 @@ class PhaseSettings(BaseModel):
         if both:
             raise ValueError(f"phases both billable and excluded: {sorted(both)}")
         known = set(self.billable) | set(self.excluded)
+        # An alias named like a phase would re-map that phase (e.g. rollout → queued) and
+        # make billable time free (R1, R3): a name is either a phase or an alias, never both.
+        builtin = known | set(DEFAULT_BILLABLE_PHASES) | set(DEFAULT_EXCLUDED_PHASES)
+        shadowing = sorted(alias for alias in self.aliases if alias in builtin)
+        if shadowing:
+            raise ValueError(f"alias shadows the built-in phase {shadowing[0]!r}")
         unknown = {alias: target for alias, target in self.aliases.items() if target not in known}
         if unknown:
             raise ValueError(f"aliases to unknown phases: {unknown}")
@@ -169,7 +177,16 @@ class CapSettings(BaseModel):
     @field_validator("per_job_amount", mode="before")
     @classmethod
     def _amount(cls, value: Any) -> Decimal | None:
-        return None if value is None else _exact_decimal(value)
+        if value is None:
+            return None
+        amount = _exact_decimal(value)
+        # A cap below one cent rounds to 0.00 (R13): every job would bill nothing, silently.
+        if amount < _MIN_CAP:
+            raise ValueError(
+                f"a cap must be at least {_MIN_CAP}, got {excerpt(repr(value))}"
+                " (omit it for no cap)"
+            )
+        return amount
 
 
 class SafetyEvaluationSettings(BaseModel):

@@ -93,20 +93,32 @@ def period_bounds(label: str) -> tuple[PeriodKind, datetime, datetime]:
         if not match:
             continue
         numbers = [int(g) for g in match.groups()]
-        if kind is PeriodKind.day:
-            start = date(numbers[0], numbers[1], numbers[2])
-            end = start + timedelta(days=1)
-        elif kind is PeriodKind.week:
-            start = date.fromisocalendar(numbers[0], numbers[1], 1)
-            end = start + timedelta(days=7)
-        else:
-            start = date(numbers[0], numbers[1], 1)
-            end = date(start.year + start.month // 12, start.month % 12 + 1, 1)
+        try:
+            if kind is PeriodKind.day:
+                start = date(numbers[0], numbers[1], numbers[2])
+                end = start + timedelta(days=1)
+            elif kind is PeriodKind.week:
+                start = date.fromisocalendar(numbers[0], numbers[1], 1)
+                end = start + timedelta(days=7)
+            else:
+                start = date(numbers[0], numbers[1], 1)
+                end = date(start.year + start.month // 12, start.month % 12 + 1, 1)
+        except (ValueError, OverflowError):  # 2025-W99, 2025-02-30, 2025-13: said in words
+            raise ValueError(f"no such {_KIND_WORDS[kind]}: {label!r}") from None
+        if not _FIRST_MOMENT <= _midnight(start) < _midnight(end) <= _LAST_MOMENT:
+            raise ValueError(f"{label!r} is out of range (1677-09-22 to 2262-04-11)")
         return kind, _midnight(start), _midnight(end)
     raise ValueError(
         f"{label!r} is not a period: use a day (2025-06-01), an ISO week (2025-W23)"
         " or a month (2025-06)"
     )
+
+
+_KIND_WORDS = {PeriodKind.day: "day", PeriodKind.week: "ISO week", PeriodKind.month: "month"}
+
+# Times a nanosecond timestamp holds (charges' times are nanoseconds): pandas' own bounds.
+_FIRST_MOMENT = datetime(1677, 9, 22, tzinfo=UTC)
+_LAST_MOMENT = datetime(2262, 4, 11, tzinfo=UTC)
 
 
 def _midnight(day: date) -> datetime:
@@ -204,7 +216,15 @@ def _parse_moment(text: str, whole: str) -> datetime:
         ) from None
     if moment.tzinfo is None:  # a date or a time without offset: UTC, as every period
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00: before year 1 in UTC
+        moment = _FIRST_MOMENT - timedelta(days=1)
+    if not _FIRST_MOMENT <= moment <= _LAST_MOMENT:
+        raise InputError(
+            f"{value!r} is out of range (1677-09-22 to 2262-04-11)", path="--window", value=whole
+        )
+    return moment
 
 
 def _iso(moment: datetime | None) -> str | None:

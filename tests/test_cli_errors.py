@@ -41,6 +41,19 @@ def _files(tmp: Path) -> dict[str, Path]:
             "rate.toml",
             'name = "x"\nextends = "openai-rft"\n[training]\nhourly_rate = "abc"\n',
         ),
+        "policy_cap_zero": (
+            "cap0.toml",
+            'extends = "openai-rft"\n[cap]\nper_job_amount = "0"\n',
+        ),
+        "policy_cap_below_a_cent": (
+            "cap.toml",
+            'extends = "openai-rft"\n[cap]\nper_job_amount = "0.004"\n',
+        ),
+        "policy_alias_shadows": (
+            "alias.toml",
+            'extends = "openai-rft"\n[phases.aliases]\nrollout = "queued"\n',
+        ),
+        "budgets_bad_week": ("budgets-week.csv", "team,period,amount\nsearch,2025-W99,100\n"),
         "invoice_bad_amount": (
             "invoice.csv",
             "invoice_id,line,job_id,line_type,charge_at,description,quantity,unit,unit_price,"
@@ -87,6 +100,41 @@ CASES: list[Case] = [
         "bill-unknown-zone",
         lambda f, t: ["bill", LOG, "--assume-tz", "Mars/Olympus_Mons"],
         "Mars/Olympus_Mons",
+    ),
+    (
+        "bill-policy-cap-zero",
+        lambda f, t: ["bill", LOG, "--policy", str(f["policy_cap_zero"])],
+        r"cap0\.toml.*per_job_amount.*at least 0\.01.*'0'",
+    ),
+    (
+        "bill-policy-cap-below-a-cent",
+        lambda f, t: ["bill", LOG, "--policy", str(f["policy_cap_below_a_cent"])],
+        r"cap\.toml.*per_job_amount.*at least 0\.01.*0\.004",
+    ),
+    (
+        "bill-policy-alias-shadows-a-phase",
+        lambda f, t: ["bill", LOG, "--policy", str(f["policy_alias_shadows"])],
+        r"alias\.toml.*alias shadows the built-in phase 'rollout'",
+    ),
+    (
+        "bill-too-many-buckets",
+        lambda f, t: ["bill", LOG, "--buckets", "100000000"],
+        r"--buckets: at most 10,000.*100000000",
+    ),
+    (
+        "bill-too-many-workers",
+        lambda f, t: ["bill", LOG, "--buckets", "2", "--workers", "1000000"],
+        r"--workers: at most 64.*1000000",
+    ),
+    (
+        "bill-workdir-missing",
+        lambda f, t: ["bill", LOG, "--buckets", "2", "--workdir", str(t / "nope")],
+        r"nope.*--workdir.*no such folder",
+    ),
+    (
+        "bill-workdir-a-file",
+        lambda f, t: ["bill", LOG, "--buckets", "2", "--workdir", LOG],
+        r"--workdir.*not a folder",
     ),
     ("validate-missing-file", lambda f, t: ["validate", str(t / "nope")], "no such file"),
     (
@@ -142,6 +190,11 @@ CASES: list[Case] = [
         lambda f, t: ["estimate", str(PLAN), "-c", str(f["calibration_wrong"])],
         "",
     ),
+    (
+        "estimate-too-many-draws",
+        lambda f, t: ["estimate", str(PLAN), "--draws", "100000000"],
+        r"--draws.*at most 100,000.*100,000,000",
+    ),
     ("estimate-bad-budget", lambda f, t: ["estimate", str(PLAN), "--budget", "lots"], "lots"),
     ("estimate-bad-vary", lambda f, t: ["estimate", str(PLAN), "--vary", "nonsense"], "nonsense"),
     ("estimate-bad-at", lambda f, t: ["estimate", str(PLAN), "--at", "yesterday"], "yesterday"),
@@ -161,6 +214,26 @@ CASES: list[Case] = [
         "spend-budgets-no-header",
         lambda f, t: ["spend", LOG, "--budgets", str(f["budgets_no_header"])],
         "",
+    ),
+    (
+        "spend-budgets-bad-week",
+        lambda f, t: ["spend", LOG, "--budgets", str(f["budgets_bad_week"])],
+        r"budgets-week\.csv:2: no such ISO week.*2025-W99",
+    ),
+    (
+        "spend-window-beyond-timestamps",
+        lambda f, t: ["spend", LOG, "--window", "0001-01-01..9999-01-01"],
+        r"--window.*0001-01-01.*out of range",
+    ),
+    (
+        "spend-window-end-beyond-timestamps",
+        lambda f, t: ["spend", LOG, "--window", "..9999-01-01"],
+        r"--window.*9999-01-01.*out of range",
+    ),
+    (
+        "chart-cumulative-month-beyond-timestamps",
+        lambda f, t: ["chart", "cumulative", LOG, "-o", str(t / "c.png"), "--month", "9999-01"],
+        r"--month.*out of range",
     ),
     ("spend-budgets-missing", lambda f, t: ["spend", LOG, "--budgets", str(t / "b.csv")], ""),
     (

@@ -481,6 +481,79 @@ def test_a_folder_scan_does_not_follow_a_link_out_of_the_folder(tmp_path: Path) 
     assert "secret" in set(followed.events["job_id"].astype(str))
 
 
+def test_a_broken_link_in_a_folder_is_noted_and_fails_validate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    write_jsonl(folder / "a.jsonl", one_hour("a"))
+    (folder / "dangling.jsonl").symlink_to(folder / "nonexist")
+    (folder / "loop.jsonl").symlink_to(folder / "loop.jsonl")
+    note = "a link that cannot be read, skipped"
+    for follow in (False, True):
+        log = rftcost.read_events(folder, follow_links=follow)
+        assert set(log.events["job_id"].astype(str)) == {"a"}
+        assert sorted(n for n in log.notes if n.endswith(note)) == [
+            f"{folder / 'dangling.jsonl'}: {note}",
+            f"{folder / 'loop.jsonl'}: {note}",
+        ]
+    # Every path that bills says it: in memory and in buckets.
+    for extra in ((), ("--buckets", "2")):
+        code, doc = bill_json(capsys, str(folder), *extra)
+        assert code == 0 and sum(n.endswith(note) for n in doc["notes"]) == 2, doc["notes"]
+    code, out, _ = cli(capsys, "validate", str(folder))
+    assert code == 1 and "dangling.jsonl: " + note in out and "OK:" not in out
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="named pipes")
+def test_a_log_that_is_not_a_regular_file_is_refused_not_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+
+    fifo = tmp_path / "events.fifo"
+    os.mkfifo(fifo)
+    for path in (fifo, Path("/dev/zero")):
+        with pytest.raises(UnreadableFileError, match="not a regular file"):
+            rftcost.read_events(path)
+        for command in ("bill", "validate"):
+            code, _, err = cli(capsys, command, str(path))
+            assert code == 2 and err.count("\n") == 1 and str(path) in err, err
+            assert "not a regular file" in err
+
+
+@pytest.mark.parametrize(
+    ("table", "words"),
+    [
+        ('[cap]\nper_job_amount = "0"', r"cap\.per_job_amount: a cap must be at least 0\.01"),
+        ('[cap]\nper_job_amount = "0.004"', r"at least 0\.01, got '0\.004'"),
+        ('[cap]\nper_job_amount = "0.00"', r"at least 0\.01"),
+        ('[cap]\nper_job_amount = "-5"', r"cap\.per_job_amount: must be a non-negative"),
+        ('[phases.aliases]\nrollout = "queued"', "alias shadows the built-in phase 'rollout'"),
+        ('[phases.aliases]\nqueued = "rollout"', "alias shadows the built-in phase 'queued'"),
+    ],
+)
+def test_a_policy_that_would_make_money_vanish_is_refused(
+    tmp_path: Path, table: str, words: str
+) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(f'extends = "openai-rft"\n{table}\n')
+    with pytest.raises(PolicyError, match=words) as error:
+        rftcost.load_policy(path)
+    assert str(path) in str(error.value)
+
+
+def test_the_smallest_cap_and_a_new_alias_still_load(tmp_path: Path) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(
+        'extends = "openai-rft"\n[cap]\nper_job_amount = "0.01"\n'
+        '[phases.aliases]\nsampling = "rollout"\n'
+    )
+    policy = rftcost.load_policy(path)
+    assert policy.cap.per_job_amount == Decimal("0.01")
+    assert policy.phases.canonical("sampling") == "rollout"
+
+
 def test_a_rejected_value_is_a_short_excerpt(tmp_path: Path) -> None:
     records = one_hour()
     records[1] = {**records[1], "phase": "x" * 10_000}

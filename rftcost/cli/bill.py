@@ -37,6 +37,8 @@ from rftcost.cli.common import (
 )
 
 _TABLE_ROWS_LIMIT = 2000
+MAX_BUCKETS = 10_000
+"""Most buckets ``--buckets`` takes: each is a folder of files written at once."""
 
 
 class Engine(StrEnum):
@@ -83,9 +85,15 @@ def bill_command(
     """Event logs → charges per job and billing event, with totals."""
     from rftcost.billing import bill
     from rftcost.buckets import auto_buckets, available_workers
+    from rftcost.errors import InputError
     from rftcost.policy import load_policy
 
     check_outputs([output], [*logs, policy_path(policy)])
+    # One file (and one open writer) per bucket, one process per worker: beyond these a
+    # typo hangs the machine instead of billing (auto_buckets stays far below).
+    for option, value, most in (("--buckets", buckets, MAX_BUCKETS), ("--workers", workers, 64)):
+        if value is not None and value > most:
+            raise InputError(f"at most {most:,}", path=option, value=value)
     chosen = resolve_format(output_format, output, OutputFormat.table)
     resolved = load_policy(policy)
     processes = workers if workers is not None else available_workers()
@@ -421,6 +429,7 @@ def validate_command(
 ) -> None:
     """Read and check logs only: counts, rejected records, invalid jobs (exit 1 if any)."""
     from rftcost.billing import bill
+    from rftcost.events.readers import UNREADABLE_LINK_NOTE
 
     check_outputs([output], [*logs, policy_path(policy)])
     output_format = resolve_format(output_format, output, OutputFormat.table)
@@ -438,6 +447,8 @@ def validate_command(
     log = result.log
     counts = log.counts()
     invalid = result.problems
+    # A log in the folder that could not be read (a broken link) is a finding too.
+    unreadable = any(note.endswith(UNREADABLE_LINK_NOTE) for note in log.notes)
     rejected = log.rejected.fillna("")
     if output_format is OutputFormat.json:
         document = {
@@ -478,7 +489,7 @@ def validate_command(
         if log.notes:
             lines.append("Notes:")
             lines += [f"{bullet}{note}" for note in log.notes]
-        if not len(rejected) and not len(invalid):
+        if not len(rejected) and not len(invalid) and not unreadable:
             lines.append("OK: every record used or a duplicate, every job can be billed.")
         if output_format is OutputFormat.markdown:  # names and values are text, not Markdown
             lines = [
@@ -488,6 +499,6 @@ def validate_command(
                 for line in lines
             ]
         emit("\n".join(lines), output)
-    if len(rejected) or len(invalid):
+    if len(rejected) or len(invalid) or unreadable:
         raise typer.Exit(EXIT_FOUND)
     raise typer.Exit(EXIT_OK)

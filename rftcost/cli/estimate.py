@@ -48,6 +48,10 @@ FormatOption = Annotated[
 ]
 
 
+MAX_DRAWS = 100_000
+"""Most Monte Carlo draws: more would not change P10/P50/P90 and would exhaust memory."""
+
+
 @app.command("estimate")
 def estimate_command(
     plan: Annotated[
@@ -118,6 +122,9 @@ def estimate_command(
     from rftcost.plan import load_plan
     from rftcost.policy import load_policy
 
+    if draws > MAX_DRAWS:
+        # Each draw holds a few dozen floats per array: 200,000 draws already take ~0.5 GB.
+        raise PlanError(f"--draws must be at most {MAX_DRAWS:,}, got {draws:,}")
     if (running is None) != (job is None):
         raise PlanError("--running LOGS and --job ID go together")
     if plan is None and running is None:

@@ -44,6 +44,7 @@ from rftcost.policy import Policy, load_policy
 __all__ = [
     "LOG_SUFFIXES",
     "MAX_COUNT",
+    "UNREADABLE_LINK_NOTE",
     "VALUE_EXCERPT",
     "EventLog",
     "ProgressCallback",
@@ -169,7 +170,12 @@ def expand_paths(
     for given in paths:
         path = Path(given)
         if path.is_dir():
-            below = sorted(p for p in path.rglob("*") if p.is_file() and _is_log_file(p))
+            found = [p for p in path.rglob("*") if _is_log_file(p)]
+            below = sorted(p for p in found if p.is_file())
+            if skipped is not None:
+                # A dangling link or a link loop: a log that cannot be read is said, never
+                # silently absent (its jobs may bill short); skip_notes words it.
+                skipped.extend(sorted(p for p in found if p.is_symlink() and not p.exists()))
             if not follow_links:
                 root = path.resolve()
                 outside = [p for p in below if not p.resolve().is_relative_to(root)]
@@ -180,8 +186,12 @@ def expand_paths(
             if skipped is not None:
                 skipped.extend(p for p in below if p not in set(logs))
             files.extend(logs)
-        elif path.exists():
+        elif path.is_file():
             files.append(path)
+        elif path.exists():  # a pipe, /dev/zero, a socket: reading it would hang or never end
+            raise UnreadableFileError(
+                "not a regular file; an event log is a file or a folder of files", path=path
+            )
         else:
             raise UnreadableFileError("no such file or folder", path=path)
     return files
@@ -315,11 +325,17 @@ def read_events(
     )
 
 
+UNREADABLE_LINK_NOTE = "a link that cannot be read, skipped"
+"""The note for a dangling link or a link loop in a folder of logs (``validate`` exits 1)."""
+
+
 def skip_notes(skipped: Sequence[Path], links: Sequence[Path] = ()) -> tuple[str, ...]:
     """The reading notes for files a folder scan left out: every path that bills (in
     memory, buckets, Spark) says in the same words what it did not read."""
     return tuple(
-        f"{p}: not an OpenAI export, skipped"
+        f"{p}: {UNREADABLE_LINK_NOTE}"
+        if p.is_symlink() and not p.exists()
+        else f"{p}: not an OpenAI export, skipped"
         if p.name.lower().endswith(".json")
         else f"{p}: not an event log (no job_id, ts, event), skipped"
         for p in skipped
