@@ -558,6 +558,24 @@ def _micro_hours_text(micro: int) -> str:
     return f"{text} h"
 
 
+def _price_entry_evidence(
+    family: str, entry: Any, amount_micro: int, currency: str, *, in_force: bool
+) -> Evidence:
+    """A price entry as evidence: its rates and what they give for the line's tokens (R10)."""
+    return Evidence(
+        type="price_entry",
+        description=(
+            f"{family} from {entry.effective_from.date()}: {_price(entry.input)} / "
+            f"{_price(entry.cached_input)} / {_price(entry.output)} per 1M gives "
+            f"{_money(amount_micro, currency)}" + (" (in force)" if in_force else "")
+        ),
+        price=entry.input,
+        effective_from=entry.effective_from,
+        source=entry.source,
+        grader_model=family,
+    )
+
+
 def _price(value: Decimal) -> str:
     """A rate for reading: two decimals, more only when it has them (0.275)."""
     return f"{value:.2f}" if value == value.quantize(Decimal("0.01")) else f"{value.normalize():f}"
@@ -2746,18 +2764,8 @@ class _UsageIndex:
             elif abs(micro - billed) <= _MICRO_PER_CENT and match is None:
                 match = entry
             evidence.append(
-                Evidence(
-                    type="price_entry",
-                    description=(
-                        f"{family} from {entry.effective_from.date()}: {_price(entry.input)} / "
-                        f"{_price(entry.cached_input)} / {_price(entry.output)} per 1M gives "
-                        f"{_money(micro, _currency(bill))}"
-                        + (" (in force)" if index in in_force else "")
-                    ),
-                    price=entry.input,
-                    effective_from=entry.effective_from,
-                    source=entry.source,
-                    grader_model=family,
+                _price_entry_evidence(
+                    family, entry, micro, _currency(bill), in_force=index in in_force
                 )
             )
         if match is not None:
@@ -3282,18 +3290,12 @@ class _ProjectDayAudit(_Base):
             if abs(cents * _MICRO_PER_CENT - int(row.billed)) <= _MICRO_PER_CENT:
                 match = entry
             evidence.append(
-                Evidence(
-                    type="price_entry",
-                    description=(
-                        f"{family} from {entry.effective_from.date()}: {_price(entry.input)} / "
-                        f"{_price(entry.cached_input)} / {_price(entry.output)} per 1M gives "
-                        f"{_money(cents * _MICRO_PER_CENT, self.currency)}"
-                        + (" (in force)" if in_force and entry is in_force[-1] else "")
-                    ),
-                    price=entry.input,
-                    effective_from=entry.effective_from,
-                    source=entry.source,
-                    grader_model=family,
+                _price_entry_evidence(
+                    family,
+                    entry,
+                    cents * _MICRO_PER_CENT,
+                    self.currency,
+                    in_force=bool(in_force) and entry is in_force[-1],
                 )
             )
         current = in_force[-1] if in_force else None
