@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -33,24 +34,23 @@ def resolve_event_jobs(
     """Give every event its job (see the module docstring); report files that cannot be told.
 
     Also returns the job of each events file, so that a record of the file that could
-    not be read is tied to its job.
+    not be read is tied to its job. The job is told once per file, then given to the
+    file's events in one column operation.
     """
     problems: list[ImportProblem] = []
     file_jobs: dict[str, str] = {}
-    named = events["message"].str.extract(_CREATED_MESSAGE, expand=False)
-    resolved = pd.Series(pd.NA, index=events.index, dtype="string")
-    for file, group in events.groupby("file", sort=False):
-        candidates = [
-            set(named[group.index].dropna()),
-            _ids_in_path(Path(str(file))),
-            set(jobs.loc[jobs["folder"] == group["folder"].iloc[0], "job_id"]),
-            _sibling_job(Path(str(file))),
-            set(jobs["job_id"]),
-        ]
-        choice = next((c for c in candidates if c), set())
+    named = events["message"].str.extract(_CREATED_MESSAGE, expand=False).dropna()
+    named_in_file = _sets_by_key(events.loc[named.index, "file"], named)
+    files = events.groupby("file", sort=False).agg(
+        folder=("folder", "first"), count=("folder", "size")
+    )
+    in_folder = _jobs_by_folder(jobs)
+    for file, folder, count in zip(files.index, files["folder"], files["count"], strict=True):
+        choice = _first_found(
+            _event_file_sources(str(file), str(folder), named_in_file, in_folder, jobs)
+        )
         if len(choice) == 1:
-            file_jobs[str(file)] = next(iter(choice))
-            resolved[group.index] = choice.pop()
+            file_jobs[str(file)] = choice.pop()
             continue
         reason = (
             f"events of several jobs ({', '.join(sorted(choice))}) and no way to tell them apart"
@@ -59,11 +59,9 @@ def resolve_event_jobs(
             "event, no ftjob- id in the file or folder name, and no single job object"
         )
         problems.append(
-            ImportProblem(
-                file=str(file), position=f"{len(group)} events", reason=reason + ": skipped"
-            )
+            ImportProblem(file=str(file), position=f"{count} events", reason=reason + ": skipped")
         )
-    events = events.assign(job_id=resolved)
+    events = events.assign(job_id=events["file"].map(file_jobs).astype("string"))
     return events[events["job_id"].notna()], problems, file_jobs
 
 
@@ -74,23 +72,70 @@ def tie_to_jobs(
 
     A problem whose job cannot be told (several candidates) stays without one.
     """
+    in_folder = _jobs_by_folder(jobs)
     tied = []
     for problem in problems:
         if problem.job_id is None:
-            file = Path(problem.file)
-            candidates = [
-                {file_jobs[problem.file]} if problem.file in file_jobs else set(),
-                _ids_in_path(file),
-                {j for f, j in file_jobs.items() if Path(f).parent == file.parent},
-                set(jobs.loc[jobs["folder"] == str(file.parent), "job_id"]),
-                _sibling_job(file),
-                set(jobs["job_id"]),
-            ]
-            choice = next((c for c in candidates if c), set())
+            choice = _first_found(_problem_sources(problem.file, file_jobs, in_folder, jobs))
             if len(choice) == 1:
                 problem = problem.model_copy(update={"job_id": choice.pop()})
         tied.append(problem)
     return tied
+
+
+def _first_found(sources: Iterable[set[str]]) -> set[str]:
+    """The jobs of the first source, in order of precedence, that names any (else none).
+
+    Given a generator, a later source (reading a ``job.json``, every job of the import)
+    is looked at only when the earlier ones name none.
+    """
+    return next((jobs for jobs in sources if jobs), set())
+
+
+def _event_file_sources(
+    file: str,
+    folder: str,
+    named_in_file: dict[str, set[str]],
+    in_folder: Callable[[str], set[str]],
+    jobs: pd.DataFrame,
+) -> Iterator[set[str]]:
+    """The jobs an events file may belong to, source by source (the module docstring)."""
+    yield set(named_in_file.get(file, set()))
+    yield _ids_in_path(Path(file))
+    yield in_folder(folder)
+    yield _sibling_job(Path(file))
+    yield set(jobs["job_id"])
+
+
+def _problem_sources(
+    file: str,
+    file_jobs: dict[str, str],
+    in_folder: Callable[[str], set[str]],
+    jobs: pd.DataFrame,
+) -> Iterator[set[str]]:
+    """The jobs an unreadable record of ``file`` may belong to, source by source."""
+    path = Path(file)
+    yield {file_jobs[file]} if file in file_jobs else set()
+    yield _ids_in_path(path)
+    yield {job for other, job in file_jobs.items() if Path(other).parent == path.parent}
+    yield in_folder(str(path.parent))
+    yield _sibling_job(path)
+    yield set(jobs["job_id"])
+
+
+def _jobs_by_folder(frame: pd.DataFrame) -> Callable[[str], set[str]]:
+    """The jobs of a frame's records read from a folder, looked up without a scan per call."""
+    ids = _sets_by_key(frame["folder"], frame["job_id"])
+    return lambda folder: set(ids.get(folder, set()))
+
+
+def _sets_by_key(keys: pd.Series, values: pd.Series) -> dict[str, set[str]]:
+    """The distinct values of each key (a value missing is left out)."""
+    pairs = pd.DataFrame({"key": keys, "value": values}).dropna().drop_duplicates()
+    found: dict[str, set[str]] = {}
+    for key, value in zip(pairs["key"], pairs["value"], strict=True):
+        found.setdefault(str(key), set()).add(str(value))
+    return found
 
 
 def _ids_in_path(file: Path) -> set[str]:
@@ -127,21 +172,35 @@ def resolve_checkpoint_jobs(
     if not missing.any():
         return checkpoints
     fill = pd.Series(pd.NA, index=checkpoints.index, dtype="string")
+    events_in_folder = _jobs_by_folder(events)
+    jobs_in_folder = _jobs_by_folder(jobs)
     for file, group in checkpoints[missing].groupby("file", sort=False):
-        candidates = [
-            _ids_in_path(Path(str(file))),
-            set(events.loc[events["folder"] == group["folder"].iloc[0], "job_id"]),
-            set(jobs.loc[jobs["folder"] == group["folder"].iloc[0], "job_id"]),
-            _sibling_job(Path(str(file))),
-            set(jobs["job_id"]),
-        ]
-        choice = next((c for c in candidates if c), set())
+        folder = str(group["folder"].iloc[0])
+        choice = _first_found(
+            _checkpoint_file_sources(str(file), folder, events_in_folder, jobs_in_folder, jobs)
+        )
         if len(choice) == 1:
             fill[group.index] = choice.pop()
     return checkpoints.assign(job_id=checkpoints["job_id"].fillna(fill))
 
 
+def _checkpoint_file_sources(
+    file: str,
+    folder: str,
+    events_in_folder: Callable[[str], set[str]],
+    jobs_in_folder: Callable[[str], set[str]],
+    jobs: pd.DataFrame,
+) -> Iterator[set[str]]:
+    """The jobs a checkpoint that names none may belong to, source by source."""
+    yield _ids_in_path(Path(file))
+    yield events_in_folder(folder)
+    yield jobs_in_folder(folder)
+    yield _sibling_job(Path(file))
+    yield set(jobs["job_id"])
+
+
 def unresolved_records(frame: pd.DataFrame, what: str) -> list[ImportProblem]:
+    """A problem for each record (checkpoint) whose job could not be told: skipped."""
     lost = frame[frame["job_id"].isna()]
     return [
         ImportProblem(

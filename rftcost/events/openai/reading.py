@@ -139,6 +139,7 @@ class ExportReader:
         self.seq = 0
         self.pages = 0
         self._text = ""
+        self._provenance = {"file": "", "folder": ""}
 
     def read_file(self, path: Path) -> bool:
         """Read one file; False when it holds no OpenAI object or list page at all."""
@@ -151,6 +152,7 @@ class ExportReader:
         except OSError as exc:
             raise UnreadableFileError(f"cannot read file: {exc}", path=path) from exc
         self._text = text
+        self._provenance = {"file": str(path), "folder": str(path.parent)}
         if path.name.lower().endswith((".jsonl", ".ndjson")):
             for number, line in enumerate(text.splitlines(), start=1):
                 if line.strip():
@@ -236,8 +238,7 @@ class ExportReader:
         into.append(
             {
                 **record,
-                "file": str(path),
-                "folder": str(path.parent),
+                **self._provenance,
                 "position": position,
                 "seq": self.seq,
                 "fingerprint": fingerprint,
