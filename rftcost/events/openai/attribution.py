@@ -139,6 +139,7 @@ def _sets_by_key(keys: pd.Series, values: pd.Series) -> dict[str, set[str]]:
 
 
 def _ids_in_path(file: Path) -> set[str]:
+    """The ``ftjob-…`` ids in the file's name, else in its folder's name."""
     for name in (file.stem, file.parent.name):
         found = set(_JOB_ID_IN_NAME.findall(name))
         if found:

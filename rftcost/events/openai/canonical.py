@@ -14,6 +14,7 @@ from typing import Any, cast
 
 import pandas as pd
 
+from rftcost.events.openai.frames import event_ids, utc_from_epoch
 from rftcost.events.openai.reading import JOB_SETTINGS
 from rftcost.events.openai.values import json_digest
 from rftcost.events.schema import (
@@ -28,6 +29,8 @@ __all__ = ["announced_checkpoints", "canonical_events", "checkpoint_rows", "job_
 
 
 def job_created_rows(jobs: pd.DataFrame) -> pd.DataFrame:
+    """``job_created`` at each job's ``created_at`` with its settings; the id carries a
+    hash of the settings, so a job re-imported with other settings is not merged away."""
     settings = [
         "team",
         "project",
@@ -43,22 +46,22 @@ def job_created_rows(jobs: pd.DataFrame) -> pd.DataFrame:
     digest = [json_digest(record)[:12] for record in content.to_dict("records")]
     return jobs[settings].assign(
         job_id=jobs["job_id"],
-        ts=pd.to_datetime(jobs["created_at"], unit="s", utc=True),
+        ts=utc_from_epoch(jobs["created_at"]),
         event="job_created",
-        event_id="openai:"
-        + jobs["job_id"]
-        + ":created:"
-        + pd.Series(digest, index=jobs.index, dtype="string"),
+        event_id=event_ids(
+            jobs["job_id"], "created", pd.Series(digest, index=jobs.index, dtype="string")
+        ),
     )
 
 
 def checkpoint_rows(checkpoints: pd.DataFrame) -> pd.DataFrame:
+    """``checkpoint_saved`` at each listed checkpoint's ``created_at`` (R5)."""
     return pd.DataFrame(
         {
             "job_id": checkpoints["job_id"],
-            "ts": pd.to_datetime(checkpoints["created_at"], unit="s", utc=True),
+            "ts": utc_from_epoch(checkpoints["created_at"]),
             "event": "checkpoint_saved",
-            "event_id": "openai:" + checkpoints["id"] + ":checkpoint_saved",
+            "event_id": event_ids(checkpoints["id"], "checkpoint_saved"),
             "step": checkpoints["step"],
         }
     )
@@ -94,7 +97,7 @@ def announced_checkpoints(
             "job_id": missing["job_id"],
             "ts": at,
             "event": "checkpoint_saved",
-            "event_id": "openai:" + missing["id"] + ":checkpoint_saved",
+            "event_id": event_ids(missing["id"], "checkpoint_saved"),
             "step": missing["step"],
         }
     )

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from rftcost.events.openai.frames import optional_text
+from rftcost.events.openai.frames import event_ids, optional_text, true_where
 from rftcost.events.openai.model import ImportProblem
 from rftcost.events.openai.values import InvalidObject, as_object, stripped_text, whole_number
 
@@ -172,15 +172,17 @@ def usage_table(events: pd.DataFrame) -> pd.DataFrame:
 
 
 def usage_rows(usage: pd.DataFrame) -> pd.DataFrame:
+    """One ``grader_usage`` event per metrics event and grader model that used tokens (R9)."""
     used = usage[["input_tokens", "cached_input_tokens", "output_tokens"]].gt(0).any(axis=1)
     rows = usage[used]
     return rows.drop(columns=["id", "file", "position"]).assign(
         event="grader_usage",
-        event_id="openai:" + rows["id"] + ":grader_usage:" + rows["grader_model"],
+        event_id=event_ids(rows["id"], "grader_usage", rows["grader_model"]),
     )
 
 
 def usage_problems(usage: pd.DataFrame) -> list[ImportProblem]:
+    """Cached tokens above prompt tokens: a problem of the record (its job is invalid)."""
     bad = usage[usage["cached_input_tokens"] > usage["input_tokens"]]
     reason = (
         "event "
@@ -207,9 +209,9 @@ def unknown_grader_problems(
     """A model-grader job with steps and no token usage to read: grader amount unknown (R9)."""
     used = usage[usage[["input_tokens", "output_tokens"]].gt(0).any(axis=1)]
     graded = jobs[
-        jobs["model_grader"].fillna(False).astype(bool)
-        & jobs["job_id"].isin(set(steps["job_id"]))
-        & ~jobs["job_id"].isin(set(used["job_id"]))
+        true_where(jobs["model_grader"])
+        & jobs["job_id"].isin(steps["job_id"])
+        & ~jobs["job_id"].isin(used["job_id"])
     ]
     return [
         ImportProblem(

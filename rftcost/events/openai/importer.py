@@ -169,6 +169,7 @@ def import_openai(paths: Sequence[str | Path] | str | Path) -> OpenAIImport:
 
 
 def _unknown(events: pd.DataFrame) -> tuple[UnknownMessage, ...]:
+    """The messages no rule matches, in time order per job."""
     unknown = events[events["rule"] == -1]
     return tuple(
         UnknownMessage(
@@ -184,6 +185,7 @@ def _unknown(events: pd.DataFrame) -> tuple[UnknownMessage, ...]:
 
 
 def _imported_jobs(jobs: pd.DataFrame, vendor: pd.Series) -> tuple[ImportedJob, ...]:
+    """The merged job objects as ``ImportedJob``, by id, with Azure's billed hours if said."""
     hours = {str(k): str(v) for k, v in vendor.items()}
 
     def when(epoch: Any) -> datetime | None:

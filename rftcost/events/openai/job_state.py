@@ -13,7 +13,14 @@ from typing import Any, cast
 
 import pandas as pd
 
-from rftcost.events.openai.frames import is_missing, lookup, optional_text
+from rftcost.events.openai.frames import (
+    event_ids,
+    is_missing,
+    lookup,
+    optional_text,
+    true_where,
+    utc_from_epoch,
+)
 from rftcost.events.openai.messages import FINAL_STATUSES
 
 __all__ = ["status_rows"]
@@ -51,14 +58,14 @@ def status_rows(
                 f"{said_by_job[str(row.job_id)]!r}: the events are used"
             )
     hooks = hooks[~hooks["job_id"].isin(known)]
-    hook_ts = pd.to_datetime(hooks["created_at"], unit="s", utc=True)
+    hook_ts = utc_from_epoch(hooks["created_at"])
     parts.append(
         pd.DataFrame(
             {
                 "job_id": hooks["job_id"],
                 "ts": hook_ts,
                 "event": hooks["status"],
-                "event_id": "openai:" + hooks["id"] + ":" + hooks["status"],
+                "event_id": event_ids(hooks["id"], hooks["status"]),
                 "message": "webhook fine_tuning.job." + hooks["status"],
             }
         )
@@ -73,9 +80,9 @@ def status_rows(
     job_status = lookup(events["job_id"], status)
     errors = events[
         (events["rule"] == -1)
-        & events["level"].str.lower().eq("error").fillna(False).astype(bool)
+        & true_where(events["level"].str.lower().eq("error"))
         & ~events["job_id"].isin(known)
-        & (job_status.isna() | job_status.eq("failed").fillna(False).astype(bool))
+        & (job_status.isna() | true_where(job_status.eq("failed")))
     ].drop_duplicates("job_id", keep="last")
     parts.append(
         pd.DataFrame(
@@ -83,7 +90,7 @@ def status_rows(
                 "job_id": errors["job_id"],
                 "ts": errors["ts"],
                 "event": "failed",
-                "event_id": "openai:" + errors["id"] + ":failed",
+                "event_id": event_ids(errors["id"], "failed"),
                 "message": errors["message"],
             }
         )
@@ -108,7 +115,7 @@ def status_rows(
                 f"{said_by_job[str(row.job_id)]!r}: the events (time-stamped) are used"
             )
     ended = ended[~ended["job_id"].isin(known)]
-    finished = pd.to_datetime(ended["finished_at"].astype("float64"), unit="s", utc=True)
+    finished = utc_from_epoch(ended["finished_at"].astype("float64"))
     fallback = lookup(ended["job_id"], last_ts)
     at = finished.fillna(fallback)
     ended, finished, at = ended[at.notna()], finished[at.notna()], at[at.notna()]
@@ -118,7 +125,7 @@ def status_rows(
                 "job_id": ended["job_id"],
                 "ts": at,
                 "event": ended["status"],
-                "event_id": "openai:" + ended["job_id"] + ":status:" + ended["status"],
+                "event_id": event_ids(ended["job_id"], "status", ended["status"]),
                 "message": "job object status " + ended["status"],
             }
         )
@@ -143,7 +150,7 @@ def status_rows(
     # last event, the last time known (R4: a pause issues a charge).
     toggles = events[events["rule_event"].isin(["paused", "resumed"])]
     last_toggle = toggles.groupby("job_id", sort=False)["rule_event"].last()
-    paused = jobs[jobs["status"].eq("paused").fillna(False).astype(bool)]
+    paused = jobs[true_where(jobs["status"].eq("paused"))]
     paused = paused[
         lookup(paused["job_id"], last_toggle).ne("paused").fillna(True).astype(bool)
         & paused["job_id"].isin(last_ts.index)
@@ -154,7 +161,7 @@ def status_rows(
                 "job_id": paused["job_id"],
                 "ts": lookup(paused["job_id"], last_ts),
                 "event": "paused",
-                "event_id": "openai:" + paused["job_id"] + ":status:paused",
+                "event_id": event_ids(paused["job_id"], "status", "paused"),
                 "message": "job object status paused",
             }
         )

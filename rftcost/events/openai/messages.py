@@ -14,6 +14,8 @@ from typing import Final, NamedTuple
 
 import pandas as pd
 
+from rftcost.events.openai.frames import event_ids, true_where
+
 __all__ = [
     "FINAL_STATUSES",
     "MESSAGE_RULES",
@@ -76,7 +78,8 @@ MESSAGE_RULES: Final[tuple[MessageRule, ...]] = (
 """The message → event table. The first matching row decides; no match is reported."""
 
 
-FINAL_STATUSES = ("succeeded", "failed", "cancelled")
+FINAL_STATUSES: Final = ("succeeded", "failed", "cancelled")
+"""The statuses (and canonical events) that end a job (R4)."""
 
 
 _RULES = pd.DataFrame(MESSAGE_RULES, columns=list(MessageRule._fields))
@@ -104,29 +107,27 @@ def classify_messages(events: pd.DataFrame) -> pd.DataFrame:
             & (rule == -1)
             & events["message"].str.match(row.pattern, flags=re.IGNORECASE)
         )
-        rule = rule.mask(hit.fillna(False).astype(bool), index)
-    rules = _RULES.reindex(rule.to_numpy())  # -1 (unknown), -2 (metrics): empty rows
+        rule = rule.mask(true_where(hit), index)
+    # -1 (unknown), -2 (metrics): empty rows
+    rules = _RULES.reindex(rule.to_numpy()).set_axis(events.index)
     return events.assign(
         rule=rule.where(is_message, -2),
-        rule_event=pd.Series(rules["event"].to_numpy(), index=events.index, dtype="string"),
-        rule_phase=pd.Series(rules["phase"].to_numpy(), index=events.index, dtype="string"),
-        changes_state=pd.Series(rules["changes_state"].to_numpy(), index=events.index)
-        .fillna(False)
-        .astype(bool),
-        training_starts=pd.Series(rules["training_starts"].to_numpy(), index=events.index)
-        .fillna(False)
-        .astype(bool),
+        rule_event=rules["event"].astype("string"),
+        rule_phase=rules["phase"].astype("string"),
+        changes_state=true_where(rules["changes_state"]),
+        training_starts=true_where(rules["training_starts"]),
     )
 
 
 def message_event_rows(events: pd.DataFrame) -> pd.DataFrame:
+    """The canonical event a message's rule emits (``succeeded``, ``paused``, …), at its time."""
     emitting = events[events["rule_event"].notna()]
     return pd.DataFrame(
         {
             "job_id": emitting["job_id"],
             "ts": emitting["ts"],
             "event": emitting["rule_event"],
-            "event_id": "openai:" + emitting["id"] + ":" + emitting["rule_event"],
+            "event_id": event_ids(emitting["id"], emitting["rule_event"]),
             "message": emitting["message"],
         }
     )
@@ -163,7 +164,7 @@ def state_rows(events: pd.DataFrame, steps: pd.DataFrame) -> pd.DataFrame:
             "job_id": opened["job_id"],
             "ts": opened["ts"],
             "event": "phase_start",
-            "event_id": "openai:" + opened["id"] + ":phase_start:" + opened["rule_phase"],
+            "event_id": event_ids(opened["id"], "phase_start", opened["rule_phase"]),
             "phase": opened["rule_phase"],
             "message": opened["message"],
         }
@@ -173,7 +174,7 @@ def state_rows(events: pd.DataFrame, steps: pd.DataFrame) -> pd.DataFrame:
             "job_id": closed["job_id"],
             "ts": end[closed.index],
             "event": "phase_end",
-            "event_id": "openai:" + closed["id"] + ":phase_end:" + closed["rule_phase"],
+            "event_id": event_ids(closed["id"], "phase_end", closed["rule_phase"]),
             "phase": closed["rule_phase"],
         }
     )

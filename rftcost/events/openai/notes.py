@@ -36,6 +36,8 @@ def import_notes(
     usage: pd.DataFrame,
     vendor: pd.Series,
 ) -> list[str]:
+    """The notes of an import: untimed steps, safety-check events, usage figures that
+    disagree, Azure's billed hours against the steps', checkpoint messages without a list."""
     notes: list[str] = []
     by_time = steps[~steps["timed"] & steps["start"].notna()]
     if len(by_time):

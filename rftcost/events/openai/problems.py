@@ -13,7 +13,7 @@ from typing import Any, cast
 
 import pandas as pd
 
-from rftcost.events.openai.frames import is_missing, lookup, optional_text
+from rftcost.events.openai.frames import is_missing, lookup, optional_text, true_where
 from rftcost.events.openai.messages import FINAL_STATUSES
 from rftcost.events.openai.model import ImportProblem
 
@@ -100,8 +100,8 @@ def incomplete_jobs(
     finals = canonical[canonical["event"].isin(FINAL_STATUSES)]
     guessed = canonical[canonical["event_id"].str.contains(":status:", regex=False, na=False)]
     untimed_stop = jobs[
-        jobs["job_id"].isin(set(guessed["job_id"]))
-        & (jobs["finished_at"].isna() | jobs["status"].eq("paused").fillna(False).astype(bool))
+        jobs["job_id"].isin(guessed["job_id"])
+        & (jobs["finished_at"].isna() | true_where(jobs["status"].eq("paused")))
     ]
     add(
         untimed_stop["job_id"],
@@ -111,8 +111,8 @@ def incomplete_jobs(
             for row in untimed_stop.itertuples()
         ],
     )
-    open_end = jobs[jobs["finished_at"].notna() & ~jobs["job_id"].isin(set(finals["job_id"]))]
-    open_end = open_end[~open_end["status"].isin(["paused"]).fillna(False).astype(bool)]
+    open_end = jobs[jobs["finished_at"].notna() & ~jobs["job_id"].isin(finals["job_id"])]
+    open_end = open_end[~true_where(open_end["status"].isin(["paused"]))]
     add(
         open_end["job_id"],
         [
@@ -189,7 +189,7 @@ def incomplete_jobs(
         ],
     )
     quiet = jobs[
-        ~jobs["job_id"].isin(set(events["job_id"]))
+        ~jobs["job_id"].isin(events["job_id"])
         & ~jobs["status"].isin(["validating_files", "queued"])
     ]
     add(

@@ -87,6 +87,7 @@ def looks_like_openai_export(path: Path) -> bool:
 
 
 def sniff_file(path: Path) -> bool:
+    """Whether one file looks like an export: its name, then its first 64 KiB (no parse)."""
     if not path.name.lower().endswith(EXPORT_SUFFIXES):
         return False
     try:
@@ -278,11 +279,13 @@ def line_in_file(file: str, object_id: str) -> int | None:
 
 
 def _label(item: dict[str, Any]) -> str:
+    """How a problem names an object: its id, or "without an id"."""
     value = item.get("id")
     return repr(value) if isinstance(value, str) and value.strip() else "without an id"
 
 
 def _job_record(item: dict[str, Any]) -> dict[str, Any]:
+    """A ``fine_tuning.job`` snapshot → a flat record: settings, grader, metadata, status."""
     job_id = required_id(item)
     created = epoch_seconds(item, "created_at")
     finished = epoch_seconds(item, "finished_at", required=False)
@@ -342,6 +345,7 @@ NOTE_EVENT_TYPES: Final = ("moderation_checks",)
 
 
 def _event_record(item: dict[str, Any]) -> dict[str, Any]:
+    """A ``fine_tuning.job.event`` → a flat record (a metrics event: its step, timing, usage)."""
     event_id = required_id(item)
     created = epoch_seconds(item, "created_at")
     message = item.get("message")
@@ -386,6 +390,8 @@ def _webhook_record(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def _metrics(data: Any) -> dict[str, Any]:
+    """A metrics event's ``data``: step, total steps, step timing, grader usage, and whether
+    it is RFT's (step timing, grader usage or rewards)."""
     if not isinstance(data, dict):
         raise InvalidObject("a metrics event without a 'data' object")
     if data.get("step") is None:
@@ -419,6 +425,7 @@ def _metrics(data: Any) -> dict[str, Any]:
 
 
 def _checkpoint_record(item: dict[str, Any]) -> dict[str, Any]:
+    """A ``fine_tuning.job.checkpoint`` → a flat record: its step and its job."""
     checkpoint_id = required_id(item)
     created = epoch_seconds(item, "created_at")
     if item.get("step_number") is None:
@@ -442,6 +449,7 @@ _PROVENANCE = {
 
 
 def _frame(records: list[dict[str, Any]], columns: dict[str, str]) -> pd.DataFrame:
+    """Records → a frame of these columns and dtypes, with their provenance columns."""
     dtypes = {**columns, **_PROVENANCE}
     if not records:
         return pd.DataFrame({c: pd.Series([], dtype=t) for c, t in dtypes.items()})
@@ -450,6 +458,7 @@ def _frame(records: list[dict[str, Any]], columns: dict[str, str]) -> pd.DataFra
 
 
 def jobs_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """The job snapshots read, one row each (merged later, ``snapshots``)."""
     columns = {
         "job_id": "string",
         "created_at": "int64",
@@ -472,6 +481,7 @@ def jobs_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def events_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """The events read, one row each; ``job_id`` empty until ``attribution`` tells it."""
     columns = {
         "id": "string",
         "created_at": "int64",
@@ -490,10 +500,12 @@ def events_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def checkpoints_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """The checkpoints read, one row each."""
     columns = {"id": "string", "created_at": "int64", "step": "Int64", "job_id": "string"}
     return _frame(records, columns)
 
 
 def webhooks_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """The webhook payloads read, one row each (how a job ended, ``job_state``)."""
     columns = {"id": "string", "created_at": "int64", "status": "string", "job_id": "string"}
     return _frame(records, columns)

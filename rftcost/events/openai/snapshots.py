@@ -19,6 +19,7 @@ __all__ = ["dedupe_objects", "merge_snapshots", "resolve_methods"]
 
 
 _STATUS_RANK = {"validating_files": 0, "queued": 1, "running": 2, "paused": 3}
+"""How advanced a status is; a final status (and any other) ranks above them all."""
 
 
 def merge_snapshots(jobs: pd.DataFrame) -> tuple[pd.DataFrame, int, list[str]]:

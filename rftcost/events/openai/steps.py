@@ -12,6 +12,8 @@ from typing import Final
 
 import pandas as pd
 
+from rftcost.events.openai.frames import event_ids
+
 __all__ = ["STEP_PHASE", "step_intervals", "step_rows"]
 
 
@@ -39,12 +41,14 @@ def step_intervals(events: pd.DataFrame) -> pd.DataFrame:
 
 
 def step_rows(steps: pd.DataFrame) -> pd.DataFrame:
+    """``step_completed`` per step, and its billable interval as ``STEP_PHASE`` start and end
+    (a step of no time gets no interval: it makes its job invalid, see ``problems``)."""
     done = pd.DataFrame(
         {
             "job_id": steps["job_id"],
             "ts": steps["ts"],
             "event": "step_completed",
-            "event_id": "openai:" + steps["id"] + ":step_completed",
+            "event_id": event_ids(steps["id"], "step_completed"),
             "step": steps["step"],
             "message": steps["message"],
         }
@@ -55,7 +59,7 @@ def step_rows(steps: pd.DataFrame) -> pd.DataFrame:
             "job_id": timed["job_id"],
             "ts": timed["start"],
             "event": "phase_start",
-            "event_id": "openai:" + timed["id"] + ":phase_start:" + STEP_PHASE,
+            "event_id": event_ids(timed["id"], "phase_start", STEP_PHASE),
             "phase": STEP_PHASE,
             "message": "step " + timed["step"].astype("string"),
         }
@@ -63,6 +67,6 @@ def step_rows(steps: pd.DataFrame) -> pd.DataFrame:
     ends = starts.assign(
         ts=timed["ts"],
         event="phase_end",
-        event_id="openai:" + timed["id"] + ":phase_end:" + STEP_PHASE,
+        event_id=event_ids(timed["id"], "phase_end", STEP_PHASE),
     )
     return pd.concat([done, starts, ends], ignore_index=True)
