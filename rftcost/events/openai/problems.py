@@ -201,10 +201,10 @@ def incomplete_jobs(
             for row in quiet.itertuples()
         ],
     )
-    file_of = dict(zip(jobs["job_id"], jobs["file"], strict=True))
-    file_of.update(
-        {j: f for j, f in zip(events["job_id"], events["file"], strict=True) if j not in file_of}
-    )
+    # A job's file: its job object's, else the file of its last event.
+    last_events = events.drop_duplicates("job_id", keep="last")
+    file_of = dict(zip(last_events["job_id"], last_events["file"], strict=True))
+    file_of.update(zip(jobs["job_id"], jobs["file"], strict=True))
     return [
         ImportProblem(
             file=file_of.get(job_id, ""),

@@ -114,29 +114,25 @@ def dedupe_objects(frame: pd.DataFrame) -> tuple[pd.DataFrame, int, list[ImportP
     same = frame.duplicated(["job_id", "id", "fingerprint"], keep="first")
     conflicting = frame[repeated & ~same]
     kept = frame[~repeated]
-    first_seen = dict(
-        zip(
-            zip(kept["job_id"], kept["id"], strict=True),
-            kept["file"] + ": " + kept["position"],
-            strict=True,
-        )
-    )
+    first_seen = conflicting[["job_id", "id"]].merge(
+        kept[["job_id", "id"]].assign(at=kept["file"] + ": " + kept["position"]),
+        on=["job_id", "id"],
+        how="left",
+    )["at"]
     problems = [
         ImportProblem(
             file=str(file),
             position=str(position),
-            reason=(
-                f"id {object_id} also read at {first_seen[(job_id, object_id)]} "
-                "with other content: the first is kept"
-            ),
+            reason=f"id {object_id} also read at {at} with other content: the first is kept",
             job_id=str(job_id),
             line=line_in_file(str(file), str(object_id)),
         )
-        for file, position, job_id, object_id in zip(
+        for file, position, job_id, object_id, at in zip(
             conflicting["file"],
             conflicting["position"],
             conflicting["job_id"],
             conflicting["id"],
+            first_seen,
             strict=True,
         )
     ]
