@@ -1,0 +1,229 @@
+"""Grader token usage (R9): reading it from metrics events, turning it into events.
+
+A metrics event carries grader tokens in ``data.model_graders_token_usage`` (per
+grader model: train and eval prompt, cached and completion tokens) and, in the RFT
+guide's shape, ``data.usage.graders[]`` (``…_tokens_count``); a model in both is
+counted once. Here too: which model a grader runs (``method.reinforcement.grader``,
+``multi`` graders included), the ``grader_usage`` events, cached tokens above prompt
+tokens (a problem), and a model-grader job with no usage to read (amount unknown).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pandas as pd
+
+from rftcost.events.openai.frames import event_ids, optional_text, true_where
+from rftcost.events.openai.model import ImportProblem
+from rftcost.events.openai.values import InvalidObject, as_object, stripped_text, whole_number
+
+__all__ = [
+    "grader_usage_of",
+    "runs_a_model",
+    "single_grader_model",
+    "unknown_grader_problems",
+    "usage_problems",
+    "usage_rows",
+    "usage_table",
+]
+
+
+_TOKEN_FIELDS = (
+    "train_prompt_tokens",
+    "train_completion_tokens",
+    "train_cached_tokens",
+    "eval_prompt_tokens",
+    "eval_completion_tokens",
+    "eval_cached_tokens",
+)
+
+
+def single_grader_model(grader: dict[str, Any]) -> str | None:
+    """The one model a grader (or all model graders of a ``multi`` grader) uses."""
+    models: set[str] = set()
+
+    def visit(node: Any) -> None:
+        if not isinstance(node, dict):
+            return
+        if node.get("type") in ("score_model", "label_model") and isinstance(
+            node.get("model"), str
+        ):
+            models.add(node["model"])
+        children = node.get("graders")
+        if isinstance(children, dict) and "type" in children:  # the SDK's shape: one grader
+            visit(children)
+        elif isinstance(children, dict):  # the API's shape: graders by name
+            for child in children.values():
+                visit(child)
+        elif isinstance(children, list):
+            for child in children:
+                visit(child)
+
+    visit(grader)
+    return models.pop() if len(models) == 1 else None
+
+
+def runs_a_model(grader: dict[str, Any]) -> bool:
+    """Whether the grader, or a sub-grader of a ``multi`` grader, runs a model (R9)."""
+    text = json.dumps(grader)
+    return '"score_model"' in text or '"label_model"' in text
+
+
+def grader_usage_of(data: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
+    """A metrics event's grader tokens: one row per grader model, and the disagreements.
+
+    ``data.model_graders_token_usage`` gives input = train + eval prompt tokens, cached =
+    train + eval cached tokens, output = train + eval completion tokens per model (R9);
+    ``data.usage.graders[]`` adds the models it lacks. Raises ``InvalidObject`` for
+    counts that cannot be read.
+    """
+    usage_by_model = data.get("model_graders_token_usage") or {}
+    if not isinstance(usage_by_model, dict):
+        raise InvalidObject(
+            "'data.model_graders_token_usage' is not an object keyed by grader model"
+        )
+    usage = []
+    for grader_model, tokens in sorted(usage_by_model.items()):
+        where = f"'data.model_graders_token_usage.{grader_model}'"
+        if not isinstance(tokens, dict):
+            raise InvalidObject(f"{where} is not an object of token counts")
+        counts = {key: whole_number(tokens.get(key), f"{where}.{key}") for key in _TOKEN_FIELDS}
+        usage.append(
+            (
+                grader_model,
+                counts["train_prompt_tokens"] + counts["eval_prompt_tokens"],
+                counts["train_cached_tokens"] + counts["eval_cached_tokens"],
+                counts["train_completion_tokens"] + counts["eval_completion_tokens"],
+            )
+        )
+    # The RFT guide's per-grader usage (data.usage.graders[]): the same tokens as
+    # model_graders_token_usage when both are present, so a model counted there is not
+    # counted again (kind 3); a model only here is added.
+    by_model = {model: (inp, cached, out) for model, inp, cached, out in usage}
+    conflicts = []
+    for model, documented in _usage_graders(data).items():
+        if model not in by_model:
+            by_model[model] = documented
+        elif documented != by_model[model]:
+            conflicts.append(
+                f"grader {model}: data.model_graders_token_usage {by_model[model]} and "
+                f"data.usage.graders {documented} (input, cached, output) differ; the first is "
+                "used"
+            )
+    rows = [
+        {
+            "grader_model": model,
+            "input_tokens": inp,
+            "cached_input_tokens": cached,
+            "output_tokens": out,
+        }
+        for model, (inp, cached, out) in sorted(by_model.items())
+    ]
+    return rows, conflicts
+
+
+_GRADER_COUNTS = (
+    ("train_prompt_tokens_count", "valid_prompt_tokens_count"),
+    ("train_cached_tokens_count", "valid_cached_tokens_count"),
+    ("train_completion_tokens_count", "valid_completion_tokens_count"),
+)
+
+
+def _usage_graders(data: dict[str, Any]) -> dict[str, tuple[int, int, int]]:
+    """``data.usage.graders[]`` → (input, cached, output) tokens per grader model."""
+    graders = as_object(data.get("usage")).get("graders")
+    if graders is None:
+        return {}
+    if not isinstance(graders, list):
+        raise InvalidObject("'data.usage.graders' is not a list")
+    found: dict[str, tuple[int, int, int]] = {}
+    for index, grader in enumerate(graders):
+        where = f"'data.usage.graders[{index}]'"
+        if not isinstance(grader, dict):
+            raise InvalidObject(f"{where} is not an object")
+        counts = tuple(
+            sum(whole_number(grader.get(key), f"{where}.{key}") for key in keys)
+            for keys in _GRADER_COUNTS
+        )
+        model = stripped_text(grader.get("model"))
+        if model is None:
+            if any(counts):
+                raise InvalidObject(f"{where} has token counts but no 'model' to price them by")
+            continue
+        before = found.get(model, (0, 0, 0))
+        # Two sub-graders of one model (a multi grader) both run: their tokens add up.
+        found[model] = (before[0] + counts[0], before[1] + counts[1], before[2] + counts[2])
+    return found
+
+
+def usage_table(events: pd.DataFrame) -> pd.DataFrame:
+    """One row per metrics event and grader model, with its token counts."""
+    columns = ["job_id", "id", "ts", "file", "position"]
+    metrics = events.loc[events["type"] == "metrics", [*columns, "usage"]].explode("usage")
+    metrics = metrics[metrics["usage"].notna()].reset_index(drop=True)
+    tokens = pd.DataFrame(
+        metrics["usage"].tolist(),
+        index=metrics.index,
+        columns=["grader_model", "input_tokens", "cached_input_tokens", "output_tokens"],
+    )
+    return metrics[columns].join(tokens)
+
+
+def usage_rows(usage: pd.DataFrame) -> pd.DataFrame:
+    """One ``grader_usage`` event per metrics event and grader model that used tokens (R9)."""
+    used = usage[["input_tokens", "cached_input_tokens", "output_tokens"]].gt(0).any(axis=1)
+    rows = usage[used]
+    return rows.drop(columns=["id", "file", "position"]).assign(
+        event="grader_usage",
+        event_id=event_ids(rows["id"], "grader_usage", rows["grader_model"]),
+    )
+
+
+def usage_problems(usage: pd.DataFrame) -> list[ImportProblem]:
+    """Cached tokens above prompt tokens: a problem of the record (its job is invalid)."""
+    bad = usage[usage["cached_input_tokens"] > usage["input_tokens"]]
+    reason = (
+        "event "
+        + bad["id"]
+        + ": grader "
+        + bad["grader_model"]
+        + " has more cached tokens ("
+        + bad["cached_input_tokens"].astype("string")
+        + ") than prompt tokens ("
+        + bad["input_tokens"].astype("string")
+        + "); prompt tokens include cached ones (R9)"
+    )
+    return [
+        ImportProblem(file=str(file), position=str(position), reason=str(text), job_id=str(job))
+        for file, position, text, job in zip(
+            bad["file"], bad["position"], reason, bad["job_id"], strict=True
+        )
+    ]
+
+
+def unknown_grader_problems(
+    jobs: pd.DataFrame, steps: pd.DataFrame, usage: pd.DataFrame
+) -> list[ImportProblem]:
+    """A model-grader job with steps and no token usage to read: grader amount unknown (R9)."""
+    used = usage[usage[["input_tokens", "output_tokens"]].gt(0).any(axis=1)]
+    graded = jobs[
+        true_where(jobs["model_grader"])
+        & jobs["job_id"].isin(steps["job_id"])
+        & ~jobs["job_id"].isin(used["job_id"])
+    ]
+    return [
+        ImportProblem(
+            file=str(row.file),
+            position="job",
+            reason=(
+                "grader amount unknown: its grader runs a model ("
+                + (optional_text(row.grader_model) or "see method.reinforcement.grader")
+                + ") but no metrics event has token usage to read "
+                "(data.usage.graders[] or data.model_graders_token_usage)"
+            ),
+            job_id=str(row.job_id),
+        )
+        for row in graded.itertuples()
+    ]

@@ -1,0 +1,79 @@
+"""Notes: what is worth knowing about an import that is not an error.
+
+Steps timed from their anchor, ``moderation_checks`` events, usage figures that
+disagree, checkpoint messages without a checkpoint list, and Azure's "Training hours
+billed: X" compared with the hours the steps measure (a cross-check, never billed
+from).
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+import pandas as pd
+
+from rftcost.events.openai.reading import NOTE_EVENT_TYPES
+
+__all__ = ["import_notes", "vendor_hours"]
+
+
+_VENDOR_HOURS = re.compile(r"^Training hours billed:\s*([0-9]+(?:\.[0-9]+)?)", re.IGNORECASE)
+
+
+def vendor_hours(events: pd.DataFrame) -> pd.Series:
+    """Azure's "Training hours billed: X" per job (the last one): text of a decimal."""
+    hours = events["message"].str.extract(_VENDOR_HOURS, expand=False)
+    said = events.assign(hours=hours)[hours.notna()]
+    return said.groupby("job_id", sort=False)["hours"].last()
+
+
+def import_notes(
+    jobs: pd.DataFrame,
+    events: pd.DataFrame,
+    steps: pd.DataFrame,
+    checkpoints: pd.DataFrame,
+    usage: pd.DataFrame,
+    vendor: pd.Series,
+) -> list[str]:
+    """The notes of an import: untimed steps, safety-check events, usage figures that
+    disagree, Azure's billed hours against the steps', checkpoint messages without a list."""
+    notes: list[str] = []
+    by_time = steps[~steps["timed"] & steps["start"].notna()]
+    if len(by_time):
+        notes.append(
+            f"{len(by_time)} step(s) without data.timing.step.full_iteration: timed from the "
+            "previous step or start message"
+        )
+    aside = events[events["type"].isin(NOTE_EVENT_TYPES)]
+    notes += [
+        f"job {row.job_id}: event {row.id} of type {row.type!r} (safety checks): not billing "
+        "data, noted"
+        for row in aside.itertuples()
+    ]
+    conflicts = events[events["usage_conflict"].notna()]
+    notes += [
+        f"job {row.job_id}: event {row.id}: {row.usage_conflict}" for row in conflicts.itertuples()
+    ]
+    # The vendor's own figure is a cross-check: compared with the time measured from
+    # the steps (before any R5 loss or R11 rounding), never billed from.
+    timed = steps[steps["start"].notna()]
+    measured = (timed["ts"] - timed["start"]).dt.total_seconds().groupby(timed["job_id"]).sum()
+    for job_id, text in vendor.items():
+        ours = Decimal(str(float(measured.get(job_id, 0.0)))) / 3600
+        theirs = Decimal(str(text))
+        agrees = abs(ours - theirs) < Decimal("0.0005")
+        notes.append(
+            f"job {job_id}: the vendor's event says 'Training hours billed: {theirs}'; the "
+            f"steps measure {ours:.3f} h: "
+            + ("they agree" if agrees else "they DIFFER, check the invoice for this job")
+        )
+    announced = events.loc[
+        events["message"].str.match(r"Checkpoint created at step", na=False), "job_id"
+    ]
+    for job_id in sorted(set(announced) - set(checkpoints["job_id"])):
+        notes.append(
+            f"job {job_id}: checkpoint messages but no checkpoint list: export the checkpoints "
+            "too (rftcost fetch does); the messages are used meanwhile"
+        )
+    return notes
