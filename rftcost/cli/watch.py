@@ -321,7 +321,9 @@ def summary(state: WatchState) -> str:
 
 
 def _at(state: WatchState) -> str:
-    return state.at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    from rftcost.time import iso_seconds
+
+    return str(iso_seconds(state.at))
 
 
 def _step(job: JobWatch) -> str:
@@ -331,7 +333,9 @@ def _step(job: JobWatch) -> str:
 
 
 def _amount(value: Any) -> str:
-    return "unknown" if value is None else f"{value:.2f}"
+    from rftcost.money import format_amount
+
+    return "unknown" if value is None else format_amount(value)
 
 
 def _duration(seconds: float | None) -> str:
