@@ -141,7 +141,7 @@ def _environment() -> jinja2.Environment:
 
 
 @dataclass(frozen=True)
-class Cell:
+class _Cell:
     """A table cell shown in bold or as a badge; any other cell is a plain text."""
 
     text: str
@@ -151,21 +151,21 @@ class Cell:
 
 
 @dataclass(frozen=True)
-class Row:
-    cells: Sequence[str | Cell]
+class _Row:
+    cells: Sequence[str | _Cell]
     css_class: str = ""
 
 
 @dataclass(frozen=True)
-class Table:
+class _Table:
     headers: Sequence[str]
-    rows: Sequence[Row]
+    rows: Sequence[_Row]
     numeric: frozenset[int] = field(default_factory=frozenset)
     """Columns of numbers (right-aligned)."""
 
 
 @dataclass(frozen=True)
-class Card:
+class _Card:
     label: str
     value: str
     css_class: str = ""
@@ -174,27 +174,27 @@ class Card:
 
 
 @dataclass(frozen=True)
-class Figure:
+class _Figure:
     svg: Markup
     caption: str
 
 
 def _table(
     headers: Sequence[str],
-    rows: Sequence[Sequence[str | Cell]],
+    rows: Sequence[Sequence[str | _Cell]],
     *,
     numeric: Sequence[int] = (),
     row_classes: Sequence[str] | None = None,
-) -> Table:
+) -> _Table:
     classes = row_classes or [""] * len(rows)
-    return Table(
+    return _Table(
         headers=headers,
-        rows=[Row(cells=row, css_class=cls) for row, cls in zip(rows, classes, strict=True)],
+        rows=[_Row(cells=row, css_class=cls) for row, cls in zip(rows, classes, strict=True)],
         numeric=frozenset(numeric),
     )
 
 
-def _figure(fig: Any, caption: str) -> Figure:
+def _figure(fig: Any, caption: str) -> _Figure:
     """A chart as inline SVG: the one piece of markup the templates do not escape.
 
     The SVG is matplotlib's output for a figure of ours (its texts are escaped by
@@ -204,7 +204,7 @@ def _figure(fig: Any, caption: str) -> Figure:
     from markupsafe import Markup
 
     digest = hashlib.sha1(caption.encode("utf-8"), usedforsecurity=False).hexdigest()[:10]
-    return Figure(svg=Markup(figure_svg(fig, id_prefix=f"fig-{digest}")), caption=caption)
+    return _Figure(svg=Markup(figure_svg(fig, id_prefix=f"fig-{digest}")), caption=caption)
 
 
 # --- sections -------------------------------------------------------------------------------
@@ -253,7 +253,7 @@ def _totals(bill: Bill, monthly: SpendReport, currency: str) -> dict[str, Any]:
     )
     return {
         "cards": [
-            Card(label=label, value=value, css_class=cls, slug=_slug(label))
+            _Card(label=label, value=value, css_class=cls, slug=_slug(label))
             for label, value, cls in cards
         ],
         "notes": notes,
@@ -261,7 +261,7 @@ def _totals(bill: Bill, monthly: SpendReport, currency: str) -> dict[str, Any]:
 
 
 def _spend_section(report: SpendReport, currency: str) -> dict[str, Any]:
-    rows: list[list[str | Cell]] = [
+    rows: list[list[str | _Cell]] = [
         [
             row["period"],
             row["team"],
@@ -277,14 +277,14 @@ def _spend_section(report: SpendReport, currency: str) -> dict[str, Any]:
     totals = report.totals
     rows.append(
         [
-            Cell("total", strong=True),
+            _Cell("total", strong=True),
             "",
             str(totals.jobs),
             f"{totals.billed_hours}",
             format_money(totals.compute_amount, currency),
             format_money(-totals.discount_amount, currency),
             format_money(totals.grader_amount, currency),
-            Cell(format_money(totals.total_amount, currency), strong=True),
+            _Cell(format_money(totals.total_amount, currency), strong=True),
         ]
     )
     headers = ["month", "team", "jobs", "billed h", "compute", "discount", "grader", "total"]
@@ -303,7 +303,7 @@ def _budget_section(
     bill: Bill, report: SpendReport, plan: Budgets, currency: str
 ) -> dict[str, Any]:
     statuses = report.budgets
-    rows: list[list[str | Cell]] = [
+    rows: list[list[str | _Cell]] = [
         [
             status.team,
             status.period,
@@ -311,7 +311,7 @@ def _budget_section(
             format_money(status.spent, currency),
             format_money(status.remaining, currency),
             _MISSING if status.used_percent is None else f"{status.used_percent:.2f}%",
-            Cell("OVER", badge="over") if status.over else Cell("ok", badge="ok"),
+            _Cell("OVER", badge="over") if status.over else _Cell("ok", badge="ok"),
         ]
         for status in statuses
     ]
@@ -336,7 +336,7 @@ def _budget_section(
     }
 
 
-def _waterfall(bill: Bill) -> Figure | None:
+def _waterfall(bill: Bill) -> _Figure | None:
     if bill.charges.empty:
         return None
     return _figure(
@@ -363,14 +363,14 @@ def _audit_section(bill: Bill, document: dict[str, Any], currency: str) -> dict[
         ("Overbilled", summary.get("overbilled")),
         ("Underbilled", summary.get("underbilled")),
     ]
-    rows: list[list[str | Cell]] = []
+    rows: list[list[str | _Cell]] = []
     for finding in findings[:_MAX_FINDINGS]:
         severity = str(finding.get("severity", ""))
         line = finding.get("invoice_line")
         rows.append(
             [
                 # The badge's class is a severity of ours, nothing else.
-                Cell(severity, badge=severity if severity in _AUDIT_SEVERITY_ORDER else ""),
+                _Cell(severity, badge=severity if severity in _AUDIT_SEVERITY_ORDER else ""),
                 str(finding.get("kind", "")),
                 _finding_subject(finding),
                 "" if line is None else str(line),
@@ -394,7 +394,7 @@ def _audit_section(bill: Bill, document: dict[str, Any], currency: str) -> dict[
     return {
         "invoice": document.get("invoice"),
         "policy": document.get("policy"),
-        "cards": [Card(label=label, value=_money_text(v, currency)) for label, v in cards],
+        "cards": [_Card(label=label, value=_money_text(v, currency)) for label, v in cards],
         "table": _table(headers, rows, numeric=(4, 5, 6)) if rows else None,
         "not_shown": max(0, len(findings) - _MAX_FINDINGS),
         "timelines": [
@@ -420,7 +420,7 @@ def _jobs_with_findings(bill: Bill, findings: Sequence[dict[str, Any]]) -> list[
     return list(dict.fromkeys(jobs))
 
 
-def _timeline(bill: Bill, job_id: str, findings: Sequence[dict[str, Any]]) -> Figure:
+def _timeline(bill: Bill, job_id: str, findings: Sequence[dict[str, Any]]) -> _Figure:
     kinds = sorted({str(f.get("kind")) for f in findings if f.get("job_id") == job_id})
     return _figure(
         timeline_figure(explain(bill, job_id), currency=bill.policy.currency),
@@ -443,7 +443,7 @@ def _jobs_section(bill: Bill, currency: str) -> dict[str, Any] | None:
         "total": top["total_cents"].map(lambda c: _money_cents(c, currency)),
         "accrued": top["accrued_cents"].map(lambda c: _money_cents(c, currency)),
     }
-    rows: list[list[str | Cell]] = [
+    rows: list[list[str | _Cell]] = [
         [str(v) for v in values]
         for values in zip(*(column.tolist() for column in columns.values()), strict=True)
     ]
@@ -454,20 +454,20 @@ def _jobs_section(bill: Bill, currency: str) -> dict[str, Any] | None:
     }
 
 
-def _invalid_table(bill: Bill) -> Table | None:
+def _invalid_table(bill: Bill) -> _Table | None:
     if bill.problems.empty:
         return None
-    rows: list[list[str | Cell]] = [
+    rows: list[list[str | _Cell]] = [
         [str(job_id), str(problem)]
         for job_id, problem in zip(bill.problems["job_id"], bill.problems["problem"], strict=True)
     ]
     return _table(["job", "problem"], rows)
 
 
-def _policy_section(policy: Policy) -> dict[str, Table]:
+def _policy_section(policy: Policy) -> dict[str, _Table]:
     rounding = policy.rounding
     discount = policy.data_sharing_discount
-    rows: list[list[str | Cell]] = [
+    rows: list[list[str | _Cell]] = [
         ["policy", policy.name + (f" (extends {policy.extends})" if policy.extends else "")],
         ["description", policy.description or _MISSING],
         ["currency", policy.currency],
@@ -507,7 +507,7 @@ def _policy_section(policy: Policy) -> dict[str, Table]:
     }
 
 
-def _price_rows(policy: Policy) -> list[list[str | Cell]]:
+def _price_rows(policy: Policy) -> list[list[str | _Cell]]:
     # The policy's own table (with its sources); models it does not name are priced by
     # genai-prices, which the "token price table" row names with its version (kind 14).
     table = policy.price_table.override_layer()

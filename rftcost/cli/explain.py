@@ -28,6 +28,8 @@ from rftcost.cli.common import (
     resolve_format,
 )
 
+__all__ = ["explain_command", "render_explanation"]
+
 
 @app.command("explain")
 def explain_command(

@@ -22,6 +22,17 @@ from rftcost.cli.common import EXIT_USAGE, PolicyOption, one_line
 if TYPE_CHECKING:
     from rftcost.watch import JobWatch, WatchState
 
+__all__ = [
+    "DEFAULT_INTERVAL",
+    "DEFAULT_MAX_FAILURES",
+    "DEFAULT_MAX_RETRIES",
+    "WatchFormat",
+    "poll_line",
+    "summary",
+    "watch_command",
+    "watch_table",
+]
+
 # rftcost.watch.DEFAULT_INTERVAL / DEFAULT_MAX_FAILURES and rftcost.fetch.DEFAULT_MAX_RETRIES,
 # repeated so that `rftcost --help` does not import the library (tests check they agree).
 DEFAULT_INTERVAL = 60.0
