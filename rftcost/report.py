@@ -60,6 +60,9 @@ if TYPE_CHECKING:
 
 __all__ = ["html_report", "write_report"]
 
+_TEMPLATES = Path(__file__).resolve().parent / "templates"
+"""The report's templates (package data: ``[tool.setuptools.package-data]``)."""
+
 _MAX_TIMELINES = 25
 _MAX_FINDINGS = 500
 _MAX_JOBS = 25
@@ -128,7 +131,8 @@ def _environment() -> jinja2.Environment:
     import jinja2
 
     return jinja2.Environment(
-        loader=jinja2.PackageLoader("rftcost", "templates"),
+        # The folder next to this file (a PackageLoader would import the package root).
+        loader=jinja2.FileSystemLoader(_TEMPLATES),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
