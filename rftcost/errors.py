@@ -13,7 +13,12 @@ Hierarchy::
     ├── PriceNotFoundError       no token price for a model at a time (R10)
     ├── PlanError                an estimate plan is invalid
     ├── CalibrationError         a calibration cannot be fitted or loaded
-    └── ExportError              an OpenAI export or API call cannot be used
+    ├── ExportError              an OpenAI export or API call cannot be used
+    │   └── FetchError           (rftcost.fetch) a call to the OpenAI API failed
+    └── WatchError               (rftcost.watch) the watch cannot start
+
+``FetchError`` and ``WatchError`` live next to the code that raises them (the CLI
+imports neither module for ``--help``); every other error is defined here.
 
 The CLI maps ``RftcostError`` to one line on stderr and exit code 2; library code
 never prints or exits.

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict
 from rftcost._callable import make_module_callable
 from rftcost.billing import Bill, JobBill
 from rftcost.errors import RftcostError
+from rftcost.time import datetime_from_ns
 
 __all__ = ["Explanation", "LossEvidence", "Stretch", "explain"]
 
@@ -97,11 +98,6 @@ class Explanation(BaseModel):
     """(phase, start, end, billable) of every phase interval."""
 
 
-def _at(ns: int) -> datetime:
-    seconds, rest = divmod(int(ns), 1_000_000_000)
-    return datetime.fromtimestamp(seconds, tz=UTC).replace(microsecond=rest // 1000)
-
-
 def _rows(frame: pd.DataFrame) -> Iterator[Any]:
     """A frame's rows as named tuples, typed ``Any``: each field's type follows its
     column's dtype, which the stubs cannot know."""
@@ -142,8 +138,8 @@ def explain(bill: Bill, job_id: str) -> Explanation:
             billable, active, lost_by, segment, len(billing_ts), job.status
         )
         stretch = Stretch(
-            start=_at(start),
-            end=_at(end),
+            start=datetime_from_ns(start),
+            end=datetime_from_ns(end),
             status=status,
             phases=active,
             charge=charge,
@@ -166,21 +162,27 @@ def explain(bill: Bill, job_id: str) -> Explanation:
         stretches=tuple(stretches),
         losses=tuple(
             LossEvidence(
-                start=_at(r.start),
-                end=_at(r.end),
+                start=datetime_from_ns(r.start),
+                end=datetime_from_ns(r.end),
                 cause=str(r.cause),
                 checkpoint_step=None if pd.isna(r.checkpoint_step) else int(r.checkpoint_step),
-                checkpoint_at=None if pd.isna(r.checkpoint_ts) else _at(int(r.checkpoint_ts)),
+                checkpoint_at=None
+                if pd.isna(r.checkpoint_ts)
+                else datetime_from_ns(int(r.checkpoint_ts)),
             )
             for r in _rows(losses)
         ),
         checkpoints=tuple(
-            (_at(t), int(s)) for t, s in zip(checkpoints["ts"], checkpoints["step"], strict=True)
+            (datetime_from_ns(t), int(s))
+            for t, s in zip(checkpoints["ts"], checkpoints["step"], strict=True)
         ),
         billing_events=tuple(
-            (_at(t), str(e)) for t, e in zip(billing["at"], billing["event"], strict=True)
+            (datetime_from_ns(t), str(e))
+            for t, e in zip(billing["at"], billing["event"], strict=True)
         ),
-        phase_intervals=tuple((p, _at(s), _at(e), b) for p, s, e, b in spans),
+        phase_intervals=tuple(
+            (p, datetime_from_ns(s), datetime_from_ns(e), b) for p, s, e, b in spans
+        ),
     )
 
 

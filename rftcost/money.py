@@ -17,11 +17,14 @@ from __future__ import annotations
 import decimal
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, field_validator
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "CENT",
@@ -38,6 +41,8 @@ __all__ = [
     "round_decimal",
     "to_decimal",
     "to_minor_units",
+    "units_text",
+    "units_to_decimal",
 ]
 
 CENT = Decimal("0.01")
@@ -127,9 +132,45 @@ def divide_round(numerator: Any, denominator: int, mode: RoundingMode) -> Any:
     return quotient + int(bump)
 
 
+def units_to_decimal(units: int, places: int) -> Decimal:
+    """Integer units of ``10**-places`` → the exact Decimal (``12345, 2`` → ``123.45``).
+
+    Exact at any size: a Decimal built from an int holds every digit, and ``scaleb`` of
+    a finite Decimal only moves its exponent.
+    """
+    with decimal.localcontext() as context:
+        context.prec = max(context.prec, len(str(abs(int(units)))) + 1)
+        return Decimal(int(units)).scaleb(-places)
+
+
 def cents_to_decimal(cents: int) -> Decimal:
     """Integer cents → a Decimal amount with two decimals."""
-    return Decimal(int(cents)).scaleb(-2)
+    return units_to_decimal(cents, 2)
+
+
+def units_text(values: Any, places: int) -> pd.Series:
+    """Integer units of ``10**-places`` → exact decimal strings, vectorized.
+
+    ``[12345, -5, 0]`` with ``places=2`` → ``["123.45", "-0.05", "0.00"]``: exactly
+    ``places`` decimals, no float on the way (hours from hour units, amounts from cents,
+    prices from micro-units). ``values`` is a Series (its index is kept), an array or a
+    list of integers; a missing value (``NA``/``None``) stays missing. The result is a
+    pandas ``string`` Series.
+    """
+    import pandas as pd
+
+    if places < 0:
+        raise ValueError("places must be zero or more")
+    series = values if isinstance(values, pd.Series) else pd.Series(values)
+    ints = series.astype("Int64")
+    magnitude = ints.abs()
+    scale = 10**places
+    text = (magnitude // scale).astype("string")
+    if places:
+        text = text + "." + (magnitude % scale).astype("string").str.zfill(places)
+    negative = (ints < 0).fillna(False).astype(bool)
+    signed: pd.Series = text.mask(negative, "-" + text)
+    return signed
 
 
 def format_cents(cents: int) -> str:

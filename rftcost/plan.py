@@ -60,6 +60,7 @@ __all__ = [
     "GraderSpec",
     "Plan",
     "load_plan",
+    "parse_grader",
     "plan_from_settings",
     "scan_data_file",
 ]

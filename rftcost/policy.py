@@ -34,11 +34,14 @@ from rftcost.prices import (
 __all__ = [
     "DEFAULT_POLICY",
     "CapSettings",
+    "CapturedProgress",
     "DiscountSettings",
     "PhaseSettings",
     "Policy",
+    "PriceSettings",
     "RoundingScope",
     "RoundingSettings",
+    "SafetyEvaluationSettings",
     "list_policies",
     "load_policy",
 ]

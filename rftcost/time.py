@@ -3,6 +3,7 @@
 Every stage keeps instants as integer nanoseconds since the epoch (UTC) inside vectorized
 code and turns them into text only at the edge, with these helpers:
 
+- ``datetime_from_ns``: nanoseconds → a UTC ``datetime`` (to the microsecond);
 - ``iso_seconds`` / ``iso_seconds_from_ns``: ``2025-06-01T10:00:00Z``, to the second
   (budgets, spend periods, watch polls: a second is the resolution a user reads);
 - ``iso_exact``: a datetime with every digit it carries (``…T10:00:00.250000Z``);
@@ -18,9 +19,23 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["NS_PER_SECOND", "iso_exact", "iso_seconds", "iso_seconds_from_ns", "iso_series"]
+__all__ = [
+    "NS_PER_SECOND",
+    "datetime_from_ns",
+    "iso_exact",
+    "iso_seconds",
+    "iso_seconds_from_ns",
+    "iso_series",
+]
 
 NS_PER_SECOND = 1_000_000_000
+
+
+def datetime_from_ns(ns: int) -> datetime:
+    """Nanoseconds since the epoch → a UTC datetime, to the microsecond (the finer digits
+    are dropped: a datetime holds no more)."""
+    seconds, rest = divmod(int(ns), NS_PER_SECOND)
+    return datetime.fromtimestamp(seconds, tz=UTC).replace(microsecond=rest // 1000)
 
 
 def iso_seconds(moment: datetime | None) -> str | None:

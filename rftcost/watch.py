@@ -64,7 +64,15 @@ from rftcost.fetch import (
     open_client,
     write_job,
 )
-from rftcost.money import RoundingMode, cents_to_decimal, divide_round, format_cents, to_decimal
+from rftcost.money import (
+    RoundingMode,
+    cents_to_decimal,
+    divide_round,
+    format_cents,
+    to_decimal,
+    to_minor_units,
+    units_to_decimal,
+)
 from rftcost.time import iso_seconds
 
 if TYPE_CHECKING:
@@ -962,7 +970,7 @@ def _against(
         update["forecast_over_budget"] = elsewhere_cents + _cents(state.forecast.p50) > budget_cents
     if budget_cents > 0:
         hundredths = divide_round(max(used_cents, 0) * 10_000, budget_cents, RoundingMode.HALF_UP)
-        update["budget_used"] = Decimal(int(hundredths)).scaleb(-2)
+        update["budget_used"] = units_to_decimal(hundredths, 2)
     spent_cents = _cents(state.spent)
     if not state.ended and not update["over_budget"] and spent_cents > 0 and billable_seconds:
         # The job's own pace: cents per billable second so far (a time, not money).
@@ -1027,7 +1035,8 @@ def _budget_amount(budget: Decimal | int | str | None) -> Decimal | None:
 
 
 def _cents(amount: Decimal) -> int:
-    return int(amount.scaleb(2))  # amounts of a bill have two decimals: exact
+    # Amounts of a bill have two decimals: exact (DOWN only drops what is not there).
+    return to_minor_units(amount, RoundingMode.DOWN)
 
 
 def _money(amount: Decimal | None) -> str | None:

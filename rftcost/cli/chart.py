@@ -27,7 +27,13 @@ from rftcost.cli.spend import (
     WindowOption,
 )
 
-__all__ = ["chart_app"]
+__all__ = [
+    "chart_app",
+    "chart_cumulative",
+    "chart_spend",
+    "chart_timeline",
+    "chart_waterfall",
+]
 
 chart_app = typer.Typer(
     help="Pictures of spend and of jobs (PNG or SVG, chosen by the file's suffix).",

@@ -28,6 +28,8 @@ from rftcost.cli.common import (
     resolve_format,
 )
 
+__all__ = ["explain_command", "render_explanation"]
+
 
 @app.command("explain")
 def explain_command(
@@ -133,6 +135,8 @@ def _duration(seconds: float) -> str:
 
 def render_explanation(explanation: Any, *, markdown: bool = False) -> str:
     """The explanation as text (or Markdown) a person reads top to bottom."""
+    from rftcost.money import format_amount
+
     job = explanation.job
     lines = [
         f"Job {job.job_id}  team {job.team or 'unallocated'}  project {job.project or '-'}"
@@ -195,17 +199,21 @@ def render_explanation(explanation: Any, *, markdown: bool = False) -> str:
     for number, charge in enumerate(job.charges, start=1):
         lines.append(
             f"  {number}. {charge.event} at {charge.at}: {charge.billable_seconds:.0f} s billable"
-            f" → {charge.billed_hours} h = {charge.compute_amount:.2f}"
-            + (f" − discount {charge.discount_amount:.2f}" if charge.discount_amount else "")
-            + (f" + grader {charge.grader_amount:.2f}" if charge.grader_amount else "")
-            + f" = {charge.amount:.2f}"
+            f" → {charge.billed_hours} h = {format_amount(charge.compute_amount)}"
+            + (
+                f" − discount {format_amount(charge.discount_amount)}"
+                if charge.discount_amount
+                else ""
+            )
+            + (f" + grader {format_amount(charge.grader_amount)}" if charge.grader_amount else "")
+            + f" = {format_amount(charge.amount)}"
             + (" (capped)" if charge.capped else "")
         )
         for line in charge.grader_lines:
             lines.append(
                 f"       grader {line.grader_model}: {line.input_tokens} input"
                 f" ({line.cached_input_tokens} cached), {line.output_tokens} output"
-                f" → {line.amount:.2f}"
+                f" → {format_amount(line.amount)}"
                 + (
                     f"; lost, not charged: {line.lost_input_tokens} input,"
                     f" {line.lost_output_tokens} output"
@@ -214,8 +222,12 @@ def render_explanation(explanation: Any, *, markdown: bool = False) -> str:
                 )
             )
     lines.append(
-        f"Total {job.total_amount:.2f}"
-        + (f"; accrued, not charged: {job.accrued_amount:.2f}" if job.accrued_amount else "")
+        f"Total {format_amount(job.total_amount)}"
+        + (
+            f"; accrued, not charged: {format_amount(job.accrued_amount)}"
+            if job.accrued_amount
+            else ""
+        )
     )
     return _joined(lines, table_line, markdown)
 

@@ -15,6 +15,8 @@ from rftcost.cli.common import (
 )
 from rftcost.cli.common import StdoutFormatOption as FormatOption
 
+__all__ = ["policy_app", "policy_list", "policy_show"]
+
 policy_app = typer.Typer(help="The policies and price tables in force.", no_args_is_help=True)
 app.add_typer(policy_app, name="policy")
 

@@ -22,6 +22,17 @@ from rftcost.cli.common import EXIT_USAGE, PolicyOption, one_line
 if TYPE_CHECKING:
     from rftcost.watch import JobWatch, WatchState
 
+__all__ = [
+    "DEFAULT_INTERVAL",
+    "DEFAULT_MAX_FAILURES",
+    "DEFAULT_MAX_RETRIES",
+    "WatchFormat",
+    "poll_line",
+    "summary",
+    "watch_command",
+    "watch_table",
+]
+
 # rftcost.watch.DEFAULT_INTERVAL / DEFAULT_MAX_FAILURES and rftcost.fetch.DEFAULT_MAX_RETRIES,
 # repeated so that `rftcost --help` does not import the library (tests check they agree).
 DEFAULT_INTERVAL = 60.0
@@ -321,7 +332,9 @@ def summary(state: WatchState) -> str:
 
 
 def _at(state: WatchState) -> str:
-    return state.at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    from rftcost.time import iso_seconds
+
+    return str(iso_seconds(state.at))
 
 
 def _step(job: JobWatch) -> str:
@@ -331,7 +344,9 @@ def _step(job: JobWatch) -> str:
 
 
 def _amount(value: Any) -> str:
-    return "unknown" if value is None else f"{value:.2f}"
+    from rftcost.money import format_amount
+
+    return "unknown" if value is None else format_amount(value)
 
 
 def _duration(seconds: float | None) -> str:

@@ -1,0 +1,129 @@
+"""rftcost.timeline: hand-made logs → intervals, segments, lost and excluded time (R1-R8)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from builders import T0, JobLog, frame_of
+
+from rftcost.events.readers import read_events
+from rftcost.policy import load_policy
+from rftcost.time import NS_PER_SECOND
+from rftcost.timeline import Timeline, build_timeline
+
+MINUTE = 60 * NS_PER_SECOND
+HOUR = 60 * MINUTE
+START = int(T0.timestamp()) * NS_PER_SECOND
+
+
+def timeline_of(tmp_path: Path, *logs: JobLog, policy: str = "openai-rft") -> Timeline:
+    path = tmp_path / "events.jsonl"
+    frame_of(*logs).to_json(path, orient="records", lines=True)
+    return build_timeline(read_events(path).events, load_policy(policy))
+
+
+def of_job(frame: pd.DataFrame, timeline: Timeline, job_id: str) -> pd.DataFrame:
+    code = int(timeline.jobs.index[timeline.jobs["job_id"] == job_id][0])
+    return frame[frame["job"] == code].reset_index(drop=True)
+
+
+def test_billable_and_excluded_time(tmp_path: Path) -> None:
+    job = JobLog("a").created().phase("queued", minutes=30).phase("rollout", hours=1)
+    timeline = timeline_of(tmp_path, job.add("succeeded"))
+    assert timeline.jobs["status"].tolist() == ["succeeded"]
+    assert timeline.intervals[["phase", "billable", "closed_by"]].values.tolist() == [
+        ["queued", False, "end"],
+        ["rollout", True, "end"],
+    ]
+    charge = timeline.charges.iloc[0]
+    assert (charge["event"], charge["billable_ns"], charge["lost_ns"]) == ("succeeded", HOUR, 0)
+    assert charge["at"] == START + 90 * MINUTE
+    assert timeline.excluded[["phase", "ns"]].values.tolist() == [["queued", 30 * MINUTE]]
+    assert timeline.problems.empty and timeline.losses.empty
+
+
+def test_phases_that_overlap_are_billed_once(tmp_path: Path) -> None:
+    job = JobLog("a").created().add("phase_start", phase="rollout").at(minutes=30)
+    job.add("phase_start", phase="grading").at(minutes=30).add("phase_end", phase="rollout")
+    job.at(minutes=30).add("phase_end", phase="grading").add("succeeded")
+    timeline = timeline_of(tmp_path, job)
+    assert timeline.charges["billable_ns"].tolist() == [90 * MINUTE]  # the union (R1)
+
+
+def test_a_failure_loses_the_time_after_the_last_checkpoint(tmp_path: Path) -> None:
+    job = JobLog("b").created().add("phase_start", phase="rollout").at(minutes=30)
+    job.add("checkpoint_saved", step=10).at(minutes=30).add("phase_end", phase="rollout")
+    timeline = timeline_of(tmp_path, job.add("failed"))
+    charge = timeline.charges.iloc[0]
+    assert (charge["billable_ns"], charge["lost_ns"]) == (30 * MINUTE, 30 * MINUTE)  # R5
+    loss = timeline.losses.iloc[0]
+    assert (loss["cause"], loss["checkpoint_step"]) == ("failure", 10)
+    assert (loss["start"], loss["end"]) == (START + 30 * MINUTE, START + HOUR)
+    assert timeline.pieces[["billable", "lost"]].values.tolist() == [[True, False], [True, True]]
+
+
+def test_without_captured_progress_nothing_is_lost(tmp_path: Path) -> None:
+    job = JobLog("b").created().add("phase_start", phase="rollout").at(minutes=30)
+    job.add("checkpoint_saved", step=10).at(minutes=30).add("phase_end", phase="rollout")
+    policy = tmp_path / "p.toml"
+    policy.write_text(
+        'name = "p"\nextends = "openai-rft"\n[captured_progress]\nenabled = false\n',
+        encoding="utf-8",
+    )
+    timeline = timeline_of(tmp_path, job.add("failed"), policy=str(policy))
+    assert timeline.charges[["billable_ns", "lost_ns"]].values.tolist() == [[HOUR, 0]]
+    assert timeline.losses.empty
+
+
+def test_a_pause_ends_a_segment_and_is_excluded(tmp_path: Path) -> None:
+    job = JobLog("c").created().phase("rollout", hours=1).add("paused").at(hours=2)
+    job.add("resumed").phase("rollout", hours=1).add("succeeded")
+    timeline = timeline_of(tmp_path, job)
+    assert timeline.charges[["charge", "event", "billable_ns"]].values.tolist() == [
+        [0, "paused", HOUR],
+        [1, "succeeded", HOUR],
+    ]  # one charge per billing event (R4, R7)
+    assert timeline.charges["segment_start"].tolist() == [START, START + HOUR]
+    paused = timeline.intervals[timeline.intervals["phase"] == "paused"].iloc[0]
+    assert (paused["end"] - paused["start"], paused["closed_by"]) == (2 * HOUR, "resumed")
+    assert timeline.excluded[["phase", "ns"]].values.tolist() == [["paused", 2 * HOUR]]
+    assert timeline.pieces["segment"].tolist() == [0, 1, 1]
+
+
+def test_work_after_the_last_billing_event_is_accrued(tmp_path: Path) -> None:
+    job = JobLog("e").created().phase("rollout", hours=1).add("paused").at(minutes=10)
+    job.add("resumed").phase("rollout", minutes=30)  # running: no billing event yet
+    timeline = timeline_of(tmp_path, job)
+    assert timeline.charges["billable_ns"].tolist() == [HOUR]
+    assert timeline.accrued[["billable_ns", "lost_ns"]].values.tolist() == [[30 * MINUTE, 0]]
+
+
+def test_jobs_are_computed_together_and_stay_apart(tmp_path: Path) -> None:
+    one = JobLog("one").created(team="ads").phase("rollout", hours=1).add("succeeded")
+    two = JobLog("two").created(team="search").phase("rollout", hours=2).add("cancelled")
+    timeline = timeline_of(tmp_path, two, one)
+    assert sorted(timeline.jobs["job_id"]) == ["one", "two"]
+    assert of_job(timeline.charges, timeline, "one")["billable_ns"].tolist() == [HOUR]
+    assert of_job(timeline.charges, timeline, "two")["billable_ns"].tolist() == [2 * HOUR]
+    teams = dict(zip(timeline.jobs["job_id"], timeline.jobs["team"], strict=True))
+    assert teams == {"one": "ads", "two": "search"}
+
+
+def test_a_job_that_cannot_be_reconstructed_is_invalid(tmp_path: Path) -> None:
+    broken = JobLog("d").created().add("phase_end", phase="rollout").add("succeeded")
+    fine = JobLog("f").created().phase("rollout", hours=1).add("succeeded")
+    timeline = timeline_of(tmp_path, broken, fine)
+    status = dict(zip(timeline.jobs["job_id"], timeline.jobs["status"], strict=True))
+    assert status == {"d": "invalid", "f": "succeeded"}
+    problems = of_job(timeline.problems, timeline, "d")["problem"].tolist()
+    assert len(problems) == 1 and "phase_end of 'rollout'" in problems[0]
+
+
+def test_the_final_event_is_the_status(tmp_path: Path) -> None:
+    finals = ("succeeded", "cancelled", "failed")
+    logs = [JobLog(event).created().phase("rollout", hours=1).add(event) for event in finals]
+    timeline = timeline_of(tmp_path, *logs)
+    assert dict(zip(timeline.jobs["job_id"], timeline.jobs["status"], strict=True)) == {
+        event: event for event in finals
+    }
