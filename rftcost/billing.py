@@ -23,6 +23,7 @@ from rftcost.events.readers import EventLog, ProgressCallback, read_events
 from rftcost.money import cents_to_decimal, divide_round, to_minor_units
 from rftcost.policy import Policy, RoundingScope, load_policy
 from rftcost.prices import PICO_PER_DOLLAR, resolve_model_family
+from rftcost.time import iso_series
 from rftcost.timeline import Timeline, build_timeline
 
 __all__ = [
@@ -362,17 +363,17 @@ def bill(
 
 
 def _log_from_frame(frame: pd.DataFrame, policy: Policy, assume_tz: str | None) -> EventLog:
-    from rftcost.events.readers import _deduplicate, _problems_from_rejections, normalize_records
+    from rftcost.events.readers import deduplicate, normalize_records, problems_from_rejections
 
     raw = frame if "line" in frame else frame.assign(line=np.arange(1, len(frame) + 1))
     events, rejected = normalize_records(raw, source="<frame>", assume_tz=assume_tz, policy=policy)
-    events, duplicates, conflicts = _deduplicate(events)
+    events, duplicates, conflicts = deduplicate(events)
     rejected = pd.concat([rejected, conflicts], ignore_index=True)
     return EventLog(
         events=events,
         rejected=rejected,
         duplicates=duplicates,
-        problems=_problems_from_rejections(rejected),
+        problems=problems_from_rejections(rejected),
         files=("<frame>",),
     )
 
@@ -537,7 +538,6 @@ def _priced_usage(usage: pd.DataFrame, policy: Policy) -> tuple[pd.DataFrame, pd
         direction="backward",
     )
     missing = priced[priced["price_index"].isna()].drop_duplicates(["job", "grader_model"])
-    from rftcost.timeline import _iso
 
     problems = pd.DataFrame(
         {
@@ -546,7 +546,7 @@ def _priced_usage(usage: pd.DataFrame, policy: Policy) -> tuple[pd.DataFrame, pd
                 "no token price for grader model '"
                 + missing["grader_model"].astype(str).to_numpy()
                 + "' at "
-                + _iso(missing["ts"]).to_numpy()
+                + iso_series(missing["ts"]).to_numpy()
                 + f" in price table {policy.price_table.name} (R10)"
             ),
         }
@@ -879,10 +879,9 @@ def _job_bill(
     problems: pd.DataFrame,
     policy: Policy,
 ) -> JobBill:
-    from rftcost.timeline import _iso
 
     places = policy.rounding.hours_decimals
-    at = _iso(charges["at"]).tolist() if len(charges) else []
+    at = iso_series(charges["at"]).tolist() if len(charges) else []
     charge_models = []
     for position, charge in enumerate(_rows(charges)):
         charge_lines = lines[lines["charge"] == charge.charge]
@@ -945,7 +944,6 @@ def _none_if_na(records: list[dict[Hashable, Any]]) -> list[dict[str, Any]]:
 
 def _jobs_json(bill: Bill) -> list[dict[str, Any]]:
     """Every job as its ``rftcost.bill/v1`` object: one linear pass per frame, no per-job filter."""
-    from rftcost.timeline import _iso
 
     places = bill.policy.rounding.hours_decimals
     lines = bill.grader_lines[bill.grader_lines["charge"] >= 0]
@@ -972,7 +970,7 @@ def _jobs_json(bill: Bill) -> list[dict[str, Any]]:
     charge_records = _none_if_na(
         pd.DataFrame(
             {
-                "at": _iso(charges["at"]) if len(charges) else pd.Series([], dtype=str),
+                "at": iso_series(charges["at"]) if len(charges) else pd.Series([], dtype=str),
                 "event": charges["event"].astype(str),
                 "billable_seconds": charges["billable_ns"] / _NS_PER_SECOND,
                 "lost_seconds": charges["lost_ns"] / _NS_PER_SECOND,

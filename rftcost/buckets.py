@@ -32,16 +32,16 @@ from rftcost.events.readers import (
     CATEGORY_COLUMNS,
     EventLog,
     ProgressCallback,
-    _deduplicate,
-    _empty_rejected,
-    _is_openai_export,
-    _problems_from_rejections,
-    _read_openai_exports,
     check_zone,
     concat_events,
+    deduplicate,
+    empty_rejected,
     expand_paths,
+    is_openai_export,
     parquet_file,
+    problems_from_rejections,
     read_file_chunks,
+    read_openai_exports,
     skip_notes,
 )
 from rftcost.policy import Policy
@@ -65,6 +65,8 @@ __all__ = [
     "iter_bucket_bills",
     "no_problems",
     "partition_events",
+    "skipped_notes",
+    "slim_bill",
 ]
 
 AUTO_BUCKET_EVENTS = 2_000_000
@@ -226,14 +228,14 @@ def partition_events(
     skipped: list[Path] = []
     links: list[Path] = []
     found = expand_paths(paths, skipped, follow_links=follow_links, links=links)
-    exports = [f for f in found if _is_openai_export(f)]
+    exports = [f for f in found if is_openai_export(f)]
     files = [f for f in found if f not in set(exports)]
-    rejected: list[pd.DataFrame] = [_empty_rejected()]
+    rejected: list[pd.DataFrame] = [empty_rejected()]
     accepted = 0
     notes: tuple[str, ...] = ()
     problems = no_problems()
     if exports:
-        events, bad, notes, problems = _read_openai_exports(
+        events, bad, notes, problems = read_openai_exports(
             exports, assume_tz=assume_tz, policy=policy
         )
         # Named before every unit's part: an export's events come first, as in memory.
@@ -302,7 +304,7 @@ def _write_chunks(
     """Append validated chunks' events to a file ``name`` per bucket; (rejected, accepted)."""
     import pyarrow as pa
 
-    rejected: list[pd.DataFrame] = [_empty_rejected()]
+    rejected: list[pd.DataFrame] = [empty_rejected()]
     accepted = 0
     writers: dict[int, pq.ParquetWriter] = {}
     schema: pa.Schema | None = None
@@ -430,7 +432,7 @@ def iter_bucket_bills(
     are billed in that many processes and yielded in bucket order. ``jobs`` bills
     only the buckets that hold those jobs (their other jobs come along).
     """
-    reader_problems = _problems_from_rejections(partition.rejected)
+    reader_problems = problems_from_rejections(partition.rejected)
     problem_bucket = bucket_of(reader_problems["job_id"], partition.buckets)
     export_bucket = bucket_of(partition.problems["job_id"], partition.buckets)
     wanted = (
@@ -475,7 +477,7 @@ def _bill_bucket(
     number, problems, job_problems = task
     parts = sorted((folder / f"{number:05d}").glob("*.parquet"))
     events = _read_bucket(parts) if parts else _no_events()
-    events, duplicates, conflicts = _deduplicate(events)
+    events, duplicates, conflicts = deduplicate(events)
     log = EventLog(
         events=events.iloc[0:0].copy(),
         rejected=conflicts,
@@ -483,14 +485,14 @@ def _bill_bucket(
         # In memory's order: rejected records (read, then conflicts), then the reasons
         # an OpenAI export gives for the whole job.
         problems=pd.concat(
-            [problems, _problems_from_rejections(conflicts), job_problems], ignore_index=True
+            [problems, problems_from_rejections(conflicts), job_problems], ignore_index=True
         ),
         files=files,
         accepted_count=len(events),
     )
     bill = bill_events(events, policy, reader_problems=log.problems, log=log)
     del events
-    return bill if keep_timeline else _slim(bill, keep_intervals=keep_intervals)
+    return bill if keep_timeline else slim_bill(bill, keep_intervals=keep_intervals)
 
 
 def _read_bucket(parts: list[Path]) -> pd.DataFrame:
@@ -516,12 +518,12 @@ def _read_bucket(parts: list[Path]) -> pd.DataFrame:
 
 
 def _no_events() -> pd.DataFrame:
-    from rftcost.events.readers import _empty_events
+    from rftcost.events.readers import empty_events
 
-    return _empty_events()
+    return empty_events()
 
 
-def _slim(bill: Bill, *, keep_intervals: bool) -> Bill:
+def slim_bill(bill: Bill, *, keep_intervals: bool) -> Bill:
     # ``.copy()`` matters: an empty slice is a view that keeps the whole frame alive.
     timeline = bill.timeline
     slim = timeline.model_copy(
@@ -699,7 +701,7 @@ def combine_logs(
     ``problems`` of jobs an OpenAI export cannot bill)."""
     rejected = pd.concat(
         [
-            read_rejected if read_rejected is not None else _empty_rejected(),
+            read_rejected if read_rejected is not None else empty_rejected(),
             *(log.rejected for log in logs),
         ],
         ignore_index=True,
@@ -712,7 +714,7 @@ def combine_logs(
         ),
         problems=pd.concat(
             [
-                _problems_from_rejections(rejected),
+                problems_from_rejections(rejected),
                 problems if problems is not None else no_problems(),
             ],
             ignore_index=True,

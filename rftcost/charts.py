@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict
 
 from rftcost.billing import Bill
 from rftcost.errors import InputError
-from rftcost.money import cents_to_decimal, divide_round
+from rftcost.money import cents_to_decimal, divide_round, format_money
 from rftcost.spend import (
     UNALLOCATED,
     Budgets,
@@ -115,7 +115,6 @@ _STATUS_LABELS = {
     "unknown": "billable, amount unknown (invalid job, not charged)",
 }
 
-_CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
 
 _STYLE = {
     "font.size": 9.5,
@@ -165,14 +164,6 @@ def _figure(width: float, height: float) -> Figure:
 
 
 # --- formatting ---------------------------------------------------------------------------
-
-
-def format_money(amount: Decimal, currency: str, *, places: int = 2) -> str:
-    """``Decimal("-1234.5")`` → ``"−$1,234.50"``: a symbol for USD, EUR, GBP, JPY, else the code."""
-    sign = "−" if amount < 0 else ""
-    text = f"{abs(amount):,.{places}f}"
-    symbol = _CURRENCY_SYMBOLS.get(currency)
-    return f"{sign}{symbol}{text}" if symbol else f"{sign}{text} {currency}"
 
 
 def _money_formatter(currency: str) -> Any:

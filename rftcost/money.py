@@ -21,15 +21,19 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, field_validator
 
 __all__ = [
     "CENT",
+    "CURRENCY_SYMBOLS",
+    "Money",
     "RoundingMode",
     "cents_to_decimal",
     "divide_round",
     "exact_context",
     "format_amount",
     "format_cents",
+    "format_money",
     "parse_amount",
     "round_decimal",
     "to_decimal",
@@ -161,3 +165,52 @@ def to_minor_units(amount: Decimal, mode: RoundingMode, places: int = 2) -> int:
         context.prec = max(28, len(value.as_tuple().digits), value.adjusted() + 1) + places + 2
         scaled = value.scaleb(places)
         return int(scaled.quantize(Decimal(1), rounding=_DECIMAL_MODES[mode]))
+
+
+CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
+"""Symbols written before an amount for people (``$1,234.50``); other currencies get the code."""
+
+
+def format_money(amount: Decimal, currency: str, *, places: int = 2) -> str:
+    """``Decimal("-1234.5")`` → ``"−$1,234.50"``: a symbol for USD, EUR, GBP, JPY, else the code.
+
+    For people (reports, charts, terminal headlines); machine outputs use ``format_amount``.
+    """
+    sign = "−" if amount < 0 else ""
+    text = f"{abs(amount):,.{places}f}"
+    symbol = CURRENCY_SYMBOLS.get(currency)
+    return f"{sign}{symbol}{text}" if symbol else f"{sign}{text} {currency}"
+
+
+class Money(BaseModel):
+    """An exact amount in a currency: a ``Decimal`` (never a float) and an ISO 4217 code."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    amount: Decimal
+    """The amount, exact; built from a string, an int or a Decimal (a float is refused)."""
+    currency: str = "USD"
+    """ISO 4217 code of the currency."""
+
+    @field_validator("amount", mode="before")
+    @classmethod
+    def _no_float(cls, value: object) -> object:
+        if isinstance(value, float):
+            raise ValueError("a float amount is refused: pass a string or a Decimal")
+        return value
+
+    @classmethod
+    def from_cents(cls, cents: int, currency: str = "USD") -> Money:
+        """Integer minor units (cents) → ``Money`` with two decimals."""
+        return cls(amount=cents_to_decimal(cents), currency=currency)
+
+    def rounded(self, mode: RoundingMode = RoundingMode.HALF_UP, places: int = 2) -> Money:
+        """The amount rounded once with a named mode (R15: two decimals)."""
+        return self.model_copy(update={"amount": round_decimal(self.amount, places, mode)})
+
+    def text(self) -> str:
+        """Machine form: ``"-1234.50"``, exactly two decimals (R15)."""
+        return format_amount(self.amount)
+
+    def __str__(self) -> str:
+        return format_money(self.amount, self.currency)

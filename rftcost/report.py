@@ -593,6 +593,6 @@ def _money_cents(cents: Any, currency: str) -> str:
 
 
 def _version() -> str:
-    from rftcost import __version__
+    from rftcost.version import __version__
 
     return __version__

@@ -35,6 +35,7 @@ from rftcost._callable import make_module_callable
 from rftcost.billing import Bill
 from rftcost.errors import InputError
 from rftcost.money import RoundingMode, cents_to_decimal, divide_round, format_cents, to_decimal
+from rftcost.time import iso_seconds, iso_seconds_from_ns
 
 __all__ = [
     "SPEND_SCHEMA",
@@ -201,7 +202,7 @@ class Window(BaseModel):
 
     def label(self) -> str:
         """``2025-06-01T00:00:00Z..2025-07-01T00:00:00Z`` (open sides empty)."""
-        return f"{_iso(self.start) or ''}..{_iso(self.end) or ''}"
+        return f"{iso_seconds(self.start) or ''}..{iso_seconds(self.end) or ''}"
 
 
 def _parse_moment(text: str, whole: str) -> datetime:
@@ -225,12 +226,6 @@ def _parse_moment(text: str, whole: str) -> datetime:
             f"{value!r} is out of range (1677-09-22 to 2262-04-11)", path="--window", value=whole
         )
     return moment
-
-
-def _iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # --- budgets ----------------------------------------------------------------------------
@@ -532,8 +527,8 @@ class SpendReport(BaseModel):
                 {
                     "period": str(row.period),
                     key: str(row.group),
-                    "period_start": _iso_ns(int(row.period_start)),
-                    "period_end": _iso_ns(int(row.period_end)),
+                    "period_start": iso_seconds_from_ns(int(row.period_start)),
+                    "period_end": iso_seconds_from_ns(int(row.period_end)),
                     "compute_amount": format_cents(int(row.compute_cents)),
                     "discount_amount": format_cents(int(row.discount_cents)),
                     "grader_amount": format_cents(int(row.grader_cents)),
@@ -560,7 +555,7 @@ class SpendReport(BaseModel):
             "period": self.period.value,
             "window": None
             if self.window is None
-            else {"start": _iso(self.window.start), "end": _iso(self.window.end)},
+            else {"start": iso_seconds(self.window.start), "end": iso_seconds(self.window.end)},
             "budget_used_unit": "percent",
             "rows": self.rows(),
             "budgets": [
@@ -586,10 +581,6 @@ class SpendReport(BaseModel):
             },
             "invalid_jobs": list(self.invalid_jobs),
         }
-
-
-def _iso_ns(ns: int) -> str:
-    return datetime.fromtimestamp(ns // 1_000_000_000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _hours_text(units: int, places: int) -> str:

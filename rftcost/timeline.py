@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict
 
 from rftcost.events.schema import BILLING_EVENTS, FINAL_EVENTS, JOB_SETTING_COLUMNS
 from rftcost.policy import Policy
+from rftcost.time import iso_series
 
 __all__ = ["Timeline", "build_timeline"]
 
@@ -310,11 +311,11 @@ def _billing_events(ordered: pd.DataFrame, jobs: pd.DataFrame) -> tuple[pd.DataF
                 "billing event '"
                 + after_final["event"].astype(str).to_numpy()
                 + "' at "
-                + _iso(after_final["ts"]).to_numpy()
+                + iso_series(after_final["ts"]).to_numpy()
                 + " after the job's final event '"
                 + final_of["event"].astype(str).to_numpy()
                 + "' at "
-                + _iso(final_of["ts"]).to_numpy()
+                + iso_series(final_of["ts"]).to_numpy()
             ),
         }
     )
@@ -362,7 +363,7 @@ def _intervals(
                 "phase_end of '"
                 + unmatched_end["phase"].astype(str).to_numpy()
                 + "' at "
-                + _iso(unmatched_end["ts"]).to_numpy()
+                + iso_series(unmatched_end["ts"]).to_numpy()
                 + " ("
                 + where["source"].astype(str).to_numpy()
                 + ":"
@@ -479,7 +480,7 @@ def _backward_steps(points: pd.DataFrame) -> pd.DataFrame:
                         f"{event} step "
                         + back["step"].astype(str).to_numpy()
                         + " at "
-                        + _iso(back["ts"]).to_numpy()
+                        + iso_series(back["ts"]).to_numpy()
                         + " goes backwards (previous "
                         + previous[back.index].astype(str).to_numpy()
                         + ") without a rollback"
@@ -558,7 +559,7 @@ def _losses(
             "job": missing["job"].to_numpy(),
             "problem": (
                 "rollback at "
-                + _iso(missing["ts"]).to_numpy()
+                + iso_series(missing["ts"]).to_numpy()
                 + " to step "
                 + missing["step"].astype(str).to_numpy()
                 + ": no checkpoint of that step before it"
@@ -802,18 +803,6 @@ def _status(
     status = status.where(~again.fillna(False), "running")
     status = status.where(~jobs.index.isin(problems["job"]), "invalid")
     return status.astype("string")
-
-
-def _iso(ns: pd.Series) -> pd.Series:
-    """Nanoseconds → ``2025-06-01T10:00:00Z`` strings."""
-    stamps = pd.to_datetime(ns.astype("int64"), unit="ns", utc=True)
-    return stamps.dt.strftime("%Y-%m-%dT%H:%M:%S").astype(str) + _fraction(ns) + "Z"
-
-
-def _fraction(ns: pd.Series) -> pd.Series:
-    rest = ns.astype("int64") % 1_000_000_000
-    text = rest.map(lambda r: "" if r == 0 else f".{r:09d}".rstrip("0"))
-    return text.astype(str)
 
 
 def _empty(columns: list[str]) -> pd.DataFrame:

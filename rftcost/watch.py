@@ -65,6 +65,7 @@ from rftcost.fetch import (
     write_job,
 )
 from rftcost.money import RoundingMode, cents_to_decimal, divide_round, format_cents, to_decimal
+from rftcost.time import iso_seconds
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -193,7 +194,7 @@ class JobWatch(BaseModel):
         """The ``rftcost.watch/v1`` object of this job at ``at`` (schemas/watch-v1.schema.json)."""
         return {
             "schema": WATCH_SCHEMA,
-            "at": _iso(at),
+            "at": iso_seconds(at),
             "poll": poll,
             "job_id": self.job_id,
             "team": self.team,
@@ -1031,10 +1032,6 @@ def _cents(amount: Decimal) -> int:
 
 def _money(amount: Decimal | None) -> str | None:
     return None if amount is None else format_cents(_cents(amount))
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _steps(state: JobWatch) -> str:

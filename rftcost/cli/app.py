@@ -25,7 +25,7 @@ app = typer.Typer(
 
 def _print_version(value: bool) -> None:
     if value:
-        from rftcost import __version__
+        from rftcost.version import __version__
 
         typer.echo(f"rftcost {__version__}")
         raise typer.Exit(0)

@@ -16,7 +16,7 @@ are accepted and rejected, with the same reasons and lines, on every path:
 Each reading task splits its validated events (and rejected records, and problems)
 by a hash bucket of ``job_id`` (``buckets.bucket_of``, the same hash on every path)
 into pickled pieces; ``groupBy(bucket).applyInPandas`` then runs, in each bucket,
-the very functions the local path runs: ``_deduplicate`` and ``bill_events``
+the very functions the local path runs: ``deduplicate`` and ``bill_events``
 (R1-R15). Each bucket returns its slim ``Bill``, and the driver combines them with
 ``combine_bills``: same policy, rules, schema and cents as every other path.
 
@@ -166,9 +166,9 @@ def _bill_pieces(
     logs = [b.log for b in bills if b.log is not None]
     if not bills:
         from rftcost.billing import bill_events
-        from rftcost.events.readers import _empty_events
+        from rftcost.events.readers import empty_events
 
-        bills = [bill_events(_empty_events(), policy)]
+        bills = [bill_events(empty_events(), policy)]
     log = combine_logs(logs, files=files, notes=notes, problems=problems)
     return combine_bills(bills, log=log)
 
@@ -185,10 +185,10 @@ def _read(
     from pyspark.sql import functions as F
 
     from rftcost.events.readers import (
-        _is_openai_export,
-        _read_openai_exports,
         expand_paths,
+        is_openai_export,
         parquet_file,
+        read_openai_exports,
         skip_notes,
     )
 
@@ -205,7 +205,7 @@ def _read(
             listed.extend(expand_paths([path], skipped, follow_links=follow_links, links=links))
         else:
             remote.append(path)  # s3://, abfss://, hdfs://: listed by Spark
-    exports = [f for f in listed if _is_openai_export(f)]
+    exports = [f for f in listed if is_openai_export(f)]
     files = [f for f in listed if f not in set(exports)]
     # Reading order, as in memory: the exports first, then each file as listed.
     ranks = {str(f): rank for rank, f in enumerate(files, start=1)}
@@ -213,7 +213,7 @@ def _read(
     notes: tuple[str, ...] = ()
     problems = None
     if exports:
-        events, bad, notes, problems = _read_openai_exports(
+        events, bad, notes, problems = read_openai_exports(
             exports, assume_tz=assume_tz, policy=policy
         )
         local = _split(events, bad, problems, rank=0, buckets=buckets)
@@ -264,13 +264,13 @@ def _loaded(load: Callable[[], Any], names: list[str]) -> Any:
     """``load()``; a location Spark cannot list or read is one error naming it, not a
     Java stack trace."""
     from rftcost.errors import UnreadableFileError
-    from rftcost.events.readers import _one_line
+    from rftcost.events.readers import message_line
 
     try:
         return load()
     except Exception as exc:  # pyspark's AnalysisException and kin (Py4J errors)
         raise UnreadableFileError(
-            f"Spark cannot read it: {_one_line(exc)}", path=", ".join(names)
+            f"Spark cannot read it: {message_line(exc)}", path=", ".join(names)
         ) from exc
 
 
@@ -510,13 +510,13 @@ def _bucket_kernel(policy: Policy) -> Callable[[pd.DataFrame], pd.DataFrame]:
 
     def run(pieces: pd.DataFrame) -> pd.DataFrame:
         from rftcost.billing import bill_events
-        from rftcost.buckets import _slim, no_problems
+        from rftcost.buckets import no_problems, slim_bill
         from rftcost.events.readers import (
             EventLog,
-            _deduplicate,
-            _empty_rejected,
-            _problems_from_rejections,
             concat_events,
+            deduplicate,
+            empty_rejected,
+            problems_from_rejections,
         )
 
         bucket = int(pieces["bucket"].iloc[0])
@@ -532,11 +532,11 @@ def _bucket_kernel(policy: Policy) -> Callable[[pd.DataFrame], pd.DataFrame]:
             .drop(columns=["__rank", "__source"])
             .reset_index(drop=True)
         )
-        rejected = pd.concat([_empty_rejected(), *(part[1] for part in parts)], ignore_index=True)
+        rejected = pd.concat([empty_rejected(), *(part[1] for part in parts)], ignore_index=True)
         if "__rank" in rejected.columns:
             rejected = rejected.sort_values("__rank", kind="stable").drop(columns="__rank")
         job_problems = pd.concat([no_problems(), *(part[2] for part in parts)], ignore_index=True)
-        events, duplicates, conflicts = _deduplicate(events)
+        events, duplicates, conflicts = deduplicate(events)
         rejected = pd.concat([rejected.reset_index(drop=True), conflicts], ignore_index=True)
         log = EventLog(
             events=events.iloc[0:0].copy(),
@@ -544,13 +544,13 @@ def _bucket_kernel(policy: Policy) -> Callable[[pd.DataFrame], pd.DataFrame]:
             duplicates=duplicates,
             # As in memory: rejected records, then the reasons an export gives for a job.
             problems=pd.concat(
-                [_problems_from_rejections(rejected), job_problems], ignore_index=True
+                [problems_from_rejections(rejected), job_problems], ignore_index=True
             ),
             files=(),
             accepted_count=len(events),
         )
         bill = bill_events(events, policy, reader_problems=log.problems, log=log)
-        payload = pickle.dumps(_slim(bill, keep_intervals=False))
+        payload = pickle.dumps(slim_bill(bill, keep_intervals=False))
         return pd.DataFrame({"bucket": [bucket], "payload": [payload]})
 
     return run

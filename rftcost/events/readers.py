@@ -50,10 +50,17 @@ __all__ = [
     "ProgressCallback",
     "check_zone",
     "concat_events",
+    "deduplicate",
+    "empty_events",
+    "empty_rejected",
     "expand_paths",
+    "is_openai_export",
+    "message_line",
     "parquet_file",
+    "problems_from_rejections",
     "read_events",
     "read_file_chunks",
+    "read_openai_exports",
     "skip_notes",
 ]
 
@@ -212,7 +219,7 @@ def check_zone(assume_tz: str | None) -> None:
         ) from exc
 
 
-def _one_line(exc: BaseException) -> str:
+def message_line(exc: BaseException) -> str:
     """A library's message as one short line (Arrow's run over several, with schemas)."""
     text = str(exc).strip()
     first = text.splitlines()[0] if text else type(exc).__name__
@@ -226,10 +233,10 @@ def parquet_file(path: Path) -> Any:
     try:
         return pq.ParquetFile(path)
     except OSError as exc:
-        raise UnreadableFileError(f"cannot read file: {_one_line(exc)}", path=path) from exc
+        raise UnreadableFileError(f"cannot read file: {message_line(exc)}", path=path) from exc
     except Exception as exc:  # ArrowInvalid and kin: a corrupt or truncated file
         raise UnreadableFileError(
-            f"not a readable Parquet file: {_one_line(exc)}", path=path
+            f"not a readable Parquet file: {message_line(exc)}", path=path
         ) from exc
 
 
@@ -244,7 +251,7 @@ def _looks_like_event_log(path: Path) -> bool:
             import pyarrow.parquet as pq
 
             return set(pq.read_schema(path).names) >= _REQUIRED_COLUMNS
-        if name.endswith((".json", ".jsonl", ".ndjson")) and _is_openai_export(path):
+        if name.endswith((".json", ".jsonl", ".ndjson")) and is_openai_export(path):
             return True
         if name.endswith(".json"):
             return False  # a .json file in a folder is an OpenAI export or not a log at all
@@ -287,14 +294,14 @@ def read_events(
     skipped: list[Path] = []
     links: list[Path] = []
     files = expand_paths(paths, skipped, follow_links=follow_links, links=links)
-    exports = [f for f in files if _is_openai_export(f)]
+    exports = [f for f in files if is_openai_export(f)]
     accepted: list[pd.DataFrame] = []
     rejected: list[pd.DataFrame] = []
     notes: tuple[str, ...] = ()
     export_problems = pd.DataFrame({"job_id": [], "problem": []}, dtype="string")
     if exports:
         # One import for all export files: a job's pages may be spread over several.
-        frame, bad, notes, export_problems = _read_openai_exports(
+        frame, bad, notes, export_problems = read_openai_exports(
             exports, assume_tz=assume_tz, policy=resolved_policy
         )
         accepted.append(frame)
@@ -306,12 +313,12 @@ def read_events(
         rejected.append(bad)
         if on_progress:
             on_progress("read", done + 1, len(canonical))
-    events = concat_events(accepted) if accepted else _empty_events()
-    rejected_frame = pd.concat(rejected, ignore_index=True) if rejected else _empty_rejected()
-    events, duplicates, conflicts = _deduplicate(events)
+    events = concat_events(accepted) if accepted else empty_events()
+    rejected_frame = pd.concat(rejected, ignore_index=True) if rejected else empty_rejected()
+    events, duplicates, conflicts = deduplicate(events)
     rejected_frame = pd.concat([rejected_frame, conflicts], ignore_index=True)
     problems = pd.concat(
-        [_problems_from_rejections(rejected_frame), export_problems], ignore_index=True
+        [problems_from_rejections(rejected_frame), export_problems], ignore_index=True
     )
     if on_progress:
         on_progress("validate", 1, 1)
@@ -425,9 +432,9 @@ def read_file_chunks(
         except InputError:
             raise
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
-            raise UnreadableFileError(f"cannot read file: {_one_line(exc)}", path=path) from exc
+            raise UnreadableFileError(f"cannot read file: {message_line(exc)}", path=path) from exc
         except Exception as exc:  # pyarrow / pandas parser errors have no common base
-            raise UnreadableFileError(f"cannot parse file: {_one_line(exc)}", path=path) from exc
+            raise UnreadableFileError(f"cannot parse file: {message_line(exc)}", path=path) from exc
         missing = sorted(_REQUIRED_COLUMNS - set(raw.columns)) if len(raw) else []
         if missing:
             raise UnreadableFileError(
@@ -447,14 +454,14 @@ def _raw_chunks(
     name = path.name.lower()
     if name.endswith(".parquet"):
         for frame in _read_parquet(path, chunk_rows, row_groups):
-            yield frame, _empty_rejected()
+            yield frame, empty_rejected()
     elif name.endswith((".csv", ".csv.gz")):
         yield from _read_csv(path, chunk_rows)
     else:
         yield _read_jsonl(path)
 
 
-def _is_openai_export(path: Path) -> bool:
+def is_openai_export(path: Path) -> bool:
     name = path.name.lower()
     if not name.endswith((".json", ".jsonl", ".ndjson")):
         return False
@@ -463,7 +470,7 @@ def _is_openai_export(path: Path) -> bool:
     return looks_like_openai_export(path)
 
 
-def _read_openai_exports(
+def read_openai_exports(
     paths: Sequence[Path], *, assume_tz: str | None, policy: Policy
 ) -> tuple[pd.DataFrame, pd.DataFrame, tuple[str, ...], pd.DataFrame]:
     """OpenAI exports → canonical events through the importer, with its report kept.
@@ -504,13 +511,13 @@ def _read_openai_exports(
 def _read_openai_export(
     path: Path, *, assume_tz: str | None, policy: Policy
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    if not _is_openai_export(path):
+    if not is_openai_export(path):
         raise UnreadableFileError(
             "a .json file that is not an OpenAI fine-tuning export",
             path=path,
             hint="canonical logs are .jsonl, .csv or .parquet",
         )
-    frame, bad, _, _ = _read_openai_exports([path], assume_tz=assume_tz, policy=policy)
+    frame, bad, _, _ = read_openai_exports([path], assume_tz=assume_tz, policy=policy)
     return frame, bad
 
 
@@ -590,7 +597,7 @@ def _read_csv(path: Path, chunk_rows: int | None) -> Iterator[tuple[pd.DataFrame
     try:
         if chunk_rows is None:
             frame = _strict_csv(lambda: pd.read_csv(path, **options))
-            yield frame.assign(line=np.arange(2, len(frame) + 2)), _empty_rejected()
+            yield frame.assign(line=np.arange(2, len(frame) + 2)), empty_rejected()
             return
         reader = _strict_csv(lambda: pd.read_csv(path, chunksize=chunk_rows, **options))
         with reader:
@@ -601,7 +608,7 @@ def _read_csv(path: Path, chunk_rows: int | None) -> Iterator[tuple[pd.DataFrame
                     return
                 yield (
                     frame.assign(line=np.arange(done + 2, done + 2 + len(frame))),
-                    (_empty_rejected()),
+                    (empty_rejected()),
                 )
                 done += len(frame)
     except (pd.errors.ParserError, pd.errors.ParserWarning, UnicodeDecodeError):
@@ -687,14 +694,14 @@ def _read_jsonl(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     lines = [line.removesuffix("\r") for line in text.split("\n")]
     numbers = [i + 1 for i, text in enumerate(lines) if text.strip()]
     if not numbers:
-        return pd.DataFrame({"line": pd.Series([], dtype="int64")}), _empty_rejected()
+        return pd.DataFrame({"line": pd.Series([], dtype="int64")}), empty_rejected()
     if not clean:
         return _read_jsonl_by_line(path, lines, numbers)
     body = "\n".join(lines[i - 1] for i in numbers)
     try:
         frame = pd.read_json(io.StringIO(body), lines=True, dtype=False)
         if len(frame) == len(numbers):
-            return frame.assign(line=numbers), _empty_rejected()
+            return frame.assign(line=numbers), empty_rejected()
     except ValueError:
         pass
     return _read_jsonl_by_line(path, lines, numbers)
@@ -1210,7 +1217,7 @@ def _parse_bools(raw: pd.Series | None, n: int, checks: _Checks, column: str) ->
 # --- de-duplication --------------------------------------------------------------------
 
 
-def _deduplicate(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def deduplicate(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Split events (in file and line order) into (kept, duplicates, conflicts)."""
     n = len(events)
     has_id = events["event_id"].notna().to_numpy()
@@ -1229,7 +1236,7 @@ def _deduplicate(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.D
         same_content[candidates] = subset.duplicated(columns, keep="first").to_numpy()
     if not same_id.any() and not same_content.any():
         # The usual case: nothing repeated, nothing to copy.
-        return events.reset_index(drop=True), _empty_duplicates(events), _empty_rejected()
+        return events.reset_index(drop=True), _empty_duplicates(events), empty_rejected()
     duplicates = events[same_content]
     kept = events[~same_content]
     repeated = kept[same_id[~same_content]]
@@ -1294,7 +1301,7 @@ def _repeated(values: pd.Series) -> np.ndarray:
     return np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def _problems_from_rejections(rejected: pd.DataFrame) -> pd.DataFrame:
+def problems_from_rejections(rejected: pd.DataFrame) -> pd.DataFrame:
     """A job with a rejected record cannot be billed from what is left of it."""
     tied = rejected[rejected["job_id"].notna()]
     problem = (
@@ -1310,7 +1317,7 @@ def _problems_from_rejections(rejected: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _empty_events() -> pd.DataFrame:
+def empty_events() -> pd.DataFrame:
     policy = load_policy(None)
     frame, _ = normalize_records(
         pd.DataFrame({"line": pd.Series([], dtype="int64")}),
@@ -1321,5 +1328,5 @@ def _empty_events() -> pd.DataFrame:
     return frame
 
 
-def _empty_rejected() -> pd.DataFrame:
+def empty_rejected() -> pd.DataFrame:
     return pd.DataFrame({col: pd.Series([], dtype="object") for col in _REJECTED_COLUMNS})
