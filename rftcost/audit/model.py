@@ -8,13 +8,14 @@ findings are read in (errors first), for every writer of the audit.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from rftcost.money import cents_to_decimal, format_amount
+from rftcost.time import iso_exact
 
 __all__ = [
     "FINDING_KINDS",
@@ -25,7 +26,6 @@ __all__ = [
     "FindingKind",
     "Severity",
     "amount_text",
-    "iso_text",
     "micro_of",
     "micro_to_decimal",
     "severity_of",
@@ -84,13 +84,6 @@ def amount_text(amount: Decimal | None) -> str | None:
     return None if amount is None else format_amount(amount)
 
 
-def iso_text(moment: datetime | None) -> str | None:
-    """A moment as ISO 8601 in UTC with ``Z``, ``None`` kept."""
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 class Evidence(BaseModel):
     """One fact behind a finding: an interval, a loss, a checkpoint, a price entry, a line."""
 
@@ -139,7 +132,7 @@ class Evidence(BaseModel):
             if value is None:
                 continue
             if isinstance(value, datetime):
-                value = iso_text(value)
+                value = iso_exact(value)
             elif isinstance(value, Decimal):
                 value = f"{value.normalize():f}" if value != value.to_integral() else f"{value:.2f}"
             record[key] = value
@@ -216,7 +209,7 @@ class Finding(BaseModel):
             "explanation": self.explanation,
             "invoice_line": self.invoice_line,
             "invoice_lines": list(self.invoice_lines),
-            "charge_at": iso_text(self.charge_at),
+            "charge_at": iso_exact(self.charge_at),
             "grader_model": self.grader_model,
             "token_type": self.token_type,
             "project": self.project,
