@@ -57,6 +57,7 @@ from rftcost.audit.api import audit_invoice
 from rftcost.audit.document import (
     AUDIT_SCHEMA,
     DISPUTE_COLUMNS,
+    FINDING_COLUMNS,
     AuditReport,
     AuditSummary,
     Comparison,
@@ -75,6 +76,7 @@ from rftcost.token_pricing import priced_tokens
 __all__ = [
     "AUDIT_SCHEMA",
     "DISPUTE_COLUMNS",
+    "FINDING_COLUMNS",
     "FINDING_KINDS",
     "SEVERITIES",
     "SEVERITY_ORDER",

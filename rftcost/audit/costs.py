@@ -37,11 +37,18 @@ from rftcost.audit.pricing import (
     rounding_mode,
 )
 from rftcost.audit.wording import (
-    REEXPORT,
     billed_quantity_text,
+    cell_day_total,
+    cell_mismatch,
+    cell_price,
+    cell_quantities,
+    cell_rounding,
+    cell_unbilled,
+    cell_unknown_project,
+    day_total_agrees,
     money_text,
     price_entry_evidence,
-    project_map_hint,
+    quantity_note,
     quantity_text,
     which_entry_gives,
 )
@@ -274,10 +281,9 @@ class ProjectDayAudit:
                 self._cell_finding(row, per_job, places, expected)
             elif str(row.line_type) == _DAY_TOTAL:
                 self.notes.append(
-                    f"{self._where(row)}: the export names no line item, so compute, grader "
-                    "tokens and discounts cannot be told apart; the day's total agrees: billed "
-                    f"{money_text(int(row.billed), self.currency)}, the logs "
-                    f"{money_text(int(row.expected), self.currency)}; " + REEXPORT + "."
+                    day_total_agrees(
+                        self._where(row), int(row.billed), int(row.expected), self.currency
+                    )
                 )
             else:
                 self._quantity_note(row, places)
@@ -317,13 +323,15 @@ class ProjectDayAudit:
         logs = quantity_text(int(row.expected_q), unit, places)
         same = int(row.billed_q) == int(row.expected_q)
         self.notes.append(
-            f"{self._where(row)}, {row.line_type}: billed "
-            f"{money_text(int(row.billed), self.currency)} for {billed}, the logs "
-            f"{money_text(int(row.expected), self.currency)} for {logs}: "
-            + (
-                "the vendor's quantity agrees."
-                if same
-                else "the amounts agree but the vendor's quantity differs."
+            quantity_note(
+                self._where(row),
+                str(row.line_type),
+                int(row.billed),
+                billed,
+                int(row.expected),
+                logs,
+                same,
+                self.currency,
             )
         )
 
@@ -353,11 +361,7 @@ class ProjectDayAudit:
             q_diff = int(row.billed_q) - int(row.expected_q)
             billed_q = billed_quantity_text(int(row.billed_q), unit)
             expected_q = quantity_text(int(row.expected_q), unit, places)
-            quantities = f" The export's quantity is {billed_q}, the logs' {expected_q}" + (
-                f" ({quantity_text(abs(q_diff), unit, places)} {'more' if q_diff > 0 else 'less'})."
-                if q_diff
-                else " (the same)."
-            )
+            quantities = cell_quantities(billed_q, expected_q, q_diff, unit, places)
             evidence.append(
                 Evidence(
                     type="quantity",
@@ -378,62 +382,38 @@ class ProjectDayAudit:
         kind: FindingKind
         severity: Severity | None = None
         unplaced = self._unplaced.get(str(row.day), ())
-        if row.project and row.project not in self._known and int(row.expected) == 0:
+        billed, expected_micro = int(row.billed), int(row.expected)
+        if row.project and row.project not in self._known and expected_micro == 0:
             kind = "unknown_job"
-            text = (
-                f"{money_text(int(row.billed), self.currency)} of {category} is billed to project "
-                f"{row.project} on {row.day}, a project with no job in the logs."
-            )
             if unplaced:
                 # Not a charge for nothing: the logs' jobs of that day cannot be placed.
                 severity = "warning"
-                named = ", ".join(f"{j} ({p or 'no project'})" for j, p in unplaced[:5])
-                text += (
-                    f" The logs' jobs of that day in none of the export's projects ({named}) "
-                    "cannot be matched to its project ids. "
-                    + project_map_hint(str(row.project), {p for _, p in unplaced})
-                )
-            else:
-                text += " " + project_map_hint(str(row.project), set())
+            text = cell_unknown_project(
+                billed, category, str(row.project), str(row.day), unplaced, self.currency
+            )
         elif not lines:
             kind = "unbilled_job"
-            text = (
-                f"No {category} cost is reported for {where}, where the logs charge "
-                f"{money_text(int(row.expected), self.currency)} ({len(jobs)} job(s): "
-                f"{', '.join(jobs[:5])})."
-            )
-            if self._export_projects and any(
+            placeable = bool(self._export_projects) and any(
                 p == str(row.project) for _, p in self._unplaced.get(str(row.day), ())
-            ):
-                held = (
-                    "these jobs have no project in the logs (no metadata.project)"
-                    if not row.project
-                    else f"project {row.project} is none of its project ids"
-                )
-                text += (
-                    f" The export is grouped by project and {held}, so they cannot be placed in "
-                    f"its projects ({', '.join(self._export_projects[:5])}). "
-                    + project_map_hint(self._export_projects[0], {str(row.project)})
-                )
-        elif abs(diff) <= n * MICRO_PER_CENT and int(row.expected) != 0:
-            kind = "rounding"
-            text = (
-                f"The {category} costs of {where} differ by "
-                f"{money_text(diff, self.currency)}, which only rounding explains."
             )
+            text = cell_unbilled(
+                category,
+                where,
+                expected_micro,
+                jobs,
+                str(row.project),
+                self._export_projects if placeable else None,
+                self.currency,
+            )
+        elif abs(diff) <= n * MICRO_PER_CENT and expected_micro != 0:
+            kind = "rounding"
+            text = cell_rounding(category, where, diff, self.currency)
         elif line_type == _DAY_TOTAL:
             kind = "overbilled_time" if diff > 0 else "underbilled_time"
             # The day's total includes every cost of the project (other APIs too): a
             # difference cannot be pinned on fine-tuning, so it is not an error.
             severity = "warning"
-            text = (
-                f"{money_text(int(row.billed), self.currency)} is billed in all for {where}; "
-                "the logs "
-                f"charge {money_text(int(row.expected), self.currency)} that day "
-                f"({len(jobs)} job(s){': ' + ', '.join(jobs[:5]) if jobs else ''}). The export "
-                "names no line item, so compute, grader tokens, discounts and any other cost "
-                f"of that day cannot be told apart; {REEXPORT}."
-            )
+            text = cell_day_total(billed, where, expected_micro, jobs, self.currency)
         elif (
             line_type == "grader_tokens"
             and not bool(row.q_missing)
@@ -443,11 +423,8 @@ class ProjectDayAudit:
             kind = "grader_price_mismatch"
             explained, price_evidence = _price_explanation(self.bill, row, expected)
             evidence.extend(price_evidence)
-            text = (
-                f"{money_text(int(row.billed), self.currency)} of grader tokens is billed for "
-                f"{where} for {quantity_text(int(row.billed_q), 'tokens', 0)}, the logs' count; "
-                f"the logs charge {money_text(int(row.expected), self.currency)} for them at the "
-                f"prices in force, so the difference is in the price. {explained}"
+            text = cell_price(
+                billed, where, int(row.billed_q), expected_micro, explained, self.currency
             )
             quantities = ""
         else:
@@ -456,14 +433,7 @@ class ProjectDayAudit:
                 "data_sharing_discount": "missing_discount",
                 "grader_tokens": "grader_tokens_mismatch",
             }[line_type]
-            text = (
-                f"{money_text(int(row.billed), self.currency)} of {line_type} is billed for "
-                f"{where}; the "
-                f"logs charge {money_text(int(row.expected), self.currency)} that day "
-                f"({len(jobs)} job(s){': ' + ', '.join(jobs[:5]) if jobs else ''}): "
-                f"{money_text(abs(diff), self.currency)} {'over' if diff > 0 else 'under'}billed. "
-                "The export names no job, so the difference cannot be traced to one."
-            )
+            text = cell_mismatch(billed, line_type, where, expected_micro, jobs, self.currency)
         if kind not in ("unknown_job", "unbilled_job"):
             text += quantities
         if severity is None:

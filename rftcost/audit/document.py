@@ -28,6 +28,7 @@ from rftcost.money import format_amount
 __all__ = [
     "AUDIT_SCHEMA",
     "DISPUTE_COLUMNS",
+    "FINDING_COLUMNS",
     "AuditReport",
     "AuditSummary",
     "Comparison",
@@ -51,6 +52,27 @@ DISPUTE_COLUMNS = (
     "evidence",
 )
 """Columns of the dispute CSV (``AuditReport.dispute_rows``)."""
+
+FINDING_COLUMNS = (
+    "severity",
+    "kind",
+    "job_id",
+    "invoice_line",
+    "invoice_lines",
+    "line_type",
+    "charge_at",
+    "grader_model",
+    "token_type",
+    "project",
+    "day",
+    "expected",
+    "billed",
+    "difference",
+    "also",
+    "explanation",
+    "evidence",
+)
+"""Columns of the findings CSV (``AuditReport.finding_rows``)."""
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
@@ -198,6 +220,23 @@ class AuditReport(BaseModel):
             "notes": list(self.notes),
             "comparisons": [c.to_dict() for c in self.comparisons],
         }
+
+    def finding_rows(self) -> list[dict[str, Any]]:
+        """Every finding as one CSV row (lists joined with ``;``, evidence by description).
+
+        Names come from files a person did not write: every text cell is neutralised
+        against spreadsheet formulas (``neutralise_csv_cell``).
+        """
+        rows = []
+        for finding in self.findings:
+            record = finding.to_dict()
+            record["invoice_lines"] = ";".join(str(n) for n in record["invoice_lines"])
+            record["also"] = ";".join(record["also"])
+            record["evidence"] = "; ".join(e["description"] for e in record["evidence"])
+            rows.append(
+                {k: neutralise_csv_cell(v) if isinstance(v, str) else v for k, v in record.items()}
+            )
+        return rows
 
     def dispute_rows(self) -> list[dict[str, str]]:
         """The findings worth raising with the vendor (errors and warnings about the invoice).

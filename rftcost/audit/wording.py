@@ -18,17 +18,55 @@ from rftcost.money import format_amount
 __all__ = [
     "REEXPORT",
     "at",
+    "beyond_cap",
     "billed_quantity_text",
+    "cell_day_total",
+    "cell_mismatch",
+    "cell_price",
+    "cell_quantities",
+    "cell_rounding",
+    "cell_unbilled",
+    "cell_unknown_project",
     "clock",
+    "count_not_price",
+    "day_total_agrees",
+    "discount_follows",
+    "discount_rounding",
+    "duplicate_line",
+    "earlier_price_billed",
+    "explained_time",
+    "grader_causes",
+    "grader_rounding",
+    "grader_unexplained",
+    "hours_rounding",
     "hours_text",
+    "invalid_job",
+    "job_rounding",
+    "line_arithmetic",
+    "lost_tokens_billed",
     "micro_hours_text",
+    "missing_discount",
     "money_text",
+    "no_grader_line",
+    "no_grader_usage",
+    "overbilled_time",
     "phase_name",
     "price_entry_evidence",
+    "price_not_count",
     "price_text",
     "project_map_hint",
+    "quantity_note",
     "quantity_text",
+    "rate_mismatch",
     "span",
+    "token_count_mismatch",
+    "token_price_mismatch",
+    "tokens_billed_twice",
+    "total_mismatch",
+    "typed_rounding",
+    "unbilled_job",
+    "underbilled_time",
+    "unknown_job",
     "which_entry_gives",
 ]
 
@@ -552,4 +590,150 @@ def project_map_hint(project_id: str, projects: set[str]) -> str:
     return (
         f"If {project_id} is where these jobs ran, map it: {target} (project_map in "
         "Python); or give the jobs their project (metadata.project when creating the job)."
+    )
+
+
+# --- Costs API exports: one project, day and category ---------------------------------------
+
+
+def _jobs_named(jobs: tuple[str, ...]) -> str:
+    return f"{len(jobs)} job(s){': ' + ', '.join(jobs[:5]) if jobs else ''}"
+
+
+def cell_unknown_project(
+    billed: int,
+    category: str,
+    project: str,
+    day: str,
+    unplaced: tuple[tuple[str, str], ...],
+    currency: str,
+) -> str:
+    """unknown_job of an export: a project with no job in the logs (and how to map it)."""
+    text = (
+        f"{money_text(billed, currency)} of {category} is billed to project "
+        f"{project} on {day}, a project with no job in the logs."
+    )
+    if not unplaced:
+        return text + " " + project_map_hint(project, set())
+    named = ", ".join(f"{j} ({p or 'no project'})" for j, p in unplaced[:5])
+    return text + (
+        f" The logs' jobs of that day in none of the export's projects ({named}) "
+        "cannot be matched to its project ids. "
+        + project_map_hint(project, {p for _, p in unplaced})
+    )
+
+
+def cell_unbilled(
+    category: str,
+    where: str,
+    expected: int,
+    jobs: tuple[str, ...],
+    project: str,
+    export_projects: tuple[str, ...] | None,
+    currency: str,
+) -> str:
+    """unbilled_job of an export: no cost reported where the logs charge (and, when the
+    jobs' project is none of the export's, how to map it)."""
+    text = (
+        f"No {category} cost is reported for {where}, where the logs charge "
+        f"{money_text(expected, currency)} ({len(jobs)} job(s): {', '.join(jobs[:5])})."
+    )
+    if not export_projects:
+        return text
+    held = (
+        "these jobs have no project in the logs (no metadata.project)"
+        if not project
+        else f"project {project} is none of its project ids"
+    )
+    return text + (
+        f" The export is grouped by project and {held}, so they cannot be placed in "
+        f"its projects ({', '.join(export_projects[:5])}). "
+        + project_map_hint(export_projects[0], {project})
+    )
+
+
+def cell_rounding(category: str, where: str, diff: int, currency: str) -> str:
+    """rounding of an export's cell."""
+    return (
+        f"The {category} costs of {where} differ by {money_text(diff, currency)}, which only "
+        "rounding explains."
+    )
+
+
+def cell_day_total(
+    billed: int, where: str, expected: int, jobs: tuple[str, ...], currency: str
+) -> str:
+    """overbilled_time / underbilled_time of a day's total (an export without line items)."""
+    return (
+        f"{money_text(billed, currency)} is billed in all for {where}; the logs "
+        f"charge {money_text(expected, currency)} that day ({_jobs_named(jobs)}). The export "
+        "names no line item, so compute, grader tokens, discounts and any other cost "
+        f"of that day cannot be told apart; {REEXPORT}."
+    )
+
+
+def cell_price(
+    billed: int, where: str, tokens_micro: int, expected: int, explained: str, currency: str
+) -> str:
+    """grader_price_mismatch of an export's cell: the logs' token count, another amount."""
+    return (
+        f"{money_text(billed, currency)} of grader tokens is billed for {where} "
+        f"for {quantity_text(tokens_micro, 'tokens', 0)}, the logs' count; the "
+        f"logs charge {money_text(expected, currency)} for them at the prices "
+        f"in force, so the difference is in the price. {explained}"
+    )
+
+
+def cell_mismatch(
+    billed: int, line_type: str, where: str, expected: int, jobs: tuple[str, ...], currency: str
+) -> str:
+    """overbilled_time, underbilled_time, missing_discount or grader_tokens_mismatch of an
+    export's cell: the export names no job to trace the difference to."""
+    diff = billed - expected
+    return (
+        f"{money_text(billed, currency)} of {line_type} is billed for {where}; the "
+        f"logs charge {money_text(expected, currency)} that day ({_jobs_named(jobs)}): "
+        f"{money_text(abs(diff), currency)} {'over' if diff > 0 else 'under'}billed. "
+        "The export names no job, so the difference cannot be traced to one."
+    )
+
+
+def cell_quantities(billed_q: str, expected_q: str, q_diff: int, unit: str, places: int) -> str:
+    """The export's own quantity against the logs', after a cell's explanation."""
+    return f" The export's quantity is {billed_q}, the logs' {expected_q}" + (
+        f" ({quantity_text(abs(q_diff), unit, places)} {'more' if q_diff > 0 else 'less'})."
+        if q_diff
+        else " (the same)."
+    )
+
+
+def day_total_agrees(where: str, billed: int, expected: int, currency: str) -> str:
+    """Note: an export without line items whose day's total agrees."""
+    return (
+        f"{where}: the export names no line item, so compute, grader "
+        "tokens and discounts cannot be told apart; the day's total agrees: billed "
+        f"{money_text(billed, currency)}, the logs "
+        f"{money_text(expected, currency)}; " + REEXPORT + "."
+    )
+
+
+def quantity_note(
+    where: str,
+    line_type: str,
+    billed: int,
+    billed_q: str,
+    expected: int,
+    expected_q: str,
+    same: bool,
+    currency: str,
+) -> str:
+    """Note: a cell whose amounts agree, and whether the vendor's quantity agrees too."""
+    return (
+        f"{where}, {line_type}: billed {money_text(billed, currency)} for {billed_q}, the logs "
+        f"{money_text(expected, currency)} for {expected_q}: "
+        + (
+            "the vendor's quantity agrees."
+            if same
+            else "the amounts agree but the vendor's quantity differs."
+        )
     )
