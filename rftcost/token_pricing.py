@@ -2,7 +2,8 @@
 
 ``priced_tokens`` splits a bill's charged grader tokens by token type and price
 entry: what an invoice with token lines bills, and what the audit expects of one.
-``price_index_at`` finds the price entry in force for each usage (R10). This module
+``price_index_at`` finds the price entry in force for each usage (R10, through
+``rules.price_rows_in_force``). This module
 sits below ``invoice`` and ``audit`` (both read it; it reads neither), and reads a
 ``Bill`` through its public frames only.
 """
@@ -15,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from rftcost.prices import resolve_model_family
+from rftcost.rules import price_rows_in_force
 
 __all__ = ["PRICED_TOKEN_COLUMNS", "TOKEN_PARTS", "price_index_at", "priced_tokens"]
 
@@ -44,24 +46,13 @@ PRICED_TOKEN_COLUMNS = (
 def price_index_at(
     families: pd.Series, ns: pd.Series, prices: pd.DataFrame
 ) -> np.ndarray[Any, Any]:
-    """Index of the price entry in force for each (family, time); -1 where none (R10)."""
-    left = pd.DataFrame(
-        {
-            "pos": np.arange(len(ns)),
-            "t": ns.to_numpy(dtype="int64"),
-            "grader_family": pd.Series(families.astype(str).to_numpy(), dtype=object),
-        }
-    ).sort_values("t", kind="stable")
-    right = (
-        prices[["grader_family", "effective_ns", "price_index"]]
-        .astype({"grader_family": object})
-        .sort_values("effective_ns")
-    )
-    merged = pd.merge_asof(
-        left, right, left_on="t", right_on="effective_ns", by="grader_family", direction="backward"
-    )
-    found = merged.sort_values("pos")["price_index"]
-    return found.fillna(-1).to_numpy(dtype="int64")
+    """Index of the price entry in force for each (family, time) in its family's list; -1
+    where none (R10: ``rules.price_rows_in_force``)."""
+    rows = price_rows_in_force(families.astype(str), ns.to_numpy(dtype="int64"), prices)
+    index = prices["price_index"].to_numpy(dtype="int64")
+    if not len(index):
+        return np.full(len(rows), -1, dtype="int64")
+    return np.where(rows >= 0, index[np.maximum(rows, 0)], -1).astype("int64")
 
 
 def priced_tokens(bill: Any, grader_lines: pd.DataFrame | None = None) -> pd.DataFrame:

@@ -23,7 +23,12 @@ from rftcost.audit.evidence import Candidate, TimeIndex
 from rftcost.audit.frames import among, line_numbers, rows_of
 from rftcost.audit.matching import Expected
 from rftcost.audit.model import Evidence, Finding, FindingKind, micro_to_decimal, severity_of
-from rftcost.audit.pricing import MICRO_PER_CENT, NS_PER_MICRO_HOUR, cents_of_pico
+from rftcost.audit.pricing import (
+    MICRO_PER_CENT,
+    NS_PER_MICRO_HOUR,
+    cents_of_pico,
+    cents_of_time_at_rate,
+)
 from rftcost.audit.wording import (
     at,
     beyond_cap,
@@ -95,9 +100,10 @@ def compute_findings(
     lines = g[g["line_type"] == "compute"]
     q = lines["quantity_micro"].astype("int64").to_numpy().astype(object)
     p = lines["unit_price_micro"].astype("int64").to_numpy().astype(object)
-    rate = ctx.rate_micro.reindex(lines["job_id"]).to_numpy(dtype="int64")
-    computed = cents_of_pico(q * p, ctx.mode)
-    at_rate = cents_of_pico(q * rate.astype(object), ctx.mode)
+    rate = ctx.rate_units.reindex(lines["job_id"]).to_numpy()
+    # The line's own arithmetic: millionths of an hour × millionths per hour = pico-units.
+    computed = cents_of_pico(q * p, ctx.policy)
+    at_rate = cents_of_time_at_rate(q, rate, ctx.rate_places, ctx.policy)
     amount = lines["amount_micro"].to_numpy(dtype="int64")
     capped = among(lines["job_id"], capped_jobs)
     arithmetic = np.where(capped, 0, amount - computed * MICRO_PER_CENT)
@@ -127,7 +133,6 @@ def compute_findings(
         at_rate=groups["at_rate"].fillna(0).astype("int64"),
         amount=groups["amount"].fillna(0).astype("int64"),
         rate_part=groups["rate_part"].fillna(0).astype("int64"),
-        rate=ctx.rate_micro.reindex(groups["job_id"]).to_numpy(dtype="int64"),
     )
     groups = groups.assign(
         expected_micro=groups["compute_cents"].astype("int64") * MICRO_PER_CENT,
@@ -155,7 +160,7 @@ def _line_findings(
         hours = micro_hours_text(int(row.quantity_micro))
         price = Decimal(int(row.unit_price_micro)).scaleb(-6)
         if row.rate_part != 0:
-            rate = Decimal(int(row.rate)).scaleb(-6)
+            rate = Decimal(int(row.rate)).scaleb(-ctx.rate_places)
             model = str(ctx.jobs.loc[row.job_id, "model"])
             made = Finding(
                 kind="rate_mismatch",

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from rftcost.audit.pricing import NS_PER_HOUR, rate_micro_by_job, rounding_mode
+from rftcost.audit.pricing import NS_PER_HOUR, rate_units_by_job, rounding_mode
 from rftcost.audit.wording import at, clock
 from rftcost.errors import PolicyError
 from rftcost.invoice import Invoice
@@ -46,8 +46,10 @@ class AuditContext:
     """The policy's money rounding mode."""
     jobs: pd.DataFrame
     """The bill's jobs, indexed by job id (str)."""
-    rate_micro: pd.Series
-    """Each job's hourly rate in millionths, by job id."""
+    rate_units: pd.Series
+    """Each job's hourly rate in exact rate units (``rate_places`` decimals), by job id."""
+    rate_places: int
+    """Decimals of the rate units (at least 6: millionths)."""
     code_of: pd.Series
     """Each job's code in the time line frames, by job id."""
 
@@ -58,6 +60,7 @@ class AuditContext:
         places = int(policy.rounding.hours_decimals)
         if places > 6:
             raise PolicyError("the audit supports at most 6 hour decimals")
+        rates, places_of_rates = rate_units_by_job(policy, bill.jobs["model"])
         jobs = bill.jobs.assign(job_id=bill.jobs["job_id"].astype(str)).set_index("job_id")
         return cls(
             invoice=invoice,
@@ -69,7 +72,8 @@ class AuditContext:
             unit_ns=NS_PER_HOUR // 10**places,
             mode=rounding_mode(policy.rounding.money_mode),
             jobs=jobs,
-            rate_micro=rate_micro_by_job(policy, jobs["model"]),
+            rate_units=pd.Series(rates.to_numpy(), index=jobs.index),
+            rate_places=places_of_rates,
             code_of=pd.Series(
                 bill.timeline.jobs.index, index=bill.timeline.jobs["job_id"].astype(str)
             ),

@@ -34,7 +34,6 @@ from rftcost.audit.pricing import (
     NS_PER_DAY,
     entry_pico,
     pico_to_micro,
-    rounding_mode,
 )
 from rftcost.audit.wording import (
     billed_quantity_text,
@@ -460,7 +459,6 @@ def _price_explanation(bill: Any, row: Any, expected: pd.DataFrame) -> tuple[str
     used = grader.merge(cell[["job_id", "charge"]].drop_duplicates(), on=["job_id", "charge"])
     table = bill.policy.price_table
     families = sorted({resolve_model_family(str(m)) for m in used["grader_model"]})
-    mode = rounding_mode(bill.policy.rounding.money_mode)
     if len(families) != 1:
         return (
             "Several grader models share the day, so the entry cannot be singled out.",
@@ -476,7 +474,9 @@ def _price_explanation(bill: Any, row: Any, expected: pd.DataFrame) -> tuple[str
     evidence = []
     match = None
     for entry in entries:
-        micro = pico_to_micro(entry_pico(entry, table.unit_tokens, uncached, cached, output), mode)
+        micro = pico_to_micro(
+            entry_pico(entry, table.unit_tokens, uncached, cached, output), bill.policy
+        )
         if abs(micro - int(row.billed)) <= MICRO_PER_CENT:
             match = entry
         evidence.append(

@@ -29,7 +29,6 @@ from rftcost.audit.wording import (
     span,
     which_entry_gives,
 )
-from rftcost.money import RoundingMode
 from rftcost.prices import resolve_model_family
 
 __all__ = ["Candidate", "TimeIndex", "UsageIndex", "merge_spans", "overlap", "union_length"]
@@ -373,7 +372,7 @@ class UsageIndex:
         return total
 
     def lost_cost(
-        self, code: int, family: str, charge: int, bill: Any, mode: RoundingMode
+        self, code: int, family: str, charge: int, bill: Any
     ) -> tuple[int, list[Evidence]]:
         rows = self._rows(code, family, charge)
         lost = rows[rows["lost"]]
@@ -392,7 +391,7 @@ class UsageIndex:
                 tokens=int(lost["input_tokens"].sum() + lost["output_tokens"].sum()),
             )
         ]
-        return pico_to_micro(pico, mode), evidence
+        return pico_to_micro(pico, bill.policy), evidence
 
     def lost_tokens(
         self, code: int, family: str, charge: int, token_type: str, bill: Any
@@ -424,7 +423,7 @@ class UsageIndex:
         ]
 
     def price_entries(
-        self, code: int, family: str, charge: int, billed: int, bill: Any, mode: RoundingMode
+        self, code: int, family: str, charge: int, billed: int, bill: Any
     ) -> tuple[str, list[Evidence]]:
         """The charged tokens priced at every entry of ``family``: which one gives ``billed``."""
         rows = self._rows(code, family, charge)
@@ -437,7 +436,7 @@ class UsageIndex:
             pico = self._pico(rows.assign(price_index=index), table, family)
             if pico is None:
                 continue
-            micro = pico_to_micro(pico, mode)
+            micro = pico_to_micro(pico, bill.policy)
             if index in in_force:
                 current = entry
             elif abs(micro - billed) <= MICRO_PER_CENT and match is None:
@@ -455,7 +454,7 @@ class UsageIndex:
         return f"No {family} price entry gives the billed amount.", evidence
 
     def previous_price_cost(
-        self, code: int, family: str, charge: int, bill: Any, mode: RoundingMode
+        self, code: int, family: str, charge: int, bill: Any
     ) -> tuple[int | None, list[Evidence]]:
         rows = self._rows(code, family, charge)
         rows = rows[~rows["lost"]]
@@ -485,7 +484,7 @@ class UsageIndex:
                     grader_model=family,
                 )
             )
-        return pico_to_micro(pico, mode), evidence
+        return pico_to_micro(pico, bill.policy), evidence
 
 
 # --- the project/day audit (Costs API exports) ----------------------------------------------------

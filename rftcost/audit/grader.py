@@ -127,8 +127,8 @@ def _untyped_finding(
             **common,
         )
     code = ctx.code(job_id)
-    lost_cost, lost_evidence = usage.lost_cost(code, fam, charge, ctx.bill, ctx.mode)
-    old_cost, old_evidence = usage.previous_price_cost(code, fam, charge, ctx.bill, ctx.mode)
+    lost_cost, lost_evidence = usage.lost_cost(code, fam, charge, ctx.bill)
+    old_cost, old_evidence = usage.previous_price_cost(code, fam, charge, ctx.bill)
     tolerance = n * MICRO_PER_CENT
     causes: list[tuple[FindingKind, str, list[Evidence]]] = []
     if lost_cost and abs(diff - lost_cost) <= tolerance:
@@ -147,7 +147,7 @@ def _untyped_finding(
         # The invoice's token count is the logs': the difference is in the price.
         causes = [c for c in causes if c[0] == "grader_price_mismatch"]
         if not causes:
-            said, evidence = usage.price_entries(code, fam, charge, billed, ctx.bill, ctx.mode)
+            said, evidence = usage.price_entries(code, fam, charge, billed, ctx.bill)
             causes.append(
                 (
                     "grader_price_mismatch",
@@ -221,7 +221,7 @@ def _typed(ctx: AuditContext, lines: pd.DataFrame, expected: Expected) -> list[F
     )
     q = lines["quantity_micro"].astype("int64").to_numpy() // MICRO
     p = lines["unit_price_micro"].astype("int64").to_numpy()
-    computed = cents_of_pico(q.astype(object) * p.astype(object), ctx.mode)
+    computed = cents_of_pico(q.astype(object) * p.astype(object), ctx.policy)
     # A line's price is in force when usage of its type was priced at it (R10).
     prices = tokens[[*keys, "price_micro"]].drop_duplicates().assign(in_force=True)
     lines = (
@@ -281,7 +281,7 @@ def _typed(ctx: AuditContext, lines: pd.DataFrame, expected: Expected) -> list[F
         expected_tokens=groups["expected_tokens"].fillna(0).astype("int64"),
         billed_tokens=groups["billed_tokens"].fillna(0).astype("int64"),
         at_force=groups["at_force"].fillna(0).astype("int64"),
-        expected_cents=cents_of_pico(pico, ctx.mode),
+        expected_cents=cents_of_pico(pico, ctx.policy),
     )
     groups = groups.assign(
         token_part=(groups["at_force"] - groups["expected_cents"]) * MICRO_PER_CENT

@@ -429,7 +429,7 @@ def _expected_amount(ctx: AuditContext, key: Any, expected: Expected) -> int:
             & (tokens["grader_family"] == key.grader_family)
             & (tokens["token_type"] == key.token_type)
         ]
-        return pico_to_micro(sum(int(p) for p in part["pico"]), ctx.mode)
+        return pico_to_micro(sum(int(p) for p in part["pico"]), ctx.policy)
     family = expected.family
     part = family[
         (family["job_id"] == key.job_id)
