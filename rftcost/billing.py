@@ -20,9 +20,20 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from rftcost.events.readers import EventLog, ProgressCallback, read_events
-from rftcost.money import cents_to_decimal, divide_round, to_minor_units
+from rftcost.money import cents_to_decimal
 from rftcost.policy import Policy, RoundingScope, load_policy
-from rftcost.prices import PICO_PER_DOLLAR, resolve_model_family
+from rftcost.rules import (
+    apply_cap,
+    compute_cents,
+    discount_cents,
+    grader_cents,
+    hour_units,
+    price_family,
+    price_in_force,
+    rate_places,
+    rate_units,
+    token_pico,
+)
 from rftcost.time import iso_series
 from rftcost.timeline import Timeline, build_timeline
 
@@ -40,7 +51,6 @@ __all__ = [
 
 BILL_SCHEMA = "rftcost.bill/v1"
 _NS_PER_SECOND = 1_000_000_000
-_PICO_PER_CENT = PICO_PER_DOLLAR // 100
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
@@ -495,48 +505,14 @@ def _rate_problems(jobs: pd.DataFrame, policy: Policy) -> pd.DataFrame:
     )
 
 
-def _rate_decimals(policy: Policy) -> int:
-    """Decimals that hold every hourly rate of ``policy`` exactly (at least 6)."""
-    exponents = [int(r.as_tuple().exponent) for r in policy.hourly_rates.values()]
-    return max([6, *(-e for e in exponents)])
-
-
-def _rate_micro(models: pd.Series, policy: Policy) -> pd.Series:
-    """Hourly rate per job as an exact integer of 10^-``_rate_decimals`` units of the
-    currency (0 where unknown: invalid jobs).
-
-    A rate with many digits (100.00499…) stays exact: it is rounded once, with the
-    amount, by the policy's money mode (R11, R14), never first by a decimal context.
-    """
-    scale: int = 10 ** _rate_decimals(policy)
-
-    def units(model: object) -> int:
-        numerator, denominator = (policy.hourly_rate(str(model)) or Decimal(0)).as_integer_ratio()
-        return int(numerator * (scale // denominator))
-
-    rates = {m: units(m) for m in models.unique()}
-    values = models.map(rates)
-    big = max(rates.values(), default=0) >= 2**62
-    return values.astype(object) if big else values.astype("int64")
-
-
 # --- grader tokens (R9, R10, R13) -------------------------------------------------------
 
 
 def _priced_usage(usage: pd.DataFrame, policy: Policy) -> tuple[pd.DataFrame, pd.DataFrame]:
-    prices = policy.price_table.to_frame().sort_values("effective_ns")
-    usage = usage.assign(
-        grader_family=usage["grader_model"].map(_family_map(usage["grader_model"]))
-    )
-    usage = usage.astype({"grader_family": "string"}).sort_values("ts")
-    priced = pd.merge_asof(
-        usage,
-        prices,
-        left_on="ts",
-        right_on="effective_ns",
-        by="grader_family",
-        direction="backward",
-    )
+    """Grader usage with the token price entry in force (R10), and the usage without one."""
+    prices = policy.price_table.to_frame()
+    # In time order: a problem names the first usage of a model without a price.
+    priced = price_in_force(usage.sort_values("ts"), prices).reset_index(drop=True)
     missing = priced[priced["price_index"].isna()].drop_duplicates(["job", "grader_model"])
 
     problems = pd.DataFrame(
@@ -552,52 +528,40 @@ def _priced_usage(usage: pd.DataFrame, policy: Policy) -> tuple[pd.DataFrame, pd
         }
     )
     found = priced[priced["price_index"].notna()]
-    exact = dict.fromkeys(("price_index", "input_pico", "cached_pico", "output_pico"), "int64")
+    exact = dict.fromkeys(
+        ("price_index", "effective_ns", "input_pico", "cached_pico", "output_pico"), "int64"
+    )
     return found.astype(exact), problems
 
 
-def _family_map(models: pd.Series) -> dict[str, str]:
-    return {str(m): resolve_model_family(str(m)) for m in models.dropna().unique()}
-
-
-def _exact_pico(by_price: pd.DataFrame) -> pd.Series:
-    """Exact pico-dollars of each token group: int64 when it cannot overflow, else Python ints."""
-    uncached = by_price["input_tokens"] - by_price["cached_input_tokens"]
-    parts = [
-        (uncached, by_price["input_pico"]),
-        (by_price["cached_input_tokens"], by_price["cached_pico"]),
-        (by_price["output_tokens"], by_price["output_pico"]),
-    ]
-    if by_price.empty:
-        return uncached * 0
-    bound = sum(int(tokens.max()) * int(price.max()) for tokens, price in parts)
-    if bound * max(len(by_price), 1) < 2**62:
-        return sum((tokens * price for tokens, price in parts), start=uncached * 0)
-    # Token sums × rates can exceed 64 bits: exact Python integers (rare, slower).
-    return pd.Series(
-        sum((tokens.astype(object) * price.astype(object) for tokens, price in parts), start=0),
-        index=by_price.index,
-        dtype=object,
-    )
+_LINE_COLUMNS = {
+    "job": "int64",
+    "charge": "int64",
+    "grader_model": "string",
+    "input_tokens": "int64",
+    "cached_input_tokens": "int64",
+    "output_tokens": "int64",
+    "lost_input_tokens": "int64",
+    "lost_output_tokens": "int64",
+    "amount_cents": "int64",
+    "grader_family": "string",
+    "price_index": "Int64",
+    "price_entries": "int64",
+    "price_effective_ns": "Int64",
+    "price_source": "string",
+}
 
 
 def _grader_lines(usage: pd.DataFrame, policy: Policy) -> pd.DataFrame:
-    """One line per job, segment and grader model; tokens in lost work are not charged."""
-    columns = [
-        "job",
-        "charge",
-        "grader_model",
-        "input_tokens",
-        "cached_input_tokens",
-        "output_tokens",
-        "lost_input_tokens",
-        "lost_output_tokens",
-        "amount_cents",
-    ]
+    """One line per job, segment and grader model; tokens in lost work are not charged.
+
+    Each line carries the price entry applied to its charged tokens (R10): the latest
+    one when its segment straddles a price change (``price_entries`` > 1), none when
+    every token was lost.
+    """
+    columns = list(_LINE_COLUMNS)
     if usage.empty:
-        return pd.DataFrame(
-            {c: pd.Series([], dtype="int64" if c != "grader_model" else "string") for c in columns}
-        )
+        return pd.DataFrame({c: pd.Series([], dtype=t) for c, t in _LINE_COLUMNS.items()})
     tokens = usage.assign(
         charged=~usage["lost"],
         input_tokens=usage["input_tokens"].astype("int64"),
@@ -613,8 +577,16 @@ def _grader_lines(usage: pd.DataFrame, policy: Policy) -> pd.DataFrame:
         input_pico=("input_pico", "first"),
         cached_pico=("cached_pico", "first"),
         output_pico=("output_pico", "first"),
+        effective_ns=("effective_ns", "first"),
     )
-    pico = _exact_pico(by_price)
+    pico = token_pico(
+        by_price["input_tokens"],
+        by_price["cached_input_tokens"],
+        by_price["output_tokens"],
+        by_price["input_pico"],
+        by_price["cached_pico"],
+        by_price["output_pico"],
+    )
     by_price = by_price.assign(pico=pico)
     sums = by_price.groupby(keys).agg(
         input_tokens=("input_tokens", "sum"),
@@ -630,11 +602,43 @@ def _grader_lines(usage: pd.DataFrame, policy: Policy) -> pd.DataFrame:
     lines = sums.join(lost, how="outer").fillna(0).astype("int64")
     pico_all = pico_sum.reindex(lines.index).fillna(0)
     pico_values = pico_all.to_numpy(dtype=object if pico_sum.dtype == object else "int64")
-    amount = divide_round(pico_values, _PICO_PER_CENT, policy.rounding.money_mode)
-    lines = lines.assign(amount_cents=np.asarray(amount, dtype="int64")).reset_index()
+    lines = lines.assign(amount_cents=grader_cents(pico_values, policy))
+    lines = lines.join(_entries_applied(by_price, keys, policy)).reset_index()
     lines = lines.rename(columns={"segment": "charge"}).astype({"grader_model": "string"})
+    lines = lines.assign(
+        grader_family=price_family(lines["grader_model"]),
+        price_entries=lines["price_entries"].fillna(0),
+    ).astype({c: t for c, t in _LINE_COLUMNS.items() if c not in ("job", "charge")})
     # Lines in name order: the same whatever order the categories arrived in.
     return lines.sort_values(["job", "charge", "grader_model"], ignore_index=True)[columns]
+
+
+def _entries_applied(by_price: pd.DataFrame, keys: list[str], policy: Policy) -> pd.DataFrame:
+    """Per line, the latest price entry its charged tokens were priced at, and how many (R10)."""
+    count = by_price.groupby(keys).size()
+    latest = by_price.loc[by_price.groupby(keys)["price_index"].idxmax()]
+    latest = latest.assign(grader_family=price_family(latest["grader_model"]))
+    # One row per entry of the table (its size, not the log's): the source of each.
+    table = policy.price_table.models
+    sources = pd.DataFrame(
+        [
+            (family, index, entry.source)
+            for family, entries in table.items()
+            for index, entry in enumerate(entries)
+        ],
+        columns=["grader_family", "price_index", "price_source"],
+    ).astype({"grader_family": "string", "price_index": "int64", "price_source": "string"})
+    latest = latest.merge(sources, on=["grader_family", "price_index"], how="left")
+    latest = latest.set_index(keys)
+    return pd.DataFrame(
+        {
+            "price_index": latest["price_index"].astype("Int64"),
+            "price_entries": count.reindex(latest.index).astype("int64"),
+            "price_effective_ns": latest["effective_ns"].astype("Int64"),
+            "price_source": latest["price_source"].astype("string"),
+        },
+        index=latest.index,
+    )
 
 
 def _mark_accrued(lines: pd.DataFrame, charges: pd.DataFrame) -> pd.DataFrame:
@@ -649,81 +653,6 @@ def _mark_accrued(lines: pd.DataFrame, charges: pd.DataFrame) -> pd.DataFrame:
 # --- compute, discount, cap (R11, R12) ---------------------------------------------------
 
 
-def _hour_units(ns: pd.Series, policy: Policy) -> pd.Series:
-    """Exact nanoseconds → whole seconds → hours in units of 10^-decimals (R11)."""
-    rounding = policy.rounding
-    seconds = divide_round(ns.to_numpy(dtype="int64"), _NS_PER_SECOND, rounding.seconds_mode)
-    units = divide_round(seconds * 10**rounding.hours_decimals, 3600, rounding.hours_mode)
-    return pd.Series(units, index=ns.index, dtype="int64")
-
-
-def _compute_cents(hour_units: pd.Series, rate_micro: pd.Series, policy: Policy) -> pd.Series:
-    # cents = hours × rate × 100 = units / 10^d × rate units / 10^k × 100, rounded once
-    decimals = _rate_decimals(policy)
-    denominator = 10 ** (policy.rounding.hours_decimals + decimals - 2)
-    hours = hour_units.to_numpy(dtype="int64")
-    rates = rate_micro.to_numpy()
-    largest = int(np.abs(hours).max(initial=0)) * int(np.abs(rates).max(initial=0))
-    if rates.dtype == object or largest >= 2**62:
-        # Exact Python integers when the product could pass 64 bits (a long rate).
-        exact = hours.astype(object) * rates.astype(object)
-        cents = divide_round(exact, denominator, policy.rounding.money_mode)
-        return pd.Series(np.asarray(cents, dtype="int64"), index=hour_units.index)
-    exact = hours * rates.astype("int64")
-    return pd.Series(
-        divide_round(exact, denominator, policy.rounding.money_mode), index=hour_units.index
-    )
-
-
-def _discount_cents(
-    compute: pd.Series, grader: pd.Series, sharing: pd.Series, policy: Policy
-) -> pd.Series:
-    settings = policy.data_sharing_discount
-    base = compute * 0
-    if "compute" in settings.scope:
-        base = base + compute
-    if "grader" in settings.scope:
-        base = base + grader
-    numerator, denominator = settings.rate.as_integer_ratio()
-    cents = base.to_numpy(dtype="int64")
-    if max(int(np.abs(cents).max(initial=0)), 1) * numerator >= 2**62:
-        # A rate written with many digits: exact Python integers, rounded once (R14).
-        exact = divide_round(
-            cents.astype(object) * numerator, denominator, policy.rounding.money_mode
-        )
-        discount = np.asarray(exact, dtype="int64")
-    else:
-        discount = divide_round(cents * numerator, denominator, policy.rounding.money_mode)
-    return pd.Series(np.where(sharing.to_numpy(dtype=bool), discount, 0), index=compute.index)
-
-
-def _apply_cap(
-    compute: pd.Series, grader: pd.Series, job: pd.Series, policy: Policy
-) -> tuple[pd.Series, pd.Series]:
-    """The policy's per-job cap (Azure: $5,000): charges up to the one that reaches it.
-
-    Azure counts training plus grading towards the cap and pauses the job when it is
-    reached; "if you resume, billing continues with no further price limits". So the
-    cap limits the charges that start below it; the charge that reaches it is cut to
-    the room left (its compute first: grader tokens are what they are), and every later
-    charge of the job bills in full. The cap is rounded to cents by the policy's money
-    mode, once (R13), never truncated.
-    """
-    capped = pd.Series(False, index=compute.index)
-    if policy.cap.per_job_amount is None:
-        return compute, capped
-    cap = to_minor_units(policy.cap.per_job_amount, policy.rounding.money_mode)
-    gross = compute + grader
-    # Before the cap is reached no charge was cut, so the uncapped running sum is exact.
-    before = gross.groupby(job).cumsum() - gross
-    in_force = before < cap
-    room = (cap - before).clip(lower=0)
-    limited = np.maximum(room - grader, 0)
-    cut = in_force & (gross > room)
-    new_compute = compute.where(~cut, np.minimum(compute, limited)).astype("int64")
-    return new_compute, new_compute < compute
-
-
 def _charge_amounts(
     charges: pd.DataFrame, jobs: pd.DataFrame, lines: pd.DataFrame, policy: Policy
 ) -> pd.DataFrame:
@@ -735,10 +664,10 @@ def _charge_amounts(
         rounded_ns = job_ns.where(is_last, 0)
     else:
         rounded_ns = charges["billable_ns"]
-    hour_units = _hour_units(rounded_ns.astype("int64"), policy)
-    rate = _rate_micro(jobs["model"].reindex(charges["job"]).reset_index(drop=True), policy)
+    hours = hour_units(rounded_ns.astype("int64"), policy)
+    rate = rate_units(jobs["model"].reindex(charges["job"]).reset_index(drop=True), policy)
     rate.index = charges.index
-    compute = _compute_cents(hour_units, rate, policy)
+    compute = compute_cents(hours, rate, policy)
     grader = (
         lines[lines["charge"] >= 0]
         .groupby(["job", "charge"])["amount_cents"]
@@ -746,16 +675,18 @@ def _charge_amounts(
         .reindex(pd.MultiIndex.from_arrays([charges["job"], charges["charge"]]), fill_value=0)
     )
     grader = pd.Series(grader.to_numpy(dtype="int64"), index=charges.index)
-    compute, capped = _apply_cap(compute.astype("int64"), grader, charges["job"], policy)
+    compute, capped = apply_cap(compute.astype("int64"), grader, charges["job"], policy)
     sharing = jobs["data_sharing"].reindex(charges["job"]).to_numpy(dtype=bool)
-    discount = _discount_cents(compute, grader, pd.Series(sharing, index=charges.index), policy)
+    discount = discount_cents(compute, grader, sharing, policy)
     return charges.assign(
-        hour_units=hour_units,
+        hour_units=hours,
         compute_cents=compute.astype("int64"),
         discount_cents=discount.astype("int64"),
         grader_cents=grader,
         amount_cents=(compute - discount + grader).astype("int64"),
         capped=capped.astype(bool),
+        rate_units=rate,
+        rate_places=rate_places(policy),
     )
 
 
@@ -763,19 +694,17 @@ def _accrued_amounts(
     accrued: pd.DataFrame, jobs: pd.DataFrame, lines: pd.DataFrame, policy: Policy
 ) -> pd.DataFrame:
     """Provisional amounts of the work after the last billing event (R8)."""
-    hour_units = _hour_units(accrued["billable_ns"].astype("int64"), policy)
-    rate = _rate_micro(jobs["model"].reindex(accrued["job"]).reset_index(drop=True), policy)
+    hours = hour_units(accrued["billable_ns"].astype("int64"), policy)
+    rate = rate_units(jobs["model"].reindex(accrued["job"]).reset_index(drop=True), policy)
     rate.index = accrued.index
-    compute = _compute_cents(hour_units, rate, policy).astype("int64")
+    compute = compute_cents(hours, rate, policy).astype("int64")
     grader_by_job = lines[lines["charge"] < 0].groupby("job")["amount_cents"].sum()
     grader = pd.Series(
         grader_by_job.reindex(accrued["job"], fill_value=0).to_numpy(dtype="int64"),
         index=accrued.index,
     )
-    sharing = pd.Series(
-        jobs["data_sharing"].reindex(accrued["job"]).to_numpy(dtype=bool), index=accrued.index
-    )
-    discount = _discount_cents(compute, grader, sharing, policy)
+    sharing = jobs["data_sharing"].reindex(accrued["job"]).to_numpy(dtype=bool)
+    discount = discount_cents(compute, grader, sharing, policy)
     return accrued.assign(accrued_cents=(compute - discount + grader).astype("int64"))
 
 

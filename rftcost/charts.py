@@ -34,7 +34,8 @@ from pydantic import BaseModel, ConfigDict
 
 from rftcost.billing import Bill
 from rftcost.errors import InputError
-from rftcost.money import cents_to_decimal, divide_round, format_money
+from rftcost.money import cents_to_decimal, format_money
+from rftcost.rules import compute_cents, rate_units, time_value_cents
 from rftcost.spend import (
     UNALLOCATED,
     Budgets,
@@ -751,16 +752,11 @@ def waterfall_steps(bill: Bill, job_id: str | None = None) -> tuple[WaterfallSte
             raise KeyError(job_id)
         charges = charges[charges["job_id"] == job_id]
     policy = bill.policy
-    rates = {
-        m: int((policy.hourly_rate(str(m)) or Decimal(0)) * 1_000_000)
-        for m in jobs["model"].unique()
-    }
-    rate = jobs["model"].map(rates).astype("int64")
-    denominator = 3_600 * 1_000_000_000 * 10_000  # ns × micro-currency → cents
+    # Time valued exactly at each job's hourly rate (R11's rate, in exact units).
+    rate = rate_units(jobs["model"], policy)
 
     def level(ns: pd.Series) -> int:
-        exact = sum(int(n) * int(r) for n, r in zip(ns.astype("int64"), rate, strict=True))
-        return int(divide_round(exact, denominator, policy.rounding.money_mode))
+        return time_value_cents(ns.astype("int64"), rate, policy)
 
     billable = jobs["billable_ns"].astype("int64")
     lost = jobs["lost_ns"].astype("int64")
@@ -770,17 +766,9 @@ def waterfall_steps(bill: Bill, job_id: str | None = None) -> tuple[WaterfallSte
     kept_c = level(billable + unbilled)
     billable_c = level(billable)
 
-    places = policy.rounding.hours_decimals
-    charge_rate = (
-        charges["job"].map(dict(zip(jobs["job"], rate, strict=True))).fillna(0).astype("int64")
-    )
-    uncapped = divide_round(
-        charges["hour_units"].to_numpy(dtype="int64").astype(object)
-        * charge_rate.to_numpy().astype(object),
-        10**places * 10_000,
-        policy.rounding.money_mode,
-    )
-    uncapped_c = int(sum(int(v) for v in uncapped))
+    # What the charges' rounded hours cost at the rate the bill applied, before any cap.
+    uncapped = compute_cents(charges["hour_units"].astype("int64"), charges["rate_units"], policy)
+    uncapped_c = int(uncapped.sum())
     compute_c = int(charges["compute_cents"].sum())
     discount_c = int(charges["discount_cents"].sum())
     grader_c = int(charges["grader_cents"].sum())

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -51,10 +51,21 @@ from rftcost.calibration import (
     is_reasoning_grader,
 )
 from rftcost.errors import PlanError
-from rftcost.money import cents_to_decimal, divide_round, format_cents, to_minor_units
+from rftcost.money import cents_to_decimal, format_cents
 from rftcost.plan import GRADER_TYPES, Plan, plan_from_settings
 from rftcost.policy import Policy, load_policy
-from rftcost.prices import PICO_PER_DOLLAR
+from rftcost.rules import (
+    cap_cents,
+    capped_compute,
+    compute_cents,
+    discount_cents,
+    grader_cents,
+    hour_units,
+    hourly_rate_units,
+    rate_places,
+    token_pico,
+    token_price_pico,
+)
 
 __all__ = [
     "ESTIMATE_SCHEMA",
@@ -74,7 +85,6 @@ __all__ = [
 ESTIMATE_SCHEMA = "rftcost.estimate/v1"
 DEFAULT_DRAWS = 4000
 _NS = 1_000_000_000
-_PICO_PER_CENT = PICO_PER_DOLLAR // 100
 _MAX_FEATURES = 32
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 IntArray = npt.NDArray[np.int64]
@@ -420,66 +430,39 @@ def _bill_draws(
     ``tokens`` holds, per grader model, its input, cached input and output tokens; each
     model's amount is rounded to the cent on its own, as a bill's grader line is (R13).
     """
-    rounding = policy.rounding
     rate = policy.hourly_rate(plan.model)
     if rate is None:
         raise PlanError(
             f"no hourly training rate for base model {plan.model!r} in policy {policy.name}; "
             f"known: {', '.join(sorted(policy.hourly_rates))}"
         )
-    seconds = divide_round(ns, _NS, rounding.seconds_mode)
-    units = divide_round(seconds * 10**rounding.hours_decimals, 3600, rounding.hours_mode)
-    rate_micro = int(rate * 1_000_000)
-    compute = divide_round(
-        units.astype(object) * rate_micro, 10**rounding.hours_decimals * 10_000, rounding.money_mode
-    )
-    compute = _checked_int64(compute)
+    units = hour_units(ns, policy)
+    rate_units = hourly_rate_units(rate, rate_places(policy))
+    compute = _checked(compute_cents, units, rate_units, policy)
     grader = np.zeros(len(ns), dtype="int64")
     by_model: list[tuple[str, IntArray]] = []
     table = policy.price_table
-    scale = Decimal(PICO_PER_DOLLAR) / table.unit_tokens
     for model, inputs, cached, outputs in tokens:
         entry = table.lookup(model or plan.grader_model or "", at)
-        pico = (
-            (inputs - cached).astype(object) * int(entry.input * scale)
-            + cached.astype(object) * int(entry.cached_input * scale)
-            + outputs.astype(object) * int(entry.output * scale)
+        pico = token_pico(
+            inputs,
+            cached,
+            outputs,
+            token_price_pico(entry.input, table.unit_tokens),
+            token_price_pico(entry.cached_input, table.unit_tokens),
+            token_price_pico(entry.output, table.unit_tokens),
         )
-        cents = _checked_int64(divide_round(pico, _PICO_PER_CENT, rounding.money_mode))
+        cents = _checked(grader_cents, pico, policy)
         by_model.append((model, cents))
         grader = grader + cents
-    if policy.cap.per_job_amount is not None:
-        compute = _capped(compute, grader, policy, already)
-    discount = np.zeros(len(ns), dtype="int64")
-    settings = policy.data_sharing_discount
-    if plan.data_sharing and settings.scope:
-        base = np.zeros(len(ns), dtype="int64")
-        if "compute" in settings.scope:
-            base = base + compute
-        if "grader" in settings.scope:
-            base = base + grader
-        numerator, denominator = settings.rate.as_integer_ratio()
-        discount = np.asarray(
-            divide_round(base.astype(object) * numerator, denominator, rounding.money_mode),
-            dtype="int64",
-        )
+    cap = cap_cents(policy)
+    if cap is not None:
+        # The cap as the bill applies it: training plus grading up to the cap; once a job
+        # has reached it (Azure pauses it), a resumed job bills in full.
+        before = already.charged_compute_cents + already.charged_grader_cents
+        compute = capped_compute(compute, grader, before, cap)
+    discount = discount_cents(compute, grader, plan.data_sharing, policy)
     return units.astype("int64"), compute, discount, grader, tuple(by_model)
-
-
-def _capped(compute: IntArray, grader: IntArray, policy: Policy, already: _Already) -> IntArray:
-    """The per-job cap as the bill applies it (billing._apply_cap): training plus grading
-    up to the cap; once a job has reached it (Azure pauses it), a resumed job bills in full."""
-    assert policy.cap.per_job_amount is not None
-    cap = to_minor_units(policy.cap.per_job_amount, policy.rounding.money_mode)
-    before = already.charged_compute_cents + already.charged_grader_cents
-    if before >= cap:
-        return compute
-    room = cap - before
-    limited = np.minimum(compute, np.maximum(room - grader, 0))
-    return np.asarray(np.where(compute + grader > room, limited, compute), dtype="int64")
-
-
-_INT64_MAX = np.iinfo(np.int64).max
 
 
 def _int_tokens(values: FloatArray) -> IntArray:
@@ -493,14 +476,14 @@ def _int_tokens(values: FloatArray) -> IntArray:
     return rounded.astype("int64")
 
 
-def _checked_int64(values: Any) -> IntArray:
-    """Exact integer amounts → int64; an amount beyond int64 is refused, never wrapped."""
-    array = np.asarray(values)
-    if array.dtype == object and len(array) and max(abs(int(v)) for v in array) > _INT64_MAX:
+def _checked(rule: Callable[..., IntArray], *args: Any) -> IntArray:
+    """A rule's exact amounts as int64; an amount beyond int64 is refused, never wrapped."""
+    try:
+        return np.asarray(rule(*args), dtype="int64")
+    except OverflowError as exc:
         raise PlanError(
             "the plan's settings give an amount too large to compute; check the hyperparameters"
-        )
-    return array.astype("int64")
+        ) from exc
 
 
 _EFFORT_OUTPUT = {
@@ -560,11 +543,7 @@ def _hours(units: IntArray, places: int) -> Quantiles:
 
 def _seconds_to_hours(seconds: FloatArray, policy: Policy) -> Quantiles:
     ns = np.rint(seconds * _NS).astype("int64")
-    whole = divide_round(ns, _NS, policy.rounding.seconds_mode)
-    units = divide_round(
-        whole * 10**policy.rounding.hours_decimals, 3600, policy.rounding.hours_mode
-    )
-    return _hours(np.asarray(units, dtype="int64"), policy.rounding.hours_decimals)
+    return _hours(hour_units(ns, policy), policy.rounding.hours_decimals)
 
 
 def _tokens(values: IntArray) -> Quantiles:
@@ -1069,14 +1048,9 @@ def _charged_so_far(charges: Any, plan: Plan, policy: Policy) -> dict[str, int]:
             "grader_cents": grader,
             "carried_ns": 0,
         }
-    settings = policy.data_sharing_discount
-    discount = 0
-    if plan.data_sharing and "grader" in settings.scope:
-        numerator, denominator = settings.rate.as_integer_ratio()
-        discount = sum(
-            int(divide_round(int(g) * numerator, denominator, policy.rounding.money_mode))
-            for g in charges["grader_cents"]
-        )
+    # Only the grader part of a discount stays on these charges (R12 on no compute).
+    graders = charges["grader_cents"].to_numpy(dtype="int64")
+    discount = int(discount_cents(graders * 0, graders, plan.data_sharing, policy).sum())
     return {
         "hour_units": 0,
         "compute_cents": 0,
@@ -1209,15 +1183,8 @@ def project_running(
         already=already,
     )
     places = policy_.rounding.hours_decimals
-    unbilled_units = divide_round(
-        divide_round(
-            int(row["unbilled_ns"]) if row["unbilled_ns"] is not None else 0,
-            _NS,
-            policy_.rounding.seconds_mode,
-        )
-        * 10**places,
-        3600,
-        policy_.rounding.hours_mode,
+    unbilled_units = hour_units(
+        int(row["unbilled_ns"]) if row["unbilled_ns"] is not None else 0, policy_
     )
     progress = Progress(
         job_id=job_id,

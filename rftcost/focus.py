@@ -40,6 +40,7 @@ from rftcost.billing import Bill
 from rftcost.csvsafe import neutralise_csv_column
 from rftcost.errors import InputError
 from rftcost.prices import resolve_model_family
+from rftcost.rules import price_in_force, rate_places
 
 __all__ = [
     "FOCUS_COLUMNS",
@@ -189,6 +190,7 @@ def _charges(bill: Bill) -> pd.DataFrame:
             "lost_ns": charges["lost_ns"].to_numpy(dtype="int64"),
             "compute_cents": charges["compute_cents"].to_numpy(dtype="int64"),
             "discount_cents": charges["discount_cents"].to_numpy(dtype="int64"),
+            "rate_units": charges["rate_units"].to_numpy(),
         }
     )
 
@@ -234,12 +236,15 @@ _CONTEXT = [
 # --- compute and discount -------------------------------------------------------------------
 
 
-def _rate_micro(models: pd.Series, bill: Bill) -> pd.Series:
-    rates = {
-        m: int((bill.policy.hourly_rate(str(m)) or Decimal(0)) * 10**_PRICE_SCALE)
-        for m in models.unique()
-    }
-    return models.map(rates).astype("int64")
+def _rate_micro(charges: pd.DataFrame, bill: Bill) -> pd.Series:
+    """The hourly rate the bill applied to each charge (R11), in micro-units (FOCUS prices).
+
+    Read from the bill, never recomputed: a rate with more decimals than FOCUS prices
+    carry here is refused rather than truncated.
+    """
+    if rate_places(bill.policy) > _PRICE_SCALE:
+        raise InputError(f"FOCUS export supports hourly rates with at most {_PRICE_SCALE} decimals")
+    return charges["rate_units"].astype("int64")
 
 
 def _compute_rows(charges: pd.DataFrame, bill: Bill) -> pd.DataFrame:
@@ -247,7 +252,7 @@ def _compute_rows(charges: pd.DataFrame, bill: Bill) -> pd.DataFrame:
     if places > _PRICE_SCALE:
         raise InputError(f"FOCUS export supports hours with at most {_PRICE_SCALE} decimals")
     quantity = charges["hour_units"] * 10 ** (_PRICE_SCALE - places)  # hours in micro-units
-    rate = _rate_micro(charges["model"], bill)
+    rate = _rate_micro(charges, bill)
     list_pico = quantity.astype(object) * rate.astype(object)
     hours_text = _units_text(charges["hour_units"], places)
     rate_text = _units_text(rate, _PRICE_SCALE, min_places=2)
@@ -382,24 +387,16 @@ def _charged_usage(bill: Bill) -> pd.DataFrame:
     usage = usage[charged.to_numpy()]
     if usage.empty:
         return usage
-    families = {m: resolve_model_family(str(m)) for m in usage["grader_model"].dropna().unique()}
     usage = usage.assign(
-        grader_family=usage["grader_model"].map(families).astype("string"),
         uncached=usage["input_tokens"].astype("int64")
         - usage["cached_input_tokens"].fillna(0).astype("int64"),
         cached_input_tokens=usage["cached_input_tokens"].fillna(0).astype("int64"),
         output_tokens=usage["output_tokens"].astype("int64"),
-    ).sort_values("ts")
-    prices = bill.policy.price_table.to_frame().sort_values("effective_ns")
-    priced = pd.merge_asof(
-        usage,
-        prices,
-        left_on="ts",
-        right_on="effective_ns",
-        by="grader_family",
-        direction="backward",
     )
-    return priced[priced["price_index"].notna()].astype({"price_index": "int64"})
+    priced = price_in_force(usage, bill.policy.price_table.to_frame())
+    found = priced[priced["price_index"].notna()]
+    prices = dict.fromkeys(("price_index", "input_pico", "cached_pico", "output_pico"), "int64")
+    return found.astype(prices)
 
 
 def _allocate_cents(rows: pd.DataFrame, bill: Bill) -> pd.DataFrame:

@@ -47,6 +47,7 @@ from pydantic import BaseModel, ConfigDict
 
 from rftcost.errors import InvoiceError
 from rftcost.prices import resolve_model_family
+from rftcost.token_pricing import priced_tokens
 
 if TYPE_CHECKING:
     from rftcost.billing import Bill
@@ -59,6 +60,8 @@ __all__ = [
     "Invoice",
     "costs_export_from_bill",
     "invoice_from_bill",
+    "is_hour_unit",
+    "is_token_unit",
     "load_project_map",
     "read_invoice",
     "write_invoice",
@@ -616,14 +619,15 @@ _HOUR_UNITS = frozenset({"hours", "hour", "h", "hrs", "duration_hours"})
 _MAX_AMOUNT = Decimal(10) ** _MAX_WHOLE_DIGITS
 
 
-def _hour_unit(unit: pd.Series) -> pd.Series:
+def is_hour_unit(unit: pd.Series) -> pd.Series:
     """Units that are hours of compute: ``hours`` and the Costs API's ``duration_hours``."""
     text = unit.fillna("").astype(str).str.strip().str.lower()
     hit: pd.Series = text.isin(sorted(_HOUR_UNITS)) | text.str.endswith("_hours")
     return hit
 
 
-def _token_unit(unit: pd.Series) -> pd.Series:
+def is_token_unit(unit: pd.Series) -> pd.Series:
+    """Units that count tokens (``tokens``, ``input_tokens``, …)."""
     text = unit.fillna("").astype(str).str.strip().str.lower()
     hit: pd.Series = text.str.contains("token", regex=False)
     return hit
@@ -975,7 +979,7 @@ def _costs_category(items: pd.Series, units: pd.Series) -> pd.Series:
     text = items.fillna("").astype(str).str.lower()
     category = pd.Series("other", index=items.index, dtype="string")
     decided = pd.Series(False, index=items.index)
-    hours = _hour_unit(units)
+    hours = is_hour_unit(units)
     for name, words in COSTS_CATEGORIES.items():
         hit = pd.Series(False, index=items.index)
         for word in words:
@@ -1193,8 +1197,6 @@ def invoice_from_bill(
             )
         )
     else:
-        from rftcost.audit import priced_tokens
-
         typed = priced_tokens(bill, grader)
         cents = divide_round(
             typed["pico"].to_numpy(dtype=object), 10**10, policy.rounding.money_mode

@@ -33,25 +33,6 @@ from rftcost.cli.common import (
 )
 
 _TABLE_ROWS_LIMIT = 500
-_CSV_COLUMNS = (
-    "severity",
-    "kind",
-    "job_id",
-    "invoice_line",
-    "invoice_lines",
-    "line_type",
-    "charge_at",
-    "grader_model",
-    "token_type",
-    "project",
-    "day",
-    "expected",
-    "billed",
-    "difference",
-    "also",
-    "explanation",
-    "evidence",
-)
 
 
 @app.command("audit")
@@ -102,7 +83,7 @@ def audit_command(
     """
     from decimal import Decimal, InvalidOperation
 
-    from rftcost.audit import DISPUTE_COLUMNS, audit_invoice
+    from rftcost.audit import DISPUTE_COLUMNS, FINDING_COLUMNS, audit_invoice
     from rftcost.billing import bill
 
     check_outputs([output, dispute], [*logs, invoice, policy_path(policy)])
@@ -137,7 +118,7 @@ def audit_command(
     if output_format is OutputFormat.json:
         emit(json_text(result.to_dict()), output)
     elif output_format is OutputFormat.csv:
-        emit(csv_text(_finding_rows(result), _CSV_COLUMNS), output)
+        emit(csv_text(result.finding_rows(), FINDING_COLUMNS), output)
     elif output_format is OutputFormat.markdown:
         emit(render_markdown(result), output)
     else:
@@ -145,22 +126,6 @@ def audit_command(
     if dispute is not None:
         dispute.write_text(csv_text(result.dispute_rows(), DISPUTE_COLUMNS), encoding="utf-8")
     raise typer.Exit(EXIT_FOUND if result.has_errors else EXIT_OK)
-
-
-def _finding_rows(result: Any) -> list[dict[str, Any]]:
-    from rftcost.csvsafe import neutralise_csv_cell
-
-    rows = []
-    for finding in result.findings:
-        record = finding.to_dict()
-        record["invoice_lines"] = ";".join(str(n) for n in record["invoice_lines"])
-        record["also"] = ";".join(record["also"])
-        record["evidence"] = "; ".join(e["description"] for e in record["evidence"])
-        # Names come from files a person did not write: no cell a spreadsheet runs.
-        rows.append(
-            {k: neutralise_csv_cell(v) if isinstance(v, str) else v for k, v in record.items()}
-        )
-    return rows
 
 
 def _summary_lines(result: Any) -> list[str]:

@@ -1,0 +1,160 @@
+"""The front door of the audit: ``audit_invoice``, and the job-basis audit's steps in order.
+
+``audit_invoice`` reads the invoice, bills the logs (or takes a ``Bill``), and runs
+the comparison its basis asks for: per job and charge (``audit_jobs``: matching,
+then compute, discount and grader findings) or per project and UTC day for a Costs
+API export (``costs.ProjectDayAudit``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rftcost.audit.compute import compute_findings
+from rftcost.audit.context import AuditContext
+from rftcost.audit.costs import ProjectDayAudit
+from rftcost.audit.discount import discount_findings
+from rftcost.audit.document import AuditReport, build_report
+from rftcost.audit.grader import grader_findings
+from rftcost.audit.matching import (
+    duplicate_lines,
+    expected_amounts,
+    invalid_job_findings,
+    match_charges,
+    total_line_findings,
+    typed_families,
+    unbilled_job_findings,
+    unknown_job_findings,
+)
+from rftcost.audit.model import Finding
+from rftcost.audit.pricing import MICRO_PER_CENT
+from rftcost.errors import InvoiceError, PolicyError
+from rftcost.invoice import CHECKED_LINE_TYPES, Invoice, read_invoice
+
+__all__ = ["audit_invoice", "audit_jobs"]
+
+
+def audit_invoice(
+    invoice: str | Path | Invoice,
+    source: Any,
+    *,
+    policy: Any = None,
+    tolerance: Decimal | str | int = Decimal("0.00"),
+    assume_tz: str | None = None,
+    match_window: timedelta = timedelta(hours=1),
+    project_map: Mapping[str, str] | None = None,
+) -> AuditReport:
+    """Audit an invoice against the event logs.
+
+    ``invoice``: a canonical invoice (CSV / JSON Lines), a Costs API export, or an
+    ``Invoice``. ``source``: a ``Bill``, or anything ``rftcost.bill`` reads (paths,
+    an ``EventLog``, a frame of events). ``policy`` (name, path or ``Policy``; default
+    the bill's, else ``openai-rft``). ``tolerance``: findings whose difference is at
+    most this amount get severity ``info``. ``assume_tz``: zone of times written
+    without an offset, in the logs and the invoice. ``match_window``: how far a
+    line's ``charge_at`` may be from its billing event. ``project_map``: a Costs API
+    export's project ids (``proj_…``) → the logs' project names (``""``: the jobs without a
+    project); ids not in it are compared as they are.
+    """
+    from rftcost.billing import Bill, bill
+
+    if isinstance(tolerance, float):
+        raise TypeError("tolerance is a Decimal, int or str, not a float")
+    tolerance = Decimal(tolerance)
+    if tolerance < 0:
+        raise ValueError("tolerance must not be negative")
+    read = invoice if isinstance(invoice, Invoice) else read_invoice(invoice, assume_tz=assume_tz)
+    if isinstance(source, Bill):
+        billed = source
+        if policy is not None:
+            from rftcost.policy import load_policy
+
+            wanted = load_policy(policy)
+            if wanted != source.policy:
+                if source.log is None:
+                    raise PolicyError(
+                        f"the bill was made under {source.policy.name!r} and holds no log to "
+                        f"bill again under {wanted.name!r}; pass the logs instead"
+                    )
+                billed = bill(source.log, policy=wanted)
+    else:
+        # The findings' kinds and evidence come from the time line: keep it whole.
+        billed = bill(source, policy=policy, assume_tz=assume_tz, keep_timeline=True)
+    if read.currency is not None and read.currency != billed.policy.currency.upper():
+        raise InvoiceError(
+            f"invoice in {read.currency} but policy {billed.policy.name!r} bills in "
+            f"{billed.policy.currency}",
+            path=read.source,
+            hint="audit under a policy in the invoice's currency",
+        )
+    if read.basis == "project_day":
+        return ProjectDayAudit(
+            read, billed, tolerance, project_map=dict(project_map or {})
+        ).report()
+    window_ns = int(match_window.total_seconds() * 10**9)
+    return audit_jobs(AuditContext.build(read, billed, tolerance, window_ns))
+
+
+def _comparison(ctx: AuditContext) -> str:
+    return (
+        "per job: lines with a charge_at are matched to the nearest billing event of their "
+        f"job (within {ctx.window_ns // 10**9 // 60} min) and compared charge by charge; "
+        "the other jobs' lines are compared to the job's totals"
+    )
+
+
+def audit_jobs(ctx: AuditContext) -> AuditReport:
+    """The job-basis audit (invoice-audit.md): invoice-wide checks, matching, duplicates,
+    then compute, discount and grader findings, in that order."""
+    jobs = ctx.jobs
+    lines = ctx.invoice.lines.assign(job_id=ctx.invoice.lines["job_id"].astype("string"))
+    findings: list[Finding] = []
+    made, invoice_micro, billed_micro = total_line_findings(ctx, lines)
+    findings.extend(made)
+    lines = lines[lines["line_type"] != "total"]
+    found = pd.Index(np.asarray(jobs.index, dtype=object), dtype=object).get_indexer(
+        np.asarray(lines["job_id"], dtype=object)
+    )
+    statuses = jobs["status"].to_numpy(dtype=object)
+    status = pd.Series(np.where(found >= 0, statuses[found], None), index=lines.index, dtype=object)
+    checked = lines["line_type"].isin(CHECKED_LINE_TYPES)
+    unchecked = ~checked
+    unknown = checked & status.isna()
+    invalid = checked & (status == "invalid")
+    good = checked & status.notna() & (status != "invalid")
+    unchecked_micro = int(lines.loc[unchecked | invalid, "amount_micro"].sum())
+    billed_micro += int(lines.loc[good | unknown, "amount_micro"].sum())
+    findings.extend(unknown_job_findings(ctx, lines[unknown]))
+    findings.extend(invalid_job_findings(ctx, lines[invalid]))
+
+    valid = jobs[jobs["status"] != "invalid"]
+    expected_micro = int(valid["total_cents"].astype("int64").sum()) * MICRO_PER_CENT
+    g = lines[good].astype(
+        {"job_id": object, "grader_family": object, "token_type": object, "line_type": object}
+    )
+    g = match_charges(ctx, g)
+    findings.extend(unbilled_job_findings(ctx, valid, set(g["job_id"])))
+    if not g.empty:
+        g = g.assign(typed=typed_families(g))
+        expected = expected_amounts(ctx, set(g["job_id"]), g)
+        g, copies = duplicate_lines(ctx, g, expected)
+        findings.extend(copies)
+        compute, causes = compute_findings(ctx, g, expected)
+        findings.extend(compute)
+        findings.extend(discount_findings(ctx, g, expected, causes))
+        findings.extend(grader_findings(ctx, g, expected))
+    return build_report(
+        invoice=ctx.invoice,
+        bill=ctx.bill,
+        tolerance=ctx.tolerance,
+        comparison=_comparison(ctx),
+        findings=findings,
+        totals=(expected_micro, billed_micro, invoice_micro, unchecked_micro),
+    )

@@ -1,0 +1,348 @@
+"""The ``rftcost.audit/v1`` document: the report, its summary and comparisons, and writers.
+
+``build_report`` turns an audit's findings into an ``AuditReport`` (tolerance applied,
+findings sorted by ``SEVERITY_ORDER`` and money, the summary added up), and the
+report writes its own JSON document (``AuditReport.to_dict``) and dispute rows
+(``AuditReport.dispute_rows``): the one writer of each, used by the CLI and the HTML
+report alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from rftcost.audit.model import (
+    SEVERITY_ORDER,
+    Finding,
+    amount_text,
+    micro_of,
+    micro_to_decimal,
+)
+from rftcost.csvsafe import neutralise_csv_cell
+from rftcost.money import format_amount
+
+__all__ = [
+    "AUDIT_SCHEMA",
+    "DISPUTE_COLUMNS",
+    "FINDING_COLUMNS",
+    "AuditReport",
+    "AuditSummary",
+    "Comparison",
+    "build_report",
+]
+
+AUDIT_SCHEMA = "rftcost.audit/v1"
+
+DISPUTE_COLUMNS = (
+    "invoice",
+    "invoice_line",
+    "job_id",
+    "line_type",
+    "kind",
+    "severity",
+    "currency",
+    "expected",
+    "billed",
+    "difference",
+    "explanation",
+    "evidence",
+)
+"""Columns of the dispute CSV (``AuditReport.dispute_rows``)."""
+
+FINDING_COLUMNS = (
+    "severity",
+    "kind",
+    "job_id",
+    "invoice_line",
+    "invoice_lines",
+    "line_type",
+    "charge_at",
+    "grader_model",
+    "token_type",
+    "project",
+    "day",
+    "expected",
+    "billed",
+    "difference",
+    "also",
+    "explanation",
+    "evidence",
+)
+"""Columns of the findings CSV (``AuditReport.finding_rows``)."""
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+class AuditSummary(BaseModel):
+    """Totals of an audit: expected, billed, and where the difference goes."""
+
+    model_config = _FROZEN
+
+    expected_total: Decimal
+    """What the logs support for the lines checked (every valid job in the logs)."""
+    billed_total: Decimal
+    """What the invoice bills for them (the invoice total less ``unchecked_total``)."""
+    difference: Decimal
+    """billed − expected; the sum of the findings' differences."""
+    findings: int
+    """Number of findings (all severities)."""
+    overbilled: Decimal
+    """Sum of the positive differences."""
+    underbilled: Decimal
+    """Sum of the negative differences, as a positive amount."""
+    invoice_total: Decimal
+    """The invoice's total (its ``total`` line, else the sum of its lines)."""
+    unchecked_total: Decimal
+    """Lines the logs cannot check: credits, adjustments, tax, other costs, invalid jobs."""
+    errors: int
+    """Findings of severity error."""
+    warnings: int
+    """Findings of severity warning."""
+    infos: int
+    """Findings of severity info."""
+
+
+class Comparison(BaseModel):
+    """One project, day and category of a Costs API export, against the logs."""
+
+    model_config = _FROZEN
+
+    project: str | None
+    """The export's project (mapped to the logs' project name); ``None``: all projects."""
+    day: str
+    """UTC day."""
+    line_type: str | None
+    """compute, data_sharing_discount, grader_tokens, or ``None``: the day's total (the export
+    names no line item)."""
+    expected: Decimal
+    """What the logs charge."""
+    billed: Decimal
+    """What the export bills."""
+    expected_quantity: Decimal | None = None
+    """Hours (compute) or tokens (grader tokens) in the logs."""
+    billed_quantity: Decimal | None = None
+    """The export's ``quantity``, when every line of the cell gives one in a matching unit."""
+    quantity_unit: str | None = None
+    """``hours`` or ``tokens``."""
+    jobs: tuple[str, ...] = ()
+    """The jobs charged there."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Amounts as two-decimal strings, quantities as decimal strings."""
+        return {
+            "project": self.project,
+            "day": self.day,
+            "line_type": self.line_type,
+            "expected": amount_text(self.expected),
+            "billed": amount_text(self.billed),
+            "difference": amount_text(self.billed - self.expected),
+            "expected_quantity": None
+            if self.expected_quantity is None
+            else f"{self.expected_quantity:f}",
+            "billed_quantity": None
+            if self.billed_quantity is None
+            else f"{self.billed_quantity:f}",
+            "quantity_unit": self.quantity_unit,
+            "jobs": list(self.jobs),
+        }
+
+
+class AuditReport(BaseModel):
+    """The result of ``audit_invoice``."""
+
+    model_config = _FROZEN
+
+    invoice: str | None
+    """The invoice id(s)."""
+    source: str
+    """The invoice file."""
+    currency: str
+    """Currency of every amount."""
+    policy: str
+    """The policy the logs were billed under."""
+    basis: Literal["job", "project_day"]
+    """``job``: lines compared per job (and charge); ``project_day``: per project and UTC day."""
+    comparison: str
+    """How lines were compared, in words."""
+    tolerance: Decimal
+    """Differences up to this amount are reported with severity info."""
+    summary: AuditSummary
+    """Totals."""
+    findings: tuple[Finding, ...]
+    """Sorted by severity, then money."""
+    lines: int
+    """Invoice lines read."""
+    jobs: int
+    """Jobs in the logs."""
+    notes: tuple[str, ...] = ()
+    """What the audit could not compare, or compared another way, and the vendor's own
+    figures that agree (an export without line items, its quantities, skipped rows)."""
+    comparisons: tuple[Comparison, ...] = ()
+    """Costs API exports: every project, day and category compared (agreeing or not)."""
+
+    @property
+    def has_errors(self) -> bool:
+        """True when a finding of severity error remains (the CLI exits 1)."""
+        return self.summary.errors > 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``rftcost.audit/v1`` document (cli-and-outputs.md), with added fields."""
+        s = self.summary
+        return {
+            "schema": AUDIT_SCHEMA,
+            "invoice": self.invoice,
+            "currency": self.currency,
+            "summary": {
+                "expected_total": amount_text(s.expected_total),
+                "billed_total": amount_text(s.billed_total),
+                "difference": amount_text(s.difference),
+                "findings": s.findings,
+                "overbilled": amount_text(s.overbilled),
+                "underbilled": amount_text(s.underbilled),
+                "invoice_total": amount_text(s.invoice_total),
+                "unchecked_total": amount_text(s.unchecked_total),
+                "errors": s.errors,
+                "warnings": s.warnings,
+                "infos": s.infos,
+            },
+            "findings": [f.to_dict() for f in self.findings],
+            "policy": self.policy,
+            "basis": self.basis,
+            "comparison": self.comparison,
+            "tolerance": amount_text(self.tolerance),
+            "source": self.source,
+            "lines": self.lines,
+            "jobs": self.jobs,
+            "notes": list(self.notes),
+            "comparisons": [c.to_dict() for c in self.comparisons],
+        }
+
+    def finding_rows(self) -> list[dict[str, Any]]:
+        """Every finding as one CSV row (lists joined with ``;``, evidence by description).
+
+        Names come from files a person did not write: every text cell is neutralised
+        against spreadsheet formulas (``neutralise_csv_cell``).
+        """
+        rows = []
+        for finding in self.findings:
+            record = finding.to_dict()
+            record["invoice_lines"] = ";".join(str(n) for n in record["invoice_lines"])
+            record["also"] = ";".join(record["also"])
+            record["evidence"] = "; ".join(e["description"] for e in record["evidence"])
+            rows.append(
+                {k: neutralise_csv_cell(v) if isinstance(v, str) else v for k, v in record.items()}
+            )
+        return rows
+
+    def dispute_rows(self) -> list[dict[str, str]]:
+        """The findings worth raising with the vendor (errors and warnings about the invoice).
+
+        ``invalid_job`` findings are left out: they are about the user's own logs. Every
+        cell is neutralised against spreadsheet formulas (``neutralise_csv_cell``).
+        """
+        rows = []
+        for f in self.findings:
+            if f.severity == "info" or f.kind == "invalid_job":
+                continue
+            row = {
+                "invoice": self.invoice or "",
+                "invoice_line": ";".join(str(n) for n in f.invoice_lines)
+                or ("" if f.invoice_line is None else str(f.invoice_line)),
+                "job_id": f.job_id or (f"{f.project or '-'} {f.day}" if f.day else ""),
+                "line_type": f.line_type or "",
+                "kind": f.kind,
+                "severity": f.severity,
+                "currency": self.currency,
+                "expected": amount_text(f.expected) or "",
+                "billed": amount_text(f.billed) or "",
+                "difference": amount_text(f.difference) or "",
+                "explanation": f.explanation,
+                "evidence": "; ".join(e.description for e in f.evidence),
+            }
+            # Job ids and descriptions come from files a person did not write: no cell of
+            # the dispute CSV may be run by a spreadsheet (amounts keep their sign).
+            rows.append({k: neutralise_csv_cell(v) for k, v in row.items()})
+        return rows
+
+
+def _within_tolerance(
+    findings: Sequence[Finding], tolerance: Decimal, currency: str
+) -> list[Finding]:
+    """Findings whose difference is at most ``tolerance`` become info, saying so."""
+    tolerance_micro = micro_of(tolerance)
+    kept = []
+    for f in findings:
+        if (
+            f.difference is not None
+            and f.severity != "info"
+            and abs(micro_of(f.difference)) <= tolerance_micro
+        ):
+            f = f.model_copy(
+                update={
+                    "severity": "info",
+                    "explanation": f.explanation
+                    + f" (within the tolerance of {format_amount(tolerance)} {currency})",
+                }
+            )
+        kept.append(f)
+    return kept
+
+
+def build_report(
+    *,
+    invoice: Any,
+    bill: Any,
+    tolerance: Decimal,
+    comparison: str,
+    findings: Sequence[Finding],
+    totals: tuple[int, int, int, int],
+    notes: Sequence[str] = (),
+    comparisons: Sequence[Comparison] = (),
+) -> AuditReport:
+    """The report of an audit: ``totals`` are (expected, billed, invoice total, unchecked) in
+    millionths; findings keep their order where severity and money tie."""
+    currency = str(bill.policy.currency)
+    ordered = _within_tolerance(findings, tolerance, currency)
+    ordered.sort(
+        key=lambda f: (
+            SEVERITY_ORDER[f.severity],
+            -(abs(f.difference) if f.difference is not None else Decimal(-1)),
+            f.job_id or "",
+            f.invoice_line if f.invoice_line is not None else -1,
+            f.kind,
+        )
+    )
+    expected, billed, invoice_total, unchecked = totals
+    differences = [micro_of(f.difference) for f in ordered if f.difference is not None]
+    summary = AuditSummary(
+        expected_total=micro_to_decimal(expected),
+        billed_total=micro_to_decimal(billed),
+        difference=micro_to_decimal(billed - expected),
+        findings=len(ordered),
+        overbilled=micro_to_decimal(sum(d for d in differences if d > 0)),
+        underbilled=micro_to_decimal(-sum(d for d in differences if d < 0)),
+        invoice_total=micro_to_decimal(invoice_total),
+        unchecked_total=micro_to_decimal(unchecked),
+        errors=sum(f.severity == "error" for f in ordered),
+        warnings=sum(f.severity == "warning" for f in ordered),
+        infos=sum(f.severity == "info" for f in ordered),
+    )
+    return AuditReport(
+        invoice=invoice.invoice_id,
+        source=invoice.source,
+        currency=currency,
+        policy=str(bill.policy.name),
+        basis=invoice.basis,
+        comparison=comparison,
+        tolerance=tolerance,
+        summary=summary,
+        findings=tuple(ordered),
+        lines=len(invoice.lines),
+        jobs=len(bill.jobs),
+        notes=(*invoice.notes, *notes),
+        comparisons=tuple(comparisons),
+    )

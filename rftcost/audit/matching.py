@@ -1,0 +1,439 @@
+"""Invoice lines to the logs' jobs and charges, and what the logs expect of them.
+
+The first steps of a job-basis audit: the invoice's ``total`` lines checked against
+its lines; lines for jobs with no events (``unknown_job``) or unreadable logs
+(``invalid_job``); jobs with charges and no line (``unbilled_job``); each line with a
+``charge_at`` matched to the nearest billing event of its job (a job is compared
+charge by charge only when every line of it matches); what the logs expect per
+job or charge (``Expected``); and copies of lines that are ``duplicate_line``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from rftcost.audit.context import AuditContext
+from rftcost.audit.frames import among, rows_of
+from rftcost.audit.model import Evidence, Finding, micro_to_decimal, severity_of
+from rftcost.audit.pricing import (
+    MICRO_PER_CENT,
+    hour_unit_bounds,
+    pico_to_micro,
+    priced_tokens,
+)
+from rftcost.audit.wording import (
+    at,
+    duplicate_line,
+    invalid_job,
+    total_mismatch,
+    unbilled_job,
+    unknown_job,
+)
+from rftcost.prices import resolve_model_family
+
+__all__ = [
+    "DUPLICATE_COLUMNS",
+    "Expected",
+    "duplicate_lines",
+    "expected_amounts",
+    "invalid_job_findings",
+    "match_charges",
+    "total_line_findings",
+    "typed_families",
+    "unbilled_job_findings",
+    "unknown_job_findings",
+]
+
+DUPLICATE_COLUMNS = [
+    "job_id",
+    "line_type",
+    "charge_at",
+    "grader_family",
+    "token_type",
+    "quantity_micro",
+    "unit_price_micro",
+    "amount_micro",
+]
+"""Lines equal in all of these are copies of one another."""
+
+_MONEY_COLUMNS = [
+    "job_id",
+    "charge",
+    "hour_units",
+    "compute_cents",
+    "discount_cents",
+    "grader_cents",
+    "billable_ns",
+    "floor_units",
+    "ceil_units",
+    "capped",
+    "segment_start",
+    "at",
+    "n",
+]
+
+
+class Expected(NamedTuple):
+    """What the logs expect for the jobs with lines, per charge (charge ≥ 0) or job (-1)."""
+
+    money: pd.DataFrame
+    """Hours, compute, discount and grader cents, exact time and its rounding bounds."""
+    family: pd.DataFrame
+    """Grader cents and tokens per grader model family."""
+    tokens: pd.DataFrame
+    """Priced tokens per token type and price entry (``priced_tokens``), for typed lines."""
+
+
+# --- invoice-wide checks ---------------------------------------------------------------------
+
+
+def total_line_findings(ctx: AuditContext, lines: pd.DataFrame) -> tuple[list[Finding], int, int]:
+    """``total`` lines against the lines they state the total of.
+
+    Returns the findings, the invoice total (the stated total when there is one) and
+    the amount to count as billed beyond the lines (the stated total's gap)."""
+    totals = lines[lines["line_type"] == "total"]
+    charges = lines[lines["line_type"] != "total"]
+    invoice_micro = int(charges["amount_micro"].sum())
+    findings: list[Finding] = []
+    if totals.empty:
+        return findings, invoice_micro, 0
+    stated = 0
+    for invoice_id, group in totals.groupby(totals["invoice_id"].fillna(""), sort=True):
+        in_invoice = (
+            charges["invoice_id"].fillna("") == invoice_id
+            if invoice_id
+            else charges.index == charges.index
+        )
+        added = int(charges.loc[in_invoice, "amount_micro"].sum())
+        said = int(group["amount_micro"].sum())
+        stated += said
+        if said != added:
+            numbers = [int(n) for n in group["line"]]
+            findings.append(
+                Finding(
+                    kind="arithmetic_error",
+                    severity=severity_of(said - added),
+                    job_id=None,
+                    invoice_line=numbers[0],
+                    invoice_lines=tuple(numbers),
+                    line_type="total",
+                    expected=micro_to_decimal(added),
+                    billed=micro_to_decimal(said),
+                    explanation=total_mismatch(said, added, ctx.currency),
+                    evidence=tuple(
+                        Evidence(type="invoice_line", description=f"total line {n}", invoice_line=n)
+                        for n in numbers
+                    ),
+                )
+            )
+    # What is charged is the stated total; the gap counts as billed (and is a finding).
+    return findings, stated, stated - invoice_micro
+
+
+def unknown_job_findings(ctx: AuditContext, lines: pd.DataFrame) -> list[Finding]:
+    """A finding per line for a job with no events in the logs."""
+    n_jobs = len(ctx.jobs)
+    findings = []
+    for row in lines.pipe(rows_of):
+        amount = int(row.amount_micro)
+        line = int(row.line)
+        described = row.description if isinstance(row.description, str) else row.line_type
+        findings.append(
+            Finding(
+                kind="unknown_job",
+                severity=severity_of(amount),
+                job_id=str(row.job_id),
+                invoice_line=line,
+                invoice_lines=(line,),
+                line_type=str(row.line_type),
+                expected=micro_to_decimal(0),
+                billed=micro_to_decimal(amount),
+                explanation=unknown_job(
+                    line, amount, str(row.line_type), str(row.job_id), n_jobs, ctx.currency
+                ),
+                evidence=(
+                    Evidence(
+                        type="invoice_line",
+                        description=f"line {line}: {described}",
+                        invoice_line=line,
+                    ),
+                ),
+            )
+        )
+    return findings
+
+
+def invalid_job_findings(ctx: AuditContext, lines: pd.DataFrame) -> list[Finding]:
+    """A finding per job whose logs cannot be reconstructed: its lines are unchecked."""
+    findings: list[Finding] = []
+    if lines.empty:
+        return findings
+    problems = ctx.bill.problems.astype({"job_id": object})
+    for job_id, group in lines.groupby("job_id", sort=True):
+        reasons = [str(p) for p in problems.loc[problems["job_id"] == job_id, "problem"]]
+        amount = int(group["amount_micro"].sum())
+        numbers = tuple(int(n) for n in group["line"])
+        findings.append(
+            Finding(
+                kind="invalid_job",
+                severity="warning",
+                job_id=str(job_id),
+                invoice_line=numbers[0],
+                invoice_lines=numbers,
+                line_type=None,
+                expected=None,
+                billed=micro_to_decimal(amount),
+                explanation=invalid_job(str(job_id), reasons, len(numbers), amount, ctx.currency),
+                evidence=tuple(Evidence(type="problem", description=r) for r in reasons),
+            )
+        )
+    return findings
+
+
+def unbilled_job_findings(
+    ctx: AuditContext, valid: pd.DataFrame, billed_jobs: set[str]
+) -> list[Finding]:
+    """A finding per valid job with charges and no line on the invoice."""
+    missing = valid[
+        ~among(valid.index, list(billed_jobs)) & (valid["total_cents"].astype("int64") != 0)
+    ]
+    findings = []
+    for job_id, row in missing.iterrows():
+        total = int(row["total_cents"]) * MICRO_PER_CENT
+        n = int(row["n_charges"])
+        findings.append(
+            Finding(
+                kind="unbilled_job",
+                severity="warning",
+                job_id=str(job_id),
+                invoice_line=None,
+                line_type=None,
+                expected=micro_to_decimal(total),
+                billed=micro_to_decimal(0),
+                explanation=unbilled_job(str(job_id), str(row["status"]), n, total, ctx.currency),
+                evidence=(
+                    Evidence(
+                        type="billing_event",
+                        description=f"{n} billing event(s), last {ctx.last_event(str(job_id))}",
+                        job_id=str(job_id),
+                    ),
+                ),
+            )
+        )
+    return findings
+
+
+# --- matching ----------------------------------------------------------------------------------
+
+
+def match_charges(ctx: AuditContext, g: pd.DataFrame) -> pd.DataFrame:
+    """Each line's charge (-1: its job is compared as a whole) and billing event time."""
+    charges = ctx.bill.charges[["job_id", "charge", "at"]].astype({"job_id": object})
+    with_at = g[g["charge_at"].notna()]
+    matched = pd.Series(np.nan, index=g.index)
+    matched_at = pd.Series(np.nan, index=g.index)
+    if not with_at.empty and not charges.empty:
+        left = pd.DataFrame(
+            {
+                "pos": with_at.index,
+                "job_id": pd.Series(with_at["job_id"].astype(str).to_numpy(), dtype=object),
+                "t": with_at["charge_at"].astype("int64").to_numpy(),
+            }
+        ).sort_values("t", kind="stable")
+        right = charges.rename(columns={"at": "event_at"}).sort_values("event_at", kind="stable")
+        found = pd.merge_asof(
+            left,
+            right,
+            left_on="t",
+            right_on="event_at",
+            by="job_id",
+            direction="nearest",
+            tolerance=ctx.window_ns,
+        ).set_index("pos")
+        matched = found["charge"].reindex(g.index)
+        matched_at = found["event_at"].reindex(g.index)
+    every = matched.notna().groupby(g["job_id"]).transform("all")
+    return g.assign(
+        charge=matched.where(every, -1).astype("int64"),
+        event_at=matched_at.where(every),
+    )
+
+
+def typed_families(g: pd.DataFrame) -> pd.Series:
+    """A (job, charge, grader family) is compared by token type when every line has one."""
+    grader = g["line_type"] == "grader_tokens"
+    has_type = (g["token_type"] != "") | ~grader
+    keys = [g["job_id"], g["charge"], g["grader_family"].fillna("")]
+    typed: pd.Series = grader & has_type.groupby(keys).transform("all")
+    return typed
+
+
+# --- what the logs expect ----------------------------------------------------------------------
+
+
+def _grader_family(models: pd.Series) -> pd.Series:
+    text = models.astype(str)
+    return text.map({m: resolve_model_family(m) for m in text.unique()})
+
+
+def expected_amounts(ctx: AuditContext, job_ids: set[str], g: pd.DataFrame) -> Expected:
+    """What the logs expect for ``job_ids``: per charge for jobs matched charge by charge,
+    per job otherwise (every job with lines gets a row, even one without a charge)."""
+    bill = ctx.bill
+    per_charge_jobs = set(g.loc[g["charge"] >= 0, "job_id"])
+    wanted = list(job_ids)
+    charges = bill.charges.astype({"job_id": object})
+    charges = charges[among(charges["job_id"], wanted)]
+    floor, ceil = hour_unit_bounds(charges["billable_ns"].to_numpy(dtype="int64"), ctx.unit_ns)
+    charges = charges.assign(floor_units=floor, ceil_units=ceil, n=1)
+    timeline_jobs = bill.timeline.jobs.set_index(bill.timeline.jobs["job_id"].astype(str))
+    first_ns = timeline_jobs["first_ns"]
+    by_job = charges.groupby("job_id", as_index=False).agg(
+        hour_units=("hour_units", "sum"),
+        compute_cents=("compute_cents", "sum"),
+        discount_cents=("discount_cents", "sum"),
+        grader_cents=("grader_cents", "sum"),
+        billable_ns=("billable_ns", "sum"),
+        floor_units=("floor_units", "sum"),
+        ceil_units=("ceil_units", "sum"),
+        capped=("capped", "any"),
+        at=("at", "max"),
+        n=("n", "sum"),
+    )
+    # Every job with lines gets a row, even one without a billing event (expected 0).
+    by_job = by_job.set_index("job_id").reindex(sorted(job_ids)).reset_index()
+    last_ns = timeline_jobs["last_ns"]
+    no_charge = by_job["n"].isna()
+    by_job = by_job.assign(
+        at=by_job["at"].where(~no_charge, last_ns.reindex(by_job["job_id"]).to_numpy()),
+        capped=by_job["capped"].fillna(False).astype(bool),
+    ).fillna(0)
+    by_job = by_job.astype(
+        {c: "int64" for c in by_job.columns if c not in ("job_id", "capped")}
+    ).assign(charge=-1, segment_start=first_ns.reindex(by_job["job_id"]).to_numpy(dtype="int64"))
+    per = among(charges["job_id"], per_charge_jobs)
+    whole = ~among(by_job["job_id"], per_charge_jobs)
+    money = pd.concat(
+        [charges.loc[per, _MONEY_COLUMNS], by_job.loc[whole, _MONEY_COLUMNS]], ignore_index=True
+    ).astype({"job_id": object})
+
+    lines = bill.grader_lines[bill.grader_lines["charge"] >= 0].astype({"job_id": object})
+    lines = lines[among(lines["job_id"], wanted)]
+    lines = lines.assign(
+        grader_family=_grader_family(lines["grader_model"]).astype(object),
+        charge=lines["charge"].where(among(lines["job_id"], per_charge_jobs), -1),
+        n=1,
+    )
+    family = (
+        lines.assign(tokens=lines["input_tokens"] + lines["output_tokens"])
+        .groupby(["job_id", "charge", "grader_family"], as_index=False)
+        .agg(amount_cents=("amount_cents", "sum"), n=("n", "sum"), tokens=("tokens", "sum"))
+    )
+    typed_keys = g.loc[g["typed"], ["job_id", "grader_family"]].drop_duplicates()
+    typed_jobs = set(typed_keys["job_id"])
+    tokens = priced_tokens(bill, bill.grader_lines[among(bill.grader_lines["job_id"], typed_jobs)])
+    if not tokens.empty:
+        tokens = tokens.assign(
+            charge=tokens["charge"].where(among(tokens["job_id"], per_charge_jobs), -1)
+        )
+    return Expected(money=money, family=family, tokens=tokens)
+
+
+# --- duplicates ----------------------------------------------------------------------------------
+
+
+def duplicate_lines(
+    ctx: AuditContext, g: pd.DataFrame, expected: Expected
+) -> tuple[pd.DataFrame, list[Finding]]:
+    """Copies of lines whose removal brings their group closer to the logs: the lines
+    without them, and a ``duplicate_line`` finding per copy (two identical charges of a
+    paused job are not duplicates)."""
+    findings: list[Finding] = []
+    copies = g.duplicated(subset=DUPLICATE_COLUMNS, keep="first")
+    if not copies.any():
+        return g, findings
+    real = pd.Series(False, index=g.index)
+    group_keys = ["job_id", "charge", "line_type", "grader_family", "token_type"]
+    keyed = g.assign(grader_family=g["grader_family"].fillna(""), copy=copies)
+    with_copies = keyed[copies][group_keys].drop_duplicates()
+    for key in with_copies.pipe(rows_of):
+        members = keyed[
+            (keyed["job_id"] == key.job_id)
+            & (keyed["charge"] == key.charge)
+            & (keyed["line_type"] == key.line_type)
+            & (keyed["grader_family"] == key.grader_family)
+            & (keyed["token_type"] == key.token_type)
+        ]
+        target = _expected_amount(ctx, key, expected)
+        all_lines = int(members["amount_micro"].sum())
+        without = int(members.loc[~members["copy"], "amount_micro"].sum())
+        if abs(without - target) < abs(all_lines - target):
+            real[members.index[members["copy"].to_numpy()]] = True
+    for index in real[real].index:
+        row = g.loc[index]
+        original = g[
+            (g[DUPLICATE_COLUMNS].fillna(-1) == row[DUPLICATE_COLUMNS].fillna(-1)).all(axis=1)
+            & ~real
+        ]
+        first = int(original["line"].iloc[0]) if len(original) else None
+        amount = int(row["amount_micro"])
+        line = int(row["line"])
+        findings.append(
+            Finding(
+                kind="duplicate_line",
+                severity=severity_of(amount),
+                job_id=str(row["job_id"]),
+                invoice_line=line,
+                invoice_lines=(line,) if first is None else (line, first),
+                line_type=str(row["line_type"]),
+                expected=micro_to_decimal(0),
+                billed=micro_to_decimal(amount),
+                charge_at=None if pd.isna(row["event_at"]) else at(int(row["event_at"])),
+                explanation=duplicate_line(
+                    line, first, str(row["line_type"]), amount, str(row["job_id"]), ctx.currency
+                ),
+                evidence=(
+                    Evidence(
+                        type="invoice_line",
+                        description=f"line {first}: the original",
+                        invoice_line=first,
+                    ),
+                    Evidence(
+                        type="invoice_line", description=f"line {line}: the copy", invoice_line=line
+                    ),
+                ),
+            )
+        )
+    return g[~real], findings
+
+
+def _expected_amount(ctx: AuditContext, key: Any, expected: Expected) -> int:
+    """What the logs expect of one group of lines (job, charge, line type, family, type)."""
+    money = expected.money
+    row = money[(money["job_id"] == key.job_id) & (money["charge"] == key.charge)]
+    if key.line_type == "compute":
+        return int(row["compute_cents"].sum()) * MICRO_PER_CENT
+    if key.line_type == "data_sharing_discount":
+        return -int(row["discount_cents"].sum()) * MICRO_PER_CENT
+    if key.token_type:
+        tokens = expected.tokens
+        if tokens.empty:
+            return 0
+        part = tokens[
+            (tokens["job_id"] == key.job_id)
+            & (tokens["charge"] == key.charge)
+            & (tokens["grader_family"] == key.grader_family)
+            & (tokens["token_type"] == key.token_type)
+        ]
+        return pico_to_micro(sum(int(p) for p in part["pico"]), ctx.policy)
+    family = expected.family
+    part = family[
+        (family["job_id"] == key.job_id)
+        & (family["charge"] == key.charge)
+        & (family["grader_family"] == key.grader_family)
+    ]
+    return int(part["amount_cents"].sum()) * MICRO_PER_CENT
