@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from rftcost.audit import SEVERITY_ORDER
 from rftcost.billing import Bill
 from rftcost.charts import (
     cumulative_figure,
@@ -67,12 +68,6 @@ _MAX_TIMELINES = 25
 _MAX_FINDINGS = 500
 _MAX_JOBS = 25
 _MAX_CUMULATIVE_MONTHS = 3
-
-_AUDIT_SEVERITY_ORDER = ("error", "warning", "info")
-"""The audit's own order of severities (``rftcost.audit`` sorts its findings by it, then
-by money). The report keeps the audit's order and only puts the severities in this order
-for a document that is not sorted yet. ``rftcost.audit`` has no public name for it in this
-tree; when it exports one (``SEVERITY_ORDER``), import it here instead."""
 
 _UNKNOWN = "unknown"
 """An amount that cannot be established (never shown as zero)."""
@@ -353,8 +348,8 @@ def _waterfall(bill: Bill) -> _Figure | None:
 def _in_audit_order(findings: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """The findings in the audit's own order: by severity first; a stable sort, so that
     a document the audit sorted already (severity, then money) keeps its order."""
-    rank = {name: i for i, name in enumerate(_AUDIT_SEVERITY_ORDER)}
-    return sorted(findings, key=lambda f: rank.get(str(f.get("severity")), len(rank)))
+    last = len(SEVERITY_ORDER)
+    return sorted(findings, key=lambda f: SEVERITY_ORDER.get(str(f.get("severity")), last))
 
 
 def _audit_section(bill: Bill, document: dict[str, Any], currency: str) -> dict[str, Any]:
@@ -374,7 +369,7 @@ def _audit_section(bill: Bill, document: dict[str, Any], currency: str) -> dict[
         rows.append(
             [
                 # The badge's class is a severity of ours, nothing else.
-                _Cell(severity, badge=severity if severity in _AUDIT_SEVERITY_ORDER else ""),
+                _Cell(severity, badge=severity if severity in SEVERITY_ORDER else ""),
                 str(finding.get("kind", "")),
                 _finding_subject(finding),
                 "" if line is None else str(line),
