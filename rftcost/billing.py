@@ -395,7 +395,13 @@ def bill_events(
     reader_problems: pd.DataFrame | None = None,
     log: EventLog | None = None,
 ) -> Bill:
-    """The billing kernel: canonical events of any number of complete jobs → a ``Bill``."""
+    """The billing kernel: canonical events of any number of complete jobs → a ``Bill``.
+
+    Every rule's arithmetic (rate and price in force, hours, cents, cap, discount, token
+    amounts) is a function of ``rftcost.rules``; the frames keep the column contracts
+    of ``rftcost.contracts``, and carry the rate and price entry applied so later
+    stages read them instead of computing a rule again.
+    """
     timeline = build_timeline(events, policy, reader_problems)
     jobs = _job_frame(timeline, policy)
     rate_problems = _rate_problems(jobs, policy)
@@ -435,13 +441,17 @@ def bill_events(
         problem_frame = pd.concat(
             [problem_frame, reader_problems[unseen.to_numpy()]], ignore_index=True
         )
+    # Names in the contracts' dtype (rftcost.contracts): pandas ``string`` in every frame.
+    names = {"job_id": "string"}
     return Bill(
         policy=policy,
         jobs=jobs.reset_index(drop=True),
-        charges=charges.reset_index(drop=True),
-        grader_lines=lines.reset_index(drop=True),
-        excluded=excluded[["job_id", "phase", "seconds"]].reset_index(drop=True),
-        problems=problem_frame,
+        charges=charges.reset_index(drop=True).astype(names),
+        grader_lines=lines.reset_index(drop=True).astype(names),
+        excluded=excluded[["job_id", "phase", "seconds"]]
+        .reset_index(drop=True)
+        .astype({**names, "phase": "string"}),
+        problems=problem_frame.astype({**names, "problem": "string"}),
         timeline=timeline,
         log=log,
     )
@@ -578,6 +588,7 @@ def _grader_lines(usage: pd.DataFrame, policy: Policy) -> pd.DataFrame:
         cached_pico=("cached_pico", "first"),
         output_pico=("output_pico", "first"),
         effective_ns=("effective_ns", "first"),
+        grader_family=("grader_family", "first"),
     )
     pico = token_pico(
         by_price["input_tokens"],
@@ -616,8 +627,8 @@ def _grader_lines(usage: pd.DataFrame, policy: Policy) -> pd.DataFrame:
 def _entries_applied(by_price: pd.DataFrame, keys: list[str], policy: Policy) -> pd.DataFrame:
     """Per line, the latest price entry its charged tokens were priced at, and how many (R10)."""
     count = by_price.groupby(keys).size()
-    latest = by_price.loc[by_price.groupby(keys)["price_index"].idxmax()]
-    latest = latest.assign(grader_family=price_family(latest["grader_model"]))
+    # ``by_price`` is sorted by line and price_index: a line's last row is its latest entry.
+    latest = by_price.drop_duplicates(keys, keep="last").astype({"grader_family": "string"})
     # One row per entry of the table (its size, not the log's): the source of each.
     table = policy.price_table.models
     sources = pd.DataFrame(

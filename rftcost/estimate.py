@@ -455,14 +455,21 @@ def _bill_draws(
         cents = _checked(grader_cents, pico, policy)
         by_model.append((model, cents))
         grader = grader + cents
-    cap = cap_cents(policy)
-    if cap is not None:
-        # The cap as the bill applies it: training plus grading up to the cap; once a job
-        # has reached it (Azure pauses it), a resumed job bills in full.
-        before = already.charged_compute_cents + already.charged_grader_cents
-        compute = capped_compute(compute, grader, before, cap)
+    if policy.cap.per_job_amount is not None:
+        compute = _capped(compute, grader, policy, already)
     discount = discount_cents(compute, grader, plan.data_sharing, policy)
     return units.astype("int64"), compute, discount, grader, tuple(by_model)
+
+
+def _capped(compute: IntArray, grader: IntArray, policy: Policy, already: _Already) -> IntArray:
+    """The per-job cap as the bill applies it (rules.capped_compute): training plus grading
+    up to the cap; once a job has reached it (Azure pauses it), a resumed job bills in full."""
+    cap = cap_cents(policy)
+    if cap is None:
+        return compute
+    before = already.charged_compute_cents + already.charged_grader_cents
+    capped: IntArray = capped_compute(compute, grader, before, cap)
+    return capped
 
 
 def _int_tokens(values: FloatArray) -> IntArray:

@@ -68,7 +68,7 @@ _SECONDS_PER_HOUR = 3600
 _INT64_SAFE = 2**62
 """Below this, a product or a sum of a few of them cannot overflow int64."""
 
-IntArray = npt.NDArray[np.int64]
+_IntArray = npt.NDArray[np.int64]
 
 
 # --- the hourly rate in force (R11) ------------------------------------------------------------
@@ -122,7 +122,7 @@ def rate_units(models: pd.Series, policy: Policy, places: int | None = None) -> 
 @overload
 def hour_units(ns: pd.Series, policy: Policy) -> pd.Series: ...
 @overload
-def hour_units(ns: IntArray, policy: Policy) -> IntArray: ...
+def hour_units(ns: _IntArray, policy: Policy) -> _IntArray: ...
 @overload
 def hour_units(ns: int, policy: Policy) -> int: ...
 def hour_units(ns: Any, policy: Policy) -> Any:
@@ -150,8 +150,8 @@ def compute_cents(
 ) -> pd.Series: ...
 @overload
 def compute_cents(
-    hours: IntArray, rates: IntArray | int, policy: Policy, *, places: int | None = None
-) -> IntArray: ...
+    hours: _IntArray, rates: _IntArray | int, policy: Policy, *, places: int | None = None
+) -> _IntArray: ...
 def compute_cents(hours: Any, rates: Any, policy: Policy, *, places: int | None = None) -> Any:
     """Hour units × rate units → cents, rounded once with the policy's money mode (R11).
 
@@ -296,7 +296,7 @@ def price_family(models: pd.Series) -> pd.Series:
     return models.map(families).astype("string")
 
 
-def price_rows_in_force(families: pd.Series, ns: Any, prices: pd.DataFrame) -> IntArray:
+def price_rows_in_force(families: pd.Series, ns: Any, prices: pd.DataFrame) -> _IntArray:
     """Row position in ``prices`` of the entry in force for each (family, time); -1: none (R10).
 
     ``prices`` is ``PriceTable.to_frame()``. The entry in force is the latest whose
@@ -340,13 +340,13 @@ def price_in_force(
     """
     family = price_family(usage[model])
     rows = price_rows_in_force(family, usage[time], prices)
-    hit = pd.Series(rows >= 0, index=usage.index)
+    none = rows < 0
     taken = np.maximum(rows, 0)
     columns: dict[str, pd.Series] = {"grader_family": family}
     for column in _PRICE_COLUMNS:
         values = prices[column].to_numpy(dtype="int64")
         picked = values[taken] if len(values) else np.zeros(len(rows), dtype="int64")
-        columns[column] = pd.Series(picked, index=usage.index, dtype="Int64").where(hit)
+        columns[column] = pd.Series(pd.arrays.IntegerArray(picked, none), index=usage.index)
     return usage.assign(**columns)
 
 
@@ -393,7 +393,7 @@ def token_pico(
     return np.asarray(exact, dtype=object)
 
 
-def grader_cents(pico: Any, policy: Policy) -> IntArray:
+def grader_cents(pico: Any, policy: Policy) -> _IntArray:
     """Exact pico-unit amounts (one per charge and grader model) → cents, rounded once (R13)."""
     values = pico.to_numpy() if isinstance(pico, pd.Series) else np.asarray(pico)
     if values.dtype != object:
@@ -403,7 +403,7 @@ def grader_cents(pico: Any, policy: Policy) -> IntArray:
     )
 
 
-def _int64(values: Any) -> IntArray:
+def _int64(values: Any) -> _IntArray:
     if isinstance(values, pd.Series):
         return values.to_numpy(dtype="int64")
     return np.asarray(values, dtype="int64")
