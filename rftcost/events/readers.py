@@ -32,16 +32,20 @@ from pydantic import BaseModel, ConfigDict
 from rftcost.errors import EXCERPT, InputError, UnreadableFileError, excerpt
 from rftcost.events.schema import (
     BOOL_COLUMNS,
+    CATEGORY_COLUMNS,
     CONTENT_COLUMNS,
     EVENT_COLUMNS,
     EVENTS,
     FLOAT_COLUMNS,
     INT_COLUMNS,
+    MAX_COUNT,
+    REQUIRED_BY_EVENT,
     STRING_COLUMNS,
 )
 from rftcost.policy import Policy, load_policy
 
 __all__ = [
+    "CATEGORY_COLUMNS",
     "LOG_SUFFIXES",
     "MAX_COUNT",
     "UNREADABLE_LINK_NOTE",
@@ -71,19 +75,6 @@ ProgressCallback = Callable[[str, int, int], None]
 """``(stage, done, total)``: called as files are read and stages complete."""
 
 PROVENANCE_COLUMNS = ("source", "line")
-CATEGORY_COLUMNS = (
-    "job_id",
-    "event",
-    "phase",
-    "team",
-    "project",
-    "model",
-    "grader_model",
-    "grader_type",
-    "reasoning_effort",
-    "source",
-)
-"""Columns with few distinct values, held as categoricals (memory, fast group-bys)."""
 # Timestamps are held as int64 nanoseconds: 1677-09-21 to 2262-04-11 is what they can
 # hold. Anything outside is rejected (a log of an RFT job from year 1 is a bad record,
 # and must not abort the run with an overflow).
@@ -96,9 +87,6 @@ _TS_RANGE = "timestamp out of range (years 1677-2262)"
 # An offset counts only after a time of day: in "2025-06-02" the "-02" is the day.
 _OFFSET_PATTERN = r"[T t]\d{2}(?::?\d{2}){0,2}(?:[.,]\d+)?\s*(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
 _EPOCH_PATTERN = r"-?\d+(?:\.\d+)?"
-MAX_COUNT = 2**53 - 1
-"""Largest step or token count accepted: beyond it a count is not exact as a float, and
-sums of a job's counts could overflow 64 bits; no real job comes near it."""
 VALUE_EXCERPT = EXCERPT
 """A rejected value is kept (and shown) as at most this many characters."""
 _BOM = "\ufeff"
@@ -107,14 +95,6 @@ _UNDECODED = re.compile("[\udc80-\udcff]")
 _JOB_ID_IN_TEXT = re.compile(r'"job_id"\s*:\s*"((?:[^"\\]|\\.){1,200})"')
 _TRUE = {"true", "1", "yes", "t", "y"}
 _FALSE = {"false", "0", "no", "f", "n"}
-
-_REQUIRED_BY_EVENT: dict[str, tuple[str, ...]] = {
-    "phase_start": ("phase",),
-    "phase_end": ("phase",),
-    "step_completed": ("step",),
-    "checkpoint_saved": ("step",),
-    "grader_usage": ("grader_model", "input_tokens", "output_tokens"),
-}
 
 
 class EventLog(BaseModel):
@@ -435,26 +415,50 @@ def read_file_chunks(
             raise UnreadableFileError(f"cannot read file: {message_line(exc)}", path=path) from exc
         except Exception as exc:  # pyarrow / pandas parser errors have no common base
             raise UnreadableFileError(f"cannot parse file: {message_line(exc)}", path=path) from exc
-        missing = sorted(_REQUIRED_COLUMNS - set(raw.columns)) if len(raw) else []
+        if isinstance(raw, pd.DataFrame):
+            names, rows = list(raw.columns), len(raw)
+        else:
+            names, rows = raw.column_names, raw.num_rows
+        missing = sorted(_REQUIRED_COLUMNS - set(names)) if rows else []
         if missing:
             raise UnreadableFileError(
                 f"not an event log: no {', '.join(missing)} column",
                 path=path,
                 hint="every record needs job_id, ts and event (see the event log format)",
             )
+        if not isinstance(raw, pd.DataFrame):
+            # A Parquet table: checked in Arrow; only a table with a record to reject
+            # (or an unusual column type) goes through the general path below.
+            frame = _normalize_typed(raw, source=str(path), policy=policy)
+            if frame is not None:
+                yield frame, bad
+                continue
+            raw = raw.to_pandas()
         frame, invalid = normalize_records(
             raw, source=str(path), assume_tz=assume_tz, policy=policy
         )
         yield frame, pd.concat([bad, invalid], ignore_index=True)
 
 
+def _normalize_typed(table: Any, *, source: str, policy: Policy) -> pd.DataFrame | None:
+    """The fast path of a Parquet table (``typed_tables``), its line column set apart."""
+    from rftcost.events.typed_tables import normalize_table
+
+    lines = table["line"]
+    if len(lines) == 0:
+        return None
+    body = table.drop_columns(["line"])
+    return normalize_table(body, source=source, first_line=int(lines[0].as_py()), policy=policy)
+
+
 def _raw_chunks(
     path: Path, chunk_rows: int | None, row_groups: Sequence[int] | None
-) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+) -> Iterator[tuple[Any, pd.DataFrame]]:
+    """``(records, rejected)``: records as a pandas frame, or an Arrow table (Parquet)."""
     name = path.name.lower()
     if name.endswith(".parquet"):
-        for frame in _read_parquet(path, chunk_rows, row_groups):
-            yield frame, empty_rejected()
+        for table in _read_parquet(path, chunk_rows, row_groups):
+            yield table, empty_rejected()
     elif name.endswith((".csv", ".csv.gz")):
         yield from _read_csv(path, chunk_rows)
     else:
@@ -552,16 +556,28 @@ def _refuse_utf16(start: bytes, path: Path) -> None:
 
 def _read_parquet(
     path: Path, chunk_rows: int | None, row_groups: Sequence[int] | None = None
-) -> Iterator[pd.DataFrame]:
+) -> Iterator[Any]:
+    """Arrow tables of the file's records, each with its ``line`` column (row numbers)."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    # Columns with few distinct values come out of Arrow as categoricals directly,
-    # without a Python string per row.
-    names = set(parquet_file(path).schema_arrow.names)
+    # Columns with few distinct values come out of Arrow as dictionaries (categoricals
+    # in pandas) directly, without a Python string per row.
+    names = parquet_file(path).schema_arrow.names
     dictionary = [c for c in CATEGORY_COLUMNS if c in names]
+    # Extra columns are ignored: not read (a repeated name is an error, said by the
+    # general path, so then everything is read).
+    wanted = {*EVENT_COLUMNS, *PROVENANCE_COLUMNS}
+    columns = [c for c in names if c in wanted] if len(set(names)) == len(names) else None
+
+    def numbered(table: Any, first: int) -> Any:
+        line = pa.array(np.arange(first, first + table.num_rows, dtype="int64"))
+        if "line" in table.column_names:  # a column of that name is replaced, in place
+            return table.set_column(table.column_names.index("line"), "line", line)
+        return table.append_column("line", line)
+
     if chunk_rows is None and row_groups is None:
-        frame = pq.read_table(path, read_dictionary=dictionary).to_pandas()
-        yield frame.assign(line=np.arange(1, len(frame) + 1))
+        yield numbered(pq.read_table(path, columns=columns, read_dictionary=dictionary), 1)
         return
     parquet = pq.ParquetFile(path, read_dictionary=dictionary)
     metadata = parquet.metadata
@@ -570,11 +586,12 @@ def _read_parquet(
         return
     # Lines are numbered from the start of the file, whichever row groups are read.
     first_row = 1 + sum(metadata.row_group(g).num_rows for g in range(groups[0]))
-    batches = parquet.iter_batches(batch_size=chunk_rows or 1_000_000, row_groups=groups)
+    batches = parquet.iter_batches(
+        batch_size=chunk_rows or 1_000_000, row_groups=groups, columns=columns
+    )
     for batch in batches:
-        frame = batch.to_pandas()
-        yield frame.assign(line=np.arange(first_row, first_row + len(frame)))
-        first_row += len(frame)
+        yield numbered(pa.Table.from_batches([batch]), first_row)
+        first_row += batch.num_rows
 
 
 def _read_csv(path: Path, chunk_rows: int | None) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
@@ -842,7 +859,7 @@ def normalize_records(
         numbers[col] = _parse_floats(raw.get(col), n, checks, col)
     flags = {col: _parse_bools(raw.get(col), n, checks, col) for col in BOOL_COLUMNS}
 
-    for name, required in _REQUIRED_BY_EVENT.items():
+    for name, required in REQUIRED_BY_EVENT.items():
         for col in required:
             value = text[col] if col in text else numbers[col]
             checks.fail((event == name) & value.isna(), col, None, f"{name} needs {col}")
