@@ -90,6 +90,11 @@ _EPOCH_PATTERN = r"-?\d+(?:\.\d+)?"
 VALUE_EXCERPT = EXCERPT
 """A rejected value is kept (and shown) as at most this many characters."""
 _BOM = "\ufeff"
+_TEXT_BLOCK_BYTES = 4 * 2**20
+"""Bytes of JSON Lines read at a time (whole lines): bounds the memory of a large or
+gzipped file to its parsed blocks, whatever it expands to."""
+_CSV_CHUNK_ROWS = 200_000
+"""CSV rows read at a time when the caller gives no chunk size (the same bound)."""
 _UNDECODED = re.compile("[\udc80-\udcff]")
 """Bytes that were not UTF-8, kept as surrogates by ``surrogateescape``."""
 _JOB_ID_IN_TEXT = re.compile(r'"job_id"\s*:\s*"((?:[^"\\]|\\.){1,200})"')
@@ -287,15 +292,20 @@ def read_events(
         accepted.append(frame)
         rejected.append(bad)
     canonical = [f for f in files if f not in set(exports)]
+    repeats: list[pd.DataFrame] = []
     for done, file in enumerate(canonical):
-        frame, bad = _read_file(file, assume_tz=assume_tz, policy=resolved_policy)
+        frame, bad, repeated = _read_file(file, assume_tz=assume_tz, policy=resolved_policy)
         accepted.append(frame)
         rejected.append(bad)
+        if repeated is not None and len(repeated):
+            repeats.append(repeated)
         if on_progress:
             on_progress("read", done + 1, len(canonical))
     events = concat_events(accepted) if accepted else empty_events()
     rejected_frame = pd.concat(rejected, ignore_index=True) if rejected else empty_rejected()
     events, duplicates, conflicts = deduplicate(events)
+    if repeats:
+        duplicates = _in_reading_order([*repeats, duplicates], accepted)
     rejected_frame = pd.concat([rejected_frame, conflicts], ignore_index=True)
     problems = pd.concat(
         [problems_from_rejections(rejected_frame), export_problems], ignore_index=True
@@ -372,10 +382,35 @@ def _recode(values: pd.Series, categories: pd.Index) -> pd.Series:
 
 def _read_file(
     path: Path, *, assume_tz: str | None, policy: Policy
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    chunks = list(read_file_chunks(path, assume_tz=assume_tz, policy=policy))
-    frames = [frame for frame, _ in chunks]
-    return concat_events(frames), pd.concat([bad for _, bad in chunks], ignore_index=True)
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(events, rejected, repeats): a text file's records identical to an earlier one of
+    the same chunk are set aside chunk by chunk (a gzipped file of one record repeated
+    a million times holds one), as ``duplicates``; ``deduplicate`` does the rest."""
+    frames, rejected, repeats = [], [], []
+    text = not path.name.lower().endswith(".parquet")
+    for frame, bad in read_file_chunks(path, assume_tz=assume_tz, policy=policy):
+        if text:
+            frame, repeated = drop_repeats(frame)
+            repeats.append(repeated)
+        frames.append(frame)
+        rejected.append(bad)
+    repeat_frame = pd.concat(repeats, ignore_index=True) if repeats else None
+    return concat_events(frames), pd.concat(rejected, ignore_index=True), repeat_frame
+
+
+def drop_repeats(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Records identical (job, event id and content) to an earlier record of ``events``:
+    ``(kept, duplicates)``.
+
+    Such a record is a duplicate wherever the earlier one is, so setting them aside
+    piece by piece before ``deduplicate`` changes neither what is kept, nor the
+    duplicates, nor the conflicts: it only bounds the memory a log of repeats takes.
+    """
+    same = events.duplicated(["job_id", "event_id", *CONTENT_COLUMNS], keep="first")
+    if not same.any():
+        return events, _empty_duplicates(events)
+    repeated = events.loc[same, ["source", "line", "job_id", "event_id"]]
+    return events[~same].reset_index(drop=True), repeated.reset_index(drop=True)
 
 
 def read_file_chunks(
@@ -388,8 +423,9 @@ def read_file_chunks(
 ) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
     """Yield ``(accepted, rejected)`` for one file, ``chunk_rows`` records at a time.
 
-    Parquet and CSV files are read in chunks when ``chunk_rows`` is given (bounded
-    memory); JSON Lines files and OpenAI exports are read whole. ``row_groups``
+    Parquet files are read in chunks when ``chunk_rows`` is given; CSV files in chunks
+    of ``chunk_rows`` or 200,000 rows, JSON Lines files in blocks of 4 MiB of whole
+    lines (bounded memory, gzipped or not); OpenAI exports are read whole. ``row_groups``
     reads only those row groups of a Parquet file (lines still count from its start).
     """
     check_zone(assume_tz)
@@ -462,7 +498,7 @@ def _raw_chunks(
     elif name.endswith((".csv", ".csv.gz")):
         yield from _read_csv(path, chunk_rows)
     else:
-        yield _read_jsonl(path)
+        yield from _read_jsonl(path)
 
 
 def is_openai_export(path: Path) -> bool:
@@ -525,25 +561,60 @@ def _read_openai_export(
     return frame, bad
 
 
-def _open_text(path: Path) -> tuple[str, bool]:
-    """The file's text, and whether it is all UTF-8.
+def _text_chunks(path: Path) -> Iterator[tuple[int, list[str], bool]]:
+    """The file's lines, a block at a time: ``(number of the block's first line, lines,
+    clean)``.
 
-    Bytes that are not UTF-8 are kept as surrogates (``surrogateescape``), so that
-    only the lines holding them are rejected, each with its line and job.
+    A gzipped file is decompressed as it is read, so that a file that expands a
+    thousandfold costs time, not memory (a single line is never cut: one line of
+    200 MB is still held whole). Lines end at ``"\n"`` only (a U+2028 inside a JSON
+    string is not a line break) and lose a final ``"\r"``. Blocks break between lines,
+    so a UTF-8 sequence is never cut and decoding block by block is decoding the file.
+    Bytes that are not UTF-8 are kept as surrogates (``surrogateescape``), so that only
+    the lines holding them are rejected, each with its line and job; ``clean`` says
+    the block has none.
     """
-    data = path.read_bytes()
-    if path.name.lower().endswith(".gz"):
-        data = gzip.decompress(data)
-    _refuse_utf16(data[:4], path)
-    try:
-        text, clean = data.decode("utf-8"), True
-    except UnicodeDecodeError as exc:
-        text, clean = data.decode("utf-8", errors="surrogateescape"), False
-        if len(_UNDECODED.findall(text)) * 2 > len(text):  # a binary file, not a log
-            reason = f"not UTF-8 text ({exc.reason} at byte {exc.start})"
-            raise UnreadableFileError(reason, path=path) from exc
-    # A byte-order mark (Windows editors write one) is not part of the first record.
-    return text.removeprefix(_BOM), clean
+    opener: Callable[..., Any] = gzip.open if path.name.lower().endswith(".gz") else open
+    first_line, start_byte, checked = 1, 0, False
+    with opener(path, "rb") as handle:
+        while block := b"".join(handle.readlines(_TEXT_BLOCK_BYTES)):
+            if start_byte == 0:
+                _refuse_utf16(block[:4], path)
+            try:
+                text, clean = block.decode("utf-8"), True
+            except UnicodeDecodeError as exc:
+                text, clean = block.decode("utf-8", errors="surrogateescape"), False
+                if not checked:
+                    _refuse_binary(path, opener, exc, start_byte + exc.start)
+                    checked = True
+            if start_byte == 0:
+                # A byte-order mark (Windows editors write one) is not part of the first record.
+                text = text.removeprefix(_BOM)
+            lines = [line.removesuffix("\r") for line in text.split("\n")]
+            if block.endswith(b"\n"):
+                lines.pop()  # the empty text after the block's last line break
+            yield first_line, lines, clean
+            first_line += len(lines)
+            start_byte += len(block)
+
+
+def _refuse_binary(
+    path: Path, opener: Callable[..., Any], exc: UnicodeDecodeError, at_byte: int
+) -> None:
+    """A file that is mostly not UTF-8 is a binary file, not a log: one error.
+
+    Counted over the whole file (a second pass, only for a file with a byte that is
+    not UTF-8), before any of it is used.
+    """
+    undecoded = characters = 0
+    with opener(path, "rb") as handle:
+        while block := b"".join(handle.readlines(_TEXT_BLOCK_BYTES)):
+            text = block.decode("utf-8", errors="surrogateescape")
+            undecoded += len(_UNDECODED.findall(text))
+            characters += len(text)
+    if undecoded * 2 > characters:
+        reason = f"not UTF-8 text ({exc.reason} at byte {at_byte})"
+        raise UnreadableFileError(reason, path=path) from exc
 
 
 def _refuse_utf16(start: bytes, path: Path) -> None:
@@ -611,11 +682,9 @@ def _read_csv(path: Path, chunk_rows: int | None) -> Iterator[tuple[pd.DataFrame
         "compression": "gzip" if path.name.lower().endswith(".gz") else None,
     }
     done = 0  # data rows yielded so far
+    # Always in chunks: a gzipped file that expands a thousandfold costs time, not memory.
+    chunk_rows = chunk_rows or _CSV_CHUNK_ROWS
     try:
-        if chunk_rows is None:
-            frame = _strict_csv(lambda: pd.read_csv(path, **options))
-            yield frame.assign(line=np.arange(2, len(frame) + 2)), empty_rejected()
-            return
         reader = _strict_csv(lambda: pd.read_csv(path, chunksize=chunk_rows, **options))
         with reader:
             while True:
@@ -705,34 +774,41 @@ def _csv_frame(rows: list[list[str | None]], header: list[str], lines: list[int]
     return frame.assign(line=np.asarray(lines, dtype="int64"))
 
 
-def _read_jsonl(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    text, clean = _open_text(path)
-    # Records end at "\n" only: a U+2028 inside a JSON string is not a line break.
-    lines = [line.removesuffix("\r") for line in text.split("\n")]
-    numbers = [i + 1 for i, text in enumerate(lines) if text.strip()]
-    if not numbers:
-        return pd.DataFrame({"line": pd.Series([], dtype="int64")}), empty_rejected()
-    if not clean:
-        return _read_jsonl_by_line(path, lines, numbers)
-    body = "\n".join(lines[i - 1] for i in numbers)
-    try:
-        frame = pd.read_json(io.StringIO(body), lines=True, dtype=False)
-        if len(frame) == len(numbers):
-            return frame.assign(line=numbers), empty_rejected()
-    except ValueError:
-        pass
-    return _read_jsonl_by_line(path, lines, numbers)
+def _read_jsonl(path: Path) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+    """JSON Lines records with their line, a block of lines at a time."""
+    found = False
+    for first_line, lines, clean in _text_chunks(path):
+        numbers = [first_line + i for i, text in enumerate(lines) if text.strip()]
+        if not numbers:
+            continue
+        found = True
+        texts = [lines[number - first_line] for number in numbers]
+        yield _jsonl_records(path, texts, numbers, clean)
+    if not found:
+        yield pd.DataFrame({"line": pd.Series([], dtype="int64")}), empty_rejected()
+
+
+def _jsonl_records(
+    path: Path, texts: list[str], numbers: list[int], clean: bool
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    if clean:
+        try:
+            frame = pd.read_json(io.StringIO("\n".join(texts)), lines=True, dtype=False)
+            if len(frame) == len(numbers):
+                return frame.assign(line=numbers), empty_rejected()
+        except ValueError:
+            pass
+    return _read_jsonl_by_line(path, texts, numbers)
 
 
 def _read_jsonl_by_line(
-    path: Path, lines: list[str], numbers: list[int]
+    path: Path, texts: list[str], numbers: list[int]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Slow path, only for a file that does not parse as a whole: find the bad lines."""
+    """Slow path, only for lines that do not parse as a whole: find the bad lines."""
     records: list[dict[str, Any]] = []
     good: list[int] = []
     bad: list[dict[str, Any]] = []
-    for number in numbers:
-        text = lines[number - 1]
+    for text, number in zip(texts, numbers, strict=True):
         if _UNDECODED.search(text):
             shown = _replace_undecoded(text)
             reason = "not UTF-8 text"
@@ -1291,6 +1367,34 @@ def deduplicate(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.Da
     drop = np.zeros(len(kept), dtype=bool)
     drop[np.flatnonzero(same_id[~same_content])[conflict_in_repeated.to_numpy()]] = True
     return kept[~drop].reset_index(drop=True), dup_frame, conflicts
+
+
+def _in_reading_order(parts: list[pd.DataFrame], read: list[pd.DataFrame]) -> pd.DataFrame:
+    """Duplicates found in pieces, in the order ``deduplicate`` gives them when it sees
+    the whole log: by file (as read) and line."""
+    rank: dict[str, int] = {}
+    for frame in read:
+        for source in frame["source"].cat.categories.astype(str):
+            rank.setdefault(source, len(rank))
+    positions = []
+    for part in parts:
+        sources = part["source"].astype("category")
+        by_code = np.array([rank.get(str(c), len(rank)) for c in sources.cat.categories] + [0])
+        positions.append(by_code[sources.cat.codes.to_numpy()])
+    lines = np.concatenate([p["line"].to_numpy(dtype="int64") for p in parts])
+    order = np.lexsort((lines, np.concatenate(positions)))
+    # Categorical columns stay categorical, over the union of their names.
+    coded = [p.astype(dict.fromkeys(["source", "job_id"], "category")) for p in parts]
+    unified = {
+        c: pd.Index(sorted({str(v) for p in coded for v in p[c].cat.categories}), dtype=object)
+        for c in ("source", "job_id")
+    }
+    joined = pd.concat(
+        [p.assign(**{c: _recode(p[c], names) for c, names in unified.items()}) for p in coded],
+        ignore_index=True,
+    )
+    columns = ["source", "line", "job_id", "event_id"]
+    return joined[columns].take(order).reset_index(drop=True)
 
 
 def _empty_duplicates(events: pd.DataFrame) -> pd.DataFrame:

@@ -273,4 +273,4 @@ def _values(column: Any, dtype: str) -> np.ndarray:
     if array.null_count == 0:
         return np.asarray(array.to_numpy(zero_copy_only=False), dtype=dtype)
     buffer = array.buffers()[1]
-    return np.frombuffer(buffer, dtype=dtype, count=len(array), offset=array.offset * 8).copy()
+    return np.frombuffer(buffer, dtype=dtype, count=len(array), offset=array.offset * 8)
