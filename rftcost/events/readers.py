@@ -382,7 +382,7 @@ def _recode(values: pd.Series, categories: pd.Index) -> pd.Series:
 
 def _read_file(
     path: Path, *, assume_tz: str | None, policy: Policy
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
     """(events, rejected, repeats): a text file's records identical to an earlier one of
     the same chunk are set aside chunk by chunk (a gzipped file of one record repeated
     a million times holds one), as ``duplicates``; ``deduplicate`` does the rest."""
@@ -501,10 +501,25 @@ def _raw_chunks(
         yield from _read_jsonl(path)
 
 
+_EXPORT_MARK = b"fine_tuning.job"
+"""Every object an OpenAI export is recognised by names its type so (``events.openai``)."""
+_FETCH_NAMES = ("job.json", "events.json", "checkpoints.json")
+"""Files ``rftcost fetch`` writes: recognised by their name too (``events.openai``)."""
+
+
 def is_openai_export(path: Path) -> bool:
     name = path.name.lower()
     if not name.endswith((".json", ".jsonl", ".ndjson")):
         return False
+    if path.is_file() and name not in _FETCH_NAMES:
+        # A canonical log is told apart without loading the importer (a large module):
+        # no export object in the first 64 KiB, where the importer's own sniff looks.
+        try:
+            with path.open("rb") as handle:
+                if _EXPORT_MARK not in handle.read(65_536):
+                    return False
+        except OSError:
+            return False
     from rftcost.events.openai import looks_like_openai_export
 
     return looks_like_openai_export(path)
