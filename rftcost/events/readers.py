@@ -1429,6 +1429,8 @@ def _repeated(values: pd.Series) -> np.ndarray:
     if isinstance(values.dtype, pd.CategoricalDtype):
         return np.asarray(values.duplicated(keep=False), dtype=bool)
     array = pa.array(values.array, from_pandas=True)
+    if len(pc.unique(array)) == len(array):  # the usual case, settled by one hash pass
+        return np.zeros(len(values), dtype=bool)
     counts = pc.value_counts(array)
     repeated_values = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
     if len(repeated_values) == 0:
