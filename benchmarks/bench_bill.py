@@ -196,6 +196,9 @@ class Measurement:
     ok: bool
     detail: dict[str, Any]
     error: str = ""
+    cpu_seconds: float = 0.0
+    """User + system CPU time of the process and the children it waited for: on a
+    loaded machine a steadier figure than the wall time."""
 
 
 def _tree_rss(pid: int) -> int:
@@ -243,15 +246,16 @@ def run_measured(name: str, command: list[str], env: dict[str, str] | None = Non
         stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
     own_peak = usage.ru_maxrss * (1 if sys.platform == "darwin" else 1024)  # Linux: KiB
     peak = max(own_peak, tree_peak)
+    cpu = usage.ru_utime + usage.ru_stime
     if process.returncode != 0:
         lines = [line for line in stderr.strip().splitlines() if line.strip()]
         error = f"exit {process.returncode}: " + (" | ".join(lines[-3:]) or "(no stderr)")
-        return Measurement(name, wall, peak, ok=False, detail={}, error=error)
+        return Measurement(name, wall, peak, ok=False, detail={}, error=error, cpu_seconds=cpu)
     detail: dict[str, Any] = {}
     last = stdout.strip().splitlines()[-1:] if stdout.strip() else []
     if last and last[0].startswith("{"):
         detail = json.loads(last[0])
-    return Measurement(name, wall, peak, ok=True, detail=detail)
+    return Measurement(name, wall, peak, ok=True, detail=detail, cpu_seconds=cpu)
 
 
 def _self(*args: str) -> list[str]:
@@ -271,7 +275,14 @@ def _best(runs: list[Measurement]) -> Measurement:
         return runs[-1]
     fastest = min(done, key=lambda m: m.wall_seconds)
     peak = max(m.peak_bytes for m in done)
-    return Measurement(fastest.name, fastest.wall_seconds, peak, True, fastest.detail)
+    return Measurement(
+        fastest.name,
+        fastest.wall_seconds,
+        peak,
+        True,
+        fastest.detail,
+        cpu_seconds=min(m.cpu_seconds for m in done),
+    )
 
 
 def _simulator_version() -> str:
@@ -323,7 +334,10 @@ def report(
             f"   generated {g.detail.get('jobs', '?'):,} jobs in {g.wall_seconds:.1f} s, "
             f"peak {_mib(g.peak_bytes)} (chunks of ~{CHUNK_EVENTS:,} events)"
         )
-    print(f"   {'measurement':<16}{'wall':>10}{'work':>10}{'peak memory':>14}{'events/s':>12}")
+    print(
+        f"   {'measurement':<16}{'wall':>10}{'work':>10}{'cpu':>10}{'peak memory':>14}"
+        f"{'events/s':>12}"
+    )
     if any(m.ok for m in runs) and len(runs):
         print("   (best wall of the runs; peak: the largest)")
     for m in runs:
@@ -333,8 +347,8 @@ def report(
         work = m.detail.get("work_seconds")
         work_text = f"{work:.2f} s" if work is not None else "-"
         print(
-            f"   {m.name:<16}{m.wall_seconds:>8.2f} s{work_text:>10}{_mib(m.peak_bytes):>14}"
-            f"{_rate(events, m.wall_seconds):>12}"
+            f"   {m.name:<16}{m.wall_seconds:>8.2f} s{work_text:>10}{m.cpu_seconds:>8.2f} s"
+            f"{_mib(m.peak_bytes):>14}{_rate(events, m.wall_seconds):>12}"
         )
     by_name = {m.name: m for m in runs}
     duck, floor, ours, spark = (
@@ -361,6 +375,11 @@ def report(
         return
     if duck and duck.ok:
         ratio = ours.wall_seconds / duck.wall_seconds
+        if duck.cpu_seconds > 0:
+            print(
+                f"   rftcost/duckdb CPU = {ours.cpu_seconds / duck.cpu_seconds:5.2f}x "
+                "(user + system time: DuckDB's spread over its threads)"
+            )
         print(
             f"   rftcost/duckdb     = {ratio:5.2f}x   target <= {TARGET_DUCKDB_RATIO:g}x: "
             f"{_verdict(ratio <= TARGET_DUCKDB_RATIO)}; goal <= {GOAL_DUCKDB_RATIO:g}x: "
@@ -473,8 +492,11 @@ def main(argv: list[str] | None = None) -> int:
                 measure("rftcost spark", spark, {"RFTCOST_SPARK_MASTER": "local[2]"})
         if repeat > 1:
             for name, each in measured.items():
-                walls = ", ".join(f"{m.wall_seconds:.2f}" if m.ok else "failed" for m in each)
-                print(f"   {name}: {walls} s")
+                walls = ", ".join(
+                    f"{m.wall_seconds:.2f} s (cpu {m.cpu_seconds:.2f} s)" if m.ok else "failed"
+                    for m in each
+                )
+                print(f"   {name}: {walls}")
             pairs = zip(measured.get("rftcost bill", []), measured.get("duckdb", []), strict=False)
             ratios = [f"{r.wall_seconds / d.wall_seconds:.2f}x" for r, d in pairs if r.ok and d.ok]
             if ratios:
