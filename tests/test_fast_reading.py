@@ -176,3 +176,14 @@ def test_a_csv_is_read_in_chunks_with_its_lines(
     assert chunked.counts() == whole.counts()
     assert chunked.events["line"].tolist() == whole.events["line"].tolist()
     assert rftcost.bill(path).totals() == whole_totals
+
+
+def test_a_categorical_event_id_is_read_as_before(tmp_path: Path) -> None:
+    frame = simulate_jobs(n_jobs=3, seed=4)
+    path = tmp_path / "log.parquet"
+    frame.assign(
+        ts=pd.to_datetime(frame["ts"], utc=True), event_id=frame["event_id"].astype("category")
+    ).to_parquet(path)
+    (table,) = readers._read_parquet(path, None)
+    assert readers._normalize_typed(table, source=str(path), policy=load_policy(None)) is None
+    assert rftcost.read_events(path).accepted == len(frame)

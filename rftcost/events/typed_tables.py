@@ -173,8 +173,9 @@ def _text_column(table: pa.Table, col: str, n: int) -> pd.Series:
     kind = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
     _require(pa.types.is_string(kind) or pa.types.is_large_string(kind))
     if col not in CATEGORY_COLUMNS:
-        if pa.types.is_dictionary(column.type):
-            column = column.cast(kind)
+        # Stored as a dictionary (a pandas categorical written as is): pandas reads it as
+        # a categorical, which the general path keeps; leave it to that path.
+        _require(not pa.types.is_dictionary(column.type))
         # pandas' own ``str.strip`` on Arrow strings is this kernel: the same white space.
         stripped = pc.utf8_trim_whitespace(column)
         blank = pc.equal(stripped, "")
