@@ -10,7 +10,11 @@ The reader's guarantees (event-log.md, "What the reader guarantees"):
 - the result does not depend on the order of records or their split into files.
 
 Validation and coercion work on whole columns; a per-line Python parse is used
-only to locate the bad lines of a JSON Lines file that does not parse as a whole.
+only to locate the bad lines of a JSON Lines block that does not parse as a whole.
+A typed Parquet table is checked in Arrow first (``typed_tables``); only a table
+with a record to reject comes to ``normalize_records``. Text files (JSON Lines, CSV,
+gzipped or not) are read in blocks, so that memory follows the records kept, not
+the size of the file.
 """
 
 from __future__ import annotations
