@@ -172,18 +172,34 @@ def _order(events: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     by_category = np.array([_PRIORITY[name] for name in event.cat.categories] + [0], dtype="int64")
     priority = by_category[event.cat.codes.to_numpy()]
     ts = events["ts"].to_numpy(dtype="int64")
-    order = np.lexsort((priority, ts, codes))
+    order = _stable_order(codes, ts, priority)
     ordered = pd.DataFrame(
         {
             "job": codes[order],
             "ts": ts[order],
-            "event": event.take(order).array,
+            "event": event.array.take(order),
             "priority": priority[order],
-            "phase": events["phase"].take(order).array,
+            "phase": events["phase"].array.take(order),
             "row": order,
-        }
+        },
+        copy=False,
     )
     return ordered, np.asarray(job_ids, dtype=object)
+
+
+def _stable_order(codes: np.ndarray, ts: np.ndarray, priority: np.ndarray) -> np.ndarray:
+    """Rows sorted by job, time and same-time priority (ties kept in input order).
+
+    Priorities are below 8: when the log's time span leaves room, time and priority
+    pack into one integer key, a sort on two keys instead of three.
+    """
+    if len(ts) == 0:
+        return np.zeros(0, dtype="int64")
+    low, high = int(ts.min()), int(ts.max())
+    if (high - low) < (2**63 - 1) // 8 - 8:
+        packed = (ts - low) * 8 + priority
+        return np.lexsort((packed, codes))
+    return np.lexsort((priority, ts, codes))
 
 
 def _job_codes(job_id: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -345,10 +361,14 @@ def _intervals(
     # Phases pair within a run of the job: a failure that the job was restarted after
     # ends every phase still open (closed by that failure, R5); a start before it never
     # pairs with an end after it (the gap until the restart would be billed).
-    restarts = np.zeros(len(ordered), dtype="int64")
-    restarts[billing.loc[billing["restart"], "ordered_row"].to_numpy(dtype="int64")] = 1
-    run = pd.Series(restarts, index=ordered.index).groupby(ordered["job"]).cumsum() - restarts
-    marks = marks.assign(run=run.loc[marks.index].to_numpy())
+    restart_rows = billing.loc[billing["restart"], "ordered_row"].to_numpy(dtype="int64")
+    if len(restart_rows):
+        restarts = np.zeros(len(ordered), dtype="int64")
+        restarts[restart_rows] = 1
+        run = pd.Series(restarts, index=ordered.index).groupby(ordered["job"]).cumsum() - restarts
+        marks = marks.assign(run=run.loc[marks.index].to_numpy())
+    else:  # the usual log: no job restarted after a failure, one run per job
+        marks = marks.assign(run=np.zeros(len(marks), dtype="int64"))
     marks = _end_before_start(marks)
     is_start = marks["event"] == "phase_start"
     keys = [marks["job"], marks["run"], marks["phase"]]

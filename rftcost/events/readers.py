@@ -10,7 +10,11 @@ The reader's guarantees (event-log.md, "What the reader guarantees"):
 - the result does not depend on the order of records or their split into files.
 
 Validation and coercion work on whole columns; a per-line Python parse is used
-only to locate the bad lines of a JSON Lines file that does not parse as a whole.
+only to locate the bad lines of a JSON Lines block that does not parse as a whole.
+A typed Parquet table is checked in Arrow first (``typed_tables``); only a table
+with a record to reject comes to ``normalize_records``. Text files (JSON Lines, CSV,
+gzipped or not) are read in blocks, so that memory follows the records kept, not
+the size of the file.
 """
 
 from __future__ import annotations
@@ -32,16 +36,20 @@ from pydantic import BaseModel, ConfigDict
 from rftcost.errors import EXCERPT, InputError, UnreadableFileError, excerpt
 from rftcost.events.schema import (
     BOOL_COLUMNS,
+    CATEGORY_COLUMNS,
     CONTENT_COLUMNS,
     EVENT_COLUMNS,
     EVENTS,
     FLOAT_COLUMNS,
     INT_COLUMNS,
+    MAX_COUNT,
+    REQUIRED_BY_EVENT,
     STRING_COLUMNS,
 )
 from rftcost.policy import Policy, load_policy
 
 __all__ = [
+    "CATEGORY_COLUMNS",
     "LOG_SUFFIXES",
     "MAX_COUNT",
     "UNREADABLE_LINK_NOTE",
@@ -71,19 +79,6 @@ ProgressCallback = Callable[[str, int, int], None]
 """``(stage, done, total)``: called as files are read and stages complete."""
 
 PROVENANCE_COLUMNS = ("source", "line")
-CATEGORY_COLUMNS = (
-    "job_id",
-    "event",
-    "phase",
-    "team",
-    "project",
-    "model",
-    "grader_model",
-    "grader_type",
-    "reasoning_effort",
-    "source",
-)
-"""Columns with few distinct values, held as categoricals (memory, fast group-bys)."""
 # Timestamps are held as int64 nanoseconds: 1677-09-21 to 2262-04-11 is what they can
 # hold. Anything outside is rejected (a log of an RFT job from year 1 is a bad record,
 # and must not abort the run with an overflow).
@@ -96,25 +91,19 @@ _TS_RANGE = "timestamp out of range (years 1677-2262)"
 # An offset counts only after a time of day: in "2025-06-02" the "-02" is the day.
 _OFFSET_PATTERN = r"[T t]\d{2}(?::?\d{2}){0,2}(?:[.,]\d+)?\s*(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
 _EPOCH_PATTERN = r"-?\d+(?:\.\d+)?"
-MAX_COUNT = 2**53 - 1
-"""Largest step or token count accepted: beyond it a count is not exact as a float, and
-sums of a job's counts could overflow 64 bits; no real job comes near it."""
 VALUE_EXCERPT = EXCERPT
 """A rejected value is kept (and shown) as at most this many characters."""
 _BOM = "\ufeff"
+_TEXT_BLOCK_BYTES = 4 * 2**20
+"""Bytes of JSON Lines read at a time (whole lines): bounds the memory of a large or
+gzipped file to its parsed blocks, whatever it expands to."""
+_CSV_CHUNK_ROWS = 200_000
+"""CSV rows read at a time when the caller gives no chunk size (the same bound)."""
 _UNDECODED = re.compile("[\udc80-\udcff]")
 """Bytes that were not UTF-8, kept as surrogates by ``surrogateescape``."""
 _JOB_ID_IN_TEXT = re.compile(r'"job_id"\s*:\s*"((?:[^"\\]|\\.){1,200})"')
 _TRUE = {"true", "1", "yes", "t", "y"}
 _FALSE = {"false", "0", "no", "f", "n"}
-
-_REQUIRED_BY_EVENT: dict[str, tuple[str, ...]] = {
-    "phase_start": ("phase",),
-    "phase_end": ("phase",),
-    "step_completed": ("step",),
-    "checkpoint_saved": ("step",),
-    "grader_usage": ("grader_model", "input_tokens", "output_tokens"),
-}
 
 
 class EventLog(BaseModel):
@@ -307,15 +296,20 @@ def read_events(
         accepted.append(frame)
         rejected.append(bad)
     canonical = [f for f in files if f not in set(exports)]
+    repeats: list[pd.DataFrame] = []
     for done, file in enumerate(canonical):
-        frame, bad = _read_file(file, assume_tz=assume_tz, policy=resolved_policy)
+        frame, bad, repeated = _read_file(file, assume_tz=assume_tz, policy=resolved_policy)
         accepted.append(frame)
         rejected.append(bad)
+        if repeated is not None and len(repeated):
+            repeats.append(repeated)
         if on_progress:
             on_progress("read", done + 1, len(canonical))
     events = concat_events(accepted) if accepted else empty_events()
     rejected_frame = pd.concat(rejected, ignore_index=True) if rejected else empty_rejected()
     events, duplicates, conflicts = deduplicate(events)
+    if repeats:
+        duplicates = _in_reading_order([*repeats, duplicates], accepted)
     rejected_frame = pd.concat([rejected_frame, conflicts], ignore_index=True)
     problems = pd.concat(
         [problems_from_rejections(rejected_frame), export_problems], ignore_index=True
@@ -392,10 +386,35 @@ def _recode(values: pd.Series, categories: pd.Index) -> pd.Series:
 
 def _read_file(
     path: Path, *, assume_tz: str | None, policy: Policy
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    chunks = list(read_file_chunks(path, assume_tz=assume_tz, policy=policy))
-    frames = [frame for frame, _ in chunks]
-    return concat_events(frames), pd.concat([bad for _, bad in chunks], ignore_index=True)
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
+    """(events, rejected, repeats): a text file's records identical to an earlier one of
+    the same chunk are set aside chunk by chunk (a gzipped file of one record repeated
+    a million times holds one), as ``duplicates``; ``deduplicate`` does the rest."""
+    frames, rejected, repeats = [], [], []
+    text = not path.name.lower().endswith(".parquet")
+    for frame, bad in read_file_chunks(path, assume_tz=assume_tz, policy=policy):
+        if text:
+            frame, repeated = drop_repeats(frame)
+            repeats.append(repeated)
+        frames.append(frame)
+        rejected.append(bad)
+    repeat_frame = pd.concat(repeats, ignore_index=True) if repeats else None
+    return concat_events(frames), pd.concat(rejected, ignore_index=True), repeat_frame
+
+
+def drop_repeats(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Records identical (job, event id and content) to an earlier record of ``events``:
+    ``(kept, duplicates)``.
+
+    Such a record is a duplicate wherever the earlier one is, so setting them aside
+    piece by piece before ``deduplicate`` changes neither what is kept, nor the
+    duplicates, nor the conflicts: it only bounds the memory a log of repeats takes.
+    """
+    same = events.duplicated(["job_id", "event_id", *CONTENT_COLUMNS], keep="first")
+    if not same.any():
+        return events, _empty_duplicates(events)
+    repeated = events.loc[same, ["source", "line", "job_id", "event_id"]]
+    return events[~same].reset_index(drop=True), repeated.reset_index(drop=True)
 
 
 def read_file_chunks(
@@ -408,8 +427,9 @@ def read_file_chunks(
 ) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
     """Yield ``(accepted, rejected)`` for one file, ``chunk_rows`` records at a time.
 
-    Parquet and CSV files are read in chunks when ``chunk_rows`` is given (bounded
-    memory); JSON Lines files and OpenAI exports are read whole. ``row_groups``
+    Parquet files are read in chunks when ``chunk_rows`` is given; CSV files in chunks
+    of ``chunk_rows`` or 200,000 rows, JSON Lines files in blocks of 4 MiB of whole
+    lines (bounded memory, gzipped or not); OpenAI exports are read whole. ``row_groups``
     reads only those row groups of a Parquet file (lines still count from its start).
     """
     check_zone(assume_tz)
@@ -435,36 +455,75 @@ def read_file_chunks(
             raise UnreadableFileError(f"cannot read file: {message_line(exc)}", path=path) from exc
         except Exception as exc:  # pyarrow / pandas parser errors have no common base
             raise UnreadableFileError(f"cannot parse file: {message_line(exc)}", path=path) from exc
-        missing = sorted(_REQUIRED_COLUMNS - set(raw.columns)) if len(raw) else []
+        if isinstance(raw, pd.DataFrame):
+            names, rows = list(raw.columns), len(raw)
+        else:
+            names, rows = raw.column_names, raw.num_rows
+        missing = sorted(_REQUIRED_COLUMNS - set(names)) if rows else []
         if missing:
             raise UnreadableFileError(
                 f"not an event log: no {', '.join(missing)} column",
                 path=path,
                 hint="every record needs job_id, ts and event (see the event log format)",
             )
+        if not isinstance(raw, pd.DataFrame):
+            # A Parquet table: checked in Arrow; only a table with a record to reject
+            # (or an unusual column type) goes through the general path below.
+            frame = _normalize_typed(raw, source=str(path), policy=policy)
+            if frame is not None:
+                yield frame, bad
+                continue
+            raw = raw.to_pandas()
         frame, invalid = normalize_records(
             raw, source=str(path), assume_tz=assume_tz, policy=policy
         )
         yield frame, pd.concat([bad, invalid], ignore_index=True)
 
 
+def _normalize_typed(table: Any, *, source: str, policy: Policy) -> pd.DataFrame | None:
+    """The fast path of a Parquet table (``typed_tables``), its line column set apart."""
+    from rftcost.events.typed_tables import normalize_table
+
+    lines = table["line"]
+    if len(lines) == 0:
+        return None
+    body = table.drop_columns(["line"])
+    return normalize_table(body, source=source, first_line=int(lines[0].as_py()), policy=policy)
+
+
 def _raw_chunks(
     path: Path, chunk_rows: int | None, row_groups: Sequence[int] | None
-) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+) -> Iterator[tuple[Any, pd.DataFrame]]:
+    """``(records, rejected)``: records as a pandas frame, or an Arrow table (Parquet)."""
     name = path.name.lower()
     if name.endswith(".parquet"):
-        for frame in _read_parquet(path, chunk_rows, row_groups):
-            yield frame, empty_rejected()
+        for table in _read_parquet(path, chunk_rows, row_groups):
+            yield table, empty_rejected()
     elif name.endswith((".csv", ".csv.gz")):
         yield from _read_csv(path, chunk_rows)
     else:
-        yield _read_jsonl(path)
+        yield from _read_jsonl(path)
+
+
+_EXPORT_MARK = b"fine_tuning.job"
+"""Every object an OpenAI export is recognised by names its type so (``events.openai``)."""
+_FETCH_NAMES = ("job.json", "events.json", "checkpoints.json")
+"""Files ``rftcost fetch`` writes: recognised by their name too (``events.openai``)."""
 
 
 def is_openai_export(path: Path) -> bool:
     name = path.name.lower()
     if not name.endswith((".json", ".jsonl", ".ndjson")):
         return False
+    if path.is_file() and name not in _FETCH_NAMES:
+        # A canonical log is told apart without loading the importer (a large module):
+        # no export object in the first 64 KiB, where the importer's own sniff looks.
+        try:
+            with path.open("rb") as handle:
+                if _EXPORT_MARK not in handle.read(65_536):
+                    return False
+        except OSError:
+            return False
     from rftcost.events.openai import looks_like_openai_export
 
     return looks_like_openai_export(path)
@@ -521,25 +580,60 @@ def _read_openai_export(
     return frame, bad
 
 
-def _open_text(path: Path) -> tuple[str, bool]:
-    """The file's text, and whether it is all UTF-8.
+def _text_chunks(path: Path) -> Iterator[tuple[int, list[str], bool]]:
+    """The file's lines, a block at a time: ``(number of the block's first line, lines,
+    clean)``.
 
-    Bytes that are not UTF-8 are kept as surrogates (``surrogateescape``), so that
-    only the lines holding them are rejected, each with its line and job.
+    A gzipped file is decompressed as it is read, so that a file that expands a
+    thousandfold costs time, not memory (a single line is never cut: one line of
+    200 MB is still held whole). Lines end at ``"\n"`` only (a U+2028 inside a JSON
+    string is not a line break) and lose a final ``"\r"``. Blocks break between lines,
+    so a UTF-8 sequence is never cut and decoding block by block is decoding the file.
+    Bytes that are not UTF-8 are kept as surrogates (``surrogateescape``), so that only
+    the lines holding them are rejected, each with its line and job; ``clean`` says
+    the block has none.
     """
-    data = path.read_bytes()
-    if path.name.lower().endswith(".gz"):
-        data = gzip.decompress(data)
-    _refuse_utf16(data[:4], path)
-    try:
-        text, clean = data.decode("utf-8"), True
-    except UnicodeDecodeError as exc:
-        text, clean = data.decode("utf-8", errors="surrogateescape"), False
-        if len(_UNDECODED.findall(text)) * 2 > len(text):  # a binary file, not a log
-            reason = f"not UTF-8 text ({exc.reason} at byte {exc.start})"
-            raise UnreadableFileError(reason, path=path) from exc
-    # A byte-order mark (Windows editors write one) is not part of the first record.
-    return text.removeprefix(_BOM), clean
+    opener: Callable[..., Any] = gzip.open if path.name.lower().endswith(".gz") else open
+    first_line, start_byte, checked = 1, 0, False
+    with opener(path, "rb") as handle:
+        while block := b"".join(handle.readlines(_TEXT_BLOCK_BYTES)):
+            if start_byte == 0:
+                _refuse_utf16(block[:4], path)
+            try:
+                text, clean = block.decode("utf-8"), True
+            except UnicodeDecodeError as exc:
+                text, clean = block.decode("utf-8", errors="surrogateescape"), False
+                if not checked:
+                    _refuse_binary(path, opener, exc, start_byte + exc.start)
+                    checked = True
+            if start_byte == 0:
+                # A byte-order mark (Windows editors write one) is not part of the first record.
+                text = text.removeprefix(_BOM)
+            lines = [line.removesuffix("\r") for line in text.split("\n")]
+            if block.endswith(b"\n"):
+                lines.pop()  # the empty text after the block's last line break
+            yield first_line, lines, clean
+            first_line += len(lines)
+            start_byte += len(block)
+
+
+def _refuse_binary(
+    path: Path, opener: Callable[..., Any], exc: UnicodeDecodeError, at_byte: int
+) -> None:
+    """A file that is mostly not UTF-8 is a binary file, not a log: one error.
+
+    Counted over the whole file (a second pass, only for a file with a byte that is
+    not UTF-8), before any of it is used.
+    """
+    undecoded = characters = 0
+    with opener(path, "rb") as handle:
+        while block := b"".join(handle.readlines(_TEXT_BLOCK_BYTES)):
+            text = block.decode("utf-8", errors="surrogateescape")
+            undecoded += len(_UNDECODED.findall(text))
+            characters += len(text)
+    if undecoded * 2 > characters:
+        reason = f"not UTF-8 text ({exc.reason} at byte {at_byte})"
+        raise UnreadableFileError(reason, path=path) from exc
 
 
 def _refuse_utf16(start: bytes, path: Path) -> None:
@@ -552,16 +646,28 @@ def _refuse_utf16(start: bytes, path: Path) -> None:
 
 def _read_parquet(
     path: Path, chunk_rows: int | None, row_groups: Sequence[int] | None = None
-) -> Iterator[pd.DataFrame]:
+) -> Iterator[Any]:
+    """Arrow tables of the file's records, each with its ``line`` column (row numbers)."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    # Columns with few distinct values come out of Arrow as categoricals directly,
-    # without a Python string per row.
-    names = set(parquet_file(path).schema_arrow.names)
+    # Columns with few distinct values come out of Arrow as dictionaries (categoricals
+    # in pandas) directly, without a Python string per row.
+    names = parquet_file(path).schema_arrow.names
     dictionary = [c for c in CATEGORY_COLUMNS if c in names]
+    # Extra columns are ignored: not read (a repeated name is an error, said by the
+    # general path, so then everything is read).
+    wanted = {*EVENT_COLUMNS, *PROVENANCE_COLUMNS}
+    columns = [c for c in names if c in wanted] if len(set(names)) == len(names) else None
+
+    def numbered(table: Any, first: int) -> Any:
+        line = pa.array(np.arange(first, first + table.num_rows, dtype="int64"))
+        if "line" in table.column_names:  # a column of that name is replaced, in place
+            return table.set_column(table.column_names.index("line"), "line", line)
+        return table.append_column("line", line)
+
     if chunk_rows is None and row_groups is None:
-        frame = pq.read_table(path, read_dictionary=dictionary).to_pandas()
-        yield frame.assign(line=np.arange(1, len(frame) + 1))
+        yield numbered(pq.read_table(path, columns=columns, read_dictionary=dictionary), 1)
         return
     parquet = pq.ParquetFile(path, read_dictionary=dictionary)
     metadata = parquet.metadata
@@ -570,11 +676,12 @@ def _read_parquet(
         return
     # Lines are numbered from the start of the file, whichever row groups are read.
     first_row = 1 + sum(metadata.row_group(g).num_rows for g in range(groups[0]))
-    batches = parquet.iter_batches(batch_size=chunk_rows or 1_000_000, row_groups=groups)
+    batches = parquet.iter_batches(
+        batch_size=chunk_rows or 1_000_000, row_groups=groups, columns=columns
+    )
     for batch in batches:
-        frame = batch.to_pandas()
-        yield frame.assign(line=np.arange(first_row, first_row + len(frame)))
-        first_row += len(frame)
+        yield numbered(pa.Table.from_batches([batch]), first_row)
+        first_row += batch.num_rows
 
 
 def _read_csv(path: Path, chunk_rows: int | None) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
@@ -594,11 +701,9 @@ def _read_csv(path: Path, chunk_rows: int | None) -> Iterator[tuple[pd.DataFrame
         "compression": "gzip" if path.name.lower().endswith(".gz") else None,
     }
     done = 0  # data rows yielded so far
+    # Always in chunks: a gzipped file that expands a thousandfold costs time, not memory.
+    chunk_rows = chunk_rows or _CSV_CHUNK_ROWS
     try:
-        if chunk_rows is None:
-            frame = _strict_csv(lambda: pd.read_csv(path, **options))
-            yield frame.assign(line=np.arange(2, len(frame) + 2)), empty_rejected()
-            return
         reader = _strict_csv(lambda: pd.read_csv(path, chunksize=chunk_rows, **options))
         with reader:
             while True:
@@ -688,34 +793,41 @@ def _csv_frame(rows: list[list[str | None]], header: list[str], lines: list[int]
     return frame.assign(line=np.asarray(lines, dtype="int64"))
 
 
-def _read_jsonl(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    text, clean = _open_text(path)
-    # Records end at "\n" only: a U+2028 inside a JSON string is not a line break.
-    lines = [line.removesuffix("\r") for line in text.split("\n")]
-    numbers = [i + 1 for i, text in enumerate(lines) if text.strip()]
-    if not numbers:
-        return pd.DataFrame({"line": pd.Series([], dtype="int64")}), empty_rejected()
-    if not clean:
-        return _read_jsonl_by_line(path, lines, numbers)
-    body = "\n".join(lines[i - 1] for i in numbers)
-    try:
-        frame = pd.read_json(io.StringIO(body), lines=True, dtype=False)
-        if len(frame) == len(numbers):
-            return frame.assign(line=numbers), empty_rejected()
-    except ValueError:
-        pass
-    return _read_jsonl_by_line(path, lines, numbers)
+def _read_jsonl(path: Path) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+    """JSON Lines records with their line, a block of lines at a time."""
+    found = False
+    for first_line, lines, clean in _text_chunks(path):
+        numbers = [first_line + i for i, text in enumerate(lines) if text.strip()]
+        if not numbers:
+            continue
+        found = True
+        texts = [lines[number - first_line] for number in numbers]
+        yield _jsonl_records(path, texts, numbers, clean)
+    if not found:
+        yield pd.DataFrame({"line": pd.Series([], dtype="int64")}), empty_rejected()
+
+
+def _jsonl_records(
+    path: Path, texts: list[str], numbers: list[int], clean: bool
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    if clean:
+        try:
+            frame = pd.read_json(io.StringIO("\n".join(texts)), lines=True, dtype=False)
+            if len(frame) == len(numbers):
+                return frame.assign(line=numbers), empty_rejected()
+        except ValueError:
+            pass
+    return _read_jsonl_by_line(path, texts, numbers)
 
 
 def _read_jsonl_by_line(
-    path: Path, lines: list[str], numbers: list[int]
+    path: Path, texts: list[str], numbers: list[int]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Slow path, only for a file that does not parse as a whole: find the bad lines."""
+    """Slow path, only for lines that do not parse as a whole: find the bad lines."""
     records: list[dict[str, Any]] = []
     good: list[int] = []
     bad: list[dict[str, Any]] = []
-    for number in numbers:
-        text = lines[number - 1]
+    for text, number in zip(texts, numbers, strict=True):
         if _UNDECODED.search(text):
             shown = _replace_undecoded(text)
             reason = "not UTF-8 text"
@@ -842,7 +954,7 @@ def normalize_records(
         numbers[col] = _parse_floats(raw.get(col), n, checks, col)
     flags = {col: _parse_bools(raw.get(col), n, checks, col) for col in BOOL_COLUMNS}
 
-    for name, required in _REQUIRED_BY_EVENT.items():
+    for name, required in REQUIRED_BY_EVENT.items():
         for col in required:
             value = text[col] if col in text else numbers[col]
             checks.fail((event == name) & value.isna(), col, None, f"{name} needs {col}")
@@ -1276,6 +1388,34 @@ def deduplicate(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.Da
     return kept[~drop].reset_index(drop=True), dup_frame, conflicts
 
 
+def _in_reading_order(parts: list[pd.DataFrame], read: list[pd.DataFrame]) -> pd.DataFrame:
+    """Duplicates found in pieces, in the order ``deduplicate`` gives them when it sees
+    the whole log: by file (as read) and line."""
+    rank: dict[str, int] = {}
+    for frame in read:
+        for source in frame["source"].cat.categories.astype(str):
+            rank.setdefault(source, len(rank))
+    positions = []
+    for part in parts:
+        sources = part["source"].astype("category")
+        by_code = np.array([rank.get(str(c), len(rank)) for c in sources.cat.categories] + [0])
+        positions.append(by_code[sources.cat.codes.to_numpy()])
+    lines = np.concatenate([p["line"].to_numpy(dtype="int64") for p in parts])
+    order = np.lexsort((lines, np.concatenate(positions)))
+    # Categorical columns stay categorical, over the union of their names.
+    coded = [p.astype(dict.fromkeys(["source", "job_id"], "category")) for p in parts]
+    unified = {
+        c: pd.Index(sorted({str(v) for p in coded for v in p[c].cat.categories}), dtype=object)
+        for c in ("source", "job_id")
+    }
+    joined = pd.concat(
+        [p.assign(**{c: _recode(p[c], names) for c, names in unified.items()}) for p in coded],
+        ignore_index=True,
+    )
+    columns = ["source", "line", "job_id", "event_id"]
+    return joined[columns].take(order).reset_index(drop=True)
+
+
 def _empty_duplicates(events: pd.DataFrame) -> pd.DataFrame:
     # A copy: an empty slice would keep the whole frame alive.
     return events.iloc[0:0][["source", "line", "job_id", "event_id"]].copy()
@@ -1293,6 +1433,8 @@ def _repeated(values: pd.Series) -> np.ndarray:
     if isinstance(values.dtype, pd.CategoricalDtype):
         return np.asarray(values.duplicated(keep=False), dtype=bool)
     array = pa.array(values.array, from_pandas=True)
+    if len(pc.unique(array)) == len(array):  # the usual case, settled by one hash pass
+        return np.zeros(len(values), dtype=bool)
     counts = pc.value_counts(array)
     repeated_values = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
     if len(repeated_values) == 0:

@@ -22,6 +22,8 @@ from typing import Final
 
 __all__ = [
     "BILLING_EVENTS",
+    "BOOL_COLUMNS",
+    "CATEGORY_COLUMNS",
     "CONTENT_COLUMNS",
     "DEFAULT_BILLABLE_PHASES",
     "DEFAULT_EXCLUDED_PHASES",
@@ -31,6 +33,8 @@ __all__ = [
     "FLOAT_COLUMNS",
     "INT_COLUMNS",
     "JOB_SETTING_COLUMNS",
+    "MAX_COUNT",
+    "REQUIRED_BY_EVENT",
     "STRING_COLUMNS",
 ]
 
@@ -143,3 +147,30 @@ JOB_SETTING_COLUMNS: Final = (
     "reasoning_effort",
 )
 """Columns read from a job's ``job_created`` event."""
+
+CATEGORY_COLUMNS: Final = (
+    "job_id",
+    "event",
+    "phase",
+    "team",
+    "project",
+    "model",
+    "grader_model",
+    "grader_type",
+    "reasoning_effort",
+    "source",
+)
+"""Columns with few distinct values, held as categoricals (memory, fast group-bys)."""
+
+REQUIRED_BY_EVENT: Final[dict[str, tuple[str, ...]]] = {
+    "phase_start": ("phase",),
+    "phase_end": ("phase",),
+    "step_completed": ("step",),
+    "checkpoint_saved": ("step",),
+    "grader_usage": ("grader_model", "input_tokens", "output_tokens"),
+}
+"""Columns an event must carry (the table of event-log.md, "required for")."""
+
+MAX_COUNT: Final = 2**53 - 1
+"""Largest step or token count accepted: beyond it a count is not exact as a float, and
+sums of a job's counts could overflow 64 bits; no real job comes near it."""
