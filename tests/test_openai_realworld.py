@@ -668,8 +668,13 @@ def test_an_export_cut_short_bills_the_same_or_unknown(
         return
     assert cut_bill.total_amount is not None and cut_bill.accrued_amount is not None
     if cut_bill.status == "running":
-        # Not final (R8): what is charged plus what is accrued covers the whole.
-        assert cut_bill.total_amount + cut_bill.accrued_amount >= whole
+        # Not final (R8): the evidence left shows the work so far. With the events that
+        # ended the job cut off, nothing tells it from a job still running at its last
+        # event, so it may show less than the whole, but as accrued, never as final, and
+        # never more than the whole (a dropped discount field is an upper bound).
+        so_far = cut_bill.total_amount + cut_bill.accrued_amount
+        if not ("shared_with_openai" in dropped and discount):
+            assert so_far <= whole, cut_bill
         return
     # A missing shared_with_openai drops the discount (an upper bound); nothing else may
     # change the amount.
