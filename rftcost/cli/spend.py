@@ -103,7 +103,7 @@ def spend_command(
         raise typer.Exit(EXIT_USAGE)
     check_outputs([output], [*logs, budgets, policy_path(policy)])
     output_format = resolve_format(output_format, output, OutputFormat.table)
-    from rftcost.billing import bill
+    from rftcost.engines import bill
     from rftcost.spend import spend
 
     with progress(logs) as report:
