@@ -10,7 +10,7 @@ rounding goes through ``money.divide_round`` with the policy's named mode. The
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -916,9 +916,17 @@ def _job_bill(
     )
 
 
-def _none_if_na(records: list[dict[Hashable, Any]]) -> list[dict[str, Any]]:
-    """Records (keyed by their frame's column names, all strings) with NA as ``None``."""
-    return [{str(k): (None if v is pd.NA else v) for k, v in r.items()} for r in records]
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """A frame's rows as dicts of plain Python values, NA as ``None`` (what
+    ``to_dict("records")`` gives, column by column instead of cell by cell)."""
+    keys = [str(column) for column in frame.columns]
+    columns = []
+    for column in frame.columns:
+        values = frame[column].tolist()
+        if frame[column].hasnans:
+            values = [None if value is pd.NA else value for value in values]
+        columns.append(values)
+    return [dict(zip(keys, row, strict=True)) for row in zip(*columns, strict=True)]
 
 
 def _jobs_table(jobs: pd.DataFrame, policy: Policy) -> pd.DataFrame:
@@ -951,7 +959,7 @@ def _jobs_table(jobs: pd.DataFrame, policy: Policy) -> pd.DataFrame:
 def _in_job_order(frame: pd.DataFrame, position: pd.Index) -> tuple[pd.DataFrame, np.ndarray]:
     """``frame`` (with a ``job_id`` column) sorted stably by its job's row in ``Bill.jobs``,
     and those rows, sorted (-1, first: a job not in the bill, which no chunk takes)."""
-    rows = position.get_indexer(frame["job_id"].astype(str))
+    rows = position.get_indexer(pd.Index(frame["job_id"].astype(str)))
     if len(rows) and bool((np.diff(rows) >= 0).all()):
         return frame, rows  # already in job order (a bill made at once): no copy
     order = np.argsort(rows, kind="stable")
@@ -970,7 +978,7 @@ def _job_documents(
     filter (the frames hold these jobs' rows; ``lines`` only charged ones)."""
 
     places = policy.rounding.hours_decimals
-    line_records = _none_if_na(
+    line_records = _records(
         pd.DataFrame(
             {
                 "grader_model": lines["grader_model"].astype(str),
@@ -979,7 +987,7 @@ def _job_documents(
                 "output_tokens": lines["output_tokens"].astype("int64"),
                 "amount": _format_units(lines["amount_cents"], 2),
             }
-        ).to_dict("records")
+        )
     )
     lines_of: dict[tuple[str, int], list[dict[str, Any]]] = {}
     for key, record in zip(
@@ -989,7 +997,7 @@ def _job_documents(
     ):
         lines_of.setdefault(key, []).append(record)
 
-    charge_records = _none_if_na(
+    charge_records = _records(
         pd.DataFrame(
             {
                 "at": iso_series(charges["at"]) if len(charges) else pd.Series([], dtype=str),
@@ -1003,7 +1011,7 @@ def _job_documents(
                 "amount": _format_units(charges["amount_cents"], 2),
                 "capped": charges["capped"].astype(bool),
             }
-        ).to_dict("records")
+        )
     )
     charges_of: dict[str, list[dict[str, Any]]] = {}
     for job_id, charge, record in zip(
@@ -1027,9 +1035,7 @@ def _job_documents(
         problems_of.setdefault(job_id, []).append(problem)
 
     table = _jobs_table(jobs, policy)
-    records = _none_if_na(
-        table.drop(columns=["charges"]).astype({"data_sharing": bool}).to_dict("records")
-    )
+    records = _records(table.drop(columns=["charges"]).astype({"data_sharing": bool}))
     for record in records:
         job_id = record["job_id"]
         record["excluded_seconds"] = excluded_of.get(job_id, {})
