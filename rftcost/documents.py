@@ -17,6 +17,7 @@ the command line's job, applied to the stream it hands in.
 
 from __future__ import annotations
 
+import csv
 import heapq
 import itertools
 import json
@@ -37,9 +38,10 @@ from rftcost.billing import (
     totals_from_sums,
     zero_sums,
 )
-from rftcost.csvsafe import neutralise_csv_frame
+from rftcost.csvsafe import neutralise_csv_frame, neutralise_csv_row
 from rftcost.events.readers import EventLog
 from rftcost.policy import Policy
+from rftcost.spend import SpendReport
 
 __all__ = [
     "BillCsvWriter",
@@ -48,6 +50,7 @@ __all__ = [
     "TextSink",
     "bill_writer",
     "write_bill",
+    "write_spend",
 ]
 
 _INDENT = 2
@@ -111,10 +114,11 @@ def _laid_out(value: Any, margin: str) -> str:
     return _dumps(value).replace("\n", "\n" + margin)  # anything else: json's own way
 
 
-def _around_jobs(document: Mapping[str, Any]) -> tuple[str, str]:
-    """The layout of ``document`` before and after its jobs' items: everything up to and
-    including ``"jobs": [``, and everything from the closing ``]`` (no final newline)."""
-    text = _dumps({**document, "jobs": [_MARKER]})
+def _around_jobs(document: Mapping[str, Any], key: str = "jobs") -> tuple[str, str]:
+    """The layout of ``document`` before and after the items of its list ``key`` (a
+    top-level key): everything up to and including ``"jobs": [``, and everything from
+    the closing ``]`` (no final newline)."""
+    text = _dumps({**document, key: [_MARKER]})
     items = "[" + _JOB_MARGIN + _dumps(_MARKER) + "\n" + " " * _INDENT + "]"
     before, after = text.split(items)
     return before + "[", "]" + after
@@ -264,6 +268,30 @@ class BillCsvWriter(BillWriter):
 
     def _finish(self, log: EventLog | None) -> None:
         self._write(())  # no job: the header alone
+
+
+def write_spend(
+    report: SpendReport, stream: TextSink, output_format: Literal["json", "csv"]
+) -> None:
+    """Write ``report`` as its ``rftcost.spend/v1`` JSON document or as CSV (one line per
+    row, with the policy and currency), a chunk of rows at a time."""
+    if output_format == "csv":
+        columns = [*report.row_keys(), "policy", "currency"]
+        # The csv module's own dialect (lines end with CRLF), cells neutralised (csvsafe).
+        writer = csv.DictWriter(stream, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        extra = {"policy": report.policy, "currency": report.currency}
+        for chunk in report.iter_rows():
+            writer.writerows(neutralise_csv_row({**row, **extra}) for row in chunk)
+        return
+    before, after = _around_jobs(report.to_dict(rows=False), key="rows")
+    stream.write(before)
+    written = 0
+    for chunk in report.iter_rows():
+        texts = (_JOB_MARGIN + _laid_out(row, _JOB_MARGIN[1:]) for row in chunk)
+        stream.write(("," if written else "") + ",".join(texts))
+        written += len(chunk)
+    stream.write(("\n" + " " * _INDENT if written else "") + after + "\n")
 
 
 def bill_writer(

@@ -165,3 +165,16 @@ def test_the_bill_is_the_same_document_on_spark(spark: Any, four_places: Path) -
         remote = rftcost.bill(log, policy=resolved, engine="spark", buckets=2)
         assert written(remote, "json") == written(whole, "json"), policy
         assert written(remote, "csv") == written(whole, "csv"), policy
+
+
+def test_estimate_documents_validate_against_the_published_schema() -> None:
+    schema = json.loads((ROOT / "schemas" / "estimate-v1.schema.json").read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    plan = ROOT / "examples" / "plan.json"
+    for budget in ("1", "100000"):  # over (with candidates) and within
+        arguments = ["estimate", str(plan), "-f", "json", "--draws", "400", "--budget", budget]
+        result = CliRunner().invoke(app, arguments)
+        assert result.exit_code in (0, 1), result.output
+        document = json.loads(result.output)
+        jsonschema.validate(document, schema)
+        assert document["budget"]["over"] is (result.exit_code == 1)
