@@ -224,7 +224,7 @@ class Bill(BaseModel):
     def to_dict(self) -> dict[str, Any]:
         """The ``rftcost.bill/v1`` document (built in one pass over the frames).
 
-        ``documents.write_bill_json`` writes the same document job by job; both are made
+        ``documents.write_bill`` writes the same document job by job; both are made
         of ``bill_head``, ``iter_job_documents`` and ``totals_document``.
         """
         return {

@@ -11,8 +11,12 @@ The content of ``rftcost.bill/v1`` (its keys, their order, how an amount or an
 hour is written) is defined once, in ``billing`` (``bill_head``,
 ``Bill.iter_job_documents``, ``totals_document``), which ``Bill.to_dict`` uses
 too; this module only lays it out as JSON (the layout of ``json.dumps(document,
-indent=2, ensure_ascii=False)``) or CSV. Terminal safety (control characters) is
-the command line's job, applied to the stream it hands in.
+indent=2, ensure_ascii=False)``) or CSV. The same holds for ``rftcost.spend/v1``
+(``SpendReport.to_dict`` and ``iter_rows``). Terminal safety (control characters)
+is the command line's job, applied to the stream it hands in.
+
+JSON Schemas of the documents are published in ``schemas/`` (``bill-v1``,
+``estimate-v1``, ``watch-v1``) and the tests validate the documents against them.
 """
 
 from __future__ import annotations
