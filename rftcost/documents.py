@@ -60,6 +60,9 @@ __all__ = [
 _INDENT = 2
 """Spaces per level, as ``json.dumps(indent=2)``; a job object sits two levels deep."""
 _JOB_MARGIN = "\n" + " " * (2 * _INDENT)
+_CSV_CHUNK_JOBS = 10 * DOCUMENT_CHUNK_JOBS
+"""Rows of CSV laid out at a time: text rows are small, and pandas' column operations
+cost per call, so larger pieces than the JSON's chunk of job objects."""
 _MARKER = "\x00jobs\x00"
 """Stands for the jobs while the document around them is laid out (never in a bill:
 JSON escapes a NUL, and the layout is split at the escaped form)."""
@@ -150,7 +153,7 @@ class BillWriter:
     def add(self, bill: Bill) -> None:
         """Write ``bill``'s jobs now and add its sums to the totals."""
         self._count(bill)
-        for chunk in self._texts(bill):
+        for chunk in self._texts(bill, keyed=False):
             self._write(text for _, text in chunk)
 
     def spool(self, bill: Bill, folder: Path) -> None:
@@ -159,7 +162,7 @@ class BillWriter:
         self._count(bill)
         path = folder / f"document-{len(self._spooled):05d}.jsonl"
         with path.open("w", encoding="utf-8") as handle:
-            for chunk in self._texts(bill):
+            for chunk in self._texts(bill, keyed=True):
                 handle.write("".join(json.dumps(pair) + "\n" for pair in chunk))
         self._spooled.append(path)
 
@@ -190,8 +193,9 @@ class BillWriter:
         sums = job_sums(bill.jobs)
         self._sums = {key: self._sums[key] + value for key, value in sums.items()}
 
-    def _texts(self, bill: Bill) -> Iterator[list[tuple[str, str]]]:
-        """(job id, laid-out text) of ``bill``'s jobs, a chunk at a time."""
+    def _texts(self, bill: Bill, *, keyed: bool) -> Iterator[list[tuple[str, str]]]:
+        """(job id, laid-out text) of ``bill``'s jobs, a chunk at a time (a writer may give
+        a chunk's text whole, with no job id, unless ``keyed``)."""
         raise NotImplementedError
 
     def _write(self, texts: Iterable[str]) -> None:
@@ -211,7 +215,7 @@ class BillJsonWriter(BillWriter):
         self.stream.write(before)
         self._jobs_written = 0
 
-    def _texts(self, bill: Bill) -> Iterator[list[tuple[str, str]]]:
+    def _texts(self, bill: Bill, *, keyed: bool) -> Iterator[list[tuple[str, str]]]:
         for chunk in bill.iter_job_documents():
             yield [(job["job_id"], _JOB_MARGIN + _laid_out(job, _JOB_MARGIN[1:])) for job in chunk]
 
@@ -245,13 +249,16 @@ class BillCsvWriter(BillWriter):
         self._header: str | None = None
         self._header_written = False
 
-    def _texts(self, bill: Bill) -> Iterator[list[tuple[str, str]]]:
+    def _texts(self, bill: Bill, *, keyed: bool) -> Iterator[list[tuple[str, str]]]:
         if self._header is None and bill.jobs.empty:
             self._header = self._rows(bill.jobs_table(), header=True)
-        for table in bill.iter_jobs_tables():
+        for table in bill.iter_jobs_tables(_CSV_CHUNK_JOBS):
             if self._header is None:
                 self._header = self._rows(table.iloc[0:0], header=True)
             text = self._rows(table, header=False)
+            if not keyed:
+                yield [("", text)]
+                continue
             rows = text.split("\n")[:-1]
             if len(rows) != len(table):  # a cell with a line break: lay out row by row
                 rows = [self._rows(table.iloc[i : i + 1], header=False) for i in range(len(table))]
