@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from rftcost.billing import bill
 from rftcost.calibration import Calibration, calibrate
+from rftcost.engines import bill
 from rftcost.estimate import Estimate, estimate
 from rftcost.plan import plan_from_settings
 from rftcost.simulate import random_settings, simulate_jobs

@@ -49,7 +49,7 @@ _EXPORTS: dict[str, str] = {
     "WatchError": "rftcost.watch",
     "WatchState": "rftcost.watch",
     "audit_invoice": "rftcost.audit",
-    "bill": "rftcost.billing",
+    "bill": "rftcost.engines",
     "bill_events": "rftcost.billing",
     "build_timeline": "rftcost.timeline",
     "calibrate": "rftcost.calibration",
@@ -95,7 +95,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from rftcost.audit import AuditReport, Finding, audit_invoice
-    from rftcost.billing import Bill, BillTotals, Charge, GraderLine, JobBill, bill, bill_events
+    from rftcost.billing import Bill, BillTotals, Charge, GraderLine, JobBill, bill_events
     from rftcost.calibration import Calibration, calibrate
     from rftcost.charts import (
         cumulative_figure,

@@ -10,18 +10,17 @@ rounding goes through ``money.divide_round`` with the policy's named mode. The
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
-from rftcost.events.readers import EventLog, ProgressCallback, read_events
+from rftcost.events.readers import EventLog
 from rftcost.money import cents_to_decimal
-from rftcost.policy import Policy, RoundingScope, load_policy
+from rftcost.policy import Policy, RoundingScope
 from rftcost.rules import (
     apply_cap,
     compute_cents,
@@ -39,18 +38,27 @@ from rftcost.timeline import Timeline, build_timeline
 
 __all__ = [
     "BILL_SCHEMA",
+    "DOCUMENT_CHUNK_JOBS",
     "Bill",
     "BillTotals",
     "Charge",
     "GraderLine",
     "JobBill",
-    "bill",
     "bill_events",
+    "bill_head",
+    "job_sums",
     "sum_totals",
+    "totals_document",
+    "totals_from_sums",
+    "zero_sums",
 ]
 
 BILL_SCHEMA = "rftcost.bill/v1"
 _NS_PER_SECOND = 1_000_000_000
+
+DOCUMENT_CHUNK_JOBS = 10_000
+"""Jobs presented at a time when a document is written job by job: memory then grows
+with the chunk (and the largest job), not with the log."""
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
@@ -221,171 +229,142 @@ class Bill(BaseModel):
 
     def totals(self) -> BillTotals:
         """Sums over the valid jobs."""
-        valid = self.jobs[self.jobs["status"] != "invalid"]
-        invalid = self.jobs[self.jobs["status"] == "invalid"]
-        places = self.policy.rounding.hours_decimals
-        return BillTotals(
-            jobs=len(self.jobs),
-            invalid_jobs=len(invalid),
-            invalid_wall_seconds=float(invalid["wall_ns"].sum()) / _NS_PER_SECOND,
-            billed_hours=Decimal(int(valid["hour_units"].sum())).scaleb(-places),
-            compute_amount=cents_to_decimal(int(valid["compute_cents"].sum())),
-            discount_amount=cents_to_decimal(int(valid["discount_cents"].sum())),
-            grader_amount=cents_to_decimal(int(valid["grader_cents"].sum())),
-            total_amount=cents_to_decimal(int(valid["total_cents"].sum())),
-            accrued_amount=cents_to_decimal(int(valid["accrued_cents"].sum())),
-        )
+        return totals_from_sums(job_sums(self.jobs), self.policy)
 
     def to_dict(self) -> dict[str, Any]:
-        """The ``rftcost.bill/v1`` document (built in one pass over the frames)."""
-        totals = self.totals()
+        """The ``rftcost.bill/v1`` document (built in one pass over the frames).
+
+        ``documents.write_bill`` writes the same document job by job; both are made
+        of ``bill_head``, ``iter_job_documents`` and ``totals_document``.
+        """
         return {
-            "schema": BILL_SCHEMA,
-            "policy": self.policy.name,
-            # Additive to bill/v1: the token prices' layers and versions (kind 14).
-            "price_source": self.policy.price_table.price_source,
-            "currency": self.policy.currency,
-            "jobs": _jobs_json(self),
+            **bill_head(self.policy),
+            "jobs": [job for chunk in self.iter_job_documents() for job in chunk],
             # What reading chose or could not map (an OpenAI export's evidence used for a
             # job's state, conflicts): added to rftcost.bill/v1, which allows new fields.
             "notes": list(self.log.notes) if self.log is not None else [],
-            "totals": {
-                "jobs": totals.jobs,
-                "invalid_jobs": totals.invalid_jobs,
-                "invalid_wall_seconds": totals.invalid_wall_seconds,
-                "billed_hours": _fmt_hours(totals.billed_hours),
-                "compute_amount": _fmt(totals.compute_amount),
-                "discount_amount": _fmt(totals.discount_amount),
-                "grader_amount": _fmt(totals.grader_amount),
-                "total_amount": _fmt(totals.total_amount),
-                "accrued_amount": _fmt(totals.accrued_amount),
-            },
+            "totals": totals_document(self.totals()),
         }
 
     def jobs_table(self) -> pd.DataFrame:
         """One row per job with amounts as two-decimal strings (CSV, tables)."""
+        return _jobs_table(self.jobs, self.policy)
+
+    def iter_jobs_tables(self, chunk_jobs: int = DOCUMENT_CHUNK_JOBS) -> Iterator[pd.DataFrame]:
+        """``jobs_table`` in pieces of ``chunk_jobs`` rows, in order (for streamed writing)."""
+        for start in range(0, len(self.jobs), chunk_jobs):
+            yield _jobs_table(self.jobs.iloc[start : start + chunk_jobs], self.policy)
+
+    def iter_job_documents(
+        self, chunk_jobs: int = DOCUMENT_CHUNK_JOBS
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The ``rftcost.bill/v1`` objects of the jobs, ``chunk_jobs`` at a time, in order.
+
+        Each frame is put in job order once (a stable sort, so a job's charges and lines
+        keep their order) and cut at the chunks' bounds: a chunk costs its own jobs'
+        rows, never a filter over the whole log.
+        """
         jobs = self.jobs
-        places = self.policy.rounding.hours_decimals
-        table = pd.DataFrame(
-            {
-                "job_id": jobs["job_id"],
-                "team": jobs["team"],
-                "project": jobs["project"],
-                "model": jobs["model"],
-                "status": jobs["status"],
-                "data_sharing": jobs["data_sharing"],
-                "wall_seconds": jobs["wall_ns"] / _NS_PER_SECOND,
-                "billable_seconds": jobs["billable_ns"] / _NS_PER_SECOND,
-                "lost_seconds": jobs["lost_ns"] / _NS_PER_SECOND,
-                "unbilled_seconds": jobs["unbilled_ns"] / _NS_PER_SECOND,
-                "billed_hours": _format_units(jobs["hour_units"], places),
-                "compute_amount": _format_units(jobs["compute_cents"], 2),
-                "discount_amount": _format_units(jobs["discount_cents"], 2),
-                "grader_amount": _format_units(jobs["grader_cents"], 2),
-                "total_amount": _format_units(jobs["total_cents"], 2),
-                "accrued_amount": _format_units(jobs["accrued_cents"], 2),
-                "charges": jobs["n_charges"],
-            }
-        )
-        return table.reset_index(drop=True)
+        position = pd.Index(jobs["job_id"].astype(str))
+        lines = self.grader_lines[self.grader_lines["charge"] >= 0]
+        by_job = [
+            _in_job_order(frame, position)
+            for frame in (self.charges, lines, self.excluded, self.problems)
+        ]
+        for start in range(0, len(jobs), chunk_jobs):
+            stop = min(start + chunk_jobs, len(jobs))
+            charges, chunk_lines, excluded, problems = (
+                frame.iloc[slice(*np.searchsorted(positions, [start, stop]))]
+                for frame, positions in by_job
+            )
+            yield _job_documents(
+                jobs.iloc[start:stop], charges, chunk_lines, excluded, problems, self.policy
+            )
+
+
+def bill_head(policy: Policy) -> dict[str, Any]:
+    """The keys of a ``rftcost.bill/v1`` document before its jobs, in order."""
+    return {
+        "schema": BILL_SCHEMA,
+        "policy": policy.name,
+        # Additive to bill/v1: the token prices' layers and versions (kind 14).
+        "price_source": policy.price_table.price_source,
+        "currency": policy.currency,
+    }
+
+
+def totals_document(totals: BillTotals) -> dict[str, Any]:
+    """The ``totals`` object of a ``rftcost.bill/v1`` document.
+
+    Hours keep the policy's ``hours_decimals`` (the Decimal's own exponent, R11);
+    amounts have two decimals.
+    """
+    return {
+        "jobs": totals.jobs,
+        "invalid_jobs": totals.invalid_jobs,
+        "invalid_wall_seconds": totals.invalid_wall_seconds,
+        "billed_hours": _fmt_hours(totals.billed_hours),
+        "compute_amount": _fmt(totals.compute_amount),
+        "discount_amount": _fmt(totals.discount_amount),
+        "grader_amount": _fmt(totals.grader_amount),
+        "total_amount": _fmt(totals.total_amount),
+        "accrued_amount": _fmt(totals.accrued_amount),
+    }
+
+
+_SUMMED = (
+    "hour_units",
+    "compute_cents",
+    "discount_cents",
+    "grader_cents",
+    "total_cents",
+    "accrued_cents",
+)
+
+
+def job_sums(jobs: pd.DataFrame) -> dict[str, int]:
+    """Exact integer sums of a ``Bill.jobs`` frame: the totals' raw material (R14).
+
+    Sums of disjoint sets of jobs (buckets) add up key by key to the sums of their
+    union, so a bill written bucket by bucket has the totals of the bill made at once.
+    """
+    invalid = (jobs["status"] == "invalid").to_numpy(dtype=bool)
+    valid = jobs[~invalid]
+    sums = {column: int(valid[column].sum()) for column in _SUMMED}
+    sums["jobs"] = len(jobs)
+    sums["invalid_jobs"] = int(invalid.sum())
+    sums["invalid_wall_ns"] = int(jobs["wall_ns"][invalid].sum())
+    return sums
+
+
+def zero_sums() -> dict[str, int]:
+    """``job_sums`` of no job."""
+    return dict.fromkeys((*_SUMMED, "jobs", "invalid_jobs", "invalid_wall_ns"), 0)
+
+
+def totals_from_sums(sums: dict[str, int], policy: Policy) -> BillTotals:
+    """``BillTotals`` from ``job_sums`` (added up over buckets, or of one bill)."""
+    places = policy.rounding.hours_decimals
+    return BillTotals(
+        jobs=sums["jobs"],
+        invalid_jobs=sums["invalid_jobs"],
+        invalid_wall_seconds=float(sums["invalid_wall_ns"]) / _NS_PER_SECOND,
+        billed_hours=Decimal(sums["hour_units"]).scaleb(-places),
+        compute_amount=cents_to_decimal(sums["compute_cents"]),
+        discount_amount=cents_to_decimal(sums["discount_cents"]),
+        grader_amount=cents_to_decimal(sums["grader_cents"]),
+        total_amount=cents_to_decimal(sums["total_cents"]),
+        accrued_amount=cents_to_decimal(sums["accrued_cents"]),
+    )
 
 
 def sum_totals(parts: Sequence[BillTotals]) -> BillTotals:
-    """Totals of several bills of disjoint jobs (bucket by bucket), to the cent."""
+    """Totals of several bills of disjoint jobs (bucket by bucket), to the cent.
+
+    ``invalid_wall_seconds`` is a float sum here; ``job_sums`` keeps it exact.
+    """
     fields = BillTotals.model_fields
     return BillTotals(**{name: sum(getattr(p, name) for p in parts) for name in fields})
-
-
-def bill(
-    source: str | Path | Sequence[str | Path] | EventLog | pd.DataFrame,
-    *,
-    policy: Policy | str | Path | None = None,
-    assume_tz: str | None = None,
-    on_progress: ProgressCallback | None = None,
-    buckets: int | Literal["auto"] | None = "auto",
-    engine: Literal["pandas", "spark"] = "pandas",
-    workdir: str | Path | None = None,
-    workers: int | Literal["auto"] = 1,
-    keep_timeline: bool = False,
-    follow_links: bool = False,
-) -> Bill:
-    """Bill event logs: paths (files or folders), an ``EventLog``, or a frame of events.
-
-    A frame holds canonical columns (``ts`` as timestamps, ISO strings or epoch
-    seconds); it goes through the same validation as a file.
-
-    Paths larger than memory are billed in ``buckets`` hash buckets of jobs on disk
-    (``"auto"``: above ``buckets.AUTO_BUCKET_EVENTS``; ``None`` or 1: in memory), with
-    ``workdir`` for the bucket files, by ``workers`` processes (``"auto"``: one per
-    CPU, at most 4; a script that uses more than one must guard its entry point with
-    ``if __name__ == "__main__":``, as worker processes are spawned). ``engine="spark"``
-    runs the same kernel on a Spark cluster (the ``rftcost[spark]`` extra). Every path
-    gives the same cents. A bill made in buckets keeps amounts and per-job time but not
-    the time line's pieces and intervals, unless ``keep_timeline`` (an audit's evidence
-    needs them; memory then grows with the log). ``follow_links`` reads the files that
-    links inside a folder point at outside it (else they are noted and left).
-    """
-    resolved = load_policy(policy)
-    if isinstance(source, EventLog):
-        log = source
-    elif isinstance(source, pd.DataFrame):
-        log = _log_from_frame(source, resolved, assume_tz)
-    else:
-        paths = [source] if isinstance(source, str | Path) else list(source)
-        if engine == "spark":
-            from rftcost.engines.spark import bill_with_spark
-
-            return bill_with_spark(
-                paths, resolved, assume_tz=assume_tz, buckets=buckets, follow_links=follow_links
-            )
-        from rftcost.buckets import available_workers
-
-        processes = available_workers() if workers == "auto" else workers
-        if buckets == "auto":
-            from rftcost.buckets import auto_buckets
-
-            buckets = auto_buckets(paths, workers=processes)
-        if buckets is not None and buckets > 1:
-            from rftcost.buckets import bill_in_buckets
-
-            return bill_in_buckets(
-                paths,
-                resolved,
-                buckets,
-                assume_tz=assume_tz,
-                workdir=workdir,
-                workers=processes,
-                keep_timeline=keep_timeline,
-                on_progress=on_progress,
-                follow_links=follow_links,
-            )
-        log = read_events(
-            paths,
-            assume_tz=assume_tz,
-            policy=resolved,
-            on_progress=on_progress,
-            follow_links=follow_links,
-        )
-    result = bill_events(log.events, resolved, reader_problems=log.problems, log=log)
-    if on_progress:
-        on_progress("bill", 1, 1)
-    return result
-
-
-def _log_from_frame(frame: pd.DataFrame, policy: Policy, assume_tz: str | None) -> EventLog:
-    from rftcost.events.readers import deduplicate, normalize_records, problems_from_rejections
-
-    raw = frame if "line" in frame else frame.assign(line=np.arange(1, len(frame) + 1))
-    events, rejected = normalize_records(raw, source="<frame>", assume_tz=assume_tz, policy=policy)
-    events, duplicates, conflicts = deduplicate(events)
-    rejected = pd.concat([rejected, conflicts], ignore_index=True)
-    return EventLog(
-        events=events,
-        rejected=rejected,
-        duplicates=duplicates,
-        problems=problems_from_rejections(rejected),
-        files=("<frame>",),
-    )
 
 
 def bill_events(
@@ -877,17 +856,69 @@ def _job_bill(
     )
 
 
-def _none_if_na(records: list[dict[Hashable, Any]]) -> list[dict[str, Any]]:
-    """Records (keyed by their frame's column names, all strings) with NA as ``None``."""
-    return [{str(k): (None if v is pd.NA else v) for k, v in r.items()} for r in records]
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """A frame's rows as dicts of plain Python values, NA as ``None`` (what
+    ``to_dict("records")`` gives, column by column instead of cell by cell)."""
+    keys = [str(column) for column in frame.columns]
+    columns = []
+    for column in frame.columns:
+        values = frame[column].tolist()
+        if frame[column].hasnans:
+            values = [None if value is pd.NA else value for value in values]
+        columns.append(values)
+    return [dict(zip(keys, row, strict=True)) for row in zip(*columns, strict=True)]
 
 
-def _jobs_json(bill: Bill) -> list[dict[str, Any]]:
-    """Every job as its ``rftcost.bill/v1`` object: one linear pass per frame, no per-job filter."""
+def _jobs_table(jobs: pd.DataFrame, policy: Policy) -> pd.DataFrame:
+    """``Bill.jobs_table`` of some rows of ``Bill.jobs``."""
+    places = policy.rounding.hours_decimals
+    table = pd.DataFrame(
+        {
+            "job_id": jobs["job_id"],
+            "team": jobs["team"],
+            "project": jobs["project"],
+            "model": jobs["model"],
+            "status": jobs["status"],
+            "data_sharing": jobs["data_sharing"],
+            "wall_seconds": jobs["wall_ns"] / _NS_PER_SECOND,
+            "billable_seconds": jobs["billable_ns"] / _NS_PER_SECOND,
+            "lost_seconds": jobs["lost_ns"] / _NS_PER_SECOND,
+            "unbilled_seconds": jobs["unbilled_ns"] / _NS_PER_SECOND,
+            "billed_hours": _format_units(jobs["hour_units"], places),
+            "compute_amount": _format_units(jobs["compute_cents"], 2),
+            "discount_amount": _format_units(jobs["discount_cents"], 2),
+            "grader_amount": _format_units(jobs["grader_cents"], 2),
+            "total_amount": _format_units(jobs["total_cents"], 2),
+            "accrued_amount": _format_units(jobs["accrued_cents"], 2),
+            "charges": jobs["n_charges"],
+        }
+    )
+    return table.reset_index(drop=True)
 
-    places = bill.policy.rounding.hours_decimals
-    lines = bill.grader_lines[bill.grader_lines["charge"] >= 0]
-    line_records = _none_if_na(
+
+def _in_job_order(frame: pd.DataFrame, position: pd.Index) -> tuple[pd.DataFrame, np.ndarray]:
+    """``frame`` (with a ``job_id`` column) sorted stably by its job's row in ``Bill.jobs``,
+    and those rows, sorted (-1, first: a job not in the bill, which no chunk takes)."""
+    rows = position.get_indexer(pd.Index(frame["job_id"].astype(str)))
+    if len(rows) and bool((np.diff(rows) >= 0).all()):
+        return frame, rows  # already in job order (a bill made at once): no copy
+    order = np.argsort(rows, kind="stable")
+    return frame.take(order), rows[order]
+
+
+def _job_documents(
+    jobs: pd.DataFrame,
+    charges: pd.DataFrame,
+    lines: pd.DataFrame,
+    excluded: pd.DataFrame,
+    problems: pd.DataFrame,
+    policy: Policy,
+) -> list[dict[str, Any]]:
+    """Jobs as their ``rftcost.bill/v1`` objects: one linear pass per frame, no per-job
+    filter (the frames hold these jobs' rows; ``lines`` only charged ones)."""
+
+    places = policy.rounding.hours_decimals
+    line_records = _records(
         pd.DataFrame(
             {
                 "grader_model": lines["grader_model"].astype(str),
@@ -896,7 +927,7 @@ def _jobs_json(bill: Bill) -> list[dict[str, Any]]:
                 "output_tokens": lines["output_tokens"].astype("int64"),
                 "amount": _format_units(lines["amount_cents"], 2),
             }
-        ).to_dict("records")
+        )
     )
     lines_of: dict[tuple[str, int], list[dict[str, Any]]] = {}
     for key, record in zip(
@@ -906,8 +937,7 @@ def _jobs_json(bill: Bill) -> list[dict[str, Any]]:
     ):
         lines_of.setdefault(key, []).append(record)
 
-    charges = bill.charges
-    charge_records = _none_if_na(
+    charge_records = _records(
         pd.DataFrame(
             {
                 "at": iso_series(charges["at"]) if len(charges) else pd.Series([], dtype=str),
@@ -921,7 +951,7 @@ def _jobs_json(bill: Bill) -> list[dict[str, Any]]:
                 "amount": _format_units(charges["amount_cents"], 2),
                 "capped": charges["capped"].astype(bool),
             }
-        ).to_dict("records")
+        )
     )
     charges_of: dict[str, list[dict[str, Any]]] = {}
     for job_id, charge, record in zip(
@@ -932,22 +962,20 @@ def _jobs_json(bill: Bill) -> list[dict[str, Any]]:
 
     excluded_of: dict[str, dict[str, float]] = {}
     for job_id, phase, seconds in zip(
-        bill.excluded["job_id"].astype(str),
-        bill.excluded["phase"].astype(str),
-        bill.excluded["seconds"].astype(float),
+        excluded["job_id"].astype(str),
+        excluded["phase"].astype(str),
+        excluded["seconds"].astype(float),
         strict=True,
     ):
         excluded_of.setdefault(job_id, {})[phase] = seconds
     problems_of: dict[str, list[str]] = {}
     for job_id, problem in zip(
-        bill.problems["job_id"].astype(str), bill.problems["problem"].astype(str), strict=True
+        problems["job_id"].astype(str), problems["problem"].astype(str), strict=True
     ):
         problems_of.setdefault(job_id, []).append(problem)
 
-    table = bill.jobs_table()
-    records = _none_if_na(
-        table.drop(columns=["charges"]).astype({"data_sharing": bool}).to_dict("records")
-    )
+    table = _jobs_table(jobs, policy)
+    records = _records(table.drop(columns=["charges"]).astype({"data_sharing": bool}))
     for record in records:
         job_id = record["job_id"]
         record["excluded_seconds"] = excluded_of.get(job_id, {})

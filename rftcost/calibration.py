@@ -652,7 +652,8 @@ def calibrate(
     settings each fit depends on (``REQUIRED_VARIATION``) must vary across them,
     unless ``allow_constant``: then the prior's slope is used for a constant one.
     """
-    from rftcost.billing import Bill, bill
+    from rftcost.billing import Bill
+    from rftcost.engines import bill
 
     if isinstance(source, Bill):
         result = source

@@ -76,6 +76,7 @@ __all__ = [
     "Quantiles",
     "WhatIfRow",
     "check_budget",
+    "check_projected_budget",
     "estimate",
     "parse_vary",
     "project_running",
@@ -1036,6 +1037,33 @@ def check_budget(
 # --- a job in progress ------------------------------------------------------------------------
 
 
+def check_projected_budget(
+    projection: Estimate,
+    budget: Decimal | str | int,
+    calibration: Calibration | str | Path | None = None,
+    *,
+    policy: Policy | str | Path | None = None,
+    draws: int = DEFAULT_DRAWS,
+    seed: int = 0,
+    at: datetime | None = None,
+) -> BudgetCheck:
+    """The budget check of a job in progress (``project_running``): its projected final
+    total's P90 against ``budget``.
+
+    What has been charged already is spent, so the budget applies to the projection
+    (charged so far plus the forecast of the rest), not to a fresh run of the plan;
+    the single changes that would fit are still looked for on the job's plan
+    (``check_budget``), as the changes a next run could make.
+    """
+    from rftcost.money import to_decimal
+
+    planned = check_budget(
+        projection.plan, budget, calibration, policy=policy, draws=draws, seed=seed, at=at
+    )
+    p90 = projection.total_amount.p90
+    return planned.model_copy(update={"p90": p90, "over": p90 > to_decimal(budget)})
+
+
 def _charged_so_far(charges: Any, plan: Plan, policy: Policy) -> dict[str, int]:
     """What the job's charges so far will stay at once it ends, and time its last charge carries.
 
@@ -1113,8 +1141,9 @@ def project_running(
     prediction with weight ``k / (k + 5)`` after ``k`` steps, and the spread left
     shrinks by the same measure.
     """
-    from rftcost.billing import Bill, bill
+    from rftcost.billing import Bill
     from rftcost.calibration import measure_jobs
+    from rftcost.engines import bill
 
     resolved, policy_ = _resolve(calibration, policy)
     at = at or _now()

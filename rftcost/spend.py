@@ -519,9 +519,25 @@ class SpendReport(BaseModel):
 
     def rows(self) -> list[dict[str, Any]]:
         """Rows of the ``rftcost.spend/v1`` document (amounts as two-decimal strings)."""
+        return self._rows(self.table)
+
+    def iter_rows(self, chunk_rows: int = 10_000) -> Iterator[list[dict[str, Any]]]:
+        """``rows()`` a chunk at a time, in order (for a document written row by row)."""
+        for start in range(0, len(self.table), chunk_rows):
+            yield self._rows(self.table.iloc[start : start + chunk_rows])
+
+    def row_keys(self) -> list[str]:
+        """The keys of each row, in order (the CSV's columns)."""
+        return [
+            "period", self.by.value, "period_start", "period_end", "compute_amount",
+            "discount_amount", "grader_amount", "total_amount", "jobs", "billed_hours",
+            "budget", "budget_used", "over_budget",
+        ]  # fmt: skip
+
+    def _rows(self, table: pd.DataFrame) -> list[dict[str, Any]]:
         key = self.by.value
         records = []
-        for row in _tuples(self.table):
+        for row in _tuples(table):
             budget = None if pd.isna(row.budget_cents) else int(row.budget_cents)
             records.append(
                 {
@@ -544,8 +560,9 @@ class SpendReport(BaseModel):
             )
         return records
 
-    def to_dict(self) -> dict[str, Any]:
-        """The ``rftcost.spend/v1`` document."""
+    def to_dict(self, *, rows: bool = True) -> dict[str, Any]:
+        """The ``rftcost.spend/v1`` document (its ``rows`` left empty with ``rows=False``:
+        ``documents.write_spend`` writes them a chunk at a time)."""
         totals = self.totals
         return {
             "schema": SPEND_SCHEMA,
@@ -557,7 +574,7 @@ class SpendReport(BaseModel):
             if self.window is None
             else {"start": iso_seconds(self.window.start), "end": iso_seconds(self.window.end)},
             "budget_used_unit": "percent",
-            "rows": self.rows(),
+            "rows": self.rows() if rows else [],
             "budgets": [
                 {
                     "team": b.team,

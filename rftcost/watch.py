@@ -555,7 +555,7 @@ class _Guard:
     def _bill(self, active: list[_Tracker], save: str | Path | None) -> tuple[Bill, list[str]]:
         """The bill of the jobs as ``rftcost bill`` makes it from the same exports, and the
         import's notes (unknown messages…) with file names relative to the folder."""
-        from rftcost.billing import bill
+        from rftcost.engines import bill
 
         def write_and_bill(root: Path) -> tuple[Bill, list[str]]:
             for tracker in active:
@@ -990,7 +990,7 @@ def _load_budgets(budgets: Budgets | str | Path | None) -> Budgets | None:
 
 def _history_spend(history: Sequence[str | Path] | str | Path, policy: Policy) -> pd.DataFrame:
     """job_id, team, month, cents: the charges of past jobs per month of billing (R4)."""
-    from rftcost.billing import bill
+    from rftcost.engines import bill
     from rftcost.spend import UNALLOCATED, spend
 
     paths = [history] if isinstance(history, str | Path) else list(history)

@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 from builders import JobLog, frame_of
 
-from rftcost.billing import bill
 from rftcost.buckets import (
     AUTO_BUCKET_EVENTS,
     auto_buckets,
@@ -21,6 +20,7 @@ from rftcost.buckets import (
     partition_events,
     slim_bill,
 )
+from rftcost.engines import bill
 from rftcost.policy import Policy, load_policy
 
 IDS = ["ftjob-a", "ftjob-b", "ftjob-c", "ftjob-abc123", "x"]

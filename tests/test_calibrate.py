@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rftcost.billing import Bill, bill
+from rftcost.billing import Bill
 from rftcost.calibration import PRIOR, Calibration, calibrate, grader_key, job_measurements
+from rftcost.engines import bill
 from rftcost.errors import CalibrationError
 from rftcost.simulate import RunSettings, Scenario, random_settings, simulate_jobs
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 import rftcost
-from rftcost.billing import bill
 from rftcost.calibration import Calibration, calibrate
+from rftcost.engines import bill
 from rftcost.errors import PlanError
 from rftcost.estimate import (
     Estimate,

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 from builders import JobLog, frame_of
 
-from rftcost.billing import Bill, bill
+from rftcost.billing import Bill
+from rftcost.engines import bill
 from rftcost.errors import InvoiceError
 from rftcost.invoice import (
     INVOICE_COLUMNS,

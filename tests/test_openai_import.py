@@ -23,7 +23,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from rftcost.billing import Bill, bill
+from rftcost.billing import Bill
+from rftcost.engines import bill
 from rftcost.errors import ExportError, UnreadableFileError
 from rftcost.events.openai import (
     MESSAGE_RULES,

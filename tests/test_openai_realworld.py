@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import examples
 
-from rftcost.billing import bill
+from rftcost.engines import bill
 from rftcost.events.openai import import_openai
 
 CASES = Path(__file__).parents[2] / "shared" / "cases"

@@ -12,7 +12,8 @@ import pytest
 from test_spend import mixed_logs
 
 import rftcost.report
-from rftcost.billing import Bill, bill
+from rftcost.billing import Bill
+from rftcost.engines import bill
 from rftcost.report import html_report
 
 TEMPLATES = Path(rftcost.report.__file__).resolve().parent / "templates"

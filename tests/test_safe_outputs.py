@@ -475,12 +475,12 @@ def test_an_output_never_overwrites_an_input(
     capsys: pytest.CaptureFixture[str],
     workspace: dict[str, Path],
 ) -> None:
-    import rftcost.billing
+    import rftcost.engines
 
     def no_work(*_: Any, **__: Any) -> Any:
         raise AssertionError("the output must be checked before the work")
 
-    monkeypatch.setattr(rftcost.billing, "bill", no_work)
+    monkeypatch.setattr(rftcost.engines, "bill", no_work)
     monkeypatch.chdir(workspace["folder"].parent)
     before = {p: p.read_bytes() for p in workspace.values() if p.is_file()}
     for args in refused_cases(workspace):
@@ -499,9 +499,9 @@ def test_an_output_into_a_missing_folder_is_refused_before_the_work(
     workspace: dict[str, Path],
     tmp_path: Path,
 ) -> None:
-    import rftcost.billing
+    import rftcost.engines
 
-    monkeypatch.setattr(rftcost.billing, "bill", None)  # any call would fail
+    monkeypatch.setattr(rftcost.engines, "bill", None)  # any call would fail
     missing = tmp_path / "no" / "such"
     log = str(workspace["log"])
     for args in (

@@ -29,7 +29,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from builders import JobLog
 
-from rftcost.billing import bill
+from rftcost.engines import bill
 from rftcost.fetch import FetchError
 from rftcost.watch import WATCH_SCHEMA, WatchError, WatchState, watch
 
@@ -401,13 +401,13 @@ def test_pause_on_forecast_pauses_before_the_money_is_spent(api: tuple[str, Stan
 def test_a_poll_that_brings_nothing_new_bills_nothing_again(
     api: tuple[str, StandIn], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import rftcost.billing
+    import rftcost.engines
 
     url, stand_in = api
     stand_in.jobs[JOB].status = "queued"  # no step comes
     bills: list[object] = []
-    real = rftcost.billing.bill
-    monkeypatch.setattr(rftcost.billing, "bill", lambda *a, **k: bills.append(a) or real(*a, **k))
+    real = rftcost.engines.bill
+    monkeypatch.setattr(rftcost.engines, "bill", lambda *a, **k: bills.append(a) or real(*a, **k))
     states = []
     for state in watch([JOB], budget="5", api_key=KEY, base_url=url, sleep=lambda _: None):
         states.append(state)

@@ -63,7 +63,8 @@ def audit_invoice(
     export's project ids (``proj_…``) → the logs' project names (``""``: the jobs without a
     project); ids not in it are compared as they are.
     """
-    from rftcost.billing import Bill, bill
+    from rftcost.billing import Bill
+    from rftcost.engines import bill
 
     if isinstance(tolerance, float):
         raise TypeError("tolerance is a Decimal, int or str, not a float")

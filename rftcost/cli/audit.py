@@ -84,7 +84,7 @@ def audit_command(
     from decimal import Decimal, InvalidOperation
 
     from rftcost.audit import DISPUTE_COLUMNS, FINDING_COLUMNS, audit_invoice
-    from rftcost.billing import bill
+    from rftcost.engines import bill
 
     check_outputs([output, dispute], [*logs, invoice, policy_path(policy)])
     output_format = resolve_format(output_format, output, OutputFormat.table)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import io
-import sys
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -26,11 +25,11 @@ from rftcost.cli.common import (
     check_outputs,
     csv_text,
     emit,
-    frame_csv_text,
     json_text,
     markdown_table,
     markdown_text,
     one_line,
+    output_stream,
     policy_path,
     progress,
     resolve_format,
@@ -83,8 +82,8 @@ def bill_command(
     follow_links: FollowLinksOption = False,
 ) -> None:
     """Event logs → charges per job and billing event, with totals."""
-    from rftcost.billing import bill
     from rftcost.buckets import auto_buckets, available_workers
+    from rftcost.engines import bill
     from rftcost.errors import InputError
     from rftcost.policy import load_policy
 
@@ -131,20 +130,19 @@ def bill_command(
 
 
 def _emit_bill(result: Any, output_format: OutputFormat, output: Path | None) -> None:
-    if output_format is OutputFormat.json:
-        document = result.to_dict()
-        if result.log is not None:
-            document["records"] = result.log.counts()
-        emit(json_text(document), output)
-    elif output_format is OutputFormat.csv:
-        table = result.jobs_table().assign(
-            policy=result.policy.name, currency=result.policy.currency
-        )
-        emit(frame_csv_text(table), output)
+    from rftcost.documents import write_bill
+
+    if output_format in (OutputFormat.json, OutputFormat.csv):
+        with output_stream(output) as stream:
+            write_bill(result, stream, _document_format(output_format))
     elif output_format is OutputFormat.markdown:
         emit(_bill_markdown(result), output)
     else:
         emit(_bill_table(result), output)
+
+
+def _document_format(output_format: OutputFormat) -> Literal["json", "csv"]:
+    return "json" if output_format is OutputFormat.json else "csv"
 
 
 def _stream_buckets(
@@ -160,77 +158,41 @@ def _stream_buckets(
     follow_links: bool = False,
 ) -> bool:
     """Write each bucket's jobs as soon as it is billed; only ``workers`` buckets are in
-    memory at a time."""
-    import json
-
-    from rftcost.billing import BILL_SCHEMA, sum_totals
+    memory at a time. The library's writer lays out the document, as for one bill."""
     from rftcost.buckets import bucketed, combine_logs
+    from rftcost.documents import bill_writer
 
-    handle = output.open("w", encoding="utf-8") if output else sys.stdout
-    totals, bucket_logs = [], []
-    try:
-        with (
-            progress(logs, threshold_bytes=0) as report,
-            bucketed(
-                logs,
-                policy,
-                count,
-                assume_tz=assume_tz,
-                workdir=workdir,
-                workers=workers,
-                on_progress=report,
-                follow_links=follow_links,
-            ) as (partition, stream),
-        ):
-            if output_format is OutputFormat.json:
-                # The keys of Bill.to_dict, in its order: one document on every path.
-                handle.write(
-                    f'{{"schema": "{BILL_SCHEMA}", "policy": {json.dumps(policy.name)}, '
-                    f'"price_source": {json.dumps(policy.price_table.price_source)}, '
-                    f'"currency": {json.dumps(policy.currency)}, "jobs": ['
-                )
-            first = True
-            for part in stream:
-                totals.append(part.totals())
-                if part.log is not None:
-                    bucket_logs.append(part.log)  # counts only: a bucket's frames are freed
-                if output_format is OutputFormat.csv:
-                    table = part.jobs_table().assign(policy=policy.name, currency=policy.currency)
-                    handle.write(frame_csv_text(table, header=first))
-                else:
-                    for job in part.to_dict()["jobs"]:
-                        handle.write(("\n" if first else ",\n") + json.dumps(job))
-                        first = False
-                first = False
-            log = combine_logs(
-                bucket_logs,
-                read_rejected=partition.rejected,
-                files=partition.files,
-                notes=partition.notes,
-                problems=partition.problems,
-            )
-        total = sum_totals(totals) if totals else None
-        if output_format is OutputFormat.json:
-            summary = total.model_dump(mode="json") if total else {}
-            for key in (
-                "billed_hours",
-                "compute_amount",
-                "discount_amount",
-                "grader_amount",
-                "total_amount",
-                "accrued_amount",
-            ):
-                if key in summary:
-                    summary[key] = f"{getattr(total, key):.2f}"
-            handle.write(
-                f'\n], "notes": {json.dumps(list(log.notes))}, "totals": {json.dumps(summary)}, '
-                f'"records": {json.dumps(log.counts())}}}\n'
-            )
-    finally:
-        if output:
-            handle.close()
-    invalid = sum(t.invalid_jobs for t in totals)
-    return bool(invalid or len(log.rejected))
+    bucket_logs = []
+    with (
+        output_stream(output) as handle,
+        progress(logs, threshold_bytes=0) as report,
+        bucketed(
+            logs,
+            policy,
+            count,
+            assume_tz=assume_tz,
+            workdir=workdir,
+            workers=workers,
+            on_progress=report,
+            follow_links=follow_links,
+        ) as (partition, stream),
+    ):
+        writer = bill_writer(
+            "json" if output_format is OutputFormat.json else "csv", handle, policy
+        )
+        for part in stream:
+            if part.log is not None:
+                bucket_logs.append(part.log)  # counts only: a bucket's frames are freed
+            writer.spool(part, partition.folder)  # merged in job order by finish
+        log = combine_logs(
+            bucket_logs,
+            read_rejected=partition.rejected,
+            files=partition.files,
+            notes=partition.notes,
+            problems=partition.problems,
+        )
+        writer.finish(log)
+    return bool(writer.totals().invalid_jobs or len(log.rejected))
 
 
 def _job_rows(result: Any) -> list[list[Any]]:
@@ -428,7 +390,7 @@ def validate_command(
     follow_links: FollowLinksOption = False,
 ) -> None:
     """Read and check logs only: counts, rejected records, invalid jobs (exit 1 if any)."""
-    from rftcost.billing import bill
+    from rftcost.engines import bill
     from rftcost.events.readers import UNREADABLE_LINK_NOTE
 
     check_outputs([output], [*logs, policy_path(policy)])

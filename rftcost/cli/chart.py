@@ -53,7 +53,7 @@ JobOption = Annotated[str, typer.Option("--job", "-j", help="The job to draw.")]
 def _bill(
     logs: list[Path], policy: str | None, assume_tz: str | None, follow_links: bool = False
 ) -> Any:
-    from rftcost.billing import bill
+    from rftcost.engines import bill
 
     with progress(logs) as report:
         return bill(

@@ -357,3 +357,25 @@ def _stderr_console() -> Any:
     from rich.console import Console
 
     return Console(stderr=True)
+
+
+class _VisibleStream:
+    """A text stream that writes control characters visibly (``visible_controls``), as
+    ``emit`` does, so a streamed document is the same bytes as one emitted whole."""
+
+    def __init__(self, target: Any) -> None:
+        self.target = target
+
+    def write(self, text: str, /) -> int:
+        written: int = self.target.write(visible_controls(text))
+        return written
+
+
+@contextmanager
+def output_stream(output: Path | None) -> Iterator[_VisibleStream]:
+    """A stream to ``output`` (or stdout) for a document written piece by piece."""
+    if output is None:
+        yield _VisibleStream(sys.stdout)
+        return
+    with output.open("w", encoding="utf-8") as handle:
+        yield _VisibleStream(handle)

@@ -118,7 +118,14 @@ def estimate_command(
     """Cost of a run before launch (or of a job in progress) as P10 / P50 / P90."""
     from rftcost.calibration import Calibration
     from rftcost.errors import PlanError
-    from rftcost.estimate import check_budget, estimate, parse_vary, project_running, what_if
+    from rftcost.estimate import (
+        check_budget,
+        check_projected_budget,
+        estimate,
+        parse_vary,
+        project_running,
+        what_if,
+    )
     from rftcost.plan import load_plan
     from rftcost.policy import load_policy
 
@@ -145,7 +152,7 @@ def estimate_command(
     variations = parse_vary(vary or [])
     common: dict[str, Any] = {"policy": resolved_policy, "draws": draws, "seed": seed, "at": when}
     if running is not None and job is not None:
-        from rftcost.billing import bill
+        from rftcost.engines import bill
 
         logs = bill(running, policy=resolved_policy, assume_tz=assume_tz)
         result = project_running(logs, job, cal, plan=loaded, **common)
@@ -153,14 +160,11 @@ def estimate_command(
         assert loaded is not None
         result = estimate(loaded, cal, **common)
     rows = what_if(result.plan, variations, cal, **common) if variations else []
-    check = (
-        check_budget(result.plan, _amount(budget), cal, **common) if budget is not None else None
-    )
-    if running is not None and check is not None:
-        # For a job in progress the budget applies to the projected final total.
-        check = check.model_copy(
-            update={"p90": result.total_amount.p90, "over": result.total_amount.p90 > check.budget}
-        )
+    check = None
+    if budget is not None and running is not None:  # against the projected final total
+        check = check_projected_budget(result, _amount(budget), cal, **common)
+    elif budget is not None:
+        check = check_budget(result.plan, _amount(budget), cal, **common)
 
     if output_format is EstimateFormat.json:
         document = result.to_dict()
@@ -446,8 +450,8 @@ def calibrate_command(
     follow_links: FollowLinksOption = False,
 ) -> None:
     """Fit the estimator's time and token model on past jobs (write it with -o FILE)."""
-    from rftcost.billing import bill
     from rftcost.calibration import calibrate
+    from rftcost.engines import bill
 
     check_outputs([output], [*logs, policy_path(policy)])
     # Billed here so that --follow-links reaches the reader; calibrate takes the bill.

@@ -45,8 +45,8 @@ def explain_command(
     ] = None,
 ) -> None:
     """One job's time line: every stretch billed, excluded or lost, and its charges."""
-    from rftcost.billing import bill
     from rftcost.buckets import auto_buckets, available_workers, bill_in_buckets
+    from rftcost.engines import bill
     from rftcost.explain import explain
     from rftcost.policy import load_policy
 

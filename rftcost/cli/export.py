@@ -52,7 +52,7 @@ def export_focus(
         typer.echo(f"error: {output}: a FOCUS export is written as .csv or .parquet", err=True)
         raise typer.Exit(EXIT_USAGE)
     check_outputs([output], [*logs, policy_path(policy)])
-    from rftcost.billing import bill
+    from rftcost.engines import bill
     from rftcost.focus import focus_rows, write_focus
 
     with progress(logs) as report:

@@ -46,7 +46,7 @@ def report_command(
     follow_links: FollowLinksOption = False,
 ) -> None:
     """A self-contained HTML page: totals, spend per team, budgets, audit findings, the policy."""
-    from rftcost.billing import bill
+    from rftcost.engines import bill
     from rftcost.report import html_report, write_report
 
     check_outputs([output], [*logs, invoice, budgets, policy_path(policy)])

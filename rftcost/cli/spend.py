@@ -22,12 +22,11 @@ from rftcost.cli.common import (
     OutputOption,
     PolicyOption,
     check_outputs,
-    csv_text,
     emit,
-    json_text,
     markdown_table,
     markdown_text,
     one_line,
+    output_stream,
     policy_path,
     progress,
     resolve_format,
@@ -103,7 +102,7 @@ def spend_command(
         raise typer.Exit(EXIT_USAGE)
     check_outputs([output], [*logs, budgets, policy_path(policy)])
     output_format = resolve_format(output_format, output, OutputFormat.table)
-    from rftcost.billing import bill
+    from rftcost.engines import bill
     from rftcost.spend import spend
 
     with progress(logs) as report:
@@ -116,11 +115,11 @@ def spend_command(
             follow_links=follow_links,
         )
     spent = spend(result, by=by.value, period=period.value, window=window, budgets=budgets)
-    if output_format is OutputFormat.json:
-        emit(json_text(spent.to_dict()), output)
-    elif output_format is OutputFormat.csv:
-        rows = [{**row, "policy": spent.policy, "currency": spent.currency} for row in spent.rows()]
-        emit(csv_text(rows, [*_row_keys(spent.by.value), "policy", "currency"]), output)
+    if output_format in (OutputFormat.json, OutputFormat.csv):
+        from rftcost.documents import write_spend
+
+        with output_stream(output) as stream:
+            write_spend(spent, stream, "json" if output_format is OutputFormat.json else "csv")
     elif output_format is OutputFormat.markdown:
         emit(_markdown(spent), output)
     else:
@@ -128,14 +127,6 @@ def spend_command(
     if fail_over_budget and spent.over_budget:
         raise typer.Exit(EXIT_FOUND)
     raise typer.Exit(EXIT_OK)
-
-
-def _row_keys(group: str) -> list[str]:
-    return [
-        "period", group, "period_start", "period_end", "compute_amount", "discount_amount",
-        "grader_amount", "total_amount", "jobs", "billed_hours", "budget", "budget_used",
-        "over_budget",
-    ]  # fmt: skip
 
 
 _HEADERS = ["period", "{group}", "jobs", "billed h", "compute", "discount", "grader", "total",

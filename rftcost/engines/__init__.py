@@ -1,1 +1,110 @@
-"""Execution engines beyond in-memory pandas, imported lazily (optional extras)."""
+"""The ``bill()`` front door: where the billing kernel runs.
+
+Above the kernel (``billing.bill_events``) and the engines that run it, so that
+arrows point one way: this package dispatches a log to the kernel in memory, to
+hash buckets of jobs on disk (``buckets``), or to a Spark cluster
+(``engines.spark``, the ``rftcost[spark]`` extra, imported lazily); none of them
+imports it back. Every path gives the same cents and the same documents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from rftcost.billing import Bill, bill_events
+from rftcost.buckets import auto_buckets, available_workers, bill_in_buckets
+from rftcost.events.readers import EventLog, ProgressCallback, read_events
+from rftcost.policy import Policy, load_policy
+
+__all__ = ["bill"]
+
+
+def bill(
+    source: str | Path | Sequence[str | Path] | EventLog | pd.DataFrame,
+    *,
+    policy: Policy | str | Path | None = None,
+    assume_tz: str | None = None,
+    on_progress: ProgressCallback | None = None,
+    buckets: int | Literal["auto"] | None = "auto",
+    engine: Literal["pandas", "spark"] = "pandas",
+    workdir: str | Path | None = None,
+    workers: int | Literal["auto"] = 1,
+    keep_timeline: bool = False,
+    follow_links: bool = False,
+) -> Bill:
+    """Bill event logs: paths (files or folders), an ``EventLog``, or a frame of events.
+
+    A frame holds canonical columns (``ts`` as timestamps, ISO strings or epoch
+    seconds); it goes through the same validation as a file.
+
+    Paths larger than memory are billed in ``buckets`` hash buckets of jobs on disk
+    (``"auto"``: above ``buckets.AUTO_BUCKET_EVENTS``; ``None`` or 1: in memory), with
+    ``workdir`` for the bucket files, by ``workers`` processes (``"auto"``: one per
+    CPU, at most 4; a script that uses more than one must guard its entry point with
+    ``if __name__ == "__main__":``, as worker processes are spawned). ``engine="spark"``
+    runs the same kernel on a Spark cluster (the ``rftcost[spark]`` extra). Every path
+    gives the same cents. A bill made in buckets keeps amounts and per-job time but not
+    the time line's pieces and intervals, unless ``keep_timeline`` (an audit's evidence
+    needs them; memory then grows with the log). ``follow_links`` reads the files that
+    links inside a folder point at outside it (else they are noted and left).
+    """
+    resolved = load_policy(policy)
+    if isinstance(source, EventLog):
+        log = source
+    elif isinstance(source, pd.DataFrame):
+        log = _log_from_frame(source, resolved, assume_tz)
+    else:
+        paths = [source] if isinstance(source, str | Path) else list(source)
+        if engine == "spark":
+            from rftcost.engines.spark import bill_with_spark  # the pyspark extra, lazily
+
+            return bill_with_spark(
+                paths, resolved, assume_tz=assume_tz, buckets=buckets, follow_links=follow_links
+            )
+        processes = available_workers() if workers == "auto" else workers
+        if buckets == "auto":
+            buckets = auto_buckets(paths, workers=processes)
+        if buckets is not None and buckets > 1:
+            return bill_in_buckets(
+                paths,
+                resolved,
+                buckets,
+                assume_tz=assume_tz,
+                workdir=workdir,
+                workers=processes,
+                keep_timeline=keep_timeline,
+                on_progress=on_progress,
+                follow_links=follow_links,
+            )
+        log = read_events(
+            paths,
+            assume_tz=assume_tz,
+            policy=resolved,
+            on_progress=on_progress,
+            follow_links=follow_links,
+        )
+    result = bill_events(log.events, resolved, reader_problems=log.problems, log=log)
+    if on_progress:
+        on_progress("bill", 1, 1)
+    return result
+
+
+def _log_from_frame(frame: pd.DataFrame, policy: Policy, assume_tz: str | None) -> EventLog:
+    from rftcost.events.readers import deduplicate, normalize_records, problems_from_rejections
+
+    raw = frame if "line" in frame else frame.assign(line=np.arange(1, len(frame) + 1))
+    events, rejected = normalize_records(raw, source="<frame>", assume_tz=assume_tz, policy=policy)
+    events, duplicates, conflicts = deduplicate(events)
+    rejected = pd.concat([rejected, conflicts], ignore_index=True)
+    return EventLog(
+        events=events,
+        rejected=rejected,
+        duplicates=duplicates,
+        problems=problems_from_rejections(rejected),
+        files=("<frame>",),
+    )

@@ -1,0 +1,180 @@
+"""One writer per document (rftcost.documents): the same bytes on every path.
+
+The bill (``rftcost.bill/v1`` JSON and the CSV) is written by one writer whether the
+log was billed in memory, in hash buckets on disk or on Spark, under every shipped
+policy and under a policy that rounds hours to four decimals (whose totals a
+hand-made streamed document once cut to two).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from typer.testing import CliRunner
+
+import rftcost
+from rftcost.billing import Bill
+from rftcost.cli import app
+from rftcost.documents import BillJsonWriter, write_bill
+from rftcost.policy import Policy, list_policies, load_policy
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "sample_logs"
+WORKED = ROOT / "examples" / "worked_examples.jsonl"
+BILL_SCHEMA_FILE = ROOT / "schemas" / "bill-v1.schema.json"
+FOUR_PLACES = """\
+name = "openai-rft-hours4"
+extends = "openai-rft"
+description = "openai-rft with hours rounded to four decimals"
+sources = ["tests/test_documents.py"]
+
+[rounding]
+hours_decimals = 4
+"""
+
+
+@pytest.fixture(scope="module")
+def four_places(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("policy") / "hours4.toml"
+    path.write_text(FOUR_PLACES)
+    return path
+
+
+def policy_paths(four_places: Path) -> list[str]:
+    return [*list_policies(), str(four_places)]
+
+
+def written(bill: Bill, output_format: str) -> str:
+    stream = io.StringIO()
+    write_bill(bill, stream, "json" if output_format == "json" else "csv")
+    return stream.getvalue()
+
+
+def test_a_policy_with_four_hour_decimals_is_written_with_four(four_places: Path) -> None:
+    bill = rftcost.bill(SAMPLE, policy=four_places, buckets=None)
+    document = json.loads(written(bill, "json"))
+    assert bill.policy.rounding.hours_decimals == 4
+    hours = [document["totals"]["billed_hours"]] + [j["billed_hours"] for j in document["jobs"]]
+    assert all(len(h.split(".")[1]) == 4 for h in hours)
+    # Not a multiple of 0.01 h: two decimals would change it.
+    assert not document["totals"]["billed_hours"].endswith("00")
+
+
+@pytest.mark.parametrize("policy_index", range(len(list_policies()) + 1))
+def test_the_bill_is_the_same_document_in_memory_and_in_buckets(
+    policy_index: int, four_places: Path
+) -> None:
+    policy = policy_paths(four_places)[policy_index]
+    whole = rftcost.bill(SAMPLE, policy=policy, buckets=None)
+    json_text, csv_text = written(whole, "json"), written(whole, "csv")
+    # The writer lays out Bill.to_dict (plus what was read) as json.dumps(indent=2) does.
+    assert whole.log is not None
+    expected = {**whole.to_dict(), "records": whole.log.counts()}
+    assert json_text == json.dumps(expected, indent=2, ensure_ascii=False) + "\n"
+    assert csv_text.splitlines()[0].endswith(",charges,policy,currency")
+    assert len(csv_text.splitlines()) == len(whole.jobs) + 1
+    for buckets in (2, 3):
+        part = rftcost.bill(SAMPLE, policy=policy, buckets=buckets)
+        assert written(part, "json") == json_text, buckets
+        assert written(part, "csv") == csv_text, buckets
+
+
+def test_the_command_writes_the_same_bill_streamed_in_buckets(four_places: Path) -> None:
+    # The command streams buckets through the same writer, merged back into job order.
+    runner = CliRunner()
+
+    def run(*options: str) -> str:
+        arguments = ["bill", str(SAMPLE), "--policy", str(four_places), *options]
+        result = runner.invoke(app, arguments)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    whole_bill = rftcost.bill(SAMPLE, policy=four_places, buckets=None)
+    whole, whole_csv = run("-f", "json"), run("-f", "csv")
+    assert whole == written(whole_bill, "json") and whole_csv == written(whole_bill, "csv")
+    assert run("-f", "json", "--buckets", "2", "--workers", "1") == whole
+    assert run("-f", "csv", "--buckets", "3", "--workers", "1") == whole_csv
+
+
+def test_totals_of_bills_written_one_after_another_are_exact(four_places: Path) -> None:
+    bill = rftcost.bill(SAMPLE, policy=four_places, buckets=None)
+    half = len(bill.jobs) // 2
+    stream = io.StringIO()
+    writer = BillJsonWriter(stream, bill.policy)
+    for rows in (slice(0, half), slice(half, None)):
+        writer.add(bill.model_copy(update={"jobs": bill.jobs.iloc[rows]}))
+    assert writer.totals() == bill.totals()
+
+
+def test_an_empty_bill_is_a_whole_document() -> None:
+    bill = rftcost.bill(SAMPLE, buckets=None)
+    empty = bill.model_copy(update={"jobs": bill.jobs.iloc[0:0]})
+    document = json.loads(written(empty, "json"))
+    assert document["jobs"] == [] and document["totals"]["jobs"] == 0
+    assert (
+        written(empty, "json")
+        == json.dumps(
+            {**empty.to_dict(), "records": bill.log.counts() if bill.log else {}},
+            indent=2,
+            ensure_ascii=False,
+        )
+        + "\n"
+    )
+    assert written(empty, "csv").splitlines() == [written(bill, "csv").splitlines()[0]]
+
+
+def sample_documents() -> Iterator[dict[str, Any]]:
+    for policy in list_policies():
+        yield json.loads(written(rftcost.bill(SAMPLE, policy=policy, buckets=None), "json"))
+    yield json.loads(written(rftcost.bill(WORKED, buckets=None), "json"))
+
+
+def test_bill_documents_validate_against_the_published_schema() -> None:
+    schema = json.loads(BILL_SCHEMA_FILE.read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    for document in sample_documents():
+        jsonschema.validate(document, schema)
+    assert schema["properties"]["schema"]["const"] == rftcost.billing.BILL_SCHEMA
+
+
+@pytest.fixture(scope="module")
+def spark() -> Any:
+    pytest.importorskip("pyspark", reason="the Spark engine needs pyspark (rftcost[spark])")
+    from rftcost.engines.spark import java_found, spark_session
+
+    if not java_found():
+        pytest.skip("the Spark engine needs Java 17: no java on PATH and no JAVA_HOME")
+
+    session = spark_session("local[2]")
+    yield session
+    session.stop()
+
+
+def test_the_bill_is_the_same_document_on_spark(spark: Any, four_places: Path) -> None:
+    # One Spark run per policy (Spark is slow), on the smallest sample log.
+    log = SAMPLE / "2025-05.jsonl"
+    for policy in policy_paths(four_places):
+        resolved: Policy = load_policy(policy)
+        whole = rftcost.bill(log, policy=resolved, buckets=None)
+        remote = rftcost.bill(log, policy=resolved, engine="spark", buckets=2)
+        assert written(remote, "json") == written(whole, "json"), policy
+        assert written(remote, "csv") == written(whole, "csv"), policy
+
+
+def test_estimate_documents_validate_against_the_published_schema() -> None:
+    schema = json.loads((ROOT / "schemas" / "estimate-v1.schema.json").read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    plan = ROOT / "examples" / "plan.json"
+    for budget in ("1", "100000"):  # over (with candidates) and within
+        arguments = ["estimate", str(plan), "-f", "json", "--draws", "400", "--budget", budget]
+        result = CliRunner().invoke(app, arguments)
+        assert result.exit_code in (0, 1), result.output
+        document = json.loads(result.output)
+        jsonschema.validate(document, schema)
+        assert document["budget"]["over"] is (result.exit_code == 1)
