@@ -47,7 +47,7 @@ from pydantic import BaseModel, ConfigDict
 
 from rftcost.errors import InvoiceError
 from rftcost.prices import resolve_model_family
-from rftcost.token_pricing import priced_tokens
+from rftcost.rules import priced_tokens
 
 if TYPE_CHECKING:
     from rftcost.billing import Bill

@@ -64,7 +64,7 @@ def test_every_module_has_a_docstring_and_a_sorted_complete_all() -> None:
 
 
 def test_priced_tokens_lives_below_the_audit_and_the_invoice() -> None:
-    from rftcost import invoice, token_pricing
+    from rftcost import invoice, rules
 
-    assert audit.priced_tokens is token_pricing.priced_tokens
-    assert invoice.priced_tokens is token_pricing.priced_tokens
+    assert audit.priced_tokens is rules.priced_tokens
+    assert invoice.priced_tokens is rules.priced_tokens

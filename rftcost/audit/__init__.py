@@ -71,7 +71,7 @@ from rftcost.audit.model import (
     FindingKind,
     Severity,
 )
-from rftcost.token_pricing import priced_tokens
+from rftcost.rules import priced_tokens
 
 __all__ = [
     "AUDIT_SCHEMA",

@@ -19,8 +19,15 @@ import numpy as np
 import pandas as pd
 
 from rftcost.money import RoundingMode, divide_round
-from rftcost.rules import grader_cents, rate_places, rate_units, token_pico, token_price_pico
-from rftcost.token_pricing import price_index_at, priced_tokens
+from rftcost.rules import (
+    grader_cents,
+    price_index_at,
+    priced_tokens,
+    rate_places,
+    rate_units,
+    token_pico,
+    token_price_pico,
+)
 
 __all__ = [
     "MICRO",
