@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict
 
 from rftcost.billing import Bill
 from rftcost.errors import InputError
-from rftcost.money import cents_to_decimal, format_money
+from rftcost.money import RoundingMode, cents_to_decimal, format_money, to_minor_units
 from rftcost.rules import compute_cents, rate_units, time_value_cents
 from rftcost.spend import (
     UNALLOCATED,
@@ -442,7 +442,7 @@ def cumulative_figure(
                 )
                 handles.append(budget_line)
                 labels.append(f"{group} budget {format_money(status.amount, currency, places=0)}")
-                over = cumulative > int(status.amount * 100)
+                over = cumulative > to_minor_units(status.amount, RoundingMode.HALF_UP)
                 if over.any():
                     first = int(over.argmax())
                     ax.plot(

@@ -51,7 +51,7 @@ from rftcost.calibration import (
     is_reasoning_grader,
 )
 from rftcost.errors import PlanError
-from rftcost.money import cents_to_decimal, format_cents
+from rftcost.money import cents_to_decimal, format_amount
 from rftcost.plan import GRADER_TYPES, Plan, plan_from_settings
 from rftcost.policy import Policy, load_policy
 from rftcost.rules import (
@@ -1237,7 +1237,7 @@ def project_running(
     extra = (
         f"job in progress: {steps_done} of {job_plan.steps} steps and {runs_done} of "
         f"{job_plan.validation_runs} validation runs done; charged so far "
-        f"{format_cents(int(progress.charged_amount * 100))}; the last charge covers the unbilled "
+        f"{format_amount(progress.charged_amount)}; the last charge covers the unbilled "
         f"{progress.unbilled_hours} h and the work left",
     )
     return result_.model_copy(update={"assumptions": (*extra, *result_.assumptions)})

@@ -34,7 +34,14 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from rftcost._callable import make_module_callable
 from rftcost.billing import Bill
 from rftcost.errors import InputError
-from rftcost.money import RoundingMode, cents_to_decimal, divide_round, format_cents, to_decimal
+from rftcost.money import (
+    RoundingMode,
+    cents_to_decimal,
+    divide_round,
+    format_cents,
+    to_decimal,
+    to_minor_units,
+)
 from rftcost.time import iso_seconds, iso_seconds_from_ns
 
 __all__ = [
@@ -279,7 +286,7 @@ class Budgets(BaseModel):
                     "kind": kind.value,
                     "start_ns": _ns(start),
                     "end_ns": _ns(end),
-                    "budget_cents": int(item.amount * 100),
+                    "budget_cents": to_minor_units(item.amount, RoundingMode.HALF_UP),
                 }
             )
         columns = ["team", "period", "kind", "start_ns", "end_ns", "budget_cents"]
