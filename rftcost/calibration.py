@@ -50,6 +50,7 @@ __all__ = [
     "ComponentFit",
     "calibrate",
     "grader_key",
+    "is_reasoning_grader",
     "job_measurements",
     "measure_jobs",
 ]

@@ -30,6 +30,7 @@ __all__ = [
     "neutralise_csv_column",
     "neutralise_csv_frame",
     "neutralise_csv_row",
+    "neutralise_csv_value",
 ]
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")

@@ -78,6 +78,7 @@ __all__ = [
     "check_budget",
     "check_projected_budget",
     "estimate",
+    "graded_samples",
     "parse_vary",
     "project_running",
     "what_if",

@@ -59,10 +59,13 @@ __all__ = [
     "TOKEN_TYPES",
     "Invoice",
     "costs_export_from_bill",
+    "dump_costs_export",
     "invoice_from_bill",
     "is_hour_unit",
     "is_token_unit",
     "load_project_map",
+    "parse_scaled",
+    "parse_times",
     "read_invoice",
     "write_invoice",
 ]

@@ -32,6 +32,13 @@ from rftcost.cli.common import (
     resolve_format,
 )
 
+__all__ = [
+    "audit_command",
+    "render_markdown",
+    "render_table",
+]
+
+
 _TABLE_ROWS_LIMIT = 500
 
 

@@ -35,6 +35,13 @@ from rftcost.cli.common import (
     resolve_format,
 )
 
+__all__ = [
+    "Engine",
+    "bill_command",
+    "validate_command",
+]
+
+
 _TABLE_ROWS_LIMIT = 2000
 MAX_BUCKETS = 10_000
 """Most buckets ``--buckets`` takes: each is a folder of files written at once."""

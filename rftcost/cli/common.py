@@ -37,6 +37,7 @@ __all__ = [
     "markdown_table",
     "markdown_text",
     "one_line",
+    "output_stream",
     "policy_path",
     "progress",
     "resolve_format",

@@ -27,6 +27,12 @@ from rftcost.cli.common import (
     resolve_format,
 )
 
+__all__ = [
+    "EstimateFormat",
+    "calibrate_command",
+    "estimate_command",
+]
+
 
 class EstimateFormat(StrEnum):
     """Output formats of ``estimate`` and ``calibrate``."""

@@ -20,7 +20,10 @@ from rftcost.cli.common import (
     progress,
 )
 
-__all__ = ["export_app"]
+__all__ = [
+    "export_app",
+    "export_focus",
+]
 
 export_app = typer.Typer(help="Costs for other tools.", no_args_is_help=True)
 app.add_typer(export_app, name="export")

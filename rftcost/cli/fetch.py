@@ -10,6 +10,11 @@ import typer
 from rftcost.cli.app import app
 from rftcost.cli.common import EXIT_OK
 
+__all__ = [
+    "fetch_command",
+]
+
+
 # rftcost.fetch.DEFAULT_MAX_RETRIES and DEFAULT_PAGE_SIZE, repeated here so that
 # `rftcost --help` does not import the library (tests check they agree).
 DEFAULT_MAX_RETRIES = 5

@@ -10,6 +10,11 @@ import typer
 from rftcost.cli.app import app
 from rftcost.cli.common import EXIT_FOUND, EXIT_OK, check_outputs, emit
 
+__all__ = [
+    "import_openai_command",
+]
+
+
 if TYPE_CHECKING:
     from rftcost.events.openai import OpenAIImport
 

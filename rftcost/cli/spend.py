@@ -32,7 +32,15 @@ from rftcost.cli.common import (
     resolve_format,
 )
 
-__all__ = ["BudgetsOption", "ByOption", "PeriodOption", "WindowOption", "spend_command"]
+__all__ = [
+    "BudgetsOption",
+    "By",
+    "ByOption",
+    "Period",
+    "PeriodOption",
+    "WindowOption",
+    "spend_command",
+]
 
 
 class By(StrEnum):
