@@ -46,6 +46,7 @@ __all__ = [
     "JobBill",
     "bill_events",
     "bill_head",
+    "document_notes",
     "job_sums",
     "sum_totals",
     "totals_document",
@@ -242,7 +243,7 @@ class Bill(BaseModel):
             "jobs": [job for chunk in self.iter_job_documents() for job in chunk],
             # What reading chose or could not map (an OpenAI export's evidence used for a
             # job's state, conflicts): added to rftcost.bill/v1, which allows new fields.
-            "notes": list(self.log.notes) if self.log is not None else [],
+            "notes": document_notes(self.log),
             "totals": totals_document(self.totals()),
         }
 
@@ -280,6 +281,23 @@ class Bill(BaseModel):
             yield _job_documents(
                 jobs.iloc[start:stop], charges, chunk_lines, excluded, problems, self.policy
             )
+
+
+def document_notes(log: EventLog | None) -> list[str]:
+    """The ``notes`` of a bill document: what reading noted, and, when records were
+    rejected before their job could be read, that some amount is unknown (the totals
+    cover the jobs that were read; such a record may belong to any job, or none)."""
+    if log is None:
+        return []
+    notes = list(log.notes)
+    orphans = int(log.rejected["job_id"].isna().sum()) if len(log.rejected) else 0
+    if orphans:
+        records = "record" if orphans == 1 else "records"
+        notes.append(
+            f"{orphans} rejected {records} of no known job: an amount unknown is not in "
+            "the totals (see the rejected records)"
+        )
+    return notes
 
 
 def bill_head(policy: Policy) -> dict[str, Any]:

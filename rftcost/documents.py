@@ -37,6 +37,7 @@ from rftcost.billing import (
     Bill,
     BillTotals,
     bill_head,
+    document_notes,
     job_sums,
     totals_document,
     totals_from_sums,
@@ -230,7 +231,7 @@ class BillJsonWriter(BillWriter):
         document: dict[str, Any] = {
             **bill_head(self.policy),
             "jobs": [],
-            "notes": list(log.notes) if log is not None else [],
+            "notes": document_notes(log),
             "totals": totals_document(self.totals()),
         }
         if log is not None:
