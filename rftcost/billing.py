@@ -19,7 +19,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from rftcost.events.readers import EventLog
-from rftcost.money import cents_to_decimal
+from rftcost.money import cents_to_decimal, units_text
 from rftcost.policy import Policy, RoundingScope
 from rftcost.rules import (
     apply_cap,
@@ -771,22 +771,6 @@ def _fmt_hours(hours: Decimal | None) -> str | None:
     return None if hours is None else str(hours)
 
 
-def _format_units(values: pd.Series, places: int) -> pd.Series:
-    """Integer units of 10^-places → strings with exactly ``places`` decimals (NA stays NA)."""
-    ints = values.astype("Int64")
-    negative = ints < 0
-    magnitude = ints.abs()
-    scale = 10**places
-    whole = (magnitude // scale).astype("string")
-    if places:
-        part = (magnitude % scale).astype("string").str.zfill(places)
-        text = whole + "." + part
-    else:
-        text = whole
-    signed: pd.Series = text.mask(negative.fillna(False), "-" + text)
-    return signed
-
-
 def _dec(value: Any, places: int = 2) -> Decimal | None:
     if value is pd.NA or value is None:
         return None
@@ -902,12 +886,12 @@ def _jobs_table(jobs: pd.DataFrame, policy: Policy) -> pd.DataFrame:
             "billable_seconds": jobs["billable_ns"] / _NS_PER_SECOND,
             "lost_seconds": jobs["lost_ns"] / _NS_PER_SECOND,
             "unbilled_seconds": jobs["unbilled_ns"] / _NS_PER_SECOND,
-            "billed_hours": _format_units(jobs["hour_units"], places),
-            "compute_amount": _format_units(jobs["compute_cents"], 2),
-            "discount_amount": _format_units(jobs["discount_cents"], 2),
-            "grader_amount": _format_units(jobs["grader_cents"], 2),
-            "total_amount": _format_units(jobs["total_cents"], 2),
-            "accrued_amount": _format_units(jobs["accrued_cents"], 2),
+            "billed_hours": units_text(jobs["hour_units"], places),
+            "compute_amount": units_text(jobs["compute_cents"], 2),
+            "discount_amount": units_text(jobs["discount_cents"], 2),
+            "grader_amount": units_text(jobs["grader_cents"], 2),
+            "total_amount": units_text(jobs["total_cents"], 2),
+            "accrued_amount": units_text(jobs["accrued_cents"], 2),
             "charges": jobs["n_charges"],
         }
     )
@@ -943,7 +927,7 @@ def _job_documents(
                 "input_tokens": lines["input_tokens"].astype("int64"),
                 "cached_input_tokens": lines["cached_input_tokens"].astype("int64"),
                 "output_tokens": lines["output_tokens"].astype("int64"),
-                "amount": _format_units(lines["amount_cents"], 2),
+                "amount": units_text(lines["amount_cents"], 2),
             }
         )
     )
@@ -962,11 +946,11 @@ def _job_documents(
                 "event": charges["event"].astype(str),
                 "billable_seconds": charges["billable_ns"] / _NS_PER_SECOND,
                 "lost_seconds": charges["lost_ns"] / _NS_PER_SECOND,
-                "billed_hours": _format_units(charges["hour_units"], places),
-                "compute_amount": _format_units(charges["compute_cents"], 2),
-                "discount_amount": _format_units(charges["discount_cents"], 2),
-                "grader_amount": _format_units(charges["grader_cents"], 2),
-                "amount": _format_units(charges["amount_cents"], 2),
+                "billed_hours": units_text(charges["hour_units"], places),
+                "compute_amount": units_text(charges["compute_cents"], 2),
+                "discount_amount": units_text(charges["discount_cents"], 2),
+                "grader_amount": units_text(charges["grader_cents"], 2),
+                "amount": units_text(charges["amount_cents"], 2),
                 "capped": charges["capped"].astype(bool),
             }
         )
