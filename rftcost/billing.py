@@ -933,7 +933,9 @@ def _job_documents(
     )
     lines_of: dict[tuple[str, int], list[dict[str, Any]]] = {}
     for key, record in zip(
-        zip(lines["job_id"].astype(str), lines["charge"].astype(int), strict=True),
+        zip(
+            lines["job_id"].astype(str).tolist(), lines["charge"].astype(int).tolist(), strict=True
+        ),
         line_records,
         strict=True,
     ):
@@ -957,22 +959,27 @@ def _job_documents(
     )
     charges_of: dict[str, list[dict[str, Any]]] = {}
     for job_id, charge, record in zip(
-        charges["job_id"].astype(str), charges["charge"].astype(int), charge_records, strict=True
+        charges["job_id"].astype(str).tolist(),
+        charges["charge"].astype(int).tolist(),
+        charge_records,
+        strict=True,
     ):
         record["grader_lines"] = lines_of.get((job_id, charge), [])
         charges_of.setdefault(job_id, []).append(record)
 
     excluded_of: dict[str, dict[str, float]] = {}
     for job_id, phase, seconds in zip(
-        excluded["job_id"].astype(str),
-        excluded["phase"].astype(str),
-        excluded["seconds"].astype(float),
+        excluded["job_id"].astype(str).tolist(),
+        excluded["phase"].astype(str).tolist(),
+        excluded["seconds"].astype(float).tolist(),
         strict=True,
     ):
         excluded_of.setdefault(job_id, {})[phase] = seconds
     problems_of: dict[str, list[str]] = {}
     for job_id, problem in zip(
-        problems["job_id"].astype(str), problems["problem"].astype(str), strict=True
+        problems["job_id"].astype(str).tolist(),
+        problems["problem"].astype(str).tolist(),
+        strict=True,
     ):
         problems_of.setdefault(job_id, []).append(problem)
 

@@ -16,12 +16,14 @@ from typing import Any
 
 import jsonschema
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import rftcost
 from rftcost.billing import Bill
 from rftcost.cli import app
-from rftcost.documents import BillJsonWriter, write_bill
+from rftcost.documents import BillJsonWriter, _laid_out, write_bill
 from rftcost.policy import Policy, list_policies, load_policy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -178,3 +180,36 @@ def test_estimate_documents_validate_against_the_published_schema() -> None:
         document = json.loads(result.output)
         jsonschema.validate(document, schema)
         assert document["budget"]["over"] is (result.exit_code == 1)
+
+
+_JSON_LEAVES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),  # beyond 64 bits too: orjson refuses
+    st.floats(allow_nan=False, allow_infinity=False),  # below 1e-4 orjson writes 0.00001
+    st.text(),  # control characters, lone surrogates, U+2028
+)
+_JSON_VALUES = st.recursive(
+    _JSON_LEAVES,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=30,
+)
+
+
+@given(_JSON_VALUES, st.sampled_from(["", "  ", "    "]))
+def test_the_fast_layout_writes_what_json_dumps_writes(value: Any, margin: str) -> None:
+    expected = json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n" + margin)
+    assert _laid_out(value, margin) == expected
+
+
+def test_small_floats_and_what_orjson_refuses_are_laid_out_as_json_does() -> None:
+    for value in (
+        {"seconds": 1e-05, "n": [4.9305051314766004e-05, -1.7e-09, 0.0001, 0.0]},
+        {"id": "\ud800", "big": 2**64},
+        {"note": "0.00001 e-5", "x": ["0.00001", 1e-07]},
+    ):
+        assert _laid_out(value, "    ") == json.dumps(value, indent=2, ensure_ascii=False).replace(
+            "\n", "\n    "
+        )

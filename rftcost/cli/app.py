@@ -44,6 +44,9 @@ def _root(
     ] = False,
 ) -> None:
     """What reinforcement fine-tuning costs: bills, audits, estimates and spend."""
+    from rftcost.allocator import prefer_jemalloc
+
+    prefer_jemalloc()  # before any command reads: the smaller peak of memory (see allocator)
 
 
 # Names a person reads in help, in place of the Python type names recent Typer prints

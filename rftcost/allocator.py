@@ -1,0 +1,38 @@
+"""The allocator of Arrow's buffers, chosen once per process by the command line.
+
+pyarrow's default pool on Linux is mimalloc, which keeps memory that was freed mapped
+for reuse: after reading a log of 1.6M events about 500 MiB stay resident that no
+frame holds, and the peak of the bill grows by as much. jemalloc hands freed pages
+back (measured on that log: a peak of 820 to 920 MiB instead of 1,110 MiB, and reading
+no slower). The command line calls ``prefer_jemalloc`` before any work; a program
+using the library keeps its own choice unless it calls it too.
+"""
+
+from __future__ import annotations
+
+import os
+
+__all__ = ["ARROW_POOL_VARIABLE", "prefer_jemalloc"]
+
+ARROW_POOL_VARIABLE = "ARROW_DEFAULT_MEMORY_POOL"
+"""Arrow's own setting of its default pool, read when pyarrow is imported."""
+
+
+def prefer_jemalloc() -> bool:
+    """Make jemalloc the default Arrow pool of this process and of the processes it
+    spawns (bucket workers), unless ``ARROW_DEFAULT_MEMORY_POOL`` already says which,
+    or this pyarrow was built without it. Whether jemalloc is now the default."""
+    chosen = os.environ.get(ARROW_POOL_VARIABLE)
+    if chosen:
+        return chosen == "jemalloc"
+    import pyarrow as pa
+
+    try:
+        pool = pa.jemalloc_memory_pool()
+    except NotImplementedError:  # a build without it: Arrow's default stays
+        return False
+    pa.set_memory_pool(pool)
+    # Spawned processes import pyarrow afresh: the variable makes it their default too
+    # (set only now that this build is known to have it, so no warning is printed).
+    os.environ[ARROW_POOL_VARIABLE] = "jemalloc"
+    return True
