@@ -354,36 +354,43 @@ def _intervals(
     jobs: pd.DataFrame,
     policy: Policy,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    marks = ordered.loc[
-        ordered["event"].isin(["phase_start", "phase_end"]),
-        ["job", "ts", "priority", "event", "phase", "row"],
-    ]
+    """Phase intervals from paired starts and ends (R1, R2), open phases closed, pauses;
+    and the ends that close nothing. Marks are put in pairing order once; then each
+    (job, run, phase) is a contiguous run of rows, so depths, ranks and pairs are
+    positions in arrays rather than group-bys and merges of frames."""
+    event = ordered["event"]
+    is_mark = event.isin(["phase_start", "phase_end"]).to_numpy()
+    at = np.flatnonzero(is_mark)
+    job = ordered["job"].to_numpy(dtype="int64")[at]
+    ts = ordered["ts"].to_numpy(dtype="int64")[at]
+    is_start = (event.take(at) == "phase_start").to_numpy(dtype=bool)
+    phase = ordered["phase"].take(at).astype("category")
+    row = ordered["row"].to_numpy(dtype="int64")[at]
     # Phases pair within a run of the job: a failure that the job was restarted after
     # ends every phase still open (closed by that failure, R5); a start before it never
     # pairs with an end after it (the gap until the restart would be billed).
-    restart_rows = billing.loc[billing["restart"], "ordered_row"].to_numpy(dtype="int64")
-    if len(restart_rows):
-        restarts = np.zeros(len(ordered), dtype="int64")
-        restarts[restart_rows] = 1
-        run = pd.Series(restarts, index=ordered.index).groupby(ordered["job"]).cumsum() - restarts
-        marks = marks.assign(run=run.loc[marks.index].to_numpy())
-    else:  # the usual log: no job restarted after a failure, one run per job
-        marks = marks.assign(run=np.zeros(len(marks), dtype="int64"))
-    marks = _end_before_start(marks)
-    is_start = marks["event"] == "phase_start"
-    keys = [marks["job"], marks["run"], marks["phase"]]
-    depth = is_start.astype("int64").mul(2).sub(1).groupby(keys).cumsum()
-    unmatched_end = marks[(~is_start) & (depth < 0)]
-    unmatched_end = unmatched_end.drop_duplicates(["job", "run", "phase"])
-    where = events[["source", "line"]].take(unmatched_end["row"].to_numpy())
+    run = _runs(ordered, billing)[at]
+
+    phase_code = phase.cat.codes.to_numpy().astype("int64")
+    order, series = _pairing_order(job, run, phase_code, ts, ~is_start)
+    job, ts, is_start, row, phase_code = (a[order] for a in (job, ts, is_start, row, phase_code))
+    names = phase.cat.categories.astype(str).to_numpy(dtype=object)
+
+    first = np.r_[True, series[1:] != series[:-1]] if len(series) else np.zeros(0, dtype=bool)
+    group = np.cumsum(first) - 1
+    depth = _running_sum(np.where(is_start, 1, -1), first)
+    unmatched = np.flatnonzero(~is_start & (depth < 0))
+    if len(unmatched):  # the first of each (job, run, phase)
+        unmatched = unmatched[np.r_[True, group[unmatched][1:] != group[unmatched][:-1]]]
+    where = events[["source", "line"]].take(row[unmatched])
     problems = pd.DataFrame(
         {
-            "job": unmatched_end["job"].to_numpy(),
+            "job": job[unmatched],
             "problem": (
                 "phase_end of '"
-                + unmatched_end["phase"].astype(str).to_numpy()
+                + names[phase_code[unmatched]].astype(str)
                 + "' at "
-                + iso_series(unmatched_end["ts"]).to_numpy()
+                + iso_series(pd.Series(ts[unmatched], dtype="int64")).to_numpy()
                 + " ("
                 + where["source"].astype(str).to_numpy()
                 + ":"
@@ -393,77 +400,140 @@ def _intervals(
         }
     )
 
-    # Starts and ends pair in time order within a job and phase.
-    pair_keys = ["job", "run", "phase"]
-    starts = marks[is_start].assign(rank=lambda f: f.groupby(pair_keys).cumcount())
-    ends = marks[~is_start].assign(rank=lambda f: f.groupby(pair_keys).cumcount())
-    paired = starts[[*pair_keys, "rank", "ts"]].merge(
-        ends[[*pair_keys, "rank", "ts"]].rename(columns={"ts": "end"}).astype({"end": "Int64"}),
-        on=[*pair_keys, "rank"],
-        how="left",
-    )
-    paired = paired.rename(columns={"ts": "start"}).drop(columns="run")
-    closed = paired[paired["end"].notna()].assign(closed_by="end")
-    open_ = paired[paired["end"].isna()].drop(columns="end")
+    # Starts and ends pair in time order within a job, run and phase: the k-th start
+    # with the k-th end.
+    starts, ends = np.flatnonzero(is_start), np.flatnonzero(~is_start)
+    start_group, end_group = group[starts], group[ends]
+    rank = np.arange(len(starts)) - np.searchsorted(start_group, start_group, side="left")
+    first_end = np.searchsorted(end_group, start_group, side="left")
+    n_ends = np.searchsorted(end_group, start_group, side="right") - first_end
+    paired = rank < n_ends
+    end_at = ends[np.minimum(first_end + rank, max(len(ends) - 1, 0))] if len(ends) else rank
+    closed = starts[paired]
+    open_ = starts[~paired]
+
     # An open phase is closed by the job's next billing event strictly after its start,
     # else it runs to the job's last event (accrued work, R8).
-    closers = billing[["job", "ts"]].rename(columns={"ts": "closer"})
-    open_ = _asof(
-        open_,
-        closers,
+    still_open = _asof(
+        pd.DataFrame({"job": job[open_], "start": ts[open_], "phase_code": phase_code[open_]}),
+        billing[["job", "ts"]].rename(columns={"ts": "closer"}),
         left_on="start",
         right_on="closer",
         by="job",
         direction="forward",
         allow_exact_matches=False,
     )
-    last = jobs["last_ns"].reindex(open_["job"]).to_numpy()
-    open_ = open_.assign(
-        end=open_["closer"].fillna(pd.Series(last, index=open_.index)),
-        closed_by=np.where(open_["closer"].notna(), "billing_event", "open"),
-    ).drop(columns="closer")
+    last = jobs["last_ns"].reindex(still_open["job"]).to_numpy(dtype="int64")
+    closer = still_open["closer"]
+    pauses = _pause_intervals(ordered, jobs)
 
-    intervals = pd.concat([closed, open_, _pause_intervals(ordered, jobs)], ignore_index=True)
-    intervals = intervals.astype({"start": "int64", "end": "int64"})
-    billable_names = set(policy.phases.billable)
-    intervals = intervals.assign(
-        billable=intervals["phase"].isin(billable_names),
+    if "paused" in names:  # a phase of that name was marked too: one name, one code
+        pause_code = int(np.flatnonzero(names == "paused")[0])
+    else:
+        pause_code = len(names)
+        names = np.append(names, "paused")
+    job_all = np.concatenate(
+        [job[closed], still_open["job"].to_numpy(dtype="int64"), pauses["job"].to_numpy()]
+    ).astype("int64")
+    code_all = np.concatenate(
+        [
+            phase_code[closed],
+            still_open["phase_code"].to_numpy(dtype="int64"),
+            np.full(len(pauses), pause_code, dtype="int64"),
+        ]
     )
-    columns = ["job", "phase", "start", "end", "billable", "closed_by"]
-    return intervals.sort_values(["job", "start", "phase"])[columns].reset_index(
-        drop=True
-    ), problems
+    start_all = np.concatenate(
+        [ts[closed], still_open["start"].to_numpy(dtype="int64"), pauses["start"].to_numpy()]
+    ).astype("int64")
+    end_all = np.concatenate(
+        [
+            ts[end_at[paired]],
+            np.where(closer.notna(), closer.fillna(0).to_numpy(dtype="int64"), last),
+            pauses["end"].to_numpy(dtype="int64"),
+        ]
+    ).astype("int64")
+    closers = np.concatenate(
+        [
+            np.zeros(len(closed), dtype="int8"),
+            np.where(closer.notna(), 1, 2).astype("int8"),
+            np.where(pauses["closed_by"].to_numpy(dtype=object) == "resumed", 3, 2).astype("int8"),
+        ]
+    )
+    # By job, start and phase name (ties keep the order above: closed, open, paused).
+    rank_of_name = np.argsort(np.argsort(names.astype(str), kind="stable"), kind="stable")
+    order = np.lexsort((rank_of_name[code_all], start_all, job_all))
+    code_all = code_all[order]
+    result = pd.DataFrame(
+        {
+            "job": job_all[order],
+            "phase": _names_of(code_all, names),
+            "start": start_all[order],
+            "end": end_all[order],
+            "billable": np.isin(names, list(policy.phases.billable))[code_all],
+            "closed_by": _names_of(closers[order], _CLOSED_BY),
+        }
+    )
+    return result, problems
 
 
-def _end_before_start(marks: pd.DataFrame) -> pd.DataFrame:
-    """Phase marks in pairing order (event-log.md, "Pairing").
+_CLOSED_BY = np.array(["end", "billing_event", "open", "resumed"], dtype=object)
+"""What closed an interval, by code: its end, a billing event, nothing yet, a resume."""
+
+
+def _names_of(codes: np.ndarray, names: np.ndarray) -> pd.Series:
+    """Text by code, as a ``str`` column: one take of the few names, not a string per row."""
+    return pd.Series(pd.Categorical.from_codes(codes, categories=names)).astype("str")
+
+
+def _runs(ordered: pd.DataFrame, billing: pd.DataFrame) -> np.ndarray:
+    """Each event's run of its job: restarts after a failure before it (0: the usual log)."""
+    restart_rows = billing.loc[billing["restart"], "ordered_row"].to_numpy(dtype="int64")
+    if not len(restart_rows):
+        return np.zeros(len(ordered), dtype="int64")
+    restarts = np.zeros(len(ordered), dtype="int64")
+    restarts[restart_rows] = 1
+    run = pd.Series(restarts, index=ordered.index).groupby(ordered["job"]).cumsum() - restarts
+    return run.to_numpy(dtype="int64")
+
+
+def _pairing_order(
+    job: np.ndarray, run: np.ndarray, phase: np.ndarray, ts: np.ndarray, is_end: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Phase marks in pairing order (event-log.md, "Pairing"), and each mark's pairing
+    group (job, run, phase) as one sorted integer.
 
     By job, run (restarts after a failure), phase and time; at one moment, ends
     that close an interval opened earlier come first, then starts, then any end
     left over, which closes a start of that same moment (a zero-length phase)
-    rather than being unmatched.
+    rather than being unmatched. The marks come sorted by job, time and priority
+    (ends first): a stable sort on the group alone keeps that order within each.
     """
-    if marks.empty:
-        return marks
-    # ``ordered`` is sorted by job, time and priority (ends first): a stable sort on the
-    # (job, phase) key alone keeps that order within each job and phase.
-    job = marks["job"].to_numpy(dtype="int64")
-    run = marks["run"].to_numpy(dtype="int64") if "run" in marks else np.zeros_like(job)
-    phase = marks["phase"].astype("category").cat.codes.to_numpy().astype("int64")
+    if len(job) == 0:
+        return np.zeros(0, dtype="int64"), np.zeros(0, dtype="int64")
     series = (job * (int(run.max(initial=0)) + 1) + run) * (int(phase.max(initial=0)) + 1) + phase
     order = np.argsort(series, kind="stable")
-    series, ts = series[order], marks["ts"].to_numpy(dtype="int64")[order]
-    is_end = (marks["event"] == "phase_end").to_numpy()[order]
+    series, ts, is_end = series[order], ts[order], is_end[order]
 
+    # Groups and moments are contiguous runs of rows: sums and running sums per run are
+    # sums at the run's bounds.
     new_moment = np.r_[True, (series[1:] != series[:-1]) | (ts[1:] != ts[:-1])]
     moment = np.cumsum(new_moment) - 1
-    change = pd.Series(np.where(is_end, -1, 1)).groupby(moment).sum()
-    open_after = change.groupby(series[new_moment]).cumsum()
-    open_before = np.maximum((open_after - change).to_numpy(), 0)[moment]
-    end_rank = pd.Series(is_end.astype("int64")).groupby(moment).cumsum().to_numpy() - 1
+    moment_starts = np.flatnonzero(new_moment)
+    change = np.add.reduceat(np.where(is_end, -1, 1), moment_starts)
+    new_group = np.r_[True, series[moment_starts][1:] != series[moment_starts][:-1]]
+    open_after = _running_sum(change, new_group)
+    open_before = np.maximum(open_after - change, 0)[moment]
+    end_rank = _running_sum(is_end.astype("int64"), new_moment) - 1
     rank = np.where(is_end & (end_rank >= open_before), 2, np.where(is_end, 0, 1))
     reorder = np.argsort(moment * 3 + rank, kind="stable")
-    return marks.iloc[order[reorder]]
+    return order[reorder], series[reorder]
+
+
+def _running_sum(values: np.ndarray, new_run: np.ndarray) -> np.ndarray:
+    """The running sum of ``values`` within each run of rows (``new_run`` marks a run's first)."""
+    total = np.cumsum(values)
+    before = (total - values)[new_run]
+    return total - before[np.cumsum(new_run) - 1]
 
 
 def _pause_intervals(ordered: pd.DataFrame, jobs: pd.DataFrame) -> pd.DataFrame:
