@@ -482,7 +482,8 @@ _CLOSED_BY = np.array(["end", "billing_event", "open", "resumed"], dtype=object)
 
 def _names_of(codes: np.ndarray, names: np.ndarray) -> pd.Series:
     """Text by code, as a ``str`` column: one take of the few names, not a string per row."""
-    return pd.Series(pd.Categorical.from_codes(codes, categories=names)).astype("str")
+    categories = pd.Index(names.astype(str), dtype=object)
+    return pd.Series(pd.Categorical.from_codes(codes, categories=categories)).astype("str")
 
 
 def _runs(ordered: pd.DataFrame, billing: pd.DataFrame) -> np.ndarray:
@@ -533,7 +534,8 @@ def _running_sum(values: np.ndarray, new_run: np.ndarray) -> np.ndarray:
     """The running sum of ``values`` within each run of rows (``new_run`` marks a run's first)."""
     total = np.cumsum(values)
     before = (total - values)[new_run]
-    return total - before[np.cumsum(new_run) - 1]
+    running: np.ndarray = total - before[np.cumsum(new_run) - 1]
+    return running
 
 
 def _pause_intervals(ordered: pd.DataFrame, jobs: pd.DataFrame) -> pd.DataFrame:
