@@ -34,6 +34,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from rftcost.errors import EXCERPT, InputError, UnreadableFileError, excerpt
+from rftcost.events.repeats import repeated_values
 from rftcost.events.schema import (
     BOOL_COLUMNS,
     CATEGORY_COLUMNS,
@@ -1337,7 +1338,7 @@ def deduplicate(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.Da
     has_id = events["event_id"].notna().to_numpy()
     # A repeated (job_id, event_id) needs a repeated event_id: look for those first
     # (cheap), then compare the exact keys of only those rows.
-    repeated_id = has_id & _repeated(events["event_id"])
+    repeated_id = has_id & repeated_values(events["event_id"])
     same_id = np.zeros(n, dtype=bool)
     if repeated_id.any():
         keys = events.loc[repeated_id, ["job_id", "event_id"]]
@@ -1421,28 +1422,6 @@ def _in_reading_order(parts: list[pd.DataFrame], read: list[pd.DataFrame]) -> pd
 def _empty_duplicates(events: pd.DataFrame) -> pd.DataFrame:
     # A copy: an empty slice would keep the whole frame alive.
     return events.iloc[0:0][["source", "line", "job_id", "event_id"]].copy()
-
-
-def _repeated(values: pd.Series) -> np.ndarray:
-    """Whether each value occurs more than once.
-
-    Counted in Arrow: a count of the distinct values settles the common case (no
-    value repeated) at half the cost of pandas' ``duplicated`` on Arrow strings.
-    """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        return np.asarray(values.duplicated(keep=False), dtype=bool)
-    array = pa.array(values.array, from_pandas=True)
-    if len(pc.unique(array)) == len(array):  # the usual case, settled by one hash pass
-        return np.zeros(len(values), dtype=bool)
-    counts = pc.value_counts(array)
-    repeated_values = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
-    if len(repeated_values) == 0:
-        return np.zeros(len(values), dtype=bool)
-    found = pc.is_in(array, value_set=repeated_values)
-    return np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def problems_from_rejections(rejected: pd.DataFrame) -> pd.DataFrame:
