@@ -45,6 +45,7 @@ __all__ = [
     "packaged_price_tables",
     "price_differences",
     "resolve_model_family",
+    "token_price_pico",
 ]
 
 GENAI_PRICES = "genai-prices"
@@ -71,6 +72,16 @@ def _decimal_rate(value: Any) -> Decimal:
     if isinstance(exponent, int) and exponent < -6:
         raise ValueError(f"a rate per 1M tokens has at most 6 decimals, got {value!r}")
     return rate
+
+
+def token_price_pico(rate: Decimal, unit_tokens: int) -> int:
+    """A token rate (currency per ``unit_tokens`` tokens) → pico-units per token (R13).
+
+    ``PriceTable.to_frame`` gives the kernel these; the audit and the estimator use the
+    same. A table's rates have at most 6 decimals per 1M tokens, so with the default
+    unit this is exact (``rules`` re-exports it beside the other rules).
+    """
+    return int(rate * (Decimal(PICO_PER_DOLLAR) / unit_tokens))
 
 
 class PriceEntry(BaseModel):
@@ -153,15 +164,14 @@ class PriceTable(BaseModel):
 
         The kernel joins usage events to this frame with ``merge_asof`` (R10).
         """
-        scale = Decimal(PICO_PER_DOLLAR) / self.unit_tokens
         rows = [
             {
                 "grader_family": family,
                 "effective_ns": int(pd.Timestamp(entry.effective_from).value),
                 "price_index": index,
-                "input_pico": int(entry.input * scale),
-                "cached_pico": int(entry.cached_input * scale),
-                "output_pico": int(entry.output * scale),
+                "input_pico": token_price_pico(entry.input, self.unit_tokens),
+                "cached_pico": token_price_pico(entry.cached_input, self.unit_tokens),
+                "output_pico": token_price_pico(entry.output, self.unit_tokens),
             }
             for family, entries in self.models.items()
             for index, entry in enumerate(entries)

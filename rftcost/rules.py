@@ -34,7 +34,7 @@ import pandas as pd
 
 from rftcost.money import divide_round, to_minor_units
 from rftcost.policy import Policy
-from rftcost.prices import PICO_PER_DOLLAR, resolve_model_family
+from rftcost.prices import PICO_PER_DOLLAR, resolve_model_family, token_price_pico
 
 __all__ = [
     "MIN_RATE_PLACES",
@@ -356,15 +356,6 @@ def price_in_force(
         picked = values[taken] if len(values) else np.zeros(len(rows), dtype="int64")
         columns[column] = pd.Series(pd.arrays.IntegerArray(picked, none), index=usage.index)
     return usage.assign(**columns)
-
-
-def token_price_pico(rate: Decimal, unit_tokens: int) -> int:
-    """A token rate (currency per ``unit_tokens`` tokens) → pico-units per token (R13).
-
-    As ``PriceTable.to_frame`` computes it for the kernel: a table's rates have at
-    most 6 decimals per 1M tokens, so with the default unit this is exact.
-    """
-    return int(rate * (Decimal(PICO_PER_DOLLAR) / unit_tokens))
 
 
 def token_pico(
