@@ -743,33 +743,68 @@ def _pieces(billable: pd.DataFrame, losses: pd.DataFrame, billing: pd.DataFrame)
 
     A piece ``[t_i, t_i+1)`` is billable when a billable island covers it, lost when
     a loss island covers it too, and belongs to segment = billing events at or
-    before ``t_i``.
+    before ``t_i``. Boundaries stay int64 nanoseconds throughout: a piece's end is
+    the next boundary itself (a float step would move it by up to 128 ns, and a
+    charge of exactly 17.5 s would round to 17 s instead of 18 s, R11).
     """
-    points = pd.concat(
+
+    def ints(values: pd.Series) -> np.ndarray:
+        return values.to_numpy(dtype="int64")
+
+    # Billable starts and ends, loss starts and ends, billing events: in ``change`` order.
+    job = np.concatenate(
+        [ints(frame["job"]) for frame in (billable, billable, losses, losses, billing)]
+    )
+    at = np.concatenate(
         [
-            pd.DataFrame({"job": billable["job"], "t": billable["start"], "b": 1, "l": 0, "s": 0}),
-            pd.DataFrame({"job": billable["job"], "t": billable["end"], "b": -1, "l": 0, "s": 0}),
-            pd.DataFrame({"job": losses["job"], "t": losses["start"], "b": 0, "l": 1, "s": 0}),
-            pd.DataFrame({"job": losses["job"], "t": losses["end"], "b": 0, "l": -1, "s": 0}),
-            pd.DataFrame({"job": billing["job"], "t": billing["ts"], "b": 0, "l": 0, "s": 1}),
-        ],
-        ignore_index=True,
-    ).astype({"job": "int64", "t": "int64", "b": "int64", "l": "int64", "s": "int64"})
-    points = points.groupby(["job", "t"], as_index=False, sort=True)[["b", "l", "s"]].sum()
-    running = points.groupby("job")[["b", "l", "s"]].cumsum()
-    end = points.groupby("job")["t"].shift(-1)
-    pieces = pd.DataFrame(
+            ints(billable["start"]),
+            ints(billable["end"]),
+            ints(losses["start"]),
+            ints(losses["end"]),
+            ints(billing["ts"]),
+        ]
+    )
+    sizes = [len(billable), len(billable), len(losses), len(losses), len(billing)]
+    kind = np.repeat(np.arange(5), sizes)
+    # Each boundary's change to the billable depth, the loss depth and the segment count.
+    change = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1]], dtype="int64")
+    deltas = change[kind]
+    order = np.lexsort((at, job))
+    job, at, deltas = job[order], at[order], deltas[order]
+    if len(job) == 0:
+        empty = np.zeros(0, dtype="int64")
+        return pd.DataFrame(
+            {
+                "job": empty,
+                "start": empty,
+                "end": empty,
+                "segment": empty,
+                "billable": np.zeros(0, dtype=bool),
+                "lost": np.zeros(0, dtype=bool),
+            }
+        )
+    new_point = np.r_[True, (job[1:] != job[:-1]) | (at[1:] != at[:-1])]
+    firsts = np.flatnonzero(new_point)
+    job, at = job[firsts], at[firsts]
+    sums = np.add.reduceat(deltas, firsts, axis=0)
+    new_job = np.r_[True, job[1:] != job[:-1]]
+    depth_billable = _running_sum(sums[:, 0], new_job)
+    depth_lost = _running_sum(sums[:, 1], new_job)
+    segment = _running_sum(sums[:, 2], new_job)
+    has_next = np.r_[~new_job[1:], False]  # the next point is in the same job
+    end = np.r_[at[1:], 0]
+    keep = has_next & (end > at)
+    billable_now = depth_billable > 0
+    return pd.DataFrame(
         {
-            "job": points["job"],
-            "start": points["t"],
-            "end": end,
-            "segment": running["s"],
-            "billable": running["b"] > 0,
-            "lost": (running["b"] > 0) & (running["l"] > 0),
+            "job": job[keep],
+            "start": at[keep],
+            "end": end[keep],
+            "segment": segment[keep],
+            "billable": billable_now[keep],
+            "lost": (billable_now & (depth_lost > 0))[keep],
         }
     )
-    pieces = pieces[pieces["end"].notna() & (pieces["end"] > pieces["start"])]
-    return pieces.astype({"end": "int64"}).reset_index(drop=True)
 
 
 def _segment_totals(

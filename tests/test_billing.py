@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
+from pathlib import Path
 
 import pandas as pd
+import pytest
 from builders import JobLog, frame_of
 
 import rftcost
@@ -114,3 +117,24 @@ def test_sum_totals_adds_bills_of_disjoint_jobs() -> None:
     assert sum_totals(parts) == whole
     assert isinstance(whole, BillTotals)
     assert whole.total_amount == Decimal("303.80")
+
+
+@pytest.mark.parametrize("start_ms", [1, 15, 22, 29, 123, 997])
+def test_millisecond_times_are_billed_to_the_nanosecond(tmp_path: Path, start_ms: int) -> None:
+    """A rollout of exactly 17.500 s between millisecond timestamps is 17.5 s, which R11
+    rounds half up to 18 s, 0.005 h → 0.01 h: $1.00. Piece ends once went through float64
+    (steps of 256 ns at today's epoch), which made it 17.499999936 s → 17 s → $0.00."""
+    t0 = pd.Timestamp("2025-06-02T08:00:00Z") + pd.Timedelta(milliseconds=start_ms)
+    t1 = t0 + pd.Timedelta(milliseconds=17_500)
+    records = [
+        {"job_id": "ftjob-ms", "ts": t0.isoformat(), "event": "job_created", "team": "t"},
+        {"job_id": "ftjob-ms", "ts": t0.isoformat(), "event": "phase_start", "phase": "rollout"},
+        {"job_id": "ftjob-ms", "ts": t1.isoformat(), "event": "phase_end", "phase": "rollout"},
+        {"job_id": "ftjob-ms", "ts": t1.isoformat(), "event": "succeeded"},
+    ]
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(record) + "\n" for record in records))
+    result = rftcost.bill(path)
+    assert int(result.charges["billable_ns"].iloc[0]) == 17_500_000_000
+    assert result.jobs_table()["billable_seconds"].tolist() == [17.5]
+    assert result.totals().compute_amount == Decimal("1.00")

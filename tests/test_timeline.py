@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from builders import T0, JobLog, frame_of
+from hypothesis import given, settings
+from strategies import examples, logs
 
+import rftcost
 from rftcost.events.readers import read_events
 from rftcost.policy import load_policy
 from rftcost.time import NS_PER_SECOND
@@ -126,4 +130,29 @@ def test_the_final_event_is_the_status(tmp_path: Path) -> None:
     timeline = timeline_of(tmp_path, *logs)
     assert dict(zip(timeline.jobs["job_id"], timeline.jobs["status"], strict=True)) == {
         event: event for event in finals
+    }
+
+
+@settings(max_examples=examples(40), deadline=None)
+@given(records=logs())
+def test_pieces_cover_the_billable_union_to_the_nanosecond(records: list[dict[str, Any]]) -> None:
+    """The billable pieces of a job add up to the union of its billable intervals, exactly
+    (the generated times have milliseconds: a float on the way would miss by some ns)."""
+    timeline = rftcost.bill(pd.DataFrame(records)).timeline
+    billable = timeline.intervals[timeline.intervals["billable"]]
+    union: dict[int, int] = {}
+    for job, spans in billable.groupby("job"):
+        reach, total = None, 0
+        for start, end in sorted(zip(spans["start"], spans["end"], strict=True)):
+            if reach is None or start > reach:
+                total += max(end - start, 0)
+                reach = end
+            elif end > reach:
+                total += end - reach
+                reach = end
+        union[int(job)] = total
+    pieces = timeline.pieces[timeline.pieces["billable"]]
+    covered = (pieces["end"] - pieces["start"]).groupby(pieces["job"]).sum()
+    assert {int(job): int(ns) for job, ns in covered.items() if ns} == {
+        job: ns for job, ns in union.items() if ns
     }
