@@ -14,6 +14,7 @@ from rftcost.cli.common import (
     FollowLinksOption,
     LogsArgument,
     PolicyOption,
+    check_logs,
     check_outputs,
     policy_path,
     progress,
@@ -55,6 +56,7 @@ def _bill(
 ) -> Any:
     from rftcost.engines import bill
 
+    check_logs(logs, follow_links=follow_links)
     with progress(logs) as report:
         return bill(
             logs,

@@ -18,6 +18,7 @@ from rftcost.cli.common import (
     OutputFormat,
     OutputOption,
     PolicyOption,
+    check_logs,
     check_outputs,
     csv_text,
     emit,
@@ -56,6 +57,7 @@ def explain_command(
         raise typer.Exit(EXIT_USAGE)
     output_format = resolve_format(output_format, output, OutputFormat.table)
     resolved = load_policy(policy)
+    check_logs(logs, follow_links=follow_links)
     workers = available_workers()
     count = auto_buckets(logs, workers=workers)
     if count is None:
