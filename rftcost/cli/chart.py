@@ -16,6 +16,7 @@ from rftcost.cli.common import (
     PolicyOption,
     check_logs,
     check_outputs,
+    note_missing_glyphs,
     policy_path,
     progress,
 )
@@ -89,6 +90,7 @@ def _saved(fig: Any, output: Path) -> None:
 
     save_figure(fig, output)
     typer.echo(f"wrote {output}", err=True)
+    note_missing_glyphs(fig, output)
 
 
 @chart_app.command("spend")

@@ -37,6 +37,7 @@ __all__ = [
     "json_text",
     "markdown_table",
     "markdown_text",
+    "note_missing_glyphs",
     "one_line",
     "output_stream",
     "policy_path",
@@ -257,6 +258,24 @@ _LOG_KINDS = ".jsonl, .csv or .parquet, optionally .gz, or an OpenAI export"
 """What a folder is searched for, in the words of a message."""
 _NO_RECORD = "empty, or a header only"
 """What a file without a record is, in the words of a message."""
+
+
+def note_missing_glyphs(fig: Any, output: Path) -> None:
+    """After a PNG chart is written: a note on stderr when a name held characters its
+    fonts cannot draw, saying how they were drawn instead (``charts.save_figure``)."""
+    if output.suffix.lower() != ".png":
+        return  # an SVG keeps names as text, for its viewer's fonts
+    from rftcost.charts import drawable, missing_glyphs
+
+    missing = missing_glyphs(fig)
+    if missing:
+        shown = ", ".join(sorted({drawable(c, missing) for c in missing})[:8])
+        more = ", …" if len(missing) > 8 else ""
+        typer.echo(
+            f"note: {one_line(visible_controls(str(output)))}: the chart's fonts have no glyph"
+            f" for {len(missing)} character(s) of its names, drawn as {shown}{more}",
+            err=True,
+        )
 
 
 def warn(message: str) -> None:

@@ -25,6 +25,7 @@ from rftcost.cli.common import (
     json_text,
     markdown_table,
     markdown_text,
+    note_missing_glyphs,
     policy_path,
     resolve_format,
 )
@@ -85,7 +86,9 @@ def explain_command(
     if chart is not None:
         from rftcost.charts import save_figure, timeline_figure
 
-        save_figure(timeline_figure(explanation), chart)
+        figure = timeline_figure(explanation)
+        save_figure(figure, chart)
+        note_missing_glyphs(figure, chart)
     if output_format is OutputFormat.json:
         emit(json_text(explanation.model_dump(mode="json")), output)
     elif output_format is OutputFormat.csv:
