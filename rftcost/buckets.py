@@ -35,6 +35,7 @@ from rftcost.events.readers import (
     check_zone,
     concat_events,
     deduplicate,
+    drop_repeats,
     empty_rejected,
     expand_paths,
     is_openai_export,
@@ -97,7 +98,8 @@ class Partition(BaseModel):
     rejected: pd.DataFrame
     """Records rejected while reading (source, line, job_id, column, value, reason)."""
     accepted: int
-    """Records written to buckets (before de-duplication)."""
+    """Records that passed validation, before de-duplication: written to buckets, those
+    repeating an earlier record of their chunk as repeats only (``_REPEATS``)."""
     notes: tuple[str, ...] = ()
     """What reading noted, as the in-memory reader notes it: an OpenAI import's notes,
     files below a folder left out (budgets, invoices), links not followed."""
@@ -240,7 +242,7 @@ def partition_events(
         )
         # Named before every unit's part: an export's events come first, as in memory.
         name = "part-00000-00000.parquet"
-        bad, count = _write_chunks(iter([(events, bad)]), folder, buckets, name)
+        bad, count = _write_chunks(iter([(events, bad, None)]), folder, buckets, name)
         rejected.append(bad)
         accepted += count
     # Units small enough that every worker gets some (two each, for balance).
@@ -295,62 +297,110 @@ def _partition_unit(
     )
     # Unit parts are named after the exports' part (file number 0), in reading order.
     name = f"part-{unit.file_number + 1:05d}-{unit.number:05d}.parquet"
-    return _write_chunks(chunks, folder, buckets, name)
+    if unit.path.name.lower().endswith(".parquet"):
+        return _write_chunks(((frame, bad, None) for frame, bad in chunks), folder, buckets, name)
+    return _write_chunks(_without_repeats(chunks), folder, buckets, name)
+
+
+def _without_repeats(
+    chunks: Iterator[tuple[pd.DataFrame, pd.DataFrame]],
+) -> Iterator[tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]]:
+    """A text file's chunks, each record identical to an earlier one of its chunk set
+    aside (``readers.drop_repeats``, as the in-memory reader does): a log of one record
+    repeated a million times spools one event per chunk, not a million to one bucket.
+    The repeats are duplicates wherever the first copy is; only their place is kept."""
+    for frame, bad in chunks:
+        kept, repeated = drop_repeats(frame)
+        yield kept, bad, repeated
 
 
 def _write_chunks(
-    chunks: Iterator[tuple[pd.DataFrame, pd.DataFrame]], folder: Path, buckets: int, name: str
+    chunks: Iterator[tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]],
+    folder: Path,
+    buckets: int,
+    name: str,
 ) -> tuple[pd.DataFrame, int]:
-    """Append validated chunks' events to a file ``name`` per bucket; (rejected, accepted)."""
-    import pyarrow as pa
-
+    """Append validated chunks' events to a file ``name`` per bucket, and their repeats
+    (records set aside by ``drop_repeats``: source, line, job_id, event_id) to a
+    ``_REPEATS`` file beside it; (rejected, accepted)."""
     rejected: list[pd.DataFrame] = [empty_rejected()]
     accepted = 0
-    writers: dict[int, pq.ParquetWriter] = {}
-    schema: pa.Schema | None = None
-    # Chunks sorted by bucket, with each bucket's bounds, until _GROUP_ROWS are held:
-    # then one row group per bucket. Writing each chunk's slices at once would give
-    # row groups of a few thousand rows with many buckets, slow to write and to read.
-    pending: list[tuple[pa.Table, list[int]]] = []
-    pending_rows = 0
+    events = _BucketSpool(folder, buckets, name)
+    repeats = _BucketSpool(folder, buckets, _REPEATS + name)
+    try:
+        for frame, bad, repeated in chunks:
+            if len(bad):
+                rejected.append(bad)
+            accepted += len(frame) + (0 if repeated is None else len(repeated))
+            events.add(frame)
+            del frame
+            if repeated is not None:
+                repeats.add(repeated)
+        events.flush()
+        repeats.flush()
+    finally:
+        events.close()
+        repeats.close()
+    return pd.concat(rejected, ignore_index=True), accepted
 
-    def flush() -> None:
-        for number in range(buckets):
+
+_REPEATS = "repeats-"
+"""Prefix of a bucket's files of repeats (``_without_repeats``), beside its ``part-`` files."""
+
+
+class _BucketSpool:
+    """Rows appended to one Parquet file per bucket (``folder/NNNNN/name``), by job.
+
+    Chunks are sorted by bucket, with each bucket's bounds, until ``_GROUP_ROWS`` are
+    held: then one row group per bucket. Writing each chunk's slices at once would give
+    row groups of a few thousand rows with many buckets, slow to write and to read.
+    """
+
+    def __init__(self, folder: Path, buckets: int, name: str) -> None:
+        self.folder = folder
+        self.buckets = buckets
+        self.name = name
+        self.writers: dict[int, pq.ParquetWriter] = {}
+        self.schema: pa.Schema | None = None
+        self.pending: list[tuple[pa.Table, list[int]]] = []
+        self.pending_rows = 0
+
+    def add(self, frame: pd.DataFrame) -> None:
+        import pyarrow as pa
+
+        if frame.empty:
+            return
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        self.schema = self.schema or _part_schema(table.schema)
+        bucket = bucket_of(frame["job_id"], self.buckets)
+        order = np.argsort(bucket, kind="stable")
+        bounds = np.searchsorted(bucket[order], np.arange(self.buckets + 1)).tolist()
+        self.pending.append((table.take(order).cast(self.schema), bounds))
+        self.pending_rows += len(order)
+        if self.pending_rows >= _GROUP_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        import pyarrow as pa
+
+        for number in range(self.buckets):
             pieces = [
                 table.slice(bounds[number], bounds[number + 1] - bounds[number])
-                for table, bounds in pending
+                for table, bounds in self.pending
                 if bounds[number + 1] > bounds[number]
             ]
             if not pieces:
                 continue
-            if number not in writers:
-                writers[number] = _part_writer(folder / f"{number:05d}" / name, pieces[0].schema)
-            writers[number].write_table(pa.concat_tables(pieces))
-        pending.clear()
+            if number not in self.writers:
+                path = self.folder / f"{number:05d}" / self.name
+                self.writers[number] = _part_writer(path, pieces[0].schema)
+            self.writers[number].write_table(pa.concat_tables(pieces))
+        self.pending.clear()
+        self.pending_rows = 0
 
-    try:
-        for frame, bad in chunks:
-            if len(bad):
-                rejected.append(bad)
-            accepted += len(frame)
-            if frame.empty:
-                continue
-            table = pa.Table.from_pandas(frame, preserve_index=False)
-            schema = schema or _part_schema(table.schema)
-            bucket = bucket_of(frame["job_id"], buckets)
-            del frame
-            order = np.argsort(bucket, kind="stable")
-            bounds = np.searchsorted(bucket[order], np.arange(buckets + 1)).tolist()
-            pending.append((table.take(order).cast(schema), bounds))
-            pending_rows += len(order)
-            if pending_rows >= _GROUP_ROWS:
-                flush()
-                pending_rows = 0
-        flush()
-    finally:
-        for writer in writers.values():
+    def close(self) -> None:
+        for writer in self.writers.values():
             writer.close()
-    return pd.concat(rejected, ignore_index=True), accepted
 
 
 def _mapped(function: Callable[[_T], _R], items: Sequence[_T], workers: int) -> Iterator[_R]:
@@ -475,9 +525,12 @@ def _bill_bucket(
 ) -> Bill:
     """One bucket read, de-duplicated and billed by the kernel: its slim ``Bill``."""
     number, problems, job_problems = task
-    parts = sorted((folder / f"{number:05d}").glob("*.parquet"))
+    parts = sorted((folder / f"{number:05d}").glob("part-*.parquet"))
     events = _read_bucket(parts) if parts else _no_events()
     events, duplicates, conflicts = deduplicate(events)
+    repeats = sorted((folder / f"{number:05d}").glob(f"{_REPEATS}*.parquet"))
+    if repeats:
+        duplicates = _with_repeats(duplicates, repeats, files)
     log = EventLog(
         events=events.iloc[0:0].copy(),
         rejected=conflicts,
@@ -515,6 +568,59 @@ def _read_bucket(parts: list[Path]) -> pd.DataFrame:
     del tables
     # Arrow's buffers are released column by column as pandas takes them over.
     return concat_events([table.to_pandas(self_destruct=True, split_blocks=True)])
+
+
+def _with_repeats(
+    duplicates: pd.DataFrame, parts: list[Path], files: tuple[str, ...]
+) -> pd.DataFrame:
+    """A bucket's duplicates with the repeats set aside while partitioning, in reading
+    order (file as read, then line): records the same as ``deduplicate`` would have
+    found, had the repeats been spooled with the events."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    columns = ["source", "line", "job_id", "event_id"]
+    tables = [pq.read_table(part, read_dictionary=["source", "job_id"]) for part in parts]
+    read = pa.concat_tables(tables, promote_options="default").unify_dictionaries()
+    del tables
+    frames = [duplicates[columns], read.to_pandas()[columns]]
+    # Text columns stay categorical (a repeat's job id is one of a few), over the union
+    # of their names, without a string per row.
+    names = {column: _union([f[column] for f in frames]) for column in ("source", "job_id")}
+    joined = pd.concat(
+        [
+            frame.assign(**{c: _recoded(frame[c], union) for c, union in names.items()})
+            for frame in frames
+        ],
+        ignore_index=True,
+    )
+    # Files in reading order; -1 (first) is an OpenAI import's source, read before them.
+    sources = joined["source"].cat
+    position = pd.Index(list(dict.fromkeys(files)), dtype=object).get_indexer(
+        sources.categories.astype(str)
+    )
+    rank = position[sources.codes.to_numpy()]
+    order = np.lexsort((joined["line"].to_numpy(dtype="int64"), rank))
+    result: pd.DataFrame = joined.take(order).reset_index(drop=True)
+    return result
+
+
+def _union(columns: list[pd.Series]) -> pd.Index:
+    """The text values of ``columns`` (categoricals or not), sorted."""
+    names: set[str] = set()
+    for values in columns:
+        kind = values.astype("category")
+        names |= {str(c) for c in kind.cat.categories}
+    return pd.Index(sorted(names), dtype=object)
+
+
+def _recoded(values: pd.Series, categories: pd.Index) -> pd.Categorical:
+    """``values`` as a categorical over ``categories`` (which hold every one of them)."""
+    kind = values.astype("category")
+    mapping = categories.get_indexer(kind.cat.categories.astype(str))
+    codes = kind.cat.codes.to_numpy()
+    recoded = np.where(codes >= 0, mapping[codes] if len(mapping) else codes, -1)
+    return pd.Categorical.from_codes(recoded, categories=categories)
 
 
 def _no_events() -> pd.DataFrame:

@@ -22,6 +22,9 @@ written on a chart is formatted from the exact ``Decimal`` or integer cents.
 from __future__ import annotations
 
 import io
+import re
+import unicodedata
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -58,8 +61,10 @@ __all__ = [
     "STATUS_COLOURS",
     "WaterfallStep",
     "cumulative_figure",
+    "drawable",
     "figure_svg",
     "format_money",
+    "missing_glyphs",
     "save_figure",
     "spend_figure",
     "team_colours",
@@ -919,7 +924,16 @@ def _wrap(text: str, width: int = 14) -> str:
 
 
 def save_figure(fig: Figure, path: str | Path) -> Path:
-    """Write ``fig`` as PNG or SVG, chosen by the file's suffix."""
+    """Write ``fig`` as PNG or SVG, chosen by the file's suffix.
+
+    A name from a log may hold characters the fonts have no glyph for (fullwidth
+    letters, CJK, emoji). In a PNG each such character is written as its
+    compatibility form when that is plain ASCII (``ＡＢＣ`` → ``ABC``), else as its
+    escape (``日`` → ``\\u65e5``), so that two names never look alike as a row of
+    boxes; an SVG keeps every name as text, for the viewer's fonts to draw. Either
+    way matplotlib's "Glyph missing" warning is not passed on (``missing_glyphs``
+    says which characters were concerned).
+    """
     target = Path(path)
     suffix = target.suffix.lower()
     if suffix not in (".png", ".svg"):
@@ -930,9 +944,11 @@ def save_figure(fig: Figure, path: str | Path) -> Path:
         )
     with _style():
         if suffix == ".png":
-            fig.savefig(target, format="png", dpi=150, metadata={"Software": None})
+            with _drawable_text(fig, missing_glyphs(fig)), _quiet_glyphs():
+                fig.savefig(target, format="png", dpi=150, metadata={"Software": None})
         else:
-            fig.savefig(target, format="svg", metadata={"Date": None})
+            with _quiet_glyphs():
+                fig.savefig(target, format="svg", metadata={"Date": None})
     return target
 
 
@@ -941,15 +957,116 @@ def figure_svg(fig: Figure, *, id_prefix: str = "rftcost") -> str:
 
     Every id in the SVG (and every reference to one) is prefixed with
     ``id_prefix``, so that several figures inlined in one HTML page never share an
-    id and each clip path stays its own figure's.
+    id and each clip path stays its own figure's. A name is kept as it is, even when
+    the fonts matplotlib has lack its glyphs: the browser draws the text.
     """
-    import re
-
     buffer = io.StringIO()
-    with _style():
+    with _style(), _quiet_glyphs():
         fig.savefig(buffer, format="svg", metadata={"Date": None})
     text = buffer.getvalue()
     text = text[text.index("<svg") :]
     text = re.sub(r'\bid="([^"]+)"', rf'id="{id_prefix}-\1"', text)
     text = re.sub(r"url\(#([^)]+)\)", rf"url(#{id_prefix}-\1)", text)
     return re.sub(r'href="#([^"]+)"', rf'href="#{id_prefix}-\1"', text)
+
+
+_GLYPH_WARNING = r"Glyph \d+ \(.*\) missing from font"
+"""matplotlib's warning for a character its fonts cannot draw (the text is still drawn)."""
+_GLYPH_CODE = re.compile(r"Glyph (\d+) \(")
+
+
+@contextmanager
+def _quiet_glyphs() -> Iterator[None]:
+    """matplotlib's "Glyph missing from font" warning is not passed on: it speaks of
+    the library's fonts to a person who named a team, and ``save_figure`` has already
+    made the PNG's text drawable (an SVG's text is drawn by its viewer)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_GLYPH_WARNING, category=UserWarning)
+        yield
+
+
+def missing_glyphs(fig: Figure) -> frozenset[str]:
+    """The characters of ``fig``'s text that its fonts have no glyph for.
+
+    Found by drawing the figure once (matplotlib says which glyphs it lacked), and
+    only when some text is not ASCII: every font matplotlib may use draws ASCII.
+    """
+    if all(text.isascii() for text in _texts(fig)):
+        return frozenset()
+    with _style(), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fig.canvas.draw()
+    missing = set()
+    for warning in caught:
+        found = _GLYPH_CODE.match(str(warning.message))
+        if found and issubclass(warning.category, UserWarning):
+            missing.add(chr(int(found.group(1))))
+        else:  # any other warning is the caller's, as if not caught
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+    return frozenset(missing)
+
+
+def _texts(fig: Figure) -> list[str]:
+    """Every text of the figure, fixed tick labels (phase names, periods) included."""
+    from matplotlib.text import Text
+    from matplotlib.ticker import FixedFormatter
+
+    found = [artist.get_text() for artist in fig.findobj(Text)]
+    for axis in _axes(fig):
+        formatter = axis.get_major_formatter()
+        if isinstance(formatter, FixedFormatter):
+            found += [str(label) for label in formatter.seq]
+    return found
+
+
+def _axes(fig: Figure) -> list[Any]:
+    return [axis for ax in fig.axes for axis in (ax.xaxis, ax.yaxis)]
+
+
+def drawable(text: str, missing: frozenset[str]) -> str:
+    """``text`` with every character of ``missing`` (no glyph in the fonts) written as
+    its compatibility form when that is plain ASCII (fullwidth ``Ａ`` → ``A``, math
+    ``𝔘`` → ``U``), else as its escape (``\\u65e5``, ``\\U0001f680``)."""
+    if not missing.intersection(text):
+        return text
+    return "".join(_drawable_character(c) if c in missing else c for c in text)
+
+
+def _drawable_character(character: str) -> str:
+    plain = unicodedata.normalize("NFKC", character)
+    if plain.isascii() and plain.isprintable() and plain.strip():
+        return plain
+    code = ord(character)
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+@contextmanager
+def _drawable_text(fig: Figure, missing: frozenset[str]) -> Iterator[None]:
+    """Every text of ``fig`` made drawable (``drawable``) while it is saved, then put
+    back: the figure stays the caller's, with its names as they were."""
+    from matplotlib.text import Text
+    from matplotlib.ticker import FixedFormatter
+
+    if not missing:
+        yield
+        return
+    texts = [(artist, artist.get_text()) for artist in fig.findobj(Text)]
+    # Tick labels are made again from their formatter at each draw: change it too.
+    formatters = [
+        (formatter, formatter.seq)
+        for formatter in (axis.get_major_formatter() for axis in _axes(fig))
+        if isinstance(formatter, FixedFormatter)
+    ]
+    try:
+        for artist, text in texts:
+            artist.set_text(drawable(text, missing))
+        for formatter, labels in formatters:
+            formatter.seq = [drawable(str(label), missing) for label in labels]
+        yield
+    finally:
+        for artist, text in texts:
+            artist.set_text(text)
+        for formatter, labels in formatters:
+            formatter.seq = labels

@@ -134,3 +134,55 @@ def test_a_large_log_gets_buckets(monkeypatch: pytest.MonkeyPatch, log_folder: P
     monkeypatch.setattr(rftcost.buckets, "estimated_events", lambda paths: 10_000_000)
     assert auto_buckets([log_folder]) == 8  # about 1.25M events a bucket
     assert auto_buckets([log_folder], workers=2) == 16  # each worker holds a bucket
+
+
+# --- repeats: set aside chunk by chunk, accounted for as in memory ----------------------------
+
+
+@pytest.mark.parametrize("name", ["log.jsonl.gz", "log.csv"])
+def test_repeated_records_are_not_spooled_and_bill_as_in_memory(tmp_path: Path, name: str) -> None:
+    """A log made mostly of the same records repeated (and a conflict, an event id reused
+    with other content): each chunk spools one copy of a record, its repeats go to a
+    small file of (source, line, job_id, event_id); the bill, the counts and the very
+    duplicate records are those of the in-memory reading."""
+    import gzip
+
+    from rftcost.events.readers import read_events
+
+    rows = records()
+    step = {"job_id": "ftjob-1", "ts": "2025-06-01T01:00:05Z", "event": "step_completed",
+            "event_id": "evt-step", "step": 1}  # fmt: skip
+    conflict = {**step, "step": 2}
+    log = [*rows[:5], *[step] * 400, *rows[5:], *[rows[7]] * 300, conflict, *[step] * 50]
+    path = tmp_path / name
+    if name.endswith(".csv"):
+        pd.DataFrame(log).to_csv(path, index=False)
+    else:
+        path.write_bytes(gzip.compress("".join(json.dumps(r) + "\n" for r in log).encode()))
+    memory = read_events(path)
+    partition = partition_events([path], tmp_path / "parts", 3, policy=load_policy(),
+                                 chunk_rows=128)  # fmt: skip
+    assert partition.accepted == len(log) - 1  # the record with ts "yesterday" is rejected
+    spooled = sum(
+        len(pd.read_parquet(part)) for part in (tmp_path / "parts").rglob("part-*.parquet")
+    )
+    assert spooled < len(log) - 700  # the repeats are not in the buckets' events
+    bills = list(iter_bucket_bills(partition, load_policy()))
+    combined = bill(path, buckets=3)
+    assert combined.log is not None
+    assert combined.log.counts() == memory.counts()
+    assert combined.log.counts()["duplicates"] >= 748
+    assert sum(b.log.counts()["duplicates"] for b in bills if b.log) == len(memory.duplicates)
+    columns = ["source", "line", "job_id", "event_id"]
+
+    def records_of(frame: pd.DataFrame) -> list[tuple[str, ...]]:
+        return sorted(map(tuple, frame[columns].astype(str).values.tolist()))
+
+    assert records_of(combined.log.duplicates) == records_of(memory.duplicates)
+    assert records_of(combined.log.rejected.assign(event_id="")) == records_of(
+        memory.rejected.assign(event_id="")
+    )
+    in_memory = bill(path, buckets=None)
+    assert combined.to_dict() == in_memory.to_dict()
+    for frame in (b.log.duplicates for b in bills if b.log):  # in reading order per bucket
+        assert frame["line"].is_monotonic_increasing

@@ -582,3 +582,110 @@ def test_long_and_multi_line_names_keep_every_chart_laid_out(tmp_path: Path) -> 
             if "t" * 40 in text.get_text() or "x" * 40 in text.get_text():
                 assert "…" in text.get_text() and "\n" not in text.get_text()
                 assert "x" * 60 not in text.get_text() and "t" * 60 not in text.get_text()
+
+
+# --- names the fonts cannot draw ----------------------------------------------------------------
+
+UNDRAWABLE = {"ＡＢＣ": "ABC", "日本": "\\u65e5\\u672c", "🚀 rocket": "\\U0001f680 rocket"}
+"""Team names with characters DejaVu Sans lacks, and how a PNG draws them."""
+
+
+def _undrawable_bill() -> rftcost.Bill:
+    logs = []
+    for i, team in enumerate(UNDRAWABLE):
+        log = JobLog(f"ftjob-{i}-{team}").created(team=team, project=team)
+        logs.append(log.phase("rollout", hours=1).add("succeeded"))
+    import pandas as pd
+
+    return rftcost.bill(pd.concat([log.frame() for log in logs]))
+
+
+def test_names_without_glyphs_are_drawn_without_a_warning(
+    tmp_path: Path, recwarn: pytest.WarningsRecorder
+) -> None:
+    """Fullwidth letters, CJK and emoji in team, job and phase names: every chart is
+    written as PNG and SVG, no warning escapes (matplotlib's "Glyph missing from font"
+    is not passed on), the PNG draws each name readably and distinctly, the SVG keeps
+    it as text, and the figure keeps its names."""
+    from rftcost.charts import drawable, missing_glyphs
+
+    result = _undrawable_bill()
+    job = "ftjob-1-日本"
+    figures = {
+        "spend": spend_figure(spend(result, by="team", period="month")),
+        "cumulative": cumulative_figure(result),
+        "timeline": timeline_figure(explain(result, job)),
+        "waterfall": waterfall_figure(result, job),
+    }
+    for name, fig in figures.items():
+        assert {"日", "本"} <= missing_glyphs(fig)  # drawn once: every text is made
+        before = [t.get_text() for t in _texts(fig)]
+        png = save_figure(fig, tmp_path / f"{name}.png")
+        image = imread(png)
+        assert image.shape[0] > 100 and len(np.unique(image.reshape(-1, 4), axis=0)) > 20
+        svg_file = save_figure(fig, tmp_path / f"{name}.svg").read_text(encoding="utf-8")
+        assert "日本" in svg_file and "日本" in figure_svg(fig)  # text stays text
+        assert [t.get_text() for t in _texts(fig)] == before  # put back after saving
+    assert not recwarn.list, [str(w.message) for w in recwarn.list]
+    missing = missing_glyphs(figures["spend"])
+    for team, drawn in UNDRAWABLE.items():
+        assert drawable(team, missing) == drawn
+    assert missing_glyphs(spend_figure(spend(rftcost.bill(mixed_logs()), by="team"))) == set()
+
+
+def test_tick_labels_without_glyphs_are_drawn_too(
+    tmp_path: Path, recwarn: pytest.WarningsRecorder
+) -> None:
+    """Fixed tick labels (phase rows, periods, steps) are made again at each draw from
+    their formatter: a PNG draws them escaped as well, and they are put back."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from rftcost.charts import missing_glyphs
+
+    fig = Figure()
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.barh([0, 1], [1, 2])
+    ax.set_yticks([0, 1], ["研究", "rollout"])
+    assert missing_glyphs(fig) == {"研", "究"}
+    save_figure(fig, tmp_path / "ticks.png")
+    drawn = [t.get_text() for t in ax.get_yticklabels()]
+    assert drawn == ["研究", "rollout"]  # the figure keeps its labels
+    assert not recwarn.list, [str(w.message) for w in recwarn.list]
+
+
+def test_cli_charts_of_names_without_glyphs_write_a_note_not_a_warning(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    log = tmp_path / "names.jsonl"
+    logs = [
+        JobLog(f"ftjob-{i}").created(team=team).phase("rollout", hours=1).add("succeeded")
+        for i, team in enumerate(UNDRAWABLE)
+    ]
+    import pandas as pd
+
+    pd.concat([x.frame() for x in logs]).to_json(
+        log, orient="records", lines=True, force_ascii=False
+    )
+    for args, out in (
+        (["chart", "spend", str(log), "-o"], "spend.png"),
+        (["chart", "cumulative", str(log), "-o"], "cumulative.svg"),
+        (["report", str(log), "-o"], "report.html"),
+    ):
+        done = subprocess.run(
+            [sys.executable, "-W", "default", "-m", "rftcost", *args, str(tmp_path / out)],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert "Warning" not in done.stderr and "Glyph" not in done.stderr, done.stderr
+        assert (tmp_path / out).stat().st_size > 1000
+        notes = [line for line in done.stderr.splitlines() if line.startswith("note:")]
+        if out.endswith(".png"):
+            assert notes == [
+                f"note: {tmp_path / out}: the chart's fonts have no glyph for 6 character(s)"
+                " of its names, drawn as A, B, C, \\U0001f680, \\u65e5, \\u672c"
+            ]
+        else:
+            assert notes == []  # an SVG keeps names as text

@@ -20,6 +20,7 @@ from rftcost.cli.common import (
     OutputFormat,
     OutputOption,
     PolicyOption,
+    check_logs,
     check_outputs,
     csv_text,
     emit,
@@ -109,6 +110,7 @@ def audit_command(
     projects = load_project_map(project_map or [])
     # The invoice is read before the logs are billed: a bad invoice fails in a moment.
     read = read_invoice(invoice, assume_tz=assume_tz)
+    check_logs(logs, follow_links=follow_links)
     with progress(logs) as report:
         billed = bill(
             logs,

@@ -22,6 +22,7 @@ from rftcost.cli.common import (
     OutputOption,
     PolicyOption,
     StrictOption,
+    check_logs,
     check_outputs,
     csv_text,
     emit,
@@ -105,6 +106,7 @@ def bill_command(
     processes = workers if workers is not None else available_workers()
     count = buckets if buckets is not None else auto_buckets(logs, workers=processes)
     streamable = chosen in (OutputFormat.csv, OutputFormat.json)
+    check_logs(logs, follow_links=follow_links)
     if engine is Engine.pandas and count is not None and count > 1 and streamable:
         found = _stream_buckets(
             logs,
@@ -402,7 +404,7 @@ def validate_command(
 
     check_outputs([output], [*logs, policy_path(policy)])
     output_format = resolve_format(output_format, output, OutputFormat.table)
-
+    check_logs(logs, follow_links=follow_links)
     with progress(logs) as report:
         result = bill(
             logs,

@@ -14,7 +14,9 @@ from rftcost.cli.common import (
     FollowLinksOption,
     LogsArgument,
     PolicyOption,
+    check_logs,
     check_outputs,
+    note_missing_glyphs,
     policy_path,
     progress,
 )
@@ -55,6 +57,7 @@ def _bill(
 ) -> Any:
     from rftcost.engines import bill
 
+    check_logs(logs, follow_links=follow_links)
     with progress(logs) as report:
         return bill(
             logs,
@@ -87,6 +90,7 @@ def _saved(fig: Any, output: Path) -> None:
 
     save_figure(fig, output)
     typer.echo(f"wrote {output}", err=True)
+    note_missing_glyphs(fig, output)
 
 
 @chart_app.command("spend")

@@ -29,6 +29,7 @@ __all__ = [
     "PolicyOption",
     "StdoutFormatOption",
     "StrictOption",
+    "check_logs",
     "check_outputs",
     "csv_text",
     "emit",
@@ -36,12 +37,14 @@ __all__ = [
     "json_text",
     "markdown_table",
     "markdown_text",
+    "note_missing_glyphs",
     "one_line",
     "output_stream",
     "policy_path",
     "progress",
     "resolve_format",
     "visible_controls",
+    "warn",
 ]
 
 EXIT_OK = 0
@@ -216,6 +219,68 @@ def check_outputs(
                     path=output,
                     hint="write the output to another file",
                 )
+
+
+def check_logs(logs: Sequence[Path], *, follow_links: bool = False) -> None:
+    """Nothing silent: say, before reading, that a log holds nothing (no 0.00 bill unsaid).
+
+    A folder named that holds no event log is refused (``InputError``, exit 2), as a
+    path that does not exist is: it is a wrong path, and one line names it and why its
+    files were left out. A file that holds no record is named in a warning on stderr;
+    when no file holds a single record the command has nothing to read and is refused.
+    """
+    from rftcost.errors import InputError
+    from rftcost.events.survey import survey_logs
+
+    survey = survey_logs(logs, follow_links=follow_links)
+    if survey.folders_without_logs:  # the first one: one line, as for a missing path
+        folder, left_out = survey.folders_without_logs[0]
+        why = f"no event log in this folder ({_LOG_KINDS})"
+        if left_out:
+            more = f" (and {len(left_out) - 1} more)" if len(left_out) > 1 else ""
+            why += f"; left out: {left_out[0]}{more}"
+        raise InputError(why, path=folder)
+    empty = survey.files_without_records
+    if empty and survey.holds_no_record:
+        shown = ", ".join(str(p) for p in empty[:3])
+        shown += f" and {len(empty) - 3} more" if len(empty) > 3 else ""
+        none = (
+            "holds no record"
+            if len(empty) == 1
+            else f"none of these {len(empty)} files holds a record"
+        )
+        raise InputError(f"{none} ({_NO_RECORD}); nothing to read", path=shown)
+    for path in empty:
+        warn(f"{path}: holds no record ({_NO_RECORD}); it adds nothing")
+
+
+_LOG_KINDS = ".jsonl, .csv or .parquet, optionally .gz, or an OpenAI export"
+"""What a folder is searched for, in the words of a message."""
+_NO_RECORD = "empty, or a header only"
+"""What a file without a record is, in the words of a message."""
+
+
+def note_missing_glyphs(fig: Any, output: Path) -> None:
+    """After a PNG chart is written: a note on stderr when a name held characters its
+    fonts cannot draw, saying how they were drawn instead (``charts.save_figure``)."""
+    if output.suffix.lower() != ".png":
+        return  # an SVG keeps names as text, for its viewer's fonts
+    from rftcost.charts import drawable, missing_glyphs
+
+    missing = missing_glyphs(fig)
+    if missing:
+        shown = ", ".join(sorted({drawable(c, missing) for c in missing})[:8])
+        more = ", …" if len(missing) > 8 else ""
+        typer.echo(
+            f"note: {one_line(visible_controls(str(output)))}: the chart's fonts have no glyph"
+            f" for {len(missing)} character(s) of its names, drawn as {shown}{more}",
+            err=True,
+        )
+
+
+def warn(message: str) -> None:
+    """A warning for the person at the terminal: one line on stderr (never in a document)."""
+    typer.echo(f"warning: {one_line(visible_controls(message))}", err=True)
 
 
 def _same_file(first: Path, second: Path) -> bool:

@@ -18,6 +18,7 @@ from rftcost.cli.common import (
     LogsArgument,
     OutputOption,
     PolicyOption,
+    check_logs,
     check_outputs,
     emit,
     json_text,
@@ -160,6 +161,7 @@ def estimate_command(
     if running is not None and job is not None:
         from rftcost.engines import bill
 
+        check_logs(running)
         logs = bill(running, policy=resolved_policy, assume_tz=assume_tz)
         result = project_running(logs, job, cal, plan=loaded, **common)
     else:
@@ -461,6 +463,7 @@ def calibrate_command(
 
     check_outputs([output], [*logs, policy_path(policy)])
     # Billed here so that --follow-links reaches the reader; calibrate takes the bill.
+    check_logs(logs, follow_links=follow_links)
     history = bill(logs, policy=policy, assume_tz=assume_tz, follow_links=follow_links)
     result = calibrate(
         history,

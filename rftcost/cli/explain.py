@@ -18,12 +18,14 @@ from rftcost.cli.common import (
     OutputFormat,
     OutputOption,
     PolicyOption,
+    check_logs,
     check_outputs,
     csv_text,
     emit,
     json_text,
     markdown_table,
     markdown_text,
+    note_missing_glyphs,
     policy_path,
     resolve_format,
 )
@@ -56,6 +58,7 @@ def explain_command(
         raise typer.Exit(EXIT_USAGE)
     output_format = resolve_format(output_format, output, OutputFormat.table)
     resolved = load_policy(policy)
+    check_logs(logs, follow_links=follow_links)
     workers = available_workers()
     count = auto_buckets(logs, workers=workers)
     if count is None:
@@ -83,7 +86,9 @@ def explain_command(
     if chart is not None:
         from rftcost.charts import save_figure, timeline_figure
 
-        save_figure(timeline_figure(explanation), chart)
+        figure = timeline_figure(explanation)
+        save_figure(figure, chart)
+        note_missing_glyphs(figure, chart)
     if output_format is OutputFormat.json:
         emit(json_text(explanation.model_dump(mode="json")), output)
     elif output_format is OutputFormat.csv:

@@ -15,6 +15,7 @@ from rftcost.cli.common import (
     FollowLinksOption,
     LogsArgument,
     PolicyOption,
+    check_logs,
     check_outputs,
     policy_path,
     progress,
@@ -58,6 +59,7 @@ def export_focus(
     from rftcost.engines import bill
     from rftcost.focus import focus_rows, write_focus
 
+    check_logs(logs, follow_links=follow_links)
     with progress(logs) as report:
         result = bill(
             logs,

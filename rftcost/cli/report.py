@@ -14,6 +14,7 @@ from rftcost.cli.common import (
     FollowLinksOption,
     LogsArgument,
     PolicyOption,
+    check_logs,
     check_outputs,
     policy_path,
     progress,
@@ -50,7 +51,7 @@ def report_command(
     from rftcost.report import html_report, write_report
 
     check_outputs([output], [*logs, invoice, budgets, policy_path(policy)])
-
+    check_logs(logs, follow_links=follow_links)
     with progress(logs) as report:
         result = bill(
             logs,

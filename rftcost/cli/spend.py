@@ -21,6 +21,7 @@ from rftcost.cli.common import (
     OutputFormat,
     OutputOption,
     PolicyOption,
+    check_logs,
     check_outputs,
     emit,
     markdown_table,
@@ -113,6 +114,7 @@ def spend_command(
     from rftcost.engines import bill
     from rftcost.spend import spend
 
+    check_logs(logs, follow_links=follow_links)
     with progress(logs) as report:
         result = bill(
             logs,

@@ -707,7 +707,13 @@ def _read_csv(path: Path, chunk_rows: int | None) -> Iterator[tuple[pd.DataFrame
     # Always in chunks: a gzipped file that expands a thousandfold costs time, not memory.
     chunk_rows = chunk_rows or _CSV_CHUNK_ROWS
     try:
-        reader = _strict_csv(lambda: pd.read_csv(path, chunksize=chunk_rows, **options))
+        try:
+            reader = _strict_csv(lambda: pd.read_csv(path, chunksize=chunk_rows, **options))
+        except pd.errors.EmptyDataError:
+            # No header at all (0 bytes, a byte-order mark, blank lines): a file with no
+            # record, as an empty JSON Lines file is, not pandas' "No columns to parse".
+            yield pd.DataFrame({"line": pd.Series([], dtype="int64")}), empty_rejected()
+            return
         with reader:
             while True:
                 try:
