@@ -333,3 +333,21 @@ def test_spark_without_java_is_one_line(
     code, _, err = run_main(["bill", LOG, "--engine", "spark"], capsys, monkeypatch)
     assert code == 2 and len(err.splitlines()) == 1, err
     assert "Java 17" in err and not _RAW.search(err)
+
+
+@pytest.mark.parametrize("log_text", ["not json\n", '{"job_id": "ftjob-x", "ts": \n'])
+def test_an_audit_against_logs_of_no_readable_job_reports_every_line(
+    log_text: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Records read, none of them a job: every invoice line is of an unknown job (exit 1),
+    not a library exception."""
+    log = tmp_path / "bad.jsonl"
+    log.write_text(log_text)
+    invoice = Path(__file__).parent.parent / "sample_logs" / "invoice-clean.csv"
+    code, out, err = run_main(["audit", "--invoice", str(invoice), str(log)], capsys, monkeypatch)
+    assert code == 1, (code, err)
+    assert not _RAW.search(err + out), err
+    assert "unknown_job" in out

@@ -124,7 +124,9 @@ def audit_jobs(ctx: AuditContext) -> AuditReport:
         np.asarray(lines["job_id"], dtype=object)
     )
     statuses = jobs["status"].to_numpy(dtype=object)
-    status = pd.Series(np.where(found >= 0, statuses[found], None), index=lines.index, dtype=object)
+    # ``found`` is -1 for a line of no known job; with no job at all nothing can be taken.
+    picked = statuses[np.maximum(found, 0)] if len(statuses) else np.full(len(found), None)
+    status = pd.Series(np.where(found >= 0, picked, None), index=lines.index, dtype=object)
     checked = lines["line_type"].isin(CHECKED_LINE_TYPES)
     unchecked = ~checked
     unknown = checked & status.isna()
