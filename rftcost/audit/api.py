@@ -125,7 +125,9 @@ def audit_jobs(ctx: AuditContext) -> AuditReport:
     )
     statuses = jobs["status"].to_numpy(dtype=object)
     # ``found`` is -1 for a line of no known job; with no job at all nothing can be taken.
-    picked = statuses[np.maximum(found, 0)] if len(statuses) else np.full(len(found), None)
+    picked: np.ndarray = (
+        statuses[np.maximum(found, 0)] if len(statuses) else np.full(len(found), None, object)
+    )
     status = pd.Series(np.where(found >= 0, picked, None), index=lines.index, dtype=object)
     checked = lines["line_type"].isin(CHECKED_LINE_TYPES)
     unchecked = ~checked
