@@ -123,12 +123,10 @@ def audit_jobs(ctx: AuditContext) -> AuditReport:
     found = pd.Index(np.asarray(jobs.index, dtype=object), dtype=object).get_indexer(
         np.asarray(lines["job_id"], dtype=object)
     )
-    statuses = jobs["status"].to_numpy(dtype=object)
-    # ``found`` is -1 for a line of no known job; with no job at all nothing can be taken.
-    picked: np.ndarray = (
-        statuses[np.maximum(found, 0)] if len(statuses) else np.full(len(found), None, object)
-    )
-    status = pd.Series(np.where(found >= 0, picked, None), index=lines.index, dtype=object)
+    # ``found`` is -1 for a line of no known job (masked below): with no job at all, there
+    # must still be something to take.
+    statuses = jobs["status"].to_numpy(dtype=object) if len(jobs) else np.array([None], object)
+    status = pd.Series(np.where(found >= 0, statuses[found], None), index=lines.index, dtype=object)
     checked = lines["line_type"].isin(CHECKED_LINE_TYPES)
     unchecked = ~checked
     unknown = checked & status.isna()
