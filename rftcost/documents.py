@@ -51,6 +51,7 @@ from rftcost.policy import Policy
 from rftcost.spend import SpendReport
 
 __all__ = [
+    "VALIDATE_SCHEMA",
     "BillCsvWriter",
     "BillJsonWriter",
     "BillWriter",
@@ -58,6 +59,7 @@ __all__ = [
     "bill_writer",
     "write_bill",
     "write_spend",
+    "write_validation",
 ]
 
 _INDENT = 2
@@ -347,6 +349,52 @@ def write_spend(
     stream.write(before)
     written = 0
     for chunk in report.iter_rows():
+        texts = (_JOB_MARGIN + _laid_out(row, _JOB_MARGIN[1:]) for row in chunk)
+        stream.write(("," if written else "") + ",".join(texts))
+        written += len(chunk)
+    stream.write(("\n" + " " * _INDENT if written else "") + after + "\n")
+
+
+VALIDATE_SCHEMA = "rftcost.validate/v1"
+
+_REJECTED_CHUNK_ROWS = 50_000
+"""Rejected records laid out at a time: a log of a million bad lines is never held as text."""
+
+
+def write_validation(bill: Bill, stream: TextSink, output_format: Literal["json", "csv"]) -> None:
+    """Write what ``rftcost validate`` reports of ``bill``'s log: the ``rftcost.validate/v1``
+    document (counts, rejected records, invalid jobs, notes), or its rejected records as
+    CSV (cells neutralised, ``csvsafe``); the rejected records a chunk at a time."""
+    log = bill.log
+    if log is None:
+        raise ValueError("a bill made without its log (an EventLog) has nothing to validate")
+    rejected = log.rejected.fillna("")
+    chunks = (
+        rejected.iloc[start : start + _REJECTED_CHUNK_ROWS].to_dict("records")
+        for start in range(0, len(rejected), _REJECTED_CHUNK_ROWS)
+    )
+    if output_format == "csv":
+        # The csv module's own dialect (lines end with CRLF), as ``rftcost spend`` writes.
+        writer = csv.DictWriter(stream, fieldnames=list(rejected.columns), extrasaction="ignore")
+        writer.writeheader()
+        for chunk in chunks:
+            writer.writerows(neutralise_csv_row(row) for row in chunk)
+        return
+    document = {
+        "schema": VALIDATE_SCHEMA,
+        "policy": bill.policy.name,
+        "files": list(log.files),
+        "records": log.counts(),
+        "jobs": len(bill.jobs),
+        "invalid_jobs": int((bill.jobs["status"] == "invalid").sum()),
+        "rejected": [],
+        "problems": bill.problems.to_dict("records"),
+        "notes": list(log.notes),
+    }
+    before, after = _around_jobs(document, key="rejected")
+    stream.write(before)
+    written = 0
+    for chunk in chunks:
         texts = (_JOB_MARGIN + _laid_out(row, _JOB_MARGIN[1:]) for row in chunk)
         stream.write(("," if written else "") + ",".join(texts))
         written += len(chunk)

@@ -24,9 +24,7 @@ from rftcost.cli.common import (
     StrictOption,
     check_logs,
     check_outputs,
-    csv_text,
     emit,
-    json_text,
     markdown_table,
     markdown_text,
     one_line,
@@ -399,6 +397,7 @@ def validate_command(
     follow_links: FollowLinksOption = False,
 ) -> None:
     """Read and check logs only: counts, rejected records, invalid jobs (exit 1 if any)."""
+    from rftcost.documents import write_validation
     from rftcost.engines import bill
     from rftcost.events.readers import UNREADABLE_LINK_NOTE
 
@@ -421,21 +420,9 @@ def validate_command(
     # A log in the folder that could not be read (a broken link) is a finding too.
     unreadable = any(note.endswith(UNREADABLE_LINK_NOTE) for note in log.notes)
     rejected = log.rejected.fillna("")
-    if output_format is OutputFormat.json:
-        document = {
-            "schema": "rftcost.validate/v1",
-            "policy": result.policy.name,
-            "files": list(log.files),
-            "records": counts,
-            "jobs": len(result.jobs),
-            "invalid_jobs": int((result.jobs["status"] == "invalid").sum()),
-            "rejected": rejected.to_dict("records"),
-            "problems": invalid.to_dict("records"),
-            "notes": list(log.notes),
-        }
-        emit(json_text(document), output)
-    elif output_format is OutputFormat.csv:
-        emit(csv_text(rejected.to_dict("records"), list(rejected.columns)), output)
+    if output_format in (OutputFormat.json, OutputFormat.csv):
+        with output_stream(output) as stream:
+            write_validation(result, stream, _document_format(output_format))
     else:
         lines = [
             f"Files: {len(log.files)}",
