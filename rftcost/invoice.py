@@ -19,8 +19,11 @@ into integers of fixed scale, whole columns at once:
 - ``unit_price_micro``: per hour, or per 1M tokens, in millionths.
 
 A value that cannot be used (not a number, more than six decimals, an unknown
-line type, a compute line without hours, ...) raises ``InvoiceError`` naming the
-file, the line, the column and the value, with the count of further bad lines.
+line type, a compute line without hours, a time out of range, ...) raises
+``InvoiceError`` naming the file, the line, the column and the value, with the count
+of further bad lines; with ``on_bad_line="set_aside"`` (what the audit reads with) the
+line is set aside instead, in ``Invoice.rejected`` with the same facts, and the other
+lines are read. An invoice none of whose lines can be read is still refused.
 
 The writers (``invoice_from_bill``, ``write_invoice``, ``costs_export_from_bill``)
 turn a ``Bill`` into an invoice, line for line: what an honest vendor would send.
@@ -43,7 +46,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from rftcost.errors import InvoiceError
 from rftcost.prices import resolve_model_family
@@ -56,7 +59,9 @@ __all__ = [
     "COSTS_CATEGORIES",
     "INVOICE_COLUMNS",
     "LINE_TYPES",
+    "REJECTED_COLUMNS",
     "TOKEN_TYPES",
+    "BadLine",
     "Invoice",
     "costs_export_from_bill",
     "dump_costs_export",
@@ -112,6 +117,20 @@ COSTS_CATEGORIES = {
 }
 """How a Costs API ``line_item`` is recognised (first match, lower case); others are ``other``."""
 
+REJECTED_COLUMNS = (
+    "source_line",
+    "line",
+    "column",
+    "value",
+    "reason",
+    "job_id",
+    "line_type",
+    "amount_micro",
+)
+"""Columns of ``Invoice.rejected``: the file line, the line's number (its ``line`` when
+readable, else its row), the first bad column, its value (a short excerpt), why, and what
+could be read of the line (job, line type, amount in millionths; NA when unreadable)."""
+
 _SCALE = 10**6
 _MAX_WHOLE_DIGITS = 12
 _UNITS = {
@@ -140,6 +159,10 @@ class Invoice(BaseModel):
     unit, unit_price_micro, amount_micro, currency."""
     notes: tuple[str, ...] = ()
     """What reading it accepted or skipped (an older page shape, rows without cost)."""
+    rejected: pd.DataFrame = Field(default_factory=lambda: _no_rejected())
+    """Lines that could not be read and were set aside (``read_invoice(...,
+    on_bad_line="set_aside")``), one row a line, columns ``REJECTED_COLUMNS``; their
+    amounts are in no total. Empty when every line was read."""
 
     def __len__(self) -> int:
         return len(self.lines)
@@ -153,21 +176,48 @@ class Invoice(BaseModel):
 # --- reading ---------------------------------------------------------------------------
 
 
+def _no_rejected() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "source_line": pd.Series([], dtype="int64"),
+            "line": pd.Series([], dtype="int64"),
+            "column": pd.Series([], dtype="string"),
+            "value": pd.Series([], dtype="string"),
+            "reason": pd.Series([], dtype="string"),
+            "job_id": pd.Series([], dtype="string"),
+            "line_type": pd.Series([], dtype="string"),
+            "amount_micro": pd.Series([], dtype="Int64"),
+        }
+    )
+
+
+BadLine = Literal["raise", "set_aside"]
+"""What reading does with a canonical invoice line a value of which cannot be used."""
+
+
 def read_invoice(
     source: str | Path | pd.DataFrame,
     *,
     assume_tz: str | None = None,
+    on_bad_line: BadLine = "raise",
 ) -> Invoice:
     """Read a canonical invoice (CSV, JSON Lines, or a frame) or an OpenAI Costs API export.
 
     ``assume_tz`` names the zone of ``charge_at`` times written without an offset.
-    Raises ``InvoiceError`` for anything that cannot be used.
+    Raises ``InvoiceError`` for anything that cannot be used. ``on_bad_line``: for a
+    canonical invoice line with a value that cannot be used (a time out of range, an
+    amount that is not a number, an unknown line type, ...), ``"raise"`` refuses the
+    invoice naming the first such line; ``"set_aside"`` sets the line aside in
+    ``Invoice.rejected`` (file line, column, value, reason) and reads the others, as
+    the audit does. Either way, an invoice with lines none of which can be read is
+    refused (an empty invoice is no invoice), and so is a file that is not an invoice
+    (not CSV / JSON, a required column missing, a row with more fields than the header).
     """
     if isinstance(source, pd.DataFrame):
         raw = source.astype(object).where(source.notna(), None)
         raw = raw.map(lambda v: None if v is None else str(v))
         raw = raw.assign(source_line=np.arange(1, len(raw) + 1))
-        return _canonical(raw, "<frame>", assume_tz)
+        return _canonical(raw, "<frame>", assume_tz, on_bad_line)
     path = Path(source)
     if not path.exists():
         raise InvoiceError("no such invoice file", path=path)
@@ -179,11 +229,11 @@ def read_invoice(
         raw = _read_csv(path)
         if "line_type" not in raw and _DASHBOARD_COLUMNS & set(raw.columns):
             return _dashboard_csv(raw, str(path))
-        return _canonical(raw, str(path), assume_tz)
+        return _canonical(raw, str(path), assume_tz, on_bad_line)
     if name.endswith((".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")):
-        return _canonical(_read_jsonl(path), str(path), assume_tz)
+        return _canonical(_read_jsonl(path), str(path), assume_tz, on_bad_line)
     if name.endswith((".json", ".json.gz")):
-        return _read_json(path, assume_tz)
+        return _read_json(path, assume_tz, on_bad_line)
     raise InvoiceError(
         "unsupported invoice file type",
         path=path,
@@ -308,22 +358,34 @@ class _Problems:
             )
         )
 
-    def raise_first(self) -> None:
+    def raise_first(self, why: str | None = None) -> None:
         if not self.found:
             return
         bad = pd.concat(self.found).sort_values("source_line", kind="stable")
         first = bad.iloc[0]
         others = bad["source_line"].nunique() - 1
-        hint = f"{others} more line(s) with problems" if others else None
-        value = first["value"]
+        hints = [why] if why else []
+        hints += [f"{others} more line(s) with problems"] if others else []
         raise InvoiceError(
             str(first["reason"]),
             path=self.source,
             line=int(first["source_line"]),
             column=str(first["column"]),
-            value=None if value is None or value is pd.NA or value != value else _excerpt(value),
-            hint=hint,
+            value=_shown(first["value"]),
+            hint="; ".join(hints) or None,
         )
+
+    def first_per_line(self) -> pd.DataFrame:
+        """The first problem of every bad line, in line order (index: the raw row)."""
+        if not self.found:
+            return pd.DataFrame(columns=["source_line", "column", "value", "reason"])
+        bad = pd.concat(self.found).sort_values("source_line", kind="stable")
+        return bad[~bad.index.duplicated(keep="first")]
+
+
+def _shown(value: Any) -> str | None:
+    """A rejected cell as named in a message: ``None`` when empty, else a short excerpt."""
+    return None if value is None or value is pd.NA or value != value else _excerpt(value)
 
 
 def _excerpt(value: Any, limit: int = 60) -> str:
@@ -442,8 +504,11 @@ def _ns(stamps: pd.Series) -> tuple[pd.Series, pd.Series]:
     return values, outside
 
 
-def _canonical(raw: pd.DataFrame, source: str, assume_tz: str | None) -> Invoice:
-    """Check and normalise canonical invoice records (strings) into an ``Invoice``."""
+def _canonical(
+    raw: pd.DataFrame, source: str, assume_tz: str | None, on_bad_line: BadLine = "raise"
+) -> Invoice:
+    """Check and normalise canonical invoice records (strings) into an ``Invoice``; bad
+    lines raise, or are set aside (``on_bad_line``)."""
     problems = _Problems(raw, source)
     for required in ("line_type", "amount", "job_id"):
         if required not in raw:
@@ -525,7 +590,37 @@ def _canonical(raw: pd.DataFrame, source: str, assume_tz: str | None) -> Invoice
     given_line, bad = parse_scaled(_column(raw, "line"), 0)
     problems.add(bad.notna(), "line", bad)
     currency = _column(raw, "currency").str.upper()
-    problems.raise_first()
+    row_number = pd.Series(np.arange(1, len(raw) + 1), index=raw.index, dtype="Int64")
+    number = given_line.fillna(row_number)
+    if on_bad_line == "raise":
+        problems.raise_first()
+    set_aside = problems.first_per_line()
+    if len(raw) and len(set_aside) == len(raw):
+        problems.raise_first("no line of the invoice can be read: an empty invoice is no invoice")
+    keep = ~raw.index.isin(set_aside.index)
+    rejected = _no_rejected()
+    if len(set_aside):
+        rows = set_aside.index
+        rejected = pd.DataFrame(
+            {
+                "source_line": set_aside["source_line"].astype("int64"),
+                "line": number[rows].astype("int64"),
+                "column": set_aside["column"].astype(str).astype("string"),
+                "value": set_aside["value"].map(_shown).astype("string"),
+                "reason": set_aside["reason"].astype(str).astype("string"),
+                "job_id": job_id[rows].astype("string"),
+                "line_type": line_type[rows].astype("string"),
+                "amount_micro": amount[rows].astype("Int64"),
+            }
+        ).reset_index(drop=True)
+        raw = raw[keep]
+        line_type, job_id, amount, quantity, unit_price = (
+            line_type[keep], job_id[keep], amount[keep], quantity[keep], unit_price[keep]
+        )  # fmt: skip
+        token_type, grader_model, unit, charge_at = (
+            token_type[keep], grader_model[keep], unit[keep], charge_at[keep]
+        )  # fmt: skip
+        currency, number = currency[keep], number[keep]
 
     currencies = sorted(currency.dropna().unique())
     if len(currencies) > 1:
@@ -537,13 +632,12 @@ def _canonical(raw: pd.DataFrame, source: str, assume_tz: str | None) -> Invoice
             column="currency",
             value=str(currency[first_other]),
         )
-    row_number = pd.Series(np.arange(1, len(raw) + 1), index=raw.index, dtype="Int64")
     invoice_id = _column(raw, "invoice_id")
     ids = [str(i) for i in invoice_id.dropna().unique()]
     lines = pd.DataFrame(
         {
             "source_line": raw["source_line"].astype("int64"),
-            "line": given_line.fillna(row_number).astype("int64"),
+            "line": number.astype("int64"),
             "invoice_id": invoice_id,
             "job_id": job_id,
             "project": pd.Series(pd.NA, index=raw.index, dtype="string"),
@@ -561,12 +655,21 @@ def _canonical(raw: pd.DataFrame, source: str, assume_tz: str | None) -> Invoice
             "currency": currency,
         }
     ).reset_index(drop=True)
+    notes: tuple[str, ...] = ()
+    if len(rejected):
+        shown = ", ".join(str(n) for n in rejected["source_line"].head(5))
+        notes = (
+            f"{len(rejected)} line(s) could not be read and were set aside (file line(s) "
+            f"{shown}{', …' if len(rejected) > 5 else ''}): their amounts are in no total",
+        )
     return Invoice(
         source=source,
         invoice_id=", ".join(ids) if ids else None,
         basis="job",
         currency=currencies[0] if currencies else None,
         lines=lines,
+        notes=notes,
+        rejected=rejected,
     )
 
 
@@ -578,7 +681,7 @@ def _families(models: pd.Series) -> pd.Series:
 # --- OpenAI Costs API exports -----------------------------------------------------------
 
 
-def _read_json(path: Path, assume_tz: str | None) -> Invoice:
+def _read_json(path: Path, assume_tz: str | None, on_bad_line: BadLine) -> Invoice:
     text = _text(path)
     try:
         document: Any = json.loads(text, parse_float=Decimal)
@@ -610,7 +713,9 @@ def _read_json(path: Path, assume_tz: str | None) -> Invoice:
                     )
         raw = pd.DataFrame.from_records(pages).astype(object)
         raw = raw.where(raw.notna(), None).map(lambda v: None if v is None else str(v))
-        return _canonical(raw.assign(source_line=np.arange(1, len(raw) + 1)), str(path), assume_tz)
+        return _canonical(
+            raw.assign(source_line=np.arange(1, len(raw) + 1)), str(path), assume_tz, on_bad_line
+        )
     return _costs_pages(pages, str(path))
 
 

@@ -107,8 +107,9 @@ def audit_command(
     from rftcost.invoice import load_project_map, read_invoice
 
     projects = load_project_map(project_map or [])
-    # The invoice is read before the logs are billed: a bad invoice fails in a moment.
-    read = read_invoice(invoice, assume_tz=assume_tz)
+    # The invoice is read before the logs are billed: a bad invoice fails in a moment. A
+    # line that cannot be read is set aside and reported (unreadable_line, exit 1).
+    read = read_invoice(invoice, assume_tz=assume_tz, on_bad_line="set_aside")
     with progress(logs) as report:
         billed = bill(
             logs,
@@ -151,7 +152,7 @@ def _summary_lines(result: Any) -> list[str]:
     if s.unchecked_total:
         lines.append(
             f"Unchecked  {s.unchecked_total:>14.2f}   (credits, adjustments, tax, other costs, "
-            "invalid jobs;"
+            "invalid jobs, jobs of unreadable lines;"
             f" invoice total {s.invoice_total:.2f})"
         )
     lines.append(
@@ -271,7 +272,8 @@ def render_markdown(result: Any) -> str:
     )
     if s.unchecked_total:
         text += (
-            "\nUnchecked (credits, adjustments, tax, other costs, invalid jobs): "
+            "\nUnchecked (credits, adjustments, tax, other costs, invalid jobs, jobs of "
+            "unreadable lines): "
             f"{s.unchecked_total:.2f}\n"
         )
     if result.findings:
