@@ -63,6 +63,8 @@ from rftcost.audit.document import (
     AuditReport,
     AuditSummary,
     Comparison,
+    write_audit,
+    write_dispute,
 )
 from rftcost.audit.model import (
     FINDING_KINDS,
@@ -93,4 +95,6 @@ __all__ = [
     "Severity",
     "audit_invoice",
     "priced_tokens",
+    "write_audit",
+    "write_dispute",
 ]

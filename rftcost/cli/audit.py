@@ -21,12 +21,11 @@ from rftcost.cli.common import (
     OutputOption,
     PolicyOption,
     check_outputs,
-    csv_text,
     emit,
-    json_text,
     markdown_table,
     markdown_text,
     one_line,
+    output_stream,
     policy_path,
     progress,
     resolve_format,
@@ -90,7 +89,8 @@ def audit_command(
     """
     from decimal import Decimal, InvalidOperation
 
-    from rftcost.audit import DISPUTE_COLUMNS, FINDING_COLUMNS, audit_invoice
+    from rftcost.audit import audit_invoice
+    from rftcost.audit.document import write_audit, write_dispute
     from rftcost.engines import bill
 
     check_outputs([output, dispute], [*logs, invoice, policy_path(policy)])
@@ -123,16 +123,17 @@ def audit_command(
     result = audit_invoice(
         read, billed, tolerance=allowed, assume_tz=assume_tz, project_map=projects
     )
-    if output_format is OutputFormat.json:
-        emit(json_text(result.to_dict()), output)
-    elif output_format is OutputFormat.csv:
-        emit(csv_text(result.finding_rows(), FINDING_COLUMNS), output)
+    if output_format in (OutputFormat.json, OutputFormat.csv):
+        # Written a chunk of findings at a time (issue 16).
+        with output_stream(output) as stream:
+            write_audit(result, stream, "json" if output_format is OutputFormat.json else "csv")
     elif output_format is OutputFormat.markdown:
         emit(render_markdown(result), output)
     else:
         emit(render_table(result), output)
     if dispute is not None:
-        dispute.write_text(csv_text(result.dispute_rows(), DISPUTE_COLUMNS), encoding="utf-8")
+        with dispute.open("w", encoding="utf-8") as handle:
+            write_dispute(result, handle)
     raise typer.Exit(EXIT_FOUND if result.has_errors else EXIT_OK)
 
 
