@@ -32,13 +32,15 @@ importable from here too.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import io
+import itertools
 import json
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
@@ -215,12 +217,16 @@ def read_invoice(
         raise InvoiceError("not a regular file", path=path, hint="pass the invoice file")
     name = path.name.lower()
     if name.endswith((".csv", ".csv.gz")):
-        raw = _read_csv(path)
-        if "line_type" not in raw and _DASHBOARD_COLUMNS & set(raw.columns):
-            return _dashboard_csv(raw, str(path))
-        return _canonical(raw, str(path), assume_tz, on_bad_line)
+        # Read and checked a chunk of records at a time (issue 16): never the whole text.
+        chunks = _csv_chunks(path)
+        first = next(chunks)
+        if "line_type" not in first and _DASHBOARD_COLUMNS & set(first.columns):
+            return _dashboard_csv(pd.concat([first, *chunks], ignore_index=True), str(path))
+        return _canonical_chunks(
+            itertools.chain([first], chunks), str(path), assume_tz, on_bad_line
+        )
     if name.endswith((".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")):
-        return _canonical(_read_jsonl(path), str(path), assume_tz, on_bad_line)
+        return _canonical_chunks(_jsonl_chunks(path), str(path), assume_tz, on_bad_line)
     if name.endswith((".json", ".json.gz")):
         return _read_json(path, assume_tz, on_bad_line)
     raise InvoiceError(
@@ -250,46 +256,139 @@ def _text(path: Path) -> str:
     return text
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
-    text = _text(path)
+_READ_ROWS = 50_000
+"""Records of a canonical invoice read (and checked) at a time: its text is never whole."""
+
+
+def _check_text(path: Path) -> None:
+    """Refuse a file that cannot be read, is not UTF-8, or holds only white space (an empty
+    invoice is no invoice), streaming it once in blocks (nothing held)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    blank, consumed = True, 0
     try:
-        with warnings.catch_warnings():
-            # index_col=False: a row with more fields than the header never turns the first
-            # column into an index (every column shifted); pandas warns, and it is refused.
-            warnings.simplefilter("error", pd.errors.ParserWarning)
-            raw = pd.read_csv(
-                io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""], index_col=False
-            )
-    except pd.errors.EmptyDataError as exc:
-        raise InvoiceError("empty invoice file (no header)", path=path) from exc
-    except (pd.errors.ParserError, pd.errors.ParserWarning) as exc:
-        raise _long_row(text, path) or InvoiceError(f"cannot parse CSV: {exc}", path=path) from exc
-    except ValueError as exc:
-        raise InvoiceError(f"cannot parse CSV: {exc}", path=path) from exc
-    raw.columns = [str(c).strip() for c in raw.columns]
-    return raw.assign(source_line=np.arange(2, len(raw) + 2))  # line 1 is the header
+        opener = gzip.open if path.name.lower().endswith(".gz") else open
+        with opener(path, "rb") as handle:
+            while block := handle.read(1 << 20):
+                pending = len(decoder.getstate()[0])
+                try:
+                    text = decoder.decode(block)
+                except UnicodeDecodeError as exc:
+                    at = consumed - pending + exc.start
+                    raise InvoiceError(
+                        f"not UTF-8 text ({exc.reason} at byte {at})", path=path
+                    ) from exc
+                if blank:
+                    blank = not text.lstrip("\ufeff" if consumed == 0 else "").strip()
+                consumed += len(block)
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:  # the file ends inside a character
+        raise InvoiceError(f"not UTF-8 text ({exc.reason} at byte {consumed})", path=path) from exc
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise InvoiceError(f"cannot read invoice: {exc}", path=path) from exc
+    if blank:
+        # Never read as an empty Costs API export that audits clean.
+        raise InvoiceError(
+            "the invoice file is empty: an empty invoice is no invoice",
+            path=path,
+            hint="pass the invoice (canonical CSV / JSON Lines) or the Costs API export",
+        )
 
 
-def _long_row(text: str, path: Path) -> InvoiceError | None:
+def _open_text(path: Path, newline: str | None) -> Any:
+    """The file as text (UTF-8, a byte-order mark dropped; ``.gz`` decompressed on the fly)."""
+    if path.name.lower().endswith(".gz"):
+        return gzip.open(path, "rt", encoding="utf-8-sig", newline=newline)
+    return path.open(encoding="utf-8-sig", newline=newline)
+
+
+def _csv_chunks(path: Path) -> Iterator[pd.DataFrame]:
+    """The records of a CSV as strings, ``_READ_ROWS`` at a time (at least one chunk)."""
+    _check_text(path)
+    rows = 0
+    with _open_text(path, newline="") as handle:
+        try:
+            with warnings.catch_warnings():
+                # index_col=False: a row with more fields than the header never turns the
+                # first column into an index (every column shifted); pandas warns, and it is
+                # refused.
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                reader = pd.read_csv(
+                    handle,
+                    dtype=str,
+                    keep_default_na=False,
+                    na_values=[""],
+                    index_col=False,
+                    chunksize=_READ_ROWS,
+                )
+                with reader:
+                    header: list[str] | None = None
+                    for raw in reader:
+                        raw.columns = header = [str(c).strip() for c in raw.columns]
+                        # Line 1 is the header.
+                        yield raw.assign(source_line=np.arange(rows + 2, rows + 2 + len(raw)))
+                        rows += len(raw)
+                    if header is None:  # a header alone: an invoice of nothing
+                        names = [str(c).strip() for c in reader.orig_options["names"] or []]
+                        yield _header_only(path, names)
+        except pd.errors.EmptyDataError as exc:
+            raise InvoiceError("empty invoice file (no header)", path=path) from exc
+        except (pd.errors.ParserError, pd.errors.ParserWarning) as exc:
+            raise _long_row(path) or InvoiceError(f"cannot parse CSV: {exc}", path=path) from exc
+        except ValueError as exc:
+            raise InvoiceError(f"cannot parse CSV: {exc}", path=path) from exc
+
+
+def _header_only(path: Path, names: list[str]) -> pd.DataFrame:
+    """The columns of a CSV without records (its header, read again: one line)."""
+    if not names:
+        with _open_text(path, newline="") as handle:
+            names = [c.strip() for c in next(csv.reader(handle), [])]
+    return pd.DataFrame({name: pd.Series([], dtype=object) for name in names}).assign(
+        source_line=np.arange(0)
+    )
+
+
+def _long_row(path: Path) -> InvoiceError | None:
     """The first row with more fields than the header, named by its line (error path only)."""
-    reader = csv.reader(io.StringIO(text))
-    header = next(reader, [])
-    for row in reader:
-        if len(row) > len(header):
-            return InvoiceError(
-                f"a row with more fields ({len(row)}) than the header ({len(header)})",
-                path=path,
-                line=reader.line_num,
-                value=",".join(row)[:60],
-                hint="quote a field that holds a comma",
-            )
+    with _open_text(path, newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, [])
+        for row in reader:
+            if len(row) > len(header):
+                return InvoiceError(
+                    f"a row with more fields ({len(row)}) than the header ({len(header)})",
+                    path=path,
+                    line=reader.line_num,
+                    value=",".join(row)[:60],
+                    hint="quote a field that holds a comma",
+                )
     return None
 
 
-def _read_jsonl(path: Path) -> pd.DataFrame:
-    lines = _text(path).splitlines()
-    numbers = [i + 1 for i, text in enumerate(lines) if text.strip()]
-    body = "[" + ",".join(lines[i - 1] for i in numbers) + "]"
+def _jsonl_chunks(path: Path) -> Iterator[pd.DataFrame]:
+    """The records of JSON Lines as strings, ``_READ_ROWS`` at a time (at least one chunk).
+    Lines are numbered as ``str.splitlines`` numbers the whole text."""
+    _check_text(path)
+    batch: list[str] = []
+    numbers: list[int] = []
+    number, chunks = 0, 0
+    with _open_text(path, newline=None) as handle:
+        for physical in handle:
+            for text in physical.splitlines():
+                number += 1
+                if text.strip():
+                    batch.append(text)
+                    numbers.append(number)
+            if len(batch) >= _READ_ROWS:
+                yield _jsonl_frame(batch, numbers, path)
+                batch, numbers, chunks = [], [], chunks + 1
+    if batch or not chunks:
+        yield _jsonl_frame(batch, numbers, path)
+
+
+def _jsonl_frame(lines: list[str], numbers: list[int], path: Path) -> pd.DataFrame:
+    """Lines of JSON objects (file line ``numbers``) → a frame of strings."""
+    body = "[" + ",".join(lines) + "]"
     try:
         records = json.loads(body, parse_float=str, parse_int=str)
     except json.JSONDecodeError:
@@ -298,9 +397,9 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
         raise InvoiceError("JSON nested too deep", path=path) from exc
     if records is None or len(records) != len(numbers):
         # Find the first bad line to name it.
-        for number in numbers:
+        for number, text in zip(numbers, lines, strict=True):
             try:
-                json.loads(lines[number - 1])
+                json.loads(text)
             except json.JSONDecodeError as exc:
                 raise InvoiceError(f"not JSON: {exc.msg}", path=path, line=number) from exc
         raise InvoiceError("not JSON Lines", path=path)
@@ -324,11 +423,10 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
 
 
 class _Problems:
-    """Bad cells found column by column; raised as one ``InvoiceError`` (the first bad line)."""
+    """Bad cells found column by column; the first of each bad line is what is reported."""
 
-    def __init__(self, raw: pd.DataFrame, source: str) -> None:
+    def __init__(self, raw: pd.DataFrame) -> None:
         self.raw = raw
-        self.source = source
         self.found: list[pd.DataFrame] = []
 
     def add(self, mask: pd.Series, column: str, reason: str | pd.Series) -> None:
@@ -347,29 +445,29 @@ class _Problems:
             )
         )
 
-    def raise_first(self, why: str | None = None) -> None:
-        if not self.found:
-            return
-        bad = pd.concat(self.found).sort_values("source_line", kind="stable")
-        first = bad.iloc[0]
-        others = bad["source_line"].nunique() - 1
-        hints = [why] if why else []
-        hints += [f"{others} more line(s) with problems"] if others else []
-        raise InvoiceError(
-            str(first["reason"]),
-            path=self.source,
-            line=int(first["source_line"]),
-            column=str(first["column"]),
-            value=_shown(first["value"]),
-            hint="; ".join(hints) or None,
-        )
-
     def first_per_line(self) -> pd.DataFrame:
         """The first problem of every bad line, in line order (index: the raw row)."""
         if not self.found:
             return pd.DataFrame(columns=["source_line", "column", "value", "reason"])
         bad = pd.concat(self.found).sort_values("source_line", kind="stable")
         return bad[~bad.index.duplicated(keep="first")]
+
+
+def _first_problem(bad: pd.DataFrame, source: str, why: str | None = None) -> InvoiceError:
+    """The error naming the first bad line (``bad``: the first problem of every bad line, in
+    line order), with the count of the others."""
+    first = bad.iloc[0]
+    others = len(bad) - 1
+    hints = [why] if why else []
+    hints += [f"{others} more line(s) with problems"] if others else []
+    return InvoiceError(
+        str(first["reason"]),
+        path=source,
+        line=int(first["source_line"]),
+        column=str(first["column"]),
+        value=_shown(first["value"]),
+        hint="; ".join(hints) or None,
+    )
 
 
 def _shown(value: Any) -> str | None:
@@ -498,9 +596,30 @@ def _canonical(
 ) -> Invoice:
     """Check and normalise canonical invoice records (strings) into an ``Invoice``; bad
     lines raise, or are set aside (``on_bad_line``)."""
-    problems = _Problems(raw, source)
+    return _canonical_chunks(iter([raw]), source, assume_tz, on_bad_line)
+
+
+def _canonical_chunks(
+    chunks: Iterator[pd.DataFrame], source: str, assume_tz: str | None, on_bad_line: BadLine
+) -> Invoice:
+    """``_canonical`` over chunks of records in file order (at least one, maybe empty): each
+    is checked and typed on its own, so memory holds the typed lines and one chunk of text.
+    What needs every line (a missing column, the first bad line and their count, one
+    currency) is decided at the end, as for the whole file at once."""
+    parts: list[pd.DataFrame] = []
+    bads: list[pd.DataFrame] = []
+    set_aside: list[pd.DataFrame] = []
+    columns: set[str] = set()
+    rows = 0
+    for raw in chunks:
+        columns |= {str(c) for c in raw.columns}
+        lines, bad, rejected = _chunk_lines(raw, assume_tz, rows)
+        rows += len(raw)
+        parts.append(lines)
+        bads.append(bad)
+        set_aside.append(rejected)
     for required in ("line_type", "amount", "job_id"):
-        if required not in raw:
+        if required not in columns:
             raise InvoiceError(
                 f"missing column {required!r}",
                 path=source,
@@ -509,6 +628,52 @@ def _canonical(
                 "export (dashboard CSV) has start_time, end_time, amount_value, amount_currency, "
                 "line_item, project_id",
             )
+    bad = pd.concat(bads).sort_values("source_line", kind="stable")
+    if len(bad) and on_bad_line == "raise":
+        raise _first_problem(bad, source)
+    if len(bad) and len(bad) == rows:
+        raise _first_problem(
+            bad, source, "no line of the invoice can be read: an empty invoice is no invoice"
+        )
+    lines = pd.concat(parts, ignore_index=True)
+    rejected = pd.concat(set_aside, ignore_index=True)
+    currency = lines["currency"]
+    currencies = sorted(currency.dropna().unique())
+    if len(currencies) > 1:
+        first_other = currency[currency.notna() & (currency != currencies[0])].index[0]
+        raise InvoiceError(
+            f"lines in several currencies ({', '.join(currencies)})",
+            path=source,
+            line=int(lines.loc[first_other, "source_line"]),
+            column="currency",
+            value=str(currency[first_other]),
+        )
+    ids = [str(i) for i in lines["invoice_id"].dropna().unique()]
+    notes: tuple[str, ...] = ()
+    if len(rejected):
+        shown = ", ".join(str(n) for n in rejected["source_line"].head(5))
+        notes = (
+            f"{len(rejected)} line(s) could not be read and were set aside (file line(s) "
+            f"{shown}{', …' if len(rejected) > 5 else ''}): their amounts are in no total",
+        )
+    return Invoice(
+        source=source,
+        invoice_id=", ".join(ids) if ids else None,
+        basis="job",
+        currency=currencies[0] if currencies else None,
+        lines=lines,
+        notes=notes,
+        rejected=rejected,
+    )
+
+
+def _chunk_lines(
+    raw: pd.DataFrame, assume_tz: str | None, rows_before: int
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """One chunk of records → its readable lines, the first problem of each bad line, and
+    the bad lines as ``Invoice.rejected`` rows. ``rows_before``: records of earlier chunks
+    (a line without a ``line`` number is numbered by its row in the file)."""
+    problems = _Problems(raw)
     line_type = _column(raw, "line_type").str.lower()
     problems.add(line_type.isna(), "line_type", "missing line type")
     problems.add(
@@ -579,27 +744,25 @@ def _canonical(
     given_line, bad = parse_scaled(_column(raw, "line"), 0)
     problems.add(bad.notna(), "line", bad)
     currency = _column(raw, "currency").str.upper()
-    row_number = pd.Series(np.arange(1, len(raw) + 1), index=raw.index, dtype="Int64")
+    row_number = pd.Series(
+        np.arange(rows_before + 1, rows_before + len(raw) + 1), index=raw.index, dtype="Int64"
+    )
     number = given_line.fillna(row_number)
-    if on_bad_line == "raise":
-        problems.raise_first()
-    set_aside = problems.first_per_line()
-    if len(raw) and len(set_aside) == len(raw):
-        problems.raise_first("no line of the invoice can be read: an empty invoice is no invoice")
-    keep = ~raw.index.isin(set_aside.index)
+    faulty = problems.first_per_line()
+    keep = ~raw.index.isin(faulty.index)
     rejected = _no_rejected()
-    if len(set_aside):
-        rows = set_aside.index
+    if len(faulty):
+        at = faulty.index
         rejected = pd.DataFrame(
             {
-                "source_line": set_aside["source_line"].astype("int64"),
-                "line": number[rows].astype("int64"),
-                "column": set_aside["column"].astype(str).astype("string"),
-                "value": set_aside["value"].map(_shown).astype("string"),
-                "reason": set_aside["reason"].astype(str).astype("string"),
-                "job_id": job_id[rows].astype("string"),
-                "line_type": line_type[rows].astype("string"),
-                "amount_micro": amount[rows].astype("Int64"),
+                "source_line": faulty["source_line"].astype("int64"),
+                "line": number[at].astype("int64"),
+                "column": faulty["column"].astype(str).astype("string"),
+                "value": faulty["value"].map(_shown).astype("string"),
+                "reason": faulty["reason"].astype(str).astype("string"),
+                "job_id": job_id[at].astype("string"),
+                "line_type": line_type[at].astype("string"),
+                "amount_micro": amount[at].astype("Int64"),
             }
         ).reset_index(drop=True)
         raw = raw[keep]
@@ -610,24 +773,11 @@ def _canonical(
             token_type[keep], grader_model[keep], unit[keep], charge_at[keep]
         )  # fmt: skip
         currency, number = currency[keep], number[keep]
-
-    currencies = sorted(currency.dropna().unique())
-    if len(currencies) > 1:
-        first_other = currency[currency.notna() & (currency != currencies[0])].index[0]
-        raise InvoiceError(
-            f"lines in several currencies ({', '.join(currencies)})",
-            path=source,
-            line=int(raw.loc[first_other, "source_line"]),
-            column="currency",
-            value=str(currency[first_other]),
-        )
-    invoice_id = _column(raw, "invoice_id")
-    ids = [str(i) for i in invoice_id.dropna().unique()]
     lines = pd.DataFrame(
         {
             "source_line": raw["source_line"].astype("int64"),
             "line": number.astype("int64"),
-            "invoice_id": invoice_id,
+            "invoice_id": _column(raw, "invoice_id"),
             "job_id": job_id,
             "project": pd.Series(pd.NA, index=raw.index, dtype="string"),
             "day": pd.Series(pd.NA, index=raw.index, dtype="string"),
@@ -643,23 +793,8 @@ def _canonical(
             "amount_micro": amount.astype("int64"),
             "currency": currency,
         }
-    ).reset_index(drop=True)
-    notes: tuple[str, ...] = ()
-    if len(rejected):
-        shown = ", ".join(str(n) for n in rejected["source_line"].head(5))
-        notes = (
-            f"{len(rejected)} line(s) could not be read and were set aside (file line(s) "
-            f"{shown}{', …' if len(rejected) > 5 else ''}): their amounts are in no total",
-        )
-    return Invoice(
-        source=source,
-        invoice_id=", ".join(ids) if ids else None,
-        basis="job",
-        currency=currencies[0] if currencies else None,
-        lines=lines,
-        notes=notes,
-        rejected=rejected,
     )
+    return lines, faulty[["source_line", "column", "value", "reason"]], rejected
 
 
 def _families(models: pd.Series) -> pd.Series:
