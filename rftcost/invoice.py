@@ -59,6 +59,7 @@ from rftcost.invoice_writers import (
     write_invoice,
 )
 from rftcost.prices import resolve_model_family
+from rftcost.rules import priced_tokens as priced_tokens  # where it was; the writers use it
 
 if TYPE_CHECKING:
     pass
