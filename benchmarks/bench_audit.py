@@ -5,7 +5,7 @@
 
 For each size it simulates the jobs once (``rftcost.simulate.simulate_jobs``, in
 chunks, cached as ``benchmarks/.cache/audit-jobs-<n>-seed<seed>.parquet``), bills
-them once to write the honest invoice (``rftcost.invoice.invoice_from_bill``: one
+them once to write the honest invoice (``rftcost.invoice_writers.invoice_from_bill``: one
 compute line per charge, discount and grader lines, every line with its
 ``charge_at``) and, with ``--perturb F``, a copy where a fraction F of the compute
 lines bills 0.25 h more. Then, each in its own process:
@@ -81,7 +81,7 @@ def _invoices(cache: Path, events: Path, perturb: float) -> tuple[Path, Path | N
         import numpy as np
 
         import rftcost
-        from rftcost.invoice import invoice_from_bill, write_invoice
+        from rftcost.invoice_writers import invoice_from_bill, write_invoice
 
         bill = rftcost.bill(events)
         lines = invoice_from_bill(bill, invoice_id="INV-BENCH")

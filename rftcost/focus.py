@@ -24,11 +24,16 @@ work (not charged yet) have no rows.
 
 Money columns are ``decimal128`` (pyarrow-backed) in the frame and in Parquet,
 and exact decimal strings in CSV.
+
+``focus_chunks(bill)`` yields the same rows in chunks of whole charges, in order, and
+``write_focus`` writes such chunks one after the other (issue 16): the text of an
+export is held a chunk at a time, never whole.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -45,6 +50,7 @@ from rftcost.rules import price_in_force, rate_places
 __all__ = [
     "FOCUS_COLUMNS",
     "FOCUS_VERSION",
+    "focus_chunks",
     "focus_rows",
     "write_focus",
 ]
@@ -104,6 +110,12 @@ FOCUS_COLUMNS: tuple[str, ...] = tuple(_SCHEMA)
 
 _COST_COLUMNS = ("BilledCost", "EffectiveCost", "ListCost", "ContractedCost")
 
+_CHUNK_CHARGES = 25_000
+"""Charges per chunk of ``focus_chunks``: a chunk is at most a few rows per charge."""
+
+_ORDER = ["_at", "ResourceId", "x_ChargeNumber"]
+"""The order of the rows: by billing event, job and charge (then compute, discount, grader)."""
+
 _TOKEN_TYPES = (
     ("input", "uncached input", "input_pico"),
     ("cached_input", "cached input", "cached_pico"),
@@ -123,17 +135,51 @@ def focus_rows(
     default from the policy: ``Microsoft`` / ``Azure OpenAI`` for an ``azure``
     policy, else ``OpenAI`` / ``OpenAI Reinforcement Fine-Tuning``.
     """
+    return pd.concat(list(focus_chunks(bill, provider=provider, service=service)))
+
+
+def focus_chunks(
+    bill: Bill,
+    *,
+    provider: str | None = None,
+    service: str | None = None,
+    chunk_charges: int = _CHUNK_CHARGES,
+) -> Iterator[pd.DataFrame]:
+    """The rows of ``focus_rows`` in chunks of whole charges (``chunk_charges`` at most), in
+    order, indexed as in ``focus_rows``; at least one chunk (empty for a bill without
+    charges). Memory holds one chunk of rows, not the export."""
+    if chunk_charges < 1:
+        raise ValueError("chunk_charges must be at least 1")
     policy = bill.policy
     azure = policy.name.lower().startswith("azure")
     provider = provider or ("Microsoft" if azure else "OpenAI")
     service = service or ("Azure OpenAI" if azure else "OpenAI Reinforcement Fine-Tuning")
+    # Charges in the order of the rows: a chunk of them is a run of rows, and the rows of a
+    # charge (its grader lines' cents are shared within the charge) never straddle chunks.
+    charges = _charges(bill).sort_values(_ORDER, kind="stable").reset_index(drop=True)
+    chunk = np.arange(len(charges)) // chunk_charges
+    sums = _grader_sums(bill, charges, chunk)
+    bounds = np.searchsorted(sums["_chunk"].to_numpy(), np.arange(chunk.max(initial=0) + 2))
+    first = 0
+    for number, start in enumerate(range(0, max(len(charges), 1), chunk_charges)):
+        part = charges.iloc[start : start + chunk_charges]
+        grader = sums.iloc[bounds[number] : bounds[number + 1]]
+        rows = _chunk_rows(part, grader, bill, provider, service)
+        rows.index = pd.RangeIndex(first, first + len(rows))
+        first += len(rows)
+        yield rows
 
-    charges = _charges(bill)
+
+def _chunk_rows(
+    charges: pd.DataFrame, sums: pd.DataFrame, bill: Bill, provider: str, service: str
+) -> pd.DataFrame:
+    """The typed rows of a run of charges (``sums``: their grader token sums)."""
+    policy = bill.policy
     compute = _compute_rows(charges, bill)
     discount = _discount_rows(charges, bill)
-    grader = _grader_rows(charges, bill)
+    grader = _grader_rows(charges, sums, bill)
     units = pd.concat([compute, discount, grader], ignore_index=True)
-    units = units.sort_values(["_at", "ResourceId", "x_ChargeNumber", "_order"], kind="stable")
+    units = units.sort_values([*_ORDER, "_order"], kind="stable")
     units = units.reset_index(drop=True)
     constants: dict[str, Any] = {
         "BillingCurrency": policy.currency,
@@ -313,13 +359,16 @@ def _discount_rows(charges: pd.DataFrame, bill: Bill) -> pd.DataFrame:
 # --- grader tokens --------------------------------------------------------------------------
 
 
-def _grader_rows(charges: pd.DataFrame, bill: Bill) -> pd.DataFrame:
-    """One row per charge, grader model, price entry and token type; cents by largest remainder."""
+_SUM_KEYS = ["job", "segment", "grader_model", "price_index"]
+
+
+def _grader_sums(bill: Bill, charges: pd.DataFrame, chunk: np.ndarray[Any, Any]) -> pd.DataFrame:
+    """Charged tokens per charge, grader model and price entry, with the chunk (``_chunk``) of
+    their charge; ordered by chunk, then as grouped (the order every chunk's rows keep)."""
     tokens = _charged_usage(bill)
     if tokens.empty:
-        return pd.DataFrame(columns=[*_CONTEXT, "_order"])
-    keys = ["job", "segment", "grader_model", "price_index"]
-    sums = tokens.groupby(keys, as_index=False).agg(
+        return pd.DataFrame({"_chunk": pd.Series([], dtype="int64")})
+    sums = tokens.groupby(_SUM_KEYS, as_index=False).agg(
         uncached=("uncached", "sum"),
         cached=("cached_input_tokens", "sum"),
         output=("output_tokens", "sum"),
@@ -327,6 +376,20 @@ def _grader_rows(charges: pd.DataFrame, bill: Bill) -> pd.DataFrame:
         cached_pico=("cached_pico", "first"),
         output_pico=("output_pico", "first"),
     )
+    of_charge = pd.Series(
+        chunk, index=pd.MultiIndex.from_arrays([charges["job"], charges["charge"]])
+    )
+    where = of_charge.reindex(pd.MultiIndex.from_arrays([sums["job"], sums["segment"]]))
+    # A charge of an invalid job has no row (its index is missing): after every chunk.
+    sums = sums.assign(_chunk=where.fillna(np.iinfo("int64").max).astype("int64").to_numpy())
+    return sums.sort_values("_chunk", kind="stable").reset_index(drop=True)
+
+
+def _grader_rows(charges: pd.DataFrame, sums: pd.DataFrame, bill: Bill) -> pd.DataFrame:
+    """One row per charge, grader model, price entry and token type; cents by largest remainder."""
+    if sums.empty:
+        return pd.DataFrame(columns=[*_CONTEXT, "_order"])
+    keys = _SUM_KEYS
     parts = []
     for token_type, _label, price_column in _TOKEN_TYPES:
         count = {"input": "uncached", "cached_input": "cached", "output": "output"}[token_type]
@@ -488,8 +551,12 @@ def _typed(units: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(columns, index=units.index)
 
 
-def write_focus(rows: pd.DataFrame, path: str | Path) -> Path:
+def write_focus(rows: pd.DataFrame | Iterable[pd.DataFrame], path: str | Path) -> Path:
     """Write FOCUS rows as ``.csv`` (exact decimals, ISO 8601 UTC) or ``.parquet`` (decimal128).
+
+    ``rows``: a frame (``focus_rows``) or chunks of one (``focus_chunks``), written one
+    after the other so that only a chunk's text is in memory; the bytes are those of the
+    whole frame written at once (Parquet: a row group per chunk).
 
     In CSV a text cell that a spreadsheet would run (``=…``, ``+…``, ``@…``) is
     prefixed with ``'`` (``rftcost.csvsafe``). Parquet keeps every name as it is:
@@ -498,21 +565,48 @@ def write_focus(rows: pd.DataFrame, path: str | Path) -> Path:
     """
     target = Path(path)
     suffix = target.suffix.lower()
-    if suffix == ".parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        table = pa.Table.from_pandas(rows, preserve_index=False)
-        metadata = dict(table.schema.metadata or {})
-        metadata[b"focus_version"] = FOCUS_VERSION.encode()
-        pq.write_table(table.replace_schema_metadata(metadata), target)
-        return target
-    if suffix != ".csv":
+    if suffix not in (".csv", ".parquet"):
         raise InputError(
             "a FOCUS export is written as .csv or .parquet",
             path=target,
             hint="name the file costs.csv or costs.parquet",
         )
+    chunks = [rows] if isinstance(rows, pd.DataFrame) else rows
+    if suffix == ".parquet":
+        _write_parquet(chunks, target)
+        return target
+    with target.open("w", encoding="utf-8", newline="") as out:
+        written = 0
+        for chunk in chunks:
+            _csv_text(chunk).to_csv(out, index=False, na_rep="", header=written == 0)
+            written += 1
+    if not written:
+        raise ValueError("no chunk of rows to write (an export without rows is an empty frame)")
+    return target
+
+
+def _write_parquet(chunks: Iterable[pd.DataFrame], target: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    writer: Any = None
+    try:
+        for chunk in chunks:
+            table = pa.Table.from_pandas(chunk, preserve_index=False)
+            if writer is None:
+                metadata = dict(table.schema.metadata or {})
+                metadata[b"focus_version"] = FOCUS_VERSION.encode()
+                writer = pq.ParquetWriter(target, table.schema.with_metadata(metadata))
+            writer.write_table(table.replace_schema_metadata(writer.schema.metadata))
+    finally:
+        if writer is not None:
+            writer.close()
+    if writer is None:
+        raise ValueError("no chunk of rows to write (an export without rows is an empty frame)")
+
+
+def _csv_text(rows: pd.DataFrame) -> pd.DataFrame:
+    """FOCUS rows as the text of their CSV cells."""
     text = pd.DataFrame(index=rows.index)
     for name in rows.columns:
         column = rows[name]
@@ -523,8 +617,7 @@ def write_focus(rows: pd.DataFrame, path: str | Path) -> Path:
             text[name] = column.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
         else:  # names from the logs: no cell a spreadsheet would run as a formula
             text[name] = neutralise_csv_column(column)
-    text.to_csv(target, index=False, na_rep="")
-    return target
+    return text
 
 
 def _decimal_text(column: pd.Series, *, min_places: int) -> pd.Series:

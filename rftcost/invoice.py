@@ -19,23 +19,28 @@ into integers of fixed scale, whole columns at once:
 - ``unit_price_micro``: per hour, or per 1M tokens, in millionths.
 
 A value that cannot be used (not a number, more than six decimals, an unknown
-line type, a compute line without hours, ...) raises ``InvoiceError`` naming the
-file, the line, the column and the value, with the count of further bad lines.
+line type, a compute line without hours, a time out of range, ...) raises
+``InvoiceError`` naming the file, the line, the column and the value, with the count
+of further bad lines; with ``on_bad_line="set_aside"`` (what the audit reads with) the
+line is set aside instead, in ``Invoice.rejected`` with the same facts, and the other
+lines are read. An invoice none of whose lines can be read is still refused.
 
-The writers (``invoice_from_bill``, ``write_invoice``, ``costs_export_from_bill``)
-turn a ``Bill`` into an invoice, line for line: what an honest vendor would send.
-They are the fixtures of the audit's tests, benchmark and sample invoices.
+The writers (``invoice_from_bill``, ``write_invoice``, ``costs_export_from_bill``,
+``dump_costs_export``) and ``INVOICE_COLUMNS`` are in ``rftcost.invoice_writers``, and
+importable from here too.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import io
+import itertools
 import json
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
@@ -43,20 +48,29 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from rftcost.errors import InvoiceError
+from rftcost.invoice_writers import (
+    INVOICE_COLUMNS,
+    costs_export_from_bill,
+    dump_costs_export,
+    invoice_from_bill,
+    write_invoice,
+)
 from rftcost.prices import resolve_model_family
-from rftcost.rules import priced_tokens
+from rftcost.rules import priced_tokens as priced_tokens  # where it was; the writers use it
 
 if TYPE_CHECKING:
-    from rftcost.billing import Bill
+    pass
 
 __all__ = [
     "COSTS_CATEGORIES",
     "INVOICE_COLUMNS",
     "LINE_TYPES",
+    "REJECTED_COLUMNS",
     "TOKEN_TYPES",
+    "BadLine",
     "Invoice",
     "costs_export_from_bill",
     "dump_costs_export",
@@ -69,23 +83,6 @@ __all__ = [
     "read_invoice",
     "write_invoice",
 ]
-
-INVOICE_COLUMNS = (
-    "invoice_id",
-    "line",
-    "job_id",
-    "line_type",
-    "charge_at",
-    "description",
-    "grader_model",
-    "token_type",
-    "quantity",
-    "unit",
-    "unit_price",
-    "amount",
-    "currency",
-)
-"""Columns of the canonical invoice, in output order (invoice-audit.md)."""
 
 LINE_TYPES = (
     "compute",
@@ -111,6 +108,20 @@ COSTS_CATEGORIES = {
     "compute": ("training", "fine-tun", "fine_tun", "finetun", "rft", "reinforcement"),
 }
 """How a Costs API ``line_item`` is recognised (first match, lower case); others are ``other``."""
+
+REJECTED_COLUMNS = (
+    "source_line",
+    "line",
+    "column",
+    "value",
+    "reason",
+    "job_id",
+    "line_type",
+    "amount_micro",
+)
+"""Columns of ``Invoice.rejected``: the file line, the line's number (its ``line`` when
+readable, else its row), the first bad column, its value (a short excerpt), why, and what
+could be read of the line (job, line type, amount in millionths; NA when unreadable)."""
 
 _SCALE = 10**6
 _MAX_WHOLE_DIGITS = 12
@@ -140,6 +151,10 @@ class Invoice(BaseModel):
     unit, unit_price_micro, amount_micro, currency."""
     notes: tuple[str, ...] = ()
     """What reading it accepted or skipped (an older page shape, rows without cost)."""
+    rejected: pd.DataFrame = Field(default_factory=lambda: _no_rejected())
+    """Lines that could not be read and were set aside (``read_invoice(...,
+    on_bad_line="set_aside")``), one row a line, columns ``REJECTED_COLUMNS``; their
+    amounts are in no total. Empty when every line was read."""
 
     def __len__(self) -> int:
         return len(self.lines)
@@ -153,21 +168,48 @@ class Invoice(BaseModel):
 # --- reading ---------------------------------------------------------------------------
 
 
+def _no_rejected() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "source_line": pd.Series([], dtype="int64"),
+            "line": pd.Series([], dtype="int64"),
+            "column": pd.Series([], dtype="string"),
+            "value": pd.Series([], dtype="string"),
+            "reason": pd.Series([], dtype="string"),
+            "job_id": pd.Series([], dtype="string"),
+            "line_type": pd.Series([], dtype="string"),
+            "amount_micro": pd.Series([], dtype="Int64"),
+        }
+    )
+
+
+BadLine = Literal["raise", "set_aside"]
+"""What reading does with a canonical invoice line a value of which cannot be used."""
+
+
 def read_invoice(
     source: str | Path | pd.DataFrame,
     *,
     assume_tz: str | None = None,
+    on_bad_line: BadLine = "raise",
 ) -> Invoice:
     """Read a canonical invoice (CSV, JSON Lines, or a frame) or an OpenAI Costs API export.
 
     ``assume_tz`` names the zone of ``charge_at`` times written without an offset.
-    Raises ``InvoiceError`` for anything that cannot be used.
+    Raises ``InvoiceError`` for anything that cannot be used. ``on_bad_line``: for a
+    canonical invoice line with a value that cannot be used (a time out of range, an
+    amount that is not a number, an unknown line type, ...), ``"raise"`` refuses the
+    invoice naming the first such line; ``"set_aside"`` sets the line aside in
+    ``Invoice.rejected`` (file line, column, value, reason) and reads the others, as
+    the audit does. Either way, an invoice with lines none of which can be read is
+    refused (an empty invoice is no invoice), and so is a file that is not an invoice
+    (not CSV / JSON, a required column missing, a row with more fields than the header).
     """
     if isinstance(source, pd.DataFrame):
         raw = source.astype(object).where(source.notna(), None)
         raw = raw.map(lambda v: None if v is None else str(v))
         raw = raw.assign(source_line=np.arange(1, len(raw) + 1))
-        return _canonical(raw, "<frame>", assume_tz)
+        return _canonical(raw, "<frame>", assume_tz, on_bad_line)
     path = Path(source)
     if not path.exists():
         raise InvoiceError("no such invoice file", path=path)
@@ -176,14 +218,18 @@ def read_invoice(
         raise InvoiceError("not a regular file", path=path, hint="pass the invoice file")
     name = path.name.lower()
     if name.endswith((".csv", ".csv.gz")):
-        raw = _read_csv(path)
-        if "line_type" not in raw and _DASHBOARD_COLUMNS & set(raw.columns):
-            return _dashboard_csv(raw, str(path))
-        return _canonical(raw, str(path), assume_tz)
+        # Read and checked a chunk of records at a time (issue 16): never the whole text.
+        chunks = _csv_chunks(path)
+        first = next(chunks)
+        if "line_type" not in first and _DASHBOARD_COLUMNS & set(first.columns):
+            return _dashboard_csv(pd.concat([first, *chunks], ignore_index=True), str(path))
+        return _canonical_chunks(
+            itertools.chain([first], chunks), str(path), assume_tz, on_bad_line
+        )
     if name.endswith((".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")):
-        return _canonical(_read_jsonl(path), str(path), assume_tz)
+        return _canonical_chunks(_jsonl_chunks(path), str(path), assume_tz, on_bad_line)
     if name.endswith((".json", ".json.gz")):
-        return _read_json(path, assume_tz)
+        return _read_json(path, assume_tz, on_bad_line)
     raise InvoiceError(
         "unsupported invoice file type",
         path=path,
@@ -211,46 +257,139 @@ def _text(path: Path) -> str:
     return text
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
-    text = _text(path)
+_READ_ROWS = 50_000
+"""Records of a canonical invoice read (and checked) at a time: its text is never whole."""
+
+
+def _check_text(path: Path) -> None:
+    """Refuse a file that cannot be read, is not UTF-8, or holds only white space (an empty
+    invoice is no invoice), streaming it once in blocks (nothing held)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    blank, consumed = True, 0
     try:
-        with warnings.catch_warnings():
-            # index_col=False: a row with more fields than the header never turns the first
-            # column into an index (every column shifted); pandas warns, and it is refused.
-            warnings.simplefilter("error", pd.errors.ParserWarning)
-            raw = pd.read_csv(
-                io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""], index_col=False
-            )
-    except pd.errors.EmptyDataError as exc:
-        raise InvoiceError("empty invoice file (no header)", path=path) from exc
-    except (pd.errors.ParserError, pd.errors.ParserWarning) as exc:
-        raise _long_row(text, path) or InvoiceError(f"cannot parse CSV: {exc}", path=path) from exc
-    except ValueError as exc:
-        raise InvoiceError(f"cannot parse CSV: {exc}", path=path) from exc
-    raw.columns = [str(c).strip() for c in raw.columns]
-    return raw.assign(source_line=np.arange(2, len(raw) + 2))  # line 1 is the header
+        opener = gzip.open if path.name.lower().endswith(".gz") else open
+        with opener(path, "rb") as handle:
+            while block := handle.read(1 << 20):
+                pending = len(decoder.getstate()[0])
+                try:
+                    text = decoder.decode(block)
+                except UnicodeDecodeError as exc:
+                    at = consumed - pending + exc.start
+                    raise InvoiceError(
+                        f"not UTF-8 text ({exc.reason} at byte {at})", path=path
+                    ) from exc
+                if blank:
+                    blank = not text.lstrip("\ufeff" if consumed == 0 else "").strip()
+                consumed += len(block)
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:  # the file ends inside a character
+        raise InvoiceError(f"not UTF-8 text ({exc.reason} at byte {consumed})", path=path) from exc
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise InvoiceError(f"cannot read invoice: {exc}", path=path) from exc
+    if blank:
+        # Never read as an empty Costs API export that audits clean.
+        raise InvoiceError(
+            "the invoice file is empty: an empty invoice is no invoice",
+            path=path,
+            hint="pass the invoice (canonical CSV / JSON Lines) or the Costs API export",
+        )
 
 
-def _long_row(text: str, path: Path) -> InvoiceError | None:
+def _open_text(path: Path, newline: str | None) -> Any:
+    """The file as text (UTF-8, a byte-order mark dropped; ``.gz`` decompressed on the fly)."""
+    if path.name.lower().endswith(".gz"):
+        return gzip.open(path, "rt", encoding="utf-8-sig", newline=newline)
+    return path.open(encoding="utf-8-sig", newline=newline)
+
+
+def _csv_chunks(path: Path) -> Iterator[pd.DataFrame]:
+    """The records of a CSV as strings, ``_READ_ROWS`` at a time (at least one chunk)."""
+    _check_text(path)
+    rows = 0
+    with _open_text(path, newline="") as handle:
+        try:
+            with warnings.catch_warnings():
+                # index_col=False: a row with more fields than the header never turns the
+                # first column into an index (every column shifted); pandas warns, and it is
+                # refused.
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                reader = pd.read_csv(
+                    handle,
+                    dtype=str,
+                    keep_default_na=False,
+                    na_values=[""],
+                    index_col=False,
+                    chunksize=_READ_ROWS,
+                )
+                with reader:
+                    header: list[str] | None = None
+                    for raw in reader:
+                        raw.columns = header = [str(c).strip() for c in raw.columns]
+                        # Line 1 is the header.
+                        yield raw.assign(source_line=np.arange(rows + 2, rows + 2 + len(raw)))
+                        rows += len(raw)
+                    if header is None:  # a header alone: an invoice of nothing
+                        names = [str(c).strip() for c in reader.orig_options["names"] or []]
+                        yield _header_only(path, names)
+        except pd.errors.EmptyDataError as exc:
+            raise InvoiceError("empty invoice file (no header)", path=path) from exc
+        except (pd.errors.ParserError, pd.errors.ParserWarning) as exc:
+            raise _long_row(path) or InvoiceError(f"cannot parse CSV: {exc}", path=path) from exc
+        except ValueError as exc:
+            raise InvoiceError(f"cannot parse CSV: {exc}", path=path) from exc
+
+
+def _header_only(path: Path, names: list[str]) -> pd.DataFrame:
+    """The columns of a CSV without records (its header, read again: one line)."""
+    if not names:
+        with _open_text(path, newline="") as handle:
+            names = [c.strip() for c in next(csv.reader(handle), [])]
+    return pd.DataFrame({name: pd.Series([], dtype=object) for name in names}).assign(
+        source_line=np.arange(0)
+    )
+
+
+def _long_row(path: Path) -> InvoiceError | None:
     """The first row with more fields than the header, named by its line (error path only)."""
-    reader = csv.reader(io.StringIO(text))
-    header = next(reader, [])
-    for row in reader:
-        if len(row) > len(header):
-            return InvoiceError(
-                f"a row with more fields ({len(row)}) than the header ({len(header)})",
-                path=path,
-                line=reader.line_num,
-                value=",".join(row)[:60],
-                hint="quote a field that holds a comma",
-            )
+    with _open_text(path, newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, [])
+        for row in reader:
+            if len(row) > len(header):
+                return InvoiceError(
+                    f"a row with more fields ({len(row)}) than the header ({len(header)})",
+                    path=path,
+                    line=reader.line_num,
+                    value=",".join(row)[:60],
+                    hint="quote a field that holds a comma",
+                )
     return None
 
 
-def _read_jsonl(path: Path) -> pd.DataFrame:
-    lines = _text(path).splitlines()
-    numbers = [i + 1 for i, text in enumerate(lines) if text.strip()]
-    body = "[" + ",".join(lines[i - 1] for i in numbers) + "]"
+def _jsonl_chunks(path: Path) -> Iterator[pd.DataFrame]:
+    """The records of JSON Lines as strings, ``_READ_ROWS`` at a time (at least one chunk).
+    Lines are numbered as ``str.splitlines`` numbers the whole text."""
+    _check_text(path)
+    batch: list[str] = []
+    numbers: list[int] = []
+    number, chunks = 0, 0
+    with _open_text(path, newline=None) as handle:
+        for physical in handle:
+            for text in physical.splitlines():
+                number += 1
+                if text.strip():
+                    batch.append(text)
+                    numbers.append(number)
+            if len(batch) >= _READ_ROWS:
+                yield _jsonl_frame(batch, numbers, path)
+                batch, numbers, chunks = [], [], chunks + 1
+    if batch or not chunks:
+        yield _jsonl_frame(batch, numbers, path)
+
+
+def _jsonl_frame(lines: list[str], numbers: list[int], path: Path) -> pd.DataFrame:
+    """Lines of JSON objects (file line ``numbers``) → a frame of strings."""
+    body = "[" + ",".join(lines) + "]"
     try:
         records = json.loads(body, parse_float=str, parse_int=str)
     except json.JSONDecodeError:
@@ -259,9 +398,9 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
         raise InvoiceError("JSON nested too deep", path=path) from exc
     if records is None or len(records) != len(numbers):
         # Find the first bad line to name it.
-        for number in numbers:
+        for number, text in zip(numbers, lines, strict=True):
             try:
-                json.loads(lines[number - 1])
+                json.loads(text)
             except json.JSONDecodeError as exc:
                 raise InvoiceError(f"not JSON: {exc.msg}", path=path, line=number) from exc
         raise InvoiceError("not JSON Lines", path=path)
@@ -285,11 +424,10 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
 
 
 class _Problems:
-    """Bad cells found column by column; raised as one ``InvoiceError`` (the first bad line)."""
+    """Bad cells found column by column; the first of each bad line is what is reported."""
 
-    def __init__(self, raw: pd.DataFrame, source: str) -> None:
+    def __init__(self, raw: pd.DataFrame) -> None:
         self.raw = raw
-        self.source = source
         self.found: list[pd.DataFrame] = []
 
     def add(self, mask: pd.Series, column: str, reason: str | pd.Series) -> None:
@@ -308,22 +446,34 @@ class _Problems:
             )
         )
 
-    def raise_first(self) -> None:
+    def first_per_line(self) -> pd.DataFrame:
+        """The first problem of every bad line, in line order (index: the raw row)."""
         if not self.found:
-            return
+            return pd.DataFrame(columns=["source_line", "column", "value", "reason"])
         bad = pd.concat(self.found).sort_values("source_line", kind="stable")
-        first = bad.iloc[0]
-        others = bad["source_line"].nunique() - 1
-        hint = f"{others} more line(s) with problems" if others else None
-        value = first["value"]
-        raise InvoiceError(
-            str(first["reason"]),
-            path=self.source,
-            line=int(first["source_line"]),
-            column=str(first["column"]),
-            value=None if value is None or value is pd.NA or value != value else _excerpt(value),
-            hint=hint,
-        )
+        return bad[~bad.index.duplicated(keep="first")]
+
+
+def _first_problem(bad: pd.DataFrame, source: str, why: str | None = None) -> InvoiceError:
+    """The error naming the first bad line (``bad``: the first problem of every bad line, in
+    line order), with the count of the others."""
+    first = bad.iloc[0]
+    others = len(bad) - 1
+    hints = [why] if why else []
+    hints += [f"{others} more line(s) with problems"] if others else []
+    return InvoiceError(
+        str(first["reason"]),
+        path=source,
+        line=int(first["source_line"]),
+        column=str(first["column"]),
+        value=_shown(first["value"]),
+        hint="; ".join(hints) or None,
+    )
+
+
+def _shown(value: Any) -> str | None:
+    """A rejected cell as named in a message: ``None`` when empty, else a short excerpt."""
+    return None if value is None or value is pd.NA or value != value else _excerpt(value)
 
 
 def _excerpt(value: Any, limit: int = 60) -> str:
@@ -442,11 +592,35 @@ def _ns(stamps: pd.Series) -> tuple[pd.Series, pd.Series]:
     return values, outside
 
 
-def _canonical(raw: pd.DataFrame, source: str, assume_tz: str | None) -> Invoice:
-    """Check and normalise canonical invoice records (strings) into an ``Invoice``."""
-    problems = _Problems(raw, source)
+def _canonical(
+    raw: pd.DataFrame, source: str, assume_tz: str | None, on_bad_line: BadLine = "raise"
+) -> Invoice:
+    """Check and normalise canonical invoice records (strings) into an ``Invoice``; bad
+    lines raise, or are set aside (``on_bad_line``)."""
+    return _canonical_chunks(iter([raw]), source, assume_tz, on_bad_line)
+
+
+def _canonical_chunks(
+    chunks: Iterator[pd.DataFrame], source: str, assume_tz: str | None, on_bad_line: BadLine
+) -> Invoice:
+    """``_canonical`` over chunks of records in file order (at least one, maybe empty): each
+    is checked and typed on its own, so memory holds the typed lines and one chunk of text.
+    What needs every line (a missing column, the first bad line and their count, one
+    currency) is decided at the end, as for the whole file at once."""
+    parts: list[pd.DataFrame] = []
+    bads: list[pd.DataFrame] = []
+    set_aside: list[pd.DataFrame] = []
+    columns: set[str] = set()
+    rows = 0
+    for raw in chunks:
+        columns |= {str(c) for c in raw.columns}
+        lines, bad, rejected = _chunk_lines(raw, assume_tz, rows)
+        rows += len(raw)
+        parts.append(lines)
+        bads.append(bad)
+        set_aside.append(rejected)
     for required in ("line_type", "amount", "job_id"):
-        if required not in raw:
+        if required not in columns:
             raise InvoiceError(
                 f"missing column {required!r}",
                 path=source,
@@ -455,6 +629,52 @@ def _canonical(raw: pd.DataFrame, source: str, assume_tz: str | None) -> Invoice
                 "export (dashboard CSV) has start_time, end_time, amount_value, amount_currency, "
                 "line_item, project_id",
             )
+    bad = pd.concat(bads).sort_values("source_line", kind="stable")
+    if len(bad) and on_bad_line == "raise":
+        raise _first_problem(bad, source)
+    if len(bad) and len(bad) == rows:
+        raise _first_problem(
+            bad, source, "no line of the invoice can be read: an empty invoice is no invoice"
+        )
+    lines = pd.concat(parts, ignore_index=True)
+    rejected = pd.concat(set_aside, ignore_index=True)
+    currency = lines["currency"]
+    currencies = sorted(currency.dropna().unique())
+    if len(currencies) > 1:
+        first_other = currency[currency.notna() & (currency != currencies[0])].index[0]
+        raise InvoiceError(
+            f"lines in several currencies ({', '.join(currencies)})",
+            path=source,
+            line=int(lines.loc[first_other, "source_line"]),
+            column="currency",
+            value=str(currency[first_other]),
+        )
+    ids = [str(i) for i in lines["invoice_id"].dropna().unique()]
+    notes: tuple[str, ...] = ()
+    if len(rejected):
+        shown = ", ".join(str(n) for n in rejected["source_line"].head(5))
+        notes = (
+            f"{len(rejected)} line(s) could not be read and were set aside (file line(s) "
+            f"{shown}{', …' if len(rejected) > 5 else ''}): their amounts are in no total",
+        )
+    return Invoice(
+        source=source,
+        invoice_id=", ".join(ids) if ids else None,
+        basis="job",
+        currency=currencies[0] if currencies else None,
+        lines=lines,
+        notes=notes,
+        rejected=rejected,
+    )
+
+
+def _chunk_lines(
+    raw: pd.DataFrame, assume_tz: str | None, rows_before: int
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """One chunk of records → its readable lines, the first problem of each bad line, and
+    the bad lines as ``Invoice.rejected`` rows. ``rows_before``: records of earlier chunks
+    (a line without a ``line`` number is numbered by its row in the file)."""
+    problems = _Problems(raw)
     line_type = _column(raw, "line_type").str.lower()
     problems.add(line_type.isna(), "line_type", "missing line type")
     problems.add(
@@ -525,26 +745,40 @@ def _canonical(raw: pd.DataFrame, source: str, assume_tz: str | None) -> Invoice
     given_line, bad = parse_scaled(_column(raw, "line"), 0)
     problems.add(bad.notna(), "line", bad)
     currency = _column(raw, "currency").str.upper()
-    problems.raise_first()
-
-    currencies = sorted(currency.dropna().unique())
-    if len(currencies) > 1:
-        first_other = currency[currency.notna() & (currency != currencies[0])].index[0]
-        raise InvoiceError(
-            f"lines in several currencies ({', '.join(currencies)})",
-            path=source,
-            line=int(raw.loc[first_other, "source_line"]),
-            column="currency",
-            value=str(currency[first_other]),
-        )
-    row_number = pd.Series(np.arange(1, len(raw) + 1), index=raw.index, dtype="Int64")
-    invoice_id = _column(raw, "invoice_id")
-    ids = [str(i) for i in invoice_id.dropna().unique()]
+    row_number = pd.Series(
+        np.arange(rows_before + 1, rows_before + len(raw) + 1), index=raw.index, dtype="Int64"
+    )
+    number = given_line.fillna(row_number)
+    faulty = problems.first_per_line()
+    keep = ~raw.index.isin(faulty.index)
+    rejected = _no_rejected()
+    if len(faulty):
+        at = faulty.index
+        rejected = pd.DataFrame(
+            {
+                "source_line": faulty["source_line"].astype("int64"),
+                "line": number[at].astype("int64"),
+                "column": faulty["column"].astype(str).astype("string"),
+                "value": faulty["value"].map(_shown).astype("string"),
+                "reason": faulty["reason"].astype(str).astype("string"),
+                "job_id": job_id[at].astype("string"),
+                "line_type": line_type[at].astype("string"),
+                "amount_micro": amount[at].astype("Int64"),
+            }
+        ).reset_index(drop=True)
+        raw = raw[keep]
+        line_type, job_id, amount, quantity, unit_price = (
+            line_type[keep], job_id[keep], amount[keep], quantity[keep], unit_price[keep]
+        )  # fmt: skip
+        token_type, grader_model, unit, charge_at = (
+            token_type[keep], grader_model[keep], unit[keep], charge_at[keep]
+        )  # fmt: skip
+        currency, number = currency[keep], number[keep]
     lines = pd.DataFrame(
         {
             "source_line": raw["source_line"].astype("int64"),
-            "line": given_line.fillna(row_number).astype("int64"),
-            "invoice_id": invoice_id,
+            "line": number.astype("int64"),
+            "invoice_id": _column(raw, "invoice_id"),
             "job_id": job_id,
             "project": pd.Series(pd.NA, index=raw.index, dtype="string"),
             "day": pd.Series(pd.NA, index=raw.index, dtype="string"),
@@ -560,14 +794,8 @@ def _canonical(raw: pd.DataFrame, source: str, assume_tz: str | None) -> Invoice
             "amount_micro": amount.astype("int64"),
             "currency": currency,
         }
-    ).reset_index(drop=True)
-    return Invoice(
-        source=source,
-        invoice_id=", ".join(ids) if ids else None,
-        basis="job",
-        currency=currencies[0] if currencies else None,
-        lines=lines,
     )
+    return lines, faulty[["source_line", "column", "value", "reason"]], rejected
 
 
 def _families(models: pd.Series) -> pd.Series:
@@ -578,7 +806,7 @@ def _families(models: pd.Series) -> pd.Series:
 # --- OpenAI Costs API exports -----------------------------------------------------------
 
 
-def _read_json(path: Path, assume_tz: str | None) -> Invoice:
+def _read_json(path: Path, assume_tz: str | None, on_bad_line: BadLine) -> Invoice:
     text = _text(path)
     try:
         document: Any = json.loads(text, parse_float=Decimal)
@@ -610,7 +838,9 @@ def _read_json(path: Path, assume_tz: str | None) -> Invoice:
                     )
         raw = pd.DataFrame.from_records(pages).astype(object)
         raw = raw.where(raw.notna(), None).map(lambda v: None if v is None else str(v))
-        return _canonical(raw.assign(source_line=np.arange(1, len(raw) + 1)), str(path), assume_tz)
+        return _canonical(
+            raw.assign(source_line=np.arange(1, len(raw) + 1)), str(path), assume_tz, on_bad_line
+        )
     return _costs_pages(pages, str(path))
 
 
@@ -1076,307 +1306,3 @@ def load_project_map(values: Sequence[str | Path]) -> dict[str, str]:
                     )
                 put(row[0], row[1], path, number)
     return mapping
-
-
-# --- writing invoices from a bill --------------------------------------------------------
-
-
-def _iso_ns(ns: pd.Series) -> pd.Series:
-    stamps = pd.to_datetime(ns.astype("int64"), unit="ns", utc=True)
-    rest = ns.astype("int64") % 1_000_000_000
-    text = stamps.dt.strftime("%Y-%m-%dT%H:%M:%S").astype(str)
-    return text.where(rest == 0, text + "." + rest.astype(str).str.zfill(9).str.rstrip("0")) + "Z"
-
-
-def _units_text(values: pd.Series | np.ndarray[Any, Any], places: int) -> pd.Series:
-    """Integers of ``10**-places`` units → decimal strings (exact)."""
-    ints = pd.Series(np.asarray(values, dtype="int64"))
-    magnitude = ints.abs()
-    whole = (magnitude // 10**places).astype(str)
-    text = whole + "." + (magnitude % 10**places).astype(str).str.zfill(places) if places else whole
-    signed: pd.Series = text.where(ints >= 0, "-" + text)
-    return signed
-
-
-def _price_text(decimals: pd.Series) -> pd.Series:
-    """Per-unit prices as given (``Decimal``) → plain strings with at least two decimals."""
-    return decimals.map(
-        lambda d: f"{d:.2f}" if d == d.quantize(Decimal("0.01")) else f"{d.normalize():f}"
-    )
-
-
-def invoice_from_bill(
-    bill: Bill,
-    *,
-    invoice_id: str = "INV-0001",
-    charge_at: bool = True,
-    token_types: bool = False,
-) -> pd.DataFrame:
-    """The canonical invoice an honest vendor would send for ``bill`` (strings, one row a line).
-
-    One ``compute`` line per charge (hours and the policy's rate), one
-    ``data_sharing_discount`` line per discounted charge, and per charge and grader
-    model either one ``grader_tokens`` line with the amount (``token_types=False``:
-    the audit then compares amounts only) or one line per token type and price in
-    force (each rounded on its own, as a vendor would; the audit reports the cent
-    this may differ from the once-rounded bill as ``rounding``). Charges of $0.00
-    get no line. ``charge_at=False`` leaves out the billing event times, so that the
-    audit compares each job's lines to its totals.
-    """
-    from rftcost.money import divide_round
-
-    policy = bill.policy
-    places = policy.rounding.hours_decimals
-    charges = bill.charges
-    jobs = bill.jobs.set_index("job_id")
-    models = jobs["model"].reindex(charges["job_id"]).to_numpy()
-    rates = {m: policy.hourly_rate(str(m)) for m in pd.unique(models)}
-    rate = pd.Series([rates[m] for m in models], index=charges.index, dtype=object)
-    at = _iso_ns(charges["at"]) if len(charges) else pd.Series([], dtype=str)
-    base = pd.DataFrame(
-        {
-            "invoice_id": invoice_id,
-            "job_id": charges["job_id"].astype(str),
-            "charge_at": at if charge_at else "",
-            "_at": charges["at"].astype("int64"),
-            "_charge": charges["charge"].astype("int64"),
-        }
-    )
-    compute = base.assign(
-        line_type="compute",
-        description="RFT training " + models.astype(str),
-        grader_model="",
-        token_type="",
-        quantity=_units_text(charges["hour_units"], places),
-        unit="hours",
-        unit_price=_price_text(rate),
-        amount=_units_text(charges["compute_cents"], 2),
-        _order=0,
-        _keep=(charges["compute_cents"] != 0) | (charges["hour_units"] != 0),
-    )
-    discount = base.assign(
-        line_type="data_sharing_discount",
-        description="Data sharing discount",
-        grader_model="",
-        token_type="",
-        quantity="",
-        unit="",
-        unit_price="",
-        amount=_units_text(-charges["discount_cents"], 2),
-        _order=1,
-        _keep=charges["discount_cents"] != 0,
-    )
-    frames = [compute, discount]
-    grader = bill.grader_lines[bill.grader_lines["charge"] >= 0]
-    key = pd.MultiIndex.from_arrays([charges["job_id"].astype(str), charges["charge"]])
-    at_of = pd.Series(base["charge_at"].to_numpy(), index=key)
-    ns_of = pd.Series(base["_at"].to_numpy(), index=key)
-    grader_key = pd.MultiIndex.from_arrays([grader["job_id"].astype(str), grader["charge"]])
-    if not token_types:
-        tokens = grader["input_tokens"] + grader["output_tokens"]
-        frames.append(
-            pd.DataFrame(
-                {
-                    "invoice_id": invoice_id,
-                    "job_id": grader["job_id"].astype(str),
-                    "charge_at": at_of.reindex(grader_key).to_numpy(),
-                    "_at": ns_of.reindex(grader_key).to_numpy(),
-                    "_charge": grader["charge"].astype("int64"),
-                    "line_type": "grader_tokens",
-                    "description": "Grader tokens "
-                    + grader["grader_model"].astype(str)
-                    + " ("
-                    + tokens.astype(str)
-                    + " tokens)",
-                    "grader_model": grader["grader_model"].astype(str),
-                    "token_type": "",
-                    "quantity": "",
-                    "unit": "",
-                    "unit_price": "",
-                    "amount": _units_text(grader["amount_cents"], 2).to_numpy(),
-                    "_order": 2,
-                    "_keep": (grader["amount_cents"] != 0).to_numpy(),
-                }
-            )
-        )
-    else:
-        typed = priced_tokens(bill, grader)
-        cents = divide_round(
-            typed["pico"].to_numpy(dtype=object), 10**10, policy.rounding.money_mode
-        )
-        typed_key = pd.MultiIndex.from_arrays([typed["job_id"].astype(str), typed["charge"]])
-        frames.append(
-            pd.DataFrame(
-                {
-                    "invoice_id": invoice_id,
-                    "job_id": typed["job_id"].astype(str),
-                    "charge_at": at_of.reindex(typed_key).to_numpy(),
-                    "_at": ns_of.reindex(typed_key).to_numpy(),
-                    "_charge": typed["charge"].astype("int64"),
-                    "line_type": "grader_tokens",
-                    "description": "Grader tokens "
-                    + typed["grader_model"].astype(str)
-                    + " "
-                    + typed["token_type"].astype(str),
-                    "grader_model": typed["grader_model"].astype(str),
-                    "token_type": typed["token_type"].astype(str),
-                    "quantity": typed["tokens"].astype("int64").astype(str),
-                    "unit": "tokens",
-                    "unit_price": _units_text(typed["price_micro"], 6)
-                    .str.rstrip("0")
-                    .str.replace(r"\.$", ".00", regex=True)
-                    .str.replace(r"\.(\d)$", r".\g<1>0", regex=True),
-                    "amount": _units_text(np.asarray(cents, dtype="int64"), 2).to_numpy(),
-                    "_order": 2 + typed["token_order"].to_numpy(),
-                    "_keep": (typed["tokens"] != 0).to_numpy(),
-                }
-            )
-        )
-    lines = pd.concat(frames, ignore_index=True)
-    lines = lines[lines["_keep"].astype(bool)]
-    lines = lines.sort_values(["job_id", "_at", "_order"], kind="stable").reset_index(drop=True)
-    lines = lines.assign(line=np.arange(1, len(lines) + 1), currency=policy.currency)
-    return lines[list(INVOICE_COLUMNS)]
-
-
-def write_invoice(lines: pd.DataFrame, path: str | Path) -> Path:
-    """Write canonical invoice lines as CSV (``.csv``) or JSON Lines (``.jsonl``)."""
-    target = Path(path)
-    frame = lines[[c for c in INVOICE_COLUMNS if c in lines]].astype(str)
-    frame = frame.replace({"<NA>": "", "nan": "", "None": ""})
-    if target.name.endswith((".jsonl", ".ndjson")):
-        records = frame.to_dict("records")
-        text = "".join(
-            json.dumps({k: v for k, v in r.items() if v != ""}, ensure_ascii=False) + "\n"
-            for r in records
-        )
-        target.write_text(text, encoding="utf-8")
-    else:
-        frame.to_csv(target, index=False, lineterminator="\n")
-    return target
-
-
-def costs_export_from_bill(
-    bill: Bill, *, project_ids: dict[str, str] | None = None, page_size: int = 31
-) -> list[dict[str, Any]]:
-    """Costs API pages (``bucket_width=1d``, grouped by project and line item) for ``bill``.
-
-    Each charge is placed on its billing event's UTC day, under its job's project
-    (``project_ids`` maps project names to ids; default: the name itself). Line
-    items: ``fine-tuning training <model>``, ``fine-tuning data sharing discount``,
-    ``fine-tuning grader <grader model>``. Amounts are JSON numbers with two decimals.
-    """
-    charges = bill.charges
-    jobs = bill.jobs.set_index("job_id")
-    project = jobs["project"].reindex(charges["job_id"]).astype("string").fillna("")
-    mapping = project_ids or {}
-    projects = project.map(lambda p: mapping.get(p, p)).to_numpy()
-    day = (charges["at"].astype("int64") // (86400 * 10**9)).to_numpy()
-    model = jobs["model"].reindex(charges["job_id"]).astype(str).to_numpy()
-    frames = [
-        pd.DataFrame(
-            {
-                "day": day,
-                "project": projects,
-                "item": "fine-tuning training " + model,
-                "cents": charges["compute_cents"].to_numpy(),
-                "quantity": charges["hour_units"].to_numpy(),
-                "unit": "hours",
-            }
-        ),
-        pd.DataFrame(
-            {
-                "day": day,
-                "project": projects,
-                "item": "fine-tuning data sharing discount",
-                "cents": -charges["discount_cents"].to_numpy(),
-                "quantity": 0,
-                "unit": "",
-            }
-        ),
-    ]
-    grader = bill.grader_lines[bill.grader_lines["charge"] >= 0]
-    key = pd.MultiIndex.from_arrays([charges["job_id"].astype(str), charges["charge"]])
-    grader_key = pd.MultiIndex.from_arrays([grader["job_id"].astype(str), grader["charge"]])
-    frames.append(
-        pd.DataFrame(
-            {
-                "day": pd.Series(day, index=key).reindex(grader_key).to_numpy(),
-                "project": pd.Series(projects, index=key).reindex(grader_key).to_numpy(),
-                "item": "fine-tuning grader "
-                + grader["grader_model"].astype(str).map(resolve_model_family).to_numpy(),
-                "cents": grader["amount_cents"].to_numpy(),
-                "quantity": (grader["input_tokens"] + grader["output_tokens"]).to_numpy(),
-                "unit": "tokens",
-            }
-        )
-    )
-    costs = pd.concat(frames, ignore_index=True)
-    costs = costs[costs["cents"] != 0]
-    sums = costs.groupby(["day", "project", "item", "unit"], as_index=False)[
-        ["cents", "quantity"]
-    ].sum()
-    sums = sums.sort_values(["day", "project", "item"])
-    hours_places = bill.policy.rounding.hours_decimals
-    buckets: list[dict[str, Any]] = []
-    for day_number, group in sums.groupby("day", sort=True):
-        start = _whole(day_number) * 86400
-        results = [
-            {
-                "object": "organization.costs.result",
-                "amount": {
-                    "value": _json_decimal(int(row.cents), 2),
-                    "currency": bill.policy.currency.lower(),
-                },
-                "line_item": row.item,
-                "project_id": row.project or None,
-                "quantity": (
-                    _json_decimal(int(row.quantity), hours_places)
-                    if row.unit == "hours"
-                    else (int(row.quantity) if row.unit == "tokens" else None)
-                ),
-                "quantity_unit": row.unit or None,
-            }
-            for row in _records(group)
-        ]
-        buckets.append(
-            {"object": "bucket", "start_time": start, "end_time": start + 86400, "results": results}
-        )
-    pages = []
-    for first in range(0, max(len(buckets), 1), page_size):
-        chunk = buckets[first : first + page_size]
-        more = first + page_size < len(buckets)
-        pages.append(
-            {
-                "object": "page",
-                "data": chunk,
-                "has_more": more,
-                "next_page": f"page_{first // page_size + 2}" if more else None,
-            }
-        )
-    return pages
-
-
-def _whole(value: Any) -> int:
-    return int(value)
-
-
-def _records(frame: pd.DataFrame) -> Any:
-    return frame.itertuples(index=False)
-
-
-def _json_decimal(units: int, places: int) -> Any:
-    """Integer units → decimal text with ``places`` decimals (``dump_costs_export`` writes
-    it as a JSON number)."""
-    return _units_text(pd.Series([units]), places).iloc[0]
-
-
-def dump_costs_export(pages: Sequence[dict[str, Any]]) -> str:
-    """Costs API pages → JSON text on one line, amounts as numbers with their exact digits.
-
-    One line: a folder read of event logs (``rftcost.bill(folder)``) sniffs a file's first
-    line and skips this one, which holds no events.
-    """
-    text = json.dumps(list(pages), separators=(", ", ": "))
-    # Amounts and hours were kept as decimal strings; write them as JSON numbers.
-    return re.sub(r'"(value|quantity)": "(-?\d+\.\d+)"', r'"\1": \2', text) + "\n"

@@ -27,7 +27,7 @@ from pathlib import Path
 import pandas as pd
 
 import rftcost
-from rftcost.invoice import (
+from rftcost.invoice_writers import (
     costs_export_from_bill,
     dump_costs_export,
     invoice_from_bill,

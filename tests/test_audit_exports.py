@@ -393,12 +393,15 @@ def test_project_map_maps_export_ids_to_the_logs_projects(tmp_path: Path) -> Non
 # --- hostile invoices (issue 13) -----------------------------------------------------------
 
 
-def test_hostile_charge_9999_is_one_line_with_file_line_column_value(main: Any) -> None:
+def test_hostile_charge_9999_rejects_that_line_with_file_line_column_value(main: Any) -> None:
+    """The hostile README: that line rejected with its value, the audit going on (it used to
+    refuse the whole invoice, exit 2); its amount is unknown, so the audit finds an error."""
     invoice = _case(HOSTILE / "invoice" / "charge-9999.csv")
-    line = _one_error_line(
-        main("audit", "--invoice", str(invoice), str(HOSTILE / "baseline.jsonl"))
-    )
-    assert "charge-9999.csv:2" in line and "charge_at" in line and "9999-06-02" in line
+    done = main("audit", "--invoice", str(invoice), str(HOSTILE / "baseline.jsonl"))
+    assert done.exit_code == 1, (done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr and "unreadable_line" in done.stdout
+    assert "charge-9999.csv:2" in done.stdout and "charge_at" in done.stdout
+    assert "9999-06-02" in done.stdout
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,9 @@ Matching (canonical invoices, ``basis = "job"``):
 
 1. Lines for a job with no events are ``unknown_job``; lines for a job whose logs
    cannot be reconstructed are ``invalid_job`` (never a guess); ``credit``,
-   ``adjustment`` and ``tax`` lines are taken as billed (``unchecked_total``).
+   ``adjustment`` and ``tax`` lines are taken as billed (``unchecked_total``). A line
+   of the invoice that cannot be read is ``unreadable_line`` (an error: its money is
+   unknown), and the other lines of its job are not checked either.
 2. A line with ``charge_at`` is matched to the nearest billing event of its job
    within ``match_window``. When every line of a job is matched, the job is
    compared charge by charge; otherwise its lines are compared to its totals.
@@ -61,9 +63,12 @@ from rftcost.audit.document import (
     AuditReport,
     AuditSummary,
     Comparison,
+    write_audit,
+    write_dispute,
 )
 from rftcost.audit.model import (
     FINDING_KINDS,
+    READING_KINDS,
     SEVERITIES,
     SEVERITY_ORDER,
     Evidence,
@@ -78,6 +83,7 @@ __all__ = [
     "DISPUTE_COLUMNS",
     "FINDING_COLUMNS",
     "FINDING_KINDS",
+    "READING_KINDS",
     "SEVERITIES",
     "SEVERITY_ORDER",
     "AuditReport",
@@ -89,4 +95,6 @@ __all__ = [
     "Severity",
     "audit_invoice",
     "priced_tokens",
+    "write_audit",
+    "write_dispute",
 ]

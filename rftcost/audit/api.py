@@ -32,6 +32,8 @@ from rftcost.audit.matching import (
     typed_families,
     unbilled_job_findings,
     unknown_job_findings,
+    unreadable_jobs,
+    unreadable_line_findings,
 )
 from rftcost.audit.model import Finding
 from rftcost.audit.pricing import MICRO_PER_CENT
@@ -71,7 +73,13 @@ def audit_invoice(
     tolerance = Decimal(tolerance)
     if tolerance < 0:
         raise ValueError("tolerance must not be negative")
-    read = invoice if isinstance(invoice, Invoice) else read_invoice(invoice, assume_tz=assume_tz)
+    # A line that cannot be read is set aside and reported (unreadable_line); the others
+    # are audited.
+    read = (
+        invoice
+        if isinstance(invoice, Invoice)
+        else read_invoice(invoice, assume_tz=assume_tz, on_bad_line="set_aside")
+    )
     if isinstance(source, Bill):
         billed = source
         if policy is not None:
@@ -129,15 +137,19 @@ def audit_jobs(ctx: AuditContext) -> AuditReport:
     status = pd.Series(np.where(found >= 0, statuses[found], None), index=lines.index, dtype=object)
     checked = lines["line_type"].isin(CHECKED_LINE_TYPES)
     unchecked = ~checked
-    unknown = checked & status.isna()
     invalid = checked & (status == "invalid")
-    good = checked & status.notna() & (status != "invalid")
-    unchecked_micro = int(lines.loc[unchecked | invalid, "amount_micro"].sum())
+    # The jobs of lines that cannot be read are not checked: their money is unknown.
+    unreadable = unreadable_jobs(ctx)
+    held = checked & ~invalid & lines["job_id"].isin(unreadable).fillna(False).astype(bool)
+    unknown = checked & status.isna() & ~held
+    good = checked & status.notna() & (status != "invalid") & ~held
+    unchecked_micro = int(lines.loc[unchecked | invalid | held, "amount_micro"].sum())
     billed_micro += int(lines.loc[good | unknown, "amount_micro"].sum())
+    findings.extend(unreadable_line_findings(ctx, lines[held]))
     findings.extend(unknown_job_findings(ctx, lines[unknown]))
     findings.extend(invalid_job_findings(ctx, lines[invalid]))
 
-    valid = jobs[jobs["status"] != "invalid"]
+    valid = jobs[(jobs["status"] != "invalid") & ~jobs.index.isin(unreadable)]
     expected_micro = int(valid["total_cents"].astype("int64").sum()) * MICRO_PER_CENT
     g = lines[good].astype(
         {"job_id": object, "grader_family": object, "token_type": object, "line_type": object}

@@ -5,13 +5,19 @@ findings sorted by ``SEVERITY_ORDER`` and money, the summary added up), and the
 report writes its own JSON document (``AuditReport.to_dict``) and dispute rows
 (``AuditReport.dispute_rows``): the one writer of each, used by the CLI and the HTML
 report alike.
+
+``write_audit`` and ``write_dispute`` write those documents to a stream a chunk of
+findings at a time (issue 16): the same bytes as ``json.dumps(report.to_dict(),
+indent=2, ensure_ascii=False)`` and the CSV of every row, never the whole text held.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import csv
+import json
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -22,7 +28,7 @@ from rftcost.audit.model import (
     micro_of,
     micro_to_decimal,
 )
-from rftcost.csvsafe import neutralise_csv_cell
+from rftcost.csvsafe import neutralise_csv_cell, neutralise_csv_row
 from rftcost.money import format_amount
 
 __all__ = [
@@ -32,7 +38,10 @@ __all__ = [
     "AuditReport",
     "AuditSummary",
     "Comparison",
+    "TextSink",
     "build_report",
+    "write_audit",
+    "write_dispute",
 ]
 
 AUDIT_SCHEMA = "rftcost.audit/v1"
@@ -75,6 +84,8 @@ FINDING_COLUMNS = (
 """Columns of the findings CSV (``AuditReport.finding_rows``)."""
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
+_CHUNK = 1_000
+"""Findings (or comparisons) laid out at a time by the writers."""
 
 
 class AuditSummary(BaseModel):
@@ -227,16 +238,25 @@ class AuditReport(BaseModel):
         Names come from files a person did not write: every text cell is neutralised
         against spreadsheet formulas (``neutralise_csv_cell``).
         """
-        rows = []
-        for finding in self.findings:
-            record = finding.to_dict()
-            record["invoice_lines"] = ";".join(str(n) for n in record["invoice_lines"])
-            record["also"] = ";".join(record["also"])
-            record["evidence"] = "; ".join(e["description"] for e in record["evidence"])
-            rows.append(
-                {k: neutralise_csv_cell(v) if isinstance(v, str) else v for k, v in record.items()}
-            )
-        return rows
+        return [row for chunk in self.iter_finding_rows() for row in chunk]
+
+    def iter_finding_rows(self, chunk: int | None = None) -> Iterator[list[dict[str, Any]]]:
+        """The rows of ``finding_rows``, ``chunk`` findings at a time."""
+        chunk = chunk or _CHUNK
+        for start in range(0, len(self.findings), chunk):
+            rows = []
+            for finding in self.findings[start : start + chunk]:
+                record = finding.to_dict()
+                record["invoice_lines"] = ";".join(str(n) for n in record["invoice_lines"])
+                record["also"] = ";".join(record["also"])
+                record["evidence"] = "; ".join(e["description"] for e in record["evidence"])
+                rows.append(
+                    {
+                        k: neutralise_csv_cell(v) if isinstance(v, str) else v
+                        for k, v in record.items()
+                    }
+                )
+            yield rows
 
     def dispute_rows(self) -> list[dict[str, str]]:
         """The findings worth raising with the vendor (errors and warnings about the invoice).
@@ -244,29 +264,114 @@ class AuditReport(BaseModel):
         ``invalid_job`` findings are left out: they are about the user's own logs. Every
         cell is neutralised against spreadsheet formulas (``neutralise_csv_cell``).
         """
-        rows = []
-        for f in self.findings:
-            if f.severity == "info" or f.kind == "invalid_job":
-                continue
-            row = {
-                "invoice": self.invoice or "",
-                "invoice_line": ";".join(str(n) for n in f.invoice_lines)
-                or ("" if f.invoice_line is None else str(f.invoice_line)),
-                "job_id": f.job_id or (f"{f.project or '-'} {f.day}" if f.day else ""),
-                "line_type": f.line_type or "",
-                "kind": f.kind,
-                "severity": f.severity,
-                "currency": self.currency,
-                "expected": amount_text(f.expected) or "",
-                "billed": amount_text(f.billed) or "",
-                "difference": amount_text(f.difference) or "",
-                "explanation": f.explanation,
-                "evidence": "; ".join(e.description for e in f.evidence),
-            }
-            # Job ids and descriptions come from files a person did not write: no cell of
-            # the dispute CSV may be run by a spreadsheet (amounts keep their sign).
-            rows.append({k: neutralise_csv_cell(v) for k, v in row.items()})
-        return rows
+        return [row for chunk in self.iter_dispute_rows() for row in chunk]
+
+    def iter_dispute_rows(self, chunk: int | None = None) -> Iterator[list[dict[str, str]]]:
+        """The rows of ``dispute_rows``, from ``chunk`` findings at a time."""
+        chunk = chunk or _CHUNK
+        for start in range(0, len(self.findings), chunk):
+            rows = []
+            for f in self.findings[start : start + chunk]:
+                if f.severity == "info" or f.kind == "invalid_job":
+                    continue
+                row = {
+                    "invoice": self.invoice or "",
+                    "invoice_line": ";".join(str(n) for n in f.invoice_lines)
+                    or ("" if f.invoice_line is None else str(f.invoice_line)),
+                    "job_id": f.job_id or (f"{f.project or '-'} {f.day}" if f.day else ""),
+                    "line_type": f.line_type or "",
+                    "kind": f.kind,
+                    "severity": f.severity,
+                    "currency": self.currency,
+                    "expected": amount_text(f.expected) or "",
+                    "billed": amount_text(f.billed) or "",
+                    "difference": amount_text(f.difference) or "",
+                    "explanation": f.explanation,
+                    "evidence": "; ".join(e.description for e in f.evidence),
+                }
+                # Job ids and descriptions come from files a person did not write: no cell of
+                # the dispute CSV may be run by a spreadsheet (amounts keep their sign).
+                rows.append({k: neutralise_csv_cell(v) for k, v in row.items()})
+            yield rows
+
+
+class TextSink(Protocol):
+    """Where a document is written: anything with ``write(text)`` (a file, stdout)."""
+
+    def write(self, text: str, /) -> int:
+        """Write ``text``."""
+        ...
+
+
+_MARGIN = "\n    "
+"""Where an item of a top-level list starts in ``json.dumps(indent=2)``'s layout."""
+_MARKERS = {"findings": "\x00findings\x00", "comparisons": "\x00comparisons\x00"}
+"""Stand for the lists while the document around them is laid out (JSON escapes a NUL:
+never in a document)."""
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def _items(texts: Iterator[list[str]], stream: TextSink) -> bool:
+    """Write laid-out items of a top-level list, comma-separated; True if any."""
+    written = False
+    for chunk in texts:
+        if chunk:
+            stream.write(("," if written else "") + ",".join(chunk))
+            written = True
+    return written
+
+
+def write_audit(
+    report: AuditReport, stream: TextSink, output_format: Literal["json", "csv"]
+) -> None:
+    """Write ``report`` as its ``rftcost.audit/v1`` JSON document (``to_dict``, laid out as
+    ``json.dumps(indent=2, ensure_ascii=False)`` with a final newline) or as the findings
+    CSV (``FINDING_COLUMNS``, the csv module's dialect), a chunk of findings at a time."""
+    if output_format == "csv":
+        writer = csv.DictWriter(stream, fieldnames=list(FINDING_COLUMNS), extrasaction="ignore")
+        writer.writeheader()
+        for rows in report.iter_finding_rows():
+            writer.writerows(neutralise_csv_row(row) for row in rows)
+        return
+    emptied = report.model_copy(update={"findings": (), "comparisons": ()})
+    document = {**emptied.to_dict(), **{key: [m] for key, m in _MARKERS.items()}}
+    text = _dumps(document)
+    pieces = []
+    for marker in _MARKERS.values():
+        before, text = text.split("[" + _MARGIN + _dumps(marker) + "\n  ]", 1)
+        pieces.append(before)
+    lists = {
+        "findings": (
+            [
+                _MARGIN + _dumps(f.to_dict()).replace("\n", _MARGIN)
+                for f in report.findings[i : i + _CHUNK]
+            ]
+            for i in range(0, len(report.findings), _CHUNK)
+        ),
+        "comparisons": (
+            [
+                _MARGIN + _dumps(c.to_dict()).replace("\n", _MARGIN)
+                for c in report.comparisons[i : i + _CHUNK]
+            ]
+            for i in range(0, len(report.comparisons), _CHUNK)
+        ),
+    }
+    for before, texts in zip(pieces, lists.values(), strict=True):
+        stream.write(before + "[")
+        stream.write("\n  ]" if _items(texts, stream) else "]")
+    stream.write(text + "\n")
+
+
+def write_dispute(report: AuditReport, stream: TextSink) -> None:
+    """Write the dispute CSV (``DISPUTE_COLUMNS``, the csv module's dialect), a chunk of
+    findings at a time."""
+    writer = csv.DictWriter(stream, fieldnames=list(DISPUTE_COLUMNS), extrasaction="ignore")
+    writer.writeheader()
+    for rows in report.iter_dispute_rows():
+        writer.writerows(neutralise_csv_row(row) for row in rows)
 
 
 def _within_tolerance(

@@ -1,15 +1,17 @@
 """Invoice lines to the logs' jobs and charges, and what the logs expect of them.
 
 The first steps of a job-basis audit: the invoice's ``total`` lines checked against
-its lines; lines for jobs with no events (``unknown_job``) or unreadable logs
-(``invalid_job``); jobs with charges and no line (``unbilled_job``); each line with a
-``charge_at`` matched to the nearest billing event of its job (a job is compared
-charge by charge only when every line of it matches); what the logs expect per
-job or charge (``Expected``); and copies of lines that are ``duplicate_line``.
+its lines; lines that cannot be read (``unreadable_line``); lines for jobs with no events
+(``unknown_job``) or unreadable logs (``invalid_job``); jobs with charges and no line
+(``unbilled_job``); each line with a ``charge_at`` matched to the nearest billing event
+of its job (a job is compared charge by charge only when every line of it matches);
+what the logs expect per job or charge (``Expected``); and copies of lines that are
+``duplicate_line``.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -31,7 +33,9 @@ from rftcost.audit.wording import (
     total_mismatch,
     unbilled_job,
     unknown_job,
+    unreadable_line,
 )
+from rftcost.invoice import LINE_TYPES
 from rftcost.prices import resolve_model_family
 
 __all__ = [
@@ -45,6 +49,8 @@ __all__ = [
     "typed_families",
     "unbilled_job_findings",
     "unknown_job_findings",
+    "unreadable_jobs",
+    "unreadable_line_findings",
 ]
 
 DUPLICATE_COLUMNS = [
@@ -159,6 +165,64 @@ def unknown_job_findings(ctx: AuditContext, lines: pd.DataFrame) -> list[Finding
                     Evidence(
                         type="invoice_line",
                         description=f"line {line}: {described}",
+                        invoice_line=line,
+                    ),
+                ),
+            )
+        )
+    return findings
+
+
+def unreadable_jobs(ctx: AuditContext) -> list[str]:
+    """Jobs named by a line that cannot be read: their other lines are not checked, for
+    a job compared without one of its lines would show a difference that is not there."""
+    named = ctx.invoice.rejected["job_id"].dropna()
+    return sorted({str(j) for j in named})
+
+
+def unreadable_line_findings(ctx: AuditContext, held: pd.DataFrame) -> list[Finding]:
+    """A finding (error) per line of the invoice that cannot be read: its money is unknown.
+
+    ``held``: the readable lines of those lines' jobs, not checked (named in the finding)."""
+    rejected = ctx.invoice.rejected
+    findings: list[Finding] = []
+    if rejected.empty:
+        return findings
+    per_job = held.groupby(held["job_id"].astype(object), sort=False)["amount_micro"]
+    counts, amounts = per_job.size().to_dict(), per_job.sum().to_dict()
+    name = Path(ctx.invoice.source).name
+    for row in rejected.pipe(rows_of):
+        line = int(row.line)
+        job_id = None if row.job_id is pd.NA else str(row.job_id)
+        amount = None if row.amount_micro is pd.NA else int(row.amount_micro)
+        value = None if row.value is pd.NA else str(row.value)
+        where = f"{ctx.invoice.source}:{int(row.source_line)}"
+        findings.append(
+            Finding(
+                kind="unreadable_line",
+                severity="error",
+                job_id=job_id,
+                invoice_line=line,
+                invoice_lines=(line,),
+                line_type=str(row.line_type) if row.line_type in LINE_TYPES else None,
+                expected=None,
+                billed=None if amount is None else micro_to_decimal(amount),
+                explanation=unreadable_line(
+                    f"{line} ({name}:{int(row.source_line)})",
+                    str(row.column),
+                    value,
+                    str(row.reason),
+                    amount,
+                    job_id,
+                    (int(counts.get(job_id, 0)), int(amounts.get(job_id, 0))),
+                    ctx.currency,
+                ),
+                evidence=(
+                    Evidence(
+                        type="invoice_line",
+                        description=f"{where}, column {row.column!s}: "
+                        + ("empty" if value is None else repr(value))
+                        + f": {row.reason!s}",
                         invoice_line=line,
                     ),
                 ),

@@ -19,6 +19,7 @@ from rftcost.time import iso_exact
 
 __all__ = [
     "FINDING_KINDS",
+    "READING_KINDS",
     "SEVERITIES",
     "SEVERITY_ORDER",
     "Evidence",
@@ -46,9 +47,20 @@ FindingKind = Literal[
     "unbilled_job",
     "rounding",
     "invalid_job",
+    "unreadable_line",
 ]
-FINDING_KINDS: tuple[str, ...] = FindingKind.__args__  # type: ignore[attr-defined]
-"""Every finding kind of invoice-audit.md."""
+READING_KINDS: tuple[str, ...] = ("unreadable_line",)
+"""Finding kinds about reading the invoice itself, beside invoice-audit.md's table:
+``unreadable_line``, a line of the invoice that cannot be read (a time out of range, an
+amount that is not a number, ...), set aside with its file line, column and value; its
+money is unknown, so it is an error."""
+FINDING_KINDS: tuple[str, ...] = tuple(
+    kind
+    for kind in FindingKind.__args__  # type: ignore[attr-defined]
+    if kind not in READING_KINDS
+)
+"""Every finding kind of invoice-audit.md (what comparing the invoice to the logs finds);
+``FINDING_KINDS + READING_KINDS`` is every ``FindingKind``."""
 
 Severity = Literal["error", "warning", "info"]
 SEVERITIES: tuple[str, ...] = Severity.__args__  # type: ignore[attr-defined]

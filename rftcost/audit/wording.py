@@ -67,6 +67,7 @@ __all__ = [
     "unbilled_job",
     "underbilled_time",
     "unknown_job",
+    "unreadable_line",
     "which_entry_gives",
 ]
 
@@ -227,6 +228,36 @@ def invalid_job(job_id: str, reasons: list[str], n_lines: int, amount: int, curr
         f"{n_lines} line(s) totalling {money_text(amount, currency)} cannot "
         "be checked."
     )
+
+
+def unreadable_line(
+    where: str,
+    column: str,
+    value: str | None,
+    reason: str,
+    amount: int | None,
+    job_id: str | None,
+    held: tuple[int, int],
+    currency: str,
+) -> str:
+    """unreadable_line: a line of the invoice set aside, and what it leaves unchecked."""
+    cell = "is empty" if value is None else f"holds {value!r}"
+    text = f"Invoice line {where} cannot be read: its {column} {cell} ({reason}). "
+    text += (
+        "Its amount is unknown"
+        if amount is None
+        else f"It bills {money_text(amount, currency)} as written"
+    )
+    text += ", in no total of this audit"
+    n_held, held_amount = held
+    if job_id is not None and n_held:
+        text += (
+            f"; job {job_id}'s {n_held} other line(s) ({money_text(held_amount, currency)}) "
+            "are not checked either"
+        )
+    elif job_id is not None:
+        text += f"; job {job_id} is not checked"
+    return text + ". Correct the line (or ask the vendor for a corrected invoice) and audit again."
 
 
 def unbilled_job(job_id: str, status: str, n_charges: int, total: int, currency: str) -> str:

@@ -22,12 +22,11 @@ from rftcost.cli.common import (
     PolicyOption,
     check_logs,
     check_outputs,
-    csv_text,
     emit,
-    json_text,
     markdown_table,
     markdown_text,
     one_line,
+    output_stream,
     policy_path,
     progress,
     resolve_format,
@@ -91,7 +90,8 @@ def audit_command(
     """
     from decimal import Decimal, InvalidOperation
 
-    from rftcost.audit import DISPUTE_COLUMNS, FINDING_COLUMNS, audit_invoice
+    from rftcost.audit import audit_invoice
+    from rftcost.audit.document import write_audit, write_dispute
     from rftcost.engines import bill
 
     check_outputs([output, dispute], [*logs, invoice, policy_path(policy)])
@@ -108,8 +108,9 @@ def audit_command(
     from rftcost.invoice import load_project_map, read_invoice
 
     projects = load_project_map(project_map or [])
-    # The invoice is read before the logs are billed: a bad invoice fails in a moment.
-    read = read_invoice(invoice, assume_tz=assume_tz)
+    # The invoice is read before the logs are billed: a bad invoice fails in a moment. A
+    # line that cannot be read is set aside and reported (unreadable_line, exit 1).
+    read = read_invoice(invoice, assume_tz=assume_tz, on_bad_line="set_aside")
     check_logs(logs, follow_links=follow_links)
     with progress(logs) as report:
         billed = bill(
@@ -124,16 +125,17 @@ def audit_command(
     result = audit_invoice(
         read, billed, tolerance=allowed, assume_tz=assume_tz, project_map=projects
     )
-    if output_format is OutputFormat.json:
-        emit(json_text(result.to_dict()), output)
-    elif output_format is OutputFormat.csv:
-        emit(csv_text(result.finding_rows(), FINDING_COLUMNS), output)
+    if output_format in (OutputFormat.json, OutputFormat.csv):
+        # Written a chunk of findings at a time (issue 16).
+        with output_stream(output) as stream:
+            write_audit(result, stream, "json" if output_format is OutputFormat.json else "csv")
     elif output_format is OutputFormat.markdown:
         emit(render_markdown(result), output)
     else:
         emit(render_table(result), output)
     if dispute is not None:
-        dispute.write_text(csv_text(result.dispute_rows(), DISPUTE_COLUMNS), encoding="utf-8")
+        with dispute.open("w", encoding="utf-8") as handle:
+            write_dispute(result, handle)
     raise typer.Exit(EXIT_FOUND if result.has_errors else EXIT_OK)
 
 
@@ -153,7 +155,7 @@ def _summary_lines(result: Any) -> list[str]:
     if s.unchecked_total:
         lines.append(
             f"Unchecked  {s.unchecked_total:>14.2f}   (credits, adjustments, tax, other costs, "
-            "invalid jobs;"
+            "invalid jobs, jobs of unreadable lines;"
             f" invoice total {s.invoice_total:.2f})"
         )
     lines.append(
@@ -273,7 +275,8 @@ def render_markdown(result: Any) -> str:
     )
     if s.unchecked_total:
         text += (
-            "\nUnchecked (credits, adjustments, tax, other costs, invalid jobs): "
+            "\nUnchecked (credits, adjustments, tax, other costs, invalid jobs, jobs of "
+            "unreadable lines): "
             f"{s.unchecked_total:.2f}\n"
         )
     if result.findings:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -57,7 +58,7 @@ def export_focus(
         raise typer.Exit(EXIT_USAGE)
     check_outputs([output], [*logs, policy_path(policy)])
     from rftcost.engines import bill
-    from rftcost.focus import focus_rows, write_focus
+    from rftcost.focus import focus_chunks, write_focus
 
     check_logs(logs, follow_links=follow_links)
     with progress(logs) as report:
@@ -69,11 +70,18 @@ def export_focus(
             workers="auto",
             follow_links=follow_links,
         )
-    rows = focus_rows(result, provider=provider, service=service)
-    write_focus(rows, output)
+    # Written chunk by chunk (issue 16): the rows' text is never held whole.
+    counted = [0]
+
+    def counting() -> Iterator[Any]:
+        for chunk in focus_chunks(result, provider=provider, service=service):
+            counted[0] += len(chunk)
+            yield chunk
+
+    write_focus(counting(), output)
     totals = result.totals()
     message = (
-        f"wrote {len(rows)} FOCUS rows to {output}: BilledCost {result.policy.currency}"
+        f"wrote {counted[0]} FOCUS rows to {output}: BilledCost {result.policy.currency}"
         f" {totals.total_amount:.2f} over {totals.jobs - totals.invalid_jobs} jobs"
     )
     if totals.invalid_jobs:
