@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from rftcost.money import units_text
 from rftcost.prices import resolve_model_family
 from rftcost.rules import priced_tokens
 
@@ -56,16 +57,6 @@ def _iso_ns(ns: pd.Series) -> pd.Series:
     rest = ns.astype("int64") % 1_000_000_000
     text = stamps.dt.strftime("%Y-%m-%dT%H:%M:%S").astype(str)
     return text.where(rest == 0, text + "." + rest.astype(str).str.zfill(9).str.rstrip("0")) + "Z"
-
-
-def _units_text(values: pd.Series | np.ndarray[Any, Any], places: int) -> pd.Series:
-    """Integers of ``10**-places`` units → decimal strings (exact)."""
-    ints = pd.Series(np.asarray(values, dtype="int64"))
-    magnitude = ints.abs()
-    whole = (magnitude // 10**places).astype(str)
-    text = whole + "." + (magnitude % 10**places).astype(str).str.zfill(places) if places else whole
-    signed: pd.Series = text.where(ints >= 0, "-" + text)
-    return signed
 
 
 def _price_text(decimals: pd.Series) -> pd.Series:
@@ -117,10 +108,10 @@ def invoice_from_bill(
         description="RFT training " + models.astype(str),
         grader_model="",
         token_type="",
-        quantity=_units_text(charges["hour_units"], places),
+        quantity=units_text(charges["hour_units"], places),
         unit="hours",
         unit_price=_price_text(rate),
-        amount=_units_text(charges["compute_cents"], 2),
+        amount=units_text(charges["compute_cents"], 2),
         _order=0,
         _keep=(charges["compute_cents"] != 0) | (charges["hour_units"] != 0),
     )
@@ -132,7 +123,7 @@ def invoice_from_bill(
         quantity="",
         unit="",
         unit_price="",
-        amount=_units_text(-charges["discount_cents"], 2),
+        amount=units_text(-charges["discount_cents"], 2),
         _order=1,
         _keep=charges["discount_cents"] != 0,
     )
@@ -163,7 +154,7 @@ def invoice_from_bill(
                     "quantity": "",
                     "unit": "",
                     "unit_price": "",
-                    "amount": _units_text(grader["amount_cents"], 2).to_numpy(),
+                    "amount": units_text(grader["amount_cents"], 2).to_numpy(),
                     "_order": 2,
                     "_keep": (grader["amount_cents"] != 0).to_numpy(),
                 }
@@ -192,11 +183,11 @@ def invoice_from_bill(
                     "token_type": typed["token_type"].astype(str),
                     "quantity": typed["tokens"].astype("int64").astype(str),
                     "unit": "tokens",
-                    "unit_price": _units_text(typed["price_micro"], 6)
+                    "unit_price": units_text(typed["price_micro"], 6)
                     .str.rstrip("0")
                     .str.replace(r"\.$", ".00", regex=True)
                     .str.replace(r"\.(\d)$", r".\g<1>0", regex=True),
-                    "amount": _units_text(np.asarray(cents, dtype="int64"), 2).to_numpy(),
+                    "amount": units_text(np.asarray(cents, dtype="int64"), 2).to_numpy(),
                     "_order": 2 + typed["token_order"].to_numpy(),
                     "_keep": (typed["tokens"] != 0).to_numpy(),
                 }
@@ -338,7 +329,7 @@ def _records(frame: pd.DataFrame) -> Any:
 def _json_decimal(units: int, places: int) -> Any:
     """Integer units → decimal text with ``places`` decimals (``dump_costs_export`` writes
     it as a JSON number)."""
-    return _units_text(pd.Series([units]), places).iloc[0]
+    return units_text(pd.Series([units]), places).iloc[0]
 
 
 def dump_costs_export(pages: Sequence[dict[str, Any]]) -> str:
