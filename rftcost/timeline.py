@@ -518,6 +518,8 @@ def _pairing_order(
     # Groups and moments are contiguous runs of rows: sums and running sums per run are
     # sums at the run's bounds.
     new_moment = np.r_[True, (series[1:] != series[:-1]) | (ts[1:] != ts[:-1])]
+    if new_moment.all():  # the usual log: no two marks of a phase at one moment
+        return order, series
     moment = np.cumsum(new_moment) - 1
     moment_starts = np.flatnonzero(new_moment)
     change = np.add.reduceat(np.where(is_end, -1, 1), moment_starts)
