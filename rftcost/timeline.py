@@ -37,7 +37,7 @@ from rftcost.events.schema import BILLING_EVENTS, FINAL_EVENTS, JOB_SETTING_COLU
 from rftcost.policy import Policy
 from rftcost.time import iso_series
 
-__all__ = ["Timeline", "build_timeline"]
+__all__ = ["MAX_JOB_SPAN_NS", "Timeline", "build_timeline"]
 
 # Order of events that share a timestamp (event-log.md, "Pairing" and "Boundaries"):
 # an end closes an interval before a billing event, and a billing event closes a
@@ -95,7 +95,7 @@ def build_timeline(
     """
     ordered, job_ids = _order(events)
     jobs, setting_problems = _job_facts(events, ordered, job_ids)
-    problems: list[pd.DataFrame] = [setting_problems]
+    problems: list[pd.DataFrame] = [setting_problems, _implausible_spans(jobs)]
     if reader_problems is not None and len(reader_problems):
         codes = pd.Series(jobs.index, index=jobs["job_id"].to_numpy())
         known = reader_problems[reader_problems["job_id"].isin(codes.index)]
@@ -252,6 +252,35 @@ def _job_facts(
         if isinstance(settings[column].dtype, pd.CategoricalDtype):
             settings[column] = settings[column].astype("string")
     return facts.join(settings, how="left"), problems
+
+
+MAX_JOB_SPAN_NS = 366 * 24 * 3600 * 1_000_000_000
+"""A job whose events span more than this (a year) is not billed: one of its timestamps is
+most likely wrong (a typo'd year), and billing the span would charge for it."""
+
+
+def _implausible_spans(jobs: pd.DataFrame) -> pd.DataFrame:
+    """Jobs whose first and last events are more than ``MAX_JOB_SPAN_NS`` apart."""
+    span = jobs["last_ns"].to_numpy(dtype="int64") - jobs["first_ns"].to_numpy(dtype="int64")
+    long = span > MAX_JOB_SPAN_NS
+    first = pd.Series(jobs["first_ns"].to_numpy(dtype="int64")[long], dtype="int64")
+    last = pd.Series(jobs["last_ns"].to_numpy(dtype="int64")[long], dtype="int64")
+    return pd.DataFrame(
+        {
+            "job": jobs.index.to_numpy()[long],
+            "problem": (
+                "its events span "
+                + pd.Series(span[long] // (24 * 3600 * 1_000_000_000), dtype="int64")
+                .astype(str)
+                .to_numpy()
+                + " days ("
+                + iso_series(first).to_numpy()
+                + " to "
+                + iso_series(last).to_numpy()
+                + "): more than a year, so a timestamp is most likely wrong"
+            ),
+        }
+    )
 
 
 def _short(values: pd.Series, limit: int = 80) -> pd.Series:

@@ -727,3 +727,32 @@ def test_a_repeated_column_is_read_alike_or_refused_in_one_line(tmp_path: Path) 
     with pytest.raises(UnreadableFileError) as caught:
         rftcost.read_events(tmp_path / "dup.parquet")
     assert "dup.parquet" in str(caught.value) and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("year", ["1725", "1825", "1925", "1969"])
+def test_a_typed_year_before_1970_is_a_rejected_record_not_a_negative_bill(
+    tmp_path: Path, year: str
+) -> None:
+    """One phase_start with a typo'd year: 300 years of nanoseconds overflowed int64 and
+    billed about -$249 million (validate said OK). Times before 1970 are now rejected, so
+    the job is invalid and its amount unknown, on every path."""
+    records = one_hour("a")
+    start = next(r for r in records if r["event"] == "phase_start")
+    start["ts"] = year + start["ts"][4:]
+    path = write_jsonl(tmp_path / "typo.jsonl", records)
+    for buckets in (None, 2):
+        bill = rftcost.bill(path, buckets=buckets)
+        assert bill.job("a").status == "invalid"
+        assert bill.job("a").total_amount is None
+        assert bill.totals().total_amount == Decimal("0.00")  # nothing known, nothing summed
+    assert "out of range (years 1970-2262)" in rejected(rftcost.read_events(path))[0][3]
+
+
+def test_a_job_spanning_more_than_a_year_is_not_billed(tmp_path: Path) -> None:
+    """A typo'd later year (2125 for 2025) made a job of a century, billed as such."""
+    records = one_hour("a")
+    end = next(r for r in records if r["event"] == "phase_end")
+    end["ts"] = "2125" + end["ts"][4:]
+    bill = rftcost.bill(write_jsonl(tmp_path / "century.jsonl", records))
+    assert bill.job("a").status == "invalid"
+    assert any("more than a year" in problem for problem in bill.job("a").problems)

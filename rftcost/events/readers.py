@@ -82,15 +82,17 @@ ProgressCallback = Callable[[str, int, int], None]
 """``(stage, done, total)``: called as files are read and stages complete."""
 
 PROVENANCE_COLUMNS = ("source", "line")
-# Timestamps are held as int64 nanoseconds: 1677-09-21 to 2262-04-11 is what they can
-# hold. Anything outside is rejected (a log of an RFT job from year 1 is a bad record,
-# and must not abort the run with an overflow).
-_MIN_NS = int(pd.Timestamp.min.value)
+# Timestamps are held as int64 nanoseconds since 1970 (the Unix epoch) up to 2262-04-11,
+# the most int64 holds. Anything outside is rejected: a log of an RFT job from year 1 or
+# 1725 is a bad record (a typo'd year), and two times of one job are then never more
+# than 2**63 ns apart, so no difference of times can overflow (1677-09-21, pandas' own
+# lower bound, would allow 585 years and a negative bill for a job spanning 300 of them).
+_MIN_NS = 0
 _MAX_NS = int(pd.Timestamp.max.value)
-_MIN_EPOCH_SECONDS = _MIN_NS // 1_000_000_000 + 1
+_MIN_EPOCH_SECONDS = 0
 _MAX_EPOCH_SECONDS = _MAX_NS // 1_000_000_000
-_EPOCH_RANGE = "epoch seconds out of range (years 1677-2262; milliseconds?)"
-_TS_RANGE = "timestamp out of range (years 1677-2262)"
+_EPOCH_RANGE = "epoch seconds out of range (years 1970-2262; milliseconds?)"
+_TS_RANGE = "timestamp out of range (years 1970-2262)"
 # An offset counts only after a time of day: in "2025-06-02" the "-02" is the day.
 _OFFSET_PATTERN = r"[T t]\d{2}(?::?\d{2}){0,2}(?:[.,]\d+)?\s*(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
 _EPOCH_PATTERN = r"-?\d+(?:\.\d+)?"
@@ -1192,9 +1194,9 @@ def _parse_timestamps(raw: pd.Series, assume_tz: str | None) -> tuple[pd.Series,
 
 
 def _year_out_of_range(text: pd.Series) -> pd.Series:
-    """Text that starts with a year nanoseconds cannot hold (a better reason than "not ISO")."""
+    """Text that starts with a year out of range (a better reason than "not ISO")."""
     year = pd.to_numeric(text.str.extract(r"^\+?(\d{4,})-", expand=False), errors="coerce")
-    return ((year < 1678) | (year > 2261)).fillna(False).astype(bool)
+    return ((year < 1970) | (year > 2261)).fillna(False).astype(bool)
 
 
 def _to_datetime(text: pd.Series, *, utc: bool) -> pd.Series:
@@ -1231,16 +1233,14 @@ def _datetime_ns(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     """UTC nanoseconds (Int64, NA where missing or out of range) and the out-of-range mask.
 
     pandas keeps a parsed timestamp at the unit it needs (year 1 or 9999 fits in
-    microseconds); int64 nanoseconds hold only 1677-09-21 to 2262-04-11.
+    microseconds); events are held from 1970 (``_MIN_NS``) to 2262-04-11.
     """
     utc = values.dt.tz_convert("UTC")
-    out = pd.Series(False, index=values.index)
-    if utc.dt.unit != "ns":
-        low = pd.Timestamp(_MIN_NS, unit="ns", tz="UTC")
-        high = pd.Timestamp(_MAX_NS, unit="ns", tz="UTC")
-        out = ((utc < low) | (utc > high)).fillna(False).astype(bool)
-        if out.any():
-            utc = utc.mask(out)
+    low = pd.Timestamp(_MIN_NS, unit="ns", tz="UTC")
+    high = pd.Timestamp(_MAX_NS, unit="ns", tz="UTC")
+    out = ((utc < low) | (utc > high)).fillna(False).astype(bool)
+    if out.any():
+        utc = utc.mask(out)
     ns: pd.Series = utc.dt.as_unit("ns").astype("int64").astype("Int64").mask(utc.isna())
     return ns, out
 

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = ["normalize_table"]
 
-_MIN_NS = int(pd.Timestamp.min.value)
+_MIN_NS = 0  # as the readers: since 1970, so no two times are 2**63 ns apart
 _MAX_NS = int(pd.Timestamp.max.value)
 _NS_PER_UNIT = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
 
