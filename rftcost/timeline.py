@@ -37,7 +37,7 @@ from rftcost.events.schema import BILLING_EVENTS, FINAL_EVENTS, JOB_SETTING_COLU
 from rftcost.policy import Policy
 from rftcost.time import iso_series
 
-__all__ = ["MAX_JOB_SPAN_NS", "Timeline", "build_timeline"]
+__all__ = ["MAX_JOB_SPAN_NS", "MAX_TOKEN_SUM", "Timeline", "build_timeline"]
 
 # Order of events that share a timestamp (event-log.md, "Pairing" and "Boundaries"):
 # an end closes an interval before a billing event, and a billing event closes a
@@ -132,6 +132,8 @@ def build_timeline(
         .sum()
     )
     usage = _usage(points, loss_islands)
+    too_many, usage = _uncountable_tokens(usage)
+    problems.append(too_many)
     problem_frame = (
         pd.concat(problems, ignore_index=True)
         if problems
@@ -903,6 +905,34 @@ def _usage(points: pd.DataFrame, loss_islands: pd.DataFrame) -> pd.DataFrame:
         .sort_values(["job", "ts"], kind="stable")
         .reset_index(drop=True)
     )
+
+
+MAX_TOKEN_SUM = 2**62
+"""The most grader tokens of one kind a job may sum to: a record holds at most 2**53, but
+enough of them would pass int64 in the sums of R9/R13 and bill a negative amount."""
+
+
+def _uncountable_tokens(usage: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Jobs whose grader tokens of a kind add up to more than ``MAX_TOKEN_SUM`` (invalid:
+    the amount cannot be summed exactly), and the usage without those jobs' rows."""
+    columns = ["input_tokens", "cached_input_tokens", "output_tokens"]
+    # A bound, not an amount: float sums are close enough to compare with 2**62.
+    sums = usage[columns].astype("float64").groupby(usage["job"]).sum()
+    over = sums.index[(sums > MAX_TOKEN_SUM).any(axis=1).to_numpy()]
+    problems = pd.DataFrame(
+        {
+            "job": np.asarray(over, dtype="int64"),
+            "problem": np.full(
+                len(over),
+                f"grader tokens add up to more than 2**62 ({MAX_TOKEN_SUM:,}) in this job: "
+                "too many to bill exactly (R9, R13)",
+                dtype=object,
+            ),
+        }
+    )
+    if not len(over):
+        return problems, usage
+    return problems, usage[~usage["job"].isin(over)].reset_index(drop=True)
 
 
 # --- exact joins ---------------------------------------------------------------------

@@ -756,3 +756,25 @@ def test_a_job_spanning_more_than_a_year_is_not_billed(tmp_path: Path) -> None:
     bill = rftcost.bill(write_jsonl(tmp_path / "century.jsonl", records))
     assert bill.job("a").status == "invalid"
     assert any("more than a year" in problem for problem in bill.job("a").problems)
+
+
+def test_grader_tokens_that_add_up_beyond_int64_make_the_job_invalid(tmp_path: Path) -> None:
+    """Each record within its bound (2**53 - 1 tokens), 1,100 of them: the int64 sums
+    wrapped and the job billed -$4.6 million as succeeded."""
+    records = one_hour("a", grader_model="gpt-4.1")
+    start = next(r for r in records if r["event"] == "phase_start")
+    usage = {
+        "job_id": "a",
+        "ts": start["ts"],
+        "event": "grader_usage",
+        "grader_model": "gpt-4.1",
+        "input_tokens": 2**53 - 1,
+        "output_tokens": 2**53 - 1,
+    }
+    records = [*records, *({**usage, "event_id": f"u{n}"} for n in range(1_100))]
+    path = write_jsonl(tmp_path / "tokens.jsonl", records)
+    for buckets in (None, 2):
+        bill = rftcost.bill(path, buckets=buckets)
+        assert bill.job("a").status == "invalid"
+        assert any("2**62" in problem for problem in bill.job("a").problems)
+        assert bill.job("a").total_amount is None
