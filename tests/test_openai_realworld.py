@@ -823,16 +823,23 @@ def test_huge_counts_through_the_cli_never_raise(
     assert code == 1 and "9007199254740991" in err and "Traceback" not in err
 
 
-def test_import_openai_exits_1_when_a_job_amount_is_unknown_and_still_writes(
+def test_import_openai_exits_1_when_a_job_amount_is_unknown_and_leaves_its_events_out(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Item 3: the written events cannot say "amount unknown": the exit status does."""
+    """Item 3: the written events cannot say "amount unknown", so a bill of them alone
+    would look complete and understate the job (the attacker pass billed such an import
+    $68.74 as succeeded): its events are left out unless --keep-unknown, and exit 1."""
     folder = export(tmp_path / "ftjob-u", graded_job("ftjob-u"), graded_events("ftjob-u", {}))
     out = tmp_path / "out.jsonl"
     code, _, err = run_cli(monkeypatch, capsys, "import-openai", str(folder), "-o", str(out))
-    assert code == 1 and out.read_text().strip()
+    assert code == 1 and "ftjob-u" not in out.read_text()
     (warning,) = [line for line in err.splitlines() if line.startswith("Warning:")]
-    assert "ftjob-u" in warning and "amount unknown" in warning
+    assert "ftjob-u" in warning and "amount unknown" in warning and "left out" in warning
+    kept = tmp_path / "kept.jsonl"
+    code, _, err = run_cli(
+        monkeypatch, capsys, "import-openai", str(folder), "--keep-unknown", "-o", str(kept)
+    )
+    assert code == 1 and "ftjob-u" in kept.read_text()
 
 
 def test_a_step_of_zero_or_missing_time_is_incomplete(tmp_path: Path) -> None:

@@ -47,28 +47,44 @@ def import_openai_command(
             "(a job whose amount is unknown always exits 1).",
         ),
     ] = False,
+    keep_unknown: Annotated[
+        bool,
+        typer.Option(
+            "--keep-unknown",
+            help="Also write the events of jobs whose amount the export cannot establish "
+            "(a bill of them alone would understate those jobs).",
+        ),
+    ] = False,
 ) -> None:
     """OpenAI fine-tuning exports → canonical events (JSON Lines); a report on stderr.
 
     Exits 1 when the export cannot establish a job's amount (time incomplete, grader
-    usage or a record that cannot be read): the events are still written, but they
-    cannot carry "amount unknown", so a bill of them alone would understate that job.
-    Bill the export itself, or keep the report with the events.
+    usage or a record that cannot be read). Canonical events cannot carry "amount
+    unknown", so a bill of that job's events alone would look complete and understate
+    it: they are left out (``--keep-unknown`` writes them). Bill the export itself.
     """
     from rftcost.events.openai import events_to_jsonl, import_openai
 
     check_outputs([output], exports)
 
     result = import_openai(exports)
-    emit(events_to_jsonl(result.events), output)
-    typer.echo(_report(result, output), err=True, nl=False)
     unknown = _unknown_jobs(result)
+    events = result.events
+    if unknown and not keep_unknown:
+        events = events[~events["job_id"].astype(str).isin(unknown)]
+    emit(events_to_jsonl(events), output)
+    typer.echo(_report(result, output, len(events)), err=True, nl=False)
     if unknown:
-        # Events written without the problem would bill these jobs for less, never as
-        # unknown: the exit status says so (never a silent $0 later).
+        # Written without the problem, these jobs would bill for less, never as unknown.
+        fate = (
+            "their events are written but do not say so"
+            if keep_unknown
+            else "their events are left out, so that a bill of the output cannot understate "
+            "them (--keep-unknown writes them)"
+        )
         typer.echo(
             f"Warning: amount unknown for {len(unknown)} job(s) ({', '.join(unknown)}); "
-            "the events written do not say so: bill the export itself",
+            f"{fate}: bill the export itself",
             err=True,
         )
         raise typer.Exit(EXIT_FOUND)
@@ -83,13 +99,19 @@ def _unknown_jobs(result: OpenAIImport) -> list[str]:
     return sorted({p.job_id for p in problems if p.job_id is not None})
 
 
-def _report(result: OpenAIImport, output: Path | None) -> str:
+def _report(result: OpenAIImport, output: Path | None, written: int) -> str:
     counts = result.counts()
     target = str(output) if output is not None else "stdout"
+    left_out = counts["events"] - written
     lines = [
         f"Imported {counts['jobs']} job(s), {counts['events']} canonical event(s) from "
         f"{counts['files']} file(s) ({counts['objects_read']} OpenAI objects, "
-        f"{counts['duplicates']} duplicate(s)) → {target}",
+        f"{counts['duplicates']} duplicate(s)) → {target}"
+        + (
+            f" ({written} written, {left_out} of jobs of unknown amount left out)"
+            if left_out
+            else ""
+        ),
         f"Unknown messages: {counts['unknown_messages']}; problems: {counts['problems']}"
         + (
             f"; jobs that cannot be billed: {len(result.job_problems)}"
@@ -113,8 +135,8 @@ def _report(result: OpenAIImport, output: Path | None) -> str:
         # The canonical events cannot say "amount unknown": bill the export itself, or
         # keep this list with the written events.
         lines.append(
-            "Jobs that cannot be billed from this export (amount unknown; the events written "
-            "do not carry this, so bill the export itself):"
+            "Jobs that cannot be billed from this export (amount unknown; canonical events "
+            "cannot carry this, so bill the export itself):"
         )
         lines += [f"  {p.job_id}: {p.reason}" for p in result.job_problems[:_LISTED]]
         lines += _more(len(result.job_problems))
