@@ -705,3 +705,12 @@ def test_billable_hours_are_shown_as_r11_rounds_them(
     assert main(monkeypatch, "bill", str(log)) == 0
     row = next(line for line in capsys.readouterr().out.splitlines() if "ftjob-r11" in line)
     assert row.split()[3:5] == ["1.68", "1.68"], row
+
+
+def test_direction_marks_are_shown_not_obeyed() -> None:
+    """U+202E would show a name reversed on a terminal (``exe.txt`` for ``txt.exe``)."""
+    from rftcost.cli.common import visible_controls
+
+    for mark in ("\u202e", "\u202a", "\u2066", "\u2069", "\u200f", "\u061c", "\x9b"):
+        shown = visible_controls(f"a{mark}b")
+        assert mark not in shown and shown == f"a\\u{ord(mark):04x}b"

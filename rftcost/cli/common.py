@@ -298,7 +298,11 @@ def policy_path(policy: str | None) -> Path | None:
     return path if path.is_file() else None
 
 
-_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_CONTROLS = re.compile(
+    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
+"""C0 and C1 controls but tab, newline and CR; and the invisible marks that change the
+direction of text (U+202E shows a name reversed: ``exe.txt`` for ``txt.exe``)."""
 
 
 def visible_controls(text: str) -> str:
