@@ -779,3 +779,38 @@ def test_cli_an_unusable_invoice_line_is_rejected_and_the_audit_goes_on(
     assert done.returncode == 1, done.stderr
     assert "unreadable_line" in done.stdout and "fee" in done.stdout
     assert "Traceback" not in done.stderr
+
+
+def test_cli_table_and_json_round_a_sub_cent_invoice_amount_alike(tmp_path: Path) -> None:
+    """An invoice amount of 1.005 once read 1.00 in the table (Python's format rounds half
+    to even) and 1.01 in the JSON (R15, half up): every output now says 1.01."""
+    logs = Path(__file__).parent.parent / "sample_logs"
+    lines = pd.read_csv(logs / "invoice-clean.csv", dtype=str, keep_default_na=False)
+    written = lines.loc[0, "amount"]
+    assert written.endswith("0")  # an even cent: half to even would round x.xx5 down
+    lines.loc[0, "amount"] = written + "5"  # 29.00 → 29.005, which R15 rounds to 29.01
+    half_up = str(Decimal(written) + Decimal("0.01"))
+    invoice = write_invoice(lines, tmp_path / "sub-cent.csv")
+
+    def audit(*options: str) -> str:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "rftcost",
+                "audit",
+                "--invoice",
+                str(invoice),
+                str(logs),
+                *options,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return done.stdout
+
+    document = json.loads(audit("-f", "json"))
+    (finding,) = [f for f in document["findings"] if f["billed"] == half_up]
+    rows = [row.split() for row in audit().splitlines() if f" {finding['invoice_line']} " in row]
+    assert any(finding["kind"] in row and half_up in row for row in rows), rows

@@ -147,20 +147,20 @@ def _summary_lines(result: Any) -> list[str]:
         f"amounts in {c}",
         f"Compared {result.comparison}.",
         "",
-        f"Expected   {s.expected_total:>14.2f}",
-        f"Billed     {s.billed_total:>14.2f}",
-        f"Difference {s.difference:>14.2f}   overbilled {s.overbilled:.2f}, underbilled "
-        f"{s.underbilled:.2f}",
+        f"Expected   {_money(s.expected_total):>14}",
+        f"Billed     {_money(s.billed_total):>14}",
+        f"Difference {_money(s.difference):>14}   overbilled {_money(s.overbilled)}, "
+        f"underbilled {_money(s.underbilled)}",
     ]
     if s.unchecked_total:
         lines.append(
-            f"Unchecked  {s.unchecked_total:>14.2f}   (credits, adjustments, tax, other costs, "
-            "invalid jobs, jobs of unreadable lines;"
-            f" invoice total {s.invoice_total:.2f})"
+            f"Unchecked  {_money(s.unchecked_total):>14}   (credits, adjustments, tax, "
+            "other costs, invalid jobs, jobs of unreadable lines;"
+            f" invoice total {_money(s.invoice_total)})"
         )
     lines.append(
         f"Findings: {s.findings} ({s.errors} error, {s.warnings} warning, {s.infos} info)"
-        + (f"; tolerance {result.tolerance:.2f}" if result.tolerance else "")
+        + (f"; tolerance {_money(result.tolerance)}" if result.tolerance else "")
     )
     return lines
 
@@ -180,8 +180,15 @@ def _line(finding: Any) -> str:
     return "-" if finding.invoice_line is None else str(finding.invoice_line)
 
 
+def _money(value: Any) -> str:
+    """An amount with two decimals, rounded as every document rounds it (R15, half up)."""
+    from rftcost.money import format_amount
+
+    return format_amount(value)
+
+
 def _amount(value: Any) -> str:
-    return "unknown" if value is None else f"{value:.2f}"
+    return "unknown" if value is None else _money(value)
 
 
 _HEADERS = ["severity", "kind", "job", "line", "type", "expected", "billed", "difference"]
@@ -264,11 +271,11 @@ def render_markdown(result: Any) -> str:
         ["expected", "billed", "difference", "overbilled", "underbilled", "findings"],
         [
             [
-                f"{s.expected_total:.2f}",
-                f"{s.billed_total:.2f}",
-                f"{s.difference:.2f}",
-                f"{s.overbilled:.2f}",
-                f"{s.underbilled:.2f}",
+                f"{_money(s.expected_total)}",
+                f"{_money(s.billed_total)}",
+                f"{_money(s.difference)}",
+                f"{_money(s.overbilled)}",
+                f"{_money(s.underbilled)}",
                 f"{s.findings} ({s.errors} error, {s.warnings} warning, {s.infos} info)",
             ]
         ],
@@ -277,7 +284,7 @@ def render_markdown(result: Any) -> str:
         text += (
             "\nUnchecked (credits, adjustments, tax, other costs, invalid jobs, jobs of "
             "unreadable lines): "
-            f"{s.unchecked_total:.2f}\n"
+            f"{_money(s.unchecked_total)}\n"
         )
     if result.findings:
         rows = [
