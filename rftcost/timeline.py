@@ -256,9 +256,11 @@ def _job_facts(
     return facts.join(settings, how="left"), problems
 
 
-MAX_JOB_SPAN_NS = 366 * 24 * 3600 * 1_000_000_000
-"""A job whose events span more than this (a year) is not billed: one of its timestamps is
-most likely wrong (a typo'd year), and billing the span would charge for it."""
+MAX_JOB_SPAN_NS = 731 * 24 * 3600 * 1_000_000_000
+"""A job whose events span more than this (two years) is not billed: one of its timestamps
+is most likely wrong (a typo'd year), and billing the span would charge for it. Two years,
+not one: a long job is possible (the tests bill 10,000 hours in one charge), a typo'd
+decade or century is not."""
 
 
 def _implausible_spans(jobs: pd.DataFrame) -> pd.DataFrame:
@@ -279,7 +281,7 @@ def _implausible_spans(jobs: pd.DataFrame) -> pd.DataFrame:
                 + iso_series(first).to_numpy()
                 + " to "
                 + iso_series(last).to_numpy()
-                + "): more than a year, so a timestamp is most likely wrong"
+                + "): more than two years, so a timestamp is most likely wrong"
             ),
         }
     )
