@@ -778,3 +778,10 @@ def test_grader_tokens_that_add_up_beyond_int64_make_the_job_invalid(tmp_path: P
         assert bill.job("a").status == "invalid"
         assert any("2**62" in problem for problem in bill.job("a").problems)
         assert bill.job("a").total_amount is None
+
+
+@pytest.mark.parametrize("ts", ["-0.5", "-1", -0.5, -1, "1969-12-31T23:59:59.999Z"])
+def test_a_time_just_before_1970_is_rejected(tmp_path: Path, ts: object) -> None:
+    records = [{"job_id": "a", "ts": ts, "event": "job_created"}, *one_hour("a")[1:]]
+    log = rftcost.read_events(write_jsonl(tmp_path / "early.jsonl", records))
+    assert [(line, column) for line, _, column, _ in rejected(log)] == [(1, "ts")]

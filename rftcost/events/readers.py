@@ -1271,6 +1271,7 @@ def _epoch_strings(
     nanos = fraction.fillna("0").astype("string").str.slice(0, 9).str.ljust(9, "0").astype("int64")
     negative = epoch.str.startswith("-")
     in_range = fits & (whole >= _MIN_EPOCH_SECONDS) & (whole < _MAX_EPOCH_SECONDS)
+    in_range &= ~(negative & (nanos > 0))  # "-0.5": half a second before 1970
     ns = whole.where(in_range, 0) * 1_000_000_000 + nanos.where(~negative, -nanos)
     result = result.mask(is_epoch, ns.where(in_range).astype("Int64"))
     reasons = reasons.mask(is_epoch & ~in_range.reindex(text.index, fill_value=True), _EPOCH_RANGE)
