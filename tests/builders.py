@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
+import pytest
 
 T0 = datetime(2025, 6, 1, 8, 0, 0, tzinfo=UTC)
 
@@ -59,3 +61,20 @@ def guide_prelude(log: JobLog) -> JobLog:
         .phase("queued", minutes=30)
         .phase("setup", minutes=30)
     )
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """The real entry point, in process: exit code, stdout, stderr."""
+    argv = sys.argv
+    sys.argv = ["rftcost", *args]
+    from rftcost.cli import main
+
+    try:
+        main()
+        code = 0
+    except SystemExit as done:
+        code = int(done.code or 0)
+    finally:
+        sys.argv = argv
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err

@@ -16,7 +16,9 @@ leaves them out).
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -41,3 +43,18 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "slow: a slow property or end-to-end test (fewer examples in CI)"
     )
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[Any]:
+    """A local Spark session (``local[2]``) for a module's tests; skipped without pyspark
+    or Java 17."""
+    pytest.importorskip("pyspark", reason="the Spark engine needs pyspark (rftcost[spark])")
+    from rftcost.engines.spark import java_found, spark_session
+
+    if not java_found():
+        pytest.skip("the Spark engine needs Java 17: no java on PATH and no JAVA_HOME")
+
+    session = spark_session("local[2]")
+    yield session
+    session.stop()

@@ -145,19 +145,6 @@ def test_bill_documents_validate_against_the_published_schema() -> None:
     assert schema["properties"]["schema"]["const"] == rftcost.billing.BILL_SCHEMA
 
 
-@pytest.fixture(scope="module")
-def spark() -> Any:
-    pytest.importorskip("pyspark", reason="the Spark engine needs pyspark (rftcost[spark])")
-    from rftcost.engines.spark import java_found, spark_session
-
-    if not java_found():
-        pytest.skip("the Spark engine needs Java 17: no java on PATH and no JAVA_HOME")
-
-    session = spark_session("local[2]")
-    yield session
-    session.stop()
-
-
 def test_the_bill_is_the_same_document_on_spark(spark: Any, four_places: Path) -> None:
     # One Spark run per policy (Spark is slow), on the smallest sample log.
     log = SAMPLE / "2025-05.jsonl"

@@ -14,15 +14,14 @@ import contextlib
 import gzip
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from builders import cli
 
 import rftcost
-from rftcost.cli import main
 from rftcost.errors import UnreadableFileError
 from rftcost.events.readers import LOG_SUFFIXES
 from rftcost.events.survey import holds_no_record, survey_logs
@@ -62,21 +61,6 @@ def empty_files(folder: Path) -> list[Path]:
     pq.write_table(schema.empty_table(), folder / "no-rows.parquet")
     paths.append(folder / "no-rows.parquet")
     return paths
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """The real entry point, in process: exit code, stdout, stderr."""
-    argv = sys.argv
-    sys.argv = ["rftcost", *args]
-    try:
-        main()
-        code = 0
-    except SystemExit as done:
-        code = int(done.code or 0)
-    finally:
-        sys.argv = argv
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def commands(logs: str, out: Path) -> dict[str, list[str]]:

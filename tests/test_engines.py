@@ -143,19 +143,6 @@ def test_workers_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     assert auto_buckets(["sample_logs"]) is None  # small: in memory
 
 
-@pytest.fixture(scope="module")
-def spark() -> Any:
-    pytest.importorskip("pyspark", reason="the Spark engine needs pyspark (rftcost[spark])")
-    from rftcost.engines.spark import java_found, spark_session
-
-    if not java_found():
-        pytest.skip("the Spark engine needs Java 17: no java on PATH and no JAVA_HOME")
-
-    session = spark_session("local[2]")
-    yield session
-    session.stop()
-
-
 def test_spark_bill_equals_the_in_memory_bill(spark: Any, tmp_path: Path) -> None:
     from hypothesis import find
     from hypothesis import strategies as st

@@ -21,10 +21,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from builders import JobLog
+from builders import JobLog, cli
 
 import rftcost
-from rftcost.cli import main
 from rftcost.errors import InputError, PolicyError, UnreadableFileError
 from rftcost.events.readers import read_file_chunks
 from rftcost.money import RoundingMode, exact_context, round_decimal
@@ -53,21 +52,6 @@ def rejected(log: rftcost.EventLog) -> list[tuple[int, str | None, str | None, s
         (int(r.line), None if pd.isna(r.job_id) else r.job_id, r.column, r.reason)
         for r in frame.itertuples()
     ]
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """The real entry point, in process: exit code, stdout, stderr."""
-    argv = sys.argv
-    sys.argv = ["rftcost", *args]
-    try:
-        main()
-        code = 0
-    except SystemExit as done:
-        code = int(done.code or 0)
-    finally:
-        sys.argv = argv
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def bill_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:
