@@ -25,13 +25,11 @@ import csv
 import heapq
 import itertools
 import json
-import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
-import orjson
 import pandas as pd
 
 from rftcost.billing import (
@@ -47,6 +45,13 @@ from rftcost.billing import (
 )
 from rftcost.csvsafe import neutralise_csv_frame, neutralise_csv_row
 from rftcost.events.readers import EventLog
+from rftcost.json_layout import (
+    TextSink,
+    around_lists,
+    close_list,
+    item_text,
+    write_document,
+)
 from rftcost.policy import Policy
 from rftcost.spend import SpendReport
 
@@ -62,123 +67,9 @@ __all__ = [
     "write_validation",
 ]
 
-_INDENT = 2
-"""Spaces per level, as ``json.dumps(indent=2)``; a job object sits two levels deep."""
-_JOB_MARGIN = "\n" + " " * (2 * _INDENT)
 _CSV_CHUNK_JOBS = 10 * DOCUMENT_CHUNK_JOBS
 """Rows of CSV laid out at a time: text rows are small, and pandas' column operations
 cost per call, so larger pieces than the JSON's chunk of job objects."""
-_MARKER = "\x00jobs\x00"
-"""Stands for the jobs while the document around them is laid out (never in a bill:
-JSON escapes a NUL, and the layout is split at the escaped form)."""
-
-
-class TextSink(Protocol):
-    """Where a document is written: anything with ``write(text)`` (a file, stdout)."""
-
-    def write(self, text: str, /) -> int:
-        """Write ``text``."""
-        ...
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, indent=_INDENT, ensure_ascii=False)
-
-
-_quoted = json.encoder.encode_basestring  # the C encoder's, as json.dumps(ensure_ascii=False)
-_NONFINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
-
-
-def _laid_out(value: Any, margin: str) -> str:
-    """``value`` as ``json.dumps(value, indent=2, ensure_ascii=False)`` lays it out at
-    ``margin``: the same bytes, encoded by orjson (json's indented encoder is pure Python,
-    and was most of the time of writing a large bill).
-
-    orjson's indented layout is json's, with two differences put right here: a float
-    below 1e-4 is written ``0.00001`` or ``1e-9`` where Python writes ``1e-05`` and
-    ``1e-09`` (the digits are the same shortest round trip), so such a number is written
-    again as Python writes it; and what orjson refuses or would write differently (a
-    lone surrogate, an integer beyond 64 bits, a key that is not a string, a subclass of
-    a built-in type, a date) is laid out by ``_laid_out_in_python``. NaN and infinities
-    never occur in these documents (seconds come from integer nanoseconds).
-    """
-    try:
-        text = orjson.dumps(value, option=_ORJSON_OPTIONS).decode()
-    except TypeError:  # orjson.JSONEncodeError is a TypeError
-        return _laid_out_in_python(value, margin)
-    if "0.0000" in text or "e-" in text:
-        text = _SMALL_FLOAT.sub(_as_python_writes_it, text)
-    return text.replace("\n", "\n" + margin) if margin else text
-
-
-_ORJSON_OPTIONS = (
-    orjson.OPT_INDENT_2
-    | orjson.OPT_PASSTHROUGH_DATETIME
-    | orjson.OPT_PASSTHROUGH_DATACLASS
-    | orjson.OPT_PASSTHROUGH_SUBCLASS
-)
-"""Indented by two spaces; a date, a dataclass or a subclass of a built-in type is
-refused (``json.dumps`` refuses or writes them its own way), so it falls back."""
-
-_SMALL_FLOAT = re.compile(
-    r'^( *(?:"(?:[^"\\\n]|\\.)*": )?)(-?(?:0\.0000\d*|\d+(?:\.\d+)?e-\d+))(,?)$', re.MULTILINE
-)
-"""A line of indented JSON whose value is a number below 1e-4 as orjson writes it (each
-line holds one value: a line break inside a string is escaped, so a string's content
-never starts a line)."""
-
-
-def _as_python_writes_it(number: re.Match[str]) -> str:
-    head, token, comma = number.groups()
-    return head + float.__repr__(float(token)) + comma
-
-
-def _laid_out_in_python(value: Any, margin: str) -> str:
-    """``value`` as ``json.dumps(value, indent=2, ensure_ascii=False)`` lays it out at
-    ``margin``: for what orjson refuses (json's indented encoder is slower still)."""
-    if isinstance(value, str):
-        return _quoted(value)
-    if value is None:
-        return "null"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if isinstance(value, int):
-        return int.__repr__(value)
-    if isinstance(value, float):
-        text = float.__repr__(value)
-        return _NONFINITE.get(text, text)
-    inner = margin + " " * _INDENT
-    if isinstance(value, dict):
-        if not value:
-            return "{}"
-        items = (
-            inner + _quoted(key) + ": " + _laid_out_in_python(item, inner)
-            for key, item in value.items()
-        )
-        return "{\n" + ",\n".join(items) + "\n" + margin + "}"
-    if isinstance(value, list | tuple):
-        if not value:
-            return "[]"
-        return (
-            "[\n"
-            + ",\n".join(inner + _laid_out_in_python(item, inner) for item in value)
-            + "\n"
-            + margin
-            + "]"
-        )
-    return _dumps(value).replace("\n", "\n" + margin)  # anything else: json's own way
-
-
-def _around_jobs(document: Mapping[str, Any], key: str = "jobs") -> tuple[str, str]:
-    """The layout of ``document`` before and after the items of its list ``key`` (a
-    top-level key): everything up to and including ``"jobs": [``, and everything from
-    the closing ``]`` (no final newline)."""
-    text = _dumps({**document, key: [_MARKER]})
-    items = "[" + _JOB_MARGIN + _dumps(_MARKER) + "\n" + " " * _INDENT + "]"
-    before, after = text.split(items)
-    return before + "[", "]" + after
 
 
 class BillWriter:
@@ -261,13 +152,12 @@ class BillJsonWriter(BillWriter):
 
     def __init__(self, stream: TextSink, policy: Policy) -> None:
         super().__init__(stream, policy)
-        before, _ = _around_jobs(bill_head(policy))
-        self.stream.write(before)
+        self.stream.write(around_lists({**bill_head(policy), "jobs": []}, ["jobs"])[0])
         self._jobs_written = 0
 
     def _texts(self, bill: Bill, *, keyed: bool) -> Iterator[list[tuple[str, str]]]:
         for chunk in bill.iter_job_documents():
-            yield [(job["job_id"], _JOB_MARGIN + _laid_out(job, _JOB_MARGIN[1:])) for job in chunk]
+            yield [(job["job_id"], item_text(job)) for job in chunk]
 
     def _write(self, texts: Iterable[str]) -> None:
         pieces = []
@@ -285,9 +175,8 @@ class BillJsonWriter(BillWriter):
         }
         if log is not None:
             document["records"] = log.counts()
-        _, after = _around_jobs(document)
-        closing = "\n" + " " * _INDENT if self._jobs_written else ""
-        self.stream.write(closing + after + "\n")
+        _, after = around_lists(document, ["jobs"])
+        self.stream.write(close_list(bool(self._jobs_written)) + after + "\n")
 
 
 class BillCsvWriter(BillWriter):
@@ -345,14 +234,7 @@ def write_spend(
         for chunk in report.iter_rows():
             writer.writerows(neutralise_csv_row({**row, **extra}) for row in chunk)
         return
-    before, after = _around_jobs(report.to_dict(rows=False), key="rows")
-    stream.write(before)
-    written = 0
-    for chunk in report.iter_rows():
-        texts = (_JOB_MARGIN + _laid_out(row, _JOB_MARGIN[1:]) for row in chunk)
-        stream.write(("," if written else "") + ",".join(texts))
-        written += len(chunk)
-    stream.write(("\n" + " " * _INDENT if written else "") + after + "\n")
+    write_document(stream, report.to_dict(rows=False), {"rows": report.iter_rows()})
 
 
 VALIDATE_SCHEMA = "rftcost.validate/v1"
@@ -387,18 +269,11 @@ def write_validation(bill: Bill, stream: TextSink, output_format: Literal["json"
         "records": log.counts(),
         "jobs": len(bill.jobs),
         "invalid_jobs": int((bill.jobs["status"] == "invalid").sum()),
-        "rejected": [],
+        "rejected": [],  # written a chunk at a time
         "problems": bill.problems.to_dict("records"),
         "notes": list(log.notes),
     }
-    before, after = _around_jobs(document, key="rejected")
-    stream.write(before)
-    written = 0
-    for chunk in chunks:
-        texts = (_JOB_MARGIN + _laid_out(row, _JOB_MARGIN[1:]) for row in chunk)
-        stream.write(("," if written else "") + ",".join(texts))
-        written += len(chunk)
-    stream.write(("\n" + " " * _INDENT if written else "") + after + "\n")
+    write_document(stream, document, {"rejected": chunks})
 
 
 def bill_writer(

@@ -23,7 +23,8 @@ from typer.testing import CliRunner
 import rftcost
 from rftcost.billing import Bill
 from rftcost.cli import app
-from rftcost.documents import BillJsonWriter, _laid_out, write_bill
+from rftcost.documents import BillJsonWriter, write_bill
+from rftcost.json_layout import laid_out
 from rftcost.policy import Policy, list_policies, load_policy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -188,7 +189,7 @@ _JSON_VALUES = st.recursive(
 @given(_JSON_VALUES, st.sampled_from(["", "  ", "    "]))
 def test_the_fast_layout_writes_what_json_dumps_writes(value: Any, margin: str) -> None:
     expected = json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n" + margin)
-    assert _laid_out(value, margin) == expected
+    assert laid_out(value, margin) == expected
 
 
 def test_small_floats_and_what_orjson_refuses_are_laid_out_as_json_does() -> None:
@@ -197,6 +198,6 @@ def test_small_floats_and_what_orjson_refuses_are_laid_out_as_json_does() -> Non
         {"id": "\ud800", "big": 2**64},
         {"note": "0.00001 e-5", "x": ["0.00001", 1e-07]},
     ):
-        assert _laid_out(value, "    ") == json.dumps(value, indent=2, ensure_ascii=False).replace(
+        assert laid_out(value, "    ") == json.dumps(value, indent=2, ensure_ascii=False).replace(
             "\n", "\n    "
         )

@@ -14,10 +14,9 @@ indent=2, ensure_ascii=False)`` and the CSV of every row, never the whole text h
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -29,6 +28,7 @@ from rftcost.audit.model import (
     micro_to_decimal,
 )
 from rftcost.csvsafe import neutralise_csv_cell, neutralise_csv_row
+from rftcost.json_layout import TextSink, write_document
 from rftcost.money import format_amount
 
 __all__ = [
@@ -295,35 +295,6 @@ class AuditReport(BaseModel):
             yield rows
 
 
-class TextSink(Protocol):
-    """Where a document is written: anything with ``write(text)`` (a file, stdout)."""
-
-    def write(self, text: str, /) -> int:
-        """Write ``text``."""
-        ...
-
-
-_MARGIN = "\n    "
-"""Where an item of a top-level list starts in ``json.dumps(indent=2)``'s layout."""
-_MARKERS = {"findings": "\x00findings\x00", "comparisons": "\x00comparisons\x00"}
-"""Stand for the lists while the document around them is laid out (JSON escapes a NUL:
-never in a document)."""
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, indent=2, ensure_ascii=False)
-
-
-def _items(texts: Iterator[list[str]], stream: TextSink) -> bool:
-    """Write laid-out items of a top-level list, comma-separated; True if any."""
-    written = False
-    for chunk in texts:
-        if chunk:
-            stream.write(("," if written else "") + ",".join(chunk))
-            written = True
-    return written
-
-
 def write_audit(
     report: AuditReport, stream: TextSink, output_format: Literal["json", "csv"]
 ) -> None:
@@ -337,32 +308,17 @@ def write_audit(
             writer.writerows(neutralise_csv_row(row) for row in rows)
         return
     emptied = report.model_copy(update={"findings": (), "comparisons": ()})
-    document = {**emptied.to_dict(), **{key: [m] for key, m in _MARKERS.items()}}
-    text = _dumps(document)
-    pieces = []
-    for marker in _MARKERS.values():
-        before, text = text.split("[" + _MARGIN + _dumps(marker) + "\n  ]", 1)
-        pieces.append(before)
     lists = {
         "findings": (
-            [
-                _MARGIN + _dumps(f.to_dict()).replace("\n", _MARGIN)
-                for f in report.findings[i : i + _CHUNK]
-            ]
+            [f.to_dict() for f in report.findings[i : i + _CHUNK]]
             for i in range(0, len(report.findings), _CHUNK)
         ),
         "comparisons": (
-            [
-                _MARGIN + _dumps(c.to_dict()).replace("\n", _MARGIN)
-                for c in report.comparisons[i : i + _CHUNK]
-            ]
+            [c.to_dict() for c in report.comparisons[i : i + _CHUNK]]
             for i in range(0, len(report.comparisons), _CHUNK)
         ),
     }
-    for before, texts in zip(pieces, lists.values(), strict=True):
-        stream.write(before + "[")
-        stream.write("\n  ]" if _items(texts, stream) else "]")
-    stream.write(text + "\n")
+    write_document(stream, emptied.to_dict(), lists)
 
 
 def write_dispute(report: AuditReport, stream: TextSink) -> None:
