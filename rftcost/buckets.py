@@ -45,6 +45,7 @@ from rftcost.events.readers import (
     read_openai_exports,
     skip_notes,
 )
+from rftcost.job_runs import RunUnit, plan_job_runs, read_parts
 from rftcost.policy import Policy
 from rftcost.timeline import Timeline
 
@@ -527,13 +528,44 @@ def _bill_bucket(
     number, problems, job_problems = task
     parts = sorted((folder / f"{number:05d}").glob("part-*.parquet"))
     events = _read_bucket(parts) if parts else _no_events()
-    events, duplicates, conflicts = deduplicate(events)
     repeats = sorted((folder / f"{number:05d}").glob(f"{_REPEATS}*.parquet"))
+    return _bill_records(
+        events,
+        problems=problems,
+        job_problems=job_problems,
+        repeats=repeats,
+        files=files,
+        policy=policy,
+        keep_intervals=keep_intervals,
+        keep_timeline=keep_timeline,
+    )
+
+
+def _bill_records(
+    events: pd.DataFrame,
+    *,
+    problems: pd.DataFrame,
+    job_problems: pd.DataFrame,
+    files: tuple[str, ...],
+    policy: Policy,
+    keep_intervals: bool,
+    keep_timeline: bool,
+    read_rejected: pd.DataFrame | None = None,
+    repeats: list[Path] | None = None,
+) -> Bill:
+    """Whole jobs' records de-duplicated and billed by the kernel: a slim ``Bill`` whose
+    log counts them (with ``read_rejected``, the records rejected while reading them)."""
+    events, duplicates, conflicts = deduplicate(events)
     if repeats:
         duplicates = _with_repeats(duplicates, repeats, files)
+    rejected = (
+        conflicts
+        if read_rejected is None
+        else pd.concat([read_rejected, conflicts], ignore_index=True)
+    )
     log = EventLog(
         events=events.iloc[0:0].copy(),
-        rejected=conflicts,
+        rejected=rejected,
         duplicates=duplicates,
         # In memory's order: rejected records (read, then conflicts), then the reasons
         # an OpenAI export gives for the whole job.
@@ -546,6 +578,33 @@ def _bill_bucket(
     bill = bill_events(events, policy, reader_problems=log.problems, log=log)
     del events
     return bill if keep_timeline else slim_bill(bill, keep_intervals=keep_intervals)
+
+
+def _bill_run_unit(
+    unit: RunUnit,
+    *,
+    files: tuple[str, ...],
+    policy: Policy,
+    assume_tz: str | None,
+    keep_intervals: bool,
+    keep_timeline: bool,
+) -> Bill:
+    """A unit of whole jobs (``job_runs``) read and billed part by part: one ``Bill``."""
+    bills = [
+        _bill_records(
+            events,
+            problems=problems_from_rejections(rejected),
+            job_problems=no_problems(),
+            files=files,
+            policy=policy,
+            keep_intervals=keep_intervals,
+            keep_timeline=keep_timeline,
+            read_rejected=rejected,
+        )
+        for events, rejected in read_parts(unit, policy=policy, assume_tz=assume_tz)
+    ]
+    logs = [b.log for b in bills if b.log is not None]
+    return combine_bills(bills, log=combine_logs(logs, files=files))
 
 
 def _read_bucket(parts: list[Path]) -> pd.DataFrame:
@@ -768,6 +827,22 @@ def bucketed(
     """
     folder = _bucket_folder(workdir)
     try:
+        runs = _job_runs(
+            paths,
+            folder,
+            buckets,
+            policy=policy,
+            assume_tz=assume_tz,
+            keep_intervals=keep_intervals,
+            keep_timeline=keep_timeline,
+            workers=workers,
+            jobs=jobs,
+            on_progress=on_progress,
+            follow_links=follow_links,
+        )
+        if runs is not None:
+            yield runs
+            return
         partition = partition_events(
             paths,
             folder,
@@ -792,6 +867,63 @@ def bucketed(
         )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _job_runs(
+    paths: Sequence[str | Path],
+    folder: Path,
+    buckets: int,
+    *,
+    policy: Policy,
+    assume_tz: str | None,
+    keep_intervals: bool,
+    keep_timeline: bool,
+    workers: int,
+    jobs: Sequence[str] | None,
+    on_progress: ProgressCallback | None,
+    follow_links: bool,
+) -> tuple[Partition, Iterator[Bill]] | None:
+    """Parquet logs written job by job, billed in runs of whole jobs (``job_runs``) with
+    no bucket file: an empty partition (nothing spooled, every record counted by the
+    bills' logs) and the bills of the units; ``None`` if the logs are not so written."""
+    check_zone(assume_tz)
+    skipped: list[Path] = []
+    links: list[Path] = []
+    found = expand_paths(paths, skipped, follow_links=follow_links, links=links)
+    rows = estimated_events(found)
+    units = plan_job_runs(
+        found,
+        part_rows=max(1, math.ceil(rows / buckets)),
+        unit_rows=max(1, min(_UNIT_ROWS, math.ceil(rows / (2 * max(1, workers))))),
+        jobs=jobs,
+    )
+    if units is None:
+        return None
+    files = tuple(str(f) for f in found)
+    partition = Partition(
+        folder=folder,
+        buckets=sum(len(unit.parts) for unit in units),
+        files=files,
+        rejected=empty_rejected(),
+        accepted=0,
+        notes=skip_notes(skipped, links),
+    )
+    task = partial(
+        _bill_run_unit,
+        files=files,
+        policy=policy,
+        assume_tz=assume_tz,
+        keep_intervals=keep_intervals,
+        keep_timeline=keep_timeline,
+    )
+
+    def bills() -> Iterator[Bill]:
+        for done, bill in enumerate(_mapped(task, units, workers), start=1):
+            yield bill
+            if on_progress:
+                on_progress("bill", done, len(units))
+
+    return partition, bills()
 
 
 def combine_logs(

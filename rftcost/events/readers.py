@@ -27,7 +27,7 @@ import re
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -66,8 +66,10 @@ __all__ = [
     "expand_paths",
     "is_openai_export",
     "message_line",
+    "normalize_chunk",
     "normalize_records",
     "parquet_file",
+    "parquet_tables",
     "problems_from_rejections",
     "read_events",
     "read_file_chunks",
@@ -77,6 +79,8 @@ __all__ = [
 
 LOG_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".csv", ".csv.gz", ".parquet")
 """File names a folder is searched for (OpenAI exports, ``.json``, are recognised too)."""
+
+_T = TypeVar("_T")
 
 ProgressCallback = Callable[[str, int, int], None]
 """``(stage, done, total)``: called as files are read and stages complete."""
@@ -448,10 +452,59 @@ def read_file_chunks(
             path=path,
             hint="use .jsonl, .csv or .parquet (optionally .gz), or an OpenAI export .json",
         )
-    raw_chunks = _raw_chunks(path, chunk_rows, row_groups)
+    for raw, bad in _named_errors(path, _raw_chunks(path, chunk_rows, row_groups)):
+        yield normalize_chunk(raw, path=path, assume_tz=assume_tz, policy=policy, rejected=bad)
+
+
+def parquet_tables(
+    path: Path, *, chunk_rows: int | None = None, row_groups: Sequence[int] | None = None
+) -> Iterator[Any]:
+    """Arrow tables of a Parquet file's records, ``chunk_rows`` at a time, each with its
+    ``line`` column (row numbers from the file's start); raw, for ``normalize_chunk``."""
+    chunks = ((table, None) for table in _read_parquet(path, chunk_rows, row_groups))
+    for table, _ in _named_errors(path, chunks):
+        yield table
+
+
+def normalize_chunk(
+    raw: Any,
+    *,
+    path: Path,
+    assume_tz: str | None,
+    policy: Policy,
+    rejected: pd.DataFrame | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(accepted, rejected)`` of raw records read from ``path``: a pandas frame, or an
+    Arrow table (``parquet_tables``) checked in Arrow first. ``rejected``: records the
+    reading itself set aside, put first."""
+    bad = empty_rejected() if rejected is None else rejected
+    if isinstance(raw, pd.DataFrame):
+        names, rows = list(raw.columns), len(raw)
+    else:
+        names, rows = raw.column_names, raw.num_rows
+    missing = sorted(_REQUIRED_COLUMNS - set(names)) if rows else []
+    if missing:
+        raise UnreadableFileError(
+            f"not an event log: no {', '.join(missing)} column",
+            path=path,
+            hint="every record needs job_id, ts and event (see the event log format)",
+        )
+    if not isinstance(raw, pd.DataFrame):
+        # A Parquet table: checked in Arrow; only a table with a record to reject
+        # (or an unusual column type) goes through the general path below.
+        frame = _normalize_typed(raw, source=str(path), policy=policy)
+        if frame is not None:
+            return frame, bad
+        raw = raw.to_pandas()
+    frame, invalid = normalize_records(raw, source=str(path), assume_tz=assume_tz, policy=policy)
+    return frame, pd.concat([bad, invalid], ignore_index=True)
+
+
+def _named_errors(path: Path, chunks: Iterator[tuple[Any, _T]]) -> Iterator[tuple[Any, _T]]:
+    """``chunks``, a failure to read or parse them an ``UnreadableFileError`` naming ``path``."""
     while True:
         try:
-            raw, bad = next(raw_chunks)
+            item = next(chunks)
         except StopIteration:
             return
         except InputError:
@@ -460,29 +513,7 @@ def read_file_chunks(
             raise UnreadableFileError(f"cannot read file: {message_line(exc)}", path=path) from exc
         except Exception as exc:  # pyarrow / pandas parser errors have no common base
             raise UnreadableFileError(f"cannot parse file: {message_line(exc)}", path=path) from exc
-        if isinstance(raw, pd.DataFrame):
-            names, rows = list(raw.columns), len(raw)
-        else:
-            names, rows = raw.column_names, raw.num_rows
-        missing = sorted(_REQUIRED_COLUMNS - set(names)) if rows else []
-        if missing:
-            raise UnreadableFileError(
-                f"not an event log: no {', '.join(missing)} column",
-                path=path,
-                hint="every record needs job_id, ts and event (see the event log format)",
-            )
-        if not isinstance(raw, pd.DataFrame):
-            # A Parquet table: checked in Arrow; only a table with a record to reject
-            # (or an unusual column type) goes through the general path below.
-            frame = _normalize_typed(raw, source=str(path), policy=policy)
-            if frame is not None:
-                yield frame, bad
-                continue
-            raw = raw.to_pandas()
-        frame, invalid = normalize_records(
-            raw, source=str(path), assume_tz=assume_tz, policy=policy
-        )
-        yield frame, pd.concat([bad, invalid], ignore_index=True)
+        yield item
 
 
 def _normalize_typed(table: Any, *, source: str, policy: Policy) -> pd.DataFrame | None:

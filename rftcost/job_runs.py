@@ -1,0 +1,262 @@
+"""Parquet logs written job by job: billed in runs of whole jobs, straight from the file.
+
+A log whose records are grouped by job (each job's records one run of rows, as a
+per-job export or a sort by job writes them) needs no hash buckets: a run of whole
+jobs is a bucket already. ``plan_job_runs`` reads only the ``job_id`` column, to
+prove the grouping and to cut the files at job starts into units (runs of row groups,
+one task of a worker) and parts (the jobs billed at once); ``read_parts`` reads a
+unit and yields each part's records. A job is never cut, so each part bills exactly
+as the whole log would (R1-R15 are per job; so is de-duplication).
+
+Anything else plans nothing and is bucketed: a text log or an OpenAI export, a job
+whose records are in two places (two runs, two files), a ``job_id`` column that is
+not text, a file that cannot be read (the bucketed path then says why).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
+
+import numpy as np
+import pandas as pd
+
+from rftcost.events.readers import normalize_chunk, parquet_tables
+from rftcost.policy import Policy
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = ["RunUnit", "plan_job_runs", "read_parts"]
+
+_CHUNK_ROWS = 250_000
+_TAIL_ROWS = 65_536  # rows read at a time from a unit's last row group: usually one job's
+_R = TypeVar("_R")
+
+
+class RunUnit(NamedTuple):
+    """A run of a Parquet file's row groups read by one task, and the parts billed from it."""
+
+    path: Path
+    row_groups: tuple[int, ...]
+    """Row groups read, consecutive."""
+    parts: tuple[tuple[int, int], ...]
+    """Lines ``[first, end)`` (1-based, as readers number Parquet rows) of whole jobs."""
+
+
+class _FileRuns(NamedTuple):
+    """A file's runs of one job: first row of each run and its job id (stripped, or None)."""
+
+    path: Path
+    starts: np.ndarray
+    keys: np.ndarray
+    group_starts: np.ndarray
+    rows: int
+
+
+def plan_job_runs(
+    files: Sequence[Path],
+    *,
+    part_rows: int,
+    unit_rows: int,
+    jobs: Sequence[str] | None = None,
+) -> list[RunUnit] | None:
+    """Units of whole jobs to bill ``files`` by, or ``None`` if they are not grouped by job.
+
+    Parts hold about ``part_rows`` records (more when one job is larger), units about
+    ``unit_rows``, both cut at the first job start at or after the mark. With ``jobs``,
+    only the parts that hold one of those jobs are kept.
+    """
+    if not files or any(not f.name.lower().endswith(".parquet") for f in files):
+        return None
+    found = [_file_runs(path) for path in files]
+    if any(runs is None for runs in found):
+        return None
+    runs = [r for r in found if r is not None]
+    keys = pd.Series(np.concatenate([r.keys for r in runs]), dtype=object)
+    if keys[keys.notna()].duplicated().any():
+        return None  # a job in two places: only buckets bring its records together
+    wanted = None if jobs is None else {str(j) for j in jobs}
+    units: list[RunUnit] = []
+    for file in runs:
+        units.extend(_file_units(file, part_rows, unit_rows, wanted))
+    return units
+
+
+def _file_runs(path: Path) -> _FileRuns | None:
+    """The runs of ``path``'s ``job_id`` column, adjacent runs of one job merged."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(path)
+        if parquet.schema_arrow.names.count("job_id") != 1:
+            return None
+        metadata = parquet.metadata
+        sizes = [metadata.row_group(g).num_rows for g in range(metadata.num_row_groups)]
+        kind = parquet.schema_arrow.field("job_id").type
+        if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+            return None
+        groups = _map_threads(partial(_group_runs, path), range(len(sizes)))
+    except Exception:
+        return None
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype("int64")
+    start = np.concatenate([first + offsets[g] for g, (first, _) in enumerate(groups)] or [[]])
+    key = np.concatenate([keys for _, keys in groups] or [np.zeros(0, object)])
+    start = start.astype("int64")
+    # One job's runs side by side (a row group boundary, "a" then " a") are one run.
+    previous = pd.Series(key, dtype=object).shift(1)
+    new_run = ~(previous.notna() & (previous == pd.Series(key, dtype=object))).to_numpy()
+    return _FileRuns(path, start[new_run], key[new_run], offsets, int(offsets[-1]))
+
+
+def _group_runs(path: Path, group: int) -> tuple[np.ndarray, np.ndarray]:
+    """First row (within the row group) and job id of each run of one row group."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    column = pq.ParquetFile(path, read_dictionary=["job_id"]).read_row_group(
+        group, columns=["job_id"]
+    )
+    chunk = column.column(0).combine_chunks()
+    if len(chunk) == 0:
+        return np.zeros(0, "int64"), np.zeros(0, object)
+    if not pa.types.is_dictionary(chunk.type):
+        chunk = chunk.dictionary_encode()
+    indices = chunk.indices
+    if indices.null_count:
+        indices = pc.fill_null(indices, -1)
+    codes = indices.to_numpy(zero_copy_only=False)
+    first = np.concatenate([[0], np.flatnonzero(codes[1:] != codes[:-1]) + 1])
+    # The readers strip a job id as Python does (``str.strip``); blank is none.
+    names = pd.Index(chunk.dictionary.to_pandas(), dtype=object).str.strip()
+    # One slot more, for the code -1 of a null id: a record of no job.
+    named = np.empty(len(names) + 1, dtype=object)
+    named[:-1] = np.where(names == "", None, names.to_numpy(dtype=object))
+    return first, named[codes[first]]
+
+
+def _map_threads(function: Callable[[int], _R], items: range) -> list[_R]:
+    """``list(map(function, items))`` on a few threads (Parquet decoding frees the GIL)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(4, max(1, os.cpu_count() or 1))) as pool:
+        return list(pool.map(function, items))
+
+
+def _file_units(
+    file: _FileRuns, part_rows: int, unit_rows: int, wanted: set[str] | None
+) -> list[RunUnit]:
+    """Cut one file at job starts: units at row group marks, parts within each unit."""
+    if file.rows == 0:
+        return []
+    cuts = np.append(file.starts, file.rows)  # where a part may begin or end
+
+    def at_cut(rows: np.ndarray) -> np.ndarray:
+        return cuts[np.searchsorted(cuts, rows, side="left")]
+
+    # A new unit begins at the first row group past each ``unit_rows`` of rows.
+    group_first = file.group_starts[:-1]
+    marks = group_first[np.flatnonzero(np.diff(group_first // max(1, unit_rows), prepend=-1))]
+    unit_bounds = np.unique(np.append(at_cut(marks), file.rows))
+    units: list[RunUnit] = []
+    for begin, end in itertools.pairwise(unit_bounds):
+        targets = np.arange(begin + part_rows, end, max(1, part_rows))
+        bounds = np.unique(np.concatenate([[begin], at_cut(targets), [end]]))
+        parts = list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
+        if wanted is not None:
+            parts = [p for p in parts if _holds(file, p, wanted)]
+        if not parts:
+            continue
+        first_group = int(np.searchsorted(file.group_starts, parts[0][0], side="right")) - 1
+        last_group = int(np.searchsorted(file.group_starts, parts[-1][1] - 1, side="right")) - 1
+        units.append(
+            RunUnit(
+                path=file.path,
+                row_groups=tuple(range(first_group, last_group + 1)),
+                parts=tuple((a + 1, b + 1) for a, b in parts),
+            )
+        )
+    return units
+
+
+def _holds(file: _FileRuns, part: tuple[int, int], wanted: set[str]) -> bool:
+    """Whether rows ``[first, end)`` of ``file`` hold one of the ``wanted`` jobs."""
+    inside = (file.starts >= part[0]) & (file.starts < part[1])
+    return any(key in wanted for key in file.keys[inside] if key is not None)
+
+
+def read_parts(
+    unit: RunUnit,
+    *,
+    policy: Policy,
+    assume_tz: str | None = None,
+    chunk_rows: int = _CHUNK_ROWS,
+    tail_rows: int = _TAIL_ROWS,
+) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+    """``(accepted, rejected)`` records of each of ``unit``'s parts, in order.
+
+    A part's rows are gathered in Arrow and validated at once, as every reader
+    validates records (``normalize_chunk``); reading stops once the last part is
+    complete, a few rows into the unit's last row group.
+    """
+    import pyarrow as pa
+
+    tables = _unit_tables(unit, chunk_rows, tail_rows)
+    pending: list[pa.Table] = []
+    read_to = 0  # the last line read
+    for first, end in unit.parts:
+        while read_to < end - 1:
+            table = next(tables, None)
+            if table is None:
+                break
+            if table.num_rows:
+                pending.append(table)
+                read_to = _first_line(table) + table.num_rows - 1
+        pieces = [_lines(t, first, end) for t in pending]
+        pieces = [t for t in pieces if t.num_rows]
+        if pieces:
+            raw = pa.concat_tables(pieces).unify_dictionaries()
+        else:
+            raw = pending[0].slice(0, 0) if pending else None
+        if raw is None:
+            yield _no_records()
+        else:
+            yield normalize_chunk(raw, path=unit.path, assume_tz=assume_tz, policy=policy)
+        del raw, pieces
+        pending = [t for t in (_lines(t, end, None) for t in pending) if t.num_rows]
+
+
+def _unit_tables(unit: RunUnit, chunk_rows: int, tail_rows: int) -> Iterator[pa.Table]:
+    # The last row group is read a little at a time: the unit needs only its first job.
+    head, tail = unit.row_groups[:-1], unit.row_groups[-1:]
+    if head:
+        yield from parquet_tables(unit.path, chunk_rows=chunk_rows, row_groups=head)
+    yield from parquet_tables(
+        unit.path, chunk_rows=tail_rows if head else chunk_rows, row_groups=tail
+    )
+
+
+def _first_line(table: pa.Table) -> int:
+    line: int = table.column("line")[0].as_py()
+    return line
+
+
+def _lines(table: pa.Table, first: int, end: int | None) -> pa.Table:
+    """The rows of ``table`` (consecutive lines) on lines ``[first, end)`` (``end`` None:
+    to its last): a slice, no copy."""
+    start = _first_line(table) if table.num_rows else first
+    low = max(0, first - start)
+    high = table.num_rows if end is None else max(low, min(table.num_rows, end - start))
+    return table.slice(low, high - low)
+
+
+def _no_records() -> tuple[pd.DataFrame, pd.DataFrame]:
+    from rftcost.events.readers import empty_events, empty_rejected
+
+    return empty_events(), empty_rejected()

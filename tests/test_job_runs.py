@@ -1,0 +1,214 @@
+"""rftcost.job_runs: a Parquet log written job by job, billed in runs of whole jobs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from builders import cli
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from strategies import examples, logs
+
+import rftcost
+from rftcost.job_runs import plan_job_runs, read_parts
+from rftcost.policy import load_policy
+
+SETTINGS = settings(
+    max_examples=examples(20, slow=True),  # each example is billed three times
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+
+
+def write_parquet(
+    path: Path, records: list[dict[str, Any]], *, row_group_size: int, typed_times: bool = True
+) -> Path:
+    """``records`` as a Parquet file, in their order, in row groups of ``row_group_size``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    frame = pd.DataFrame(records)
+    frame = frame.astype({c: "string" for c in frame.columns if frame[c].dtype == object})
+    if typed_times:
+        frame["ts"] = pd.to_datetime(frame["ts"], utc=True, format="ISO8601")
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    pq.write_table(table, path, row_group_size=row_group_size)
+    return path
+
+
+def job_records(job_id: str, count: int, start: int = 0) -> list[dict[str, Any]]:
+    """A job of ``count`` records: created, rollout pairs, succeeded."""
+    records = [{"job_id": job_id, "ts": f"2025-06-01T10:00:{start:02d}Z", "event": "job_created"}]
+    for pair in range((count - 2) // 2):
+        minute = 1 + pair
+        for event, second in (("phase_start", 0), ("phase_end", 30)):
+            records.append(
+                {
+                    "job_id": job_id,
+                    "ts": f"2025-06-01T{10 + minute // 60:02d}:{minute % 60:02d}:{second:02d}Z",
+                    "event": event,
+                    "phase": "rollout",
+                }
+            )
+    records.append({"job_id": job_id, "ts": "2025-06-01T23:00:00Z", "event": "succeeded"})
+    return records
+
+
+def outcome(bill: rftcost.Bill) -> tuple[Any, ...]:
+    """What must not change with the path: the document, the counts, every record set aside."""
+    assert bill.log is not None
+    rejected = sorted(map(tuple, bill.log.rejected[["line", "reason"]].to_numpy().tolist()))
+    return bill.to_dict(), bill.log.counts(), rejected, sorted(bill.log.duplicates["line"])
+
+
+# --- the plan: which files, and where they are cut --------------------------------------------
+
+
+def test_a_log_of_interleaved_jobs_plans_nothing(tmp_path: Path) -> None:
+    a, b = job_records("a", 6), job_records("b", 6)
+    mixed = [record for pair in zip(a, b, strict=True) for record in pair]
+    path = write_parquet(tmp_path / "mixed.parquet", mixed, row_group_size=100)
+    assert plan_job_runs([path], part_rows=4, unit_rows=8) is None
+
+
+def test_a_job_in_two_files_or_split_by_a_nameless_record_plans_nothing(tmp_path: Path) -> None:
+    a, b = job_records("a", 6), job_records("b", 6)
+    first = write_parquet(tmp_path / "1.parquet", a[:3] + b, row_group_size=100)
+    second = write_parquet(tmp_path / "2.parquet", a[3:], row_group_size=100)
+    assert plan_job_runs([first, second], part_rows=4, unit_rows=8) is None
+    nameless = {**a[0], "job_id": "  "}  # blank: a record of no job, but between a's
+    split = write_parquet(tmp_path / "split.parquet", [*a[:3], nameless, *a[3:]], row_group_size=4)
+    assert plan_job_runs([split], part_rows=4, unit_rows=8) is None
+
+
+def test_text_logs_numeric_job_ids_and_unreadable_files_plan_nothing(tmp_path: Path) -> None:
+    records = job_records("a", 6)
+    text = tmp_path / "log.jsonl"
+    text.write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert plan_job_runs([text], part_rows=4, unit_rows=8) is None
+    numbers = write_parquet(
+        tmp_path / "n.parquet", [{**r, "job_id": 7} for r in records], row_group_size=4
+    )
+    assert plan_job_runs([numbers], part_rows=4, unit_rows=8) is None
+    broken = tmp_path / "broken.parquet"
+    broken.write_bytes(b"PAR1 not really")
+    assert plan_job_runs([broken], part_rows=4, unit_rows=8) is None
+
+
+def test_parts_are_whole_jobs_and_cover_every_line(tmp_path: Path) -> None:
+    sizes = [6, 30, 4, 12, 8, 50, 6]
+    records = [r for i, size in enumerate(sizes) for r in job_records(f"job-{i}", size)]
+    path = write_parquet(tmp_path / "log.parquet", records, row_group_size=7)
+    units = plan_job_runs([path], part_rows=10, unit_rows=20)
+    assert units is not None and len(units) > 1
+    lines = [line for unit in units for first, end in unit.parts for line in range(first, end)]
+    assert lines == list(range(1, len(records) + 1))  # each line once, in order
+    job_of_line = {n + 1: r["job_id"] for n, r in enumerate(records)}
+    for unit in units:
+        assert list(unit.row_groups) == list(range(unit.row_groups[0], unit.row_groups[-1] + 1))
+        for first, end in unit.parts:
+            assert first == 1 or job_of_line[first] != job_of_line[first - 1]  # a job start
+            assert 7 * unit.row_groups[0] < first and end - 1 <= 7 * (unit.row_groups[-1] + 1)
+    # A part ends at the first job start past its ``part_rows``: only its last job, which
+    # may be long (job-5: 50 records), takes it further.
+    for unit in units:
+        for first, end in unit.parts:
+            starts = [n for n in range(first, end) if job_of_line.get(n - 1) != job_of_line[n]]
+            assert starts[-1] - first < 10
+
+
+def test_a_job_id_written_with_spaces_is_one_job(tmp_path: Path) -> None:
+    a = job_records("a", 8)
+    spaced = [{**r, "job_id": " a "} if i % 3 == 0 else r for i, r in enumerate(a)]
+    path = write_parquet(tmp_path / "log.parquet", spaced + job_records("b", 6), row_group_size=3)
+    units = plan_job_runs([path], part_rows=1, unit_rows=1)
+    assert units is not None
+    parts = [part for unit in units for part in unit.parts]
+    assert parts[0] == (1, 9)  # a's eight records together, b apart
+    everything = plan_job_runs([path], part_rows=1, unit_rows=1, jobs=["b"])
+    assert everything is not None
+    assert [part for unit in everything for part in unit.parts] == [(9, 15)]
+
+
+def test_read_parts_gives_each_part_its_records_and_rejections(tmp_path: Path) -> None:
+    records = job_records("a", 10) + job_records("b", 10) + job_records("c", 10)
+    records[14] = {**records[14], "ts": "not a time"}  # b's, rejected
+    path = write_parquet(tmp_path / "log.parquet", records, row_group_size=4, typed_times=False)
+    units = plan_job_runs([path], part_rows=10, unit_rows=12)
+    assert units is not None
+    read = [
+        (events, rejected)
+        for unit in units
+        for events, rejected in read_parts(unit, policy=load_policy())
+    ]
+    assert [set(events["job_id"].astype(str)) for events, _ in read] == [{"a"}, {"b"}, {"c"}]
+    assert [len(events) for events, _ in read] == [10, 9, 10]
+    assert [rejected["line"].tolist() for _, rejected in read] == [[], [15], []]
+
+
+# --- the bill: the same as in memory --------------------------------------------------------
+
+
+@pytest.mark.slow
+@SETTINGS
+@given(records=logs(max_jobs=5), data=st.data())
+def test_a_log_billed_in_job_runs_is_billed_as_in_memory(
+    tmp_path_factory: pytest.TempPathFactory, records: list[dict[str, Any]], data: st.DataObject
+) -> None:
+    folder = tmp_path_factory.mktemp("runs")
+    # A duplicate and a conflicting duplicate inside a job, and a rejected record.
+    extra = data.draw(st.sampled_from(records))
+    records = [*records, {**extra}]
+    conflict = data.draw(st.sampled_from(records))
+    records.append({**conflict, "ts": "2025-06-01T00:00:00Z"})
+    if data.draw(st.booleans()):
+        records.append({**data.draw(st.sampled_from(records)), "event": "no_such_event"})
+    by_job = sorted(records, key=lambda r: str(r["job_id"]))  # stable: job by job
+    path = write_parquet(
+        folder / "log.parquet",
+        by_job,
+        row_group_size=data.draw(st.integers(1, 40)),
+        typed_times=data.draw(st.booleans()),
+    )
+    assert plan_job_runs([path], part_rows=8, unit_rows=16) is not None
+    expected = outcome(rftcost.bill(path, buckets=None))
+    for buckets in (2, 5):
+        assert outcome(rftcost.bill(path, buckets=buckets)) == expected
+
+
+def test_worker_processes_bill_job_runs_as_one_process(tmp_path: Path) -> None:
+    from rftcost.simulate import simulate_jobs
+
+    events = simulate_jobs(n_jobs=40, seed=3)
+    path = tmp_path / "events.parquet"
+    events.to_parquet(path, row_group_size=500)
+    assert plan_job_runs([path], part_rows=800, unit_rows=1500) is not None
+    expected = outcome(rftcost.bill(path, buckets=None))
+    assert outcome(rftcost.bill(path, buckets=4, workers=2)) == expected
+    assert outcome(rftcost.bill(path, buckets=7, workers=1, keep_timeline=True)) == expected
+
+
+def test_cli_bills_and_explains_job_runs_as_in_memory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rftcost.buckets
+    from rftcost.simulate import simulate_jobs
+
+    events = simulate_jobs(n_jobs=12, seed=5)
+    path = tmp_path / "events.parquet"
+    events.to_parquet(path, row_group_size=300)
+    job = str(events["job_id"].iloc[-1])
+    bill = ["bill", str(path), "-f", "json", "--workers", "1"]
+    memory = cli(capsys, *bill, "--buckets", "1")
+    assert memory[0] == 0 and memory[1]
+    assert cli(capsys, *bill, "--buckets", "3") == memory
+    explain = ["explain", str(path), "--job", job, "-f", "json"]
+    in_memory = cli(capsys, *explain)
+    monkeypatch.setattr(rftcost.buckets, "AUTO_BUCKET_EVENTS", 100)  # explain in job runs
+    monkeypatch.setenv("RFTCOST_WORKERS", "1")
+    assert in_memory[0] == 0
+    assert cli(capsys, *explain) == in_memory
