@@ -6,6 +6,9 @@ bucket is then de-duplicated and billed by the same kernel (``bill_events``) as
 an in-memory log, and its results are streamed out. Peak memory is bounded by one
 chunk and one bucket, not by the log.
 
+A Parquet log written job by job skips the bucket files: ``job_runs`` plans runs of
+whole jobs read straight from the file, and ``bucketed`` bills those instead.
+
 No rule is implemented here: this module only decides which events are billed
 together, and the kernel is the same one every other path uses.
 """
@@ -822,8 +825,11 @@ def bucketed(
 ) -> Iterator[tuple[Partition, Iterator[Bill]]]:
     """Partition ``paths`` into a temporary folder and stream one ``Bill`` per bucket.
 
-    The folder is removed on exit; a caller writes each bucket's results out as it
-    comes, so that only ``workers`` buckets are in memory at a time.
+    Parquet logs written job by job (``job_runs``) are not partitioned: their runs of
+    whole jobs are billed straight from the files, one ``Bill`` per unit, and the
+    partition is empty. The folder (kept for the caller's own spool files) is removed
+    on exit; a caller writes each bill's results out as it comes, so that only
+    ``workers`` buckets or units are in memory at a time.
     """
     folder = _bucket_folder(workdir)
     try:

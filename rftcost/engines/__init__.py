@@ -46,7 +46,9 @@ def bill(
     (``"auto"``: above ``buckets.AUTO_BUCKET_EVENTS``; ``None`` or 1: in memory), with
     ``workdir`` for the bucket files, by ``workers`` processes (``"auto"``: one per
     CPU, at most 4; a script that uses more than one must guard its entry point with
-    ``if __name__ == "__main__":``, as worker processes are spawned). ``engine="spark"``
+    ``if __name__ == "__main__":``, as worker processes are spawned); a Parquet log
+    written job by job is billed in runs of whole jobs straight from the file instead
+    (``job_runs``), with no bucket file. ``engine="spark"``
     runs the same kernel on a Spark cluster (the ``rftcost[spark]`` extra). Every path
     gives the same cents. A bill made in buckets keeps amounts and per-job time but not
     the time line's pieces and intervals, unless ``keep_timeline`` (an audit's evidence
