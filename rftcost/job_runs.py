@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["RunUnit", "plan_job_runs", "read_parts"]
 
 _CHUNK_ROWS = 250_000
-_TAIL_ROWS = 65_536  # rows read at a time from a unit's last row group: usually one job's
+_TAIL_ROWS = 8_192  # rows read at a time from a unit's last row group: usually one job's
 _R = TypeVar("_R")
 
 
