@@ -94,8 +94,9 @@ def _file_runs(path: Path) -> _FileRuns | None:
 
     try:
         parquet = pq.ParquetFile(path)
-        if parquet.schema_arrow.names.count("job_id") != 1:
-            return None
+        names = parquet.schema_arrow.names
+        if len(set(names)) != len(names) or not {"job_id", "ts", "event"} <= set(names):
+            return None  # not an event log: the bucketed path says so before any work
         metadata = parquet.metadata
         sizes = [metadata.row_group(g).num_rows for g in range(metadata.num_row_groups)]
         kind = parquet.schema_arrow.field("job_id").type
@@ -221,7 +222,7 @@ def read_parts(
         pieces = [_lines(t, first, end) for t in pending]
         pieces = [t for t in pieces if t.num_rows]
         if pieces:
-            raw = pa.concat_tables(pieces).unify_dictionaries()
+            raw = _own_dictionaries(pa.concat_tables(pieces).combine_chunks())
         else:
             raw = pending[0].slice(0, 0) if pending else None
         if raw is None:
@@ -230,6 +231,32 @@ def read_parts(
             yield normalize_chunk(raw, path=unit.path, assume_tz=assume_tz, policy=policy)
         del raw, pieces
         pending = [t for t in (_lines(t, end, None) for t in pending) if t.num_rows]
+
+
+def _own_dictionaries(table: pa.Table) -> pa.Table:
+    """``table`` with each dictionary column holding only the values its rows use.
+
+    A slice of a row group keeps the whole group's dictionary: other parts' job ids,
+    and any name only another part's (rejected) records have. A part is validated and
+    billed as if read alone, so its categories are its own.
+    """
+    import pyarrow as pa
+
+    for index, field in enumerate(table.schema):
+        if not pa.types.is_dictionary(field.type):
+            continue
+        column = table.column(index).combine_chunks()
+        codes = column.indices.fill_null(0).to_numpy(zero_copy_only=False)
+        used = np.bincount(codes, minlength=len(column.dictionary)) > 0
+        if used.all():
+            continue
+        renumbered = (np.cumsum(used) - 1).astype(codes.dtype)[codes]
+        owned = pa.DictionaryArray.from_arrays(
+            pa.array(renumbered, mask=column.indices.is_null().to_numpy(zero_copy_only=False)),
+            column.dictionary.filter(pa.array(used)),
+        )
+        table = table.set_column(index, field.name, owned)
+    return table
 
 
 def _unit_tables(unit: RunUnit, chunk_rows: int, tail_rows: int) -> Iterator[pa.Table]:

@@ -150,6 +150,21 @@ def test_read_parts_gives_each_part_its_records_and_rejections(tmp_path: Path) -
     assert [rejected["line"].tolist() for _, rejected in read] == [[], [15], []]
 
 
+def test_a_part_knows_only_its_own_names(tmp_path: Path) -> None:
+    # One row group holds both jobs: b's unknown event is in a's slice's dictionary too.
+    records = job_records("a", 6) + job_records("b", 6)
+    records[8] = {**records[8], "event": "no_such_event"}
+    path = write_parquet(tmp_path / "log.parquet", records, row_group_size=100)
+    units = plan_job_runs([path], part_rows=1, unit_rows=100)
+    assert units is not None and units[0].parts == ((1, 7), (7, 13))
+    (a_events, a_rejected), (b_events, b_rejected) = read_parts(units[0], policy=load_policy())
+    assert list(a_events["job_id"].cat.categories) == ["a"]
+    assert "no_such_event" not in set(a_events["event"].cat.categories) and a_rejected.empty
+    assert b_rejected["line"].tolist() == [9] and len(b_events) == 5
+    expected = outcome(rftcost.bill(path, buckets=None))
+    assert outcome(rftcost.bill(path, buckets=2)) == expected
+
+
 # --- the bill: the same as in memory --------------------------------------------------------
 
 
@@ -212,3 +227,41 @@ def test_cli_bills_and_explains_job_runs_as_in_memory(
     monkeypatch.setenv("RFTCOST_WORKERS", "1")
     assert in_memory[0] == 0
     assert cli(capsys, *explain) == in_memory
+
+
+def test_a_failure_midway_leaves_no_half_document(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rftcost.job_runs
+    from rftcost.errors import InputError
+    from rftcost.simulate import simulate_jobs
+
+    events = simulate_jobs(n_jobs=12, seed=5)
+    path = tmp_path / "events.parquet"
+    events.to_parquet(path, row_group_size=300)
+    output = tmp_path / "bill.json"
+    output.write_text("the bill of last month\n")
+    # As the command plans it (4 buckets, 1 worker): the failure comes in the second
+    # unit, once the first unit's bill is out.
+    units = plan_job_runs([path], part_rows=-(-len(events) // 4), unit_rows=-(-len(events) // 2))
+    assert units is not None and len(units) == 2
+    first_unit_parts = len(units[0].parts)
+    calls = []
+    validated = rftcost.job_runs.normalize_chunk
+
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) > first_unit_parts:
+            raise InputError("unreadable page", path=path)
+        return validated(*args, **kwargs)
+
+    monkeypatch.setattr(rftcost.job_runs, "normalize_chunk", failing)
+    command = ["bill", str(path), "--workers", "1", "-f", "json", "-o", str(output)]
+    code, _, err = cli(capsys, *command, "--buckets", "4")
+    assert code == 2 and "unreadable page" in err
+    assert len(calls) == first_unit_parts + 1
+    assert output.read_text() == "the bill of last month\n"
+    assert {p.name for p in tmp_path.iterdir()} == {"events.parquet", "bill.json"}
+    monkeypatch.setattr(rftcost.job_runs, "normalize_chunk", validated)
+    code, _, err = cli(capsys, *command, "--buckets", "4")
+    assert code == 0 and json.loads(output.read_text())["schema"] == "rftcost.bill/v1"

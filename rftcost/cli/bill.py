@@ -184,13 +184,14 @@ def _stream_buckets(
             follow_links=follow_links,
         ) as (partition, stream),
     ):
-        writer = bill_writer(
-            "json" if output_format is OutputFormat.json else "csv", handle, policy
-        )
+        document = _document_format(output_format)
+        writer = None  # begun with the first bill: a log refused at once writes nothing
         for part in stream:
+            writer = writer or bill_writer(document, handle, policy)
             if part.log is not None:
                 bucket_logs.append(part.log)  # counts only: a bucket's frames are freed
             writer.spool(part, partition.folder)  # merged in job order by finish
+        writer = writer or bill_writer(document, handle, policy)
         log = combine_logs(
             bucket_logs,
             read_rejected=partition.rejected,

@@ -443,9 +443,24 @@ class _VisibleStream:
 
 @contextmanager
 def output_stream(output: Path | None) -> Iterator[_VisibleStream]:
-    """A stream to ``output`` (or stdout) for a document written piece by piece."""
+    """A stream to ``output`` (or stdout) for a document written piece by piece.
+
+    A file is written beside its name and renamed into place once the document is
+    whole: a failure midway (a bad record found by a worker) leaves no half document,
+    and an earlier file of that name stands. Anything else (``/dev/null``, a pipe) is
+    written in place: never replaced by a file.
+    """
     if output is None:
         yield _VisibleStream(sys.stdout)
         return
-    with output.open("w", encoding="utf-8") as handle:
-        yield _VisibleStream(handle)
+    if output.exists() and not output.is_file():
+        with output.open("w", encoding="utf-8") as handle:
+            yield _VisibleStream(handle)
+        return
+    partial = output.with_name(f".{output.name}.partial")
+    try:
+        with partial.open("w", encoding="utf-8") as handle:
+            yield _VisibleStream(handle)
+        partial.replace(output)
+    finally:
+        partial.unlink(missing_ok=True)
