@@ -200,8 +200,29 @@ def _stable_order(codes: np.ndarray, ts: np.ndarray, priority: np.ndarray) -> np
     low, high = int(ts.min()), int(ts.max())
     if (high - low) < (2**63 - 1) // 8 - 8:
         packed = (ts - low) * 8 + priority
-        return np.lexsort((packed, codes))
+        return _sorted_by(codes, packed)
     return np.lexsort((priority, ts, codes))
+
+
+def _sorted_by(major: np.ndarray, minor: np.ndarray) -> np.ndarray:
+    """Rows sorted by ``major`` then ``minor`` (integers; ties kept in input order): what
+    ``np.lexsort((minor, major))`` gives. A stable sort on ``minor``, then on ``major``;
+    keys from 0 to 65,535 (job codes of a log of fewer jobs, phase codes) are sorted
+    as 16-bit integers, which NumPy sorts by radix in linear time."""
+    if not _fits_16_bits(major):
+        return np.lexsort((minor, major))
+    by_minor = np.argsort(_narrowed(minor), kind="stable")
+    by_major: np.ndarray = by_minor[np.argsort(major[by_minor].astype(np.uint16), kind="stable")]
+    return by_major
+
+
+def _fits_16_bits(values: np.ndarray) -> bool:
+    return len(values) == 0 or (int(values.min()) >= 0 and int(values.max()) <= 0xFFFF)
+
+
+def _narrowed(values: np.ndarray) -> np.ndarray:
+    """Values as 16-bit integers when they fit (a radix sort), else as they are."""
+    return values.astype(np.uint16) if _fits_16_bits(values) else values
 
 
 def _job_codes(job_id: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -494,7 +515,7 @@ def _intervals(
     )
     # By job, start and phase name (ties keep the order above: closed, open, paused).
     rank_of_name = np.argsort(np.argsort(names.astype(str), kind="stable"), kind="stable")
-    order = np.lexsort((rank_of_name[code_all], start_all, job_all))
+    order = _by_job_start_and_name(job_all, start_all, rank_of_name[code_all], len(names))
     code_all = code_all[order]
     result = pd.DataFrame(
         {
@@ -509,13 +530,36 @@ def _intervals(
     return result, problems
 
 
+def _by_job_start_and_name(
+    job: np.ndarray, start: np.ndarray, name_rank: np.ndarray, n_names: int
+) -> np.ndarray:
+    """Intervals sorted by job, start and phase name (ties in input order): start and
+    name packed into one key when the span of starts leaves room, as ``_stable_order``."""
+    if len(start) == 0:
+        return np.zeros(0, dtype="int64")
+    low, high = int(start.min()), int(start.max())
+    if (high - low) < (2**63 - 1) // (n_names + 1) - n_names:
+        return _sorted_by(job, (start - low) * n_names + name_rank)
+    return np.lexsort((name_rank, start, job))
+
+
 _CLOSED_BY = np.array(["end", "billing_event", "open", "resumed"], dtype=object)
 """What closed an interval, by code: its end, a billing event, nothing yet, a resume."""
 
 
 def _names_of(codes: np.ndarray, names: np.ndarray) -> pd.Series:
-    """Text by code, as a ``str`` column: one take of the few names, not a string per row."""
+    """Text by code, as a ``str`` column: one take of the few names, not a string per row.
+
+    Where pandas holds ``str`` in Arrow (pandas 3), the column is the names' Arrow array
+    taken by code, without a Python string per row; else the categorical is cast.
+    """
     categories = pd.Index(names.astype(str), dtype=object)
+    text = pd.Series(categories[:0]).astype("str")
+    if isinstance(text.dtype, pd.StringDtype) and text.dtype.storage == "pyarrow":
+        import pyarrow as pa
+
+        taken = pa.array(categories, type=pa.large_string()).take(pa.array(codes))
+        return pd.Series(pd.array(taken, dtype=text.dtype))
     return pd.Series(pd.Categorical.from_codes(codes, categories=categories)).astype("str")
 
 
@@ -544,8 +588,9 @@ def _pairing_order(
     """
     if len(job) == 0:
         return np.zeros(0, dtype="int64"), np.zeros(0, dtype="int64")
-    series = (job * (int(run.max(initial=0)) + 1) + run) * (int(phase.max(initial=0)) + 1) + phase
-    order = np.argsort(series, kind="stable")
+    within_job = run * (int(phase.max(initial=0)) + 1) + phase
+    series = job * (int(within_job.max(initial=0)) + 1) + within_job
+    order = _sorted_by(job, within_job)
     series, ts, is_end = series[order], ts[order], is_end[order]
 
     # Groups and moments are contiguous runs of rows: sums and running sums per run are
@@ -804,7 +849,7 @@ def _pieces(billable: pd.DataFrame, losses: pd.DataFrame, billing: pd.DataFrame)
     # Each boundary's change to the billable depth, the loss depth and the segment count.
     change = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1]], dtype="int64")
     deltas = change[kind]
-    order = np.lexsort((at, job))
+    order = _sorted_by(job, at)
     job, at, deltas = job[order], at[order], deltas[order]
     if len(job) == 0:
         empty = np.zeros(0, dtype="int64")
