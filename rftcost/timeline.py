@@ -230,13 +230,21 @@ def _job_codes(job_id: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     if not isinstance(job_id.dtype, pd.CategoricalDtype):
         codes, uniques = pd.factorize(job_id.astype(str), sort=True)
         return codes, np.asarray(uniques, dtype=object)
-    # A categorical is coded already: sort its few categories, not every row's text.
-    present = job_id.cat.remove_unused_categories()
-    names = present.cat.categories.astype(str).to_numpy(dtype=object)
+    # A categorical is coded already: sort its few categories, not every row's text,
+    # and leave out the unused ones by counting codes (not by recoding every row).
+    raw = job_id.cat.codes.to_numpy()
+    categories = job_id.cat.categories
+    if len(raw) and int(raw.min()) < 0:  # a missing id (readers reject those): as before
+        job_id = job_id.cat.remove_unused_categories()
+        raw, categories = job_id.cat.codes.to_numpy(), job_id.cat.categories
+        used = np.arange(len(categories))
+    else:
+        used = np.flatnonzero(np.bincount(raw, minlength=len(categories)))
+    names = categories[used].astype(str).to_numpy(dtype=object)
     by_name = np.argsort(names, kind="stable")
-    code_of = np.empty(len(names), dtype="int64")
-    code_of[by_name] = np.arange(len(names))
-    return code_of[present.cat.codes.to_numpy()], names[by_name]
+    code_of = np.zeros(len(categories), dtype="int64")
+    code_of[used[by_name]] = np.arange(len(used))
+    return code_of[raw], names[by_name]
 
 
 def _points(ordered: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
@@ -802,6 +810,8 @@ def _segment_starts(billing: pd.DataFrame, jobs: pd.DataFrame) -> pd.Series:
 def _union(intervals: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """Merge overlapping or touching intervals within each key group (R1 wall-clock union)."""
     frame = intervals.loc[intervals["end"] > intervals["start"], [*keys, "start", "end"]]
+    if keys == ["job"] and frame["job"].dtype.kind in "iu":
+        return _job_union(frame)
     frame = frame.sort_values([*keys, "start"], kind="stable").reset_index(drop=True)
     if frame.empty:
         return frame
@@ -816,6 +826,29 @@ def _union(intervals: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
         **{k: (k, "first") for k in keys}, start=("start", "min"), end=("end", "max")
     )
     return merged.reset_index(drop=True)
+
+
+def _job_union(frame: pd.DataFrame) -> pd.DataFrame:
+    """``_union`` by job, on arrays: each job's intervals are a run of rows once sorted
+    (intervals and losses come sorted by job and start: then nothing is moved), an
+    island starts where an interval starts after the reach of every earlier one of its
+    job, and ends at the furthest end of its rows."""
+    job = frame["job"].to_numpy(dtype="int64")
+    start = frame["start"].to_numpy(dtype="int64")
+    if not bool(((job[1:] > job[:-1]) | ((job[1:] == job[:-1]) & (start[1:] >= start[:-1]))).all()):
+        frame = frame.take(_sorted_by(job, start))
+        job = frame["job"].to_numpy(dtype="int64")
+        start = frame["start"].to_numpy(dtype="int64")
+    frame = frame.reset_index(drop=True)
+    if frame.empty:
+        return frame
+    end = frame["end"].to_numpy(dtype="int64")
+    new_job = np.r_[True, job[1:] != job[:-1]]
+    reach = pd.Series(end).groupby(np.cumsum(new_job), sort=False).cummax().to_numpy()
+    firsts = np.flatnonzero(np.r_[True, new_job[1:] | (start[1:] > reach[:-1])])
+    return pd.DataFrame(
+        {"job": job[firsts], "start": start[firsts], "end": np.maximum.reduceat(end, firsts)}
+    )
 
 
 def _pieces(billable: pd.DataFrame, losses: pd.DataFrame, billing: pd.DataFrame) -> pd.DataFrame:
