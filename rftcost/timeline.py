@@ -402,8 +402,10 @@ def _billing_events(ordered: pd.DataFrame, jobs: pd.DataFrame) -> tuple[pd.DataF
 
 def _segments(ordered: pd.DataFrame) -> pd.Series:
     """Charge index of each event's segment: billing events strictly before it (R4 boundaries)."""
-    is_billing = ordered["event"].isin(BILLING_EVENTS).astype("int64")
-    return is_billing.groupby(ordered["job"]).cumsum() - is_billing
+    # ``ordered`` is sorted by job: a running sum over each job's run of rows.
+    is_billing = ordered["event"].isin(BILLING_EVENTS).to_numpy(dtype="int64")
+    before = _running_sum(is_billing, _new_runs(ordered["job"].to_numpy())) - is_billing
+    return pd.Series(before, index=ordered.index)
 
 
 # --- phase intervals (R1, R2, pairing, open phases) ------------------------------------
@@ -464,11 +466,16 @@ def _intervals(
 
     # Starts and ends pair in time order within a job, run and phase: the k-th start
     # with the k-th end.
+    # Groups are numbered 0, 1, ... in row order: counts per group and their running
+    # totals place each start among its group's starts and its group's ends.
     starts, ends = np.flatnonzero(is_start), np.flatnonzero(~is_start)
     start_group, end_group = group[starts], group[ends]
-    rank = np.arange(len(starts)) - np.searchsorted(start_group, start_group, side="left")
-    first_end = np.searchsorted(end_group, start_group, side="left")
-    n_ends = np.searchsorted(end_group, start_group, side="right") - first_end
+    n_groups = int(group[-1]) + 1 if len(group) else 0
+    starts_in = np.bincount(start_group, minlength=n_groups)
+    ends_in = np.bincount(end_group, minlength=n_groups)
+    rank = np.arange(len(starts)) - (np.cumsum(starts_in) - starts_in)[start_group]
+    first_end = (np.cumsum(ends_in) - ends_in)[start_group]
+    n_ends = ends_in[start_group]
     paired = rank < n_ends
     end_at = ends[np.minimum(first_end + rank, max(len(ends) - 1, 0))] if len(ends) else rank
     closed = starts[paired]
@@ -616,6 +623,13 @@ def _pairing_order(
     rank = np.where(is_end & (end_rank >= open_before), 2, np.where(is_end, 0, 1))
     reorder = np.argsort(moment * 3 + rank, kind="stable")
     return order[reorder], series[reorder]
+
+
+def _new_runs(keys: np.ndarray) -> np.ndarray:
+    """Whether each row starts a run of equal keys (the first row does)."""
+    new_run = np.ones(len(keys), dtype=bool)
+    new_run[1:] = keys[1:] != keys[:-1]
+    return new_run
 
 
 def _running_sum(values: np.ndarray, new_run: np.ndarray) -> np.ndarray:
