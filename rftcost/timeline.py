@@ -261,9 +261,12 @@ def _job_facts(
     """One row per job with its settings from ``job_created``; and the jobs whose
     ``job_created`` records disagree on a setting (invalid: which one is right is not
     known, and taking the first would bill, say, without a discount silently)."""
-    grouped = ordered.groupby("job", sort=True)["ts"]
+    # ``ordered`` is sorted by job and time: a job's first and last rows hold its times.
+    job, ts = ordered["job"].to_numpy(), ordered["ts"].to_numpy(dtype="int64")
+    firsts = np.flatnonzero(_new_runs(job))
+    lasts = np.append(firsts[1:] - 1, len(job) - 1) if len(job) else firsts
     facts = pd.DataFrame(
-        {"job_id": job_ids, "first_ns": grouped.min(), "last_ns": grouped.max()},
+        {"job_id": job_ids, "first_ns": ts[firsts], "last_ns": ts[lasts]},
         index=pd.RangeIndex(len(job_ids), name="job"),
     )
     created = events.loc[events["event"] == "job_created", ["job_id", "ts", *JOB_SETTING_COLUMNS]]
@@ -659,13 +662,29 @@ def _pause_intervals(ordered: pd.DataFrame, jobs: pd.DataFrame) -> pd.DataFrame:
 
 
 def _backward_steps(points: pd.DataFrame) -> pd.DataFrame:
-    """A step or checkpoint number that goes backwards without a rollback is a problem."""
-    epoch = (points["event"] == "rollback").astype("int64").groupby(points["job"]).cumsum()
+    """A step or checkpoint number that goes backwards without a rollback is a problem.
+
+    Points are sorted by job and time, so each (job, rollbacks so far) is a run of rows:
+    a step's previous one is the row before it in its run.
+    """
+    job = points["job"].to_numpy()
+    is_rollback = (points["event"] == "rollback").to_numpy(dtype="int64")
+    epoch = _running_sum(is_rollback, _new_runs(job))
     found = []
     for event in ("step_completed", "checkpoint_saved"):
-        rows = points[points["event"] == event].assign(epoch=epoch)
-        previous = rows.groupby(["job", "epoch"])["step"].shift(1)
-        back = rows[(rows["step"] < previous).fillna(False)].drop_duplicates("job")
+        chosen = (points["event"] == event).to_numpy(dtype=bool)
+        rows = points[chosen]
+        missing = rows["step"].isna().to_numpy()
+        step = rows["step"].to_numpy(dtype="int64", na_value=0)
+        follows = ~(_new_runs(job[chosen]) | _new_runs(epoch[chosen]) | missing)
+        follows[1:] &= ~missing[:-1]
+        step_before = np.zeros(len(step), dtype="int64")
+        step_before[1:] = step[:-1]
+        went_back = follows & (step < step_before)
+        previous = pd.Series(step_before[went_back], dtype="Int64")
+        back = rows[went_back]
+        first_of_job = ~back["job"].duplicated().to_numpy()
+        back, previous = back[first_of_job], previous[first_of_job]
         found.append(
             pd.DataFrame(
                 {
@@ -676,7 +695,7 @@ def _backward_steps(points: pd.DataFrame) -> pd.DataFrame:
                         + " at "
                         + iso_series(back["ts"]).to_numpy()
                         + " goes backwards (previous "
-                        + previous[back.index].astype(str).to_numpy()
+                        + previous.astype(str).to_numpy()
                         + ") without a rollback"
                     ),
                 }
