@@ -506,7 +506,7 @@ def _intervals(
         names = np.append(names, "paused")
     job_all = np.concatenate(
         [job[closed], still_open["job"].to_numpy(dtype="int64"), pauses["job"].to_numpy()]
-    ).astype("int64")
+    ).astype("int64", copy=False)
     code_all = np.concatenate(
         [
             phase_code[closed],
@@ -516,14 +516,14 @@ def _intervals(
     )
     start_all = np.concatenate(
         [ts[closed], still_open["start"].to_numpy(dtype="int64"), pauses["start"].to_numpy()]
-    ).astype("int64")
+    ).astype("int64", copy=False)
     end_all = np.concatenate(
         [
             ts[end_at[paired]],
             np.where(closer.notna(), closer.fillna(0).to_numpy(dtype="int64"), last),
             pauses["end"].to_numpy(dtype="int64"),
         ]
-    ).astype("int64")
+    ).astype("int64", copy=False)
     closers = np.concatenate(
         [
             np.zeros(len(closed), dtype="int8"),
@@ -624,7 +624,10 @@ def _pairing_order(
     open_before = np.maximum(open_after - change, 0)[moment]
     end_rank = _running_sum(is_end.astype("int64"), new_moment) - 1
     rank = np.where(is_end & (end_rank >= open_before), 2, np.where(is_end, 0, 1))
-    reorder = np.argsort(moment * 3 + rank, kind="stable")
+    key = moment * 3 + rank
+    if bool((key[1:] >= key[:-1]).all()):  # every moment's marks in that order already
+        return order, series
+    reorder = np.argsort(key, kind="stable")
     return order[reorder], series[reorder]
 
 
