@@ -405,10 +405,14 @@ def _billing_events(ordered: pd.DataFrame, jobs: pd.DataFrame) -> tuple[pd.DataF
 
 def _segments(ordered: pd.DataFrame) -> pd.Series:
     """Charge index of each event's segment: billing events strictly before it (R4 boundaries)."""
-    # ``ordered`` is sorted by job: a running sum over each job's run of rows.
+    # ``ordered`` is sorted by job code (0, 1, ...): billing events before each row, less
+    # those before its job's first row (found by a binary search per job, not per row).
     is_billing = ordered["event"].isin(BILLING_EVENTS).to_numpy(dtype="int64")
-    before = _running_sum(is_billing, _new_runs(ordered["job"].to_numpy())) - is_billing
-    return pd.Series(before, index=ordered.index)
+    before = np.cumsum(is_billing) - is_billing
+    job = ordered["job"].to_numpy(dtype="int64")
+    n_jobs = int(job[-1]) + 1 if len(job) else 0
+    before_job = before[np.searchsorted(job, np.arange(n_jobs))] if len(job) else before
+    return pd.Series(before - before_job[job], index=ordered.index)
 
 
 # --- phase intervals (R1, R2, pairing, open phases) ------------------------------------
