@@ -408,10 +408,10 @@ def _segments(ordered: pd.DataFrame) -> pd.Series:
     # ``ordered`` is sorted by job code (0, 1, ...): billing events before each row, less
     # those before its job's first row (found by a binary search per job, not per row).
     is_billing = ordered["event"].isin(BILLING_EVENTS).to_numpy(dtype="int64")
-    before = np.cumsum(is_billing) - is_billing
+    before: np.ndarray = np.cumsum(is_billing) - is_billing
     job = ordered["job"].to_numpy(dtype="int64")
     n_jobs = int(job[-1]) + 1 if len(job) else 0
-    before_job = before[np.searchsorted(job, np.arange(n_jobs))] if len(job) else before
+    before_job: np.ndarray = before[np.searchsorted(job, np.arange(n_jobs))] if len(job) else before
     return pd.Series(before - before_job[job], index=ordered.index)
 
 
