@@ -983,8 +983,11 @@ def _job_documents(
     ):
         problems_of.setdefault(job_id, []).append(problem)
 
-    table = _jobs_table(jobs, policy)
-    records = _records(table.drop(columns=["charges"]).astype({"data_sharing": bool}))
+    table = _jobs_table(jobs, policy).astype({"data_sharing": bool})
+    # The columns in the document's key order, those filled below included: each record
+    # comes out of ``_records`` with its keys in order (no second dict per job).
+    placed = table.assign(excluded_seconds=None, charges=None, problems=None)[list(_JOB_KEYS)]
+    records = _records(placed)
     for record in records:
         job_id = record["job_id"]
         record["excluded_seconds"] = excluded_of.get(job_id, {})
@@ -993,7 +996,7 @@ def _job_documents(
         if record["status"] == "invalid":
             for column in ("billable_seconds", "lost_seconds", "unbilled_seconds"):
                 record[column] = None
-    return [_ordered_job(r) for r in records]
+    return records
 
 
 _JOB_KEYS = (
@@ -1017,7 +1020,3 @@ _JOB_KEYS = (
     "charges",
     "problems",
 )
-
-
-def _ordered_job(record: dict[str, Any]) -> dict[str, Any]:
-    return {key: record[key] for key in _JOB_KEYS}

@@ -200,8 +200,29 @@ def _stable_order(codes: np.ndarray, ts: np.ndarray, priority: np.ndarray) -> np
     low, high = int(ts.min()), int(ts.max())
     if (high - low) < (2**63 - 1) // 8 - 8:
         packed = (ts - low) * 8 + priority
-        return np.lexsort((packed, codes))
+        return _sorted_by(codes, packed)
     return np.lexsort((priority, ts, codes))
+
+
+def _sorted_by(major: np.ndarray, minor: np.ndarray) -> np.ndarray:
+    """Rows sorted by ``major`` then ``minor`` (integers; ties kept in input order): what
+    ``np.lexsort((minor, major))`` gives. A stable sort on ``minor``, then on ``major``;
+    keys from 0 to 65,535 (job codes of a log of fewer jobs, phase codes) are sorted
+    as 16-bit integers, which NumPy sorts by radix in linear time."""
+    if not _fits_16_bits(major):
+        return np.lexsort((minor, major))
+    by_minor = np.argsort(_narrowed(minor), kind="stable")
+    by_major: np.ndarray = by_minor[np.argsort(major[by_minor].astype(np.uint16), kind="stable")]
+    return by_major
+
+
+def _fits_16_bits(values: np.ndarray) -> bool:
+    return len(values) == 0 or (int(values.min()) >= 0 and int(values.max()) <= 0xFFFF)
+
+
+def _narrowed(values: np.ndarray) -> np.ndarray:
+    """Values as 16-bit integers when they fit (a radix sort), else as they are."""
+    return values.astype(np.uint16) if _fits_16_bits(values) else values
 
 
 def _job_codes(job_id: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -209,13 +230,21 @@ def _job_codes(job_id: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     if not isinstance(job_id.dtype, pd.CategoricalDtype):
         codes, uniques = pd.factorize(job_id.astype(str), sort=True)
         return codes, np.asarray(uniques, dtype=object)
-    # A categorical is coded already: sort its few categories, not every row's text.
-    present = job_id.cat.remove_unused_categories()
-    names = present.cat.categories.astype(str).to_numpy(dtype=object)
+    # A categorical is coded already: sort its few categories, not every row's text,
+    # and leave out the unused ones by counting codes (not by recoding every row).
+    raw = job_id.cat.codes.to_numpy()
+    categories = job_id.cat.categories
+    if len(raw) and int(raw.min()) < 0:  # a missing id (readers reject those): as before
+        job_id = job_id.cat.remove_unused_categories()
+        raw, categories = job_id.cat.codes.to_numpy(), job_id.cat.categories
+        used = np.arange(len(categories))
+    else:
+        used = np.flatnonzero(np.bincount(raw, minlength=len(categories)))
+    names = categories[used].astype(str).to_numpy(dtype=object)
     by_name = np.argsort(names, kind="stable")
-    code_of = np.empty(len(names), dtype="int64")
-    code_of[by_name] = np.arange(len(names))
-    return code_of[present.cat.codes.to_numpy()], names[by_name]
+    code_of = np.zeros(len(categories), dtype="int64")
+    code_of[used[by_name]] = np.arange(len(used))
+    return code_of[raw], names[by_name]
 
 
 def _points(ordered: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
@@ -232,9 +261,12 @@ def _job_facts(
     """One row per job with its settings from ``job_created``; and the jobs whose
     ``job_created`` records disagree on a setting (invalid: which one is right is not
     known, and taking the first would bill, say, without a discount silently)."""
-    grouped = ordered.groupby("job", sort=True)["ts"]
+    # ``ordered`` is sorted by job and time: a job's first and last rows hold its times.
+    job, ts = ordered["job"].to_numpy(), ordered["ts"].to_numpy(dtype="int64")
+    firsts = np.flatnonzero(_new_runs(job))
+    lasts = np.append(firsts[1:] - 1, len(job) - 1) if len(job) else firsts
     facts = pd.DataFrame(
-        {"job_id": job_ids, "first_ns": grouped.min(), "last_ns": grouped.max()},
+        {"job_id": job_ids, "first_ns": ts[firsts], "last_ns": ts[lasts]},
         index=pd.RangeIndex(len(job_ids), name="job"),
     )
     created = events.loc[events["event"] == "job_created", ["job_id", "ts", *JOB_SETTING_COLUMNS]]
@@ -373,8 +405,14 @@ def _billing_events(ordered: pd.DataFrame, jobs: pd.DataFrame) -> tuple[pd.DataF
 
 def _segments(ordered: pd.DataFrame) -> pd.Series:
     """Charge index of each event's segment: billing events strictly before it (R4 boundaries)."""
-    is_billing = ordered["event"].isin(BILLING_EVENTS).astype("int64")
-    return is_billing.groupby(ordered["job"]).cumsum() - is_billing
+    # ``ordered`` is sorted by job code (0, 1, ...): billing events before each row, less
+    # those before its job's first row (found by a binary search per job, not per row).
+    is_billing = ordered["event"].isin(BILLING_EVENTS).to_numpy(dtype="int64")
+    before: np.ndarray = np.cumsum(is_billing) - is_billing
+    job = ordered["job"].to_numpy(dtype="int64")
+    n_jobs = int(job[-1]) + 1 if len(job) else 0
+    before_job: np.ndarray = before[np.searchsorted(job, np.arange(n_jobs))] if len(job) else before
+    return pd.Series(before - before_job[job], index=ordered.index)
 
 
 # --- phase intervals (R1, R2, pairing, open phases) ------------------------------------
@@ -435,11 +473,16 @@ def _intervals(
 
     # Starts and ends pair in time order within a job, run and phase: the k-th start
     # with the k-th end.
+    # Groups are numbered 0, 1, ... in row order: counts per group and their running
+    # totals place each start among its group's starts and its group's ends.
     starts, ends = np.flatnonzero(is_start), np.flatnonzero(~is_start)
     start_group, end_group = group[starts], group[ends]
-    rank = np.arange(len(starts)) - np.searchsorted(start_group, start_group, side="left")
-    first_end = np.searchsorted(end_group, start_group, side="left")
-    n_ends = np.searchsorted(end_group, start_group, side="right") - first_end
+    n_groups = int(group[-1]) + 1 if len(group) else 0
+    starts_in = np.bincount(start_group, minlength=n_groups)
+    ends_in = np.bincount(end_group, minlength=n_groups)
+    rank = np.arange(len(starts)) - (np.cumsum(starts_in) - starts_in)[start_group]
+    first_end = (np.cumsum(ends_in) - ends_in)[start_group]
+    n_ends = ends_in[start_group]
     paired = rank < n_ends
     end_at = ends[np.minimum(first_end + rank, max(len(ends) - 1, 0))] if len(ends) else rank
     closed = starts[paired]
@@ -467,7 +510,7 @@ def _intervals(
         names = np.append(names, "paused")
     job_all = np.concatenate(
         [job[closed], still_open["job"].to_numpy(dtype="int64"), pauses["job"].to_numpy()]
-    ).astype("int64")
+    ).astype("int64", copy=False)
     code_all = np.concatenate(
         [
             phase_code[closed],
@@ -477,14 +520,14 @@ def _intervals(
     )
     start_all = np.concatenate(
         [ts[closed], still_open["start"].to_numpy(dtype="int64"), pauses["start"].to_numpy()]
-    ).astype("int64")
+    ).astype("int64", copy=False)
     end_all = np.concatenate(
         [
             ts[end_at[paired]],
             np.where(closer.notna(), closer.fillna(0).to_numpy(dtype="int64"), last),
             pauses["end"].to_numpy(dtype="int64"),
         ]
-    ).astype("int64")
+    ).astype("int64", copy=False)
     closers = np.concatenate(
         [
             np.zeros(len(closed), dtype="int8"),
@@ -494,7 +537,7 @@ def _intervals(
     )
     # By job, start and phase name (ties keep the order above: closed, open, paused).
     rank_of_name = np.argsort(np.argsort(names.astype(str), kind="stable"), kind="stable")
-    order = np.lexsort((rank_of_name[code_all], start_all, job_all))
+    order = _by_job_start_and_name(job_all, start_all, rank_of_name[code_all], len(names))
     code_all = code_all[order]
     result = pd.DataFrame(
         {
@@ -509,13 +552,36 @@ def _intervals(
     return result, problems
 
 
+def _by_job_start_and_name(
+    job: np.ndarray, start: np.ndarray, name_rank: np.ndarray, n_names: int
+) -> np.ndarray:
+    """Intervals sorted by job, start and phase name (ties in input order): start and
+    name packed into one key when the span of starts leaves room, as ``_stable_order``."""
+    if len(start) == 0:
+        return np.zeros(0, dtype="int64")
+    low, high = int(start.min()), int(start.max())
+    if (high - low) < (2**63 - 1) // (n_names + 1) - n_names:
+        return _sorted_by(job, (start - low) * n_names + name_rank)
+    return np.lexsort((name_rank, start, job))
+
+
 _CLOSED_BY = np.array(["end", "billing_event", "open", "resumed"], dtype=object)
 """What closed an interval, by code: its end, a billing event, nothing yet, a resume."""
 
 
 def _names_of(codes: np.ndarray, names: np.ndarray) -> pd.Series:
-    """Text by code, as a ``str`` column: one take of the few names, not a string per row."""
+    """Text by code, as a ``str`` column: one take of the few names, not a string per row.
+
+    Where pandas holds ``str`` in Arrow (pandas 3), the column is the names' Arrow array
+    taken by code, without a Python string per row; else the categorical is cast.
+    """
     categories = pd.Index(names.astype(str), dtype=object)
+    text = pd.Series(categories[:0]).astype("str")
+    if isinstance(text.dtype, pd.StringDtype) and text.dtype.storage == "pyarrow":
+        import pyarrow as pa
+
+        taken = pa.array(categories, type=pa.large_string()).take(pa.array(codes))
+        return pd.Series(pd.array(taken, dtype=text.dtype))
     return pd.Series(pd.Categorical.from_codes(codes, categories=categories)).astype("str")
 
 
@@ -544,8 +610,9 @@ def _pairing_order(
     """
     if len(job) == 0:
         return np.zeros(0, dtype="int64"), np.zeros(0, dtype="int64")
-    series = (job * (int(run.max(initial=0)) + 1) + run) * (int(phase.max(initial=0)) + 1) + phase
-    order = np.argsort(series, kind="stable")
+    within_job = run * (int(phase.max(initial=0)) + 1) + phase
+    series = job * (int(within_job.max(initial=0)) + 1) + within_job
+    order = _sorted_by(job, within_job)
     series, ts, is_end = series[order], ts[order], is_end[order]
 
     # Groups and moments are contiguous runs of rows: sums and running sums per run are
@@ -561,8 +628,18 @@ def _pairing_order(
     open_before = np.maximum(open_after - change, 0)[moment]
     end_rank = _running_sum(is_end.astype("int64"), new_moment) - 1
     rank = np.where(is_end & (end_rank >= open_before), 2, np.where(is_end, 0, 1))
-    reorder = np.argsort(moment * 3 + rank, kind="stable")
+    key = moment * 3 + rank
+    if bool((key[1:] >= key[:-1]).all()):  # every moment's marks in that order already
+        return order, series
+    reorder = np.argsort(key, kind="stable")
     return order[reorder], series[reorder]
+
+
+def _new_runs(keys: np.ndarray) -> np.ndarray:
+    """Whether each row starts a run of equal keys (the first row does)."""
+    new_run = np.ones(len(keys), dtype=bool)
+    new_run[1:] = keys[1:] != keys[:-1]
+    return new_run
 
 
 def _running_sum(values: np.ndarray, new_run: np.ndarray) -> np.ndarray:
@@ -592,13 +669,29 @@ def _pause_intervals(ordered: pd.DataFrame, jobs: pd.DataFrame) -> pd.DataFrame:
 
 
 def _backward_steps(points: pd.DataFrame) -> pd.DataFrame:
-    """A step or checkpoint number that goes backwards without a rollback is a problem."""
-    epoch = (points["event"] == "rollback").astype("int64").groupby(points["job"]).cumsum()
+    """A step or checkpoint number that goes backwards without a rollback is a problem.
+
+    Points are sorted by job and time, so each (job, rollbacks so far) is a run of rows:
+    a step's previous one is the row before it in its run.
+    """
+    job = points["job"].to_numpy()
+    is_rollback = (points["event"] == "rollback").to_numpy(dtype="int64")
+    epoch = _running_sum(is_rollback, _new_runs(job))
     found = []
     for event in ("step_completed", "checkpoint_saved"):
-        rows = points[points["event"] == event].assign(epoch=epoch)
-        previous = rows.groupby(["job", "epoch"])["step"].shift(1)
-        back = rows[(rows["step"] < previous).fillna(False)].drop_duplicates("job")
+        chosen = (points["event"] == event).to_numpy(dtype=bool)
+        rows = points[chosen]
+        missing = rows["step"].isna().to_numpy()
+        step = rows["step"].to_numpy(dtype="int64", na_value=0)
+        follows = ~(_new_runs(job[chosen]) | _new_runs(epoch[chosen]) | missing)
+        follows[1:] &= ~missing[:-1]
+        step_before = np.zeros(len(step), dtype="int64")
+        step_before[1:] = step[:-1]
+        went_back = follows & (step < step_before)
+        previous = pd.Series(step_before[went_back], dtype="Int64")
+        back = rows[went_back]
+        first_of_job = ~back["job"].duplicated().to_numpy()
+        back, previous = back[first_of_job], previous[first_of_job]
         found.append(
             pd.DataFrame(
                 {
@@ -609,7 +702,7 @@ def _backward_steps(points: pd.DataFrame) -> pd.DataFrame:
                         + " at "
                         + iso_series(back["ts"]).to_numpy()
                         + " goes backwards (previous "
-                        + previous[back.index].astype(str).to_numpy()
+                        + previous.astype(str).to_numpy()
                         + ") without a rollback"
                     ),
                 }
@@ -757,6 +850,8 @@ def _segment_starts(billing: pd.DataFrame, jobs: pd.DataFrame) -> pd.Series:
 def _union(intervals: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """Merge overlapping or touching intervals within each key group (R1 wall-clock union)."""
     frame = intervals.loc[intervals["end"] > intervals["start"], [*keys, "start", "end"]]
+    if keys == ["job"] and frame["job"].dtype.kind in "iu":
+        return _job_union(frame)
     frame = frame.sort_values([*keys, "start"], kind="stable").reset_index(drop=True)
     if frame.empty:
         return frame
@@ -771,6 +866,29 @@ def _union(intervals: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
         **{k: (k, "first") for k in keys}, start=("start", "min"), end=("end", "max")
     )
     return merged.reset_index(drop=True)
+
+
+def _job_union(frame: pd.DataFrame) -> pd.DataFrame:
+    """``_union`` by job, on arrays: each job's intervals are a run of rows once sorted
+    (intervals and losses come sorted by job and start: then nothing is moved), an
+    island starts where an interval starts after the reach of every earlier one of its
+    job, and ends at the furthest end of its rows."""
+    job = frame["job"].to_numpy(dtype="int64")
+    start = frame["start"].to_numpy(dtype="int64")
+    if not bool(((job[1:] > job[:-1]) | ((job[1:] == job[:-1]) & (start[1:] >= start[:-1]))).all()):
+        frame = frame.take(_sorted_by(job, start))
+        job = frame["job"].to_numpy(dtype="int64")
+        start = frame["start"].to_numpy(dtype="int64")
+    frame = frame.reset_index(drop=True)
+    if frame.empty:
+        return frame
+    end = frame["end"].to_numpy(dtype="int64")
+    new_job = np.r_[True, job[1:] != job[:-1]]
+    reach = pd.Series(end).groupby(np.cumsum(new_job), sort=False).cummax().to_numpy()
+    firsts = np.flatnonzero(np.r_[True, new_job[1:] | (start[1:] > reach[:-1])])
+    return pd.DataFrame(
+        {"job": job[firsts], "start": start[firsts], "end": np.maximum.reduceat(end, firsts)}
+    )
 
 
 def _pieces(billable: pd.DataFrame, losses: pd.DataFrame, billing: pd.DataFrame) -> pd.DataFrame:
@@ -804,7 +922,7 @@ def _pieces(billable: pd.DataFrame, losses: pd.DataFrame, billing: pd.DataFrame)
     # Each boundary's change to the billable depth, the loss depth and the segment count.
     change = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1]], dtype="int64")
     deltas = change[kind]
-    order = np.lexsort((at, job))
+    order = _sorted_by(job, at)
     job, at, deltas = job[order], at[order], deltas[order]
     if len(job) == 0:
         empty = np.zeros(0, dtype="int64")

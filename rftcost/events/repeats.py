@@ -30,9 +30,11 @@ def repeated_values(values: pd.Series) -> np.ndarray:
 
     if isinstance(values.dtype, pd.CategoricalDtype):
         return np.asarray(values.duplicated(keep=False) & values.notna(), dtype=bool)
+    # Chunk by chunk (a column read from Parquet comes in pieces): no copy of the text.
     array = _large_strings(pa.array(values.array, from_pandas=True))
     present = np.asarray(array.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-    prints = fingerprints(array)[present]
+    pieces = [fingerprints(chunk) for chunk in array.chunks]
+    prints = (np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.uint64))[present]
     found = np.zeros(len(values), dtype=bool)
     ordered = np.sort(prints)  # (numpy's hashed ``unique`` is slower than a sort here)
     if not (ordered[1:] == ordered[:-1]).any():  # the usual log: settled without any text
@@ -62,43 +64,60 @@ def fingerprints(array: Any) -> np.ndarray:
     # Unaligned 8-byte words at every byte offset of the data, without a copy of it.
     words = np.ndarray(shape=(len(raw) - 7,), dtype="<u8", buffer=raw, strides=(1,))
     last_word = len(raw) - 8
+    # Only a string starting in the data's last 7 bytes reads a word past its end (a
+    # middle or end window of a longer string ends inside it); offsets only grow, so
+    # those strings are the last ones: the others' words are read as they are.
+    inside = int(np.searchsorted(starts, last_word, side="right"))
 
     def word_at(at: np.ndarray) -> np.ndarray:
+        if inside == n:
+            found: np.ndarray = words[at]
+            return found
         # A word running past the data is the last word shifted: zeros come in on top.
-        beyond = np.clip(at - last_word, 0, 7).astype(np.uint64)
-        shifted: np.ndarray = words[np.minimum(at, last_word)] >> (beyond * np.uint64(8))
-        return shifted
+        tail = at[inside:]
+        beyond = np.clip(tail - last_word, 0, 7).astype(np.uint64)
+        shifted = words[np.minimum(tail, last_word)] >> (beyond * np.uint64(8))
+        return np.concatenate([words[at[:inside]], shifted])
 
     lengths = (ends - starts).astype(np.uint64)
+    middle = np.maximum(starts + (ends - starts) // 2 - 4, starts)
+    last = np.maximum(ends - 8, starts)
+    if n and int(lengths.min()) >= 8:  # no string shorter than a window: nothing to mask
+        value = _mix((lengths * _GOLDEN) ^ word_at(starts))
+        value ^= word_at(middle)
+        value = _mix(value)
+        value ^= word_at(last)
+        return _mix(value)
     # Bytes past the end of a string shorter than 8 are masked off (little-endian words).
     keep = np.where(
         lengths < 8,
         (np.uint64(1) << (lengths * np.uint64(8) % np.uint64(64))) - np.uint64(1),
         ~np.uint64(0),
     )
-    middle = np.maximum(starts + (ends - starts) // 2 - 4, starts)
     value = _mix(lengths * _GOLDEN ^ (word_at(starts) & keep))
     value = _mix(value ^ (word_at(middle) & keep))
-    return _mix(value ^ (word_at(np.maximum(ends - 8, starts)) & keep))
+    return _mix(value ^ (word_at(last) & keep))
 
 
 def _large_strings(array: Any) -> Any:
+    """``array`` as a chunked Arrow ``large_string`` array (its chunks as they are)."""
     import pyarrow as pa
 
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
+    if not isinstance(array, pa.ChunkedArray):
+        array = pa.chunked_array([array])
     if pa.types.is_dictionary(array.type):
-        array = array.dictionary_decode()
+        array = array.cast(array.type.value_type)
     if not pa.types.is_large_string(array.type):
         array = array.cast(pa.large_string())
     return array
 
 
 def _mix(value: np.ndarray) -> np.ndarray:
-    """splitmix64's finaliser: every input bit reaches every output bit."""
-    value = value ^ (value >> np.uint64(30))
-    value = value * _MIX_1
-    value = value ^ (value >> np.uint64(27))
-    value = value * _MIX_2
-    mixed: np.ndarray = value ^ (value >> np.uint64(31))
-    return mixed
+    """splitmix64's finaliser: every input bit reaches every output bit (in place: the
+    caller's array is a temporary of its own)."""
+    value ^= value >> np.uint64(30)
+    value *= _MIX_1
+    value ^= value >> np.uint64(27)
+    value *= _MIX_2
+    value ^= value >> np.uint64(31)
+    return value

@@ -95,8 +95,10 @@ def _normalized(table: pa.Table, *, source: str, first_line: int, policy: Policy
 
     numbers: dict[str, pd.api.extensions.ExtensionArray] = {}
     nulls: dict[str, np.ndarray] = {}
+    counts: dict[str, np.ndarray] = {}  # the values as read: what a null slot holds is moot
     for col in INT_COLUMNS:
-        numbers[col], nulls[col] = _integers(table, col, n)
+        counts[col], nulls[col] = _integers(table, col, n)
+        numbers[col] = pd.arrays.IntegerArray(counts[col], nulls[col])
     for col in FLOAT_COLUMNS:
         numbers[col], nulls[col] = _floats(table, col, n)
     flags = {col: _booleans(table, col, n) for col in BOOL_COLUMNS}
@@ -110,14 +112,13 @@ def _normalized(table: pa.Table, *, source: str, first_line: int, policy: Policy
             _require(not (rows & missing).any())
 
     # R9: input includes cached; cached usage not given on grader usage is 0.
-    inputs, cached = numbers["input_tokens"], numbers["cached_input_tokens"]
-    cached_values = cached.to_numpy(dtype="int64", na_value=0)
+    cached_values = counts["cached_input_tokens"]
     both = ~nulls["input_tokens"] & ~nulls["cached_input_tokens"]
-    _require(not (cached_values > inputs.to_numpy(dtype="int64", na_value=0))[both].any())
+    _require(not ((cached_values > counts["input_tokens"]) & both).any())
     fill = _code_mask(event, "grader_usage") & nulls["cached_input_tokens"]
     if fill.any():
         numbers["cached_input_tokens"] = pd.arrays.IntegerArray(
-            cached_values, nulls["cached_input_tokens"] & ~fill
+            np.where(fill, 0, cached_values), nulls["cached_input_tokens"] & ~fill
         )
 
     columns: dict[str, Any] = {
@@ -218,37 +219,36 @@ def _present(table: pa.Table, col: str, n: int) -> tuple[Any, np.ndarray] | None
     return column, np.asarray(pc.is_null(column).to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def _integers(table: pa.Table, col: str, n: int) -> tuple[pd.arrays.IntegerArray, np.ndarray]:
-    """A count column (R9 tokens, steps, settings): integers from 0 to ``MAX_COUNT``."""
+def _integers(table: pa.Table, col: str, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """A count column (R9 tokens, steps, settings): integers from 0 to ``MAX_COUNT``, as
+    ``(values, missing)``."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     found = _present(table, col, n)
     if found is None:
-        missing = np.ones(n, dtype=bool)
-        return pd.arrays.IntegerArray(np.zeros(n, dtype="int64"), missing), missing
+        return np.zeros(n, dtype="int64"), np.ones(n, dtype=bool)
     column, missing = found
     _require(pa.types.is_integer(column.type))
     bounds = pc.min_max(column)
     low, high = bounds["min"].as_py(), bounds["max"].as_py()
     _require(low is None or (low >= 0 and high <= MAX_COUNT))
-    return pd.arrays.IntegerArray(_values(column.cast(pa.int64()), "int64"), missing), missing
+    return _values(column.cast(pa.int64()), "int64"), missing
 
 
 def _floats(table: pa.Table, col: str, n: int) -> tuple[pd.arrays.FloatingArray, np.ndarray]:
     """A setting held as a float (never money): finite and not negative."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     found = _present(table, col, n)
     if found is None:
         missing = np.ones(n, dtype=bool)
         return pd.arrays.FloatingArray(np.zeros(n, dtype="float64"), missing), missing
-    column, _ = found
+    column, null = found
     _require(pa.types.is_floating(column.type) or pa.types.is_integer(column.type))
     values = _values(column.cast(pa.float64()), "float64")
     # NaN is missing, as pandas' Float64 has it.
-    missing = np.isnan(values) | np.asarray(pc.is_null(column).to_numpy(zero_copy_only=False))
+    missing = np.isnan(values) | null
     present = values[~missing]
     _require(bool(np.isfinite(present).all() and (present >= 0).all()))
     return pd.arrays.FloatingArray(np.where(missing, 0.0, values), missing), missing
