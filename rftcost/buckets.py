@@ -593,19 +593,21 @@ def _bill_run_unit(
     keep_timeline: bool,
 ) -> Bill:
     """A unit of whole jobs (``job_runs``) read and billed part by part: one ``Bill``."""
-    bills = [
-        _bill_records(
-            events,
-            problems=problems_from_rejections(rejected),
-            job_problems=no_problems(),
-            files=files,
-            policy=policy,
-            keep_intervals=keep_intervals,
-            keep_timeline=keep_timeline,
-            read_rejected=rejected,
+    bills = []
+    for events, rejected in read_parts(unit, policy=policy, assume_tz=assume_tz):
+        bills.append(
+            _bill_records(
+                events,
+                problems=problems_from_rejections(rejected),
+                job_problems=no_problems(),
+                files=files,
+                policy=policy,
+                keep_intervals=keep_intervals,
+                keep_timeline=keep_timeline,
+                read_rejected=rejected,
+            )
         )
-        for events, rejected in read_parts(unit, policy=policy, assume_tz=assume_tz)
-    ]
+        del events, rejected  # a part's records are gone before the next is read
     logs = [b.log for b in bills if b.log is not None]
     return combine_bills(bills, log=combine_logs(logs, files=files))
 

@@ -225,11 +225,14 @@ def read_parts(
             raw = _own_dictionaries(pa.concat_tables(pieces).combine_chunks())
         else:
             raw = pending[0].slice(0, 0) if pending else None
-        if raw is None:
-            yield _no_records()
-        else:
-            yield normalize_chunk(raw, path=unit.path, assume_tz=assume_tz, policy=policy)
-        del raw, pieces
+        part = (
+            _no_records()
+            if raw is None
+            else normalize_chunk(raw, path=unit.path, assume_tz=assume_tz, policy=policy)
+        )
+        del raw, pieces  # the part's copy in Arrow, before it is billed
+        yield part
+        del part  # before the next part is read (the caller lets go of it too)
         pending = [t for t in (_lines(t, end, None) for t in pending) if t.num_rows]
 
 
