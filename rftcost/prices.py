@@ -30,12 +30,14 @@ from decimal import Decimal
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from rftcost.errors import PolicyError, PriceNotFoundError
+
+if TYPE_CHECKING:  # pandas only for the kernel's frame: `policy show` does without it
+    import pandas as pd
 
 __all__ = [
     "GENAI_PRICES",
@@ -171,6 +173,8 @@ class PriceTable(BaseModel):
 
         The kernel joins usage events to this frame with ``merge_asof`` (R10).
         """
+        import pandas as pd
+
         rows = [
             {
                 "grader_family": family,
