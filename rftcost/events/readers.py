@@ -922,7 +922,12 @@ def normalize_records(
         if "source" in raw
         else pd.Series(source, index=raw.index, dtype="string")
     )
-    not_names = {col: _not_a_name(raw[col]) for col in STRING_COLUMNS if col in raw}
+    # A column of pandas text (JSON Lines, CSV) holds names only: the others are judged.
+    not_names = {
+        col: _not_a_name(raw[col])
+        for col in STRING_COLUMNS
+        if col in raw and not isinstance(raw[col].dtype, pd.StringDtype)
+    }
     for col, problems in not_names.items():
         checks.fail_each(problems, col, raw[col])
     text = {col: _as_text(raw[col]) if col in raw else _na_strings(n) for col in STRING_COLUMNS}
@@ -1022,8 +1027,9 @@ class _Checks:
 
     def fail(self, mask: pd.Series, column: str, value: pd.Series | None, reason: str) -> None:
         """Record ``reason`` for the rows of ``mask`` that have no reason yet."""
-        mask = mask.fillna(False).astype(bool)
-        if not mask.any():
+        if mask.dtype != bool:  # nullable: NA is no failure
+            mask = mask.fillna(False).astype(bool)
+        if not mask.to_numpy().any():
             return
         self.fail_each(pd.Series(reason, index=mask.index[mask], dtype="string"), column, value)
 
@@ -1079,7 +1085,8 @@ def _as_text(values: pd.Series) -> pd.Series:
         values = values.astype("string")
     # Already text (pandas' own string dtypes): strip it where it is, no conversion.
     text = values.str.strip()
-    return text.mask(text == "")
+    blank = text == ""
+    return text.mask(blank) if blank.any() else text
 
 
 def _cell_text(value: Any) -> Any:
@@ -1170,13 +1177,16 @@ def _parse_timestamps(raw: pd.Series, assume_tz: str | None) -> tuple[pd.Series,
         result = result.mask(aware, ns)
         reasons = reasons.mask(aware & parsed.reindex(index).isna(), "not an ISO 8601 timestamp")
         reasons = reasons.mask(out.reindex(index, fill_value=False), _TS_RANGE)
-        reasons = reasons.mask(aware & result.isna() & _year_out_of_range(text), _TS_RANGE)
+        no_time = aware & result.isna()
+        if no_time.any():  # the year is read only where a better reason may be needed
+            reasons = reasons.mask(no_time & _year_out_of_range(text), _TS_RANGE)
     naive = iso & ~has_offset
     if naive.any():
         parsed = _to_datetime(text[naive], utc=False)
         unparsed = naive & parsed.reindex(text.index).isna()
         reasons = reasons.mask(unparsed, "not an ISO 8601 timestamp")
-        reasons = reasons.mask(unparsed & _year_out_of_range(text), _TS_RANGE)
+        if unparsed.any():
+            reasons = reasons.mask(unparsed & _year_out_of_range(text), _TS_RANGE)
         if assume_tz is None:
             reasons = reasons.mask(
                 naive & ~unparsed, "timestamp without an offset; name its zone with --assume-tz"
@@ -1287,6 +1297,8 @@ def _parse_integers(raw: pd.Series | None, n: int, checks: _Checks, column: str)
         large = (raw > MAX_COUNT).fillna(False).astype(bool)
         checks.fail(large, column, raw, too_large)
         values = raw.where(~large).astype("Int64") if large.any() else raw.astype("Int64")
+    elif raw.dtype == np.float64:
+        return _integers_from_floats(raw, checks, column, too_large)
     else:
         shown = _as_text(raw)
         numeric = pd.to_numeric(shown, errors="coerce")
@@ -1304,6 +1316,27 @@ def _parse_integers(raw: pd.Series | None, n: int, checks: _Checks, column: str)
         values = numeric.where(integral & finite).round().astype("Int64")
     checks.fail((values < 0).fillna(False), column, raw, f"{column} is negative")
     return values
+
+
+def _integers_from_floats(raw: pd.Series, checks: _Checks, column: str, big: str) -> pd.Series:
+    """``_parse_integers`` of float64 numbers (JSON Lines with gaps), in numpy: the checks,
+    in order, of the text path (a float64's repr parses back to it), NaN missing."""
+    numbers = raw.to_numpy(dtype="float64")
+    missing = np.isnan(numbers)
+    integral = missing | (numbers == np.round(numbers))
+    finite = missing | (np.abs(numbers) <= float(MAX_COUNT))
+    index = raw.index
+    kept = integral & finite & ~missing
+    counts = np.where(kept, numbers, 0).astype("int64")
+    # 1e30 tokens is not a count: rejected as such, not wrapped to a negative number.
+    for failing, reason in (
+        (~integral, f"{column} is not an integer"),
+        (~finite, big),
+        (kept & (counts < 0), f"{column} is negative"),
+    ):
+        if failing.any():  # the usual case: none, and no Series to build
+            checks.fail(pd.Series(failing, index=index), column, raw, reason)
+    return pd.Series(pd.arrays.IntegerArray(counts, ~kept), index=index, name=raw.name)
 
 
 def _parse_floats(raw: pd.Series | None, n: int, checks: _Checks, column: str) -> pd.Series:
@@ -1327,6 +1360,9 @@ def _parse_bools(raw: pd.Series | None, n: int, checks: _Checks, column: str) ->
     if raw is None:
         return pd.Series(pd.NA, index=checks.raw.index, dtype="boolean")
     if raw.dtype.kind == "b" or str(raw.dtype) == "boolean":
+        return raw.astype("boolean")
+    if raw.dtype == object and pd.api.types.infer_dtype(raw, skipna=True) == "boolean":
+        # JSON true / false with gaps: what the text path below reads them as.
         return raw.astype("boolean")
     text = _as_text(raw).str.lower()
     values = pd.Series(pd.NA, index=raw.index, dtype="boolean")
