@@ -11,6 +11,8 @@ using the library keeps its own choice unless it calls it too.
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 __all__ = ["ARROW_POOL_VARIABLE", "prefer_jemalloc"]
 
@@ -25,6 +27,14 @@ def prefer_jemalloc() -> bool:
     chosen = os.environ.get(ARROW_POOL_VARIABLE)
     if chosen:
         return chosen == "jemalloc"
+    if "pyarrow" not in sys.modules:
+        built = _built_with_jemalloc()
+        if built is not None:
+            # Not imported yet (0.1 s a command like `policy show` never needs): the
+            # variable makes jemalloc its default pool when it is, here and in workers.
+            if built:
+                os.environ[ARROW_POOL_VARIABLE] = "jemalloc"
+            return built
     import pyarrow as pa
 
     try:
@@ -36,3 +46,20 @@ def prefer_jemalloc() -> bool:
     # (set only now that this build is known to have it, so no warning is printed).
     os.environ[ARROW_POOL_VARIABLE] = "jemalloc"
     return True
+
+
+def _built_with_jemalloc() -> bool | None:
+    """Whether the installed pyarrow was built with jemalloc, from the build settings it
+    ships (``include/arrow/util/config.h``) without importing it; ``None``: not known."""
+    from importlib.util import find_spec
+
+    spec = find_spec("pyarrow")
+    folders = spec.submodule_search_locations if spec is not None else None
+    if not folders:
+        return None
+    config = Path(next(iter(folders))) / "include" / "arrow" / "util" / "config.h"
+    try:
+        settings = config.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+    return any(line.split() == ["#define", "ARROW_JEMALLOC"] for line in settings)

@@ -28,7 +28,7 @@ import json
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 import pandas as pd
 
@@ -53,7 +53,9 @@ from rftcost.json_layout import (
     write_document,
 )
 from rftcost.policy import Policy
-from rftcost.spend import SpendReport
+
+if TYPE_CHECKING:  # only a signature: a bill does not import the spend module
+    from rftcost.spend import SpendReport
 
 __all__ = [
     "VALIDATE_SCHEMA",

@@ -9,9 +9,11 @@ the TOML files packaged in ``rftcost/data/prices`` or from a user's file.
 Two layers (issue 12, kind 14). The base layer is the OpenAI provider of the
 ``genai-prices`` package (pydantic's maintained, effective-dated price data, read
 from the snapshot shipped inside the package: rftcost never starts its updater, so
-nothing is fetched at run time). It prices every model a grader can run, the
-gpt-5 family included. The packaged (or the user's) table is an override layer:
-a model family it names is priced by its entries alone, with their sources.
+nothing is fetched at run time; a copy of its OpenAI rates, ``data/genai/openai.json``,
+stands in for importing it when it was read from the very files installed). It prices
+every model a grader can run, the gpt-5 family included. The packaged (or the user's)
+table is an override layer: a model family it names is priced by its entries alone,
+with their sources.
 ``price_differences`` lists every entry where the two layers disagree, with both
 sources, and ``PriceTable.provenance`` names the layers and the package version,
 which a bill shows so that a library update never changes an old bill silently.
@@ -19,26 +21,33 @@ which a bill shows so that a library update never changes an old bill silently.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import tomllib
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from rftcost.errors import PolicyError, PriceNotFoundError
 
+if TYPE_CHECKING:  # pandas only for the kernel's frame: `policy show` does without it
+    import pandas as pd
+
 __all__ = [
     "GENAI_PRICES",
+    "GENAI_SNAPSHOT",
     "PICO_PER_DOLLAR",
     "PriceDifference",
     "PriceEntry",
     "PriceTable",
+    "genai_fingerprint",
+    "genai_openai_prices",
     "genai_price_table",
     "layer_price_tables",
     "load_price_table",
@@ -164,6 +173,8 @@ class PriceTable(BaseModel):
 
         The kernel joins usage events to this frame with ``merge_asof`` (R10).
         """
+        import pandas as pd
+
         rows = [
             {
                 "grader_family": family,
@@ -290,29 +301,54 @@ def _plain_rate(value: Any) -> Decimal | None:
     return base if isinstance(base, Decimal) else None
 
 
-@cache
-def genai_price_table() -> PriceTable:
-    """OpenAI's token prices from the ``genai-prices`` package's bundled snapshot.
+GENAI_SNAPSHOT = "genai/openai.json"
+"""The OpenAI prices read from genai-prices, kept in ``rftcost/data`` (``genai_openai_prices``)."""
+
+_GENAI_FILES = ("data.py", "types.py")
+"""The files of the genai-prices package its OpenAI prices are read from (``genai_fingerprint``)."""
+
+
+def genai_fingerprint() -> str | None:
+    """SHA-256 of the installed genai-prices' data and types modules, found without importing
+    the package (whose ``__init__`` imports its updater: httpx, asyncio); ``None`` if absent."""
+    from importlib.util import find_spec
+
+    spec = find_spec("genai_prices")
+    folders = spec.submodule_search_locations if spec is not None else None
+    if not folders:
+        return None
+    folder = Path(next(iter(folders)))
+    digest = hashlib.sha256()
+    for name in _GENAI_FILES:
+        try:
+            digest.update((folder / name).read_bytes())
+        except OSError:
+            return None
+    return digest.hexdigest()
+
+
+def genai_openai_prices() -> dict[str, Any]:
+    """The OpenAI prices of the installed genai-prices, as plain data: its version, its
+    ``genai_fingerprint``, the first pricing URL and, per model, its dated rates as text.
 
     Only the package's data module is read: its updater (the one part that goes to the
-    network) is never started. A price without a start date is in force from 1970; a
-    time-of-day price (none for OpenAI) is skipped; a model without both an input and an
-    output rate (embeddings, images) is not a grader model and is left out.
+    network) is never started. A price without a start date is ``None`` (in force from
+    1970); a time-of-day price (none for OpenAI) is skipped; a model without both an input
+    and an output rate (embeddings, images) is not a grader model and is left out. The
+    document is what ``rftcost/data/genai/openai.json`` holds (written by this function).
     """
     from genai_prices import data
 
-    version = _genai_version()
     provider = next(p for p in data.providers if p.id == "openai")
     urls = provider.pricing_urls or ["provider openai"]
-    source_of = f"genai-prices {version} ({urls[0]})"
-    models: dict[str, tuple[PriceEntry, ...]] = {}
+    models: list[list[Any]] = []
     for info in provider.models:
         priced = (
             [(None, info.prices)]
             if not isinstance(info.prices, list)
             else [(c.constraint, c.prices) for c in info.prices]
         )
-        entries = []
+        rows: list[list[str | None]] = []
         for constraint, price in priced:
             start = getattr(constraint, "start_date", None)
             if constraint is not None and start is None:
@@ -324,6 +360,52 @@ def genai_price_table() -> PriceTable:
             )
             if rates[0] is None or rates[2] is None:
                 continue
+            day = None if start is None else f"{start.year:04d}-{start.month:02d}-{start.day:02d}"
+            rows.append([day, *(None if rate is None else str(rate) for rate in rates)])
+        if rows:
+            models.append([info.id, rows])
+    return {
+        "genai_prices": _genai_version(),
+        "fingerprint": genai_fingerprint(),
+        "pricing_url": urls[0],
+        "models": models,
+    }
+
+
+def _genai_snapshot() -> dict[str, Any] | None:
+    """The packaged copy of ``genai_openai_prices`` if it was read from the very files
+    installed (same version, same fingerprint), else ``None``."""
+    resource = resources.files("rftcost.data").joinpath(*GENAI_SNAPSHOT.split("/"))
+    try:
+        snapshot: dict[str, Any] = json.loads(resource.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if snapshot.get("genai_prices") != _genai_version():
+        return None
+    if snapshot.get("fingerprint") != genai_fingerprint():
+        return None
+    return snapshot
+
+
+@cache
+def genai_price_table() -> PriceTable:
+    """OpenAI's token prices from the ``genai-prices`` package's bundled snapshot.
+
+    The rates are those of ``genai_openai_prices``. Importing genai-prices costs a
+    command about 0.2 s (its ``__init__`` imports its updater, then every provider's
+    data is built), so the copy packaged in ``rftcost/data`` is used when it was read
+    from the installed files byte for byte (same version and SHA-256 of its data and
+    types modules); otherwise (another version) the package is read itself. Either way
+    the table, its sources and its provenance are the same.
+    """
+    read = _genai_snapshot() or genai_openai_prices()
+    version = read["genai_prices"]
+    source_of = f"genai-prices {version} ({read['pricing_url']})"
+    models: dict[str, tuple[PriceEntry, ...]] = {}
+    for model, rows in read["models"]:
+        entries = []
+        for day, input_rate, cached_rate, output_rate in rows:
+            start = None if day is None else date.fromisoformat(day)
             effective = (
                 _EPOCH
                 if start is None
@@ -333,16 +415,18 @@ def genai_price_table() -> PriceTable:
                 entries.append(
                     PriceEntry(
                         effective_from=effective,
-                        input=rates[0],
-                        cached_input=rates[1] if rates[1] is not None else rates[0],
-                        output=rates[2],
+                        input=Decimal(input_rate),
+                        cached_input=Decimal(
+                            cached_rate if cached_rate is not None else input_rate
+                        ),
+                        output=Decimal(output_rate),
                         source=source_of,
                     )
                 )
             except ValidationError:
                 continue  # a rate rftcost cannot hold exactly (> 6 decimals): not priced
         if entries:
-            models[info.id] = tuple(entries)
+            models[model] = tuple(entries)
     return PriceTable(
         name=GENAI_PRICES,
         models=models,

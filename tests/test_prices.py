@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from rftcost import prices
 from rftcost.errors import PolicyError, PriceNotFoundError
 from rftcost.prices import (
     GENAI_PRICES,
@@ -15,6 +19,7 @@ from rftcost.prices import (
     PriceDifference,
     PriceEntry,
     PriceTable,
+    genai_openai_prices,
     genai_price_table,
     layer_price_tables,
     load_price_table,
@@ -163,3 +168,49 @@ def test_the_genai_prices_layer() -> None:
     assert "o4-mini" in table.models and table.currency == "USD"
     policy_table = layer_price_tables(load_price_table("openai-standard"), table)
     assert policy_table.lookup("o3", CUT).input == Decimal("2.00")  # the override wins
+
+
+_SNAPSHOT = Path(prices.__file__).parent / "data" / "genai" / "openai.json"
+
+
+def _snapshot_is_current() -> None:
+    """Skip when the installed genai-prices is not the one the packaged copy was read from:
+    the copy is then not used (a command is only slower), which the other tests cover."""
+    snapshot = json.loads(_SNAPSHOT.read_text(encoding="utf-8"))
+    if snapshot.get("fingerprint") != prices.genai_fingerprint():
+        pytest.skip(
+            "genai-prices is not the release the packaged copy was read from; regenerate it: "
+            "python -c 'import json; from rftcost.prices import genai_openai_prices;"
+            " print(json.dumps(genai_openai_prices(), indent=1))' > rftcost/data/genai/openai.json"
+        )
+
+
+def test_the_packaged_genai_snapshot_is_what_the_installed_genai_prices_holds() -> None:
+    # Stale, it is only slower (genai-prices is read itself); kept current, it is used.
+    _snapshot_is_current()
+    assert json.loads(_SNAPSHOT.read_text(encoding="utf-8")) == genai_openai_prices(), (
+        "regenerate it: python -c 'import json; from rftcost.prices import genai_openai_prices;"
+        " print(json.dumps(genai_openai_prices(), indent=1))' > rftcost/data/genai/openai.json"
+    )
+
+
+def test_the_genai_layer_read_from_the_package_is_the_one_read_from_the_snapshot(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from_snapshot = genai_price_table.__wrapped__()
+    monkeypatch.setattr(prices, "genai_fingerprint", lambda: "another genai-prices")
+    from_package = genai_price_table.__wrapped__()
+    assert from_package.model_dump_json() == from_snapshot.model_dump_json()
+    assert from_package == from_snapshot and len(from_package.models) > 50
+
+
+def test_the_genai_layer_does_not_import_genai_prices_when_the_snapshot_matches() -> None:
+    _snapshot_is_current()
+    code = (
+        "import sys\n"
+        "from rftcost.prices import genai_price_table\n"
+        "table = genai_price_table()\n"
+        "print(sorted(m for m in ('genai_prices', 'httpx2', 'asyncio') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

@@ -34,7 +34,13 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from rftcost.errors import EXCERPT, InputError, UnreadableFileError, excerpt
-from rftcost.events.repeats import repeated_values
+from rftcost.events.duplicates import (
+    deduplicate,
+    empty_duplicates,
+    empty_rejected,
+    in_reading_order,
+    recoded,
+)
 from rftcost.events.schema import (
     BOOL_COLUMNS,
     CATEGORY_COLUMNS,
@@ -44,6 +50,7 @@ from rftcost.events.schema import (
     FLOAT_COLUMNS,
     INT_COLUMNS,
     MAX_COUNT,
+    REJECTED_COLUMNS,
     REQUIRED_BY_EVENT,
     STRING_COLUMNS,
 )
@@ -318,7 +325,7 @@ def read_events(
     rejected_frame = pd.concat(rejected, ignore_index=True) if rejected else empty_rejected()
     events, duplicates, conflicts = deduplicate(events)
     if repeats:
-        duplicates = _in_reading_order([*repeats, duplicates], accepted)
+        duplicates = in_reading_order([*repeats, duplicates], accepted)
     rejected_frame = pd.concat([rejected_frame, conflicts], ignore_index=True)
     problems = pd.concat(
         [problems_from_rejections(rejected_frame), export_problems], ignore_index=True
@@ -375,19 +382,10 @@ def concat_events(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
         for column in CATEGORY_COLUMNS
     }
     aligned = [
-        f.assign(**{c: _recode(f[c], categories) for c, categories in unified.items()})
+        f.assign(**{c: recoded(f[c], categories) for c, categories in unified.items()})
         for f in frames
     ]
     return pd.concat(aligned, ignore_index=True)
-
-
-def _recode(values: pd.Series, categories: pd.Index) -> pd.Series:
-    """The same values as a categorical over ``categories`` (text categories, any dtype in)."""
-    own = pd.Index(values.cat.categories.astype(str), dtype=object)
-    mapping = categories.get_indexer(own)
-    codes = values.cat.codes.to_numpy()
-    recoded = np.where(codes >= 0, mapping[codes], -1) if len(own) else codes
-    return pd.Series(pd.Categorical.from_codes(recoded, categories=categories), index=values.index)
 
 
 # --- reading one file ------------------------------------------------------------------
@@ -421,7 +419,7 @@ def drop_repeats(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """
     same = events.duplicated(["job_id", "event_id", *CONTENT_COLUMNS], keep="first")
     if not same.any():
-        return events, _empty_duplicates(events)
+        return events, empty_duplicates(events)
     repeated = events.loc[same, ["source", "line", "job_id", "event_id"]]
     return events[~same].reset_index(drop=True), repeated.reset_index(drop=True)
 
@@ -587,7 +585,7 @@ def read_openai_exports(
             )
             for p in imported.problems
         ],
-        columns=list(_REJECTED_COLUMNS),
+        columns=list(REJECTED_COLUMNS),
     )
     job_problems = pd.DataFrame(
         {
@@ -891,7 +889,7 @@ def _read_jsonl_by_line(
         records.append(record)
         good.append(number)
     frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
-    return frame.assign(line=good), pd.DataFrame(bad, columns=list(_REJECTED_COLUMNS))
+    return frame.assign(line=good), pd.DataFrame(bad, columns=list(REJECTED_COLUMNS))
 
 
 def _job_id_in(text: str) -> str | None:
@@ -912,8 +910,7 @@ def _job_id_in(text: str) -> str | None:
 
 # --- validation and coercion ----------------------------------------------------------
 
-_REJECTED_COLUMNS = ("source", "line", "job_id", "column", "value", "reason")
-_REJECTED = list(_REJECTED_COLUMNS)
+_REJECTED = list(REJECTED_COLUMNS)
 
 
 def _rejection(
@@ -953,7 +950,12 @@ def normalize_records(
         if "source" in raw
         else pd.Series(source, index=raw.index, dtype="string")
     )
-    not_names = {col: _not_a_name(raw[col]) for col in STRING_COLUMNS if col in raw}
+    # A column of pandas text (JSON Lines, CSV) holds names only: the others are judged.
+    not_names = {
+        col: _not_a_name(raw[col])
+        for col in STRING_COLUMNS
+        if col in raw and not isinstance(raw[col].dtype, pd.StringDtype)
+    }
     for col, problems in not_names.items():
         checks.fail_each(problems, col, raw[col])
     text = {col: _as_text(raw[col]) if col in raw else _na_strings(n) for col in STRING_COLUMNS}
@@ -1053,8 +1055,9 @@ class _Checks:
 
     def fail(self, mask: pd.Series, column: str, value: pd.Series | None, reason: str) -> None:
         """Record ``reason`` for the rows of ``mask`` that have no reason yet."""
-        mask = mask.fillna(False).astype(bool)
-        if not mask.any():
+        if mask.dtype != bool:  # nullable: NA is no failure
+            mask = mask.fillna(False).astype(bool)
+        if not mask.to_numpy().any():
             return
         self.fail_each(pd.Series(reason, index=mask.index[mask], dtype="string"), column, value)
 
@@ -1110,7 +1113,8 @@ def _as_text(values: pd.Series) -> pd.Series:
         values = values.astype("string")
     # Already text (pandas' own string dtypes): strip it where it is, no conversion.
     text = values.str.strip()
-    return text.mask(text == "")
+    blank = text == ""
+    return text.mask(blank) if blank.any() else text
 
 
 def _cell_text(value: Any) -> Any:
@@ -1201,13 +1205,16 @@ def _parse_timestamps(raw: pd.Series, assume_tz: str | None) -> tuple[pd.Series,
         result = result.mask(aware, ns)
         reasons = reasons.mask(aware & parsed.reindex(index).isna(), "not an ISO 8601 timestamp")
         reasons = reasons.mask(out.reindex(index, fill_value=False), _TS_RANGE)
-        reasons = reasons.mask(aware & result.isna() & _year_out_of_range(text), _TS_RANGE)
+        no_time = aware & result.isna()
+        if no_time.any():  # the year is read only where a better reason may be needed
+            reasons = reasons.mask(no_time & _year_out_of_range(text), _TS_RANGE)
     naive = iso & ~has_offset
     if naive.any():
         parsed = _to_datetime(text[naive], utc=False)
         unparsed = naive & parsed.reindex(text.index).isna()
         reasons = reasons.mask(unparsed, "not an ISO 8601 timestamp")
-        reasons = reasons.mask(unparsed & _year_out_of_range(text), _TS_RANGE)
+        if unparsed.any():
+            reasons = reasons.mask(unparsed & _year_out_of_range(text), _TS_RANGE)
         if assume_tz is None:
             reasons = reasons.mask(
                 naive & ~unparsed, "timestamp without an offset; name its zone with --assume-tz"
@@ -1318,6 +1325,8 @@ def _parse_integers(raw: pd.Series | None, n: int, checks: _Checks, column: str)
         large = (raw > MAX_COUNT).fillna(False).astype(bool)
         checks.fail(large, column, raw, too_large)
         values = raw.where(~large).astype("Int64") if large.any() else raw.astype("Int64")
+    elif raw.dtype == np.float64:
+        return _integers_from_floats(raw, checks, column, too_large)
     else:
         shown = _as_text(raw)
         numeric = pd.to_numeric(shown, errors="coerce")
@@ -1335,6 +1344,27 @@ def _parse_integers(raw: pd.Series | None, n: int, checks: _Checks, column: str)
         values = numeric.where(integral & finite).round().astype("Int64")
     checks.fail((values < 0).fillna(False), column, raw, f"{column} is negative")
     return values
+
+
+def _integers_from_floats(raw: pd.Series, checks: _Checks, column: str, big: str) -> pd.Series:
+    """``_parse_integers`` of float64 numbers (JSON Lines with gaps), in numpy: the checks,
+    in order, of the text path (a float64's repr parses back to it), NaN missing."""
+    numbers = raw.to_numpy(dtype="float64")
+    missing = np.isnan(numbers)
+    integral = missing | (numbers == np.round(numbers))
+    finite = missing | (np.abs(numbers) <= float(MAX_COUNT))
+    index = raw.index
+    kept = integral & finite & ~missing
+    counts = np.where(kept, numbers, 0).astype("int64")
+    # 1e30 tokens is not a count: rejected as such, not wrapped to a negative number.
+    for failing, reason in (
+        (~integral, f"{column} is not an integer"),
+        (~finite, big),
+        (kept & (counts < 0), f"{column} is negative"),
+    ):
+        if failing.any():  # the usual case: none, and no Series to build
+            checks.fail(pd.Series(failing, index=index), column, raw, reason)
+    return pd.Series(pd.arrays.IntegerArray(counts, ~kept), index=index, name=raw.name)
 
 
 def _parse_floats(raw: pd.Series | None, n: int, checks: _Checks, column: str) -> pd.Series:
@@ -1359,107 +1389,15 @@ def _parse_bools(raw: pd.Series | None, n: int, checks: _Checks, column: str) ->
         return pd.Series(pd.NA, index=checks.raw.index, dtype="boolean")
     if raw.dtype.kind == "b" or str(raw.dtype) == "boolean":
         return raw.astype("boolean")
+    if raw.dtype == object and pd.api.types.infer_dtype(raw, skipna=True) == "boolean":
+        # JSON true / false with gaps: what the text path below reads them as.
+        return raw.astype("boolean")
     text = _as_text(raw).str.lower()
     values = pd.Series(pd.NA, index=raw.index, dtype="boolean")
     values = values.mask(text.isin(_TRUE).fillna(False), True)
     values = values.mask(text.isin(_FALSE).fillna(False), False)
     checks.fail(text.notna() & values.isna(), column, raw, f"{column} is not true or false")
     return values
-
-
-# --- de-duplication --------------------------------------------------------------------
-
-
-def deduplicate(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Split events (in file and line order) into (kept, duplicates, conflicts)."""
-    n = len(events)
-    has_id = events["event_id"].notna().to_numpy()
-    # A repeated (job_id, event_id) needs a repeated event_id: look for those first
-    # (cheap), then compare the exact keys of only those rows.
-    repeated_id = has_id & repeated_values(events["event_id"])
-    same_id = np.zeros(n, dtype=bool)
-    if repeated_id.any():
-        keys = events.loc[repeated_id, ["job_id", "event_id"]]
-        same_id[repeated_id] = keys.duplicated(keep=False).to_numpy()
-    same_content = np.zeros(n, dtype=bool)
-    candidates = same_id | ~has_id
-    if candidates.any():
-        subset = events[candidates]
-        columns = ["job_id", "event_id", *CONTENT_COLUMNS]
-        same_content[candidates] = subset.duplicated(columns, keep="first").to_numpy()
-    if not same_id.any() and not same_content.any():
-        # The usual case: nothing repeated, nothing to copy.
-        return events.reset_index(drop=True), _empty_duplicates(events), empty_rejected()
-    duplicates = events[same_content]
-    kept = events[~same_content]
-    repeated = kept[same_id[~same_content]]
-    conflict_in_repeated = repeated.duplicated(["job_id", "event_id"], keep="first")
-    conflicting = repeated[conflict_in_repeated.to_numpy()]
-    firsts = (
-        repeated[~conflict_in_repeated.to_numpy()]
-        .set_index(["job_id", "event_id"])
-        .loc[
-            pd.MultiIndex.from_tuples(
-                list(zip(conflicting["job_id"], conflicting["event_id"], strict=True))
-            ),
-            ["source", "line"],
-        ]
-        if len(conflicting)
-        else pd.DataFrame({"source": [], "line": []})
-    )
-    conflicts = pd.DataFrame(
-        {
-            "source": conflicting["source"].astype(str).to_numpy(),
-            "line": conflicting["line"].to_numpy(),
-            "job_id": conflicting["job_id"].astype(str).to_numpy(),
-            "column": "event_id",
-            "value": conflicting["event_id"].astype(str).to_numpy(),
-            "reason": (
-                "conflicting duplicate: event_id also used at "
-                + firsts["source"].astype(str).to_numpy()
-                + ":"
-                + firsts["line"].astype(str).to_numpy()
-                + " with other content"
-            ),
-        }
-    )
-    dup_frame = duplicates[["source", "line", "job_id", "event_id"]].reset_index(drop=True)
-    drop = np.zeros(len(kept), dtype=bool)
-    drop[np.flatnonzero(same_id[~same_content])[conflict_in_repeated.to_numpy()]] = True
-    return kept[~drop].reset_index(drop=True), dup_frame, conflicts
-
-
-def _in_reading_order(parts: list[pd.DataFrame], read: list[pd.DataFrame]) -> pd.DataFrame:
-    """Duplicates found in pieces, in the order ``deduplicate`` gives them when it sees
-    the whole log: by file (as read) and line."""
-    rank: dict[str, int] = {}
-    for frame in read:
-        for source in frame["source"].cat.categories.astype(str):
-            rank.setdefault(source, len(rank))
-    positions = []
-    for part in parts:
-        sources = part["source"].astype("category")
-        by_code = np.array([rank.get(str(c), len(rank)) for c in sources.cat.categories] + [0])
-        positions.append(by_code[sources.cat.codes.to_numpy()])
-    lines = np.concatenate([p["line"].to_numpy(dtype="int64") for p in parts])
-    order = np.lexsort((lines, np.concatenate(positions)))
-    # Categorical columns stay categorical, over the union of their names.
-    coded = [p.astype(dict.fromkeys(["source", "job_id"], "category")) for p in parts]
-    unified = {
-        c: pd.Index(sorted({str(v) for p in coded for v in p[c].cat.categories}), dtype=object)
-        for c in ("source", "job_id")
-    }
-    joined = pd.concat(
-        [p.assign(**{c: _recode(p[c], names) for c, names in unified.items()}) for p in coded],
-        ignore_index=True,
-    )
-    columns = ["source", "line", "job_id", "event_id"]
-    return joined[columns].take(order).reset_index(drop=True)
-
-
-def _empty_duplicates(events: pd.DataFrame) -> pd.DataFrame:
-    # A copy: an empty slice would keep the whole frame alive.
-    return events.iloc[0:0][["source", "line", "job_id", "event_id"]].copy()
 
 
 def problems_from_rejections(rejected: pd.DataFrame) -> pd.DataFrame:
@@ -1487,7 +1425,3 @@ def empty_events() -> pd.DataFrame:
         policy=policy,
     )
     return frame
-
-
-def empty_rejected() -> pd.DataFrame:
-    return pd.DataFrame({col: pd.Series([], dtype="object") for col in _REJECTED_COLUMNS})

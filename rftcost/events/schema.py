@@ -34,6 +34,7 @@ __all__ = [
     "INT_COLUMNS",
     "JOB_SETTING_COLUMNS",
     "MAX_COUNT",
+    "REJECTED_COLUMNS",
     "REQUIRED_BY_EVENT",
     "STRING_COLUMNS",
 ]
@@ -174,3 +175,7 @@ REQUIRED_BY_EVENT: Final[dict[str, tuple[str, ...]]] = {
 MAX_COUNT: Final = 2**53 - 1
 """Largest step or token count accepted: beyond it a count is not exact as a float, and
 sums of a job's counts could overflow 64 bits; no real job comes near it."""
+
+
+REJECTED_COLUMNS: Final = ("source", "line", "job_id", "column", "value", "reason")
+"""Columns of a rejected record: where it was read, its job, which value failed and why."""

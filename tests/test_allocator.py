@@ -1,0 +1,48 @@
+"""rftcost.allocator: jemalloc as Arrow's default pool, chosen before pyarrow loads."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+_BUILT_WITH_JEMALLOC = (
+    "import pyarrow as pa\n"
+    "try:\n"
+    "    pa.jemalloc_memory_pool()\n"
+    "    print(True)\n"
+    "except NotImplementedError:\n"
+    "    print(False)\n"
+)
+
+
+def _run(code: str) -> list[str]:
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    assert done.stderr == ""  # no warning from Arrow about an unknown pool
+    return done.stdout.split()
+
+
+@pytest.mark.parametrize("pyarrow_first", [False, True])
+def test_jemalloc_is_the_default_pool_whether_pyarrow_was_imported_or_not(
+    pyarrow_first: bool,
+) -> None:
+    (built,) = _run(_BUILT_WITH_JEMALLOC)
+    code = (
+        "import sys\n"
+        + ("import pyarrow\n" if pyarrow_first else "")
+        + "from rftcost.allocator import prefer_jemalloc\n"
+        "chosen = prefer_jemalloc()\n"
+        "loaded = 'pyarrow' in sys.modules\n"
+        "import pyarrow as pa\n"
+        "print(chosen, loaded, pa.default_memory_pool().backend_name)\n"
+    )
+    chosen, loaded, backend = _run(code)
+    assert chosen == built
+    assert loaded == str(pyarrow_first)  # not imported only to choose its pool
+    if built == "True":
+        assert backend == "jemalloc"
