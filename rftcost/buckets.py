@@ -714,14 +714,14 @@ def combine_bills(bills: Sequence[Bill], *, log: EventLog | None = None) -> Bill
 
     def shifted(frames: list[pd.DataFrame]) -> pd.DataFrame:
         moved = [f.assign(job=f["job"] + offset) for f, offset in zip(frames, offsets, strict=True)]
-        return pd.concat(moved, ignore_index=True)
+        return _concat(moved)
 
     timelines = [b.timeline for b in bills]
     jobs_index = [
         t.jobs.set_axis(t.jobs.index + o) for t, o in zip(timelines, offsets, strict=True)
     ]
     timeline = Timeline(
-        jobs=pd.concat(jobs_index),
+        jobs=_concat(jobs_index, keep_index=True),
         **{
             name: shifted([getattr(t, name) for t in timelines])
             for name in (
@@ -737,20 +737,32 @@ def combine_bills(bills: Sequence[Bill], *, log: EventLog | None = None) -> Bill
             )
         },
     )
-    jobs = pd.concat(
-        [b.jobs.assign(job=b.jobs["job"] + o) for b, o in zip(bills, offsets, strict=True)],
-        ignore_index=True,
+    jobs = _concat(
+        [b.jobs.assign(job=b.jobs["job"] + o) for b, o in zip(bills, offsets, strict=True)]
     ).sort_values("job_id", kind="stable", ignore_index=True)
     return Bill(
         policy=bills[0].policy,
         jobs=jobs,
         charges=shifted([b.charges for b in bills]),
         grader_lines=shifted([b.grader_lines for b in bills]),
-        excluded=pd.concat([b.excluded for b in bills], ignore_index=True),
-        problems=pd.concat([b.problems for b in bills], ignore_index=True),
+        excluded=_concat([b.excluded for b in bills]),
+        problems=_concat([b.problems for b in bills]),
         timeline=timeline,
         log=log,
     )
+
+
+def _concat(frames: list[pd.DataFrame], *, keep_index: bool = False) -> pd.DataFrame:
+    """``frames`` one after another; a column categorical in each stays categorical (over
+    the union of their names), as the contracts ask, when their categories differ (parts
+    of a log that did not see the same events, phases or teams)."""
+    joined = pd.concat(frames, ignore_index=not keep_index)
+    for column in frames[0].columns if frames else ():
+        if all(isinstance(f[column].dtype, pd.CategoricalDtype) for f in frames) and not (
+            isinstance(joined[column].dtype, pd.CategoricalDtype)
+        ):
+            joined[column] = joined[column].astype("category")
+    return joined
 
 
 def bill_in_buckets(

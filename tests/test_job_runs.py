@@ -265,3 +265,18 @@ def test_a_failure_midway_leaves_no_half_document(
     monkeypatch.setattr(rftcost.job_runs, "normalize_chunk", validated)
     code, _, err = cli(capsys, *command, "--buckets", "4")
     assert code == 0 and json.loads(output.read_text())["schema"] == "rftcost.bill/v1"
+
+
+def test_a_file_output_through_a_link_replaces_the_file_it_points_at(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    real = tmp_path / "bill-2025-06.json"
+    real.write_text("last month\n")
+    real.chmod(0o640)
+    link = tmp_path / "latest.json"
+    link.symlink_to(real.name)
+    code, _, _ = cli(capsys, "bill", "sample_logs", "-f", "json", "-o", str(link))
+    assert code == 0 and link.is_symlink()
+    assert json.loads(real.read_text())["schema"] == "rftcost.bill/v1"
+    assert real.stat().st_mode & 0o777 == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bill-2025-06.json", "latest.json"]

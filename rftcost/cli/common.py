@@ -7,6 +7,7 @@ import io
 import json
 import os
 import re
+import shutil
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -447,20 +448,30 @@ def output_stream(output: Path | None) -> Iterator[_VisibleStream]:
 
     A file is written beside its name and renamed into place once the document is
     whole: a failure midway (a bad record found by a worker) leaves no half document,
-    and an earlier file of that name stands. Anything else (``/dev/null``, a pipe) is
-    written in place: never replaced by a file.
+    and an earlier file of that name stands (a link to a file: the file it points at,
+    its permissions kept). Anything else (``/dev/null``, a pipe), or a folder where no
+    other file can be made, is written in place: never replaced by a file.
     """
     if output is None:
         yield _VisibleStream(sys.stdout)
         return
-    if output.exists() and not output.is_file():
-        with output.open("w", encoding="utf-8") as handle:
-            yield _VisibleStream(handle)
-        return
-    partial = output.with_name(f".{output.name}.partial")
+    target = Path(os.path.realpath(output))
+    partial = target.with_name(f".{target.name}.partial")
     try:
-        with partial.open("w", encoding="utf-8") as handle:
+        handle = (
+            partial.open("x", encoding="utf-8") if target.is_file() or not target.exists() else None
+        )
+    except OSError:
+        handle = None
+    if handle is None:
+        with output.open("w", encoding="utf-8") as direct:
+            yield _VisibleStream(direct)
+        return
+    try:
+        with handle:
             yield _VisibleStream(handle)
-        partial.replace(output)
+        if target.exists():
+            shutil.copymode(target, partial)
+        partial.replace(target)
     finally:
         partial.unlink(missing_ok=True)
