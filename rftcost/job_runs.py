@@ -35,6 +35,8 @@ __all__ = ["RunUnit", "plan_job_runs", "read_parts"]
 
 _CHUNK_ROWS = 250_000
 _TAIL_ROWS = 8_192  # rows read at a time from a unit's last row group: usually one job's
+_SCAN_ROWS = 1_000_000  # rows of job ids read by one task of the plan
+_T = TypeVar("_T")
 _R = TypeVar("_R")
 
 
@@ -102,29 +104,40 @@ def _file_runs(path: Path) -> _FileRuns | None:
         kind = parquet.schema_arrow.field("job_id").type
         if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
             return None
-        groups = _map_threads(partial(_group_runs, path), range(len(sizes)))
+        offsets = np.concatenate([[0], np.cumsum(sizes)]).astype("int64")
+        # Row groups read a run at a time: a file of many small ones is not opened per group.
+        tasks = np.flatnonzero(np.diff(offsets[:-1] // _SCAN_ROWS, prepend=-1))
+        runs = [tuple(range(a, b)) for a, b in itertools.pairwise([*tasks, len(sizes)])]
+        # The first run alone first: a log of interleaved jobs is told at once.
+        first = _group_runs(path, runs[0]) if runs else None
+        found = [first, *_map_threads(partial(_group_runs, path), runs[1:])] if first else []
     except Exception:
         return None
-    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype("int64")
-    start = np.concatenate([first + offsets[g] for g, (first, _) in enumerate(groups)] or [[]])
-    key = np.concatenate([keys for _, keys in groups] or [np.zeros(0, object)])
-    start = start.astype("int64")
+    if any(f is None for f in found) or (runs and not found):
+        return None  # a job in two runs within some row groups
+    pairs = [f for f in found if f is not None]
+    start = np.concatenate(
+        [rows + offsets[groups[0]] for groups, (rows, _) in zip(runs, pairs, strict=True)]
+        or [np.zeros(0, "int64")]
+    ).astype("int64")
+    key = np.concatenate([keys for _, keys in pairs] or [np.zeros(0, object)])
     # One job's runs side by side (a row group boundary, "a" then " a") are one run.
     previous = pd.Series(key, dtype=object).shift(1)
     new_run = ~(previous.notna() & (previous == pd.Series(key, dtype=object))).to_numpy()
     return _FileRuns(path, start[new_run], key[new_run], offsets, int(offsets[-1]))
 
 
-def _group_runs(path: Path, group: int) -> tuple[np.ndarray, np.ndarray]:
-    """First row (within the row group) and job id of each run of one row group."""
+def _group_runs(path: Path, groups: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray] | None:
+    """First row (from the first of ``groups``) and job id of each run of those row groups;
+    ``None`` when an id has two runs there (the file is not written job by job)."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    column = pq.ParquetFile(path, read_dictionary=["job_id"]).read_row_group(
-        group, columns=["job_id"]
+    table = pq.ParquetFile(path, read_dictionary=["job_id"]).read_row_groups(
+        list(groups), columns=["job_id"]
     )
-    chunk = column.column(0).combine_chunks()
+    chunk = table.unify_dictionaries().column(0).combine_chunks()
     if len(chunk) == 0:
         return np.zeros(0, "int64"), np.zeros(0, object)
     if not pa.types.is_dictionary(chunk.type):
@@ -134,6 +147,8 @@ def _group_runs(path: Path, group: int) -> tuple[np.ndarray, np.ndarray]:
         indices = pc.fill_null(indices, -1)
     codes = indices.to_numpy(zero_copy_only=False)
     first = np.concatenate([[0], np.flatnonzero(codes[1:] != codes[:-1]) + 1])
+    if len(first) > len(np.unique(codes[first])):
+        return None
     # The readers strip a job id as Python does (``str.strip``); blank is none.
     names = pd.Index(chunk.dictionary.to_pandas(), dtype=object).str.strip()
     # One slot more, for the code -1 of a null id: a record of no job.
@@ -142,7 +157,7 @@ def _group_runs(path: Path, group: int) -> tuple[np.ndarray, np.ndarray]:
     return first, named[codes[first]]
 
 
-def _map_threads(function: Callable[[int], _R], items: range) -> list[_R]:
+def _map_threads(function: Callable[[_T], _R], items: Sequence[_T]) -> list[_R]:
     """``list(map(function, items))`` on a few threads (Parquet decoding frees the GIL)."""
     from concurrent.futures import ThreadPoolExecutor
 

@@ -123,7 +123,8 @@ def test_parts_are_whole_jobs_and_cover_every_line(tmp_path: Path) -> None:
 
 def test_a_job_id_written_with_spaces_is_one_job(tmp_path: Path) -> None:
     a = job_records("a", 8)
-    spaced = [{**r, "job_id": " a "} if i % 3 == 0 else r for i, r in enumerate(a)]
+    # " a " then "a": two runs of text, one job (the readers strip ids), across row groups.
+    spaced = [{**r, "job_id": " a "} if i < 4 else r for i, r in enumerate(a)]
     path = write_parquet(tmp_path / "log.parquet", spaced + job_records("b", 6), row_group_size=3)
     units = plan_job_runs([path], part_rows=1, unit_rows=1)
     assert units is not None
@@ -132,6 +133,10 @@ def test_a_job_id_written_with_spaces_is_one_job(tmp_path: Path) -> None:
     everything = plan_job_runs([path], part_rows=1, unit_rows=1, jobs=["b"])
     assert everything is not None
     assert [part for unit in everything for part in unit.parts] == [(9, 15)]
+    # The two texts taking turns in one row group: not proven one run, so bucketed.
+    mixed = [{**r, "job_id": " a "} if i % 2 else r for i, r in enumerate(a)]
+    turns = write_parquet(tmp_path / "turns.parquet", mixed, row_group_size=100)
+    assert plan_job_runs([turns], part_rows=1, unit_rows=1) is None
 
 
 def test_read_parts_gives_each_part_its_records_and_rejections(tmp_path: Path) -> None:
