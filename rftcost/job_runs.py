@@ -237,7 +237,7 @@ def read_parts(
         pieces = [_lines(t, first, end) for t in pending]
         pieces = [t for t in pieces if t.num_rows]
         if pieces:
-            raw = _own_dictionaries(pa.concat_tables(pieces).combine_chunks())
+            raw = _own_dictionaries(pa.concat_tables(pieces))  # no copy of the rest
         else:
             raw = pending[0].slice(0, 0) if pending else None
         part = (
