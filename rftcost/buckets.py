@@ -911,9 +911,11 @@ def _job_runs(
     links: list[Path] = []
     found = expand_paths(paths, skipped, follow_links=follow_links, links=links)
     rows = estimated_events(found)
+    # A worker holds a decoded row group of the file beside the part it bills (Parquet is
+    # decoded a row group at a time): parts are half a bucket, so peak memory is a bucket's.
     units = plan_job_runs(
         found,
-        part_rows=max(1, math.ceil(rows / buckets)),
+        part_rows=max(1, math.ceil(rows / (2 * buckets))),
         unit_rows=max(1, min(_UNIT_ROWS, math.ceil(rows / (2 * max(1, workers))))),
         jobs=jobs,
     )

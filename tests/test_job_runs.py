@@ -246,9 +246,9 @@ def test_a_failure_midway_leaves_no_half_document(
     events.to_parquet(path, row_group_size=300)
     output = tmp_path / "bill.json"
     output.write_text("the bill of last month\n")
-    # As the command plans it (4 buckets, 1 worker): the failure comes in the second
-    # unit, once the first unit's bill is out.
-    units = plan_job_runs([path], part_rows=-(-len(events) // 4), unit_rows=-(-len(events) // 2))
+    # As the command plans it (4 buckets, 1 worker; parts of half a bucket): the failure
+    # comes in the second unit, once the first unit's bill is out.
+    units = plan_job_runs([path], part_rows=-(-len(events) // 8), unit_rows=-(-len(events) // 2))
     assert units is not None and len(units) == 2
     first_unit_parts = len(units[0].parts)
     calls = []
