@@ -328,7 +328,8 @@ def _short(values: pd.Series, limit: int = 80) -> pd.Series:
 def _setting_conflicts(created: pd.DataFrame, code_of: pd.Series) -> pd.DataFrame:
     """Problems of jobs whose several ``job_created`` give two values of one setting."""
     found = []
-    for column in JOB_SETTING_COLUMNS:  # a loop over the few settings, not over jobs
+    # The usual log has one ``job_created`` per job: nothing to compare.
+    for column in JOB_SETTING_COLUMNS if len(created) else ():  # the few settings, not jobs
         distinct = created[["job_id", column]].dropna().drop_duplicates()
         if distinct.empty:
             continue
@@ -1073,8 +1074,22 @@ def _asof(
     A plain ``merge_asof`` turns an int64 column into float64 where a row finds no
     match, and float64 cannot hold nanosecond timestamps exactly (it steps by 256 ns
     around 2025). Integer payload columns are made nullable ``Int64`` first.
+
+    The kernel's joins (integer times and keys, integer payloads, backward or forward)
+    are done on arrays by ``_asof_arrays``: the same rows, without ``merge_asof``'s
+    fixed cost, which a bill of a few hundred events pays several times.
     """
     keys = [by] if isinstance(by, str) else by
+    if _asof_on_arrays(left, right, left_on, right_on, keys, direction):
+        return _asof_arrays(
+            left,
+            right,
+            left_on=left_on,
+            right_on=right_on,
+            keys=keys,
+            forward=direction == "forward",
+            allow_exact_matches=allow_exact_matches,
+        )
     right = right.assign(_asof_key=right[right_on].astype("int64"))
     exact = {
         column: "Int64"
@@ -1091,6 +1106,84 @@ def _asof(
         allow_exact_matches=allow_exact_matches,
     )
     return merged.drop(columns="_asof_key")
+
+
+def _asof_on_arrays(
+    left: pd.DataFrame,
+    right: pd.DataFrame,
+    left_on: str,
+    right_on: str,
+    keys: list[str],
+    direction: str,
+) -> bool:
+    """Whether ``_asof_arrays`` gives what ``merge_asof`` would: NumPy integer times and
+    keys, integer payloads (plain or nullable), no column name on both sides."""
+    payload = [c for c in right.columns if c not in keys]
+    return (
+        direction in ("backward", "forward")
+        and all(
+            isinstance(frame[c].dtype, np.dtype) and frame[c].dtype.kind in "iu"
+            for frame, columns in ((left, [left_on, *keys]), (right, [right_on, *keys]))
+            for c in columns
+        )
+        and all(right[c].dtype.kind in "iu" for c in payload)
+        and not set(payload) & set(left.columns)
+    )
+
+
+def _asof_arrays(
+    left: pd.DataFrame,
+    right: pd.DataFrame,
+    *,
+    left_on: str,
+    right_on: str,
+    keys: list[str],
+    forward: bool,
+    allow_exact_matches: bool,
+) -> pd.DataFrame:
+    """``merge_asof`` by sorting both sides together: left rows in time order, each with
+    the right columns (``Int64``) of the latest right row of its keys at or before it
+    (backward; the earliest at or after it, forward), strictly so without exact matches.
+
+    Rows of both sides sorted by keys and time; at one time a right row comes before a
+    left row when it may match it looking back (or when it may not, looking forward).
+    A running maximum (minimum from the end) of right positions then finds each left
+    row's match, which counts when its keys are the left row's keys."""
+    left = left.take(np.argsort(left[left_on].to_numpy(), kind="stable"))
+    right = right.take(np.argsort(right[right_on].to_numpy(), kind="stable"))
+    n_left, n_right = len(left), len(right)
+    key_rows = np.concatenate(
+        [
+            np.stack([left[k].to_numpy(dtype="int64") for k in keys], axis=1),
+            np.stack([right[k].to_numpy(dtype="int64") for k in keys], axis=1),
+        ]
+    )
+    group = np.unique(key_rows, axis=0, return_inverse=True)[1].reshape(-1)
+    times = np.concatenate(
+        [left[left_on].to_numpy(dtype="int64"), right[right_on].to_numpy(dtype="int64")]
+    )
+    right_first = allow_exact_matches != forward
+    side = np.r_[np.full(n_left, int(right_first)), np.full(n_right, int(not right_first))]
+    order = np.lexsort((side, times, group))
+    is_right = order >= n_left
+    # Right rows numbered in the joint order (increasing, so running extremes find them).
+    rank = np.cumsum(is_right) - 1
+    if forward:
+        found = np.minimum.accumulate(np.where(is_right, rank, n_right)[::-1])[::-1]
+    else:
+        found = np.maximum.accumulate(np.where(is_right, rank, -1))
+    right_in_order = order[is_right] - n_left
+    left_in_order, found = order[~is_right], found[~is_right]
+    valid = (found >= 0) & (found < n_right)
+    valid[valid] = group[n_left + right_in_order[found[valid]]] == group[left_in_order[valid]]
+    match = np.full(n_left, -1)
+    match[left_in_order[valid]] = right_in_order[found[valid]]
+    merged = left.reset_index(drop=True)
+    for column in right.columns:
+        if column not in keys:
+            values = right[column].astype("Int64").array
+            merged[column] = values.take(match, allow_fill=True)
+    return merged
 
 
 # --- status ----------------------------------------------------------------------------
