@@ -825,24 +825,28 @@ def _losses(
 
 def _segment_starts(billing: pd.DataFrame, jobs: pd.DataFrame) -> pd.Series:
     """(job, segment) → the segment's start, including the segment after the last billing event."""
-    after_last = billing.groupby("job").agg(segment=("charge", "max"), start=("ts", "last"))
-    after_last["segment"] += 1
-    without_billing = jobs.index.difference(after_last.index)
-    frames = [
-        pd.DataFrame(
-            {"job": billing["job"], "segment": billing["charge"], "start": billing["segment_start"]}
-        ),
-        after_last.reset_index()[["job", "segment", "start"]],
-        pd.DataFrame(
-            {
-                "job": without_billing,
-                "segment": 0,
-                "start": jobs.loc[without_billing, "first_ns"].to_numpy(),
-            }
-        ),
-    ]
-    starts = pd.concat(frames, ignore_index=True)
-    return starts.set_index(["job", "segment"])["start"]
+    # ``billing`` is sorted by job and time, its charges numbered 0, 1, ... per job: a
+    # job's last row holds its last charge, and the segment after it starts at its time.
+    job = billing["job"].to_numpy(dtype="int64")
+    charge = billing["charge"].to_numpy(dtype="int64")
+    ts = billing["ts"].to_numpy(dtype="int64")
+    lasts = np.flatnonzero(np.r_[job[1:] != job[:-1], True]) if len(job) else job
+    without_billing = jobs.index.difference(pd.Index(job[lasts]))
+    index = pd.MultiIndex.from_arrays(
+        [
+            np.concatenate([job, job[lasts], without_billing.to_numpy(dtype="int64")]),
+            np.concatenate([charge, charge[lasts] + 1, np.zeros(len(without_billing), "int64")]),
+        ],
+        names=["job", "segment"],
+    )
+    starts = np.concatenate(
+        [
+            billing["segment_start"].to_numpy(dtype="int64"),
+            ts[lasts],
+            jobs["first_ns"].to_numpy(dtype="int64")[without_billing.to_numpy(dtype="int64")],
+        ]
+    )
+    return pd.Series(starts, index=index, name="start")
 
 
 # --- unions and the sweep --------------------------------------------------------------
