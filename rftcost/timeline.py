@@ -125,12 +125,7 @@ def build_timeline(
     )
     pieces = _pieces(billable, loss_islands, billing)
     charges, accrued = _segment_totals(pieces, billing, jobs)
-    excluded_union = _union(intervals[~intervals["billable"]], ["job", "phase"])
-    excluded = (
-        excluded_union.assign(ns=excluded_union["end"] - excluded_union["start"])
-        .groupby(["job", "phase"], as_index=False, observed=True)["ns"]
-        .sum()
-    )
+    excluded = _excluded(intervals)
     usage = _usage(points, loss_islands)
     too_many, usage = _uncountable_tokens(usage)
     problems.append(too_many)
@@ -653,9 +648,14 @@ def _running_sum(values: np.ndarray, new_run: np.ndarray) -> np.ndarray:
 
 def _pause_intervals(ordered: pd.DataFrame, jobs: pd.DataFrame) -> pd.DataFrame:
     """Time between ``paused`` and the next ``resumed`` is the ``paused`` phase (R2, R7)."""
-    pauses = ordered.loc[ordered["event"] == "paused", ["job", "ts"]].rename(
-        columns={"ts": "start"}
-    )
+    is_pause = ordered["event"] == "paused"
+    if not is_pause.any():  # the usual job is never paused
+        empty = np.zeros(0, dtype="int64")
+        none = np.zeros(0, dtype=object)
+        return pd.DataFrame(
+            {"job": empty, "start": empty, "end": empty, "phase": none, "closed_by": none}
+        )
+    pauses = ordered.loc[is_pause, ["job", "ts"]].rename(columns={"ts": "start"})
     resumes = ordered.loc[ordered["event"] == "resumed", ["job", "ts"]].rename(
         columns={"ts": "end"}
     )
@@ -728,6 +728,11 @@ def _losses(
     )
     if not policy.captured_progress.enabled:
         return _empty(columns), empty_problems
+    if not (billing["event"] == "failed").any() and not (points["event"] == "rollback").any():
+        # Nothing lost (R5, R6 need a failure or a rollback): the frames below, empty.
+        return _no_losses(columns), pd.DataFrame(
+            {"job": np.zeros(0, dtype="int64"), "problem": np.zeros(0, dtype=object)}
+        )
     ckpts = checkpoints.rename(columns={"ts": "checkpoint_ts", "step": "checkpoint_step"})
     ckpts = ckpts.rename(columns={"segment": "checkpoint_segment"}).sort_values("checkpoint_ts")
 
@@ -823,6 +828,23 @@ def _losses(
     return losses[columns].sort_values(["job", "start"]).reset_index(drop=True), problems
 
 
+def _no_losses(columns: list[str]) -> pd.DataFrame:
+    """``_losses``'s frame without a row, in its dtypes."""
+    empty = np.zeros(0, dtype="int64")
+    return pd.DataFrame(
+        {
+            "job": empty,
+            "start": empty,
+            "end": empty,
+            "cause": pd.Series([], dtype="str"),
+            "at": empty,
+            "segment": empty,
+            "checkpoint_step": pd.Series([], dtype="Int64"),
+            "checkpoint_ts": pd.Series([], dtype="Int64"),
+        }
+    )[columns]
+
+
 def _segment_starts(billing: pd.DataFrame, jobs: pd.DataFrame) -> pd.Series:
     """(job, segment) → the segment's start, including the segment after the last billing event."""
     # ``billing`` is sorted by job and time, its charges numbered 0, 1, ... per job: a
@@ -871,6 +893,38 @@ def _union(intervals: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
         **{k: (k, "first") for k in keys}, start=("start", "min"), end=("end", "max")
     )
     return merged.reset_index(drop=True)
+
+
+def _excluded(intervals: pd.DataFrame) -> pd.DataFrame:
+    """Per job and non-billable phase, the length of the union of its intervals (R2), in
+    job and phase name order: the union by job of (job, phase) groups numbered in order."""
+    frame = intervals[~intervals["billable"] & (intervals["end"] > intervals["start"])]
+    phase_codes, phase_names = pd.factorize(frame["phase"])
+    if (phase_codes < 0).any():  # a group-by leaves out a missing key
+        frame, phase_codes = frame[phase_codes >= 0], phase_codes[phase_codes >= 0]
+    name_rank = np.argsort(np.argsort(np.asarray(phase_names, dtype=object), kind="stable"))
+    job = frame["job"].to_numpy(dtype="int64")
+    start = frame["start"].to_numpy(dtype="int64")
+    order = np.lexsort((start, name_rank[phase_codes], job))
+    new_group = _new_runs(job[order]) | _new_runs(phase_codes[order])
+    group = np.cumsum(new_group) - 1
+    islands = _job_union(
+        pd.DataFrame(
+            {"job": group, "start": start[order], "end": frame["end"].to_numpy("int64")[order]}
+        )
+    )
+    island_group = islands["job"].to_numpy(dtype="int64")
+    length = (islands["end"] - islands["start"]).to_numpy(dtype="int64")
+    firsts = order[new_group]
+    return pd.DataFrame(
+        {
+            "job": job[firsts],
+            "phase": frame["phase"].take(firsts).reset_index(drop=True),
+            "ns": np.add.reduceat(length, np.flatnonzero(_new_runs(island_group)))
+            if len(length)
+            else np.zeros(0, dtype="int64"),
+        }
+    )
 
 
 def _job_union(frame: pd.DataFrame) -> pd.DataFrame:
@@ -968,39 +1022,61 @@ def _pieces(billable: pd.DataFrame, losses: pd.DataFrame, billing: pd.DataFrame)
 def _segment_totals(
     pieces: pd.DataFrame, billing: pd.DataFrame, jobs: pd.DataFrame
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    length = pieces["end"] - pieces["start"]
-    per_segment = (
-        pd.DataFrame(
-            {
-                "job": pieces["job"],
-                "segment": pieces["segment"],
-                "billable_ns": length.where(pieces["billable"] & ~pieces["lost"], 0),
-                "lost_ns": length.where(pieces["lost"], 0),
-            }
-        )
-        .groupby(["job", "segment"])[["billable_ns", "lost_ns"]]
-        .sum()
-    )
+    """Billable and lost nanoseconds of each charge's segment (R4-R6), and of the segment
+    after each job's last billing event (R8).
+
+    Pieces come sorted by job and start, so a job's segments are runs of rows in
+    increasing order: their sums are sums over runs, found by a binary search."""
+    job = pieces["job"].to_numpy(dtype="int64")
+    segment = pieces["segment"].to_numpy(dtype="int64")
+    length = pieces["end"].to_numpy(dtype="int64") - pieces["start"].to_numpy(dtype="int64")
+    lost = pieces["lost"].to_numpy(dtype=bool)
+    billable = pieces["billable"].to_numpy(dtype=bool) & ~lost
+    firsts = np.flatnonzero(_new_runs(job) | _new_runs(segment))
+
+    def sums(values: np.ndarray) -> np.ndarray:
+        if not len(values):
+            return np.zeros(0, dtype="int64")
+        summed: np.ndarray = np.add.reduceat(values, firsts)
+        return summed
+
+    # A last 0 for the (job, segment) not found (-1): a segment without a piece.
+    billable_ns = np.append(sums(np.where(billable, length, 0)), 0)
+    lost_ns = np.append(sums(np.where(lost, length, 0)), 0)
+    billing_job = billing["job"].to_numpy(dtype="int64")
+    n_billing = np.bincount(billing_job, minlength=len(jobs))
+
+    def totals(want_job: np.ndarray, want_segment: np.ndarray) -> dict[str, np.ndarray]:
+        at = _run_of(job[firsts], segment[firsts], want_job, want_segment)
+        return {"billable_ns": billable_ns[at], "lost_ns": lost_ns[at]}
+
     charges = billing[["job", "charge", "ts", "event", "segment_start"]].rename(
         columns={"ts": "at"}
     )
-    index = pd.MultiIndex.from_arrays([charges["job"], charges["charge"]])
-    totals = per_segment.reindex(index, fill_value=0)
     charges = charges.assign(
-        billable_ns=totals["billable_ns"].to_numpy(), lost_ns=totals["lost_ns"].to_numpy()
+        **totals(billing_job, billing["charge"].to_numpy(dtype="int64"))
     ).reset_index(drop=True)
-
-    n_billing = billing.groupby("job").size().reindex(jobs.index, fill_value=0)
-    accrued_index = pd.MultiIndex.from_arrays([jobs.index, n_billing.to_numpy()])
-    accrued_totals = per_segment.reindex(accrued_index, fill_value=0)
     accrued = pd.DataFrame(
-        {
-            "job": jobs.index,
-            "billable_ns": accrued_totals["billable_ns"].to_numpy(),
-            "lost_ns": accrued_totals["lost_ns"].to_numpy(),
-        }
+        {"job": jobs.index, **totals(jobs.index.to_numpy(dtype="int64"), n_billing)}
     )
     return charges, accrued
+
+
+def _run_of(
+    job: np.ndarray, segment: np.ndarray, want_job: np.ndarray, want_segment: np.ndarray
+) -> np.ndarray:
+    """Position of each wanted (job, segment) among sorted distinct ones; -1: absent."""
+    if not len(job):
+        return np.full(len(want_job), -1, dtype="int64")
+    width = int(max(segment.max(), want_segment.max(initial=0))) + 1
+    if (int(max(job.max(), want_job.max(initial=0))) + 1) * width >= 2**62:
+        index = pd.MultiIndex.from_arrays([job, segment])
+        found: np.ndarray = index.get_indexer(pd.MultiIndex.from_arrays([want_job, want_segment]))
+        return found
+    packed = job * width + segment
+    wanted = want_job * width + want_segment
+    at = np.minimum(np.searchsorted(packed, wanted), len(packed) - 1)
+    return np.where(packed[at] == wanted, at, -1)
 
 
 def _usage(points: pd.DataFrame, loss_islands: pd.DataFrame) -> pd.DataFrame:
