@@ -520,7 +520,17 @@ def _priced_usage(usage: pd.DataFrame, policy: Policy) -> tuple[pd.DataFrame, pd
     prices = policy.price_table.to_frame()
     # In time order: a problem names the first usage of a model without a price.
     priced = price_in_force(usage.sort_values("ts"), prices).reset_index(drop=True)
-    missing = priced[priced["price_index"].isna()].drop_duplicates(["job", "grader_model"])
+    unpriced = priced["price_index"].isna()
+    found = priced[~unpriced]
+    exact = dict.fromkeys(
+        ("price_index", "effective_ns", "input_pico", "cached_pico", "output_pico"), "int64"
+    )
+    if not unpriced.any():  # the usual log: every grader model has a price
+        problems = pd.DataFrame(
+            {"job": np.zeros(0, dtype="int64"), "problem": np.zeros(0, dtype=object)}
+        )
+        return found.astype(exact), problems
+    missing = priced[unpriced].drop_duplicates(["job", "grader_model"])
 
     problems = pd.DataFrame(
         {
@@ -533,10 +543,6 @@ def _priced_usage(usage: pd.DataFrame, policy: Policy) -> tuple[pd.DataFrame, pd
                 + f" in price table {policy.price_table.name} (R10)"
             ),
         }
-    )
-    found = priced[priced["price_index"].notna()]
-    exact = dict.fromkeys(
-        ("price_index", "effective_ns", "input_pico", "cached_pico", "output_pico"), "int64"
     )
     return found.astype(exact), problems
 

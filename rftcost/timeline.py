@@ -379,6 +379,8 @@ def _billing_events(ordered: pd.DataFrame, jobs: pd.DataFrame) -> tuple[pd.DataF
     is_final = billing["event"].isin(FINAL_EVENTS) & ~billing["restart"]
     finals_before = is_final.groupby(billing["job"]).cumsum() - is_final.astype("int64")
     after_final = billing[finals_before > 0]
+    if after_final.empty:  # the usual log
+        return billing, _no_problems()
     first_final = billing[is_final].drop_duplicates("job").set_index("job")
     final_of = first_final.reindex(after_final["job"])
     problems = pd.DataFrame(
@@ -689,6 +691,9 @@ def _backward_steps(points: pd.DataFrame) -> pd.DataFrame:
         step_before = np.zeros(len(step), dtype="int64")
         step_before[1:] = step[:-1]
         went_back = follows & (step < step_before)
+        if not went_back.any():  # the usual log
+            found.append(_no_problems())
+            continue
         previous = pd.Series(step_before[went_back], dtype="Int64")
         back = rows[went_back]
         first_of_job = ~back["job"].duplicated().to_numpy()
@@ -730,9 +735,7 @@ def _losses(
         return _empty(columns), empty_problems
     if not (billing["event"] == "failed").any() and not (points["event"] == "rollback").any():
         # Nothing lost (R5, R6 need a failure or a rollback): the frames below, empty.
-        return _no_losses(columns), pd.DataFrame(
-            {"job": np.zeros(0, dtype="int64"), "problem": np.zeros(0, dtype=object)}
-        )
+        return _no_losses(columns), _no_problems()
     ckpts = checkpoints.rename(columns={"ts": "checkpoint_ts", "step": "checkpoint_step"})
     ckpts = ckpts.rename(columns={"segment": "checkpoint_segment"}).sort_values("checkpoint_ts")
 
@@ -826,6 +829,11 @@ def _losses(
         }
     )
     return losses[columns].sort_values(["job", "start"]).reset_index(drop=True), problems
+
+
+def _no_problems() -> pd.DataFrame:
+    """A problem frame without a row, in the dtypes of one built from empty columns."""
+    return pd.DataFrame({"job": np.zeros(0, dtype="int64"), "problem": np.zeros(0, dtype=object)})
 
 
 def _no_losses(columns: list[str]) -> pd.DataFrame:
