@@ -417,12 +417,14 @@ def bill_events(
     jobs = _with_unseen_jobs(jobs, reader_problems)
     valid_job = ~jobs["status"].eq("invalid")
     keep = valid_job.reindex(charges["job"]).to_numpy()
-    job_ids = jobs["job_id"]
-    charges = charges[keep].assign(job_id=job_ids.reindex(charges["job"][keep]).to_numpy())
+    # Names in the contracts' dtype (rftcost.contracts): pandas ``string`` in every frame,
+    # taken as such from the jobs' column (not cast frame by frame).
+    job_ids = jobs["job_id"].astype("string")
+    charges = charges[keep].assign(job_id=job_ids.reindex(charges["job"][keep]).array)
     lines = lines[valid_job.reindex(lines["job"]).to_numpy()]
-    lines = lines.assign(job_id=job_ids.reindex(lines["job"]).to_numpy())
+    lines = lines.assign(job_id=job_ids.reindex(lines["job"]).array)
     excluded = timeline.excluded.assign(
-        job_id=job_ids.reindex(timeline.excluded["job"]).to_numpy(),
+        job_id=job_ids.reindex(timeline.excluded["job"]).array,
         seconds=timeline.excluded["ns"] / _NS_PER_SECOND,
     )
     problem_frame = pd.DataFrame(
@@ -438,16 +440,15 @@ def bill_events(
         problem_frame = pd.concat(
             [problem_frame, reader_problems[unseen.to_numpy()]], ignore_index=True
         )
-    # Names in the contracts' dtype (rftcost.contracts): pandas ``string`` in every frame.
     names = {"job_id": "string"}
     return Bill(
         policy=policy,
         jobs=jobs.reset_index(drop=True),
-        charges=charges.reset_index(drop=True).astype(names),
-        grader_lines=lines.reset_index(drop=True).astype(names),
+        charges=charges.reset_index(drop=True),
+        grader_lines=lines.reset_index(drop=True),
         excluded=excluded[["job_id", "phase", "seconds"]]
         .reset_index(drop=True)
-        .astype({**names, "phase": "string"}),
+        .astype({"phase": "string"}),
         problems=problem_frame.astype({**names, "problem": "string"}),
         timeline=timeline,
         log=log,

@@ -1268,9 +1268,13 @@ def _asof_arrays(
     match[left_in_order[valid]] = right_in_order[found[valid]]
     merged = left.reset_index(drop=True)
     for column in right.columns:
-        if column not in keys:
-            values = right[column].astype("Int64").array
-            merged[column] = values.take(match, allow_fill=True)
+        if column in keys:
+            continue
+        if isinstance(right[column].dtype, np.dtype):  # plain integers: no NA to carry
+            values = np.append(right[column].to_numpy(dtype="int64"), 0)  # 0 under NA
+            merged[column] = pd.arrays.IntegerArray(values[match], match < 0)
+        else:
+            merged[column] = right[column].astype("Int64").array.take(match, allow_fill=True)
     return merged
 
 
