@@ -592,10 +592,15 @@ def _grader_lines(usage: pd.DataFrame, policy: Policy) -> pd.DataFrame:
     job, segment, model_codes, price_index = (
         a[order] for a in (job, segment, model_codes, price_index)
     )
-    charged = ~usage["lost"].to_numpy(dtype=bool)[order]
-    input_tokens = usage["input_tokens"].to_numpy(dtype="int64")[order]
-    cached_tokens = usage["cached_input_tokens"].fillna(0).to_numpy(dtype="int64")[order]
-    output_tokens = usage["output_tokens"].to_numpy(dtype="int64")[order]
+
+    def in_line_order(column: pd.Series, dtype: Any = "int64") -> np.ndarray:
+        values: np.ndarray = column.to_numpy(dtype=dtype)[order]
+        return values
+
+    charged = ~in_line_order(usage["lost"], bool)
+    input_tokens = in_line_order(usage["input_tokens"])
+    cached_tokens = in_line_order(usage["cached_input_tokens"].fillna(0))
+    output_tokens = in_line_order(usage["output_tokens"])
 
     new_line = _run_starts(job) | _run_starts(segment) | _run_starts(model_codes)
     line_starts = np.flatnonzero(new_line)
@@ -618,10 +623,8 @@ def _grader_lines(usage: pd.DataFrame, policy: Policy) -> pd.DataFrame:
         ]
     else:
         entry_tokens = [np.zeros(0, dtype="int64")] * 3
-    rates = [
-        usage[c].to_numpy(dtype="int64")[order][first_rows]
-        for c in ("input_pico", "cached_pico", "output_pico")
-    ]
+    rate_columns = ("input_pico", "cached_pico", "output_pico")
+    rates = [in_line_order(usage[column])[first_rows] for column in rate_columns]
     pico = token_pico(*entry_tokens, *rates)
     # Per line: the sum of its entries' amounts, how many entries, and the latest one.
     lined = entry_line[entry_starts]
@@ -639,11 +642,9 @@ def _grader_lines(usage: pd.DataFrame, policy: Policy) -> pd.DataFrame:
     latest_index = np.zeros(n_lines, dtype="int64")
     latest_index[with_entry] = price_index[latest_rows]
     latest_effective = np.zeros(n_lines, dtype="int64")
-    latest_effective[with_entry] = usage["effective_ns"].to_numpy(dtype="int64")[order][
-        latest_rows
-    ]
+    latest_effective[with_entry] = in_line_order(usage["effective_ns"])[latest_rows]
     latest_family = np.full(n_lines, None, dtype=object)
-    latest_family[with_entry] = usage["grader_family"].to_numpy(dtype=object)[order][latest_rows]
+    latest_family[with_entry] = in_line_order(usage["grader_family"], object)[latest_rows]
 
     grader_model = pd.Series(pd.array(names[model_codes[line_starts]], dtype="string"))
     lines = pd.DataFrame(

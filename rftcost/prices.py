@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
