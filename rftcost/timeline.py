@@ -1284,18 +1284,26 @@ def _asof_arrays(
 def _status(
     jobs: pd.DataFrame, billing: pd.DataFrame, ordered: pd.DataFrame, problems: pd.DataFrame
 ) -> pd.Series:
-    last_billing = billing.groupby("job").last()
-    last_event = last_billing["event"].reindex(jobs.index)
-    last_resume = (
-        ordered[ordered["event"] == "resumed"].groupby("job")["ts"].max().reindex(jobs.index)
-    )
-    resumed_after = (last_resume > last_billing["ts"].reindex(jobs.index)).fillna(False)
-    status = last_event.astype("object").where(last_event.notna(), "running")
+    """Each job's last billing event, or ``running`` (none yet, or resumed or restarted
+    since a pause or failure), or ``invalid``. ``billing`` and ``ordered`` are sorted by job
+    (codes 0, 1, ... as ``jobs``) and time: a job's last row of each is its latest."""
+    n_jobs = len(jobs)
+    job = billing["job"].to_numpy(dtype="int64")
+    lasts = np.flatnonzero(np.r_[job[1:] != job[:-1], True]) if len(job) else job
+    status = np.full(n_jobs, "running", dtype=object)
+    status[job[lasts]] = billing["event"].to_numpy(dtype=object)[lasts]
+    last_billing_ns = np.full(n_jobs, np.iinfo(np.int64).max, dtype="int64")
+    last_billing_ns[job[lasts]] = billing["ts"].to_numpy(dtype="int64")[lasts]
+    resumes = ordered[ordered["event"] == "resumed"]
+    resumed_job = resumes["job"].to_numpy(dtype="int64")
+    resumed_ns = resumes["ts"].to_numpy(dtype="int64")
+    resumed_after = np.zeros(n_jobs, dtype=bool)
+    resumed_after[resumed_job[resumed_ns > last_billing_ns[resumed_job]]] = True
     # Resumed after a pause, or restarted after a failure: running again.
-    again = last_event.isin(["paused", "failed"]) & resumed_after
-    status = status.where(~again.fillna(False), "running")
-    status = status.where(~jobs.index.isin(problems["job"]), "invalid")
-    return status.astype("string")
+    again = np.isin(status, ["paused", "failed"]) & resumed_after
+    status[again] = "running"
+    status[np.isin(np.arange(n_jobs), problems["job"].to_numpy())] = "invalid"
+    return pd.Series(status, index=jobs.index, dtype="string")
 
 
 def _empty(columns: list[str]) -> pd.DataFrame:
