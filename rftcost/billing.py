@@ -758,55 +758,41 @@ def _accrued_amounts(
 def _job_totals(
     jobs: pd.DataFrame, charges: pd.DataFrame, accrued: pd.DataFrame, timeline: Timeline
 ) -> pd.DataFrame:
-    by_job = charges.groupby("job")
-    sums = (
-        by_job[
-            [
-                "billable_ns",
-                "lost_ns",
-                "hour_units",
-                "compute_cents",
-                "discount_cents",
-                "grader_cents",
-                "amount_cents",
-            ]
-        ]
-        .sum()
-        .rename(columns={"lost_ns": "charged_lost_ns", "amount_cents": "total_cents"})
-        .assign(n_charges=by_job.size())
+    """Per job, the sums of its charges and its accrued work (R8, R14); NA amounts for an
+    invalid job (its amount is unknown). Sums by job position, on arrays."""
+    n_jobs = len(jobs)
+    charge_job = jobs.index.get_indexer(charges["job"])
+
+    def summed(column: str) -> np.ndarray:
+        total = np.zeros(n_jobs, dtype="int64")
+        np.add.at(total, charge_job, charges[column].to_numpy(dtype="int64"))
+        return total
+
+    # One accrued row per job; a last 0 for a job without one (-1).
+    accrued_row = pd.Index(accrued["job"]).get_indexer(jobs.index)
+
+    def accrued_of(column: str) -> np.ndarray:
+        values: np.ndarray = np.append(accrued[column].to_numpy(dtype="int64"), 0)[accrued_row]
+        return values
+
+    invalid = (jobs["status"] == "invalid").to_numpy(dtype=bool)
+
+    def known(values: np.ndarray) -> pd.arrays.IntegerArray:
+        return pd.arrays.IntegerArray(values, invalid.copy())
+
+    n_charges = np.bincount(charge_job, minlength=n_jobs).astype("int64")
+    return jobs.assign(
+        billable_ns=known(summed("billable_ns")),
+        lost_ns=known(summed("lost_ns") + accrued_of("lost_ns")),
+        unbilled_ns=known(accrued_of("billable_ns")),
+        hour_units=known(summed("hour_units")),
+        compute_cents=known(summed("compute_cents")),
+        discount_cents=known(summed("discount_cents")),
+        grader_cents=known(summed("grader_cents")),
+        total_cents=known(summed("amount_cents")),
+        accrued_cents=known(accrued_of("accrued_cents")),
+        n_charges=np.where(invalid, 0, n_charges),
     )
-    sums = sums.reindex(jobs.index, fill_value=0)
-    accrued = accrued.set_index("job").reindex(jobs.index, fill_value=0)
-    jobs = jobs.assign(
-        billable_ns=sums["billable_ns"],
-        lost_ns=sums["charged_lost_ns"] + accrued["lost_ns"],
-        unbilled_ns=accrued["billable_ns"],
-        hour_units=sums["hour_units"],
-        compute_cents=sums["compute_cents"],
-        discount_cents=sums["discount_cents"],
-        grader_cents=sums["grader_cents"],
-        total_cents=sums["total_cents"],
-        accrued_cents=accrued["accrued_cents"],
-        n_charges=sums["n_charges"],
-    )
-    invalid = jobs["status"] == "invalid"
-    amounts = [
-        "billable_ns",
-        "lost_ns",
-        "unbilled_ns",
-        "hour_units",
-        "compute_cents",
-        "discount_cents",
-        "grader_cents",
-        "total_cents",
-        "accrued_cents",
-    ]
-    # An invalid job's amounts are unknown: NA, every column in one step.
-    unknown = np.broadcast_to(invalid.to_numpy(dtype=bool)[:, None], (len(jobs), len(amounts)))
-    masked = jobs[amounts].astype("Int64").mask(unknown)
-    jobs = jobs.assign(**{column: masked[column] for column in amounts})
-    jobs["n_charges"] = jobs["n_charges"].where(~invalid, 0).astype("int64")
-    return jobs
 
 
 # --- presenting: Decimal values and the JSON document ---------------------------------
