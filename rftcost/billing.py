@@ -761,7 +761,7 @@ def _job_totals(
     """Per job, the sums of its charges and its accrued work (R8, R14); NA amounts for an
     invalid job (its amount is unknown). Sums by job position, on arrays."""
     n_jobs = len(jobs)
-    charge_job = jobs.index.get_indexer(charges["job"])
+    charge_job = jobs.index.get_indexer(pd.Index(charges["job"]))
 
     def summed(column: str) -> np.ndarray:
         total = np.zeros(n_jobs, dtype="int64")
