@@ -360,24 +360,32 @@ def _setting_conflicts(created: pd.DataFrame, code_of: pd.Series) -> pd.DataFram
 def _billing_events(ordered: pd.DataFrame, jobs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Billing events with their charge index and segment start; problems after a final one."""
     billing = ordered.loc[ordered["event"].isin(BILLING_EVENTS), ["job", "ts", "event"]]
-    billing = billing.assign(charge=billing.groupby("job").cumcount(), ordered_row=billing.index)
+    # Sorted by job and time: a job's billing events are a run of rows, numbered 0, 1, ...;
+    # each segment starts at the billing event before it, the first at the job's first event.
+    job = billing["job"].to_numpy(dtype="int64")
+    ts = billing["ts"].to_numpy(dtype="int64")
+    new_job = _new_runs(job)
+    charge = _running_sum(np.ones(len(job), dtype="int64"), new_job) - 1
+    previous = np.zeros(len(ts), dtype="int64")
+    previous[1:] = ts[:-1]
+    first = jobs["first_ns"].to_numpy(dtype="int64")[job]
     # A job restarted after a failure (``failed``, then ``resumed``) goes on: the failure
     # is not its final event, and each segment is charged on its own (R4, R5).
     resumes = ordered[ordered["event"] == "resumed"]
-    resumed_segments = pd.MultiIndex.from_arrays(
-        [resumes["job"].to_numpy(), resumes["segment"].to_numpy()]
-    )
-    restarted = pd.MultiIndex.from_arrays(
-        [billing["job"].to_numpy(), billing["charge"].to_numpy() + 1]
-    ).isin(resumed_segments)
-    previous = billing["ts"].astype("Int64").groupby(billing["job"]).shift(1)
-    first = jobs["first_ns"].reindex(billing["job"]).to_numpy()
-    billing = billing.assign(segment_start=previous.fillna(pd.Series(first, index=billing.index)))
-    billing = billing.astype({"segment_start": "int64"}).reset_index(drop=True)
-
-    billing = billing.assign(restart=(billing["event"] == "failed").to_numpy() & restarted)
-    is_final = billing["event"].isin(FINAL_EVENTS) & ~billing["restart"]
-    finals_before = is_final.groupby(billing["job"]).cumsum() - is_final.astype("int64")
+    restarted = np.zeros(len(job), dtype=bool)
+    if len(resumes):
+        resumed_segments = pd.MultiIndex.from_arrays(
+            [resumes["job"].to_numpy(), resumes["segment"].to_numpy()]
+        )
+        restarted = pd.MultiIndex.from_arrays([job, charge + 1]).isin(resumed_segments)
+    billing = billing.assign(
+        charge=charge,
+        ordered_row=billing.index,
+        segment_start=np.where(new_job, first, previous),
+        restart=(billing["event"] == "failed").to_numpy() & restarted,
+    ).reset_index(drop=True)
+    is_final = billing["event"].isin(FINAL_EVENTS).to_numpy() & ~billing["restart"].to_numpy()
+    finals_before = _running_sum(is_final.astype("int64"), new_job) - is_final
     after_final = billing[finals_before > 0]
     if after_final.empty:  # the usual log
         return billing, _no_problems()
