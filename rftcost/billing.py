@@ -417,12 +417,14 @@ def bill_events(
     jobs = _with_unseen_jobs(jobs, reader_problems)
     valid_job = ~jobs["status"].eq("invalid")
     keep = valid_job.reindex(charges["job"]).to_numpy()
-    job_ids = jobs["job_id"]
-    charges = charges[keep].assign(job_id=job_ids.reindex(charges["job"][keep]).to_numpy())
+    # Names in the contracts' dtype (rftcost.contracts): pandas ``string`` in every frame,
+    # taken as such from the jobs' column (not cast frame by frame).
+    job_ids = jobs["job_id"].astype("string")
+    charges = charges[keep].assign(job_id=job_ids.reindex(charges["job"][keep]).array)
     lines = lines[valid_job.reindex(lines["job"]).to_numpy()]
-    lines = lines.assign(job_id=job_ids.reindex(lines["job"]).to_numpy())
+    lines = lines.assign(job_id=job_ids.reindex(lines["job"]).array)
     excluded = timeline.excluded.assign(
-        job_id=job_ids.reindex(timeline.excluded["job"]).to_numpy(),
+        job_id=job_ids.reindex(timeline.excluded["job"]).array,
         seconds=timeline.excluded["ns"] / _NS_PER_SECOND,
     )
     problem_frame = pd.DataFrame(
@@ -438,16 +440,15 @@ def bill_events(
         problem_frame = pd.concat(
             [problem_frame, reader_problems[unseen.to_numpy()]], ignore_index=True
         )
-    # Names in the contracts' dtype (rftcost.contracts): pandas ``string`` in every frame.
     names = {"job_id": "string"}
     return Bill(
         policy=policy,
         jobs=jobs.reset_index(drop=True),
-        charges=charges.reset_index(drop=True).astype(names),
-        grader_lines=lines.reset_index(drop=True).astype(names),
+        charges=charges.reset_index(drop=True),
+        grader_lines=lines.reset_index(drop=True),
         excluded=excluded[["job_id", "phase", "seconds"]]
         .reset_index(drop=True)
-        .astype({**names, "phase": "string"}),
+        .astype({"phase": "string"}),
         problems=problem_frame.astype({**names, "problem": "string"}),
         timeline=timeline,
         log=log,
@@ -520,7 +521,17 @@ def _priced_usage(usage: pd.DataFrame, policy: Policy) -> tuple[pd.DataFrame, pd
     prices = policy.price_table.to_frame()
     # In time order: a problem names the first usage of a model without a price.
     priced = price_in_force(usage.sort_values("ts"), prices).reset_index(drop=True)
-    missing = priced[priced["price_index"].isna()].drop_duplicates(["job", "grader_model"])
+    unpriced = priced["price_index"].isna()
+    found = priced[~unpriced]
+    exact = dict.fromkeys(
+        ("price_index", "effective_ns", "input_pico", "cached_pico", "output_pico"), "int64"
+    )
+    if not unpriced.any():  # the usual log: every grader model has a price
+        problems = pd.DataFrame(
+            {"job": np.zeros(0, dtype="int64"), "problem": np.zeros(0, dtype=object)}
+        )
+        return found.astype(exact), problems
+    missing = priced[unpriced].drop_duplicates(["job", "grader_model"])
 
     problems = pd.DataFrame(
         {
@@ -533,10 +544,6 @@ def _priced_usage(usage: pd.DataFrame, policy: Policy) -> tuple[pd.DataFrame, pd
                 + f" in price table {policy.price_table.name} (R10)"
             ),
         }
-    )
-    found = priced[priced["price_index"].notna()]
-    exact = dict.fromkeys(
-        ("price_index", "effective_ns", "input_pico", "cached_pico", "output_pico"), "int64"
     )
     return found.astype(exact), problems
 
@@ -565,88 +572,120 @@ def _grader_lines(usage: pd.DataFrame, policy: Policy) -> pd.DataFrame:
     Each line carries the price entry applied to its charged tokens (R10): the latest
     one when its segment straddles a price change (``price_entries`` > 1), none when
     every token was lost.
+
+    On arrays: usage sorted by line (job, segment, model name) and price entry, so a
+    line and an entry are runs of rows and their sums are sums over runs (a bill of a
+    few hundred events would otherwise pay mostly for a dozen group-bys and joins).
     """
     columns = list(_LINE_COLUMNS)
+    model_codes, models = pd.factorize(usage["grader_model"])
+    usage = usage[model_codes >= 0]  # a usage without a model has no line (as a group-by)
     if usage.empty:
         return pd.DataFrame({c: pd.Series([], dtype=t) for c, t in _LINE_COLUMNS.items()})
-    tokens = usage.assign(
-        charged=~usage["lost"],
-        input_tokens=usage["input_tokens"].astype("int64"),
-        cached_input_tokens=usage["cached_input_tokens"].fillna(0).astype("int64"),
-        output_tokens=usage["output_tokens"].astype("int64"),
+    model_codes = model_codes[model_codes >= 0]
+    names = np.asarray(models, dtype=object).astype(str)
+    name_rank = np.argsort(np.argsort(names, kind="stable"), kind="stable")
+    job = usage["job"].to_numpy(dtype="int64")
+    segment = usage["segment"].to_numpy(dtype="int64")
+    price_index = usage["price_index"].to_numpy(dtype="int64")
+    order = np.lexsort((price_index, name_rank[model_codes], segment, job))
+    job, segment, model_codes, price_index = (
+        a[order] for a in (job, segment, model_codes, price_index)
     )
-    keys = ["job", "segment", "grader_model"]
-    charged = tokens[tokens["charged"]]
-    by_price = charged.groupby([*keys, "price_index"], as_index=False).agg(
-        input_tokens=("input_tokens", "sum"),
-        cached_input_tokens=("cached_input_tokens", "sum"),
-        output_tokens=("output_tokens", "sum"),
-        input_pico=("input_pico", "first"),
-        cached_pico=("cached_pico", "first"),
-        output_pico=("output_pico", "first"),
-        effective_ns=("effective_ns", "first"),
-        grader_family=("grader_family", "first"),
-    )
-    pico = token_pico(
-        by_price["input_tokens"],
-        by_price["cached_input_tokens"],
-        by_price["output_tokens"],
-        by_price["input_pico"],
-        by_price["cached_pico"],
-        by_price["output_pico"],
-    )
-    by_price = by_price.assign(pico=pico)
-    sums = by_price.groupby(keys).agg(
-        input_tokens=("input_tokens", "sum"),
-        cached_input_tokens=("cached_input_tokens", "sum"),
-        output_tokens=("output_tokens", "sum"),
-    )
-    pico_sum = by_price.groupby(keys)["pico"].sum()
-    lost = (
-        tokens[~tokens["charged"]]
-        .groupby(keys)
-        .agg(lost_input_tokens=("input_tokens", "sum"), lost_output_tokens=("output_tokens", "sum"))
-    )
-    lines = sums.join(lost, how="outer").fillna(0).astype("int64")
-    pico_all = pico_sum.reindex(lines.index).fillna(0)
-    pico_values = pico_all.to_numpy(dtype=object if pico_sum.dtype == object else "int64")
-    lines = lines.assign(amount_cents=grader_cents(pico_values, policy))
-    lines = lines.join(_entries_applied(by_price, keys, policy)).reset_index()
-    lines = lines.rename(columns={"segment": "charge"}).astype({"grader_model": "string"})
-    lines = lines.assign(
-        grader_family=price_family(lines["grader_model"]),
-        price_entries=lines["price_entries"].fillna(0),
-    ).astype({c: t for c, t in _LINE_COLUMNS.items() if c not in ("job", "charge")})
-    # Lines in name order: the same whatever order the categories arrived in.
-    return lines.sort_values(["job", "charge", "grader_model"], ignore_index=True)[columns]
 
+    def in_line_order(column: pd.Series, dtype: Any = "int64") -> np.ndarray:
+        values: np.ndarray = column.to_numpy(dtype=dtype)[order]
+        return values
 
-def _entries_applied(by_price: pd.DataFrame, keys: list[str], policy: Policy) -> pd.DataFrame:
-    """Per line, the latest price entry its charged tokens were priced at, and how many (R10)."""
-    count = by_price.groupby(keys).size()
-    # ``by_price`` is sorted by line and price_index: a line's last row is its latest entry.
-    latest = by_price.drop_duplicates(keys, keep="last").astype({"grader_family": "string"})
-    # One row per entry of the table (its size, not the log's): the source of each.
-    table = policy.price_table.models
-    sources = pd.DataFrame(
-        [
-            (family, index, entry.source)
-            for family, entries in table.items()
-            for index, entry in enumerate(entries)
-        ],
-        columns=["grader_family", "price_index", "price_source"],
-    ).astype({"grader_family": "string", "price_index": "int64", "price_source": "string"})
-    latest = latest.merge(sources, on=["grader_family", "price_index"], how="left")
-    latest = latest.set_index(keys)
-    return pd.DataFrame(
+    charged = ~in_line_order(usage["lost"], bool)
+    input_tokens = in_line_order(usage["input_tokens"])
+    cached_tokens = in_line_order(usage["cached_input_tokens"].fillna(0))
+    output_tokens = in_line_order(usage["output_tokens"])
+
+    new_line = _run_starts(job) | _run_starts(segment) | _run_starts(model_codes)
+    line_starts = np.flatnonzero(new_line)
+    line_of_row = np.cumsum(new_line) - 1
+    n_lines = len(line_starts)
+
+    def line_sums(values: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+        sums: np.ndarray = np.add.reduceat(np.where(chosen, values, 0), line_starts)
+        return sums
+
+    # Entries: the charged rows of a line priced at one entry (R10), a run of rows too.
+    rows = np.flatnonzero(charged)
+    entry_line = line_of_row[rows]
+    entry_starts = np.flatnonzero(_run_starts(entry_line) | _run_starts(price_index[rows]))
+    first_rows = rows[entry_starts]
+    if len(rows):
+        entry_tokens = [
+            np.add.reduceat(t[rows], entry_starts)
+            for t in (input_tokens, cached_tokens, output_tokens)
+        ]
+    else:
+        entry_tokens = [np.zeros(0, dtype="int64")] * 3
+    rate_columns = ("input_pico", "cached_pico", "output_pico")
+    rates = [in_line_order(usage[column])[first_rows] for column in rate_columns]
+    pico = token_pico(*entry_tokens, *rates)
+    # Per line: the sum of its entries' amounts, how many entries, and the latest one.
+    lined = entry_line[entry_starts]
+    line_firsts = np.flatnonzero(_run_starts(lined))
+    line_ends = np.append(line_firsts, len(lined))
+    with_entry = lined[line_firsts]
+    pico_values = np.zeros(n_lines, dtype=object if pico.dtype == object else "int64")
+    if len(lined):
+        pico_values[with_entry] = np.add.reduceat(pico, line_firsts)
+    entries = np.zeros(n_lines, dtype="int64")
+    entries[with_entry] = np.diff(line_ends)
+    latest_rows = first_rows[line_ends[1:] - 1]
+    no_entry = np.ones(n_lines, dtype=bool)
+    no_entry[with_entry] = False
+    latest_index = np.zeros(n_lines, dtype="int64")
+    latest_index[with_entry] = price_index[latest_rows]
+    latest_effective = np.zeros(n_lines, dtype="int64")
+    latest_effective[with_entry] = in_line_order(usage["effective_ns"])[latest_rows]
+    latest_family = np.full(n_lines, None, dtype=object)
+    latest_family[with_entry] = in_line_order(usage["grader_family"], object)[latest_rows]
+
+    grader_model = pd.Series(pd.array(names[model_codes[line_starts]], dtype="string"))
+    lines = pd.DataFrame(
         {
-            "price_index": latest["price_index"].astype("Int64"),
-            "price_entries": count.reindex(latest.index).astype("int64"),
-            "price_effective_ns": latest["effective_ns"].astype("Int64"),
-            "price_source": latest["price_source"].astype("string"),
-        },
-        index=latest.index,
+            "job": job[line_starts],
+            "charge": segment[line_starts],
+            "grader_model": grader_model,
+            "input_tokens": line_sums(input_tokens, charged),
+            "cached_input_tokens": line_sums(cached_tokens, charged),
+            "output_tokens": line_sums(output_tokens, charged),
+            "lost_input_tokens": line_sums(input_tokens, ~charged),
+            "lost_output_tokens": line_sums(output_tokens, ~charged),
+            "amount_cents": grader_cents(pico_values, policy),
+            "grader_family": price_family(grader_model),
+            "price_index": pd.arrays.IntegerArray(latest_index, no_entry),
+            "price_entries": entries,
+            "price_effective_ns": pd.arrays.IntegerArray(latest_effective, no_entry),
+            "price_source": _entry_sources(latest_family, latest_index, no_entry, policy),
+        }
     )
+    return lines.astype(_LINE_COLUMNS)[columns]
+
+
+def _run_starts(keys: np.ndarray) -> np.ndarray:
+    """Whether each row starts a run of equal keys (the first row does)."""
+    new_run = np.ones(len(keys), dtype=bool)
+    new_run[1:] = keys[1:] != keys[:-1]
+    return new_run
+
+
+def _entry_sources(
+    family: np.ndarray, index: np.ndarray, no_entry: np.ndarray, policy: Policy
+) -> pd.Series:
+    """The source of each line's latest price entry (R10), NA where it has none."""
+    sources = policy.price_table.entry_sources
+    table = pd.MultiIndex.from_arrays(
+        [sources["grader_family"].to_numpy(dtype=object), sources["price_index"].to_numpy()]
+    )
+    at = table.get_indexer(pd.MultiIndex.from_arrays([family, index]))
+    at[no_entry] = -1
+    return pd.Series(sources["price_source"].array.take(at, allow_fill=True))
 
 
 def _mark_accrued(lines: pd.DataFrame, charges: pd.DataFrame) -> pd.DataFrame:
@@ -719,45 +758,41 @@ def _accrued_amounts(
 def _job_totals(
     jobs: pd.DataFrame, charges: pd.DataFrame, accrued: pd.DataFrame, timeline: Timeline
 ) -> pd.DataFrame:
-    sums = charges.groupby("job").agg(
-        billable_ns=("billable_ns", "sum"),
-        charged_lost_ns=("lost_ns", "sum"),
-        hour_units=("hour_units", "sum"),
-        compute_cents=("compute_cents", "sum"),
-        discount_cents=("discount_cents", "sum"),
-        grader_cents=("grader_cents", "sum"),
-        total_cents=("amount_cents", "sum"),
-        n_charges=("charge", "size"),
+    """Per job, the sums of its charges and its accrued work (R8, R14); NA amounts for an
+    invalid job (its amount is unknown). Sums by job position, on arrays."""
+    n_jobs = len(jobs)
+    charge_job = jobs.index.get_indexer(pd.Index(charges["job"]))
+
+    def summed(column: str) -> np.ndarray:
+        total = np.zeros(n_jobs, dtype="int64")
+        np.add.at(total, charge_job, charges[column].to_numpy(dtype="int64"))
+        return total
+
+    # One accrued row per job; a last 0 for a job without one (-1).
+    accrued_row = pd.Index(accrued["job"]).get_indexer(jobs.index)
+
+    def accrued_of(column: str) -> np.ndarray:
+        values: np.ndarray = np.append(accrued[column].to_numpy(dtype="int64"), 0)[accrued_row]
+        return values
+
+    invalid = (jobs["status"] == "invalid").to_numpy(dtype=bool)
+
+    def known(values: np.ndarray) -> pd.arrays.IntegerArray:
+        return pd.arrays.IntegerArray(values, invalid.copy())
+
+    n_charges = np.bincount(charge_job, minlength=n_jobs).astype("int64")
+    return jobs.assign(
+        billable_ns=known(summed("billable_ns")),
+        lost_ns=known(summed("lost_ns") + accrued_of("lost_ns")),
+        unbilled_ns=known(accrued_of("billable_ns")),
+        hour_units=known(summed("hour_units")),
+        compute_cents=known(summed("compute_cents")),
+        discount_cents=known(summed("discount_cents")),
+        grader_cents=known(summed("grader_cents")),
+        total_cents=known(summed("amount_cents")),
+        accrued_cents=known(accrued_of("accrued_cents")),
+        n_charges=np.where(invalid, 0, n_charges),
     )
-    sums = sums.reindex(jobs.index, fill_value=0)
-    accrued = accrued.set_index("job").reindex(jobs.index, fill_value=0)
-    jobs = jobs.assign(
-        billable_ns=sums["billable_ns"],
-        lost_ns=sums["charged_lost_ns"] + accrued["lost_ns"],
-        unbilled_ns=accrued["billable_ns"],
-        hour_units=sums["hour_units"],
-        compute_cents=sums["compute_cents"],
-        discount_cents=sums["discount_cents"],
-        grader_cents=sums["grader_cents"],
-        total_cents=sums["total_cents"],
-        accrued_cents=accrued["accrued_cents"],
-        n_charges=sums["n_charges"],
-    )
-    invalid = jobs["status"] == "invalid"
-    for column in (
-        "billable_ns",
-        "lost_ns",
-        "unbilled_ns",
-        "hour_units",
-        "compute_cents",
-        "discount_cents",
-        "grader_cents",
-        "total_cents",
-        "accrued_cents",
-    ):
-        jobs[column] = jobs[column].astype("Int64").mask(invalid)
-    jobs["n_charges"] = jobs["n_charges"].where(~invalid, 0).astype("int64")
-    return jobs
 
 
 # --- presenting: Decimal values and the JSON document ---------------------------------

@@ -25,6 +25,7 @@ import hashlib
 import json
 import re
 import tomllib
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import cache
@@ -173,6 +174,40 @@ class PriceTable(BaseModel):
 
         The kernel joins usage events to this frame with ``merge_asof`` (R10).
         """
+        return self._derived("entries", self._entry_frame).copy()
+
+    @property
+    def entry_sources(self) -> pd.DataFrame:
+        """One row per entry: ``grader_family``, ``price_index`` and the entry's ``price_source``
+        (the table's size, not the log's)."""
+        return self._derived("sources", self._source_frame).copy()
+
+    def _derived(self, name: str, build: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+        """A frame derived from ``models``, built once per table: a bill in parts asks for it
+        per part. Kept in the instance like a ``cached_property``, with the ``models`` and
+        ``unit_tokens`` it was built from: ``model_copy(update=...)`` copies the instance's
+        dictionary, and a copy with other entries must not reuse it."""
+        key = f"_derived_{name}"
+        cached = self.__dict__.get(key)
+        if cached is None or cached[0] is not self.models or cached[1] != self.unit_tokens:
+            cached = (self.models, self.unit_tokens, build())
+            self.__dict__[key] = cached
+        frame: pd.DataFrame = cached[2]
+        return frame
+
+    def _source_frame(self) -> pd.DataFrame:
+        import pandas as pd
+
+        return pd.DataFrame(
+            [
+                (family, index, entry.source)
+                for family, entries in self.models.items()
+                for index, entry in enumerate(entries)
+            ],
+            columns=["grader_family", "price_index", "price_source"],
+        ).astype({"grader_family": "string", "price_index": "int64", "price_source": "string"})
+
+    def _entry_frame(self) -> pd.DataFrame:
         import pandas as pd
 
         rows = [

@@ -61,6 +61,8 @@ def iso_series(ns: pd.Series) -> pd.Series:
     """A column of nanoseconds → ``2025-06-01T10:00:00.25Z`` strings (exact, vectorized)."""
     import pandas as pd
 
+    if ns.empty:  # the usual case of a problem column: no job has that problem
+        return pd.Series([], dtype="str", index=ns.index)
     as_int = ns.astype("int64")
     stamps = pd.to_datetime(as_int, unit="ns", utc=True)
     rest = as_int % NS_PER_SECOND

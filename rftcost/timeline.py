@@ -125,12 +125,7 @@ def build_timeline(
     )
     pieces = _pieces(billable, loss_islands, billing)
     charges, accrued = _segment_totals(pieces, billing, jobs)
-    excluded_union = _union(intervals[~intervals["billable"]], ["job", "phase"])
-    excluded = (
-        excluded_union.assign(ns=excluded_union["end"] - excluded_union["start"])
-        .groupby(["job", "phase"], as_index=False, observed=True)["ns"]
-        .sum()
-    )
+    excluded = _excluded(intervals)
     usage = _usage(points, loss_islands)
     too_many, usage = _uncountable_tokens(usage)
     problems.append(too_many)
@@ -328,7 +323,8 @@ def _short(values: pd.Series, limit: int = 80) -> pd.Series:
 def _setting_conflicts(created: pd.DataFrame, code_of: pd.Series) -> pd.DataFrame:
     """Problems of jobs whose several ``job_created`` give two values of one setting."""
     found = []
-    for column in JOB_SETTING_COLUMNS:  # a loop over the few settings, not over jobs
+    # The usual log has one ``job_created`` per job: nothing to compare.
+    for column in JOB_SETTING_COLUMNS if len(created) else ():  # the few settings, not jobs
         distinct = created[["job_id", column]].dropna().drop_duplicates()
         if distinct.empty:
             continue
@@ -364,25 +360,35 @@ def _setting_conflicts(created: pd.DataFrame, code_of: pd.Series) -> pd.DataFram
 def _billing_events(ordered: pd.DataFrame, jobs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Billing events with their charge index and segment start; problems after a final one."""
     billing = ordered.loc[ordered["event"].isin(BILLING_EVENTS), ["job", "ts", "event"]]
-    billing = billing.assign(charge=billing.groupby("job").cumcount(), ordered_row=billing.index)
+    # Sorted by job and time: a job's billing events are a run of rows, numbered 0, 1, ...;
+    # each segment starts at the billing event before it, the first at the job's first event.
+    job = billing["job"].to_numpy(dtype="int64")
+    ts = billing["ts"].to_numpy(dtype="int64")
+    new_job = _new_runs(job)
+    charge = _running_sum(np.ones(len(job), dtype="int64"), new_job) - 1
+    previous = np.zeros(len(ts), dtype="int64")
+    previous[1:] = ts[:-1]
+    first = jobs["first_ns"].to_numpy(dtype="int64")[job]
     # A job restarted after a failure (``failed``, then ``resumed``) goes on: the failure
     # is not its final event, and each segment is charged on its own (R4, R5).
     resumes = ordered[ordered["event"] == "resumed"]
-    resumed_segments = pd.MultiIndex.from_arrays(
-        [resumes["job"].to_numpy(), resumes["segment"].to_numpy()]
-    )
-    restarted = pd.MultiIndex.from_arrays(
-        [billing["job"].to_numpy(), billing["charge"].to_numpy() + 1]
-    ).isin(resumed_segments)
-    previous = billing["ts"].astype("Int64").groupby(billing["job"]).shift(1)
-    first = jobs["first_ns"].reindex(billing["job"]).to_numpy()
-    billing = billing.assign(segment_start=previous.fillna(pd.Series(first, index=billing.index)))
-    billing = billing.astype({"segment_start": "int64"}).reset_index(drop=True)
-
-    billing = billing.assign(restart=(billing["event"] == "failed").to_numpy() & restarted)
-    is_final = billing["event"].isin(FINAL_EVENTS) & ~billing["restart"]
-    finals_before = is_final.groupby(billing["job"]).cumsum() - is_final.astype("int64")
+    restarted = np.zeros(len(job), dtype=bool)
+    if len(resumes):
+        resumed_segments = pd.MultiIndex.from_arrays(
+            [resumes["job"].to_numpy(), resumes["segment"].to_numpy()]
+        )
+        restarted = pd.MultiIndex.from_arrays([job, charge + 1]).isin(resumed_segments)
+    billing = billing.assign(
+        charge=charge,
+        ordered_row=billing.index,
+        segment_start=np.where(new_job, first, previous),
+        restart=(billing["event"] == "failed").to_numpy() & restarted,
+    ).reset_index(drop=True)
+    is_final = billing["event"].isin(FINAL_EVENTS).to_numpy() & ~billing["restart"].to_numpy()
+    finals_before = _running_sum(is_final.astype("int64"), new_job) - is_final
     after_final = billing[finals_before > 0]
+    if after_final.empty:  # the usual log
+        return billing, _no_problems()
     first_final = billing[is_final].drop_duplicates("job").set_index("job")
     final_of = first_final.reindex(after_final["job"])
     problems = pd.DataFrame(
@@ -652,9 +658,14 @@ def _running_sum(values: np.ndarray, new_run: np.ndarray) -> np.ndarray:
 
 def _pause_intervals(ordered: pd.DataFrame, jobs: pd.DataFrame) -> pd.DataFrame:
     """Time between ``paused`` and the next ``resumed`` is the ``paused`` phase (R2, R7)."""
-    pauses = ordered.loc[ordered["event"] == "paused", ["job", "ts"]].rename(
-        columns={"ts": "start"}
-    )
+    is_pause = ordered["event"] == "paused"
+    if not is_pause.any():  # the usual job is never paused
+        empty = np.zeros(0, dtype="int64")
+        none = np.zeros(0, dtype=object)
+        return pd.DataFrame(
+            {"job": empty, "start": empty, "end": empty, "phase": none, "closed_by": none}
+        )
+    pauses = ordered.loc[is_pause, ["job", "ts"]].rename(columns={"ts": "start"})
     resumes = ordered.loc[ordered["event"] == "resumed", ["job", "ts"]].rename(
         columns={"ts": "end"}
     )
@@ -688,6 +699,9 @@ def _backward_steps(points: pd.DataFrame) -> pd.DataFrame:
         step_before = np.zeros(len(step), dtype="int64")
         step_before[1:] = step[:-1]
         went_back = follows & (step < step_before)
+        if not went_back.any():  # the usual log
+            found.append(_no_problems())
+            continue
         previous = pd.Series(step_before[went_back], dtype="Int64")
         back = rows[went_back]
         first_of_job = ~back["job"].duplicated().to_numpy()
@@ -727,6 +741,9 @@ def _losses(
     )
     if not policy.captured_progress.enabled:
         return _empty(columns), empty_problems
+    if not (billing["event"] == "failed").any() and not (points["event"] == "rollback").any():
+        # Nothing lost (R5, R6 need a failure or a rollback): the frames below, empty.
+        return _no_losses(columns), _no_problems()
     ckpts = checkpoints.rename(columns={"ts": "checkpoint_ts", "step": "checkpoint_step"})
     ckpts = ckpts.rename(columns={"segment": "checkpoint_segment"}).sort_values("checkpoint_ts")
 
@@ -822,26 +839,52 @@ def _losses(
     return losses[columns].sort_values(["job", "start"]).reset_index(drop=True), problems
 
 
+def _no_problems() -> pd.DataFrame:
+    """A problem frame without a row, in the dtypes of one built from empty columns."""
+    return pd.DataFrame({"job": np.zeros(0, dtype="int64"), "problem": np.zeros(0, dtype=object)})
+
+
+def _no_losses(columns: list[str]) -> pd.DataFrame:
+    """``_losses``'s frame without a row, in its dtypes."""
+    empty = np.zeros(0, dtype="int64")
+    return pd.DataFrame(
+        {
+            "job": empty,
+            "start": empty,
+            "end": empty,
+            "cause": pd.Series([], dtype="str"),
+            "at": empty,
+            "segment": empty,
+            "checkpoint_step": pd.Series([], dtype="Int64"),
+            "checkpoint_ts": pd.Series([], dtype="Int64"),
+        }
+    )[columns]
+
+
 def _segment_starts(billing: pd.DataFrame, jobs: pd.DataFrame) -> pd.Series:
     """(job, segment) → the segment's start, including the segment after the last billing event."""
-    after_last = billing.groupby("job").agg(segment=("charge", "max"), start=("ts", "last"))
-    after_last["segment"] += 1
-    without_billing = jobs.index.difference(after_last.index)
-    frames = [
-        pd.DataFrame(
-            {"job": billing["job"], "segment": billing["charge"], "start": billing["segment_start"]}
-        ),
-        after_last.reset_index()[["job", "segment", "start"]],
-        pd.DataFrame(
-            {
-                "job": without_billing,
-                "segment": 0,
-                "start": jobs.loc[without_billing, "first_ns"].to_numpy(),
-            }
-        ),
-    ]
-    starts = pd.concat(frames, ignore_index=True)
-    return starts.set_index(["job", "segment"])["start"]
+    # ``billing`` is sorted by job and time, its charges numbered 0, 1, ... per job: a
+    # job's last row holds its last charge, and the segment after it starts at its time.
+    job = billing["job"].to_numpy(dtype="int64")
+    charge = billing["charge"].to_numpy(dtype="int64")
+    ts = billing["ts"].to_numpy(dtype="int64")
+    lasts = np.flatnonzero(np.r_[job[1:] != job[:-1], True]) if len(job) else job
+    without_billing = jobs.index.difference(pd.Index(job[lasts]))
+    index = pd.MultiIndex.from_arrays(
+        [
+            np.concatenate([job, job[lasts], without_billing.to_numpy(dtype="int64")]),
+            np.concatenate([charge, charge[lasts] + 1, np.zeros(len(without_billing), "int64")]),
+        ],
+        names=["job", "segment"],
+    )
+    starts = np.concatenate(
+        [
+            billing["segment_start"].to_numpy(dtype="int64"),
+            ts[lasts],
+            jobs["first_ns"].to_numpy(dtype="int64")[without_billing.to_numpy(dtype="int64")],
+        ]
+    )
+    return pd.Series(starts, index=index, name="start")
 
 
 # --- unions and the sweep --------------------------------------------------------------
@@ -866,6 +909,38 @@ def _union(intervals: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
         **{k: (k, "first") for k in keys}, start=("start", "min"), end=("end", "max")
     )
     return merged.reset_index(drop=True)
+
+
+def _excluded(intervals: pd.DataFrame) -> pd.DataFrame:
+    """Per job and non-billable phase, the length of the union of its intervals (R2), in
+    job and phase name order: the union by job of (job, phase) groups numbered in order."""
+    frame = intervals[~intervals["billable"] & (intervals["end"] > intervals["start"])]
+    phase_codes, phase_names = pd.factorize(frame["phase"])
+    if (phase_codes < 0).any():  # a group-by leaves out a missing key
+        frame, phase_codes = frame[phase_codes >= 0], phase_codes[phase_codes >= 0]
+    name_rank = np.argsort(np.argsort(np.asarray(phase_names, dtype=object), kind="stable"))
+    job = frame["job"].to_numpy(dtype="int64")
+    start = frame["start"].to_numpy(dtype="int64")
+    order = np.lexsort((start, name_rank[phase_codes], job))
+    new_group = _new_runs(job[order]) | _new_runs(phase_codes[order])
+    group = np.cumsum(new_group) - 1
+    islands = _job_union(
+        pd.DataFrame(
+            {"job": group, "start": start[order], "end": frame["end"].to_numpy("int64")[order]}
+        )
+    )
+    island_group = islands["job"].to_numpy(dtype="int64")
+    length = (islands["end"] - islands["start"]).to_numpy(dtype="int64")
+    firsts = order[new_group]
+    return pd.DataFrame(
+        {
+            "job": job[firsts],
+            "phase": frame["phase"].take(firsts).reset_index(drop=True),
+            "ns": np.add.reduceat(length, np.flatnonzero(_new_runs(island_group)))
+            if len(length)
+            else np.zeros(0, dtype="int64"),
+        }
+    )
 
 
 def _job_union(frame: pd.DataFrame) -> pd.DataFrame:
@@ -963,39 +1038,61 @@ def _pieces(billable: pd.DataFrame, losses: pd.DataFrame, billing: pd.DataFrame)
 def _segment_totals(
     pieces: pd.DataFrame, billing: pd.DataFrame, jobs: pd.DataFrame
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    length = pieces["end"] - pieces["start"]
-    per_segment = (
-        pd.DataFrame(
-            {
-                "job": pieces["job"],
-                "segment": pieces["segment"],
-                "billable_ns": length.where(pieces["billable"] & ~pieces["lost"], 0),
-                "lost_ns": length.where(pieces["lost"], 0),
-            }
-        )
-        .groupby(["job", "segment"])[["billable_ns", "lost_ns"]]
-        .sum()
-    )
+    """Billable and lost nanoseconds of each charge's segment (R4-R6), and of the segment
+    after each job's last billing event (R8).
+
+    Pieces come sorted by job and start, so a job's segments are runs of rows in
+    increasing order: their sums are sums over runs, found by a binary search."""
+    job = pieces["job"].to_numpy(dtype="int64")
+    segment = pieces["segment"].to_numpy(dtype="int64")
+    length = pieces["end"].to_numpy(dtype="int64") - pieces["start"].to_numpy(dtype="int64")
+    lost = pieces["lost"].to_numpy(dtype=bool)
+    billable = pieces["billable"].to_numpy(dtype=bool) & ~lost
+    firsts = np.flatnonzero(_new_runs(job) | _new_runs(segment))
+
+    def sums(values: np.ndarray) -> np.ndarray:
+        if not len(values):
+            return np.zeros(0, dtype="int64")
+        summed: np.ndarray = np.add.reduceat(values, firsts)
+        return summed
+
+    # A last 0 for the (job, segment) not found (-1): a segment without a piece.
+    billable_ns = np.append(sums(np.where(billable, length, 0)), 0)
+    lost_ns = np.append(sums(np.where(lost, length, 0)), 0)
+    billing_job = billing["job"].to_numpy(dtype="int64")
+    n_billing = np.bincount(billing_job, minlength=len(jobs))
+
+    def totals(want_job: np.ndarray, want_segment: np.ndarray) -> dict[str, np.ndarray]:
+        at = _run_of(job[firsts], segment[firsts], want_job, want_segment)
+        return {"billable_ns": billable_ns[at], "lost_ns": lost_ns[at]}
+
     charges = billing[["job", "charge", "ts", "event", "segment_start"]].rename(
         columns={"ts": "at"}
     )
-    index = pd.MultiIndex.from_arrays([charges["job"], charges["charge"]])
-    totals = per_segment.reindex(index, fill_value=0)
     charges = charges.assign(
-        billable_ns=totals["billable_ns"].to_numpy(), lost_ns=totals["lost_ns"].to_numpy()
+        **totals(billing_job, billing["charge"].to_numpy(dtype="int64"))
     ).reset_index(drop=True)
-
-    n_billing = billing.groupby("job").size().reindex(jobs.index, fill_value=0)
-    accrued_index = pd.MultiIndex.from_arrays([jobs.index, n_billing.to_numpy()])
-    accrued_totals = per_segment.reindex(accrued_index, fill_value=0)
     accrued = pd.DataFrame(
-        {
-            "job": jobs.index,
-            "billable_ns": accrued_totals["billable_ns"].to_numpy(),
-            "lost_ns": accrued_totals["lost_ns"].to_numpy(),
-        }
+        {"job": jobs.index, **totals(jobs.index.to_numpy(dtype="int64"), n_billing)}
     )
     return charges, accrued
+
+
+def _run_of(
+    job: np.ndarray, segment: np.ndarray, want_job: np.ndarray, want_segment: np.ndarray
+) -> np.ndarray:
+    """Position of each wanted (job, segment) among sorted distinct ones; -1: absent."""
+    if not len(job):
+        return np.full(len(want_job), -1, dtype="int64")
+    width = int(max(segment.max(), want_segment.max(initial=0))) + 1
+    if (int(max(job.max(), want_job.max(initial=0))) + 1) * width >= 2**62:
+        index = pd.MultiIndex.from_arrays([job, segment])
+        found: np.ndarray = index.get_indexer(pd.MultiIndex.from_arrays([want_job, want_segment]))
+        return found
+    packed = job * width + segment
+    wanted = want_job * width + want_segment
+    at = np.minimum(np.searchsorted(packed, wanted), len(packed) - 1)
+    return np.where(packed[at] == wanted, at, -1)
 
 
 def _usage(points: pd.DataFrame, loss_islands: pd.DataFrame) -> pd.DataFrame:
@@ -1073,8 +1170,22 @@ def _asof(
     A plain ``merge_asof`` turns an int64 column into float64 where a row finds no
     match, and float64 cannot hold nanosecond timestamps exactly (it steps by 256 ns
     around 2025). Integer payload columns are made nullable ``Int64`` first.
+
+    The kernel's joins (integer times and keys, integer payloads, backward or forward)
+    are done on arrays by ``_asof_arrays``: the same rows, without ``merge_asof``'s
+    fixed cost, which a bill of a few hundred events pays several times.
     """
     keys = [by] if isinstance(by, str) else by
+    if _asof_on_arrays(left, right, left_on, right_on, keys, direction):
+        return _asof_arrays(
+            left,
+            right,
+            left_on=left_on,
+            right_on=right_on,
+            keys=keys,
+            forward=direction == "forward",
+            allow_exact_matches=allow_exact_matches,
+        )
     right = right.assign(_asof_key=right[right_on].astype("int64"))
     exact = {
         column: "Int64"
@@ -1093,24 +1204,114 @@ def _asof(
     return merged.drop(columns="_asof_key")
 
 
+def _asof_on_arrays(
+    left: pd.DataFrame,
+    right: pd.DataFrame,
+    left_on: str,
+    right_on: str,
+    keys: list[str],
+    direction: str,
+) -> bool:
+    """Whether ``_asof_arrays`` gives what ``merge_asof`` would: NumPy integer times and
+    keys, integer payloads (plain or nullable), no column name on both sides."""
+    payload = [c for c in right.columns if c not in keys]
+    return (
+        direction in ("backward", "forward")
+        and all(
+            isinstance(frame[c].dtype, np.dtype) and frame[c].dtype.kind in "iu"
+            for frame, columns in ((left, [left_on, *keys]), (right, [right_on, *keys]))
+            for c in columns
+        )
+        and all(right[c].dtype.kind in "iu" for c in payload)
+        and not set(payload) & set(left.columns)
+    )
+
+
+def _asof_arrays(
+    left: pd.DataFrame,
+    right: pd.DataFrame,
+    *,
+    left_on: str,
+    right_on: str,
+    keys: list[str],
+    forward: bool,
+    allow_exact_matches: bool,
+) -> pd.DataFrame:
+    """``merge_asof`` by sorting both sides together: left rows in time order, each with
+    the right columns (``Int64``) of the latest right row of its keys at or before it
+    (backward; the earliest at or after it, forward), strictly so without exact matches.
+
+    Rows of both sides sorted by keys and time; at one time a right row comes before a
+    left row when it may match it looking back (or when it may not, looking forward).
+    A running maximum (minimum from the end) of right positions then finds each left
+    row's match, which counts when its keys are the left row's keys."""
+    left = left.take(np.argsort(left[left_on].to_numpy(), kind="stable"))
+    right = right.take(np.argsort(right[right_on].to_numpy(), kind="stable"))
+    n_left, n_right = len(left), len(right)
+    key_rows = np.concatenate(
+        [
+            np.stack([left[k].to_numpy(dtype="int64") for k in keys], axis=1),
+            np.stack([right[k].to_numpy(dtype="int64") for k in keys], axis=1),
+        ]
+    )
+    group = np.unique(key_rows, axis=0, return_inverse=True)[1].reshape(-1)
+    times = np.concatenate(
+        [left[left_on].to_numpy(dtype="int64"), right[right_on].to_numpy(dtype="int64")]
+    )
+    right_first = allow_exact_matches != forward
+    side = np.r_[np.full(n_left, int(right_first)), np.full(n_right, int(not right_first))]
+    order = np.lexsort((side, times, group))
+    is_right = order >= n_left
+    # Right rows numbered in the joint order (increasing, so running extremes find them).
+    rank = np.cumsum(is_right) - 1
+    if forward:
+        found = np.minimum.accumulate(np.where(is_right, rank, n_right)[::-1])[::-1]
+    else:
+        found = np.maximum.accumulate(np.where(is_right, rank, -1))
+    right_in_order = order[is_right] - n_left
+    left_in_order, found = order[~is_right], found[~is_right]
+    valid = (found >= 0) & (found < n_right)
+    valid[valid] = group[n_left + right_in_order[found[valid]]] == group[left_in_order[valid]]
+    match = np.full(n_left, -1)
+    match[left_in_order[valid]] = right_in_order[found[valid]]
+    merged = left.reset_index(drop=True)
+    for column in right.columns:
+        if column in keys:
+            continue
+        if isinstance(right[column].dtype, np.dtype):  # plain integers: no NA to carry
+            values = np.append(right[column].to_numpy(dtype="int64"), 0)  # 0 under NA
+            merged[column] = pd.arrays.IntegerArray(values[match], match < 0)
+        else:
+            merged[column] = right[column].astype("Int64").array.take(match, allow_fill=True)
+    return merged
+
+
 # --- status ----------------------------------------------------------------------------
 
 
 def _status(
     jobs: pd.DataFrame, billing: pd.DataFrame, ordered: pd.DataFrame, problems: pd.DataFrame
 ) -> pd.Series:
-    last_billing = billing.groupby("job").last()
-    last_event = last_billing["event"].reindex(jobs.index)
-    last_resume = (
-        ordered[ordered["event"] == "resumed"].groupby("job")["ts"].max().reindex(jobs.index)
-    )
-    resumed_after = (last_resume > last_billing["ts"].reindex(jobs.index)).fillna(False)
-    status = last_event.astype("object").where(last_event.notna(), "running")
+    """Each job's last billing event, or ``running`` (none yet, or resumed or restarted
+    since a pause or failure), or ``invalid``. ``billing`` and ``ordered`` are sorted by job
+    (codes 0, 1, ... as ``jobs``) and time: a job's last row of each is its latest."""
+    n_jobs = len(jobs)
+    job = billing["job"].to_numpy(dtype="int64")
+    lasts = np.flatnonzero(np.r_[job[1:] != job[:-1], True]) if len(job) else job
+    status = np.full(n_jobs, "running", dtype=object)
+    status[job[lasts]] = billing["event"].to_numpy(dtype=object)[lasts]
+    last_billing_ns = np.full(n_jobs, np.iinfo(np.int64).max, dtype="int64")
+    last_billing_ns[job[lasts]] = billing["ts"].to_numpy(dtype="int64")[lasts]
+    resumes = ordered[ordered["event"] == "resumed"]
+    resumed_job = resumes["job"].to_numpy(dtype="int64")
+    resumed_ns = resumes["ts"].to_numpy(dtype="int64")
+    resumed_after = np.zeros(n_jobs, dtype=bool)
+    resumed_after[resumed_job[resumed_ns > last_billing_ns[resumed_job]]] = True
     # Resumed after a pause, or restarted after a failure: running again.
-    again = last_event.isin(["paused", "failed"]) & resumed_after
-    status = status.where(~again.fillna(False), "running")
-    status = status.where(~jobs.index.isin(problems["job"]), "invalid")
-    return status.astype("string")
+    again = np.isin(status, ["paused", "failed"]) & resumed_after
+    status[again] = "running"
+    status[np.isin(np.arange(n_jobs), problems["job"].to_numpy())] = "invalid"
+    return pd.Series(status, index=jobs.index, dtype="string")
 
 
 def _empty(columns: list[str]) -> pd.DataFrame:
