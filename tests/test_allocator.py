@@ -19,7 +19,8 @@ _BUILT_WITH_JEMALLOC = (
 
 
 def _run(code: str) -> list[str]:
-    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    mine = ("ARROW_DEFAULT_MEMORY_POOL", "JE_ARROW_MALLOC_CONF")
+    env = {k: v for k, v in os.environ.items() if k not in mine}
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
     )
@@ -46,3 +47,21 @@ def test_jemalloc_is_the_default_pool_whether_pyarrow_was_imported_or_not(
     assert loaded == str(pyarrow_first)  # not imported only to choose its pool
     if built == "True":
         assert backend == "jemalloc"
+
+
+@pytest.mark.parametrize("pyarrow_first", [False, True])
+def test_freed_pages_go_back_soon_in_this_process_and_its_workers(pyarrow_first: bool) -> None:
+    (built,) = _run(_BUILT_WITH_JEMALLOC)
+    if built != "True":
+        pytest.skip("this pyarrow has no jemalloc")
+    code = (
+        "import os\n"
+        + ("import pyarrow\n" if pyarrow_first else "")
+        + "from rftcost.allocator import prefer_jemalloc\n"
+        "prefer_jemalloc()\n"
+        "print(os.environ['JE_ARROW_MALLOC_CONF'])\n"
+    )
+    assert _run(code) == ["dirty_decay_ms:100,muzzy_decay_ms:100"]
+    # A setting of the user's own stands.
+    mine = "import os\nos.environ['JE_ARROW_MALLOC_CONF'] = 'dirty_decay_ms:5'\n" + code
+    assert _run(mine) == ["dirty_decay_ms:5"]
