@@ -111,7 +111,7 @@ def _file_runs(path: Path) -> _FileRuns | None:
         # The first run alone first: a log of interleaved jobs is told at once.
         first = _group_runs(path, runs[0]) if runs else None
         found = [first, *_map_threads(partial(_group_runs, path), runs[1:])] if first else []
-    except Exception:
+    except Exception:  # a file unreadable here is bucketed, and that path names the error
         return None
     if any(f is None for f in found) or (runs and not found):
         return None  # a job in two runs within some row groups
