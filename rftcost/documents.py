@@ -165,14 +165,22 @@ class BillJsonWriter(BillWriter):
 
     def __init__(self, stream: TextSink, policy: Policy) -> None:
         super().__init__(stream, policy)
-        self.stream.write(around_lists({**bill_head(policy), "jobs": []}, ["jobs"])[0])
+        # Written with the first job (or at the end): jobs spooled for a merge reach the
+        # stream only once every bill is in, so a failure before then writes nothing.
+        self._head: str | None = around_lists({**bill_head(policy), "jobs": []}, ["jobs"])[0]
         self._jobs_written = 0
+
+    def _begin(self) -> None:
+        if self._head is not None:
+            self.stream.write(self._head)
+            self._head = None
 
     def _texts(self, bill: Bill, *, keyed: bool) -> Iterator[list[tuple[str, str]]]:
         for chunk in bill.iter_job_documents():
             yield [(job["job_id"], item_text(job)) for job in chunk]
 
     def _write(self, texts: Iterable[str]) -> None:
+        self._begin()
         pieces = []
         for text in texts:
             pieces.append("," + text if self._jobs_written else text)
@@ -188,6 +196,7 @@ class BillJsonWriter(BillWriter):
         }
         if log is not None:
             document["records"] = log.counts()
+        self._begin()
         _, after = around_lists(document, ["jobs"])
         self.stream.write(close_list(bool(self._jobs_written)) + after + "\n")
 

@@ -267,6 +267,10 @@ def test_a_failure_midway_leaves_no_half_document(
     assert len(calls) == first_unit_parts + 1
     assert output.read_text() == "the bill of last month\n"
     assert {p.name for p in tmp_path.iterdir()} == {"events.parquet", "bill.json"}
+    # On stdout, where nothing can be put back: no half document either.
+    calls.clear()
+    code, out, err = cli(capsys, *command[:-2], "--buckets", "4")
+    assert code == 2 and "unreadable page" in err and out == ""
     monkeypatch.setattr(rftcost.job_runs, "normalize_chunk", validated)
     code, _, err = cli(capsys, *command, "--buckets", "4")
     assert code == 0 and json.loads(output.read_text())["schema"] == "rftcost.bill/v1"
