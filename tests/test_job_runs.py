@@ -58,6 +58,16 @@ def job_records(job_id: str, count: int, start: int = 0) -> list[dict[str, Any]]
     return records
 
 
+def simulated_log(folder: Path, *, n_jobs: int, seed: int, row_group_size: int) -> tuple[Path, Any]:
+    """Simulated jobs written job by job to ``folder/events.parquet``: (path, events)."""
+    from rftcost.simulate import simulate_jobs
+
+    events = simulate_jobs(n_jobs=n_jobs, seed=seed)
+    path = folder / "events.parquet"
+    events.to_parquet(path, row_group_size=row_group_size)
+    return path, events
+
+
 def outcome(bill: rftcost.Bill) -> tuple[Any, ...]:
     """What must not change with the path: the document, the counts, every record set aside."""
     assert bill.log is not None
@@ -201,11 +211,7 @@ def test_a_log_billed_in_job_runs_is_billed_as_in_memory(
 
 
 def test_worker_processes_bill_job_runs_as_one_process(tmp_path: Path) -> None:
-    from rftcost.simulate import simulate_jobs
-
-    events = simulate_jobs(n_jobs=40, seed=3)
-    path = tmp_path / "events.parquet"
-    events.to_parquet(path, row_group_size=500)
+    path, _ = simulated_log(tmp_path, n_jobs=40, seed=3, row_group_size=500)
     assert plan_job_runs([path], part_rows=800, unit_rows=1500) is not None
     expected = outcome(rftcost.bill(path, buckets=None))
     assert outcome(rftcost.bill(path, buckets=4, workers=2)) == expected
@@ -216,11 +222,8 @@ def test_cli_bills_and_explains_job_runs_as_in_memory(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import rftcost.buckets
-    from rftcost.simulate import simulate_jobs
 
-    events = simulate_jobs(n_jobs=12, seed=5)
-    path = tmp_path / "events.parquet"
-    events.to_parquet(path, row_group_size=300)
+    path, events = simulated_log(tmp_path, n_jobs=12, seed=5, row_group_size=300)
     job = str(events["job_id"].iloc[-1])
     bill = ["bill", str(path), "-f", "json", "--workers", "1"]
     memory = cli(capsys, *bill, "--buckets", "1")
@@ -239,11 +242,8 @@ def test_a_failure_midway_leaves_no_half_document(
 ) -> None:
     import rftcost.job_runs
     from rftcost.errors import InputError
-    from rftcost.simulate import simulate_jobs
 
-    events = simulate_jobs(n_jobs=12, seed=5)
-    path = tmp_path / "events.parquet"
-    events.to_parquet(path, row_group_size=300)
+    path, events = simulated_log(tmp_path, n_jobs=12, seed=5, row_group_size=300)
     output = tmp_path / "bill.json"
     output.write_text("the bill of last month\n")
     # As the command plans it (4 buckets, 1 worker; parts of half a bucket): the failure

@@ -184,14 +184,13 @@ def _stream_buckets(
             follow_links=follow_links,
         ) as (partition, stream),
     ):
-        document = _document_format(output_format)
-        writer = None  # begun with the first bill: a log refused at once writes nothing
+        # Nothing reaches the stream before ``finish`` merges the spooled jobs: a bill that
+        # fails part-way writes no half document (the writers begin their text lazily).
+        writer = bill_writer(_document_format(output_format), handle, policy)
         for part in stream:
-            writer = writer or bill_writer(document, handle, policy)
             if part.log is not None:
                 bucket_logs.append(part.log)  # counts only: a bucket's frames are freed
             writer.spool(part, partition.folder)  # merged in job order by finish
-        writer = writer or bill_writer(document, handle, policy)
         log = combine_logs(
             bucket_logs,
             read_rejected=partition.rejected,
