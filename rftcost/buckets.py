@@ -20,10 +20,10 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, overload
 
 import numpy as np
 import pandas as pd
@@ -59,6 +59,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AUTO_BUCKET_EVENTS",
     "Partition",
+    "as_billed",
     "auto_buckets",
     "available_workers",
     "bill_in_buckets",
@@ -467,6 +468,46 @@ def _part_writer(path: Path, schema: pa.Schema) -> pq.ParquetWriter:
     )
 
 
+def as_billed(bill: Bill, folder: Path) -> Bill:
+    """The bill as billed: what a worker sends back unless told to do more with it
+    (``then`` of ``bucketed`` and ``iter_bucket_bills``)."""
+    return bill
+
+
+def _billed_then(
+    task: Callable[[_T], Bill], then: Callable[[Bill, Path], _R], folder: Path, item: _T
+) -> _R:
+    """``then(task(item), folder)``: a worker's whole task, one picklable callable."""
+    return then(task(item), folder)
+
+
+@overload
+def iter_bucket_bills(
+    partition: Partition,
+    policy: Policy,
+    *,
+    keep_intervals: bool = ...,
+    keep_timeline: bool = ...,
+    workers: int = ...,
+    jobs: Sequence[str] | None = ...,
+    on_progress: ProgressCallback | None = ...,
+) -> Iterator[Bill]: ...
+
+
+@overload
+def iter_bucket_bills(
+    partition: Partition,
+    policy: Policy,
+    *,
+    keep_intervals: bool = ...,
+    keep_timeline: bool = ...,
+    workers: int = ...,
+    jobs: Sequence[str] | None = ...,
+    on_progress: ProgressCallback | None = ...,
+    then: Callable[[Bill, Path], _R],
+) -> Iterator[_R]: ...
+
+
 def iter_bucket_bills(
     partition: Partition,
     policy: Policy,
@@ -476,8 +517,10 @@ def iter_bucket_bills(
     workers: int = 1,
     jobs: Sequence[str] | None = None,
     on_progress: ProgressCallback | None = None,
-) -> Iterator[Bill]:
-    """Bill each bucket with the kernel; yield one slim ``Bill`` per non-empty bucket.
+    then: Callable[[Bill, Path], object] = as_billed,
+) -> Iterator[object]:
+    """Bill each bucket with the kernel; yield one slim ``Bill`` per non-empty bucket
+    (or what ``then`` makes of it in the worker, given the partition's folder).
 
     A slim bill keeps every amount and the per-job time, but not the event frame nor
     the per-piece time line (``pieces``, ``usage``); ``keep_intervals`` keeps phase
@@ -512,7 +555,8 @@ def iter_bucket_bills(
         keep_intervals=keep_intervals,
         keep_timeline=keep_timeline,
     )
-    for (number, _, _), bill in zip(tasks, _mapped(task, tasks, workers), strict=True):
+    finished = partial(_billed_then, task, then, partition.folder)
+    for (number, _, _), bill in zip(tasks, _mapped(finished, tasks, workers), strict=True):
         yield bill
         if on_progress:
             on_progress("bill", number + 1, partition.buckets)
@@ -822,6 +866,41 @@ def _bucket_folder(workdir: str | Path | None) -> Path:
         ) from exc
 
 
+@overload
+def bucketed(
+    paths: Sequence[str | Path],
+    policy: Policy,
+    buckets: int,
+    *,
+    assume_tz: str | None = ...,
+    workdir: str | Path | None = ...,
+    keep_intervals: bool = ...,
+    keep_timeline: bool = ...,
+    workers: int = ...,
+    jobs: Sequence[str] | None = ...,
+    on_progress: ProgressCallback | None = ...,
+    follow_links: bool = ...,
+) -> AbstractContextManager[tuple[Partition, Iterator[Bill]]]: ...
+
+
+@overload
+def bucketed(
+    paths: Sequence[str | Path],
+    policy: Policy,
+    buckets: int,
+    *,
+    assume_tz: str | None = ...,
+    workdir: str | Path | None = ...,
+    keep_intervals: bool = ...,
+    keep_timeline: bool = ...,
+    workers: int = ...,
+    jobs: Sequence[str] | None = ...,
+    on_progress: ProgressCallback | None = ...,
+    follow_links: bool = ...,
+    then: Callable[[Bill, Path], _R],
+) -> AbstractContextManager[tuple[Partition, Iterator[_R]]]: ...
+
+
 @contextmanager
 def bucketed(
     paths: Sequence[str | Path],
@@ -836,14 +915,18 @@ def bucketed(
     jobs: Sequence[str] | None = None,
     on_progress: ProgressCallback | None = None,
     follow_links: bool = False,
-) -> Iterator[tuple[Partition, Iterator[Bill]]]:
+    then: Callable[[Bill, Path], Any] = as_billed,
+) -> Iterator[tuple[Partition, Iterator[Any]]]:
     """Partition ``paths`` into a temporary folder and stream one ``Bill`` per bucket.
 
     Parquet logs written job by job (``job_runs``) are not partitioned: their runs of
     whole jobs are billed straight from the files, one ``Bill`` per unit, and the
     partition is empty. The folder (kept for the caller's own spool files) is removed
     on exit; a caller writes each bill's results out as it comes, so that only
-    ``workers`` buckets or units are in memory at a time.
+    ``workers`` buckets or units are in memory at a time. ``then`` runs in the worker
+    on each bill, with the folder, and what it returns is streamed instead of the bill
+    (a writer lays out its document there: the work is spread over the workers, and
+    only the result crosses to this process).
     """
     folder = _bucket_folder(workdir)
     try:
@@ -859,6 +942,7 @@ def bucketed(
             jobs=jobs,
             on_progress=on_progress,
             follow_links=follow_links,
+            then=then,
         )
         if runs is not None:
             yield runs
@@ -883,6 +967,7 @@ def bucketed(
                 workers=workers,
                 jobs=jobs,
                 on_progress=on_progress,
+                then=then,
             ),
         )
     finally:
@@ -902,7 +987,8 @@ def _job_runs(
     jobs: Sequence[str] | None,
     on_progress: ProgressCallback | None,
     follow_links: bool,
-) -> tuple[Partition, Iterator[Bill]] | None:
+    then: Callable[[Bill, Path], _R],
+) -> tuple[Partition, Iterator[_R]] | None:
     """Parquet logs written job by job, billed in runs of whole jobs (``job_runs``) with
     no bucket file: an empty partition (nothing spooled, every record counted by the
     bills' logs) and the bills of the units; ``None`` if the logs are not so written."""
@@ -940,8 +1026,10 @@ def _job_runs(
         keep_timeline=keep_timeline,
     )
 
-    def bills() -> Iterator[Bill]:
-        for done, bill in enumerate(_mapped(task, units, workers), start=1):
+    finished = partial(_billed_then, task, then, folder)
+
+    def bills() -> Iterator[_R]:
+        for done, bill in enumerate(_mapped(finished, units, workers), start=1):
             yield bill
             if on_progress:
                 on_progress("bill", done, len(units))

@@ -24,13 +24,16 @@ from __future__ import annotations
 import csv
 import heapq
 import itertools
-import json
-from collections.abc import Iterable, Iterator
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TextIO
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TextIO
 
 import pandas as pd
+from pydantic import BaseModel, ConfigDict
 
 from rftcost.billing import (
     DOCUMENT_CHUNK_JOBS,
@@ -62,8 +65,10 @@ __all__ = [
     "BillCsvWriter",
     "BillJsonWriter",
     "BillWriter",
+    "SpooledJobs",
     "TextSink",
     "bill_writer",
+    "spool_jobs",
     "write_bill",
     "write_spend",
     "write_validation",
@@ -87,11 +92,13 @@ class BillWriter:
     were billed at once.
     """
 
+    output_format: ClassVar[Literal["json", "csv"]]
+
     def __init__(self, stream: TextSink, policy: Policy) -> None:
         self.stream = stream
         self.policy = policy
         self._sums = zero_sums()
-        self._spooled: list[Path] = []
+        self._spooled: list[SpooledJobs] = []
 
     def add(self, bill: Bill) -> None:
         """Write ``bill``'s jobs now and add its sums to the totals."""
@@ -102,16 +109,18 @@ class BillWriter:
     def spool(self, bill: Bill, folder: Path) -> None:
         """Lay out ``bill``'s jobs into a file in ``folder``, written in job order by
         ``finish``; add its sums to the totals."""
-        self._count(bill)
-        path = folder / f"document-{len(self._spooled):05d}.spool"
-        with path.open("w", encoding="utf-8", newline="") as handle:
-            for chunk in self._texts(bill, keyed=True):
-                # A header line (the job id as JSON, the text's length), then the text
-                # as laid out: no escaping of the text, which is most of the bytes.
-                handle.write(
-                    "".join(f"{json.dumps(job)} {len(text)}\n{text}" for job, text in chunk)
-                )
-        self._spooled.append(path)
+        self.adopt(spool_jobs(bill, folder, output_format=self.output_format))
+
+    def spooler(self) -> Callable[[Bill, Path], SpooledJobs]:
+        """``spool_jobs`` for this writer's format: run by the process that made a bill
+        (``then`` of ``buckets.bucketed``), its result given to ``adopt``."""
+        return partial(spool_jobs, output_format=self.output_format)
+
+    def adopt(self, spooled: SpooledJobs) -> None:
+        """Take jobs spooled by ``spool_jobs`` (in this process or another) for
+        ``finish``; add their sums to the totals."""
+        self._sums = {key: self._sums[key] + value for key, value in spooled.sums.items()}
+        self._spooled.append(spooled)
 
     def totals(self) -> BillTotals:
         """Totals over every bill given so far."""
@@ -121,24 +130,40 @@ class BillWriter:
         """Write the spooled jobs in job order, then what follows the jobs (notes, totals,
         record counts of ``log``)."""
         if self._spooled:
+            self._adopt_header(self._spooled)
+            spooled = [s for s in self._spooled if s.first_job is not None]
             with ExitStack() as files:
-                merged = heapq.merge(
-                    *(
-                        _spooled_jobs(files.enter_context(p.open(encoding="utf-8", newline="")))
-                        for p in self._spooled
-                    ),
-                    key=lambda pair: pair[0],
+                opened = [
+                    _spooled_jobs(files.enter_context(_open_spool(s.path, "r"))) for s in spooled
+                ]
+                # Jobs of a log written in id order arrive in order: no merge to pay.
+                in_order = all(
+                    str(before.last_job) < str(after.first_job)
+                    for before, after in itertools.pairwise(spooled)
                 )
-                for batch in iter(lambda: list(itertools.islice(merged, DOCUMENT_CHUNK_JOBS)), []):
+                jobs = (
+                    itertools.chain.from_iterable(opened)
+                    if in_order
+                    else heapq.merge(*opened, key=lambda pair: pair[0])
+                )
+                for batch in iter(lambda: list(itertools.islice(jobs, DOCUMENT_CHUNK_JOBS)), []):
                     self._write(text for _, text in batch)
-            for path in self._spooled:
-                path.unlink(missing_ok=True)
+            for each in self._spooled:
+                each.path.unlink(missing_ok=True)
             self._spooled = []
         self._finish(log)
 
     def _count(self, bill: Bill) -> None:
         sums = job_sums(bill.jobs)
         self._sums = {key: self._sums[key] + value for key, value in sums.items()}
+
+    def _adopt_header(self, spooled: list[SpooledJobs]) -> None:
+        """What a writer must know of the spooled layout before writing it (CSV: the
+        header row)."""
+
+    def _header_text(self) -> str | None:
+        """The header its layout of jobs starts with (CSV), for ``SpooledJobs``."""
+        return None
 
     def _texts(self, bill: Bill, *, keyed: bool) -> Iterator[list[tuple[str, str]]]:
         """(job id, laid-out text) of ``bill``'s jobs, a chunk at a time (a writer may give
@@ -152,16 +177,70 @@ class BillWriter:
         raise NotImplementedError
 
 
+class SpooledJobs(BaseModel):
+    """A bill's jobs laid out in a spool file (``spool_jobs``), and what a writer needs
+    of that bill besides: the sums of its jobs, the ids of its first and last job (in
+    order), its log (record counts), and the header its layout starts with (CSV)."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True, extra="forbid")
+
+    path: Path
+    sums: dict[str, int]
+    first_job: str | None
+    last_job: str | None
+    log: EventLog | None
+    header: str | None = None
+
+
+def spool_jobs(bill: Bill, folder: Path, *, output_format: Literal["json", "csv"]) -> SpooledJobs:
+    """Lay out ``bill``'s jobs into a new file in ``folder`` for ``BillWriter.adopt``.
+
+    Meant to run where the bill was made (a worker billing a bucket), so that the
+    layout, most of the cost of writing, is spread over the workers, and only the sums
+    and the log cross to the writing process. Each job is a header line (the lengths of
+    its id and of its text, in characters) then its id and text, unescaped.
+    """
+    layout = bill_writer(output_format, _Discarded(), bill.policy)
+    fd, name = tempfile.mkstemp(prefix="document-", suffix=".spool", dir=folder)
+    os.close(fd)
+    with _open_spool(Path(name), "w") as handle:
+        for chunk in layout._texts(bill, keyed=True):
+            handle.write("".join(f"{len(job)} {len(text)}\n{job}{text}" for job, text in chunk))
+    ids = bill.jobs["job_id"]
+    return SpooledJobs(
+        path=Path(name),
+        sums=job_sums(bill.jobs),
+        first_job=str(ids.iloc[0]) if len(ids) else None,
+        last_job=str(ids.iloc[-1]) if len(ids) else None,
+        log=bill.log,
+        header=layout._header_text(),
+    )
+
+
+def _open_spool(path: Path, mode: Literal["r", "w"]) -> TextIO:
+    # Text goes through the spool as it came, whatever it holds (even a lone surrogate).
+    return path.open(mode, encoding="utf-8", errors="surrogatepass", newline="")
+
+
+class _Discarded:
+    """The stream of a writer used only to lay out jobs (``spool_jobs``)."""
+
+    def write(self, text: str, /) -> int:
+        raise AssertionError("a spooling writer writes to its spool file only")
+
+
 def _spooled_jobs(handle: TextIO) -> Iterator[tuple[str, str]]:
-    """(job id, text) of a file ``BillWriter.spool`` wrote, in its order."""
+    """(job id, text) of a file ``spool_jobs`` wrote, in its order."""
     for header in iter(handle.readline, ""):
-        job, _, length = header.rstrip("\n").rpartition(" ")
-        yield json.loads(job), handle.read(int(length))
+        job, _, text = header.partition(" ")
+        yield handle.read(int(job)), handle.read(int(text))
 
 
 class BillJsonWriter(BillWriter):
     """The ``rftcost.bill/v1`` document, laid out as ``json.dumps(indent=2)`` lays out
     ``Bill.to_dict()`` plus ``"records"`` (the counts of what was read), job by job."""
+
+    output_format = "json"
 
     def __init__(self, stream: TextSink, policy: Policy) -> None:
         super().__init__(stream, policy)
@@ -205,10 +284,19 @@ class BillCsvWriter(BillWriter):
     """The bill as CSV: one row per job (``Bill.jobs_table``) with the policy and currency,
     text cells a spreadsheet would run as formulas neutralised (``csvsafe``)."""
 
+    output_format = "csv"
+
     def __init__(self, stream: TextSink, policy: Policy) -> None:
         super().__init__(stream, policy)
         self._header: str | None = None
         self._header_written = False
+
+    def _adopt_header(self, spooled: list[SpooledJobs]) -> None:
+        if self._header is None:
+            self._header = next((s.header for s in spooled if s.header is not None), None)
+
+    def _header_text(self) -> str | None:
+        return self._header
 
     def _texts(self, bill: Bill, *, keyed: bool) -> Iterator[list[tuple[str, str]]]:
         if self._header is None and bill.jobs.empty:

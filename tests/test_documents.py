@@ -132,6 +132,58 @@ def test_an_empty_bill_is_a_whole_document() -> None:
     assert written(empty, "csv").splitlines() == [written(bill, "csv").splitlines()[0]]
 
 
+_ODD_IDS = [
+    "line\nbreak",
+    "tab\tand \x1b escape",
+    "été",
+    "=HYPERLINK(1)",
+    'quote " and \\',
+    "ftjob-a",
+    "ftjob-b",
+    "inner \u2028 separator",
+    "z" * 300,
+]
+
+
+@pytest.mark.parametrize("output_format", ["json", "csv"])
+@pytest.mark.parametrize("order", ["in order", "interleaved", "reversed"])
+def test_jobs_spooled_apart_are_written_as_the_bill_made_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, output_format: str, order: str
+) -> None:
+    """A worker lays out its bill's jobs (``spool_jobs``); the writer takes the files in
+    whatever order, and merges them only when their jobs interleave."""
+    import rftcost.documents as documents
+    from rftcost.documents import bill_writer, spool_jobs
+    from rftcost.simulate import simulate_jobs
+
+    events = simulate_jobs(n_jobs=len(_ODD_IDS), seed=3)
+    names = dict(zip(sorted(events["job_id"].astype(str).unique()), _ODD_IDS, strict=True))
+    events["job_id"] = events["job_id"].astype(str).map(names)
+    events.to_parquet(tmp_path / "events.parquet")
+    bill = rftcost.bill(tmp_path / "events.parquet", buckets=None)
+    assert sorted(bill.job_ids()) == sorted(_ODD_IDS)
+    spools = tmp_path / "spools"
+    spools.mkdir()
+    fmt = "json" if output_format == "json" else "csv"
+    expected = written(bill, output_format)
+    rows = {
+        "in order": [slice(0, 0), slice(0, 3), slice(3, 7), slice(7, None)],
+        "interleaved": [slice(0, None, 2), slice(0, 0), slice(1, None, 2)],
+        "reversed": [slice(6, None), slice(3, 6), slice(0, 3)],
+    }[order]
+    if order == "in order":  # ids in order: the files are copied one after the other
+        monkeypatch.setattr(documents.heapq, "merge", None)
+    stream = io.StringIO()
+    writer = bill_writer(fmt, stream, bill.policy)
+    for part in rows:
+        jobs = bill.model_copy(update={"jobs": bill.jobs.iloc[part]})
+        writer.adopt(spool_jobs(jobs, spools, output_format=fmt))
+    writer.finish(bill.log)
+    assert stream.getvalue() == expected
+    assert writer.totals() == bill.totals()
+    assert not list(spools.iterdir())  # the spool files are gone
+
+
 def sample_documents() -> Iterator[dict[str, Any]]:
     for policy in list_policies():
         yield json.loads(written(rftcost.bill(SAMPLE, policy=policy, buckets=None), "json"))

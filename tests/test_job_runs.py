@@ -289,3 +289,17 @@ def test_a_file_output_through_a_link_replaces_the_file_it_points_at(
     assert json.loads(real.read_text())["schema"] == "rftcost.bill/v1"
     assert real.stat().st_mode & 0o777 == 0o640
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bill-2025-06.json", "latest.json"]
+
+
+@pytest.mark.parametrize("output_format", ["json", "csv"])
+def test_worker_processes_lay_out_their_jobs_as_one_process_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], output_format: str
+) -> None:
+    # Each worker spools its bill's document text; the command merges the files.
+    path, _ = simulated_log(tmp_path, n_jobs=12, seed=6, row_group_size=300)
+    sample = Path(__file__).resolve().parents[1] / "sample_logs"
+    for log in (str(path), str(sample)):  # job runs, hash buckets
+        bill = ["bill", log, "-f", output_format]
+        memory = cli(capsys, *bill, "--buckets", "1")
+        assert memory[0] == 0 and memory[1]
+        assert cli(capsys, *bill, "--buckets", "3", "--workers", "2") == memory, log

@@ -173,7 +173,11 @@ def _stream_buckets(
     with (
         output_stream(output) as handle,
         progress(logs, threshold_bytes=0) as report,
-        bucketed(
+    ):
+        # Nothing reaches the stream before ``finish`` merges the spooled jobs: a bill that
+        # fails part-way writes no half document (the writers begin their text lazily).
+        writer = bill_writer(_document_format(output_format), handle, policy)
+        with bucketed(
             logs,
             policy,
             count,
@@ -182,23 +186,20 @@ def _stream_buckets(
             workers=workers,
             on_progress=report,
             follow_links=follow_links,
-        ) as (partition, stream),
-    ):
-        # Nothing reaches the stream before ``finish`` merges the spooled jobs: a bill that
-        # fails part-way writes no half document (the writers begin their text lazily).
-        writer = bill_writer(_document_format(output_format), handle, policy)
-        for part in stream:
-            if part.log is not None:
-                bucket_logs.append(part.log)  # counts only: a bucket's frames are freed
-            writer.spool(part, partition.folder)  # merged in job order by finish
-        log = combine_logs(
-            bucket_logs,
-            read_rejected=partition.rejected,
-            files=partition.files,
-            notes=partition.notes,
-            problems=partition.problems,
-        )
-        writer.finish(log)
+            then=writer.spooler(),  # each worker lays out its own jobs
+        ) as (partition, stream):
+            for part in stream:
+                if part.log is not None:
+                    bucket_logs.append(part.log)  # counts only: a bucket's frames are freed
+                writer.adopt(part)  # merged in job order by finish
+            log = combine_logs(
+                bucket_logs,
+                read_rejected=partition.rejected,
+                files=partition.files,
+                notes=partition.notes,
+                problems=partition.problems,
+            )
+            writer.finish(log)  # the spool files live in the partition's folder
     return bool(writer.totals().invalid_jobs or len(log.rejected))
 
 
