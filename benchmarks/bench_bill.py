@@ -197,12 +197,16 @@ class Measurement:
     detail: dict[str, Any]
     error: str = ""
     cpu_seconds: float = 0.0
-    """User + system CPU time of the process and the children it waited for: on a
-    loaded machine a steadier figure than the wall time."""
+    """User + system CPU time of the process and its descendants (workers included): on
+    a loaded machine a steadier figure than the wall time."""
 
 
-def _tree_rss(pid: int) -> int:
-    """Resident bytes of ``pid`` and all its descendants (Linux ``/proc``; 0 elsewhere)."""
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _tree_rss(pid: int, cpu: dict[int, float] | None = None) -> int:
+    """Resident bytes of ``pid`` and all its descendants (Linux ``/proc``; 0 elsewhere);
+    each one's CPU seconds so far go into ``cpu`` (by pid)."""
     total, pending = 0, [pid]
     while pending:
         current = pending.pop()
@@ -214,6 +218,10 @@ def _tree_rss(pid: int) -> int:
                 for line in handle:
                     if line.startswith("VmRSS:"):
                         total += int(line.split()[1]) * 1024
+            if cpu is not None:
+                with open(f"/proc/{current}/stat") as handle:
+                    fields = handle.read().rpartition(")")[2].split()
+                cpu[current] = (int(fields[11]) + int(fields[12])) / _TICKS  # utime + stime
         except (FileNotFoundError, ProcessLookupError, PermissionError):
             continue  # the process ended while being looked at
     return total
@@ -227,12 +235,13 @@ def run_measured(name: str, command: list[str], env: dict[str, str] | None = Non
             command, stdout=out, stderr=err, env={**os.environ, **(env or {})}
         )
         tree_peak = 0
+        tree_cpu: dict[int, float] = {}
         done = threading.Event()
 
         def sample() -> None:
             nonlocal tree_peak
             while not done.wait(0.05):
-                tree_peak = max(tree_peak, _tree_rss(process.pid))
+                tree_peak = max(tree_peak, _tree_rss(process.pid, tree_cpu))
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
@@ -246,7 +255,9 @@ def run_measured(name: str, command: list[str], env: dict[str, str] | None = Non
         stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
     own_peak = usage.ru_maxrss * (1 if sys.platform == "darwin" else 1024)  # Linux: KiB
     peak = max(own_peak, tree_peak)
-    cpu = usage.ru_utime + usage.ru_stime
+    # Workers forked from a server process are not the command's own children: their
+    # CPU is the last sampled (up to 50 ms of each process's end is missed).
+    cpu = max(usage.ru_utime + usage.ru_stime, sum(tree_cpu.values()))
     if process.returncode != 0:
         lines = [line for line in stderr.strip().splitlines() if line.strip()]
         error = f"exit {process.returncode}: " + (" | ".join(lines[-3:]) or "(no stderr)")

@@ -53,6 +53,8 @@ from rftcost.policy import Policy
 from rftcost.timeline import Timeline
 
 if TYPE_CHECKING:
+    from multiprocessing.context import BaseContext
+
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -411,23 +413,47 @@ class _BucketSpool:
 def _mapped(function: Callable[[_T], _R], items: Sequence[_T], workers: int) -> Iterator[_R]:
     """``map(function, items)``, in order; in ``workers`` processes when more than one.
 
-    Processes are spawned (not forked: the parent may hold Arrow's threads), so a
-    worker starts from a clean interpreter; the pool is shut down when the caller
-    stops early.
+    Workers come from ``_pool_context`` (not forked from this process: it may hold
+    Arrow's threads), so a worker starts from a clean interpreter; the pool is shut
+    down when the caller stops early.
     """
     if workers <= 1 or len(items) <= 1:
         yield from map(function, items)
         return
-    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    executor = ProcessPoolExecutor(
-        max_workers=min(workers, len(items)), mp_context=multiprocessing.get_context("spawn")
-    )
+    executor = ProcessPoolExecutor(max_workers=min(workers, len(items)), mp_context=_pool_context())
     try:
         yield from executor.map(function, items)
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
+
+
+_WORKER_MODULES = ["rftcost.buckets", "rftcost.documents"]
+"""What a worker runs: imported once by the server workers are forked from."""
+
+
+def _pool_context() -> BaseContext:
+    """Where workers come from: forked from a server process that imported the billing
+    modules once (``forkserver``), so a worker starts at once instead of importing pandas
+    and pyarrow again; spawned where there is no such server (Windows). Never forked from
+    this process, which may hold Arrow's threads."""
+    import multiprocessing
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(_WORKER_MODULES)
+    return context
+
+
+def _start_workers(workers: int) -> None:
+    """Start the server workers are forked from (``_pool_context``) now, for ``workers``
+    processes, so that it imports the billing modules while this process plans."""
+    if workers > 1 and _pool_context().get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
 
 
 def _part_schema(schema: pa.Schema) -> pa.Schema:
@@ -929,6 +955,7 @@ def bucketed(
     only the result crosses to this process).
     """
     folder = _bucket_folder(workdir)
+    _start_workers(workers)
     try:
         runs = _job_runs(
             paths,
