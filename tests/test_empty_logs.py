@@ -134,6 +134,24 @@ def test_an_empty_folder_beside_a_log_is_still_refused(
     assert f"{tmp_path / 'empty'}: no event log in this folder" in line
 
 
+@pytest.mark.parametrize("buckets", [None, 2])
+def test_the_library_refuses_a_folder_without_a_log_too(
+    tmp_path: Path, buckets: int | None
+) -> None:
+    # Not a bill of 0.00: the same refusal as the command's, on every path.
+    from rftcost.errors import InputError
+
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "budgets.csv").write_text("team,period,amount\nads,2025-06,10\n")
+    for folder in ("empty", "other"):
+        with pytest.raises(InputError, match="no event log in this folder") as raised:
+            rftcost.bill(tmp_path / folder, buckets=buckets)
+        assert raised.value.path == str(tmp_path / folder)
+    with pytest.raises(InputError, match="no event log"):
+        rftcost.bill([SAMPLES / "2025-05.jsonl", tmp_path / "empty"], buckets=buckets)
+
+
 # --- files without a record -----------------------------------------------------------------
 
 

@@ -231,16 +231,10 @@ def check_logs(logs: Sequence[Path], *, follow_links: bool = False) -> None:
     when no file holds a single record the command has nothing to read and is refused.
     """
     from rftcost.errors import InputError
-    from rftcost.events.survey import survey_logs
+    from rftcost.events.survey import NO_RECORD, refuse_folders_without_logs, survey_logs
 
     survey = survey_logs(logs, follow_links=follow_links)
-    if survey.folders_without_logs:  # the first one: one line, as for a missing path
-        folder, left_out = survey.folders_without_logs[0]
-        why = f"no event log in this folder ({_LOG_KINDS})"
-        if left_out:
-            more = f" (and {len(left_out) - 1} more)" if len(left_out) > 1 else ""
-            why += f"; left out: {left_out[0]}{more}"
-        raise InputError(why, path=folder)
+    refuse_folders_without_logs(survey)
     empty = survey.files_without_records
     if empty and survey.holds_no_record:
         shown = ", ".join(str(p) for p in empty[:3])
@@ -250,15 +244,9 @@ def check_logs(logs: Sequence[Path], *, follow_links: bool = False) -> None:
             if len(empty) == 1
             else f"none of these {len(empty)} files holds a record"
         )
-        raise InputError(f"{none} ({_NO_RECORD}); nothing to read", path=shown)
+        raise InputError(f"{none} ({NO_RECORD}); nothing to read", path=shown)
     for path in empty:
-        warn(f"{path}: holds no record ({_NO_RECORD}); it adds nothing")
-
-
-_LOG_KINDS = ".jsonl, .csv or .parquet, optionally .gz, or an OpenAI export"
-"""What a folder is searched for, in the words of a message."""
-_NO_RECORD = "empty, or a header only"
-"""What a file without a record is, in the words of a message."""
+        warn(f"{path}: holds no record ({NO_RECORD}); it adds nothing")
 
 
 def note_missing_glyphs(fig: Any, output: Path) -> None:

@@ -19,6 +19,7 @@ import pandas as pd
 from rftcost.billing import Bill, bill_events
 from rftcost.buckets import auto_buckets, available_workers, bill_in_buckets
 from rftcost.events.readers import EventLog, ProgressCallback, read_events
+from rftcost.events.survey import refuse_folders_without_logs, survey_logs
 from rftcost.policy import Policy, load_policy
 
 __all__ = ["bill"]
@@ -46,7 +47,7 @@ def bill(
     (``"auto"``: above ``buckets.AUTO_BUCKET_EVENTS``; ``None`` or 1: in memory), with
     ``workdir`` for the bucket files, by ``workers`` processes (``"auto"``: one per
     CPU, at most 4; a script that uses more than one must guard its entry point with
-    ``if __name__ == "__main__":``, as worker processes are spawned); a Parquet log
+    ``if __name__ == "__main__":``, as each worker process imports it); a Parquet log
     written job by job is billed in runs of whole jobs straight from the file instead
     (``job_runs``), with no bucket file. ``engine="spark"``
     runs the same kernel on a Spark cluster (the ``rftcost[spark]`` extra). Every path
@@ -54,6 +55,9 @@ def bill(
     the time line's pieces and intervals, unless ``keep_timeline`` (an audit's evidence
     needs them; memory then grows with the log). ``follow_links`` reads the files that
     links inside a folder point at outside it (else they are noted and left).
+
+    A folder that holds no event log raises ``InputError``, as a path that does not
+    exist does; a file that holds no record reads as zero records (``log.counts()``).
     """
     resolved = load_policy(policy)
     if isinstance(source, EventLog):
@@ -62,6 +66,9 @@ def bill(
         log = _log_from_frame(source, resolved, assume_tz)
     else:
         paths = [source] if isinstance(source, str | Path) else list(source)
+        # A folder named that holds no log is a wrong path, not a bill of 0.00 (as the
+        # command says, and as a path that does not exist is refused).
+        refuse_folders_without_logs(survey_logs(paths, follow_links=follow_links))
         if engine == "spark":
             from rftcost.engines.spark import bill_with_spark  # the pyspark extra, lazily
 

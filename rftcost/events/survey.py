@@ -20,8 +20,19 @@ from pydantic import BaseModel, ConfigDict
 from rftcost.errors import InputError
 from rftcost.events.readers import expand_paths, parquet_file, skip_notes
 
-__all__ = ["LogSurvey", "holds_no_record", "survey_logs"]
+__all__ = [
+    "LOG_KINDS",
+    "NO_RECORD",
+    "LogSurvey",
+    "holds_no_record",
+    "refuse_folders_without_logs",
+    "survey_logs",
+]
 
+LOG_KINDS = ".jsonl, .csv or .parquet, optionally .gz, or an OpenAI export"
+"""What a folder is searched for, in the words of a message."""
+NO_RECORD = "empty, or a header only"
+"""What a file without a record is, in the words of a message."""
 _BLOCK_CHARACTERS = 1 << 20
 """Characters read at a time while looking for a file's first record."""
 _BOM = "\ufeff"
@@ -50,6 +61,19 @@ class LogSurvey(BaseModel):
     def holds_no_record(self) -> bool:
         """No path holds a record: reading them all gives no event and no rejection."""
         return not self.elsewhere and len(self.files_without_records) == len(self.files)
+
+
+def refuse_folders_without_logs(survey: LogSurvey) -> None:
+    """Raise ``InputError`` for a folder named that holds no event log, rather than bill it
+    as 0.00: the first such, in one line, as for a path that does not exist, with why its
+    files were left out."""
+    if survey.folders_without_logs:
+        folder, left_out = survey.folders_without_logs[0]
+        why = f"no event log in this folder ({LOG_KINDS})"
+        if left_out:
+            more = f" (and {len(left_out) - 1} more)" if len(left_out) > 1 else ""
+            why += f"; left out: {left_out[0]}{more}"
+        raise InputError(why, path=folder)
 
 
 def survey_logs(paths: Iterable[str | Path], *, follow_links: bool = False) -> LogSurvey:
