@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, NamedTuple, TypeVar
 import numpy as np
 import pandas as pd
 
-from rftcost.events.readers import normalize_chunk, parquet_tables
+from rftcost.events.readers import normalize_chunk, parquet_file, parquet_tables
+from rftcost.events.typed_tables import dictionary_codes
 from rftcost.policy import Policy
 
 if TYPE_CHECKING:
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
 __all__ = ["RunUnit", "plan_job_runs", "read_parts"]
 
 _CHUNK_ROWS = 250_000
-_TAIL_ROWS = 8_192  # rows read at a time from a unit's last row group: usually one job's
 _SCAN_ROWS = 1_000_000  # rows of job ids read by one task of the plan
 _T = TypeVar("_T")
 _R = TypeVar("_R")
@@ -213,17 +213,16 @@ def read_parts(
     policy: Policy,
     assume_tz: str | None = None,
     chunk_rows: int = _CHUNK_ROWS,
-    tail_rows: int = _TAIL_ROWS,
 ) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
     """``(accepted, rejected)`` records of each of ``unit``'s parts, in order.
 
     A part's rows are gathered in Arrow and validated at once, as every reader
     validates records (``normalize_chunk``); reading stops once the last part is
-    complete, a few rows into the unit's last row group.
+    complete, where it ends in the unit's last row group.
     """
     import pyarrow as pa
 
-    tables = _unit_tables(unit, chunk_rows, tail_rows)
+    tables = _unit_tables(unit, chunk_rows)
     pending: list[pa.Table] = []
     read_to = 0  # the last line read
     for first, end in unit.parts:
@@ -256,35 +255,51 @@ def _own_dictionaries(table: pa.Table) -> pa.Table:
 
     A slice of a row group keeps the whole group's dictionary: other parts' job ids,
     and any name only another part's (rejected) records have. A part is validated and
-    billed as if read alone, so its categories are its own.
+    billed as if read alone, so its categories are its own. (A null row counts as using
+    the dictionary's first value, which the categories then keep.)
     """
     import pyarrow as pa
 
     for index, field in enumerate(table.schema):
         if not pa.types.is_dictionary(field.type):
             continue
-        column = table.column(index).combine_chunks()
-        codes = column.indices.fill_null(0).to_numpy(zero_copy_only=False)
-        used = np.bincount(codes, minlength=len(column.dictionary)) > 0
+        column = table.column(index)
+        dictionary, codes, present = dictionary_codes(column)
+        if not len(dictionary):
+            continue  # no value (every row null): nothing to drop
+        used = np.bincount(codes, minlength=len(dictionary)) > 0
         if used.all():
             continue
-        renumbered = (np.cumsum(used) - 1).astype(codes.dtype)[codes]
-        owned = pa.DictionaryArray.from_arrays(
-            pa.array(renumbered, mask=column.indices.is_null().to_numpy(zero_copy_only=False)),
-            column.dictionary.filter(pa.array(used)),
+        renumbered = (np.cumsum(used, dtype=codes.dtype) - 1)[codes]
+        validity = (
+            None if present is None else pa.py_buffer(np.packbits(present, bitorder="little"))
         )
+        indices = pa.Array.from_buffers(
+            field.type.index_type,
+            len(renumbered),
+            [validity, pa.py_buffer(renumbered)],
+            null_count=0 if present is None else len(present) - int(np.count_nonzero(present)),
+        )
+        owned = pa.DictionaryArray.from_arrays(indices, dictionary.filter(pa.array(used)))
         table = table.set_column(index, field.name, owned)
     return table
 
 
-def _unit_tables(unit: RunUnit, chunk_rows: int, tail_rows: int) -> Iterator[pa.Table]:
-    # The last row group is read a little at a time: the unit needs only its first job.
-    head, tail = unit.row_groups[:-1], unit.row_groups[-1:]
+def _unit_tables(unit: RunUnit, chunk_rows: int) -> Iterator[pa.Table]:
+    """The unit's rows, ``chunk_rows`` at a time, up to the end of its last part.
+
+    The last row group is read only as far as the last part needs (a few rows when the
+    unit ends with the first job of that group; the whole group when it ends with the
+    group), in batches that end where that part ends: no row past it is decoded.
+    """
+    head, tail = unit.row_groups[:-1], unit.row_groups[-1]
     if head:
         yield from parquet_tables(unit.path, chunk_rows=chunk_rows, row_groups=head)
-    yield from parquet_tables(
-        unit.path, chunk_rows=tail_rows if head else chunk_rows, row_groups=tail
-    )
+    metadata = parquet_file(unit.path).metadata
+    tail_first = 1 + sum(metadata.row_group(g).num_rows for g in range(tail))
+    needed = max(1, unit.parts[-1][1] - tail_first)
+    batches = -(-needed // max(1, chunk_rows))
+    yield from parquet_tables(unit.path, chunk_rows=-(-needed // batches), row_groups=[tail])
 
 
 def _first_line(table: pa.Table) -> int:

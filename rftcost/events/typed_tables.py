@@ -38,7 +38,7 @@ from rftcost.policy import Policy
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["normalize_table"]
+__all__ = ["dictionary_codes", "normalize_table", "present_slots"]
 
 _MIN_NS = 0  # as the readers: since 1970, so no two times are 2**63 ns apart
 _MAX_NS = int(pd.Timestamp.max.value)
@@ -177,20 +177,59 @@ def _text_column(table: pa.Table, col: str, n: int) -> pd.Series:
         # Stored as a dictionary (a pandas categorical written as is): pandas reads it as
         # a categorical, which the general path keeps; leave it to that path.
         _require(not pa.types.is_dictionary(column.type))
-        # pandas' own ``str.strip`` on Arrow strings is this kernel: the same white space.
+        # pandas' own ``str.strip`` on Arrow strings is this kernel: the same white space
+        # (and the same error on text that is not UTF-8).
         stripped = pc.utf8_trim_whitespace(column)
-        blank = pc.equal(stripped, "")
-        if pc.any(blank).as_py():
+        # A blank value is one of length 0 once stripped: a minimum, not a pass of text.
+        if pc.min(pc.binary_length(stripped)).as_py() == 0:
+            blank = pc.equal(stripped, "")
             stripped = pc.if_else(blank, pa.scalar(None, stripped.type), stripped)
         values: pd.Series = stripped.to_pandas().astype("string")
         return values
     _require(pa.types.is_dictionary(column.type))
-    values = column.to_pandas()
-    categories = pd.Index(values.cat.categories.astype(str), dtype=object)
-    stripped_names = categories.str.strip()
+    # The categorical straight from the codes (no Python per row), over the dictionary
+    # as pandas unifies a column's pieces.
+    dictionary, codes, present = dictionary_codes(column)
+    _require(dictionary.null_count == 0)
+    # Python's ``str.strip`` on the dictionary's few names, as the general path strips.
+    stripped_names = [name.strip() for name in dictionary.to_pylist()]
     # Two names equal once stripped, or a blank name: the general path handles those.
-    _require(bool(stripped_names.is_unique and not (stripped_names == "").any()))
-    return values.cat.rename_categories(stripped_names)
+    _require(len(set(stripped_names)) == len(stripped_names) and "" not in stripped_names)
+    if present is not None:
+        codes = np.where(present, codes, -1)
+    categories = pd.CategoricalDtype(pd.Index(stripped_names))  # as the general path infers it
+    return pd.Series(pd.Categorical.from_codes(codes, dtype=categories, validate=False))
+
+
+def dictionary_codes(column: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray, np.ndarray | None]:
+    """A dictionary column as ``(dictionary, codes, present)``: the dictionary (its
+    pieces' unified in order when they differ, as ``combine_chunks`` and pandas unify
+    them), each row's code (0 for a null row) and which rows are not null (``None``:
+    all). Pieces of one dictionary (slices of a row group) are not copied into one."""
+    chunks = [chunk for chunk in column.chunks if len(chunk)] or column.chunks
+    if not chunks or any(not c.dictionary.equals(chunks[0].dictionary) for c in chunks[1:]):
+        chunks = [column.combine_chunks()]
+    codes, present = [], []
+    for chunk in chunks:
+        indices = chunk.indices
+        valid = present_slots(indices)
+        if valid is None:
+            codes.append(np.asarray(indices.to_numpy(zero_copy_only=False)))
+            present.append(np.ones(len(indices), dtype=bool))
+        else:
+            width = indices.type.bit_width // 8
+            raw = np.frombuffer(
+                indices.buffers()[1],
+                dtype=indices.type.to_pandas_dtype(),
+                count=len(indices),
+                offset=indices.offset * width,
+            )
+            codes.append(np.where(valid, raw, 0))  # what a null slot holds is moot
+            present.append(valid)
+    dictionary: pa.Array = chunks[0].dictionary
+    all_codes = codes[0] if len(codes) == 1 else np.concatenate(codes)
+    all_present = present[0] if len(present) == 1 else np.concatenate(present)
+    return dictionary, all_codes, None if all_present.all() else all_present
 
 
 def _timestamps(table: pa.Table) -> np.ndarray:
@@ -213,10 +252,30 @@ def _timestamps(table: pa.Table) -> np.ndarray:
 def _present(table: pa.Table, col: str, n: int) -> tuple[Any, np.ndarray] | None:
     if col not in table.column_names:
         return None
-    import pyarrow.compute as pc
-
     column = table[col]
-    return column, np.asarray(pc.is_null(column).to_numpy(zero_copy_only=False), dtype=bool)
+    return column, _missing(column)
+
+
+def _missing(column: Any) -> np.ndarray:
+    """Which rows of a chunked Arrow column are null, read from the validity bitmaps."""
+    masks = []
+    for chunk in column.chunks:
+        present = present_slots(chunk)
+        masks.append(np.zeros(len(chunk), dtype=bool) if present is None else ~present)
+    return np.concatenate(masks) if masks else np.zeros(0, dtype=bool)
+
+
+def present_slots(array: pa.Array) -> np.ndarray | None:
+    """Which slots of one Arrow array hold a value (its validity bitmap as booleans);
+    ``None`` when all of them do."""
+    if array.null_count == 0:
+        return None
+    bitmap = array.buffers()[0]
+    if bitmap is None:  # nulls without a bitmap: an array of the null type
+        return np.zeros(len(array), dtype=bool)
+    end = array.offset + len(array)
+    bits = np.unpackbits(np.frombuffer(bitmap, dtype=np.uint8), count=end, bitorder="little")
+    return bits[array.offset :].view(bool)
 
 
 def _integers(table: pa.Table, col: str, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -233,7 +292,7 @@ def _integers(table: pa.Table, col: str, n: int) -> tuple[np.ndarray, np.ndarray
     bounds = pc.min_max(column)
     low, high = bounds["min"].as_py(), bounds["max"].as_py()
     _require(low is None or (low >= 0 and high <= MAX_COUNT))
-    return _values(column.cast(pa.int64()), "int64"), missing
+    return _values(_cast(column, pa.int64()), "int64"), missing
 
 
 def _floats(table: pa.Table, col: str, n: int) -> tuple[pd.arrays.FloatingArray, np.ndarray]:
@@ -246,7 +305,7 @@ def _floats(table: pa.Table, col: str, n: int) -> tuple[pd.arrays.FloatingArray,
         return pd.arrays.FloatingArray(np.zeros(n, dtype="float64"), missing), missing
     column, null = found
     _require(pa.types.is_floating(column.type) or pa.types.is_integer(column.type))
-    values = _values(column.cast(pa.float64()), "float64")
+    values = _values(_cast(column, pa.float64()), "float64")
     # NaN is missing, as pandas' Float64 has it.
     missing = np.isnan(values) | null
     present = values[~missing]
@@ -256,22 +315,42 @@ def _floats(table: pa.Table, col: str, n: int) -> tuple[pd.arrays.FloatingArray,
 
 def _booleans(table: pa.Table, col: str, n: int) -> pd.arrays.BooleanArray:
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     found = _present(table, col, n)
     if found is None:
         return pd.arrays.BooleanArray(np.zeros(n, dtype=bool), np.ones(n, dtype=bool))
     column, missing = found
     _require(pa.types.is_boolean(column.type))
-    values = np.asarray(pc.fill_null(column, False).to_numpy(), dtype=bool)
-    return pd.arrays.BooleanArray(values, missing)
+    # The values bitmap as booleans, a null slot False (as a fill of the nulls gives).
+    pieces = []
+    for chunk in column.chunks:
+        end = chunk.offset + len(chunk)
+        bits = np.unpackbits(
+            np.frombuffer(chunk.buffers()[1], dtype=np.uint8), count=end, bitorder="little"
+        )
+        pieces.append(bits[chunk.offset :].view(bool))
+    values = np.concatenate(pieces) if pieces else np.zeros(0, dtype=bool)
+    return pd.arrays.BooleanArray(values & ~missing, missing)
+
+
+def _cast(column: Any, kind: Any) -> Any:
+    """``column`` as ``kind`` (as it is when it is of that type already)."""
+    return column if column.type == kind else column.cast(kind)
 
 
 def _values(column: Any, dtype: str) -> np.ndarray:
-    """The values buffer of a fixed-width column as NumPy, without filling its nulls
-    (what a null slot holds does not matter: the mask says it is missing)."""
-    array = column.combine_chunks() if hasattr(column, "combine_chunks") else column
-    if array.null_count == 0:
-        return np.asarray(array.to_numpy(zero_copy_only=False), dtype=dtype)
-    buffer = array.buffers()[1]
-    return np.frombuffer(buffer, dtype=dtype, count=len(array), offset=array.offset * 8)
+    """The values buffers of a fixed-width column as NumPy (one copy when it is in
+    pieces), without filling its nulls (what a null slot holds does not matter: the mask
+    says it is missing)."""
+    chunks = column.chunks if hasattr(column, "chunks") else [column]
+    width = np.dtype(dtype).itemsize
+    pieces = [
+        np.frombuffer(
+            chunk.buffers()[1], dtype=dtype, count=len(chunk), offset=chunk.offset * width
+        )
+        for chunk in chunks
+        if len(chunk)
+    ]
+    if len(pieces) == 1:
+        return pieces[0]
+    return np.concatenate(pieces) if pieces else np.zeros(0, dtype=dtype)
