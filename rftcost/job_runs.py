@@ -270,12 +270,14 @@ def _own_dictionaries(table: pa.Table) -> pa.Table:
         used = np.bincount(codes, minlength=len(dictionary)) > 0
         if used.all():
             continue
-        renumbered = (np.cumsum(used, dtype=codes.dtype) - 1)[codes]
+        # Each code's position among the values used, as the column's own index type.
+        index_type = field.type.index_type
+        renumbered = (np.cumsum(used) - 1).astype(index_type.to_pandas_dtype())[codes]
         validity = (
             None if present is None else pa.py_buffer(np.packbits(present, bitorder="little"))
         )
         indices = pa.Array.from_buffers(
-            field.type.index_type,
+            index_type,
             len(renumbered),
             [validity, pa.py_buffer(renumbered)],
             null_count=0 if present is None else len(present) - int(np.count_nonzero(present)),
@@ -294,12 +296,16 @@ def _unit_tables(unit: RunUnit, chunk_rows: int) -> Iterator[pa.Table]:
     """
     head, tail = unit.row_groups[:-1], unit.row_groups[-1]
     if head:
-        yield from parquet_tables(unit.path, chunk_rows=chunk_rows, row_groups=head)
+        yield from parquet_tables(
+            unit.path, chunk_rows=chunk_rows, row_groups=head, use_threads=False
+        )
     metadata = parquet_file(unit.path).metadata
     tail_first = 1 + sum(metadata.row_group(g).num_rows for g in range(tail))
     needed = max(1, unit.parts[-1][1] - tail_first)
     batches = -(-needed // max(1, chunk_rows))
-    yield from parquet_tables(unit.path, chunk_rows=-(-needed // batches), row_groups=[tail])
+    yield from parquet_tables(
+        unit.path, chunk_rows=-(-needed // batches), row_groups=[tail], use_threads=False
+    )
 
 
 def _first_line(table: pa.Table) -> int:

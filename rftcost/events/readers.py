@@ -455,11 +455,18 @@ def read_file_chunks(
 
 
 def parquet_tables(
-    path: Path, *, chunk_rows: int | None = None, row_groups: Sequence[int] | None = None
+    path: Path,
+    *,
+    chunk_rows: int | None = None,
+    row_groups: Sequence[int] | None = None,
+    use_threads: bool = True,
 ) -> Iterator[Any]:
     """Arrow tables of a Parquet file's records, ``chunk_rows`` at a time, each with its
-    ``line`` column (row numbers from the file's start); raw, for ``normalize_chunk``."""
-    chunks = ((table, None) for table in _read_parquet(path, chunk_rows, row_groups))
+    ``line`` column (row numbers from the file's start); raw, for ``normalize_chunk``.
+    ``use_threads=False``: columns decoded one after another, in this thread (for a
+    process that is one of several sharing the cores)."""
+    tables = _read_parquet(path, chunk_rows, row_groups, use_threads=use_threads)
+    chunks = ((table, None) for table in tables)
     for table, _ in _named_errors(path, chunks):
         yield table
 
@@ -679,7 +686,11 @@ def _refuse_utf16(start: bytes, path: Path) -> None:
 
 
 def _read_parquet(
-    path: Path, chunk_rows: int | None, row_groups: Sequence[int] | None = None
+    path: Path,
+    chunk_rows: int | None,
+    row_groups: Sequence[int] | None = None,
+    *,
+    use_threads: bool = True,
 ) -> Iterator[Any]:
     """Arrow tables of the file's records, each with its ``line`` column (row numbers)."""
     import pyarrow as pa
@@ -701,7 +712,12 @@ def _read_parquet(
         return table.append_column("line", line)
 
     if chunk_rows is None and row_groups is None:
-        yield numbered(pq.read_table(path, columns=columns, read_dictionary=dictionary), 1)
+        yield numbered(
+            pq.read_table(
+                path, columns=columns, read_dictionary=dictionary, use_threads=use_threads
+            ),
+            1,
+        )
         return
     parquet = pq.ParquetFile(path, read_dictionary=dictionary)
     metadata = parquet.metadata
@@ -711,7 +727,10 @@ def _read_parquet(
     # Lines are numbered from the start of the file, whichever row groups are read.
     first_row = 1 + sum(metadata.row_group(g).num_rows for g in range(groups[0]))
     batches = parquet.iter_batches(
-        batch_size=chunk_rows or 1_000_000, row_groups=groups, columns=columns
+        batch_size=chunk_rows or 1_000_000,
+        row_groups=groups,
+        columns=columns,
+        use_threads=use_threads,
     )
     for batch in batches:
         yield numbered(pa.Table.from_batches([batch]), first_row)

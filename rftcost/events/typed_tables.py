@@ -79,7 +79,15 @@ def _normalized(table: pa.Table, *, source: str, first_line: int, policy: Policy
     _require(not job_id.isna().any())
     _require(not event.isna().any())
     _require(_used_categories_within(event, EVENTS))
-    is_event = {name: _code_mask(event, name) for name in ("phase_start", "phase_end")}
+    event_codes, event_names = event.cat.codes.to_numpy(), list(event.cat.categories)
+
+    def event_rows(name: str) -> np.ndarray:
+        """Rows of the event ``name`` (a comparison of integer codes)."""
+        if name not in event_names:
+            return np.zeros(n, dtype=bool)
+        return np.asarray(event_codes == event_names.index(name))
+
+    is_event = {name: event_rows(name) for name in ("phase_start", "phase_end")}
 
     ts = _timestamps(table)
 
@@ -89,7 +97,11 @@ def _normalized(table: pa.Table, *, source: str, first_line: int, policy: Policy
         phase = phase.astype("string").replace(aliases)
     needs_phase = is_event["phase_start"] | is_event["phase_end"]
     known = set(policy.phases.known)
-    phase_known = phase.isin(known).to_numpy(dtype=bool)
+    if isinstance(phase.dtype, pd.CategoricalDtype):  # the names checked, not the rows
+        by_code = np.append(phase.cat.categories.isin(known), False)  # code -1: no phase
+        phase_known = by_code[phase.cat.codes.to_numpy()]
+    else:
+        phase_known = phase.isin(known).to_numpy(dtype=bool)
     _require(bool((phase_known | ~needs_phase).all()))  # also: a phase event has a phase
     text["phase"] = phase
 
@@ -104,7 +116,7 @@ def _normalized(table: pa.Table, *, source: str, first_line: int, policy: Policy
     flags = {col: _booleans(table, col, n) for col in BOOL_COLUMNS}
 
     for name, required in REQUIRED_BY_EVENT.items():
-        rows = _code_mask(event, name) if name not in is_event else is_event[name]
+        rows = event_rows(name) if name not in is_event else is_event[name]
         if not rows.any():
             continue
         for col in required:
@@ -115,7 +127,7 @@ def _normalized(table: pa.Table, *, source: str, first_line: int, policy: Policy
     cached_values = counts["cached_input_tokens"]
     both = ~nulls["input_tokens"] & ~nulls["cached_input_tokens"]
     _require(not ((cached_values > counts["input_tokens"]) & both).any())
-    fill = _code_mask(event, "grader_usage") & nulls["cached_input_tokens"]
+    fill = event_rows("grader_usage") & nulls["cached_input_tokens"]
     if fill.any():
         numbers["cached_input_tokens"] = pd.arrays.IntegerArray(
             np.where(fill, 0, cached_values), nulls["cached_input_tokens"] & ~fill
@@ -131,21 +143,16 @@ def _normalized(table: pa.Table, *, source: str, first_line: int, policy: Policy
         ),
         "line": np.arange(first_line, first_line + n, dtype="int64"),
     }
-    frame = pd.DataFrame(columns, copy=False)[[*EVENT_COLUMNS, "source", "line"]]
-    return frame.astype(dict.fromkeys(CATEGORY_COLUMNS, "category"))
+    order = [*EVENT_COLUMNS, "source", "line"]
+    frame = pd.DataFrame({col: columns[col] for col in order}, copy=False)
+    # Only what is not categorical yet (a phase renamed by aliases): the rest is as is.
+    plain = [c for c in CATEGORY_COLUMNS if not isinstance(frame[c].dtype, pd.CategoricalDtype)]
+    return frame.astype(dict.fromkeys(plain, "category")) if plain else frame
 
 
 def _require(condition: bool) -> None:
     if not condition:
         raise _Unclean
-
-
-def _code_mask(values: pd.Series, name: str) -> np.ndarray:
-    """Rows of a categorical equal to ``name`` (a comparison of integer codes)."""
-    categories = list(values.cat.categories)
-    if name not in categories:
-        return np.zeros(len(values), dtype=bool)
-    return np.asarray(values.cat.codes.to_numpy() == categories.index(name))
 
 
 def _used_categories_within(values: pd.Series, allowed: tuple[str, ...]) -> bool:
@@ -177,8 +184,11 @@ def _text_column(table: pa.Table, col: str, n: int) -> pd.Series:
         # Stored as a dictionary (a pandas categorical written as is): pandas reads it as
         # a categorical, which the general path keeps; leave it to that path.
         _require(not pa.types.is_dictionary(column.type))
+        if _trims_nothing(column):
+            unchanged: pd.Series = column.to_pandas().astype("string")
+            return unchanged
         # pandas' own ``str.strip`` on Arrow strings is this kernel: the same white space
-        # (and the same error on text that is not UTF-8).
+        # (and the same error on text that is not UTF-8 at either end).
         stripped = pc.utf8_trim_whitespace(column)
         # A blank value is one of length 0 once stripped: a minimum, not a pass of text.
         if pc.min(pc.binary_length(stripped)).as_py() == 0:
@@ -189,47 +199,95 @@ def _text_column(table: pa.Table, col: str, n: int) -> pd.Series:
     _require(pa.types.is_dictionary(column.type))
     # The categorical straight from the codes (no Python per row), over the dictionary
     # as pandas unifies a column's pieces.
-    dictionary, codes, present = dictionary_codes(column)
+    dictionary, codes, _ = dictionary_codes(column, null_code=-1)
     _require(dictionary.null_count == 0)
     # Python's ``str.strip`` on the dictionary's few names, as the general path strips.
     stripped_names = [name.strip() for name in dictionary.to_pylist()]
     # Two names equal once stripped, or a blank name: the general path handles those.
     _require(len(set(stripped_names)) == len(stripped_names) and "" not in stripped_names)
-    if present is not None:
-        codes = np.where(present, codes, -1)
     categories = pd.CategoricalDtype(pd.Index(stripped_names))  # as the general path infers it
     return pd.Series(pd.Categorical.from_codes(codes, dtype=categories, validate=False))
 
 
-def dictionary_codes(column: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray, np.ndarray | None]:
+def _trims_nothing(column: pa.ChunkedArray) -> bool:
+    """Whether every value of a text column begins and ends with printable ASCII (a
+    byte from ``!`` to ``~``), read from the first and last byte of each: then stripping
+    changes nothing, raises nothing, and no value is blank."""
+    import pyarrow as pa
+
+    for chunk in column.chunks:
+        if chunk.null_count == len(chunk):
+            continue
+        offset_type = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+        offsets: np.ndarray = np.frombuffer(
+            chunk.buffers()[1],
+            dtype=offset_type,
+            count=len(chunk) + 1,
+            offset=chunk.offset * np.dtype(offset_type).itemsize,
+        )
+        data = chunk.buffers()[2]
+        if data is None:
+            return False  # every value empty
+        text = np.frombuffer(data, dtype=np.uint8)
+        starts, ends = offsets[:-1], offsets[1:]  # positions in the data buffer itself
+        present = present_slots(chunk)
+        if present is not None:
+            starts, ends = starts[present], ends[present]
+        if not (ends > starts).all():
+            return False
+        for edge in (text[starts], text[ends - 1]):
+            if not ((edge > 0x20) & (edge < 0x7F)).all():
+                return False
+    return True
+
+
+def dictionary_codes(
+    column: pa.ChunkedArray, *, null_code: int = 0
+) -> tuple[pa.Array, np.ndarray, np.ndarray | None]:
     """A dictionary column as ``(dictionary, codes, present)``: the dictionary (its
     pieces' unified in order when they differ, as ``combine_chunks`` and pandas unify
-    them), each row's code (0 for a null row) and which rows are not null (``None``:
-    all). Pieces of one dictionary (slices of a row group) are not copied into one."""
+    them), each row's code (``null_code`` for a null row; the smallest integers that
+    hold the dictionary's positions, as pandas keeps codes) and which rows are not null
+    (``None``: all). Pieces of one dictionary (slices of a row group) are not copied
+    into one first."""
     chunks = [chunk for chunk in column.chunks if len(chunk)] or column.chunks
     if not chunks or any(not c.dictionary.equals(chunks[0].dictionary) for c in chunks[1:]):
         chunks = [column.combine_chunks()]
-    codes, present = [], []
+    dictionary: pa.Array = chunks[0].dictionary
+    codes = np.empty(sum(len(chunk) for chunk in chunks), dtype=_code_type(len(dictionary)))
+    present = np.ones(len(codes), dtype=bool)
+    every_present = True
+    at = 0
     for chunk in chunks:
         indices = chunk.indices
+        end = at + len(indices)
+        # The index buffer as it is (a null slot holds anything: overwritten below).
+        codes[at:end] = np.frombuffer(
+            indices.buffers()[1],
+            dtype=indices.type.to_pandas_dtype(),
+            count=len(indices),
+            offset=indices.offset * (indices.type.bit_width // 8),
+        )
         valid = present_slots(indices)
-        if valid is None:
-            codes.append(np.asarray(indices.to_numpy(zero_copy_only=False)))
-            present.append(np.ones(len(indices), dtype=bool))
-        else:
-            width = indices.type.bit_width // 8
-            raw = np.frombuffer(
-                indices.buffers()[1],
-                dtype=indices.type.to_pandas_dtype(),
-                count=len(indices),
-                offset=indices.offset * width,
-            )
-            codes.append(np.where(valid, raw, 0))  # what a null slot holds is moot
-            present.append(valid)
-    dictionary: pa.Array = chunks[0].dictionary
-    all_codes = codes[0] if len(codes) == 1 else np.concatenate(codes)
-    all_present = present[0] if len(present) == 1 else np.concatenate(present)
-    return dictionary, all_codes, None if all_present.all() else all_present
+        if valid is not None:
+            every_present = False
+            present[at:end] = valid
+            # ``null_code`` where not valid, in three passes of small integers (a masked
+            # copy is slower): what a null slot held is multiplied by 0.
+            piece = codes[at:end]
+            piece -= null_code
+            piece *= valid
+            piece += null_code
+        at = end
+    return dictionary, codes, None if every_present else present
+
+
+def _code_type(size: int) -> type[np.signedinteger[Any]]:
+    """The integers pandas keeps a categorical's codes in, for ``size`` categories."""
+    for kind in (np.int8, np.int16, np.int32):
+        if size < np.iinfo(kind).max:
+            return kind
+    return np.int64
 
 
 def _timestamps(table: pa.Table) -> np.ndarray:
@@ -258,11 +316,14 @@ def _present(table: pa.Table, col: str, n: int) -> tuple[Any, np.ndarray] | None
 
 def _missing(column: Any) -> np.ndarray:
     """Which rows of a chunked Arrow column are null, read from the validity bitmaps."""
-    masks = []
+    present = np.ones(len(column), dtype=bool)
+    at = 0
     for chunk in column.chunks:
-        present = present_slots(chunk)
-        masks.append(np.zeros(len(chunk), dtype=bool) if present is None else ~present)
-    return np.concatenate(masks) if masks else np.zeros(0, dtype=bool)
+        valid = present_slots(chunk)
+        if valid is not None:
+            present[at : at + len(chunk)] = valid
+        at += len(chunk)
+    return np.logical_not(present, out=present)
 
 
 def present_slots(array: pa.Array) -> np.ndarray | None:
@@ -289,6 +350,13 @@ def _integers(table: pa.Table, col: str, n: int) -> tuple[np.ndarray, np.ndarray
         return np.zeros(n, dtype="int64"), np.ones(n, dtype=bool)
     column, missing = found
     _require(pa.types.is_integer(column.type))
+    if column.type == pa.int64():
+        # One pass: as unsigned, a negative count is above MAX_COUNT too; a null slot's
+        # value (moot) is looked at only when some slot is out of range.
+        values = _values(column, "int64")
+        outside = values.view(np.uint64) > MAX_COUNT
+        _require(not outside.any() or not (outside & ~missing).any())
+        return values, missing
     bounds = pc.min_max(column)
     low, high = bounds["min"].as_py(), bounds["max"].as_py()
     _require(low is None or (low >= 0 and high <= MAX_COUNT))
@@ -342,15 +410,20 @@ def _values(column: Any, dtype: str) -> np.ndarray:
     """The values buffers of a fixed-width column as NumPy (one copy when it is in
     pieces), without filling its nulls (what a null slot holds does not matter: the mask
     says it is missing)."""
-    chunks = column.chunks if hasattr(column, "chunks") else [column]
+    chunks = [chunk for chunk in column.chunks if len(chunk)]
     width = np.dtype(dtype).itemsize
-    pieces = [
-        np.frombuffer(
-            chunk.buffers()[1], dtype=dtype, count=len(chunk), offset=chunk.offset * width
-        )
-        for chunk in chunks
-        if len(chunk)
-    ]
-    if len(pieces) == 1:
-        return pieces[0]
-    return np.concatenate(pieces) if pieces else np.zeros(0, dtype=dtype)
+
+    def buffer(chunk: Any) -> np.ndarray:
+        data = chunk.buffers()[1]
+        if data is None:  # no values at all (every slot null)
+            return np.zeros(len(chunk), dtype=dtype)
+        return np.frombuffer(data, dtype=dtype, count=len(chunk), offset=chunk.offset * width)
+
+    if len(chunks) == 1:
+        return buffer(chunks[0])
+    values = np.empty(len(column), dtype=dtype)
+    at = 0
+    for chunk in chunks:
+        values[at : at + len(chunk)] = buffer(chunk)
+        at += len(chunk)
+    return values
