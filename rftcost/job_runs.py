@@ -26,7 +26,6 @@ import numpy as np
 import pandas as pd
 
 from rftcost.events.readers import normalize_chunk, parquet_file, parquet_tables
-from rftcost.events.typed_tables import dictionary_codes
 from rftcost.policy import Policy
 
 if TYPE_CHECKING:
@@ -235,56 +234,25 @@ def read_parts(
                 read_to = _first_line(table) + table.num_rows - 1
         pieces = [_lines(t, first, end) for t in pending]
         pieces = [t for t in pieces if t.num_rows]
-        if pieces:
-            raw = _own_dictionaries(pa.concat_tables(pieces))  # no copy of the rest
-        else:
-            raw = pending[0].slice(0, 0) if pending else None
+        # Concatenated without a copy; a part's categories are its own (a slice of a row
+        # group keeps the whole group's dictionary).
+        empty = pending[0].slice(0, 0) if pending else None
+        raw = pa.concat_tables(pieces) if pieces else empty
         part = (
             _no_records()
             if raw is None
-            else normalize_chunk(raw, path=unit.path, assume_tz=assume_tz, policy=policy)
+            else normalize_chunk(
+                raw,
+                path=unit.path,
+                assume_tz=assume_tz,
+                policy=policy,
+                own_categories=bool(pieces),
+            )
         )
-        del raw, pieces  # the part's copy in Arrow, before it is billed
+        del raw, pieces, empty  # the part's Arrow table, before it is billed
         yield part
         del part  # before the next part is read (the caller lets go of it too)
         pending = [t for t in (_lines(t, end, None) for t in pending) if t.num_rows]
-
-
-def _own_dictionaries(table: pa.Table) -> pa.Table:
-    """``table`` with each dictionary column holding only the values its rows use.
-
-    A slice of a row group keeps the whole group's dictionary: other parts' job ids,
-    and any name only another part's (rejected) records have. A part is validated and
-    billed as if read alone, so its categories are its own. (A null row counts as using
-    the dictionary's first value, which the categories then keep.)
-    """
-    import pyarrow as pa
-
-    for index, field in enumerate(table.schema):
-        if not pa.types.is_dictionary(field.type):
-            continue
-        column = table.column(index)
-        dictionary, codes, present = dictionary_codes(column)
-        if not len(dictionary):
-            continue  # no value (every row null): nothing to drop
-        used = np.bincount(codes, minlength=len(dictionary)) > 0
-        if used.all():
-            continue
-        # Each code's position among the values used, as the column's own index type.
-        index_type = field.type.index_type
-        renumbered = (np.cumsum(used) - 1).astype(index_type.to_pandas_dtype())[codes]
-        validity = (
-            None if present is None else pa.py_buffer(np.packbits(present, bitorder="little"))
-        )
-        indices = pa.Array.from_buffers(
-            index_type,
-            len(renumbered),
-            [validity, pa.py_buffer(renumbered)],
-            null_count=0 if present is None else len(present) - int(np.count_nonzero(present)),
-        )
-        owned = pa.DictionaryArray.from_arrays(indices, dictionary.filter(pa.array(used)))
-        table = table.set_column(index, field.name, owned)
-    return table
 
 
 def _unit_tables(unit: RunUnit, chunk_rows: int) -> Iterator[pa.Table]:

@@ -478,10 +478,13 @@ def normalize_chunk(
     assume_tz: str | None,
     policy: Policy,
     rejected: pd.DataFrame | None = None,
+    own_categories: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(accepted, rejected)`` of raw records read from ``path``: a pandas frame, or an
     Arrow table (``parquet_tables``) checked in Arrow first. ``rejected``: records the
-    reading itself set aside, put first."""
+    reading itself set aside, put first. ``own_categories``: an Arrow table's text
+    categories are only the values its rows use (a slice of row groups read as if
+    alone; ``typed_tables.own_dictionaries``)."""
     bad = empty_rejected() if rejected is None else rejected
     if isinstance(raw, pd.DataFrame):
         names, rows = list(raw.columns), len(raw)
@@ -497,9 +500,15 @@ def normalize_chunk(
     if not isinstance(raw, pd.DataFrame):
         # A Parquet table: checked in Arrow; only a table with a record to reject
         # (or an unusual column type) goes through the general path below.
-        frame = _normalize_typed(raw, source=str(path), policy=policy)
+        frame = _normalize_typed(
+            raw, source=str(path), policy=policy, own_categories=own_categories
+        )
         if frame is not None:
             return frame, bad
+        if own_categories:
+            from rftcost.events.typed_tables import own_dictionaries
+
+            raw = own_dictionaries(raw)
         raw = raw.to_pandas()
     frame, invalid = normalize_records(raw, source=str(path), assume_tz=assume_tz, policy=policy)
     return frame, pd.concat([bad, invalid], ignore_index=True)
@@ -521,7 +530,9 @@ def _named_errors(path: Path, chunks: Iterator[tuple[Any, _T]]) -> Iterator[tupl
         yield item
 
 
-def _normalize_typed(table: Any, *, source: str, policy: Policy) -> pd.DataFrame | None:
+def _normalize_typed(
+    table: Any, *, source: str, policy: Policy, own_categories: bool = False
+) -> pd.DataFrame | None:
     """The fast path of a Parquet table (``typed_tables``), its line column set apart."""
     from rftcost.events.typed_tables import normalize_table
 
@@ -529,7 +540,13 @@ def _normalize_typed(table: Any, *, source: str, policy: Policy) -> pd.DataFrame
     if len(lines) == 0:
         return None
     body = table.drop_columns(["line"])
-    return normalize_table(body, source=source, first_line=int(lines[0].as_py()), policy=policy)
+    return normalize_table(
+        body,
+        source=source,
+        first_line=int(lines[0].as_py()),
+        policy=policy,
+        own_categories=own_categories,
+    )
 
 
 def _raw_chunks(

@@ -38,11 +38,14 @@ from rftcost.policy import Policy
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["dictionary_codes", "normalize_table", "present_slots"]
+__all__ = ["dictionary_codes", "normalize_table", "own_dictionaries", "present_slots"]
 
 _MIN_NS = 0  # as the readers: since 1970, so no two times are 2**63 ns apart
 _MAX_NS = int(pd.Timestamp.max.value)
 _NS_PER_UNIT = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
+
+
+_FEW_CODES = 16  # up to this many, which codes occur is asked code by code
 
 
 class _Unclean(Exception):
@@ -50,12 +53,19 @@ class _Unclean(Exception):
 
 
 def normalize_table(
-    table: pa.Table, *, source: str, first_line: int, policy: Policy
+    table: pa.Table,
+    *,
+    source: str,
+    first_line: int,
+    policy: Policy,
+    own_categories: bool = False,
 ) -> pd.DataFrame | None:
     """The event frame of ``table`` when every record is valid, else ``None``.
 
     ``first_line`` is the line (row number, 1-based) of the table's first row. Only
     a timestamp with a time zone is handled (no ``--assume-tz`` is then involved).
+    ``own_categories``: a categorical column's categories are the values its rows use,
+    as in ``own_dictionaries(table)`` (checked on those values only).
     """
     names = table.column_names
     if (
@@ -66,14 +76,18 @@ def normalize_table(
     ):
         return None
     try:
-        return _normalized(table, source=source, first_line=first_line, policy=policy)
+        return _normalized(
+            table, source=source, first_line=first_line, policy=policy, own=own_categories
+        )
     except _Unclean:
         return None
 
 
-def _normalized(table: pa.Table, *, source: str, first_line: int, policy: Policy) -> pd.DataFrame:
+def _normalized(
+    table: pa.Table, *, source: str, first_line: int, policy: Policy, own: bool
+) -> pd.DataFrame:
     n = table.num_rows
-    text = {col: _text_column(table, col, n) for col in STRING_COLUMNS}
+    text = {col: _text_column(table, col, n, own) for col in STRING_COLUMNS}
 
     job_id, event = text["job_id"], text["event"]
     _require(not job_id.isna().any())
@@ -164,8 +178,9 @@ def _used_categories_within(values: pd.Series, allowed: tuple[str, ...]) -> bool
     return not (used & outside).any()
 
 
-def _text_column(table: pa.Table, col: str, n: int) -> pd.Series:
-    """A text column, stripped, blank as NA: categorical for ``CATEGORY_COLUMNS``."""
+def _text_column(table: pa.Table, col: str, n: int, own: bool) -> pd.Series:
+    """A text column, stripped, blank as NA: categorical for ``CATEGORY_COLUMNS`` (over
+    the values its rows use when ``own``, as ``own_dictionaries`` leaves them)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -199,7 +214,21 @@ def _text_column(table: pa.Table, col: str, n: int) -> pd.Series:
     _require(pa.types.is_dictionary(column.type))
     # The categorical straight from the codes (no Python per row), over the dictionary
     # as pandas unifies a column's pieces.
-    dictionary, codes, _ = dictionary_codes(column, null_code=-1)
+    dictionary, codes, present = dictionary_codes(column)
+    if own and len(dictionary):
+        if column.null_count == n:  # no value: the null rows' code 0 is the only one
+            used = np.arange(len(dictionary)) == 0
+            codes = np.zeros(n, dtype="int8")
+        else:
+            used = _used_codes(codes, len(dictionary))
+            if not used.all():
+                codes = (np.cumsum(used) - 1).astype(_code_type(int(used.sum())))[codes]
+        if not used.all():
+            dictionary = dictionary.filter(pa.array(used))
+    if present is not None:  # a null row's code -1, in place (the codes are a copy)
+        codes += 1
+        codes *= present
+        codes -= 1
     _require(dictionary.null_count == 0)
     # Python's ``str.strip`` on the dictionary's few names, as the general path strips.
     stripped_names = [name.strip() for name in dictionary.to_pylist()]
@@ -250,7 +279,7 @@ def dictionary_codes(
     hold the dictionary's positions, as pandas keeps codes) and which rows are not null
     (``None``: all). Pieces of one dictionary (slices of a row group) are not copied
     into one first."""
-    chunks = [chunk for chunk in column.chunks if len(chunk)] or column.chunks
+    chunks = column.chunks
     if not chunks or any(not c.dictionary.equals(chunks[0].dictionary) for c in chunks[1:]):
         chunks = [column.combine_chunks()]
     dictionary: pa.Array = chunks[0].dictionary
@@ -261,6 +290,12 @@ def dictionary_codes(
     for chunk in chunks:
         indices = chunk.indices
         end = at + len(indices)
+        if indices.null_count == len(indices):  # no value: nothing to read
+            codes[at:end] = null_code
+            present[at:end] = False
+            every_present = every_present and not len(indices)
+            at = end
+            continue
         # The index buffer as it is (a null slot holds anything: overwritten below).
         codes[at:end] = np.frombuffer(
             indices.buffers()[1],
@@ -280,6 +315,52 @@ def dictionary_codes(
             piece += null_code
         at = end
     return dictionary, codes, None if every_present else present
+
+
+def own_dictionaries(table: pa.Table) -> pa.Table:
+    """``table`` with each dictionary column holding only the values its rows use.
+
+    A slice of a row group keeps the whole group's dictionary: other parts' job ids,
+    and any name only another part's (rejected) records have; a part of a log billed
+    in job runs is validated and billed as if read alone, so its categories are its
+    own (``normalize_table(own_categories=True)`` gives the same categories). A null
+    row counts as using the dictionary's first value, which the categories then keep.
+    """
+    import pyarrow as pa
+
+    for index, field in enumerate(table.schema):
+        if not pa.types.is_dictionary(field.type):
+            continue
+        column = table.column(index)
+        dictionary, codes, present = dictionary_codes(column)
+        if not len(dictionary):
+            continue  # no value (every row null): nothing to drop
+        used = _used_codes(codes, len(dictionary))
+        if used.all():
+            continue
+        # Each code's position among the values used, as the column's own index type.
+        index_type = field.type.index_type
+        renumbered = (np.cumsum(used) - 1).astype(index_type.to_pandas_dtype())[codes]
+        validity = (
+            None if present is None else pa.py_buffer(np.packbits(present, bitorder="little"))
+        )
+        indices = pa.Array.from_buffers(
+            index_type,
+            len(renumbered),
+            [validity, pa.py_buffer(renumbered)],
+            null_count=0 if present is None else len(present) - int(np.count_nonzero(present)),
+        )
+        owned = pa.DictionaryArray.from_arrays(indices, dictionary.filter(pa.array(used)))
+        table = table.set_column(index, field.name, owned)
+    return table
+
+
+def _used_codes(codes: np.ndarray, size: int) -> np.ndarray:
+    """Which of ``size`` codes occur in ``codes`` (codes of the dictionary's positions;
+    a null row's is 0, so it counts as using the first value, as it always has)."""
+    if size <= _FEW_CODES:  # a comparison per code is quicker than counting them all
+        return np.array([bool((codes == code).any()) for code in range(size)], dtype=bool)
+    return np.asarray(np.bincount(codes, minlength=size) > 0)
 
 
 def _code_type(size: int) -> type[np.signedinteger[Any]]:
