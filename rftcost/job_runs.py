@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = ["RunUnit", "plan_job_runs", "read_parts"]
 
-_CHUNK_ROWS = 250_000
+_CHUNK_ROWS = 65_536  # rows decoded at a time: see read_parts
 _SCAN_ROWS = 1_000_000  # rows of job ids read by one task of the plan
 _T = TypeVar("_T")
 _R = TypeVar("_R")
@@ -217,7 +217,11 @@ def read_parts(
 
     A part's rows are gathered in Arrow and validated at once, as every reader
     validates records (``normalize_chunk``); reading stops once the last part is
-    complete, where it ends in the unit's last row group.
+    complete, where it ends in the unit's last row group. Rows are decoded
+    ``chunk_rows`` at a time: 65,536 rather than 250,000 cost less CPU in a worker that
+    bills between parts (measured with ``unit_cpu.py``, reading the first unit: 0.84-1.15
+    s instead of 1.23-1.38 s, most of it the kernel's time to map fresh pages), and
+    hold less memory beside the part.
     """
     import pyarrow as pa
 
