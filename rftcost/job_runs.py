@@ -266,6 +266,8 @@ def _unit_tables(unit: RunUnit, chunk_rows: int) -> Iterator[pa.Table]:
     unit ends with the first job of that group; the whole group when it ends with the
     group), in batches that end where that part ends: no row past it is decoded.
     """
+    # Decoded in this thread: a worker is one of several processes sharing the cores,
+    # where Arrow's threads add CPU and no speed.
     head, tail = unit.row_groups[:-1], unit.row_groups[-1]
     if head:
         yield from parquet_tables(
