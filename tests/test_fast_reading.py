@@ -21,7 +21,7 @@ from builders import JobLog
 
 import rftcost
 from rftcost.events import readers
-from rftcost.events.typed_tables import normalize_table
+from rftcost.events.typed_tables import normalize_table, own_dictionaries
 from rftcost.policy import load_policy
 from rftcost.simulate import simulate_jobs
 
@@ -73,6 +73,34 @@ def test_the_sample_parquet_log_normalizes_as_the_general_path() -> None:
         table.to_pandas(), source=str(path), assume_tz=None, policy=policy
     )
     _same_frame(fast, slow)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("window", [(0, 5000), (650, 200), (1390, 700), (3, 1), (-400, 398)])
+def test_a_slice_normalizes_with_its_own_categories_as_its_owned_table(
+    tmp_path: Path, seed: int, window: tuple[int, int]
+) -> None:
+    """A slice of row groups (a part of a job run, in pieces of batches) checked with its
+    own categories gives the frame of its table with unused dictionary values dropped,
+    including a name that is a blank or a repeat once stripped only in other rows."""
+    frame = simulate_jobs(n_jobs=20, seed=seed)
+    frame = frame.assign(
+        team=frame["team"].where(frame.index != len(frame) - 1, "  "),
+        model=frame["model"].where(frame.index != len(frame) - 2, " gpt "),
+        grader_type=frame["grader_type"].where(frame["event"] != "job_created", None),
+    )
+    table = _typed_table(tmp_path, frame)
+    start = window[0] % table.num_rows  # from the end when negative: not the last 2 rows
+    pieces = pa.Table.from_batches(table.to_batches(max_chunksize=300)).slice(start, window[1])
+    policy = load_policy(None)
+    own = normalize_table(pieces, source="x", first_line=1, policy=policy, own_categories=True)
+    owned = normalize_table(own_dictionaries(pieces), source="x", first_line=1, policy=policy)
+    assert (own is None) == (owned is None) == (window[0] == 0)
+    if own is not None and owned is not None:
+        _same_frame(own, owned)
+        for column in own.columns:
+            if isinstance(own[column].dtype, pd.CategoricalDtype):
+                assert own[column].cat.codes.dtype == owned[column].cat.codes.dtype
 
 
 @pytest.mark.parametrize(

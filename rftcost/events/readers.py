@@ -455,11 +455,18 @@ def read_file_chunks(
 
 
 def parquet_tables(
-    path: Path, *, chunk_rows: int | None = None, row_groups: Sequence[int] | None = None
+    path: Path,
+    *,
+    chunk_rows: int | None = None,
+    row_groups: Sequence[int] | None = None,
+    use_threads: bool = True,
 ) -> Iterator[Any]:
     """Arrow tables of a Parquet file's records, ``chunk_rows`` at a time, each with its
-    ``line`` column (row numbers from the file's start); raw, for ``normalize_chunk``."""
-    chunks = ((table, None) for table in _read_parquet(path, chunk_rows, row_groups))
+    ``line`` column (row numbers from the file's start); raw, for ``normalize_chunk``.
+    ``use_threads=False``: columns decoded one after another, in this thread (for a
+    process that is one of several sharing the cores)."""
+    tables = _read_parquet(path, chunk_rows, row_groups, use_threads=use_threads)
+    chunks = ((table, None) for table in tables)
     for table, _ in _named_errors(path, chunks):
         yield table
 
@@ -471,10 +478,13 @@ def normalize_chunk(
     assume_tz: str | None,
     policy: Policy,
     rejected: pd.DataFrame | None = None,
+    own_categories: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(accepted, rejected)`` of raw records read from ``path``: a pandas frame, or an
     Arrow table (``parquet_tables``) checked in Arrow first. ``rejected``: records the
-    reading itself set aside, put first."""
+    reading itself set aside, put first. ``own_categories``: an Arrow table's text
+    categories are only the values its rows use (a slice of row groups read as if
+    alone; ``typed_tables.own_dictionaries``)."""
     bad = empty_rejected() if rejected is None else rejected
     if isinstance(raw, pd.DataFrame):
         names, rows = list(raw.columns), len(raw)
@@ -490,9 +500,15 @@ def normalize_chunk(
     if not isinstance(raw, pd.DataFrame):
         # A Parquet table: checked in Arrow; only a table with a record to reject
         # (or an unusual column type) goes through the general path below.
-        frame = _normalize_typed(raw, source=str(path), policy=policy)
+        frame = _normalize_typed(
+            raw, source=str(path), policy=policy, own_categories=own_categories
+        )
         if frame is not None:
             return frame, bad
+        if own_categories:
+            from rftcost.events.typed_tables import own_dictionaries
+
+            raw = own_dictionaries(raw)
         raw = raw.to_pandas()
     frame, invalid = normalize_records(raw, source=str(path), assume_tz=assume_tz, policy=policy)
     return frame, pd.concat([bad, invalid], ignore_index=True)
@@ -514,7 +530,9 @@ def _named_errors(path: Path, chunks: Iterator[tuple[Any, _T]]) -> Iterator[tupl
         yield item
 
 
-def _normalize_typed(table: Any, *, source: str, policy: Policy) -> pd.DataFrame | None:
+def _normalize_typed(
+    table: Any, *, source: str, policy: Policy, own_categories: bool = False
+) -> pd.DataFrame | None:
     """The fast path of a Parquet table (``typed_tables``), its line column set apart."""
     from rftcost.events.typed_tables import normalize_table
 
@@ -522,7 +540,13 @@ def _normalize_typed(table: Any, *, source: str, policy: Policy) -> pd.DataFrame
     if len(lines) == 0:
         return None
     body = table.drop_columns(["line"])
-    return normalize_table(body, source=source, first_line=int(lines[0].as_py()), policy=policy)
+    return normalize_table(
+        body,
+        source=source,
+        first_line=int(lines[0].as_py()),
+        policy=policy,
+        own_categories=own_categories,
+    )
 
 
 def _raw_chunks(
@@ -679,7 +703,11 @@ def _refuse_utf16(start: bytes, path: Path) -> None:
 
 
 def _read_parquet(
-    path: Path, chunk_rows: int | None, row_groups: Sequence[int] | None = None
+    path: Path,
+    chunk_rows: int | None,
+    row_groups: Sequence[int] | None = None,
+    *,
+    use_threads: bool = True,
 ) -> Iterator[Any]:
     """Arrow tables of the file's records, each with its ``line`` column (row numbers)."""
     import pyarrow as pa
@@ -701,7 +729,12 @@ def _read_parquet(
         return table.append_column("line", line)
 
     if chunk_rows is None and row_groups is None:
-        yield numbered(pq.read_table(path, columns=columns, read_dictionary=dictionary), 1)
+        yield numbered(
+            pq.read_table(
+                path, columns=columns, read_dictionary=dictionary, use_threads=use_threads
+            ),
+            1,
+        )
         return
     parquet = pq.ParquetFile(path, read_dictionary=dictionary)
     metadata = parquet.metadata
@@ -711,7 +744,10 @@ def _read_parquet(
     # Lines are numbered from the start of the file, whichever row groups are read.
     first_row = 1 + sum(metadata.row_group(g).num_rows for g in range(groups[0]))
     batches = parquet.iter_batches(
-        batch_size=chunk_rows or 1_000_000, row_groups=groups, columns=columns
+        batch_size=chunk_rows or 1_000_000,
+        row_groups=groups,
+        columns=columns,
+        use_threads=use_threads,
     )
     for batch in batches:
         yield numbered(pa.Table.from_batches([batch]), first_row)
