@@ -27,7 +27,7 @@ maps it to ``job_id``):
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -1245,22 +1245,26 @@ def _asof_arrays(
     left row when it may match it looking back (or when it may not, looking forward).
     A running maximum (minimum from the end) of right positions then finds each left
     row's match, which counts when its keys are the left row's keys."""
-    left = left.take(np.argsort(left[left_on].to_numpy(), kind="stable"))
-    right = right.take(np.argsort(right[right_on].to_numpy(), kind="stable"))
+    left_ts = left[left_on].to_numpy(dtype="int64")
+    right_ts = right[right_on].to_numpy(dtype="int64")
+    # Sides already in time order (the usual case: they come sorted) are not moved.
+    left_order = None if _ascending(left_ts) else np.argsort(left_ts, kind="stable")
+    right_order = None if _ascending(right_ts) else np.argsort(right_ts, kind="stable")
+    if left_order is not None:
+        left, left_ts = left.take(left_order), left_ts[left_order]
+    if right_order is not None:
+        right, right_ts = right.take(right_order), right_ts[right_order]
     n_left, n_right = len(left), len(right)
-    key_rows = np.concatenate(
+    group = _key_groups(
         [
-            np.stack([left[k].to_numpy(dtype="int64") for k in keys], axis=1),
-            np.stack([right[k].to_numpy(dtype="int64") for k in keys], axis=1),
+            np.concatenate([left[k].to_numpy(dtype="int64"), right[k].to_numpy(dtype="int64")])
+            for k in keys
         ]
     )
-    group = np.unique(key_rows, axis=0, return_inverse=True)[1].reshape(-1)
-    times = np.concatenate(
-        [left[left_on].to_numpy(dtype="int64"), right[right_on].to_numpy(dtype="int64")]
-    )
+    times = np.concatenate([left_ts, right_ts])
     right_first = allow_exact_matches != forward
     side = np.r_[np.full(n_left, int(right_first)), np.full(n_right, int(not right_first))]
-    order = np.lexsort((side, times, group))
+    order = _by_group_time_and_side(group, times, side)
     is_right = order >= n_left
     # Right rows numbered in the joint order (increasing, so running extremes find them).
     rank = np.cumsum(is_right) - 1
@@ -1274,16 +1278,56 @@ def _asof_arrays(
     valid[valid] = group[n_left + right_in_order[found[valid]]] == group[left_in_order[valid]]
     match = np.full(n_left, -1)
     match[left_in_order[valid]] = right_in_order[found[valid]]
-    merged = left.reset_index(drop=True)
+    # One frame built from its columns (adding them one by one costs a copy of the
+    # column index each).
+    columns: dict[str, Any] = {c: left[c].array for c in left.columns}
     for column in right.columns:
         if column in keys:
             continue
         if isinstance(right[column].dtype, np.dtype):  # plain integers: no NA to carry
             values = np.append(right[column].to_numpy(dtype="int64"), 0)  # 0 under NA
-            merged[column] = pd.arrays.IntegerArray(values[match], match < 0)
+            columns[column] = pd.arrays.IntegerArray(values[match], match < 0)
         else:
-            merged[column] = right[column].astype("Int64").array.take(match, allow_fill=True)
-    return merged
+            columns[column] = right[column].astype("Int64").array.take(match, allow_fill=True)
+    return pd.DataFrame(columns, index=pd.RangeIndex(n_left), copy=False)
+
+
+def _ascending(values: np.ndarray) -> bool:
+    """Whether ``values`` never decrease (one pass, cheaper than a sort)."""
+    return len(values) < 2 or bool((values[1:] >= values[:-1]).all())
+
+
+def _key_groups(keys: list[np.ndarray]) -> np.ndarray:
+    """One integer per row equal for rows of equal keys (the order of groups does not
+    matter to ``_asof_arrays``): the key itself, keys packed into one integer when
+    their ranges leave room, else the rank of the distinct rows."""
+    if len(keys) == 1:
+        return keys[0]
+    if not len(keys[0]):
+        return np.zeros(0, dtype="int64")
+    packed = np.zeros(len(keys[0]), dtype="int64")
+    room = 1
+    for key in keys:
+        low = int(key.min())
+        width = int(key.max()) - low + 1
+        room *= width
+        if room >= 2**62:
+            unique = np.unique(np.stack(keys, axis=1), axis=0, return_inverse=True)
+            inverse: np.ndarray = unique[1].reshape(-1)
+            return inverse
+        packed = packed * width + (key - low)
+    return packed
+
+
+def _by_group_time_and_side(group: np.ndarray, times: np.ndarray, side: np.ndarray) -> np.ndarray:
+    """Rows sorted by group, time and side (ties in input order): ``np.lexsort((side,
+    times, group))``, time and side packed into one key when the span of times leaves room."""
+    if len(times) == 0:
+        return np.zeros(0, dtype="int64")
+    low, high = int(times.min()), int(times.max())
+    if (high - low) < (2**63 - 1) // 2 - 2:
+        return _sorted_by(group, (times - low) * 2 + side)
+    return np.lexsort((side, times, group))
 
 
 # --- status ----------------------------------------------------------------------------
