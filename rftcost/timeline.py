@@ -115,7 +115,7 @@ def build_timeline(
     problems.append(pairing_problems)
     problems.append(_backward_steps(points))
     checkpoints = points.loc[
-        points["event"] == "checkpoint_saved", ["job", "ts", "step", "segment"]
+        _event_is(points["event"], ("checkpoint_saved",)), ["job", "ts", "step", "segment"]
     ]
     losses, loss_problems = _losses(points, billing, checkpoints, jobs, policy)
     problems.append(loss_problems)
@@ -220,6 +220,17 @@ def _narrowed(values: np.ndarray) -> np.ndarray:
     return values.astype(np.uint16) if _fits_16_bits(values) else values
 
 
+def _event_is(event: pd.Series, names: tuple[str, ...] | list[str]) -> np.ndarray:
+    """Whether each row's event is one of ``names``: a lookup by category code (the
+    kernel's ``event`` column is categorical), not a comparison of every row's text.
+    A missing event is none of them."""
+    if not isinstance(event.dtype, pd.CategoricalDtype):
+        return event.isin(names).to_numpy(dtype=bool)
+    known = np.append(event.cat.categories.isin(names), False)  # code -1: missing
+    chosen: np.ndarray = known[event.cat.codes.to_numpy()]
+    return chosen
+
+
 def _job_codes(job_id: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Each event's job code, and the job ids by code, in sorted order of the ids."""
     if not isinstance(job_id.dtype, pd.CategoricalDtype):
@@ -244,9 +255,10 @@ def _job_codes(job_id: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
 def _points(ordered: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
     """Steps, checkpoints, rollbacks and grader usage, in order, with their own columns."""
-    points = ordered[ordered["event"].isin(_POINT_EVENTS)]
+    points = ordered[_event_is(ordered["event"], _POINT_EVENTS)]
     rows = points["row"].to_numpy()
-    extra = {c: events[c].take(rows).set_axis(points.index) for c in _POINT_COLUMNS}
+    # Arrays taken by position (not Series re-indexed to ``points``).
+    extra = {c: events[c].array.take(rows) for c in _POINT_COLUMNS}
     return points.assign(**extra)
 
 
@@ -359,7 +371,7 @@ def _setting_conflicts(created: pd.DataFrame, code_of: pd.Series) -> pd.DataFram
 
 def _billing_events(ordered: pd.DataFrame, jobs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Billing events with their charge index and segment start; problems after a final one."""
-    billing = ordered.loc[ordered["event"].isin(BILLING_EVENTS), ["job", "ts", "event"]]
+    billing = ordered.loc[_event_is(ordered["event"], BILLING_EVENTS), ["job", "ts", "event"]]
     # Sorted by job and time: a job's billing events are a run of rows, numbered 0, 1, ...;
     # each segment starts at the billing event before it, the first at the job's first event.
     job = billing["job"].to_numpy(dtype="int64")
@@ -371,7 +383,7 @@ def _billing_events(ordered: pd.DataFrame, jobs: pd.DataFrame) -> tuple[pd.DataF
     first = jobs["first_ns"].to_numpy(dtype="int64")[job]
     # A job restarted after a failure (``failed``, then ``resumed``) goes on: the failure
     # is not its final event, and each segment is charged on its own (R4, R5).
-    resumes = ordered[ordered["event"] == "resumed"]
+    resumes = ordered[_event_is(ordered["event"], ("resumed",))]
     restarted = np.zeros(len(job), dtype=bool)
     if len(resumes):
         resumed_segments = pd.MultiIndex.from_arrays(
@@ -413,7 +425,7 @@ def _segments(ordered: pd.DataFrame) -> pd.Series:
     """Charge index of each event's segment: billing events strictly before it (R4 boundaries)."""
     # ``ordered`` is sorted by job code (0, 1, ...): billing events before each row, less
     # those before its job's first row (found by a binary search per job, not per row).
-    is_billing = ordered["event"].isin(BILLING_EVENTS).to_numpy(dtype="int64")
+    is_billing = _event_is(ordered["event"], BILLING_EVENTS).astype("int64")
     before: np.ndarray = np.cumsum(is_billing) - is_billing
     job = ordered["job"].to_numpy(dtype="int64")
     n_jobs = int(job[-1]) + 1 if len(job) else 0
@@ -436,11 +448,11 @@ def _intervals(
     (job, run, phase) is a contiguous run of rows, so depths, ranks and pairs are
     positions in arrays rather than group-bys and merges of frames."""
     event = ordered["event"]
-    is_mark = event.isin(["phase_start", "phase_end"]).to_numpy()
+    is_mark = _event_is(event, ("phase_start", "phase_end"))
     at = np.flatnonzero(is_mark)
     job = ordered["job"].to_numpy(dtype="int64")[at]
     ts = ordered["ts"].to_numpy(dtype="int64")[at]
-    is_start = (event.take(at) == "phase_start").to_numpy(dtype=bool)
+    is_start = _event_is(event, ("phase_start",))[at]
     phase = ordered["phase"].take(at).astype("category")
     row = ordered["row"].to_numpy(dtype="int64")[at]
     # Phases pair within a run of the job: a failure that the job was restarted after
@@ -459,23 +471,7 @@ def _intervals(
     unmatched = np.flatnonzero(~is_start & (depth < 0))
     if len(unmatched):  # the first of each (job, run, phase)
         unmatched = unmatched[np.r_[True, group[unmatched][1:] != group[unmatched][:-1]]]
-    where = events[["source", "line"]].take(row[unmatched])
-    problems = pd.DataFrame(
-        {
-            "job": job[unmatched],
-            "problem": (
-                "phase_end of '"
-                + names[phase_code[unmatched]].astype(str)
-                + "' at "
-                + iso_series(pd.Series(ts[unmatched], dtype="int64")).to_numpy()
-                + " ("
-                + where["source"].astype(str).to_numpy()
-                + ":"
-                + where["line"].astype(str).to_numpy()
-                + ") with no open phase"
-            ),
-        }
-    )
+    problems = _unmatched_ends(events, job, ts, row, names, phase_code, unmatched)
 
     # Starts and ends pair in time order within a job, run and phase: the k-th start
     # with the k-th end.
@@ -556,6 +552,37 @@ def _intervals(
         }
     )
     return result, problems
+
+
+def _unmatched_ends(
+    events: pd.DataFrame,
+    job: np.ndarray,
+    ts: np.ndarray,
+    row: np.ndarray,
+    names: np.ndarray,
+    phase_code: np.ndarray,
+    unmatched: np.ndarray,
+) -> pd.DataFrame:
+    """Problems of the ends that close no phase (pairing), with their file and line."""
+    if not len(unmatched):  # the usual log
+        return _no_problems()
+    rows = row[unmatched]
+    return pd.DataFrame(
+        {
+            "job": job[unmatched],
+            "problem": (
+                "phase_end of '"
+                + names[phase_code[unmatched]].astype(str)
+                + "' at "
+                + iso_series(pd.Series(ts[unmatched], dtype="int64")).to_numpy()
+                + " ("
+                + pd.Series(events["source"].array.take(rows)).astype(str).to_numpy()
+                + ":"
+                + pd.Series(events["line"].array.take(rows)).astype(str).to_numpy()
+                + ") with no open phase"
+            ),
+        }
+    )
 
 
 def _by_job_start_and_name(
@@ -658,7 +685,7 @@ def _running_sum(values: np.ndarray, new_run: np.ndarray) -> np.ndarray:
 
 def _pause_intervals(ordered: pd.DataFrame, jobs: pd.DataFrame) -> pd.DataFrame:
     """Time between ``paused`` and the next ``resumed`` is the ``paused`` phase (R2, R7)."""
-    is_pause = ordered["event"] == "paused"
+    is_pause = _event_is(ordered["event"], ("paused",))
     if not is_pause.any():  # the usual job is never paused
         empty = np.zeros(0, dtype="int64")
         none = np.zeros(0, dtype=object)
@@ -666,7 +693,7 @@ def _pause_intervals(ordered: pd.DataFrame, jobs: pd.DataFrame) -> pd.DataFrame:
             {"job": empty, "start": empty, "end": empty, "phase": none, "closed_by": none}
         )
     pauses = ordered.loc[is_pause, ["job", "ts"]].rename(columns={"ts": "start"})
-    resumes = ordered.loc[ordered["event"] == "resumed", ["job", "ts"]].rename(
+    resumes = ordered.loc[_event_is(ordered["event"], ("resumed",)), ["job", "ts"]].rename(
         columns={"ts": "end"}
     )
     matched = _asof(pauses, resumes, left_on="start", right_on="end", by="job", direction="forward")
@@ -1346,7 +1373,7 @@ def _status(
     status[job[lasts]] = billing["event"].to_numpy(dtype=object)[lasts]
     last_billing_ns = np.full(n_jobs, np.iinfo(np.int64).max, dtype="int64")
     last_billing_ns[job[lasts]] = billing["ts"].to_numpy(dtype="int64")[lasts]
-    resumes = ordered[ordered["event"] == "resumed"]
+    resumes = ordered[_event_is(ordered["event"], ("resumed",))]
     resumed_job = resumes["job"].to_numpy(dtype="int64")
     resumed_ns = resumes["ts"].to_numpy(dtype="int64")
     resumed_after = np.zeros(n_jobs, dtype=bool)
