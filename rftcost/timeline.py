@@ -1242,14 +1242,15 @@ def _asof_on_arrays(
     """Whether ``_asof_arrays`` gives what ``merge_asof`` would: NumPy integer times and
     keys, integer payloads (plain or nullable), no column name on both sides."""
     payload = [c for c in right.columns if c not in keys]
+    left_types, right_types = left.dtypes.to_dict(), right.dtypes.to_dict()
     return (
         direction in ("backward", "forward")
         and all(
-            isinstance(frame[c].dtype, np.dtype) and frame[c].dtype.kind in "iu"
-            for frame, columns in ((left, [left_on, *keys]), (right, [right_on, *keys]))
+            isinstance(types[c], np.dtype) and types[c].kind in "iu"
+            for types, columns in ((left_types, [left_on, *keys]), (right_types, [right_on, *keys]))
             for c in columns
         )
-        and all(right[c].dtype.kind in "iu" for c in payload)
+        and all(right_types[c].kind in "iu" for c in payload)
         and not set(payload) & set(left.columns)
     )
 
@@ -1272,23 +1273,28 @@ def _asof_arrays(
     left row when it may match it looking back (or when it may not, looking forward).
     A running maximum (minimum from the end) of right positions then finds each left
     row's match, which counts when its keys are the left row's keys."""
-    left_ts = left[left_on].to_numpy(dtype="int64")
-    right_ts = right[right_on].to_numpy(dtype="int64")
-    # Sides already in time order (the usual case: they come sorted) are not moved.
-    left_order = None if _ascending(left_ts) else np.argsort(left_ts, kind="stable")
-    right_order = None if _ascending(right_ts) else np.argsort(right_ts, kind="stable")
-    if left_order is not None:
-        left, left_ts = left.take(left_order), left_ts[left_order]
-    if right_order is not None:
-        right, right_ts = right.take(right_order), right_ts[right_order]
+    # Columns as arrays, each taken in time order (a side already in time order, the
+    # usual case, is not moved).
+    left_columns: dict[str, Any] = {c: left[c].array for c in left.columns}
+    right_columns: dict[str, Any] = {c: right[c].array for c in right.columns}
+    for columns, on in ((left_columns, left_on), (right_columns, right_on)):
+        times = np.asarray(columns[on], dtype="int64")
+        if not _ascending(times):
+            in_order = np.argsort(times, kind="stable")
+            for c in columns:
+                columns[c] = columns[c].take(in_order)
     n_left, n_right = len(left), len(right)
     group = _key_groups(
         [
-            np.concatenate([left[k].to_numpy(dtype="int64"), right[k].to_numpy(dtype="int64")])
+            np.concatenate(
+                [np.asarray(left_columns[k], dtype="int64"), np.asarray(right_columns[k], "int64")]
+            )
             for k in keys
         ]
     )
-    times = np.concatenate([left_ts, right_ts])
+    times = np.concatenate(
+        [np.asarray(left_columns[left_on], "int64"), np.asarray(right_columns[right_on], "int64")]
+    )
     right_first = allow_exact_matches != forward
     side = np.r_[np.full(n_left, int(right_first)), np.full(n_right, int(not right_first))]
     order = _by_group_time_and_side(group, times, side)
@@ -1307,16 +1313,16 @@ def _asof_arrays(
     match[left_in_order[valid]] = right_in_order[found[valid]]
     # One frame built from its columns (adding them one by one costs a copy of the
     # column index each).
-    columns: dict[str, Any] = {c: left[c].array for c in left.columns}
-    for column in right.columns:
+    merged = dict(left_columns)
+    for column, values in right_columns.items():
         if column in keys:
             continue
-        if isinstance(right[column].dtype, np.dtype):  # plain integers: no NA to carry
-            values = np.append(right[column].to_numpy(dtype="int64"), 0)  # 0 under NA
-            columns[column] = pd.arrays.IntegerArray(values[match], match < 0)
+        if isinstance(values.dtype, np.dtype):  # plain integers: no NA to carry
+            plain = np.append(np.asarray(values, dtype="int64"), 0)  # 0 under NA
+            merged[column] = pd.arrays.IntegerArray(plain[match], match < 0)
         else:
-            columns[column] = right[column].astype("Int64").array.take(match, allow_fill=True)
-    return pd.DataFrame(columns, index=pd.RangeIndex(n_left), copy=False)
+            merged[column] = pd.array(values, dtype="Int64").take(match, allow_fill=True)
+    return pd.DataFrame(merged, index=pd.RangeIndex(n_left), copy=False)
 
 
 def _ascending(values: np.ndarray) -> bool:
