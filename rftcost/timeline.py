@@ -119,10 +119,8 @@ def build_timeline(
     ]
     losses, loss_problems = _losses(points, billing, checkpoints, jobs, policy)
     problems.append(loss_problems)
-    billable = _union(intervals[intervals["billable"]], ["job"])
-    loss_islands = _union(
-        losses.rename(columns={"start": "start", "end": "end"})[["job", "start", "end"]], ["job"]
-    )
+    billable = _union(intervals[["job", "start", "end"]][intervals["billable"].to_numpy()], ["job"])
+    loss_islands = _union(losses[["job", "start", "end"]], ["job"])
     pieces = _pieces(billable, loss_islands, billing)
     charges, accrued = _segment_totals(pieces, billing, jobs)
     excluded = _excluded(intervals)
@@ -919,7 +917,8 @@ def _segment_starts(billing: pd.DataFrame, jobs: pd.DataFrame) -> pd.Series:
 
 def _union(intervals: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """Merge overlapping or touching intervals within each key group (R1 wall-clock union)."""
-    frame = intervals.loc[intervals["end"] > intervals["start"], [*keys, "start", "end"]]
+    frame = intervals[[*keys, "start", "end"]]
+    frame = frame[(frame["end"] > frame["start"]).to_numpy()]
     if keys == ["job"] and frame["job"].dtype.kind in "iu":
         return _job_union(frame)
     frame = frame.sort_values([*keys, "start"], kind="stable").reset_index(drop=True)
@@ -986,11 +985,26 @@ def _job_union(frame: pd.DataFrame) -> pd.DataFrame:
         return frame
     end = frame["end"].to_numpy(dtype="int64")
     new_job = np.r_[True, job[1:] != job[:-1]]
-    reach = pd.Series(end).groupby(np.cumsum(new_job), sort=False).cummax().to_numpy()
+    reach = _running_max(end, new_job)
     firsts = np.flatnonzero(np.r_[True, new_job[1:] | (start[1:] > reach[:-1])])
     return pd.DataFrame(
         {"job": job[firsts], "start": start[firsts], "end": np.maximum.reduceat(end, firsts)}
     )
+
+
+def _running_max(values: np.ndarray, new_run: np.ndarray) -> np.ndarray:
+    """The running maximum of integer ``values`` within each run of rows (``new_run``
+    marks a run's first): one running maximum of the values lifted by their run's number
+    times their span, so that no run reaches into the next (a group-by when they do not fit)."""
+    run = np.cumsum(new_run) - 1
+    low, high = int(values.min()), int(values.max())
+    span = high - low + 1
+    if (int(run[-1]) + 1) * span >= 2**62:
+        grouped: np.ndarray = pd.Series(values).groupby(run, sort=False).cummax().to_numpy()
+        return grouped
+    lift = run * span - low
+    reach: np.ndarray = np.maximum.accumulate(values + lift) - lift
+    return reach
 
 
 def _pieces(billable: pd.DataFrame, losses: pd.DataFrame, billing: pd.DataFrame) -> pd.DataFrame:
@@ -1160,6 +1174,11 @@ def _uncountable_tokens(usage: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame
     """Jobs whose grader tokens of a kind add up to more than ``MAX_TOKEN_SUM`` (invalid:
     the amount cannot be summed exactly), and the usage without those jobs' rows."""
     columns = ["input_tokens", "cached_input_tokens", "output_tokens"]
+    # All of the usage's tokens of a kind, well below 2**62 (a bound on any job's sum,
+    # float rounding included): no job can pass it, nothing to sum by job.
+    every = [np.abs(usage[c].to_numpy(dtype="float64", na_value=0.0)).sum() for c in columns]
+    if max(every, default=0.0) <= MAX_TOKEN_SUM / 2:
+        return _no_problems(), usage
     # A bound, not an amount: float sums are close enough to compare with 2**62.
     sums = usage[columns].astype("float64").groupby(usage["job"]).sum()
     over = sums.index[(sums > MAX_TOKEN_SUM).any(axis=1).to_numpy()]
