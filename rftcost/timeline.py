@@ -1154,15 +1154,20 @@ def _usage(points: pd.DataFrame, loss_islands: pd.DataFrame) -> pd.DataFrame:
     # A lost interval is (start, end]: usage at the retained checkpoint's time is kept,
     # usage at the failure's own time is lost.
     matched = _asof(
-        usage, islands, left_on="ts", right_on="loss_start", by="job", allow_exact_matches=False
+        usage,
+        islands,
+        left_on="ts",
+        right_on="loss_start",
+        by="job",
+        allow_exact_matches=False,
+        any_order=True,
     )
     lost = (matched["ts"] <= matched["loss_end"]).fillna(False).astype(bool)
-    return (
-        matched.drop(columns=["loss_start", "loss_end"])
-        .assign(lost=lost.to_numpy())
-        .sort_values(["job", "ts"], kind="stable")
-        .reset_index(drop=True)
-    )
+    matched = matched.drop(columns=["loss_start", "loss_end"]).assign(lost=lost.to_numpy())
+    job, ts = matched["job"].to_numpy(), matched["ts"].to_numpy()
+    if len(job) and not bool(((job[1:] > job[:-1]) | ((job[1:] == job[:-1]) & (ts[1:] >= ts[:-1]))).all()):
+        matched = matched.sort_values(["job", "ts"], kind="stable")
+    return matched.reset_index(drop=True)
 
 
 MAX_TOKEN_SUM = 2**62
@@ -1210,8 +1215,12 @@ def _asof(
     by: str | list[str],
     direction: Literal["backward", "forward", "nearest"] = "backward",
     allow_exact_matches: bool = True,
+    any_order: bool = False,
 ) -> pd.DataFrame:
     """``merge_asof`` that keeps the right side's integers exact.
+
+    ``any_order``: the rows may come in ``left``'s order rather than in time order
+    (a caller that sorts them again spares a sort).
 
     A plain ``merge_asof`` turns an int64 column into float64 where a row finds no
     match, and float64 cannot hold nanosecond timestamps exactly (it steps by 256 ns
@@ -1231,6 +1240,7 @@ def _asof(
             keys=keys,
             forward=direction == "forward",
             allow_exact_matches=allow_exact_matches,
+            in_left_order=any_order,
         )
     right = right.assign(_asof_key=right[right_on].astype("int64"))
     exact = {
@@ -1283,25 +1293,20 @@ def _asof_arrays(
     keys: list[str],
     forward: bool,
     allow_exact_matches: bool,
+    in_left_order: bool = False,
 ) -> pd.DataFrame:
-    """``merge_asof`` by sorting both sides together: left rows in time order, each with
-    the right columns (``Int64``) of the latest right row of its keys at or before it
-    (backward; the earliest at or after it, forward), strictly so without exact matches.
+    """``merge_asof`` by sorting both sides together: left rows in time order (in their
+    own order with ``in_left_order``), each with the right columns (``Int64``) of the
+    latest right row of its keys at or before it (backward; the earliest at or after it,
+    forward), strictly so without exact matches.
 
-    Rows of both sides sorted by keys and time; at one time a right row comes before a
-    left row when it may match it looking back (or when it may not, looking forward).
-    A running maximum (minimum from the end) of right positions then finds each left
-    row's match, which counts when its keys are the left row's keys."""
-    # Columns as arrays, each taken in time order (a side already in time order, the
-    # usual case, is not moved).
+    Rows of both sides sorted by keys and time, stably (so neither side needs sorting
+    first); at one time a right row comes before a left row when it may match it
+    looking back (or when it may not, looking forward). A running maximum (minimum from
+    the end) of right positions then finds each left row's match, which counts when
+    its keys are the left row's keys."""
     left_columns: dict[str, Any] = {c: left[c].array for c in left.columns}
     right_columns: dict[str, Any] = {c: right[c].array for c in right.columns}
-    for columns, on in ((left_columns, left_on), (right_columns, right_on)):
-        times = np.asarray(columns[on], dtype="int64")
-        if not _ascending(times):
-            in_order = np.argsort(times, kind="stable")
-            for c in columns:
-                columns[c] = columns[c].take(in_order)
     n_left, n_right = len(left), len(right)
     group = _key_groups(
         [
@@ -1341,6 +1346,10 @@ def _asof_arrays(
             merged[column] = pd.arrays.IntegerArray(plain[match], match < 0)
         else:
             merged[column] = pd.array(values, dtype="Int64").take(match, allow_fill=True)
+    left_ts = times[:n_left]
+    if not in_left_order and not _ascending(left_ts):  # merge_asof's order: by time
+        in_time_order = np.argsort(left_ts, kind="stable")
+        merged = {c: values.take(in_time_order) for c, values in merged.items()}
     return pd.DataFrame(merged, index=pd.RangeIndex(n_left), copy=False)
 
 
