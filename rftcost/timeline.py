@@ -274,7 +274,9 @@ def _job_facts(
         {"job_id": job_ids, "first_ns": ts[firsts], "last_ns": ts[lasts]},
         index=pd.RangeIndex(len(job_ids), name="job"),
     )
-    created = events.loc[events["event"] == "job_created", ["job_id", "ts", *JOB_SETTING_COLUMNS]]
+    created = events.loc[
+        _event_is(events["event"], ("job_created",)), ["job_id", "ts", *JOB_SETTING_COLUMNS]
+    ]
     created = created.sort_values("ts", kind="stable")
     created = created.assign(job_id=created["job_id"].astype(str))
     code_of = pd.Series(np.arange(len(job_ids)), index=job_ids)
@@ -286,10 +288,13 @@ def _job_facts(
     else:
         settings = created.set_index("job_id")
     settings = settings.set_axis(code_of.reindex(settings.index).to_numpy()).rename_axis("job")
-    settings = settings[list(JOB_SETTING_COLUMNS)]
-    for column in settings.columns:
-        if isinstance(settings[column].dtype, pd.CategoricalDtype):
-            settings[column] = settings[column].astype("string")
+    # Categorical settings as ``string``; the frame built once from its columns.
+    columns = {}
+    for column in JOB_SETTING_COLUMNS:
+        values = settings[column]
+        is_category = isinstance(values.dtype, pd.CategoricalDtype)
+        columns[column] = values.astype("string") if is_category else values
+    settings = pd.DataFrame(columns, index=settings.index)
     return facts.join(settings, how="left"), problems
 
 
@@ -711,14 +716,15 @@ def _backward_steps(points: pd.DataFrame) -> pd.DataFrame:
     a step's previous one is the row before it in its run.
     """
     job = points["job"].to_numpy()
-    is_rollback = (points["event"] == "rollback").to_numpy(dtype="int64")
+    is_rollback = _event_is(points["event"], ("rollback",)).astype("int64")
     epoch = _running_sum(is_rollback, _new_runs(job))
+    steps = points["step"].array
     found = []
     for event in ("step_completed", "checkpoint_saved"):
-        chosen = (points["event"] == event).to_numpy(dtype=bool)
-        rows = points[chosen]
-        missing = rows["step"].isna().to_numpy()
-        step = rows["step"].to_numpy(dtype="int64", na_value=0)
+        chosen = _event_is(points["event"], (event,))
+        chosen_steps = steps[chosen]
+        missing = np.asarray(pd.isna(chosen_steps), dtype=bool)
+        step = chosen_steps.to_numpy(dtype="int64", na_value=0)
         follows = ~(_new_runs(job[chosen]) | _new_runs(epoch[chosen]) | missing)
         follows[1:] &= ~missing[:-1]
         step_before = np.zeros(len(step), dtype="int64")
@@ -728,7 +734,7 @@ def _backward_steps(points: pd.DataFrame) -> pd.DataFrame:
             found.append(_no_problems())
             continue
         previous = pd.Series(step_before[went_back], dtype="Int64")
-        back = rows[went_back]
+        back = points[chosen][went_back]
         first_of_job = ~back["job"].duplicated().to_numpy()
         back, previous = back[first_of_job], previous[first_of_job]
         found.append(
@@ -747,6 +753,8 @@ def _backward_steps(points: pd.DataFrame) -> pd.DataFrame:
                 }
             )
         )
+    if len(found) == 2 and not len(found[0]) and not len(found[1]):  # the usual log
+        return _no_problems()
     return pd.concat(found, ignore_index=True)
 
 
