@@ -424,9 +424,9 @@ def _billing_events(ordered: pd.DataFrame, jobs: pd.DataFrame) -> tuple[pd.DataF
         charge=charge,
         ordered_row=billing.index,
         segment_start=np.where(new_job, first, previous),
-        restart=(billing["event"] == "failed").to_numpy() & restarted,
+        restart=_event_is(billing["event"], ("failed",)) & restarted,
     ).reset_index(drop=True)
-    is_final = billing["event"].isin(FINAL_EVENTS).to_numpy() & ~billing["restart"].to_numpy()
+    is_final = _event_is(billing["event"], FINAL_EVENTS) & ~billing["restart"].to_numpy()
     finals_before = _running_sum(is_final.astype("int64"), new_job) - is_final
     after_final = billing[finals_before > 0]
     if after_final.empty:  # the usual log
@@ -801,14 +801,16 @@ def _losses(
     )
     if not policy.captured_progress.enabled:
         return _empty(columns), empty_problems
-    if not (billing["event"] == "failed").any() and not (points["event"] == "rollback").any():
+    is_failure = _event_is(billing["event"], ("failed",))
+    is_rollback = _event_is(points["event"], ("rollback",))
+    if not is_failure.any() and not is_rollback.any():
         # Nothing lost (R5, R6 need a failure or a rollback): the frames below, empty.
         return _no_losses(columns), _no_problems()
     ckpts = checkpoints.rename(columns={"ts": "checkpoint_ts", "step": "checkpoint_step"})
     ckpts = ckpts.rename(columns={"segment": "checkpoint_segment"}).sort_values("checkpoint_ts")
 
     # R5: a failure loses the billable time after the latest checkpoint of its segment.
-    failures = billing.loc[billing["event"] == "failed", ["job", "ts", "charge", "segment_start"]]
+    failures = billing.loc[is_failure, ["job", "ts", "charge", "segment_start"]]
     failures = _asof(
         failures,
         ckpts[["job", "checkpoint_ts", "checkpoint_step", "checkpoint_segment"]],
@@ -832,7 +834,7 @@ def _losses(
 
     # R6: a rollback loses the time back to the checkpoint it returned to, never
     # before the start of the current segment.
-    rollbacks = points.loc[points["event"] == "rollback", ["job", "ts", "step", "segment"]]
+    rollbacks = points.loc[is_rollback, ["job", "ts", "step", "segment"]]
     starts = _segment_starts(billing, jobs)
     rollbacks = rollbacks.assign(
         segment_start=starts.reindex(
@@ -1174,7 +1176,7 @@ def _run_of(
 def _usage(points: pd.DataFrame, loss_islands: pd.DataFrame) -> pd.DataFrame:
     """Grader usage with its segment and whether it fell inside lost work (R9)."""
     usage = points.loc[
-        points["event"] == "grader_usage",
+        _event_is(points["event"], ("grader_usage",)),
         [
             "job",
             "ts",
