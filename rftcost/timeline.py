@@ -27,7 +27,7 @@ maps it to ``job_id``):
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -251,8 +251,12 @@ def _event_is(event: pd.Series, names: tuple[str, ...] | list[str]) -> np.ndarra
     A missing event is none of them."""
     if not isinstance(event.dtype, pd.CategoricalDtype):
         return event.isin(names).to_numpy(dtype=bool)
-    known = np.append(event.cat.categories.isin(names), False)  # code -1: missing
-    chosen: np.ndarray = known[event.cat.codes.to_numpy()]
+    categorical = cast(pd.Categorical, event.array)
+    codes = categorical.codes  # -1: missing, none of the categories
+    wanted = np.flatnonzero(categorical.categories.isin(names))
+    chosen = np.zeros(len(codes), dtype=bool)
+    for code in wanted:  # the few names asked for, each one comparison of small integers
+        chosen |= codes == code
     return chosen
 
 
