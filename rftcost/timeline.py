@@ -487,17 +487,23 @@ def _intervals(
     job = ordered["job"].to_numpy(dtype="int64")[at]
     ts = ordered["ts"].to_numpy(dtype="int64")[at]
     is_start = _event_is(event, ("phase_start",))[at]
-    phase = ordered["phase"].take(at).astype("category")
-    row = ordered["row"].to_numpy(dtype="int64")[at]
+    phase = ordered["phase"]
+    if isinstance(phase.dtype, pd.CategoricalDtype):  # coded already: the marks' codes
+        categorical = cast(pd.Categorical, phase.array)
+        phase_code = categorical.codes[at].astype("int64")
+        categories = categorical.categories
+    else:
+        phase = phase.take(at).astype("category")
+        phase_code = phase.cat.codes.to_numpy().astype("int64")
+        categories = phase.cat.categories
     # Phases pair within a run of the job: a failure that the job was restarted after
     # ends every phase still open (closed by that failure, R5); a start before it never
     # pairs with an end after it (the gap until the restart would be billed).
     run = _runs(ordered, billing)[at]
 
-    phase_code = phase.cat.codes.to_numpy().astype("int64")
     order, series = _pairing_order(job, run, phase_code, ts, ~is_start)
-    job, ts, is_start, row, phase_code = (a[order] for a in (job, ts, is_start, row, phase_code))
-    names = phase.cat.categories.astype(str).to_numpy(dtype=object)
+    job, ts, is_start, phase_code, at = (a[order] for a in (job, ts, is_start, phase_code, at))
+    names = categories.astype(str).to_numpy(dtype=object)
 
     first = np.r_[True, series[1:] != series[:-1]] if len(series) else np.zeros(0, dtype=bool)
     group = np.cumsum(first) - 1
@@ -505,7 +511,8 @@ def _intervals(
     unmatched = np.flatnonzero(~is_start & (depth < 0))
     if len(unmatched):  # the first of each (job, run, phase)
         unmatched = unmatched[np.r_[True, group[unmatched][1:] != group[unmatched][:-1]]]
-    problems = _unmatched_ends(events, job, ts, row, names, phase_code, unmatched)
+    row = ordered["row"].to_numpy(dtype="int64")[at[unmatched]]
+    problems = _unmatched_ends(events, job[unmatched], ts[unmatched], row, names[phase_code[unmatched]])
 
     # Starts and ends pair in time order within a job, run and phase: the k-th start
     # with the k-th end.
@@ -589,30 +596,23 @@ def _intervals(
 
 
 def _unmatched_ends(
-    events: pd.DataFrame,
-    job: np.ndarray,
-    ts: np.ndarray,
-    row: np.ndarray,
-    names: np.ndarray,
-    phase_code: np.ndarray,
-    unmatched: np.ndarray,
+    events: pd.DataFrame, job: np.ndarray, ts: np.ndarray, row: np.ndarray, phase: np.ndarray
 ) -> pd.DataFrame:
     """Problems of the ends that close no phase (pairing), with their file and line."""
-    if not len(unmatched):  # the usual log
+    if not len(job):  # the usual log
         return _no_problems()
-    rows = row[unmatched]
     return pd.DataFrame(
         {
-            "job": job[unmatched],
+            "job": job,
             "problem": (
                 "phase_end of '"
-                + names[phase_code[unmatched]].astype(str)
+                + phase.astype(str)
                 + "' at "
-                + iso_series(pd.Series(ts[unmatched], dtype="int64")).to_numpy()
+                + iso_series(pd.Series(ts, dtype="int64")).to_numpy()
                 + " ("
-                + pd.Series(events["source"].array.take(rows)).astype(str).to_numpy()
+                + pd.Series(events["source"].array.take(row)).astype(str).to_numpy()
                 + ":"
-                + pd.Series(events["line"].array.take(rows)).astype(str).to_numpy()
+                + pd.Series(events["line"].array.take(row)).astype(str).to_numpy()
                 + ") with no open phase"
             ),
         }
