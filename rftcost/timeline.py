@@ -323,10 +323,22 @@ def _job_facts(
     columns = {}
     for column in JOB_SETTING_COLUMNS:
         values = settings[column]
-        is_category = isinstance(values.dtype, pd.CategoricalDtype)
-        columns[column] = values.astype("string") if is_category else values
+        columns[column] = _as_string(values) if isinstance(values.dtype, pd.CategoricalDtype) else values
     settings = pd.DataFrame(columns, index=settings.index)
     return facts.join(settings, how="left"), problems
+
+
+def _as_string(values: pd.Series) -> pd.Series:
+    """A categorical column as ``string``: its categories cast (what ``astype("string")``
+    does to each row's value), then taken by code, NA for a missing one. Text
+    categories only (a number's text may depend on the other rows)."""
+    categorical = cast(pd.Categorical, values.array)
+    if categorical.categories.inferred_type != "string":  # numbers cast row by row
+        return values.astype("string")
+    names = pd.Series(categorical.categories).astype("string").array
+    return pd.Series(
+        names.take(categorical.codes, allow_fill=True), index=values.index, name=values.name
+    )
 
 
 MAX_JOB_SPAN_NS = 731 * 24 * 3600 * 1_000_000_000
@@ -417,11 +429,11 @@ def _billing_events(ordered: pd.DataFrame, jobs: pd.DataFrame) -> tuple[pd.DataF
     first = jobs["first_ns"].to_numpy(dtype="int64")[job]
     # A job restarted after a failure (``failed``, then ``resumed``) goes on: the failure
     # is not its final event, and each segment is charged on its own (R4, R5).
-    resumes = ordered[_event_is(ordered["event"], ("resumed",))]
+    is_resume = _event_is(ordered["event"], ("resumed",))
     restarted = np.zeros(len(job), dtype=bool)
-    if len(resumes):
+    if is_resume.any():
         resumed_segments = pd.MultiIndex.from_arrays(
-            [resumes["job"].to_numpy(), resumes["segment"].to_numpy()]
+            [ordered["job"].to_numpy()[is_resume], ordered["segment"].to_numpy()[is_resume]]
         )
         restarted = pd.MultiIndex.from_arrays([job, charge + 1]).isin(resumed_segments)
     billing = billing.assign(
@@ -499,7 +511,7 @@ def _intervals(
     # Phases pair within a run of the job: a failure that the job was restarted after
     # ends every phase still open (closed by that failure, R5); a start before it never
     # pairs with an end after it (the gap until the restart would be billed).
-    run = _runs(ordered, billing)[at]
+    run = _runs(ordered, billing, at)
 
     order, series = _pairing_order(job, run, phase_code, ts, ~is_start)
     job, ts, is_start, phase_code, at = (a[order] for a in (job, ts, is_start, phase_code, at))
@@ -652,15 +664,16 @@ def _names_of(codes: np.ndarray, names: np.ndarray) -> pd.Series:
     return pd.Series(pd.Categorical.from_codes(codes, categories=categories)).astype("str")
 
 
-def _runs(ordered: pd.DataFrame, billing: pd.DataFrame) -> np.ndarray:
-    """Each event's run of its job: restarts after a failure before it (0: the usual log)."""
-    restart_rows = billing.loc[billing["restart"], "ordered_row"].to_numpy(dtype="int64")
+def _runs(ordered: pd.DataFrame, billing: pd.DataFrame, at: np.ndarray) -> np.ndarray:
+    """The run of its job of each event at rows ``at``: restarts after a failure before it
+    (0: the usual log)."""
+    restart_rows = billing["ordered_row"].to_numpy(dtype="int64")[billing["restart"].to_numpy()]
     if not len(restart_rows):
-        return np.zeros(len(ordered), dtype="int64")
+        return np.zeros(len(at), dtype="int64")
     restarts = np.zeros(len(ordered), dtype="int64")
     restarts[restart_rows] = 1
     run = pd.Series(restarts, index=ordered.index).groupby(ordered["job"]).cumsum() - restarts
-    return run.to_numpy(dtype="int64")
+    return run.to_numpy(dtype="int64")[at]
 
 
 def _pairing_order(
@@ -1448,9 +1461,9 @@ def _status(
     status[job[lasts]] = billing["event"].to_numpy(dtype=object)[lasts]
     last_billing_ns = np.full(n_jobs, np.iinfo(np.int64).max, dtype="int64")
     last_billing_ns[job[lasts]] = billing["ts"].to_numpy(dtype="int64")[lasts]
-    resumes = ordered[_event_is(ordered["event"], ("resumed",))]
-    resumed_job = resumes["job"].to_numpy(dtype="int64")
-    resumed_ns = resumes["ts"].to_numpy(dtype="int64")
+    is_resume = _event_is(ordered["event"], ("resumed",))
+    resumed_job = ordered["job"].to_numpy(dtype="int64")[is_resume]
+    resumed_ns = ordered["ts"].to_numpy(dtype="int64")[is_resume]
     resumed_after = np.zeros(n_jobs, dtype=bool)
     resumed_after[resumed_job[resumed_ns > last_billing_ns[resumed_job]]] = True
     # Resumed after a pause, or restarted after a failure: running again.
