@@ -739,10 +739,10 @@ def _pause_intervals(ordered: pd.DataFrame, jobs: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(
             {"job": empty, "start": empty, "end": empty, "phase": none, "closed_by": none}
         )
-    pauses = ordered.loc[is_pause, ["job", "ts"]].rename(columns={"ts": "start"})
-    resumes = ordered.loc[_event_is(ordered["event"], ("resumed",)), ["job", "ts"]].rename(
-        columns={"ts": "end"}
-    )
+    job, ts = ordered["job"].to_numpy(), ordered["ts"].to_numpy()
+    is_resume = _event_is(ordered["event"], ("resumed",))
+    pauses = pd.DataFrame({"job": job[is_pause], "start": ts[is_pause]})
+    resumes = pd.DataFrame({"job": job[is_resume], "end": ts[is_resume]})
     matched = _asof(pauses, resumes, left_on="start", right_on="end", by="job", direction="forward")
     last = jobs["last_ns"].reindex(matched["job"]).to_numpy()
     matched = matched.assign(
@@ -994,33 +994,46 @@ def _union(intervals: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 def _excluded(intervals: pd.DataFrame) -> pd.DataFrame:
     """Per job and non-billable phase, the length of the union of its intervals (R2), in
     job and phase name order: the union by job of (job, phase) groups numbered in order."""
-    frame = intervals[~intervals["billable"] & (intervals["end"] > intervals["start"])]
-    phase_codes, phase_names = pd.factorize(frame["phase"])
+    start = intervals["start"].to_numpy(dtype="int64")
+    end = intervals["end"].to_numpy(dtype="int64")
+    rows = np.flatnonzero(~intervals["billable"].to_numpy(dtype=bool) & (end > start))
+    phase = intervals["phase"].take(rows)
+    phase_codes, phase_names = pd.factorize(phase)
     if (phase_codes < 0).any():  # a group-by leaves out a missing key
-        frame, phase_codes = frame[phase_codes >= 0], phase_codes[phase_codes >= 0]
+        rows, phase = rows[phase_codes >= 0], phase[phase_codes >= 0]
+        phase_codes = phase_codes[phase_codes >= 0]
     name_rank = np.argsort(np.argsort(np.asarray(phase_names, dtype=object), kind="stable"))
-    job = frame["job"].to_numpy(dtype="int64")
-    start = frame["start"].to_numpy(dtype="int64")
-    order = np.lexsort((start, name_rank[phase_codes], job))
+    job = intervals["job"].to_numpy(dtype="int64")[rows]
+    start, end = start[rows], end[rows]
+    order = _by_job_name_and_start(job, name_rank[phase_codes], start)
     new_group = _new_runs(job[order]) | _new_runs(phase_codes[order])
     group = np.cumsum(new_group) - 1
-    islands = _job_union(
-        pd.DataFrame(
-            {"job": group, "start": start[order], "end": frame["end"].to_numpy("int64")[order]}
-        )
-    )
+    islands = _job_union(pd.DataFrame({"job": group, "start": start[order], "end": end[order]}))
     island_group = islands["job"].to_numpy(dtype="int64")
     length = (islands["end"] - islands["start"]).to_numpy(dtype="int64")
     firsts = order[new_group]
     return pd.DataFrame(
         {
             "job": job[firsts],
-            "phase": frame["phase"].take(firsts).reset_index(drop=True),
+            "phase": phase.take(firsts).reset_index(drop=True),
             "ns": np.add.reduceat(length, np.flatnonzero(_new_runs(island_group)))
             if len(length)
             else np.zeros(0, dtype="int64"),
         }
     )
+
+
+def _by_job_name_and_start(job: np.ndarray, name_rank: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """Rows sorted by job, phase name and start (ties in input order): ``np.lexsort((start,
+    name_rank, job))``, name and start packed into one key when the span of starts
+    leaves room, as ``_stable_order``."""
+    if len(start) == 0:
+        return np.zeros(0, dtype="int64")
+    low, high = int(start.min()), int(start.max())
+    n_names = int(name_rank.max()) + 1
+    if n_names * (high - low + 1) < 2**62:
+        return _sorted_by(job, name_rank * (high - low + 1) + (start - low))
+    return np.lexsort((start, name_rank, job))
 
 
 def _job_union(frame: pd.DataFrame) -> pd.DataFrame:
