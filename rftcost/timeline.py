@@ -852,11 +852,10 @@ def _losses(
     # R6: a rollback loses the time back to the checkpoint it returned to, never
     # before the start of the current segment.
     rollbacks = points.loc[is_rollback, ["job", "ts", "step", "segment"]]
-    starts = _segment_starts(billing, jobs)
     rollbacks = rollbacks.assign(
-        segment_start=starts.reindex(
-            pd.MultiIndex.from_arrays([rollbacks["job"], rollbacks["segment"]])
-        ).to_numpy()
+        segment_start=_segment_start_of(
+            billing, jobs, rollbacks["job"].to_numpy(), rollbacks["segment"].to_numpy()
+        )
     ).sort_values("ts")
     with_step = rollbacks[rollbacks["step"].notna()].astype({"step": "int64"})
     by_step = _asof(
@@ -938,6 +937,45 @@ def _no_losses(columns: list[str]) -> pd.DataFrame:
             "checkpoint_ts": pd.Series([], dtype="Int64"),
         }
     )[columns]
+
+
+def _segment_start_of(
+    billing: pd.DataFrame, jobs: pd.DataFrame, job: np.ndarray, segment: np.ndarray
+) -> np.ndarray:
+    """The start of each (job, segment), the segment after the last billing event
+    included: what ``_segment_starts`` gives, found by position. ``billing`` holds each
+    job's charges 0, 1, ... as a run of rows, jobs by code: a charge's row is its job's
+    first row plus its number. Any (job, segment) not there: ``_segment_starts`` itself
+    (NaN for it, as before)."""
+    n_jobs = len(jobs)
+    billing_job = billing["job"].to_numpy(dtype="int64")
+    n_billing = np.bincount(billing_job, minlength=n_jobs)
+    job = np.asarray(job, dtype="int64")
+    segment = np.asarray(segment, dtype="int64")
+    if (
+        not isinstance(jobs.index, pd.RangeIndex)
+        or len(n_billing) != n_jobs
+        or not bool(((segment >= 0) & (segment <= n_billing[job])).all())
+    ):
+        starts = _segment_starts(billing, jobs)
+        found: np.ndarray = starts.reindex(pd.MultiIndex.from_arrays([job, segment])).to_numpy()
+        return found
+    first_row = np.cumsum(n_billing) - n_billing
+    ts = billing["ts"].to_numpy(dtype="int64")
+    segment_start = billing["segment_start"].to_numpy(dtype="int64")
+    # After a job's last billing event: that event's time (its first event's without one).
+    last_row = np.maximum(first_row + n_billing - 1, 0)
+    after_last = np.where(
+        n_billing > 0,
+        ts[last_row] if len(ts) else 0,
+        jobs["first_ns"].to_numpy(dtype="int64"),
+    )
+    inside = segment < n_billing[job]
+    at = np.where(inside, first_row[job] + segment, 0)
+    starts_found: np.ndarray = np.where(
+        inside, segment_start[at] if len(segment_start) else 0, after_last[job]
+    )
+    return starts_found
 
 
 def _segment_starts(billing: pd.DataFrame, jobs: pd.DataFrame) -> pd.Series:
