@@ -433,13 +433,14 @@ def bill_events(
             "problem": problems["problem"].to_numpy(),
         }
     )
-    unseen = ~pd.Series(
-        reader_problems["job_id"] if reader_problems is not None else [], dtype="string"
-    ).isin(problem_frame["job_id"])
-    if reader_problems is not None and unseen.any():
-        problem_frame = pd.concat(
-            [problem_frame, reader_problems[unseen.to_numpy()]], ignore_index=True
+    if reader_problems is not None and len(reader_problems):
+        unseen = ~pd.Series(reader_problems["job_id"], dtype="string").isin(
+            problem_frame["job_id"]
         )
+        if unseen.any():
+            problem_frame = pd.concat(
+                [problem_frame, reader_problems[unseen.to_numpy()]], ignore_index=True
+            )
     names = {"job_id": "string"}
     return Bill(
         policy=policy,
@@ -644,7 +645,10 @@ def _grader_lines(usage: pd.DataFrame, policy: Policy) -> pd.DataFrame:
     latest_effective = np.zeros(n_lines, dtype="int64")
     latest_effective[with_entry] = in_line_order(usage["effective_ns"])[latest_rows]
     latest_family = np.full(n_lines, None, dtype=object)
-    latest_family[with_entry] = in_line_order(usage["grader_family"], object)[latest_rows]
+    # Only the latest rows' names as Python objects (not every usage row's).
+    latest_family[with_entry] = (
+        usage["grader_family"].array.take(order[latest_rows]).to_numpy(dtype=object)
+    )
 
     grader_model = pd.Series(pd.array(names[model_codes[line_starts]], dtype="string"))
     lines = pd.DataFrame(
@@ -725,7 +729,8 @@ def _charge_amounts(
     compute, capped = apply_cap(compute.astype("int64"), grader, charges["job"], policy)
     sharing = jobs["data_sharing"].reindex(charges["job"]).to_numpy(dtype=bool)
     discount = discount_cents(compute, grader, sharing, policy)
-    return charges.assign(
+    return _with_columns(
+        charges,
         hour_units=hours,
         compute_cents=compute.astype("int64"),
         discount_cents=discount.astype("int64"),
@@ -735,6 +740,18 @@ def _charge_amounts(
         rate_units=rate,
         rate_places=rate_places(policy),
     )
+
+
+def _with_columns(frame: pd.DataFrame, **columns: Any) -> pd.DataFrame:
+    """``frame.assign(**columns)`` for new columns, built as one frame (adding columns one
+    by one costs a copy of the column labels each)."""
+    if set(columns) & set(frame.columns) or not frame.columns.is_unique:
+        return frame.assign(**columns)
+    values: dict[Any, Any] = {c: frame[c] for c in frame.columns}
+    for name, column in columns.items():
+        aligned = not isinstance(column, pd.Series) or column.index.equals(frame.index)
+        values[name] = column if aligned else column.reindex(frame.index)
+    return pd.DataFrame(values, index=frame.index)
 
 
 def _accrued_amounts(
@@ -781,7 +798,8 @@ def _job_totals(
         return pd.arrays.IntegerArray(values, invalid.copy())
 
     n_charges = np.bincount(charge_job, minlength=n_jobs).astype("int64")
-    return jobs.assign(
+    return _with_columns(
+        jobs,
         billable_ns=known(summed("billable_ns")),
         lost_ns=known(summed("lost_ns") + accrued_of("lost_ns")),
         unbilled_ns=known(accrued_of("billable_ns")),
