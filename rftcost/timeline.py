@@ -159,12 +159,13 @@ _POINT_COLUMNS = ("step", "grader_model", "input_tokens", "cached_input_tokens",
 
 
 def _order(events: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
-    """The narrow frame the kernel sorts: job code, time, event, priority, phase and the
-    event's ``row`` in ``events``, sorted by job, time and same-time priority; and the
-    job ids by code. Other columns are fetched by ``row`` for the few events needing them."""
+    """The narrow frame the kernel sorts: job code, time, event, phase and the event's
+    ``row`` in ``events``, sorted by job, time and same-time priority; and the job ids by
+    code. Other columns are fetched by ``row`` for the few events needing them."""
     codes, job_ids = _job_codes(events["job_id"])
     event = events["event"].astype("category")
-    by_category = np.array([_PRIORITY[name] for name in event.cat.categories] + [0], dtype="int64")
+    # Small integers: the arrays of a whole part are many pages, each one touched costs.
+    by_category = np.array([_PRIORITY[name] for name in event.cat.categories] + [0], dtype="int8")
     priority = by_category[event.cat.codes.to_numpy()]
     ts = events["ts"].to_numpy(dtype="int64")
     order = _stable_order(codes, ts, priority)
@@ -173,7 +174,6 @@ def _order(events: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
             "job": codes[order],
             "ts": ts[order],
             "event": event.array.take(order),
-            "priority": priority[order],
             "phase": events["phase"].array.take(order),
             "row": order,
         },
@@ -192,7 +192,9 @@ def _stable_order(codes: np.ndarray, ts: np.ndarray, priority: np.ndarray) -> np
         return np.zeros(0, dtype="int64")
     low, high = int(ts.min()), int(ts.max())
     if (high - low) < (2**63 - 1) // 8 - 8:
-        packed = (ts - low) * 8 + priority
+        packed = ts - low  # in place from here: one array of the part's size, not three
+        packed *= 8
+        packed += priority
         return _sorted_by(codes, packed)
     return np.lexsort((priority, ts, codes))
 
@@ -228,11 +230,14 @@ def _packed_in_runs(major: np.ndarray, minor: np.ndarray) -> np.ndarray | None:
         return None
     floor = np.full(int(major.max()) + 1, np.iinfo(np.int64).max, dtype=np.int64)
     np.minimum.at(floor, major[starts], np.minimum.reduceat(minor, starts))
-    within = minor - floor[major]
+    within = floor[major]
+    np.subtract(minor, within, out=within)  # in place: fewer arrays of the part's size
     width = int(within.max()) + 1
     if len(floor) * width >= 2**62:
         return None
-    packed: np.ndarray = major.astype(np.int64) * width + within
+    packed: np.ndarray = major.astype(np.int64)
+    packed *= width
+    packed += within
     return packed
 
 
@@ -471,12 +476,14 @@ def _segments(ordered: pd.DataFrame) -> pd.Series:
     """Charge index of each event's segment: billing events strictly before it (R4 boundaries)."""
     # ``ordered`` is sorted by job code (0, 1, ...): billing events before each row, less
     # those before its job's first row (found by a binary search per job, not per row).
-    is_billing = _event_is(ordered["event"], BILLING_EVENTS).astype("int64")
-    before: np.ndarray = np.cumsum(is_billing) - is_billing
+    is_billing = _event_is(ordered["event"], BILLING_EVENTS)
+    before: np.ndarray = np.cumsum(is_billing, dtype="int64")
+    before -= is_billing  # in place: arrays of the part's size, as few as can be
     job = ordered["job"].to_numpy(dtype="int64")
     n_jobs = int(job[-1]) + 1 if len(job) else 0
-    before_job: np.ndarray = before[np.searchsorted(job, np.arange(n_jobs))] if len(job) else before
-    return pd.Series(before - before_job[job], index=ordered.index)
+    if len(job):
+        before -= before[np.searchsorted(job, np.arange(n_jobs))][job]
+    return pd.Series(before, index=ordered.index)
 
 
 # --- phase intervals (R1, R2, pairing, open phases) ------------------------------------
