@@ -697,8 +697,12 @@ def _pairing_order(
     """
     if len(job) == 0:
         return np.zeros(0, dtype="int64"), np.zeros(0, dtype="int64")
-    within_job = run * (int(phase.max(initial=0)) + 1) + phase
-    series = job * (int(within_job.max(initial=0)) + 1) + within_job
+    if run.any():
+        within_job = run * (int(phase.max(initial=0)) + 1) + phase
+    else:  # the usual log: no restart, the phase alone (the same numbers)
+        within_job = phase
+    series = job * (int(within_job.max(initial=0)) + 1)
+    series += within_job  # in place: one array of the marks' size, not two
     order = _sorted_by(job, within_job)
     series, ts, is_end = series[order], ts[order], is_end[order]
 
