@@ -434,9 +434,7 @@ def bill_events(
         }
     )
     if reader_problems is not None and len(reader_problems):
-        unseen = ~pd.Series(reader_problems["job_id"], dtype="string").isin(
-            problem_frame["job_id"]
-        )
+        unseen = ~pd.Series(reader_problems["job_id"], dtype="string").isin(problem_frame["job_id"])
         if unseen.any():
             problem_frame = pd.concat(
                 [problem_frame, reader_problems[unseen.to_numpy()]], ignore_index=True

@@ -27,7 +27,7 @@ maps it to ``job_id``):
 
 from __future__ import annotations
 
-from typing import Any, Literal, cast
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict
 
 from rftcost.events.schema import BILLING_EVENTS, FINAL_EVENTS, JOB_SETTING_COLUMNS
 from rftcost.policy import Policy
+from rftcost.runs import asof_join, new_runs, running_max, running_sum, sorted_by
 from rftcost.time import iso_series
 
 __all__ = ["MAX_JOB_SPAN_NS", "MAX_TOKEN_SUM", "Timeline", "build_timeline"]
@@ -195,59 +196,8 @@ def _stable_order(codes: np.ndarray, ts: np.ndarray, priority: np.ndarray) -> np
         packed = ts - low  # in place from here: one array of the part's size, not three
         packed *= 8
         packed += priority
-        return _sorted_by(codes, packed)
+        return sorted_by(codes, packed)
     return np.lexsort((priority, ts, codes))
-
-
-def _sorted_by(major: np.ndarray, minor: np.ndarray) -> np.ndarray:
-    """Rows sorted by ``major`` then ``minor`` (integers; ties kept in input order): what
-    ``np.lexsort((minor, major))`` gives. A stable sort on ``minor``, then on ``major``;
-    keys from 0 to 65,535 (job codes of a log of fewer jobs, phase codes) are sorted
-    as 16-bit integers, which NumPy sorts by radix in linear time."""
-    if not _fits_16_bits(major):
-        return np.lexsort((minor, major))
-    if not _fits_16_bits(minor):
-        packed = _packed_in_runs(major, minor)
-        if packed is not None:  # one sort, which finds the rows' runs already in order
-            return np.argsort(packed, kind="stable")
-    by_minor = np.argsort(_narrowed(minor), kind="stable")
-    by_major: np.ndarray = by_minor[np.argsort(major[by_minor].astype(np.uint16), kind="stable")]
-    return by_major
-
-
-def _packed_in_runs(major: np.ndarray, minor: np.ndarray) -> np.ndarray | None:
-    """``major`` (0 to 65,535) and ``minor`` packed into one integer that sorts as the
-    pair: ``minor`` less the least ``minor`` of its ``major``, beside ``major``; None when
-    that does not fit, or when ``major`` comes in too many runs to find its least
-    ``minor`` cheaply. Rows grouped by job (the usual case) come in one run per job,
-    mostly in order already, which a stable sort on one integer key takes advantage of
-    (a sort on ``minor`` first would scatter them)."""
-    n = len(major)
-    if n == 0 or int(minor.max()) - int(minor.min()) >= 2**62:
-        return None
-    starts = np.flatnonzero(_new_runs(major))
-    if len(starts) > n // 8:
-        return None
-    floor = np.full(int(major.max()) + 1, np.iinfo(np.int64).max, dtype=np.int64)
-    np.minimum.at(floor, major[starts], np.minimum.reduceat(minor, starts))
-    within = floor[major]
-    np.subtract(minor, within, out=within)  # in place: fewer arrays of the part's size
-    width = int(within.max()) + 1
-    if len(floor) * width >= 2**62:
-        return None
-    packed: np.ndarray = major.astype(np.int64)
-    packed *= width
-    packed += within
-    return packed
-
-
-def _fits_16_bits(values: np.ndarray) -> bool:
-    return len(values) == 0 or (int(values.min()) >= 0 and int(values.max()) <= 0xFFFF)
-
-
-def _narrowed(values: np.ndarray) -> np.ndarray:
-    """Values as 16-bit integers when they fit (a radix sort), else as they are."""
-    return values.astype(np.uint16) if _fits_16_bits(values) else values
 
 
 def _event_is(event: pd.Series, names: tuple[str, ...] | list[str]) -> np.ndarray:
@@ -304,7 +254,7 @@ def _job_facts(
     known, and taking the first would bill, say, without a discount silently)."""
     # ``ordered`` is sorted by job and time: a job's first and last rows hold its times.
     job, ts = ordered["job"].to_numpy(), ordered["ts"].to_numpy(dtype="int64")
-    firsts = np.flatnonzero(_new_runs(job))
+    firsts = np.flatnonzero(new_runs(job))
     lasts = np.append(firsts[1:] - 1, len(job) - 1) if len(job) else firsts
     facts = pd.DataFrame(
         {"job_id": job_ids, "first_ns": ts[firsts], "last_ns": ts[lasts]},
@@ -328,7 +278,9 @@ def _job_facts(
     columns = {}
     for column in JOB_SETTING_COLUMNS:
         values = settings[column]
-        columns[column] = _as_string(values) if isinstance(values.dtype, pd.CategoricalDtype) else values
+        columns[column] = (
+            _as_string(values) if isinstance(values.dtype, pd.CategoricalDtype) else values
+        )
     settings = pd.DataFrame(columns, index=settings.index)
     return facts.join(settings, how="left"), problems
 
@@ -427,8 +379,8 @@ def _billing_events(ordered: pd.DataFrame, jobs: pd.DataFrame) -> tuple[pd.DataF
     # each segment starts at the billing event before it, the first at the job's first event.
     job = billing["job"].to_numpy(dtype="int64")
     ts = billing["ts"].to_numpy(dtype="int64")
-    new_job = _new_runs(job)
-    charge = _running_sum(np.ones(len(job), dtype="int64"), new_job) - 1
+    new_job = new_runs(job)
+    charge = running_sum(np.ones(len(job), dtype="int64"), new_job) - 1
     previous = np.zeros(len(ts), dtype="int64")
     previous[1:] = ts[:-1]
     first = jobs["first_ns"].to_numpy(dtype="int64")[job]
@@ -448,7 +400,7 @@ def _billing_events(ordered: pd.DataFrame, jobs: pd.DataFrame) -> tuple[pd.DataF
         restart=_event_is(billing["event"], ("failed",)) & restarted,
     ).reset_index(drop=True)
     is_final = _event_is(billing["event"], FINAL_EVENTS) & ~billing["restart"].to_numpy()
-    finals_before = _running_sum(is_final.astype("int64"), new_job) - is_final
+    finals_before = running_sum(is_final.astype("int64"), new_job) - is_final
     after_final = billing[finals_before > 0]
     if after_final.empty:  # the usual log
         return billing, _no_problems()
@@ -526,12 +478,14 @@ def _intervals(
 
     first = np.r_[True, series[1:] != series[:-1]] if len(series) else np.zeros(0, dtype=bool)
     group = np.cumsum(first) - 1
-    depth = _running_sum(np.where(is_start, 1, -1), first)
+    depth = running_sum(np.where(is_start, 1, -1), first)
     unmatched = np.flatnonzero(~is_start & (depth < 0))
     if len(unmatched):  # the first of each (job, run, phase)
         unmatched = unmatched[np.r_[True, group[unmatched][1:] != group[unmatched][:-1]]]
     row = ordered["row"].to_numpy(dtype="int64")[at[unmatched]]
-    problems = _unmatched_ends(events, job[unmatched], ts[unmatched], row, names[phase_code[unmatched]])
+    problems = _unmatched_ends(
+        events, job[unmatched], ts[unmatched], row, names[phase_code[unmatched]]
+    )
 
     # Starts and ends pair in time order within a job, run and phase: the k-th start
     # with the k-th end.
@@ -552,7 +506,7 @@ def _intervals(
 
     # An open phase is closed by the job's next billing event strictly after its start,
     # else it runs to the job's last event (accrued work, R8).
-    still_open = _asof(
+    still_open = asof_join(
         pd.DataFrame({"job": job[open_], "start": ts[open_], "phase_code": phase_code[open_]}),
         billing[["job", "ts"]].rename(columns={"ts": "closer"}),
         left_on="start",
@@ -647,7 +601,7 @@ def _by_job_start_and_name(
         return np.zeros(0, dtype="int64")
     low, high = int(start.min()), int(start.max())
     if (high - low) < (2**63 - 1) // (n_names + 1) - n_names:
-        return _sorted_by(job, (start - low) * n_names + name_rank)
+        return sorted_by(job, (start - low) * n_names + name_rank)
     return np.lexsort((name_rank, start, job))
 
 
@@ -680,7 +634,8 @@ def _runs(ordered: pd.DataFrame, billing: pd.DataFrame, at: np.ndarray) -> np.nd
     restarts = np.zeros(len(ordered), dtype="int64")
     restarts[restart_rows] = 1
     run = pd.Series(restarts, index=ordered.index).groupby(ordered["job"]).cumsum() - restarts
-    return run.to_numpy(dtype="int64")[at]
+    at_marks: np.ndarray = run.to_numpy(dtype="int64")[at]
+    return at_marks
 
 
 def _pairing_order(
@@ -697,13 +652,11 @@ def _pairing_order(
     """
     if len(job) == 0:
         return np.zeros(0, dtype="int64"), np.zeros(0, dtype="int64")
-    if run.any():
-        within_job = run * (int(phase.max(initial=0)) + 1) + phase
-    else:  # the usual log: no restart, the phase alone (the same numbers)
-        within_job = phase
+    # The usual log has no restart: the phase alone (the same numbers).
+    within_job = run * (int(phase.max(initial=0)) + 1) + phase if run.any() else phase
     series = job * (int(within_job.max(initial=0)) + 1)
     series += within_job  # in place: one array of the marks' size, not two
-    order = _sorted_by(job, within_job)
+    order = sorted_by(job, within_job)
     series, ts, is_end = series[order], ts[order], is_end[order]
 
     # Groups and moments are contiguous runs of rows: sums and running sums per run are
@@ -715,30 +668,15 @@ def _pairing_order(
     moment_starts = np.flatnonzero(new_moment)
     change = np.add.reduceat(np.where(is_end, -1, 1), moment_starts)
     new_group = np.r_[True, series[moment_starts][1:] != series[moment_starts][:-1]]
-    open_after = _running_sum(change, new_group)
+    open_after = running_sum(change, new_group)
     open_before = np.maximum(open_after - change, 0)[moment]
-    end_rank = _running_sum(is_end.astype("int64"), new_moment) - 1
+    end_rank = running_sum(is_end.astype("int64"), new_moment) - 1
     rank = np.where(is_end & (end_rank >= open_before), 2, np.where(is_end, 0, 1))
     key = moment * 3 + rank
     if bool((key[1:] >= key[:-1]).all()):  # every moment's marks in that order already
         return order, series
     reorder = np.argsort(key, kind="stable")
     return order[reorder], series[reorder]
-
-
-def _new_runs(keys: np.ndarray) -> np.ndarray:
-    """Whether each row starts a run of equal keys (the first row does)."""
-    new_run = np.ones(len(keys), dtype=bool)
-    new_run[1:] = keys[1:] != keys[:-1]
-    return new_run
-
-
-def _running_sum(values: np.ndarray, new_run: np.ndarray) -> np.ndarray:
-    """The running sum of ``values`` within each run of rows (``new_run`` marks a run's first)."""
-    total = np.cumsum(values)
-    before = (total - values)[new_run]
-    running: np.ndarray = total - before[np.cumsum(new_run) - 1]
-    return running
 
 
 def _pause_intervals(ordered: pd.DataFrame, jobs: pd.DataFrame) -> pd.DataFrame:
@@ -754,7 +692,9 @@ def _pause_intervals(ordered: pd.DataFrame, jobs: pd.DataFrame) -> pd.DataFrame:
     is_resume = _event_is(ordered["event"], ("resumed",))
     pauses = pd.DataFrame({"job": job[is_pause], "start": ts[is_pause]})
     resumes = pd.DataFrame({"job": job[is_resume], "end": ts[is_resume]})
-    matched = _asof(pauses, resumes, left_on="start", right_on="end", by="job", direction="forward")
+    matched = asof_join(
+        pauses, resumes, left_on="start", right_on="end", by="job", direction="forward"
+    )
     last = jobs["last_ns"].reindex(matched["job"]).to_numpy()
     matched = matched.assign(
         end=matched["end"].fillna(pd.Series(last, index=matched.index)),
@@ -772,7 +712,7 @@ def _backward_steps(points: pd.DataFrame) -> pd.DataFrame:
     """
     job = points["job"].to_numpy()
     is_rollback = _event_is(points["event"], ("rollback",)).astype("int64")
-    epoch = _running_sum(is_rollback, _new_runs(job))
+    epoch = running_sum(is_rollback, new_runs(job))
     steps = points["step"].array
     found = []
     for event in ("step_completed", "checkpoint_saved"):
@@ -780,7 +720,7 @@ def _backward_steps(points: pd.DataFrame) -> pd.DataFrame:
         chosen_steps = steps[chosen]
         missing = np.asarray(pd.isna(chosen_steps), dtype=bool)
         step = chosen_steps.to_numpy(dtype="int64", na_value=0)
-        follows = ~(_new_runs(job[chosen]) | _new_runs(epoch[chosen]) | missing)
+        follows = ~(new_runs(job[chosen]) | new_runs(epoch[chosen]) | missing)
         follows[1:] &= ~missing[:-1]
         step_before = np.zeros(len(step), dtype="int64")
         step_before[1:] = step[:-1]
@@ -839,7 +779,7 @@ def _losses(
 
     # R5: a failure loses the billable time after the latest checkpoint of its segment.
     failures = billing.loc[is_failure, ["job", "ts", "charge", "segment_start"]]
-    failures = _asof(
+    failures = asof_join(
         failures,
         ckpts[["job", "checkpoint_ts", "checkpoint_step", "checkpoint_segment"]],
         left_on="ts",
@@ -869,7 +809,7 @@ def _losses(
         )
     ).sort_values("ts")
     with_step = rollbacks[rollbacks["step"].notna()].astype({"step": "int64"})
-    by_step = _asof(
+    by_step = asof_join(
         with_step,
         ckpts[["job", "checkpoint_ts", "checkpoint_step"]]
         .dropna()
@@ -892,7 +832,7 @@ def _losses(
             ),
         }
     )
-    latest = _asof(
+    latest = asof_join(
         rollbacks[rollbacks["step"].isna()].drop(columns="step"),
         ckpts[["job", "checkpoint_ts", "checkpoint_step"]],
         left_on="ts",
@@ -1055,7 +995,7 @@ def _excluded(intervals: pd.DataFrame) -> pd.DataFrame:
     job = intervals["job"].to_numpy(dtype="int64")[rows]
     start, end = start[rows], end[rows]
     order = _by_job_name_and_start(job, name_rank[phase_codes], start)
-    new_group = _new_runs(job[order]) | _new_runs(phase_codes[order])
+    new_group = new_runs(job[order]) | new_runs(phase_codes[order])
     group = np.cumsum(new_group) - 1
     islands = _job_union(pd.DataFrame({"job": group, "start": start[order], "end": end[order]}))
     island_group = islands["job"].to_numpy(dtype="int64")
@@ -1065,7 +1005,7 @@ def _excluded(intervals: pd.DataFrame) -> pd.DataFrame:
         {
             "job": job[firsts],
             "phase": phase.take(firsts).reset_index(drop=True),
-            "ns": np.add.reduceat(length, np.flatnonzero(_new_runs(island_group)))
+            "ns": np.add.reduceat(length, np.flatnonzero(new_runs(island_group)))
             if len(length)
             else np.zeros(0, dtype="int64"),
         }
@@ -1081,7 +1021,7 @@ def _by_job_name_and_start(job: np.ndarray, name_rank: np.ndarray, start: np.nda
     low, high = int(start.min()), int(start.max())
     n_names = int(name_rank.max()) + 1
     if n_names * (high - low + 1) < 2**62:
-        return _sorted_by(job, name_rank * (high - low + 1) + (start - low))
+        return sorted_by(job, name_rank * (high - low + 1) + (start - low))
     return np.lexsort((start, name_rank, job))
 
 
@@ -1093,7 +1033,7 @@ def _job_union(frame: pd.DataFrame) -> pd.DataFrame:
     job = frame["job"].to_numpy(dtype="int64")
     start = frame["start"].to_numpy(dtype="int64")
     if not bool(((job[1:] > job[:-1]) | ((job[1:] == job[:-1]) & (start[1:] >= start[:-1]))).all()):
-        frame = frame.take(_sorted_by(job, start))
+        frame = frame.take(sorted_by(job, start))
         job = frame["job"].to_numpy(dtype="int64")
         start = frame["start"].to_numpy(dtype="int64")
     frame = frame.reset_index(drop=True)
@@ -1101,26 +1041,11 @@ def _job_union(frame: pd.DataFrame) -> pd.DataFrame:
         return frame
     end = frame["end"].to_numpy(dtype="int64")
     new_job = np.r_[True, job[1:] != job[:-1]]
-    reach = _running_max(end, new_job)
+    reach = running_max(end, new_job)
     firsts = np.flatnonzero(np.r_[True, new_job[1:] | (start[1:] > reach[:-1])])
     return pd.DataFrame(
         {"job": job[firsts], "start": start[firsts], "end": np.maximum.reduceat(end, firsts)}
     )
-
-
-def _running_max(values: np.ndarray, new_run: np.ndarray) -> np.ndarray:
-    """The running maximum of integer ``values`` within each run of rows (``new_run``
-    marks a run's first): one running maximum of the values lifted by their run's number
-    times their span, so that no run reaches into the next (a group-by when they do not fit)."""
-    run = np.cumsum(new_run) - 1
-    low, high = int(values.min()), int(values.max())
-    span = high - low + 1
-    if (int(run[-1]) + 1) * span >= 2**62:
-        grouped: np.ndarray = pd.Series(values).groupby(run, sort=False).cummax().to_numpy()
-        return grouped
-    lift = run * span - low
-    reach: np.ndarray = np.maximum.accumulate(values + lift) - lift
-    return reach
 
 
 def _pieces(billable: pd.DataFrame, losses: pd.DataFrame, billing: pd.DataFrame) -> pd.DataFrame:
@@ -1154,7 +1079,7 @@ def _pieces(billable: pd.DataFrame, losses: pd.DataFrame, billing: pd.DataFrame)
     # Each boundary's change to the billable depth, the loss depth and the segment count.
     change = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1]], dtype="int64")
     deltas = change[kind]
-    order = _sorted_by(job, at)
+    order = sorted_by(job, at)
     job, at, deltas = job[order], at[order], deltas[order]
     if len(job) == 0:
         empty = np.zeros(0, dtype="int64")
@@ -1173,9 +1098,9 @@ def _pieces(billable: pd.DataFrame, losses: pd.DataFrame, billing: pd.DataFrame)
     job, at = job[firsts], at[firsts]
     sums = np.add.reduceat(deltas, firsts, axis=0)
     new_job = np.r_[True, job[1:] != job[:-1]]
-    depth_billable = _running_sum(sums[:, 0], new_job)
-    depth_lost = _running_sum(sums[:, 1], new_job)
-    segment = _running_sum(sums[:, 2], new_job)
+    depth_billable = running_sum(sums[:, 0], new_job)
+    depth_lost = running_sum(sums[:, 1], new_job)
+    segment = running_sum(sums[:, 2], new_job)
     has_next = np.r_[~new_job[1:], False]  # the next point is in the same job
     end = np.r_[at[1:], 0]
     keep = has_next & (end > at)
@@ -1205,7 +1130,7 @@ def _segment_totals(
     length = pieces["end"].to_numpy(dtype="int64") - pieces["start"].to_numpy(dtype="int64")
     lost = pieces["lost"].to_numpy(dtype=bool)
     billable = pieces["billable"].to_numpy(dtype=bool) & ~lost
-    firsts = np.flatnonzero(_new_runs(job) | _new_runs(segment))
+    firsts = np.flatnonzero(new_runs(job) | new_runs(segment))
 
     def sums(values: np.ndarray) -> np.ndarray:
         if not len(values):
@@ -1269,7 +1194,7 @@ def _usage(points: pd.DataFrame, loss_islands: pd.DataFrame) -> pd.DataFrame:
     islands = loss_islands.rename(columns={"start": "loss_start", "end": "loss_end"})
     # A lost interval is (start, end]: usage at the retained checkpoint's time is kept,
     # usage at the failure's own time is lost.
-    matched = _asof(
+    matched = asof_join(
         usage,
         islands,
         left_on="ts",
@@ -1281,7 +1206,9 @@ def _usage(points: pd.DataFrame, loss_islands: pd.DataFrame) -> pd.DataFrame:
     lost = (matched["ts"] <= matched["loss_end"]).fillna(False).astype(bool)
     matched = matched.drop(columns=["loss_start", "loss_end"]).assign(lost=lost.to_numpy())
     job, ts = matched["job"].to_numpy(), matched["ts"].to_numpy()
-    if len(job) and not bool(((job[1:] > job[:-1]) | ((job[1:] == job[:-1]) & (ts[1:] >= ts[:-1]))).all()):
+    if len(job) and not bool(
+        ((job[1:] > job[:-1]) | ((job[1:] == job[:-1]) & (ts[1:] >= ts[:-1]))).all()
+    ):
         matched = matched.sort_values(["job", "ts"], kind="stable")
     return matched.reset_index(drop=True)
 
@@ -1317,194 +1244,6 @@ def _uncountable_tokens(usage: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame
     if not len(over):
         return problems, usage
     return problems, usage[~usage["job"].isin(over)].reset_index(drop=True)
-
-
-# --- exact joins ---------------------------------------------------------------------
-
-
-def _asof(
-    left: pd.DataFrame,
-    right: pd.DataFrame,
-    *,
-    left_on: str,
-    right_on: str,
-    by: str | list[str],
-    direction: Literal["backward", "forward", "nearest"] = "backward",
-    allow_exact_matches: bool = True,
-    any_order: bool = False,
-) -> pd.DataFrame:
-    """``merge_asof`` that keeps the right side's integers exact.
-
-    ``any_order``: the rows may come in ``left``'s order rather than in time order
-    (a caller that sorts them again spares a sort).
-
-    A plain ``merge_asof`` turns an int64 column into float64 where a row finds no
-    match, and float64 cannot hold nanosecond timestamps exactly (it steps by 256 ns
-    around 2025). Integer payload columns are made nullable ``Int64`` first.
-
-    The kernel's joins (integer times and keys, integer payloads, backward or forward)
-    are done on arrays by ``_asof_arrays``: the same rows, without ``merge_asof``'s
-    fixed cost, which a bill of a few hundred events pays several times.
-    """
-    keys = [by] if isinstance(by, str) else by
-    if _asof_on_arrays(left, right, left_on, right_on, keys, direction):
-        return _asof_arrays(
-            left,
-            right,
-            left_on=left_on,
-            right_on=right_on,
-            keys=keys,
-            forward=direction == "forward",
-            allow_exact_matches=allow_exact_matches,
-            in_left_order=any_order,
-        )
-    right = right.assign(_asof_key=right[right_on].astype("int64"))
-    exact = {
-        column: "Int64"
-        for column in right.columns
-        if column not in (*keys, "_asof_key") and right[column].dtype.kind in "iu"
-    }
-    merged = pd.merge_asof(
-        left.sort_values(left_on, kind="stable"),
-        right.astype(exact).sort_values("_asof_key", kind="stable"),
-        left_on=left_on,
-        right_on="_asof_key",
-        by=by,
-        direction=direction,
-        allow_exact_matches=allow_exact_matches,
-    )
-    return merged.drop(columns="_asof_key")
-
-
-def _asof_on_arrays(
-    left: pd.DataFrame,
-    right: pd.DataFrame,
-    left_on: str,
-    right_on: str,
-    keys: list[str],
-    direction: str,
-) -> bool:
-    """Whether ``_asof_arrays`` gives what ``merge_asof`` would: NumPy integer times and
-    keys, integer payloads (plain or nullable), no column name on both sides."""
-    payload = [c for c in right.columns if c not in keys]
-    left_types, right_types = left.dtypes.to_dict(), right.dtypes.to_dict()
-    return (
-        direction in ("backward", "forward")
-        and all(
-            isinstance(types[c], np.dtype) and types[c].kind in "iu"
-            for types, columns in ((left_types, [left_on, *keys]), (right_types, [right_on, *keys]))
-            for c in columns
-        )
-        and all(right_types[c].kind in "iu" for c in payload)
-        and not set(payload) & set(left.columns)
-    )
-
-
-def _asof_arrays(
-    left: pd.DataFrame,
-    right: pd.DataFrame,
-    *,
-    left_on: str,
-    right_on: str,
-    keys: list[str],
-    forward: bool,
-    allow_exact_matches: bool,
-    in_left_order: bool = False,
-) -> pd.DataFrame:
-    """``merge_asof`` by sorting both sides together: left rows in time order (in their
-    own order with ``in_left_order``), each with the right columns (``Int64``) of the
-    latest right row of its keys at or before it (backward; the earliest at or after it,
-    forward), strictly so without exact matches.
-
-    Rows of both sides sorted by keys and time, stably (so neither side needs sorting
-    first); at one time a right row comes before a left row when it may match it
-    looking back (or when it may not, looking forward). A running maximum (minimum from
-    the end) of right positions then finds each left row's match, which counts when
-    its keys are the left row's keys."""
-    left_columns: dict[str, Any] = {c: left[c].array for c in left.columns}
-    right_columns: dict[str, Any] = {c: right[c].array for c in right.columns}
-    n_left, n_right = len(left), len(right)
-    group = _key_groups(
-        [
-            np.concatenate(
-                [np.asarray(left_columns[k], dtype="int64"), np.asarray(right_columns[k], "int64")]
-            )
-            for k in keys
-        ]
-    )
-    times = np.concatenate(
-        [np.asarray(left_columns[left_on], "int64"), np.asarray(right_columns[right_on], "int64")]
-    )
-    right_first = allow_exact_matches != forward
-    side = np.r_[np.full(n_left, int(right_first)), np.full(n_right, int(not right_first))]
-    order = _by_group_time_and_side(group, times, side)
-    is_right = order >= n_left
-    # Right rows numbered in the joint order (increasing, so running extremes find them).
-    rank = np.cumsum(is_right) - 1
-    if forward:
-        found = np.minimum.accumulate(np.where(is_right, rank, n_right)[::-1])[::-1]
-    else:
-        found = np.maximum.accumulate(np.where(is_right, rank, -1))
-    right_in_order = order[is_right] - n_left
-    left_in_order, found = order[~is_right], found[~is_right]
-    valid = (found >= 0) & (found < n_right)
-    valid[valid] = group[n_left + right_in_order[found[valid]]] == group[left_in_order[valid]]
-    match = np.full(n_left, -1)
-    match[left_in_order[valid]] = right_in_order[found[valid]]
-    # One frame built from its columns (adding them one by one costs a copy of the
-    # column index each).
-    merged = dict(left_columns)
-    for column, values in right_columns.items():
-        if column in keys:
-            continue
-        if isinstance(values.dtype, np.dtype):  # plain integers: no NA to carry
-            plain = np.append(np.asarray(values, dtype="int64"), 0)  # 0 under NA
-            merged[column] = pd.arrays.IntegerArray(plain[match], match < 0)
-        else:
-            merged[column] = pd.array(values, dtype="Int64").take(match, allow_fill=True)
-    left_ts = times[:n_left]
-    if not in_left_order and not _ascending(left_ts):  # merge_asof's order: by time
-        in_time_order = np.argsort(left_ts, kind="stable")
-        merged = {c: values.take(in_time_order) for c, values in merged.items()}
-    return pd.DataFrame(merged, index=pd.RangeIndex(n_left), copy=False)
-
-
-def _ascending(values: np.ndarray) -> bool:
-    """Whether ``values`` never decrease (one pass, cheaper than a sort)."""
-    return len(values) < 2 or bool((values[1:] >= values[:-1]).all())
-
-
-def _key_groups(keys: list[np.ndarray]) -> np.ndarray:
-    """One integer per row equal for rows of equal keys (the order of groups does not
-    matter to ``_asof_arrays``): the key itself, keys packed into one integer when
-    their ranges leave room, else the rank of the distinct rows."""
-    if len(keys) == 1:
-        return keys[0]
-    if not len(keys[0]):
-        return np.zeros(0, dtype="int64")
-    packed = np.zeros(len(keys[0]), dtype="int64")
-    room = 1
-    for key in keys:
-        low = int(key.min())
-        width = int(key.max()) - low + 1
-        room *= width
-        if room >= 2**62:
-            unique = np.unique(np.stack(keys, axis=1), axis=0, return_inverse=True)
-            inverse: np.ndarray = unique[1].reshape(-1)
-            return inverse
-        packed = packed * width + (key - low)
-    return packed
-
-
-def _by_group_time_and_side(group: np.ndarray, times: np.ndarray, side: np.ndarray) -> np.ndarray:
-    """Rows sorted by group, time and side (ties in input order): ``np.lexsort((side,
-    times, group))``, time and side packed into one key when the span of times leaves room."""
-    if len(times) == 0:
-        return np.zeros(0, dtype="int64")
-    low, high = int(times.min()), int(times.max())
-    if (high - low) < (2**63 - 1) // 2 - 2:
-        return _sorted_by(group, (times - low) * 2 + side)
-    return np.lexsort((side, times, group))
 
 
 # --- status ----------------------------------------------------------------------------
