@@ -239,11 +239,13 @@ def _job_codes(job_id: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
 def _points(ordered: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
     """Steps, checkpoints, rollbacks and grader usage, in order, with their own columns."""
-    points = ordered[_event_is(ordered["event"], _POINT_EVENTS)]
-    rows = points["row"].to_numpy()
-    # Arrays taken by position (not Series re-indexed to ``points``).
-    extra = {c: events[c].array.take(rows) for c in _POINT_COLUMNS}
-    return points.assign(**extra)
+    chosen = _event_is(ordered["event"], _POINT_EVENTS)
+    # The columns the points are read by (not the phase), and their own ones taken from
+    # ``events`` by position: one frame built at once.
+    columns = {c: ordered[c].array[chosen] for c in ("job", "ts", "event", "segment", "row")}
+    rows = np.asarray(columns["row"])
+    columns.update({c: events[c].array.take(rows) for c in _POINT_COLUMNS})
+    return pd.DataFrame(columns, index=ordered.index[chosen])
 
 
 def _job_facts(
@@ -774,8 +776,9 @@ def _losses(
     if not is_failure.any() and not is_rollback.any():
         # Nothing lost (R5, R6 need a failure or a rollback): the frames below, empty.
         return _no_losses(columns), _no_problems()
-    ckpts = checkpoints.rename(columns={"ts": "checkpoint_ts", "step": "checkpoint_step"})
-    ckpts = ckpts.rename(columns={"segment": "checkpoint_segment"}).sort_values("checkpoint_ts")
+    ckpts = checkpoints.rename(
+        columns={"ts": "checkpoint_ts", "step": "checkpoint_step", "segment": "checkpoint_segment"}
+    ).sort_values("checkpoint_ts")
 
     # R5: a failure loses the billable time after the latest checkpoint of its segment.
     failures = billing.loc[is_failure, ["job", "ts", "charge", "segment_start"]]
