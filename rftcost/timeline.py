@@ -812,12 +812,18 @@ def _losses(
         )
     ).sort_values("ts")
     with_step = rollbacks[rollbacks["step"].notna()].astype({"step": "int64"})
+    # Checkpoints with a step (job and time are never missing), as plain integers.
+    has_step = ckpts["checkpoint_step"].notna().to_numpy()
+    numbered = pd.DataFrame(
+        {
+            "job": ckpts["job"].to_numpy()[has_step],
+            "checkpoint_ts": ckpts["checkpoint_ts"].to_numpy()[has_step],
+            "step": ckpts["checkpoint_step"].to_numpy(dtype="int64", na_value=0)[has_step],
+        }
+    )
     by_step = asof_join(
         with_step,
-        ckpts[["job", "checkpoint_ts", "checkpoint_step"]]
-        .dropna()
-        .astype({"checkpoint_step": "int64"})
-        .rename(columns={"checkpoint_step": "step"}),
+        numbered,
         left_on="ts",
         right_on="checkpoint_ts",
         by=["job", "step"],
