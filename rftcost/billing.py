@@ -692,10 +692,16 @@ def _entry_sources(
 
 def _mark_accrued(lines: pd.DataFrame, charges: pd.DataFrame) -> pd.DataFrame:
     """Lines of the segment after a job's last billing event get ``charge = -1`` (R8)."""
-    n_charges = charges.groupby("job").size()
-    after_last = (
-        lines["charge"].to_numpy() >= n_charges.reindex(lines["job"], fill_value=0).to_numpy()
-    )
+    line_job = lines["job"].to_numpy(dtype="int64")
+    charge_job = charges["job"].to_numpy(dtype="int64")
+    # Charges per job counted by job code (codes are 0, 1, ...), looked up by each line's.
+    size = int(max(line_job.max(initial=-1), charge_job.max(initial=-1))) + 1
+    if min(line_job.min(initial=0), charge_job.min(initial=0)) >= 0:
+        of_line = np.bincount(charge_job, minlength=size)[line_job]
+    else:
+        n_charges = charges.groupby("job").size()
+        of_line = n_charges.reindex(lines["job"], fill_value=0).to_numpy()
+    after_last = lines["charge"].to_numpy() >= of_line
     return lines.assign(charge=np.where(after_last, -1, lines["charge"]))
 
 
@@ -760,14 +766,26 @@ def _accrued_amounts(
     rate = rate_units(jobs["model"].reindex(accrued["job"]).reset_index(drop=True), policy)
     rate.index = accrued.index
     compute = compute_cents(hours, rate, policy).astype("int64")
-    grader_by_job = lines[lines["charge"] < 0].groupby("job")["amount_cents"].sum()
-    grader = pd.Series(
-        grader_by_job.reindex(accrued["job"], fill_value=0).to_numpy(dtype="int64"),
-        index=accrued.index,
-    )
+    grader = pd.Series(_accrued_grader_cents(lines, accrued), index=accrued.index)
     sharing = jobs["data_sharing"].reindex(accrued["job"]).to_numpy(dtype=bool)
     discount = discount_cents(compute, grader, sharing, policy)
     return accrued.assign(accrued_cents=(compute - discount + grader).astype("int64"))
+
+
+def _accrued_grader_cents(lines: pd.DataFrame, accrued: pd.DataFrame) -> np.ndarray:
+    """Per accrued row, the cents of its job's lines after the last billing event (R8):
+    exact integer sums by job code (codes are 0, 1, ...), a group-by for any other."""
+    chosen = lines["charge"].to_numpy() < 0
+    line_job = lines["job"].to_numpy(dtype="int64")[chosen]
+    accrued_job = accrued["job"].to_numpy(dtype="int64")
+    if min(line_job.min(initial=0), accrued_job.min(initial=0)) < 0:
+        by_job = lines[chosen].groupby("job")["amount_cents"].sum()
+        summed: np.ndarray = by_job.reindex(accrued["job"], fill_value=0).to_numpy(dtype="int64")
+        return summed
+    total = np.zeros(int(max(line_job.max(initial=-1), accrued_job.max(initial=-1))) + 1, "int64")
+    np.add.at(total, line_job, lines["amount_cents"].to_numpy(dtype="int64")[chosen])
+    per_row: np.ndarray = total[accrued_job]
+    return per_row
 
 
 def _job_totals(
