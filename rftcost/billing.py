@@ -723,13 +723,7 @@ def _charge_amounts(
     rate = rate_units(jobs["model"].reindex(charges["job"]).reset_index(drop=True), policy)
     rate.index = charges.index
     compute = compute_cents(hours, rate, policy)
-    grader = (
-        lines[lines["charge"] >= 0]
-        .groupby(["job", "charge"])["amount_cents"]
-        .sum()
-        .reindex(pd.MultiIndex.from_arrays([charges["job"], charges["charge"]]), fill_value=0)
-    )
-    grader = pd.Series(grader.to_numpy(dtype="int64"), index=charges.index)
+    grader = pd.Series(_charge_grader_cents(lines, charges), index=charges.index)
     compute, capped = apply_cap(compute.astype("int64"), grader, charges["job"], policy)
     sharing = jobs["data_sharing"].reindex(charges["job"]).to_numpy(dtype=bool)
     discount = discount_cents(compute, grader, sharing, policy)
@@ -744,6 +738,34 @@ def _charge_amounts(
         rate_units=rate,
         rate_places=rate_places(policy),
     )
+
+
+def _charge_grader_cents(lines: pd.DataFrame, charges: pd.DataFrame) -> np.ndarray:
+    """Per charge, the cents of its segment's grader lines (R9): exact integer sums by
+    (job, charge) packed into one integer, found by a binary search; a group-by when
+    the numbers do not pack."""
+    chosen = lines["charge"].to_numpy() >= 0
+    line_job = lines["job"].to_numpy(dtype="int64")[chosen]
+    line_charge = lines["charge"].to_numpy(dtype="int64")[chosen]
+    charge_job = charges["job"].to_numpy(dtype="int64")
+    charge = charges["charge"].to_numpy(dtype="int64")
+    width = int(max(line_charge.max(initial=0), charge.max(initial=0))) + 1
+    n_jobs = int(max(line_job.max(initial=0), charge_job.max(initial=0))) + 1
+    lowest = min(line_job.min(initial=0), charge_job.min(initial=0), charge.min(initial=0))
+    if lowest < 0 or n_jobs * width >= 2**62:
+        summed = lines[chosen].groupby(["job", "charge"])["amount_cents"].sum()
+        wanted = pd.MultiIndex.from_arrays([charges["job"], charges["charge"]])
+        found: np.ndarray = summed.reindex(wanted, fill_value=0).to_numpy(dtype="int64")
+        return found
+    keys, line_key = np.unique(line_job * width + line_charge, return_inverse=True)
+    if not len(keys):
+        return np.zeros(len(charges), dtype="int64")
+    sums = np.zeros(len(keys), dtype="int64")
+    np.add.at(sums, line_key.reshape(-1), lines["amount_cents"].to_numpy(dtype="int64")[chosen])
+    charge_key = charge_job * width + charge
+    at = np.minimum(np.searchsorted(keys, charge_key), len(keys) - 1)
+    per_charge: np.ndarray = np.where(keys[at] == charge_key, sums[at], 0)
+    return per_charge
 
 
 def _with_columns(frame: pd.DataFrame, **columns: Any) -> pd.DataFrame:
