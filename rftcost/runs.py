@@ -216,6 +216,12 @@ def sorted_by(major: np.ndarray, minor: np.ndarray) -> np.ndarray:
         packed = _packed_in_runs(major, minor)
         if packed is not None:  # one sort, which finds the rows' runs already in order
             return np.argsort(packed, kind="stable")
+    elif len(minor) and (int(major.max()) + 1) * (int(minor.max()) + 1) <= 0x10000:
+        # Both keys together fit 16 bits (a part's jobs times its phases): one radix sort.
+        both = major.astype(np.uint16)
+        both *= int(minor.max()) + 1
+        both += minor.astype(np.uint16)
+        return np.argsort(both, kind="stable")
     by_minor = np.argsort(_narrowed(minor), kind="stable")
     by_major: np.ndarray = by_minor[np.argsort(major[by_minor].astype(np.uint16), kind="stable")]
     return by_major

@@ -16,7 +16,8 @@ def _cases(rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
     in_time = np.cumsum(rng.integers(0, 3, n)) * 1_000_000_000
     return [
         (grouped_jobs, in_time),  # a log written job by job
-        (grouped_jobs, rng.integers(0, 50, n)),  # small minor: radix sorts
+        (grouped_jobs, rng.integers(0, 50, n)),  # both keys in 16 bits: one radix sort
+        (rng.integers(0, 3_000, n), rng.integers(0, 3_000, n)),  # each in 16 bits: two
         (rng.integers(0, 40, n), in_time),  # jobs interleaved
         (rng.integers(0, 40, n), rng.integers(-(2**62), 2**62, n)),  # too wide to pack
         (rng.integers(0, 70_000, n), in_time),  # more jobs than 16 bits hold
