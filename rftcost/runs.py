@@ -271,10 +271,13 @@ def new_runs(keys: np.ndarray) -> np.ndarray:
 
 def running_sum(values: np.ndarray, new_run: np.ndarray) -> np.ndarray:
     """The running sum of ``values`` within each run of rows (``new_run`` marks a run's first)."""
-    total = np.cumsum(values)
-    before = (total - values)[new_run]
-    running: np.ndarray = total - before[np.cumsum(new_run) - 1]
-    return running
+    total: np.ndarray = np.cumsum(values)
+    firsts = np.flatnonzero(new_run)  # positions: cheaper to apply than the mask
+    before = total[firsts] - values[firsts]
+    run = np.cumsum(new_run)
+    run -= 1
+    total -= before[run]  # in place: no second array of the rows' size
+    return total
 
 
 def running_max(values: np.ndarray, new_run: np.ndarray) -> np.ndarray:

@@ -1114,16 +1114,16 @@ def _pieces(billable: pd.DataFrame, losses: pd.DataFrame, billing: pd.DataFrame)
     segment = running_sum(sums[:, 2], new_job)
     has_next = np.r_[~new_job[1:], False]  # the next point is in the same job
     end = np.r_[at[1:], 0]
-    keep = has_next & (end > at)
+    kept = np.flatnonzero(has_next & (end > at))  # positions, taken from six arrays
     billable_now = depth_billable > 0
     return pd.DataFrame(
         {
-            "job": job[keep],
-            "start": at[keep],
-            "end": end[keep],
-            "segment": segment[keep],
-            "billable": billable_now[keep],
-            "lost": (billable_now & (depth_lost > 0))[keep],
+            "job": job[kept],
+            "start": at[kept],
+            "end": end[kept],
+            "segment": segment[kept],
+            "billable": billable_now[kept],
+            "lost": (billable_now & (depth_lost > 0))[kept],
         }
     )
 
