@@ -433,13 +433,12 @@ def bill_events(
             "problem": problems["problem"].to_numpy(),
         }
     )
-    unseen = ~pd.Series(
-        reader_problems["job_id"] if reader_problems is not None else [], dtype="string"
-    ).isin(problem_frame["job_id"])
-    if reader_problems is not None and unseen.any():
-        problem_frame = pd.concat(
-            [problem_frame, reader_problems[unseen.to_numpy()]], ignore_index=True
-        )
+    if reader_problems is not None and len(reader_problems):
+        unseen = ~pd.Series(reader_problems["job_id"], dtype="string").isin(problem_frame["job_id"])
+        if unseen.any():
+            problem_frame = pd.concat(
+                [problem_frame, reader_problems[unseen.to_numpy()]], ignore_index=True
+            )
     names = {"job_id": "string"}
     return Bill(
         policy=policy,
@@ -644,7 +643,10 @@ def _grader_lines(usage: pd.DataFrame, policy: Policy) -> pd.DataFrame:
     latest_effective = np.zeros(n_lines, dtype="int64")
     latest_effective[with_entry] = in_line_order(usage["effective_ns"])[latest_rows]
     latest_family = np.full(n_lines, None, dtype=object)
-    latest_family[with_entry] = in_line_order(usage["grader_family"], object)[latest_rows]
+    # Only the latest rows' names as Python objects (not every usage row's).
+    latest_family[with_entry] = (
+        usage["grader_family"].array.take(order[latest_rows]).to_numpy(dtype=object)
+    )
 
     grader_model = pd.Series(pd.array(names[model_codes[line_starts]], dtype="string"))
     lines = pd.DataFrame(
@@ -690,10 +692,16 @@ def _entry_sources(
 
 def _mark_accrued(lines: pd.DataFrame, charges: pd.DataFrame) -> pd.DataFrame:
     """Lines of the segment after a job's last billing event get ``charge = -1`` (R8)."""
-    n_charges = charges.groupby("job").size()
-    after_last = (
-        lines["charge"].to_numpy() >= n_charges.reindex(lines["job"], fill_value=0).to_numpy()
-    )
+    line_job = lines["job"].to_numpy(dtype="int64")
+    charge_job = charges["job"].to_numpy(dtype="int64")
+    # Charges per job counted by job code (codes are 0, 1, ...), looked up by each line's.
+    size = int(max(line_job.max(initial=-1), charge_job.max(initial=-1))) + 1
+    if min(line_job.min(initial=0), charge_job.min(initial=0)) >= 0:
+        of_line = np.bincount(charge_job, minlength=size)[line_job]
+    else:
+        n_charges = charges.groupby("job").size()
+        of_line = n_charges.reindex(lines["job"], fill_value=0).to_numpy()
+    after_last = lines["charge"].to_numpy() >= of_line
     return lines.assign(charge=np.where(after_last, -1, lines["charge"]))
 
 
@@ -715,17 +723,12 @@ def _charge_amounts(
     rate = rate_units(jobs["model"].reindex(charges["job"]).reset_index(drop=True), policy)
     rate.index = charges.index
     compute = compute_cents(hours, rate, policy)
-    grader = (
-        lines[lines["charge"] >= 0]
-        .groupby(["job", "charge"])["amount_cents"]
-        .sum()
-        .reindex(pd.MultiIndex.from_arrays([charges["job"], charges["charge"]]), fill_value=0)
-    )
-    grader = pd.Series(grader.to_numpy(dtype="int64"), index=charges.index)
+    grader = pd.Series(_charge_grader_cents(lines, charges), index=charges.index)
     compute, capped = apply_cap(compute.astype("int64"), grader, charges["job"], policy)
     sharing = jobs["data_sharing"].reindex(charges["job"]).to_numpy(dtype=bool)
     discount = discount_cents(compute, grader, sharing, policy)
-    return charges.assign(
+    return _with_columns(
+        charges,
         hour_units=hours,
         compute_cents=compute.astype("int64"),
         discount_cents=discount.astype("int64"),
@@ -737,6 +740,46 @@ def _charge_amounts(
     )
 
 
+def _charge_grader_cents(lines: pd.DataFrame, charges: pd.DataFrame) -> np.ndarray:
+    """Per charge, the cents of its segment's grader lines (R9): exact integer sums by
+    (job, charge) packed into one integer, found by a binary search; a group-by when
+    the numbers do not pack."""
+    chosen = lines["charge"].to_numpy() >= 0
+    line_job = lines["job"].to_numpy(dtype="int64")[chosen]
+    line_charge = lines["charge"].to_numpy(dtype="int64")[chosen]
+    charge_job = charges["job"].to_numpy(dtype="int64")
+    charge = charges["charge"].to_numpy(dtype="int64")
+    width = int(max(line_charge.max(initial=0), charge.max(initial=0))) + 1
+    n_jobs = int(max(line_job.max(initial=0), charge_job.max(initial=0))) + 1
+    lowest = min(line_job.min(initial=0), charge_job.min(initial=0), charge.min(initial=0))
+    if lowest < 0 or n_jobs * width >= 2**62:
+        summed = lines[chosen].groupby(["job", "charge"])["amount_cents"].sum()
+        wanted = pd.MultiIndex.from_arrays([charges["job"], charges["charge"]])
+        found: np.ndarray = summed.reindex(wanted, fill_value=0).to_numpy(dtype="int64")
+        return found
+    keys, line_key = np.unique(line_job * width + line_charge, return_inverse=True)
+    if not len(keys):
+        return np.zeros(len(charges), dtype="int64")
+    sums = np.zeros(len(keys), dtype="int64")
+    np.add.at(sums, line_key.reshape(-1), lines["amount_cents"].to_numpy(dtype="int64")[chosen])
+    charge_key = charge_job * width + charge
+    at = np.minimum(np.searchsorted(keys, charge_key), len(keys) - 1)
+    per_charge: np.ndarray = np.where(keys[at] == charge_key, sums[at], 0)
+    return per_charge
+
+
+def _with_columns(frame: pd.DataFrame, **columns: Any) -> pd.DataFrame:
+    """``frame.assign(**columns)`` for new columns, built as one frame (adding columns one
+    by one costs a copy of the column labels each)."""
+    if set(columns) & set(frame.columns) or not frame.columns.is_unique:
+        return frame.assign(**columns)
+    values: dict[Any, Any] = {c: frame[c] for c in frame.columns}
+    for name, column in columns.items():
+        aligned = not isinstance(column, pd.Series) or column.index.equals(frame.index)
+        values[name] = column if aligned else column.reindex(frame.index)
+    return pd.DataFrame(values, index=frame.index)
+
+
 def _accrued_amounts(
     accrued: pd.DataFrame, jobs: pd.DataFrame, lines: pd.DataFrame, policy: Policy
 ) -> pd.DataFrame:
@@ -745,14 +788,26 @@ def _accrued_amounts(
     rate = rate_units(jobs["model"].reindex(accrued["job"]).reset_index(drop=True), policy)
     rate.index = accrued.index
     compute = compute_cents(hours, rate, policy).astype("int64")
-    grader_by_job = lines[lines["charge"] < 0].groupby("job")["amount_cents"].sum()
-    grader = pd.Series(
-        grader_by_job.reindex(accrued["job"], fill_value=0).to_numpy(dtype="int64"),
-        index=accrued.index,
-    )
+    grader = pd.Series(_accrued_grader_cents(lines, accrued), index=accrued.index)
     sharing = jobs["data_sharing"].reindex(accrued["job"]).to_numpy(dtype=bool)
     discount = discount_cents(compute, grader, sharing, policy)
     return accrued.assign(accrued_cents=(compute - discount + grader).astype("int64"))
+
+
+def _accrued_grader_cents(lines: pd.DataFrame, accrued: pd.DataFrame) -> np.ndarray:
+    """Per accrued row, the cents of its job's lines after the last billing event (R8):
+    exact integer sums by job code (codes are 0, 1, ...), a group-by for any other."""
+    chosen = lines["charge"].to_numpy() < 0
+    line_job = lines["job"].to_numpy(dtype="int64")[chosen]
+    accrued_job = accrued["job"].to_numpy(dtype="int64")
+    if min(line_job.min(initial=0), accrued_job.min(initial=0)) < 0:
+        by_job = lines[chosen].groupby("job")["amount_cents"].sum()
+        summed: np.ndarray = by_job.reindex(accrued["job"], fill_value=0).to_numpy(dtype="int64")
+        return summed
+    total = np.zeros(int(max(line_job.max(initial=-1), accrued_job.max(initial=-1))) + 1, "int64")
+    np.add.at(total, line_job, lines["amount_cents"].to_numpy(dtype="int64")[chosen])
+    per_row: np.ndarray = total[accrued_job]
+    return per_row
 
 
 def _job_totals(
@@ -781,7 +836,8 @@ def _job_totals(
         return pd.arrays.IntegerArray(values, invalid.copy())
 
     n_charges = np.bincount(charge_job, minlength=n_jobs).astype("int64")
-    return jobs.assign(
+    return _with_columns(
+        jobs,
         billable_ns=known(summed("billable_ns")),
         lost_ns=known(summed("lost_ns") + accrued_of("lost_ns")),
         unbilled_ns=known(accrued_of("billable_ns")),

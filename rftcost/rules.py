@@ -300,6 +300,13 @@ def price_family(models: pd.Series) -> pd.Series:
 
     Resolved once per distinct name; NA stays NA. Pandas ``string`` dtype.
     """
+    if isinstance(models.dtype, pd.CategoricalDtype):
+        # Coded already: resolve the few categories, take them by code (NA last).
+        of_category = [resolve_model_family(str(m)) for m in models.cat.categories]
+        by_code = pd.array([*of_category, None], dtype="string")
+        codes = models.cat.codes.to_numpy()
+        taken = by_code.take(np.where(codes < 0, len(of_category), codes))
+        return pd.Series(taken, index=models.index, name=models.name)
     families = {m: resolve_model_family(str(m)) for m in pd.unique(models.dropna())}
     return models.map(families).astype("string")
 
@@ -314,7 +321,8 @@ def price_rows_in_force(families: pd.Series, ns: Any, prices: pd.DataFrame) -> _
     """
     times = np.asarray(ns, dtype="int64")
     found = np.full(len(times), -1, dtype="int64")
-    codes, present = pd.factorize(pd.Series(families).astype(object), use_na_sentinel=True)
+    # Text factorized as it is (a cast of every row to Python objects costs more).
+    codes, present = pd.factorize(pd.Series(families), use_na_sentinel=True)
     table_family = prices["grader_family"].astype(object).to_numpy()
     effective = prices["effective_ns"].to_numpy(dtype="int64")
     for code, family in enumerate(present):

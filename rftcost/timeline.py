@@ -27,7 +27,7 @@ maps it to ``job_id``):
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict
 
 from rftcost.events.schema import BILLING_EVENTS, FINAL_EVENTS, JOB_SETTING_COLUMNS
 from rftcost.policy import Policy
+from rftcost.runs import asof_join, new_runs, running_max, running_sum, sorted_by
 from rftcost.time import iso_series
 
 __all__ = ["MAX_JOB_SPAN_NS", "MAX_TOKEN_SUM", "Timeline", "build_timeline"]
@@ -115,14 +116,12 @@ def build_timeline(
     problems.append(pairing_problems)
     problems.append(_backward_steps(points))
     checkpoints = points.loc[
-        points["event"] == "checkpoint_saved", ["job", "ts", "step", "segment"]
+        _event_is(points["event"], ("checkpoint_saved",)), ["job", "ts", "step", "segment"]
     ]
     losses, loss_problems = _losses(points, billing, checkpoints, jobs, policy)
     problems.append(loss_problems)
-    billable = _union(intervals[intervals["billable"]], ["job"])
-    loss_islands = _union(
-        losses.rename(columns={"start": "start", "end": "end"})[["job", "start", "end"]], ["job"]
-    )
+    billable = _union(intervals[["job", "start", "end"]][intervals["billable"].to_numpy()], ["job"])
+    loss_islands = _union(losses[["job", "start", "end"]], ["job"])
     pieces = _pieces(billable, loss_islands, billing)
     charges, accrued = _segment_totals(pieces, billing, jobs)
     excluded = _excluded(intervals)
@@ -161,12 +160,13 @@ _POINT_COLUMNS = ("step", "grader_model", "input_tokens", "cached_input_tokens",
 
 
 def _order(events: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
-    """The narrow frame the kernel sorts: job code, time, event, priority, phase and the
-    event's ``row`` in ``events``, sorted by job, time and same-time priority; and the
-    job ids by code. Other columns are fetched by ``row`` for the few events needing them."""
+    """The narrow frame the kernel sorts: job code, time, event, phase and the event's
+    ``row`` in ``events``, sorted by job, time and same-time priority; and the job ids by
+    code. Other columns are fetched by ``row`` for the few events needing them."""
     codes, job_ids = _job_codes(events["job_id"])
     event = events["event"].astype("category")
-    by_category = np.array([_PRIORITY[name] for name in event.cat.categories] + [0], dtype="int64")
+    # Small integers: the arrays of a whole part are many pages, each one touched costs.
+    by_category = np.array([_PRIORITY[name] for name in event.cat.categories] + [0], dtype="int8")
     priority = by_category[event.cat.codes.to_numpy()]
     ts = events["ts"].to_numpy(dtype="int64")
     order = _stable_order(codes, ts, priority)
@@ -175,7 +175,6 @@ def _order(events: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
             "job": codes[order],
             "ts": ts[order],
             "event": event.array.take(order),
-            "priority": priority[order],
             "phase": events["phase"].array.take(order),
             "row": order,
         },
@@ -194,30 +193,26 @@ def _stable_order(codes: np.ndarray, ts: np.ndarray, priority: np.ndarray) -> np
         return np.zeros(0, dtype="int64")
     low, high = int(ts.min()), int(ts.max())
     if (high - low) < (2**63 - 1) // 8 - 8:
-        packed = (ts - low) * 8 + priority
-        return _sorted_by(codes, packed)
+        packed = ts - low  # in place from here: one array of the part's size, not three
+        packed *= 8
+        packed += priority
+        return sorted_by(codes, packed)
     return np.lexsort((priority, ts, codes))
 
 
-def _sorted_by(major: np.ndarray, minor: np.ndarray) -> np.ndarray:
-    """Rows sorted by ``major`` then ``minor`` (integers; ties kept in input order): what
-    ``np.lexsort((minor, major))`` gives. A stable sort on ``minor``, then on ``major``;
-    keys from 0 to 65,535 (job codes of a log of fewer jobs, phase codes) are sorted
-    as 16-bit integers, which NumPy sorts by radix in linear time."""
-    if not _fits_16_bits(major):
-        return np.lexsort((minor, major))
-    by_minor = np.argsort(_narrowed(minor), kind="stable")
-    by_major: np.ndarray = by_minor[np.argsort(major[by_minor].astype(np.uint16), kind="stable")]
-    return by_major
-
-
-def _fits_16_bits(values: np.ndarray) -> bool:
-    return len(values) == 0 or (int(values.min()) >= 0 and int(values.max()) <= 0xFFFF)
-
-
-def _narrowed(values: np.ndarray) -> np.ndarray:
-    """Values as 16-bit integers when they fit (a radix sort), else as they are."""
-    return values.astype(np.uint16) if _fits_16_bits(values) else values
+def _event_is(event: pd.Series, names: tuple[str, ...] | list[str]) -> np.ndarray:
+    """Whether each row's event is one of ``names``: a lookup by category code (the
+    kernel's ``event`` column is categorical), not a comparison of every row's text.
+    A missing event is none of them."""
+    if not isinstance(event.dtype, pd.CategoricalDtype):
+        return event.isin(names).to_numpy(dtype=bool)
+    categorical = cast(pd.Categorical, event.array)
+    codes = categorical.codes  # -1: missing, none of the categories
+    wanted = np.flatnonzero(categorical.categories.isin(names))
+    chosen = np.zeros(len(codes), dtype=bool)
+    for code in wanted:  # the few names asked for, each one comparison of small integers
+        chosen |= codes == code
+    return chosen
 
 
 def _job_codes(job_id: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -244,10 +239,14 @@ def _job_codes(job_id: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
 def _points(ordered: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
     """Steps, checkpoints, rollbacks and grader usage, in order, with their own columns."""
-    points = ordered[ordered["event"].isin(_POINT_EVENTS)]
-    rows = points["row"].to_numpy()
-    extra = {c: events[c].take(rows).set_axis(points.index) for c in _POINT_COLUMNS}
-    return points.assign(**extra)
+    # Positions, then takes: a boolean mask over a whole part is slower to apply.
+    chosen = np.flatnonzero(_event_is(ordered["event"], _POINT_EVENTS))
+    # The columns the points are read by (not the phase), and their own ones taken from
+    # ``events`` by position: one frame built at once.
+    columns = {c: ordered[c].array.take(chosen) for c in ("job", "ts", "event", "segment", "row")}
+    rows = np.asarray(columns["row"])
+    columns.update({c: events[c].array.take(rows) for c in _POINT_COLUMNS})
+    return pd.DataFrame(columns, index=ordered.index[chosen])
 
 
 def _job_facts(
@@ -258,13 +257,15 @@ def _job_facts(
     known, and taking the first would bill, say, without a discount silently)."""
     # ``ordered`` is sorted by job and time: a job's first and last rows hold its times.
     job, ts = ordered["job"].to_numpy(), ordered["ts"].to_numpy(dtype="int64")
-    firsts = np.flatnonzero(_new_runs(job))
+    firsts = np.flatnonzero(new_runs(job))
     lasts = np.append(firsts[1:] - 1, len(job) - 1) if len(job) else firsts
     facts = pd.DataFrame(
         {"job_id": job_ids, "first_ns": ts[firsts], "last_ns": ts[lasts]},
         index=pd.RangeIndex(len(job_ids), name="job"),
     )
-    created = events.loc[events["event"] == "job_created", ["job_id", "ts", *JOB_SETTING_COLUMNS]]
+    created = events.loc[
+        _event_is(events["event"], ("job_created",)), ["job_id", "ts", *JOB_SETTING_COLUMNS]
+    ]
     created = created.sort_values("ts", kind="stable")
     created = created.assign(job_id=created["job_id"].astype(str))
     code_of = pd.Series(np.arange(len(job_ids)), index=job_ids)
@@ -276,11 +277,28 @@ def _job_facts(
     else:
         settings = created.set_index("job_id")
     settings = settings.set_axis(code_of.reindex(settings.index).to_numpy()).rename_axis("job")
-    settings = settings[list(JOB_SETTING_COLUMNS)]
-    for column in settings.columns:
-        if isinstance(settings[column].dtype, pd.CategoricalDtype):
-            settings[column] = settings[column].astype("string")
+    # Categorical settings as ``string``; the frame built once from its columns.
+    columns = {}
+    for column in JOB_SETTING_COLUMNS:
+        values = settings[column]
+        columns[column] = (
+            _as_string(values) if isinstance(values.dtype, pd.CategoricalDtype) else values
+        )
+    settings = pd.DataFrame(columns, index=settings.index)
     return facts.join(settings, how="left"), problems
+
+
+def _as_string(values: pd.Series) -> pd.Series:
+    """A categorical column as ``string``: its categories cast (what ``astype("string")``
+    does to each row's value), then taken by code, NA for a missing one. Text
+    categories only (a number's text may depend on the other rows)."""
+    categorical = cast(pd.Categorical, values.array)
+    if categorical.categories.inferred_type != "string":  # numbers cast row by row
+        return values.astype("string")
+    names = pd.Series(categorical.categories).astype("string").array
+    return pd.Series(
+        names.take(categorical.codes, allow_fill=True), index=values.index, name=values.name
+    )
 
 
 MAX_JOB_SPAN_NS = 731 * 24 * 3600 * 1_000_000_000
@@ -359,33 +377,33 @@ def _setting_conflicts(created: pd.DataFrame, code_of: pd.Series) -> pd.DataFram
 
 def _billing_events(ordered: pd.DataFrame, jobs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Billing events with their charge index and segment start; problems after a final one."""
-    billing = ordered.loc[ordered["event"].isin(BILLING_EVENTS), ["job", "ts", "event"]]
+    billing = ordered.loc[_event_is(ordered["event"], BILLING_EVENTS), ["job", "ts", "event"]]
     # Sorted by job and time: a job's billing events are a run of rows, numbered 0, 1, ...;
     # each segment starts at the billing event before it, the first at the job's first event.
     job = billing["job"].to_numpy(dtype="int64")
     ts = billing["ts"].to_numpy(dtype="int64")
-    new_job = _new_runs(job)
-    charge = _running_sum(np.ones(len(job), dtype="int64"), new_job) - 1
+    new_job = new_runs(job)
+    charge = running_sum(np.ones(len(job), dtype="int64"), new_job) - 1
     previous = np.zeros(len(ts), dtype="int64")
     previous[1:] = ts[:-1]
     first = jobs["first_ns"].to_numpy(dtype="int64")[job]
     # A job restarted after a failure (``failed``, then ``resumed``) goes on: the failure
     # is not its final event, and each segment is charged on its own (R4, R5).
-    resumes = ordered[ordered["event"] == "resumed"]
+    resume_rows = np.flatnonzero(_event_is(ordered["event"], ("resumed",)))
     restarted = np.zeros(len(job), dtype=bool)
-    if len(resumes):
+    if len(resume_rows):
         resumed_segments = pd.MultiIndex.from_arrays(
-            [resumes["job"].to_numpy(), resumes["segment"].to_numpy()]
+            [ordered["job"].to_numpy()[resume_rows], ordered["segment"].to_numpy()[resume_rows]]
         )
         restarted = pd.MultiIndex.from_arrays([job, charge + 1]).isin(resumed_segments)
     billing = billing.assign(
         charge=charge,
         ordered_row=billing.index,
         segment_start=np.where(new_job, first, previous),
-        restart=(billing["event"] == "failed").to_numpy() & restarted,
+        restart=_event_is(billing["event"], ("failed",)) & restarted,
     ).reset_index(drop=True)
-    is_final = billing["event"].isin(FINAL_EVENTS).to_numpy() & ~billing["restart"].to_numpy()
-    finals_before = _running_sum(is_final.astype("int64"), new_job) - is_final
+    is_final = _event_is(billing["event"], FINAL_EVENTS) & ~billing["restart"].to_numpy()
+    finals_before = running_sum(is_final.astype("int64"), new_job) - is_final
     after_final = billing[finals_before > 0]
     if after_final.empty:  # the usual log
         return billing, _no_problems()
@@ -413,12 +431,14 @@ def _segments(ordered: pd.DataFrame) -> pd.Series:
     """Charge index of each event's segment: billing events strictly before it (R4 boundaries)."""
     # ``ordered`` is sorted by job code (0, 1, ...): billing events before each row, less
     # those before its job's first row (found by a binary search per job, not per row).
-    is_billing = ordered["event"].isin(BILLING_EVENTS).to_numpy(dtype="int64")
-    before: np.ndarray = np.cumsum(is_billing) - is_billing
+    is_billing = _event_is(ordered["event"], BILLING_EVENTS)
+    before: np.ndarray = np.cumsum(is_billing, dtype="int64")
+    before -= is_billing  # in place: arrays of the part's size, as few as can be
     job = ordered["job"].to_numpy(dtype="int64")
     n_jobs = int(job[-1]) + 1 if len(job) else 0
-    before_job: np.ndarray = before[np.searchsorted(job, np.arange(n_jobs))] if len(job) else before
-    return pd.Series(before - before_job[job], index=ordered.index)
+    if len(job):
+        before -= before[np.searchsorted(job, np.arange(n_jobs))][job]
+    return pd.Series(before, index=ordered.index)
 
 
 # --- phase intervals (R1, R2, pairing, open phases) ------------------------------------
@@ -436,45 +456,38 @@ def _intervals(
     (job, run, phase) is a contiguous run of rows, so depths, ranks and pairs are
     positions in arrays rather than group-bys and merges of frames."""
     event = ordered["event"]
-    is_mark = event.isin(["phase_start", "phase_end"]).to_numpy()
+    is_mark = _event_is(event, ("phase_start", "phase_end"))
     at = np.flatnonzero(is_mark)
     job = ordered["job"].to_numpy(dtype="int64")[at]
     ts = ordered["ts"].to_numpy(dtype="int64")[at]
-    is_start = (event.take(at) == "phase_start").to_numpy(dtype=bool)
-    phase = ordered["phase"].take(at).astype("category")
-    row = ordered["row"].to_numpy(dtype="int64")[at]
+    is_start = _event_is(event, ("phase_start",))[at]
+    phase = ordered["phase"]
+    if isinstance(phase.dtype, pd.CategoricalDtype):  # coded already: the marks' codes
+        categorical = cast(pd.Categorical, phase.array)
+        phase_code = categorical.codes[at].astype("int64")
+        categories = categorical.categories
+    else:
+        phase = phase.take(at).astype("category")
+        phase_code = phase.cat.codes.to_numpy().astype("int64")
+        categories = phase.cat.categories
     # Phases pair within a run of the job: a failure that the job was restarted after
     # ends every phase still open (closed by that failure, R5); a start before it never
     # pairs with an end after it (the gap until the restart would be billed).
-    run = _runs(ordered, billing)[at]
+    run = _runs(ordered, billing, at)
 
-    phase_code = phase.cat.codes.to_numpy().astype("int64")
     order, series = _pairing_order(job, run, phase_code, ts, ~is_start)
-    job, ts, is_start, row, phase_code = (a[order] for a in (job, ts, is_start, row, phase_code))
-    names = phase.cat.categories.astype(str).to_numpy(dtype=object)
+    job, ts, is_start, phase_code, at = (a[order] for a in (job, ts, is_start, phase_code, at))
+    names = categories.astype(str).to_numpy(dtype=object)
 
     first = np.r_[True, series[1:] != series[:-1]] if len(series) else np.zeros(0, dtype=bool)
     group = np.cumsum(first) - 1
-    depth = _running_sum(np.where(is_start, 1, -1), first)
+    depth = running_sum(np.where(is_start, 1, -1), first)
     unmatched = np.flatnonzero(~is_start & (depth < 0))
     if len(unmatched):  # the first of each (job, run, phase)
         unmatched = unmatched[np.r_[True, group[unmatched][1:] != group[unmatched][:-1]]]
-    where = events[["source", "line"]].take(row[unmatched])
-    problems = pd.DataFrame(
-        {
-            "job": job[unmatched],
-            "problem": (
-                "phase_end of '"
-                + names[phase_code[unmatched]].astype(str)
-                + "' at "
-                + iso_series(pd.Series(ts[unmatched], dtype="int64")).to_numpy()
-                + " ("
-                + where["source"].astype(str).to_numpy()
-                + ":"
-                + where["line"].astype(str).to_numpy()
-                + ") with no open phase"
-            ),
-        }
+    row = ordered["row"].to_numpy(dtype="int64")[at[unmatched]]
+    problems = _unmatched_ends(
+        events, job[unmatched], ts[unmatched], row, names[phase_code[unmatched]]
     )
 
     # Starts and ends pair in time order within a job, run and phase: the k-th start
@@ -496,7 +509,7 @@ def _intervals(
 
     # An open phase is closed by the job's next billing event strictly after its start,
     # else it runs to the job's last event (accrued work, R8).
-    still_open = _asof(
+    still_open = asof_join(
         pd.DataFrame({"job": job[open_], "start": ts[open_], "phase_code": phase_code[open_]}),
         billing[["job", "ts"]].rename(columns={"ts": "closer"}),
         left_on="start",
@@ -558,6 +571,30 @@ def _intervals(
     return result, problems
 
 
+def _unmatched_ends(
+    events: pd.DataFrame, job: np.ndarray, ts: np.ndarray, row: np.ndarray, phase: np.ndarray
+) -> pd.DataFrame:
+    """Problems of the ends that close no phase (pairing), with their file and line."""
+    if not len(job):  # the usual log
+        return _no_problems()
+    return pd.DataFrame(
+        {
+            "job": job,
+            "problem": (
+                "phase_end of '"
+                + phase.astype(str)
+                + "' at "
+                + iso_series(pd.Series(ts, dtype="int64")).to_numpy()
+                + " ("
+                + pd.Series(events["source"].array.take(row)).astype(str).to_numpy()
+                + ":"
+                + pd.Series(events["line"].array.take(row)).astype(str).to_numpy()
+                + ") with no open phase"
+            ),
+        }
+    )
+
+
 def _by_job_start_and_name(
     job: np.ndarray, start: np.ndarray, name_rank: np.ndarray, n_names: int
 ) -> np.ndarray:
@@ -567,7 +604,7 @@ def _by_job_start_and_name(
         return np.zeros(0, dtype="int64")
     low, high = int(start.min()), int(start.max())
     if (high - low) < (2**63 - 1) // (n_names + 1) - n_names:
-        return _sorted_by(job, (start - low) * n_names + name_rank)
+        return sorted_by(job, (start - low) * n_names + name_rank)
     return np.lexsort((name_rank, start, job))
 
 
@@ -591,15 +628,17 @@ def _names_of(codes: np.ndarray, names: np.ndarray) -> pd.Series:
     return pd.Series(pd.Categorical.from_codes(codes, categories=categories)).astype("str")
 
 
-def _runs(ordered: pd.DataFrame, billing: pd.DataFrame) -> np.ndarray:
-    """Each event's run of its job: restarts after a failure before it (0: the usual log)."""
-    restart_rows = billing.loc[billing["restart"], "ordered_row"].to_numpy(dtype="int64")
+def _runs(ordered: pd.DataFrame, billing: pd.DataFrame, at: np.ndarray) -> np.ndarray:
+    """The run of its job of each event at rows ``at``: restarts after a failure before it
+    (0: the usual log)."""
+    restart_rows = billing["ordered_row"].to_numpy(dtype="int64")[billing["restart"].to_numpy()]
     if not len(restart_rows):
-        return np.zeros(len(ordered), dtype="int64")
+        return np.zeros(len(at), dtype="int64")
     restarts = np.zeros(len(ordered), dtype="int64")
     restarts[restart_rows] = 1
     run = pd.Series(restarts, index=ordered.index).groupby(ordered["job"]).cumsum() - restarts
-    return run.to_numpy(dtype="int64")
+    at_marks: np.ndarray = run.to_numpy(dtype="int64")[at]
+    return at_marks
 
 
 def _pairing_order(
@@ -616,9 +655,11 @@ def _pairing_order(
     """
     if len(job) == 0:
         return np.zeros(0, dtype="int64"), np.zeros(0, dtype="int64")
-    within_job = run * (int(phase.max(initial=0)) + 1) + phase
-    series = job * (int(within_job.max(initial=0)) + 1) + within_job
-    order = _sorted_by(job, within_job)
+    # The usual log has no restart: the phase alone (the same numbers).
+    within_job = run * (int(phase.max(initial=0)) + 1) + phase if run.any() else phase
+    series = job * (int(within_job.max(initial=0)) + 1)
+    series += within_job  # in place: one array of the marks' size, not two
+    order = sorted_by(job, within_job)
     series, ts, is_end = series[order], ts[order], is_end[order]
 
     # Groups and moments are contiguous runs of rows: sums and running sums per run are
@@ -630,9 +671,9 @@ def _pairing_order(
     moment_starts = np.flatnonzero(new_moment)
     change = np.add.reduceat(np.where(is_end, -1, 1), moment_starts)
     new_group = np.r_[True, series[moment_starts][1:] != series[moment_starts][:-1]]
-    open_after = _running_sum(change, new_group)
+    open_after = running_sum(change, new_group)
     open_before = np.maximum(open_after - change, 0)[moment]
-    end_rank = _running_sum(is_end.astype("int64"), new_moment) - 1
+    end_rank = running_sum(is_end.astype("int64"), new_moment) - 1
     rank = np.where(is_end & (end_rank >= open_before), 2, np.where(is_end, 0, 1))
     key = moment * 3 + rank
     if bool((key[1:] >= key[:-1]).all()):  # every moment's marks in that order already
@@ -641,35 +682,23 @@ def _pairing_order(
     return order[reorder], series[reorder]
 
 
-def _new_runs(keys: np.ndarray) -> np.ndarray:
-    """Whether each row starts a run of equal keys (the first row does)."""
-    new_run = np.ones(len(keys), dtype=bool)
-    new_run[1:] = keys[1:] != keys[:-1]
-    return new_run
-
-
-def _running_sum(values: np.ndarray, new_run: np.ndarray) -> np.ndarray:
-    """The running sum of ``values`` within each run of rows (``new_run`` marks a run's first)."""
-    total = np.cumsum(values)
-    before = (total - values)[new_run]
-    running: np.ndarray = total - before[np.cumsum(new_run) - 1]
-    return running
-
-
 def _pause_intervals(ordered: pd.DataFrame, jobs: pd.DataFrame) -> pd.DataFrame:
     """Time between ``paused`` and the next ``resumed`` is the ``paused`` phase (R2, R7)."""
-    is_pause = ordered["event"] == "paused"
+    is_pause = _event_is(ordered["event"], ("paused",))
     if not is_pause.any():  # the usual job is never paused
         empty = np.zeros(0, dtype="int64")
         none = np.zeros(0, dtype=object)
         return pd.DataFrame(
             {"job": empty, "start": empty, "end": empty, "phase": none, "closed_by": none}
         )
-    pauses = ordered.loc[is_pause, ["job", "ts"]].rename(columns={"ts": "start"})
-    resumes = ordered.loc[ordered["event"] == "resumed", ["job", "ts"]].rename(
-        columns={"ts": "end"}
+    job, ts = ordered["job"].to_numpy(), ordered["ts"].to_numpy()
+    pause_rows = np.flatnonzero(is_pause)
+    resume_rows = np.flatnonzero(_event_is(ordered["event"], ("resumed",)))
+    pauses = pd.DataFrame({"job": job[pause_rows], "start": ts[pause_rows]})
+    resumes = pd.DataFrame({"job": job[resume_rows], "end": ts[resume_rows]})
+    matched = asof_join(
+        pauses, resumes, left_on="start", right_on="end", by="job", direction="forward"
     )
-    matched = _asof(pauses, resumes, left_on="start", right_on="end", by="job", direction="forward")
     last = jobs["last_ns"].reindex(matched["job"]).to_numpy()
     matched = matched.assign(
         end=matched["end"].fillna(pd.Series(last, index=matched.index)),
@@ -686,15 +715,16 @@ def _backward_steps(points: pd.DataFrame) -> pd.DataFrame:
     a step's previous one is the row before it in its run.
     """
     job = points["job"].to_numpy()
-    is_rollback = (points["event"] == "rollback").to_numpy(dtype="int64")
-    epoch = _running_sum(is_rollback, _new_runs(job))
+    is_rollback = _event_is(points["event"], ("rollback",)).astype("int64")
+    epoch = running_sum(is_rollback, new_runs(job))
+    steps = points["step"].array
     found = []
     for event in ("step_completed", "checkpoint_saved"):
-        chosen = (points["event"] == event).to_numpy(dtype=bool)
-        rows = points[chosen]
-        missing = rows["step"].isna().to_numpy()
-        step = rows["step"].to_numpy(dtype="int64", na_value=0)
-        follows = ~(_new_runs(job[chosen]) | _new_runs(epoch[chosen]) | missing)
+        chosen = _event_is(points["event"], (event,))
+        chosen_steps = steps[chosen]
+        missing = np.asarray(pd.isna(chosen_steps), dtype=bool)
+        step = chosen_steps.to_numpy(dtype="int64", na_value=0)
+        follows = ~(new_runs(job[chosen]) | new_runs(epoch[chosen]) | missing)
         follows[1:] &= ~missing[:-1]
         step_before = np.zeros(len(step), dtype="int64")
         step_before[1:] = step[:-1]
@@ -703,7 +733,7 @@ def _backward_steps(points: pd.DataFrame) -> pd.DataFrame:
             found.append(_no_problems())
             continue
         previous = pd.Series(step_before[went_back], dtype="Int64")
-        back = rows[went_back]
+        back = points[chosen][went_back]
         first_of_job = ~back["job"].duplicated().to_numpy()
         back, previous = back[first_of_job], previous[first_of_job]
         found.append(
@@ -722,6 +752,8 @@ def _backward_steps(points: pd.DataFrame) -> pd.DataFrame:
                 }
             )
         )
+    if len(found) == 2 and not len(found[0]) and not len(found[1]):  # the usual log
+        return _no_problems()
     return pd.concat(found, ignore_index=True)
 
 
@@ -741,15 +773,18 @@ def _losses(
     )
     if not policy.captured_progress.enabled:
         return _empty(columns), empty_problems
-    if not (billing["event"] == "failed").any() and not (points["event"] == "rollback").any():
+    is_failure = _event_is(billing["event"], ("failed",))
+    is_rollback = _event_is(points["event"], ("rollback",))
+    if not is_failure.any() and not is_rollback.any():
         # Nothing lost (R5, R6 need a failure or a rollback): the frames below, empty.
         return _no_losses(columns), _no_problems()
-    ckpts = checkpoints.rename(columns={"ts": "checkpoint_ts", "step": "checkpoint_step"})
-    ckpts = ckpts.rename(columns={"segment": "checkpoint_segment"}).sort_values("checkpoint_ts")
+    ckpts = checkpoints.rename(
+        columns={"ts": "checkpoint_ts", "step": "checkpoint_step", "segment": "checkpoint_segment"}
+    ).sort_values("checkpoint_ts")
 
     # R5: a failure loses the billable time after the latest checkpoint of its segment.
-    failures = billing.loc[billing["event"] == "failed", ["job", "ts", "charge", "segment_start"]]
-    failures = _asof(
+    failures = billing.loc[is_failure, ["job", "ts", "charge", "segment_start"]]
+    failures = asof_join(
         failures,
         ckpts[["job", "checkpoint_ts", "checkpoint_step", "checkpoint_segment"]],
         left_on="ts",
@@ -772,20 +807,25 @@ def _losses(
 
     # R6: a rollback loses the time back to the checkpoint it returned to, never
     # before the start of the current segment.
-    rollbacks = points.loc[points["event"] == "rollback", ["job", "ts", "step", "segment"]]
-    starts = _segment_starts(billing, jobs)
+    rollbacks = points.loc[is_rollback, ["job", "ts", "step", "segment"]]
     rollbacks = rollbacks.assign(
-        segment_start=starts.reindex(
-            pd.MultiIndex.from_arrays([rollbacks["job"], rollbacks["segment"]])
-        ).to_numpy()
+        segment_start=_segment_start_of(
+            billing, jobs, rollbacks["job"].to_numpy(), rollbacks["segment"].to_numpy()
+        )
     ).sort_values("ts")
     with_step = rollbacks[rollbacks["step"].notna()].astype({"step": "int64"})
-    by_step = _asof(
+    # Checkpoints with a step (job and time are never missing), as plain integers.
+    has_step = ckpts["checkpoint_step"].notna().to_numpy()
+    numbered = pd.DataFrame(
+        {
+            "job": ckpts["job"].to_numpy()[has_step],
+            "checkpoint_ts": ckpts["checkpoint_ts"].to_numpy()[has_step],
+            "step": ckpts["checkpoint_step"].to_numpy(dtype="int64", na_value=0)[has_step],
+        }
+    )
+    by_step = asof_join(
         with_step,
-        ckpts[["job", "checkpoint_ts", "checkpoint_step"]]
-        .dropna()
-        .astype({"checkpoint_step": "int64"})
-        .rename(columns={"checkpoint_step": "step"}),
+        numbered,
         left_on="ts",
         right_on="checkpoint_ts",
         by=["job", "step"],
@@ -803,7 +843,7 @@ def _losses(
             ),
         }
     )
-    latest = _asof(
+    latest = asof_join(
         rollbacks[rollbacks["step"].isna()].drop(columns="step"),
         ckpts[["job", "checkpoint_ts", "checkpoint_step"]],
         left_on="ts",
@@ -861,6 +901,45 @@ def _no_losses(columns: list[str]) -> pd.DataFrame:
     )[columns]
 
 
+def _segment_start_of(
+    billing: pd.DataFrame, jobs: pd.DataFrame, job: np.ndarray, segment: np.ndarray
+) -> np.ndarray:
+    """The start of each (job, segment), the segment after the last billing event
+    included: what ``_segment_starts`` gives, found by position. ``billing`` holds each
+    job's charges 0, 1, ... as a run of rows, jobs by code: a charge's row is its job's
+    first row plus its number. Any (job, segment) not there: ``_segment_starts`` itself
+    (NaN for it, as before)."""
+    n_jobs = len(jobs)
+    billing_job = billing["job"].to_numpy(dtype="int64")
+    n_billing = np.bincount(billing_job, minlength=n_jobs)
+    job = np.asarray(job, dtype="int64")
+    segment = np.asarray(segment, dtype="int64")
+    if (
+        not isinstance(jobs.index, pd.RangeIndex)
+        or len(n_billing) != n_jobs
+        or not bool(((segment >= 0) & (segment <= n_billing[job])).all())
+    ):
+        starts = _segment_starts(billing, jobs)
+        found: np.ndarray = starts.reindex(pd.MultiIndex.from_arrays([job, segment])).to_numpy()
+        return found
+    first_row = np.cumsum(n_billing) - n_billing
+    ts = billing["ts"].to_numpy(dtype="int64")
+    segment_start = billing["segment_start"].to_numpy(dtype="int64")
+    # After a job's last billing event: that event's time (its first event's without one).
+    last_row = np.maximum(first_row + n_billing - 1, 0)
+    after_last = np.where(
+        n_billing > 0,
+        ts[last_row] if len(ts) else 0,
+        jobs["first_ns"].to_numpy(dtype="int64"),
+    )
+    inside = segment < n_billing[job]
+    at = np.where(inside, first_row[job] + segment, 0)
+    starts_found: np.ndarray = np.where(
+        inside, segment_start[at] if len(segment_start) else 0, after_last[job]
+    )
+    return starts_found
+
+
 def _segment_starts(billing: pd.DataFrame, jobs: pd.DataFrame) -> pd.Series:
     """(job, segment) → the segment's start, including the segment after the last billing event."""
     # ``billing`` is sorted by job and time, its charges numbered 0, 1, ... per job: a
@@ -892,7 +971,8 @@ def _segment_starts(billing: pd.DataFrame, jobs: pd.DataFrame) -> pd.Series:
 
 def _union(intervals: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """Merge overlapping or touching intervals within each key group (R1 wall-clock union)."""
-    frame = intervals.loc[intervals["end"] > intervals["start"], [*keys, "start", "end"]]
+    frame = intervals[[*keys, "start", "end"]]
+    frame = frame[(frame["end"] > frame["start"]).to_numpy()]
     if keys == ["job"] and frame["job"].dtype.kind in "iu":
         return _job_union(frame)
     frame = frame.sort_values([*keys, "start"], kind="stable").reset_index(drop=True)
@@ -914,33 +994,46 @@ def _union(intervals: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 def _excluded(intervals: pd.DataFrame) -> pd.DataFrame:
     """Per job and non-billable phase, the length of the union of its intervals (R2), in
     job and phase name order: the union by job of (job, phase) groups numbered in order."""
-    frame = intervals[~intervals["billable"] & (intervals["end"] > intervals["start"])]
-    phase_codes, phase_names = pd.factorize(frame["phase"])
+    start = intervals["start"].to_numpy(dtype="int64")
+    end = intervals["end"].to_numpy(dtype="int64")
+    rows = np.flatnonzero(~intervals["billable"].to_numpy(dtype=bool) & (end > start))
+    phase = intervals["phase"].take(rows)
+    phase_codes, phase_names = pd.factorize(phase)
     if (phase_codes < 0).any():  # a group-by leaves out a missing key
-        frame, phase_codes = frame[phase_codes >= 0], phase_codes[phase_codes >= 0]
+        rows, phase = rows[phase_codes >= 0], phase[phase_codes >= 0]
+        phase_codes = phase_codes[phase_codes >= 0]
     name_rank = np.argsort(np.argsort(np.asarray(phase_names, dtype=object), kind="stable"))
-    job = frame["job"].to_numpy(dtype="int64")
-    start = frame["start"].to_numpy(dtype="int64")
-    order = np.lexsort((start, name_rank[phase_codes], job))
-    new_group = _new_runs(job[order]) | _new_runs(phase_codes[order])
+    job = intervals["job"].to_numpy(dtype="int64")[rows]
+    start, end = start[rows], end[rows]
+    order = _by_job_name_and_start(job, name_rank[phase_codes], start)
+    new_group = new_runs(job[order]) | new_runs(phase_codes[order])
     group = np.cumsum(new_group) - 1
-    islands = _job_union(
-        pd.DataFrame(
-            {"job": group, "start": start[order], "end": frame["end"].to_numpy("int64")[order]}
-        )
-    )
+    islands = _job_union(pd.DataFrame({"job": group, "start": start[order], "end": end[order]}))
     island_group = islands["job"].to_numpy(dtype="int64")
     length = (islands["end"] - islands["start"]).to_numpy(dtype="int64")
     firsts = order[new_group]
     return pd.DataFrame(
         {
             "job": job[firsts],
-            "phase": frame["phase"].take(firsts).reset_index(drop=True),
-            "ns": np.add.reduceat(length, np.flatnonzero(_new_runs(island_group)))
+            "phase": phase.take(firsts).reset_index(drop=True),
+            "ns": np.add.reduceat(length, np.flatnonzero(new_runs(island_group)))
             if len(length)
             else np.zeros(0, dtype="int64"),
         }
     )
+
+
+def _by_job_name_and_start(job: np.ndarray, name_rank: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """Rows sorted by job, phase name and start (ties in input order): ``np.lexsort((start,
+    name_rank, job))``, name and start packed into one key when the span of starts
+    leaves room, as ``_stable_order``."""
+    if len(start) == 0:
+        return np.zeros(0, dtype="int64")
+    low, high = int(start.min()), int(start.max())
+    n_names = int(name_rank.max()) + 1
+    if n_names * (high - low + 1) < 2**62:
+        return sorted_by(job, name_rank * (high - low + 1) + (start - low))
+    return np.lexsort((start, name_rank, job))
 
 
 def _job_union(frame: pd.DataFrame) -> pd.DataFrame:
@@ -951,7 +1044,7 @@ def _job_union(frame: pd.DataFrame) -> pd.DataFrame:
     job = frame["job"].to_numpy(dtype="int64")
     start = frame["start"].to_numpy(dtype="int64")
     if not bool(((job[1:] > job[:-1]) | ((job[1:] == job[:-1]) & (start[1:] >= start[:-1]))).all()):
-        frame = frame.take(_sorted_by(job, start))
+        frame = frame.take(sorted_by(job, start))
         job = frame["job"].to_numpy(dtype="int64")
         start = frame["start"].to_numpy(dtype="int64")
     frame = frame.reset_index(drop=True)
@@ -959,7 +1052,7 @@ def _job_union(frame: pd.DataFrame) -> pd.DataFrame:
         return frame
     end = frame["end"].to_numpy(dtype="int64")
     new_job = np.r_[True, job[1:] != job[:-1]]
-    reach = pd.Series(end).groupby(np.cumsum(new_job), sort=False).cummax().to_numpy()
+    reach = running_max(end, new_job)
     firsts = np.flatnonzero(np.r_[True, new_job[1:] | (start[1:] > reach[:-1])])
     return pd.DataFrame(
         {"job": job[firsts], "start": start[firsts], "end": np.maximum.reduceat(end, firsts)}
@@ -997,7 +1090,7 @@ def _pieces(billable: pd.DataFrame, losses: pd.DataFrame, billing: pd.DataFrame)
     # Each boundary's change to the billable depth, the loss depth and the segment count.
     change = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1]], dtype="int64")
     deltas = change[kind]
-    order = _sorted_by(job, at)
+    order = sorted_by(job, at)
     job, at, deltas = job[order], at[order], deltas[order]
     if len(job) == 0:
         empty = np.zeros(0, dtype="int64")
@@ -1016,21 +1109,21 @@ def _pieces(billable: pd.DataFrame, losses: pd.DataFrame, billing: pd.DataFrame)
     job, at = job[firsts], at[firsts]
     sums = np.add.reduceat(deltas, firsts, axis=0)
     new_job = np.r_[True, job[1:] != job[:-1]]
-    depth_billable = _running_sum(sums[:, 0], new_job)
-    depth_lost = _running_sum(sums[:, 1], new_job)
-    segment = _running_sum(sums[:, 2], new_job)
+    depth_billable = running_sum(sums[:, 0], new_job)
+    depth_lost = running_sum(sums[:, 1], new_job)
+    segment = running_sum(sums[:, 2], new_job)
     has_next = np.r_[~new_job[1:], False]  # the next point is in the same job
     end = np.r_[at[1:], 0]
-    keep = has_next & (end > at)
+    kept = np.flatnonzero(has_next & (end > at))  # positions, taken from six arrays
     billable_now = depth_billable > 0
     return pd.DataFrame(
         {
-            "job": job[keep],
-            "start": at[keep],
-            "end": end[keep],
-            "segment": segment[keep],
-            "billable": billable_now[keep],
-            "lost": (billable_now & (depth_lost > 0))[keep],
+            "job": job[kept],
+            "start": at[kept],
+            "end": end[kept],
+            "segment": segment[kept],
+            "billable": billable_now[kept],
+            "lost": (billable_now & (depth_lost > 0))[kept],
         }
     )
 
@@ -1048,7 +1141,7 @@ def _segment_totals(
     length = pieces["end"].to_numpy(dtype="int64") - pieces["start"].to_numpy(dtype="int64")
     lost = pieces["lost"].to_numpy(dtype=bool)
     billable = pieces["billable"].to_numpy(dtype=bool) & ~lost
-    firsts = np.flatnonzero(_new_runs(job) | _new_runs(segment))
+    firsts = np.flatnonzero(new_runs(job) | new_runs(segment))
 
     def sums(values: np.ndarray) -> np.ndarray:
         if not len(values):
@@ -1098,7 +1191,7 @@ def _run_of(
 def _usage(points: pd.DataFrame, loss_islands: pd.DataFrame) -> pd.DataFrame:
     """Grader usage with its segment and whether it fell inside lost work (R9)."""
     usage = points.loc[
-        points["event"] == "grader_usage",
+        _event_is(points["event"], ("grader_usage",)),
         [
             "job",
             "ts",
@@ -1112,16 +1205,23 @@ def _usage(points: pd.DataFrame, loss_islands: pd.DataFrame) -> pd.DataFrame:
     islands = loss_islands.rename(columns={"start": "loss_start", "end": "loss_end"})
     # A lost interval is (start, end]: usage at the retained checkpoint's time is kept,
     # usage at the failure's own time is lost.
-    matched = _asof(
-        usage, islands, left_on="ts", right_on="loss_start", by="job", allow_exact_matches=False
+    matched = asof_join(
+        usage,
+        islands,
+        left_on="ts",
+        right_on="loss_start",
+        by="job",
+        allow_exact_matches=False,
+        any_order=True,
     )
     lost = (matched["ts"] <= matched["loss_end"]).fillna(False).astype(bool)
-    return (
-        matched.drop(columns=["loss_start", "loss_end"])
-        .assign(lost=lost.to_numpy())
-        .sort_values(["job", "ts"], kind="stable")
-        .reset_index(drop=True)
-    )
+    matched = matched.drop(columns=["loss_start", "loss_end"]).assign(lost=lost.to_numpy())
+    job, ts = matched["job"].to_numpy(), matched["ts"].to_numpy()
+    if len(job) and not bool(
+        ((job[1:] > job[:-1]) | ((job[1:] == job[:-1]) & (ts[1:] >= ts[:-1]))).all()
+    ):
+        matched = matched.sort_values(["job", "ts"], kind="stable")
+    return matched.reset_index(drop=True)
 
 
 MAX_TOKEN_SUM = 2**62
@@ -1133,6 +1233,11 @@ def _uncountable_tokens(usage: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame
     """Jobs whose grader tokens of a kind add up to more than ``MAX_TOKEN_SUM`` (invalid:
     the amount cannot be summed exactly), and the usage without those jobs' rows."""
     columns = ["input_tokens", "cached_input_tokens", "output_tokens"]
+    # All of the usage's tokens of a kind, well below 2**62 (a bound on any job's sum,
+    # float rounding included): no job can pass it, nothing to sum by job.
+    every = [np.abs(usage[c].to_numpy(dtype="float64", na_value=0.0)).sum() for c in columns]
+    if max(every, default=0.0) <= MAX_TOKEN_SUM / 2:
+        return _no_problems(), usage
     # A bound, not an amount: float sums are close enough to compare with 2**62.
     sums = usage[columns].astype("float64").groupby(usage["job"]).sum()
     over = sums.index[(sums > MAX_TOKEN_SUM).any(axis=1).to_numpy()]
@@ -1152,140 +1257,6 @@ def _uncountable_tokens(usage: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame
     return problems, usage[~usage["job"].isin(over)].reset_index(drop=True)
 
 
-# --- exact joins ---------------------------------------------------------------------
-
-
-def _asof(
-    left: pd.DataFrame,
-    right: pd.DataFrame,
-    *,
-    left_on: str,
-    right_on: str,
-    by: str | list[str],
-    direction: Literal["backward", "forward", "nearest"] = "backward",
-    allow_exact_matches: bool = True,
-) -> pd.DataFrame:
-    """``merge_asof`` that keeps the right side's integers exact.
-
-    A plain ``merge_asof`` turns an int64 column into float64 where a row finds no
-    match, and float64 cannot hold nanosecond timestamps exactly (it steps by 256 ns
-    around 2025). Integer payload columns are made nullable ``Int64`` first.
-
-    The kernel's joins (integer times and keys, integer payloads, backward or forward)
-    are done on arrays by ``_asof_arrays``: the same rows, without ``merge_asof``'s
-    fixed cost, which a bill of a few hundred events pays several times.
-    """
-    keys = [by] if isinstance(by, str) else by
-    if _asof_on_arrays(left, right, left_on, right_on, keys, direction):
-        return _asof_arrays(
-            left,
-            right,
-            left_on=left_on,
-            right_on=right_on,
-            keys=keys,
-            forward=direction == "forward",
-            allow_exact_matches=allow_exact_matches,
-        )
-    right = right.assign(_asof_key=right[right_on].astype("int64"))
-    exact = {
-        column: "Int64"
-        for column in right.columns
-        if column not in (*keys, "_asof_key") and right[column].dtype.kind in "iu"
-    }
-    merged = pd.merge_asof(
-        left.sort_values(left_on, kind="stable"),
-        right.astype(exact).sort_values("_asof_key", kind="stable"),
-        left_on=left_on,
-        right_on="_asof_key",
-        by=by,
-        direction=direction,
-        allow_exact_matches=allow_exact_matches,
-    )
-    return merged.drop(columns="_asof_key")
-
-
-def _asof_on_arrays(
-    left: pd.DataFrame,
-    right: pd.DataFrame,
-    left_on: str,
-    right_on: str,
-    keys: list[str],
-    direction: str,
-) -> bool:
-    """Whether ``_asof_arrays`` gives what ``merge_asof`` would: NumPy integer times and
-    keys, integer payloads (plain or nullable), no column name on both sides."""
-    payload = [c for c in right.columns if c not in keys]
-    return (
-        direction in ("backward", "forward")
-        and all(
-            isinstance(frame[c].dtype, np.dtype) and frame[c].dtype.kind in "iu"
-            for frame, columns in ((left, [left_on, *keys]), (right, [right_on, *keys]))
-            for c in columns
-        )
-        and all(right[c].dtype.kind in "iu" for c in payload)
-        and not set(payload) & set(left.columns)
-    )
-
-
-def _asof_arrays(
-    left: pd.DataFrame,
-    right: pd.DataFrame,
-    *,
-    left_on: str,
-    right_on: str,
-    keys: list[str],
-    forward: bool,
-    allow_exact_matches: bool,
-) -> pd.DataFrame:
-    """``merge_asof`` by sorting both sides together: left rows in time order, each with
-    the right columns (``Int64``) of the latest right row of its keys at or before it
-    (backward; the earliest at or after it, forward), strictly so without exact matches.
-
-    Rows of both sides sorted by keys and time; at one time a right row comes before a
-    left row when it may match it looking back (or when it may not, looking forward).
-    A running maximum (minimum from the end) of right positions then finds each left
-    row's match, which counts when its keys are the left row's keys."""
-    left = left.take(np.argsort(left[left_on].to_numpy(), kind="stable"))
-    right = right.take(np.argsort(right[right_on].to_numpy(), kind="stable"))
-    n_left, n_right = len(left), len(right)
-    key_rows = np.concatenate(
-        [
-            np.stack([left[k].to_numpy(dtype="int64") for k in keys], axis=1),
-            np.stack([right[k].to_numpy(dtype="int64") for k in keys], axis=1),
-        ]
-    )
-    group = np.unique(key_rows, axis=0, return_inverse=True)[1].reshape(-1)
-    times = np.concatenate(
-        [left[left_on].to_numpy(dtype="int64"), right[right_on].to_numpy(dtype="int64")]
-    )
-    right_first = allow_exact_matches != forward
-    side = np.r_[np.full(n_left, int(right_first)), np.full(n_right, int(not right_first))]
-    order = np.lexsort((side, times, group))
-    is_right = order >= n_left
-    # Right rows numbered in the joint order (increasing, so running extremes find them).
-    rank = np.cumsum(is_right) - 1
-    if forward:
-        found = np.minimum.accumulate(np.where(is_right, rank, n_right)[::-1])[::-1]
-    else:
-        found = np.maximum.accumulate(np.where(is_right, rank, -1))
-    right_in_order = order[is_right] - n_left
-    left_in_order, found = order[~is_right], found[~is_right]
-    valid = (found >= 0) & (found < n_right)
-    valid[valid] = group[n_left + right_in_order[found[valid]]] == group[left_in_order[valid]]
-    match = np.full(n_left, -1)
-    match[left_in_order[valid]] = right_in_order[found[valid]]
-    merged = left.reset_index(drop=True)
-    for column in right.columns:
-        if column in keys:
-            continue
-        if isinstance(right[column].dtype, np.dtype):  # plain integers: no NA to carry
-            values = np.append(right[column].to_numpy(dtype="int64"), 0)  # 0 under NA
-            merged[column] = pd.arrays.IntegerArray(values[match], match < 0)
-        else:
-            merged[column] = right[column].astype("Int64").array.take(match, allow_fill=True)
-    return merged
-
-
 # --- status ----------------------------------------------------------------------------
 
 
@@ -1302,9 +1273,9 @@ def _status(
     status[job[lasts]] = billing["event"].to_numpy(dtype=object)[lasts]
     last_billing_ns = np.full(n_jobs, np.iinfo(np.int64).max, dtype="int64")
     last_billing_ns[job[lasts]] = billing["ts"].to_numpy(dtype="int64")[lasts]
-    resumes = ordered[ordered["event"] == "resumed"]
-    resumed_job = resumes["job"].to_numpy(dtype="int64")
-    resumed_ns = resumes["ts"].to_numpy(dtype="int64")
+    resume_rows = np.flatnonzero(_event_is(ordered["event"], ("resumed",)))
+    resumed_job = ordered["job"].to_numpy(dtype="int64")[resume_rows]
+    resumed_ns = ordered["ts"].to_numpy(dtype="int64")[resume_rows]
     resumed_after = np.zeros(n_jobs, dtype=bool)
     resumed_after[resumed_job[resumed_ns > last_billing_ns[resumed_job]]] = True
     # Resumed after a pause, or restarted after a failure: running again.
