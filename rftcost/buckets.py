@@ -30,7 +30,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from rftcost.billing import Bill, bill_events
-from rftcost.errors import InputError
+from rftcost.errors import InputError, WorkerError
 from rftcost.events.readers import (
     CATEGORY_COLUMNS,
     EventLog,
@@ -421,12 +421,31 @@ def _mapped(function: Callable[[_T], _R], items: Sequence[_T], workers: int) -> 
         yield from map(function, items)
         return
     from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
-    executor = ProcessPoolExecutor(max_workers=min(workers, len(items)), mp_context=_pool_context())
+    executor = ProcessPoolExecutor(
+        max_workers=min(workers, len(items)),
+        mp_context=_pool_context(),
+        initializer=_end_quietly_on_interrupt,
+    )
     try:
         yield from executor.map(function, items)
+    except BrokenProcessPool as exc:
+        raise WorkerError(
+            "a worker process ended before its part was billed (killed, or out of memory?);"
+            " a script that bills with workers must guard its entry point with"
+            ' `if __name__ == "__main__":`'
+        ) from exc
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _end_quietly_on_interrupt() -> None:
+    """A worker ends on Ctrl-C as a program without Python would, with no traceback: the
+    command it works for reports the interruption, once."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 _WORKER_MODULES = ["rftcost.buckets", "rftcost.documents"]

@@ -39,6 +39,7 @@ __all__ = [
     "PriceNotFoundError",
     "RftcostError",
     "UnreadableFileError",
+    "WorkerError",
     "excerpt",
 ]
 
@@ -142,3 +143,7 @@ class CalibrationError(RftcostError):
 
 class ExportError(RftcostError):
     """An OpenAI export or an API call cannot be used (missing key, 401, 404, rate limit)."""
+
+
+class WorkerError(RftcostError):
+    """A worker process billing part of a large log ended before its part was done."""

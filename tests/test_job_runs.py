@@ -303,3 +303,19 @@ def test_worker_processes_lay_out_their_jobs_as_one_process_does(
         memory = cli(capsys, *bill, "--buckets", "1")
         assert memory[0] == 0 and memory[1]
         assert cli(capsys, *bill, "--buckets", "3", "--workers", "2") == memory, log
+
+
+def test_a_worker_that_dies_is_one_clear_error_and_ctrl_c_ends_a_worker_quietly() -> None:
+    import os
+    import signal
+
+    from rftcost.buckets import _mapped
+    from rftcost.errors import WorkerError
+
+    # A worker gone (killed, out of memory): an rftcost error, not BrokenProcessPool.
+    with pytest.raises(WorkerError, match="worker process ended"):
+        list(_mapped(os._exit, [3, 3], 2))
+    # Ctrl-C reaches every process of the command: a worker ends there (no traceback of
+    # its own, no KeyboardInterrupt sent back as its result).
+    with pytest.raises(WorkerError):
+        list(_mapped(signal.raise_signal, [signal.SIGINT, signal.SIGINT], 2))
