@@ -714,3 +714,29 @@ def test_direction_marks_are_shown_not_obeyed() -> None:
     for mark in ("\u202e", "\u202a", "\u2066", "\u2069", "\u200f", "\u061c", "\x9b"):
         shown = visible_controls(f"a{mark}b")
         assert mark not in shown and shown == f"a\\u{ord(mark):04x}b"
+
+
+def test_a_name_with_a_line_break_cannot_forge_a_line_of_the_notes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The invalid-jobs list and the rejected records of bill and validate: one line each.
+    from builders import cli
+
+    forged = "a\nRecords: 0 read, all good"
+    records = [
+        {"job_id": forged, "ts": "2025-06-01T08:00:00Z", "event": "job_created"},
+        {"job_id": forged, "ts": "not a time", "event": "succeeded"},
+        {"job_id": "b\u2028c\rd", "ts": "2025-06-01T08:00:00Z", "event": "nonsense"},
+    ]
+    log = tmp_path / "log.jsonl"
+    log.write_text("".join(json.dumps(r) + "\n" for r in records))
+    for command in (
+        ["bill", str(log)],
+        ["validate", str(log)],
+        ["validate", str(log), "-f", "markdown"],
+    ):
+        code, out, _ = cli(capsys, *command)
+        assert code in (0, 1), out
+        lines = out.splitlines()
+        assert not any(line.startswith(("Records: 0", "c", "d")) for line in lines), command
+        assert "\r" not in out and "\u2028" not in out, command

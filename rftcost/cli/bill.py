@@ -348,10 +348,10 @@ def _notes(result: Any) -> list[str]:
         for job_id, problem in zip(
             result.problems["job_id"], result.problems["problem"], strict=True
         ):
-            notes.append(f"  {job_id}: {problem}")
+            notes.append(f"  {one_line(job_id)}: {one_line(problem)}")  # a line each
     if result.log is not None and result.log.notes:
         notes.append(f"Notes on reading ({len(result.log.notes)}):")
-        notes += [f"  {note}" for note in result.log.notes]
+        notes += [f"  {one_line(note)}" for note in result.log.notes]
     if result.log is not None:
         counts = result.log.counts()
         notes.append(
@@ -434,20 +434,22 @@ def validate_command(
         bullet = "- " if output_format is OutputFormat.markdown else "  "
         if len(rejected):
             lines.append("Rejected records:")
+            # One line per item, whatever a name or value holds (a job id with a line
+            # break cannot forge a line of the report).
             lines += [
-                f"{bullet}{r.source}:{r.line}: {r.reason}"
-                + (f" (value {_excerpt(r.value)})" if r.value != "" else "")
+                f"{bullet}{one_line(r.source)}:{r.line}: {one_line(r.reason)}"
+                + (f" (value {one_line(_excerpt(r.value))})" if r.value != "" else "")
                 for r in rejected.itertuples(index=False)
             ]
         if len(invalid):
             lines.append("Invalid jobs:")
             lines += [
-                f"{bullet}{j}: {p}"
+                f"{bullet}{one_line(j)}: {one_line(p)}"
                 for j, p in zip(invalid["job_id"], invalid["problem"], strict=True)
             ]
         if log.notes:
             lines.append("Notes:")
-            lines += [f"{bullet}{note}" for note in log.notes]
+            lines += [f"{bullet}{one_line(note)}" for note in log.notes]
         if not len(rejected) and not len(invalid) and not unreadable:
             lines.append("OK: every record used or a duplicate, every job can be billed.")
         if output_format is OutputFormat.markdown:  # names and values are text, not Markdown
