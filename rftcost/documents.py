@@ -32,6 +32,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TextIO
 
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
@@ -309,11 +310,29 @@ class BillCsvWriter(BillWriter):
                 yield [("", text)]
                 continue
             rows = text.split("\n")[:-1]
-            if len(rows) != len(table):  # a cell with a line break: lay out row by row
-                rows = [self._rows(table.iloc[i : i + 1], header=False) for i in range(len(table))]
+            if len(rows) != len(table):  # a cell with a line break spans lines
+                rows = self._row_texts(table)
             else:
                 rows = [row + "\n" for row in rows]
             yield list(zip(table["job_id"].astype(str), rows, strict=True))
+
+    def _row_texts(self, table: pd.DataFrame) -> list[str]:
+        """Each row's text, when some cell holds a line break: those rows are laid out one
+        by one, the others at once (a row at a time for all would make a few such names
+        cost a chunk's worth of calls each)."""
+        broken = np.zeros(len(table), dtype=bool)
+        for column in table.columns:
+            if not pd.api.types.is_numeric_dtype(table[column].dtype):
+                cells = table[column].astype(str)
+                broken |= cells.str.contains("\n", regex=False).to_numpy(dtype=bool)
+        plain = self._rows(table[~broken], header=False).split("\n")[:-1]
+        if len(plain) != int((~broken).sum()):  # a break not found above: row by row
+            broken[:] = True
+        rows = iter(plain)
+        return [
+            self._rows(table.iloc[i : i + 1], header=False) if spans else next(rows) + "\n"
+            for i, spans in enumerate(broken.tolist())
+        ]
 
     def _rows(self, table: pd.DataFrame, *, header: bool) -> str:
         rows = table.assign(policy=self.policy.name, currency=self.policy.currency)
