@@ -150,6 +150,8 @@ def test_the_library_refuses_a_folder_without_a_log_too(
         assert raised.value.path == str(tmp_path / folder)
     with pytest.raises(InputError, match="no event log"):
         rftcost.bill([SAMPLES / "2025-05.jsonl", tmp_path / "empty"], buckets=buckets)
+    with pytest.raises(InputError, match="no event log named"):
+        rftcost.bill([], buckets=buckets)  # an empty glob
 
 
 # --- files without a record -----------------------------------------------------------------

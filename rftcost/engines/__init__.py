@@ -18,6 +18,7 @@ import pandas as pd
 
 from rftcost.billing import Bill, bill_events
 from rftcost.buckets import auto_buckets, available_workers, bill_in_buckets
+from rftcost.errors import InputError
 from rftcost.events.readers import EventLog, ProgressCallback, read_events
 from rftcost.events.survey import refuse_folders_without_logs, survey_logs
 from rftcost.policy import Policy, load_policy
@@ -66,6 +67,10 @@ def bill(
         log = _log_from_frame(source, resolved, assume_tz)
     else:
         paths = [source] if isinstance(source, str | Path) else list(source)
+        if not paths:  # an empty glob, say: no log is not a bill of 0.00
+            raise InputError(
+                "no event log named: give files or folders of logs", path="rftcost.bill"
+            )
         # A folder named that holds no log is a wrong path, not a bill of 0.00 (as the
         # command says, and as a path that does not exist is refused).
         refuse_folders_without_logs(survey_logs(paths, follow_links=follow_links))
