@@ -164,11 +164,14 @@ def available_workers() -> int:
     setting = os.environ.get("RFTCOST_WORKERS", "").strip()
     if setting:
         try:
-            return max(1, int(setting))
+            count = int(setting)
         except ValueError:
+            count = 0
+        if count < 1:  # as --workers: a count of processes, one or more
             raise InputError(
-                "not a whole number of processes", path="RFTCOST_WORKERS", value=setting
-            ) from None
+                "not a whole number of processes (1 or more)", path="RFTCOST_WORKERS", value=setting
+            )
+        return count
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux

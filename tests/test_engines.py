@@ -138,9 +138,33 @@ def test_workers_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RFTCOST_WORKERS", "many")
     with pytest.raises(rftcost.RftcostError, match="RFTCOST_WORKERS"):
         available_workers()
+    for setting in ("0", "-3"):  # as --workers: one process or more
+        monkeypatch.setenv("RFTCOST_WORKERS", setting)
+        with pytest.raises(rftcost.RftcostError, match="RFTCOST_WORKERS"):
+            available_workers()
     monkeypatch.delenv("RFTCOST_WORKERS")
     assert 1 <= available_workers() <= 4
     assert auto_buckets(["sample_logs"]) is None  # small: in memory
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"workers": 0},
+        {"workers": -1},
+        {"workers": "2"},
+        {"buckets": 0},
+        {"buckets": True},
+        {"buckets": 2.5},
+        {"engine": "duckdb"},
+        {"engine": "PANDAS"},
+    ],
+)
+def test_options_bill_cannot_use_are_refused_naming_them(options: dict[str, Any]) -> None:
+    from rftcost.errors import InputError
+
+    with pytest.raises(InputError, match=next(iter(options))):
+        rftcost.bill(Path(__file__).parent.parent / "sample_logs", **options)
 
 
 def test_spark_bill_equals_the_in_memory_bill(spark: Any, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ imports it back. Every path gives the same cents and the same documents.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from numbers import Integral
 from pathlib import Path
 from typing import Literal
 
@@ -60,6 +61,7 @@ def bill(
     A folder that holds no event log raises ``InputError``, as a path that does not
     exist does; a file that holds no record reads as zero records (``log.counts()``).
     """
+    _check_options(buckets=buckets, engine=engine, workers=workers)
     resolved = load_policy(policy)
     if isinstance(source, EventLog):
         log = source
@@ -106,6 +108,27 @@ def bill(
     if on_progress:
         on_progress("bill", 1, 1)
     return result
+
+
+def _check_options(*, buckets: object, engine: object, workers: object) -> None:
+    """``InputError`` naming an option ``bill`` cannot use (what the command's own options
+    refuse), rather than a type error from deep inside, or a silent other meaning."""
+
+    def count(value: object) -> bool:
+        return isinstance(value, Integral) and not isinstance(value, bool) and int(value) >= 1
+
+    if engine not in ("pandas", "spark"):
+        raise InputError("not an engine: pandas or spark", path="engine", value=repr(engine))
+    if not (buckets is None or buckets == "auto" or count(buckets)):
+        raise InputError(
+            'a whole number of buckets (1 or more), "auto" or None',
+            path="buckets",
+            value=repr(buckets),
+        )
+    if not (workers == "auto" or count(workers)):
+        raise InputError(
+            'a whole number of processes (1 or more) or "auto"', path="workers", value=repr(workers)
+        )
 
 
 def _log_from_frame(frame: pd.DataFrame, policy: Policy, assume_tz: str | None) -> EventLog:
