@@ -58,8 +58,10 @@ def bill(
     needs them; memory then grows with the log). ``follow_links`` reads the files that
     links inside a folder point at outside it (else they are noted and left).
 
-    A folder that holds no event log raises ``InputError``, as a path that does not
-    exist does; a file that holds no record reads as zero records (``log.counts()``).
+    A folder that holds no event log, an empty list of paths, or an ``engine``,
+    ``buckets`` or ``workers`` it cannot use raises ``InputError`` naming it, as a path
+    that does not exist does; a file that holds no record reads as zero records
+    (``log.counts()``).
     """
     _check_options(buckets=buckets, engine=engine, workers=workers)
     resolved = load_policy(policy)

@@ -3,7 +3,8 @@
 A folder without any event log, or a file without a single record, reads as an empty
 log: a bill of 0.00 that looks like a real one. ``survey_logs`` finds both cheaply
 (a folder scan, then each file up to its first record), so that a caller can say so
-instead: the CLI refuses a folder with no log and warns about a file with no record.
+instead: the CLI and the library's ``bill()`` refuse a folder with no log
+(``refuse_folders_without_logs``), and the CLI warns about a file with no record.
 It never decides what a record holds: a file that cannot be read, or a record that
 will be rejected, is left to the readers to report in their own words.
 """
