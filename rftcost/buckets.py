@@ -114,6 +114,17 @@ class Partition(BaseModel):
     """Jobs an OpenAI export cannot bill (job_id, problem): incomplete time, unreadable
     grader usage. Their amount is unknown on every path (issue 12, kind 15)."""
 
+    def log_with(self, logs: Sequence[EventLog]) -> EventLog:
+        """What was read: the logs of the bills of its buckets or units, with the records
+        rejected, the notes and the job problems of partitioning."""
+        return combine_logs(
+            logs,
+            read_rejected=self.rejected,
+            files=self.files,
+            notes=self.notes,
+            problems=self.problems,
+        )
+
 
 def no_problems() -> pd.DataFrame:
     """An empty frame of per-job problems (job_id, problem)."""
@@ -887,14 +898,7 @@ def bill_in_buckets(
         follow_links=follow_links,
     ) as (partition, stream):
         bills = list(stream)
-        logs = [b.log for b in bills if b.log is not None]
-        log = combine_logs(
-            logs,
-            read_rejected=partition.rejected,
-            files=partition.files,
-            notes=partition.notes,
-            problems=partition.problems,
-        )
+        log = partition.log_with([b.log for b in bills if b.log is not None])
         return combine_bills(bills or [_empty_bill(policy)], log=log)
 
 

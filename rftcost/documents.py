@@ -86,9 +86,10 @@ class BillWriter:
     ``add`` each bill (the whole log's, or one bucket's), then ``finish`` with what
     was read. Jobs are written in the order of their ids, as a bill made at once
     has them: ``add`` writes a bill's jobs at once when no other bill follows or
-    when bills come in that order; ``spool`` sets a bill's jobs aside on disk
-    instead (one file per bill, laid out already), and ``finish`` merges the files
-    in job order (for buckets, whose jobs interleave). ``totals()`` are the sums
+    when bills come in that order; ``adopt`` takes a bill's jobs set aside on disk
+    instead (one file per bill, laid out already by ``spool_jobs``, in the worker
+    that made it: ``spooler``), and ``finish`` merges the files in job order (for
+    buckets, whose jobs interleave). ``totals()`` are the sums
     of the bills given, exact (integer sums, ``billing.job_sums``), as if the jobs
     were billed at once.
     """
@@ -106,11 +107,6 @@ class BillWriter:
         self._count(bill)
         for chunk in self._texts(bill, keyed=False):
             self._write(text for _, text in chunk)
-
-    def spool(self, bill: Bill, folder: Path) -> None:
-        """Lay out ``bill``'s jobs into a file in ``folder``, written in job order by
-        ``finish``; add its sums to the totals."""
-        self.adopt(spool_jobs(bill, folder, output_format=self.output_format))
 
     def spooler(self) -> Callable[[Bill, Path], SpooledJobs]:
         """``spool_jobs`` for this writer's format: run by the process that made a bill

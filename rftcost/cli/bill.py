@@ -166,7 +166,7 @@ def _stream_buckets(
 ) -> bool:
     """Write each bucket's jobs as soon as it is billed; only ``workers`` buckets are in
     memory at a time. The library's writer lays out the document, as for one bill."""
-    from rftcost.buckets import bucketed, combine_logs
+    from rftcost.buckets import bucketed
     from rftcost.documents import bill_writer
 
     bucket_logs = []
@@ -192,13 +192,7 @@ def _stream_buckets(
                 if part.log is not None:
                     bucket_logs.append(part.log)  # counts only: a bucket's frames are freed
                 writer.adopt(part)  # merged in job order by finish
-            log = combine_logs(
-                bucket_logs,
-                read_rejected=partition.rejected,
-                files=partition.files,
-                notes=partition.notes,
-                problems=partition.problems,
-            )
+            log = partition.log_with(bucket_logs)
             writer.finish(log)  # the spool files live in the partition's folder
     return bool(writer.totals().invalid_jobs or len(log.rejected))
 
