@@ -51,6 +51,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from rftcost.errors import InvoiceError
+from rftcost.events.json_text import SURROGATE_ESCAPE, lone_surrogate, lone_surrogate_line
 from rftcost.invoice_writers import (
     INVOICE_COLUMNS,
     costs_export_from_bill,
@@ -237,6 +238,14 @@ def read_invoice(
     )
 
 
+def _refuse_lone_surrogate(parsed: Any, path: Path, line: int | None) -> None:
+    """A lone surrogate escape parses to no text: an invoice holding one is refused with
+    its line, as any value that cannot be read (``events.json_text``)."""
+    lone = lone_surrogate(parsed)
+    if lone:
+        raise InvoiceError(f"not valid text: a lone surrogate escape {lone}", path=path, line=line)
+
+
 def _text(path: Path) -> str:
     try:
         data = path.read_bytes()
@@ -404,9 +413,12 @@ def _jsonl_frame(lines: list[str], numbers: list[int], path: Path) -> pd.DataFra
             except json.JSONDecodeError as exc:
                 raise InvoiceError(f"not JSON: {exc.msg}", path=path, line=number) from exc
         raise InvoiceError("not JSON Lines", path=path)
+    escapes = SURROGATE_ESCAPE.search(body) is not None
     for number, record in zip(numbers, records, strict=True):
         if not isinstance(record, dict):
             raise InvoiceError("not a JSON object", path=path, line=number)
+        if escapes:
+            _refuse_lone_surrogate(record, path, number)
         for key, value in record.items():
             if isinstance(value, dict | list | bool):
                 # Names are strings: never "{'a': 1}" or "True" as a job id.
@@ -818,6 +830,8 @@ def _read_json(path: Path, assume_tz: str | None, on_bad_line: BadLine) -> Invoi
             raise InvoiceError(f"not JSON: {exc.msg}", path=path, line=exc.lineno) from exc
     except RecursionError as exc:
         raise InvoiceError("JSON nested too deep", path=path) from exc
+    if SURROGATE_ESCAPE.search(text):
+        _refuse_lone_surrogate(document, path, lone_surrogate_line(text))
     pages = document if isinstance(document, list) else [document]
     if not pages:
         raise InvoiceError(
@@ -1281,6 +1295,8 @@ def load_project_map(values: Sequence[str | Path]) -> dict[str, str]:
                 document = json.loads(body)
             except (json.JSONDecodeError, RecursionError) as exc:
                 raise InvoiceError(f"not JSON: {exc}", path=path) from exc
+            if SURROGATE_ESCAPE.search(body):
+                _refuse_lone_surrogate(document, path, lone_surrogate_line(body))
             if not isinstance(document, dict) or not all(
                 isinstance(v, str) for v in document.values()
             ):

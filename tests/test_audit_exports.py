@@ -626,6 +626,28 @@ def test_costs_names_are_strings(tmp_path: Path, key: str) -> None:
     assert error.value.column == f"[0].data[0].results[0].{key}"
 
 
+def test_a_lone_surrogate_escape_refuses_the_invoice_naming_its_line(tmp_path: Path) -> None:
+    record = {"invoice_id": "INV", "job_id": "ftjob-a", "line_type": "compute", "quantity": 1}
+    record |= {"unit_price": "100.00", "amount": "100.00", "description": "DESC"}
+    canonical = tmp_path / "invoice.jsonl"
+    canonical.write_text(
+        (json.dumps(record) + "\n") * 2 + json.dumps(record).replace("DESC", "\\udc80") + "\n"
+    )
+    costs = tmp_path / "costs.json"
+    costs.write_text(
+        json.dumps(_page({**_RESULT, "project_id": "PROJ"}), indent=1).replace("PROJ", "\\ud800x")
+    )
+    for path, line in ((canonical, 3), (costs, None)):
+        with pytest.raises(InvoiceError, match=r"lone surrogate escape \\ud(c80|800)$") as error:
+            read_invoice(path)
+        if line is None:  # pretty-printed: the line the escape is written on
+            line = 1 + costs.read_text().split("\\ud800")[0].count("\n")
+        assert error.value.line == line
+    pair = tmp_path / "pair.jsonl"
+    pair.write_text(json.dumps(record).replace("DESC", "\\ud83d\\ude00") + "\n")
+    assert len(read_invoice(pair).lines) == 1
+
+
 def test_invoice_files_that_are_not_invoices(tmp_path: Path) -> None:
     with pytest.raises(InvoiceError, match="not a regular file"):
         read_invoice("/dev/zero" if Path("/dev/zero").exists() else tmp_path)

@@ -670,6 +670,45 @@ def test_a_line_that_is_not_utf8_is_rejected_with_its_job(tmp_path: Path, name: 
     assert bill.job("b").status == "invalid"
 
 
+@pytest.mark.parametrize(
+    ("field", "escape", "job"),
+    [
+        ("team", "\\udc80", "b"),  # a lone low half in any text: the record, its job invalid
+        ("team", "\\ud83d", "b"),  # a lone high half
+        ("job_id", "\\udc80", "b\ufffd"),  # in the id: that job, named writably, invalid
+    ],
+)
+def test_a_lone_surrogate_escape_rejects_its_record_not_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], field: str, escape: str, job: str
+) -> None:
+    records = one_hour("a") + one_hour("b", team="TEAM")
+    lines = [json.dumps(r) for r in records]
+    at = next(i for i, r in enumerate(records) if r["job_id"] == "b")  # b's job_created
+    spelled = {"team": f'"team": "{escape}TEAM"', "job_id": f'"job_id": "b{escape}"'}
+    lines[at] = lines[at].replace(spelled[field].replace(escape, ""), spelled[field])
+    assert escape in lines[at]
+    path = tmp_path / "log.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    log = rftcost.read_events(path)
+    reason = f"not valid text: a lone surrogate escape {escape}"
+    assert rejected(log) == [(at + 1, job, None, reason)]
+    bill = rftcost.bill(log)
+    assert bill.job("a").total_amount == Decimal("100.00")
+    assert bill.job(job).status == "invalid"
+    code, out, err = cli(capsys, "bill", str(path))
+    assert code == 0 and "a lone surrogate escape" in out and "Traceback" not in err
+
+
+def test_a_surrogate_pair_escape_is_one_character(tmp_path: Path) -> None:
+    records = one_hour(team="TEAM")
+    path = tmp_path / "l.jsonl"
+    text = "".join(json.dumps(r) + "\n" for r in records)
+    path.write_text(text.replace("TEAM", "\\ud83d\\ude00"))
+    bill = rftcost.bill(path)
+    assert bill.job("j").team == "\U0001f600"
+    assert bill.job("j").total_amount == Decimal("100.00")
+
+
 def test_a_json_string_with_a_unicode_line_separator_is_one_record(tmp_path: Path) -> None:
     records = one_hour(team="line\u2028separated")
     path = tmp_path / "l.jsonl"

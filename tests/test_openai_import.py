@@ -364,6 +364,33 @@ def test_malformed_objects_are_reported_with_file_position_and_reason(tmp_path: 
     assert str(result.problems[0]).count(":") >= 2  # "file: position: reason" on one line
 
 
+def test_a_lone_surrogate_escape_is_a_problem_of_its_object(tmp_path: Path) -> None:
+    folder = tmp_path / "ftjob-sur1"
+    write(
+        folder / "events.json",
+        page(
+            event("ftevent-ok", START, "Fine-tuning job started"),
+            event("ftevent-bad", START + 5, "LONE job started"),
+            event("ftevent-pair", START + 6, "PAIR"),
+        ),
+    )
+    text = (folder / "events.json").read_text()
+    (folder / "events.json").write_text(
+        text.replace("LONE", "\\udc80").replace("PAIR", "\\ud83d\\ude00")
+    )
+    result = import_openai([folder])
+    assert [(p.position, p.reason) for p in result.problems] == [
+        (
+            "data[1]",
+            "fine_tuning.job.event 'ftevent-bad': not valid text: a lone surrogate escape \\udc80",
+        )
+    ]
+    assert not any("\udc80" in e for e in result.events["event_id"])  # nothing unwritable kept
+    assert any(e.startswith("openai:ftevent-ok") for e in result.events["event_id"])
+    billed = bill(folder)
+    assert billed.job("ftjob-sur1").status == "invalid"
+
+
 def test_cached_tokens_above_prompt_tokens_are_a_problem(tmp_path: Path) -> None:
     usage = {"gpt-4.1": {"train_prompt_tokens": 10, "train_cached_tokens": 20}}
     write(

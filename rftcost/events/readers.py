@@ -41,6 +41,7 @@ from rftcost.events.duplicates import (
     in_reading_order,
     recoded,
 )
+from rftcost.events.json_text import SURROGATE_ESCAPE, lone_surrogate, without_surrogates
 from rftcost.events.schema import (
     BOOL_COLUMNS,
     CATEGORY_COLUMNS,
@@ -886,9 +887,12 @@ def _read_jsonl(path: Path) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
 def _jsonl_records(
     path: Path, texts: list[str], numbers: list[int], clean: bool
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    if clean:
+    joined = "\n".join(texts)
+    # Escapes of surrogates are rare and may be lone ones (no text: the line is rejected,
+    # not the file), so such blocks are read line by line.
+    if clean and not SURROGATE_ESCAPE.search(joined):
         try:
-            frame = pd.read_json(io.StringIO("\n".join(texts)), lines=True, dtype=False)
+            frame = pd.read_json(io.StringIO(joined), lines=True, dtype=False)
             if len(frame) == len(numbers):
                 return frame.assign(line=numbers), empty_rejected()
         except ValueError:
@@ -922,6 +926,11 @@ def _read_jsonl_by_line(
         if not isinstance(record, dict):
             bad.append(_rejection(path, number, None, None, text, "not a JSON object"))
             continue
+        lone = lone_surrogate(record) if SURROGATE_ESCAPE.search(text) else None
+        if lone:
+            reason = f"not valid text: a lone surrogate escape {lone}"
+            bad.append(_rejection(path, number, _job_id_in(text), None, text, reason))
+            continue
         records.append(record)
         good.append(number)
     frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
@@ -941,7 +950,11 @@ def _job_id_in(text: str) -> str | None:
         job_id = json.loads(f'"{found.group(1)}"')
     except json.JSONDecodeError:
         return None
-    return job_id.strip() or None if isinstance(job_id, str) else None
+    if not isinstance(job_id, str):
+        return None
+    # A lone surrogate is shown as U+FFFD, as a byte that is not UTF-8 is: the job is
+    # named (and made invalid) in text every output can hold.
+    return without_surrogates(job_id).strip() or None
 
 
 # --- validation and coercion ----------------------------------------------------------

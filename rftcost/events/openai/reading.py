@@ -20,6 +20,7 @@ from typing import Any, Final
 import pandas as pd
 
 from rftcost.errors import UnreadableFileError
+from rftcost.events.json_text import SURROGATE_ESCAPE, lone_surrogate, without_surrogates
 from rftcost.events.openai.grader_usage import grader_usage_of, runs_a_model, single_grader_model
 from rftcost.events.openai.model import ImportProblem
 from rftcost.events.openai.values import (
@@ -140,6 +141,7 @@ class ExportReader:
         self.seq = 0
         self.pages = 0
         self._text = ""
+        self._escapes = False
         self._provenance = {"file": "", "folder": ""}
 
     def read_file(self, path: Path) -> bool:
@@ -165,6 +167,8 @@ class ExportReader:
     def _read_json(
         self, path: Path, text: str, where: str, prefix: str, line: int | None = None
     ) -> None:
+        # Only text with a surrogate escape can hold a lone one (``json_text``).
+        self._escapes = SURROGATE_ESCAPE.search(text) is not None
         try:
             value = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -221,7 +225,10 @@ class ExportReader:
             return
         validate, into = readers[kind]
         self.seq += 1
+        lone = lone_surrogate(item) if self._escapes else None
         try:
+            if lone:
+                raise InvalidObject(f"not valid text: a lone surrogate escape {lone}")
             record = validate(item)
         except InvalidObject as exc:
             job = item.get("fine_tuning_job_id") if kind.endswith("checkpoint") else None
@@ -231,7 +238,7 @@ class ExportReader:
                 path,
                 position,
                 f"{kind} {_label(item)}: {exc}",
-                job,
+                without_surrogates(job) if isinstance(job, str) else job,
                 line=line or _line_of(self._text, item.get("id")),
             )
             return
