@@ -158,6 +158,10 @@ def _run(events: Path, invoice: Path | None) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_bill import compile_bytecode
+
+    compile_bytecode()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, nargs="+", default=[100_000])
     parser.add_argument("--seed", type=int, default=0)
