@@ -131,24 +131,43 @@ def _measure_duckdb(path: Path, threads: int | None) -> dict[str, Any]:
     }
 
 
-def _generate(n_events: int, seed: int, path: Path) -> dict[str, Any]:
-    """Simulated events, about ``n_events`` of them, written in chunks of whole jobs."""
+def _generate(n_events: int, seed: int, path: Path, jobs: int | None = None) -> dict[str, Any]:
+    """Simulated events, about ``n_events`` of them, written in chunks of whole jobs.
+
+    With ``jobs``, that many jobs, each with its training file scaled so that the jobs
+    hold about ``n_events`` together (longer jobs: fewer per-job costs per event).
+    """
+    import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from rftcost.simulate import simulate_jobs
+    from rftcost.simulate import random_settings, simulate_jobs
 
     started = time.perf_counter()
     per_job = len(simulate_jobs(n_jobs=2_000, seed=seed)) / 2_000
-    n_jobs = max(1, round(n_events / per_job))
+    scale = 1.0
+    if jobs is not None:
+        sample = random_settings(np.random.default_rng(seed), 400)
+        for _ in range(6):  # events grow about in step with the steps
+            scaled = [_scaled(s, scale) for s in sample]
+            per_job = len(simulate_jobs(scaled, seed=seed)) / len(sample)
+            scale *= (n_events / jobs) / per_job
+        per_job = n_events / jobs
+    n_jobs = jobs or max(1, round(n_events / per_job))
     chunk_jobs = max(1, int(CHUNK_EVENTS / per_job))
     written = 0
     tmp = path.with_suffix(".tmp")
     writer: pq.ParquetWriter | None = None
     try:
         for index, first in enumerate(range(0, n_jobs, chunk_jobs)):
+            count = min(chunk_jobs, n_jobs - first)
+            settings = None
+            if jobs is not None:
+                drawn = random_settings(np.random.default_rng(seed * 1_000_003 + index), count)
+                settings = [_scaled(s, scale) for s in drawn]
             frame = simulate_jobs(
-                n_jobs=min(chunk_jobs, n_jobs - first),
+                settings,
+                n_jobs=count,
                 seed=seed * 1_000_003 + index,
                 start="2025-01-01T00:00:00Z",
                 end="2026-01-01T00:00:00Z",
@@ -169,6 +188,12 @@ def _generate(n_events: int, seed: int, path: Path) -> dict[str, Any]:
     return {"work_seconds": time.perf_counter() - started, "events": written, "jobs": n_jobs}
 
 
+def _scaled(settings: Any, scale: float) -> Any:
+    """``settings`` with its training file ``scale`` times as long (at least one example)."""
+    examples = max(1, round(settings.n_train_examples * scale))
+    return settings.model_copy(update={"n_train_examples": examples})
+
+
 def _child(argv: list[str]) -> None:
     """Entry point of a measuring child: run one measurement, print its JSON."""
     kind, path = argv[0], Path(argv[1])
@@ -177,7 +202,8 @@ def _child(argv: list[str]) -> None:
     elif kind == "duckdb":
         result = _measure_duckdb(path, int(argv[2]) if len(argv) > 2 else None)
     elif kind == "generate":
-        result = _generate(int(argv[2]), int(argv[3]), path)
+        jobs = int(argv[4]) if len(argv) > 4 else None
+        result = _generate(int(argv[2]), int(argv[3]), path, jobs)
     else:
         raise SystemExit(f"unknown measurement {kind!r}")
     print(json.dumps(result))
@@ -327,13 +353,18 @@ def _simulator_version() -> str:
     return hashlib.sha256(source).hexdigest()[:8]
 
 
-def cached_events(n_events: int, seed: int, cache: Path) -> tuple[Path, Measurement | None]:
-    """The Parquet file for this size and seed; generated (and measured) when missing."""
+def cached_events(
+    n_events: int, seed: int, cache: Path, jobs: int | None = None
+) -> tuple[Path, Measurement | None]:
+    """The Parquet file for this size, seed (and number of jobs); generated (and
+    measured) when missing."""
     cache.mkdir(parents=True, exist_ok=True)
-    path = cache / f"events-{n_events}-seed{seed}-{_simulator_version()}.parquet"
+    shape = f"-{jobs}jobs" if jobs else ""
+    path = cache / f"events-{n_events}{shape}-seed{seed}-{_simulator_version()}.parquet"
     if path.exists():
         return path, None
-    generation = run_measured("generate", _self("generate", str(path), str(n_events), str(seed)))
+    argv = [str(path), str(n_events), str(seed), *([str(jobs)] if jobs else [])]
+    generation = run_measured("generate", _self("generate", *argv))
     if not generation.ok:
         raise SystemExit(f"generating {path.name} failed: {generation.error}")
     return path, generation
@@ -480,6 +511,13 @@ def main(argv: list[str] | None = None) -> int:
         "--events", type=int, nargs="+", default=[1_000_000], help="sizes (default: 1000000)"
     )
     parser.add_argument("--seed", type=int, default=0, help="simulation seed (default: 0)")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="spread the events over this many jobs, each run longer (issue 16's file: "
+        "--events 1630226 --jobs 5000); default: as many as the simulator's jobs make",
+    )
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="where logs are cached")
     parser.add_argument("--duckdb-threads", type=int, default=None, help="default: all cores")
     parser.add_argument(
@@ -529,7 +567,7 @@ def main(argv: list[str] | None = None) -> int:
     workers = ["--workers", str(args.workers)] if args.workers else []
     results: list[dict[str, Any]] = []
     for n_events in args.events:
-        path, generation = cached_events(n_events, args.seed, args.cache)
+        path, generation = cached_events(n_events, args.seed, args.cache, args.jobs)
         if args.order == "time":
             path = time_ordered(path)
         measured: dict[str, list[Measurement]] = {}

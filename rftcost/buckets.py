@@ -16,7 +16,6 @@ together, and the kernel is the same one every other path uses.
 from __future__ import annotations
 
 import math
-import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -30,7 +29,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from rftcost.billing import Bill, bill_events
-from rftcost.errors import InputError, WorkerError
+from rftcost.errors import InputError
 from rftcost.events.readers import (
     CATEGORY_COLUMNS,
     EventLog,
@@ -51,10 +50,16 @@ from rftcost.events.readers import (
 from rftcost.job_runs import RunUnit, plan_job_runs, read_parts
 from rftcost.policy import Policy
 from rftcost.timeline import Timeline
+from rftcost.workers import (
+    AUTO_BUCKET_EVENTS,
+    GZIP_BYTES_PER_EVENT,
+    TEXT_BYTES_PER_EVENT,
+    available_workers,
+    start_workers,
+)
+from rftcost.workers import mapped as _mapped
 
 if TYPE_CHECKING:
-    from multiprocessing.context import BaseContext
-
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -77,18 +82,12 @@ __all__ = [
     "slim_bill",
 ]
 
-AUTO_BUCKET_EVENTS = 2_000_000
-"""Inputs with more events than this (counted or estimated) are billed in buckets."""
 _EVENTS_PER_BUCKET = 1_250_000
 _CHUNK_ROWS = 250_000
 _GROUP_ROWS = 1_000_000  # rows read before each bucket's next row group is written
 _UNIT_ROWS = 4_000_000  # rows of a Parquet file one partitioning worker reads at a time
-_MAX_DEFAULT_WORKERS = 4
 _T = TypeVar("_T")
 _R = TypeVar("_R")
-# Bytes per event of a text log, to estimate a count without reading (gzip ~8x smaller).
-_TEXT_BYTES_PER_EVENT = 150
-_GZIP_BYTES_PER_EVENT = 20
 
 
 class Partition(BaseModel):
@@ -149,7 +148,7 @@ def estimated_events(paths: Sequence[str | Path]) -> int:
         if name.endswith(".parquet"):
             total += parquet_file(path).metadata.num_rows
         else:
-            per_event = _GZIP_BYTES_PER_EVENT if name.endswith(".gz") else _TEXT_BYTES_PER_EVENT
+            per_event = GZIP_BYTES_PER_EVENT if name.endswith(".gz") else TEXT_BYTES_PER_EVENT
             total += path.stat().st_size // per_event
     return total
 
@@ -167,27 +166,6 @@ def auto_buckets(paths: Sequence[str | Path], *, workers: int = 1) -> int | None
     if events <= AUTO_BUCKET_EVENTS:
         return None
     return max(2, math.ceil(events * max(1, workers) / _EVENTS_PER_BUCKET))
-
-
-def available_workers() -> int:
-    """Processes bucketed billing uses for ``workers="auto"``: ``RFTCOST_WORKERS`` if set,
-    else the CPUs this process may run on, at most 4."""
-    setting = os.environ.get("RFTCOST_WORKERS", "").strip()
-    if setting:
-        try:
-            count = int(setting)
-        except ValueError:
-            count = 0
-        if count < 1:  # as --workers: a count of processes, one or more
-            raise InputError(
-                "not a whole number of processes (1 or more)", path="RFTCOST_WORKERS", value=setting
-            )
-        return count
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cpus = os.cpu_count() or 1
-    return max(1, min(cpus, _MAX_DEFAULT_WORKERS))
 
 
 class _Unit(NamedTuple):
@@ -422,71 +400,6 @@ class _BucketSpool:
     def close(self) -> None:
         for writer in self.writers.values():
             writer.close()
-
-
-def _mapped(function: Callable[[_T], _R], items: Sequence[_T], workers: int) -> Iterator[_R]:
-    """``map(function, items)``, in order; in ``workers`` processes when more than one.
-
-    Workers come from ``_pool_context`` (not forked from this process: it may hold
-    Arrow's threads), so a worker starts from a clean interpreter; the pool is shut
-    down when the caller stops early.
-    """
-    if workers <= 1 or len(items) <= 1:
-        yield from map(function, items)
-        return
-    from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
-
-    executor = ProcessPoolExecutor(
-        max_workers=min(workers, len(items)),
-        mp_context=_pool_context(),
-        initializer=_end_quietly_on_interrupt,
-    )
-    try:
-        yield from executor.map(function, items)
-    except BrokenProcessPool as exc:
-        raise WorkerError(
-            "a worker process ended before its part was billed (killed, or out of memory?);"
-            " a script that bills with workers must guard its entry point with"
-            ' `if __name__ == "__main__":`'
-        ) from exc
-    finally:
-        executor.shutdown(wait=True, cancel_futures=True)
-
-
-def _end_quietly_on_interrupt() -> None:
-    """A worker ends on Ctrl-C as a program without Python would, with no traceback: the
-    command it works for reports the interruption, once."""
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-_WORKER_MODULES = ["rftcost.buckets", "rftcost.documents"]
-"""What a worker runs: imported once by the server workers are forked from."""
-
-
-def _pool_context() -> BaseContext:
-    """Where workers come from: forked from a server process that imported the billing
-    modules once (``forkserver``), so a worker starts at once instead of importing pandas
-    and pyarrow again; spawned where there is no such server (Windows). Never forked from
-    this process, which may hold Arrow's threads."""
-    import multiprocessing
-
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("spawn")
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(_WORKER_MODULES)
-    return context
-
-
-def _start_workers(workers: int) -> None:
-    """Start the server workers are forked from (``_pool_context``) now, for ``workers``
-    processes, so that it imports the billing modules while this process plans."""
-    if workers > 1 and _pool_context().get_start_method() == "forkserver":
-        from multiprocessing import forkserver
-
-        forkserver.ensure_running()
 
 
 def _part_schema(schema: pa.Schema) -> pa.Schema:
@@ -981,7 +894,7 @@ def bucketed(
     only the result crosses to this process).
     """
     folder = _bucket_folder(workdir)
-    _start_workers(workers)
+    start_workers(workers)
     try:
         runs = _job_runs(
             paths,

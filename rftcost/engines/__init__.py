@@ -18,11 +18,12 @@ import numpy as np
 import pandas as pd
 
 from rftcost.billing import Bill, bill_events
-from rftcost.buckets import auto_buckets, available_workers, bill_in_buckets
+from rftcost.buckets import auto_buckets, bill_in_buckets
 from rftcost.errors import InputError
 from rftcost.events.readers import EventLog, ProgressCallback, read_events
 from rftcost.events.survey import refuse_folders_without_logs, survey_logs
 from rftcost.policy import Policy, load_policy
+from rftcost.workers import available_workers
 
 __all__ = ["bill"]
 
