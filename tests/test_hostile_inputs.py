@@ -670,6 +670,25 @@ def test_a_line_that_is_not_utf8_is_rejected_with_its_job(tmp_path: Path, name: 
     assert bill.job("b").status == "invalid"
 
 
+@pytest.mark.parametrize("name", ["log.csv", "log.csv.gz"])
+@pytest.mark.parametrize("byte", [b"\xff", b"\xed\xb2\x80"])  # a stray byte; a surrogate's bytes
+def test_a_csv_header_that_is_not_utf8_is_one_error_naming_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, byte: bytes
+) -> None:
+    """Not the codec's words ("surrogates not allowed") from pandas' column index."""
+    data = pd.DataFrame(one_hour("a", team="search")).to_csv(index=False).encode()
+    data = data.replace(b"team", b"te" + byte + b"am", 1)
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    with pytest.raises(UnreadableFileError, match="not UTF-8") as error:
+        rftcost.read_events(path)
+    assert error.value.line == 1 and "\ufffd" in str(error.value.value)
+    code, out, err = cli(capsys, "bill", str(path))
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert f"{path}:1: the header holds a column name that is not UTF-8 text" in err
+    assert "codec" not in err and "surrogates" not in err
+
+
 @pytest.mark.parametrize(
     ("field", "escape", "job"),
     [
