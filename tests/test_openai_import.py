@@ -391,6 +391,28 @@ def test_a_lone_surrogate_escape_is_a_problem_of_its_object(tmp_path: Path) -> N
     assert billed.job("ftjob-sur1").status == "invalid"
 
 
+def test_events_of_a_job_whose_id_holds_a_lone_surrogate_escape_make_it_invalid(
+    tmp_path: Path,
+) -> None:
+    """The events name no job: they belong to the job.json beside them, whose id (a lone
+    surrogate escape) is shown with U+FFFD, as the rejected job object is. Not a raw
+    UnicodeEncodeError from a column of job ids."""
+    folder = tmp_path / "export"  # no ftjob- id in the names: the job.json tells
+    shutil.copytree(FIXTURES / "ftjob-failed1", folder)
+    for name in ("job.json", "events.json", "checkpoints.json"):
+        text = (folder / name).read_text()
+        (folder / name).write_text(text.replace("ftjob-failed1", "ftjob-failed1\\udc80"))
+    shown = "ftjob-failed1\ufffd"
+    for given in ([folder], [folder / "events.json"]):
+        result = import_openai(given)
+        assert set(result.events["job_id"]) <= {shown}
+        assert shown in {p.job_id for p in result.problems}
+    billed = bill(folder)
+    assert billed.job_ids() == [shown]
+    assert billed.job(shown).status == "invalid"
+    json.dumps(billed.to_dict(), ensure_ascii=False).encode()  # writable as UTF-8
+
+
 def test_cached_tokens_above_prompt_tokens_are_a_problem(tmp_path: Path) -> None:
     usage = {"gpt-4.1": {"train_prompt_tokens": 10, "train_cached_tokens": 20}}
     write(
