@@ -24,7 +24,7 @@ from rftcost.cli import report as _report  # noqa: F401
 from rftcost.cli import spend as _spend  # noqa: F401
 from rftcost.cli import watch as _watch  # noqa: F401
 from rftcost.cli.app import app
-from rftcost.cli.common import EXIT_USAGE
+from rftcost.cli.common import EXIT_USAGE, one_line, visible_controls
 
 __all__ = ["app", "main"]
 
@@ -44,7 +44,9 @@ def main() -> None:
     except RftcostError as error:
         if debug:
             raise
-        typer.echo(f"error: {error}", err=True)
+        # One line, and no control character from a value that reached the message
+        # (a NUL or ESC in a currency, a key, a file name).
+        typer.echo(f"error: {one_line(visible_controls(str(error)))}", err=True)
         sys.exit(EXIT_USAGE)
     except Exception as error:  # usage errors of the (vendored) click parser, and the unexpected
         if hasattr(error, "show") and hasattr(error, "exit_code"):
@@ -54,7 +56,8 @@ def main() -> None:
             sys.exit(EXIT_USAGE)
         if debug:
             raise
+        message = one_line(visible_controls(str(error)))
         typer.echo(
-            f"error: {type(error).__name__}: {error} (run with --debug for details)", err=True
+            f"error: {type(error).__name__}: {message} (run with --debug for details)", err=True
         )
         sys.exit(EXIT_USAGE)
