@@ -400,6 +400,6 @@ def test_the_import_report_shows_a_control_character_in_a_job_id_visibly(
     fixture = ROOT / "tests" / "fixtures" / "openai" / "ftjob-failed1" / "job.json"
     text = fixture.read_text().replace('"ftjob-failed1"', '"ftjob-failed1\\u0000\\u001b[2J"')
     (folder / "job.json").write_text(text)
-    code, out, err = run_main(["import-openai", str(folder)], capsys, monkeypatch)
+    code, _out, err = run_main(["import-openai", str(folder)], capsys, monkeypatch)
     assert code == 1, err  # a job object alone: its amount is unknown
     assert "ftjob-failed1\\u0000\\u001b[2J" in err and not _CONTROL.search(err), repr(err)
