@@ -12,6 +12,8 @@ import json
 import re
 from typing import Any
 
+__all__ = ["SURROGATE_ESCAPE", "lone_surrogate", "lone_surrogate_line", "without_surrogates"]
+
 SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 """A JSON escape of a surrogate: text holding none cannot parse to a lone surrogate."""
 _SURROGATE = re.compile("[\ud800-\udfff]")

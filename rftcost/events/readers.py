@@ -815,15 +815,15 @@ def _read_csv_by_row(
     with opener(path, "rt", encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
         reader = csv.reader(handle)
         header = next(reader, [])
-        undecoded = next((name for name in header if _UNDECODED.search(name)), None)
-        if undecoded is not None:
+        not_text = next((name for name in header if _UNDECODED.search(name)), None)
+        if not_text is not None:
             # No record can be read without its columns' names (a column of records
             # alone is not rejected: which one it is cannot be told).
             raise UnreadableFileError(
                 "the header holds a column name that is not UTF-8 text",
                 path=path,
                 line=1,
-                value=_replace_undecoded(undecoded),
+                value=_replace_undecoded(not_text),
                 hint="save the file as UTF-8",
             )
         missing = sorted(_REQUIRED_COLUMNS - set(header))
