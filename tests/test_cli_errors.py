@@ -403,3 +403,27 @@ def test_the_import_report_shows_a_control_character_in_a_job_id_visibly(
     code, _out, err = run_main(["import-openai", str(folder)], capsys, monkeypatch)
     assert code == 1, err  # a job object alone: its amount is unknown
     assert "ftjob-failed1\\u0000\\u001b[2J" in err and not _CONTROL.search(err), repr(err)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["report", str(GOOD_LOG), "-o", "r.html", "--title", "t\udcff"],
+        ["explain", str(GOOD_LOG), "-j", "ftjob-\udcff"],
+        ["export", "focus", str(GOOD_LOG), "-o", "f.csv", "--provider", "p\udcff"],
+        ["bill", str(GOOD_LOG) + "\udcff"],
+    ],
+)
+def test_an_argument_that_is_not_utf8_is_one_line(
+    argv: list[str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Bytes that are not UTF-8 in an argument (kept as ``\\udcff``): refused naming it, not
+    a UnicodeEncodeError wherever the title, id or name is written."""
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_main(argv, capsys, monkeypatch)
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    assert err.startswith("error: an argument that is not UTF-8 text: ") and "\\udcff" in err
+    assert not _RAW.search(err) and not list(tmp_path.iterdir())

@@ -12,6 +12,7 @@ import datetime as dt
 import decimal
 import gzip
 import json
+import os
 import sys
 from decimal import Decimal
 from pathlib import Path
@@ -827,3 +828,22 @@ def test_a_time_just_before_1970_is_rejected(tmp_path: Path, ts: object) -> None
     records = [{"job_id": "a", "ts": ts, "event": "job_created"}, *one_hour("a")[1:]]
     log = rftcost.read_events(write_jsonl(tmp_path / "early.jsonl", records))
     assert [(line, column) for line, _, column, _ in rejected(log)] == [(1, "ts")]
+
+
+def test_a_log_whose_file_name_is_not_utf8_is_one_error_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file name with a byte that is not UTF-8 (kept as a surrogate, ``\\udcff``) names
+    every record of the file: refused with the name, not a UnicodeEncodeError from the
+    records' source column (every command, a folder or the file named)."""
+    name = os.fsdecode(b"log\xff.jsonl")
+    try:
+        (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in one_hour()))
+    except (OSError, UnicodeEncodeError):
+        pytest.skip("this file system holds UTF-8 names only")
+    with pytest.raises(UnreadableFileError, match="a file name that is not UTF-8 text") as error:
+        rftcost.read_events(tmp_path)
+    assert error.value.path == str(tmp_path / "log\ufffd.jsonl")
+    code, out, err = cli(capsys, "bill", str(tmp_path))
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "not UTF-8 text" in err and "codec" not in err and "Unicode" not in err

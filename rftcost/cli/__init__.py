@@ -25,6 +25,8 @@ from rftcost.cli import spend as _spend  # noqa: F401
 from rftcost.cli import watch as _watch  # noqa: F401
 from rftcost.cli.app import app
 from rftcost.cli.common import EXIT_USAGE, one_line, visible_controls
+from rftcost.errors import excerpt
+from rftcost.events.json_text import holds_surrogate
 
 __all__ = ["app", "main"]
 
@@ -36,6 +38,16 @@ def main() -> None:
     debug = "--debug" in sys.argv
     if debug:
         sys.argv.remove("--debug")
+    not_text = next((given for given in sys.argv[1:] if holds_surrogate(given)), None)
+    if not_text is not None:
+        # Bytes that are not UTF-8 (kept as surrogates): a job id, title or file name no
+        # output can hold, refused here once rather than failing wherever it is written.
+        typer.echo(
+            f"error: an argument that is not UTF-8 text: {excerpt(repr(not_text))}; give "
+            "names and file names in UTF-8 (rename such a file)",
+            err=True,
+        )
+        sys.exit(EXIT_USAGE)
     try:
         code = app(standalone_mode=False)
         sys.exit(code if isinstance(code, int) else 0)

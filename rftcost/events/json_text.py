@@ -12,7 +12,13 @@ import json
 import re
 from typing import Any
 
-__all__ = ["SURROGATE_ESCAPE", "lone_surrogate", "lone_surrogate_line", "without_surrogates"]
+__all__ = [
+    "SURROGATE_ESCAPE",
+    "holds_surrogate",
+    "lone_surrogate",
+    "lone_surrogate_line",
+    "without_surrogates",
+]
 
 SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 """A JSON escape of a surrogate: text holding none cannot parse to a lone surrogate."""
@@ -24,6 +30,12 @@ def lone_surrogate(parsed: Any) -> str | None:
     ``None`` when its text is all valid (a pair parses to one character)."""
     found = _SURROGATE.search(json.dumps(parsed, ensure_ascii=False, default=str))
     return None if found is None else f"\\u{ord(found.group()):04x}"
+
+
+def holds_surrogate(text: str) -> bool:
+    """Whether ``text`` holds a surrogate: a lone one parsed from JSON, or a byte that is
+    not UTF-8 kept by ``surrogateescape`` (a file name or command-line argument)."""
+    return _SURROGATE.search(text) is not None
 
 
 def without_surrogates(text: str) -> str:

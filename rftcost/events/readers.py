@@ -41,7 +41,12 @@ from rftcost.events.duplicates import (
     in_reading_order,
     recoded,
 )
-from rftcost.events.json_text import SURROGATE_ESCAPE, lone_surrogate, without_surrogates
+from rftcost.events.json_text import (
+    SURROGATE_ESCAPE,
+    holds_surrogate,
+    lone_surrogate,
+    without_surrogates,
+)
 from rftcost.events.schema import (
     BOOL_COLUMNS,
     CATEGORY_COLUMNS,
@@ -198,9 +203,9 @@ def expand_paths(
             logs = [p for p in below if _looks_like_event_log(p)]
             if skipped is not None:
                 skipped.extend(p for p in below if p not in set(logs))
-            files.extend(logs)
+            files.extend(_named_in_text(p) for p in logs)
         elif path.is_file():
-            files.append(path)
+            files.append(_named_in_text(path))
         elif path.exists():  # a pipe, /dev/zero, a socket: reading it would hang or never end
             raise UnreadableFileError(
                 "not a regular file; an event log is a file or a folder of files", path=path
@@ -208,6 +213,19 @@ def expand_paths(
         else:
             raise UnreadableFileError("no such file or folder", path=path)
     return files
+
+
+def _named_in_text(path: Path) -> Path:
+    """``path``, refused when its name is not UTF-8 text (bytes kept as surrogates): each
+    record names its file, and no output (JSON, CSV, Arrow columns) can hold that name."""
+    if holds_surrogate(str(path)):
+        raise UnreadableFileError(
+            "a file name that is not UTF-8 text",
+            path=without_surrogates(str(path)),
+            value=str(path),
+            hint="rename the file (its name in UTF-8)",
+        )
+    return path
 
 
 def check_zone(assume_tz: str | None) -> None:
