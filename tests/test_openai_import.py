@@ -413,6 +413,30 @@ def test_events_of_a_job_whose_id_holds_a_lone_surrogate_escape_make_it_invalid(
     json.dumps(billed.to_dict(), ensure_ascii=False).encode()  # writable as UTF-8
 
 
+def test_a_json_lines_export_line_that_is_not_utf8_is_a_problem_of_that_line(
+    tmp_path: Path,
+) -> None:
+    """One line of an events.jsonl with a byte that is not UTF-8: that line is lost (its
+    job invalid), not every event of the file, and the problem names its line."""
+    folder = tmp_path / "ftjob-paused1"
+    shutil.copytree(FIXTURES / "paused", folder)
+    whole = import_openai([folder])
+    lines = (folder / "events.jsonl").read_bytes().split(b"\n")
+    lines[1] = lines[1].replace(b'"message": "', b'"message": "\xff', 1)
+    (folder / "events.jsonl").write_bytes(b"\n".join(lines))
+    result = import_openai([folder])
+    assert [(p.position, p.reason, p.line, p.job_id) for p in result.problems] == [
+        ("line 2", "not UTF-8 text", 2, "ftjob-paused1")
+    ]
+    assert len(result.events) > len(whole.events) // 2  # the other lines are read
+    assert bill(folder).job("ftjob-paused1").status == "invalid"
+    page = folder / "events.json"  # a JSON document is one value: the file, with its line
+    page.write_bytes(b'{"object": "list",\n "data": [], "x": "\xff"}')
+    problem = next(p for p in import_openai([folder]).problems if p.file == str(page))
+    assert (problem.position, problem.line) == ("file", 2)
+    assert problem.reason.startswith("not UTF-8 text")
+
+
 def test_cached_tokens_above_prompt_tokens_are_a_problem(tmp_path: Path) -> None:
     usage = {"gpt-4.1": {"train_prompt_tokens": 10, "train_cached_tokens": 20}}
     write(
