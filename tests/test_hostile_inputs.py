@@ -847,3 +847,24 @@ def test_a_log_whose_file_name_is_not_utf8_is_one_error_naming_it(
     code, out, err = cli(capsys, "bill", str(tmp_path))
     assert code == 2 and out == "" and err.count("\n") == 1
     assert "not UTF-8 text" in err and "codec" not in err and "Unicode" not in err
+
+
+def test_a_parquet_text_column_that_is_not_utf8_rejects_its_records(tmp_path: Path) -> None:
+    """Parquet does not check that a string column is UTF-8: such a value rejects its own
+    record (its job invalid), not the file with the codec's words from Arrow."""
+    frame = pd.DataFrame(one_hour("a", team="search") + one_hour("b", team="search"))
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    at = frame.index[(frame["job_id"] == "b") & (frame["event"] == "job_created")][0]
+    raw = [t.encode() if isinstance(t, str) else None for t in frame["team"]]
+    raw[at] = b"sea\xffrch"  # b's team: bytes that are not UTF-8 in a string column
+    as_bytes = pa.array(raw, pa.binary())
+    not_utf8 = pa.Array.from_buffers(pa.string(), len(as_bytes), as_bytes.buffers())
+    path = tmp_path / "log.parquet"
+    pq.write_table(table.set_column(table.column_names.index("team"), "team", not_utf8), path)
+    log = rftcost.read_events(path)
+    assert [(r[0], r[1], r[3]) for r in rejected(log)] == [
+        (at + 1, "b", "bytes that are not UTF-8 text, not a name")
+    ]
+    bill = rftcost.bill(log)
+    assert bill.job("a").total_amount == Decimal("100.00")
+    assert bill.job("b").status == "invalid"

@@ -528,9 +528,35 @@ def normalize_chunk(
             from rftcost.events.typed_tables import own_dictionaries
 
             raw = own_dictionaries(raw)
-        raw = raw.to_pandas()
+        raw = _undecoded_text_as_bytes(raw).to_pandas()
     frame, invalid = normalize_records(raw, source=str(path), assume_tz=assume_tz, policy=policy)
     return frame, pd.concat([bad, invalid], ignore_index=True)
+
+
+def _undecoded_text_as_bytes(table: Any) -> Any:
+    """``table`` with each text column that holds bytes that are not UTF-8 read as bytes.
+
+    Parquet does not check that a string column is UTF-8; Arrow's conversion to Python
+    text would then fail for the whole file with the codec's words. As bytes, each such
+    value is a record rejected on its own (``_name_problem``), its job invalid. Checked
+    here, on the general path only (the typed path declines such a table).
+    """
+    import pyarrow as pa
+
+    for index, column in enumerate(table.columns):
+        kind = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
+        if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+            continue
+        try:
+            column.validate(full=True)
+        except pa.ArrowInvalid:
+            as_bytes = (
+                pa.dictionary(column.type.index_type, pa.binary())
+                if pa.types.is_dictionary(column.type)
+                else pa.binary()
+            )
+            table = table.set_column(index, table.field(index).name, column.cast(as_bytes))
+    return table
 
 
 def _named_errors(path: Path, chunks: Iterator[tuple[Any, _T]]) -> Iterator[tuple[Any, _T]]:

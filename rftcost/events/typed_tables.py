@@ -79,7 +79,9 @@ def normalize_table(
         return _normalized(
             table, source=source, first_line=first_line, policy=policy, own=own_categories
         )
-    except _Unclean:
+    except (_Unclean, UnicodeDecodeError):
+        # A text column that is not UTF-8 (Parquet does not check): the general path
+        # rejects those records one by one.
         return None
 
 
