@@ -219,12 +219,9 @@ def _named_in_text(path: Path) -> Path:
     """``path``, refused when its name is not UTF-8 text (bytes kept as surrogates): each
     record names its file, and no output (JSON, CSV, Arrow columns) can hold that name."""
     if holds_surrogate(str(path)):
-        raise UnreadableFileError(
-            "a file name that is not UTF-8 text",
-            path=without_surrogates(str(path)),
-            value=str(path),
-            hint="rename the file (its name in UTF-8)",
-        )
+        reason, shown = "a file name that is not UTF-8 text", without_surrogates(str(path))
+        hint = "rename the file (its name in UTF-8)"
+        raise UnreadableFileError(reason, path=shown, value=str(path), hint=hint)
     return path
 
 
@@ -524,39 +521,13 @@ def normalize_chunk(
         )
         if frame is not None:
             return frame, bad
-        if own_categories:
-            from rftcost.events.typed_tables import own_dictionaries
+        from rftcost.events.typed_tables import own_dictionaries, undecoded_text_as_bytes
 
+        if own_categories:
             raw = own_dictionaries(raw)
-        raw = _undecoded_text_as_bytes(raw).to_pandas()
+        raw = undecoded_text_as_bytes(raw).to_pandas()
     frame, invalid = normalize_records(raw, source=str(path), assume_tz=assume_tz, policy=policy)
     return frame, pd.concat([bad, invalid], ignore_index=True)
-
-
-def _undecoded_text_as_bytes(table: Any) -> Any:
-    """``table`` with each text column that holds bytes that are not UTF-8 read as bytes.
-
-    Parquet does not check that a string column is UTF-8; Arrow's conversion to Python
-    text would then fail for the whole file with the codec's words. As bytes, each such
-    value is a record rejected on its own (``_name_problem``), its job invalid. Checked
-    here, on the general path only (the typed path declines such a table).
-    """
-    import pyarrow as pa
-
-    for index, column in enumerate(table.columns):
-        kind = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
-        if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
-            continue
-        try:
-            column.validate(full=True)
-        except pa.ArrowInvalid:
-            as_bytes = (
-                pa.dictionary(column.type.index_type, pa.binary())
-                if pa.types.is_dictionary(column.type)
-                else pa.binary()
-            )
-            table = table.set_column(index, table.field(index).name, column.cast(as_bytes))
-    return table
 
 
 def _named_errors(path: Path, chunks: Iterator[tuple[Any, _T]]) -> Iterator[tuple[Any, _T]]:
@@ -860,16 +831,10 @@ def _read_csv_by_row(
         reader = csv.reader(handle)
         header = next(reader, [])
         not_text = next((name for name in header if _UNDECODED.search(name)), None)
-        if not_text is not None:
-            # No record can be read without its columns' names (a column of records
-            # alone is not rejected: which one it is cannot be told).
-            raise UnreadableFileError(
-                "the header holds a column name that is not UTF-8 text",
-                path=path,
-                line=1,
-                value=_replace_undecoded(not_text),
-                hint="save the file as UTF-8",
-            )
+        if not_text is not None:  # no record can be read without its columns' names
+            reason = "the header holds a column name that is not UTF-8 text"
+            value, hint = _replace_undecoded(not_text), "save the file as UTF-8"
+            raise UnreadableFileError(reason, path=path, line=1, value=value, hint=hint)
         missing = sorted(_REQUIRED_COLUMNS - set(header))
         if missing:  # rows longer than a header that is not one (a comment line)
             raise UnreadableFileError(
