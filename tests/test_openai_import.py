@@ -13,6 +13,7 @@ The fixtures in tests/fixtures/openai/ are modelled on the API's documented shap
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from datetime import UTC, datetime, timedelta
@@ -435,6 +436,20 @@ def test_a_json_lines_export_line_that_is_not_utf8_is_a_problem_of_that_line(
     problem = next(p for p in import_openai([folder]).problems if p.file == str(page))
     assert (problem.position, problem.line) == ("file", 2)
     assert problem.reason.startswith("not UTF-8 text")
+
+
+def test_an_export_file_whose_name_is_not_utf8_is_one_error_naming_it(tmp_path: Path) -> None:
+    """Each object names its file: a name with a byte that is not UTF-8 (``\\udcff``) is
+    refused naming it, not a UnicodeEncodeError from import-openai's file column."""
+    folder = tmp_path / "ftjob-paused1"
+    shutil.copytree(FIXTURES / "paused", folder)
+    try:
+        (folder / "events.jsonl").rename(folder / os.fsdecode(b"events\xff.jsonl"))
+    except (OSError, UnicodeEncodeError):
+        pytest.skip("this file system holds UTF-8 names only")
+    with pytest.raises(UnreadableFileError, match="a file name that is not UTF-8 text") as error:
+        import_openai([folder])
+    assert error.value.path == str(folder / "events\ufffd.jsonl")
 
 
 def test_cached_tokens_above_prompt_tokens_are_a_problem(tmp_path: Path) -> None:

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
+
+from rftcost.errors import UnreadableFileError
 
 __all__ = [
     "SURROGATE_ESCAPE",
+    "file_named_in_text",
     "holds_surrogate",
     "lone_surrogate",
     "lone_surrogate_line",
@@ -36,6 +40,19 @@ def holds_surrogate(text: str) -> bool:
     """Whether ``text`` holds a surrogate: a lone one parsed from JSON, or a byte that is
     not UTF-8 kept by ``surrogateescape`` (a file name or command-line argument)."""
     return _SURROGATE.search(text) is not None
+
+
+def file_named_in_text(path: Path) -> Path:
+    """``path``, refused when its name is not UTF-8 text (bytes kept as surrogates): each
+    record names its file, and no output (JSON, CSV, Arrow columns) can hold that name."""
+    if holds_surrogate(str(path)):
+        raise UnreadableFileError(
+            "a file name that is not UTF-8 text",
+            path=without_surrogates(str(path)),
+            value=str(path),
+            hint="rename the file (its name in UTF-8)",
+        )
+    return path
 
 
 def without_surrogates(text: str) -> str:

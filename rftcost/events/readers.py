@@ -43,7 +43,7 @@ from rftcost.events.duplicates import (
 )
 from rftcost.events.json_text import (
     SURROGATE_ESCAPE,
-    holds_surrogate,
+    file_named_in_text,
     lone_surrogate,
     without_surrogates,
 )
@@ -203,9 +203,9 @@ def expand_paths(
             logs = [p for p in below if _looks_like_event_log(p)]
             if skipped is not None:
                 skipped.extend(p for p in below if p not in set(logs))
-            files.extend(_named_in_text(p) for p in logs)
+            files.extend(file_named_in_text(p) for p in logs)
         elif path.is_file():
-            files.append(_named_in_text(path))
+            files.append(file_named_in_text(path))
         elif path.exists():  # a pipe, /dev/zero, a socket: reading it would hang or never end
             raise UnreadableFileError(
                 "not a regular file; an event log is a file or a folder of files", path=path
@@ -213,16 +213,6 @@ def expand_paths(
         else:
             raise UnreadableFileError("no such file or folder", path=path)
     return files
-
-
-def _named_in_text(path: Path) -> Path:
-    """``path``, refused when its name is not UTF-8 text (bytes kept as surrogates): each
-    record names its file, and no output (JSON, CSV, Arrow columns) can hold that name."""
-    if holds_surrogate(str(path)):
-        reason, shown = "a file name that is not UTF-8 text", without_surrogates(str(path))
-        hint = "rename the file (its name in UTF-8)"
-        raise UnreadableFileError(reason, path=shown, value=str(path), hint=hint)
-    return path
 
 
 def check_zone(assume_tz: str | None) -> None:

@@ -22,6 +22,7 @@ import pandas as pd
 from rftcost.errors import UnreadableFileError
 from rftcost.events.json_text import (
     SURROGATE_ESCAPE,
+    file_named_in_text,
     holds_surrogate,
     lone_surrogate,
     without_surrogates,
@@ -121,11 +122,11 @@ def expand_paths(paths: Sequence[str | Path]) -> tuple[list[Path], list[str]]:
             )
             for file in below:
                 if sniff_file(file):
-                    files.append(file)
+                    files.append(file_named_in_text(file))
                 else:
                     notes.append(f"{file}: skipped, not an OpenAI fine-tuning export")
         elif path.is_file():
-            files.append(path)
+            files.append(file_named_in_text(path))
         else:
             raise UnreadableFileError("no such file or folder", path=path)
     return files, notes
