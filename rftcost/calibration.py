@@ -41,6 +41,7 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rftcost.errors import CalibrationError
+from rftcost.events.json_text import SURROGATE_ESCAPE, lone_surrogate, lone_surrogate_line
 
 __all__ = [
     "CALIBRATION_SCHEMA",
@@ -299,11 +300,28 @@ class Calibration(BaseModel):
         """Read a calibration file; ``CalibrationError`` if it is not one."""
         where = str(path)
         try:
-            raw = json.loads(Path(path).read_text(encoding="utf-8"))
+            text = Path(path).read_bytes().decode("utf-8")
+            raw = json.loads(text)
         except OSError as exc:
             raise CalibrationError(f"{where}: cannot read: {exc.strerror or exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise CalibrationError(
+                f"{where}: not UTF-8 text ({exc.reason} at byte {exc.start}); make a calibration"
+                " with `rftcost calibrate LOGS -o FILE`"
+            ) from exc
         except json.JSONDecodeError as exc:
             raise CalibrationError(f"{where}:{exc.lineno}: not JSON ({exc.msg})") from exc
+        except RecursionError as exc:
+            raise CalibrationError(f"{where}: not JSON (nested too deep)") from exc
+        if SURROGATE_ESCAPE.search(text):
+            # A lone one parses to no text: it could be written nowhere (estimate's output
+            # names the calibration's sources and notes).
+            lone = lone_surrogate(raw)
+            if lone:
+                raise CalibrationError(
+                    f"{where}:{lone_surrogate_line(text)}: not valid text: a lone surrogate "
+                    f"escape {lone}"
+                )
         return cls.from_dict(raw, source=where)
 
     @classmethod

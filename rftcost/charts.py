@@ -49,6 +49,7 @@ from rftcost.spend import (
     period_bounds,
     spend,
 )
+from rftcost.textsafe import visible_controls
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -699,7 +700,9 @@ def _timeline_title(explanation: Explanation, currency: str) -> str:
         import textwrap
 
         lines = textwrap.wrap(
-            "INVALID: amount unknown (not $0): " + "; ".join(job.problems),
+            # A problem quotes names from the log: a control character in one (a NUL in a
+            # model) is written visibly, never into the picture's text (``textsafe``).
+            "INVALID: amount unknown (not $0): " + "; ".join(map(visible_controls, job.problems)),
             width=95,
             break_long_words=True,
             break_on_hyphens=False,

@@ -46,6 +46,7 @@ from rftcost.csvsafe import neutralise_csv_column
 from rftcost.errors import InputError
 from rftcost.prices import resolve_model_family
 from rftcost.rules import price_in_force, rate_places
+from rftcost.textsafe import visible_controls
 
 __all__ = [
     "FOCUS_COLUMNS",
@@ -559,9 +560,10 @@ def write_focus(rows: pd.DataFrame | Iterable[pd.DataFrame], path: str | Path) -
     whole frame written at once (Parquet: a row group per chunk).
 
     In CSV a text cell that a spreadsheet would run (``=…``, ``+…``, ``@…``) is
-    prefixed with ``'`` (``rftcost.csvsafe``). Parquet keeps every name as it is:
-    its columns are typed data that no tool evaluates as a formula, and a FinOps
-    pipeline joins on the exact ids.
+    prefixed with ``'`` (``rftcost.csvsafe``), and a control character (a NUL in a job
+    id) is written visibly, ``\\u0000`` (``rftcost.textsafe``), as in every CSV output.
+    Parquet keeps every name as it is: its columns are typed data that no tool
+    evaluates as a formula, and a FinOps pipeline joins on the exact ids.
     """
     target = Path(path)
     suffix = target.suffix.lower()
@@ -578,7 +580,8 @@ def write_focus(rows: pd.DataFrame | Iterable[pd.DataFrame], path: str | Path) -
     with target.open("w", encoding="utf-8", newline="") as out:
         written = 0
         for chunk in chunks:
-            _csv_text(chunk).to_csv(out, index=False, na_rep="", header=written == 0)
+            text = _csv_text(chunk).to_csv(index=False, na_rep="", header=written == 0)
+            out.write(visible_controls(text))
             written += 1
     if not written:
         raise ValueError("no chunk of rows to write (an export without rows is an empty frame)")

@@ -51,6 +51,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from rftcost.errors import PlanError
+from rftcost.events.json_text import SURROGATE_ESCAPE, lone_surrogate, lone_surrogate_line
 
 __all__ = [
     "AUTO_DEFAULTS",
@@ -327,12 +328,15 @@ def load_plan(
     if isinstance(source, Mapping):
         body: Any = dict(source)
         folder = Path(base_dir) if base_dir is not None else Path.cwd()
+        _refuse_lone_surrogate(body, where)
     else:
         path = Path(source)
         where = str(path)
         text = _read_plan_text(path)
         body = _parse_json(text, where, what="a plan is the JSON body of POST /v1/fine_tuning/jobs")
         folder = Path(base_dir) if base_dir is not None else path.parent
+        if SURROGATE_ESCAPE.search(text):
+            _refuse_lone_surrogate(body, f"{where}:{lone_surrogate_line(text)}")
     if not isinstance(body, dict):
         raise PlanError(f"{where}: a plan is a JSON object (the create-job request body)")
     _refuse_unknown(body, TOP_LEVEL_KEYS, where, "key")
@@ -460,6 +464,17 @@ def _read_plan_text(path: Path) -> str:
         raise PlanError(
             f"{where}: not UTF-8 text (byte {exc.start}); a plan is a JSON file"
         ) from exc
+
+
+def _refuse_lone_surrogate(body: Any, where: str) -> None:
+    """A lone surrogate escape (``\\udc80``) parses to no text: a name or setting holding
+    one could be written nowhere (``events.json_text``), so the plan is refused."""
+    lone = lone_surrogate(body)
+    if lone:
+        raise PlanError(
+            f"{where}: not valid text: a lone surrogate escape {lone}; a plan is the JSON "
+            "body of POST /v1/fine_tuning/jobs"
+        )
 
 
 def _parse_json(text: str, where: str, *, what: str) -> Any:

@@ -51,6 +51,7 @@ from rftcost.money import (
     units_text,
 )
 from rftcost.spend import UNALLOCATED, Budgets, SpendReport, Window, load_budgets, spend
+from rftcost.textsafe import visible_controls
 from rftcost.version import __version__
 
 if TYPE_CHECKING:
@@ -110,7 +111,9 @@ def html_report(
         "invalid": _invalid_table(bill),
         "policy": _policy_section(bill.policy),
     }
-    return _environment().get_template("report.html.j2").render(page)
+    # A control character from a log (a NUL in a job id) is no parse error in the page:
+    # written visibly, as on the terminal and in CSV (``textsafe``).
+    return visible_controls(_environment().get_template("report.html.j2").render(page))
 
 
 def write_report(document: str, path: str | Path) -> Path:

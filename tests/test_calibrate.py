@@ -128,6 +128,28 @@ def test_loading_something_else_is_a_calibration_error(tmp_path: Path) -> None:
         Calibration.from_dict(damaged)
 
 
+def test_a_calibration_that_is_not_text_is_a_calibration_error(tmp_path: Path) -> None:
+    """Not the codec's words, a RecursionError, or estimate's output unwritable."""
+    text = json.dumps(PRIOR.to_dict(), indent=1)
+    path = tmp_path / "calibration.json"
+    path.write_bytes(
+        text.replace('"rftcost.calibration/v1"', '"rftcost.calibration/v1\xff"').encode("latin-1")
+    )
+    with pytest.raises(CalibrationError, match=r"calibration.json: not UTF-8 text"):
+        Calibration.load(path)
+    path.write_text("[" * 100_000)
+    with pytest.raises(CalibrationError, match=r"calibration.json: not JSON \(nested too deep\)"):
+        Calibration.load(path)
+    damaged = PRIOR.to_dict() | {"notes": ["NOTE"]}
+    text = json.dumps(damaged, indent=1)
+    path.write_text(text.replace("NOTE", "\\udc80"))
+    line = 1 + text.split("NOTE")[0].count("\n")
+    with pytest.raises(CalibrationError, match=rf"json:{line}: not valid text: a lone surrogate"):
+        Calibration.load(path)
+    path.write_text(text.replace("NOTE", "\\ud83d\\ude00"))  # a pair is one character
+    assert Calibration.load(path).notes == ("\U0001f600",)
+
+
 def test_refuses_a_thin_history() -> None:
     events = simulate_jobs(n_jobs=12, seed=3)
     with pytest.raises(

@@ -343,6 +343,20 @@ def test_timeline_of_an_invalid_job_says_amount_unknown(bill: rftcost.Bill) -> N
     assert "INVALID: amount unknown" in fig.axes[0].get_title(loc="left")
 
 
+def test_timeline_of_an_invalid_job_shows_a_control_character_visibly(tmp_path: Path) -> None:
+    """An unknown model with a NUL, quoted by the job's problem: written ``\\u0000`` in the
+    title, never a NUL in the SVG's text (as in every other output)."""
+    import pandas as pd
+
+    path = tmp_path / "log.jsonl"
+    log = JobLog("ftjob-n").created(model="o4-mini-2025-04-16\x00").phase("rollout", hours=1)
+    pd.concat([log.add("succeeded").frame()]).to_json(path, orient="records", lines=True)
+    fig = timeline_figure(explain(rftcost.bill(path), "ftjob-n"))
+    title = fig.axes[0].get_title(loc="left")
+    assert "INVALID: amount unknown" in title and "o4-mini-2025-04-16\\u0000" in title
+    assert "\x00" not in figure_svg(fig)
+
+
 # --- waterfall ---------------------------------------------------------------------------
 
 

@@ -351,3 +351,79 @@ def test_an_audit_against_logs_of_no_readable_job_reports_every_line(
     assert code == 1, (code, err)
     assert not _RAW.search(err + out), err
     assert "unknown_job" in out
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "option"),
+    [
+        # A key (a TOML escape may spell any control) named in the refusal.
+        ("policy.toml", 'extends = "openai-rft"\n"foo\\u0000\\n\\u001b[2J" = 1\n', "--policy"),
+        # A currency quoted as it is in the refusal.
+        (
+            "invoice.jsonl",
+            '{"invoice_id": "I", "job_id": "ftjob-demo-broken-log", "line_type": "compute",'
+            ' "quantity": "1", "unit_price": "1.00", "amount": "1.00",'
+            ' "currency": "USD\\u0000\\n\\u001b[2J"}\n',
+            "--invoice",
+        ),
+    ],
+)
+def test_a_refusal_quoting_a_control_character_is_still_one_visible_line(
+    name: str,
+    text: str,
+    option: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A NUL, ESC or newline from a file reaches the error line written visibly (\\u0000),
+    as in every other output: never raw on the terminal, never a second line."""
+    path = tmp_path / name
+    path.write_text(text)
+    command = "audit" if option == "--invoice" else "bill"
+    code, out, err = run_main([command, str(GOOD_LOG), option, str(path)], capsys, monkeypatch)
+    assert code == 2 and out == "", err
+    assert err.count("\n") == 1 and not _CONTROL.search(err), repr(err)
+    assert "\\u0000" in err and "\\u001b" in err, err
+
+
+def test_the_import_report_shows_a_control_character_in_a_job_id_visibly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """import-openai's report on stderr names jobs from the export: a NUL or ESC in an id
+    is written visibly there, as in the bill's table."""
+    folder = tmp_path / "export"
+    folder.mkdir()
+    fixture = ROOT / "tests" / "fixtures" / "openai" / "ftjob-failed1" / "job.json"
+    text = fixture.read_text().replace('"ftjob-failed1"', '"ftjob-failed1\\u0000\\u001b[2J"')
+    (folder / "job.json").write_text(text)
+    code, _out, err = run_main(["import-openai", str(folder)], capsys, monkeypatch)
+    assert code == 1, err  # a job object alone: its amount is unknown
+    assert "ftjob-failed1\\u0000\\u001b[2J" in err and not _CONTROL.search(err), repr(err)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["report", str(GOOD_LOG), "-o", "r.html", "--title", "t\udcff"],
+        ["explain", str(GOOD_LOG), "-j", "ftjob-\udcff"],
+        ["export", "focus", str(GOOD_LOG), "-o", "f.csv", "--provider", "p\udcff"],
+        ["bill", str(GOOD_LOG) + "\udcff"],
+    ],
+)
+def test_an_argument_that_is_not_utf8_is_one_line(
+    argv: list[str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Bytes that are not UTF-8 in an argument (kept as ``\\udcff``): refused naming it, not
+    a UnicodeEncodeError wherever the title, id or name is written."""
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_main(argv, capsys, monkeypatch)
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    assert err.startswith("error: an argument that is not UTF-8 text: ") and "\\udcff" in err
+    assert not _RAW.search(err) and not list(tmp_path.iterdir())

@@ -200,6 +200,27 @@ def test_a_plan_that_is_not_reinforcement_is_refused(data: Path) -> None:
         load_plan(data / "plan.json")
 
 
+@pytest.mark.parametrize("escape", ["\\udc80", "\\ud83d"])
+@pytest.mark.parametrize("value", ["search", "judge", "Score {{sample.output_text}}"])
+def test_a_lone_surrogate_escape_in_a_plan_is_a_plan_error_naming_its_line(
+    data: Path, value: str, escape: str
+) -> None:
+    """A team (or grader name, prompt) that parses to no text: refused with its line, not
+    written as bytes that are not UTF-8 (or a UnicodeEncodeError) by ``estimate -f json``."""
+    text = json.dumps(_body(), indent=1)
+    assert text.count(f'"{value}"') == 1
+    path = data / "plan.json"
+    path.write_text(text.replace(f'"{value}"', f'"{value}{escape}"'))
+    line = 1 + text.split(f'"{value}"')[0].count("\n")
+    with pytest.raises(PlanError, match=rf"plan.json:{line}: not valid text: a lone surrogate"):
+        load_plan(path)
+    body = json.loads(path.read_text())
+    with pytest.raises(PlanError, match=r"<plan>: not valid text: a lone surrogate escape"):
+        load_plan(body, base_dir=data)  # a parsed body, as a notebook passes it
+    path.write_text(text.replace('"search"', '"search\\ud83d\\ude00"'))  # a pair is text
+    assert load_plan(path).team == "search\U0001f600"
+
+
 @pytest.mark.parametrize(
     ("line", "message"),
     [

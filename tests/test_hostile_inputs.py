@@ -12,6 +12,7 @@ import datetime as dt
 import decimal
 import gzip
 import json
+import os
 import sys
 from decimal import Decimal
 from pathlib import Path
@@ -670,6 +671,25 @@ def test_a_line_that_is_not_utf8_is_rejected_with_its_job(tmp_path: Path, name: 
     assert bill.job("b").status == "invalid"
 
 
+@pytest.mark.parametrize("name", ["log.csv", "log.csv.gz"])
+@pytest.mark.parametrize("byte", [b"\xff", b"\xed\xb2\x80"])  # a stray byte; a surrogate's bytes
+def test_a_csv_header_that_is_not_utf8_is_one_error_naming_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, byte: bytes
+) -> None:
+    """Not the codec's words ("surrogates not allowed") from pandas' column index."""
+    data = pd.DataFrame(one_hour("a", team="search")).to_csv(index=False).encode()
+    data = data.replace(b"team", b"te" + byte + b"am", 1)
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    with pytest.raises(UnreadableFileError, match="not UTF-8") as error:
+        rftcost.read_events(path)
+    assert error.value.line == 1 and "\ufffd" in str(error.value.value)
+    code, out, err = cli(capsys, "bill", str(path))
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert f"{path}:1: the header holds a column name that is not UTF-8 text" in err
+    assert "codec" not in err and "surrogates" not in err
+
+
 @pytest.mark.parametrize(
     ("field", "escape", "job"),
     [
@@ -808,3 +828,43 @@ def test_a_time_just_before_1970_is_rejected(tmp_path: Path, ts: object) -> None
     records = [{"job_id": "a", "ts": ts, "event": "job_created"}, *one_hour("a")[1:]]
     log = rftcost.read_events(write_jsonl(tmp_path / "early.jsonl", records))
     assert [(line, column) for line, _, column, _ in rejected(log)] == [(1, "ts")]
+
+
+def test_a_log_whose_file_name_is_not_utf8_is_one_error_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file name with a byte that is not UTF-8 (kept as a surrogate, ``\\udcff``) names
+    every record of the file: refused with the name, not a UnicodeEncodeError from the
+    records' source column (every command, a folder or the file named)."""
+    name = os.fsdecode(b"log\xff.jsonl")
+    try:
+        (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in one_hour()))
+    except (OSError, UnicodeEncodeError):
+        pytest.skip("this file system holds UTF-8 names only")
+    with pytest.raises(UnreadableFileError, match="a file name that is not UTF-8 text") as error:
+        rftcost.read_events(tmp_path)
+    assert error.value.path == str(tmp_path / "log\ufffd.jsonl")
+    code, out, err = cli(capsys, "bill", str(tmp_path))
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "not UTF-8 text" in err and "codec" not in err and "Unicode" not in err
+
+
+def test_a_parquet_text_column_that_is_not_utf8_rejects_its_records(tmp_path: Path) -> None:
+    """Parquet does not check that a string column is UTF-8: such a value rejects its own
+    record (its job invalid), not the file with the codec's words from Arrow."""
+    frame = pd.DataFrame(one_hour("a", team="search") + one_hour("b", team="search"))
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    at = frame.index[(frame["job_id"] == "b") & (frame["event"] == "job_created")][0]
+    raw = [t.encode() if isinstance(t, str) else None for t in frame["team"]]
+    raw[at] = b"sea\xffrch"  # b's team: bytes that are not UTF-8 in a string column
+    as_bytes = pa.array(raw, pa.binary())
+    not_utf8 = pa.Array.from_buffers(pa.string(), len(as_bytes), as_bytes.buffers())
+    path = tmp_path / "log.parquet"
+    pq.write_table(table.set_column(table.column_names.index("team"), "team", not_utf8), path)
+    log = rftcost.read_events(path)
+    assert [(r[0], r[1], r[3]) for r in rejected(log)] == [
+        (at + 1, "b", "bytes that are not UTF-8 text, not a name")
+    ]
+    bill = rftcost.bill(log)
+    assert bill.job("a").total_amount == Decimal("100.00")
+    assert bill.job("b").status == "invalid"

@@ -13,6 +13,7 @@ The fixtures in tests/fixtures/openai/ are modelled on the API's documented shap
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from datetime import UTC, datetime, timedelta
@@ -389,6 +390,66 @@ def test_a_lone_surrogate_escape_is_a_problem_of_its_object(tmp_path: Path) -> N
     assert any(e.startswith("openai:ftevent-ok") for e in result.events["event_id"])
     billed = bill(folder)
     assert billed.job("ftjob-sur1").status == "invalid"
+
+
+def test_events_of_a_job_whose_id_holds_a_lone_surrogate_escape_make_it_invalid(
+    tmp_path: Path,
+) -> None:
+    """The events name no job: they belong to the job.json beside them, whose id (a lone
+    surrogate escape) is shown with U+FFFD, as the rejected job object is. Not a raw
+    UnicodeEncodeError from a column of job ids."""
+    folder = tmp_path / "export"  # no ftjob- id in the names: the job.json tells
+    shutil.copytree(FIXTURES / "ftjob-failed1", folder)
+    for name in ("job.json", "events.json", "checkpoints.json"):
+        text = (folder / name).read_text()
+        (folder / name).write_text(text.replace("ftjob-failed1", "ftjob-failed1\\udc80"))
+    shown = "ftjob-failed1\ufffd"
+    for given in ([folder], [folder / "events.json"]):
+        result = import_openai(given)
+        assert set(result.events["job_id"]) <= {shown}
+        assert shown in {p.job_id for p in result.problems}
+    billed = bill(folder)
+    assert billed.job_ids() == [shown]
+    assert billed.job(shown).status == "invalid"
+    json.dumps(billed.to_dict(), ensure_ascii=False).encode()  # writable as UTF-8
+
+
+def test_a_json_lines_export_line_that_is_not_utf8_is_a_problem_of_that_line(
+    tmp_path: Path,
+) -> None:
+    """One line of an events.jsonl with a byte that is not UTF-8: that line is lost (its
+    job invalid), not every event of the file, and the problem names its line."""
+    folder = tmp_path / "ftjob-paused1"
+    shutil.copytree(FIXTURES / "paused", folder)
+    whole = import_openai([folder])
+    lines = (folder / "events.jsonl").read_bytes().split(b"\n")
+    lines[1] = lines[1].replace(b'"message": "', b'"message": "\xff', 1)
+    (folder / "events.jsonl").write_bytes(b"\n".join(lines))
+    result = import_openai([folder])
+    assert [(p.position, p.reason, p.line, p.job_id) for p in result.problems] == [
+        ("line 2", "not UTF-8 text", 2, "ftjob-paused1")
+    ]
+    assert len(result.events) > len(whole.events) // 2  # the other lines are read
+    assert bill(folder).job("ftjob-paused1").status == "invalid"
+    page = folder / "events.json"  # a JSON document is one value: the file, with its line
+    page.write_bytes(b'{"object": "list",\n "data": [], "x": "\xff"}')
+    problem = next(p for p in import_openai([folder]).problems if p.file == str(page))
+    assert (problem.position, problem.line) == ("file", 2)
+    assert problem.reason.startswith("not UTF-8 text")
+
+
+def test_an_export_file_whose_name_is_not_utf8_is_one_error_naming_it(tmp_path: Path) -> None:
+    """Each object names its file: a name with a byte that is not UTF-8 (``\\udcff``) is
+    refused naming it, not a UnicodeEncodeError from import-openai's file column."""
+    folder = tmp_path / "ftjob-paused1"
+    shutil.copytree(FIXTURES / "paused", folder)
+    try:
+        (folder / "events.jsonl").rename(folder / os.fsdecode(b"events\xff.jsonl"))
+    except (OSError, UnicodeEncodeError):
+        pytest.skip("this file system holds UTF-8 names only")
+    with pytest.raises(UnreadableFileError, match="a file name that is not UTF-8 text") as error:
+        import_openai([folder])
+    assert error.value.path == str(folder / "events\ufffd.jsonl")
 
 
 def test_cached_tokens_above_prompt_tokens_are_a_problem(tmp_path: Path) -> None:

@@ -740,3 +740,32 @@ def test_a_name_with_a_line_break_cannot_forge_a_line_of_the_notes(
         lines = out.splitlines()
         assert not any(line.startswith(("Records: 0", "c", "d")) for line in lines), command
         assert "\r" not in out and "\u2028" not in out, command
+
+
+def test_files_written_show_a_control_character_in_a_name_visibly(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A NUL (or ESC) in a job id or team reaches the HTML report, the FOCUS CSV and the
+    dispute CSV written as ``\\u0000``, as on the terminal and in ``bill -f csv``: never a
+    raw NUL, which ends a C string in the tool reading the file or is a parse error in a
+    page."""
+    job = "ftjob-\x00\x1b[2Jx"
+    log = tmp_path / "log.jsonl"
+    JobLog(job).created(team="t\x00eam").phase("rollout", hours=1).add("succeeded").frame().to_json(
+        log, orient="records", lines=True
+    )
+    invoice = tmp_path / "invoice.csv"
+    header = "invoice_id,line,job_id,line_type,quantity,unit,unit_price,amount,currency"
+    # Two hours billed for one: a finding worth disputing.
+    line = ["INV", "1", job, "compute", "2.00", "hours", "100.00", "200.00", "USD"]
+    with invoice.open("w", newline="") as handle:
+        csv.writer(handle).writerows([header.split(","), line])
+    report, focus, dispute = tmp_path / "r.html", tmp_path / "f.csv", tmp_path / "d.csv"
+    assert main(monkeypatch, "report", str(log), "-o", str(report)) == 0
+    assert main(monkeypatch, "export", "focus", str(log), "-o", str(focus)) == 0
+    code = main(monkeypatch, "audit", str(log), "-i", str(invoice), "--dispute", str(dispute))
+    assert code == 1, capsys.readouterr().err
+    for path in (report, focus, dispute):
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]", text), path
+        assert "ftjob-\\u0000\\u001b[2Jx" in text, path

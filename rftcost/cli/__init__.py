@@ -24,7 +24,9 @@ from rftcost.cli import report as _report  # noqa: F401
 from rftcost.cli import spend as _spend  # noqa: F401
 from rftcost.cli import watch as _watch  # noqa: F401
 from rftcost.cli.app import app
-from rftcost.cli.common import EXIT_USAGE
+from rftcost.cli.common import EXIT_USAGE, one_line, visible_controls
+from rftcost.errors import excerpt
+from rftcost.events.json_text import holds_surrogate
 
 __all__ = ["app", "main"]
 
@@ -36,6 +38,16 @@ def main() -> None:
     debug = "--debug" in sys.argv
     if debug:
         sys.argv.remove("--debug")
+    not_text = next((given for given in sys.argv[1:] if holds_surrogate(given)), None)
+    if not_text is not None:
+        # Bytes that are not UTF-8 (kept as surrogates): a job id, title or file name no
+        # output can hold, refused here once rather than failing wherever it is written.
+        typer.echo(
+            f"error: an argument that is not UTF-8 text: {excerpt(repr(not_text))}; give "
+            "names and file names in UTF-8 (rename such a file)",
+            err=True,
+        )
+        sys.exit(EXIT_USAGE)
     try:
         code = app(standalone_mode=False)
         sys.exit(code if isinstance(code, int) else 0)
@@ -44,7 +56,9 @@ def main() -> None:
     except RftcostError as error:
         if debug:
             raise
-        typer.echo(f"error: {error}", err=True)
+        # One line, and no control character from a value that reached the message
+        # (a NUL or ESC in a currency, a key, a file name).
+        typer.echo(f"error: {one_line(visible_controls(str(error)))}", err=True)
         sys.exit(EXIT_USAGE)
     except Exception as error:  # usage errors of the (vendored) click parser, and the unexpected
         if hasattr(error, "show") and hasattr(error, "exit_code"):
@@ -54,7 +68,8 @@ def main() -> None:
             sys.exit(EXIT_USAGE)
         if debug:
             raise
+        message = one_line(visible_controls(str(error)))
         typer.echo(
-            f"error: {type(error).__name__}: {error} (run with --debug for details)", err=True
+            f"error: {type(error).__name__}: {message} (run with --debug for details)", err=True
         )
         sys.exit(EXIT_USAGE)

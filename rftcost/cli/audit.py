@@ -134,7 +134,9 @@ def audit_command(
     else:
         emit(render_table(result), output)
     if dispute is not None:
-        with dispute.open("w", encoding="utf-8") as handle:
+        # Through the stream every document goes through: a control character in a job id
+        # or description is written visibly (``textsafe``), as in the findings CSV.
+        with output_stream(dispute) as handle:
             write_dispute(result, handle)
     raise typer.Exit(EXIT_FOUND if result.has_errors else EXIT_OK)
 

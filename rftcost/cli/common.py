@@ -17,6 +17,8 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from rftcost.textsafe import visible_controls
+
 __all__ = [
     "EXIT_FOUND",
     "EXIT_OK",
@@ -285,22 +287,6 @@ def policy_path(policy: str | None) -> Path | None:
         return None
     path = Path(policy)
     return path if path.is_file() else None
-
-
-_CONTROLS = re.compile(
-    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
-)
-"""C0 and C1 controls but tab, newline and CR; and the invisible marks that change the
-direction of text (U+202E shows a name reversed: ``exe.txt`` for ``txt.exe``)."""
-
-
-def visible_controls(text: str) -> str:
-    """Control characters (but tab, newline, CR) written as ``\\u001b``: a name from a log
-    cannot move the cursor, clear the screen or retitle the terminal (ESC, CSI, BEL…).
-
-    The form is JSON's own escape, so a JSON document stays exactly the same data.
-    """
-    return _CONTROLS.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def one_line(value: Any) -> str:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from rftcost.cli.app import app
-from rftcost.cli.common import EXIT_FOUND, EXIT_OK, check_outputs, emit
+from rftcost.cli.common import EXIT_FOUND, EXIT_OK, check_outputs, emit, visible_controls
 
 __all__ = [
     "import_openai_command",
@@ -73,7 +73,9 @@ def import_openai_command(
     if unknown and not keep_unknown:
         events = events[~events["job_id"].astype(str).isin(unknown)]
     emit(events_to_jsonl(events), output)
-    typer.echo(_report(result, output, len(events)), err=True, nl=False)
+    # Ids, messages and file names come from the export: no control character reaches the
+    # terminal (a NUL or ESC in a job id), as in every other output.
+    typer.echo(visible_controls(_report(result, output, len(events))), err=True, nl=False)
     if unknown:
         # Written without the problem, these jobs would bill for less, never as unknown.
         fate = (
@@ -83,8 +85,10 @@ def import_openai_command(
             "them (--keep-unknown writes them)"
         )
         typer.echo(
-            f"Warning: amount unknown for {len(unknown)} job(s) ({', '.join(unknown)}); "
-            f"{fate}: bill the export itself",
+            visible_controls(
+                f"Warning: amount unknown for {len(unknown)} job(s) ({', '.join(unknown)}); "
+                f"{fate}: bill the export itself"
+            ),
             err=True,
         )
         raise typer.Exit(EXIT_FOUND)

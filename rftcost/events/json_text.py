@@ -10,9 +10,19 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
-__all__ = ["SURROGATE_ESCAPE", "lone_surrogate", "lone_surrogate_line", "without_surrogates"]
+from rftcost.errors import UnreadableFileError
+
+__all__ = [
+    "SURROGATE_ESCAPE",
+    "file_named_in_text",
+    "holds_surrogate",
+    "lone_surrogate",
+    "lone_surrogate_line",
+    "without_surrogates",
+]
 
 SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 """A JSON escape of a surrogate: text holding none cannot parse to a lone surrogate."""
@@ -24,6 +34,25 @@ def lone_surrogate(parsed: Any) -> str | None:
     ``None`` when its text is all valid (a pair parses to one character)."""
     found = _SURROGATE.search(json.dumps(parsed, ensure_ascii=False, default=str))
     return None if found is None else f"\\u{ord(found.group()):04x}"
+
+
+def holds_surrogate(text: str) -> bool:
+    """Whether ``text`` holds a surrogate: a lone one parsed from JSON, or a byte that is
+    not UTF-8 kept by ``surrogateescape`` (a file name or command-line argument)."""
+    return _SURROGATE.search(text) is not None
+
+
+def file_named_in_text(path: Path) -> Path:
+    """``path``, refused when its name is not UTF-8 text (bytes kept as surrogates): each
+    record names its file, and no output (JSON, CSV, Arrow columns) can hold that name."""
+    if holds_surrogate(str(path)):
+        raise UnreadableFileError(
+            "a file name that is not UTF-8 text",
+            path=without_surrogates(str(path)),
+            value=str(path),
+            hint="rename the file (its name in UTF-8)",
+        )
+    return path
 
 
 def without_surrogates(text: str) -> str:

@@ -41,7 +41,12 @@ from rftcost.events.duplicates import (
     in_reading_order,
     recoded,
 )
-from rftcost.events.json_text import SURROGATE_ESCAPE, lone_surrogate, without_surrogates
+from rftcost.events.json_text import (
+    SURROGATE_ESCAPE,
+    file_named_in_text,
+    lone_surrogate,
+    without_surrogates,
+)
 from rftcost.events.schema import (
     BOOL_COLUMNS,
     CATEGORY_COLUMNS,
@@ -198,9 +203,9 @@ def expand_paths(
             logs = [p for p in below if _looks_like_event_log(p)]
             if skipped is not None:
                 skipped.extend(p for p in below if p not in set(logs))
-            files.extend(logs)
+            files.extend(file_named_in_text(p) for p in logs)
         elif path.is_file():
-            files.append(path)
+            files.append(file_named_in_text(path))
         elif path.exists():  # a pipe, /dev/zero, a socket: reading it would hang or never end
             raise UnreadableFileError(
                 "not a regular file; an event log is a file or a folder of files", path=path
@@ -506,11 +511,11 @@ def normalize_chunk(
         )
         if frame is not None:
             return frame, bad
-        if own_categories:
-            from rftcost.events.typed_tables import own_dictionaries
+        from rftcost.events.typed_tables import own_dictionaries, undecoded_text_as_bytes
 
+        if own_categories:
             raw = own_dictionaries(raw)
-        raw = raw.to_pandas()
+        raw = undecoded_text_as_bytes(raw).to_pandas()
     frame, invalid = normalize_records(raw, source=str(path), assume_tz=assume_tz, policy=policy)
     return frame, pd.concat([bad, invalid], ignore_index=True)
 
@@ -815,6 +820,11 @@ def _read_csv_by_row(
     with opener(path, "rt", encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
         reader = csv.reader(handle)
         header = next(reader, [])
+        not_text = next((name for name in header if _UNDECODED.search(name)), None)
+        if not_text is not None:  # no record can be read without its columns' names
+            reason = "the header holds a column name that is not UTF-8 text"
+            value, hint = _replace_undecoded(not_text), "save the file as UTF-8"
+            raise UnreadableFileError(reason, path=path, line=1, value=value, hint=hint)
         missing = sorted(_REQUIRED_COLUMNS - set(header))
         if missing:  # rows longer than a header that is not one (a comment line)
             raise UnreadableFileError(

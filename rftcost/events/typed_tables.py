@@ -38,7 +38,13 @@ from rftcost.policy import Policy
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["dictionary_codes", "normalize_table", "own_dictionaries", "present_slots"]
+__all__ = [
+    "dictionary_codes",
+    "normalize_table",
+    "own_dictionaries",
+    "present_slots",
+    "undecoded_text_as_bytes",
+]
 
 _MIN_NS = 0  # as the readers: since 1970, so no two times are 2**63 ns apart
 _MAX_NS = int(pd.Timestamp.max.value)
@@ -79,7 +85,9 @@ def normalize_table(
         return _normalized(
             table, source=source, first_line=first_line, policy=policy, own=own_categories
         )
-    except _Unclean:
+    except (_Unclean, UnicodeDecodeError):
+        # A text column that is not UTF-8 (Parquet does not check): the general path
+        # rejects those records one by one.
         return None
 
 
@@ -503,3 +511,29 @@ def _values(column: Any, dtype: str) -> np.ndarray:
         values[at : at + len(chunk)] = buffer(chunk)
         at += len(chunk)
     return values
+
+
+def undecoded_text_as_bytes(table: Any) -> Any:
+    """``table`` with each text column that holds bytes that are not UTF-8 read as bytes.
+
+    Parquet does not check that a string column is UTF-8; Arrow's conversion to Python
+    text would then fail for the whole file with the codec's words. As bytes, each such
+    value is a record rejected on its own (``readers``), its job invalid. Checked
+    here, on the general path only (``normalize_table`` declines such a table).
+    """
+    import pyarrow as pa
+
+    for index, column in enumerate(table.columns):
+        kind = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
+        if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+            continue
+        try:
+            column.validate(full=True)
+        except pa.ArrowInvalid:
+            as_bytes = (
+                pa.dictionary(column.type.index_type, pa.binary())
+                if pa.types.is_dictionary(column.type)
+                else pa.binary()
+            )
+            table = table.set_column(index, table.field(index).name, column.cast(as_bytes))
+    return table

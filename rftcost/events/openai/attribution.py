@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from rftcost.events.json_text import without_surrogates
 from rftcost.events.openai.model import ImportProblem
 
 __all__ = ["resolve_checkpoint_jobs", "resolve_event_jobs", "tie_to_jobs", "unresolved_records"]
@@ -161,7 +162,10 @@ def _sibling_job(file: Path) -> set[str]:
         and value.get("object") == "fine_tuning.job"
         and isinstance(value.get("id"), str)
     ):
-        return {value["id"]}
+        # An id with a lone surrogate escape is named as the reader named that job object
+        # when it rejected it (U+FFFD): its events go to that job, which is invalid, and
+        # every output can hold its name (``events.json_text``).
+        return {without_surrogates(value["id"])}
     return set()
 
 

@@ -20,7 +20,13 @@ from typing import Any, Final
 import pandas as pd
 
 from rftcost.errors import UnreadableFileError
-from rftcost.events.json_text import SURROGATE_ESCAPE, lone_surrogate, without_surrogates
+from rftcost.events.json_text import (
+    SURROGATE_ESCAPE,
+    file_named_in_text,
+    holds_surrogate,
+    lone_surrogate,
+    without_surrogates,
+)
 from rftcost.events.openai.grader_usage import grader_usage_of, runs_a_model, single_grader_model
 from rftcost.events.openai.model import ImportProblem
 from rftcost.events.openai.values import (
@@ -116,11 +122,11 @@ def expand_paths(paths: Sequence[str | Path]) -> tuple[list[Path], list[str]]:
             )
             for file in below:
                 if sniff_file(file):
-                    files.append(file)
+                    files.append(file_named_in_text(file))
                 else:
                     notes.append(f"{file}: skipped, not an OpenAI fine-tuning export")
         elif path.is_file():
-            files.append(path)
+            files.append(file_named_in_text(path))
         else:
             raise UnreadableFileError("no such file or folder", path=path)
     return files, notes
@@ -148,17 +154,28 @@ class ExportReader:
         """Read one file; False when it holds no OpenAI object or list page at all."""
         found = self.seq + self.pages
         try:
-            text = path.read_bytes().decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            self._problem(path, "file", f"not UTF-8 text ({exc.reason} at byte {exc.start})")
-            return True
+            data = path.read_bytes()
         except OSError as exc:
             raise UnreadableFileError(f"cannot read file: {exc}", path=path) from exc
+        by_line = path.name.lower().endswith((".jsonl", ".ndjson"))
+        undecoded = False
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            if not by_line:
+                reason = f"not UTF-8 text ({exc.reason} at byte {exc.start})"
+                self._problem(path, "file", reason, line=data.count(b"\n", 0, exc.start) + 1)
+                return True
+            # JSON Lines: only the lines that are not UTF-8 are lost, each a problem of its
+            # own (its job invalid), as in a canonical log; the bytes kept as surrogates.
+            text, undecoded = data.decode("utf-8-sig", errors="surrogateescape"), True
         self._text = text
         self._provenance = {"file": str(path), "folder": str(path.parent)}
-        if path.name.lower().endswith((".jsonl", ".ndjson")):
+        if by_line:
             for number, line in enumerate(text.splitlines(), start=1):
-                if line.strip():
+                if undecoded and holds_surrogate(line):
+                    self._problem(path, f"line {number}", "not UTF-8 text", line=number)
+                elif line.strip():
                     self._read_json(path, line, f"line {number}", f"line {number}, ", number)
         else:
             self._read_json(path, text, "file", "")
