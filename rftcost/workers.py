@@ -2,16 +2,14 @@
 
 Workers are forked from a server process (``forkserver``) that imported the billing
 modules once, so that a worker starts at once instead of importing pandas and pyarrow
-again. This module imports neither, so that a command can start that server first and
-import the billing modules itself while the server does (``start_early``): on two
-cores the two imports overlap instead of following each other.
+again. How many there are, where they come from and how work is mapped over them is
+decided here; what they do is ``buckets``' business.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from pathlib import Path
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
 from rftcost.errors import InputError, WorkerError
@@ -24,7 +22,6 @@ __all__ = [
     "available_workers",
     "mapped",
     "pool_context",
-    "start_early",
     "start_workers",
 ]
 
@@ -35,10 +32,6 @@ TEXT_BYTES_PER_EVENT = 150
 """Bytes per event of a text log, to estimate a count without reading."""
 GZIP_BYTES_PER_EVENT = 20
 """Bytes per event of a gzipped text log (about 8 times smaller)."""
-_PARQUET_BYTES_PER_EVENT = 12
-"""Bytes per event of a Parquet log (simulated logs: 12-13), for ``start_early`` only:
-the count that decides is read from the files' metadata."""
-_LOG_SUFFIXES = (".parquet", ".jsonl", ".ndjson", ".json", ".csv", ".gz")
 _WORKER_MODULES = ["rftcost.buckets", "rftcost.documents"]
 """What a worker runs: imported once by the server workers are forked from."""
 
@@ -88,39 +81,6 @@ def start_workers(workers: int) -> None:
         from multiprocessing import forkserver
 
         forkserver.ensure_running()
-
-
-def start_early(paths: Iterable[str | Path], workers: int) -> None:
-    """Start the workers' server before this process imports the billing modules, when
-    ``paths`` look large enough to be billed in parts (their size, not their records:
-    a wrong guess costs one idle server, and the count read later decides)."""
-    if workers > 1 and _rough_events(paths) > AUTO_BUCKET_EVENTS:
-        start_workers(workers)
-
-
-def _rough_events(paths: Iterable[str | Path]) -> int:
-    """Events that files of these sizes hold, about; unreadable paths count as none
-    (the readers name them)."""
-    total = 0
-    for given in paths:
-        path = Path(given)
-        try:
-            files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
-            for file in files:
-                name = file.name.lower()
-                if not name.endswith(_LOG_SUFFIXES):
-                    continue
-                per_event = (
-                    _PARQUET_BYTES_PER_EVENT
-                    if name.endswith(".parquet")
-                    else GZIP_BYTES_PER_EVENT
-                    if name.endswith(".gz")
-                    else TEXT_BYTES_PER_EVENT
-                )
-                total += file.stat().st_size // per_event
-        except OSError:
-            continue
-    return total
 
 
 def mapped(function: Callable[[_T], _R], items: Sequence[_T], workers: int) -> Iterator[_R]:

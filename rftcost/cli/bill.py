@@ -88,8 +88,11 @@ def bill_command(
     follow_links: FollowLinksOption = False,
 ) -> None:
     """Event logs → charges per job and billing event, with totals."""
+    from rftcost.buckets import auto_buckets
+    from rftcost.engines import bill
     from rftcost.errors import InputError
-    from rftcost.workers import available_workers, start_early, start_workers
+    from rftcost.policy import load_policy
+    from rftcost.workers import available_workers
 
     check_outputs([output], [*logs, policy_path(policy)])
     # One file (and one open writer) per bucket, one process per worker: beyond these a
@@ -98,18 +101,8 @@ def bill_command(
         if value is not None and value > most:
             raise InputError(f"at most {most:,}", path=option, value=value)
     chosen = resolve_format(output_format, output, OutputFormat.table)
-    processes = workers if workers is not None else available_workers()
-    if engine is Engine.pandas:
-        # The workers' server imports the billing modules while this process does.
-        if buckets is None:
-            start_early(logs, processes)
-        elif buckets > 1:
-            start_workers(processes)
-    from rftcost.buckets import auto_buckets
-    from rftcost.engines import bill
-    from rftcost.policy import load_policy
-
     resolved = load_policy(policy)
+    processes = workers if workers is not None else available_workers()
     count = buckets if buckets is not None else auto_buckets(logs, workers=processes)
     streamable = chosen in (OutputFormat.csv, OutputFormat.json)
     check_logs(logs, follow_links=follow_links)

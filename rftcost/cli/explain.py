@@ -47,22 +47,20 @@ def explain_command(
     ] = None,
 ) -> None:
     """One job's time line: every stretch billed, excluded or lost, and its charges."""
-    from rftcost.workers import available_workers, start_early
+    from rftcost.buckets import auto_buckets, bill_in_buckets
+    from rftcost.engines import bill
+    from rftcost.explain import explain
+    from rftcost.policy import load_policy
+    from rftcost.workers import available_workers
 
     check_outputs([output, chart], [*logs, policy_path(policy)])
     if chart is not None and chart.suffix.lower() not in (".png", ".svg"):
         typer.echo(f"error: {chart}: a chart is written as .png or .svg", err=True)
         raise typer.Exit(EXIT_USAGE)
     output_format = resolve_format(output_format, output, OutputFormat.table)
-    workers = available_workers()
-    start_early(logs, workers)  # the workers' server imports while this process does
-    from rftcost.buckets import auto_buckets, bill_in_buckets
-    from rftcost.engines import bill
-    from rftcost.explain import explain
-    from rftcost.policy import load_policy
-
     resolved = load_policy(policy)
     check_logs(logs, follow_links=follow_links)
+    workers = available_workers()
     count = auto_buckets(logs, workers=workers)
     if count is None:
         result = bill(logs, policy=resolved, assume_tz=assume_tz, follow_links=follow_links)
