@@ -108,7 +108,20 @@ def explain(bill: Bill, job_id: str) -> Explanation:
     """Explain one job of ``bill``; ``KeyError`` if the job is not in it."""
     job = bill.job(job_id)
     timeline = bill.timeline
-    code = int(timeline.jobs.index[timeline.jobs["job_id"] == job_id][0])
+    found = timeline.jobs.index[timeline.jobs["job_id"] == job_id]
+    if len(found) == 0:
+        # Every record of the job was rejected (its problems say which): an invalid job
+        # with no wall clock to cut.
+        return Explanation(
+            job=job,
+            policy=bill.policy.name,
+            stretches=(),
+            losses=(),
+            checkpoints=(),
+            billing_events=(),
+            phase_intervals=(),
+        )
+    code = int(found[0])
     intervals = timeline.intervals[timeline.intervals["job"] == code]
     if intervals.empty and (job.billable_seconds or job.excluded_seconds or job.lost_seconds):
         raise RftcostError(

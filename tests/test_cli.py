@@ -200,6 +200,26 @@ def test_explain_an_invalid_job_says_unknown_not_zero(logs: Path) -> None:
     assert "INVALID: amount unknown, not $0" in result.output
 
 
+def test_a_job_whose_every_record_was_rejected_is_explained_and_drawn(tmp_path: Path) -> None:
+    path = tmp_path / "rejected.jsonl"
+    path.write_text(
+        '{"job_id": "j", "ts": "0001-01-01T00:00:00Z", "event": "job_created"}\n'
+        + "".join(json.dumps(e) + "\n" for e in JobLog("k").created().phase("rollout").events)
+    )
+    explained = runner.invoke(app, ["explain", str(path), "--job", "j"])
+    assert explained.exit_code == 0, explained.output
+    assert "INVALID: amount unknown, not $0" in explained.output
+    assert "timestamp out of range" in explained.output
+    document = json.loads(
+        runner.invoke(app, ["explain", str(path), "--job", "j", "-f", "json"]).output
+    )
+    assert document["job"]["total_amount"] is None and document["stretches"] == []
+    drawn = runner.invoke(
+        app, ["chart", "timeline", str(path), "--job", "j", "-o", str(tmp_path / "t.svg")]
+    )
+    assert drawn.exit_code == 0, drawn.output
+
+
 def test_policy_list_and_show() -> None:
     listed = runner.invoke(app, ["policy", "list"])
     assert listed.exit_code == 0
