@@ -48,6 +48,7 @@ __all__ = [
     "bill_head",
     "document_notes",
     "job_sums",
+    "orphan_records",
     "sum_totals",
     "totals_document",
     "totals_from_sums",
@@ -232,6 +233,12 @@ class Bill(BaseModel):
         """Sums over the valid jobs."""
         return totals_from_sums(job_sums(self.jobs), self.policy)
 
+    def orphan_records(self) -> int:
+        """Rejected records whose job could not be read (no id, or an id that is not
+        text): they may belong to any job, or none, so an amount beyond the invalid jobs'
+        is unknown, and every total says so rather than stand as the whole bill."""
+        return orphan_records(self.log)
+
     def to_dict(self) -> dict[str, Any]:
         """The ``rftcost.bill/v1`` document (built in one pass over the frames).
 
@@ -283,6 +290,13 @@ class Bill(BaseModel):
             )
 
 
+def orphan_records(log: EventLog | None) -> int:
+    """Records of ``log`` rejected before their job could be read (``Bill.orphan_records``)."""
+    if log is None or log.rejected.empty:
+        return 0
+    return int(log.rejected["job_id"].isna().sum())
+
+
 def document_notes(log: EventLog | None) -> list[str]:
     """The ``notes`` of a bill document: what reading noted, and, when records were
     rejected before their job could be read, that some amount is unknown (the totals
@@ -290,7 +304,7 @@ def document_notes(log: EventLog | None) -> list[str]:
     if log is None:
         return []
     notes = list(log.notes)
-    orphans = int(log.rejected["job_id"].isna().sum()) if len(log.rejected) else 0
+    orphans = orphan_records(log)
     if orphans:
         records = "record" if orphans == 1 else "records"
         notes.append(

@@ -227,8 +227,13 @@ def _header(bill: Bill, window: Window | None) -> dict[str, Any]:
 
 def _totals(bill: Bill, monthly: SpendReport, currency: str) -> dict[str, Any]:
     totals = bill.totals()
+    orphans = bill.orphan_records()
+    charged = format_money(totals.total_amount, currency)
+    if (totals.invalid_jobs or orphans) and totals.jobs == totals.invalid_jobs:
+        # No valid job at all: no sum is not $0 (with some, the notes say what is unknown).
+        charged = "unknown"
     cards = [
-        ("Total charged", format_money(totals.total_amount, currency), "total"),
+        ("Total charged", charged, "total"),
         ("Compute", format_money(totals.compute_amount, currency), ""),
         ("Data-sharing discount", format_money(-totals.discount_amount, currency), ""),
         ("Grader tokens", format_money(totals.grader_amount, currency), ""),
@@ -243,6 +248,11 @@ def _totals(bill: Bill, monthly: SpendReport, currency: str) -> dict[str, Any]:
         notes.append(
             f"{totals.invalid_jobs} invalid job(s): amount unknown (not $0), "
             f"{hours} h of wall clock affected — see below."
+        )
+    if orphans:
+        notes.append(
+            f"{orphans} rejected record(s) of no known job: amount unknown (not $0), "
+            "they may belong to any job or none — see rftcost validate."
         )
     if monthly.window is not None:
         notes.append(

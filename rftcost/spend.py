@@ -495,6 +495,9 @@ class SpendReport(BaseModel):
     """Sums over the rows."""
     invalid_jobs: tuple[str, ...] = ()
     """Jobs whose amount is unknown: not in any row."""
+    orphan_records: int = 0
+    """Rejected records whose job could not be read (``Bill.orphan_records``): an amount
+    of some group, or none, is unknown beyond the invalid jobs'."""
 
     @property
     def over_budget(self) -> tuple[BudgetStatus, ...]:
@@ -604,6 +607,7 @@ class SpendReport(BaseModel):
                 "total_amount": f"{totals.total_amount:.2f}",
             },
             "invalid_jobs": list(self.invalid_jobs),
+            "orphan_records": self.orphan_records,
         }
 
 
@@ -686,6 +690,7 @@ def spend(
         invalid_jobs=tuple(
             str(j) for j in bill.jobs.loc[bill.jobs["status"] == "invalid", "job_id"]
         ),
+        orphan_records=bill.orphan_records(),
     )
 
 

@@ -534,3 +534,31 @@ def test_build_window_from_datetimes(bill: rftcost.Bill) -> None:
     )
     report = spend(bill, by="team", period="day", window=window)
     assert report.periods() == ["2025-06-30"]
+
+
+@pytest.mark.parametrize("valid_jobs", [0, 1])
+def test_records_of_no_known_job_make_every_total_unknown_not_zero(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], valid_jobs: int
+) -> None:
+    from builders import cli
+
+    records = [{"job_id": " ", "ts": "2025-06-01T08:00:00Z", "event": "job_created"}]  # no id
+    if valid_jobs:
+        records += JobLog("j").created(team="t").phase("rollout", hours=1).add("succeeded").events
+    log = tmp_path / "log.jsonl"
+    log.write_text("".join(json.dumps(r) + "\n" for r in records))
+    reason = "1 rejected record of no known job: see rftcost validate"
+
+    code, out, _ = cli(capsys, "spend", str(log))
+    expected = "Total USD 100.00 + unknown (" if valid_jobs else "Total USD unknown ("
+    assert code == 0 and f"{expected}{reason}" in out
+    code, out, _ = cli(capsys, "spend", str(log), "-f", "json")
+    assert json.loads(out)["orphan_records"] == 1
+    code, _, err = cli(capsys, "export", "focus", str(log), "-o", str(tmp_path / "f.csv"))
+    assert code == 0 and "1 rejected record(s) of no known job not exported" in err
+    code, _, err = cli(capsys, "report", str(log), "-o", str(tmp_path / "r.html"))
+    page = (tmp_path / "r.html").read_text()
+    assert ('id="total-charged">$100.00<' if valid_jobs else 'id="total-charged">unknown<') in page
+    assert "1 rejected record(s) of no known job: amount unknown (not $0)" in page
+    code, _, err = cli(capsys, "chart", "spend", str(log), "-o", str(tmp_path / "c.svg"))
+    assert code == 0 and "1 rejected record(s) of no known job" in err

@@ -323,9 +323,7 @@ def _totals_line(totals: Any, currency: str, orphans: int = 0) -> str:
 
 def _orphans(result: Any) -> int:
     """Rejected records whose job could not be read: they may belong to any job, or none."""
-    if result.log is None or result.log.rejected.empty:
-        return 0
-    return int(result.log.rejected["job_id"].isna().sum())
+    return int(result.orphan_records())
 
 
 def _jobs(count: int, noun: str) -> str:

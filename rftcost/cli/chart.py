@@ -85,6 +85,18 @@ def _check_job(result: Any, job: str) -> None:
         raise typer.Exit(EXIT_USAGE)
 
 
+def _note_unknown(result: Any) -> None:
+    """Say what a spend chart cannot draw: amounts that are unknown are not bars of $0."""
+    invalid = int(result.totals().invalid_jobs)
+    orphans = int(result.orphan_records())
+    if invalid or orphans:
+        typer.echo(
+            f"note: not drawn, amount unknown (not $0): {invalid} invalid job(s), {orphans}"
+            " rejected record(s) of no known job; see rftcost validate",
+            err=True,
+        )
+
+
 def _saved(fig: Any, output: Path) -> None:
     from rftcost.charts import save_figure
 
@@ -114,6 +126,7 @@ def chart_spend(
     result = _bill(logs, policy, assume_tz, follow_links)
     report = spend(result, by=by.value, period=period.value, window=window, budgets=budgets)
     _saved(spend_figure(report), output)
+    _note_unknown(result)
 
 
 @chart_app.command("cumulative")
@@ -136,6 +149,7 @@ def chart_cumulative(
 
     result = _bill(logs, policy, assume_tz, follow_links)
     _saved(cumulative_figure(result, month=month, budgets=budgets), output)
+    _note_unknown(result)
 
 
 @chart_app.command("timeline")

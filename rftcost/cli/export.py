@@ -86,5 +86,11 @@ def export_focus(
     )
     if totals.invalid_jobs:
         message += f"; {totals.invalid_jobs} invalid job(s) not exported (amount unknown)"
+    orphans = result.orphan_records()
+    if orphans:
+        message += (
+            f"; {orphans} rejected record(s) of no known job not exported (amount unknown,"
+            " see rftcost validate)"
+        )
     typer.echo(message, err=True)
     raise typer.Exit(EXIT_OK)

@@ -181,13 +181,17 @@ def _totals_line(spent: Any) -> str:
     t = spent.totals
     window = f" in {spent.window.label()}" if spent.window is not None else ""
     # Invalid jobs are not in the rows: their amount is unknown, and so is the total's.
-    invalid = len(spent.invalid_jobs)
-    unknown = f"{invalid} invalid job" + ("" if invalid == 1 else "s")
-    if invalid and not t.jobs:
-        return f"Total {spent.currency} unknown ({unknown}: amount unknown, not 0.00{window})"
+    invalid, orphans = len(spent.invalid_jobs), spent.orphan_records
+    reasons = [f"{invalid} invalid job" + ("" if invalid == 1 else "s")] if invalid else []
+    if orphans:  # rejected records whose job could not be read: of any group, or none
+        records = "record" if orphans == 1 else "records"
+        reasons.append(f"{orphans} rejected {records} of no known job: see rftcost validate")
+    unknown = "; ".join(reasons)
+    if reasons and not t.jobs:
+        return f"Total {spent.currency} unknown ({unknown}; amount unknown, not 0.00{window})"
     return (
         f"Total {spent.currency} {t.total_amount:.2f}"
-        + (f" + unknown ({unknown})" if invalid else "")
+        + (f" + unknown ({unknown})" if reasons else "")
         + f" = compute {t.compute_amount:.2f}"
         f" − discount {t.discount_amount:.2f} + grader {t.grader_amount:.2f}"
         f"  ({t.jobs} jobs, {t.charges} charges, {t.billed_hours} h billed{window})"
