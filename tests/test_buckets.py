@@ -186,3 +186,28 @@ def test_repeated_records_are_not_spooled_and_bill_as_in_memory(tmp_path: Path, 
     assert combined.to_dict() == in_memory.to_dict()
     for frame in (b.log.duplicates for b in bills if b.log):  # in reading order per bucket
         assert frame["line"].is_monotonic_increasing
+
+
+@pytest.mark.parametrize("output_format", ["table", "markdown"])
+def test_invalid_jobs_are_listed_in_job_order_on_every_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], output_format: str
+) -> None:
+    from builders import cli
+
+    records = []
+    for name in ("e", "a", "z9", "c", "m", "b", "d"):  # ends a phase it never started
+        records += [
+            {"job_id": f"ftjob-{name}", "ts": "2025-06-01T08:00:00Z", "event": "job_created"},
+            {
+                "job_id": f"ftjob-{name}",
+                "ts": "2025-06-01T08:10:00Z",
+                "event": "phase_end",
+                "phase": "rollout",
+            },
+        ]
+    log = tmp_path / "log.jsonl"
+    log.write_text("".join(json.dumps(r) + "\n" for r in records))
+    at_once = cli(capsys, "bill", str(log), "-f", output_format)
+    assert at_once[0] == 0 and at_once[1].index("ftjob-a:") < at_once[1].index("ftjob-z9:")
+    for buckets in ("2", "3", "7"):
+        assert cli(capsys, "bill", str(log), "-f", output_format, "--buckets", buckets) == at_once

@@ -338,9 +338,8 @@ def _notes(result: Any) -> list[str]:
             f"{totals.invalid_jobs} invalid job(s), amount unknown, "
             f"{totals.invalid_wall_seconds / 3600:.2f} h of wall clock affected:"
         )
-        for job_id, problem in zip(
-            result.problems["job_id"], result.problems["problem"], strict=True
-        ):
+        problems = _in_job_order(result.problems)
+        for job_id, problem in zip(problems["job_id"], problems["problem"], strict=True):
             notes.append(f"  {one_line(job_id)}: {one_line(problem)}")  # a line each
     if result.log is not None and result.log.notes:
         notes.append(f"Notes on reading ({len(result.log.notes)}):")
@@ -353,6 +352,12 @@ def _notes(result: Any) -> list[str]:
             + (" (see rftcost validate)" if counts["rejected"] else "")
         )
     return notes
+
+
+def _in_job_order(problems: Any) -> Any:
+    """Problems by job id, each job's in their order: a bill made in buckets lists them
+    as the one made at once does (buckets give them bucket by bucket)."""
+    return problems.sort_values("job_id", kind="stable")
 
 
 def _bill_markdown(result: Any) -> str:
@@ -410,7 +415,7 @@ def validate_command(
     assert result.log is not None
     log = result.log
     counts = log.counts()
-    invalid = result.problems
+    invalid = _in_job_order(result.problems)
     # A log in the folder that could not be read (a broken link) is a finding too.
     unreadable = any(note.endswith(UNREADABLE_LINK_NOTE) for note in log.notes)
     rejected = log.rejected.fillna("")
