@@ -217,10 +217,11 @@ _LABEL_CHARS = 48
 
 
 def _label(text: str, limit: int = _LABEL_CHARS) -> str:
-    """A name as one short line of plain text: line breaks and control characters become
-    spaces, and a name longer than ``limit`` is cut, so that a hostile or long team name
+    """A name as one short line of plain text: control characters written visibly
+    (``\u001b``, as every output writes them), line breaks and other invisible characters
+    as spaces, and a name longer than ``limit`` cut, so that a hostile or long team name
     can neither break the layout (the legend would squeeze the axes to nothing) nor hide."""
-    flat = "".join(c if c.isprintable() else " " for c in str(text))
+    flat = "".join(c if c.isprintable() else " " for c in visible_controls(str(text)))
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 

@@ -703,3 +703,12 @@ def test_cli_charts_of_names_without_glyphs_write_a_note_not_a_warning(tmp_path:
             ]
         else:
             assert notes == []  # an SVG keeps names as text
+
+
+def test_a_control_character_in_a_team_is_drawn_visibly_in_the_legend() -> None:
+    log = JobLog("j").created(team="te\x1b]8;;x\x07am\u202e").phase("rollout", hours=1)
+    fig = spend_figure(spend(rftcost.bill(log.add("succeeded").frame())))
+    legend = fig.axes[0].get_legend()
+    assert legend is not None
+    labels = [t.get_text() for t in legend.get_texts()]
+    assert "te\\u001b]8;;x\\u0007am\\u202e" in labels, labels
