@@ -30,6 +30,7 @@ in <= 10 s (pro rata at other sizes) and < 4 GiB peak; 50M events in <= 60 s and
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import os
@@ -253,6 +254,7 @@ def _tree_rss(pid: int, cpu: dict[int, float] | None = None) -> int:
     return total
 
 
+@functools.cache
 def compile_bytecode() -> None:
     """Compile rftcost's modules to bytecode once, before anything is measured.
 
@@ -270,14 +272,9 @@ def compile_bytecode() -> None:
             compileall.compile_dir(folder, quiet=1)
 
 
-_COMPILED: list[bool] = []
-
-
 def run_measured(name: str, command: list[str], env: dict[str, str] | None = None) -> Measurement:
     """Run ``command``; its wall time and the peak memory of it and its children."""
-    if not _COMPILED:
-        compile_bytecode()
-        _COMPILED.append(True)
+    compile_bytecode()  # once (cached)
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
         process = subprocess.Popen(

@@ -41,7 +41,7 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rftcost.errors import CalibrationError
-from rftcost.events.json_text import SURROGATE_ESCAPE, lone_surrogate, lone_surrogate_line
+from rftcost.events.json_text import lone_surrogate_in
 
 __all__ = [
     "CALIBRATION_SCHEMA",
@@ -313,15 +313,13 @@ class Calibration(BaseModel):
             raise CalibrationError(f"{where}:{exc.lineno}: not JSON ({exc.msg})") from exc
         except RecursionError as exc:
             raise CalibrationError(f"{where}: not JSON (nested too deep)") from exc
-        if SURROGATE_ESCAPE.search(text):
-            # A lone one parses to no text: it could be written nowhere (estimate's output
-            # names the calibration's sources and notes).
-            lone = lone_surrogate(raw)
-            if lone:
-                raise CalibrationError(
-                    f"{where}:{lone_surrogate_line(text)}: not valid text: a lone surrogate "
-                    f"escape {lone}"
-                )
+        # A lone surrogate parses to no text: it could be written nowhere (estimate's
+        # output names the calibration's sources and notes).
+        lone = lone_surrogate_in(text, raw)
+        if lone:
+            raise CalibrationError(
+                f"{where}:{lone[1]}: not valid text: a lone surrogate escape {lone[0]}"
+            )
         return cls.from_dict(raw, source=where)
 
     @classmethod

@@ -51,7 +51,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from rftcost.errors import InvoiceError
-from rftcost.events.json_text import SURROGATE_ESCAPE, lone_surrogate, lone_surrogate_line
+from rftcost.events.json_text import SURROGATE_ESCAPE, lone_surrogate, lone_surrogate_in
 from rftcost.invoice_writers import (
     INVOICE_COLUMNS,
     costs_export_from_bill,
@@ -243,7 +243,18 @@ def _refuse_lone_surrogate(parsed: Any, path: Path, line: int | None) -> None:
     its line, as any value that cannot be read (``events.json_text``)."""
     lone = lone_surrogate(parsed)
     if lone:
-        raise InvoiceError(f"not valid text: a lone surrogate escape {lone}", path=path, line=line)
+        raise _lone_surrogate_error(lone, path, line)
+
+
+def _refuse_lone_surrogate_in(text: str, parsed: Any, path: Path) -> None:
+    """``_refuse_lone_surrogate`` for a whole document, ``parsed`` from ``text``."""
+    found = lone_surrogate_in(text, parsed)
+    if found:
+        raise _lone_surrogate_error(found[0], path, found[1])
+
+
+def _lone_surrogate_error(lone: str, path: Path, line: int | None) -> InvoiceError:
+    return InvoiceError(f"not valid text: a lone surrogate escape {lone}", path=path, line=line)
 
 
 def _text(path: Path) -> str:
@@ -830,8 +841,7 @@ def _read_json(path: Path, assume_tz: str | None, on_bad_line: BadLine) -> Invoi
             raise InvoiceError(f"not JSON: {exc.msg}", path=path, line=exc.lineno) from exc
     except RecursionError as exc:
         raise InvoiceError("JSON nested too deep", path=path) from exc
-    if SURROGATE_ESCAPE.search(text):
-        _refuse_lone_surrogate(document, path, lone_surrogate_line(text))
+    _refuse_lone_surrogate_in(text, document, path)
     pages = document if isinstance(document, list) else [document]
     if not pages:
         raise InvoiceError(
@@ -1295,8 +1305,7 @@ def load_project_map(values: Sequence[str | Path]) -> dict[str, str]:
                 document = json.loads(body)
             except (json.JSONDecodeError, RecursionError) as exc:
                 raise InvoiceError(f"not JSON: {exc}", path=path) from exc
-            if SURROGATE_ESCAPE.search(body):
-                _refuse_lone_surrogate(document, path, lone_surrogate_line(body))
+            _refuse_lone_surrogate_in(body, document, path)
             if not isinstance(document, dict) or not all(
                 isinstance(v, str) for v in document.values()
             ):

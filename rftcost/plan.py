@@ -51,7 +51,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from rftcost.errors import PlanError
-from rftcost.events.json_text import SURROGATE_ESCAPE, lone_surrogate, lone_surrogate_line
+from rftcost.events.json_text import lone_surrogate, lone_surrogate_in
 
 __all__ = [
     "AUTO_DEFAULTS",
@@ -335,8 +335,9 @@ def load_plan(
         text = _read_plan_text(path)
         body = _parse_json(text, where, what="a plan is the JSON body of POST /v1/fine_tuning/jobs")
         folder = Path(base_dir) if base_dir is not None else path.parent
-        if SURROGATE_ESCAPE.search(text):
-            _refuse_lone_surrogate(body, f"{where}:{lone_surrogate_line(text)}")
+        found = lone_surrogate_in(text, body)
+        if found:
+            raise _lone_surrogate_error(f"{where}:{found[1]}", found[0])
     if not isinstance(body, dict):
         raise PlanError(f"{where}: a plan is a JSON object (the create-job request body)")
     _refuse_unknown(body, TOP_LEVEL_KEYS, where, "key")
@@ -471,10 +472,14 @@ def _refuse_lone_surrogate(body: Any, where: str) -> None:
     one could be written nowhere (``events.json_text``), so the plan is refused."""
     lone = lone_surrogate(body)
     if lone:
-        raise PlanError(
-            f"{where}: not valid text: a lone surrogate escape {lone}; a plan is the JSON "
-            "body of POST /v1/fine_tuning/jobs"
-        )
+        raise _lone_surrogate_error(where, lone)
+
+
+def _lone_surrogate_error(where: str, lone: str) -> PlanError:
+    return PlanError(
+        f"{where}: not valid text: a lone surrogate escape {lone}; a plan is the JSON "
+        "body of POST /v1/fine_tuning/jobs"
+    )
 
 
 def _parse_json(text: str, where: str, *, what: str) -> Any:

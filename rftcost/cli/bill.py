@@ -281,7 +281,9 @@ def _bill_table(result: Any) -> str:
         console.print(table)
     # soft_wrap: a headline or a note (a long path) is never cut at the console's width.
     console.print(
-        _totals_line(totals, policy.currency, _orphans(result)), markup=False, soft_wrap=True
+        _totals_line(totals, policy.currency, int(result.orphan_records())),
+        markup=False,
+        soft_wrap=True,
     )
     for line in _notes(result):
         console.print(line, markup=False, soft_wrap=True)
@@ -319,11 +321,6 @@ def _totals_line(totals: Any, currency: str, orphans: int = 0) -> str:
         f"  ({totals.jobs} jobs, {totals.billed_hours} h billed; accrued, not charged:"
         f" {totals.accrued_amount:.2f})"
     )
-
-
-def _orphans(result: Any) -> int:
-    """Rejected records whose job could not be read: they may belong to any job, or none."""
-    return int(result.orphan_records())
 
 
 def _jobs(count: int, noun: str) -> str:
@@ -369,7 +366,11 @@ def _bill_markdown(result: Any) -> str:
     )
     rows = [[_money(v) if i >= 4 else v for i, v in enumerate(row)] for row in _job_rows(result)]
     text += markdown_table(_HEADERS, rows)
-    text += "\n**" + markdown_text(_totals_line(totals, policy.currency, _orphans(result))) + "**\n"
+    text += (
+        "\n**"
+        + markdown_text(_totals_line(totals, policy.currency, int(result.orphan_records())))
+        + "**\n"
+    )
     notes = _notes(result)
     if notes:
         text += "\n" + "\n".join(f"- {markdown_text(n.strip())}" for n in notes) + "\n"

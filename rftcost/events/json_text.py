@@ -20,6 +20,7 @@ __all__ = [
     "file_named_in_text",
     "holds_surrogate",
     "lone_surrogate",
+    "lone_surrogate_in",
     "lone_surrogate_line",
     "without_surrogates",
 ]
@@ -72,3 +73,13 @@ def lone_surrogate_line(text: str) -> int | None:
     document that holds one (``lone_surrogate``); ``None`` if no escape is lone."""
     found = _LONE_ESCAPE.search(text)
     return None if found is None else text.count("\n", 0, found.start()) + 1
+
+
+def lone_surrogate_in(text: str, parsed: Any) -> tuple[str, int | None] | None:
+    """The first lone surrogate of a document, ``parsed`` being what ``text`` parses to:
+    its escape and the line it is written on; ``None`` when there is none. Only text with
+    a surrogate escape is looked into (clean text costs one search)."""
+    if not SURROGATE_ESCAPE.search(text):
+        return None
+    lone = lone_surrogate(parsed)
+    return None if lone is None else (lone, lone_surrogate_line(text))
