@@ -1,6 +1,6 @@
 """``python -m rftcost``."""
 
-from rftcost.cli import main
+from rftcost.cli import run
 
 if __name__ == "__main__":
-    main()
+    run()

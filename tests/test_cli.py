@@ -237,3 +237,47 @@ def test_help_is_instant_and_lists_commands() -> None:
     assert result.returncode == 0
     for command in ("bill", "validate", "explain", "policy"):
         assert command in result.stdout
+
+
+def test_the_script_ends_with_every_output_written_and_its_status(
+    logs: Path, tmp_path: Path
+) -> None:
+    """``run`` ends the process without the interpreter's teardown: what was written to a
+    pipe or a file with buffering on is all there, and the status is the command's."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    command = [sys.executable, "-m", "rftcost", "bill", str(logs), "-f", "json"]
+    piped = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
+    assert piped.returncode == 0, piped.stderr
+    assert json.loads(piped.stdout)["totals"]["jobs"] == 3
+    strict = subprocess.run(
+        [*command, "--strict", "-o", str(tmp_path / "bill.json")],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    assert strict.returncode == 1  # an invalid job, found
+    assert json.loads((tmp_path / "bill.json").read_text())["totals"]["jobs"] == 3
+    missing = subprocess.run(
+        [sys.executable, "-m", "rftcost", "bill", str(tmp_path / "absent.jsonl")],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    assert missing.returncode == 2
+    assert missing.stderr.startswith("error: ") and "absent.jsonl" in missing.stderr
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "said"), [(None, 0, ""), (0, 0, ""), (3, 3, ""), ("gone", 1, "gone\n")]
+)
+def test_exit_status_reads_system_exit_as_the_interpreter_does(
+    code: object, status: int, said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rftcost.cli import _exit_status
+
+    assert _exit_status(code) == status
+    assert capsys.readouterr().err == said

@@ -7,7 +7,9 @@ modules (pandas, matplotlib) are imported inside the commands so that
 
 from __future__ import annotations
 
+import os
 import sys
+from typing import NoReturn
 
 import typer
 
@@ -28,7 +30,7 @@ from rftcost.cli.common import EXIT_USAGE, one_line, visible_controls
 from rftcost.errors import excerpt
 from rftcost.events.json_text import holds_surrogate
 
-__all__ = ["app", "main"]
+__all__ = ["app", "main", "run"]
 
 
 def main() -> None:
@@ -73,3 +75,35 @@ def main() -> None:
             f"error: {type(error).__name__}: {message} (run with --debug for details)", err=True
         )
         sys.exit(EXIT_USAGE)
+
+
+def run() -> NoReturn:
+    """The ``rftcost`` script: ``main``, then an exit that skips the interpreter's teardown.
+
+    Every output is written and closed before ``main`` returns; what is left is freeing
+    the command's objects one by one, 0.1-0.2 s after a bill of 1.7M events (measured),
+    which the process spares itself once its standard streams are flushed.
+    """
+    try:
+        main()
+        code = 0
+    except SystemExit as done:
+        code = _exit_status(done.code)
+    if "pyspark" in sys.modules:
+        sys.exit(code)  # Spark's driver stops its JVM at the interpreter's exit
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:
+        sys.exit(code)  # a closed pipe: the interpreter's own exit reports it, as before
+    os._exit(code)
+
+
+def _exit_status(code: object) -> int:
+    """The process status ``SystemExit(code)`` stands for, as the interpreter reads it."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
