@@ -41,6 +41,7 @@ __all__ = [
     "UnreadableFileError",
     "WorkerError",
     "excerpt",
+    "why_unreadable",
 ]
 
 EXCERPT = 80
@@ -50,6 +51,25 @@ EXCERPT = 80
 def excerpt(text: str, limit: int = EXCERPT) -> str:
     """``text`` cut to ``limit`` characters, with an ellipsis when it was longer."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def why_unreadable(exc: BaseException) -> str:
+    """Why a file could not be read, in words a user acts on: gzip's failures (a plain file
+    named ``.gz``, a truncated or damaged one) and the system's reason for an ``OSError``,
+    without the library's wording or the path again (the error names the file)."""
+    import gzip
+    import zlib
+
+    if isinstance(exc, gzip.BadGzipFile) and str(exc).startswith("Not a gzipped file"):
+        return "not gzip data, although its name ends in .gz (plain text? name it without .gz)"
+    if isinstance(exc, gzip.BadGzipFile | zlib.error):  # a bad CRC or length, bad deflate data
+        return "its gzip data is damaged (copy or download it again)"
+    if isinstance(exc, EOFError):
+        return "its gzip data ends early: the file is truncated (copy or download it again)"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    text = str(exc).strip()
+    return excerpt(text.splitlines()[0] if text else type(exc).__name__, 200)
 
 
 class RftcostError(Exception):

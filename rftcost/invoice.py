@@ -40,6 +40,7 @@ import itertools
 import json
 import re
 import warnings
+import zlib
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -50,7 +51,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from rftcost.errors import InvoiceError
+from rftcost.errors import InvoiceError, why_unreadable
 from rftcost.events.json_text import SURROGATE_ESCAPE, lone_surrogate, lone_surrogate_in
 from rftcost.invoice_writers import (
     INVOICE_COLUMNS,
@@ -263,8 +264,8 @@ def _text(path: Path) -> str:
         if path.name.lower().endswith(".gz"):
             data = gzip.decompress(data)
         text = data.decode("utf-8-sig")
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise InvoiceError(f"cannot read invoice: {exc}", path=path) from exc
+    except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+        raise InvoiceError(f"cannot read invoice: {why_unreadable(exc)}", path=path) from exc
     except UnicodeDecodeError as exc:
         raise InvoiceError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", path=path) from exc
     if not text.strip():
@@ -304,8 +305,8 @@ def _check_text(path: Path) -> None:
             decoder.decode(b"", final=True)
     except UnicodeDecodeError as exc:  # the file ends inside a character
         raise InvoiceError(f"not UTF-8 text ({exc.reason} at byte {consumed})", path=path) from exc
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise InvoiceError(f"cannot read invoice: {exc}", path=path) from exc
+    except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+        raise InvoiceError(f"cannot read invoice: {why_unreadable(exc)}", path=path) from exc
     if blank:
         # Never read as an empty Costs API export that audits clean.
         raise InvoiceError(
@@ -1295,7 +1296,9 @@ def load_project_map(values: Sequence[str | Path]) -> dict[str, str]:
         try:
             body = path.read_bytes().decode("utf-8-sig")
         except OSError as exc:
-            raise InvoiceError(f"cannot read the project map: {exc}", path=path) from exc
+            raise InvoiceError(
+                f"cannot read the project map: {why_unreadable(exc)}", path=path
+            ) from exc
         except UnicodeDecodeError as exc:
             raise InvoiceError(
                 f"not UTF-8 text ({exc.reason} at byte {exc.start})", path=path

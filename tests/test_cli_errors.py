@@ -85,6 +85,22 @@ CASES: list[Case] = [
     # bill / validate / explain: files, policies, zones
     ("bill-missing-file", lambda f, t: ["bill", str(t / "nope.jsonl")], "no such file"),
     ("bill-unknown-policy", lambda f, t: ["bill", LOG, "--policy", "nope"], "nope"),
+    # an option of one value given twice: the parser would keep the last, unsaid
+    (
+        "audit-two-invoices",
+        lambda f, t: ["audit", "-i", str(t / "a.csv"), "--invoice", str(t / "b.csv"), LOG],
+        "-i/--invoice given twice",
+    ),
+    (
+        "bill-two-policies",
+        lambda f, t: ["bill", LOG, "--policy", "openai-rft", "--policy=azure-rft"],
+        "--policy given twice",
+    ),
+    (
+        "export-focus-two-outputs",
+        lambda f, t: ["export", "focus", LOG, "-o", str(t / "a.csv"), "-o", str(t / "b.csv")],
+        "-o/--output given twice",
+    ),
     (
         "bill-policy-unknown-key",
         lambda f, t: ["bill", LOG, "--policy", str(f["policy_unknown_key"])],
@@ -427,3 +443,71 @@ def test_an_argument_that_is_not_utf8_is_one_line(
     assert code == 2 and out == "" and err.count("\n") == 1, err
     assert err.startswith("error: an argument that is not UTF-8 text: ") and "\\udcff" in err
     assert not _RAW.search(err) and not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("argv", "repeated"),
+    [
+        (["audit", "-ia.csv", "-ib.csv", "log"], "-i/--invoice"),
+        (["bill", "log", "-o", "-o"], None),  # the second -o is the first one's value
+        (["bill", "log", "-o", "a", "--", "-o"], None),  # after --: arguments
+        (["bill", "a.jsonl", "b.jsonl", "--strict", "--strict"], None),  # a flag
+        (["estimate", "plan.json", "--vary", "n_epochs=2", "--vary", "n_epochs=3"], None),
+        (["audit", "-i", "a", "--help", "-i", "b"], None),  # help, as the parser gives it
+        (["chart", "spend", "log", "-o", "a.png", "--output=b.png"], "-o/--output"),
+    ],
+)
+def test_repeated_option_reads_tokens_as_the_parser_does(
+    argv: list[str], repeated: str | None
+) -> None:
+    import typer
+
+    from rftcost.cli import app
+    from rftcost.cli.argv import repeated_option
+
+    assert repeated_option(typer.main.get_command(app), argv) == repeated
+
+
+def _gzip_files(folder: Path) -> dict[str, Path]:
+    """A log's gzip data three ways broken: plain text named .gz, cut short, damaged."""
+    import gzip
+
+    data = gzip.compress(Path(LOG).read_bytes())
+    damaged = bytearray(data)
+    middle = slice(len(data) // 3, len(data) // 3 + 40)
+    damaged[middle] = bytes(b ^ 0x55 for b in damaged[middle])
+    files = {
+        "plain": Path(LOG).read_bytes(),
+        "truncated": data[: len(data) // 2],
+        "damaged": bytes(damaged),
+        "bad-crc": data[:-8] + bytes(b ^ 0xFF for b in data[-8:-4]) + data[-4:],
+    }
+    for name, content in files.items():
+        (folder / f"{name}.jsonl.gz").write_bytes(content)
+    return {name: folder / f"{name}.jsonl.gz" for name in files}
+
+
+@pytest.mark.parametrize(
+    ("kind", "words"),
+    [
+        ("plain", "not gzip data, although its name ends in .gz"),
+        ("truncated", "its gzip data ends early: the file is truncated"),
+        ("damaged", "its gzip data is damaged"),
+        ("bad-crc", "its gzip data is damaged"),
+    ],
+)
+@pytest.mark.parametrize("as_invoice", [False, True], ids=["log", "invoice"])
+def test_broken_gzip_is_named_in_our_words(
+    kind: str,
+    words: str,
+    as_invoice: bool,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    broken = _gzip_files(tmp_path)[kind]
+    argv = ["audit", "-i", str(broken), LOG] if as_invoice else ["bill", str(broken)]
+    code, _, err = run_main(argv, capsys, monkeypatch)
+    assert code == 2
+    assert err.startswith(f"error: {broken}: cannot read ") and words in err, err
+    assert err.count("\n") == 1 and "Error -3" not in err and "end-of-stream" not in err

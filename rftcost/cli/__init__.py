@@ -26,6 +26,7 @@ from rftcost.cli import report as _report  # noqa: F401
 from rftcost.cli import spend as _spend  # noqa: F401
 from rftcost.cli import watch as _watch  # noqa: F401
 from rftcost.cli.app import app
+from rftcost.cli.argv import repeated_option
 from rftcost.cli.common import EXIT_USAGE, one_line, visible_controls
 from rftcost.errors import excerpt
 from rftcost.events.json_text import holds_surrogate
@@ -50,8 +51,18 @@ def main() -> None:
             err=True,
         )
         sys.exit(EXIT_USAGE)
+    command = typer.main.get_command(app)
+    repeated = repeated_option(command, sys.argv[1:])
+    if repeated is not None:
+        # The parser would keep the last value and say nothing (one invoice of two
+        # audited, the other's errors unseen by a CI gate).
+        typer.echo(
+            f"error: {repeated} given twice: give it once (the command would use only the last)",
+            err=True,
+        )
+        sys.exit(EXIT_USAGE)
     try:
-        code = app(standalone_mode=False)
+        code = command(standalone_mode=False)
         sys.exit(code if isinstance(code, int) else 0)
     except typer.Exit as done:
         sys.exit(done.exit_code)

@@ -25,6 +25,7 @@ import io
 import json
 import re
 import warnings
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,7 +34,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
-from rftcost.errors import EXCERPT, InputError, UnreadableFileError, excerpt
+from rftcost.errors import EXCERPT, InputError, UnreadableFileError, excerpt, why_unreadable
 from rftcost.events.duplicates import (
     deduplicate,
     empty_duplicates,
@@ -244,7 +245,7 @@ def parquet_file(path: Path) -> Any:
     try:
         return pq.ParquetFile(path)
     except OSError as exc:
-        raise UnreadableFileError(f"cannot read file: {message_line(exc)}", path=path) from exc
+        raise UnreadableFileError(f"cannot read file: {why_unreadable(exc)}", path=path) from exc
     except Exception as exc:  # ArrowInvalid and kin: a corrupt or truncated file
         raise UnreadableFileError(
             f"not a readable Parquet file: {message_line(exc)}", path=path
@@ -529,8 +530,10 @@ def _named_errors(path: Path, chunks: Iterator[tuple[Any, _T]]) -> Iterator[tupl
             return
         except InputError:
             raise
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
-            raise UnreadableFileError(f"cannot read file: {message_line(exc)}", path=path) from exc
+        except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+            raise UnreadableFileError(
+                f"cannot read file: {why_unreadable(exc)}", path=path
+            ) from exc
         except Exception as exc:  # pyarrow / pandas parser errors have no common base
             raise UnreadableFileError(f"cannot parse file: {message_line(exc)}", path=path) from exc
         yield item

@@ -12,6 +12,7 @@ will be rejected, is left to the readers to report in their own words.
 from __future__ import annotations
 
 import gzip
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -123,7 +124,7 @@ def holds_no_record(path: Path) -> bool:
         if name.endswith((".csv", ".csv.gz")):
             return _csv_has_no_row(path)
         return _text_is_blank(path)
-    except (OSError, EOFError, UnicodeError, gzip.BadGzipFile):
+    except (OSError, EOFError, UnicodeError, zlib.error):  # gzip.BadGzipFile is an OSError
         return False
 
 

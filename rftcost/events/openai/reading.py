@@ -19,7 +19,7 @@ from typing import Any, Final
 
 import pandas as pd
 
-from rftcost.errors import UnreadableFileError
+from rftcost.errors import UnreadableFileError, why_unreadable
 from rftcost.events.json_text import (
     SURROGATE_ESCAPE,
     file_named_in_text,
@@ -156,7 +156,9 @@ class ExportReader:
         try:
             data = path.read_bytes()
         except OSError as exc:
-            raise UnreadableFileError(f"cannot read file: {exc}", path=path) from exc
+            raise UnreadableFileError(
+                f"cannot read file: {why_unreadable(exc)}", path=path
+            ) from exc
         by_line = path.name.lower().endswith((".jsonl", ".ndjson"))
         undecoded = False
         try:
