@@ -126,8 +126,9 @@ class JobBill(BaseModel):
     """Who pays (``None``: unallocated)."""
     project: str | None
     """The job's project."""
-    model: str
-    """Base model billed."""
+    model: str | None
+    """Base model billed (``None``: unknown, for an invalid job none of whose records
+    could be read)."""
     status: str
     """succeeded, failed, cancelled, paused, running or invalid."""
     data_sharing: bool
@@ -941,7 +942,8 @@ def _job_bill(
         job_id=str(row["job_id"]),
         team=None if pd.isna(row["team"]) else str(row["team"]),
         project=None if pd.isna(row["project"]) else str(row["project"]),
-        model=str(row["model"]),
+        # A job whose every record was rejected has no model to read (not "<NA>").
+        model=None if pd.isna(row["model"]) else str(row["model"]),
         status=str(row["status"]),
         data_sharing=bool(row["data_sharing"]),
         wall_seconds=int(row["wall_ns"]) / _NS_PER_SECOND,

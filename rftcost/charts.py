@@ -691,9 +691,11 @@ def _bar(y: int, start: datetime, end: datetime) -> tuple[float, float, float]:
 
 def _timeline_title(explanation: Explanation, currency: str) -> str:
     job = explanation.job
+    # A job none of whose records could be read: its team is unknown, not unallocated.
+    team_unknown = UNALLOCATED if explanation.records_read else "unknown"
     head = (  # names cut to one short line: a long or multi-line id cannot squeeze the axes
-        f"Job {_label(job.job_id, 28)} · team {_label(job.team or UNALLOCATED, 28)}"
-        f" · {_label(job.model)} · {job.status}"
+        f"Job {_label(job.job_id, 28)} · team {_label(job.team or team_unknown, 28)}"
+        f" · {_label(job.model or 'unknown')} · {job.status}"
     )
     if job.status == "invalid":
         # Every problem, wrapped to the figure's width (a long path or message is

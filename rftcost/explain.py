@@ -96,6 +96,16 @@ class Explanation(BaseModel):
     """(at, event) of every billing event."""
     phase_intervals: tuple[tuple[str, datetime, datetime, bool], ...]
     """(phase, start, end, billable) of every phase interval."""
+    first_event_at: datetime | None = None
+    """The job's first event, UTC (``None``: no record of the job could be read)."""
+    last_event_at: datetime | None = None
+    """The job's last event, UTC (``None``: no record of the job could be read)."""
+
+    @property
+    def records_read(self) -> bool:
+        """Whether any record of the job could be read: when none could (every one was
+        rejected), its team, project, model and time cannot be established."""
+        return self.first_event_at is not None
 
 
 def _rows(frame: pd.DataFrame) -> Iterator[Any]:
@@ -111,7 +121,7 @@ def explain(bill: Bill, job_id: str) -> Explanation:
     found = timeline.jobs.index[timeline.jobs["job_id"] == job_id]
     if len(found) == 0:
         # Every record of the job was rejected (its problems say which): an invalid job
-        # with no wall clock to cut.
+        # with no wall clock to cut, whose first and last events are unknown.
         return Explanation(
             job=job,
             policy=bill.policy.name,
@@ -196,6 +206,8 @@ def explain(bill: Bill, job_id: str) -> Explanation:
         phase_intervals=tuple(
             (p, datetime_from_ns(s), datetime_from_ns(e), b) for p, s, e, b in spans
         ),
+        first_event_at=datetime_from_ns(first_ns),
+        last_event_at=datetime_from_ns(last_ns),
     )
 
 

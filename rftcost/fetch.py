@@ -31,6 +31,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from rftcost.errors import ExportError
+from rftcost.events.json_text import holds_surrogate, lone_surrogate, without_surrogates
 
 __all__ = [
     "DEFAULT_MAX_RETRIES",
@@ -89,6 +90,10 @@ class FetchedJob(BaseModel):
     """Events downloaded."""
     checkpoints: int
     """Checkpoints downloaded."""
+    problems: tuple[str, ...] = ()
+    """Objects of the responses that are not valid text (a lone surrogate escape such as
+    ``\\udc80``): written as the API sent them (escaped), each rejected by
+    ``import_openai`` as a record of the job, which is then invalid."""
 
 
 class FetchResult(BaseModel):
@@ -199,18 +204,58 @@ def write_job(
         "events.json": _page(events),
         "checkpoints.json": _page(checkpoints),
     }
+    problems: list[str] = []
     for name, document in documents.items():
+        text = json.dumps(document, indent=2, ensure_ascii=False)
+        if holds_surrogate(text):
+            # A lone surrogate escape in a response ("\udc80") parses to a character that
+            # no UTF-8 file holds: the document is written with its escapes as the API sent
+            # them (ASCII), and the reader rejects each object holding one (json_text).
+            text = json.dumps(document, indent=2)
+            problems += _not_text(name, document)
         temporary = folder / f".{name}.partial"
-        temporary.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", "utf-8")
+        temporary.write_text(text + "\n", "utf-8")
         temporary.replace(folder / name)
     method = job.get("method")
+    status = job.get("status")
+    kind = method.get("type") if isinstance(method, dict) else None
     return FetchedJob(
         job_id=job_id,
         folder=str(folder),
-        status=job.get("status") if isinstance(job.get("status"), str) else None,
-        method=method.get("type") if isinstance(method, dict) else None,
+        status=without_surrogates(status) if isinstance(status, str) else None,
+        method=without_surrogates(kind) if isinstance(kind, str) else None,
         events=len(events),
         checkpoints=len(checkpoints),
+        problems=tuple(problems),
+    )
+
+
+def _not_text(name: str, document: dict[str, Any]) -> list[str]:
+    """The objects of a written document that hold a lone surrogate, each named."""
+    if name == "job.json":
+        found = [("the job object", lone_surrogate(document))]
+    else:
+        found = [
+            (f"data[{index}] ({_label(item)})", lone_surrogate(item))
+            for index, item in enumerate(document["data"])
+        ]
+    return [
+        f"{name}: {what} holds a lone surrogate escape {lone}, not valid text: "
+        "import-openai and bill reject it and the job is invalid"
+        for what, lone in found
+        if lone is not None
+    ]
+
+
+def _label(item: Any) -> str:
+    """An object as a problem names it: its type and id."""
+    if not isinstance(item, dict):
+        return "not an object"
+    kind, object_id = item.get("object"), item.get("id")
+    return without_surrogates(
+        f"{kind if isinstance(kind, str) else 'object'} {object_id!r}"
+        if isinstance(object_id, str)
+        else f"{kind if isinstance(kind, str) else 'object'} without an id"
     )
 
 

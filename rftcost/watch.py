@@ -56,6 +56,7 @@ from pydantic import BaseModel, ConfigDict
 
 from rftcost._callable import make_module_callable
 from rftcost.errors import RftcostError
+from rftcost.events.json_text import holds_surrogate, without_surrogates
 from rftcost.fetch import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_PAGE_SIZE,
@@ -465,16 +466,20 @@ class _Tracker:
     billable_seconds: float | None = None  # charged + unbilled, for the time to budget
     measured: JobWatch | None = None  # spend and forecast of the last successful poll
 
+    # A lone surrogate escape in the job object ("\udc80") is shown as U+FFFD, as every
+    # output shows it: the import rejects the object (the job is invalid), and no line
+    # written holds text that is not UTF-8.
+
     @property
     def status(self) -> str:
         status = (self.job or {}).get("status")
-        return status if isinstance(status, str) else "unknown"
+        return without_surrogates(status) if isinstance(status, str) else "unknown"
 
     @property
     def team(self) -> str | None:
         metadata = (self.job or {}).get("metadata")
         team = metadata.get("team") if isinstance(metadata, dict) else None
-        return team.strip() or None if isinstance(team, str) else None
+        return without_surrogates(team).strip() or None if isinstance(team, str) else None
 
 
 @dataclass
@@ -507,8 +512,17 @@ class _Guard:
         job_id = "job list"
         try:
             if all_jobs:
-                for found in _running_rft_jobs(client, page_size):
-                    self.tracker(found)
+                found, unreadable = _running_rft_jobs(client, page_size)
+                for job_id in found:
+                    self.tracker(job_id)
+                for shown in unreadable:  # said once, as the import's notes
+                    warning = (
+                        f"{shown}: a running job whose id is not valid text (a lone "
+                        "surrogate escape): it cannot be watched"
+                    )
+                    if warning not in self.notes_said:
+                        self.notes_said.add(warning)
+                        warnings.append(warning)
             active = [t for t in self.trackers.values() if not t.ended]
             for tracker in active:
                 job_id = tracker.job_id
@@ -823,15 +837,21 @@ class _Guard:
 # --- the API ---------------------------------------------------------------------------------
 
 
-def _running_rft_jobs(client: Any, page_size: int) -> list[str]:
-    """Ids of the organisation's running reinforcement jobs (every list page)."""
-    found = []
+def _running_rft_jobs(client: Any, page_size: int) -> tuple[list[str], list[str]]:
+    """Ids of the organisation's running reinforcement jobs (every list page), and those
+    of them that are not valid text (a lone surrogate escape), shown with U+FFFD: such an
+    id can name no folder and no request."""
+    found, unreadable = [], []
     for job in client.fine_tuning.jobs.list(limit=page_size):
         method = getattr(job, "method", None)
         kind = getattr(method, "type", None)
         if kind == "reinforcement" and job.status == "running":
-            found.append(str(job.id))
-    return found
+            job_id = str(job.id)
+            if holds_surrogate(job_id):
+                unreadable.append(without_surrogates(job_id))
+            else:
+                found.append(job_id)
+    return found, unreadable
 
 
 def _refresh(client: Any, tracker: _Tracker, page_size: int) -> None:

@@ -249,6 +249,27 @@ def test_overbilled_time_without_a_cause(
     assert "0.37 h billed beyond the 2.00 h" in finding.explanation
 
 
+@pytest.mark.parametrize(
+    ("queued_seconds", "kind"), [(5, "overbilled_time"), (40, "queue_time_billed")]
+)
+def test_excluded_time_explains_an_overbill_only_when_billing_it_gives_the_hours(
+    tmp_path: Path, queued_seconds: int, kind: str
+) -> None:
+    """17.5 s of training is 0.01 h under R11 (18 s, half up); 0.02 h billed is one step
+    more. 5 s of queue billed too gives 22.5 s, still 0.01 h: it cannot be the cause, the
+    hours are billed beyond the logs. 40 s of queue gives 57.5 s, 0.02 h: it can."""
+    log = JobLog("ftjob-r").created(team="search").phase("queued", seconds=queued_seconds)
+    job = rftcost.bill(frame_of(log.phase("rollout", seconds=17.5).add("succeeded")))
+    assert job.job("ftjob-r").billed_hours == D("0.01")
+    lines = invoice_from_bill(job, invoice_id="INV-R")
+    i = _row(lines, "ftjob-r", "compute")
+    lines.loc[i, ["quantity", "amount"]] = ["0.02", "2.00"]
+    finding = _only(_audit(lines, job, tmp_path), kind)
+    assert (finding.expected, finding.billed, finding.severity) == (D("1.00"), D("2.00"), "error")
+    if kind == "overbilled_time":
+        assert "no excluded or lost interval of the job explains it" in finding.explanation
+
+
 def test_underbilled_time_is_a_warning(
     bill: rftcost.Bill, clean: pd.DataFrame, tmp_path: Path
 ) -> None:

@@ -220,6 +220,31 @@ def test_a_job_whose_every_record_was_rejected_is_explained_and_drawn(tmp_path: 
     assert drawn.exit_code == 0, drawn.output
 
 
+def test_explain_of_a_job_whose_every_record_was_rejected_says_unknown(tmp_path: Path) -> None:
+    """Its model, team, project and time cannot be established: ``unknown``, never ``<NA>``,
+    ``unallocated`` or a wall clock of 0:00:00; the JSON says null, as bill does."""
+    path = tmp_path / "rejected.jsonl"
+    path.write_text(
+        '{"job_id": "j", "ts": "2025-06-01T10:00:00", "event": "job_created", "team": "s"}\n'
+        '{"job_id": "j", "ts": "not a time", "event": "phase_start", "phase": "rollout"}\n'
+    )
+    for output_format in ("table", "markdown"):
+        explained = runner.invoke(app, ["explain", str(path), "--job", "j", "-f", output_format])
+        assert explained.exit_code == 0, explained.output
+        text = explained.output
+        assert "<NA>" not in text and "unallocated" not in text and "0:00:00" not in text
+        assert "team unknown  project unknown  model unknown  status invalid" in text
+        assert "Time: unknown" in text and "no record of this job could be read" in text
+        assert "not an ISO 8601 timestamp" in text
+    document = json.loads(
+        runner.invoke(app, ["explain", str(path), "--job", "j", "-f", "json"]).output
+    )
+    assert document["job"]["model"] is None and document["job"]["team"] is None
+    assert document["first_event_at"] is None and document["last_event_at"] is None
+    billed = json.loads(runner.invoke(app, ["bill", str(path), "-f", "json"]).output)
+    assert billed["jobs"][0]["model"] is None
+
+
 def test_policy_list_and_show() -> None:
     listed = runner.invoke(app, ["policy", "list"])
     assert listed.exit_code == 0

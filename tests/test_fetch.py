@@ -162,6 +162,47 @@ def test_fetched_folder_imports_like_the_original_export(
     pd.testing.assert_frame_equal(fetched.events, original.events)
 
 
+def test_a_lone_surrogate_in_a_response_is_a_problem_of_its_object_not_a_crash(
+    api: tuple[str, Recorded],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``"\\udc80"`` in an event's message parses to a character no UTF-8 file holds:
+    fetch writes it as the API sent it (escaped, the file UTF-8), names the object, and
+    the import rejects that event alone, its job invalid."""
+    url, recorded = api
+    event = recorded.events[JOB][2]
+    event["message"] += " \udc80"
+    result = fetch_jobs([JOB], tmp_path, api_key=KEY, base_url=url)
+    folder = tmp_path / JOB
+    text = (folder / "events.json").read_bytes().decode("utf-8")  # strict: UTF-8 text
+    assert "\\udc80" in text and json.loads(text)["data"][2]["message"] == event["message"]
+    (problem,) = result.jobs[0].problems
+    assert problem.startswith(f"events.json: data[2] (fine_tuning.job.event '{event['id']}')")
+    assert "lone surrogate escape \\udc80" in problem
+    imported = import_openai([tmp_path])
+    (rejected,) = imported.problems
+    assert (rejected.job_id, rejected.position) == (JOB, "data[2]")
+    assert "not valid text: a lone surrogate escape \\udc80" in rejected.reason
+    assert len(imported.events) > 0  # the other events are read
+    from rftcost.engines import bill
+
+    assert bill(tmp_path).job(JOB).status == "invalid"
+    # The job object too; the command says so on stderr, in UTF-8, and succeeds.
+    recorded.jobs[JOB]["metadata"] = {"team": "se\udc80arch"}
+    recorded.jobs[JOB]["status"] = "fail\udc80ed"
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("OPENAI_BASE_URL", url)
+    assert run_cli(monkeypatch, "fetch", JOB, "-o", str(tmp_path / "again")) == 0
+    err = capsys.readouterr().err
+    err.encode("utf-8")
+    assert f"{JOB}: fail\ufffded, 8 event(s)" in err
+    assert f"{JOB}: warning: job.json: the job object holds a lone surrogate escape" in err
+    assert f"{JOB}: warning: events.json: data[2]" in err
+    (tmp_path / "again" / JOB / "job.json").read_bytes().decode("utf-8")
+
+
 def test_key_and_base_url_come_from_the_environment(
     api: tuple[str, Recorded], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

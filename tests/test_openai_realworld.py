@@ -549,6 +549,45 @@ def test_non_export_json_in_a_folder_is_skipped_by_bill_validate_and_import(
     assert code == 0 and "settings.json: skipped, not an OpenAI fine-tuning export" in err
 
 
+@needs_cases
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"<html><body>502 Bad Gateway</body></html>\n", "not JSON: Expecting value"),
+        (b"\xff\x00 a page that is not text", "not UTF-8 text"),
+        ("a page saved as UTF-16".encode("utf-16"), "not UTF-8 text"),
+    ],
+    ids=["html", "binary", "utf-16"],
+)
+def test_an_unreadable_events_page_in_a_folder_is_a_rejected_record_of_its_job(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    content: bytes,
+    reason: str,
+) -> None:
+    """An events.json that the sniff cannot read (not JSON, not UTF-8 where it looks) is
+    not skipped as a file of another kind: its page is one rejected record (file, line,
+    reason), counted by validate and bill, and its job stays invalid."""
+    folder = tmp_path / "case"
+    shutil.copytree(CASES / "realworld/02-apiref-success-wording", folder)
+    (folder / "events.json").write_bytes(content)
+    billed = bill(folder)
+    assert billed.log is not None
+    counts = billed.log.counts()
+    assert counts["rejected"] == 1
+    assert counts["records_read"] == counts["accepted"] + counts["duplicates"] + 1
+    (row,) = billed.log.rejected.itertuples()
+    assert (row.source, row.line, row.job_id) == (str(folder / "events.json"), 1, "ftjob-rw02")
+    assert reason in row.reason and "none of the file's objects" in row.reason
+    assert billed.job("ftjob-rw02").status == "invalid"
+    code, out, _ = run_cli(monkeypatch, capsys, "validate", str(folder))
+    assert code == 1 and "1 rejected" in out and "events.json:1: OpenAI export: " in out
+    assert "skipped" not in out
+    code, out, _ = run_cli(monkeypatch, capsys, "bill", str(folder))
+    assert code == 0 and "+ 1 rejected" in out
+
+
 def test_import_openai_reports_jobs_it_cannot_bill_and_strict_exits_1(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -438,6 +438,40 @@ def test_an_amount_that_cannot_be_established_is_unknown_never_zero(
     assert any("record(s) of the exports not used" in w for w in state.warnings)
 
 
+def test_a_lone_surrogate_in_a_response_makes_its_job_invalid_never_a_crash(
+    api: tuple[str, StandIn],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``"\\udc80"`` in an event's message: that event is a rejected record, the job's
+    amount unknown, with a clear problem; in the job object's team or status: shown with
+    U+FFFD; every line written is UTF-8."""
+    url, stand_in = api
+    stand_in.jobs[JOB].events[0]["message"] += " \udc80"
+    state = run(url, JOB, budget="500", once=True)[0]
+    job = state.jobs[0]
+    assert job.spent is None and job.bill_status == "invalid"
+    assert any("not valid text: a lone surrogate escape \\udc80" in p for p in job.problems)
+    assert any("record(s) of the exports not used" in w for w in state.warnings)
+    stand_in.jobs[JOB] = SimJob(JOB, team="se\udc80arch")
+    for output_format in ("table", "json"):
+        code = cli(monkeypatch, url, JOB, "--budget", "500", "--once", "--format", output_format)
+        out, err = capsys.readouterr()
+        assert code == 1, err
+        out.encode("utf-8")  # strict: no lone surrogate written
+        err.encode("utf-8")
+        assert "se\ufffdarch" in out and "amount unknown" in err
+    stand_in.jobs[JOB] = SimJob(JOB, status="runn\udc80ing")
+    job = run(url, JOB, budget="500", once=True)[0].jobs[0]
+    assert (job.status, job.bill_status) == ("runn\ufffding", "invalid")
+    # A running job listed with such an id cannot be watched: a warning, the others are.
+    stand_in.jobs[JOB] = SimJob(JOB)
+    stand_in.jobs["ftjob-x\udc80"] = SimJob("ftjob-x\udc80")
+    state = run(url, all_jobs=True, budget="500", once=True)[0]
+    assert [j.job_id for j in state.jobs] == [JOB]
+    assert any(w.startswith("ftjob-x\ufffd: a running job whose id") for w in state.warnings)
+
+
 def test_an_unknown_message_is_said_once(api: tuple[str, StandIn]) -> None:
     url, stand_in = api
     stand_in.jobs[JOB].total = 2

@@ -23,7 +23,9 @@ Matching (canonical invoices, ``basis = "job"``):
    each group (job or charge; compute, discount, grader model and token type) is
    compared to the bill. Hours billed beyond the logs are matched against the
    job's excluded intervals (``queue_time_billed``) and lost work
-   (``lost_work_billed``) within one rounding step per charge; differences that
+   (``lost_work_billed``): a stretch is the cause when the exact billable time plus
+   the stretch lies within one rounding step per charge of the hours billed (R11), else
+   the hours are ``overbilled_time``; differences that
    only rounding explains are ``rounding`` (severity ``info``).
 5. Jobs with charges and no line are ``unbilled_job``.
 

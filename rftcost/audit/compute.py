@@ -3,7 +3,8 @@
 Per line: ``arithmetic_error`` (quantity × unit price ≠ amount) and ``rate_mismatch``
 (a price other than the policy's hourly rate). Per charge or job: hours billed beyond
 the logs are matched against the job's excluded intervals (``queue_time_billed``)
-and lost work (``lost_work_billed``) within one rounding step per charge, else
+and lost work (``lost_work_billed``): the exact billable time plus the stretch lies
+within one rounding step per charge of the hours billed (R11), else
 ``overbilled_time``; hours short of them are ``underbilled_time``; a difference only
 rounding explains is ``rounding``. The largest compute finding of each job or charge
 is its ``cause``: a data-sharing discount that follows it is explained by it.
@@ -364,9 +365,14 @@ def _hours_finding(ctx: AuditContext, row: Any, time: TimeIndex, lines: tuple[in
     delta_ns = delta * NS_PER_MICRO_HOUR
     code = ctx.code(job_id)
     if delta > 0:
+        # A stretch of time explains the hours when billing it too gives them: the exact
+        # billable time plus the stretch lies within one rounding step (R11) per charge of
+        # the hours billed. Measured from the rounded hours instead, a stretch far shorter
+        # than the excess (5 s of queue beside 0.01 h too many) would pass for its cause.
+        beyond_exact_ns = billed_hours * NS_PER_MICRO_HOUR - int(row.billable_ns)
         candidates = time.over_candidates(code, charge, window)
         matches = sorted(
-            (c for c in candidates if abs(delta_ns - c.ns) < tolerance_ns),
+            (c for c in candidates if abs(beyond_exact_ns - c.ns) < tolerance_ns),
             key=lambda c: (abs(delta_ns - c.ns), c.specificity),
         )
         if matches:

@@ -100,6 +100,9 @@ def explain_command(
         )
 
 
+_UNKNOWN = "unknown"
+"""What explain prints for what the logs cannot establish."""
+
 _STRETCH_COLUMNS = ["from", "to", "seconds", "status", "phases", "charge", "why"]
 
 
@@ -144,12 +147,25 @@ def render_explanation(explanation: Any, *, markdown: bool = False) -> str:
     from rftcost.money import format_amount
 
     job = explanation.job
+    # A job whose every record was rejected: what no record says is unknown, as every
+    # output says it (not "unallocated", not "<NA>", not a wall clock of 0 s).
+    read = explanation.records_read
     lines = [
-        f"Job {job.job_id}  team {job.team or 'unallocated'}  project {job.project or '-'}"
-        f"  model {job.model}  status {job.status}",
+        f"Job {job.job_id}  team {job.team or ('unallocated' if read else _UNKNOWN)}"
+        f"  project {job.project or ('-' if read else _UNKNOWN)}"
+        f"  model {job.model or _UNKNOWN}  status {job.status}",
         f"Policy {explanation.policy}",
         "",
     ]
+    if not read:
+        lines += [
+            "No time line: no record of this job could be read (every one was rejected).",
+            "Time: unknown",
+            "",
+            "INVALID: amount unknown, not $0. Problems:",
+            *[f"  - {p}" for p in job.problems],
+        ]
+        return _joined(lines, -1, markdown)
     rows = [
         [
             _clock(s.start),

@@ -59,5 +59,7 @@ def fetch_command(
             f"{job.checkpoints} checkpoint(s) → {job.folder}",
             err=True,
         )
+        for problem in job.problems:
+            typer.echo(f"{job.job_id}: warning: {problem}", err=True)
     typer.echo(f"next: rftcost import-openai {result.out_dir} -o events.jsonl", err=True)
     raise typer.Exit(EXIT_OK)

@@ -15,7 +15,9 @@ it that holds OpenAI objects, in sorted order). A file holds, as the API returns
 - JSON Lines: one such object or page per line.
 
 ``rftcost fetch`` writes ``DIR/JOB_ID/job.json``, ``events.json`` and
-``checkpoints.json``; ``import_openai([DIR])`` reads them back.
+``checkpoints.json``; ``import_openai([DIR])`` reads them back. A file of a folder with
+one of these names that is not JSON text at all (an HTML error page, UTF-16, binary) is
+read too, so that it is a problem of its job (invalid), never a file skipped.
 
 Which job an event belongs to
 -----------------------------

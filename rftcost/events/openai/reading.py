@@ -94,7 +94,8 @@ def looks_like_openai_export(path: Path) -> bool:
 
 
 def sniff_file(path: Path) -> bool:
-    """Whether one file looks like an export: its name, then its first 64 KiB (no parse)."""
+    """Whether one file looks like an export: its name, then its first 64 KiB (no parse);
+    a file named as ``rftcost fetch`` names them that they do not tell is parsed whole."""
     if not path.name.lower().endswith(EXPORT_SUFFIXES):
         return False
     try:
@@ -105,7 +106,24 @@ def sniff_file(path: Path) -> bool:
     text = head.decode("utf-8", errors="replace")
     if _OBJECT_PATTERN.search(text):
         return True
-    return path.name.lower() in _FETCH_FILES and bool(_LIST_PATTERN.match(text))
+    if path.name.lower() not in _FETCH_FILES:
+        return False
+    return bool(_LIST_PATTERN.match(text)) or _unreadable_json(path)
+
+
+def _unreadable_json(path: Path) -> bool:
+    """Whether a file named as ``rftcost fetch`` names its pages is not JSON text at all
+    (a byte that is not UTF-8 where the sniff looks, UTF-16, a truncated page, an HTML
+    error page): it is read as an export, so that the page is a rejected record of its
+    job, not a file skipped while its events go uncounted. A readable JSON document
+    holding no export object (a settings file) is not an export."""
+    try:
+        json.loads(path.read_bytes().decode("utf-8-sig"))
+    except OSError:
+        return False
+    except ValueError:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        return True
+    return False
 
 
 def expand_paths(paths: Sequence[str | Path]) -> tuple[list[Path], list[str]]:
@@ -130,6 +148,10 @@ def expand_paths(paths: Sequence[str | Path]) -> tuple[list[Path], list[str]]:
         else:
             raise UnreadableFileError("no such file or folder", path=path)
     return files, notes
+
+
+_WHOLE_FILE = ": none of the file's objects (a job, a page of events or checkpoints) can be read"
+"""What a file that cannot be parsed loses: it is one rejected record of its job."""
 
 
 JOB_SETTINGS = ("batch_size", "n_epochs", "eval_interval", "eval_samples")
@@ -165,7 +187,7 @@ class ExportReader:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             if not by_line:
-                reason = f"not UTF-8 text ({exc.reason} at byte {exc.start})"
+                reason = f"not UTF-8 text ({exc.reason} at byte {exc.start}){_WHOLE_FILE}"
                 self._problem(path, "file", reason, line=data.count(b"\n", 0, exc.start) + 1)
                 return True
             # JSON Lines: only the lines that are not UTF-8 are lost, each a problem of its
@@ -194,7 +216,8 @@ class ExportReader:
             self._problem(
                 path,
                 where,
-                f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+                f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+                + (_WHOLE_FILE if where == "file" else ""),
                 line=line or exc.lineno,
             )
             return
