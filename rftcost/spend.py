@@ -251,6 +251,9 @@ class Budget(BaseModel):
     """The budget, in the policy's currency (whole cents)."""
     line: int | None = None
     """Line of the budgets file it came from."""
+    currency: str | None = None
+    """The currency the file names for it (a ``currency`` column), if any: it must be
+    the bill's, as budgets and charges are compared with no conversion."""
 
     @field_validator("amount", mode="before")
     @classmethod
@@ -273,6 +276,22 @@ class Budgets(BaseModel):
     """The budgets, in file order."""
     source: str | None = None
     """The file they came from."""
+
+    def check_currency(self, currency: str) -> None:
+        """Refuse a budget the file says is in another currency than ``currency`` (the
+        bill's): an amount in EUR compared with charges in USD would say nothing true."""
+        for item in self.items:
+            if item.currency is not None and item.currency != currency:
+                raise InputError(
+                    f"a budget in {item.currency} where the charges are in {currency}"
+                    " (budgets are compared with no conversion)",
+                    path=self.source or "budgets",
+                    line=item.line,
+                    column="currency",
+                    value=item.currency,
+                    hint=f"give the budgets in {currency}, or bill under a policy in"
+                    f" {item.currency}",
+                )
 
     def frame(self) -> pd.DataFrame:
         """team, period, kind, start_ns, end_ns, budget_cents."""
@@ -300,7 +319,10 @@ def load_budgets(path: str | Path) -> Budgets:
 
     ``period`` is a day (``2025-06-01``), ISO week (``2025-W23``) or month
     (``2025-06``); ``amount`` a non-negative decimal with at most two decimals.
-    Comment lines start with ``#``.
+    Comment lines start with ``#``. An optional ``currency`` column names each amount's
+    currency, checked against the bill's where the budgets are used
+    (``Budgets.check_currency``); a file with a header and no budget is refused, as an
+    empty one is (a budget check over no budget would pass, unsaid).
     """
     source = Path(path)
     if source.exists() and not source.is_dir() and not source.is_file():
@@ -338,7 +360,7 @@ def load_budgets(path: str | Path) -> Budgets:
             line=lines[0][0],
             hint="expected a header team,period,amount",
         )
-    position = {name: header.index(name) for name in required}
+    position = {name: header.index(name) for name in [*required, "currency"] if name in header}
     items: list[Budget] = []
     seen: dict[tuple[str, str], int] = {}
     for (number, _), row in zip(lines[1:], rows[1:], strict=True):
@@ -365,6 +387,12 @@ def load_budgets(path: str | Path) -> Budgets:
                 line=number,
             )
         seen[key] = number
+    if not items:
+        raise InputError(
+            "the budgets file holds no budget (a header and no row)",
+            path=source,
+            hint="add a row team,period,amount (e.g. search,2025-06,5000.00)",
+        )
     return Budgets(items=tuple(items), source=str(source))
 
 
@@ -409,7 +437,18 @@ def _budget(cells: dict[str, str], source: Path, line: int) -> Budget:
             column="amount",
             value=cells["amount"][:60],
         )
-    return Budget(team=cells["team"], period=cells["period"], amount=amount, line=line)
+    currency = cells.get("currency") or None
+    if currency is not None and not re.fullmatch(r"[A-Z]{3}", currency):
+        raise InputError(
+            "a currency is an ISO 4217 code, three capital letters (USD, EUR)",
+            path=source,
+            line=line,
+            column="currency",
+            value=currency[:60],
+        )
+    return Budget(
+        team=cells["team"], period=cells["period"], amount=amount, line=line, currency=currency
+    )
 
 
 class BudgetStatus(BaseModel):
@@ -660,6 +699,8 @@ def spend(
     kind = PeriodKind(period)
     win = Window.parse(window) if isinstance(window, str) else window
     plan = _as_budgets(budgets)
+    if plan is not None:
+        plan.check_currency(bill.policy.currency)
 
     charges = _labelled_charges(bill, group_by)
     if win is not None:

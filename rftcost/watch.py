@@ -328,6 +328,8 @@ def watch(
     per_job = _budget_amount(budget)
     resolved = load_policy(policy)
     team_budgets = _load_budgets(budgets)
+    if team_budgets is not None:
+        team_budgets.check_currency(resolved.currency)
     if history is not None and team_budgets is None:
         raise WatchError(
             "past jobs count against team budgets", option="--history", hint="give --budgets too"

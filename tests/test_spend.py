@@ -350,6 +350,8 @@ def test_budgets_in_a_window_only_count_inside_it(bill: rftcost.Bill) -> None:
         ("team,period,amount\n,2025-06,1\n", "empty team", 2),
         ("team,period,amount\nsearch,2025-06,1\nsearch,2025-06,2\n", "second budget", 3),
         ("", "empty", None),
+        ("team,period,amount\n", "holds no budget", None),  # a check over nothing
+        ("team,period,amount,currency\nsearch,2025-06,1,usd\n", "ISO 4217", 2),
     ],
 )
 def test_bad_budget_files_name_the_line(
@@ -562,3 +564,29 @@ def test_records_of_no_known_job_make_every_total_unknown_not_zero(
     assert "1 rejected record(s) of no known job: amount unknown (not $0)" in page
     code, _, err = cli(capsys, "chart", "spend", str(log), "-o", str(tmp_path / "c.svg"))
     assert code == 0 and "1 rejected record(s) of no known job" in err
+
+
+def test_budgets_in_another_currency_are_refused_not_compared(
+    tmp_path: Path, bill: rftcost.Bill
+) -> None:
+    """A ``currency`` column is read: EUR budgets against USD charges would say nothing
+    true (955.73% used); the bill's own currency, or none named, is compared as before."""
+    path = tmp_path / "budgets.csv"
+    path.write_text(
+        "team,period,amount,currency\nsearch,2025-06,300.00,USD\nads,2025-06,10,EUR\n",
+        encoding="utf-8",
+    )
+    budgets = load_budgets(path)
+    assert [b.currency for b in budgets.items] == ["USD", "EUR"]
+    with pytest.raises(InputError, match="a budget in EUR where the charges are in USD") as raised:
+        spend(bill, budgets=budgets)
+    assert (raised.value.line, raised.value.path) == (3, str(path))
+    same = load_budgets(
+        _written(tmp_path / "usd.csv", "team,period,amount,currency\nads,2025-06,10,USD\n")
+    )
+    assert spend(bill, budgets=same).budgets[0].amount == Decimal("10")
+
+
+def _written(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path

@@ -959,3 +959,12 @@ def test_cli_ctrl_c_stops_with_a_last_summary(
     assert len(out.splitlines()) == 1
     assert "interrupted" in err and "summary after 1 poll(s)" in err
     assert "spent so far 17.00 USD" in err
+
+
+def test_team_budgets_in_another_currency_are_refused_before_any_poll(tmp_path: Path) -> None:
+    from rftcost.errors import InputError
+
+    budgets = tmp_path / "budgets.csv"
+    budgets.write_text("team,period,amount,currency\nsearch,2026-06,90.00,EUR\n")
+    with pytest.raises(InputError, match="a budget in EUR where the charges are in USD"):
+        next(watch([JOB], budgets=budgets, api_key="sk-test", base_url="http://127.0.0.1:9"))
