@@ -287,6 +287,11 @@ def _spend_section(report: SpendReport, currency: str) -> dict[str, Any]:
         for row in report.rows()
     ]
     totals = report.totals
+    total = format_money(totals.total_amount, currency)
+    if report.invalid_jobs or report.orphan_records:
+        # As rftcost spend says it: invalid jobs and records of no known job are in no row,
+        # so the sum is a lower bound, and with no valid job there is no sum at all.
+        total = f"{total} + unknown" if totals.jobs else _UNKNOWN
     rows.append(
         [
             _Cell("total", strong=True),
@@ -296,7 +301,7 @@ def _spend_section(report: SpendReport, currency: str) -> dict[str, Any]:
             format_money(totals.compute_amount, currency),
             format_money(-totals.discount_amount, currency),
             format_money(totals.grader_amount, currency),
-            _Cell(format_money(totals.total_amount, currency), strong=True),
+            _Cell(total, strong=True),
         ]
     )
     headers = ["month", "team", "jobs", "billed h", "compute", "discount", "grader", "total"]

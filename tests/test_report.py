@@ -107,8 +107,11 @@ def test_report_has_every_section_and_the_totals(bill: rftcost.Bill, budgets: Bu
     assert "Timelines of the jobs with findings" in audit
     assert 'id="job-ftjob-vision"' in audit and 'id="job-ftjob-ads"' in audit
     assert 'id="job-ftjob-ghost"' not in audit
-    # The invalid job with its reason, and the policy with its rates.
+    # The invalid job with its reason, and the policy with its rates; the spend table's
+    # total is a lower bound, as rftcost spend says it.
     assert "ftjob-broken" in document
+    spend_total = format_money(bill.totals().total_amount, "USD")
+    assert f"<strong>{spend_total} + unknown</strong>" in document
     assert "openai-rft" in document and "$100.00/h" in document
 
 
@@ -283,3 +286,11 @@ def test_report_of_an_empty_bill() -> None:
     document = html_report(rftcost.bill(frame))
     assert "From wall clock to total" not in sections(document)
     assert "$0.00" in document
+
+
+def test_the_spend_total_of_a_log_of_invalid_jobs_only_is_unknown() -> None:
+    broken = rftcost.bill(mixed_logs().query("job_id == 'ftjob-broken'"))
+    document = html_report(broken)
+    assert 'id="total-charged">unknown<' in document
+    spend = document[document.index("<h2>Spend per team</h2>") :]
+    assert "<strong>unknown</strong>" in spend and "<strong>$0.00</strong>" not in spend
