@@ -350,6 +350,11 @@ def _load_raw(
     merged = _deep_merge(parent_raw, raw)
     if "sources" not in raw and "sources" in parent_raw:
         merged["sources"] = parent_raw["sources"]
+    changed = sorted(set(raw) - {"name", "extends", "description", "sources"})
+    if "description" not in raw and changed:
+        # The parent's words describe the parent ("$100 per billable hour" under a rate of
+        # 33.33): say what this policy is instead.
+        merged["description"] = f"{parent}, with its {', '.join(changed)} changed"
     return merged, source, base_dir or parent_dir
 
 

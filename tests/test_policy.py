@@ -177,3 +177,23 @@ def test_a_policy_is_frozen_and_refuses_floats() -> None:
         Policy(name="p", hourly_rates={"o4-mini": 1.5})  # type: ignore[dict-item]
     with pytest.raises(ValueError):
         Policy(name="p", hourly_rates={})
+
+
+def test_a_policy_that_changes_its_parent_does_not_keep_the_parents_description(
+    tmp_path: Path,
+) -> None:
+    """The parent's words describe the parent: "$100 per billable hour" under a rate of
+    33.33 would be false in every output that names the policy."""
+    changed = tmp_path / "mine.toml"
+    changed.write_text(
+        'name = "mine"\nextends = "openai-rft"\n[hourly_rates]\n"o4-mini" = "33.33"\n'
+    )
+    policy = load_policy(changed)
+    assert policy.description == "openai-rft, with its hourly_rates changed"
+    assert "$100" not in policy.description
+    renamed = tmp_path / "renamed.toml"
+    renamed.write_text('name = "renamed"\nextends = "azure-rft"\n')
+    assert load_policy(renamed).description == load_policy("azure-rft").description
+    own = tmp_path / "own.toml"
+    own.write_text('extends = "openai-rft"\ndescription = "ours"\n[rounding]\nscope = "job"\n')
+    assert load_policy(own).description == "ours"
