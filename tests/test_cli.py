@@ -306,3 +306,21 @@ def test_exit_status_reads_system_exit_as_the_interpreter_does(
 
     assert _exit_status(code) == status
     assert capsys.readouterr().err == said
+
+
+def test_bill_table_says_unknown_for_the_team_of_a_job_of_no_readable_record(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "log.jsonl"
+    log.write_text(
+        '{"job_id":"j-free","ts":"2025-06-01T00:00:00Z","event":"job_created"}\n'
+        '{"job_id":"j-free","ts":"2025-06-01T02:00:00Z","event":"succeeded"}\n'
+        '{"job_id":"j-lost","ts":"nope","event":"job_created","team":"b"}\n'
+    )
+    for output_format in ("table", "markdown"):
+        result = runner.invoke(app, ["bill", str(log), "-f", output_format])
+        rows = [line for line in result.output.splitlines() if "rejected" not in line]
+        free = next(line for line in rows if "j-free" in line)
+        lost = next(line for line in rows if "j-lost" in line)
+        assert "unallocated" in free and "unknown" not in free, result.output
+        assert "unknown" in lost and "unallocated" not in lost, result.output

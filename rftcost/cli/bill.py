@@ -203,7 +203,7 @@ def _job_rows(result: Any) -> list[list[Any]]:
     return [
         [
             row.job_id,
-            row.team if isinstance(row.team, str) else "unallocated",
+            _team(row.team, row.model),
             row.status,
             _hours(row.billable_seconds, result.policy.rounding),
             row.billed_hours,
@@ -215,6 +215,14 @@ def _job_rows(result: Any) -> list[list[Any]]:
         ]
         for row in table.fillna({"billed_hours": "unknown"}).itertuples(index=False)
     ]
+
+
+def _team(team: Any, model: Any) -> str:
+    """Who pays: ``unallocated`` for a job read without a team; ``unknown`` for one of
+    which no record could be read (every one rejected: no model either), as explain says."""
+    if isinstance(team, str):
+        return team
+    return "unallocated" if isinstance(model, str) else "unknown"
 
 
 def _hours(seconds: Any, rounding: Any) -> str:
