@@ -195,3 +195,19 @@ def test_the_quick_start_writes_into_the_ignored_out_folder(name: str) -> None:
     quick = readme[readme.index("## Quick start") : readme.index("## Commands")]
     assert name in quick and "mkdir -p out" in quick
     assert "out/" in (ROOT / ".gitignore").read_text().splitlines()
+
+
+def test_the_library_section_of_the_readme_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its code blocks, as a newcomer pastes them (in a folder with the sample logs)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## The library") : readme.index("## Performance")]
+    blocks = section.split("```python\n")[1:]
+    assert blocks
+    (tmp_path / "sample_logs").symlink_to(ROOT / "sample_logs")
+    (tmp_path / "out").mkdir()
+    monkeypatch.chdir(tmp_path)
+    for block in blocks:
+        exec(compile(block.split("```")[0], "README.md", "exec"), {"print": lambda *a: None})
+    assert (tmp_path / "out" / "big.parquet").stat().st_size > 0
