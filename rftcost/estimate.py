@@ -50,9 +50,9 @@ from rftcost.calibration import (
     grader_key,
     is_reasoning_grader,
 )
-from rftcost.errors import PlanError
+from rftcost.errors import PlanError, PriceNotFoundError
 from rftcost.money import cents_to_decimal, format_amount
-from rftcost.plan import GRADER_TYPES, Plan, plan_from_settings
+from rftcost.plan import AUTO_DEFAULTS, GRADER_TYPES, Plan, plan_from_settings
 from rftcost.policy import Policy, load_policy
 from rftcost.rules import (
     cap_cents,
@@ -710,6 +710,7 @@ def estimate(
     """Estimate a plan's cost as P10 / P50 / P90 (without a calibration: built-in priors)."""
     resolved, policy_ = _resolve(calibration, policy)
     at = at or _now()
+    _check_priced(plan, policy_, at, plan.source or "<plan>")
     result = _simulate(
         plan,
         resolved,
@@ -853,10 +854,37 @@ def parse_vary(specs: Iterable[str]) -> dict[str, list[str]]:
     return result
 
 
+def _check_priced(plan: Plan, policy: Policy, at: datetime, where: str) -> None:
+    """The plan's base model has an hourly rate and each grader model a token price at
+    ``at`` in ``policy`` (R10, R11); else a ``PlanError`` naming ``where`` the setting
+    came from (the plan file, or a ``--vary`` change)."""
+    if policy.hourly_rate(plan.model) is None:
+        raise PlanError(
+            f"{where}: no hourly training rate for base model {plan.model!r} in policy"
+            f" {policy.name}; known: {', '.join(sorted(policy.hourly_rates))}"
+        )
+    table = policy.price_table
+    for model in dict.fromkeys(
+        plan.grader.models or ([plan.grader_model] if plan.grader_model else [])
+    ):
+        try:
+            table.lookup(model, at)
+        except PriceNotFoundError as exc:
+            raise PlanError(
+                f"{where}: no token price for grader model {model!r} at"
+                f" {at.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ} (R10) in policy {policy.name};"
+                f" `rftcost policy show {policy.name}` lists its token prices"
+            ) from exc
+
+
 def _change(plan: Plan, changes: Mapping[str, str]) -> Plan:
     typed: dict[str, Any] = {}
     for name, raw in changes.items():
         field = VARY_NAMES[name]
+        if raw.lower() in ("auto", "default") and field in AUTO_DEFAULTS:
+            # As in a plan: "auto" (and reasoning_effort "default") is rftcost's default.
+            typed[field] = AUTO_DEFAULTS[field]
+            continue
         try:
             if field in _INT_SETTINGS:
                 typed[field] = int(raw)
@@ -893,6 +921,8 @@ def what_if(
     for combination in itertools.product(*(vary[n] for n in names)):
         changes = dict(zip(names, combination, strict=True))
         variant = _change(plan, changes)
+        spec = " ".join(f"{name}={value}" for name, value in changes.items())
+        _check_priced(variant, policy_, at, f"--vary {spec}")
         result = _simulate(
             variant,
             resolved,
