@@ -479,11 +479,12 @@ def _allocate_cents(rows: pd.DataFrame, bill: Bill) -> pd.DataFrame:
     remainder = (rows["list_pico"] - floor * per_cent).astype("int64")
     rows = rows.assign(_floor=floor.astype("int64"), _remainder=remainder)
     billed = lines.reindex(pd.MultiIndex.from_frame(rows[line_keys]), fill_value=0).to_numpy()
-    exact = rows.groupby(line_keys)["list_pico"].transform("sum").to_numpy(dtype=object)
-    uncapped = np.asarray(
-        divide_round(exact, per_cent, bill.policy.rounding.money_mode), dtype="int64"
-    )
-    target = np.maximum(uncapped, billed)
+    capped = bool((bill.charges["grader_cut_cents"].to_numpy() > 0).any())
+    target = billed
+    if capped:
+        exact = rows.groupby(line_keys)["list_pico"].transform("sum").to_numpy(dtype=object)
+        uncapped = divide_round(exact, per_cent, bill.policy.rounding.money_mode)
+        target = np.maximum(np.asarray(uncapped, dtype="int64"), billed)
     missing = target - rows.groupby(line_keys)["_floor"].transform("sum").to_numpy()
     rank = (
         rows.assign(_position=np.arange(len(rows)))
@@ -494,8 +495,9 @@ def _allocate_cents(rows: pd.DataFrame, bill: Bill) -> pd.DataFrame:
         .to_numpy()
     )
     cents = rows["_floor"].to_numpy() + (rank < missing).astype("int64")
-    line_code = rows.groupby(line_keys, sort=False).ngroup().to_numpy()
-    cents = shrink_shares(cents, line_code, billed)
+    if capped:
+        line_code = rows.groupby(line_keys, sort=False).ngroup().to_numpy()
+        cents = shrink_shares(cents, line_code, billed)
     return rows.assign(cents=cents).drop(columns=["_floor", "_remainder"])
 
 
