@@ -22,7 +22,7 @@ from rftcost.events.readers import EventLog
 from rftcost.money import cents_to_decimal, units_text
 from rftcost.policy import Policy, RoundingScope
 from rftcost.rules import (
-    apply_cap,
+    cap_charges,
     compute_cents,
     discount_cents,
     grader_cents,
@@ -31,6 +31,7 @@ from rftcost.rules import (
     price_in_force,
     rate_places,
     rate_units,
+    shrink_shares,
     token_pico,
 )
 from rftcost.time import iso_series
@@ -83,7 +84,7 @@ class GraderLine(BaseModel):
     lost_output_tokens: int = 0
     """Output tokens used in lost work, not charged."""
     amount: Decimal
-    """Amount of the charged tokens, rounded once to the cent."""
+    """Amount of the charged tokens, rounded once to the cent (after any per-job cap)."""
 
 
 class Charge(BaseModel):
@@ -110,7 +111,11 @@ class Charge(BaseModel):
     amount: Decimal
     """compute − discount + grader."""
     capped: bool = False
-    """True when the policy's per-job cap reduced the compute amount."""
+    """True when the policy's per-job cap cut the charge (its compute, then its grader)."""
+    compute_cut: Decimal = Decimal("0.00")
+    """What the per-job cap cut from the compute amount (hours × rate − compute_amount)."""
+    grader_cut: Decimal = Decimal("0.00")
+    """What the per-job cap cut from the grader tokens' amount (its lines are cut with it)."""
     grader_lines: tuple[GraderLine, ...] = ()
     """One line per grader model."""
 
@@ -426,6 +431,7 @@ def bill_events(
 
     lines = _mark_accrued(_grader_lines(usage, policy), timeline.charges)
     charges = _charge_amounts(timeline.charges, jobs, lines, policy)
+    lines = _capped_lines(lines, charges)
     accrued = _accrued_amounts(timeline.accrued, jobs, lines, policy)
     jobs = _job_totals(jobs, charges, accrued, timeline)
 
@@ -739,20 +745,41 @@ def _charge_amounts(
     rate.index = charges.index
     compute = compute_cents(hours, rate, policy)
     grader = pd.Series(_charge_grader_cents(lines, charges), index=charges.index)
-    compute, capped = apply_cap(compute.astype("int64"), grader, charges["job"], policy)
+    kept_compute, kept_grader, capped = cap_charges(
+        compute.astype("int64"), grader, charges["job"], policy
+    )
     sharing = jobs["data_sharing"].reindex(charges["job"]).to_numpy(dtype=bool)
-    discount = discount_cents(compute, grader, sharing, policy)
+    discount = discount_cents(kept_compute, kept_grader, sharing, policy)
     return _with_columns(
         charges,
         hour_units=hours,
-        compute_cents=compute.astype("int64"),
+        compute_cents=kept_compute.astype("int64"),
         discount_cents=discount.astype("int64"),
-        grader_cents=grader,
-        amount_cents=(compute - discount + grader).astype("int64"),
+        grader_cents=kept_grader.astype("int64"),
+        amount_cents=(kept_compute - discount + kept_grader).astype("int64"),
         capped=capped.astype(bool),
+        compute_cut_cents=(compute - kept_compute).astype("int64"),
+        grader_cut_cents=(grader - kept_grader).astype("int64"),
         rate_units=rate,
         rate_places=rate_places(policy),
     )
+
+
+def _capped_lines(lines: pd.DataFrame, charges: pd.DataFrame) -> pd.DataFrame:
+    """The grader lines of a charge whose grader amount the per-job cap cut ("Policy"),
+    cut with it so that they still add up to the charge: the charge's grader cents kept
+    are shared among its lines in proportion to their amounts, by largest remainder
+    in cents (``rules.shrink_shares``; the earlier line in the charge first on a tie)."""
+    cut = charges["grader_cut_cents"].to_numpy() > 0
+    if not cut.any():
+        return lines
+    capped = pd.MultiIndex.from_arrays([charges["job"][cut], charges["charge"][cut]])
+    of_line = capped.get_indexer(pd.MultiIndex.from_arrays([lines["job"], lines["charge"]]))
+    chosen = of_line >= 0
+    kept = charges["grader_cents"].to_numpy(dtype="int64")[cut][of_line[chosen]]
+    amounts = lines["amount_cents"].to_numpy(dtype="int64").copy()
+    amounts[chosen] = shrink_shares(amounts[chosen], of_line[chosen], kept)
+    return lines.assign(amount_cents=amounts)
 
 
 def _charge_grader_cents(lines: pd.DataFrame, charges: pd.DataFrame) -> np.ndarray:
@@ -924,6 +951,8 @@ def _job_bill(
                 grader_amount=cents_to_decimal(charge.grader_cents),
                 amount=cents_to_decimal(charge.amount_cents),
                 capped=bool(charge.capped),
+                compute_cut=cents_to_decimal(charge.compute_cut_cents),
+                grader_cut=cents_to_decimal(charge.grader_cut_cents),
                 grader_lines=tuple(
                     GraderLine(
                         grader_model=str(line.grader_model),

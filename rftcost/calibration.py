@@ -332,13 +332,21 @@ class Calibration(BaseModel):
                 f"{CALIBRATION_SCHEMA!r}); make one with `rftcost calibrate LOGS -o FILE`"
             )
         try:
-            return cls.model_validate(raw)
+            calibration = cls.model_validate(raw)
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
             raise CalibrationError(
-                f"{source}: invalid calibration at {where}: {first['msg']}"
+                f"{source}: invalid calibration at {where}: {_shown(first.get('input'))},"
+                f" expected {_EXPECTED.get(first['type'], first['msg'].lower())}"
             ) from exc
+        problem = _out_of_range(calibration)
+        if problem is not None:
+            where, value, expected = problem
+            raise CalibrationError(
+                f"{source}: invalid calibration at {where}: {_shown(value)}, expected {expected}"
+            )
+        return calibration
 
     def summary_lines(self) -> list[str]:
         """Fit quality in a few lines (for people)."""
@@ -357,6 +365,118 @@ class Calibration(BaseModel):
                 f"{100 * job_fit['median_abs_rel_error']:.1f}%"
             )
         return lines
+
+
+_EXPECTED = {
+    "float_parsing": "a number",
+    "float_type": "a number",
+    "int_parsing": "a whole number",
+    "int_type": "a whole number",
+    "int_from_float": "a whole number",
+    "bool_parsing": "true or false",
+    "bool_type": "true or false",
+    "string_type": "a string",
+    "dict_type": "an object",
+    "tuple_type": "a list",
+    "list_type": "a list",
+    "missing": "a value (the field is required)",
+    "extra_forbidden": "no such field (not a calibration field)",
+}
+"""Pydantic's error types → what the calibration file should hold, in rftcost's words."""
+
+_MAX_LOG = 50.0
+"""Largest log-scale coefficient, offset or residual taken as real: e^50 ≈ 5×10^21 seconds or
+tokens per unit, far beyond any run, so a larger one is a damaged file."""
+
+
+def _shown(value: Any) -> str:
+    """A value of the file as it reads (text quoted, at most 60 characters)."""
+    text = repr(value) if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _out_of_range(calibration: Calibration) -> tuple[str, Any, str] | None:
+    """The first field whose value the estimator cannot use: (its path, value, what is
+    expected), or ``None``. Pydantic checks the types; these are the ranges."""
+
+    def bad_number(value: Any, *, low: float = -_MAX_LOG, high: float = _MAX_LOG) -> bool:
+        return not (
+            isinstance(value, int | float) and math.isfinite(value) and low <= value <= high
+        )
+
+    in_log = f"a finite number within ±{_MAX_LOG:g} (log scale)"
+    for key, share in calibration.cached_share.items():
+        if bad_number(share, low=0.0, high=1.0):
+            return f"cached_share.{key}", share, "a share between 0 and 1 (cached of input tokens)"
+    for phase, share in calibration.phase_shares.items():
+        if phase not in TRAIN_PHASES:
+            return f"phase_shares.{phase}", share, f"a phase among {', '.join(TRAIN_PHASES)}"
+        if bad_number(share, low=0.0, high=1.0):
+            return f"phase_shares.{phase}", share, "a share between 0 and 1 of training time"
+    total = sum(calibration.phase_shares.values())
+    if calibration.phase_shares and abs(total - 1.0) > 1e-6:
+        return "phase_shares", calibration.phase_shares, "shares that add up to 1"
+    for name, fit in calibration.components.items():
+        at = f"components.{name}"
+        if len(fit.coefficients) != len(fit.features):
+            return (
+                f"{at}.coefficients",
+                fit.coefficients,
+                f"{len(fit.features)} values (one per feature)",
+            )
+        for index, value in enumerate(fit.coefficients):
+            if bad_number(value):
+                return f"{at}.coefficients.{index}", value, in_log
+        size = len(fit.features)
+        if fit.covariance and (
+            len(fit.covariance) != size or any(len(row) != size for row in fit.covariance)
+        ):
+            return f"{at}.covariance", fit.covariance, f"a {size}×{size} matrix (or empty)"
+        for i, row in enumerate(fit.covariance):
+            for j, value in enumerate(row):
+                if not (isinstance(value, int | float) and math.isfinite(value)):
+                    return f"{at}.covariance.{i}.{j}", value, "a finite number"
+            # A fit's own covariance (pinv) may hold a variance of -1e-18: rounding, not data.
+            if row and row[i] < -1e-9:
+                return f"{at}.covariance.{i}.{i}", row[i], "a variance ≥ 0"
+        for feature, slope in fit.fixed.items():
+            if bad_number(slope):
+                return f"{at}.fixed.{feature}", slope, in_log
+        if bad_number(fit.work_center):
+            return f"{at}.work_center", fit.work_center, in_log
+        low, high = fit.work_range
+        if bad_number(low) or bad_number(high) or low > high:
+            return (
+                f"{at}.work_range",
+                list(fit.work_range),
+                f"[low, high] with low ≤ high, {in_log}",
+            )
+        if bad_number(fit.residual_sd, low=0.0):
+            return f"{at}.residual_sd", fit.residual_sd, f"a spread ≥ 0 within {_MAX_LOG:g}"
+        if fit.r2 is not None and not math.isfinite(fit.r2):
+            return f"{at}.r2", fit.r2, "a finite number (or null)"
+        if fit.n_jobs < 0:
+            return f"{at}.n_jobs", fit.n_jobs, "a count ≥ 0"
+    if calibration.n_jobs < 0:
+        return "n_jobs", calibration.n_jobs, "a count ≥ 0"
+    for reason, count in calibration.n_skipped.items():
+        if count < 0:
+            return f"n_skipped.{reason}", count, "a count ≥ 0"
+    for column in calibration.residual_columns:
+        if column not in calibration.components:
+            return "residual_columns", column, "a component of the calibration"
+    width = len(calibration.residual_columns)
+    for row_index, residual_row in enumerate(calibration.residuals):
+        if len(residual_row) != width:
+            return (
+                f"residuals.{row_index}",
+                list(residual_row),
+                f"{width} values (one per residual column)",
+            )
+        for index, residual in enumerate(residual_row):
+            if residual is not None and bad_number(residual):
+                return f"residuals.{row_index}.{index}", residual, f"null or {in_log}"
+    return None
 
 
 def _skipped_text(skipped: Mapping[str, int]) -> str:

@@ -816,10 +816,23 @@ def waterfall_steps(bill: Bill, job_id: str | None = None) -> tuple[WaterfallSte
     ]
     if compute_c != uncapped_c:
         steps.append(_change("per-job cap", compute_c - uncapped_c, None))
+    grader = _change("grader tokens (R9)", grader_c, None)
+    grader_cut_c = int(charges["grader_cut_cents"].sum())
+    if grader_cut_c:
+        # The charge that reaches the cap is cut compute first, then grader ("Policy").
+        grader = grader.model_copy(
+            update={
+                "note": "grader tokens after the per-job cap: the cap also cut"
+                f" {format_money(cents_to_decimal(grader_cut_c), policy.currency)} of grader"
+                f" tokens (worth"
+                f" {format_money(cents_to_decimal(grader_c + grader_cut_c), policy.currency)})"
+                " once the compute was cut to 0"
+            }
+        )
     steps += [
         _total("compute", compute_c, None),
         _change("data-sharing discount (R12)", -discount_c, None),
-        _change("grader tokens (R9)", grader_c, None),
+        grader,
         _total("total", total_c, None),
     ]
     return tuple(steps)

@@ -230,7 +230,25 @@ BILL_CHARGES = FrameContract(
         _col("discount_cents", "int64", "cents", "Data-sharing discount, positive (R12)."),
         _col("grader_cents", "int64", "cents", "Sum of the charge's grader lines (R13)."),
         _col("amount_cents", "int64", "cents", "compute − discount + grader."),
-        _col("capped", "bool", "", "The policy's per-job cap reduced the compute amount."),
+        _col(
+            "capped",
+            "bool",
+            "",
+            "The policy's per-job cap cut the charge (its compute, then its grader amount).",
+        ),
+        _col(
+            "compute_cut_cents",
+            "int64",
+            "cents",
+            "What the per-job cap cut from the compute amount (0 unless capped).",
+        ),
+        _col(
+            "grader_cut_cents",
+            "int64",
+            "cents",
+            "What the per-job cap cut from the grader amount once the compute was cut to 0;"
+            " the grader lines are cut with it (0 unless capped).",
+        ),
         _col(
             "rate_units",
             "int64",
@@ -257,7 +275,12 @@ BILL_GRADER_LINES = FrameContract(
         _col("output_tokens", "int64", "tokens", "Charged output tokens."),
         _col("lost_input_tokens", "int64", "tokens", "Input tokens used in lost work (R9)."),
         _col("lost_output_tokens", "int64", "tokens", "Output tokens used in lost work (R9)."),
-        _col("amount_cents", "int64", "cents", "Charged tokens' amount, rounded once (R13)."),
+        _col(
+            "amount_cents",
+            "int64",
+            "cents",
+            "Charged tokens' amount, rounded once (R13), after any per-job cap.",
+        ),
         _col("grader_family", "string", "", "The model's price family (R10)."),
         _col(
             "price_index",

@@ -50,19 +50,20 @@ from rftcost.calibration import (
     grader_key,
     is_reasoning_grader,
 )
-from rftcost.errors import PlanError
+from rftcost.errors import PlanError, PriceNotFoundError
 from rftcost.money import cents_to_decimal, format_amount
-from rftcost.plan import GRADER_TYPES, Plan, plan_from_settings
+from rftcost.plan import AUTO_DEFAULTS, GRADER_TYPES, Plan, plan_from_settings
 from rftcost.policy import Policy, load_policy
 from rftcost.rules import (
     cap_cents,
-    capped_compute,
+    capped_amounts,
     compute_cents,
     discount_cents,
     grader_cents,
     hour_units,
     hourly_rate_units,
     rate_places,
+    shrink_shares,
     token_pico,
     token_price_pico,
 )
@@ -398,6 +399,7 @@ def _simulate(
     hour_units, compute, discount, grader, by_model = _bill_draws(
         plan, policy, ns, tokens, at, already
     )
+    notes.extend(_cap_notes(compute + grader, policy, already))
     return _Draws(
         train_seconds=train_seconds,
         valid_seconds=valid_seconds,
@@ -458,20 +460,64 @@ def _bill_draws(
         by_model.append((model, cents))
         grader = grader + cents
     if policy.cap.per_job_amount is not None:
-        compute = _capped(compute, grader, policy, already)
+        compute, kept_grader = _capped_amounts(compute, grader, policy, already)
+        by_model = _models_capped(by_model, kept_grader)
+        grader = kept_grader
     discount = discount_cents(compute, grader, plan.data_sharing, policy)
     return units.astype("int64"), compute, discount, grader, tuple(by_model)
 
 
-def _capped(compute: IntArray, grader: IntArray, policy: Policy, already: _Already) -> IntArray:
-    """The per-job cap as the bill applies it (rules.capped_compute): training plus grading
-    up to the cap; once a job has reached it (Azure pauses it), a resumed job bills in full."""
+def _capped_amounts(
+    compute: IntArray, grader: IntArray, policy: Policy, already: _Already
+) -> tuple[IntArray, IntArray]:
+    """The per-job cap as the bill applies it (rules.capped_amounts): the charge that
+    reaches the cap is cut to the room left, compute first, then grader; once a job has
+    reached it (Azure pauses it), a resumed job bills in full."""
     cap = cap_cents(policy)
     if cap is None:
-        return compute
+        return compute, grader
     before = already.charged_compute_cents + already.charged_grader_cents
-    capped: IntArray = capped_compute(compute, grader, before, cap)
-    return capped
+    kept_compute, kept_grader = capped_amounts(compute, grader, before, cap)
+    return kept_compute, kept_grader
+
+
+def _capped(compute: IntArray, grader: IntArray, policy: Policy, already: _Already) -> IntArray:
+    """The compute cents of ``_capped_amounts``."""
+    return _capped_amounts(compute, grader, policy, already)[0]
+
+
+def _models_capped(
+    by_model: Sequence[tuple[str, IntArray]], kept: IntArray
+) -> list[tuple[str, IntArray]]:
+    """Each grader model's cents cut with the draw's grader amount, as a bill cuts its
+    grader lines (``rules.shrink_shares``: in proportion, by largest remainder)."""
+    if len(by_model) < 2:
+        return [(model, kept) for model, _cents in by_model]
+    matrix = np.stack([cents for _model, cents in by_model], axis=1)
+    draws, models = matrix.shape
+    shared = shrink_shares(
+        matrix.reshape(-1), np.repeat(np.arange(draws), models), np.repeat(kept, models)
+    ).reshape(draws, models)
+    return [(model, shared[:, i]) for i, (model, _cents) in enumerate(by_model)]
+
+
+def _cap_notes(charged: IntArray, policy: Policy, already: _Already) -> list[str]:
+    """What the estimate assumes when the run would reach the policy's per-job cap."""
+    cap = cap_cents(policy)
+    before = already.charged_compute_cents + already.charged_grader_cents
+    if cap is None or before >= cap:
+        return []
+    reached = float(np.mean(before + charged >= cap)) if len(charged) else 0.0
+    if not reached:
+        return []
+    amount = format_amount(cents_to_decimal(cap))
+    return [
+        f"policy {policy.name} caps a job at {amount} {policy.currency} (training plus"
+        f" grading): the run reaches the cap in {reached:.0%} of the simulated runs, where it would"
+        f" be paused with {amount} charged (the charge that reaches it is cut, compute"
+        " first, then grader); the hours are the whole run's, and a resumed job bills the"
+        " rest with no further limit"
+    ]
 
 
 def _int_tokens(values: FloatArray) -> IntArray:
@@ -664,6 +710,7 @@ def estimate(
     """Estimate a plan's cost as P10 / P50 / P90 (without a calibration: built-in priors)."""
     resolved, policy_ = _resolve(calibration, policy)
     at = at or _now()
+    _check_priced(plan, policy_, at, plan.source or "<plan>")
     result = _simulate(
         plan,
         resolved,
@@ -675,11 +722,16 @@ def estimate(
         runs=plan.validation_runs,
     )
     estimated = _estimate_of(plan, resolved, policy_, result, draws=draws, at=at)
+    cap = cap_cents(policy_)
+    at_cap = cap is not None and bool(np.any(result.total_cents + result.discount_cents >= cap))
     return estimated.model_copy(
         update={
             "assumptions": (
                 *estimated.assumptions,
-                "the run completes in one charge (no pause, failure or rollback)",
+                "the run completes in one charge (no pause, failure or rollback)"
+                + (
+                    ", unless it reaches the per-job cap: it is then paused there" if at_cap else ""
+                ),
             )
         }
     )
@@ -802,10 +854,37 @@ def parse_vary(specs: Iterable[str]) -> dict[str, list[str]]:
     return result
 
 
+def _check_priced(plan: Plan, policy: Policy, at: datetime, where: str) -> None:
+    """The plan's base model has an hourly rate and each grader model a token price at
+    ``at`` in ``policy`` (R10, R11); else a ``PlanError`` naming ``where`` the setting
+    came from (the plan file, or a ``--vary`` change)."""
+    if policy.hourly_rate(plan.model) is None:
+        raise PlanError(
+            f"{where}: no hourly training rate for base model {plan.model!r} in policy"
+            f" {policy.name}; known: {', '.join(sorted(policy.hourly_rates))}"
+        )
+    table = policy.price_table
+    for model in dict.fromkeys(
+        plan.grader.models or ([plan.grader_model] if plan.grader_model else [])
+    ):
+        try:
+            table.lookup(model, at)
+        except PriceNotFoundError as exc:
+            raise PlanError(
+                f"{where}: no token price for grader model {model!r} at"
+                f" {at.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ} (R10) in policy {policy.name};"
+                f" `rftcost policy show {policy.name}` lists its token prices"
+            ) from exc
+
+
 def _change(plan: Plan, changes: Mapping[str, str]) -> Plan:
     typed: dict[str, Any] = {}
     for name, raw in changes.items():
         field = VARY_NAMES[name]
+        if raw.lower() in ("auto", "default") and field in AUTO_DEFAULTS:
+            # As in a plan: "auto" (and reasoning_effort "default") is rftcost's default.
+            typed[field] = AUTO_DEFAULTS[field]
+            continue
         try:
             if field in _INT_SETTINGS:
                 typed[field] = int(raw)
@@ -842,6 +921,8 @@ def what_if(
     for combination in itertools.product(*(vary[n] for n in names)):
         changes = dict(zip(names, combination, strict=True))
         variant = _change(plan, changes)
+        spec = " ".join(f"{name}={value}" for name, value in changes.items())
+        _check_priced(variant, policy_, at, f"--vary {spec}")
         result = _simulate(
             variant,
             resolved,

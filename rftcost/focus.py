@@ -44,8 +44,9 @@ import pandas as pd
 from rftcost.billing import Bill
 from rftcost.csvsafe import neutralise_csv_column
 from rftcost.errors import InputError
+from rftcost.money import divide_round
 from rftcost.prices import resolve_model_family
-from rftcost.rules import price_in_force, rate_places
+from rftcost.rules import price_in_force, rate_places, shrink_shares
 from rftcost.textsafe import visible_controls
 
 __all__ = [
@@ -464,14 +465,26 @@ def _charged_usage(bill: Bill) -> pd.DataFrame:
 
 
 def _allocate_cents(rows: pd.DataFrame, bill: Bill) -> pd.DataFrame:
-    """Share each grader line's cents among its rows by largest remainder (exact per line)."""
+    """Share each grader line's cents among its rows by largest remainder (exact per line).
+
+    The rows first share the line's amount before any per-job cap (its tokens' exact sum
+    rounded once, R13), by the remainders of their exact amounts; a line the cap cut
+    then has its rows cut with it, in proportion, as the bill cut the line
+    (``rules.shrink_shares``), so that the rows add up to the billed line.
+    """
     line_keys = ["job", "charge", "grader_model"]
     lines = bill.grader_lines[bill.grader_lines["charge"] >= 0].set_index(line_keys)["amount_cents"]
     per_cent = 10**_LIST_SCALE // 100
     floor = rows["list_pico"] // per_cent
     remainder = (rows["list_pico"] - floor * per_cent).astype("int64")
     rows = rows.assign(_floor=floor.astype("int64"), _remainder=remainder)
-    target = lines.reindex(pd.MultiIndex.from_frame(rows[line_keys]), fill_value=0).to_numpy()
+    billed = lines.reindex(pd.MultiIndex.from_frame(rows[line_keys]), fill_value=0).to_numpy()
+    capped = bool((bill.charges["grader_cut_cents"].to_numpy() > 0).any())
+    target = billed
+    if capped:
+        exact = rows.groupby(line_keys)["list_pico"].transform("sum").to_numpy(dtype=object)
+        uncapped = divide_round(exact, per_cent, bill.policy.rounding.money_mode)
+        target = np.maximum(np.asarray(uncapped, dtype="int64"), billed)
     missing = target - rows.groupby(line_keys)["_floor"].transform("sum").to_numpy()
     rank = (
         rows.assign(_position=np.arange(len(rows)))
@@ -482,6 +495,9 @@ def _allocate_cents(rows: pd.DataFrame, bill: Bill) -> pd.DataFrame:
         .to_numpy()
     )
     cents = rows["_floor"].to_numpy() + (rank < missing).astype("int64")
+    if capped:
+        line_code = rows.groupby(line_keys, sort=False).ngroup().to_numpy()
+        cents = shrink_shares(cents, line_code, billed)
     return rows.assign(cents=cents).drop(columns=["_floor", "_remainder"])
 
 

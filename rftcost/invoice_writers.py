@@ -20,7 +20,7 @@ import pandas as pd
 
 from rftcost.money import units_text
 from rftcost.prices import resolve_model_family
-from rftcost.rules import priced_tokens
+from rftcost.rules import priced_tokens, shrink_shares
 
 if TYPE_CHECKING:
     from rftcost.billing import Bill
@@ -162,8 +162,16 @@ def invoice_from_bill(
         )
     else:
         typed = priced_tokens(bill, grader)
-        cents = divide_round(
-            typed["pico"].to_numpy(dtype=object), 10**10, policy.rounding.money_mode
+        cents = _capped_type_cents(
+            typed,
+            grader,
+            charges,
+            np.asarray(
+                divide_round(
+                    typed["pico"].to_numpy(dtype=object), 10**10, policy.rounding.money_mode
+                ),
+                dtype="int64",
+            ),
         )
         typed_key = pd.MultiIndex.from_arrays([typed["job_id"].astype(str), typed["charge"]])
         frames.append(
@@ -198,6 +206,31 @@ def invoice_from_bill(
     lines = lines.sort_values(["job_id", "_at", "_order"], kind="stable").reset_index(drop=True)
     lines = lines.assign(line=np.arange(1, len(lines) + 1), currency=policy.currency)
     return lines[list(INVOICE_COLUMNS)]
+
+
+def _capped_type_cents(
+    typed: pd.DataFrame, grader: pd.DataFrame, charges: pd.DataFrame, cents: np.ndarray[Any, Any]
+) -> np.ndarray[Any, Any]:
+    """Token-type lines of a grader line the per-job cap cut, cut with it ("Policy"): in
+    proportion, by largest remainder (``rules.shrink_shares``), down to the billed line.
+    Lines the cap did not cut keep their types rounded one by one, as a vendor would."""
+    cut = charges[charges["grader_cut_cents"] > 0]
+    if cut.empty or typed.empty:
+        return cents
+    keys = ["job_id", "charge", "grader_model"]
+    billed = grader.astype({"job_id": str, "grader_model": str}).set_index(keys)["amount_cents"]
+    key = pd.MultiIndex.from_arrays(
+        [typed["job_id"].astype(str), typed["charge"], typed["grader_model"].astype(str)]
+    )
+    capped = pd.MultiIndex.from_arrays([cut["job_id"].astype(str), cut["charge"]])
+    of_capped = capped.get_indexer(key.droplevel(2)) >= 0
+    line = key.factorize()[0]
+    total = pd.Series(cents).groupby(line).transform("sum").to_numpy(dtype="int64")
+    wanted = billed.reindex(key).fillna(0).to_numpy(dtype="int64")
+    # The types, rounded one by one, may differ by a cent from the line: only a cut below
+    # their sum is shared out.
+    target = np.where(of_capped, np.minimum(wanted, total), total)
+    return shrink_shares(cents, line, target)
 
 
 def write_invoice(lines: pd.DataFrame, path: str | Path) -> Path:

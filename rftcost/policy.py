@@ -168,9 +168,10 @@ class DiscountSettings(BaseModel):
 class CapSettings(BaseModel):
     """An optional cap per job (Azure pauses a job at $5,000).
 
-    The cap counts training plus grading; the charge that reaches it is cut to it and the
-    job pauses; a resumed job bills with no further limit (billing._apply_cap). The amount
-    is rounded to cents by the policy's money mode (never truncated)."""
+    The cap counts training plus grading; the charge that reaches it is cut to it (its
+    compute first, then its grader amount) and the job pauses; a resumed job bills with no
+    further limit (rules.capped_amounts). The amount is rounded to cents by the policy's
+    money mode (never truncated)."""
 
     model_config = _FROZEN
 

@@ -45,6 +45,8 @@ __all__ = [
     "TOKEN_PARTS",
     "apply_cap",
     "cap_cents",
+    "cap_charges",
+    "capped_amounts",
     "capped_compute",
     "compute_cents",
     "discount_cents",
@@ -58,6 +60,7 @@ __all__ = [
     "priced_tokens",
     "rate_places",
     "rate_units",
+    "shrink_shares",
     "time_value_cents",
     "token_pico",
     "token_price_pico",
@@ -214,48 +217,107 @@ def cap_cents(policy: Policy) -> int | None:
     return None if cap is None else to_minor_units(cap, policy.rounding.money_mode)
 
 
-def capped_compute(compute: Any, grader: Any, before: Any, cap: int) -> Any:
-    """The compute cents left once a per-job cap applies ("Policy": the Azure cap).
+def capped_amounts(compute: Any, grader: Any, before: Any, cap: int) -> tuple[Any, Any]:
+    """The compute and grader cents left once a per-job cap applies ("Policy": the Azure cap).
 
     ``before`` is what the job was charged (compute + grader) before each charge.
     Azure counts training plus grading towards the cap and pauses the job when it is
     reached; "if you resume, billing continues with no further price limits". So a
-    charge that starts below the cap is cut to the room left (its compute first:
-    grader tokens are what they are); a charge that starts at or above it bills in
-    full. Arrays (or Series) of int64 cents in, the same kind out.
+    charge that starts below the cap is cut to the room left, its compute first, then
+    its grader tokens (the job's charges then add up to the cap exactly, never more); a
+    charge that starts at or above it bills in full. Arrays (or Series) of int64 cents
+    in, two int64 arrays out: the compute and the grader cents kept.
     """
     gross = compute + grader
     in_force = before < cap
     room = np.maximum(cap - before, 0)
-    limited = np.maximum(room - grader, 0)
-    cut = in_force & (gross > room)
-    return np.where(cut, np.minimum(compute, limited), compute).astype("int64")
+    over = np.where(in_force, np.maximum(gross - room, 0), 0)
+    compute_cut = np.minimum(compute, over)
+    kept_compute = np.asarray(compute - compute_cut).astype("int64")
+    kept_grader = np.asarray(grader - (over - compute_cut)).astype("int64")
+    return kept_compute, kept_grader
+
+
+def capped_compute(compute: Any, grader: Any, before: Any, cap: int) -> Any:
+    """The compute cents left once a per-job cap applies (``capped_amounts``' compute)."""
+    return capped_amounts(compute, grader, before, cap)[0]
+
+
+def cap_charges(
+    compute: pd.Series, grader: pd.Series, job: pd.Series, policy: Policy
+) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """The policy's per-job cap over every charge of every job, in time order per job.
+
+    Returns the compute and the grader cents after the cap (``capped_amounts``) and
+    whether each charge was cut. Before the cap is reached no charge was cut, so the
+    uncapped running sum of each job's earlier charges is exact.
+    """
+    cap = cap_cents(policy)
+    if cap is None:
+        return compute, grader, pd.Series(False, index=compute.index)
+    gross = compute + grader
+    before = gross.groupby(job).cumsum() - gross
+    kept_compute, kept_grader = capped_amounts(
+        compute.to_numpy(dtype="int64"),
+        grader.to_numpy(dtype="int64"),
+        before.to_numpy(dtype="int64"),
+        cap,
+    )
+    limited = pd.Series(kept_compute, index=compute.index)
+    graded = pd.Series(kept_grader, index=grader.index)
+    return limited, graded, (limited < compute) | (graded < grader)
 
 
 def apply_cap(
     compute: pd.Series, grader: pd.Series, job: pd.Series, policy: Policy
 ) -> tuple[pd.Series, pd.Series]:
-    """The policy's per-job cap over every charge of every job, in time order per job.
+    """The compute cents after the per-job cap and whether each charge was cut
+    (``cap_charges`` without the grader cents)."""
+    limited, _graded, cut = cap_charges(compute, grader, job, policy)
+    return limited, cut
 
-    Returns the compute cents after the cap and whether each charge was cut (see
-    ``capped_compute``). Before the cap is reached no charge was cut, so the uncapped
-    running sum of each job's earlier charges is exact.
+
+def shrink_shares(amounts: Any, groups: Any, targets: Any) -> _IntArray:
+    """Each group's non-negative cents cut to its target, shared in proportion (the cap).
+
+    When the per-job cap cuts a charge's grader amount ("Policy"), the parts that make
+    it up (its grader lines; a line's token types) are cut with it, so that they still
+    add up to the charge to the cent: each part keeps ``floor(amount × target / total)``
+    of its group, and the cents still missing go one each to the parts with the
+    largest remainders (the earlier part first on a tie): the largest-remainder method.
+    ``amounts``, ``groups`` (any integer codes) and ``targets`` (the group's target on
+    each of its rows, at most the group's total) are aligned; a group whose target is
+    its total keeps its amounts unchanged. Vectorized; exact Python integers only where
+    a product could pass 64 bits.
     """
-    cap = cap_cents(policy)
-    if cap is None:
-        return compute, pd.Series(False, index=compute.index)
-    gross = compute + grader
-    before = gross.groupby(job).cumsum() - gross
-    limited = pd.Series(
-        capped_compute(
-            compute.to_numpy(dtype="int64"),
-            grader.to_numpy(dtype="int64"),
-            before.to_numpy(dtype="int64"),
-            cap,
-        ),
-        index=compute.index,
-    )
-    return limited, limited < compute
+    values = np.asarray(amounts, dtype="int64")
+    if not len(values):
+        return values
+    codes = np.unique(np.asarray(groups), return_inverse=True)[1].reshape(-1)
+    wanted = np.asarray(targets, dtype="int64")
+    totals = np.zeros(int(codes.max()) + 1, dtype="int64")
+    np.add.at(totals, codes, values)
+    total = np.maximum(totals[codes], 1)
+    big = int(values.max(initial=0)) * int(wanted.max(initial=0)) >= _INT64_SAFE
+    if big:
+        product = values.astype(object) * wanted.astype(object)
+        exact_floor = product // total.astype(object)
+        floor = exact_floor.astype("int64")
+        remainder = (product - exact_floor * total.astype(object)).astype("int64")
+    else:
+        product = values * wanted
+        floor = product // total
+        remainder = product - floor * total
+    given = np.zeros(len(totals), dtype="int64")
+    np.add.at(given, codes, floor)
+    missing = wanted - given[codes]
+    position = np.arange(len(values))
+    order = np.lexsort((position, -remainder, codes))
+    starts = np.flatnonzero(np.r_[True, codes[order][1:] != codes[order][:-1]])
+    rank = np.empty(len(values), dtype="int64")
+    rank[order] = position - np.repeat(starts, np.diff(np.r_[starts, len(values)]))
+    shared: _IntArray = floor + (rank < missing).astype("int64")
+    return shared
 
 
 # --- the data-sharing discount (R12) ---------------------------------------------------------

@@ -14,6 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from rftcost.audit.compute import arithmetic_finding
@@ -25,6 +26,7 @@ from rftcost.audit.model import Evidence, Finding, FindingKind, micro_to_decimal
 from rftcost.audit.pricing import MICRO, MICRO_PER_CENT, PICO_PER_CENT, cents_of_pico
 from rftcost.audit.wording import (
     at,
+    beyond_cap,
     clock,
     count_not_price,
     earlier_price_billed,
@@ -87,8 +89,14 @@ def grader_findings(ctx: AuditContext, g: pd.DataFrame, expected: Expected) -> l
     if not differing.empty:
         usage = UsageIndex(ctx.bill, set(differing["job_id"]), ctx.code_of)
         numbers = line_numbers(untyped, _FAMILY_KEYS, differing)
-        for row in differing.pipe(rows_of):
+        capped = _capped_charges(expected, differing)
+        for row, cut in zip(differing.pipe(rows_of), capped, strict=True):
             found = numbers.get((row.job_id, row.charge, row.grader_family), ())
+            diff = int(row.billed) - int(row.expected)
+            if cut and abs(diff) > max(int(row.n), len(found), 1) * MICRO_PER_CENT:
+                _start, _end, charge_at = ctx.charge_window(str(row.job_id), int(row.charge))
+                findings.append(_beyond_cap(ctx, row, diff, found, charge_at))
+                continue
             findings.append(_untyped_finding(ctx, row, usage, found))
     if not typed.empty:
         findings.extend(_typed(ctx, typed, expected))
@@ -248,8 +256,11 @@ def _typed(ctx: AuditContext, lines: pd.DataFrame, expected: Expected) -> list[F
                 ctx.mode,
             )
         )
+    # A charge the per-job cap cut bills its token types below tokens × price ("Policy"):
+    # no arithmetic to check per line there (as for a capped compute line), only its sum.
+    capped = _capped_charges(expected, lines)
     lines = lines.assign(
-        arithmetic=amount - computed * MICRO_PER_CENT,
+        arithmetic=np.where(capped, 0, amount - computed * MICRO_PER_CENT),
         at_force=at_force,
         price_part=(computed - at_force.to_numpy()) * MICRO_PER_CENT,
     )
@@ -310,11 +321,17 @@ def _typed(ctx: AuditContext, lines: pd.DataFrame, expected: Expected) -> list[F
     fam = fam.assign(rest=fam["amount_micro"] - fam["expected"] - fam["explained"])
     rests = fam[fam["rest"] != 0]
     numbers = line_numbers(lines, _FAMILY_KEYS, rests)
+    capped_families = set(
+        zip(lines.loc[capped, "job_id"], lines.loc[capped, "charge"], strict=True)
+    )
     for row in rests.pipe(rows_of):
         lines_of = numbers.get((row.job_id, row.charge, row.grader_family), ())
         job_id, charge = str(row.job_id), int(row.charge)
         _, _end, charge_at = ctx.charge_window(job_id, charge)
         rest = int(row.rest)
+        if (job_id, charge) in capped_families and abs(rest) > len(lines_of) * MICRO_PER_CENT:
+            findings.append(_beyond_cap(ctx, row, rest, lines_of, charge_at))
+            continue
         findings.append(
             Finding(
                 kind="rounding",
@@ -331,6 +348,45 @@ def _typed(ctx: AuditContext, lines: pd.DataFrame, expected: Expected) -> list[F
             )
         )
     return findings
+
+
+def _capped_charges(expected: Expected, lines: pd.DataFrame) -> np.ndarray[Any, Any]:
+    """Whether each line's charge (or job, compared whole) was cut by the per-job cap."""
+    money = expected.money
+    cut = money[money["capped"].astype(bool)]
+    keys = pd.MultiIndex.from_arrays([cut["job_id"].astype(str), cut["charge"]])
+    of_line = pd.MultiIndex.from_arrays([lines["job_id"].astype(str), lines["charge"]])
+    found: np.ndarray[Any, Any] = keys.get_indexer(of_line) >= 0
+    return found
+
+
+def _beyond_cap(
+    ctx: AuditContext, row: Any, rest: int, lines: tuple[int, ...], charge_at: datetime | None
+) -> Finding:
+    """Token lines of a capped charge that bill more (or less) than the cap leaves them."""
+    policy = ctx.policy
+    cap = policy.cap.per_job_amount
+    job_id = str(row.job_id)
+    return Finding(
+        kind="grader_tokens_mismatch",
+        severity=severity_of(rest),
+        job_id=job_id,
+        invoice_line=lines[0] if lines else None,
+        invoice_lines=lines,
+        line_type="grader_tokens",
+        expected=micro_to_decimal(int(row.expected)),
+        billed=micro_to_decimal(int(row.expected) + rest),
+        charge_at=charge_at,
+        grader_model=str(row.grader_family),
+        explanation=beyond_cap(job_id, policy.name, cap, rest, ctx.currency),
+        evidence=(
+            Evidence(
+                type="cap",
+                description=f"training plus grading capped at {cap} per job",
+                price=cap,
+            ),
+        ),
+    )
 
 
 def _price_finding(

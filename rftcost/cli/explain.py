@@ -221,7 +221,9 @@ def render_explanation(explanation: Any, *, markdown: bool = False) -> str:
     for number, charge in enumerate(job.charges, start=1):
         lines.append(
             f"  {number}. {charge.event} at {charge.at}: {charge.billable_seconds:.0f} s billable"
-            f" → {charge.billed_hours} h = {format_amount(charge.compute_amount)}"
+            f" → {charge.billed_hours} h = "
+            + (_before_cap(charge) if charge.capped else "")
+            + format_amount(charge.compute_amount)
             + (
                 f" − discount {format_amount(charge.discount_amount)}"
                 if charge.discount_amount
@@ -236,6 +238,7 @@ def render_explanation(explanation: Any, *, markdown: bool = False) -> str:
                 f"       grader {line.grader_model}: {line.input_tokens} input"
                 f" ({line.cached_input_tokens} cached), {line.output_tokens} output"
                 f" → {format_amount(line.amount)}"
+                + (" (after the cap)" if charge.grader_cut else "")
                 + (
                     f"; lost, not charged: {line.lost_input_tokens} input,"
                     f" {line.lost_output_tokens} output"
@@ -252,6 +255,24 @@ def render_explanation(explanation: Any, *, markdown: bool = False) -> str:
         )
     )
     return _joined(lines, table_line, markdown)
+
+
+def _before_cap(charge: Any) -> str:
+    """A capped charge's amounts before the per-job cap and what the cap cut ("Policy":
+    the charge that reaches the cap is cut to the room left, compute first, then grader)."""
+    from rftcost.money import format_amount
+
+    compute = charge.compute_amount + charge.compute_cut
+    grader = charge.grader_amount + charge.grader_cut
+    cut = charge.compute_cut + charge.grader_cut
+    return (
+        format_amount(compute)
+        + (f" + grader {format_amount(grader)}" if grader else "")
+        + f" = {format_amount(compute + grader)}; the per-job cap cuts {format_amount(cut)}"
+        + f" (compute {format_amount(charge.compute_cut)}"
+        + (f", then grader {format_amount(charge.grader_cut)}" if charge.grader_cut else "")
+        + "): "
+    )
 
 
 def _joined(lines: list[str], table_line: int, markdown: bool) -> str:
