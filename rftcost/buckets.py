@@ -49,6 +49,7 @@ from rftcost.events.readers import (
 )
 from rftcost.job_runs import RunUnit, plan_job_runs, read_parts
 from rftcost.policy import Policy
+from rftcost.rules import price_in_force
 from rftcost.timeline import Timeline
 from rftcost.workers import (
     AUTO_BUCKET_EVENTS,
@@ -80,6 +81,7 @@ __all__ = [
     "partition_events",
     "skipped_notes",
     "slim_bill",
+    "summed_usage",
 ]
 
 _EVENTS_PER_BUCKET = 1_250_000
@@ -710,16 +712,42 @@ def _no_events() -> pd.DataFrame:
 
 
 def slim_bill(bill: Bill, *, keep_intervals: bool) -> Bill:
+    """``bill`` without what grows with its events: the time line's pieces, its intervals
+    (unless ``keep_intervals``) and its grader usage event by event, which is kept summed
+    per line instead (``summed_usage``: what FOCUS rows and invoices by token type read)."""
     # ``.copy()`` matters: an empty slice is a view that keeps the whole frame alive.
     timeline = bill.timeline
     slim = timeline.model_copy(
         update={
             "pieces": timeline.pieces.iloc[0:0].copy(),
-            "usage": timeline.usage.iloc[0:0].copy(),
+            "usage": summed_usage(timeline.usage, bill.policy),
             **({} if keep_intervals else {"intervals": timeline.intervals.iloc[0:0].copy()}),
         }
     )
     return bill.model_copy(update={"timeline": slim})
+
+
+_USAGE_TOKENS = ("input_tokens", "cached_input_tokens", "output_tokens")
+
+
+def summed_usage(usage: pd.DataFrame, policy: Policy) -> pd.DataFrame:
+    """Grader usage summed per job, charge (``segment``), lost or not (R9), model and token
+    price entry in force (R10), with the first time of each: the token counts every grader
+    line, FOCUS row and invoice token line is made of, in one row per line rather than per
+    event. The columns and types of ``Timeline.usage`` are kept; each row's time lies in
+    its price entry, so pricing it again finds the same entry."""
+    if usage.empty:
+        return usage.iloc[0:0].copy()
+    entry = price_in_force(usage, policy.price_table.to_frame())["price_index"]
+    keys = ["job", "segment", "lost", "grader_model"]
+    groups = usage.assign(_entry=entry.fillna(-1).astype("int64").to_numpy()).groupby(
+        [*keys, "_entry"], sort=False, observed=True, dropna=False
+    )
+    summed = groups.agg(
+        ts=("ts", "min"), **{column: (column, "sum") for column in _USAGE_TOKENS}
+    ).reset_index()
+    summed = summed.sort_values(["job", "ts"], kind="stable", ignore_index=True)
+    return summed[list(usage.columns)].astype(usage.dtypes.to_dict())
 
 
 def combine_bills(bills: Sequence[Bill], *, log: EventLog | None = None) -> Bill:

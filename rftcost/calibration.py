@@ -670,8 +670,19 @@ def measure_jobs(bill: Any, codes: Sequence[int]) -> Any:
     timeline = bill.timeline
     if bill.log is None:
         raise CalibrationError("the bill holds no events (bill the logs with rftcost.bill)")
-    frame = timeline.jobs.loc[list(codes)].copy()
     events = bill.log.events
+    billable = bill.jobs["billable_ns"].fillna(0).to_numpy(dtype="int64")
+    if (timeline.pieces.empty and bool((billable > 0).any())) or (
+        events.empty and bill.log.accepted > 0
+    ):
+        # A bill made in buckets keeps amounts, not the phases, steps and grader usage
+        # event by event measured here: it would measure no time, step or token, silently.
+        raise CalibrationError(
+            "the bill was made in buckets, which keeps amounts but not the events and time "
+            "line measured here; bill the logs at once: rftcost.bill(..., buckets=None, "
+            "keep_timeline=True)"
+        )
+    frame = timeline.jobs.loc[list(codes)].copy()
     step_events = events.loc[events["event"] == "step_completed", ["job_id", "step"]]
     ids = frame["job_id"].astype(str)
     counts = step_events["job_id"].astype(str).value_counts()
@@ -796,7 +807,9 @@ def calibrate(
         result = source
         sources: tuple[str, ...] = tuple(source.log.files) if source.log is not None else ()
     else:
-        result = bill(source, policy=policy, assume_tz=assume_tz)
+        # At once, whatever its size: calibration measures events and the time line, which
+        # a bill made in buckets does not keep (measure_jobs); memory grows with the history.
+        result = bill(source, policy=policy, assume_tz=assume_tz, buckets=None, keep_timeline=True)
         sources = tuple(result.log.files) if result.log is not None else ()
     frame, skipped = job_measurements(result)
     if len(frame) < min_jobs:

@@ -1229,7 +1229,11 @@ def project_running(
 
     resolved, policy_ = _resolve(calibration, policy)
     at = at or _now()
-    result = source if isinstance(source, Bill) else bill(source, policy=policy_)
+    result = (
+        source
+        if isinstance(source, Bill)
+        else bill(source, policy=policy_, buckets=None, keep_timeline=True)
+    )
     rows = result.jobs[result.jobs["job_id"] == job_id]
     if rows.empty:
         known = ", ".join(result.job_ids()[:5])

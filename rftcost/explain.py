@@ -136,7 +136,7 @@ def explain(bill: Bill, job_id: str) -> Explanation:
     if intervals.empty and (job.billable_seconds or job.excluded_seconds or job.lost_seconds):
         raise RftcostError(
             f"the bill of job {job_id} has no phase intervals (billed in buckets without "
-            "them); bill with rftcost.buckets.bill_in_buckets(..., keep_intervals=True)"
+            "them); bill with rftcost.bill(..., keep_timeline=True)"
         )
     losses = timeline.losses[timeline.losses["job"] == code]
     billing = timeline.charges[timeline.charges["job"] == code]

@@ -254,7 +254,7 @@ def test_explain_on_a_log_billed_in_buckets(monkeypatch: pytest.MonkeyPatch) -> 
     assert missing.exit_code == 2
     # A slim bill has no intervals: explain says so instead of showing idle time.
     slim = rftcost.bill(sample, buckets=3)
-    with pytest.raises(rftcost.RftcostError, match="keep_intervals"):
+    with pytest.raises(rftcost.RftcostError, match=r"rftcost.bill\(\.\.\., keep_timeline=True\)"):
         rftcost.explain(slim, job)
 
 
