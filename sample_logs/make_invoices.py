@@ -77,10 +77,17 @@ class _Lines:
         untyped = invoice_from_bill(bill, invoice_id=INVOICE_ID)
         typed = invoice_from_bill(bill, invoice_id=INVOICE_ID, token_types=True)
         # Token types where a planted grader case needs them; amounts only elsewhere.
-        typed_jobs = {"ftjob-demo-failed-checkpoint", "ftjob-demo-o3-across"}
+        self.typed = typed
+        self.frame = untyped
+        for job in ("ftjob-demo-failed-checkpoint", "ftjob-demo-o3-across"):
+            self.type_tokens(job)
+
+    def type_tokens(self, job_id: str) -> None:
+        """The job's grader lines one per token type, each rounded on its own."""
+        untyped, typed = self.frame, self.typed
         grader = untyped["line_type"] == "grader_tokens"
-        keep = untyped[~(grader & untyped["job_id"].isin(typed_jobs))]
-        extra = typed[(typed["line_type"] == "grader_tokens") & typed["job_id"].isin(typed_jobs)]
+        keep = untyped[~(grader & (untyped["job_id"] == job_id))]
+        extra = typed[(typed["line_type"] == "grader_tokens") & (typed["job_id"] == job_id)]
         order = {"compute": 0, "data_sharing_discount": 1, "grader_tokens": 2}
         self.frame = (
             pd.concat([keep, extra], ignore_index=True)
@@ -189,10 +196,11 @@ def _plant(lines: _Lines, bill: rftcost.Bill) -> pd.DataFrame:
     lines.frame.loc[i, "amount"] = _money(Decimal(lines.frame.at[i, "amount"]) + 10)
     PLANTED.append(("arithmetic_error", job, "the amount is 10.00 more than hours × rate"))
 
-    # rounding: 46 min 15 s (0.7708 h) rounded up to 0.78 h; half up gives 0.77 h (R11).
-    job = "ftjob-demo-o3-before"
-    lines.set_hours(lines.index(job, "compute"), int(_charge(bill, job)["hour_units"]) + 1)
-    PLANTED.append(("rounding", job, "0.7708 h rounded up to 0.78 h (half up gives 0.77 h)"))
+    # rounding: the grader tokens billed a line per token type, each rounded to the cent on
+    # its own, where R13 rounds the model's amount once: a cent more, only rounding scope.
+    job = "ftjob-8lqcdidSNOLMmDzFXMGFJu4n"
+    lines.type_tokens(job)
+    PLANTED.append(("rounding", job, "grader tokens a line per token type, each rounded"))
 
     # unbilled_job: the job without a team has no line.
     job = "ftjob-demo-no-team"

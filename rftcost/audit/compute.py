@@ -140,6 +140,7 @@ def compute_findings(
         hours_part=(groups["at_rate"] - groups["compute_cents"].astype("int64")) * MICRO_PER_CENT,
         delta=groups["quantity"] - groups["hour_units"].astype("int64") * ctx.unit_micro_hours,
         capped=groups["capped"].astype(bool) | among(groups["job_id"], capped_jobs),
+        job_charges=ctx.jobs["n_charges"].reindex(groups["job_id"]).fillna(0).to_numpy("int64"),
     )
     groups = groups.assign(
         hours_part=groups["hours_part"].where(
@@ -225,9 +226,15 @@ def _hours_findings(
         differing=("differing", "sum"),
         capped=("capped", "any"),
         billable_ns=("billable_ns", "sum"),
+        job_charges=("job_charges", "max"),
     )
+    # Only what a different rounding scope explains is rounding (invoice-audit.md): the
+    # hours of a job of several charges may lie anywhere between each charge's exact time
+    # rounded down and up; a job of one charge is rounded once under either scope, so its
+    # hours are R11's own and any other figure is billed time.
     rounding = (
         (totals["differing"] > 0)
+        & (totals["job_charges"] > 1)
         & ~totals["capped"]
         & (totals["low"] * unit <= totals["quantity"])
         & (totals["quantity"] <= totals["high"] * unit)
@@ -326,7 +333,11 @@ def _hours_finding(ctx: AuditContext, row: Any, time: TimeIndex, lines: tuple[in
     # Under rounding scope "charge", one charge's hours may lie between its exact time
     # rounded down and up; under scope "job" only the job's total can (checked before).
     low, high = int(row.floor_units) * unit, int(row.ceil_units) * unit
-    per_charge_rounding = policy.rounding.scope == "charge" and low <= billed_hours <= high
+    per_charge_rounding = (
+        policy.rounding.scope == "charge"
+        and int(row.job_charges) > 1
+        and low <= billed_hours <= high
+    )
     if delta == 0 or per_charge_rounding:
         why = (
             "the hours agree; the amount differs by the rounding of each line"
@@ -364,6 +375,7 @@ def _hours_finding(ctx: AuditContext, row: Any, time: TimeIndex, lines: tuple[in
     tolerance_ns = max(steps, 1) * ctx.unit_ns
     delta_ns = delta * NS_PER_MICRO_HOUR
     code = ctx.code(job_id)
+    mode_name = str(policy.rounding.hours_mode.value).replace("_", " ")
     if delta > 0:
         # A stretch of time explains the hours when billing it too gives them: the exact
         # billable time plus the stretch lies within one rounding step (R11) per charge of
@@ -381,7 +393,14 @@ def _hours_finding(ctx: AuditContext, row: Any, time: TimeIndex, lines: tuple[in
             kind="overbilled_time",
             severity=severity_of(hours_part),
             explanation=overbilled_time(
-                delta, expected_hours, job_id, scope, window, hours_part, currency
+                delta,
+                expected_hours,
+                job_id,
+                scope,
+                window,
+                hours_part,
+                currency,
+                exact=(int(row.billable_ns), mode_name),
             ),
             evidence=(
                 Evidence(

@@ -34,6 +34,7 @@ __all__ = [
     "discount_rounding",
     "duplicate_line",
     "earlier_price_billed",
+    "exact_time",
     "explained_time",
     "grader_causes",
     "grader_rounding",
@@ -356,6 +357,14 @@ def beyond_cap(
     )
 
 
+def exact_time(ns: int) -> str:
+    """Exact billable time as measured: ``1,201 s = 0.3336 h``, ``17.5 s = 0.0049 h``."""
+    seconds = (Decimal(int(ns)) / Decimal(10**9)).quantize(Decimal("0.001")).normalize()
+    whole, _, fraction = f"{seconds:f}".partition(".")
+    hours = (Decimal(int(ns)) / Decimal(NS_PER_HOUR)).quantize(Decimal("0.0001"))
+    return f"{int(whole):,}{'.' + fraction if fraction else ''} s = {hours} h"
+
+
 def overbilled_time(
     delta: int,
     expected_micro_hours: int,
@@ -364,11 +373,20 @@ def overbilled_time(
     window: tuple[int, int],
     hours_part: int,
     currency: str,
+    exact: tuple[int, str] | None = None,
 ) -> str:
-    """overbilled_time that no interval of the job explains."""
+    """overbilled_time that no interval of the job explains; ``exact``: the exact billable
+    time in nanoseconds and how the policy rounds it (R11), to show where the hours come
+    from."""
+    rounded = ""
+    if exact is not None:
+        rounded = (
+            f" (exact {exact_time(exact[0])}, rounded {exact[1]} to "
+            f"{micro_hours_text(expected_micro_hours)} by R11)"
+        )
     return (
         f"{micro_hours_text(delta)} billed beyond the "
-        f"{micro_hours_text(expected_micro_hours)} of billable time in the logs for "
+        f"{micro_hours_text(expected_micro_hours)} of billable time in the logs{rounded} for "
         f"{job_id} ({scope}, {span(*window)}): {money_text(hours_part, currency)}; "
         "no excluded or lost interval of the job explains it."
     )

@@ -1,0 +1,94 @@
+"""The audit as a finance user gating CI on its exit code reads it: rounding that only a
+different rounding scope explains, token-type splits, unchecked money, charges billed at
+the wrong time, and the wording of each message."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pandas as pd
+from builders import JobLog, frame_of
+
+import rftcost
+from rftcost.audit import AuditReport, audit_invoice
+from rftcost.invoice import invoice_from_bill, write_invoice
+
+D = Decimal
+
+
+def _audit(lines: pd.DataFrame, bill: rftcost.Bill, tmp_path: Path) -> AuditReport:
+    return audit_invoice(write_invoice(lines, tmp_path / "invoice.csv"), bill)
+
+
+def _short_job(job_id: str = "ftjob-short") -> JobLog:
+    """One charge of 1,201 s: 0.3336 h, 0.33 h half up (R11)."""
+    log = JobLog(job_id).created(team="t", project="p")
+    return log.phase("rollout", seconds=1201).add("succeeded")
+
+
+def _pause_job(job_id: str = "ftjob-pause") -> JobLog:
+    """Two charges of 1 h 0 min 17 s: 2 × 1.00 h per charge, 2.01 h per job (R11)."""
+    log = JobLog(job_id).created(team="t", project="p")
+    log.phase("rollout", hours=1, seconds=17).add("paused").at(hours=3).add("resumed")
+    return log.phase("rollout", hours=1, seconds=17).add("succeeded")
+
+
+def _set_hours(lines: pd.DataFrame, index: int, hours: str) -> None:
+    lines.loc[index, ["quantity", "amount"]] = [hours, f"{D(hours) * 100:.2f}"]
+
+
+# --- 1. rounding is what a different rounding scope explains -----------------------------------
+
+
+def test_a_single_charge_rounded_up_is_an_overbill(tmp_path: Path) -> None:
+    bill = rftcost.bill(frame_of(_short_job()))
+    lines = invoice_from_bill(bill, charge_at=True)
+    _set_hours(lines, 0, "0.34")
+    report = _audit(lines, bill, tmp_path)
+    [finding] = report.findings
+    assert (finding.kind, finding.severity, finding.difference) == (
+        "overbilled_time",
+        "error",
+        D("1.00"),
+    )
+    assert report.has_errors
+    assert "1,201 s" in finding.explanation and "0.3336 h" in finding.explanation
+
+
+def test_a_single_charge_rounded_up_without_charge_times_is_an_overbill(tmp_path: Path) -> None:
+    bill = rftcost.bill(frame_of(_short_job()))
+    lines = invoice_from_bill(bill, charge_at=False)
+    _set_hours(lines, 0, "0.34")
+    [finding] = _audit(lines, bill, tmp_path).findings
+    assert (finding.kind, finding.severity) == ("overbilled_time", "error")
+
+
+def test_a_single_charge_rounded_down_is_an_underbill(tmp_path: Path) -> None:
+    # 1,211 s is 0.3364 h: 0.34 h half up (R11); a vendor rounding down bills 0.33 h.
+    log = JobLog("ftjob-short").created(team="t", project="p")
+    bill = rftcost.bill(frame_of(log.phase("rollout", seconds=1211).add("succeeded")))
+    lines = invoice_from_bill(bill, charge_at=True)
+    assert _audit(lines, bill, tmp_path).findings == ()
+    _set_hours(lines, 0, "0.33")
+    report = _audit(lines, bill, tmp_path)
+    [finding] = report.findings
+    assert (finding.kind, finding.severity, finding.difference) == (
+        "underbilled_time",
+        "warning",
+        D("-1.00"),
+    )
+
+
+def test_a_job_rounded_once_instead_of_per_charge_is_rounding(tmp_path: Path) -> None:
+    # Rounded per job (scope "job"), the two charges give 2.01 h on the last one.
+    bill = rftcost.bill(frame_of(_pause_job()))
+    lines = invoice_from_bill(bill, charge_at=True)
+    compute = lines.index[lines["line_type"] == "compute"]
+    _set_hours(lines, int(compute[0]), "0.00")
+    _set_hours(lines, int(compute[1]), "2.01")
+    report = _audit(lines, bill, tmp_path)
+    assert [(f.kind, f.severity, f.difference) for f in report.findings] == [
+        ("rounding", "info", D("1.00"))
+    ]
+    assert not report.has_errors
