@@ -92,3 +92,58 @@ def test_a_job_rounded_once_instead_of_per_charge_is_rounding(tmp_path: Path) ->
         ("rounding", "info", D("1.00"))
     ]
     assert not report.has_errors
+
+
+# --- 2. grader lines split by token type ---------------------------------------------------------
+
+_GRADER_LOG = [
+    {"job_id": "ftjob-R", "ts": "2025-07-02T09:00:00Z", "event": "job_created", "team": "ads",
+     "project": "ctr", "model": "o4-mini-2025-04-16", "grader_model": "gpt-4.1"},
+    {"job_id": "ftjob-R", "ts": "2025-07-02T09:10:00Z", "event": "phase_start", "phase": "rollout"},
+    {"job_id": "ftjob-R", "ts": "2025-07-02T09:30:00Z", "event": "grader_usage",
+     "grader_model": "gpt-4.1", "input_tokens": 2500, "cached_input_tokens": 0,
+     "output_tokens": 625},
+    {"job_id": "ftjob-R", "ts": "2025-07-02T10:10:00Z", "event": "phase_end", "phase": "rollout"},
+    {"job_id": "ftjob-R", "ts": "2025-07-02T10:10:00Z", "event": "succeeded"},
+]  # fmt: skip
+_HEADER = (
+    "invoice_id,line,job_id,line_type,charge_at,description,grader_model,token_type,quantity,"
+    "unit,unit_price,amount,currency\n"
+)
+
+
+def _grader_invoice(tmp_path: Path, input_amount: str, output_amount: str) -> Path:
+    path = tmp_path / "grader.csv"
+    path.write_text(
+        _HEADER
+        + "I,1,ftjob-R,compute,,x,,,1.00,hours,100,100.00,USD\n"
+        + f"I,2,ftjob-R,grader_tokens,,g,gpt-4.1,input,2500,tokens,2.00,{input_amount},USD\n"
+        + f"I,3,ftjob-R,grader_tokens,,g,gpt-4.1,output,625,tokens,8.00,{output_amount},USD\n"
+    )
+    return path
+
+
+def test_token_lines_that_split_the_rounded_amount_audit_clean(tmp_path: Path) -> None:
+    # 0.005 + 0.005 USD: R13 rounds the model's 0.010 once; the lines share it as 0.01 + 0.00.
+    bill = rftcost.bill(pd.DataFrame(_GRADER_LOG))
+    for first, second in (("0.01", "0.00"), ("0.00", "0.01")):
+        report = audit_invoice(_grader_invoice(tmp_path, first, second), bill)
+        assert report.findings == (), [f.explanation for f in report.findings]
+        assert report.summary.overbilled == report.summary.underbilled == D("0.00")
+
+
+def test_token_lines_each_rounded_up_are_rounding_not_arithmetic(tmp_path: Path) -> None:
+    bill = rftcost.bill(pd.DataFrame(_GRADER_LOG))
+    report = audit_invoice(_grader_invoice(tmp_path, "0.01", "0.01"), bill)
+    assert [(f.kind, f.severity, f.expected, f.billed) for f in report.findings] == [
+        ("rounding", "info", D("0.01"), D("0.02"))
+    ]
+
+
+def test_a_token_line_more_than_a_cent_off_its_product_is_an_arithmetic_error(
+    tmp_path: Path,
+) -> None:
+    bill = rftcost.bill(pd.DataFrame(_GRADER_LOG))
+    report = audit_invoice(_grader_invoice(tmp_path, "0.01", "0.02"), bill)
+    kinds = [(f.kind, f.invoice_line) for f in report.findings]
+    assert ("arithmetic_error", 3) in kinds and report.has_errors
