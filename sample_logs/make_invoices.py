@@ -79,8 +79,7 @@ class _Lines:
         # Token types where a planted grader case needs them; amounts only elsewhere.
         self.typed = typed
         self.frame = untyped
-        for job in ("ftjob-demo-failed-checkpoint", "ftjob-demo-o3-across"):
-            self.type_tokens(job)
+        self.type_tokens("ftjob-demo-o3-across")
 
     def type_tokens(self, job_id: str) -> None:
         """The job's grader lines one per token type, each rounded on its own."""
@@ -155,11 +154,21 @@ def _plant(lines: _Lines, bill: rftcost.Bill) -> pd.DataFrame:
     )
     PLANTED.append(("lost_work_billed", job, "the work lost to its failure billed"))
 
-    # grader_tokens_mismatch: the same job's gpt-4.1 output tokens of the lost steps billed.
+    # grader_tokens_mismatch: the same job's gpt-4.1 tokens of the lost steps billed (R9).
     usage = timeline.usage[(timeline.usage["job"] == code[job]) & timeline.usage["lost"]]
-    i = lines.index(job, "grader_tokens", "output")
-    lines.set_tokens(i, int(lines.frame.at[i, "quantity"]) + int(usage["output_tokens"].sum()))
-    PLANTED.append(("grader_tokens_mismatch", job, "output tokens of the lost steps billed (R9)"))
+    price = bill.policy.price_table.models["gpt-4.1"][0]
+    cached = int(usage["cached_input_tokens"].sum())
+    lost = (
+        (int(usage["input_tokens"].sum()) - cached) * price.input
+        + cached * price.cached_input
+        + int(usage["output_tokens"].sum()) * price.output
+    )
+    typed = lines.typed[(lines.typed["job_id"] == job) & (lines.typed["token_type"] != "")]
+    pairs = zip(typed["quantity"], typed["unit_price"], strict=True)
+    charged = sum((Decimal(str(q)) * Decimal(str(p)) for q, p in pairs), Decimal(0))
+    i = lines.index(job, "grader_tokens")
+    lines.frame.loc[i, "amount"] = _money((charged + lost) / 10**6)
+    PLANTED.append(("grader_tokens_mismatch", job, "tokens of the lost steps billed (R9)"))
 
     # grader_price_mismatch: the job paused across o3's price change; its second charge's
     # output tokens (used after 2025-06-10) at the old $40 per 1M instead of $8 (R10).
