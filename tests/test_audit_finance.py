@@ -147,3 +147,29 @@ def test_a_token_line_more_than_a_cent_off_its_product_is_an_arithmetic_error(
     report = audit_invoice(_grader_invoice(tmp_path, "0.01", "0.02"), bill)
     kinds = [(f.kind, f.invoice_line) for f in report.findings]
     assert ("arithmetic_error", 3) in kinds and report.has_errors
+
+
+# --- 3. money the logs cannot check ---------------------------------------------------------------
+
+
+def _broken_job() -> JobLog:
+    """A phase_end with no open phase: the job cannot be reconstructed."""
+    log = JobLog("ftjob-broken").created(team="t", project="p")
+    return log.add("phase_end", phase="rollout").at(hours=1).add("succeeded")
+
+
+def test_a_line_of_a_job_with_invalid_logs_fails_the_gate(tmp_path: Path) -> None:
+    from rftcost.cli.audit import render_markdown, render_table
+
+    bill = rftcost.bill(frame_of(_broken_job(), _short_job()))
+    lines = invoice_from_bill(bill, charge_at=True)
+    broken = lines.iloc[[0]].assign(job_id="ftjob-broken", line="9", amount="500.00")
+    broken = broken.assign(quantity="5.00")
+    report = _audit(pd.concat([lines, broken], ignore_index=True), bill, tmp_path)
+    [finding] = report.findings
+    assert (finding.kind, finding.severity, finding.billed) == ("invalid_job", "error", D("500.00"))
+    assert report.has_errors
+    table = render_table(report)
+    assert "Cannot check" in table and "500.00" in table.split("Findings:")[0]
+    assert "Cannot check" in render_markdown(report)
+    assert any("500.00 USD" in note and "ftjob-broken" in note for note in report.notes)

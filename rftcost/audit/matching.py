@@ -232,7 +232,11 @@ def unreadable_line_findings(ctx: AuditContext, held: pd.DataFrame) -> list[Find
 
 
 def invalid_job_findings(ctx: AuditContext, lines: pd.DataFrame) -> list[Finding]:
-    """A finding per job whose logs cannot be reconstructed: its lines are unchecked."""
+    """A finding per job whose logs cannot be reconstructed: its lines are unchecked.
+
+    An error: money the logs can neither confirm nor dispute must not pass an audit that
+    gates a pipeline (invoice-audit.md leaves the severity open; exit 1 as for an
+    ``unreadable_line``, whose money is unknown too)."""
     findings: list[Finding] = []
     if lines.empty:
         return findings
@@ -244,7 +248,7 @@ def invalid_job_findings(ctx: AuditContext, lines: pd.DataFrame) -> list[Finding
         findings.append(
             Finding(
                 kind="invalid_job",
-                severity="warning",
+                severity="error",
                 job_id=str(job_id),
                 invoice_line=numbers[0],
                 invoice_lines=numbers,

@@ -154,6 +154,11 @@ def _summary_lines(result: Any) -> list[str]:
         f"Difference {_money(s.difference):>14}   overbilled {_money(s.overbilled)}, "
         f"underbilled {_money(s.underbilled)}",
     ]
+    if s.unverifiable_total or _cannot_check(result):
+        lines.append(
+            f"Cannot check {_money(s.unverifiable_total):>12}   NOT VERIFIED: lines of jobs "
+            "whose logs are invalid or of unreadable lines (errors below)"
+        )
     if s.unchecked_total:
         lines.append(
             f"Unchecked  {_money(s.unchecked_total):>14}   (credits, adjustments, tax, "
@@ -165,6 +170,11 @@ def _summary_lines(result: Any) -> list[str]:
         + (f"; tolerance {_money(result.tolerance)}" if result.tolerance else "")
     )
     return lines
+
+
+def _cannot_check(result: Any) -> bool:
+    """A finding whose money the logs cannot check (its amount may be unknown)."""
+    return any(f.kind in ("invalid_job", "unreadable_line") for f in result.findings)
 
 
 def _where(finding: Any) -> str:
@@ -282,6 +292,12 @@ def render_markdown(result: Any) -> str:
             ]
         ],
     )
+    if s.unverifiable_total or _cannot_check(result):
+        text += (
+            f"\n**Cannot check {_money(s.unverifiable_total)} {markdown_text(result.currency)}"
+            "**: lines of jobs whose logs are invalid or of unreadable lines, not verified "
+            "(errors below).\n"
+        )
     if s.unchecked_total:
         text += (
             "\nUnchecked (credits, adjustments, tax, other costs, invalid jobs, jobs of "
