@@ -173,3 +173,61 @@ def test_a_line_of_a_job_with_invalid_logs_fails_the_gate(tmp_path: Path) -> Non
     assert "Cannot check" in table and "500.00" in table.split("Findings:")[0]
     assert "Cannot check" in render_markdown(report)
     assert any("500.00 USD" in note and "ftjob-broken" in note for note in report.notes)
+
+
+# --- 4. charges billed at the wrong time --------------------------------------------------------
+
+
+def _paused_job() -> JobLog:
+    """Paused at 08:20 after 20 min (0.33 h), resumed 09:00, succeeded 09:40 (0.67 h)."""
+    log = JobLog("ftjob-D").created(team="t", project="p")
+    log.phase("rollout", minutes=20).add("paused").at(minutes=40).add("resumed")
+    return log.phase("rollout", minutes=40).add("succeeded")
+
+
+def _two_lines(tmp_path: Path, first: tuple[str, str], second: tuple[str, str]) -> Path:
+    path = tmp_path / "charges.csv"
+    rows = [
+        f"I,{n},ftjob-D,compute,{at},x,,,{hours},hours,100,{D(hours) * 100:.2f},USD\n"
+        for n, (at, hours) in enumerate((first, second), start=1)
+    ]
+    path.write_text(_HEADER + "".join(rows))
+    return path
+
+
+def test_hours_swapped_between_charges_are_found(tmp_path: Path) -> None:
+    bill = rftcost.bill(frame_of(_paused_job()))
+    invoice = _two_lines(
+        tmp_path, ("2025-06-01T08:20:00Z", "0.67"), ("2025-06-01T09:40:00Z", "0.33")
+    )
+    report = audit_invoice(invoice, bill)
+    found = sorted((f.kind, f.severity, f.invoice_line, f.difference) for f in report.findings)
+    assert found == [
+        ("overbilled_time", "error", 1, D("34.00")),
+        ("underbilled_time", "warning", 2, D("-34.00")),
+    ]
+    assert report.has_errors and report.summary.difference == D("0.00")
+    assert all("total" in f.explanation for f in report.findings)
+
+
+def test_a_charge_time_far_from_every_billing_event_is_said_with_its_money(
+    tmp_path: Path,
+) -> None:
+    bill = rftcost.bill(frame_of(_paused_job()))
+    for far in ("2025-06-02T09:40:00Z", "2025-07-10T00:00:00Z"):
+        invoice = _two_lines(tmp_path, ("2025-06-01T08:20:00Z", "0.33"), (far, "0.67"))
+        report = audit_invoice(invoice, bill)
+        [note] = [n for n in report.notes if "Line 2" in n]
+        assert "67.00 USD" in note and "60 min" in note and "totals" in note
+        assert "2025-06-01 09:40" in note  # the nearest billing event
+
+
+def test_the_whole_job_on_its_last_charge_is_no_finding(tmp_path: Path) -> None:
+    # Rounding scope "job" bills every hour on the job's last charge (R11).
+    bill = rftcost.bill(frame_of(_paused_job()))
+    path = tmp_path / "one.csv"
+    path.write_text(
+        _HEADER + "I,1,ftjob-D,compute,2025-06-01T09:40:00Z,x,,,1.00,hours,100,100.00,USD\n"
+    )
+    report = audit_invoice(path, bill)
+    assert report.findings == () and report.notes == ()

@@ -14,7 +14,10 @@ Matching (canonical invoices, ``basis = "job"``):
    unknown), and the other lines of its job are not checked either.
 2. A line with ``charge_at`` is matched to the nearest billing event of its job
    within ``match_window``. When every line of a job is matched, the job is
-   compared charge by charge; otherwise its lines are compared to its totals.
+   compared charge by charge; otherwise its lines are compared to its totals, and a
+   note names each line whose ``charge_at`` matches no billing event, with its money.
+   Compared charge by charge, hours moved from one charge to another are found on
+   both charges even when the job's total agrees.
 3. Identical lines are ``duplicate_line`` when dropping the copies brings the
    amount closer to the logs (two identical charges of a paused job are not
    duplicates).

@@ -32,6 +32,7 @@ from rftcost.audit.matching import (
     typed_families,
     unbilled_job_findings,
     unknown_job_findings,
+    unmatched_charge_notes,
     unreadable_jobs,
     unreadable_line_findings,
 )
@@ -160,6 +161,7 @@ def audit_jobs(ctx: AuditContext) -> AuditReport:
     g = lines[good].astype(
         {"job_id": object, "grader_family": object, "token_type": object, "line_type": object}
     )
+    unmatched = unmatched_charge_notes(ctx, g)
     g = match_charges(ctx, g)
     findings.extend(unbilled_job_findings(ctx, valid, set(g["job_id"])))
     if not g.empty:
@@ -179,7 +181,7 @@ def audit_jobs(ctx: AuditContext) -> AuditReport:
         comparison=_comparison(ctx),
         findings=findings,
         totals=(expected_micro, billed_micro, invoice_micro, unchecked_micro),
-        notes=note,
+        notes=(*unmatched, *note),
         unverifiable=unverifiable_micro,
     )
 

@@ -216,7 +216,17 @@ def _hours_findings(
     if not (groups["hours_part"] != 0).any():
         return
     unit = ctx.unit_micro_hours
-    groups = groups.assign(differing=(groups["hours_part"] != 0).astype("int64"))
+    quantity = groups["quantity"]
+    last = groups["charge"] == groups.groupby("job_id")["charge"].transform("max")
+    groups = groups.assign(
+        differing=(groups["hours_part"] != 0).astype("int64"),
+        # Each charge between its own exact time rounded down and up (scope "charge"), or
+        # every hour on the job's last charge (scope "job", R11).
+        in_band=(groups["floor_units"].fillna(0).astype("int64") * unit <= quantity)
+        & (quantity <= groups["ceil_units"].fillna(0).astype("int64") * unit),
+        on_last=last | (quantity == 0),
+        job_hours_part=groups.groupby("job_id")["hours_part"].transform("sum"),
+    )
     totals = groups.groupby("job_id").agg(
         quantity=("quantity", "sum"),
         low=("floor_units", "sum"),
@@ -227,14 +237,19 @@ def _hours_findings(
         capped=("capped", "any"),
         billable_ns=("billable_ns", "sum"),
         job_charges=("job_charges", "max"),
+        in_band=("in_band", "all"),
+        on_last=("on_last", "all"),
     )
     # Only what a different rounding scope explains is rounding (invoice-audit.md): the
     # hours of a job of several charges may lie anywhere between each charge's exact time
     # rounded down and up; a job of one charge is rounded once under either scope, so its
-    # hours are R11's own and any other figure is billed time.
+    # hours are R11's own and any other figure is billed time. Compared charge by charge,
+    # each charge must lie in its own band (or all hours on the last charge): hours moved
+    # from one charge to another are billed at the wrong time, not rounded.
     rounding = (
         (totals["differing"] > 0)
         & (totals["job_charges"] > 1)
+        & (totals["in_band"] | totals["on_last"])
         & ~totals["capped"]
         & (totals["low"] * unit <= totals["quantity"])
         & (totals["quantity"] <= totals["high"] * unit)
@@ -376,6 +391,12 @@ def _hours_finding(ctx: AuditContext, row: Any, time: TimeIndex, lines: tuple[in
     delta_ns = delta * NS_PER_MICRO_HOUR
     code = ctx.code(job_id)
     mode_name = str(policy.rounding.hours_mode.value).replace("_", " ")
+    moved = (
+        "; the job's total hours agree with the logs: these hours appear billed on another "
+        "of its charges"
+        if charge >= 0 and int(row.job_hours_part) == 0
+        else ""
+    )
     if delta > 0:
         # A stretch of time explains the hours when billing it too gives them: the exact
         # billable time plus the stretch lies within one rounding step (R11) per charge of
@@ -401,6 +422,7 @@ def _hours_finding(ctx: AuditContext, row: Any, time: TimeIndex, lines: tuple[in
                 hours_part,
                 currency,
                 exact=(int(row.billable_ns), mode_name),
+                note=moved,
             ),
             evidence=(
                 Evidence(
@@ -416,6 +438,7 @@ def _hours_finding(ctx: AuditContext, row: Any, time: TimeIndex, lines: tuple[in
     phases = time.billable_phases(code, window)
     fits = [c for c in phases if abs(-delta_ns - c.ns) < tolerance_ns]
     hint = f"; it matches the {fits[0].text}, as if that phase were not billed" if fits else ""
+    hint = moved or hint
     return Finding(
         kind="underbilled_time",
         severity=severity_of(hours_part),

@@ -33,6 +33,7 @@ __all__ = [
     "discount_follows",
     "discount_rounding",
     "duplicate_line",
+    "duration_text",
     "earlier_price_billed",
     "exact_time",
     "explained_time",
@@ -113,6 +114,16 @@ def hours_text(ns: int) -> str:
     """Nanoseconds → ``0.50 h`` (two decimals, for reading; not a billed quantity)."""
     hours = Decimal(int(ns)) / Decimal(NS_PER_HOUR)
     return f"{hours.quantize(Decimal('0.01'))} h"
+
+
+def duration_text(ns: int) -> str:
+    """A gap in words: ``45 min``, ``24 h 0 min``, ``36 d 14 h``."""
+    minutes = int(ns) // (60 * 10**9)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
 
 
 def micro_hours_text(micro: int) -> str:
@@ -374,6 +385,7 @@ def overbilled_time(
     hours_part: int,
     currency: str,
     exact: tuple[int, str] | None = None,
+    note: str = "",
 ) -> str:
     """overbilled_time that no interval of the job explains; ``exact``: the exact billable
     time in nanoseconds and how the policy rounds it (R11), to show where the hours come
@@ -388,7 +400,7 @@ def overbilled_time(
         f"{micro_hours_text(delta)} billed beyond the "
         f"{micro_hours_text(expected_micro_hours)} of billable time in the logs{rounded} for "
         f"{job_id} ({scope}, {span(*window)}): {money_text(hours_part, currency)}; "
-        "no excluded or lost interval of the job explains it."
+        f"no excluded or lost interval of the job explains it{note}."
     )
 
 
