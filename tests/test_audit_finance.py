@@ -231,3 +231,70 @@ def test_the_whole_job_on_its_last_charge_is_no_finding(tmp_path: Path) -> None:
     )
     report = audit_invoice(path, bill)
     assert report.findings == () and report.notes == ()
+
+
+# --- 5. messages ----------------------------------------------------------------------------------
+
+
+def _job_b() -> JobLog:
+    """1 h of training, data sharing: 100.00 compute, −50.00 discount (R12)."""
+    log = JobLog("ftjob-B").created(team="t", project="p", data_sharing=True)
+    return log.phase("rollout", hours=1).add("succeeded")
+
+
+def _invoice_b(tmp_path: Path, *rows: str) -> Path:
+    path = tmp_path / "b.csv"
+    path.write_text(_HEADER + "".join(f"{row}\n" for row in rows))
+    return path
+
+
+_B_COMPUTE = "I,1,ftjob-B,compute,,x,,,1.00,hours,100.00,100.00,USD"
+
+
+def test_a_positive_discount_line_is_said_with_its_sign(tmp_path: Path) -> None:
+    bill = rftcost.bill(frame_of(_job_b()))
+    invoice = _invoice_b(
+        tmp_path, _B_COMPUTE, "I,2,ftjob-B,data_sharing_discount,,d,,,,,,50.00,USD"
+    )
+    [finding] = audit_invoice(invoice, bill).findings
+    assert finding.kind == "missing_discount" and finding.difference == D("100.00")
+    assert "+50.00 USD" in finding.explanation and "-50.00 USD is" not in finding.explanation
+
+
+def test_an_amount_of_three_decimals_is_shown_as_written(tmp_path: Path) -> None:
+    bill = rftcost.bill(frame_of(_job_b()))
+    invoice = _invoice_b(
+        tmp_path,
+        "I,1,ftjob-B,compute,,x,,,1.00,hours,100.00,100.004,USD",
+        "I,2,ftjob-B,data_sharing_discount,,d,,,,,,-50.00,USD",
+    )
+    [finding] = [f for f in audit_invoice(invoice, bill).findings if f.kind == "arithmetic_error"]
+    assert "the line says 100.004 USD" in finding.explanation
+
+
+def test_a_line_repeated_under_another_invoice_id_names_both_ids(tmp_path: Path) -> None:
+    bill = rftcost.bill(frame_of(_job_b()))
+    discount = "I,2,ftjob-B,data_sharing_discount,,d,,,,,,-50.00,USD"
+    invoice = _invoice_b(tmp_path, _B_COMPUTE, discount, _B_COMPUTE.replace("I,1,", "J,1,"))
+    [finding] = [f for f in audit_invoice(invoice, bill).findings if f.kind == "duplicate_line"]
+    assert "invoice J" in finding.explanation and "invoice I" in finding.explanation
+
+
+def test_a_line_for_a_job_before_its_first_billing_event_says_accrued(tmp_path: Path) -> None:
+    log = JobLog("ftjob-run").created(team="t", project="p")
+    bill = rftcost.bill(frame_of(log.phase("rollout", minutes=30)))  # still running
+    invoice = _invoice_b(tmp_path, "I,1,ftjob-run,compute,,x,,,0.50,hours,100.00,50.00,USD")
+    [finding] = audit_invoice(invoice, bill).findings
+    assert finding.kind == "overbilled_time" and finding.difference == D("50.00")
+    assert "not reached a billing event" in finding.explanation
+    assert "accrued, not charged" in finding.explanation and "1,800 s" in finding.explanation
+
+
+def test_a_few_seconds_billed_zero_show_the_seconds(tmp_path: Path) -> None:
+    # 17.5 s: 18 s, 0.005 h, 0.01 h half up (R11); billed 0.00 h.
+    log = JobLog("ftjob-A").created(team="t", project="p")
+    bill = rftcost.bill(frame_of(log.phase("rollout", seconds=17.5).add("succeeded")))
+    invoice = _invoice_b(tmp_path, "I,1,ftjob-A,compute,,x,,,0.00,hours,100.00,0.00,USD")
+    [finding] = audit_invoice(invoice, bill).findings
+    assert finding.kind == "underbilled_time"
+    assert "17.5 s" in finding.explanation and "0.00 h)" not in finding.explanation

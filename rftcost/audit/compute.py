@@ -40,6 +40,7 @@ from rftcost.audit.wording import (
     job_rounding,
     line_arithmetic,
     micro_hours_text,
+    not_charged_yet,
     overbilled_time,
     rate_mismatch,
     span,
@@ -410,10 +411,19 @@ def _hours_finding(ctx: AuditContext, row: Any, time: TimeIndex, lines: tuple[in
         )
         if matches:
             return _explained(ctx, matches, hours_part, job_id, scope, base)
-        return Finding(
-            kind="overbilled_time",
-            severity=severity_of(hours_part),
-            explanation=overbilled_time(
+        if int(row.job_charges) == 0:
+            # A running (or never charged) job: its time is accrued, not charged (R8).
+            unbilled = ctx.jobs["unbilled_ns"].fillna(0).astype("int64")
+            explanation = not_charged_yet(
+                billed_hours,
+                job_id,
+                str(ctx.jobs.loc[job_id, "status"]),
+                int(unbilled[job_id]),
+                hours_part,
+                currency,
+            )
+        else:
+            explanation = overbilled_time(
                 delta,
                 expected_hours,
                 job_id,
@@ -423,7 +433,11 @@ def _hours_finding(ctx: AuditContext, row: Any, time: TimeIndex, lines: tuple[in
                 currency,
                 exact=(int(row.billable_ns), mode_name),
                 note=moved,
-            ),
+            )
+        return Finding(
+            kind="overbilled_time",
+            severity=severity_of(hours_part),
+            explanation=explanation,
             evidence=(
                 Evidence(
                     type="billable_time",
@@ -443,7 +457,14 @@ def _hours_finding(ctx: AuditContext, row: Any, time: TimeIndex, lines: tuple[in
         kind="underbilled_time",
         severity=severity_of(hours_part),
         explanation=underbilled_time(
-            delta, expected_hours, job_id, scope, hours_part, hint, currency
+            delta,
+            expected_hours,
+            job_id,
+            scope,
+            hours_part,
+            hint,
+            currency,
+            exact=(int(row.billable_ns), mode_name),
         ),
         evidence=tuple(e for c in fits for e in c.evidence),
         **base,

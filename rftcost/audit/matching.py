@@ -523,7 +523,16 @@ def duplicate_lines(
                 billed=micro_to_decimal(amount),
                 charge_at=None if pd.isna(row["event_at"]) else at(int(row["event_at"])),
                 explanation=duplicate_line(
-                    line, first, str(row["line_type"]), amount, str(row["job_id"]), ctx.currency
+                    line,
+                    first,
+                    str(row["line_type"]),
+                    amount,
+                    str(row["job_id"]),
+                    ctx.currency,
+                    invoices=(
+                        str(row["invoice_id"]),
+                        str(original["invoice_id"].iloc[0]) if len(original) else "",
+                    ),
                 ),
                 evidence=(
                     Evidence(
