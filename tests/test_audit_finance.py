@@ -8,7 +8,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
-from builders import JobLog, frame_of
+import pytest
+from builders import JobLog, cli, frame_of
 
 import rftcost
 from rftcost.audit import AuditReport, audit_invoice
@@ -298,3 +299,60 @@ def test_a_few_seconds_billed_zero_show_the_seconds(tmp_path: Path) -> None:
     [finding] = audit_invoice(invoice, bill).findings
     assert finding.kind == "underbilled_time"
     assert "17.5 s" in finding.explanation and "0.00 h)" not in finding.explanation
+
+
+def test_a_json_amount_in_exponent_form_is_its_exact_value(tmp_path: Path) -> None:
+    from rftcost.invoice import read_invoice
+
+    record = '"invoice_id":"J","job_id":"ftjob-B","line_type":"compute","quantity":1,'
+    record += '"unit":"hours","unit_price":100,"amount":1e2,"currency":"USD"'
+    for name in ("j.jsonl", "j.json"):
+        path = tmp_path / name
+        path.write_text("{" + record + "}\n")
+        lines = read_invoice(path).lines
+        assert int(lines["amount_micro"].iloc[0]) == 100_000_000
+
+
+def test_reading_errors_name_what_is_wrong(tmp_path: Path) -> None:
+    from rftcost.errors import InvoiceError
+    from rftcost.invoice import read_invoice
+
+    minutes = tmp_path / "minutes.csv"
+    minutes.write_text(_HEADER + "I,1,ftjob-A,compute,,x,,,0.6,minutes,100,1.00,USD\n")
+    with pytest.raises(InvoiceError, match="one of h, hour, hours, hrs"):
+        read_invoice(minutes)
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text(
+        _HEADER
+        + "I,1,ftjob-A,compute,,x,,,1.00,hours,100,100.00,EUR\n"
+        + "".join(f"I,{n},ftjob-A,tax,,x,,,,,,1.00,USD\n" for n in range(2, 6))
+    )
+    with pytest.raises(InvoiceError) as error:
+        read_invoice(mixed)
+    assert (error.value.line, error.value.value) == (2, "EUR")
+    events = tmp_path / "events.jsonl"
+    events.write_text(
+        JobLog("ftjob-A").created(data_sharing=False).frame().to_json(orient="records", lines=True)
+    )
+    with pytest.raises(InvoiceError, match="is an event log"):
+        read_invoice(events)
+
+
+def test_audit_refuses_an_output_it_cannot_write(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    logs = tmp_path / "logs.jsonl"
+    logs.write_text(frame_of(_job_b()).to_json(orient="records", lines=True))
+    invoice = _invoice_b(
+        tmp_path, _B_COMPUTE, "I,2,ftjob-B,data_sharing_discount,,d,,,,,,-50.00,USD"
+    )
+    out = tmp_path / "a.xlsx"
+    code, _out, err = cli(capsys, "audit", "-i", str(invoice), str(logs), "-o", str(out))
+    assert code == 2 and not out.exists() and ".xlsx" in err
+    assert len(err.strip().splitlines()) == 1
+    code, _out, _err = cli(
+        capsys, "audit", "-i", str(invoice), str(logs), "-o", str(out), "-f", "csv"
+    )
+    assert code == 0 and out.exists()
+    code, text, _err = cli(capsys, "audit", "--help")
+    assert "invalid_job" in text
