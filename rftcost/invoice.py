@@ -408,11 +408,47 @@ def _jsonl_chunks(path: Path) -> Iterator[pd.DataFrame]:
         yield _jsonl_frame(batch, numbers, path)
 
 
+_EXPONENT_LIMIT = 30
+"""A JSON number in exponent form is written out when its exponent is at most this."""
+
+
+def _json_number(text: str) -> str:
+    """A JSON number as the digits it stands for: ``1e2`` is exactly 100 (Decimal, never a
+    float); an exponent beyond ``_EXPONENT_LIMIT`` is kept as written (then refused as not
+    a number rather than spelled out in a thousand digits)."""
+    if "e" not in text.lower():
+        return text
+    value = Decimal(text)
+    if abs(value.adjusted()) > _EXPONENT_LIMIT:
+        return text
+    return f"{value:f}"
+
+
+def _json_cell(value: Any) -> str | None:
+    """A value of a JSON invoice as text; a number (a Decimal) as ``_json_number`` writes it."""
+    if value is None:
+        return None
+    if isinstance(value, Decimal):
+        return _json_number(str(value))
+    return str(value)
+
+
+def _refuse_event_log(record: dict[str, Any], path: Path, number: int) -> None:
+    """An event log given as the invoice is named as such, not by its first odd value."""
+    if "line_type" not in record and {"event", "ts"} <= record.keys():
+        raise InvoiceError(
+            "this is an event log (records with 'ts' and 'event'), not an invoice",
+            path=path,
+            line=number,
+            hint="pass the invoice with --invoice and the event logs as the other arguments",
+        )
+
+
 def _jsonl_frame(lines: list[str], numbers: list[int], path: Path) -> pd.DataFrame:
     """Lines of JSON objects (file line ``numbers``) → a frame of strings."""
     body = "[" + ",".join(lines) + "]"
     try:
-        records = json.loads(body, parse_float=str, parse_int=str)
+        records = json.loads(body, parse_float=_json_number, parse_int=str)
     except json.JSONDecodeError:
         records = None
     except RecursionError as exc:
@@ -429,6 +465,7 @@ def _jsonl_frame(lines: list[str], numbers: list[int], path: Path) -> pd.DataFra
     for number, record in zip(numbers, records, strict=True):
         if not isinstance(record, dict):
             raise InvoiceError("not a JSON object", path=path, line=number)
+        _refuse_event_log(record, path, number)
         if escapes:
             _refuse_lone_surrogate(record, path, number)
         for key, value in record.items():
@@ -643,6 +680,13 @@ def _canonical_chunks(
         parts.append(lines)
         bads.append(bad)
         set_aside.append(rejected)
+    if "line_type" not in columns and {"event", "ts"} <= columns:
+        raise InvoiceError(
+            "this is an event log (columns 'ts' and 'event'), not an invoice",
+            path=source,
+            line=1,
+            hint="pass the invoice with --invoice and the event logs as the other arguments",
+        )
     for required in ("line_type", "amount", "job_id"):
         if required not in columns:
             raise InvoiceError(
@@ -665,9 +709,13 @@ def _canonical_chunks(
     currency = lines["currency"]
     currencies = sorted(currency.dropna().unique())
     if len(currencies) > 1:
-        first_other = currency[currency.notna() & (currency != currencies[0])].index[0]
+        # The line to name is the first one out of the currency most lines are in.
+        counts = currency.value_counts()
+        main = sorted(counts.index, key=lambda c: (-int(counts[c]), str(c)))[0]
+        first_other = currency[currency.notna() & (currency != main)].index[0]
+        spread = ", ".join(f"{int(counts[c])} in {c}" for c in sorted(counts.index))
         raise InvoiceError(
-            f"lines in several currencies ({', '.join(currencies)})",
+            f"lines in several currencies ({spread}): this line is not in {main}",
             path=source,
             line=int(lines.loc[first_other, "source_line"]),
             column="currency",
@@ -761,7 +809,9 @@ def _chunk_lines(
     unit = _column(raw, "unit").str.lower()
     for kind, names in _UNITS.items():
         wrong = (line_type == kind) & unit.notna() & ~unit.isin(sorted(names))
-        problems.add(wrong, "unit", f"a {kind} line is in {sorted(names)[-1]}")
+        problems.add(
+            wrong, "unit", f"the unit of a {kind} line is one of {', '.join(sorted(names))}"
+        )
 
     charge_at, bad = parse_times(_column(raw, "charge_at"), assume_tz)
     problems.add(bad.notna(), "charge_at", bad)
@@ -862,7 +912,7 @@ def _read_json(path: Path, assume_tz: str | None, on_bad_line: BadLine) -> Invoi
                         value=json.dumps(value, default=str)[:60],
                     )
         raw = pd.DataFrame.from_records(pages).astype(object)
-        raw = raw.where(raw.notna(), None).map(lambda v: None if v is None else str(v))
+        raw = raw.where(raw.notna(), None).map(_json_cell)
         return _canonical(
             raw.assign(source_line=np.arange(1, len(raw) + 1)), str(path), assume_tz, on_bad_line
         )

@@ -77,10 +77,16 @@ class _Lines:
         untyped = invoice_from_bill(bill, invoice_id=INVOICE_ID)
         typed = invoice_from_bill(bill, invoice_id=INVOICE_ID, token_types=True)
         # Token types where a planted grader case needs them; amounts only elsewhere.
-        typed_jobs = {"ftjob-demo-failed-checkpoint", "ftjob-demo-o3-across"}
+        self.typed = typed
+        self.frame = untyped
+        self.type_tokens("ftjob-demo-o3-across")
+
+    def type_tokens(self, job_id: str) -> None:
+        """The job's grader lines one per token type, each rounded on its own."""
+        untyped, typed = self.frame, self.typed
         grader = untyped["line_type"] == "grader_tokens"
-        keep = untyped[~(grader & untyped["job_id"].isin(typed_jobs))]
-        extra = typed[(typed["line_type"] == "grader_tokens") & typed["job_id"].isin(typed_jobs)]
+        keep = untyped[~(grader & (untyped["job_id"] == job_id))]
+        extra = typed[(typed["line_type"] == "grader_tokens") & (typed["job_id"] == job_id)]
         order = {"compute": 0, "data_sharing_discount": 1, "grader_tokens": 2}
         self.frame = (
             pd.concat([keep, extra], ignore_index=True)
@@ -148,11 +154,21 @@ def _plant(lines: _Lines, bill: rftcost.Bill) -> pd.DataFrame:
     )
     PLANTED.append(("lost_work_billed", job, "the work lost to its failure billed"))
 
-    # grader_tokens_mismatch: the same job's gpt-4.1 output tokens of the lost steps billed.
+    # grader_tokens_mismatch: the same job's gpt-4.1 tokens of the lost steps billed (R9).
     usage = timeline.usage[(timeline.usage["job"] == code[job]) & timeline.usage["lost"]]
-    i = lines.index(job, "grader_tokens", "output")
-    lines.set_tokens(i, int(lines.frame.at[i, "quantity"]) + int(usage["output_tokens"].sum()))
-    PLANTED.append(("grader_tokens_mismatch", job, "output tokens of the lost steps billed (R9)"))
+    price = bill.policy.price_table.models["gpt-4.1"][0]
+    cached = int(usage["cached_input_tokens"].sum())
+    lost = (
+        (int(usage["input_tokens"].sum()) - cached) * price.input
+        + cached * price.cached_input
+        + int(usage["output_tokens"].sum()) * price.output
+    )
+    typed = lines.typed[(lines.typed["job_id"] == job) & (lines.typed["token_type"] != "")]
+    pairs = zip(typed["quantity"], typed["unit_price"], strict=True)
+    charged = sum((Decimal(str(q)) * Decimal(str(p)) for q, p in pairs), Decimal(0))
+    i = lines.index(job, "grader_tokens")
+    lines.frame.loc[i, "amount"] = _money((charged + lost) / 10**6)
+    PLANTED.append(("grader_tokens_mismatch", job, "tokens of the lost steps billed (R9)"))
 
     # grader_price_mismatch: the job paused across o3's price change; its second charge's
     # output tokens (used after 2025-06-10) at the old $40 per 1M instead of $8 (R10).
@@ -189,10 +205,11 @@ def _plant(lines: _Lines, bill: rftcost.Bill) -> pd.DataFrame:
     lines.frame.loc[i, "amount"] = _money(Decimal(lines.frame.at[i, "amount"]) + 10)
     PLANTED.append(("arithmetic_error", job, "the amount is 10.00 more than hours × rate"))
 
-    # rounding: 46 min 15 s (0.7708 h) rounded up to 0.78 h; half up gives 0.77 h (R11).
-    job = "ftjob-demo-o3-before"
-    lines.set_hours(lines.index(job, "compute"), int(_charge(bill, job)["hour_units"]) + 1)
-    PLANTED.append(("rounding", job, "0.7708 h rounded up to 0.78 h (half up gives 0.77 h)"))
+    # rounding: the grader tokens billed a line per token type, each rounded to the cent on
+    # its own, where R13 rounds the model's amount once: a cent more, only rounding scope.
+    job = "ftjob-8lqcdidSNOLMmDzFXMGFJu4n"
+    lines.type_tokens(job)
+    PLANTED.append(("rounding", job, "grader tokens a line per token type, each rounded"))
 
     # unbilled_job: the job without a team has no line.
     job = "ftjob-demo-no-team"

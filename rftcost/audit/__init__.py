@@ -7,13 +7,17 @@ difference in money (invoice-audit.md).
 Matching (canonical invoices, ``basis = "job"``):
 
 1. Lines for a job with no events are ``unknown_job``; lines for a job whose logs
-   cannot be reconstructed are ``invalid_job`` (never a guess); ``credit``,
+   cannot be reconstructed are ``invalid_job`` (never a guess; an error, for money
+   the logs cannot check must not pass a gate; ``summary.unverifiable_total``); ``credit``,
    ``adjustment`` and ``tax`` lines are taken as billed (``unchecked_total``). A line
    of the invoice that cannot be read is ``unreadable_line`` (an error: its money is
    unknown), and the other lines of its job are not checked either.
 2. A line with ``charge_at`` is matched to the nearest billing event of its job
    within ``match_window``. When every line of a job is matched, the job is
-   compared charge by charge; otherwise its lines are compared to its totals.
+   compared charge by charge; otherwise its lines are compared to its totals, and a
+   note names each line whose ``charge_at`` matches no billing event, with its money.
+   Compared charge by charge, hours moved from one charge to another are found on
+   both charges even when the job's total agrees.
 3. Identical lines are ``duplicate_line`` when dropping the copies brings the
    amount closer to the logs (two identical charges of a paused job are not
    duplicates).
@@ -25,8 +29,11 @@ Matching (canonical invoices, ``basis = "job"``):
    job's excluded intervals (``queue_time_billed``) and lost work
    (``lost_work_billed``): a stretch is the cause when the exact billable time plus
    the stretch lies within one rounding step per charge of the hours billed (R11), else
-   the hours are ``overbilled_time``; differences that
-   only rounding explains are ``rounding`` (severity ``info``).
+   the hours are ``overbilled_time``; differences that only a different rounding
+   scope explains are ``rounding`` (severity ``info``): a job of several charges
+   billed between its charges' exact times rounded down and up, token lines rounded
+   one by one (R13). A job of one charge is rounded the same under either scope:
+   hours other than R11's are ``overbilled_time`` / ``underbilled_time``.
 5. Jobs with charges and no line are ``unbilled_job``.
 
 Every finding's ``difference`` is a disjoint share of the total difference: the

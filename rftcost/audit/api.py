@@ -32,13 +32,15 @@ from rftcost.audit.matching import (
     typed_families,
     unbilled_job_findings,
     unknown_job_findings,
+    unmatched_charge_notes,
     unreadable_jobs,
     unreadable_line_findings,
 )
-from rftcost.audit.model import Finding
+from rftcost.audit.model import Finding, micro_to_decimal
 from rftcost.audit.pricing import MICRO_PER_CENT
 from rftcost.errors import InvoiceError, PolicyError
 from rftcost.invoice import CHECKED_LINE_TYPES, Invoice, read_invoice
+from rftcost.money import format_amount
 
 __all__ = ["audit_invoice", "audit_jobs"]
 
@@ -144,6 +146,11 @@ def audit_jobs(ctx: AuditContext) -> AuditReport:
     unknown = checked & status.isna() & ~held
     good = checked & status.notna() & (status != "invalid") & ~held
     unchecked_micro = int(lines.loc[unchecked | invalid | held, "amount_micro"].sum())
+    rejected = ctx.invoice.rejected
+    rejected_micro = (
+        int(rejected["amount_micro"].dropna().astype("int64").sum()) if len(rejected) else 0
+    )
+    unverifiable = (invalid | held, rejected_micro)
     billed_micro += int(lines.loc[good | unknown, "amount_micro"].sum())
     findings.extend(unreadable_line_findings(ctx, lines[held]))
     findings.extend(unknown_job_findings(ctx, lines[unknown]))
@@ -154,6 +161,7 @@ def audit_jobs(ctx: AuditContext) -> AuditReport:
     g = lines[good].astype(
         {"job_id": object, "grader_family": object, "token_type": object, "line_type": object}
     )
+    unmatched = unmatched_charge_notes(ctx, g)
     g = match_charges(ctx, g)
     findings.extend(unbilled_job_findings(ctx, valid, set(g["job_id"])))
     if not g.empty:
@@ -165,6 +173,7 @@ def audit_jobs(ctx: AuditContext) -> AuditReport:
         findings.extend(compute)
         findings.extend(discount_findings(ctx, g, expected, causes))
         findings.extend(grader_findings(ctx, g, expected))
+    note, unverifiable_micro = _unverifiable_note(ctx, lines, *unverifiable)
     return build_report(
         invoice=ctx.invoice,
         bill=ctx.bill,
@@ -172,4 +181,27 @@ def audit_jobs(ctx: AuditContext) -> AuditReport:
         comparison=_comparison(ctx),
         findings=findings,
         totals=(expected_micro, billed_micro, invoice_micro, unchecked_micro),
+        notes=(*unmatched, *note),
+        unverifiable=unverifiable_micro,
     )
+
+
+def _unverifiable_note(
+    ctx: AuditContext, lines: pd.DataFrame, mask: pd.Series, rejected_micro: int
+) -> tuple[tuple[str, ...], int]:
+    """What the logs should check and cannot (lines of invalid jobs, unreadable lines and
+    their jobs' other lines), said once so that it stands out beside the totals."""
+    part = lines[mask]
+    total = int(part["amount_micro"].sum()) + rejected_micro
+    n_lines = len(part) + len(ctx.invoice.rejected)
+    if n_lines == 0:
+        return (), 0
+    jobs = sorted({str(j) for j in part["job_id"].dropna()} | set(unreadable_jobs(ctx)))
+    named = ", ".join(jobs[:5]) + (f" and {len(jobs) - 5} more" if len(jobs) > 5 else "")
+    amount = f"{format_amount(micro_to_decimal(total))} {ctx.currency}"
+    return (
+        f"{amount} on {n_lines} line(s) cannot be checked against the logs"
+        + (f" (jobs {named})" if named else "")
+        + ": their logs are invalid or a line cannot be read; this money is in neither "
+        "the expected nor the billed total, and each case is an error finding.",
+    ), total

@@ -40,6 +40,7 @@ from rftcost.audit.wording import (
     job_rounding,
     line_arithmetic,
     micro_hours_text,
+    not_charged_yet,
     overbilled_time,
     rate_mismatch,
     span,
@@ -140,6 +141,7 @@ def compute_findings(
         hours_part=(groups["at_rate"] - groups["compute_cents"].astype("int64")) * MICRO_PER_CENT,
         delta=groups["quantity"] - groups["hour_units"].astype("int64") * ctx.unit_micro_hours,
         capped=groups["capped"].astype(bool) | among(groups["job_id"], capped_jobs),
+        job_charges=ctx.jobs["n_charges"].reindex(groups["job_id"]).fillna(0).to_numpy("int64"),
     )
     groups = groups.assign(
         hours_part=groups["hours_part"].where(
@@ -215,7 +217,17 @@ def _hours_findings(
     if not (groups["hours_part"] != 0).any():
         return
     unit = ctx.unit_micro_hours
-    groups = groups.assign(differing=(groups["hours_part"] != 0).astype("int64"))
+    quantity = groups["quantity"]
+    last = groups["charge"] == groups.groupby("job_id")["charge"].transform("max")
+    groups = groups.assign(
+        differing=(groups["hours_part"] != 0).astype("int64"),
+        # Each charge between its own exact time rounded down and up (scope "charge"), or
+        # every hour on the job's last charge (scope "job", R11).
+        in_band=(groups["floor_units"].fillna(0).astype("int64") * unit <= quantity)
+        & (quantity <= groups["ceil_units"].fillna(0).astype("int64") * unit),
+        on_last=last | (quantity == 0),
+        job_hours_part=groups.groupby("job_id")["hours_part"].transform("sum"),
+    )
     totals = groups.groupby("job_id").agg(
         quantity=("quantity", "sum"),
         low=("floor_units", "sum"),
@@ -225,9 +237,20 @@ def _hours_findings(
         differing=("differing", "sum"),
         capped=("capped", "any"),
         billable_ns=("billable_ns", "sum"),
+        job_charges=("job_charges", "max"),
+        in_band=("in_band", "all"),
+        on_last=("on_last", "all"),
     )
+    # Only what a different rounding scope explains is rounding (invoice-audit.md): the
+    # hours of a job of several charges may lie anywhere between each charge's exact time
+    # rounded down and up; a job of one charge is rounded once under either scope, so its
+    # hours are R11's own and any other figure is billed time. Compared charge by charge,
+    # each charge must lie in its own band (or all hours on the last charge): hours moved
+    # from one charge to another are billed at the wrong time, not rounded.
     rounding = (
         (totals["differing"] > 0)
+        & (totals["job_charges"] > 1)
+        & (totals["in_band"] | totals["on_last"])
         & ~totals["capped"]
         & (totals["low"] * unit <= totals["quantity"])
         & (totals["quantity"] <= totals["high"] * unit)
@@ -326,7 +349,11 @@ def _hours_finding(ctx: AuditContext, row: Any, time: TimeIndex, lines: tuple[in
     # Under rounding scope "charge", one charge's hours may lie between its exact time
     # rounded down and up; under scope "job" only the job's total can (checked before).
     low, high = int(row.floor_units) * unit, int(row.ceil_units) * unit
-    per_charge_rounding = policy.rounding.scope == "charge" and low <= billed_hours <= high
+    per_charge_rounding = (
+        policy.rounding.scope == "charge"
+        and int(row.job_charges) > 1
+        and low <= billed_hours <= high
+    )
     if delta == 0 or per_charge_rounding:
         why = (
             "the hours agree; the amount differs by the rounding of each line"
@@ -364,6 +391,13 @@ def _hours_finding(ctx: AuditContext, row: Any, time: TimeIndex, lines: tuple[in
     tolerance_ns = max(steps, 1) * ctx.unit_ns
     delta_ns = delta * NS_PER_MICRO_HOUR
     code = ctx.code(job_id)
+    mode_name = str(policy.rounding.hours_mode.value).replace("_", " ")
+    moved = (
+        "; the job's total hours agree with the logs: these hours appear billed on another "
+        "of its charges"
+        if charge >= 0 and int(row.job_hours_part) == 0
+        else ""
+    )
     if delta > 0:
         # A stretch of time explains the hours when billing it too gives them: the exact
         # billable time plus the stretch lies within one rounding step (R11) per charge of
@@ -377,12 +411,33 @@ def _hours_finding(ctx: AuditContext, row: Any, time: TimeIndex, lines: tuple[in
         )
         if matches:
             return _explained(ctx, matches, hours_part, job_id, scope, base)
+        if int(row.job_charges) == 0:
+            # A running (or never charged) job: its time is accrued, not charged (R8).
+            unbilled = ctx.jobs["unbilled_ns"].fillna(0).astype("int64")
+            explanation = not_charged_yet(
+                billed_hours,
+                job_id,
+                str(ctx.jobs.loc[job_id, "status"]),
+                int(unbilled[job_id]),
+                hours_part,
+                currency,
+            )
+        else:
+            explanation = overbilled_time(
+                delta,
+                expected_hours,
+                job_id,
+                scope,
+                window,
+                hours_part,
+                currency,
+                exact=(int(row.billable_ns), mode_name),
+                note=moved,
+            )
         return Finding(
             kind="overbilled_time",
             severity=severity_of(hours_part),
-            explanation=overbilled_time(
-                delta, expected_hours, job_id, scope, window, hours_part, currency
-            ),
+            explanation=explanation,
             evidence=(
                 Evidence(
                     type="billable_time",
@@ -397,11 +452,19 @@ def _hours_finding(ctx: AuditContext, row: Any, time: TimeIndex, lines: tuple[in
     phases = time.billable_phases(code, window)
     fits = [c for c in phases if abs(-delta_ns - c.ns) < tolerance_ns]
     hint = f"; it matches the {fits[0].text}, as if that phase were not billed" if fits else ""
+    hint = moved or hint
     return Finding(
         kind="underbilled_time",
         severity=severity_of(hours_part),
         explanation=underbilled_time(
-            delta, expected_hours, job_id, scope, hours_part, hint, currency
+            delta,
+            expected_hours,
+            job_id,
+            scope,
+            hours_part,
+            hint,
+            currency,
+            exact=(int(row.billable_ns), mode_name),
         ),
         evidence=tuple(e for c in fits for e in c.evidence),
         **base,

@@ -109,6 +109,10 @@ class AuditSummary(BaseModel):
     """The invoice's total (its ``total`` line, else the sum of its lines)."""
     unchecked_total: Decimal
     """Lines the logs cannot check: credits, adjustments, tax, other costs, invalid jobs."""
+    unverifiable_total: Decimal = Decimal("0.00")
+    """Of the unchecked money, what the logs should have checked and cannot: lines of jobs
+    whose logs are invalid, unreadable lines and the other lines of their jobs (each an
+    error finding). Said in ``notes`` in the JSON document, whose summary keeps its keys."""
     errors: int
     """Findings of severity error."""
     warnings: int
@@ -363,6 +367,7 @@ def build_report(
     totals: tuple[int, int, int, int],
     notes: Sequence[str] = (),
     comparisons: Sequence[Comparison] = (),
+    unverifiable: int = 0,
 ) -> AuditReport:
     """The report of an audit: ``totals`` are (expected, billed, invoice total, unchecked) in
     millionths; findings keep their order where severity and money tie."""
@@ -388,6 +393,7 @@ def build_report(
         underbilled=micro_to_decimal(-sum(d for d in differences if d < 0)),
         invoice_total=micro_to_decimal(invoice_total),
         unchecked_total=micro_to_decimal(unchecked),
+        unverifiable_total=micro_to_decimal(unverifiable),
         errors=sum(f.severity == "error" for f in ordered),
         warnings=sum(f.severity == "warning" for f in ordered),
         infos=sum(f.severity == "info" for f in ordered),

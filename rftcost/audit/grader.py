@@ -243,6 +243,13 @@ def _typed(ctx: AuditContext, lines: pd.DataFrame, expected: Expected) -> list[F
         )
     )
     amount = lines["amount_micro"].to_numpy(dtype="int64")
+    # A token line's amount may be its exact product rounded down or up to the cent: a
+    # vendor that shares a model's once-rounded amount (R13) among its token types writes
+    # 0.01 + 0.00 for two products of 0.005. The lines' sum is checked against R13 below.
+    pico = q.astype(object) * p.astype(object)
+    floor_micro = (pico // PICO_PER_CENT).astype("int64") * MICRO_PER_CENT
+    ceil_micro = (-((-pico) // PICO_PER_CENT)).astype("int64") * MICRO_PER_CENT
+    shared = (floor_micro <= amount) & (amount <= ceil_micro)
     expected_tokens = lines["expected_tokens"].fillna(0).astype("int64")
     own = lines["in_force"].fillna(False).astype(bool) | (expected_tokens == 0)
     # Otherwise the line's tokens at the price in force (blended if it changed in the charge).
@@ -260,7 +267,7 @@ def _typed(ctx: AuditContext, lines: pd.DataFrame, expected: Expected) -> list[F
     # no arithmetic to check per line there (as for a capped compute line), only its sum.
     capped = _capped_charges(expected, lines)
     lines = lines.assign(
-        arithmetic=np.where(capped, 0, amount - computed * MICRO_PER_CENT),
+        arithmetic=np.where(capped | shared, 0, amount - computed * MICRO_PER_CENT),
         at_force=at_force,
         price_part=(computed - at_force.to_numpy()) * MICRO_PER_CENT,
     )

@@ -28,8 +28,11 @@ from rftcost.audit.pricing import (
 )
 from rftcost.audit.wording import (
     at,
+    clock,
     duplicate_line,
+    duration_text,
     invalid_job,
+    money_text,
     total_mismatch,
     unbilled_job,
     unknown_job,
@@ -49,6 +52,7 @@ __all__ = [
     "typed_families",
     "unbilled_job_findings",
     "unknown_job_findings",
+    "unmatched_charge_notes",
     "unreadable_jobs",
     "unreadable_line_findings",
 ]
@@ -64,6 +68,9 @@ DUPLICATE_COLUMNS = [
     "amount_micro",
 ]
 """Lines equal in all of these are copies of one another."""
+
+_NOTES_SHOWN = 20
+"""Lines named one by one in the notes; the rest are counted with their money."""
 
 _MONEY_COLUMNS = [
     "job_id",
@@ -232,7 +239,11 @@ def unreadable_line_findings(ctx: AuditContext, held: pd.DataFrame) -> list[Find
 
 
 def invalid_job_findings(ctx: AuditContext, lines: pd.DataFrame) -> list[Finding]:
-    """A finding per job whose logs cannot be reconstructed: its lines are unchecked."""
+    """A finding per job whose logs cannot be reconstructed: its lines are unchecked.
+
+    An error: money the logs can neither confirm nor dispute must not pass an audit that
+    gates a pipeline (invoice-audit.md leaves the severity open; exit 1 as for an
+    ``unreadable_line``, whose money is unknown too)."""
     findings: list[Finding] = []
     if lines.empty:
         return findings
@@ -244,7 +255,7 @@ def invalid_job_findings(ctx: AuditContext, lines: pd.DataFrame) -> list[Finding
         findings.append(
             Finding(
                 kind="invalid_job",
-                severity="warning",
+                severity="error",
                 job_id=str(job_id),
                 invoice_line=numbers[0],
                 invoice_lines=numbers,
@@ -325,6 +336,60 @@ def match_charges(ctx: AuditContext, g: pd.DataFrame) -> pd.DataFrame:
         charge=matched.where(every, -1).astype("int64"),
         event_at=matched_at.where(every),
     )
+
+
+def unmatched_charge_notes(ctx: AuditContext, g: pd.DataFrame) -> list[str]:
+    """A note per line whose ``charge_at`` matches no billing event of its job within the
+    window: its job is compared on its totals instead (invoice-audit.md), which a charge
+    billed a day or a month away would otherwise pass unsaid."""
+    with_at = g[g["charge_at"].notna()]
+    if with_at.empty:
+        return []
+    charges = ctx.bill.charges[["job_id", "at", "event"]].astype({"job_id": object})
+    left = pd.DataFrame(
+        {
+            "pos": with_at.index,
+            "job_id": pd.Series(with_at["job_id"].astype(str).to_numpy(), dtype=object),
+            "t": with_at["charge_at"].astype("int64").to_numpy(),
+        }
+    ).sort_values("t", kind="stable")
+    right = charges.rename(columns={"at": "event_at"}).sort_values("event_at", kind="stable")
+    nearest = pd.merge_asof(
+        left, right, left_on="t", right_on="event_at", by="job_id", direction="nearest"
+    ).set_index("pos")
+    gap = (nearest["t"] - nearest["event_at"]).abs()
+    far = nearest[nearest["event_at"].isna() | (gap > ctx.window_ns)].sort_index()
+    notes: list[str] = []
+    window = f"{ctx.window_ns // 10**9 // 60} min"
+    shown = far.head(_NOTES_SHOWN)
+    shown = shown.assign(
+        line=g.loc[shown.index, "line"].to_numpy(),
+        line_type=g.loc[shown.index, "line_type"].to_numpy(),
+        amount_micro=g.loc[shown.index, "amount_micro"].to_numpy(),
+    )
+    for row in shown.pipe(rows_of):
+        amount = money_text(int(row.amount_micro), ctx.currency)
+        if pd.isna(row.event_at):
+            where = "the job has no billing event"
+        else:
+            event_at, t = int(row.event_at), int(row.t)
+            where = (
+                f"its nearest billing event is {row.event} at {clock(event_at)} UTC, "
+                f"{duration_text(abs(t - event_at))} {'before' if event_at < t else 'after'}"
+            )
+        notes.append(
+            f"Line {int(row.line)} ({row.job_id}, {row.line_type}, {amount}) has "
+            f"charge_at {clock(int(row.t))} UTC, which matches no billing event of the job "
+            f"within {window} ({where}); the job's lines were compared to its totals, not "
+            "charge by charge."
+        )
+    if len(far) > _NOTES_SHOWN:
+        rest = int(g.loc[far.index[_NOTES_SHOWN:], "amount_micro"].sum())
+        notes.append(
+            f"… and {len(far) - _NOTES_SHOWN} more line(s) ({money_text(rest, ctx.currency)}) "
+            f"whose charge_at matches no billing event within {window}."
+        )
+    return notes
 
 
 def typed_families(g: pd.DataFrame) -> pd.Series:
@@ -458,7 +523,16 @@ def duplicate_lines(
                 billed=micro_to_decimal(amount),
                 charge_at=None if pd.isna(row["event_at"]) else at(int(row["event_at"])),
                 explanation=duplicate_line(
-                    line, first, str(row["line_type"]), amount, str(row["job_id"]), ctx.currency
+                    line,
+                    first,
+                    str(row["line_type"]),
+                    amount,
+                    str(row["job_id"]),
+                    ctx.currency,
+                    invoices=(
+                        str(row["invoice_id"]),
+                        str(original["invoice_id"].iloc[0]) if len(original) else "",
+                    ),
                 ),
                 evidence=(
                     Evidence(

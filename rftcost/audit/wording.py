@@ -33,7 +33,9 @@ __all__ = [
     "discount_follows",
     "discount_rounding",
     "duplicate_line",
+    "duration_text",
     "earlier_price_billed",
+    "exact_time",
     "explained_time",
     "grader_causes",
     "grader_rounding",
@@ -49,6 +51,7 @@ __all__ = [
     "money_text",
     "no_grader_line",
     "no_grader_usage",
+    "not_charged_yet",
     "overbilled_time",
     "phase_name",
     "price_entry_evidence",
@@ -57,7 +60,9 @@ __all__ = [
     "project_map_hint",
     "quantity_note",
     "quantity_text",
+    "r11_clause",
     "rate_mismatch",
+    "seconds_text",
     "span",
     "token_count_mismatch",
     "token_price_mismatch",
@@ -69,6 +74,7 @@ __all__ = [
     "unknown_job",
     "unreadable_line",
     "which_entry_gives",
+    "written_amount",
 ]
 
 REEXPORT = (
@@ -109,9 +115,29 @@ def span(start: int, end: int) -> str:
 
 
 def hours_text(ns: int) -> str:
-    """Nanoseconds → ``0.50 h`` (two decimals, for reading; not a billed quantity)."""
-    hours = Decimal(int(ns)) / Decimal(NS_PER_HOUR)
-    return f"{hours.quantize(Decimal('0.01'))} h"
+    """Nanoseconds → ``0.50 h`` (two decimals, for reading; not a billed quantity); a
+    stretch too short to show in hundredths of an hour in seconds (``17.5 s``)."""
+    hours = (Decimal(int(ns)) / Decimal(NS_PER_HOUR)).quantize(Decimal("0.01"))
+    if hours == 0 and int(ns) != 0:
+        return seconds_text(ns)
+    return f"{hours} h"
+
+
+def seconds_text(ns: int) -> str:
+    """Nanoseconds → ``1,201 s`` or ``17.5 s`` (to the millisecond, as measured)."""
+    seconds = (Decimal(int(ns)) / Decimal(10**9)).quantize(Decimal("0.001")).normalize()
+    whole, _, fraction = f"{seconds:f}".partition(".")
+    return f"{int(whole):,}{'.' + fraction if fraction else ''} s"
+
+
+def duration_text(ns: int) -> str:
+    """A gap in words: ``45 min``, ``24 h 0 min``, ``36 d 14 h``."""
+    minutes = int(ns) // (60 * 10**9)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
 
 
 def micro_hours_text(micro: int) -> str:
@@ -204,8 +230,15 @@ def line_arithmetic(line: int, product: str, computed: int, amount: int, currenc
     """arithmetic_error of a line: quantity × unit price ≠ amount."""
     return (
         f"Line {line}: {product} = {money_text(computed, currency)}, but the line says "
-        f"{money_text(amount, currency)}."
+        f"{written_amount(amount, currency)}."
     )
+
+
+def written_amount(micro: int, currency: str) -> str:
+    """An invoice's amount as written: ``1.004 USD`` stays 1.004, not a rounded 1.00."""
+    if int(micro) % 10**4 == 0:
+        return money_text(micro, currency)
+    return f"{Decimal(int(micro)).scaleb(-6).normalize():f} {currency}"
 
 
 def unknown_job(
@@ -269,11 +302,21 @@ def unbilled_job(job_id: str, status: str, n_charges: int, total: int, currency:
 
 
 def duplicate_line(
-    line: int, first: int | None, line_type: str, amount: int, job_id: str, currency: str
+    line: int,
+    first: int | None,
+    line_type: str,
+    amount: int,
+    job_id: str,
+    currency: str,
+    invoices: tuple[str, str] | None = None,
 ) -> str:
-    """duplicate_line: a line that repeats another."""
+    """duplicate_line: a line that repeats another (``invoices``: the copy's and the
+    original's invoice ids, named when a file holds several invoices)."""
+    copy, original = f"Line {line}", f"line {first}"
+    if invoices is not None and invoices[0] != invoices[1]:
+        copy, original = f"{copy} of invoice {invoices[0]}", f"{original} of invoice {invoices[1]}"
     return (
-        f"Line {line} repeats line {first} ({line_type}, "
+        f"{copy} repeats {original} ({line_type}, "
         f"{money_text(amount, currency)}) "
         f"for job {job_id}: the same charge appears to be billed twice."
     )
@@ -317,7 +360,7 @@ def job_rounding(
     """rounding of a job's hours: its total lies between its charges rounded down and up."""
     return (
         f"Job {job_id}: {micro_hours_text(billed_micro_hours)} billed for "
-        f"{hours_text(billable_ns)} of exact billable time, which lies between "
+        f"{exact_time(billable_ns)} of exact billable time, which lies between "
         "the exact time of each charge rounded down and up; policy "
         f"{policy} rounds to {places} decimals "
         f"({rounding.hours_mode}, scope {rounding.scope}): "
@@ -339,7 +382,7 @@ def hours_rounding(
     return (
         f"{micro_hours_text(billed_micro_hours)} billed for {job_id} ({scope}) where the logs "
         f"give {micro_hours_text(expected_micro_hours)} for "
-        f"{hours_text(billable_ns)} of exact billable time: {why} "
+        f"{exact_time(billable_ns)} of exact billable time: {why} "
         f"({money_text(hours_part, currency)})."
     )
 
@@ -356,6 +399,26 @@ def beyond_cap(
     )
 
 
+def exact_time(ns: int) -> str:
+    """Exact billable time as measured: ``1,201 s = 0.3336 h``, ``17.5 s = 0.0049 h``."""
+    hours = (Decimal(int(ns)) / Decimal(NS_PER_HOUR)).quantize(Decimal("0.0001"))
+    return f"{seconds_text(ns)} = {hours} h"
+
+
+def r11_clause(ns: int, mode: str, expected_micro_hours: int) -> str:
+    """`` (exact 1,201 s = 0.3336 h, rounded half up to 0.33 h by R11)``; a time of a
+    fraction of a second says that R11 rounds it to whole seconds first."""
+    if int(ns) % 10**9:
+        return (
+            f" (exact {seconds_text(ns)}; R11 rounds it to whole seconds, then {mode} to "
+            f"{micro_hours_text(expected_micro_hours)})"
+        )
+    return (
+        f" (exact {exact_time(ns)}, rounded {mode} to "
+        f"{micro_hours_text(expected_micro_hours)} by R11)"
+    )
+
+
 def overbilled_time(
     delta: int,
     expected_micro_hours: int,
@@ -364,13 +427,35 @@ def overbilled_time(
     window: tuple[int, int],
     hours_part: int,
     currency: str,
+    exact: tuple[int, str] | None = None,
+    note: str = "",
 ) -> str:
-    """overbilled_time that no interval of the job explains."""
+    """overbilled_time that no interval of the job explains; ``exact``: the exact billable
+    time in nanoseconds and how the policy rounds it (R11), to show where the hours come
+    from."""
+    rounded = "" if exact is None else r11_clause(exact[0], exact[1], expected_micro_hours)
     return (
         f"{micro_hours_text(delta)} billed beyond the "
-        f"{micro_hours_text(expected_micro_hours)} of billable time in the logs for "
+        f"{micro_hours_text(expected_micro_hours)} of billable time in the logs{rounded} for "
         f"{job_id} ({scope}, {span(*window)}): {money_text(hours_part, currency)}; "
-        "no excluded or lost interval of the job explains it."
+        f"no excluded or lost interval of the job explains it{note}."
+    )
+
+
+def not_charged_yet(
+    billed_micro_hours: int,
+    job_id: str,
+    status: str,
+    accrued_ns: int,
+    hours_part: int,
+    currency: str,
+) -> str:
+    """overbilled_time of a job that has reached no billing event: its time is accrued."""
+    return (
+        f"{micro_hours_text(billed_micro_hours)} billed for {job_id} ({status}), which has "
+        f"not reached a billing event: its {exact_time(accrued_ns)} of billable time so far "
+        f"are accrued, not charged (R8): {money_text(hours_part, currency)} billed before "
+        "it is due."
     )
 
 
@@ -382,11 +467,14 @@ def underbilled_time(
     hours_part: int,
     hint: str,
     currency: str,
+    exact: tuple[int, str] | None = None,
 ) -> str:
-    """underbilled_time: fewer hours billed than the logs give."""
+    """underbilled_time: fewer hours billed than the logs give (``exact``: as in
+    ``overbilled_time``)."""
+    rounded = "" if exact is None else r11_clause(exact[0], exact[1], expected_micro_hours)
     return (
         f"{micro_hours_text(-delta)} less than the {micro_hours_text(expected_micro_hours)} of "
-        f"billable time in the logs is billed for {job_id} ({scope}): "
+        f"billable time in the logs{rounded} is billed for {job_id} ({scope}): "
         f"{money_text(-hours_part, currency)} in your favour{hint}."
     )
 
@@ -462,6 +550,13 @@ def missing_discount(
                 if sharing
                 else "no discount to a job created without data sharing."
             )
+        )
+    if billed > 0:
+        return (
+            f"The data-sharing discount of {job_id} is billed as +{money_text(billed, currency)}"
+            ", a charge where a discount is a negative line; policy "
+            f"{policy} gives {rate_text} off {scope_text}, {money_text(expected, currency)} "
+            "on the line."
         )
     return (
         f"The data-sharing discount of {job_id} is {money_text(-billed, currency)}; "

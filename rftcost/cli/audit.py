@@ -69,7 +69,8 @@ def audit_command(
         Path | None,
         typer.Option(
             "--dispute",
-            help="Also write the findings worth raising with the vendor (errors, warnings) as CSV.",
+            help="Also write the findings worth raising with the vendor as CSV: errors and "
+            "warnings about the invoice (not invalid_job, which is about your own logs).",
         ),
     ] = None,
     project_map: Annotated[
@@ -95,6 +96,7 @@ def audit_command(
     from rftcost.engines import bill
 
     check_outputs([output, dispute], [*logs, invoice, policy_path(policy)])
+    _refuse_unknown_suffix(output_format, output)
     output_format = resolve_format(output_format, output, OutputFormat.table)
     try:
         allowed = Decimal(tolerance.strip())
@@ -141,6 +143,29 @@ def audit_command(
     raise typer.Exit(EXIT_FOUND if result.has_errors else EXIT_OK)
 
 
+_TEXT_SUFFIXES = frozenset({"", ".txt", ".text", ".log", ".out"})
+"""Suffixes of ``-o`` that take the text table when ``--format`` does not say."""
+_FORMAT_SUFFIXES = frozenset({".csv", ".json", ".md", ".markdown"})
+
+
+def _refuse_unknown_suffix(chosen: OutputFormat | None, output: Path | None) -> None:
+    """``audit -o a.xlsx`` would hold a text table under a spreadsheet's name: refused (exit
+    2), unless ``--format`` says what to write."""
+    if chosen is not None or output is None:
+        return
+    suffix = output.suffix.lower()
+    if suffix in _TEXT_SUFFIXES or suffix in _FORMAT_SUFFIXES:
+        return
+    from rftcost.errors import InputError
+
+    raise InputError(
+        f"audit does not write {suffix} files",
+        path=output,
+        hint="-o takes .txt (table), .json, .csv or .md (markdown); or choose --format "
+        "(table, json, csv, markdown) to write that format under this name",
+    )
+
+
 def _summary_lines(result: Any) -> list[str]:
     s = result.summary
     c = result.currency
@@ -154,6 +179,11 @@ def _summary_lines(result: Any) -> list[str]:
         f"Difference {_money(s.difference):>14}   overbilled {_money(s.overbilled)}, "
         f"underbilled {_money(s.underbilled)}",
     ]
+    if s.unverifiable_total or _cannot_check(result):
+        lines.append(
+            f"Cannot check {_money(s.unverifiable_total):>12}   NOT VERIFIED: lines of jobs "
+            "whose logs are invalid or of unreadable lines (errors below)"
+        )
     if s.unchecked_total:
         lines.append(
             f"Unchecked  {_money(s.unchecked_total):>14}   (credits, adjustments, tax, "
@@ -165,6 +195,11 @@ def _summary_lines(result: Any) -> list[str]:
         + (f"; tolerance {_money(result.tolerance)}" if result.tolerance else "")
     )
     return lines
+
+
+def _cannot_check(result: Any) -> bool:
+    """A finding whose money the logs cannot check (its amount may be unknown)."""
+    return any(f.kind in ("invalid_job", "unreadable_line") for f in result.findings)
 
 
 def _where(finding: Any) -> str:
@@ -282,6 +317,12 @@ def render_markdown(result: Any) -> str:
             ]
         ],
     )
+    if s.unverifiable_total or _cannot_check(result):
+        text += (
+            f"\n**Cannot check {_money(s.unverifiable_total)} {markdown_text(result.currency)}"
+            "**: lines of jobs whose logs are invalid or of unreadable lines, not verified "
+            "(errors below).\n"
+        )
     if s.unchecked_total:
         text += (
             "\nUnchecked (credits, adjustments, tax, other costs, invalid jobs, jobs of "
