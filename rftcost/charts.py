@@ -351,8 +351,24 @@ def spend_figure(report: SpendReport, *, title: str | None = None) -> Figure:
         if legend is not None:
             legend.set_title(legend_title)
         if not len(table):
-            ax.text(0.5, 0.5, "no charges in this window", transform=ax.transAxes, ha="center")
+            empty = "no charges in this window" if report.window is not None else "no charges"
+            ax.text(0.5, 0.5, empty, transform=ax.transAxes, ha="center")
+        _note_unknown(ax, len(report.invalid_jobs), report.orphan_records)
     return fig
+
+
+def _note_unknown(ax: Any, invalid_jobs: int, orphan_records: int) -> None:
+    """Say on the picture itself (what people share) what it cannot draw: amounts that are
+    unknown are no bar and no line, never $0 (a line under the axis label, which the
+    layout makes room for)."""
+    parts = [f"{invalid_jobs} invalid job(s)"] if invalid_jobs else []
+    if orphan_records:
+        parts.append(f"{orphan_records} rejected record(s) of no known job")
+    if parts:
+        ax.set_xlabel(
+            f"{ax.get_xlabel()}\nnot drawn, amount unknown (not $0): {' and '.join(parts)};"
+            " see rftcost validate"
+        )
 
 
 def _top(table: pd.DataFrame) -> float:
@@ -487,6 +503,7 @@ def cumulative_figure(
             _legend_outside(fig, ax, handles, labels)
         else:
             ax.text(0.5, 0.5, "no charges in this month", transform=ax.transAxes, ha="center")
+        _note_unknown(ax, len(report.invalid_jobs), report.orphan_records)
     return fig
 
 
@@ -496,9 +513,14 @@ def _ordered(groups: set[str]) -> list[str]:
 
 
 def _latest_month(bill: Bill) -> str:
-    if bill.charges.empty:
+    """The month of the latest charge; without one, of the latest event read (a log of
+    invalid jobs is drawn in its own month, not today's), else today's."""
+    if not bill.charges.empty:
+        latest = int(bill.charges["at"].max())
+    elif not bill.timeline.jobs.empty and bill.timeline.jobs["last_ns"].notna().any():
+        latest = int(bill.timeline.jobs["last_ns"].max())
+    else:
         return datetime.now(UTC).strftime("%Y-%m")
-    latest = int(bill.charges["at"].max())
     return datetime.fromtimestamp(latest // 1_000_000_000, tz=UTC).strftime("%Y-%m")
 
 
@@ -753,14 +775,21 @@ def waterfall_steps(bill: Bill, job_id: str | None = None) -> tuple[WaterfallSte
     Time steps are valued at each job's hourly rate, each level rounded half up
     to the cent; "rounding" is what the hour rounding (R11) adds on top of the
     exact billable time; a "cap" step appears when a per-job cap applied. The
-    changes add up: the last level is the bill's total to the cent.
+    changes add up: the last level is the bill's total to the cent. ``KeyError`` for a
+    job not in the bill, ``InputError`` for an invalid one (its amount is unknown).
     """
     jobs = bill.jobs[bill.jobs["status"] != "invalid"]
     charges = bill.charges
     if job_id is not None:
+        if not (bill.jobs["job_id"] == job_id).any():
+            raise KeyError(job_id)
         jobs = jobs[jobs["job_id"] == job_id]
         if jobs.empty:
-            raise KeyError(job_id)
+            raise InputError(
+                f"job {job_id!r} is invalid: its amount is unknown (not $0), so there is no "
+                "waterfall from its wall clock to a total; rftcost explain --job says why",
+                path="--job",
+            )
         charges = charges[charges["job_id"] == job_id]
     policy = bill.policy
     # Time valued exactly at each job's hourly rate (R11's rate, in exact units).

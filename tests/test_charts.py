@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -102,7 +103,11 @@ def test_spend_chart_bars_per_team_budget_lines_and_labels(
     assert periods == ["2025-06", "2025-07"]
     assert tick_texts(ax.get_xticklabels()) == periods
     assert ax.get_title(loc="left") == "RFT spend per team and month"
-    assert ax.get_xlabel() == "month of the billing event (UTC)"
+    # mixed_logs holds an invalid job: said under the axis label, on the picture.
+    assert ax.get_xlabel().split("\n") == [
+        "month of the billing event (UTC)",
+        "not drawn, amount unknown (not $0): 1 invalid job(s); see rftcost validate",
+    ]
     assert ax.get_ylabel() == "spend (USD)"
     assert all(t.startswith("$") for t in tick_texts(ax.get_yticklabels()) if t)
 
@@ -187,7 +192,11 @@ def test_cumulative_chart_lines_end_at_each_teams_spend(
     ax = fig.axes[0]
     assert ax.get_title(loc="left") == "Cumulative RFT spend per team, June 2025"
     assert ax.get_ylabel() == "cumulative spend (USD)"
-    assert ax.get_xlabel() == "day of the billing event (UTC)"
+    # mixed_logs holds an invalid job: said under the axis label, on the picture.
+    assert ax.get_xlabel().split("\n") == [
+        "day of the billing event (UTC)",
+        "not drawn, amount unknown (not $0): 1 invalid job(s); see rftcost validate",
+    ]
     lines = {line.get_label(): line for line in ax.get_lines()}
     june = spend(bill, by="team", period="month", window="2025-06-01..2025-07-01").table
     for row in june.itertuples():
@@ -712,3 +721,47 @@ def test_a_control_character_in_a_team_is_drawn_visibly_in_the_legend() -> None:
     assert legend is not None
     labels = [t.get_text() for t in legend.get_texts()]
     assert "te\\u001b]8;;x\\u0007am\\u202e" in labels, labels
+
+
+def _invalid_only() -> rftcost.Bill:
+    broken = JobLog("ftjob-inv1").created(team="a").add("phase_end", phase="rollout").at(hours=1)
+    broken.add("succeeded")
+    return rftcost.bill(broken.frame())
+
+
+def test_charts_of_invalid_jobs_only_say_so_on_the_picture() -> None:
+    """What is shared is the image: unknown amounts are said there, not only on stderr; a
+    log of no charge is drawn in its own month, not today's; no window, no 'window'."""
+    bill = _invalid_only()
+    month = (
+        f"{datetime.fromtimestamp(int(bill.timeline.jobs['last_ns'].max()) // 10**9, UTC):%B %Y}"
+    )
+    for fig in (spend_figure(spend(bill)), cumulative_figure(bill)):
+        rendered(fig)
+        ax = fig.axes[0]
+        assert "not drawn, amount unknown (not $0): 1 invalid job(s)" in ax.get_xlabel()
+        assert "window" not in " ".join(t.get_text() for t in ax.texts)
+    assert ax.get_title(loc="left").endswith(month)
+
+
+def test_the_waterfall_of_an_invalid_job_is_refused_in_one_line(tmp_path: Path) -> None:
+    bill = _invalid_only()
+    with pytest.raises(InputError, match="'ftjob-inv1' is invalid: its amount is unknown"):
+        waterfall_steps(bill, "ftjob-inv1")
+    with pytest.raises(KeyError):
+        waterfall_steps(bill, "ftjob-nope")
+    log = tmp_path / "log.jsonl"
+    _invalid_log_text(log)
+    result = CliRunner().invoke(
+        app, ["chart", "waterfall", str(log), "-j", "ftjob-inv1", "-o", str(tmp_path / "w.png")]
+    )
+    # An RftcostError: the command line's entry point prints it as one line, exit 2.
+    assert isinstance(result.exception, InputError), result.exception
+
+
+def _invalid_log_text(path: Path) -> None:
+    path.write_text(
+        '{"job_id":"ftjob-inv1","ts":"2025-06-01T00:00:00Z","event":"job_created"}\n'
+        '{"job_id":"ftjob-inv1","ts":"2025-06-01T01:00:00Z","event":"phase_end","phase":"rollout"}\n'
+        '{"job_id":"ftjob-inv1","ts":"2025-06-01T02:00:00Z","event":"succeeded"}\n'
+    )
