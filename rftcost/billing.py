@@ -257,7 +257,7 @@ class Bill(BaseModel):
             # What reading chose or could not map (an OpenAI export's evidence used for a
             # job's state, conflicts): added to rftcost.bill/v1, which allows new fields.
             "notes": document_notes(self.log),
-            "totals": totals_document(self.totals()),
+            "totals": totals_document(self.totals(), orphan_records=self.orphan_records()),
         }
 
     def jobs_table(self) -> pd.DataFrame:
@@ -331,22 +331,31 @@ def bill_head(policy: Policy) -> dict[str, Any]:
     }
 
 
-def totals_document(totals: BillTotals) -> dict[str, Any]:
+def totals_document(totals: BillTotals, *, orphan_records: int = 0) -> dict[str, Any]:
     """The ``totals`` object of a ``rftcost.bill/v1`` document.
 
     Hours keep the policy's ``hours_decimals`` (the Decimal's own exponent, R11);
-    amounts have two decimals.
+    amounts have two decimals. They are the sums of the valid jobs; where no job is valid
+    but some job or record could not be billed (``invalid_jobs``, ``orphan_records``),
+    there is no sum and they are ``null``, as an invalid job's amounts are: unknown, not
+    0.00.
     """
+    unknown = bool(totals.invalid_jobs or orphan_records) and totals.jobs == totals.invalid_jobs
+
+    def amount(value: Decimal) -> str | None:
+        return None if unknown else _fmt(value)
+
     return {
         "jobs": totals.jobs,
         "invalid_jobs": totals.invalid_jobs,
         "invalid_wall_seconds": totals.invalid_wall_seconds,
-        "billed_hours": _fmt_hours(totals.billed_hours),
-        "compute_amount": _fmt(totals.compute_amount),
-        "discount_amount": _fmt(totals.discount_amount),
-        "grader_amount": _fmt(totals.grader_amount),
-        "total_amount": _fmt(totals.total_amount),
-        "accrued_amount": _fmt(totals.accrued_amount),
+        "orphan_records": orphan_records,
+        "billed_hours": None if unknown else _fmt_hours(totals.billed_hours),
+        "compute_amount": amount(totals.compute_amount),
+        "discount_amount": amount(totals.discount_amount),
+        "grader_amount": amount(totals.grader_amount),
+        "total_amount": amount(totals.total_amount),
+        "accrued_amount": amount(totals.accrued_amount),
     }
 
 

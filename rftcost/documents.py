@@ -43,6 +43,7 @@ from rftcost.billing import (
     bill_head,
     document_notes,
     job_sums,
+    orphan_records,
     totals_document,
     totals_from_sums,
     zero_sums,
@@ -268,7 +269,7 @@ class BillJsonWriter(BillWriter):
             **bill_head(self.policy),
             "jobs": [],
             "notes": document_notes(log),
-            "totals": totals_document(self.totals()),
+            "totals": totals_document(self.totals(), orphan_records=orphan_records(log)),
         }
         if log is not None:
             document["records"] = log.counts()

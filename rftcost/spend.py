@@ -611,8 +611,10 @@ class SpendReport(BaseModel):
 
     def to_dict(self, *, rows: bool = True) -> dict[str, Any]:
         """The ``rftcost.spend/v1`` document (its ``rows`` left empty with ``rows=False``:
-        ``documents.write_spend`` writes them a chunk at a time)."""
+        ``documents.write_spend`` writes them a chunk at a time). With no valid job and
+        some that could not be billed, the totals' amounts are ``null``: unknown, not 0.00."""
         totals = self.totals
+        unknown = bool(self.invalid_jobs or self.orphan_records) and not totals.jobs
         return {
             "schema": SPEND_SCHEMA,
             "policy": self.policy,
@@ -639,15 +641,20 @@ class SpendReport(BaseModel):
             "totals": {
                 "charges": totals.charges,
                 "jobs": totals.jobs,
-                "billed_hours": f"{totals.billed_hours:.{self.hours_decimals}f}",
-                "compute_amount": f"{totals.compute_amount:.2f}",
-                "discount_amount": f"{totals.discount_amount:.2f}",
-                "grader_amount": f"{totals.grader_amount:.2f}",
-                "total_amount": f"{totals.total_amount:.2f}",
+                "billed_hours": _known(totals.billed_hours, self.hours_decimals, unknown),
+                "compute_amount": _known(totals.compute_amount, 2, unknown),
+                "discount_amount": _known(totals.discount_amount, 2, unknown),
+                "grader_amount": _known(totals.grader_amount, 2, unknown),
+                "total_amount": _known(totals.total_amount, 2, unknown),
             },
             "invalid_jobs": list(self.invalid_jobs),
             "orphan_records": self.orphan_records,
         }
+
+
+def _known(value: Decimal, places: int, unknown: bool) -> str | None:
+    """An amount or hours as text, ``None`` where there is no sum (unknown, not 0.00)."""
+    return None if unknown else f"{value:.{places}f}"
 
 
 def _hours_text(units: int, places: int) -> str:

@@ -91,6 +91,7 @@ def test_bill_json_follows_the_schema(logs: Path) -> None:
         "jobs": 3,
         "invalid_jobs": 1,
         "invalid_wall_seconds": 0.0,
+        "orphan_records": 0,
         "billed_hours": "5.00",
         "compute_amount": "500.00",
         "discount_amount": "50.00",
@@ -324,3 +325,19 @@ def test_bill_table_says_unknown_for_the_team_of_a_job_of_no_readable_record(
         lost = next(line for line in rows if "j-lost" in line)
         assert "unallocated" in free and "unknown" not in free, result.output
         assert "unknown" in lost and "unallocated" not in lost, result.output
+
+
+def test_json_totals_of_invalid_jobs_only_are_null_not_zero(tmp_path: Path) -> None:
+    """No valid job: there is no sum; 0.00 would read as a real figure to jq and scripts."""
+    broken = JobLog("ftjob-broken").created().add("phase_end", phase="rollout").add("succeeded")
+    log = tmp_path / "broken.jsonl"
+    broken.frame().to_json(log, orient="records", lines=True)
+    for extra in ([], ["--buckets", "2"]):
+        bill_totals = json.loads(
+            runner.invoke(app, ["bill", str(log), "-f", "json", *extra]).output
+        )["totals"]
+        assert bill_totals["invalid_jobs"] == 1
+        assert bill_totals["total_amount"] is None and bill_totals["compute_amount"] is None
+    spend_totals = json.loads(runner.invoke(app, ["spend", str(log), "-f", "json"]).output)
+    assert spend_totals["totals"]["total_amount"] is None
+    assert spend_totals["invalid_jobs"] == ["ftjob-broken"]
