@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
+from rftcost.errors import UnknownJobError
 from rftcost.events.readers import EventLog
 from rftcost.money import cents_to_decimal, units_text
 from rftcost.policy import Policy, RoundingScope
@@ -222,10 +223,11 @@ class Bill(BaseModel):
         return [str(j) for j in self.jobs["job_id"]]
 
     def job(self, job_id: str) -> JobBill:
-        """One job's bill with Decimal amounts; ``KeyError`` if the job is not in the log."""
+        """One job's bill with Decimal amounts; ``UnknownJobError`` (an ``InputError`` and a
+        ``KeyError``) if the job is not in the log."""
         rows = self.jobs[self.jobs["job_id"] == job_id]
         if rows.empty:
-            raise KeyError(job_id)
+            raise UnknownJobError(job_id, known=len(self.jobs))
         return _job_bill(
             rows.iloc[0],
             self.charges[self.charges["job_id"] == job_id],

@@ -36,7 +36,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from rftcost.billing import Bill
-from rftcost.errors import InputError
+from rftcost.errors import InputError, UnknownJobError
 from rftcost.money import RoundingMode, cents_to_decimal, format_money, to_minor_units
 from rftcost.rules import compute_cents, rate_units, time_value_cents
 from rftcost.spend import (
@@ -775,14 +775,15 @@ def waterfall_steps(bill: Bill, job_id: str | None = None) -> tuple[WaterfallSte
     Time steps are valued at each job's hourly rate, each level rounded half up
     to the cent; "rounding" is what the hour rounding (R11) adds on top of the
     exact billable time; a "cap" step appears when a per-job cap applied. The
-    changes add up: the last level is the bill's total to the cent. ``KeyError`` for a
-    job not in the bill, ``InputError`` for an invalid one (its amount is unknown).
+    changes add up: the last level is the bill's total to the cent. ``UnknownJobError`` (a
+    ``KeyError`` too) for a job not in the bill, ``InputError`` for an invalid one (its
+    amount is unknown).
     """
     jobs = bill.jobs[bill.jobs["status"] != "invalid"]
     charges = bill.charges
     if job_id is not None:
         if not (bill.jobs["job_id"] == job_id).any():
-            raise KeyError(job_id)
+            raise UnknownJobError(job_id, known=len(bill.jobs))
         jobs = jobs[jobs["job_id"] == job_id]
         if jobs.empty:
             raise InputError(

@@ -38,6 +38,7 @@ __all__ = [
     "PolicyError",
     "PriceNotFoundError",
     "RftcostError",
+    "UnknownJobError",
     "UnreadableFileError",
     "WorkerError",
     "excerpt",
@@ -129,6 +130,24 @@ class InputError(RftcostError):
 
 class UnreadableFileError(InputError):
     """A file cannot be opened or parsed at all."""
+
+
+class UnknownJobError(InputError, KeyError):
+    """A job id that is not in the bill: an ``InputError`` naming it, and a ``KeyError``
+    as a mapping's missing key is (what ``Bill.job`` has always raised)."""
+
+    def __init__(self, job_id: str, *, known: int) -> None:
+        self.job_id = job_id
+        super().__init__(
+            f"job {job_id!r} is not in the logs ({known} jobs read)",
+            hint="Bill.job_ids() lists them",
+        )
+
+    def _message(self) -> str:
+        return f"{self.reason}; {self.hint}"  # no file: the job id says where
+
+    def __str__(self) -> str:
+        return InputError.__str__(self)  # KeyError's own would show the message quoted
 
 
 class InvoiceError(InputError):

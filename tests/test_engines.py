@@ -532,3 +532,22 @@ def test_spark_reads_exports_and_hostile_logs_as_in_memory(spark: Any, tmp_path:
     corrupt = CASES / "hostile/csv/corrupt.parquet"
     with pytest.raises(rftcost.RftcostError, match=r"corrupt\.parquet: not a readable Parquet"):
         rftcost.bill(corrupt, engine="spark")
+
+
+@pytest.mark.parametrize("source", [None, 123, [pd.DataFrame()], ["a.jsonl", 1]])
+def test_bill_refuses_what_it_cannot_read_naming_it(source: object) -> None:
+    with pytest.raises(rftcost.InputError, match=r"reads paths .* not "):
+        rftcost.bill(source)  # type: ignore[arg-type]
+
+
+def test_an_unknown_job_is_an_input_error_and_a_key_error() -> None:
+    from rftcost.errors import UnknownJobError
+
+    bill = rftcost.bill(Path(__file__).parent.parent / "sample_logs" / "2025-05.jsonl")
+    with pytest.raises(UnknownJobError) as raised:
+        bill.job("ftjob-nope")
+    assert isinstance(raised.value, KeyError) and isinstance(raised.value, rftcost.InputError)
+    assert str(raised.value) == (
+        f"job 'ftjob-nope' is not in the logs ({len(bill.jobs)} jobs read);"
+        " Bill.job_ids() lists them"
+    )

@@ -9,7 +9,7 @@ imports it back. Every path gives the same cents and the same documents.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from numbers import Integral
 from pathlib import Path
 from typing import Literal
@@ -71,7 +71,7 @@ def bill(
     elif isinstance(source, pd.DataFrame):
         log = _log_from_frame(source, resolved, assume_tz)
     else:
-        paths = [source] if isinstance(source, str | Path) else list(source)
+        paths = _paths(source)
         if not paths:  # an empty glob, say: no log is not a bill of 0.00
             raise InputError(
                 "no event log named: give files or folders of logs", path="rftcost.bill"
@@ -111,6 +111,22 @@ def bill(
     if on_progress:
         on_progress("bill", 1, 1)
     return result
+
+
+def _paths(source: object) -> list[str | Path]:
+    """The paths ``source`` names: a ``str`` or ``Path``, or a list (any iterable) of them;
+    anything else is refused naming what was given (not a ``TypeError`` from iteration)."""
+    if isinstance(source, str | Path):
+        return [source]
+    given = list(source) if isinstance(source, Iterable) else None
+    if given is None or not all(isinstance(p, str | Path) for p in given):
+        kind = type(source).__name__ if given is None else "a list holding other things"
+        raise InputError(
+            "reads paths (a str or Path, or a list of them), an EventLog or a DataFrame of"
+            f" events, not {kind}",
+            path="rftcost.bill",
+        )
+    return given
 
 
 def _check_options(*, buckets: object, engine: object, workers: object) -> None:
