@@ -238,6 +238,31 @@ def _legend_outside(fig: Figure, ax: Axes, handles: list[Any], labels: list[str]
 
 # --- spend ----------------------------------------------------------------------------------
 
+MAX_GROUPS_DRAWN = 12
+"""Most groups a spend chart draws apart: beyond, the largest 11 and one bar of the rest (200
+teams side by side are bars no one can tell apart and a legend taller than the picture)."""
+
+
+def _largest_groups(
+    table: pd.DataFrame, groups: list[str], by: SpendGroup
+) -> tuple[pd.DataFrame, list[str]]:
+    """``table`` with every group but the ``MAX_GROUPS_DRAWN - 1`` largest (total spend, then
+    name) summed into one, named for how many it holds; its budget line is not drawn (the
+    teams' budgets are theirs, the table and rftcost spend have them)."""
+    totals = table.groupby("group")["total_cents"].sum()
+    ranked = sorted(groups, key=lambda g: (-int(totals.get(g, 0)), g))
+    kept = ranked[: MAX_GROUPS_DRAWN - 1]
+    rest = len(groups) - len(kept)
+    other = f"{rest} other {by.value}s"
+    label = table["group"].where(table["group"].isin(kept), other)
+    cents = ["compute_cents", "discount_cents", "grader_cents", "total_cents"]
+    keys = ["period", *(["period_start"] if "period_start" in table else []), "group"]
+    summed = table.assign(group=label).groupby(keys, as_index=False, sort=False)[cents].sum()
+    budgets = table.set_index(["period", "group"])["budget_cents"]
+    index = pd.MultiIndex.from_frame(summed[["period", "group"]])
+    summed["budget_cents"] = budgets.reindex(index).to_numpy()
+    return summed, [g for g in groups if g in kept] + [other]
+
 
 def spend_figure(report: SpendReport, *, title: str | None = None) -> Figure:
     """Stacked bars per period and group: compute after discount, then grader tokens.
@@ -252,6 +277,8 @@ def spend_figure(report: SpendReport, *, title: str | None = None) -> Figure:
     table = report.table
     periods = report.period_range()
     groups = report.groups()
+    if len(groups) > MAX_GROUPS_DRAWN:
+        table, groups = _largest_groups(table, groups, report.by)
     colours = team_colours(groups)
     n_bars = max(1, len(groups))
     width = min(0.8 / n_bars, 0.35)
@@ -416,6 +443,10 @@ def cumulative_figure(
         else {}
     )
     groups = _ordered(set(report.table["group"]) | set(monthly))
+    table = report.table
+    if len(groups) > MAX_GROUPS_DRAWN:
+        table, groups = _largest_groups(table, groups, SpendGroup(by))
+        monthly = {group: budget for group, budget in monthly.items() if group in groups}
     colours = team_colours(groups)
     days = pd.date_range(start, end, freq="D", inclusive="left")
     edges = [*days, pd.Timestamp(end)]
@@ -426,7 +457,7 @@ def cumulative_figure(
         handles: list[Any] = []
         labels: list[str] = []
         for group in groups:
-            rows = report.table[report.table["group"] == group]
+            rows = table[table["group"] == group]
             daily = (
                 pd.Series(
                     rows["total_cents"].to_numpy(dtype="int64"),
@@ -492,7 +523,7 @@ def cumulative_figure(
         ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b", tz=UTC))  # type: ignore[no-untyped-call]
         ax.yaxis.set_major_formatter(_money_formatter(currency))
         highest = max([float(b.amount) for b in monthly.values()] + [0.0])
-        sums = report.table.groupby("group")["total_cents"].sum()
+        sums = table.groupby("group")["total_cents"].sum()
         highest = max(highest, float(sums.max()) / 100 if len(sums) else 0.0)
         ax.set_ylim(0, highest * 1.12 or 1.0)
         ax.grid(axis="y", color=_LIGHT_GREY, linewidth=0.8)

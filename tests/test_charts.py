@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from builders import JobLog
 from matplotlib import dates as mdates
@@ -765,3 +766,27 @@ def _invalid_log_text(path: Path) -> None:
         '{"job_id":"ftjob-inv1","ts":"2025-06-01T01:00:00Z","event":"phase_end","phase":"rollout"}\n'
         '{"job_id":"ftjob-inv1","ts":"2025-06-01T02:00:00Z","event":"succeeded"}\n'
     )
+
+
+def test_many_teams_are_drawn_as_the_largest_and_one_bar_of_the_rest() -> None:
+    """200 teams side by side are bars no one tells apart and a legend taller than the
+    picture: the largest 11 are drawn, the rest as one group that says how many it holds,
+    and every cent is still drawn."""
+    from rftcost.charts import MAX_GROUPS_DRAWN
+
+    logs = []
+    for n in range(30):
+        log = JobLog(f"ftjob-{n:03d}").created(team=f"team-{n:03d}")
+        log.phase("rollout", minutes=6 * (n + 1)).add("succeeded")
+        logs.append(log.frame())
+    report = spend(rftcost.bill(pd.concat(logs, ignore_index=True)))
+    for fig in (spend_figure(report), cumulative_figure(rftcost.bill(pd.concat(logs)))):
+        rendered(fig)
+        labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+        groups = [label for label in labels if not label.startswith("lighter")]
+        assert len(groups) == MAX_GROUPS_DRAWN
+        assert groups[-1].startswith("19 other teams")
+        drawn = {g.split(":")[0] for g in groups[:-1]}
+        assert drawn == {f"team-{n:03d}" for n in range(19, 30)}  # the 11 largest
+    heights = sum(p.get_height() for p in spend_figure(report).axes[0].patches)
+    assert round(heights, 2) == float(report.totals.total_amount)
