@@ -258,3 +258,15 @@ def test_a_file_without_the_event_columns_is_not_an_event_log(tmp_path: Path) ->
     log = rftcost.read_events(tmp_path)
     assert log.counts()["rejected"] == 0
     assert any("budgets.csv: not an event log" in note for note in log.notes)
+
+
+def test_a_rejected_whole_number_shows_as_the_file_wrote_it(tmp_path: Path) -> None:
+    """JSON Lines numbers with gaps are read as floats: -3 is shown -3, not -3.0."""
+    path = tmp_path / "neg.jsonl"
+    path.write_text(
+        '{"job_id":"j1","ts":"2025-06-01T00:00:00Z","event":"job_created","batch_size":-3}\n'
+        '{"job_id":"j1","ts":"2025-06-01T00:00:01Z","event":"job_created","batch_size":2.5}\n'
+        '{"job_id":"j1","ts":"2025-06-01T00:00:02Z","event":"step_completed","step":1}\n'
+    )
+    rejected = rftcost.read_events(path).rejected
+    assert list(zip(rejected["line"], rejected["value"], strict=True)) == [(1, "-3"), (2, "2.5")]

@@ -1136,13 +1136,28 @@ class _Checks:
         if value is None:
             value = self.raw.get(column, None)
         if value is not None:
-            shown = _as_text(value.loc[new])
+            shown = _shown(value.loc[new])
             # A rejected value is kept as a short excerpt: it is shown on screen.
             long = shown.str.len() > VALUE_EXCERPT
             if long.any():
                 cut = shown.str.slice(0, VALUE_EXCERPT - 1) + "…"
                 shown = shown.mask(long.fillna(False), cut)
             self.value.loc[new] = shown
+
+
+def _shown(values: pd.Series) -> pd.Series:
+    """Rejected values as text, as the file wrote them as nearly as can be told: a JSON
+    Lines column of numbers with gaps is read as floats, where ``-3`` would show ``-3.0``."""
+    text = _as_text(values)
+    if values.dtype.kind != "f":
+        return text
+    numbers = values.to_numpy(dtype="float64")
+    with np.errstate(invalid="ignore"):
+        whole = np.isfinite(numbers) & (numbers == np.round(numbers)) & (np.abs(numbers) < 2**53)
+    if not whole.any():
+        return text
+    as_int = pd.Series(np.where(whole, numbers, 0).astype("int64"), index=values.index)
+    return text.mask(whole, as_int.astype(str).astype("string"))
 
 
 def _na_strings(n: int, index: pd.Index | None = None) -> pd.Series:
