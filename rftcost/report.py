@@ -232,6 +232,7 @@ def _totals(bill: Bill, monthly: SpendReport, currency: str) -> dict[str, Any]:
     if (totals.invalid_jobs or orphans) and totals.jobs == totals.invalid_jobs:
         # No valid job at all: no sum is not $0 (with some, the notes say what is unknown).
         charged = "unknown"
+    window = monthly.window
     cards = [
         ("Total charged", charged, "total"),
         ("Compute", format_money(totals.compute_amount, currency), ""),
@@ -254,10 +255,21 @@ def _totals(bill: Bill, monthly: SpendReport, currency: str) -> dict[str, Any]:
             f"{orphans} rejected record(s) of no known job: amount unknown (not $0), "
             "they may belong to any job or none — see rftcost validate."
         )
-    if monthly.window is not None:
+    if window is not None:
+        # The cards above are the whole log's (as the waterfall and largest jobs below);
+        # the window's figure is a card of its own, not a sentence under them.
+        cards.insert(
+            1,
+            (
+                f"Charged in {window.label()}",
+                format_money(monthly.totals.total_amount, currency),
+                "total",
+            ),
+        )
         notes.append(
-            f"Spend in the window {monthly.window.label()}: "
-            f"{format_money(monthly.totals.total_amount, currency)}."
+            f"Total charged, the other cards and every section but the spend per team cover the"
+            f" whole log; spend in the window {window.label()}:"
+            f" {format_money(monthly.totals.total_amount, currency)}."
         )
     notes.append(
         "Total = compute − discount + grader tokens. Accrued work (after a job's last billing "

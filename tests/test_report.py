@@ -294,3 +294,16 @@ def test_the_spend_total_of_a_log_of_invalid_jobs_only_is_unknown() -> None:
     assert 'id="total-charged">unknown<' in document
     spend = document[document.index("<h2>Spend per team</h2>") :]
     assert "<strong>unknown</strong>" in spend and "<strong>$0.00</strong>" not in spend
+
+
+def test_a_window_has_a_totals_card_of_its_own(bill: rftcost.Bill) -> None:
+    """The cards are the whole log's: the window's spend is a card beside them, not a
+    sentence under a total that is not the window's."""
+    from rftcost.spend import spend
+
+    document = html_report(bill, window="2025-06-01..2025-07-01")
+    june = spend(bill, window="2025-06-01..2025-07-01").totals.total_amount
+    cards = document[document.index("<h2>Totals</h2>") : document.index("<h2>Spend per team")]
+    assert "Charged in 2025-06-01T00:00:00Z..2025-07-01T00:00:00Z" in cards
+    assert format_money(june, "USD") in cards
+    assert f'id="total-charged">{format_money(bill.totals().total_amount, "USD")}<' in cards
