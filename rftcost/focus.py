@@ -101,8 +101,10 @@ _SCHEMA: dict[str, tuple[str, int]] = {
     "x_JobStatus": ("string", 0),
     "x_ChargeNumber": ("integer", 0),
     "x_BillingEvent": ("string", 0),
-    "x_BillingEventAt": ("datetime", 0),
-    "x_SegmentStart": ("datetime", 0),
+    # The billing event and segment start as the log has them, to the millisecond (the
+    # charge periods above are whole seconds, as FOCUS writes them).
+    "x_BillingEventAt": ("datetime", 3),
+    "x_SegmentStart": ("datetime", 3),
     "x_TokenType": ("string", 0),
     "x_Policy": ("string", 0),
 }
@@ -212,7 +214,14 @@ def _charges(bill: Bill) -> pd.DataFrame:
     billing_end = (
         (month.dt.start_time + pd.DateOffset(months=1)).astype("datetime64[ns]").astype("int64")
     )
-    start = _floor_seconds(charges["segment_start"].astype("int64")).clip(lower=billing_start)
+    # Whole seconds around the charge's time; a later charge begins where the one before it
+    # ended (its billing event, rounded up alike), so that consecutive periods never overlap.
+    segment_start = charges["segment_start"].astype("int64")
+    later = charges["charge"].to_numpy() > 0
+    start = pd.Series(
+        np.where(later, _ceil_seconds(segment_start), _floor_seconds(segment_start)),
+        index=charges.index,
+    ).clip(lower=billing_start)
     end = _ceil_seconds(at).clip(lower=start + _NS)  # a period is never empty
     team = jobs["team"].reindex(charges["job"]).to_numpy()
     project = jobs["project"].reindex(charges["job"]).to_numpy()
@@ -558,9 +567,9 @@ def _typed(units: pd.DataFrame) -> pd.DataFrame:
                 array, dtype=pd.ArrowDtype(pa.decimal128(38, scale)), index=units.index
             )
         elif kind == "datetime":
-            columns[name] = pd.to_datetime(values.astype("int64"), unit="ns", utc=True).astype(
-                "datetime64[s, UTC]"
-            )
+            unit = "ms" if scale == 3 else "s"
+            stamps = pd.to_datetime(values.astype("int64"), unit="ns", utc=True)
+            columns[name] = stamps.dt.floor(unit).astype(f"datetime64[{unit}, UTC]")
         elif kind == "integer":
             columns[name] = values.astype("int64")
         else:
@@ -632,6 +641,8 @@ def _csv_text(rows: pd.DataFrame) -> pd.DataFrame:
         kind, _ = _SCHEMA.get(name, ("string", 0))
         if kind == "decimal":
             text[name] = _decimal_text(column, min_places=2 if name in _COST_COLUMNS else 0)
+        elif kind == "datetime" and _SCHEMA[name][1] == 3:  # milliseconds
+            text[name] = column.dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str.slice(0, 23) + "Z"
         elif kind == "datetime":
             text[name] = column.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
         else:  # names from the logs: no cell a spreadsheet would run as a formula

@@ -274,3 +274,26 @@ def test_cli_export_focus(tmp_path: Path) -> None:
     assert set(pq.read_table(parquet).column("ProviderName").to_pylist()) == {"Acme"}
     bad = runner.invoke(app, ["export", "focus", str(logs), "-o", str(tmp_path / "costs.json")])
     assert bad.exit_code == 2 and ".csv or .parquet" in bad.output
+
+
+def test_charge_periods_of_a_job_never_overlap_and_its_event_keeps_its_milliseconds(
+    tmp_path: Path,
+) -> None:
+    """A pause at 15:08:01.305 ends the first charge's period at 15:08:02 and begins the
+    second's there (it began at 15:08:01, one second inside the first); the event itself is
+    written to the millisecond in CSV and Parquet alike."""
+    from rftcost.focus import focus_rows, write_focus
+
+    log = JobLog("ftjob-pr").created(team="a").at(hours=1)
+    log.phase("rollout", minutes=68).at(seconds=1.305).add("paused").at(hours=1).add("resumed")
+    log.phase("rollout", hours=1).add("succeeded")
+    rows = focus_rows(rftcost.bill(log.frame()))
+    periods = rows.drop_duplicates("x_ChargeNumber").sort_values("x_ChargeNumber")
+    assert len(periods) == 2
+    first, second = periods.iloc[0], periods.iloc[1]
+    assert second["ChargePeriodStart"] == first["ChargePeriodEnd"]
+    for path in (tmp_path / "f.csv", tmp_path / "f.parquet"):
+        write_focus(rows, path)
+        read = pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
+        stamps = pd.to_datetime(read["x_BillingEventAt"], utc=True)
+        assert (stamps.dt.microsecond // 1000).isin([305]).any(), read["x_BillingEventAt"]
