@@ -567,9 +567,12 @@ def _typed(units: pd.DataFrame) -> pd.DataFrame:
                 array, dtype=pd.ArrowDtype(pa.decimal128(38, scale)), index=units.index
             )
         elif kind == "datetime":
-            unit = "ms" if scale == 3 else "s"
             stamps = pd.to_datetime(values.astype("int64"), unit="ns", utc=True)
-            columns[name] = stamps.dt.floor(unit).astype(f"datetime64[{unit}, UTC]")
+            columns[name] = (
+                stamps.dt.floor("ms").astype("datetime64[ms, UTC]")
+                if scale == 3
+                else stamps.dt.floor("s").astype("datetime64[s, UTC]")
+            )
         elif kind == "integer":
             columns[name] = values.astype("int64")
         else:
