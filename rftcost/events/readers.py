@@ -1148,16 +1148,9 @@ class _Checks:
 def _shown(values: pd.Series) -> pd.Series:
     """Rejected values as text, as the file wrote them as nearly as can be told: a JSON
     Lines column of numbers with gaps is read as floats, where ``-3`` would show ``-3.0``."""
-    text = _as_text(values)
-    if values.dtype.kind != "f":
-        return text
-    numbers = values.to_numpy(dtype="float64")
-    with np.errstate(invalid="ignore"):
-        whole = np.isfinite(numbers) & (numbers == np.round(numbers)) & (np.abs(numbers) < 2**53)
-    if not whole.any():
-        return text
-    as_int = pd.Series(np.where(whole, numbers, 0).astype("int64"), index=values.index)
-    return text.mask(whole, as_int.astype(str).astype("string"))
+    if values.dtype.kind == "f":  # whole ones as digits (_cell_text), huge ones as read
+        values = values.astype(object).mask(values.abs() >= 2**53, values.astype(str))
+    return _as_text(values)
 
 
 def _na_strings(n: int, index: pd.Index | None = None) -> pd.Series:
