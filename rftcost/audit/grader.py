@@ -22,7 +22,14 @@ from rftcost.audit.context import AuditContext
 from rftcost.audit.evidence import UsageIndex
 from rftcost.audit.frames import among, as_int, exact_sums, line_numbers, rows_of
 from rftcost.audit.matching import Expected
-from rftcost.audit.model import Evidence, Finding, FindingKind, micro_to_decimal, severity_of
+from rftcost.audit.model import (
+    Evidence,
+    Finding,
+    FindingKind,
+    Severity,
+    micro_to_decimal,
+    severity_of,
+)
 from rftcost.audit.pricing import MICRO, MICRO_PER_CENT, PICO_PER_CENT, cents_of_pico
 from rftcost.audit.wording import (
     at,
@@ -339,19 +346,10 @@ def _typed(ctx: AuditContext, lines: pd.DataFrame, expected: Expected) -> list[F
         if (job_id, charge) in capped_families and abs(rest) > len(lines_of) * MICRO_PER_CENT:
             findings.append(_beyond_cap(ctx, row, rest, lines_of, charge_at))
             continue
+        explanation = typed_rounding(str(row.grader_family), job_id, rest, ctx.currency)
         findings.append(
-            Finding(
-                kind="rounding",
-                severity="info",
-                job_id=job_id,
-                invoice_line=lines_of[0] if lines_of else None,
-                invoice_lines=lines_of,
-                line_type="grader_tokens",
-                expected=micro_to_decimal(int(row.expected)),
-                billed=micro_to_decimal(int(row.expected) + rest),
-                charge_at=charge_at,
-                grader_model=str(row.grader_family),
-                explanation=typed_rounding(str(row.grader_family), job_id, rest, ctx.currency),
+            _family_finding(
+                row, rest, lines_of, charge_at, "rounding", "info", explanation=explanation
             )
         )
     return findings
@@ -373,19 +371,14 @@ def _beyond_cap(
     """Token lines of a capped charge that bill more (or less) than the cap leaves them."""
     policy = ctx.policy
     cap = policy.cap.per_job_amount
-    job_id = str(row.job_id)
-    return Finding(
-        kind="grader_tokens_mismatch",
-        severity=severity_of(rest),
-        job_id=job_id,
-        invoice_line=lines[0] if lines else None,
-        invoice_lines=lines,
-        line_type="grader_tokens",
-        expected=micro_to_decimal(int(row.expected)),
-        billed=micro_to_decimal(int(row.expected) + rest),
-        charge_at=charge_at,
-        grader_model=str(row.grader_family),
-        explanation=beyond_cap(job_id, policy.name, cap, rest, ctx.currency),
+    return _family_finding(
+        row,
+        rest,
+        lines,
+        charge_at,
+        "grader_tokens_mismatch",
+        severity_of(rest),
+        explanation=beyond_cap(str(row.job_id), policy.name, cap, rest, ctx.currency),
         evidence=(
             Evidence(
                 type="cap",
@@ -393,6 +386,35 @@ def _beyond_cap(
                 price=cap,
             ),
         ),
+    )
+
+
+def _family_finding(
+    row: Any,
+    rest: int,
+    lines: tuple[int, ...],
+    charge_at: datetime | None,
+    kind: FindingKind,
+    severity: Severity,
+    *,
+    explanation: str,
+    evidence: tuple[Evidence, ...] = (),
+) -> Finding:
+    """A finding on a grader family's token lines of one charge: billed ``rest`` micro-units
+    away from the ``expected`` of ``row``."""
+    return Finding(
+        kind=kind,
+        severity=severity,
+        job_id=str(row.job_id),
+        invoice_line=lines[0] if lines else None,
+        invoice_lines=lines,
+        line_type="grader_tokens",
+        expected=micro_to_decimal(int(row.expected)),
+        billed=micro_to_decimal(int(row.expected) + rest),
+        charge_at=charge_at,
+        grader_model=str(row.grader_family),
+        explanation=explanation,
+        evidence=evidence,
     )
 
 

@@ -307,28 +307,11 @@ def unbilled_job_findings(
 
 def match_charges(ctx: AuditContext, g: pd.DataFrame) -> pd.DataFrame:
     """Each line's charge (-1: its job is compared as a whole) and billing event time."""
-    charges = ctx.bill.charges[["job_id", "charge", "at"]].astype({"job_id": object})
     with_at = g[g["charge_at"].notna()]
     matched = pd.Series(np.nan, index=g.index)
     matched_at = pd.Series(np.nan, index=g.index)
-    if not with_at.empty and not charges.empty:
-        left = pd.DataFrame(
-            {
-                "pos": with_at.index,
-                "job_id": pd.Series(with_at["job_id"].astype(str).to_numpy(), dtype=object),
-                "t": with_at["charge_at"].astype("int64").to_numpy(),
-            }
-        ).sort_values("t", kind="stable")
-        right = charges.rename(columns={"at": "event_at"}).sort_values("event_at", kind="stable")
-        found = pd.merge_asof(
-            left,
-            right,
-            left_on="t",
-            right_on="event_at",
-            by="job_id",
-            direction="nearest",
-            tolerance=ctx.window_ns,
-        ).set_index("pos")
+    if not with_at.empty and not ctx.bill.charges.empty:
+        found = _nearest_billing_events(ctx, with_at, "charge", tolerance=ctx.window_ns)
         matched = found["charge"].reindex(g.index)
         matched_at = found["event_at"].reindex(g.index)
     every = matched.notna().groupby(g["job_id"]).transform("all")
@@ -338,6 +321,31 @@ def match_charges(ctx: AuditContext, g: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def _nearest_billing_events(
+    ctx: AuditContext, lines: pd.DataFrame, column: str, *, tolerance: int | None = None
+) -> pd.DataFrame:
+    """Each line's nearest billing event of its job by ``charge_at`` (``t``), its time
+    (``event_at``) and its ``column``, indexed by line (none within ``tolerance``: NA)."""
+    charges = ctx.bill.charges[["job_id", column, "at"]].astype({"job_id": object})
+    left = pd.DataFrame(
+        {
+            "pos": lines.index,
+            "job_id": pd.Series(lines["job_id"].astype(str).to_numpy(), dtype=object),
+            "t": lines["charge_at"].astype("int64").to_numpy(),
+        }
+    ).sort_values("t", kind="stable")
+    right = charges.rename(columns={"at": "event_at"}).sort_values("event_at", kind="stable")
+    return pd.merge_asof(
+        left,
+        right,
+        left_on="t",
+        right_on="event_at",
+        by="job_id",
+        direction="nearest",
+        tolerance=tolerance,
+    ).set_index("pos")
+
+
 def unmatched_charge_notes(ctx: AuditContext, g: pd.DataFrame) -> list[str]:
     """A note per line whose ``charge_at`` matches no billing event of its job within the
     window: its job is compared on its totals instead (invoice-audit.md), which a charge
@@ -345,18 +353,7 @@ def unmatched_charge_notes(ctx: AuditContext, g: pd.DataFrame) -> list[str]:
     with_at = g[g["charge_at"].notna()]
     if with_at.empty:
         return []
-    charges = ctx.bill.charges[["job_id", "at", "event"]].astype({"job_id": object})
-    left = pd.DataFrame(
-        {
-            "pos": with_at.index,
-            "job_id": pd.Series(with_at["job_id"].astype(str).to_numpy(), dtype=object),
-            "t": with_at["charge_at"].astype("int64").to_numpy(),
-        }
-    ).sort_values("t", kind="stable")
-    right = charges.rename(columns={"at": "event_at"}).sort_values("event_at", kind="stable")
-    nearest = pd.merge_asof(
-        left, right, left_on="t", right_on="event_at", by="job_id", direction="nearest"
-    ).set_index("pos")
+    nearest = _nearest_billing_events(ctx, with_at, "event")
     gap = (nearest["t"] - nearest["event_at"]).abs()
     far = nearest[nearest["event_at"].isna() | (gap > ctx.window_ns)].sort_index()
     notes: list[str] = []
