@@ -86,7 +86,8 @@ def test_notebook_runs_top_to_bottom(
     monkeypatch.setenv("RFTCOST_NOTEBOOK_OUTPUT", str(output))
     client = nbclient.NotebookClient(
         notebook,
-        timeout=120,
+        timeout=600,
+        startup_timeout=300,
         kernel_name="python3",
         record_timing=False,
         resources={"metadata": {"path": str(NOTEBOOKS)}},

@@ -312,7 +312,7 @@ def webhook(local_only: None) -> Iterator[tuple[str, list[dict[str, Any]]]]:
 def run(url: str, *job_ids: str, **options: Any) -> list[WatchState]:
     """Every state of a watch against the stand-in, without sleeping between polls."""
     options.setdefault("max_retries", 1)
-    options.setdefault("timeout", 5.0)
+    options.setdefault("timeout", 60.0)
     options.setdefault("draws", 200)
     return list(watch(job_ids, api_key=KEY, base_url=url, sleep=lambda _: None, **options))
 
@@ -553,7 +553,7 @@ def test_survives_a_429_and_a_dropped_connection(api: tuple[str, StandIn]) -> No
     states: list[WatchState] = []
     for state in watch(
         [JOB], budget="500", api_key=KEY, base_url=url, sleep=lambda _: None, draws=200,
-        max_retries=1, timeout=5.0,
+        max_retries=1, timeout=60.0,
     ):  # fmt: skip
         states.append(state)
         if state.poll == 1:
@@ -896,7 +896,16 @@ def test_cli_all_with_budgets_and_notify(
     url, stand_in = api
     hook, received = webhook
     stand_in.jobs["ftjob-ads"] = SimJob("ftjob-ads", team="ads")
-    month = datetime.now(UTC).strftime("%Y-%m")
+
+    # The command reads the clock itself: pinned, so that the month written below is the
+    # month of the poll (the two calls could straddle a month's end).
+    class Pinned(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> datetime:
+            return datetime(2026, 6, 15, 12, tzinfo=UTC)
+
+    monkeypatch.setattr("rftcost.watch.datetime", Pinned)
+    month = "2026-06"
     budgets = tmp_path / "budgets.csv"
     budgets.write_text(f"team,period,amount\nsearch,{month},20.00\nads,{month},1000.00\n")
     args = ["--all", "--budgets", str(budgets), "--once", "--pause", "--notify", hook]

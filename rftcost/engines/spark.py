@@ -534,7 +534,12 @@ def _bucket_kernel(policy: Policy) -> Callable[[pd.DataFrame], pd.DataFrame]:
         )
         rejected = pd.concat([empty_rejected(), *(part[1] for part in parts)], ignore_index=True)
         if "__rank" in rejected.columns:
-            rejected = rejected.sort_values("__rank", kind="stable").drop(columns="__rank")
+            # As the events: a file split over several tasks comes back in fetch order.
+            rejected = (
+                rejected.assign(__source=rejected["source"].astype(str))
+                .sort_values(["__rank", "__source", "line"], kind="stable")
+                .drop(columns=["__rank", "__source"])
+            )
         job_problems = pd.concat([no_problems(), *(part[2] for part in parts)], ignore_index=True)
         events, duplicates, conflicts = deduplicate(events)
         rejected = pd.concat([rejected.reset_index(drop=True), conflicts], ignore_index=True)
