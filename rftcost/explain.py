@@ -21,19 +21,22 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, PlainSerializer
 
 from rftcost._callable import make_module_callable
 from rftcost.billing import Bill, JobBill
 from rftcost.errors import RftcostError
-from rftcost.time import datetime_from_ns
+from rftcost.time import datetime_from_ns, iso_trimmed
 
 __all__ = ["Explanation", "LossEvidence", "Stretch", "explain"]
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+Instant = Annotated[datetime, PlainSerializer(iso_trimmed, return_type=str, when_used="json")]
+"""A UTC instant, written in JSON as the bill writes its times (``…T10:00:00.25Z``)."""
 
 
 class Stretch(BaseModel):
@@ -41,9 +44,9 @@ class Stretch(BaseModel):
 
     model_config = _FROZEN
 
-    start: datetime
+    start: Instant
     """Start (inclusive), UTC."""
-    end: datetime
+    end: Instant
     """End (exclusive), UTC."""
     status: str
     """billed, lost, accrued, excluded, idle, or unknown (billable work of an invalid job)."""
@@ -65,15 +68,15 @@ class LossEvidence(BaseModel):
 
     model_config = _FROZEN
 
-    start: datetime
+    start: Instant
     """Start of the loss (the retained checkpoint, or the segment start)."""
-    end: datetime
+    end: Instant
     """The failure or rollback."""
     cause: str
     """failure or rollback."""
     checkpoint_step: int | None
     """The checkpoint returned to, if any."""
-    checkpoint_at: datetime | None
+    checkpoint_at: Instant | None
     """When that checkpoint was saved."""
 
 
@@ -90,15 +93,15 @@ class Explanation(BaseModel):
     """The wall clock, cut and classified."""
     losses: tuple[LossEvidence, ...]
     """Lost intervals with their evidence."""
-    checkpoints: tuple[tuple[datetime, int], ...]
+    checkpoints: tuple[tuple[Instant, int], ...]
     """(saved at, step) of every checkpoint."""
-    billing_events: tuple[tuple[datetime, str], ...]
+    billing_events: tuple[tuple[Instant, str], ...]
     """(at, event) of every billing event."""
-    phase_intervals: tuple[tuple[str, datetime, datetime, bool], ...]
+    phase_intervals: tuple[tuple[str, Instant, Instant, bool], ...]
     """(phase, start, end, billable) of every phase interval."""
-    first_event_at: datetime | None = None
+    first_event_at: Instant | None = None
     """The job's first event, UTC (``None``: no record of the job could be read)."""
-    last_event_at: datetime | None = None
+    last_event_at: Instant | None = None
     """The job's last event, UTC (``None``: no record of the job could be read)."""
 
     @property

@@ -7,6 +7,7 @@ code and turns them into text only at the edge, with these helpers:
 - ``iso_seconds`` / ``iso_seconds_from_ns``: ``2025-06-01T10:00:00Z``, to the second
   (budgets, spend periods, watch polls: a second is the resolution a user reads);
 - ``iso_exact``: a datetime with every digit it carries (``…T10:00:00.250000Z``);
+- ``iso_trimmed``: a datetime written as ``iso_series`` writes a column (explain's JSON);
 - ``iso_series``: a column of nanoseconds → ``…T10:00:00.25Z``, exact to the
   nanosecond, trailing zeros dropped (timelines, invoice evidence).
 """
@@ -26,6 +27,7 @@ __all__ = [
     "iso_seconds",
     "iso_seconds_from_ns",
     "iso_series",
+    "iso_trimmed",
 ]
 
 NS_PER_SECOND = 1_000_000_000
@@ -55,6 +57,14 @@ def iso_exact(moment: datetime | None) -> str | None:
     if moment is None:
         return None
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def iso_trimmed(moment: datetime) -> str:
+    """A datetime → ``2025-06-01T10:00:00.25Z`` in UTC, the fraction's trailing zeros
+    dropped: an instant written alike by every output (``iso_series`` for a column)."""
+    text = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    fraction = f"{moment.microsecond:06d}".rstrip("0")
+    return f"{text}.{fraction}Z" if fraction else f"{text}Z"
 
 
 def iso_series(ns: pd.Series) -> pd.Series:

@@ -341,3 +341,31 @@ def test_json_totals_of_invalid_jobs_only_are_null_not_zero(tmp_path: Path) -> N
     spend_totals = json.loads(runner.invoke(app, ["spend", str(log), "-f", "json"]).output)
     assert spend_totals["totals"]["total_amount"] is None
     assert spend_totals["invalid_jobs"] == ["ftjob-broken"]
+
+
+def test_explain_json_writes_times_as_the_bill_does() -> None:
+    """Milliseconds as the log has them, no padding to microseconds: one instant, one text."""
+    sample = Path(__file__).parent.parent / "sample_logs" / "2025-05.jsonl"
+    bill = json.loads(runner.invoke(app, ["bill", str(sample), "-f", "json"]).output)
+    job = bill["jobs"][0]
+    explained = json.loads(
+        runner.invoke(app, ["explain", str(sample), "-j", job["job_id"], "-f", "json"]).output
+    )
+    times = [s["start"] for s in explained["stretches"]] + [explained["first_event_at"]]
+    assert times and all(t.endswith("Z") and not t.endswith("000Z") for t in times)
+    assert explained["billing_events"][-1][0] == job["charges"][-1]["at"]
+
+
+def test_validate_lists_rejected_records_in_line_order(tmp_path: Path) -> None:
+    lines = [
+        '{"job_id":"a","ts":"2025-01-01T00:00:00Z","event":"job_created","event_id":"1"}',
+        '{"job_id":"a","ts":"bad","event":"phase_start","phase":"rollout","event_id":"2"}',
+        "not json",
+        '{"job_id":"a","ts":"2025-01-01T00:02:00Z","event":"bogus","event_id":"4"}',
+    ]
+    path = tmp_path / "v.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 1
+    listed = [line.split(":")[1] for line in result.output.splitlines() if "v.jsonl:" in line]
+    assert listed[:3] == ["2", "3", "4"]

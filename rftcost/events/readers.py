@@ -518,7 +518,8 @@ def normalize_chunk(
             raw = own_dictionaries(raw)
         raw = undecoded_text_as_bytes(raw).to_pandas()
     frame, invalid = normalize_records(raw, source=str(path), assume_tz=assume_tz, policy=policy)
-    return frame, pd.concat([bad, invalid], ignore_index=True)
+    both = pd.concat([bad, invalid], ignore_index=True)  # in line order, as a user reads them
+    return frame, both.sort_values("line", kind="stable", ignore_index=True) if len(bad) else both
 
 
 def _named_errors(path: Path, chunks: Iterator[tuple[Any, _T]]) -> Iterator[tuple[Any, _T]]:
