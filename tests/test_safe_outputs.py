@@ -586,6 +586,21 @@ def test_table_output_shows_markup_and_control_characters_as_text(
     )
 
 
+def test_a_bell_or_backspace_in_a_name_is_shown_in_tables_not_dropped(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """rich drops BEL and backspace from what it prints: the id shown would not be the id."""
+    log = tmp_path / "log.jsonl"
+    job = JobLog("ftjob-\x07\x08").created(team="t\x07")
+    job.add("phase_end", phase="rollout").add("succeeded")  # invalid: in spend's notes too
+    job.frame().to_json(log, orient="records", lines=True)
+    for args in (["bill", str(log)], ["spend", str(log)], ["explain", str(log), "-j", job.job_id]):
+        main(monkeypatch, *args)
+        out = capsys.readouterr().out
+        assert "ftjob-\\u0007\\u0008" in out, (args, out)
+        assert args[0] == "spend" or "t\\u0007" in out, (args, out)
+
+
 # Every interpolation into HTML in rftcost/report.py, vetted: markup the module built from
 # escaped parts, numbers, or constants. Anything else must go through _e (or _slug).
 VETTED_HTML_INTERPOLATIONS = {

@@ -291,8 +291,10 @@ def policy_path(policy: str | None) -> Path | None:
 
 def one_line(value: Any) -> str:
     """A name for one cell of a terminal table: line breaks written as ``\\n`` (and the
-    like), so a job id with a newline cannot split its row or forge another one."""
-    return _NEWLINES.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(value))
+    like), so a job id with a newline cannot split its row or forge another one; other
+    control characters as ``\\u0007`` here, before the table (rich drops BEL, backspace)."""
+    text = _NEWLINES.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(value))
+    return visible_controls(text)
 
 
 def emit(text: str, output: Path | None) -> None:

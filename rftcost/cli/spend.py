@@ -201,7 +201,8 @@ def _totals_line(spent: Any) -> str:
 def _notes(spent: Any) -> list[str]:
     notes = []
     if spent.invalid_jobs:
-        shown = ", ".join(spent.invalid_jobs[:5]) + (" …" if len(spent.invalid_jobs) > 5 else "")
+        shown = ", ".join(one_line(job) for job in spent.invalid_jobs[:5])
+        shown += " …" if len(spent.invalid_jobs) > 5 else ""
         notes.append(
             f"{len(spent.invalid_jobs)} invalid job(s) not included"
             f" (amount unknown, not $0): {shown}"
