@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -78,3 +80,34 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
         sys.argv = argv
     captured = capsys.readouterr()
     return code, captured.out, captured.err
+
+
+def score_model_plan(
+    folder: Path,
+    *,
+    grader_model: str = "gpt-4.1-mini",
+    hyperparameters: dict[str, Any] | None = None,
+    **changes: Any,
+) -> Path:
+    """``folder/plan.json``: an RFT job request (the API's body) graded by one score model;
+    ``changes`` replace top-level fields (``model="gpt-9"``)."""
+    plan: dict[str, Any] = {
+        "model": "o4-mini-2025-04-16",
+        "training_file": "file-train",
+        "method": {
+            "type": "reinforcement",
+            "reinforcement": {
+                "grader": {
+                    "type": "score_model",
+                    "name": "judge",
+                    "model": grader_model,
+                    "input": [{"role": "user", "content": "{{sample.output_text}}"}],
+                },
+                "hyperparameters": hyperparameters or {"batch_size": 8, "n_epochs": 2},
+            },
+        },
+        **changes,
+    }
+    path = folder / "plan.json"
+    path.write_text(json.dumps(plan), encoding="utf-8")
+    return path

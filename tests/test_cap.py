@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from builders import JobLog, cli
+from builders import JobLog, cli, score_model_plan
 
 import rftcost
 from rftcost.audit import audit_invoice
@@ -209,25 +209,12 @@ def test_an_invoice_billed_beyond_the_cap_is_an_error(tmp_path: Path) -> None:
 
 
 def _plan(tmp_path: Path) -> Path:
-    plan = {
-        "model": "o4-mini-2025-04-16",
-        "training_file": "file-train",
-        "method": {
-            "type": "reinforcement",
-            "reinforcement": {
-                "grader": {
-                    "type": "score_model",
-                    "name": "judge",
-                    "model": "gpt-4.1-mini-2025-04-14",
-                    "input": [{"role": "user", "content": "{{sample.output_text}}"}],
-                },
-                "hyperparameters": {"batch_size": 1, "n_epochs": 50, "eval_interval": 1000},
-            },
-        },
-    }
-    path = tmp_path / "plan.json"
-    path.write_text(json.dumps(plan), encoding="utf-8")
-    return path
+    """Grading dominates: one example a step, 50 epochs, a model grader."""
+    return score_model_plan(
+        tmp_path,
+        grader_model="gpt-4.1-mini-2025-04-14",
+        hyperparameters={"batch_size": 1, "n_epochs": 50, "eval_interval": 1000},
+    )
 
 
 def test_estimate_respects_the_cap_when_grading_dominates(

@@ -5,39 +5,22 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
-from builders import cli
-
-
-def _plan(tmp_path: Path, **changes: Any) -> Path:
-    plan: dict[str, Any] = {
-        "model": "o4-mini-2025-04-16",
-        "training_file": "file-train",
-        "method": {
-            "type": "reinforcement",
-            "reinforcement": {
-                "grader": {
-                    "type": "score_model",
-                    "name": "judge",
-                    "model": "gpt-4.1-mini",
-                    "input": [{"role": "user", "content": "{{sample.output_text}}"}],
-                },
-                "hyperparameters": {"batch_size": 8, "n_epochs": 2},
-            },
-        },
-        **changes,
-    }
-    path = tmp_path / "plan.json"
-    path.write_text(json.dumps(plan), encoding="utf-8")
-    return path
+from builders import cli, score_model_plan
 
 
 def test_an_unpriced_grader_in_vary_names_the_option_and_the_time_to_the_second(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    args = ["estimate", str(_plan(tmp_path)), "--n-train", "100", "--vary", "grader=nosuchmodel"]
+    args = [
+        "estimate",
+        str(score_model_plan(tmp_path)),
+        "--n-train",
+        "100",
+        "--vary",
+        "grader=nosuchmodel",
+    ]
     code, out, err = cli(capsys, *args, "--at", "2026-12-01T01:31:46.815810Z")
     assert code == 2 and out == ""
     assert err.startswith(
@@ -50,7 +33,7 @@ def test_an_unpriced_grader_in_vary_names_the_option_and_the_time_to_the_second(
 def test_an_unknown_base_model_names_the_plan_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    plan = _plan(tmp_path, model="gpt-9")
+    plan = score_model_plan(tmp_path, model="gpt-9")
     code, out, err = cli(capsys, "estimate", str(plan), "--n-train", "100")
     assert code == 2 and out == ""
     assert err == (
@@ -58,7 +41,13 @@ def test_an_unknown_base_model_names_the_plan_file(
         " known: o4-mini\n"
     )
     code, _, err = cli(
-        capsys, "estimate", str(_plan(tmp_path)), "--n-train", "100", "--vary", "model=gpt-9"
+        capsys,
+        "estimate",
+        str(score_model_plan(tmp_path)),
+        "--n-train",
+        "100",
+        "--vary",
+        "model=gpt-9",
     )
     assert code == 2 and err.startswith("error: --vary model=gpt-9: no hourly training rate")
 
@@ -66,7 +55,7 @@ def test_an_unknown_base_model_names_the_plan_file(
 def test_vary_accepts_auto_as_a_plan_does(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    args = ["estimate", str(_plan(tmp_path)), "--n-train", "160", "-f", "json"]
+    args = ["estimate", str(score_model_plan(tmp_path)), "--n-train", "160", "-f", "json"]
     code, out, err = cli(capsys, *args, "--vary", "batch_size=auto,8", "--vary", "n_epochs=auto")
     assert code == 0, err
     rows = json.loads(out)["what_if"]
