@@ -157,7 +157,10 @@ def explain(bill: Bill, job_id: str) -> Explanation:
     stretches: list[Stretch] = []
     for start, end in itertools.pairwise(cuts):
         active = tuple(sorted({p for p, s, e, _ in spans if s <= start and end <= e}))
-        billable = any(b for _, s, e, b in spans if b and s <= start and end <= e)
+        # R2: a pause is never billed, even with a billable phase left open across it.
+        billable = "paused" not in active and any(
+            b for _, s, e, b in spans if b and s <= start and end <= e
+        )
         segment = sum(1 for t in billing_ts if t <= start)
         lost_by = [c for s, e, c in loss_spans if s <= start and end <= e]
         status, charge, reason = _classify(
@@ -235,6 +238,8 @@ def _classify(
         return "billed", charge, f"billable phase, charged in charge {charge} (R1, R4)"
     if billable:
         return "accrued", None, "billable work after the last billing event, not charged yet (R8)"
+    if "paused" in active and len(active) > 1:
+        return "excluded", None, "paused: never billed, whatever phase is open (R2)"
     if active:
         return "excluded", None, "only non-billable phases (R2)"
     return "idle", None, "no phase open; not billed"

@@ -120,9 +120,11 @@ def build_timeline(
     ]
     losses, loss_problems = _losses(points, billing, checkpoints, jobs, policy)
     problems.append(loss_problems)
-    billable = _union(intervals[["job", "start", "end"]][intervals["billable"].to_numpy()], ["job"])
+    spans = intervals[["job", "start", "end"]]
+    billable = _union(spans[intervals["billable"].to_numpy()], ["job"])
+    pauses = _union(spans[(intervals["phase"] == "paused").to_numpy()], ["job"])
     loss_islands = _union(losses[["job", "start", "end"]], ["job"])
-    pieces = _pieces(billable, loss_islands, billing)
+    pieces = _pieces(billable, loss_islands, billing, pauses)
     charges, accrued = _segment_totals(pieces, billing, jobs)
     excluded = _excluded(intervals)
     usage = _usage(points, loss_islands)
@@ -474,10 +476,11 @@ def _intervals(
     # ends every phase still open (closed by that failure, R5); a start before it never
     # pairs with an end after it (the gap until the restart would be billed).
     run = _runs(ordered, billing, at)
-
-    order, series = _pairing_order(job, run, phase_code, ts, ~is_start)
-    job, ts, is_start, phase_code, at = (a[order] for a in (job, ts, is_start, phase_code, at))
     names = categories.astype(str).to_numpy(dtype=object)
+    billable_code = np.isin(names, list(policy.phases.billable))
+
+    order, series = _pairing_order(job, run, phase_code, ts, ~is_start, billable_code[phase_code])
+    job, ts, is_start, phase_code, at = (a[order] for a in (job, ts, is_start, phase_code, at))
 
     first = np.r_[True, series[1:] != series[:-1]] if len(series) else np.zeros(0, dtype=bool)
     group = np.cumsum(first) - 1
@@ -642,16 +645,26 @@ def _runs(ordered: pd.DataFrame, billing: pd.DataFrame, at: np.ndarray) -> np.nd
 
 
 def _pairing_order(
-    job: np.ndarray, run: np.ndarray, phase: np.ndarray, ts: np.ndarray, is_end: np.ndarray
+    job: np.ndarray,
+    run: np.ndarray,
+    phase: np.ndarray,
+    ts: np.ndarray,
+    is_end: np.ndarray,
+    billable: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Phase marks in pairing order (event-log.md, "Pairing"), and each mark's pairing
     group (job, run, phase) as one sorted integer.
 
     By job, run (restarts after a failure), phase and time; at one moment, ends
-    that close an interval opened earlier come first, then starts, then any end
-    left over, which closes a start of that same moment (a zero-length phase)
-    rather than being unmatched. The marks come sorted by job, time and priority
-    (ends first): a stable sort on the group alone keeps that order within each.
+    come first ("an end closes the earlier interval before a start opens the next").
+    An end of a phase that is not billable with nothing open before it closes a start
+    of that same moment instead (a zero-length phase: no money either way, and logs
+    written to the second have them). An end of a billable phase is never moved: an
+    end and a start at one moment with nothing open before could be a zero-length
+    phase or a log that lost its head, whose start opens work that runs on; the end
+    closes nothing and the job is invalid, its amount unknown rather than $0. The
+    marks come sorted by job, time and priority (ends first): a stable sort on the
+    group alone keeps that order within each.
     """
     if len(job) == 0:
         return np.zeros(0, dtype="int64"), np.zeros(0, dtype="int64")
@@ -660,7 +673,7 @@ def _pairing_order(
     series = job * (int(within_job.max(initial=0)) + 1)
     series += within_job  # in place: one array of the marks' size, not two
     order = sorted_by(job, within_job)
-    series, ts, is_end = series[order], ts[order], is_end[order]
+    series, ts, is_end, billable = series[order], ts[order], is_end[order], billable[order]
 
     # Groups and moments are contiguous runs of rows: sums and running sums per run are
     # sums at the run's bounds.
@@ -674,7 +687,8 @@ def _pairing_order(
     open_after = running_sum(change, new_group)
     open_before = np.maximum(open_after - change, 0)[moment]
     end_rank = running_sum(is_end.astype("int64"), new_moment) - 1
-    rank = np.where(is_end & (end_rank >= open_before), 2, np.where(is_end, 0, 1))
+    leftover = is_end & (end_rank >= open_before) & ~billable
+    rank = np.where(leftover, 2, np.where(is_end, 0, 1))
     key = moment * 3 + rank
     if bool((key[1:] >= key[:-1]).all()):  # every moment's marks in that order already
         return order, series
@@ -1059,12 +1073,15 @@ def _job_union(frame: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _pieces(billable: pd.DataFrame, losses: pd.DataFrame, billing: pd.DataFrame) -> pd.DataFrame:
+def _pieces(
+    billable: pd.DataFrame, losses: pd.DataFrame, billing: pd.DataFrame, pauses: pd.DataFrame
+) -> pd.DataFrame:
     """Cut each job's time line at every boundary; classify each piece.
 
-    A piece ``[t_i, t_i+1)`` is billable when a billable island covers it, lost when
-    a loss island covers it too, and belongs to segment = billing events at or
-    before ``t_i``. Boundaries stay int64 nanoseconds throughout: a piece's end is
+    A piece ``[t_i, t_i+1)`` is billable when a billable island covers it and no pause
+    does (R2: a paused job does no work, whatever phase its log leaves open across the
+    pause), lost when a loss island covers it too, and belongs to segment = billing
+    events at or before ``t_i``. Boundaries stay int64 nanoseconds throughout: a piece's end is
     the next boundary itself (a float step would move it by up to 128 ns, and a
     charge of exactly 17.5 s would round to 17 s instead of 18 s, R11).
     """
@@ -1072,10 +1089,9 @@ def _pieces(billable: pd.DataFrame, losses: pd.DataFrame, billing: pd.DataFrame)
     def ints(values: pd.Series) -> np.ndarray:
         return values.to_numpy(dtype="int64")
 
-    # Billable starts and ends, loss starts and ends, billing events: in ``change`` order.
-    job = np.concatenate(
-        [ints(frame["job"]) for frame in (billable, billable, losses, losses, billing)]
-    )
+    # Billable, loss and pause starts and ends, billing events: in ``change`` order.
+    frames = (billable, billable, losses, losses, billing, pauses, pauses)
+    job = np.concatenate([ints(frame["job"]) for frame in frames])
     at = np.concatenate(
         [
             ints(billable["start"]),
@@ -1083,12 +1099,25 @@ def _pieces(billable: pd.DataFrame, losses: pd.DataFrame, billing: pd.DataFrame)
             ints(losses["start"]),
             ints(losses["end"]),
             ints(billing["ts"]),
+            ints(pauses["start"]),
+            ints(pauses["end"]),
         ]
     )
-    sizes = [len(billable), len(billable), len(losses), len(losses), len(billing)]
-    kind = np.repeat(np.arange(5), sizes)
-    # Each boundary's change to the billable depth, the loss depth and the segment count.
-    change = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1]], dtype="int64")
+    kind = np.repeat(np.arange(len(frames)), [len(frame) for frame in frames])
+    # Each boundary's change to the billable depth, the loss depth, the segment count and
+    # the pause depth.
+    change = np.array(
+        [
+            [1, 0, 0, 0],
+            [-1, 0, 0, 0],
+            [0, 1, 0, 0],
+            [0, -1, 0, 0],
+            [0, 0, 1, 0],
+            [0, 0, 0, 1],
+            [0, 0, 0, -1],
+        ],
+        dtype="int64",
+    )
     deltas = change[kind]
     order = sorted_by(job, at)
     job, at, deltas = job[order], at[order], deltas[order]
@@ -1112,10 +1141,11 @@ def _pieces(billable: pd.DataFrame, losses: pd.DataFrame, billing: pd.DataFrame)
     depth_billable = running_sum(sums[:, 0], new_job)
     depth_lost = running_sum(sums[:, 1], new_job)
     segment = running_sum(sums[:, 2], new_job)
+    depth_paused = running_sum(sums[:, 3], new_job)
     has_next = np.r_[~new_job[1:], False]  # the next point is in the same job
     end = np.r_[at[1:], 0]
     kept = np.flatnonzero(has_next & (end > at))  # positions, taken from six arrays
-    billable_now = depth_billable > 0
+    billable_now = (depth_billable > 0) & (depth_paused == 0)
     return pd.DataFrame(
         {
             "job": job[kept],

@@ -206,7 +206,8 @@ def test_all_examples_in_one_frame_bill_as_they_do_alone() -> None:
 
 def test_zero_length_phase_pairs_with_its_own_start() -> None:
     # event-log.md "Pairing": at one moment an end closes an interval opened earlier;
-    # with none open, it closes the start of that same moment (a zero-length phase).
+    # with none open, an end of a phase that is not billable closes the start of that
+    # same moment (a zero-length phase, which costs nothing either way).
     log = JobLog("zero").created().add("phase_start", phase="rollout").at(hours=1)
     log.add("phase_end", phase="rollout").add("phase_start", phase="rollout")
     log.add("phase_start", phase="queued").add("phase_end", phase="queued")
@@ -214,3 +215,36 @@ def test_zero_length_phase_pairs_with_its_own_start() -> None:
     job = bill_one(log)
     assert job.status == "succeeded"
     assert job.total_amount == Decimal("200.00")
+
+
+def test_a_billable_phase_left_open_across_a_pause_is_not_billed_while_paused() -> None:
+    """R2 over R1: a paused job does no work, whatever phase its log leaves open."""
+    log = JobLog("span").created().add("phase_start", phase="rollout").at(hours=1)
+    log.add("paused").at(hours=1).add("resumed").at(hours=1)
+    log.add("phase_end", phase="rollout").add("succeeded")
+    bill = rftcost.bill(log.frame())
+    job = bill.job("span")
+    assert [c.amount for c in job.charges] == [Decimal("100.00"), Decimal("100.00")]
+    assert job.total_amount == Decimal("200.00")
+    explained = rftcost.explain(bill, "span")
+    assert [s.status for s in explained.stretches] == ["billed", "excluded", "billed"]
+    assert "paused" in explained.stretches[1].phases
+
+
+def test_a_paused_phase_marked_over_a_billable_one_is_not_billed() -> None:
+    log = JobLog("marked").created().add("phase_start", phase="rollout")
+    log.at(minutes=30).add("phase_start", phase="paused").at(minutes=30)
+    log.add("phase_end", phase="paused").at(hours=1).add("phase_end", phase="rollout")
+    job = bill_one(log.add("succeeded"))
+    assert job.billable_seconds == 1.5 * 3600 and job.total_amount == Decimal("150.00")
+
+
+def test_an_end_and_a_start_of_a_billable_phase_at_one_moment_with_none_open_is_invalid() -> None:
+    """A log that lost its head: the start opens work that runs on, or a zero-length
+    phase; the end closes nothing, so the amount is unknown, not $0 (event-log.md,
+    "Pairing": at equal times an end comes before a start)."""
+    log = JobLog("headless").created().at(hours=1).add("phase_end", phase="rollout")
+    log.add("phase_start", phase="rollout").at(hours=1).add("succeeded")
+    job = bill_one(log)
+    assert job.status == "invalid" and job.total_amount is None
+    assert any("phase_end of 'rollout'" in p for p in job.problems)
