@@ -692,7 +692,7 @@ def _grader_lines(usage: pd.DataFrame, policy: Policy) -> pd.DataFrame:
             "lost_input_tokens": line_sums(input_tokens, ~charged),
             "lost_output_tokens": line_sums(output_tokens, ~charged),
             "amount_cents": grader_cents(pico_values, policy),
-            "grader_family": price_family(grader_model),
+            "grader_family": price_family(grader_model, policy.price_table.models),
             "price_index": pd.arrays.IntegerArray(latest_index, no_entry),
             "price_entries": entries,
             "price_effective_ns": pd.arrays.IntegerArray(latest_effective, no_entry),

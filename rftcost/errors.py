@@ -42,6 +42,7 @@ __all__ = [
     "UnreadableFileError",
     "WorkerError",
     "excerpt",
+    "settings_problems",
     "why_unreadable",
 ]
 
@@ -71,6 +72,41 @@ def why_unreadable(exc: BaseException) -> str:
         return exc.strerror
     text = str(exc).strip()
     return excerpt(text.splitlines()[0] if text else type(exc).__name__, 200)
+
+
+_BOUNDS = {
+    "greater_than": ("above", "gt"),
+    "greater_than_equal": ("at least", "ge"),
+    "less_than": ("below", "lt"),
+    "less_than_equal": ("at most", "le"),
+}
+
+
+def settings_problems(exc: Any, root: str, limit: int = 3) -> str:
+    """A settings file's validation failures (a pydantic ``ValidationError``: policies,
+    price tables) in our words, each with where it is and the value given: ``rounding.
+    hours_mode: must be one of 'half_up', 'half_even', 'down', 'up' (got 'sideways')``."""
+    errors = exc.errors()
+    parts = []
+    for err in errors[:limit]:
+        where = ".".join(str(p) for p in err["loc"]) or root
+        kind, context = err["type"], err.get("ctx") or {}
+        if kind == "extra_forbidden":
+            message = "unknown key"
+        elif kind == "missing":
+            message = "required, not given"
+        elif kind in _BOUNDS:
+            word, key = _BOUNDS[kind]
+            message = f"must be {word} {context.get(key)}"
+        elif kind in ("literal_error", "enum"):
+            message = f"must be one of {context.get('expected', '')}"
+        else:
+            message = str(err["msg"]).removeprefix("Value error, ")
+        if kind not in ("extra_forbidden", "missing", "value_error"):
+            message += f" (got {excerpt(repr(err.get('input')), 40)})"
+        parts.append(f"{where}: {message}")
+    more = f" (and {len(errors) - limit} more)" if len(errors) > limit else ""
+    return "; ".join(parts) + more
 
 
 class RftcostError(Exception):

@@ -45,8 +45,7 @@ from rftcost.billing import Bill
 from rftcost.csvsafe import neutralise_csv_column
 from rftcost.errors import InputError
 from rftcost.money import divide_round
-from rftcost.prices import resolve_model_family
-from rftcost.rules import price_in_force, rate_places, shrink_shares
+from rftcost.rules import price_family, price_in_force, rate_places, shrink_shares
 from rftcost.textsafe import visible_controls
 
 __all__ = [
@@ -424,11 +423,7 @@ def _grader_rows(charges: pd.DataFrame, sums: pd.DataFrame, bill: Bill) -> pd.Da
         + _units_text(price_per_million, _PRICE_SCALE, min_places=2) + " "
         + bill.policy.currency + " per 1M tokens"
     )  # fmt: skip
-    family = (
-        joined["grader_model"]
-        .astype(str)
-        .map({m: resolve_model_family(m) for m in joined["grader_model"].astype(str).unique()})
-    )
+    family = price_family(joined["grader_model"].astype(str), bill.policy.price_table.models)
     return joined[_CONTEXT].assign(
         _order=2,
         ChargeCategory="Usage",

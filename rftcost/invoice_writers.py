@@ -19,8 +19,7 @@ import numpy as np
 import pandas as pd
 
 from rftcost.money import units_text
-from rftcost.prices import resolve_model_family
-from rftcost.rules import priced_tokens, shrink_shares
+from rftcost.rules import price_family, priced_tokens, shrink_shares
 
 if TYPE_CHECKING:
     from rftcost.billing import Bill
@@ -298,7 +297,9 @@ def costs_export_from_bill(
                 "day": pd.Series(day, index=key).reindex(grader_key).to_numpy(),
                 "project": pd.Series(projects, index=key).reindex(grader_key).to_numpy(),
                 "item": "fine-tuning grader "
-                + grader["grader_model"].astype(str).map(resolve_model_family).to_numpy(),
+                + price_family(grader["grader_model"].astype(str), bill.policy.price_table.models)
+                .astype(object)
+                .to_numpy(),
                 "cents": grader["amount_cents"].to_numpy(),
                 "quantity": (grader["input_tokens"] + grader["output_tokens"]).to_numpy(),
                 "unit": "tokens",

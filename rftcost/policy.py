@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from rftcost.errors import PolicyError, excerpt
+from rftcost.errors import PolicyError, excerpt, settings_problems
 from rftcost.events.schema import DEFAULT_BILLABLE_PHASES, DEFAULT_EXCLUDED_PHASES
 from rftcost.money import RoundingMode
 from rftcost.prices import (
@@ -299,10 +299,18 @@ class Policy(BaseModel):
         if self.base_dir and (table.endswith(".toml") or "/" in table):
             table = str(Path(self.base_dir) / table)
         loaded = load_price_table(table)
-        if self.prices.base == "none":
-            return loaded
-        # Kind 14: every model a grader can run has a price; the table overrides genai-prices.
-        return layer_price_tables(loaded, genai_price_table())
+        if self.prices.base != "none":
+            # Kind 14: every model a grader can run has a price; the table overrides
+            # genai-prices.
+            loaded = layer_price_tables(loaded, genai_price_table())
+        if loaded.currency != self.currency:
+            # R15: one currency per bill; grader amounts in another would be added as is.
+            raise PolicyError(
+                f"the policy's currency is {self.currency}, its price table "
+                f"{loaded.price_source} is in {loaded.currency}: give a table in "
+                f'{self.currency} (with [prices] base = "none" unless it is USD)'
+            )
+        return loaded
 
 
 def _packaged_policy_folder() -> Any:
@@ -323,12 +331,22 @@ def load_policy(policy: str | Path | Policy | None = None) -> Policy:
     if isinstance(policy, Policy):
         return policy
     raw, source, base_dir = _load_raw(policy or DEFAULT_POLICY, seen=())
+    if "models" in raw and "hourly_rates" not in raw:
+        raise PolicyError(
+            "a price table, not a policy: name it in a policy's [prices] table",
+            source=source,
+        )
     try:
         loaded = Policy.model_validate({**raw, "base_dir": base_dir})
     except ValidationError as exc:
         raise PolicyError(_describe(exc), source=source) from exc
     # A missing or broken price table is a policy error, found now rather than mid-bill.
-    loaded.price_table  # noqa: B018
+    try:
+        loaded.price_table  # noqa: B018
+    except PolicyError as exc:
+        if exc.source is None:  # the policy's own setting: name its file
+            raise PolicyError(exc.reason, source=source) from exc
+        raise
     return loaded
 
 
@@ -347,6 +365,9 @@ def _load_raw(
         return raw, source, base_dir
     if not isinstance(parent, str):
         raise PolicyError("extends must name a policy", source=source)
+    if base_dir is not None and _names_a_file(parent) and not Path(parent).is_absolute():
+        # As [prices] table: a path is the policy file's neighbour, wherever it is run from.
+        parent = str(Path(base_dir) / parent)
     parent_raw, _, parent_dir = _load_raw(parent, seen=(*seen, source))
     merged = _deep_merge(parent_raw, raw)
     if "sources" not in raw and "sources" in parent_raw:
@@ -357,6 +378,11 @@ def _load_raw(
         # 33.33): say what this policy is instead.
         merged["description"] = f"{parent}, with its {', '.join(changed)} changed"
     return merged, source, base_dir or parent_dir
+
+
+def _names_a_file(name: str) -> bool:
+    """Whether a policy's name is a path (a preset's name has no suffix or slash)."""
+    return name.endswith(".toml") or "/" in name or "\\" in name
 
 
 def _policy_text(name_or_path: str | Path) -> tuple[str, str, str | None]:
@@ -390,10 +416,4 @@ def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any
 
 
 def _describe(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors()[:3]:
-        where = ".".join(str(p) for p in err["loc"]) or "<policy>"
-        message = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-        message = message.removeprefix("Value error, ")
-        parts.append(f"{where}: {message}")
-    return "; ".join(parts)
+    return settings_problems(exc, "<policy>")

@@ -22,10 +22,11 @@ which a bill shows so that a library update never changes an old bill silently.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import re
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import cache
@@ -35,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from rftcost.errors import PolicyError, PriceNotFoundError
+from rftcost.errors import PolicyError, PriceNotFoundError, settings_problems
 
 if TYPE_CHECKING:  # pandas only for the kernel's frame: `policy show` does without it
     import pandas as pd
@@ -67,9 +68,12 @@ PICO_PER_DOLLAR = 10**12
 _DATE_SUFFIX = re.compile(r"-\d{4}-\d{2}-\d{2}$")
 
 
-def resolve_model_family(model: str) -> str:
-    """``gpt-4.1-2025-04-14`` → ``gpt-4.1``; a name without a date suffix is unchanged."""
-    return _DATE_SUFFIX.sub("", model.strip())
+def resolve_model_family(model: str, known: Container[str] = ()) -> str:
+    """``gpt-4.1-2025-04-14`` → ``gpt-4.1`` (R10); a name without a date suffix is
+    unchanged, and so is a name ``known`` as it is: a price table's own row for a dated
+    snapshot (``gpt-4o-2024-05-13``, priced apart from ``gpt-4o``) is that snapshot's."""
+    name = model.strip()
+    return name if name in known else _DATE_SUFFIX.sub("", name)
 
 
 def _decimal_rate(value: Any) -> Decimal:
@@ -156,14 +160,24 @@ class PriceTable(BaseModel):
     @field_validator("models")
     @classmethod
     def _sorted(cls, value: dict[str, tuple[PriceEntry, ...]]) -> dict[str, tuple[PriceEntry, ...]]:
-        return {
+        ordered = {
             model: tuple(sorted(entries, key=lambda e: e.effective_from))
             for model, entries in value.items()
         }
+        for model, entries in ordered.items():
+            for earlier, later in itertools.pairwise(entries):
+                if earlier.effective_from == later.effective_from:
+                    # R10: "the latest entry at or before" would be either: which one is
+                    # in force must be written, not left to the file's order.
+                    raise ValueError(
+                        f"{model}: two entries take effect at "
+                        f"{later.effective_from.isoformat().replace('+00:00', 'Z')}"
+                    )
+        return ordered
 
     def lookup(self, model: str, at: datetime) -> PriceEntry:
         """The entry in force for ``model`` at ``at`` (R10); raises ``PriceNotFoundError``."""
-        entries = self.models.get(resolve_model_family(model), ())
+        entries = self.models.get(resolve_model_family(model, self.models), ())
         in_force = [e for e in entries if e.effective_from <= at]
         if not in_force:
             raise PriceNotFoundError(model, at.isoformat())
@@ -284,12 +298,7 @@ def _read_table_text(name_or_path: str | Path) -> tuple[str, str]:
 
 
 def _first_error(exc: ValidationError) -> str:
-    errors = exc.errors()
-    parts = [
-        f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in errors[:3]
-    ]
-    more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
-    return "; ".join(parts) + more
+    return settings_problems(exc, "<price table>")
 
 
 # --- the genai-prices base layer (kind 14) ---------------------------------------------------

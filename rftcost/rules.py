@@ -25,6 +25,7 @@ what the audit expects of one. ``invoice`` and ``audit`` both read it here.
 
 from __future__ import annotations
 
+from collections.abc import Container
 from decimal import Decimal
 from typing import Any, overload
 
@@ -357,19 +358,20 @@ def discount_cents(compute: Any, grader: Any, sharing: Any, policy: Policy) -> A
 # --- token prices in force (R10) and token amounts (R9, R13) ---------------------------------
 
 
-def price_family(models: pd.Series) -> pd.Series:
-    """Each grader model's price family (``gpt-4.1-2025-04-14`` → ``gpt-4.1``) (R10).
+def price_family(models: pd.Series, known: Container[str] = ()) -> pd.Series:
+    """Each grader model's price family (``gpt-4.1-2025-04-14`` → ``gpt-4.1``) (R10); a
+    name ``known`` to the price table as it is (a dated snapshot's own row) stays.
 
     Resolved once per distinct name; NA stays NA. Pandas ``string`` dtype.
     """
     if isinstance(models.dtype, pd.CategoricalDtype):
         # Coded already: resolve the few categories, take them by code (NA last).
-        of_category = [resolve_model_family(str(m)) for m in models.cat.categories]
+        of_category = [resolve_model_family(str(m), known) for m in models.cat.categories]
         by_code = pd.array([*of_category, None], dtype="string")
         codes = models.cat.codes.to_numpy()
         taken = by_code.take(np.where(codes < 0, len(of_category), codes))
         return pd.Series(taken, index=models.index, name=models.name)
-    families = {m: resolve_model_family(str(m)) for m in pd.unique(models.dropna())}
+    families = {m: resolve_model_family(str(m), known) for m in pd.unique(models.dropna())}
     return models.map(families).astype("string")
 
 
@@ -416,7 +418,7 @@ def price_in_force(
     all nullable ``Int64``: NA where no entry is in force (an input error the caller
     reports, never a silent $0). Rows, order and index are kept.
     """
-    family = price_family(usage[model])
+    family = price_family(usage[model], frozenset(prices["grader_family"].astype(str)))
     rows = price_rows_in_force(family, usage[time], prices)
     none = rows < 0
     taken = np.maximum(rows, 0)
@@ -543,12 +545,8 @@ def priced_tokens(bill: Any, grader_lines: pd.DataFrame | None = None) -> pd.Dat
         return pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
     charges = bill.charges[["job_id", "charge", "segment_start", "at"]].astype({"job_id": object})
     lines = lines.astype({"job_id": object}).merge(charges, on=["job_id", "charge"], how="left")
-    family = (
-        lines["grader_model"]
-        .astype(str)
-        .map({m: resolve_model_family(m) for m in lines["grader_model"].astype(str).unique()})
-    )
-    lines = lines.assign(grader_family=family)
+    family = price_family(lines["grader_model"].astype(str), policy.price_table.models)
+    lines = lines.assign(grader_family=family.astype(object))
     at_start = price_index_at(family, lines["segment_start"], prices)
     at_end = price_index_at(family, lines["at"], prices)
     single = at_start == at_end
@@ -602,9 +600,7 @@ def _straddling(bill: Any, lines: pd.DataFrame, prices: pd.DataFrame) -> pd.Data
     usage = usage.astype({"grader_model": object}).merge(
         wanted, on=["job_id", "charge", "grader_model"]
     )
-    family = usage["grader_model"].map(
-        {m: resolve_model_family(m) for m in usage["grader_model"].unique()}
-    )
+    family = price_family(usage["grader_model"], bill.policy.price_table.models).astype(object)
     usage = usage.assign(
         grader_family=family,
         price_index=price_index_at(family, usage["ts"], prices),

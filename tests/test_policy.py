@@ -137,7 +137,13 @@ def test_a_file_that_extends_another_file_and_names_its_own_price_table(tmp_path
         ('name = "x"\nextends = "nonesuch"\n', "unknown policy 'nonesuch'"),
         ('name = "x"\nextends = 3\n', "extends must name a policy"),
         ("name = \n", "not valid TOML"),
-        ('name = "x"\n', "hourly_rates"),
+        ('name = "x"\n', "hourly_rates: required, not given"),
+        (
+            'name = "x"\nextends = "openai-rft"\n[rounding]\nhours_mode = "sideways"\n',
+            "must be one of 'half_up', 'half_even', 'up' or 'down' (got 'sideways')",
+        ),
+        ('name = "x"\nextends = "openai-rft"\ncurrency = "EUR"\n', "price table"),
+        ('name = "mine"\n[[models."o3"]]\n', "a price table, not a policy"),
     ],
 )
 def test_a_file_is_refused_with_the_key_and_the_file(
@@ -197,3 +203,52 @@ def test_a_policy_that_changes_its_parent_does_not_keep_the_parents_description(
     own = tmp_path / "own.toml"
     own.write_text('extends = "openai-rft"\ndescription = "ours"\n[rounding]\nscope = "job"\n')
     assert load_policy(own).description == "ours"
+
+
+def test_a_policy_and_its_price_table_in_one_currency(tmp_path: Path) -> None:
+    """R15: grader amounts in EUR were added to USD charges (and USD rates shown as EUR)."""
+    write(
+        tmp_path,
+        'name = "eur"\ncurrency = "EUR"\n[[models."o3"]]\neffective_from = "2025-01-01T00:00:00Z"\n'
+        'input = "1"\ncached_input = "0.5"\noutput = "4"\nsource = "contract"\n',
+        "eur-prices.toml",
+    )
+    in_usd = write(
+        tmp_path,
+        'name = "x"\nextends = "openai-rft"\n[prices]\ntable = "eur-prices.toml"\nbase = "none"\n',
+    )
+    with pytest.raises(
+        PolicyError, match="currency is USD, its price table eur is in EUR"
+    ) as caught:
+        load_policy(in_usd)
+    assert caught.value.source == str(in_usd)
+    in_eur = write(
+        tmp_path,
+        'name = "x"\nextends = "openai-rft"\ncurrency = "EUR"\n[hourly_rates]\n"o4-mini" = "90"\n'
+        '[prices]\ntable = "eur-prices.toml"\nbase = "none"\n',
+        "eur.toml",
+    )
+    assert load_policy(in_eur).price_table.currency == "EUR"
+
+
+def test_two_price_entries_taking_effect_at_one_time_are_refused(tmp_path: Path) -> None:
+    entry = 'input = "{}"\ncached_input = "0.5"\noutput = "8"\nsource = "me"\n'
+    when = '[[models."gpt-4.1"]]\neffective_from = "2025-04-14T00:00:00Z"\n'
+    write(tmp_path, 'name = "t"\n' + when + entry.format(2) + when + entry.format(3), "t.toml")
+    policy = write(
+        tmp_path, 'name = "x"\nextends = "openai-rft"\n[prices]\ntable = "t.toml"\nbase = "none"\n'
+    )
+    with pytest.raises(
+        PolicyError, match=r"gpt-4\.1: two entries take effect at 2025-04-14T00:00:00Z"
+    ):
+        load_policy(policy)
+
+
+def test_extends_names_a_file_beside_the_policy_wherever_it_is_run_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "sub").mkdir()
+    write(tmp_path / "sub", 'name = "mid"\nextends = "openai-rft"\n', "mid.toml")
+    top = write(tmp_path, 'name = "top"\nextends = "sub/mid.toml"\n', "top.toml")
+    monkeypatch.chdir("/")
+    assert load_policy(top).name == "top"

@@ -214,3 +214,39 @@ def test_the_genai_layer_does_not_import_genai_prices_when_the_snapshot_matches(
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_a_dated_snapshot_with_a_row_of_its_own_is_priced_at_that_row(tmp_path: Path) -> None:
+    """gpt-4o-2024-05-13 is priced apart from gpt-4o (5 / 15 per 1M, not 2.50 / 10): a name
+    the table knows as it is stays itself; other dated names resolve to their family."""
+    from builders import JobLog
+
+    import rftcost
+    from rftcost.audit import audit_invoice
+    from rftcost.focus import focus_rows
+    from rftcost.invoice_writers import invoice_from_bill
+
+    table = rftcost.load_policy("openai-rft").price_table
+    at = datetime(2025, 7, 1, tzinfo=UTC)
+    assert table.lookup("gpt-4o-2024-05-13", at).input == Decimal("5")
+    assert table.lookup("gpt-4o-2024-11-20", at).input == Decimal("2.50")
+    log = JobLog("snap").created().add("phase_start", phase="rollout").at(minutes=10)
+    log.add(
+        "grader_usage", grader_model="gpt-4o-2024-05-13", input_tokens=10**6, output_tokens=10**6
+    )
+    bill = rftcost.bill(
+        log.at(minutes=50).add("phase_end", phase="rollout").add("succeeded").frame()
+    )
+    assert bill.job("snap").grader_amount == Decimal("20.00")
+    assert focus_rows(bill)["BilledCost"].sum() == Decimal("120.00")
+    for token_types in (False, True):
+        invoice = invoice_from_bill(bill, token_types=token_types)
+        assert invoice["amount"].map(Decimal).sum() == Decimal("120.00")
+        path = tmp_path / f"invoice-{token_types}.csv"
+        invoice.to_csv(path, index=False)
+        assert audit_invoice(path, bill).findings == ()
+    # Billed at gpt-4o's rates: 7.50 short, found.
+    at_family = invoice_from_bill(bill).replace({"amount": {"20.00": "12.50"}})
+    at_family.to_csv(tmp_path / "family.csv", index=False)
+    (finding,) = audit_invoice(tmp_path / "family.csv", bill).findings
+    assert finding.difference == Decimal("-7.50")

@@ -20,6 +20,7 @@ from rftcost.audit.wording import at, clock
 from rftcost.errors import PolicyError
 from rftcost.invoice import Invoice
 from rftcost.money import RoundingMode
+from rftcost.rules import price_family
 
 __all__ = ["AuditContext"]
 
@@ -62,8 +63,12 @@ class AuditContext:
             raise PolicyError("the audit supports at most 6 hour decimals")
         rates, places_of_rates = rate_units_by_job(policy, bill.jobs["model"])
         jobs = bill.jobs.assign(job_id=bill.jobs["job_id"].astype(str)).set_index("job_id")
+        # The invoice's grader models in the price table's families: a dated snapshot
+        # with a row of its own is that row's, as in the bill (R10).
+        lines = invoice.lines
+        families = price_family(lines["grader_model"], policy.price_table.models)
         return cls(
-            invoice=invoice,
+            invoice=invoice.model_copy(update={"lines": lines.assign(grader_family=families)}),
             bill=bill,
             tolerance=tolerance,
             window_ns=window_ns,

@@ -458,7 +458,7 @@ def _price_explanation(bill: Any, row: Any, expected: pd.DataFrame) -> tuple[str
     grader = bill.grader_lines[bill.grader_lines["charge"] >= 0].astype({"job_id": object})
     used = grader.merge(cell[["job_id", "charge"]].drop_duplicates(), on=["job_id", "charge"])
     table = bill.policy.price_table
-    families = sorted({resolve_model_family(str(m)) for m in used["grader_model"]})
+    families = sorted({resolve_model_family(str(m), table.models) for m in used["grader_model"]})
     if len(families) != 1:
         return (
             "Several grader models share the day, so the entry cannot be singled out.",

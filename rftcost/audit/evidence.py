@@ -29,7 +29,7 @@ from rftcost.audit.wording import (
     span,
     which_entry_gives,
 )
-from rftcost.prices import resolve_model_family
+from rftcost.rules import price_family
 
 __all__ = ["Candidate", "TimeIndex", "UsageIndex", "merge_spans", "overlap", "union_length"]
 
@@ -328,11 +328,9 @@ class UsageIndex:
             )
             self.n_charges: dict[int, int] = {}
             return
-        family = (
-            usage["grader_model"]
-            .astype(str)
-            .map({m: resolve_model_family(m) for m in usage["grader_model"].astype(str).unique()})
-        )
+        family = price_family(
+            usage["grader_model"].astype(str), bill.policy.price_table.models
+        ).astype(object)
         prices = bill.policy.price_table.to_frame()
         self.usage = usage.assign(
             grader_family=family.to_numpy(),

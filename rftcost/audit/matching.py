@@ -39,7 +39,7 @@ from rftcost.audit.wording import (
     unreadable_line,
 )
 from rftcost.invoice import LINE_TYPES
-from rftcost.prices import resolve_model_family
+from rftcost.rules import price_family
 
 __all__ = [
     "DUPLICATE_COLUMNS",
@@ -401,11 +401,6 @@ def typed_families(g: pd.DataFrame) -> pd.Series:
 # --- what the logs expect ----------------------------------------------------------------------
 
 
-def _grader_family(models: pd.Series) -> pd.Series:
-    text = models.astype(str)
-    return text.map({m: resolve_model_family(m) for m in text.unique()})
-
-
 def expected_amounts(ctx: AuditContext, job_ids: set[str], g: pd.DataFrame) -> Expected:
     """What the logs expect for ``job_ids``: per charge for jobs matched charge by charge,
     per job otherwise (every job with lines gets a row, even one without a charge)."""
@@ -450,7 +445,9 @@ def expected_amounts(ctx: AuditContext, job_ids: set[str], g: pd.DataFrame) -> E
     lines = bill.grader_lines[bill.grader_lines["charge"] >= 0].astype({"job_id": object})
     lines = lines[among(lines["job_id"], wanted)]
     lines = lines.assign(
-        grader_family=_grader_family(lines["grader_model"]).astype(object),
+        grader_family=price_family(
+            lines["grader_model"].astype(str), ctx.policy.price_table.models
+        ).astype(object),
         charge=lines["charge"].where(among(lines["job_id"], per_charge_jobs), -1),
         n=1,
     )
