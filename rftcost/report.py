@@ -340,7 +340,11 @@ def _budget_section(
             format_money(status.spent, currency),
             format_money(status.remaining, currency),
             _MISSING if status.used_percent is None else f"{status.used_percent:.2f}%",
-            _Cell("OVER", badge="over") if status.over else _Cell("ok", badge="ok"),
+            _Cell("OVER", badge="over")
+            if status.over
+            else _Cell("unknown", badge="over")
+            if status.unknown_jobs
+            else _Cell("ok", badge="ok"),
         ]
         for status in statuses
     ]

@@ -207,6 +207,21 @@ class Window(BaseModel):
         """Whether ``[start, end)`` meets the window."""
         return (self.end is None or start < self.end) and (self.start is None or end > self.start)
 
+    def covers(self, start_ns: int, end_ns: int) -> bool:
+        """Whether ``[start_ns, end_ns)`` lies wholly inside the window."""
+        start, end = self.bounds_ns()
+        return (start is None or start <= start_ns) and (end is None or end_ns <= end)
+
+    def meets(self, first_ns: pd.Series, last_ns: pd.Series) -> pd.Series:
+        """Which spans ``[first_ns, last_ns]`` meet the window."""
+        start, end = self.bounds_ns()
+        meets = pd.Series(True, index=first_ns.index)
+        if end is not None:
+            meets &= first_ns < end
+        if start is not None:
+            meets &= last_ns >= start
+        return meets
+
     def label(self) -> str:
         """``2025-06-01T00:00:00Z..2025-07-01T00:00:00Z`` (open sides empty)."""
         return f"{iso_seconds(self.start) or ''}..{iso_seconds(self.end) or ''}"
@@ -314,6 +329,21 @@ class Budgets(BaseModel):
         )
 
 
+def _budget_row(raw: str, source: Path, number: int) -> list[str]:
+    """One line of a budgets file as cells: a record is one line (a quoted field cannot
+    hold a line break, which would misnumber every later line)."""
+    try:
+        return next(csv.reader([raw], strict=True), [])
+    except csv.Error:
+        raise InputError(
+            "a quoted field that does not end on its line",
+            path=source,
+            line=number,
+            value=raw[:60],
+            hint="a team or period cannot hold a line break; close the quote on its line",
+        ) from None
+
+
 def load_budgets(path: str | Path) -> Budgets:
     """Read a budgets CSV (``team,period,amount``); every problem names its line.
 
@@ -344,8 +374,7 @@ def load_budgets(path: str | Path) -> Budgets:
         for n, raw in enumerate(text.splitlines(), start=1)
         if not raw.lstrip().startswith("#")
     ]
-    reader = csv.reader([raw for _, raw in lines])
-    rows = list(reader)
+    rows = [_budget_row(raw, source, number) for number, raw in lines]
     if not rows:
         raise InputError(
             "the budgets file is empty", path=source, hint="expected a header team,period,amount"
@@ -437,7 +466,8 @@ def _budget(cells: dict[str, str], source: Path, line: int) -> Budget:
             column="amount",
             value=cells["amount"][:60],
         )
-    currency = cells.get("currency") or None
+    # OpenAI's own exports write "usd": the code in either case, as invoices read it.
+    currency = cells.get("currency", "").upper() or None
     if currency is not None and not re.fullmatch(r"[A-Z]{3}", currency):
         raise InputError(
             "a currency is an ISO 4217 code, three capital letters (USD, EUR)",
@@ -474,6 +504,17 @@ class BudgetStatus(BaseModel):
     """spent / amount in percent, two decimals, half up (None for a zero budget)."""
     over: bool
     """spent > amount."""
+    unknown_jobs: tuple[str, ...] = ()
+    """Invalid jobs of the team with events in the period (and the window): their amount
+    is unknown, so whether the budget holds is unknown unless it is over already."""
+    whole_period: bool = True
+    """False when the report's window covers only part of the period: ``spent`` is the
+    window's part of it alone."""
+
+    @property
+    def status(self) -> str:
+        """``over``, ``unknown`` (not over, but a job's amount is unknown) or ``ok``."""
+        return "over" if self.over else "unknown" if self.unknown_jobs else "ok"
 
 
 # --- the report -------------------------------------------------------------------------
@@ -542,6 +583,11 @@ class SpendReport(BaseModel):
     def over_budget(self) -> tuple[BudgetStatus, ...]:
         """Budgets whose team spent more than the budget."""
         return tuple(b for b in self.budgets if b.over)
+
+    @property
+    def unknown_budgets(self) -> tuple[BudgetStatus, ...]:
+        """Budgets not over, whose team has a job of unknown amount in the period."""
+        return tuple(b for b in self.budgets if b.status == "unknown")
 
     def groups(self) -> list[str]:
         """Group labels in row order (``unallocated`` last)."""
@@ -635,6 +681,9 @@ class SpendReport(BaseModel):
                     "remaining": f"{b.remaining:.2f}",
                     "budget_used": None if b.used_percent is None else f"{b.used_percent:.2f}",
                     "over_budget": b.over,
+                    "status": b.status,
+                    "unknown_jobs": list(b.unknown_jobs),
+                    "whole_period": b.whole_period,
                 }
                 for b in self.budgets
             ],
@@ -876,9 +925,15 @@ def _budget_statuses(
         )
         keys = pd.MultiIndex.from_arrays([budgets.loc[mine, "team"], budgets.loc[mine, "start_ns"]])
         spent[mine] = sums.reindex(keys, fill_value=0).to_numpy(dtype="int64")
+    unknown = _invalid_job_spans(bill, window)
     statuses = []
     for row, spent_cents in zip(_tuples(budgets), spent, strict=True):
         amount = int(row.budget_cents)
+        touching = unknown[
+            (unknown["team"] == row.team)
+            & (unknown["first_ns"] < int(row.end_ns))
+            & (unknown["last_ns"] >= int(row.start_ns))
+        ]
         statuses.append(
             BudgetStatus(
                 team=str(row.team),
@@ -890,9 +945,25 @@ def _budget_statuses(
                 remaining=cents_to_decimal(amount - int(spent_cents)),
                 used_percent=_percent(int(spent_cents), amount),
                 over=int(spent_cents) > amount,
+                unknown_jobs=tuple(touching["job_id"]),
+                whole_period=window is None or window.covers(int(row.start_ns), int(row.end_ns)),
             )
         )
     return tuple(statuses)
+
+
+def _invalid_job_spans(bill: Bill, window: Window | None) -> pd.DataFrame:
+    """Invalid jobs (job_id, team label, first and last event): the amounts a budget of
+    their team cannot count. A job with no readable record has no time: the totals and
+    notes count it, no budget can."""
+    invalid = bill.jobs.loc[bill.jobs["status"] == "invalid", ["job_id", "team"]]
+    times = bill.timeline.jobs[["job_id", "first_ns", "last_ns"]].astype({"job_id": str})
+    spans = invalid.astype({"job_id": str}).merge(times, on="job_id").dropna()
+    spans = spans.assign(team=spans["team"].astype("string").fillna(UNALLOCATED).astype(str))
+    spans = spans.astype({"first_ns": "int64", "last_ns": "int64"})
+    if window is not None:
+        spans = spans[window.meets(spans["first_ns"], spans["last_ns"]).to_numpy()]
+    return spans
 
 
 def _totals(charges: pd.DataFrame, places: int) -> SpendTotals:

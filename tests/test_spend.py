@@ -339,6 +339,30 @@ def test_budgets_in_a_window_only_count_inside_it(bill: rftcost.Bill) -> None:
     assert report.budgets[0].spent == Decimal("250.00")  # search-1 on 1 June is outside
 
 
+def test_a_budget_with_an_invalid_job_of_its_team_in_its_period_is_unknown(
+    bill: rftcost.Bill,
+) -> None:
+    budgets = [
+        Budget(team="search", period="2025-06", amount=Decimal(100000)),
+        Budget(team="search", period="2025-07", amount=Decimal(100000)),
+        Budget(team="search", period="2025-06-01", amount=Decimal(1)),
+        Budget(team="vision", period="2025-06", amount=Decimal(100000)),
+    ]
+    statuses = {(b.team, b.period): b for b in spend(bill, budgets=budgets).budgets}
+    june = statuses[("search", "2025-06")]
+    assert june.status == "unknown" and june.unknown_jobs == ("ftjob-broken",)
+    assert statuses[("search", "2025-07")].status == "ok"  # the broken job is in June
+    assert statuses[("search", "2025-06-01")].status == "over"  # over already, whatever else
+    assert statuses[("vision", "2025-06")].status == "ok"
+
+
+def test_a_window_that_cuts_a_budget_period_says_so(bill: rftcost.Bill) -> None:
+    budgets = [Budget(team="ads", period="2025-06", amount=Decimal(100000))]
+    cut = spend(bill, window="2025-06-10..2025-06-20", budgets=budgets).budgets[0]
+    whole = spend(bill, window="2025-06-01..2025-07-01", budgets=budgets).budgets[0]
+    assert not cut.whole_period and whole.whole_period
+
+
 @pytest.mark.parametrize(
     ("text", "message", "line"),
     [
@@ -351,7 +375,8 @@ def test_budgets_in_a_window_only_count_inside_it(bill: rftcost.Bill) -> None:
         ("team,period,amount\nsearch,2025-06,1\nsearch,2025-06,2\n", "second budget", 3),
         ("", "empty", None),
         ("team,period,amount\n", "holds no budget", None),  # a check over nothing
-        ("team,period,amount,currency\nsearch,2025-06,1,usd\n", "ISO 4217", 2),
+        ("team,period,amount,currency\nsearch,2025-06,1,dollars\n", "ISO 4217", 2),
+        ('team,period,amount\n"a\nb",2025-06,50\n', "does not end on its line", 2),
     ],
 )
 def test_bad_budget_files_name_the_line(
@@ -509,9 +534,15 @@ def test_cli_fail_over_budget_exit_codes(
     )
     assert over.returncode == 1
     within = tmp_path / "within.csv"
-    within.write_text("team,period,amount\nsearch,2025-06,100000\n", encoding="utf-8")
+    within.write_text("team,period,amount\nads,2025-06,100000\n", encoding="utf-8")
     ok = rftcost_main("spend", str(log_file), "--budgets", str(within), "--fail-over-budget")
     assert ok.returncode == 0, ok.stderr
+    # search has an invalid job in June: its budget may be broken, unknown, not "ok".
+    unknown = tmp_path / "unknown.csv"
+    unknown.write_text("team,period,amount\nsearch,2025-06,100000\n", encoding="utf-8")
+    found = rftcost_main("spend", str(log_file), "--budgets", str(unknown), "--fail-over-budget")
+    assert found.returncode == 1
+    assert "Budget of search 2025-06 unknown" in found.stdout and "ftjob-broken" in found.stdout
     # Over budget without the flag is still exit 0: the table says so.
     assert rftcost_main("spend", str(log_file), "--budgets", str(budgets_file)).returncode == 0
 

@@ -97,7 +97,11 @@ def spend_command(
     budgets: BudgetsOption = None,
     fail_over_budget: Annotated[
         bool,
-        typer.Option("--fail-over-budget", help="Exit 1 when a team spent more than its budget."),
+        typer.Option(
+            "--fail-over-budget",
+            help="Exit 1 when a team spent more than its budget, or may have: a job of the "
+            "team in the period is invalid, its amount unknown.",
+        ),
     ] = False,
     policy: PolicyOption = None,
     output_format: FormatOption = None,
@@ -134,7 +138,8 @@ def spend_command(
         emit(_markdown(spent), output)
     else:
         emit(_table(spent), output)
-    if fail_over_budget and spent.over_budget:
+    if fail_over_budget and (spent.over_budget or spent.unknown_budgets):
+        # A budget a job of unknown amount may break cannot be said to hold.
         raise typer.Exit(EXIT_FOUND)
     raise typer.Exit(EXIT_OK)
 
@@ -168,7 +173,7 @@ def _budget_cells(spent: Any) -> list[list[str]]:
             f"{b.spent:.2f}",
             f"{b.remaining:.2f}",
             "" if b.used_percent is None else f"{b.used_percent:.2f}%",
-            "OVER" if b.over else "ok",
+            b.status.upper() if b.status == "over" else b.status,
         ]
         for b in spent.budgets
     ]
@@ -213,6 +218,20 @@ def _notes(spent: Any) -> list[str]:
             "Over budget: "
             + "; ".join(f"{b.team} {b.period} spent {b.spent:.2f} of {b.amount:.2f}" for b in over)
         )
+    for b in spent.unknown_budgets:
+        jobs = ", ".join(one_line(job) for job in b.unknown_jobs[:3])
+        jobs += " …" if len(b.unknown_jobs) > 3 else ""
+        notes.append(
+            f"Budget of {one_line(b.team)} {b.period} unknown: spent {b.spent:.2f} of "
+            f"{b.amount:.2f} and the amount of {len(b.unknown_jobs)} invalid job(s) ({jobs})"
+        )
+    cut = [b for b in spent.budgets if not b.whole_period]
+    if cut:
+        notes.append(
+            "The window covers part of the period of "
+            + ", ".join(f"{one_line(b.team)} {b.period}" for b in cut)
+            + ": spent counts the window's part alone, not the whole period's."
+        )
     notes.append("A charge counts in the period of its billing event (UTC); accrued work is not.")
     return notes
 
@@ -249,9 +268,9 @@ def _table(spent: Any) -> str:
                 style="bold red" if cells[-1] == "OVER" else None,
             )
         console.print(budgets)
-    console.print(_totals_line(spent), markup=False)
+    console.print(_totals_line(spent), markup=False, soft_wrap=True)
     for note in _notes(spent):
-        console.print(note, markup=False)
+        console.print(note, markup=False, soft_wrap=True)
     return console.export_text()
 
 
