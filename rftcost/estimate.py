@@ -1202,6 +1202,18 @@ def _total_steps(result: Any, job_id: str) -> int | None:
 
 
 _PACE_WEIGHT_STEPS = 5.0
+_LEAST_PRIOR_STEPS = 0.5
+
+
+def _prior_steps(gap: float, residual_sd: float) -> float:
+    """How many of the job's own steps the calibration's prediction weighs: five while the
+    job's pace agrees with it (within the fit's residual spread), falling with the square
+    of the disagreement, to half a step. A job ten times slower than the model (another
+    load, another region) is forecast at its own pace within a few steps, not at the
+    model's (whose forecast stayed low to the end and never paused on it)."""
+    if abs(gap) <= residual_sd:
+        return _PACE_WEIGHT_STEPS
+    return max(_PACE_WEIGHT_STEPS * (residual_sd / gap) ** 2, _LEAST_PRIOR_STEPS)
 """Steps after which a job's own pace counts as much as the calibration's prediction."""
 
 
@@ -1220,8 +1232,9 @@ def project_running(
 
     ``source`` is a ``Bill`` or logs. The job's settings come from its
     ``job_created`` event (or ``plan``). Its own pace so far shifts the per-step
-    prediction with weight ``k / (k + 5)`` after ``k`` steps, and the spread left
-    shrinks by the same measure.
+    prediction with weight ``k / (k + p)`` after ``k`` steps, and the spread left
+    shrinks by the same measure; the prediction weighs ``p = 5`` steps while the job's
+    pace agrees with it, fewer (down to half a step) the further the job is from it.
     """
     from rftcost.billing import Bill
     from rftcost.calibration import measure_jobs
@@ -1270,8 +1283,8 @@ def project_running(
         observed = float(measured["train_seconds"] / measured["steps"])
         fit = resolved.components["train_seconds_per_step"]
         predicted = fit.predict(_values(job_plan))
-        weight = measured["steps"] / (measured["steps"] + _PACE_WEIGHT_STEPS)
         gap = math.log(observed) - predicted
+        weight = measured["steps"] / (measured["steps"] + _prior_steps(gap, fit.residual_sd))
         shift = [(name, weight * gap) for name in resolved.components]
         spread = math.sqrt(1.0 - weight)
 

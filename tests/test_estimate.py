@@ -286,3 +286,23 @@ def test_example_calibration_estimates_the_example_plan() -> None:
     result = estimate(plan, EXAMPLES / "calibration.json", draws=DRAWS, at=AT)
     assert result.calibrated
     assert Decimal("10") < result.total_amount.p50 < Decimal("200")
+
+
+def test_a_job_far_slower_than_the_model_is_forecast_at_its_own_pace() -> None:
+    """Five steps of exactly 30 minutes, ten times the built-in model's pace: the five left
+    cost about as much again (the forecast stayed at the model's pace before, its P90 far
+    below the final cost, and a watch never paused on it)."""
+    from builders import JobLog
+
+    log = JobLog("ftjob-slow").created(
+        n_train_examples=160, batch_size=16, n_epochs=1, n_valid_examples=0, grader_type="python"
+    )
+    for step in range(1, 6):
+        log.add("phase_start", phase="rollout").at(minutes=30).add("phase_end", phase="rollout")
+        log.add("step_completed", step=step)
+    logs = bill(log.frame())
+    assert logs.job("ftjob-slow").accrued_amount == Decimal("250.00")
+    projection = project_running(logs, "ftjob-slow", draws=DRAWS, at=AT)
+    final = Decimal("500.00")  # ten steps at the pace so far
+    assert projection.total_amount.p10 <= final <= projection.total_amount.p90
+    assert abs(projection.total_amount.p50 - final) / final < Decimal("0.15")
