@@ -1202,7 +1202,10 @@ def _total_steps(result: Any, job_id: str) -> int | None:
 
 
 _PACE_WEIGHT_STEPS = 5.0
+"""Steps after which a job's own pace counts as much as the calibration's prediction,
+while the job keeps to it."""
 _LEAST_PRIOR_STEPS = 0.5
+"""The least the prediction weighs, however far the job is from it."""
 
 
 def _prior_steps(gap: float, residual_sd: float) -> float:
@@ -1214,7 +1217,6 @@ def _prior_steps(gap: float, residual_sd: float) -> float:
     if abs(gap) <= residual_sd:
         return _PACE_WEIGHT_STEPS
     return max(_PACE_WEIGHT_STEPS * (residual_sd / gap) ** 2, _LEAST_PRIOR_STEPS)
-"""Steps after which a job's own pace counts as much as the calibration's prediction."""
 
 
 def project_running(
