@@ -226,7 +226,7 @@ def test_explain_of_a_job_whose_every_record_was_rejected_says_unknown(tmp_path:
     ``unallocated`` or a wall clock of 0:00:00; the JSON says null, as bill does."""
     path = tmp_path / "rejected.jsonl"
     path.write_text(
-        '{"job_id": "j", "ts": "2025-06-01T10:00:00", "event": "job_created", "team": "s"}\n'
+        '{"job_id": "j", "ts": "2025-06-01T10:30:00", "event": "job_created", "team": "s"}\n'
         '{"job_id": "j", "ts": "not a time", "event": "phase_start", "phase": "rollout"}\n'
     )
     for output_format in ("table", "markdown"):
@@ -369,3 +369,15 @@ def test_validate_lists_rejected_records_in_line_order(tmp_path: Path) -> None:
     assert result.exit_code == 1
     listed = [line.split(":")[1] for line in result.output.splitlines() if "v.jsonl:" in line]
     assert listed[:3] == ["2", "3", "4"]
+
+
+def test_an_unknown_phase_is_named_where_the_job_is_said_invalid(tmp_path: Path) -> None:
+    """R3: the message names the phase, not only the known names, in bill as in validate."""
+    path = tmp_path / "p.jsonl"
+    path.write_text(
+        '{"job_id":"a","ts":"2025-01-01T00:00:00Z","event":"job_created"}\n'
+        '{"job_id":"a","ts":"2025-01-01T00:00:00Z","event":"phase_start","phase":"training"}\n'
+    )
+    document = json.loads(runner.invoke(app, ["bill", str(path), "-f", "json"]).output)
+    (problem,) = document["jobs"][0]["problems"]
+    assert "unknown phase" in problem and problem.endswith("(value 'training')")
