@@ -176,6 +176,7 @@ class Window(BaseModel):
         if ".." not in text:
             raise InputError(
                 "a window is START..END",
+                path="--window",
                 value=text,
                 hint="for example 2025-06-01..2025-07-01 (either side may be empty)",
             )
@@ -183,7 +184,9 @@ class Window(BaseModel):
         start = _parse_moment(left, text) if left.strip() else None
         end = _parse_moment(right, text) if right.strip() else None
         if start is not None and end is not None and start >= end:
-            raise InputError("the window's start must be before its end", value=text)
+            raise InputError(
+                "the window's start must be before its end", path="--window", value=text
+            )
         return cls(start=start, end=end)
 
     def bounds_ns(self) -> tuple[int | None, int | None]:
@@ -234,6 +237,7 @@ def _parse_moment(text: str, whole: str) -> datetime:
     except ValueError:
         raise InputError(
             f"cannot read {value!r} as a date or an ISO 8601 time",
+            path="--window",
             value=whole,
             hint="for example 2025-06-01..2025-07-01",
         ) from None

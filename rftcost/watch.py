@@ -537,6 +537,13 @@ class _Guard:
             raise explain_error(error, job_id, str(client.base_url), client.max_retries) from error
         except openai.OpenAIError as error:
             raise explain_error(error, job_id, str(client.base_url), client.max_retries) from error
+        month = at.strftime("%Y-%m")
+        if self.budgets is not None and not any(b.period == month for b in self.budgets.items):
+            guard = "each job against --budget" if self.budget is not None else "no job guarded"
+            warning = f"the team budgets have no budget for {month}, this poll's month: {guard}"
+            if warning not in self.notes_said:  # said once a month
+                self.notes_said.add(warning)
+                warnings.append(warning)
         for tracker in active:
             method = (tracker.job or {}).get("method")
             kind = method.get("type") if isinstance(method, dict) else None

@@ -286,6 +286,12 @@ CASES: list[Case] = [
     ("import-openai-missing", lambda f, t: ["import-openai", str(t / "nope.json")], "nope.json"),
     ("policy-show-unknown", lambda f, t: ["policy", "show", "nope"], "nope"),
     ("policy-show-not-toml", lambda f, t: ["policy", "show", str(f["policy_not_toml"])], ""),
+    # the parser's own refusals: one line too, with where the help is
+    ("usage-bad-choice", lambda f, t: ["spend", LOG, "--period", "fortnight"], "--period.*--help"),
+    ("usage-below-one", lambda f, t: ["bill", LOG, "--buckets", "0"], "--buckets.*--help"),
+    ("usage-unknown-option", lambda f, t: ["bill", LOG, "--nope"], "--nope"),
+    ("usage-no-logs", lambda f, t: ["bill"], "LOGS"),
+    ("usage-unknown-command", lambda f, t: ["bil"], "bil"),
     # outputs
     (
         "bill-output-folder-missing",

@@ -918,6 +918,28 @@ def test_cli_all_with_budgets_and_notify(
     assert all(m["state"]["budget_source"] == f"team search {month}" for m in received)
 
 
+def test_budgets_without_a_row_for_the_month_say_so(
+    api: tuple[str, StandIn],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Last month's budgets guard nothing this month: a warning, not a silent "no budget"."""
+    url, _ = api
+
+    class Pinned(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> datetime:
+            return datetime(2026, 7, 1, 0, 0, 1, tzinfo=UTC)
+
+    monkeypatch.setattr("rftcost.watch.datetime", Pinned)
+    budgets = tmp_path / "budgets.csv"
+    budgets.write_text("team,period,amount\nsearch,2026-06,20.00\n")
+    assert cli(monkeypatch, url, "--all", "--budgets", str(budgets), "--once") == 0
+    _, err = capsys.readouterr()
+    assert "no budget for 2026-07, this poll's month: no job guarded" in err
+
+
 @pytest.mark.parametrize(
     ("args", "key", "expected"),
     [

@@ -74,8 +74,15 @@ def main() -> None:
         typer.echo(f"error: {one_line(visible_controls(str(error)))}", err=True)
         sys.exit(EXIT_USAGE)
     except Exception as error:  # usage errors of the (vendored) click parser, and the unexpected
-        if hasattr(error, "show") and hasattr(error, "exit_code"):
-            error.show()
+        if type(error).__name__ == "NoArgsIsHelpError" and hasattr(error, "show"):
+            error.show()  # a command given nothing: its help
+            sys.exit(EXIT_USAGE)
+        if hasattr(error, "format_message") and hasattr(error, "exit_code"):
+            # One line, as every other error: what is wrong, and where the help is.
+            context = getattr(error, "ctx", None)
+            help_at = f" (see {context.command_path} --help)" if context is not None else ""
+            message = one_line(visible_controls(error.format_message()))
+            typer.echo(f"error: {message.replace('Value error, ', '')}{help_at}", err=True)
             sys.exit(EXIT_USAGE)
         if type(error).__name__ == "Abort":
             sys.exit(EXIT_USAGE)
