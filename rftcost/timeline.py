@@ -112,7 +112,7 @@ def build_timeline(
     billing, billing_problems = _billing_events(ordered, jobs)
     problems.append(billing_problems)
     points = _points(ordered, events)
-    intervals, pairing_problems = _intervals(ordered, events, billing, jobs, policy)
+    intervals, pairing_problems, paused = _intervals(ordered, events, billing, jobs, policy)
     problems.append(pairing_problems)
     problems.append(_backward_steps(points))
     checkpoints = points.loc[
@@ -122,7 +122,7 @@ def build_timeline(
     problems.append(loss_problems)
     spans = intervals[["job", "start", "end"]]
     billable = _union(spans[intervals["billable"].to_numpy()], ["job"])
-    pauses = _union(spans[(intervals["phase"] == "paused").to_numpy()], ["job"])
+    pauses = _union(spans[paused] if paused.any() else spans.iloc[0:0], ["job"])
     loss_islands = _union(losses[["job", "start", "end"]], ["job"])
     pieces = _pieces(billable, loss_islands, billing, pauses)
     charges, accrued = _segment_totals(pieces, billing, jobs)
@@ -452,9 +452,10 @@ def _intervals(
     billing: pd.DataFrame,
     jobs: pd.DataFrame,
     policy: Policy,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
     """Phase intervals from paired starts and ends (R1, R2), open phases closed, pauses;
-    and the ends that close nothing. Marks are put in pairing order once; then each
+    the ends that close nothing; and which intervals are pauses (marked or between
+    ``paused`` and ``resumed``). Marks are put in pairing order once; then each
     (job, run, phase) is a contiguous run of rows, so depths, ranks and pairs are
     positions in arrays rather than group-bys and merges of frames."""
     event = ordered["event"]
@@ -561,6 +562,7 @@ def _intervals(
     rank_of_name = np.argsort(np.argsort(names.astype(str), kind="stable"), kind="stable")
     order = _by_job_start_and_name(job_all, start_all, rank_of_name[code_all], len(names))
     code_all = code_all[order]
+    paused = code_all == pause_code
     result = pd.DataFrame(
         {
             "job": job_all[order],
@@ -571,7 +573,7 @@ def _intervals(
             "closed_by": _names_of(closers[order], _CLOSED_BY),
         }
     )
-    return result, problems
+    return result, problems, paused
 
 
 def _unmatched_ends(
