@@ -98,6 +98,8 @@ def settings_problems(exc: Any, root: str, limit: int = 3) -> str:
         elif kind in _BOUNDS:
             word, key = _BOUNDS[kind]
             message = f"must be {word} {context.get(key)}"
+        elif kind.startswith(("datetime", "date_")):
+            message = "not a date and time such as 2025-06-10T00:00:00Z"
         elif kind in ("literal_error", "enum"):
             message = f"must be one of {context.get('expected', '')}"
         else:

@@ -28,6 +28,7 @@ from rftcost.prices import (
     genai_price_table,
     layer_price_tables,
     load_price_table,
+    read_settings_file,
     resolve_model_family,
 )
 
@@ -388,14 +389,7 @@ def _names_a_file(name: str) -> bool:
 def _policy_text(name_or_path: str | Path) -> tuple[str, str, str | None]:
     path = Path(name_or_path)
     if path.suffix == ".toml" or path.exists():
-        try:
-            return path.read_text(encoding="utf-8"), str(path), str(path.parent)
-        except OSError as exc:
-            raise PolicyError(f"cannot read policy file: {exc.strerror}", source=str(path)) from exc
-        except UnicodeDecodeError as exc:
-            raise PolicyError(
-                f"not UTF-8 text ({exc.reason} at byte {exc.start})", source=str(path)
-            ) from exc
+        return read_settings_file(path, "policy"), str(path), str(path.parent)
     name = str(name_or_path)
     if name not in list_policies():
         raise PolicyError(

@@ -55,6 +55,7 @@ __all__ = [
     "load_price_table",
     "packaged_price_tables",
     "price_differences",
+    "read_settings_file",
     "resolve_model_family",
     "token_price_pico",
 ]
@@ -281,13 +282,25 @@ def load_price_table(name_or_path: str | Path) -> PriceTable:
         raise PolicyError(_first_error(exc), source=source) from exc
 
 
+def read_settings_file(path: Path, what: str) -> str:
+    """A policy or price table file's text; ``PolicyError`` naming it when it cannot be
+    read: missing, not a regular file (``/dev/zero`` would be read forever), not UTF-8."""
+    if path.exists() and not path.is_file():
+        raise PolicyError(f"not a regular file; a {what} is a TOML file", source=str(path))
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PolicyError(f"cannot read {what} file: {exc.strerror}", source=str(path)) from exc
+    except UnicodeDecodeError as exc:
+        raise PolicyError(
+            f"not UTF-8 text ({exc.reason} at byte {exc.start})", source=str(path)
+        ) from exc
+
+
 def _read_table_text(name_or_path: str | Path) -> tuple[str, str]:
     path = Path(name_or_path)
     if path.suffix == ".toml" or path.exists():
-        try:
-            return path.read_text(encoding="utf-8"), str(path)
-        except OSError as exc:
-            raise PolicyError(f"cannot read price table: {exc.strerror}", source=str(path)) from exc
+        return read_settings_file(path, "price table"), str(path)
     if str(name_or_path) not in packaged_price_tables():
         raise PolicyError(
             f"unknown price table {str(name_or_path)!r}; "

@@ -635,9 +635,14 @@ class SpendReport(BaseModel):
 
     def _rows(self, table: pd.DataFrame) -> list[dict[str, Any]]:
         key = self.by.value
+        # A row whose budget a job of unknown amount may break is not said within it.
+        unknown = {(b.team, b.period) for b in self.unknown_budgets}
         records = []
         for row in _tuples(table):
             budget = None if pd.isna(row.budget_cents) else int(row.budget_cents)
+            over = None if budget is None else int(row.total_cents) > budget
+            if over is False and (str(row.group), str(row.period)) in unknown:
+                over = None
             records.append(
                 {
                     "period": str(row.period),
@@ -654,7 +659,7 @@ class SpendReport(BaseModel):
                     "budget_used": None
                     if budget is None
                     else _percent_text(int(row.total_cents), budget),
-                    "over_budget": None if budget is None else int(row.total_cents) > budget,
+                    "over_budget": over,
                 }
             )
         return records
@@ -684,7 +689,7 @@ class SpendReport(BaseModel):
                     "spent": f"{b.spent:.2f}",
                     "remaining": f"{b.remaining:.2f}",
                     "budget_used": None if b.used_percent is None else f"{b.used_percent:.2f}",
-                    "over_budget": b.over,
+                    "over_budget": None if b.status == "unknown" else b.over,
                     "status": b.status,
                     "unknown_jobs": list(b.unknown_jobs),
                     "whole_period": b.whole_period,
@@ -934,7 +939,7 @@ def _budget_statuses(
     for row, spent_cents in zip(_tuples(budgets), spent, strict=True):
         amount = int(row.budget_cents)
         touching = unknown[
-            (unknown["team"] == row.team)
+            ((unknown["team"] == row.team) | unknown["any_team"])
             & (unknown["first_ns"] < int(row.end_ns))
             & (unknown["last_ns"] >= int(row.start_ns))
         ]
@@ -957,13 +962,21 @@ def _budget_statuses(
 
 
 def _invalid_job_spans(bill: Bill, window: Window | None) -> pd.DataFrame:
-    """Invalid jobs (job_id, team label, first and last event): the amounts a budget of
-    their team cannot count. A job with no readable record has no time: the totals and
-    notes count it, no budget can."""
+    """Invalid jobs (job_id, team label, first and last event, ``any_team``): the amounts
+    a budget of their team cannot count. A job without a team is ``unallocated``, unless
+    a record of it was rejected (its ``job_created`` perhaps): then its team is unknown
+    and it counts against every team's budget (``any_team``). A job with no readable
+    record has no time: the totals and notes count it, no budget can."""
     invalid = bill.jobs.loc[bill.jobs["status"] == "invalid", ["job_id", "team"]]
     times = bill.timeline.jobs[["job_id", "first_ns", "last_ns"]].astype({"job_id": str})
-    spans = invalid.astype({"job_id": str}).merge(times, on="job_id").dropna()
-    spans = spans.assign(team=spans["team"].astype("string").fillna(UNALLOCATED).astype(str))
+    spans = invalid.astype({"job_id": str}).merge(times, on="job_id")
+    spans = spans.dropna(subset=["first_ns", "last_ns"])
+    rejected = bill.log.rejected["job_id"] if bill.log is not None else pd.Series([], dtype=str)
+    team = spans["team"].astype("string")
+    spans = spans.assign(
+        team=team.fillna(UNALLOCATED).astype(str),
+        any_team=(team.isna() & spans["job_id"].isin(rejected.dropna().astype(str))).to_numpy(),
+    )
     spans = spans.astype({"first_ns": "int64", "last_ns": "int64"})
     if window is not None:
         spans = spans[window.meets(spans["first_ns"], spans["last_ns"]).to_numpy()]

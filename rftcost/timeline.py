@@ -43,6 +43,9 @@ __all__ = ["MAX_JOB_SPAN_NS", "MAX_TOKEN_SUM", "Timeline", "build_timeline"]
 # Order of events that share a timestamp (event-log.md, "Pairing" and "Boundaries"):
 # an end closes an interval before a billing event, and a billing event closes a
 # segment before anything that starts at the same moment belongs to the next one.
+# Billing events at one moment have an order of their own, never the records' (order
+# does not matter): a pause before the job's end, and of two ends, the same one always
+# found after the other.
 _PRIORITY = {
     "phase_end": 0,
     "job_created": 1,
@@ -51,11 +54,11 @@ _PRIORITY = {
     "grader_usage": 2,
     "rollback": 3,
     "paused": 4,
-    "succeeded": 4,
-    "cancelled": 4,
-    "failed": 4,
-    "resumed": 5,
-    "phase_start": 5,
+    "cancelled": 5,
+    "failed": 6,
+    "succeeded": 7,
+    "resumed": 8,
+    "phase_start": 8,
 }
 
 
@@ -188,15 +191,15 @@ def _order(events: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
 def _stable_order(codes: np.ndarray, ts: np.ndarray, priority: np.ndarray) -> np.ndarray:
     """Rows sorted by job, time and same-time priority (ties kept in input order).
 
-    Priorities are below 8: when the log's time span leaves room, time and priority
+    Priorities are below 16: when the log's time span leaves room, time and priority
     pack into one integer key, a sort on two keys instead of three.
     """
     if len(ts) == 0:
         return np.zeros(0, dtype="int64")
     low, high = int(ts.min()), int(ts.max())
-    if (high - low) < (2**63 - 1) // 8 - 8:
+    if (high - low) < (2**63 - 1) // 16 - 16:
         packed = ts - low  # in place from here: one array of the part's size, not three
-        packed *= 8
+        packed *= 16
         packed += priority
         return sorted_by(codes, packed)
     return np.lexsort((priority, ts, codes))
@@ -707,21 +710,38 @@ def _pause_intervals(ordered: pd.DataFrame, jobs: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(
             {"job": empty, "start": empty, "end": empty, "phase": none, "closed_by": none}
         )
-    job, ts = ordered["job"].to_numpy(), ordered["ts"].to_numpy()
-    pause_rows = np.flatnonzero(is_pause)
-    resume_rows = np.flatnonzero(_event_is(ordered["event"], ("resumed",)))
-    pauses = pd.DataFrame({"job": job[pause_rows], "start": ts[pause_rows]})
-    resumes = pd.DataFrame({"job": job[resume_rows], "end": ts[resume_rows]})
-    matched = asof_join(
-        pauses, resumes, left_on="start", right_on="end", by="job", direction="forward"
+    job = ordered["job"].to_numpy(dtype="int64")
+    ts = ordered["ts"].to_numpy(dtype="int64")
+    is_resume = _event_is(ordered["event"], ("resumed",))
+    # Each pause takes the earliest resume at or after it that no earlier pause took (a
+    # resume at the moment of the next pause closes the one before it). In time order
+    # (a pause before a resume of its moment), the k-th pause of a job finds ``a`` resumes
+    # before it: it takes resume max(a, j of the pause before + 1), which is k plus the
+    # running maximum of a - k.
+    marks = np.flatnonzero(is_pause | is_resume)
+    mark_job, resume_mark = job[marks], is_resume[marks]
+    resumes_before = running_sum(resume_mark.astype("int64"), new_runs(mark_job)) - resume_mark
+    pause_job = mark_job[~resume_mark]
+    earlier = resumes_before[~resume_mark]
+    new_job = new_runs(pause_job)
+    rank = running_sum(np.ones(len(pause_job), dtype="int64"), new_job) - 1
+    taken = rank + running_max(earlier - rank, new_job)
+    resume_rows = np.flatnonzero(is_resume)
+    first = np.searchsorted(job[resume_rows], pause_job, side="left")
+    count = np.searchsorted(job[resume_rows], pause_job, side="right") - first
+    matched = taken < count
+    at = resume_rows[np.minimum(first + taken, len(resume_rows) - 1)] if len(resume_rows) else 0
+    last = jobs["last_ns"].reindex(pause_job).to_numpy(dtype="int64")
+    pauses = pd.DataFrame(
+        {
+            "job": pause_job,
+            "start": ts[np.flatnonzero(is_pause)],
+            "end": np.where(matched, ts[at], last),
+            "phase": "paused",
+            "closed_by": np.where(matched, "resumed", "open"),
+        }
     )
-    last = jobs["last_ns"].reindex(matched["job"]).to_numpy()
-    matched = matched.assign(
-        end=matched["end"].fillna(pd.Series(last, index=matched.index)),
-        phase="paused",
-        closed_by=np.where(matched["end"].notna(), "resumed", "open"),
-    )
-    return matched[matched["end"] > matched["start"]]
+    return pauses[pauses["end"] > pauses["start"]]
 
 
 def _backward_steps(points: pd.DataFrame) -> pd.DataFrame:

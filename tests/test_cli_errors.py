@@ -291,6 +291,9 @@ CASES: list[Case] = [
     ("usage-below-one", lambda f, t: ["bill", LOG, "--buckets", "0"], "--buckets.*--help"),
     ("usage-unknown-option", lambda f, t: ["bill", LOG, "--nope"], "--nope"),
     ("usage-no-logs", lambda f, t: ["bill"], "LOGS"),
+    ("usage-missing-value", lambda f, t: ["bill", LOG, "-o"], "'-o' requires.*--help"),
+    ("usage-not-a-number", lambda f, t: ["bill", LOG, "--workers", "x"], "not a whole number"),
+    ("report-not-html", lambda f, t: ["report", LOG, "-o", str(t / "r.pdf")], "as .html"),
     ("usage-unknown-command", lambda f, t: ["bil"], "bil"),
     # outputs
     (

@@ -252,3 +252,17 @@ def test_extends_names_a_file_beside_the_policy_wherever_it_is_run_from(
     top = write(tmp_path, 'name = "top"\nextends = "sub/mid.toml"\n', "top.toml")
     monkeypatch.chdir("/")
     assert load_policy(top).name == "top"
+
+
+def test_a_policy_or_price_table_that_is_not_a_regular_file_is_refused(tmp_path: Path) -> None:
+    """/dev/zero would be read forever."""
+    with pytest.raises(PolicyError, match="not a regular file"):
+        load_policy("/dev/zero")
+    extends = write(tmp_path, 'name = "x"\nextends = "/dev/zero"\n')
+    with pytest.raises(PolicyError, match="not a regular file"):
+        load_policy(extends)
+    table = write(
+        tmp_path, 'name = "x"\nextends = "openai-rft"\n[prices]\ntable = "/dev/zero"\n', "t.toml"
+    )
+    with pytest.raises(PolicyError, match="not a regular file"):
+        load_policy(table)

@@ -356,6 +356,31 @@ def test_a_budget_with_an_invalid_job_of_its_team_in_its_period_is_unknown(
     assert statuses[("vision", "2025-06")].status == "ok"
 
 
+def test_an_invalid_job_without_a_team_or_with_its_team_unreadable_makes_budgets_unknown(
+    tmp_path: Path,
+) -> None:
+    """No team: the unallocated budget. Its job_created rejected: every team's budget (the
+    payer is unknown). The JSON says null, not false, for over_budget."""
+    no_team = JobLog("ftjob-nt", clock=at("2025-06-05T08:00:00Z")).created()
+    no_team.add("phase_end", phase="rollout").at(hours=1).add("succeeded")
+    path = tmp_path / "log.jsonl"
+    no_team.frame().to_json(path, orient="records", lines=True)
+    budgets = [
+        Budget(team="unallocated", period="2025-06", amount=Decimal(10)),
+        Budget(team="search", period="2025-06", amount=Decimal(10)),
+    ]
+    statuses = spend(rftcost.bill(path), budgets=budgets).budgets
+    assert [b.status for b in statuses] == ["unknown", "ok"]
+    with path.open("a") as log:  # a second job whose job_created (team search) is unreadable
+        log.write('{"job_id":"ftjob-rc","ts":"2025-06-06T08:00:00","event":"job_created",'
+                  '"team":"search"}\n')  # fmt: skip
+        log.write('{"job_id":"ftjob-rc","ts":"2025-06-06T09:00:00Z","event":"succeeded"}\n')
+    report = spend(rftcost.bill(path), budgets=budgets)
+    assert [b.status for b in report.budgets] == ["unknown", "unknown"]
+    document = report.to_dict()
+    assert [b["over_budget"] for b in document["budgets"]] == [None, None]
+
+
 def test_a_window_that_cuts_a_budget_period_says_so(bill: rftcost.Bill) -> None:
     budgets = [Budget(team="ads", period="2025-06", amount=Decimal(100000))]
     cut = spend(bill, window="2025-06-10..2025-06-20", budgets=budgets).budgets[0]

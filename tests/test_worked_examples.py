@@ -248,3 +248,31 @@ def test_an_end_and_a_start_of_a_billable_phase_at_one_moment_with_none_open_is_
     job = bill_one(log)
     assert job.status == "invalid" and job.total_amount is None
     assert any("phase_end of 'rollout'" in p for p in job.problems)
+
+
+def test_a_pause_starting_at_the_moment_of_the_last_resume_is_its_own() -> None:
+    """paused 10:30, resumed 11:00, paused 11:00, resumed 12:00: the second pause runs to
+    12:00 (it took the 11:00 resume, closing nothing, and billed the hour)."""
+    log = JobLog("twice").created().add("phase_start", phase="rollout").at(minutes=30)
+    log.add("paused").at(minutes=30).add("resumed").add("paused").at(hours=1).add("resumed")
+    log.at(hours=1).add("phase_end", phase="rollout").add("succeeded")
+    job = bill_one(log)
+    assert job.billable_seconds == 1.5 * 3600 and job.total_amount == Decimal("150.00")
+
+
+@pytest.mark.parametrize(
+    "events", [("paused", "succeeded"), ("failed", "paused"), ("cancelled", "paused")]
+)
+def test_billing_events_at_one_moment_bill_alike_in_any_record_order(
+    events: tuple[str, str],
+) -> None:
+    """Two billing events at one moment are ordered by kind, not by the records' order."""
+    outcomes = set()
+    for order in (events, events[::-1]):
+        log = JobLog("same").created().add("phase_start", phase="rollout").at(hours=1)
+        log.add("phase_end", phase="rollout")
+        for event in order:
+            log.add(event)
+        job = bill_one(log)
+        outcomes.add((job.status, job.total_amount, tuple(job.problems)))
+    assert len(outcomes) == 1, outcomes

@@ -80,9 +80,11 @@ def main() -> None:
         if hasattr(error, "format_message") and hasattr(error, "exit_code"):
             # One line, as every other error: what is wrong, and where the help is.
             context = getattr(error, "ctx", None)
-            help_at = f" (see {context.command_path} --help)" if context is not None else ""
+            where = context.command_path if context is not None else "rftcost"
             message = one_line(visible_controls(error.format_message()))
-            typer.echo(f"error: {message.replace('Value error, ', '')}{help_at}", err=True)
+            for theirs, ours in _USAGE_WORDS:
+                message = message.replace(theirs, ours)
+            typer.echo(f"error: {message} (see {where} --help)", err=True)
             sys.exit(EXIT_USAGE)
         if type(error).__name__ == "Abort":
             sys.exit(EXIT_USAGE)
@@ -93,6 +95,16 @@ def main() -> None:
             f"error: {type(error).__name__}: {message} (run with --debug for details)", err=True
         )
         sys.exit(EXIT_USAGE)
+
+
+_USAGE_WORDS = (
+    ("Value error, ", ""),
+    ("Input should be greater than or equal to", "must be at least"),
+    ("Input should be greater than", "must be above"),
+    ("Input should be a valid integer, unable to parse string as an integer", "not a whole number"),
+    ("Input should be a valid number, unable to parse string as a number", "not a number"),
+)
+"""The option parser's validation words (pydantic's), in ours."""
 
 
 def run() -> NoReturn:

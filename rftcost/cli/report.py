@@ -10,6 +10,7 @@ import typer
 from rftcost.cli.app import app
 from rftcost.cli.common import (
     EXIT_OK,
+    EXIT_USAGE,
     AssumeTzOption,
     FollowLinksOption,
     LogsArgument,
@@ -51,6 +52,10 @@ def report_command(
     from rftcost.report import html_report, write_report
 
     check_outputs([output], [*logs, invoice, budgets, policy_path(policy)])
+    if output.suffix.lower() not in (".html", ".htm"):
+        # As charts and FOCUS: an HTML page in report.pdf would open as a broken PDF.
+        typer.echo(f"error: {output}: a report is written as .html", err=True)
+        raise typer.Exit(EXIT_USAGE)
     check_logs(logs, follow_links=follow_links)
     with progress(logs) as report:
         result = bill(

@@ -1475,11 +1475,13 @@ def problems_from_rejections(rejected: pd.DataFrame) -> pd.DataFrame:
     """A job with a rejected record cannot be billed from what is left of it."""
     tied = rejected[rejected["job_id"].notna()]
     # R3: the value itself, as validate shows it (that of one field, not a whole line).
-    value = tied["value"].astype("string").where(tied["column"].notna())
+    reason = tied["reason"].astype(str)
+    shown = tied["column"].notna() & ~reason.str.contains("(value ", regex=False)
+    value = tied["value"].astype("string").where(shown)
     cut = value.where(value.str.len() <= EXCERPT, value.str[: EXCERPT - 1] + "…")
     problem = (
         "record rejected at " + tied["source"].astype(str) + ":" + tied["line"].astype(str)
-        + ": " + tied["reason"].astype(str) + (" (value '" + cut + "')").fillna("")
+        + ": " + reason + (" (value '" + cut + "')").fillna("")
     )  # fmt: skip
     return pd.DataFrame(
         {"job_id": tied["job_id"].astype("string"), "problem": problem.astype("string")}
