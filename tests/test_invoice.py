@@ -31,6 +31,15 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 CASES = ROOT.parent / "shared" / "cases"
 
 
+def _case(*parts: str) -> Path:
+    """A shared case (``../shared/cases``), the test skipped where it is not at hand (a
+    missing file would be refused too, and pass the refusal tests for the wrong reason)."""
+    path = CASES.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"shared case {path} is not on this machine")
+    return path
+
+
 @pytest.fixture(scope="module")
 def small_bill() -> Bill:
     ads = JobLog("ftjob-ads").created(team="ads", project="answers", data_sharing=True)
@@ -84,15 +93,13 @@ def test_a_costs_api_export() -> None:
     ],
 )
 def test_costs_api_exports_of_every_grouping(name: str, line_type: str, total: str) -> None:
-    invoice = read_invoice(CASES / "realworld" / "12-costs-api-export" / name)
+    invoice = read_invoice(_case("realworld", "12-costs-api-export", name))
     assert invoice.basis == "project_day" and invoice.total() == Decimal(total)
     assert invoice.lines["line_type"].tolist() == [line_type]
 
 
 def test_the_dashboards_cost_csv() -> None:
-    invoice = read_invoice(
-        CASES / "realworld" / "21-dashboard-cost-export-csv" / "costs-export.csv"
-    )
+    invoice = read_invoice(_case("realworld", "21-dashboard-cost-export-csv", "costs-export.csv"))
     assert invoice.basis == "project_day" and invoice.total() == Decimal(50)
     assert any("dashboard" in note for note in invoice.notes)
     assert any("without an amount" in note for note in invoice.notes)  # skipped, and said
@@ -158,10 +165,10 @@ def test_what_cannot_be_an_invoice(tmp_path: Path) -> None:
 
 def test_hostile_invoices_are_refused_with_the_line(tmp_path: Path) -> None:
     with pytest.raises(InvoiceError) as far:
-        read_invoice(CASES / "hostile" / "invoice" / "charge-9999.csv")
+        read_invoice(_case("hostile", "invoice", "charge-9999.csv"))
     assert "9999" in str(far.value)
     with pytest.raises(InvoiceError):
-        read_invoice(CASES / "hostile" / "invoice" / "empty-costs.json")
+        read_invoice(_case("hostile", "invoice", "empty-costs.json"))
     bad = tmp_path / "bad.csv"
     bad.write_text(
         ",".join(INVOICE_COLUMNS) + "\n"
