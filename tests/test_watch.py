@@ -886,6 +886,18 @@ def test_cli_once_with_pause(
     assert "spent so far 17.00 USD" in err
 
 
+def pin_watch_clock(monkeypatch: pytest.MonkeyPatch, moment: datetime) -> None:
+    """The watch's clock stopped at ``moment``: the command reads the clock itself (no
+    option sets it), and a test's month must be the poll's month."""
+
+    class Pinned(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> datetime:
+            return moment
+
+    monkeypatch.setattr("rftcost.watch.datetime", Pinned)
+
+
 def test_cli_all_with_budgets_and_notify(
     api: tuple[str, StandIn],
     webhook: tuple[str, list[dict[str, Any]]],
@@ -899,12 +911,7 @@ def test_cli_all_with_budgets_and_notify(
 
     # The command reads the clock itself: pinned, so that the month written below is the
     # month of the poll (the two calls could straddle a month's end).
-    class Pinned(datetime):
-        @classmethod
-        def now(cls, tz: Any = None) -> datetime:
-            return datetime(2026, 6, 15, 12, tzinfo=UTC)
-
-    monkeypatch.setattr("rftcost.watch.datetime", Pinned)
+    pin_watch_clock(monkeypatch, datetime(2026, 6, 15, 12, tzinfo=UTC))
     month = "2026-06"
     budgets = tmp_path / "budgets.csv"
     budgets.write_text(f"team,period,amount\nsearch,{month},20.00\nads,{month},1000.00\n")
@@ -927,12 +934,7 @@ def test_budgets_without_a_row_for_the_month_say_so(
     """Last month's budgets guard nothing this month: a warning, not a silent "no budget"."""
     url, _ = api
 
-    class Pinned(datetime):
-        @classmethod
-        def now(cls, tz: Any = None) -> datetime:
-            return datetime(2026, 7, 1, 0, 0, 1, tzinfo=UTC)
-
-    monkeypatch.setattr("rftcost.watch.datetime", Pinned)
+    pin_watch_clock(monkeypatch, datetime(2026, 7, 1, 0, 0, 1, tzinfo=UTC))
     budgets = tmp_path / "budgets.csv"
     budgets.write_text("team,period,amount\nsearch,2026-06,20.00\n")
     assert cli(monkeypatch, url, "--all", "--budgets", str(budgets), "--once") == 0
