@@ -528,6 +528,11 @@ def _intervals(
     last = jobs["last_ns"].reindex(still_open["job"]).to_numpy(dtype="int64")
     closer = still_open["closer"]
     pauses = _pause_intervals(ordered, jobs)
+    billable_starts = at[is_start & billable_code[phase_code]]
+    problems = pd.concat(
+        [problems, _work_while_paused(ordered, pauses, billing, billable_starts)],
+        ignore_index=True,
+    )
 
     if "paused" in names:  # a phase of that name was marked too: one name, one code
         pause_code = int(np.flatnonzero(names == "paused")[0])
@@ -742,6 +747,81 @@ def _pause_intervals(ordered: pd.DataFrame, jobs: pd.DataFrame) -> pd.DataFrame:
         }
     )
     return pauses[pauses["end"] > pauses["start"]]
+
+
+_WORK_EVENTS = ("step_completed", "checkpoint_saved", "rollback", "grader_usage", "succeeded")
+"""Events that say training ran: a step, a checkpoint, a rollback, grader tokens, its
+completion (and, given apart, the start of a billable phase)."""
+
+
+def _work_while_paused(
+    ordered: pd.DataFrame, pauses: pd.DataFrame, billing: pd.DataFrame, billable_starts: np.ndarray
+) -> pd.DataFrame:
+    """A pause never resumed, yet the job works on before it ends: its ``resumed`` is
+    missing, so when the work began to be billed again is unknown (R2, R4).
+
+    Without this the pause would run to the job's last event and swallow the work after
+    it: a bill too low, and silent. The job is invalid instead (its amount unknown). A
+    pause followed by a cancellation or a failure is not work; nor is a phase that was
+    open at the pause ending later (a log closes its phases when the job stops), nor
+    what comes after the job's final event (R8: accrued).
+    """
+    unresumed = pauses[pauses["closed_by"].to_numpy(dtype=object) == "open"]
+    if unresumed.empty:  # the usual log: every pause resumed
+        return _no_problems()
+    job = ordered["job"].to_numpy(dtype="int64")
+    ts = ordered["ts"].to_numpy(dtype="int64")
+    is_work = _event_is(ordered["event"], _WORK_EVENTS)
+    is_work[billable_starts] = True
+    rows = np.flatnonzero(is_work)
+    first_work = asof_join(
+        unresumed[["job", "start"]].reset_index(drop=True),
+        pd.DataFrame({"job": job[rows], "work_at": ts[rows], "work_row": rows}),
+        left_on="start",
+        right_on="work_at",
+        by="job",
+        direction="forward",
+        allow_exact_matches=False,
+    )
+    # Up to the job's stop after the pause (a cancellation, a failure: paused jobs may
+    # end so); events after it are after the job's end, not work while paused.
+    stops = billing.loc[
+        _event_is(billing["event"], ("cancelled", "failed")), ["job", "ts"]
+    ].rename(columns={"ts": "stop_at"})
+    first_work = asof_join(
+        first_work,
+        stops,
+        left_on="start",
+        right_on="stop_at",
+        by="job",
+        direction="forward",
+        allow_exact_matches=False,
+    )
+    found = first_work["work_at"].notna() & (
+        first_work["stop_at"].isna() | (first_work["work_at"] < first_work["stop_at"])
+    )
+    found_work = first_work[found.to_numpy(dtype=bool)]
+    if found_work.empty:
+        return _no_problems()
+    work_row = found_work["work_row"].to_numpy(dtype="int64")
+    event = ordered["event"].to_numpy(dtype=object)[work_row].astype(str)
+    phase = ordered["phase"].to_numpy(dtype=object)[work_row]
+    what = np.where(event == "phase_start", "phase_start of '" + phase.astype(str) + "'", event)
+    return pd.DataFrame(
+        {
+            "job": found_work["job"].to_numpy(dtype="int64"),
+            "problem": (
+                "paused at "
+                + iso_series(found_work["start"]).to_numpy()
+                + " and never resumed, yet "
+                + what
+                + " at "
+                + iso_series(found_work["work_at"]).to_numpy()
+                + ": the 'resumed' event is missing, so the time billed after the pause"
+                " is unknown"
+            ),
+        }
+    )
 
 
 def _backward_steps(points: pd.DataFrame) -> pd.DataFrame:

@@ -95,6 +95,24 @@ def test_a_pause_ends_a_segment_and_is_excluded(tmp_path: Path) -> None:
     assert timeline.pieces["segment"].tolist() == [0, 1, 1]
 
 
+def test_work_after_a_pause_never_resumed_makes_the_job_invalid(tmp_path: Path) -> None:
+    # The resume was lost: the pause would otherwise run to the end and hide the work.
+    lost = JobLog("lost").created().phase("rollout", hours=1).add("paused").at(hours=1)
+    lost.add("step_completed", step=3).phase("rollout", hours=1).add("succeeded")
+    ended = JobLog("ended").created().add("phase_start", phase="rollout").at(hours=1)
+    ended.add("paused").at(minutes=5).add("cancelled").add("phase_end", phase="rollout")
+    waiting = JobLog("waiting").created().phase("rollout", hours=1).add("paused").at(hours=3)
+    timeline = timeline_of(tmp_path, lost, ended, waiting)
+    status = dict(zip(timeline.jobs["job_id"], timeline.jobs["status"], strict=True))
+    assert status == {"lost": "invalid", "ended": "cancelled", "waiting": "paused"}
+    problems = of_job(timeline.problems, timeline, "lost")["problem"].tolist()
+    assert problems == [
+        "paused at 2025-06-01T09:00:00Z and never resumed, yet step_completed at"
+        " 2025-06-01T10:00:00Z: the 'resumed' event is missing, so the time billed after the"
+        " pause is unknown"
+    ]
+
+
 def test_work_after_the_last_billing_event_is_accrued(tmp_path: Path) -> None:
     job = JobLog("e").created().phase("rollout", hours=1).add("paused").at(minutes=10)
     job.add("resumed").phase("rollout", minutes=30)  # running: no billing event yet
