@@ -99,7 +99,11 @@ def build_timeline(
     """
     ordered, job_ids = _order(events)
     jobs, setting_problems = _job_facts(events, ordered, job_ids)
-    problems: list[pd.DataFrame] = [setting_problems, _implausible_spans(jobs)]
+    problems: list[pd.DataFrame] = [
+        setting_problems,
+        _settings_elsewhere(events, ordered, jobs),
+        _implausible_spans(jobs),
+    ]
     if reader_problems is not None and len(reader_problems):
         codes = pd.Series(jobs.index, index=jobs["job_id"].to_numpy())
         known = reader_problems[reader_problems["job_id"].isin(codes.index)]
@@ -291,6 +295,73 @@ def _job_facts(
         )
     settings = pd.DataFrame(columns, index=settings.index)
     return facts.join(settings, how="left"), problems
+
+
+BILLED_SETTINGS = ("team", "project", "model", "data_sharing")
+"""Settings of ``job_created`` that decide an amount or who pays it."""
+
+
+def _settings_elsewhere(
+    events: pd.DataFrame, ordered: pd.DataFrame, jobs: pd.DataFrame
+) -> pd.DataFrame:
+    """Jobs whose other records give a setting that decides money (``BILLED_SETTINGS``)
+    otherwise than their ``job_created`` does, or that it does not give.
+
+    A job's settings are read from its ``job_created`` only (event-log.md). A log that
+    says ``data_sharing: true`` or a team on a later record, but not on ``job_created``,
+    would be billed without its discount or under ``unallocated`` without a word; which
+    record is right is not known, so the job is invalid, as when two ``job_created``
+    disagree. A record repeating ``job_created``'s value is fine.
+    """
+    given = [c for c in BILLED_SETTINGS if c in events.columns]
+    not_created = ~_event_is(events["event"], ("job_created",))
+    masks = {c: not_created & events[c].notna().to_numpy(dtype=bool) for c in given}
+    if not any(mask.any() for mask in masks.values()):  # the usual log
+        return _no_problems()
+    job_of_row = np.empty(len(events), dtype="int64")
+    job_of_row[ordered["row"].to_numpy(dtype="int64")] = ordered["job"].to_numpy(dtype="int64")
+    found = []
+    for column, mask in masks.items():  # the four settings, not the rows
+        rows = np.flatnonzero(mask)
+        if not len(rows):
+            continue
+        job = job_of_row[rows]
+        value = pd.Series(events[column].array.take(rows)).astype("string")
+        settled = pd.Series(jobs[column].array.take(job)).astype("string")
+        if pd.api.types.is_bool_dtype(events[column].dtype):  # as the log writes it
+            value, settled = value.str.lower(), settled.str.lower()
+        differs = (settled.isna() | settled.ne(value).fillna(True)).to_numpy(dtype=bool)
+        if not differs.any():
+            continue
+        first = np.flatnonzero(differs)
+        first = first[~pd.Series(job[first]).duplicated().to_numpy()]  # a job's first record
+        source = rows[first]
+        was = settled.take(first)
+        found.append(
+            pd.DataFrame(
+                {
+                    "job": job[first],
+                    "problem": (
+                        f"{column} '"
+                        + _short(value.take(first)).to_numpy()
+                        + "' on a "
+                        + pd.Series(events["event"].array.take(source)).astype(str).to_numpy()
+                        + " record ("
+                        + pd.Series(events["source"].array.take(source)).astype(str).to_numpy()
+                        + ":"
+                        + pd.Series(events["line"].array.take(source)).astype(str).to_numpy()
+                        + "), but "
+                        + np.where(
+                            was.isna().to_numpy(dtype=bool),
+                            "none on job_created",
+                            "'" + _short(was.fillna("")).to_numpy() + "' on job_created",
+                        )
+                        + ": a job's settings are read from its job_created"
+                    ),
+                }
+            )
+        )
+    return pd.concat(found, ignore_index=True) if found else _no_problems()
 
 
 def _as_string(values: pd.Series) -> pd.Series:
@@ -785,9 +856,9 @@ def _work_while_paused(
     )
     # Up to the job's stop after the pause (a cancellation, a failure: paused jobs may
     # end so); events after it are after the job's end, not work while paused.
-    stops = billing.loc[
-        _event_is(billing["event"], ("cancelled", "failed")), ["job", "ts"]
-    ].rename(columns={"ts": "stop_at"})
+    stops = billing.loc[_event_is(billing["event"], ("cancelled", "failed")), ["job", "ts"]].rename(
+        columns={"ts": "stop_at"}
+    )
     first_work = asof_join(
         first_work,
         stops,

@@ -142,6 +142,29 @@ def test_a_job_that_cannot_be_reconstructed_is_invalid(tmp_path: Path) -> None:
     assert len(problems) == 1 and "phase_end of 'rollout'" in problems[0]
 
 
+def test_a_setting_that_decides_money_is_read_from_job_created_only(tmp_path: Path) -> None:
+    # Given elsewhere otherwise than (or not) on job_created: which is right is not known.
+    unsaid = JobLog("unsaid").created().add("phase_start", phase="rollout", data_sharing=True)
+    unsaid.at(hours=1).add("phase_end", phase="rollout").add("succeeded")
+    other = JobLog("other").created(team="ads").add("phase_start", phase="rollout", team="ads")
+    other.at(hours=1).add("phase_end", phase="rollout", team="search").add("succeeded")
+    same = JobLog("same").created(team="ads", data_sharing=True, grader_type="python")
+    same.add("phase_start", phase="rollout", team="ads", grader_type="multi").at(hours=1)
+    same.add("phase_end", phase="rollout", data_sharing=True).add("succeeded")
+    timeline = timeline_of(tmp_path, unsaid, other, same)
+    status = dict(zip(timeline.jobs["job_id"], timeline.jobs["status"], strict=True))
+    assert status == {"unsaid": "invalid", "other": "invalid", "same": "succeeded"}
+    assert of_job(timeline.problems, timeline, "unsaid")["problem"].tolist() == [
+        f"data_sharing 'true' on a phase_start record ({tmp_path / 'events.jsonl'}:2), but"
+        " none on job_created: a job's settings are read from its job_created"
+    ]
+    (problem,) = of_job(timeline.problems, timeline, "other")["problem"].tolist()
+    assert problem.startswith(f"team 'search' on a phase_end record ({tmp_path}")
+    assert problem.endswith(
+        "), but 'ads' on job_created: a job's settings are read from its job_created"
+    )
+
+
 def test_the_final_event_is_the_status(tmp_path: Path) -> None:
     finals = ("succeeded", "cancelled", "failed")
     logs = [JobLog(event).created().phase("rollout", hours=1).add(event) for event in finals]
