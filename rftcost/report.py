@@ -290,31 +290,32 @@ def _spend_section(report: SpendReport, currency: str) -> dict[str, Any]:
             row["period"],
             row["team"],
             str(row["jobs"]),
-            row["billed_hours"],
-            _money_text(row["compute_amount"], currency),
-            _money_text(row["discount_amount"], currency, negate=True),
-            _money_text(row["grader_amount"], currency),
-            _money_text(row["total_amount"], currency),
+            # No sum (null): a row of a budget whose only jobs have unknown amounts.
+            row["billed_hours"] or _UNKNOWN,
+            *(
+                _UNKNOWN
+                if row[key] is None
+                else _money_text(row[key], currency, negate=key == "discount_amount")
+                for key in ("compute_amount", "discount_amount", "grader_amount", "total_amount")
+            ),
         ]
         for row in report.rows()
     ]
     totals = report.totals
     total = format_money(totals.total_amount, currency)
+    sums = [
+        f"{totals.billed_hours}",
+        format_money(totals.compute_amount, currency),
+        format_money(-totals.discount_amount, currency),
+        format_money(totals.grader_amount, currency),
+    ]
     if report.invalid_jobs or report.orphan_records:
         # As rftcost spend says it: invalid jobs and records of no known job are in no row,
         # so the sum is a lower bound, and with no valid job there is no sum at all.
         total = f"{total} + unknown" if totals.jobs else _UNKNOWN
+        sums = sums if totals.jobs else [_UNKNOWN] * len(sums)
     rows.append(
-        [
-            _Cell("total", strong=True),
-            "",
-            str(totals.jobs),
-            f"{totals.billed_hours}",
-            format_money(totals.compute_amount, currency),
-            format_money(-totals.discount_amount, currency),
-            format_money(totals.grader_amount, currency),
-            _Cell(total, strong=True),
-        ]
+        [_Cell("total", strong=True), "", str(totals.jobs), *sums, _Cell(total, strong=True)]
     )
     headers = ["month", "team", "jobs", "billed h", "compute", "discount", "grader", "total"]
     return {

@@ -641,23 +641,29 @@ class SpendReport(BaseModel):
         for row in _tuples(table):
             budget = None if pd.isna(row.budget_cents) else int(row.budget_cents)
             over = None if budget is None else int(row.total_cents) > budget
-            if over is False and (str(row.group), str(row.period)) in unknown:
+            in_doubt = (str(row.group), str(row.period)) in unknown
+            if over is False and in_doubt:
                 over = None
+            # As the totals: a row whose only jobs have unknown amounts has no sum (null,
+            # not 0.00); with known jobs its sum is theirs, and the share used unknown.
+            no_sum = in_doubt and int(row.jobs) == 0
             records.append(
                 {
                     "period": str(row.period),
                     key: str(row.group),
                     "period_start": iso_seconds_from_ns(int(row.period_start)),
                     "period_end": iso_seconds_from_ns(int(row.period_end)),
-                    "compute_amount": format_cents(int(row.compute_cents)),
-                    "discount_amount": format_cents(int(row.discount_cents)),
-                    "grader_amount": format_cents(int(row.grader_cents)),
-                    "total_amount": format_cents(int(row.total_cents)),
+                    "compute_amount": None if no_sum else format_cents(int(row.compute_cents)),
+                    "discount_amount": None if no_sum else format_cents(int(row.discount_cents)),
+                    "grader_amount": None if no_sum else format_cents(int(row.grader_cents)),
+                    "total_amount": None if no_sum else format_cents(int(row.total_cents)),
                     "jobs": int(row.jobs),
-                    "billed_hours": _hours_text(int(row.hour_units), self.hours_decimals),
+                    "billed_hours": None
+                    if no_sum
+                    else _hours_text(int(row.hour_units), self.hours_decimals),
                     "budget": None if budget is None else format_cents(budget),
                     "budget_used": None
-                    if budget is None
+                    if budget is None or in_doubt
                     else _percent_text(int(row.total_cents), budget),
                     "over_budget": over,
                 }

@@ -379,6 +379,20 @@ def test_an_invalid_job_without_a_team_or_with_its_team_unreadable_makes_budgets
     assert [b.status for b in report.budgets] == ["unknown", "unknown"]
     document = report.to_dict()
     assert [b["over_budget"] for b in document["budgets"]] == [None, None]
+    # Rows of those budgets: no known job, so no sum (null, not 0.00), the share unknown.
+    sums = ("compute_amount", "discount_amount", "grader_amount", "total_amount", "billed_hours")
+    for row in document["rows"]:
+        assert [row[key] for key in (*sums, "budget_used", "over_budget")] == [None] * 7
+        assert row["jobs"] == 0 and row["budget"] == "10.00"
+
+
+def test_a_row_with_known_jobs_and_one_of_unknown_amount_keeps_its_sum(
+    bill: rftcost.Bill,
+) -> None:
+    budgets = [Budget(team="search", period="2025-06", amount=Decimal(100000))]
+    (row,) = [r for r in spend(bill, budgets=budgets).rows() if r["budget"] is not None]
+    assert row["jobs"] > 0 and row["total_amount"] is not None  # the sum of the known jobs
+    assert (row["budget_used"], row["over_budget"]) == (None, None)  # ftjob-broken's unknown
 
 
 def test_a_window_that_cuts_a_budget_period_says_so(bill: rftcost.Bill) -> None:

@@ -150,17 +150,18 @@ _HEADERS = ["period", "{group}", "jobs", "billed h", "compute", "discount", "gra
 
 def _row_cells(row: dict[str, Any], group: str) -> list[str]:
     used = row["budget_used"]
+    if used is not None:
+        used_text = f"{used}%" + (" OVER" if row["over_budget"] else "")
+    else:  # no budget; or a job of unknown amount in the row (spend's budgets say which)
+        used_text = "" if row["budget"] is None else "unknown"
+    sums = ("billed_hours", "compute_amount", "discount_amount", "grader_amount", "total_amount")
     return [
         row["period"],
         row[group],
         str(row["jobs"]),
-        row["billed_hours"],
-        row["compute_amount"],
-        row["discount_amount"],
-        row["grader_amount"],
-        row["total_amount"],
+        *("unknown" if row[key] is None else row[key] for key in sums),
         row["budget"] or "",
-        "" if used is None else f"{used}%" + (" OVER" if row["over_budget"] else ""),
+        used_text,
     ]
 
 
