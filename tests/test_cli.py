@@ -119,10 +119,16 @@ def test_bill_csv_and_markdown(logs: Path, tmp_path: Path) -> None:
     assert "| ftjob-good | search | succeeded |" in markdown
 
 
-def test_strict_exits_1_on_invalid_jobs(logs: Path) -> None:
+def test_strict_exits_1_on_invalid_jobs(logs: Path, tmp_path: Path) -> None:
     assert run("bill", str(logs), "--strict").returncode == 1
+    focus = ["export", "focus", str(logs), "-o", str(tmp_path / "focus.csv")]
+    for command in (["spend", str(logs)], focus):  # a job left out fails a pipeline
+        assert runner.invoke(app, command).exit_code == 0
+        assert runner.invoke(app, [*command, "--strict"]).exit_code == 1
     (logs / "ftjob-broken.jsonl").unlink()
     assert run("bill", str(logs), "--strict").returncode == 0
+    for command in (["spend", str(logs)], focus):
+        assert runner.invoke(app, [*command, "--strict"]).exit_code == 0
 
 
 def test_unreadable_input_exits_2_with_one_line(tmp_path: Path) -> None:

@@ -10,12 +10,14 @@ import typer
 
 from rftcost.cli.app import app
 from rftcost.cli.common import (
+    EXIT_FOUND,
     EXIT_OK,
     EXIT_USAGE,
     AssumeTzOption,
     FollowLinksOption,
     LogsArgument,
     PolicyOption,
+    StrictOption,
     check_logs,
     check_outputs,
     policy_path,
@@ -51,6 +53,7 @@ def export_focus(
     policy: PolicyOption = None,
     assume_tz: AssumeTzOption = None,
     follow_links: FollowLinksOption = False,
+    strict: StrictOption = False,
 ) -> None:
     """FinOps FOCUS 1.x rows: one per charge line (compute, discount credit, grader tokens)."""
     if output.suffix.lower() not in (".csv", ".parquet"):
@@ -93,4 +96,6 @@ def export_focus(
             " see rftcost validate)"
         )
     typer.echo(message, err=True)
-    raise typer.Exit(EXIT_OK)
+    rejected = len(result.log.rejected) if result.log is not None else 0
+    # A nightly export under --strict fails rather than leave a job out unnoticed.
+    raise typer.Exit(EXIT_FOUND if strict and (totals.invalid_jobs or rejected) else EXIT_OK)

@@ -21,6 +21,7 @@ from rftcost.cli.common import (
     OutputFormat,
     OutputOption,
     PolicyOption,
+    StrictOption,
     check_logs,
     check_outputs,
     emit,
@@ -108,6 +109,7 @@ def spend_command(
     output: OutputOption = None,
     assume_tz: AssumeTzOption = None,
     follow_links: FollowLinksOption = False,
+    strict: StrictOption = False,
 ) -> None:
     """Spend per team (project, model, job) and day, week or month, against budgets."""
     if fail_over_budget and budgets is None:
@@ -141,7 +143,8 @@ def spend_command(
     if fail_over_budget and (spent.over_budget or spent.unknown_budgets):
         # A budget a job of unknown amount may break cannot be said to hold.
         raise typer.Exit(EXIT_FOUND)
-    raise typer.Exit(EXIT_OK)
+    rejected = len(result.log.rejected) if result.log is not None else 0
+    raise typer.Exit(EXIT_FOUND if strict and (spent.invalid_jobs or rejected) else EXIT_OK)
 
 
 _HEADERS = ["period", "{group}", "jobs", "billed h", "compute", "discount", "grader", "total",
