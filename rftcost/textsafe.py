@@ -22,10 +22,18 @@ CONTROL_CHARACTERS = re.compile(
 direction of text (U+202E shows a name reversed: ``exe.txt`` for ``txt.exe``)."""
 
 
+_ASCII_SHOWN = bytes(range(0x20, 0x7F)) + b"\t\n\r"
+"""The ASCII characters written as they are: printable ones, tab, newline, CR."""
+
+
 def visible_controls(text: str) -> str:
     """Control characters (but tab, newline, CR) written as ``\\u001b``: a name from a log
     cannot move the cursor, clear the screen or retitle the terminal (ESC, CSI, BEL…).
 
     The form is JSON's own escape, so a JSON document stays exactly the same data.
     """
+    # A document is mostly ASCII with no control: found so by a byte translation, a few
+    # times faster than the pattern's scan, which a bill of many jobs pays per chunk.
+    if text.isascii() and not text.encode("ascii").translate(None, _ASCII_SHOWN):
+        return text
     return CONTROL_CHARACTERS.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

@@ -731,6 +731,14 @@ def test_direction_marks_are_shown_not_obeyed() -> None:
         assert mark not in shown and shown == f"a\\u{ord(mark):04x}b"
 
 
+@given(st.text(alphabet=st.characters(max_codepoint=0x2100), max_size=40))
+def test_controls_are_shown_the_same_on_the_ascii_fast_path(text: str) -> None:
+    from rftcost.textsafe import CONTROL_CHARACTERS, visible_controls
+
+    by_pattern = CONTROL_CHARACTERS.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    assert visible_controls(text) == by_pattern
+
+
 def test_a_name_with_a_line_break_cannot_forge_a_line_of_the_notes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
