@@ -29,8 +29,10 @@ if TYPE_CHECKING:
 __all__ = [
     "CENT",
     "CURRENCY_SYMBOLS",
+    "MAX_BUDGET",
     "Money",
     "RoundingMode",
+    "budget_amount",
     "cents_to_decimal",
     "divide_round",
     "exact_context",
@@ -191,6 +193,32 @@ def parse_amount(text: str) -> Decimal:
     if not value.is_finite():
         raise decimal.InvalidOperation(text)
     return value
+
+
+MAX_BUDGET = Decimal(10) ** 12
+"""Budgets are below this (a trillion in the currency): a larger one is a typo."""
+
+
+def budget_amount(value: Decimal | int | str) -> Decimal:
+    """A budget as given (a file's cell, an option): a non-negative amount in whole
+    cents, below ``MAX_BUDGET``. Raises ``ValueError`` saying which of these it is not.
+
+    Never rounded: ``12.345`` is refused, not taken as 12.34 or 12.35 (a budget is a
+    limit someone wrote; guessing its cents could pass or fail a run by one cent).
+    """
+    try:
+        amount = to_decimal(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ArithmeticError, ValueError):
+        raise ValueError("not an amount (e.g. 500 or 500.00)") from None
+    if not amount.is_finite():
+        raise ValueError("not an amount (e.g. 500 or 500.00)")
+    if amount < 0:
+        raise ValueError("a budget must not be negative")
+    if amount >= MAX_BUDGET:
+        raise ValueError("a budget must be below 10^12")
+    if amount != round_decimal(amount, 2, RoundingMode.HALF_UP):
+        raise ValueError("a budget must have at most two decimals (whole cents)")
+    return amount
 
 
 def to_minor_units(amount: Decimal, mode: RoundingMode, places: int = 2) -> int:

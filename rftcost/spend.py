@@ -22,7 +22,7 @@ import csv
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -36,10 +36,10 @@ from rftcost.billing import Bill
 from rftcost.errors import InputError
 from rftcost.money import (
     RoundingMode,
+    budget_amount,
     cents_to_decimal,
     divide_round,
     format_cents,
-    to_decimal,
     to_minor_units,
 )
 from rftcost.time import iso_seconds, iso_seconds_from_ns
@@ -277,13 +277,9 @@ class Budget(BaseModel):
     @field_validator("amount", mode="before")
     @classmethod
     def _exact(cls, value: Any) -> Decimal:
-        try:
-            amount = to_decimal(value)  # a float is refused: it may already be inexact
-        except TypeError as error:
-            raise ValueError(str(error)) from None
-        if not amount.is_finite() or amount < 0 or amount != amount.quantize(Decimal("0.01")):
-            raise ValueError("a budget is a non-negative amount with at most two decimals")
-        return amount
+        if isinstance(value, (bool, float)):  # refused: it may already be inexact
+            raise ValueError(f"refusing {value!r}: a budget is a Decimal, int or str")
+        return budget_amount(value)
 
 
 class Budgets(BaseModel):
@@ -430,7 +426,6 @@ def load_budgets(path: str | Path) -> Budgets:
 
 
 _THOUSANDS = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?")
-_MAX_BUDGET = Decimal(10) ** 12
 # Periods whose bounds nanosecond timestamps hold (the charges' times are nanoseconds).
 _FIRST_PERIOD = datetime(1678, 1, 1, tzinfo=UTC)
 _LAST_PERIOD = datetime(2262, 1, 1, tzinfo=UTC)
@@ -457,19 +452,11 @@ def _budget(cells: dict[str, str], source: Path, line: int) -> Budget:
     if _THOUSANDS.fullmatch(text):
         text = text.replace(",", "")  # a quoted "1,000.00": its separators are only grouping
     try:
-        amount = Decimal(text)
-        exact = amount.is_finite() and amount == amount.quantize(Decimal("0.01"))
-    except InvalidOperation:  # not a number, or too many digits to quantize ("1e999")
-        exact = False
-    if not exact or amount < 0 or amount >= _MAX_BUDGET:
+        amount = budget_amount(text)
+    except ValueError as error:
         raise InputError(
-            "a budget is a non-negative amount with at most two decimals"
-            + (" (below 10^12)" if exact and amount >= _MAX_BUDGET else ""),
-            path=source,
-            line=line,
-            column="amount",
-            value=cells["amount"][:60],
-        )
+            str(error), path=source, line=line, column="amount", value=cells["amount"][:60]
+        ) from None
     # OpenAI's own exports write "usd": the code in either case, as invoices read it.
     currency = cells.get("currency", "").upper() or None
     if currency is not None and not re.fullmatch(r"[A-Z]{3}", currency):

@@ -67,10 +67,10 @@ from rftcost.fetch import (
 )
 from rftcost.money import (
     RoundingMode,
+    budget_amount,
     cents_to_decimal,
     divide_round,
     format_cents,
-    to_decimal,
     to_minor_units,
     units_to_decimal,
 )
@@ -1049,15 +1049,9 @@ def _budget_amount(budget: Decimal | int | str | None) -> Decimal | None:
     if budget is None:
         return None
     try:
-        amount = to_decimal(budget)
-    except (TypeError, ArithmeticError, ValueError):
-        amount = Decimal("NaN")
-    if not amount.is_finite() or amount < 0 or amount != amount.quantize(Decimal("0.01")):
-        raise WatchError(
-            f"a budget is a non-negative amount with at most two decimals, not {budget!r}",
-            option="--budget",
-        )
-    return amount
+        return budget_amount(budget)
+    except ValueError as error:
+        raise WatchError(f"{error} (got {budget!r})", option="--budget") from None
 
 
 # --- small helpers -------------------------------------------------------------------------------

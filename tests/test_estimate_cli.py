@@ -126,6 +126,8 @@ def test_running_job(tmp_path: Path) -> None:
         (["estimate", str(PLAN), "--job", "x"], "--running LOGS and --job ID go together"),
         (["estimate", str(PLAN), "--vary", "colour=red"], "unknown setting 'colour'"),
         (["estimate", str(PLAN), "--budget", "lots"], "not an amount"),
+        (["estimate", str(PLAN), "--budget", "1e400"], "must be below 10^12"),
+        (["estimate", str(PLAN), "--budget", "12.345"], "at most two decimals"),
         (["estimate", str(PLAN), "-c", str(PLAN)], "not a calibration file"),
         (["calibrate", str(ROOT / "examples" / "worked_examples.jsonl")], "too little history"),
     ],

@@ -407,9 +407,10 @@ def test_a_window_that_cuts_a_budget_period_says_so(bill: rftcost.Bill) -> None:
     [
         ("team,amount\nsearch,1\n", "lacks column", 1),
         ("team,period,amount\nsearch,June,1\n", "not a period", 2),
-        ("team,period,amount\nsearch,2025-06,-1\n", "non-negative", 2),
+        ("team,period,amount\nsearch,2025-06,-1\n", "must not be negative", 2),
         ("team,period,amount\nsearch,2025-06,1.005\n", "two decimals", 2),
-        ("team,period,amount\nsearch,2025-06,ten\n", "non-negative", 2),
+        ("team,period,amount\nsearch,2025-06,ten\n", "not an amount", 2),
+        ("team,period,amount\nsearch,2025-06,1" + "0" * 31 + "\n", r"below 10\^12", 2),
         ("team,period,amount\n,2025-06,1\n", "empty team", 2),
         ("team,period,amount\nsearch,2025-06,1\nsearch,2025-06,2\n", "second budget", 3),
         ("", "empty", None),
@@ -595,7 +596,7 @@ def test_cli_usage_errors(log_file: Path, tmp_path: Path) -> None:
     bad.write_text("team,period,amount\nsearch,2025-06,-5\n", encoding="utf-8")
     budgets = rftcost_main("spend", str(log_file), "--budgets", str(bad))
     assert budgets.returncode == 2
-    assert f"{bad}:2" in budgets.stderr and "non-negative" in budgets.stderr
+    assert f"{bad}:2" in budgets.stderr and "must not be negative" in budgets.stderr
     assert len(budgets.stderr.strip().splitlines()) == 1
 
 

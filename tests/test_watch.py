@@ -949,7 +949,11 @@ def test_budgets_without_a_row_for_the_month_say_so(
         (["--budget", "5"], KEY, "give job ids"),
         (["ftjob-nope", "--budget", "5"], KEY, "no such fine-tuning job (404"),
         ([JOB, "--budget", "5"], None, "OPENAI_API_KEY is not set"),
-        ([JOB, "--budget", "five"], KEY, "a budget is a non-negative amount"),
+        (
+            [JOB, "--budget", "five"],
+            KEY,
+            "--budget: not an amount (e.g. 500 or 500.00) (got 'five')",
+        ),
     ],
 )
 def test_cli_errors_are_one_line_and_exit_2(

@@ -217,16 +217,14 @@ def _parse_at(text: str | None) -> datetime | None:
 
 
 def _amount(text: str | None) -> Any:
-    import decimal
-
     from rftcost.errors import PlanError
-    from rftcost.money import parse_amount
+    from rftcost.money import budget_amount
 
     assert text is not None
     try:
-        value = parse_amount(text.lstrip("$"))
-    except decimal.InvalidOperation as exc:
-        raise PlanError(f"--budget {text!r}: not an amount (e.g. 500 or 500.00)") from exc
+        value = budget_amount(text.strip().removeprefix("$"))
+    except ValueError as error:
+        raise PlanError(f"--budget {text!r}: {error}") from None
     if value <= 0:
         raise PlanError(f"--budget {text!r}: must be positive")
     return value
