@@ -101,7 +101,7 @@ def build_timeline(
     jobs, setting_problems = _job_facts(events, ordered, job_ids)
     problems: list[pd.DataFrame] = [
         setting_problems,
-        _settings_elsewhere(events, ordered, jobs),
+        _settings_elsewhere(events, ordered, jobs, policy),
         _implausible_spans(jobs),
     ]
     if reader_problems is not None and len(reader_problems):
@@ -302,7 +302,7 @@ BILLED_SETTINGS = ("team", "project", "model", "data_sharing")
 
 
 def _settings_elsewhere(
-    events: pd.DataFrame, ordered: pd.DataFrame, jobs: pd.DataFrame
+    events: pd.DataFrame, ordered: pd.DataFrame, jobs: pd.DataFrame, policy: Policy
 ) -> pd.DataFrame:
     """Jobs whose other records give a setting that decides money (``BILLED_SETTINGS``)
     otherwise than their ``job_created`` does, or that it does not give.
@@ -311,7 +311,9 @@ def _settings_elsewhere(
     says ``data_sharing: true`` or a team on a later record, but not on ``job_created``,
     would be billed without its discount or under ``unallocated`` without a word; which
     record is right is not known, so the job is invalid, as when two ``job_created``
-    disagree. A record repeating ``job_created``'s value is fine.
+    disagree. A record repeating ``job_created``'s value is fine, and so is a ``model``
+    named otherwise at the same hourly rate (``o4-mini`` for ``o4-mini-2025-04-16``, or
+    for the policy's default model where ``job_created`` names none): the money is one.
     """
     given = [c for c in BILLED_SETTINGS if c in events.columns]
     not_created = ~_event_is(events["event"], ("job_created",))
@@ -330,7 +332,18 @@ def _settings_elsewhere(
         settled = pd.Series(jobs[column].array.take(job)).astype("string")
         if pd.api.types.is_bool_dtype(events[column].dtype):  # as the log writes it
             value, settled = value.str.lower(), settled.str.lower()
-        differs = (settled.isna() | settled.ne(value).fillna(True)).to_numpy(dtype=bool)
+        if column == "model":  # by the rate each name bills at (R11), per distinct pair
+            pairs = pd.DataFrame({"given": value, "job": settled.fillna(policy.default_model)})
+            distinct = pairs.drop_duplicates()
+            rates = {m: policy.hourly_rate(str(m)) for m in pd.unique(distinct.values.ravel())}
+            same = {
+                (given, job)
+                for given, job in distinct.itertuples(index=False)
+                if rates[given] is not None and rates[given] == rates[job]
+            }
+            differs = ~pd.MultiIndex.from_frame(pairs).isin(list(same))
+        else:
+            differs = (settled.isna() | settled.ne(value).fillna(True)).to_numpy(dtype=bool)
         if not differs.any():
             continue
         first = np.flatnonzero(differs)

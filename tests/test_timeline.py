@@ -148,12 +148,20 @@ def test_a_setting_that_decides_money_is_read_from_job_created_only(tmp_path: Pa
     unsaid.at(hours=1).add("phase_end", phase="rollout").add("succeeded")
     other = JobLog("other").created(team="ads").add("phase_start", phase="rollout", team="ads")
     other.at(hours=1).add("phase_end", phase="rollout", team="search").add("succeeded")
+    alias = JobLog("alias").created().add("phase_start", phase="rollout", model="o4-mini")
+    alias.at(hours=1).add("phase_end", phase="rollout", model="o4-mini-2025-04-16")
+    alias.add("succeeded")  # named otherwise, billed at the default model's one rate
     same = JobLog("same").created(team="ads", data_sharing=True, grader_type="python")
     same.add("phase_start", phase="rollout", team="ads", grader_type="multi").at(hours=1)
     same.add("phase_end", phase="rollout", data_sharing=True).add("succeeded")
-    timeline = timeline_of(tmp_path, unsaid, other, same)
+    timeline = timeline_of(tmp_path, unsaid, other, alias, same)
     status = dict(zip(timeline.jobs["job_id"], timeline.jobs["status"], strict=True))
-    assert status == {"unsaid": "invalid", "other": "invalid", "same": "succeeded"}
+    assert status == {
+        "unsaid": "invalid",
+        "other": "invalid",
+        "alias": "succeeded",
+        "same": "succeeded",
+    }
     assert of_job(timeline.problems, timeline, "unsaid")["problem"].tolist() == [
         f"data_sharing 'true' on a phase_start record ({tmp_path / 'events.jsonl'}:2), but"
         " none on job_created: a job's settings are read from its job_created"
