@@ -34,6 +34,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from rftcost.events.schema import BILLING_EVENTS, FINAL_EVENTS, JOB_SETTING_COLUMNS
+from rftcost.job_settings import setting_conflicts, settings_elsewhere
 from rftcost.policy import Policy
 from rftcost.runs import asof_join, new_runs, running_max, running_sum, sorted_by
 from rftcost.time import iso_series
@@ -101,7 +102,7 @@ def build_timeline(
     jobs, setting_problems = _job_facts(events, ordered, job_ids)
     problems: list[pd.DataFrame] = [
         setting_problems,
-        _settings_elsewhere(events, ordered, jobs, policy),
+        settings_elsewhere(events, ordered, jobs, policy),
         _implausible_spans(jobs),
     ]
     if reader_problems is not None and len(reader_problems):
@@ -279,7 +280,7 @@ def _job_facts(
     created = created.assign(job_id=created["job_id"].astype(str))
     code_of = pd.Series(np.arange(len(job_ids)), index=job_ids)
     repeated = created["job_id"].duplicated(keep=False).to_numpy()
-    problems = _setting_conflicts(created[repeated], code_of)
+    problems = setting_conflicts(created[repeated], code_of)
     if repeated.any():
         # Several records that agree (or each give some settings): the first value given.
         settings = created.groupby("job_id", sort=False, observed=True).first()
@@ -295,86 +296,6 @@ def _job_facts(
         )
     settings = pd.DataFrame(columns, index=settings.index)
     return facts.join(settings, how="left"), problems
-
-
-BILLED_SETTINGS = ("team", "project", "model", "data_sharing")
-"""Settings of ``job_created`` that decide an amount or who pays it."""
-
-
-def _settings_elsewhere(
-    events: pd.DataFrame, ordered: pd.DataFrame, jobs: pd.DataFrame, policy: Policy
-) -> pd.DataFrame:
-    """Jobs whose other records give a setting that decides money (``BILLED_SETTINGS``)
-    otherwise than their ``job_created`` does, or that it does not give.
-
-    A job's settings are read from its ``job_created`` only (event-log.md). A log that
-    says ``data_sharing: true`` or a team on a later record, but not on ``job_created``,
-    would be billed without its discount or under ``unallocated`` without a word; which
-    record is right is not known, so the job is invalid, as when two ``job_created``
-    disagree. A record repeating ``job_created``'s value is fine, and so is a ``model``
-    named otherwise at the same hourly rate (``o4-mini`` for ``o4-mini-2025-04-16``, or
-    for the policy's default model where ``job_created`` names none): the money is one.
-    """
-    given = [c for c in BILLED_SETTINGS if c in events.columns]
-    not_created = ~_event_is(events["event"], ("job_created",))
-    masks = {c: not_created & events[c].notna().to_numpy(dtype=bool) for c in given}
-    if not any(mask.any() for mask in masks.values()):  # the usual log
-        return _no_problems()
-    job_of_row = np.empty(len(events), dtype="int64")
-    job_of_row[ordered["row"].to_numpy(dtype="int64")] = ordered["job"].to_numpy(dtype="int64")
-    found = []
-    for column, mask in masks.items():  # the four settings, not the rows
-        rows = np.flatnonzero(mask)
-        if not len(rows):
-            continue
-        job = job_of_row[rows]
-        value = pd.Series(events[column].array.take(rows)).astype("string")
-        settled = pd.Series(jobs[column].array.take(job)).astype("string")
-        if pd.api.types.is_bool_dtype(events[column].dtype):  # as the log writes it
-            value, settled = value.str.lower(), settled.str.lower()
-        if column == "model":  # by the rate each name bills at (R11), per distinct pair
-            pairs = pd.DataFrame({"given": value, "job": settled.fillna(policy.default_model)})
-            distinct = pairs.drop_duplicates()
-            rates = {m: policy.hourly_rate(str(m)) for m in pd.unique(distinct.values.ravel())}
-            same = {
-                (given, job)
-                for given, job in distinct.itertuples(index=False)
-                if rates[given] is not None and rates[given] == rates[job]
-            }
-            differs = ~pd.MultiIndex.from_frame(pairs).isin(list(same))
-        else:
-            differs = (settled.isna() | settled.ne(value).fillna(True)).to_numpy(dtype=bool)
-        if not differs.any():
-            continue
-        first = np.flatnonzero(differs)
-        first = first[~pd.Series(job[first]).duplicated().to_numpy()]  # a job's first record
-        source = rows[first]
-        was = settled.take(first)
-        found.append(
-            pd.DataFrame(
-                {
-                    "job": job[first],
-                    "problem": (
-                        f"{column} '"
-                        + _short(value.take(first)).to_numpy()
-                        + "' on a "
-                        + pd.Series(events["event"].array.take(source)).astype(str).to_numpy()
-                        + " record ("
-                        + pd.Series(events["source"].array.take(source)).astype(str).to_numpy()
-                        + ":"
-                        + pd.Series(events["line"].array.take(source)).astype(str).to_numpy()
-                        + "), but "
-                        + np.where(
-                            was.isna().to_numpy(dtype=bool),
-                            "none on job_created",
-                            "'" + _short(was.fillna("")).to_numpy() + "' on job_created",
-                        )
-                        + ": a job's settings are read from its job_created"
-                    ),
-                }
-            )
-        )
-    return pd.concat(found, ignore_index=True) if found else _no_problems()
 
 
 def _as_string(values: pd.Series) -> pd.Series:
@@ -419,46 +340,6 @@ def _implausible_spans(jobs: pd.DataFrame) -> pd.DataFrame:
             ),
         }
     )
-
-
-def _short(values: pd.Series, limit: int = 80) -> pd.Series:
-    """Values as text of at most ``limit`` characters (a name can be anything long)."""
-    text = values.astype(str)
-    return text.where(text.str.len() <= limit, text.str.slice(0, limit - 1) + "…")
-
-
-def _setting_conflicts(created: pd.DataFrame, code_of: pd.Series) -> pd.DataFrame:
-    """Problems of jobs whose several ``job_created`` give two values of one setting."""
-    found = []
-    # The usual log has one ``job_created`` per job: nothing to compare.
-    for column in JOB_SETTING_COLUMNS if len(created) else ():  # the few settings, not jobs
-        distinct = created[["job_id", column]].dropna().drop_duplicates()
-        if distinct.empty:
-            continue
-        rank = distinct.groupby("job_id", sort=False).cumcount()
-        first = distinct[rank == 0].set_index("job_id")[column]
-        second = distinct[rank == 1].set_index("job_id")[column]
-        if second.empty:
-            continue
-        found.append(
-            pd.DataFrame(
-                {
-                    "job": code_of.reindex(second.index).to_numpy(),
-                    "problem": (
-                        f"job_created records disagree on {column}: '"
-                        + _short(first.reindex(second.index)).to_numpy()
-                        + "' and '"
-                        + _short(second).to_numpy()
-                        + "'"
-                    ),
-                }
-            )
-        )
-    if not found:
-        return pd.DataFrame(
-            {"job": pd.Series([], dtype="int64"), "problem": pd.Series([], dtype="string")}
-        )
-    return pd.concat(found, ignore_index=True)
 
 
 # --- billing events and segments (R4) ------------------------------------------------
@@ -614,7 +495,7 @@ def _intervals(
     pauses = _pause_intervals(ordered, jobs)
     billable_starts = at[is_start & billable_code[phase_code]]
     problems = pd.concat(
-        [problems, _work_while_paused(ordered, pauses, billing, billable_starts)],
+        [problems, _work_while_paused(ordered, events, pauses, billing, billable_starts)],
         ignore_index=True,
     )
 
@@ -821,88 +702,141 @@ def _pause_intervals(ordered: pd.DataFrame, jobs: pd.DataFrame) -> pd.DataFrame:
     matched = taken < count
     at = resume_rows[np.minimum(first + taken, len(resume_rows) - 1)] if len(resume_rows) else 0
     last = jobs["last_ns"].reindex(pause_job).to_numpy(dtype="int64")
+    start = ts[np.flatnonzero(is_pause)]
+    end = np.where(matched, ts[at], last)
+    # A pause with no resume left, given while an earlier pause is still in force (the
+    # same pause logged twice, or paused again), is part of that one, not open to the end.
+    in_force = np.where(matched, end, np.iinfo("int64").min)
+    before = np.r_[np.iinfo("int64").min, running_max(in_force, new_job)[:-1]]
+    before[new_job] = np.iinfo("int64").min
+    kept = matched | (start >= before)
     pauses = pd.DataFrame(
         {
-            "job": pause_job,
-            "start": ts[np.flatnonzero(is_pause)],
-            "end": np.where(matched, ts[at], last),
+            "job": pause_job[kept],
+            "start": start[kept],
+            "end": end[kept],
             "phase": "paused",
-            "closed_by": np.where(matched, "resumed", "open"),
+            "closed_by": np.where(matched[kept], "resumed", "open"),
         }
     )
     return pauses[pauses["end"] > pauses["start"]]
 
 
-_WORK_EVENTS = ("step_completed", "checkpoint_saved", "rollback", "grader_usage", "succeeded")
-"""Events that say training ran: a step, a checkpoint, a rollback, grader tokens, its
-completion (and, given apart, the start of a billable phase)."""
+_WORK_EVENTS = ("step_completed", "rollback", "succeeded")
+"""Events that say training ran: a step (beyond the one in flight at the pause), a
+rollback, its completion; and, given apart, the start of a billable phase. Not a
+checkpoint (a pause saves one) nor grader tokens (the step in flight reports them)."""
 
 
 def _work_while_paused(
-    ordered: pd.DataFrame, pauses: pd.DataFrame, billing: pd.DataFrame, billable_starts: np.ndarray
+    ordered: pd.DataFrame,
+    events: pd.DataFrame,
+    pauses: pd.DataFrame,
+    billing: pd.DataFrame,
+    billable_starts: np.ndarray,
 ) -> pd.DataFrame:
-    """A pause never resumed, yet the job works on before it ends: its ``resumed`` is
-    missing, so when the work began to be billed again is unknown (R2, R4).
+    """Work done while the job was paused: its ``resumed`` is missing or misplaced, so when
+    billing began again is unknown (R2, R4).
 
-    Without this the pause would run to the job's last event and swallow the work after
-    it: a bill too low, and silent. The job is invalid instead (its amount unknown). A
-    pause followed by a cancellation or a failure is not work; nor is a phase that was
-    open at the pause ending later (a log closes its phases when the job stops), nor
-    what comes after the job's final event (R8: accrued).
+    A pause never resumed would otherwise run to the job's last event and swallow the work
+    after it; one resumed late would hide the work before its resume: a bill too low, and
+    silent. The job is invalid instead (its amount unknown). Work counts up to the resume
+    (excluded), or for a pause never resumed up to the job's cancellation or failure after
+    it (included: a stopped job does no more work); the step in flight at the pause may
+    complete after it. A phase open at the pause and ended later is not work (a log closes
+    its phases when the job stops), nor is anything after the job stopped (R8: accrued).
     """
-    unresumed = pauses[pauses["closed_by"].to_numpy(dtype=object) == "open"]
-    if unresumed.empty:  # the usual log: every pause resumed
+    if pauses.empty:  # the usual log
         return _no_problems()
     job = ordered["job"].to_numpy(dtype="int64")
     ts = ordered["ts"].to_numpy(dtype="int64")
     is_work = _event_is(ordered["event"], _WORK_EVENTS)
     is_work[billable_starts] = True
-    rows = np.flatnonzero(is_work)
-    first_work = asof_join(
-        unresumed[["job", "start"]].reset_index(drop=True),
-        pd.DataFrame({"job": job[rows], "work_at": ts[rows], "work_row": rows}),
-        left_on="start",
-        right_on="work_at",
-        by="job",
-        direction="forward",
-        allow_exact_matches=False,
+    is_step = _event_is(ordered["event"], ("step_completed",))
+    step = np.full(len(job), -1, dtype="int64")
+    step_rows = np.flatnonzero(is_step)
+    step[step_rows] = (
+        pd.Series(events["step"].array.take(ordered["row"].to_numpy()[step_rows]))
+        .fillna(-1)
+        .to_numpy(dtype="int64")
     )
-    # Up to the job's stop after the pause (a cancellation, a failure: paused jobs may
-    # end so); events after it are after the job's end, not work while paused.
-    stops = billing.loc[_event_is(billing["event"], ("cancelled", "failed")), ["job", "ts"]].rename(
-        columns={"ts": "stop_at"}
-    )
-    first_work = asof_join(
-        first_work,
-        stops,
+    pause = pauses[["job", "start", "end", "closed_by"]].reset_index(drop=True)
+    pause = pause.assign(pause=np.arange(len(pause)))
+    # The step in flight at the pause: one past the highest completed at or before it.
+    if len(step_rows):
+        done = pd.DataFrame(
+            {
+                "job": job[step_rows],
+                "done_at": ts[step_rows],
+                "done": running_max(step[step_rows], new_runs(job[step_rows])),
+            }
+        )
+        pause = asof_join(
+            pause, done, left_on="start", right_on="done_at", by="job", any_order=True
+        )
+    else:
+        pause = pause.assign(done=pd.array([pd.NA] * len(pause), dtype="Int64"))
+    stops = billing.loc[_event_is(billing["event"], ("cancelled", "failed")), ["job", "ts"]]
+    pause = asof_join(
+        pause,
+        stops.rename(columns={"ts": "stop_at"}),
         left_on="start",
         right_on="stop_at",
         by="job",
         direction="forward",
         allow_exact_matches=False,
+        any_order=True,
     )
-    found = first_work["work_at"].notna() & (
-        first_work["stop_at"].isna() | (first_work["work_at"] < first_work["stop_at"])
+    # Joined rows in their own order again (a join may give them in time order), so that
+    # a pause's number is its row.
+    pause = pause.sort_values("pause", kind="stable").reset_index(drop=True)
+    rows = np.flatnonzero(is_work)
+    work = asof_join(
+        pd.DataFrame({"job": job[rows], "work_at": ts[rows], "work_row": rows}),
+        pause[["job", "start", "pause"]],
+        left_on="work_at",
+        right_on="start",
+        by="job",
+        allow_exact_matches=False,
+        any_order=True,
     )
-    found_work = first_work[found.to_numpy(dtype=bool)]
-    if found_work.empty:
+    work = work[work["pause"].notna().to_numpy(dtype=bool)].sort_values("work_row", kind="stable")
+    of = pause.iloc[work["pause"].to_numpy(dtype="int64")]
+    at = work["work_at"].to_numpy(dtype="int64")
+    resumed = of["closed_by"].to_numpy(dtype=object) == "resumed"
+    no_stop = np.iinfo("int64").max
+    stop = of["stop_at"].astype("Int64").fillna(no_stop).to_numpy(dtype="int64")
+    inside = np.where(resumed, at < of["end"].to_numpy(dtype="int64"), at <= stop)
+    work_row = work["work_row"].to_numpy(dtype="int64")
+    in_flight = of["done"].astype("Int64").fillna(0).to_numpy(dtype="int64") + 1
+    beyond = ~is_step[work_row] | (step[work_row] > in_flight)
+    found = work[inside & beyond].drop_duplicates("pause")  # a pause's first work
+    if found.empty:
         return _no_problems()
-    work_row = found_work["work_row"].to_numpy(dtype="int64")
+    of = pause.iloc[found["pause"].to_numpy(dtype="int64")]
+    work_row = found["work_row"].to_numpy(dtype="int64")
     event = ordered["event"].to_numpy(dtype=object)[work_row].astype(str)
-    phase = ordered["phase"].to_numpy(dtype=object)[work_row]
-    what = np.where(event == "phase_start", "phase_start of '" + phase.astype(str) + "'", event)
+    phase = ordered["phase"].to_numpy(dtype=object)[work_row].astype(str)
+    what = np.where(event == "phase_start", "phase_start of '" + phase + "'", event)
+    what = np.where(event == "step_completed", what + " " + step[work_row].astype(str), what)
+    until = np.where(
+        of["closed_by"].to_numpy(dtype=object) == "resumed",
+        "resumed at " + iso_series(of["end"]).to_numpy(),
+        "never resumed",
+    )
     return pd.DataFrame(
         {
-            "job": found_work["job"].to_numpy(dtype="int64"),
+            "job": of["job"].to_numpy(dtype="int64"),
             "problem": (
                 "paused at "
-                + iso_series(found_work["start"]).to_numpy()
-                + " and never resumed, yet "
+                + iso_series(of["start"]).to_numpy()
+                + " ("
+                + until
+                + "), yet "
                 + what
                 + " at "
-                + iso_series(found_work["work_at"]).to_numpy()
-                + ": the 'resumed' event is missing, so the time billed after the pause"
-                " is unknown"
+                + iso_series(found["work_at"]).to_numpy()
+                + ": work while paused, so when billing began again is unknown"
             ),
         }
     )

@@ -48,11 +48,12 @@ def job_events(draw: st.DrawFn, job_id: str) -> list[dict[str, Any]]:
     def add(event: str, at: datetime, **fields: Any) -> None:
         events.append({"job_id": job_id, "ts": _iso(at), "event": event, **fields})
 
-    add(
-        "job_created",
-        clock,
-        team=draw(st.sampled_from(["search", "ads", None])),
-        data_sharing=draw(st.booleans()),
+    team = draw(st.sampled_from(["search", "ads", None]))
+    sharing = draw(st.booleans())
+    add("job_created", clock, team=team, data_sharing=sharing)
+    # Settings repeated on a later record (fine), or given otherwise (the job invalid).
+    restated = draw(
+        st.sampled_from([{}] * 6 + [{"team": team} if team else {}, {"data_sharing": not sharing}])
     )
     step = 0
     checkpoints: list[int] = []
@@ -68,7 +69,7 @@ def job_events(draw: st.DrawFn, job_id: str) -> list[dict[str, Any]]:
             add("phase_end", clock, phase=phase)
         elif kind in ("billable", "overlap"):
             phase = draw(st.sampled_from(BILLABLE))
-            add("phase_start", clock, phase=phase)
+            add("phase_start", clock, phase=phase, **restated)
             if kind == "overlap":
                 other = draw(st.sampled_from([p for p in BILLABLE if p != phase]))
                 add("phase_start", clock + length / 2, phase=other)
@@ -94,7 +95,8 @@ def job_events(draw: st.DrawFn, job_id: str) -> list[dict[str, Any]]:
         elif kind == "pause":
             add("paused", clock)
             clock += length
-            add("resumed", clock)
+            if draw(st.integers(0, 7)):  # else its resume lost: later work makes it invalid
+                add("resumed", clock)
         elif kind == "rollback":
             add("phase_start", clock, phase="rollout")
             clock += length

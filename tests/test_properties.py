@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,15 @@ SLOW = settings(SETTINGS, max_examples=examples(30, slow=True))
 
 
 def bill_of(records: list[dict[str, Any]]) -> dict[str, Any]:
-    return rftcost.bill(pd.DataFrame(records)).to_dict()
+    return unplaced(rftcost.bill(pd.DataFrame(records)).to_dict())
+
+
+def unplaced(document: dict[str, Any]) -> dict[str, Any]:
+    """The bill without where its records were: a problem names the file and line of the
+    record at fault, which a shuffle or a split moves (the bill itself does not change)."""
+    for job in document["jobs"]:
+        job["problems"] = [re.sub(r" \([^()]*:\d+\)", "", p) for p in job["problems"]]
+    return document
 
 
 def amounts(document: dict[str, Any]) -> dict[str, Any]:
@@ -79,7 +88,7 @@ def test_file_split_never_changes_a_bill(
             frame.astype(
                 {c: "string" for c in frame.columns if frame[c].dtype == object}
             ).to_parquet(path)
-    assert rftcost.bill(folder).to_dict()["jobs"] == bill_of(records)["jobs"]
+    assert unplaced(rftcost.bill(folder).to_dict())["jobs"] == bill_of(records)["jobs"]
 
 
 @pytest.mark.slow
@@ -99,7 +108,7 @@ def test_duplicates_never_change_a_bill(records: list[dict[str, Any]], data: st.
         else repeated
     )
     document = rftcost.bill(pd.DataFrame(base + extra))
-    assert document.to_dict() == bill_of(base)
+    assert unplaced(document.to_dict()) == bill_of(base)
     assert document.log is not None
     assert document.log.counts()["duplicates"] == len(extra)
 

@@ -107,9 +107,8 @@ def test_work_after_a_pause_never_resumed_makes_the_job_invalid(tmp_path: Path) 
     assert status == {"lost": "invalid", "ended": "cancelled", "waiting": "paused"}
     problems = of_job(timeline.problems, timeline, "lost")["problem"].tolist()
     assert problems == [
-        "paused at 2025-06-01T09:00:00Z and never resumed, yet step_completed at"
-        " 2025-06-01T10:00:00Z: the 'resumed' event is missing, so the time billed after the"
-        " pause is unknown"
+        "paused at 2025-06-01T09:00:00Z (never resumed), yet step_completed 3 at"
+        " 2025-06-01T10:00:00Z: work while paused, so when billing began again is unknown"
     ]
 
 
@@ -143,22 +142,30 @@ def test_a_job_that_cannot_be_reconstructed_is_invalid(tmp_path: Path) -> None:
 
 
 def test_a_setting_that_decides_money_is_read_from_job_created_only(tmp_path: Path) -> None:
-    # Given elsewhere otherwise than (or not) on job_created: which is right is not known.
+    # Said elsewhere but not on job_created: which record is right is not known.
     unsaid = JobLog("unsaid").created().add("phase_start", phase="rollout", data_sharing=True)
     unsaid.at(hours=1).add("phase_end", phase="rollout").add("succeeded")
+    payer = JobLog("payer").created().add("phase_start", phase="rollout", team="ads")
+    payer.at(hours=1).add("phase_end", phase="rollout").add("succeeded")
+    rate = JobLog("rate").created(model="o4-mini").add("phase_start", phase="rollout")
+    rate.at(hours=1).add("phase_end", phase="rollout", model="gpt-4o").add("succeeded")
+    # What cannot change an amount or its payer: job_created's team pays, false is no
+    # claim (a boolean column writes it on every row), an alias at the same rate.
     other = JobLog("other").created(team="ads").add("phase_start", phase="rollout", team="ads")
     other.at(hours=1).add("phase_end", phase="rollout", team="search").add("succeeded")
     alias = JobLog("alias").created().add("phase_start", phase="rollout", model="o4-mini")
     alias.at(hours=1).add("phase_end", phase="rollout", model="o4-mini-2025-04-16")
-    alias.add("succeeded")  # named otherwise, billed at the default model's one rate
+    alias.add("succeeded")
     same = JobLog("same").created(team="ads", data_sharing=True, grader_type="python")
     same.add("phase_start", phase="rollout", team="ads", grader_type="multi").at(hours=1)
-    same.add("phase_end", phase="rollout", data_sharing=True).add("succeeded")
-    timeline = timeline_of(tmp_path, unsaid, other, alias, same)
+    same.add("phase_end", phase="rollout", data_sharing=False).add("succeeded")
+    timeline = timeline_of(tmp_path, unsaid, payer, rate, other, alias, same)
     status = dict(zip(timeline.jobs["job_id"], timeline.jobs["status"], strict=True))
     assert status == {
         "unsaid": "invalid",
-        "other": "invalid",
+        "payer": "invalid",
+        "rate": "invalid",
+        "other": "succeeded",
         "alias": "succeeded",
         "same": "succeeded",
     }
@@ -166,11 +173,33 @@ def test_a_setting_that_decides_money_is_read_from_job_created_only(tmp_path: Pa
         f"data_sharing 'true' on a phase_start record ({tmp_path / 'events.jsonl'}:2), but"
         " none on job_created: a job's settings are read from its job_created"
     ]
-    (problem,) = of_job(timeline.problems, timeline, "other")["problem"].tolist()
-    assert problem.startswith(f"team 'search' on a phase_end record ({tmp_path}")
+    (problem,) = of_job(timeline.problems, timeline, "rate")["problem"].tolist()
+    assert problem.startswith(f"model 'gpt-4o' on a phase_end record ({tmp_path}")
     assert problem.endswith(
-        "), but 'ads' on job_created: a job's settings are read from its job_created"
+        "), but 'o4-mini' on job_created: a job's settings are read from its job_created"
     )
+
+
+def test_work_while_paused_is_told_from_what_a_pause_leaves(tmp_path: Path) -> None:
+    """The step in flight may end after the pause; the pause saves a checkpoint; a pause
+    logged twice is one. Work inside a pause resumed later is work while paused too."""
+    in_flight = JobLog("in_flight").created().add("phase_start", phase="rollout").at(hours=1)
+    in_flight.add("step_completed", step=1).add("paused").at(minutes=1)
+    in_flight.add("step_completed", step=2).add("checkpoint_saved", step=2)
+    in_flight.add("grader_usage", grader_model="gpt-4.1", input_tokens=5, output_tokens=1)
+    twice = JobLog("twice").created().phase("rollout", hours=1).add("paused").add("paused")
+    twice.at(hours=1).add("resumed").phase("rollout", hours=1).add("succeeded")
+    late = JobLog("late").created().phase("rollout", hours=1).add("paused").at(minutes=10)
+    late.phase("rollout", hours=1).at(hours=1).add("resumed").add("succeeded")
+    timeline = timeline_of(tmp_path, in_flight, twice, late)
+    status = dict(zip(timeline.jobs["job_id"], timeline.jobs["status"], strict=True))
+    assert status == {"in_flight": "paused", "twice": "succeeded", "late": "invalid"}
+    assert of_job(timeline.charges, timeline, "twice")["billable_ns"].tolist() == [HOUR, HOUR]
+    assert of_job(timeline.problems, timeline, "late")["problem"].tolist() == [
+        "paused at 2025-06-01T09:00:00Z (resumed at 2025-06-01T11:10:00Z), yet phase_start of"
+        " 'rollout' at 2025-06-01T09:10:00Z: work while paused, so when billing began again"
+        " is unknown"
+    ]
 
 
 def test_the_final_event_is_the_status(tmp_path: Path) -> None:
@@ -188,7 +217,11 @@ def test_pieces_cover_the_billable_union_to_the_nanosecond(records: list[dict[st
     """The billable pieces of a job add up to the union of its billable intervals, exactly
     (the generated times have milliseconds: a float on the way would miss by some ns)."""
     timeline = rftcost.bill(pd.DataFrame(records)).timeline
-    billable = timeline.intervals[timeline.intervals["billable"]]
+    # A valid job's: work while paused (a lost resume) makes a job invalid (R2).
+    valid = timeline.jobs.index[timeline.jobs["status"] != "invalid"]
+    billable = timeline.intervals[
+        timeline.intervals["billable"] & timeline.intervals["job"].isin(valid)
+    ]
     union: dict[int, int] = {}
     for job, spans in billable.groupby("job"):
         reach, total = None, 0
@@ -200,7 +233,7 @@ def test_pieces_cover_the_billable_union_to_the_nanosecond(records: list[dict[st
                 total += end - reach
                 reach = end
         union[int(job)] = total
-    pieces = timeline.pieces[timeline.pieces["billable"]]
+    pieces = timeline.pieces[timeline.pieces["billable"] & timeline.pieces["job"].isin(valid)]
     covered = (pieces["end"] - pieces["start"]).groupby(pieces["job"]).sum()
     assert {int(job): int(ns) for job, ns in covered.items() if ns} == {
         job: ns for job, ns in union.items() if ns
