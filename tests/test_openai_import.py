@@ -307,6 +307,13 @@ def test_unknown_messages_are_listed_and_emit_nothing(tmp_path: Path) -> None:
     assert any("from its error-level event ftevent-3" in note for note in result.notes)
 
 
+def test_a_job_paused_then_cancelled_stopped_working_at_the_pause() -> None:
+    # Its last step ends at the pause; the cancel an hour later is no gap of missing steps.
+    result = bill([FIXTURES.parent / "openai-paused-then-cancelled"])
+    job = result.job("ftjob-rw02")
+    assert (job.status, job.total_amount, job.problems) == ("cancelled", Decimal("100.00"), ())
+
+
 def test_a_new_message_is_one_row_in_the_table() -> None:
     assert all(rule.pattern for rule in MESSAGE_RULES)
     events = {rule.event for rule in MESSAGE_RULES if rule.event}

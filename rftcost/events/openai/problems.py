@@ -78,8 +78,14 @@ def incomplete_jobs(
     timed = steps[steps["start"].notna()]
     span = timed.assign(length=timed["ts"] - timed["start"]).groupby("job_id", sort=False)
     spans = span.agg(last_end=("ts", "max"), longest=("length", "max"))
-    stopping = canonical[canonical["event"].isin(["cancelled", "paused"])]
-    stops = stopping.groupby("job_id", sort=False)["ts"].max().rename("stop")
+    # The stop that ended the work: the first at or after the last step's end (a job
+    # paused, then cancelled later, stopped working at the pause).
+    stopping = canonical.loc[canonical["event"].isin(["cancelled", "paused"]), ["job_id", "ts"]]
+    after = stopping.merge(
+        spans["last_end"].rename_axis("job").reset_index(), left_on="job_id", right_on="job"
+    )
+    after = after[after["ts"] >= after["last_end"]]
+    stops = after.groupby("job_id", sort=False)["ts"].min().rename("stop")
     gap = spans.join(stops, how="inner")
     gap = gap[(gap["stop"] - gap["last_end"]) > gap["longest"]]
     gap = gap.assign(
