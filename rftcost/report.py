@@ -228,19 +228,21 @@ def _header(bill: Bill, window: Window | None) -> dict[str, Any]:
 def _totals(bill: Bill, monthly: SpendReport, currency: str) -> dict[str, Any]:
     totals = bill.totals()
     orphans = bill.orphan_records()
-    charged = format_money(totals.total_amount, currency)
-    if (totals.invalid_jobs or orphans) and totals.jobs == totals.invalid_jobs:
-        # No valid job at all: no sum is not $0 (with some, the notes say what is unknown).
-        charged = "unknown"
+    # No valid job at all: no sum is not $0 (with some, the notes say what is unknown).
+    no_sum = bool(totals.invalid_jobs or orphans) and totals.jobs == totals.invalid_jobs
+
+    def known(text: str) -> str:
+        return _UNKNOWN if no_sum else text
+
     window = monthly.window
     cards = [
-        ("Total charged", charged, "total"),
-        ("Compute", format_money(totals.compute_amount, currency), ""),
-        ("Data-sharing discount", format_money(-totals.discount_amount, currency), ""),
-        ("Grader tokens", format_money(totals.grader_amount, currency), ""),
-        ("Billed hours", f"{totals.billed_hours} h", ""),
+        ("Total charged", known(format_money(totals.total_amount, currency)), "total"),
+        ("Compute", known(format_money(totals.compute_amount, currency)), ""),
+        ("Data-sharing discount", known(format_money(-totals.discount_amount, currency)), ""),
+        ("Grader tokens", known(format_money(totals.grader_amount, currency)), ""),
+        ("Billed hours", known(f"{totals.billed_hours} h"), ""),
         ("Jobs", f"{totals.jobs - totals.invalid_jobs} valid / {totals.jobs}", ""),
-        ("Accrued, not charged", format_money(totals.accrued_amount, currency), ""),
+        ("Accrued, not charged", known(format_money(totals.accrued_amount, currency)), ""),
     ]
     notes = []
     if totals.invalid_jobs:
@@ -339,8 +341,10 @@ def _budget_section(
             status.period,
             format_money(status.amount, currency),
             format_money(status.spent, currency),
-            format_money(status.remaining, currency),
-            _MISSING if status.used_percent is None else f"{status.used_percent:.2f}%",
+            _UNKNOWN if status.remaining is None else format_money(status.remaining, currency),
+            (_UNKNOWN if status.unknown_jobs else _MISSING)
+            if status.used_percent is None
+            else f"{status.used_percent:.2f}%",
             _Cell("OVER", badge="over")
             if status.over
             else _Cell("unknown", badge="over")
@@ -353,6 +357,7 @@ def _budget_section(
     months = sorted({s.period for s in statuses if len(s.period) == 7})[-_MAX_CUMULATIVE_MONTHS:]
     return {
         "over": sum(1 for s in statuses if s.over),
+        "unknown": sum(1 for s in statuses if s.status == "unknown"),
         "table": _table(
             headers,
             rows,

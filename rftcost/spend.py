@@ -489,10 +489,12 @@ class BudgetStatus(BaseModel):
     """The budget."""
     spent: Decimal
     """Charges of the team in the period (inside the report's window, if any)."""
-    remaining: Decimal
-    """amount − spent (negative when over)."""
+    remaining: Decimal | None
+    """amount − spent (negative when over); None when a job's amount is unknown
+    (``unknown_jobs``)."""
     used_percent: Decimal | None
-    """spent / amount in percent, two decimals, half up (None for a zero budget)."""
+    """spent / amount in percent, two decimals, half up (None for a zero budget, or when a
+    job's amount is unknown)."""
     over: bool
     """spent > amount."""
     unknown_jobs: tuple[str, ...] = ()
@@ -622,8 +624,9 @@ class SpendReport(BaseModel):
 
     def _rows(self, table: pd.DataFrame) -> list[dict[str, Any]]:
         key = self.by.value
-        # A row whose budget a job of unknown amount may break is not said within it.
-        unknown = {(b.team, b.period) for b in self.unknown_budgets}
+        # A row whose budget a job of unknown amount may break is not said within it, and
+        # its share used is unknown (over already or not).
+        unknown = {(b.team, b.period) for b in self.budgets if b.unknown_jobs}
         records = []
         for row in _tuples(table):
             budget = None if pd.isna(row.budget_cents) else int(row.budget_cents)
@@ -680,7 +683,7 @@ class SpendReport(BaseModel):
                     "period": b.period,
                     "budget": f"{b.amount:.2f}",
                     "spent": f"{b.spent:.2f}",
-                    "remaining": f"{b.remaining:.2f}",
+                    "remaining": None if b.remaining is None else f"{b.remaining:.2f}",
                     "budget_used": None if b.used_percent is None else f"{b.used_percent:.2f}",
                     "over_budget": None if b.status == "unknown" else b.over,
                     "status": b.status,
@@ -944,8 +947,9 @@ def _budget_statuses(
                 end=datetime.fromtimestamp(int(row.end_ns) // 1_000_000_000, tz=UTC),
                 amount=cents_to_decimal(amount),
                 spent=cents_to_decimal(int(spent_cents)),
-                remaining=cents_to_decimal(amount - int(spent_cents)),
-                used_percent=_percent(int(spent_cents), amount),
+                # Known charges only: what is left, or used, is unknown beside them.
+                remaining=None if len(touching) else cents_to_decimal(amount - int(spent_cents)),
+                used_percent=None if len(touching) else _percent(int(spent_cents), amount),
                 over=int(spent_cents) > amount,
                 unknown_jobs=tuple(touching["job_id"]),
                 whole_period=window is None or window.covers(int(row.start_ns), int(row.end_ns)),

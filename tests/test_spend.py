@@ -390,9 +390,18 @@ def test_a_row_with_known_jobs_and_one_of_unknown_amount_keeps_its_sum(
     bill: rftcost.Bill,
 ) -> None:
     budgets = [Budget(team="search", period="2025-06", amount=Decimal(100000))]
-    (row,) = [r for r in spend(bill, budgets=budgets).rows() if r["budget"] is not None]
+    report = spend(bill, budgets=budgets)
+    (row,) = [r for r in report.rows() if r["budget"] is not None]
     assert row["jobs"] > 0 and row["total_amount"] is not None  # the sum of the known jobs
     assert (row["budget_used"], row["over_budget"]) == (None, None)  # ftjob-broken's unknown
+    (status,) = report.budgets  # spent: the known charges; what is left, or used, unknown
+    assert status.spent > 0 and (status.remaining, status.used_percent) == (None, None)
+    over = spend(bill, budgets=[Budget(team="search", period="2025-06", amount=Decimal(1))])
+    (row,) = [r for r in over.rows() if r["budget"] is not None]
+    assert (row["over_budget"], row["budget_used"]) == (
+        True,
+        None,
+    )  # over already, by how much not known
 
 
 def test_a_window_that_cuts_a_budget_period_says_so(bill: rftcost.Bill) -> None:

@@ -175,8 +175,10 @@ def _budget_cells(spent: Any) -> list[list[str]]:
             b.period,
             f"{b.amount:.2f}",
             f"{b.spent:.2f}",
-            f"{b.remaining:.2f}",
-            "" if b.used_percent is None else f"{b.used_percent:.2f}%",
+            "unknown" if b.remaining is None else f"{b.remaining:.2f}",
+            ("unknown" if b.unknown_jobs else "")
+            if b.used_percent is None
+            else f"{b.used_percent:.2f}%",
             b.status.upper() if b.status == "over" else b.status,
         ]
         for b in spent.budgets
