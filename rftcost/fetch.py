@@ -41,6 +41,7 @@ __all__ = [
     "FetchedJob",
     "explain_error",
     "fetch_jobs",
+    "not_the_api",
     "open_client",
     "write_job",
 ]
@@ -147,6 +148,8 @@ def fetch_jobs(
                 job, events, checkpoints = _download(client, job_id, page_size)
             except openai.OpenAIError as exc:
                 raise explain_error(exc, job_id, url, max_retries) from exc
+            except (AttributeError, TypeError, ValueError) as exc:  # the SDK on a body not JSON
+                raise not_the_api(job_id, url) from exc
             fetched.append(write_job(root, job_id, job, events, checkpoints))
             if on_progress:
                 on_progress("fetch", done + 1, len(job_ids))
@@ -315,6 +318,16 @@ def explain_error(exc: Exception, job_id: str, base_url: str, max_retries: int) 
             f"the OpenAI API answered {status}{detail}", job_id=job_id, status_code=status
         )
     return FetchError(f"the OpenAI SDK failed: {exc}", job_id=job_id)
+
+
+def not_the_api(job_id: str, base_url: str) -> FetchError:
+    """The error for a response the SDK could not read as the API's JSON (an HTML page of
+    a proxy or a captive portal, answered with 200)."""
+    return FetchError(
+        f"{base_url} answered with something other than the OpenAI API's JSON (an HTML page?)",
+        job_id=job_id,
+        hint="check OPENAI_BASE_URL and any proxy between here and the API",
+    )
 
 
 def _api_message(exc: Exception) -> str:

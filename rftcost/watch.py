@@ -62,6 +62,7 @@ from rftcost.fetch import (
     DEFAULT_PAGE_SIZE,
     FetchError,
     explain_error,
+    not_the_api,
     open_client,
     write_job,
 )
@@ -326,6 +327,8 @@ def watch(
     if max_failures < 1:
         raise WatchError(f"must be at least 1, not {max_failures}", option="--max-failures")
     per_job = _budget_amount(budget)
+    if notify is not None:
+        _check_webhook(notify)
     resolved = load_policy(policy)
     team_budgets = _load_budgets(budgets)
     if team_budgets is not None:
@@ -537,6 +540,8 @@ class _Guard:
             raise explain_error(error, job_id, str(client.base_url), client.max_retries) from error
         except openai.OpenAIError as error:
             raise explain_error(error, job_id, str(client.base_url), client.max_retries) from error
+        except (AttributeError, TypeError) as error:  # the SDK on a body that is not JSON
+            raise not_the_api(job_id, str(client.base_url)) from error
         month = at.strftime("%Y-%m")
         if self.budgets is not None and not any(b.period == month for b in self.budgets.items):
             guard = "each job against --budget" if self.budget is not None else "no job guarded"
@@ -1007,6 +1012,23 @@ def _against(
             (budget_cents - used_cents) * billable_seconds / spent_cents, 1
         )
     return state.model_copy(update=update)
+
+
+def _check_webhook(url: str) -> None:
+    """Refuse a ``--notify`` that is not an http(s) URL with a host, before any poll (an
+    alert to ``file:///etc/passwd`` or to a typo would fail, or worse, only when due)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise WatchError(
+            f"not an http(s) webhook URL: {url!r}",
+            option="--notify",
+            hint="e.g. https://hooks.slack.com/services/…",
+        )
 
 
 def _load_budgets(budgets: Budgets | str | Path | None) -> Budgets | None:

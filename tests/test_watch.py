@@ -163,7 +163,7 @@ class StandIn:
         self.jobs = {job.job_id: job for job in jobs}
         self.requests: list[str] = []
         self.pauses: list[tuple[str, int]] = []  # (job, step when the pause arrived)
-        self.faults: list[str] = []  # "429" or "drop", one per coming request
+        self.faults: list[str] = []  # "429", "drop", "html" or "ok", one per coming request
         self.down = False  # every request dropped
         self.pause_answers: list[int] = []  # error statuses of the coming pauses
         self.lock = threading.Lock()
@@ -178,9 +178,10 @@ class StandIn:
                 return "drop"
             if self.faults:
                 fault = self.faults.pop(0)
-                if fault == "drop":
-                    return "drop"
-                return 429, _error("Rate limit reached for requests.", "rate_limit_exceeded")
+                if fault in ("drop", "html"):
+                    return fault
+                if fault == "429":
+                    return 429, _error("Rate limit reached for requests.", "rate_limit_exceeded")
             if key != f"Bearer {KEY}":
                 return 401, _error("Incorrect API key provided.", "invalid_api_key")
             parts = path.strip("/").split("/")
@@ -260,10 +261,13 @@ def api(local_only: None) -> Iterator[tuple[str, StandIn]]:
             if answer == "drop":  # a dropped connection: no response at all
                 self.close_connection = True
                 return
-            status, body = answer
-            data = json.dumps(body).encode()
+            if answer == "html":  # a proxy's page, answered with 200
+                status, data, kind = 200, b"<html><body>Bad gateway</body></html>", "text/html"
+            else:
+                status, body = answer
+                data, kind = json.dumps(body).encode(), "application/json"
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(data)))
             if status == 429:
                 self.send_header("retry-after-ms", "5")
@@ -569,6 +573,16 @@ def test_survives_a_429_and_a_dropped_connection(api: tuple[str, StandIn]) -> No
     assert not states[3].failed and states[3].failures == 0
     assert states[-1].jobs[0].spent == Decimal("67.00") and states[-1].exit_code == 0
     assert len(states) == 5
+
+
+def test_a_page_that_is_not_the_apis_json_is_one_clear_error(
+    api: tuple[str, StandIn], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url, stand_in = api
+    stand_in.faults = ["ok", "html"]  # the job, then its events page: a proxy's HTML
+    assert cli(monkeypatch, url, JOB, "--budget", "5", "--once") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "other than the OpenAI API's JSON (an HTML page?)" in err
 
 
 def test_gives_up_after_the_stated_number_of_failed_polls(api: tuple[str, StandIn]) -> None:
@@ -954,6 +968,8 @@ def test_budgets_without_a_row_for_the_month_say_so(
             KEY,
             "--budget: not an amount (e.g. 500 or 500.00) (got 'five')",
         ),
+        ([JOB, "--budget", "5", "--notify", "file:///etc/passwd"], KEY, "not an http(s) webhook"),
+        ([JOB, "--budget", "1e400"], KEY, "must be below 10^12"),
     ],
 )
 def test_cli_errors_are_one_line_and_exit_2(

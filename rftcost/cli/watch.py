@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from rftcost.cli.app import app
-from rftcost.cli.common import EXIT_USAGE, PolicyOption, one_line
+from rftcost.cli.common import EXIT_USAGE, PolicyOption, one_line, visible_controls
 
 if TYPE_CHECKING:
     from rftcost.watch import JobWatch, WatchState
@@ -180,24 +180,27 @@ def watch_command(
         states.close()
     if last is None:
         raise typer.Exit(0)
-    typer.echo(summary(last), err=True, nl=False)
+    typer.echo(visible_controls(summary(last)), err=True, nl=False)
     raise typer.Exit(last.exit_code)
 
 
 def _print_state(state: WatchState, output_format: WatchFormat) -> None:
+    # Names come from the API (a team in metadata): control characters shown, not obeyed,
+    # as every other command writes them (a JSON line stays the same data).
     for warning in state.warnings:
-        typer.echo(f"warning: {warning}", err=True)
+        typer.echo(visible_controls(f"warning: {warning}"), err=True)
     if output_format is WatchFormat.json:
         for line in state.lines():
-            sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
+            sys.stdout.write(visible_controls(json.dumps(line, ensure_ascii=False)) + "\n")
     else:
         for job in state.jobs:
-            sys.stdout.write(poll_line(state, job) + "\n")
+            sys.stdout.write(visible_controls(poll_line(state, job)) + "\n")
         if not state.jobs:
             sys.stdout.write(f"{_at(state)} no running reinforcement fine-tuning job\n")
     for job in state.jobs:
         if job.action == "paused":
-            typer.echo(f"{job.job_id}: pause sent ({'; '.join(job.notes)})", err=True)
+            message = f"{job.job_id}: pause sent ({'; '.join(job.notes)})"
+            typer.echo(visible_controls(message), err=True)
     sys.stdout.flush()
 
 
@@ -322,6 +325,8 @@ def summary(state: WatchState) -> str:
                 verdict += ": budget reached"
             elif job.forecast_over_budget:
                 verdict += ": forecast over budget"
+            elif job.spent is None:  # an amount unknown cannot be said to be within it
+                verdict += ": unknown"
             else:
                 verdict += ": within budget"
         paused = ", paused by rftcost watch" if job.paused_by_watch else ""
