@@ -120,7 +120,9 @@ def test_bill_csv_and_markdown(logs: Path, tmp_path: Path) -> None:
 
 
 def test_strict_exits_1_on_invalid_jobs(logs: Path, tmp_path: Path) -> None:
-    assert run("bill", str(logs), "--strict").returncode == 1
+    strict = run("bill", str(logs), "--strict", "-o", str(tmp_path / "bill.json"))
+    assert strict.returncode == 1  # and says why, the bill being in a file
+    assert "strict: 1 invalid job(s), 0 rejected record(s)" in strict.stderr
     focus = ["export", "focus", str(logs), "-o", str(tmp_path / "focus.csv")]
     for command in (["spend", str(logs)], focus):  # a job left out fails a pipeline
         assert runner.invoke(app, command).exit_code == 0

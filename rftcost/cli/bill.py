@@ -32,6 +32,7 @@ from rftcost.cli.common import (
     policy_path,
     progress,
     resolve_format,
+    strict_exit,
 )
 
 __all__ = [
@@ -107,7 +108,7 @@ def bill_command(
     streamable = chosen in (OutputFormat.csv, OutputFormat.json)
     check_logs(logs, follow_links=follow_links)
     if engine is Engine.pandas and count is not None and count > 1 and streamable:
-        found = _stream_buckets(
+        invalid, rejected = _stream_buckets(
             logs,
             resolved,
             count,
@@ -133,8 +134,8 @@ def bill_command(
             )
         _emit_bill(result, chosen, output)
         rejected = len(result.log.rejected) if result.log is not None else 0
-        found = bool(result.totals().invalid_jobs or rejected)
-    raise typer.Exit(EXIT_FOUND if strict and found else EXIT_OK)
+        invalid = result.totals().invalid_jobs
+    strict_exit(strict, invalid, rejected)
 
 
 def _emit_bill(result: Any, output_format: OutputFormat, output: Path | None) -> None:
@@ -164,9 +165,10 @@ def _stream_buckets(
     workers: int,
     *,
     follow_links: bool = False,
-) -> bool:
+) -> tuple[int, int]:
     """Write each bucket's jobs as soon as it is billed; only ``workers`` buckets are in
-    memory at a time. The library's writer lays out the document, as for one bill."""
+    memory at a time. The library's writer lays out the document, as for one bill.
+    Returns the counts of invalid jobs and rejected records."""
     from rftcost.buckets import bucketed
     from rftcost.documents import bill_writer
 
@@ -195,7 +197,7 @@ def _stream_buckets(
                 writer.adopt(part)  # merged in job order by finish
             log = partition.log_with(bucket_logs)
             writer.finish(log)  # the spool files live in the partition's folder
-    return bool(writer.totals().invalid_jobs or len(log.rejected))
+    return writer.totals().invalid_jobs, len(log.rejected)
 
 
 def _job_rows(result: Any) -> list[list[Any]]:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
@@ -46,6 +46,7 @@ __all__ = [
     "policy_path",
     "progress",
     "resolve_format",
+    "strict_exit",
     "visible_controls",
     "warn",
 ]
@@ -146,6 +147,19 @@ _SUFFIX_FORMATS = {".csv": "csv", ".json": "json", ".md": "markdown", ".markdown
 """The format an output file's suffix names, when ``--format`` does not say."""
 
 _Format = TypeVar("_Format", bound=StrEnum)
+
+
+def strict_exit(strict: bool, invalid_jobs: int, rejected_records: int) -> NoReturn:
+    """Exit: 1 under ``--strict`` with an invalid job or a rejected record, saying so on
+    stderr (the output may be a file, and a bare exit 1 says nothing); else 0."""
+    if strict and (invalid_jobs or rejected_records):
+        typer.echo(
+            f"strict: {invalid_jobs} invalid job(s), {rejected_records} rejected record(s)"
+            " (see rftcost validate)",
+            err=True,
+        )
+        raise typer.Exit(EXIT_FOUND)
+    raise typer.Exit(EXIT_OK)
 
 
 def resolve_format(chosen: _Format | None, output: Path | None, default: _Format) -> _Format:

@@ -10,8 +10,6 @@ import typer
 
 from rftcost.cli.app import app
 from rftcost.cli.common import (
-    EXIT_FOUND,
-    EXIT_OK,
     EXIT_USAGE,
     AssumeTzOption,
     FollowLinksOption,
@@ -22,6 +20,7 @@ from rftcost.cli.common import (
     check_outputs,
     policy_path,
     progress,
+    strict_exit,
 )
 
 __all__ = [
@@ -98,4 +97,4 @@ def export_focus(
     typer.echo(message, err=True)
     rejected = len(result.log.rejected) if result.log is not None else 0
     # A nightly export under --strict fails rather than leave a job out unnoticed.
-    raise typer.Exit(EXIT_FOUND if strict and (totals.invalid_jobs or rejected) else EXIT_OK)
+    strict_exit(strict, totals.invalid_jobs, rejected)

@@ -12,7 +12,6 @@ import typer
 from rftcost.cli.app import app
 from rftcost.cli.common import (
     EXIT_FOUND,
-    EXIT_OK,
     EXIT_USAGE,
     AssumeTzOption,
     FollowLinksOption,
@@ -32,6 +31,7 @@ from rftcost.cli.common import (
     policy_path,
     progress,
     resolve_format,
+    strict_exit,
 )
 
 __all__ = [
@@ -144,7 +144,7 @@ def spend_command(
         # A budget a job of unknown amount may break cannot be said to hold.
         raise typer.Exit(EXIT_FOUND)
     rejected = len(result.log.rejected) if result.log is not None else 0
-    raise typer.Exit(EXIT_FOUND if strict and (spent.invalid_jobs or rejected) else EXIT_OK)
+    strict_exit(strict, len(spent.invalid_jobs), rejected)
 
 
 _HEADERS = ["period", "{group}", "jobs", "billed h", "compute", "discount", "grader", "total",
