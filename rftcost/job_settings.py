@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BILLED_SETTINGS",
     "no_problems",
+    "puts_payer_in_doubt",
     "setting_conflicts",
     "settings_elsewhere",
     "short_text",
@@ -30,6 +31,16 @@ __all__ = [
 def no_problems() -> pd.DataFrame:
     """A problem frame (job, problem) without a row."""
     return pd.DataFrame({"job": np.zeros(0, dtype="int64"), "problem": np.zeros(0, dtype=object)})
+
+
+def puts_payer_in_doubt(problems: pd.Series) -> np.ndarray:
+    """Which of these problem texts leave a job's team unknown: its ``job_created``
+    records name two, or another record names one where they name none (the texts
+    ``setting_conflicts`` and ``settings_elsewhere`` write)."""
+    text = problems.astype(str)
+    return (
+        text.str.startswith("job_created records disagree on team:") | text.str.startswith("team '")
+    ).to_numpy(dtype=bool)
 
 
 BILLED_SETTINGS = ("team", "project", "model", "data_sharing")

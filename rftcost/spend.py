@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from rftcost._callable import make_module_callable
 from rftcost.billing import Bill
 from rftcost.errors import InputError
+from rftcost.job_settings import puts_payer_in_doubt
 from rftcost.money import (
     RoundingMode,
     budget_amount,
@@ -969,10 +970,14 @@ def _invalid_job_spans(bill: Bill, window: Window | None) -> pd.DataFrame:
     spans = invalid.astype({"job_id": str}).merge(times, on="job_id")
     spans = spans.dropna(subset=["first_ns", "last_ns"])
     rejected = bill.log.rejected["job_id"] if bill.log is not None else pd.Series([], dtype=str)
+    problems = bill.problems
+    disputed = problems.loc[puts_payer_in_doubt(problems["problem"]), "job_id"].astype(str)
     team = spans["team"].astype("string")
+    unreadable = team.isna() & spans["job_id"].isin(rejected.dropna().astype(str))
     spans = spans.assign(
         team=team.fillna(UNALLOCATED).astype(str),
-        any_team=(team.isna() & spans["job_id"].isin(rejected.dropna().astype(str))).to_numpy(),
+        # Its team unknown (unreadable, or two named): every team's budget, whatever the order.
+        any_team=(unreadable | spans["job_id"].isin(disputed)).to_numpy(),
     )
     spans = spans.astype({"first_ns": "int64", "last_ns": "int64"})
     if window is not None:

@@ -404,6 +404,25 @@ def test_a_row_with_known_jobs_and_one_of_unknown_amount_keeps_its_sum(
     )  # over already, by how much not known
 
 
+def test_a_job_whose_team_is_in_dispute_counts_against_every_team_in_any_order(
+    tmp_path: Path,
+) -> None:
+    created = [
+        '{"job_id":"j","ts":"2025-06-02T00:00:00Z","event":"job_created","team":"search"}',
+        '{"job_id":"j","ts":"2025-06-02T00:00:00Z","event":"job_created","team":"ads"}',
+    ]
+    rest = '{"job_id":"j","ts":"2025-06-02T01:00:00Z","event":"succeeded"}'
+    budgets = [
+        Budget(team="ads", period="2025-06", amount=Decimal(10)),
+        Budget(team="search", period="2025-06", amount=Decimal(10)),
+    ]
+    for order in (created, created[::-1]):
+        path = tmp_path / "log.jsonl"
+        path.write_text("\n".join([*order, rest]) + "\n", encoding="utf-8")
+        statuses = spend(rftcost.bill(path), budgets=budgets).budgets
+        assert [b.status for b in statuses] == ["unknown", "unknown"]
+
+
 def test_a_window_that_cuts_a_budget_period_says_so(bill: rftcost.Bill) -> None:
     budgets = [Budget(team="ads", period="2025-06", amount=Decimal(100000))]
     cut = spend(bill, window="2025-06-10..2025-06-20", budgets=budgets).budgets[0]
