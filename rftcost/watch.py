@@ -172,6 +172,9 @@ class JobWatch(BaseModel):
     """``per job`` or ``team TEAM MONTH``."""
     spent_elsewhere: Decimal
     """Of a team budget: the team's other spend this month (history, other watched jobs)."""
+    unknown_elsewhere: tuple[str, ...] = ()
+    """Of a team budget: past jobs of the team this month whose amount is unknown (invalid
+    in ``history``): the team's spend is unknown beside them, so is the share used."""
     budget_used: Decimal | None
     """(spent_elsewhere + spent) / budget, in percent, two decimals half up."""
     seconds_to_budget: float | None
@@ -229,6 +232,7 @@ class JobWatch(BaseModel):
             "budget": _money(self.budget),
             "budget_source": self.budget_source,
             "spent_elsewhere": _money(self.spent_elsewhere),
+            "unknown_elsewhere": list(self.unknown_elsewhere),
             "budget_used": None if self.budget_used is None else f"{self.budget_used:.2f}",
             "seconds_to_budget": self.seconds_to_budget,
             "over_budget": self.over_budget,
@@ -707,14 +711,14 @@ class _Guard:
                 spent_by_team[state.team] = spent_by_team.get(state.team, 0) + _cents(state.spent)
         judged = []
         for state in states:
-            amount, source, elsewhere = self._budget_of(state, month, spent_by_team)
+            amount, source, elsewhere, unknown = self._budget_of(state, month, spent_by_team)
             seconds = self.trackers[state.job_id].billable_seconds
-            judged.append(_against(state, amount, source, elsewhere, seconds))
+            judged.append(_against(state, amount, source, elsewhere, seconds, unknown))
         return judged
 
     def _budget_of(
         self, state: JobWatch, month: str, spent_by_team: dict[str | None, int]
-    ) -> tuple[Decimal | None, str | None, int]:
+    ) -> tuple[Decimal | None, str | None, int, tuple[str, ...]]:
         from rftcost.spend import UNALLOCATED
 
         if self.budgets is not None:
@@ -724,7 +728,7 @@ class _Guard:
                 others = spent_by_team.get(state.team, 0) - (
                     _cents(state.spent) if state.spent is not None else 0
                 )
-                history = 0
+                history, unknown = 0, tuple[str, ...]()
                 if self.history is not None:
                     watched = set(self.trackers)
                     rows = self.history[
@@ -732,11 +736,12 @@ class _Guard:
                         & (self.history["month"] == month)
                         & ~self.history["job_id"].isin(watched)
                     ]
-                    history = int(rows["cents"].sum())
-                return match[0].amount, f"team {team} {month}", others + history
+                    history = int(rows["cents"].sum())  # NA (an invalid job's) skipped
+                    unknown = tuple(rows.loc[rows["cents"].isna(), "job_id"].astype(str))
+                return match[0].amount, f"team {team} {month}", others + history, unknown
         if self.budget is not None:
-            return self.budget, "per job", 0
-        return None, None, 0
+            return self.budget, "per job", 0, ()
+        return None, None, 0, ()
 
     # --- what the guard does ----------------------------------------------------------------
 
@@ -987,14 +992,24 @@ def _against(
     source: str | None,
     elsewhere_cents: int,
     billable_seconds: float | None,
+    unknown_elsewhere: tuple[str, ...] = (),
 ) -> JobWatch:
-    """``state`` checked against its budget."""
+    """``state`` checked against its budget (with the team's known spend elsewhere; past
+    jobs of unknown amount leave the share used unknown, as ``rftcost spend`` says)."""
     update: dict[str, Any] = {
         "budget": budget,
         "budget_source": source,
         "spent_elsewhere": cents_to_decimal(elsewhere_cents),
+        "unknown_elsewhere": unknown_elsewhere,
         "seconds_to_budget": None,
     }
+    if unknown_elsewhere:
+        shown = ", ".join(unknown_elsewhere[:3]) + (" …" if len(unknown_elsewhere) > 3 else "")
+        update["notes"] = (
+            *state.notes,
+            f"the team's spend this month is unknown beside {len(unknown_elsewhere)} past"
+            f" job(s) of unknown amount ({shown}): the budget may be reached already",
+        )
     if budget is None or state.spent is None:
         return state.model_copy(update=update)
     budget_cents = _cents(budget)
@@ -1002,7 +1017,7 @@ def _against(
     update["over_budget"] = used_cents >= budget_cents
     if state.forecast is not None:
         update["forecast_over_budget"] = elsewhere_cents + _cents(state.forecast.p50) > budget_cents
-    if budget_cents > 0:
+    if budget_cents > 0 and not unknown_elsewhere:
         hundredths = divide_round(max(used_cents, 0) * 10_000, budget_cents, RoundingMode.HALF_UP)
         update["budget_used"] = units_to_decimal(hundredths, 2)
     spent_cents = _cents(state.spent)
@@ -1040,7 +1055,10 @@ def _load_budgets(budgets: Budgets | str | Path | None) -> Budgets | None:
 
 
 def _history_spend(history: Sequence[str | Path] | str | Path, policy: Policy) -> pd.DataFrame:
-    """job_id, team, month, cents: the charges of past jobs per month of billing (R4)."""
+    """job_id, team, month, cents: the charges of past jobs per month of billing (R4), and
+    their invalid jobs with ``cents`` NA (unknown)."""
+    import pandas as pd
+
     from rftcost.engines import bill
     from rftcost.spend import UNALLOCATED, spend
 
@@ -1049,14 +1067,28 @@ def _history_spend(history: Sequence[str | Path] | str | Path, policy: Policy) -
     report = spend(past, by="job", period="month")
     teams = past.jobs.set_index("job_id")["team"]
     table = report.table
-    return (
-        table.assign(
-            job_id=table["group"].astype(str),
-            team=teams.reindex(table["group"]).fillna(UNALLOCATED).astype(str).to_numpy(),
-            month=table["period"].astype(str),
-            cents=table["total_cents"].astype("int64"),
-        )[["job_id", "team", "month", "cents"]]
-    ).reset_index(drop=True)
+    charged = table.assign(
+        job_id=table["group"].astype(str),
+        team=teams.reindex(table["group"]).fillna(UNALLOCATED).astype(str).to_numpy(),
+        month=table["period"].astype(str),
+        cents=table["total_cents"].astype("Int64"),
+    )[["job_id", "team", "month", "cents"]]
+    # Invalid jobs: their amount unknown (NA), in the months of their first and last event.
+    invalid = past.jobs.loc[past.jobs["status"] == "invalid", ["job_id", "team"]]
+    spans = past.timeline.jobs[["job_id", "first_ns", "last_ns"]].dropna()
+    spans = invalid.astype({"job_id": str}).merge(spans.astype({"job_id": str}), on="job_id")
+    months = [
+        pd.to_datetime(spans[edge].astype("int64"), utc=True).dt.strftime("%Y-%m")
+        for edge in ("first_ns", "last_ns")
+    ]
+    unknown = pd.concat([spans.assign(month=month) for month in months]).drop_duplicates(
+        ["job_id", "month"]
+    )
+    unknown = unknown.assign(
+        team=unknown["team"].astype("string").fillna(UNALLOCATED).astype(str),
+        cents=pd.array([pd.NA] * len(unknown), dtype="Int64"),
+    )[["job_id", "team", "month", "cents"]]
+    return pd.concat([charged, unknown], ignore_index=True)
 
 
 def _load_calibration(calibration: Calibration | str | Path | None) -> Calibration | None:

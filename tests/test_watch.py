@@ -720,6 +720,25 @@ def test_team_budgets_count_history_and_the_team_s_other_jobs(
     assert states[-1].exit_code == 1
 
 
+def test_a_past_job_of_unknown_amount_leaves_the_team_budget_used_unknown(
+    api: tuple[str, StandIn], tmp_path: Path
+) -> None:
+    url, stand_in = api
+    stand_in.jobs[JOB].total = 2
+    budgets = tmp_path / "budgets.csv"
+    budgets.write_text("team,period,amount\nsearch,2026-06,900.00\n")
+    broken = JobLog("ftjob-broken", clock=datetime(2026, 6, 2, tzinfo=UTC))
+    broken.created(team="search").add("phase_end", phase="rollout").at(hours=1).add("succeeded")
+    history = tmp_path / "history.jsonl"
+    history.write_text("".join(json.dumps(e) + "\n" for e in broken.events))
+    now = datetime(2026, 6, 15, 12, tzinfo=UTC)
+    states = run(url, JOB, budgets=budgets, history=[history], clock=lambda: now)
+    job = states[0].jobs[0]
+    assert job.unknown_elsewhere == ("ftjob-broken",) and job.budget_used is None
+    assert any("past job(s) of unknown amount (ftjob-broken)" in note for note in job.notes)
+    assert job.to_dict(now)["unknown_elsewhere"] == ["ftjob-broken"]
+
+
 def test_notify_posts_each_alert_once_and_a_failing_webhook_is_a_warning(
     api: tuple[str, StandIn], webhook: tuple[str, list[dict[str, Any]]]
 ) -> None:

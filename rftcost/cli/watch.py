@@ -325,7 +325,7 @@ def summary(state: WatchState) -> str:
                 verdict += ": budget reached"
             elif job.forecast_over_budget:
                 verdict += ": forecast over budget"
-            elif job.spent is None:  # an amount unknown cannot be said to be within it
+            elif job.spent is None or job.unknown_elsewhere:  # not said within it
                 verdict += ": unknown"
             else:
                 verdict += ": within budget"
