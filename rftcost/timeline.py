@@ -815,8 +815,8 @@ def _work_while_paused(
         return _no_problems()
     of = pause.iloc[found["pause"].to_numpy(dtype="int64")]
     work_row = found["work_row"].to_numpy(dtype="int64")
-    event = ordered["event"].to_numpy(dtype=object)[work_row].astype(str)
-    phase = ordered["phase"].to_numpy(dtype=object)[work_row].astype(str)
+    event = np.asarray(ordered["event"].array.take(work_row), dtype=object).astype(str)
+    phase = np.asarray(ordered["phase"].array.take(work_row), dtype=object).astype(str)
     what = np.where(event == "phase_start", "phase_start of '" + phase + "'", event)
     what = np.where(event == "step_completed", what + " " + step[work_row].astype(str), what)
     until = np.where(
