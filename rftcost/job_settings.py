@@ -88,7 +88,7 @@ def settings_elsewhere(
             same = {
                 (given, job)
                 for given, job in distinct.itertuples(index=False)
-                if rates[given] is not None and rates[given] == rates[job]
+                if given == job or (rates[given] is not None and rates[given] == rates[job])
             }
             differs = ~pd.MultiIndex.from_frame(pairs).isin(list(same))
         elif column == "data_sharing":  # a discount claimed where job_created does not (R12)

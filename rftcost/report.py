@@ -235,8 +235,11 @@ def _totals(bill: Bill, monthly: SpendReport, currency: str) -> dict[str, Any]:
         return _UNKNOWN if no_sum else text
 
     window = monthly.window
+    charged = format_money(totals.total_amount, currency)
+    if totals.invalid_jobs or orphans:  # a lower bound, as the spend table's total says
+        charged += " + unknown"
     cards = [
-        ("Total charged", known(format_money(totals.total_amount, currency)), "total"),
+        ("Total charged", known(charged), "total"),
         ("Compute", known(format_money(totals.compute_amount, currency)), ""),
         ("Data-sharing discount", known(format_money(-totals.discount_amount, currency)), ""),
         ("Grader tokens", known(format_money(totals.grader_amount, currency)), ""),
@@ -340,7 +343,7 @@ def _budget_section(
             status.team,
             status.period,
             format_money(status.amount, currency),
-            format_money(status.spent, currency),
+            format_money(status.spent, currency) + (" + unknown" if status.unknown_jobs else ""),
             _UNKNOWN if status.remaining is None else format_money(status.remaining, currency),
             (_UNKNOWN if status.unknown_jobs else _MISSING)
             if status.used_percent is None

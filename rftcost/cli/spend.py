@@ -174,7 +174,7 @@ def _budget_cells(spent: Any) -> list[list[str]]:
             b.team,
             b.period,
             f"{b.amount:.2f}",
-            f"{b.spent:.2f}",
+            f"{b.spent:.2f}" + (" + unknown" if b.unknown_jobs else ""),
             "unknown" if b.remaining is None else f"{b.remaining:.2f}",
             ("unknown" if b.unknown_jobs else "")
             if b.used_percent is None
@@ -228,8 +228,9 @@ def _notes(spent: Any) -> list[str]:
         jobs = ", ".join(one_line(job) for job in b.unknown_jobs[:3])
         jobs += " …" if len(b.unknown_jobs) > 3 else ""
         notes.append(
-            f"Budget of {one_line(b.team)} {b.period} unknown: spent {b.spent:.2f} of "
-            f"{b.amount:.2f} and the amount of {len(b.unknown_jobs)} invalid job(s) ({jobs})"
+            f"Budget of {one_line(b.team)} {b.period} unknown: spent {b.spent:.2f} known of "
+            f"{b.amount:.2f}, plus the unknown amount of {len(b.unknown_jobs)} invalid job(s)"
+            f" ({jobs})"
         )
     cut = [b for b in spent.budgets if not b.whole_period]
     if cut:
