@@ -750,9 +750,14 @@ def _work_while_paused(
         return _no_problems()
     job = ordered["job"].to_numpy(dtype="int64")
     ts = ordered["ts"].to_numpy(dtype="int64")
+    # Only the events of jobs ever paused are looked at (most jobs never are).
+    ever_paused = np.zeros(int(job.max()) + 1, dtype=bool)
+    ever_paused[pauses["job"].to_numpy(dtype="int64")] = True
+    of_paused_job = ever_paused[job]
     is_work = _event_is(ordered["event"], _WORK_EVENTS)
     is_work[billable_starts] = True
-    is_step = _event_is(ordered["event"], ("step_completed",))
+    is_work &= of_paused_job
+    is_step = _event_is(ordered["event"], ("step_completed",)) & of_paused_job
     step = np.full(len(job), -1, dtype="int64")
     step_rows = np.flatnonzero(is_step)
     step[step_rows] = (
