@@ -165,6 +165,14 @@ def test_validate_reports_and_exits_1_on_problems(logs: Path) -> None:
     document = json.loads(runner.invoke(app, ["validate", str(logs), "-f", "json"]).output)
     assert document["schema"] == "rftcost.validate/v1"
     assert document["invalid_jobs"] == 1
+    # The CSV lists rejected records (none here): the invalid job is said on stderr.
+    table = run("validate", str(logs), "-f", "csv")
+    assert (
+        table.returncode == 1 and table.stdout.strip() == "source,line,job_id,column,value,reason"
+    )
+    assert "1 invalid job(s), their reasons in `rftcost validate -f json`: ftjob-broken" in (
+        table.stderr
+    )
     (logs / "ftjob-broken.jsonl").unlink()
     clean = runner.invoke(app, ["validate", str(logs)])
     assert clean.exit_code == 0 and "OK" in clean.output
@@ -177,8 +185,8 @@ def test_validate_lists_rejected_records_with_file_and_line(tmp_path: Path) -> N
         '{"job_id": "j", "ts": "2025-06-01T10:00:00", "event": "succeeded"}\n'
     )
     result = runner.invoke(app, ["validate", str(path), "-f", "csv"])
-    assert result.exit_code == 1
-    row = next(csv.DictReader(io.StringIO(result.output)))
+    assert result.exit_code == 1  # the invalid job said on stderr, the CSV on stdout
+    row = next(csv.DictReader(io.StringIO(result.stdout)))
     assert (row["source"], row["line"], row["column"]) == (str(path), "2", "ts")
     assert runner.invoke(app, ["validate", str(path), "--assume-tz", "UTC"]).exit_code == 0
 

@@ -433,6 +433,15 @@ def validate_command(
     if output_format in (OutputFormat.json, OutputFormat.csv):
         with output_stream(output) as stream:
             write_validation(result, stream, _document_format(output_format))
+        if output_format is OutputFormat.csv and len(invalid):
+            # The CSV holds rejected records; the jobs' reasons are said, not left out.
+            jobs = invalid["job_id"].drop_duplicates()
+            typer.echo(
+                f"{len(jobs)} invalid job(s), their reasons in `rftcost validate -f json`: "
+                + one_line(", ".join(jobs.astype(str).head(5)))
+                + (" …" if len(jobs) > 5 else ""),
+                err=True,
+            )
     else:
         lines = [
             f"Files: {len(log.files)}",
