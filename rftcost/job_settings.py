@@ -29,7 +29,8 @@ __all__ = [
 
 
 def no_problems() -> pd.DataFrame:
-    """A problem frame (job, problem) without a row."""
+    """A problem frame (job, problem) without a row, in the dtypes of one built from empty
+    columns (the kernel's problem frames)."""
     return pd.DataFrame({"job": np.zeros(0, dtype="int64"), "problem": np.zeros(0, dtype=object)})
 
 

@@ -56,6 +56,7 @@ __all__ = [
     "SpendReport",
     "SpendTotals",
     "Window",
+    "invalid_job_spans",
     "load_budgets",
     "period_bounds",
     "spend",
@@ -931,7 +932,7 @@ def _budget_statuses(
         )
         keys = pd.MultiIndex.from_arrays([budgets.loc[mine, "team"], budgets.loc[mine, "start_ns"]])
         spent[mine] = sums.reindex(keys, fill_value=0).to_numpy(dtype="int64")
-    unknown = _invalid_job_spans(bill, window)
+    unknown = invalid_job_spans(bill, window)
     statuses = []
     for row, spent_cents in zip(_tuples(budgets), spent, strict=True):
         amount = int(row.budget_cents)
@@ -959,7 +960,7 @@ def _budget_statuses(
     return tuple(statuses)
 
 
-def _invalid_job_spans(bill: Bill, window: Window | None) -> pd.DataFrame:
+def invalid_job_spans(bill: Bill, window: Window | None) -> pd.DataFrame:
     """Invalid jobs (job_id, team label, first and last event, ``any_team``): the amounts
     a budget of their team cannot count. A job without a team is ``unallocated``, unless
     a record of it was rejected (its ``job_created`` perhaps): then its team is unknown

@@ -34,7 +34,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from rftcost.events.schema import BILLING_EVENTS, FINAL_EVENTS, JOB_SETTING_COLUMNS
-from rftcost.job_settings import setting_conflicts, settings_elsewhere
+from rftcost.job_settings import no_problems, setting_conflicts, settings_elsewhere
 from rftcost.policy import Policy
 from rftcost.runs import asof_join, new_runs, running_max, running_sum, sorted_by
 from rftcost.time import iso_series
@@ -376,7 +376,7 @@ def _billing_events(ordered: pd.DataFrame, jobs: pd.DataFrame) -> tuple[pd.DataF
     finals_before = running_sum(is_final.astype("int64"), new_job) - is_final
     after_final = billing[finals_before > 0]
     if after_final.empty:  # the usual log
-        return billing, _no_problems()
+        return billing, no_problems()
     first_final = billing[is_final].drop_duplicates("job").set_index("job")
     final_of = first_final.reindex(after_final["job"])
     problems = pd.DataFrame(
@@ -554,7 +554,7 @@ def _unmatched_ends(
 ) -> pd.DataFrame:
     """Problems of the ends that close no phase (pairing), with their file and line."""
     if not len(job):  # the usual log
-        return _no_problems()
+        return no_problems()
     return pd.DataFrame(
         {
             "job": job,
@@ -747,7 +747,7 @@ def _work_while_paused(
     its phases when the job stops), nor is anything after the job stopped (R8: accrued).
     """
     if pauses.empty:  # the usual log
-        return _no_problems()
+        return no_problems()
     job = ordered["job"].to_numpy(dtype="int64")
     ts = ordered["ts"].to_numpy(dtype="int64")
     # Only the events of jobs ever paused are looked at (most jobs never are).
@@ -817,7 +817,7 @@ def _work_while_paused(
     beyond = ~is_step[work_row] | (step[work_row] > in_flight)
     found = work[inside & beyond].drop_duplicates("pause")  # a pause's first work
     if found.empty:
-        return _no_problems()
+        return no_problems()
     of = pause.iloc[found["pause"].to_numpy(dtype="int64")]
     work_row = found["work_row"].to_numpy(dtype="int64")
     event = np.asarray(ordered["event"].array.take(work_row), dtype=object).astype(str)
@@ -869,7 +869,7 @@ def _backward_steps(points: pd.DataFrame) -> pd.DataFrame:
         step_before[1:] = step[:-1]
         went_back = follows & (step < step_before)
         if not went_back.any():  # the usual log
-            found.append(_no_problems())
+            found.append(no_problems())
             continue
         previous = pd.Series(step_before[went_back], dtype="Int64")
         back = points[chosen][went_back]
@@ -892,7 +892,7 @@ def _backward_steps(points: pd.DataFrame) -> pd.DataFrame:
             )
         )
     if len(found) == 2 and not len(found[0]) and not len(found[1]):  # the usual log
-        return _no_problems()
+        return no_problems()
     return pd.concat(found, ignore_index=True)
 
 
@@ -916,7 +916,7 @@ def _losses(
     is_rollback = _event_is(points["event"], ("rollback",))
     if not is_failure.any() and not is_rollback.any():
         # Nothing lost (R5, R6 need a failure or a rollback): the frames below, empty.
-        return _no_losses(columns), _no_problems()
+        return _no_losses(columns), no_problems()
     ckpts = checkpoints.rename(
         columns={"ts": "checkpoint_ts", "step": "checkpoint_step", "segment": "checkpoint_segment"}
     ).sort_values("checkpoint_ts")
@@ -1016,11 +1016,6 @@ def _losses(
         }
     )
     return losses[columns].sort_values(["job", "start"]).reset_index(drop=True), problems
-
-
-def _no_problems() -> pd.DataFrame:
-    """A problem frame without a row, in the dtypes of one built from empty columns."""
-    return pd.DataFrame({"job": np.zeros(0, dtype="int64"), "problem": np.zeros(0, dtype=object)})
 
 
 def _no_losses(columns: list[str]) -> pd.DataFrame:
@@ -1392,7 +1387,7 @@ def _uncountable_tokens(usage: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame
     # float rounding included): no job can pass it, nothing to sum by job.
     every = [np.abs(usage[c].to_numpy(dtype="float64", na_value=0.0)).sum() for c in columns]
     if max(every, default=0.0) <= MAX_TOKEN_SUM / 2:
-        return _no_problems(), usage
+        return no_problems(), usage
     # A bound, not an amount: float sums are close enough to compare with 2**62.
     sums = usage[columns].astype("float64").groupby(usage["job"]).sum()
     over = sums.index[(sums > MAX_TOKEN_SUM).any(axis=1).to_numpy()]

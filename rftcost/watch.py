@@ -1060,7 +1060,7 @@ def _history_spend(history: Sequence[str | Path] | str | Path, policy: Policy) -
     import pandas as pd
 
     from rftcost.engines import bill
-    from rftcost.spend import UNALLOCATED, spend
+    from rftcost.spend import UNALLOCATED, invalid_job_spans, spend
 
     paths = [history] if isinstance(history, str | Path) else list(history)
     past = bill(paths, policy=policy)
@@ -1073,10 +1073,9 @@ def _history_spend(history: Sequence[str | Path] | str | Path, policy: Policy) -
         month=table["period"].astype(str),
         cents=table["total_cents"].astype("Int64"),
     )[["job_id", "team", "month", "cents"]]
-    # Invalid jobs: their amount unknown (NA), in the months of their first and last event.
-    invalid = past.jobs.loc[past.jobs["status"] == "invalid", ["job_id", "team"]]
-    spans = past.timeline.jobs[["job_id", "first_ns", "last_ns"]].dropna()
-    spans = invalid.astype({"job_id": str}).merge(spans.astype({"job_id": str}), on="job_id")
+    # Invalid jobs (as spend finds them): their amount unknown (NA), in the months of their
+    # first and last event.
+    spans = invalid_job_spans(past, None)
     months = [
         pd.to_datetime(spans[edge].astype("int64"), utc=True).dt.strftime("%Y-%m")
         for edge in ("first_ns", "last_ns")
@@ -1084,10 +1083,9 @@ def _history_spend(history: Sequence[str | Path] | str | Path, policy: Policy) -
     unknown = pd.concat([spans.assign(month=month) for month in months]).drop_duplicates(
         ["job_id", "month"]
     )
-    unknown = unknown.assign(
-        team=unknown["team"].astype("string").fillna(UNALLOCATED).astype(str),
-        cents=pd.array([pd.NA] * len(unknown), dtype="Int64"),
-    )[["job_id", "team", "month", "cents"]]
+    unknown = unknown.assign(cents=pd.array([pd.NA] * len(unknown), dtype="Int64"))[
+        ["job_id", "team", "month", "cents"]
+    ]
     return pd.concat([charged, unknown], ignore_index=True)
 
 
