@@ -44,9 +44,10 @@ def _root(
     ] = False,
 ) -> None:
     """What reinforcement fine-tuning costs: bills, audits, estimates and spend."""
-    from rftcost.allocator import prefer_jemalloc
+    from rftcost.allocator import prefer_jemalloc, prefer_small_pages
 
     prefer_jemalloc()  # before any command reads: the smaller peak of memory (see allocator)
+    prefer_small_pages()  # fresh arrays without the kernel's compaction stalls (allocator)
 
 
 # Names a person reads in help, in place of the Python type names recent Typer prints
