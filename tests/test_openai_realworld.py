@@ -815,6 +815,13 @@ def _bad_jobs(tmp_path: Path) -> dict[str, str]:
         ("created_at", -5),
     ]:
         add(field, {**timed(), field: value}, two_step_events(""))
+    for key, value in (("team", 42), ("project", ["ml"]), ("team", {"name": "ml"})):
+        # Who pays, not text: never billed to no team without a word.
+        add(
+            f"metadata {key!r} is not text (value {value!r})",
+            {**timed(), "metadata": {key: value}},
+            two_step_events(""),
+        )
     return built
 
 

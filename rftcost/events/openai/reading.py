@@ -377,8 +377,8 @@ def _job_record(item: dict[str, Any]) -> dict[str, Any]:
         "status": stripped_text(item.get("status")),
         "model": stripped_text(item.get("model")),
         "method": method_type,
-        "team": stripped_text(metadata.get("team")),
-        "project": stripped_text(metadata.get("project")),
+        "team": _metadata_text(metadata, "team"),
+        "project": _metadata_text(metadata, "project"),
         "data_sharing": sharing if isinstance(sharing, bool) else None,
         "grader_type": stripped_text(grader.get("type")),
         "grader_model": single_grader_model(grader),
@@ -387,6 +387,20 @@ def _job_record(item: dict[str, Any]) -> dict[str, Any]:
         "reasoning_effort": None if effort in (None, "auto") else stripped_text(effort),
         "error_message": stripped_text(error.get("message")) or stripped_text(error.get("code")),
     }
+
+
+def _metadata_text(metadata: dict[str, Any], key: str) -> str | None:
+    """``metadata[key]``, the team or project that pays (event-log.md): text, as the API's metadata
+    values are. A number, list or object there is not read as a name: taken as none, the
+    job would be billed to no team without a word; guessed as its text, perhaps to the
+    wrong one. The job is then invalid, with the value."""
+    value = metadata.get(key)
+    if value is not None and not isinstance(value, str):
+        raise InvalidObject(
+            f"metadata {key!r} is not text (value {value!r}): who pays is not known; the"
+            " API's metadata values are strings"
+        )
+    return stripped_text(value)
 
 
 NOTE_EVENT_TYPES: Final = ("moderation_checks",)
