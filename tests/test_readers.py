@@ -270,3 +270,35 @@ def test_a_rejected_whole_number_shows_as_the_file_wrote_it(tmp_path: Path) -> N
     )
     rejected = rftcost.read_events(path).rejected
     assert list(zip(rejected["line"], rejected["value"], strict=True)) == [(1, "-3"), (2, "2.5")]
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
+def test_a_number_given_as_a_name_is_its_digits_whatever_the_other_rows(
+    tmp_path: Path, suffix: str
+) -> None:
+    """A team given as the number 42 on one record (the others have none, so the column
+    is read as floats) pays as team "42", the name a budget gives it, never "42.0"."""
+    rows = [
+        {
+            "job_id": "j1",
+            "ts": "2025-06-01T00:00:00Z",
+            "event": "job_created",
+            "team": 42,
+            "project": 7.5,
+        },
+        {"job_id": "j1", "ts": "2025-06-01T00:00:00Z", "event": "phase_start", "phase": "rollout"},
+        {"job_id": "j1", "ts": "2025-06-01T01:00:00Z", "event": "phase_end", "phase": "rollout"},
+        {"job_id": "j1", "ts": "2025-06-01T01:00:00Z", "event": "succeeded"},
+    ]
+    path = tmp_path / f"log{suffix}"
+    if suffix == ".parquet":
+        frame = pd.DataFrame(rows)
+        assert frame["team"].dtype == "float64"
+        frame.to_parquet(path)
+    else:
+        path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    events = rftcost.read_events(path).events
+    assert events["team"].dropna().astype(str).tolist() == ["42"]
+    assert events["project"].dropna().astype(str).tolist() == ["7.5"]
+    table = rftcost.bill(path).jobs_table()
+    assert table[["team", "project", "status"]].values.tolist() == [["42", "7.5", "succeeded"]]

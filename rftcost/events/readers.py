@@ -1180,6 +1180,10 @@ def _as_text(values: pd.Series) -> pd.Series:
             # Strip the few categories, not every row.
             return values.cat.rename_categories(stripped)
         values = values.astype("string")
+    elif values.dtype.kind == "f":
+        # Numbers with gaps (JSON Lines, Parquet) come as floats: 7.0 is the name "7", as
+        # it is where the column has no gap (never "7.0", which no budget names).
+        values = values.astype(object).map(_cell_text, na_action="ignore").astype("string")
     elif not pd.api.types.is_string_dtype(values.dtype):
         values = values.astype("string")
     # Already text (pandas' own string dtypes): strip it where it is, no conversion.
