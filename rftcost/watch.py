@@ -732,7 +732,7 @@ class _Guard:
                 if self.history is not None:
                     watched = set(self.trackers)
                     rows = self.history[
-                        (self.history["team"] == team)
+                        ((self.history["team"] == team) | self.history["any_team"])
                         & (self.history["month"] == month)
                         & ~self.history["job_id"].isin(watched)
                     ]
@@ -1055,8 +1055,9 @@ def _load_budgets(budgets: Budgets | str | Path | None) -> Budgets | None:
 
 
 def _history_spend(history: Sequence[str | Path] | str | Path, policy: Policy) -> pd.DataFrame:
-    """job_id, team, month, cents: the charges of past jobs per month of billing (R4), and
-    their invalid jobs with ``cents`` NA (unknown)."""
+    """job_id, team, month, cents, any_team: the charges of past jobs per month of billing
+    (R4), and their invalid jobs with ``cents`` NA (unknown); ``any_team``: an invalid job
+    whose team is unknown, which every team's budget counts (as ``spend`` does)."""
     import pandas as pd
 
     from rftcost.engines import bill
@@ -1072,7 +1073,8 @@ def _history_spend(history: Sequence[str | Path] | str | Path, policy: Policy) -
         team=teams.reindex(table["group"]).fillna(UNALLOCATED).astype(str).to_numpy(),
         month=table["period"].astype(str),
         cents=table["total_cents"].astype("Int64"),
-    )[["job_id", "team", "month", "cents"]]
+        any_team=False,
+    )[["job_id", "team", "month", "cents", "any_team"]]
     # Invalid jobs (as spend finds them): their amount unknown (NA), in the months of their
     # first and last event.
     spans = invalid_job_spans(past, None)
@@ -1084,7 +1086,7 @@ def _history_spend(history: Sequence[str | Path] | str | Path, policy: Policy) -
         ["job_id", "month"]
     )
     unknown = unknown.assign(cents=pd.array([pd.NA] * len(unknown), dtype="Int64"))[
-        ["job_id", "team", "month", "cents"]
+        ["job_id", "team", "month", "cents", "any_team"]
     ]
     return pd.concat([charged, unknown], ignore_index=True)
 
