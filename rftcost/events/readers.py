@@ -1160,7 +1160,8 @@ def _na_strings(n: int, index: pd.Index | None = None) -> pd.Series:
 
 def _as_text(values: pd.Series) -> pd.Series:
     """Any column → strings with NA for missing and blank cells."""
-    if values.dtype == object:
+    # Numbers with gaps come as floats: 7.0 is the name "7" (as without gaps), never "7.0".
+    if values.dtype == object or values.dtype.kind == "f":
         kind = pd.api.types.infer_dtype(values, skipna=True)
         if kind == "empty":
             return pd.Series(pd.NA, index=values.index, dtype="string")
@@ -1180,10 +1181,6 @@ def _as_text(values: pd.Series) -> pd.Series:
             # Strip the few categories, not every row.
             return values.cat.rename_categories(stripped)
         values = values.astype("string")
-    elif values.dtype.kind == "f":
-        # Numbers with gaps (JSON Lines, Parquet) come as floats: 7.0 is the name "7", as
-        # it is where the column has no gap (never "7.0", which no budget names).
-        values = values.astype(object).map(_cell_text, na_action="ignore").astype("string")
     elif not pd.api.types.is_string_dtype(values.dtype):
         values = values.astype("string")
     # Already text (pandas' own string dtypes): strip it where it is, no conversion.
