@@ -421,6 +421,50 @@ def test_model_grader_without_readable_usage_is_unknown_not_zero(
     assert code == 1 and "grader amount unknown" in out
 
 
+def _multi_job(job_id: str, models: tuple[str, str]) -> dict[str, Any]:
+    graders = [
+        {"type": "label_model", "name": "tone", "model": models[0], "input": [], "labels": []},
+        {"type": "score_model", "name": "score", "model": models[1], "input": []},
+    ]
+    grader = {"type": "multi", "name": "m", "graders": graders, "calculate_output": "tone"}
+    method = {"type": "reinforcement", "reinforcement": {"grader": grader}}
+    return job_object(job_id, status="succeeded", finished_at=START + 3800, method=method)
+
+
+@pytest.mark.parametrize(
+    ("declared", "reported", "unknown"),
+    [
+        # Each model of a multi grader runs on every sample: usage of one alone is not all.
+        (("gpt-4o-mini-2024-07-18", "o3-mini-2025-01-31"), ("gpt-4o-mini-2024-07-18",), True),
+        (("gpt-4o-mini-2024-07-18", "o3-mini-2025-01-31"), ("o3-mini-2025-01-31",), True),
+        # Both read, one under the dated snapshot of the alias the grader names.
+        (
+            ("gpt-4o-mini-2024-07-18", "o3-mini"),
+            ("gpt-4o-mini-2024-07-18", "o3-mini-2025-01-31"),
+            False,
+        ),
+    ],
+)
+def test_a_multi_grader_model_without_usage_is_unknown_not_zero(
+    tmp_path: Path, declared: tuple[str, str], reported: tuple[str, ...], unknown: bool
+) -> None:
+    tokens = {"train_prompt_tokens": 100_000, "train_completion_tokens": 1_000}
+    usage = {"model_graders_token_usage": dict.fromkeys(reported, tokens)}
+    folder = export(
+        tmp_path / "ftjob-m", _multi_job("ftjob-m", declared), graded_events("ftjob-m", usage)
+    )
+    _, billed = only_job(folder)
+    if unknown:
+        missing = sorted(set(declared) - set(reported))
+        assert billed.status == "invalid" and billed.total_amount is None
+        assert f"its grader runs {missing[0]} but no metrics event has token usage of it" in (
+            " ".join(billed.problems)
+        )
+    else:
+        assert billed.status == "succeeded"
+        assert len(billed.charges[0].grader_lines) == 2
+
+
 # --- kind 4: documented non-billing events; a rejected record's job ---------------------------
 
 

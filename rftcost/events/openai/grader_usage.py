@@ -20,6 +20,7 @@ from rftcost.events.openai.model import ImportProblem
 from rftcost.events.openai.values import InvalidObject, as_object, stripped_text, whole_number
 
 __all__ = [
+    "grader_models",
     "grader_usage_of",
     "runs_a_model",
     "single_grader_model",
@@ -40,8 +41,8 @@ _TOKEN_FIELDS = (
 )
 
 
-def single_grader_model(grader: dict[str, Any]) -> str | None:
-    """The one model a grader (or all model graders of a ``multi`` grader) uses."""
+def grader_models(grader: dict[str, Any]) -> tuple[str, ...]:
+    """The models a grader runs: its own, or those of a ``multi`` grader's model graders."""
     models: set[str] = set()
 
     def visit(node: Any) -> None:
@@ -62,7 +63,13 @@ def single_grader_model(grader: dict[str, Any]) -> str | None:
                 visit(child)
 
     visit(grader)
-    return models.pop() if len(models) == 1 else None
+    return tuple(sorted(models))
+
+
+def single_grader_model(grader: dict[str, Any]) -> str | None:
+    """The one model a grader (or all model graders of a ``multi`` grader) uses."""
+    models = grader_models(grader)
+    return models[0] if len(models) == 1 else None
 
 
 def runs_a_model(grader: dict[str, Any]) -> bool:
@@ -206,24 +213,49 @@ def usage_problems(usage: pd.DataFrame) -> list[ImportProblem]:
 def unknown_grader_problems(
     jobs: pd.DataFrame, steps: pd.DataFrame, usage: pd.DataFrame
 ) -> list[ImportProblem]:
-    """A model-grader job with steps and no token usage to read: grader amount unknown (R9)."""
+    """A model-grader job with steps and no token usage to read, or none for one of the
+    models its grader runs (a ``multi`` grader runs each on every sample): grader amount
+    unknown (R9), never that model's tokens at $0."""
     used = usage[usage[["input_tokens", "output_tokens"]].gt(0).any(axis=1)]
-    graded = jobs[
-        true_where(jobs["model_grader"])
-        & jobs["job_id"].isin(steps["job_id"])
-        & ~jobs["job_id"].isin(used["job_id"])
-    ]
-    return [
-        ImportProblem(
-            file=str(row.file),
-            position="job",
-            reason=(
-                "grader amount unknown: its grader runs a model ("
+    graded = jobs[true_where(jobs["model_grader"]) & jobs["job_id"].isin(steps["job_id"])]
+    models_used = used.groupby("job_id", observed=True)["grader_model"].agg(
+        lambda models: {str(model) for model in models}
+    )
+    problems = []
+    for row in graded.itertuples():  # jobs of an export, not its events
+        seen = models_used.get(row.job_id, set())
+        if not seen:
+            missing = (
+                "its grader runs a model ("
                 + (optional_text(row.grader_model) or "see method.reinforcement.grader")
-                + ") but no metrics event has token usage to read "
-                "(data.usage.graders[] or data.model_graders_token_usage)"
-            ),
-            job_id=str(row.job_id),
+                + ") but no metrics event has token usage to read"
+            )
+        else:
+            unread = [m for m in row.grader_models or () if not _reported(m, seen)]
+            if not unread:
+                continue
+            missing = (
+                f"its grader runs {', '.join(unread)} but no metrics event has token usage"
+                f" of it (usage read for {', '.join(sorted(seen))})"
+            )
+        problems.append(
+            ImportProblem(
+                file=str(row.file),
+                position="job",
+                reason=(
+                    f"grader amount unknown: {missing} "
+                    "(data.usage.graders[] or data.model_graders_token_usage)"
+                ),
+                job_id=str(row.job_id),
+            )
         )
-        for row in graded.itertuples()
-    ]
+    return problems
+
+
+def _reported(model: str, seen: set[str]) -> bool:
+    """Whether usage was read for ``model``: under its own id, or under the dated snapshot
+    of an alias (``o3-mini`` → ``o3-mini-2025-01-31``), or the other way round."""
+    return any(
+        other == model or other.startswith(model + "-") or model.startswith(other + "-")
+        for other in seen
+    )

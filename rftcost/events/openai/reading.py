@@ -27,7 +27,12 @@ from rftcost.events.json_text import (
     lone_surrogate,
     without_surrogates,
 )
-from rftcost.events.openai.grader_usage import grader_usage_of, runs_a_model, single_grader_model
+from rftcost.events.openai.grader_usage import (
+    grader_models,
+    grader_usage_of,
+    runs_a_model,
+    single_grader_model,
+)
 from rftcost.events.openai.model import ImportProblem
 from rftcost.events.openai.values import (
     InvalidObject,
@@ -382,6 +387,7 @@ def _job_record(item: dict[str, Any]) -> dict[str, Any]:
         "data_sharing": sharing if isinstance(sharing, bool) else None,
         "grader_type": stripped_text(grader.get("type")),
         "grader_model": single_grader_model(grader),
+        "grader_models": grader_models(grader),
         "model_grader": runs_a_model(grader) if grader else None,
         **settings,
         "reasoning_effort": None if effort in (None, "auto") else stripped_text(effort),
@@ -534,6 +540,7 @@ def jobs_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
         "data_sharing": "boolean",
         "grader_type": "string",
         "grader_model": "string",
+        "grader_models": "object",  # every model a multi grader runs: usage checked for each
         "model_grader": "boolean",
         **dict.fromkeys(JOB_SETTINGS, "Int64"),
         "compute_multiplier": "Float64",
