@@ -218,20 +218,30 @@ def unknown_grader_problems(
     unknown (R9), never that model's tokens at $0."""
     used = usage[usage[["input_tokens", "output_tokens"]].gt(0).any(axis=1)]
     graded = jobs[true_where(jobs["model_grader"]) & jobs["job_id"].isin(steps["job_id"])]
-    models_used = used.groupby("job_id", observed=True)["grader_model"].agg(
-        lambda models: {str(model) for model in models}
-    )
+    models_used: dict[str, set[str]] = {}
+    pairs = used[["job_id", "grader_model"]].drop_duplicates()  # a job's few models
+    for job_id, model in zip(
+        pairs["job_id"].astype(str), pairs["grader_model"].astype(str), strict=True
+    ):
+        models_used.setdefault(job_id, set()).add(model)
     problems = []
-    for row in graded.itertuples():  # jobs of an export, not its events
-        seen = models_used.get(row.job_id, set())
+    rows = zip(
+        graded["job_id"].astype(str),
+        graded["grader_model"],
+        graded["grader_models"],
+        graded["file"].astype(str),
+        strict=True,
+    )
+    for job_id, grader_model, declared, file in rows:  # jobs of an export, not its events
+        seen = models_used.get(job_id, set())
         if not seen:
             missing = (
                 "its grader runs a model ("
-                + (optional_text(row.grader_model) or "see method.reinforcement.grader")
+                + (optional_text(grader_model) or "see method.reinforcement.grader")
                 + ") but no metrics event has token usage to read"
             )
         else:
-            unread = [m for m in row.grader_models or () if not _reported(m, seen)]
+            unread = [str(model) for model in declared or () if not _reported(str(model), seen)]
             if not unread:
                 continue
             missing = (
@@ -240,13 +250,13 @@ def unknown_grader_problems(
             )
         problems.append(
             ImportProblem(
-                file=str(row.file),
+                file=file,
                 position="job",
                 reason=(
                     f"grader amount unknown: {missing} "
                     "(data.usage.graders[] or data.model_graders_token_usage)"
                 ),
-                job_id=str(row.job_id),
+                job_id=job_id,
             )
         )
     return problems
