@@ -165,6 +165,61 @@ def test_case12d_overbilled_hours_in_money_and_hours() -> None:
     assert (cell["billed_quantity"], cell["expected_quantity"]) == ("0.6", "0.50")
 
 
+def _broken_job(path: Path, day: str, job_id: str = "ftjob-bad") -> Path:
+    """A job of that day whose logs cannot be reconstructed (an end that closes nothing)."""
+    records = [
+        ("08:00", "job_created", None),
+        ("08:00", "phase_start", "rollout"),
+        ("09:00", "phase_end", "rollout"),
+        ("09:00", "phase_end", "rollout"),
+        ("09:00", "succeeded", None),
+    ]
+    path.write_text(
+        "".join(
+            json.dumps(
+                {"job_id": job_id, "ts": f"{day}T{at}:00Z", "event": event, "event_id": f"b{n}"}
+                | ({"phase": phase} if phase else {})
+            )
+            + "\n"
+            for n, (at, event, phase) in enumerate(records)
+        )
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    ("export", "billed"), [("a-ungrouped.json", "50.00"), ("d-overbilled-hours.json", "60.00")]
+)
+def test_case12_a_day_an_invalid_job_may_be_charged_on_cannot_be_checked(
+    tmp_path: Path, export: str, billed: str
+) -> None:
+    """Not "matches" (a), nor a definite overbilling of 10.00 (d): the invalid job of that
+    day may account for any of it. An error, its money in neither total."""
+    folder = _case(REALWORLD / "12-costs-api-export")
+    broken = _broken_job(tmp_path / "broken.jsonl", "2025-06-02")
+    code, doc = _audit_json("--invoice", str(folder / export), str(folder / "logs"), str(broken))
+    assert code == 1
+    (finding,) = doc["findings"]
+    assert (finding["kind"], finding["severity"], finding["job_id"]) == (
+        "invalid_job",
+        "error",
+        "ftjob-bad",
+    )
+    assert (finding["expected"], finding["billed"], finding["difference"]) == (None, billed, None)
+    assert "cannot be checked" in finding["explanation"]
+    assert "with no open phase" in " ".join(e["description"] for e in finding["evidence"])
+    summary = doc["summary"]
+    assert (summary["expected_total"], summary["billed_total"]) == ("0.00", "0.00")
+    assert summary["unchecked_total"] == billed
+    assert any("cannot be checked against the logs" in note for note in doc["notes"])
+    # An invalid job of another day leaves 2025-06-02 as it was.
+    elsewhere = _broken_job(tmp_path / "other.jsonl", "2025-06-05")
+    code, doc = _audit_json("--invoice", str(folder / export), str(folder / "logs"), str(elsewhere))
+    assert [f["kind"] for f in doc["findings"]] == (
+        [] if export.startswith("a") else ["overbilled_time"]
+    )
+
+
 # --- realworld 21: the dashboard's cost CSV ------------------------------------------------
 
 

@@ -38,6 +38,7 @@ from rftcost.audit.pricing import (
 from rftcost.audit.wording import (
     billed_quantity_text,
     cell_day_total,
+    cell_invalid,
     cell_mismatch,
     cell_price,
     cell_quantities,
@@ -73,6 +74,8 @@ class ProjectDayAudit:
     _billed_micro: int = 0
     _invoice_micro: int = 0
     _unchecked_micro: int = 0
+    _unverifiable_micro: int = 0
+    """Of the unchecked money, the cells invalid jobs may have charges in (errors)."""
     findings: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     comparisons: list[Comparison] = field(default_factory=list)
@@ -115,6 +118,7 @@ class ProjectDayAudit:
             ),
             notes=self.notes,
             comparisons=self.comparisons,
+            unverifiable=self._unverifiable_micro,
         )
 
     def _lines(self) -> pd.DataFrame:
@@ -273,10 +277,13 @@ class ProjectDayAudit:
             }
         per_job = expected.groupby(["project", "day", "line_type", "job_id"])["micro"].sum()
         places = int(self.bill.policy.rounding.hours_decimals)
+        unknown_in = self._invalid_jobs_by_cell(cells, by_project)
         comparisons = []
-        for row in cells.pipe(rows_of):
+        for row, invalid in zip(cells.pipe(rows_of), unknown_in, strict=True):
             comparisons.append(self._comparison(row, places))
-            if int(row.expected) != int(row.billed):
+            if invalid:
+                self._unknown_cell(row, invalid)
+            elif int(row.expected) != int(row.billed):
                 self._cell_finding(row, per_job, places, expected)
             elif str(row.line_type) == _DAY_TOTAL:
                 self.notes.append(
@@ -287,6 +294,100 @@ class ProjectDayAudit:
             else:
                 self._quantity_note(row, places)
         self.comparisons = comparisons
+        if self._unverifiable_micro:
+            unknown_cells = sum(f.kind == "invalid_job" for f in self.findings)
+            self.notes.append(
+                f"{money_text(self._unverifiable_micro, self.currency)} billed for "
+                f"{unknown_cells} cell(s) of project, day and category cannot be checked against"
+                " the logs: invalid jobs (amount unknown) may have charges there; this money is"
+                " in neither the expected nor the billed total, and each case is an error finding."
+            )
+
+    def _invalid_jobs_by_cell(self, cells: pd.DataFrame, by_project: bool) -> list[tuple[str, ...]]:
+        """Per cell, the invalid jobs of the logs that may have charges in it: of its project
+        (any project when theirs is unknown) and with events on its day, from their first
+        to their last (a charge falls on some billing event's day between). Such a cell's
+        expected amount is unknown: it cannot be checked, never "matches" nor "overbilled"
+        on the valid jobs alone."""
+        bill = self.bill
+        jobs = bill.jobs.loc[bill.jobs["status"] == "invalid", ["job_id", "project"]]
+        times = bill.timeline.jobs[["job_id", "first_ns", "last_ns"]].astype({"job_id": str})
+        spans = jobs.astype({"job_id": str}).merge(times, on="job_id", how="left")
+        timeless = spans.loc[spans["first_ns"].isna(), "job_id"]
+        if len(timeless):
+            self.notes.append(
+                f"{len(timeless)} invalid job(s) of the logs ({', '.join(timeless[:5])}"
+                f"{' …' if len(timeless) > 5 else ''}) have no readable time: their charges "
+                "cannot be placed on a day, and no cell counts them"
+            )
+        spans = spans.dropna(subset=["first_ns", "last_ns"])
+        if spans.empty or cells.empty:
+            return [()] * len(cells)
+        first = spans["first_ns"].astype("int64").to_numpy() // NS_PER_DAY
+        days = spans["last_ns"].astype("int64").to_numpy() // NS_PER_DAY - first + 1
+        row = np.repeat(np.arange(len(spans)), days)
+        offset = np.arange(len(row)) - np.repeat(np.cumsum(days) - days, days)
+        touched = pd.DataFrame(
+            {
+                "job_id": spans["job_id"].to_numpy()[row],
+                "project": (
+                    spans["project"].astype("string").to_numpy()[row] if by_project else ""
+                ),
+                "day": pd.to_datetime((first[row] + offset) * NS_PER_DAY, unit="ns", utc=True)
+                .strftime("%Y-%m-%d")
+                .to_numpy(),
+            }
+        )
+        named = touched[touched["project"].notna()].merge(
+            cells[["project", "day"]].drop_duplicates(), on=["project", "day"]
+        )
+        anywhere = touched[touched["project"].isna()].drop(columns="project")
+        anywhere = anywhere.merge(cells[["project", "day"]].drop_duplicates(), on="day")
+        found = pd.concat([named, anywhere], ignore_index=True).drop_duplicates()
+        by_cell = found.sort_values("job_id").groupby(["project", "day"])["job_id"].agg(tuple)
+        keys = pd.MultiIndex.from_frame(cells[["project", "day"]])
+        return [jobs if isinstance(jobs, tuple) else () for jobs in by_cell.reindex(keys)]
+
+    def _unknown_cell(self, row: Any, invalid: tuple[str, ...]) -> None:
+        """A cell an invalid job may have charges in: an ``invalid_job`` error, its billed
+        amount unchecked and out of both totals (as an invalid job's invoice lines are)."""
+        billed, expected = int(row.billed), int(row.expected)
+        self._billed_micro -= billed
+        self._expected_micro -= expected
+        self._unchecked_micro += billed
+        self._unverifiable_micro += billed
+        problems = self.bill.problems.astype({"job_id": str})
+        reasons = problems[problems["job_id"].isin(invalid)]
+        lines = tuple(int(n) for n in row.lines) if isinstance(row.lines, list) else ()
+        line_type = str(row.line_type)
+        self.findings.append(
+            Finding(
+                kind="invalid_job",
+                severity="error",
+                job_id=invalid[0] if len(invalid) == 1 else None,
+                invoice_line=lines[0] if lines else None,
+                invoice_lines=lines,
+                line_type=None if line_type == _DAY_TOTAL else line_type,
+                expected=None,
+                billed=micro_to_decimal(billed),
+                project=str(row.project) or None,
+                day=str(row.day),
+                explanation=cell_invalid(
+                    self._where(row),
+                    "cost" if line_type == _DAY_TOTAL else line_type,
+                    billed,
+                    expected,
+                    invalid,
+                    self.currency,
+                ),
+                evidence=tuple(
+                    Evidence(type="problem", description=f"{job}: {problem}", job_id=job)
+                    for job, problem in zip(
+                        reasons["job_id"], reasons["problem"].astype(str), strict=True
+                    )
+                ),
+            )
+        )
 
     def _where(self, row: Any) -> str:
         return f"project {row.project or '(all)'} on {row.day} (UTC)"

@@ -21,6 +21,7 @@ __all__ = [
     "beyond_cap",
     "billed_quantity_text",
     "cell_day_total",
+    "cell_invalid",
     "cell_mismatch",
     "cell_price",
     "cell_quantities",
@@ -795,6 +796,24 @@ def cell_day_total(
         f"charge {money_text(expected, currency)} that day ({_jobs_named(jobs)}). The export "
         "names no line item, so compute, grader tokens, discounts and any other cost "
         f"of that day cannot be told apart; {REEXPORT}."
+    )
+
+
+def cell_invalid(
+    where: str,
+    category: str,
+    billed: int,
+    expected: int,
+    invalid: tuple[str, ...],
+    currency: str,
+) -> str:
+    """invalid_job of an export's cell: a job of unknown amount may be charged in it."""
+    shown = ", ".join(invalid[:5]) + (f" and {len(invalid) - 5} more" if len(invalid) > 5 else "")
+    return (
+        f"{money_text(billed, currency)} of {category} is billed for {where}, which cannot "
+        f"be checked: the logs of {shown} cannot be reconstructed (amount unknown) and "
+        f"may have charges there; the other jobs' charges come to "
+        f"{money_text(expected, currency)}."
     )
 
 
