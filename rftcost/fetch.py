@@ -39,6 +39,7 @@ __all__ = [
     "FetchError",
     "FetchResult",
     "FetchedJob",
+    "as_sent",
     "explain_error",
     "fetch_jobs",
     "not_the_api",
@@ -185,10 +186,21 @@ def _download(
 ) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
     """The job and all its events and checkpoints (iterating a page follows ``has_more``)."""
     jobs = client.fine_tuning.jobs
-    job = jobs.retrieve(job_id).to_dict(mode="json")
-    events = [e.to_dict(mode="json") for e in jobs.list_events(job_id, limit=page_size)]
-    checkpoints = [c.to_dict(mode="json") for c in jobs.checkpoints.list(job_id, limit=page_size)]
+    job = as_sent(jobs.retrieve(job_id))
+    events = [as_sent(e) for e in jobs.list_events(job_id, limit=page_size)]
+    checkpoints = [as_sent(c) for c in jobs.checkpoints.list(job_id, limit=page_size)]
     return job, events, checkpoints
+
+
+def as_sent(item: Any) -> dict[str, Any]:
+    """An object of the SDK as the API sent it (JSON values).
+
+    The SDK does not validate responses: a field it types ``int`` may hold the API's
+    ``"yesterday"``. That value is kept, so that the import rejects its record and says
+    why; pydantic's serializer warning about it is not (it went to stderr, as a
+    ``UserWarning`` from inside pydantic, beside the import's own clear message).
+    """
+    return dict(item.to_dict(mode="json", warnings=False))
 
 
 def write_job(

@@ -22,7 +22,8 @@ through ``rftcost.fetch``) and yields one ``WatchState`` per poll. Each poll:
    job has ended;
 5. against its budget (``budget`` per job, or its team's monthly budget from
    ``budgets``, minus what the team spent this month in ``history`` and what its
-   other watched jobs have spent), pauses the job when asked (``pause``: spend
+   other watched jobs have spent; a job of unknown amount among them leaves the share
+   used unknown, the known spend a floor), pauses the job when asked (``pause``: spend
    reached the budget; ``pause_on_forecast``: the P50 forecast exceeds it), once per
    job and only when the API shows it running, with one request that the SDK does not
    retry (a retry after a dropped connection could pause twice; a 429 is asked again
@@ -61,6 +62,7 @@ from rftcost.fetch import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_PAGE_SIZE,
     FetchError,
+    as_sent,
     explain_error,
     not_the_api,
     open_client,
@@ -173,12 +175,14 @@ class JobWatch(BaseModel):
     spent_elsewhere: Decimal
     """Of a team budget: the team's other spend this month (history, other watched jobs)."""
     unknown_elsewhere: tuple[str, ...] = ()
-    """Of a team budget: past jobs of the team this month whose amount is unknown (invalid
-    in ``history``): the team's spend is unknown beside them, so is the share used."""
+    """Of a team budget: the team's other watched jobs, then its past jobs this month
+    (invalid in ``history``), whose amount is unknown: the team's spend is unknown beside
+    them, so are the share used and the time to the budget."""
     budget_used: Decimal | None
     """(spent_elsewhere + spent) / budget, in percent, two decimals half up."""
     seconds_to_budget: float | None
-    """Billable seconds left until the budget is reached at the job's pace so far."""
+    """Billable seconds left until the budget is reached at the job's pace so far
+    (``None`` when ``unknown_elsewhere`` names a job)."""
     over_budget: bool
     """Spend reached the budget (spent_elsewhere + spent ≥ budget)."""
     forecast_over_budget: bool
@@ -703,32 +707,53 @@ class _Guard:
 
     def _judge(self, at: datetime) -> list[JobWatch]:
         """Each job against its budget (team budgets share the team's spend)."""
+        from rftcost.spend import UNALLOCATED
+
         month = at.strftime("%Y-%m")
         states = [t.measured for t in self.trackers.values() if t.measured is not None]
-        spent_by_team: dict[str | None, int] = {}
+        # Keyed by the budget's team: a job without a team and one whose team is named
+        # "unallocated" are checked against the same budget, so they share it.
+        spent_by_team: dict[str, int] = {}
+        unknown_by_team: dict[str, list[str]] = {}
         for state in states:
-            if state.spent is not None:
-                spent_by_team[state.team] = spent_by_team.get(state.team, 0) + _cents(state.spent)
+            team = state.team or UNALLOCATED
+            if state.spent is None:
+                unknown_by_team.setdefault(team, []).append(state.job_id)
+            else:
+                spent_by_team[team] = spent_by_team.get(team, 0) + _cents(state.spent)
         judged = []
         for state in states:
-            amount, source, elsewhere, unknown = self._budget_of(state, month, spent_by_team)
+            amount, source, elsewhere, watched, past = self._budget_of(
+                state, month, spent_by_team, unknown_by_team
+            )
             seconds = self.trackers[state.job_id].billable_seconds
-            judged.append(_against(state, amount, source, elsewhere, seconds, unknown))
+            judged.append(_against(state, amount, source, elsewhere, seconds, watched, past))
         return judged
 
     def _budget_of(
-        self, state: JobWatch, month: str, spent_by_team: dict[str | None, int]
-    ) -> tuple[Decimal | None, str | None, int, tuple[str, ...]]:
+        self,
+        state: JobWatch,
+        month: str,
+        spent_by_team: dict[str, int],
+        unknown_by_team: dict[str, list[str]],
+    ) -> tuple[Decimal | None, str | None, int, tuple[str, ...], tuple[str, ...]]:
+        """The budget, its source, the team's known spend elsewhere in cents, and the
+        team's other watched jobs and past jobs whose amount is unknown."""
         from rftcost.spend import UNALLOCATED
 
         if self.budgets is not None:
             team = state.team or UNALLOCATED
             match = [b for b in self.budgets.items if b.team == team and b.period == month]
             if match:
-                others = spent_by_team.get(state.team, 0) - (
+                others = spent_by_team.get(team, 0) - (
                     _cents(state.spent) if state.spent is not None else 0
                 )
-                history, unknown = 0, tuple[str, ...]()
+                # A watched job's amount counts in the poll's month, as its known spend
+                # does: one of unknown amount leaves the team's spend unknown as a past one.
+                unknown_watched = tuple(
+                    j for j in unknown_by_team.get(team, ()) if j != state.job_id
+                )
+                history, unknown_past = 0, tuple[str, ...]()
                 if self.history is not None:
                     watched = set(self.trackers)
                     rows = self.history[
@@ -737,11 +762,12 @@ class _Guard:
                         & ~self.history["job_id"].isin(watched)
                     ]
                     history = int(rows["cents"].sum())  # NA (an invalid job's) skipped
-                    unknown = tuple(rows.loc[rows["cents"].isna(), "job_id"].astype(str))
-                return match[0].amount, f"team {team} {month}", others + history, unknown
+                    unknown_past = tuple(rows.loc[rows["cents"].isna(), "job_id"].astype(str))
+                source = f"team {team} {month}"
+                return match[0].amount, source, others + history, unknown_watched, unknown_past
         if self.budget is not None:
-            return self.budget, "per job", 0, ()
-        return None, None, 0, ()
+            return self.budget, "per job", 0, (), ()
+        return None, None, 0, (), ()
 
     # --- what the guard does ----------------------------------------------------------------
 
@@ -880,7 +906,7 @@ def _refresh(client: Any, tracker: _Tracker, page_size: int) -> None:
     asks for one page when little is new (the SDK follows ``after`` / ``has_more``).
     """
     jobs = client.fine_tuning.jobs
-    job = jobs.retrieve(tracker.job_id).to_dict(mode="json")
+    job = as_sent(jobs.retrieve(tracker.job_id))
     events = _new_items(jobs.list_events(tracker.job_id, limit=page_size), tracker.seen_events)
     checkpoints = _new_items(
         jobs.checkpoints.list(tracker.job_id, limit=page_size), tracker.seen_checkpoints
@@ -905,7 +931,7 @@ def _new_items(page: Any, seen: set[str]) -> list[dict[str, Any]]:
     for item in page:
         if str(item.id) in seen:
             break
-        items.append(item.to_dict(mode="json"))
+        items.append(as_sent(item))
     return items
 
 
@@ -992,10 +1018,13 @@ def _against(
     source: str | None,
     elsewhere_cents: int,
     billable_seconds: float | None,
-    unknown_elsewhere: tuple[str, ...] = (),
+    unknown_watched: tuple[str, ...] = (),
+    unknown_past: tuple[str, ...] = (),
 ) -> JobWatch:
-    """``state`` checked against its budget (with the team's known spend elsewhere; past
-    jobs of unknown amount leave the share used unknown, as ``rftcost spend`` says)."""
+    """``state`` checked against its budget (with the team's known spend elsewhere; the
+    team's other watched jobs and past jobs of unknown amount leave the share used
+    unknown, as ``rftcost spend`` says)."""
+    unknown_elsewhere = unknown_watched + unknown_past
     update: dict[str, Any] = {
         "budget": budget,
         "budget_source": source,
@@ -1004,15 +1033,25 @@ def _against(
         "seconds_to_budget": None,
     }
     if unknown_elsewhere:
-        shown = ", ".join(unknown_elsewhere[:3]) + (" …" if len(unknown_elsewhere) > 3 else "")
+        beside = [
+            f"{len(jobs)} {kind} job(s) of unknown amount ("
+            + ", ".join(jobs[:3])
+            + (" …" if len(jobs) > 3 else "")
+            + ")"
+            for kind, jobs in (("other watched", unknown_watched), ("past", unknown_past))
+            if jobs
+        ]
         update["notes"] = (
             *state.notes,
-            f"the team's spend this month is unknown beside {len(unknown_elsewhere)} past"
-            f" job(s) of unknown amount ({shown}): the budget may be reached already",
+            f"the team's spend this month is unknown beside {' and '.join(beside)}:"
+            " the budget may be reached already",
         )
     if budget is None or state.spent is None:
         return state.model_copy(update=update)
     budget_cents = _cents(budget)
+    # The known spend is a floor of the team's (the unknown amounts add to it): a budget
+    # it reaches is reached, and paused on, as with a past job of unknown amount; below
+    # the budget, the share used and the time left are unknown, not said.
     used_cents = elsewhere_cents + _cents(state.spent)
     update["over_budget"] = used_cents >= budget_cents
     if state.forecast is not None:
@@ -1021,7 +1060,8 @@ def _against(
         hundredths = divide_round(max(used_cents, 0) * 10_000, budget_cents, RoundingMode.HALF_UP)
         update["budget_used"] = units_to_decimal(hundredths, 2)
     spent_cents = _cents(state.spent)
-    if not state.ended and not update["over_budget"] and spent_cents > 0 and billable_seconds:
+    running = not state.ended and not update["over_budget"]
+    if running and not unknown_elsewhere and spent_cents > 0 and billable_seconds:
         # The job's own pace: cents per billable second so far (a time, not money).
         update["seconds_to_budget"] = round(
             (budget_cents - used_cents) * billable_seconds / spent_cents, 1

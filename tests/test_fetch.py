@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+import warnings
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -201,6 +202,25 @@ def test_a_lone_surrogate_in_a_response_is_a_problem_of_its_object_not_a_crash(
     assert f"{JOB}: warning: job.json: the job object holds a lone surrogate escape" in err
     assert f"{JOB}: warning: events.json: data[2]" in err
     (tmp_path / "again" / JOB / "job.json").read_bytes().decode("utf-8")
+
+
+def test_a_value_of_another_type_than_the_sdk_s_is_written_as_sent_without_a_warning(
+    api: tuple[str, Recorded], tmp_path: Path
+) -> None:
+    """The SDK types ``created_at`` int but does not validate: ``"yesterday"`` is written
+    as the API sent it, for the import to reject with its reason, and pydantic's
+    serializer warning (a ``UserWarning`` on stderr) is not raised."""
+    url, recorded = api
+    recorded.events[JOB][2]["created_at"] = "yesterday"
+    recorded.jobs[JOB]["trained_tokens"] = "many"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fetch_jobs([JOB], tmp_path, api_key=KEY, base_url=url)
+    folder = tmp_path / JOB
+    assert json.loads((folder / "events.json").read_text())["data"][2]["created_at"] == "yesterday"
+    assert json.loads((folder / "job.json").read_text())["trained_tokens"] == "many"
+    (rejected,) = import_openai([tmp_path]).problems
+    assert rejected.position == "data[2]" and "'created_at' is not epoch seconds" in rejected.reason
 
 
 def test_key_and_base_url_come_from_the_environment(

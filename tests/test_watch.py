@@ -17,6 +17,7 @@ import json
 import logging
 import sys
 import threading
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -744,6 +745,87 @@ def test_a_past_job_of_unknown_amount_leaves_the_team_budget_used_unknown(
     assert job.unknown_elsewhere == ("ftjob-broken",) and job.budget_used is None
     assert any("past job(s) of unknown amount (ftjob-broken)" in note for note in job.notes)
     assert job.to_dict(now)["unknown_elsewhere"] == ["ftjob-broken"]
+
+
+def _of_unknown_amount(stand_in: StandIn, job_id: str) -> SimJob:
+    """A running job of team search whose step goes backwards without a rollback (step 5
+    before step 1): its amount cannot be established."""
+    job = stand_in.jobs[job_id] = SimJob(job_id)
+    data = {"step": 5, "total_steps": 10, "timing": {"step": {"full_iteration": 60.0}}}
+    job.events.insert(0, dict(job.events[0], id=f"ftevent-{job_id}-x", type="metrics", data=data))
+    return job
+
+
+def test_a_watched_job_of_unknown_amount_leaves_its_teammates_budget_used_unknown(
+    api: tuple[str, StandIn], tmp_path: Path
+) -> None:
+    """As a past job of unknown amount: the team's other watched jobs name it, their share
+    used and time to the budget are unknown, and nothing is paused on the known share
+    below the budget; another team's budget does not count it."""
+    url, stand_in = api
+    _of_unknown_amount(stand_in, "ftjob-wa")
+    stand_in.jobs["ftjob-ads"] = SimJob("ftjob-ads", team="ads")
+    budgets = tmp_path / "budgets.csv"
+    budgets.write_text("team,period,amount\nsearch,2026-06,50.00\nads,2026-06,50.00\n")
+    now = datetime(2026, 6, 15, 12, tzinfo=UTC)
+    watched = (JOB, "ftjob-wa", "ftjob-ads")
+    state = run(url, *watched, budgets=budgets, pause=True, once=True, clock=lambda: now)[0]
+    jobs = {j.job_id: j for j in state.jobs}
+    unknown, teammate, ads = jobs["ftjob-wa"], jobs[JOB], jobs["ftjob-ads"]
+    assert unknown.spent is None and unknown.bill_status == "invalid"
+    assert unknown.unknown_elsewhere == () and unknown.spent_elsewhere == teammate.spent
+    # Counted as nothing, the teammate's $17 was said 34.00% of the budget used.
+    assert teammate.spent == Decimal("17.00") and teammate.spent_elsewhere == Decimal("0.00")
+    assert teammate.unknown_elsewhere == ("ftjob-wa",)
+    assert teammate.budget_used is None and teammate.seconds_to_budget is None
+    assert not teammate.over_budget and teammate.action is None
+    assert any("1 other watched job(s) of unknown amount (ftjob-wa)" in n for n in teammate.notes)
+    line = teammate.to_dict(now)
+    assert (line["unknown_elsewhere"], line["budget_used"], line["seconds_to_budget"]) == (
+        ["ftjob-wa"],
+        None,
+        None,
+    )
+    assert ads.unknown_elsewhere == () and ads.budget_used == Decimal("34.00")
+    assert ads.seconds_to_budget is not None
+    assert stand_in.pauses == [] and state.exit_code == 1
+
+
+def test_a_budget_the_known_share_reaches_is_reached_beside_a_job_of_unknown_amount(
+    api: tuple[str, StandIn], tmp_path: Path
+) -> None:
+    """The known spend is a floor of the team's, as with a past job of unknown amount:
+    a teammate whose known share reaches the budget is paused; the job of unknown
+    amount is not (its own spend is unknown)."""
+    url, stand_in = api
+    _of_unknown_amount(stand_in, "ftjob-wa")
+    budgets = tmp_path / "budgets.csv"
+    budgets.write_text("team,period,amount\nsearch,2026-06,10.00\n")
+    now = datetime(2026, 6, 15, 12, tzinfo=UTC)
+    state = run(url, JOB, "ftjob-wa", budgets=budgets, pause=True, once=True, clock=lambda: now)
+    jobs = {j.job_id: j for j in state[0].jobs}
+    teammate, unknown = jobs[JOB], jobs["ftjob-wa"]
+    assert teammate.over_budget and teammate.action == "paused"
+    assert teammate.unknown_elsewhere == ("ftjob-wa",) and teammate.budget_used is None
+    assert not unknown.over_budget and unknown.action is None
+    assert stand_in.pauses == [(JOB, 1)]
+
+
+def test_a_value_of_another_type_than_the_sdk_s_is_a_rejected_record_without_a_warning(
+    api: tuple[str, StandIn],
+) -> None:
+    """An event whose ``created_at`` is ``"yesterday"`` (the SDK types it int, unchecked):
+    the record is rejected with its reason, and pydantic's serializer warning (a
+    ``UserWarning`` on stderr) is not raised."""
+    url, stand_in = api
+    job = stand_in.jobs[JOB]
+    job.events.insert(0, dict(job.events[0], id="ftevent-late", created_at="yesterday"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        state = run(url, JOB, budget="500", once=True)[0]
+    assert state.jobs[0].spent is None and state.jobs[0].bill_status == "invalid"
+    assert any("'created_at' is not epoch seconds" in p for p in state.jobs[0].problems)
+    assert any("record(s) of the exports not used" in w for w in state.warnings)
 
 
 def test_notify_posts_each_alert_once_and_a_failing_webhook_is_a_warning(
