@@ -565,6 +565,15 @@ def test_cli_spend_json_csv_markdown(log_file: Path) -> None:
     as_md = runner.invoke(app, ["spend", str(log_file), "-f", "markdown"])
     assert as_md.stdout.startswith("## RFT spend per team and month")
     assert "| period | team |" in as_md.stdout
+    # The log's invalid job is in no row: a CSV (or JSON) written says so beside it, on
+    # stderr, as the table says it under its rows; never a silent sheet of known sums.
+    invalid = rftcost.bill(log_file).jobs.query("status == 'invalid'")["job_id"].tolist()
+    assert invalid
+    for kind in ("csv", "json"):
+        written = runner.invoke(app, ["spend", str(log_file), "-f", kind])
+        assert written.exit_code == 0
+        assert f"{len(invalid)} invalid job(s) not included in any row" in written.stderr
+        assert invalid[0] in written.stderr
 
 
 def test_cli_spend_window_and_output(log_file: Path, tmp_path: Path) -> None:

@@ -32,6 +32,7 @@ from rftcost.cli.common import (
     progress,
     resolve_format,
     strict_exit,
+    visible_controls,
 )
 
 __all__ = [
@@ -136,6 +137,10 @@ def spend_command(
 
         with output_stream(output) as stream:
             write_spend(spent, stream, "json" if output_format is OutputFormat.json else "csv")
+        if spent.invalid_jobs or spent.orphan_records:
+            # The rows hold known amounts only (a CSV has no place to say more): said
+            # beside them, as the table says it under them and export focus on stderr.
+            typer.echo(visible_controls(_left_out(spent)), err=True)
     elif output_format is OutputFormat.markdown:
         emit(_markdown(spent), output)
     else:
@@ -145,6 +150,18 @@ def spend_command(
         raise typer.Exit(EXIT_FOUND)
     rejected = len(result.log.rejected) if result.log is not None else 0
     strict_exit(strict, len(spent.invalid_jobs), rejected)
+
+
+def _left_out(spent: Any) -> str:
+    """What no row includes: jobs of unknown amount, records of no known job."""
+    jobs = spent.invalid_jobs
+    said = []
+    if jobs:
+        named = ", ".join(jobs[:5]) + (f" and {len(jobs) - 5} more" if len(jobs) > 5 else "")
+        said.append(f"{len(jobs)} invalid job(s) not included in any row ({named})")
+    if spent.orphan_records:
+        said.append(f"{spent.orphan_records} rejected record(s) of no known job")
+    return f"note: {'; '.join(said)}: amount unknown, not $0 (see rftcost validate)"
 
 
 _HEADERS = ["period", "{group}", "jobs", "billed h", "compute", "discount", "grader", "total",
