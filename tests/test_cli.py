@@ -354,7 +354,7 @@ def test_json_totals_of_invalid_jobs_only_are_null_not_zero(tmp_path: Path) -> N
         )["totals"]
         assert bill_totals["invalid_jobs"] == 1
         assert bill_totals["total_amount"] is None and bill_totals["compute_amount"] is None
-    spend_totals = json.loads(runner.invoke(app, ["spend", str(log), "-f", "json"]).output)
+    spend_totals = json.loads(runner.invoke(app, ["spend", str(log), "-f", "json"]).stdout)
     assert spend_totals["totals"]["total_amount"] is None
     assert spend_totals["invalid_jobs"] == ["ftjob-broken"]
 
