@@ -822,6 +822,20 @@ def _bad_jobs(tmp_path: Path) -> dict[str, str]:
             {**timed(), "metadata": {key: value}},
             two_step_events(""),
         )
+    for value in ("team=search", ["team", "search"], 42):
+        # Metadata that is no object: taken as none, the job went to no team without a word.
+        add(
+            f"'metadata' is not a JSON object (value {value!r})",
+            {**timed(), "metadata": value},
+            two_step_events(""),
+        )
+    for value in (12, {"name": "o4-mini"}):
+        # A model that is no text: billed at the default model's rate without a word.
+        add(
+            f"'model' is not text (value {value!r})",
+            {**timed(), "model": value},
+            two_step_events(""),
+        )
     return built
 
 
