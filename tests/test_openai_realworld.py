@@ -519,6 +519,107 @@ def test_snapshots_disagreeing_on_data_sharing_are_reported(tmp_path: Path) -> N
     assert "snapshots disagree on data sharing" in notes and "used False" in notes
 
 
+def test_snapshots_disagreeing_on_team_and_project_are_reported(tmp_path: Path) -> None:
+    """Who pays changed between the create response and a retrieve: the value used (the
+    latest snapshot's) is said, with every snapshot's; a snapshot without metadata (the
+    cancel response) disagrees with none."""
+    folder = export(tmp_path / "ftjob-t", None, two_step_events("ftjob-t"))
+    write(folder / "create.json", job_object("ftjob-t", status="validating_files"))
+    done = job_object("ftjob-t", status="succeeded", finished_at=START + 3800)
+    write(folder / "retrieve.json", done | {"metadata": {"team": "ads", "project": "ranker"}})
+    write(folder / "bare.json", {k: v for k, v in done.items() if k != "metadata"})
+    result, billed = only_job(folder)
+    assert (billed.team, billed.total_amount) == ("ads", Decimal("100.00"))
+    notes = [n for n in (result.log.notes if result.log else ()) if "disagree" in n]
+    (note,) = notes  # the project agrees
+    assert "snapshots disagree on team" in note
+    assert f"{folder / 'create.json'}: 'search'" in note
+    assert f"{folder / 'retrieve.json'}: 'ads'" in note
+    assert f"used 'ads', from the latest snapshot ({folder / 'retrieve.json'}" in note
+    write(folder / "retrieve.json", done | {"metadata": {"team": "search", "project": "ads"}})
+    notes = " ".join(import_openai([folder]).notes)
+    assert "snapshots disagree on project" in notes and "used 'ads'" in notes
+    assert "disagree on team" not in notes
+
+
+def paused_and_resumed(job_id: str) -> list[dict[str, Any]]:
+    """Step 1 (0.50 h), paused, resumed an hour later, step 2 (0.50 h): $50.00 charged at
+    the pause, $50.00 accrued."""
+    return [
+        event("ev-1", START, f"Created fine-tuning job: {job_id}"),
+        event("ev-2", START + 100, "Fine-tuning job started"),
+        metrics("ev-3", START + 1900, 1, 2, timing=timing(1800.0)),
+        event("ev-4", START + 2000, "Fine-tuning job paused"),
+        event("ev-5", START + 5600, "Fine-tuning job resumed"),
+        metrics("ev-6", START + 7400, 2, 2, timing=timing(1800.0)),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("pause", "resume", "paused_at"),
+    [("a.json", "b.json", None), ("b.json", "a.json", None), ("b.json", "a.json", START + 2000)],
+)
+def test_a_pause_its_events_show_resumed_gives_way_to_the_running_snapshot(
+    tmp_path: Path, pause: str, resume: str, paused_at: int | None
+) -> None:
+    """The pause and resume responses carry no time of their own: the resume message after
+    the pause orders them, whatever order the files are read in (and the pause's own
+    finished_at, if any, is not the job's end). A final status still wins over both,
+    whatever its file's place."""
+    folder = export(tmp_path / "ftjob-pr", None, paused_and_resumed("ftjob-pr"))
+    write(folder / pause, job_object("ftjob-pr", status="paused", finished_at=paused_at))
+    write(folder / resume, job_object("ftjob-pr", status="running"))
+    result, billed = only_job(folder)
+    assert (billed.status, billed.total_amount, billed.accrued_amount) == (
+        "running",
+        Decimal("50.00"),
+        Decimal("50.00"),
+    )
+    (charge,) = billed.charges
+    assert (charge.event, charge.at) == ("paused", "2025-06-15T15:40:00Z")
+    notes = " ".join(result.log.notes if result.log else ())
+    assert "its events resume it at 2025-06-15T16:40:00+00:00, after the pause" in notes
+    assert f"'running' is used ({folder / resume})" in notes
+    write(folder / "0.json", job_object("ftjob-pr", status="succeeded", finished_at=START + 7500))
+    _, billed = only_job(folder)
+    assert (billed.status, billed.total_amount) == ("succeeded", Decimal("100.00"))
+
+
+def test_a_pause_not_shown_resumed_still_wins_over_running_and_is_reported(
+    tmp_path: Path,
+) -> None:
+    """No message orders a pause response and a running retrieve: the pause (which follows
+    running) is used, as before, and the disagreement is said; so is a pause whose own
+    finished_at is after the resume message (a later pause)."""
+    folder = export(tmp_path / "ftjob-pn", None, two_step_events("ftjob-pn"))
+    write(folder / "a.json", job_object("ftjob-pn", status="paused"))
+    write(folder / "b.json", job_object("ftjob-pn", status="running"))
+    result, billed = only_job(folder)
+    assert billed.status == "invalid" and billed.total_amount is None
+    notes = " ".join(result.log.notes if result.log else ())
+    assert "snapshots disagree on whether the job is paused" in notes
+    assert "no message of its events resumes it after a pause" in notes
+    export(folder, None, paused_and_resumed("ftjob-pn"))
+    write(folder / "a.json", job_object("ftjob-pn", status="paused", finished_at=START + 9000))
+    imported = import_openai([folder])
+    assert imported.jobs[0].status == "paused"
+    notes = " ".join(imported.notes)
+    assert "but the paused snapshot's finished_at (2025-06-15T17:36:40+00:00) is later" in notes
+    assert "'paused' is used" in notes
+
+
+def test_a_paused_job_object_after_a_resume_message_is_not_said_to_lack_one(
+    tmp_path: Path,
+) -> None:
+    """The one snapshot says paused, the events end resumed: the note says so, instead of
+    claiming no message of the events speaks of a pause."""
+    job = job_object("ftjob-pm", status="paused")
+    folder = export(tmp_path / "ftjob-pm", job, paused_and_resumed("ftjob-pm"))
+    notes = " ".join(import_openai([folder]).notes)
+    assert "no message of its events says so" not in notes
+    assert "its events end resumed (at 2025-06-15T16:40:00+00:00)" in notes
+
+
 def test_status_contradicted_by_events_is_reported(tmp_path: Path) -> None:
     tail = [event("ev-5", START + 3800, "The job failed")]
     job = job_object("ftjob-x", status="succeeded", finished_at=START + 3800)
@@ -864,6 +965,20 @@ def _bad_jobs(tmp_path: Path) -> dict[str, str]:
         add(
             f"metadata {key!r} is not text (value {value!r})",
             {**timed(), "metadata": {key: value}},
+            two_step_events(""),
+        )
+    for value in ("team=search", ["team", "search"], 42):
+        # Metadata that is no object: taken as none, the job went to no team without a word.
+        add(
+            f"'metadata' is not a JSON object (value {value!r})",
+            {**timed(), "metadata": value},
+            two_step_events(""),
+        )
+    for value in (12, {"name": "o4-mini"}):
+        # A model that is no text: billed at the default model's rate without a word.
+        add(
+            f"'model' is not text (value {value!r})",
+            {**timed(), "model": value},
             two_step_events(""),
         )
     return built

@@ -37,10 +37,13 @@ What becomes what
   .grader``; a ``multi`` grader names a model when all its model graders use one),
   and the hyperparameters that are not ``"auto"``. Several snapshots of one job
   (create, pause, resume, cancel responses, retrieves) merge field by field: an
-  absent field never overrides a present one, the most advanced status wins, and
-  disagreements (data sharing, how it ended) are noted with the value used. A job no
-  snapshot names the method of is RFT when its metrics events are RFT's, else
-  invalid; another method (supervised, dpo) is reported and skipped.
+  absent field never overrides a present one, the latest status wins (the most
+  advanced, but a pause the events show resumed gives way to a running or queued
+  snapshot), and disagreements (data sharing, team, project, paused or not, how it
+  ended) are noted with the value used. A job no snapshot names the method of is
+  RFT when its metrics events are RFT's, else invalid; another method (supervised,
+  dpo) is reported and skipped. Metadata that is not an object, a team or project
+  that is not text, or a model that is not text makes the job invalid, with the value.
 - How a job ended comes from every saved shape of it (``job_state``): a message
   of the table; else a webhook payload; else an error-level event (a failure,
   whatever its wording) of a job whose object says ``failed`` or nothing; else the

@@ -1,7 +1,7 @@
 """``import_openai``: the import, step by step, from paths to an ``OpenAIImport``.
 
-Read the files, tell each record's job, merge snapshots and drop duplicates, keep
-RFT jobs, classify messages, then build every kind of canonical row, the problems,
+Read the files, tell each record's job, drop duplicates, classify messages, merge
+snapshots, keep RFT jobs, then build every kind of canonical row, the problems,
 the jobs that cannot be billed and the notes.
 """
 
@@ -104,12 +104,15 @@ def import_openai(paths: Sequence[str | Path] | str | Path) -> OpenAIImport:
     problems = tie_to_jobs(problems, file_jobs, jobs)
 
     duplicates = 0
-    jobs, dropped, snapshot_notes = merge_snapshots(jobs)
-    duplicates += dropped
-    notes += snapshot_notes
     events, dropped, conflicts = dedupe_objects(events)
     duplicates += dropped
     problems += conflicts
+    # Classified before the snapshots merge: a pause its messages show resumed is older
+    # than a running snapshot (the snapshots carry no time of their own).
+    events = classify_messages(chronological(events))
+    jobs, dropped, snapshot_notes = merge_snapshots(jobs, events)
+    duplicates += dropped
+    notes += snapshot_notes
     checkpoints, dropped, conflicts = dedupe_objects(checkpoints)
     duplicates += dropped
     problems += conflicts
@@ -123,7 +126,7 @@ def import_openai(paths: Sequence[str | Path] | str | Path) -> OpenAIImport:
         p.job_id for p in job_problems
     }
     jobs = jobs[~jobs["job_id"].isin(skipped_ids)]
-    events = events[~events["job_id"].isin(skipped_ids)]
+    events = events[~events["job_id"].isin(skipped_ids)].reset_index(drop=True)
     checkpoints = checkpoints[~checkpoints["job_id"].isin(skipped_ids)]
     webhooks = webhooks[~webhooks["job_id"].isin(skipped_ids)]
     # A skipped job is not billed: its unreadable records are still listed, untied.
@@ -131,8 +134,6 @@ def import_openai(paths: Sequence[str | Path] | str | Path) -> OpenAIImport:
         p.model_copy(update={"job_id": None}) if p.job_id in skipped_ids else p for p in problems
     ]
 
-    events = chronological(events)
-    events = classify_messages(events)
     steps = step_intervals(events)
     usage = usage_table(events)
     announced, announced_notes = announced_checkpoints(events, checkpoints)

@@ -166,9 +166,18 @@ def status_rows(
             }
         )
     )
+    # A pause message followed by a resume is not "no message": say what the events show.
+    toggled_last = toggles.groupby("job_id", sort=False)["ts"].last()
     notes += [
         f"job {job_id}: paused at its last event, from the job object (status 'paused'); "
-        "no message of its events says so"
-        for job_id in paused["job_id"]
+        + (
+            "no message of its events says so"
+            if is_missing(last)
+            else f"its events end resumed (at {pd.Timestamp(cast(Any, last)).isoformat()}) "
+            "and no later message says paused: the job object's status is taken as a later pause"
+        )
+        for job_id, last in zip(
+            paused["job_id"], lookup(paused["job_id"], toggled_last), strict=True
+        )
     ]
     return pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True), notes

@@ -348,7 +348,7 @@ def _job_record(item: dict[str, Any]) -> dict[str, Any]:
     config = as_object(method.get(method_type)) if method_type else {}
     hyper = as_object(config.get("hyperparameters"))
     grader = as_object(config.get("grader"))
-    metadata = as_object(item.get("metadata"))
+    metadata = _metadata(item.get("metadata"))
     sharing = item.get("shared_with_openai")
     if sharing is not None and not isinstance(sharing, bool):
         # "true", 1 or "yes" is not read as either: guessing it false bills without the
@@ -380,7 +380,7 @@ def _job_record(item: dict[str, Any]) -> dict[str, Any]:
         "created_at": created,
         "finished_at": finished,
         "status": stripped_text(item.get("status")),
-        "model": stripped_text(item.get("model")),
+        "model": _model_text(item.get("model")),
         "method": method_type,
         "team": _metadata_text(metadata, "team"),
         "project": _metadata_text(metadata, "project"),
@@ -393,6 +393,33 @@ def _job_record(item: dict[str, Any]) -> dict[str, Any]:
         "reasoning_effort": None if effort in (None, "auto") else stripped_text(effort),
         "error_message": stripped_text(error.get("message")) or stripped_text(error.get("code")),
     }
+
+
+def _metadata(value: Any) -> dict[str, Any]:
+    """The job's ``metadata``: a JSON object, or none (null or absent). Text such as
+    ``"team=search"`` or a list is not read as no metadata: the job would be billed to no
+    team without a word; parsed, perhaps to the wrong one. The job is then invalid, with
+    the value."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidObject(
+            f"'metadata' is not a JSON object (value {value!r}): who pays is not known; the"
+            " API's metadata is an object of strings"
+        )
+    return value
+
+
+def _model_text(value: Any) -> str | None:
+    """The job's base ``model``: text, or none (null or absent: the policy's default). A
+    number or an object is not a model name: billed at the default model's hourly rate,
+    a job of another model would be charged another rate without a word. The job is
+    then invalid, with the value."""
+    if value is not None and not isinstance(value, str):
+        raise InvalidObject(
+            f"'model' is not text (value {value!r}): the hourly rate depends on the model"
+        )
+    return stripped_text(value)
 
 
 def _metadata_text(metadata: dict[str, Any], key: str) -> str | None:
