@@ -202,10 +202,15 @@ class JobWatch(BaseModel):
 
     @property
     def within_budget(self) -> bool:
-        """Known spend below the budget and a forecast not over it (or no budget)."""
+        """Known spend below the budget and a forecast not over it (or no budget); never
+        while a team budget's share is unknown (``unknown_elsewhere``): it may be over."""
         if self.budget is None:
             return self.spent is not None
-        return self.spent is not None and not (self.over_budget or self.forecast_over_budget)
+        return (
+            self.spent is not None
+            and not self.unknown_elsewhere
+            and not (self.over_budget or self.forecast_over_budget)
+        )
 
     def to_dict(self, at: datetime, *, currency: str = "USD", poll: int = 0) -> dict[str, Any]:
         """The ``rftcost.watch/v1`` object of this job at ``at`` (schemas/watch-v1.schema.json)."""
@@ -277,7 +282,7 @@ class WatchState(BaseModel):
     @property
     def exit_code(self) -> int:
         """0: every job within its budget (or unguarded with a known spend); 1: a job
-        reached or is forecast over its budget, or its spend is unknown; 2: no poll has
+        reached or is forecast over its budget, or its spend or its team's is unknown; 2: no poll has
         succeeded yet (nothing is known)."""
         if self.failed and not self.jobs:
             return 2
