@@ -282,8 +282,8 @@ class WatchState(BaseModel):
     @property
     def exit_code(self) -> int:
         """0: every job within its budget (or unguarded with a known spend); 1: a job
-        reached or is forecast over its budget, or its spend or its team's is unknown; 2: no poll has
-        succeeded yet (nothing is known)."""
+        reached or is forecast over its budget, or its spend or its team's is unknown; 2: no
+        poll has succeeded yet (nothing is known)."""
         if self.failed and not self.jobs:
             return 2
         return 0 if all(job.within_budget for job in self.jobs) else 1
