@@ -302,3 +302,25 @@ def test_a_number_given_as_a_name_is_its_digits_whatever_the_other_rows(
     assert events["project"].dropna().astype(str).tolist() == ["7.5"]
     table = rftcost.bill(path).jobs_table()
     assert table[["team", "project", "status"]].values.tolist() == [["42", "7.5", "succeeded"]]
+
+
+def test_a_csv_quote_never_closed_is_a_rejected_record_not_the_rest_of_the_file_lost(
+    tmp_path: Path,
+) -> None:
+    """A stray quote in a message ran to the end of the file: five records vanished into one
+    field and the job billed $0.00 as running. Now that span is a rejected record naming
+    the file's lines, and the bill's amount is unknown."""
+    path = tmp_path / "quote.csv"
+    path.write_text(
+        "job_id,ts,event,phase,message\n"
+        'q1,2025-06-01T00:00:00Z,job_created,,"oops\n'
+        "q1,2025-06-01T00:00:00Z,phase_start,rollout,\n"
+        "q1,2025-06-01T01:00:00Z,phase_end,rollout,\n"
+        "q1,2025-06-01T01:00:00Z,succeeded,,\n"
+    )
+    log = rftcost.read_events(path)
+    assert (log.counts()["records_read"], log.counts()["rejected"]) == (1, 1)
+    (reason,) = log.rejected["reason"].tolist()
+    assert "not CSV" in reason and "file lines 2-5" in reason
+    bill = rftcost.bill(path)
+    assert bill.orphan_records() == 1 and bill.totals().jobs == 0  # the total is unknown

@@ -35,6 +35,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from rftcost.errors import EXCERPT, InputError, UnreadableFileError, excerpt, why_unreadable
+from rftcost.events.csv_rows import csv_frame, csv_rows
 from rftcost.events.duplicates import (
     deduplicate,
     empty_duplicates,
@@ -822,8 +823,15 @@ def _read_csv_by_row(
     with opener(path, "rb") as raw:
         _refuse_utf16(raw.read(4), path)
     with opener(path, "rt", encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, [])
+        # Strict: a quote never closed is an error here, not the rest of the file read
+        # silently as one field (each such record is rejected below, naming its lines).
+        reader = csv.reader(handle, strict=True)
+        try:
+            header = next(reader, [])
+        except csv.Error as error:
+            raise UnreadableFileError(
+                f"the header is not CSV: {error}", path=path, line=1
+            ) from None
         not_text = next((name for name in header if _UNDECODED.search(name)), None)
         if not_text is not None:  # no record can be read without its columns' names
             reason = "the header holds a column name that is not UTF-8 text"
@@ -842,11 +850,14 @@ def _read_csv_by_row(
         lines: list[int] = []
         bad: list[dict[str, Any]] = []
         number = 1
-        for row in reader:
+        for row in csv_rows(reader):
             if not row:  # pandas skips blank lines: the same numbering on both paths
                 continue
             number += 1
             if number - 2 < skip:
+                continue
+            if isinstance(row, str):
+                bad.append(_rejection(path, number, None, None, None, row))
                 continue
             undecoded = any(_UNDECODED.search(cell) for cell in row)
             if len(row) > width or undecoded:
@@ -861,27 +872,14 @@ def _read_csv_by_row(
                 rows.append([c if c != "" else None for c in row] + [None] * (width - len(row)))
                 lines.append(number)
             if chunk_rows is not None and len(rows) + len(bad) >= chunk_rows:
-                yield _csv_frame(rows, header, lines), pd.DataFrame(bad, columns=_REJECTED)
+                yield csv_frame(rows, header, lines), pd.DataFrame(bad, columns=_REJECTED)
                 rows, lines, bad = [], [], []
         if rows or bad or chunk_rows is None:
-            yield _csv_frame(rows, header, lines), pd.DataFrame(bad, columns=_REJECTED)
+            yield csv_frame(rows, header, lines), pd.DataFrame(bad, columns=_REJECTED)
 
 
 def _replace_undecoded(text: str) -> str:
     return text.encode("utf-8", errors="surrogateescape").decode("utf-8", errors="replace")
-
-
-def _csv_frame(rows: list[list[str | None]], header: list[str], lines: list[int]) -> pd.DataFrame:
-    # A repeated name is renamed as pandas' own CSV parser does ("job_id.1"): the same
-    # columns whichever path read the file.
-    seen: dict[str, int] = {}
-    names = []
-    for name in header:
-        count = seen.get(name, 0)
-        seen[name] = count + 1
-        names.append(name if count == 0 else f"{name}.{count}")
-    frame = pd.DataFrame(rows, columns=names, dtype=object)
-    return frame.assign(line=np.asarray(lines, dtype="int64"))
 
 
 def _read_jsonl(path: Path) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
