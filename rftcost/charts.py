@@ -808,7 +808,7 @@ def waterfall_steps(bill: Bill, job_id: str | None = None) -> tuple[WaterfallSte
     exact billable time; a "cap" step appears when a per-job cap applied. The
     changes add up: the last level is the bill's total to the cent. ``UnknownJobError`` (a
     ``KeyError`` too) for a job not in the bill, ``InputError`` for an invalid one (its
-    amount is unknown).
+    amount is unknown), or for a whole bill with no job of known amount.
     """
     jobs = bill.jobs[bill.jobs["status"] != "invalid"]
     charges = bill.charges
@@ -823,6 +823,14 @@ def waterfall_steps(bill: Bill, job_id: str | None = None) -> tuple[WaterfallSte
                 path="--job",
             )
         charges = charges[charges["job_id"] == job_id]
+    elif jobs.empty and (len(bill.jobs) or bill.orphan_records()):
+        # Every job's amount unknown: a waterfall of 0.00 h and $0.00 would say nothing ran.
+        raise InputError(
+            f"no job of known amount to draw ({len(bill.jobs)} invalid, "
+            f"{bill.orphan_records()} rejected record(s) of no known job): the amount is "
+            "unknown (not $0); rftcost validate says why",
+            path="waterfall",
+        )
     policy = bill.policy
     # Time valued exactly at each job's hourly rate (R11's rate, in exact units).
     rate = rate_units(jobs["model"], policy)

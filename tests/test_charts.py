@@ -758,6 +758,10 @@ def test_the_waterfall_of_an_invalid_job_is_refused_in_one_line(tmp_path: Path) 
     )
     # An RftcostError: the command line's entry point prints it as one line, exit 2.
     assert isinstance(result.exception, InputError), result.exception
+    # The whole bill's waterfall, no job of known amount: refused too, never 0.00 h and
+    # $0.00 as if nothing ran (what it drew).
+    with pytest.raises(InputError, match="no job of known amount to draw"):
+        waterfall_steps(bill)
 
 
 def _invalid_log_text(path: Path) -> None:

@@ -297,3 +297,17 @@ def test_charge_periods_of_a_job_never_overlap_and_its_event_keeps_its_milliseco
         read = pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
         stamps = pd.to_datetime(read["x_BillingEventAt"], utc=True)
         assert (stamps.dt.microsecond // 1000).isin([305]).any(), read["x_BillingEventAt"]
+
+
+def test_cli_export_focus_with_no_job_of_known_amount_says_unknown(tmp_path: Path) -> None:
+    """Every job invalid: a file of no rows, and its sum said unknown, not "USD 0.00"."""
+    logs = tmp_path / "events.jsonl"
+    logs.write_text(
+        '{"job_id":"j1","ts":"2025-06-01T00:00:00Z","event":"job_created"}\n'
+        '{"job_id":"j1","ts":"2025-06-01T01:00:00Z","event":"phase_end","phase":"rollout"}\n'
+        '{"job_id":"j1","ts":"2025-06-01T02:00:00Z","event":"succeeded"}\n'
+    )
+    result = runner.invoke(app, ["export", "focus", str(logs), "-o", str(tmp_path / "f.csv")])
+    assert result.exit_code == 0
+    assert "BilledCost USD unknown over 0 jobs" in result.stderr
+    assert "0.00" not in result.stderr

@@ -82,13 +82,20 @@ def export_focus(
 
     write_focus(counting(), output)
     totals = result.totals()
+    orphans = result.orphan_records()
+    known = totals.jobs - totals.invalid_jobs
+    # With no job of known amount beside unknown ones, the sum is unknown, not 0.00.
+    billed = (
+        "unknown"
+        if not known and (totals.invalid_jobs or orphans)
+        else f"{totals.total_amount:.2f}"
+    )
     message = (
         f"wrote {counted[0]} FOCUS rows to {output}: BilledCost {result.policy.currency}"
-        f" {totals.total_amount:.2f} over {totals.jobs - totals.invalid_jobs} jobs"
+        f" {billed} over {known} jobs"
     )
     if totals.invalid_jobs:
         message += f"; {totals.invalid_jobs} invalid job(s) not exported (amount unknown)"
-    orphans = result.orphan_records()
     if orphans:
         message += (
             f"; {orphans} rejected record(s) of no known job not exported (amount unknown,"
