@@ -130,6 +130,9 @@ def test_running_job(tmp_path: Path) -> None:
         (["estimate", str(PLAN), "--budget", "12.345"], "at most two decimals"),
         (["estimate", str(PLAN), "-c", str(PLAN)], "not a calibration file"),
         (["calibrate", str(ROOT / "examples" / "worked_examples.jsonl")], "too little history"),
+        # numpy's "ValueError: expected non-negative integer" reached the user
+        (["estimate", str(PLAN), "--seed", "-1"], "Invalid value for '--seed': must be at least 0"),
+        (["calibrate", str(PLAN), "--min-jobs", "4"], "Invalid value for '--min-jobs'"),
     ],
 )
 def test_errors_are_one_line_and_exit_2(
