@@ -653,9 +653,26 @@ def job_measurements(bill: Any) -> tuple[Any, dict[str, int]]:
     ).round()
     # compute_multiplier "auto" in the job object: the documented default (plan.AUTO_DEFAULTS).
     frame["compute_multiplier"] = frame["compute_multiplier"].fillna(1.0)
-    no_steps = frame["steps"] <= 0
-    skipped["no step_completed events"] = int(no_steps.sum())
-    return frame[~no_steps].reset_index(drop=True), skipped
+    left_out = frame["steps"] <= 0
+    skipped["no step_completed events"] = int(left_out.sum())
+    # The training fits take the log of these settings (a job's own, for every component): a
+    # job with 0 (the log reads accept it) cannot enter them and is left out, named.
+    for setting in _NUMERIC_TRAIN:
+        unusable = ~left_out & ~_log_usable(frame[setting])
+        skipped[_not_positive(setting)] = int(unusable.sum())
+        left_out |= unusable
+    return frame[~left_out].reset_index(drop=True), skipped
+
+
+def _log_usable(values: Any) -> Any:
+    """Whether each value of a setting can enter a fit as a logarithm: finite and above 0."""
+    numbers = values.to_numpy(dtype="float64", na_value=np.nan)
+    return np.isfinite(numbers) & (numbers > 0)
+
+
+def _not_positive(setting: str) -> str:
+    """Why a job is left out of every fit (``n_skipped``) for a setting it cannot log."""
+    return f"{setting} not a positive finite number"
 
 
 def measure_jobs(bill: Any, codes: Sequence[int]) -> Any:
@@ -796,9 +813,11 @@ def calibrate(
 
     ``source`` is a ``Bill`` or anything ``rftcost.bill`` reads (paths, an
     ``EventLog``, a frame of events). Only successful jobs whose ``job_created``
-    records their settings are used; at least ``min_jobs`` are needed, and the
-    settings each fit depends on (``REQUIRED_VARIATION``) must vary across them,
-    unless ``allow_constant``: then the prior's slope is used for a constant one.
+    records their settings are used (a job whose batch_size or compute_multiplier is not
+    above 0 is left out and counted in ``n_skipped``: the fit takes their logs); at least
+    ``min_jobs`` are needed, and the settings each fit depends on (``REQUIRED_VARIATION``)
+    must vary across them, unless ``allow_constant``: then the prior's slope is used for a
+    constant one.
     """
     from rftcost.billing import Bill
     from rftcost.engines import bill
@@ -912,6 +931,16 @@ def _fit_component(
     residuals = np.full(len(frame), np.nan)
     fitted = np.full(len(frame), np.nan)
     rows = np.asarray(rows, dtype=bool).copy()
+    # A setting entering as a log must be above 0 (a validated job may hold n_valid_examples 0
+    # and still validate): such a job is left out of this component only.
+    for setting in numeric:
+        unusable = ~_log_usable(frame[setting])
+        if bool((rows & unusable).any()):
+            notes.append(
+                f"{name}: {int((rows & unusable).sum())} job(s) left out, their {setting}"
+                " is not a positive finite number"
+            )
+        rows &= ~unusable
     # Levels seen in fewer than _MIN_CATEGORY_JOBS jobs cannot be fitted: leave those jobs out.
     for category in _CATEGORICAL:
         levels = frame[category].astype(str)

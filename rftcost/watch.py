@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import tempfile
 import time
@@ -335,8 +336,8 @@ def watch(
     ids = list(dict.fromkeys(job_ids))
     if not ids and not all_jobs:
         raise WatchError("no job to watch", hint="give job ids (ftjob-…) or --all")
-    if interval <= 0:
-        raise WatchError(f"must be positive, not {interval}", option="--interval")
+    if not (math.isfinite(interval) and interval > 0):  # time.sleep(inf) overflows
+        raise WatchError(f"must be positive and finite, not {interval}", option="--interval")
     if max_failures < 1:
         raise WatchError(f"must be at least 1, not {max_failures}", option="--max-failures")
     per_job = _budget_amount(budget)

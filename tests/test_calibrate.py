@@ -183,3 +183,47 @@ def test_calibrates_from_the_sample_logs() -> None:
     assert result.n_jobs >= 30
     assert result.sources
     assert result.n_skipped.get("settings not recorded", 0) > 0  # the hand-built worked examples
+
+
+@pytest.mark.parametrize("setting", ["compute_multiplier", "batch_size"])
+def test_a_job_whose_setting_cannot_be_logged_is_left_out_and_named(setting: str) -> None:
+    # The log reads accept 0 for either; the fit takes its log (it failed in LAPACK, with
+    # "divide by zero" and "SVD did not converge", and sank the whole history).
+    events = simulate_jobs(n_jobs=40, seed=7)
+    created = events.index[events["event"] == "job_created"]
+    first = events.loc[created[0], "job_id"]
+    events.loc[created[0], setting] = 0
+    history = bill(events)
+    assert history.jobs.set_index("job_id").loc[first, "status"] == "succeeded"
+    result = calibrate(history)  # pytest turns any numpy warning into an error
+    reason = f"{setting} not a positive finite number"
+    assert result.n_skipped[reason] == 1
+    assert result.n_jobs == int((history.jobs["status"] == "succeeded").sum()) - 1
+    assert reason in result.summary_lines()[0]
+
+
+def test_too_few_usable_jobs_left_is_the_thin_history_error() -> None:
+    events = simulate_jobs(n_jobs=40, seed=7)
+    events.loc[events["event"] == "job_created", "compute_multiplier"] = 0.0
+    with pytest.raises(
+        CalibrationError,
+        match=r"too little history: 0 successful job\(s\) .*\d+ compute_multiplier not a positive",
+    ):
+        calibrate(events)
+
+
+def test_a_job_validating_with_no_validation_examples_leaves_the_validation_fits_only() -> None:
+    events = simulate_jobs(n_jobs=40, seed=7)
+    created = events.index[events["event"] == "job_created"]
+    events.loc[created[0], "n_valid_examples"] = 0
+    frame, _ = job_measurements(bill(events))
+    assert frame.loc[frame["job_id"] == events.loc[created[0], "job_id"], "valid_runs"].item() > 0
+    result = calibrate(events)
+    assert not result.n_skipped.get("n_valid_examples not a positive finite number")
+    assert "valid_seconds_per_run: 1 job(s) left out, their n_valid_examples is not a" in (
+        " ".join(result.notes)
+    )
+    baseline = calibrate(simulate_jobs(n_jobs=40, seed=7))
+    train, valid = "train_seconds_per_step", "valid_seconds_per_run"
+    assert result.components[train].n_jobs == baseline.components[train].n_jobs
+    assert result.components[valid].n_jobs == baseline.components[valid].n_jobs - 1

@@ -130,6 +130,9 @@ def test_running_job(tmp_path: Path) -> None:
         (["estimate", str(PLAN), "--budget", "12.345"], "at most two decimals"),
         (["estimate", str(PLAN), "-c", str(PLAN)], "not a calibration file"),
         (["calibrate", str(ROOT / "examples" / "worked_examples.jsonl")], "too little history"),
+        # numpy's "ValueError: expected non-negative integer" reached the user
+        (["estimate", str(PLAN), "--seed", "-1"], "Invalid value for '--seed': must be at least 0"),
+        (["calibrate", str(PLAN), "--min-jobs", "4"], "Invalid value for '--min-jobs'"),
     ],
 )
 def test_errors_are_one_line_and_exit_2(
@@ -154,3 +157,29 @@ def test_python_dash_m_runs_the_estimator() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["schema"] == "rftcost.estimate/v1"
+
+
+@pytest.mark.parametrize("setting", ["compute_multiplier", "batch_size"])
+def test_calibrate_leaves_out_a_job_whose_setting_is_zero_and_says_so(
+    setting: str, tmp_path: Path
+) -> None:
+    # A job with compute_multiplier 0 (the log reads accept it) printed LAPACK's "DLASCL
+    # parameter number 4 had an illegal value", numpy's "divide by zero encountered in log"
+    # and "LinAlgError: SVD did not converge": the whole history failed. In a subprocess,
+    # so that what LAPACK writes to the process's stderr is seen too.
+    events = simulate_jobs(n_jobs=40, seed=7)
+    events.loc[events.index[events["event"] == "job_created"][0], setting] = 0
+    logs = tmp_path / "history.jsonl"
+    write_events(events, logs)
+    out = tmp_path / "calibration.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "rftcost", "calibrate", str(logs), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert f"1 {setting} not a positive finite number" in result.stdout
+    saved = json.loads(out.read_text())
+    assert saved["n_skipped"][f"{setting} not a positive finite number"] == 1

@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import math
 import sys
 import threading
 import warnings
@@ -882,7 +883,20 @@ def test_arguments_are_checked_before_any_request(api: tuple[str, StandIn]) -> N
         run(url, JOB, budget="12.345")
     with pytest.raises(WatchError, match="--interval: must be positive"):
         run(url, JOB, budget="1", interval=0)
+    for endless in (math.inf, math.nan):  # time.sleep(inf) overflows after the first poll
+        with pytest.raises(WatchError, match="--interval: must be positive and finite"):
+            run(url, JOB, budget="1", interval=endless)
     assert stand_in.requests == []
+
+
+@pytest.mark.parametrize("interval", ["inf", "1e400", "86401"])
+def test_an_interval_beyond_a_day_is_refused_by_the_parser(
+    interval: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(monkeypatch, None, JOB, "--budget", "1", "--interval", interval) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: Invalid value for '--interval': must be at most 86400")
+    assert err.count("\n") == 1
 
 
 def test_unknown_and_non_rft_jobs_are_errors(api: tuple[str, StandIn]) -> None:

@@ -101,6 +101,8 @@ _USAGE_WORDS = (
     ("Value error, ", ""),
     ("Input should be greater than or equal to", "must be at least"),
     ("Input should be greater than", "must be above"),
+    ("Input should be less than or equal to", "must be at most"),
+    ("Input should be less than", "must be below"),
     ("Input should be a valid integer, unable to parse string as an integer", "not a whole number"),
     ("Input should be a valid number, unable to parse string as a number", "not a number"),
 )

@@ -115,7 +115,9 @@ def estimate_command(
     output_format: FormatOption = None,
     output: OutputOption = None,
     draws: Annotated[int, typer.Option("--draws", help="Monte Carlo draws.", min=200)] = 4000,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same figures).")] = 0,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Random seed (same seed, same figures).", min=0)
+    ] = 0,
     at: Annotated[
         str | None,
         typer.Option("--at", help="Price grader tokens as of this time (ISO 8601; default: now)."),

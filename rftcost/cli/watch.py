@@ -26,6 +26,7 @@ __all__ = [
     "DEFAULT_INTERVAL",
     "DEFAULT_MAX_FAILURES",
     "DEFAULT_MAX_RETRIES",
+    "MAX_INTERVAL",
     "WatchFormat",
     "poll_line",
     "summary",
@@ -38,6 +39,8 @@ __all__ = [
 DEFAULT_INTERVAL = 60.0
 DEFAULT_MAX_FAILURES = 5
 DEFAULT_MAX_RETRIES = 5
+MAX_INTERVAL = 86_400.0
+"""Longest --interval: a day between polls (``inf`` would overflow the sleep after a poll)."""
 
 
 class WatchFormat(StrEnum):
@@ -88,7 +91,8 @@ def watch_command(
         ),
     ] = False,
     interval: Annotated[
-        float, typer.Option("--interval", min=0.01, help="Seconds between polls.")
+        float,
+        typer.Option("--interval", min=0.01, max=MAX_INTERVAL, help="Seconds between polls."),
     ] = DEFAULT_INTERVAL,
     once: Annotated[
         bool, typer.Option("--once", help="Poll once: report, pause if asked, exit.")
