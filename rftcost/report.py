@@ -2,8 +2,9 @@
 
 ``html_report(bill, budgets=..., audit=...)`` returns one HTML document: totals,
 spend per team (table and chart), budgets (table and cumulative chart), the
-whole bill's waterfall, the audit findings with each finding's job timeline when
-an audit is given, the largest jobs, invalid jobs, and the policy in force.
+whole bill's waterfall, the audit when one is given (its totals, the invoice's money
+the logs do not check and, prominently, what they cannot check, its findings with each
+finding's job timeline, its notes), the largest jobs, invalid jobs, and the policy in force.
 
 The page needs nothing else: charts are inline SVG, styles are inline, there is
 no JavaScript and no network access (the template's Content-Security-Policy says so
@@ -106,7 +107,9 @@ def html_report(
         "spending": _spend_section(monthly, currency),
         "budgets": None if plan is None else _budget_section(bill, monthly, plan, currency),
         "waterfall": _waterfall(bill),
-        "audit": None if audit is None else _audit_section(bill, audit.to_dict(), currency),
+        "audit": None
+        if audit is None
+        else _audit_section(bill, audit.to_dict(), currency, _unverifiable(audit)),
         "jobs": _jobs_section(bill, currency),
         "invalid": _invalid_table(bill),
         "policy": _policy_section(bill.policy),
@@ -395,16 +398,45 @@ def _in_audit_order(findings: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(findings, key=lambda f: SEVERITY_ORDER.get(str(f.get("severity")), last))
 
 
-def _audit_section(bill: Bill, document: dict[str, Any], currency: str) -> dict[str, Any]:
+_CANNOT_CHECK_KINDS = frozenset({"invalid_job", "unreadable_line"})
+"""Findings whose money the logs cannot check (as ``rftcost audit`` decides it)."""
+
+_UNCHECKED_WHAT = "credits, adjustments, tax, other costs, invalid jobs, jobs of unreadable lines"
+"""What an audit's unchecked total holds, in the words of ``rftcost audit``."""
+
+
+def _unverifiable(audit: Any) -> Any:
+    """The audit's cannot-check amount, ``None`` when it does not say.
+
+    The ``rftcost.audit/v1`` document keeps its summary's keys and says this amount in a
+    note only, so the report reads it from the ``AuditReport`` itself.
+    """
+    return getattr(getattr(audit, "summary", None), "unverifiable_total", None)
+
+
+def _audit_section(
+    bill: Bill, document: dict[str, Any], currency: str, unverifiable: Any = None
+) -> dict[str, Any]:
     summary = document.get("summary", {})
     findings = _in_audit_order(list(document.get("findings", [])))
+    # The billed total is only the lines the logs can check: beside it, the invoice's own
+    # total and what was left unchecked, or a reader takes "Difference $0.00" for the
+    # whole invoice.
     cards = [
-        ("Expected (logs)", summary.get("expected_total")),
-        ("Billed (invoice)", summary.get("billed_total")),
-        ("Difference", summary.get("difference")),
-        ("Overbilled", summary.get("overbilled")),
-        ("Underbilled", summary.get("underbilled")),
+        _Card("Invoice total", _money_text(summary.get("invoice_total"), currency)),
+        _Card("Expected (logs)", _money_text(summary.get("expected_total"), currency)),
+        _Card("Billed (lines checked)", _money_text(summary.get("billed_total"), currency)),
+        _Card("Difference", _money_text(summary.get("difference"), currency)),
+        _Card("Overbilled", _money_text(summary.get("overbilled"), currency)),
+        _Card("Underbilled", _money_text(summary.get("underbilled"), currency)),
+        _Card("Unchecked", _money_text(summary.get("unchecked_total"), currency)),
     ]
+    cannot_check = _cannot_check(
+        findings, summary.get("unverifiable_total", unverifiable), currency
+    )
+    if cannot_check is not None:
+        # First and in the alarm colour: money nobody verified must not read as agreed.
+        cards.insert(0, _Card("Cannot check", cannot_check, css_class="alert"))
     rows: list[list[str | _Cell]] = []
     for finding in findings[:_MAX_FINDINGS]:
         severity = str(finding.get("severity", ""))
@@ -416,9 +448,11 @@ def _audit_section(bill: Bill, document: dict[str, Any], currency: str) -> dict[
                 str(finding.get("kind", "")),
                 _finding_subject(finding),
                 "" if line is None else str(line),
-                _money_text(finding.get("expected"), currency),
-                _money_text(finding.get("billed"), currency),
-                _money_text(finding.get("difference"), currency),
+                # A finding's amount of null is unknown (an invalid job's), as the CLI says.
+                *(
+                    _UNKNOWN if finding.get(key) is None else _money_text(finding[key], currency)
+                    for key in ("expected", "billed", "difference")
+                ),
                 str(finding.get("explanation", "")),
             ]
         )
@@ -433,10 +467,19 @@ def _audit_section(bill: Bill, document: dict[str, Any], currency: str) -> dict[
         "explanation",
     ]
     jobs = _jobs_with_findings(bill, findings)
+    unchecked = _amount_or_none(summary.get("unchecked_total"))
     return {
         "invoice": document.get("invoice"),
         "policy": document.get("policy"),
-        "cards": [_Card(label=label, value=_money_text(v, currency)) for label, v in cards],
+        "cards": cards,
+        "cannot_check": None
+        if cannot_check is None
+        else f"Cannot check {cannot_check}: lines of jobs whose logs are invalid or of "
+        "unreadable lines, in neither the expected nor the billed total"
+        + (" (errors below)." if rows else "."),
+        "unchecked": _unchecked_note(summary, unchecked, cannot_check is not None, currency),
+        "verdict": _verdict(unchecked, cannot_check is not None),
+        "notes": [str(note) for note in document.get("notes", [])],
         "table": _table(headers, rows, numeric=(4, 5, 6)) if rows else None,
         "not_shown": max(0, len(findings) - _MAX_FINDINGS),
         "timelines": [
@@ -445,6 +488,52 @@ def _audit_section(bill: Bill, document: dict[str, Any], currency: str) -> dict[
         ],
         "timelines_not_shown": max(0, len(jobs) - _MAX_TIMELINES),
     }
+
+
+def _cannot_check(
+    findings: Sequence[dict[str, Any]], unverifiable: Any, currency: str
+) -> str | None:
+    """The money the logs should check and cannot, as a card's value; ``None`` when there
+    is none (no such amount and no finding of an invalid job or an unreadable line)."""
+    amount = _amount_or_none(unverifiable)
+    cases = [f for f in findings if f.get("kind") in _CANNOT_CHECK_KINDS]
+    if not cases and not amount:
+        return None
+    # An unreadable line may have no amount: its share is unknown, never $0.
+    unknown = any(_amount_or_none(f.get("billed")) is None for f in cases)
+    if amount is None or (unknown and not amount):
+        return _UNKNOWN
+    return format_money(amount, currency) + (" + unknown" if unknown else "")
+
+
+def _unchecked_note(
+    summary: dict[str, Any], unchecked: Decimal | None, cannot_check: bool, currency: str
+) -> str | None:
+    if not unchecked:
+        return None
+    total = _money_text(summary.get("invoice_total"), currency)
+    if cannot_check:
+        return (
+            f"Unchecked {format_money(unchecked, currency)} of the invoice total {total} "
+            f"({_UNCHECKED_WHAT}): the logs cannot check these lines; they are in neither "
+            "the expected nor the billed total."
+        )
+    # With no invalid job and no unreadable line, what is left unchecked is what the logs
+    # never bill (a vendor's adjustment, tax): outside their scope, not a difference.
+    return (
+        f"Unchecked {format_money(unchecked, currency)} of the invoice total {total}: "
+        "credits, adjustments, tax and other costs, which the logs do not bill; taken as "
+        "billed, not a difference."
+    )
+
+
+def _verdict(unchecked: Decimal | None, cannot_check: bool) -> dict[str, str]:
+    """What the section says when there is no finding (the CLI's words)."""
+    if cannot_check:
+        return {"badge": "over", "text": "NOT VERIFIED: money the logs cannot check"}
+    if unchecked is None or unchecked:
+        return {"badge": "ok", "text": "no findings: the lines checked match the logs"}
+    return {"badge": "ok", "text": "no findings: the invoice matches the logs"}
 
 
 def _finding_subject(finding: dict[str, Any]) -> str:
@@ -591,6 +680,16 @@ def _money_text(value: Any, currency: str, *, negate: bool = False) -> str:
     except (decimal.InvalidOperation, ValueError):
         return _UNKNOWN
     return format_money(-amount if negate else amount, currency)
+
+
+def _amount_or_none(value: Any) -> Decimal | None:
+    """An amount of a JSON document as a ``Decimal``; ``None`` when absent or not a number."""
+    if value is None or value == "":
+        return None
+    try:
+        return parse_amount(str(value))
+    except (decimal.InvalidOperation, ValueError):
+        return None
 
 
 def _money_cents(cents: Any, currency: str) -> str:

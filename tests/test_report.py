@@ -310,3 +310,124 @@ def test_a_window_has_a_totals_card_of_its_own(bill: rftcost.Bill) -> None:
     assert format_money(june, "USD") in cards
     whole = format_money(bill.totals().total_amount, "USD")
     assert f'id="total-charged">{whole} + unknown<' in cards
+
+
+# --- the audit's money the logs do not check ----------------------------------------------
+
+AUDIT_LOGS = pd.DataFrame(
+    [
+        {"job_id": "good", "ts": "2025-06-01T00:00:00Z", "event": "job_created"},
+        {"job_id": "good", "ts": "2025-06-01T00:00:00Z", "event": "phase_start",
+         "phase": "rollout"},
+        {"job_id": "good", "ts": "2025-06-01T01:00:00Z", "event": "phase_end",
+         "phase": "rollout"},
+        {"job_id": "good", "ts": "2025-06-01T01:00:00Z", "event": "succeeded"},
+        # A phase that ends without having started: the job cannot be reconstructed.
+        {"job_id": "bad", "ts": "2025-06-02T00:00:00Z", "event": "job_created"},
+        {"job_id": "bad", "ts": "2025-06-02T00:10:00Z", "event": "phase_end",
+         "phase": "rollout"},
+        {"job_id": "bad", "ts": "2025-06-02T01:10:00Z", "event": "succeeded"},
+    ]
+)  # fmt: skip
+
+INVOICE_HEADER = (
+    "invoice_id,line,job_id,line_type,charge_at,description,grader_model,token_type,"
+    "quantity,unit,unit_price,amount,currency\n"
+)
+GOOD_LINE = "INV-U,1,good,compute,,x,,,1.00,hours,100.00,100.00,USD\n"
+
+
+def audit_of(tmp_path: Path, *lines: str) -> str:
+    """The audit section of the report of AUDIT_LOGS audited against these invoice lines."""
+    from rftcost.audit import audit_invoice
+
+    invoice = tmp_path / "invoice.csv"
+    invoice.write_text(INVOICE_HEADER + "".join(lines), encoding="utf-8")
+    result = rftcost.bill(AUDIT_LOGS)
+    document = html_report(result, audit=audit_invoice(invoice, result))
+    return document[document.index("<h2>Invoice audit</h2>") : document.index("<h2>Largest")]
+
+
+def audit_cards(audit: str) -> dict[str, tuple[str, str]]:
+    """Each card's label → (its class, its value)."""
+    found = re.findall(
+        r'<div class="card ?([^"]*)"><div class="label">(.*?)</div>'
+        r'<div class="value"[^>]*>(.*?)</div>',
+        audit,
+    )
+    return {label: (cls, value) for cls, label, value in found}
+
+
+def test_tax_and_adjustments_are_shown_as_unchecked_not_as_a_match(tmp_path: Path) -> None:
+    audit = audit_of(
+        tmp_path,
+        GOOD_LINE,
+        "INV-U,2,,adjustment,,manual adjustment,,,,,,1000.00,USD\n",
+        "INV-U,3,,tax,,VAT,,,,,,220.00,USD\n",
+    )
+    cards = audit_cards(audit)
+    assert cards["Invoice total"] == ("", "$1,320.00")
+    assert cards["Billed (lines checked)"] == ("", "$100.00")
+    assert cards["Difference"] == ("", "$0.00")
+    assert cards["Unchecked"] == ("", "$1,220.00")
+    # Outside what the logs bill: said as such, neither a mismatch nor unverified money.
+    assert (
+        "Unchecked $1,220.00 of the invoice total $1,320.00: credits, adjustments, tax and "
+        "other costs, which the logs do not bill; taken as billed, not a difference."
+    ) in audit
+    assert "Cannot check" not in cards and "NOT VERIFIED" not in audit
+    assert "the invoice matches the logs" not in audit
+    assert '<span class="badge ok">no findings: the lines checked match the logs</span>' in audit
+
+
+def test_money_of_an_invalid_job_is_not_verified(tmp_path: Path) -> None:
+    audit = audit_of(tmp_path, GOOD_LINE, "INV-U,2,bad,compute,,x,,,5.00,hours,100.00,500.00,USD\n")
+    cards = audit_cards(audit)
+    # First, in the alarm colour, as prominent as the CLI's "Cannot check … NOT VERIFIED".
+    assert next(iter(cards)) == "Cannot check"
+    assert cards["Cannot check"] == ("alert", "$500.00")
+    assert cards["Invoice total"] == ("", "$600.00")
+    assert cards["Unchecked"] == ("", "$500.00")
+    assert '<span class="badge over">NOT VERIFIED</span> Cannot check $500.00' in audit
+    assert "the invoice matches the logs" not in audit and "match the logs" not in audit
+    # The audit's notes, and the invalid job's unknown amounts said as unknown.
+    assert "Notes of the audit" in audit
+    assert "500.00 USD on 1 line(s) cannot be checked against the logs (jobs bad)" in audit
+    row = re.search(r"<tr>.*?invalid_job.*?</tr>", audit)
+    assert row is not None
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", row.group(0))
+    assert cells[4:7] == ["unknown", "$500.00", "unknown"]
+
+
+def test_an_invoice_the_logs_check_entirely_matches(tmp_path: Path) -> None:
+    audit = audit_of(tmp_path, GOOD_LINE)
+    cards = audit_cards(audit)
+    assert cards["Invoice total"] == ("", "$100.00") and cards["Unchecked"] == ("", "$0.00")
+    assert '<span class="badge ok">no findings: the invoice matches the logs</span>' in audit
+    assert "Cannot check" not in cards and "Unchecked $" not in audit
+
+
+class UnreadableAudit:
+    """An audit document with an unreadable line of no amount and no cannot-check total."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "invoice": "INV-X",
+            "summary": {"expected_total": "0.00", "billed_total": "0.00", "difference": "0.00",
+                        "overbilled": "0.00", "underbilled": "0.00", "invoice_total": "0.00",
+                        "unchecked_total": "0.00"},
+            "findings": [
+                {"kind": "unreadable_line", "severity": "error", "job_id": None,
+                 "expected": None, "billed": None, "difference": None,
+                 "explanation": "line 2 cannot be read"},
+            ],
+            "notes": ["a note with <markup>"],
+        }  # fmt: skip
+
+
+def test_money_that_cannot_be_checked_and_has_no_amount_is_unknown(bill: rftcost.Bill) -> None:
+    document = html_report(bill, audit=UnreadableAudit())
+    audit = document[document.index("<h2>Invoice audit</h2>") :]
+    assert audit_cards(audit)["Cannot check"] == ("alert", "unknown")
+    assert "NOT VERIFIED</span> Cannot check unknown" in audit
+    assert "<li>a note with &lt;markup&gt;</li>" in audit

@@ -84,11 +84,13 @@ def test_an_amount_that_is_not_a_number_is_unknown_never_zero(small_bill: Bill) 
     audit = document[document.index("<h2>Invoice audit</h2>") :]
     cards = dict(re.findall(r'<div class="label">(.*?)</div><div class="value">(.*?)</div>', audit))
     assert cards == {
+        "Invoice total": "—",
         "Expected (logs)": "$10.00",
-        "Billed (invoice)": "unknown",
+        "Billed (lines checked)": "unknown",
         "Difference": "—",
         "Overbilled": "unknown",
         "Underbilled": "$0.00",
+        "Unchecked": "—",
     }
     warning = re.search(r"<tr>.*?rate_mismatch.*?</tr>", audit)
     assert warning is not None
