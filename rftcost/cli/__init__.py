@@ -7,6 +7,7 @@ modules (pandas, matplotlib) are imported inside the commands so that
 
 from __future__ import annotations
 
+import copy
 import os
 import sys
 from typing import NoReturn
@@ -51,7 +52,7 @@ def main() -> None:
             err=True,
         )
         sys.exit(EXIT_USAGE)
-    command = typer.main.get_command(app)
+    command = typer.main.get_command(_app_for(sys.argv[1:]))
     repeated = repeated_option(command, sys.argv[1:])
     if repeated is not None:
         # The parser would keep the last value and say nothing (one invoice of two
@@ -95,6 +96,19 @@ def main() -> None:
             f"error: {type(error).__name__}: {message} (run with --debug for details)", err=True
         )
         sys.exit(EXIT_USAGE)
+
+
+def _app_for(args: list[str]) -> typer.Typer:
+    """``app``, or, when ``args`` start with one of its commands, ``app`` holding that command
+    alone: Typer builds the parser of every command it holds, reading each one's
+    signature (a tenth of ``rftcost bill``'s 0.5 s on a small log), for one to run."""
+    chosen = [info for info in app.registered_commands if args and info.name == args[0]]
+    if not chosen:
+        return app  # the group's help, a subgroup, a typo: every command, as before
+    alone = copy.copy(app)
+    alone.registered_commands = chosen
+    alone.registered_groups = []
+    return alone
 
 
 _USAGE_WORDS = (
