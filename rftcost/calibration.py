@@ -659,7 +659,8 @@ def job_measurements(bill: Any) -> tuple[Any, dict[str, int]]:
     # job with 0 (the log reads accept it) cannot enter them and is left out, named.
     for setting in _NUMERIC_TRAIN:
         unusable = ~left_out & ~_log_usable(frame[setting])
-        skipped[_not_positive(setting)] = int(unusable.sum())
+        if unusable.any():  # a reason only where it applies: a clean history's counts as before
+            skipped[_not_positive(setting)] = int(unusable.sum())
         left_out |= unusable
     return frame[~left_out].reset_index(drop=True), skipped
 
