@@ -215,3 +215,21 @@ def test_a_categorical_event_id_is_read_as_before(tmp_path: Path) -> None:
     (table,) = readers._read_parquet(path, None)
     assert readers._normalize_typed(table, source=str(path), policy=load_policy(None)) is None
     assert rftcost.read_events(path).accepted == len(frame)
+
+
+def test_a_line_of_spaces_before_a_long_row_is_not_read_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pandas skips a line of spaces; the row-by-row reader, taking over after a long row
+    in a later chunk, skips the records pandas read: it must count that line as pandas
+    does, or it reads the last record of a chunk again (a duplicate the file does not hold)."""
+    frame = simulate_jobs(n_jobs=4, seed=5)
+    path = tmp_path / "log.csv"
+    lines = frame.to_csv(index=False).splitlines()
+    lines.insert(3, "   ")  # spaces alone, early
+    lines.append(lines[-1] + ",extra,fields")  # a row longer than the header, late
+    path.write_text("\n".join(lines) + "\n")
+    monkeypatch.setattr(readers, "_CSV_CHUNK_ROWS", 50)
+    counts = rftcost.read_events(path).counts()
+    assert counts["records_read"] == len(frame) + 1
+    assert (counts["duplicates"], counts["rejected"]) == (0, 1)

@@ -324,3 +324,27 @@ def test_a_csv_quote_never_closed_is_a_rejected_record_not_the_rest_of_the_file_
     assert "not CSV" in reason and "file lines 2-5" in reason
     bill = rftcost.bill(path)
     assert bill.orphan_records() == 1 and bill.totals().jobs == 0  # the total is unknown
+
+
+def test_a_stray_quote_closed_by_a_later_one_does_not_swallow_records(tmp_path: Path) -> None:
+    """The lines between an unclosed quote and the next quote were one message: three of
+    the job's records lost, $0.00 billed as running, "OK". That record is now rejected,
+    its job invalid; a message of several lines that are not records stays a message."""
+    path = tmp_path / "stray.csv"
+    path.write_text(
+        "job_id,ts,event,phase,message\n"
+        'j1,2025-06-02T10:00:00Z,job_created,,"created by ops\n'
+        "j1,2025-06-02T10:10:00Z,phase_start,rollout,\n"
+        "j1,2025-06-02T12:40:00Z,phase_end,rollout,\n"
+        'j1,2025-06-02T12:41:00Z,succeeded,,"done"\n'
+        'j2,2025-06-02T10:00:00Z,job_created,,"a note\nover two lines, with a comma"\n'
+        "j2,2025-06-02T10:10:00Z,phase_start,rollout,\n"
+        "j2,2025-06-02T10:40:00Z,phase_end,rollout,\n"
+        "j2,2025-06-02T10:41:00Z,succeeded,,\n"
+    )
+    log = rftcost.read_events(path)
+    (reason,) = log.rejected["reason"].tolist()
+    assert "shaped as records" in reason and log.rejected["job_id"].tolist() == ["j1"]
+    table = rftcost.bill(path).jobs_table().set_index("job_id")
+    assert table.loc["j1", "status"] == "invalid"
+    assert (table.loc["j2", "status"], table.loc["j2", "total_amount"]) == ("succeeded", "50.00")

@@ -10,7 +10,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["csv_frame", "csv_rows"]
+from rftcost.errors import excerpt
+from rftcost.events.schema import REJECTED_COLUMNS
+
+__all__ = ["csv_frame", "csv_rows", "set_aside_swallowed"]
 
 
 def csv_rows(reader: Any) -> Iterator[list[str] | str]:
@@ -38,3 +41,58 @@ def csv_frame(rows: list[list[str | None]], header: list[str], lines: list[int])
         names.append(name if count == 0 else f"{name}.{count}")
     frame = pd.DataFrame(rows, columns=names, dtype=object)
     return frame.assign(line=np.asarray(lines, dtype="int64"))
+
+
+def set_aside_swallowed(
+    path: Any, frame: pd.DataFrame, rejected: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``frame`` without the records whose quoted text holds lines shaped as records (as
+    many separators as the header), those added to ``rejected``.
+
+    A quote never closed, then closed by a later one, makes one field of the lines
+    between: their records vanish into a message, and a job bills for less without a
+    word. A message of several lines is fine; one whose lines are records is not.
+    """
+    separators = len(frame.columns) - 2  # the header's fields, less one ("line" is ours)
+    if frame.empty or separators < 1:
+        return frame, rejected
+    record_line = "\n(?:[^,\n]*,){" + str(separators) + "}"
+    swallowed = np.zeros(len(frame), dtype=bool)
+    found: pd.Series | None = None
+    for column in frame.columns:
+        values = frame[column]
+        if column == "line" or not pd.api.types.is_string_dtype(values.dtype):
+            continue
+        several = values.str.contains("\n", regex=False, na=False)
+        if not several.any():  # the usual file: one cheap test per column
+            continue
+        shaped = (several & values.str.contains(record_line, regex=True, na=False)).to_numpy(
+            dtype=bool
+        )
+        if found is None:
+            found = pd.Series(pd.NA, index=frame.index, dtype="object")
+        found = found.mask(shaped & ~swallowed, values)
+        swallowed |= shaped
+    if not swallowed.any():
+        return frame, rejected
+    assert found is not None  # some column's values were kept above
+    bad = frame[swallowed]
+    text = found[swallowed].astype(str)
+    job_id = bad["job_id"].astype("string").str.strip() if "job_id" in bad else None
+    spans = text.str.count("\n").to_numpy()
+    more = pd.DataFrame(
+        {
+            "source": str(path),
+            "line": bad["line"].to_numpy(dtype="int64"),
+            "job_id": None if job_id is None else job_id.to_numpy(dtype=object),
+            "column": None,
+            "value": [excerpt(value) for value in text],
+            "reason": [
+                f"a quoted field runs over {lines} more line(s) shaped as records (a quote "
+                "never closed?): their records would be lost in it"
+                for lines in spans
+            ],
+        },
+        columns=list(REJECTED_COLUMNS),
+    )
+    return frame[~swallowed], pd.concat([rejected, more], ignore_index=True)

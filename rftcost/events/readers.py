@@ -35,7 +35,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from rftcost.errors import EXCERPT, InputError, UnreadableFileError, excerpt, why_unreadable
-from rftcost.events.csv_rows import csv_frame, csv_rows
+from rftcost.events.csv_rows import csv_frame, csv_rows, set_aside_swallowed
 from rftcost.events.duplicates import (
     deduplicate,
     empty_duplicates,
@@ -569,7 +569,7 @@ def _raw_chunks(
         for table in _read_parquet(path, chunk_rows, row_groups):
             yield table, empty_rejected()
     elif name.endswith((".csv", ".csv.gz")):
-        yield from _read_csv(path, chunk_rows)
+        yield from (set_aside_swallowed(path, *chunk) for chunk in _read_csv(path, chunk_rows))
     else:
         yield from _read_jsonl(path)
 
@@ -851,8 +851,8 @@ def _read_csv_by_row(
         bad: list[dict[str, Any]] = []
         number = 1
         for row in csv_rows(reader):
-            if not row:  # pandas skips blank lines: the same numbering on both paths
-                continue
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue  # pandas skips blank lines, spaces alone too: the same numbering
             number += 1
             if number - 2 < skip:
                 continue
