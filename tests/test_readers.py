@@ -348,3 +348,20 @@ def test_a_stray_quote_closed_by_a_later_one_does_not_swallow_records(tmp_path: 
     table = rftcost.bill(path).jobs_table().set_index("job_id")
     assert table.loc["j1", "status"] == "invalid"
     assert (table.loc["j2", "status"], table.loc["j2", "total_amount"]) == ("succeeded", "50.00")
+
+
+def test_a_number_too_large_for_a_float_is_not_a_name(tmp_path: Path) -> None:
+    """Team numbers above 2^53 in a column read as floats lose digits: 9007199254740993 and
+    ...992 became one team, its budget said "ok". Such a record is rejected instead."""
+    path = tmp_path / "big.jsonl"
+    rows = [
+        {"job_id": "j1", "ts": "2025-06-01T00:00:00Z", "event": "job_created",
+         "team": 2**53 + 1},
+        {"job_id": "j1", "ts": "2025-06-01T01:00:00Z", "event": "succeeded"},
+        {"job_id": "j2", "ts": "2025-06-01T00:00:00Z", "event": "job_created", "team": 42},
+    ]  # fmt: skip
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    log = rftcost.read_events(path)
+    assert log.rejected["job_id"].tolist() == ["j1"]
+    assert "too large to read exactly as a name" in log.rejected["reason"].iloc[0]
+    assert log.events["team"].dropna().astype(str).tolist() == ["42"]

@@ -49,6 +49,7 @@ from rftcost.events.json_text import (
     lone_surrogate,
     without_surrogates,
 )
+from rftcost.events.names import not_a_name
 from rftcost.events.schema import (
     BOOL_COLUMNS,
     CATEGORY_COLUMNS,
@@ -1013,7 +1014,7 @@ def normalize_records(
     )
     # A column of pandas text (JSON Lines, CSV) holds names only: the others are judged.
     not_names = {
-        col: _not_a_name(raw[col])
+        col: not_a_name(raw[col])
         for col in STRING_COLUMNS
         if col in raw and not isinstance(raw[col].dtype, pd.StringDtype)
     }
@@ -1193,48 +1194,6 @@ def _cell_text(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.decode("utf-8", errors="replace")
     return value if isinstance(value, str) else str(value)
-
-
-def _not_a_name(values: pd.Series) -> pd.Series:
-    """Why each value cannot be a name (job id, team, model...): NA where it can.
-
-    A name is text (a number is read as its digits); a JSON object, array or boolean
-    is not one, and must not become the text "{'a': 1}" or "True"; bytes must be
-    UTF-8 (a Parquet binary column).
-    """
-    if values.dtype.kind == "b" or str(values.dtype) == "boolean":
-        return _na_strings(len(values), values.index).mask(values.notna(), "a boolean, not a name")
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        # A Parquet dictionary column: judge its few categories, not every row.
-        categories = pd.Series(values.cat.categories.to_numpy(dtype=object))
-        by_category = _not_a_name(categories).to_numpy(dtype=object)
-        if not len(by_category):
-            return _na_strings(len(values), values.index)
-        codes = values.cat.codes.to_numpy()
-        picked = by_category[np.maximum(codes, 0)]
-        picked[codes < 0] = None
-        return pd.Series(picked, index=values.index, dtype="string")
-    if values.dtype != object:
-        return _na_strings(len(values), values.index)
-    kind = pd.api.types.infer_dtype(values, skipna=True)
-    if kind in ("string", "empty", "integer", "floating", "mixed-integer-float", "decimal"):
-        return _na_strings(len(values), values.index)
-    return values.map(_name_problem, na_action="ignore").astype("string")
-
-
-def _name_problem(value: Any) -> str | None:
-    if isinstance(value, bool | np.bool_):
-        return "a boolean, not a name"
-    if isinstance(value, dict):
-        return "a JSON object, not a name"
-    if isinstance(value, list | tuple | np.ndarray):
-        return "a list, not a name"
-    if isinstance(value, bytes):
-        try:
-            value.decode("utf-8")
-        except UnicodeDecodeError:
-            return "bytes that are not UTF-8 text, not a name"
-    return None
 
 
 def _parse_timestamps(raw: pd.Series, assume_tz: str | None) -> tuple[pd.Series, pd.Series]:
