@@ -218,6 +218,16 @@ def test_case12_a_day_an_invalid_job_may_be_charged_on_cannot_be_checked(
     assert [f["kind"] for f in doc["findings"]] == (
         [] if export.startswith("a") else ["overbilled_time"]
     )
+    # Unless a record of it could not be read: its days (a billing event's) are unknown.
+    unreadable = tmp_path / "unreadable.jsonl"
+    unreadable.write_text(
+        elsewhere.read_text()
+        + '{"job_id": "ftjob-bad", "ts": "2025-13-45T00:00:00Z", "event": "succeeded"}\n'
+    )
+    code, doc = _audit_json(
+        "--invoice", str(folder / export), str(folder / "logs"), str(unreadable)
+    )
+    assert code == 1 and [f["kind"] for f in doc["findings"]] == ["invalid_job"]
 
 
 # --- realworld 21: the dashboard's cost CSV ------------------------------------------------

@@ -306,44 +306,72 @@ class ProjectDayAudit:
     def _invalid_jobs_by_cell(self, cells: pd.DataFrame, by_project: bool) -> list[tuple[str, ...]]:
         """Per cell, the invalid jobs of the logs that may have charges in it: of its project
         (any project when theirs is unknown) and with events on its day, from their first
-        to their last (a charge falls on some billing event's day between). Such a cell's
-        expected amount is unknown: it cannot be checked, never "matches" nor "overbilled"
-        on the valid jobs alone."""
+        to their last (a charge falls on some billing event's day between); any day when a
+        record of the job could not be read (its time, a billing event's, is unknown). Such
+        a cell's expected amount is unknown: it cannot be checked, never "matches" nor
+        "overbilled" on the valid jobs alone."""
         bill = self.bill
         jobs = bill.jobs.loc[bill.jobs["status"] == "invalid", ["job_id", "project"]]
         times = bill.timeline.jobs[["job_id", "first_ns", "last_ns"]].astype({"job_id": str})
         spans = jobs.astype({"job_id": str}).merge(times, on="job_id", how="left")
-        timeless = spans.loc[spans["first_ns"].isna(), "job_id"]
-        if len(timeless):
-            self.notes.append(
-                f"{len(timeless)} invalid job(s) of the logs ({', '.join(timeless[:5])}"
-                f"{' …' if len(timeless) > 5 else ''}) have no readable time: their charges "
-                "cannot be placed on a day, and no cell counts them"
-            )
-        spans = spans.dropna(subset=["first_ns", "last_ns"])
+        if by_project:
+            spans = spans.assign(project=spans["project"].astype("string"))
+        else:
+            spans = spans.assign(project="")
         if spans.empty or cells.empty:
             return [()] * len(cells)
-        first = spans["first_ns"].astype("int64").to_numpy() // NS_PER_DAY
-        days = spans["last_ns"].astype("int64").to_numpy() // NS_PER_DAY - first + 1
-        row = np.repeat(np.arange(len(spans)), days)
+        rejected = bill.log.rejected["job_id"] if bill.log is not None else pd.Series([])
+        undated = spans["first_ns"].isna() | spans["job_id"].isin(rejected.dropna().astype(str))
+        dated = spans[~undated]
+        first = dated["first_ns"].astype("int64").to_numpy() // NS_PER_DAY
+        days = dated["last_ns"].astype("int64").to_numpy() // NS_PER_DAY - first + 1
+        row = np.repeat(np.arange(len(dated)), days)
         offset = np.arange(len(row)) - np.repeat(np.cumsum(days) - days, days)
         touched = pd.DataFrame(
             {
-                "job_id": spans["job_id"].to_numpy()[row],
-                "project": (
-                    spans["project"].astype("string").to_numpy()[row] if by_project else ""
-                ),
+                "job_id": dated["job_id"].to_numpy()[row],
+                "project": dated["project"].to_numpy()[row],
                 "day": pd.to_datetime((first[row] + offset) * NS_PER_DAY, unit="ns", utc=True)
                 .strftime("%Y-%m-%d")
                 .to_numpy(),
             }
         )
-        named = touched[touched["project"].notna()].merge(
-            cells[["project", "day"]].drop_duplicates(), on=["project", "day"]
-        )
-        anywhere = touched[touched["project"].isna()].drop(columns="project")
-        anywhere = anywhere.merge(cells[["project", "day"]].drop_duplicates(), on="day")
-        found = pd.concat([named, anywhere], ignore_index=True).drop_duplicates()
+        anyday = spans.loc[undated, ["job_id", "project"]].assign(day=pd.NA)
+        touched = pd.concat([touched, anyday], ignore_index=True)
+        where = cells[["project", "day"]].drop_duplicates()
+        found = pd.concat(
+            # What is unknown of a job (its project, its days) matches every cell.
+            [
+                touched[mask].drop(columns=unknown).merge(where, on=keys, how=how)
+                for mask, unknown, keys, how in (
+                    (
+                        touched["project"].notna() & touched["day"].notna(),
+                        [],
+                        ["project", "day"],
+                        "inner",
+                    ),
+                    (
+                        touched["project"].notna() & touched["day"].isna(),
+                        ["day"],
+                        ["project"],
+                        "inner",
+                    ),
+                    (
+                        touched["project"].isna() & touched["day"].notna(),
+                        ["project"],
+                        ["day"],
+                        "inner",
+                    ),
+                    (
+                        touched["project"].isna() & touched["day"].isna(),
+                        ["project", "day"],
+                        None,
+                        "cross",
+                    ),
+                )
+            ],
+            ignore_index=True,
+        ).drop_duplicates()
         by_cell = found.sort_values("job_id").groupby(["project", "day"])["job_id"].agg(tuple)
         keys = pd.MultiIndex.from_frame(cells[["project", "day"]])
         return [jobs if isinstance(jobs, tuple) else () for jobs in by_cell.reindex(keys)]
