@@ -277,7 +277,7 @@ class ProjectDayAudit:
             }
         per_job = expected.groupby(["project", "day", "line_type", "job_id"])["micro"].sum()
         places = int(self.bill.policy.rounding.hours_decimals)
-        unknown_in = self._invalid_jobs_by_cell(cells, by_project)
+        unknown_in = _invalid_jobs_by_cell(self.bill, cells, by_project)
         comparisons = []
         for row, invalid in zip(cells.pipe(rows_of), unknown_in, strict=True):
             comparisons.append(self._comparison(row, places))
@@ -302,79 +302,6 @@ class ProjectDayAudit:
                 " the logs: invalid jobs (amount unknown) may have charges there; this money is"
                 " in neither the expected nor the billed total, and each case is an error finding."
             )
-
-    def _invalid_jobs_by_cell(self, cells: pd.DataFrame, by_project: bool) -> list[tuple[str, ...]]:
-        """Per cell, the invalid jobs of the logs that may have charges in it: of its project
-        (any project when theirs is unknown) and with events on its day, from their first
-        to their last (a charge falls on some billing event's day between); any day when a
-        record of the job could not be read (its time, a billing event's, is unknown). Such
-        a cell's expected amount is unknown: it cannot be checked, never "matches" nor
-        "overbilled" on the valid jobs alone."""
-        bill = self.bill
-        jobs = bill.jobs.loc[bill.jobs["status"] == "invalid", ["job_id", "project"]]
-        times = bill.timeline.jobs[["job_id", "first_ns", "last_ns"]].astype({"job_id": str})
-        spans = jobs.astype({"job_id": str}).merge(times, on="job_id", how="left")
-        if by_project:
-            spans = spans.assign(project=spans["project"].astype("string"))
-        else:
-            spans = spans.assign(project="")
-        if spans.empty or cells.empty:
-            return [()] * len(cells)
-        rejected = bill.log.rejected["job_id"] if bill.log is not None else pd.Series([])
-        undated = spans["first_ns"].isna() | spans["job_id"].isin(rejected.dropna().astype(str))
-        dated = spans[~undated]
-        first = dated["first_ns"].astype("int64").to_numpy() // NS_PER_DAY
-        days = dated["last_ns"].astype("int64").to_numpy() // NS_PER_DAY - first + 1
-        row = np.repeat(np.arange(len(dated)), days)
-        offset = np.arange(len(row)) - np.repeat(np.cumsum(days) - days, days)
-        touched = pd.DataFrame(
-            {
-                "job_id": dated["job_id"].to_numpy()[row],
-                "project": dated["project"].to_numpy()[row],
-                "day": pd.to_datetime((first[row] + offset) * NS_PER_DAY, unit="ns", utc=True)
-                .strftime("%Y-%m-%d")
-                .to_numpy(),
-            }
-        )
-        anyday = spans.loc[undated, ["job_id", "project"]].assign(day=pd.NA)
-        touched = pd.concat([touched, anyday], ignore_index=True)
-        where = cells[["project", "day"]].drop_duplicates()
-        found = pd.concat(
-            # What is unknown of a job (its project, its days) matches every cell.
-            [
-                touched[mask].drop(columns=unknown).merge(where, on=keys, how=how)
-                for mask, unknown, keys, how in (
-                    (
-                        touched["project"].notna() & touched["day"].notna(),
-                        [],
-                        ["project", "day"],
-                        "inner",
-                    ),
-                    (
-                        touched["project"].notna() & touched["day"].isna(),
-                        ["day"],
-                        ["project"],
-                        "inner",
-                    ),
-                    (
-                        touched["project"].isna() & touched["day"].notna(),
-                        ["project"],
-                        ["day"],
-                        "inner",
-                    ),
-                    (
-                        touched["project"].isna() & touched["day"].isna(),
-                        ["project", "day"],
-                        None,
-                        "cross",
-                    ),
-                )
-            ],
-            ignore_index=True,
-        ).drop_duplicates()
-        by_cell = found.sort_values("job_id").groupby(["project", "day"])["job_id"].agg(tuple)
-        keys = pd.MultiIndex.from_frame(cells[["project", "day"]])
-        return [jobs if isinstance(jobs, tuple) else () for jobs in by_cell.reindex(keys)]
 
     def _unknown_cell(self, row: Any, invalid: tuple[str, ...]) -> None:
         """A cell an invalid job may have charges in: an ``invalid_job`` error, its billed
@@ -575,6 +502,81 @@ class ProjectDayAudit:
                 kind=kind, severity=severity, explanation=text, evidence=tuple(evidence), **common
             )
         )
+
+
+def _invalid_jobs_by_cell(
+    bill: Any, cells: pd.DataFrame, by_project: bool
+) -> list[tuple[str, ...]]:
+    """Per cell, the invalid jobs of the logs that may have charges in it: of its project
+    (any project when theirs is unknown) and with events on its day, from their first
+    to their last (a charge falls on some billing event's day between); any day when a
+    record of the job could not be read (its time, a billing event's, is unknown). Such
+    a cell's expected amount is unknown: it cannot be checked, never "matches" nor
+    "overbilled" on the valid jobs alone."""
+    jobs = bill.jobs.loc[bill.jobs["status"] == "invalid", ["job_id", "project"]]
+    times = bill.timeline.jobs[["job_id", "first_ns", "last_ns"]].astype({"job_id": str})
+    spans = jobs.astype({"job_id": str}).merge(times, on="job_id", how="left")
+    if by_project:
+        spans = spans.assign(project=spans["project"].astype("string"))
+    else:
+        spans = spans.assign(project="")
+    if spans.empty or cells.empty:
+        return [()] * len(cells)
+    rejected = bill.log.rejected["job_id"] if bill.log is not None else pd.Series([])
+    undated = spans["first_ns"].isna() | spans["job_id"].isin(rejected.dropna().astype(str))
+    dated = spans[~undated]
+    first = dated["first_ns"].astype("int64").to_numpy() // NS_PER_DAY
+    days = dated["last_ns"].astype("int64").to_numpy() // NS_PER_DAY - first + 1
+    row = np.repeat(np.arange(len(dated)), days)
+    offset = np.arange(len(row)) - np.repeat(np.cumsum(days) - days, days)
+    touched = pd.DataFrame(
+        {
+            "job_id": dated["job_id"].to_numpy()[row],
+            "project": dated["project"].to_numpy()[row],
+            "day": pd.to_datetime((first[row] + offset) * NS_PER_DAY, unit="ns", utc=True)
+            .strftime("%Y-%m-%d")
+            .to_numpy(),
+        }
+    )
+    anyday = spans.loc[undated, ["job_id", "project"]].assign(day=pd.NA)
+    touched = pd.concat([touched, anyday], ignore_index=True)
+    where = cells[["project", "day"]].drop_duplicates()
+    found = pd.concat(
+        # What is unknown of a job (its project, its days) matches every cell.
+        [
+            touched[mask].drop(columns=unknown).merge(where, on=keys, how=how)
+            for mask, unknown, keys, how in (
+                (
+                    touched["project"].notna() & touched["day"].notna(),
+                    [],
+                    ["project", "day"],
+                    "inner",
+                ),
+                (
+                    touched["project"].notna() & touched["day"].isna(),
+                    ["day"],
+                    ["project"],
+                    "inner",
+                ),
+                (
+                    touched["project"].isna() & touched["day"].notna(),
+                    ["project"],
+                    ["day"],
+                    "inner",
+                ),
+                (
+                    touched["project"].isna() & touched["day"].isna(),
+                    ["project", "day"],
+                    None,
+                    "cross",
+                ),
+            )
+        ],
+        ignore_index=True,
+    ).drop_duplicates()
+    by_cell = found.sort_values("job_id").groupby(["project", "day"])["job_id"].agg(tuple)
+    keys = pd.MultiIndex.from_frame(cells[["project", "day"]])
+    return [jobs if isinstance(jobs, tuple) else () for jobs in by_cell.reindex(keys)]
 
 
 def _price_explanation(bill: Any, row: Any, expected: pd.DataFrame) -> tuple[str, list[Evidence]]:
