@@ -230,6 +230,34 @@ def test_case12_a_day_an_invalid_job_may_be_charged_on_cannot_be_checked(
     assert code == 1 and [f["kind"] for f in doc["findings"]] == ["invalid_job"]
 
 
+def test_a_cell_billed_below_the_valid_jobs_alone_says_the_definite_underbilling(
+    tmp_path: Path,
+) -> None:
+    """Charges are never negative: billed 20.00 where the valid jobs alone come to 50.00 is
+    at least 30.00 underbilled, whatever the invalid job's share; the cell stays unchecked."""
+    folder = _case(REALWORLD / "12-costs-api-export")
+    broken = _broken_job(tmp_path / "broken.jsonl", "2025-06-02")
+    export = json.loads((folder / "a-ungrouped.json").read_text())
+    export["data"][0]["results"][0]["amount"]["value"] = 20.0
+    invoice = tmp_path / "costs.json"
+    invoice.write_text(json.dumps(export))
+    code, doc = _audit_json("--invoice", str(invoice), str(folder / "logs"), str(broken))
+    assert code == 1
+    (finding,) = doc["findings"]
+    assert (finding["kind"], finding["billed"], finding["expected"]) == (
+        "invalid_job",
+        "20.00",
+        None,
+    )
+    assert "Billed 30.00 USD below those alone" in finding["explanation"]
+    assert "underbilled by at least" in finding["explanation"]
+    # Billed at or above the valid jobs' charges: nothing definite to say.
+    code, doc = _audit_json(
+        "--invoice", str(folder / "a-ungrouped.json"), str(folder / "logs"), str(broken)
+    )
+    assert "underbilled" not in doc["findings"][0]["explanation"]
+
+
 # --- realworld 21: the dashboard's cost CSV ------------------------------------------------
 
 

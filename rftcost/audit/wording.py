@@ -807,14 +807,25 @@ def cell_invalid(
     invalid: tuple[str, ...],
     currency: str,
 ) -> str:
-    """invalid_job of an export's cell: a job of unknown amount may be charged in it."""
+    """invalid_job of an export's cell: a job of unknown amount may be charged in it.
+
+    Charges are never negative, so a cell billed below the other jobs' charges alone is
+    underbilled by at least the difference, whatever the invalid jobs' share: said here,
+    as the cell's money stays out of both totals.
+    """
     shown = ", ".join(invalid[:5]) + (f" and {len(invalid) - 5} more" if len(invalid) > 5 else "")
-    return (
+    text = (
         f"{money_text(billed, currency)} of {category} is billed for {where}, which cannot "
         f"be checked: the logs of {shown} cannot be reconstructed (amount unknown) and "
         f"may have charges there; the other jobs' charges come to "
         f"{money_text(expected, currency)}."
     )
+    if billed < expected:
+        text += (
+            f" Billed {money_text(expected - billed, currency)} below those alone: "
+            "underbilled by at least that much, whatever the invalid jobs' charges."
+        )
+    return text
 
 
 def cell_price(
