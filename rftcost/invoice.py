@@ -51,6 +51,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from rftcost.csv_lines import record_lines
 from rftcost.errors import InvoiceError, why_unreadable
 from rftcost.events.json_text import SURROGATE_ESCAPE, lone_surrogate, lone_surrogate_in
 from rftcost.invoice_writers import (
@@ -327,6 +328,7 @@ def _csv_chunks(path: Path) -> Iterator[pd.DataFrame]:
     """The records of a CSV as strings, ``_READ_ROWS`` at a time (at least one chunk)."""
     _check_text(path)
     rows = 0
+    lines = record_lines(path)  # a line a quoted newline or a blank line moved is still found
     with _open_text(path, newline="") as handle:
         try:
             with warnings.catch_warnings():
@@ -346,8 +348,7 @@ def _csv_chunks(path: Path) -> Iterator[pd.DataFrame]:
                     header: list[str] | None = None
                     for raw in reader:
                         raw.columns = header = [str(c).strip() for c in raw.columns]
-                        # Line 1 is the header.
-                        yield raw.assign(source_line=np.arange(rows + 2, rows + 2 + len(raw)))
+                        yield raw.assign(source_line=lines.of(rows, len(raw)))
                         rows += len(raw)
                     if header is None:  # a header alone: an invoice of nothing
                         names = [str(c).strip() for c in reader.orig_options["names"] or []]

@@ -16,17 +16,21 @@ from rftcost.events.schema import REJECTED_COLUMNS
 __all__ = ["csv_frame", "csv_rows", "set_aside_swallowed"]
 
 
-def csv_rows(reader: Any) -> Iterator[list[str] | str]:
-    """The rows of a strict ``csv.reader``; where one is not CSV, why, with the file's lines
-    it spans (a quote never closed runs to the end of the file: records were lost in it)."""
+def csv_rows(reader: Any) -> Iterator[tuple[int, list[str] | str]]:
+    """The rows of a strict ``csv.reader``, each with the file line it starts on; where one
+    is not CSV, why, with the file's lines it spans (a quote never closed runs to the end of
+    the file: records were lost in it)."""
     while True:
         first = reader.line_num + 1
         try:
-            yield next(reader)
+            yield first, next(reader)
         except StopIteration:
             return
         except csv.Error as error:
-            yield f"not CSV: {error} (file lines {first}-{reader.line_num} read as one record)"
+            yield (
+                first,
+                (f"not CSV: {error} (file lines {first}-{reader.line_num} read as one record)"),
+            )
 
 
 def csv_frame(rows: list[list[str | None]], header: list[str], lines: list[int]) -> pd.DataFrame:

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
+from rftcost.csv_lines import record_lines
 from rftcost.errors import EXCERPT, InputError, UnreadableFileError, excerpt, why_unreadable
 from rftcost.events.csv_rows import csv_frame, csv_rows, set_aside_swallowed
 from rftcost.events.duplicates import (
@@ -785,6 +786,9 @@ def _read_csv(path: Path, chunk_rows: int | None) -> Iterator[tuple[pd.DataFrame
     done = 0  # data rows yielded so far
     # Always in chunks: a gzipped file that expands a thousandfold costs time, not memory.
     chunk_rows = chunk_rows or _CSV_CHUNK_ROWS
+    # The line each record starts on: a multi-line message or a blank line before a
+    # record would otherwise shift its number (pandas counts records, not lines).
+    lines = record_lines(path)
     try:
         try:
             reader = _strict_csv(lambda: pd.read_csv(path, chunksize=chunk_rows, **options))
@@ -799,10 +803,7 @@ def _read_csv(path: Path, chunk_rows: int | None) -> Iterator[tuple[pd.DataFrame
                     frame = _strict_csv(lambda: next(reader))
                 except StopIteration:
                     return
-                yield (
-                    frame.assign(line=np.arange(done + 2, done + 2 + len(frame))),
-                    (empty_rejected()),
-                )
+                yield frame.assign(line=lines.of(done, len(frame))), empty_rejected()
                 done += len(frame)
     except (pd.errors.ParserError, pd.errors.ParserWarning, UnicodeDecodeError):
         pass  # a long row, or bytes that are not UTF-8: find those rows
@@ -850,12 +851,12 @@ def _read_csv_by_row(
         rows: list[list[str | None]] = []
         lines: list[int] = []
         bad: list[dict[str, Any]] = []
-        number = 1
-        for row in csv_rows(reader):
+        records = 0
+        for number, row in csv_rows(reader):
             if not row or (len(row) == 1 and not row[0].strip()):
-                continue  # pandas skips blank lines, spaces alone too: the same numbering
-            number += 1
-            if number - 2 < skip:
+                continue  # pandas skips blank lines, spaces alone too: the same records
+            records += 1
+            if records <= skip:
                 continue
             if isinstance(row, str):
                 bad.append(_rejection(path, number, None, None, None, row))

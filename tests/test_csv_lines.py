@@ -1,0 +1,182 @@
+"""Where CSV records start: the line a person finds a rejected record on.
+
+pandas counts records; a quoted field over several lines or a blank line shifts every
+number after it unless the lines are found in the file itself (``csv_lines``).
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from rftcost import csv_lines
+from rftcost.cli import app
+from rftcost.csv_lines import record_lines
+
+_BREAK = re.compile(r"\r\n|\r|\n")
+
+plain_text = st.text(alphabet="abcxyz019 -_.:", min_size=0, max_size=6).map(str.strip)
+quoted_text = st.text(alphabet='ab ,"\n\r', min_size=0, max_size=8)
+
+
+@st.composite
+def fields(draw: st.DrawFn) -> str:
+    if draw(st.booleans()):
+        return draw(plain_text)
+    return '"' + draw(quoted_text).replace('"', '""') + '"'
+
+
+@st.composite
+def csv_files(draw: st.DrawFn) -> tuple[str, list[int]]:
+    """A CSV text and the line each data record starts on, counted as it is written."""
+    newline = draw(st.sampled_from(["\n", "\r\n"]))
+    width = draw(st.integers(2, 4))
+    text = "\ufeff" if draw(st.booleans()) else ""
+    lines: list[int] = []
+    line = 1
+
+    def add(piece: str) -> None:
+        nonlocal text, line
+        text += piece
+        line += len(_BREAK.findall(piece))
+
+    for _ in range(draw(st.integers(0, 2))):  # blank lines before the header
+        add(draw(st.sampled_from(["", " ", "\t"])) + newline)
+    add(",".join(f"c{i}" for i in range(width)) + newline)
+    records = draw(st.integers(0, 12))
+    for number in range(records):
+        for _ in range(draw(st.integers(0, 2)) if draw(st.booleans()) else 0):
+            add(draw(st.sampled_from(["", "  ", "\t", " \t "])) + newline)
+        row = [draw(fields()) for _ in range(width)]
+        if not "".join(row).strip(" \t"):
+            row[0] = "x"  # a record of blanks alone is a blank line, not a record
+        lines.append(line)
+        last = number == records - 1
+        add(",".join(row) + ("" if last and draw(st.booleans()) else newline))
+    return text, lines
+
+
+def _write(path: Path, text: str) -> Path:
+    data = text.encode("utf-8")
+    if path.name.endswith(".gz"):
+        path.write_bytes(gzip.compress(data))
+    else:
+        path.write_bytes(data)
+    return path
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    written=csv_files(),
+    block=st.sampled_from([1, 2, 3, 5, 8, 64, 1 << 22]),
+    gzipped=st.booleans(),
+)
+def test_record_lines_are_the_lines_records_start_on(
+    tmp_path_factory: pytest.TempPathFactory,
+    written: tuple[str, list[int]],
+    block: int,
+    gzipped: bool,
+) -> None:
+    text, expected = written
+    path = _write(tmp_path_factory.mktemp("csv") / ("log.csv.gz" if gzipped else "log.csv"), text)
+    # pandas reads as many records as were written: the numbering is of its records.
+    frame = pd.read_csv(
+        io.BytesIO(text.encode("utf-8")),
+        dtype=str,
+        keep_default_na=False,
+        encoding="utf-8-sig",
+        index_col=False,
+    )
+    assert len(frame) == len(expected)
+    original = csv_lines._BLOCK_BYTES
+    csv_lines._BLOCK_BYTES = block  # blocks of a few bytes: every cut is crossed
+    try:
+        found = record_lines(path).of(0, len(expected)).tolist()
+    finally:
+        csv_lines._BLOCK_BYTES = original
+    assert found == expected
+    # Python's csv module, a row at a time, agrees (the way irregular files are read).
+    assert csv_lines._lines_by_row(path).of(0, len(expected)).tolist() == expected
+
+
+def test_a_file_of_one_line_per_record_keeps_no_table(tmp_path: Path) -> None:
+    rows = "".join(f"j{i},2025-01-01T00:00:00Z,job_created\n" for i in range(1000))
+    path = _write(tmp_path / "log.csv", "job_id,ts,event\n" + rows)
+    lines = record_lines(path)
+    assert not lines.irregular
+    assert lines.of(998, 2).tolist() == [1000, 1001]
+
+
+def test_a_quote_used_as_csv_does_not_use_it_is_read_as_python_reads_it(tmp_path: Path) -> None:
+    # `5" screen` is text with a quote in it; the quote opens no field (pandas agrees).
+    text = 'c0,c1\na,5" screen\nb,"two\nlines"\n\nc,d\n'
+    path = _write(tmp_path / "log.csv", text)
+    assert len(pd.read_csv(path, dtype=str)) == 3
+    assert record_lines(path).of(0, 3).tolist() == [2, 3, 6]
+
+
+_HEADER = "job_id,ts,event,phase,step,message\n"
+
+
+def _rejected_lines(path: Path) -> list[int]:
+    result = CliRunner().invoke(app, ["validate", str(path), "--format", "json"])
+    assert result.exit_code == 1, result.output  # a job made invalid by its record
+    return [r["line"] for r in json.loads(result.stdout)["rejected"]]
+
+
+def test_validate_names_the_line_after_a_message_of_two_lines_and_a_blank_line(
+    tmp_path: Path,
+) -> None:
+    text = (
+        _HEADER
+        + "j1,2025-01-01T00:00:00Z,job_created,,,\n"
+        + 'j1,2025-01-01T00:01:00Z,phase_start,rollout,,"a message\nover two lines"\n'
+        + "\n"
+        + "j1,2025-01-01T00:02:00Z,phase_end,rollout,,\n"
+        + "j1,2025-01-01T00:03:00Z,bogus_event,,,\n"
+    )
+    for name in ("log.csv", "log.csv.gz"):
+        path = _write(tmp_path / name, text)
+        assert _rejected_lines(path) == [7]  # line 7 in an editor; record 5 of the file
+
+
+def test_a_row_longer_than_its_header_is_named_by_its_line_too(tmp_path: Path) -> None:
+    # Such a row sends the file down the row-by-row path; its lines are the file's too.
+    text = (
+        _HEADER
+        + "j1,2025-01-01T00:00:00Z,job_created,,,\n"
+        + "\n"
+        + 'j1,2025-01-01T00:01:00Z,phase_start,rollout,,"a\nb"\n'
+        + "j1,2025-01-01T00:02:00Z,phase_end,rollout,,,,,,\n"
+        + "j1,2025-01-01T00:03:00Z,bogus_event,,,\n"
+    )
+    path = _write(tmp_path / "log.csv", text)
+    assert _rejected_lines(path) == [6, 7]
+
+
+def test_an_invoice_line_is_named_by_the_line_it_starts_on(tmp_path: Path) -> None:
+    from rftcost.errors import InvoiceError
+    from rftcost.invoice import read_invoice
+
+    header = (
+        "invoice_id,line,job_id,line_type,charge_at,description,grader_model,"
+        "token_type,quantity,unit,unit_price,amount,currency\n"
+    )
+    good = (
+        'INV-1,1,ftjob-a,compute,2025-07-11T11:06:54Z,"RFT training\nof o4-mini",'
+        ",,0.29,hours,100.00,29.00,USD\n"
+    )
+    bad = "INV-1,2,ftjob-b,compute,2025-07-11T11:06:54Z,RFT,,,0.29,hours,100.00,lots,USD\n"
+    path = _write(tmp_path / "invoice.csv", header + good + "\n" + bad)
+    with pytest.raises(InvoiceError, match=r"invoice\.csv:5: not a number"):
+        read_invoice(path)  # line 5 in an editor: the second line of the invoice
+    assert read_invoice(path, on_bad_line="set_aside").rejected["source_line"].tolist() == [5]
