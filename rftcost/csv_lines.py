@@ -19,15 +19,17 @@ from __future__ import annotations
 import csv
 import gzip
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, cast
+from typing import IO, NamedTuple, cast
 
 import numpy as np
 
-__all__ = ["RecordLines", "record_lines"]
+__all__ = ["CsvRecord", "RecordLines", "csv_records", "record_lines"]
 
 _BLOCK_BYTES = 1 << 22
+_NO_FIELD_LIMIT = 2**31 - 1
+"""Python's ``csv`` refuses fields over 128 KiB by default; pandas reads any."""
 _QUOTE, _COMMA, _LF, _CR, _SPACE, _TAB = 34, 44, 10, 13, 32, 9
 _BOM = b"\xef\xbb\xbf"
 _BLANK_LINE = re.compile(rb"\n[ \t\r]*\n")
@@ -231,6 +233,77 @@ class _Scan:
         self.records += len(lines)
 
 
+class CsvRecord(NamedTuple):
+    """A record of a CSV text as pandas reads it, with the file line it starts on."""
+
+    line: int
+    fields: list[str]
+    """Its fields; of a record that is not CSV, what can be read of them (its job), if
+    anything (a quote never closed over several lines: nothing)."""
+    problem: str | None
+    """Why it is not CSV, naming the file lines it spans; ``None`` when it is."""
+    open_quote: bool = False
+    """Whether it is a quote never closed: the rest of the file, which pandas cannot read."""
+
+
+def csv_records(handle: Iterable[str]) -> Iterator[CsvRecord]:
+    """The records of a CSV text (opened with ``newline=""``), a row at a time, as pandas'
+    parser reads them: blank lines (spaces, tabs alone) skipped, a quote used as CSV does
+    not use it (``"ab"cd``) read as text, no limit on a field's size. A quote never
+    closed runs to the end of the file: one record that is not CSV, naming its lines,
+    not the rest of the file read silently as one field (records were lost in it).
+    """
+    lines = _Recorded(handle)
+    reader = csv.reader(lines, strict=True)
+    limit = csv.field_size_limit()
+    csv.field_size_limit(_NO_FIELD_LIMIT)
+    try:
+        while True:
+            first = reader.line_num + 1
+            lines.record = []
+            try:
+                fields, problem, open_quote = next(reader), None, False
+            except StopIteration:
+                return
+            except csv.Error as error:
+                open_quote = _unclosed(error)
+                # Read as pandas reads it (a quote in text is text). A quote never closed
+                # on the last line is that line's record (its job known); over several
+                # lines, records of any job may be in it: no job is named.
+                loose = list(csv.reader(lines.record))
+                named = bool(loose) and (not open_quote or len(lines.record) == 1)
+                fields = loose[0] if named else []
+                if open_quote or len(loose) != 1:
+                    spanned = f"file lines {first}-{reader.line_num} read as one record"
+                    problem = f"not CSV: {error} ({spanned})"
+            if problem is None and not "".join(lines.record).strip(" \t\r\n"):
+                continue  # a blank line, as pandas skips it ('""' is a record: it is not)
+            yield CsvRecord(first, fields, problem, open_quote)
+    finally:
+        csv.field_size_limit(limit)
+
+
+def _unclosed(error: csv.Error) -> bool:
+    """Whether ``error`` is a quoted field still open at the end of the file."""
+    return "end of data" in str(error)
+
+
+class _Recorded:
+    """The lines a ``csv.reader`` reads, those of the record being read kept."""
+
+    def __init__(self, handle: Iterable[str]) -> None:
+        self._lines = iter(handle)
+        self.record: list[str] = []
+
+    def __iter__(self) -> _Recorded:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._lines)
+        self.record.append(line)
+        return line
+
+
 def _lines_by_row(path: Path) -> RecordLines:
     """Record lines as Python's ``csv`` reads the rows: for a file whose quotes are not
     used as CSV uses them (rare; a row at a time)."""
@@ -239,22 +312,14 @@ def _lines_by_row(path: Path) -> RecordLines:
     shifts: list[int] = []
     shift, count, header = 0, 0, False
     with opener(path, "rt", encoding="utf-8-sig", errors="surrogateescape", newline="") as text:
-        reader = csv.reader(text)
-        while True:
-            first = reader.line_num + 1
-            try:
-                row = next(reader)
-            except StopIteration:
-                break
-            except csv.Error:
-                break  # the readers say what is wrong with the rest
-            if not row or (len(row) == 1 and not row[0].strip(" \t\r\n")):
-                continue
+        for record in csv_records(text):
+            if record.open_quote:
+                break  # pandas reads no record past it
             if not header:
                 header = True
                 continue
-            if first - (count + 2) != shift:
-                shift = first - (count + 2)
+            if record.line - (count + 2) != shift:
+                shift = record.line - (count + 2)
                 records.append(count)
                 shifts.append(shift)
             count += 1

@@ -180,3 +180,82 @@ def test_an_invoice_line_is_named_by_the_line_it_starts_on(tmp_path: Path) -> No
     with pytest.raises(InvoiceError, match=r"invoice\.csv:5: not a number"):
         read_invoice(path)  # line 5 in an editor: the second line of the invoice
     assert read_invoice(path, on_bad_line="set_aside").rejected["source_line"].tolist() == [5]
+
+
+def _bill(path: Path) -> object:
+    from rftcost import bill
+
+    return bill(path)
+
+
+_EVENTS = "job_id,ts,event,phase,grader_model,input_tokens,output_tokens,message\n"
+_J1 = (
+    "j1,2025-06-02T08:00:00Z,job_created,,,,,\n"
+    "j1,2025-06-02T08:00:00Z,phase_start,rollout,,,,\n"
+    "j1,2025-06-02T09:00:00Z,phase_end,rollout,,,,\n"
+    'j1,2025-06-02T09:00:00Z,grader_usage,,o3-2025-04-16,1000000,100000,"batch 7" retried\n'
+    "j1,2025-06-02T09:00:00Z,succeeded,,,,,\n"
+)
+_LONG_ROW = "j2,2025-06-02T09:00:00Z,job_created,,,,,,extra\n"
+
+
+def _job(result: object, job_id: str) -> dict[str, object]:
+    jobs = result.jobs  # type: ignore[attr-defined]
+    row = jobs[jobs["job_id"] == job_id].iloc[0]
+    return {"status": row["status"], "cents": row["total_cents"]}
+
+
+def test_a_row_longer_than_its_header_changes_no_other_record(tmp_path: Path) -> None:
+    # The long row sends the file down the row-by-row path: the quote after which text
+    # follows is read there as pandas reads it, not rejected (j1's grader charge kept).
+    alone = _write(tmp_path / "alone.csv", _EVENTS + _J1)
+    with_long = _write(tmp_path / "long.csv", _EVENTS + _J1 + _LONG_ROW)
+    assert _job(_bill(with_long), "j1") == _job(_bill(alone), "j1")
+    assert _job(_bill(alone), "j1") == {"status": "succeeded", "cents": 11400}
+
+
+def test_a_field_over_128_kib_is_read_on_the_row_by_row_path(tmp_path: Path) -> None:
+    big = _J1.replace('"batch 7" retried', '"' + "x" * 140_000 + '"')
+    alone = _write(tmp_path / "alone.csv", _EVENTS + big)
+    with_long = _write(tmp_path / "long.csv", _EVENTS + big + _LONG_ROW)
+    assert (
+        _job(_bill(with_long), "j1")
+        == _job(_bill(alone), "j1")
+        == {
+            "status": "succeeded",
+            "cents": 11400,
+        }
+    )
+
+
+def test_a_quote_never_closed_makes_its_own_job_invalid(tmp_path: Path) -> None:
+    text = _EVENTS + _J1.replace("succeeded,,,,,", 'failed,,,,,"disk full')
+    path = _write(tmp_path / "log.csv", text)
+    result = _bill(path)
+    problems = result.problems  # type: ignore[attr-defined]
+    assert "j1" in set(problems["job_id"])  # its amount unknown, never billed as running
+
+
+def test_records_are_counted_alike_on_both_paths_whatever_a_line_holds(tmp_path: Path) -> None:
+    # A line of a form feed, a no-break space or "" is a record to pandas (rejected: no
+    # job); only spaces and tabs make a blank line. Read in chunks of 3, the row-by-row
+    # path skips exactly the records pandas read before the long row.
+    from rftcost.events.readers import read_file_chunks
+    from rftcost.policy import load_policy
+
+    odd = '\x0c\n\u00a0\n""\n \t \n'
+    first, rest = _J1.split("\n", 1)
+    text = _EVENTS + first + "\n" + odd + rest + "j1,2025-06-02T09:00:00Z,paused,,,,,\n" + _LONG_ROW
+    path = _write(tmp_path / "log.csv", text)
+    chunks = list(read_file_chunks(path, assume_tz=None, policy=load_policy(None), chunk_rows=3))
+    used = pd.concat([c for c, _ in chunks])
+    rejected = pd.concat([r for _, r in chunks])
+    assert len(used) + len(rejected) == 10  # 6 of j1's, 3 odd lines, the long row
+    assert sorted(rejected["line"].tolist()) == [3, 4, 5, 12]
+    assert sorted(used["line"].tolist()) == [2, 7, 8, 9, 10, 11]
+
+
+def test_a_blank_line_before_the_header_on_the_row_by_row_path(tmp_path: Path) -> None:
+    text = "\n \n" + _EVENTS + _J1 + _LONG_ROW
+    path = _write(tmp_path / "log.csv", text)
+    assert _rejected_lines(path) == [9]

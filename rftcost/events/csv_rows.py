@@ -1,10 +1,9 @@
-"""CSV rows read one by one: the slow path of ``readers`` for a file pandas cannot read
-whole (a row longer than its header, bytes that are not UTF-8, a quote never closed)."""
+"""CSV rows read one by one (``csv_lines.csv_records``): the frame of the slow path of
+``readers`` for a file pandas cannot read whole (a row longer than its header, bytes that
+are not UTF-8, a quote never closed), and the records a stray quote swallowed."""
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -13,24 +12,7 @@ import pandas as pd
 from rftcost.errors import excerpt
 from rftcost.events.schema import REJECTED_COLUMNS
 
-__all__ = ["csv_frame", "csv_rows", "set_aside_swallowed"]
-
-
-def csv_rows(reader: Any) -> Iterator[tuple[int, list[str] | str]]:
-    """The rows of a strict ``csv.reader``, each with the file line it starts on; where one
-    is not CSV, why, with the file's lines it spans (a quote never closed runs to the end of
-    the file: records were lost in it)."""
-    while True:
-        first = reader.line_num + 1
-        try:
-            yield first, next(reader)
-        except StopIteration:
-            return
-        except csv.Error as error:
-            yield (
-                first,
-                (f"not CSV: {error} (file lines {first}-{reader.line_num} read as one record)"),
-            )
+__all__ = ["csv_frame", "set_aside_swallowed"]
 
 
 def csv_frame(rows: list[list[str | None]], header: list[str], lines: list[int]) -> pd.DataFrame:

@@ -19,7 +19,6 @@ the size of the file.
 
 from __future__ import annotations
 
-import csv
 import gzip
 import io
 import json
@@ -34,9 +33,9 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
-from rftcost.csv_lines import record_lines
+from rftcost.csv_lines import csv_records, record_lines
 from rftcost.errors import EXCERPT, InputError, UnreadableFileError, excerpt, why_unreadable
-from rftcost.events.csv_rows import csv_frame, csv_rows, set_aside_swallowed
+from rftcost.events.csv_rows import csv_frame, set_aside_swallowed
 from rftcost.events.duplicates import (
     deduplicate,
     empty_duplicates,
@@ -825,20 +824,21 @@ def _read_csv_by_row(
     with opener(path, "rb") as raw:
         _refuse_utf16(raw.read(4), path)
     with opener(path, "rt", encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
-        # Strict: a quote never closed is an error here, not the rest of the file read
-        # silently as one field (each such record is rejected below, naming its lines).
-        reader = csv.reader(handle, strict=True)
-        try:
-            header = next(reader, [])
-        except csv.Error as error:
+        # Records as pandas reads them, with the lines they start on; a quote never closed
+        # is one record rejected naming its lines, not the rest of the file in one field.
+        records = csv_records(handle)
+        first = next(records, None)
+        header = [] if first is None else first.fields
+        header_line = 1 if first is None else first.line
+        if first is not None and first.problem is not None:
             raise UnreadableFileError(
-                f"the header is not CSV: {error}", path=path, line=1
+                f"the header is {first.problem}", path=path, line=header_line
             ) from None
         not_text = next((name for name in header if _UNDECODED.search(name)), None)
         if not_text is not None:  # no record can be read without its columns' names
             reason = "the header holds a column name that is not UTF-8 text"
             value, hint = _replace_undecoded(not_text), "save the file as UTF-8"
-            raise UnreadableFileError(reason, path=path, line=1, value=value, hint=hint)
+            raise UnreadableFileError(reason, path=path, line=header_line, value=value, hint=hint)
         missing = sorted(_REQUIRED_COLUMNS - set(header))
         if missing:  # rows longer than a header that is not one (a comment line)
             raise UnreadableFileError(
@@ -851,21 +851,21 @@ def _read_csv_by_row(
         rows: list[list[str | None]] = []
         lines: list[int] = []
         bad: list[dict[str, Any]] = []
-        records = 0
-        for number, row in csv_rows(reader):
-            if not row or (len(row) == 1 and not row[0].strip()):
-                continue  # pandas skips blank lines, spaces alone too: the same records
-            records += 1
-            if records <= skip:
-                continue
-            if isinstance(row, str):
-                bad.append(_rejection(path, number, None, None, None, row))
+        for count, record in enumerate(records, start=1):
+            if count <= skip:
+                continue  # read by pandas already
+            number, row = record.line, record.fields
+            # A record's job, when its fields say it: a record that cannot be read makes
+            # its own job invalid (never its job billed without it).
+            job_id = (row[at_job].strip() or None) if at_job < len(row) else None
+            if record.problem is not None:
+                bad.append(_rejection(path, number, job_id, None, None, record.problem))
                 continue
             undecoded = any(_UNDECODED.search(cell) for cell in row)
             if len(row) > width or undecoded:
                 if undecoded:
                     row = [_replace_undecoded(cell) for cell in row]
-                job_id = row[at_job].strip() or None if at_job < len(row) else None
+                    job_id = (row[at_job].strip() or None) if at_job < len(row) else None
                 reason = (
                     "not UTF-8 text" if undecoded else f"{len(row)} fields, the header has {width}"
                 )
