@@ -45,6 +45,7 @@ __all__ = [
     "SafetyEvaluationSettings",
     "list_policies",
     "load_policy",
+    "policy_files",
 ]
 
 DEFAULT_POLICY = "openai-rft"
@@ -349,6 +350,35 @@ def load_policy(policy: str | Path | Policy | None = None) -> Policy:
             raise PolicyError(exc.reason, source=source) from exc
         raise
     return loaded
+
+
+def policy_files(policy: str | Path) -> tuple[Path, ...]:
+    """The files a policy is read from: its own, those it ``extends``, its ``[prices]
+    table`` (none for a preset). Read without checking them (``load_policy`` says what is
+    wrong with one): for a command that must not write its output over any of them."""
+    files: list[Path] = []
+    name: str | None = str(policy)
+    first_dir: Path | None = None
+    while name is not None and (_names_a_file(name) or Path(name).exists()):
+        path = Path(name)
+        if not path.is_file() or path in files:
+            break
+        files.append(path)
+        first_dir = first_dir or path.parent
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            break
+        prices = raw.get("prices")
+        table = prices.get("table") if isinstance(prices, dict) else None
+        if isinstance(table, str) and (table.endswith(".toml") or "/" in table):
+            # Relative to the file that names it, or to the policy given (price_table).
+            files.extend(folder / table for folder in (path.parent, first_dir))
+        parent = raw.get("extends")
+        if not isinstance(parent, str):
+            break
+        name = parent if Path(parent).is_absolute() else str(path.parent / parent)
+    return tuple(dict.fromkeys(files))
 
 
 def _load_raw(

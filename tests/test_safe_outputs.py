@@ -438,12 +438,24 @@ def workspace(tmp_path: Path) -> dict[str, Path]:
     invoice.write_text(INVOICE.read_text(encoding="utf-8"), encoding="utf-8")
     policy = tmp_path / "policy.toml"
     policy.write_text('name = "p"\nextends = "openai-rft"\n', encoding="utf-8")
+    # A policy reads the files it extends and its price table: outputs never write over them.
+    prices = tmp_path / "prices.toml"
+    prices.write_bytes(
+        (Path(rftcost.__file__).parent / "data/prices/openai-standard.toml").read_bytes()
+    )
+    child = tmp_path / "child.toml"
+    child.write_text(
+        'name = "c"\nextends = "policy.toml"\n[prices]\ntable = "prices.toml"\n', encoding="utf-8"
+    )
+    project_map = tmp_path / "map.csv"
+    project_map.write_text("proj_x,p\n", encoding="utf-8")
     symlink, hardlink = tmp_path / "symlink.jsonl", tmp_path / "hardlink.jsonl"
     symlink.symlink_to(log)
     hardlink.hardlink_to(log)
     return {
         "folder": folder, "log": log, "budgets": budgets, "invoice": invoice, "policy": policy,
-        "symlink": symlink, "hardlink": hardlink,
+        "symlink": symlink, "hardlink": hardlink, "prices": prices, "child": child,
+        "map": project_map,
     }  # fmt: skip
 
 
@@ -465,6 +477,12 @@ def refused_cases(w: dict[str, Path]) -> list[list[str]]:
         ["calibrate", log, "-o", log],
         ["explain", log, "--job", "ftjob-ok", "--chart", "x.svg", "-o", "x.svg"],
         ["explain", log, "--job", "ftjob-ok", "-o", log],
+        ["bill", log, "--policy", str(w["child"]), "-o", str(w["policy"])],  # extended
+        ["spend", log, "--policy", str(w["child"]), "-f", "csv", "-o", str(w["prices"])],
+        ["audit", "--invoice", str(w["invoice"]), log, "--project-map", str(w["map"]),
+         "-o", str(w["map"])],
+        ["audit", "--invoice", str(w["invoice"]), log, "--project-map", str(w["map"]),
+         "--dispute", str(w["map"])],
         ["bill", log, "-o", str(w["symlink"])],  # the same file through a symbolic link
         ["bill", log, "-f", "csv", "-o", str(w["hardlink"])],  # or a hard link
     ]  # fmt: skip

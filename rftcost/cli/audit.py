@@ -27,7 +27,7 @@ from rftcost.cli.common import (
     markdown_text,
     one_line,
     output_stream,
-    policy_path,
+    policy_files,
     progress,
     resolve_format,
 )
@@ -95,7 +95,7 @@ def audit_command(
     from rftcost.audit.document import write_audit, write_dispute
     from rftcost.engines import bill
 
-    check_outputs([output, dispute], [*logs, invoice, policy_path(policy)])
+    check_outputs([output, dispute], [*logs, invoice, *(project_map or []), *policy_files(policy)])
     _refuse_unknown_suffix(output_format, output)
     output_format = resolve_format(output_format, output, OutputFormat.table)
     try:

@@ -17,7 +17,7 @@ from rftcost.cli.common import (
     check_logs,
     check_outputs,
     note_missing_glyphs,
-    policy_path,
+    policy_files,
     progress,
 )
 from rftcost.cli.spend import (
@@ -119,7 +119,7 @@ def chart_spend(
 ) -> None:
     """Stacked bars per period and team (compute after discount, grader), budgets as lines."""
     _check_suffix(output)
-    check_outputs([output], [*logs, budgets, policy_path(policy)])
+    check_outputs([output], [*logs, budgets, *policy_files(policy)])
     from rftcost.charts import spend_figure
     from rftcost.spend import spend
 
@@ -144,7 +144,7 @@ def chart_cumulative(
 ) -> None:
     """Cumulative spend per team over one month against each team's budget."""
     _check_suffix(output)
-    check_outputs([output], [*logs, budgets, policy_path(policy)])
+    check_outputs([output], [*logs, budgets, *policy_files(policy)])
     from rftcost.charts import cumulative_figure
 
     result = _bill(logs, policy, assume_tz, follow_links)
@@ -163,7 +163,7 @@ def chart_timeline(
 ) -> None:
     """One job as a Gantt chart: billed, lost and excluded time, billing events, checkpoints."""
     _check_suffix(output)
-    check_outputs([output], [*logs, policy_path(policy)])
+    check_outputs([output], [*logs, *policy_files(policy)])
     from rftcost.charts import timeline_figure
     from rftcost.explain import explain
 
@@ -185,7 +185,7 @@ def chart_waterfall(
 ) -> None:
     """Wall clock → excluded → lost work → billable → rounding → discount → grader → total."""
     _check_suffix(output)
-    check_outputs([output], [*logs, policy_path(policy)])
+    check_outputs([output], [*logs, *policy_files(policy)])
     from rftcost.charts import waterfall_figure
 
     result = _bill(logs, policy, assume_tz, follow_links)

@@ -43,7 +43,7 @@ __all__ = [
     "note_missing_glyphs",
     "one_line",
     "output_stream",
-    "policy_path",
+    "policy_files",
     "progress",
     "resolve_format",
     "strict_exit",
@@ -295,12 +295,12 @@ def _same_file(first: Path, second: Path) -> bool:
         return False
 
 
-def policy_path(policy: str | None) -> Path | None:
-    """The file behind ``--policy`` when it names one (a preset name is no file)."""
-    if policy is None:
-        return None
-    path = Path(policy)
-    return path if path.is_file() else None
+def policy_files(policy: str | None) -> list[Path]:
+    """The files ``--policy`` reads when it names one (a preset name is none): the policy,
+    those it extends, its price table; an output must not write over any of them."""
+    from rftcost.policy import policy_files as files_of
+
+    return [] if policy is None else list(files_of(policy))
 
 
 def one_line(value: Any) -> str:

@@ -24,7 +24,7 @@ from rftcost.cli.common import (
     json_text,
     markdown_table,
     markdown_text,
-    policy_path,
+    policy_files,
     resolve_format,
 )
 
@@ -145,7 +145,7 @@ def estimate_command(
         raise PlanError("--running LOGS and --job ID go together")
     if plan is None and running is None:
         raise PlanError("give a PLAN file (or --running LOGS --job ID for a job in progress)")
-    inputs = [plan, calibration, *(running or []), policy_path(policy)]
+    inputs = [plan, calibration, *(running or []), *policy_files(policy)]
     check_outputs([output], inputs)
     output_format = resolve_format(output_format, output, EstimateFormat.table)
     when = _parse_at(at)
@@ -461,7 +461,7 @@ def calibrate_command(
     from rftcost.calibration import calibrate
     from rftcost.engines import bill
 
-    check_outputs([output], [*logs, policy_path(policy)])
+    check_outputs([output], [*logs, *policy_files(policy)])
     # Billed here so that --follow-links reaches the reader; calibrate takes the bill.
     check_logs(logs, follow_links=follow_links)
     history = bill(logs, policy=policy, assume_tz=assume_tz, follow_links=follow_links)

@@ -26,7 +26,7 @@ from rftcost.cli.common import (
     markdown_table,
     markdown_text,
     note_missing_glyphs,
-    policy_path,
+    policy_files,
     resolve_format,
 )
 
@@ -53,7 +53,7 @@ def explain_command(
     from rftcost.policy import load_policy
     from rftcost.workers import available_workers
 
-    check_outputs([output, chart], [*logs, policy_path(policy)])
+    check_outputs([output, chart], [*logs, *policy_files(policy)])
     if chart is not None and chart.suffix.lower() not in (".png", ".svg"):
         typer.echo(f"error: {chart}: a chart is written as .png or .svg", err=True)
         raise typer.Exit(EXIT_USAGE)

@@ -17,7 +17,7 @@ from rftcost.cli.common import (
     PolicyOption,
     check_logs,
     check_outputs,
-    policy_path,
+    policy_files,
     progress,
 )
 from rftcost.cli.spend import BudgetsOption, WindowOption
@@ -51,7 +51,7 @@ def report_command(
     from rftcost.engines import bill
     from rftcost.report import html_report, write_report
 
-    check_outputs([output], [*logs, invoice, budgets, policy_path(policy)])
+    check_outputs([output], [*logs, invoice, budgets, *policy_files(policy)])
     if output.suffix.lower() not in (".html", ".htm"):
         # As charts and FOCUS: an HTML page in report.pdf would open as a broken PDF.
         typer.echo(f"error: {output}: a report is written as .html", err=True)

@@ -28,7 +28,7 @@ from rftcost.cli.common import (
     markdown_text,
     one_line,
     output_stream,
-    policy_path,
+    policy_files,
     progress,
     resolve_format,
     strict_exit,
@@ -116,7 +116,7 @@ def spend_command(
     if fail_over_budget and budgets is None:
         typer.echo("error: --fail-over-budget needs --budgets FILE", err=True)
         raise typer.Exit(EXIT_USAGE)
-    check_outputs([output], [*logs, budgets, policy_path(policy)])
+    check_outputs([output], [*logs, budgets, *policy_files(policy)])
     output_format = resolve_format(output_format, output, OutputFormat.table)
     from rftcost.engines import bill
     from rftcost.spend import spend
