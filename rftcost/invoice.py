@@ -390,18 +390,18 @@ def _long_row(path: Path) -> InvoiceError | None:
 
 def _jsonl_chunks(path: Path) -> Iterator[pd.DataFrame]:
     """The records of JSON Lines as strings, ``_READ_ROWS`` at a time (at least one chunk).
-    Lines are numbered as ``str.splitlines`` numbers the whole text."""
+    Lines end at a line break (``\n``, ``\r\n`` or ``\r``) alone: U+2028 or a form feed
+    in a line is JSON's business (text in a string, an error elsewhere), not a new line."""
     _check_text(path)
     batch: list[str] = []
     numbers: list[int] = []
     number, chunks = 0, 0
     with _open_text(path, newline=None) as handle:
         for physical in handle:
-            for text in physical.splitlines():
-                number += 1
-                if text.strip():
-                    batch.append(text)
-                    numbers.append(number)
+            number += 1
+            if physical.strip():
+                batch.append(physical.removesuffix("\n"))
+                numbers.append(number)
             if len(batch) >= _READ_ROWS:
                 yield _jsonl_frame(batch, numbers, path)
                 batch, numbers, chunks = [], [], chunks + 1
@@ -887,10 +887,14 @@ def _read_json(path: Path, assume_tz: str | None, on_bad_line: BadLine) -> Invoi
         document: Any = json.loads(text, parse_float=Decimal)
     except json.JSONDecodeError:
         # JSON Lines of pages, or lines of a canonical invoice in a .json file.
-        try:
-            document = [json.loads(t, parse_float=Decimal) for t in text.splitlines() if t.strip()]
-        except json.JSONDecodeError as exc:
-            raise InvoiceError(f"not JSON: {exc.msg}", path=path, line=exc.lineno) from exc
+        document = []
+        for number, line in enumerate(text.split("\n"), start=1):  # as _jsonl_chunks
+            if not line.strip():
+                continue
+            try:
+                document.append(json.loads(line, parse_float=Decimal))
+            except json.JSONDecodeError as exc:
+                raise InvoiceError(f"not JSON: {exc.msg}", path=path, line=number) from exc
     except RecursionError as exc:
         raise InvoiceError("JSON nested too deep", path=path) from exc
     _refuse_lone_surrogate_in(text, document, path)

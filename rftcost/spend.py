@@ -371,10 +371,13 @@ def load_budgets(path: str | Path) -> Budgets:
             f"the budgets file is not UTF-8 text ({error.reason} at byte {error.start})",
             path=source,
         ) from None
+    # Lines end at a line break alone (read_text made every one "\n"), not at the other
+    # characters str.splitlines breaks on (U+2028 in a team's name); blank lines and
+    # comments, before the header too, are no rows.
     lines = [
         (n, raw)
-        for n, raw in enumerate(text.splitlines(), start=1)
-        if not raw.lstrip().startswith("#")
+        for n, raw in enumerate(text.split("\n"), start=1)
+        if raw.strip() and not raw.lstrip().startswith("#")
     ]
     rows = [_budget_row(raw, source, number) for number, raw in lines]
     if not rows:

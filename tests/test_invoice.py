@@ -183,3 +183,27 @@ def test_hostile_invoices_are_refused_with_the_line(tmp_path: Path) -> None:
 def test_the_injection_fixture_is_read_as_text() -> None:
     invoice = read_invoice(FIXTURES / "hostile" / "injection" / "invoice.csv")
     assert invoice.basis == "job" and invoice.invoice_id == "=1+1"
+
+
+def test_a_jsonl_invoice_line_holding_a_unicode_line_separator_is_one_line(
+    tmp_path: Path,
+) -> None:
+    """U+2028 is text inside a JSON string; str.splitlines broke the line there and the
+    whole invoice was refused as 'not JSON'."""
+    import json
+
+    from rftcost.invoice import read_invoice
+
+    line = {
+        "invoice_id": "INV-1", "line": 1, "job_id": "ftjob-a", "line_type": "compute",
+        "charge_at": "2025-07-11T11:06:54Z", "description": "RFT\u2028(June)\u0085",
+        "quantity": "0.29", "unit": "hours", "unit_price": "100.00", "amount": "29.00",
+        "currency": "USD",
+    }  # fmt: skip
+    text = "\n".join(json.dumps(dict(line, line=n), ensure_ascii=False) for n in (1, 2)) + "\n"
+    for name in ("invoice.jsonl", "invoice.json"):
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        invoice = read_invoice(path)
+        assert len(invoice.lines) == 2
+        assert invoice.lines["source_line"].tolist() == [1, 2]

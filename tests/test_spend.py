@@ -699,3 +699,15 @@ def test_budgets_in_another_currency_are_refused_not_compared(
 def _written(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def test_budgets_after_blank_lines_and_comments_with_a_line_separator_in_a_name(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "budgets.csv"
+    path.write_text(
+        "\n# budgets\n\nteam,period,amount\nml\u2028ops,2025-06,10.00\n\nb,2025-06,5\n",
+        encoding="utf-8",
+    )
+    budgets = load_budgets(path)
+    assert [(b.team, b.line) for b in budgets.items] == [("ml\u2028ops", 5), ("b", 7)]
