@@ -51,7 +51,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from rftcost.csv_lines import record_lines
+from rftcost.csv_lines import csv_records, record_lines
 from rftcost.errors import InvoiceError, why_unreadable
 from rftcost.events.json_text import SURROGATE_ESCAPE, lone_surrogate, lone_surrogate_in
 from rftcost.invoice_writers import (
@@ -372,17 +372,26 @@ def _header_only(path: Path, names: list[str]) -> pd.DataFrame:
 
 
 def _long_row(path: Path) -> InvoiceError | None:
-    """The first row with more fields than the header, named by its line (error path only)."""
+    """The first row with more fields than the header, or a quote never closed, named by
+    the line it starts on (error path only)."""
     with _open_text(path, newline="") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, [])
-        for row in reader:
-            if len(row) > len(header):
+        records = csv_records(handle)
+        header = next(records, None)
+        width = 0 if header is None else len(header.fields)
+        for record in records:
+            if record.open_quote:
                 return InvoiceError(
-                    f"a row with more fields ({len(row)}) than the header ({len(header)})",
+                    "a quote never closed: the rest of the file would be one field",
                     path=path,
-                    line=reader.line_num,
-                    value=",".join(row)[:60],
+                    line=record.line,
+                    hint="close the quote, or double a quote that is part of the text",
+                )
+            if len(record.fields) > width:
+                return InvoiceError(
+                    f"a row with more fields ({len(record.fields)}) than the header ({width})",
+                    path=path,
+                    line=record.line,
+                    value=",".join(record.fields)[:60],
                     hint="quote a field that holds a comma",
                 )
     return None

@@ -259,3 +259,35 @@ def test_a_blank_line_before_the_header_on_the_row_by_row_path(tmp_path: Path) -
     text = "\n \n" + _EVENTS + _J1 + _LONG_ROW
     path = _write(tmp_path / "log.csv", text)
     assert _rejected_lines(path) == [9]
+
+
+_INVOICE_HEADER = (
+    "invoice_id,line,job_id,line_type,charge_at,description,grader_model,"
+    "token_type,quantity,unit,unit_price,amount,currency\n"
+)
+_INVOICE_LINE = "INV-1,,ftjob-a,compute,2025-06-02T09:00:00Z,RFT,,,1.00,hours,100.00,100.00,USD\n"
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "words"),
+    [
+        # A long row after a description over two lines: named where it starts.
+        (
+            _INVOICE_LINE.replace("RFT", '"RFT\ntraining"')
+            + _INVOICE_LINE.replace(",USD", ",USD,extra"),
+            5,
+            r"more fields \(14\) than the header \(13\)",
+        ),
+        # A quote never closed: its line, not pandas' "EOF inside string".
+        (_INVOICE_LINE + "\n" + _INVOICE_LINE.replace("RFT", '"RFT'), 5, "quote never closed"),
+    ],
+)
+def test_an_invoice_that_cannot_be_read_names_the_line_the_row_starts_on(
+    tmp_path: Path, body: str, line: int, words: str
+) -> None:
+    from rftcost.errors import InvoiceError
+    from rftcost.invoice import read_invoice
+
+    path = _write(tmp_path / "invoice.csv", "\n" + _INVOICE_HEADER + body)
+    with pytest.raises(InvoiceError, match=rf"invoice\.csv:{line}: .*{words}"):
+        read_invoice(path)
