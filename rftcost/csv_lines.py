@@ -238,47 +238,58 @@ class CsvRecord(NamedTuple):
 
     line: int
     fields: list[str]
-    """Its fields; of a record that is not CSV, what can be read of them (its job), if
-    anything (a quote never closed over several lines: nothing)."""
+    """Its fields; of a record that is not CSV, what its line reads as (its job)."""
     problem: str | None
     """Why it is not CSV, naming the file lines it spans; ``None`` when it is."""
     open_quote: bool = False
-    """Whether it is a quote never closed: the rest of the file, which pandas cannot read."""
+    """Whether it is a line with a quote never closed (pandas reads no record past it)."""
 
 
 def csv_records(handle: Iterable[str]) -> Iterator[CsvRecord]:
     """The records of a CSV text (opened with ``newline=""``), a row at a time, as pandas'
     parser reads them: blank lines (spaces, tabs alone) skipped, a quote used as CSV does
-    not use it (``"ab"cd``) read as text, no limit on a field's size. A quote never
-    closed runs to the end of the file: one record that is not CSV, naming its lines,
-    not the rest of the file read silently as one field (records were lost in it).
+    not use it (``"ab"cd``) read as text, no limit on a field's size.
+
+    A quote never closed would make the rest of the file one field (records lost in it):
+    its line is one record that is not CSV (its job named by the line's first fields),
+    and the lines after it are read on their own, as records again.
     """
-    lines = _Recorded(handle)
-    reader = csv.reader(lines, strict=True)
+    source: Iterable[str] = handle
+    offset = 0  # lines before ``source``
     limit = csv.field_size_limit()
     csv.field_size_limit(_NO_FIELD_LIMIT)
     try:
         while True:
-            first = reader.line_num + 1
-            lines.record = []
-            try:
-                fields, problem, open_quote = next(reader), None, False
-            except StopIteration:
-                return
-            except csv.Error as error:
-                open_quote = _unclosed(error)
-                # Read as pandas reads it (a quote in text is text). A quote never closed
-                # on the last line is that line's record (its job known); over several
-                # lines, records of any job may be in it: no job is named.
-                loose = list(csv.reader(lines.record))
-                named = bool(loose) and (not open_quote or len(lines.record) == 1)
-                fields = loose[0] if named else []
-                if open_quote or len(loose) != 1:
-                    spanned = f"file lines {first}-{reader.line_num} read as one record"
-                    problem = f"not CSV: {error} ({spanned})"
-            if problem is None and not "".join(lines.record).strip(" \t\r\n"):
-                continue  # a blank line, as pandas skips it ('""' is a record: it is not)
-            yield CsvRecord(first, fields, problem, open_quote)
+            lines = _Recorded(source)
+            reader = csv.reader(lines, strict=True)
+            rest: list[str] | None = None
+            while rest is None:
+                first = offset + reader.line_num + 1
+                lines.record = []
+                try:
+                    fields, problem = next(reader), None
+                except StopIteration:
+                    return
+                except csv.Error as error:
+                    if _unclosed(error):
+                        fields = next(csv.reader(lines.record[:1]), [])
+                        problem = (
+                            f"not CSV: a quote never closed on file line {first} (the lines "
+                            "after it are read on their own)"
+                        )
+                        rest = lines.record[1:]
+                    else:  # read as pandas reads it: a quote in text is text
+                        loose = list(csv.reader(lines.record))
+                        fields = loose[0] if loose else []
+                        if len(loose) != 1:
+                            spanned = (
+                                f"file lines {first}-{offset + reader.line_num} read as one record"
+                            )
+                            problem = f"not CSV: {error} ({spanned})"
+                if problem is None and not "".join(lines.record).strip(" \t\r\n"):
+                    continue  # a blank line, as pandas skips it ('""' is a record: it is not)
+                yield CsvRecord(first, fields, problem, rest is not None)
+            source, offset = rest, first
     finally:
         csv.field_size_limit(limit)
 

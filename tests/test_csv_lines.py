@@ -291,3 +291,21 @@ def test_an_invoice_that_cannot_be_read_names_the_line_the_row_starts_on(
     path = _write(tmp_path / "invoice.csv", "\n" + _INVOICE_HEADER + body)
     with pytest.raises(InvoiceError, match=rf"invoice\.csv:{line}: .*{words}"):
         read_invoice(path)
+
+
+def test_a_quote_never_closed_loses_no_other_job(tmp_path: Path) -> None:
+    """The stray quote's line is its job's rejected record; every line after it is read:
+    another job's records are not lost in one field (its bill unchanged)."""
+    j2 = (
+        "j2,2025-06-02T08:00:00Z,job_created,,,,,\n"
+        "j2,2025-06-02T08:00:00Z,phase_start,rollout,,,,\n"
+        "j2,2025-06-02T08:30:00Z,phase_end,rollout,,,,\n"
+        "j2,2025-06-02T08:30:00Z,succeeded,,,,,\n"
+    )
+    stray = _J1.replace("job_created,,,,,", 'job_created,,,,,"started by ops')
+    alone = _write(tmp_path / "alone.csv", _EVENTS + j2)
+    both = _write(tmp_path / "both.csv", _EVENTS + stray + j2)
+    result = _bill(both)
+    assert _job(result, "j2") == _job(_bill(alone), "j2") == {"status": "succeeded", "cents": 5000}
+    assert set(result.problems["job_id"]) == {"j1"}  # type: ignore[attr-defined]
+    assert _rejected_lines(both) == [2]

@@ -308,8 +308,8 @@ def test_a_csv_quote_never_closed_is_a_rejected_record_not_the_rest_of_the_file_
     tmp_path: Path,
 ) -> None:
     """A stray quote in a message ran to the end of the file: five records vanished into one
-    field and the job billed $0.00 as running. Now that span is a rejected record naming
-    the file's lines, and the bill's amount is unknown."""
+    field and the job billed $0.00 as running. Now the quote's line is a rejected record,
+    its job invalid (amount unknown), and the lines after it are read as records again."""
     path = tmp_path / "quote.csv"
     path.write_text(
         "job_id,ts,event,phase,message\n"
@@ -319,11 +319,13 @@ def test_a_csv_quote_never_closed_is_a_rejected_record_not_the_rest_of_the_file_
         "q1,2025-06-01T01:00:00Z,succeeded,,\n"
     )
     log = rftcost.read_events(path)
-    assert (log.counts()["records_read"], log.counts()["rejected"]) == (1, 1)
+    assert (log.counts()["records_read"], log.counts()["rejected"]) == (4, 1)
     (reason,) = log.rejected["reason"].tolist()
-    assert "not CSV" in reason and "file lines 2-5" in reason
+    assert "quote never closed on file line 2" in reason
+    assert log.rejected["job_id"].tolist() == ["q1"] and log.rejected["line"].tolist() == [2]
     bill = rftcost.bill(path)
-    assert bill.orphan_records() == 1 and bill.totals().jobs == 0  # the total is unknown
+    assert bill.orphan_records() == 0 and set(bill.problems["job_id"]) == {"q1"}
+    assert bill.totals().invalid_jobs == 1  # the total is unknown, never $0.00
 
 
 def test_a_stray_quote_closed_by_a_later_one_does_not_swallow_records(tmp_path: Path) -> None:
