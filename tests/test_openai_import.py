@@ -758,3 +758,48 @@ def test_cli_unusable_input_exits_2_with_one_line(
     assert run_cli(monkeypatch, "import-openai", str(path), "-o", str(tmp_path / "o.jsonl")) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: ") and str(path) in err
+
+
+def test_grader_tokens_named_by_an_alias_and_its_dated_model_are_counted_once(
+    tmp_path: Path,
+) -> None:
+    """model_graders_token_usage keyed gpt-4o-2024-08-06, usage.graders naming gpt-4o: the
+    same tokens. They were billed twice ($7.00 of grading instead of $3.50)."""
+    from rftcost.events.openai.grader_usage import same_model
+
+    grader = {"type": "score_model", "name": "g", "model": "gpt-4o-2024-08-06", "input": []}
+    job = {
+        "object": "fine_tuning.job", "id": "ftjob-F", "model": "o4-mini-2025-04-16",
+        "created_at": 1748854800, "finished_at": 1748857500, "status": "succeeded",
+        "method": {"type": "reinforcement", "reinforcement": {"grader": grader}},
+        "metadata": {"team": "search"}, "shared_with_openai": False,
+    }  # fmt: skip
+    tokens = {"train_prompt_tokens": 1_000_000, "train_completion_tokens": 100_000}
+    usage = {"model": "gpt-4o", "train_prompt_tokens_count": 1_000_000,
+             "train_completion_tokens_count": 100_000}  # fmt: skip
+    step = {
+        "step": 1, "total_steps": 1, "timing": {"step": {"full_iteration": 1800.0}},
+        "model_graders_token_usage": {"gpt-4o-2024-08-06": tokens},
+        "usage": {"graders": [usage]},
+    }  # fmt: skip
+    events = [
+        {"id": "e3", "created_at": 1748857500, "type": "message",
+         "message": "The job has successfully completed", "data": {}},
+        {"id": "e2", "created_at": 1748857200, "type": "metrics", "message": "Step 1/1",
+         "data": step},
+        {"id": "e1", "created_at": 1748855400, "type": "message",
+         "message": "Fine-tuning job started", "data": {}},
+        {"id": "e0", "created_at": 1748854800, "type": "message",
+         "message": "Created fine-tuning job: ftjob-F", "data": {}},
+    ]  # fmt: skip
+    for event in events:
+        event.update(object="fine_tuning.job.event", level="info")
+    (tmp_path / "job.json").write_text(json.dumps(job), encoding="utf-8")
+    (tmp_path / "events.json").write_text(
+        json.dumps({"object": "list", "has_more": False, "data": events}), encoding="utf-8"
+    )
+    row = bill(tmp_path).jobs.iloc[0]
+    assert (row["grader_cents"], row["total_cents"]) == (350, 5350)  # 1M x 2.50 + 0.1M x 10
+    assert same_model("gpt-4o", "gpt-4o-2024-08-06") and same_model("gpt-4o-2024-08-06", "gpt-4o")
+    assert not same_model("gpt-4o", "gpt-4o-mini")
+    assert not same_model("gpt-4o-2024-05-13", "gpt-4o-2024-08-06")

@@ -18,11 +18,13 @@ import pandas as pd
 from rftcost.events.openai.frames import event_ids, optional_text, true_where
 from rftcost.events.openai.model import ImportProblem
 from rftcost.events.openai.values import InvalidObject, as_object, stripped_text, whole_number
+from rftcost.prices import resolve_model_family
 
 __all__ = [
     "grader_models",
     "grader_usage_of",
     "runs_a_model",
+    "same_model",
     "single_grader_model",
     "unknown_grader_problems",
     "usage_problems",
@@ -108,14 +110,18 @@ def grader_usage_of(data: dict[str, Any]) -> tuple[list[dict[str, Any]], list[st
     # The RFT guide's per-grader usage (data.usage.graders[]): the same tokens as
     # model_graders_token_usage when both are present, so a model counted there is not
     # counted again (kind 3); a model only here is added.
+    # A model is the same under an alias and its dated snapshot (gpt-4o, gpt-4o-2024-08-06):
+    # one field may name it one way, the other the other way.
     by_model = {model: (inp, cached, out) for model, inp, cached, out in usage}
     conflicts = []
     for model, documented in _usage_graders(data).items():
-        if model not in by_model:
+        same = [m for m in sorted(by_model) if same_model(m, model)]
+        counted = model if model in by_model else same[0] if len(same) == 1 else None
+        if counted is None:
             by_model[model] = documented
-        elif documented != by_model[model]:
+        elif documented != by_model[counted]:
             conflicts.append(
-                f"grader {model}: data.model_graders_token_usage {by_model[model]} and "
+                f"grader {model}: data.model_graders_token_usage {by_model[counted]} and "
                 f"data.usage.graders {documented} (input, cached, output) differ; the first is "
                 "used"
             )
@@ -265,7 +271,16 @@ def unknown_grader_problems(
 def _reported(model: str, seen: set[str]) -> bool:
     """Whether usage was read for ``model``: under its own id, or under the dated snapshot
     of an alias (``o3-mini`` → ``o3-mini-2025-01-31``), or the other way round."""
-    return any(
-        other == model or other.startswith(model + "-") or model.startswith(other + "-")
-        for other in seen
+    return any(same_model(other, model) for other in seen)
+
+
+def same_model(one: str, other: str) -> bool:
+    """Whether two names are one model: equal, or an alias and a dated snapshot of it
+    (``gpt-4o`` and ``gpt-4o-2024-08-06``; never ``gpt-4o`` and ``gpt-4o-mini``, nor two
+    snapshots of different dates)."""
+    if one == other:
+        return True
+    one_family, other_family = resolve_model_family(one), resolve_model_family(other)
+    return (one_family == one and other_family == one) or (
+        other_family == other and one_family == other
     )
