@@ -109,7 +109,13 @@ def html_report(
         "waterfall": _waterfall(bill),
         "audit": None
         if audit is None
-        else _audit_section(bill, audit.to_dict(), currency, _unverifiable(audit)),
+        else _audit_section(
+            bill,
+            audit.to_dict(),
+            currency,
+            _unverifiable(audit),
+            tuple(getattr(audit, "unpriced_jobs", ())),
+        ),
         "jobs": _jobs_section(bill, currency),
         "invalid": _invalid_table(bill),
         "policy": _policy_section(bill.policy),
@@ -415,7 +421,11 @@ def _unverifiable(audit: Any) -> Any:
 
 
 def _audit_section(
-    bill: Bill, document: dict[str, Any], currency: str, unverifiable: Any = None
+    bill: Bill,
+    document: dict[str, Any],
+    currency: str,
+    unverifiable: Any = None,
+    unpriced: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     summary = document.get("summary", {})
     findings = _in_audit_order(list(document.get("findings", [])))
@@ -424,7 +434,12 @@ def _audit_section(
     # whole invoice.
     cards = [
         _Card("Invoice total", _money_text(summary.get("invoice_total"), currency)),
-        _Card("Expected (logs)", _money_text(summary.get("expected_total"), currency)),
+        _Card(
+            "Expected (logs)",
+            # Invalid jobs no line bills: their charges are unknown, never 0.00.
+            _money_text(summary.get("expected_total"), currency)
+            + (" + unknown" if unpriced else ""),
+        ),
         _Card("Billed (lines checked)", _money_text(summary.get("billed_total"), currency)),
         _Card("Difference", _money_text(summary.get("difference"), currency)),
         _Card("Overbilled", _money_text(summary.get("overbilled"), currency)),
@@ -478,7 +493,7 @@ def _audit_section(
         "unreadable lines, in neither the expected nor the billed total"
         + (" (errors below)." if rows else "."),
         "unchecked": _unchecked_note(summary, unchecked, cannot_check is not None, currency),
-        "verdict": _verdict(unchecked, cannot_check is not None),
+        "verdict": _verdict(unchecked, cannot_check is not None, bool(unpriced)),
         "notes": [str(note) for note in document.get("notes", [])],
         "table": _table(headers, rows, numeric=(4, 5, 6)) if rows else None,
         "not_shown": max(0, len(findings) - _MAX_FINDINGS),
@@ -527,10 +542,16 @@ def _unchecked_note(
     )
 
 
-def _verdict(unchecked: Decimal | None, cannot_check: bool) -> dict[str, str]:
+def _verdict(unchecked: Decimal | None, cannot_check: bool, unpriced: bool) -> dict[str, str]:
     """What the section says when there is no finding (the CLI's words)."""
     if cannot_check:
         return {"badge": "over", "text": "NOT VERIFIED: money the logs cannot check"}
+    if unpriced:
+        return {
+            "badge": "over",
+            "text": "no findings in the lines checked; the charges of invalid jobs with no "
+            "line are unknown",
+        }
     if unchecked is None or unchecked:
         return {"badge": "ok", "text": "no findings: the lines checked match the logs"}
     return {"badge": "ok", "text": "no findings: the invoice matches the logs"}

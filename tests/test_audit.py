@@ -835,3 +835,38 @@ def test_cli_table_and_json_round_a_sub_cent_invoice_amount_alike(tmp_path: Path
     (finding,) = [f for f in document["findings"] if f["billed"] == half_up]
     rows = [row.split() for row in audit().splitlines() if f" {finding['invoice_line']} " in row]
     assert any(finding["kind"] in row and half_up in row for row in rows), rows
+
+
+def test_an_invalid_job_no_line_bills_is_said_unknown_never_a_job_of_zero(tmp_path: Path) -> None:
+    """Its charge is unknown: the audit said "No differences: the invoice matches the logs"
+    with no note. It stays no finding (the invoice may rightly bill it nothing), but the
+    expected total says unknown, and a note names the job."""
+    events = [
+        {"job_id": "ok", "ts": "2025-06-02T08:00:00Z", "event": "job_created"},
+        {"job_id": "ok", "ts": "2025-06-02T08:00:00Z", "event": "phase_start", "phase": "rollout"},
+        {"job_id": "ok", "ts": "2025-06-02T09:00:00Z", "event": "phase_end", "phase": "rollout"},
+        {"job_id": "ok", "ts": "2025-06-02T09:00:00Z", "event": "succeeded"},
+        {"job_id": "bad", "ts": "2025-06-02T08:00:00Z", "event": "job_created"},
+        {"job_id": "bad", "ts": "2025-06-02T09:00:00Z", "event": "phase_end", "phase": "rollout"},
+        {"job_id": "bad", "ts": "2025-06-02T09:00:00Z", "event": "succeeded"},
+    ]
+    log = tmp_path / "log.jsonl"
+    log.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
+    invoice = tmp_path / "invoice.csv"
+    invoice.write_text(
+        "invoice_id,line,job_id,line_type,charge_at,description,grader_model,token_type,"
+        "quantity,unit,unit_price,amount,currency\n"
+        "INV,1,ok,compute,2025-06-02T09:00:00Z,RFT,,,1.00,hours,100.00,100.00,USD\n",
+        encoding="utf-8",
+    )
+    report = audit_invoice(invoice, rftcost.bill(log))
+    assert report.findings == () and report.unpriced_jobs == ("bad",)
+    assert any("(bad)" in note and "unknown" in note for note in report.notes)
+    table = CliRunner().invoke(app, ["audit", "--invoice", str(invoice), str(log)])
+    assert table.exit_code == 0
+    assert "100.00 + unknown" in table.stdout
+    assert "the invoice matches the logs" not in table.stdout
+    markdown = CliRunner().invoke(
+        app, ["audit", "--invoice", str(invoice), str(log), "-f", "markdown"]
+    )
+    assert "100.00 + unknown" in markdown.stdout

@@ -335,15 +335,17 @@ INVOICE_HEADER = (
     "quantity,unit,unit_price,amount,currency\n"
 )
 GOOD_LINE = "INV-U,1,good,compute,,x,,,1.00,hours,100.00,100.00,USD\n"
+GOOD_LOGS = AUDIT_LOGS[AUDIT_LOGS["job_id"] == "good"]
+"""Logs the invoice can be checked against entirely: no invalid job."""
 
 
-def audit_of(tmp_path: Path, *lines: str) -> str:
-    """The audit section of the report of AUDIT_LOGS audited against these invoice lines."""
+def audit_of(tmp_path: Path, *lines: str, logs: pd.DataFrame = AUDIT_LOGS) -> str:
+    """The audit section of the report of ``logs`` audited against these invoice lines."""
     from rftcost.audit import audit_invoice
 
     invoice = tmp_path / "invoice.csv"
     invoice.write_text(INVOICE_HEADER + "".join(lines), encoding="utf-8")
-    result = rftcost.bill(AUDIT_LOGS)
+    result = rftcost.bill(logs)
     document = html_report(result, audit=audit_invoice(invoice, result))
     return document[document.index("<h2>Invoice audit</h2>") : document.index("<h2>Largest")]
 
@@ -364,6 +366,7 @@ def test_tax_and_adjustments_are_shown_as_unchecked_not_as_a_match(tmp_path: Pat
         GOOD_LINE,
         "INV-U,2,,adjustment,,manual adjustment,,,,,,1000.00,USD\n",
         "INV-U,3,,tax,,VAT,,,,,,220.00,USD\n",
+        logs=GOOD_LOGS,
     )
     cards = audit_cards(audit)
     assert cards["Invoice total"] == ("", "$1,320.00")
@@ -400,11 +403,20 @@ def test_money_of_an_invalid_job_is_not_verified(tmp_path: Path) -> None:
 
 
 def test_an_invoice_the_logs_check_entirely_matches(tmp_path: Path) -> None:
-    audit = audit_of(tmp_path, GOOD_LINE)
+    audit = audit_of(tmp_path, GOOD_LINE, logs=GOOD_LOGS)
     cards = audit_cards(audit)
     assert cards["Invoice total"] == ("", "$100.00") and cards["Unchecked"] == ("", "$0.00")
     assert '<span class="badge ok">no findings: the invoice matches the logs</span>' in audit
     assert "Cannot check" not in cards and "Unchecked $" not in audit
+
+
+def test_an_invalid_job_no_line_bills_leaves_the_expected_total_unknown(tmp_path: Path) -> None:
+    # "bad" cannot be reconstructed and the invoice bills it nothing: not "matches".
+    audit = audit_of(tmp_path, GOOD_LINE)
+    assert audit_cards(audit)["Expected (logs)"] == ("", "$100.00 + unknown")
+    assert "the invoice matches the logs" not in audit
+    assert "charges of invalid jobs with no line are unknown" in audit
+    assert "have no line on the invoice (bad)" in audit
 
 
 class UnreadableAudit:

@@ -38,6 +38,7 @@ from rftcost.audit.matching import (
 )
 from rftcost.audit.model import Finding, micro_to_decimal
 from rftcost.audit.pricing import MICRO_PER_CENT
+from rftcost.audit.wording import unpriced_note
 from rftcost.errors import InvoiceError, PolicyError
 from rftcost.invoice import CHECKED_LINE_TYPES, Invoice, read_invoice
 from rftcost.money import format_amount
@@ -174,6 +175,12 @@ def audit_jobs(ctx: AuditContext) -> AuditReport:
         findings.extend(discount_findings(ctx, g, expected, causes))
         findings.extend(grader_findings(ctx, g, expected))
     note, unverifiable_micro = _unverifiable_note(ctx, lines, *unverifiable)
+    # Invalid jobs no line bills: their charges are unknown, so is whether nothing is right.
+    unpriced = sorted(
+        str(j)
+        for j in jobs.index[jobs["status"] == "invalid"]
+        if j not in set(lines["job_id"].dropna())
+    )
     return build_report(
         invoice=ctx.invoice,
         bill=ctx.bill,
@@ -181,8 +188,9 @@ def audit_jobs(ctx: AuditContext) -> AuditReport:
         comparison=_comparison(ctx),
         findings=findings,
         totals=(expected_micro, billed_micro, invoice_micro, unchecked_micro),
-        notes=(*unmatched, *note),
+        notes=(*unmatched, *note, *unpriced_note(unpriced)),
         unverifiable=unverifiable_micro,
+        unpriced_jobs=unpriced,
     )
 
 

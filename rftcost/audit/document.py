@@ -198,6 +198,9 @@ class AuditReport(BaseModel):
     figures that agree (an export without line items, its quantities, skipped rows)."""
     comparisons: tuple[Comparison, ...] = ()
     """Costs API exports: every project, day and category compared (agreeing or not)."""
+    unpriced_jobs: tuple[str, ...] = ()
+    """Jobs whose logs are invalid and that no line bills: their charges are unknown, in no
+    expected total (said in a note; not a key of the document)."""
 
     @property
     def has_errors(self) -> bool:
@@ -368,6 +371,7 @@ def build_report(
     notes: Sequence[str] = (),
     comparisons: Sequence[Comparison] = (),
     unverifiable: int = 0,
+    unpriced_jobs: Sequence[str] = (),
 ) -> AuditReport:
     """The report of an audit: ``totals`` are (expected, billed, invoice total, unchecked) in
     millionths; findings keep their order where severity and money tie."""
@@ -412,4 +416,5 @@ def build_report(
         jobs=len(bill.jobs),
         notes=(*invoice.notes, *notes),
         comparisons=tuple(comparisons),
+        unpriced_jobs=tuple(unpriced_jobs),
     )

@@ -73,6 +73,7 @@ __all__ = [
     "unbilled_job",
     "underbilled_time",
     "unknown_job",
+    "unpriced_note",
     "unreadable_line",
     "which_entry_gives",
     "written_amount",
@@ -261,6 +262,18 @@ def invalid_job(job_id: str, reasons: list[str], n_lines: int, amount: int, curr
         "so its "
         f"{n_lines} line(s) totalling {money_text(amount, currency)} cannot "
         "be checked."
+    )
+
+
+def unpriced_note(jobs: list[str]) -> tuple[str, ...]:
+    """The note on invalid jobs no line bills (none when there are none)."""
+    if not jobs:
+        return ()
+    named = ", ".join(jobs[:5]) + (f" and {len(jobs) - 5} more" if len(jobs) > 5 else "")
+    return (
+        f"{len(jobs)} job(s) whose logs are invalid have no line on the invoice ({named}): "
+        "their charges are unknown and in no expected total; that the invoice bills them "
+        "nothing cannot be checked (rftcost bill says why their logs are invalid).",
     )
 
 

@@ -174,7 +174,7 @@ def _summary_lines(result: Any) -> list[str]:
         f"amounts in {c}",
         f"Compared {result.comparison}.",
         "",
-        f"Expected   {_money(s.expected_total):>14}",
+        f"Expected   {_money(s.expected_total):>14}" + _unpriced(result),
         f"Billed     {_money(s.billed_total):>14}",
         f"Difference {_money(s.difference):>14}   overbilled {_money(s.overbilled)}, "
         f"underbilled {_money(s.underbilled)}",
@@ -195,6 +195,22 @@ def _summary_lines(result: Any) -> list[str]:
         + (f"; tolerance {_money(result.tolerance)}" if result.tolerance else "")
     )
     return lines
+
+
+def _unpriced(result: Any) -> str:
+    """Beside the expected total: invalid jobs no line bills, their charges unknown."""
+    count = len(result.unpriced_jobs)
+    return f" + unknown   ({count} invalid job(s) with no line: see the notes)" if count else ""
+
+
+def _verdict(result: Any) -> str:
+    """What is said when no finding remains."""
+    if result.unpriced_jobs:
+        return (
+            "No differences in the lines checked; the charges of invalid jobs with no line "
+            "are unknown (notes)."
+        )
+    return "No differences: the invoice matches the logs."
 
 
 def _cannot_check(result: Any) -> bool:
@@ -259,7 +275,7 @@ def render_table(result: Any) -> str:
         console.print(text, markup=False, soft_wrap=True)
     findings = list(result.findings)
     if not findings:
-        console.print("\nNo differences: the invoice matches the logs.", markup=False)
+        console.print("\n" + _verdict(result), markup=False)
         _print_notes(console, result)
         return console.export_text()
     shown = findings[:_TABLE_ROWS_LIMIT]
@@ -308,7 +324,7 @@ def render_markdown(result: Any) -> str:
         ["expected", "billed", "difference", "overbilled", "underbilled", "findings"],
         [
             [
-                f"{_money(s.expected_total)}",
+                f"{_money(s.expected_total)}" + (" + unknown" if result.unpriced_jobs else ""),
                 f"{_money(s.billed_total)}",
                 f"{_money(s.difference)}",
                 f"{_money(s.overbilled)}",
@@ -335,7 +351,7 @@ def render_markdown(result: Any) -> str:
         ]
         text += "\n" + markdown_table([*_HEADERS, "explanation"], rows)
     else:
-        text += "\nNo differences: the invoice matches the logs.\n"
+        text += "\n" + _verdict(result) + "\n"
     if result.notes:
         text += "\nNotes:\n\n" + "".join(
             "- " + markdown_text(str(note)) + "\n" for note in result.notes
