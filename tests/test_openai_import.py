@@ -167,9 +167,11 @@ def test_cancelled_job_with_a_step_timed_from_event_times() -> None:
     assert result.problems == () and result.unknown_messages == ()
     assert list(of(events, "cancelled")["ts"]) == [at(T_CANCELLED, 6300)]
     # Step 1 carries full_iteration (2700 s); step 2 none: it runs from step 1's event.
+    # Step 3 was in progress when the job was cancelled, 300 s later: R7 bills it.
     assert intervals(events, STEP_PHASE) == [
         (at(T_CANCELLED, 600), at(T_CANCELLED, 3300)),
         (at(T_CANCELLED, 3300), at(T_CANCELLED, 6000)),
+        (at(T_CANCELLED, 6000), at(T_CANCELLED, 6300)),
     ]
     assert any("without data.timing.step.full_iteration" in note for note in result.notes)
     assert of(events, "checkpoint_saved").empty  # an empty checkpoint list is an export too
@@ -199,7 +201,7 @@ def test_whole_fixture_folder_gives_four_jobs_and_a_report() -> None:
         "jobs": 4,
         "objects_read": 49,
         "duplicates": 0,
-        "events": 88,
+        "events": 92,
         "unknown_messages": 0,
         "problems": 0,
         "job_problems": 0,
@@ -576,7 +578,7 @@ def test_json_lines_round_trip_through_the_reader(tmp_path: Path) -> None:
     path = tmp_path / "events.jsonl"
     path.write_text(text)
     log = read_events(path)
-    assert log.counts() == {"records_read": 88, "accepted": 88, "duplicates": 0, "rejected": 0}
+    assert log.counts() == {"records_read": 92, "accepted": 92, "duplicates": 0, "rejected": 0}
     assert bill_totals(bill(log)) == bill_totals(bill(imported.events))
 
 
@@ -644,43 +646,45 @@ def test_bill_failed(fixture_bill: Bill) -> None:
 
 
 def test_bill_paused_and_resumed(fixture_bill: Bill) -> None:
-    # Charge 1 at the pause: steps 1-2, 1800 s + 1800 s = 3600 s = 1.00 h → $100.00.
+    # Charge 1 at the pause: steps 1-2, 1800 s + 1800 s, and the step in progress when it
+    # was paused 100 s later (R7: a pause loses nothing) = 3700 s = 1.028 h → 1.03 h → $103.00.
     # Charge 2 at success: steps 3-4, 1800 s + 1818 s = 3618 s = 1.005 h → 1.01 h → $101.00.
     # Each charge is rounded on its own (rounding_scope "charge"). Python grader: $0.
-    # Total $201.00.
+    # Total $204.00.
     job = fixture_bill.job("ftjob-paused1")
     assert job.status == "succeeded"
     assert [(c.event, c.billed_hours, c.amount) for c in job.charges] == [
-        ("paused", Decimal("1.00"), Decimal("100.00")),
+        ("paused", Decimal("1.03"), Decimal("103.00")),
         ("succeeded", Decimal("1.01"), Decimal("101.00")),
     ]
-    assert job.billable_seconds == 7218
+    assert job.billable_seconds == 7318
     assert job.excluded_seconds["paused"] == 3600
     assert job.grader_amount == Decimal("0.00")
-    assert job.total_amount == Decimal("201.00")
+    assert job.total_amount == Decimal("204.00")
 
 
 def test_bill_cancelled_with_data_sharing(fixture_bill: Bill) -> None:
-    # Step 1: 2700 s (full_iteration); step 2 has no timing: 2700 s from step 1's event.
-    # 5400 s = 1.50 h × $100 = $150.00; cancel loses nothing (R7). Data sharing: −50% of
-    # compute = −$75.00 (R12). Grader gpt-4.1-mini ($0.40 / $0.10 / $1.60 per 1M):
+    # Step 1: 2700 s (full_iteration); step 2 has no timing: 2700 s from step 1's event;
+    # step 3 in progress for 300 s at the cancel, which loses nothing (R7).
+    # 5700 s = 1.583 h → 1.58 h × $100 = $158.00. Data sharing: −50% of
+    # compute = −$79.00 (R12). Grader gpt-4.1-mini ($0.40 / $0.10 / $1.60 per 1M):
     # 500,000 uncached + 500,000 cached in, 250,000 out = 0.20 + 0.05 + 0.40 = $0.65.
-    # Total 150.00 − 75.00 + 0.65 = $75.65.
+    # Total 158.00 − 79.00 + 0.65 = $79.65.
     job = fixture_bill.job("ftjob-cancelled1")
     assert job.status == "cancelled"
     assert job.data_sharing
-    assert job.billable_seconds == 5400
-    assert job.billed_hours == Decimal("1.50")
-    assert job.compute_amount == Decimal("150.00")
-    assert job.discount_amount == Decimal("75.00")
+    assert job.billable_seconds == 5700
+    assert job.billed_hours == Decimal("1.58")
+    assert job.compute_amount == Decimal("158.00")
+    assert job.discount_amount == Decimal("79.00")
     assert job.grader_amount == Decimal("0.65")
-    assert job.total_amount == Decimal("75.65")
+    assert job.total_amount == Decimal("79.65")
     assert (job.team, job.project) == ("ads", "bidder")
 
 
 def test_bill_all_fixtures_totals(fixture_bill: Bill) -> None:
-    # 103.50 + 102.65 + 201.00 + 75.65 = $482.80
-    assert fixture_bill.totals().total_amount == Decimal("482.80")
+    # 103.50 + 102.65 + 204.00 + 79.65 = $489.80
+    assert fixture_bill.totals().total_amount == Decimal("489.80")
     assert fixture_bill.totals().invalid_jobs == 0
 
 
@@ -710,7 +714,7 @@ def test_cli_writes_canonical_json_lines_and_a_report(
     assert run_cli(monkeypatch, "import-openai", str(FIXTURES), "-o", str(out)) == 0
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert "Imported 4 job(s), 88 canonical event(s) from 13 file(s)" in captured.err
+    assert "Imported 4 job(s), 92 canonical event(s) from 13 file(s)" in captured.err
     assert "Unknown messages: 0; problems: 0" in captured.err
     assert out.read_text() == events_to_jsonl(import_openai([FIXTURES]).events)
 
@@ -741,7 +745,7 @@ def test_cli_without_output_writes_to_stdout(
     captured = capsys.readouterr()
     assert [json.loads(line)["job_id"] for line in captured.out.splitlines()] == [
         "ftjob-cancelled1"
-    ] * 15
+    ] * 17
     assert "→ stdout" in captured.err
 
 

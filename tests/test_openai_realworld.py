@@ -543,8 +543,8 @@ def test_snapshots_disagreeing_on_team_and_project_are_reported(tmp_path: Path) 
 
 
 def paused_and_resumed(job_id: str) -> list[dict[str, Any]]:
-    """Step 1 (0.50 h), paused, resumed an hour later, step 2 (0.50 h): $50.00 charged at
-    the pause, $50.00 accrued."""
+    """Step 1 (0.50 h), paused 100 s into step 2 (R7: billed with the pause), resumed an
+    hour later, step 2 (0.50 h): $53.00 charged at the pause (0.53 h), $50.00 accrued."""
     return [
         event("ev-1", START, f"Created fine-tuning job: {job_id}"),
         event("ev-2", START + 100, "Fine-tuning job started"),
@@ -572,7 +572,7 @@ def test_a_pause_its_events_show_resumed_gives_way_to_the_running_snapshot(
     result, billed = only_job(folder)
     assert (billed.status, billed.total_amount, billed.accrued_amount) == (
         "running",
-        Decimal("50.00"),
+        Decimal("53.00"),
         Decimal("50.00"),
     )
     (charge,) = billed.charges
@@ -582,7 +582,7 @@ def test_a_pause_its_events_show_resumed_gives_way_to_the_running_snapshot(
     assert f"'running' is used ({folder / resume})" in notes
     write(folder / "0.json", job_object("ftjob-pr", status="succeeded", finished_at=START + 7500))
     _, billed = only_job(folder)
-    assert (billed.status, billed.total_amount) == ("succeeded", Decimal("100.00"))
+    assert (billed.status, billed.total_amount) == ("succeeded", Decimal("103.00"))
 
 
 def test_a_pause_not_shown_resumed_still_wins_over_running_and_is_reported(
@@ -750,9 +750,10 @@ def test_fixtures_bill_as_before() -> None:
     result = bill(FIXTURES)
     amounts = {j: str(result.job(j).total_amount) for j in result.job_ids()}
     assert amounts == {
-        "ftjob-cancelled1": "75.65",
+        # The cancelled and the paused job: with the step in progress at the stop (R7).
+        "ftjob-cancelled1": "79.65",
         "ftjob-failed1": "102.65",
-        "ftjob-paused1": "201.00",
+        "ftjob-paused1": "204.00",
         "ftjob-succeeded1": "103.50",
     }
     assert result.problems.empty
@@ -788,8 +789,8 @@ def _write_events(file: Path, items: list[dict[str, Any]], original: Path) -> No
 _WHOLE = {  # job: (total, discount) of the whole export (test_fixtures_bill_as_before)
     "ftjob-succeeded1": (Decimal("103.50"), Decimal("0.00")),
     "ftjob-failed1": (Decimal("102.65"), Decimal("0.00")),
-    "ftjob-paused1": (Decimal("201.00"), Decimal("0.00")),
-    "ftjob-cancelled1": (Decimal("75.65"), Decimal("75.00")),
+    "ftjob-paused1": (Decimal("204.00"), Decimal("0.00")),
+    "ftjob-cancelled1": (Decimal("79.65"), Decimal("79.00")),
 }
 _FOLDERS = {
     "ftjob-succeeded1": "succeeded",
@@ -1068,3 +1069,25 @@ def test_a_step_of_zero_or_missing_time_is_incomplete(tmp_path: Path) -> None:
         assert billed.status == "invalid" and billed.total_amount is None, job_id
         assert "step 2 takes no time" in " ".join(billed.problems)
     assert result.job("ftjob-zn").total_amount == Decimal("100.00")
+
+
+@pytest.mark.parametrize(
+    ("total_steps", "amount"),
+    [(4, Decimal("147.00")), (2, Decimal("100.00"))],
+)
+def test_the_step_in_progress_at_a_cancel_is_billed(
+    tmp_path: Path, total_steps: int, amount: Decimal
+) -> None:
+    """R7: a cancel loses nothing. Steps 1 and 2 of 4 (1800 s each) end; the job is
+    cancelled 1700 s later, within step 3: 5300 s, 1.47 h (it billed 1.00 h, the rest as
+    idle). After the last step (2 of 2), no step was in progress: nothing is added."""
+    events = [
+        event("ev-1", START, "Created fine-tuning job: ftjob-c"),
+        event("ev-2", START + 100, "Fine-tuning job started"),
+        metrics("ev-3", START + 1900, 1, total_steps, timing=timing(1800.0)),
+        metrics("ev-4", START + 3700, 2, total_steps, timing=timing(1800.0)),
+        event("ev-5", START + 5400, "Fine-tuning job cancelled"),
+    ]
+    job = job_object("ftjob-c", status="cancelled", finished_at=START + 5400)
+    _, billed = only_job(export(tmp_path / "ftjob-c", job, events))
+    assert (billed.status, billed.total_amount) == ("cancelled", amount)

@@ -350,7 +350,8 @@ def test_pauses_at_the_step_where_spend_reaches_the_budget_and_not_before(
     # The pause lands a step later; the watch goes on until the job shows as paused.
     last = jobs[-1]
     assert (last.status, last.bill_status, last.step, last.ended) == ("paused", "paused", 4, True)
-    assert last.charged == Decimal("67.00") and last.accrued == Decimal("0.00")
+    # Four steps (2,400 s) and step 5 in progress for the 30 s before the pause (R7): 0.68 h.
+    assert last.charged == Decimal("68.00") and last.accrued == Decimal("0.00")
     assert last.paused_by_watch and last.action is None
     assert states[-1].done and states[-1].exit_code == 1
     assert len(states) == 4

@@ -54,7 +54,7 @@ from rftcost.events.openai.reading import (
     webhooks_frame,
 )
 from rftcost.events.openai.snapshots import dedupe_objects, merge_snapshots, resolve_methods
-from rftcost.events.openai.steps import step_intervals, step_rows
+from rftcost.events.openai.steps import in_progress_rows, step_intervals, step_rows
 
 __all__ = ["import_openai"]
 
@@ -150,6 +150,8 @@ def import_openai(paths: Sequence[str | Path] | str | Path) -> OpenAIImport:
             announced,
         ]
     )
+    # R7: a cancel or pause loses nothing, the step in progress at it included.
+    canonical = canonical_events([canonical, in_progress_rows(steps, canonical)])
     problems += usage_problems(usage)
     job_problems += incomplete_jobs(jobs, events, steps, checkpoints, canonical)
     job_problems += unknown_grader_problems(jobs, steps, usage)

@@ -14,7 +14,7 @@ import pandas as pd
 
 from rftcost.events.openai.frames import event_ids
 
-__all__ = ["STEP_PHASE", "step_intervals", "step_rows"]
+__all__ = ["STEP_PHASE", "in_progress_rows", "step_intervals", "step_rows"]
 
 
 STEP_PHASE: Final = "rollout"
@@ -70,3 +70,61 @@ def step_rows(steps: pd.DataFrame) -> pd.DataFrame:
         event_id=event_ids(timed["id"], "phase_end", STEP_PHASE),
     )
     return pd.concat([done, starts, ends], ignore_index=True)
+
+
+def in_progress_rows(steps: pd.DataFrame, canonical: pd.DataFrame) -> pd.DataFrame:
+    """The step in progress when a job was cancelled or paused (R7: such a charge covers all
+    work up to the stop), as a ``STEP_PHASE`` interval from the end of the step before it
+    to the stop.
+
+    Steps run back to back, so the next one had begun when the step before the stop was
+    not the last (``total_steps`` says so); only a stop that comes within the longest step
+    of that end is such a step (later, a metrics event is missing from the export: the
+    job's problem, see ``problems``). After the last step, or with no ``total_steps`` to
+    tell, nothing is assumed; a stop at the step's own end adds nothing.
+    """
+    columns = ["job_id", "ts", "event", "event_id", "phase", "message"]
+    timed = steps[steps["start"].notna() & (steps["start"] < steps["ts"])]
+    stops = canonical.loc[
+        canonical["event"].isin(["cancelled", "paused"]), ["job_id", "ts", "event_id"]
+    ]
+    if stops.empty or timed.empty:
+        return pd.DataFrame(columns=columns)
+    longest = (
+        timed.assign(length=timed["ts"] - timed["start"])
+        .groupby("job_id", sort=False)["length"]
+        .max()
+        .rename("longest")
+    )
+    ends = timed[["job_id", "ts", "step", "total_steps"]].rename(columns={"ts": "step_end"})
+    # The end of the last step at or before each stop, job by job.
+    before = pd.merge_asof(
+        stops.sort_values("ts", kind="stable"),
+        ends.sort_values("step_end", kind="stable"),
+        left_on="ts",
+        right_on="step_end",
+        by="job_id",
+    ).join(longest, on="job_id")
+    more = pd.to_numeric(before["step"]) < pd.to_numeric(before["total_steps"])
+    working = before[
+        before["step_end"].notna()
+        & more.fillna(False).astype(bool)
+        & (before["ts"] > before["step_end"])
+        & ((before["ts"] - before["step_end"]) <= before["longest"])
+    ]
+    starts = pd.DataFrame(
+        {
+            "job_id": working["job_id"],
+            "ts": working["step_end"],
+            "event": "phase_start",
+            "event_id": working["event_id"] + ":in_progress:phase_start",
+            "phase": STEP_PHASE,
+            "message": "the step in progress at the stop (R7)",
+        }
+    )
+    stopped = starts.assign(
+        ts=working["ts"],
+        event="phase_end",
+        event_id=working["event_id"] + ":in_progress:phase_end",
+    )
+    return pd.concat([starts, stopped], ignore_index=True)[columns]
