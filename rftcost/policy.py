@@ -357,9 +357,9 @@ def policy_files(policy: str | Path) -> tuple[Path, ...]:
     table`` (none for a preset). Read without checking them (``load_policy`` says what is
     wrong with one): for a command that must not write its output over any of them."""
     files: list[Path] = []
-    name: str | None = str(policy)
+    name = str(policy)
     first_dir: Path | None = None
-    while name is not None and (_names_a_file(name) or Path(name).exists()):
+    while _names_a_file(name) or Path(name).exists():
         path = Path(name)
         if not path.is_file() or path in files:
             break

@@ -1091,3 +1091,22 @@ def test_the_step_in_progress_at_a_cancel_is_billed(
     job = job_object("ftjob-c", status="cancelled", finished_at=START + 5400)
     _, billed = only_job(export(tmp_path / "ftjob-c", job, events))
     assert (billed.status, billed.total_amount) == ("cancelled", amount)
+
+
+def test_a_cancel_while_paused_bills_no_step_in_progress_again(tmp_path: Path) -> None:
+    """Paused 100 s into step 2 (billed with the pause, R7), then cancelled while paused:
+    the cancel stopped no work, so nothing more is billed (the pause is never billed)."""
+    events = [
+        event("ev-1", START, "Created fine-tuning job: ftjob-pc"),
+        event("ev-2", START + 100, "Fine-tuning job started"),
+        metrics("ev-3", START + 1900, 1, 4, timing=timing(1800.0)),
+        event("ev-4", START + 2000, "Fine-tuning job paused"),
+        event("ev-5", START + 2500, "Fine-tuning job cancelled"),
+    ]
+    job = job_object("ftjob-pc", status="cancelled", finished_at=START + 2500)
+    _, billed = only_job(export(tmp_path / "ftjob-pc", job, events))
+    assert billed.status == "cancelled"
+    assert [(c.event, c.amount) for c in billed.charges] == [
+        ("paused", Decimal("53.00")),
+        ("cancelled", Decimal("0.00")),
+    ]

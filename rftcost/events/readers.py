@@ -825,7 +825,7 @@ def _read_csv_by_row(
         _refuse_utf16(raw.read(4), path)
     with opener(path, "rt", encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
         # Records as pandas reads them, with the lines they start on; a quote never closed
-        # is one record rejected naming its lines, not the rest of the file in one field.
+        # makes its line one rejected record, and the lines after it are read again.
         records = csv_records(handle)
         first = next(records, None)
         header = [] if first is None else first.fields

@@ -105,10 +105,11 @@ def in_progress_rows(steps: pd.DataFrame, canonical: pd.DataFrame) -> pd.DataFra
         right_on="step_end",
         by="job_id",
     ).join(longest, on="job_id")
+    # Only the first stop after a step stopped its work: a cancel while paused adds nothing.
+    before = before[before["step_end"].notna()].drop_duplicates(["job_id", "step_end"])
     more = pd.to_numeric(before["step"]) < pd.to_numeric(before["total_steps"])
     working = before[
-        before["step_end"].notna()
-        & more.fillna(False).astype(bool)
+        more.fillna(False).astype(bool)
         & (before["ts"] > before["step_end"])
         & ((before["ts"] - before["step_end"]) <= before["longest"])
     ]
