@@ -176,11 +176,8 @@ def audit_jobs(ctx: AuditContext) -> AuditReport:
         findings.extend(grader_findings(ctx, g, expected))
     note, unverifiable_micro = _unverifiable_note(ctx, lines, *unverifiable)
     # Invalid jobs no line bills: their charges are unknown, so is whether nothing is right.
-    unpriced = sorted(
-        str(j)
-        for j in jobs.index[jobs["status"] == "invalid"]
-        if j not in set(lines["job_id"].dropna())
-    )
+    invalid_ids = pd.Index(jobs.index[jobs["status"] == "invalid"].astype(str))
+    unpriced = sorted(invalid_ids[~invalid_ids.isin(lines["job_id"].dropna().astype(str))])
     return build_report(
         invoice=ctx.invoice,
         bill=ctx.bill,
