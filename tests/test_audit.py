@@ -464,16 +464,35 @@ def test_unbilled_job(bill: rftcost.Bill, clean: pd.DataFrame, tmp_path: Path) -
     assert finding.difference == D("-400.00") and finding.severity == "warning"
 
 
-def test_rounding_a_vendor_that_rounds_up(
+def test_a_vendor_that_rounds_each_charge_up_bills_time_not_rounding(
     bill: rftcost.Bill, clean: pd.DataFrame, tmp_path: Path
 ) -> None:
     # 1 h 0 min 17 s is 1.00 h half up; a vendor rounding up bills 1.01 h on each charge.
+    # No rounding scope gives 2.02 h (each charge: 2.00 h; the job's 2 h 0 min 34 s once:
+    # 2.01 h), so it is billed time (invoice-audit.md counts only what a scope explains):
+    # it was "rounding", info, exit 0, and 20 charges of 17 s passed as $20 of rounding.
     lines = clean.copy()
     for i in lines.index[(lines["job_id"] == "ftjob-pause") & (lines["line_type"] == "compute")]:
         lines.loc[i, ["quantity", "amount"]] = ["1.01", "101.00"]
     report = _audit(lines, bill, tmp_path)
     assert [(f.kind, f.severity, f.job_id, f.difference) for f in report.findings] == [
-        ("rounding", "info", "ftjob-pause", D("2.00"))
+        ("overbilled_time", "error", "ftjob-pause", D("1.00")),
+        ("overbilled_time", "error", "ftjob-pause", D("1.00")),
+    ]
+    assert report.has_errors
+    _sums_up(report)
+
+
+def test_a_vendor_that_rounds_the_job_once_is_rounding(
+    bill: rftcost.Bill, clean: pd.DataFrame, tmp_path: Path
+) -> None:
+    # The job's 2 h 0 min 34 s rounded once is 2.01 h: within what a scope explains.
+    lines = clean.copy()
+    first = lines.index[(lines["job_id"] == "ftjob-pause") & (lines["line_type"] == "compute")]
+    lines.loc[first[-1], ["quantity", "amount"]] = ["1.01", "101.00"]
+    report = _audit(lines, bill, tmp_path)
+    assert [(f.kind, f.severity, f.job_id, f.difference) for f in report.findings] == [
+        ("rounding", "info", "ftjob-pause", D("1.00"))
     ]
     assert not report.has_errors
     _sums_up(report)

@@ -48,6 +48,7 @@ from rftcost.audit.wording import (
 )
 from rftcost.money import cents_to_decimal, format_amount
 from rftcost.prices import resolve_model_family
+from rftcost.rules import hour_units
 
 __all__ = ["Causes", "arithmetic_finding", "compute_findings", "remember_cause"]
 
@@ -230,8 +231,7 @@ def _hours_findings(
     )
     totals = groups.groupby("job_id").agg(
         quantity=("quantity", "sum"),
-        low=("floor_units", "sum"),
-        high=("ceil_units", "sum"),
+        charge_units=("charge_units", "sum"),
         hours_part=("hours_part", "sum"),
         expected=("expected_micro", "sum"),
         differing=("differing", "sum"),
@@ -242,18 +242,25 @@ def _hours_findings(
         on_last=("on_last", "all"),
     )
     # Only what a different rounding scope explains is rounding (invoice-audit.md): the
-    # hours of a job of several charges may lie anywhere between each charge's exact time
-    # rounded down and up; a job of one charge is rounded once under either scope, so its
-    # hours are R11's own and any other figure is billed time. Compared charge by charge,
-    # each charge must lie in its own band (or all hours on the last charge): hours moved
-    # from one charge to another are billed at the wrong time, not rounded.
+    # hours of a job of several charges may lie between its charges rounded one by one and
+    # its whole time rounded once (R11, the policy's own rounding mode); a vendor rounding
+    # each charge up bills more than either, which is billed time, not rounding. A job of
+    # one charge is rounded once under either scope. Compared charge by charge, each
+    # charge must lie in its own band (or all hours on the last charge): hours moved from
+    # one charge to another are billed at the wrong time, not rounded.
+    by_charge = totals["charge_units"].astype("int64")
+    once = pd.Series(
+        hour_units(totals["billable_ns"].to_numpy(dtype="int64"), ctx.policy),
+        index=totals.index,
+    )
+    totals = totals.assign(once_units=once)
     rounding = (
         (totals["differing"] > 0)
         & (totals["job_charges"] > 1)
         & (totals["in_band"] | totals["on_last"])
         & ~totals["capped"]
-        & (totals["low"] * unit <= totals["quantity"])
-        & (totals["quantity"] <= totals["high"] * unit)
+        & (np.minimum(by_charge, once) * unit <= totals["quantity"])
+        & (totals["quantity"] <= np.maximum(by_charge, once) * unit)
     )
     rounded = totals[rounding & (totals["hours_part"] != 0)]
     job_lines = line_numbers(lines, ["job_id"], rounded.reset_index())
@@ -303,9 +310,11 @@ def _job_rounding(
             Evidence(
                 type="rounding",
                 description=(
-                    f"exact billable time {hours_text(int(row['billable_ns']))}; rounded per "
-                    f"charge: {micro_hours_text(int(row['low']) * ctx.unit_micro_hours)} down "
-                    f"to {micro_hours_text(int(row['high']) * ctx.unit_micro_hours)} up"
+                    f"exact billable time {hours_text(int(row['billable_ns']))}; each charge "
+                    "rounded on its own: "
+                    f"{micro_hours_text(int(row['charge_units']) * ctx.unit_micro_hours)}, the "
+                    "job's time rounded once: "
+                    f"{micro_hours_text(int(row['once_units']) * ctx.unit_micro_hours)}"
                 ),
                 seconds=int(row["billable_ns"]) / 1e9,
             ),
@@ -346,20 +355,10 @@ def _hours_finding(ctx: AuditContext, row: Any, time: TimeIndex, lines: tuple[in
             ),
             **base,
         )
-    # Under rounding scope "charge", one charge's hours may lie between its exact time
-    # rounded down and up; under scope "job" only the job's total can (checked before).
-    low, high = int(row.floor_units) * unit, int(row.ceil_units) * unit
-    per_charge_rounding = (
-        policy.rounding.scope == "charge"
-        and int(row.job_charges) > 1
-        and low <= billed_hours <= high
-    )
-    if delta == 0 or per_charge_rounding:
-        why = (
-            "the hours agree; the amount differs by the rounding of each line"
-            if delta == 0
-            else "it lies between the exact time rounded down and up"
-        )
+    # A charge's own hours differ only by a rounding scope when its job's total does
+    # (checked before): here only the amount can, line by line.
+    if delta == 0:
+        why = "the hours agree; the amount differs by the rounding of each line"
         return Finding(
             kind="rounding",
             severity="info",

@@ -39,7 +39,7 @@ from rftcost.audit.wording import (
     unreadable_line,
 )
 from rftcost.invoice import LINE_TYPES
-from rftcost.rules import price_family
+from rftcost.rules import hour_units, price_family
 
 __all__ = [
     "DUPLICATE_COLUMNS",
@@ -82,6 +82,7 @@ _MONEY_COLUMNS = [
     "billable_ns",
     "floor_units",
     "ceil_units",
+    "charge_units",
     "capped",
     "segment_start",
     "at",
@@ -410,7 +411,10 @@ def expected_amounts(ctx: AuditContext, job_ids: set[str], g: pd.DataFrame) -> E
     charges = bill.charges.astype({"job_id": object})
     charges = charges[among(charges["job_id"], wanted)]
     floor, ceil = hour_unit_bounds(charges["billable_ns"].to_numpy(dtype="int64"), ctx.unit_ns)
-    charges = charges.assign(floor_units=floor, ceil_units=ceil, n=1)
+    # Each charge rounded on its own (scope "charge"), whatever the policy's scope: with
+    # the job's whole time rounded once, the two figures a rounding scope can give (R11).
+    charge_units = hour_units(charges["billable_ns"].to_numpy(dtype="int64"), ctx.policy)
+    charges = charges.assign(floor_units=floor, ceil_units=ceil, charge_units=charge_units, n=1)
     timeline_jobs = bill.timeline.jobs.set_index(bill.timeline.jobs["job_id"].astype(str))
     first_ns = timeline_jobs["first_ns"]
     by_job = charges.groupby("job_id", as_index=False).agg(
@@ -421,6 +425,7 @@ def expected_amounts(ctx: AuditContext, job_ids: set[str], g: pd.DataFrame) -> E
         billable_ns=("billable_ns", "sum"),
         floor_units=("floor_units", "sum"),
         ceil_units=("ceil_units", "sum"),
+        charge_units=("charge_units", "sum"),
         capped=("capped", "any"),
         at=("at", "max"),
         n=("n", "sum"),
