@@ -165,10 +165,10 @@ class _Scan:
 
     def _scan(self, data: np.ndarray, *, final: bool) -> None:
         size = len(data)
-        is_lf = data == _LF
-        if (data == _CR).any():  # a lone '\r' breaks a line too, as in pandas
+        is_lf, is_cr = data == _LF, data == _CR
+        if is_cr.any():  # a lone '\r' breaks a line too, as in pandas
             after_is_lf = np.append(is_lf[1:], False)
-            breaks = np.flatnonzero(is_lf | ((data == _CR) & ~after_is_lf))
+            breaks = np.flatnonzero(is_lf | (is_cr & ~after_is_lf))
         else:
             breaks = np.flatnonzero(is_lf)
         quotes = np.flatnonzero(data == _QUOTE)
@@ -319,19 +319,12 @@ def _lines_by_row(path: Path) -> RecordLines:
     """Record lines as Python's ``csv`` reads the rows: for a file whose quotes are not
     used as CSV uses them (rare; a row at a time)."""
     opener = gzip.open if path.name.lower().endswith(".gz") else open
-    records: list[int] = []
-    shifts: list[int] = []
-    shift, count, header = 0, 0, False
+    starts: list[int] = []
     with opener(path, "rt", encoding="utf-8-sig", errors="surrogateescape", newline="") as text:
         for record in csv_records(text):
             if record.open_quote:
                 break  # pandas reads no record past it
-            if not header:
-                header = True
-                continue
-            if record.line - (count + 2) != shift:
-                shift = record.line - (count + 2)
-                records.append(count)
-                shifts.append(shift)
-            count += 1
-    return RecordLines(np.asarray(records, dtype=np.int64), np.asarray(shifts, dtype=np.int64))
+            starts.append(record.line)
+    scan = _Scan()
+    scan._records_at(np.asarray(starts, dtype=np.int64))  # the header first, as a scan finds
+    return scan.result()
