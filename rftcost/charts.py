@@ -255,9 +255,17 @@ def _largest_groups(
     rest = len(groups) - len(kept)
     other = f"{rest} other {by.value}s"
     label = table["group"].where(table["group"].isin(kept), other)
-    cents = ["compute_cents", "discount_cents", "grader_cents", "total_cents"]
+    # The counts too: a bar of the rest with an invalid job says its total is unknown.
+    sums = [
+        "compute_cents",
+        "discount_cents",
+        "grader_cents",
+        "total_cents",
+        "jobs",
+        "unknown_jobs",
+    ]
     keys = ["period", *(["period_start"] if "period_start" in table else []), "group"]
-    summed = table.assign(group=label).groupby(keys, as_index=False, sort=False)[cents].sum()
+    summed = table.assign(group=label).groupby(keys, as_index=False, sort=False)[sums].sum()
     budgets = table.set_index(["period", "group"])["budget_cents"]
     index = pd.MultiIndex.from_frame(summed[["period", "group"]])
     summed["budget_cents"] = budgets.reindex(index).to_numpy()
@@ -336,10 +344,14 @@ def spend_figure(report: SpendReport, *, title: str | None = None) -> Figure:
                     top = (
                         int(row.compute_cents) - int(row.discount_cents) + int(row.grader_cents)
                     ) / 100
+                    known = format_money(
+                        cents_to_decimal(int(row.total_cents)), report.currency, places=0
+                    )
                     ax.annotate(
-                        format_money(
-                            cents_to_decimal(int(row.total_cents)), report.currency, places=0
-                        ),
+                        # A row's invalid jobs: their amount unknown, never drawn as $0.
+                        (known + " + unknown" if row.jobs else "unknown")
+                        if row.unknown_jobs
+                        else known,
                         (xi, top),
                         xytext=(0, 2),
                         textcoords="offset points",

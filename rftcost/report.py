@@ -303,15 +303,20 @@ def _spend_section(report: SpendReport, currency: str) -> dict[str, Any]:
         [
             row["period"],
             row["team"],
-            str(row["jobs"]),
-            # No sum (null): a row of a budget whose only jobs have unknown amounts.
+            str(row["jobs"]) + (f" + {row['unknown_jobs']} invalid" if row["unknown_jobs"] else ""),
+            # No sum (null): a row whose only jobs have unknown amounts.
             row["billed_hours"] or _UNKNOWN,
             *(
                 _UNKNOWN
                 if row[key] is None
                 else _money_text(row[key], currency, negate=key == "discount_amount")
-                for key in ("compute_amount", "discount_amount", "grader_amount", "total_amount")
+                for key in ("compute_amount", "discount_amount", "grader_amount")
             ),
+            # With an invalid job beside known ones, the known sum is a lower bound.
+            _UNKNOWN
+            if row["total_amount"] is None
+            else _money_text(row["total_amount"], currency, negate=False)
+            + (" + unknown" if row["unknown_jobs"] else ""),
         ]
         for row in report.rows()
     ]

@@ -547,8 +547,10 @@ class SpendReport(BaseModel):
 
     ``table`` has one row per (period, group): ``period`` (label), ``period_start``
     and ``period_end`` (ns, UTC), ``group``, ``compute_cents``, ``discount_cents``,
-    ``grader_cents``, ``total_cents``, ``hour_units``, ``jobs``, ``charges`` and
-    ``budget_cents`` (nullable: only where a budget of the same period applies).
+    ``grader_cents``, ``total_cents``, ``hour_units``, ``jobs``, ``charges``,
+    ``budget_cents`` (nullable: only where a budget of the same period applies) and
+    ``unknown_jobs`` (invalid jobs of the group with records in the period: their amounts
+    are unknown, so the row's sums are those of its other jobs only).
     """
 
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True, extra="forbid")
@@ -572,7 +574,8 @@ class SpendReport(BaseModel):
     totals: SpendTotals
     """Sums over the rows."""
     invalid_jobs: tuple[str, ...] = ()
-    """Jobs whose amount is unknown: not in any row."""
+    """Jobs whose amount is unknown: in no row's sums; each is counted in ``unknown_jobs``
+    of its group's rows in the periods its records fall in (inside the window)."""
     orphan_records: int = 0
     """Rejected records whose job could not be read (``Bill.orphan_records``): an amount
     of some group, or none, is unknown beyond the invalid jobs'."""
@@ -624,7 +627,7 @@ class SpendReport(BaseModel):
         return [
             "period", self.by.value, "period_start", "period_end", "compute_amount",
             "discount_amount", "grader_amount", "total_amount", "jobs", "billed_hours",
-            "budget", "budget_used", "over_budget",
+            "budget", "budget_used", "over_budget", "unknown_jobs",
         ]  # fmt: skip
 
     def _rows(self, table: pd.DataFrame) -> list[dict[str, Any]]:
@@ -636,7 +639,7 @@ class SpendReport(BaseModel):
         for row in _tuples(table):
             budget = None if pd.isna(row.budget_cents) else int(row.budget_cents)
             over = None if budget is None else int(row.total_cents) > budget
-            in_doubt = (str(row.group), str(row.period)) in unknown
+            in_doubt = bool(row.unknown_jobs) or (str(row.group), str(row.period)) in unknown
             if over is False and in_doubt:
                 over = None
             # As the totals: a row whose only jobs have unknown amounts has no sum (null,
@@ -661,6 +664,7 @@ class SpendReport(BaseModel):
                     if budget is None or in_doubt
                     else _percent_text(int(row.total_cents), budget),
                     "over_budget": over,
+                    "unknown_jobs": int(row.unknown_jobs),
                 }
             )
         return records
@@ -773,14 +777,17 @@ def spend(
         charges = charges[win.mask(charges["at"]).to_numpy()]
     charges = charges.assign(period_start=_period_starts(charges["at"], kind))
 
-    table = _rows(charges, kind)
+    unknown = invalid_job_spans(bill, win)
+    table = _with_unknown_jobs(
+        _rows(charges, kind), _unknown_counts(unknown, bill, group_by, kind, win), kind
+    )
     statuses: tuple[BudgetStatus, ...] = ()
     if plan is not None:
         frame = plan.frame()
         if win is not None:
             inside = [win.overlaps(*period_bounds(p)[1:]) for p in frame["period"]]
             frame = frame[np.asarray(inside, dtype=bool)]
-        statuses = _budget_statuses(frame, bill, win)
+        statuses = _budget_statuses(frame, bill, win, unknown)
         if group_by is SpendGroup.team:
             table = _with_row_budgets(table, frame[frame["kind"] == kind.value], kind)
     table = _sorted(table)
@@ -844,7 +851,19 @@ _ROW_COLUMNS = [
     "jobs",
     "charges",
     "budget_cents",
+    "unknown_jobs",
 ]
+_ZERO_COLUMNS = [
+    "compute_cents",
+    "discount_cents",
+    "grader_cents",
+    "total_cents",
+    "hour_units",
+    "jobs",
+    "charges",
+    "unknown_jobs",
+]
+"""A row's counts and sums: 0 in a row added for a budget or a job of unknown amount."""
 
 
 def _rows(charges: pd.DataFrame, kind: PeriodKind) -> pd.DataFrame:
@@ -864,7 +883,7 @@ def _rows(charges: pd.DataFrame, kind: PeriodKind) -> pd.DataFrame:
         .reset_index()
     )
     return _with_period_labels(sums, kind).assign(
-        budget_cents=pd.array([pd.NA] * len(sums), dtype="Int64")
+        budget_cents=pd.array([pd.NA] * len(sums), dtype="Int64"), unknown_jobs=0
     )[_ROW_COLUMNS]
 
 
@@ -893,18 +912,77 @@ def _with_row_budgets(table: pd.DataFrame, budgets: pd.DataFrame, kind: PeriodKi
     merged = table.drop(columns=["budget_cents"]).merge(
         keyed, on=["period_start", "group"], how="outer"
     )
-    zero = [
-        "compute_cents",
-        "discount_cents",
-        "grader_cents",
-        "total_cents",
-        "hour_units",
-        "jobs",
-        "charges",
-    ]
-    merged[zero] = merged[zero].fillna(0).astype("int64")
+    merged[_ZERO_COLUMNS] = merged[_ZERO_COLUMNS].fillna(0).astype("int64")
     merged = merged.drop(columns=["period", "period_end"])
     merged = _with_period_labels(merged, kind)
+    return merged.astype({"budget_cents": "Int64"})[_ROW_COLUMNS]
+
+
+def _unknown_counts(
+    spans: pd.DataFrame, bill: Bill, by: SpendGroup, kind: PeriodKind, window: Window | None
+) -> pd.DataFrame:
+    """Invalid jobs per (period_start, group): each job in every period its records span
+    inside the window (``invalid_job_spans``), under the label its group's rows use
+    (``unallocated`` where no record names one)."""
+    if spans.empty:
+        return pd.DataFrame({"period_start": [], "group": [], "unknown_jobs": []})
+    if by is SpendGroup.job:
+        labels = spans["job_id"].astype(str)
+    elif by is SpendGroup.team:
+        labels = spans["team"].astype(str)
+    else:
+        column = bill.jobs.assign(job_id=bill.jobs["job_id"].astype(str)).set_index("job_id")
+        labels = column[by.value].reindex(spans["job_id"]).astype("string")
+        labels = labels.fillna(UNALLOCATED).astype(str)
+    first = spans["first_ns"].to_numpy(dtype="int64")
+    last = spans["last_ns"].to_numpy(dtype="int64")
+    start, end = window.bounds_ns() if window is not None else (None, None)
+    if start is not None:
+        first = np.maximum(first, start)
+    if end is not None:
+        last = np.minimum(last, end - 1)
+    current = _period_starts(pd.Series(first), kind).to_numpy(dtype="int64")
+    last_start = _period_starts(pd.Series(last), kind).to_numpy(dtype="int64")
+    groups = labels.to_numpy(dtype=object)
+    starts, names = [current], [groups]
+    # One step per period the longest span meets (each step on every span still open).
+    open_ = current < last_start
+    while open_.any():
+        current = current[open_] + _PERIOD_STEP_NS[kind]
+        if kind is PeriodKind.month:  # a month's start + 31 days lies in the next month
+            current = _period_starts(pd.Series(current), kind).to_numpy(dtype="int64")
+        groups, last_start = groups[open_], last_start[open_]
+        starts.append(current)
+        names.append(groups)
+        open_ = current < last_start
+    touched = pd.DataFrame({"period_start": np.concatenate(starts), "group": np.concatenate(names)})
+    return (
+        touched.groupby(["period_start", "group"], sort=True)
+        .size()
+        .rename("unknown_jobs")
+        .reset_index()
+    )
+
+
+_PERIOD_STEP_NS = {
+    PeriodKind.day: 86_400 * 10**9,
+    PeriodKind.week: 7 * 86_400 * 10**9,
+    PeriodKind.month: 31 * 86_400 * 10**9,
+}
+
+
+def _with_unknown_jobs(table: pd.DataFrame, counts: pd.DataFrame, kind: PeriodKind) -> pd.DataFrame:
+    """``unknown_jobs`` of each row, and a row (sums 0, shown as unknown) for a group and
+    period whose only jobs are of unknown amount."""
+    if counts.empty:
+        return table
+    merged = table.drop(columns=["unknown_jobs"]).merge(
+        counts.astype({"period_start": "int64", "group": str}),
+        on=["period_start", "group"],
+        how="outer",
+    )
+    merged[_ZERO_COLUMNS] = merged[_ZERO_COLUMNS].fillna(0).astype("int64")
+    merged = _with_period_labels(merged.drop(columns=["period", "period_end"]), kind)
     return merged.astype({"budget_cents": "Int64"})[_ROW_COLUMNS]
 
 
@@ -917,7 +995,7 @@ def _sorted(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _budget_statuses(
-    budgets: pd.DataFrame, bill: Bill, window: Window | None
+    budgets: pd.DataFrame, bill: Bill, window: Window | None, unknown: pd.DataFrame
 ) -> tuple[BudgetStatus, ...]:
     """Each budget against its team's charges in the budget's own period (and the window)."""
     if budgets.empty:
@@ -935,7 +1013,6 @@ def _budget_statuses(
         )
         keys = pd.MultiIndex.from_arrays([budgets.loc[mine, "team"], budgets.loc[mine, "start_ns"]])
         spent[mine] = sums.reindex(keys, fill_value=0).to_numpy(dtype="int64")
-    unknown = invalid_job_spans(bill, window)
     statuses = []
     for row, spent_cents in zip(_tuples(budgets), spent, strict=True):
         amount = int(row.budget_cents)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import subprocess
 import sys
@@ -127,13 +129,16 @@ def test_spend_totals_equal_the_bill_to_the_cent(
     assert report.totals.total_amount == totals.total_amount
     assert report.totals.compute_amount == totals.compute_amount
     assert report.totals.billed_hours == totals.billed_hours
-    # The rows as strings add up too.
-    rows = report.rows()
+    # The rows as strings add up too; a row of only invalid jobs has no sum (unknown).
+    rows = [r for r in report.rows() if r["total_amount"] is not None]
     assert sum(Decimal(r["total_amount"]) for r in rows) == totals.total_amount
     assert all(
         r["total_amount"].count(".") == 1 and len(r["total_amount"].split(".")[1]) == 2
         for r in rows
     )
+    unknown = [r for r in report.rows() if r["total_amount"] is None]
+    assert all(r["jobs"] == 0 and r["unknown_jobs"] > 0 for r in unknown)
+    assert sum(r["unknown_jobs"] for r in report.rows()) >= len(report.invalid_jobs)
     # Every row: total = compute − discount + grader.
     assert (
         table["compute_cents"] - table["discount_cents"] + table["grader_cents"]
@@ -143,12 +148,16 @@ def test_spend_totals_equal_the_bill_to_the_cent(
 
 def test_each_job_in_its_own_row_when_grouped_by_job(bill: rftcost.Bill) -> None:
     report = spend(bill, by="job", period="month")
-    per_job = report.table.groupby("group")["total_cents"].sum()
+    known = report.table[report.table["jobs"] > 0]
+    per_job = known.groupby("group")["total_cents"].sum()
     jobs = bill.jobs.set_index("job_id")
     for job_id, cents in per_job.items():
         assert int(jobs.loc[job_id, "total_cents"]) == int(cents)
     assert "ftjob-broken" not in per_job.index
     assert report.invalid_jobs == ("ftjob-broken",)
+    # Its own row says its amount is unknown: null sums, counted in unknown_jobs.
+    (broken,) = [r for r in report.rows() if r["job"] == "ftjob-broken"]
+    assert (broken["jobs"], broken["unknown_jobs"], broken["total_amount"]) == (0, 1, None)
 
 
 def test_jobs_without_a_team_are_unallocated(bill: rftcost.Bill) -> None:
@@ -549,7 +558,8 @@ def test_cli_spend_table(log_file: Path, budgets_file: Path) -> None:
     assert "unallocated" in result.output
     assert "OVER" in result.output
     assert f"Total USD {rftcost.bill(log_file).totals().total_amount:.2f}" in result.output
-    assert "1 invalid job(s) not included" in result.output
+    assert "1 invalid job(s) not in the sums" in result.output
+    assert "+ 1 invalid" in result.output  # the row of its team and month says so
 
 
 def test_cli_spend_json_csv_markdown(log_file: Path) -> None:
@@ -565,15 +575,16 @@ def test_cli_spend_json_csv_markdown(log_file: Path) -> None:
     as_md = runner.invoke(app, ["spend", str(log_file), "-f", "markdown"])
     assert as_md.stdout.startswith("## RFT spend per team and month")
     assert "| period | team |" in as_md.stdout
-    # The log's invalid job is in no row: a CSV (or JSON) written says so beside it, on
-    # stderr, as the table says it under its rows; never a silent sheet of known sums.
+    # The log's invalid job is in no row's sums: a CSV (or JSON) says so in its team's row
+    # (unknown_jobs) and beside it on stderr; never a silent sheet of known sums.
     invalid = rftcost.bill(log_file).jobs.query("status == 'invalid'")["job_id"].tolist()
     assert invalid
     for kind in ("csv", "json"):
         written = runner.invoke(app, ["spend", str(log_file), "-f", kind])
         assert written.exit_code == 0
-        assert f"{len(invalid)} invalid job(s) not included in any row" in written.stderr
-        assert invalid[0] in written.stderr
+        assert f"{len(invalid)} invalid job(s) in no row's sums" in written.stderr
+    rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    assert sum(int(row["unknown_jobs"]) for row in rows) == len(invalid)
 
 
 def test_cli_spend_window_and_output(log_file: Path, tmp_path: Path) -> None:
@@ -711,3 +722,69 @@ def test_budgets_after_blank_lines_and_comments_with_a_line_separator_in_a_name(
     )
     budgets = load_budgets(path)
     assert [(b.team, b.line) for b in budgets.items] == [("ml\u2028ops", 5), ("b", 7)]
+
+
+def _log_with_an_invalid_job_over_two_months(tmp_path: Path) -> Path:
+    """ftjob-ok (search, June, $100) and ftjob-bad (search, project ranker, 30 June to
+    1 July), whose last record has a time without a zone: rejected, the job invalid."""
+    lines = [
+        '{"job_id":"ftjob-ok","ts":"2025-06-10T00:00:00Z","event":"job_created",'
+        '"team":"search","model":"o4-mini"}',
+        '{"job_id":"ftjob-ok","ts":"2025-06-10T00:00:00Z","event":"phase_start","phase":"rollout"}',
+        '{"job_id":"ftjob-ok","ts":"2025-06-10T01:00:00Z","event":"phase_end","phase":"rollout"}',
+        '{"job_id":"ftjob-ok","ts":"2025-06-10T01:00:00Z","event":"succeeded"}',
+        '{"job_id":"ftjob-bad","ts":"2025-06-30T23:00:00Z","event":"job_created",'
+        '"team":"search","project":"ranker","model":"o4-mini"}',
+        '{"job_id":"ftjob-bad","ts":"2025-06-30T23:00:00Z","event":"phase_start","phase":"rollout"}',
+        '{"job_id":"ftjob-bad","ts":"2025-07-01T01:00:00Z","event":"phase_end","phase":"rollout"}',
+        '{"job_id":"ftjob-bad","ts":"2025-07-01T01:00:00","event":"succeeded"}',
+    ]
+    path = tmp_path / "log.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_an_invalid_job_is_counted_in_the_rows_of_every_period_it_spans(tmp_path: Path) -> None:
+    bill = rftcost.bill(_log_with_an_invalid_job_over_two_months(tmp_path))
+    assert bill.jobs.set_index("job_id").loc["ftjob-bad", "status"] == "invalid"
+    rows = {(r["period"], r["team"]): r for r in spend(bill).rows()}
+    june, july = rows["2025-06", "search"], rows["2025-07", "search"]
+    # June: the known job's sum, and the invalid job beside it (a lower bound).
+    assert (june["total_amount"], june["jobs"], june["unknown_jobs"]) == ("100.00", 1, 1)
+    # July: only the invalid job: no sum (null), not 0.00.
+    assert (july["total_amount"], july["compute_amount"], july["billed_hours"]) == (None,) * 3
+    assert (july["jobs"], july["unknown_jobs"]) == (0, 1)
+    by_project = {(r["period"], r["project"]): r for r in spend(bill, by="project").rows()}
+    assert by_project["2025-07", "ranker"]["unknown_jobs"] == 1
+    assert by_project["2025-06", UNALLOCATED]["unknown_jobs"] == 0  # ftjob-ok: no project
+    by_day = {r["period"]: r["unknown_jobs"] for r in spend(bill, period="day").rows()}
+    assert by_day == {"2025-06-10": 0, "2025-06-30": 1, "2025-07-01": 1}
+    # A window keeps the periods it meets.
+    inside = spend(bill, window="2025-07-01..2025-08-01").rows()
+    assert [(r["period"], r["unknown_jobs"], r["total_amount"]) for r in inside] == [
+        ("2025-07", 1, None)
+    ]
+    assert spend(bill, window="2025-06-01..2025-06-30").rows()[0]["unknown_jobs"] == 0
+
+
+def test_cli_spend_rows_say_unknown_in_every_format(tmp_path: Path) -> None:
+    log = _log_with_an_invalid_job_over_two_months(tmp_path)
+    as_csv = runner.invoke(app, ["spend", str(log), "-f", "csv"])
+    assert as_csv.exit_code == 0, as_csv.output
+    rows = {row["period"]: row for row in csv.DictReader(io.StringIO(as_csv.stdout))}
+    assert (rows["2025-07"]["total_amount"], rows["2025-07"]["unknown_jobs"]) == ("", "1")
+    assert (rows["2025-06"]["total_amount"], rows["2025-06"]["unknown_jobs"]) == ("100.00", "1")
+    table = runner.invoke(app, ["spend", str(log)]).stdout
+    (june,) = [line for line in table.splitlines() if line.startswith("2025-06")]
+    (july,) = [line for line in table.splitlines() if line.startswith("2025-07")]
+    assert "1 + 1 invalid" in june and "100.00 + unknown" in june
+    assert "0 + 1 invalid" in july and "unknown" in july and "0.00" not in july
+
+
+def test_spend_chart_never_writes_zero_over_a_row_of_unknown_amount(tmp_path: Path) -> None:
+    from rftcost.charts import spend_figure
+
+    figure = spend_figure(spend(rftcost.bill(_log_with_an_invalid_job_over_two_months(tmp_path))))
+    labels = [text.get_text() for text in figure.axes[0].texts]
+    assert "unknown" in labels and "$100 + unknown" in labels
+    assert not any(label in ("$0", "US$0") for label in labels)

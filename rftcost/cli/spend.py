@@ -158,7 +158,10 @@ def _left_out(spent: Any) -> str:
     said = []
     if jobs:
         named = ", ".join(jobs[:5]) + (f" and {len(jobs) - 5} more" if len(jobs) > 5 else "")
-        said.append(f"{len(jobs)} invalid job(s) not included in any row ({named})")
+        said.append(
+            f"{len(jobs)} invalid job(s) in no row's sums, counted in the unknown_jobs of"
+            f" their rows ({named})"
+        )
     if spent.orphan_records:
         said.append(f"{spent.orphan_records} rejected record(s) of no known job")
     return f"note: {'; '.join(said)}: amount unknown, not $0 (see rftcost validate)"
@@ -174,12 +177,16 @@ def _row_cells(row: dict[str, Any], group: str) -> list[str]:
         used_text = f"{used}%" + (" OVER" if row["over_budget"] else "")
     else:  # no budget; or a job of unknown amount in the row (spend's budgets say which)
         used_text = "" if row["budget"] is None else "unknown"
-    sums = ("billed_hours", "compute_amount", "discount_amount", "grader_amount", "total_amount")
+    sums = ("billed_hours", "compute_amount", "discount_amount", "grader_amount")
+    total = row["total_amount"]
+    unknown = row["unknown_jobs"]
     return [
         row["period"],
         row[group],
-        str(row["jobs"]),
+        str(row["jobs"]) + (f" + {unknown} invalid" if unknown else ""),
         *("unknown" if row[key] is None else row[key] for key in sums),
+        # A row's sums are its known jobs': with an invalid job the total is a lower bound.
+        "unknown" if total is None else total + (" + unknown" if unknown else ""),
         row["budget"] or "",
         used_text,
     ]
@@ -232,8 +239,8 @@ def _notes(spent: Any) -> list[str]:
         shown = ", ".join(one_line(job) for job in spent.invalid_jobs[:5])
         shown += " …" if len(spent.invalid_jobs) > 5 else ""
         notes.append(
-            f"{len(spent.invalid_jobs)} invalid job(s) not included"
-            f" (amount unknown, not $0): {shown}"
+            f"{len(spent.invalid_jobs)} invalid job(s) not in the sums"
+            f" (amount unknown, not $0; counted as invalid in their rows): {shown}"
         )
     over = spent.over_budget
     if over:
