@@ -492,10 +492,12 @@ def cumulative_figure(
                 label=group,
             )
             handles.append(line)
-            labels.append(
-                f"{group}: {format_money(cents_to_decimal(int(cumulative[-1])), currency)}"
-            )
             status = monthly.get(group)
+            spent = format_money(cents_to_decimal(int(cumulative[-1])), currency)
+            # Invalid jobs (or records of no known job) of the group: never drawn as $0.
+            if int(rows["unknown_jobs"].sum()) or (status is not None and status.in_doubt):
+                spent = f"{spent} + unknown" if int(rows["jobs"].sum()) else "unknown"
+            labels.append(f"{group}: {spent}")
             if status is not None:
                 level = float(status.amount)
                 (budget_line,) = ax.plot(

@@ -114,7 +114,7 @@ def html_report(
             audit.to_dict(),
             currency,
             _unverifiable(audit),
-            tuple(getattr(audit, "unpriced_jobs", ())),
+            bool(getattr(audit, "expected_unknown", False)),
         ),
         "jobs": _jobs_section(bill, currency),
         "invalid": _invalid_table(bill),
@@ -357,15 +357,15 @@ def _budget_section(
             status.team,
             status.period,
             format_money(status.amount, currency),
-            format_money(status.spent, currency) + (" + unknown" if status.unknown_jobs else ""),
+            format_money(status.spent, currency) + (" + unknown" if status.in_doubt else ""),
             _UNKNOWN if status.remaining is None else format_money(status.remaining, currency),
-            (_UNKNOWN if status.unknown_jobs else _MISSING)
+            (_UNKNOWN if status.in_doubt else _MISSING)
             if status.used_percent is None
             else f"{status.used_percent:.2f}%",
             _Cell("OVER", badge="over")
             if status.over
             else _Cell("unknown", badge="over")
-            if status.unknown_jobs
+            if status.in_doubt
             else _Cell("ok", badge="ok"),
         ]
         for status in statuses
@@ -430,7 +430,7 @@ def _audit_section(
     document: dict[str, Any],
     currency: str,
     unverifiable: Any = None,
-    unpriced: tuple[str, ...] = (),
+    unpriced: bool = False,
 ) -> dict[str, Any]:
     summary = document.get("summary", {})
     findings = _in_audit_order(list(document.get("findings", [])))
@@ -498,7 +498,7 @@ def _audit_section(
         "unreadable lines, in neither the expected nor the billed total"
         + (" (errors below)." if rows else "."),
         "unchecked": _unchecked_note(summary, unchecked, cannot_check is not None, currency),
-        "verdict": _verdict(unchecked, cannot_check is not None, bool(unpriced)),
+        "verdict": _verdict(unchecked, cannot_check is not None, unpriced),
         "notes": [str(note) for note in document.get("notes", [])],
         "table": _table(headers, rows, numeric=(4, 5, 6)) if rows else None,
         "not_shown": max(0, len(findings) - _MAX_FINDINGS),
@@ -554,8 +554,7 @@ def _verdict(unchecked: Decimal | None, cannot_check: bool, unpriced: bool) -> d
     if unpriced:
         return {
             "badge": "over",
-            "text": "no findings in the lines checked; the charges of invalid jobs with no "
-            "line are unknown",
+            "text": "no findings in the lines checked; the logs leave some charges unknown (notes)",
         }
     if unchecked is None or unchecked:
         return {"badge": "ok", "text": "no findings: the lines checked match the logs"}

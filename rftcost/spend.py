@@ -505,6 +505,9 @@ class BudgetStatus(BaseModel):
     unknown_jobs: tuple[str, ...] = ()
     """Invalid jobs of the team with events in the period (and the window): their amount
     is unknown, so whether the budget holds is unknown unless it is over already."""
+    unknown_records: int = 0
+    """Rejected records of no known job (``SpendReport.orphan_records``): of any team and
+    time, so they may be charges of this budget's, as ``unknown_jobs``."""
     whole_period: bool = True
     """False when the report's window covers only part of the period: ``spent`` is the
     window's part of it alone."""
@@ -512,7 +515,13 @@ class BudgetStatus(BaseModel):
     @property
     def status(self) -> str:
         """``over``, ``unknown`` (not over, but a job's amount is unknown) or ``ok``."""
-        return "over" if self.over else "unknown" if self.unknown_jobs else "ok"
+        return "over" if self.over else "unknown" if self.in_doubt else "ok"
+
+    @property
+    def in_doubt(self) -> bool:
+        """Whether charges of unknown amount may count against it (``unknown_jobs``,
+        ``unknown_records``): what is spent is then a known part."""
+        return bool(self.unknown_jobs or self.unknown_records)
 
 
 # --- the report -------------------------------------------------------------------------
@@ -634,7 +643,7 @@ class SpendReport(BaseModel):
         key = self.by.value
         # A row whose budget a job of unknown amount may break is not said within it, and
         # its share used is unknown (over already or not).
-        unknown = {(b.team, b.period) for b in self.budgets if b.unknown_jobs}
+        unknown = {(b.team, b.period) for b in self.budgets if b.in_doubt}
         records = []
         for row in _tuples(table):
             budget = None if pd.isna(row.budget_cents) else int(row.budget_cents)
@@ -697,6 +706,7 @@ class SpendReport(BaseModel):
                     "over_budget": None if b.status == "unknown" else b.over,
                     "status": b.status,
                     "unknown_jobs": list(b.unknown_jobs),
+                    "unknown_records": b.unknown_records,
                     "whole_period": b.whole_period,
                 }
                 for b in self.budgets
@@ -1013,6 +1023,7 @@ def _budget_statuses(
         )
         keys = pd.MultiIndex.from_arrays([budgets.loc[mine, "team"], budgets.loc[mine, "start_ns"]])
         spent[mine] = sums.reindex(keys, fill_value=0).to_numpy(dtype="int64")
+    orphans = bill.orphan_records()
     statuses = []
     for row, spent_cents in zip(_tuples(budgets), spent, strict=True):
         amount = int(row.budget_cents)
@@ -1030,10 +1041,15 @@ def _budget_statuses(
                 amount=cents_to_decimal(amount),
                 spent=cents_to_decimal(int(spent_cents)),
                 # Known charges only: what is left, or used, is unknown beside them.
-                remaining=None if len(touching) else cents_to_decimal(amount - int(spent_cents)),
-                used_percent=None if len(touching) else _percent(int(spent_cents), amount),
+                remaining=None
+                if len(touching) or orphans
+                else cents_to_decimal(amount - int(spent_cents)),
+                used_percent=None
+                if len(touching) or orphans
+                else _percent(int(spent_cents), amount),
                 over=int(spent_cents) > amount,
                 unknown_jobs=tuple(touching["job_id"]),
+                unknown_records=orphans,
                 whole_period=window is None or window.covers(int(row.start_ns), int(row.end_ns)),
             )
         )

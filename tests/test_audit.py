@@ -889,3 +889,124 @@ def test_an_invalid_job_no_line_bills_is_said_unknown_never_a_job_of_zero(tmp_pa
         app, ["audit", "--invoice", str(invoice), str(log), "-f", "markdown"]
     )
     assert "100.00 + unknown" in markdown.stdout
+
+
+def _two_jobs(tmp_path: Path, *extra: str) -> Path:
+    """ftjob-a (search, ranker, 1 h on 2 June: 100.00) and ftjob-b (2 h on 3 June, data
+    sharing: 100.00), then ``extra`` lines as they are."""
+    lines = [
+        '{"job_id":"ftjob-a","ts":"2025-06-02T08:00:00Z","event":"job_created",'
+        '"team":"search","project":"ranker"}',
+        '{"job_id":"ftjob-a","ts":"2025-06-02T08:00:00Z","event":"phase_start","phase":"rollout"}',
+        '{"job_id":"ftjob-a","ts":"2025-06-02T09:00:00Z","event":"phase_end","phase":"rollout"}',
+        '{"job_id":"ftjob-a","ts":"2025-06-02T09:00:00Z","event":"succeeded"}',
+        '{"job_id":"ftjob-b","ts":"2025-06-03T08:00:00Z","event":"job_created",'
+        '"team":"search","project":"ranker","data_sharing":true}',
+        '{"job_id":"ftjob-b","ts":"2025-06-03T08:00:00Z","event":"phase_start","phase":"rollout"}',
+        '{"job_id":"ftjob-b","ts":"2025-06-03T10:00:00Z","event":"phase_end","phase":"rollout"}',
+        *extra,
+    ]
+    log = tmp_path / "log.jsonl"
+    log.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return log
+
+
+_COSTS_EXPORT = {
+    "object": "page",
+    "has_more": False,
+    "data": [
+        {
+            "object": "bucket",
+            "start_time": 1748822400,  # 2025-06-02
+            "end_time": 1748908800,
+            "results": [
+                {
+                    "object": "organization.costs.result",
+                    "amount": {"value": 100.0, "currency": "usd"},
+                    "line_item": "fine-tuning training o4-mini-2025-04-16",
+                    "project_id": "ranker",
+                    "quantity": 1.0,
+                    "quantity_unit": "hours",
+                }
+            ],
+        }
+    ],
+}
+
+
+def test_a_record_of_no_known_job_leaves_the_audits_expected_total_unknown(
+    tmp_path: Path,
+) -> None:
+    """ftjob-b's succeeded record has no readable job id: the bill says "+ unknown"; the
+    audit said "the invoice matches the logs" (exit 0) for an invoice billing ftjob-a."""
+    log = _two_jobs(tmp_path, '{"jobid":"ftjob-b","ts":"2025-06-03T10:00:00Z","event":"succeeded"}')
+    invoice = tmp_path / "invoice.csv"
+    invoice.write_text(
+        "invoice_id,line,job_id,line_type,charge_at,description,grader_model,token_type,"
+        "quantity,unit,unit_price,amount,currency\n"
+        "INV,1,ftjob-a,compute,,RFT,,,1.00,hours,100.00,100.00,USD\n",
+        encoding="utf-8",
+    )
+    report = audit_invoice(invoice, rftcost.bill(log))
+    assert report.findings == () and report.orphan_records == 1 and report.expected_unknown
+    assert any("rejected before their job could be read" in note for note in report.notes)
+    table = CliRunner().invoke(app, ["audit", "--invoice", str(invoice), str(log)])
+    assert table.exit_code == 0
+    assert "100.00 + unknown" in table.stdout
+    assert "matches the logs" not in table.stdout
+    as_csv = CliRunner().invoke(app, ["audit", "--invoice", str(invoice), str(log), "-f", "csv"])
+    assert "expected total + unknown" in as_csv.stderr  # not a silent empty sheet
+    # A Costs API export: the same, on the other basis.
+    costs = tmp_path / "costs.json"
+    costs.write_text(json.dumps(_COSTS_EXPORT), encoding="utf-8")
+    by_day = audit_invoice(costs, rftcost.bill(log))
+    assert by_day.orphan_records == 1 and by_day.expected_unknown
+
+
+def test_a_costs_export_with_no_cell_for_an_invalid_job_says_its_charges_are_unknown(
+    tmp_path: Path,
+) -> None:
+    """ftjob-c (invalid) ran on 4 June, a day the export bills nothing: it said "the invoice
+    matches the logs", where the per-job audit says "+ unknown" and names the job."""
+    log = _two_jobs(
+        tmp_path,
+        '{"job_id":"ftjob-b","ts":"2025-06-03T10:00:00Z","event":"succeeded"}',
+        '{"job_id":"ftjob-c","ts":"2025-06-04T08:00:00Z","event":"job_created",'
+        '"team":"search","project":"ranker"}',
+        '{"job_id":"ftjob-c","ts":"2025-06-04T09:00:00Z","event":"phase_end","phase":"rollout"}',
+        '{"job_id":"ftjob-c","ts":"2025-06-04T09:00:00Z","event":"succeeded"}',
+    )
+    export = json.loads(json.dumps(_COSTS_EXPORT))
+    export["data"].append(
+        {
+            "object": "bucket",
+            "start_time": 1748908800,  # 2025-06-03
+            "end_time": 1748995200,
+            "results": [
+                {
+                    "object": "organization.costs.result",
+                    "amount": {"value": 200.0, "currency": "usd"},
+                    "line_item": "fine-tuning training o4-mini-2025-04-16",
+                    "project_id": "ranker",
+                    "quantity": 2.0,
+                    "quantity_unit": "hours",
+                },
+                {
+                    "object": "organization.costs.result",
+                    "amount": {"value": -100.0, "currency": "usd"},
+                    "line_item": "fine-tuning data sharing discount",
+                    "project_id": "ranker",
+                    "quantity": None,
+                    "quantity_unit": None,
+                },
+            ],
+        }
+    )
+    costs = tmp_path / "costs.json"
+    costs.write_text(json.dumps(export), encoding="utf-8")
+    report = audit_invoice(costs, rftcost.bill(log))
+    assert report.findings == () and report.unpriced_jobs == ("ftjob-c",)
+    assert any("(ftjob-c)" in note for note in report.notes)
+    table = CliRunner().invoke(app, ["audit", "--invoice", str(costs), str(log)])
+    assert table.exit_code == 0 and "200.00 + unknown" in table.stdout
+    assert "matches the logs" not in table.stdout

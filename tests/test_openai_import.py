@@ -807,3 +807,25 @@ def test_grader_tokens_named_by_an_alias_and_its_dated_model_are_counted_once(
     assert same_model("gpt-4o", "gpt-4o-2024-08-06") and same_model("gpt-4o-2024-08-06", "gpt-4o")
     assert not same_model("gpt-4o", "gpt-4o-mini")
     assert not same_model("gpt-4o-2024-05-13", "gpt-4o-2024-08-06")
+
+
+def test_a_step_reporting_no_grader_usage_beside_steps_that_do_is_noted(tmp_path: Path) -> None:
+    """The job's step 2 metrics event without its usage: its tokens are in no charge. The
+    grader amount may be understated, which the import and the bill now say (it was silent:
+    2.50 became 1.53 with no word)."""
+    folder = tmp_path / "succeeded"
+    shutil.copytree(FIXTURES / "succeeded", folder)
+    page = folder / "events-page-2.json"
+    document = json.loads(page.read_text())
+    for event in document["data"]:
+        if event.get("type") == "metrics" and event["data"]["step"] == 2:
+            del event["data"]["model_graders_token_usage"]
+    page.write_text(json.dumps(document))
+    result = import_openai([folder])
+    (note,) = [n for n in result.notes if "report no grader token usage" in n]
+    assert "ftjob-succeeded1" in note and "(step 2)" in note and "understated" in note
+    billed = bill([folder])
+    assert billed.jobs.iloc[0]["status"] == "succeeded"
+    assert any("report no grader token usage" in n for n in billed.log.notes)
+    untouched = import_openai([FIXTURES / "succeeded"])
+    assert not any("report no grader token usage" in n for n in untouched.notes)

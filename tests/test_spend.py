@@ -788,3 +788,31 @@ def test_spend_chart_never_writes_zero_over_a_row_of_unknown_amount(tmp_path: Pa
     labels = [text.get_text() for text in figure.axes[0].texts]
     assert "unknown" in labels and "$100 + unknown" in labels
     assert not any(label in ("$0", "US$0") for label in labels)
+
+
+def test_a_record_of_no_known_job_leaves_every_budget_in_doubt(tmp_path: Path) -> None:
+    """A record whose job id cannot be read may be a charge of any team at any time: a
+    budget 68% used said "ok" and --fail-over-budget exited 0; now it is unknown (exit 1)."""
+    log = _log_with_an_invalid_job_over_two_months(tmp_path)
+    lines = log.read_text().splitlines()[:4]
+    log.write_text(
+        "\n".join([*lines, '{"jobid":"x","ts":"2025-06-11T00:00:00Z","event":"succeeded"}']) + "\n"
+    )
+    budgets = tmp_path / "budgets.csv"
+    budgets.write_text("team,period,amount\nsearch,2025-06,150\n")
+    (status,) = spend(rftcost.bill(log), budgets=budgets).budgets
+    assert (status.status, status.unknown_records, status.used_percent) == ("unknown", 1, None)
+    result = runner.invoke(
+        app, ["spend", str(log), "--budgets", str(budgets), "--fail-over-budget"]
+    )
+    assert result.exit_code == 1
+    assert "100.00 + unknown" in result.stdout and "1 rejected record(s)" in result.stdout
+
+
+def test_cumulative_chart_never_labels_a_team_of_unknown_amount_zero(tmp_path: Path) -> None:
+    from rftcost.charts import cumulative_figure
+
+    bill = rftcost.bill(_log_with_an_invalid_job_over_two_months(tmp_path))
+    figure = cumulative_figure(bill, month="2025-07")
+    legend = [text.get_text() for text in figure.axes[0].get_legend().get_texts()]
+    assert "search: unknown" in legend

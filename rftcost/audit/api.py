@@ -38,7 +38,6 @@ from rftcost.audit.matching import (
 )
 from rftcost.audit.model import Finding, micro_to_decimal
 from rftcost.audit.pricing import MICRO_PER_CENT
-from rftcost.audit.wording import unpriced_note
 from rftcost.errors import InvoiceError, PolicyError
 from rftcost.invoice import CHECKED_LINE_TYPES, Invoice, read_invoice
 from rftcost.money import format_amount
@@ -185,7 +184,7 @@ def audit_jobs(ctx: AuditContext) -> AuditReport:
         comparison=_comparison(ctx),
         findings=findings,
         totals=(expected_micro, billed_micro, invoice_micro, unchecked_micro),
-        notes=(*unmatched, *note, *unpriced_note(unpriced)),
+        notes=(*unmatched, *note),
         unverifiable=unverifiable_micro,
         unpriced_jobs=unpriced,
     )

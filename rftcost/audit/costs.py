@@ -83,6 +83,7 @@ class ProjectDayAudit:
     _unplaced: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
     _export_projects: tuple[str, ...] = ()
     _day_totals: bool = False
+    _unpriced: list[str] = field(default_factory=list)
 
     def comparison(self) -> str:
         return (
@@ -119,6 +120,7 @@ class ProjectDayAudit:
             notes=self.notes,
             comparisons=self.comparisons,
             unverifiable=self._unverifiable_micro,
+            unpriced_jobs=self._unpriced,
         )
 
     def _lines(self) -> pd.DataFrame:
@@ -294,6 +296,11 @@ class ProjectDayAudit:
             else:
                 self._quantity_note(row, places)
         self.comparisons = comparisons
+        # Invalid jobs in no cell of the export: their charges are unknown, and whether the
+        # export rightly bills them nothing cannot be said (as per job: ``unpriced_jobs``).
+        placed = {job for invalid in unknown_in for job in invalid}
+        invalid_ids = self.bill.jobs.loc[self.bill.jobs["status"] == "invalid", "job_id"]
+        self._unpriced = sorted({str(job) for job in invalid_ids} - placed)
         if self._unverifiable_micro:
             unknown_cells = sum(f.kind == "invalid_job" for f in self.findings)
             self.notes.append(

@@ -27,6 +27,7 @@ from rftcost.audit.model import (
     micro_of,
     micro_to_decimal,
 )
+from rftcost.audit.wording import orphan_note, unpriced_note
 from rftcost.csvsafe import neutralise_csv_cell, neutralise_csv_row
 from rftcost.json_layout import TextSink, write_document
 from rftcost.money import format_amount
@@ -201,6 +202,15 @@ class AuditReport(BaseModel):
     unpriced_jobs: tuple[str, ...] = ()
     """Jobs whose logs are invalid and that no line bills: their charges are unknown, in no
     expected total (said in a note; not a key of the document)."""
+    orphan_records: int = 0
+    """Rejected records of the logs whose job could not be read (``Bill.orphan_records``):
+    some job's charges may be missing from the expected total (said in a note)."""
+
+    @property
+    def expected_unknown(self) -> bool:
+        """Whether the expected total leaves out charges the logs cannot establish
+        (``unpriced_jobs``, ``orphan_records``): it is then a known part, "+ unknown"."""
+        return bool(self.unpriced_jobs or self.orphan_records)
 
     @property
     def has_errors(self) -> bool:
@@ -387,6 +397,7 @@ def build_report(
         )
     )
     expected, billed, invoice_total, unchecked = totals
+    orphans = int(bill.orphan_records())
     differences = [micro_of(f.difference) for f in ordered if f.difference is not None]
     summary = AuditSummary(
         expected_total=micro_to_decimal(expected),
@@ -414,7 +425,8 @@ def build_report(
         findings=tuple(ordered),
         lines=len(invoice.lines),
         jobs=len(bill.jobs),
-        notes=(*invoice.notes, *notes),
+        notes=(*invoice.notes, *notes, *unpriced_note(list(unpriced_jobs)), *orphan_note(orphans)),
         comparisons=tuple(comparisons),
         unpriced_jobs=tuple(unpriced_jobs),
+        orphan_records=orphans,
     )

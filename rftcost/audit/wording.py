@@ -277,6 +277,19 @@ def unpriced_note(jobs: list[str]) -> tuple[str, ...]:
     )
 
 
+def orphan_note(records: int) -> tuple[str, ...]:
+    """The note on rejected records of no known job (none when there are none)."""
+    if not records:
+        return ()
+    return (
+        f"{records} record(s) of the logs were rejected before their job could be read: they "
+        "may belong to any job (a billing event of a job the invoice bills, or of one it "
+        "does not), so the expected total covers the records read and some charges may be "
+        "missing from it; findings on the jobs involved may come from it (rftcost validate "
+        "names the records).",
+    )
+
+
 def unreadable_line(
     where: str,
     column: str,

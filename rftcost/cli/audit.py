@@ -30,6 +30,7 @@ from rftcost.cli.common import (
     policy_files,
     progress,
     resolve_format,
+    visible_controls,
 )
 
 __all__ = [
@@ -131,6 +132,16 @@ def audit_command(
         # Written a chunk of findings at a time (issue 16).
         with output_stream(output) as stream:
             write_audit(result, stream, "json" if output_format is OutputFormat.json else "csv")
+        if result.expected_unknown:
+            # A findings CSV has no place for it (the JSON has it in its notes): said beside
+            # it, as spend and export focus do, never a silent empty sheet.
+            typer.echo(
+                visible_controls(
+                    f"note: expected total + unknown ({_unknown_reasons(result)}); "
+                    "see the notes of the table or JSON"
+                ),
+                err=True,
+            )
     elif output_format is OutputFormat.markdown:
         emit(render_markdown(result), output)
     else:
@@ -198,17 +209,29 @@ def _summary_lines(result: Any) -> list[str]:
 
 
 def _unpriced(result: Any) -> str:
-    """Beside the expected total: invalid jobs no line bills, their charges unknown."""
-    count = len(result.unpriced_jobs)
-    return f" + unknown   ({count} invalid job(s) with no line: see the notes)" if count else ""
+    """Beside the expected total: what of it the logs cannot establish (notes)."""
+    return (
+        f" + unknown   ({_unknown_reasons(result)}: see the notes)"
+        if result.expected_unknown
+        else ""
+    )
+
+
+def _unknown_reasons(result: Any) -> str:
+    reasons = []
+    if result.unpriced_jobs:
+        reasons.append(f"{len(result.unpriced_jobs)} invalid job(s) with no line")
+    if result.orphan_records:
+        reasons.append(f"{result.orphan_records} rejected record(s) of no known job")
+    return "; ".join(reasons)
 
 
 def _verdict(result: Any) -> str:
     """What is said when no finding remains."""
-    if result.unpriced_jobs:
+    if result.expected_unknown:
         return (
-            "No differences in the lines checked; the charges of invalid jobs with no line "
-            "are unknown (notes)."
+            "No differences in the lines checked; the logs leave some charges unknown "
+            f"({_unknown_reasons(result)}: notes)."
         )
     return "No differences: the invoice matches the logs."
 
@@ -324,7 +347,7 @@ def render_markdown(result: Any) -> str:
         ["expected", "billed", "difference", "overbilled", "underbilled", "findings"],
         [
             [
-                f"{_money(s.expected_total)}" + (" + unknown" if result.unpriced_jobs else ""),
+                f"{_money(s.expected_total)}" + (" + unknown" if result.expected_unknown else ""),
                 f"{_money(s.billed_total)}",
                 f"{_money(s.difference)}",
                 f"{_money(s.overbilled)}",

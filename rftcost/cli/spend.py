@@ -198,9 +198,9 @@ def _budget_cells(spent: Any) -> list[list[str]]:
             b.team,
             b.period,
             f"{b.amount:.2f}",
-            f"{b.spent:.2f}" + (" + unknown" if b.unknown_jobs else ""),
+            f"{b.spent:.2f}" + (" + unknown" if b.in_doubt else ""),
             "unknown" if b.remaining is None else f"{b.remaining:.2f}",
-            ("unknown" if b.unknown_jobs else "")
+            ("unknown" if b.in_doubt else "")
             if b.used_percent is None
             else f"{b.used_percent:.2f}%",
             b.status.upper() if b.status == "over" else b.status,
@@ -249,12 +249,16 @@ def _notes(spent: Any) -> list[str]:
             + "; ".join(f"{b.team} {b.period} spent {b.spent:.2f} of {b.amount:.2f}" for b in over)
         )
     for b in spent.unknown_budgets:
-        jobs = ", ".join(one_line(job) for job in b.unknown_jobs[:3])
-        jobs += " …" if len(b.unknown_jobs) > 3 else ""
+        unknown = []
+        if b.unknown_jobs:
+            jobs = ", ".join(one_line(job) for job in b.unknown_jobs[:3])
+            jobs += " …" if len(b.unknown_jobs) > 3 else ""
+            unknown.append(f"{len(b.unknown_jobs)} invalid job(s) ({jobs})")
+        if b.unknown_records:
+            unknown.append(f"{b.unknown_records} rejected record(s) of no known job")
         notes.append(
             f"Budget of {one_line(b.team)} {b.period} unknown: spent {b.spent:.2f} known of "
-            f"{b.amount:.2f}, plus the unknown amount of {len(b.unknown_jobs)} invalid job(s)"
-            f" ({jobs})"
+            f"{b.amount:.2f}, plus the unknown amount of {' and '.join(unknown)}"
         )
     cut = [b for b in spent.budgets if not b.whole_period]
     if cut:

@@ -13,6 +13,7 @@ from decimal import Decimal
 
 import pandas as pd
 
+from rftcost.events.openai.frames import true_where
 from rftcost.events.openai.reading import NOTE_EVENT_TYPES
 
 __all__ = ["import_notes", "vendor_hours"]
@@ -55,6 +56,23 @@ def import_notes(
     notes += [
         f"job {row.job_id}: event {row.id}: {row.usage_conflict}" for row in conflicts.itertuples()
     ]
+    # A model grader grades every step's samples: a step whose metrics event reports no
+    # usage, where the job's other steps do, has tokens no record carries (R9). Said, not
+    # guessed: they are in no charge, so the grader amount may be understated.
+    graded = jobs.loc[true_where(jobs["model_grader"]), "job_id"]
+    silent = steps[
+        steps["job_id"].isin(graded)
+        & steps["job_id"].isin(usage["job_id"])
+        & ~steps["id"].isin(usage["id"])
+    ]
+    for silent_job, unreported in silent.groupby("job_id", sort=True)["step"]:
+        named = ", ".join(str(step) for step in unreported.head(5))
+        named += f" and {len(unreported) - 5} more" if len(unreported) > 5 else ""
+        notes.append(
+            f"job {silent_job}: {len(unreported)} metrics event(s) (step {named}) report no grader "
+            "token usage where its other steps do: any tokens of those steps are in no "
+            "charge, so its grader amount may be understated"
+        )
     # The vendor's own figure is a cross-check: compared with the time measured from
     # the steps (before any R5 loss or R11 rounding), never billed from.
     timed = steps[steps["start"].notna()]
