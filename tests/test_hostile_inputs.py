@@ -132,21 +132,25 @@ def test_a_truncated_json_line_makes_its_job_invalid(tmp_path: Path, name: str) 
 # --- timestamps ----------------------------------------------------------------------
 
 
-def test_a_date_without_time_is_rejected_unless_a_zone_is_named(tmp_path: Path) -> None:
+def test_a_date_without_time_is_rejected_even_with_a_zone(tmp_path: Path) -> None:
+    """A date names no time of day: --assume-tz names a zone, not a time. It was read as
+    that day's midnight, which billed 24.00 h between two dates (an invented bill)."""
     records = [
         {"job_id": "j", "ts": "2025-06-02", "event": "phase_start", "phase": "rollout"},
         {"job_id": "j", "ts": "2025-06-03", "event": "phase_end", "phase": "rollout"},
         {"job_id": "j", "ts": "2025-06-03", "event": "succeeded"},
+        {"job_id": "j", "ts": "2025-W23", "event": "succeeded"},
     ]
     path = write_jsonl(tmp_path / "d.jsonl", records)
-    log = rftcost.read_events(path)
-    assert [r[2] for r in rejected(log)] == ["ts"] * 3
-    assert "--assume-tz" in rejected(log)[0][3]
-    zoned = rftcost.read_events(path, assume_tz="Europe/Paris")
+    for zone in (None, "Europe/Paris"):
+        log = rftcost.read_events(path, assume_tz=zone)
+        assert [r[2] for r in rejected(log)] == ["ts"] * 4
+        assert {r[3] for r in rejected(log)} == {"a date without a time of day"}
+        assert rftcost.bill(log).job("j").status == "invalid"
+    # A time of day, even midnight, is a time: with a zone it is read.
+    records = [{**r, "ts": f"{r['ts']}T00:00:00"} for r in records[:3]]
+    zoned = rftcost.read_events(write_jsonl(tmp_path / "t.jsonl", records), assume_tz="UTC")
     assert zoned.counts()["rejected"] == 0
-    first = pd.Timestamp(int(zoned.events["ts"].min()), unit="ns", tz="UTC")
-    assert first == pd.Timestamp("2025-06-01T22:00:00Z")  # midnight in Paris (CEST)
-    assert rftcost.bill(zoned).job("j").billed_hours == Decimal("24.00")
 
 
 def test_a_parquet_date32_column_is_a_date_without_time(tmp_path: Path) -> None:
@@ -161,7 +165,7 @@ def test_a_parquet_date32_column_is_a_date_without_time(tmp_path: Path) -> None:
     pq.write_table(table, tmp_path / "d.parquet")
     assert rftcost.read_events(tmp_path / "d.parquet").counts()["rejected"] == 3
     zoned = rftcost.read_events(tmp_path / "d.parquet", assume_tz="UTC")
-    assert rftcost.bill(zoned).job("j").billed_hours == Decimal("24.00")
+    assert zoned.counts()["rejected"] == 3
 
 
 def test_a_timestamp_beyond_nanoseconds_is_rejected_and_the_run_goes_on(tmp_path: Path) -> None:
@@ -592,7 +596,7 @@ def test_cli_corrupt_parquet_is_one_line_naming_the_file(
 
 
 @needs_cases
-def test_cli_date_only_is_rejected_unless_a_zone_is_named(
+def test_cli_date_only_is_rejected_even_with_a_zone(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     path = HOSTILE / "timestamps" / "date-only.jsonl"
@@ -603,9 +607,10 @@ def test_cli_date_only_is_rejected_unless_a_zone_is_named(
         ("ftjob-a", "invalid", None)
     ]
     code, out, _ = cli(capsys, "validate", str(path))
-    assert f"{path}:1" in out and "'2025-06-02'" in out and "--assume-tz" in out
+    assert f"{path}:1" in out and "'2025-06-02'" in out and "a date without a time of day" in out
+    assert "--assume-tz" not in out  # a zone would not give it a time
     code, doc = bill_json(capsys, str(path), "--assume-tz", "UTC")
-    assert code == 0 and doc["jobs"][0]["total_amount"] == "2402.50"  # 24 h + tokens
+    assert doc["records"]["rejected"] == 5 and doc["jobs"][0]["total_amount"] is None
     code, out, err = cli(capsys, "bill", str(path), "--assume-tz", "Mars/Olympus")
     assert code == 2 and err.count("\n") == 1 and "--assume-tz" in err and "Mars/Olympus" in err
 

@@ -116,6 +116,8 @@ _TS_RANGE = "timestamp out of range (years 1970-2262)"
 # An offset counts only after a time of day: in "2025-06-02" the "-02" is the day.
 _OFFSET_PATTERN = r"[T t]\d{2}(?::?\d{2}){0,2}(?:[.,]\d+)?\s*(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
 _EPOCH_PATTERN = r"-?\d+(?:\.\d+)?"
+_DATE_ONLY_PATTERN = r"[+-]?\d{4,}-\d{2}(?:-\d{2})?|[+-]?\d{4,}-W\d{2}(?:-\d)?|\d{4}-\d{3}"
+"""A calendar, week or ordinal date with no time of day (ISO 8601)."""
 VALUE_EXCERPT = EXCERPT
 """A rejected value is kept (and shown) as at most this many characters."""
 _BOM = "\ufeff"
@@ -1225,8 +1227,12 @@ def _parse_timestamps(raw: pd.Series, assume_tz: str | None) -> tuple[pd.Series,
     if is_epoch.any():
         result, reasons = _epoch_strings(text, is_epoch, result, reasons)
     iso = text.notna() & ~is_epoch
-    # A date alone ("2025-06-02", a Parquet date32) has no time and no offset: it is
-    # naive, rejected unless --assume-tz names its zone (then it is that day's midnight).
+    # A date alone ("2025-06-02", a Parquet date32) has no time of day: rejected, even
+    # with --assume-tz, which names a zone, not a time (midnight would invent a bill).
+    dated_only = iso & text.str.fullmatch(_DATE_ONLY_PATTERN).fillna(False)
+    if dated_only.any():
+        reasons = reasons.mask(dated_only, "a date without a time of day")
+        iso &= ~dated_only
     has_offset = text.str.contains(_OFFSET_PATTERN, regex=True).fillna(False)
     aware = iso & has_offset
     if aware.any():
