@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from builders import JobLog
+from shared_cases import SHARED_CASES
 from typer.testing import CliRunner
 
 import rftcost
@@ -36,7 +37,7 @@ from rftcost.invoice import (
 from rftcost.spend import load_budgets
 
 D = Decimal
-CASES = Path(__file__).parents[2] / "shared" / "cases"
+CASES = SHARED_CASES
 REALWORLD = CASES / "realworld"
 HOSTILE = CASES / "hostile"
 runner = CliRunner()

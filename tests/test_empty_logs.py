@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from builders import cli
+from shared_cases import SHARED_CASES
 
 import rftcost
 from rftcost.errors import UnreadableFileError
@@ -28,9 +29,7 @@ from rftcost.events.survey import holds_no_record, survey_logs
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "sample_logs"
-CASES = Path(__file__).resolve().parents[2] / "shared" / "cases"
-if not CASES.exists():
-    CASES = Path("/work/shared/cases")
+CASES = SHARED_CASES
 
 HEADER = "job_id,ts,event\n"
 EMPTY_TEXT: dict[str, bytes] = {

@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
+from shared_cases import SHARED_CASES
 from strategies import examples, logs
 
 import rftcost
@@ -323,7 +324,7 @@ def test_an_audit_of_a_log_billed_in_buckets_finds_the_same(
 
 # --- every path reads as in memory: OpenAI exports, hostile logs, reading notes ----------
 
-CASES = Path(__file__).parents[2] / "shared" / "cases"
+CASES = SHARED_CASES
 FIXTURES = Path(__file__).parent / "fixtures"
 needs_cases = pytest.mark.skipif(
     not CASES.is_dir(), reason=f"the shared cases folder {CASES} is not present"

@@ -12,12 +12,13 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from shared_cases import SHARED_CASES
 
 import rftcost
 from rftcost.focus import focus_chunks, focus_rows, write_focus
 
 ROOT = Path(__file__).resolve().parents[1]
-REALWORLD = Path(__file__).resolve().parents[2] / "shared" / "cases" / "realworld"
+REALWORLD = SHARED_CASES / "realworld"
 POLICIES = ["openai-rft", "openai-rft-no-training-discount", "azure-rft"]
 
 

@@ -23,15 +23,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from builders import JobLog, cli
+from shared_cases import SHARED_CASES
 
 import rftcost
 from rftcost.errors import InputError, PolicyError, UnreadableFileError
 from rftcost.events.readers import read_file_chunks
 from rftcost.money import RoundingMode, exact_context, round_decimal
 
-HOSTILE = Path(__file__).resolve().parents[2] / "shared" / "cases" / "hostile"
-if not HOSTILE.exists():  # a worktree beside main, or main itself
-    HOSTILE = Path("/work/shared/cases/hostile")
+HOSTILE = SHARED_CASES / "hostile"
 needs_cases = pytest.mark.skipif(not HOSTILE.exists(), reason="hostile cases not present")
 
 

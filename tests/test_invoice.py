@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from builders import JobLog, frame_of
+from shared_cases import SHARED_CASES
 
 from rftcost.billing import Bill
 from rftcost.engines import bill
@@ -28,7 +29,7 @@ from rftcost.invoice import (
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "sample_logs"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-CASES = ROOT.parent / "shared" / "cases"
+CASES = SHARED_CASES
 
 
 def _case(*parts: str) -> Path:

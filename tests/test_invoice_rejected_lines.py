@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from shared_cases import SHARED_CASES
 from typer.testing import CliRunner
 
 import rftcost
@@ -32,7 +33,7 @@ from rftcost.invoice import REJECTED_COLUMNS, read_invoice, write_invoice
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_LOGS = ROOT / "sample_logs"
 CLEAN = SAMPLE_LOGS / "invoice-clean.csv"
-HOSTILE = Path(__file__).resolve().parents[2] / "shared" / "cases" / "hostile"
+HOSTILE = SHARED_CASES / "hostile"
 
 runner = CliRunner()
 

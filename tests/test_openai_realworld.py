@@ -22,12 +22,13 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from shared_cases import SHARED_CASES
 from strategies import examples
 
 from rftcost.engines import bill
 from rftcost.events.openai import import_openai
 
-CASES = Path(__file__).parents[2] / "shared" / "cases"
+CASES = SHARED_CASES
 FIXTURES = Path(__file__).parent / "fixtures" / "openai"
 START = 1_750_000_000
 
