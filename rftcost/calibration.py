@@ -221,7 +221,7 @@ class ComponentFit(BaseModel):
             offset += ratio
             extra += spread**2
             notes.append(
-                f"{category} {level} is not in the history of {self.name}: prior factor"
+                f"{category} {level} has no term of its own in {self.name}: prior factor"
                 f" ×{math.exp(ratio):.2f} relative to {reference}"
             )
         return x, offset, extra, notes

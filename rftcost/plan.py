@@ -183,8 +183,10 @@ class GraderSpec(BaseModel):
 
     @property
     def label(self) -> str:
-        """``score_model:gpt-4.1`` style label for tables."""
-        return f"{self.type}:{self.model}" if self.model else self.type
+        """``score_model:gpt-4.1`` style label for tables (``multi:gpt-4o-mini+o3-mini``:
+        every model a multi grader runs, each priced at its own rates)."""
+        names = dict.fromkeys(self.models)  # in order, once each
+        return f"{self.type}:{'+'.join(names)}" if names else self.type
 
 
 class DataFileSummary(BaseModel):
