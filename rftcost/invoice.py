@@ -118,13 +118,15 @@ REJECTED_COLUMNS = (
     "column",
     "value",
     "reason",
+    "invoice_id",
     "job_id",
     "line_type",
     "amount_micro",
 )
 """Columns of ``Invoice.rejected``: the file line, the line's number (its ``line`` when
 readable, else its row), the first bad column, its value (a short excerpt), why, and what
-could be read of the line (job, line type, amount in millionths; NA when unreadable)."""
+could be read of the line (invoice, job, line type, amount in millionths; NA when
+unreadable)."""
 
 _SCALE = 10**6
 _MAX_WHOLE_DIGITS = 12
@@ -179,6 +181,7 @@ def _no_rejected() -> pd.DataFrame:
             "column": pd.Series([], dtype="string"),
             "value": pd.Series([], dtype="string"),
             "reason": pd.Series([], dtype="string"),
+            "invoice_id": pd.Series([], dtype="string"),
             "job_id": pd.Series([], dtype="string"),
             "line_type": pd.Series([], dtype="string"),
             "amount_micro": pd.Series([], dtype="Int64"),
@@ -845,6 +848,7 @@ def _chunk_lines(
                 "column": faulty["column"].astype(str).astype("string"),
                 "value": faulty["value"].map(_shown).astype("string"),
                 "reason": faulty["reason"].astype(str).astype("string"),
+                "invoice_id": _column(raw, "invoice_id")[at].astype("string"),
                 "job_id": job_id[at].astype("string"),
                 "line_type": line_type[at].astype("string"),
                 "amount_micro": amount[at].astype("Int64"),

@@ -230,3 +230,31 @@ def test_structural_problems_still_refuse_the_invoice(
             read_invoice(path, on_bad_line="set_aside")
         code, err = main("audit", "--invoice", str(path), str(SAMPLE_LOGS))
         assert code == 2 and words in err and err.count("\n") == 1
+
+
+def test_a_line_set_aside_is_still_part_of_the_invoice_total(
+    clean: pd.DataFrame, bill: rftcost.Bill, tmp_path: Path
+) -> None:
+    """Its amount as written counts in the invoice's total, and in what a total line adds
+    up to: the audit said "invoice total" without it, and a total line stating the whole
+    invoice was an arithmetic error of that line's amount."""
+    lines = clean.copy()
+    row = _compute_row(lines)
+    lines.loc[row, "unit"] = "minutes"  # unreadable: set aside, its amount readable
+    whole = sum(Decimal(a) for a in lines["amount"])
+    spoilt = tmp_path / "invoice.csv"
+    lines.to_csv(spoilt, index=False)
+    report = audit_invoice(spoilt, bill)
+    assert report.summary.invoice_total == whole
+    total_line = dict.fromkeys(lines.columns, "") | {
+        "invoice_id": lines.loc[0, "invoice_id"],
+        "line": str(len(lines) + 1),
+        "line_type": "total",
+        "amount": str(whole),
+        "currency": lines.loc[0, "currency"],
+    }
+    with_total = pd.concat([lines, pd.DataFrame([total_line])], ignore_index=True)
+    with_total.to_csv(spoilt, index=False)
+    report = audit_invoice(spoilt, bill)
+    assert not [f for f in report.findings if f.kind == "arithmetic_error"]
+    assert report.summary.invoice_total == whole

@@ -111,7 +111,15 @@ def total_line_findings(ctx: AuditContext, lines: pd.DataFrame) -> tuple[list[Fi
     the amount to count as billed beyond the lines (the stated total's gap)."""
     totals = lines[lines["line_type"] == "total"]
     charges = lines[lines["line_type"] != "total"]
-    invoice_micro = int(charges["amount_micro"].sum())
+    # A line set aside as unreadable is still on the invoice: its amount as written (where
+    # that much can be read) is part of what the invoice adds up to.
+    rejected = ctx.invoice.rejected
+    set_aside = rejected[
+        rejected["amount_micro"].notna() & (rejected["line_type"].fillna("") != "total")
+    ]
+    invoice_micro = int(charges["amount_micro"].sum()) + int(
+        set_aside["amount_micro"].astype("int64").sum()
+    )
     findings: list[Finding] = []
     if totals.empty:
         return findings, invoice_micro, 0
@@ -122,7 +130,14 @@ def total_line_findings(ctx: AuditContext, lines: pd.DataFrame) -> tuple[list[Fi
             if invoice_id
             else charges.index == charges.index
         )
-        added = int(charges.loc[in_invoice, "amount_micro"].sum())
+        aside = (
+            set_aside["invoice_id"].fillna("") == invoice_id
+            if invoice_id
+            else set_aside.index == set_aside.index
+        )
+        added = int(charges.loc[in_invoice, "amount_micro"].sum()) + int(
+            set_aside.loc[aside, "amount_micro"].astype("int64").sum()
+        )
         said = int(group["amount_micro"].sum())
         stated += said
         if said != added:
@@ -144,7 +159,8 @@ def total_line_findings(ctx: AuditContext, lines: pd.DataFrame) -> tuple[list[Fi
                     ),
                 )
             )
-    # What is charged is the stated total; the gap counts as billed (and is a finding).
+    # What is charged is the stated total; the gap to the lines (those set aside included)
+    # counts as billed (and is a finding).
     return findings, stated, stated - invoice_micro
 
 
