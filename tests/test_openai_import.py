@@ -478,8 +478,9 @@ def test_cached_tokens_above_prompt_tokens_are_a_problem(tmp_path: Path) -> None
     result = import_openai([tmp_path])
     assert len(result.problems) == 1
     assert "more cached tokens (20) than prompt tokens (10)" in result.problems[0].reason
-    # The record is kept, so that the bill rejects it loudly instead of undercharging.
-    assert list(of(result.events, "grader_usage")["cached_input_tokens"]) == [20]
+    # The problem rejects the record (its job invalid, never undercharged); no event is
+    # made of it, which would be a second rejected record of the same object.
+    assert of(result.events, "grader_usage").empty
 
 
 def test_events_whose_job_cannot_be_told_are_a_problem(tmp_path: Path) -> None:
@@ -829,3 +830,21 @@ def test_a_step_reporting_no_grader_usage_beside_steps_that_do_is_noted(tmp_path
     assert any("report no grader token usage" in n for n in billed.log.notes)
     untouched = import_openai([FIXTURES / "succeeded"])
     assert not any("report no grader token usage" in n for n in untouched.notes)
+
+
+def test_cached_tokens_above_prompt_tokens_reject_their_record_once(tmp_path: Path) -> None:
+    """One bad usage object was two rejected records (the metrics event, and the
+    grader_usage event made of it): 25 read from an export of 24."""
+    folder = tmp_path / "succeeded"
+    shutil.copytree(FIXTURES / "succeeded", folder)
+    page = folder / "events-page-2.json"
+    document = json.loads(page.read_text())
+    for event in document["data"]:
+        if event.get("type") == "metrics" and event["data"]["step"] == 2:
+            usage = event["data"]["model_graders_token_usage"]
+            next(iter(usage.values()))["train_cached_tokens"] = 999_999
+    page.write_text(json.dumps(document))
+    counts = read_events(folder).counts()
+    clean = read_events(FIXTURES / "succeeded").counts()
+    assert counts["rejected"] == 1 and counts["records_read"] == clean["records_read"]
+    assert bill([folder]).jobs.iloc[0]["status"] == "invalid"

@@ -187,7 +187,9 @@ def usage_table(events: pd.DataFrame) -> pd.DataFrame:
 def usage_rows(usage: pd.DataFrame) -> pd.DataFrame:
     """One ``grader_usage`` event per metrics event and grader model that used tokens (R9)."""
     used = usage[["input_tokens", "cached_input_tokens", "output_tokens"]].gt(0).any(axis=1)
-    rows = usage[used]
+    # Cached above prompt tokens is the record's problem (``usage_problems``): rejected
+    # once there, not a second time as the event it would make.
+    rows = usage[used & ~(usage["cached_input_tokens"] > usage["input_tokens"])]
     return rows.drop(columns=["id", "file", "position"]).assign(
         event="grader_usage",
         event_id=event_ids(rows["id"], "grader_usage", rows["grader_model"]),
