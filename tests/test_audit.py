@@ -1010,3 +1010,19 @@ def test_a_costs_export_with_no_cell_for_an_invalid_job_says_its_charges_are_unk
     table = CliRunner().invoke(app, ["audit", "--invoice", str(costs), str(log)])
     assert table.exit_code == 0 and "200.00 + unknown" in table.stdout
     assert "matches the logs" not in table.stdout
+
+
+def test_two_lines_with_one_number_are_named_by_their_file_lines(tmp_path: Path) -> None:
+    log = _two_jobs(
+        tmp_path, '{"job_id":"ftjob-b","ts":"2025-06-03T10:00:00Z","event":"succeeded"}'
+    )
+    invoice = tmp_path / "invoice.csv"
+    row = "INV,1,ftjob-a,compute,,RFT,,,1.00,hours,100.00,100.00,USD\n"
+    invoice.write_text(
+        "invoice_id,line,job_id,line_type,charge_at,description,grader_model,token_type,"
+        "quantity,unit,unit_price,amount,currency\n" + row + row,
+        encoding="utf-8",
+    )
+    (finding,) = [f for f in audit_invoice(invoice, rftcost.bill(log)).findings
+                  if f.kind == "duplicate_line"]  # fmt: skip
+    assert finding.explanation.startswith("Line 1 (file line 3) repeats line 1 (file line 2)")

@@ -548,6 +548,9 @@ def duplicate_lines(
                         str(row["invoice_id"]),
                         str(original["invoice_id"].iloc[0]) if len(original) else "",
                     ),
+                    file_lines=(int(row["source_line"]), int(original["source_line"].iloc[0]))
+                    if len(original)
+                    else None,
                 ),
                 evidence=(
                     Evidence(

@@ -336,10 +336,17 @@ def duplicate_line(
     job_id: str,
     currency: str,
     invoices: tuple[str, str] | None = None,
+    file_lines: tuple[int, int] | None = None,
 ) -> str:
     """duplicate_line: a line that repeats another (``invoices``: the copy's and the
-    original's invoice ids, named when a file holds several invoices)."""
+    original's invoice ids, named when a file holds several invoices; ``file_lines``: the
+    lines of the file they are on, named when both have the same line number)."""
     copy, original = f"Line {line}", f"line {first}"
+    if file_lines is not None and line == first:
+        copy, original = (
+            f"{copy} (file line {file_lines[0]})",
+            f"{original} (file line {file_lines[1]})",
+        )
     if invoices is not None and invoices[0] != invoices[1]:
         copy, original = f"{copy} of invoice {invoices[0]}", f"{original} of invoice {invoices[1]}"
     return (
