@@ -61,7 +61,7 @@ def import_openai_command(
     Exits 1 when the export cannot establish a job's amount (time incomplete, grader
     usage or a record that cannot be read). Canonical events cannot carry "amount
     unknown", so a bill of that job's events alone would look complete and understate
-    it: they are left out (``--keep-unknown`` writes them). Bill the export itself.
+    it: they are left out (--keep-unknown writes them). Bill the export itself.
     """
     from rftcost.events.openai import events_to_jsonl, import_openai
 

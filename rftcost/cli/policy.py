@@ -131,7 +131,8 @@ def policy_show(
     rows = [
         [
             model,
-            e.effective_from.date().isoformat(),
+            # A price with no start date is in force from the start (held as 1970-01-01).
+            "always" if e.effective_from.timestamp() == 0 else e.effective_from.date().isoformat(),
             str(e.input),
             str(e.cached_input),
             str(e.output),
