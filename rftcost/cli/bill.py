@@ -383,7 +383,14 @@ def _bill_markdown(result: Any) -> str:
     )
     notes = _notes(result)
     if notes:
-        text += "\n" + "\n".join(f"- {markdown_text(n.strip())}" for n in notes) + "\n"
+        # A note under a heading note (indented) is an item of its sub-list.
+        text += (
+            "\n"
+            + "\n".join(
+                ("  - " if n.startswith("  ") else "- ") + markdown_text(n.strip()) for n in notes
+            )
+            + "\n"
+        )
     return text
 
 
