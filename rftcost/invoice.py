@@ -457,6 +457,22 @@ def _refuse_event_log(record: dict[str, Any], path: Path, number: int) -> None:
         )
 
 
+_NOT_SCALAR = "\x00not_scalar"
+"""Hidden column of a JSON record: the first key whose value is an object, a list or a
+boolean (names are text: never "{'a': 1}" or "True" as a job id), a problem of its line."""
+_NOT_SCALAR_REASON = "a value must be a string or a number"
+
+
+def _mark_not_scalar(record: dict[str, Any]) -> None:
+    """Note ``record``'s first value that is not a string or a number (as JSON text, so
+    that it is shown as written) in ``_NOT_SCALAR``: its line is bad, as a bad amount is."""
+    odd = [key for key, value in record.items() if isinstance(value, dict | list | bool)]
+    for key in odd:  # every one as text (none is read as a name), the first one named
+        record[key] = json.dumps(record[key], default=str)
+    if odd:
+        record[_NOT_SCALAR] = odd[0]
+
+
 def _jsonl_frame(lines: list[str], numbers: list[int], path: Path) -> pd.DataFrame:
     """Lines of JSON objects (file line ``numbers``) → a frame of strings."""
     body = "[" + ",".join(lines) + "]"
@@ -481,16 +497,7 @@ def _jsonl_frame(lines: list[str], numbers: list[int], path: Path) -> pd.DataFra
         _refuse_event_log(record, path, number)
         if escapes:
             _refuse_lone_surrogate(record, path, number)
-        for key, value in record.items():
-            if isinstance(value, dict | list | bool):
-                # Names are strings: never "{'a': 1}" or "True" as a job id.
-                raise InvoiceError(
-                    "a value must be a string or a number",
-                    path=path,
-                    line=number,
-                    column=key,
-                    value=json.dumps(value)[:60],
-                )
+        _mark_not_scalar(record)
     raw = pd.DataFrame.from_records(records) if records else pd.DataFrame()
     raw = raw.astype(object).where(raw.notna(), None)
     raw = raw.map(lambda v: None if v is None else str(v))
@@ -760,6 +767,11 @@ def _chunk_lines(
     the bad lines as ``Invoice.rejected`` rows. ``rows_before``: records of earlier chunks
     (a line without a ``line`` number is numbered by its row in the file)."""
     problems = _Problems(raw)
+    if _NOT_SCALAR in raw:  # first: the line's own first problem (JSON records only)
+        marked = raw[_NOT_SCALAR]
+        for column in marked.dropna().unique():  # the few keys that hold one
+            problems.add(marked == column, str(column), _NOT_SCALAR_REASON)
+        raw = raw.drop(columns=[_NOT_SCALAR])
     line_type = _column(raw, "line_type").str.lower()
     problems.add(line_type.isna(), "line_type", "missing line type")
     problems.add(
@@ -919,16 +931,8 @@ def _read_json(path: Path, assume_tz: str | None, on_bad_line: BadLine) -> Invoi
             hint=_COSTS_HINT,
         )
     if all(isinstance(p, dict) and "line_type" in p for p in pages):
-        for number, record in enumerate(pages, start=1):
-            for key, value in record.items():
-                if isinstance(value, dict | list | bool):
-                    raise InvoiceError(
-                        "a value must be a string or a number",
-                        path=path,
-                        line=number,
-                        column=key,
-                        value=json.dumps(value, default=str)[:60],
-                    )
+        for record in pages:
+            _mark_not_scalar(record)
         raw = pd.DataFrame.from_records(pages).astype(object)
         raw = raw.where(raw.notna(), None).map(_json_cell)
         return _canonical(

@@ -711,6 +711,31 @@ def test_invoice_names_are_strings(tmp_path: Path, key: str, value: Any) -> None
         assert (error.value.line, error.value.column) == (1, key)
 
 
+@pytest.mark.parametrize("value", [True, {"a": 1}, [100]])
+def test_a_line_with_a_value_not_a_string_or_number_is_set_aside_in_an_audit(
+    tmp_path: Path, value: Any
+) -> None:
+    """As a line whose amount is null or not a number: one unreadable_line finding and the
+    audit goes on (the whole invoice was refused for ``"amount": true``)."""
+    good = {"invoice_id": "INV", "job_id": "ftjob-b", "line_type": "compute", "quantity": 2}
+    good |= {"unit_price": "100.00", "amount": "200.00", "currency": "USD"}
+    bad = good | {"job_id": "ftjob-a", "quantity": 1, "amount": value}
+    for name in ("invoice.jsonl", "invoice.json"):
+        path = tmp_path / name
+        records = [bad, good]
+        path.write_text(
+            "".join(json.dumps(r) + "\n" for r in records)
+            if name.endswith(".jsonl")
+            else json.dumps(records)
+        )
+        read = read_invoice(path, on_bad_line="set_aside")
+        assert list(read.lines["job_id"]) == ["ftjob-b"]
+        (rejected,) = read.rejected.itertuples()
+        assert (rejected.source_line, rejected.column) == (1, "amount")
+        assert rejected.reason == "a value must be a string or a number"
+        assert str(rejected.value)[0] == json.dumps(value)[0]  # shown as JSON: true, {…}, […]
+
+
 @pytest.mark.parametrize("key", ["project_id", "line_item", "quantity_unit"])
 def test_costs_names_are_strings(tmp_path: Path, key: str) -> None:
     path = tmp_path / "costs.json"
