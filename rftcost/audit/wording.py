@@ -53,6 +53,7 @@ __all__ = [
     "no_grader_line",
     "no_grader_usage",
     "not_charged_yet",
+    "orphan_note",
     "overbilled_time",
     "phase_name",
     "price_entry_evidence",
