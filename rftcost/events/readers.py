@@ -1227,13 +1227,17 @@ def _parse_timestamps(raw: pd.Series, assume_tz: str | None) -> tuple[pd.Series,
     if is_epoch.any():
         result, reasons = _epoch_strings(text, is_epoch, result, reasons)
     iso = text.notna() & ~is_epoch
-    # A date alone ("2025-06-02", a Parquet date32) has no time of day: rejected, even
-    # with --assume-tz, which names a zone, not a time (midnight would invent a bill).
-    dated_only = iso & text.str.fullmatch(_DATE_ONLY_PATTERN).fillna(False)
-    if dated_only.any():
+    has_offset = text.str.contains(_OFFSET_PATTERN, regex=True).fillna(False)
+    # A date alone ("2025-06-02", a Parquet date32) has no time of day (nor an offset,
+    # which needs one): rejected, even with --assume-tz, which names a zone, not a time
+    # (midnight would invent a bill). Looked for among the few text times with no offset.
+    unzoned = iso & ~has_offset
+    if unzoned.any():
+        dated_only = unzoned & text[unzoned].str.fullmatch(_DATE_ONLY_PATTERN).reindex(
+            text.index, fill_value=False
+        ).fillna(False).astype(bool)
         reasons = reasons.mask(dated_only, "a date without a time of day")
         iso &= ~dated_only
-    has_offset = text.str.contains(_OFFSET_PATTERN, regex=True).fillna(False)
     aware = iso & has_offset
     if aware.any():
         parsed = _to_datetime(text[aware], utc=True)
