@@ -84,6 +84,7 @@ class ProjectDayAudit:
     _export_projects: tuple[str, ...] = ()
     _day_totals: bool = False
     _unpriced: list[str] = field(default_factory=list)
+    _by_project: bool = False
 
     def comparison(self) -> str:
         return (
@@ -197,6 +198,7 @@ class ProjectDayAudit:
         lines = lines[checked]
         self._billed_micro = int(lines["amount_micro"].sum())
         by_project = bool(lines["project"].notna().any())
+        self._by_project = by_project
         expected = self._expected(by_project)
         self._expected_micro = int(expected["micro"].sum())
         billed_lines = lines.assign(
@@ -352,7 +354,9 @@ class ProjectDayAudit:
         )
 
     def _where(self, row: Any) -> str:
-        return f"project {row.project or '(all)'} on {row.day} (UTC)"
+        # Grouped by project, no project is the jobs (and lines) of none; ungrouped, all.
+        unnamed = "(none)" if self._by_project else "(all)"
+        return f"project {row.project or unnamed} on {row.day} (UTC)"
 
     def _comparison(self, row: Any, places: int) -> Comparison:
         unit = {"compute": "hours", "grader_tokens": "tokens"}.get(str(row.line_type))
