@@ -1010,9 +1010,21 @@ def _costs_pages(pages: list[Any], source: str) -> Invoice:
                 f"[{p}]",
                 json.dumps(page, default=str)[:60] if not isinstance(page, str) else page,
             )
+    seen: set[str] = set()
+    repeated: list[str] = []
+    spans: dict[tuple[str, str], int] = {}
     for where, bucket in buckets:
         if not isinstance(bucket, dict):
             raise fail("not a bucket (an object with start_time, end_time, results)", where)
+        # Pages saved twice (or overlapping exports) hold a bucket twice: the same costs
+        # are one charge, read once; a span read twice with other results is said.
+        same = json.dumps(bucket, sort_keys=True, default=str)
+        if same in seen:
+            repeated.append(where)
+            continue
+        seen.add(same)
+        span = (str(bucket.get("start_time")), str(bucket.get("end_time")))
+        spans[span] = spans.get(span, 0) + 1
         results = bucket.get("results", bucket.get("result"))
         if "results" not in bucket and "result" in bucket and "result" not in notes:
             # Older Costs pages and some generated clients write the singular.
@@ -1036,6 +1048,19 @@ def _costs_pages(pages: list[Any], source: str) -> Invoice:
         if notes
         else []
     )
+    if repeated:
+        said.append(
+            f"{len(repeated)} bucket(s) repeat an earlier bucket exactly ({', '.join(repeated[:3])}"
+            f"{', …' if len(repeated) > 3 else ''}): pages saved twice or overlapping, read once"
+        )
+    twice = sorted(span for span, count in spans.items() if count > 1)
+    if twice:
+        said.append(
+            f"{len(twice)} bucket span(s) appear more than once with different results "
+            f"(start_time {', '.join(start for start, _ in twice[:3])}"
+            f"{', …' if len(twice) > 3 else ''}): their costs are added up; if two exports "
+            "overlap, audit each day once"
+        )
     last = pages[-1]
     if isinstance(last, dict) and last.get("has_more") is True:
         # An export cut short: the days after its last bucket are missing, not $0.

@@ -812,3 +812,20 @@ def test_a_rejected_value_is_shown_as_a_short_excerpt(tmp_path: Path) -> None:
     with pytest.raises(InvoiceError) as error:
         read_invoice(path)
     assert error.value.line == 2 and len(str(error.value)) < 300
+
+
+def test_a_bucket_saved_twice_is_read_once_and_a_span_twice_is_said(tmp_path: Path) -> None:
+    """Two copies of one page (saved twice, or overlapping exports) billed the day twice
+    and reported it as overbilled; the copy is one charge."""
+    page = _page(_RESULT)
+    path = tmp_path / "costs.json"
+    path.write_text(json.dumps([page, page]))
+    once = read_invoice(tmp_path / "costs.json")
+    path.write_text(json.dumps([page]))
+    assert list(once.lines["amount_micro"]) == list(read_invoice(path).lines["amount_micro"])
+    assert any("repeat an earlier bucket exactly" in note for note in once.notes)
+    other = _page({**_RESULT, "amount": {"value": 1.0, "currency": "usd"}})
+    path.write_text(json.dumps([page, other]))
+    both = read_invoice(path)
+    assert len(both.lines) == 2
+    assert any("appear more than once with different results" in n for n in both.notes)
