@@ -550,9 +550,12 @@ def priced_tokens(bill: Any, grader_lines: pd.DataFrame | None = None) -> pd.Dat
     at_start = price_index_at(family, lines["segment_start"], prices)
     at_end = price_index_at(family, lines["at"], prices)
     single = at_start == at_end
-    simple = lines[single].assign(
+    within = lines[single]
+    # From the selected rows alone: a column from the whole frame given to an empty
+    # selection would give it the whole frame's rows (pandas adopts that index).
+    simple = within.assign(
         price_index=at_end[single],
-        uncached=lines["input_tokens"] - lines["cached_input_tokens"],
+        uncached=within["input_tokens"] - within["cached_input_tokens"],
     )
     keyed_prices = prices.astype({"grader_family": object})
     simple = simple.merge(keyed_prices, on=["grader_family", "price_index"], how="left")

@@ -1026,3 +1026,34 @@ def test_two_lines_with_one_number_are_named_by_their_file_lines(tmp_path: Path)
     (finding,) = [f for f in audit_invoice(invoice, rftcost.bill(log)).findings
                   if f.kind == "duplicate_line"]  # fmt: skip
     assert finding.explanation.startswith("Line 1 (file line 3) repeats line 1 (file line 2)")
+
+
+def test_a_charge_over_a_price_change_with_typed_token_lines_is_audited(tmp_path: Path) -> None:
+    """One charge whose o3 usage lies on both sides of the 2025-06-10 price cut, and an
+    invoice with a line per token type and price: the audit failed with a pandas error
+    (every usage straddled, so the frame of the others was empty)."""
+    log = tmp_path / "log.jsonl"
+    usage = '"event":"grader_usage","grader_model":"o3","input_tokens":1000000,'
+    usage += '"cached_input_tokens":0,"output_tokens":100000}'
+    log.write_text(
+        '{"job_id":"j","ts":"2025-06-09T08:00:00Z","event":"job_created","grader_model":"o3"}\n'
+        '{"job_id":"j","ts":"2025-06-09T08:00:00Z","event":"phase_start","phase":"rollout"}\n'
+        '{"job_id":"j","ts":"2025-06-09T20:00:00Z",' + usage + "\n"
+        '{"job_id":"j","ts":"2025-06-10T04:00:00Z",' + usage + "\n"
+        '{"job_id":"j","ts":"2025-06-10T08:00:00Z","event":"phase_end","phase":"rollout"}\n'
+        '{"job_id":"j","ts":"2025-06-10T08:00:00Z","event":"succeeded"}\n',
+        encoding="utf-8",
+    )
+    invoice = tmp_path / "invoice.csv"
+    invoice.write_text(
+        "invoice_id,line,job_id,line_type,charge_at,description,grader_model,token_type,"
+        "quantity,unit,unit_price,amount,currency\n"
+        "I,1,j,compute,,t,,,24.00,hours,100.00,2400.00,USD\n"
+        "I,2,j,grader_tokens,,g,o3,input,1000000,tokens,10.00,10.00,USD\n"
+        "I,3,j,grader_tokens,,g,o3,input,1000000,tokens,2.00,2.00,USD\n"
+        "I,4,j,grader_tokens,,g,o3,output,100000,tokens,40.00,4.00,USD\n"
+        "I,5,j,grader_tokens,,g,o3,output,100000,tokens,8.00,0.80,USD\n",
+        encoding="utf-8",
+    )
+    report = audit_invoice(invoice, rftcost.bill(log))
+    assert report.summary.expected_total == Decimal("2416.80") and report.findings == ()
