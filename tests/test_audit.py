@@ -1057,3 +1057,30 @@ def test_a_charge_over_a_price_change_with_typed_token_lines_is_audited(tmp_path
     )
     report = audit_invoice(invoice, rftcost.bill(log))
     assert report.summary.expected_total == Decimal("2416.80") and report.findings == ()
+
+
+def test_token_lines_at_a_price_in_force_for_only_part_of_the_usage_are_no_rounding(
+    tmp_path: Path,
+) -> None:
+    """Worked example 11 (o3's price cut inside the charge) billed all tokens at the old
+    prices, lines without charge_at: each price was in force for some usage, so 11.60 USD
+    passed as info "rounding" (exit 0); rounding three lines explains at most 0.03."""
+    examples = Path(__file__).resolve().parents[1] / "examples" / "worked_examples.jsonl"
+    log = tmp_path / "w11.jsonl"
+    log.write_text(
+        "".join(line for line in examples.read_text().splitlines(True) if "example-11" in line)
+    )
+    invoice = tmp_path / "invoice.csv"
+    invoice.write_text(
+        "invoice_id,line,job_id,line_type,charge_at,description,grader_model,token_type,"
+        "quantity,unit,unit_price,amount,currency\n"
+        "I,1,ftjob-example-11,compute,,t,,,2.00,hours,100.00,200.00,USD\n"
+        "I,2,ftjob-example-11,grader_tokens,,g,o3,input,1600000,tokens,10.00,16.00,USD\n"
+        "I,3,ftjob-example-11,grader_tokens,,g,o3,cached_input,400000,tokens,2.50,1.00,USD\n"
+        "I,4,ftjob-example-11,grader_tokens,,g,o3,output,300000,tokens,40.00,12.00,USD\n",
+        encoding="utf-8",
+    )
+    report = audit_invoice(invoice, rftcost.bill(log))
+    (finding,) = report.findings
+    assert (finding.kind, finding.severity) == ("grader_price_mismatch", "error")
+    assert finding.billed - finding.expected == Decimal("11.60") and report.has_errors

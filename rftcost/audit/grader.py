@@ -49,6 +49,7 @@ from rftcost.audit.wording import (
     token_price_mismatch,
     tokens_billed_twice,
     typed_rounding,
+    typed_unexplained,
 )
 from rftcost.money import cents_to_decimal, divide_round
 
@@ -346,6 +347,11 @@ def _typed(ctx: AuditContext, lines: pd.DataFrame, expected: Expected) -> list[F
         if (job_id, charge) in capped_families and abs(rest) > len(lines_of) * MICRO_PER_CENT:
             findings.append(_beyond_cap(ctx, row, rest, lines_of, charge_at))
             continue
+        if abs(rest) > len(lines_of) * MICRO_PER_CENT:
+            # Beyond a cent a line, rounding cannot explain it: with prices each in force for
+            # part of the usage (R10), the tokens billed at a price are not those priced at it.
+            findings.append(_unexplained_family(ctx, row, rest, lines_of, charge_at, tokens))
+            continue
         explanation = typed_rounding(str(row.grader_family), job_id, rest, ctx.currency)
         findings.append(
             _family_finding(
@@ -353,6 +359,41 @@ def _typed(ctx: AuditContext, lines: pd.DataFrame, expected: Expected) -> list[F
             )
         )
     return findings
+
+
+def _unexplained_family(
+    ctx: AuditContext,
+    row: Any,
+    rest: int,
+    lines: tuple[int, ...],
+    charge_at: datetime | None,
+    tokens: pd.DataFrame,
+) -> Finding:
+    """A family's token lines whose sum is off by more than their rounding: each line's
+    price in force for some usage, but not for as many tokens as it bills at it (R10)."""
+    used = tokens[
+        (tokens["job_id"] == row.job_id)
+        & (tokens["charge"] == row.charge)
+        & (tokens["grader_family"] == row.grader_family)
+    ]
+    per_price = used.groupby(["token_type", "price_micro"], sort=True)["tokens"].sum()
+    priced = "; ".join(
+        f"{int(count):,} {token_type} at {price_text(Decimal(int(price)).scaleb(-6))} per 1M"
+        for (token_type, price), count in per_price.items()
+    )
+    several = used.groupby("token_type")["price_micro"].nunique().max() > 1
+    explanation = typed_unexplained(
+        str(row.grader_family), str(row.job_id), rest, len(lines), priced, ctx.currency
+    )
+    return _family_finding(
+        row,
+        rest,
+        lines,
+        charge_at,
+        "grader_price_mismatch" if several else "grader_tokens_mismatch",
+        severity_of(rest),
+        explanation=explanation,
+    )
 
 
 def _capped_charges(expected: Expected, lines: pd.DataFrame) -> np.ndarray[Any, Any]:

@@ -71,6 +71,7 @@ __all__ = [
     "tokens_billed_twice",
     "total_mismatch",
     "typed_rounding",
+    "typed_unexplained",
     "unbilled_job",
     "underbilled_time",
     "unknown_job",
@@ -692,6 +693,24 @@ def typed_rounding(family: str, job_id: str, rest: int, currency: str) -> str:
         f"The {family} token lines of {job_id} are rounded one by one; "
         f"the bill rounds their sum once (R13): {money_text(rest, currency)}, which "
         "only rounding explains."
+    )
+
+
+def typed_unexplained(
+    family: str, job_id: str, rest: int, lines: int, priced: str, currency: str
+) -> str:
+    """grader_price_mismatch / grader_tokens_mismatch of token lines whose sum no rounding
+    explains (each line's price in force for some of the usage, not for all it bills)."""
+    return (
+        f"The {family} token lines of {job_id} bill {money_text(rest, currency)} more than "
+        f"the logs' usage at the prices in force (R10), beyond what rounding {lines} line(s) "
+        f"one by one can explain (at most {money_text(lines * MICRO // 100, currency)}). The "
+        f"usage was priced: {priced or 'none'}; a line bills more tokens at a price than "
+        "were used while it was in force."
+        if rest > 0
+        else f"The {family} token lines of {job_id} bill {money_text(-rest, currency)} less "
+        f"than the logs' usage at the prices in force (R10), beyond what rounding {lines} "
+        f"line(s) one by one can explain. The usage was priced: {priced or 'none'}."
     )
 
 
