@@ -438,7 +438,8 @@ def _audit_section(
     # total and what was left unchecked, or a reader takes "Difference $0.00" for the
     # whole invoice.
     cards = [
-        _Card("Invoice total", _money_text(summary.get("invoice_total"), currency)),
+        # null: a line's amount cannot be read, so the invoice's total is unknown.
+        _Card("Invoice total", _invoice_total(summary, currency)),
         _Card(
             "Expected (logs)",
             # Invalid jobs no line bills: their charges are unknown, never 0.00.
@@ -526,12 +527,20 @@ def _cannot_check(
     return format_money(amount, currency) + (" + unknown" if unknown else "")
 
 
+def _invoice_total(summary: dict[str, Any], currency: str) -> str:
+    """The invoice's total as text: ``unknown`` where the document has none (a line's
+    amount could not be read), never a dash that reads as nothing."""
+    if "invoice_total" in summary and summary["invoice_total"] is None:
+        return _UNKNOWN
+    return _money_text(summary.get("invoice_total"), currency)
+
+
 def _unchecked_note(
     summary: dict[str, Any], unchecked: Decimal | None, cannot_check: bool, currency: str
 ) -> str | None:
     if not unchecked:
         return None
-    total = _money_text(summary.get("invoice_total"), currency)
+    total = _invoice_total(summary, currency)
     if cannot_check:
         return (
             f"Unchecked {format_money(unchecked, currency)} of the invoice total {total} "

@@ -258,3 +258,20 @@ def test_a_line_set_aside_is_still_part_of_the_invoice_total(
     report = audit_invoice(spoilt, bill)
     assert not [f for f in report.findings if f.kind == "arithmetic_error"]
     assert report.summary.invoice_total == whole
+
+
+def test_a_line_whose_amount_cannot_be_read_leaves_the_totals_it_is_in_unknown(
+    clean: pd.DataFrame, bill: rftcost.Bill, tmp_path: Path
+) -> None:
+    """ "1O1.00": the audit said "Cannot check 0.00" and an invoice total without it."""
+    lines = clean.copy()
+    lines.loc[_compute_row(lines), "amount"] = "1O1.00"
+    spoilt = tmp_path / "invoice.csv"
+    lines.to_csv(spoilt, index=False)
+    report = audit_invoice(spoilt, bill)
+    assert report.summary.unreadable_amounts == 1
+    assert report.to_dict()["summary"]["invoice_total"] is None
+    table = runner.invoke(app, ["audit", "--invoice", str(spoilt), str(SAMPLE_LOGS)]).stdout
+    (cannot,) = [line for line in table.splitlines() if line.startswith("Cannot check")]
+    assert "unknown" in cannot and " 0.00 " not in cannot
+    assert "+ unknown)" in table  # the invoice total beside the unchecked money

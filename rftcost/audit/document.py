@@ -120,6 +120,10 @@ class AuditSummary(BaseModel):
     """Findings of severity warning."""
     infos: int
     """Findings of severity info."""
+    unreadable_amounts: int = 0
+    """Lines set aside whose amount cannot be read: ``invoice_total`` and
+    ``unverifiable_total`` are then their known part, "+ unknown" (the JSON document's
+    ``invoice_total`` is null: a total with a part unknown is no total)."""
 
 
 class Comparison(BaseModel):
@@ -231,7 +235,7 @@ class AuditReport(BaseModel):
                 "findings": s.findings,
                 "overbilled": amount_text(s.overbilled),
                 "underbilled": amount_text(s.underbilled),
-                "invoice_total": amount_text(s.invoice_total),
+                "invoice_total": None if s.unreadable_amounts else amount_text(s.invoice_total),
                 "unchecked_total": amount_text(s.unchecked_total),
                 "errors": s.errors,
                 "warnings": s.warnings,
@@ -409,6 +413,9 @@ def build_report(
         invoice_total=micro_to_decimal(invoice_total),
         unchecked_total=micro_to_decimal(unchecked),
         unverifiable_total=micro_to_decimal(unverifiable),
+        unreadable_amounts=int(invoice.rejected["amount_micro"].isna().sum())
+        if len(invoice.rejected)
+        else 0,
         errors=sum(f.severity == "error" for f in ordered),
         warnings=sum(f.severity == "warning" for f in ordered),
         infos=sum(f.severity == "info" for f in ordered),

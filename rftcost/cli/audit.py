@@ -192,20 +192,27 @@ def _summary_lines(result: Any) -> list[str]:
     ]
     if s.unverifiable_total or _cannot_check(result):
         lines.append(
-            f"Cannot check {_money(s.unverifiable_total):>12}   NOT VERIFIED: lines of jobs "
-            "whose logs are invalid or of unreadable lines (errors below)"
+            f"Cannot check {_partly_unknown(s.unverifiable_total, s):>12}   NOT VERIFIED: "
+            "lines of jobs whose logs are invalid or of unreadable lines (errors below)"
         )
     if s.unchecked_total:
         lines.append(
             f"Unchecked  {_money(s.unchecked_total):>14}   (credits, adjustments, tax, "
             "other costs, invalid jobs, jobs of unreadable lines;"
-            f" invoice total {_money(s.invoice_total)})"
+            f" invoice total {_partly_unknown(s.invoice_total, s)})"
         )
     lines.append(
         f"Findings: {s.findings} ({s.errors} error, {s.warnings} warning, {s.infos} info)"
         + (f"; tolerance {_money(result.tolerance)}" if result.tolerance else "")
     )
     return lines
+
+
+def _partly_unknown(amount: Any, summary: Any) -> str:
+    """An amount lines of unreadable amount are part of: the known part "+ unknown"."""
+    if not summary.unreadable_amounts:
+        return _money(amount)
+    return "unknown" if not amount else f"{_money(amount)} + unknown"
 
 
 def _unpriced(result: Any) -> str:
@@ -358,7 +365,8 @@ def render_markdown(result: Any) -> str:
     )
     if s.unverifiable_total or _cannot_check(result):
         text += (
-            f"\n**Cannot check {_money(s.unverifiable_total)} {markdown_text(result.currency)}"
+            f"\n**Cannot check {_partly_unknown(s.unverifiable_total, s)}"
+            f" {markdown_text(result.currency)}"
             "**: lines of jobs whose logs are invalid or of unreadable lines, not verified "
             "(errors below).\n"
         )
