@@ -747,7 +747,8 @@ def _canonical_chunks(
         shown = ", ".join(str(n) for n in rejected["source_line"].head(5))
         notes = (
             f"{len(rejected)} line(s) could not be read and were set aside (file line(s) "
-            f"{shown}{', …' if len(rejected) > 5 else ''}): their amounts are in no total",
+            f"{shown}{', …' if len(rejected) > 5 else ''}): their amounts (where readable) "
+            "count in the invoice total, in neither the expected nor the billed total",
         )
     return Invoice(
         source=source,

@@ -310,7 +310,7 @@ def unreadable_line(
         if amount is None
         else f"It bills {money_text(amount, currency)} as written"
     )
-    text += ", in no total of this audit"
+    text += ", in neither the expected nor the billed total"
     n_held, held_amount = held
     if job_id is not None and n_held:
         text += (
