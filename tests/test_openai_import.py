@@ -848,3 +848,20 @@ def test_cached_tokens_above_prompt_tokens_reject_their_record_once(tmp_path: Pa
     clean = read_events(FIXTURES / "succeeded").counts()
     assert counts["rejected"] == 1 and counts["records_read"] == clean["records_read"]
     assert bill([folder]).jobs.iloc[0]["status"] == "invalid"
+
+
+def test_a_failed_job_exported_without_checkpoints_is_said_not_a_silent_zero(
+    tmp_path: Path,
+) -> None:
+    """Its training is lost (R5) and it bills 0.00 of compute, which an export missing its
+    checkpoint list reads the same as: said in a note (it was silent)."""
+    folder = tmp_path / "failed"
+    shutil.copytree(FIXTURES / "ftjob-failed1", folder)
+    (folder / "checkpoints.json").unlink()
+    billed = bill([folder])
+    assert billed.jobs.iloc[0]["status"] == "failed"
+    assert int(billed.jobs.iloc[0]["compute_cents"]) == 0
+    (note,) = [n for n in billed.log.notes if "no checkpoint in the export" in n]
+    assert "ftjob-failed1" in note and "(R5)" in note
+    kept = bill([FIXTURES / "ftjob-failed1"])
+    assert not any("no checkpoint in the export" in n for n in kept.log.notes)

@@ -43,7 +43,7 @@ from rftcost.events.openai.messages import (
     state_rows,
 )
 from rftcost.events.openai.model import ImportedJob, ImportProblem, OpenAIImport, UnknownMessage
-from rftcost.events.openai.notes import import_notes, vendor_hours
+from rftcost.events.openai.notes import failed_without_checkpoints, import_notes, vendor_hours
 from rftcost.events.openai.problems import incomplete_jobs
 from rftcost.events.openai.reading import (
     ExportReader,
@@ -158,6 +158,7 @@ def import_openai(paths: Sequence[str | Path] | str | Path) -> OpenAIImport:
     vendor = vendor_hours(events)
     notes += status_notes + announced_notes
     notes += import_notes(jobs, events, steps, checkpoints, usage, vendor)
+    notes += failed_without_checkpoints(canonical)
     return OpenAIImport(
         events=canonical,
         jobs=_imported_jobs(jobs, vendor),

@@ -16,7 +16,7 @@ import pandas as pd
 from rftcost.events.openai.frames import true_where
 from rftcost.events.openai.reading import NOTE_EVENT_TYPES
 
-__all__ = ["import_notes", "vendor_hours"]
+__all__ = ["failed_without_checkpoints", "import_notes", "vendor_hours"]
 
 
 _VENDOR_HOURS = re.compile(r"^Training hours billed:\s*([0-9]+(?:\.[0-9]+)?)", re.IGNORECASE)
@@ -95,3 +95,19 @@ def import_notes(
             "too (rftcost fetch does); the messages are used meanwhile"
         )
     return notes
+
+
+def failed_without_checkpoints(canonical: pd.DataFrame) -> list[str]:
+    """Failed jobs with steps and no checkpoint in the export: all their training is lost
+    (R5), 0.00 of compute. Said, never silent: an export without its checkpoint list reads
+    the same as a job that saved none."""
+    event = canonical["event"]
+    failed = set(canonical.loc[event == "failed", "job_id"].astype(str))
+    stepped = set(canonical.loc[event == "step_completed", "job_id"].astype(str))
+    saved = set(canonical.loc[event == "checkpoint_saved", "job_id"].astype(str))
+    return [
+        f"job {job_id}: failed after training steps with no checkpoint in the export (no "
+        "checkpoint list, no 'Checkpoint created' message): its training is taken as lost "
+        "(R5), 0.00 of compute; if it saved checkpoints, export its checkpoint list with it"
+        for job_id in sorted((failed & stepped) - saved)
+    ]
