@@ -865,3 +865,29 @@ def test_a_failed_job_exported_without_checkpoints_is_said_not_a_silent_zero(
     assert "ftjob-failed1" in note and "(R5)" in note
     kept = bill([FIXTURES / "ftjob-failed1"])
     assert not any("no checkpoint in the export" in n for n in kept.log.notes)
+
+
+def test_a_step_timed_longer_than_since_the_step_before_is_not_billed_before_it(
+    tmp_path: Path,
+) -> None:
+    """full_iteration of 10 h on each step: the first step's interval reached back before
+    the job existed, and the queue and setup were billed as training (billable above the
+    wall clock). Each step now starts no earlier than the step before ended, or training
+    started, and a note says so."""
+    folder = tmp_path / "succeeded"
+    shutil.copytree(FIXTURES / "succeeded", folder)
+    for page in folder.glob("events*.json"):
+        document = json.loads(page.read_text())
+        for event in document["data"]:
+            if event.get("type") == "metrics":
+                event["data"].setdefault("timing", {}).setdefault("step", {})
+                event["data"]["timing"]["step"]["full_iteration"] = 36_000.0
+        page.write_text(json.dumps(document))
+    events = import_openai([folder]).events
+    created = events.loc[events["event"] == "job_created", "ts"].min()
+    steps = events[(events["event"] == "phase_start") & (events["phase"] == STEP_PHASE)]
+    assert steps["ts"].min() >= created
+    billed = bill([folder])
+    assert any("full_iteration is longer than the time since" in n for n in billed.log.notes)
+    plain = bill([FIXTURES / "succeeded"])
+    assert not any("full_iteration is longer" in n for n in plain.log.notes)

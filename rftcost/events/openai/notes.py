@@ -46,6 +46,14 @@ def import_notes(
             f"{len(by_time)} step(s) without data.timing.step.full_iteration: timed from the "
             "previous step or start message"
         )
+    clipped = steps[steps["clipped"]] if "clipped" in steps else steps.iloc[0:0]
+    if len(clipped):
+        named = ", ".join(sorted({str(job) for job in clipped["job_id"]})[:5])
+        notes.append(
+            f"{len(clipped)} step(s) whose data.timing.step.full_iteration is longer than the "
+            "time since the step before (or since training started): timed from that moment "
+            f"instead, so that no queue, setup or pause is billed as training (jobs {named})"
+        )
     aside = events[events["type"].isin(NOTE_EVENT_TYPES)]
     notes += [
         f"job {row.job_id}: event {row.id} of type {row.type!r} (safety checks): not billing "

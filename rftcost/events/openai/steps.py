@@ -37,7 +37,12 @@ def step_intervals(events: pd.DataFrame) -> pd.DataFrame:
     duration = pd.to_timedelta(micros, unit="us")  # NaN (no timing) → NaT
     timed = metrics["full_iteration"].notna()
     start = (metrics["ts"] - duration).where(timed, metrics["previous"])
-    return metrics.assign(start=start, timed=timed)
+    # A step cannot start before the step before it ended, nor before training started
+    # (or resumed): a full_iteration longer than that would bill the queue, the setup or
+    # a pause as training (R2). Such a step is timed from that anchor (said in a note).
+    early = timed & metrics["previous"].notna() & (start < metrics["previous"])
+    start = start.where(~early, metrics["previous"])
+    return metrics.assign(start=start, timed=timed, clipped=early)
 
 
 def step_rows(steps: pd.DataFrame) -> pd.DataFrame:
