@@ -236,7 +236,7 @@ def tables(text: str) -> list[list[list[str]]]:
 def test_markdown_text_escapes_structure() -> None:
     assert markdown_text("a|b\nc") == "a\\|b c"
     assert markdown_text("<script>`x`</script>") == "\\<script\\>\\`x\\`\\</script\\>"
-    assert markdown_text("[pay](http://evil)") == "\\[pay\\](http://evil)"
+    assert markdown_text("[pay](http://evil)") == "\\[pay\\](http\\://evil)"
     assert markdown_text("-12.50") == "-12.50"
     table = markdown_table(["a", "b"], [["x|y\r\nz", None]])
     assert table_rows(table) == [[" a ", " b "], [" x\\|y z ", "  "]]
@@ -810,3 +810,14 @@ def test_files_written_show_a_control_character_in_a_name_visibly(
         text = path.read_text(encoding="utf-8")
         assert not re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]", text), path
         assert "ftjob-\\u0000\\u001b[2Jx" in text, path
+
+
+def test_markdown_names_that_look_like_web_addresses_make_no_live_link() -> None:
+    """GitHub makes ``https://…`` and ``www.…`` in text a link: a team named so was a
+    clickable link in a CI summary. The scheme's colon and www's dot are escaped (they
+    render as themselves, and GitHub autolinks only unescaped ones)."""
+    from rftcost.cli.common import markdown_text
+
+    assert markdown_text("https://evil.example/login") == "https\\://evil.example/login"
+    assert markdown_text("go www.evil.example") == "go www\\.evil.example"
+    assert markdown_text("team:search") == "team:search"  # no scheme: left as it is

@@ -354,6 +354,9 @@ _MARKDOWN_SPECIAL = re.compile(r"([\\`*\[\]<>|~&$]|(?<![^\W_])_|_(?![^\W_]))")
 # An underscore inside a word (eval_interval, ftjob_abc) never makes emphasis in GitHub
 # Markdown and is left as it is; one at a word's edge (_x_) is escaped.
 _NEWLINES = re.compile(r"\r\n|[\r\n\u2028\u2029\x85\v\f]")
+_AUTOLINK = re.compile(r"(?<=[A-Za-z])(:)(?=//)|(?<![\w.])(www)(\.)|(@)")
+"""What GitHub's extended autolinks start from (``scheme://``, ``www.``, an e-mail's ``@``):
+its punctuation escaped, which renders as itself and no longer makes a live link."""
 
 
 def markdown_text(value: Any) -> str:
@@ -362,12 +365,24 @@ def markdown_text(value: Any) -> str:
     Newlines become spaces (a line break would end a table row or a list item),
     and the characters that make emphasis, code, links, HTML or a table cell
     (backslash, backtick, ``* [ ] < > | ~ &``, ``_`` at a word's edge) are escaped, so a
-    team called ``a|b`` or ``<img src=x>`` never changes the page's structure.
+    team called ``a|b`` or ``<img src=x>`` never changes the page's structure; so is what
+    starts a bare web address or e-mail (``https://``, ``www.``, ``@``), which GitHub would
+    make a live link.
     """
     if value is None:
         return ""
     text = _NEWLINES.sub(" ", str(value))
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+    text = _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+    return _AUTOLINK.sub(_unlinked, text)
+
+
+def _unlinked(match: re.Match[str]) -> str:
+    """A ``_AUTOLINK`` match with its punctuation backslash-escaped."""
+    if match.group(1):
+        return "\\:"
+    if match.group(2):
+        return "www\\."
+    return "\\@"
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
