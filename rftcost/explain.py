@@ -89,6 +89,9 @@ class Explanation(BaseModel):
     """The job's bill."""
     policy: str
     """Policy in force."""
+    rounding_scope: str = "charge"
+    """Where the policy rounds billable time (R11): ``charge`` (each charge's seconds on
+    their own) or ``job`` (the job's seconds once, all on its last charge)."""
     stretches: tuple[Stretch, ...]
     """The wall clock, cut and classified."""
     losses: tuple[LossEvidence, ...]
@@ -128,6 +131,7 @@ def explain(bill: Bill, job_id: str) -> Explanation:
         return Explanation(
             job=job,
             policy=bill.policy.name,
+            rounding_scope=str(bill.policy.rounding.scope.value),
             stretches=(),
             losses=(),
             checkpoints=(),
@@ -188,6 +192,7 @@ def explain(bill: Bill, job_id: str) -> Explanation:
     return Explanation(
         job=job,
         policy=bill.policy.name,
+        rounding_scope=str(bill.policy.rounding.scope.value),
         stretches=tuple(stretches),
         losses=tuple(
             LossEvidence(

@@ -397,3 +397,20 @@ def test_an_unknown_phase_is_named_where_the_job_is_said_invalid(tmp_path: Path)
     document = json.loads(runner.invoke(app, ["bill", str(path), "-f", "json"]).output)
     (problem,) = document["jobs"][0]["problems"]
     assert "unknown phase" in problem and problem.endswith("(value 'training')")
+
+
+def test_explain_under_job_scope_says_the_hours_are_the_jobs_rounded_once(
+    tmp_path: Path,
+) -> None:
+    """Worked example 5 under rounding scope job: "3617 s → 0.00 h" then "3617 s →
+    2.01 h" did not add up without saying that the job's seconds are rounded once."""
+    examples = Path(__file__).resolve().parents[1] / "examples" / "worked_examples.jsonl"
+    log = tmp_path / "w05.jsonl"
+    log.write_text("".join(x for x in examples.read_text().splitlines(True) if "example-05" in x))
+    policy = tmp_path / "jobscope.toml"
+    policy.write_text('name = "jobscope"\nextends = "openai-rft"\n[rounding]\nscope = "job"\n')
+    result = runner.invoke(
+        app, ["explain", str(log), "--job", "ftjob-example-05", "--policy", str(policy)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "the job's 7234 s are rounded once, to 2.01 h" in result.stdout

@@ -218,6 +218,13 @@ def render_explanation(explanation: Any, *, markdown: bool = False) -> str:
         lines += [f"  - {p}" for p in job.problems]
         return _joined(lines, table_line, markdown)
     lines.append("Charges:")
+    if explanation.rounding_scope == "job" and len(job.charges) > 1:
+        # R11 at job scope: a charge's hours are not its own seconds rounded.
+        seconds = sum(charge.billable_seconds for charge in job.charges)
+        lines.append(
+            f"  (rounding scope job, R11: the job's {seconds:.0f} s are rounded once, to "
+            f"{job.billed_hours} h, all on its last charge; the charges before show 0.00 h)"
+        )
     for number, charge in enumerate(job.charges, start=1):
         lines.append(
             f"  {number}. {charge.event} at {charge.at}: {charge.billable_seconds:.0f} s billable"
