@@ -275,3 +275,23 @@ def test_a_line_whose_amount_cannot_be_read_leaves_the_totals_it_is_in_unknown(
     (cannot,) = [line for line in table.splitlines() if line.startswith("Cannot check")]
     assert "unknown" in cannot and " 0.00 " not in cannot
     assert "+ unknown)" in table  # the invoice total beside the unchecked money
+
+
+def test_a_total_line_is_not_checked_against_lines_whose_amount_cannot_be_read(
+    clean: pd.DataFrame, bill: rftcost.Bill, tmp_path: Path
+) -> None:
+    lines = clean.copy()
+    whole = sum(Decimal(a) for a in lines["amount"])
+    lines.loc[_compute_row(lines), "amount"] = "1O1.00"
+    total_line = dict.fromkeys(lines.columns, "") | {
+        "invoice_id": lines.loc[0, "invoice_id"],
+        "line": str(len(lines) + 1),
+        "line_type": "total",
+        "amount": str(whole),
+        "currency": lines.loc[0, "currency"],
+    }
+    spoilt = tmp_path / "invoice.csv"
+    pd.concat([lines, pd.DataFrame([total_line])], ignore_index=True).to_csv(spoilt, index=False)
+    report = audit_invoice(spoilt, bill)
+    assert not [f for f in report.findings if f.kind == "arithmetic_error"]
+    assert [f.kind for f in report.findings if f.severity == "error"] == ["unreadable_line"]

@@ -140,7 +140,14 @@ def total_line_findings(ctx: AuditContext, lines: pd.DataFrame) -> tuple[list[Fi
         )
         said = int(group["amount_micro"].sum())
         stated += said
-        if said != added:
+        unread = rejected["amount_micro"].isna() & (
+            rejected["invoice_id"].fillna("") == invoice_id
+            if invoice_id
+            else rejected.index == rejected.index
+        )
+        # A line of this invoice whose amount cannot be read: what its lines add up to is
+        # unknown, so the stated total is not checked against them (no arithmetic error).
+        if said != added and not unread.any():
             numbers = [int(n) for n in group["line"]]
             findings.append(
                 Finding(
