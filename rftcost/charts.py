@@ -288,6 +288,7 @@ def spend_figure(report: SpendReport, *, title: str | None = None) -> Figure:
     if len(groups) > MAX_GROUPS_DRAWN:
         table, groups = _largest_groups(table, groups, report.by)
     colours = team_colours(groups)
+    doubt = {(b.team, b.period) for b in report.budgets if b.in_doubt}
     n_bars = max(1, len(groups))
     width = min(0.8 / n_bars, 0.35)
     with _style():
@@ -348,9 +349,10 @@ def spend_figure(report: SpendReport, *, title: str | None = None) -> Figure:
                         cents_to_decimal(int(row.total_cents)), report.currency, places=0
                     )
                     ax.annotate(
-                        # A row's invalid jobs: their amount unknown, never drawn as $0.
+                        # A row's invalid jobs (or a budget charges of unknown amount may
+                        # count against): never drawn as $0.
                         (known + " + unknown" if row.jobs else "unknown")
-                        if row.unknown_jobs
+                        if row.unknown_jobs or (str(row.group), str(row.period)) in doubt
                         else known,
                         (xi, top),
                         xytext=(0, 2),

@@ -891,3 +891,16 @@ def test_a_step_timed_longer_than_since_the_step_before_is_not_billed_before_it(
     assert any("full_iteration is longer than the time since" in n for n in billed.log.notes)
     plain = bill([FIXTURES / "succeeded"])
     assert not any("full_iteration is longer" in n for n in plain.log.notes)
+
+
+def test_a_step_logged_in_the_second_of_the_step_before_keeps_its_timing(tmp_path: Path) -> None:
+    """Step 2's metrics event in step 1's second: cut back to that anchor it was a step of
+    no time, and its job invalid; it keeps its own timing (the union bills it, R1)."""
+    folder = tmp_path / "paused"
+    shutil.copytree(FIXTURES / "paused", folder)
+    events = folder / "events.jsonl"
+    events.write_text(
+        events.read_text().replace('"created_at": 1749979200', '"created_at": 1749977400')
+    )
+    job = bill([folder]).jobs.iloc[0]
+    assert job["status"] == "succeeded" and int(job["total_cents"]) == 15_100

@@ -816,3 +816,33 @@ def test_cumulative_chart_never_labels_a_team_of_unknown_amount_zero(tmp_path: P
     figure = cumulative_figure(bill, month="2025-07")
     legend = [text.get_text() for text in figure.axes[0].get_legend().get_texts()]
     assert "search: unknown" in legend
+
+
+def test_a_budget_in_doubt_is_never_charted_as_zero_and_an_over_row_says_over(
+    tmp_path: Path,
+) -> None:
+    """A record of no known job puts every budget in doubt: the row of a team with no job
+    was drawn "$0" and a row already over showed only "unknown"."""
+    from rftcost.charts import spend_figure
+
+    log = _log_with_an_invalid_job_over_two_months(tmp_path)
+    lines = log.read_text().splitlines()[:4]
+    log.write_text(
+        "\n".join([*lines, '{"jobid":"x","ts":"2025-06-11T00:00:00Z","event":"succeeded"}']) + "\n"
+    )
+    budgets = tmp_path / "budgets.csv"
+    budgets.write_text("team,period,amount\nsearch,2025-06,50\nlegal,2025-06,10\n")
+    report = spend(rftcost.bill(log), budgets=budgets)
+    labels = [t.get_text() for t in spend_figure(report).axes[0].texts]
+    assert sorted(labels) == ["$100 + unknown", "unknown"]
+    table = runner.invoke(app, ["spend", str(log), "--budgets", str(budgets)]).stdout
+    (search,) = [line for line in table.splitlines() if line.startswith("2025-06   search")]
+    assert search.rstrip().endswith("OVER")
+
+
+def test_the_note_on_invalid_jobs_says_when_no_row_counts_them(tmp_path: Path) -> None:
+    log = _log_with_an_invalid_job_over_two_months(tmp_path)
+    outside = runner.invoke(app, ["spend", str(log), "--window", "2025-07-02..2025-08-01"])
+    assert "in no row of this report" in outside.stdout
+    inside = runner.invoke(app, ["spend", str(log)])
+    assert "counted in unknown_jobs of the rows of their periods" in inside.stdout

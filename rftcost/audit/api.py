@@ -203,6 +203,10 @@ def _unverifiable_note(
     jobs = sorted({str(j) for j in part["job_id"].dropna()} | set(unreadable_jobs(ctx)))
     named = ", ".join(jobs[:5]) + (f" and {len(jobs) - 5} more" if len(jobs) > 5 else "")
     amount = f"{format_amount(micro_to_decimal(total))} {ctx.currency}"
+    rejected = ctx.invoice.rejected
+    if len(rejected) and bool(rejected["amount_micro"].isna().any()):
+        # A line whose amount cannot be read: this money is a known part and an unknown one.
+        amount = f"{amount} + unknown" if total else "An unknown amount"
     return (
         f"{amount} on {n_lines} line(s) cannot be checked against the logs"
         + (f" (jobs {named})" if named else "")

@@ -121,9 +121,13 @@ class AuditSummary(BaseModel):
     infos: int
     """Findings of severity info."""
     unreadable_amounts: int = 0
-    """Lines set aside whose amount cannot be read: ``invoice_total`` and
-    ``unverifiable_total`` are then their known part, "+ unknown" (the JSON document's
-    ``invoice_total`` is null: a total with a part unknown is no total)."""
+    """Lines set aside whose amount cannot be read: ``unverifiable_total`` is then its
+    known part, "+ unknown", and so is ``invoice_total`` unless a ``total`` line states
+    it (``invoice_total_known``)."""
+    invoice_total_known: bool = True
+    """Whether ``invoice_total`` is the whole invoice: False when a line's amount cannot be
+    read and no ``total`` line states it (the JSON document's ``invoice_total`` is then
+    null: a total with a part unknown is no total)."""
 
 
 class Comparison(BaseModel):
@@ -235,7 +239,7 @@ class AuditReport(BaseModel):
                 "findings": s.findings,
                 "overbilled": amount_text(s.overbilled),
                 "underbilled": amount_text(s.underbilled),
-                "invoice_total": None if s.unreadable_amounts else amount_text(s.invoice_total),
+                "invoice_total": amount_text(s.invoice_total) if s.invoice_total_known else None,
                 "unchecked_total": amount_text(s.unchecked_total),
                 "errors": s.errors,
                 "warnings": s.warnings,
@@ -402,6 +406,8 @@ def build_report(
     )
     expected, billed, invoice_total, unchecked = totals
     orphans = int(bill.orphan_records())
+    rejected = invoice.rejected
+    unreadable = int(rejected["amount_micro"].isna().sum()) if len(rejected) else 0
     differences = [micro_of(f.difference) for f in ordered if f.difference is not None]
     summary = AuditSummary(
         expected_total=micro_to_decimal(expected),
@@ -413,9 +419,8 @@ def build_report(
         invoice_total=micro_to_decimal(invoice_total),
         unchecked_total=micro_to_decimal(unchecked),
         unverifiable_total=micro_to_decimal(unverifiable),
-        unreadable_amounts=int(invoice.rejected["amount_micro"].isna().sum())
-        if len(invoice.rejected)
-        else 0,
+        unreadable_amounts=unreadable,
+        invoice_total_known=not unreadable or bool((invoice.lines["line_type"] == "total").any()),
         errors=sum(f.severity == "error" for f in ordered),
         warnings=sum(f.severity == "warning" for f in ordered),
         infos=sum(f.severity == "info" for f in ordered),

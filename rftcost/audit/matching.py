@@ -124,6 +124,7 @@ def total_line_findings(ctx: AuditContext, lines: pd.DataFrame) -> tuple[list[Fi
     if totals.empty:
         return findings, invoice_micro, 0
     stated = 0
+    unknown_gap = 0
     for invoice_id, group in totals.groupby(totals["invoice_id"].fillna(""), sort=True):
         in_invoice = (
             charges["invoice_id"].fillna("") == invoice_id
@@ -146,8 +147,11 @@ def total_line_findings(ctx: AuditContext, lines: pd.DataFrame) -> tuple[list[Fi
             else rejected.index == rejected.index
         )
         # A line of this invoice whose amount cannot be read: what its lines add up to is
-        # unknown, so the stated total is not checked against them (no arithmetic error).
-        if said != added and not unread.any():
+        # unknown, so the stated total is not checked against them (no arithmetic error),
+        # and the gap (that line's amount, unknown) is not counted as billed either.
+        if unread.any():
+            unknown_gap += said - added
+        elif said != added:
             numbers = [int(n) for n in group["line"]]
             findings.append(
                 Finding(
@@ -168,7 +172,7 @@ def total_line_findings(ctx: AuditContext, lines: pd.DataFrame) -> tuple[list[Fi
             )
     # What is charged is the stated total; the gap to the lines (those set aside included)
     # counts as billed (and is a finding).
-    return findings, stated, stated - invoice_micro
+    return findings, stated, stated - invoice_micro - unknown_gap
 
 
 def unknown_job_findings(ctx: AuditContext, lines: pd.DataFrame) -> list[Finding]:

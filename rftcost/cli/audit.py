@@ -199,13 +199,21 @@ def _summary_lines(result: Any) -> list[str]:
         lines.append(
             f"Unchecked  {_money(s.unchecked_total):>14}   (credits, adjustments, tax, "
             "other costs, invalid jobs, jobs of unreadable lines;"
-            f" invoice total {_partly_unknown(s.invoice_total, s)})"
+            f" invoice total {_invoice_total(s)})"
         )
     lines.append(
         f"Findings: {s.findings} ({s.errors} error, {s.warnings} warning, {s.infos} info)"
         + (f"; tolerance {_money(result.tolerance)}" if result.tolerance else "")
     )
     return lines
+
+
+def _invoice_total(summary: Any) -> str:
+    """The invoice's total: stated by a total line, or the lines' sum, "+ unknown" when a
+    line's amount cannot be read and no total line states it."""
+    if summary.invoice_total_known:
+        return _money(summary.invoice_total)
+    return _partly_unknown(summary.invoice_total, summary)
 
 
 def _partly_unknown(amount: Any, summary: Any) -> str:

@@ -152,16 +152,21 @@ def spend_command(
     strict_exit(strict, len(spent.invalid_jobs), rejected)
 
 
+def _counted(spent: Any) -> str:
+    """Where the rows count invalid jobs: in their groups' rows of the periods their
+    records fall in, inside the window (none may)."""
+    if int(spent.table["unknown_jobs"].sum()):
+        return "; counted in unknown_jobs of the rows of their periods"
+    return "; in no row of this report"
+
+
 def _left_out(spent: Any) -> str:
     """What no row includes: jobs of unknown amount, records of no known job."""
     jobs = spent.invalid_jobs
     said = []
     if jobs:
         named = ", ".join(jobs[:5]) + (f" and {len(jobs) - 5} more" if len(jobs) > 5 else "")
-        said.append(
-            f"{len(jobs)} invalid job(s) in no row's sums, counted in the unknown_jobs of"
-            f" their rows ({named})"
-        )
+        said.append(f"{len(jobs)} invalid job(s) in no row's sums{_counted(spent)} ({named})")
     if spent.orphan_records:
         said.append(f"{spent.orphan_records} rejected record(s) of no known job")
     return f"note: {'; '.join(said)}: amount unknown, not $0 (see rftcost validate)"
@@ -175,6 +180,8 @@ def _row_cells(row: dict[str, Any], group: str) -> list[str]:
     used = row["budget_used"]
     if used is not None:
         used_text = f"{used}%" + (" OVER" if row["over_budget"] else "")
+    elif row["over_budget"]:  # over already, by a share unknown (charges of unknown amount)
+        used_text = "OVER"
     else:  # no budget; or a job of unknown amount in the row (spend's budgets say which)
         used_text = "" if row["budget"] is None else "unknown"
     sums = ("billed_hours", "compute_amount", "discount_amount", "grader_amount")
@@ -240,7 +247,7 @@ def _notes(spent: Any) -> list[str]:
         shown += " …" if len(spent.invalid_jobs) > 5 else ""
         notes.append(
             f"{len(spent.invalid_jobs)} invalid job(s) not in the sums"
-            f" (amount unknown, not $0; counted as invalid in their rows): {shown}"
+            f" (amount unknown, not $0{_counted(spent)}): {shown}"
         )
     over = spent.over_budget
     if over:

@@ -40,7 +40,14 @@ def step_intervals(events: pd.DataFrame) -> pd.DataFrame:
     # A step cannot start before the step before it ended, nor before training started
     # (or resumed): a full_iteration longer than that would bill the queue, the setup or
     # a pause as training (R2). Such a step is timed from that anchor (said in a note).
-    early = timed & metrics["previous"].notna() & (start < metrics["previous"])
+    # (An anchor in the step's own second leaves the step as timed: clipped, it would be
+    # a step of no time, which makes its job invalid.)
+    early = (
+        timed
+        & metrics["previous"].notna()
+        & (start < metrics["previous"])
+        & (metrics["previous"] < metrics["ts"])
+    )
     start = start.where(~early, metrics["previous"])
     return metrics.assign(start=start, timed=timed, clipped=early)
 
