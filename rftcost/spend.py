@@ -864,14 +864,9 @@ _ROW_COLUMNS = [
     "unknown_jobs",
 ]
 _ZERO_COLUMNS = [
-    "compute_cents",
-    "discount_cents",
-    "grader_cents",
-    "total_cents",
-    "hour_units",
-    "jobs",
-    "charges",
-    "unknown_jobs",
+    c
+    for c in _ROW_COLUMNS
+    if c not in ("period", "period_start", "period_end", "group", "budget_cents")
 ]
 """A row's counts and sums: 0 in a row added for a budget or a job of unknown amount."""
 
@@ -919,12 +914,16 @@ def _with_row_budgets(table: pd.DataFrame, budgets: pd.DataFrame, kind: PeriodKi
     keyed = budgets.rename(columns={"team": "group", "start_ns": "period_start"})[
         ["period_start", "group", "budget_cents"]
     ]
-    merged = table.drop(columns=["budget_cents"]).merge(
-        keyed, on=["period_start", "group"], how="outer"
-    )
+    return _merged_rows(table, keyed, kind)
+
+
+def _merged_rows(table: pd.DataFrame, keyed: pd.DataFrame, kind: PeriodKind) -> pd.DataFrame:
+    """``table`` with ``keyed``'s column (by period start and group) in place of its own,
+    and a row of zero sums for a key no row has."""
+    (column,) = [c for c in keyed.columns if c not in ("period_start", "group")]
+    merged = table.drop(columns=[column]).merge(keyed, on=["period_start", "group"], how="outer")
     merged[_ZERO_COLUMNS] = merged[_ZERO_COLUMNS].fillna(0).astype("int64")
-    merged = merged.drop(columns=["period", "period_end"])
-    merged = _with_period_labels(merged, kind)
+    merged = _with_period_labels(merged.drop(columns=["period", "period_end"]), kind)
     return merged.astype({"budget_cents": "Int64"})[_ROW_COLUMNS]
 
 
@@ -986,14 +985,7 @@ def _with_unknown_jobs(table: pd.DataFrame, counts: pd.DataFrame, kind: PeriodKi
     period whose only jobs are of unknown amount."""
     if counts.empty:
         return table
-    merged = table.drop(columns=["unknown_jobs"]).merge(
-        counts.astype({"period_start": "int64", "group": str}),
-        on=["period_start", "group"],
-        how="outer",
-    )
-    merged[_ZERO_COLUMNS] = merged[_ZERO_COLUMNS].fillna(0).astype("int64")
-    merged = _with_period_labels(merged.drop(columns=["period", "period_end"]), kind)
-    return merged.astype({"budget_cents": "Int64"})[_ROW_COLUMNS]
+    return _merged_rows(table, counts.astype({"period_start": "int64", "group": str}), kind)
 
 
 def _sorted(table: pd.DataFrame) -> pd.DataFrame:

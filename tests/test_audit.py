@@ -856,6 +856,17 @@ def test_cli_table_and_json_round_a_sub_cent_invoice_amount_alike(tmp_path: Path
     assert any(finding["kind"] in row and half_up in row for row in rows), rows
 
 
+def _canonical_invoice(tmp_path: Path, *rows: str) -> Path:
+    """A canonical CSV invoice of ``rows`` (each a line of text) under its header."""
+    invoice = tmp_path / "invoice.csv"
+    invoice.write_text(
+        "invoice_id,line,job_id,line_type,charge_at,description,grader_model,token_type,"
+        "quantity,unit,unit_price,amount,currency\n" + "".join(rows),
+        encoding="utf-8",
+    )
+    return invoice
+
+
 def test_an_invalid_job_no_line_bills_is_said_unknown_never_a_job_of_zero(tmp_path: Path) -> None:
     """Its charge is unknown: the audit said "No differences: the invoice matches the logs"
     with no note. It stays no finding (the invoice may rightly bill it nothing), but the
@@ -871,12 +882,9 @@ def test_an_invalid_job_no_line_bills_is_said_unknown_never_a_job_of_zero(tmp_pa
     ]
     log = tmp_path / "log.jsonl"
     log.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
-    invoice = tmp_path / "invoice.csv"
-    invoice.write_text(
-        "invoice_id,line,job_id,line_type,charge_at,description,grader_model,token_type,"
-        "quantity,unit,unit_price,amount,currency\n"
+    invoice = _canonical_invoice(
+        tmp_path,
         "INV,1,ok,compute,2025-06-02T09:00:00Z,RFT,,,1.00,hours,100.00,100.00,USD\n",
-        encoding="utf-8",
     )
     report = audit_invoice(invoice, rftcost.bill(log))
     assert report.findings == () and report.unpriced_jobs == ("bad",)
@@ -940,12 +948,9 @@ def test_a_record_of_no_known_job_leaves_the_audits_expected_total_unknown(
     """ftjob-b's succeeded record has no readable job id: the bill says "+ unknown"; the
     audit said "the invoice matches the logs" (exit 0) for an invoice billing ftjob-a."""
     log = _two_jobs(tmp_path, '{"jobid":"ftjob-b","ts":"2025-06-03T10:00:00Z","event":"succeeded"}')
-    invoice = tmp_path / "invoice.csv"
-    invoice.write_text(
-        "invoice_id,line,job_id,line_type,charge_at,description,grader_model,token_type,"
-        "quantity,unit,unit_price,amount,currency\n"
+    invoice = _canonical_invoice(
+        tmp_path,
         "INV,1,ftjob-a,compute,,RFT,,,1.00,hours,100.00,100.00,USD\n",
-        encoding="utf-8",
     )
     report = audit_invoice(invoice, rftcost.bill(log))
     assert report.findings == () and report.orphan_records == 1 and report.expected_unknown
@@ -1016,13 +1021,8 @@ def test_two_lines_with_one_number_are_named_by_their_file_lines(tmp_path: Path)
     log = _two_jobs(
         tmp_path, '{"job_id":"ftjob-b","ts":"2025-06-03T10:00:00Z","event":"succeeded"}'
     )
-    invoice = tmp_path / "invoice.csv"
     row = "INV,1,ftjob-a,compute,,RFT,,,1.00,hours,100.00,100.00,USD\n"
-    invoice.write_text(
-        "invoice_id,line,job_id,line_type,charge_at,description,grader_model,token_type,"
-        "quantity,unit,unit_price,amount,currency\n" + row + row,
-        encoding="utf-8",
-    )
+    invoice = _canonical_invoice(tmp_path, row, row)
     (finding,) = [f for f in audit_invoice(invoice, rftcost.bill(log)).findings
                   if f.kind == "duplicate_line"]  # fmt: skip
     assert finding.explanation.startswith("Line 1 (file line 3) repeats line 1 (file line 2)")
@@ -1044,16 +1044,13 @@ def test_a_charge_over_a_price_change_with_typed_token_lines_is_audited(tmp_path
         '{"job_id":"j","ts":"2025-06-10T08:00:00Z","event":"succeeded"}\n',
         encoding="utf-8",
     )
-    invoice = tmp_path / "invoice.csv"
-    invoice.write_text(
-        "invoice_id,line,job_id,line_type,charge_at,description,grader_model,token_type,"
-        "quantity,unit,unit_price,amount,currency\n"
-        "I,1,j,compute,,t,,,24.00,hours,100.00,2400.00,USD\n"
-        "I,2,j,grader_tokens,,g,o3,input,1000000,tokens,10.00,10.00,USD\n"
-        "I,3,j,grader_tokens,,g,o3,input,1000000,tokens,2.00,2.00,USD\n"
-        "I,4,j,grader_tokens,,g,o3,output,100000,tokens,40.00,4.00,USD\n"
+    invoice = _canonical_invoice(
+        tmp_path,
+        "I,1,j,compute,,t,,,24.00,hours,100.00,2400.00,USD\n",
+        "I,2,j,grader_tokens,,g,o3,input,1000000,tokens,10.00,10.00,USD\n",
+        "I,3,j,grader_tokens,,g,o3,input,1000000,tokens,2.00,2.00,USD\n",
+        "I,4,j,grader_tokens,,g,o3,output,100000,tokens,40.00,4.00,USD\n",
         "I,5,j,grader_tokens,,g,o3,output,100000,tokens,8.00,0.80,USD\n",
-        encoding="utf-8",
     )
     report = audit_invoice(invoice, rftcost.bill(log))
     assert report.summary.expected_total == Decimal("2416.80") and report.findings == ()
@@ -1070,15 +1067,12 @@ def test_token_lines_at_a_price_in_force_for_only_part_of_the_usage_are_no_round
     log.write_text(
         "".join(line for line in examples.read_text().splitlines(True) if "example-11" in line)
     )
-    invoice = tmp_path / "invoice.csv"
-    invoice.write_text(
-        "invoice_id,line,job_id,line_type,charge_at,description,grader_model,token_type,"
-        "quantity,unit,unit_price,amount,currency\n"
-        "I,1,ftjob-example-11,compute,,t,,,2.00,hours,100.00,200.00,USD\n"
-        "I,2,ftjob-example-11,grader_tokens,,g,o3,input,1600000,tokens,10.00,16.00,USD\n"
-        "I,3,ftjob-example-11,grader_tokens,,g,o3,cached_input,400000,tokens,2.50,1.00,USD\n"
+    invoice = _canonical_invoice(
+        tmp_path,
+        "I,1,ftjob-example-11,compute,,t,,,2.00,hours,100.00,200.00,USD\n",
+        "I,2,ftjob-example-11,grader_tokens,,g,o3,input,1600000,tokens,10.00,16.00,USD\n",
+        "I,3,ftjob-example-11,grader_tokens,,g,o3,cached_input,400000,tokens,2.50,1.00,USD\n",
         "I,4,ftjob-example-11,grader_tokens,,g,o3,output,300000,tokens,40.00,12.00,USD\n",
-        encoding="utf-8",
     )
     report = audit_invoice(invoice, rftcost.bill(log))
     (finding,) = report.findings

@@ -232,6 +232,18 @@ def test_structural_problems_still_refuse_the_invoice(
         assert code == 2 and words in err and err.count("\n") == 1
 
 
+def _with_total_line(lines: pd.DataFrame, amount: Decimal) -> pd.DataFrame:
+    """``lines`` and a ``total`` line stating ``amount`` for their invoice."""
+    total = dict.fromkeys(lines.columns, "") | {
+        "invoice_id": lines.loc[0, "invoice_id"],
+        "line": str(len(lines) + 1),
+        "line_type": "total",
+        "amount": str(amount),
+        "currency": lines.loc[0, "currency"],
+    }
+    return pd.concat([lines, pd.DataFrame([total])], ignore_index=True)
+
+
 def test_a_line_set_aside_is_still_part_of_the_invoice_total(
     clean: pd.DataFrame, bill: rftcost.Bill, tmp_path: Path
 ) -> None:
@@ -246,15 +258,7 @@ def test_a_line_set_aside_is_still_part_of_the_invoice_total(
     lines.to_csv(spoilt, index=False)
     report = audit_invoice(spoilt, bill)
     assert report.summary.invoice_total == whole
-    total_line = dict.fromkeys(lines.columns, "") | {
-        "invoice_id": lines.loc[0, "invoice_id"],
-        "line": str(len(lines) + 1),
-        "line_type": "total",
-        "amount": str(whole),
-        "currency": lines.loc[0, "currency"],
-    }
-    with_total = pd.concat([lines, pd.DataFrame([total_line])], ignore_index=True)
-    with_total.to_csv(spoilt, index=False)
+    _with_total_line(lines, whole).to_csv(spoilt, index=False)
     report = audit_invoice(spoilt, bill)
     assert not [f for f in report.findings if f.kind == "arithmetic_error"]
     assert report.summary.invoice_total == whole
@@ -283,15 +287,8 @@ def test_a_total_line_is_not_checked_against_lines_whose_amount_cannot_be_read(
     lines = clean.copy()
     whole = sum(Decimal(a) for a in lines["amount"])
     lines.loc[_compute_row(lines), "amount"] = "1O1.00"
-    total_line = dict.fromkeys(lines.columns, "") | {
-        "invoice_id": lines.loc[0, "invoice_id"],
-        "line": str(len(lines) + 1),
-        "line_type": "total",
-        "amount": str(whole),
-        "currency": lines.loc[0, "currency"],
-    }
     spoilt = tmp_path / "invoice.csv"
-    pd.concat([lines, pd.DataFrame([total_line])], ignore_index=True).to_csv(spoilt, index=False)
+    _with_total_line(lines, whole).to_csv(spoilt, index=False)
     report = audit_invoice(spoilt, bill)
     assert not [f for f in report.findings if f.kind == "arithmetic_error"]
     assert [f.kind for f in report.findings if f.severity == "error"] == ["unreadable_line"]

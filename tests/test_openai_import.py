@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -810,18 +811,29 @@ def test_grader_tokens_named_by_an_alias_and_its_dated_model_are_counted_once(
     assert not same_model("gpt-4o-2024-05-13", "gpt-4o-2024-08-06")
 
 
+def _succeeded_with(tmp_path: Path, edit: Callable[[dict[str, Any]], None]) -> Path:
+    """A copy of the succeeded fixture with ``edit`` applied to each metrics event's data."""
+    folder = tmp_path / "succeeded"
+    shutil.copytree(FIXTURES / "succeeded", folder)
+    for page in folder.glob("events*.json"):
+        document = json.loads(page.read_text())
+        for event in document["data"]:
+            if event.get("type") == "metrics":
+                edit(event["data"])
+        page.write_text(json.dumps(document))
+    return folder
+
+
 def test_a_step_reporting_no_grader_usage_beside_steps_that_do_is_noted(tmp_path: Path) -> None:
     """The job's step 2 metrics event without its usage: its tokens are in no charge. The
     grader amount may be understated, which the import and the bill now say (it was silent:
     2.50 became 1.53 with no word)."""
-    folder = tmp_path / "succeeded"
-    shutil.copytree(FIXTURES / "succeeded", folder)
-    page = folder / "events-page-2.json"
-    document = json.loads(page.read_text())
-    for event in document["data"]:
-        if event.get("type") == "metrics" and event["data"]["step"] == 2:
-            del event["data"]["model_graders_token_usage"]
-    page.write_text(json.dumps(document))
+
+    def drop_usage(data: dict[str, Any]) -> None:
+        if data["step"] == 2:
+            del data["model_graders_token_usage"]
+
+    folder = _succeeded_with(tmp_path, drop_usage)
     result = import_openai([folder])
     (note,) = [n for n in result.notes if "report no grader token usage" in n]
     assert "ftjob-succeeded1" in note and "(step 2)" in note and "understated" in note
@@ -835,15 +847,12 @@ def test_a_step_reporting_no_grader_usage_beside_steps_that_do_is_noted(tmp_path
 def test_cached_tokens_above_prompt_tokens_reject_their_record_once(tmp_path: Path) -> None:
     """One bad usage object was two rejected records (the metrics event, and the
     grader_usage event made of it): 25 read from an export of 24."""
-    folder = tmp_path / "succeeded"
-    shutil.copytree(FIXTURES / "succeeded", folder)
-    page = folder / "events-page-2.json"
-    document = json.loads(page.read_text())
-    for event in document["data"]:
-        if event.get("type") == "metrics" and event["data"]["step"] == 2:
-            usage = event["data"]["model_graders_token_usage"]
-            next(iter(usage.values()))["train_cached_tokens"] = 999_999
-    page.write_text(json.dumps(document))
+
+    def over_cache(data: dict[str, Any]) -> None:
+        if data["step"] == 2:
+            next(iter(data["model_graders_token_usage"].values()))["train_cached_tokens"] = 999_999
+
+    folder = _succeeded_with(tmp_path, over_cache)
     counts = read_events(folder).counts()
     clean = read_events(FIXTURES / "succeeded").counts()
     assert counts["rejected"] == 1 and counts["records_read"] == clean["records_read"]
@@ -874,15 +883,11 @@ def test_a_step_timed_longer_than_since_the_step_before_is_not_billed_before_it(
     the job existed, and the queue and setup were billed as training (billable above the
     wall clock). Each step now starts no earlier than the step before ended, or training
     started, and a note says so."""
-    folder = tmp_path / "succeeded"
-    shutil.copytree(FIXTURES / "succeeded", folder)
-    for page in folder.glob("events*.json"):
-        document = json.loads(page.read_text())
-        for event in document["data"]:
-            if event.get("type") == "metrics":
-                event["data"].setdefault("timing", {}).setdefault("step", {})
-                event["data"]["timing"]["step"]["full_iteration"] = 36_000.0
-        page.write_text(json.dumps(document))
+
+    def ten_hours(data: dict[str, Any]) -> None:
+        data.setdefault("timing", {}).setdefault("step", {})["full_iteration"] = 36_000.0
+
+    folder = _succeeded_with(tmp_path, ten_hours)
     events = import_openai([folder]).events
     created = events.loc[events["event"] == "job_created", "ts"].min()
     steps = events[(events["event"] == "phase_start") & (events["phase"] == STEP_PHASE)]

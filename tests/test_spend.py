@@ -790,14 +790,20 @@ def test_spend_chart_never_writes_zero_over_a_row_of_unknown_amount(tmp_path: Pa
     assert not any(label in ("$0", "US$0") for label in labels)
 
 
-def test_a_record_of_no_known_job_leaves_every_budget_in_doubt(tmp_path: Path) -> None:
-    """A record whose job id cannot be read may be a charge of any team at any time: a
-    budget 68% used said "ok" and --fail-over-budget exited 0; now it is unknown (exit 1)."""
+def _log_with_a_record_of_no_known_job(tmp_path: Path) -> Path:
+    """ftjob-ok alone (search, June, $100) and a record whose job id cannot be read."""
     log = _log_with_an_invalid_job_over_two_months(tmp_path)
     lines = log.read_text().splitlines()[:4]
     log.write_text(
         "\n".join([*lines, '{"jobid":"x","ts":"2025-06-11T00:00:00Z","event":"succeeded"}']) + "\n"
     )
+    return log
+
+
+def test_a_record_of_no_known_job_leaves_every_budget_in_doubt(tmp_path: Path) -> None:
+    """A record whose job id cannot be read may be a charge of any team at any time: a
+    budget 68% used said "ok" and --fail-over-budget exited 0; now it is unknown (exit 1)."""
+    log = _log_with_a_record_of_no_known_job(tmp_path)
     budgets = tmp_path / "budgets.csv"
     budgets.write_text("team,period,amount\nsearch,2025-06,150\n")
     (status,) = spend(rftcost.bill(log), budgets=budgets).budgets
@@ -825,11 +831,7 @@ def test_a_budget_in_doubt_is_never_charted_as_zero_and_an_over_row_says_over(
     was drawn "$0" and a row already over showed only "unknown"."""
     from rftcost.charts import spend_figure
 
-    log = _log_with_an_invalid_job_over_two_months(tmp_path)
-    lines = log.read_text().splitlines()[:4]
-    log.write_text(
-        "\n".join([*lines, '{"jobid":"x","ts":"2025-06-11T00:00:00Z","event":"succeeded"}']) + "\n"
-    )
+    log = _log_with_a_record_of_no_known_job(tmp_path)
     budgets = tmp_path / "budgets.csv"
     budgets.write_text("team,period,amount\nsearch,2025-06,50\nlegal,2025-06,10\n")
     report = spend(rftcost.bill(log), budgets=budgets)
