@@ -272,7 +272,10 @@ def csv_records(handle: Iterable[str]) -> Iterator[CsvRecord]:
                     return
                 except csv.Error as error:
                     if _unclosed(error):
-                        fields = next(csv.reader(lines.record[:1]), [])
+                        # Its job from the line read with the stray quote as text: the
+                        # quote opens the line's first fields, not the whole rest.
+                        bare = csv.reader(lines.record[:1], quoting=csv.QUOTE_NONE)
+                        fields = [field.strip('"') for field in next(bare, [])]
                         problem = (
                             f"not CSV: a quote never closed on file line {first} (the lines "
                             "after it are read on their own)"

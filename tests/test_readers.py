@@ -352,6 +352,41 @@ def test_a_stray_quote_closed_by_a_later_one_does_not_swallow_records(tmp_path: 
     assert (table.loc["j2", "status"], table.loc["j2", "total_amount"]) == ("succeeded", "50.00")
 
 
+@pytest.mark.parametrize(
+    ("broken", "reason"),
+    [
+        # The quote opens the job id and is never closed: the line's job is its first field.
+        ('"jv5,2025-06-02T00:30:00Z,grader_usage,gpt-4.1,1000000\n', "quote never closed"),
+        # Closed by the quote of the next line's id: a job id over two lines.
+        ('"jv5,2025-06-02T00:30:00Z,grader_usage,gpt-4.1,1000000\n"jv5"', "a job id over 2 lines"),
+    ],
+)
+def test_a_quote_opened_before_a_job_id_makes_that_job_invalid(
+    tmp_path: Path, broken: str, reason: str
+) -> None:
+    """A quote opened before the job id made a job of the whole line (and of the next one's
+    id), while the real job was billed 100.00 without its grader tokens. The record is
+    rejected as its first line's job's: that job is invalid, no other job is made."""
+    path = tmp_path / "open.csv"
+    tail = ",2025-06-02T01:00:00Z,phase_end,,,\n" if broken.endswith('"jv5"') else ""
+    rest = "" if tail else "jv5,2025-06-02T01:00:00Z,phase_end,rollout,,\n"
+    path.write_text(
+        "job_id,ts,event,phase,grader_model,input_tokens\n"
+        "jv5,2025-06-02T00:00:00Z,job_created,,,\n"
+        "jv5,2025-06-02T00:00:00Z,phase_start,rollout,,\n"
+        + broken
+        + tail
+        + rest
+        + "jv5,2025-06-02T01:00:00Z,succeeded,,,\n"
+    )
+    log = rftcost.read_events(path)
+    assert log.rejected["job_id"].tolist() == ["jv5"]
+    assert reason in log.rejected["reason"].iloc[0]
+    bill = rftcost.bill(path)
+    assert bill.jobs["job_id"].tolist() == ["jv5"]
+    assert bill.totals().invalid_jobs == 1
+
+
 def test_a_number_too_large_for_a_float_is_not_a_name(tmp_path: Path) -> None:
     """Team numbers above 2^53 in a column read as floats lose digits: 9007199254740993 and
     ...992 became one team, its budget said "ok". Such a record is rejected instead."""

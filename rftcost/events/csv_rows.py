@@ -37,13 +37,17 @@ def set_aside_swallowed(
 
     A quote never closed, then closed by a later one, makes one field of the lines
     between: their records vanish into a message, and a job bills for less without a
-    word. A message of several lines is fine; one whose lines are records is not.
+    word. A message of several lines is fine; one whose lines are records is not, nor
+    is a job id of several lines (a quote opened before the id, closed on a later line).
+    Such a record's job is the one its first line names (the text before its first
+    separator): it is that job's record that cannot be read.
     """
     separators = len(frame.columns) - 2  # the header's fields, less one ("line" is ours)
     if frame.empty or separators < 1:
         return frame, rejected
     record_line = "\n(?:[^,\n]*,){" + str(separators) + "}"
     swallowed = np.zeros(len(frame), dtype=bool)
+    records_in = np.zeros(len(frame), dtype=bool)  # lines shaped as records, not an id alone
     found: pd.Series | None = None
     for column in frame.columns:
         values = frame[column]
@@ -52,19 +56,28 @@ def set_aside_swallowed(
         several = values.str.contains("\n", regex=False, na=False)
         if not several.any():  # the usual file: one cheap test per column
             continue
-        shaped = (several & values.str.contains(record_line, regex=True, na=False)).to_numpy(
-            dtype=bool
-        )
+        shaped = (
+            several
+            if column == "job_id"
+            else several & values.str.contains(record_line, regex=True, na=False)
+        ).to_numpy(dtype=bool)
         if found is None:
             found = pd.Series(pd.NA, index=frame.index, dtype="object")
         found = found.mask(shaped & ~swallowed, values)
+        records_in |= shaped & values.str.contains(record_line, regex=True, na=False).to_numpy(
+            dtype=bool
+        )
         swallowed |= shaped
     if not swallowed.any():
         return frame, rejected
     assert found is not None  # some column's values were kept above
     bad = frame[swallowed]
     text = found[swallowed].astype(str)
-    job_id = bad["job_id"].astype("string").str.strip() if "job_id" in bad else None
+    job_id = (
+        bad["job_id"].astype("string").str.split("\n").str[0].str.split(",").str[0].str.strip()
+        if "job_id" in bad
+        else None
+    )
     spans = text.str.count("\n").to_numpy()
     more = pd.DataFrame(
         {
@@ -76,7 +89,9 @@ def set_aside_swallowed(
             "reason": [
                 f"a quoted field runs over {lines} more line(s) shaped as records (a quote "
                 "never closed?): their records would be lost in it"
-                for lines in spans
+                if shaped_as_records
+                else f"a job id over {lines + 1} lines (a quote never closed?)"
+                for lines, shaped_as_records in zip(spans, records_in[swallowed], strict=True)
             ],
         },
         columns=list(REJECTED_COLUMNS),

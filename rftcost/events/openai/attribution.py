@@ -23,7 +23,9 @@ from rftcost.events.openai.model import ImportProblem
 __all__ = ["resolve_checkpoint_jobs", "resolve_event_jobs", "tie_to_jobs", "unresolved_records"]
 
 
-_JOB_ID_IN_NAME = re.compile(r"ftjob-[A-Za-z0-9_-]+")
+_JOB_ID_IN_NAME = re.compile(r"ftjob-[A-Za-z0-9]+")
+"""An id as OpenAI and Azure write them (letters and digits after ``ftjob-``): a name like
+``ftjob-abc-events.json`` names ``ftjob-abc``, not a job ``ftjob-abc-events``."""
 
 
 _CREATED_MESSAGE = re.compile(r"Created fine-tuning job:\s*(ftjob-[A-Za-z0-9_-]+)")
@@ -102,7 +104,7 @@ def _event_file_sources(
 ) -> Iterator[set[str]]:
     """The jobs an events file may belong to, source by source (the module docstring)."""
     yield set(named_in_file.get(file, set()))
-    yield _ids_in_path(Path(file))
+    yield _ids_in_path(Path(file), jobs)
     yield in_folder(folder)
     yield _sibling_job(Path(file))
     yield set(jobs["job_id"])
@@ -117,7 +119,7 @@ def _problem_sources(
     """The jobs an unreadable record of ``file`` may belong to, source by source."""
     path = Path(file)
     yield {file_jobs[file]} if file in file_jobs else set()
-    yield _ids_in_path(path)
+    yield _ids_in_path(path, jobs)
     yield {job for other, job in file_jobs.items() if Path(other).parent == path.parent}
     yield in_folder(str(path.parent))
     yield _sibling_job(path)
@@ -139,13 +141,36 @@ def _sets_by_key(keys: pd.Series, values: pd.Series) -> dict[str, set[str]]:
     return found
 
 
-def _ids_in_path(file: Path) -> set[str]:
-    """The ``ftjob-…`` ids in the file's name, else in its folder's name."""
+def _ids_in_path(file: Path, jobs: pd.DataFrame) -> set[str]:
+    """The ``ftjob-…`` ids in the file's name, else in its folder's name.
+
+    The ids of the import's job objects come first, wherever they stand in a name and
+    whatever they hold (``ftjob-x_2025-06-02``, ``ftjob-x-events``: the job ``ftjob-x``
+    when it was read); else what looks like an id (``_JOB_ID_IN_NAME``)."""
+    known = sorted({str(job) for job in jobs["job_id"].dropna()}, key=len, reverse=True)
     for name in (file.stem, file.parent.name):
+        found = {job for job in known if _names(name, job)}
+        # A known id inside a longer known id (``ftjob-a`` in ``ftjob-a-2``) is the
+        # longer one's.
+        found = {job for job in found if not any(job != o and job in o for o in found)}
+        if found:
+            return found
         found = set(_JOB_ID_IN_NAME.findall(name))
         if found:
             return found
     return set()
+
+
+def _names(name: str, job: str) -> bool:
+    """Whether ``name`` holds the id ``job`` whole: not followed by more of an id's
+    letters or digits (``ftjob-ab`` is not named by ``ftjob-abc.json``)."""
+    start = name.find(job)
+    while start >= 0:
+        end = start + len(job)
+        if end == len(name) or not name[end].isalnum():
+            return True
+        start = name.find(job, start + 1)
+    return False
 
 
 def _sibling_job(file: Path) -> set[str]:
@@ -197,7 +222,7 @@ def _checkpoint_file_sources(
     jobs: pd.DataFrame,
 ) -> Iterator[set[str]]:
     """The jobs a checkpoint that names none may belong to, source by source."""
-    yield _ids_in_path(Path(file))
+    yield _ids_in_path(Path(file), jobs)
     yield events_in_folder(folder)
     yield jobs_in_folder(folder)
     yield _sibling_job(Path(file))

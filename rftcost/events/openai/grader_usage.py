@@ -15,18 +15,20 @@ from typing import Any
 
 import pandas as pd
 
-from rftcost.events.openai.frames import event_ids, optional_text, true_where
+from rftcost.events.openai.frames import event_ids, lookup, optional_text, true_where
 from rftcost.events.openai.model import ImportProblem
 from rftcost.events.openai.values import InvalidObject, as_object, stripped_text, whole_number
 from rftcost.prices import resolve_model_family
 
 __all__ = [
+    "captured_usage",
     "grader_models",
     "grader_usage_of",
     "runs_a_model",
     "same_model",
     "single_grader_model",
     "unknown_grader_problems",
+    "usage_by_the_end",
     "usage_problems",
     "usage_rows",
     "usage_table",
@@ -173,7 +175,7 @@ def _usage_graders(data: dict[str, Any]) -> dict[str, tuple[int, int, int]]:
 
 def usage_table(events: pd.DataFrame) -> pd.DataFrame:
     """One row per metrics event and grader model, with its token counts."""
-    columns = ["job_id", "id", "ts", "file", "position"]
+    columns = ["job_id", "id", "ts", "step", "file", "position"]
     metrics = events.loc[events["type"] == "metrics", [*columns, "usage"]].explode("usage")
     metrics = metrics[metrics["usage"].notna()].reset_index(drop=True)
     tokens = pd.DataFrame(
@@ -190,10 +192,67 @@ def usage_rows(usage: pd.DataFrame) -> pd.DataFrame:
     # Cached above prompt tokens is the record's problem (``usage_problems``): rejected
     # once there, not a second time as the event it would make.
     rows = usage[used & ~(usage["cached_input_tokens"] > usage["input_tokens"])]
-    return rows.drop(columns=["id", "file", "position"]).assign(
+    return rows.drop(columns=["id", "step", "file", "position"]).assign(
         event="grader_usage",
         event_id=event_ids(rows["id"], "grader_usage", rows["grader_model"]),
     )
+
+
+def captured_usage(usage: pd.DataFrame, checkpoints: pd.DataFrame) -> pd.DataFrame:
+    """A step's usage placed no later than the first checkpoint that holds the step (R5, R9).
+
+    The API may stamp a step's checkpoint a moment before the step's metrics event (the
+    usage's time): read as it stands, a failure after that checkpoint would lose the
+    tokens of a step the checkpoint captured. ``checkpoints`` are ``checkpoint_saved``
+    rows (``job_id``, ``ts``, ``step``); a checkpoint at a step holds every step up to it.
+    """
+    saved = checkpoints.loc[checkpoints["step"].notna(), ["job_id", "ts", "step"]]
+    stepped = usage["step"].notna()
+    if not len(saved) or not stepped.any():
+        return usage
+    # (An empty frame of announced checkpoints leaves the times' column of objects.)
+    saved = saved.astype({"step": "int64", "job_id": "string", "ts": usage["ts"].dtype})
+    # The earliest checkpoint at a step or any later one: what holds that step first.
+    saved = saved.sort_values(["job_id", "step"], ascending=[True, False])
+    saved = saved.assign(held_by=saved.groupby("job_id", sort=False)["ts"].cummin())
+    steps = usage.loc[stepped, ["job_id", "step"]].astype({"step": "int64", "job_id": "string"})
+    held = pd.merge_asof(
+        steps.reset_index().sort_values("step"),
+        saved[["job_id", "step", "held_by"]].sort_values("step"),
+        on="step",
+        by="job_id",
+        direction="forward",
+    ).set_index("index")["held_by"]
+    held = held.reindex(usage.index)
+    earlier = held.notna() & (held < usage["ts"])
+    return usage.assign(ts=usage["ts"].where(~earlier, held))
+
+
+def usage_by_the_end(canonical: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Grader usage logged after its job was cancelled or succeeded, placed at that end (R7).
+
+    The step in progress at a cancel is billed to the cancel (``steps.in_progress_rows``);
+    its metrics event, and the usage it reports, may be logged a moment later. Left there,
+    the tokens would be accrued work of a job that has ended (R8), never charged.
+    """
+    ends = canonical[canonical["event"].isin(["cancelled", "succeeded"])]
+    usage = canonical["event"].eq("grader_usage")
+    if ends.empty or not usage.any():
+        return canonical, []
+    end = lookup(canonical["job_id"], ends.groupby("job_id", sort=False)["ts"].max())
+    late = usage & end.notna() & (canonical["ts"] > end)
+    if not late.any():
+        return canonical, []
+    moved = canonical[late]
+    last = ends.sort_values("ts", kind="stable").drop_duplicates("job_id", keep="last")
+    ending = dict(zip(last["job_id"], zip(last["event"], last["ts"], strict=True), strict=True))
+    notes = [
+        f"job {job}: {count} grader usage record(s) logged after the job {ending[job][0]} "
+        f"(at {ending[job][1].isoformat()}): counted in its final charge, with the step in "
+        "progress (R7)"
+        for job, count in moved.groupby("job_id", sort=False).size().items()
+    ]
+    return canonical.assign(ts=canonical["ts"].where(~late, end)), notes
 
 
 def usage_problems(usage: pd.DataFrame) -> list[ImportProblem]:

@@ -30,7 +30,9 @@ from rftcost.events.openai.canonical import (
 )
 from rftcost.events.openai.frames import is_missing, optional_text
 from rftcost.events.openai.grader_usage import (
+    captured_usage,
     unknown_grader_problems,
+    usage_by_the_end,
     usage_problems,
     usage_rows,
     usage_table,
@@ -135,8 +137,9 @@ def import_openai(paths: Sequence[str | Path] | str | Path) -> OpenAIImport:
     ]
 
     steps = step_intervals(events)
-    usage = usage_table(events)
     announced, announced_notes = announced_checkpoints(events, checkpoints)
+    saved = checkpoint_rows(checkpoints)
+    usage = captured_usage(usage_table(events), pd.concat([saved, announced]))
     status, status_notes = status_rows(jobs, events, webhooks)
     canonical = canonical_events(
         [
@@ -146,17 +149,19 @@ def import_openai(paths: Sequence[str | Path] | str | Path) -> OpenAIImport:
             state_rows(events, steps),
             step_rows(steps),
             usage_rows(usage),
-            checkpoint_rows(checkpoints),
+            saved,
             announced,
         ]
     )
     # R7: a cancel or pause loses nothing, the step in progress at it included.
     canonical = canonical_events([canonical, in_progress_rows(steps, canonical)])
+    canonical, late_notes = usage_by_the_end(canonical)
+    canonical = canonical_events([canonical])
     problems += usage_problems(usage)
     job_problems += incomplete_jobs(jobs, events, steps, checkpoints, canonical)
     job_problems += unknown_grader_problems(jobs, steps, usage)
     vendor = vendor_hours(events)
-    notes += status_notes + announced_notes
+    notes += status_notes + announced_notes + late_notes
     notes += import_notes(jobs, events, steps, checkpoints, usage, vendor)
     notes += failed_without_checkpoints(canonical)
     return OpenAIImport(

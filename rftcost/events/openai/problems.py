@@ -123,9 +123,13 @@ def incomplete_jobs(
         open_end["job_id"],
         [
             "the job object has finished_at but nothing in the export says how it ended "
-            "(no status, message or webhook)"
-        ]
-        * len(open_end),
+            + (
+                "(no status, message or webhook)"
+                if is_missing(row.status)
+                else f"(its status {row.status!r} is not an end: no message or webhook says one)"
+            )
+            for row in open_end.itertuples()
+        ],
     )
     # A job that stopped with no metrics event cost nothing only if the export shows it
     # never trained: created (its first message is there) and never started.

@@ -379,7 +379,7 @@ def _job_record(item: dict[str, Any]) -> dict[str, Any]:
         "job_id": job_id,
         "created_at": created,
         "finished_at": finished,
-        "status": stripped_text(item.get("status")),
+        "status": _status_text(item.get("status")),
         "model": _model_text(item.get("model")),
         "method": method_type,
         "team": _metadata_text(metadata, "team"),
@@ -408,6 +408,19 @@ def _metadata(value: Any) -> dict[str, Any]:
             " API's metadata is an object of strings"
         )
     return value
+
+
+_STATUS_SPELLINGS = {"canceled": "cancelled", "notrunning": "not_running"}
+"""Other spellings of a status (Azure's ``canceled``, ``notRunning``) → OpenAI's words."""
+
+
+def _status_text(value: Any) -> str | None:
+    """A job object's status in OpenAI's words: lower case, Azure's spellings mapped."""
+    text = stripped_text(value)
+    if text is None:
+        return None
+    lowered = text.lower()
+    return _STATUS_SPELLINGS.get(lowered, lowered)
 
 
 def _model_text(value: Any) -> str | None:

@@ -28,8 +28,19 @@ from rftcost.events.openai.reading import line_in_file
 __all__ = ["dedupe_objects", "merge_snapshots", "resolve_methods"]
 
 
-_STATUS_RANK = {"validating_files": 0, "queued": 1, "running": 2, "paused": 3}
-"""How advanced a status is; a final status (and any other) ranks above them all."""
+_STATUS_RANK = {
+    "created": 0,
+    "validating_files": 0,
+    "pending": 1,
+    "not_running": 1,
+    "queued": 1,
+    "running": 2,
+    "paused": 3,
+}
+"""How advanced a status is (Azure's ``created``, ``pending`` and ``notRunning`` come before
+it runs); a final status ranks above them all, one the importer does not know with
+``running`` (a job in some state of its run: never above how it ended)."""
+_UNKNOWN_STATUS_RANK = 2.0
 
 
 _RESUMED_PAUSE_RANK = 0.5
@@ -65,7 +76,9 @@ def merge_snapshots(
     resumed_by_job = _resumed_at(events)
     resumed = lookup(jobs["job_id"], resumed_by_job)
     rank = jobs["status"].map(_STATUS_RANK).astype("float64")
-    rank = rank.fillna(len(_STATUS_RANK)).where(jobs["status"].notna(), -1.0)
+    ended = true_where(jobs["status"].isin(FINAL_STATUSES))
+    rank = rank.fillna(_UNKNOWN_STATUS_RANK).mask(ended, len(_STATUS_RANK))
+    rank = rank.where(jobs["status"].notna(), -1.0)
     finished = jobs["finished_at"].astype("Float64")
     stale_pause = true_where(jobs["status"].eq("paused")) & true_where(
         resumed.notna() & (finished.isna() | (finished <= resumed.astype("Float64")))
