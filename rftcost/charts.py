@@ -340,34 +340,40 @@ def spend_figure(report: SpendReport, *, title: str | None = None) -> Figure:
                     linewidth=1.6,
                     label=f"{group}: budget",
                 )
-            if len(periods) * n_bars <= 24:
-                for xi, row in zip(x, _tuples(rows), strict=True):
-                    top = (
-                        int(row.compute_cents) - int(row.discount_cents) + int(row.grader_cents)
-                    ) / 100
-                    known = format_money(
-                        cents_to_decimal(int(row.total_cents)), report.currency, places=0
-                    )
-                    ax.annotate(
-                        # A row's invalid jobs (or a budget charges of unknown amount may
-                        # count against): never drawn as $0.
-                        (known + " + unknown" if row.jobs else "unknown")
-                        if row.unknown_jobs or (str(row.group), str(row.period)) in doubt
-                        else known,
-                        (xi, top),
-                        xytext=(0, 2),
-                        textcoords="offset points",
-                        ha="center",
-                        va="bottom",
-                        fontsize=8,
-                        zorder=5,  # above a budget line crossing it, on a white ground
-                        bbox={
-                            "boxstyle": "square,pad=0.1",
-                            "fc": "white",
-                            "ec": "none",
-                            "alpha": 0.85,
-                        },
-                    )
+            crowded = len(periods) * n_bars > 24
+            for xi, row in zip(x, _tuples(rows), strict=True):
+                unknown = bool(row.unknown_jobs) or (str(row.group), str(row.period)) in doubt
+                if crowded and not unknown:
+                    continue  # too many bars to write every total (the table has them)
+                top = (
+                    int(row.compute_cents) - int(row.discount_cents) + int(row.grader_cents)
+                ) / 100
+                known = format_money(
+                    cents_to_decimal(int(row.total_cents)), report.currency, places=0
+                )
+                ax.annotate(
+                    # A row's invalid jobs (or a budget charges of unknown amount may count
+                    # against): never drawn as $0, however many bars (upright when crowded).
+                    ("+ unknown" if crowded else known + " + unknown")
+                    if unknown and row.jobs
+                    else "unknown"
+                    if unknown
+                    else known,
+                    (xi, top),
+                    xytext=(0, 2),
+                    textcoords="offset points",
+                    ha="center",
+                    va="bottom",
+                    rotation=90 if crowded else 0,
+                    fontsize=8,
+                    zorder=5,  # above a budget line crossing it, on a white ground
+                    bbox={
+                        "boxstyle": "square,pad=0.1",
+                        "fc": "white",
+                        "ec": "none",
+                        "alpha": 0.85,
+                    },
+                )
         handles.append(Patch(facecolor="white", edgecolor=_GREY, hatch="//", alpha=0.8))
         labels.append("lighter, hatched: grader tokens")
         if table["budget_cents"].notna().any():

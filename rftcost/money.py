@@ -15,6 +15,7 @@ Neither relies on the decimal context's default rounding: the mode is always nam
 from __future__ import annotations
 
 import decimal
+import re
 from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -203,6 +204,9 @@ MAX_BUDGET = Decimal(10) ** 12
 """Budgets are below this (a trillion in the currency): a larger one is a typo."""
 
 
+_AMOUNT_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+
+
 def budget_amount(value: Decimal | int | str) -> Decimal:
     """A budget as given (a file's cell, an option): a non-negative amount in whole
     cents, below ``MAX_BUDGET``. Raises ``ValueError`` saying which of these it is not.
@@ -210,6 +214,10 @@ def budget_amount(value: Decimal | int | str) -> Decimal:
     Never rounded: ``12.345`` is refused, not taken as 12.34 or 12.35 (a budget is a
     limit someone wrote; guessing its cents could pass or fail a run by one cent).
     """
+    # Digits and a point as written in a file: not Decimal's other spellings (1e3, 1_000,
+    # or digits of other scripts, such as fullwidth ones).
+    if isinstance(value, str) and not _AMOUNT_TEXT.fullmatch(value.strip()):
+        raise ValueError("not an amount (e.g. 500 or 500.00)")
     try:
         amount = to_decimal(value.strip() if isinstance(value, str) else value)
     except (TypeError, ArithmeticError, ValueError):

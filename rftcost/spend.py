@@ -89,9 +89,9 @@ class PeriodKind(StrEnum):
 # --- periods and windows ----------------------------------------------------------------
 
 _LABEL_PATTERNS = {
-    PeriodKind.day: re.compile(r"^(\d{4})-(\d{2})-(\d{2})$"),
-    PeriodKind.week: re.compile(r"^(\d{4})-W(\d{2})$"),
-    PeriodKind.month: re.compile(r"^(\d{4})-(\d{2})$"),
+    PeriodKind.day: re.compile(r"^(\d{4})-(\d{2})-(\d{2})$", re.ASCII),
+    PeriodKind.week: re.compile(r"^(\d{4})-W(\d{2})$", re.ASCII),
+    PeriodKind.month: re.compile(r"^(\d{4})-(\d{2})$", re.ASCII),
 }
 
 
@@ -1016,6 +1016,7 @@ def _budget_statuses(
         keys = pd.MultiIndex.from_arrays([budgets.loc[mine, "team"], budgets.loc[mine, "start_ns"]])
         spent[mine] = sums.reindex(keys, fill_value=0).to_numpy(dtype="int64")
     orphans = bill.orphan_records()
+    timeless = _timeless_invalid_jobs(bill, unknown)
     statuses = []
     for row, spent_cents in zip(_tuples(budgets), spent, strict=True):
         amount = int(row.budget_cents)
@@ -1024,6 +1025,11 @@ def _budget_statuses(
             & (unknown["first_ns"] < int(row.end_ns))
             & (unknown["last_ns"] >= int(row.start_ns))
         ]
+        # A job of no readable time may have run in any period (and, of no readable
+        # team, for any team): every budget it may touch is in doubt.
+        touching = pd.concat(
+            [touching, timeless[timeless["team"].isna() | (timeless["team"] == row.team)]]
+        )
         statuses.append(
             BudgetStatus(
                 team=str(row.team),
@@ -1048,12 +1054,28 @@ def _budget_statuses(
     return tuple(statuses)
 
 
+def _timeless_invalid_jobs(bill: Bill, spans: pd.DataFrame) -> pd.DataFrame:
+    """Invalid jobs of no readable time (every record rejected): ``job_id`` and ``team``
+    (missing when no record said it)."""
+    invalid = bill.jobs.loc[bill.jobs["status"] == "invalid", ["job_id", "team"]]
+    times = bill.timeline.jobs[["job_id", "first_ns", "last_ns"]].dropna()
+    timed = set(times["job_id"].astype(str)) | set(spans["job_id"].astype(str))
+    timeless = invalid[~invalid["job_id"].astype(str).isin(timed)]
+    return pd.DataFrame(
+        {
+            "job_id": timeless["job_id"].astype(str).to_numpy(dtype=object),
+            "team": timeless["team"].astype("object").where(timeless["team"].notna(), None),
+        }
+    ).reset_index(drop=True)
+
+
 def invalid_job_spans(bill: Bill, window: Window | None) -> pd.DataFrame:
     """Invalid jobs (job_id, team label, first and last event, ``any_team``): the amounts
     a budget of their team cannot count. A job without a team is ``unallocated``, unless
     a record of it was rejected (its ``job_created`` perhaps): then its team is unknown
     and it counts against every team's budget (``any_team``). A job with no readable
-    record has no time: the totals and notes count it, no budget can."""
+    record has no time: no row counts it (the totals and notes do), and every budget is
+    in doubt of it (``_budget_statuses``)."""
     invalid = bill.jobs.loc[bill.jobs["status"] == "invalid", ["job_id", "team"]]
     times = bill.timeline.jobs[["job_id", "first_ns", "last_ns"]].astype({"job_id": str})
     spans = invalid.astype({"job_id": str}).merge(times, on="job_id")

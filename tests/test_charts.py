@@ -745,6 +745,22 @@ def test_charts_of_invalid_jobs_only_say_so_on_the_picture() -> None:
     assert ax.get_title(loc="left").endswith(month)
 
 
+def test_a_crowded_spend_chart_still_marks_a_bar_of_unknown_amount() -> None:
+    """Above 24 bars no total is written; a bar whose only job is invalid was then drawn as
+    nothing, read as $0. It is marked unknown however many bars there are."""
+    logs = [JobLog(f"ftjob-w{week}").created(team="a") for week in range(30)]
+    for week, log in enumerate(logs):
+        log.at(hours=24 * 7 * week).add("phase_start", phase="rollout").at(hours=1)
+        log.add("phase_end", phase="rollout").add("succeeded")
+    broken = JobLog("ftjob-inv1").created(team="b").add("phase_end", phase="rollout").at(hours=1)
+    broken.add("succeeded")
+    frame = pd.concat([log.frame() for log in [*logs, broken]], ignore_index=True)
+    fig = spend_figure(spend(rftcost.bill(frame), period="week"))
+    rendered(fig)
+    written = [text.get_text() for text in fig.axes[0].texts]
+    assert "unknown" in written and not any(text.startswith("$") for text in written)
+
+
 def test_the_waterfall_of_an_invalid_job_is_refused_in_one_line(tmp_path: Path) -> None:
     bill = _invalid_only()
     with pytest.raises(InputError, match="'ftjob-inv1' is invalid: its amount is unknown"):

@@ -454,6 +454,12 @@ def test_a_window_that_cuts_a_budget_period_says_so(bill: rftcost.Bill) -> None:
         ("team,period,amount\n", "holds no budget", None),  # a check over nothing
         ("team,period,amount,currency\nsearch,2025-06,1,dollars\n", "ISO 4217", 2),
         ('team,period,amount\n"a\nb",2025-06,50\n', "does not end on its line", 2),
+        # Decimal's other spellings and other scripts' digits are not amounts in a file.
+        ("team,period,amount\nsearch,2025-06,1e3\n", "not an amount", 2),
+        ("team,period,amount\nsearch,2025-06,1_000\n", "not an amount", 2),
+        ("team,period,amount\nsearch,2025-06,\uff15\n", "not an amount", 2),
+        # Fullwidth digits are not a period: "２０２５-０５" passed as a second May budget.
+        ("team,period,amount\nsearch,\uff12\uff10\uff12\uff15-\uff10\uff15,5\n", "not a period", 2),
     ],
 )
 def test_bad_budget_files_name_the_line(
@@ -813,6 +819,43 @@ def test_a_record_of_no_known_job_leaves_every_budget_in_doubt(tmp_path: Path) -
     )
     assert result.exit_code == 1
     assert "100.00 + unknown" in result.stdout and "1 rejected record(s)" in result.stdout
+
+
+def test_a_job_whose_every_record_was_rejected_leaves_every_budget_in_doubt(
+    tmp_path: Path,
+) -> None:
+    """A job of 48 h whose every time lacked an offset had no readable time: it reached no
+    budget, which said "ok" at 50% (--fail-over-budget exit 0). Its time and team are
+    unknown, so every budget is in doubt of it, as of a record of no known job."""
+    log = tmp_path / "lost.jsonl"
+    rows = [
+        ("j-ok", "2025-06-10T10:00:00Z", "job_created", {"team": "alpha"}),
+        ("j-ok", "2025-06-10T10:00:00Z", "phase_start", {"phase": "rollout"}),
+        ("j-ok", "2025-06-10T11:00:00Z", "phase_end", {"phase": "rollout"}),
+        ("j-ok", "2025-06-10T11:00:00Z", "succeeded", {}),
+        ("j-lost", "2025-06-12T10:00:00", "job_created", {"team": "alpha"}),
+        ("j-lost", "2025-06-12T10:00:00", "phase_start", {"phase": "rollout"}),
+        ("j-lost", "2025-06-14T10:00:00", "phase_end", {"phase": "rollout"}),
+        ("j-lost", "2025-06-14T10:00:00", "succeeded", {}),
+    ]
+    log.write_text(
+        "".join(
+            json.dumps({"job_id": job, "ts": ts, "event": event, **extra}) + "\n"
+            for job, ts, event, extra in rows
+        )
+    )
+    budgets = tmp_path / "budgets.csv"
+    budgets.write_text("team,period,amount\nalpha,2025-06,200\n")
+    (status,) = spend(rftcost.bill(log), budgets=budgets).budgets
+    assert (status.status, status.unknown_jobs, status.used_percent) == (
+        "unknown",
+        ("j-lost",),
+        None,
+    )
+    result = runner.invoke(
+        app, ["spend", str(log), "--budgets", str(budgets), "--fail-over-budget"]
+    )
+    assert result.exit_code == 1 and "100.00 + unknown" in result.stdout
 
 
 def test_cumulative_chart_never_labels_a_team_of_unknown_amount_zero(tmp_path: Path) -> None:

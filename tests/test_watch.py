@@ -1093,7 +1093,7 @@ def test_budgets_without_a_row_for_the_month_say_so(
             "--budget: not an amount (e.g. 500 or 500.00) (got 'five')",
         ),
         ([JOB, "--budget", "5", "--notify", "file:///etc/passwd"], KEY, "not an http(s) webhook"),
-        ([JOB, "--budget", "1e400"], KEY, "must be below 10^12"),
+        ([JOB, "--budget", "10000000000000"], KEY, "must be below 10^12"),
     ],
 )
 def test_cli_errors_are_one_line_and_exit_2(

@@ -89,10 +89,11 @@ def _note_unknown(result: Any) -> None:
     """Say what a spend chart cannot draw: amounts that are unknown are not bars of $0."""
     invalid = int(result.totals().invalid_jobs)
     orphans = int(result.orphan_records())
-    if invalid or orphans:
+    said = [f"{invalid} invalid job(s)"] if invalid else []
+    said += [f"{orphans} rejected record(s) of no known job"] if orphans else []
+    if said:
         typer.echo(
-            f"note: not drawn, amount unknown (not $0): {invalid} invalid job(s), {orphans}"
-            " rejected record(s) of no known job; see rftcost validate",
+            f"note: not drawn, amount unknown (not $0): {', '.join(said)}; see rftcost validate",
             err=True,
         )
 
