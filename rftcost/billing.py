@@ -609,11 +609,15 @@ def _grader_lines(usage: pd.DataFrame, policy: Policy) -> pd.DataFrame:
     few hundred events would otherwise pay mostly for a dozen group-bys and joins).
     """
     columns = list(_LINE_COLUMNS)
-    model_codes, models = pd.factorize(usage["grader_model"])
+    # R13 per grader model, a dated name resolved to its family (``o3-2025-04-16`` and
+    # ``o3`` are one model: their tokens are summed before the one rounding).
+    family = usage["grader_family"].astype("string")
+    model_codes, models = pd.factorize(family.fillna(usage["grader_model"].astype("string")))
     usage = usage[model_codes >= 0]  # a usage without a model has no line (as a group-by)
     if usage.empty:
         return pd.DataFrame({c: pd.Series([], dtype=t) for c, t in _LINE_COLUMNS.items()})
     model_codes = model_codes[model_codes >= 0]
+    name_codes, written = pd.factorize(usage["grader_model"])
     names = np.asarray(models, dtype=object).astype(str)
     name_rank = np.argsort(np.argsort(names, kind="stable"), kind="stable")
     job = usage["job"].to_numpy(dtype="int64")
@@ -680,7 +684,17 @@ def _grader_lines(usage: pd.DataFrame, policy: Policy) -> pd.DataFrame:
         usage["grader_family"].array.take(order[latest_rows]).to_numpy(dtype=object)
     )
 
-    grader_model = pd.Series(pd.array(names[model_codes[line_starts]], dtype="string"))
+    # A line shows the name its usage gives, or its family where it gives two spellings.
+    name_codes = name_codes[order]
+    one_name = np.minimum.reduceat(name_codes, line_starts) == np.maximum.reduceat(
+        name_codes, line_starts
+    )
+    shown = np.where(
+        one_name,
+        np.asarray(written, dtype=object).astype(str)[name_codes[line_starts]],
+        names[model_codes[line_starts]],
+    )
+    grader_model = pd.Series(pd.array(shown, dtype="string"))
     lines = pd.DataFrame(
         {
             "job": job[line_starts],

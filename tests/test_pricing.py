@@ -495,3 +495,27 @@ def test_a_rejected_plan_value_is_shown_as_a_short_excerpt() -> None:
     with pytest.raises(PlanError) as caught:
         load_plan(body, n_train=100, n_valid=10)
     assert len(str(caught.value)) < 200 and "…" in str(caught.value)
+
+
+def test_a_dated_and_an_undated_name_of_one_grader_model_are_one_line_rounded_once() -> None:
+    """R13 sums per charge and grader model, and a dated name is its family's (the price
+    table's note): o3 and o3-2025-04-16 were two lines of 0.025 each, rounded to 0.03 and
+    0.03 (gpt-4.1 likewise 0.01 and 0.01): 0.08 where one line per model gives 0.06."""
+    log = JobLog("ftjob-dated").created(team="a")
+    log.at(hours=24 * 2).add("phase_start", phase="rollout")
+    for model in ("o3", "o3-2025-04-16", "gpt-4.1", "gpt-4.1-2025-04-14"):
+        log.add("grader_usage", grader_model=model, input_tokens=2500, output_tokens=0)
+    log.at(hours=1).add("phase_end", phase="rollout").add("succeeded")
+    bill = rftcost.bill(log.frame())
+    lines = bill.grader_lines.sort_values("grader_model")
+    assert lines["grader_model"].tolist() == ["gpt-4.1", "o3"]
+    assert lines["amount_cents"].tolist() == [1, 5]
+    assert bill.totals().grader_amount == Decimal("0.06")
+
+
+def test_a_line_of_one_dated_name_keeps_that_name() -> None:
+    log = JobLog("ftjob-dated").created(team="a").add("phase_start", phase="rollout")
+    log.add("grader_usage", grader_model="gpt-4.1-2025-04-14", input_tokens=1000, output_tokens=0)
+    log.at(hours=1).add("phase_end", phase="rollout").add("succeeded")
+    lines = rftcost.bill(log.frame()).grader_lines
+    assert lines["grader_model"].tolist() == ["gpt-4.1-2025-04-14"]
