@@ -34,7 +34,7 @@ import math
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 import numpy.typing as npt
@@ -359,12 +359,20 @@ class Calibration(BaseModel):
                 f"{fit.name}: R² {r2}, residual sd {fit.residual_sd:.3f} (log), {fit.n_jobs} jobs"
             )
         job_fit = self.quality.get("job_billable_seconds")
-        if job_fit:
-            lines.append(
-                f"job billable time: R² {job_fit['r2']:.3f}, median |error| "
-                f"{100 * job_fit['median_abs_rel_error']:.1f}%"
-            )
+        if isinstance(job_fit, dict):
+            fitted, error = job_fit.get("r2"), job_fit.get("median_abs_rel_error")
+            if _finite(fitted) and _finite(error):
+                lines.append(
+                    f"job billable time: R² {fitted:.3f}, median |error| {100 * error:.1f}%"
+                )
+            else:  # no job had every setting the whole-job check needs
+                lines.append("job billable time: not measured (no job to check the fit on)")
         return lines
+
+
+def _finite(value: object) -> TypeGuard[float]:
+    """A real number that is not NaN or infinite (a quality figure that can be shown)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 _EXPECTED = {
@@ -439,9 +447,26 @@ def _out_of_range(calibration: Calibration) -> tuple[str, Any, str] | None:
             # A fit's own covariance (pinv) may hold a variance of -1e-18: rounding, not data.
             if row and row[i] < -1e-9:
                 return f"{at}.covariance.{i}.{i}", row[i], "a variance ≥ 0"
+        settings = ", ".join(_SETTINGS)
+        for index, feature in enumerate(fit.features):
+            if not _known_feature(feature):
+                return (
+                    f"{at}.features.{index}",
+                    feature,
+                    f"intercept, log_work^2, log_<setting> or <category>=<level>[*log_work]"
+                    f" (settings: {settings}; categories: {', '.join(_CATEGORICAL)})",
+                )
         for feature, slope in fit.fixed.items():
+            if not (feature.startswith("log_") and feature[4:] in _SETTINGS):
+                return f"{at}.fixed.{feature}", slope, f"log_<setting> (settings: {settings})"
             if bad_number(slope):
                 return f"{at}.fixed.{feature}", slope, in_log
+        for setting in fit.work:
+            if setting not in WORK_SETTINGS:
+                return f"{at}.work", list(fit.work), f"settings among {', '.join(WORK_SETTINGS)}"
+        for category, level in fit.references.items():
+            if category not in _CATEGORICAL:
+                return f"{at}.references.{category}", level, f"one of {', '.join(_CATEGORICAL)}"
         if bad_number(fit.work_center):
             return f"{at}.work_center", fit.work_center, in_log
         low, high = fit.work_range
@@ -476,7 +501,26 @@ def _out_of_range(calibration: Calibration) -> tuple[str, Any, str] | None:
         for index, residual in enumerate(residual_row):
             if residual is not None and bad_number(residual):
                 return f"residuals.{row_index}.{index}", residual, f"null or {in_log}"
+    for index, column in enumerate(calibration.residual_columns):
+        # A column drawn from (residual_columns) needs one value to draw.
+        if calibration.residuals and all(row[index] is None for row in calibration.residuals):
+            return f"residuals (column {column})", None, "at least one number in each column"
     return None
+
+
+_SETTINGS = tuple(dict.fromkeys((*_NUMERIC_TRAIN, *_NUMERIC_VALID)))
+"""The numeric settings a fit's ``log_<setting>`` terms may name (``estimate._values``)."""
+
+
+def _known_feature(feature: str) -> bool:
+    """Whether ``design`` can evaluate ``feature`` for a run's settings."""
+    if feature in ("intercept", "log_work^2"):
+        return True
+    if feature.startswith("log_"):
+        return feature[4:] in _SETTINGS
+    term, _, by_work = feature.partition("*")
+    category, equals, _ = term.partition("=")
+    return bool(equals) and category in _CATEGORICAL and by_work in ("", "log_work")
 
 
 def _skipped_text(skipped: Mapping[str, int]) -> str:

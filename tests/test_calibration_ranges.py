@@ -88,6 +88,28 @@ CASES = [
     ),
     (lambda d: d["residuals"].__setitem__(1, [0.1, 0.2]), "residuals.1: [0.1, 0.2]"),
     (lambda d: d.update(n_jobs=-3), "n_jobs: -3, expected a count ≥ 0"),
+    # Names the estimator cannot evaluate were a KeyError when estimating, not a load error.
+    (
+        lambda d: _fit(d)["features"].__setitem__(1, "log_foo"),
+        "components.train_seconds_per_step.features.1: 'log_foo', expected intercept",
+    ),
+    (
+        lambda d: _fit(d)["fixed"].update({"log_bar": 0.5}),
+        "components.train_seconds_per_step.fixed.log_bar: 0.5, expected log_<setting>",
+    ),
+    (
+        lambda d: _fit(d).update(work=["nonexistent"]),
+        'components.train_seconds_per_step.work: ["nonexistent"], expected settings among',
+    ),
+    (
+        lambda d: _fit(d)["references"].update({"foo": "x"}),
+        "components.train_seconds_per_step.references.foo: 'x', expected one of",
+    ),
+    # A residual column of no number was an IndexError when drawing from it.
+    (
+        lambda d: d.update(residuals=[[None], [None]]),
+        "residuals (column train_seconds_per_step): null, expected at least one number",
+    ),
 ]
 
 
@@ -147,3 +169,16 @@ def test_a_fitted_calibration_reads_back(tmp_path: Path) -> None:
     path = tmp_path / "prior.json"
     PRIOR.save(path)
     assert Calibration.load(path) == PRIOR
+
+
+def test_a_calibration_whose_whole_job_check_measured_nothing_is_used_and_says_so(
+    tmp_path: Path,
+) -> None:
+    """``calibrate`` writes ``r2: null`` when no job could check the whole-job fit; the
+    estimate then failed formatting None. It says the check was not measured."""
+    document = _document()
+    document["quality"] = {
+        "job_billable_seconds": {"r2": None, "median_abs_rel_error": None, "n_jobs": 0}
+    }
+    lines = Calibration.load(_write(tmp_path, document)).summary_lines()
+    assert "job billable time: not measured (no job to check the fit on)" in lines
