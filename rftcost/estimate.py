@@ -1229,11 +1229,16 @@ def project_running(
     draws: int = DEFAULT_DRAWS,
     seed: int = 0,
     at: datetime | None = None,
+    settings_given: Mapping[str, Any] | None = None,
 ) -> Estimate:
     """Project a job in progress to its final cost: charged so far + unbilled + what is left.
 
     ``source`` is a ``Bill`` or logs. The job's settings come from its
-    ``job_created`` event (or ``plan``). Its own pace so far shifts the per-step
+    ``job_created`` event (or ``plan``), with ``settings_given`` (``n_train_examples``,
+    ``n_valid_examples``, ``data_sharing``: the command's options) over the recorded
+    ones when there is no plan. Data sharing is the job's own where it was recorded:
+    the discount was settled when the job was created (R12), whatever the plan or an
+    option says (a note says so where they differ). Its own pace so far shifts the per-step
     prediction with weight ``k / (k + p)`` after ``k`` steps, and the spread left
     shrinks by the same measure; the prediction weighs ``p = 5`` steps while the job's
     pace agrees with it, fewer (down to half a step) the further the job is from it.
@@ -1269,9 +1274,25 @@ def project_running(
         )
     code = int(row["job"])
     settings = {str(k): v for k, v in result.timeline.jobs.loc[code].to_dict().items()}
+    recorded_sharing = settings.get("data_sharing")
+    given = {k: v for k, v in (settings_given or {}).items() if v is not None}
+    if plan is None:
+        settings.update({k: v for k, v in given.items() if k != "data_sharing"})
     if plan is None and _missing(settings.get("n_train_examples")):
         settings["total_steps"] = _total_steps(result, job_id)
     job_plan = plan or plan_from_settings(settings, source=f"job {job_id}")
+    sharing_notes: tuple[str, ...] = ()
+    asked = plan.data_sharing if plan is not None else given.get("data_sharing")
+    if not _missing(recorded_sharing):
+        if asked is not None and bool(asked) != bool(recorded_sharing):
+            sharing_notes = (
+                f"data sharing {'on' if recorded_sharing else 'off'}, as the job was created"
+                f" (not {'on' if asked else 'off'}: a job's discount is settled at its"
+                " creation, R12)",
+            )
+        job_plan = job_plan.model_copy(update={"data_sharing": bool(recorded_sharing)})
+    elif asked is not None:
+        job_plan = job_plan.model_copy(update={"data_sharing": bool(asked)})
     measured = measure_jobs(result, [code]).iloc[0]
     steps_done = int(measured["max_step"])
     runs_done = int(measured["valid_runs"])
@@ -1341,7 +1362,8 @@ def project_running(
         f"{format_amount(progress.charged_amount)}; the last charge covers the unbilled "
         f"{progress.unbilled_hours} h and the work left",
     )
-    return result_.model_copy(update={"assumptions": (*extra, *result_.assumptions)})
+    assumptions = (*extra, *sharing_notes, *result_.assumptions)
+    return result_.model_copy(update={"assumptions": assumptions})
 
 
 # ``rftcost.estimate`` is both this module and the function (see ``rftcost._callable``).

@@ -306,3 +306,42 @@ def test_a_job_far_slower_than_the_model_is_forecast_at_its_own_pace() -> None:
     final = Decimal("500.00")  # ten steps at the pace so far
     assert projection.total_amount.p10 <= final <= projection.total_amount.p90
     assert abs(projection.total_amount.p50 - final) / final < Decimal("0.15")
+
+
+def _sharing_job_in_progress() -> rftcost.Bill:
+    from builders import JobLog
+
+    log = JobLog("ftjob-ds").created(
+        n_train_examples=320,
+        batch_size=16,
+        n_epochs=1,
+        n_valid_examples=0,
+        grader_type="python",
+        data_sharing=True,
+    )
+    for step in range(1, 6):
+        log.add("phase_start", phase="rollout").at(minutes=3).add("phase_end", phase="rollout")
+        log.add("step_completed", step=step)
+    return bill(log.frame())
+
+
+def test_a_job_in_progress_keeps_the_data_sharing_it_was_created_with() -> None:
+    """A plan (data sharing off by default) dropped the discount of a job created sharing
+    its data: P50 99.54 instead of 50.04, with no word. The job's record wins (R12)."""
+    logs = _sharing_job_in_progress()
+    plan = load_plan(EXAMPLES / "plan.json", n_train=320)
+    alone = project_running(logs, "ftjob-ds", draws=DRAWS, at=AT)
+    with_plan = project_running(logs, "ftjob-ds", plan=plan, draws=DRAWS, at=AT)
+    for projection in (alone, with_plan):
+        assert projection.plan.data_sharing
+        assert projection.discount_amount.p50 > 0
+    assert any("data sharing on, as the job was created" in a for a in with_plan.assumptions)
+
+
+def test_options_stand_for_the_settings_of_a_job_in_progress_without_a_plan() -> None:
+    """--n-train with --running and no plan was ignored (the job's 320 examples used)."""
+    logs = _sharing_job_in_progress()
+    given = project_running(
+        logs, "ftjob-ds", settings_given={"n_train_examples": 640}, draws=DRAWS, at=AT
+    )
+    assert given.plan.n_train_examples == 640 and given.steps == 40

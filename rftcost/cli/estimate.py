@@ -165,7 +165,13 @@ def estimate_command(
 
         check_logs(running)
         logs = bill(running, policy=resolved_policy, assume_tz=assume_tz)
-        result = project_running(logs, job, cal, plan=loaded, **common)
+        # Without a plan the options stand for the job's settings (over what it recorded).
+        given = {
+            "n_train_examples": n_train,
+            "n_valid_examples": n_valid,
+            "data_sharing": True if data_sharing else None,
+        }
+        result = project_running(logs, job, cal, plan=loaded, settings_given=given, **common)
     else:
         assert loaded is not None
         result = estimate(loaded, cal, **common)
