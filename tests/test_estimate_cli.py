@@ -116,6 +116,16 @@ def test_running_job(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "Projection of job ftjob-live (running)" in result.stdout
     assert "Done: 10/25 steps" in result.stdout
+    # A budget the job has outrun: the advice is for a next run, what-ifs are fresh runs.
+    over = runner.invoke(
+        app,
+        ["estimate", "--running", str(logs), "--job", "ftjob-live", "-c", str(CALIBRATION),
+         "--budget", "1", "--vary", "n_epochs=1", *AT],
+    )  # fmt: skip
+    assert over.exit_code == 1, over.output
+    assert "What if (fresh runs of the job's plan, not this job's projection):" in over.stdout
+    assert "next run of this plan" in over.stdout
+    assert "Single change that brings P90 under budget" not in over.stdout
 
 
 @pytest.mark.parametrize(

@@ -328,10 +328,30 @@ def _what_if_rows(rows: list[Any]) -> tuple[list[str], list[list[str]]]:
     return headers, body
 
 
-def _budget_lines(check: Any, currency: str) -> list[str]:
+def _budget_lines(check: Any, currency: str, *, running: bool = False) -> list[str]:
     if not check.over:
         return [f"Within budget: P90 total {currency} {check.p90:.2f} ≤ {check.budget:.2f}."]
     lines = [f"OVER BUDGET: P90 total {currency} {check.p90:.2f} > {check.budget:.2f}."]
+    if running:
+        # What is charged is spent: no setting of this job undoes it. The changes are
+        # those a next run of its plan could make.
+        if check.suggestion:
+            lines.append(
+                f"A next run of this plan would fit with one change: {check.suggestion}"
+                f" (its P90 {check.suggestion_p90:.2f}); this job, part done, cannot."
+            )
+        elif check.candidates:
+            best = check.candidates[0]
+            lines.append(
+                f"No single change brings a next run of this plan under budget; the cheapest"
+                f" is {best[0]} (its P90 {best[1]:.2f})."
+            )
+        else:
+            lines.append(
+                "A next run of this plan would fit the budget as it is: this job is over for"
+                " how it has run so far."
+            )
+        return lines
     if check.suggestion:
         lines.append(
             f"Single change that brings P90 under budget: {check.suggestion}"
@@ -385,7 +405,7 @@ def _table(result: Any, rows: list[Any], check: Any) -> str:
     console.print(phases)
     if rows:
         headers, body = _what_if_rows(rows)
-        console.print("What if:")
+        console.print(_what_if_title(result) + ":")
         table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
         for header in headers:
             table.add_column(header, justify="right")
@@ -393,7 +413,7 @@ def _table(result: Any, rows: list[Any], check: Any) -> str:
             table.add_row(*row)
         console.print(table)
     if check is not None:
-        for line in _budget_lines(check, result.currency):
+        for line in _budget_lines(check, result.currency, running=result.progress is not None):
             console.print(line, markup=False)
     console.print("Assumptions:")
     for line in result.assumptions:
@@ -414,16 +434,21 @@ def _markdown(result: Any, rows: list[Any], check: Any) -> str:
     text += markdown_table(["phase", "P10", "P50", "P90"], _breakdown_rows(result))
     if rows:
         headers, body = _what_if_rows(rows)
-        text += "\n### What if\n\n" + markdown_table(headers, body)
+        text += f"\n### {_what_if_title(result)}\n\n" + markdown_table(headers, body)
     if check is not None:
-        text += (
-            "\n"
-            + "\n".join(f"**{md(line)}**" for line in _budget_lines(check, result.currency))
-            + "\n"
-        )
+        said = _budget_lines(check, result.currency, running=result.progress is not None)
+        text += "\n" + "\n".join(f"**{md(line)}**" for line in said) + "\n"
     text += "\n### Assumptions\n\n" + "".join(f"- {md(line)}\n" for line in result.assumptions)
     text += "\n### Calibration\n\n" + "".join(f"- {md(line)}\n" for line in result.calibration)
     return text
+
+
+def _what_if_title(result: Any) -> str:
+    """What the what-if rows are: for a job in progress, fresh runs of its plan (each row's
+    figures are a whole run's, not the projection's)."""
+    if result.progress is None:
+        return "What if"
+    return "What if (fresh runs of the job's plan, not this job's projection)"
 
 
 def _null() -> Any:
