@@ -52,7 +52,7 @@ from rftcost.calibration import (
 )
 from rftcost.errors import PlanError, PriceNotFoundError
 from rftcost.money import cents_to_decimal, format_amount
-from rftcost.plan import AUTO_DEFAULTS, GRADER_TYPES, Plan, plan_from_settings
+from rftcost.plan import AUTO_DEFAULTS, GRADER_TYPE_NAMES, Plan, plan_from_settings
 from rftcost.policy import Policy, load_policy
 from rftcost.rules import (
     cap_cents,
@@ -895,7 +895,9 @@ def _change(plan: Plan, changes: Mapping[str, str]) -> Plan:
                     raise ValueError(raw)
                 typed[field] = raw.lower() in ("true", "yes", "1")
             elif field == "grader":
-                typed["grader_type" if raw in GRADER_TYPES else "grader_model"] = raw
+                # A type's name (label_model too, to be refused as a top-level type) or a
+                # model's.
+                typed["grader_type" if raw in GRADER_TYPE_NAMES else "grader_model"] = raw
             else:
                 typed[field] = raw
         except ValueError as exc:

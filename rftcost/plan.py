@@ -56,6 +56,7 @@ from rftcost.events.json_text import lone_surrogate, lone_surrogate_in
 __all__ = [
     "AUTO_DEFAULTS",
     "GRADER_TYPES",
+    "GRADER_TYPE_NAMES",
     "HYPERPARAMETERS",
     "DataFileSummary",
     "GraderSpec",
@@ -77,6 +78,8 @@ GRADER_TYPES: tuple[str, ...] = (
 
 _INNER_GRADER_TYPES = (*GRADER_TYPES, "label_model")
 """Grader types allowed inside a multi grader."""
+GRADER_TYPE_NAMES = _INNER_GRADER_TYPES
+"""Every grader type's name (what a ``--vary grader=`` value names, rather than a model)."""
 
 _MODEL_GRADER_TYPES = ("score_model", "label_model")
 
@@ -733,21 +736,47 @@ def parse_grader(grader: Any, *, where: str, inner: bool = False) -> GraderSpec:
 
 
 def _grader_of_type(kind: str, current: GraderSpec) -> GraderSpec:
+    """The plan's grader as another type, keeping what still applies: its model(s), their
+    reasoning efforts and prompt (a multi grader runs the current model graders)."""
     if kind not in GRADER_TYPES:
-        raise PlanError(f"unknown grader type {_excerpt(kind)}; known: {', '.join(GRADER_TYPES)}")
+        inner = " (it runs only inside a multi grader)" if kind in _INNER_GRADER_TYPES else ""
+        raise PlanError(
+            f"unknown grader type {_excerpt(kind)}{inner}; known: {', '.join(GRADER_TYPES)}"
+        )
+    if kind == current.type:
+        return current
     if kind in _MODEL_GRADER_TYPES:
         model = current.model or "gpt-4.1-mini"
-        return GraderSpec(type=kind, models=(model,), prompt_tokens=current.prompt_tokens)
+        return GraderSpec(
+            type=kind,
+            models=(model,),
+            prompt_tokens=current.prompt_tokens,
+            reasoning_effort=current.efforts_per_model()[0] if current.models else None,
+        )
+    if kind == "multi":
+        return GraderSpec(
+            type="multi",
+            models=current.models,
+            inner_types=current.inner_types or ((current.type,) if current.models else ()),
+            prompt_tokens=current.prompt_tokens,
+            reasoning_effort=current.reasoning_effort,
+            model_efforts=current.model_efforts,
+        )
     return GraderSpec(type=kind)
 
 
 def _grader_with_model(model: str, current: GraderSpec) -> GraderSpec:
+    """The plan's grader running ``model`` (its first model grader's), its reasoning effort
+    and the other graders kept."""
     kind = current.type if current.type in (*_MODEL_GRADER_TYPES, "multi") else "score_model"
+    efforts = current.efforts_per_model() if current.models else (None,)
     return GraderSpec(
         type=kind,
         models=(model, *current.models[1:]),
         inner_types=current.inner_types,
         prompt_tokens=current.prompt_tokens,
+        reasoning_effort=current.reasoning_effort,
+        model_efforts=current.model_efforts and (efforts[0], *current.model_efforts[1:]),
     )
 
 

@@ -345,3 +345,40 @@ def test_options_stand_for_the_settings_of_a_job_in_progress_without_a_plan() ->
         logs, "ftjob-ds", settings_given={"n_train_examples": 640}, draws=DRAWS, at=AT
     )
     assert given.plan.n_train_examples == 640 and given.steps == 40
+
+
+def _o3_high_plan() -> Plan:
+    body = {
+        "model": "o4-mini-2025-04-16",
+        "training_file": "file-train",
+        "method": {
+            "type": "reinforcement",
+            "reinforcement": {
+                "grader": {
+                    "type": "score_model",
+                    "name": "judge",
+                    "model": "o3-2025-04-16",
+                    "input": [{"role": "user", "content": "{{sample.output_text}}"}],
+                    "sampling_params": {"reasoning_effort": "high"},
+                },
+                "hyperparameters": {"batch_size": 8, "n_epochs": 2},
+            },
+        },
+    }
+    return load_plan(body, n_train=60, n_valid=0)
+
+
+def test_varying_the_grader_keeps_what_still_applies() -> None:
+    """--vary grader=<same model> dropped the grader's reasoning effort (a cheaper row for
+    the same plan), grader=multi dropped every model (grader $0), and label_model was
+    taken for a model's name (no price)."""
+    plan = _o3_high_plan()
+    base = estimate(plan, draws=DRAWS, at=AT).total_amount
+    (same,) = what_if(plan, {"grader": ["o3-2025-04-16"]}, draws=DRAWS, at=AT)
+    assert same.total_amount == base
+    multi = plan.with_changes(grader_type="multi")
+    assert multi.grader.models == ("o3-2025-04-16",)
+    assert multi.grader.efforts_per_model() == ("high",)
+    assert estimate(multi, draws=DRAWS, at=AT).grader_amount.p50 > 0
+    with pytest.raises(PlanError, match="runs only inside a multi grader"):
+        what_if(plan, {"grader": ["label_model"]}, draws=DRAWS, at=AT)
