@@ -260,9 +260,10 @@ def _totals(bill: Bill, monthly: SpendReport, currency: str) -> dict[str, Any]:
     if totals.invalid_jobs:
         # Hours of wall clock for a person to read, from exact seconds (no float).
         hours = round_decimal(Decimal(totals.invalid_wall_seconds) / 3600, 2, RoundingMode.HALF_UP)
+        rejected = bill.log is not None and bool(bill.log.rejected["job_id"].notna().any())
         notes.append(
             f"{totals.invalid_jobs} invalid job(s): amount unknown (not $0), "
-            f"{hours} h of wall clock affected — see below."
+            f"{'at least ' if rejected else ''}{hours} h of wall clock affected — see below."
         )
     if orphans:
         notes.append(

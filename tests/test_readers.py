@@ -387,6 +387,24 @@ def test_a_quote_opened_before_a_job_id_makes_that_job_invalid(
     assert bill.totals().invalid_jobs == 1
 
 
+@pytest.mark.parametrize(
+    ("local", "reason"),
+    [
+        ("2025-11-02T01:30:00", "an ambiguous local time in America/New_York (it happens twice"),
+        ("2025-03-09T02:30:00", "a local time that does not exist in America/New_York"),
+    ],
+)
+def test_a_local_time_the_clocks_skip_or_repeat_is_rejected_saying_which(
+    tmp_path: Path, local: str, reason: str
+) -> None:
+    """Both were "not a valid local time": a repeated hour is not invalid, it is ambiguous."""
+    path = tmp_path / "dst.jsonl"
+    path.write_text(json.dumps({"job_id": "j", "ts": local, "event": "job_created"}) + "\n")
+    log = rftcost.read_events(path, assume_tz="America/New_York")
+    (said,) = log.rejected["reason"].tolist()
+    assert said.startswith(reason)
+
+
 def test_a_number_too_large_for_a_float_is_not_a_name(tmp_path: Path) -> None:
     """Team numbers above 2^53 in a column read as floats lose digits: 9007199254740993 and
     ...992 became one team, its budget said "ok". Such a record is rejected instead."""

@@ -333,6 +333,11 @@ def _totals_line(totals: Any, currency: str, orphans: int = 0) -> str:
     )
 
 
+def _rejected_records_of_jobs(result: Any) -> bool:
+    """Whether a record of a known job was rejected (its time, unread, is not counted)."""
+    return result.log is not None and bool(result.log.rejected["job_id"].notna().any())
+
+
 def _jobs(count: int, noun: str) -> str:
     return f"{count} {noun}" + ("" if count == 1 else "s")
 
@@ -341,8 +346,10 @@ def _notes(result: Any) -> list[str]:
     notes = []
     totals = result.totals()
     if totals.invalid_jobs:
+        # A rejected record's time is not read: the wall clock is at least what was.
+        least = "at least " if _rejected_records_of_jobs(result) else ""
         notes.append(
-            f"{totals.invalid_jobs} invalid job(s), amount unknown, "
+            f"{totals.invalid_jobs} invalid job(s), amount unknown, {least}"
             f"{totals.invalid_wall_seconds / 3600:.2f} h of wall clock affected:"
         )
         problems = _in_job_order(result.problems)

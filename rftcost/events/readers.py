@@ -1263,10 +1263,23 @@ def _parse_timestamps(raw: pd.Series, assume_tz: str | None) -> tuple[pd.Series,
             local = parsed.dt.tz_localize(assume_tz, ambiguous="NaT", nonexistent="NaT")
             ns, out = _datetime_ns(local)
             result = result.mask(naive, ns)
+            failed = naive & ~unparsed & local.reindex(index).isna()
             reasons = reasons.mask(
-                naive & ~unparsed & local.reindex(index).isna(),
-                f"not a valid local time in {assume_tz}",
+                failed,
+                f"a local time that does not exist in {assume_tz} (the clocks went forward"
+                " over it)",
             )
+            if failed.any():
+                # A time the clocks went back over happens twice: which one is unknown
+                # (not invalid: the words say which it is).
+                twice = parsed.dt.tz_localize(
+                    assume_tz, ambiguous=np.ones(len(parsed), dtype=bool), nonexistent="NaT"
+                )
+                reasons = reasons.mask(
+                    failed & twice.reindex(index).notna(),
+                    f"an ambiguous local time in {assume_tz} (it happens twice: the clocks "
+                    "went back); give its offset",
+                )
             reasons = reasons.mask(out.reindex(index, fill_value=False), _TS_RANGE)
     return result, reasons
 
