@@ -897,6 +897,12 @@ def test_an_invalid_job_no_line_bills_is_said_unknown_never_a_job_of_zero(tmp_pa
         app, ["audit", "--invoice", str(invoice), str(log), "-f", "markdown"]
     )
     assert "100.00 + unknown" in markdown.stdout
+    # A pipeline reads it too: the JSON said 100.00 with only a note in prose.
+    document = json.loads(
+        CliRunner().invoke(app, ["audit", "--invoice", str(invoice), str(log), "-f", "json"]).stdout
+    )
+    assert document["summary"]["expected_unknown"] is True
+    assert (document["unpriced_jobs"], document["orphan_records"]) == (["bad"], 0)
 
 
 def _two_jobs(tmp_path: Path, *extra: str) -> Path:

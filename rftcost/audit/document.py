@@ -209,7 +209,7 @@ class AuditReport(BaseModel):
     """Costs API exports: every project, day and category compared (agreeing or not)."""
     unpriced_jobs: tuple[str, ...] = ()
     """Jobs whose logs are invalid and that no line bills: their charges are unknown, in no
-    expected total (said in a note; not a key of the document)."""
+    expected total (said in a note, and in the document's ``unpriced_jobs``)."""
     orphan_records: int = 0
     """Rejected records of the logs whose job could not be read (``Bill.orphan_records``):
     some job's charges may be missing from the expected total (said in a note)."""
@@ -244,6 +244,9 @@ class AuditReport(BaseModel):
                 "errors": s.errors,
                 "warnings": s.warnings,
                 "infos": s.infos,
+                # The expected total is a known part ("+ unknown"): charges of invalid jobs
+                # no line bills, or of records of no known job, cannot be established.
+                "expected_unknown": self.expected_unknown,
             },
             "findings": [f.to_dict() for f in self.findings],
             "policy": self.policy,
@@ -254,6 +257,8 @@ class AuditReport(BaseModel):
             "lines": self.lines,
             "jobs": self.jobs,
             "notes": list(self.notes),
+            "unpriced_jobs": list(self.unpriced_jobs),
+            "orphan_records": self.orphan_records,
             "comparisons": [c.to_dict() for c in self.comparisons],
         }
 
