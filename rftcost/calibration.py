@@ -367,12 +367,46 @@ class Calibration(BaseModel):
                 )
             else:  # no job had every setting the whole-job check needs
                 lines.append("job billable time: not measured (no job to check the fit on)")
+        lines.extend(self.weaknesses())
         return lines
+
+    def weaknesses(self) -> list[str]:
+        """Why the fitted range may be narrower than what jobs will cost: a fit that explains
+        little of the history's whole-job time, or too few jobs to say (an estimate says
+        so beside "calibrated")."""
+        if not self.calibrated:
+            return []
+        said = []
+        job_fit = self.quality.get("job_billable_seconds")
+        if isinstance(job_fit, dict):
+            fitted, error = job_fit.get("r2"), job_fit.get("median_abs_rel_error")
+            if (_finite(fitted) and fitted < WEAK_R2) or (
+                _finite(error) and error > WEAK_MEDIAN_ERROR
+            ):
+                said.append(
+                    "WEAK FIT: the settings explain little of these jobs' time (R² below"
+                    f" {WEAK_R2:g} or a median error above {WEAK_MEDIAN_ERROR:.0%}): estimates"
+                    " may miss by more than their range says"
+                )
+        if self.n_jobs < FEW_JOBS:
+            said.append(
+                f"FEW JOBS: {self.n_jobs} in the history (fewer than {FEW_JOBS}): the range"
+                " is likely narrower than the jobs' real spread"
+            )
+        return said
 
 
 def _finite(value: object) -> TypeGuard[float]:
     """A real number that is not NaN or infinite (a quality figure that can be shown)."""
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+WEAK_R2 = 0.5
+"""Below this R² of whole-job billable time, a calibration is said to be a weak fit."""
+WEAK_MEDIAN_ERROR = 0.25
+"""Above this median relative error of whole-job billable time, likewise."""
+FEW_JOBS = 20
+"""A history of fewer successful jobs is said to be thin."""
 
 
 _EXPECTED = {

@@ -182,3 +182,24 @@ def test_a_calibration_whose_whole_job_check_measured_nothing_is_used_and_says_s
     }
     lines = Calibration.load(_write(tmp_path, document)).summary_lines()
     assert "job billable time: not measured (no job to check the fit on)" in lines
+
+
+def test_a_weak_fit_or_a_thin_history_is_said_where_the_estimate_is_read(tmp_path: Path) -> None:
+    """A fit of R² 0.03 (median error 57%) on 25 jobs, or a history of 7 jobs, was
+    "calibrated on past jobs" with no word; the calibration lines now say which."""
+    document = _document()
+    document["n_jobs"] = 25
+    document["quality"] = {
+        "job_billable_seconds": {"r2": 0.028, "median_abs_rel_error": 0.57, "n_jobs": 25}
+    }
+    weak = Calibration.load(_write(tmp_path, document)).weaknesses()
+    assert len(weak) == 1 and weak[0].startswith("WEAK FIT")
+    document["quality"]["job_billable_seconds"] = {
+        "r2": 0.99,
+        "median_abs_rel_error": 0.05,
+        "n_jobs": 7,
+    }
+    document["n_jobs"] = 7
+    thin = Calibration.load(_write(tmp_path, document)).weaknesses()
+    assert len(thin) == 1 and thin[0].startswith("FEW JOBS: 7")
+    assert PRIOR.weaknesses() == []

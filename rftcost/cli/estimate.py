@@ -269,8 +269,9 @@ def _headline(result: Any) -> str:
         if result.progress is not None
         else "Estimate"
     )
+    weak = any(line.startswith(("WEAK FIT", "FEW JOBS")) for line in result.calibration)
     basis = (
-        "calibrated on past jobs"
+        ("calibrated on past jobs" + (" (weakly: see Calibration)" if weak else ""))
         if result.calibrated
         else "NOT CALIBRATED: built-in priors, the range is wide"
     )
