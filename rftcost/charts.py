@@ -98,6 +98,15 @@ _TEAM_ORDER = (
 _GREY = "#8C8C8C"
 _LIGHT_GREY = "#D9D9D9"
 _HATCHES = ("", "..", "xx", "\\\\", "++")
+_LINE_STYLES: dict[str, Any] = {
+    "": "-",
+    "..": ":",
+    "xx": "-.",
+    "\\\\": (0, (3, 1, 1, 1, 1, 1)),
+    "++": (0, (1, 3)),
+}
+"""The line of a group whose colour repeats, as its hatch tells its bars apart (a budget's
+line is dashed, ``--``, a style no group has)."""
 
 STATUS_COLOURS = {
     "billed": OKABE_ITO["blue"],
@@ -488,7 +497,7 @@ def cumulative_figure(
             )
             per_day = daily.reindex([int(d.value) for d in days], fill_value=0)
             cumulative = per_day.cumsum().to_numpy()
-            colour, _ = colours[group]
+            colour, hatch = colours[group]
             # Each day shows what was spent up to the end of that day (a step at day start).
             values = [*cumulative.tolist(), int(cumulative[-1])]
             (line,) = ax.step(
@@ -496,6 +505,7 @@ def cumulative_figure(
                 _cents_float(values),
                 where="post",
                 color=colour,
+                linestyle=_LINE_STYLES.get(hatch, "-"),
                 linewidth=2.0,
                 label=group,
             )
@@ -540,7 +550,7 @@ def cumulative_figure(
                         fontsize=8,
                     )
         ax.set_xlim(_num(edges[0]), _num(edges[-1]))
-        ax.xaxis.set_major_locator(mdates.DayLocator(bymonthday=[1, 8, 15, 22, 29], tz=UTC))  # type: ignore[no-untyped-call]
+        ax.xaxis.set_major_locator(mdates.DayLocator(bymonthday=[1, 8, 15, 22], tz=UTC))  # type: ignore[no-untyped-call]
         ax.xaxis.set_minor_locator(mdates.DayLocator(tz=UTC))  # type: ignore[no-untyped-call]
         ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b", tz=UTC))  # type: ignore[no-untyped-call]
         ax.yaxis.set_major_formatter(_money_formatter(currency))

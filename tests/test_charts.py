@@ -810,3 +810,22 @@ def test_many_teams_are_drawn_as_the_largest_and_one_bar_of_the_rest() -> None:
         assert drawn == {f"team-{n:03d}" for n in range(19, 30)}  # the 11 largest
     heights = sum(p.get_height() for p in spend_figure(report).axes[0].patches)
     assert round(heights, 2) == float(report.totals.total_amount)
+
+
+def test_cumulative_lines_of_a_repeated_colour_differ_in_style() -> None:
+    """Beyond seven teams the colours repeat: the bars tell them apart by a hatch, the
+    lines were the same solid line (two teams drawn alike). They differ in style now."""
+    logs = []
+    for number in range(9):
+        log = JobLog(f"ftjob-t{number}").created(team=f"team{number}")
+        log.at(hours=24 * (number + 1)).add("phase_start", phase="rollout").at(hours=1)
+        logs.append(log.add("phase_end", phase="rollout").add("succeeded"))
+    frame = pd.concat([log.frame() for log in logs], ignore_index=True)
+    figure = cumulative_figure(rftcost.bill(frame), month="2025-06")
+    rendered(figure)
+    drawn = {
+        line.get_label(): (line.get_color(), line.get_linestyle())
+        for line in figure.axes[0].get_lines()
+        if str(line.get_label()).startswith("team")
+    }
+    assert len(set(drawn.values())) == 9
