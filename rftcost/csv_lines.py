@@ -272,10 +272,9 @@ def csv_records(handle: Iterable[str]) -> Iterator[CsvRecord]:
                     return
                 except csv.Error as error:
                     if _unclosed(error):
-                        # Its job from the line read with the stray quote as text: the
-                        # quote opens the line's first fields, not the whole rest.
-                        bare = csv.reader(lines.record[:1], quoting=csv.QUOTE_NONE)
-                        fields = [field.strip('"') for field in next(bare, [])]
+                        # The line alone: its last field is the one the quote opened
+                        # (it holds the rest of the line); the fields before it stand.
+                        fields = next(csv.reader(lines.record[:1]), [])
                         problem = (
                             f"not CSV: a quote never closed on file line {first} (the lines "
                             "after it are read on their own)"

@@ -15,7 +15,12 @@ out by hand from the rules:
   response (``pending``): succeeded, 100.00;
 - azure-canceled: Azure's spelling ``canceled``: cancelled at ``finished_at``, 1.17 h;
 - usage-after-cancel: step 3's metrics event (with its grader usage) logged 5 s after
-  the cancel: its tokens are charged with the cancel (R7), 3 x 2.80, nothing accrued.
+  the cancel: its tokens are charged with the cancel (R7), 3 x 2.80, nothing accrued;
+- error-then-a-moderation-event: no job object; an error-level event, then only a
+  moderation-checks event (no work): the error is the failure, 1.00 h kept;
+- checkpoint-then-pause: a checkpoint at step 3 just before a pause, step 3's metrics
+  (and usage) logged after the resume, then a failure with no new checkpoint: those
+  tokens stay in the segment the failure loses (R5), not moved into the pause's charge.
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ SHAPES = Path(__file__).parent / "fixtures" / "openai-shapes"
         ("azure-pending-snapshot", "ftjob-b1", "succeeded", "100.00", "0.00", "0.00"),
         ("azure-canceled", "ftjob-b4", "cancelled", "117.00", "0.00", "0.00"),
         ("usage-after-cancel", "ftjob-k1", "cancelled", "150.00", "0.00", "8.40"),
+        ("error-then-a-moderation-event", "ftjob-g9", "failed", "100.00", "0.00", "0.00"),
+        ("checkpoint-then-pause", "ftjob-p1", "failed", "150.00", "0.00", "5.60"),
     ],
 )  # fmt: skip
 def test_an_export_shape_bills_one_job_as_worked_out_by_hand(
@@ -64,13 +71,16 @@ def test_a_job_id_in_a_file_name_is_the_known_job_not_the_whole_name() -> None:
     assert set(imported.events["job_id"]) == {"ftjob-0a0b0c0d0e0f4a5b8c9d0e1f2a3b4c5e"}
 
 
-def test_a_name_without_a_job_object_names_the_id_as_openai_writes_it(tmp_path: Path) -> None:
-    """No job object to match: the id is the letters and digits after ``ftjob-``."""
-    source = SHAPES / "id-in-file-names"
-    events = next(source.glob("*-events.json"))
-    (tmp_path / "ftjob-abc123-events.json").write_bytes(events.read_bytes())
+def test_names_without_a_job_object_keep_their_whole_ids(tmp_path: Path) -> None:
+    """No job object to match: an id is what the name holds, ``-`` and ``_`` included
+    (two folders ``ftjob-team_run-7`` and ``-8`` are two jobs, not one ``ftjob-team``)."""
+    events = next((SHAPES / "id-in-file-names").glob("*-events.json")).read_bytes()
+    for run in ("7", "8"):
+        folder = tmp_path / f"ftjob-team_run-{run}"
+        folder.mkdir()
+        (folder / "events.json").write_bytes(events)
     imported = import_openai([tmp_path])
-    assert set(imported.events["job_id"]) == {"ftjob-abc123"}
+    assert set(imported.events["job_id"]) == {"ftjob-team_run-7", "ftjob-team_run-8"}
 
 
 def test_an_error_the_job_went_on_after_is_not_its_failure() -> None:

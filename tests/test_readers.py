@@ -387,6 +387,23 @@ def test_a_quote_opened_before_a_job_id_makes_that_job_invalid(
     assert bill.totals().invalid_jobs == 1
 
 
+def test_a_quote_never_closed_after_the_job_id_keeps_the_line_s_own_job(tmp_path: Path) -> None:
+    """The fields before the quote's own stand: re-read with quotes as text, a message
+    "done, ok" moved the columns and made a job "ok" while ftjob-x billed 200.00."""
+    path = tmp_path / "order.csv"
+    path.write_text(
+        "ts,event,message,job_id,phase\n"
+        "2025-06-01T00:00:00Z,job_created,created,ftjob-x,\n"
+        '2025-06-01T00:00:00Z,phase_start,"start, go",ftjob-x,rollout\n'
+        '2025-06-01T01:00:00Z,phase_end,"done, ok",ftjob-x,"rollout\n'
+        "2025-06-01T01:00:00Z,succeeded,fine,ftjob-x,\n"
+    )
+    log = rftcost.read_events(path)
+    assert log.rejected["job_id"].tolist() == ["ftjob-x"]
+    bill = rftcost.bill(path)
+    assert bill.jobs["job_id"].tolist() == ["ftjob-x"] and bill.totals().invalid_jobs == 1
+
+
 @pytest.mark.parametrize(
     ("local", "reason"),
     [

@@ -818,6 +818,17 @@ def _strict_csv(read: Callable[[], Any]) -> Any:
         return read()
 
 
+def _job_before_open_quote(row: list[str], at_job: int) -> str | None:
+    """The job of a line whose last field opens a quote never closed: a field before it
+    stands; the quote's own field, if it is the job id's, is the id up to the next
+    separator (``"jv5,2025-…`` is jv5's); a job id after it was swallowed: unknown."""
+    if at_job < len(row) - 1:
+        return row[at_job].strip() or None
+    if at_job == len(row) - 1:
+        return row[at_job].split(",", 1)[0].strip() or None
+    return None
+
+
 def _read_csv_by_row(
     path: Path, chunk_rows: int | None, *, skip: int
 ) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
@@ -860,6 +871,8 @@ def _read_csv_by_row(
             # A record's job, when its fields say it: a record that cannot be read makes
             # its own job invalid (never its job billed without it).
             job_id = (row[at_job].strip() or None) if at_job < len(row) else None
+            if record.open_quote:
+                job_id = _job_before_open_quote(row, at_job)
             if record.problem is not None:
                 bad.append(_rejection(path, number, job_id, None, None, record.problem))
                 continue

@@ -23,9 +23,7 @@ from rftcost.events.openai.model import ImportProblem
 __all__ = ["resolve_checkpoint_jobs", "resolve_event_jobs", "tie_to_jobs", "unresolved_records"]
 
 
-_JOB_ID_IN_NAME = re.compile(r"ftjob-[A-Za-z0-9]+")
-"""An id as OpenAI and Azure write them (letters and digits after ``ftjob-``): a name like
-``ftjob-abc-events.json`` names ``ftjob-abc``, not a job ``ftjob-abc-events``."""
+_JOB_ID_IN_NAME = re.compile(r"ftjob-[A-Za-z0-9_-]+")
 
 
 _CREATED_MESSAGE = re.compile(r"Created fine-tuning job:\s*(ftjob-[A-Za-z0-9_-]+)")
@@ -144,33 +142,27 @@ def _sets_by_key(keys: pd.Series, values: pd.Series) -> dict[str, set[str]]:
 def _ids_in_path(file: Path, jobs: pd.DataFrame) -> set[str]:
     """The ``ftjob-…`` ids in the file's name, else in its folder's name.
 
-    The ids of the import's job objects come first, wherever they stand in a name and
-    whatever they hold (``ftjob-x_2025-06-02``, ``ftjob-x-events``: the job ``ftjob-x``
-    when it was read); else what looks like an id (``_JOB_ID_IN_NAME``)."""
-    known = sorted({str(job) for job in jobs["job_id"].dropna()}, key=len, reverse=True)
+    What looks like an id (``_JOB_ID_IN_NAME``) is that id, unless it is an id of the
+    import's job objects followed by ``-`` or ``_`` and more (``ftjob-abc-events`` of a job
+    object ``ftjob-abc``: its events file, not a job ``ftjob-abc-events`` billed apart from
+    the object's team and data sharing). The longest such job id wins."""
+    known = {str(job) for job in jobs["job_id"].dropna()}
     for name in (file.stem, file.parent.name):
-        found = {job for job in known if _names(name, job)}
-        # A known id inside a longer known id (``ftjob-a`` in ``ftjob-a-2``) is the
-        # longer one's.
-        found = {job for job in found if not any(job != o and job in o for o in found)}
-        if found:
-            return found
-        found = set(_JOB_ID_IN_NAME.findall(name))
+        found = {_known_prefix(token, known) for token in _JOB_ID_IN_NAME.findall(name)}
         if found:
             return found
     return set()
 
 
-def _names(name: str, job: str) -> bool:
-    """Whether ``name`` holds the id ``job`` whole: not followed by more of an id's
-    letters or digits (``ftjob-ab`` is not named by ``ftjob-abc.json``)."""
-    start = name.find(job)
-    while start >= 0:
-        end = start + len(job)
-        if end == len(name) or not name[end].isalnum():
-            return True
-        start = name.find(job, start + 1)
-    return False
+def _known_prefix(token: str, known: set[str]) -> str:
+    """``token``, or the longest job id of ``known`` it starts with before a ``-`` or ``_``."""
+    if token in known:
+        return token
+    cuts = [i for i, char in enumerate(token) if char in "-_" and i > len("ftjob-")]
+    for cut in reversed(cuts):
+        if token[:cut] in known:
+            return token[:cut]
+    return token
 
 
 def _sibling_job(file: Path) -> set[str]:

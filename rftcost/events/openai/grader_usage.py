@@ -198,13 +198,17 @@ def usage_rows(usage: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def captured_usage(usage: pd.DataFrame, checkpoints: pd.DataFrame) -> pd.DataFrame:
+def captured_usage(
+    usage: pd.DataFrame, checkpoints: pd.DataFrame, boundaries: pd.DataFrame
+) -> pd.DataFrame:
     """A step's usage placed no later than the first checkpoint that holds the step (R5, R9).
 
     The API may stamp a step's checkpoint a moment before the step's metrics event (the
     usage's time): read as it stands, a failure after that checkpoint would lose the
     tokens of a step the checkpoint captured. ``checkpoints`` are ``checkpoint_saved``
     rows (``job_id``, ``ts``, ``step``); a checkpoint at a step holds every step up to it.
+    Usage never moves across a pause or resume (``boundaries``: ``job_id``, ``ts``): into
+    a charge issued already, or out of the segment a failure loses (R4, R5).
     """
     saved = checkpoints.loc[checkpoints["step"].notna(), ["job_id", "ts", "step"]]
     stepped = usage["step"].notna()
@@ -225,6 +229,23 @@ def captured_usage(usage: pd.DataFrame, checkpoints: pd.DataFrame) -> pd.DataFra
     ).set_index("index")["held_by"]
     held = held.reindex(usage.index)
     earlier = held.notna() & (held < usage["ts"])
+    if earlier.any() and len(boundaries):
+        moved = usage.loc[earlier, ["job_id", "ts"]].astype({"job_id": "string"})
+        marks = (
+            boundaries[["job_id", "ts"]]
+            .astype({"job_id": "string", "ts": usage["ts"].dtype})
+            .rename(columns={"ts": "boundary"})
+        )
+        last = pd.merge_asof(
+            moved.reset_index().sort_values("ts"),
+            marks.sort_values("boundary"),
+            left_on="ts",
+            right_on="boundary",
+            by="job_id",
+            direction="backward",
+        ).set_index("index")["boundary"]
+        crossed = last.notna() & (last > held.reindex(last.index))
+        earlier &= ~crossed.reindex(usage.index, fill_value=False)
     return usage.assign(ts=usage["ts"].where(~earlier, held))
 
 

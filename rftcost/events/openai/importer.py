@@ -139,7 +139,8 @@ def import_openai(paths: Sequence[str | Path] | str | Path) -> OpenAIImport:
     steps = step_intervals(events)
     announced, announced_notes = announced_checkpoints(events, checkpoints)
     saved = checkpoint_rows(checkpoints)
-    usage = captured_usage(usage_table(events), pd.concat([saved, announced]))
+    toggles = events.loc[events["rule_event"].isin(["paused", "resumed"]), ["job_id", "ts"]]
+    usage = captured_usage(usage_table(events), pd.concat([saved, announced]), toggles)
     status, status_notes = status_rows(jobs, events, webhooks)
     canonical = canonical_events(
         [

@@ -1,7 +1,7 @@
 """How a job ended, from every saved shape of it, when no message says so (R4).
 
-A message of the table first; else a webhook payload; else an error-level event at
-the last moment of a job whose object says ``failed`` or nothing; else the job
+A message of the table first; else a webhook payload; else an error-level event after
+the last work of a job whose object says ``failed`` or nothing; else the job
 object's ``status`` at ``finished_at``; a paused job object whose events do not end
 paused is paused at its last event. Each inference is noted with its evidence, and so
 is evidence that contradicts the (time-stamped) messages.
@@ -35,8 +35,9 @@ def status_rows(
     from every saved shape of it, in this order: a message the table knows; a webhook
     payload (``fine_tuning.job.succeeded`` / ``.failed`` / ``.cancelled``) at its time;
     an error-level event of a job whose object says ``failed`` (or says nothing), at its
-    time, when nothing of the job is logged after it (a job that went on after an error
-    did not end there); the job object's ``status`` at ``finished_at`` (else the job's last event).
+    time, when no work of the job is logged after it (a step, a start: a job that went on
+    after an error did not end there); the job object's ``status`` at ``finished_at``
+    (else the job's last event).
     Each inferred event is reported with its evidence; evidence that contradicts the
     messages is reported too, and the messages (time-stamped) are used.
     """
@@ -79,14 +80,16 @@ def status_rows(
     known |= set(hooks["job_id"])
 
     job_status = lookup(events["job_id"], status)
-    # An error the job went on after ("retrying", a step logged later) is not how it
-    # ended: only one at the job's last moment is taken as the failure.
+    # An error the job went on working after ("retrying", then a step or a restart) is
+    # not how it ended; notes after it (a moderation check, hours billed) do not count.
+    work = events[(events["type"] == "metrics") | true_where(events["training_starts"])]
+    last_work = lookup(events["job_id"], work.groupby("job_id", sort=False)["ts"].max())
     errors = events[
         (events["rule"] == -1)
         & true_where(events["level"].str.lower().eq("error"))
         & ~events["job_id"].isin(known)
         & (job_status.isna() | true_where(job_status.eq("failed")))
-        & (events["ts"] >= lookup(events["job_id"], last_ts))
+        & (last_work.isna() | (events["ts"] >= last_work)).to_numpy()
     ].drop_duplicates("job_id", keep="last")
     parts.append(
         pd.DataFrame(
