@@ -764,7 +764,7 @@ class _Guard:
                     watched = set(self.trackers)
                     rows = self.history[
                         ((self.history["team"] == team) | self.history["any_team"])
-                        & (self.history["month"] == month)
+                        & ((self.history["month"] == month) | (self.history["month"] == "*"))
                         & ~self.history["job_id"].isin(watched)
                     ]
                     history = int(rows["cents"].sum())  # NA (an invalid job's) skipped
@@ -1103,7 +1103,8 @@ def _load_budgets(budgets: Budgets | str | Path | None) -> Budgets | None:
 def _history_spend(history: Sequence[str | Path] | str | Path, policy: Policy) -> pd.DataFrame:
     """job_id, team, month, cents, any_team: the charges of past jobs per month of billing
     (R4), and their invalid jobs with ``cents`` NA (unknown); ``any_team``: an invalid job
-    whose team is unknown, which every team's budget counts (as ``spend`` does)."""
+    whose team is unknown, which every team's budget counts (as ``spend`` does); ``month``
+    ``*``: an invalid job of no readable time, which every month's counts."""
     import pandas as pd
 
     from rftcost.engines import bill
@@ -1131,6 +1132,19 @@ def _history_spend(history: Sequence[str | Path] | str | Path, policy: Policy) -
     unknown = pd.concat([spans.assign(month=month) for month in months]).drop_duplicates(
         ["job_id", "month"]
     )
+    # An invalid job of no readable time (every record rejected) may be of any month, and
+    # of no readable team any team's (as spend's budgets count it): month "*".
+    timed = set(spans["job_id"].astype(str))
+    invalid = past.jobs[(past.jobs["status"] == "invalid") & ~past.jobs["job_id"].isin(timed)]
+    timeless = pd.DataFrame(
+        {
+            "job_id": invalid["job_id"].astype(str).to_numpy(),
+            "team": invalid["team"].fillna(UNALLOCATED).astype(str).to_numpy(),
+            "month": "*",
+            "any_team": invalid["team"].isna().to_numpy(),
+        }
+    )
+    unknown = pd.concat([unknown, timeless], ignore_index=True)
     unknown = unknown.assign(cents=pd.array([pd.NA] * len(unknown), dtype="Int64"))[
         ["job_id", "team", "month", "cents", "any_team"]
     ]

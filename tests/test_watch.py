@@ -723,12 +723,15 @@ def test_team_budgets_count_history_and_the_team_s_other_jobs(
     assert states[-1].exit_code == 1
 
 
-@pytest.mark.parametrize("whose", ["the team's", "a job whose team is in doubt"])
+@pytest.mark.parametrize(
+    "whose", ["the team's", "a job whose team is in doubt", "a job of no readable record"]
+)
 def test_a_past_job_of_unknown_amount_leaves_the_team_budget_used_unknown(
     api: tuple[str, StandIn], tmp_path: Path, whose: str
 ) -> None:
     """Whether the past job is the team's own, or one whose team is in doubt (no team on
-    ``job_created``, another named later): every team's budget counts it, as spend does."""
+    ``job_created``, another named later), or one whose every record was rejected (no
+    time, no team): every team's budget counts it, as spend does."""
     url, stand_in = api
     stand_in.jobs[JOB].total = 2
     budgets = tmp_path / "budgets.csv"
@@ -736,9 +739,14 @@ def test_a_past_job_of_unknown_amount_leaves_the_team_budget_used_unknown(
     broken = JobLog("ftjob-broken", clock=datetime(2026, 6, 2, tzinfo=UTC))
     if whose == "the team's":
         broken.created(team="search").add("phase_end", phase="rollout").at(hours=1)
-    else:
+    elif whose == "a job whose team is in doubt":
         broken.created().phase("rollout", hours=1).add("step_completed", step=1, team="ads")
+    else:
+        broken.created(team="search").phase("rollout", hours=1)
     broken.add("succeeded")
+    if whose == "a job of no readable record":  # every time without its offset
+        for event in broken.events:
+            event["ts"] = event["ts"].removesuffix("Z")
     history = tmp_path / "history.jsonl"
     history.write_text("".join(json.dumps(e) + "\n" for e in broken.events))
     now = datetime(2026, 6, 15, 12, tzinfo=UTC)
