@@ -1084,3 +1084,24 @@ def test_token_lines_at_a_price_in_force_for_only_part_of_the_usage_are_no_round
     (finding,) = report.findings
     assert (finding.kind, finding.severity) == ("grader_price_mismatch", "error")
     assert finding.billed - finding.expected == Decimal("11.60") and report.has_errors
+
+
+def test_unchecked_lines_are_never_said_to_match(tmp_path: Path) -> None:
+    """A +1000.00 adjustment beside an honest line: "No differences: the invoice matches
+    the logs", exit 0. The lines checked match; the adjustment is said to be unchecked."""
+    events = [
+        {"job_id": "ok", "ts": "2025-06-02T08:00:00Z", "event": "job_created"},
+        {"job_id": "ok", "ts": "2025-06-02T08:00:00Z", "event": "phase_start", "phase": "rollout"},
+        {"job_id": "ok", "ts": "2025-06-02T09:00:00Z", "event": "phase_end", "phase": "rollout"},
+        {"job_id": "ok", "ts": "2025-06-02T09:00:00Z", "event": "succeeded"},
+    ]
+    log = tmp_path / "log.jsonl"
+    log.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
+    invoice = _canonical_invoice(
+        tmp_path,
+        "INV,1,ok,compute,2025-06-02T09:00:00Z,RFT,,,1.00,hours,100.00,100.00,USD\n"
+        "INV,2,ok,adjustment,,extra,,,,,,1000.00,USD\n",
+    )
+    table = CliRunner().invoke(app, ["audit", "--invoice", str(invoice), str(log)])
+    assert "the invoice matches the logs" not in table.stdout
+    assert "1000.00 of credit, adjustment or tax lines is taken as billed" in table.stdout

@@ -414,3 +414,19 @@ def test_explain_under_job_scope_says_the_hours_are_the_jobs_rounded_once(
     )
     assert result.exit_code == 0, result.output
     assert "the job's 7234 s are rounded once, to 2.01 h" in result.stdout
+
+
+def test_validate_names_jobs_without_their_job_created(tmp_path: Path) -> None:
+    """A month's file of a job created the month before billed it unallocated, without its
+    discount, and validate said "OK" alone: it now says which jobs and how they are billed."""
+    log = tmp_path / "june.jsonl"
+    rows = [
+        {"job_id": "j", "ts": "2025-06-01T00:00:00Z", "event": "phase_start", "phase": "rollout"},
+        {"job_id": "j", "ts": "2025-06-01T01:00:00Z", "event": "phase_end", "phase": "rollout"},
+        {"job_id": "j", "ts": "2025-06-01T01:00:00Z", "event": "succeeded"},
+    ]
+    log.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = runner.invoke(app, ["validate", str(log)])
+    assert result.exit_code == 0
+    assert "1 job(s) with no job_created record in these files (j)" in result.stdout
+    assert "every job can be billed (see the notes)." in result.stdout

@@ -1111,3 +1111,18 @@ def test_a_cancel_while_paused_bills_no_step_in_progress_again(tmp_path: Path) -
         ("paused", Decimal("53.00")),
         ("cancelled", Decimal("0.00")),
     ]
+
+
+def test_snapshots_of_one_status_disagreeing_on_data_sharing_make_the_job_invalid(
+    tmp_path: Path,
+) -> None:
+    """Two succeeded snapshots, one sharing and one not: the bill was 103.50 or 53.00 by
+    the order the files were named in. Nothing says which is right: amount unknown."""
+    folder = export(tmp_path / "ftjob-d", None, two_step_events("ftjob-d"))
+    done = job_object("ftjob-d", status="succeeded", finished_at=START + 3800)
+    write(folder / "a.json", done | {"shared_with_openai": True})
+    write(folder / "b.json", done | {"shared_with_openai": False})
+    for order in ([folder], [folder / "b.json", folder / "a.json", folder / "events.json"]):
+        imported = import_openai(order)
+        (problem,) = [p for p in imported.job_problems if p.job_id == "ftjob-d"]
+        assert "snapshots disagree on data sharing" in problem.reason

@@ -404,6 +404,21 @@ def test_a_quote_never_closed_after_the_job_id_keeps_the_line_s_own_job(tmp_path
     assert bill.jobs["job_id"].tolist() == ["ftjob-x"] and bill.totals().invalid_jobs == 1
 
 
+@pytest.mark.parametrize("line", ["42", "null", "true", "[1]", "1.5"])
+def test_a_json_lines_line_that_is_not_an_object_is_one_rejected_record(
+    tmp_path: Path, line: str
+) -> None:
+    """A number, null, true or [1] on a line refused the whole file ("'int' object is not
+    iterable", no line): it is that line's problem, and the rest is read."""
+    path = tmp_path / "scalar.jsonl"
+    good = {"job_id": "j", "ts": "2025-06-01T00:00:00Z", "event": "job_created"}
+    path.write_text(json.dumps(good) + "\n" + line + "\n")
+    log = rftcost.read_events(path)
+    assert (log.counts()["records_read"], len(log.events), len(log.rejected)) == (2, 1, 1)
+    assert log.rejected["reason"].tolist() == ["not a JSON object"]
+    assert log.rejected["line"].tolist() == [2]
+
+
 @pytest.mark.parametrize(
     ("local", "reason"),
     [

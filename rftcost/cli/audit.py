@@ -248,6 +248,12 @@ def _verdict(result: Any) -> str:
             "No differences in the lines checked; the logs leave some charges unknown "
             f"({_unknown_reasons(result)}: notes)."
         )
+    unchecked = result.summary.unchecked_total
+    if unchecked:  # credits, adjustments, tax: taken as billed, not what the logs bill
+        return (
+            f"No differences in the lines checked; {unchecked:.2f} of credit, adjustment or"
+            " tax lines is taken as billed, not checked against the logs."
+        )
     return "No differences: the invoice matches the logs."
 
 

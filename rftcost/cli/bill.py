@@ -333,6 +333,13 @@ def _totals_line(totals: Any, currency: str, orphans: int = 0) -> str:
     )
 
 
+def _without_job_created(events: Any) -> list[str]:
+    """The jobs of ``events`` none of whose records is their ``job_created``."""
+    jobs = events["job_id"].astype(str)
+    created = set(jobs[(events["event"] == "job_created").to_numpy()])
+    return sorted(set(jobs) - created)
+
+
 def _rejected_records_of_jobs(result: Any) -> bool:
     """Whether a record of a known job was rejected (its time, unread, is not counted)."""
     return result.log is not None and bool(result.log.rejected["job_id"].notna().any())
@@ -479,11 +486,25 @@ def validate_command(
                 f"{bullet}{one_line(j)}: {one_line(p)}"
                 for j, p in zip(invalid["job_id"], invalid["problem"], strict=True)
             ]
-        if log.notes:
+        uncreated = _without_job_created(log.events)
+        notes = list(log.notes)
+        if uncreated:
+            # Their team, model and data sharing are on job_created (event-log.md): billed
+            # as the spec says (unallocated, the policy's model, no discount), and said.
+            shown = ", ".join(uncreated[:5]) + (" …" if len(uncreated) > 5 else "")
+            notes.append(
+                f"{len(uncreated)} job(s) with no job_created record in these files ({shown}):"
+                " billed as unallocated, at the policy's default model, without a data-sharing"
+                " discount; give the file that holds their job_created if it exists"
+            )
+        if notes:
             lines.append("Notes:")
-            lines += [f"{bullet}{one_line(note)}" for note in log.notes]
+            lines += [f"{bullet}{one_line(note)}" for note in notes]
         if not len(rejected) and not len(invalid) and not unreadable:
-            lines.append("OK: every record used or a duplicate, every job can be billed.")
+            lines.append(
+                "OK: every record used or a duplicate, every job can be billed"
+                + (" (see the notes)." if uncreated else ".")
+            )
         if output_format is OutputFormat.markdown:  # names and values are text, not Markdown
             lines = [
                 bullet + markdown_text(line[len(bullet) :])

@@ -19,6 +19,7 @@ the size of the file.
 
 from __future__ import annotations
 
+import csv
 import gzip
 import io
 import json
@@ -730,6 +731,7 @@ def _read_parquet(
     # Columns with few distinct values come out of Arrow as dictionaries (categoricals
     # in pandas) directly, without a Python string per row.
     names = parquet_file(path).schema_arrow.names
+    _refuse_repeated(names, path)
     dictionary = [c for c in CATEGORY_COLUMNS if c in names]
     # Extra columns are ignored: not read (a repeated name is an error, said by the
     # general path, so then everything is read).
@@ -784,6 +786,7 @@ def _read_csv(path: Path, chunk_rows: int | None) -> Iterator[tuple[pd.DataFrame
         "encoding": "utf-8-sig",  # a byte-order mark is not part of the first name
         "compression": "gzip" if path.name.lower().endswith(".gz") else None,
     }
+    _refuse_repeated_columns(path)
     done = 0  # data rows yielded so far
     # Always in chunks: a gzipped file that expands a thousandfold costs time, not memory.
     chunk_rows = chunk_rows or _CSV_CHUNK_ROWS
@@ -809,6 +812,33 @@ def _read_csv(path: Path, chunk_rows: int | None) -> Iterator[tuple[pd.DataFrame
     except (pd.errors.ParserError, pd.errors.ParserWarning, UnicodeDecodeError):
         pass  # a long row, or bytes that are not UTF-8: find those rows
     yield from _read_csv_by_row(path, chunk_rows, skip=done)
+
+
+def _refuse_repeated_columns(path: Path) -> None:
+    """An ``UnreadableFileError`` if the header names a column of the event log twice.
+
+    Pandas would keep both (``data_sharing``, ``data_sharing.1``) and the first would be
+    read alone: a record whose copies disagree billed by whichever comes first (a JSON
+    line with a key twice is rejected; a file's header is every record's)."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rt", encoding="utf-8-sig", errors="replace", newline="") as handle:
+            header = next(csv.reader(handle), [])
+    except (OSError, EOFError, csv.Error):
+        return  # the reading proper says what is wrong with the file
+    _refuse_repeated([name.strip() for name in header], path, line=1)
+
+
+def _refuse_repeated(names: Sequence[str], path: Path, *, line: int | None = None) -> None:
+    """An ``UnreadableFileError`` naming a column of the event log given twice."""
+    repeated = sorted({n for n in names if names.count(n) > 1 and n in EVENT_COLUMNS})
+    if repeated:
+        raise UnreadableFileError(
+            f"the file names column {repeated[0]!r} twice: which copy a record means is unknown",
+            path=path,
+            line=line,
+            hint="keep one column of each name",
+        )
 
 
 def _strict_csv(read: Callable[[], Any]) -> Any:
@@ -924,7 +954,7 @@ def _jsonl_records(
             frame = pd.read_json(io.StringIO(joined), lines=True, dtype=False)
             if len(frame) == len(numbers):
                 return frame.assign(line=numbers), empty_rejected()
-        except ValueError:
+        except (ValueError, TypeError):  # a line that is not an object (42, [1]): by line
             pass
     return _read_jsonl_by_line(path, texts, numbers)
 

@@ -55,7 +55,12 @@ from rftcost.events.openai.reading import (
     jobs_frame,
     webhooks_frame,
 )
-from rftcost.events.openai.snapshots import dedupe_objects, merge_snapshots, resolve_methods
+from rftcost.events.openai.snapshots import (
+    dedupe_objects,
+    merge_snapshots,
+    resolve_methods,
+    sharing_conflicts,
+)
 from rftcost.events.openai.steps import in_progress_rows, step_intervals, step_rows
 
 __all__ = ["import_openai"]
@@ -112,6 +117,7 @@ def import_openai(paths: Sequence[str | Path] | str | Path) -> OpenAIImport:
     # Classified before the snapshots merge: a pause its messages show resumed is older
     # than a running snapshot (the snapshots carry no time of their own).
     events = classify_messages(chronological(events))
+    conflicts_of_sharing = sharing_conflicts(jobs)
     jobs, dropped, snapshot_notes = merge_snapshots(jobs, events)
     duplicates += dropped
     notes += snapshot_notes
@@ -131,6 +137,7 @@ def import_openai(paths: Sequence[str | Path] | str | Path) -> OpenAIImport:
     events = events[~events["job_id"].isin(skipped_ids)].reset_index(drop=True)
     checkpoints = checkpoints[~checkpoints["job_id"].isin(skipped_ids)]
     webhooks = webhooks[~webhooks["job_id"].isin(skipped_ids)]
+    job_problems += [p for p in conflicts_of_sharing if p.job_id not in skipped_ids]
     # A skipped job is not billed: its unreadable records are still listed, untied.
     problems = [
         p.model_copy(update={"job_id": None}) if p.job_id in skipped_ids else p for p in problems

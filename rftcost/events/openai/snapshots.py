@@ -25,7 +25,7 @@ from rftcost.events.openai.messages import FINAL_STATUSES
 from rftcost.events.openai.model import ImportProblem
 from rftcost.events.openai.reading import line_in_file
 
-__all__ = ["dedupe_objects", "merge_snapshots", "resolve_methods"]
+__all__ = ["dedupe_objects", "merge_snapshots", "resolve_methods", "sharing_conflicts"]
 
 
 _STATUS_RANK = {
@@ -75,10 +75,7 @@ def merge_snapshots(
     """
     resumed_by_job = _resumed_at(events)
     resumed = lookup(jobs["job_id"], resumed_by_job)
-    rank = jobs["status"].map(_STATUS_RANK).astype("float64")
-    ended = true_where(jobs["status"].isin(FINAL_STATUSES))
-    rank = rank.fillna(_UNKNOWN_STATUS_RANK).mask(ended, len(_STATUS_RANK))
-    rank = rank.where(jobs["status"].notna(), -1.0)
+    rank = _status_rank(jobs["status"])
     finished = jobs["finished_at"].astype("Float64")
     stale_pause = true_where(jobs["status"].eq("paused")) & true_where(
         resumed.notna() & (finished.isna() | (finished <= resumed.astype("Float64")))
@@ -133,9 +130,49 @@ def _where(row: Any) -> str:
     return str(row.file) if row.position == "file" else f"{row.file} {row.position}"
 
 
+def _status_rank(status: pd.Series) -> pd.Series:
+    """How advanced each snapshot's status is (``_STATUS_RANK``; an end above all, an
+    unknown status with ``running``, no status below all)."""
+    rank = status.map(_STATUS_RANK).astype("float64")
+    ended = true_where(status.isin(FINAL_STATUSES))
+    rank = rank.fillna(_UNKNOWN_STATUS_RANK).mask(ended, len(_STATUS_RANK))
+    return rank.where(status.notna(), -1.0)
+
+
+def sharing_conflicts(jobs: pd.DataFrame) -> list[ImportProblem]:
+    """Jobs whose latest snapshots disagree on data sharing: a problem each (invalid).
+
+    The snapshot of the most advanced status says what the job is (``merge_snapshots``);
+    snapshots of one status carry no time to say which is later, and taking one would make
+    the bill depend on the order the files were read in (R12: the discount)."""
+    known = jobs.dropna(subset=["data_sharing"])
+    rank = _status_rank(known["status"])
+    latest = known[rank == rank.groupby(known["job_id"], sort=False).transform("max")]
+    split = latest.groupby("job_id", sort=False)["data_sharing"].nunique()
+    problems = []
+    for job_id in split[split > 1].index:
+        seen = latest[latest["job_id"] == job_id]
+        said = "; ".join(
+            f"{_where(row)}: {_shown(row, 'data_sharing')}"
+            for row in seen.sort_values("seq").itertuples()
+        )
+        first = next(seen.sort_values("seq").itertuples())
+        problems.append(
+            ImportProblem(
+                file=str(first.file),
+                position="job",
+                reason=f"its snapshots disagree on data sharing (shared_with_openai {said}):"
+                " the discount (R12) cannot be told",
+                job_id=str(job_id),
+            )
+        )
+    return problems
+
+
 def _field_notes(ordered: pd.DataFrame, merged: pd.DataFrame) -> list[str]:
     """Snapshots that disagree on data sharing, team or project: each value with its
-    snapshot, and the one used (the first present in status order)."""
+    snapshot, and the one used (the first present in status order; snapshots of one status
+    that disagree on data sharing make the job invalid, ``sharing_conflicts``)."""
     notes: list[str] = []
     for column, (what, field) in _AGREEING_FIELDS.items():
         values = ordered.groupby("job_id", sort=False)[column].nunique()
