@@ -335,9 +335,9 @@ def _totals_line(totals: Any, currency: str, orphans: int = 0) -> str:
 
 def _without_job_created(events: Any) -> list[str]:
     """The jobs of ``events`` none of whose records is their ``job_created``."""
-    jobs = events["job_id"].astype(str)
-    created = set(jobs[(events["event"] == "job_created").to_numpy()])
-    return sorted(set(jobs) - created)
+    jobs = events["job_id"]
+    created = jobs[(events["event"] == "job_created").to_numpy()].unique()
+    return sorted({str(job) for job in jobs.unique()} - {str(job) for job in created})
 
 
 def _rejected_records_of_jobs(result: Any) -> bool:
