@@ -4,15 +4,23 @@ are not UTF-8, a quote never closed), and the records a stray quote swallowed.""
 
 from __future__ import annotations
 
+import csv
+import gzip
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from rftcost.errors import excerpt
-from rftcost.events.schema import REJECTED_COLUMNS
+from rftcost.events.schema import REJECTED_COLUMNS, refuse_repeated_columns
 
-__all__ = ["csv_frame", "set_aside_swallowed"]
+__all__ = [
+    "csv_frame",
+    "job_before_open_quote",
+    "refuse_repeated_csv_columns",
+    "set_aside_swallowed",
+]
 
 
 def csv_frame(rows: list[list[str | None]], header: list[str], lines: list[int]) -> pd.DataFrame:
@@ -97,3 +105,26 @@ def set_aside_swallowed(
         columns=list(REJECTED_COLUMNS),
     )
     return frame[~swallowed], pd.concat([rejected, more], ignore_index=True)
+
+
+def refuse_repeated_csv_columns(path: Path) -> None:
+    """``refuse_repeated_columns`` of the file's header (read alone: pandas would keep both
+    copies, ``data_sharing`` and ``data_sharing.1``, and the first would be read alone)."""
+    opener: Any = gzip.open if path.name.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rt", encoding="utf-8-sig", errors="replace", newline="") as handle:
+            header = next(csv.reader(handle), [])
+    except (OSError, EOFError, csv.Error):
+        return  # the reading proper says what is wrong with the file
+    refuse_repeated_columns([name.strip() for name in header], path, line=1)
+
+
+def job_before_open_quote(row: list[str], at_job: int) -> str | None:
+    """The job of a line whose last field opens a quote never closed: a field before it
+    stands; the quote's own field, if it is the job id's, is the id up to the next
+    separator (``"jv5,2025-…`` is jv5's); a job id after it was swallowed: unknown."""
+    if at_job < len(row) - 1:
+        return row[at_job].strip() or None
+    if at_job == len(row) - 1:
+        return row[at_job].split(",", 1)[0].strip() or None
+    return None

@@ -19,7 +19,6 @@ the size of the file.
 
 from __future__ import annotations
 
-import csv
 import gzip
 import io
 import json
@@ -36,7 +35,12 @@ from pydantic import BaseModel, ConfigDict
 
 from rftcost.csv_lines import csv_records, record_lines
 from rftcost.errors import EXCERPT, InputError, UnreadableFileError, excerpt, why_unreadable
-from rftcost.events.csv_rows import csv_frame, set_aside_swallowed
+from rftcost.events.csv_rows import (
+    csv_frame,
+    job_before_open_quote,
+    refuse_repeated_csv_columns,
+    set_aside_swallowed,
+)
 from rftcost.events.duplicates import (
     deduplicate,
     empty_duplicates,
@@ -63,6 +67,7 @@ from rftcost.events.schema import (
     REJECTED_COLUMNS,
     REQUIRED_BY_EVENT,
     STRING_COLUMNS,
+    refuse_repeated_columns,
 )
 from rftcost.policy import Policy, load_policy
 
@@ -731,7 +736,7 @@ def _read_parquet(
     # Columns with few distinct values come out of Arrow as dictionaries (categoricals
     # in pandas) directly, without a Python string per row.
     names = parquet_file(path).schema_arrow.names
-    _refuse_repeated(names, path)
+    refuse_repeated_columns(names, path)
     dictionary = [c for c in CATEGORY_COLUMNS if c in names]
     # Extra columns are ignored: not read (a repeated name is an error, said by the
     # general path, so then everything is read).
@@ -786,7 +791,7 @@ def _read_csv(path: Path, chunk_rows: int | None) -> Iterator[tuple[pd.DataFrame
         "encoding": "utf-8-sig",  # a byte-order mark is not part of the first name
         "compression": "gzip" if path.name.lower().endswith(".gz") else None,
     }
-    _refuse_repeated_columns(path)
+    refuse_repeated_csv_columns(path)
     done = 0  # data rows yielded so far
     # Always in chunks: a gzipped file that expands a thousandfold costs time, not memory.
     chunk_rows = chunk_rows or _CSV_CHUNK_ROWS
@@ -814,49 +819,11 @@ def _read_csv(path: Path, chunk_rows: int | None) -> Iterator[tuple[pd.DataFrame
     yield from _read_csv_by_row(path, chunk_rows, skip=done)
 
 
-def _refuse_repeated_columns(path: Path) -> None:
-    """An ``UnreadableFileError`` if the header names a column of the event log twice.
-
-    Pandas would keep both (``data_sharing``, ``data_sharing.1``) and the first would be
-    read alone: a record whose copies disagree billed by whichever comes first (a JSON
-    line with a key twice is rejected; a file's header is every record's)."""
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
-    try:
-        with opener(path, "rt", encoding="utf-8-sig", errors="replace", newline="") as handle:
-            header = next(csv.reader(handle), [])
-    except (OSError, EOFError, csv.Error):
-        return  # the reading proper says what is wrong with the file
-    _refuse_repeated([name.strip() for name in header], path, line=1)
-
-
-def _refuse_repeated(names: Sequence[str], path: Path, *, line: int | None = None) -> None:
-    """An ``UnreadableFileError`` naming a column of the event log given twice."""
-    repeated = sorted({n for n in names if names.count(n) > 1 and n in EVENT_COLUMNS})
-    if repeated:
-        raise UnreadableFileError(
-            f"the file names column {repeated[0]!r} twice: which copy a record means is unknown",
-            path=path,
-            line=line,
-            hint="keep one column of each name",
-        )
-
-
 def _strict_csv(read: Callable[[], Any]) -> Any:
     """``read()`` with pandas' "header and data lengths differ" warning raised as an error."""
     with warnings.catch_warnings():
         warnings.simplefilter("error", pd.errors.ParserWarning)
         return read()
-
-
-def _job_before_open_quote(row: list[str], at_job: int) -> str | None:
-    """The job of a line whose last field opens a quote never closed: a field before it
-    stands; the quote's own field, if it is the job id's, is the id up to the next
-    separator (``"jv5,2025-…`` is jv5's); a job id after it was swallowed: unknown."""
-    if at_job < len(row) - 1:
-        return row[at_job].strip() or None
-    if at_job == len(row) - 1:
-        return row[at_job].split(",", 1)[0].strip() or None
-    return None
 
 
 def _read_csv_by_row(
@@ -902,7 +869,7 @@ def _read_csv_by_row(
             # its own job invalid (never its job billed without it).
             job_id = (row[at_job].strip() or None) if at_job < len(row) else None
             if record.open_quote:
-                job_id = _job_before_open_quote(row, at_job)
+                job_id = job_before_open_quote(row, at_job)
             if record.problem is not None:
                 bad.append(_rejection(path, number, job_id, None, None, record.problem))
                 continue

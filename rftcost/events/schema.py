@@ -18,7 +18,11 @@ An *event frame* (after reading) has one row per accepted event and the columns 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Final
+
+from rftcost.errors import UnreadableFileError
 
 __all__ = [
     "BILLING_EVENTS",
@@ -179,3 +183,19 @@ sums of a job's counts could overflow 64 bits; no real job comes near it."""
 
 REJECTED_COLUMNS: Final = ("source", "line", "job_id", "column", "value", "reason")
 """Columns of a rejected record: where it was read, its job, which value failed and why."""
+
+
+def refuse_repeated_columns(
+    names: Sequence[str], path: str | Path, *, line: int | None = None
+) -> None:
+    """An ``UnreadableFileError`` naming a column of the event log a file gives twice (a
+    CSV header, a Parquet schema): which copy a record means is unknown, and reading the
+    first alone would bill by the columns' order (a JSON line with a key twice is rejected)."""
+    repeated = sorted({n for n in names if list(names).count(n) > 1 and n in EVENT_COLUMNS})
+    if repeated:
+        raise UnreadableFileError(
+            f"the file names column {repeated[0]!r} twice: which copy a record means is unknown",
+            path=path,
+            line=line,
+            hint="keep one column of each name",
+        )
