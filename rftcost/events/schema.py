@@ -41,6 +41,7 @@ __all__ = [
     "REJECTED_COLUMNS",
     "REQUIRED_BY_EVENT",
     "STRING_COLUMNS",
+    "refuse_repeated_columns",
 ]
 
 EVENTS: Final = (
