@@ -60,6 +60,7 @@ __all__ = [
     "load_budgets",
     "period_bounds",
     "spend",
+    "timeless_invalid_jobs",
 ]
 
 SPEND_SCHEMA = "rftcost.spend/v1"
@@ -1016,7 +1017,7 @@ def _budget_statuses(
         keys = pd.MultiIndex.from_arrays([budgets.loc[mine, "team"], budgets.loc[mine, "start_ns"]])
         spent[mine] = sums.reindex(keys, fill_value=0).to_numpy(dtype="int64")
     orphans = bill.orphan_records()
-    timeless = _timeless_invalid_jobs(bill, unknown)
+    timeless = timeless_invalid_jobs(bill, unknown)
     statuses = []
     for row, spent_cents in zip(_tuples(budgets), spent, strict=True):
         amount = int(row.budget_cents)
@@ -1054,9 +1055,9 @@ def _budget_statuses(
     return tuple(statuses)
 
 
-def _timeless_invalid_jobs(bill: Bill, spans: pd.DataFrame) -> pd.DataFrame:
-    """Invalid jobs of no readable time (every record rejected): ``job_id`` and ``team``
-    (missing when no record said it)."""
+def timeless_invalid_jobs(bill: Bill, spans: pd.DataFrame) -> pd.DataFrame:
+    """Invalid jobs of no readable time (every record rejected), beside ``spans`` (of
+    ``invalid_job_spans``): ``job_id`` and ``team`` (missing when no record said it)."""
     invalid = bill.jobs.loc[bill.jobs["status"] == "invalid", ["job_id", "team"]]
     times = bill.timeline.jobs[["job_id", "first_ns", "last_ns"]].dropna()
     timed = set(times["job_id"].astype(str)) | set(spans["job_id"].astype(str))
@@ -1075,7 +1076,7 @@ def invalid_job_spans(bill: Bill, window: Window | None) -> pd.DataFrame:
     a record of it was rejected (its ``job_created`` perhaps): then its team is unknown
     and it counts against every team's budget (``any_team``). A job with no readable
     record has no time: no row counts it (the totals and notes do), and every budget is
-    in doubt of it (``_budget_statuses``)."""
+    in doubt of it (``timeless_invalid_jobs``)."""
     invalid = bill.jobs.loc[bill.jobs["status"] == "invalid", ["job_id", "team"]]
     times = bill.timeline.jobs[["job_id", "first_ns", "last_ns"]].astype({"job_id": str})
     spans = invalid.astype({"job_id": str}).merge(times, on="job_id")

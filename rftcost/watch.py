@@ -1108,7 +1108,7 @@ def _history_spend(history: Sequence[str | Path] | str | Path, policy: Policy) -
     import pandas as pd
 
     from rftcost.engines import bill
-    from rftcost.spend import UNALLOCATED, invalid_job_spans, spend
+    from rftcost.spend import UNALLOCATED, invalid_job_spans, spend, timeless_invalid_jobs
 
     paths = [history] if isinstance(history, str | Path) else list(history)
     past = bill(paths, policy=policy)
@@ -1134,15 +1134,11 @@ def _history_spend(history: Sequence[str | Path] | str | Path, policy: Policy) -
     )
     # An invalid job of no readable time (every record rejected) may be of any month, and
     # of no readable team any team's (as spend's budgets count it): month "*".
-    timed = set(spans["job_id"].astype(str))
-    invalid = past.jobs[(past.jobs["status"] == "invalid") & ~past.jobs["job_id"].isin(timed)]
-    timeless = pd.DataFrame(
-        {
-            "job_id": invalid["job_id"].astype(str).to_numpy(),
-            "team": invalid["team"].fillna(UNALLOCATED).astype(str).to_numpy(),
-            "month": "*",
-            "any_team": invalid["team"].isna().to_numpy(),
-        }
+    timeless = timeless_invalid_jobs(past, spans)
+    timeless = timeless.assign(
+        team=timeless["team"].fillna(UNALLOCATED).astype(str),
+        month="*",
+        any_team=timeless["team"].isna(),
     )
     unknown = pd.concat([unknown, timeless], ignore_index=True)
     unknown = unknown.assign(cents=pd.array([pd.NA] * len(unknown), dtype="Int64"))[

@@ -87,10 +87,12 @@ def score_model_plan(
     *,
     grader_model: str = "gpt-4.1-mini",
     hyperparameters: dict[str, Any] | None = None,
+    sampling_params: dict[str, Any] | None = None,
     **changes: Any,
 ) -> Path:
-    """``folder/plan.json``: an RFT job request (the API's body) graded by one score model;
-    ``changes`` replace top-level fields (``model="gpt-9"``)."""
+    """``folder/plan.json``: an RFT job request (the API's body) graded by one score model
+    (with ``sampling_params`` when given); ``changes`` replace top-level fields
+    (``model="gpt-9"``)."""
     plan: dict[str, Any] = {
         "model": "o4-mini-2025-04-16",
         "training_file": "file-train",
@@ -102,6 +104,7 @@ def score_model_plan(
                     "name": "judge",
                     "model": grader_model,
                     "input": [{"role": "user", "content": "{{sample.output_text}}"}],
+                    **({"sampling_params": sampling_params} if sampling_params else {}),
                 },
                 "hyperparameters": hyperparameters or {"batch_size": 8, "n_epochs": 2},
             },

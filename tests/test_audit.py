@@ -867,15 +867,21 @@ def _canonical_invoice(tmp_path: Path, *rows: str) -> Path:
     return invoice
 
 
+_ONE_HOUR_OK = [
+    {"job_id": "ok", "ts": "2025-06-02T08:00:00Z", "event": "job_created"},
+    {"job_id": "ok", "ts": "2025-06-02T08:00:00Z", "event": "phase_start", "phase": "rollout"},
+    {"job_id": "ok", "ts": "2025-06-02T09:00:00Z", "event": "phase_end", "phase": "rollout"},
+    {"job_id": "ok", "ts": "2025-06-02T09:00:00Z", "event": "succeeded"},
+]
+"""Job ``ok``: one hour of rollout, succeeded at 09:00 (100.00)."""
+
+
 def test_an_invalid_job_no_line_bills_is_said_unknown_never_a_job_of_zero(tmp_path: Path) -> None:
     """Its charge is unknown: the audit said "No differences: the invoice matches the logs"
     with no note. It stays no finding (the invoice may rightly bill it nothing), but the
     expected total says unknown, and a note names the job."""
     events = [
-        {"job_id": "ok", "ts": "2025-06-02T08:00:00Z", "event": "job_created"},
-        {"job_id": "ok", "ts": "2025-06-02T08:00:00Z", "event": "phase_start", "phase": "rollout"},
-        {"job_id": "ok", "ts": "2025-06-02T09:00:00Z", "event": "phase_end", "phase": "rollout"},
-        {"job_id": "ok", "ts": "2025-06-02T09:00:00Z", "event": "succeeded"},
+        *_ONE_HOUR_OK,
         {"job_id": "bad", "ts": "2025-06-02T08:00:00Z", "event": "job_created"},
         {"job_id": "bad", "ts": "2025-06-02T09:00:00Z", "event": "phase_end", "phase": "rollout"},
         {"job_id": "bad", "ts": "2025-06-02T09:00:00Z", "event": "succeeded"},
@@ -1089,12 +1095,7 @@ def test_token_lines_at_a_price_in_force_for_only_part_of_the_usage_are_no_round
 def test_unchecked_lines_are_never_said_to_match(tmp_path: Path) -> None:
     """A +1000.00 adjustment beside an honest line: "No differences: the invoice matches
     the logs", exit 0. The lines checked match; the adjustment is said to be unchecked."""
-    events = [
-        {"job_id": "ok", "ts": "2025-06-02T08:00:00Z", "event": "job_created"},
-        {"job_id": "ok", "ts": "2025-06-02T08:00:00Z", "event": "phase_start", "phase": "rollout"},
-        {"job_id": "ok", "ts": "2025-06-02T09:00:00Z", "event": "phase_end", "phase": "rollout"},
-        {"job_id": "ok", "ts": "2025-06-02T09:00:00Z", "event": "succeeded"},
-    ]
+    events = _ONE_HOUR_OK
     log = tmp_path / "log.jsonl"
     log.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
     invoice = _canonical_invoice(

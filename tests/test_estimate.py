@@ -347,32 +347,16 @@ def test_options_stand_for_the_settings_of_a_job_in_progress_without_a_plan() ->
     assert given.plan.n_train_examples == 640 and given.steps == 40
 
 
-def _o3_high_plan() -> Plan:
-    body = {
-        "model": "o4-mini-2025-04-16",
-        "training_file": "file-train",
-        "method": {
-            "type": "reinforcement",
-            "reinforcement": {
-                "grader": {
-                    "type": "score_model",
-                    "name": "judge",
-                    "model": "o3-2025-04-16",
-                    "input": [{"role": "user", "content": "{{sample.output_text}}"}],
-                    "sampling_params": {"reasoning_effort": "high"},
-                },
-                "hyperparameters": {"batch_size": 8, "n_epochs": 2},
-            },
-        },
-    }
-    return load_plan(body, n_train=60, n_valid=0)
-
-
-def test_varying_the_grader_keeps_what_still_applies() -> None:
+def test_varying_the_grader_keeps_what_still_applies(tmp_path: Path) -> None:
     """--vary grader=<same model> dropped the grader's reasoning effort (a cheaper row for
     the same plan), grader=multi dropped every model (grader $0), and label_model was
     taken for a model's name (no price)."""
-    plan = _o3_high_plan()
+    from builders import score_model_plan
+
+    body = score_model_plan(
+        tmp_path, grader_model="o3-2025-04-16", sampling_params={"reasoning_effort": "high"}
+    )
+    plan = load_plan(body, n_train=60, n_valid=0)
     base = estimate(plan, draws=DRAWS, at=AT).total_amount
     (same,) = what_if(plan, {"grader": ["o3-2025-04-16"]}, draws=DRAWS, at=AT)
     assert same.total_amount == base

@@ -333,34 +333,29 @@ def _budget_lines(check: Any, currency: str, *, running: bool = False) -> list[s
     if not check.over:
         return [f"Within budget: P90 total {currency} {check.p90:.2f} ≤ {check.budget:.2f}."]
     lines = [f"OVER BUDGET: P90 total {currency} {check.p90:.2f} > {check.budget:.2f}."]
-    if running:
-        # What is charged is spent: no setting of this job undoes it. The changes are
-        # those a next run of its plan could make.
-        if check.suggestion:
-            lines.append(
-                f"A next run of this plan would fit with one change: {check.suggestion}"
-                f" (its P90 {check.suggestion_p90:.2f}); this job, part done, cannot."
-            )
-        elif check.candidates:
-            best = check.candidates[0]
-            lines.append(
-                f"No single change brings a next run of this plan under budget; the cheapest"
-                f" is {best[0]} (its P90 {best[1]:.2f})."
-            )
-        else:
-            lines.append(
-                "A next run of this plan would fit the budget as it is: this job is over for"
-                " how it has run so far."
-            )
-        return lines
+    # For a job in progress what is charged is spent: no setting of this job undoes it, the
+    # changes are those a next run of its plan could make.
     if check.suggestion:
         lines.append(
-            f"Single change that brings P90 under budget: {check.suggestion}"
+            f"A next run of this plan would fit with one change: {check.suggestion}"
+            f" (its P90 {check.suggestion_p90:.2f}); this job, part done, cannot."
+            if running
+            else f"Single change that brings P90 under budget: {check.suggestion}"
             f" (P90 {check.suggestion_p90:.2f})."
         )
     elif check.candidates:
         best = check.candidates[0]
-        lines.append(f"No single change is enough; the cheapest is {best[0]} (P90 {best[1]:.2f}).")
+        lines.append(
+            f"No single change brings a next run of this plan under budget; the cheapest"
+            f" is {best[0]} (its P90 {best[1]:.2f})."
+            if running
+            else f"No single change is enough; the cheapest is {best[0]} (P90 {best[1]:.2f})."
+        )
+    elif running:
+        lines.append(
+            "A next run of this plan would fit the budget as it is: this job is over for"
+            " how it has run so far."
+        )
     return lines
 
 
