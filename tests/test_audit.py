@@ -911,6 +911,25 @@ def test_an_invalid_job_no_line_bills_is_said_unknown_never_a_job_of_zero(tmp_pa
     assert (document["unpriced_jobs"], document["orphan_records"]) == (["bad"], 0)
 
 
+def test_a_credit_line_naming_an_invalid_job_leaves_its_charge_unknown(tmp_path: Path) -> None:
+    """A credit, tax or adjustment line is not checked: it names no charge of the job. The
+    invalid job's charge stayed unknown, yet the audit said the invoice matches."""
+    events = [
+        *_ONE_HOUR_OK,
+        {"job_id": "bad", "ts": "2025-06-02T08:00:00Z", "event": "job_created"},
+        {"job_id": "bad", "ts": "2025-06-02T09:00:00Z", "event": "phase_end", "phase": "rollout"},
+    ]
+    log = tmp_path / "log.jsonl"
+    log.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
+    invoice = _canonical_invoice(
+        tmp_path,
+        "INV,1,ok,compute,2025-06-02T09:00:00Z,RFT,,,1.00,hours,100.00,100.00,USD\n"
+        "INV,2,bad,credit,,Goodwill,,,,,,0.00,USD\n",
+    )
+    report = audit_invoice(invoice, rftcost.bill(log))
+    assert report.unpriced_jobs == ("bad",) and report.expected_unknown
+
+
 def _two_jobs(tmp_path: Path, *extra: str) -> Path:
     """ftjob-a (search, ranker, 1 h on 2 June: 100.00) and ftjob-b (2 h on 3 June, data
     sharing: 100.00), then ``extra`` lines as they are."""

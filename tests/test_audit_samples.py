@@ -61,3 +61,39 @@ def test_a_folder_read_of_the_sample_logs_skips_the_invoices() -> None:
     bill = rftcost.bill(SAMPLE_LOGS)
     assert bill.log is not None
     assert not any("invoice" in f or "costs-api" in f for f in bill.log.files)
+
+
+@pytest.mark.parametrize("lines_per_part", [1, 7])
+def test_an_audit_in_parts_of_jobs_is_the_audit_whole(
+    monkeypatch: pytest.MonkeyPatch, lines_per_part: int
+) -> None:
+    from rftcost.audit import api
+
+    bill = rftcost.bill([SAMPLE_LOGS, BROKEN], keep_timeline=True)
+    planted = SAMPLE_LOGS / "invoice-planted.csv"
+    whole = rftcost.audit_invoice(planted, bill).to_dict()
+    monkeypatch.setattr(api, "_LINES_PER_PART", lines_per_part)
+    assert rftcost.audit_invoice(planted, bill).to_dict() == whole
+
+
+def test_lines_matching_no_billing_event_are_noted_in_invoice_order_across_parts(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import pandas as pd
+
+    from rftcost.audit import api
+    from rftcost.invoice import invoice_from_bill, write_invoice
+
+    bill = rftcost.bill(SAMPLE_LOGS, keep_timeline=True)
+    lines = invoice_from_bill(bill)
+    moved = pd.to_datetime(lines["charge_at"], utc=True) + pd.Timedelta(hours=3)
+    late = write_invoice(
+        lines.assign(charge_at=moved.dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")), tmp_path / "late.csv"
+    )
+    whole = rftcost.audit_invoice(late, bill)
+    unmatched = [n for n in whole.notes if "matches no billing event" in n]
+    assert len(unmatched) == 21 and unmatched[0].startswith("Line 1 ")
+    # A few moved charges land within the window of the same job's next billing event.
+    assert unmatched[-1].startswith("… and 74 more line(s)"), unmatched[-1]
+    monkeypatch.setattr(api, "_LINES_PER_PART", 5)
+    assert rftcost.audit_invoice(late, bill).to_dict() == whole.to_dict()

@@ -8,7 +8,7 @@ API export (``costs.ProjectDayAudit``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -33,6 +33,7 @@ from rftcost.audit.matching import (
     unbilled_job_findings,
     unknown_job_findings,
     unmatched_charge_notes,
+    unmatched_lines,
     unreadable_jobs,
     unreadable_line_findings,
 )
@@ -158,25 +159,23 @@ def audit_jobs(ctx: AuditContext) -> AuditReport:
 
     valid = jobs[(jobs["status"] != "invalid") & ~jobs.index.isin(unreadable)]
     expected_micro = int(valid["total_cents"].astype("int64").sum()) * MICRO_PER_CENT
-    g = lines[good].astype(
-        {"job_id": object, "grader_family": object, "token_type": object, "line_type": object}
+    checked_lines = lines[good]
+    findings.extend(
+        unbilled_job_findings(ctx, valid, set(checked_lines["job_id"].astype(str).unique()))
     )
-    unmatched = unmatched_charge_notes(ctx, g)
-    g = match_charges(ctx, g)
-    findings.extend(unbilled_job_findings(ctx, valid, set(g["job_id"])))
-    if not g.empty:
-        g = g.assign(typed=typed_families(g))
-        expected = expected_amounts(ctx, set(g["job_id"]), g)
-        g, copies = duplicate_lines(ctx, g, expected)
-        findings.extend(copies)
-        compute, causes = compute_findings(ctx, g, expected)
-        findings.extend(compute)
-        findings.extend(discount_findings(ctx, g, expected, causes))
-        findings.extend(grader_findings(ctx, g, expected))
+    far: list[pd.DataFrame] = []
+    for part in _parts_by_job(checked_lines):
+        made, unmatched = _audit_lines(ctx, part)
+        findings.extend(made)
+        far.append(unmatched)
+    del checked_lines
+    unmatched_notes = unmatched_charge_notes(ctx, pd.concat(far) if far else pd.DataFrame())
     note, unverifiable_micro = _unverifiable_note(ctx, lines, *unverifiable)
-    # Invalid jobs no line bills: their charges are unknown, so is whether nothing is right.
-    invalid_ids = pd.Index(jobs.index[jobs["status"] == "invalid"].astype(str))
-    unpriced = sorted(invalid_ids[~invalid_ids.isin(lines["job_id"].dropna().astype(str))])
+    # Invalid jobs no checked line bills (a credit or tax line names no charge): their
+    # charges are unknown, so is whether nothing is right.
+    invalid_ids = set(jobs.index[jobs["status"] == "invalid"].astype(str))
+    priced = set(lines.loc[invalid.to_numpy(), "job_id"].astype(str))
+    unpriced = sorted(invalid_ids - priced)
     return build_report(
         invoice=ctx.invoice,
         bill=ctx.bill,
@@ -184,10 +183,50 @@ def audit_jobs(ctx: AuditContext) -> AuditReport:
         comparison=_comparison(ctx),
         findings=findings,
         totals=(expected_micro, billed_micro, invoice_micro, unchecked_micro),
-        notes=(*unmatched, *note),
+        notes=(*unmatched_notes, *note),
         unverifiable=unverifiable_micro,
         unpriced_jobs=unpriced,
     )
+
+
+_LINES_PER_PART = 200_000
+"""Lines audited at a time, a job's lines never split: the matching and the findings of
+one part are freed before the next, so a 1,000,000-line invoice's audit stays within a
+bounded memory (issue 16)."""
+
+
+def _parts_by_job(lines: pd.DataFrame) -> Iterator[pd.DataFrame]:
+    """``lines`` in parts of about ``_LINES_PER_PART`` lines, each holding every line of
+    its jobs (each job's findings need only its own lines and charges)."""
+    n_parts = -(-len(lines) // _LINES_PER_PART)
+    if n_parts <= 1:
+        yield lines
+        return
+    codes, jobs = pd.factorize(lines["job_id"], use_na_sentinel=False)
+    part_of = codes.astype("int64") * n_parts // max(len(jobs), 1)
+    for _, part in lines.groupby(part_of, sort=True):
+        yield part
+
+
+def _audit_lines(ctx: AuditContext, lines: pd.DataFrame) -> tuple[list[Finding], pd.DataFrame]:
+    """The findings of the checked lines of some jobs (every line of each): matching,
+    duplicates, then compute, discount and grader findings; and the lines whose
+    ``charge_at`` matches no billing event (``unmatched_lines``)."""
+    g = lines.astype(
+        {"job_id": object, "grader_family": object, "token_type": object, "line_type": object}
+    )
+    far = unmatched_lines(ctx, g)
+    if g.empty:
+        return [], far
+    g = match_charges(ctx, g)
+    g = g.assign(typed=typed_families(g))
+    expected = expected_amounts(ctx, set(g["job_id"]), g)
+    g, findings = duplicate_lines(ctx, g, expected)
+    compute, causes = compute_findings(ctx, g, expected)
+    findings.extend(compute)
+    findings.extend(discount_findings(ctx, g, expected, causes))
+    findings.extend(grader_findings(ctx, g, expected))
+    return findings, far
 
 
 def _unverifiable_note(

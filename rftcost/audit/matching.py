@@ -53,6 +53,7 @@ __all__ = [
     "unbilled_job_findings",
     "unknown_job_findings",
     "unmatched_charge_notes",
+    "unmatched_lines",
     "unreadable_jobs",
     "unreadable_line_findings",
 ]
@@ -374,25 +375,35 @@ def _nearest_billing_events(
     ).set_index("pos")
 
 
-def unmatched_charge_notes(ctx: AuditContext, g: pd.DataFrame) -> list[str]:
-    """A note per line whose ``charge_at`` matches no billing event of its job within the
-    window: its job is compared on its totals instead (invoice-audit.md), which a charge
-    billed a day or a month away would otherwise pass unsaid."""
+def unmatched_lines(ctx: AuditContext, g: pd.DataFrame) -> pd.DataFrame:
+    """The lines whose ``charge_at`` matches no billing event of their job within the
+    window, with their nearest billing event (``event``, ``event_at``; NA: the job has
+    none), indexed by line: ``unmatched_charge_notes`` says them."""
+    columns = ["job_id", "t", "event", "event_at", "line", "line_type", "amount_micro"]
     with_at = g[g["charge_at"].notna()]
     if with_at.empty:
-        return []
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
     nearest = _nearest_billing_events(ctx, with_at, "event")
     gap = (nearest["t"] - nearest["event_at"]).abs()
-    far = nearest[nearest["event_at"].isna() | (gap > ctx.window_ns)].sort_index()
+    far = nearest[nearest["event_at"].isna() | (gap > ctx.window_ns)]
+    return far.assign(
+        line=g.loc[far.index, "line"].to_numpy(),
+        line_type=g.loc[far.index, "line_type"].to_numpy(),
+        amount_micro=g.loc[far.index, "amount_micro"].to_numpy(),
+    )[columns]
+
+
+def unmatched_charge_notes(ctx: AuditContext, far: pd.DataFrame) -> list[str]:
+    """A note per line whose ``charge_at`` matches no billing event of its job within the
+    window (``unmatched_lines``, in invoice order): its job is compared on its totals
+    instead (invoice-audit.md), which a charge billed a day or a month away would
+    otherwise pass unsaid."""
+    if far.empty:
+        return []
+    far = far.sort_index()
     notes: list[str] = []
     window = f"{ctx.window_ns // 10**9 // 60} min"
-    shown = far.head(_NOTES_SHOWN)
-    shown = shown.assign(
-        line=g.loc[shown.index, "line"].to_numpy(),
-        line_type=g.loc[shown.index, "line_type"].to_numpy(),
-        amount_micro=g.loc[shown.index, "amount_micro"].to_numpy(),
-    )
-    for row in shown.pipe(rows_of):
+    for row in far.head(_NOTES_SHOWN).pipe(rows_of):
         amount = money_text(int(row.amount_micro), ctx.currency)
         if pd.isna(row.event_at):
             where = "the job has no billing event"
@@ -409,7 +420,7 @@ def unmatched_charge_notes(ctx: AuditContext, g: pd.DataFrame) -> list[str]:
             "charge by charge."
         )
     if len(far) > _NOTES_SHOWN:
-        rest = int(g.loc[far.index[_NOTES_SHOWN:], "amount_micro"].sum())
+        rest = int(far["amount_micro"].iloc[_NOTES_SHOWN:].astype("int64").sum())
         notes.append(
             f"… and {len(far) - _NOTES_SHOWN} more line(s) ({money_text(rest, ctx.currency)}) "
             f"whose charge_at matches no billing event within {window}."
