@@ -692,11 +692,13 @@ def _canonical_chunks(
     bads: list[pd.DataFrame] = []
     set_aside: list[pd.DataFrame] = []
     columns: set[str] = set()
+    blank: list[pd.Series] = []
     rows = 0
     for raw in chunks:
         columns |= {str(c) for c in raw.columns}
-        lines, bad, rejected = _chunk_lines(raw, assume_tz, rows)
+        lines, bad, rejected, skipped = _chunk_lines(raw, assume_tz, rows)
         rows += len(raw)
+        blank.append(skipped)
         parts.append(lines)
         bads.append(bad)
         set_aside.append(rejected)
@@ -720,6 +722,8 @@ def _canonical_chunks(
     bad = pd.concat(bads).sort_values("source_line", kind="stable")
     if len(bad) and on_bad_line == "raise":
         raise _first_problem(bad, source)
+    skipped = pd.concat(blank)
+    rows -= len(skipped)
     if len(bad) and len(bad) == rows:
         raise _first_problem(
             bad, source, "no line of the invoice can be read: an empty invoice is no invoice"
@@ -750,6 +754,12 @@ def _canonical_chunks(
             f"{shown}{', …' if len(rejected) > 5 else ''}): their amounts (where readable) "
             "count in the invoice total, in neither the expected nor the billed total",
         )
+    if len(skipped):
+        shown = ", ".join(str(n) for n in skipped.head(5))
+        notes += (
+            f"{len(skipped)} row(s) with every cell empty were skipped (file line(s) "
+            f"{shown}{', …' if len(skipped) > 5 else ''}): they state no line",
+        )
     return Invoice(
         source=source,
         invoice_id=", ".join(ids) if ids else None,
@@ -763,10 +773,17 @@ def _canonical_chunks(
 
 def _chunk_lines(
     raw: pd.DataFrame, assume_tz: str | None, rows_before: int
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """One chunk of records → its readable lines, the first problem of each bad line, and
-    the bad lines as ``Invoice.rejected`` rows. ``rows_before``: records of earlier chunks
-    (a line without a ``line`` number is numbered by its row in the file)."""
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.Series]:
+    """One chunk of records → its readable lines, the first problem of each bad line, the
+    bad lines as ``Invoice.rejected`` rows, and the file lines of rows with every cell
+    empty (a spreadsheet's trailing ``,,,`` rows: skipped). ``rows_before``: records of
+    earlier chunks (a line without a ``line`` number is numbered by its row in the file)."""
+    row_number = pd.Series(
+        np.arange(rows_before + 1, rows_before + len(raw) + 1), index=raw.index, dtype="Int64"
+    )
+    blank = raw.drop(columns="source_line").isna().all(axis=1)
+    skipped = raw.loc[blank, "source_line"].astype("int64")
+    raw, row_number = raw[~blank], row_number[~blank]
     problems = _Problems(raw)
     if _NOT_SCALAR in raw:  # first: the line's own first problem (JSON records only)
         marked = raw[_NOT_SCALAR]
@@ -845,9 +862,6 @@ def _chunk_lines(
     given_line, bad = parse_scaled(_column(raw, "line"), 0)
     problems.add(bad.notna(), "line", bad)
     currency = _column(raw, "currency").str.upper()
-    row_number = pd.Series(
-        np.arange(rows_before + 1, rows_before + len(raw) + 1), index=raw.index, dtype="Int64"
-    )
     number = given_line.fillna(row_number)
     faulty = problems.first_per_line()
     keep = ~raw.index.isin(faulty.index)
@@ -896,7 +910,7 @@ def _chunk_lines(
             "currency": currency,
         }
     )
-    return lines, faulty[["source_line", "column", "value", "reason"]], rejected
+    return lines, faulty[["source_line", "column", "value", "reason"]], rejected, skipped
 
 
 def _families(models: pd.Series) -> pd.Series:

@@ -414,6 +414,24 @@ def test_arithmetic_error_when_lines_do_not_add_up_to_the_total(
     _sums_up(report)
 
 
+def test_a_total_line_of_one_invoice_leaves_another_invoices_lines_billed(
+    bill: rftcost.Bill, clean: pd.DataFrame, tmp_path: Path
+) -> None:
+    """Two invoices in one file, a total line for the first only: the second's lines were
+    dropped from what is billed (billed 0, "matches the logs", totals not adding up)."""
+    first = clean["job_id"] != "ftjob-queue"
+    total = sum(D(a) for a in clean.loc[first, "amount"])
+    stated = pd.DataFrame(
+        [{"invoice_id": "INV-TEST", "line": "999", "line_type": "total", "amount": f"{total}"}]
+    )
+    lines = clean.assign(invoice_id=clean["invoice_id"].where(first, "INV-OTHER"))
+    report = _audit(pd.concat([lines, stated], ignore_index=True).fillna(""), bill, tmp_path)
+    assert report.findings == _audit(clean, bill, tmp_path).findings
+    assert report.summary.invoice_total == sum(D(a) for a in clean["amount"])
+    assert report.summary.billed_total == report.summary.invoice_total
+    _sums_up(report)
+
+
 def test_duplicate_line(bill: rftcost.Bill, clean: pd.DataFrame, tmp_path: Path) -> None:
     i = _row(clean, "ftjob-queue", "compute")
     copy = clean.loc[[i]].assign(line=str(len(clean) + 1))

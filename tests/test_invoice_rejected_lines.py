@@ -133,6 +133,36 @@ def test_the_audit_reports_the_line_as_an_error_and_audits_the_others(
     assert s.expected_total == bill.totals().total_amount - Decimal(int(expected)).scaleb(-2)
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_a_line_without_a_line_type_is_an_unreadable_line_not_a_crash(
+    clean: pd.DataFrame, bill: rftcost.Bill, tmp_path: Path, suffix: str
+) -> None:
+    """The audit stopped on ``boolean value of NA is ambiguous`` (no file, no line)."""
+    path = _spoil(clean, tmp_path, "line_type", "", suffix)
+    if suffix == ".jsonl":  # null, as an API writes a missing value
+        records = [json.loads(t) for t in path.read_text(encoding="utf-8").splitlines()]
+        for record in records:
+            record.setdefault("line_type", None)
+        path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    (finding,) = audit_invoice(path, bill).findings
+    assert finding.kind == "unreadable_line" and finding.line_type is None
+    assert "missing line type" in finding.explanation
+
+
+def test_rows_with_every_cell_empty_are_skipped_and_said(
+    clean: pd.DataFrame, bill: rftcost.Bill, tmp_path: Path
+) -> None:
+    """A spreadsheet's trailing ``,,,,`` rows state no line: the honest invoice audits clean,
+    and a note says which file lines were skipped."""
+    path = tmp_path / "trailing.csv"
+    empty = "," * (len(clean.columns) - 1) + "\n"
+    path.write_text(CLEAN.read_text(encoding="utf-8") + empty * 2, encoding="utf-8")
+    report = audit_invoice(path, bill)
+    assert report.findings == () and report.lines == len(clean)
+    skipped = len(clean) + 2
+    assert any(f"(file line(s) {skipped}, {skipped + 1})" in note for note in report.notes)
+
+
 def test_unreadable_line_is_a_reading_kind_beside_the_spec_kinds() -> None:
     assert READING_KINDS == ("unreadable_line",)
     assert "unreadable_line" not in FINDING_KINDS

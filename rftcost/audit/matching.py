@@ -108,8 +108,9 @@ class Expected(NamedTuple):
 def total_line_findings(ctx: AuditContext, lines: pd.DataFrame) -> tuple[list[Finding], int, int]:
     """``total`` lines against the lines they state the total of.
 
-    Returns the findings, the invoice total (the stated total when there is one) and
-    the amount to count as billed beyond the lines (the stated total's gap)."""
+    Returns the findings, the invoice total (each invoice's stated total where it has
+    one, what its lines add up to where it has none) and the amount to count as billed
+    beyond the lines (the stated totals' gaps)."""
     totals = lines[lines["line_type"] == "total"]
     charges = lines[lines["line_type"] != "total"]
     # A line set aside as unreadable is still on the invoice: its amount as written (where
@@ -124,7 +125,7 @@ def total_line_findings(ctx: AuditContext, lines: pd.DataFrame) -> tuple[list[Fi
     findings: list[Finding] = []
     if totals.empty:
         return findings, invoice_micro, 0
-    stated = 0
+    gap = 0
     unknown_gap = 0
     for invoice_id, group in totals.groupby(totals["invoice_id"].fillna(""), sort=True):
         in_invoice = (
@@ -141,7 +142,7 @@ def total_line_findings(ctx: AuditContext, lines: pd.DataFrame) -> tuple[list[Fi
             set_aside.loc[aside, "amount_micro"].astype("int64").sum()
         )
         said = int(group["amount_micro"].sum())
-        stated += said
+        gap += said - added
         unread = rejected["amount_micro"].isna() & (
             rejected["invoice_id"].fillna("") == invoice_id
             if invoice_id
@@ -171,9 +172,10 @@ def total_line_findings(ctx: AuditContext, lines: pd.DataFrame) -> tuple[list[Fi
                     ),
                 )
             )
-    # What is charged is the stated total; the gap to the lines (those set aside included)
-    # counts as billed (and is a finding).
-    return findings, stated, stated - invoice_micro - unknown_gap
+    # What is charged is each stated total, and the lines of an invoice without one; the
+    # gap of a stated total to its lines (those set aside included) counts as billed (and
+    # is a finding).
+    return findings, invoice_micro + gap, gap - unknown_gap
 
 
 def unknown_job_findings(ctx: AuditContext, lines: pd.DataFrame) -> list[Finding]:
@@ -240,7 +242,9 @@ def unreadable_line_findings(ctx: AuditContext, held: pd.DataFrame) -> list[Find
                 job_id=job_id,
                 invoice_line=line,
                 invoice_lines=(line,),
-                line_type=str(row.line_type) if row.line_type in LINE_TYPES else None,
+                line_type=row.line_type
+                if isinstance(row.line_type, str) and row.line_type in LINE_TYPES
+                else None,
                 expected=None,
                 billed=None if amount is None else micro_to_decimal(amount),
                 explanation=unreadable_line(
