@@ -500,7 +500,9 @@ def _audit_section(
         "unreadable lines, in neither the expected nor the billed total"
         + (" (errors below)." if rows else "."),
         "unchecked": _unchecked_note(summary, unchecked, cannot_check is not None, currency),
-        "verdict": _verdict(unchecked, cannot_check is not None, unpriced),
+        "verdict": _verdict(
+            unchecked, int(summary.get("unchecked_lines") or 0), cannot_check is not None, unpriced
+        ),
         "notes": [str(note) for note in document.get("notes", [])],
         "table": _table(headers, rows, numeric=(4, 5, 6)) if rows else None,
         "not_shown": max(0, len(findings) - _MAX_FINDINGS),
@@ -539,7 +541,7 @@ def _invoice_total(summary: dict[str, Any], currency: str) -> str:
 def _unchecked_note(
     summary: dict[str, Any], unchecked: Decimal | None, cannot_check: bool, currency: str
 ) -> str | None:
-    if not unchecked:
+    if unchecked is None or (not unchecked and not summary.get("unchecked_lines")):
         return None
     total = _invoice_total(summary, currency)
     if cannot_check:
@@ -557,7 +559,9 @@ def _unchecked_note(
     )
 
 
-def _verdict(unchecked: Decimal | None, cannot_check: bool, unpriced: bool) -> dict[str, str]:
+def _verdict(
+    unchecked: Decimal | None, unchecked_lines: int, cannot_check: bool, unpriced: bool
+) -> dict[str, str]:
     """What the section says when there is no finding (the CLI's words)."""
     if cannot_check:
         return {"badge": "over", "text": "NOT VERIFIED: money the logs cannot check"}
@@ -566,7 +570,7 @@ def _verdict(unchecked: Decimal | None, cannot_check: bool, unpriced: bool) -> d
             "badge": "over",
             "text": "no findings in the lines checked; the logs leave some charges unknown (notes)",
         }
-    if unchecked is None or unchecked:
+    if unchecked is None or unchecked or unchecked_lines:
         return {"badge": "ok", "text": "no findings: the lines checked match the logs"}
     return {"badge": "ok", "text": "no findings: the invoice matches the logs"}
 

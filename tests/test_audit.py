@@ -948,6 +948,35 @@ def test_a_credit_line_naming_an_invalid_job_leaves_its_charge_unknown(tmp_path:
     assert report.unpriced_jobs == ("bad",) and report.expected_unknown
 
 
+def test_credit_and_tax_lines_that_net_to_zero_are_still_unchecked(tmp_path: Path) -> None:
+    """A credit of -10.00 and a tax of 10.00 made the unchecked total 0.00, and the audit
+    said "the invoice matches the logs" in every format."""
+    log = tmp_path / "log.jsonl"
+    log.write_text("".join(json.dumps(e) + "\n" for e in _ONE_HOUR_OK), encoding="utf-8")
+    invoice = _canonical_invoice(
+        tmp_path,
+        "INV,1,ok,compute,2025-06-02T09:00:00Z,RFT,,,1.00,hours,100.00,100.00,USD\n"
+        "INV,2,,credit,,Goodwill,,,,,,-10.00,USD\n"
+        "INV,3,,tax,,VAT,,,,,,10.00,USD\n",
+    )
+    report = audit_invoice(invoice, rftcost.bill(log))
+    assert report.findings == () and report.summary.unchecked_lines == 2
+    assert report.to_dict()["summary"]["unchecked_lines"] == 2
+    for fmt in ("table", "markdown"):
+        shown = CliRunner().invoke(app, ["audit", "--invoice", str(invoice), str(log), "-f", fmt])
+        assert shown.exit_code == 0
+        assert "the invoice matches the logs" not in shown.stdout
+        assert "No differences in the lines checked" in shown.stdout
+        assert "Unchecked" in shown.stdout
+    html = tmp_path / "report.html"
+    made = CliRunner().invoke(
+        app, ["report", str(log), "--invoice", str(invoice), "--output", str(html)]
+    )
+    assert made.exit_code in (0, 1), made.output
+    page = html.read_text(encoding="utf-8")
+    assert "the invoice matches the logs" not in page and "the lines checked match" in page
+
+
 def _two_jobs(tmp_path: Path, *extra: str) -> Path:
     """ftjob-a (search, ranker, 1 h on 2 June: 100.00) and ftjob-b (2 h on 3 June, data
     sharing: 100.00), then ``extra`` lines as they are."""

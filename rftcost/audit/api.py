@@ -147,6 +147,7 @@ def audit_jobs(ctx: AuditContext) -> AuditReport:
     unknown = checked & status.isna() & ~held
     good = checked & status.notna() & (status != "invalid") & ~held
     unchecked_micro = int(lines.loc[unchecked | invalid | held, "amount_micro"].sum())
+    unchecked_lines = int((unchecked | invalid | held).sum())
     rejected = ctx.invoice.rejected
     rejected_micro = (
         int(rejected["amount_micro"].dropna().astype("int64").sum()) if len(rejected) else 0
@@ -186,6 +187,7 @@ def audit_jobs(ctx: AuditContext) -> AuditReport:
         notes=(*unmatched_notes, *note),
         unverifiable=unverifiable_micro,
         unpriced_jobs=unpriced,
+        unchecked_lines=unchecked_lines,
     )
 
 

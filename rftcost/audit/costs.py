@@ -74,6 +74,7 @@ class ProjectDayAudit:
     _billed_micro: int = 0
     _invoice_micro: int = 0
     _unchecked_micro: int = 0
+    _unchecked_lines: int = 0
     _unverifiable_micro: int = 0
     """Of the unchecked money, the cells invalid jobs may have charges in (errors)."""
     findings: list[Finding] = field(default_factory=list)
@@ -122,6 +123,7 @@ class ProjectDayAudit:
             comparisons=self.comparisons,
             unverifiable=self._unverifiable_micro,
             unpriced_jobs=self._unpriced,
+            unchecked_lines=self._unchecked_lines,
         )
 
     def _lines(self) -> pd.DataFrame:
@@ -195,6 +197,7 @@ class ProjectDayAudit:
         self._invoice_micro = int(lines["amount_micro"].sum())
         checked = lines["line_type"].isin([*_CATEGORIES, "unknown"])
         self._unchecked_micro = int(lines.loc[~checked, "amount_micro"].sum())
+        self._unchecked_lines = int((~checked).sum())
         lines = lines[checked]
         self._billed_micro = int(lines["amount_micro"].sum())
         by_project = bool(lines["project"].notna().any())
@@ -319,6 +322,7 @@ class ProjectDayAudit:
         self._billed_micro -= billed
         self._expected_micro -= expected
         self._unchecked_micro += billed
+        self._unchecked_lines += 1
         self._unverifiable_micro += billed
         problems = self.bill.problems.astype({"job_id": str})
         reasons = problems[problems["job_id"].isin(invalid)]

@@ -110,6 +110,9 @@ class AuditSummary(BaseModel):
     """The invoice's total (its ``total`` line, else the sum of its lines)."""
     unchecked_total: Decimal
     """Lines the logs cannot check: credits, adjustments, tax, other costs, invalid jobs."""
+    unchecked_lines: int = 0
+    """How many lines ``unchecked_total`` adds up: with any, the invoice is never said to
+    match the logs, even when their amounts net to zero (a credit and a tax of 10.00)."""
     unverifiable_total: Decimal = Decimal("0.00")
     """Of the unchecked money, what the logs should have checked and cannot: lines of jobs
     whose logs are invalid, unreadable lines and the other lines of their jobs (each an
@@ -241,6 +244,7 @@ class AuditReport(BaseModel):
                 "underbilled": amount_text(s.underbilled),
                 "invoice_total": amount_text(s.invoice_total) if s.invoice_total_known else None,
                 "unchecked_total": amount_text(s.unchecked_total),
+                "unchecked_lines": s.unchecked_lines,
                 "errors": s.errors,
                 "warnings": s.warnings,
                 "infos": s.infos,
@@ -395,6 +399,7 @@ def build_report(
     comparisons: Sequence[Comparison] = (),
     unverifiable: int = 0,
     unpriced_jobs: Sequence[str] = (),
+    unchecked_lines: int = 0,
 ) -> AuditReport:
     """The report of an audit: ``totals`` are (expected, billed, invoice total, unchecked) in
     millionths; findings keep their order where severity and money tie."""
@@ -423,6 +428,7 @@ def build_report(
         underbilled=micro_to_decimal(-sum(d for d in differences if d < 0)),
         invoice_total=micro_to_decimal(invoice_total),
         unchecked_total=micro_to_decimal(unchecked),
+        unchecked_lines=unchecked_lines,
         unverifiable_total=micro_to_decimal(unverifiable),
         unreadable_amounts=unreadable,
         invoice_total_known=not unreadable or bool((invoice.lines["line_type"] == "total").any()),

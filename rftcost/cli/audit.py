@@ -195,7 +195,7 @@ def _summary_lines(result: Any) -> list[str]:
             f"Cannot check {_partly_unknown(s.unverifiable_total, s):>12}   NOT VERIFIED: "
             "lines of jobs whose logs are invalid or of unreadable lines (errors below)"
         )
-    if s.unchecked_total:
+    if s.unchecked_lines:
         lines.append(
             f"Unchecked  {_money(s.unchecked_total):>14}   (credits, adjustments, tax, "
             "other costs, invalid jobs, jobs of unreadable lines;"
@@ -248,11 +248,12 @@ def _verdict(result: Any) -> str:
             "No differences in the lines checked; the logs leave some charges unknown "
             f"({_unknown_reasons(result)}: notes)."
         )
-    unchecked = result.summary.unchecked_total
-    if unchecked:  # credits, adjustments, tax: taken as billed, not what the logs bill
+    s = result.summary
+    if s.unchecked_lines:  # credits, adjustments, tax: taken as billed, not what the logs bill
         return (
-            f"No differences in the lines checked; {unchecked:.2f} of credit, adjustment or"
-            " tax lines is taken as billed, not checked against the logs."
+            f"No differences in the lines checked; {s.unchecked_total:.2f} of credit, "
+            f"adjustment or tax lines is taken as billed ({s.unchecked_lines} line(s)), not "
+            "checked against the logs."
         )
     return "No differences: the invoice matches the logs."
 
@@ -384,7 +385,7 @@ def render_markdown(result: Any) -> str:
             "**: lines of jobs whose logs are invalid or of unreadable lines, not verified "
             "(errors below).\n"
         )
-    if s.unchecked_total:
+    if s.unchecked_lines:
         text += (
             "\nUnchecked (credits, adjustments, tax, other costs, invalid jobs, jobs of "
             "unreadable lines): "
