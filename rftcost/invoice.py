@@ -33,6 +33,7 @@ importable from here too.
 from __future__ import annotations
 
 import codecs
+import collections
 import csv
 import gzip
 import io
@@ -330,6 +331,7 @@ def _open_text(path: Path, newline: str | None) -> Any:
 def _csv_chunks(path: Path) -> Iterator[pd.DataFrame]:
     """The records of a CSV as strings, ``_READ_ROWS`` at a time (at least one chunk)."""
     _check_text(path)
+    _refuse_repeated_columns(path)
     rows = 0
     lines = record_lines(path)  # a line a quoted newline or a blank line moved is still found
     with _open_text(path, newline="") as handle:
@@ -362,6 +364,27 @@ def _csv_chunks(path: Path) -> Iterator[pd.DataFrame]:
             raise _long_row(path) or InvoiceError(f"cannot parse CSV: {exc}", path=path) from exc
         except ValueError as exc:
             raise InvoiceError(f"cannot parse CSV: {exc}", path=path) from exc
+
+
+def _refuse_repeated_columns(path: Path) -> None:
+    """A header naming a column twice (``amount`` twice): pandas would read the first copy
+    alone as ``amount`` and the other as ``amount.1``, so the audit would depend on the
+    columns' order. Which copy a line means is unknown: refused, naming the column."""
+    with _open_text(path, newline="") as handle:
+        try:
+            header = [name.strip() for name in next(csv.reader(handle), [])]
+        except csv.Error:
+            return  # the reading proper says what is wrong with the file
+    counts = collections.Counter(header)
+    repeated = sorted(n for n, count in counts.items() if n and count > 1)
+    if repeated:
+        raise InvoiceError(
+            f"the header names column {repeated[0]!r} twice: which copy a line means is unknown",
+            path=path,
+            line=1,
+            column=repeated[0],
+            hint="keep one column of each name",
+        )
 
 
 def _header_only(path: Path, names: list[str]) -> pd.DataFrame:

@@ -163,6 +163,24 @@ def test_rows_with_every_cell_empty_are_skipped_and_said(
     assert any(f"(file line(s) {skipped}, {skipped + 1})" in note for note in report.notes)
 
 
+@pytest.mark.parametrize("column", ["amount", "job_id"])
+def test_a_header_naming_a_column_twice_is_refused(tmp_path: Path, column: str, main: Any) -> None:
+    """The first ``amount`` (200.00) was read and the second (900.00) dropped, silently."""
+    path = tmp_path / "twice.csv"
+    header = "invoice_id,job_id,line_type,charge_at,quantity,unit,unit_price,amount,currency"
+    header = header.replace(column, f"{column},{column}")
+    row = ["I", "jB", "compute", "2025-06-03T10:00:00Z", "2.00", "hours", "100.00", "200.00", "USD"]
+    at = header.split(",").index(column)
+    row.insert(at + 1, "jC" if column == "job_id" else "900.00")
+    path.write_text(f"{header}\n{','.join(row)}\n", encoding="utf-8")
+    with pytest.raises(InvoiceError) as refused:
+        read_invoice(path, on_bad_line="set_aside")
+    assert refused.value.line == 1 and refused.value.column == column
+    assert f"names column {column!r} twice" in str(refused.value)
+    code, err = main("audit", "--invoice", str(path), str(SAMPLE_LOGS / "2025-05.jsonl"))
+    assert code == 2 and "twice" in err and len(err.strip().splitlines()) == 1
+
+
 def test_unreadable_line_is_a_reading_kind_beside_the_spec_kinds() -> None:
     assert READING_KINDS == ("unreadable_line",)
     assert "unreadable_line" not in FINDING_KINDS
