@@ -65,6 +65,31 @@ def test_epoch_seconds_and_offsets_are_the_same_instant(tmp_path: Path) -> None:
     assert rftcost.bill(log).job("j").billed_hours == Decimal("1.00")
 
 
+def test_fractional_epoch_numbers_are_exact_to_the_microsecond(tmp_path: Path) -> None:
+    """1748851200.75 as a JSON number (or a Parquet double) was off by up to 128 ns: a
+    float of nanoseconds is past 2**53. 3617.5 s bills 1.01 h as text, ISO and CSV give it
+    (R11), and a copy of a record written as a number in one export and as text in another
+    is one record (event-log.md)."""
+    start, end = 1748851200.75, 1748854818.25
+    records = [
+        {"job_id": "ep", "ts": start, "event": "job_created"},
+        {"job_id": "ep", "ts": start, "event": "phase_start", "phase": "rollout"},
+        {"job_id": "ep", "ts": end, "event": "phase_end", "phase": "rollout"},
+        {"job_id": "ep", "ts": end, "event": "succeeded"},
+        {"job_id": "ep", "ts": 1748853000.25, "event": "grader_usage", "grader_model": "gpt-4.1",
+         "input_tokens": 1_000_000, "output_tokens": 0},
+    ]  # fmt: skip
+    numbers = write_jsonl(tmp_path / "numbers.jsonl", records)
+    text = write_jsonl(tmp_path / "text.jsonl", [{**r, "ts": str(r["ts"])} for r in records])
+    parquet = tmp_path / "doubles.parquet"
+    pd.DataFrame(records).to_parquet(parquet)
+    for sources in ([numbers], [text], [parquet], [numbers, text, parquet]):
+        bill = rftcost.bill(sources)
+        assert bill.job("ep").billed_hours == Decimal("1.01"), sources
+        assert bill.job("ep").total_amount == Decimal("103.00"), sources
+    assert rftcost.read_events([numbers, text]).counts()["duplicates"] == len(records)
+
+
 def test_naive_timestamp_is_rejected_unless_a_zone_is_named(tmp_path: Path) -> None:
     records = [
         {"job_id": "j", "ts": "2025-06-01T10:00:00", "event": "phase_start", "phase": "rollout"},
