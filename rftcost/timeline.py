@@ -796,10 +796,22 @@ def _work_while_paused(
     # a pause's number is its row.
     pause = pause.sort_values("pause", kind="stable").reset_index(drop=True)
     rows = np.flatnonzero(is_work)
+    # A billable phase started at the pause's moment is ordered after it (_PRIORITY): it
+    # is work while paused, as one a second later is; a step or rollback at that moment
+    # comes before the pause. The start is joined 1 ns later to be found in its pause.
+    is_start = np.zeros(len(job), dtype="int64")
+    is_start[billable_starts] = 1
     work = asof_join(
-        pd.DataFrame({"job": job[rows], "work_at": ts[rows], "work_row": rows}),
+        pd.DataFrame(
+            {
+                "job": job[rows],
+                "work_at": ts[rows],
+                "joined_at": ts[rows] + is_start[rows],
+                "work_row": rows,
+            }
+        ),
         pause[["job", "start", "pause"]],
-        left_on="work_at",
+        left_on="joined_at",
         right_on="start",
         by="job",
         allow_exact_matches=False,
@@ -859,10 +871,16 @@ def _backward_steps(points: pd.DataFrame) -> pd.DataFrame:
     steps = points["step"].array
     found = []
     for event in ("step_completed", "checkpoint_saved"):
-        chosen = _event_is(points["event"], (event,))
-        chosen_steps = steps[chosen]
+        chosen = np.flatnonzero(_event_is(points["event"], (event,)))
+        chosen_steps = steps.take(chosen)
         missing = np.asarray(pd.isna(chosen_steps), dtype=bool)
         step = chosen_steps.to_numpy(dtype="int64", na_value=0)
+        at = points["ts"].to_numpy(dtype="int64")[chosen]
+        if ((job[chosen][1:] == job[chosen][:-1]) & (at[1:] == at[:-1])).any():
+            # Steps of one moment in the order of their numbers, not of the records': the
+            # order of records never decides whether a job is valid (event-log.md).
+            by_step = np.lexsort((step, at, epoch[chosen], job[chosen]))
+            chosen, missing, step = chosen[by_step], missing[by_step], step[by_step]
         follows = ~(new_runs(job[chosen]) | new_runs(epoch[chosen]) | missing)
         follows[1:] &= ~missing[:-1]
         step_before = np.zeros(len(step), dtype="int64")
@@ -872,7 +890,7 @@ def _backward_steps(points: pd.DataFrame) -> pd.DataFrame:
             found.append(no_problems())
             continue
         previous = pd.Series(step_before[went_back], dtype="Int64")
-        back = points[chosen][went_back]
+        back = points.iloc[chosen[went_back]]
         first_of_job = ~back["job"].duplicated().to_numpy()
         back, previous = back[first_of_job], previous[first_of_job]
         found.append(

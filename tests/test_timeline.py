@@ -202,6 +202,36 @@ def test_work_while_paused_is_told_from_what_a_pause_leaves(tmp_path: Path) -> N
     ]
 
 
+def test_a_phase_started_at_the_pause_moment_is_work_while_paused(tmp_path: Path) -> None:
+    """A start at the pause's moment is ordered after it: its hour was excluded as paused,
+    silently ($200.00, validate OK), while the same start a second later made the job
+    invalid. Both are work while paused now; a step logged at that moment is not."""
+    at_pause = JobLog("at_pause").created().phase("rollout", hours=1).add("paused")
+    at_pause.phase("rollout", hours=1).add("resumed").phase("rollout", hours=1).add("succeeded")
+    step = JobLog("step").created().add("phase_start", phase="rollout").at(hours=1)
+    step.add("phase_end", phase="rollout").add("step_completed", step=1).add("paused")
+    step.at(hours=1).add("resumed").phase("rollout", hours=1).add("succeeded")
+    timeline = timeline_of(tmp_path, at_pause, step)
+    status = dict(zip(timeline.jobs["job_id"], timeline.jobs["status"], strict=True))
+    assert status == {"at_pause": "invalid", "step": "succeeded"}
+    (problem,) = of_job(timeline.problems, timeline, "at_pause")["problem"]
+    assert "yet phase_start of 'rollout' at 2025-06-01T09:00:00Z: work while paused" in problem
+
+
+def test_steps_of_one_moment_are_checked_in_the_order_of_their_numbers(tmp_path: Path) -> None:
+    """Steps 2 and 1 logged at one moment: invalid ("goes backwards") as written, billed
+    when the records were swapped, so the order of files decided a job's validity."""
+
+    def job(first: int, second: int) -> JobLog:
+        log = JobLog("o").created().add("phase_start", phase="rollout").at(minutes=30)
+        log.add("step_completed", step=first).add("step_completed", step=second)
+        return log.at(minutes=30).add("phase_end", phase="rollout").add("succeeded")
+
+    bills = [rftcost.bill(frame_of(job(*order))).job("o") for order in ((2, 1), (1, 2))]
+    assert [b.status for b in bills] == ["succeeded", "succeeded"]
+    assert bills[0].total_amount == bills[1].total_amount
+
+
 def test_the_final_event_is_the_status(tmp_path: Path) -> None:
     finals = ("succeeded", "cancelled", "failed")
     logs = [JobLog(event).created().phase("rollout", hours=1).add(event) for event in finals]
