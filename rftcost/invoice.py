@@ -55,6 +55,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from rftcost.csv_lines import csv_records, record_lines
 from rftcost.errors import InvoiceError, why_unreadable
 from rftcost.events.json_text import SURROGATE_ESCAPE, lone_surrogate, lone_surrogate_in
+from rftcost.invoice_values import (
+    MAX_EPOCH_SECONDS,
+    MAX_WHOLE_DIGITS,
+    UTC_OFFSET,
+    parse_scaled,
+    parse_times,
+)
 from rftcost.invoice_writers import (
     INVOICE_COLUMNS,
     costs_export_from_bill,
@@ -130,12 +137,16 @@ could be read of the line (invoice, job, line type, amount in millionths; NA whe
 unreadable)."""
 
 _SCALE = 10**6
-_MAX_WHOLE_DIGITS = 12
+_MAX_HOURS = 10**9
+_MAX_AMOUNT_PICO = 10**24
+"""A line's quantity × unit price (millionths × millionths) below a trillion."""
+_MAX_INVOICE_MICRO = 10**18
+"""The amounts and quantity × unit prices of an invoice add up to less than a trillion:
+the audit's sums then fit 64-bit integers (beyond, they would wrap silently)."""
 _UNITS = {
     "compute": {"hours", "hour", "h", "hrs"},
     "grader_tokens": {"tokens", "token"},
 }
-_OFFSET = r"(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
 
 
 class Invoice(BaseModel):
@@ -593,109 +604,6 @@ def _column(raw: pd.DataFrame, name: str) -> pd.Series:
     return values.mask(values == "")
 
 
-def parse_scaled(text: pd.Series, places: int = 6) -> tuple[pd.Series, pd.Series]:
-    """Decimal numbers written as text → Int64 of ``10**-places`` units, and a reason per bad one.
-
-    Exact: the digits are cut and joined as integers, never through a float.
-    Missing values stay NA without a reason.
-    """
-    # Arrow strings: match and replace run in C++ over the whole column.
-    cells = text.astype("string[pyarrow]").str.strip()
-    shaped = cells.str.fullmatch(r"[+-]?(?:\d+\.?\d*|\.\d+)").fillna(False).astype(bool)
-    sign = cells.str.slice(0, 1)
-    body = cells.str.replace(r"^[+-]", "", regex=True)
-    whole = body.str.replace(r"\..*$", "", regex=True)
-    fraction = body.str.replace(r"^[^.]*\.?", "", regex=True).fillna("")
-    present = text.notna()
-    reasons = pd.Series(pd.NA, index=text.index, dtype="string")
-    reasons = reasons.mask(present & ~shaped, "not a number (write digits and a '.', e.g. 12.50)")
-    whole = whole.where(whole.str.len() > 0, "0").fillna("0").str.lstrip("0")
-    precise = fraction.str.slice(places).str.strip("0").fillna("") != ""
-    reasons = reasons.mask(present & shaped & precise, f"more than {places} decimals")
-    big = whole.str.len().fillna(0) > _MAX_WHOLE_DIGITS
-    reasons = reasons.mask(present & shaped & big, "number too large")
-    good = present & shaped & ~precise & ~big
-    whole_int = whole.where(good & (whole.str.len() > 0), "0").astype("int64")
-    part = fraction.str.slice(0, places).str.ljust(places, "0").where(good, "0")
-    if places:
-        part_int = part.where(part.str.len() > 0, "0").astype("int64")
-    else:
-        part_int = pd.Series(0, index=text.index, dtype="int64")
-    value = whole_int * 10**places + part_int
-    value = value.where(sign.fillna("") != "-", -value)
-    return value.astype("Int64").where(good), reasons
-
-
-def parse_times(text: pd.Series, assume_tz: str | None) -> tuple[pd.Series, pd.Series]:
-    """ISO 8601 times (or epoch seconds) → Int64 UTC nanoseconds, and a reason per bad one.
-
-    A time outside what nanoseconds hold (before 1677-09-22 or after 2262-04-11: years
-    0001 or 9999, epochs of 1e20) is a bad value with its reason, never an overflow.
-    """
-    reasons = pd.Series(pd.NA, index=text.index, dtype="string")
-    result = pd.Series(pd.NA, index=text.index, dtype="Int64")
-    present = text.notna()
-    epoch = present & text.str.fullmatch(r"\d+(?:\.\d+)?").fillna(False)
-    if epoch.any():
-        # Whole seconds beyond int64 nanoseconds would wrap silently in the scaled integers.
-        whole = text[epoch].str.replace(r"\..*$", "", regex=True).str.lstrip("0")
-        huge = (whole.str.len() > 10) | (
-            (whole.str.len() == 10) & (whole > str(_MAX_EPOCH_SECONDS))
-        )
-        fits = epoch.copy()
-        fits[epoch] = ~huge
-        ns, bad = parse_scaled(text[fits], 9)
-        result = result.mask(fits, ns)
-        reasons = reasons.mask(fits, bad)
-        reasons = reasons.mask(epoch & ~fits, _OUT_OF_RANGE)
-    iso = present & ~epoch
-    aware = iso & text.str.contains(_OFFSET, regex=True).fillna(False)
-    if aware.any():
-        parsed = pd.to_datetime(text[aware], utc=True, format="ISO8601", errors="coerce")
-        ns, outside = _ns(parsed)
-        result = result.mask(aware, ns)
-        reasons = reasons.mask(aware & outside.reindex(text.index, fill_value=False), _OUT_OF_RANGE)
-    naive = iso & ~aware
-    if naive.any():
-        if assume_tz is None:
-            reasons = reasons.mask(naive, "time without an offset; name its zone with --assume-tz")
-        else:
-            parsed = pd.to_datetime(text[naive], format="ISO8601", errors="coerce")
-            outside = ((parsed < _NS_MIN_NAIVE) | (parsed > _NS_MAX_NAIVE)).fillna(False)
-            parsed = parsed.mask(outside)
-            local = parsed.dt.tz_localize(assume_tz, ambiguous="NaT", nonexistent="NaT")
-            ns, _ = _ns(local)
-            result = result.mask(naive, ns)
-            reasons = reasons.mask(
-                naive & outside.reindex(text.index, fill_value=False), _OUT_OF_RANGE
-            )
-    reasons = reasons.mask(iso & result.isna() & reasons.isna(), "not an ISO 8601 time")
-    return result, reasons
-
-
-_MAX_EPOCH_SECONDS = 9_223_372_035
-_OUT_OF_RANGE = "time out of range (readable times are 1677-09-22 to 2262-04-11)"
-_NS_MIN_NAIVE = pd.Timestamp.min.tz_localize(None) + pd.Timedelta(days=1)
-_NS_MAX_NAIVE = pd.Timestamp.max.tz_localize(None) - pd.Timedelta(days=1)
-
-
-def _ns(stamps: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """UTC nanoseconds (Int64), and where a time lies outside the nanosecond range (NA there).
-
-    pandas parses at microseconds, so year 9999 parses and only overflows when cast to
-    nanoseconds: a day's margin keeps every zone's offset inside the range.
-    """
-    utc = stamps.dt.tz_convert("UTC")
-    low = pd.Timestamp.min.tz_localize("UTC") + pd.Timedelta(days=1)
-    high = pd.Timestamp.max.tz_localize("UTC") - pd.Timedelta(days=1)
-    outside = ((utc < low) | (utc > high)).fillna(False).astype(bool)
-    inside = utc[~outside & utc.notna()]
-    values = pd.Series(pd.NA, index=stamps.index, dtype="Int64")
-    if len(inside):
-        values[inside.index] = inside.dt.as_unit("ns").astype("int64").to_numpy()
-    return values, outside
-
-
 def _canonical(
     raw: pd.DataFrame, source: str, assume_tz: str | None, on_bad_line: BadLine = "raise"
 ) -> Invoice:
@@ -753,6 +661,7 @@ def _canonical_chunks(
         )
     lines = pd.concat(parts, ignore_index=True)
     rejected = pd.concat(set_aside, ignore_index=True)
+    _refuse_too_large_total(lines, source)
     currency = lines["currency"]
     currencies = sorted(currency.dropna().unique())
     if len(currencies) > 1:
@@ -872,6 +781,11 @@ def _chunk_lines(
         "quantity",
         "a negative quantity",
     )
+    # Bounds that keep every sum and product of the audit exact in 64-bit integers: no
+    # invoice line bills a billion hours, or a trillion at once.
+    problems.add(is_compute & (quantity > _MAX_HOURS * _SCALE), "quantity", "more than 1e9 hours")
+    problems.add(_too_large_products(quantity, unit_price, is_tokens), "unit_price",
+                 "quantity × unit_price is a trillion or more")  # fmt: skip
     unit = _column(raw, "unit").str.lower()
     for kind, names in _UNITS.items():
         wrong = (line_type == kind) & unit.notna() & ~unit.isin(sorted(names))
@@ -936,6 +850,48 @@ def _chunk_lines(
     return lines, faulty[["source_line", "column", "value", "reason"]], rejected, skipped
 
 
+def _refuse_too_large_total(lines: pd.DataFrame, source: str) -> None:
+    """An invoice whose amounts and quantity × unit prices add up to a trillion or more is
+    refused, naming the line where the sum crosses it: the audit's sums would wrap."""
+    columns = ("amount_micro", "quantity_micro", "unit_price_micro")
+    amount, quantity, price = (lines[c].fillna(0).abs().to_numpy(dtype="int64") for c in columns)
+    per = np.where(lines["line_type"].to_numpy(dtype=object) == "grader_tokens", 10**12, 10**6)
+    # Floats only to tell the usual invoice, far below the bound, at once; near it, the
+    # exact sum of Python integers decides.
+    rough = amount.astype("float64") + quantity.astype("float64") * price / per
+    if rough.sum() < _MAX_INVOICE_MICRO / 2:
+        return
+    exact = amount.astype(object) + quantity.astype(object) * price.astype(object) // per.astype(
+        object
+    )
+    totals = np.cumsum(exact)
+    if totals[-1] < _MAX_INVOICE_MICRO:
+        return
+    crossed = int(np.argmax(totals >= _MAX_INVOICE_MICRO))
+    raise InvoiceError(
+        "the invoice's amounts add up to a trillion or more by this line: too large to audit",
+        path=source,
+        line=int(lines["source_line"].iloc[crossed]),
+        column="amount",
+        value=format(Decimal(int(lines["amount_micro"].iloc[crossed])).scaleb(-6).normalize(), "f"),
+    )
+
+
+def _too_large_products(quantity: pd.Series, price: pd.Series, is_tokens: pd.Series) -> pd.Series:
+    """Lines whose quantity × unit price (a price per 1M tokens for tokens) is a trillion or
+    more, exactly: the few with a factor above 10**12 are multiplied as Python integers."""
+    q, p = quantity.abs(), price.abs()
+    unsure = (q > 10**12) | (p > 10**12)
+    found = pd.Series(False, index=quantity.index)
+    if not unsure.fillna(False).any():
+        return found
+    rows = unsure.fillna(False).astype(bool) & q.notna() & p.notna()
+    per = np.where(is_tokens[rows], _SCALE, 1)
+    product = q[rows].astype(object) * p[rows].astype(object)
+    found[rows] = product.to_numpy() >= _MAX_AMOUNT_PICO * per.astype(object)
+    return found
+
+
 def _families(models: pd.Series) -> pd.Series:
     mapping = {m: resolve_model_family(str(m)) for m in models.dropna().unique()}
     return models.map(mapping).astype("string")
@@ -984,7 +940,7 @@ _COSTS_HINT = (
     "&group_by=line_item,project_id)"
 )
 _HOUR_UNITS = frozenset({"hours", "hour", "h", "hrs", "duration_hours"})
-_MAX_AMOUNT = Decimal(10) ** _MAX_WHOLE_DIGITS
+_MAX_AMOUNT = Decimal(10) ** MAX_WHOLE_DIGITS
 
 
 def is_hour_unit(unit: pd.Series) -> pd.Series:
@@ -1189,19 +1145,19 @@ def _epoch_seconds(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value if 0 <= value <= _MAX_EPOCH_SECONDS else None
+        return value if 0 <= value <= MAX_EPOCH_SECONDS else None
     if isinstance(value, str):
         text = value.strip()
         if re.fullmatch(r"\d{1,10}", text):
             number = int(text)
-            return number if number <= _MAX_EPOCH_SECONDS else None
-        if re.search(_OFFSET, text):
+            return number if number <= MAX_EPOCH_SECONDS else None
+        if re.search(UTC_OFFSET, text):
             try:
                 moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
             except ValueError:
                 return None
             seconds = int(moment.timestamp())
-            return seconds if 0 <= seconds <= _MAX_EPOCH_SECONDS else None
+            return seconds if 0 <= seconds <= MAX_EPOCH_SECONDS else None
     return None
 
 

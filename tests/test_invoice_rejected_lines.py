@@ -181,6 +181,43 @@ def test_a_header_naming_a_column_twice_is_refused(tmp_path: Path, column: str, 
     assert code == 2 and "twice" in err and len(err.strip().splitlines()) == 1
 
 
+_HEADER = "invoice_id,line,job_id,line_type,charge_at,description,grader_model,token_type,"
+_HEADER += "quantity,unit,unit_price,amount,currency\n"
+
+
+@pytest.mark.parametrize(
+    ("row", "column", "reason"),
+    [
+        ("I,1,j,compute,,x,,,1000000001,hours,0.01,10000000.01,USD", "quantity", "1e9 hours"),
+        ("I,1,j,compute,,x,,,999999999,hours,99999,1.00,USD", "unit_price", "a trillion or more"),
+        ("I,1,j,grader_tokens,,x,o3,input,999999999999,tokens,999999999,1.00,USD", "unit_price",
+         "a trillion or more"),
+    ],
+)  # fmt: skip
+def test_a_line_too_large_to_audit_exactly_is_set_aside(
+    tmp_path: Path, row: str, column: str, reason: str
+) -> None:
+    """999999999999 h × 999999999999 per hour was an ``OverflowError`` (no file, no line),
+    and 999999999999 h at 100.00 an overbilling of 7766279631352.24 (int64 wrapped)."""
+    path = tmp_path / "large.csv"
+    path.write_text(_HEADER + row + "\nI,2,k,compute,,x,,,1.00,hours,100.00,100.00,USD\n")
+    invoice = read_invoice(path, on_bad_line="set_aside")
+    (rejected,) = invoice.rejected.itertuples(index=False)
+    assert (rejected.source_line, rejected.column) == (2, column) and reason in rejected.reason
+
+
+def test_an_invoice_adding_up_to_a_trillion_is_refused(tmp_path: Path, main: Any) -> None:
+    """Ten lines of 999999999999.99 were billed as -8446744073709.65 (the sum wrapped)."""
+    path = tmp_path / "huge.csv"
+    rows = [f"I,{n},j{n},adjustment,,x,,,,,,999999999999.99,USD\n" for n in range(1, 11)]
+    path.write_text(_HEADER + "".join(rows), encoding="utf-8")
+    with pytest.raises(InvoiceError) as refused:
+        read_invoice(path, on_bad_line="set_aside")
+    assert refused.value.line == 3 and refused.value.value == "999999999999.99"
+    code, err = main("audit", "--invoice", str(path), str(SAMPLE_LOGS / "2025-05.jsonl"))
+    assert code == 2 and "a trillion or more" in err
+
+
 def test_unreadable_line_is_a_reading_kind_beside_the_spec_kinds() -> None:
     assert READING_KINDS == ("unreadable_line",)
     assert "unreadable_line" not in FINDING_KINDS
