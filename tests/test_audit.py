@@ -308,6 +308,42 @@ def test_a_wrong_discount_is_a_missing_discount_finding(
     assert finding.difference == D("40.00") and "-60.00" not in finding.explanation
 
 
+def test_a_discount_a_cent_off_an_exact_half_is_no_rounding(
+    bill: rftcost.Bill, clean: pd.DataFrame, tmp_path: Path
+) -> None:
+    """Half of 200.00 is exactly 100.00: no rounding gives 99.99 (it was "rounding", info)."""
+    lines = clean.copy()
+    lines.loc[_row(lines, "ftjob-shared", "data_sharing_discount"), "amount"] = "-99.99"
+    finding = _only(_audit(lines, bill, tmp_path), "missing_discount")
+    assert finding.difference == D("0.01") and finding.severity == "error"
+
+
+def test_lines_never_rounded_to_the_cent_are_no_rounding(
+    bill: rftcost.Bill, clean: pd.DataFrame, tmp_path: Path
+) -> None:
+    """A discount or an untyped grader amount split into 100 lines of 4 decimals passed as
+    rounding within a cent a line (0.99 each): lines not in whole cents were never rounded."""
+    shared = _row(clean, "ftjob-shared", "data_sharing_discount")
+    discount = clean.loc[[shared] * 100].assign(amount="-0.9901")
+    grader = clean[(clean["job_id"] == "ftjob-o3") & (clean["line_type"] == "grader_tokens")]
+    total = sum(D(a) for a in grader["amount"])
+    parts = [D(k) / 10_000 for k in range(1, 100)]  # distinct: no copy of another line
+    parts.append(total + D("0.99") - sum(parts))
+    untyped = grader.iloc[[0] * 100].assign(
+        token_type="", quantity="", unit="", unit_price="", amount=[f"{a}" for a in parts]
+    )
+    lines = pd.concat(
+        [clean.drop(index=[shared, *grader.index]), discount, untyped], ignore_index=True
+    )
+    lines = lines.assign(line=[str(n) for n in range(1, len(lines) + 1)])
+    report = _audit(lines, bill, tmp_path)
+    kinds = {(f.kind, f.job_id, f.difference) for f in report.findings}
+    assert kinds == {
+        ("missing_discount", "ftjob-shared", D("0.99")),
+        ("grader_tokens_mismatch", "ftjob-o3", D("0.99")),
+    }
+
+
 def test_discount_under_the_no_training_discount_policy(
     bill: rftcost.Bill, clean: pd.DataFrame, tmp_path: Path
 ) -> None:

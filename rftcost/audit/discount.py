@@ -8,6 +8,7 @@ not due, or another amount than the policy gives).
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pandas as pd
@@ -17,7 +18,7 @@ from rftcost.audit.context import AuditContext
 from rftcost.audit.frames import among, line_numbers, rows_of
 from rftcost.audit.matching import Expected
 from rftcost.audit.model import Evidence, Finding, micro_to_decimal, severity_of
-from rftcost.audit.pricing import MICRO_PER_CENT, discount_micro
+from rftcost.audit.pricing import MICRO_PER_CENT, discount_micro, rounded, rounding_allowance
 from rftcost.audit.wording import at, discount_follows, discount_rounding, missing_discount
 
 __all__ = ["discount_findings"]
@@ -32,8 +33,10 @@ def discount_findings(
     policy = ctx.policy
     settings = policy.data_sharing_discount
     lines = g[g["line_type"] == "data_sharing_discount"]
-    billed = lines.groupby(["job_id", "charge"], as_index=False).agg(
-        billed=("amount_micro", "sum"), n_lines=("line", "size")
+    billed = (
+        lines.assign(rounded=rounded(lines["amount_micro"]))
+        .groupby(["job_id", "charge"], as_index=False)
+        .agg(billed=("amount_micro", "sum"), n_lines=("line", "size"), rounded=("rounded", "sum"))
     )
     compute_billed = (
         g[g["line_type"] == "compute"].groupby(["job_id", "charge"])["amount_micro"].sum()
@@ -66,7 +69,17 @@ def discount_findings(
         billed_micro, expected_micro = int(row.billed), int(row.expected)
         diff = billed_micro - expected_micro
         found = numbers.get((row.job_id, row.charge), ())
-        n = max(int(row.n) if not pd.isna(row.n) else 1, len(found), 1)
+        # Rounding explains at most the invoice's roundings (a line each, where its amount
+        # is whole cents) of R12's exact discount of the logs' amounts: the discount of a
+        # whole-dollar charge is exact, and a hundred lines of 0.4901 were never rounded.
+        logs_base = 0
+        if "compute" in settings.scope and not pd.isna(row.compute_cents):
+            logs_base += int(row.compute_cents)
+        if "grader" in settings.scope and not pd.isna(row.grader_cents):
+            logs_base += int(row.grader_cents)
+        exact = Decimal(logs_base * MICRO_PER_CENT) * settings.rate
+        roundings = 0 if pd.isna(row.rounded) else int(row.rounded)
+        by_rounding = abs(billed_micro + exact) <= rounding_allowance(roundings, ctx.mode)
         common: dict[str, Any] = {
             "job_id": job_id,
             "invoice_line": found[0] if found else None,
@@ -97,7 +110,7 @@ def discount_findings(
                     **common,
                 )
             )
-        elif abs(diff) <= n * MICRO_PER_CENT and expected_micro != 0:
+        elif by_rounding and expected_micro != 0:
             findings.append(
                 Finding(
                     kind="rounding",

@@ -30,7 +30,14 @@ from rftcost.audit.model import (
     micro_to_decimal,
     severity_of,
 )
-from rftcost.audit.pricing import MICRO, MICRO_PER_CENT, PICO_PER_CENT, cents_of_pico
+from rftcost.audit.pricing import (
+    MICRO,
+    MICRO_PER_CENT,
+    PICO_PER_CENT,
+    cents_of_pico,
+    rounded,
+    rounding_allowance,
+)
 from rftcost.audit.wording import (
     at,
     beyond_cap,
@@ -73,12 +80,14 @@ def grader_findings(ctx: AuditContext, g: pd.DataFrame, expected: Expected) -> l
         untyped.assign(
             _q=untyped["quantity_micro"].fillna(0).astype("int64") // MICRO,
             _q_missing=untyped["quantity_micro"].isna(),
+            _rounded=rounded(untyped["amount_micro"]),
         )
         .groupby(_FAMILY_KEYS, as_index=False)
         .agg(
             billed=("amount_micro", "sum"),
             billed_q=("_q", "sum"),
             q_missing=("_q_missing", "any"),
+            rounded=("_rounded", "sum"),
         )
     )
     wanted = family[among(family["job_id"], set(g["job_id"]))]
@@ -92,6 +101,7 @@ def grader_findings(ctx: AuditContext, g: pd.DataFrame, expected: Expected) -> l
         tokens=groups["tokens"].fillna(0).astype("int64"),
         billed_q=groups["billed_q"].fillna(0).astype("int64"),
         q_missing=groups["q_missing"].astype("boolean").fillna(True).astype(bool),
+        rounded=groups["rounded"].fillna(0).astype("int64"),
     )
     differing = groups[groups["billed"] != groups["expected"]]
     if not differing.empty:
@@ -101,7 +111,7 @@ def grader_findings(ctx: AuditContext, g: pd.DataFrame, expected: Expected) -> l
         for row, cut in zip(differing.pipe(rows_of), capped, strict=True):
             found = numbers.get((row.job_id, row.charge, row.grader_family), ())
             diff = int(row.billed) - int(row.expected)
-            if cut and abs(diff) > max(int(row.n), len(found), 1) * MICRO_PER_CENT:
+            if cut and abs(diff) > _allowance(ctx, row):
                 _start, _end, charge_at = ctx.charge_window(str(row.job_id), int(row.charge))
                 findings.append(_beyond_cap(ctx, row, diff, found, charge_at))
                 continue
@@ -134,8 +144,8 @@ def _untyped_finding(
         "charge_at": charge_at,
         "grader_model": fam,
     }
-    n = max(int(row.n), len(lines), 1)
-    if abs(diff) <= n * MICRO_PER_CENT and expected != 0 and billed != 0:
+    tolerance = _allowance(ctx, row)
+    if abs(diff) <= tolerance and expected != 0 and billed != 0:
         return Finding(
             kind="rounding",
             severity="info",
@@ -145,7 +155,6 @@ def _untyped_finding(
     code = ctx.code(job_id)
     lost_cost, lost_evidence = usage.lost_cost(code, fam, charge, ctx.bill)
     old_cost, old_evidence = usage.previous_price_cost(code, fam, charge, ctx.bill)
-    tolerance = n * MICRO_PER_CENT
     causes: list[tuple[FindingKind, str, list[Evidence]]] = []
     if lost_cost and abs(diff - lost_cost) <= tolerance:
         causes.append(
@@ -205,6 +214,13 @@ def _untyped_finding(
         explanation=grader_unexplained(fam, job_id, scope, billed, expected, currency),
         **common,
     )
+
+
+def _allowance(ctx: AuditContext, row: Any) -> int:
+    """What rounding can explain of a family's untyped lines: the logs' roundings (a charge
+    each, R13) and the invoice's (a line each, where its amount is whole cents; a hundred
+    lines of 0.0349 were never rounded), half a cent each under a half mode."""
+    return rounding_allowance(int(row.n) + int(row.rounded), ctx.mode)
 
 
 def _empty_tokens() -> pd.DataFrame:

@@ -45,6 +45,8 @@ __all__ = [
     "price_index_at",
     "priced_tokens",
     "rate_units_by_job",
+    "rounded",
+    "rounding_allowance",
     "rounding_mode",
     "signed_round_div",
 ]
@@ -56,6 +58,19 @@ PICO_PER_CENT = 10**10
 NS_PER_HOUR = 3600 * 10**9
 NS_PER_MICRO_HOUR = NS_PER_HOUR // MICRO
 NS_PER_DAY = 86400 * 10**9
+
+
+def rounding_allowance(roundings: int, mode: RoundingMode) -> int:
+    """The most ``roundings`` roundings to the cent can move a sum, in millionths: half a
+    cent each under a half mode, just under a cent each under a directed one."""
+    each = MICRO_PER_CENT // 2 if mode.name.startswith("HALF") else MICRO_PER_CENT - 1
+    return max(roundings, 1) * each
+
+
+def rounded(amounts: pd.Series) -> pd.Series:
+    """Whether each amount (millionths) is whole cents (1) or not (0): a line of 0.0349 was
+    never rounded to the cent, so its rounding explains nothing."""
+    return (amounts.astype("int64") % MICRO_PER_CENT == 0).astype("int64")
 
 
 def rounding_mode(name: str) -> RoundingMode:
