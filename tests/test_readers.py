@@ -90,6 +90,34 @@ def test_fractional_epoch_numbers_are_exact_to_the_microsecond(tmp_path: Path) -
     assert rftcost.read_events([numbers, text]).counts()["duplicates"] == len(records)
 
 
+def test_csv_files_joined_with_their_headers(tmp_path: Path) -> None:
+    """``cat may.csv june.csv``: the second header was an invalid job named "job_id" (total
+    unknown); in another column order, the rows after it were read in the wrong columns
+    (the job billed without its end, as records of jobs named by their times)."""
+    first = "job_id,ts,event,phase\nj1,2025-06-02T08:00:00Z,job_created,\n"
+    first += "j1,2025-06-02T08:00:00Z,phase_start,rollout\n"
+    same = tmp_path / "same.csv"
+    same.write_text(
+        first + "job_id,ts,event,phase\nj1,2025-06-02T09:00:00Z,phase_end,rollout\n"
+        "j1,2025-06-02T09:00:00Z,succeeded,\n",
+        encoding="utf-8",
+    )
+    for buckets in (None, 2):
+        bill = rftcost.bill(same, buckets=buckets)
+        assert bill.job("j1").total_amount == Decimal("100.00")
+        assert bill.job_ids() == ["j1"]
+    log = rftcost.read_events(same)
+    assert log.counts() == {"records_read": 4, "accepted": 4, "duplicates": 0, "rejected": 0}
+    reordered = tmp_path / "reordered.csv"
+    reordered.write_text(
+        first + "ts,job_id,event,phase\n2025-06-02T09:00:00Z,j1,phase_end,rollout\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(UnreadableFileError) as refused:
+        rftcost.read_events(reordered)
+    assert refused.value.line == 4 and "another order" in str(refused.value)
+
+
 def test_naive_timestamp_is_rejected_unless_a_zone_is_named(tmp_path: Path) -> None:
     records = [
         {"job_id": "j", "ts": "2025-06-01T10:00:00", "event": "phase_start", "phase": "rollout"},

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rftcost.errors import excerpt
+from rftcost.errors import UnreadableFileError, excerpt
 from rftcost.events.schema import REJECTED_COLUMNS, refuse_repeated_columns
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "job_before_open_quote",
     "refuse_repeated_csv_columns",
     "set_aside_swallowed",
+    "without_repeated_headers",
 ]
 
 
@@ -128,3 +129,31 @@ def job_before_open_quote(row: list[str], at_job: int) -> str | None:
     if at_job == len(row) - 1:
         return row[at_job].split(",", 1)[0].strip() or None
     return None
+
+
+def without_repeated_headers(path: Any, frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` without the rows that repeat its header (files joined with ``cat``: a
+    header is no record). A row naming the header's columns in another order is refused:
+    the rows after it are in that order, and read under the first header every value
+    would be in the wrong column (an ``UnreadableFileError`` naming its line)."""
+    names = [c for c in frame.columns if c != "line"]
+    if frame.empty or "event" not in frame.columns:
+        return frame
+    # No event is named as a column: only a header's row holds a column name there.
+    candidates = frame[frame["event"].isin(names)]
+    if candidates.empty:  # the usual file
+        return frame
+    cells = candidates[names].astype(object)
+    repeated = (cells == pd.Series(names, index=names)).all(axis=1)
+    reordered = ~repeated & cells.isin(names).all(axis=1)
+    if reordered.any():
+        row = candidates[reordered].iloc[0]
+        raise UnreadableFileError(
+            "this line is a header naming the columns in another order (files with different "
+            "headers joined into one?): the rows after it would be read in the wrong columns",
+            path=path,
+            line=int(row["line"]),
+            value=",".join(str(row[n]) for n in names),
+            hint="bill the files apart, each with its own header",
+        )
+    return frame.drop(index=candidates.index[repeated.to_numpy()])

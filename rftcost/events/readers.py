@@ -40,6 +40,7 @@ from rftcost.events.csv_rows import (
     job_before_open_quote,
     refuse_repeated_csv_columns,
     set_aside_swallowed,
+    without_repeated_headers,
 )
 from rftcost.events.duplicates import (
     deduplicate,
@@ -578,7 +579,8 @@ def _raw_chunks(
         for table in _read_parquet(path, chunk_rows, row_groups):
             yield table, empty_rejected()
     elif name.endswith((".csv", ".csv.gz")):
-        yield from (set_aside_swallowed(path, *chunk) for chunk in _read_csv(path, chunk_rows))
+        for frame, rejected in _read_csv(path, chunk_rows):
+            yield set_aside_swallowed(path, without_repeated_headers(path, frame), rejected)
     else:
         yield from _read_jsonl(path)
 
