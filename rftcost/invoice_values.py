@@ -64,6 +64,10 @@ def parse_times(text: pd.Series, assume_tz: str | None) -> tuple[pd.Series, pd.S
     reasons = pd.Series(pd.NA, index=text.index, dtype="string")
     result = pd.Series(pd.NA, index=text.index, dtype="Int64")
     present = text.notna()
+    # RFC 3339 allows a lower-case "t" and "z" (section 5.6), which pandas does not read.
+    lower = present & text.str.contains("[tz]", regex=True).fillna(False)
+    if lower.any():
+        text = text.mask(lower, text.str.upper())
     epoch = present & text.str.fullmatch(r"\d+(?:\.\d+)?").fillna(False)
     if epoch.any():
         # Whole seconds beyond int64 nanoseconds would wrap silently in the scaled integers.

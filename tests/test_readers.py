@@ -118,6 +118,24 @@ def test_csv_files_joined_with_their_headers(tmp_path: Path) -> None:
     assert refused.value.line == 4 and "another order" in str(refused.value)
 
 
+def test_lower_case_t_and_z_of_rfc_3339_are_read(tmp_path: Path) -> None:
+    """RFC 3339 section 5.6 allows "t" and "z": such records were rejected."""
+    records = [
+        {"job_id": "l", "ts": "2025-06-02t08:00:00z", "event": "job_created"},
+        {"job_id": "l", "ts": "2025-06-02T08:00:00z", "event": "phase_start", "phase": "rollout"},
+        {"job_id": "l", "ts": "2025-06-02t09:00:00Z", "event": "phase_end", "phase": "rollout"},
+        {"job_id": "l", "ts": "2025-06-02t09:00:00+00:00", "event": "succeeded"},
+    ]
+    bill = rftcost.bill(write_jsonl(tmp_path / "lower.jsonl", records))
+    assert bill.job("l").total_amount == Decimal("100.00")
+    assert bill.log is not None and bill.log.counts()["rejected"] == 0
+    from rftcost.invoice_values import parse_times
+
+    parsed, reasons = parse_times(pd.Series(["2025-06-02t09:00:00z"], dtype="string"), None)
+    assert reasons.isna().all()
+    assert parsed.iloc[0] == pd.Timestamp("2025-06-02T09:00:00Z").value
+
+
 def test_naive_timestamp_is_rejected_unless_a_zone_is_named(tmp_path: Path) -> None:
     records = [
         {"job_id": "j", "ts": "2025-06-01T10:00:00", "event": "phase_start", "phase": "rollout"},

@@ -1321,6 +1321,13 @@ def _to_datetime(text: pd.Series, *, utc: bool) -> pd.Series:
         parsed = pd.concat(parts) if parts else text.astype("datetime64[us, UTC]")
         if not utc and isinstance(parsed.dtype, pd.DatetimeTZDtype):
             parsed = parsed.dt.tz_localize(None)
+    # RFC 3339 allows a lower-case "t" and "z" (section 5.6), which pandas does not read:
+    # the few times that failed with one are read again in capitals.
+    failed = text[parsed.isna().to_numpy()]
+    lower = failed[failed.str.contains("[tz]", regex=True).fillna(False).astype(bool)]
+    if len(lower):
+        again = _to_datetime(lower.str.upper(), utc=utc)
+        parsed = again.reindex(parsed.index).combine_first(parsed)
     return parsed
 
 
