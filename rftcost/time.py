@@ -9,7 +9,8 @@ code and turns them into text only at the edge, with these helpers:
 - ``iso_exact``: a datetime with every digit it carries (``…T10:00:00.250000Z``);
 - ``iso_trimmed``: a datetime written as ``iso_series`` writes a column (explain's JSON);
 - ``iso_series``: a column of nanoseconds → ``…T10:00:00.25Z``, exact to the
-  nanosecond, trailing zeros dropped (timelines, invoice evidence).
+  nanosecond, trailing zeros dropped (timelines, invoice evidence);
+- ``parse_iso``: ISO 8601 text → datetimes, the other way (the readers).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ __all__ = [
     "iso_seconds_from_ns",
     "iso_series",
     "iso_trimmed",
+    "parse_iso",
 ]
 
 NS_PER_SECOND = 1_000_000_000
@@ -79,3 +81,45 @@ def iso_series(ns: pd.Series) -> pd.Series:
     text = stamps.dt.strftime("%Y-%m-%dT%H:%M:%S").astype(str)
     fraction = "." + rest.astype(str).str.zfill(9).str.rstrip("0")
     return text.where(rest == 0, text + fraction) + "Z"
+
+
+def parse_iso(text: pd.Series, *, utc: bool) -> pd.Series:
+    """ISO 8601 text → datetimes (NaT where not ISO 8601); years beyond pandas' bounds too.
+
+    pandas raises, even with ``errors="coerce"``, for a year it cannot hold at any
+    unit (0000, 10000): those records are rejected, not the run aborted. RFC 3339's
+    lower-case "t" and "z" (section 5.6) are read too.
+    """
+    import pandas as pd
+
+    try:
+        parsed: pd.Series = pd.to_datetime(text, utc=utc, format="ISO8601", errors="coerce")
+    except (OverflowError, ValueError, pd.errors.OutOfBoundsDatetime):
+        # Rare: parse one by one (only for a chunk holding such a value).
+        parts = [
+            pd.to_datetime(text.iloc[i : i + 1], utc=utc, format="ISO8601", errors="coerce")
+            if _parses(text.iloc[i : i + 1], utc)
+            else pd.Series(pd.NaT, index=text.index[i : i + 1], dtype="datetime64[us, UTC]")
+            for i in range(len(text))
+        ]
+        parsed = pd.concat(parts) if parts else text.astype("datetime64[us, UTC]")
+        if not utc and isinstance(parsed.dtype, pd.DatetimeTZDtype):
+            parsed = parsed.dt.tz_localize(None)
+    # pandas does not read a lower-case "t" or "z": the few times that failed with one are
+    # read again in capitals.
+    failed = text[parsed.isna().to_numpy()]
+    lower = failed[failed.str.contains("[tz]", regex=True).fillna(False).astype(bool)]
+    if len(lower):
+        again = parse_iso(lower.str.upper(), utc=utc)
+        parsed = again.reindex(parsed.index).combine_first(parsed)
+    return parsed
+
+
+def _parses(one: pd.Series, utc: bool) -> bool:
+    import pandas as pd
+
+    try:
+        pd.to_datetime(one, utc=utc, format="ISO8601", errors="coerce")
+    except (OverflowError, ValueError, pd.errors.OutOfBoundsDatetime):
+        return False
+    return True

@@ -71,6 +71,7 @@ from rftcost.events.schema import (
     refuse_repeated_columns,
 )
 from rftcost.policy import Policy, load_policy
+from rftcost.time import parse_iso
 
 __all__ = [
     "CATEGORY_COLUMNS",
@@ -1252,7 +1253,7 @@ def _parse_timestamps(raw: pd.Series, assume_tz: str | None) -> tuple[pd.Series,
         iso &= ~dated_only
     aware = iso & has_offset
     if aware.any():
-        parsed = _to_datetime(text[aware], utc=True)
+        parsed = parse_iso(text[aware], utc=True)
         ns, out = _datetime_ns(parsed)
         result = result.mask(aware, ns)
         reasons = reasons.mask(aware & parsed.reindex(index).isna(), "not an ISO 8601 timestamp")
@@ -1262,7 +1263,7 @@ def _parse_timestamps(raw: pd.Series, assume_tz: str | None) -> tuple[pd.Series,
             reasons = reasons.mask(no_time & _year_out_of_range(text), _TS_RANGE)
     naive = iso & ~has_offset
     if naive.any():
-        parsed = _to_datetime(text[naive], utc=False)
+        parsed = parse_iso(text[naive], utc=False)
         unparsed = naive & parsed.reindex(text.index).isna()
         reasons = reasons.mask(unparsed, "not an ISO 8601 timestamp")
         if unparsed.any():
@@ -1300,43 +1301,6 @@ def _year_out_of_range(text: pd.Series) -> pd.Series:
     """Text that starts with a year out of range (a better reason than "not ISO")."""
     year = pd.to_numeric(text.str.extract(r"^\+?(\d{4,})-", expand=False), errors="coerce")
     return ((year < 1970) | (year > 2261)).fillna(False).astype(bool)
-
-
-def _to_datetime(text: pd.Series, *, utc: bool) -> pd.Series:
-    """ISO 8601 text → datetimes (NaT where not ISO 8601); years beyond pandas' bounds too.
-
-    pandas raises, even with ``errors="coerce"``, for a year it cannot hold at any
-    unit (0000, 10000): those records are rejected, not the run aborted.
-    """
-    try:
-        parsed: pd.Series = pd.to_datetime(text, utc=utc, format="ISO8601", errors="coerce")
-    except (OverflowError, ValueError, pd.errors.OutOfBoundsDatetime):
-        # Rare: parse one by one (only for a chunk holding such a value).
-        parts = [
-            pd.to_datetime(text.iloc[i : i + 1], utc=utc, format="ISO8601", errors="coerce")
-            if _parses(text.iloc[i : i + 1], utc)
-            else pd.Series(pd.NaT, index=text.index[i : i + 1], dtype="datetime64[us, UTC]")
-            for i in range(len(text))
-        ]
-        parsed = pd.concat(parts) if parts else text.astype("datetime64[us, UTC]")
-        if not utc and isinstance(parsed.dtype, pd.DatetimeTZDtype):
-            parsed = parsed.dt.tz_localize(None)
-    # RFC 3339 allows a lower-case "t" and "z" (section 5.6), which pandas does not read:
-    # the few times that failed with one are read again in capitals.
-    failed = text[parsed.isna().to_numpy()]
-    lower = failed[failed.str.contains("[tz]", regex=True).fillna(False).astype(bool)]
-    if len(lower):
-        again = _to_datetime(lower.str.upper(), utc=utc)
-        parsed = again.reindex(parsed.index).combine_first(parsed)
-    return parsed
-
-
-def _parses(one: pd.Series, utc: bool) -> bool:
-    try:
-        pd.to_datetime(one, utc=utc, format="ISO8601", errors="coerce")
-    except (OverflowError, ValueError, pd.errors.OutOfBoundsDatetime):
-        return False
-    return True
 
 
 def _datetime_ns(values: pd.Series) -> tuple[pd.Series, pd.Series]:
