@@ -468,6 +468,46 @@ def test_a_total_line_of_one_invoice_leaves_another_invoices_lines_billed(
     _sums_up(report)
 
 
+def _two_hours_ok2(tmp_path: Path) -> Path:
+    """Jobs ``ok`` (1 h, 100.00) and ``ok2`` (2 h on 3 June, 200.00)."""
+    two = [{**e, "job_id": "ok2"} for e in _ONE_HOUR_OK]
+    two = [{**e, "ts": e["ts"].replace("06-02T09", "06-02T10")} for e in two]
+    log = tmp_path / "log.jsonl"
+    log.write_text("".join(json.dumps(e) + "\n" for e in [*_ONE_HOUR_OK, *two]), encoding="utf-8")
+    return log
+
+
+def test_lines_without_an_invoice_id_belong_to_the_one_invoice_named(tmp_path: Path) -> None:
+    """A total line of INV-7 beside lines with no invoice id: billed 600.00 (the lines once
+    as an invoice without a total, once as INV-7's gap)."""
+    log = _two_hours_ok2(tmp_path)
+    invoice = _canonical_invoice(
+        tmp_path,
+        ",1,ok,compute,2025-06-02T09:00:00Z,RFT,,,1.00,hours,100.00,100.00,USD\n",
+        ",2,ok2,compute,2025-06-02T10:00:00Z,RFT,,,2.00,hours,100.00,200.00,USD\n",
+        "INV-7,3,,total,,Total,,,,,,300.00,USD\n",
+    )
+    report = audit_invoice(invoice, rftcost.bill(log))
+    assert report.findings == ()
+    assert report.summary.billed_total == report.summary.invoice_total == D("300.00")
+
+
+def test_an_invoice_without_a_total_and_an_unreadable_amount_leaves_the_total_unknown(
+    tmp_path: Path,
+) -> None:
+    """INV-A states its total; INV-B has an amount that cannot be read and no total line:
+    the invoice total was given as 100.00, known."""
+    log = _two_hours_ok2(tmp_path)
+    invoice = _canonical_invoice(
+        tmp_path,
+        "INV-A,1,ok,compute,2025-06-02T09:00:00Z,RFT,,,1.00,hours,100.00,100.00,USD\n",
+        "INV-A,2,,total,,Total,,,,,,100.00,USD\n",
+        "INV-B,1,ok2,compute,2025-06-02T10:00:00Z,RFT,,,2.00,hours,100.00,2OO.00,USD\n",
+    )
+    document = audit_invoice(invoice, rftcost.bill(log)).to_dict()
+    assert document["summary"]["invoice_total"] is None
+
+
 def test_duplicate_line(bill: rftcost.Bill, clean: pd.DataFrame, tmp_path: Path) -> None:
     i = _row(clean, "ftjob-queue", "compute")
     copy = clean.loc[[i]].assign(line=str(len(clean) + 1))

@@ -97,3 +97,26 @@ def test_lines_matching_no_billing_event_are_noted_in_invoice_order_across_parts
     assert unmatched[-1].startswith("… and 74 more line(s)"), unmatched[-1]
     monkeypatch.setattr(api, "_LINES_PER_PART", 5)
     assert rftcost.audit_invoice(late, bill).to_dict() == whole.to_dict()
+
+
+def test_charge_times_of_findings_are_exact_whatever_else_the_part_holds(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A line without ``charge_at`` made every matched time a float (nanoseconds past
+    2**53: 19:54:11.313999 for .314), so a finding's time hung on its neighbours."""
+    import pandas as pd
+
+    from rftcost.audit import api
+    from rftcost.invoice import write_invoice
+
+    bill = rftcost.bill(SAMPLE_LOGS, keep_timeline=True)
+    lines = pd.read_csv(SAMPLE_LOGS / "invoice-clean.csv", dtype=str, keep_default_na=False)
+    copied = lines[lines["line_type"] == "compute"].index[0]
+    lines.loc[lines.index[-1], "charge_at"] = ""  # another job's line, no charge_at
+    copy = lines.loc[[copied]].assign(line="999")
+    path = write_invoice(pd.concat([lines, copy], ignore_index=True), tmp_path / "i.csv")
+    whole = rftcost.audit_invoice(path, bill)
+    (duplicate,) = [f for f in whole.findings if f.kind == "duplicate_line"]
+    assert duplicate.charge_at == pd.Timestamp(lines.loc[copied, "charge_at"]).to_pydatetime()
+    monkeypatch.setattr(api, "_LINES_PER_PART", 1)
+    assert rftcost.audit_invoice(path, bill).to_dict() == whole.to_dict()

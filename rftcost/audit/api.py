@@ -128,8 +128,9 @@ def audit_jobs(ctx: AuditContext) -> AuditReport:
     jobs = ctx.jobs
     lines = ctx.invoice.lines.assign(job_id=ctx.invoice.lines["job_id"].astype("string"))
     findings: list[Finding] = []
-    made, invoice_micro, billed_micro = total_line_findings(ctx, lines)
-    findings.extend(made)
+    stated = total_line_findings(ctx, lines)
+    findings.extend(stated.findings)
+    invoice_micro, billed_micro = stated.invoice_micro, stated.stated_gap_micro
     lines = lines[lines["line_type"] != "total"]
     found = pd.Index(np.asarray(jobs.index, dtype=object), dtype=object).get_indexer(
         np.asarray(lines["job_id"], dtype=object)
@@ -188,6 +189,7 @@ def audit_jobs(ctx: AuditContext) -> AuditReport:
         unverifiable=unverifiable_micro,
         unpriced_jobs=unpriced,
         unchecked_lines=unchecked_lines,
+        invoice_total_known=stated.known,
     )
 
 

@@ -400,9 +400,12 @@ def build_report(
     unverifiable: int = 0,
     unpriced_jobs: Sequence[str] = (),
     unchecked_lines: int = 0,
+    invoice_total_known: bool | None = None,
 ) -> AuditReport:
     """The report of an audit: ``totals`` are (expected, billed, invoice total, unchecked) in
-    millionths; findings keep their order where severity and money tie."""
+    millionths; findings keep their order where severity and money tie.
+    ``invoice_total_known``: whether the invoice total is whole (default: no line's amount
+    unreadable, or a total line states it)."""
     currency = str(bill.policy.currency)
     ordered = _within_tolerance(findings, tolerance, currency)
     ordered.sort(
@@ -431,7 +434,11 @@ def build_report(
         unchecked_lines=unchecked_lines,
         unverifiable_total=micro_to_decimal(unverifiable),
         unreadable_amounts=unreadable,
-        invoice_total_known=not unreadable or bool((invoice.lines["line_type"] == "total").any()),
+        invoice_total_known=(
+            not unreadable or bool((invoice.lines["line_type"] == "total").any())
+            if invoice_total_known is None
+            else invoice_total_known
+        ),
         errors=sum(f.severity == "error" for f in ordered),
         warnings=sum(f.severity == "warning" for f in ordered),
         infos=sum(f.severity == "info" for f in ordered),

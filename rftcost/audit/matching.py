@@ -44,6 +44,7 @@ from rftcost.rules import hour_units, price_family
 __all__ = [
     "DUPLICATE_COLUMNS",
     "Expected",
+    "Totals",
     "duplicate_lines",
     "expected_amounts",
     "invalid_job_findings",
@@ -105,12 +106,31 @@ class Expected(NamedTuple):
 # --- invoice-wide checks ---------------------------------------------------------------------
 
 
-def total_line_findings(ctx: AuditContext, lines: pd.DataFrame) -> tuple[list[Finding], int, int]:
-    """``total`` lines against the lines they state the total of.
+class Totals(NamedTuple):
+    """The invoice's own totals (``total_line_findings``)."""
 
-    Returns the findings, the invoice total (each invoice's stated total where it has
-    one, what its lines add up to where it has none) and the amount to count as billed
-    beyond the lines (the stated totals' gaps)."""
+    findings: list[Finding]
+    """``arithmetic_error`` of each total line its lines do not add up to."""
+    invoice_micro: int
+    """The invoice total: each invoice's stated total where it has one, what its lines add
+    up to where it has none."""
+    stated_gap_micro: int
+    """What to count as billed beyond the lines: the stated totals' gaps to them."""
+    known: bool
+    """Whether the invoice total is whole: False when a line's amount cannot be read and
+    no total line states its invoice's total."""
+
+
+def _invoice_ids(ids: pd.Series, only: str | None) -> pd.Series:
+    """Each line's invoice id; a line without one is the invoice's when the file names one
+    invoice only (its total line covers it)."""
+    named = ids.fillna("").astype(str)
+    return named.where(named != "", only) if only is not None else named
+
+
+def total_line_findings(ctx: AuditContext, lines: pd.DataFrame) -> Totals:
+    """``total`` lines against the lines they state the total of (those of their invoice
+    id; a total without an id states the whole file's)."""
     totals = lines[lines["line_type"] == "total"]
     charges = lines[lines["line_type"] != "total"]
     # A line set aside as unreadable is still on the invoice: its amount as written (where
@@ -119,39 +139,41 @@ def total_line_findings(ctx: AuditContext, lines: pd.DataFrame) -> tuple[list[Fi
     set_aside = rejected[
         rejected["amount_micro"].notna() & (rejected["line_type"].fillna("") != "total")
     ]
+    unread = rejected[rejected["amount_micro"].isna()]
     invoice_micro = int(charges["amount_micro"].sum()) + int(
         set_aside["amount_micro"].astype("int64").sum()
     )
     findings: list[Finding] = []
     if totals.empty:
-        return findings, invoice_micro, 0
+        return Totals(findings, invoice_micro, 0, unread.empty)
+    named = {
+        str(i)
+        for frame in (totals, charges, rejected)
+        for i in frame["invoice_id"].dropna().unique()
+        if str(i)
+    }
+    only = next(iter(named)) if len(named) == 1 else None
+    charge_ids = _invoice_ids(charges["invoice_id"], only)
+    aside_ids = _invoice_ids(set_aside["invoice_id"], only)
+    unread_ids = _invoice_ids(unread["invoice_id"], only)
+    total_ids = _invoice_ids(totals["invoice_id"], only)
     gap = 0
     unknown_gap = 0
-    for invoice_id, group in totals.groupby(totals["invoice_id"].fillna(""), sort=True):
-        in_invoice = (
-            charges["invoice_id"].fillna("") == invoice_id
-            if invoice_id
-            else charges.index == charges.index
-        )
-        aside = (
-            set_aside["invoice_id"].fillna("") == invoice_id
-            if invoice_id
-            else set_aside.index == set_aside.index
-        )
-        added = int(charges.loc[in_invoice, "amount_micro"].sum()) + int(
-            set_aside.loc[aside, "amount_micro"].astype("int64").sum()
+    for invoice_id, group in totals.groupby(total_ids, sort=True):
+        whole_file = not invoice_id
+        added = int(
+            charges.loc[whole_file | (charge_ids == invoice_id), "amount_micro"].sum()
+        ) + int(
+            set_aside.loc[whole_file | (aside_ids == invoice_id), "amount_micro"]
+            .astype("int64")
+            .sum()
         )
         said = int(group["amount_micro"].sum())
         gap += said - added
-        unread = rejected["amount_micro"].isna() & (
-            rejected["invoice_id"].fillna("") == invoice_id
-            if invoice_id
-            else rejected.index == rejected.index
-        )
         # A line of this invoice whose amount cannot be read: what its lines add up to is
         # unknown, so the stated total is not checked against them (no arithmetic error),
         # and the gap (that line's amount, unknown) is not counted as billed either.
-        if unread.any():
+        if (whole_file | (unread_ids == invoice_id)).any():
             unknown_gap += said - added
         elif said != added:
             numbers = [int(n) for n in group["line"]]
@@ -172,10 +194,12 @@ def total_line_findings(ctx: AuditContext, lines: pd.DataFrame) -> tuple[list[Fi
                     ),
                 )
             )
+    stated = set(total_ids)
+    known = "" in stated or bool(unread_ids.isin(stated).all())
     # What is charged is each stated total, and the lines of an invoice without one; the
     # gap of a stated total to its lines (those set aside included) counts as billed (and
     # is a finding).
-    return findings, invoice_micro + gap, gap - unknown_gap
+    return Totals(findings, invoice_micro + gap, gap - unknown_gap, known)
 
 
 def unknown_job_findings(ctx: AuditContext, lines: pd.DataFrame) -> list[Finding]:
@@ -342,7 +366,7 @@ def match_charges(ctx: AuditContext, g: pd.DataFrame) -> pd.DataFrame:
     """Each line's charge (-1: its job is compared as a whole) and billing event time."""
     with_at = g[g["charge_at"].notna()]
     matched = pd.Series(np.nan, index=g.index)
-    matched_at = pd.Series(np.nan, index=g.index)
+    matched_at = pd.Series(pd.NA, index=g.index, dtype="Int64")
     if not with_at.empty and not ctx.bill.charges.empty:
         found = _nearest_billing_events(ctx, with_at, "charge", tolerance=ctx.window_ns)
         matched = found["charge"].reindex(g.index)
@@ -368,7 +392,8 @@ def _nearest_billing_events(
         }
     ).sort_values("t", kind="stable")
     right = charges.rename(columns={"at": "event_at"}).sort_values("event_at", kind="stable")
-    return pd.merge_asof(
+    right = right.assign(event_row=np.arange(len(right)))
+    merged = pd.merge_asof(
         left,
         right,
         left_on="t",
@@ -377,6 +402,13 @@ def _nearest_billing_events(
         direction="nearest",
         tolerance=tolerance,
     ).set_index("pos")
+    # A line without a billing event makes the joined times floats, nanoseconds past
+    # 2**53 rounded: the times are taken again, exactly, by the event's row.
+    rows = merged["event_row"]
+    matched = rows.notna().to_numpy()
+    event_at = pd.Series(pd.NA, index=merged.index, dtype="Int64")
+    event_at[matched] = right["event_at"].to_numpy(dtype="int64")[rows[matched].astype("int64")]
+    return merged.assign(event_at=event_at).drop(columns="event_row")
 
 
 def unmatched_lines(ctx: AuditContext, g: pd.DataFrame) -> pd.DataFrame:
@@ -389,7 +421,7 @@ def unmatched_lines(ctx: AuditContext, g: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
     nearest = _nearest_billing_events(ctx, with_at, "event")
     gap = (nearest["t"] - nearest["event_at"]).abs()
-    far = nearest[nearest["event_at"].isna() | (gap > ctx.window_ns)]
+    far = nearest[(nearest["event_at"].isna() | (gap > ctx.window_ns)).fillna(True).astype(bool)]
     return far.assign(
         line=g.loc[far.index, "line"].to_numpy(),
         line_type=g.loc[far.index, "line_type"].to_numpy(),
