@@ -141,8 +141,9 @@ _MAX_HOURS = 10**9
 _MAX_AMOUNT_PICO = 10**24
 """A line's quantity × unit price (millionths × millionths) below a trillion."""
 _MAX_INVOICE_MICRO = 10**18
-"""The amounts and quantity × unit prices of an invoice add up to less than a trillion:
-the audit's sums then fit 64-bit integers (beyond, they would wrap silently)."""
+"""The lines of an invoice (each by the larger of its amount and its quantity × unit
+price; total lines not counted) add up to less than a trillion: the audit's sums then fit
+64-bit integers (beyond, they would wrap silently)."""
 _UNITS = {
     "compute": {"hours", "hour", "h", "hrs"},
     "grader_tokens": {"tokens", "token"},
@@ -377,17 +378,30 @@ def _csv_chunks(path: Path) -> Iterator[pd.DataFrame]:
             raise InvoiceError(f"cannot parse CSV: {exc}", path=path) from exc
 
 
+_READ_COLUMNS = frozenset(
+    {
+        *INVOICE_COLUMNS,
+        *("amount.currency", "amount.value", "amount_currency", "amount_value", "end_time"),
+        *("end_time_iso", "line_item", "project_id", "project_name", "quantity_unit"),
+        *("start_time", "start_time_iso"),
+    }
+)
+"""The columns a canonical invoice or a Costs export's CSV is read by."""
+
+
 def _refuse_repeated_columns(path: Path) -> None:
-    """A header naming a column twice (``amount`` twice): pandas would read the first copy
-    alone as ``amount`` and the other as ``amount.1``, so the audit would depend on the
-    columns' order. Which copy a line means is unknown: refused, naming the column."""
+    """A header naming a column it is read by twice (``amount`` twice): pandas would read
+    the first copy alone as ``amount`` and the other as ``amount.1``, so the audit would
+    depend on the columns' order. Which copy a line means is unknown: refused, naming the
+    column. The header is the first line that is not blank, as pandas reads it."""
     with _open_text(path, newline="") as handle:
         try:
-            header = [name.strip() for name in next(csv.reader(handle), [])]
+            rows = csv.reader(handle)
+            header = next((r for r in rows if any(cell.strip() for cell in r)), [])
         except csv.Error:
             return  # the reading proper says what is wrong with the file
-    counts = collections.Counter(header)
-    repeated = sorted(n for n, count in counts.items() if n and count > 1)
+    counts = collections.Counter(name.strip() for name in header)
+    repeated = sorted(n for n, count in counts.items() if n in _READ_COLUMNS and count > 1)
     if repeated:
         raise InvoiceError(
             f"the header names column {repeated[0]!r} twice: which copy a line means is unknown",
@@ -853,17 +867,21 @@ def _chunk_lines(
 def _refuse_too_large_total(lines: pd.DataFrame, source: str) -> None:
     """An invoice whose amounts and quantity × unit prices add up to a trillion or more is
     refused, naming the line where the sum crosses it: the audit's sums would wrap."""
+    # A total line restates the lines: not counted. A line counts by the larger of its
+    # amount and its quantity × unit price (the audit computes both).
+    lines = lines[lines["line_type"] != "total"]
+    if lines.empty:
+        return
     columns = ("amount_micro", "quantity_micro", "unit_price_micro")
     amount, quantity, price = (lines[c].fillna(0).abs().to_numpy(dtype="int64") for c in columns)
     per = np.where(lines["line_type"].to_numpy(dtype=object) == "grader_tokens", 10**12, 10**6)
     # Floats only to tell the usual invoice, far below the bound, at once; near it, the
     # exact sum of Python integers decides.
-    rough = amount.astype("float64") + quantity.astype("float64") * price / per
+    rough = np.maximum(amount.astype("float64"), quantity.astype("float64") * price / per)
     if rough.sum() < _MAX_INVOICE_MICRO / 2:
         return
-    exact = amount.astype(object) + quantity.astype(object) * price.astype(object) // per.astype(
-        object
-    )
+    product = quantity.astype(object) * price.astype(object) // per.astype(object)
+    exact = np.maximum(amount.astype(object), product)
     totals = np.cumsum(exact)
     if totals[-1] < _MAX_INVOICE_MICRO:
         return

@@ -218,6 +218,36 @@ def test_an_invoice_adding_up_to_a_trillion_is_refused(tmp_path: Path, main: Any
     assert code == 2 and "a trillion or more" in err
 
 
+def test_a_header_is_read_where_pandas_reads_it_and_only_its_read_columns_count(
+    tmp_path: Path, clean: pd.DataFrame, bill: rftcost.Bill
+) -> None:
+    """A blank line before the header hid a repeated ``amount`` (the first copy was read);
+    a column the audit never reads (``memo``) given twice refused an honest invoice."""
+    text = CLEAN.read_text(encoding="utf-8")
+    header, *rows = text.splitlines()
+    blank = tmp_path / "blank.csv"
+    blank.write_text(
+        "\n" + header + ",amount\n" + "".join(r + ",9.99\n" for r in rows), encoding="utf-8"
+    )
+    with pytest.raises(InvoiceError, match="names column 'amount' twice"):
+        read_invoice(blank, on_bad_line="set_aside")
+    memo = tmp_path / "memo.csv"
+    memo.write_text(header + ",memo,memo\n" + "".join(r + ",a,b\n" for r in rows), encoding="utf-8")
+    assert audit_invoice(memo, bill).findings == ()
+
+
+def test_a_total_line_is_not_counted_toward_the_trillion(tmp_path: Path) -> None:
+    """400,000,000 h at 1000.00 and its total line of 400,000,000,000.00 were refused as a
+    trillion: the total restates the line, and the line is 0.4 trillion."""
+    path = tmp_path / "big.csv"
+    path.write_text(
+        _HEADER + "I,1,j,compute,,x,,,400000000,hours,1000.00,400000000000.00,USD\n"
+        "I,2,,total,,Total,,,,,,400000000000.00,USD\n",
+        encoding="utf-8",
+    )
+    assert len(read_invoice(path).lines) == 2
+
+
 def test_unreadable_line_is_a_reading_kind_beside_the_spec_kinds() -> None:
     assert READING_KINDS == ("unreadable_line",)
     assert "unreadable_line" not in FINDING_KINDS

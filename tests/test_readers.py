@@ -116,6 +116,12 @@ def test_csv_files_joined_with_their_headers(tmp_path: Path) -> None:
     with pytest.raises(UnreadableFileError) as refused:
         rftcost.read_events(reordered)
     assert refused.value.line == 4 and "another order" in str(refused.value)
+    fewer = tmp_path / "fewer.csv"  # another file's header, of other columns
+    fewer.write_text(
+        first + "job_id,event,ts\nj1,phase_end,2025-06-02T09:00:00Z\n", encoding="utf-8"
+    )
+    with pytest.raises(UnreadableFileError, match="other columns"):
+        rftcost.read_events(fewer)
 
 
 def test_lower_case_t_and_z_of_rfc_3339_are_read(tmp_path: Path) -> None:

@@ -322,11 +322,11 @@ class ProjectDayAudit:
         self._billed_micro -= billed
         self._expected_micro -= expected
         self._unchecked_micro += billed
-        self._unchecked_lines += 1
         self._unverifiable_micro += billed
         problems = self.bill.problems.astype({"job_id": str})
         reasons = problems[problems["job_id"].isin(invalid)]
         lines = tuple(int(n) for n in row.lines) if isinstance(row.lines, list) else ()
+        self._unchecked_lines += len(lines)
         line_type = str(row.line_type)
         self.findings.append(
             Finding(

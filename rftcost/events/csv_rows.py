@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from rftcost.errors import UnreadableFileError, excerpt
-from rftcost.events.schema import REJECTED_COLUMNS, refuse_repeated_columns
+from rftcost.events.schema import EVENT_COLUMNS, REJECTED_COLUMNS, refuse_repeated_columns
 
 __all__ = [
     "csv_frame",
@@ -133,9 +133,9 @@ def job_before_open_quote(row: list[str], at_job: int) -> str | None:
 
 def without_repeated_headers(path: Any, frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` without the rows that repeat its header (files joined with ``cat``: a
-    header is no record). A row naming the header's columns in another order is refused:
-    the rows after it are in that order, and read under the first header every value
-    would be in the wrong column (an ``UnreadableFileError`` naming its line)."""
+    header is no record). A row naming other columns, or the header's in another order,
+    is refused: read under the first header, the values of the rows after it would be in
+    the wrong columns (an ``UnreadableFileError`` naming its line)."""
     names = [c for c in frame.columns if c != "line"]
     if frame.empty or "event" not in frame.columns:
         return frame
@@ -145,12 +145,14 @@ def without_repeated_headers(path: Any, frame: pd.DataFrame) -> pd.DataFrame:
         return frame
     cells = candidates[names].astype(object)
     repeated = (cells == pd.Series(names, index=names)).all(axis=1)
-    reordered = ~repeated & cells.isin(names).all(axis=1)
-    if reordered.any():
-        row = candidates[reordered].iloc[0]
+    known = {*names, *EVENT_COLUMNS}
+    other = ~repeated & (cells.isna() | cells.isin(known)).all(axis=1)
+    if other.any():
+        row = candidates[other].iloc[0]
         raise UnreadableFileError(
-            "this line is a header naming the columns in another order (files with different "
-            "headers joined into one?): the rows after it would be read in the wrong columns",
+            "this line is a header naming other columns or another order (files with "
+            "different headers joined into one?): the rows after it would be read in the "
+            "wrong columns",
             path=path,
             line=int(row["line"]),
             value=",".join(str(row[n]) for n in names),
