@@ -469,6 +469,26 @@ def test_a_folder_scan_does_not_follow_a_link_out_of_the_folder(tmp_path: Path) 
     assert "secret" in set(followed.events["job_id"].astype(str))
 
 
+def test_a_link_to_a_folder_is_noted_or_followed_never_silently_left(tmp_path: Path) -> None:
+    """rglob never entered a linked folder and said nothing: its logs vanished from the
+    bill, validate said OK, and --follow-links did not read them either."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    write_jsonl(elsewhere / "x.jsonl", one_hour("secret"))
+    folder = tmp_path / "logs"
+    (folder / "sub").mkdir(parents=True)
+    write_jsonl(folder / "sub" / "a.jsonl", one_hour("a"))
+    (folder / "ext").symlink_to(elsewhere)
+    (folder / "again").symlink_to(folder / "sub")  # inside: its files are read once
+    (elsewhere / "loop").symlink_to(elsewhere)  # a loop ends
+    log = rftcost.read_events(folder)
+    assert set(log.events["job_id"].astype(str)) == {"a"}
+    assert any(n.endswith("ext: a link out of the folder, not followed") for n in log.notes)
+    followed = rftcost.read_events(folder, follow_links=True)
+    assert set(followed.events["job_id"].astype(str)) == {"a", "secret"}
+    assert followed.counts()["duplicates"] == 0
+
+
 def test_a_broken_link_in_a_folder_is_noted_and_fails_validate(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

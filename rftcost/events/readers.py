@@ -49,6 +49,7 @@ from rftcost.events.duplicates import (
     in_reading_order,
     recoded,
 )
+from rftcost.events.folders import entries_below
 from rftcost.events.json_text import (
     SURROGATE_ESCAPE,
     file_named_in_text,
@@ -201,7 +202,10 @@ def expand_paths(
     for given in paths:
         path = Path(given)
         if path.is_dir():
-            found = [p for p in path.rglob("*") if _is_log_file(p)]
+            entries, linked_folders = entries_below(path, follow_links=follow_links)
+            if links is not None:
+                links.extend(linked_folders)
+            found = [p for p in entries if _is_log_file(p)]
             below = sorted(p for p in found if p.is_file())
             if skipped is not None:
                 # A dangling link or a link loop: a log that cannot be read is said, never
