@@ -469,6 +469,27 @@ def test_a_folder_scan_does_not_follow_a_link_out_of_the_folder(tmp_path: Path) 
     assert "secret" in set(followed.events["job_id"].astype(str))
 
 
+@pytest.mark.parametrize(("name", "kind"), [("may.jsonl", "gzip"), ("may.csv", "gzip"),
+                                           ("may.jsonl", "Parquet")])  # fmt: skip
+def test_gzip_or_parquet_data_named_as_text_is_one_clear_error(
+    tmp_path: Path, name: str, kind: str
+) -> None:
+    """Every line was a rejected record: total unknown, exit 0, and a header 'not UTF-8'."""
+    frame = pd.DataFrame(one_hour("g"))
+    path = tmp_path / name
+    if kind == "gzip":
+        text = (
+            frame.to_csv(index=False)
+            if name.endswith(".csv")
+            else frame.to_json(orient="records", lines=True)
+        )
+        path.write_bytes(gzip.compress(text.encode()))
+    else:
+        frame.to_parquet(path)
+    with pytest.raises(UnreadableFileError, match=f"{kind} data in a file named as text"):
+        rftcost.read_events(path)
+
+
 def test_a_link_to_a_folder_is_noted_or_followed_never_silently_left(tmp_path: Path) -> None:
     """rglob never entered a linked folder and said nothing: its logs vanished from the
     bill, validate said OK, and --follow-links did not read them either."""

@@ -580,6 +580,8 @@ def _raw_chunks(
 ) -> Iterator[tuple[Any, pd.DataFrame]]:
     """``(records, rejected)``: records as a pandas frame, or an Arrow table (Parquet)."""
     name = path.name.lower()
+    if not name.endswith((".parquet", ".gz")):
+        _refuse_misnamed(path)
     if name.endswith(".parquet"):
         for table in _read_parquet(path, chunk_rows, row_groups):
             yield table, empty_rejected()
@@ -588,6 +590,22 @@ def _raw_chunks(
             yield set_aside_swallowed(path, without_repeated_headers(path, frame), rejected)
     else:
         yield from _read_jsonl(path)
+
+
+def _refuse_misnamed(path: Path) -> None:
+    """A text log's name on gzip or Parquet data: every line would be a rejected record
+    (the total unknown, exit 0); the file's kind is said instead, exit 2."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(4)
+    except OSError:
+        return  # the reading proper says why
+    kind = "gzip" if head[:2] == b"\x1f\x8b" else "Parquet" if head == b"PAR1" else None
+    if kind is not None:
+        named = f"{path.name}.gz" if kind == "gzip" else f"{path.stem}.parquet"
+        raise UnreadableFileError(
+            f"{kind} data in a file named as text", path=path, hint=f"rename it {named}"
+        )
 
 
 _EXPORT_MARK = b"fine_tuning.job"
