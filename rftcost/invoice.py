@@ -703,8 +703,9 @@ def _canonical_chunks(
     if len(skipped):
         shown = ", ".join(str(n) for n in skipped.head(5))
         notes += (
-            f"{len(skipped)} row(s) with every cell empty were skipped (file line(s) "
-            f"{shown}{', …' if len(skipped) > 5 else ''}): they state no line",
+            f"{len(skipped)} row(s) with every cell empty or repeating the header were "
+            f"skipped (file line(s) {shown}{', …' if len(skipped) > 5 else ''}): they state "
+            "no line",
         )
     return Invoice(
         source=source,
@@ -722,12 +723,15 @@ def _chunk_lines(
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.Series]:
     """One chunk of records → its readable lines, the first problem of each bad line, the
     bad lines as ``Invoice.rejected`` rows, and the file lines of rows with every cell
-    empty (a spreadsheet's trailing ``,,,`` rows: skipped). ``rows_before``: records of
+    empty (a spreadsheet's trailing ``,,,`` rows) or repeating the header (invoices joined
+    with ``cat``): skipped. ``rows_before``: records of
     earlier chunks (a line without a ``line`` number is numbered by its row in the file)."""
     row_number = pd.Series(
         np.arange(rows_before + 1, rows_before + len(raw) + 1), index=raw.index, dtype="Int64"
     )
     blank = raw.drop(columns="source_line").isna().all(axis=1)
+    # Invoices joined with ``cat``: a line type is never named "line_type".
+    blank |= (_column(raw, "line_type").str.lstrip("\ufeff") == "line_type").fillna(False)
     skipped = raw.loc[blank, "source_line"].astype("int64")
     raw, row_number = raw[~blank], row_number[~blank]
     problems = _Problems(raw)

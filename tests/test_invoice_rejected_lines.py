@@ -236,6 +236,24 @@ def test_a_header_is_read_where_pandas_reads_it_and_only_its_read_columns_count(
     assert audit_invoice(memo, bill).findings == ()
 
 
+def test_invoices_joined_with_cat_skip_the_repeated_header(
+    tmp_path: Path, bill: rftcost.Bill
+) -> None:
+    """The second header was an unreadable line of a job named "job_id" (exit 1)."""
+    text = CLEAN.read_text(encoding="utf-8")
+    header, *rows = text.splitlines()
+    half = len(rows) // 2
+    joined = tmp_path / "joined.csv"
+    joined.write_text(
+        "\n".join([header, *rows[:half], "\ufeff" + header, *rows[half:]]) + "\n",
+        encoding="utf-8",
+    )
+    report = audit_invoice(joined, bill)
+    assert report.findings == () and report.lines == len(rows)
+    assert any(f"repeating the header were skipped (file line(s) {half + 2})" in n
+               for n in report.notes)  # fmt: skip
+
+
 def test_a_total_line_is_not_counted_toward_the_trillion(tmp_path: Path) -> None:
     """400,000,000 h at 1000.00 and its total line of 400,000,000,000.00 were refused as a
     trillion: the total restates the line, and the line is 0.4 trillion."""

@@ -108,6 +108,14 @@ def test_csv_files_joined_with_their_headers(tmp_path: Path) -> None:
         assert bill.job_ids() == ["j1"]
     log = rftcost.read_events(same)
     assert log.counts() == {"records_read": 4, "accepted": 4, "duplicates": 0, "rejected": 0}
+    # The second file kept its byte-order mark and quoted its names.
+    bom = tmp_path / "bom.csv"
+    bom.write_text(
+        first + '\ufeff"job_id","ts","event","phase"\nj1,2025-06-02T09:00:00Z,phase_end,rollout\n'
+        "j1,2025-06-02T09:00:00Z,succeeded,\n",
+        encoding="utf-8",
+    )
+    assert rftcost.bill(bom).job_ids() == ["j1"]
     reordered = tmp_path / "reordered.csv"
     reordered.write_text(
         first + "ts,job_id,event,phase\n2025-06-02T09:00:00Z,j1,phase_end,rollout\n",

@@ -143,7 +143,15 @@ def without_repeated_headers(path: Any, frame: pd.DataFrame) -> pd.DataFrame:
     candidates = frame[frame["event"].isin(names)]
     if candidates.empty:  # the usual file
         return frame
-    cells = candidates[names].astype(object)
+    # A file joined after another keeps its byte-order mark, then read as text ("job_id"
+    # quoted after it): the few header rows are compared without them.
+    cells = (
+        candidates[names]
+        .astype(object)
+        .map(
+            lambda cell: cell.lstrip("\ufeff").strip().strip('"') if isinstance(cell, str) else cell
+        )
+    )
     repeated = (cells == pd.Series(names, index=names)).all(axis=1)
     known = {*names, *EVENT_COLUMNS}
     other = ~repeated & (cells.isna() | cells.isin(known)).all(axis=1)
