@@ -99,3 +99,29 @@ def test_the_command_line_sets_it_for_itself_and_its_workers() -> None:
         "print(os.environ['NUMPY_MADVISE_HUGEPAGE'])\n"
     )
     assert _run(code)[-1] == "0"
+
+
+def test_a_command_keeps_freed_memory_for_reuse_but_watch_does_not() -> None:
+    """glibc's large freed blocks go back to the system at once, and the next array faults
+    every page in again (allocator): a command's process keeps them; watch, which runs
+    for days, does not ask."""
+    code = (
+        "import sys\n"
+        "import rftcost.allocator as allocator\n"
+        "asked = []\n"
+        "allocator.keep_freed_memory = lambda: asked.append(True) or True\n"
+        "from rftcost.cli import main\n"
+        "for command in (['policy', 'show'], ['watch', '--help']):\n"
+        "    sys.argv = ['rftcost', *command]\n"
+        "    try:\n"
+        "        main()\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "    print('asked', len(asked))\n"
+    )
+    said = _run(code)
+    assert [said[i + 1] for i, word in enumerate(said) if word == "asked"] == ["1", "1"]
+    if sys.platform.startswith("linux"):
+        assert _run("from rftcost.allocator import keep_freed_memory\nprint(keep_freed_memory())")[
+            -1
+        ] in ("True", "False")  # False only under another C library

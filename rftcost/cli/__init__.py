@@ -53,7 +53,9 @@ def main() -> None:
         )
         sys.exit(EXIT_USAGE)
     if sys.argv[1:2] != ["watch"]:  # a command that ends; watch runs for days
-        _keep_freed_memory()
+        from rftcost.allocator import keep_freed_memory
+
+        keep_freed_memory()
     command = typer.main.get_command(_app_for(sys.argv[1:]))
     repeated = repeated_option(command, sys.argv[1:])
     if repeated is not None:
@@ -98,37 +100,6 @@ def main() -> None:
             f"error: {type(error).__name__}: {message} (run with --debug for details)", err=True
         )
         sys.exit(EXIT_USAGE)
-
-
-def _keep_freed_memory() -> None:
-    """Keep memory a command frees for its next arrays (glibc only: ``mallopt``), in small
-    pages.
-
-    glibc gives a large freed block back to the system at once, and the next array of
-    that size faults every page in again: on a virtual machine that costs more than the
-    work done on them (5-6% of a 1.6M-event bill, issue 16). The process ends soon after;
-    its peak grows a little, freed blocks being reused rather than returned (that bill:
-    about 820 → 830-880 MiB).
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    # NumPy asks the kernel for huge pages for large arrays; where the kernel compacts
-    # memory to find one at the first touch (transparent huge pages "defrag: madvise", a
-    # cloud default) a fresh 128 MiB array took 299 ms here against 59 ms in small pages,
-    # and the bill 5% longer. Read when NumPy is imported (after this); a user's choice
-    # of NUMPY_MADVISE_HUGEPAGE stands.
-    os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
-    import ctypes
-
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):  # another C library (musl): its own ways
-        return
-    # glibc's M_TRIM_THRESHOLD, M_TOP_PAD and M_MMAP_MAX.
-    trim_threshold, top_pad, mmap_max = -1, -2, -4
-    mallopt(mmap_max, 0)
-    mallopt(trim_threshold, 2**31 - 1)
-    mallopt(top_pad, 2**28)
 
 
 def _app_for(args: list[str]) -> typer.Typer:
