@@ -299,23 +299,16 @@ def test_missing_discount_of_a_data_sharing_job(
     )
 
 
+# -99.99: half of 200.00 is exactly 100.00, so no rounding gives 99.99 (it was "rounding").
+@pytest.mark.parametrize(("amount", "difference"), [("-60.00", "40.00"), ("-99.99", "0.01")])
 def test_a_wrong_discount_is_a_missing_discount_finding(
-    bill: rftcost.Bill, clean: pd.DataFrame, tmp_path: Path
+    bill: rftcost.Bill, clean: pd.DataFrame, tmp_path: Path, amount: str, difference: str
 ) -> None:
     lines = clean.copy()
-    lines.loc[_row(lines, "ftjob-shared", "data_sharing_discount"), "amount"] = "-60.00"
+    lines.loc[_row(lines, "ftjob-shared", "data_sharing_discount"), "amount"] = amount
     finding = _only(_audit(lines, bill, tmp_path), "missing_discount")
-    assert finding.difference == D("40.00") and "-60.00" not in finding.explanation
-
-
-def test_a_discount_a_cent_off_an_exact_half_is_no_rounding(
-    bill: rftcost.Bill, clean: pd.DataFrame, tmp_path: Path
-) -> None:
-    """Half of 200.00 is exactly 100.00: no rounding gives 99.99 (it was "rounding", info)."""
-    lines = clean.copy()
-    lines.loc[_row(lines, "ftjob-shared", "data_sharing_discount"), "amount"] = "-99.99"
-    finding = _only(_audit(lines, bill, tmp_path), "missing_discount")
-    assert finding.difference == D("0.01") and finding.severity == "error"
+    assert finding.difference == D(difference) and finding.severity == "error"
+    assert amount not in finding.explanation
 
 
 def test_lines_never_rounded_to_the_cent_are_no_rounding(
