@@ -130,6 +130,9 @@ def test_csv_files_joined_with_their_headers(tmp_path: Path) -> None:
     )
     with pytest.raises(UnreadableFileError, match="other columns"):
         rftcost.read_events(fewer)
+    stray = tmp_path / "stray.csv"  # a row holding a name or two is a record, rejected
+    stray.write_text(first + ",,team,\n", encoding="utf-8")
+    assert rftcost.read_events(stray).counts()["rejected"] == 1
 
 
 def test_lower_case_t_and_z_of_rfc_3339_are_read(tmp_path: Path) -> None:

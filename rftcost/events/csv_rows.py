@@ -154,7 +154,9 @@ def without_repeated_headers(path: Any, frame: pd.DataFrame) -> pd.DataFrame:
     )
     repeated = (cells == pd.Series(names, index=names)).all(axis=1)
     known = {*names, *EVENT_COLUMNS}
-    other = ~repeated & (cells.isna() | cells.isin(known)).all(axis=1)
+    named = cells.isin(known)
+    # Three names at least: a row with a stray name or two is a record to reject.
+    other = ~repeated & (cells.isna() | named).all(axis=1) & (named.sum(axis=1) >= 3)
     if other.any():
         row = candidates[other].iloc[0]
         raise UnreadableFileError(
