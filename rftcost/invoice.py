@@ -724,8 +724,8 @@ def _chunk_lines(
     """One chunk of records → its readable lines, the first problem of each bad line, the
     bad lines as ``Invoice.rejected`` rows, and the file lines of rows with every cell
     empty (a spreadsheet's trailing ``,,,`` rows) or repeating the header (invoices joined
-    with ``cat``): skipped. ``rows_before``: records of
-    earlier chunks (a line without a ``line`` number is numbered by its row in the file)."""
+    with ``cat``): skipped. ``rows_before``: records of earlier chunks (a line without a
+    ``line`` number is numbered by its row in the file)."""
     row_number = pd.Series(
         np.arange(rows_before + 1, rows_before + len(raw) + 1), index=raw.index, dtype="Int64"
     )
@@ -869,7 +869,7 @@ def _chunk_lines(
 
 
 def _refuse_too_large_total(lines: pd.DataFrame, source: str) -> None:
-    """An invoice whose amounts and quantity × unit prices add up to a trillion or more is
+    """An invoice whose lines add up to a trillion or more (``_MAX_INVOICE_MICRO``) is
     refused, naming the line where the sum crosses it: the audit's sums would wrap."""
     # A total line restates the lines: not counted. A line counts by the larger of its
     # amount and its quantity × unit price (the audit computes both).
@@ -903,7 +903,7 @@ def _too_large_products(quantity: pd.Series, price: pd.Series, is_tokens: pd.Ser
     """Lines whose quantity × unit price (a price per 1M tokens for tokens) is a trillion or
     more, exactly: the few with a factor above 10**12 are multiplied as Python integers."""
     q, p = quantity.abs(), price.abs()
-    unsure = (q > 10**12) | (p > 10**12)
+    unsure = (q >= 10**12) | (p >= 10**12)  # below both, the product is below 10**24
     found = pd.Series(False, index=quantity.index)
     if not unsure.fillna(False).any():
         return found
