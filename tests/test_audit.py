@@ -462,12 +462,10 @@ def test_a_total_line_of_one_invoice_leaves_another_invoices_lines_billed(
 
 
 def _two_hours_ok2(tmp_path: Path) -> Path:
-    """Jobs ``ok`` (1 h, 100.00) and ``ok2`` (2 h on 3 June, 200.00)."""
+    """Jobs ``ok`` (1 h, 100.00) and ``ok2`` (2 h, ending at 10:00 on 2 June, 200.00)."""
     two = [{**e, "job_id": "ok2"} for e in _ONE_HOUR_OK]
     two = [{**e, "ts": e["ts"].replace("06-02T09", "06-02T10")} for e in two]
-    log = tmp_path / "log.jsonl"
-    log.write_text("".join(json.dumps(e) + "\n" for e in [*_ONE_HOUR_OK, *two]), encoding="utf-8")
-    return log
+    return _log_of(tmp_path, [*_ONE_HOUR_OK, *two])
 
 
 def test_lines_without_an_invoice_id_belong_to_the_one_invoice_named(tmp_path: Path) -> None:
@@ -954,6 +952,13 @@ def _canonical_invoice(tmp_path: Path, *rows: str) -> Path:
     return invoice
 
 
+def _log_of(tmp_path: Path, events: list[dict[str, Any]]) -> Path:
+    """``events`` as a JSON Lines log in ``tmp_path``."""
+    log = tmp_path / "log.jsonl"
+    log.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
+    return log
+
+
 _ONE_HOUR_OK = [
     {"job_id": "ok", "ts": "2025-06-02T08:00:00Z", "event": "job_created"},
     {"job_id": "ok", "ts": "2025-06-02T08:00:00Z", "event": "phase_start", "phase": "rollout"},
@@ -973,8 +978,7 @@ def test_an_invalid_job_no_line_bills_is_said_unknown_never_a_job_of_zero(tmp_pa
         {"job_id": "bad", "ts": "2025-06-02T09:00:00Z", "event": "phase_end", "phase": "rollout"},
         {"job_id": "bad", "ts": "2025-06-02T09:00:00Z", "event": "succeeded"},
     ]
-    log = tmp_path / "log.jsonl"
-    log.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
+    log = _log_of(tmp_path, events)
     invoice = _canonical_invoice(
         tmp_path,
         "INV,1,ok,compute,2025-06-02T09:00:00Z,RFT,,,1.00,hours,100.00,100.00,USD\n",
@@ -1006,8 +1010,7 @@ def test_a_credit_line_naming_an_invalid_job_leaves_its_charge_unknown(tmp_path:
         {"job_id": "bad", "ts": "2025-06-02T08:00:00Z", "event": "job_created"},
         {"job_id": "bad", "ts": "2025-06-02T09:00:00Z", "event": "phase_end", "phase": "rollout"},
     ]
-    log = tmp_path / "log.jsonl"
-    log.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
+    log = _log_of(tmp_path, events)
     invoice = _canonical_invoice(
         tmp_path,
         "INV,1,ok,compute,2025-06-02T09:00:00Z,RFT,,,1.00,hours,100.00,100.00,USD\n"
@@ -1020,8 +1023,7 @@ def test_a_credit_line_naming_an_invalid_job_leaves_its_charge_unknown(tmp_path:
 def test_credit_and_tax_lines_that_net_to_zero_are_still_unchecked(tmp_path: Path) -> None:
     """A credit of -10.00 and a tax of 10.00 made the unchecked total 0.00, and the audit
     said "the invoice matches the logs" in every format."""
-    log = tmp_path / "log.jsonl"
-    log.write_text("".join(json.dumps(e) + "\n" for e in _ONE_HOUR_OK), encoding="utf-8")
+    log = _log_of(tmp_path, _ONE_HOUR_OK)
     invoice = _canonical_invoice(
         tmp_path,
         "INV,1,ok,compute,2025-06-02T09:00:00Z,RFT,,,1.00,hours,100.00,100.00,USD\n"
@@ -1230,9 +1232,7 @@ def test_token_lines_at_a_price_in_force_for_only_part_of_the_usage_are_no_round
 def test_unchecked_lines_are_never_said_to_match(tmp_path: Path) -> None:
     """A +1000.00 adjustment beside an honest line: "No differences: the invoice matches
     the logs", exit 0. The lines checked match; the adjustment is said to be unchecked."""
-    events = _ONE_HOUR_OK
-    log = tmp_path / "log.jsonl"
-    log.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
+    log = _log_of(tmp_path, _ONE_HOUR_OK)
     invoice = _canonical_invoice(
         tmp_path,
         "INV,1,ok,compute,2025-06-02T09:00:00Z,RFT,,,1.00,hours,100.00,100.00,USD\n"

@@ -36,7 +36,7 @@ def discount_findings(
     billed = (
         lines.assign(rounded=rounded(lines["amount_micro"]))
         .groupby(["job_id", "charge"], as_index=False)
-        .agg(billed=("amount_micro", "sum"), n_lines=("line", "size"), rounded=("rounded", "sum"))
+        .agg(billed=("amount_micro", "sum"), rounded=("rounded", "sum"))
     )
     compute_billed = (
         g[g["line_type"] == "compute"].groupby(["job_id", "charge"])["amount_micro"].sum()
