@@ -108,10 +108,12 @@ def test_succeeded_job_becomes_phases_steps_usage_and_checkpoints() -> None:
     assert list(usage["cached_input_tokens"]) == [50_000, 100_000, 50_000]
     assert list(usage["output_tokens"]) == [30_000, 40_000, 30_000]
 
+    # A checkpoint dated after its step's metrics event (4215, 5420) is placed at that
+    # event (4212, 5418): it keeps its step's work, none of the next step's (R5).
     checkpoints = of(events, "checkpoint_saved")
     assert list(zip(checkpoints["step"], checkpoints["ts"], strict=True)) == [
-        (2, at(T_SUCCEEDED, 4215)),
-        (3, at(T_SUCCEEDED, 5420)),
+        (2, at(T_SUCCEEDED, 4212)),
+        (3, at(T_SUCCEEDED, 5418)),
     ]
     final = of(events, "succeeded")
     assert list(final["ts"]) == [at(T_SUCCEEDED, 6050)]

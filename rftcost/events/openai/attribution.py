@@ -23,10 +23,12 @@ from rftcost.events.openai.model import ImportProblem
 __all__ = ["resolve_checkpoint_jobs", "resolve_event_jobs", "tie_to_jobs", "unresolved_records"]
 
 
-_JOB_ID_IN_NAME = re.compile(r"ftjob-[A-Za-z0-9_-]+")
+# Ids may hold "." and ":" (as ``rftcost fetch`` takes them), never at their end: a
+# sentence's full stop after an id is not part of it.
+_JOB_ID_IN_NAME = re.compile(r"ftjob-[A-Za-z0-9_.:-]*[A-Za-z0-9_-]")
 
 
-_CREATED_MESSAGE = re.compile(r"Created fine-tuning job:\s*(ftjob-[A-Za-z0-9_-]+)")
+_CREATED_MESSAGE = re.compile(r"Created fine-tuning job:\s*(" + _JOB_ID_IN_NAME.pattern + ")")
 
 
 def resolve_event_jobs(
@@ -143,9 +145,10 @@ def _ids_in_path(file: Path, jobs: pd.DataFrame) -> set[str]:
     """The ``ftjob-…`` ids in the file's name, else in its folder's name.
 
     What looks like an id (``_JOB_ID_IN_NAME``) is that id, unless it is an id of the
-    import's job objects followed by ``-`` or ``_`` and more (``ftjob-abc-events`` of a job
-    object ``ftjob-abc``: its events file, not a job ``ftjob-abc-events`` billed apart from
-    the object's team and data sharing). The longest such job id wins."""
+    import's job objects followed by ``-``, ``_``, ``.`` or ``:`` and more
+    (``ftjob-abc-events`` of a job object ``ftjob-abc``: its events file, not a job
+    ``ftjob-abc-events`` billed apart from the object's team and data sharing). The
+    longest such job id wins."""
     known = {str(job) for job in jobs["job_id"].dropna()}
     for name in (file.stem, file.parent.name):
         found = {_known_prefix(token, known) for token in _JOB_ID_IN_NAME.findall(name)}
@@ -155,14 +158,16 @@ def _ids_in_path(file: Path, jobs: pd.DataFrame) -> set[str]:
 
 
 def _known_prefix(token: str, known: set[str]) -> str:
-    """``token``, or the longest job id of ``known`` it starts with before a ``-`` or ``_``."""
+    """``token``, or the longest job id of ``known`` it starts with before a ``-``, ``_``,
+    ``.`` or ``:``; else ``token`` up to its first ``.`` or ``:`` (``ftjob-abc.events``
+    names ``ftjob-abc``: a dot in a file's name more likely starts its extension)."""
     if token in known:
         return token
-    cuts = [i for i, char in enumerate(token) if char in "-_" and i > len("ftjob-")]
+    cuts = [i for i, char in enumerate(token) if char in "-_.:" and i > len("ftjob-")]
     for cut in reversed(cuts):
         if token[:cut] in known:
             return token[:cut]
-    return token
+    return re.split(r"[.:]", token, maxsplit=1)[0]
 
 
 def _sibling_job(file: Path) -> set[str]:

@@ -14,7 +14,8 @@ from typing import Any, cast
 
 import pandas as pd
 
-from rftcost.events.openai.frames import event_ids, utc_from_epoch
+from rftcost.events.openai.frames import event_ids, lookup, utc_from_epoch
+from rftcost.events.openai.messages import FINAL_STATUSES
 from rftcost.events.openai.reading import JOB_SETTINGS
 from rftcost.events.openai.values import json_digest
 from rftcost.events.schema import (
@@ -54,17 +55,82 @@ def job_created_rows(jobs: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def checkpoint_rows(checkpoints: pd.DataFrame) -> pd.DataFrame:
-    """``checkpoint_saved`` at each listed checkpoint's ``created_at`` (R5)."""
-    return pd.DataFrame(
+def checkpoint_rows(
+    checkpoints: pd.DataFrame, events: pd.DataFrame
+) -> tuple[pd.DataFrame, list[str]]:
+    """``checkpoint_saved`` for each listed checkpoint (R5), at its ``created_at`` or at
+    its step's metrics event, whichever is earlier, and notes on those dated after a
+    later step or after the job ended.
+
+    A checkpoint keeps the work of the steps up to its ``step_number`` and no work after
+    its date: a date stamped later (by another clock, or by a late save) must not decide
+    what a failure loses (a date after the failure would lose every step, one after a
+    later step would keep that step too). A metrics event logged after the checkpoint
+    (after a pause, say) does not move the checkpoint later.
+    """
+    created = utc_from_epoch(checkpoints["created_at"])
+    step_end = _at_their_steps(checkpoints["job_id"], checkpoints["step"], events)
+    at = step_end.where(step_end.notna() & (step_end < created), created)
+    rows = pd.DataFrame(
         {
             "job_id": checkpoints["job_id"],
-            "ts": utc_from_epoch(checkpoints["created_at"]),
+            "ts": at,
             "event": "checkpoint_saved",
             "event_id": event_ids(checkpoints["id"], "checkpoint_saved"),
             "step": checkpoints["step"],
         }
     )
+    return rows, _misdated(checkpoints, created, at, events)
+
+
+def _at_their_steps(job_id: pd.Series, step: pd.Series, events: pd.DataFrame) -> pd.Series:
+    """The time of each (job, step)'s metrics event; NaT where the export has none."""
+    metrics = (
+        events[events["type"] == "metrics"]
+        .drop_duplicates(["job_id", "step"], keep="last")
+        .set_index(["job_id", "step"])["ts"]
+    )
+    keys = pd.MultiIndex.from_arrays([job_id, step.astype("Int64")])
+    return pd.Series(metrics.reindex(keys).to_numpy(), index=job_id.index, dtype=metrics.dtype)
+
+
+def _misdated(
+    checkpoints: pd.DataFrame, created: pd.Series, at: pd.Series, events: pd.DataFrame
+) -> list[str]:
+    """Notes on the listed checkpoints placed at their step that are dated after a later
+    step's metrics event or after the job's end message."""
+    moved = checkpoints.assign(created=created, at=at)[at.notna() & (created > at)]
+    if moved.empty:
+        return []
+    metrics = events.loc[events["type"] == "metrics", ["job_id", "ts", "step"]]
+    moved = moved.astype({"created": metrics["ts"].dtype, "job_id": metrics["job_id"].dtype})
+    last_step = pd.merge_asof(
+        moved.rename_axis("_row").reset_index().sort_values("created", kind="stable"),
+        metrics.rename(columns={"ts": "step_ts", "step": "step_by_then"}).sort_values(
+            "step_ts", kind="stable"
+        ),
+        left_on="created",
+        right_on="step_ts",
+        by="job_id",
+    ).set_index("_row")["step_by_then"]
+    ends = events[events["rule_event"].isin(FINAL_STATUSES).fillna(False)]
+    ended = lookup(moved["job_id"], ends.groupby("job_id", sort=False)["ts"].min())
+    later_step = pd.to_numeric(last_step.reindex(moved.index)) > pd.to_numeric(moved["step"])
+    after_end = ended.notna() & (moved["created"] > ended)
+    notes = []
+    for row, later, late in zip(
+        moved.itertuples(), later_step.fillna(False), after_end.fillna(False), strict=True
+    ):
+        if not (later or late):
+            continue
+        what = "after the job ended" if late else "after the metrics event of a later step"
+        notes.append(
+            f"job {row.job_id}: checkpoint {row.id} of step {row.step} is dated "
+            f"{pd.Timestamp(cast(Any, row.created)).isoformat()}, {what}: taken as saved at "
+            f"its step's metrics event ({pd.Timestamp(cast(Any, row.at)).isoformat()}), as "
+            "its step number says which work it keeps (R5)"
+        )
+    return notes
 
 
 _ANNOUNCED = re.compile(r"Checkpoint created at step (\d+)", re.IGNORECASE)
@@ -85,13 +151,11 @@ def announced_checkpoints(
     listed = checkpoints[["job_id", "step"]].astype({"step": "int64"}).assign(_listed=True)
     flagged = announced.merge(listed.drop_duplicates(), on=["job_id", "step"], how="left")
     missing = announced[flagged["_listed"].isna().to_numpy()].drop_duplicates(["job_id", "step"])
-    metrics = (
-        events[events["type"] == "metrics"]
-        .drop_duplicates(["job_id", "step"], keep="last")
-        .set_index(["job_id", "step"])["ts"]
-    )
-    keys = pd.MultiIndex.from_arrays([missing["job_id"], missing["step"].astype("Int64")])
-    at = pd.Series(metrics.reindex(keys).to_numpy(), index=missing.index).fillna(missing["ts"])
+    # A step beyond the export's metrics events has no time: the job is invalid
+    # (problems.incomplete_jobs), and the message's own time stands here.
+    at = _at_their_steps(missing["job_id"], missing["step"], events)
+    stepped = at.notna()
+    at = at.fillna(missing["ts"])
     rows = pd.DataFrame(
         {
             "job_id": missing["job_id"],
@@ -110,8 +174,12 @@ def announced_checkpoints(
             else "no checkpoint list was exported"
         )
         + f": taken as saved at {pd.Timestamp(cast(Any, when)).isoformat()} "
-        + "(its step's metrics event)"
-        for row, when in zip(missing.itertuples(), at, strict=True)
+        + (
+            "(its step's metrics event)"
+            if timed
+            else "(the message: no metrics event of that step)"
+        )
+        for row, when, timed in zip(missing.itertuples(), at, stepped, strict=True)
     ]
     return rows, notes
 

@@ -143,9 +143,9 @@ def import_openai(paths: Sequence[str | Path] | str | Path) -> OpenAIImport:
         p.model_copy(update={"job_id": None}) if p.job_id in skipped_ids else p for p in problems
     ]
 
-    steps = step_intervals(events)
+    steps = step_intervals(events, jobs)
     announced, announced_notes = announced_checkpoints(events, checkpoints)
-    saved = checkpoint_rows(checkpoints)
+    saved, saved_notes = checkpoint_rows(checkpoints, events)
     toggles = events.loc[events["rule_event"].isin(["paused", "resumed"]), ["job_id", "ts"]]
     usage = captured_usage(usage_table(events), pd.concat([saved, announced]), toggles)
     status, status_notes = status_rows(jobs, events, webhooks)
@@ -166,10 +166,14 @@ def import_openai(paths: Sequence[str | Path] | str | Path) -> OpenAIImport:
     canonical, late_notes = usage_by_the_end(canonical)
     canonical = canonical_events([canonical])
     problems += usage_problems(usage)
-    job_problems += incomplete_jobs(jobs, events, steps, checkpoints, canonical)
+    # A checkpoint listed or announced past the last metrics step: its time is not there.
+    every_checkpoint = pd.concat(
+        [checkpoints[["job_id", "step"]], announced[["job_id", "step"]]], ignore_index=True
+    )
+    job_problems += incomplete_jobs(jobs, events, steps, every_checkpoint, canonical)
     job_problems += unknown_grader_problems(jobs, steps, usage)
     vendor = vendor_hours(events)
-    notes += status_notes + announced_notes + late_notes
+    notes += status_notes + saved_notes + announced_notes + late_notes
     notes += import_notes(jobs, events, steps, checkpoints, usage, vendor)
     notes += failed_without_checkpoints(canonical)
     return OpenAIImport(

@@ -51,7 +51,8 @@ def import_notes(
         named = ", ".join(sorted({str(job) for job in clipped["job_id"]})[:5])
         notes.append(
             f"{len(clipped)} step(s) whose data.timing.step.full_iteration is longer than the "
-            "time since the step before (or since training started): timed from that moment "
+            "time since the step before (or since training started, or since the job was "
+            "created, validated or queued): timed from that moment "
             f"instead, so that no queue, setup or pause is billed as training (jobs {named})"
         )
     aside = events[events["type"].isin(NOTE_EVENT_TYPES)]

@@ -12,7 +12,7 @@ from typing import Final
 
 import pandas as pd
 
-from rftcost.events.openai.frames import event_ids
+from rftcost.events.openai.frames import event_ids, utc_from_epoch
 
 __all__ = ["STEP_PHASE", "in_progress_rows", "step_intervals", "step_rows"]
 
@@ -27,8 +27,11 @@ name never changes an amount.
 """
 
 
-def step_intervals(events: pd.DataFrame) -> pd.DataFrame:
-    """Metrics events with the start of their billable interval (timing, else previous anchor)."""
+def step_intervals(events: pd.DataFrame, jobs: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Metrics events with the start of their billable interval (timing, else previous anchor).
+
+    ``jobs`` (with ``job_id`` and epoch ``created_at``) adds each job's creation to the
+    moments a step cannot start before."""
     anchors = events[(events["type"] == "metrics") | events["training_starts"]]
     metrics = events[events["type"] == "metrics"]
     previous = anchors.groupby("job_id", sort=False)["ts"].shift(1).reindex(metrics.index)
@@ -38,18 +41,52 @@ def step_intervals(events: pd.DataFrame) -> pd.DataFrame:
     timed = metrics["full_iteration"].notna()
     start = (metrics["ts"] - duration).where(timed, metrics["previous"])
     # A step cannot start before the step before it ended, nor before training started
-    # (or resumed): a full_iteration longer than that would bill the queue, the setup or
-    # a pause as training (R2). Such a step is timed from that anchor (said in a note).
+    # (or resumed), nor while the job was still being created, validated or queued: a
+    # full_iteration longer than that would bill the queue, the setup or a pause as
+    # training (R2). Such a step is timed from that anchor (said in a note).
     # (An anchor in the step's own second leaves the step as timed: clipped, it would be
     # a step of no time, which makes its job invalid.)
-    early = (
-        timed
-        & metrics["previous"].notna()
-        & (start < metrics["previous"])
-        & (metrics["previous"] < metrics["ts"])
-    )
-    start = start.where(~early, metrics["previous"])
+    bounds = pd.concat([metrics["previous"], _not_training_yet(events, jobs, metrics)], axis=1)
+    floor = bounds.max(axis=1).astype(metrics["ts"].dtype)
+    early = timed & floor.notna() & (start < floor) & (floor < metrics["ts"])
+    start = start.where(~early, floor)
     return metrics.assign(start=start, timed=timed, clipped=early)
+
+
+def _not_training_yet(
+    events: pd.DataFrame, jobs: pd.DataFrame | None, metrics: pd.DataFrame
+) -> pd.Series:
+    """For each metrics event, the last moment before it at which the job had not begun
+    training: its creation, or a message starting file validation or the queue."""
+    marks = events.loc[
+        (events["rule"] == 0) | events["rule_phase"].isin(list(_BEFORE_TRAINING)).fillna(False),
+        ["job_id", "ts"],
+    ]
+    if jobs is not None and len(jobs):
+        created = jobs.loc[jobs["created_at"].notna(), ["job_id", "created_at"]]
+        marks = pd.concat(
+            [marks, created.assign(ts=utc_from_epoch(created["created_at"]))[["job_id", "ts"]]],
+            ignore_index=True,
+        )
+    if marks.empty or metrics.empty:
+        return pd.Series(pd.NaT, index=metrics.index, dtype=metrics["ts"].dtype)
+    marks = marks.astype({"job_id": metrics["job_id"].dtype, "ts": metrics["ts"].dtype})
+    found = pd.merge_asof(
+        metrics[["job_id", "ts"]]
+        .rename_axis("_row")
+        .reset_index()
+        .sort_values("ts", kind="stable"),
+        marks.rename(columns={"ts": "mark"}).sort_values("mark", kind="stable"),
+        left_on="ts",
+        right_on="mark",
+        by="job_id",
+        allow_exact_matches=False,
+    )
+    return found.set_index("_row")["mark"].reindex(metrics.index)
+
+
+_BEFORE_TRAINING: Final = ("validating_files", "queued")
+"""Phases a message starts before training begins (``messages.MESSAGE_RULES``)."""
 
 
 def step_rows(steps: pd.DataFrame) -> pd.DataFrame:
