@@ -281,10 +281,10 @@ class Bill(BaseModel):
         rows, never a filter over the whole log.
         """
         jobs = self.jobs
-        position = pd.Index(jobs["job_id"].astype(str))
+        job_ids = _arrow_text(jobs["job_id"])
         lines = self.grader_lines[self.grader_lines["charge"] >= 0]
         by_job = [
-            _in_job_order(frame, position)
+            _in_job_order(frame, job_ids)
             for frame in (self.charges, lines, self.excluded, self.problems)
         ]
         for start in range(0, len(jobs), chunk_jobs):
@@ -1059,10 +1059,22 @@ def _jobs_table(jobs: pd.DataFrame, policy: Policy) -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
-def _in_job_order(frame: pd.DataFrame, position: pd.Index) -> tuple[pd.DataFrame, np.ndarray]:
-    """``frame`` (with a ``job_id`` column) sorted stably by its job's row in ``Bill.jobs``,
-    and those rows, sorted (-1, first: a job not in the bill, which no chunk takes)."""
-    rows = position.get_indexer(pd.Index(frame["job_id"].astype(str)))
+def _arrow_text(ids: pd.Series) -> Any:
+    """``ids`` as an Arrow string array (no Python string per row when they are Arrow's)."""
+    import pyarrow as pa
+
+    return pa.array(ids.astype(str))
+
+
+def _in_job_order(frame: pd.DataFrame, job_ids: Any) -> tuple[pd.DataFrame, np.ndarray]:
+    """``frame`` (with a ``job_id`` column) sorted stably by its job's row in ``Bill.jobs``
+    (whose ids are ``job_ids``), and those rows, sorted (-1, first: a job not in the bill,
+    which no chunk takes). Looked up in Arrow: a pandas index of a million ids would make
+    a Python string of each (the peak of such a bill's document)."""
+    import pyarrow.compute as pc
+
+    found = pc.index_in(_arrow_text(frame["job_id"]), value_set=job_ids)
+    rows = found.fill_null(-1).to_numpy().astype("int64", copy=False)
     if len(rows) and bool((np.diff(rows) >= 0).all()):
         return frame, rows  # already in job order (a bill made at once): no copy
     order = np.argsort(rows, kind="stable")

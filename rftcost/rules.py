@@ -113,19 +113,20 @@ def rate_units(models: pd.Series, policy: Policy, places: int | None = None) -> 
     """The hourly rate in force for each row's base model, in exact rate units (R11).
 
     ``places`` defaults to ``rate_places(policy)`` (every rate exact); a smaller
-    ``places`` that cannot hold a rate raises ``ValueError``. A model without a rate
+    ``places`` that cannot hold a rate raises ``ValueError``. A model without a rate, or no model,
     gets 0 (its job is invalid). The result is int64, or Python ints (object) when a
     rate written with many digits passes 2^62 units.
     """
     scale = rate_places(policy) if places is None else places
-    known = pd.unique(models.dropna())
-    rates = {
-        model: hourly_rate_units(policy.hourly_rate(str(model)) or Decimal(0), scale)
-        for model in known
-    }
-    values = models.map(rates)
-    big = max(rates.values(), default=0) >= _INT64_SAFE
-    return values.astype(object) if big else values.astype("int64")
+    # By codes of the distinct models: a map of the text would make a Python string of
+    # every row (the peak of a bill of a million jobs).
+    codes, known = pd.factorize(models)
+    rates = [
+        hourly_rate_units(policy.hourly_rate(str(model)) or Decimal(0), scale) for model in known
+    ]
+    big = max(rates, default=0) >= _INT64_SAFE
+    table = np.array([*rates, 0], dtype=object if big else "int64")  # code -1: no model
+    return pd.Series(table[codes], index=models.index, name=models.name)
 
 
 # --- seconds → hours → cents (R11) ---------------------------------------------------------------
