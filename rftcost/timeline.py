@@ -273,20 +273,20 @@ def _job_facts(
         {"job_id": job_ids, "first_ns": ts[firsts], "last_ns": ts[lasts]},
         index=pd.RangeIndex(len(job_ids), name="job"),
     )
-    created = events.loc[
-        _event_is(events["event"], ("job_created",)), ["job_id", "ts", *JOB_SETTING_COLUMNS]
-    ]
+    # Each record's job by code (``ordered`` holds it by ``row``): no text of the ids.
+    job_of_row = np.empty(len(events), dtype="int64")
+    job_of_row[ordered["row"].to_numpy()] = job
+    rows = np.flatnonzero(_event_is(events["event"], ("job_created",)))
+    created = events[["ts", *JOB_SETTING_COLUMNS]].iloc[rows].assign(job_id=job_of_row[rows])
     created = created.sort_values("ts", kind="stable")
-    created = created.assign(job_id=created["job_id"].astype(str))
-    code_of = pd.Series(np.arange(len(job_ids)), index=job_ids)
     repeated = created["job_id"].duplicated(keep=False).to_numpy()
-    problems = setting_conflicts(created[repeated], code_of)
+    problems = setting_conflicts(created[repeated], pd.Series(np.arange(len(job_ids))))
     if repeated.any():
         # Several records that agree (or each give some settings): the first value given.
         settings = created.groupby("job_id", sort=False, observed=True).first()
     else:
         settings = created.set_index("job_id")
-    settings = settings.set_axis(code_of.reindex(settings.index).to_numpy()).rename_axis("job")
+    settings = settings.rename_axis("job")
     # Categorical settings as ``string``; the frame built once from its columns.
     columns = {}
     for column in JOB_SETTING_COLUMNS:
@@ -1438,7 +1438,9 @@ def _status(
     job = billing["job"].to_numpy(dtype="int64")
     lasts = np.flatnonzero(np.r_[job[1:] != job[:-1], True]) if len(job) else job
     status = np.full(n_jobs, "running", dtype=object)
-    status[job[lasts]] = billing["event"].to_numpy(dtype=object)[lasts]
+    # By codes: a few names shared by every job, not a Python string per row.
+    codes, names = pd.factorize(billing["event"].take(lasts))
+    status[job[lasts]] = np.asarray(names, dtype=object)[codes]
     last_billing_ns = np.full(n_jobs, np.iinfo(np.int64).max, dtype="int64")
     last_billing_ns[job[lasts]] = billing["ts"].to_numpy(dtype="int64")[lasts]
     resume_rows = np.flatnonzero(_event_is(ordered["event"], ("resumed",)))
