@@ -273,18 +273,11 @@ def _totals(bill: Bill, monthly: SpendReport, currency: str) -> dict[str, Any]:
     if window is not None:
         # The cards above are the whole log's (as the waterfall and largest jobs below);
         # the window's figure is a card of its own, not a sentence under them.
-        cards.insert(
-            1,
-            (
-                f"Charged in {window.label()}",
-                format_money(monthly.totals.total_amount, currency),
-                "total",
-            ),
-        )
+        in_window = _spend_total(monthly, currency)
+        cards.insert(1, (f"Charged in {window.label()}", in_window, "total"))
         notes.append(
             f"Total charged, the other cards and every section but the spend per team cover the"
-            f" whole log; spend in the window {window.label()}:"
-            f" {format_money(monthly.totals.total_amount, currency)}."
+            f" whole log; spend in the window {window.label()}: {in_window}."
         )
     notes.append(
         "Total = compute − discount + grader tokens. Accrued work (after a job's last billing "
@@ -297,6 +290,16 @@ def _totals(bill: Bill, monthly: SpendReport, currency: str) -> dict[str, Any]:
         ],
         "notes": notes,
     }
+
+
+def _spend_total(report: SpendReport, currency: str) -> str:
+    """The spend's total as ``rftcost spend`` says it: invalid jobs and records of no known
+    job are in no row, so the sum is a lower bound, and with no valid job there is no sum
+    at all (unknown, never 0.00)."""
+    total = format_money(report.totals.total_amount, currency)
+    if not (report.invalid_jobs or report.orphan_records):
+        return total
+    return f"{total} + unknown" if report.totals.jobs else _UNKNOWN
 
 
 def _spend_section(report: SpendReport, currency: str) -> dict[str, Any]:
@@ -322,18 +325,15 @@ def _spend_section(report: SpendReport, currency: str) -> dict[str, Any]:
         for row in report.rows()
     ]
     totals = report.totals
-    total = format_money(totals.total_amount, currency)
+    total = _spend_total(report, currency)
     sums = [
         f"{totals.billed_hours}",
         format_money(totals.compute_amount, currency),
         format_money(-totals.discount_amount, currency),
         format_money(totals.grader_amount, currency),
     ]
-    if report.invalid_jobs or report.orphan_records:
-        # As rftcost spend says it: invalid jobs and records of no known job are in no row,
-        # so the sum is a lower bound, and with no valid job there is no sum at all.
-        total = f"{total} + unknown" if totals.jobs else _UNKNOWN
-        sums = sums if totals.jobs else [_UNKNOWN] * len(sums)
+    if (report.invalid_jobs or report.orphan_records) and not totals.jobs:
+        sums = [_UNKNOWN] * len(sums)
     rows.append(
         [_Cell("total", strong=True), "", str(totals.jobs), *sums, _Cell(total, strong=True)]
     )

@@ -307,9 +307,34 @@ def test_a_window_has_a_totals_card_of_its_own(bill: rftcost.Bill) -> None:
     june = spend(bill, window="2025-06-01..2025-07-01").totals.total_amount
     cards = document[document.index("<h2>Totals</h2>") : document.index("<h2>Spend per team")]
     assert "Charged in 2025-06-01T00:00:00Z..2025-07-01T00:00:00Z" in cards
-    assert format_money(june, "USD") in cards
+    # Invalid jobs have no time to place them in or out of the window: a lower bound.
+    assert f">{format_money(june, 'USD')} + unknown<" in cards
     whole = format_money(bill.totals().total_amount, "USD")
     assert f'id="total-charged">{whole} + unknown<' in cards
+
+
+def test_a_window_holding_only_an_invalid_job_says_unknown_not_zero(tmp_path: Path) -> None:
+    log = tmp_path / "log.jsonl"
+    log.write_text(
+        "\n".join(
+            [
+                '{"job_id":"a","ts":"2025-06-02T08:00:00Z","event":"job_created"}',
+                '{"job_id":"a","ts":"2025-06-02T08:00:00Z","event":"phase_start","phase":"rollout"}',
+                '{"job_id":"a","ts":"2025-06-02T09:00:00Z","event":"phase_end","phase":"rollout"}',
+                '{"job_id":"a","ts":"2025-06-02T09:00:00Z","event":"succeeded"}',
+                '{"job_id":"b","ts":"2025-06-20T09:00:00Z","event":"job_created"}',
+                '{"job_id":"b","ts":"2025-06-20T09:40:00Z","event":"phase_end","phase":"rollout"}',
+                '{"job_id":"b","ts":"2025-06-20T10:05:00Z","event":"succeeded"}',
+            ]
+        ),
+        encoding="utf-8",
+    )
+    document = html_report(rftcost.bill(log), window="2025-06-15..2025-07-01")
+    cards = document[document.index("<h2>Totals</h2>") : document.index("<h2>Spend per team")]
+    label = "Charged in 2025-06-15T00:00:00Z..2025-07-01T00:00:00Z"
+    assert label in cards
+    assert re.search(r'id="charged-in-[^"]*">unknown<', cards)
+    assert "2025-07-01T00:00:00Z: unknown." in cards
 
 
 # --- the audit's money the logs do not check ----------------------------------------------
