@@ -357,13 +357,12 @@ def spend_figure(report: SpendReport, *, title: str | None = None) -> Figure:
                 top = (
                     int(row.compute_cents) - int(row.discount_cents) + int(row.grader_cents)
                 ) / 100
-                known = format_money(
-                    cents_to_decimal(int(row.total_cents)), report.currency, places=0
-                )
+                known = format_money(cents_to_decimal(int(row.total_cents)), report.currency)
                 ax.annotate(
                     # A row's invalid jobs (or a budget charges of unknown amount may count
                     # against): never drawn as $0, however many bars (upright when crowded).
-                    ("+ unknown" if crowded else known + " + unknown")
+                    # Two lines: as wide as the bar's figure, not spilling over its neighbour.
+                    ("+ unknown" if crowded else known + "\n+ unknown")
                     if unknown and row.jobs
                     else "unknown"
                     if unknown
@@ -527,7 +526,7 @@ def cumulative_figure(
                     label=f"{group} budget",
                 )
                 handles.append(budget_line)
-                labels.append(f"{group} budget {format_money(status.amount, currency, places=0)}")
+                labels.append(f"{group} budget {format_money(status.amount, currency)}")
                 over = cumulative > to_minor_units(status.amount, RoundingMode.HALF_UP)
                 if over.any():
                     first = int(over.argmax())

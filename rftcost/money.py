@@ -256,9 +256,12 @@ def format_money(amount: Decimal, currency: str, *, places: int = 2) -> str:
     """``Decimal("-1234.5")`` → ``"−$1,234.50"``: a symbol for USD, EUR, GBP, JPY, else the code.
 
     For people (reports, charts, terminal headlines); machine outputs use ``format_amount``.
+    An amount with more decimals than ``places`` is rounded half up (R15), never by the
+    decimal context's half-even.
     """
-    sign = "−" if amount < 0 else ""
-    text = f"{abs(amount):,.{places}f}"
+    shown = round_decimal(amount, places, RoundingMode.HALF_UP)
+    sign = "−" if shown < 0 else ""
+    text = f"{abs(shown):,.{places}f}"
     symbol = CURRENCY_SYMBOLS.get(currency)
     return f"{sign}{symbol}{text}" if symbol else f"{sign}{text} {currency}"
 

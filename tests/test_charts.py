@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -88,6 +89,10 @@ def test_money_format() -> None:
     assert format_money(Decimal("1234.5"), "USD") == "$1,234.50"
     assert format_money(Decimal("-0.05"), "USD") == "−$0.05"
     assert format_money(Decimal("10"), "CHF", places=0) == "10 CHF"
+    # Fewer places than the amount holds: half up (R15), not the decimal context's half-even.
+    assert format_money(Decimal("102.5"), "USD", places=0) == "$103"
+    assert format_money(Decimal("0.0025"), "USD", places=3) == "$0.003"
+    assert format_money(Decimal("-0.004"), "USD") == "$0.00"
 
 
 # --- spend --------------------------------------------------------------------------------------
@@ -158,11 +163,11 @@ def test_spend_chart_bars_per_team_budget_lines_and_labels(
         ]
         assert len(bars) == 1
 
-    # Totals written on the bars, formatted from cents.
+    # Totals written on the bars, from cents, to the cent (R15: a $0.48 team is not "$0").
     texts = {t.get_text() for t in ax.texts}
-    assert (
-        format_money(Decimal(int(table["total_cents"].max())).scaleb(-2), "USD", places=0) in texts
-    )
+    assert format_money(Decimal(int(table["total_cents"].max())).scaleb(-2), "USD") in texts
+    to_the_cent = re.compile(r"\$[\d,]+\.\d\d(\n\+ unknown)?")
+    assert all(to_the_cent.fullmatch(t) for t in texts if t.startswith("$"))
 
     legend = ax.get_legend()
     assert legend is not None
@@ -207,6 +212,8 @@ def test_cumulative_chart_lines_end_at_each_teams_spend(
         x = line.get_xdata()
         assert x[0] == pytest.approx(mdates.date2num(at("2025-06-01T00:00:00Z")))
         assert x[-1] == pytest.approx(mdates.date2num(at("2025-07-01T00:00:00Z")))
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "search budget $300.00" in legend and "ads budget $1,000.00" in legend
     assert lines["search budget"].get_ydata().tolist() == [300.0, 300.0]
     assert lines["ads budget"].get_ydata().tolist() == [1000.0, 1000.0]
     assert "search over budget" in lines  # 403.00 > 300.00

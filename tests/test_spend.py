@@ -792,7 +792,7 @@ def test_spend_chart_never_writes_zero_over_a_row_of_unknown_amount(tmp_path: Pa
 
     figure = spend_figure(spend(rftcost.bill(_log_with_an_invalid_job_over_two_months(tmp_path))))
     labels = [text.get_text() for text in figure.axes[0].texts]
-    assert "unknown" in labels and "$100 + unknown" in labels
+    assert "unknown" in labels and "$100.00\n+ unknown" in labels
     assert not any(label in ("$0", "US$0") for label in labels)
 
 
@@ -879,7 +879,7 @@ def test_a_budget_in_doubt_is_never_charted_as_zero_and_an_over_row_says_over(
     budgets.write_text("team,period,amount\nsearch,2025-06,50\nlegal,2025-06,10\n")
     report = spend(rftcost.bill(log), budgets=budgets)
     labels = [t.get_text() for t in spend_figure(report).axes[0].texts]
-    assert sorted(labels) == ["$100 + unknown", "unknown"]
+    assert sorted(labels) == ["$100.00\n+ unknown", "unknown"]
     table = runner.invoke(app, ["spend", str(log), "--budgets", str(budgets)]).stdout
     (search,) = [line for line in table.splitlines() if line.startswith("2025-06   search")]
     assert search.rstrip().endswith("OVER")
