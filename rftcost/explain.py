@@ -31,7 +31,10 @@ from rftcost.billing import Bill, JobBill
 from rftcost.errors import RftcostError
 from rftcost.time import datetime_from_ns, iso_trimmed
 
-__all__ = ["Explanation", "LossEvidence", "Stretch", "explain"]
+__all__ = ["EXPLAIN_SCHEMA", "Explanation", "LossEvidence", "Stretch", "explain"]
+
+EXPLAIN_SCHEMA = "rftcost.explain/v1"
+"""The ``schema`` of ``Explanation.to_document``."""
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
@@ -112,6 +115,10 @@ class Explanation(BaseModel):
         """Whether any record of the job could be read: when none could (every one was
         rejected), its team, project, model and time cannot be established."""
         return self.first_event_at is not None
+
+    def to_document(self) -> dict[str, Any]:
+        """The ``rftcost.explain/v1`` JSON document: ``schema``, then every field."""
+        return {"schema": EXPLAIN_SCHEMA, **self.model_dump(mode="json")}
 
 
 def _rows(frame: pd.DataFrame) -> Iterator[Any]:

@@ -34,6 +34,8 @@ from rftcost.prices import (
 
 __all__ = [
     "DEFAULT_POLICY",
+    "POLICIES_SCHEMA",
+    "POLICY_SCHEMA",
     "CapSettings",
     "CapturedProgress",
     "DiscountSettings",
@@ -50,6 +52,10 @@ __all__ = [
 
 DEFAULT_POLICY = "openai-rft"
 """The policy used when none is named."""
+POLICY_SCHEMA = "rftcost.policy/v1"
+"""The ``schema`` of ``rftcost policy show -f json``: the policy's settings and prices."""
+POLICIES_SCHEMA = "rftcost.policies/v1"
+"""The ``schema`` of ``rftcost policy list -f json``: the packaged presets."""
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 

@@ -208,6 +208,7 @@ def test_explain_marks_billed_excluded_and_lost(tmp_path: Path) -> None:
     document = json.loads(
         runner.invoke(app, ["explain", str(path), "-j", "ftjob-f", "-f", "json"]).output
     )
+    assert document["schema"] == "rftcost.explain/v1"  # every JSON output names its schema
     assert [s["status"] for s in document["stretches"]] == ["excluded"] * 4 + ["billed", "lost"]
     assert run("explain", str(path), "--job", "nope").returncode == 2
 
@@ -270,7 +271,10 @@ def test_policy_list_and_show() -> None:
     assert "Cap per job: 5000.00" in shown.output
     assert "o3" in shown.output and "2025-06-10" in shown.output
     document = json.loads(runner.invoke(app, ["policy", "show", "-f", "json"]).output)
-    assert document["name"] == "openai-rft"
+    assert (document["schema"], document["name"]) == ("rftcost.policy/v1", "openai-rft")
+    presets = json.loads(runner.invoke(app, ["policy", "list", "-f", "json"]).output)
+    assert presets["schema"] == "rftcost.policies/v1"
+    assert any(p["name"] == "openai-rft" and p["default"] for p in presets["policies"])
     assert document["price_table"]["models"]["gpt-4.1"][0]["input"] == "2.00"
 
 

@@ -91,7 +91,7 @@ def explain_command(
         save_figure(figure, chart)
         note_missing_glyphs(figure, chart)
     if output_format is OutputFormat.json:
-        emit(json_text(explanation.model_dump(mode="json")), output)
+        emit(json_text(explanation.to_document()), output)
     elif output_format is OutputFormat.csv:
         emit(csv_text(_stretch_rows(explanation), _STRETCH_COLUMNS), output)
     else:

@@ -24,20 +24,23 @@ app.add_typer(policy_app, name="policy")
 @policy_app.command("list")
 def policy_list(output_format: FormatOption = OutputFormat.table) -> None:
     """The packaged policy presets."""
-    from rftcost.policy import DEFAULT_POLICY, list_policies, load_policy
+    from rftcost.policy import DEFAULT_POLICY, POLICIES_SCHEMA, list_policies, load_policy
 
     policies = [load_policy(name) for name in list_policies()]
     if output_format is OutputFormat.json:
         emit(
             json_text(
-                [
-                    {
-                        "name": p.name,
-                        "description": p.description,
-                        "default": p.name == DEFAULT_POLICY,
-                    }
-                    for p in policies
-                ]
+                {
+                    "schema": POLICIES_SCHEMA,
+                    "policies": [
+                        {
+                            "name": p.name,
+                            "description": p.description,
+                            "default": p.name == DEFAULT_POLICY,
+                        }
+                        for p in policies
+                    ],
+                }
             ),
             None,
         )
@@ -61,7 +64,7 @@ def policy_show(
     output_format: FormatOption = OutputFormat.table,
 ) -> None:
     """Every setting of a policy, and its token price table with sources."""
-    from rftcost.policy import load_policy
+    from rftcost.policy import POLICY_SCHEMA, load_policy
     from rftcost.prices import genai_price_table, price_differences
 
     policy = load_policy(name)
@@ -71,7 +74,7 @@ def policy_show(
         price_differences(table.override_layer(), genai_price_table()) if table.overrides else []
     )
     if output_format is OutputFormat.json:
-        document = policy.model_dump(mode="json")
+        document = {"schema": POLICY_SCHEMA, **policy.model_dump(mode="json")}
         document["price_table"] = table.model_dump(mode="json")
         document["price_source"] = table.price_source
         document["price_differences"] = [d.model_dump(mode="json") for d in differences]
