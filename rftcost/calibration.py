@@ -935,7 +935,7 @@ def calibrate(
         residual_columns.append(name)
         residual_values.append(residuals)
     if "train_seconds_per_step" not in fits:
-        raise CalibrationError("cannot fit training time: no job has both steps and billable time")
+        raise CalibrationError(f"cannot fit training time: {_why_no_training_fit(frame, notes)}")
     for name, fit in PRIOR.components.items():
         if name not in fits:
             fits[name] = fit
@@ -975,6 +975,23 @@ def calibrate(
         quality=quality,
         notes=tuple(notes),
     )
+
+
+def _why_no_training_fit(frame: Any, notes: list[str]) -> str:
+    """What kept the training time from a fit: its component's notes (too few jobs for
+    the settings that vary, jobs left out), else how few jobs hold steps and time."""
+    name = "train_seconds_per_step"
+    said = [
+        note.removeprefix(f"{name}: ").removesuffix(", prior used")
+        for note in notes
+        if note.startswith(f"{name}: ")
+    ]
+    if said:
+        return "; ".join(said) + "; add jobs to the history, or estimate without --calibration"
+    usable = int(np.count_nonzero(_target(frame, name)[1]))
+    if not usable:
+        return "no job has both steps and billable time"
+    return f"{usable} job(s) with steps and billable time, a fit needs at least 5"
 
 
 def _target(frame: Any, name: str) -> tuple[FloatArray, Any]:

@@ -170,6 +170,21 @@ def test_refuses_when_a_needed_setting_never_varies() -> None:
     assert any("batch_size constant" in note for note in relaxed.notes)
 
 
+def test_too_few_jobs_for_the_settings_that_vary_is_the_error_said() -> None:
+    """Five good jobs (``--min-jobs 5``) with two settings varying: too few for three
+    parameters, said so (it was "no job has both steps and billable time")."""
+    settings = [
+        RunSettings(batch_size=batch, compute_multiplier=multiplier)
+        for batch, multiplier in ((8, 1.0), (16, 2.0), (32, 0.5), (8, 2.0), (16, 1.0))
+    ]
+    events = simulate_jobs(settings, seed=5, scenarios=Scenario())
+    with pytest.raises(
+        CalibrationError,
+        match=r"cannot fit training time: too few jobs \(5\) for \d+ parameters; add jobs",
+    ):
+        calibrate(events, min_jobs=5, allow_constant=True)
+
+
 def test_jobs_without_settings_are_skipped_not_guessed() -> None:
     events = simulate_jobs([RunSettings()] * 3, seed=1, scenarios=Scenario())
     events.loc[events["event"] == "job_created", "batch_size"] = None
