@@ -208,3 +208,24 @@ def test_a_full_stop_after_an_id_in_a_message_is_not_part_of_it(tmp_path: Path) 
     folder.mkdir()
     (folder / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events), "utf-8")
     assert set(import_openai(folder).events["job_id"]) == {"ftjob-c3"}
+
+
+def test_azure_queue_and_start_messages_time_an_untimed_step(tmp_path: Path) -> None:
+    """Azure's REST reference shows "Job enqueued. Waiting for jobs ahead to complete."
+    then "Job started.": the queue is not billed (R2) and a step without timing runs from
+    the start (it was invalid: no start message known)."""
+    untimed = step("s1", STARTED + 1800, 1, 1, 0)
+    del untimed["data"]["timing"]
+    events = [
+        message("e1", CREATED + 60, "Job enqueued. Waiting for jobs ahead to complete."),
+        message("e2", STARTED, "Job started."),
+        untimed,
+        message("e4", STARTED + 1900, "Job succeeded."),
+    ]
+    folder = export(tmp_path / "ftjob-z1", job("ftjob-z1", "succeeded", STARTED + 1900), events, [])
+    imported = import_openai(folder)
+    assert imported.unknown_messages == ()
+    result = bill(folder)
+    charged = result.job("ftjob-z1")
+    assert (charged.billed_hours, charged.compute_amount) == (Decimal("0.50"), Decimal("50.00"))
+    assert charged.excluded_seconds["queued"] == 540.0

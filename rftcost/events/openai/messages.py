@@ -56,6 +56,10 @@ MESSAGE_RULES: Final[tuple[MessageRule, ...]] = (
     MessageRule(r"Validating training file\b",            None,    "validating_files"),
     MessageRule(r"Files validated, moving job to queued", None,    "queued"),
     MessageRule(r"Fine-tuning job started\b",             None,    "setup", training_starts=True),
+    # Azure's wording (REST reference, "Fine Tuning - Get Events", sample response):
+    # "Job enqueued. Waiting for jobs ahead to complete.", then "Job started.".
+    MessageRule(r"Job enqueued\b",                        None,    "queued"),
+    MessageRule(_JOB + r"(?:has )?started\b",             None,    "setup", training_starts=True),
     MessageRule(r"Checkpoint created at step \d+"),
     MessageRule(r"New fine-tuned model created\b"),
     MessageRule(r"Evaluating model against our usage",    None,    "safety_eval"),
