@@ -367,6 +367,9 @@ def _budget_section(
             if status.over
             else _Cell("unknown", badge="over")
             if status.in_doubt
+            # A misspelt team: 0.00 spent, and the real team's spending unchecked.
+            else _Cell("no job of this team", badge="over")
+            if not status.team_in_logs
             else _Cell("ok", badge="ok"),
         ]
         for status in statuses

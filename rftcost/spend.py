@@ -395,6 +395,15 @@ def load_budgets(path: str | Path) -> Budgets:
             line=lines[0][0],
             hint="expected a header team,period,amount",
         )
+    twice = [name for name in [*required, "currency"] if header.count(name) > 1]
+    if twice:
+        # Which copy holds the budget is not known: the first would be read, unsaid.
+        raise InputError(
+            f"the budgets file names column {twice[0]} twice",
+            path=source,
+            line=lines[0][0],
+            hint="keep one column of each name",
+        )
     position = {name: header.index(name) for name in [*required, "currency"] if name in header}
     items: list[Budget] = []
     seen: dict[tuple[str, str], int] = {}
@@ -512,6 +521,10 @@ class BudgetStatus(BaseModel):
     whole_period: bool = True
     """False when the report's window covers only part of the period: ``spent`` is the
     window's part of it alone."""
+    team_in_logs: bool = True
+    """Whether any job of the logs is of this team (names match exactly, case included):
+    a budget of a team the logs never name holds ``0.00`` spent, most likely a misspelt
+    team (``Search`` for ``search``) whose spending goes unchecked."""
 
     @property
     def status(self) -> str:
@@ -709,6 +722,7 @@ class SpendReport(BaseModel):
                     "unknown_jobs": list(b.unknown_jobs),
                     "unknown_records": b.unknown_records,
                     "whole_period": b.whole_period,
+                    "team_in_logs": b.team_in_logs,
                 }
                 for b in self.budgets
             ],
@@ -1018,6 +1032,7 @@ def _budget_statuses(
         spent[mine] = sums.reindex(keys, fill_value=0).to_numpy(dtype="int64")
     orphans = bill.orphan_records()
     timeless = timeless_invalid_jobs(bill, unknown)
+    teams = set(bill.jobs["team"].astype("string").fillna(UNALLOCATED).astype(str).unique())
     statuses = []
     for row, spent_cents in zip(_tuples(budgets), spent, strict=True):
         amount = int(row.budget_cents)
@@ -1050,6 +1065,7 @@ def _budget_statuses(
                 unknown_jobs=tuple(touching["job_id"]),
                 unknown_records=orphans,
                 whole_period=window is None or window.covers(int(row.start_ns), int(row.end_ns)),
+                team_in_logs=str(row.team) in teams,
             )
         )
     return tuple(statuses)

@@ -449,6 +449,7 @@ def test_a_window_that_cuts_a_budget_period_says_so(bill: rftcost.Bill) -> None:
         ("team,period,amount\nsearch,2025-06,ten\n", "not an amount", 2),
         ("team,period,amount\nsearch,2025-06,1" + "0" * 31 + "\n", r"below 10\^12", 2),
         ("team,period,amount\n,2025-06,1\n", "empty team", 2),
+        ("team,period,amount,team\nsearch,2025-06,1,ads\n", "names column team twice", 1),
         ("team,period,amount\nsearch,2025-06,1\nsearch,2025-06,2\n", "second budget", 3),
         ("", "empty", None),
         ("team,period,amount\n", "holds no budget", None),  # a check over nothing
@@ -471,6 +472,30 @@ def test_bad_budget_files_name_the_line(
         load_budgets(path)
     assert raised.value.line == line
     assert raised.value.path == str(path)
+
+
+def test_a_budget_of_a_team_the_logs_never_name_is_said(
+    tmp_path: Path, bill: rftcost.Bill, log_file: Path
+) -> None:
+    """``Search`` for ``search``: 0.00 spent, "ok", and the real team unchecked; said in
+    the JSON, the notes and the report (names match exactly, case included)."""
+    budgets = [
+        Budget(team="Search", period="2025-06", amount=Decimal(1000)),
+        Budget(team="search", period="2025-06", amount=Decimal(100000)),
+    ]
+    report = spend(bill, budgets=budgets)
+    assert [(b.team, b.team_in_logs) for b in report.budgets] == [
+        ("Search", False),
+        ("search", True),
+    ]
+    assert [b["team_in_logs"] for b in report.to_dict()["budgets"]] == [False, True]
+    path = tmp_path / "budgets.csv"
+    path.write_text("team,period,amount\nSearch,2025-06,1000.00\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["spend", str(log_file), "--budgets", str(path)])
+    assert "No job of the logs is of team 'Search'" in result.output
+    from rftcost.report import html_report
+
+    assert "no job of this team" in html_report(bill, budgets=Budgets(items=tuple(budgets)))
 
 
 def test_sample_budgets_flag_the_over_spending_teams() -> None:

@@ -267,6 +267,14 @@ def _notes(spent: Any) -> list[str]:
             f"Budget of {one_line(b.team)} {b.period} unknown: spent {b.spent:.2f} known of "
             f"{b.amount:.2f}, plus the unknown amount of {' and '.join(unknown)}"
         )
+    unseen = sorted({b.team for b in spent.budgets if not b.team_in_logs})
+    if unseen:
+        notes.append(
+            "No job of the logs is of team "
+            + ", ".join(repr(one_line(team)) for team in unseen)
+            + ": its budgets show 0.00 spent (team names match exactly, case included;"
+            " a misspelt name leaves the real team's spending unchecked)."
+        )
     cut = [b for b in spent.budgets if not b.whole_period]
     if cut:
         notes.append(
