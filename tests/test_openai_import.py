@@ -239,6 +239,22 @@ def test_importing_twice_or_overlapping_exports_deduplicates(tmp_path: Path) -> 
     pd.testing.assert_frame_equal(overlapping.events, once)
 
 
+def test_a_bill_of_exports_accounts_for_their_objects_and_duplicates(tmp_path: Path) -> None:
+    """The records a bill counts are the events made from an export: its API objects,
+    and the duplicates among them, are said in a note (they were counted nowhere)."""
+    copy = tmp_path / "succeeded"
+    shutil.copytree(FIXTURES / "succeeded", copy)
+    shutil.copy(copy / "events-page-1.json", copy / "events-page-1-again.json")
+    imported = import_openai([copy])
+    result = bill(copy)
+    assert imported.duplicates > 0
+    assert (
+        f"OpenAI export: {imported.objects_read} API objects read, {imported.duplicates} "
+        f"duplicate(s) among them dropped; the records counted are the "
+        f"{len(imported.events)} events made from them"
+    ) in result.log.notes
+
+
 def test_event_ids_come_from_openai_ids() -> None:
     events = import_openai([FIXTURES / "ftjob-failed1"]).events
     ids = set(events["event_id"])

@@ -663,10 +663,19 @@ def read_openai_exports(
         },
         dtype="string",
     )
-    notes = tuple(
+    # The records counted downstream are the canonical events made from the export: its
+    # own objects, and the duplicates among them, are said here (every object accounted for).
+    objects = "object" if imported.objects_read == 1 else "objects"
+    counted = (
+        f"OpenAI export: {imported.objects_read} API {objects} read, "
+        f"{imported.duplicates} duplicate(s) among them dropped; the records counted are the "
+        f"{len(imported.events)} events made from them"
+    )
+    unknown = (
         f"{m.file}: job {m.job_id}: unknown message at {m.created_at.isoformat()}: {m.message!r}"
         for m in imported.unknown_messages
-    ) + tuple(imported.notes)
+    )
+    notes = (counted, *unknown, *imported.notes)
     return frame, pd.concat([bad, problems], ignore_index=True), notes, job_problems
 
 
