@@ -575,7 +575,7 @@ class _Guard:
         # its events, not from the clock): only the others are billed again.
         stale = [t for t in active if t.changed or t.measured is None or t.status not in _ACTIVE]
         if stale:
-            result, notes = self._bill(stale, save)
+            result, notes, folder = self._bill(stale, save)
             for note in notes:
                 if note not in self.notes_said:
                     self.notes_said.add(note)
@@ -589,17 +589,18 @@ class _Guard:
                     f"(first: {first['reason']}); `rftcost validate` on --save DIR lists them"
                 )
             for tracker in stale:
-                tracker.measured = self._measure(tracker, result, at)
+                tracker.measured = self._measure(tracker, result, at, folder)
                 tracker.ended = tracker.measured.ended
         states = [self._act(client, state, at, warnings) for state in self._judge(at)]
         return tuple(states), warnings
 
-    def _bill(self, active: list[_Tracker], save: str | Path | None) -> tuple[Bill, list[str]]:
-        """The bill of the jobs as ``rftcost bill`` makes it from the same exports, and the
-        import's notes (unknown messages…) with file names relative to the folder."""
+    def _bill(self, active: list[_Tracker], save: str | Path | None) -> tuple[Bill, list[str], str]:
+        """The bill of the jobs as ``rftcost bill`` makes it from the same exports, the
+        import's notes (unknown messages…) with file names relative to the folder, and the
+        folder's prefix (a temporary one is gone when the problems are read)."""
         from rftcost.engines import bill
 
-        def write_and_bill(root: Path) -> tuple[Bill, list[str]]:
+        def write_and_bill(root: Path) -> tuple[Bill, list[str], str]:
             for tracker in active:
                 write_job(
                     root, tracker.job_id, tracker.job or {}, tracker.events, tracker.checkpoints
@@ -607,15 +608,16 @@ class _Guard:
             result = bill([root / t.job_id for t in active], policy=self.policy, buckets=None)
             notes = result.log.notes if result.log is not None else ()
             prefix = f"{root}{os.sep}"
-            return result, [note.replace(prefix, "") for note in notes]
+            return result, [note.replace(prefix, "") for note in notes], prefix
 
         if save is not None:
             return write_and_bill(Path(save))
         with tempfile.TemporaryDirectory(prefix="rftcost-watch-") as folder:
             return write_and_bill(Path(folder))
 
-    def _measure(self, tracker: _Tracker, result: Bill, at: datetime) -> JobWatch:
-        """Spend and forecast of one job (no budget yet: ``_judge`` sets it)."""
+    def _measure(self, tracker: _Tracker, result: Bill, at: datetime, folder: str) -> JobWatch:
+        """Spend and forecast of one job (no budget yet: ``_judge`` sets it); file names in
+        its problems are relative to the exports' ``folder``, as the notes are."""
         job_bill: JobBill | None
         try:
             job_bill = result.job(tracker.job_id)
@@ -630,7 +632,8 @@ class _Guard:
         if job_bill is None:
             problems.append("no billable record of the job in the export yet")
         elif job_bill.status == "invalid":
-            problems += list(job_bill.problems) or ["the job's log is invalid"]
+            said = [problem.replace(folder, "") for problem in job_bill.problems]
+            problems += said or ["the job's log is invalid"]
         else:
             charged, accrued = job_bill.total_amount, job_bill.accrued_amount
             if charged is None or accrued is None:

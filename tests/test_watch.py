@@ -837,6 +837,8 @@ def test_a_value_of_another_type_than_the_sdk_s_is_a_rejected_record_without_a_w
     assert state.jobs[0].spent is None and state.jobs[0].bill_status == "invalid"
     assert any("'created_at' is not epoch seconds" in p for p in state.jobs[0].problems)
     assert any("record(s) of the exports not used" in w for w in state.warnings)
+    # The exports were billed in a temporary folder, gone by now: not named (as the notes).
+    assert not any("rftcost-watch-" in p for p in state.jobs[0].problems)
 
 
 def test_notify_posts_each_alert_once_and_a_failing_webhook_is_a_warning(
