@@ -229,3 +229,24 @@ def test_azure_queue_and_start_messages_time_an_untimed_step(tmp_path: Path) -> 
     charged = result.job("ftjob-z1")
     assert (charged.billed_hours, charged.compute_amount) == (Decimal("0.50"), Decimal("50.00"))
     assert charged.excluded_seconds["queued"] == 540.0
+
+
+def test_a_step_logged_after_the_success_is_charged_not_accrued(tmp_path: Path) -> None:
+    """Step 2 of 2 is logged 600 s after "The job has successfully completed": the job
+    ran both steps (1.00 h), so the success is taken at step 2's end, with a note; it
+    left 600 s as accrued work of an ended job, never charged ($83 + $17 accrued)."""
+    events = [
+        message("e1", CREATED, "Created fine-tuning job: ftjob-t1"),
+        message("e2", STARTED, "Fine-tuning job started"),
+        step("s1", STARTED + 1800, 1, 2, 1800),
+        message("e3", STARTED + 3000, "The job has successfully completed"),
+        step("s2", STARTED + 3600, 2, 2, 1800),
+    ]
+    folder = export(tmp_path / "ftjob-t1", job("ftjob-t1", "succeeded", STARTED + 3000), events, [])
+    charged = bill(folder).job("ftjob-t1")
+    assert (charged.status, charged.compute_amount, charged.accrued_amount) == (
+        "succeeded",
+        Decimal("100.00"),
+        Decimal("0.00"),
+    )
+    assert any("a step is logged after its success" in n for n in import_openai(folder).notes)

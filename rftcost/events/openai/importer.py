@@ -61,7 +61,12 @@ from rftcost.events.openai.snapshots import (
     resolve_methods,
     sharing_conflicts,
 )
-from rftcost.events.openai.steps import in_progress_rows, step_intervals, step_rows
+from rftcost.events.openai.steps import (
+    in_progress_rows,
+    step_intervals,
+    step_rows,
+    success_after_its_steps,
+)
 
 __all__ = ["import_openai"]
 
@@ -163,7 +168,8 @@ def import_openai(paths: Sequence[str | Path] | str | Path) -> OpenAIImport:
     )
     # R7: a cancel or pause loses nothing, the step in progress at it included.
     canonical = canonical_events([canonical, in_progress_rows(steps, canonical)])
-    canonical, late_notes = usage_by_the_end(canonical)
+    canonical, success_notes = success_after_its_steps(canonical)
+    canonical, late_notes = usage_by_the_end(canonical_events([canonical]))
     canonical = canonical_events([canonical])
     problems += usage_problems(usage)
     # A checkpoint listed or announced past the last metrics step: its time is not there.
@@ -173,7 +179,7 @@ def import_openai(paths: Sequence[str | Path] | str | Path) -> OpenAIImport:
     job_problems += incomplete_jobs(jobs, events, steps, every_checkpoint, canonical)
     job_problems += unknown_grader_problems(jobs, steps, usage)
     vendor = vendor_hours(events)
-    notes += status_notes + saved_notes + announced_notes + late_notes
+    notes += status_notes + saved_notes + announced_notes + success_notes + late_notes
     notes += import_notes(jobs, events, steps, checkpoints, usage, vendor)
     notes += failed_without_checkpoints(canonical)
     return OpenAIImport(

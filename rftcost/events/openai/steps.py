@@ -12,9 +12,15 @@ from typing import Final
 
 import pandas as pd
 
-from rftcost.events.openai.frames import event_ids, utc_from_epoch
+from rftcost.events.openai.frames import event_ids, lookup, utc_from_epoch
 
-__all__ = ["STEP_PHASE", "in_progress_rows", "step_intervals", "step_rows"]
+__all__ = [
+    "STEP_PHASE",
+    "in_progress_rows",
+    "step_intervals",
+    "step_rows",
+    "success_after_its_steps",
+]
 
 
 STEP_PHASE: Final = "rollout"
@@ -178,3 +184,32 @@ def in_progress_rows(steps: pd.DataFrame, canonical: pd.DataFrame) -> pd.DataFra
         event_id=working["event_id"] + ":in_progress:phase_end",
     )
     return pd.concat([starts, stopped], ignore_index=True)[columns]
+
+
+def success_after_its_steps(canonical: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """A job that succeeded before its last step's metrics event: its success is taken at
+    that step's end, with a note.
+
+    A succeeded job has run every step; a step logged after the success message (another
+    clock, or a late log) would otherwise be accrued work of an ended job (R8), never
+    charged, and the job billed short (R4: the final charge covers the whole run).
+    """
+    done = canonical["event"].eq("succeeded")
+    steps = canonical[canonical["event"].eq("step_completed")]
+    if not done.any() or steps.empty:
+        return canonical, []
+    last_step = lookup(canonical["job_id"], steps.groupby("job_id", sort=False)["ts"].max())
+    final = canonical[done].drop_duplicates("job_id", keep="last").index
+    late = pd.Series(False, index=canonical.index)
+    late[final] = True
+    late &= last_step.notna() & (last_step > canonical["ts"])
+    if not late.any():
+        return canonical, []
+    moved = canonical[late]
+    notes = [
+        f"job {job}: a step is logged after its success (at {pd.Timestamp(was).isoformat()}): "
+        f"the success is taken at the end of its last step "
+        f"({pd.Timestamp(now).isoformat()}), so that every step is charged (R4)"
+        for job, was, now in zip(moved["job_id"], moved["ts"], last_step[late], strict=True)
+    ]
+    return canonical.assign(ts=canonical["ts"].where(~late, last_step)), notes
