@@ -350,7 +350,9 @@ def test_rft_metrics_make_an_rft_job_without_method(tmp_path: Path) -> None:
     folder = export(tmp_path / "ftjob-nm", job, two_step_events("ftjob-nm"))
     result, billed = only_job(folder)
     assert billed.total_amount == Decimal("100.00")
-    assert "imported as reinforcement" in " ".join(result.log.notes if result.log else ())
+    notes = " ".join(result.log.notes if result.log else ())
+    assert "imported as reinforcement" in notes
+    assert "grader is not named either" in notes  # its tokens: only as the events report
 
 
 def test_a_job_that_cannot_be_told_rft_is_invalid_not_dropped(

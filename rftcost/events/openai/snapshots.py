@@ -252,7 +252,9 @@ def resolve_methods(
     inferred = unnamed & jobs["job_id"].isin(rft_jobs)
     notes = [
         f"job {job_id}: no snapshot names its method; its metrics events are RFT's "
-        "(step timing, grader usage or rewards): imported as reinforcement fine-tuning"
+        "(step timing, grader usage or rewards): imported as reinforcement fine-tuning. Its "
+        "grader is not named either: grader tokens are charged as its metrics events report "
+        "them, none if they report none (R9)"
         for job_id in jobs.loc[inferred, "job_id"]
     ]
     problems = [
