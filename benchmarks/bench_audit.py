@@ -117,7 +117,11 @@ def rss():
         return int(handle.read().split()[1]) * resource.getpagesize()
 
 def peak():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    # This process's own high-water mark (ru_maxrss would count its launcher's memory:
+    # the kernel records it at the fork, and the launcher may hold a whole bill).
+    with open("/proc/self/status") as handle:
+        line = next(line for line in handle if line.startswith("VmHWM:"))
+    return int(line.split()[1]) * 1024
 
 events, invoice = sys.argv[1], sys.argv[2]
 started = time.perf_counter()
@@ -133,6 +137,7 @@ if invoice != "-":
     result["rss_after_audit"] = rss()
     result["findings"] = report.summary.findings
     result["difference"] = str(report.summary.difference)
+result["peak_bytes"] = peak()
 print(json.dumps(result))
 """
 
@@ -145,7 +150,8 @@ def _run(events: Path, invoice: Path | None) -> dict[str, Any]:
         text=True,
     )
     started = time.perf_counter()
-    _, status, usage = os.wait4(process.pid, 0)
+    # Not its ru_maxrss: that counts this process's memory at the fork (see _CHILD).
+    _, status, _ = os.wait4(process.pid, 0)
     wall = time.perf_counter() - started
     out = process.stdout.read() if process.stdout else ""
     err = process.stderr.read() if process.stderr else ""
@@ -153,7 +159,6 @@ def _run(events: Path, invoice: Path | None) -> dict[str, Any]:
         raise SystemExit(f"child failed:\n{err[-2000:]}")
     result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     result["wall_seconds"] = wall
-    result["peak_bytes"] = usage.ru_maxrss * 1024  # Linux: KiB
     return result
 
 

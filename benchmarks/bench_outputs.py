@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -92,11 +93,17 @@ def write_log(path: Path, n_jobs: int, events_per_job: int) -> None:
 
 
 def cached_log(n_jobs: int, events_per_job: int, cache: Path) -> Path:
-    """The benchmark's log, written once per size."""
+    """The benchmark's log, written once per size, by a process of its own: a measured
+    command's maximum resident set counts the memory of the process that started it (the
+    kernel records the launcher's at the fork), so the launcher must stay small."""
     cache.mkdir(parents=True, exist_ok=True)
     path = cache / f"small-jobs-{n_jobs}-{events_per_job}ev.parquet"
     if not path.exists():
-        write_log(path, n_jobs, events_per_job)
+        script = str(Path(__file__).resolve())
+        subprocess.run(
+            [sys.executable, script, "--write-log", str(path), str(n_jobs), str(events_per_job)],
+            check=True,
+        )
     return path
 
 
@@ -118,6 +125,10 @@ def measure(path: Path, output_format: str, options: list[str]) -> Measurement:
 
 
 def main(argv: list[str] | None = None) -> int:
+    arguments = sys.argv[1:] if argv is None else argv
+    if arguments[:1] == ["--write-log"]:  # cached_log's own process
+        write_log(Path(arguments[1]), int(arguments[2]), int(arguments[3]))
+        return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=1_000_000, help="jobs in the log")
     parser.add_argument("--events-per-job", type=int, choices=(2, 4), default=2)
