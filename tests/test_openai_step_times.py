@@ -74,6 +74,18 @@ def export(
     return folder
 
 
+def one_step_run(
+    created: str, succeeded: str = "The job has successfully completed"
+) -> list[dict[str, Any]]:
+    """Created, started, one 1800 s step, succeeded: 0.50 h."""
+    return [
+        message("e1", CREATED, created),
+        message("e2", STARTED, "Fine-tuning job started"),
+        step("s1", STARTED + 1800, 1, 1, 1800),
+        message("e4", STARTED + 1900, succeeded),
+    ]
+
+
 def failed_after_three_steps(folder: Path, checkpoint_dated: int | None) -> Path:
     """Three 1800 s steps from 09:10, a checkpoint of step 2 (dated as given), a failure
     at 11:20 before step 4: steps 1-2 are kept (1.00 h), step 3 is lost (R5)."""
@@ -174,12 +186,9 @@ def test_a_step_is_not_timed_from_before_its_job_was_created(tmp_path: Path) -> 
 
 
 def test_a_job_id_with_a_dot_is_one_job_with_its_team_and_discount(tmp_path: Path) -> None:
-    events = [
-        message("e1", CREATED, "Created fine-tuning job: ftjob-a.b"),
-        message("e2", STARTED, "Fine-tuning job started"),
-        step("s1", STARTED + 1800, 1, 1, 1800),
-        message("e4", STARTED + 1900, "The job has successfully completed."),
-    ]
+    events = one_step_run(
+        "Created fine-tuning job: ftjob-a.b", "The job has successfully completed."
+    )
     the_job = job(
         "ftjob-a.b",
         "succeeded",
@@ -198,12 +207,7 @@ def test_a_job_id_with_a_dot_is_one_job_with_its_team_and_discount(tmp_path: Pat
 
 
 def test_a_full_stop_after_an_id_in_a_message_is_not_part_of_it(tmp_path: Path) -> None:
-    events = [
-        message("e1", CREATED, "Created fine-tuning job: ftjob-c3."),
-        message("e2", STARTED, "Fine-tuning job started"),
-        step("s1", STARTED + 1800, 1, 1, 1800),
-        message("e4", STARTED + 1900, "The job has successfully completed"),
-    ]
+    events = one_step_run("Created fine-tuning job: ftjob-c3.")
     folder = tmp_path / "export"
     folder.mkdir()
     (folder / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events), "utf-8")
