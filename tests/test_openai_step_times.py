@@ -254,3 +254,25 @@ def test_a_step_logged_after_the_success_is_charged_not_accrued(tmp_path: Path) 
         Decimal("0.00"),
     )
     assert any("a step is logged after its success" in n for n in import_openai(folder).notes)
+
+
+def test_a_dotted_id_is_one_job_across_pages_without_a_job_object(tmp_path: Path) -> None:
+    """The page with "Created fine-tuning job: ftjob-a.b" names the job; the other page
+    is told by its folder's name, ``ftjob-a.b`` too (it was cut to ``ftjob-a``: two jobs)."""
+    folder = tmp_path / "ftjob-a.b"
+    folder.mkdir()
+    first = [
+        message("e1", CREATED, "Created fine-tuning job: ftjob-a.b"),
+        message("e2", STARTED, "Fine-tuning job started"),
+    ]
+    later = [
+        step("s1", STARTED + 1800, 1, 2, 1800),
+        step("s2", STARTED + 3600, 2, 2, 1800),
+        message("e3", STARTED + 3700, "The job has successfully completed"),
+    ]
+    for name, events, more in (("events-page-1", later, True), ("events-page-2", first, False)):
+        page = {"object": "list", "data": events[::-1], "has_more": more}
+        (folder / f"{name}.json").write_text(json.dumps(page), encoding="utf-8")
+    result = bill(tmp_path)
+    assert list(result.jobs["job_id"]) == ["ftjob-a.b"]
+    assert result.job("ftjob-a.b").compute_amount == Decimal("100.00")

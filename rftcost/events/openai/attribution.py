@@ -48,9 +48,10 @@ def resolve_event_jobs(
         folder=("folder", "first"), count=("folder", "size")
     )
     in_folder = _jobs_by_folder(jobs)
+    known = _known_ids(jobs, named)
     for file, folder, count in zip(files.index, files["folder"], files["count"], strict=True):
         choice = _first_found(
-            _event_file_sources(str(file), str(folder), named_in_file, in_folder, jobs)
+            _event_file_sources(str(file), str(folder), named_in_file, in_folder, jobs, known)
         )
         if len(choice) == 1:
             file_jobs[str(file)] = choice.pop()
@@ -76,10 +77,11 @@ def tie_to_jobs(
     A problem whose job cannot be told (several candidates) stays without one.
     """
     in_folder = _jobs_by_folder(jobs)
+    known = _known_ids(jobs, pd.Series(list(file_jobs.values()), dtype="object"))
     tied = []
     for problem in problems:
         if problem.job_id is None:
-            choice = _first_found(_problem_sources(problem.file, file_jobs, in_folder, jobs))
+            choice = _first_found(_problem_sources(problem.file, file_jobs, in_folder, jobs, known))
             if len(choice) == 1:
                 problem = problem.model_copy(update={"job_id": choice.pop()})
         tied.append(problem)
@@ -101,10 +103,11 @@ def _event_file_sources(
     named_in_file: dict[str, set[str]],
     in_folder: Callable[[str], set[str]],
     jobs: pd.DataFrame,
+    known: set[str],
 ) -> Iterator[set[str]]:
     """The jobs an events file may belong to, source by source (the module docstring)."""
     yield set(named_in_file.get(file, set()))
-    yield _ids_in_path(Path(file), jobs)
+    yield _ids_in_path(Path(file), known)
     yield in_folder(folder)
     yield _sibling_job(Path(file))
     yield set(jobs["job_id"])
@@ -115,11 +118,12 @@ def _problem_sources(
     file_jobs: dict[str, str],
     in_folder: Callable[[str], set[str]],
     jobs: pd.DataFrame,
+    known: set[str],
 ) -> Iterator[set[str]]:
     """The jobs an unreadable record of ``file`` may belong to, source by source."""
     path = Path(file)
     yield {file_jobs[file]} if file in file_jobs else set()
-    yield _ids_in_path(path, jobs)
+    yield _ids_in_path(path, known)
     yield {job for other, job in file_jobs.items() if Path(other).parent == path.parent}
     yield in_folder(str(path.parent))
     yield _sibling_job(path)
@@ -141,15 +145,20 @@ def _sets_by_key(keys: pd.Series, values: pd.Series) -> dict[str, set[str]]:
     return found
 
 
-def _ids_in_path(file: Path, jobs: pd.DataFrame) -> set[str]:
+def _known_ids(jobs: pd.DataFrame, named: pd.Series) -> set[str]:
+    """The job ids the import knows: its job objects', and those its events name."""
+    return {str(job) for job in jobs["job_id"].dropna()} | {str(job) for job in named.dropna()}
+
+
+def _ids_in_path(file: Path, known: set[str]) -> set[str]:
     """The ``ftjob-…`` ids in the file's name, else in its folder's name.
 
-    What looks like an id (``_JOB_ID_IN_NAME``) is that id, unless it is an id of the
-    import's job objects followed by ``-``, ``_``, ``.`` or ``:`` and more
+    What looks like an id (``_JOB_ID_IN_NAME``) is that id, unless it is an id ``known``
+    (of the import's job objects, or named by its events) followed by ``-``, ``_``, ``.``
+    or ``:`` and more
     (``ftjob-abc-events`` of a job object ``ftjob-abc``: its events file, not a job
     ``ftjob-abc-events`` billed apart from the object's team and data sharing). The
     longest such job id wins."""
-    known = {str(job) for job in jobs["job_id"].dropna()}
     for name in (file.stem, file.parent.name):
         found = {_known_prefix(token, known) for token in _JOB_ID_IN_NAME.findall(name)}
         if found:
@@ -201,10 +210,13 @@ def resolve_checkpoint_jobs(
     fill = pd.Series(pd.NA, index=checkpoints.index, dtype="string")
     events_in_folder = _jobs_by_folder(events)
     jobs_in_folder = _jobs_by_folder(jobs)
+    known = _known_ids(jobs, events["job_id"])
     for file, group in checkpoints[missing].groupby("file", sort=False):
         folder = str(group["folder"].iloc[0])
         choice = _first_found(
-            _checkpoint_file_sources(str(file), folder, events_in_folder, jobs_in_folder, jobs)
+            _checkpoint_file_sources(
+                str(file), folder, events_in_folder, jobs_in_folder, jobs, known
+            )
         )
         if len(choice) == 1:
             fill[group.index] = choice.pop()
@@ -217,9 +229,10 @@ def _checkpoint_file_sources(
     events_in_folder: Callable[[str], set[str]],
     jobs_in_folder: Callable[[str], set[str]],
     jobs: pd.DataFrame,
+    known: set[str],
 ) -> Iterator[set[str]]:
     """The jobs a checkpoint that names none may belong to, source by source."""
-    yield _ids_in_path(Path(file), jobs)
+    yield _ids_in_path(Path(file), known)
     yield events_in_folder(folder)
     yield jobs_in_folder(folder)
     yield _sibling_job(Path(file))
