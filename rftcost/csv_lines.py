@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import itertools
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -55,9 +56,13 @@ class RecordLines:
     as there are multi-line records and blank lines, none in the usual file.
     """
 
-    def __init__(self, records: np.ndarray, shifts: np.ndarray) -> None:
+    def __init__(self, records: np.ndarray, shifts: np.ndarray, *, broken: bool = False) -> None:
         self._records = records
         self._shifts = shifts
+        self.broken = broken
+        """Whether a quote opens a field that does not close as CSV closes it (never, or
+        on a later line with text after it): pandas would read lines as one field, so the
+        file is read a row at a time (``csv_records``), and the line rejected."""
 
     def of(self, first: int, count: int) -> np.ndarray:
         """Lines of the data records ``first`` .. ``first + count - 1`` (0-based)."""
@@ -242,7 +247,8 @@ class CsvRecord(NamedTuple):
     problem: str | None
     """Why it is not CSV, naming the file lines it spans; ``None`` when it is."""
     open_quote: bool = False
-    """Whether it is a line with a quote never closed (pandas reads no record past it)."""
+    """Whether it is a line with a quote never closed, or closed on a later line with text
+    after it (the lines after it are read on their own; pandas would read them otherwise)."""
 
 
 def csv_records(handle: Iterable[str]) -> Iterator[CsvRecord]:
@@ -280,18 +286,25 @@ def csv_records(handle: Iterable[str]) -> Iterator[CsvRecord]:
                             "after it are read on their own)"
                         )
                         rest = lines.record[1:]
-                    else:  # read as pandas reads it: a quote in text is text
+                    elif len(lines.record) > 1:
+                        # A quote that closes on a later line with text after it: the lines
+                        # between would be one field (records lost in it). As a quote never
+                        # closed: its line is one record that is not CSV, the rest read again.
+                        fields = next(csv.reader(lines.record[:1]), [])
+                        problem = (
+                            f"not CSV: a quote opened on file line {first} closes on line "
+                            f"{offset + reader.line_num} with text after it ({error}; the "
+                            "lines after it are read on their own)"
+                        )
+                        rest = lines.record[1:]
+                    else:  # one line, read as pandas reads it: a quote in text is text
                         loose = list(csv.reader(lines.record))
-                        fields = loose[0] if loose else []
-                        if len(loose) != 1:
-                            spanned = (
-                                f"file lines {first}-{offset + reader.line_num} read as one record"
-                            )
-                            problem = f"not CSV: {error} ({spanned})"
+                        fields, problem = (loose[0] if loose else []), None
                 if problem is None and not "".join(lines.record).strip(" \t\r\n"):
                     continue  # a blank line, as pandas skips it ('""' is a record: it is not)
                 yield CsvRecord(first, fields, problem, rest is not None)
-            source, offset = rest, first
+            # The record's other lines, then the lines the reader has not come to.
+            source, offset = itertools.chain(rest, lines.unread()), first
     finally:
         csv.field_size_limit(limit)
 
@@ -316,17 +329,25 @@ class _Recorded:
         self.record.append(line)
         return line
 
+    def unread(self) -> Iterator[str]:
+        """The lines not read yet."""
+        return self._lines
+
 
 def _lines_by_row(path: Path) -> RecordLines:
     """Record lines as Python's ``csv`` reads the rows: for a file whose quotes are not
     used as CSV uses them (rare; a row at a time)."""
     opener = gzip.open if path.name.lower().endswith(".gz") else open
     starts: list[int] = []
+    broken = False
     with opener(path, "rt", encoding="utf-8-sig", errors="surrogateescape", newline="") as text:
         for record in csv_records(text):
             if record.open_quote:
-                break  # pandas reads no record past it
+                broken = True  # pandas' records past it are not these
+                break
             starts.append(record.line)
     scan = _Scan()
     scan._records_at(np.asarray(starts, dtype=np.int64))  # the header first, as a scan finds
-    return scan.result()
+    found = scan.result()
+    found.broken = broken
+    return found

@@ -346,6 +346,8 @@ def _csv_chunks(path: Path) -> Iterator[pd.DataFrame]:
     _refuse_repeated_columns(path)
     rows = 0
     lines = record_lines(path)  # a line a quoted newline or a blank line moved is still found
+    if lines.broken:  # a quote pandas would read across lines: the file is refused
+        raise _long_row(path) or InvoiceError("a quote that does not close", path=path)
     with _open_text(path, newline="") as handle:
         try:
             with warnings.catch_warnings():
@@ -431,8 +433,12 @@ def _long_row(path: Path) -> InvoiceError | None:
         width = 0 if header is None else len(header.fields)
         for record in records:
             if record.open_quote:
+                never = "never closed" in (record.problem or "")
                 return InvoiceError(
-                    "a quote never closed: the rest of the file would be one field",
+                    "a quote never closed: the rest of the file would be one field"
+                    if never
+                    else "a quote closed on a later line with text after it: the lines "
+                    "between would be one field",
                     path=path,
                     line=record.line,
                     hint="close the quote, or double a quote that is part of the text",

@@ -280,6 +280,12 @@ _INVOICE_LINE = "INV-1,,ftjob-a,compute,2025-06-02T09:00:00Z,RFT,,,1.00,hours,10
         ),
         # A quote never closed: its line, not pandas' "EOF inside string".
         (_INVOICE_LINE + "\n" + _INVOICE_LINE.replace("RFT", '"RFT'), 5, "quote never closed"),
+        # Closed on the next line with text after it: the line between would be one field.
+        (
+            _INVOICE_LINE.replace("RFT", '"RFT') + _INVOICE_LINE.replace("RFT", 'RFT"x'),
+            3,
+            "closed on a later line with text after it",
+        ),
     ],
 )
 def test_an_invoice_that_cannot_be_read_names_the_line_the_row_starts_on(

@@ -434,10 +434,46 @@ def test_a_stray_quote_closed_by_a_later_one_does_not_swallow_records(tmp_path: 
     )
     log = rftcost.read_events(path)
     (reason,) = log.rejected["reason"].tolist()
-    assert "shaped as records" in reason and log.rejected["job_id"].tolist() == ["j1"]
+    # The quote closes on line 5 with text after it: line 2 is rejected, lines 3-5 read.
+    assert "closes on line 5 with text after it" in reason
+    assert log.rejected["job_id"].tolist() == ["j1"] and log.counts()["accepted"] == 7
     table = rftcost.bill(path).jobs_table().set_index("job_id")
     assert table.loc["j1", "status"] == "invalid"
     assert (table.loc["j2", "status"], table.loc["j2", "total_amount"]) == ("succeeded", "50.00")
+
+
+def test_a_quote_closed_on_the_next_line_with_text_after_it_swallows_no_record(
+    tmp_path: Path,
+) -> None:
+    """``"unclosed,`` closed by ``"search"-emea`` on the next line: that line, another
+    job's ``job_created``, was inside ftjob-r's team (ftjob-q billed 100.00 without its
+    team and discount, "OK"). Line 2 is now rejected, line 3 read on its own."""
+    path = tmp_path / "quote.csv"
+    path.write_text(
+        "job_id,ts,event,phase,team,data_sharing\n"
+        'ftjob-r,2025-06-02T07:00:00Z,job_created,,"unclosed,\n'
+        'ftjob-q,2025-06-02T08:00:00Z,job_created,,"search"-emea,true\n'
+        "ftjob-q,2025-06-02T08:00:00Z,phase_start,rollout,,\n"
+        "ftjob-q,2025-06-02T09:00:00Z,phase_end,rollout,,\n"
+        "ftjob-q,2025-06-02T09:00:00Z,succeeded,,,\n"
+    )
+    log = rftcost.read_events(path)
+    assert log.counts()["records_read"] == 5
+    assert log.rejected["line"].tolist() == [2] and log.rejected["job_id"].tolist() == ["ftjob-r"]
+    table = rftcost.bill(path).jobs_table().set_index("job_id")
+    assert table.loc["ftjob-r", "status"] == "invalid"
+    assert (table.loc["ftjob-q", "team"], table.loc["ftjob-q", "total_amount"]) == (
+        "search-emea",
+        "50.00",
+    )
+
+
+def test_a_quote_in_a_header_name_is_read_as_text_not_a_crash(tmp_path: Path) -> None:
+    """``"ev"ent`` in the header: read as pandas reads it (it raised ``UnboundLocalError``
+    on the path that reads a row at a time)."""
+    path = tmp_path / "header.csv"
+    path.write_text('job_id,ts,"ev"ent\nftjob-q,2025-06-02T08:00:00Z,job_created\n')
+    assert rftcost.read_events(path).counts()["accepted"] == 1
 
 
 @pytest.mark.parametrize(
@@ -445,8 +481,9 @@ def test_a_stray_quote_closed_by_a_later_one_does_not_swallow_records(tmp_path: 
     [
         # The quote opens the job id and is never closed: the line's job is its first field.
         ('"jv5,2025-06-02T00:30:00Z,grader_usage,gpt-4.1,1000000\n', "quote never closed"),
-        # Closed by the quote of the next line's id: a job id over two lines.
-        ('"jv5,2025-06-02T00:30:00Z,grader_usage,gpt-4.1,1000000\n"jv5"', "a job id over 2 lines"),
+        # Closed by the quote of the next line's id, text after it: the line alone is
+        # rejected, the next read on its own (a phase_end without a phase: rejected too).
+        ('"jv5,2025-06-02T00:30:00Z,grader_usage,gpt-4.1,1000000\n"jv5"', "closes on line 5"),
     ],
 )
 def test_a_quote_opened_before_a_job_id_makes_that_job_invalid(
@@ -468,7 +505,7 @@ def test_a_quote_opened_before_a_job_id_makes_that_job_invalid(
         + "jv5,2025-06-02T01:00:00Z,succeeded,,,\n"
     )
     log = rftcost.read_events(path)
-    assert log.rejected["job_id"].tolist() == ["jv5"]
+    assert set(log.rejected["job_id"]) == {"jv5"}
     assert reason in log.rejected["reason"].iloc[0]
     bill = rftcost.bill(path)
     assert bill.jobs["job_id"].tolist() == ["jv5"]

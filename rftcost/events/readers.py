@@ -832,6 +832,9 @@ def _read_csv(path: Path, chunk_rows: int | None) -> Iterator[tuple[pd.DataFrame
     # The line each record starts on: a multi-line message or a blank line before a
     # record would otherwise shift its number (pandas counts records, not lines).
     lines = record_lines(path)
+    if lines.broken:  # a quote pandas would read across lines: row by row, that line rejected
+        yield from _read_csv_by_row(path, chunk_rows, skip=0)
+        return
     try:
         try:
             reader = _strict_csv(lambda: pd.read_csv(path, chunksize=chunk_rows, **options))
