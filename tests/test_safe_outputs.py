@@ -511,6 +511,26 @@ def test_an_output_never_overwrites_an_input(
     assert sorted(p.name for p in workspace["folder"].iterdir()) == ["log.jsonl"]
 
 
+def test_a_file_of_an_input_folder_under_another_name_is_never_overwritten(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A hard link to a log of the folder, and a file a link in the folder reaches (read
+    with --follow-links): both were written over with the bill table, exit 0."""
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    lines = INJECTION.read_text(encoding="utf-8")
+    log = folder / "a.jsonl"
+    log.write_text(lines, encoding="utf-8")
+    outside = tmp_path / "other.jsonl"
+    outside.write_text(lines, encoding="utf-8")
+    (folder / "link.jsonl").symlink_to(outside)
+    (tmp_path / "hard.jsonl").hardlink_to(log)
+    for output, more in (("hard.jsonl", []), ("other.jsonl", ["--follow-links"])):
+        assert main(monkeypatch, "bill", str(folder), *more, "-o", str(tmp_path / output)) == 2
+        assert "never overwrites its input" in capsys.readouterr().err
+    assert log.read_text(encoding="utf-8") == outside.read_text(encoding="utf-8") == lines
+
+
 def test_an_output_into_a_missing_folder_is_refused_before_the_work(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],

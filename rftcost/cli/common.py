@@ -229,6 +229,10 @@ def check_outputs(
         for given, source in resolved_inputs:
             same = target == source or (output.exists() and _same_file(output, given))
             inside = source.is_dir() and target.is_relative_to(source)
+            if not (same or inside) and output.exists() and source.is_dir():
+                # A file of the folder under another name: a hard link, or reached by a
+                # link (a linked file, a folder followed with --follow-links).
+                same = any(_same_file(output, file) for file in _files_below(source))
             if same or inside:
                 where = "is an input" if same else f"is inside the input folder {given}"
                 raise InputError(
@@ -236,6 +240,18 @@ def check_outputs(
                     path=output,
                     hint="write the output to another file",
                 )
+
+
+def _files_below(folder: Path) -> Iterator[Path]:
+    """Every file below ``folder``, links followed, each real folder once (a loop ends)."""
+    seen: set[str] = set()
+    for root, folders, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen:
+            folders[:] = []
+            continue
+        seen.add(real)
+        yield from (Path(root, name) for name in files)
 
 
 def check_logs(logs: Sequence[Path], *, follow_links: bool = False) -> None:
