@@ -42,6 +42,7 @@ __all__ = [
     "as_sent",
     "explain_error",
     "fetch_jobs",
+    "is_job_id",
     "not_the_api",
     "open_client",
     "write_job",
@@ -54,6 +55,20 @@ DEFAULT_PAGE_SIZE = 100
 
 _INSTALL_HINT = "pip install 'rftcost[fetch]'"
 _SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]*")
+_MAX_ID_CHARS = 200
+"""The longest job id taken: it names a folder (most file systems hold 255 bytes)."""
+
+
+def is_job_id(job_id: str) -> bool:
+    """Whether ``job_id`` can name a job's folder: letters, digits, ``_ . : -``, a letter
+    or digit first, never ``..`` nor a ``.`` at its end, at most 200 characters. An id
+    the API returns is checked too: it is a folder name, never a path."""
+    return (
+        bool(_SAFE_ID.fullmatch(job_id))
+        and ".." not in job_id
+        and not job_id.endswith(".")
+        and len(job_id) <= _MAX_ID_CHARS
+    )
 
 
 class FetchError(ExportError):
@@ -132,7 +147,7 @@ def fetch_jobs(
     API or network failure. Jobs fetched before a failure stay written.
     """
     for job_id in job_ids:
-        if not _SAFE_ID.fullmatch(job_id):
+        if not is_job_id(job_id):
             raise FetchError(
                 f"{job_id!r} is not a fine-tuning job id", hint="ids look like ftjob-abc123"
             )
@@ -211,7 +226,12 @@ def write_job(
     checkpoints: list[dict[str, Any]],
 ) -> FetchedJob:
     """Write one job's ``job.json``, ``events.json`` and ``checkpoints.json`` under
-    ``root/job_id/`` (each file replaced whole, never left half written)."""
+    ``root/job_id/`` (each file replaced whole, never left half written); ``FetchError``
+    for an id that cannot name a folder (``is_job_id``), never a path out of ``root``."""
+    if not is_job_id(job_id):
+        raise FetchError(
+            f"{job_id!r} is not a fine-tuning job id", hint="ids look like ftjob-abc123"
+        )
     folder = root / job_id
     folder.mkdir(parents=True, exist_ok=True)
     documents = {

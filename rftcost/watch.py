@@ -65,6 +65,7 @@ from rftcost.fetch import (
     FetchError,
     as_sent,
     explain_error,
+    is_job_id,
     not_the_api,
     open_client,
     write_job,
@@ -336,6 +337,11 @@ def watch(
     ids = list(dict.fromkeys(job_ids))
     if not ids and not all_jobs:
         raise WatchError("no job to watch", hint="give job ids (ftjob-…) or --all")
+    for job_id in ids:
+        if not is_job_id(job_id):
+            raise WatchError(
+                f"{job_id!r} is not a fine-tuning job id", hint="ids look like ftjob-abc123"
+            )
     if not (math.isfinite(interval) and interval > 0):  # time.sleep(inf) overflows
         raise WatchError(f"must be positive and finite, not {interval}", option="--interval")
     if max_failures < 1:
@@ -536,8 +542,8 @@ class _Guard:
                     self.tracker(job_id)
                 for shown in unreadable:  # said once, as the import's notes
                     warning = (
-                        f"{shown}: a running job whose id is not valid text (a lone "
-                        "surrogate escape): it cannot be watched"
+                        f"{shown}: a running job whose id cannot name a folder (not valid "
+                        "text, or not letters, digits and _ . : -): it cannot be watched"
                     )
                     if warning not in self.notes_said:
                         self.notes_said.add(warning)
@@ -893,15 +899,15 @@ class _Guard:
 
 def _running_rft_jobs(client: Any, page_size: int) -> tuple[list[str], list[str]]:
     """Ids of the organisation's running reinforcement jobs (every list page), and those
-    of them that are not valid text (a lone surrogate escape), shown with U+FFFD: such an
-    id can name no folder and no request."""
+    of them that cannot name a folder (not valid text, shown with U+FFFD; a path such as
+    ``../x``, shown as sent): such an id is watched nowhere (``fetch.is_job_id``)."""
     found, unreadable = [], []
     for job in client.fine_tuning.jobs.list(limit=page_size):
         method = getattr(job, "method", None)
         kind = getattr(method, "type", None)
         if kind == "reinforcement" and job.status == "running":
             job_id = str(job.id)
-            if holds_surrogate(job_id):
+            if holds_surrogate(job_id) or not is_job_id(job_id):
                 unreadable.append(without_surrogates(job_id))
             else:
                 found.append(job_id)

@@ -285,9 +285,21 @@ def test_missing_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         fetch_jobs([JOB], tmp_path, api_key=KEY)
 
 
-def test_job_ids_that_are_not_ids_are_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize("job_id", ["../etc", "ftjob-..", "ftjob-a.", "ftjob-a..b", "f" * 201])
+def test_job_ids_that_are_not_ids_are_refused(tmp_path: Path, job_id: str) -> None:
     with pytest.raises(FetchError, match="not a fine-tuning job id"):
-        fetch_jobs(["../etc"], tmp_path, api_key=KEY)
+        fetch_jobs([job_id], tmp_path, api_key=KEY)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_id_from_the_api_never_names_a_path_out_of_the_folder(tmp_path: Path) -> None:
+    """``write_job`` is given the ids a job list returns (``watch --all --save``)."""
+    from rftcost.fetch import write_job
+
+    with pytest.raises(FetchError, match="not a fine-tuning job id"):
+        write_job(tmp_path / "saved", "../../escaped", {}, [], [])
+    assert list(tmp_path.iterdir()) == []
+    assert write_job(tmp_path / "saved", "ftjob-a.b:1", {}, [], []).job_id == "ftjob-a.b:1"
 
 
 # --- the command ------------------------------------------------------------------------------

@@ -477,6 +477,12 @@ def test_a_lone_surrogate_in_a_response_makes_its_job_invalid_never_a_crash(
     state = run(url, all_jobs=True, budget="500", once=True)[0]
     assert [j.job_id for j in state.jobs] == [JOB]
     assert any(w.startswith("ftjob-x\ufffd: a running job whose id") for w in state.warnings)
+    # Nor with an id that is a path: it would name a folder out of --save's.
+    stand_in.jobs.pop("ftjob-x\udc80")
+    stand_in.jobs["../../escaped"] = SimJob("../../escaped")
+    state = run(url, all_jobs=True, budget="500", once=True)[0]
+    assert [j.job_id for j in state.jobs] == [JOB]
+    assert any(w.startswith("../../escaped: a running job whose id") for w in state.warnings)
 
 
 def test_an_unknown_message_is_said_once(api: tuple[str, StandIn]) -> None:
