@@ -581,8 +581,12 @@ class _Guard:
         # its events, not from the clock): only the others are billed again.
         stale = [t for t in active if t.changed or t.measured is None or t.status not in _ACTIVE]
         if stale:
+            from rftcost.events.openai.notes import COUNTS_NOTE
+
             result, notes, folder = self._bill(stale, save)
             for note in notes:
+                if note.startswith(COUNTS_NOTE):
+                    continue  # bookkeeping that grows with every poll, not news
                 if note not in self.notes_said:
                     self.notes_said.add(note)
                     warnings.append(f"import: {note}")

@@ -642,6 +642,7 @@ def read_openai_exports(
     cannot bill (job_id, problem: incomplete time, unknown grader usage).
     """
     from rftcost.events.openai import import_openai
+    from rftcost.events.openai.notes import counts_note
 
     imported = import_openai(list(paths))
     source = str(paths[0]) if len(paths) == 1 else f"OpenAI export ({len(paths)} files)"
@@ -663,14 +664,7 @@ def read_openai_exports(
         },
         dtype="string",
     )
-    # The records counted downstream are the canonical events made from the export: its
-    # own objects, and the duplicates among them, are said here (every object accounted for).
-    objects = "object" if imported.objects_read == 1 else "objects"
-    counted = (
-        f"OpenAI export: {imported.objects_read} API {objects} read, "
-        f"{imported.duplicates} duplicate(s) among them dropped; the records counted are the "
-        f"{len(imported.events)} events made from them"
-    )
+    counted = counts_note(imported.objects_read, imported.duplicates, len(imported.events))
     unknown = (
         f"{m.file}: job {m.job_id}: unknown message at {m.created_at.isoformat()}: {m.message!r}"
         for m in imported.unknown_messages

@@ -16,7 +16,29 @@ import pandas as pd
 from rftcost.events.openai.frames import true_where
 from rftcost.events.openai.reading import NOTE_EVENT_TYPES
 
-__all__ = ["failed_without_checkpoints", "import_notes", "vendor_hours"]
+__all__ = [
+    "COUNTS_NOTE",
+    "counts_note",
+    "failed_without_checkpoints",
+    "import_notes",
+    "vendor_hours",
+]
+
+COUNTS_NOTE = "OpenAI export counts: "
+"""How the note of ``counts_note`` begins (``watch`` says it never: it changes each poll)."""
+
+
+def counts_note(objects_read: int, repeated: int, events: int) -> str:
+    """What a bill of exports counts: the records are the canonical events made from the
+    export's API objects, which are said here, with those that repeat an object (every
+    object accounted for)."""
+    objects = "object" if objects_read == 1 else "objects"
+    return (
+        f"{COUNTS_NOTE}{objects_read} API {objects} read, {repeated} of them repeating one "
+        "read already (the same id: a page exported twice, a job's snapshots), merged with "
+        f"it or, where they disagree, reported; the records counted are the {events} "
+        "events made from them"
+    )
 
 
 _VENDOR_HOURS = re.compile(r"^Training hours billed:\s*([0-9]+(?:\.[0-9]+)?)", re.IGNORECASE)
