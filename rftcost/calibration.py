@@ -1051,6 +1051,8 @@ def _fit_component(
     used = frame[rows]
     n = len(used)
     if n < 5:
+        if n:  # some history, too little to fit: said (none at all is said by the caller)
+            notes.append(f"{name}: {n} job(s) to fit, at least 5 needed, prior used")
         return None, residuals, notes, fitted
     prior = PRIOR.components[name]
     prior_slopes = dict(zip(prior.features, prior.coefficients, strict=True))

@@ -210,7 +210,12 @@ def _budget_cells(spent: Any) -> list[list[str]]:
             ("unknown" if b.in_doubt else "")
             if b.used_percent is None
             else f"{b.used_percent:.2f}%",
-            b.status.upper() if b.status == "over" else b.status,
+            b.status.upper()
+            if b.status == "over"
+            # A misspelt team: not "ok", its real team's spending is unchecked.
+            else "no job of this team"
+            if b.status == "ok" and not b.team_in_logs
+            else b.status,
         ]
         for b in spent.budgets
     ]
