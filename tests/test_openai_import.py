@@ -258,6 +258,21 @@ def test_a_bill_of_exports_accounts_for_their_objects_and_duplicates(tmp_path: P
     )
 
 
+def test_json_nested_too_deep_is_a_rejected_record_of_its_job_not_a_crash(
+    tmp_path: Path,
+) -> None:
+    """50,000 nested arrays in a job object: "RecursionError" ended every command that
+    read the export, naming no file. It is now that file's problem: its job is invalid."""
+    copy = tmp_path / "succeeded"
+    shutil.copytree(FIXTURES / "succeeded", copy)
+    job = copy / "job.json"
+    deep = "[" * 50_000 + "]" * 50_000
+    job.write_text(job.read_text().replace('"metadata": {', f'"metadata": {{"deep": {deep}, ', 1))
+    result = bill(copy)
+    assert result.totals().invalid_jobs == 1
+    assert any("JSON nested too deep to read" in p for p in result.problems["problem"])
+
+
 def test_event_ids_come_from_openai_ids() -> None:
     events = import_openai([FIXTURES / "ftjob-failed1"]).events
     ids = set(events["event_id"])

@@ -186,7 +186,7 @@ def _sibling_job(file: Path) -> set[str]:
         return set()
     try:
         value = json.loads(sibling.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return set()
     if (
         isinstance(value, dict)

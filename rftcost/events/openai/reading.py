@@ -126,7 +126,7 @@ def _unreadable_json(path: Path) -> bool:
         json.loads(path.read_bytes().decode("utf-8-sig"))
     except OSError:
         return False
-    except ValueError:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, or nested too deep
         return True
     return False
 
@@ -224,6 +224,14 @@ class ExportReader:
                 f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
                 + (_WHOLE_FILE if where == "file" else ""),
                 line=line or exc.lineno,
+            )
+            return
+        except RecursionError:  # arrays or objects nested thousands deep: no export object
+            self._problem(
+                path,
+                where,
+                "JSON nested too deep to read" + (_WHOLE_FILE if where == "file" else ""),
+                line=line,
             )
             return
         if isinstance(value, dict) and value.get("object") == "list":
