@@ -748,6 +748,10 @@ def run_cli(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
 def test_cli_writes_canonical_json_lines_and_a_report(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # JSON Lines only: a file named .csv would be read as CSV, every record rejected.
+    assert run_cli(monkeypatch, "import-openai", str(FIXTURES), "-o", str(tmp_path / "e.csv")) == 2
+    assert "name the output .jsonl" in capsys.readouterr().err
+    assert not (tmp_path / "e.csv").exists()
     out = tmp_path / "events.jsonl"
     assert run_cli(monkeypatch, "import-openai", str(FIXTURES), "-o", str(out)) == 0
     captured = capsys.readouterr()

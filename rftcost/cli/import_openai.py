@@ -66,6 +66,16 @@ def import_openai_command(
     from rftcost.events.openai import events_to_jsonl, import_openai
 
     check_outputs([output], exports)
+    if output is not None and output.suffix.lower() != ".jsonl":
+        # The canonical events are JSON Lines: a .csv (or .parquet) named file would hold
+        # JSON Lines that its reader would take for CSV (every record rejected).
+        from rftcost.errors import InputError
+
+        raise InputError(
+            "import-openai writes canonical events as JSON Lines",
+            path=output,
+            hint="name the output .jsonl",
+        )
 
     result = import_openai(exports)
     unknown = _unknown_jobs(result)

@@ -36,7 +36,7 @@ def counts_note(objects_read: int, repeated: int, events: int) -> str:
     return (
         f"{COUNTS_NOTE}{objects_read} API {objects} read, {repeated} of them repeating one "
         "read already (the same id: a page exported twice, a job's snapshots), merged with "
-        f"it or, where they disagree, reported; the records counted are the {events} "
+        f"it or, its content other, reported; the records counted are the {events} "
         "events made from them"
     )
 
