@@ -285,6 +285,15 @@ def test_help_is_instant_and_lists_commands() -> None:
         assert command in result.stdout
 
 
+def test_output_dash_is_stdout_not_a_file_named_dash(
+    logs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["bill", str(logs), "-f", "json", "-o", "-"])
+    assert result.exit_code == 0 and json.loads(result.output)["totals"]["jobs"] == 3
+    assert not (tmp_path / "-").exists()
+
+
 def test_the_script_ends_with_every_output_written_and_its_status(
     logs: Path, tmp_path: Path
 ) -> None:

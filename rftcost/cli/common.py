@@ -94,8 +94,21 @@ StdoutFormatOption = Annotated[
     OutputFormat, typer.Option("--format", "-f", help="Output format.", case_sensitive=False)
 ]
 """``--format`` of a command that writes to stdout only (no ``--output`` to take it from)."""
+
+
+def _stdout_for_dash(value: Path | None) -> Path | None:
+    """``-o -`` is stdout, as the tools of the shell read it (not a file named ``-``)."""
+    return None if value is not None and str(value) == "-" else value
+
+
 OutputOption = Annotated[
-    Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")
+    Path | None,
+    typer.Option(
+        "--output",
+        "-o",
+        help="Write to this file instead of stdout ('-': stdout).",
+        callback=_stdout_for_dash,
+    ),
 ]
 
 
