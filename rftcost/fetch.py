@@ -144,8 +144,10 @@ def fetch_jobs(
 
     Raises ``FetchError`` for a missing SDK or key, a rejected key (401), a job that
     does not exist (404), a rate limit that outlasts the retries (429), and any other
-    API or network failure. Jobs fetched before a failure stay written.
+    API or network failure. Jobs fetched before a failure stay written. A job named
+    twice is fetched once.
     """
+    job_ids = list(dict.fromkeys(job_ids))
     for job_id in job_ids:
         if not is_job_id(job_id):
             raise FetchError(

@@ -128,7 +128,8 @@ def test_fetch_writes_job_all_event_pages_and_checkpoints(
     api: tuple[str, Recorded], tmp_path: Path
 ) -> None:
     url, recorded = api
-    result = fetch_jobs([JOB], tmp_path, api_key=KEY, base_url=url, page_size=3)
+    # Named twice, fetched once.
+    result = fetch_jobs([JOB, JOB], tmp_path, api_key=KEY, base_url=url, page_size=3)
     folder = tmp_path / JOB
     assert sorted(p.name for p in folder.iterdir()) == [
         "checkpoints.json",
