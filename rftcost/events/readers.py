@@ -56,6 +56,7 @@ from rftcost.events.json_text import (
     lone_surrogate,
     without_surrogates,
 )
+from rftcost.events.line_blocks import MAX_LINE_BYTES, line_blocks
 from rftcost.events.names import not_a_name
 from rftcost.events.schema import (
     BOOL_COLUMNS,
@@ -686,23 +687,17 @@ def _read_openai_export(
     return frame, bad
 
 
-def _text_chunks(path: Path) -> Iterator[tuple[int, list[str], bool]]:
-    """The file's lines, a block at a time: ``(number of the block's first line, lines,
-    clean)``.
-
-    A gzipped file is decompressed as it is read, so that a file that expands a
-    thousandfold costs time, not memory (a single line is never cut: one line of
-    200 MB is still held whole). Lines end at ``"\n"`` only (a U+2028 inside a JSON
-    string is not a line break) and lose a final ``"\r"``. Blocks break between lines,
-    so a UTF-8 sequence is never cut and decoding block by block is decoding the file.
-    Bytes that are not UTF-8 are kept as surrogates (``surrogateescape``), so that only
-    the lines holding them are rejected, each with its line and job; ``clean`` says
-    the block has none.
-    """
+def _text_chunks(path: Path) -> Iterator[tuple[int, list[str], bool, bool]]:
+    """The file's lines a block at a time, ``(first line's number, lines, clean, cut)``:
+    a gzipped file decompressed as it is read (a bomb costs time, not memory; a line
+    longer than ``MAX_LINE_BYTES`` comes alone, ``cut``: ``line_blocks``). Lines end at
+    ``"\n"`` only (not at a U+2028 in a string) and lose a final ``"\r"``; blocks break
+    between lines, so no UTF-8 sequence is cut. Bytes that are not UTF-8 are kept as
+    surrogates, so that only their lines are rejected; ``clean``: the block has none."""
     opener: Callable[..., Any] = gzip.open if path.name.lower().endswith(".gz") else open
     first_line, start_byte, checked = 1, 0, False
     with opener(path, "rb") as handle:
-        while block := b"".join(handle.readlines(_TEXT_BLOCK_BYTES)):
+        for block, cut in line_blocks(handle, _TEXT_BLOCK_BYTES):
             if start_byte == 0:
                 _refuse_utf16(block[:4], path)
             try:
@@ -715,10 +710,10 @@ def _text_chunks(path: Path) -> Iterator[tuple[int, list[str], bool]]:
             if start_byte == 0:
                 # A byte-order mark (Windows editors write one) is not part of the first record.
                 text = text.removeprefix(_BOM)
-            lines = [line.removesuffix("\r") for line in text.split("\n")]
+            lines = [text] if cut else [line.removesuffix("\r") for line in text.split("\n")]
             if block.endswith(b"\n"):
                 lines.pop()  # the empty text after the block's last line break
-            yield first_line, lines, clean
+            yield first_line, lines, clean, cut
             first_line += len(lines)
             start_byte += len(block)
 
@@ -733,7 +728,7 @@ def _refuse_binary(
     """
     undecoded = characters = 0
     with opener(path, "rb") as handle:
-        while block := b"".join(handle.readlines(_TEXT_BLOCK_BYTES)):
+        for block, _ in line_blocks(handle, _TEXT_BLOCK_BYTES):
             text = block.decode("utf-8", errors="surrogateescape")
             undecoded += len(_UNDECODED.findall(text))
             characters += len(text)
@@ -835,7 +830,7 @@ def _read_csv(path: Path, chunk_rows: int | None) -> Iterator[tuple[pd.DataFrame
         except pd.errors.EmptyDataError:
             # No header at all (0 bytes, a byte-order mark, blank lines): a file with no
             # record, as an empty JSON Lines file is, not pandas' "No columns to parse".
-            yield pd.DataFrame({"line": pd.Series([], dtype="int64")}), empty_rejected()
+            yield _no_records(), empty_rejected()
             return
         with reader:
             while True:
@@ -930,7 +925,13 @@ def _replace_undecoded(text: str) -> str:
 def _read_jsonl(path: Path) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
     """JSON Lines records with their line, a block of lines at a time."""
     found = False
-    for first_line, lines, clean in _text_chunks(path):
+    for first_line, lines, clean, cut in _text_chunks(path):
+        if cut:  # a line no record is as long as: its start names its job
+            found, reason = True, f"a line of more than {MAX_LINE_BYTES // 2**20} MiB: not read"
+            shown = _replace_undecoded(lines[0][:VALUE_EXCERPT])
+            bad = [_rejection(path, first_line, _job_id_in(lines[0]), None, shown, reason)]
+            yield _no_records(), pd.DataFrame(bad, columns=list(REJECTED_COLUMNS))
+            continue
         numbers = [first_line + i for i, text in enumerate(lines) if text.strip()]
         if not numbers:
             continue
@@ -938,7 +939,11 @@ def _read_jsonl(path: Path) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
         texts = [lines[number - first_line] for number in numbers]
         yield _jsonl_records(path, texts, numbers, clean)
     if not found:
-        yield pd.DataFrame({"line": pd.Series([], dtype="int64")}), empty_rejected()
+        yield _no_records(), empty_rejected()
+
+
+def _no_records() -> pd.DataFrame:
+    return pd.DataFrame({"line": pd.Series([], dtype="int64")})
 
 
 def _jsonl_records(
