@@ -26,6 +26,8 @@ from typing import IO, NamedTuple, cast
 
 import numpy as np
 
+from rftcost.events.line_blocks import MAX_LINE_BYTES
+
 __all__ = ["CsvRecord", "RecordLines", "csv_records", "record_lines"]
 
 _BLOCK_BYTES = 1 << 22
@@ -80,7 +82,13 @@ class RecordLines:
 
 
 def record_lines(path: Path) -> RecordLines:
-    """Where each data record of the CSV file ``path`` (``.gz`` decompressed) starts."""
+    """Where each data record of the CSV file ``path`` (``.gz`` decompressed) starts.
+
+    A line of more than ``MAX_LINE_BYTES`` is refused (``UnreadableFileError``, naming
+    it) before any of the file is parsed: no record is that long, and pandas would hold
+    it whole (a gzipped bomb of one long field costs time, not memory)."""
+    from rftcost.errors import UnreadableFileError
+
     scan = _Scan()
     try:
         with _open_bytes(path) as handle:
@@ -88,7 +96,17 @@ def record_lines(path: Path) -> RecordLines:
                 scan.feed(block, final=final)
     except _Irregular:
         return _lines_by_row(path)
+    except _TooLong:
+        raise UnreadableFileError(
+            f"a line of more than {MAX_LINE_BYTES // 2**20} MiB: no record is that long",
+            path=path,
+            line=scan.breaks + 1,
+        ) from None
     return scan.result()
+
+
+class _TooLong(Exception):
+    """A line longer than ``MAX_LINE_BYTES``."""
 
 
 def _open_bytes(path: Path) -> IO[bytes]:
@@ -104,7 +122,12 @@ def _blocks_of_lines(handle: IO[bytes]) -> Iterator[tuple[bytes, bool]]:
         data = handle.read(_BLOCK_BYTES)
         if not data:
             break
+        # The line begun in the blocks before, up to its first break here: bounded.
+        begun = sum(len(piece) for piece in pieces)
         pieces.append(data)
+        first = data.find(b"\n")
+        if begun + (len(data) if first < 0 else first) > MAX_LINE_BYTES:
+            raise _TooLong
         # A '\r' that ends what was read may be half of a '\r\n': cut before it.
         cut = max(data.rfind(b"\n"), data.rfind(b"\r", 0, len(data) - 1)) + 1
         if cut == 0:

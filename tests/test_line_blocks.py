@@ -51,3 +51,21 @@ def test_a_gzipped_line_of_a_gibibyte_is_one_rejected_record_not_memory(tmp_path
     (reason,) = log.rejected["reason"].tolist()
     assert reason == "a line of more than 64 MiB: not read"
     assert log.rejected["job_id"].tolist() == ["ftjob-x"] and log.rejected["line"].tolist() == [2]
+
+
+def test_a_gzipped_csv_line_of_more_than_the_bound_is_refused_naming_it(tmp_path: Path) -> None:
+    """One field of spaces in a 0.5 MB ``.csv.gz`` held 2.7 GB: the file is now refused
+    before pandas reads it, naming the line (exit 2)."""
+    from rftcost.errors import UnreadableFileError
+
+    path = tmp_path / "bomb.csv.gz"
+    with gzip.open(path, "wb", compresslevel=1) as out:
+        out.write(b"job_id,ts,event,team\nftjob-a,2025-06-02T08:00:00Z,job_created,s\n")
+        out.write(b'ftjob-x,2025-06-02T08:00:00Z,job_created,"' + b" " * (MAX_LINE_BYTES + 1))
+        out.write(b'"\n')
+    try:
+        rftcost.read_events(path)
+    except UnreadableFileError as error:
+        assert error.line == 3 and "a line of more than 64 MiB" in str(error)
+    else:
+        raise AssertionError("a line of more than 64 MiB was read")
