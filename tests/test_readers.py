@@ -577,3 +577,18 @@ def test_a_number_too_large_for_a_float_is_not_a_name(tmp_path: Path) -> None:
     assert log.rejected["job_id"].tolist() == ["j1"]
     assert "too large to read exactly as a name" in log.rejected["reason"].iloc[0]
     assert log.events["team"].dropna().astype(str).tolist() == ["42"]
+
+
+def test_a_pipe_in_a_folder_of_logs_is_said_not_passed_over(tmp_path: Path) -> None:
+    """A named pipe called ``b.jsonl`` beside a log: never read (it would hang), and said
+    in the notes (it was passed over without a word)."""
+    import os
+
+    (tmp_path / "a.jsonl").write_text(
+        '{"job_id": "j", "ts": "2025-06-02T08:00:00Z", "event": "job_created"}\n'
+    )
+    os.mkfifo(tmp_path / "b.jsonl")
+    log = rftcost.read_events(tmp_path)
+    assert f"{tmp_path / 'b.jsonl'}: not a regular file (a pipe, a socket, a device), skipped" in (
+        log.notes
+    )

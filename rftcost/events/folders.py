@@ -9,9 +9,28 @@ ends), and otherwise handed back to be noted as a link not followed.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["entries_below"]
+__all__ = ["UNREADABLE_LINK_NOTE", "entries_below", "skip_notes"]
+
+UNREADABLE_LINK_NOTE = "a link that cannot be read, skipped"
+"""The note for a dangling link or a link loop in a folder of logs (``validate`` exits 1)."""
+
+
+def skip_notes(skipped: Sequence[Path], links: Sequence[Path] = ()) -> tuple[str, ...]:
+    """The reading notes for files a folder scan left out: every path that bills (in
+    memory, buckets, Spark) says in the same words what it did not read."""
+    return tuple(
+        f"{p}: {UNREADABLE_LINK_NOTE}"
+        if p.is_symlink() and not p.exists()
+        else f"{p}: not a regular file (a pipe, a socket, a device), skipped"
+        if not p.is_file()
+        else f"{p}: not an OpenAI export, skipped"
+        if p.name.lower().endswith(".json")
+        else f"{p}: not an event log (no job_id, ts, event), skipped"
+        for p in skipped
+    ) + tuple(f"{p}: a link out of the folder, not followed" for p in links)
 
 
 def entries_below(root: Path, *, follow_links: bool) -> tuple[list[Path], list[Path]]:

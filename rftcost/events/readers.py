@@ -49,7 +49,7 @@ from rftcost.events.duplicates import (
     in_reading_order,
     recoded,
 )
-from rftcost.events.folders import entries_below
+from rftcost.events.folders import UNREADABLE_LINK_NOTE, entries_below, skip_notes
 from rftcost.events.json_text import (
     SURROGATE_ESCAPE,
     file_named_in_text,
@@ -209,9 +209,10 @@ def expand_paths(
             found = [p for p in entries if _is_log_file(p)]
             below = sorted(p for p in found if p.is_file())
             if skipped is not None:
-                # A dangling link or a link loop: a log that cannot be read is said, never
-                # silently absent (its jobs may bill short); skip_notes words it.
-                skipped.extend(sorted(p for p in found if p.is_symlink() and not p.exists()))
+                # A dangling link or a link loop, a pipe or a device: a log that cannot be
+                # read is said, never silently absent (its jobs may bill short); skip_notes
+                # words it.
+                skipped.extend(sorted(p for p in found if not p.is_file() and not p.is_dir()))
             if not follow_links:
                 root = path.resolve()
                 outside = [p for p in below if not p.resolve().is_relative_to(root)]
@@ -364,23 +365,6 @@ def read_events(
         files=tuple(str(f) for f in files),
         notes=notes + skip_notes(skipped, links),
     )
-
-
-UNREADABLE_LINK_NOTE = "a link that cannot be read, skipped"
-"""The note for a dangling link or a link loop in a folder of logs (``validate`` exits 1)."""
-
-
-def skip_notes(skipped: Sequence[Path], links: Sequence[Path] = ()) -> tuple[str, ...]:
-    """The reading notes for files a folder scan left out: every path that bills (in
-    memory, buckets, Spark) says in the same words what it did not read."""
-    return tuple(
-        f"{p}: {UNREADABLE_LINK_NOTE}"
-        if p.is_symlink() and not p.exists()
-        else f"{p}: not an OpenAI export, skipped"
-        if p.name.lower().endswith(".json")
-        else f"{p}: not an event log (no job_id, ts, event), skipped"
-        for p in skipped
-    ) + tuple(f"{p}: a link out of the folder, not followed" for p in links)
 
 
 def concat_events(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
