@@ -514,6 +514,8 @@ def cumulative_figure(
             # Invalid jobs (or records of no known job) of the group: never drawn as $0.
             if int(rows["unknown_jobs"].sum()) or (status is not None and status.in_doubt):
                 spent = f"{spent} + unknown" if int(rows["jobs"].sum()) else "unknown"
+                if not int(rows["jobs"].sum()):
+                    line.set_data([], [])  # no known charge: no line along $0, its legend says
             labels.append(f"{group}: {spent}")
             if status is not None:
                 level = float(status.amount)

@@ -893,6 +893,9 @@ def test_cumulative_chart_never_labels_a_team_of_unknown_amount_zero(tmp_path: P
     figure = cumulative_figure(bill, month="2025-07")
     legend = [text.get_text() for text in figure.axes[0].get_legend().get_texts()]
     assert "search: unknown" in legend
+    # Nor drawn along $0: its line has no point.
+    (line,) = [line for line in figure.axes[0].get_lines() if line.get_label() == "search"]
+    assert len(line.get_xdata()) == 0
 
 
 def test_a_budget_in_doubt_is_never_charted_as_zero_and_an_over_row_says_over(
