@@ -521,7 +521,8 @@ def _metrics(data: Any) -> dict[str, Any]:
         isinstance(full, bool) or not isinstance(full, int | float) or not 0 <= full < 10**9
     ):
         raise InvalidObject(
-            f"'data.timing.step.full_iteration' is not seconds ≥ 0 (value {full!r})"
+            "'data.timing.step.full_iteration' is not seconds from 0 to under a billion "
+            f"(value {full!r})"
         )
     rows, conflicts = grader_usage_of(data)
     timing = as_object(data.get("timing"))
