@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import itertools
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -87,22 +86,34 @@ def record_lines(path: Path) -> RecordLines:
     A line of more than ``MAX_LINE_BYTES`` is refused (``UnreadableFileError``, naming
     it) before any of the file is parsed: no record is that long, and pandas would hold
     it whole (a gzipped bomb of one long field costs time, not memory)."""
-    from rftcost.errors import UnreadableFileError
-
     scan = _Scan()
     try:
         with _open_bytes(path) as handle:
             for block, final in _blocks_of_lines(handle):
                 scan.feed(block, final=final)
     except _Irregular:
+        _refuse_long_lines(path)  # read row by row below, with no bound of its own
         return _lines_by_row(path)
     except _TooLong:
-        raise UnreadableFileError(
-            f"a line of more than {MAX_LINE_BYTES // 2**20} MiB: no record is that long",
-            path=path,
-            line=scan.breaks + 1,
-        ) from None
+        _refuse_long_lines(path)
     return scan.result()
+
+
+def _refuse_long_lines(path: Path) -> None:
+    """``UnreadableFileError`` naming the first line of more than ``MAX_LINE_BYTES``."""
+    from rftcost.errors import UnreadableFileError
+
+    breaks = 0
+    with _open_bytes(path) as handle:
+        try:
+            for block, _ in _blocks_of_lines(handle):
+                breaks += block.count(b"\n")
+        except _TooLong:
+            raise UnreadableFileError(
+                f"a line of more than {MAX_LINE_BYTES // 2**20} MiB: no record is that long",
+                path=path,
+                line=breaks + 1,
+            ) from None
 
 
 class _TooLong(Exception):
@@ -283,8 +294,8 @@ def csv_records(handle: Iterable[str]) -> Iterator[CsvRecord]:
     its line is one record that is not CSV (its job named by the line's first fields),
     and the lines after it are read on their own, as records again.
     """
-    source: Iterable[str] = handle
-    offset = 0  # lines before ``source``
+    source = _Replay(handle)
+    offset = 0  # lines read again start at this one
     limit = csv.field_size_limit()
     csv.field_size_limit(_NO_FIELD_LIMIT)
     try:
@@ -309,10 +320,11 @@ def csv_records(handle: Iterable[str]) -> Iterator[CsvRecord]:
                             "after it are read on their own)"
                         )
                         rest = lines.record[1:]
-                    elif len(lines.record) > 1:
-                        # A quote that closes on a later line with text after it: the lines
-                        # between would be one field (records lost in it). As a quote never
-                        # closed: its line is one record that is not CSV, the rest read again.
+                    elif _closed_by_a_record(lines.record):
+                        # The quote its first line leaves open is "closed" by the quote that
+                        # opens a field of a later line, text after it: the lines between
+                        # would be one field (records lost in it). As a quote never closed:
+                        # its line is one record that is not CSV, the rest read again.
                         fields = next(csv.reader(lines.record[:1]), [])
                         problem = (
                             f"not CSV: a quote opened on file line {first} closes on line "
@@ -320,16 +332,64 @@ def csv_records(handle: Iterable[str]) -> Iterator[CsvRecord]:
                             "lines after it are read on their own)"
                         )
                         rest = lines.record[1:]
-                    else:  # one line, read as pandas reads it: a quote in text is text
+                    else:  # read as pandas reads it: a quote in text is text
                         loose = list(csv.reader(lines.record))
                         fields, problem = (loose[0] if loose else []), None
+                        if len(loose) != 1:
+                            spanned = (
+                                f"file lines {first}-{offset + reader.line_num} read as one record"
+                            )
+                            problem = f"not CSV: {error} ({spanned})"
                 if problem is None and not "".join(lines.record).strip(" \t\r\n"):
                     continue  # a blank line, as pandas skips it ('""' is a record: it is not)
                 yield CsvRecord(first, fields, problem, rest is not None)
-            # The record's other lines, then the lines the reader has not come to.
-            source, offset = itertools.chain(rest, lines.unread()), first
+            # The record's other lines are read again, then those the reader did not reach.
+            source.again(rest)
+            offset = first
     finally:
         csv.field_size_limit(limit)
+
+
+def _closed_by_a_record(record: list[str]) -> bool:
+    """Whether a record of several lines is a quote its first line leaves open, "closed"
+    by the first quote of a later line that holds fields before it (``ftjob-q,…,"search"``,
+    or a quote at the line's start): that line is a record, not the rest of a message
+    (``world" ,x`` or ``world","search"x`` close one: no separator before the quote)."""
+    if len(record) < 2 or not _ends_in_quote(record[0]):
+        return False
+    for line in record[1:]:
+        at = _lone_quote(line)
+        if at is not None:
+            return at == 0 or "," in line[:at]
+    return False
+
+
+def _ends_in_quote(line: str) -> bool:
+    """Whether ``line`` ends inside a quoted field (a quote opening a field, not closed)."""
+    quoted, field_start, at = False, True, 0
+    while at < len(line):
+        char = line[at]
+        if quoted:
+            if char == '"':
+                if line[at + 1 : at + 2] == '"':
+                    at += 1  # a doubled quote inside quotes is a quote
+                else:
+                    quoted = False
+        elif char == '"' and field_start:
+            quoted = True
+        field_start = not quoted and char == ","
+        at += 1
+    return quoted
+
+
+def _lone_quote(line: str) -> int | None:
+    """The first quote of ``line`` that is not doubled, read inside a quoted field."""
+    at = line.find('"')
+    while at >= 0:
+        if line[at + 1 : at + 2] != '"':
+            return at
+        at = line.find('"', at + 2)
+    return None
 
 
 def _unclosed(error: csv.Error) -> bool:
@@ -352,9 +412,24 @@ class _Recorded:
         self.record.append(line)
         return line
 
-    def unread(self) -> Iterator[str]:
-        """The lines not read yet."""
-        return self._lines
+
+class _Replay:
+    """Lines of a text, some of them read again (``again``) before the rest: one
+    iterator however many records are read again (no chain of chains)."""
+
+    def __init__(self, lines: Iterable[str]) -> None:
+        self._lines = iter(lines)
+        self._again: list[str] = []
+
+    def __iter__(self) -> _Replay:
+        return self
+
+    def __next__(self) -> str:
+        return self._again.pop() if self._again else next(self._lines)
+
+    def again(self, lines: list[str]) -> None:
+        """Read ``lines`` next, in their order."""
+        self._again.extend(reversed(lines))
 
 
 def _lines_by_row(path: Path) -> RecordLines:

@@ -60,7 +60,8 @@ def test_a_gzipped_csv_line_of_more_than_the_bound_is_refused_naming_it(tmp_path
 
     path = tmp_path / "bomb.csv.gz"
     with gzip.open(path, "wb", compresslevel=1) as out:
-        out.write(b"job_id,ts,event,team\nftjob-a,2025-06-02T08:00:00Z,job_created,s\n")
+        # A quote in text first: the file is read row by row, which has no bound of its own.
+        out.write(b'job_id,ts,event,team\nftjob-a,2025-06-02T08:00:00Z,job_created,"s"x\n')
         out.write(b'ftjob-x,2025-06-02T08:00:00Z,job_created,"' + b" " * (MAX_LINE_BYTES + 1))
         out.write(b'"\n')
     try:
@@ -69,3 +70,28 @@ def test_a_gzipped_csv_line_of_more_than_the_bound_is_refused_naming_it(tmp_path
         assert error.line == 3 and "a line of more than 64 MiB" in str(error)
     else:
         raise AssertionError("a line of more than 64 MiB was read")
+
+
+@given(
+    st.lists(
+        st.one_of(st.integers(min_value=0, max_value=12), st.integers(min_value=21, max_value=60)),
+        max_size=12,
+    ),
+    st.booleans(),
+    st.integers(min_value=1, max_value=20),
+)
+def test_every_line_comes_whole_or_cut_alone_in_order(
+    lengths: list[int], final: bool, block: int
+) -> None:
+    """Lines of up to 12 bytes and of 21-60 (over the bound of 20), in any order: each
+    short line comes back whole, each long one cut alone, none swallowed into another."""
+    lines = [bytes([97 + n % 26]) * length for n, length in enumerate(lengths)]
+    data = b"\n".join(lines) + (b"\n" if final else b"")
+    got: list[bytes] = []
+    for chunk, cut in line_blocks(io.BytesIO(data), block, max_line=20):
+        if cut:
+            got.append(chunk)
+        else:
+            got += chunk.split(b"\n")[: -1 if chunk.endswith(b"\n") else None]
+    whole = data.split(b"\n")[: -1 if data.endswith(b"\n") else None] if data else []
+    assert got == [line[:20] for line in whole]

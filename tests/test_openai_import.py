@@ -752,6 +752,8 @@ def test_cli_writes_canonical_json_lines_and_a_report(
     assert run_cli(monkeypatch, "import-openai", str(FIXTURES), "-o", str(tmp_path / "e.csv")) == 2
     assert "name the output .jsonl" in capsys.readouterr().err
     assert not (tmp_path / "e.csv").exists()
+    assert run_cli(monkeypatch, "import-openai", str(FIXTURES), "-o", "-") == 0  # stdout
+    assert capsys.readouterr().out == events_to_jsonl(import_openai([FIXTURES]).events)
     out = tmp_path / "events.jsonl"
     assert run_cli(monkeypatch, "import-openai", str(FIXTURES), "-o", str(out)) == 0
     captured = capsys.readouterr()

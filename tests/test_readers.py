@@ -468,6 +468,31 @@ def test_a_quote_closed_on_the_next_line_with_text_after_it_swallows_no_record(
     )
 
 
+@pytest.mark.parametrize(
+    "message",
+    [
+        '"hello\nworld","search"-emea',  # a message over two lines, then a quote in text
+        '"hello\nworld" ,search',  # a space after the closing quote
+    ],
+)
+def test_a_message_over_two_lines_with_a_quote_in_text_after_it_is_read(
+    tmp_path: Path, message: str
+) -> None:
+    """Its second line is no record (no field before its quote): read as pandas reads
+    it, as before, not rejected with a job made of ``world"``."""
+    path = tmp_path / "message.csv"
+    path.write_text(
+        "job_id,ts,event,phase,message,team\n"
+        f"ftjob-a,2025-06-02T08:00:00Z,job_created,,{message}\n"
+        "ftjob-a,2025-06-02T08:00:00Z,phase_start,rollout,,\n"
+        "ftjob-a,2025-06-02T09:00:00Z,phase_end,rollout,,\n"
+        "ftjob-a,2025-06-02T09:00:00Z,succeeded,,,\n"
+    )
+    log = rftcost.read_events(path)
+    assert log.rejected.empty and log.counts()["accepted"] == 4
+    assert rftcost.bill(path).jobs["job_id"].tolist() == ["ftjob-a"]
+
+
 def test_a_quote_in_a_header_name_is_read_as_text_not_a_crash(tmp_path: Path) -> None:
     """``"ev"ent`` in the header: read as pandas reads it (it raised ``UnboundLocalError``
     on the path that reads a row at a time)."""

@@ -96,7 +96,11 @@ def audit_command(
     from rftcost.audit.document import write_audit, write_dispute
     from rftcost.engines import bill
 
-    check_outputs([output, dispute], [*logs, invoice, *(project_map or []), *policy_files(policy)])
+    check_outputs(
+        [output, dispute],
+        [*logs, invoice, *(project_map or []), *policy_files(policy)],
+        follow_links=follow_links,
+    )
     _refuse_unknown_suffix(output_format, output)
     output_format = resolve_format(output_format, output, OutputFormat.table)
     try:

@@ -95,7 +95,7 @@ def bill_command(
     from rftcost.policy import load_policy
     from rftcost.workers import available_workers
 
-    check_outputs([output], [*logs, *policy_files(policy)])
+    check_outputs([output], [*logs, *policy_files(policy)], follow_links=follow_links)
     # One file (and one open writer) per bucket, one process per worker: beyond these a
     # typo hangs the machine instead of billing (auto_buckets stays far below).
     for option, value, most in (("--buckets", buckets, MAX_BUCKETS), ("--workers", workers, 64)):
@@ -432,7 +432,7 @@ def validate_command(
     from rftcost.engines import bill
     from rftcost.events.readers import UNREADABLE_LINK_NOTE
 
-    check_outputs([output], [*logs, *policy_files(policy)])
+    check_outputs([output], [*logs, *policy_files(policy)], follow_links=follow_links)
     output_format = resolve_format(output_format, output, OutputFormat.table)
     check_logs(logs, follow_links=follow_links)
     with progress(logs) as report:

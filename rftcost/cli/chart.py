@@ -120,7 +120,7 @@ def chart_spend(
 ) -> None:
     """Stacked bars per period and team (compute after discount, grader), budgets as lines."""
     _check_suffix(output)
-    check_outputs([output], [*logs, budgets, *policy_files(policy)])
+    check_outputs([output], [*logs, budgets, *policy_files(policy)], follow_links=follow_links)
     from rftcost.charts import spend_figure
     from rftcost.spend import spend
 
@@ -145,7 +145,7 @@ def chart_cumulative(
 ) -> None:
     """Cumulative spend per team over one month against each team's budget."""
     _check_suffix(output)
-    check_outputs([output], [*logs, budgets, *policy_files(policy)])
+    check_outputs([output], [*logs, budgets, *policy_files(policy)], follow_links=follow_links)
     from rftcost.charts import cumulative_figure
 
     result = _bill(logs, policy, assume_tz, follow_links)
@@ -164,7 +164,7 @@ def chart_timeline(
 ) -> None:
     """One job as a Gantt chart: billed, lost and excluded time, billing events, checkpoints."""
     _check_suffix(output)
-    check_outputs([output], [*logs, *policy_files(policy)])
+    check_outputs([output], [*logs, *policy_files(policy)], follow_links=follow_links)
     from rftcost.charts import timeline_figure
     from rftcost.explain import explain
 
@@ -186,7 +186,7 @@ def chart_waterfall(
 ) -> None:
     """Wall clock → excluded → lost work → billable → rounding → discount → grader → total."""
     _check_suffix(output)
-    check_outputs([output], [*logs, *policy_files(policy)])
+    check_outputs([output], [*logs, *policy_files(policy)], follow_links=follow_links)
     from rftcost.charts import waterfall_figure
 
     result = _bill(logs, policy, assume_tz, follow_links)

@@ -46,6 +46,7 @@ __all__ = [
     "policy_files",
     "progress",
     "resolve_format",
+    "stdout_for_dash",
     "strict_exit",
     "visible_controls",
     "warn",
@@ -96,7 +97,7 @@ StdoutFormatOption = Annotated[
 """``--format`` of a command that writes to stdout only (no ``--output`` to take it from)."""
 
 
-def _stdout_for_dash(value: Path | None) -> Path | None:
+def stdout_for_dash(value: Path | None) -> Path | None:
     """``-o -`` is stdout, as the tools of the shell read it (not a file named ``-``)."""
     return None if value is not None and str(value) == "-" else value
 
@@ -107,7 +108,7 @@ OutputOption = Annotated[
         "--output",
         "-o",
         help="Write to this file instead of stdout ('-': stdout).",
-        callback=_stdout_for_dash,
+        callback=stdout_for_dash,
     ),
 ]
 
@@ -205,13 +206,16 @@ def resolve_format(chosen: _Format | None, output: Path | None, default: _Format
 def check_outputs(
     outputs: Iterable[Path | None],
     inputs: Iterable[Path | str | None],
+    *,
+    follow_links: bool = False,
 ) -> None:
     """Refuse, before any work, an output that would overwrite an input or cannot be written.
 
     An output is refused (``InputError``, exit 2) when it is the same file as an
     input (same path after links, or the same file by inode), lies inside an
-    input folder (a later run would read it as a log), is a folder, or is in a
-    folder that does not exist; two outputs of one command must differ too.
+    input folder (a later run would read it as a log) or is a file of one under another
+    name (a hard link; a link the reading follows, ``follow_links``), is a folder, or is
+    in a folder that does not exist; two outputs of one command must differ too.
     ``inputs`` may hold names that are not files (a policy preset): only paths
     that exist are compared.
     """
@@ -245,7 +249,8 @@ def check_outputs(
             if not (same or inside) and output.exists() and source.is_dir():
                 # A file of the folder under another name: a hard link, or reached by a
                 # link (a linked file, a folder followed with --follow-links).
-                same = any(_same_file(output, file) for file in _files_below(source))
+                below = _files_below(source, follow_links=follow_links)
+                same = any(_same_file(output, file) for file in below)
             if same or inside:
                 where = "is an input" if same else f"is inside the input folder {given}"
                 raise InputError(
@@ -255,16 +260,22 @@ def check_outputs(
                 )
 
 
-def _files_below(folder: Path) -> Iterator[Path]:
-    """Every file below ``folder``, links followed, each real folder once (a loop ends)."""
+def _files_below(folder: Path, *, follow_links: bool) -> Iterator[Path]:
+    """The files below ``folder`` the reading reads: links that lead out of it only when
+    it follows them (each real folder once, so a loop ends)."""
+    root = os.path.realpath(folder)
     seen: set[str] = set()
-    for root, folders, files in os.walk(folder, followlinks=True):
-        real = os.path.realpath(root)
+    for place, folders, files in os.walk(folder, followlinks=follow_links):
+        real = os.path.realpath(place)
         if real in seen:
             folders[:] = []
             continue
         seen.add(real)
-        yield from (Path(root, name) for name in files)
+        for name in files:
+            path = Path(place, name)
+            inside = os.path.realpath(path).startswith(root + os.sep)
+            if follow_links or not path.is_symlink() or inside:
+                yield path
 
 
 def check_logs(logs: Sequence[Path], *, follow_links: bool = False) -> None:

@@ -488,7 +488,7 @@ def calibrate_command(
     from rftcost.calibration import calibrate
     from rftcost.engines import bill
 
-    check_outputs([output], [*logs, *policy_files(policy)])
+    check_outputs([output], [*logs, *policy_files(policy)], follow_links=follow_links)
     # Billed here so that --follow-links reaches the reader; calibrate takes the bill.
     check_logs(logs, follow_links=follow_links)
     history = bill(logs, policy=policy, assume_tz=assume_tz, follow_links=follow_links)

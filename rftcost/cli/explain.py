@@ -53,7 +53,7 @@ def explain_command(
     from rftcost.policy import load_policy
     from rftcost.workers import available_workers
 
-    check_outputs([output, chart], [*logs, *policy_files(policy)])
+    check_outputs([output, chart], [*logs, *policy_files(policy)], follow_links=follow_links)
     if chart is not None and chart.suffix.lower() not in (".png", ".svg"):
         typer.echo(f"error: {chart}: a chart is written as .png or .svg", err=True)
         raise typer.Exit(EXIT_USAGE)

@@ -58,7 +58,7 @@ def export_focus(
     if output.suffix.lower() not in (".csv", ".parquet"):
         typer.echo(f"error: {output}: a FOCUS export is written as .csv or .parquet", err=True)
         raise typer.Exit(EXIT_USAGE)
-    check_outputs([output], [*logs, *policy_files(policy)])
+    check_outputs([output], [*logs, *policy_files(policy)], follow_links=follow_links)
     from rftcost.engines import bill
     from rftcost.focus import focus_chunks, write_focus
 

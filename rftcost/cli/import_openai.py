@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from rftcost.cli.app import app
-from rftcost.cli.common import EXIT_FOUND, EXIT_OK, check_outputs, emit, visible_controls
+from rftcost.cli.common import (
+    EXIT_FOUND,
+    EXIT_OK,
+    check_outputs,
+    emit,
+    stdout_for_dash,
+    visible_controls,
+)
 
 __all__ = [
     "import_openai_command",
@@ -36,7 +43,10 @@ def import_openai_command(
     output: Annotated[
         Path | None,
         typer.Option(
-            "--output", "-o", help="Canonical JSON Lines file to write (default: stdout)."
+            "--output",
+            "-o",
+            help="Canonical JSON Lines file to write (default, or '-': stdout).",
+            callback=stdout_for_dash,
         ),
     ] = None,
     strict: Annotated[

@@ -51,7 +51,9 @@ def report_command(
     from rftcost.engines import bill
     from rftcost.report import html_report, write_report
 
-    check_outputs([output], [*logs, invoice, budgets, *policy_files(policy)])
+    check_outputs(
+        [output], [*logs, invoice, budgets, *policy_files(policy)], follow_links=follow_links
+    )
     if output.suffix.lower() not in (".html", ".htm"):
         # As charts and FOCUS: an HTML page in report.pdf would open as a broken PDF.
         typer.echo(f"error: {output}: a report is written as .html", err=True)

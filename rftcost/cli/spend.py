@@ -116,7 +116,7 @@ def spend_command(
     if fail_over_budget and budgets is None:
         typer.echo("error: --fail-over-budget needs --budgets FILE", err=True)
         raise typer.Exit(EXIT_USAGE)
-    check_outputs([output], [*logs, budgets, *policy_files(policy)])
+    check_outputs([output], [*logs, budgets, *policy_files(policy)], follow_links=follow_links)
     output_format = resolve_format(output_format, output, OutputFormat.table)
     from rftcost.engines import bill
     from rftcost.spend import spend

@@ -28,27 +28,26 @@ def line_blocks(
     ``block_bytes``: a line read within one block is never too long."""
     pending: list[bytes] = []  # the start of a line begun in an earlier block
     held = 0
-    while data := handle.read(block_bytes):
+    after = b""  # what followed a cut line in the last block read: read as new data
+    while data := after or handle.read(block_bytes):
+        after = b""
         first = data.find(b"\n")
         if first < 0:
             pending.append(data)
             held += len(data)
             if held > max_line:
                 yield b"".join(pending)[:max_line], True
-                rest = _skip_line(handle, block_bytes)
-                pending, held = ([rest], len(rest)) if rest else ([], 0)
+                pending, held = [], 0
+                after = _skip_line(handle, block_bytes)
             continue
         if held + first > max_line:  # the pending line ends here, too long
             yield b"".join([*pending, data[:first]])[:max_line], True
-            pending, held, data = [], 0, data[first + 1 :]
+            pending, held, after = [], 0, data[first + 1 :]
+            continue
         end = data.rfind(b"\n")
-        if end >= 0:
-            yield b"".join([*pending, data[: end + 1]]), False
-            pending, held = [], 0
+        yield b"".join([*pending, data[: end + 1]]), False
         tail = data[end + 1 :]
-        if tail:
-            pending.append(tail)
-            held += len(tail)
+        pending, held = ([tail], len(tail)) if tail else ([], 0)
     if pending:
         yield b"".join(pending), False
 
