@@ -308,6 +308,13 @@ def _residual_draws(
             if missing.any():
                 chosen = (fill[:, position] * len(present)).astype(int).clip(0, len(present) - 1)
                 values = np.where(missing, present[chosen], values)
+            # A history that barely varies (identical jobs: every residual 0) says nothing
+            # of the spread: at least the prior's, shrunk by the history's size, so that
+            # P10 = P50 = P90 never claims a certainty no history of a few jobs holds.
+            prior = PRIOR.components.get(name)
+            floor = 0.0 if prior is None else prior.residual_sd / math.sqrt(max(fit.n_jobs, 1))
+            if fit.residual_sd < floor:
+                values = values + math.sqrt(floor**2 - fit.residual_sd**2) * own[:, position]
             result[name] = values
         else:
             result[name] = fit.residual_sd * (

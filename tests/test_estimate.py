@@ -65,6 +65,24 @@ def test_without_calibration_the_output_says_so_and_is_wide(plan: Plan) -> None:
     )
 
 
+def test_a_history_of_identical_jobs_still_gives_a_range() -> None:
+    """Six copies of one job calibrate with every residual 0: P10 = P50 = P90 claimed a
+    certainty six jobs cannot hold. The spread is at least the prior's, shrunk by the
+    history's size (sd / sqrt(6))."""
+    one = simulate_jobs([RunSettings()], seed=3, scenarios=Scenario())
+    copies = [one.assign(job_id=one["job_id"] + f"-{n}") for n in range(6)]
+    import pandas as pd
+
+    history = pd.concat(copies, ignore_index=True)
+    if "event_id" in history:
+        history = history.assign(event_id=history["event_id"] + "-" + history["job_id"])
+    fitted = calibrate(history, min_jobs=5, allow_constant=True)
+    assert fitted.components["train_seconds_per_step"].residual_sd < 1e-9
+    # The same run again, a Python grader (no tokens): it was 127.00 / 127.00 / 127.00.
+    total = run(plan_from_settings(RunSettings().model_dump()), fitted).total_amount
+    assert total.p10 < total.p50 < total.p90
+
+
 def test_calibrated_estimate_is_narrower(plan: Plan, calibration: Calibration) -> None:
     prior = run(plan)
     fitted = run(plan, calibration)
