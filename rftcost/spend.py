@@ -388,21 +388,18 @@ def load_budgets(path: str | Path) -> Budgets:
     header = [h.strip().lower() for h in rows[0]]
     required = ["team", "period", "amount"]
     missing = [c for c in required if c not in header]
-    if missing:
-        raise InputError(
-            f"the budgets file lacks column(s) {', '.join(missing)}",
-            path=source,
-            line=lines[0][0],
-            hint="expected a header team,period,amount",
-        )
+    # A repeated column: which copy holds the budget is not known (the first, unsaid).
     twice = [name for name in [*required, "currency"] if header.count(name) > 1]
-    if twice:
-        # Which copy holds the budget is not known: the first would be read, unsaid.
+    if missing or twice:
         raise InputError(
-            f"the budgets file names column {twice[0]} twice",
+            f"the budgets file lacks column(s) {', '.join(missing)}"
+            if missing
+            else f"the budgets file names column {twice[0]} twice",
             path=source,
             line=lines[0][0],
-            hint="keep one column of each name",
+            hint="expected a header team,period,amount"
+            if missing
+            else "keep one column of each name",
         )
     position = {name: header.index(name) for name in [*required, "currency"] if name in header}
     items: list[Budget] = []
