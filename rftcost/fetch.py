@@ -30,7 +30,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from rftcost.errors import ExportError
+from rftcost.errors import ExportError, RftcostError
 from rftcost.events.json_text import holds_surrogate, lone_surrogate, without_surrogates
 
 __all__ = [
@@ -45,6 +45,7 @@ __all__ = [
     "is_job_id",
     "not_the_api",
     "open_client",
+    "require_job_id",
     "write_job",
 ]
 
@@ -57,6 +58,15 @@ _INSTALL_HINT = "pip install 'rftcost[fetch]'"
 _SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]*")
 _MAX_ID_CHARS = 200
 """The longest job id taken: it names a folder (most file systems hold 255 bytes)."""
+
+
+def require_job_id(job_id: str, error: Callable[..., RftcostError] | None = None) -> None:
+    """``error`` (``FetchError`` by default; a class taking a reason and a ``hint``)
+    unless ``is_job_id``: before any request, and before an id names a folder."""
+    if not is_job_id(job_id):
+        raise (error or FetchError)(
+            f"{job_id!r} is not a fine-tuning job id", hint="ids look like ftjob-abc123"
+        )
 
 
 def is_job_id(job_id: str) -> bool:
@@ -149,10 +159,7 @@ def fetch_jobs(
     """
     job_ids = list(dict.fromkeys(job_ids))
     for job_id in job_ids:
-        if not is_job_id(job_id):
-            raise FetchError(
-                f"{job_id!r} is not a fine-tuning job id", hint="ids look like ftjob-abc123"
-            )
+        require_job_id(job_id)
     root = Path(out_dir)
     fetched: list[FetchedJob] = []
     with open_client(
@@ -230,10 +237,7 @@ def write_job(
     """Write one job's ``job.json``, ``events.json`` and ``checkpoints.json`` under
     ``root/job_id/`` (each file replaced whole, never left half written); ``FetchError``
     for an id that cannot name a folder (``is_job_id``), never a path out of ``root``."""
-    if not is_job_id(job_id):
-        raise FetchError(
-            f"{job_id!r} is not a fine-tuning job id", hint="ids look like ftjob-abc123"
-        )
+    require_job_id(job_id)
     folder = root / job_id
     folder.mkdir(parents=True, exist_ok=True)
     documents = {

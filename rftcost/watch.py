@@ -58,7 +58,7 @@ from pydantic import BaseModel, ConfigDict
 
 from rftcost._callable import make_module_callable
 from rftcost.errors import RftcostError
-from rftcost.events.json_text import holds_surrogate, without_surrogates
+from rftcost.events.json_text import without_surrogates
 from rftcost.fetch import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_PAGE_SIZE,
@@ -68,6 +68,7 @@ from rftcost.fetch import (
     is_job_id,
     not_the_api,
     open_client,
+    require_job_id,
     write_job,
 )
 from rftcost.money import (
@@ -338,10 +339,7 @@ def watch(
     if not ids and not all_jobs:
         raise WatchError("no job to watch", hint="give job ids (ftjob-…) or --all")
     for job_id in ids:
-        if not is_job_id(job_id):
-            raise WatchError(
-                f"{job_id!r} is not a fine-tuning job id", hint="ids look like ftjob-abc123"
-            )
+        require_job_id(job_id, WatchError)
     if not (math.isfinite(interval) and interval > 0):  # time.sleep(inf) overflows
         raise WatchError(f"must be positive and finite, not {interval}", option="--interval")
     if max_failures < 1:
@@ -911,7 +909,7 @@ def _running_rft_jobs(client: Any, page_size: int) -> tuple[list[str], list[str]
         kind = getattr(method, "type", None)
         if kind == "reinforcement" and job.status == "running":
             job_id = str(job.id)
-            if holds_surrogate(job_id) or not is_job_id(job_id):
+            if not is_job_id(job_id):  # a lone surrogate escape is none either
                 unreadable.append(without_surrogates(job_id))
             else:
                 found.append(job_id)

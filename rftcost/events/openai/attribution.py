@@ -14,10 +14,12 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from rftcost.events.json_text import without_surrogates
+from rftcost.events.openai.frames import is_missing
 from rftcost.events.openai.model import ImportProblem
 
 __all__ = ["resolve_checkpoint_jobs", "resolve_event_jobs", "tie_to_jobs", "unresolved_records"]
@@ -77,7 +79,7 @@ def tie_to_jobs(
     A problem whose job cannot be told (several candidates) stays without one.
     """
     in_folder = _jobs_by_folder(jobs)
-    known = _known_ids(jobs, pd.Series(list(file_jobs.values()), dtype="object"))
+    known = _known_ids(jobs, file_jobs.values())
     tied = []
     for problem in problems:
         if problem.job_id is None:
@@ -145,9 +147,9 @@ def _sets_by_key(keys: pd.Series, values: pd.Series) -> dict[str, set[str]]:
     return found
 
 
-def _known_ids(jobs: pd.DataFrame, named: pd.Series) -> set[str]:
+def _known_ids(jobs: pd.DataFrame, named: Iterable[Any]) -> set[str]:
     """The job ids the import knows: its job objects', and those its events name."""
-    return {str(job) for job in jobs["job_id"].dropna()} | {str(job) for job in named.dropna()}
+    return {str(job) for job in [*jobs["job_id"], *named] if not is_missing(job)}
 
 
 def _ids_in_path(file: Path, known: set[str]) -> set[str]:
