@@ -178,7 +178,8 @@ class ComponentFit(BaseModel):
     residual_sd: float
     """Standard deviation of the residuals (log scale)."""
     r2: float | None
-    """R² of the fit on the log scale (``None`` for a prior)."""
+    """R² of the fit on the log scale (``None`` for a prior, and where the history's
+    values do not vary: there is no variance to explain)."""
     n_jobs: int
     """Jobs the fit used."""
 
@@ -361,10 +362,9 @@ class Calibration(BaseModel):
         job_fit = self.quality.get("job_billable_seconds")
         if isinstance(job_fit, dict):
             fitted, error = job_fit.get("r2"), job_fit.get("median_abs_rel_error")
-            if _finite(fitted) and _finite(error):
-                lines.append(
-                    f"job billable time: R² {fitted:.3f}, median |error| {100 * error:.1f}%"
-                )
+            if _finite(error):
+                r2 = f"{fitted:.3f}" if _finite(fitted) else "n/a (the jobs' time does not vary)"
+                lines.append(f"job billable time: R² {r2}, median |error| {100 * error:.1f}%")
             else:  # no job had every setting the whole-job check needs
                 lines.append("job billable time: not measured (no job to check the fit on)")
         lines.extend(self.weaknesses())
@@ -953,12 +953,12 @@ def calibrate(
     kept = tuple(
         tuple(None if math.isnan(v) else round(float(v), 5) for v in row) for row in residual_matrix
     )
-    quality = {
+    quality: dict[str, dict[str, float | None]] = {
         name: {"r2": fit.r2, "residual_sd": fit.residual_sd, "n_jobs": fit.n_jobs}
         for name, fit in fits.items()
-        if fit.r2 is not None
+        if fit.n_jobs > 0  # fitted, not a prior
     }
-    quality["job_billable_seconds"] = _job_level_quality(frame, fitted)
+    quality["job_billable_seconds"] = dict(_job_level_quality(frame, fitted))
     return Calibration(
         calibrated=True,
         created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -1137,8 +1137,7 @@ def _fit_component(
     sigma2 = float(resid @ resid) / dof
     inverse = np.linalg.pinv(x.T @ x)
     covariance = sigma2 * inverse
-    total = float(((y - y.mean()) ** 2).sum())
-    r2 = 1.0 - float(resid @ resid) / total if total > 0 else 1.0
+    r2 = _r_squared(y, float(resid @ resid))
     # Kept for resampling: residuals / sqrt(1 - leverage), which have the spread of a new
     # job's error (a fitted residual is smaller: the fit leaned towards its own job).
     leverage = np.clip(np.einsum("ij,jk,ik->i", x, inverse, x), 0.0, 0.99)
@@ -1163,6 +1162,16 @@ def _fit_component(
     return fit, residuals, notes, fitted
 
 
+def _r_squared(values: FloatArray, residual_sum_of_squares: float) -> float | None:
+    """1 - RSS / TSS; ``None`` when the values do not vary beyond rounding noise (R² is
+    undefined: identical jobs would otherwise get 1.000 or 0.000 by the noise's sign)."""
+    total = float(((values - values.mean()) ** 2).sum())
+    scale = float(np.abs(values).max()) if len(values) else 0.0
+    if total <= len(values) * (1e-9 * max(scale, 1.0)) ** 2:
+        return None
+    return 1.0 - residual_sum_of_squares / total
+
+
 def _job_level_quality(frame: Any, fitted: Mapping[str, FloatArray]) -> dict[str, float]:
     """In-sample fit of each job's billable seconds (steps × per step + runs × per run).
 
@@ -1178,8 +1187,8 @@ def _job_level_quality(frame: Any, fitted: Mapping[str, FloatArray]) -> dict[str
     guess = guess + np.where(runs > 0, runs * np.exp(np.nan_to_num(valid)), 0.0)
     actual = (frame["train_seconds"] + frame["valid_seconds"]).to_numpy(dtype="float64")
     actual, guess = actual[usable], guess[usable]
-    total = float(((actual - actual.mean()) ** 2).sum())
-    r2 = 1.0 - float(((actual - guess) ** 2).sum()) / total if total > 0 else 1.0
+    fitted_r2 = _r_squared(actual, float(((actual - guess) ** 2).sum()))
+    r2 = math.nan if fitted_r2 is None else fitted_r2
     relative = np.abs(guess - actual) / np.where(actual > 0, actual, 1.0)
     return {"r2": r2, "median_abs_rel_error": float(np.median(relative)), "n_jobs": len(actual)}
 

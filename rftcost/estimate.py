@@ -3,8 +3,9 @@
 ``estimate(plan, calibration)`` draws many possible runs of the plan (Monte
 Carlo) from the calibration's fitted model (``rftcost.calibration``):
 
-1. counts: steps = ceil(n_train / batch_size) × n_epochs, validation runs =
-   steps // eval_interval (none without validation data);
+1. counts (``Plan.steps``, ``Plan.validation_runs``): steps = ceil(n_train × n_epochs /
+   batch_size), validation runs = ceil(steps / eval_interval), every ``eval_interval``
+   steps and after the last (none without validation data);
 2. per draw, a job-level residual vector is resampled from the history (so a run
    that reasons longer is slower *and* uses more grader tokens), and each fit's
    coefficients are drawn from their uncertainty; seconds per step and per
@@ -109,13 +110,18 @@ class Quantiles(BaseModel):
     p90: Decimal
     """90th percentile."""
 
-    def strings(self, places: int = 2) -> dict[str, str]:
-        """``{"p10": "3.10", ...}`` with exactly ``places`` decimals."""
+    def strings(self, places: int | None = 2) -> dict[str, str]:
+        """``{"p10": "3.10", ...}`` with exactly ``places`` decimals; ``None``: each value's
+        own (hours keep the policy's ``hours_decimals``, as a bill shows them, R11)."""
         return {
-            "p10": f"{self.p10:.{places}f}",
-            "p50": f"{self.p50:.{places}f}",
-            "p90": f"{self.p90:.{places}f}",
+            "p10": _decimal_text(self.p10, places),
+            "p50": _decimal_text(self.p50, places),
+            "p90": _decimal_text(self.p90, places),
         }
+
+
+def _decimal_text(value: Decimal, places: int | None) -> str:
+    return f"{value:f}" if places is None else f"{value:.{places}f}"
 
 
 class Progress(BaseModel):
@@ -204,13 +210,13 @@ class Estimate(BaseModel):
             "steps": self.steps,
             "validation_runs": self.validation_runs,
             "graded_samples": self.graded_samples,
-            "billable_hours": self.billable_hours.strings(),
+            "billable_hours": self.billable_hours.strings(None),
             "compute_amount": self.compute_amount.strings(),
             "discount_amount": self.discount_amount.strings(),
             "grader_amount": self.grader_amount.strings(),
             "total_amount": self.total_amount.strings(),
-            "breakdown": {phase: q.strings()["p50"] for phase, q in self.breakdown.items()},
-            "breakdown_hours": {phase: q.strings() for phase, q in self.breakdown.items()},
+            "breakdown": {phase: q.strings(None)["p50"] for phase, q in self.breakdown.items()},
+            "breakdown_hours": {phase: q.strings(None) for phase, q in self.breakdown.items()},
             "grader_tokens": {k: q.strings(0) for k, q in self.grader_tokens.items()},
             # Additive to estimate/v1 (kind 13).
             "grader_amount_by_model": {
@@ -225,8 +231,8 @@ class Estimate(BaseModel):
         }
         if self.progress is not None:
             document["progress"] = self.progress.model_dump(mode="json")
-            for key in ("charged_amount", "unbilled_hours"):
-                document["progress"][key] = f"{getattr(self.progress, key):.2f}"
+            document["progress"]["charged_amount"] = f"{self.progress.charged_amount:.2f}"
+            document["progress"]["unbilled_hours"] = f"{self.progress.unbilled_hours:f}"
         return document
 
 
@@ -1106,9 +1112,10 @@ def check_budget(
     for tier, label, changes in _candidate_changes(plan, policy_):
         try:
             variant = plan.with_changes(**changes)
-        except PlanError:
-            continue
-        tried.append((tier, label, cents_to_decimal(p90_of(variant))))
+            variant_p90 = p90_of(variant)
+        except (PlanError, PriceNotFoundError):
+            continue  # a grader not priced at ``at``: no change to suggest, not an error
+        tried.append((tier, label, cents_to_decimal(variant_p90)))
     best: tuple[str, Decimal] | None = None
     for tier in _TIERS:
         fitting = [(label, p90) for t, label, p90 in tried if t == tier and p90 <= limit]
@@ -1365,12 +1372,20 @@ def project_running(
     result_ = _estimate_of(
         job_plan, resolved, policy_, simulated, draws=draws, at=at, progress=progress
     )
-    extra = (
+    extra: tuple[str, ...] = (
         f"job in progress: {steps_done} of {job_plan.steps} steps and {runs_done} of "
         f"{job_plan.validation_runs} validation runs done; charged so far "
         f"{format_amount(progress.charged_amount)}; the last charge covers the unbilled "
         f"{progress.unbilled_hours} h and the work left",
     )
+    if steps_done > job_plan.steps or runs_done > job_plan.validation_runs:
+        # Settings that contradict the log (a wrong --n-train): said, not silently capped.
+        extra = (
+            *extra,
+            f"the log shows more work done ({steps_done} steps, {runs_done} validation runs)"
+            f" than the settings plan ({job_plan.steps} steps, {job_plan.validation_runs}"
+            " runs): no work left is projected; check the training-set size and settings",
+        )
     assumptions = (*extra, *sharing_notes, *result_.assumptions)
     return result_.model_copy(update={"assumptions": assumptions})
 

@@ -371,7 +371,7 @@ def load_plan(
     if "grader" not in reinforcement:
         raise PlanError(f"{where}: method.reinforcement.grader is required")
     grader = parse_grader(reinforcement["grader"], where=f"{where}: method.reinforcement.grader")
-    hyper = reinforcement.get("hyperparameters") or {}
+    hyper = _object_or_empty(reinforcement.get("hyperparameters"))
     if not isinstance(hyper, dict):
         raise PlanError(f"{where}: method.reinforcement.hyperparameters must be an object")
     unknown = sorted(set(hyper) - set(HYPERPARAMETERS))
@@ -432,7 +432,7 @@ def load_plan(
     if valid_summary is not None:
         settings["valid_prompt_tokens"] = valid_summary.mean_prompt_tokens
 
-    metadata = body.get("metadata") or {}
+    metadata = _object_or_empty(body.get("metadata"))
     if not isinstance(metadata, dict):
         raise PlanError(f"{where}: metadata must be an object of strings")
     settings["team"] = _optional_str(metadata.get("team"))
@@ -495,6 +495,13 @@ def _parse_json(text: str, where: str, *, what: str) -> Any:
         raise PlanError(f"{where}:{exc.lineno}: not valid JSON ({exc.msg}); {what}") from exc
     except RecursionError as exc:
         raise PlanError(f"{where}: JSON nested too deeply to read; {what}") from exc
+
+
+def _object_or_empty(value: Any) -> Any:
+    """An object as given, ``null`` as an empty one; anything else (``false``, ``0``,
+    ``""``, ``[]``) is returned for the caller's "must be an object" refusal, as the
+    API refuses it, rather than read as every setting omitted."""
+    return {} if value is None else value
 
 
 def _refuse_unknown(body: Mapping[str, Any], known: tuple[str, ...], where: str, what: str) -> None:
@@ -690,7 +697,7 @@ def parse_grader(grader: Any, *, where: str, inner: bool = False) -> GraderSpec:
         model = grader.get("model")
         if not isinstance(model, str) or not model.strip():
             raise PlanError(f"{where}: a {kind} grader needs a 'model' (e.g. \"gpt-4.1-mini\")")
-        sampling = grader.get("sampling_params") or {}
+        sampling = _object_or_empty(grader.get("sampling_params"))
         if not isinstance(sampling, dict):
             raise PlanError(f"{where}: sampling_params must be an object")
         effort = sampling.get("reasoning_effort")

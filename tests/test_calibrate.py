@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from rftcost.billing import Bill
@@ -168,6 +170,23 @@ def test_refuses_when_a_needed_setting_never_varies() -> None:
     train = relaxed.components["train_seconds_per_step"]
     assert "log_batch_size" in train.fixed
     assert any("batch_size constant" in note for note in relaxed.notes)
+
+
+def test_r_squared_of_a_history_that_never_varies_is_not_a_number() -> None:
+    """Identical jobs: nothing to explain, so R² is n/a (it was 1.000 or 0.000 by the
+    sign of rounding noise, component by component)."""
+    one = simulate_jobs([RunSettings()], seed=1, scenarios=Scenario())
+    copies = [
+        one.assign(job_id=f"ftjob-copy{i}", event_id=one["event_id"] + f"-{i}") for i in range(25)
+    ]
+    result = calibrate(pd.concat(copies, ignore_index=True), min_jobs=5, allow_constant=True)
+    assert {fit.r2 for fit in result.components.values() if fit.n_jobs} == {None}
+    assert result.quality["job_billable_seconds"]["r2"] is None or math.isnan(
+        result.quality["job_billable_seconds"]["r2"]
+    )
+    lines = result.summary_lines()
+    assert any("job billable time: R² n/a" in line for line in lines)
+    assert not any("R² 1.000" in line or "R² 0.000" in line for line in lines)
 
 
 def test_too_few_jobs_for_the_settings_that_vary_is_the_error_said() -> None:

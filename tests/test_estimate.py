@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pytest
@@ -232,6 +232,28 @@ def test_vary_specs_are_checked(plan: Plan) -> None:
         what_if(plan, {"batch_size": ["big"]}, draws=DRAWS, at=AT)
 
 
+def test_hours_are_shown_with_the_policy_decimals(
+    plan: Plan, calibration: Calibration, tmp_path: Path
+) -> None:
+    # A policy billing thousandths of an hour: the estimate shows the hours it priced,
+    # as a bill does, so that compute = hours × rate can be checked on the page.
+    policy = tmp_path / "thousandths.toml"
+    policy.write_text(
+        'name = "thousandths"\nextends = "openai-rft"\n'
+        '[hourly_rates]\n"o4-mini" = "33.333"\n[rounding]\nhours_decimals = 3\n'
+    )
+    result = run(plan, calibration, policy=policy)
+    document = result.to_dict()
+    for q in ("p10", "p50", "p90"):
+        hours = document["billable_hours"][q]
+        assert len(hours.partition(".")[2]) == 3
+        compute = Decimal(hours) * Decimal("33.333")
+        assert Decimal(document["compute_amount"][q]) == compute.quantize(
+            Decimal("0.01"), ROUND_HALF_UP
+        )
+    assert all(len(h.partition(".")[2]) == 3 for h in document["breakdown"].values())
+
+
 def test_budget_check_names_the_change_that_fits(plan: Plan, calibration: Calibration) -> None:
     result = run(plan, calibration)
     within = check_budget(plan, result.total_amount.p90 + 1, calibration, draws=DRAWS, at=AT)
@@ -244,6 +266,17 @@ def test_budget_check_names_the_change_that_fits(plan: Plan, calibration: Calibr
     assert over.candidates and dict(over.candidates)[over.suggestion] == over.suggestion_p90
     hopeless = check_budget(plan, Decimal("1"), calibration, draws=DRAWS, at=AT)
     assert hopeless.over and hopeless.suggestion is None
+
+
+def test_budget_check_passes_over_graders_not_priced_at_the_date(plan: Plan) -> None:
+    # gpt-4o is priced from 2024-08-06, the suggested cheaper graders only later: on a
+    # date between, the check says over budget and suggests what it can price.
+    early = datetime(2024, 9, 1, tzinfo=UTC)
+    older = plan.with_changes(grader_model="gpt-4o-2024-08-06")
+    over = check_budget(older, Decimal("1"), draws=DRAWS, at=early)
+    assert over.over
+    assert over.candidates
+    assert not any("grader model" in label for label, _ in over.candidates)
 
 
 def test_projects_a_job_in_progress(calibration: Calibration) -> None:
@@ -275,6 +308,11 @@ def test_projects_a_job_in_progress(calibration: Calibration) -> None:
     done = logs.job("ftjob-done").total_amount
     assert done is not None
     assert abs(projection.total_amount.p50 - done) / done < Decimal("0.25")
+    assert not any("more work done" in note for note in projection.assumptions)
+    contradicted = project_running(
+        logs, "ftjob-live", calibration, draws=DRAWS, at=AT, settings_given={"n_train_examples": 16}
+    )  # 12 steps done of the 2 that 16 examples make: said, not silently capped
+    assert any("more work done (12 steps" in note for note in contradicted.assumptions)
     with pytest.raises(PlanError, match="has finished \\(succeeded\\)"):
         project_running(logs, "ftjob-done", calibration)
     with pytest.raises(PlanError, match="not in the logs"):

@@ -175,6 +175,27 @@ def test_out_of_range_hyperparameters_are_plan_errors(
         load_plan(_write(data, _body(**hyper)))
 
 
+@pytest.mark.parametrize("value", [False, 0, "", []])
+def test_objects_given_as_other_falsy_values_are_refused(data: Path, value: object) -> None:
+    # Not read as "every setting omitted": the API refuses them, so does the plan.
+    body = _body()
+    body["method"]["reinforcement"]["hyperparameters"] = value
+    with pytest.raises(PlanError, match="hyperparameters must be an object"):
+        load_plan(_write(data, body))
+    body = _body()
+    body["metadata"] = value
+    with pytest.raises(PlanError, match="metadata must be an object"):
+        load_plan(_write(data, body))
+    body = _body()
+    body["method"]["reinforcement"]["grader"]["sampling_params"] = value
+    with pytest.raises(PlanError, match="sampling_params must be an object"):
+        load_plan(_write(data, body))
+    body = _body()
+    body["method"]["reinforcement"]["hyperparameters"] = None
+    body["metadata"] = None
+    assert load_plan(_write(data, body)).batch_size == AUTO_DEFAULTS["batch_size"]
+
+
 def test_unknown_grader_type_is_a_plan_error(data: Path) -> None:
     body = _body()
     body["method"]["reinforcement"]["grader"] = {"type": "vibes_check", "name": "x"}

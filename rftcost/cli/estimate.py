@@ -243,7 +243,7 @@ def _row_json(row: Any) -> dict[str, Any]:
         "changes": row.changes,
         "steps": row.steps,
         "validation_runs": row.validation_runs,
-        "billable_hours": row.billable_hours.strings(),
+        "billable_hours": row.billable_hours.strings(None),
         "total_amount": row.total_amount.strings(),
     }
 
@@ -292,7 +292,7 @@ def _counts(result: Any) -> str:
 
 
 def _figure_rows(result: Any) -> list[list[str]]:
-    rows = [["billable hours", *result.billable_hours.strings().values()]]
+    rows = [["billable hours", *result.billable_hours.strings(None).values()]]
     for label, q in (
         ("compute", result.compute_amount),
         ("discount", result.discount_amount),
@@ -310,7 +310,7 @@ def _figure_rows(result: Any) -> list[list[str]]:
 
 
 def _breakdown_rows(result: Any) -> list[list[str]]:
-    return [[phase, *q.strings().values()] for phase, q in result.breakdown.items()]
+    return [[phase, *q.strings(None).values()] for phase, q in result.breakdown.items()]
 
 
 def _what_if_rows(rows: list[Any]) -> tuple[list[str], list[list[str]]]:
@@ -321,7 +321,7 @@ def _what_if_rows(rows: list[Any]) -> tuple[list[str], list[list[str]]]:
             *(row.changes[n] for n in names),
             str(row.steps),
             str(row.validation_runs),
-            row.billable_hours.strings()["p50"],
+            row.billable_hours.strings(None)["p50"],
             *row.total_amount.strings().values(),
         ]
         for row in rows
