@@ -111,6 +111,15 @@ def test_duplicates_never_change_a_bill(records: list[dict[str, Any]], data: st.
     assert unplaced(document.to_dict()) == bill_of(base)
     assert document.log is not None
     assert document.log.counts()["duplicates"] == len(extra)
+    # An overlapping export that does not carry the ids, read before or after the one
+    # that does: the same events.
+    anonymous = [{k: v for k, v in r.items() if k != "event_id"} for r in repeated]
+    if not without_ids and anonymous:
+        mixed = anonymous + records if data.draw(st.booleans()) else records + anonymous
+        document = rftcost.bill(pd.DataFrame(mixed))
+        assert unplaced(document.to_dict()) == bill_of(records)
+        assert document.log is not None
+        assert document.log.counts()["duplicates"] == len(anonymous)
 
 
 @pytest.mark.slow

@@ -279,10 +279,12 @@ def test_duplicates_by_event_id_and_by_content(tmp_path: Path) -> None:
     with_ids = [{**e, "event_id": f"e{i}"} for i, e in enumerate(events)]
     write_jsonl(tmp_path / "a.jsonl", with_ids)
     write_jsonl(tmp_path / "b.jsonl", with_ids[1:])  # an overlapping export
-    write_jsonl(tmp_path / "c.jsonl", [events[0], events[0]])  # no ids: full content
+    # No ids: full content, here that of a.jsonl's first record (which keeps its id).
+    write_jsonl(tmp_path / "c.jsonl", [events[0], events[0]])
     log = rftcost.read_events(tmp_path)
     counts = log.counts()
-    assert counts["duplicates"] == len(events) - 1 + 1
+    assert counts["duplicates"] == len(events) - 1 + 2
+    assert log.events["event_id"].notna().all()
     assert counts["records_read"] == counts["accepted"] + counts["duplicates"] + counts["rejected"]
     assert rftcost.bill(log).job("ftjob-a").total_amount == Decimal("100.00")
 

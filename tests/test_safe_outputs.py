@@ -555,6 +555,11 @@ def test_an_output_into_a_missing_folder_is_refused_before_the_work(
         assert len(err.strip().splitlines()) == 1, err
         assert "does not exist" in err or "is a folder" in err, err
     assert not missing.parent.exists()
+    # A link whose target's folder is missing: that folder is named, not the link's.
+    (tmp_path / "link.json").symlink_to(missing / "bill.json")
+    assert main(monkeypatch, "bill", log, "-o", str(tmp_path / "link.json")) == 2
+    err = capsys.readouterr().err
+    assert f"the folder {missing} does not exist (where the link" in err, err
 
 
 @pytest.mark.parametrize(

@@ -238,8 +238,11 @@ def check_outputs(
         if output.is_dir():
             raise InputError("is a folder, not a file to write", path=output)
         if not target.parent.is_dir():
+            # A link whose target's folder is missing: that folder, not the link's own.
+            missing = output.parent if not output.parent.resolve().is_dir() else target.parent
             raise InputError(
-                f"the folder {output.parent} does not exist",
+                f"the folder {missing} does not exist"
+                + (f" (where the link {output} points)" if missing != output.parent else ""),
                 path=output,
                 hint="create it first or write elsewhere",
             )

@@ -2,7 +2,8 @@
 
 Two records with the same ``(job_id, event_id)`` and the same content are one event
 read twice (a duplicate); with other content, the later one is a conflict (rejected).
-Records without an ``event_id`` are duplicates when their whole content repeats.
+Records without an ``event_id`` are duplicates when their whole content repeats, also
+the content of a record with an ``event_id`` (which is the one kept).
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ def deduplicate(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.Da
         subset = events[candidates]
         columns = ["job_id", "event_id", *CONTENT_COLUMNS]
         same_content[candidates] = subset.duplicated(columns, keep="first").to_numpy()
+    if has_id.any() and not has_id.all():
+        same_content |= _copies_of_identified(events, has_id)
     if not same_id.any() and not same_content.any():
         # The usual case: nothing repeated, nothing to copy.
         return events.reset_index(drop=True), empty_duplicates(events), empty_rejected()
@@ -79,6 +82,30 @@ def deduplicate(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.Da
     drop = np.zeros(len(kept), dtype=bool)
     drop[np.flatnonzero(same_id[~same_content])[conflict_in_repeated.to_numpy()]] = True
     return kept[~drop].reset_index(drop=True), dup_frame, conflicts
+
+
+def _copies_of_identified(events: pd.DataFrame, has_id: np.ndarray) -> np.ndarray:
+    """Records without an ``event_id`` whose content is that of a record with one in
+    their job: the same event from an export that does not carry ids (a CSV beside a
+    JSON Lines export). The record with the id is kept wherever it comes in the reading
+    order, so the bill is the same for any order (event-log.md: overlapping exports
+    never change a bill). Only the jobs that hold both kinds are compared."""
+    job = events["job_id"]
+    mixed = job.isin(pd.unique(job[has_id])) & job.isin(pd.unique(job[~has_id]))
+    copies = np.zeros(len(events), dtype=bool)
+    if not mixed.any():
+        return copies
+    at = np.flatnonzero(mixed.to_numpy())
+    identified = at[has_id[at]]
+    anonymous = at[~has_id[at]]
+    columns = ["job_id", *CONTENT_COLUMNS]
+    # Identified records first: an anonymous one repeating any of them is marked.
+    stacked = pd.concat(
+        [events[columns].take(identified), events[columns].take(anonymous)], ignore_index=True
+    )
+    repeats = stacked.duplicated(keep="first").to_numpy()[len(identified) :]
+    copies[anonymous[repeats]] = True
+    return copies
 
 
 def in_reading_order(parts: list[pd.DataFrame], read: list[pd.DataFrame]) -> pd.DataFrame:
