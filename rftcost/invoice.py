@@ -1350,9 +1350,9 @@ def _costs_invoice(costs: list[_Cost], source: str, notes: list[str], csv: bool)
 
 def _costs_category(items: pd.Series, units: pd.Series) -> pd.Series:
     """compute, data_sharing_discount, grader_tokens or other, by the line item's words; a
-    line in hours (``duration_hours``) is compute whatever its text. A line without a line
-    item (an export without ``group_by=line_item``) is ``unknown``: only its day's total can
-    be compared."""
+    line in hours (``duration_hours``) is compute whatever its text, a line in tokens never.
+    A line without a line item (an export without ``group_by=line_item``) is ``unknown``:
+    only its day's total can be compared."""
     text = items.fillna("").astype(str).str.lower()
     category = pd.Series("other", index=items.index, dtype="string")
     decided = pd.Series(False, index=items.index)
@@ -1362,7 +1362,9 @@ def _costs_category(items: pd.Series, units: pd.Series) -> pd.Series:
         for word in words:
             hit = hit | text.str.contains(word, regex=False)
         if name == "compute":
-            hit = hit | hours
+            # RFT training is billed by the hour: a training line counted in tokens is
+            # another method's (supervised fine-tuning) or a fine-tuned model's usage.
+            hit = (hit & ~is_token_unit(units)) | hours
         category = category.mask(hit & ~decided, name)
         decided = decided | hit
     return category.mask(~decided & items.isna(), "unknown")

@@ -144,6 +144,9 @@ def _sums_up(report: AuditReport) -> None:
     total = sum((f.difference for f in report.findings if f.difference is not None), D(0))
     assert total == report.summary.difference
     assert report.summary.overbilled - report.summary.underbilled == report.summary.difference
+    s = report.summary
+    if s.invoice_total_known and not s.unreadable_amounts:
+        assert s.billed_total + s.unchecked_total == s.invoice_total
 
 
 # --- the clean invoice ------------------------------------------------------------------------
@@ -443,6 +446,45 @@ def test_arithmetic_error_when_lines_do_not_add_up_to_the_total(
     _sums_up(report)
 
 
+@pytest.mark.parametrize(
+    ("stated", "billed", "error"),
+    [
+        (["+0", "+0"], "0", None),  # the total written twice is one total
+        (["-10", "+0"], "0", None),  # a subtotal before tax, then the total
+        (["*0.4", "*0.6"], "0", None),  # page totals
+        (["-10", "+7"], "7", 999),  # neither: the last, the grand total, is checked
+    ],
+)
+def test_an_invoice_with_several_total_lines_states_one_total(
+    bill: rftcost.Bill,
+    clean: pd.DataFrame,
+    tmp_path: Path,
+    stated: list[str],
+    billed: str,
+    error: int | None,
+) -> None:
+    """Several ``total`` lines of one invoice were added up: a subtotal and a total made an
+    amount no line states, and an overbilling of that much."""
+    total = sum(D(a) for a in clean["amount"])
+
+    def amount(rule: str) -> D:
+        value = total * D(rule[1:]) if rule[0] == "*" else total + D(rule)
+        return value.quantize(D("0.01"))
+
+    rows = [
+        {"invoice_id": "INV-TEST", "line": str(998 + i), "line_type": "total", "amount": amount(r)}
+        for i, r in enumerate(stated)
+    ]
+    if stated[0][0] == "*":  # page totals add up to the lines exactly
+        rows[1]["amount"] = total - rows[0]["amount"]
+    lines = pd.concat([clean, pd.DataFrame(rows).astype(str)], ignore_index=True).fillna("")
+    report = _audit(lines, bill, tmp_path)
+    assert report.summary.billed_total == total + D(billed)
+    errors = [f for f in report.findings if f.kind == "arithmetic_error"]
+    assert [f.invoice_line for f in errors] == ([] if error is None else [error])
+    _sums_up(report)
+
+
 def test_a_total_line_of_one_invoice_leaves_another_invoices_lines_billed(
     bill: rftcost.Bill, clean: pd.DataFrame, tmp_path: Path
 ) -> None:
@@ -499,6 +541,22 @@ def test_an_invoice_without_a_total_and_an_unreadable_amount_leaves_the_total_un
     assert document["summary"]["invoice_total"] is None
 
 
+def test_an_unreadable_line_with_an_amount_is_in_the_unchecked_total(tmp_path: Path) -> None:
+    """A compute line in minutes (unreadable) billing 100.00 beside a grader line of its job:
+    the summary's unchecked total was 2.50, the 100.00 in none of its fields."""
+    log = _two_hours_ok2(tmp_path)
+    invoice = _canonical_invoice(
+        tmp_path,
+        "INV-1,1,ok,compute,,RFT,,,60,minutes,100.00,100.00,USD\n",
+        "INV-1,2,ok2,compute,,RFT,,,2.00,hours,100.00,200.00,USD\n",
+    )
+    report = audit_invoice(invoice, rftcost.bill(log))
+    s = report.summary
+    assert (s.invoice_total, s.unchecked_total, s.unchecked_lines) == (D("300.00"), D("100.00"), 1)
+    assert s.billed_total == D("200.00")
+    _sums_up(report)
+
+
 def test_duplicate_line(bill: rftcost.Bill, clean: pd.DataFrame, tmp_path: Path) -> None:
     i = _row(clean, "ftjob-queue", "compute")
     copy = clean.loc[[i]].assign(line=str(len(clean) + 1))
@@ -510,6 +568,68 @@ def test_duplicate_line(bill: rftcost.Bill, clean: pd.DataFrame, tmp_path: Path)
         len(clean) + 1,
     )
     assert finding.invoice_lines == (len(clean) + 1, int(clean.loc[i, "line"]))
+
+
+def test_a_grader_price_written_per_token_is_read_per_million(tmp_path: Path) -> None:
+    """0.000002 per token is 2.00 per 1M, the price in force, and the amount is right: it
+    was an arithmetic error and a price mismatch that cancel (exit 1 on a right invoice)."""
+    log = _log_of(
+        tmp_path,
+        [
+            {"job_id": "g", "ts": "2025-06-02T08:00:00Z", "event": "phase_start",
+             "phase": "rollout"},
+            {"job_id": "g", "ts": "2025-06-02T08:30:00Z", "event": "grader_usage",
+             "grader_model": "gpt-4.1", "input_tokens": 1_000_000,
+             "cached_input_tokens": 200_000, "output_tokens": 100_000},
+            {"job_id": "g", "ts": "2025-06-02T09:00:00Z", "event": "phase_end",
+             "phase": "rollout"},
+            {"job_id": "g", "ts": "2025-06-02T09:00:00Z", "event": "succeeded"},
+        ],
+    )  # fmt: skip
+    rows = [
+        "INV-1,1,g,compute,,RFT,,,1.00,hours,100.00,100.00,USD\n",
+        "INV-1,2,g,grader_tokens,,g,gpt-4.1,input,800000,tokens,{price},1.60,USD\n",
+        "INV-1,3,g,grader_tokens,,g,gpt-4.1,cached_input,200000,tokens,0.50,0.10,USD\n",
+        "INV-1,4,g,grader_tokens,,g,gpt-4.1,output,100000,tokens,8.00,0.80,USD\n",
+    ]
+    written = [r.replace("{price}", "0.000002") for r in rows]
+    report = audit_invoice(_canonical_invoice(tmp_path, *written), rftcost.bill(log))
+    (finding,) = report.findings
+    assert (finding.kind, finding.severity, finding.difference) == (
+        "arithmetic_error",
+        "info",
+        D("0.00"),
+    )
+    assert "is per token" in finding.explanation and not report.has_errors
+    # A price per token that is not the one in force stays two findings.
+    wrong = [r.replace("{price}", "0.000003").replace("1.60", "2.40") for r in rows]
+    report = audit_invoice(_canonical_invoice(tmp_path, *wrong), rftcost.bill(log))
+    assert report.has_errors
+    _sums_up(report)
+
+
+def test_a_tax_line_written_twice_is_a_duplicate_warning(tmp_path: Path) -> None:
+    """Lines the logs do not bill, repeated: said (a warning, out of the difference); the
+    same tax on two invoices is not a copy."""
+    log = _two_hours_ok2(tmp_path)
+    invoice = _canonical_invoice(
+        tmp_path,
+        "INV-1,1,ok,compute,,RFT,,,1.00,hours,100.00,100.00,USD\n",
+        "INV-1,2,,tax,,VAT,,,,,,20.00,USD\n",
+        "INV-1,3,,tax,,VAT,,,,,,20.00,USD\n",
+        "INV-2,1,ok2,compute,,RFT,,,2.00,hours,100.00,200.00,USD\n",
+        "INV-2,2,,tax,,VAT,,,,,,20.00,USD\n",
+    )
+    report = audit_invoice(invoice, rftcost.bill(log))
+    (finding,) = report.findings
+    assert (finding.kind, finding.severity, finding.invoice_lines) == (
+        "duplicate_line",
+        "warning",
+        (3, 2),
+    )
+    assert finding.difference is None and not report.has_errors
+    assert "VAT" in finding.explanation
+    _sums_up(report)
 
 
 def test_identical_charges_of_a_paused_job_are_not_duplicates(
@@ -1240,4 +1360,7 @@ def test_unchecked_lines_are_never_said_to_match(tmp_path: Path) -> None:
     )
     table = CliRunner().invoke(app, ["audit", "--invoice", str(invoice), str(log)])
     assert "the invoice matches the logs" not in table.stdout
-    assert "1000.00 of credit, adjustment or tax lines is taken as billed" in table.stdout
+    assert (
+        "1000.00 on lines the logs do not bill (credits, adjustments, tax, other costs)"
+        in table.stdout
+    )

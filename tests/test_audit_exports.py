@@ -433,6 +433,28 @@ def test_costs_grader_tokens_that_differ_are_a_tokens_mismatch(tmp_path: Path) -
     assert "2,200,000 tokens" in finding.explanation and "1,100,000 tokens" in finding.explanation
 
 
+def test_costs_training_in_tokens_is_another_cost_not_rft_compute(tmp_path: Path) -> None:
+    """A token-priced training line (supervised fine-tuning) beside the RFT job's: it was
+    added to the day's RFT compute, an overbilling of its amount."""
+    bill = _o3_bill()
+    pages = costs_export_from_bill(bill)
+    results = pages[0]["data"][0]["results"]
+    results.append(
+        {
+            **results[0],
+            "line_item": "fine-tuning training gpt-4.1-mini-2025-04-14",
+            "quantity": 1_500_000,
+            "quantity_unit": "tokens",
+            "amount": {"value": "7.50", "currency": "usd"},
+        }
+    )
+    path = tmp_path / "costs.json"
+    path.write_text(dump_costs_export(pages))
+    report = audit_invoice(path, bill)
+    assert report.findings == ()
+    assert report.summary.unchecked_total == D("7.50")
+
+
 def test_ungrouped_export_that_differs_is_a_warning_with_the_regroup_hint(tmp_path: Path) -> None:
     bill = _o3_bill()
     total = bill.totals().total_amount

@@ -25,6 +25,7 @@ from rftcost.audit.document import AuditReport, build_report
 from rftcost.audit.grader import grader_findings
 from rftcost.audit.matching import (
     duplicate_lines,
+    duplicate_unchecked_lines,
     expected_amounts,
     invalid_job_findings,
     match_charges,
@@ -147,14 +148,19 @@ def audit_jobs(ctx: AuditContext) -> AuditReport:
     held = checked & ~invalid & lines["job_id"].isin(unreadable).fillna(False).astype(bool)
     unknown = checked & status.isna() & ~held
     good = checked & status.notna() & (status != "invalid") & ~held
-    unchecked_micro = int(lines.loc[unchecked | invalid | held, "amount_micro"].sum())
-    unchecked_lines = int((unchecked | invalid | held).sum())
+    # Lines set aside as unreadable are unchecked too, by the amount written where it can
+    # be read: the invoice total is then the billed total plus the unchecked one.
     rejected = ctx.invoice.rejected
+    rejected = rejected[rejected["line_type"].fillna("") != "total"]
     rejected_micro = (
         int(rejected["amount_micro"].dropna().astype("int64").sum()) if len(rejected) else 0
     )
+    unchecked_micro = int(lines.loc[unchecked | invalid | held, "amount_micro"].sum())
+    unchecked_micro += rejected_micro
+    unchecked_lines = int((unchecked | invalid | held).sum()) + len(rejected)
     unverifiable = (invalid | held, rejected_micro)
     billed_micro += int(lines.loc[good | unknown, "amount_micro"].sum())
+    findings.extend(duplicate_unchecked_lines(ctx, lines[unchecked]))
     findings.extend(unreadable_line_findings(ctx, lines[held]))
     findings.extend(unknown_job_findings(ctx, lines[unknown]))
     findings.extend(invalid_job_findings(ctx, lines[invalid]))
@@ -239,14 +245,15 @@ def _unverifiable_note(
     """What the logs should check and cannot (lines of invalid jobs, unreadable lines and
     their jobs' other lines), said once so that it stands out beside the totals."""
     part = lines[mask]
+    rejected = ctx.invoice.rejected
+    rejected = rejected[rejected["line_type"].fillna("") != "total"]
     total = int(part["amount_micro"].sum()) + rejected_micro
-    n_lines = len(part) + len(ctx.invoice.rejected)
+    n_lines = len(part) + len(rejected)
     if n_lines == 0:
         return (), 0
     jobs = sorted({str(j) for j in part["job_id"].dropna()} | set(unreadable_jobs(ctx)))
     named = ", ".join(jobs[:5]) + (f" and {len(jobs) - 5} more" if len(jobs) > 5 else "")
     amount = f"{format_amount(micro_to_decimal(total))} {ctx.currency}"
-    rejected = ctx.invoice.rejected
     if len(rejected) and bool(rejected["amount_micro"].isna().any()):
         # A line whose amount cannot be read: this money is a known part and an unknown one.
         amount = f"{amount} + unknown" if total else "An unknown amount"

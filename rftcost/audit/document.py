@@ -312,7 +312,7 @@ class AuditReport(BaseModel):
                     "invoice": self.invoice or "",
                     "invoice_line": ";".join(str(n) for n in f.invoice_lines)
                     or ("" if f.invoice_line is None else str(f.invoice_line)),
-                    "job_id": f.job_id or (f"{f.project or '-'} {f.day}" if f.day else ""),
+                    "job_id": f.job_id or (f"{f.project or '(all)'} {f.day}" if f.day else ""),
                     "line_type": f.line_type or "",
                     "kind": f.kind,
                     "severity": f.severity,

@@ -247,6 +247,8 @@ def _typed(ctx: AuditContext, lines: pd.DataFrame, expected: Expected) -> list[F
     if tokens.empty:
         tokens = _empty_tokens()
     tokens = tokens.merge(lines[_FAMILY_KEYS].drop_duplicates(), on=_FAMILY_KEYS)
+    lines, per_token = _prices_per_token(ctx, lines, tokens)
+    findings.extend(per_token)
     per_type = tokens.groupby(keys, as_index=False)["tokens"].sum()
     per_type = per_type.set_axis([*keys, "expected_tokens"], axis="columns").merge(
         exact_sums(tokens, keys, "pico"), on=keys
@@ -473,6 +475,72 @@ def _family_finding(
         explanation=explanation,
         evidence=evidence,
     )
+
+
+def _prices_per_token(
+    ctx: AuditContext, lines: pd.DataFrame, tokens: pd.DataFrame
+) -> tuple[pd.DataFrame, list[Finding]]:
+    """Lines whose unit price is written per token (0.000002) where the format asks per 1M
+    tokens (2.00): their price × 1M is the price in force and their amount is the tokens at
+    it. Read at the price per 1M, with an info finding: the amount is right (read as written,
+    one line made an arithmetic error and a price mismatch that cancel out)."""
+    price = lines["unit_price_micro"].astype("int64")
+    small = (price > 0) & (price < MICRO)  # below 1.00: 1M times it is still a price
+    if not small.any():
+        return lines, []
+    scaled = price.where(small, 0) * MICRO
+    in_force = tokens[[*_TYPE_KEYS, "price_micro"]].drop_duplicates()
+    hit = (
+        lines[_TYPE_KEYS]
+        .assign(price_micro=scaled.to_numpy())
+        .merge(in_force.assign(_hit=True), on=[*_TYPE_KEYS, "price_micro"], how="left")["_hit"]
+        .fillna(False)
+        .astype(bool)
+        .to_numpy()
+        & small.to_numpy()
+    )
+    q = lines["quantity_micro"].astype("int64").to_numpy() // MICRO
+    pico = q.astype(object) * scaled.to_numpy().astype(object)
+    amount = lines["amount_micro"].to_numpy(dtype="int64")
+    floor_micro = (pico // PICO_PER_CENT).astype("int64") * MICRO_PER_CENT
+    ceil_micro = (-((-pico) // PICO_PER_CENT)).astype("int64") * MICRO_PER_CENT
+    hit &= (floor_micro <= amount) & (amount <= ceil_micro)
+    if not hit.any():
+        return lines, []
+    findings = []
+    for row, per_1m in zip(lines[hit].pipe(rows_of), scaled.to_numpy()[hit].tolist(), strict=True):
+        line = int(row.line)
+        written = Decimal(int(row.unit_price_micro)).scaleb(-6)
+        meant = Decimal(int(per_1m)).scaleb(-6)
+        findings.append(
+            Finding(
+                kind="arithmetic_error",
+                severity="info",
+                job_id=str(row.job_id),
+                invoice_line=line,
+                invoice_lines=(line,),
+                line_type="grader_tokens",
+                expected=micro_to_decimal(int(row.amount_micro)),
+                billed=micro_to_decimal(int(row.amount_micro)),
+                grader_model=str(row.grader_family),
+                token_type=str(row.token_type),
+                explanation=(
+                    f"Line {line}'s unit price {price_text(written)} is per token: per 1M"
+                    f" tokens (as the invoice format gives prices) it is {price_text(meant)},"
+                    f" the price in force, and its amount is right. Read at"
+                    f" {price_text(meant)} per 1M."
+                ),
+                evidence=(
+                    Evidence(
+                        type="invoice_line",
+                        description=f"line {line}: unit price {price_text(written)} per token",
+                        invoice_line=line,
+                    ),
+                ),
+            )
+        )
+    fixed = lines["unit_price_micro"].astype("int64").where(~hit, scaled)
+    return lines.assign(unit_price_micro=fixed), findings
 
 
 def _price_finding(

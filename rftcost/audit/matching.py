@@ -30,6 +30,7 @@ from rftcost.audit.wording import (
     at,
     clock,
     duplicate_line,
+    duplicate_unchecked_line,
     duration_text,
     invalid_job,
     money_text,
@@ -46,6 +47,7 @@ __all__ = [
     "Expected",
     "Totals",
     "duplicate_lines",
+    "duplicate_unchecked_lines",
     "expected_amounts",
     "invalid_job_findings",
     "match_charges",
@@ -168,7 +170,7 @@ def total_line_findings(ctx: AuditContext, lines: pd.DataFrame) -> Totals:
             .astype("int64")
             .sum()
         )
-        said = int(group["amount_micro"].sum())
+        said = _stated_total(group, added)
         gap += said - added
         # A line of this invoice whose amount cannot be read: what its lines add up to is
         # unknown, so the stated total is not checked against them (no arithmetic error),
@@ -176,7 +178,10 @@ def total_line_findings(ctx: AuditContext, lines: pd.DataFrame) -> Totals:
         if (whole_file | (unread_ids == invoice_id)).any():
             unknown_gap += said - added
         elif said != added:
-            numbers = [int(n) for n in group["line"]]
+            # The line of the total checked first (the grand total of several), then the others.
+            stating = group["amount_micro"].astype("int64").to_numpy() == said
+            numbers = [int(n) for n in group["line"].to_numpy()[stating][::-1]]
+            numbers += [int(n) for n in group["line"].to_numpy()[~stating]]
             findings.append(
                 Finding(
                     kind="arithmetic_error",
@@ -200,6 +205,23 @@ def total_line_findings(ctx: AuditContext, lines: pd.DataFrame) -> Totals:
     # gap of a stated total to its lines (those set aside included) counts as billed (and
     # is a finding).
     return Totals(findings, invoice_micro + gap, gap - unknown_gap, known)
+
+
+def _stated_total(group: pd.DataFrame, added: int) -> int:
+    """The total an invoice's ``total`` lines state: one line's amount (the same total
+    written twice is one); page totals when together they are what the lines add up to;
+    else the one line that is (a subtotal before tax, then the total); else the last
+    line's, the grand total at the foot (summing a subtotal and a total would make up an
+    amount no line states)."""
+    amounts = group.sort_values("line", kind="stable")["amount_micro"].astype("int64")
+    distinct = amounts.unique()
+    if len(distinct) == 1:
+        return int(distinct[0])
+    if int(amounts.sum()) == added:
+        return added
+    if added in set(distinct.tolist()):
+        return added
+    return int(amounts.iloc[-1])
 
 
 def unknown_job_findings(ctx: AuditContext, lines: pd.DataFrame) -> list[Finding]:
@@ -546,6 +568,68 @@ def expected_amounts(ctx: AuditContext, job_ids: set[str], g: pd.DataFrame) -> E
 
 
 # --- duplicates ----------------------------------------------------------------------------------
+
+
+_UNCHECKED_DUPLICATE_COLUMNS = [
+    "invoice_id",
+    "job_id",
+    "line_type",
+    "description",
+    "charge_at",
+    "quantity_micro",
+    "unit_price_micro",
+    "amount_micro",
+]
+"""Lines the logs do not bill (tax, credits, adjustments, other costs) equal in all of
+these are copies: within one invoice and with the same description (two invoices each
+carry their own tax)."""
+
+
+def duplicate_unchecked_lines(ctx: AuditContext, lines: pd.DataFrame) -> list[Finding]:
+    """A ``duplicate_line`` warning per copy of a line the logs do not bill: its money is
+    unchecked (in no difference), so whether it is billed twice is the vendor's to say."""
+    columns = [c for c in _UNCHECKED_DUPLICATE_COLUMNS if c in lines.columns]
+    keyed = lines[columns].astype("string").fillna("")
+    copies = keyed.duplicated(keep="first")
+    if not copies.any():
+        return []
+    first_line = (
+        lines.assign(_key=pd.util.hash_pandas_object(keyed, index=False))
+        .groupby("_key", sort=False)["line"]
+        .transform("first")
+    )
+    findings = []
+    for index in copies[copies].index:
+        row = lines.loc[index]
+        line, first = int(row["line"]), int(first_line[index])
+        amount = int(row["amount_micro"])
+        description = row["description"] if isinstance(row["description"], str) else ""
+        findings.append(
+            Finding(
+                kind="duplicate_line",
+                severity="warning",
+                job_id=None if pd.isna(row["job_id"]) else str(row["job_id"]),
+                invoice_line=line,
+                invoice_lines=(line, first),
+                line_type=str(row["line_type"]),
+                expected=None,
+                billed=micro_to_decimal(amount),
+                explanation=duplicate_unchecked_line(
+                    line, first, str(row["line_type"]), amount, ctx.currency, description
+                ),
+                evidence=(
+                    Evidence(
+                        type="invoice_line",
+                        description=f"line {first}: the original",
+                        invoice_line=first,
+                    ),
+                    Evidence(
+                        type="invoice_line", description=f"line {line}: the copy", invoice_line=line
+                    ),
+                ),
+            )
+        )
+    return findings
 
 
 def duplicate_lines(

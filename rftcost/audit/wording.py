@@ -34,6 +34,7 @@ __all__ = [
     "discount_follows",
     "discount_rounding",
     "duplicate_line",
+    "duplicate_unchecked_line",
     "duration_text",
     "earlier_price_billed",
     "exact_time",
@@ -355,6 +356,19 @@ def duplicate_line(
         f"{copy} repeats {original} ({line_type}, "
         f"{money_text(amount, currency)}) "
         f"for job {job_id}: the same charge appears to be billed twice."
+    )
+
+
+def duplicate_unchecked_line(
+    line: int, first: int, line_type: str, amount: int, currency: str, description: str
+) -> str:
+    """duplicate_line of a line the logs do not bill (tax, credit, adjustment, other)."""
+    what = f"{line_type} line" + (f" {description!r}" if description else "")
+    return (
+        f"Line {line} repeats line {first} (the same {what}, {money_text(amount, currency)}):"
+        f" if it is the same charge written twice, {money_text(abs(amount), currency)} is"
+        f" {'billed' if amount >= 0 else 'credited'} twice. The logs do not bill such lines,"
+        " so this is not counted in the difference; ask the vendor."
     )
 
 

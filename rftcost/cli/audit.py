@@ -258,9 +258,9 @@ def _verdict(result: Any) -> str:
     s = result.summary
     if s.unchecked_lines:  # credits, adjustments, tax: taken as billed, not what the logs bill
         return (
-            f"No differences in the lines checked; {s.unchecked_total:.2f} of credit, "
-            f"adjustment or tax lines is taken as billed ({s.unchecked_lines} line(s)), not "
-            "checked against the logs."
+            f"No differences in the lines checked; {s.unchecked_total:.2f} on lines the logs "
+            "do not bill (credits, adjustments, tax, other costs) is taken as billed "
+            f"({s.unchecked_lines} line(s)), not checked against the logs."
         )
     return "No differences: the invoice matches the logs."
 
