@@ -300,8 +300,23 @@ def spend_figure(report: SpendReport, *, title: str | None = None) -> Figure:
     doubt = {(b.team, b.period) for b in report.budgets if b.in_doubt}
     n_bars = max(1, len(groups))
     width = min(0.8 / n_bars, 0.35)
+    fig_width = max(7.0, 1.2 + len(periods) * min(0.5 + 0.35 * n_bars, 3.0)) + 2.2
+    crowded = len(periods) * n_bars > 24
+    # Totals wider than their bar would run into their neighbours' ($724.6… under
+    # $733.56): then every total is written upright. Widths are estimated (digits of an
+    # 8 pt font about 5 pt wide; the axes the figure less its legend and y labels).
+    longest = max(
+        (
+            len(format_money(cents_to_decimal(int(c)), report.currency))
+            for c in table["total_cents"]
+        ),
+        default=0,
+    )
+    label_points = 5.0 * longest
+    bar_points = width * (fig_width - 3.1) * 72 / max(len(periods), 1)
+    upright = crowded or label_points > bar_points
     with _style():
-        fig = _figure(max(7.0, 1.2 + len(periods) * min(0.5 + 0.35 * n_bars, 3.0)) + 2.2, 4.8)
+        fig = _figure(fig_width, 4.8)
         ax = fig.add_subplot()
         position = {p: i for i, p in enumerate(periods)}
         handles: list[Any] = []
@@ -349,7 +364,6 @@ def spend_figure(report: SpendReport, *, title: str | None = None) -> Figure:
                     linewidth=1.6,
                     label=f"{group}: budget",
                 )
-            crowded = len(periods) * n_bars > 24
             for xi, row in zip(x, _tuples(rows), strict=True):
                 unknown = bool(row.unknown_jobs) or (str(row.group), str(row.period)) in doubt
                 if crowded and not unknown:
@@ -372,7 +386,7 @@ def spend_figure(report: SpendReport, *, title: str | None = None) -> Figure:
                     textcoords="offset points",
                     ha="center",
                     va="bottom",
-                    rotation=90 if crowded else 0,
+                    rotation=90 if upright else 0,
                     fontsize=8,
                     zorder=5,  # above a budget line crossing it, on a white ground
                     bbox={
@@ -391,7 +405,10 @@ def spend_figure(report: SpendReport, *, title: str | None = None) -> Figure:
         if len(periods) > 8:
             ax.tick_params(axis="x", labelrotation=45)
         ax.yaxis.set_major_formatter(_money_formatter(report.currency))
-        ax.set_ylim(0, _top(table) * 1.15 or 1.0)
+        # Room above the tallest bar for its total, upright ones being taller (axes about
+        # 250 pt high).
+        headroom = 1.1 + label_points / 250 if upright and not crowded else 1.15
+        ax.set_ylim(0, _top(table) * headroom or 1.0)
         ax.grid(axis="y", color=_LIGHT_GREY, linewidth=0.8)
         ax.set_xlabel(f"{report.period.value} of the billing event (UTC)")
         ax.set_ylabel(f"spend ({report.currency})")

@@ -179,6 +179,21 @@ def test_spend_chart_bars_per_team_budget_lines_and_labels(
     save_figure(fig, artifact("spend.png"))
 
 
+def test_spend_chart_totals_never_overlap() -> None:
+    """Five teams a month on the sample logs: totals to the cent are wider than their bars,
+    and were drawn over their neighbours' ($724.6… under $733.56); they stand upright."""
+    sample = Path(__file__).resolve().parents[1] / "sample_logs"
+    fig = spend_figure(spend(rftcost.bill(sample), by="team", period="month"))
+    rendered(fig)
+    renderer = fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    boxes = [t.get_window_extent(renderer) for t in ax.texts]
+    assert len(boxes) > 10
+    for i, box in enumerate(boxes):
+        assert not any(box.overlaps(other) for other in boxes[i + 1 :]), ax.texts[i].get_text()
+        assert box.y1 <= ax.get_window_extent(renderer).y1  # inside the plot
+
+
 def test_spend_chart_without_charges() -> None:
     log = JobLog("ftjob-running").created(team="a").add("phase_start", phase="rollout").at(hours=1)
     log.add("step_completed", step=1)
