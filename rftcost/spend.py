@@ -595,7 +595,8 @@ class SpendReport(BaseModel):
     """Sums over the rows."""
     invalid_jobs: tuple[str, ...] = ()
     """Jobs whose amount is unknown: in no row's sums; each is counted in ``unknown_jobs``
-    of its group's rows in the periods its records fall in (inside the window)."""
+    of its group's rows in the periods its records fall in. With a window, those with
+    records in it or of no readable time (a job wholly outside leaves the totals known)."""
     orphan_records: int = 0
     """Rejected records whose job could not be read (``Bill.orphan_records``): an amount
     of some group, or none, is unknown beyond the invalid jobs'."""
@@ -823,11 +824,23 @@ def spend(
         table=table.reset_index(drop=True),
         budgets=statuses,
         totals=_totals(charges, bill.policy.rounding.hours_decimals),
-        invalid_jobs=tuple(
-            str(j) for j in bill.jobs.loc[bill.jobs["status"] == "invalid", "job_id"]
-        ),
+        invalid_jobs=_invalid_jobs_in(bill, win, unknown),
         orphan_records=bill.orphan_records(),
     )
+
+
+def _invalid_jobs_in(bill: Bill, win: Window | None, spans: pd.DataFrame) -> tuple[str, ...]:
+    """The invalid jobs whose unknown amounts a report of ``win`` may hold: every one
+    without a window; within one, those with events in it (``spans``), and those with a
+    record that could not be read (its time, perhaps in the window, is unknown). A job whose
+    records were all read, all outside the window, leaves its total known."""
+    invalid = bill.jobs.loc[bill.jobs["status"] == "invalid", "job_id"].astype(str)
+    if win is None:
+        return tuple(invalid)
+    rejected = bill.log.rejected["job_id"] if bill.log is not None else pd.Series([], dtype=str)
+    may = set(spans["job_id"].astype(str)) | set(rejected.dropna().astype(str))
+    may |= set(timeless_invalid_jobs(bill, spans)["job_id"])
+    return tuple(invalid[invalid.isin(may)])
 
 
 def _as_budgets(budgets: Budgets | str | Path | Sequence[Budget] | None) -> Budgets | None:

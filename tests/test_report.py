@@ -307,7 +307,7 @@ def test_a_window_has_a_totals_card_of_its_own(bill: rftcost.Bill) -> None:
     june = spend(bill, window="2025-06-01..2025-07-01").totals.total_amount
     cards = document[document.index("<h2>Totals</h2>") : document.index("<h2>Spend per team")]
     assert "Charged in 2025-06-01T00:00:00Z..2025-07-01T00:00:00Z" in cards
-    # Invalid jobs have no time to place them in or out of the window: a lower bound.
+    # An invalid job with events in the window (ftjob-broken, 21 June): a lower bound.
     assert f">{format_money(june, 'USD')} + unknown<" in cards
     whole = format_money(bill.totals().total_amount, "USD")
     assert f'id="total-charged">{whole} + unknown<' in cards

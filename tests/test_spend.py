@@ -258,6 +258,17 @@ def test_window_is_half_open_in_utc(bill: rftcost.Bill) -> None:
     assert exact.table["total_cents"].tolist() == [25_000]
 
 
+def test_a_window_counts_only_the_invalid_jobs_that_may_be_in_it(bill: rftcost.Bill) -> None:
+    """ftjob-broken (invalid, 21 June) leaves June's total a lower bound, not July's: the
+    July report said "+ unknown" for a job wholly outside it."""
+    june = spend(bill, by="team", period="month", window="2025-06-01..2025-07-01")
+    july = spend(bill, by="team", period="month", window="2025-07-01..")
+    assert june.invalid_jobs == ("ftjob-broken",)
+    assert july.invalid_jobs == ()
+    assert july.to_dict()["totals"]["total_amount"] is not None
+    assert spend(bill, by="team", period="month").invalid_jobs == ("ftjob-broken",)
+
+
 def test_window_parsing_errors() -> None:
     with pytest.raises(InputError, match=r"START\.\.END"):
         Window.parse("2025-06-01")
