@@ -183,14 +183,23 @@ def _figure(width: float, height: float) -> Figure:
 
 
 def _money_formatter(currency: str) -> Any:
-    from matplotlib.ticker import FuncFormatter
+    from matplotlib.ticker import Formatter
 
-    def tick(value: float, _position: int) -> str:
-        # Ticks are positions on the axis, not money: a float is fine here.
-        places = 0 if abs(value) >= 100 or float(value).is_integer() else 2
-        return format_money(Decimal(repr(round(float(value), 2))), currency, places=places)
+    class MoneyTicks(Formatter):
+        """Ticks of one axis with the same decimals: cents unless every tick is whole
+        dollars or above 100 ($0.80, $1.00, $1.20; not $0.80, $1, $1.20)."""
 
-    return FuncFormatter(tick)
+        places = 2
+
+        def set_locs(self, locs: Any) -> None:
+            self.places = 0 if all(abs(v) >= 100 or float(v).is_integer() for v in locs) else 2
+
+        def __call__(self, value: float, pos: int | None = None) -> str:
+            # Ticks are positions on the axis, not money: a float is fine here.
+            rounded = Decimal(repr(round(float(value), 2)))
+            return format_money(rounded, currency, places=self.places)
+
+    return MoneyTicks()
 
 
 def _hours(seconds: float) -> str:
@@ -312,9 +321,11 @@ def spend_figure(report: SpendReport, *, title: str | None = None) -> Figure:
         ),
         default=0,
     )
+    if (table["unknown_jobs"] > 0).any() or doubt:
+        longest = max(longest, len("+ unknown"))  # a total's second line
     label_points = 5.0 * longest
     bar_points = width * (fig_width - 3.1) * 72 / max(len(periods), 1)
-    upright = crowded or label_points > bar_points
+    upright = crowded or label_points + 4 > bar_points  # 4 pt apart at least
     with _style():
         fig = _figure(fig_width, 4.8)
         ax = fig.add_subplot()

@@ -485,6 +485,35 @@ def test_an_invoice_with_several_total_lines_states_one_total(
     _sums_up(report)
 
 
+@pytest.mark.parametrize(
+    ("rows", "billed", "difference"),
+    [
+        # A subtotal that matches the lines, then a grand total above them: the total at
+        # the foot is checked (the subtotal hid a 50.00 overbilling).
+        (["1,ok,compute,,RFT,,,1.00,hours,100.00,100.00",
+          "2,ok2,compute,,RFT,,,2.00,hours,100.00,200.00", "3,,total,,Subtotal,,,,,,300.00",
+          "4,,total,,Total,,,,,,350.00"], "350.00", "50.00"),
+        # Page totals, one page's 1.00 too high: summed, an overbilling of 1.00 (the last
+        # page's total was taken as the invoice's: an underbilling of 99.00).
+        (["1,ok,compute,,RFT,,,1.00,hours,100.00,100.00", "2,,total,,Page 1,,,,,,100.00",
+          "3,ok2,compute,,RFT,,,2.00,hours,100.00,200.00", "4,,total,,Page 2,,,,,,201.00"],
+         "301.00", "1.00"),
+        # Equal page totals: summed (the same amount twice is not one total here).
+        (["1,ok,compute,,RFT,,,1.00,hours,100.00,100.00", "2,,total,,Page 1,,,,,,100.00",
+          "3,ok2,compute,,RFT,,,1.00,hours,100.00,100.00", "4,,total,,Page 2,,,,,,100.00"],
+         "200.00", "-100.00"),
+    ],
+)  # fmt: skip
+def test_page_totals_and_foot_totals(
+    tmp_path: Path, rows: list[str], billed: str, difference: str
+) -> None:
+    log = _two_hours_ok2(tmp_path)
+    invoice = _canonical_invoice(tmp_path, *(f"INV-1,{row},USD\n" for row in rows))
+    report = audit_invoice(invoice, rftcost.bill(log))
+    assert (report.summary.billed_total, report.summary.difference) == (D(billed), D(difference))
+    _sums_up(report)
+
+
 def test_a_total_line_of_one_invoice_leaves_another_invoices_lines_billed(
     bill: rftcost.Bill, clean: pd.DataFrame, tmp_path: Path
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -179,12 +180,43 @@ def test_spend_chart_bars_per_team_budget_lines_and_labels(
     save_figure(fig, artifact("spend.png"))
 
 
-def test_spend_chart_totals_never_overlap() -> None:
+def _six_teams_of_one_dollar(tmp_path: Path) -> Path:
+    """Six teams, three months, $1.00 each (36 s), and an invalid job of team2 in June."""
+    records = []
+    for month in (5, 6, 7):
+        for team in range(6):
+            job, day = f"ftjob-{month}-{team}", f"2025-0{month}-03T10:00"
+            records += [
+                {"job_id": job, "ts": f"{day}:00Z", "event": "job_created", "team": f"team{team}"},
+                {"job_id": job, "ts": f"{day}:10Z", "event": "phase_start", "phase": "rollout"},
+                {"job_id": job, "ts": f"{day}:46Z", "event": "phase_end", "phase": "rollout"},
+                {"job_id": job, "ts": f"{day}:46Z", "event": "succeeded"},
+            ]
+    records += [
+        {"job_id": "ftjob-bad", "ts": "2025-06-04T10:00:00Z", "event": "job_created",
+         "team": "team2"},
+        {"job_id": "ftjob-bad", "ts": "2025-06-04T10:00:10Z", "event": "phase_end",
+         "phase": "rollout"},
+    ]  # fmt: skip
+    path = tmp_path / "six.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+@pytest.mark.parametrize("logs", ["sample", "six teams"])
+def test_spend_chart_totals_never_overlap(tmp_path: Path, logs: str) -> None:
     """Five teams a month on the sample logs: totals to the cent are wider than their bars,
-    and were drawn over their neighbours' ($724.6… under $733.56); they stand upright."""
-    sample = Path(__file__).resolve().parents[1] / "sample_logs"
-    fig = spend_figure(spend(rftcost.bill(sample), by="team", period="month"))
+    and were drawn over their neighbours' ($724.6… under $733.56); they stand upright, also
+    where a total's second line is "+ unknown". The axis ticks share their decimals."""
+    source = (
+        Path(__file__).resolve().parents[1] / "sample_logs"
+        if logs == "sample"
+        else _six_teams_of_one_dollar(tmp_path)
+    )
+    fig = spend_figure(spend(rftcost.bill(source), by="team", period="month"))
     rendered(fig)
+    ticks = [t for t in tick_texts(fig.axes[0].get_yticklabels()) if t]
+    assert len({len(t.rpartition(".")[2]) if "." in t else 0 for t in ticks}) == 1, ticks
     renderer = fig.canvas.get_renderer()
     ax = fig.axes[0]
     boxes = [t.get_window_extent(renderer) for t in ax.texts]

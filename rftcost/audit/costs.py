@@ -122,6 +122,7 @@ class ProjectDayAudit:
             notes=self.notes,
             comparisons=self.comparisons,
             unverifiable=self._unverifiable_micro,
+            unnamed_project="(none)" if self._by_project else "(all)",
             unpriced_jobs=self._unpriced,
             unchecked_lines=self._unchecked_lines,
         )

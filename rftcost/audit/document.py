@@ -213,6 +213,10 @@ class AuditReport(BaseModel):
     unpriced_jobs: tuple[str, ...] = ()
     """Jobs whose logs are invalid and that no line bills: their charges are unknown, in no
     expected total (said in a note, and in the document's ``unpriced_jobs``)."""
+    unnamed_project: str = "(all)"
+    """How a Costs finding without a project is named in tables and the dispute CSV:
+    ``(none)`` when the export is grouped by project (the jobs of no project), ``(all)``
+    when it is not (every project)."""
     orphan_records: int = 0
     """Rejected records of the logs whose job could not be read (``Bill.orphan_records``):
     some job's charges may be missing from the expected total (said in a note)."""
@@ -312,7 +316,8 @@ class AuditReport(BaseModel):
                     "invoice": self.invoice or "",
                     "invoice_line": ";".join(str(n) for n in f.invoice_lines)
                     or ("" if f.invoice_line is None else str(f.invoice_line)),
-                    "job_id": f.job_id or (f"{f.project or '(all)'} {f.day}" if f.day else ""),
+                    "job_id": f.job_id
+                    or (f"{f.project or self.unnamed_project} {f.day}" if f.day else ""),
                     "line_type": f.line_type or "",
                     "kind": f.kind,
                     "severity": f.severity,
@@ -401,6 +406,7 @@ def build_report(
     unpriced_jobs: Sequence[str] = (),
     unchecked_lines: int = 0,
     invoice_total_known: bool | None = None,
+    unnamed_project: str = "(all)",
 ) -> AuditReport:
     """The report of an audit: ``totals`` are (expected, billed, invoice total, unchecked) in
     millionths; findings keep their order where severity and money tie.
@@ -459,4 +465,5 @@ def build_report(
         comparisons=tuple(comparisons),
         unpriced_jobs=tuple(unpriced_jobs),
         orphan_records=orphans,
+        unnamed_project=unnamed_project,
     )

@@ -170,7 +170,8 @@ def total_line_findings(ctx: AuditContext, lines: pd.DataFrame) -> Totals:
             .astype("int64")
             .sum()
         )
-        said = _stated_total(group, added)
+        own = charges[whole_file | (charge_ids == invoice_id)]
+        said = _stated_total(group, added, own["source_line"])
         gap += said - added
         # A line of this invoice whose amount cannot be read: what its lines add up to is
         # unknown, so the stated total is not checked against them (no arithmetic error),
@@ -207,20 +208,21 @@ def total_line_findings(ctx: AuditContext, lines: pd.DataFrame) -> Totals:
     return Totals(findings, invoice_micro + gap, gap - unknown_gap, known)
 
 
-def _stated_total(group: pd.DataFrame, added: int) -> int:
-    """The total an invoice's ``total`` lines state: one line's amount (the same total
-    written twice is one); page totals when together they are what the lines add up to;
-    else the one line that is (a subtotal before tax, then the total); else the last
-    line's, the grand total at the foot (summing a subtotal and a total would make up an
-    amount no line states)."""
-    amounts = group.sort_values("line", kind="stable")["amount_micro"].astype("int64")
-    distinct = amounts.unique()
-    if len(distinct) == 1:
-        return int(distinct[0])
-    if int(amounts.sum()) == added:
-        return added
-    if added in set(distinct.tolist()):
-        return added
+def _stated_total(group: pd.DataFrame, added: int, charge_lines: pd.Series) -> int:
+    """The total an invoice's ``total`` lines state. One line: its amount. Several: page
+    totals when they add up to the lines, or when lines of the invoice come between them
+    (their sum, so that a wrong page is the error it is); else totals at the foot (a
+    subtotal, then the total; or the total written twice): the last one, the grand total.
+    Adding up a subtotal and a total made an amount no line states."""
+    ordered = group.sort_values("source_line", kind="stable")
+    amounts = ordered["amount_micro"].astype("int64")
+    if len(amounts) == 1:
+        return int(amounts.iloc[0])
+    together = int(amounts.sum())
+    first, last = int(ordered["source_line"].iloc[0]), int(ordered["source_line"].iloc[-1])
+    between = bool(((charge_lines > first) & (charge_lines < last)).any())
+    if together == added or between:
+        return together
     return int(amounts.iloc[-1])
 
 

@@ -270,11 +270,11 @@ def _cannot_check(result: Any) -> bool:
     return any(f.kind in ("invalid_job", "unreadable_line") for f in result.findings)
 
 
-def _where(finding: Any) -> str:
+def _where(finding: Any, unnamed_project: str = "(all)") -> str:
     if finding.job_id:
         return str(finding.job_id)
     if finding.day:
-        return f"{finding.project or '(all)'} {finding.day}"
+        return f"{finding.project or unnamed_project} {finding.day}"
     return "-"
 
 
@@ -304,7 +304,7 @@ def _rows(result: Any) -> list[list[str]]:
         [
             f.severity,
             f.kind,
-            _where(f),
+            _where(f, result.unnamed_project),
             _line(f),
             f.line_type or "-",
             _amount(f.expected),
