@@ -603,6 +603,27 @@ def test_format_option_wins_over_the_suffix_and_other_commands_follow_it(
     assert "does not write CSV" in capsys.readouterr().err and not estimate_out.exists()
 
 
+@pytest.mark.parametrize("command", ["bill", "validate", "spend", "audit"])
+@pytest.mark.parametrize("suffix", [".parquet", ".html", ".jsonl"])
+def test_a_suffix_of_a_format_no_text_command_writes_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    command: str,
+    suffix: str,
+) -> None:
+    """``bill -o x.parquet`` wrote the text table under that name: a later bill of the
+    folder then stopped at a Parquet file that is not one."""
+    out = tmp_path / f"out{suffix}"
+    args = [command, str(INJECTION), "-o", str(out)]
+    if command == "audit":
+        args[1:1] = ["--invoice", str(INVOICE)]
+    assert main(monkeypatch, *args) == 2
+    err = capsys.readouterr().err
+    assert f"does not write {suffix} files" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
 # --- text on a terminal ------------------------------------------------------------------------
 
 

@@ -101,7 +101,6 @@ def audit_command(
         [*logs, invoice, *(project_map or []), *policy_files(policy)],
         follow_links=follow_links,
     )
-    _refuse_unknown_suffix(output_format, output)
     output_format = resolve_format(output_format, output, OutputFormat.table)
     try:
         allowed = Decimal(tolerance.strip())
@@ -159,29 +158,6 @@ def audit_command(
         with output_stream(dispute) as handle:
             write_dispute(result, handle)
     raise typer.Exit(EXIT_FOUND if result.has_errors else EXIT_OK)
-
-
-_TEXT_SUFFIXES = frozenset({"", ".txt", ".text", ".log", ".out"})
-"""Suffixes of ``-o`` that take the text table when ``--format`` does not say."""
-_FORMAT_SUFFIXES = frozenset({".csv", ".json", ".md", ".markdown"})
-
-
-def _refuse_unknown_suffix(chosen: OutputFormat | None, output: Path | None) -> None:
-    """``audit -o a.xlsx`` would hold a text table under a spreadsheet's name: refused (exit
-    2), unless ``--format`` says what to write."""
-    if chosen is not None or output is None:
-        return
-    suffix = output.suffix.lower()
-    if suffix in _TEXT_SUFFIXES or suffix in _FORMAT_SUFFIXES:
-        return
-    from rftcost.errors import InputError
-
-    raise InputError(
-        f"audit does not write {suffix} files",
-        path=output,
-        hint="-o takes .txt (table), .json, .csv or .md (markdown); or choose --format "
-        "(table, json, csv, markdown) to write that format under this name",
-    )
 
 
 def _summary_lines(result: Any) -> list[str]:

@@ -160,6 +160,11 @@ StrictOption = Annotated[
 _SUFFIX_FORMATS = {".csv": "csv", ".json": "json", ".md": "markdown", ".markdown": "markdown"}
 """The format an output file's suffix names, when ``--format`` does not say."""
 
+_TEXT_SUFFIXES = frozenset({"", ".txt", ".text", ".log", ".out"})
+"""Suffixes of ``-o`` that take the text table when ``--format`` does not say; any other
+(``.parquet``, ``.html``, ``.xlsx``) is refused: a text table under such a name would be
+read back as that format (a ``.parquet`` in a log folder stops every later bill)."""
+
 _Format = TypeVar("_Format", bound=StrEnum)
 
 
@@ -180,16 +185,27 @@ def resolve_format(chosen: _Format | None, output: Path | None, default: _Format
     """The output format: ``--format`` when given, else the one ``-o``'s suffix names.
 
     ``bill -o bill.csv`` writes CSV, ``-o bill.json`` JSON, ``-o bill.md`` Markdown;
-    another suffix (or stdout) gets ``default``. A suffix that names a format the
-    command cannot write (``estimate -o x.csv``) is refused rather than filled
-    with a text table.
+    ``.txt`` (or no suffix, or stdout) gets ``default``. A suffix of a format the command
+    cannot write (``estimate -o x.csv``, ``bill -o x.parquet``) is refused rather than
+    filled with a text table.
     """
     if chosen is not None:
         return chosen
-    name = _SUFFIX_FORMATS.get(output.suffix.lower()) if output is not None else None
+    kind = type(default)
+    suffix = output.suffix.lower() if output is not None else ""
+    if suffix not in _TEXT_SUFFIXES and suffix not in _SUFFIX_FORMATS:
+        from rftcost.errors import InputError
+
+        choices = ", ".join(f.value for f in kind)
+        raise InputError(
+            f"this command does not write {suffix} files",
+            path=output,
+            hint="-o takes .txt (the table), .json, .csv or .md (markdown); or choose"
+            f" --format ({choices}) to write that format under this name",
+        )
+    name = _SUFFIX_FORMATS.get(suffix)
     if name is None:
         return default
-    kind = type(default)
     try:
         return kind(name)
     except ValueError:
