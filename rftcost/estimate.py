@@ -329,7 +329,44 @@ def _residual_draws(
     return result
 
 
+class _TooLargeError(PlanError):
+    """An amount beyond int64 (``_int_tokens``, ``_checked``): named with its plan by
+    ``_simulate``."""
+
+
 def _simulate(
+    plan: Plan,
+    calibration: Calibration,
+    policy: Policy,
+    *,
+    draws: int,
+    seed: int,
+    at: datetime,
+    steps: int,
+    runs: int,
+    already: _Already | None = None,
+) -> _Draws:
+    """``_draws``, an amount too large to compute named with the plan and its counts."""
+    try:
+        return _draws(
+            plan,
+            calibration,
+            policy,
+            draws=draws,
+            seed=seed,
+            at=at,
+            steps=steps,
+            runs=runs,
+            already=already,
+        )
+    except _TooLargeError as exc:
+        raise PlanError(
+            f"{plan.source or 'the plan'}: {exc} ({steps:,} steps and {runs:,} validation"
+            f" runs of {plan.n_valid_examples:,} examples × eval_samples {plan.eval_samples:,})"
+        ) from exc
+
+
+def _draws(
     plan: Plan,
     calibration: Calibration,
     policy: Policy,
@@ -537,8 +574,8 @@ def _int_tokens(values: FloatArray) -> IntArray:
     """Floats (tokens, nanoseconds) → int64, refusing what int64 cannot hold (never a wrap)."""
     rounded = np.rint(values)
     if not np.all(np.isfinite(rounded)) or np.any(np.abs(rounded) >= 2.0**63):
-        raise PlanError(
-            "the plan's settings give amounts too large to compute (beyond 2^63 tokens or"
+        raise _TooLargeError(
+            "the settings give amounts too large to compute (beyond 2^63 tokens or"
             " nanoseconds); check the hyperparameters and the data counts"
         )
     return rounded.astype("int64")
@@ -549,8 +586,8 @@ def _checked(rule: Callable[..., IntArray], *args: Any) -> IntArray:
     try:
         return np.asarray(rule(*args), dtype="int64")
     except OverflowError as exc:
-        raise PlanError(
-            "the plan's settings give an amount too large to compute; check the hyperparameters"
+        raise _TooLargeError(
+            "the settings give an amount too large to compute; check the hyperparameters"
         ) from exc
 
 

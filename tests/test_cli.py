@@ -443,3 +443,34 @@ def test_validate_names_jobs_without_their_job_created(tmp_path: Path) -> None:
     assert result.exit_code == 0
     assert "1 job(s) with no job_created record in these files (j)" in result.stdout
     assert "every job can be billed (see the notes)." in result.stdout
+
+
+@pytest.mark.parametrize(
+    "late",
+    [
+        [{"event": "grader_usage", "grader_model": "gpt-4.1", "input_tokens": 1_000_000,
+          "output_tokens": 0}],
+        [{"event": "phase_start", "phase": "rollout"},
+         {"event": "phase_end", "phase": "rollout", "ts": "2025-06-01T01:30:00Z"}],
+    ],
+)  # fmt: skip
+def test_validate_notes_work_logged_after_a_jobs_final_event(
+    tmp_path: Path, late: list[dict[str, object]]
+) -> None:
+    """Tokens or a phase logged after ``succeeded`` are accrued (R8) and never charged:
+    validate said "OK" alone."""
+    log = tmp_path / "late.jsonl"
+    rows = [
+        {"job_id": "j", "ts": "2025-06-01T00:00:00Z", "event": "job_created"},
+        {"job_id": "j", "ts": "2025-06-01T00:00:00Z", "event": "phase_start", "phase": "rollout"},
+        {"job_id": "j", "ts": "2025-06-01T01:00:00Z", "event": "phase_end", "phase": "rollout"},
+        {"job_id": "j", "ts": "2025-06-01T01:00:00Z", "event": "succeeded"},
+        *({"job_id": "j", "ts": "2025-06-01T01:01:00Z", **record} for record in late),
+    ]
+    log.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = runner.invoke(app, ["validate", str(log)])
+    assert result.exit_code == 0
+    assert "1 ended job(s) with work or grader tokens logged after their final event (j)" in (
+        result.stdout
+    )
+    assert "every job can be billed (see the notes)." in result.stdout

@@ -384,6 +384,24 @@ def test_hostile_eval_samples_huge_is_refused_not_under_budget(
     assert "Traceback" not in err
 
 
+def test_a_plan_whose_amounts_overflow_names_its_file_and_counts(
+    tmp_path: Path, cli: Callable[[list[str]], tuple[int, str, str]]
+) -> None:
+    """Settings each within the API's range whose product is beyond 2^63: the error named
+    neither the file nor what made it so large."""
+    body = json.loads((FIXTURES / "hostile" / "eval-samples-huge.json").read_text())
+    body["method"]["reinforcement"]["hyperparameters"].update(
+        n_epochs=50, eval_interval=1, eval_samples=2_147_483_647
+    )
+    body["training_file"], body["validation_file"] = "file-train", "file-valid"
+    plan = tmp_path / "huge.json"
+    plan.write_text(json.dumps(body), encoding="utf-8")
+    code, out, err = cli(["estimate", str(plan), "--n-train", "60", "--n-valid", "20"])
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert f"{plan}: the settings give amounts too large to compute" in err
+    assert "eval_samples 2,147,483,647" in err
+
+
 def test_hostile_plans_are_one_clear_line(
     tmp_path: Path, cli: Callable[[list[str]], tuple[int, str, str]]
 ) -> None:

@@ -486,6 +486,25 @@ def test_bad_budget_files_name_the_line(
     assert raised.value.path == str(path)
 
 
+def test_a_budget_in_doubt_is_not_also_said_to_have_no_job(tmp_path: Path) -> None:
+    """A job whose job_created (team search) was rejected may be search's: its budget is
+    "unknown"; it was also said to be of a team no job names, with 0.00 spent."""
+    log = tmp_path / "log.jsonl"
+    rows = [
+        {"job_id": "x", "ts": "2025-06-02T08:00:00Z", "event": "job_created", "team": "search",
+         "data_sharing": 2},
+        {"job_id": "x", "ts": "2025-06-02T08:00:00Z", "event": "phase_start", "phase": "rollout"},
+        {"job_id": "x", "ts": "2025-06-02T09:00:00Z", "event": "phase_end", "phase": "rollout"},
+        {"job_id": "x", "ts": "2025-06-02T09:00:00Z", "event": "succeeded"},
+    ]  # fmt: skip
+    log.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    budgets = tmp_path / "budgets.csv"
+    budgets.write_text("team,period,amount\nsearch,2025-06,50.00\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["spend", str(log), "--budgets", str(budgets)])
+    assert "Budget of search 2025-06 unknown" in result.output
+    assert "No job of the logs is of team" not in result.output
+
+
 def test_a_budget_of_a_team_the_logs_never_name_is_said(
     tmp_path: Path, bill: rftcost.Bill, log_file: Path
 ) -> None:

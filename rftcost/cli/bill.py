@@ -333,6 +333,13 @@ def _totals_line(totals: Any, currency: str, orphans: int = 0) -> str:
     )
 
 
+def _accrued_after_the_end(jobs: Any) -> list[str]:
+    """Jobs that ended (succeeded, cancelled, failed) with accrued work or tokens."""
+    ended = jobs["status"].isin(["succeeded", "cancelled", "failed"])
+    accrued = (jobs["unbilled_ns"].fillna(0) > 0) | (jobs["accrued_cents"].fillna(0) > 0)
+    return [str(j) for j in jobs.loc[ended & accrued, "job_id"]]
+
+
 def _without_job_created(events: Any) -> list[str]:
     """The jobs of ``events`` none of whose records is their ``job_created``."""
     jobs = events["job_id"]
@@ -497,13 +504,22 @@ def validate_command(
                 " billed as unallocated, at the policy's default model, without a data-sharing"
                 " discount; give the file that holds their job_created if it exists"
             )
+        late = _accrued_after_the_end(result.jobs)
+        if late:
+            # R8's accrued work is a running job's or a truncated log's: after a job's
+            # final event it will never be charged, and the log is worth a look.
+            shown = ", ".join(late[:5]) + (" …" if len(late) > 5 else "")
+            notes.append(
+                f"{len(late)} ended job(s) with work or grader tokens logged after their final"
+                f" event ({shown}): accrued, never charged (R8); `rftcost explain` shows where"
+            )
         if notes:
             lines.append("Notes:")
             lines += [f"{bullet}{one_line(note)}" for note in notes]
         if not len(rejected) and not len(invalid) and not unreadable:
             lines.append(
                 "OK: every record used or a duplicate, every job can be billed"
-                + (" (see the notes)." if uncreated else ".")
+                + (" (see the notes)." if uncreated or late else ".")
             )
         if output_format is OutputFormat.markdown:  # names and values are text, not Markdown
             lines = [

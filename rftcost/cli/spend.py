@@ -272,7 +272,9 @@ def _notes(spent: Any) -> list[str]:
             f"Budget of {one_line(b.team)} {b.period} unknown: spent {b.spent:.2f} known of "
             f"{b.amount:.2f}, plus the unknown amount of {' and '.join(unknown)}"
         )
-    unseen = sorted({b.team for b in spent.budgets if not b.team_in_logs})
+    # A budget in doubt may be this team's already (an invalid job's team unknown): said
+    # above, and not contradicted here.
+    unseen = sorted({b.team for b in spent.budgets if not b.team_in_logs and not b.in_doubt})
     if unseen:
         notes.append(
             "No job of the logs is of team "
