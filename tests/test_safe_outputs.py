@@ -531,6 +531,23 @@ def test_a_file_of_an_input_folder_under_another_name_is_never_overwritten(
     assert log.read_text(encoding="utf-8") == outside.read_text(encoding="utf-8") == lines
 
 
+def test_an_output_into_a_folder_a_followed_link_leads_to_is_refused(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """With --follow-links the folder a link leads to is read as the input's: a new file
+    written there would be read by the next run (it was written, exit 0)."""
+    folder, outside = tmp_path / "logs", tmp_path / "outside"
+    folder.mkdir()
+    outside.mkdir()
+    (folder / "a.jsonl").write_text(INJECTION.read_text(encoding="utf-8"), encoding="utf-8")
+    (folder / "more").symlink_to(outside, target_is_directory=True)
+    out = outside / "bill.csv"
+    args = ["bill", str(folder), "-o", str(out)]
+    assert main(monkeypatch, *args, "--follow-links") == 2
+    assert "never overwrites its input" in capsys.readouterr().err and not out.exists()
+    assert main(monkeypatch, *args) == 0  # the link not followed: not read, may be written
+
+
 def test_an_output_into_a_missing_folder_is_refused_before_the_work(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],

@@ -265,6 +265,12 @@ def check_outputs(
         for given, source in resolved_inputs:
             same = target == source or (output.exists() and _same_file(output, given))
             inside = source.is_dir() and target.is_relative_to(source)
+            if not inside and follow_links and source.is_dir():
+                # A folder a link of the input leads to is read as the input's too.
+                inside = any(
+                    target.is_relative_to(real)
+                    for _place, real, _files in _walk(source, follow_links=True)
+                )
             if not (same or inside) and output.exists() and source.is_dir():
                 # A file of the folder under another name: a hard link, or reached by a
                 # link (a linked file, a folder followed with --follow-links).
@@ -279,10 +285,10 @@ def check_outputs(
                 )
 
 
-def _files_below(folder: Path, *, follow_links: bool) -> Iterator[Path]:
-    """The files below ``folder`` the reading reads: links that lead out of it only when
-    it follows them (each real folder once, so a loop ends)."""
-    root = os.path.realpath(folder)
+def _walk(folder: Path, *, follow_links: bool) -> Iterator[tuple[str, str, list[str]]]:
+    """(place, its real path, its files) of each folder below ``folder`` the reading
+    reads, links to folders followed only with ``follow_links`` (each real folder once,
+    so a loop ends)."""
     seen: set[str] = set()
     for place, folders, files in os.walk(folder, followlinks=follow_links):
         real = os.path.realpath(place)
@@ -290,6 +296,14 @@ def _files_below(folder: Path, *, follow_links: bool) -> Iterator[Path]:
             folders[:] = []
             continue
         seen.add(real)
+        yield place, real, files
+
+
+def _files_below(folder: Path, *, follow_links: bool) -> Iterator[Path]:
+    """The files below ``folder`` the reading reads: links that lead out of it only when
+    it follows them."""
+    root = os.path.realpath(folder)
+    for place, _real, files in _walk(folder, follow_links=follow_links):
         for name in files:
             path = Path(place, name)
             inside = os.path.realpath(path).startswith(root + os.sep)
