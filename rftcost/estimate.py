@@ -30,6 +30,7 @@ the job's own pace so far pulling the per-step time towards what it has shown.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -37,7 +38,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec
 
 import numpy as np
 import numpy.typing as npt
@@ -331,42 +332,33 @@ def _residual_draws(
 
 class _TooLargeError(PlanError):
     """An amount beyond int64 (``_int_tokens``, ``_checked``): named with its plan by
-    ``_simulate``."""
+    ``_naming_the_plan``."""
 
 
+_Params = ParamSpec("_Params")
+
+
+def _naming_the_plan(
+    simulate: Callable[Concatenate[Plan, _Params], _Draws],
+) -> Callable[Concatenate[Plan, _Params], _Draws]:
+    """``simulate``, an amount too large to compute named with its plan file and counts."""
+
+    @functools.wraps(simulate)
+    def named(plan: Plan, /, *args: _Params.args, **kwargs: _Params.kwargs) -> _Draws:
+        try:
+            return simulate(plan, *args, **kwargs)
+        except _TooLargeError as exc:
+            raise PlanError(
+                f"{plan.source or 'the plan'}: {exc} ({plan.steps:,} steps and"
+                f" {plan.validation_runs:,} validation runs of {plan.n_valid_examples:,}"
+                f" examples × eval_samples {plan.eval_samples:,})"
+            ) from exc
+
+    return named
+
+
+@_naming_the_plan
 def _simulate(
-    plan: Plan,
-    calibration: Calibration,
-    policy: Policy,
-    *,
-    draws: int,
-    seed: int,
-    at: datetime,
-    steps: int,
-    runs: int,
-    already: _Already | None = None,
-) -> _Draws:
-    """``_draws``, an amount too large to compute named with the plan and its counts."""
-    try:
-        return _draws(
-            plan,
-            calibration,
-            policy,
-            draws=draws,
-            seed=seed,
-            at=at,
-            steps=steps,
-            runs=runs,
-            already=already,
-        )
-    except _TooLargeError as exc:
-        raise PlanError(
-            f"{plan.source or 'the plan'}: {exc} ({steps:,} steps and {runs:,} validation"
-            f" runs of {plan.n_valid_examples:,} examples × eval_samples {plan.eval_samples:,})"
-        ) from exc
-
-
-def _draws(
     plan: Plan,
     calibration: Calibration,
     policy: Policy,

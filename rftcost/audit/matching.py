@@ -587,6 +587,16 @@ these are copies: within one invoice and with the same description (two invoices
 carry their own tax)."""
 
 
+def _copy_evidence(first: int | None, line: int) -> tuple[Evidence, Evidence]:
+    """The evidence of a ``duplicate_line``: the original line and its copy."""
+    return (
+        Evidence(
+            type="invoice_line", description=f"line {first}: the original", invoice_line=first
+        ),
+        Evidence(type="invoice_line", description=f"line {line}: the copy", invoice_line=line),
+    )
+
+
 def duplicate_unchecked_lines(ctx: AuditContext, lines: pd.DataFrame) -> list[Finding]:
     """A ``duplicate_line`` warning per copy of a line the logs do not bill: its money is
     unchecked (in no difference), so whether it is billed twice is the vendor's to say."""
@@ -619,16 +629,7 @@ def duplicate_unchecked_lines(ctx: AuditContext, lines: pd.DataFrame) -> list[Fi
                 explanation=duplicate_unchecked_line(
                     line, first, str(row["line_type"]), amount, ctx.currency, description
                 ),
-                evidence=(
-                    Evidence(
-                        type="invoice_line",
-                        description=f"line {first}: the original",
-                        invoice_line=first,
-                    ),
-                    Evidence(
-                        type="invoice_line", description=f"line {line}: the copy", invoice_line=line
-                    ),
-                ),
+                evidence=_copy_evidence(first, line),
             )
         )
     return findings
@@ -696,16 +697,7 @@ def duplicate_lines(
                     if len(original)
                     else None,
                 ),
-                evidence=(
-                    Evidence(
-                        type="invoice_line",
-                        description=f"line {first}: the original",
-                        invoice_line=first,
-                    ),
-                    Evidence(
-                        type="invoice_line", description=f"line {line}: the copy", invoice_line=line
-                    ),
-                ),
+                evidence=_copy_evidence(first, line),
             )
         )
     return g[~real], findings
