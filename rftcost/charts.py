@@ -1114,9 +1114,15 @@ def figure_svg(fig: Figure, *, id_prefix: str = "rftcost") -> str:
         fig.savefig(buffer, format="svg", metadata={"Date": None})
     text = buffer.getvalue()
     text = text[text.index("<svg") :]
-    text = re.sub(r'\bid="([^"]+)"', rf'id="{id_prefix}-\1"', text)
-    text = re.sub(r"url\(#([^)]+)\)", rf"url(#{id_prefix}-\1)", text)
-    return re.sub(r'href="#([^"]+)"', rf'href="#{id_prefix}-\1"', text)
+
+    def prefixed(tag: re.Match[str]) -> str:
+        markup = re.sub(r'\bid="([^"]+)"', rf'id="{id_prefix}-\1"', tag.group(0))
+        markup = re.sub(r"url\(#([^)]+)\)", rf"url(#{id_prefix}-\1)", markup)
+        return re.sub(r'href="#([^"]+)"', rf'href="#{id_prefix}-\1"', markup)
+
+    # In the tags only: a name drawn as text (``ops url(#blue) id="x"``) stays as it is
+    # (its < and > are escaped, so no tag is found inside it).
+    return re.sub(r"<[^>]*>", prefixed, text)
 
 
 _GLYPH_WARNING = r"Glyph \d+ \(.*\) missing from font"

@@ -213,15 +213,7 @@ def _charges(bill: Bill) -> pd.DataFrame:
     billing_end = (
         (month.dt.start_time + pd.DateOffset(months=1)).astype("datetime64[ns]").astype("int64")
     )
-    # Whole seconds around the charge's time; a later charge begins where the one before it
-    # ended (its billing event, rounded up alike), so that consecutive periods never overlap.
-    segment_start = charges["segment_start"].astype("int64")
-    later = charges["charge"].to_numpy() > 0
-    start = pd.Series(
-        np.where(later, _ceil_seconds(segment_start), _floor_seconds(segment_start)),
-        index=charges.index,
-    ).clip(lower=billing_start)
-    end = _ceil_seconds(at).clip(lower=start + _NS)  # a period is never empty
+    start, end = _charge_periods(charges, at, billing_start)
     team = jobs["team"].reindex(charges["job"]).to_numpy()
     project = jobs["project"].reindex(charges["job"]).to_numpy()
     return pd.DataFrame(
@@ -257,6 +249,37 @@ def _floor_seconds(ns: pd.Series) -> pd.Series:
 
 def _ceil_seconds(ns: pd.Series) -> pd.Series:
     return ns + (-ns) % _NS
+
+
+def _charge_periods(
+    charges: pd.DataFrame, at: pd.Series, billing_start: pd.Series
+) -> tuple[pd.Series, pd.Series]:
+    """Each charge's period in whole seconds: the first from its segment's start (rounded
+    down), a later one from where the one before it ended, never before its billing
+    period; to its billing event (rounded up), and at least a second long, so that a
+    job's periods never overlap (charges at one instant follow each other by a second).
+
+    With ``v`` the earliest end a charge may have (its event rounded up, one second after
+    its billing period's start, and for the first one second after its start), the end of
+    the ``i``-th charge of a job is ``max(v_j - j s for j <= i) + i s``: a running maximum,
+    no loop over the charges."""
+    order = np.lexsort((charges["charge"].to_numpy(), charges["job"].to_numpy()))
+    job = charges["job"].to_numpy()[order]
+    rank = charges["charge"].to_numpy(dtype="int64")[order]
+    first = _floor_seconds(charges["segment_start"].astype("int64")).to_numpy()[order]
+    month = billing_start.to_numpy(dtype="int64")[order]
+    first = np.maximum(first, month)
+    earliest = np.maximum(_ceil_seconds(at).to_numpy()[order], month + _NS)
+    earliest = np.where(rank == 0, np.maximum(earliest, first + _NS), earliest)
+    shifted = pd.Series(earliest - rank * _NS).groupby(job).cummax().to_numpy()
+    ends = shifted + rank * _NS
+    previous = np.empty_like(ends)
+    previous[1:] = ends[:-1]
+    starts = np.where(rank == 0, first, np.maximum(previous, month))
+    start = np.empty_like(starts)
+    end = np.empty_like(ends)
+    start[order], end[order] = starts, ends
+    return pd.Series(start, index=charges.index), pd.Series(end, index=charges.index)
 
 
 def _tags(team: Any, project: Any) -> np.ndarray[Any, Any]:

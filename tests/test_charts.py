@@ -504,6 +504,12 @@ def test_save_png_and_svg(tmp_path: Path, bill: rftcost.Bill) -> None:
     assert "wall clock" in svg  # text kept as text
     inline = figure_svg(fig)
     assert inline.startswith("<svg") and "<?xml" not in inline
+    # Ids are made the figure's own in the tags, never in text drawn as text (a team named
+    # like markup was shown as 'ops url(#fig-…-blue) id="fig-…-x"').
+    fig.axes[0].set_title('ops url(#blue) id="x"')
+    inline = figure_svg(fig, id_prefix="p")
+    assert 'ops url(#blue) id="x"' in inline.replace("&#34;", '"').replace("&quot;", '"')
+    assert 'clip-path="url(#p-' in inline
     with pytest.raises(InputError, match=r"\.png or \.svg"):
         save_figure(fig, tmp_path / "w.pdf")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -136,16 +137,37 @@ def test_explain_durations_are_the_shown_to_minus_the_shown_from(tmp_path: Path)
     log.phase("rollout", seconds=61, milliseconds=400).at(milliseconds=300).add("succeeded")
     path = write(tmp_path / "log.jsonl", log)
     text = runner.invoke(app, ["explain", str(path), "--job", "ftjob-ms"]).output
-    rows = re.findall(
-        r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)Z\s+(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)Z\s+"
-        r"(\d+):(\d\d):(\d\d)",
-        text,
-        re.MULTILINE,
-    )
+    # Fractions of a second shown where there are some (they were cut from the clocks and
+    # rounded half to even in the durations: rows not adding up to the wall clock).
+    clock = r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?)Z"
+    rows = re.findall(rf"^{clock}\s+{clock}\s+(\d+):(\d\d):(\d\d(?:\.\d+)?)", text, re.MULTILINE)
     assert len(rows) >= 3, text
+    assert any("." in start for start, *_ in rows)
     for start, end, h, m, s in rows:
         shown = datetime.fromisoformat(end) - datetime.fromisoformat(start)
-        assert shown.total_seconds() == int(h) * 3600 + int(m) * 60 + int(s), (start, end)
+        assert Decimal(str(shown.total_seconds())) == int(h) * 3600 + int(m) * 60 + Decimal(s)
+    wall = re.search(r"wall clock (\d+):(\d\d):(\d\d(?:\.\d+)?)", text)
+    assert wall is not None
+    first, last = rows[0][0], rows[-1][1]
+    total = datetime.fromisoformat(last) - datetime.fromisoformat(first)
+    assert Decimal(str(total.total_seconds())) == (
+        int(wall[1]) * 3600 + int(wall[2]) * 60 + Decimal(wall[3])
+    )
+
+
+def test_explain_time_line_adds_up_to_the_wall_clock(tmp_path: Path) -> None:
+    """A safety check inside the rollout is billed (R1), and the half hour before the
+    success is idle: the Time line gave billed 1:00:00 and, under it, the safety check's
+    0:30:00 as if that were the rest. It now names excluded and idle time."""
+    log = JobLog("ftjob-l").created()
+    log.add("phase_start", phase="rollout").add("phase_start", phase="safety_check")
+    log.at(minutes=30).add("phase_end", phase="safety_check").at(minutes=30)
+    log.add("phase_end", phase="rollout").at(minutes=30).add("succeeded")
+    path = write(tmp_path / "log.jsonl", log)
+    text = runner.invoke(app, ["explain", str(path), "--job", "ftjob-l"]).output
+    assert "wall clock 1:30:00; billable, charged 1:00:00;" in text
+    assert "excluded 0:00:00; idle 0:30:00" in text
+    assert "where a billable phase overlaps one, that time is billed" in text
 
 
 # --- notes on reading on every path ---------------------------------------------------------------

@@ -299,6 +299,24 @@ def test_charge_periods_of_a_job_never_overlap_and_its_event_keeps_its_milliseco
         assert (stamps.dt.microsecond // 1000).isin([305]).any(), read["x_BillingEventAt"]
 
 
+def test_charges_at_one_instant_get_periods_that_follow_each_other() -> None:
+    """Paused at its creation, then paused and resumed within one second: the first period
+    was pushed to a second long and the next began inside it. Every period of a job now
+    starts where the one before it ended, and none is empty."""
+    from rftcost.focus import focus_rows
+
+    log = JobLog("ftjob-o").created(team="o").add("paused").at(minutes=10).add("resumed")
+    log.add("phase_start", phase="rollout").at(seconds=0.2).add("paused")
+    log.at(seconds=0.3).add("resumed").at(hours=1).add("phase_end", phase="rollout")
+    log.add("succeeded")
+    rows = focus_rows(rftcost.bill(log.frame()))
+    periods = rows.drop_duplicates("x_ChargeNumber").sort_values("x_ChargeNumber")
+    assert len(periods) == 3
+    starts, ends = periods["ChargePeriodStart"].tolist(), periods["ChargePeriodEnd"].tolist()
+    assert all(start < end for start, end in zip(starts, ends, strict=True))
+    assert starts[1:] == ends[:-1]
+
+
 def test_cli_export_focus_with_no_job_of_known_amount_says_unknown(tmp_path: Path) -> None:
     """Every job invalid: a file of no rows, and its sum said unknown, not "USD 0.00"."""
     logs = tmp_path / "events.jsonl"

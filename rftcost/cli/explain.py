@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -123,23 +123,36 @@ def _stretch_rows(explanation: Any) -> list[dict[str, Any]]:
 
 
 def _clock(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S") + "Z"
+    """The time to the microsecond where it has a fraction of a second (a stretch of
+    0.25 s read 08:00:00Z → 08:00:00Z)."""
+    fraction = f".{moment.microsecond:06d}".rstrip("0") if moment.microsecond else ""
+    return moment.strftime("%Y-%m-%d %H:%M:%S") + fraction + "Z"
 
 
-def _shown_seconds(start: datetime, end: datetime) -> int:
-    """Whole seconds between the clocks as shown (``_clock`` drops fractions of a second),
-    so that a row's duration is always its ``to`` minus its ``from``, and the rows add up
-    to the wall clock shown."""
-    return int(end.replace(microsecond=0).timestamp()) - int(
-        start.replace(microsecond=0).timestamp()
-    )
+def _shown_seconds(start: datetime, end: datetime) -> float:
+    """The seconds between two clocks, to the microsecond as they are shown: a row's
+    duration is its ``to`` minus its ``from``, and the rows add up to the wall clock."""
+    return (end - start) / timedelta(microseconds=1) / 1e6
 
 
 def _duration(seconds: float) -> str:
-    whole = round(seconds)
+    """H:MM:SS, with the fraction of a second where there is one (never rounded away:
+    two charges of 1800.5 s are 1:00:01 together, and each shows its half second)."""
+    micro = round(seconds * 1_000_000)
+    whole, fraction = divmod(micro, 1_000_000)
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}"
+    return f"{hours}:{minutes:02d}:{secs:02d}" + _fraction(fraction)
+
+
+def _seconds(seconds: float) -> str:
+    """Seconds as a number, with their fraction where there is one (1800.5 s, 7234 s)."""
+    whole, fraction = divmod(round(seconds * 1_000_000), 1_000_000)
+    return f"{whole}{_fraction(fraction)}"
+
+
+def _fraction(microseconds: int) -> str:
+    return f".{microseconds:06d}".rstrip("0") if microseconds else ""
 
 
 def render_explanation(explanation: Any, *, markdown: bool = False) -> str:
@@ -207,9 +220,19 @@ def render_explanation(explanation: Any, *, markdown: bool = False) -> str:
             f"{name} {_duration(value)}" for name, value in totals.items() if value is not None
         )
     )
+    # Every second of the wall clock once: billed, lost and accrued above, and the rest of
+    # the stretches (excluded, idle), so that the line adds up to the wall clock.
+    unbilled = {
+        status: sum(
+            _shown_seconds(s.start, s.end) for s in explanation.stretches if s.status == status
+        )
+        for status in ("excluded", "idle")
+    }
+    lines[-1] += "".join(f"; {status} {_duration(value)}" for status, value in unbilled.items())
     if job.excluded_seconds:
         lines.append(
-            "Excluded phases: "
+            "Excluded phases (each one's own length; where a billable phase overlaps one,"
+            " that time is billed, R1): "
             + ", ".join(f"{p} {_duration(s)}" for p, s in sorted(job.excluded_seconds.items()))
         )
     lines.append("")
@@ -222,12 +245,13 @@ def render_explanation(explanation: Any, *, markdown: bool = False) -> str:
         # R11 at job scope: a charge's hours are not its own seconds rounded.
         seconds = sum(charge.billable_seconds for charge in job.charges)
         lines.append(
-            f"  (rounding scope job, R11: the job's {seconds:.0f} s are rounded once, to "
+            f"  (rounding scope job, R11: the job's {_seconds(seconds)} s are rounded once, to "
             f"{job.billed_hours} h, all on its last charge; the charges before show 0.00 h)"
         )
     for number, charge in enumerate(job.charges, start=1):
         lines.append(
-            f"  {number}. {charge.event} at {charge.at}: {charge.billable_seconds:.0f} s billable"
+            f"  {number}. {charge.event} at {charge.at}: {_seconds(charge.billable_seconds)} s"
+            " billable"
             f" → {charge.billed_hours} h = "
             + (_before_cap(charge) if charge.capped else "")
             + format_amount(charge.compute_amount)
