@@ -79,7 +79,10 @@ def parse_times(text: pd.Series, assume_tz: str | None) -> tuple[pd.Series, pd.S
         result = result.mask(fits, ns)
         reasons = reasons.mask(fits, bad)
         reasons = reasons.mask(epoch & ~fits, _OUT_OF_RANGE)
-    iso = present & ~epoch
+    # A date alone names no moment (its "-01" is no UTC offset): as in the logs, refused.
+    dated = present & ~epoch & text.str.fullmatch(r"\d{4}-\d{2}(?:-\d{2})?").fillna(False)
+    reasons = reasons.mask(dated, "a date without a time of day")
+    iso = present & ~epoch & ~dated
     aware = iso & text.str.contains(UTC_OFFSET, regex=True).fillna(False)
     if aware.any():
         parsed = pd.to_datetime(text[aware], utc=True, format="ISO8601", errors="coerce")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import decimal
 import re
-import tomllib
 from decimal import Decimal
 from enum import StrEnum
 from functools import cached_property
@@ -29,6 +28,7 @@ from rftcost.prices import (
     layer_price_tables,
     load_price_table,
     read_settings_file,
+    read_toml,
     resolve_model_family,
 )
 
@@ -372,8 +372,8 @@ def policy_files(policy: str | Path) -> tuple[Path, ...]:
         files.append(path)
         first_dir = first_dir or path.parent
         try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            raw = read_toml(path.read_text(encoding="utf-8"), str(path))
+        except (OSError, UnicodeDecodeError, PolicyError):
             break
         prices = raw.get("prices")
         table = prices.get("table") if isinstance(prices, dict) else None
@@ -393,10 +393,7 @@ def _load_raw(
     text, source, base_dir = _policy_text(name_or_path)
     if source in seen:
         raise PolicyError(f"policy extends itself: {' → '.join((*seen, source))}", source=source)
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise PolicyError(f"not valid TOML: {exc}", source=source) from exc
+    raw = read_toml(text, source)
     parent = raw.get("extends")
     if parent is None:
         return raw, source, base_dir

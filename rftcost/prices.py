@@ -28,7 +28,7 @@ import re
 import tomllib
 from collections.abc import Callable, Container
 from datetime import UTC, date, datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -56,6 +56,7 @@ __all__ = [
     "packaged_price_tables",
     "price_differences",
     "read_settings_file",
+    "read_toml",
     "resolve_model_family",
     "token_price_pico",
 ]
@@ -80,7 +81,10 @@ def resolve_model_family(model: str, known: Container[str] = ()) -> str:
 def _decimal_rate(value: Any) -> Decimal:
     if isinstance(value, float):
         raise ValueError('write rates as strings ("2.00"), not floats, so they stay exact')
-    rate = Decimal(str(value))
+    try:
+        rate = Decimal(str(value))
+    except InvalidOperation:
+        raise ValueError(f"a rate must be a number, got {value!r}") from None
     if not rate.is_finite() or rate < 0:
         raise ValueError(f"a rate must be a non-negative number, got {value!r}")
     exponent = rate.as_tuple().exponent  # an int: the rate is finite
@@ -125,6 +129,9 @@ class PriceEntry(BaseModel):
     def _aware(cls, value: datetime) -> datetime:
         if value.tzinfo is None:
             raise ValueError("effective_from needs a timezone offset (e.g. 2025-06-10T00:00:00Z)")
+        if not 1970 <= value.astimezone(UTC).year <= 2261:
+            # The kernel's times are int64 nanoseconds (years 1677-2262).
+            raise ValueError(f"effective_from must be in the years 1970-2261, got {value}")
         return value
 
 
@@ -271,15 +278,24 @@ def packaged_price_tables() -> list[str]:
 def load_price_table(name_or_path: str | Path) -> PriceTable:
     """Load a packaged table by name, or a TOML file by path; raises ``PolicyError``."""
     text, source = _read_table_text(name_or_path)
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise PolicyError(f"not valid TOML: {exc}", source=source) from exc
+    raw = read_toml(text, source)
     raw.setdefault("name", Path(source).stem)
     try:
         return PriceTable.model_validate(raw)
     except ValidationError as exc:
         raise PolicyError(_first_error(exc), source=source) from exc
+
+
+def read_toml(text: str, source: str) -> dict[str, Any]:
+    """A policy's or price table's TOML text → its table; ``PolicyError`` naming ``source``
+    when it is not TOML, or nested too deeply to read (Python's parser recurses). A
+    byte-order mark before it is no part of it, as for every other input."""
+    try:
+        return tomllib.loads(text.removeprefix("\ufeff"))
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(f"not valid TOML: {exc}", source=source) from exc
+    except RecursionError:
+        raise PolicyError("not valid TOML: nested too deeply", source=source) from None
 
 
 def read_settings_file(path: Path, what: str) -> str:

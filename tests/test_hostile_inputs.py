@@ -209,6 +209,28 @@ def test_parquet_timestamps_beyond_nanoseconds_are_rejected(tmp_path: Path) -> N
     assert all("out of range" in r[3] for r in rejected(log))
 
 
+@pytest.mark.parametrize("unit", ["s", "ms", "us"])
+def test_parquet_timestamps_beyond_the_years_python_writes_are_rejected(
+    tmp_path: Path, unit: str
+) -> None:
+    """Years 33658 and -1199 in a zoned column: rejecting them failed to write the value
+    (pandas cannot format it) and ended the run with NotImplementedError."""
+    per_second = {"s": 1, "ms": 10**3, "us": 10**6}[unit]
+    table = pa.table(
+        {
+            "job_id": ["j", "j", "j"],
+            "ts": pa.array(
+                [0, 10**12 * per_second, -(10**11) * per_second], pa.timestamp(unit, tz="UTC")
+            ),
+            "event": ["job_created", "succeeded", "cancelled"],
+        }
+    )
+    pq.write_table(table, tmp_path / "t.parquet")
+    log = rftcost.read_events(tmp_path / "t.parquet")
+    assert [(r[2], "out of range" in r[3]) for r in rejected(log)] == [("ts", True)] * 2
+    assert all(log.rejected["value"].str.contains(" since 1970-01-01"))
+
+
 # --- numbers -------------------------------------------------------------------------
 
 

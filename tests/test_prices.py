@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta, timezone
@@ -138,6 +139,22 @@ def test_a_table_file_and_its_refusals(tmp_path: Path) -> None:
         load_price_table(tmp_path / "missing.toml")
     with pytest.raises(PolicyError, match="unknown price table"):
         load_price_table("nonesuch")
+    # A rate that is no number, a date beyond the kernel's years, TOML nested 500 deep:
+    # each one line naming the file (they were InvalidOperation, OverflowError and
+    # RecursionError); a byte-order mark before the table is read past.
+    entry_text = '[[models."o3"]]\neffective_from = "{at}"\ninput = "{rate}"\n'
+    for at, rate, message in (
+        ("2025-01-01T00:00:00Z", "abc", "a rate must be a number, got 'abc'"),
+        ("9999-04-14T00:00:00Z", "1", "effective_from must be in the years 1970-2261"),
+    ):
+        bad.write_text(entry_text.format(at=at, rate=rate), encoding="utf-8")
+        with pytest.raises(PolicyError, match=re.escape(message)):
+            load_price_table(bad)
+    bad.write_text("x = " + "[" * 500 + "]" * 500 + "\n", encoding="utf-8")
+    with pytest.raises(PolicyError, match="nested too deeply"):
+        load_price_table(bad)
+    path.write_text("\ufeff" + path.read_text(encoding="utf-8"), encoding="utf-8")
+    assert load_price_table(path).name == "contract"
 
 
 def test_layers_and_their_differences() -> None:

@@ -151,6 +151,10 @@ def test_lower_case_t_and_z_of_rfc_3339_are_read(tmp_path: Path) -> None:
     parsed, reasons = parse_times(pd.Series(["2025-06-02t09:00:00z"], dtype="string"), None)
     assert reasons.isna().all()
     assert parsed.iloc[0] == pd.Timestamp("2025-06-02T09:00:00Z").value
+    # A date alone: its "-01" was read as a UTC offset, 2025-06 as midnight on 1 June.
+    for dated in ("2025-06-01", "2025-06"):
+        parsed, reasons = parse_times(pd.Series([dated], dtype="string"), "UTC")
+        assert parsed.isna().all() and reasons.iloc[0] == "a date without a time of day"
 
 
 def test_naive_timestamp_is_rejected_unless_a_zone_is_named(tmp_path: Path) -> None:

@@ -1183,6 +1183,15 @@ def _shown(values: pd.Series) -> pd.Series:
     Lines column of numbers with gaps is read as floats, where ``-3`` would show ``-3.0``."""
     if values.dtype.kind == "f":  # whole ones as digits (_cell_text), huge ones as read
         values = values.astype(object).mask(values.abs() >= 2**53, values.astype(str))
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        try:
+            return _as_text(values)
+        except (NotImplementedError, OverflowError, ValueError):
+            # A Parquet time beyond the years Python can write (33658): as its count.
+            unit = values.dt.unit
+            return (
+                values.astype("int64").astype(str).add(f" {unit} since 1970-01-01").astype("string")
+            )
     return _as_text(values)
 
 
