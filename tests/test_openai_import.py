@@ -520,6 +520,35 @@ def test_cached_tokens_above_prompt_tokens_are_a_problem(tmp_path: Path) -> None
     assert of(result.events, "grader_usage").empty
 
 
+@pytest.mark.parametrize(
+    ("data", "unknown"),
+    [
+        # A null prompt count beside a million completion tokens: unknown, not 0 tokens.
+        ({"model_graders_token_usage": {"gpt-4.1": {
+            "train_prompt_tokens": None, "train_completion_tokens": 1_000_000}}}, True),
+        ({"usage": {"graders": [{"model": "gpt-4.1", "train_prompt_tokens_count": None,
+                                 "train_completion_tokens_count": 1_000_000}]}}, True),
+        # A step without validation: its eval counts null, none used.
+        ({"model_graders_token_usage": {"gpt-4.1": {
+            "train_prompt_tokens": 10, "train_completion_tokens": 5,
+            "eval_prompt_tokens": None, "eval_completion_tokens": None}}}, False),
+    ],
+)  # fmt: skip
+def test_a_null_token_count_beside_counts_of_its_phase_is_unknown(
+    tmp_path: Path, data: dict[str, Any], unknown: bool
+) -> None:
+    write(
+        tmp_path / "ftjob-n1" / "events.json",
+        page(event("ftevent-u", START, "Step 1/1", type="metrics", data={"step": 1, **data})),
+    )
+    result = import_openai([tmp_path])
+    assert bool(result.problems) == unknown
+    if unknown:
+        assert "is null beside other counts" in result.problems[0].reason
+    else:
+        assert of(result.events, "grader_usage")["input_tokens"].tolist() == [10]
+
+
 def test_events_whose_job_cannot_be_told_are_a_problem(tmp_path: Path) -> None:
     write(
         tmp_path / "export" / "events.json",

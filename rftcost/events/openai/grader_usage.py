@@ -100,7 +100,7 @@ def grader_usage_of(data: dict[str, Any]) -> tuple[list[dict[str, Any]], list[st
         where = f"'data.model_graders_token_usage.{grader_model}'"
         if not isinstance(tokens, dict):
             raise InvalidObject(f"{where} is not an object of token counts")
-        counts = {key: whole_number(tokens.get(key), f"{where}.{key}") for key in _TOKEN_FIELDS}
+        counts = {key: _token_count(tokens, key, f"{where}.{key}") for key in _TOKEN_FIELDS}
         usage.append(
             (
                 grader_model,
@@ -139,6 +139,18 @@ def grader_usage_of(data: dict[str, Any]) -> tuple[list[dict[str, Any]], list[st
     return rows, conflicts
 
 
+def _token_count(counts: dict[str, Any], key: str, where: str) -> int:
+    """A token count of a usage object. Absent or ``null`` is none used where the whole
+    phase (``train_``, ``eval_``, ``valid_``) is (a step without validation); a ``null``
+    beside counts of its phase is a count that cannot be read, the grader amount then
+    unknown (not its prompt tokens priced as none)."""
+    if key in counts and counts[key] is None:
+        phase = key.split("_", 1)[0] + "_"
+        if any(k.startswith(phase) and v not in (None, 0) for k, v in counts.items()):
+            raise InvalidObject(f"{where} is null beside other counts: its tokens are unknown")
+    return whole_number(counts.get(key), where)
+
+
 _GRADER_COUNTS = (
     ("train_prompt_tokens_count", "valid_prompt_tokens_count"),
     ("train_cached_tokens_count", "valid_cached_tokens_count"),
@@ -159,7 +171,7 @@ def _usage_graders(data: dict[str, Any]) -> dict[str, tuple[int, int, int]]:
         if not isinstance(grader, dict):
             raise InvalidObject(f"{where} is not an object")
         counts = tuple(
-            sum(whole_number(grader.get(key), f"{where}.{key}") for key in keys)
+            sum(_token_count(grader, key, f"{where}.{key}") for key in keys)
             for keys in _GRADER_COUNTS
         )
         model = stripped_text(grader.get("model"))
