@@ -1032,6 +1032,13 @@ def _costs_pages(pages: list[Any], source: str) -> Invoice:
                 f"[{p}]",
                 json.dumps(page, default=str)[:60] if not isinstance(page, str) else page,
             )
+    if not buckets:
+        # No day at all (a page of "data": []): no invoice period, nothing billed or not.
+        raise InvoiceError(
+            "an empty invoice is no invoice: the Costs pages hold no bucket (no day)",
+            path=source,
+            hint=_COSTS_HINT,
+        )
     seen: set[str] = set()
     repeated: list[str] = []
     spans: dict[tuple[str, str], int] = {}
@@ -1121,6 +1128,12 @@ def _dashboard_csv(raw: pd.DataFrame, source: str) -> Invoice:
                 return _column(raw, name)
         return pd.Series(pd.NA, index=raw.index, dtype="string")
 
+    if raw.empty:
+        raise InvoiceError(
+            "an empty invoice is no invoice: the Costs export has its header and no day",
+            path=source,
+            hint=_COSTS_HINT,
+        )
     amount = column("amount_value", "amount.value")
     currency = column("amount_currency", "amount.currency")
     start = column("start_time").fillna(column("start_time_iso"))

@@ -433,6 +433,23 @@ def test_costs_grader_tokens_that_differ_are_a_tokens_mismatch(tmp_path: Path) -
     assert "2,200,000 tokens" in finding.explanation and "1,100,000 tokens" in finding.explanation
 
 
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("costs.json", '{"object": "page", "data": [], "has_more": false}'),
+        ("costs.json", '[{"object": "page", "data": []}, {"object": "page", "data": []}]'),
+        ("costs.csv", "start_time,end_time,amount_value,amount_currency,line_item,project_id\n"),
+    ],
+)
+def test_a_costs_export_of_no_day_is_no_invoice(tmp_path: Path, name: str, text: str) -> None:
+    """Pages without a bucket, or the dashboard CSV's header alone, cover no day: audited
+    as a $0.00 invoice, exit 0 (an empty invoice is no invoice)."""
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InvoiceError, match="an empty invoice is no invoice"):
+        audit_invoice(path, _o3_bill())
+
+
 def test_costs_training_in_tokens_is_another_cost_not_rft_compute(tmp_path: Path) -> None:
     """A token-priced training line (supervised fine-tuning) beside the RFT job's: it was
     added to the day's RFT compute, an overbilling of its amount."""

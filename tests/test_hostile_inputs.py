@@ -629,6 +629,18 @@ def test_cli_bom_and_no_bom_bill_the_same(capsys: pytest.CaptureFixture[str]) ->
     assert [doc["records"]["rejected"] for _, doc in results] == [0, 0]
 
 
+def test_a_byte_order_mark_starting_a_later_line_is_read_past(tmp_path: Path) -> None:
+    """Two files with byte-order marks joined with ``cat``: the second's first record was
+    rejected ("Unexpected UTF-8 BOM") and its job made invalid."""
+    one = "".join(json.dumps(r) + "\n" for r in one_hour())
+    other = one.replace('"j"', '"k"')
+    path = tmp_path / "joined.jsonl"
+    path.write_text("\ufeff" + one + "\ufeff" + other, encoding="utf-8")
+    bill = rftcost.bill(path)
+    assert bill.log is not None and bill.log.counts()["rejected"] == 0
+    assert bill.job("j").total_amount == bill.job("k").total_amount is not None
+
+
 @needs_cases
 def test_cli_long_csv_row_is_rejected_with_its_line(capsys: pytest.CaptureFixture[str]) -> None:
     path = HOSTILE / "csv" / "long-rows.csv"

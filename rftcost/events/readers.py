@@ -691,9 +691,10 @@ def _text_chunks(path: Path) -> Iterator[tuple[int, list[str], bool, bool]]:
                 if not checked:
                     _refuse_binary(path, opener, exc, start_byte + exc.start)
                     checked = True
-            if start_byte == 0:
-                # A byte-order mark (Windows editors write one) is not part of the first record.
-                text = text.removeprefix(_BOM)
+            # A byte-order mark (Windows editors write one) is no part of a record: at the
+            # file's start, or a line's (files joined with cat; JSON text holds no raw line
+            # break, so one there starts a file's text).
+            text = text.removeprefix(_BOM).replace("\n" + _BOM, "\n")
             lines = [text] if cut else [line.removesuffix("\r") for line in text.split("\n")]
             if block.endswith(b"\n"):
                 lines.pop()  # the empty text after the block's last line break
