@@ -919,6 +919,30 @@ def test_vendor_hours_that_differ_are_reported_with_both_figures(tmp_path: Path)
     )
 
 
+@pytest.mark.parametrize(
+    ("said", "hours", "note"),
+    [
+        ("1,000.5", Decimal("1000.5"), "'Training hours billed: 1000.5'; the steps measure"),
+        ("1e3", None, "'Training hours billed: 1e3' holds no number of hours"),
+        ("-1", None, "'Training hours billed: -1' holds no number of hours"),
+    ],
+)
+def test_vendor_hours_are_read_whole_or_said_unreadable(
+    tmp_path: Path, said: str, hours: Decimal | None, note: str
+) -> None:
+    """ "1,000.5" was quoted as 1 (the pattern stopped at the comma), "-1" or "abc" dropped
+    without a word."""
+    tail = [
+        event("ev-5", START + 3750, "Job succeeded."),
+        event("ev-6", START + 3760, f"Training hours billed: {said}"),
+    ]
+    job = job_object("ftjob-v", status="succeeded", finished_at=START + 3800)
+    folder = export(tmp_path / "ftjob-v", job, two_step_events("ftjob-v", tail))
+    imported = import_openai([folder])
+    assert imported.jobs[0].vendor_billed_hours == hours
+    assert any(note in text for text in imported.notes), imported.notes
+
+
 # --- fix-import: wrong money, crashes, silent $0, zero step time ----------------------------
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, cast
 
@@ -45,7 +44,12 @@ from rftcost.events.openai.messages import (
     state_rows,
 )
 from rftcost.events.openai.model import ImportedJob, ImportProblem, OpenAIImport, UnknownMessage
-from rftcost.events.openai.notes import failed_without_checkpoints, import_notes, vendor_hours
+from rftcost.events.openai.notes import (
+    failed_without_checkpoints,
+    import_notes,
+    vendor_decimal,
+    vendor_hours,
+)
 from rftcost.events.openai.problems import incomplete_jobs
 from rftcost.events.openai.reading import (
     ExportReader,
@@ -213,7 +217,7 @@ def _unknown(events: pd.DataFrame) -> tuple[UnknownMessage, ...]:
 
 def _imported_jobs(jobs: pd.DataFrame, vendor: pd.Series) -> tuple[ImportedJob, ...]:
     """The merged job objects as ``ImportedJob``, by id, with Azure's billed hours if said."""
-    hours = {str(k): str(v) for k, v in vendor.items()}
+    hours = {str(k): vendor_decimal(v) for k, v in vendor.items()}
 
     def when(epoch: Any) -> datetime | None:
         if is_missing(epoch):
@@ -233,9 +237,7 @@ def _imported_jobs(jobs: pd.DataFrame, vendor: pd.Series) -> tuple[ImportedJob, 
             grader_type=optional_text(row.grader_type),
             grader_model=optional_text(row.grader_model),
             file=str(row.file),
-            vendor_billed_hours=Decimal(hours[str(row.job_id)])
-            if str(row.job_id) in hours
-            else None,
+            vendor_billed_hours=hours.get(str(row.job_id)),
         )
         for row in jobs.sort_values("job_id").itertuples()
     )

@@ -13,6 +13,7 @@ from decimal import Decimal
 
 import pandas as pd
 
+from rftcost.errors import excerpt
 from rftcost.events.openai.frames import true_where
 from rftcost.events.openai.reading import NOTE_EVENT_TYPES
 
@@ -21,6 +22,7 @@ __all__ = [
     "counts_note",
     "failed_without_checkpoints",
     "import_notes",
+    "vendor_decimal",
     "vendor_hours",
 ]
 
@@ -41,13 +43,21 @@ def counts_note(objects_read: int, repeated: int, events: int) -> str:
     )
 
 
-_VENDOR_HOURS = re.compile(r"^Training hours billed:\s*([0-9]+(?:\.[0-9]+)?)", re.IGNORECASE)
+_VENDOR_HOURS = re.compile(r"^Training hours billed:\s*(.*?)\s*$", re.IGNORECASE)
+_HOURS = r"[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?|[0-9]+(?:\.[0-9]+)?"
+"""A decimal, with thousands separated by commas or not (1,000.5 was read as 1)."""
+
+
+def vendor_decimal(text: object) -> Decimal | None:
+    """The hours of a "Training hours billed" text (``vendor_hours``); None if none."""
+    return Decimal(str(text).replace(",", "")) if re.fullmatch(_HOURS, str(text)) else None
 
 
 def vendor_hours(events: pd.DataFrame) -> pd.Series:
-    """Azure's "Training hours billed: X" per job (the last one): text of a decimal."""
-    hours = events["message"].str.extract(_VENDOR_HOURS, expand=False)
-    said = events.assign(hours=hours)[hours.notna()]
+    """Azure's "Training hours billed: X" per job (the last one): the text of a decimal,
+    or the message's text when it holds none (said as such in the notes, not dropped)."""
+    said = events.assign(hours=events["message"].str.extract(_VENDOR_HOURS, expand=False))
+    said = said[said["hours"].notna()]
     return said.groupby("job_id", sort=False)["hours"].last()
 
 
@@ -109,8 +119,14 @@ def import_notes(
     timed = steps[steps["start"].notna()]
     measured = (timed["ts"] - timed["start"]).dt.total_seconds().groupby(timed["job_id"]).sum()
     for job_id, text in vendor.items():
+        theirs = vendor_decimal(text)
+        if theirs is None:
+            notes.append(
+                f"job {job_id}: the vendor's event 'Training hours billed: {excerpt(str(text))}'"
+                " holds no number of hours: not compared with the steps"
+            )
+            continue
         ours = Decimal(str(float(measured.get(job_id, 0.0)))) / 3600
-        theirs = Decimal(str(text))
         agrees = abs(ours - theirs) < Decimal("0.0005")
         notes.append(
             f"job {job_id}: the vendor's event says 'Training hours billed: {theirs}'; the "
