@@ -228,9 +228,11 @@ def test_no_file_with_a_record_is_called_empty(tmp_path: Path) -> None:
         "commas.csv": "job_id,ts,event\n,,\n",
         "late.csv": "\n\n  \njob_id,ts,event\n\nftjob-a,2025-06-01T00:00:00Z,job_created\n",
         "quote.jsonl": '""\n',
-        "bom-late.jsonl": "\n\ufeff\n",
     }
-    for name, text in {**nearly, "nbsp.jsonl": "\u00a0\n"}.items():  # JSON Lines skips it
+    # JSON Lines skips them: a no-break space alone; a byte-order mark starting a later line
+    # (files joined with cat), as the readers read past it.
+    blank = {"nbsp.jsonl": "\u00a0\n", "bom-late.jsonl": "\n\ufeff\n"}
+    for name, text in {**nearly, **blank}.items():
         (tmp_path / name).write_text(text, encoding="utf-8", newline="")
         candidates.append(tmp_path / name)
     for path in candidates:
@@ -238,7 +240,7 @@ def test_no_file_with_a_record_is_called_empty(tmp_path: Path) -> None:
             continue
         if holds_no_record(path):
             assert rftcost.read_events(path).records_read == 0, path
-    assert holds_no_record(tmp_path / "nbsp.jsonl")
+    assert all(holds_no_record(tmp_path / name) for name in blank)
     for name in nearly:
         assert not holds_no_record(tmp_path / name), name
         # The reader reads a record, or says what is wrong ('""' is no JSON object).

@@ -140,8 +140,17 @@ def _text_blocks(path: Path) -> Iterator[str]:
 
 
 def _text_is_blank(path: Path) -> bool:
-    """JSON Lines: the readers skip a line of whitespace only, and read any other."""
-    return all(block.isspace() or not block for block in _text_blocks(path))
+    """JSON Lines: the readers skip a line of whitespace only, and read any other; a
+    byte-order mark starting a line is no text to them (files joined with ``cat``)."""
+    line_start = True
+    for block in _text_blocks(path):
+        text = block.replace("\n" + _BOM, "\n")
+        if line_start:
+            text = text.removeprefix(_BOM)
+        if text and not text.isspace():
+            return False
+        line_start = block.endswith("\n") if block else line_start
+    return True
 
 
 def _csv_has_no_row(path: Path) -> bool:
