@@ -213,7 +213,7 @@ def _charges(bill: Bill) -> pd.DataFrame:
     billing_end = (
         (month.dt.start_time + pd.DateOffset(months=1)).astype("datetime64[ns]").astype("int64")
     )
-    start, end = _charge_periods(charges, at, billing_start)
+    start, end = _charge_periods(charges, at, billing_start, billing_end)
     team = jobs["team"].reindex(charges["job"]).to_numpy()
     project = jobs["project"].reindex(charges["job"]).to_numpy()
     return pd.DataFrame(
@@ -252,7 +252,7 @@ def _ceil_seconds(ns: pd.Series) -> pd.Series:
 
 
 def _charge_periods(
-    charges: pd.DataFrame, at: pd.Series, billing_start: pd.Series
+    charges: pd.DataFrame, at: pd.Series, billing_start: pd.Series, billing_end: pd.Series
 ) -> tuple[pd.Series, pd.Series]:
     """Each charge's period in whole seconds: the first from its segment's start (rounded
     down), a later one from where the one before it ended, never before its billing
@@ -262,7 +262,8 @@ def _charge_periods(
     With ``v`` the earliest end a charge may have (its event rounded up, one second after
     its billing period's start, and for the first one second after its start), the end of
     the ``i``-th charge of a job is ``max(v_j - j s for j <= i) + i s``: a running maximum,
-    no loop over the charges."""
+    no loop over the charges. A period never leaves its billing period: more charges in
+    the last seconds of a month than seconds left share the month's last second."""
     order = np.lexsort((charges["charge"].to_numpy(), charges["job"].to_numpy()))
     job = charges["job"].to_numpy()[order]
     rank = charges["charge"].to_numpy(dtype="int64")[order]
@@ -276,6 +277,9 @@ def _charge_periods(
     previous = np.empty_like(ends)
     previous[1:] = ends[:-1]
     starts = np.where(rank == 0, first, np.maximum(previous, month))
+    last = billing_end.to_numpy(dtype="int64")[order]
+    ends = np.minimum(ends, last)
+    starts = np.minimum(starts, ends - _NS)
     start = np.empty_like(starts)
     end = np.empty_like(ends)
     start[order], end[order] = starts, ends

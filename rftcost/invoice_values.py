@@ -80,7 +80,7 @@ def parse_times(text: pd.Series, assume_tz: str | None) -> tuple[pd.Series, pd.S
         reasons = reasons.mask(fits, bad)
         reasons = reasons.mask(epoch & ~fits, _OUT_OF_RANGE)
     # A date alone names no moment (its "-01" is no UTC offset): as in the logs, refused.
-    dated = present & ~epoch & text.str.fullmatch(r"\d{4}-\d{2}(?:-\d{2})?").fillna(False)
+    dated = present & ~epoch & text.str.fullmatch(r"\d{4}-\d{1,2}(?:-\d{1,2})?").fillna(False)
     reasons = reasons.mask(dated, "a date without a time of day")
     iso = present & ~epoch & ~dated
     aware = iso & text.str.contains(UTC_OFFSET, regex=True).fillna(False)

@@ -78,6 +78,11 @@ def resolve_model_family(model: str, known: Container[str] = ()) -> str:
     return name if name in known else _DATE_SUFFIX.sub("", name)
 
 
+_MAX_RATE = 1_000_000
+"""The largest token rate a table may give, per 1M tokens (the highest real one is in the
+hundreds)."""
+
+
 def _decimal_rate(value: Any) -> Decimal:
     if isinstance(value, float):
         raise ValueError('write rates as strings ("2.00"), not floats, so they stay exact')
@@ -87,6 +92,9 @@ def _decimal_rate(value: Any) -> Decimal:
         raise ValueError(f"a rate must be a number, got {value!r}") from None
     if not rate.is_finite() or rate < 0:
         raise ValueError(f"a rate must be a non-negative number, got {value!r}")
+    if rate > _MAX_RATE:
+        # Priced in 64-bit pico-units per token, a larger rate would overflow mid-bill.
+        raise ValueError(f"a rate above {_MAX_RATE:,} per 1M tokens, got {value!r}")
     exponent = rate.as_tuple().exponent  # an int: the rate is finite
     if isinstance(exponent, int) and exponent < -6:
         raise ValueError(f"a rate per 1M tokens has at most 6 decimals, got {value!r}")

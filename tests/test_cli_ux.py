@@ -168,6 +168,13 @@ def test_explain_time_line_adds_up_to_the_wall_clock(tmp_path: Path) -> None:
     assert "wall clock 1:30:00; billable, charged 1:00:00;" in text
     assert "excluded 0:00:00; idle 0:30:00" in text
     assert "where a billable phase overlaps one, that time is billed" in text
+    # An invalid job: its stretches of unknown status are a total of their own.
+    log = JobLog("ftjob-i").created().add("phase_start", phase="rollout").at(minutes=30)
+    log.add("phase_end", phase="rollout").add("phase_end", phase="grading").at(minutes=10)
+    log.add("succeeded")
+    path = write(tmp_path / "invalid.jsonl", log)
+    text = runner.invoke(app, ["explain", str(path), "--job", "ftjob-i"]).output
+    assert "Time: wall clock 0:40:00; excluded 0:00:00; idle 0:10:00; unknown 0:30:00" in text
 
 
 # --- notes on reading on every path ---------------------------------------------------------------

@@ -228,6 +228,7 @@ def test_no_file_with_a_record_is_called_empty(tmp_path: Path) -> None:
         "commas.csv": "job_id,ts,event\n,,\n",
         "late.csv": "\n\n  \njob_id,ts,event\n\nftjob-a,2025-06-01T00:00:00Z,job_created\n",
         "quote.jsonl": '""\n',
+        "double-bom.jsonl": "\ufeff\ufeff\n",  # one mark is the file's, the other text
     }
     # JSON Lines skips them: a no-break space alone; a byte-order mark starting a later line
     # (files joined with cat), as the readers read past it.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -315,6 +316,24 @@ def test_charges_at_one_instant_get_periods_that_follow_each_other() -> None:
     starts, ends = periods["ChargePeriodStart"].tolist(), periods["ChargePeriodEnd"].tolist()
     assert all(start < end for start, end in zip(starts, ends, strict=True))
     assert starts[1:] == ends[:-1]
+
+
+def test_many_charges_in_a_months_last_seconds_stay_in_their_billing_period() -> None:
+    """Four pauses within a second before midnight on 31 May: the periods that follow each
+    other by a second ran into June, past their billing period and their own events."""
+    from rftcost.focus import focus_rows
+
+    log = JobLog("ftjob-m", clock=datetime(2025, 5, 31, 23, 0, tzinfo=UTC)).created(team="m")
+    log.add("phase_start", phase="rollout").at(minutes=59, seconds=58.1)
+    for _ in range(4):
+        log.add("paused").at(seconds=0.1).add("resumed").at(seconds=0.1)
+    log.at(seconds=0.2).add("phase_end", phase="rollout").add("succeeded")
+    rows = focus_rows(rftcost.bill(log.frame()))
+    periods = rows.drop_duplicates("x_ChargeNumber")
+    assert len(periods) == 5
+    assert (periods["ChargePeriodEnd"] <= periods["BillingPeriodEnd"]).all()
+    assert (periods["ChargePeriodStart"] >= periods["BillingPeriodStart"]).all()
+    assert (periods["ChargePeriodStart"] < periods["ChargePeriodEnd"]).all()
 
 
 def test_cli_export_focus_with_no_job_of_known_amount_says_unknown(tmp_path: Path) -> None:

@@ -925,6 +925,8 @@ def test_vendor_hours_that_differ_are_reported_with_both_figures(tmp_path: Path)
         ("1,000.5", Decimal("1000.5"), "'Training hours billed: 1000.5'; the steps measure"),
         ("1e3", None, "'Training hours billed: 1e3' holds no number of hours"),
         ("-1", None, "'Training hours billed: -1' holds no number of hours"),
+        ("1.25 hours", Decimal("1.25"), "'Training hours billed: 1.25'; the steps measure"),
+        ("1.25\nCost: 125 USD", Decimal("1.25"), "'Training hours billed: 1.25'; the steps"),
     ],
 )
 def test_vendor_hours_are_read_whole_or_said_unreadable(

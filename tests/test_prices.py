@@ -146,6 +146,7 @@ def test_a_table_file_and_its_refusals(tmp_path: Path) -> None:
     for at, rate, message in (
         ("2025-01-01T00:00:00Z", "abc", "a rate must be a number, got 'abc'"),
         ("9999-04-14T00:00:00Z", "1", "effective_from must be in the years 1970-2261"),
+        ("2025-01-01T00:00:00Z", "1E+30", "a rate above 1,000,000 per 1M tokens"),
     ):
         bad.write_text(entry_text.format(at=at, rate=rate), encoding="utf-8")
         with pytest.raises(PolicyError, match=re.escape(message)):

@@ -152,7 +152,7 @@ def test_lower_case_t_and_z_of_rfc_3339_are_read(tmp_path: Path) -> None:
     assert reasons.isna().all()
     assert parsed.iloc[0] == pd.Timestamp("2025-06-02T09:00:00Z").value
     # A date alone: its "-01" was read as a UTC offset, 2025-06 as midnight on 1 June.
-    for dated in ("2025-06-01", "2025-06"):
+    for dated in ("2025-06-01", "2025-06", "2025-7-11"):
         parsed, reasons = parse_times(pd.Series([dated], dtype="string"), "UTC")
         assert parsed.isna().all() and reasons.iloc[0] == "a date without a time of day"
 

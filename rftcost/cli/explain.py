@@ -226,8 +226,10 @@ def render_explanation(explanation: Any, *, markdown: bool = False) -> str:
         status: sum(
             _shown_seconds(s.start, s.end) for s in explanation.stretches if s.status == status
         )
-        for status in ("excluded", "idle")
+        for status in ("excluded", "idle", "unknown")
     }
+    if not unbilled["unknown"]:
+        del unbilled["unknown"]  # an invalid job's stretches of unknown status only
     lines[-1] += "".join(f"; {status} {_duration(value)}" for status, value in unbilled.items())
     if job.excluded_seconds:
         lines.append(

@@ -1189,10 +1189,8 @@ def _shown(values: pd.Series) -> pd.Series:
             return _as_text(values)
         except (NotImplementedError, OverflowError, ValueError):
             # A Parquet time beyond the years Python can write (33658): as its count.
-            unit = values.dt.unit
-            return (
-                values.astype("int64").astype(str).add(f" {unit} since 1970-01-01").astype("string")
-            )
+            counts = values.astype("int64").astype(str) + f" {values.dt.unit} since 1970-01-01"
+            return counts.astype("string").mask(values.isna())
     return _as_text(values)
 
 

@@ -142,7 +142,7 @@ def _text_blocks(path: Path) -> Iterator[str]:
 def _text_is_blank(path: Path) -> bool:
     """JSON Lines: the readers skip a line of whitespace only, and read any other; a
     byte-order mark starting a line is no text to them (files joined with ``cat``)."""
-    line_start = True
+    line_start = False  # the file's own byte-order mark: read past by ``_text_blocks``
     for block in _text_blocks(path):
         text = block.replace("\n" + _BOM, "\n")
         if line_start:

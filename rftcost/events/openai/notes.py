@@ -43,14 +43,18 @@ def counts_note(objects_read: int, repeated: int, events: int) -> str:
     )
 
 
-_VENDOR_HOURS = re.compile(r"^Training hours billed:\s*(.*?)\s*$", re.IGNORECASE)
-_HOURS = r"[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?|[0-9]+(?:\.[0-9]+)?"
-"""A decimal, with thousands separated by commas or not (1,000.5 was read as 1)."""
+_VENDOR_HOURS = re.compile(r"^Training hours billed:\s*(.*?)\s*$", re.IGNORECASE | re.DOTALL)
+_HOURS = re.compile(
+    r"([0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?|[0-9]+(?:\.[0-9]+)?)(?![0-9,]|\.[0-9]|[eE][0-9+-])"
+)
+"""A decimal at the start of the text, with thousands separated by commas or not (1,000.5
+was read as 1), followed by words or nothing ("1.25 hours"), not by more of a number (1e3)."""
 
 
 def vendor_decimal(text: object) -> Decimal | None:
     """The hours of a "Training hours billed" text (``vendor_hours``); None if none."""
-    return Decimal(str(text).replace(",", "")) if re.fullmatch(_HOURS, str(text)) else None
+    found = _HOURS.match(str(text))
+    return Decimal(found.group(1).replace(",", "")) if found else None
 
 
 def vendor_hours(events: pd.DataFrame) -> pd.Series:
