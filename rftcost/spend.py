@@ -829,6 +829,11 @@ def spend(
     )
 
 
+def _rejected_job_ids(bill: Bill) -> pd.Series:
+    """The job ids of the records reading rejected (NA where no job could be read)."""
+    return bill.log.rejected["job_id"] if bill.log is not None else pd.Series([], dtype=str)
+
+
 def _invalid_jobs_in(bill: Bill, win: Window | None, spans: pd.DataFrame) -> tuple[str, ...]:
     """The invalid jobs whose unknown amounts a report of ``win`` may hold: every one
     without a window; within one, those with events in it (``spans``), and those with a
@@ -837,7 +842,7 @@ def _invalid_jobs_in(bill: Bill, win: Window | None, spans: pd.DataFrame) -> tup
     invalid = bill.jobs.loc[bill.jobs["status"] == "invalid", "job_id"].astype(str)
     if win is None:
         return tuple(invalid)
-    rejected = bill.log.rejected["job_id"] if bill.log is not None else pd.Series([], dtype=str)
+    rejected = _rejected_job_ids(bill)
     may = set(spans["job_id"].astype(str)) | set(rejected.dropna().astype(str))
     may |= set(timeless_invalid_jobs(bill, spans)["job_id"])
     return tuple(invalid[invalid.isin(may)])
@@ -1107,7 +1112,7 @@ def invalid_job_spans(bill: Bill, window: Window | None) -> pd.DataFrame:
     times = bill.timeline.jobs[["job_id", "first_ns", "last_ns"]].astype({"job_id": str})
     spans = invalid.astype({"job_id": str}).merge(times, on="job_id")
     spans = spans.dropna(subset=["first_ns", "last_ns"])
-    rejected = bill.log.rejected["job_id"] if bill.log is not None else pd.Series([], dtype=str)
+    rejected = _rejected_job_ids(bill)
     problems = bill.problems
     disputed = problems.loc[puts_payer_in_doubt(problems["problem"]), "job_id"].astype(str)
     team = spans["team"].astype("string")

@@ -158,7 +158,7 @@ def audit_jobs(ctx: AuditContext) -> AuditReport:
     unchecked_micro = int(lines.loc[unchecked | invalid | held, "amount_micro"].sum())
     unchecked_micro += rejected_micro
     unchecked_lines = int((unchecked | invalid | held).sum()) + len(rejected)
-    unverifiable = (invalid | held, rejected_micro)
+    unverifiable = (invalid | held, rejected, rejected_micro)
     billed_micro += int(lines.loc[good | unknown, "amount_micro"].sum())
     findings.extend(duplicate_unchecked_lines(ctx, lines[unchecked]))
     findings.extend(unreadable_line_findings(ctx, lines[held]))
@@ -240,13 +240,16 @@ def _audit_lines(ctx: AuditContext, lines: pd.DataFrame) -> tuple[list[Finding],
 
 
 def _unverifiable_note(
-    ctx: AuditContext, lines: pd.DataFrame, mask: pd.Series, rejected_micro: int
+    ctx: AuditContext,
+    lines: pd.DataFrame,
+    mask: pd.Series,
+    rejected: pd.DataFrame,
+    rejected_micro: int,
 ) -> tuple[tuple[str, ...], int]:
     """What the logs should check and cannot (lines of invalid jobs, unreadable lines and
-    their jobs' other lines), said once so that it stands out beside the totals."""
+    their jobs' other lines: ``rejected``, the set-aside lines other than totals), said once
+    so that it stands out beside the totals."""
     part = lines[mask]
-    rejected = ctx.invoice.rejected
-    rejected = rejected[rejected["line_type"].fillna("") != "total"]
     total = int(part["amount_micro"].sum()) + rejected_micro
     n_lines = len(part) + len(rejected)
     if n_lines == 0:

@@ -273,9 +273,7 @@ def _typed(ctx: AuditContext, lines: pd.DataFrame, expected: Expected) -> list[F
     # vendor that shares a model's once-rounded amount (R13) among its token types writes
     # 0.01 + 0.00 for two products of 0.005. The lines' sum is checked against R13 below.
     pico = q.astype(object) * p.astype(object)
-    floor_micro = (pico // PICO_PER_CENT).astype("int64") * MICRO_PER_CENT
-    ceil_micro = (-((-pico) // PICO_PER_CENT)).astype("int64") * MICRO_PER_CENT
-    shared = (floor_micro <= amount) & (amount <= ceil_micro)
+    shared = _within_a_cent(pico, amount)
     expected_tokens = lines["expected_tokens"].fillna(0).astype("int64")
     own = lines["in_force"].fillna(False).astype(bool) | (expected_tokens == 0)
     # Otherwise the line's tokens at the price in force (blended if it changed in the charge).
@@ -477,6 +475,14 @@ def _family_finding(
     )
 
 
+def _within_a_cent(pico: Any, amount: Any) -> Any:
+    """Whether each amount (millionths) is its exact product (pico-units, Python ints)
+    rounded down or up to the cent."""
+    floor_micro = (pico // PICO_PER_CENT).astype("int64") * MICRO_PER_CENT
+    ceil_micro = (-((-pico) // PICO_PER_CENT)).astype("int64") * MICRO_PER_CENT
+    return (floor_micro <= amount) & (amount <= ceil_micro)
+
+
 def _prices_per_token(
     ctx: AuditContext, lines: pd.DataFrame, tokens: pd.DataFrame
 ) -> tuple[pd.DataFrame, list[Finding]]:
@@ -502,9 +508,7 @@ def _prices_per_token(
     q = lines["quantity_micro"].astype("int64").to_numpy() // MICRO
     pico = q.astype(object) * scaled.to_numpy().astype(object)
     amount = lines["amount_micro"].to_numpy(dtype="int64")
-    floor_micro = (pico // PICO_PER_CENT).astype("int64") * MICRO_PER_CENT
-    ceil_micro = (-((-pico) // PICO_PER_CENT)).astype("int64") * MICRO_PER_CENT
-    hit &= (floor_micro <= amount) & (amount <= ceil_micro)
+    hit &= _within_a_cent(pico, amount)
     if not hit.any():
         return lines, []
     findings = []
