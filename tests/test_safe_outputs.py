@@ -548,6 +548,18 @@ def test_an_output_into_a_folder_a_followed_link_leads_to_is_refused(
     assert main(monkeypatch, *args) == 0  # the link not followed: not read, may be written
 
 
+def test_an_output_through_a_loop_of_links_is_refused_naming_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """It ended with Python's own words: ``RuntimeError: Symlink loop from ...``."""
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    for output in (tmp_path / "a", tmp_path / "a" / "bill.txt"):
+        assert main(monkeypatch, "bill", str(INJECTION), "-o", str(output)) == 2
+        err = capsys.readouterr().err
+        assert f"{output}: leads into a loop of links" in err and "RuntimeError" not in err
+
+
 def test_an_output_into_a_missing_folder_is_refused_before_the_work(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],

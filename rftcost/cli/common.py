@@ -238,12 +238,12 @@ def check_outputs(
     from rftcost.errors import InputError
 
     existing = [Path(p) for p in inputs if p is not None and Path(p).exists()]
-    resolved_inputs = [(p, p.resolve()) for p in existing]
+    resolved_inputs = [(p, _resolved(p)) for p in existing]
     seen: dict[Path, Path] = {}
     for output in outputs:
         if output is None:
             continue
-        target = output.resolve()
+        target = _resolved(output)
         if target in seen:
             raise InputError(
                 f"the same file is given for two outputs ({seen[target]} and {output})",
@@ -255,7 +255,7 @@ def check_outputs(
             raise InputError("is a folder, not a file to write", path=output)
         if not target.parent.is_dir():
             # A link whose target's folder is missing: that folder, not the link's own.
-            missing = output.parent if not output.parent.resolve().is_dir() else target.parent
+            missing = output.parent if not _resolved(output.parent).is_dir() else target.parent
             raise InputError(
                 f"the folder {missing} does not exist"
                 + (f" (where the link {output} points)" if missing != output.parent else ""),
@@ -283,6 +283,17 @@ def check_outputs(
                     path=output,
                     hint="write the output to another file",
                 )
+
+
+def _resolved(path: Path) -> Path:
+    """``path`` after its links; a loop of links is refused naming the path (Python says
+    ``RuntimeError`` or ``OSError`` by version)."""
+    from rftcost.errors import InputError
+
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError) as exc:
+        raise InputError("leads into a loop of links", path=path) from exc
 
 
 def _walk(folder: Path, *, follow_links: bool) -> Iterator[tuple[str, str, list[str]]]:
